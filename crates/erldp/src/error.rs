@@ -1,0 +1,161 @@
+//! The one error type of the crate. Every binding maps these variants once
+//! (C status codes, Ruby exception classes, Node `code` strings).
+
+use std::fmt;
+use std::io;
+
+use crate::term::{Atom, Term};
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to an Erlang node.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A TCP connection could not be made, the handshake failed for a reason
+    /// other than the cookie, or an established connection was lost.
+    Connection {
+        /// The peer node (or address) concerned.
+        node: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// The handshake failed because the cookies did not match.
+    /// The cookie itself is never part of the message.
+    Auth {
+        /// The peer node concerned.
+        node: String,
+    },
+    /// The node is not registered in EPMD on its host (or the name is unknown).
+    NodeNotFound {
+        /// The node that was looked up.
+        node: String,
+        /// Detail: which EPMD was asked and what it said.
+        reason: String,
+    },
+    /// A blocking operation did not complete in time.
+    Timeout {
+        /// The operation that timed out, e.g. `rpc lists:sum/1 on a@b`.
+        operation: String,
+    },
+    /// The remote function raised an exception, or the remote call could not
+    /// be carried out (`badrpc`). `class` is `error`, `exit`, `throw` or
+    /// `badrpc`; `stacktrace` is `[]` when the remote side gives none.
+    Rpc {
+        /// `error`, `exit`, `throw` or `badrpc`.
+        class: Atom,
+        /// The exception reason (the remote error term).
+        reason: Term,
+        /// The remote stack trace, as Erlang reports it.
+        stacktrace: Term,
+    },
+    /// Bytes that should hold an Erlang term (or a protocol message) do not.
+    Decode {
+        /// Byte offset in the input where decoding failed.
+        offset: usize,
+        /// What was wrong at that offset.
+        reason: String,
+    },
+    /// A value cannot be encoded in the external term format.
+    Encode {
+        /// Path to the offending value inside the term, e.g. `[2][opts]`.
+        path: String,
+        /// Why it cannot be encoded.
+        reason: String,
+    },
+    /// Erlang term text (see [`Term`]'s `FromStr`) could not be parsed.
+    Parse {
+        /// Byte offset in the text where parsing failed.
+        offset: usize,
+        /// What was expected there.
+        reason: String,
+    },
+    /// An argument is invalid: a malformed node name, an atom that is too
+    /// long, a destination of the wrong kind, and the like.
+    InvalidArgument(String),
+    /// The node or mailbox has been closed.
+    Closed,
+    /// An operating-system I/O error outside any connection (binding the
+    /// listen port, reading the cookie file, ...).
+    Io(io::Error),
+}
+
+impl Error {
+    pub(crate) fn connection(node: impl fmt::Display, reason: impl fmt::Display) -> Error {
+        Error::Connection { node: node.to_string(), reason: reason.to_string() }
+    }
+
+    pub(crate) fn decode(offset: usize, reason: impl Into<String>) -> Error {
+        Error::Decode { offset, reason: reason.into() }
+    }
+
+    pub(crate) fn timeout(operation: impl Into<String>) -> Error {
+        Error::Timeout { operation: operation.into() }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Error {
+        Error::InvalidArgument(reason.into())
+    }
+
+    /// The remote error term as `{Class, Reason, Stacktrace}` for an
+    /// [`Error::Rpc`]; `None` for the other variants.
+    pub fn rpc_term(&self) -> Option<Term> {
+        match self {
+            Error::Rpc { class, reason, stacktrace } => Some(Term::Tuple(vec![
+                Term::Atom(*class),
+                reason.clone(),
+                stacktrace.clone(),
+            ])),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connection { node, reason } => write!(f, "connection to {node}: {reason}"),
+            Error::Auth { node } => write!(
+                f,
+                "authentication with {node} failed: the cookie did not match"
+            ),
+            Error::NodeNotFound { node, reason } => write!(f, "node {node} not found: {reason}"),
+            Error::Timeout { operation } => write!(f, "timeout: {operation}"),
+            Error::Rpc { class, reason, stacktrace } => {
+                write!(f, "remote {class}: {reason}")?;
+                if !matches!(stacktrace, Term::List(items) if items.is_empty()) {
+                    write!(f, "; stacktrace: {stacktrace}")?;
+                }
+                Ok(())
+            }
+            Error::Decode { offset, reason } => write!(f, "malformed term at byte {offset}: {reason}"),
+            Error::Encode { path, reason } => {
+                if path.is_empty() {
+                    write!(f, "cannot encode term: {reason}")
+                } else {
+                    write!(f, "cannot encode value at {path}: {reason}")
+                }
+            }
+            Error::Parse { offset, reason } => write!(f, "syntax error at byte {offset}: {reason}"),
+            Error::InvalidArgument(reason) => write!(f, "invalid argument: {reason}"),
+            Error::Closed => write!(f, "closed"),
+            Error::Io(err) => write!(f, "I/O error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::Io(err)
+    }
+}
