@@ -357,7 +357,7 @@ impl From<Fun> for Term {
 
 impl From<bool> for Term {
     fn from(value: bool) -> Term {
-        Term::Atom(if value { atom!("true") } else { atom!("false") })
+        Term::Atom(if value { crate::atom!("true") } else { crate::atom!("false") })
     }
 }
 
