@@ -154,6 +154,27 @@ impl std::error::Error for Error {
     }
 }
 
+impl Clone for Error {
+    /// I/O errors are cloned by kind and message (`io::Error` is not `Clone`).
+    fn clone(&self) -> Error {
+        match self {
+            Error::Connection { node, reason } => Error::Connection { node: node.clone(), reason: reason.clone() },
+            Error::Auth { node } => Error::Auth { node: node.clone() },
+            Error::NodeNotFound { node, reason } => Error::NodeNotFound { node: node.clone(), reason: reason.clone() },
+            Error::Timeout { operation } => Error::Timeout { operation: operation.clone() },
+            Error::Rpc { class, reason, stacktrace } => {
+                Error::Rpc { class: *class, reason: reason.clone(), stacktrace: stacktrace.clone() }
+            }
+            Error::Decode { offset, reason } => Error::Decode { offset: *offset, reason: reason.clone() },
+            Error::Encode { path, reason } => Error::Encode { path: path.clone(), reason: reason.clone() },
+            Error::Parse { offset, reason } => Error::Parse { offset: *offset, reason: reason.clone() },
+            Error::InvalidArgument(reason) => Error::InvalidArgument(reason.clone()),
+            Error::Closed => Error::Closed,
+            Error::Io(err) => Error::Io(io::Error::new(err.kind(), err.to_string())),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
         Error::Io(err)

@@ -1,0 +1,348 @@
+//! One established distribution connection: framing, the writer and reader
+//! threads, and ticks.
+//!
+//! After the handshake every message is a 4-byte big-endian length followed
+//! by the frame; a zero length is a tick
+//! ([Protocol between Connected Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)).
+//!
+//! Senders encode frames straight into a shared output buffer under a short
+//! lock; the writer thread swaps that buffer out and writes everything queued
+//! with one `write` call, so many small messages cost one syscall. The reader
+//! thread reads in large chunks, splits frames off without copying, decodes
+//! and hands each control message to the node.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use parking_lot::{Condvar, Mutex};
+
+use crate::dist::{Control, Inbound, Outbound};
+use crate::handshake::Peer;
+use crate::term::Atom;
+use crate::{Error, Result};
+
+/// Senders wait while this much is queued and not yet written, so a slow
+/// peer cannot make the queue grow without bound.
+const HIGH_WATER: usize = 16 << 20;
+/// The reader's read size: large enough that a burst of small frames costs
+/// one read.
+const READ_CHUNK: usize = 64 << 10;
+/// After writing a frame this large the writer gives its buffer back rather
+/// than keeping the capacity around.
+const KEEP_CAPACITY: usize = 4 << 20;
+
+/// Receives what a connection reads, and learns when it goes down.
+pub(crate) trait Dispatch: Send + Sync + 'static {
+    /// A control message (with its payload) arrived.
+    fn deliver(&self, conn: &Arc<Connection>, control: Control);
+    /// The connection is gone; called exactly once, from the reader thread.
+    fn connection_down(&self, conn: &Arc<Connection>, reason: &str);
+}
+
+/// Tuning that comes from the node's options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    /// The peer is declared down after this long without receiving anything.
+    pub net_ticktime: Duration,
+    /// Largest message accepted from the peer.
+    pub max_message: usize,
+}
+
+struct Queue {
+    buf: Vec<u8>,
+    closing: bool,
+}
+
+/// A live connection to one peer node.
+pub(crate) struct Connection {
+    peer: Peer,
+    id: u64,
+    outbound: Outbound,
+    queue: Mutex<Queue>,
+    /// The writer waits here for data.
+    data_ready: Condvar,
+    /// Senders wait here for room below [`HIGH_WATER`].
+    room: Condvar,
+    stream: TcpStream,
+    down: AtomicBool,
+    down_reason: Mutex<Option<String>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Connection {
+    /// Takes over a socket on which the handshake has completed and starts
+    /// its reader and writer threads.
+    pub(crate) fn start(stream: TcpStream, peer: Peer, timing: Timing, dispatch: Arc<dyn Dispatch>) -> Result<Arc<Connection>> {
+        stream.set_nodelay(true)?;
+        let tick = timing.net_ticktime / 4;
+        stream.set_read_timeout(Some(tick.max(Duration::from_millis(10))))?;
+        stream.set_write_timeout(None)?;
+        let reader_stream = stream.try_clone()?;
+        let writer_stream = stream.try_clone()?;
+        let conn = Arc::new(Connection {
+            outbound: Outbound::new(peer.flags),
+            peer,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            queue: Mutex::new(Queue { buf: Vec::with_capacity(READ_CHUNK), closing: false }),
+            data_ready: Condvar::new(),
+            room: Condvar::new(),
+            stream,
+            down: AtomicBool::new(false),
+            down_reason: Mutex::new(None),
+            writer: Mutex::new(None),
+        });
+        let name = conn.peer.name.as_str();
+        let writer = {
+            let conn = Arc::clone(&conn);
+            thread::Builder::new()
+                .name(format!("erldp-w-{name}"))
+                .spawn(move || conn.write_loop(writer_stream, tick))?
+        };
+        *conn.writer.lock() = Some(writer);
+        {
+            let conn = Arc::clone(&conn);
+            thread::Builder::new()
+                .name(format!("erldp-r-{name}"))
+                .spawn(move || conn.read_loop(reader_stream, timing, dispatch))?;
+        }
+        Ok(conn)
+    }
+
+    /// The peer's node name.
+    pub(crate) fn peer_name(&self) -> Atom {
+        self.peer.name
+    }
+
+    /// The flags both sides agreed on.
+    pub(crate) fn flags(&self) -> u64 {
+        self.peer.flags
+    }
+
+    /// A number that tells this connection apart from earlier and later
+    /// connections to the same peer.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the connection has gone down (or is going down).
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    fn lost(&self) -> Error {
+        let reason = self.down_reason.lock().clone().unwrap_or_else(|| "closed".to_string());
+        Error::connection(self.peer.name.as_str(), format!("connection lost: {reason}"))
+    }
+
+    /// Queues one control message (and its payload) for sending.
+    pub(crate) fn send(&self, control: &Control) -> Result<()> {
+        let mut queue = self.queue.lock();
+        loop {
+            if queue.closing || self.is_down() {
+                return Err(self.lost());
+            }
+            if queue.buf.len() < HIGH_WATER {
+                break;
+            }
+            self.room.wait(&mut queue);
+        }
+        let start = queue.buf.len();
+        queue.buf.extend_from_slice(&[0; 4]);
+        if let Err(err) = self.outbound.encode(&mut queue.buf, control) {
+            queue.buf.truncate(start);
+            return Err(err);
+        }
+        let len = queue.buf.len() - start - 4;
+        let Ok(len) = u32::try_from(len) else {
+            queue.buf.truncate(start);
+            return Err(Error::Encode {
+                path: String::new(),
+                reason: format!("message of {len} bytes exceeds the 4 GiB frame limit"),
+            });
+        };
+        queue.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        drop(queue);
+        if start == 0 {
+            self.data_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Answers a tick from the peer unless something is about to be sent
+    /// anyway: a peer with a shorter net_ticktime than ours then still hears
+    /// from us often enough.
+    fn answer_tick(&self) {
+        let mut queue = self.queue.lock();
+        if queue.buf.is_empty() && !queue.closing {
+            queue.buf.extend_from_slice(&[0; 4]);
+            drop(queue);
+            self.data_ready.notify_one();
+        }
+    }
+
+    /// Takes the connection down at once: queued data is dropped.
+    pub(crate) fn abort(&self, reason: &str) {
+        self.mark_down(reason);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        let mut queue = self.queue.lock();
+        queue.closing = true;
+        drop(queue);
+        self.data_ready.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Sends what is queued, then closes. Waits (up to `flush_timeout`) for
+    /// the queued data to be written.
+    pub(crate) fn close(&self, reason: &str, flush_timeout: Duration) {
+        self.queue.lock().closing = true;
+        self.data_ready.notify_all();
+        self.room.notify_all();
+        let writer = self.writer.lock().take();
+        if let Some(writer) = writer {
+            let deadline = Instant::now() + flush_timeout;
+            while !writer.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(2));
+            }
+            if writer.is_finished() {
+                let _ = writer.join();
+            }
+        }
+        self.abort(reason);
+    }
+
+    fn mark_down(&self, reason: &str) {
+        let mut slot = self.down_reason.lock();
+        if slot.is_none() {
+            *slot = Some(reason.to_string());
+        }
+        self.down.store(true, Ordering::Release);
+    }
+
+    fn write_loop(self: Arc<Self>, mut stream: TcpStream, tick: Duration) {
+        let mut local: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        loop {
+            {
+                let mut queue = self.queue.lock();
+                while queue.buf.is_empty() && !queue.closing {
+                    if self.data_ready.wait_for(&mut queue, tick).timed_out() && queue.buf.is_empty() {
+                        queue.buf.extend_from_slice(&[0; 4]);
+                    }
+                }
+                if queue.buf.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut queue.buf, &mut local);
+            }
+            self.room.notify_all();
+            if let Err(err) = stream.write_all(&local) {
+                self.abort(&format!("write failed: {err}"));
+                return;
+            }
+            local.clear();
+            if local.capacity() > KEEP_CAPACITY {
+                local = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+        let _ = stream.flush();
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+
+    fn read_loop(self: Arc<Self>, stream: TcpStream, timing: Timing, dispatch: Arc<dyn Dispatch>) {
+        let reason = match self.read_frames(&stream, timing, dispatch.as_ref()) {
+            Ok(()) => "closed".to_string(),
+            Err(reason) => reason,
+        };
+        self.abort(&reason);
+        let reason = self.down_reason.lock().clone().unwrap_or(reason);
+        dispatch.connection_down(&self, &reason);
+    }
+
+    fn read_frames(self: &Arc<Self>, stream: &TcpStream, timing: Timing, dispatch: &dyn Dispatch) -> Result<(), String> {
+        let mut inbound = Inbound::new(timing.max_message);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut last_heard = Instant::now();
+        loop {
+            while buf.len() < 4 {
+                self.fill(stream, &mut buf, 4, &mut last_heard, timing.net_ticktime)?;
+            }
+            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            if len == 0 {
+                buf.advance(4);
+                self.answer_tick();
+                continue;
+            }
+            if len > timing.max_message {
+                return Err(format!(
+                    "the peer sent a frame of {len} bytes, over the limit of {}",
+                    timing.max_message
+                ));
+            }
+            while buf.len() < 4 + len {
+                self.fill(stream, &mut buf, 4 + len, &mut last_heard, timing.net_ticktime)?;
+            }
+            buf.advance(4);
+            let frame = buf.split_to(len).freeze();
+            match inbound.decode(frame) {
+                Ok(Some(control)) => dispatch.deliver(self, control),
+                Ok(None) => {}
+                Err(err) => return Err(format!("the peer sent garbage: {err}")),
+            }
+        }
+    }
+
+    /// Reads more bytes into `buf`, aiming at `want` bytes in total. Grows
+    /// the buffer gradually, so a length prefix alone cannot make us
+    /// allocate much more than the peer actually sends.
+    fn fill(
+        &self,
+        stream: &TcpStream,
+        buf: &mut BytesMut,
+        want: usize,
+        last_heard: &mut Instant,
+        net_ticktime: Duration,
+    ) -> Result<(), String> {
+        if self.is_down() {
+            return Err(self.down_reason.lock().clone().unwrap_or_else(|| "closed".to_string()));
+        }
+        let spare_wanted = (want.saturating_sub(buf.len())).min(buf.len().max(1 << 20));
+        if buf.capacity() - buf.len() < spare_wanted.max(READ_CHUNK / 4) {
+            buf.reserve(spare_wanted.max(READ_CHUNK));
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: reading into the buffer's spare capacity; set_len below
+        // covers exactly the bytes the kernel wrote.
+        let n = unsafe { libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), 0) };
+        if n > 0 {
+            unsafe { buf.set_len(buf.len() + n as usize) };
+            *last_heard = Instant::now();
+            return Ok(());
+        }
+        if n == 0 {
+            return Err("the peer closed the connection".to_string());
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted => {
+                let silent = last_heard.elapsed();
+                if silent >= net_ticktime {
+                    Err(format!(
+                        "nothing heard from the peer for {:.1} s (net_ticktime {} s)",
+                        silent.as_secs_f64(),
+                        net_ticktime.as_secs_f64()
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(format!("read failed: {err}")),
+        }
+    }
+}

@@ -1,0 +1,701 @@
+//! Distribution messages between connected nodes: control messages, the
+//! distribution header with its atom cache, and fragmented messages.
+//!
+//! Implements [Protocol between Connected
+//! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)
+//! and the [distribution
+//! header](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html#distribution-header).
+//! Frames arrive as pass-through (`112`, when the atom cache header was not
+//! negotiated), as `131 68` with atom cache references, or as `131 69`/`131 70`
+//! fragments that are reassembled here.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::handshake::flags;
+use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
+use crate::{Error, Result};
+
+const PASS_THROUGH: u8 = 112;
+const VERSION: u8 = 131;
+const HEADER: u8 = 68;
+const FRAGMENT_FIRST: u8 = 69;
+const FRAGMENT_NEXT: u8 = 70;
+
+/// Operation codes of control messages.
+mod op {
+    pub const LINK: i64 = 1;
+    pub const SEND: i64 = 2;
+    pub const EXIT: i64 = 3;
+    pub const UNLINK: i64 = 4;
+    pub const NODE_LINK: i64 = 5;
+    pub const REG_SEND: i64 = 6;
+    pub const GROUP_LEADER: i64 = 7;
+    pub const EXIT2: i64 = 8;
+    pub const SEND_TT: i64 = 12;
+    pub const EXIT_TT: i64 = 13;
+    pub const REG_SEND_TT: i64 = 16;
+    pub const EXIT2_TT: i64 = 18;
+    pub const MONITOR_P: i64 = 19;
+    pub const DEMONITOR_P: i64 = 20;
+    pub const MONITOR_P_EXIT: i64 = 21;
+    pub const SEND_SENDER: i64 = 22;
+    pub const SEND_SENDER_TT: i64 = 23;
+    pub const PAYLOAD_EXIT: i64 = 24;
+    pub const PAYLOAD_EXIT_TT: i64 = 25;
+    pub const PAYLOAD_EXIT2: i64 = 26;
+    pub const PAYLOAD_EXIT2_TT: i64 = 27;
+    pub const PAYLOAD_MONITOR_P_EXIT: i64 = 28;
+    pub const SPAWN_REQUEST: i64 = 29;
+    pub const SPAWN_REQUEST_TT: i64 = 30;
+    pub const SPAWN_REPLY: i64 = 31;
+    pub const SPAWN_REPLY_TT: i64 = 32;
+    pub const ALIAS_SEND: i64 = 33;
+    pub const ALIAS_SEND_TT: i64 = 34;
+    pub const UNLINK_ID: i64 = 35;
+    pub const UNLINK_ID_ACK: i64 = 36;
+}
+
+/// A process as the target of a monitor: by pid or by registered name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ProcRef {
+    Pid(Pid),
+    Name(Atom),
+}
+
+impl ProcRef {
+    fn to_term(self) -> Term {
+        match self {
+            ProcRef::Pid(pid) => Term::Pid(pid),
+            ProcRef::Name(name) => Term::Atom(name),
+        }
+    }
+
+    fn from_term(term: &Term) -> Option<ProcRef> {
+        match term {
+            Term::Pid(pid) => Some(ProcRef::Pid(*pid)),
+            Term::Atom(name) => Some(ProcRef::Name(*name)),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded control message. Trace tokens of the `_TT` variants are
+/// dropped; the payload variants carry their reason here too.
+#[derive(Debug, Clone)]
+pub(crate) enum Control {
+    Link { from: Pid, to: Pid },
+    Send { from: Option<Pid>, to: Pid, message: Term },
+    RegSend { from: Pid, to: Atom, message: Term },
+    AliasSend { from: Pid, alias: Ref, message: Term },
+    Exit { from: Pid, to: Pid, reason: Term },
+    Exit2 { from: Pid, to: Pid, reason: Term },
+    UnlinkId { id: u64, from: Pid, to: Pid },
+    UnlinkIdAck { id: u64, from: Pid, to: Pid },
+    MonitorP { from: Pid, to: ProcRef, reference: Ref },
+    DemonitorP { from: Pid, to: ProcRef, reference: Ref },
+    MonitorPExit { from: ProcRef, to: Pid, reference: Ref, reason: Term },
+    SpawnRequest {
+        req_id: Ref,
+        from: Pid,
+        group_leader: Pid,
+        module: Atom,
+        function: Atom,
+        args: Term,
+        opts: Term,
+    },
+    SpawnReply { req_id: Ref, to: Pid, flags: u32, result: Term },
+    /// NODE_LINK, GROUP_LEADER, the obsolete UNLINK: accepted and ignored.
+    /// Encodes as NODE_LINK, which peers ignore too.
+    Ignored,
+}
+
+/// Per-connection receive state: the atom cache and unfinished fragments.
+pub(crate) struct Inbound {
+    cache: Box<[Option<Atom>]>,
+    partial: HashMap<u64, Partial>,
+    partial_bytes: usize,
+    max_message: usize,
+}
+
+struct Partial {
+    refs: Vec<Atom>,
+    next_fragment: u64,
+    data: BytesMut,
+}
+
+/// Where a frame's terms start and which atoms its cache references name.
+struct Framed {
+    refs: Vec<Atom>,
+    body: Bytes,
+    versioned: bool,
+}
+
+impl Inbound {
+    pub(crate) fn new(max_message: usize) -> Inbound {
+        Inbound {
+            cache: vec![None; 2048].into_boxed_slice(),
+            partial: HashMap::new(),
+            partial_bytes: 0,
+            max_message,
+        }
+    }
+
+    /// Decodes one frame (a tick is never passed here). Returns `None` when
+    /// the frame was a fragment that does not complete its message yet.
+    pub(crate) fn decode(&mut self, frame: Bytes) -> Result<Option<Control>> {
+        let framed = match frame.first() {
+            Some(&PASS_THROUGH) => Framed { refs: Vec::new(), body: frame.slice(1..), versioned: true },
+            Some(&VERSION) => match frame.get(1) {
+                Some(&HEADER) => {
+                    let mut pos = 2;
+                    let refs = self.read_header(&frame, &mut pos)?;
+                    Framed { refs, body: frame.slice(pos..), versioned: false }
+                }
+                Some(&FRAGMENT_FIRST) => match self.first_fragment(&frame)? {
+                    Some(framed) => framed,
+                    None => return Ok(None),
+                },
+                Some(&FRAGMENT_NEXT) => match self.next_fragment(&frame)? {
+                    Some(framed) => framed,
+                    None => return Ok(None),
+                },
+                Some(other) => {
+                    return Err(Error::decode(1, format!("unknown distribution header tag {other}")))
+                }
+                None => return Err(Error::decode(1, "truncated distribution header")),
+            },
+            Some(other) => {
+                return Err(Error::decode(0, format!("frame starts with {other}, not a distribution header")))
+            }
+            None => return Err(Error::decode(0, "empty frame")),
+        };
+        decode_control(&framed).map(Some)
+    }
+
+    /// Reads the atom cache part of a header starting at `pos` (just after
+    /// the tag) and returns the atoms its references stand for.
+    fn read_header(&mut self, frame: &[u8], pos: &mut usize) -> Result<Vec<Atom>> {
+        let count = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated header"))? as usize;
+        *pos += 1;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let flag_bytes = count / 2 + 1;
+        let flags = frame
+            .get(*pos..*pos + flag_bytes)
+            .ok_or_else(|| Error::decode(*pos, "truncated atom cache flags"))?;
+        *pos += flag_bytes;
+        let nibble = |i: usize| (flags[i / 2] >> ((i % 2) * 4)) & 0x0F;
+        let long_atoms = nibble(count) & 0x01 != 0;
+        let mut refs = Vec::with_capacity(count);
+        for i in 0..count {
+            let flag = nibble(i);
+            let segment = (flag & 0x07) as usize;
+            let internal = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated atom cache ref"))? as usize;
+            *pos += 1;
+            let slot = segment * 256 + internal;
+            if flag & 0x08 != 0 {
+                let len = if long_atoms {
+                    let bytes = frame.get(*pos..*pos + 2).ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
+                    *pos += 2;
+                    u16::from_be_bytes([bytes[0], bytes[1]]) as usize
+                } else {
+                    let len = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
+                    *pos += 1;
+                    len as usize
+                };
+                let text = frame
+                    .get(*pos..*pos + len)
+                    .ok_or_else(|| Error::decode(*pos, "truncated atom text in cache update"))?;
+                let text = std::str::from_utf8(text)
+                    .map_err(|_| Error::decode(*pos, "atom in cache update is not UTF-8"))?;
+                let atom = Atom::new_from_peer(text)
+                    .ok_or_else(|| Error::decode(*pos, "atom table is full"))?;
+                *pos += len;
+                self.cache[slot] = Some(atom);
+                refs.push(atom);
+            } else {
+                let atom = self.cache[slot].ok_or_else(|| {
+                    Error::decode(*pos - 1, format!("reference to empty atom cache slot {slot}"))
+                })?;
+                refs.push(atom);
+            }
+        }
+        Ok(refs)
+    }
+
+    fn first_fragment(&mut self, frame: &Bytes) -> Result<Option<Framed>> {
+        let (sequence, fragment) = fragment_ids(frame)?;
+        let mut pos = 18;
+        let refs = self.read_header(frame, &mut pos)?;
+        let body = frame.slice(pos..);
+        if fragment == 1 {
+            return Ok(Some(Framed { refs, body, versioned: false }));
+        }
+        if fragment == 0 {
+            return Err(Error::decode(10, "fragment id 0"));
+        }
+        self.reserve_fragment_space(body.len())?;
+        let mut data = BytesMut::with_capacity(body.len() * 2);
+        data.extend_from_slice(&body);
+        if let Some(old) = self.partial.insert(sequence, Partial { refs, next_fragment: fragment - 1, data }) {
+            self.partial_bytes -= old.data.len();
+            return Err(Error::decode(2, format!("fragment sequence {sequence} started twice")));
+        }
+        Ok(None)
+    }
+
+    fn next_fragment(&mut self, frame: &Bytes) -> Result<Option<Framed>> {
+        let (sequence, fragment) = fragment_ids(frame)?;
+        let body = &frame[18..];
+        self.reserve_fragment_space(body.len())?;
+        let partial = self
+            .partial
+            .get_mut(&sequence)
+            .ok_or_else(|| Error::decode(2, format!("continuation of unknown fragment sequence {sequence}")))?;
+        if fragment != partial.next_fragment {
+            return Err(Error::decode(
+                10,
+                format!("fragment {fragment} of sequence {sequence} arrived, expected {}", partial.next_fragment),
+            ));
+        }
+        partial.data.extend_from_slice(body);
+        if fragment > 1 {
+            partial.next_fragment -= 1;
+            return Ok(None);
+        }
+        let done = self.partial.remove(&sequence).expect("present: just looked up");
+        self.partial_bytes -= done.data.len();
+        Ok(Some(Framed { refs: done.refs, body: done.data.freeze(), versioned: false }))
+    }
+
+    fn reserve_fragment_space(&mut self, more: usize) -> Result<()> {
+        self.partial_bytes += more;
+        if self.partial_bytes > self.max_message {
+            return Err(Error::decode(
+                0,
+                format!("fragmented messages exceed the limit of {} bytes", self.max_message),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
+    let ids = frame.get(2..18).ok_or_else(|| Error::decode(2, "truncated fragment header"))?;
+    let sequence = u64::from_be_bytes(ids[0..8].try_into().expect("8 bytes"));
+    let fragment = u64::from_be_bytes(ids[8..16].try_into().expect("8 bytes"));
+    Ok((sequence, fragment))
+}
+
+fn decode_control(framed: &Framed) -> Result<Control> {
+    let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
+    let next = |decoder: &mut Decoder<'_>| {
+        if framed.versioned {
+            decoder.versioned_term()
+        } else {
+            decoder.term()
+        }
+    };
+    let control = next(&mut decoder)?;
+    let fields = match &control {
+        Term::Tuple(fields) if !fields.is_empty() => fields.as_slice(),
+        _ => return Err(Error::decode(0, "control message is not a tuple")),
+    };
+    let op = fields[0].as_i64().ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
+    let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
+    let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
+    let reference = |i: usize| fields.get(i).and_then(Term::as_ref);
+    let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
+        let term = next(decoder)?;
+        if decoder.position() != framed.body.len() {
+            return Err(Error::decode(decoder.position(), "trailing bytes after the message"));
+        }
+        Ok(term)
+    };
+
+    let parsed = match (op, fields.len()) {
+        (op::LINK, 3) => Control::Link { from: pid(1).ok_or_else(|| bad("LINK"))?, to: pid(2).ok_or_else(|| bad("LINK"))? },
+        (op::SEND, 3) | (op::SEND_TT, 4) => {
+            Control::Send { from: None, to: pid(2).ok_or_else(|| bad("SEND"))?, message: payload(&mut decoder)? }
+        }
+        (op::SEND_SENDER, 3) | (op::SEND_SENDER_TT, 4) => Control::Send {
+            from: pid(1),
+            to: pid(2).ok_or_else(|| bad("SEND_SENDER"))?,
+            message: payload(&mut decoder)?,
+        },
+        (op::REG_SEND, 4) | (op::REG_SEND_TT, 5) => Control::RegSend {
+            from: pid(1).ok_or_else(|| bad("REG_SEND"))?,
+            to: fields[3].as_atom().ok_or_else(|| bad("REG_SEND"))?,
+            message: payload(&mut decoder)?,
+        },
+        (op::ALIAS_SEND, 3) | (op::ALIAS_SEND_TT, 4) => Control::AliasSend {
+            from: pid(1).ok_or_else(|| bad("ALIAS_SEND"))?,
+            alias: reference(2).ok_or_else(|| bad("ALIAS_SEND"))?,
+            message: payload(&mut decoder)?,
+        },
+        (op::EXIT, 4) => Control::Exit {
+            from: pid(1).ok_or_else(|| bad("EXIT"))?,
+            to: pid(2).ok_or_else(|| bad("EXIT"))?,
+            reason: fields[3].clone(),
+        },
+        (op::EXIT_TT, 5) => Control::Exit {
+            from: pid(1).ok_or_else(|| bad("EXIT_TT"))?,
+            to: pid(2).ok_or_else(|| bad("EXIT_TT"))?,
+            reason: fields[4].clone(),
+        },
+        (op::PAYLOAD_EXIT, 3) | (op::PAYLOAD_EXIT_TT, 4) => Control::Exit {
+            from: pid(1).ok_or_else(|| bad("PAYLOAD_EXIT"))?,
+            to: pid(2).ok_or_else(|| bad("PAYLOAD_EXIT"))?,
+            reason: payload(&mut decoder)?,
+        },
+        (op::EXIT2, 4) => Control::Exit2 {
+            from: pid(1).ok_or_else(|| bad("EXIT2"))?,
+            to: pid(2).ok_or_else(|| bad("EXIT2"))?,
+            reason: fields[3].clone(),
+        },
+        (op::EXIT2_TT, 5) => Control::Exit2 {
+            from: pid(1).ok_or_else(|| bad("EXIT2_TT"))?,
+            to: pid(2).ok_or_else(|| bad("EXIT2_TT"))?,
+            reason: fields[4].clone(),
+        },
+        (op::PAYLOAD_EXIT2, 3) | (op::PAYLOAD_EXIT2_TT, 4) => Control::Exit2 {
+            from: pid(1).ok_or_else(|| bad("PAYLOAD_EXIT2"))?,
+            to: pid(2).ok_or_else(|| bad("PAYLOAD_EXIT2"))?,
+            reason: payload(&mut decoder)?,
+        },
+        (op::UNLINK_ID, 4) | (op::UNLINK_ID_ACK, 4) => {
+            let id = unlink_id(&fields[1]).ok_or_else(|| bad("UNLINK_ID"))?;
+            let from = pid(2).ok_or_else(|| bad("UNLINK_ID"))?;
+            let to = pid(3).ok_or_else(|| bad("UNLINK_ID"))?;
+            if op == op::UNLINK_ID {
+                Control::UnlinkId { id, from, to }
+            } else {
+                Control::UnlinkIdAck { id, from, to }
+            }
+        }
+        (op::MONITOR_P, 4) | (op::DEMONITOR_P, 4) => {
+            let from = pid(1).ok_or_else(|| bad("MONITOR_P"))?;
+            let to = ProcRef::from_term(&fields[2]).ok_or_else(|| bad("MONITOR_P"))?;
+            let reference = reference(3).ok_or_else(|| bad("MONITOR_P"))?;
+            if op == op::MONITOR_P {
+                Control::MonitorP { from, to, reference }
+            } else {
+                Control::DemonitorP { from, to, reference }
+            }
+        }
+        (op::MONITOR_P_EXIT, 5) => Control::MonitorPExit {
+            from: ProcRef::from_term(&fields[1]).ok_or_else(|| bad("MONITOR_P_EXIT"))?,
+            to: pid(2).ok_or_else(|| bad("MONITOR_P_EXIT"))?,
+            reference: reference(3).ok_or_else(|| bad("MONITOR_P_EXIT"))?,
+            reason: fields[4].clone(),
+        },
+        (op::PAYLOAD_MONITOR_P_EXIT, 4) => Control::MonitorPExit {
+            from: ProcRef::from_term(&fields[1]).ok_or_else(|| bad("PAYLOAD_MONITOR_P_EXIT"))?,
+            to: pid(2).ok_or_else(|| bad("PAYLOAD_MONITOR_P_EXIT"))?,
+            reference: reference(3).ok_or_else(|| bad("PAYLOAD_MONITOR_P_EXIT"))?,
+            reason: payload(&mut decoder)?,
+        },
+        (op::SPAWN_REQUEST, 6) | (op::SPAWN_REQUEST_TT, 7) => {
+            let (module, function) = match &fields[4] {
+                Term::Tuple(mfa) if mfa.len() == 3 => (
+                    mfa[0].as_atom().ok_or_else(|| bad("SPAWN_REQUEST"))?,
+                    mfa[1].as_atom().ok_or_else(|| bad("SPAWN_REQUEST"))?,
+                ),
+                _ => return Err(bad("SPAWN_REQUEST")),
+            };
+            Control::SpawnRequest {
+                req_id: reference(1).ok_or_else(|| bad("SPAWN_REQUEST"))?,
+                from: pid(2).ok_or_else(|| bad("SPAWN_REQUEST"))?,
+                group_leader: pid(3).ok_or_else(|| bad("SPAWN_REQUEST"))?,
+                module,
+                function,
+                opts: fields[5].clone(),
+                args: payload(&mut decoder)?,
+            }
+        }
+        (op::SPAWN_REPLY, 5) | (op::SPAWN_REPLY_TT, 6) => Control::SpawnReply {
+            req_id: reference(1).ok_or_else(|| bad("SPAWN_REPLY"))?,
+            to: pid(2).ok_or_else(|| bad("SPAWN_REPLY"))?,
+            flags: fields[3].as_i64().and_then(|f| u32::try_from(f).ok()).ok_or_else(|| bad("SPAWN_REPLY"))?,
+            result: fields[4].clone(),
+        },
+        (op::NODE_LINK, _) | (op::GROUP_LEADER, _) | (op::UNLINK, _) => Control::Ignored,
+        _ => return Err(Error::decode(0, format!("unknown control message {control}"))),
+    };
+    Ok(parsed)
+}
+
+fn unlink_id(term: &Term) -> Option<u64> {
+    match term {
+        Term::Int(id) => u64::try_from(*id).ok(),
+        Term::BigInt(big) => big.to_i128().and_then(|v| u64::try_from(v).ok()),
+        _ => None,
+    }
+}
+
+/// How to frame outgoing messages on one connection, fixed by the flags
+/// negotiated in the handshake.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outbound {
+    header: bool,
+    exit_payload: bool,
+    send_sender: bool,
+}
+
+impl Outbound {
+    pub(crate) fn new(negotiated: u64) -> Outbound {
+        Outbound {
+            header: negotiated & flags::DIST_HDR_ATOM_CACHE != 0,
+            exit_payload: negotiated & flags::EXIT_PAYLOAD != 0,
+            send_sender: negotiated & flags::SEND_SENDER != 0,
+        }
+    }
+
+    /// Appends the frame body (without the 4-byte length) for `control`.
+    /// On error nothing is appended.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
+        let start = out.len();
+        let result = self.encode_unchecked(out, control);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn encode_unchecked(&self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
+        if self.header {
+            out.extend_from_slice(&[VERSION, HEADER, 0]);
+        } else {
+            out.push(PASS_THROUGH);
+        }
+        let term = |out: &mut Vec<u8>, term: &Term| -> Result<()> {
+            if !self.header {
+                out.push(VERSION);
+            }
+            encode_into(term, out)
+        };
+        let tuple = |out: &mut Vec<u8>, arity: u8, op: i64| {
+            if !self.header {
+                out.push(VERSION);
+            }
+            out.extend_from_slice(&[104, arity, 97, op as u8]);
+        };
+        let element = |out: &mut Vec<u8>, value: &Term| encode_into(value, out);
+        match control {
+            Control::Link { from, to } => {
+                tuple(out, 3, op::LINK);
+                element(out, &Term::Pid(*from))?;
+                element(out, &Term::Pid(*to))?;
+            }
+            Control::Send { from, to, message } => {
+                match from {
+                    Some(from) if self.send_sender => {
+                        tuple(out, 3, op::SEND_SENDER);
+                        element(out, &Term::Pid(*from))?;
+                    }
+                    _ => {
+                        tuple(out, 3, op::SEND);
+                        element(out, &Term::Atom(crate::atom!("")))?;
+                    }
+                }
+                element(out, &Term::Pid(*to))?;
+                term(out, message)?;
+            }
+            Control::RegSend { from, to, message } => {
+                tuple(out, 4, op::REG_SEND);
+                element(out, &Term::Pid(*from))?;
+                element(out, &Term::Atom(crate::atom!("")))?;
+                element(out, &Term::Atom(*to))?;
+                term(out, message)?;
+            }
+            Control::AliasSend { from, alias, message } => {
+                tuple(out, 3, op::ALIAS_SEND);
+                element(out, &Term::Pid(*from))?;
+                element(out, &Term::Ref(*alias))?;
+                term(out, message)?;
+            }
+            Control::Exit { from, to, reason } | Control::Exit2 { from, to, reason } => {
+                let exit2 = matches!(control, Control::Exit2 { .. });
+                if self.exit_payload {
+                    tuple(out, 3, if exit2 { op::PAYLOAD_EXIT2 } else { op::PAYLOAD_EXIT });
+                    element(out, &Term::Pid(*from))?;
+                    element(out, &Term::Pid(*to))?;
+                    term(out, reason)?;
+                } else {
+                    tuple(out, 4, if exit2 { op::EXIT2 } else { op::EXIT });
+                    element(out, &Term::Pid(*from))?;
+                    element(out, &Term::Pid(*to))?;
+                    element(out, reason)?;
+                }
+            }
+            Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
+                let ack = matches!(control, Control::UnlinkIdAck { .. });
+                tuple(out, 4, if ack { op::UNLINK_ID_ACK } else { op::UNLINK_ID });
+                element(out, &Term::from(*id))?;
+                element(out, &Term::Pid(*from))?;
+                element(out, &Term::Pid(*to))?;
+            }
+            Control::MonitorP { from, to, reference } | Control::DemonitorP { from, to, reference } => {
+                let demonitor = matches!(control, Control::DemonitorP { .. });
+                tuple(out, 4, if demonitor { op::DEMONITOR_P } else { op::MONITOR_P });
+                element(out, &Term::Pid(*from))?;
+                element(out, &to.to_term())?;
+                element(out, &Term::Ref(*reference))?;
+            }
+            Control::MonitorPExit { from, to, reference, reason } => {
+                if self.exit_payload {
+                    tuple(out, 4, op::PAYLOAD_MONITOR_P_EXIT);
+                    element(out, &from.to_term())?;
+                    element(out, &Term::Pid(*to))?;
+                    element(out, &Term::Ref(*reference))?;
+                    term(out, reason)?;
+                } else {
+                    tuple(out, 5, op::MONITOR_P_EXIT);
+                    element(out, &from.to_term())?;
+                    element(out, &Term::Pid(*to))?;
+                    element(out, &Term::Ref(*reference))?;
+                    element(out, reason)?;
+                }
+            }
+            Control::SpawnRequest { req_id, from, group_leader, module, function, args, opts } => {
+                let arity = args.as_list().map_or(0, |a| a.len());
+                tuple(out, 6, op::SPAWN_REQUEST);
+                element(out, &Term::Ref(*req_id))?;
+                element(out, &Term::Pid(*from))?;
+                element(out, &Term::Pid(*group_leader))?;
+                element(
+                    out,
+                    &Term::Tuple(vec![Term::Atom(*module), Term::Atom(*function), Term::from(arity)]),
+                )?;
+                element(out, opts)?;
+                term(out, args)?;
+            }
+            Control::SpawnReply { req_id, to, flags, result } => {
+                tuple(out, 5, op::SPAWN_REPLY);
+                element(out, &Term::Ref(*req_id))?;
+                element(out, &Term::Pid(*to))?;
+                element(out, &Term::from(*flags))?;
+                element(out, result)?;
+            }
+            Control::Ignored => {
+                tuple(out, 1, op::NODE_LINK);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(id: u32) -> Pid {
+        Pid { node: Atom::new("a@b"), id, serial: 0, creation: 1 }
+    }
+
+    fn roundtrip(outbound: Outbound, control: Control) -> Control {
+        let mut out = Vec::new();
+        outbound.encode(&mut out, &control).expect("encodes");
+        let mut inbound = Inbound::new(1 << 20);
+        inbound.decode(Bytes::from(out)).expect("decodes").expect("complete")
+    }
+
+    #[test]
+    fn send_roundtrips_with_and_without_header() {
+        for negotiated in [flags::SUPPORTED, flags::MANDATORY] {
+            let control = Control::Send { from: Some(pid(1)), to: pid(2), message: Term::atom("hi") };
+            match roundtrip(Outbound::new(negotiated), control) {
+                Control::Send { to, message, .. } => {
+                    assert_eq!(to, pid(2));
+                    assert!(message.is_atom("hi"));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn exit_payload_roundtrips() {
+        let control = Control::Exit { from: pid(1), to: pid(2), reason: Term::atom("normal") };
+        assert!(matches!(
+            roundtrip(Outbound::new(flags::SUPPORTED), control.clone()),
+            Control::Exit { reason, .. } if reason.is_atom("normal")
+        ));
+        assert!(matches!(
+            roundtrip(Outbound::new(flags::MANDATORY), control),
+            Control::Exit { reason, .. } if reason.is_atom("normal")
+        ));
+    }
+
+    #[test]
+    fn atom_cache_header_and_fragments() {
+        // {6, From, [], foo} to 'foo' with atoms foo and bar cached,
+        // message {bar, foo} split over three fragments.
+        let mut header = vec![VERSION, FRAGMENT_FIRST];
+        header.extend_from_slice(&7u64.to_be_bytes());
+        header.extend_from_slice(&3u64.to_be_bytes());
+        header.push(2); // two atom cache refs
+        header.push(0x08 | (0x08 << 4)); // both new, segment 0
+        header.push(0); // flags nibble for long atoms: off
+        header.extend_from_slice(&[5, 3, b'f', b'o', b'o']);
+        header.extend_from_slice(&[6, 3, b'b', b'a', b'r']);
+        let mut body = Vec::new();
+        body.extend_from_slice(&[104, 4, 97, 6]);
+        encode_into(&Term::Pid(pid(9)), &mut body).expect("pid");
+        body.extend_from_slice(&[106, 82, 0]);
+        body.extend_from_slice(&[104, 2, 82, 1, 82, 0]);
+        let split = body.len() - 4;
+
+        let mut first = header.clone();
+        first.extend_from_slice(&body[..split]);
+        let mut second = vec![VERSION, FRAGMENT_NEXT];
+        second.extend_from_slice(&7u64.to_be_bytes());
+        second.extend_from_slice(&2u64.to_be_bytes());
+        second.extend_from_slice(&body[split..split + 2]);
+        let mut third = vec![VERSION, FRAGMENT_NEXT];
+        third.extend_from_slice(&7u64.to_be_bytes());
+        third.extend_from_slice(&1u64.to_be_bytes());
+        third.extend_from_slice(&body[split + 2..]);
+
+        let mut inbound = Inbound::new(1 << 20);
+        assert!(inbound.decode(Bytes::from(first)).expect("first").is_none());
+        assert!(inbound.decode(Bytes::from(second)).expect("second").is_none());
+        match inbound.decode(Bytes::from(third)).expect("third") {
+            Some(Control::RegSend { to, message, .. }) => {
+                assert_eq!(to, Atom::new("foo"));
+                assert_eq!(message, Term::Tuple(vec![Term::atom("bar"), Term::atom("foo")]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+
+        // The cache now holds the atoms: a plain header can refer to them.
+        let mut cached = vec![VERSION, HEADER, 1, 0x00, 6];
+        cached.extend_from_slice(&[104, 4, 97, 6]);
+        encode_into(&Term::Pid(pid(9)), &mut cached).expect("pid");
+        cached.extend_from_slice(&[106, 82, 0, 106]);
+        match inbound.decode(Bytes::from(cached)).expect("cached") {
+            Some(Control::RegSend { to, .. }) => assert_eq!(to, Atom::new("bar")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut inbound = Inbound::new(1 << 20);
+        for frame in [
+            vec![],
+            vec![1, 2, 3],
+            vec![VERSION],
+            vec![VERSION, HEADER],
+            vec![VERSION, HEADER, 3, 0xFF],
+            vec![VERSION, HEADER, 1, 0x00, 9],
+            vec![VERSION, FRAGMENT_NEXT, 0, 0],
+            vec![PASS_THROUGH, VERSION, 104, 1, 97, 99],
+        ] {
+            assert!(inbound.decode(Bytes::from(frame)).is_err());
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! The distribution handshake, both sides.
+//!
+//! Implements [Distribution Handshake](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#distribution-handshake):
+//! version 6 (`N` name and challenge messages) as initiator and acceptor, and
+//! on the accepting side also the version 5 `n` name message followed by the
+//! `c` complement that OTP 23/24 nodes send when they did not ask EPMD first.
+//! Messages carry a 2-byte length prefix until the connection is up.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use md5::{Digest, Md5};
+
+use crate::term::Atom;
+use crate::{Error, Result};
+
+/// Distribution capability flags
+/// ([Distribution Flags](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#dflags)).
+pub mod flags {
+    pub const PUBLISHED: u64 = 0x1;
+    pub const ATOM_CACHE: u64 = 0x2;
+    pub const EXTENDED_REFERENCES: u64 = 0x4;
+    pub const DIST_MONITOR: u64 = 0x8;
+    pub const FUN_TAGS: u64 = 0x10;
+    pub const DIST_MONITOR_NAME: u64 = 0x20;
+    pub const HIDDEN_ATOM_CACHE: u64 = 0x40;
+    pub const NEW_FUN_TAGS: u64 = 0x80;
+    pub const EXTENDED_PIDS_PORTS: u64 = 0x100;
+    pub const EXPORT_PTR_TAG: u64 = 0x200;
+    pub const BIT_BINARIES: u64 = 0x400;
+    pub const NEW_FLOATS: u64 = 0x800;
+    pub const UNICODE_IO: u64 = 0x1000;
+    pub const DIST_HDR_ATOM_CACHE: u64 = 0x2000;
+    pub const SMALL_ATOM_TAGS: u64 = 0x4000;
+    pub const UTF8_ATOMS: u64 = 0x10000;
+    pub const MAP_TAG: u64 = 0x20000;
+    pub const BIG_CREATION: u64 = 0x40000;
+    pub const SEND_SENDER: u64 = 0x80000;
+    pub const BIG_SEQTRACE_LABELS: u64 = 0x100000;
+    pub const EXIT_PAYLOAD: u64 = 0x400000;
+    pub const FRAGMENTS: u64 = 0x800000;
+    pub const HANDSHAKE_23: u64 = 0x1000000;
+    pub const UNLINK_ID: u64 = 0x2000000;
+    /// Stands for all of [`MANDATORY_25`]. The value erts uses; the
+    /// protocol guide's `1 bsl 36` is a documentation error.
+    pub const MANDATORY_25_DIGEST: u64 = 0x4000000;
+    pub const SPAWN: u64 = 1 << 32;
+    pub const NAME_ME: u64 = 1 << 33;
+    pub const V4_NC: u64 = 1 << 34;
+    pub const ALIAS: u64 = 1 << 35;
+
+    /// Flags OTP 25 requires of every peer.
+    pub const MANDATORY_25: u64 = EXTENDED_REFERENCES
+        | FUN_TAGS
+        | EXTENDED_PIDS_PORTS
+        | NEW_FUN_TAGS
+        | EXPORT_PTR_TAG
+        | BIT_BINARIES
+        | NEW_FLOATS
+        | UTF8_ATOMS
+        | MAP_TAG
+        | BIG_CREATION
+        | HANDSHAKE_23;
+
+    /// Flags OTP 26 added to the mandatory set.
+    pub const MANDATORY_26: u64 = V4_NC | UNLINK_ID;
+
+    /// What we require of a peer (0x403070F94).
+    pub const MANDATORY: u64 = MANDATORY_25 | MANDATORY_26;
+
+    /// Everything this implementation speaks. `PUBLISHED` is added for
+    /// visible nodes.
+    pub const SUPPORTED: u64 = MANDATORY
+        | MANDATORY_25_DIGEST
+        | DIST_MONITOR
+        | DIST_MONITOR_NAME
+        | UNICODE_IO
+        | DIST_HDR_ATOM_CACHE
+        | SMALL_ATOM_TAGS
+        | SEND_SENDER
+        | BIG_SEQTRACE_LABELS
+        | EXIT_PAYLOAD
+        | FRAGMENTS
+        | SPAWN
+        | ALIAS;
+
+    /// A peer's flags with the digest flag expanded into what it stands for.
+    pub fn expand(peer: u64) -> u64 {
+        if peer & MANDATORY_25_DIGEST != 0 {
+            peer | MANDATORY_25
+        } else {
+            peer
+        }
+    }
+
+    /// Names of the mandatory flags missing from `peer` (already expanded).
+    pub fn missing_mandatory(peer: u64) -> Vec<&'static str> {
+        const NAMES: [(u64, &str); 13] = [
+            (EXTENDED_REFERENCES, "EXTENDED_REFERENCES"),
+            (FUN_TAGS, "FUN_TAGS"),
+            (EXTENDED_PIDS_PORTS, "EXTENDED_PIDS_PORTS"),
+            (NEW_FUN_TAGS, "NEW_FUN_TAGS"),
+            (EXPORT_PTR_TAG, "EXPORT_PTR_TAG"),
+            (BIT_BINARIES, "BIT_BINARIES"),
+            (NEW_FLOATS, "NEW_FLOATS"),
+            (UTF8_ATOMS, "UTF8_ATOMS"),
+            (MAP_TAG, "MAP_TAG"),
+            (BIG_CREATION, "BIG_CREATION"),
+            (HANDSHAKE_23, "HANDSHAKE_23"),
+            (V4_NC, "V4_NC"),
+            (UNLINK_ID, "UNLINK_ID"),
+        ];
+        NAMES.iter().filter(|(flag, _)| peer & flag == 0).map(|(_, name)| *name).collect()
+    }
+}
+
+/// Our side of a handshake.
+pub(crate) struct Local<'a> {
+    /// Our full node name, `name@host`.
+    pub name: &'a str,
+    /// Flags we offer.
+    pub flags: u64,
+    /// Our incarnation (never 0).
+    pub creation: u32,
+    /// The cookie expected in both directions.
+    pub cookie: &'a str,
+}
+
+/// What the handshake learned about the peer.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// The peer's full node name.
+    pub name: Atom,
+    /// Flags both sides support: what the connection may use.
+    pub flags: u64,
+    /// The peer's incarnation.
+    pub creation: u32,
+}
+
+/// How an acceptor answers an incoming name; chosen by the node, which knows
+/// which connections exist or are being set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Go on.
+    Ok,
+    /// Go on; our own attempt towards this peer gives way.
+    OkSimultaneous,
+    /// Stop: our own attempt towards this peer wins.
+    Nok,
+    /// Stop: the connection is refused.
+    NotAllowed,
+    /// We already have a connection; the initiator decides whether it is stale.
+    Alive,
+}
+
+/// How an initiator's attempt ended when it did not produce a connection
+/// but was not an error either: the peer is connecting to us at the same
+/// time and its attempt wins.
+pub(crate) enum Outcome {
+    Connected(Peer),
+    LostSimultaneous,
+}
+
+/// Runs the initiating side on a connected socket.
+pub(crate) fn initiate(stream: &mut TcpStream, local: &Local<'_>, expected: &str) -> Result<Outcome> {
+    let fail = |reason: String| Error::connection(expected, reason);
+
+    let mut name = Vec::with_capacity(15 + local.name.len());
+    name.push(b'N');
+    name.extend_from_slice(&local.flags.to_be_bytes());
+    name.extend_from_slice(&local.creation.to_be_bytes());
+    name.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
+    name.extend_from_slice(local.name.as_bytes());
+    send(stream, &name, expected)?;
+
+    let status = recv(stream, expected)?;
+    match status.as_slice() {
+        [b's', rest @ ..] => match rest {
+            b"ok" | b"ok_simultaneous" => {}
+            b"nok" => return Ok(Outcome::LostSimultaneous),
+            b"alive" => send(stream, b"strue", expected)?,
+            b"not_allowed" => return Err(fail("the peer refused the connection (not_allowed)".into())),
+            other => {
+                return Err(fail(format!(
+                    "unexpected handshake status {:?}",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        },
+        _ => return Err(fail("malformed handshake status message".into())),
+    }
+
+    let challenge = recv(stream, expected)?;
+    let parsed = parse_challenge(&challenge).map_err(|reason| fail(reason))?;
+    if parsed.name != expected {
+        return Err(fail(format!("the node answering is {}, not {expected}", parsed.name)));
+    }
+    let peer_flags = flags::expand(parsed.flags);
+    check_mandatory(peer_flags, expected)?;
+
+    let our_challenge = random_u32();
+    let mut reply = Vec::with_capacity(21);
+    reply.push(b'r');
+    reply.extend_from_slice(&our_challenge.to_be_bytes());
+    reply.extend_from_slice(&digest(parsed.challenge, local.cookie));
+    send(stream, &reply, expected)?;
+
+    let ack = match recv(stream, expected) {
+        Ok(ack) => ack,
+        Err(Error::Connection { .. }) => return Err(Error::Auth { node: expected.to_string() }),
+        Err(other) => return Err(other),
+    };
+    match ack.as_slice() {
+        [b'a', theirs @ ..] if theirs.len() == 16 => {
+            if !constant_time_eq(theirs, &digest(our_challenge, local.cookie)) {
+                return Err(Error::Auth { node: expected.to_string() });
+            }
+        }
+        _ => return Err(fail("malformed challenge acknowledgement".into())),
+    }
+
+    Ok(Outcome::Connected(Peer {
+        name: Atom::new(&parsed.name),
+        flags: local.flags & peer_flags,
+        creation: parsed.creation,
+    }))
+}
+
+/// Runs the accepting side on a freshly accepted socket. `admit` is asked
+/// once the peer's name is known.
+pub(crate) fn accept(
+    stream: &mut TcpStream,
+    local: &Local<'_>,
+    admit: impl FnOnce(&str) -> Admission,
+) -> Result<Peer> {
+    let peer_addr = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "incoming connection".to_string());
+    let first = recv(stream, &peer_addr)?;
+    let hello = parse_name(&first).map_err(|reason| Error::connection(&peer_addr, reason))?;
+    let peer_name = hello.name.clone();
+    let fail = |reason: String| Error::connection(&peer_name, reason);
+
+    let mut peer_flags = flags::expand(hello.flags);
+    // A version 5 name message carries only the low 32 flag bits; V4_NC
+    // arrives later in the complement and is checked then.
+    let known = if hello.old { peer_flags | flags::V4_NC } else { peer_flags };
+    let missing = flags::missing_mandatory(known);
+    if !missing.is_empty() {
+        let _ = send(stream, b"snot_allowed", &peer_name);
+        return Err(fail(format!(
+            "the peer lacks mandatory distribution capabilities: {}",
+            missing.join(", ")
+        )));
+    }
+    if !valid_node_name(&peer_name) && peer_flags & flags::NAME_ME == 0 {
+        let _ = send(stream, b"snot_allowed", &peer_name);
+        return Err(fail("the peer sent an invalid node name".into()));
+    }
+
+    let mut assigned_name = None;
+    if peer_flags & flags::NAME_ME != 0 {
+        let name = format!("erldp_dyn_{:08x}@{}", random_u32(), hello.name);
+        let creation = nonzero_random_u32();
+        let mut status = b"snamed:".to_vec();
+        status.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        status.extend_from_slice(name.as_bytes());
+        status.extend_from_slice(&creation.to_be_bytes());
+        if admit(&name) != Admission::Ok {
+            let _ = send(stream, b"snot_allowed", &name);
+            return Err(Error::connection(&name, "refused a dynamically named peer"));
+        }
+        send(stream, &status, &name)?;
+        assigned_name = Some((name, creation));
+    } else {
+        match admit(&peer_name) {
+            Admission::Ok => send(stream, b"sok", &peer_name)?,
+            Admission::OkSimultaneous => send(stream, b"sok_simultaneous", &peer_name)?,
+            Admission::Nok => {
+                let _ = send(stream, b"snok", &peer_name);
+                return Err(fail("simultaneous connect: our own attempt goes on".into()));
+            }
+            Admission::NotAllowed => {
+                let _ = send(stream, b"snot_allowed", &peer_name);
+                return Err(fail("connection refused (not_allowed)".into()));
+            }
+            Admission::Alive => {
+                send(stream, b"salive", &peer_name)?;
+                let answer = recv(stream, &peer_name)?;
+                if answer.as_slice() != b"strue" {
+                    return Err(fail("the peer withdrew: it already has a connection to us".into()));
+                }
+            }
+        }
+    }
+    let (peer_name, mut peer_creation) = match assigned_name {
+        Some((name, creation)) => (name, creation),
+        None => (peer_name, hello.creation),
+    };
+    let fail = |reason: String| Error::connection(&peer_name, reason);
+
+    let our_challenge = random_u32();
+    let mut challenge = Vec::with_capacity(19 + local.name.len());
+    challenge.push(b'N');
+    challenge.extend_from_slice(&local.flags.to_be_bytes());
+    challenge.extend_from_slice(&our_challenge.to_be_bytes());
+    challenge.extend_from_slice(&local.creation.to_be_bytes());
+    challenge.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
+    challenge.extend_from_slice(local.name.as_bytes());
+    send(stream, &challenge, &peer_name)?;
+
+    let mut reply = recv(stream, &peer_name)?;
+    if hello.old {
+        match reply.as_slice() {
+            [b'c', rest @ ..] if rest.len() >= 8 => {
+                let high = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
+                peer_creation = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+                peer_flags |= high << 32;
+            }
+            _ => return Err(fail("expected the complement message of a version 5 handshake".into())),
+        }
+        let missing = flags::missing_mandatory(peer_flags);
+        if !missing.is_empty() {
+            return Err(fail(format!(
+                "the peer lacks mandatory distribution capabilities: {}",
+                missing.join(", ")
+            )));
+        }
+        reply = recv(stream, &peer_name)?;
+    }
+
+    let (their_challenge, their_digest) = match reply.as_slice() {
+        [b'r', rest @ ..] if rest.len() == 20 => {
+            (u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]), &rest[4..20])
+        }
+        _ => return Err(fail("malformed challenge reply".into())),
+    };
+    if !constant_time_eq(their_digest, &digest(our_challenge, local.cookie)) {
+        return Err(Error::Auth { node: peer_name });
+    }
+
+    let mut ack = Vec::with_capacity(17);
+    ack.push(b'a');
+    ack.extend_from_slice(&digest(their_challenge, local.cookie));
+    send(stream, &ack, &peer_name)?;
+
+    Ok(Peer { name: Atom::new(&peer_name), flags: local.flags & peer_flags, creation: peer_creation })
+}
+
+struct NameMessage {
+    old: bool,
+    flags: u64,
+    creation: u32,
+    name: String,
+}
+
+fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
+    match msg {
+        [b'N', rest @ ..] if rest.len() >= 14 => {
+            let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
+            let creation = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+            let len = u16::from_be_bytes([rest[12], rest[13]]) as usize;
+            let name = rest.get(14..14 + len).ok_or("truncated name in send_name")?;
+            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            Ok(NameMessage { old: false, flags, creation, name: name.to_string() })
+        }
+        [b'n', rest @ ..] if rest.len() >= 6 => {
+            let version = u16::from_be_bytes([rest[0], rest[1]]);
+            if version != 5 {
+                return Err(format!("unsupported distribution version {version}"));
+            }
+            let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
+            let name = std::str::from_utf8(&rest[6..]).map_err(|_| "node name is not UTF-8")?;
+            Ok(NameMessage { old: true, flags, creation: 0, name: name.to_string() })
+        }
+        _ => Err("malformed send_name message (is this an Erlang node?)".into()),
+    }
+}
+
+struct Challenge {
+    flags: u64,
+    challenge: u32,
+    creation: u32,
+    name: String,
+}
+
+fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
+    match msg {
+        [b'N', rest @ ..] if rest.len() >= 18 => {
+            let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
+            let challenge = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+            let creation = u32::from_be_bytes(rest[12..16].try_into().expect("4 bytes"));
+            let len = u16::from_be_bytes([rest[16], rest[17]]) as usize;
+            let name = rest.get(18..18 + len).ok_or("truncated name in challenge")?;
+            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            Ok(Challenge { flags, challenge, creation, name: name.to_string() })
+        }
+        [b'n', ..] => Err("the peer only speaks distribution version 5 (OTP 22 or older), which is not supported".into()),
+        _ => Err("malformed challenge message".into()),
+    }
+}
+
+fn check_mandatory(peer_flags: u64, node: &str) -> Result<()> {
+    let missing = flags::missing_mandatory(peer_flags);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::connection(
+            node,
+            format!("the peer lacks mandatory distribution capabilities: {}", missing.join(", ")),
+        ))
+    }
+}
+
+/// The MD5 of the cookie followed by the challenge in decimal, as the
+/// protocol defines `gen_digest/2`.
+pub(crate) fn digest(challenge: u32, cookie: &str) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    md5.update(cookie.as_bytes());
+    md5.update(challenge.to_string().as_bytes());
+    md5.finalize().into()
+}
+
+/// Compares without an early exit, so the time taken tells an attacker
+/// nothing about how much of a digest was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn send(stream: &mut TcpStream, msg: &[u8], node: &str) -> Result<()> {
+    let mut framed = Vec::with_capacity(msg.len() + 2);
+    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    framed.extend_from_slice(msg);
+    stream.write_all(&framed).map_err(|err| io_failure(node, "sending a handshake message", err))
+}
+
+fn recv(stream: &mut TcpStream, node: &str) -> Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut msg).map_err(|err| io_failure(node, "reading a handshake message", err))?;
+    Ok(msg)
+}
+
+fn io_failure(node: &str, doing: &str, err: std::io::Error) -> Error {
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            Error::timeout(format!("handshake with {node}: no answer while {doing}"))
+        }
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::connection(node, format!("the peer closed the connection while {doing}"))
+        }
+        _ => Error::connection(node, format!("{doing}: {err}")),
+    }
+}
+
+/// Whether `name` has the `alive@host` form with non-empty parts.
+pub(crate) fn valid_node_name(name: &str) -> bool {
+    match name.split_once('@') {
+        Some((alive, host)) => {
+            !alive.is_empty()
+                && !host.is_empty()
+                && !host.contains('@')
+                && alive.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        }
+        None => false,
+    }
+}
+
+/// A random 32-bit number from the kernel's CSPRNG; challenges must not be
+/// predictable.
+pub(crate) fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    crate::util::fill_random(&mut bytes);
+    u32::from_be_bytes(bytes)
+}
+
+/// A random creation or challenge that is never 0 (0 is reserved).
+pub(crate) fn nonzero_random_u32() -> u32 {
+    loop {
+        let value = random_u32();
+        if value != 0 {
+            return value;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mandatory_matches_the_issue() {
+        assert_eq!(flags::MANDATORY, 0x4_0307_0F94);
+    }
+
+    #[test]
+    fn digest_is_md5_of_cookie_and_decimal_challenge() {
+        let expected: [u8; 16] = Md5::digest(b"secret123456").into();
+        assert_eq!(digest(123456, "secret"), expected);
+    }
+
+    #[test]
+    fn node_names() {
+        assert!(valid_node_name("a@b"));
+        assert!(valid_node_name("ruby_1@host.example.com"));
+        assert!(!valid_node_name("ab"));
+        assert!(!valid_node_name("@b"));
+        assert!(!valid_node_name("a@"));
+        assert!(!valid_node_name("a@b@c"));
+    }
+
+    #[test]
+    fn parses_both_name_formats() {
+        let mut msg = vec![b'N'];
+        msg.extend_from_slice(&flags::MANDATORY.to_be_bytes());
+        msg.extend_from_slice(&7u32.to_be_bytes());
+        msg.extend_from_slice(&3u16.to_be_bytes());
+        msg.extend_from_slice(b"a@b");
+        let parsed = parse_name(&msg).expect("valid");
+        assert_eq!((parsed.old, parsed.creation, parsed.name.as_str()), (false, 7, "a@b"));
+
+        let mut old = vec![b'n', 0, 5];
+        old.extend_from_slice(&(flags::MANDATORY as u32).to_be_bytes());
+        old.extend_from_slice(b"x@y");
+        let parsed = parse_name(&old).expect("valid");
+        assert!(parsed.old);
+        assert_eq!(parsed.name, "x@y");
+
+        assert!(parse_name(b"N").is_err());
+        assert!(parse_name(&[b'n', 0, 4, 0, 0, 0, 0]).is_err());
+    }
+}

@@ -1,0 +1,504 @@
+//! Waiting for an answer without an async runtime.
+//!
+//! A reply (to an rpc, a `gen_server` call, a ping) completes a one-shot
+//! [`Pending`]. The caller can block on it with a timeout, block in a way
+//! another thread can [`Cancel`] (what the Ruby binding's unblock function
+//! needs), or hand it a callback that runs on completion or timeout (what the
+//! Node.js binding needs, so no thread is parked per outstanding call).
+//! Timeouts of callbacks are driven by one [`Timer`] thread per node.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::{Error, Result};
+
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A flag that stops a blocking wait from another thread.
+///
+/// Set it with [`Cancel::cancel`]; a wait that was given this token (for
+/// example [`Mailbox::recv_cancellable`](crate::Mailbox::recv_cancellable))
+/// returns promptly, as if it had timed out. A token stays cancelled; make a
+/// new one per wait.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Cancel {
+    /// A fresh, uncancelled token.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Cancels: wakes the wait using this token, now or when it starts.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let waker = self.0.waker.lock().clone();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Registers how to wake the current wait; cleared by the returned guard.
+    pub(crate) fn arm(&self, wake: Waker) -> CancelGuard<'_> {
+        *self.0.waker.lock() = Some(wake);
+        CancelGuard(self)
+    }
+}
+
+impl fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancel").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+pub(crate) struct CancelGuard<'a>(&'a Cancel);
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        *self.0 .0.waker.lock() = None;
+    }
+}
+
+type Callback<T> = Box<dyn FnOnce(T) + Send>;
+
+enum SlotState<T> {
+    Empty,
+    Ready(T),
+    Callback(Callback<T>),
+    Taken,
+}
+
+/// A one-shot value slot: completed once, taken once.
+pub(crate) struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+    ready: Condvar,
+}
+
+impl<T: Send + 'static> Slot<T> {
+    pub(crate) fn new() -> Arc<Slot<T>> {
+        Arc::new(Slot { state: Mutex::new(SlotState::Empty), ready: Condvar::new() })
+    }
+
+    /// Stores the value, or hands it to the waiting callback. Returns false
+    /// (dropping `value`) when the slot was already completed or abandoned.
+    pub(crate) fn complete(&self, value: T) -> bool {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, SlotState::Taken) {
+            SlotState::Empty => {
+                *state = SlotState::Ready(value);
+                drop(state);
+                self.ready.notify_all();
+                true
+            }
+            SlotState::Callback(callback) => {
+                drop(state);
+                callback(value);
+                true
+            }
+            previous @ (SlotState::Ready(_) | SlotState::Taken) => {
+                *state = previous;
+                false
+            }
+        }
+    }
+
+    /// Marks the slot as no longer wanted: a later `complete` is dropped.
+    pub(crate) fn abandon(&self) {
+        *self.state.lock() = SlotState::Taken;
+    }
+
+    fn is_settled(&self) -> bool {
+        !matches!(*self.state.lock(), SlotState::Empty | SlotState::Callback(_))
+    }
+
+    /// Waits until completed, the deadline passes, or `cancel` fires.
+    fn wait(self: &Arc<Self>, deadline: Option<Instant>, cancel: Option<&Cancel>) -> Option<T> {
+        let _armed = cancel.map(|token| {
+            let slot = Arc::downgrade(self);
+            token.arm(Arc::new(move || {
+                if let Some(slot) = Weak::upgrade(&slot) {
+                    let _state = slot.state.lock();
+                    slot.ready.notify_all();
+                }
+            }))
+        });
+        let mut state = self.state.lock();
+        loop {
+            if let SlotState::Ready(_) = *state {
+                match std::mem::replace(&mut *state, SlotState::Taken) {
+                    SlotState::Ready(value) => return Some(value),
+                    _ => unreachable!("matched Ready above"),
+                }
+            }
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                return None;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.ready.wait_until(&mut state, deadline).timed_out() {
+                        if let SlotState::Ready(_) = *state {
+                            continue;
+                        }
+                        return None;
+                    }
+                }
+                None => self.ready.wait(&mut state),
+            }
+        }
+    }
+
+    /// Runs `callback` with the value when it arrives (at once if it has).
+    fn on_complete(&self, callback: Callback<T>) {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, SlotState::Taken) {
+            SlotState::Ready(value) => {
+                drop(state);
+                callback(value);
+            }
+            SlotState::Empty => *state = SlotState::Callback(callback),
+            other => *state = other,
+        }
+    }
+}
+
+/// What to do when a caller stops waiting before the answer came: forget
+/// the request and undo its effects on the peer.
+pub(crate) type Abandon = Box<dyn FnOnce() + Send>;
+
+/// An answer that is on its way: an rpc result, a `gen_server` reply.
+///
+/// Dropping a `Pending` before it completes abandons the request (for an
+/// rpc: the remote worker process is killed), so nothing stale is left on
+/// either side.
+#[must_use = "dropping a Pending abandons the request"]
+pub struct Pending<T: Send + 'static> {
+    slot: Arc<Slot<Result<T>>>,
+    abandon: Option<Abandon>,
+    operation: String,
+    timer: Arc<Timer>,
+}
+
+impl<T: Send + 'static> Pending<T> {
+    pub(crate) fn new(slot: Arc<Slot<Result<T>>>, abandon: Abandon, operation: String, timer: Arc<Timer>) -> Pending<T> {
+        Pending { slot, abandon: Some(abandon), operation, timer }
+    }
+
+    /// Blocks until the answer arrives or `timeout` passes. On timeout the
+    /// request is abandoned and [`Error::Timeout`] returned.
+    pub fn wait(mut self, timeout: Duration) -> Result<T> {
+        let deadline = Instant::now().checked_add(timeout);
+        match self.slot.wait(deadline, None) {
+            Some(result) => {
+                self.abandon = None;
+                result
+            }
+            None => Err(self.timed_out(timeout)),
+        }
+    }
+
+    /// Blocks until the answer arrives, `timeout` passes or `cancel` fires.
+    /// Returns `None` in the last two cases without abandoning the request,
+    /// so the caller can wait again (or drop it to abandon).
+    pub fn wait_cancellable(&mut self, timeout: Duration, cancel: &Cancel) -> Option<Result<T>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let result = self.slot.wait(deadline, Some(cancel));
+        if result.is_some() {
+            self.abandon = None;
+        }
+        result
+    }
+
+    /// Calls `callback` exactly once: with the answer, or with
+    /// [`Error::Timeout`] after `timeout` (abandoning the request). The
+    /// callback runs on an internal thread and must not block for long.
+    pub fn on_complete(mut self, timeout: Duration, callback: impl FnOnce(Result<T>) + Send + 'static) {
+        let abandon = self.abandon.take();
+        let operation = std::mem::take(&mut self.operation);
+        let slot = Arc::clone(&self.slot);
+        let fired = Arc::new(AtomicBool::new(false));
+        let timer_id = Arc::new(AtomicU64::new(0));
+        let timer = Arc::clone(&self.timer);
+        let callback = Arc::new(Mutex::new(Some(callback)));
+        {
+            let fired = Arc::clone(&fired);
+            let callback = Arc::clone(&callback);
+            let timer = Arc::clone(&timer);
+            let timer_id = Arc::clone(&timer_id);
+            slot.on_complete(Box::new(move |result| {
+                if !fired.swap(true, Ordering::SeqCst) {
+                    timer.cancel(timer_id.load(Ordering::SeqCst));
+                    if let Some(callback) = callback.lock().take() {
+                        callback(result);
+                    }
+                }
+            }));
+        }
+        if fired.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            // A timeout too large to represent means no timeout: the request
+            // stays until it completes.
+            return;
+        };
+        let id = timer.schedule(deadline, move || {
+            if !fired.swap(true, Ordering::SeqCst) {
+                slot.abandon();
+                if let Some(abandon) = abandon {
+                    abandon();
+                }
+                if let Some(callback) = callback.lock().take() {
+                    callback(Err(timeout_error(&operation, timeout)));
+                }
+            }
+        });
+        timer_id.store(id, Ordering::SeqCst);
+    }
+
+    /// Whether the answer has arrived (a `wait` would not block).
+    pub fn is_ready(&self) -> bool {
+        self.slot.is_settled()
+    }
+
+    fn timed_out(&mut self, timeout: Duration) -> Error {
+        timeout_error(&self.operation, timeout)
+    }
+}
+
+fn timeout_error(operation: &str, timeout: Duration) -> Error {
+    Error::timeout(format!("{operation}: no answer within {} ms", timeout.as_millis()))
+}
+
+impl<T: Send + 'static> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Some(abandon) = self.abandon.take() {
+            self.slot.abandon();
+            abandon();
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending").field("operation", &self.operation).finish()
+    }
+}
+
+type TimerAction = Box<dyn FnOnce() + Send>;
+
+/// Runs actions at deadlines, on one lazily started thread.
+pub(crate) struct Timer {
+    state: Mutex<TimerState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct TimerState {
+    heap: BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    actions: HashMap<u64, TimerAction>,
+    next_id: u64,
+    running: bool,
+    stopped: bool,
+}
+
+impl Timer {
+    pub(crate) fn new() -> Arc<Timer> {
+        Arc::new(Timer { state: Mutex::new(TimerState::default()), wake: Condvar::new() })
+    }
+
+    /// Schedules `action` at `deadline`; returns an id for [`cancel`](Self::cancel).
+    pub(crate) fn schedule(self: &Arc<Self>, deadline: Instant, action: impl FnOnce() + Send + 'static) -> u64 {
+        let mut state = self.state.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        if state.stopped {
+            drop(state);
+            action();
+            return id;
+        }
+        state.heap.push(std::cmp::Reverse((deadline, id)));
+        state.actions.insert(id, Box::new(action));
+        if !state.running {
+            state.running = true;
+            let timer = Arc::downgrade(self);
+            let spawned = thread::Builder::new().name("erldp-timer".into()).spawn(move || Timer::run(timer));
+            if spawned.is_err() {
+                state.running = false;
+            }
+        }
+        drop(state);
+        self.wake.notify_one();
+        id
+    }
+
+    /// Drops a scheduled action that has not run yet.
+    pub(crate) fn cancel(&self, id: u64) {
+        self.state.lock().actions.remove(&id);
+    }
+
+    /// Runs every pending action now and refuses new delays: used when the
+    /// node closes, so callbacks waiting on timeouts still fire.
+    pub(crate) fn stop(&self) {
+        let actions: Vec<TimerAction> = {
+            let mut state = self.state.lock();
+            state.stopped = true;
+            state.heap.clear();
+            state.actions.drain().map(|(_, action)| action).collect()
+        };
+        self.wake.notify_all();
+        for action in actions {
+            action();
+        }
+    }
+
+    fn run(timer: Weak<Timer>) {
+        loop {
+            let Some(timer) = timer.upgrade() else { return };
+            let mut state = timer.state.lock();
+            if state.stopped {
+                state.running = false;
+                return;
+            }
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(std::cmp::Reverse((deadline, id))) = state.heap.peek().copied() {
+                if deadline > now {
+                    break;
+                }
+                state.heap.pop();
+                if let Some(action) = state.actions.remove(&id) {
+                    due.push(action);
+                }
+            }
+            if !due.is_empty() {
+                drop(state);
+                for action in due {
+                    action();
+                }
+                continue;
+            }
+            let next = state.heap.peek().map(|std::cmp::Reverse((deadline, _))| *deadline);
+            match next {
+                Some(deadline) => {
+                    timer.wake.wait_until(&mut state, deadline);
+                }
+                None => {
+                    // Idle: wake now and then so a dropped node's timer
+                    // thread notices and exits.
+                    timer.wake.wait_for(&mut state, Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn pending(timer: &Arc<Timer>) -> (Arc<Slot<Result<u32>>>, Pending<u32>, Arc<AtomicBool>) {
+        let slot = Slot::new();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&abandoned);
+        let pending = Pending::new(
+            Arc::clone(&slot),
+            Box::new(move || flag.store(true, Ordering::SeqCst)),
+            "test op".into(),
+            Arc::clone(timer),
+        );
+        (slot, pending, abandoned)
+    }
+
+    #[test]
+    fn wait_gets_value() {
+        let timer = Timer::new();
+        let (slot, pending, abandoned) = pending(&timer);
+        let completer = thread::spawn(move || slot.complete(Ok(7)));
+        assert_eq!(pending.wait(Duration::from_secs(5)).expect("value"), 7);
+        assert!(completer.join().expect("joined"));
+        assert!(!abandoned.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn wait_times_out_and_abandons() {
+        let timer = Timer::new();
+        let (slot, pending, abandoned) = pending(&timer);
+        let err = pending.wait(Duration::from_millis(20)).expect_err("timeout");
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(err.to_string().contains("test op"));
+        assert!(abandoned.load(Ordering::SeqCst));
+        assert!(!slot.complete(Ok(1)), "late answers are dropped");
+    }
+
+    #[test]
+    fn cancel_wakes_a_wait_without_abandoning() {
+        let timer = Timer::new();
+        let (slot, mut pending, abandoned) = pending(&timer);
+        let cancel = Cancel::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(30));
+                cancel.cancel();
+            })
+        };
+        assert!(pending.wait_cancellable(Duration::from_secs(30), &cancel).is_none());
+        canceller.join().expect("joined");
+        assert!(!abandoned.load(Ordering::SeqCst));
+        slot.complete(Ok(3));
+        assert_eq!(pending.wait(Duration::from_secs(1)).expect("value"), 3);
+    }
+
+    #[test]
+    fn cancel_before_wait_still_counts() {
+        let timer = Timer::new();
+        let (_slot, mut pending, _) = pending(&timer);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert!(pending.wait_cancellable(Duration::from_secs(30), &cancel).is_none());
+    }
+
+    #[test]
+    fn callback_gets_value_or_timeout_once() {
+        let timer = Timer::new();
+        let (slot, pending_ok, _) = pending(&timer);
+        let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
+        pending_ok.on_complete(Duration::from_secs(5), move |r| tx.send(r.map_err(|e| e.to_string())).expect("send"));
+        slot.complete(Ok(9));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(1)).expect("called"), Ok(9));
+
+        let (_slot2, pending_late, abandoned) = pending(&timer);
+        pending_late.on_complete(Duration::from_millis(20), move |r| tx2.send(r.map_err(|e| e.to_string())).expect("send"));
+        let timed_out = rx.recv_timeout(Duration::from_secs(2)).expect("called");
+        assert!(timed_out.expect_err("timeout").contains("timeout"));
+        assert!(abandoned.load(Ordering::SeqCst));
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "called once");
+    }
+
+    #[test]
+    fn drop_abandons() {
+        let timer = Timer::new();
+        let (_slot, pending, abandoned) = pending(&timer);
+        drop(pending);
+        assert!(abandoned.load(Ordering::SeqCst));
+    }
+}
