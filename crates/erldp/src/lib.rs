@@ -4,6 +4,7 @@
 //! protocol](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html)
 //! with blocking sockets and threads: no async runtime, no BEAM-side proxy.
 
+pub mod epmd;
 pub mod error;
 pub mod term;
 
