@@ -1,4 +1,5 @@
-//! EPMD, the Erlang Port Mapper Daemon: the client side.
+//! EPMD, the Erlang Port Mapper Daemon: the client side, and an embedded
+//! server ([`EpmdServer`], [`ensure_running`]).
 //!
 //! Implements the [EPMD protocol] of the distribution protocol guide:
 //! `ALIVE2_REQ` (register a node and keep the connection open for its
@@ -13,6 +14,10 @@
 //! through the system resolver, which has no timeout.
 //!
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
+
+mod server;
+
+pub use server::{ensure_running, EpmdServer};
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -44,6 +49,9 @@ const ALIVE2_REQ: u8 = 120;
 const ALIVE2_RESP: u8 = 121;
 const PORT_PLEASE2_REQ: u8 = 122;
 const NAMES_REQ: u8 = 110;
+const DUMP_REQ: u8 = 100;
+const KILL_REQ: u8 = 107;
+const STOP_REQ: u8 = 115;
 
 /// EPMD refuses names longer than 255 characters.
 const MAX_NAME_CHARS: usize = 255;
