@@ -1,0 +1,604 @@
+//! An EPMD inside the program, for `epmd: auto` mode: when no EPMD answers
+//! on the EPMD port, the node runs this one, and BEAM nodes started later
+//! (`erl -sname x`) register with it just as with the `epmd` daemon.
+//!
+//! It serves the requests of the [EPMD protocol] the way OTP's `epmd`
+//! does: `ALIVE2_REQ` (the connection is held; the name goes when it
+//! closes), `PORT_PLEASE2_REQ`, `NAMES_REQ`, and from the local host
+//! `DUMP_REQ`, `KILL_REQ` and `STOP_REQ`. Where it differs:
+//!
+//! - `KILL_REQ` is always refused with `"NO"` (what `epmd` answers while
+//!   nodes are registered): the server lives in the host program, and no
+//!   client may end it.
+//! - `STOP_REQ` from the local host is honoured, as `epmd
+//!   -relaxed_command_check` does: `"STOPPED"` after unregistering the name,
+//!   `"NOEXIST"` when it is not registered. A default `epmd` ignores it.
+//! - Creations are random non-zero 32-bit values rather than 1..=3 per
+//!   name (the old `ALIVE2_RESP` still gets 1..=3), and unregistered names
+//!   are not remembered.
+//!
+//! Each client connection has its own thread. A request must arrive whole
+//! within [`REQUEST_TIMEOUT`], so a silent client cannot hold a thread;
+//! registration connections are then held for as long as the client keeps
+//! them open. A malformed request closes its connection and nothing else.
+//!
+//! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
+
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use parking_lot::Mutex;
+
+use super::{
+    alive, nonzero_random_u32, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP,
+    ALIVE2_X_RESP, DUMP_REQ, KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ,
+    STOP_REQ,
+};
+use crate::error::{Error, Result};
+
+/// How long a client has to send its whole request (and to take the reply).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A name is at most 255 characters of up to 4 UTF-8 bytes each; `epmd`
+/// applies the same bound to the extra data.
+const MAX_NAME_BYTES: usize = MAX_NAME_CHARS * 4;
+const MAX_EXTRA_BYTES: usize = MAX_NAME_BYTES;
+/// The longest valid request: an `ALIVE2_REQ` with the longest name and
+/// extra data. A length prefix beyond it is not a request.
+const MAX_REQUEST_LEN: usize = 13 + MAX_NAME_BYTES + MAX_EXTRA_BYTES;
+
+/// Connections served at once; beyond this, new ones are closed at once
+/// rather than letting a flood of clients exhaust threads.
+const MAX_CONNECTIONS: usize = 1024;
+/// Connection threads only parse small requests.
+const CONNECTION_STACK: usize = 256 * 1024;
+/// Pause after a failed `accept` (e.g. out of file descriptors) so that a
+/// persistent failure does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long to wait for an EPMD probe, and for a competitor that bound the
+/// port first to start answering.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const RACE_WAIT: Duration = Duration::from_secs(3);
+
+/// `Creation` sent with a refused registration, as `epmd` does; clients
+/// ignore it.
+const REFUSED_CREATION: u32 = 99;
+
+/// A running EPMD server. Dropping it stops listening and closes every
+/// registration; servers started by [`ensure_running`] are never dropped.
+#[derive(Debug)]
+pub struct EpmdServer {
+    shared: Arc<Shared>,
+    listeners: Vec<ListenerThread>,
+}
+
+#[derive(Debug)]
+struct ListenerThread {
+    /// Where to connect to wake the blocking `accept` when stopping.
+    wake: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// State shared by the accept loops and the connection threads.
+#[derive(Debug)]
+struct Shared {
+    port: u16,
+    stopping: AtomicBool,
+    /// Registered nodes, oldest first.
+    nodes: Mutex<Vec<Registered>>,
+    connections: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Registered {
+    /// Tells this registration apart from a later one with the same name.
+    id: u64,
+    info: NodeInfo,
+    /// A handle on the registration connection, to close it on `STOP_REQ`
+    /// or when the server stops; its thread then sees the end and cleans up.
+    stream: TcpStream,
+    /// The connection's descriptor, for `DUMP_REQ`.
+    fd: i64,
+}
+
+impl EpmdServer {
+    /// Starts an EPMD on `port` (0 picks a free port, for tests), listening
+    /// on all IPv4 addresses and, when the host has IPv6, on `::1` (where
+    /// BEAM nodes running IPv6 distribution register).
+    ///
+    /// Errors: [`Error::Io`] when the port cannot be bound (kind
+    /// `AddrInUse` when something listens there already).
+    pub fn start(port: u16) -> Result<EpmdServer> {
+        let v4 = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(|err| {
+            Error::Io(io::Error::new(
+                err.kind(),
+                format!("cannot listen on 0.0.0.0:{port} for the embedded EPMD: {err}"),
+            ))
+        })?;
+        let port = v4.local_addr()?.port();
+        let mut bound = vec![(v4, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))];
+        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+            Ok(v6) => bound.push((v6, SocketAddr::from((Ipv6Addr::LOCALHOST, port)))),
+            Err(err) => debug!("embedded EPMD: not listening on [::1]:{port}: {err}"),
+        }
+
+        let shared = Arc::new(Shared {
+            port,
+            stopping: AtomicBool::new(false),
+            nodes: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+        });
+        let mut server = EpmdServer {
+            shared,
+            listeners: Vec::new(),
+        };
+        for (listener, wake) in bound {
+            let shared = Arc::clone(&server.shared);
+            // On failure `server` is dropped, which stops the loops started so far.
+            let thread = thread::Builder::new()
+                .name(format!("erldp-epmd-{port}"))
+                .spawn(move || accept_loop(&shared, &listener))?;
+            server.listeners.push(ListenerThread {
+                wake,
+                thread: Some(thread),
+            });
+        }
+        Ok(server)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.shared.port
+    }
+
+    /// The registered names and their distribution ports, newest first (the
+    /// order of `NAMES_REQ`).
+    pub fn names(&self) -> Vec<(String, u16)> {
+        self.shared
+            .nodes
+            .lock()
+            .iter()
+            .rev()
+            .map(|node| (node.info.name.clone(), node.info.port))
+            .collect()
+    }
+}
+
+impl Drop for EpmdServer {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for listener in &mut self.listeners {
+            // `accept` has no timeout: a connection of our own wakes the loop
+            // so that it sees the flag and closes the listening socket. If
+            // even that fails, the thread is left to end with the process
+            // rather than joined forever.
+            if TcpStream::connect_timeout(&listener.wake, PROBE_TIMEOUT).is_ok() {
+                if let Some(thread) = listener.thread.take() {
+                    let _ = thread.join();
+                }
+            }
+        }
+        for node in self.shared.nodes.lock().drain(..) {
+            let _ = node.stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Makes sure an EPMD answers on `127.0.0.1:port`, starting an embedded
+/// one in this process when none does. Returns whether it started one.
+///
+/// The server lives until the process exits. Threads of this process are
+/// serialised; when another process binds the port between the probe and
+/// our bind, its EPMD is used once it answers.
+///
+/// Errors: [`Error::InvalidArgument`] for port 0; [`Error::Connection`] when
+/// the port is taken by a program that does not answer as EPMD;
+/// [`Error::Io`] when it cannot be bound for another reason.
+pub fn ensure_running(port: u16) -> Result<bool> {
+    static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
+
+    if port == 0 {
+        return Err(Error::invalid("the EPMD port must not be 0"));
+    }
+    let mut servers = EMBEDDED.lock();
+    if servers.iter().any(|server| server.port() == port) || alive(port, PROBE_TIMEOUT) {
+        return Ok(false);
+    }
+    match EpmdServer::start(port) {
+        Ok(server) => {
+            servers.push(server);
+            Ok(true)
+        }
+        Err(Error::Io(err)) if err.kind() == io::ErrorKind::AddrInUse => {
+            let deadline = Instant::now() + RACE_WAIT;
+            while Instant::now() < deadline {
+                if alive(port, PROBE_TIMEOUT) {
+                    return Ok(false);
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(Error::connection(
+                format!("EPMD at 127.0.0.1:{port}"),
+                format!("the port is in use by a program that does not answer as EPMD ({err})"),
+            ))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    for conn in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match conn {
+            Ok(stream) => spawn_connection(shared, stream),
+            Err(err) => {
+                warn!(
+                    "embedded EPMD on port {}: accept failed: {err}",
+                    shared.port
+                );
+                thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Counts a connection thread for as long as it lives.
+struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
+    if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+        shared.connections.fetch_sub(1, Ordering::SeqCst);
+        warn!(
+            "embedded EPMD on port {}: {MAX_CONNECTIONS} connections open, refusing one",
+            shared.port
+        );
+        return;
+    }
+    let slot = ConnectionSlot(Arc::clone(shared));
+    // If the thread cannot be created, the closure (slot and stream with it)
+    // is dropped: the count goes back down and the client sees a close.
+    let spawned = thread::Builder::new()
+        .name("erldp-epmd-conn".to_owned())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || serve_connection(&slot.0, stream));
+    if let Err(err) = spawned {
+        warn!(
+            "embedded EPMD on port {}: cannot start a connection thread: {err}",
+            shared.port
+        );
+    }
+}
+
+fn serve_connection(shared: &Arc<Shared>, mut stream: TcpStream) {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let request = match read_request(&mut stream, deadline) {
+        Ok(request) => request,
+        Err(err) => {
+            debug!("embedded EPMD: dropping {}: {err}", peer_name(&stream));
+            return;
+        }
+    };
+    let local = is_local_peer(&stream);
+    // `read_request` never returns an empty request.
+    let Some((&tag, body)) = request.split_first() else {
+        return;
+    };
+    let reply = match tag {
+        ALIVE2_REQ if local => return serve_alive2(shared, stream, body, deadline),
+        PORT_PLEASE2_REQ => port2_reply(shared, body),
+        NAMES_REQ => Some(names_reply(shared)),
+        DUMP_REQ if local => Some(dump_reply(shared)),
+        KILL_REQ if local => Some(b"NO".to_vec()),
+        STOP_REQ if local => stop_reply(shared, body),
+        _ => None,
+    };
+    match reply {
+        Some(reply) => {
+            if let Err(err) = write_all_by(&mut stream, &reply, deadline) {
+                debug!("embedded EPMD: reply to {} failed: {err}", peer_name(&stream));
+            }
+        }
+        None => debug!(
+            "embedded EPMD: dropping {}: unexpected or malformed request (tag {tag}, local peer: {local})",
+            peer_name(&stream)
+        ),
+    }
+}
+
+fn peer_name(stream: &TcpStream) -> String {
+    stream
+        .peer_addr()
+        .map_or_else(|_| "an unknown peer".to_owned(), |addr| addr.to_string())
+}
+
+/// Reads one length-prefixed request, without its length.
+fn read_request(stream: &mut TcpStream, deadline: Instant) -> io::Result<Vec<u8>> {
+    let mut len = [0; 2];
+    read_exact_by(stream, &mut len, deadline)?;
+    let len = usize::from(u16::from_be_bytes(len));
+    if len == 0 || len > MAX_REQUEST_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("request length {len}"),
+        ));
+    }
+    let mut request = vec![0; len];
+    read_exact_by(stream, &mut request, deadline)?;
+    Ok(request)
+}
+
+/// Whether the peer is on this host: a loopback address, or the address it
+/// reached us on. Only such peers may register or use the admin requests.
+fn is_local_peer(stream: &TcpStream) -> bool {
+    match (stream.peer_addr(), stream.local_addr()) {
+        (Ok(peer), Ok(local)) => {
+            let peer = peer.ip().to_canonical();
+            peer.is_loopback() || peer == local.ip().to_canonical()
+        }
+        _ => false,
+    }
+}
+
+/// The fields of an `ALIVE2_REQ` after its tag.
+struct Alive2<'a> {
+    port: u16,
+    node_type: u8,
+    protocol: u8,
+    highest_version: u16,
+    lowest_version: u16,
+    name: &'a [u8],
+    extra: &'a [u8],
+}
+
+/// Splits an `ALIVE2_REQ` body; `None` when its lengths do not add up.
+/// Bytes after the extra data are ignored, as `epmd` does.
+fn parse_alive2(body: &[u8]) -> Option<Alive2<'_>> {
+    let u16_at = |at: usize| Some(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+    let name_len = usize::from(u16_at(8)?);
+    let name = body.get(10..10 + name_len)?;
+    let extra_len = usize::from(u16_at(10 + name_len)?);
+    let extra_start = 12 + name_len;
+    Some(Alive2 {
+        port: u16_at(0)?,
+        node_type: *body.get(2)?,
+        protocol: *body.get(3)?,
+        highest_version: u16_at(4)?,
+        lowest_version: u16_at(6)?,
+        name,
+        extra: body.get(extra_start..extra_start + extra_len)?,
+    })
+}
+
+/// A node name as `epmd` accepts it: 1 to 255 characters of UTF-8, no NUL.
+fn valid_name(bytes: &[u8]) -> Option<&str> {
+    let name = std::str::from_utf8(bytes).ok()?;
+    let chars = name.chars().count();
+    (1..=MAX_NAME_CHARS)
+        .contains(&chars)
+        .then_some(name)
+        .filter(|name| !name.contains('\0'))
+}
+
+/// Registers the node, replies, and then holds the connection until the
+/// client closes it (or sends anything more, which `epmd` also takes as the
+/// end of the registration).
+fn serve_alive2(shared: &Arc<Shared>, mut stream: TcpStream, body: &[u8], deadline: Instant) {
+    let Some(request) = parse_alive2(body) else {
+        debug!("embedded EPMD: malformed ALIVE2_REQ");
+        return;
+    };
+    if request.name.contains(&0) {
+        debug!("embedded EPMD: ALIVE2_REQ with a NUL in the name");
+        return;
+    }
+    let registered = match valid_name(request.name) {
+        Some(name) if request.extra.len() <= MAX_EXTRA_BYTES => register(
+            shared,
+            &stream,
+            NodeInfo {
+                port: request.port,
+                node_type: request.node_type,
+                protocol: request.protocol,
+                highest_version: request.highest_version,
+                lowest_version: request.lowest_version,
+                name: name.to_owned(),
+                extra: request.extra.to_vec(),
+            },
+        ),
+        _ => None,
+    };
+
+    let (result, creation) = match registered {
+        Some((_, creation)) => (0, creation),
+        None => (1, REFUSED_CREATION),
+    };
+    // Nodes that speak version 6 take a 32-bit creation; older ones get the
+    // old reply, whose creation is 1..=3 (only 2 bits of it survive in
+    // their pids).
+    let mut reply = Vec::with_capacity(6);
+    if request.highest_version >= 6 {
+        reply.extend_from_slice(&[ALIVE2_X_RESP, result]);
+        reply.extend_from_slice(&creation.to_be_bytes());
+    } else {
+        let creation = if result == 0 {
+            (creation % 3 + 1) as u16
+        } else {
+            REFUSED_CREATION as u16
+        };
+        reply.extend_from_slice(&[ALIVE2_RESP, result]);
+        reply.extend_from_slice(&creation.to_be_bytes());
+    }
+    let sent = write_all_by(&mut stream, &reply, deadline);
+    let Some((id, _)) = registered else {
+        return;
+    };
+    if sent.is_ok() && stream.set_read_timeout(None).is_ok() {
+        let mut byte = [0; 1];
+        loop {
+            match stream.read(&mut byte) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+    }
+    shared.nodes.lock().retain(|node| node.id != id);
+}
+
+/// Adds a registration; `None` when the name is taken by a live one, or the
+/// server is stopping.
+fn register(shared: &Shared, stream: &TcpStream, info: NodeInfo) -> Option<(u64, u32)> {
+    let handle = stream.try_clone().ok()?;
+    let mut nodes = shared.nodes.lock();
+    // Checked under the lock that `Drop` drains, so that no registration
+    // slips in after the server has closed the others.
+    if shared.stopping.load(Ordering::SeqCst)
+        || nodes.iter().any(|node| node.info.name == info.name)
+    {
+        return None;
+    }
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let creation = nonzero_random_u32();
+    nodes.push(Registered {
+        id,
+        info,
+        fd: descriptor(stream),
+        stream: handle,
+    });
+    Some((id, creation))
+}
+
+#[cfg(unix)]
+fn descriptor(stream: &TcpStream) -> i64 {
+    i64::from(std::os::fd::AsRawFd::as_raw_fd(stream))
+}
+
+#[cfg(windows)]
+fn descriptor(stream: &TcpStream) -> i64 {
+    std::os::windows::io::AsRawSocket::as_raw_socket(stream) as i64
+}
+
+/// Strips the NUL some old clients append to a name.
+fn request_name(body: &[u8]) -> &[u8] {
+    body.strip_suffix(&[0]).unwrap_or(body)
+}
+
+/// `PORT2_RESP` for a `PORT_PLEASE2_REQ` body; `None` (close) for a name
+/// `epmd` would not even look up.
+fn port2_reply(shared: &Shared, body: &[u8]) -> Option<Vec<u8>> {
+    let name = valid_name(request_name(body))?;
+    let nodes = shared.nodes.lock();
+    let reply = match nodes.iter().find(|node| node.info.name == name) {
+        Some(node) => {
+            let mut reply = vec![PORT2_RESP, 0];
+            node.info.encode_into(&mut reply);
+            reply
+        }
+        None => vec![PORT2_RESP, 1],
+    };
+    Some(reply)
+}
+
+/// `NAMES_RESP`: our port, then one `name <Name> at port <Port>` line per
+/// node, newest first as `epmd` lists them.
+fn names_reply(shared: &Shared) -> Vec<u8> {
+    let mut text = String::new();
+    for node in shared.nodes.lock().iter().rev() {
+        let _ = writeln!(text, "name {} at port {}", node.info.name, node.info.port);
+    }
+    with_port_header(shared.port, text.as_bytes())
+}
+
+/// `DUMP_RESP`: like `epmd`'s, each line ends with a newline and a NUL.
+fn dump_reply(shared: &Shared) -> Vec<u8> {
+    let mut text = String::new();
+    for node in shared.nodes.lock().iter().rev() {
+        let _ = write!(
+            text,
+            "active name     <{}> at port {}, fd = {}\n\0",
+            node.info.name, node.info.port, node.fd
+        );
+    }
+    with_port_header(shared.port, text.as_bytes())
+}
+
+fn with_port_header(port: u16, text: &[u8]) -> Vec<u8> {
+    let mut reply = Vec::with_capacity(4 + text.len());
+    reply.extend_from_slice(&u32::from(port).to_be_bytes());
+    reply.extend_from_slice(text);
+    reply
+}
+
+/// Unregisters a live name and closes its registration connection.
+fn stop_reply(shared: &Shared, body: &[u8]) -> Option<Vec<u8>> {
+    let name = valid_name(request_name(body))?;
+    let mut nodes = shared.nodes.lock();
+    let Some(at) = nodes.iter().position(|node| node.info.name == name) else {
+        return Some(b"NOEXIST".to_vec());
+    };
+    let node = nodes.remove(at);
+    let _ = node.stream.shutdown(Shutdown::Both);
+    Some(b"STOPPED".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive2_body(name: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x12, 0x34, 77, 0, 0, 6, 0, 5];
+        body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        body.extend_from_slice(name);
+        body.extend_from_slice(&(extra.len() as u16).to_be_bytes());
+        body.extend_from_slice(extra);
+        body
+    }
+
+    #[test]
+    fn alive2_requests_are_split_into_fields() {
+        let body = alive2_body(b"node", b"xy");
+        let request = parse_alive2(&body).expect("well-formed");
+        assert_eq!(request.port, 0x1234);
+        assert_eq!(request.node_type, 77);
+        assert_eq!((request.highest_version, request.lowest_version), (6, 5));
+        assert_eq!(request.name, b"node");
+        assert_eq!(request.extra, b"xy");
+    }
+
+    #[test]
+    fn every_truncation_of_an_alive2_request_is_rejected() {
+        let body = alive2_body(b"node", b"xy");
+        for len in 0..body.len() {
+            assert!(parse_alive2(&body[..len]).is_none(), "accepted {len} bytes");
+        }
+        let mut lying = body.clone();
+        lying[8..10].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert!(parse_alive2(&lying).is_none());
+    }
+
+    #[test]
+    fn names_are_checked_like_epmd_does() {
+        assert_eq!(valid_name(b"abc"), Some("abc"));
+        assert_eq!(valid_name(b""), None);
+        assert_eq!(valid_name(b"a\0b"), None);
+        assert_eq!(valid_name(b"\xc3"), None);
+        assert!(valid_name("é".repeat(255).as_bytes()).is_some());
+        assert_eq!(valid_name("é".repeat(256).as_bytes()), None);
+        assert_eq!(request_name(b"abc\0"), b"abc");
+    }
+}
