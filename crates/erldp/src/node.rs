@@ -240,7 +240,10 @@ impl NodeInner {
             Some(cookie) => cookie,
             None => util::default_cookie()?,
         };
-        let epmd_port = options.epmd_port.unwrap_or_else(epmd::default_port);
+        let epmd_port = match options.epmd_port {
+            Some(port) => port,
+            None => epmd::port_from_env()?,
+        };
         if options.net_ticktime < Duration::from_millis(400) {
             return Err(Error::invalid("net_ticktime must be at least 0.4 s"));
         }

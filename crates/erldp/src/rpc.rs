@@ -135,6 +135,11 @@ impl Node {
         Ok(pending)
     }
 
+    /// How many rpcs and calls are waiting for an answer.
+    pub fn outstanding_requests(&self) -> usize {
+        self.inner().outstanding.lock().len()
+    }
+
     /// `gen_server:cast(Dest, Request)`.
     pub fn cast(&self, dest: &Dest, request: Term) -> Result<()> {
         let message = Term::Tuple(vec![Term::Atom(crate::atom!("$gen_cast")), request]);
