@@ -64,7 +64,7 @@ setup-packages:
 	  [ "$$(id -u)" = 0 ] || { echo "error: run as root to install:" $$missing >&2; exit 1; }; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -q; \
-	  apt-get install -y -q --no-install-recommends $$missing; \
+	  apt-get install -y -q $$missing; \
 	fi
 
 # The two chroots are independent downloads; building them side by side saves about a minute.
@@ -93,7 +93,7 @@ test: test-rust
 
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
-	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE)
+	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE) --no-fail-fast
 
 demo: setup
 	@echo "==> demo"
