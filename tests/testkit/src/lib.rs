@@ -61,7 +61,8 @@ pub fn short_hostname() -> String {
 
 /// The root of the ErlDP repository (where `tests/erlang` and `.otp/` live).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 fn random_chars(n: usize, alphabet: &[u8]) -> String {
