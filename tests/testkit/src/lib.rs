@@ -1,0 +1,77 @@
+//! Real BEAM peers for ErlDP's tests.
+//!
+//! A [`BeamPeer`] is an Erlang node started by the test (random name and cookie, loopback, the
+//! shared EPMD) and driven over its stdin/stdout by `tests/erlang/erldp_test.erl`, so it works
+//! whatever state the distribution code under test is in. Peers run the system OTP (25 on
+//! Debian 12) or a newer OTP from a chroot built by `make setup` ([`Otp::available`]).
+//!
+//! ```no_run
+//! use erldp_testkit::BeamPeer;
+//!
+//! let mut peer = BeamPeer::start();
+//! assert_eq!(peer.eval_ok("lists:sum([1, 2, 3])."), "6");
+//! peer.eval_ok("erldp_test:collect(inbox).");
+//! // ... send to {inbox, peer.node()} from the code under test, then:
+//! assert_eq!(peer.eval_ok("erldp_test:collected(inbox, 1, 5000)."), "[hello]");
+//! ```
+//!
+//! Variable bindings persist between [`BeamPeer::eval`] calls (`f().` / `f(X).` forget them),
+//! but each command runs in a fresh process, so `self()` differs between commands; the helpers
+//! in `erldp_test` (`echo_start/1`, `collect/1,2`, `collected/1,2,3`, `watch_nodes/1`,
+//! `wait_for/2`) and the `erldp_test_server` gen_server hold state across commands.
+
+mod otp;
+mod peer;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+pub use otp::{compile_helpers, Otp};
+pub use peer::{BeamPeer, BeamPeerBuilder};
+
+/// A random cookie of 20 upper-case letters.
+pub fn random_cookie() -> String {
+    random_chars(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+}
+
+/// `prefix` followed by 10 random lower-case letters and digits: a valid, unique node name part.
+pub fn random_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        random_chars(10, b"abcdefghijklmnopqrstuvwxyz0123456789")
+    )
+}
+
+/// The host name up to its first dot, as `erl -sname` uses it.
+pub fn short_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or fails.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(
+        rc,
+        0,
+        "gethostname failed: {}",
+        std::io::Error::last_os_error()
+    );
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..len]);
+    name.split('.').next().unwrap_or_default().to_string()
+}
+
+/// The root of the ErlDP repository (where `tests/erlang` and `.otp/` live).
+pub fn repo_root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    let mut bytes = vec![0u8; n];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("reading /dev/urandom");
+    bytes
+        .iter()
+        .map(|&b| alphabet[b as usize % alphabet.len()] as char)
+        .collect()
+}
