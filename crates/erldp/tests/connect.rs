@@ -1,0 +1,276 @@
+//! Connection setup against real BEAM nodes: EPMD lookup, handshakes in both
+//! directions, cookies, hidden and visible nodes, the embedded EPMD, a
+//! version 5 initiator, and simultaneous connects.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use erldp::{Atom, EpmdMode, Error, Node, Term};
+use erldp_testkit::{random_cookie, random_name, BeamPeer};
+use md5::{Digest, Md5};
+
+fn node_with_cookie(cookie: &str) -> Node {
+    Node::builder(random_name("rs")).cookie(cookie).start().expect("node starts")
+}
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn connects_to_a_beam_node_and_pings_it() {
+    let mut peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    node.connect(peer.node()).expect("connect");
+    assert!(node.ping(peer.node()));
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    // Hidden by default, like a C node.
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes(hidden)).")), "true");
+    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes()).")), "false");
+}
+
+#[test]
+fn a_visible_node_appears_in_nodes() {
+    let mut peer = BeamPeer::start();
+    let node = Node::builder(random_name("rs")).cookie(peer.cookie()).hidden(false).start().expect("node");
+    node.connect(peer.node()).expect("connect");
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes()).")), "true");
+    // global talks to visible nodes; the connection must survive it.
+    thread::sleep(Duration::from_millis(500));
+    assert!(node.ping(peer.node()));
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+}
+
+#[test]
+fn beam_connects_to_us_by_name_and_sends() {
+    let mut peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let us = node.name();
+    // The send itself makes the BEAM node look us up in EPMD and connect.
+    peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{hello, node(), [1, 2, 3]}}."));
+    let message = inbox.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
+    let expected: Term = format!("{{hello, '{}', [1,2,3]}}", peer.node()).parse().expect("term");
+    assert_eq!(message.term, expected);
+    assert!(message.from.is_some(), "REG_SEND carries the sender");
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}
+
+#[test]
+fn a_wrong_cookie_is_an_auth_error_when_we_connect() {
+    let peer = BeamPeer::start();
+    let node = node_with_cookie(&random_cookie());
+    match node.connect(peer.node()) {
+        Err(err @ Error::Auth { .. }) => {
+            let text = err.to_string();
+            assert!(text.contains("cookie"), "{text}");
+            assert!(text.contains(peer.node()), "{text}");
+            assert!(!text.contains(peer.cookie()), "the cookie is never printed: {text}");
+        }
+        other => panic!("expected an Auth error, got {other:?}"),
+    }
+    assert!(!node.ping(peer.node()));
+    assert!(node.nodes().is_empty());
+}
+
+#[test]
+fn a_wrong_cookie_is_refused_when_beam_connects() {
+    let mut peer = BeamPeer::start();
+    let our_cookie = random_cookie();
+    let node = node_with_cookie(&our_cookie);
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pang");
+    assert!(node.nodes().is_empty());
+    // The node lives on and still accepts a peer with the right cookie.
+    let mut friend = BeamPeer::builder().cookie(&our_cookie).start();
+    assert_eq!(friend.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}
+
+#[test]
+fn unknown_node_is_node_not_found() {
+    let node = node_with_cookie(&random_cookie());
+    let missing = format!("{}@{}", random_name("nobody"), erldp::short_hostname());
+    match node.connect(&missing) {
+        Err(err @ Error::NodeNotFound { .. }) => assert!(err.to_string().contains(&missing), "{err}"),
+        other => panic!("expected NodeNotFound, got {other:?}"),
+    }
+    assert!(matches!(node.connect("no_at_sign"), Err(Error::InvalidArgument(_))));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[test]
+fn embedded_epmd_serves_beam_and_other_nodes() {
+    let epmd_port = free_port();
+    let cookie = random_cookie();
+    // Nothing listens on this port, so the node starts an EPMD of its own.
+    let first = Node::builder(random_name("rs")).cookie(&cookie).epmd_port(epmd_port).start().expect("node");
+    assert!(erldp::epmd::names("localhost", epmd_port, Duration::from_secs(2))
+        .expect("our EPMD answers")
+        .iter()
+        .any(|(name, _)| first.name().as_str().starts_with(&format!("{name}@"))));
+
+    // A real BEAM node started afterwards registers with it...
+    let epmd_port_text = epmd_port.to_string();
+    let mut peer = BeamPeer::builder().cookie(&cookie).env("ERL_EPMD_PORT", &epmd_port_text).start();
+    let names = erldp::epmd::names("localhost", epmd_port, Duration::from_secs(2)).expect("names");
+    let peer_alive = peer.node().split('@').next().expect("alive part").to_string();
+    assert!(names.iter().any(|(name, _)| *name == peer_alive), "{names:?}");
+
+    // ...finds us through it...
+    let us = first.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+
+    // ...and a second ErlDP node finds the BEAM node through it too.
+    let second = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .epmd(EpmdMode::External)
+        .epmd_port(epmd_port)
+        .start()
+        .expect("second node");
+    assert_eq!(
+        second.rpc(peer.node(), "erlang", "node", vec![], Duration::from_secs(5)).expect("rpc"),
+        Term::atom(peer.node())
+    );
+    assert!(second.ping(first.name().as_str()));
+}
+
+#[test]
+fn epmd_none_connects_by_address() {
+    let cookie = random_cookie();
+    let a = Node::builder(random_name("rs")).cookie(&cookie).epmd(EpmdMode::None).start().expect("a");
+    let b = Node::builder(random_name("rs")).cookie(&cookie).epmd(EpmdMode::None).start().expect("b");
+    assert!(matches!(a.connect(b.name().as_str()), Err(Error::NodeNotFound { .. })));
+    a.connect_to(b.name().as_str(), ("127.0.0.1", b.port())).expect("connect by address");
+    assert!(a.ping(b.name().as_str()));
+    assert_eq!(b.nodes(), vec![a.name()]);
+}
+
+/// Drives a version 5 handshake (`n` name, then the `c` complement) by
+/// hand, as an OTP 23/24 node does when it did not ask EPMD first.
+#[test]
+fn accepts_a_version_5_initiator() {
+    let cookie = random_cookie();
+    let node = node_with_cookie(&cookie);
+    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let name = format!("{}@{}", random_name("v5"), erldp::short_hostname());
+    let flags = erldp::flags::MANDATORY | erldp::flags::SUPPORTED;
+
+    let mut hello = vec![b'n', 0, 5];
+    hello.extend_from_slice(&(flags as u32).to_be_bytes());
+    hello.extend_from_slice(name.as_bytes());
+    send(&mut stream, &hello);
+    assert_eq!(recv(&mut stream), b"sok");
+
+    let challenge = recv(&mut stream);
+    assert_eq!(challenge[0], b'N', "an OTP 23+ initiator gets the new challenge format");
+    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
+    let name_len = u16::from_be_bytes([challenge[17], challenge[18]]) as usize;
+    assert_eq!(&challenge[19..19 + name_len], node.name().as_str().as_bytes());
+
+    let mut complement = vec![b'c'];
+    complement.extend_from_slice(&((flags >> 32) as u32).to_be_bytes());
+    complement.extend_from_slice(&7u32.to_be_bytes());
+    send(&mut stream, &complement);
+
+    let our_challenge: u32 = 0x1234_5678;
+    let mut reply = vec![b'r'];
+    reply.extend_from_slice(&our_challenge.to_be_bytes());
+    reply.extend_from_slice(&digest(their_challenge, &cookie));
+    send(&mut stream, &reply);
+
+    let ack = recv(&mut stream);
+    assert_eq!(ack[0], b'a');
+    assert_eq!(&ack[1..], &digest(our_challenge, &cookie));
+    eventually("the v5 peer to be listed", || node.nodes() == vec![Atom::new(&name)]);
+
+    // The connection is live: a tick is answered.
+    stream.write_all(&[0, 0, 0, 0]).expect("tick");
+    let mut answer = [0u8; 4];
+    stream.read_exact(&mut answer).expect("tick answer");
+    assert_eq!(answer, [0, 0, 0, 0]);
+}
+
+fn digest(challenge: u32, cookie: &str) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    md5.update(cookie.as_bytes());
+    md5.update(challenge.to_string().as_bytes());
+    md5.finalize().into()
+}
+
+fn send(stream: &mut TcpStream, msg: &[u8]) {
+    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(msg);
+    stream.write_all(&framed).expect("write");
+}
+
+fn recv(stream: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).expect("length");
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut msg).expect("message");
+    msg
+}
+
+#[test]
+fn a_peer_lacking_mandatory_flags_is_refused() {
+    let cookie = random_cookie();
+    let node = node_with_cookie(&cookie);
+    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut hello = vec![b'N'];
+    hello.extend_from_slice(&(erldp::flags::MANDATORY & !erldp::flags::MAP_TAG).to_be_bytes());
+    hello.extend_from_slice(&1u32.to_be_bytes());
+    let name = format!("old@{}", erldp::short_hostname());
+    hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    hello.extend_from_slice(name.as_bytes());
+    send(&mut stream, &hello);
+    assert_eq!(recv(&mut stream), b"snot_allowed");
+}
+
+#[test]
+fn garbage_before_the_handshake_does_not_hurt_the_node() {
+    let mut peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    for junk in [&b"GET / HTTP/1.0\r\n\r\n"[..], &[0xFF; 3000], &[0, 1, b'N'], &[]] {
+        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+        let _ = stream.write_all(junk);
+    }
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}
+
+/// Both nodes connect to each other at the same moment, many times over;
+/// exactly one connection must result, as `dist_util` arranges it.
+#[test]
+fn simultaneous_connects_settle_on_one_connection() {
+    for _ in 0..15 {
+        let cookie = random_cookie();
+        let a = node_with_cookie(&cookie);
+        let b = node_with_cookie(&cookie);
+        let (a_name, b_name) = (a.name(), b.name());
+        let a2 = a.clone();
+        let b2 = b.clone();
+        let one = thread::spawn(move || a2.connect(b_name.as_str()));
+        let two = thread::spawn(move || b2.connect(a_name.as_str()));
+        one.join().expect("thread").expect("a connects");
+        two.join().expect("thread").expect("b connects");
+        eventually("one connection each way", || a.nodes() == vec![b_name] && b.nodes() == vec![a_name]);
+        let inbox = b.mailbox(Some("inbox")).expect("mailbox");
+        a.send(&erldp::Dest::name("inbox", b_name.as_str()), Term::atom("over_the_one_link")).expect("send");
+        let got = inbox.recv_timeout(Duration::from_secs(5)).expect("recv").expect("message");
+        assert!(got.term.is_atom("over_the_one_link"));
+    }
+}

@@ -1,0 +1,179 @@
+//! Sending and receiving terms with a real BEAM node: the whole term corpus
+//! both ways (checked with `=:=` on the BEAM side), terms that only a BEAM
+//! can make (pids, refs, ports, funs), sends to pids and aliases, and a
+//! 64 MiB binary each way.
+
+use std::time::Duration;
+
+use erldp::{Dest, Mailbox, Node, Term};
+use erldp_testkit::{random_name, BeamPeer};
+use md5::{Digest, Md5};
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/corpus.txt");
+
+fn corpus() -> Vec<Term> {
+    std::fs::read_to_string(CORPUS)
+        .expect("tests/corpus.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('%'))
+        .map(|line| line.parse::<Term>().unwrap_or_else(|err| panic!("corpus line {line}: {err}")))
+        .collect()
+}
+
+fn setup(peer: &BeamPeer) -> (Node, Mailbox) {
+    let node = Node::builder(random_name("rs")).cookie(peer.cookie()).start().expect("node");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    (node, inbox)
+}
+
+fn recv(inbox: &Mailbox) -> Term {
+    inbox.recv_timeout(Duration::from_secs(20)).expect("recv").expect("a message in time").term
+}
+
+#[test]
+fn the_corpus_round_trips_both_ways() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let terms = corpus();
+    assert!(terms.len() >= 100, "the corpus is thorough");
+    let n = terms.len();
+    peer.eval_ok(&format!("{{ok, C}} = file:consult(\"{CORPUS}\"), erldp_test:collect(sink), length(C)."));
+
+    // Rust -> BEAM: every term arrives =:= to what erl parsed.
+    let sink = Dest::name("sink", peer.node());
+    for term in &terms {
+        inbox.send(&sink, term.clone()).expect("send");
+    }
+    let same = peer.eval_ok(&format!("Got = erldp_test:collected(sink, {n}, 20000), Got =:= C."));
+    if same != "true" {
+        let diff = peer.eval_ok(
+            "[{I, A, B} || {I, A, B} <- lists:zip3(lists:seq(1, min(length(C), length(Got))), \
+             lists:sublist(C, length(Got)), lists:sublist(Got, length(C))), A =/= B].",
+        );
+        panic!("terms differ after the trip to BEAM (index, sent, received): {diff}");
+    }
+
+    // BEAM -> Rust: every term decodes equal to our parse of the same text.
+    let us = node.name();
+    peer.eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- C], ok."));
+    for (i, expected) in terms.iter().enumerate() {
+        let got = recv(&inbox);
+        assert_eq!(&got, expected, "corpus term {} came back different", i + 1);
+    }
+}
+
+#[test]
+fn beam_only_terms_come_back_unchanged() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    peer.eval_ok("erldp_test:collect(back).");
+    peer.eval_ok(
+        "X = 42, \
+         S = [self(), make_ref(), hd(erlang:ports()), fun(Y) -> X + Y end, fun lists:sum/1, \
+              alias(), spawn(fun() -> ok end), erlang:make_ref(), {self(), [make_ref()]}, \
+              #{self() => fun erlang:node/0}, term_to_binary(make_ref())], \
+         length(S).",
+    );
+    let n: usize = peer.eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- S], length(S).")).parse().expect("count");
+    let back = Dest::name("back", peer.node());
+    for _ in 0..n {
+        let term = recv(&inbox);
+        let reparsed: Term = term.to_string().parse().unwrap_or_else(|e| panic!("{term}: {e}"));
+        assert_eq!(reparsed, term, "Display/FromStr round trip of {term}");
+        inbox.send(&back, term).expect("send back");
+    }
+    assert_eq!(peer.eval_ok(&format!("erldp_test:collected(back, {n}, 10000) =:= S.")), "true");
+}
+
+#[test]
+fn sends_to_a_pid_and_to_an_alias() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    peer.eval_ok("erldp_test:collect(sink).");
+    peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink_pid, whereis(sink)}}."));
+    let pid = match recv(&inbox) {
+        Term::Tuple(fields) => fields[1].as_pid().expect("pid"),
+        other => panic!("unexpected {other}"),
+    };
+    inbox.send(&Dest::Pid(pid), Term::atom("to_the_pid")).expect("send to pid");
+    assert_eq!(peer.eval_ok("erldp_test:collected(sink, 1, 5000)."), "[to_the_pid]");
+
+    // A message to an alias reaches the process that made it.
+    peer.eval_ok(&format!(
+        "erldp_test:collect(got_alias), Self = self(), \
+         spawn(fun() -> Al = alias(), Self ! {{al, Al}}, receive M -> got_alias ! M end end), \
+         receive {{al, Al2}} -> {{inbox, '{us}'}} ! {{alias, Al2}} end, ok."
+    ));
+    let alias2 = match recv(&inbox) {
+        Term::Tuple(fields) => fields[1].as_ref().expect("alias"),
+        other => panic!("unexpected {other}"),
+    };
+    inbox.send(&Dest::Alias(alias2), Term::atom("via_alias")).expect("send to alias");
+    assert_eq!(peer.eval_ok("erldp_test:collected(got_alias, 1, 5000)."), "[via_alias]");
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_64_mib_binary_travels_both_ways() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    const SIZE: usize = 64 << 20;
+
+    // BEAM -> Rust
+    let beam_md5 = peer.eval_ok(&format!(
+        "B = binary:copy(<< <<(I rem 251)>> || I <- lists:seq(1, 65536) >>, {}), \
+         {{inbox, '{us}'}} ! {{big, B}}, \
+         binary:encode_hex(erlang:md5(B)).",
+        SIZE / 65536
+    ));
+    let big = match recv(&inbox) {
+        Term::Tuple(fields) => match &fields[1] {
+            Term::Binary(bytes) => bytes.clone(),
+            other => panic!("not a binary: {}", other.to_string().chars().take(80).collect::<String>()),
+        },
+        other => panic!("unexpected {}", other.to_string().chars().take(80).collect::<String>()),
+    };
+    assert_eq!(big.len(), SIZE);
+    assert_eq!(format!("<<\"{}\">>", md5_hex(&big).to_uppercase()), beam_md5);
+
+    // Rust -> BEAM
+    let payload: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 253) as u8).collect();
+    let ours = md5_hex(&payload).to_uppercase();
+    peer.eval_ok("erldp_test:collect(bigsink).");
+    inbox.send(&Dest::name("bigsink", peer.node()), Term::binary(payload)).expect("send 64 MiB");
+    let theirs = peer.eval_ok(
+        "[Got] = erldp_test:collected(bigsink, 1, 30000), {byte_size(Got), binary:encode_hex(erlang:md5(Got))}.",
+    );
+    assert_eq!(theirs, format!("{{{SIZE},<<\"{ours}\">>}}"));
+}
+
+#[test]
+fn many_messages_arrive_in_order() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    const N: usize = 20_000;
+    peer.eval_ok(&format!("[{{inbox, '{us}'}} ! {{seq, I, <<0:128>>}} || I <- lists:seq(1, {N})], ok."));
+    for i in 1..=N {
+        match recv(&inbox) {
+            Term::Tuple(fields) => assert_eq!(fields[1], Term::from(i as i64)),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    peer.eval_ok("erldp_test:collect(count).");
+    let dest = Dest::name("count", peer.node());
+    for i in 1..=N {
+        inbox.send(&dest, Term::tuple(vec![Term::atom("seq"), Term::from(i as i64)])).expect("send");
+    }
+    let ordered = peer.eval_ok(&format!(
+        "Got = erldp_test:collected(count, {N}, 20000), [I || {{seq, I}} <- Got] =:= lists:seq(1, {N})."
+    ));
+    assert_eq!(ordered, "true");
+}
