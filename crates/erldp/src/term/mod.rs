@@ -25,7 +25,7 @@ pub use decode::{decode, decode_bytes, Decoder};
 pub use encode::{encode, encode_into, encoded_size};
 
 /// An Erlang term.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Term {
     /// An atom; `true`/`false` are atoms too.
     Atom(Atom),
@@ -58,6 +58,53 @@ pub enum Term {
     /// A fun (`NEW_FUN_EXT`) or external fun (`EXPORT_EXT`), kept as its
     /// encoding so that it re-encodes unchanged.
     Fun(Fun),
+}
+
+impl Clone for Term {
+    /// Written out rather than derived so that cloning a deeply nested term
+    /// takes little stack per level (see [`decode::MAX_DEPTH`]): containers
+    /// recurse with a small frame, everything else is copied out of line.
+    fn clone(&self) -> Term {
+        fn clone_all(terms: &[Term]) -> Vec<Term> {
+            let mut copy = Vec::with_capacity(terms.len());
+            for term in terms {
+                copy.push(term.clone());
+            }
+            copy
+        }
+        match self {
+            Term::Tuple(elements) => Term::Tuple(clone_all(elements)),
+            Term::List(elements) => Term::List(clone_all(elements)),
+            Term::ImproperList(elements, tail) => Term::ImproperList(clone_all(elements), Box::new(tail.clone_leaf())),
+            Term::Map(pairs) => {
+                let mut copy = Vec::with_capacity(pairs.len());
+                for (key, value) in pairs {
+                    copy.push((key.clone(), value.clone()));
+                }
+                Term::Map(copy)
+            }
+            leaf => leaf.clone_leaf(),
+        }
+    }
+}
+
+impl Term {
+    #[inline(never)]
+    fn clone_leaf(&self) -> Term {
+        match self {
+            Term::Atom(atom) => Term::Atom(*atom),
+            Term::Int(value) => Term::Int(*value),
+            Term::BigInt(big) => Term::BigInt(big.clone()),
+            Term::Float(value) => Term::Float(*value),
+            Term::Binary(bytes) => Term::Binary(bytes.clone()),
+            Term::Bitstring(bits) => Term::Bitstring(bits.clone()),
+            Term::Pid(pid) => Term::Pid(*pid),
+            Term::Port(port) => Term::Port(*port),
+            Term::Ref(reference) => Term::Ref(*reference),
+            Term::Fun(fun) => Term::Fun(fun.clone()),
+            container => container.clone(),
+        }
+    }
 }
 
 /// An integer outside the `i64` range: sign and magnitude, the magnitude as
@@ -107,7 +154,11 @@ pub struct Port {
 
 /// A reference. Up to five 32-bit id words (OTP 24+); three for ordinary
 /// references.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Like the BEAM, equality ignores trailing zero words: `[1, 2]` and
+/// `[1, 2, 0]` are the same reference, although each re-encodes with the
+/// number of words it arrived with.
+#[derive(Clone, Copy, Debug)]
 pub struct Ref {
     /// The node that created the reference.
     pub node: Atom,
@@ -135,6 +186,30 @@ impl Ref {
     /// The id words, as sent on the wire.
     pub fn ids(&self) -> &[u32] {
         &self.words[..self.len as usize]
+    }
+
+    /// All five id words, zero beyond [`Ref::ids`]: the value that equality,
+    /// hashing and ordering look at.
+    pub(crate) fn padded_ids(&self) -> &[u32; 5] {
+        &self.words
+    }
+}
+
+impl PartialEq for Ref {
+    fn eq(&self, other: &Ref) -> bool {
+        // Unused words are always zero (see `Ref::new`), so comparing the
+        // whole array compares the ids zero-padded.
+        self.node == other.node && self.creation == other.creation && self.words == other.words
+    }
+}
+
+impl Eq for Ref {}
+
+impl std::hash::Hash for Ref {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.node.hash(state);
+        self.creation.hash(state);
+        self.words.hash(state);
     }
 }
 
@@ -165,6 +240,16 @@ impl Fun {
     /// The fun's external encoding, tag byte first.
     pub fn encoding(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// `fun Module:Function/Arity`. Fails when an atom is longer than 255
+    /// characters.
+    pub fn export(module: Atom, function: Atom, arity: u8) -> crate::Result<Fun> {
+        let mut bytes = vec![encode::tag::EXPORT_EXT];
+        encode::encode_into(&Term::Atom(module), &mut bytes)?;
+        encode::encode_into(&Term::Atom(function), &mut bytes)?;
+        bytes.extend_from_slice(&[encode::tag::SMALL_INTEGER_EXT, arity]);
+        Ok(Fun { bytes: Bytes::from(bytes) })
     }
 
     /// Export or local fun.
