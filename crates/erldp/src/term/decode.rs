@@ -11,7 +11,9 @@
 //! Normalisation: integers that fit in `i64` become [`Term::Int`] whatever
 //! their tag, `STRING_EXT` becomes a list of integers, a list whose tail is
 //! `[]` or another list becomes one proper (or improper) list, and a
-//! bitstring of whole bytes becomes a [`Term::Binary`].
+//! bitstring of whole bytes becomes a [`Term::Binary`]. A `NEW_FUN_EXT` is
+//! kept byte for byte (rebuilt only when it refers to the atom cache of a
+//! distribution header); an `EXPORT_EXT` is rebuilt with UTF-8 atoms.
 
 use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
@@ -666,13 +668,13 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// `EXPORT_EXT`: `fun M:F/A`, kept as its encoding.
+    /// `EXPORT_EXT`: `fun M:F/A`, written again the way OTP 26 and the
+    /// distribution write it (UTF-8 atoms, one-byte arity). Funs compare by
+    /// their encodings, and an export is nothing but these three fields, so
+    /// the same export sent with Latin-1 atoms or through the atom cache
+    /// becomes the same term.
     fn export(&mut self, start: usize) -> Res<Term> {
-        let refs_before = self.cache_refs_seen;
         let (module, function, arity) = self.export_fields()?;
-        if self.cache_refs_seen == refs_before {
-            return Ok(Term::Fun(Fun::from_encoding(self.share(&self.data[start..self.pos]))));
-        }
         Ok(Term::Fun(Fun::export(module, function, arity).map_err(|err| reencode_failed(start, err))?))
     }
 
@@ -796,7 +798,7 @@ fn finite(start: usize, value: f64) -> Res<f64> {
 
 #[cold]
 fn reencode_failed(start: usize, err: Error) -> Box<Error> {
-    fail(start, format!("fun with cached atoms cannot be re-encoded: {err}"))
+    fail(start, format!("fun cannot be re-encoded: {err}"))
 }
 
 #[cfg(test)]
@@ -935,6 +937,10 @@ mod tests {
             Term::Fun(fun) => assert_eq!(&fun.encoding()[..], &bytes[1..]),
             other => panic!("{other:?}"),
         }
+        // Latin-1 atoms and a four-byte arity give the same export.
+        let latin1 = [131, 113, 100, 0, 5, b'l', b'i', b's', b't', b's', 115, 3, b's', b'u', b'm', 98, 0, 0, 0, 1];
+        assert_eq!(dec(&latin1), dec(&bytes));
+        assert!(fails(&[131, 113, 119, 1, b'm', 119, 1, b'f', 98, 0, 0, 1, 0]).1.contains("arity"));
         // Cached atoms are resolved into a self-contained encoding.
         let refs = [Atom::new("lists"), Atom::new("sum")];
         let term = Decoder::new(&[113, 82, 0, 82, 1, 97, 1]).with_atom_refs(&refs).term().expect("fun");
