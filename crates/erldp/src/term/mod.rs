@@ -62,48 +62,53 @@ pub enum Term {
 
 impl Clone for Term {
     /// Written out rather than derived so that cloning a deeply nested term
-    /// takes little stack per level (see [`decode::MAX_DEPTH`]): containers
-    /// recurse with a small frame, everything else is copied out of line.
+    /// takes little stack per level (see [`decode::MAX_DEPTH`]): this frame
+    /// only dispatches, the copying happens in helpers.
     fn clone(&self) -> Term {
-        fn clone_all(terms: &[Term]) -> Vec<Term> {
-            let mut copy = Vec::with_capacity(terms.len());
-            for term in terms {
-                copy.push(term.clone());
-            }
-            copy
-        }
         match self {
             Term::Tuple(elements) => Term::Tuple(clone_all(elements)),
             Term::List(elements) => Term::List(clone_all(elements)),
-            Term::ImproperList(elements, tail) => Term::ImproperList(clone_all(elements), Box::new(tail.clone_leaf())),
-            Term::Map(pairs) => {
-                let mut copy = Vec::with_capacity(pairs.len());
-                for (key, value) in pairs {
-                    copy.push((key.clone(), value.clone()));
-                }
-                Term::Map(copy)
-            }
-            leaf => leaf.clone_leaf(),
+            Term::ImproperList(elements, tail) => clone_improper(elements, tail),
+            Term::Map(pairs) => Term::Map(clone_pairs(pairs)),
+            leaf => clone_leaf(leaf),
         }
     }
 }
 
-impl Term {
-    #[inline(never)]
-    fn clone_leaf(&self) -> Term {
-        match self {
-            Term::Atom(atom) => Term::Atom(*atom),
-            Term::Int(value) => Term::Int(*value),
-            Term::BigInt(big) => Term::BigInt(big.clone()),
-            Term::Float(value) => Term::Float(*value),
-            Term::Binary(bytes) => Term::Binary(bytes.clone()),
-            Term::Bitstring(bits) => Term::Bitstring(bits.clone()),
-            Term::Pid(pid) => Term::Pid(*pid),
-            Term::Port(port) => Term::Port(*port),
-            Term::Ref(reference) => Term::Ref(*reference),
-            Term::Fun(fun) => Term::Fun(fun.clone()),
-            container => container.clone(),
-        }
+fn clone_all(terms: &[Term]) -> Vec<Term> {
+    let mut copy = Vec::with_capacity(terms.len());
+    for term in terms {
+        copy.push(term.clone());
+    }
+    copy
+}
+
+fn clone_improper(elements: &[Term], tail: &Term) -> Term {
+    Term::ImproperList(clone_all(elements), Box::new(tail.clone()))
+}
+
+fn clone_pairs(pairs: &[(Term, Term)]) -> Vec<(Term, Term)> {
+    let mut copy = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        copy.push((key.clone(), value.clone()));
+    }
+    copy
+}
+
+#[inline(never)]
+fn clone_leaf(term: &Term) -> Term {
+    match term {
+        Term::Atom(atom) => Term::Atom(*atom),
+        Term::Int(value) => Term::Int(*value),
+        Term::BigInt(big) => Term::BigInt(big.clone()),
+        Term::Float(value) => Term::Float(*value),
+        Term::Binary(bytes) => Term::Binary(bytes.clone()),
+        Term::Bitstring(bits) => Term::Bitstring(bits.clone()),
+        Term::Pid(pid) => Term::Pid(*pid),
+        Term::Port(port) => Term::Port(*port),
+        Term::Ref(reference) => Term::Ref(*reference),
+        Term::Fun(fun) => Term::Fun(fun.clone()),
+        container => container.clone(),
     }
 }
 

@@ -54,6 +54,7 @@ impl PartialEq for Term {
         match (self, other) {
             (Term::Tuple(a), Term::Tuple(b)) | (Term::List(a), Term::List(b)) => all_equal(a, b),
             (Term::ImproperList(a, a_tail), Term::ImproperList(b, b_tail)) => all_equal(a, b) && a_tail == b_tail,
+            (Term::Map(a), Term::Map(b)) => maps_equal(a, b),
             _ => leaf_equal(self, other),
         }
     }
@@ -78,7 +79,6 @@ fn leaf_equal(a: &Term, b: &Term) -> bool {
         (Term::Int(x), Term::Int(y)) => x == y,
         (Term::Float(x), Term::Float(y)) => x.to_bits() == y.to_bits(),
         (Term::Binary(x), Term::Binary(y)) => x == y,
-        (Term::Map(x), Term::Map(y)) => maps_equal(x, y),
         (Term::Pid(x), Term::Pid(y)) => x == y,
         (Term::Port(x), Term::Port(y)) => x == y,
         (Term::Ref(x), Term::Ref(y)) => x == y,
@@ -95,6 +95,7 @@ fn leaf_equal(a: &Term, b: &Term) -> bool {
 
 impl Eq for Term {}
 
+#[inline(never)]
 fn maps_equal(a: &[(Term, Term)], b: &[(Term, Term)]) -> bool {
     /// Up to this size a linear search per key beats building a hash map.
     const LINEAR_MAX: usize = 16;
@@ -102,7 +103,19 @@ fn maps_equal(a: &[(Term, Term)], b: &[(Term, Term)]) -> bool {
         return false;
     }
     if a.len() <= LINEAR_MAX {
-        return a.iter().all(|(key, value)| b.iter().any(|(k, v)| k == key && v == value));
+        for (key, value) in a {
+            let mut found = false;
+            for (k, v) in b {
+                if k == key {
+                    found = v == value;
+                    break;
+                }
+            }
+            if !found {
+                return false;
+            }
+        }
+        return true;
     }
     let index: HashMap<&Term, &Term> = b.iter().map(|(k, v)| (k, v)).collect();
     a.iter().all(|(key, value)| index.get(key) == Some(&value))
@@ -128,6 +141,7 @@ impl Hash for Term {
                 }
                 tail.hash(state);
             }
+            Term::Map(pairs) => hash_map(pairs, state),
             leaf => hash_leaf(leaf, state),
         }
     }
@@ -154,17 +168,6 @@ fn hash_leaf<H: Hasher>(term: &Term, state: &mut H) {
         Term::Fun(fun) => fun.hash(state),
         Term::Port(port) => port.hash(state),
         Term::Pid(pid) => pid.hash(state),
-        Term::Map(pairs) => {
-            state.write_usize(pairs.len());
-            // Pair order does not take part in equality, so combine the
-            // pairs' hashes with an operation that ignores order.
-            let combined = pairs.iter().fold(0u64, |sum, pair| {
-                let mut hasher = DefaultHasher::new();
-                pair.hash(&mut hasher);
-                sum.wrapping_add(hasher.finish())
-            });
-            state.write_u64(combined);
-        }
         Term::Binary(_) | Term::Bitstring(_) => {
             let (bytes, bits) = bits_of(term);
             state.write_usize(bits);
@@ -173,8 +176,24 @@ fn hash_leaf<H: Hasher>(term: &Term, state: &mut H) {
                 state.write_u8(bytes[bits / 8] >> (8 - bits % 8));
             }
         }
-        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) => term.hash(state),
+        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => term.hash(state),
     }
+}
+
+#[inline(never)]
+fn hash_map<H: Hasher>(pairs: &[(Term, Term)], state: &mut H) {
+    state.write_u8(7);
+    state.write_usize(pairs.len());
+    // Pair order does not take part in equality, so combine the pairs'
+    // hashes with an operation that ignores order.
+    let mut combined = 0u64;
+    for (key, value) in pairs {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        value.hash(&mut hasher);
+        combined = combined.wrapping_add(hasher.finish());
+    }
+    state.write_u64(combined);
 }
 
 impl PartialOrd for Term {
@@ -208,40 +227,174 @@ fn type_rank(term: &Term) -> u8 {
 
 const NONEMPTY_LIST_RANK: u8 = 9;
 
-/// Containers recurse here with a small frame; everything else is compared
-/// out of line.
+/// A comparison still to be made. Comparing nested terms pushes their
+/// insides onto a stack on the heap instead of recursing, so no nesting
+/// depth can exhaust the thread's stack.
+enum Work<'t> {
+    Terms(&'t Term, &'t Term, Mode),
+    Lists(ListView<'t>, ListView<'t>, Mode),
+}
+
+/// A list seen as elements followed by a tail (`None` stands for `[]`).
+#[derive(Clone, Copy)]
+struct ListView<'t> {
+    elements: &'t [Term],
+    tail: Option<&'t Term>,
+}
+
+impl<'t> ListView<'t> {
+    /// With no elements left, a tail that is itself a list (which
+    /// `Term::improper_list` never builds, but a hand-made term may hold)
+    /// is looked at as that list.
+    fn normalized(mut self) -> ListView<'t> {
+        while self.elements.is_empty() {
+            match self.tail {
+                Some(Term::List(elements)) => self = ListView { elements, tail: None },
+                Some(Term::ImproperList(elements, tail)) => self = ListView { elements, tail: Some(tail) },
+                _ => break,
+            }
+        }
+        self
+    }
+}
+
 fn compare(a: &Term, b: &Term, mode: Mode) -> Ordering {
+    let mut stack = Vec::new();
+    let mut next = Work::Terms(a, b, mode);
+    loop {
+        let order = run(next, &mut stack);
+        if order.is_ne() {
+            return order;
+        }
+        match stack.pop() {
+            Some(work) => next = work,
+            None => return Ordering::Equal,
+        }
+    }
+}
+
+/// Makes one comparison as far as it can be made without descending into
+/// nested containers; what remains goes onto `stack`, to be compared (in
+/// order) only if this returns `Equal`.
+fn run<'t>(work: Work<'t>, stack: &mut Vec<Work<'t>>) -> Ordering {
+    match work {
+        Work::Terms(a, b, mode) => compare_node(a, b, mode, stack),
+        Work::Lists(x, y, mode) => compare_lists(x, y, mode, stack),
+    }
+}
+
+fn compare_node<'t>(a: &'t Term, b: &'t Term, mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+    let view = |elements, tail| ListView { elements, tail };
     match (a, b) {
         (Term::Tuple(x), Term::Tuple(y)) => match x.len().cmp(&y.len()) {
-            Ordering::Equal => compare_all(x, y, mode),
+            Ordering::Equal => compare_elements(x, y, mode, stack, None),
             unequal => unequal,
         },
-        (Term::List(x), Term::List(y)) => {
-            for (p, q) in x.iter().zip(y) {
-                let order = compare(p, q, mode);
-                if order.is_ne() {
-                    return order;
-                }
-            }
-            // When one proper list is a prefix of the other, `[]` meets a
-            // non-empty list, and `[]` sorts first.
-            x.len().cmp(&y.len())
+        (Term::List(x), Term::List(y)) => compare_lists(view(x, None), view(y, None), mode, stack),
+        (Term::List(x), Term::ImproperList(y, y_tail)) => {
+            compare_lists(view(x, None), view(y, Some(y_tail)), mode, stack)
         }
+        (Term::ImproperList(x, x_tail), Term::List(y)) => {
+            compare_lists(view(x, Some(x_tail)), view(y, None), mode, stack)
+        }
+        (Term::ImproperList(x, x_tail), Term::ImproperList(y, y_tail)) => {
+            compare_lists(view(x, Some(x_tail)), view(y, Some(y_tail)), mode, stack)
+        }
+        (Term::Map(x), Term::Map(y)) => compare_maps(x, y, mode, stack),
         _ => compare_leaf(a, b, mode),
     }
 }
 
-#[inline(never)]
+fn is_container(term: &Term) -> bool {
+    matches!(term, Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_))
+}
+
+/// Compares elements pairwise (`x` and `y` have the same length), then
+/// `then`. Pairs of leaves are compared at once; from the first pair of
+/// containers on, the rest is left on the stack.
+fn compare_elements<'t>(
+    x: &'t [Term],
+    y: &'t [Term],
+    mode: Mode,
+    stack: &mut Vec<Work<'t>>,
+    then: Option<Work<'t>>,
+) -> Ordering {
+    for (index, (p, q)) in x.iter().zip(y).enumerate() {
+        if is_container(p) && is_container(q) {
+            stack.extend(then);
+            stack.extend(x[index..].iter().zip(&y[index..]).rev().map(|(p, q)| Work::Terms(p, q, mode)));
+            return Ordering::Equal;
+        }
+        let order = compare_leaf(p, q, mode);
+        if order.is_ne() {
+            return order;
+        }
+    }
+    match then {
+        Some(work) => run(work, stack),
+        None => Ordering::Equal,
+    }
+}
+
+/// Lists compare element by element as chains of cons cells: where one
+/// runs out, its tail (`[]` or an improper tail) meets the other's rest.
+fn compare_lists<'t>(x: ListView<'t>, y: ListView<'t>, mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+    let (x, y) = (x.normalized(), y.normalized());
+    match (x.elements.is_empty(), y.elements.is_empty()) {
+        (true, true) => match (x.tail, y.tail) {
+            (None, None) => Ordering::Equal,
+            (x_tail, y_tail) => compare_node(x_tail.unwrap_or(&NIL), y_tail.unwrap_or(&NIL), mode, stack),
+        },
+        // `[]` or an improper tail against a non-empty list.
+        (true, false) => type_rank(x.tail.unwrap_or(&NIL)).cmp(&NONEMPTY_LIST_RANK),
+        (false, true) => NONEMPTY_LIST_RANK.cmp(&type_rank(y.tail.unwrap_or(&NIL))),
+        (false, false) => {
+            let common = x.elements.len().min(y.elements.len());
+            let rest = |view: ListView<'t>| ListView { elements: &view.elements[common..], tail: view.tail };
+            let then = Work::Lists(rest(x), rest(y), mode);
+            compare_elements(&x.elements[..common], &y.elements[..common], mode, stack, Some(then))
+        }
+    }
+}
+
+/// Maps compare by size, then by their keys in map key order, then by the
+/// values in that key order.
+fn compare_maps<'t>(a: &'t [(Term, Term)], b: &'t [(Term, Term)], mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+    if a.len() != b.len() {
+        return a.len().cmp(&b.len());
+    }
+    let (a_order, b_order) = (key_order(a), key_order(b));
+    let keys = a_order.iter().zip(&b_order).map(|(&i, &j)| (&a[i].0, &b[j].0, Mode::Exact));
+    let values = a_order.iter().zip(&b_order).map(|(&i, &j)| (&a[i].1, &b[j].1, mode));
+    let items: Vec<(&Term, &Term, Mode)> = keys.chain(values).collect();
+    for (index, &(p, q, item_mode)) in items.iter().enumerate() {
+        if is_container(p) && is_container(q) {
+            stack.extend(items[index..].iter().rev().map(|&(p, q, mode)| Work::Terms(p, q, mode)));
+            return Ordering::Equal;
+        }
+        let order = compare_leaf(p, q, item_mode);
+        if order.is_ne() {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Indices of the pairs, sorted by key in map key order.
+fn key_order(pairs: &[(Term, Term)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    if pairs.len() > 1 {
+        order.sort_unstable_by(|&x, &y| map_key_cmp(&pairs[x].0, &pairs[y].0));
+    }
+    order
+}
+
+/// Compares two terms of which at most one is a container (and two
+/// containers of different types): nothing here descends into containers.
 fn compare_leaf(a: &Term, b: &Term, mode: Mode) -> Ordering {
     match (a, b) {
         (Term::Atom(x), Term::Atom(y)) => x.cmp(y),
         (Term::Int(x), Term::Int(y)) => x.cmp(y),
-        (Term::Map(x), Term::Map(y)) => compare_maps(x, y, mode),
-        (Term::List(x), Term::ImproperList(y, y_tail)) => compare_lists(x, None, y, Some(y_tail), mode),
-        (Term::ImproperList(x, x_tail), Term::List(y)) => compare_lists(x, Some(x_tail), y, None, mode),
-        (Term::ImproperList(x, x_tail), Term::ImproperList(y, y_tail)) => {
-            compare_lists(x, Some(x_tail), y, Some(y_tail), mode)
-        }
         (Term::Pid(x), Term::Pid(y)) => compare_pids(x, y),
         (Term::Port(x), Term::Port(y)) => compare_ports(x, y),
         (Term::Ref(x), Term::Ref(y)) => compare_refs(x, y),
@@ -254,16 +407,6 @@ fn compare_leaf(a: &Term, b: &Term, mode: Mode) -> Ordering {
             (x, y) => x.cmp(&y),
         },
     }
-}
-
-fn compare_all(a: &[Term], b: &[Term], mode: Mode) -> Ordering {
-    for (x, y) in a.iter().zip(b) {
-        let order = compare(x, y, mode);
-        if order.is_ne() {
-            return order;
-        }
-    }
-    Ordering::Equal
 }
 
 /// An integer as sign and little-endian magnitude; `None` for a float.
@@ -313,53 +456,6 @@ fn compare_ints(x_negative: bool, x: &[u8], y_negative: bool, y: &[u8]) -> Order
     }
 }
 
-/// Compares two lists given as elements and an optional improper tail, as
-/// chains of cons cells.
-fn compare_lists(a: &[Term], a_tail: Option<&Term>, b: &[Term], b_tail: Option<&Term>, mode: Mode) -> Ordering {
-    let common = a.len().min(b.len());
-    let order = compare_all(&a[..common], &b[..common], mode);
-    if order.is_ne() {
-        return order;
-    }
-    match (a.len() > common, b.len() > common) {
-        (true, _) => compare_rest(b_tail.unwrap_or(&NIL), &a[common..], a_tail, mode).reverse(),
-        (false, true) => compare_rest(a_tail.unwrap_or(&NIL), &b[common..], b_tail, mode),
-        (false, false) => match (a_tail, b_tail) {
-            (None, None) => Ordering::Equal,
-            _ => compare(a_tail.unwrap_or(&NIL), b_tail.unwrap_or(&NIL), mode),
-        },
-    }
-}
-
-/// Compares what is left of one list (`rest`: `[]` or an improper tail) with
-/// the non-empty rest of another.
-fn compare_rest(rest: &Term, elements: &[Term], tail: Option<&Term>, mode: Mode) -> Ordering {
-    match rest {
-        Term::List(others) if !others.is_empty() => compare_lists(others, None, elements, tail, mode),
-        Term::ImproperList(others, other_tail) if !others.is_empty() => compare_lists(others, Some(other_tail), elements, tail, mode),
-        other => type_rank(other).cmp(&NONEMPTY_LIST_RANK),
-    }
-}
-
-/// Maps compare by size, then by their keys in map key order, then by the
-/// values in that key order.
-fn compare_maps(a: &[(Term, Term)], b: &[(Term, Term)], mode: Mode) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| {
-        let sorted = |pairs: &[(Term, Term)]| {
-            let mut order: Vec<usize> = (0..pairs.len()).collect();
-            order.sort_unstable_by(|&x, &y| map_key_cmp(&pairs[x].0, &pairs[y].0));
-            order
-        };
-        let (a_order, b_order) = (sorted(a), sorted(b));
-        let pairs = || a_order.iter().zip(&b_order).map(|(&x, &y)| (&a[x], &b[y]));
-        pairs()
-            .map(|(x, y)| map_key_cmp(&x.0, &y.0))
-            .chain(pairs().map(|(x, y)| compare(&x.1, &y.1, mode)))
-            .find(|order| order.is_ne())
-            .unwrap_or(Ordering::Equal)
-    })
-}
-
 fn compare_pids(a: &Pid, b: &Pid) -> Ordering {
     (a.serial, a.id, a.node, a.creation).cmp(&(b.serial, b.id, b.node, b.creation))
 }
@@ -382,7 +478,10 @@ fn compare_funs(a: &Fun, b: &Fun, mode: Mode) -> Ordering {
         (Some(FunParts::Export(m1, f1, a1)), Some(FunParts::Export(m2, f2, a2))) => (m1, f1, a1).cmp(&(m2, f2, a2)),
         (Some(FunParts::Local(x)), Some(FunParts::Local(y))) => (x.module, x.old_index, x.old_uniq, x.free.len())
             .cmp(&(y.module, y.old_index, y.old_uniq, y.free.len()))
-            .then_with(|| compare_all(&x.free, &y.free, mode)),
+            .then_with(|| {
+                let pairs = x.free.iter().zip(&y.free);
+                pairs.map(|(p, q)| compare(p, q, mode)).find(|order| order.is_ne()).unwrap_or(Ordering::Equal)
+            }),
         (Some(FunParts::Local(_)), Some(FunParts::Export(..))) => Ordering::Less,
         (Some(FunParts::Export(..)), Some(FunParts::Local(_))) => Ordering::Greater,
         _ => Ordering::Equal,
