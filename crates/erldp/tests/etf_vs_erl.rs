@@ -76,9 +76,9 @@ fn corpus_matches_erl() {
             // order, which for atom keys differs from one VM run to the
             // next; given the pairs in that order, we must write the same.
             Ok(ours) if has_large_map(&entry.term) && ours.len() == utf8.len() => {
-                match decode(&utf8).map(|as_erl| encode(&as_erl)) {
-                    Ok(Ok(again)) if again == utf8 => {}
-                    other => fail(&format!("large map re-encoded differently: {other:?}")),
+                let again = decode(&utf8).ok().and_then(|as_erl| encode(&as_erl).ok());
+                if again.as_ref() != Some(&utf8) {
+                    fail("large map in erl's order re-encodes differently");
                 }
             }
             Ok(ours) => fail(&format!("encoding differs\n  ours: {}\n  erl:  {}", shorten_bytes(&ours), shorten_bytes(&utf8))),
