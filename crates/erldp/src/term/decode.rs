@@ -15,6 +15,8 @@
 //! kept byte for byte (rebuilt only when it refers to the atom cache of a
 //! distribution header); an `EXPORT_EXT` is rebuilt with UTF-8 atoms.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -210,80 +212,145 @@ impl<'a> Decoder<'a> {
     /// heap rather than in recursive calls, so no input can exhaust the
     /// thread's stack; [`MAX_DEPTH`] still bounds the nesting.
     fn term_at(&mut self) -> Res<Term> {
-        let mut open: Vec<Open> = Vec::new();
+        // The innermost open container is kept apart from those around it,
+        // which are only touched when a container opens or closes.
+        let mut current: Option<Open> = None;
+        let mut outer: Vec<Open> = Vec::new();
         loop {
-            let mut value = match self.step(open.len())? {
-                Step::Done(term) => term,
-                Step::Open(container) => {
-                    open.push(container);
+            let start = self.pos;
+            let tag = self.u8()?;
+            let mut value = match tag {
+                tag::SMALL_TUPLE_EXT | tag::LARGE_TUPLE_EXT => {
+                    let arity = if tag == tag::SMALL_TUPLE_EXT { usize::from(self.u8()?) } else { self.u32()? as usize };
+                    self.expect_items(arity, 1, 0, "tuple")?;
+                    if arity == 0 {
+                        Term::Tuple(Vec::new())
+                    } else {
+                        push_open(&mut current, &mut outer, start, Open::Tuple { elements: Vec::with_capacity(arity), remaining: arity })?;
+                        continue;
+                    }
+                }
+                tag::LIST_EXT => {
+                    let len = self.u32()? as usize;
+                    self.expect_items(len, 1, 1, "list")?;
+                    let elements = Vec::with_capacity(len);
+                    let list = if len == 0 { Open::Tail { elements } } else { Open::List { elements, remaining: len } };
+                    push_open(&mut current, &mut outer, start, list)?;
                     continue;
                 }
+                tag::MAP_EXT => {
+                    let len = self.u32()? as usize;
+                    self.expect_items(len, 2, 0, "map")?;
+                    if len == 0 {
+                        Term::Map(Vec::new())
+                    } else {
+                        let pairs = Vec::with_capacity(len);
+                        push_open(&mut current, &mut outer, start, Open::Map { start, pairs, remaining: len, has_key: false })?;
+                        continue;
+                    }
+                }
+                tag::NEW_FUN_EXT => {
+                    let header = self.fun_header(start)?;
+                    if header.free_count == 0 {
+                        self.finish_fun(&header, Vec::new())?
+                    } else {
+                        let free = Vec::with_capacity(header.free_count);
+                        push_open(&mut current, &mut outer, start, Open::Fun { header: Box::new(header), free })?;
+                        continue;
+                    }
+                }
+                _ => self.leaf(tag, start)?,
             };
             // Hand the finished term to its container; a container that
             // becomes full is itself a finished term for the one below.
             loop {
-                let Some(top) = open.last_mut() else {
+                let Some(top) = current.as_mut() else {
                     return Ok(value);
                 };
-                match self.fill(top, value)? {
-                    Some(done) => {
-                        open.pop();
-                        value = done;
+                match top {
+                    Open::Tuple { elements, remaining } => {
+                        elements.push(value);
+                        *remaining -= 1;
+                        if *remaining > 0 {
+                            break;
+                        }
+                        value = Term::Tuple(std::mem::take(elements));
                     }
-                    None => break,
+                    Open::List { elements, remaining } => {
+                        elements.push(value);
+                        *remaining -= 1;
+                        if *remaining > 0 {
+                            break;
+                        }
+                        // The usual tail is NIL_EXT; skip the general path for it.
+                        if self.data.get(self.pos) != Some(&tag::NIL_EXT) {
+                            let elements = std::mem::take(elements);
+                            *top = Open::Tail { elements };
+                            break;
+                        }
+                        self.pos += 1;
+                        value = Term::List(std::mem::take(elements));
+                    }
+                    Open::Tail { elements } => value = Term::improper_list(std::mem::take(elements), value),
+                    Open::Map { start, pairs, remaining, has_key } => {
+                        // A key waits in the pair with a placeholder value.
+                        if !*has_key {
+                            pairs.push((value, Term::Int(0)));
+                            *has_key = true;
+                            break;
+                        }
+                        if let Some(pair) = pairs.last_mut() {
+                            pair.1 = value;
+                        }
+                        *has_key = false;
+                        *remaining -= 1;
+                        if *remaining > 0 {
+                            break;
+                        }
+                        check_unique_keys(*start, pairs)?;
+                        value = Term::Map(std::mem::take(pairs));
+                    }
+                    Open::Fun { header, free } => {
+                        free.push(value);
+                        if free.len() < header.free_count {
+                            break;
+                        }
+                        value = self.finish_fun(header, std::mem::take(free))?;
+                    }
                 }
+                current = outer.pop();
             }
         }
     }
 
-    /// Decodes one tag: a whole term, or the header of a container whose
-    /// elements follow. `depth` is the number of containers already open.
-    fn step(&mut self, depth: usize) -> Res<Step> {
-        let start = self.pos;
-        let tag = self.u8()?;
-        Ok(Step::Done(match tag {
+    /// A term that holds no other terms, whose tag has been read.
+    #[inline]
+    fn leaf(&mut self, tag: u8, start: usize) -> Res<Term> {
+        Ok(match tag {
             tag::SMALL_INTEGER_EXT => Term::Int(i64::from(self.u8()?)),
             tag::INTEGER_EXT => Term::Int(i64::from(self.u32()? as i32)),
             tag::NEW_FLOAT_EXT => Term::Float(finite(start, f64::from_bits(self.u64()?))?),
-            tag::FLOAT_EXT => self.old_float(start)?,
             tag::ATOM_EXT
             | tag::SMALL_ATOM_EXT
             | tag::ATOM_UTF8_EXT
             | tag::SMALL_ATOM_UTF8_EXT
             | tag::ATOM_CACHE_REF => Term::Atom(self.atom_body(tag, start)?),
-            tag::SMALL_TUPLE_EXT | tag::LARGE_TUPLE_EXT => {
-                let arity = if tag == tag::SMALL_TUPLE_EXT { usize::from(self.u8()?) } else { self.u32()? as usize };
-                self.expect_items(arity, 1, 0, "tuple")?;
-                if arity == 0 {
-                    Term::Tuple(Vec::new())
-                } else {
-                    return self.open(start, depth, Open::Tuple { elements: Vec::with_capacity(arity), remaining: arity });
-                }
-            }
             tag::NIL_EXT => Term::nil(),
             tag::STRING_EXT => self.string()?,
-            tag::LIST_EXT => {
-                let len = self.u32()? as usize;
-                self.expect_items(len, 1, 1, "list")?;
-                let elements = Vec::with_capacity(len);
-                let list = if len == 0 { Open::Tail { elements } } else { Open::List { elements, remaining: len } };
-                return self.open(start, depth, list);
-            }
-            tag::MAP_EXT => {
-                let len = self.u32()? as usize;
-                self.expect_items(len, 2, 0, "map")?;
-                if len == 0 {
-                    Term::Map(Vec::new())
-                } else {
-                    let pairs = Vec::with_capacity(len);
-                    return self.open(start, depth, Open::Map { start, pairs, key: None, remaining: len });
-                }
-            }
             tag::BINARY_EXT => {
                 let len = self.u32()? as usize;
                 let bytes = self.take(len)?;
                 Term::Binary(self.share(bytes))
             }
+            _ => self.rare_leaf(tag, start)?,
+        })
+    }
+
+    /// The leaves that are seldom on a hot path, kept out of line.
+    #[inline(never)]
+    fn rare_leaf(&mut self, tag: u8, start: usize) -> Res<Term> {
+        Ok(match tag {
+            tag::FLOAT_EXT => self.old_float(start)?,
             tag::BIT_BINARY_EXT => self.bit_binary(start)?,
             tag::SMALL_BIG_EXT => {
                 let len = usize::from(self.u8()?);
@@ -298,80 +365,14 @@ impl<'a> Decoder<'a> {
             tag::REFERENCE_EXT | tag::NEW_REFERENCE_EXT | tag::NEWER_REFERENCE_EXT => {
                 Term::Ref(self.ref_body(tag, start)?)
             }
-            tag::NEW_FUN_EXT => {
-                let header = self.fun_header(start)?;
-                if header.free_count == 0 {
-                    self.finish_fun(&header, Vec::new())?
-                } else {
-                    let free = Vec::with_capacity(header.free_count);
-                    return self.open(start, depth, Open::Fun { header: Box::new(header), free });
-                }
-            }
             tag::EXPORT_EXT => self.export(start)?,
             tag::FUN_EXT => return Err(fail(start, "unsupported FUN_EXT (tag 117): pre-R8 funs are not decoded")),
-            tag::LOCAL_EXT => {
-                return Err(fail(start, "unsupported LOCAL_EXT (tag 121): node-local encoding"))
-            }
+            tag::LOCAL_EXT => return Err(fail(start, "unsupported LOCAL_EXT (tag 121): node-local encoding")),
             tag::COMPRESSED => {
                 return Err(fail(start, "compressed term (tag 80) allowed only after the version byte"))
             }
             other => return Err(fail(start, format!("unknown term tag {other}"))),
-        }))
-    }
-
-    fn open(&self, start: usize, depth: usize, container: Open) -> Res<Step> {
-        if depth >= MAX_DEPTH {
-            return Err(fail(start, format!("terms nest deeper than {MAX_DEPTH} levels")));
-        }
-        Ok(Step::Open(container))
-    }
-
-    /// Adds a finished term to an open container; returns the container's
-    /// term once it is complete.
-    fn fill(&mut self, container: &mut Open, value: Term) -> Res<Option<Term>> {
-        match container {
-            Open::Tuple { elements, remaining } => {
-                elements.push(value);
-                *remaining -= 1;
-                Ok((*remaining == 0).then(|| Term::Tuple(std::mem::take(elements))))
-            }
-            Open::List { elements, remaining } => {
-                elements.push(value);
-                *remaining -= 1;
-                if *remaining > 0 {
-                    return Ok(None);
-                }
-                // The usual tail is NIL_EXT; skip the general path for it.
-                if self.data.get(self.pos) == Some(&tag::NIL_EXT) {
-                    self.pos += 1;
-                    return Ok(Some(Term::List(std::mem::take(elements))));
-                }
-                let elements = std::mem::take(elements);
-                *container = Open::Tail { elements };
-                Ok(None)
-            }
-            Open::Tail { elements } => Ok(Some(Term::improper_list(std::mem::take(elements), value))),
-            Open::Map { start, pairs, key, remaining } => {
-                let Some(key) = key.take() else {
-                    *key = Some(value);
-                    return Ok(None);
-                };
-                pairs.push((key, value));
-                *remaining -= 1;
-                if *remaining > 0 {
-                    return Ok(None);
-                }
-                check_unique_keys(*start, pairs)?;
-                Ok(Some(Term::Map(std::mem::take(pairs))))
-            }
-            Open::Fun { header, free } => {
-                free.push(value);
-                if free.len() < header.free_count {
-                    return Ok(None);
-                }
-                self.finish_fun(header, std::mem::take(free)).map(Some)
-            }
-        }
+        })
     }
 
     #[inline]
@@ -392,12 +393,17 @@ impl<'a> Decoder<'a> {
         fail(self.pos, format!("input ends early: {wanted} bytes needed, {left} left"))
     }
 
+    /// The next `N` bytes, by reference: returning the array itself would
+    /// put it at an odd offset in the result and slow every read down.
     #[inline]
-    fn array<const N: usize>(&mut self) -> Res<[u8; N]> {
-        let bytes = self.take(N)?;
-        let mut array = [0u8; N];
-        array.copy_from_slice(bytes);
-        Ok(array)
+    fn chunk<const N: usize>(&mut self) -> Res<&'a [u8; N]> {
+        match self.data.get(self.pos..).and_then(<[u8]>::first_chunk::<N>) {
+            Some(bytes) => {
+                self.pos += N;
+                Ok(bytes)
+            }
+            None => Err(self.truncated(N)),
+        }
     }
 
     #[inline]
@@ -413,17 +419,17 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     fn u16(&mut self) -> Res<u16> {
-        self.array().map(u16::from_be_bytes)
+        self.chunk().map(|bytes| u16::from_be_bytes(*bytes))
     }
 
     #[inline]
     fn u32(&mut self) -> Res<u32> {
-        self.array().map(u32::from_be_bytes)
+        self.chunk().map(|bytes| u32::from_be_bytes(*bytes))
     }
 
     #[inline]
     fn u64(&mut self) -> Res<u64> {
-        self.array().map(u64::from_be_bytes)
+        self.chunk().map(|bytes| u64::from_be_bytes(*bytes))
     }
 
     /// Checks that `count` items of at least `min_size` bytes each (plus
@@ -510,7 +516,7 @@ impl<'a> Decoder<'a> {
             owned = bytes.iter().map(|&byte| char::from(byte)).collect::<String>();
             owned.as_str()
         };
-        Atom::new_from_peer(text).ok_or_else(|| fail(start, "atom table full: peer atom limit reached"))
+        intern(text).ok_or_else(|| fail(start, "atom table full: peer atom limit reached"))
     }
 
     #[cold]
@@ -612,7 +618,7 @@ impl<'a> Decoder<'a> {
             return Err(fail(start, format!("fun claims {size} bytes but {left} are left")));
         }
         let arity = self.u8()?;
-        let uniq = self.array()?;
+        let uniq = *self.chunk()?;
         let index = self.u32()?;
         let free_count = self.u32()? as usize;
         let module = self.atom()?;
@@ -695,14 +701,28 @@ enum Open {
     List { elements: Vec<Term>, remaining: usize },
     /// A list whose elements are complete; the next term is its tail.
     Tail { elements: Vec<Term> },
-    Map { start: usize, pairs: Vec<(Term, Term)>, key: Option<Term>, remaining: usize },
+    /// `has_key`: the last pair holds a key whose value comes next.
+    Map { start: usize, pairs: Vec<(Term, Term)>, remaining: usize, has_key: bool },
     Fun { header: Box<FunHeader>, free: Vec<Term> },
 }
 
-/// What decoding one tag produced.
-enum Step {
-    Done(Term),
-    Open(Open),
+/// Opens a container inside `current`, unless that would nest deeper than
+/// [`MAX_DEPTH`].
+#[inline]
+fn push_open(current: &mut Option<Open>, outer: &mut Vec<Open>, start: usize, container: Open) -> Res<()> {
+    if outer.len() + 1 >= MAX_DEPTH && current.is_some() {
+        return Err(too_deep(start));
+    }
+    if let Some(parent) = current.replace(container) {
+        outer.push(parent);
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep(start: usize) -> Box<Error> {
+    fail(start, format!("terms nest deeper than {MAX_DEPTH} levels"))
 }
 
 /// The fixed fields of a `NEW_FUN_EXT`, and where it starts and ends.
@@ -776,6 +796,34 @@ pub(crate) fn fun_parts(encoding: &[u8]) -> Option<FunParts> {
     };
     decoder.at_end().ok()?;
     Some(parts)
+}
+
+/// Slots in each thread's cache of recently decoded atoms.
+const RECENT_ATOMS: usize = 256;
+
+thread_local! {
+    /// Recently decoded atoms, by a hash of their text. The same atoms come
+    /// back again and again (map keys, record tags, node names); a hit
+    /// skips the atom table's lock and hashing.
+    static RECENT: [Cell<Option<Atom>>; RECENT_ATOMS] = const { [const { Cell::new(None) }; RECENT_ATOMS] };
+}
+
+/// The atom for `text`, through the per-thread cache and then the atom
+/// table (under the limit for peers' atoms).
+fn intern(text: &str) -> Option<Atom> {
+    // FNV-1a: atoms are short, and a collision only costs a table lookup.
+    let hash = text.bytes().fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3)
+    });
+    let slot = (hash as usize) % RECENT_ATOMS;
+    RECENT.with(|recent| {
+        if let Some(atom) = recent[slot].get().filter(|atom| atom.as_str() == text) {
+            return Some(atom);
+        }
+        let atom = Atom::new_from_peer(text)?;
+        recent[slot].set(Some(atom));
+        Some(atom)
+    })
 }
 
 /// Results inside the decoder carry the error boxed: `Error` is large, and

@@ -44,7 +44,12 @@ static NIL: Term = Term::List(Vec::new());
 /// them in the external format): term order with every integer before every
 /// float.
 pub(crate) fn map_key_cmp(a: &Term, b: &Term) -> Ordering {
-    compare(a, b, Mode::Exact)
+    // The usual keys, without setting up a general comparison.
+    match (a, b) {
+        (Term::Atom(x), Term::Atom(y)) => x.cmp(y),
+        (Term::Int(x), Term::Int(y)) => x.cmp(y),
+        _ => compare(a, b, Mode::Exact),
+    }
 }
 
 impl PartialEq for Term {
