@@ -24,11 +24,16 @@ use super::encode::{encode_into, tag};
 use super::{Atom, BigInt, Fun, Pid, Port, Ref, Term, MAX_ATOM_CHARS};
 use crate::error::{Error, Result};
 
-/// How deeply terms may nest (tuples, lists, maps, fun environments, and
-/// list tails count one level each). The BEAM has no such limit. The
-/// decoder itself does not recurse, but everything done with a term later
-/// (encoding, comparing, printing, dropping it) does: at this depth each of
-/// those fits in the 2 MiB stack of a spawned thread, even in debug builds.
+/// How many containers may enclose a term: tuples, non-empty lists (a
+/// list's tail counts as inside it), maps and fun environments. The text
+/// parser applies the same limit.
+///
+/// The BEAM has no such limit, and a deeply nested iolist built with
+/// `[Acc, X]` in a loop can exceed it. But while the decoder and the
+/// parser do not recurse, much of what is done with a term afterwards does
+/// (encoding, equality, printing, dropping it): at this depth all of those
+/// together fit in the 2 MiB stack of a spawned thread, in debug builds too
+/// (measured: under 1.5 MiB in debug, under 1 MiB in release).
 pub const MAX_DEPTH: usize = 2048;
 
 /// The largest uncompressed size a compressed term may claim.
@@ -393,8 +398,7 @@ impl<'a> Decoder<'a> {
         fail(self.pos, format!("input ends early: {wanted} bytes needed, {left} left"))
     }
 
-    /// The next `N` bytes, by reference: returning the array itself would
-    /// put it at an odd offset in the result and slow every read down.
+    /// The next `N` bytes.
     #[inline]
     fn chunk<const N: usize>(&mut self) -> Res<&'a [u8; N]> {
         match self.data.get(self.pos..).and_then(<[u8]>::first_chunk::<N>) {

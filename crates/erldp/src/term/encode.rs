@@ -7,9 +7,13 @@
 //! version 1, still writes Latin-1 atoms as the deprecated `ATOM_EXT`; the
 //! distribution itself uses UTF-8 atoms in every release ErlDP supports.)
 //!
-//! The encoder sizes its output once with [`encoded_size`] and then writes
-//! bytes straight into the buffer, with no allocation per element. The path
-//! to a value that cannot be encoded is assembled only when encoding fails.
+//! The encoder writes bytes straight into one buffer, with no allocation
+//! per element (small maps are sorted through indices on the stack). The
+//! path to a value that cannot be encoded is assembled only when encoding
+//! fails. Maps of more than 32 pairs are written in the order given:
+//! OTP writes them in its internal hash order, which a term decoded from
+//! OTP keeps, but which ErlDP cannot reproduce for maps built here (and
+//! which for atom keys even differs between VM runs).
 
 use std::fmt::Write as _;
 

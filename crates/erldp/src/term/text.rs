@@ -28,9 +28,9 @@ const RESERVED_WORDS: &[&str] = &[
     "else", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse", "receive", "rem", "try", "when", "xor",
 ];
 
-/// The largest size, in bits, of one segment of a binary literal; keeps a
-/// few bytes of text such as `<<0:99999999999>>` from allocating gigabytes.
-const MAX_SEGMENT_BITS: u64 = 1 << 24;
+/// The largest binary literal, in bits (16 MiB): keeps a few bytes of text
+/// such as `<<0:99999999999>>` from allocating gigabytes.
+const MAX_BINARY_BITS: usize = 1 << 27;
 
 // ---------------------------------------------------------------- writing
 
@@ -914,7 +914,7 @@ impl<'s> Parser<'s> {
         let size = if self.eat(":") {
             self.skip_space();
             let size_start = self.pos;
-            let size = self.decimal(MAX_SEGMENT_BITS)?;
+            let size = self.decimal(MAX_BINARY_BITS as u64)? as usize;
             Some((size, size_start))
         } else {
             None
@@ -936,8 +936,9 @@ impl<'s> Parser<'s> {
             let codes = match value {
                 SegmentValue::Codes(codes) => codes,
                 SegmentValue::Int(Term::Int(code)) => vec![u32::try_from(code).unwrap_or(u32::MAX)],
-                SegmentValue::Int(_) => vec![u32::MAX],
+                SegmentValue::Int(_) => return Err(self.error(start, "a utf8 segment must be a character")),
             };
+            self.check_room(bits, start, codes.len().saturating_mul(32))?;
             for code in codes {
                 let c = char::from_u32(code).ok_or_else(|| self.error(start, format!("{code} is not a character")))?;
                 let mut buffer = [0u8; 4];
@@ -947,16 +948,30 @@ impl<'s> Parser<'s> {
             }
             return Ok(());
         }
-        let size = size.map_or(8, |(size, _)| size as usize);
+        let size = size.map_or(8, |(size, _)| size);
         match value {
             SegmentValue::Codes(codes) => {
+                self.check_room(bits, start, codes.len().saturating_mul(size))?;
                 for code in codes {
                     bits.push_int(false, &code.to_le_bytes(), size);
                 }
             }
-            SegmentValue::Int(Term::Int(value)) => bits.push_int(value < 0, &value.unsigned_abs().to_le_bytes(), size),
-            SegmentValue::Int(Term::BigInt(big)) => bits.push_int(big.negative, &big.magnitude, size),
+            SegmentValue::Int(Term::Int(value)) => {
+                self.check_room(bits, start, size)?;
+                bits.push_int(value < 0, &value.unsigned_abs().to_le_bytes(), size);
+            }
+            SegmentValue::Int(Term::BigInt(big)) => {
+                self.check_room(bits, start, size)?;
+                bits.push_int(big.negative, &big.magnitude, size);
+            }
             SegmentValue::Int(_) => return Err(self.error(start, "a binary segment must be an integer")),
+        }
+        Ok(())
+    }
+
+    fn check_room(&self, bits: &BitWriter, start: usize, more: usize) -> Res<()> {
+        if bits.len.saturating_add(more) > MAX_BINARY_BITS {
+            return Err(self.error(start, format!("binary literal larger than {} bytes", MAX_BINARY_BITS / 8)));
         }
         Ok(())
     }
@@ -1008,14 +1023,9 @@ impl BitWriter {
     /// bytes) in two's complement, as a `Value:Size` segment does.
     fn push_int(&mut self, negative: bool, magnitude: &[u8], size: usize) {
         let magnitude = trimmed(magnitude);
-        if !negative && size == 8 && self.len % 8 == 0 {
-            self.bytes.push(magnitude.first().copied().unwrap_or(0));
-            self.len += 8;
-            return;
-        }
         // -m in two's complement has the bits of !(m - 1).
         let minus_one;
-        let (source, invert) = if negative && !magnitude.is_empty() {
+        let (source, flip) = if negative && !magnitude.is_empty() {
             let mut value = magnitude.to_vec();
             for byte in value.iter_mut() {
                 let (next, borrow) = byte.overflowing_sub(1);
@@ -1025,17 +1035,26 @@ impl BitWriter {
                 }
             }
             minus_one = value;
-            (minus_one.as_slice(), true)
+            (minus_one.as_slice(), 0xFF)
         } else {
-            (magnitude, false)
+            (magnitude, 0x00)
         };
+        if self.len % 8 == 0 && size % 8 == 0 {
+            // Whole bytes: the sign extension, then the value's low bytes.
+            let count = size / 8;
+            let extension = count.saturating_sub(source.len());
+            self.bytes.resize(self.bytes.len() + extension, flip);
+            self.bytes.extend(source[..count - extension].iter().rev().map(|byte| byte ^ flip));
+            self.len += size;
+            return;
+        }
         self.bytes.reserve(size / 8 + 1);
         for bit in (0..size).rev() {
-            let set = source.get(bit / 8).is_some_and(|byte| byte >> (bit % 8) & 1 == 1) != invert;
+            let byte = source.get(bit / 8).copied().unwrap_or(0) ^ flip;
             if self.len % 8 == 0 {
                 self.bytes.push(0);
             }
-            if set {
+            if byte >> (bit % 8) & 1 == 1 {
                 if let Some(last) = self.bytes.last_mut() {
                     *last |= 0x80 >> (self.len % 8);
                 }
@@ -1189,6 +1208,10 @@ mod tests {
         assert_eq!(parse("<<$a, \"b\" \"c\">>"), Term::binary("abc"));
         assert_eq!(parse("<<1:0>>"), Term::binary(Bytes::new()));
         assert!(parse_err("<<1:99999999999>>").1.contains("number from 0"));
+        assert!(parse_err("<<0:134217728,0:1>>").1.contains("larger than 16777216 bytes"));
+        assert_eq!(parse("<<-2:24,5:16,-1:12,3:4>>"), Term::binary(vec![255, 255, 254, 0, 5, 255, 243]));
+        assert_eq!(parse("<<-300:12,7:3>>"), parse("<<237,39:7>>"));
+        assert!(parse_err("<<1.5>>").1.contains("must be an integer"));
         assert!(parse_err("<<a>>").1.contains("integer"));
         assert!(parse_err("<<1/float>>").1.contains("unsupported"));
     }
