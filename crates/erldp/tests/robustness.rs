@@ -263,7 +263,14 @@ fn random_and_mutated_text_never_panics() {
 
 #[test]
 fn lying_lengths_fail_before_allocating() {
-    // LIST_EXT claiming 2^32-1 elements, with one byte after the length.
+    // LIST_EXT claiming 2^32-1 elements: the five bytes of tag and length,
+    // as a term body and as a whole encoding with one more byte.
+    let body = [108, 255, 255, 255, 255];
+    let (error, bytes) = allocated_by(|| Decoder::new(&body).term().err());
+    let Some(Error::Decode { offset, reason }) = error else { panic!("unexpected {error:?}") };
+    assert_eq!(offset, 5);
+    assert!(reason.contains("4294967295 elements but only 0 bytes are left"), "{reason}");
+    assert!(bytes < 1024, "allocated {bytes} bytes for a 5-byte input");
     let input = [131, 108, 255, 255, 255, 255, 106];
     let (error, bytes) = allocated_by(|| decode(&input).err());
     let Some(Error::Decode { offset, reason }) = error else { panic!("unexpected {error:?}") };

@@ -2,9 +2,10 @@
 //!
 //! Implements the term types of
 //! [erl_ext_dist](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html):
-//! [`encode`] produces exactly what `term_to_binary/1` of OTP 25 produces,
-//! [`decode`] accepts every tag a BEAM node may send. `Display` prints Erlang
-//! syntax and `FromStr` parses it.
+//! [`encode()`] produces byte for byte what the BEAM writes with UTF-8
+//! atoms (`term_to_binary/1` from OTP 26 on, `{minor_version, 2}` in
+//! OTP 25), [`decode()`] accepts every tag a BEAM node may send. `Display`
+//! prints Erlang syntax and `FromStr` parses it.
 //!
 //! Equality is Erlang's exact equality (`=:=`): `1` and `1.0` differ, map
 //! equality ignores pair order, floats compare bit for bit (so `0.0` and

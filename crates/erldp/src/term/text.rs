@@ -95,7 +95,15 @@ fn is_string_control(code: u32) -> bool {
 }
 
 impl fmt::Display for Term {
-    /// The term in Erlang syntax (see the [module docs](self)).
+    /// The term in Erlang syntax, which `erl_scan`/`erl_parse` read back to
+    /// an equal term: atoms quoted only when needed, floats in their
+    /// shortest form with a `.` (`1.0e300`, `-0.0`), printable lists as
+    /// strings, binaries as `<<"text">>`, `<<"tëxt"/utf8>>` or `<<1,2>>`,
+    /// exports as `fun m:f/1`. Terms without Erlang syntax take ErlDP's own
+    /// forms: `#Pid<'node@host'.Id.Serial.Creation>`,
+    /// `#Port<'node@host'.Id.Creation>`,
+    /// `#Ref<'node@host'.Word1.Word2.Word3.Creation>` and
+    /// `#Fun<hex of the external encoding>` for closures.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_term(f, self)
     }
@@ -309,9 +317,13 @@ fn write_fun(f: &mut fmt::Formatter<'_>, fun: &Fun) -> fmt::Result {
 impl FromStr for Term {
     type Err = Error;
 
-    /// Parses one term in Erlang syntax (see the [module docs](self)),
-    /// optionally followed by a `.`; whitespace and `%` comments are
-    /// skipped. Fails with [`Error::Parse`] giving the byte offset.
+    /// Parses one term in Erlang syntax, optionally followed by a `.`;
+    /// whitespace and `%` comments are skipped. Besides Erlang's literals
+    /// (atoms, integers in any base, `$c`, floats, strings, binaries with
+    /// integer and string segments, lists, tuples, maps, `fun m:f/a`) it
+    /// reads the `#Pid<...>`, `#Port<...>`, `#Ref<...>` and `#Fun<...>`
+    /// forms that `Display` writes. Fails with [`Error::Parse`] giving the
+    /// byte offset.
     fn from_str(text: &str) -> Result<Term> {
         Parser { text, pos: 0 }.document().map_err(|err| *err)
     }
