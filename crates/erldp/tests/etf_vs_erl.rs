@@ -24,10 +24,18 @@ fn corpus_matches_erl() {
     let out_path = dir.join("erl.txt");
     let display: String = entries.iter().map(|entry| format!("{}\n", entry.term)).collect();
     std::fs::write(&display_path, display).expect("writing display.txt");
+    // Our term order, as 1-based corpus positions; erl checks that Erlang
+    // never puts a term before its predecessor in it.
+    let order_path = dir.join("order.txt");
+    let mut sorted: Vec<usize> = (0..entries.len()).collect();
+    sorted.sort_by(|&a, &b| entries[a].term.cmp(&entries[b].term));
+    let order: Vec<String> = sorted.iter().map(|index| (index + 1).to_string()).collect();
+    std::fs::write(&order_path, order.join(" ")).expect("writing order.txt");
 
     // For each term: its encodings with UTF-8 atoms, default, compressed,
     // old floats (minor 0) and minor 1; then whether erl reads our text
-    // back to a term =:= to it.
+    // back to a term =:= to it. Last, the positions in our order where
+    // Erlang's `=<` disagrees.
     let code = format!(
         r#"
         {{ok, Terms}} = file:consult({corpus}),
@@ -49,17 +57,23 @@ fn corpus_matches_erl() {
         Out = [[Hex(T, [{{minor_version, 2}}]), " ", Hex(T, []), " ", Hex(T, [compressed]), " ",
                 Hex(T, [{{minor_version, 0}}]), " ", Hex(T, [{{minor_version, 1}}]), " ", ReadsBack(T, L), "\n"]
                || {{T, L}} <- lists:zip(Terms, Lines)],
-        ok = file:write_file({out}, Out),
+        {{ok, OrderText}} = file:read_file({order}),
+        Sorted = [lists:nth(binary_to_integer(I), Terms) || I <- binary:split(OrderText, <<" ">>, [global])],
+        Misplaced = [integer_to_list(P) || {{P, A, B}} <- lists:zip3(lists:seq(1, length(Sorted) - 1),
+                                                                  lists:droplast(Sorted), tl(Sorted)), not (A =< B)],
+        ok = file:write_file({out}, [Out, "order", [[" ", P] || P <- Misplaced], "\n"]),
         halt().
         "#,
         corpus = erl_string(&common::corpus_path()),
         display = erl_string(&display_path),
+        order = erl_string(&order_path),
         out = erl_string(&out_path),
     );
     run_erl(&code);
 
     let results = std::fs::read_to_string(&out_path).expect("reading erl's results");
-    let rows: Vec<&str> = results.lines().collect();
+    let mut rows: Vec<&str> = results.lines().collect();
+    let misplaced = rows.pop().expect("the order check").strip_prefix("order").expect("the order line").trim();
     assert_eq!(rows.len(), entries.len(), "erl read a different number of terms from the corpus");
     let mut failures = Vec::new();
     for (entry, row) in entries.iter().zip(rows) {
@@ -103,6 +117,17 @@ fn corpus_matches_erl() {
             Ok(term) if term == entry.term => {}
             other => fail(&format!("our text does not parse back: {other:?}")),
         }
+    }
+    for position in misplaced.split_whitespace() {
+        let position: usize = position.parse().expect("a position");
+        let (a, b) = (&entries[sorted[position - 1]], &entries[sorted[position]]);
+        failures.push(format!(
+            "term order: erl puts line {} before line {}\n  {}\n  {}",
+            b.line,
+            a.line,
+            shorten(&a.text),
+            shorten(&b.text)
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
