@@ -21,10 +21,14 @@ use erldp::Term;
 const PER_TERM: Duration = Duration::from_millis(20);
 
 fn main() {
-    let path = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus.txt")
-    });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    let path = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus.txt")
+        });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
     let corpus: Vec<Term> = text
         .lines()
         .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('%'))
@@ -35,13 +39,28 @@ fn main() {
         ("small int", Term::from(42)),
         ("atom", Term::atom("ok")),
         ("{ok, 42}", "{ok,42}".parse().expect("term")),
-        ("gen_server call", "{'$gen_call',{#Pid<'a@h'.90.0.1>,#Ref<'a@h'.1.2.3.1>},{get,user,<<\"id-123\">>}}".parse().expect("term")),
+        (
+            "gen_server call",
+            "{'$gen_call',{#Pid<'a@h'.90.0.1>,#Ref<'a@h'.1.2.3.1>},{get,user,<<\"id-123\">>}}"
+                .parse()
+                .expect("term"),
+        ),
         ("map, 10 atom keys", map_of(10)),
         ("map, 100 atom keys", map_of(100)),
-        ("list of 100 {Int, Float}", Term::list((0..100).map(|i| Term::tuple(vec![Term::from(i), Term::from(i as f64 / 3.0)])).collect())),
+        (
+            "list of 100 {Int, Float}",
+            Term::list(
+                (0..100)
+                    .map(|i| Term::tuple(vec![Term::from(i), Term::from(i as f64 / 3.0)]))
+                    .collect(),
+            ),
+        ),
         ("1 KiB binary", Term::binary(vec![7u8; 1024])),
         ("64 KiB binary", Term::binary(vec![7u8; 65536])),
-        ("list of 1000 1 KiB binaries", Term::list((0..1000).map(|_| Term::binary(vec![1u8; 1024])).collect())),
+        (
+            "list of 1000 1 KiB binaries",
+            Term::list((0..1000).map(|_| Term::binary(vec![1u8; 1024])).collect()),
+        ),
         ("string of 1000 chars", Term::charlist(&"x".repeat(1000))),
     ];
 
@@ -61,12 +80,24 @@ fn main() {
     let mut sums = (0usize, 0.0, 0.0, 0.0, 0.0);
     for term in &corpus {
         let (bytes, into, fresh, decoded, shared) = measure(term);
-        sums = (sums.0 + bytes, sums.1 + into, sums.2 + fresh, sums.3 + decoded, sums.4 + shared);
+        sums = (
+            sums.0 + bytes,
+            sums.1 + into,
+            sums.2 + fresh,
+            sums.3 + decoded,
+            sums.4 + shared,
+        );
     }
     let count = corpus.len() as f64;
     row(
         &format!("corpus mean ({} terms)", corpus.len()),
-        (sums.0 / corpus.len(), sums.1 / count, sums.2 / count, sums.3 / count, sums.4 / count),
+        (
+            sums.0 / corpus.len(),
+            sums.1 / count,
+            sums.2 / count,
+            sums.3 / count,
+            sums.4 / count,
+        ),
     );
     println!(
         "corpus throughput: encode_into {:.0} MB/s, decode {:.0} MB/s ({} bytes in all)",
@@ -77,7 +108,11 @@ fn main() {
 }
 
 fn map_of(size: usize) -> Term {
-    Term::map((0..size).map(|i| (Term::atom(&format!("key_{i}")), Term::from(i))).collect())
+    Term::map(
+        (0..size)
+            .map(|i| (Term::atom(&format!("key_{i}")), Term::from(i)))
+            .collect(),
+    )
 }
 
 /// Encoded size and nanoseconds per encode (into a reused buffer, as the

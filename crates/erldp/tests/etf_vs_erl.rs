@@ -18,11 +18,18 @@ use erldp::{FunKind, Term};
 #[test]
 fn corpus_matches_erl() {
     let entries = corpus();
-    assert!(entries.len() >= 150, "the corpus should be thorough, found {} terms", entries.len());
+    assert!(
+        entries.len() >= 150,
+        "the corpus should be thorough, found {} terms",
+        entries.len()
+    );
     let dir = scratch_dir("etf-corpus");
     let display_path = dir.join("display.txt");
     let out_path = dir.join("erl.txt");
-    let display: String = entries.iter().map(|entry| format!("{}\n", entry.term)).collect();
+    let display: String = entries
+        .iter()
+        .map(|entry| format!("{}\n", entry.term))
+        .collect();
     std::fs::write(&display_path, display).expect("writing display.txt");
     // Our term order, as 1-based corpus positions; erl checks that Erlang
     // never puts a term before its predecessor in it.
@@ -73,15 +80,30 @@ fn corpus_matches_erl() {
 
     let results = std::fs::read_to_string(&out_path).expect("reading erl's results");
     let mut rows: Vec<&str> = results.lines().collect();
-    let misplaced = rows.pop().expect("the order check").strip_prefix("order").expect("the order line").trim();
-    assert_eq!(rows.len(), entries.len(), "erl read a different number of terms from the corpus");
+    let misplaced = rows
+        .pop()
+        .expect("the order check")
+        .strip_prefix("order")
+        .expect("the order line")
+        .trim();
+    assert_eq!(
+        rows.len(),
+        entries.len(),
+        "erl read a different number of terms from the corpus"
+    );
     let mut failures = Vec::new();
     for (entry, row) in entries.iter().zip(rows) {
         let fields: Vec<&str> = row.split(' ').collect();
         let [utf8, default, compressed, minor0, minor1, reads_back] = fields[..] else {
             panic!("bad result row for line {}: {row}", entry.line)
         };
-        let mut fail = |what: &str| failures.push(format!("line {}: {what}\n  {}", entry.line, shorten(&entry.text)));
+        let mut fail = |what: &str| {
+            failures.push(format!(
+                "line {}: {what}\n  {}",
+                entry.line,
+                shorten(&entry.text)
+            ))
+        };
 
         let utf8 = from_hex(utf8);
         match encode(&entry.term) {
@@ -95,23 +117,41 @@ fn corpus_matches_erl() {
                     fail("large map in erl's order re-encodes differently");
                 }
             }
-            Ok(ours) => fail(&format!("encoding differs\n  ours: {}\n  erl:  {}", shorten_bytes(&ours), shorten_bytes(&utf8))),
+            Ok(ours) => fail(&format!(
+                "encoding differs\n  ours: {}\n  erl:  {}",
+                shorten_bytes(&ours),
+                shorten_bytes(&utf8)
+            )),
             Err(err) => fail(&format!("encode failed: {err}")),
         }
-        for (name, hex) in [("utf8", None), ("default", Some(default)), ("compressed", Some(compressed)), ("minor 0", Some(minor0)), ("minor 1", Some(minor1))] {
+        for (name, hex) in [
+            ("utf8", None),
+            ("default", Some(default)),
+            ("compressed", Some(compressed)),
+            ("minor 0", Some(minor0)),
+            ("minor 1", Some(minor1)),
+        ] {
             let bytes = hex.map_or_else(|| utf8.clone(), from_hex);
             match decode(&bytes) {
                 Ok(term) if term == entry.term => {}
-                Ok(term) => fail(&format!("decoding erl's {name} encoding gives {}", shorten(&term.to_string()))),
+                Ok(term) => fail(&format!(
+                    "decoding erl's {name} encoding gives {}",
+                    shorten(&term.to_string())
+                )),
                 Err(err) => fail(&format!("decoding erl's {name} encoding failed: {err}")),
             }
             match decode_bytes(bytes.into()) {
                 Ok(term) if term == entry.term => {}
-                other => fail(&format!("decode_bytes of erl's {name} encoding gives {other:?}")),
+                other => fail(&format!(
+                    "decode_bytes of erl's {name} encoding gives {other:?}"
+                )),
             }
         }
         if reads_back != "same" {
-            fail(&format!("erl reads our text {:?} as {reads_back}", shorten(&entry.term.to_string())));
+            fail(&format!(
+                "erl reads our text {:?} as {reads_back}",
+                shorten(&entry.term.to_string())
+            ));
         }
         match entry.term.to_string().parse::<Term>() {
             Ok(term) if term == entry.term => {}
@@ -130,7 +170,12 @@ fn corpus_matches_erl() {
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -170,8 +215,14 @@ fn identifiers_and_funs_from_a_live_runtime() {
         assert_eq!(encode(&term).expect("re-encodes"), utf8, "{term}");
         assert_eq!(decode_bytes(utf8.clone().into()).expect("decodes"), term);
         let text = term.to_string();
-        assert_eq!(text.parse::<Term>().unwrap_or_else(|err| panic!("parsing {text}: {err}")), term, "{text}");
-        let from_default = decode(&default).unwrap_or_else(|err| panic!("decoding default {row}: {err}"));
+        assert_eq!(
+            text.parse::<Term>()
+                .unwrap_or_else(|err| panic!("parsing {text}: {err}")),
+            term,
+            "{text}"
+        );
+        let from_default =
+            decode(&default).unwrap_or_else(|err| panic!("decoding default {row}: {err}"));
         // Closures are kept as their encodings, which differ in the atom tags.
         if !contains_local_fun(&term) {
             assert_eq!(from_default, term);
@@ -196,7 +247,12 @@ fn identifiers_and_funs_from_a_live_runtime() {
 
 fn has_large_map(term: &Term) -> bool {
     match term {
-        Term::Map(pairs) => pairs.len() > 32 || pairs.iter().any(|(k, v)| has_large_map(k) || has_large_map(v)),
+        Term::Map(pairs) => {
+            pairs.len() > 32
+                || pairs
+                    .iter()
+                    .any(|(k, v)| has_large_map(k) || has_large_map(v))
+        }
         Term::Tuple(items) | Term::List(items) => items.iter().any(has_large_map),
         Term::ImproperList(items, tail) => items.iter().any(has_large_map) || has_large_map(tail),
         _ => false,
@@ -207,8 +263,12 @@ fn contains_local_fun(term: &Term) -> bool {
     match term {
         Term::Fun(fun) => fun.kind() == FunKind::Local,
         Term::Tuple(items) | Term::List(items) => items.iter().any(contains_local_fun),
-        Term::ImproperList(items, tail) => items.iter().any(contains_local_fun) || contains_local_fun(tail),
-        Term::Map(pairs) => pairs.iter().any(|(k, v)| contains_local_fun(k) || contains_local_fun(v)),
+        Term::ImproperList(items, tail) => {
+            items.iter().any(contains_local_fun) || contains_local_fun(tail)
+        }
+        Term::Map(pairs) => pairs
+            .iter()
+            .any(|(k, v)| contains_local_fun(k) || contains_local_fun(v)),
         _ => false,
     }
 }
@@ -222,5 +282,10 @@ fn shorten(text: &str) -> String {
 
 fn shorten_bytes(bytes: &[u8]) -> String {
     let shown: Vec<String> = bytes.iter().take(80).map(u8::to_string).collect();
-    format!("[{}{}] ({} bytes)", shown.join(","), if bytes.len() > 80 { ",..." } else { "" }, bytes.len())
+    format!(
+        "[{}{}] ({} bytes)",
+        shown.join(","),
+        if bytes.len() > 80 { ",..." } else { "" },
+        bytes.len()
+    )
 }

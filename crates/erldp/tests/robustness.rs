@@ -125,7 +125,11 @@ fn compressed(encoding: &[u8]) -> Vec<u8> {
 fn check_input(bytes: &[u8], atom_refs: &[Atom]) -> bool {
     let decoded = decode(bytes);
     let shared = decode_bytes(bytes.to_vec().into());
-    assert_eq!(decoded.is_ok(), shared.is_ok(), "decode and decode_bytes disagree on {bytes:?}");
+    assert_eq!(
+        decoded.is_ok(),
+        shared.is_ok(),
+        "decode and decode_bytes disagree on {bytes:?}"
+    );
     if let Some(body) = bytes.get(1..) {
         let mut decoder = Decoder::new(body).with_atom_refs(atom_refs);
         if let Ok(term) = decoder.term() {
@@ -139,7 +143,11 @@ fn check_input(bytes: &[u8], atom_refs: &[Atom]) -> bool {
             true
         }
         Err(Error::Decode { offset, .. }) => {
-            assert!(offset <= bytes.len(), "offset {offset} beyond {} bytes of input", bytes.len());
+            assert!(
+                offset <= bytes.len(),
+                "offset {offset} beyond {} bytes of input",
+                bytes.len()
+            );
             false
         }
         Err(other) => panic!("decode gave a non-decode error {other:?} for {bytes:?}"),
@@ -147,7 +155,8 @@ fn check_input(bytes: &[u8], atom_refs: &[Atom]) -> bool {
 }
 
 fn assert_well_formed(term: &Term, input: &[u8]) {
-    let encoded = encode(term).unwrap_or_else(|err| panic!("{term:?} from {input:?} does not encode: {err}"));
+    let encoded =
+        encode(term).unwrap_or_else(|err| panic!("{term:?} from {input:?} does not encode: {err}"));
     assert_eq!(encoded.len(), 1 + encoded_size(term));
     assert_eq!(decode(&encoded).as_ref().ok(), Some(term), "{input:?}");
     let text = term.to_string();
@@ -169,14 +178,19 @@ fn truncated_and_mutated_encodings_never_panic() {
     }
     // Funs, old tags and cache references are not in the text corpus.
     let fun: Vec<u8> = vec![
-        131, 112, 0, 0, 0, 69, 0, 235, 182, 33, 238, 35, 197, 75, 118, 66, 65, 93, 119, 63, 41, 174, 24, 0, 0, 0, 0,
-        0, 0, 0, 1, 119, 1, 102, 97, 0, 98, 7, 93, 177, 15, 88, 119, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111,
-        104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 97, 1,
+        131, 112, 0, 0, 0, 69, 0, 235, 182, 33, 238, 35, 197, 75, 118, 66, 65, 93, 119, 63, 41,
+        174, 24, 0, 0, 0, 0, 0, 0, 0, 1, 119, 1, 102, 97, 0, 98, 7, 93, 177, 15, 88, 119, 13, 110,
+        111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0,
+        0, 97, 1,
     ];
     inputs.push(fun);
     inputs.push(vec![131, 104, 3, 82, 0, 82, 1, 113, 82, 0, 82, 1, 97, 2]);
-    inputs.push(vec![131, 103, 100, 0, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 3]);
-    inputs.push(vec![131, 114, 0, 2, 115, 3, b'a', b'@', b'h', 2, 0, 0, 0, 5, 0, 0, 0, 6]);
+    inputs.push(vec![
+        131, 103, 100, 0, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 3,
+    ]);
+    inputs.push(vec![
+        131, 114, 0, 2, 115, 3, b'a', b'@', b'h', 2, 0, 0, 0, 5, 0, 0, 0, 6,
+    ]);
     let mut old_float = vec![131, 99];
     old_float.extend_from_slice(b"1.50000000000000000000e+00");
     old_float.resize(33, 0);
@@ -211,30 +225,91 @@ fn truncated_and_mutated_encodings_never_panic() {
     }
     println!("{cases} cases, {decoded} decoded");
     assert!(cases > 50_000, "only {cases} cases");
-    assert!(decoded > 1000, "mutations should often still decode, only {decoded} of {cases} did");
+    assert!(
+        decoded > 1000,
+        "mutations should often still decode, only {decoded} of {cases} did"
+    );
 }
 
 #[test]
 fn random_and_mutated_text_never_panics() {
     const PIECES: &[&str] = &[
-        "[", "]", "{", "}", "#{", "=>", "<<", ">>", ",", "|", ".", ":", "/", "'", "\"", "$", "\\", "\\x{", "#",
-        "-", "+", "_", "e", "E", "16#", "0", "1", "9", "255", "1.0", "a", "ok", "fun", "utf8", "#Pid<", "#Ref<",
-        "#Port<", "#Fun<", ">", " ", "\n", "%", "é", "日", "😀", "\u{0}", "and", "Var", "@", "1e", "99999999999999999999",
+        "[",
+        "]",
+        "{",
+        "}",
+        "#{",
+        "=>",
+        "<<",
+        ">>",
+        ",",
+        "|",
+        ".",
+        ":",
+        "/",
+        "'",
+        "\"",
+        "$",
+        "\\",
+        "\\x{",
+        "#",
+        "-",
+        "+",
+        "_",
+        "e",
+        "E",
+        "16#",
+        "0",
+        "1",
+        "9",
+        "255",
+        "1.0",
+        "a",
+        "ok",
+        "fun",
+        "utf8",
+        "#Pid<",
+        "#Ref<",
+        "#Port<",
+        "#Fun<",
+        ">",
+        " ",
+        "\n",
+        "%",
+        "é",
+        "日",
+        "😀",
+        "\u{0}",
+        "and",
+        "Var",
+        "@",
+        "1e",
+        "99999999999999999999",
     ];
     let mut rng = Rng(0x7E47_0000_5EED);
-    let corpus: Vec<String> = common::corpus().into_iter().map(|entry| entry.text).collect();
+    let corpus: Vec<String> = common::corpus()
+        .into_iter()
+        .map(|entry| entry.text)
+        .collect();
     let mut parsed = 0usize;
     let mut check = |text: &str| {
         if let Ok(term) = text.parse::<Term>() {
             parsed += 1;
-            let encoded = encode(&term).unwrap_or_else(|err| panic!("{text:?} parses to an unencodable term: {err}"));
+            let encoded = encode(&term)
+                .unwrap_or_else(|err| panic!("{text:?} parses to an unencodable term: {err}"));
             assert_eq!(decode(&encoded).as_ref().ok(), Some(&term), "{text:?}");
-            assert_eq!(term.to_string().parse::<Term>().as_ref().ok(), Some(&term), "{text:?}");
+            assert_eq!(
+                term.to_string().parse::<Term>().as_ref().ok(),
+                Some(&term),
+                "{text:?}"
+            );
         }
     };
     for _ in 0..20_000 {
         let pieces = 1 + rng.below(12);
-        let text: String = (0..pieces).map(|_| PIECES[rng.below(PIECES.len())]).collect();
+        let text: String = (0..pieces)
+            .map(|_| PIECES[rng.below(PIECES.len())])
+            .collect();
         check(&text);
     }
     for _ in 0..20_000 {
@@ -267,13 +342,20 @@ fn lying_lengths_fail_before_allocating() {
     // as a term body and as a whole encoding with one more byte.
     let body = [108, 255, 255, 255, 255];
     let (error, bytes) = allocated_by(|| Decoder::new(&body).term().err());
-    let Some(Error::Decode { offset, reason }) = error else { panic!("unexpected {error:?}") };
+    let Some(Error::Decode { offset, reason }) = error else {
+        panic!("unexpected {error:?}")
+    };
     assert_eq!(offset, 5);
-    assert!(reason.contains("4294967295 elements but only 0 bytes are left"), "{reason}");
+    assert!(
+        reason.contains("4294967295 elements but only 0 bytes are left"),
+        "{reason}"
+    );
     assert!(bytes < 1024, "allocated {bytes} bytes for a 5-byte input");
     let input = [131, 108, 255, 255, 255, 255, 106];
     let (error, bytes) = allocated_by(|| decode(&input).err());
-    let Some(Error::Decode { offset, reason }) = error else { panic!("unexpected {error:?}") };
+    let Some(Error::Decode { offset, reason }) = error else {
+        panic!("unexpected {error:?}")
+    };
     assert_eq!(offset, 6);
     assert!(reason.contains("4294967295 elements"), "{reason}");
     assert!(bytes < 1024, "allocated {bytes} bytes for a 7-byte input");
@@ -299,7 +381,10 @@ fn compression_bombs_are_refused() {
     let mut bomb = vec![131, 80, 0x40, 0, 0, 0];
     bomb.extend_from_slice(&[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
     let (error, bytes) = allocated_by(|| decode(&bomb).err());
-    assert!(error.expect("refused").to_string().contains("claims 1073741824 bytes"));
+    assert!(error
+        .expect("refused")
+        .to_string()
+        .contains("claims 1073741824 bytes"));
     assert!(bytes < 1024, "allocated {bytes} bytes");
     // A real 1:1000 stream is fine, and claiming one byte less is not.
     let mut body = vec![109, 0, 1, 0x86, 0xA0];
@@ -308,7 +393,10 @@ fn compression_bombs_are_refused() {
     encoding.extend_from_slice(&body);
     let packed = compressed(&encoding);
     assert!(packed.len() < 1000);
-    assert_eq!(decode(&packed).expect("inflates"), Term::binary(vec![0u8; 100_000]));
+    assert_eq!(
+        decode(&packed).expect("inflates"),
+        Term::binary(vec![0u8; 100_000])
+    );
     let mut short_claim = packed.clone();
     short_claim[2..6].copy_from_slice(&(100_004u32).to_be_bytes());
     assert!(decode(&short_claim).is_err());
@@ -344,28 +432,38 @@ fn nested(depth: usize) -> Vec<u8> {
 fn deepest_terms_fit_a_two_mebibyte_stack() {
     let deepest = nested(MAX_DEPTH);
     let too_deep = nested(MAX_DEPTH + 1);
-    let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
-        let term = decode(&deepest).expect("MAX_DEPTH levels decode");
-        let mut out = Vec::new();
-        encode_into(&term, &mut out).expect("encodes");
-        assert_eq!(out, deepest[1..]);
-        assert_eq!(encoded_size(&term), out.len());
-        let text = term.to_string();
-        let parsed: Term = text.parse().expect("parses");
-        assert!(parsed == term);
-        assert!(parsed.cmp(&term).is_eq());
-        let copy = term.clone();
-        let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
-        term.hash(&mut a);
-        copy.hash(&mut b);
-        assert_eq!(a.finish(), b.finish());
-        let packed = compressed(&deepest);
-        assert!(decode(&packed).expect("compressed decodes") == term);
-        let err = decode(&too_deep).expect_err("one level more fails");
-        assert!(err.to_string().contains(&format!("deeper than {MAX_DEPTH}")), "{err}");
-        // The innermost `[]` is not a container, so this opens MAX_DEPTH + 1.
-        let text_too_deep = format!("{}{}", "[".repeat(MAX_DEPTH + 2), "]".repeat(MAX_DEPTH + 2));
-        assert!(text_too_deep.parse::<Term>().is_err());
-    });
-    worker.expect("spawning").join().expect("no stack overflow at MAX_DEPTH");
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let term = decode(&deepest).expect("MAX_DEPTH levels decode");
+            let mut out = Vec::new();
+            encode_into(&term, &mut out).expect("encodes");
+            assert_eq!(out, deepest[1..]);
+            assert_eq!(encoded_size(&term), out.len());
+            let text = term.to_string();
+            let parsed: Term = text.parse().expect("parses");
+            assert!(parsed == term);
+            assert!(parsed.cmp(&term).is_eq());
+            let copy = term.clone();
+            let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+            term.hash(&mut a);
+            copy.hash(&mut b);
+            assert_eq!(a.finish(), b.finish());
+            let packed = compressed(&deepest);
+            assert!(decode(&packed).expect("compressed decodes") == term);
+            let err = decode(&too_deep).expect_err("one level more fails");
+            assert!(
+                err.to_string()
+                    .contains(&format!("deeper than {MAX_DEPTH}")),
+                "{err}"
+            );
+            // The innermost `[]` is not a container, so this opens MAX_DEPTH + 1.
+            let text_too_deep =
+                format!("{}{}", "[".repeat(MAX_DEPTH + 2), "]".repeat(MAX_DEPTH + 2));
+            assert!(text_too_deep.parse::<Term>().is_err());
+        });
+    worker
+        .expect("spawning")
+        .join()
+        .expect("no stack overflow at MAX_DEPTH");
 }

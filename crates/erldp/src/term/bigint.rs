@@ -123,15 +123,29 @@ pub(crate) fn magnitude_from_digits(digits: &str, radix: u32) -> Option<Vec<u8>>
 /// Compares two magnitudes (trailing zero bytes allowed).
 pub(crate) fn cmp_magnitudes(a: &[u8], b: &[u8]) -> Ordering {
     let (a, b) = (trimmed(a), trimmed(b));
-    a.len().cmp(&b.len()).then_with(|| a.iter().rev().cmp(b.iter().rev()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.iter().rev().cmp(b.iter().rev()))
 }
 
 /// Compares the integer `±magnitude` with the finite float `float`, exactly
 /// (Erlang compares integers and floats by mathematical value).
 pub(crate) fn cmp_int_float(negative: bool, magnitude: &[u8], float: f64) -> Ordering {
     let magnitude = trimmed(magnitude);
-    let int_sign = if magnitude.is_empty() { 0 } else if negative { -1 } else { 1 };
-    let float_sign = if float == 0.0 { 0 } else if float < 0.0 { -1 } else { 1 };
+    let int_sign = if magnitude.is_empty() {
+        0
+    } else if negative {
+        -1
+    } else {
+        1
+    };
+    let float_sign = if float == 0.0 {
+        0
+    } else if float < 0.0 {
+        -1
+    } else {
+        1
+    };
     if int_sign != float_sign || int_sign == 0 {
         return int_sign.cmp(&float_sign);
     }
@@ -196,7 +210,16 @@ mod tests {
 
     #[test]
     fn decimal_round_trip() {
-        for value in [0u128, 1, 9, 10, 999_999_999, 1_000_000_000, u64::MAX as u128 + 1, u128::MAX] {
+        for value in [
+            0u128,
+            1,
+            9,
+            10,
+            999_999_999,
+            1_000_000_000,
+            u64::MAX as u128 + 1,
+            u128::MAX,
+        ] {
             let text = magnitude_to_decimal(&magnitude(value));
             assert_eq!(text, value.to_string());
             assert_eq!(magnitude_from_digits(&text, 10), Some(magnitude(value)));
@@ -238,17 +261,32 @@ mod tests {
     #[test]
     fn compare_with_floats() {
         let two64 = magnitude(1u128 << 64);
-        assert_eq!(cmp_int_float(false, &two64, 18446744073709551616.0), Ordering::Equal);
-        assert_eq!(cmp_int_float(false, &magnitude((1u128 << 64) + 1), 18446744073709551616.0), Ordering::Greater);
-        assert_eq!(cmp_int_float(true, &magnitude((1u128 << 64) + 1), -18446744073709551616.0), Ordering::Less);
-        assert_eq!(cmp_int_float(false, &magnitude(9007199254740993), 9007199254740992.0), Ordering::Greater);
+        assert_eq!(
+            cmp_int_float(false, &two64, 18446744073709551616.0),
+            Ordering::Equal
+        );
+        assert_eq!(
+            cmp_int_float(false, &magnitude((1u128 << 64) + 1), 18446744073709551616.0),
+            Ordering::Greater
+        );
+        assert_eq!(
+            cmp_int_float(true, &magnitude((1u128 << 64) + 1), -18446744073709551616.0),
+            Ordering::Less
+        );
+        assert_eq!(
+            cmp_int_float(false, &magnitude(9007199254740993), 9007199254740992.0),
+            Ordering::Greater
+        );
         assert_eq!(cmp_int_float(false, &magnitude(1), 1.5), Ordering::Less);
         assert_eq!(cmp_int_float(false, &magnitude(2), 1.5), Ordering::Greater);
         assert_eq!(cmp_int_float(true, &magnitude(1), -1.5), Ordering::Greater);
         assert_eq!(cmp_int_float(false, &[], 0.0), Ordering::Equal);
         assert_eq!(cmp_int_float(false, &[], -0.0), Ordering::Equal);
         assert_eq!(cmp_int_float(false, &[], 5e-324), Ordering::Less);
-        assert_eq!(cmp_int_float(false, &magnitude(1), 5e-324), Ordering::Greater);
+        assert_eq!(
+            cmp_int_float(false, &magnitude(1), 5e-324),
+            Ordering::Greater
+        );
         assert_eq!(cmp_int_float(false, &magnitude(1), 1e300), Ordering::Less);
         assert_eq!(cmp_int_float(true, &magnitude(3), 1.0), Ordering::Less);
     }

@@ -85,7 +85,13 @@ pub struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     /// A decoder at the start of `data`; binaries are copied out of it.
     pub fn new(data: &'a [u8]) -> Decoder<'a> {
-        Decoder { data, pos: 0, backing: None, atom_refs: &[], cache_refs_seen: 0 }
+        Decoder {
+            data,
+            pos: 0,
+            backing: None,
+            atom_refs: &[],
+            cache_refs_seen: 0,
+        }
     }
 
     /// Decodes from `backing` (replacing the data given to [`Decoder::new`],
@@ -128,7 +134,10 @@ impl<'a> Decoder<'a> {
     fn at_end(&self) -> Res<()> {
         match self.data.len().checked_sub(self.pos) {
             Some(0) => Ok(()),
-            Some(extra) => Err(fail(self.pos, format!("{extra} trailing bytes after the term"))),
+            Some(extra) => Err(fail(
+                self.pos,
+                format!("{extra} trailing bytes after the term"),
+            )),
             None => Err(fail(self.pos, "position is past the end of the data")),
         }
     }
@@ -148,7 +157,10 @@ impl<'a> Decoder<'a> {
         let start = self.pos;
         let version = self.u8()?;
         if version != tag::VERSION {
-            return Err(fail(start, format!("expected version byte 131, found {version}")));
+            return Err(fail(
+                start,
+                format!("expected version byte 131, found {version}"),
+            ));
         }
         if self.data.get(self.pos) == Some(&tag::COMPRESSED) {
             self.pos += 1;
@@ -161,7 +173,10 @@ impl<'a> Decoder<'a> {
         let size_offset = self.pos;
         let claimed = self.u32()? as usize;
         let input = self.remaining();
-        let possible = input.len().saturating_mul(MAX_DEFLATE_RATIO).saturating_add(DEFLATE_SLACK);
+        let possible = input
+            .len()
+            .saturating_mul(MAX_DEFLATE_RATIO)
+            .saturating_add(DEFLATE_SLACK);
         if claimed > MAX_INFLATED_SIZE || claimed > possible {
             return Err(fail(
                 size_offset,
@@ -179,13 +194,20 @@ impl<'a> Decoder<'a> {
             let consumed = inflater.total_in() as usize;
             let produced = inflated.len();
             let status = inflater
-                .decompress_vec(&input[consumed.min(input.len())..], &mut inflated, FlushDecompress::Finish)
+                .decompress_vec(
+                    &input[consumed.min(input.len())..],
+                    &mut inflated,
+                    FlushDecompress::Finish,
+                )
                 .map_err(|err| fail(self.pos + consumed, format!("bad zlib data: {err}")))?;
             if status == Status::StreamEnd {
                 break;
             }
             if inflated.len() > claimed {
-                return Err(fail(size_offset, format!("compressed term inflates to more than the {claimed} bytes claimed")));
+                return Err(fail(
+                    size_offset,
+                    format!("compressed term inflates to more than the {claimed} bytes claimed"),
+                ));
             }
             if inflater.total_in() as usize == consumed && inflated.len() == produced {
                 return Err(fail(self.pos + consumed, "zlib data ends early"));
@@ -194,13 +216,18 @@ impl<'a> Decoder<'a> {
         if inflated.len() != claimed {
             return Err(fail(
                 size_offset,
-                format!("compressed term inflates to {} bytes, but claims {claimed}", inflated.len()),
+                format!(
+                    "compressed term inflates to {} bytes, but claims {claimed}",
+                    inflated.len()
+                ),
             ));
         }
         self.pos += inflater.total_in() as usize;
         // The inflated buffer is ours alone, so binaries may share it.
         let inflated = Bytes::from(inflated);
-        let mut inner = Decoder::new(&inflated).with_backing(&inflated).with_atom_refs(self.atom_refs);
+        let mut inner = Decoder::new(&inflated)
+            .with_backing(&inflated)
+            .with_atom_refs(self.atom_refs);
         let inside = |err: Box<Error>| match *err {
             Error::Decode { offset, reason } => fail(
                 tag_offset,
@@ -226,12 +253,24 @@ impl<'a> Decoder<'a> {
             let tag = self.u8()?;
             let mut value = match tag {
                 tag::SMALL_TUPLE_EXT | tag::LARGE_TUPLE_EXT => {
-                    let arity = if tag == tag::SMALL_TUPLE_EXT { usize::from(self.u8()?) } else { self.u32()? as usize };
+                    let arity = if tag == tag::SMALL_TUPLE_EXT {
+                        usize::from(self.u8()?)
+                    } else {
+                        self.u32()? as usize
+                    };
                     self.expect_items(arity, 1, 0, "tuple")?;
                     if arity == 0 {
                         Term::Tuple(Vec::new())
                     } else {
-                        push_open(&mut current, &mut outer, start, Open::Tuple { elements: Vec::with_capacity(arity), remaining: arity })?;
+                        push_open(
+                            &mut current,
+                            &mut outer,
+                            start,
+                            Open::Tuple {
+                                elements: Vec::with_capacity(arity),
+                                remaining: arity,
+                            },
+                        )?;
                         continue;
                     }
                 }
@@ -239,7 +278,14 @@ impl<'a> Decoder<'a> {
                     let len = self.u32()? as usize;
                     self.expect_items(len, 1, 1, "list")?;
                     let elements = Vec::with_capacity(len);
-                    let list = if len == 0 { Open::Tail { elements } } else { Open::List { elements, remaining: len } };
+                    let list = if len == 0 {
+                        Open::Tail { elements }
+                    } else {
+                        Open::List {
+                            elements,
+                            remaining: len,
+                        }
+                    };
                     push_open(&mut current, &mut outer, start, list)?;
                     continue;
                 }
@@ -250,7 +296,17 @@ impl<'a> Decoder<'a> {
                         Term::Map(Vec::new())
                     } else {
                         let pairs = Vec::with_capacity(len);
-                        push_open(&mut current, &mut outer, start, Open::Map { start, pairs, remaining: len, has_key: false })?;
+                        push_open(
+                            &mut current,
+                            &mut outer,
+                            start,
+                            Open::Map {
+                                start,
+                                pairs,
+                                remaining: len,
+                                has_key: false,
+                            },
+                        )?;
                         continue;
                     }
                 }
@@ -260,7 +316,15 @@ impl<'a> Decoder<'a> {
                         self.finish_fun(&header, Vec::new())?
                     } else {
                         let free = Vec::with_capacity(header.free_count);
-                        push_open(&mut current, &mut outer, start, Open::Fun { header: Box::new(header), free })?;
+                        push_open(
+                            &mut current,
+                            &mut outer,
+                            start,
+                            Open::Fun {
+                                header: Box::new(header),
+                                free,
+                            },
+                        )?;
                         continue;
                     }
                 }
@@ -273,7 +337,10 @@ impl<'a> Decoder<'a> {
                     return Ok(value);
                 };
                 match top {
-                    Open::Tuple { elements, remaining } => {
+                    Open::Tuple {
+                        elements,
+                        remaining,
+                    } => {
                         elements.push(value);
                         *remaining -= 1;
                         if *remaining > 0 {
@@ -281,7 +348,10 @@ impl<'a> Decoder<'a> {
                         }
                         value = Term::Tuple(std::mem::take(elements));
                     }
-                    Open::List { elements, remaining } => {
+                    Open::List {
+                        elements,
+                        remaining,
+                    } => {
                         elements.push(value);
                         *remaining -= 1;
                         if *remaining > 0 {
@@ -296,8 +366,15 @@ impl<'a> Decoder<'a> {
                         self.pos += 1;
                         value = Term::List(std::mem::take(elements));
                     }
-                    Open::Tail { elements } => value = Term::improper_list(std::mem::take(elements), value),
-                    Open::Map { start, pairs, remaining, has_key } => {
+                    Open::Tail { elements } => {
+                        value = Term::improper_list(std::mem::take(elements), value)
+                    }
+                    Open::Map {
+                        start,
+                        pairs,
+                        remaining,
+                        has_key,
+                    } => {
                         // A key waits in the pair with a placeholder value.
                         if !*has_key {
                             pairs.push((value, Term::Int(0)));
@@ -366,15 +443,30 @@ impl<'a> Decoder<'a> {
                 self.big(len)?
             }
             tag::PID_EXT | tag::NEW_PID_EXT => Term::Pid(self.pid_body(tag)?),
-            tag::PORT_EXT | tag::NEW_PORT_EXT | tag::V4_PORT_EXT => Term::Port(self.port_body(tag)?),
+            tag::PORT_EXT | tag::NEW_PORT_EXT | tag::V4_PORT_EXT => {
+                Term::Port(self.port_body(tag)?)
+            }
             tag::REFERENCE_EXT | tag::NEW_REFERENCE_EXT | tag::NEWER_REFERENCE_EXT => {
                 Term::Ref(self.ref_body(tag, start)?)
             }
             tag::EXPORT_EXT => self.export(start)?,
-            tag::FUN_EXT => return Err(fail(start, "unsupported FUN_EXT (tag 117): pre-R8 funs are not decoded")),
-            tag::LOCAL_EXT => return Err(fail(start, "unsupported LOCAL_EXT (tag 121): node-local encoding")),
+            tag::FUN_EXT => {
+                return Err(fail(
+                    start,
+                    "unsupported FUN_EXT (tag 117): pre-R8 funs are not decoded",
+                ))
+            }
+            tag::LOCAL_EXT => {
+                return Err(fail(
+                    start,
+                    "unsupported LOCAL_EXT (tag 121): node-local encoding",
+                ))
+            }
             tag::COMPRESSED => {
-                return Err(fail(start, "compressed term (tag 80) allowed only after the version byte"))
+                return Err(fail(
+                    start,
+                    "compressed term (tag 80) allowed only after the version byte",
+                ))
             }
             other => return Err(fail(start, format!("unknown term tag {other}"))),
         })
@@ -395,7 +487,10 @@ impl<'a> Decoder<'a> {
     #[inline(never)]
     fn truncated(&self, wanted: usize) -> Box<Error> {
         let left = self.data.len().saturating_sub(self.pos);
-        fail(self.pos, format!("input ends early: {wanted} bytes needed, {left} left"))
+        fail(
+            self.pos,
+            format!("input ends early: {wanted} bytes needed, {left} left"),
+        )
     }
 
     /// The next `N` bytes.
@@ -451,7 +546,10 @@ impl<'a> Decoder<'a> {
     #[cold]
     #[inline(never)]
     fn too_many(&self, count: usize, what: &str, left: usize) -> Box<Error> {
-        fail(self.pos, format!("{what} claims {count} elements but only {left} bytes are left"))
+        fail(
+            self.pos,
+            format!("{what} claims {count} elements but only {left} bytes are left"),
+        )
     }
 
     /// The bytes as a binary: a slice of the backing buffer when there is one
@@ -479,9 +577,11 @@ impl<'a> Decoder<'a> {
         let start = self.pos;
         let tag = self.u8()?;
         match tag {
-            tag::ATOM_EXT | tag::SMALL_ATOM_EXT | tag::ATOM_UTF8_EXT | tag::SMALL_ATOM_UTF8_EXT | tag::ATOM_CACHE_REF => {
-                self.atom_body(tag, start)
-            }
+            tag::ATOM_EXT
+            | tag::SMALL_ATOM_EXT
+            | tag::ATOM_UTF8_EXT
+            | tag::SMALL_ATOM_UTF8_EXT
+            | tag::ATOM_CACHE_REF => self.atom_body(tag, start),
             other => Err(fail(start, format!("expected an atom, found tag {other}"))),
         }
     }
@@ -491,12 +591,19 @@ impl<'a> Decoder<'a> {
             tag::ATOM_CACHE_REF => {
                 let index = self.u8()?;
                 self.cache_refs_seen += 1;
-                return self.atom_refs.get(usize::from(index)).copied().ok_or_else(|| {
-                    fail(
-                        start,
-                        format!("atom cache reference {index} outside the {} cached atoms", self.atom_refs.len()),
-                    )
-                });
+                return self
+                    .atom_refs
+                    .get(usize::from(index))
+                    .copied()
+                    .ok_or_else(|| {
+                        fail(
+                            start,
+                            format!(
+                                "atom cache reference {index} outside the {} cached atoms",
+                                self.atom_refs.len()
+                            ),
+                        )
+                    });
             }
             tag::SMALL_ATOM_UTF8_EXT => (usize::from(self.u8()?), true),
             tag::ATOM_UTF8_EXT => (usize::from(self.u16()?), true),
@@ -517,7 +624,10 @@ impl<'a> Decoder<'a> {
             if len > MAX_ATOM_CHARS {
                 return Err(self.atom_too_long(start, len));
             }
-            owned = bytes.iter().map(|&byte| char::from(byte)).collect::<String>();
+            owned = bytes
+                .iter()
+                .map(|&byte| char::from(byte))
+                .collect::<String>();
             owned.as_str()
         };
         intern(text).ok_or_else(|| fail(start, "atom table full: peer atom limit reached"))
@@ -525,13 +635,21 @@ impl<'a> Decoder<'a> {
 
     #[cold]
     fn atom_too_long(&self, start: usize, chars: usize) -> Box<Error> {
-        fail(start, format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"))
+        fail(
+            start,
+            format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
+        )
     }
 
     fn string(&mut self) -> Res<Term> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
-        Ok(Term::List(bytes.iter().map(|&byte| Term::Int(i64::from(byte))).collect()))
+        Ok(Term::List(
+            bytes
+                .iter()
+                .map(|&byte| Term::Int(i64::from(byte)))
+                .collect(),
+        ))
     }
 
     fn bit_binary(&mut self, start: usize) -> Res<Term> {
@@ -542,7 +660,10 @@ impl<'a> Decoder<'a> {
         match (len, bits) {
             (0, 0) => return Ok(Term::binary(Bytes::new())),
             (0, _) | (_, 0) | (_, 9..) => {
-                return Err(fail(start, format!("bitstring of {len} bytes with {bits} bits in the last byte")))
+                return Err(fail(
+                    start,
+                    format!("bitstring of {len} bytes with {bits} bits in the last byte"),
+                ))
             }
             _ => {}
         }
@@ -574,8 +695,17 @@ impl<'a> Decoder<'a> {
         let node = self.atom()?;
         let id = self.u32()?;
         let serial = self.u32()?;
-        let creation = if tag == tag::PID_EXT { u32::from(self.u8()?) } else { self.u32()? };
-        Ok(Pid { node, id, serial, creation })
+        let creation = if tag == tag::PID_EXT {
+            u32::from(self.u8()?)
+        } else {
+            self.u32()?
+        };
+        Ok(Pid {
+            node,
+            id,
+            serial,
+            creation,
+        })
     }
 
     fn port_body(&mut self, tag: u8) -> Res<Port> {
@@ -589,9 +719,16 @@ impl<'a> Decoder<'a> {
     }
 
     fn ref_body(&mut self, tag: u8, start: usize) -> Res<Ref> {
-        let words = if tag == tag::REFERENCE_EXT { 1 } else { usize::from(self.u16()?) };
+        let words = if tag == tag::REFERENCE_EXT {
+            1
+        } else {
+            usize::from(self.u16()?)
+        };
         if !(1..=Ref::MAX_WORDS).contains(&words) {
-            return Err(fail(start, format!("reference with {words} id words (1 to 5 supported)")));
+            return Err(fail(
+                start,
+                format!("reference with {words} id words (1 to 5 supported)"),
+            ));
         }
         let node = self.atom()?;
         let mut ids = [0u32; Ref::MAX_WORDS];
@@ -619,7 +756,10 @@ impl<'a> Decoder<'a> {
         let end = start.saturating_add(1).saturating_add(size);
         if size < 4 || end > self.data.len() {
             let left = self.data.len().saturating_sub(start + 1);
-            return Err(fail(start, format!("fun claims {size} bytes but {left} are left")));
+            return Err(fail(
+                start,
+                format!("fun claims {size} bytes but {left} are left"),
+            ));
         }
         let arity = self.u8()?;
         let uniq = *self.chunk()?;
@@ -631,10 +771,27 @@ impl<'a> Decoder<'a> {
         let pid_start = self.pos;
         let pid = match self.u8()? {
             tag @ (tag::PID_EXT | tag::NEW_PID_EXT) => self.pid_body(tag)?,
-            other => return Err(fail(pid_start, format!("expected the pid of a fun, found tag {other}"))),
+            other => {
+                return Err(fail(
+                    pid_start,
+                    format!("expected the pid of a fun, found tag {other}"),
+                ))
+            }
         };
         self.expect_items(free_count, 1, 0, "fun environment")?;
-        Ok(FunHeader { start, end, refs_before, arity, uniq, index, free_count, module, old_index, old_uniq, pid })
+        Ok(FunHeader {
+            start,
+            end,
+            refs_before,
+            arity,
+            uniq,
+            index,
+            free_count,
+            module,
+            old_index,
+            old_uniq,
+            pid,
+        })
     }
 
     /// A `NEW_FUN_EXT` whose free variables have been decoded: checks that
@@ -644,10 +801,15 @@ impl<'a> Decoder<'a> {
         let start = header.start;
         if self.pos != header.end {
             let (claimed, used) = (header.end - start - 1, self.pos - start - 1);
-            return Err(fail(start, format!("fun claims {claimed} bytes but its fields take {used}")));
+            return Err(fail(
+                start,
+                format!("fun claims {claimed} bytes but its fields take {used}"),
+            ));
         }
         if self.cache_refs_seen == header.refs_before {
-            return Ok(Term::Fun(Fun::from_encoding(self.share(&self.data[start..header.end]))));
+            return Ok(Term::Fun(Fun::from_encoding(
+                self.share(&self.data[start..header.end]),
+            )));
         }
         let mut bytes = vec![tag::NEW_FUN_EXT, 0, 0, 0, 0, header.arity];
         bytes.extend_from_slice(&header.uniq);
@@ -674,7 +836,10 @@ impl<'a> Decoder<'a> {
         match self.u8()? {
             tag::SMALL_INTEGER_EXT => Ok(i64::from(self.u8()?)),
             tag::INTEGER_EXT => Ok(i64::from(self.u32()? as i32)),
-            other => Err(fail(start, format!("expected an integer in a fun, found tag {other}"))),
+            other => Err(fail(
+                start,
+                format!("expected an integer in a fun, found tag {other}"),
+            )),
         }
     }
 
@@ -685,7 +850,9 @@ impl<'a> Decoder<'a> {
     /// becomes the same term.
     fn export(&mut self, start: usize) -> Res<Term> {
         let (module, function, arity) = self.export_fields()?;
-        Ok(Term::Fun(Fun::export(module, function, arity).map_err(|err| reencode_failed(start, err))?))
+        Ok(Term::Fun(
+            Fun::export(module, function, arity).map_err(|err| reencode_failed(start, err))?,
+        ))
     }
 
     fn export_fields(&mut self) -> Res<(Atom, Atom, u8)> {
@@ -701,19 +868,38 @@ impl<'a> Decoder<'a> {
 
 /// A container that is still being filled (see `Decoder::term_at`).
 enum Open {
-    Tuple { elements: Vec<Term>, remaining: usize },
-    List { elements: Vec<Term>, remaining: usize },
+    Tuple {
+        elements: Vec<Term>,
+        remaining: usize,
+    },
+    List {
+        elements: Vec<Term>,
+        remaining: usize,
+    },
     /// A list whose elements are complete; the next term is its tail.
     Tail { elements: Vec<Term> },
     /// `has_key`: the last pair holds a key whose value comes next.
-    Map { start: usize, pairs: Vec<(Term, Term)>, remaining: usize, has_key: bool },
-    Fun { header: Box<FunHeader>, free: Vec<Term> },
+    Map {
+        start: usize,
+        pairs: Vec<(Term, Term)>,
+        remaining: usize,
+        has_key: bool,
+    },
+    Fun {
+        header: Box<FunHeader>,
+        free: Vec<Term>,
+    },
 }
 
 /// Opens a container inside `current`, unless that would nest deeper than
 /// [`MAX_DEPTH`].
 #[inline]
-fn push_open(current: &mut Option<Open>, outer: &mut Vec<Open>, start: usize, container: Open) -> Res<()> {
+fn push_open(
+    current: &mut Option<Open>,
+    outer: &mut Vec<Open>,
+    start: usize,
+    container: Open,
+) -> Res<()> {
     if outer.len() + 1 >= MAX_DEPTH && current.is_some() {
         return Err(too_deep(start));
     }
@@ -752,13 +938,18 @@ fn check_unique_keys(start: usize, pairs: &[(Term, Term)]) -> Res<()> {
     /// than hashing them.
     const QUADRATIC_MAX: usize = 32;
     let duplicate = if pairs.len() <= QUADRATIC_MAX {
-        pairs
-            .iter()
-            .enumerate()
-            .find_map(|(i, (key, _))| pairs[..i].iter().any(|(other, _)| other == key).then_some(key))
+        pairs.iter().enumerate().find_map(|(i, (key, _))| {
+            pairs[..i]
+                .iter()
+                .any(|(other, _)| other == key)
+                .then_some(key)
+        })
     } else {
         let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-        pairs.iter().map(|(key, _)| key).find(|&key| !seen.insert(key))
+        pairs
+            .iter()
+            .map(|(key, _)| key)
+            .find(|&key| !seen.insert(key))
     };
     match duplicate {
         Some(key) => Err(fail(start, format!("map has the key {key} more than once"))),
@@ -792,9 +983,17 @@ pub(crate) fn fun_parts(encoding: &[u8]) -> Option<FunParts> {
         }
         tag::NEW_FUN_EXT => {
             let header = decoder.fun_header(0).ok()?;
-            let free = (0..header.free_count).map(|_| decoder.term_at()).collect::<Res<Vec<_>>>().ok()?;
+            let free = (0..header.free_count)
+                .map(|_| decoder.term_at())
+                .collect::<Res<Vec<_>>>()
+                .ok()?;
             (decoder.pos == header.end).then_some(())?;
-            FunParts::Local(LocalFun { module: header.module, old_index: header.old_index, old_uniq: header.old_uniq, free })
+            FunParts::Local(LocalFun {
+                module: header.module,
+                old_index: header.old_index,
+                old_uniq: header.old_uniq,
+                free,
+            })
         }
         _ => return None,
     };
@@ -872,13 +1071,22 @@ mod tests {
     fn integers() {
         assert_eq!(dec(&[131, 97, 255]), Term::Int(255));
         assert_eq!(dec(&[131, 98, 255, 255, 255, 255]), Term::Int(-1));
-        assert_eq!(dec(&[131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]), Term::Int(i64::MIN));
+        assert_eq!(
+            dec(&[131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]),
+            Term::Int(i64::MIN)
+        );
         assert_eq!(dec(&[131, 110, 2, 0, 5, 0]), Term::Int(5));
         assert_eq!(dec(&[131, 110, 1, 2, 5]), Term::Int(-5));
         assert_eq!(dec(&[131, 110, 0, 0]), Term::Int(0));
         assert_eq!(dec(&[131, 111, 0, 0, 0, 1, 0, 7]), Term::Int(7));
-        assert_eq!(dec(&[131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), Term::from(1u128 << 64));
-        assert_eq!(dec(&[131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 128]), Term::from(1u128 << 63));
+        assert_eq!(
+            dec(&[131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Term::from(1u128 << 64)
+        );
+        assert_eq!(
+            dec(&[131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 128]),
+            Term::from(1u128 << 63)
+        );
     }
 
     #[test]
@@ -914,9 +1122,18 @@ mod tests {
     fn atom_cache_refs() {
         let refs = [Atom::new("cached_zero"), Atom::new("cached_one")];
         let data = [104, 2, 82, 1, 82, 0];
-        let term = Decoder::new(&data).with_atom_refs(&refs).term().expect("decodes");
-        assert_eq!(term, Term::tuple(vec![Term::atom("cached_one"), Term::atom("cached_zero")]));
-        let err = Decoder::new(&[82, 2]).with_atom_refs(&refs).term().expect_err("outside");
+        let term = Decoder::new(&data)
+            .with_atom_refs(&refs)
+            .term()
+            .expect("decodes");
+        assert_eq!(
+            term,
+            Term::tuple(vec![Term::atom("cached_one"), Term::atom("cached_zero")])
+        );
+        let err = Decoder::new(&[82, 2])
+            .with_atom_refs(&refs)
+            .term()
+            .expect_err("outside");
         assert!(matches!(err, Error::Decode { offset: 0, .. }), "{err}");
     }
 
@@ -924,7 +1141,10 @@ mod tests {
     fn lists() {
         assert_eq!(dec(&[131, 106]), Term::nil());
         assert_eq!(dec(&[131, 107, 0, 0]), Term::nil());
-        assert_eq!(dec(&[131, 107, 0, 2, 1, 2]), Term::list(vec![Term::Int(1), Term::Int(2)]));
+        assert_eq!(
+            dec(&[131, 107, 0, 2, 1, 2]),
+            Term::list(vec![Term::Int(1), Term::Int(2)])
+        );
         assert_eq!(dec(&[131, 108, 0, 0, 0, 0, 106]), Term::nil());
         assert_eq!(dec(&[131, 108, 0, 0, 0, 0, 97, 1]), Term::Int(1));
         assert_eq!(
@@ -962,40 +1182,87 @@ mod tests {
         assert!(decode(&[131, 77, 0, 0, 0, 1, 0, 255]).is_err());
         assert!(decode(&[131, 77, 0, 0, 0, 1, 9, 255]).is_err());
         assert_eq!(dec(&[131, 77, 0, 0, 0, 1, 8, 255]), Term::binary(vec![255]));
-        assert_eq!(dec(&[131, 77, 0, 0, 0, 1, 1, 255]), Term::bitstring(&[128], 1).expect("bits"));
+        assert_eq!(
+            dec(&[131, 77, 0, 0, 0, 1, 1, 255]),
+            Term::bitstring(&[128], 1).expect("bits")
+        );
     }
 
     #[test]
     fn identifiers() {
         let node = Atom::new("a@h");
-        let pid = dec(&[131, 103, 119, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 3]);
-        assert_eq!(pid, Term::Pid(Pid { node, id: 1, serial: 2, creation: 3 }));
+        let pid = dec(&[
+            131, 103, 119, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 3,
+        ]);
+        assert_eq!(
+            pid,
+            Term::Pid(Pid {
+                node,
+                id: 1,
+                serial: 2,
+                creation: 3
+            })
+        );
         let port = dec(&[131, 102, 100, 0, 3, b'a', b'@', b'h', 0, 0, 0, 9, 3]);
-        assert_eq!(port, Term::Port(Port { node, id: 9, creation: 3 }));
-        let port = dec(&[131, 120, 119, 3, b'a', b'@', b'h', 1, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3]);
-        assert_eq!(port, Term::Port(Port { node, id: (1 << 56) + 9, creation: 3 }));
+        assert_eq!(
+            port,
+            Term::Port(Port {
+                node,
+                id: 9,
+                creation: 3
+            })
+        );
+        let port = dec(&[
+            131, 120, 119, 3, b'a', b'@', b'h', 1, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3,
+        ]);
+        assert_eq!(
+            port,
+            Term::Port(Port {
+                node,
+                id: (1 << 56) + 9,
+                creation: 3
+            })
+        );
         let old_ref = dec(&[131, 101, 119, 3, b'a', b'@', b'h', 0, 0, 0, 5, 2]);
         assert_eq!(old_ref, Term::Ref(Ref::new(node, 2, &[5]).expect("ref")));
-        let new_ref = dec(&[131, 114, 0, 2, 119, 3, b'a', b'@', b'h', 2, 0, 0, 0, 5, 0, 0, 0, 6]);
+        let new_ref = dec(&[
+            131, 114, 0, 2, 119, 3, b'a', b'@', b'h', 2, 0, 0, 0, 5, 0, 0, 0, 6,
+        ]);
         assert_eq!(new_ref, Term::Ref(Ref::new(node, 2, &[5, 6]).expect("ref")));
-        assert!(fails(&[131, 90, 0, 6, 119, 1, b'a', 0, 0, 0, 1]).1.contains("6 id words"));
-        assert!(fails(&[131, 90, 0, 0, 119, 1, b'a', 0, 0, 0, 1]).1.contains("0 id words"));
+        assert!(fails(&[131, 90, 0, 6, 119, 1, b'a', 0, 0, 0, 1])
+            .1
+            .contains("6 id words"));
+        assert!(fails(&[131, 90, 0, 0, 119, 1, b'a', 0, 0, 0, 1])
+            .1
+            .contains("0 id words"));
     }
 
     #[test]
     fn export_funs() {
-        let bytes = [131, 113, 119, 5, b'l', b'i', b's', b't', b's', 119, 3, b's', b'u', b'm', 97, 1];
+        let bytes = [
+            131, 113, 119, 5, b'l', b'i', b's', b't', b's', 119, 3, b's', b'u', b'm', 97, 1,
+        ];
         match dec(&bytes) {
             Term::Fun(fun) => assert_eq!(&fun.encoding()[..], &bytes[1..]),
             other => panic!("{other:?}"),
         }
         // Latin-1 atoms and a four-byte arity give the same export.
-        let latin1 = [131, 113, 100, 0, 5, b'l', b'i', b's', b't', b's', 115, 3, b's', b'u', b'm', 98, 0, 0, 0, 1];
+        let latin1 = [
+            131, 113, 100, 0, 5, b'l', b'i', b's', b't', b's', 115, 3, b's', b'u', b'm', 98, 0, 0,
+            0, 1,
+        ];
         assert_eq!(dec(&latin1), dec(&bytes));
-        assert!(fails(&[131, 113, 119, 1, b'm', 119, 1, b'f', 98, 0, 0, 1, 0]).1.contains("arity"));
+        assert!(
+            fails(&[131, 113, 119, 1, b'm', 119, 1, b'f', 98, 0, 0, 1, 0])
+                .1
+                .contains("arity")
+        );
         // Cached atoms are resolved into a self-contained encoding.
         let refs = [Atom::new("lists"), Atom::new("sum")];
-        let term = Decoder::new(&[113, 82, 0, 82, 1, 97, 1]).with_atom_refs(&refs).term().expect("fun");
+        let term = Decoder::new(&[113, 82, 0, 82, 1, 97, 1])
+            .with_atom_refs(&refs)
+            .term()
+            .expect("fun");
         assert_eq!(term, dec(&bytes));
     }
 
@@ -1003,9 +1270,10 @@ mod tests {
     fn new_funs() {
         // A fun from f:a(1) as written by OTP 25 (module f, one free variable).
         let bytes: Vec<u8> = vec![
-            131, 112, 0, 0, 0, 69, 0, 235, 182, 33, 238, 35, 197, 75, 118, 66, 65, 93, 119, 63, 41, 174, 24, 0, 0,
-            0, 0, 0, 0, 0, 1, 119, 1, 102, 97, 0, 98, 7, 93, 177, 15, 88, 119, 13, 110, 111, 110, 111, 100, 101, 64,
-            110, 111, 104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 97, 1,
+            131, 112, 0, 0, 0, 69, 0, 235, 182, 33, 238, 35, 197, 75, 118, 66, 65, 93, 119, 63, 41,
+            174, 24, 0, 0, 0, 0, 0, 0, 0, 1, 119, 1, 102, 97, 0, 98, 7, 93, 177, 15, 88, 119, 13,
+            110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0,
+            0, 0, 0, 0, 97, 1,
         ];
         let term = dec(&bytes);
         assert_eq!(super::super::encode(&term).expect("encodes"), bytes);
@@ -1026,16 +1294,24 @@ mod tests {
         cached.extend_from_slice(&bytes[57..]);
         let size = (cached.len() - 1) as u32;
         cached[1..5].copy_from_slice(&size.to_be_bytes());
-        let term = Decoder::new(&cached).with_atom_refs(&refs).term().expect("fun");
+        let term = Decoder::new(&cached)
+            .with_atom_refs(&refs)
+            .term()
+            .expect("fun");
         assert_eq!(term, dec(&bytes));
     }
 
     #[test]
     fn unsupported_tags() {
-        assert!(fails(&[131, 117, 0, 0, 0, 0]).1.contains("unsupported FUN_EXT"));
+        assert!(fails(&[131, 117, 0, 0, 0, 0])
+            .1
+            .contains("unsupported FUN_EXT"));
         assert!(fails(&[131, 121, 0]).1.contains("unsupported LOCAL_EXT"));
         assert!(fails(&[131, 104, 1, 80]).1.contains("tag 80"));
-        assert_eq!(fails(&[131, 104, 1, 200]), (3, "unknown term tag 200".to_owned()));
+        assert_eq!(
+            fails(&[131, 104, 1, 200]),
+            (3, "unknown term tag 200".to_owned())
+        );
         assert!(fails(&[130, 97, 1]).1.contains("version"));
     }
 
@@ -1079,7 +1355,8 @@ mod tests {
 
     fn compress(term: &[u8]) -> Vec<u8> {
         use std::io::Write;
-        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(term).expect("compress");
         let mut out = vec![131, 80];
         out.extend_from_slice(&(term.len() as u32).to_be_bytes());

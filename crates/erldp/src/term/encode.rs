@@ -198,7 +198,9 @@ fn leaf_size(term: &Term) -> usize {
         }
         Term::Ref(reference) => 7 + atom_size(reference.node) + 4 * reference.ids().len(),
         Term::Fun(fun) => fun.encoding().len(),
-        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => encoded_size(term),
+        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => {
+            encoded_size(term)
+        }
     }
 }
 
@@ -256,7 +258,9 @@ fn small_value(negative: bool, magnitude: &[u8]) -> Option<i64> {
 /// integer 0..=255 and the length fits its 16-bit field.
 fn is_byte_string(elements: &[Term]) -> bool {
     elements.len() <= MAX_STRING_EXT_LEN
-        && elements.iter().all(|element| matches!(element, Term::Int(0..=255)))
+        && elements
+            .iter()
+            .all(|element| matches!(element, Term::Int(0..=255)))
 }
 
 /// One step on the way from the root term to a value that failed.
@@ -284,7 +288,10 @@ type Failed<'t> = Box<Failure<'t>>;
 impl<'t> Failure<'t> {
     #[cold]
     fn new(reason: impl Into<String>) -> Failed<'t> {
-        Box::new(Failure { reason: reason.into(), steps: Vec::new() })
+        Box::new(Failure {
+            reason: reason.into(),
+            steps: Vec::new(),
+        })
     }
 
     #[cold]
@@ -314,13 +321,20 @@ impl<'t> Failure<'t> {
                         text.truncate(cut);
                         text.push_str("...");
                     }
-                    let prefix = if matches!(step, Step::InKey(_)) { "key " } else { "" };
+                    let prefix = if matches!(step, Step::InKey(_)) {
+                        "key "
+                    } else {
+                        ""
+                    };
                     let _ = write!(path, "[{prefix}{text}]");
                 }
                 Step::Tail => path.push_str("[|]"),
             }
         }
-        Error::Encode { path, reason: self.reason }
+        Error::Encode {
+            path,
+            reason: self.reason,
+        }
     }
 }
 
@@ -374,7 +388,9 @@ fn write_leaf<'t>(term: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
         Term::Port(port) => write_port(port, out),
         Term::Ref(reference) => write_ref(reference, out),
         Term::Fun(fun) => write_fun(fun, out),
-        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => write_term(term, out),
+        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => {
+            write_term(term, out)
+        }
     }
 }
 
@@ -392,7 +408,9 @@ fn write_len<'t>(len: usize, what: &str, out: &mut Vec<u8>) -> Written<'t> {
             out.extend_from_slice(&len.to_be_bytes());
             Ok(())
         }
-        Err(_) => Err(Failure::new(format!("{what} of {len} elements or bytes exceeds the 32-bit length field"))),
+        Err(_) => Err(Failure::new(format!(
+            "{what} of {len} elements or bytes exceeds the 32-bit length field"
+        ))),
     }
 }
 
@@ -459,7 +477,9 @@ fn write_big<'t>(big: &BigInt, out: &mut Vec<u8>) -> Written<'t> {
 
 fn write_float<'t>(value: f64, out: &mut Vec<u8>) -> Written<'t> {
     if !value.is_finite() {
-        return Err(Failure::new(format!("{value} is not a finite float; Erlang has no such value")));
+        return Err(Failure::new(format!(
+            "{value} is not a finite float; Erlang has no such value"
+        )));
     }
     out.push(tag::NEW_FLOAT_EXT);
     out.extend_from_slice(&value.to_bits().to_be_bytes());
@@ -495,8 +515,14 @@ fn write_pid<'t>(pid: &Pid, out: &mut Vec<u8>) -> Written<'t> {
 }
 
 fn write_port<'t>(port: &Port, out: &mut Vec<u8>) -> Written<'t> {
-    let small_id = u32::try_from(port.id).ok().filter(|&id| u64::from(id) <= MAX_V3_PORT_ID);
-    out.push(if small_id.is_some() { tag::NEW_PORT_EXT } else { tag::V4_PORT_EXT });
+    let small_id = u32::try_from(port.id)
+        .ok()
+        .filter(|&id| u64::from(id) <= MAX_V3_PORT_ID);
+    out.push(if small_id.is_some() {
+        tag::NEW_PORT_EXT
+    } else {
+        tag::V4_PORT_EXT
+    });
     write_atom(port.node, out).map_err(|failure| node_failure(failure, "port"))?;
     match small_id {
         Some(id) => out.extend_from_slice(&id.to_be_bytes()),
@@ -547,7 +573,9 @@ fn write_list<'t>(elements: &'t [Term], out: &mut Vec<u8>) -> Written<'t> {
 
 fn write_improper_list<'t>(elements: &'t [Term], tail: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
     if elements.is_empty() {
-        return Err(Failure::new("improper list without elements (use Term::improper_list to build lists)"));
+        return Err(Failure::new(
+            "improper list without elements (use Term::improper_list to build lists)",
+        ));
     }
     if matches!(tail, Term::List(_) | Term::ImproperList(..)) {
         return Err(Failure::new(
@@ -572,7 +600,10 @@ fn write_map<'t>(pairs: &'t [(Term, Term)], out: &mut Vec<u8>) -> Written<'t> {
         }
         let order = &mut order[..pairs.len()];
         order.sort_unstable_by(|&a, &b| map_key_cmp(&pairs[a as usize].0, &pairs[b as usize].0));
-        if let Some(pair) = order.windows(2).find(|pair| pairs[pair[0] as usize].0 == pairs[pair[1] as usize].0) {
+        if let Some(pair) = order
+            .windows(2)
+            .find(|pair| pairs[pair[0] as usize].0 == pairs[pair[1] as usize].0)
+        {
             return Err(duplicate_key(&pairs[pair[1] as usize].0));
         }
         for &index in order.iter() {
@@ -606,7 +637,9 @@ fn write_fun<'t>(fun: &Fun, out: &mut Vec<u8>) -> Written<'t> {
             out.extend_from_slice(fun.encoding());
             Ok(())
         }
-        _ => Err(Failure::new("fun whose stored encoding does not start with tag 112 or 113")),
+        _ => Err(Failure::new(
+            "fun whose stored encoding does not start with tag 112 or 113",
+        )),
     }
 }
 
@@ -617,7 +650,11 @@ mod tests {
 
     fn enc(term: &Term) -> Vec<u8> {
         let bytes = encode(term).expect("encodes");
-        assert_eq!(bytes.len(), 1 + encoded_size(term), "encoded_size of {term:?}");
+        assert_eq!(
+            bytes.len(),
+            1 + encoded_size(term),
+            "encoded_size of {term:?}"
+        );
         bytes
     }
 
@@ -633,20 +670,44 @@ mod tests {
         assert_eq!(enc(&int(-1)), [131, 98, 255, 255, 255, 255]);
         assert_eq!(enc(&int(i32::MAX as i64)), [131, 98, 127, 255, 255, 255]);
         assert_eq!(enc(&int(i32::MIN as i64)), [131, 98, 128, 0, 0, 0]);
-        assert_eq!(enc(&int(i32::MAX as i64 + 1)), [131, 110, 4, 0, 0, 0, 0, 128]);
-        assert_eq!(enc(&int(i32::MIN as i64 - 1)), [131, 110, 4, 1, 1, 0, 0, 128]);
-        assert_eq!(enc(&int(i64::MAX)), [131, 110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127]);
-        assert_eq!(enc(&int(i64::MIN)), [131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]);
+        assert_eq!(
+            enc(&int(i32::MAX as i64 + 1)),
+            [131, 110, 4, 0, 0, 0, 0, 128]
+        );
+        assert_eq!(
+            enc(&int(i32::MIN as i64 - 1)),
+            [131, 110, 4, 1, 1, 0, 0, 128]
+        );
+        assert_eq!(
+            enc(&int(i64::MAX)),
+            [131, 110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 127]
+        );
+        assert_eq!(
+            enc(&int(i64::MIN)),
+            [131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]
+        );
     }
 
     #[test]
     fn big_integers() {
-        assert_eq!(enc(&Term::from(1u128 << 64)), [131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(enc(&Term::from(-(1i128 << 64))), [131, 110, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            enc(&Term::from(1u128 << 64)),
+            [131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            enc(&Term::from(-(1i128 << 64))),
+            [131, 110, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
         // Hand-built bigs are normalised like the BEAM would.
-        let small = Term::BigInt(BigInt { negative: true, magnitude: vec![5, 0, 0] });
+        let small = Term::BigInt(BigInt {
+            negative: true,
+            magnitude: vec![5, 0, 0],
+        });
         assert_eq!(enc(&small), [131, 98, 255, 255, 255, 251]);
-        let zero = Term::BigInt(BigInt { negative: true, magnitude: vec![0] });
+        let zero = Term::BigInt(BigInt {
+            negative: true,
+            magnitude: vec![0],
+        });
         assert_eq!(enc(&zero), [131, 97, 0]);
         let huge = Term::BigInt(BigInt::from_magnitude(false, &[1; 256]));
         let bytes = enc(&huge);
@@ -682,7 +743,10 @@ mod tests {
     fn lists_and_strings() {
         assert_eq!(enc(&Term::nil()), [131, 106]);
         assert_eq!(enc(&Term::charlist("ab")), [131, 107, 0, 2, b'a', b'b']);
-        assert_eq!(enc(&Term::list(vec![int(1), int(256)])), [131, 108, 0, 0, 0, 2, 97, 1, 98, 0, 0, 1, 0, 106]);
+        assert_eq!(
+            enc(&Term::list(vec![int(1), int(256)])),
+            [131, 108, 0, 0, 0, 2, 97, 1, 98, 0, 0, 1, 0, 106]
+        );
         let string = Term::List(vec![int(7); 65535]);
         assert_eq!(&enc(&string)[..4], &[131, 107, 255, 255]);
         let long = Term::List(vec![int(7); 65536]);
@@ -704,30 +768,64 @@ mod tests {
 
     #[test]
     fn binaries_and_bitstrings() {
-        assert_eq!(enc(&Term::binary(&b"ab"[..])), [131, 109, 0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(
+            enc(&Term::binary(&b"ab"[..])),
+            [131, 109, 0, 0, 0, 2, b'a', b'b']
+        );
         let bits = Term::bitstring(&[1, 2, 0xFF], 21).expect("bits");
         assert_eq!(enc(&bits), [131, 77, 0, 0, 0, 3, 5, 1, 2, 0xF8]);
-        let unmasked = Term::Bitstring(Bitstring { bytes: Bytes::from_static(&[0xFF]), bits: 1 });
+        let unmasked = Term::Bitstring(Bitstring {
+            bytes: Bytes::from_static(&[0xFF]),
+            bits: 1,
+        });
         assert_eq!(enc(&unmasked), [131, 77, 0, 0, 0, 1, 1, 0x80]);
-        let bad = Term::Bitstring(Bitstring { bytes: Bytes::from_static(&[0xFF]), bits: 8 });
+        let bad = Term::Bitstring(Bitstring {
+            bytes: Bytes::from_static(&[0xFF]),
+            bits: 8,
+        });
         assert!(encode(&bad).is_err());
-        let bad = Term::Bitstring(Bitstring { bytes: Bytes::new(), bits: 1 });
+        let bad = Term::Bitstring(Bitstring {
+            bytes: Bytes::new(),
+            bits: 1,
+        });
         assert!(encode(&bad).is_err());
     }
 
     #[test]
     fn identifiers() {
         let node = Atom::new("a@h");
-        let pid = Term::Pid(Pid { node, id: 1, serial: 2, creation: 3 });
-        assert_eq!(enc(&pid), [131, 88, 119, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]);
-        let port = Term::Port(Port { node, id: MAX_V3_PORT_ID, creation: 1 });
+        let pid = Term::Pid(Pid {
+            node,
+            id: 1,
+            serial: 2,
+            creation: 3,
+        });
+        assert_eq!(
+            enc(&pid),
+            [131, 88, 119, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]
+        );
+        let port = Term::Port(Port {
+            node,
+            id: MAX_V3_PORT_ID,
+            creation: 1,
+        });
         assert_eq!(enc(&port)[1], tag::NEW_PORT_EXT);
-        let port = Term::Port(Port { node, id: MAX_V3_PORT_ID + 1, creation: 1 });
-        assert_eq!(enc(&port), [131, 120, 119, 3, b'a', b'@', b'h', 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 1]);
+        let port = Term::Port(Port {
+            node,
+            id: MAX_V3_PORT_ID + 1,
+            creation: 1,
+        });
+        assert_eq!(
+            enc(&port),
+            [131, 120, 119, 3, b'a', b'@', b'h', 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 1]
+        );
         let reference = Term::Ref(Ref::new(node, 7, &[1, 2, 3]).expect("ref"));
         assert_eq!(
             enc(&reference),
-            [131, 90, 0, 3, 119, 3, b'a', b'@', b'h', 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]
+            [
+                131, 90, 0, 3, 119, 3, b'a', b'@', b'h', 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
+                0, 3
+            ]
         );
     }
 
@@ -741,7 +839,10 @@ mod tests {
         ]);
         assert_eq!(
             enc(&map),
-            [131, 116, 0, 0, 0, 3, 97, 1, 119, 1, 97, 70, 63, 240, 0, 0, 0, 0, 0, 0, 119, 1, 98, 119, 1, 97, 119, 1, 99]
+            [
+                131, 116, 0, 0, 0, 3, 97, 1, 119, 1, 97, 70, 63, 240, 0, 0, 0, 0, 0, 0, 119, 1, 98,
+                119, 1, 97, 119, 1, 99
+            ]
         );
     }
 
@@ -766,13 +867,19 @@ mod tests {
         let term = Term::tuple(vec![
             int(1),
             int(2),
-            Term::map(vec![(Term::atom("opts"), Term::list(vec![int(0), Term::Float(f64::NAN)]))]),
+            Term::map(vec![(
+                Term::atom("opts"),
+                Term::list(vec![int(0), Term::Float(f64::NAN)]),
+            )]),
         ]);
         match encode(&term) {
             Err(Error::Encode { path, .. }) => assert_eq!(path, "[2][opts][1]"),
             other => panic!("unexpected {other:?}"),
         }
-        let term = Term::map(vec![(Term::tuple(vec![Term::Float(f64::INFINITY)]), int(1))]);
+        let term = Term::map(vec![(
+            Term::tuple(vec![Term::Float(f64::INFINITY)]),
+            int(1),
+        )]);
         match encode(&term) {
             Err(Error::Encode { path, .. }) => assert!(path.starts_with("[key {"), "{path}"),
             other => panic!("unexpected {other:?}"),
@@ -796,8 +903,13 @@ mod tests {
 
     #[test]
     fn funs_are_written_verbatim() {
-        let export = Fun::from_encoding(Bytes::from_static(&[113, 119, 1, b'm', 119, 1, b'f', 97, 2]));
-        assert_eq!(enc(&Term::Fun(export)), [131, 113, 119, 1, b'm', 119, 1, b'f', 97, 2]);
+        let export = Fun::from_encoding(Bytes::from_static(&[
+            113, 119, 1, b'm', 119, 1, b'f', 97, 2,
+        ]));
+        assert_eq!(
+            enc(&Term::Fun(export)),
+            [131, 113, 119, 1, b'm', 119, 1, b'f', 97, 2]
+        );
         assert!(encode(&Term::Fun(Fun::from_encoding(Bytes::new()))).is_err());
     }
 }

@@ -186,7 +186,12 @@ impl Ref {
         }
         let mut words = [0u32; 5];
         words[..ids.len()].copy_from_slice(ids);
-        Some(Ref { node, creation, len: ids.len() as u8, words })
+        Some(Ref {
+            node,
+            creation,
+            len: ids.len() as u8,
+            words,
+        })
     }
 
     /// The id words, as sent on the wire.
@@ -255,7 +260,9 @@ impl Fun {
         encode::encode_into(&Term::Atom(module), &mut bytes)?;
         encode::encode_into(&Term::Atom(function), &mut bytes)?;
         bytes.extend_from_slice(&[encode::tag::SMALL_INTEGER_EXT, arity]);
-        Ok(Fun { bytes: Bytes::from(bytes) })
+        Ok(Fun {
+            bytes: Bytes::from(bytes),
+        })
     }
 
     /// Export or local fun.
@@ -335,7 +342,10 @@ impl Term {
         }
         let mut owned = bytes[..=whole].to_vec();
         owned[whole] &= 0xFFu8 << (8 - rest);
-        Some(Term::Bitstring(Bitstring { bytes: Bytes::from(owned), bits: rest }))
+        Some(Term::Bitstring(Bitstring {
+            bytes: Bytes::from(owned),
+            bits: rest,
+        }))
     }
 
     /// The atom, if this is one.
@@ -448,7 +458,11 @@ impl From<Fun> for Term {
 
 impl From<bool> for Term {
     fn from(value: bool) -> Term {
-        Term::Atom(if value { crate::atom!("true") } else { crate::atom!("false") })
+        Term::Atom(if value {
+            crate::atom!("true")
+        } else {
+            crate::atom!("false")
+        })
     }
 }
 
@@ -548,7 +562,10 @@ impl BigInt {
     /// trimming trailing zero bytes.
     pub fn from_magnitude(negative: bool, magnitude: &[u8]) -> BigInt {
         let used = magnitude.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        BigInt { negative: negative && used > 0, magnitude: magnitude[..used].to_vec() }
+        BigInt {
+            negative: negative && used > 0,
+            magnitude: magnitude[..used].to_vec(),
+        }
     }
 
     /// The big integer for an `i128`.
@@ -592,7 +609,10 @@ mod tests {
     fn ints_normalise() {
         assert!(matches!(Term::from(5u64), Term::Int(5)));
         assert!(matches!(Term::from(u64::MAX), Term::BigInt(_)));
-        assert!(matches!(Term::from(i128::from(i64::MIN)), Term::Int(i64::MIN)));
+        assert!(matches!(
+            Term::from(i128::from(i64::MIN)),
+            Term::Int(i64::MIN)
+        ));
         let big = BigInt::from_i128(-(1i128 << 70));
         assert_eq!(big.to_i128(), Some(-(1i128 << 70)));
         assert!(matches!(BigInt::from_i128(42).into_term(), Term::Int(42)));

@@ -58,7 +58,9 @@ impl PartialEq for Term {
         // compared out of line.
         match (self, other) {
             (Term::Tuple(a), Term::Tuple(b)) | (Term::List(a), Term::List(b)) => all_equal(a, b),
-            (Term::ImproperList(a, a_tail), Term::ImproperList(b, b_tail)) => all_equal(a, b) && a_tail == b_tail,
+            (Term::ImproperList(a, a_tail), Term::ImproperList(b, b_tail)) => {
+                all_equal(a, b) && a_tail == b_tail
+            }
             (Term::Map(a), Term::Map(b)) => maps_equal(a, b),
             _ => leaf_equal(self, other),
         }
@@ -254,8 +256,18 @@ impl<'t> ListView<'t> {
     fn normalized(mut self) -> ListView<'t> {
         while self.elements.is_empty() {
             match self.tail {
-                Some(Term::List(elements)) => self = ListView { elements, tail: None },
-                Some(Term::ImproperList(elements, tail)) => self = ListView { elements, tail: Some(tail) },
+                Some(Term::List(elements)) => {
+                    self = ListView {
+                        elements,
+                        tail: None,
+                    }
+                }
+                Some(Term::ImproperList(elements, tail)) => {
+                    self = ListView {
+                        elements,
+                        tail: Some(tail),
+                    }
+                }
                 _ => break,
             }
         }
@@ -311,7 +323,10 @@ fn compare_node<'t>(a: &'t Term, b: &'t Term, mode: Mode, stack: &mut Vec<Work<'
 }
 
 fn is_container(term: &Term) -> bool {
-    matches!(term, Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_))
+    matches!(
+        term,
+        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
+    )
 }
 
 /// Compares elements pairwise (`x` and `y` have the same length), then
@@ -327,7 +342,13 @@ fn compare_elements<'t>(
     for (index, (p, q)) in x.iter().zip(y).enumerate() {
         if is_container(p) && is_container(q) {
             stack.extend(then);
-            stack.extend(x[index..].iter().zip(&y[index..]).rev().map(|(p, q)| Work::Terms(p, q, mode)));
+            stack.extend(
+                x[index..]
+                    .iter()
+                    .zip(&y[index..])
+                    .rev()
+                    .map(|(p, q)| Work::Terms(p, q, mode)),
+            );
             return Ordering::Equal;
         }
         let order = compare_leaf(p, q, mode);
@@ -343,38 +364,70 @@ fn compare_elements<'t>(
 
 /// Lists compare element by element as chains of cons cells: where one
 /// runs out, its tail (`[]` or an improper tail) meets the other's rest.
-fn compare_lists<'t>(x: ListView<'t>, y: ListView<'t>, mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+fn compare_lists<'t>(
+    x: ListView<'t>,
+    y: ListView<'t>,
+    mode: Mode,
+    stack: &mut Vec<Work<'t>>,
+) -> Ordering {
     let (x, y) = (x.normalized(), y.normalized());
     match (x.elements.is_empty(), y.elements.is_empty()) {
         (true, true) => match (x.tail, y.tail) {
             (None, None) => Ordering::Equal,
-            (x_tail, y_tail) => compare_node(x_tail.unwrap_or(&NIL), y_tail.unwrap_or(&NIL), mode, stack),
+            (x_tail, y_tail) => {
+                compare_node(x_tail.unwrap_or(&NIL), y_tail.unwrap_or(&NIL), mode, stack)
+            }
         },
         // `[]` or an improper tail against a non-empty list.
         (true, false) => type_rank(x.tail.unwrap_or(&NIL)).cmp(&NONEMPTY_LIST_RANK),
         (false, true) => NONEMPTY_LIST_RANK.cmp(&type_rank(y.tail.unwrap_or(&NIL))),
         (false, false) => {
             let common = x.elements.len().min(y.elements.len());
-            let rest = |view: ListView<'t>| ListView { elements: &view.elements[common..], tail: view.tail };
+            let rest = |view: ListView<'t>| ListView {
+                elements: &view.elements[common..],
+                tail: view.tail,
+            };
             let then = Work::Lists(rest(x), rest(y), mode);
-            compare_elements(&x.elements[..common], &y.elements[..common], mode, stack, Some(then))
+            compare_elements(
+                &x.elements[..common],
+                &y.elements[..common],
+                mode,
+                stack,
+                Some(then),
+            )
         }
     }
 }
 
 /// Maps compare by size, then by their keys in map key order, then by the
 /// values in that key order.
-fn compare_maps<'t>(a: &'t [(Term, Term)], b: &'t [(Term, Term)], mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+fn compare_maps<'t>(
+    a: &'t [(Term, Term)],
+    b: &'t [(Term, Term)],
+    mode: Mode,
+    stack: &mut Vec<Work<'t>>,
+) -> Ordering {
     if a.len() != b.len() {
         return a.len().cmp(&b.len());
     }
     let (a_order, b_order) = (key_order(a), key_order(b));
-    let keys = a_order.iter().zip(&b_order).map(|(&i, &j)| (&a[i].0, &b[j].0, Mode::Exact));
-    let values = a_order.iter().zip(&b_order).map(|(&i, &j)| (&a[i].1, &b[j].1, mode));
+    let keys = a_order
+        .iter()
+        .zip(&b_order)
+        .map(|(&i, &j)| (&a[i].0, &b[j].0, Mode::Exact));
+    let values = a_order
+        .iter()
+        .zip(&b_order)
+        .map(|(&i, &j)| (&a[i].1, &b[j].1, mode));
     let items: Vec<(&Term, &Term, Mode)> = keys.chain(values).collect();
     for (index, &(p, q, item_mode)) in items.iter().enumerate() {
         if is_container(p) && is_container(q) {
-            stack.extend(items[index..].iter().rev().map(|&(p, q, mode)| Work::Terms(p, q, mode)));
+            stack.extend(
+                items[index..]
+                    .iter()
+                    .rev()
+                    .map(|&(p, q, mode)| Work::Terms(p, q, mode)),
+            );
             return Ordering::Equal;
         }
         let order = compare_leaf(p, q, item_mode);
@@ -417,7 +470,10 @@ fn compare_leaf(a: &Term, b: &Term, mode: Mode) -> Ordering {
 /// An integer as sign and little-endian magnitude; `None` for a float.
 fn int_parts(term: &Term) -> Option<(bool, std::borrow::Cow<'_, [u8]>)> {
     match term {
-        Term::Int(value) => Some((*value < 0, value.unsigned_abs().to_le_bytes().to_vec().into())),
+        Term::Int(value) => Some((
+            *value < 0,
+            value.unsigned_abs().to_le_bytes().to_vec().into(),
+        )),
         Term::BigInt(big) => Some((big.negative, big.magnitude.as_slice().into())),
         _ => None,
     }
@@ -433,7 +489,9 @@ fn compare_numbers(a: &Term, b: &Term, mode: Mode) -> Ordering {
             Mode::Exact => x.total_cmp(y),
         },
         (Term::Float(x), _) => match (mode, int_parts(b)) {
-            (Mode::Erlang, Some((negative, magnitude))) => cmp_int_float(negative, &magnitude, *x).reverse(),
+            (Mode::Erlang, Some((negative, magnitude))) => {
+                cmp_int_float(negative, &magnitude, *x).reverse()
+            }
             _ => Ordering::Greater,
         },
         (_, Term::Float(y)) => match (mode, int_parts(a)) {
@@ -441,7 +499,9 @@ fn compare_numbers(a: &Term, b: &Term, mode: Mode) -> Ordering {
             _ => Ordering::Less,
         },
         _ => match (int_parts(a), int_parts(b)) {
-            (Some((x_negative, x)), Some((y_negative, y))) => compare_ints(x_negative, &x, y_negative, &y),
+            (Some((x_negative, x)), Some((y_negative, y))) => {
+                compare_ints(x_negative, &x, y_negative, &y)
+            }
             _ => Ordering::Equal,
         },
     }
@@ -480,13 +540,20 @@ fn compare_refs(a: &Ref, b: &Ref) -> Ordering {
 /// still equal compare by their encodings, which equality looks at.
 fn compare_funs(a: &Fun, b: &Fun, mode: Mode) -> Ordering {
     let by_parts = match (fun_parts(a.encoding()), fun_parts(b.encoding())) {
-        (Some(FunParts::Export(m1, f1, a1)), Some(FunParts::Export(m2, f2, a2))) => (m1, f1, a1).cmp(&(m2, f2, a2)),
-        (Some(FunParts::Local(x)), Some(FunParts::Local(y))) => (x.module, x.old_index, x.old_uniq, x.free.len())
-            .cmp(&(y.module, y.old_index, y.old_uniq, y.free.len()))
-            .then_with(|| {
-                let pairs = x.free.iter().zip(&y.free);
-                pairs.map(|(p, q)| compare(p, q, mode)).find(|order| order.is_ne()).unwrap_or(Ordering::Equal)
-            }),
+        (Some(FunParts::Export(m1, f1, a1)), Some(FunParts::Export(m2, f2, a2))) => {
+            (m1, f1, a1).cmp(&(m2, f2, a2))
+        }
+        (Some(FunParts::Local(x)), Some(FunParts::Local(y))) => {
+            (x.module, x.old_index, x.old_uniq, x.free.len())
+                .cmp(&(y.module, y.old_index, y.old_uniq, y.free.len()))
+                .then_with(|| {
+                    let pairs = x.free.iter().zip(&y.free);
+                    pairs
+                        .map(|(p, q)| compare(p, q, mode))
+                        .find(|order| order.is_ne())
+                        .unwrap_or(Ordering::Equal)
+                })
+        }
         (Some(FunParts::Local(_)), Some(FunParts::Export(..))) => Ordering::Less,
         (Some(FunParts::Export(..)), Some(FunParts::Local(_))) => Ordering::Greater,
         _ => Ordering::Equal,
@@ -549,7 +616,10 @@ mod tests {
         assert_ne!(int(1), Term::Float(1.0));
         assert_ne!(Term::Float(0.0), Term::Float(-0.0));
         assert_eq!(Term::Float(0.5), Term::Float(0.5));
-        let hand_made = Term::BigInt(BigInt { negative: false, magnitude: vec![5, 0] });
+        let hand_made = Term::BigInt(BigInt {
+            negative: false,
+            magnitude: vec![5, 0],
+        });
         assert_eq!(hand_made, int(5));
         assert_eq!(hash(&hand_made), hash(&int(5)));
         assert_ne!(Term::nil(), Term::tuple(vec![]));
@@ -581,8 +651,17 @@ mod tests {
             Term::atom("a"),
             Term::Ref(Ref::new(node, 1, &[1, 2, 3]).expect("ref")),
             Term::Fun(Fun::export(Atom::new("m"), Atom::new("f"), 1).expect("fun")),
-            Term::Port(Port { node, id: 1, creation: 1 }),
-            Term::Pid(Pid { node, id: 1, serial: 0, creation: 1 }),
+            Term::Port(Port {
+                node,
+                id: 1,
+                creation: 1,
+            }),
+            Term::Pid(Pid {
+                node,
+                id: 1,
+                serial: 0,
+                creation: 1,
+            }),
             Term::tuple(vec![]),
             Term::map(vec![]),
             Term::nil(),
@@ -614,9 +693,24 @@ mod tests {
 
     #[test]
     fn map_key_order_puts_integers_first() {
-        let mut keys = vec![Term::Float(1.0), int(2), Term::atom("a"), int(-1), Term::Float(0.5)];
+        let mut keys = vec![
+            Term::Float(1.0),
+            int(2),
+            Term::atom("a"),
+            int(-1),
+            Term::Float(0.5),
+        ];
         keys.sort_by(map_key_cmp);
-        assert_eq!(keys, vec![int(-1), int(2), Term::Float(0.5), Term::Float(1.0), Term::atom("a")]);
+        assert_eq!(
+            keys,
+            vec![
+                int(-1),
+                int(2),
+                Term::Float(0.5),
+                Term::Float(1.0),
+                Term::atom("a")
+            ]
+        );
     }
 
     #[test]
@@ -651,7 +745,10 @@ mod tests {
         assert!(Term::binary(vec![0b0100_0000]) < bits(&[0b1000_0000], 1));
         assert!(Term::binary(Bytes::new()) < bits(&[0], 1));
         assert!(Term::binary(vec![1, 2]) < Term::binary(vec![1, 2, 0]));
-        let dirty = Term::Bitstring(crate::term::Bitstring { bytes: Bytes::from_static(&[0xFF]), bits: 1 });
+        let dirty = Term::Bitstring(crate::term::Bitstring {
+            bytes: Bytes::from_static(&[0xFF]),
+            bits: 1,
+        });
         assert_eq!(dirty, bits(&[0x80], 1));
         assert_eq!(hash(&dirty), hash(&bits(&[0x80], 1)));
     }
@@ -659,24 +756,37 @@ mod tests {
     #[test]
     fn identifiers_order_like_otp() {
         let (a, b) = (Atom::new("a@h"), Atom::new("b@h"));
-        let pid = |node, id, serial, creation| Term::Pid(Pid { node, id, serial, creation });
+        let pid = |node, id, serial, creation| {
+            Term::Pid(Pid {
+                node,
+                id,
+                serial,
+                creation,
+            })
+        };
         assert!(pid(a, 5, 0, 1) < pid(a, 1, 1, 1));
         assert!(pid(b, 1, 0, 1) < pid(a, 5, 0, 1));
         assert!(pid(b, 1, 0, 1) > pid(a, 1, 0, 2));
         let port = |node, id, creation| Term::Port(Port { node, id, creation });
         assert!(port(a, 5, 1) < port(a, 1, 2));
         assert!(port(b, 1, 1) > port(a, 5, 2));
-        let reference = |node, creation, ids: &[u32]| Term::Ref(Ref::new(node, creation, ids).expect("ref"));
+        let reference =
+            |node, creation, ids: &[u32]| Term::Ref(Ref::new(node, creation, ids).expect("ref"));
         assert!(reference(a, 1, &[1, 2, 3]) > reference(a, 1, &[2, 1, 3]));
         assert!(reference(a, 1, &[9, 9, 9]) < reference(a, 1, &[1, 1, 1, 1]));
         assert!(reference(a, 1, &[9, 9, 9]) < reference(a, 2, &[1, 1, 1]));
         assert_eq!(reference(a, 1, &[1, 2]), reference(a, 1, &[1, 2, 0]));
-        assert_eq!(hash(&reference(a, 1, &[1, 2])), hash(&reference(a, 1, &[1, 2, 0])));
+        assert_eq!(
+            hash(&reference(a, 1, &[1, 2])),
+            hash(&reference(a, 1, &[1, 2, 0]))
+        );
     }
 
     #[test]
     fn export_funs_order() {
-        let f = |m: &str, name: &str, a: u8| Term::Fun(Fun::export(Atom::new(m), Atom::new(name), a).expect("fun"));
+        let f = |m: &str, name: &str, a: u8| {
+            Term::Fun(Fun::export(Atom::new(m), Atom::new(name), a).expect("fun"))
+        };
         assert!(f("lists", "sum", 1) > f("lists", "map", 2));
         assert!(f("erlang", "abs", 1) < f("lists", "abs", 1));
         assert!(f("a", "b", 2) > f("a", "b", 1));

@@ -24,8 +24,9 @@ use crate::error::{Error, Result};
 /// these names must be quoted (`maybe` and `else` only with the `maybe_expr`
 /// feature, which is on by default from OTP 27).
 const RESERVED_WORDS: &[&str] = &[
-    "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case", "catch", "cond", "div",
-    "else", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse", "receive", "rem", "try", "when", "xor",
+    "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case",
+    "catch", "cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or",
+    "orelse", "receive", "rem", "try", "when", "xor",
 ];
 
 /// The largest binary literal, in bits (16 MiB): keeps a few bytes of text
@@ -196,14 +197,18 @@ fn write_leaf(f: &mut fmt::Formatter<'_>, term: &Term) -> fmt::Result {
 /// character or a control character with an escape.
 fn string_code(element: &Term) -> Option<u32> {
     match element {
-        Term::Int(value) => u32::try_from(*value).ok().filter(|&c| is_printable(c) || is_string_control(c)),
+        Term::Int(value) => u32::try_from(*value)
+            .ok()
+            .filter(|&c| is_printable(c) || is_string_control(c)),
         _ => None,
     }
 }
 
 /// Whether a non-empty list prints as a string.
 fn is_printable_string(elements: &[Term]) -> bool {
-    elements.iter().all(|element| string_code(element).is_some())
+    elements
+        .iter()
+        .all(|element| string_code(element).is_some())
 }
 
 /// The shortest text that reads back as the same float, in Erlang's float
@@ -225,7 +230,10 @@ fn format_float(value: f64) -> String {
     };
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let (first, rest) = digits.split_at(1);
-    let exponent_form = format!("{sign}{first}.{}e{exponent}", if rest.is_empty() { "0" } else { rest });
+    let exponent_form = format!(
+        "{sign}{first}.{}e{exponent}",
+        if rest.is_empty() { "0" } else { rest }
+    );
     let point = exponent + 1;
     let count = digits.len() as i64;
     let positional = if point <= 0 {
@@ -247,7 +255,9 @@ fn write_binary(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     if bytes.is_empty() {
         return f.write_str("<<>>");
     }
-    let ascii = |byte: &u8| is_printable(u32::from(*byte)) && *byte < 0x80 || is_string_control(u32::from(*byte));
+    let ascii = |byte: &u8| {
+        is_printable(u32::from(*byte)) && *byte < 0x80 || is_string_control(u32::from(*byte))
+    };
     if bytes.iter().all(ascii) {
         f.write_str("<<\"")?;
         for &byte in bytes {
@@ -256,7 +266,10 @@ fn write_binary(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
         return f.write_str("\">>");
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.chars().all(|c| is_printable(u32::from(c)) || is_string_control(u32::from(c))) {
+        if text
+            .chars()
+            .all(|c| is_printable(u32::from(c)) || is_string_control(u32::from(c)))
+        {
             f.write_str("<<\"")?;
             for c in text.chars() {
                 write_escaped(f, u32::from(c), '"')?;
@@ -395,7 +408,10 @@ impl<'s> Parser<'s> {
 
     #[cold]
     fn error(&self, offset: usize, reason: impl Into<String>) -> Box<Error> {
-        Box::new(Error::Parse { offset, reason: reason.into() })
+        Box::new(Error::Parse {
+            offset,
+            reason: reason.into(),
+        })
     }
 
     /// "expected X, found Y" at the current position.
@@ -413,7 +429,10 @@ impl<'s> Parser<'s> {
             match byte {
                 b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => self.pos += 1,
                 b'%' => {
-                    self.pos = self.rest().find('\n').map_or(self.text.len(), |at| self.pos + at);
+                    self.pos = self
+                        .rest()
+                        .find('\n')
+                        .map_or(self.text.len(), |at| self.pos + at);
                 }
                 _ => break,
             }
@@ -461,7 +480,9 @@ impl<'s> Parser<'s> {
                     if self.eat(close) {
                         container.close()
                     } else if open.len() >= MAX_DEPTH {
-                        return Err(self.error(start, format!("terms nest deeper than {MAX_DEPTH} levels")));
+                        return Err(
+                            self.error(start, format!("terms nest deeper than {MAX_DEPTH} levels"))
+                        );
                     } else {
                         open.push(container);
                         continue;
@@ -519,9 +540,13 @@ impl<'s> Parser<'s> {
                 *container = OpenText::Tail(elements);
                 Ok(None)
             }
-            (OpenText::Tuple(_), Some(b'}')) | (OpenText::List(_), Some(b']')) | (OpenText::Map(..), Some(b'}')) => {
+            (OpenText::Tuple(_), Some(b'}'))
+            | (OpenText::List(_), Some(b']'))
+            | (OpenText::Map(..), Some(b'}')) => {
                 self.pos += 1;
-                Ok(Some(std::mem::replace(container, OpenText::Tuple(Vec::new())).close()))
+                Ok(Some(
+                    std::mem::replace(container, OpenText::Tuple(Vec::new())).close(),
+                ))
             }
             (OpenText::Tuple(_), _) => Err(self.unexpected("',' or '}'")),
             (OpenText::List(_), _) => Err(self.unexpected("',', '|' or ']'")),
@@ -534,7 +559,12 @@ impl<'s> Parser<'s> {
         match self.peek() {
             Some(b'#') => self.hash_form(),
             Some(b'<') if self.peek_at(1) == Some(b'<') => self.binary(),
-            Some(b'"') => Ok(Term::List(self.strings()?.into_iter().map(|c| Term::Int(i64::from(c))).collect())),
+            Some(b'"') => Ok(Term::List(
+                self.strings()?
+                    .into_iter()
+                    .map(|c| Term::Int(i64::from(c)))
+                    .collect(),
+            )),
             Some(b'\'') => Ok(Term::Atom(self.quoted_atom()?)),
             Some(b'$' | b'0'..=b'9' | b'-' | b'+') => self.number(),
             Some(b'A'..=b'Z' | b'_') => Err(self.error(start, "variables are not terms")),
@@ -564,7 +594,12 @@ impl<'s> Parser<'s> {
                 let id = self.dotted_number(u32::MAX.into())? as u32;
                 let serial = self.dotted_number(u32::MAX.into())? as u32;
                 let creation = self.dotted_number(u32::MAX.into())? as u32;
-                Term::Pid(Pid { node, id, serial, creation })
+                Term::Pid(Pid {
+                    node,
+                    id,
+                    serial,
+                    creation,
+                })
             }
             "Port" => {
                 let node = self.node()?;
@@ -577,17 +612,18 @@ impl<'s> Parser<'s> {
                 let mut numbers = Vec::with_capacity(Ref::MAX_WORDS + 1);
                 while self.peek_after_space() == Some(b'.') {
                     if numbers.len() > Ref::MAX_WORDS {
-                        return Err(self.error(self.pos, "a reference has at most 5 words and a creation"));
+                        return Err(
+                            self.error(self.pos, "a reference has at most 5 words and a creation")
+                        );
                     }
                     numbers.push(self.dotted_number(u32::MAX.into())? as u32);
                 }
                 let Some((&creation, ids)) = numbers.split_last() else {
                     return Err(self.unexpected("'.'"));
                 };
-                Term::Ref(
-                    Ref::new(node, creation, ids)
-                        .ok_or_else(|| self.error(start, "a reference needs 1 to 5 words and a creation"))?,
-                )
+                Term::Ref(Ref::new(node, creation, ids).ok_or_else(|| {
+                    self.error(start, "a reference needs 1 to 5 words and a creation")
+                })?)
             }
             "Fun" => self.local_fun(start)?,
             other => return Err(self.error(start, format!("unknown form #{other}<"))),
@@ -637,7 +673,11 @@ impl<'s> Parser<'s> {
     fn local_fun(&mut self, start: usize) -> Res<Term> {
         self.skip_space();
         let hex_start = self.pos;
-        let hex_len = self.rest().bytes().take_while(u8::is_ascii_hexdigit).count();
+        let hex_len = self
+            .rest()
+            .bytes()
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
         self.pos += hex_len;
         let hex = &self.text.as_bytes()[hex_start..self.pos];
         if hex.len() % 2 != 0 {
@@ -668,7 +708,10 @@ impl<'s> Parser<'s> {
         // `maybe` and `else` are plain atoms unless the `maybe_expr` feature
         // is enabled, and OTP 25 reads them unquoted.
         if RESERVED_WORDS.contains(&word) && !matches!(word, "maybe" | "else") {
-            return Err(self.error(start, format!("'{word}' is a reserved word; quote it to make an atom")));
+            return Err(self.error(
+                start,
+                format!("'{word}' is a reserved word; quote it to make an atom"),
+            ));
         }
         self.atom(start, word)
     }
@@ -676,7 +719,10 @@ impl<'s> Parser<'s> {
     fn atom(&self, start: usize, text: &str) -> Res<Atom> {
         let chars = text.chars().count();
         if chars > MAX_ATOM_CHARS {
-            return Err(self.error(start, format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}")));
+            return Err(self.error(
+                start,
+                format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
+            ));
         }
         Atom::new_from_peer(text).ok_or_else(|| self.error(start, "atom table full"))
     }
@@ -751,7 +797,11 @@ impl<'s> Parser<'s> {
             }
             'x' if self.peek() == Some(b'{') => {
                 self.pos += 1;
-                let len = self.rest().bytes().take_while(u8::is_ascii_hexdigit).count();
+                let len = self
+                    .rest()
+                    .bytes()
+                    .take_while(u8::is_ascii_hexdigit)
+                    .count();
                 let value = u32::from_str_radix(&self.text[self.pos..self.pos + len], 16).ok();
                 self.pos += len;
                 match (value, self.peek()) {
@@ -763,7 +813,10 @@ impl<'s> Parser<'s> {
                 }
             }
             'x' => {
-                let hex = self.rest().get(..2).filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+                let hex = self
+                    .rest()
+                    .get(..2)
+                    .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
                 match hex.and_then(|hex| u32::from_str_radix(hex, 16).ok()) {
                     Some(value) => {
                         self.pos += 2;
@@ -806,7 +859,11 @@ impl<'s> Parser<'s> {
             Some(b'0'..=b'9') => self.unsigned_number()?,
             _ => return Err(self.unexpected("a number")),
         };
-        Ok(if negative { negate(term).ok_or_else(|| self.error(start, "cannot negate"))? } else { term })
+        Ok(if negative {
+            negate(term).ok_or_else(|| self.error(start, "cannot negate"))?
+        } else {
+            term
+        })
     }
 
     fn char_literal(&mut self) -> Res<u32> {
@@ -829,7 +886,10 @@ impl<'s> Parser<'s> {
         while let Some(c) = self.rest().chars().next() {
             if c.is_digit(radix) {
                 digits.push(c);
-            } else if c == '_' && !digits.is_empty() && self.rest()[1..].starts_with(|c: char| c.is_digit(radix)) {
+            } else if c == '_'
+                && !digits.is_empty()
+                && self.rest()[1..].starts_with(|c: char| c.is_digit(radix))
+            {
                 // Erlang allows `_` only between two digits.
             } else {
                 break;
@@ -847,7 +907,10 @@ impl<'s> Parser<'s> {
         let digits = self.digits(10)?;
         if self.peek() == Some(b'#') {
             self.pos += 1;
-            let radix = digits.parse::<u32>().ok().filter(|radix| (2..=36).contains(radix));
+            let radix = digits
+                .parse::<u32>()
+                .ok()
+                .filter(|radix| (2..=36).contains(radix));
             let Some(radix) = radix else {
                 return Err(self.error(start, format!("base {digits} is not between 2 and 36")));
             };
@@ -861,7 +924,10 @@ impl<'s> Parser<'s> {
             text.push_str(&self.digits(10)?);
             if matches!(self.peek(), Some(b'e' | b'E')) {
                 let sign_len = usize::from(matches!(self.peek_at(1), Some(b'+' | b'-')));
-                if self.peek_at(1 + sign_len).is_some_and(|b| b.is_ascii_digit()) {
+                if self
+                    .peek_at(1 + sign_len)
+                    .is_some_and(|b| b.is_ascii_digit())
+                {
                     text.push('e');
                     text.push_str(&self.text[self.pos + 1..self.pos + 1 + sign_len]);
                     self.pos += 1 + sign_len;
@@ -880,7 +946,8 @@ impl<'s> Parser<'s> {
         if let Ok(value) = i64::from_str_radix(digits, radix) {
             return Ok(Term::Int(value));
         }
-        let magnitude = magnitude_from_digits(digits, radix).ok_or_else(|| self.error(start, "bad integer"))?;
+        let magnitude =
+            magnitude_from_digits(digits, radix).ok_or_else(|| self.error(start, "bad integer"))?;
         Ok(BigInt::from_magnitude(false, &magnitude).into_term())
     }
 
@@ -936,7 +1003,11 @@ impl<'s> Parser<'s> {
             match self.name() {
                 "utf8" => true,
                 "integer" => false,
-                other => return Err(self.error(type_start, format!("unsupported segment type {other:?}"))),
+                other => {
+                    return Err(
+                        self.error(type_start, format!("unsupported segment type {other:?}"))
+                    )
+                }
             }
         } else {
             false
@@ -948,11 +1019,14 @@ impl<'s> Parser<'s> {
             let codes = match value {
                 SegmentValue::Codes(codes) => codes,
                 SegmentValue::Int(Term::Int(code)) => vec![u32::try_from(code).unwrap_or(u32::MAX)],
-                SegmentValue::Int(_) => return Err(self.error(start, "a utf8 segment must be a character")),
+                SegmentValue::Int(_) => {
+                    return Err(self.error(start, "a utf8 segment must be a character"))
+                }
             };
             self.check_room(bits, start, codes.len().saturating_mul(32))?;
             for code in codes {
-                let c = char::from_u32(code).ok_or_else(|| self.error(start, format!("{code} is not a character")))?;
+                let c = char::from_u32(code)
+                    .ok_or_else(|| self.error(start, format!("{code} is not a character")))?;
                 let mut buffer = [0u8; 4];
                 for &byte in c.encode_utf8(&mut buffer).as_bytes() {
                     bits.push_int(false, &[byte], 8);
@@ -976,14 +1050,19 @@ impl<'s> Parser<'s> {
                 self.check_room(bits, start, size)?;
                 bits.push_int(big.negative, &big.magnitude, size);
             }
-            SegmentValue::Int(_) => return Err(self.error(start, "a binary segment must be an integer")),
+            SegmentValue::Int(_) => {
+                return Err(self.error(start, "a binary segment must be an integer"))
+            }
         }
         Ok(())
     }
 
     fn check_room(&self, bits: &BitWriter, start: usize, more: usize) -> Res<()> {
         if bits.len.saturating_add(more) > MAX_BINARY_BITS {
-            return Err(self.error(start, format!("binary literal larger than {} bytes", MAX_BINARY_BITS / 8)));
+            return Err(self.error(
+                start,
+                format!("binary literal larger than {} bytes", MAX_BINARY_BITS / 8),
+            ));
         }
         Ok(())
     }
@@ -996,9 +1075,17 @@ fn last_value_wins(pairs: Vec<(Term, Term)>) -> Vec<(Term, Term)> {
         for (index, (key, _)) in pairs.iter().enumerate() {
             last.insert(key, index);
         }
-        pairs.iter().enumerate().map(|(index, (key, _))| last.get(key) == Some(&index)).collect()
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(index, (key, _))| last.get(key) == Some(&index))
+            .collect()
     };
-    pairs.into_iter().zip(keep).filter_map(|(pair, keep)| keep.then_some(pair)).collect()
+    pairs
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(pair, keep)| keep.then_some(pair))
+        .collect()
 }
 
 fn negate(term: Term) -> Option<Term> {
@@ -1007,7 +1094,9 @@ fn negate(term: Term) -> Option<Term> {
             Some(negated) => Term::Int(negated),
             None => Term::BigInt(BigInt::from_i128(-i128::from(value))),
         }),
-        Term::BigInt(big) => Some(BigInt::from_magnitude(!big.negative, &big.magnitude).into_term()),
+        Term::BigInt(big) => {
+            Some(BigInt::from_magnitude(!big.negative, &big.magnitude).into_term())
+        }
         Term::Float(value) => Some(Term::Float(-value)),
         _ => None,
     }
@@ -1020,7 +1109,10 @@ fn is_atom_start(c: char) -> bool {
 
 /// Latin-1 letters, digits, `_` and `@` continue names.
 fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '@' || matches!(c, 'À'..='ÿ') && c != '×' && c != '÷'
+    c.is_ascii_alphanumeric()
+        || c == '_'
+        || c == '@'
+        || matches!(c, 'À'..='ÿ') && c != '×' && c != '÷'
 }
 
 /// Accumulates the bits of a binary literal, most significant bit first.
@@ -1056,7 +1148,12 @@ impl BitWriter {
             let count = size / 8;
             let extension = count.saturating_sub(source.len());
             self.bytes.resize(self.bytes.len() + extension, flip);
-            self.bytes.extend(source[..count - extension].iter().rev().map(|byte| byte ^ flip));
+            self.bytes.extend(
+                source[..count - extension]
+                    .iter()
+                    .rev()
+                    .map(|byte| byte ^ flip),
+            );
             self.len += size;
             return;
         }
@@ -1081,7 +1178,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Term {
-        text.parse().unwrap_or_else(|err| panic!("parsing {text:?}: {err}"))
+        text.parse()
+            .unwrap_or_else(|err| panic!("parsing {text:?}: {err}"))
     }
 
     fn parse_err(text: &str) -> (usize, String) {
@@ -1099,7 +1197,16 @@ mod tests {
 
     #[test]
     fn atoms() {
-        for text in ["ok", "a@b", "node@host.example", "'hello world'", "'Caps'", "'and'", "'maybe'", "'else'"] {
+        for text in [
+            "ok",
+            "a@b",
+            "node@host.example",
+            "'hello world'",
+            "'Caps'",
+            "'and'",
+            "'maybe'",
+            "'else'",
+        ] {
             let text = text.replace(".example", "_example");
             round_trip(&text);
         }
@@ -1114,7 +1221,9 @@ mod tests {
         assert_eq!(parse("maybe"), Term::atom("maybe"));
         assert!(parse_err("and").1.contains("reserved"));
         assert!(parse_err("Var").1.contains("variables"));
-        assert!(parse_err(&format!("'{}'", "a".repeat(256))).1.contains("256 characters"));
+        assert!(parse_err(&format!("'{}'", "a".repeat(256)))
+            .1
+            .contains("256 characters"));
         parse(&format!("'{}'", "a".repeat(255)));
     }
 
@@ -1149,7 +1258,9 @@ mod tests {
 
     #[test]
     fn floats() {
-        for text in ["0.0", "-0.0", "1.5", "0.1", "100.0", "1.0e300", "1.5e-7", "0.0001", "1.0e-5", "1.0e15"] {
+        for text in [
+            "0.0", "-0.0", "1.5", "0.1", "100.0", "1.0e300", "1.5e-7", "0.0001", "1.0e-5", "1.0e15",
+        ] {
             round_trip(text);
         }
         round_trip("123456789012345.0");
@@ -1162,7 +1273,14 @@ mod tests {
         assert_eq!(parse("1_0.2_5"), Term::Float(10.25));
         assert!(parse_err("1.0e400").1.contains("out of range"));
         assert_eq!(format_float(-0.0), "-0.0");
-        for value in [0.1, 1.0 / 3.0, 2.0f64.powi(60), 1e-300, 123.456, 6.02214076e23] {
+        for value in [
+            0.1,
+            1.0 / 3.0,
+            2.0f64.powi(60),
+            1e-300,
+            123.456,
+            6.02214076e23,
+        ] {
             assert_eq!(parse(&format_float(value)), Term::Float(value));
         }
     }
@@ -1180,7 +1298,10 @@ mod tests {
         round_trip("[{a},\"b\"]");
         assert_eq!(parse("\"ab\" \"cd\""), Term::charlist("abcd"));
         assert_eq!(parse("\"\""), Term::nil());
-        assert_eq!(parse("\"\\x41\\101\\s\\^A\""), Term::list(vec![65.into(), 65.into(), 32.into(), 1.into()]));
+        assert_eq!(
+            parse("\"\\x41\\101\\s\\^A\""),
+            Term::list(vec![65.into(), 65.into(), 32.into(), 1.into()])
+        );
         assert_eq!(parse("[a|[b]]"), parse("[a,b]"));
         assert_eq!(parse("[a|[b|c]]"), parse("[a,b|c]"));
         assert!(parse_err("\"abc").1.contains("not closed"));
@@ -1210,18 +1331,29 @@ mod tests {
         round_trip("<<1:1>>");
         assert_eq!(parse("<<\"é\">>"), Term::binary(vec![233]));
         assert_eq!(parse("<<233/utf8>>"), Term::binary("é"));
-        assert_eq!(parse("<<-1:4>>"), Term::bitstring(&[0xF0], 4).expect("bits"));
+        assert_eq!(
+            parse("<<-1:4>>"),
+            Term::bitstring(&[0xF0], 4).expect("bits")
+        );
         assert_eq!(parse("<<256>>"), Term::binary(vec![0]));
         assert_eq!(parse("<<1:16>>"), Term::binary(vec![0, 1]));
         assert_eq!(parse("<<\"ab\":16>>"), Term::binary(vec![0, 97, 0, 98]));
         assert_eq!(parse("<<-1:16>>"), Term::binary(vec![255, 255]));
         assert_eq!(parse("<<-256:16>>"), Term::binary(vec![255, 0]));
-        assert_eq!(parse("<<16#1FFFFFFFFFFFFFFFF:72>>"), Term::binary(vec![1, 255, 255, 255, 255, 255, 255, 255, 255]));
+        assert_eq!(
+            parse("<<16#1FFFFFFFFFFFFFFFF:72>>"),
+            Term::binary(vec![1, 255, 255, 255, 255, 255, 255, 255, 255])
+        );
         assert_eq!(parse("<<$a, \"b\" \"c\">>"), Term::binary("abc"));
         assert_eq!(parse("<<1:0>>"), Term::binary(Bytes::new()));
         assert!(parse_err("<<1:99999999999>>").1.contains("number from 0"));
-        assert!(parse_err("<<0:134217728,0:1>>").1.contains("larger than 16777216 bytes"));
-        assert_eq!(parse("<<-2:24,5:16,-1:12,3:4>>"), Term::binary(vec![255, 255, 254, 0, 5, 255, 243]));
+        assert!(parse_err("<<0:134217728,0:1>>")
+            .1
+            .contains("larger than 16777216 bytes"));
+        assert_eq!(
+            parse("<<-2:24,5:16,-1:12,3:4>>"),
+            Term::binary(vec![255, 255, 254, 0, 5, 255, 243])
+        );
         assert_eq!(parse("<<-300:12,7:3>>"), parse("<<237,39:7>>"));
         assert!(parse_err("<<1.5>>").1.contains("must be an integer"));
         assert!(parse_err("<<a>>").1.contains("integer"));
@@ -1231,11 +1363,20 @@ mod tests {
     #[test]
     fn identifiers() {
         let node = Atom::new("node@host");
-        let pid = Term::Pid(Pid { node, id: 1, serial: 2, creation: 3 });
+        let pid = Term::Pid(Pid {
+            node,
+            id: 1,
+            serial: 2,
+            creation: 3,
+        });
         assert_eq!(pid.to_string(), "#Pid<'node@host'.1.2.3>");
         assert_eq!(parse("#Pid<'node@host'.1.2.3>"), pid);
         assert_eq!(parse("#Pid<node@host.1.2.3>"), pid);
-        let port = Term::Port(Port { node, id: 1 << 40, creation: 3 });
+        let port = Term::Port(Port {
+            node,
+            id: 1 << 40,
+            creation: 3,
+        });
         assert_eq!(port.to_string(), "#Port<'node@host'.1099511627776.3>");
         assert_eq!(parse(&port.to_string()), port);
         let reference = Term::Ref(Ref::new(node, 3, &[1, 2, 3, 4, 5]).expect("ref"));
@@ -1243,9 +1384,13 @@ mod tests {
         assert_eq!(parse(&reference.to_string()), reference);
         let short = Term::Ref(Ref::new(node, 3, &[9]).expect("ref"));
         assert_eq!(parse(&short.to_string()), short);
-        assert!(parse_err("#Ref<'n@h'.1.2.3.4.5.6.7>").1.contains("at most 5"));
+        assert!(parse_err("#Ref<'n@h'.1.2.3.4.5.6.7>")
+            .1
+            .contains("at most 5"));
         assert!(parse_err("#Ref<'n@h'.1>").1.contains("1 to 5"));
-        assert!(parse_err("#Pid<'n@h'.1.2.99999999999>").1.contains("number from 0"));
+        assert!(parse_err("#Pid<'n@h'.1.2.99999999999>")
+            .1
+            .contains("number from 0"));
         assert!(parse_err("#Foo<1>").1.contains("#Foo"));
     }
 
@@ -1256,8 +1401,12 @@ mod tests {
         assert_eq!(parse("fun 'a b':'C'/0").to_string(), "fun 'a b':'C'/0");
         let mut encoding = vec![112, 0, 0, 0, 0, 0];
         encoding.extend_from_slice(&[0xAB; 16]);
-        encoding.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 119, 1, b'f', 97, 0, 98, 7, 93, 177, 15]);
-        encoding.extend_from_slice(&[88, 119, 3, b'a', b'@', b'h', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 97, 1]);
+        encoding.extend_from_slice(&[
+            0, 0, 0, 0, 0, 0, 0, 1, 119, 1, b'f', 97, 0, 98, 7, 93, 177, 15,
+        ]);
+        encoding.extend_from_slice(&[
+            88, 119, 3, b'a', b'@', b'h', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 97, 1,
+        ]);
         let size = (encoding.len() - 1) as u32;
         encoding[1..5].copy_from_slice(&size.to_be_bytes());
         let hex: String = encoding.iter().map(|byte| format!("{byte:02X}")).collect();
@@ -1273,8 +1422,14 @@ mod tests {
     fn document_syntax() {
         assert_eq!(parse("  {a} . "), parse("{a}"));
         assert_eq!(parse("% comment\n[1, % inner\n 2]. % done"), parse("[1,2]"));
-        assert_eq!(parse_err("{a} b"), (4, "expected the end of the text, found 'b'".to_owned()));
-        assert_eq!(parse_err("").1, "expected a term, found the end of the text");
+        assert_eq!(
+            parse_err("{a} b"),
+            (4, "expected the end of the text, found 'b'".to_owned())
+        );
+        assert_eq!(
+            parse_err("").1,
+            "expected a term, found the end of the text"
+        );
         assert!(parse_err("{a,}").1.contains("term"));
     }
 
@@ -1285,10 +1440,21 @@ mod tests {
         let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
         let handle = std::thread::Builder::new()
             .stack_size(2 << 20)
-            .spawn(move || (ok.parse::<Term>().is_ok(), deep.parse::<Term>().map_err(|err| err.to_string())))
+            .spawn(move || {
+                (
+                    ok.parse::<Term>().is_ok(),
+                    deep.parse::<Term>().map_err(|err| err.to_string()),
+                )
+            })
             .expect("thread");
         let (ok, deep) = handle.join().expect("no overflow");
         assert!(ok);
-        assert_eq!(deep.expect_err("too deep"), format!("syntax error at byte {}: terms nest deeper than {MAX_DEPTH} levels", MAX_DEPTH));
+        assert_eq!(
+            deep.expect_err("too deep"),
+            format!(
+                "syntax error at byte {}: terms nest deeper than {MAX_DEPTH} levels",
+                MAX_DEPTH
+            )
+        );
     }
 }

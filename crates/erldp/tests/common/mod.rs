@@ -26,14 +26,17 @@ pub fn corpus_path() -> PathBuf {
 /// Every term of the corpus (blank and `%` comment lines skipped).
 pub fn corpus() -> Vec<Entry> {
     let path = corpus_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('%'))
         .map(|(index, line)| Entry {
             line: index + 1,
             text: line.to_owned(),
-            term: line.parse().unwrap_or_else(|err| panic!("corpus line {}: {err}\n{line}", index + 1)),
+            term: line
+                .parse()
+                .unwrap_or_else(|err| panic!("corpus line {}: {err}\n{line}", index + 1)),
         })
         .collect()
 }
@@ -48,12 +51,15 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// Runs `erl -noshell -eval <code>` and fails the test with erl's output
 /// if it does not exit cleanly.
 pub fn run_erl(code: &str) {
-    let output = Command::new("erl").args(["-noshell", "-eval", code]).output().unwrap_or_else(|err| {
-        panic!(
+    let output = Command::new("erl")
+        .args(["-noshell", "-eval", code])
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
             "these tests compare with the real Erlang runtime, but `erl` could not be run ({err}); \
              install Erlang/OTP (Debian: apt-get install erlang-base) so that `erl` is on PATH"
         )
-    });
+        });
     assert!(
         output.status.success(),
         "erl failed ({}):\nstdout: {}\nstderr: {}",
@@ -70,5 +76,8 @@ pub fn erl_string(path: &Path) -> String {
 
 pub fn from_hex(hex: &str) -> Vec<u8> {
     assert!(hex.len() % 2 == 0, "odd hex length");
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit")).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
+        .collect()
 }
