@@ -2,9 +2,10 @@
 //!
 //! Implements the term types of
 //! [erl_ext_dist](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html):
-//! [`encode`] produces exactly what `term_to_binary/1` of OTP 25 produces,
-//! [`decode`] accepts every tag a BEAM node may send. `Display` prints Erlang
-//! syntax and `FromStr` parses it.
+//! [`encode()`] produces byte for byte what the BEAM writes with UTF-8
+//! atoms (`term_to_binary/1` from OTP 26 on, `{minor_version, 2}` in
+//! OTP 25), [`decode()`] accepts every tag a BEAM node may send. `Display`
+//! prints Erlang syntax and `FromStr` parses it.
 //!
 //! Equality is Erlang's exact equality (`=:=`): `1` and `1.0` differ, map
 //! equality ignores pair order, floats compare bit for bit (so `0.0` and
@@ -25,7 +26,7 @@ pub use decode::{decode, decode_bytes, Decoder};
 pub use encode::{encode, encode_into, encoded_size};
 
 /// An Erlang term.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Term {
     /// An atom; `true`/`false` are atoms too.
     Atom(Atom),
@@ -58,6 +59,58 @@ pub enum Term {
     /// A fun (`NEW_FUN_EXT`) or external fun (`EXPORT_EXT`), kept as its
     /// encoding so that it re-encodes unchanged.
     Fun(Fun),
+}
+
+impl Clone for Term {
+    /// Written out rather than derived so that cloning a deeply nested term
+    /// takes little stack per level (see [`decode::MAX_DEPTH`]): this frame
+    /// only dispatches, the copying happens in helpers.
+    fn clone(&self) -> Term {
+        match self {
+            Term::Tuple(elements) => Term::Tuple(clone_all(elements)),
+            Term::List(elements) => Term::List(clone_all(elements)),
+            Term::ImproperList(elements, tail) => clone_improper(elements, tail),
+            Term::Map(pairs) => Term::Map(clone_pairs(pairs)),
+            leaf => clone_leaf(leaf),
+        }
+    }
+}
+
+fn clone_all(terms: &[Term]) -> Vec<Term> {
+    let mut copy = Vec::with_capacity(terms.len());
+    for term in terms {
+        copy.push(term.clone());
+    }
+    copy
+}
+
+fn clone_improper(elements: &[Term], tail: &Term) -> Term {
+    Term::ImproperList(clone_all(elements), Box::new(tail.clone()))
+}
+
+fn clone_pairs(pairs: &[(Term, Term)]) -> Vec<(Term, Term)> {
+    let mut copy = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        copy.push((key.clone(), value.clone()));
+    }
+    copy
+}
+
+#[inline(never)]
+fn clone_leaf(term: &Term) -> Term {
+    match term {
+        Term::Atom(atom) => Term::Atom(*atom),
+        Term::Int(value) => Term::Int(*value),
+        Term::BigInt(big) => Term::BigInt(big.clone()),
+        Term::Float(value) => Term::Float(*value),
+        Term::Binary(bytes) => Term::Binary(bytes.clone()),
+        Term::Bitstring(bits) => Term::Bitstring(bits.clone()),
+        Term::Pid(pid) => Term::Pid(*pid),
+        Term::Port(port) => Term::Port(*port),
+        Term::Ref(reference) => Term::Ref(*reference),
+        Term::Fun(fun) => Term::Fun(fun.clone()),
+        container => container.clone(),
+    }
 }
 
 /// An integer outside the `i64` range: sign and magnitude, the magnitude as
@@ -107,7 +160,11 @@ pub struct Port {
 
 /// A reference. Up to five 32-bit id words (OTP 24+); three for ordinary
 /// references.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Like the BEAM, equality ignores trailing zero words: `[1, 2]` and
+/// `[1, 2, 0]` are the same reference, although each re-encodes with the
+/// number of words it arrived with.
+#[derive(Clone, Copy, Debug)]
 pub struct Ref {
     /// The node that created the reference.
     pub node: Atom,
@@ -129,12 +186,41 @@ impl Ref {
         }
         let mut words = [0u32; 5];
         words[..ids.len()].copy_from_slice(ids);
-        Some(Ref { node, creation, len: ids.len() as u8, words })
+        Some(Ref {
+            node,
+            creation,
+            len: ids.len() as u8,
+            words,
+        })
     }
 
     /// The id words, as sent on the wire.
     pub fn ids(&self) -> &[u32] {
         &self.words[..self.len as usize]
+    }
+
+    /// All five id words, zero beyond [`Ref::ids`]: the value that equality,
+    /// hashing and ordering look at.
+    pub(crate) fn padded_ids(&self) -> &[u32; 5] {
+        &self.words
+    }
+}
+
+impl PartialEq for Ref {
+    fn eq(&self, other: &Ref) -> bool {
+        // Unused words are always zero (see `Ref::new`), so comparing the
+        // whole array compares the ids zero-padded.
+        self.node == other.node && self.creation == other.creation && self.words == other.words
+    }
+}
+
+impl Eq for Ref {}
+
+impl std::hash::Hash for Ref {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.node.hash(state);
+        self.creation.hash(state);
+        self.words.hash(state);
     }
 }
 
@@ -165,6 +251,18 @@ impl Fun {
     /// The fun's external encoding, tag byte first.
     pub fn encoding(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// `fun Module:Function/Arity`. Fails when an atom is longer than 255
+    /// characters.
+    pub fn export(module: Atom, function: Atom, arity: u8) -> crate::Result<Fun> {
+        let mut bytes = vec![encode::tag::EXPORT_EXT];
+        encode::encode_into(&Term::Atom(module), &mut bytes)?;
+        encode::encode_into(&Term::Atom(function), &mut bytes)?;
+        bytes.extend_from_slice(&[encode::tag::SMALL_INTEGER_EXT, arity]);
+        Ok(Fun {
+            bytes: Bytes::from(bytes),
+        })
     }
 
     /// Export or local fun.
@@ -244,7 +342,10 @@ impl Term {
         }
         let mut owned = bytes[..=whole].to_vec();
         owned[whole] &= 0xFFu8 << (8 - rest);
-        Some(Term::Bitstring(Bitstring { bytes: Bytes::from(owned), bits: rest }))
+        Some(Term::Bitstring(Bitstring {
+            bytes: Bytes::from(owned),
+            bits: rest,
+        }))
     }
 
     /// The atom, if this is one.
@@ -357,7 +458,11 @@ impl From<Fun> for Term {
 
 impl From<bool> for Term {
     fn from(value: bool) -> Term {
-        Term::Atom(if value { crate::atom!("true") } else { crate::atom!("false") })
+        Term::Atom(if value {
+            crate::atom!("true")
+        } else {
+            crate::atom!("false")
+        })
     }
 }
 
@@ -457,7 +562,10 @@ impl BigInt {
     /// trimming trailing zero bytes.
     pub fn from_magnitude(negative: bool, magnitude: &[u8]) -> BigInt {
         let used = magnitude.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        BigInt { negative: negative && used > 0, magnitude: magnitude[..used].to_vec() }
+        BigInt {
+            negative: negative && used > 0,
+            magnitude: magnitude[..used].to_vec(),
+        }
     }
 
     /// The big integer for an `i128`.
@@ -501,7 +609,10 @@ mod tests {
     fn ints_normalise() {
         assert!(matches!(Term::from(5u64), Term::Int(5)));
         assert!(matches!(Term::from(u64::MAX), Term::BigInt(_)));
-        assert!(matches!(Term::from(i128::from(i64::MIN)), Term::Int(i64::MIN)));
+        assert!(matches!(
+            Term::from(i128::from(i64::MIN)),
+            Term::Int(i64::MIN)
+        ));
         let big = BigInt::from_i128(-(1i128 << 70));
         assert_eq!(big.to_i128(), Some(-(1i128 << 70)));
         assert!(matches!(BigInt::from_i128(42).into_term(), Term::Int(42)));

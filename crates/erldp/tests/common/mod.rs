@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: the term corpus and a way to
+//! run the real `erl`.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use erldp::Term;
+
+/// One term of `tests/corpus.txt`.
+pub struct Entry {
+    /// 1-based line number in the corpus file.
+    pub line: usize,
+    /// The line as written.
+    pub text: String,
+    /// The term ErlDP parses from it.
+    pub term: Term,
+}
+
+/// The path of the corpus at the repository root.
+pub fn corpus_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus.txt")
+}
+
+/// Every term of the corpus (blank and `%` comment lines skipped).
+pub fn corpus() -> Vec<Entry> {
+    let path = corpus_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('%'))
+        .map(|(index, line)| Entry {
+            line: index + 1,
+            text: line.to_owned(),
+            term: line
+                .parse()
+                .unwrap_or_else(|err| panic!("corpus line {}: {err}\n{line}", index + 1)),
+        })
+        .collect()
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("erldp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
+    dir
+}
+
+/// Runs `erl -noshell -eval <code>` and fails the test with erl's output
+/// if it does not exit cleanly.
+pub fn run_erl(code: &str) {
+    let output = Command::new("erl")
+        .args(["-noshell", "-eval", code])
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+            "these tests compare with the real Erlang runtime, but `erl` could not be run ({err}); \
+             install Erlang/OTP (Debian: apt-get install erlang-base) so that `erl` is on PATH"
+        )
+        });
+    assert!(
+        output.status.success(),
+        "erl failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An Erlang string literal for a path.
+pub fn erl_string(path: &Path) -> String {
+    format!("{:?}", path.to_str().expect("UTF-8 path"))
+}
+
+pub fn from_hex(hex: &str) -> Vec<u8> {
+    assert!(hex.len() % 2 == 0, "odd hex length");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))
+        .collect()
+}
