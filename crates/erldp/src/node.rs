@@ -392,10 +392,16 @@ impl NodeInner {
         self.processes.read().get(&pid.id).cloned()
     }
 
+    /// The process a pid or name stands for. `net_kernel` and `rex` are
+    /// answered by the system process, so that callers can monitor them as
+    /// `gen:call` does.
     fn resolve(&self, target: ProcRef) -> Option<Arc<Process>> {
         match target {
             ProcRef::Pid(pid) => self.process(pid),
-            ProcRef::Name(name) => self.whereis(name),
+            ProcRef::Name(name) => match name.as_str() {
+                "net_kernel" | "rex" => Some(Arc::clone(&self.system)),
+                _ => self.whereis(name),
+            },
         }
     }
 

@@ -4,16 +4,22 @@
 //! pids, ports, references and funs made by a live runtime must survive a
 //! decode/encode round trip unchanged.
 //!
-//! OTP 25's `term_to_binary/1` still writes Latin-1 atoms as the deprecated
-//! `ATOM_EXT`; ErlDP writes UTF-8 atoms like the distribution and OTP 26+
-//! do, which OTP 25 produces with `{minor_version, 2}`. So byte equality is
-//! checked against that, and the default output is checked by decoding.
+//! `encode` must equal OTP 25's `term_to_binary/1` (which writes Latin-1
+//! atoms as `ATOM_EXT`); `encode_into`, the distribution's form with UTF-8
+//! atoms, must equal `term_to_binary(T, [{minor_version, 2}])`.
 
 mod common;
 
 use common::{corpus, erl_string, from_hex, run_erl, scratch_dir};
-use erldp::term::{decode, decode_bytes, encode};
+use erldp::term::{decode, decode_bytes, encode, encode_into};
 use erldp::{FunKind, Term};
+
+/// The distribution's form: UTF-8 atoms, with the version byte in front.
+fn encode_utf8(term: &Term) -> erldp::Result<Vec<u8>> {
+    let mut bytes = vec![131];
+    encode_into(term, &mut bytes)?;
+    Ok(bytes)
+}
 
 #[test]
 fn corpus_matches_erl() {
@@ -106,23 +112,29 @@ fn corpus_matches_erl() {
         };
 
         let utf8 = from_hex(utf8);
-        match encode(&entry.term) {
-            Ok(ours) if ours == utf8 => {}
-            // OTP writes a map of more than 32 pairs in its internal hash
-            // order, which for atom keys differs from one VM run to the
-            // next; given the pairs in that order, we must write the same.
-            Ok(ours) if has_large_map(&entry.term) && ours.len() == utf8.len() => {
-                let again = decode(&utf8).ok().and_then(|as_erl| encode(&as_erl).ok());
-                if again.as_ref() != Some(&utf8) {
-                    fail("large map in erl's order re-encodes differently");
+        let default_bytes = from_hex(default);
+        for (form, theirs, encoder) in [
+            ("term_to_binary/1", &default_bytes, encode as fn(&Term) -> erldp::Result<Vec<u8>>),
+            ("minor_version 2", &utf8, encode_utf8),
+        ] {
+            match encoder(&entry.term) {
+                Ok(ours) if ours == *theirs => {}
+                // OTP writes a map of more than 32 pairs in its internal hash
+                // order, which for atom keys differs from one VM run to the
+                // next; given the pairs in that order, we must write the same.
+                Ok(ours) if has_large_map(&entry.term) && ours.len() == theirs.len() => {
+                    let again = decode(theirs).ok().and_then(|as_erl| encoder(&as_erl).ok());
+                    if again.as_ref() != Some(theirs) {
+                        fail(&format!("large map in erl's order re-encodes differently ({form})"));
+                    }
                 }
+                Ok(ours) => fail(&format!(
+                    "encoding differs from {form}\n  ours: {}\n  erl:  {}",
+                    shorten_bytes(&ours),
+                    shorten_bytes(theirs)
+                )),
+                Err(err) => fail(&format!("encode failed: {err}")),
             }
-            Ok(ours) => fail(&format!(
-                "encoding differs\n  ours: {}\n  erl:  {}",
-                shorten_bytes(&ours),
-                shorten_bytes(&utf8)
-            )),
-            Err(err) => fail(&format!("encode failed: {err}")),
         }
         for (name, hex) in [
             ("utf8", None),
@@ -212,7 +224,7 @@ fn identifiers_and_funs_from_a_live_runtime() {
         let (utf8, default) = row.split_once(' ').expect("two encodings");
         let (utf8, default) = (from_hex(utf8), from_hex(default));
         let term = decode(&utf8).unwrap_or_else(|err| panic!("decoding {row}: {err}"));
-        assert_eq!(encode(&term).expect("re-encodes"), utf8, "{term}");
+        assert_eq!(encode_utf8(&term).expect("re-encodes"), utf8, "{term}");
         assert_eq!(decode_bytes(utf8.clone().into()).expect("decodes"), term);
         let text = term.to_string();
         assert_eq!(
@@ -226,6 +238,7 @@ fn identifiers_and_funs_from_a_live_runtime() {
         // Closures are kept as their encodings, which differ in the atom tags.
         if !contains_local_fun(&term) {
             assert_eq!(from_default, term);
+            assert_eq!(encode(&term).expect("encodes"), default, "term_to_binary/1 form of {term}");
         }
         kinds.push(match &term {
             Term::Pid(_) => "pid",

@@ -1,11 +1,11 @@
 //! Encoding terms in the [External Term
 //! Format](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html).
 //!
-//! The output is byte for byte what the BEAM writes with UTF-8 atoms: what
-//! `term_to_binary/1` returns from OTP 26 on, and what OTP 25 returns for
-//! `term_to_binary(T, [{minor_version, 2}])`. (OTP 25's default, minor
-//! version 1, still writes Latin-1 atoms as the deprecated `ATOM_EXT`; the
-//! distribution itself uses UTF-8 atoms in every release ErlDP supports.)
+//! [`encode`] is byte for byte what `term_to_binary/1` of OTP 25 returns:
+//! atoms that Latin-1 can hold as `ATOM_EXT`, others as UTF-8.
+//! [`encode_into`], which the distribution uses, writes every atom as UTF-8
+//! as the BEAM does on the wire (and as `term_to_binary/1` does from OTP 26
+//! on). Both forms decode everywhere.
 //!
 //! The encoder writes bytes straight into one buffer, with no allocation
 //! per element (small maps are sorted through indices on the stack). The
@@ -124,10 +124,11 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
         Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => 64,
         leaf => 1 + leaf_size(leaf),
     };
-    let mut out = Vec::with_capacity(capacity);
-    out.push(tag::VERSION);
+    let mut buf = Vec::with_capacity(capacity);
+    buf.push(tag::VERSION);
+    let mut out = Out { buf: &mut buf, latin1_atoms: true };
     write_term(term, &mut out).map_err(|failure| failure.into_error())?;
-    Ok(out)
+    Ok(buf)
 }
 
 /// Appends the encoding of `term` to `out` without a version byte, as terms
@@ -141,10 +142,33 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
-    write_term(term, out).map_err(|failure| {
+    let result = write_term(term, &mut Out { buf: out, latin1_atoms: false });
+    result.map_err(|failure| {
         out.truncate(start);
         failure.into_error()
     })
+}
+
+/// The output buffer and how atoms are written into it.
+struct Out<'a> {
+    buf: &'a mut Vec<u8>,
+    /// Write atoms that Latin-1 can hold as `ATOM_EXT`, as OTP 25's
+    /// `term_to_binary/1` does; otherwise as UTF-8, as the distribution does.
+    latin1_atoms: bool,
+}
+
+impl std::ops::Deref for Out<'_> {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        self.buf
+    }
+}
+
+impl std::ops::DerefMut for Out<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
 }
 
 /// The exact number of bytes [`encode_into`] appends for `term` (so
@@ -343,7 +367,7 @@ type Written<'t> = std::result::Result<(), Failed<'t>>;
 /// Containers recurse here with a small frame; apart from the commonest
 /// leaves, everything else is written out of line (see `decode::MAX_DEPTH`
 /// on stack use).
-fn write_term<'t>(term: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
+fn write_term<'t>(term: &'t Term, out: &mut Out<'_>) -> Written<'t> {
     match term {
         Term::Int(value) => {
             write_int(*value, out);
@@ -368,7 +392,7 @@ fn write_term<'t>(term: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
 }
 
 #[inline(never)]
-fn write_leaf<'t>(term: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
+fn write_leaf<'t>(term: &'t Term, out: &mut Out<'_>) -> Written<'t> {
     match term {
         Term::Atom(atom) => write_atom(*atom, out),
         Term::Int(value) => {
@@ -394,7 +418,7 @@ fn write_leaf<'t>(term: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
     }
 }
 
-fn write_elements<'t>(elements: &'t [Term], out: &mut Vec<u8>) -> Written<'t> {
+fn write_elements<'t>(elements: &'t [Term], out: &mut Out<'_>) -> Written<'t> {
     for (index, element) in elements.iter().enumerate() {
         write_term(element, out).map_err(|failure| failure.at(Step::Index(index)))?;
     }
@@ -402,7 +426,7 @@ fn write_elements<'t>(elements: &'t [Term], out: &mut Vec<u8>) -> Written<'t> {
 }
 
 /// Writes a 32-bit length field.
-fn write_len<'t>(len: usize, what: &str, out: &mut Vec<u8>) -> Written<'t> {
+fn write_len<'t>(len: usize, what: &str, out: &mut Out<'_>) -> Written<'t> {
     match u32::try_from(len) {
         Ok(len) => {
             out.extend_from_slice(&len.to_be_bytes());
@@ -415,7 +439,10 @@ fn write_len<'t>(len: usize, what: &str, out: &mut Vec<u8>) -> Written<'t> {
 }
 
 #[inline]
-fn write_atom<'t>(atom: Atom, out: &mut Vec<u8>) -> Written<'t> {
+fn write_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
+    if out.latin1_atoms && atom.as_str().chars().all(|c| (c as u32) <= 0xFF) {
+        return write_latin1_atom(atom, out);
+    }
     let text = atom.as_str().as_bytes();
     if text.len() <= 255 {
         out.push(tag::SMALL_ATOM_UTF8_EXT);
@@ -437,8 +464,23 @@ fn write_atom<'t>(atom: Atom, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
+#[inline(never)]
+fn write_latin1_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
+    let chars = atom.char_len();
+    if chars > super::MAX_ATOM_CHARS {
+        return Err(Failure::new(format!(
+            "atom of {chars} characters exceeds the limit of {}",
+            super::MAX_ATOM_CHARS
+        )));
+    }
+    out.push(tag::ATOM_EXT);
+    out.extend_from_slice(&(chars as u16).to_be_bytes());
+    out.extend(atom.as_str().chars().map(|c| c as u8));
+    Ok(())
+}
+
 #[inline]
-fn write_int(value: i64, out: &mut Vec<u8>) {
+fn write_int(value: i64, out: &mut Out<'_>) {
     if (0..=255).contains(&value) {
         out.push(tag::SMALL_INTEGER_EXT);
         out.push(value as u8);
@@ -455,7 +497,7 @@ fn write_int(value: i64, out: &mut Vec<u8>) {
     }
 }
 
-fn write_big<'t>(big: &BigInt, out: &mut Vec<u8>) -> Written<'t> {
+fn write_big<'t>(big: &BigInt, out: &mut Out<'_>) -> Written<'t> {
     // A `BigInt` built by hand may hold a small value or zero padding; the
     // BEAM would write the normalised number, so do the same.
     let magnitude = super::bigint::trimmed(&big.magnitude);
@@ -475,7 +517,7 @@ fn write_big<'t>(big: &BigInt, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_float<'t>(value: f64, out: &mut Vec<u8>) -> Written<'t> {
+fn write_float<'t>(value: f64, out: &mut Out<'_>) -> Written<'t> {
     if !value.is_finite() {
         return Err(Failure::new(format!(
             "{value} is not a finite float; Erlang has no such value"
@@ -486,7 +528,7 @@ fn write_float<'t>(value: f64, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_bitstring<'t>(bits: &Bitstring, out: &mut Vec<u8>) -> Written<'t> {
+fn write_bitstring<'t>(bits: &Bitstring, out: &mut Out<'_>) -> Written<'t> {
     let Some((&last, whole)) = bits.bytes.split_last() else {
         return Err(Failure::new("bitstring without bytes"));
     };
@@ -505,7 +547,7 @@ fn write_bitstring<'t>(bits: &Bitstring, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_pid<'t>(pid: &Pid, out: &mut Vec<u8>) -> Written<'t> {
+fn write_pid<'t>(pid: &Pid, out: &mut Out<'_>) -> Written<'t> {
     out.push(tag::NEW_PID_EXT);
     write_atom(pid.node, out).map_err(|failure| node_failure(failure, "pid"))?;
     out.extend_from_slice(&pid.id.to_be_bytes());
@@ -514,7 +556,7 @@ fn write_pid<'t>(pid: &Pid, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_port<'t>(port: &Port, out: &mut Vec<u8>) -> Written<'t> {
+fn write_port<'t>(port: &Port, out: &mut Out<'_>) -> Written<'t> {
     let small_id = u32::try_from(port.id)
         .ok()
         .filter(|&id| u64::from(id) <= MAX_V3_PORT_ID);
@@ -532,7 +574,7 @@ fn write_port<'t>(port: &Port, out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_ref<'t>(reference: &Ref, out: &mut Vec<u8>) -> Written<'t> {
+fn write_ref<'t>(reference: &Ref, out: &mut Out<'_>) -> Written<'t> {
     let ids = reference.ids();
     out.push(tag::NEWER_REFERENCE_EXT);
     out.extend_from_slice(&(ids.len() as u16).to_be_bytes());
@@ -550,7 +592,7 @@ fn node_failure<'t>(mut failure: Failed<'t>, what: &str) -> Failed<'t> {
     failure
 }
 
-fn write_list<'t>(elements: &'t [Term], out: &mut Vec<u8>) -> Written<'t> {
+fn write_list<'t>(elements: &'t [Term], out: &mut Out<'_>) -> Written<'t> {
     if elements.is_empty() {
         out.push(tag::NIL_EXT);
         return Ok(());
@@ -571,7 +613,7 @@ fn write_list<'t>(elements: &'t [Term], out: &mut Vec<u8>) -> Written<'t> {
     Ok(())
 }
 
-fn write_improper_list<'t>(elements: &'t [Term], tail: &'t Term, out: &mut Vec<u8>) -> Written<'t> {
+fn write_improper_list<'t>(elements: &'t [Term], tail: &'t Term, out: &mut Out<'_>) -> Written<'t> {
     if elements.is_empty() {
         return Err(Failure::new(
             "improper list without elements (use Term::improper_list to build lists)",
@@ -588,7 +630,7 @@ fn write_improper_list<'t>(elements: &'t [Term], tail: &'t Term, out: &mut Vec<u
     write_term(tail, out).map_err(|failure| failure.at(Step::Tail))
 }
 
-fn write_map<'t>(pairs: &'t [(Term, Term)], out: &mut Vec<u8>) -> Written<'t> {
+fn write_map<'t>(pairs: &'t [(Term, Term)], out: &mut Out<'_>) -> Written<'t> {
     out.push(tag::MAP_EXT);
     write_len(pairs.len(), "map", out)?;
     if pairs.len() <= FLATMAP_MAX_PAIRS {
@@ -626,13 +668,14 @@ fn duplicate_key(key: &Term) -> Failed<'_> {
     Failure::new("duplicate map key").at(Step::InKey(key))
 }
 
-fn write_pair<'t>((key, value): &'t (Term, Term), out: &mut Vec<u8>) -> Written<'t> {
+fn write_pair<'t>((key, value): &'t (Term, Term), out: &mut Out<'_>) -> Written<'t> {
     write_term(key, out).map_err(|failure| failure.at(Step::InKey(key)))?;
     write_term(value, out).map_err(|failure| failure.at(Step::Key(key)))
 }
 
-fn write_fun<'t>(fun: &Fun, out: &mut Vec<u8>) -> Written<'t> {
+fn write_fun<'t>(fun: &Fun, out: &mut Out<'_>) -> Written<'t> {
     match fun.encoding().first() {
+        Some(&tag::EXPORT_EXT) if out.latin1_atoms => write_export_latin1(fun, out),
         Some(&tag::NEW_FUN_EXT | &tag::EXPORT_EXT) => {
             out.extend_from_slice(fun.encoding());
             Ok(())
@@ -643,19 +686,51 @@ fn write_fun<'t>(fun: &Fun, out: &mut Vec<u8>) -> Written<'t> {
     }
 }
 
+/// Rewrites an export fun (stored with UTF-8 atoms) with the atom tags
+/// `term_to_binary/1` of OTP 25 uses.
+fn write_export_latin1<'t>(fun: &Fun, out: &mut Out<'_>) -> Written<'t> {
+    let mut fields = super::Decoder::new(&fun.encoding()[1..]);
+    let parts = (fields.term(), fields.term(), fields.term());
+    let (Ok(Term::Atom(module)), Ok(Term::Atom(function)), Ok(Term::Int(arity))) = parts else {
+        return Err(Failure::new("export fun with a malformed stored encoding"));
+    };
+    out.push(tag::EXPORT_EXT);
+    write_atom(module, out)?;
+    write_atom(function, out)?;
+    write_int(arity, out);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
 
+    /// The distribution form (UTF-8 atoms) with a version byte in front.
     fn enc(term: &Term) -> Vec<u8> {
-        let bytes = encode(term).expect("encodes");
+        let mut bytes = vec![tag::VERSION];
+        encode_into(term, &mut bytes).expect("encodes");
         assert_eq!(
             bytes.len(),
             1 + encoded_size(term),
             "encoded_size of {term:?}"
         );
         bytes
+    }
+
+    #[test]
+    fn term_to_binary_form_writes_latin1_atoms_as_atom_ext() {
+        let ok = encode(&Term::atom("ok")).expect("encodes");
+        assert_eq!(ok, [131, tag::ATOM_EXT, 0, 2, b'o', b'k']);
+        let e_acute = encode(&Term::atom("é")).expect("encodes");
+        assert_eq!(e_acute, [131, tag::ATOM_EXT, 0, 1, 0xE9]);
+        let lambda = encode(&Term::atom("λ")).expect("encodes");
+        assert_eq!(lambda, [131, tag::SMALL_ATOM_UTF8_EXT, 2, 0xCE, 0xBB]);
+        let export = Fun::export(Atom::new("m"), Atom::new("f"), 2).expect("export");
+        let bytes = encode(&Term::Fun(export)).expect("encodes");
+        assert_eq!(bytes, [131, tag::EXPORT_EXT, tag::ATOM_EXT, 0, 1, b'm', tag::ATOM_EXT, 0, 1, b'f', 97, 2]);
+        let long = "x".repeat(256);
+        assert!(encode(&Term::atom(&long)).is_err());
     }
 
     fn int(value: i64) -> Term {
