@@ -157,8 +157,10 @@ fn check_input(bytes: &[u8], atom_refs: &[Atom]) -> bool {
 fn assert_well_formed(term: &Term, input: &[u8]) {
     let encoded =
         encode(term).unwrap_or_else(|err| panic!("{term:?} from {input:?} does not encode: {err}"));
-    assert_eq!(encoded.len(), 1 + encoded_size(term));
     assert_eq!(decode(&encoded).as_ref().ok(), Some(term), "{input:?}");
+    let mut dist = Vec::new();
+    encode_into(term, &mut dist).unwrap_or_else(|err| panic!("{term:?} does not encode_into: {err}"));
+    assert_eq!(dist.len(), encoded_size(term));
     let text = term.to_string();
     match text.parse::<Term>() {
         Ok(parsed) => assert_eq!(&parsed, term, "text {text}"),
