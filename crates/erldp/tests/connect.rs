@@ -274,3 +274,96 @@ fn simultaneous_connects_settle_on_one_connection() {
         assert!(got.term.is_atom("over_the_one_link"));
     }
 }
+
+/// A hand-driven peer: completes a version 6 handshake as initiator with
+/// the given flags, then speaks raw frames.
+fn raw_peer(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let name = format!("{}@{}", random_name("raw"), erldp::short_hostname());
+    let mut hello = vec![b'N'];
+    hello.extend_from_slice(&flags.to_be_bytes());
+    hello.extend_from_slice(&9u32.to_be_bytes());
+    hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    hello.extend_from_slice(name.as_bytes());
+    send(&mut stream, &hello);
+    assert_eq!(recv(&mut stream), b"sok");
+    let challenge = recv(&mut stream);
+    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
+    let mut reply = vec![b'r'];
+    reply.extend_from_slice(&1u32.to_be_bytes());
+    reply.extend_from_slice(&digest(their_challenge, cookie));
+    send(&mut stream, &reply);
+    assert_eq!(recv(&mut stream)[1..], digest(1, cookie));
+    (stream, name)
+}
+
+fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    loop {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).expect("frame length");
+        let len = u32::from_be_bytes(len) as usize;
+        if len == 0 {
+            continue;
+        }
+        let mut frame = vec![0u8; len];
+        stream.read_exact(&mut frame).expect("frame");
+        return frame;
+    }
+}
+
+fn write_frame(stream: &mut TcpStream, frame: &[u8]) {
+    let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(frame);
+    stream.write_all(&framed).expect("write frame");
+}
+
+#[test]
+fn a_peer_without_the_atom_cache_gets_pass_through_frames() {
+    let cookie = random_cookie();
+    let node = node_with_cookie(&cookie);
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let flags = erldp::flags::MANDATORY | erldp::flags::MANDATORY_25_DIGEST;
+    let (mut stream, name) = raw_peer(&node, &cookie, flags);
+    let raw_pid = Term::Pid(erldp::Pid { node: Atom::new(&name), id: 42, serial: 0, creation: 9 });
+
+    // REG_SEND in a pass-through frame reaches the registered mailbox.
+    let control = Term::tuple(vec![Term::from(6), raw_pid.clone(), Term::atom(""), Term::atom("inbox")]);
+    let mut frame = vec![112];
+    frame.extend(erldp::term::encode(&control).expect("control"));
+    frame.extend(erldp::term::encode(&Term::atom("hello_raw")).expect("message"));
+    write_frame(&mut stream, &frame);
+    let got = inbox.recv_timeout(Duration::from_secs(5)).expect("recv").expect("message");
+    assert!(got.term.is_atom("hello_raw"));
+    assert_eq!(got.from, raw_pid.as_pid());
+
+    // Our answer comes as a pass-through SEND (the peer lacks SEND_SENDER).
+    inbox.send(&erldp::Dest::Pid(raw_pid.as_pid().expect("pid")), Term::atom("back")).expect("send");
+    let frame = read_frame(&mut stream);
+    assert_eq!(frame[0], 112, "pass-through frame");
+    let mut decoder = erldp::term::Decoder::new(&frame[1..]);
+    let control = decoder.versioned_term().expect("control");
+    assert_eq!(control.as_tuple().expect("tuple")[0], Term::from(2), "SEND");
+    assert!(decoder.versioned_term().expect("message").is_atom("back"));
+}
+
+#[test]
+fn garbage_from_a_connected_peer_drops_only_that_connection() {
+    let mut peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    assert!(node.ping(peer.node()));
+    let (mut stream, name) = raw_peer(&node, peer.cookie(), erldp::flags::SUPPORTED);
+    eventually("the raw peer to be listed", || node.nodes().len() == 2);
+
+    write_frame(&mut stream, &[131, 68, 3, 0xFF, 0xFF, 0xFF]);
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "the node closes the connection: {err}"),
+    }
+    eventually("the raw peer to be dropped", || !node.nodes().contains(&Atom::new(&name)));
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    assert!(node.ping(peer.node()));
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}
