@@ -78,16 +78,14 @@ pub(crate) struct Connection {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Connection {
-    /// Takes over a socket on which the handshake has completed and starts
-    /// its reader and writer threads.
-    pub(crate) fn start(stream: TcpStream, peer: Peer, timing: Timing, dispatch: Arc<dyn Dispatch>) -> Result<Arc<Connection>> {
+    /// Takes over a socket on which the handshake has completed. Nothing is
+    /// read or written until [`run`](Self::run) starts the threads, so the
+    /// caller can make the connection known first.
+    pub(crate) fn new(stream: TcpStream, peer: Peer, timing: Timing) -> Result<Arc<Connection>> {
         stream.set_nodelay(true)?;
-        let tick = timing.net_ticktime / 4;
-        stream.set_read_timeout(Some(tick.max(Duration::from_millis(10))))?;
+        stream.set_read_timeout(Some(Self::tick(timing).max(Duration::from_millis(10))))?;
         stream.set_write_timeout(None)?;
-        let reader_stream = stream.try_clone()?;
-        let writer_stream = stream.try_clone()?;
-        let conn = Arc::new(Connection {
+        Ok(Arc::new(Connection {
             outbound: Outbound::new(peer.flags),
             peer,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -98,22 +96,31 @@ impl Connection {
             down: AtomicBool::new(false),
             down_reason: Mutex::new(None),
             writer: Mutex::new(None),
-        });
-        let name = conn.peer.name.as_str();
+        }))
+    }
+
+    fn tick(timing: Timing) -> Duration {
+        timing.net_ticktime / 4
+    }
+
+    /// Starts the writer and reader threads.
+    pub(crate) fn run(self: &Arc<Self>, timing: Timing, dispatch: Arc<dyn Dispatch>) -> Result<()> {
+        let reader_stream = self.stream.try_clone()?;
+        let writer_stream = self.stream.try_clone()?;
+        let name = self.peer.name.as_str();
         let writer = {
-            let conn = Arc::clone(&conn);
+            let conn = Arc::clone(self);
+            let tick = Self::tick(timing);
             thread::Builder::new()
                 .name(format!("erldp-w-{name}"))
                 .spawn(move || conn.write_loop(writer_stream, tick))?
         };
-        *conn.writer.lock() = Some(writer);
-        {
-            let conn = Arc::clone(&conn);
-            thread::Builder::new()
-                .name(format!("erldp-r-{name}"))
-                .spawn(move || conn.read_loop(reader_stream, timing, dispatch))?;
-        }
-        Ok(conn)
+        *self.writer.lock() = Some(writer);
+        let conn = Arc::clone(self);
+        thread::Builder::new()
+            .name(format!("erldp-r-{name}"))
+            .spawn(move || conn.read_loop(reader_stream, timing, dispatch))?;
+        Ok(())
     }
 
     /// The peer's node name.

@@ -161,8 +161,15 @@ pub(crate) enum Outcome {
     LostSimultaneous,
 }
 
-/// Runs the initiating side on a connected socket.
-pub(crate) fn initiate(stream: &mut TcpStream, local: &Local<'_>, expected: &str) -> Result<Outcome> {
+/// Runs the initiating side on a connected socket. `still_wanted` answers
+/// the acceptor's `alive` status: false when, meanwhile, a connection the
+/// peer started has taken this attempt's place.
+pub(crate) fn initiate(
+    stream: &mut TcpStream,
+    local: &Local<'_>,
+    expected: &str,
+    still_wanted: impl FnOnce() -> bool,
+) -> Result<Outcome> {
     let fail = |reason: String| Error::connection(expected, reason);
 
     let mut name = Vec::with_capacity(15 + local.name.len());
@@ -178,7 +185,13 @@ pub(crate) fn initiate(stream: &mut TcpStream, local: &Local<'_>, expected: &str
         [b's', rest @ ..] => match rest {
             b"ok" | b"ok_simultaneous" => {}
             b"nok" => return Ok(Outcome::LostSimultaneous),
-            b"alive" => send(stream, b"strue", expected)?,
+            b"alive" => {
+                if !still_wanted() {
+                    let _ = send(stream, b"sfalse", expected);
+                    return Ok(Outcome::LostSimultaneous);
+                }
+                send(stream, b"strue", expected)?
+            }
             b"not_allowed" => return Err(fail("the peer refused the connection (not_allowed)".into())),
             other => {
                 return Err(fail(format!(

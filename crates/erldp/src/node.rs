@@ -431,7 +431,7 @@ impl NodeInner {
                 }
             }
         };
-        match self.connect_out(peer) {
+        match self.connect_out(peer, &attempt) {
             Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false),
             Ok((_, Outcome::LostSimultaneous)) => {
                 log::debug!("simultaneous connect with {peer}: its connection to us wins");
@@ -475,7 +475,7 @@ impl NodeInner {
         Ok(addrs)
     }
 
-    fn connect_out(&self, peer: Atom) -> Result<(TcpStream, Outcome)> {
+    fn connect_out(&self, peer: Atom, attempt: &Attempt) -> Result<(TcpStream, Outcome)> {
         let addrs = self.peer_address(peer)?;
         let mut last_err = None;
         for addr in addrs {
@@ -484,7 +484,8 @@ impl NodeInner {
                     stream.set_read_timeout(Some(self.setup_timeout))?;
                     stream.set_write_timeout(Some(self.setup_timeout))?;
                     stream.set_nodelay(true)?;
-                    let outcome = handshake::initiate(&mut stream, &self.local(), peer.as_str())?;
+                    let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
+                    let outcome = handshake::initiate(&mut stream, &self.local(), peer.as_str(), still_wanted)?;
                     return Ok((stream, outcome));
                 }
                 Err(err) => last_err = Some((addr, err)),
@@ -496,11 +497,12 @@ impl NodeInner {
         })
     }
 
+    /// Makes a connection whose handshake succeeded the one for its peer,
+    /// then starts it: anything it dispatches can already use it.
     fn install(self: &Arc<Self>, stream: TcpStream, info: Peer, attempt: &Arc<Attempt>, replace: bool) -> Result<Arc<Connection>> {
         let peer = info.name;
         let creation = info.creation;
-        let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
-        let conn = match Connection::start(stream, info, self.timing, dispatch) {
+        let conn = match Connection::new(stream, info, self.timing) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -517,15 +519,33 @@ impl NodeInner {
                 return Err(Error::Closed);
             }
             if let Some(Slot::Up(old)) = conns.get(&peer) {
-                if replace && old.id() != conn.id() {
+                if replace {
                     old.abort("replaced by a new connection from the same node");
                 }
             }
             conns.insert(peer, Slot::Up(Arc::clone(&conn)));
         }
+        let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
+        if let Err(err) = conn.run(self.timing, dispatch) {
+            conn.abort("cannot start its threads");
+            self.forget_connection(peer, &conn);
+            attempt.finish(Err(err.clone()));
+            return Err(err);
+        }
         attempt.finish(Ok(Arc::clone(&conn)));
         log::info!("connected to {peer} (creation {creation})");
         Ok(conn)
+    }
+
+    fn forget_connection(&self, peer: Atom, conn: &Arc<Connection>) -> bool {
+        let mut conns = self.conns.lock();
+        match conns.get(&peer) {
+            Some(Slot::Up(current)) if current.id() == conn.id() => {
+                conns.remove(&peer);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Decides how to answer a peer that is connecting to us.
@@ -1105,17 +1125,7 @@ impl Dispatch for NodeInner {
 
     fn connection_down(&self, conn: &Arc<Connection>, reason: &str) {
         let peer = conn.peer_name();
-        let was_current = {
-            let mut conns = self.conns.lock();
-            match conns.get(&peer) {
-                Some(Slot::Up(current)) if current.id() == conn.id() => {
-                    conns.remove(&peer);
-                    true
-                }
-                _ => false,
-            }
-        };
-        if was_current {
+        if self.forget_connection(peer, conn) {
             log::info!("connection to {peer} down: {reason}");
         }
         if let Some(this) = self.this() {

@@ -70,7 +70,7 @@ fn remote_exceptions_carry_class_reason_and_stacktrace() {
 
 #[test]
 fn rpc_of_code_that_prints_does_not_hang() {
-    let mut peer = BeamPeer::start();
+    let peer = BeamPeer::start();
     let node = node_for(&peer);
     let result = node.rpc(peer.node(), "io", "format", args("[\"printed by rpc ~p~n\", [42]]"), T);
     assert_eq!(result.expect("rpc"), Term::atom("ok"));
