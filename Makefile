@@ -96,8 +96,7 @@ test-rust: setup build
 	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE) --no-fail-fast
 
 demo: setup
-	@echo "==> demo"
-	$(CARGO) run --release -p erldp --example demo
+	@examples/run-demo.sh
 
 bench: setup
 	@echo "==> benchmarks"

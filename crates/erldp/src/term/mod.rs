@@ -601,6 +601,18 @@ impl BigInt {
     }
 }
 
+macro_rules! display_as_term {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Display for $t {
+            /// The same text as the term's `Display` (ErlDP's `#Pid<...>` forms).
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&Term::$t(*self), f)
+            }
+        }
+    )*};
+}
+display_as_term!(Pid, Port, Ref);
+
 #[cfg(test)]
 mod tests {
     use super::*;
