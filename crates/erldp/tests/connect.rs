@@ -367,3 +367,33 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
     let us = node.name();
     assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
 }
+
+#[test]
+fn a_peer_asking_for_a_name_gets_one() {
+    let cookie = random_cookie();
+    let node = node_with_cookie(&cookie);
+    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let host = erldp::short_hostname();
+    let mut hello = vec![b'N'];
+    hello.extend_from_slice(&(erldp::flags::SUPPORTED | erldp::flags::NAME_ME).to_be_bytes());
+    hello.extend_from_slice(&0u32.to_be_bytes());
+    hello.extend_from_slice(&(host.len() as u16).to_be_bytes());
+    hello.extend_from_slice(host.as_bytes());
+    send(&mut stream, &hello);
+    let status = recv(&mut stream);
+    assert_eq!(&status[..7], b"snamed:");
+    let len = u16::from_be_bytes([status[7], status[8]]) as usize;
+    let name = std::str::from_utf8(&status[9..9 + len]).expect("utf-8").to_string();
+    let creation = u32::from_be_bytes(status[9 + len..13 + len].try_into().expect("4 bytes"));
+    assert!(name.ends_with(&format!("@{host}")), "{name}");
+    assert_ne!(creation, 0);
+    let challenge = recv(&mut stream);
+    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
+    let mut reply = vec![b'r'];
+    reply.extend_from_slice(&5u32.to_be_bytes());
+    reply.extend_from_slice(&digest(their_challenge, &cookie));
+    send(&mut stream, &reply);
+    assert_eq!(recv(&mut stream)[1..], digest(5, &cookie));
+    eventually("the named peer to be listed", || node.nodes() == vec![Atom::new(&name)]);
+}

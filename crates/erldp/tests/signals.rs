@@ -224,3 +224,38 @@ fn an_idle_connection_survives_twice_the_tick_time() {
     assert_eq!(peer.eval_ok("erldp_test:collected(updown)."), "[]", "the BEAM side saw no nodedown");
     assert_eq!(node.rpc(peer.node(), "erlang", "node", vec![], T).expect("rpc"), Term::atom(peer.node()));
 }
+
+#[test]
+fn exit2_from_beam_arrives_as_an_exit_message() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer, None);
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let ours = peer_pid_literal(&mut peer, &inbox);
+    peer.eval_ok(&format!("exit({ours}, {{custom, reason}})."));
+    let exit = next(&inbox);
+    assert_eq!(exit.kind, MessageKind::Exit);
+    assert_eq!(exit.reason, Some("{custom, reason}".parse().expect("t")));
+    assert!(exit.from.is_some());
+    // A mailbox traps exits: even `kill` is a message, and the box lives on.
+    peer.eval_ok(&format!("exit({ours}, kill)."));
+    assert_eq!(next(&inbox).reason, Some(Term::atom("kill")));
+    assert!(!inbox.is_closed());
+}
+
+#[test]
+fn trace_token_variants_are_understood() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer, None);
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let us = node.name();
+    let ours = peer_pid_literal(&mut peer, &inbox);
+    // With a sequential trace token set, the BEAM sends the _TT variants of
+    // REG_SEND, SEND_SENDER and EXIT2.
+    peer.eval_ok(&format!(
+        "seq_trace:set_token(label, 17), {{inbox, '{us}'}} ! traced_by_name, {ours} ! traced_by_pid, \
+         exit({ours}, traced_exit), seq_trace:set_token([]), ok."
+    ));
+    assert!(next(&inbox).term.is_atom("traced_by_name"));
+    assert!(next(&inbox).term.is_atom("traced_by_pid"));
+    assert_eq!(next(&inbox).reason, Some(Term::atom("traced_exit")));
+}
