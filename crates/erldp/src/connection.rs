@@ -24,6 +24,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::dist::{Control, Inbound, Outbound};
 use crate::handshake::Peer;
+use crate::mailbox::wakeups;
 use crate::term::Atom;
 use crate::{Error, Result};
 
@@ -33,6 +34,9 @@ const HIGH_WATER: usize = 16 << 20;
 /// The reader's read size: large enough that a burst of small frames costs
 /// one read.
 const READ_CHUNK: usize = 64 << 10;
+/// The reader wakes waiting receivers at least this often while frames keep
+/// arriving (see [`wakeups`]).
+const FLUSH_EVERY: usize = 64;
 /// After writing a frame this large the writer gives its buffer back rather
 /// than keeping the capacity around.
 const KEEP_CAPACITY: usize = 4 << 20;
@@ -267,16 +271,24 @@ impl Connection {
             Ok(()) => "closed".to_string(),
             Err(reason) => reason,
         };
+        wakeups::flush();
         self.abort(&reason);
         let reason = self.down_reason.lock().clone().unwrap_or(reason);
         dispatch.connection_down(&self, &reason);
+        wakeups::flush();
     }
 
     fn read_frames(self: &Arc<Self>, stream: &TcpStream, timing: Timing, dispatch: &dyn Dispatch) -> Result<(), String> {
         let mut inbound = Inbound::new(timing.max_message);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut last_heard = Instant::now();
+        let mut undelivered = 0;
+        wakeups::enable();
         loop {
+            if buf.len() < 4 || undelivered >= FLUSH_EVERY {
+                wakeups::flush();
+                undelivered = 0;
+            }
             while buf.len() < 4 {
                 self.fill(stream, &mut buf, 4, &mut last_heard, timing.net_ticktime)?;
             }
@@ -292,13 +304,20 @@ impl Connection {
                     timing.max_message
                 ));
             }
+            if buf.len() < 4 + len {
+                wakeups::flush();
+                undelivered = 0;
+            }
             while buf.len() < 4 + len {
                 self.fill(stream, &mut buf, 4 + len, &mut last_heard, timing.net_ticktime)?;
             }
             buf.advance(4);
             let frame = buf.split_to(len).freeze();
             match inbound.decode(frame) {
-                Ok(Some(control)) => dispatch.deliver(self, control),
+                Ok(Some(control)) => {
+                    dispatch.deliver(self, control);
+                    undelivered += 1;
+                }
                 Ok(None) => {}
                 Err(err) => return Err(format!("the peer sent garbage: {err}")),
             }

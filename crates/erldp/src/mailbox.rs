@@ -154,7 +154,7 @@ impl Queue {
 
     /// Delivers a message; dropped silently if the mailbox is closed, as a
     /// message to a dead Erlang process is.
-    pub(crate) fn push(&self, message: Message) {
+    pub(crate) fn push(self: &Arc<Self>, message: Message) {
         let mut state = self.state.lock();
         if state.closed {
             return;
@@ -166,6 +166,12 @@ impl Queue {
         }
         state.messages.push_back(message);
         drop(state);
+        if !wakeups::defer(self) {
+            self.arrived.notify_one();
+        }
+    }
+
+    fn wake(&self) {
         self.arrived.notify_one();
     }
 
@@ -246,6 +252,51 @@ impl Queue {
 
     fn len(&self) -> usize {
         self.state.lock().messages.len()
+    }
+}
+
+/// Batched wake-ups for reader threads.
+///
+/// A reader that dispatches a burst of frames would otherwise wake a
+/// blocked receiver once per message, paying a futex call and a context
+/// switch each time. While deferral is on for the current thread, pushes
+/// only note the queue; [`flush`](wakeups::flush) wakes each noted queue
+/// once — before the reader blocks on the socket, and every few dozen
+/// frames to bound the delay.
+pub(crate) mod wakeups {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::Queue;
+
+    thread_local! {
+        static DEFERRED: RefCell<Option<Vec<Arc<Queue>>>> = const { RefCell::new(None) };
+    }
+
+    /// Turns deferral on for the calling thread, for the rest of its life.
+    pub(crate) fn enable() {
+        DEFERRED.with(|deferred| *deferred.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Notes `queue` for the next flush; false when deferral is off.
+    pub(super) fn defer(queue: &Arc<Queue>) -> bool {
+        DEFERRED.with(|deferred| match deferred.borrow_mut().as_mut() {
+            Some(noted) => {
+                if !noted.iter().any(|q| Arc::ptr_eq(q, queue)) {
+                    noted.push(Arc::clone(queue));
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Wakes the receivers of every queue noted since the last flush.
+    pub(crate) fn flush() {
+        let noted = DEFERRED.with(|deferred| deferred.borrow_mut().as_mut().map(std::mem::take));
+        for queue in noted.into_iter().flatten() {
+            queue.wake();
+        }
     }
 }
 

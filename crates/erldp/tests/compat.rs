@@ -86,6 +86,9 @@ fn workout(otp: Otp) {
     };
     inbox.link(pid).expect("link");
     let reference = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
+    // The stop goes over the peer's stdin: make sure our link and monitor
+    // have arrived before it.
+    assert!(node.ping(peer.node()), "{label}");
     peer.eval_ok("P ! {stop, compat}.");
     let mut kinds = Vec::new();
     for _ in 0..2 {

@@ -19,19 +19,29 @@ fn node_for(peer: &BeamPeer, ticktime: Option<u64>) -> Node {
     builder.start().expect("node")
 }
 
-/// Starts a process on the peer that waits for `stop` and then exits with
-/// the reason it was sent; returns its pid as our mailbox sees it.
+/// Starts a process on the peer, registered as `name`, that waits for
+/// `{stop, Reason}` and then exits with that reason; returns its pid as our
+/// mailbox sees it. It announces itself only once registered, so a monitor
+/// by name cannot race the registration.
 fn remote_process(peer: &mut BeamPeer, inbox: &Mailbox, name: &str) -> Pid {
     let us = inbox.node().name();
     peer.eval_ok(&format!(
-        "{{inbox, '{us}'}} ! {{started, spawn(fun() -> register({name}, self()), \
-                                              receive {{stop, R}} -> exit(R) end end)}}, ok."
+        "spawn(fun() -> register({name}, self()), {{inbox, '{us}'}} ! {{started, self()}}, \
+                        receive {{stop, R}} -> exit(R) end end), ok."
     ));
     let message = inbox.recv_timeout(T).expect("recv").expect("pid message");
     match message.term {
         Term::Tuple(fields) => fields[1].as_pid().expect("pid"),
         other => panic!("unexpected {other}"),
     }
+}
+
+/// Makes sure the peer has taken in every signal we sent before this call:
+/// the tests steer the peer over its stdin, a channel the distribution
+/// connection does not order against, so a `stop` sent that way could
+/// otherwise overtake a link or monitor still on the wire.
+fn settle(node: &Node, peer: &BeamPeer) {
+    assert!(node.ping(peer.node()));
 }
 
 fn next(inbox: &Mailbox) -> erldp::Message {
@@ -45,6 +55,7 @@ fn our_link_to_a_beam_process_delivers_its_exit() {
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let pid = remote_process(&mut peer, &inbox, "worker");
     inbox.link(pid).expect("link");
+    settle(&node, &peer);
     let ours = peer_pid_literal(&mut peer, &inbox);
     let linked = peer.eval_ok(&format!("{{links, L}} = process_info(whereis(worker), links), lists:member({ours}, L)."));
     assert_eq!(linked, "true");
@@ -70,8 +81,7 @@ fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
                         receive {{'EXIT', P, R}} -> S ! {{exit, R}} end end), \
          erldp_test:collected(signals, 1, 5000)."
     ));
-    // The link signal travels before the close on the same connection.
-    thread::sleep(Duration::from_millis(100));
+    settle(&node, &peer);
     victim.close(Term::atom("goodbye"));
     assert_eq!(peer.eval_ok("erldp_test:collected(signals, 2, 5000)."), "[linked,{exit,goodbye}]");
 }
@@ -92,7 +102,7 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
                         S ! {{lists:sort([R1, R2]) =:= lists:sort([M, N]), W1, W2}} end), \
          receive monitoring -> ok end."
     ));
-    thread::sleep(Duration::from_millis(100));
+    settle(&node, &peer);
     target.close(Term::atom("shutdown"));
     assert_eq!(peer.eval_ok("erldp_test:collected(downs, 1, 5000)."), "[{true,shutdown,shutdown}]");
 }
@@ -132,8 +142,10 @@ fn unlink_stops_exit_signals() {
     // Linking again works after an unlink.
     let pid = remote_process(&mut peer, &inbox, "worker3");
     inbox.link(pid).expect("link");
+    settle(&node, &peer);
     peer.eval_ok("worker3 ! {stop, again}.");
-    assert_eq!(next(&inbox).reason, Some(Term::atom("again")));
+    let exit = next(&inbox);
+    assert_eq!(exit.reason, Some(Term::atom("again")), "{exit:?} (worker3 is {pid})");
 }
 
 #[test]
@@ -146,6 +158,7 @@ fn monitors_by_pid_and_by_name() {
     let by_name = inbox.monitor(&Dest::name("mon1", peer.node())).expect("monitor");
     let cancelled = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
     inbox.demonitor(cancelled).expect("demonitor");
+    settle(&node, &peer);
     peer.eval_ok("mon1 ! {stop, done}.");
     let mut downs = vec![next(&inbox), next(&inbox)];
     downs.sort_by_key(|d| d.reference != Some(by_pid));
