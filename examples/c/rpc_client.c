@@ -3,10 +3,12 @@
  *   cc rpc_client.c $(pkg-config --cflags --libs erldp) -o rpc_client
  *   ./rpc_client peer@host COOKIE
  */
+#define _POSIX_C_SOURCE 200809L /* getpid */
 #include <erldp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static erldp_node *node;
 
@@ -54,7 +56,10 @@ int main(int argc, char **argv) {
     }
     const char *peer = argv[1], *cookie = argv[2];
 
-    check(erldp_node_start("c_client", cookie, NULL, &node), "starting the node");
+    /* c_client_<pid>@<short host name>: unique, so that several clients can run at once. */
+    char name[64];
+    snprintf(name, sizeof name, "c_client_%ld", (long)getpid());
+    check(erldp_node_start(name, cookie, NULL, &node), "starting the node");
     printf("c: started %s (libErlDP %s)\n", erldp_node_name(node), erldp_version());
 
     bool pong = false;
