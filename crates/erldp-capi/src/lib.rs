@@ -53,3 +53,15 @@ pub const ERLDP_MAXATOMLEN: usize = 255 * 4 + 1;
 pub extern "C" fn erldp_version() -> *const std::ffi::c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The header promises that nodes and mailboxes may be used from several
+    /// threads at once.
+    #[test]
+    fn handles_shared_between_threads_are_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<crate::erldp_node>();
+        shared::<crate::erldp_mailbox>();
+    }
+}

@@ -134,8 +134,15 @@ thread_local! {
 
 fn set_last_error(message: String, term: Option<Vec<u8>>) {
     // Messages quote user text; a NUL in it would cut the C string short.
-    let message = CString::new(message.replace('\0', "\\0")).expect("NULs replaced");
-    LAST_ERROR.with(|last| *last.borrow_mut() = Some(LastError { message, term }));
+    let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    // This runs after catch_unwind, so it must not panic: `try_with` fails
+    // quietly when C calls in from a thread whose Rust thread-locals are
+    // already destroyed, where `with` would panic.
+    let _ = LAST_ERROR.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(LastError { message, term });
+        }
+    });
 }
 
 fn record(failure: Failure) -> erldp_status {
