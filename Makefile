@@ -1,8 +1,12 @@
 # ErlDP: `make demo` and `make test` install what is missing (Debian 12, as root), build and run.
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
-#   make build      cargo build --release --workspace
-#   make test       setup, build, then every test suite (test-rust, ...)
+#   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included)
+#   make test       setup, build, then every test suite (test-rust, test-c, ...)
+#   make test-c     the C ABI: header check, C tests with both libraries plainly and under
+#                   valgrind, the C examples, and a build against `make install`'s pkg-config
+#   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
+#   make install    PREFIX=/usr/local: libErlDP.so, libErlDP.a, erldp.h and erldp.pc
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -38,8 +42,15 @@ SETUP_OTP_COMPAT := setup-otp-compat
 REQUIRE_OTP_COMPAT := 1
 endif
 
+# Where `make install` puts the C library (DESTDIR is prepended, for packaging).
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
+
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust demo bench clean clean-otp
+        test test-rust test-c header install demo bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -89,11 +100,48 @@ build: setup
 	@echo "==> cargo build --release --workspace"
 	$(CARGO) build --release --workspace
 
-test: test-rust
+test: test-rust test-c
 
+# The C ABI crate has its own target, test-c.
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
-	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE) --no-fail-fast
+	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --exclude erldp-capi \
+	  --profile $(TEST_PROFILE) --no-fail-fast
+
+# crates/erldp-capi's tests fail when include/erldp.h is stale, and compile tests/c/test_capi.c
+# and examples/c with gcc against the libraries of this profile, run against a real BEAM node.
+# Then the installed library must serve a C program built the way the README says.
+C_INSTALL_CHECK := target/c-install-check
+test-c: setup build
+	@echo "==> cargo test -p erldp-capi (profile $(TEST_PROFILE)): header, C tests, valgrind, examples"
+	$(CARGO) test -p erldp-capi --profile $(TEST_PROFILE) --no-fail-fast
+	@echo "==> make install into $(C_INSTALL_CHECK), build examples/c with pkg-config"
+	rm -rf $(C_INSTALL_CHECK)
+	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_INSTALL_CHECK)
+	export PKG_CONFIG_PATH=$(CURDIR)/$(C_INSTALL_CHECK)/lib/pkgconfig; \
+	for example in rpc_client echo_server; do \
+	  gcc -std=c11 -Wall -Wextra -Werror examples/c/$$example.c \
+	    $$(pkg-config --cflags --libs erldp) -o $(C_INSTALL_CHECK)/$$example; \
+	done; \
+	gcc -std=c11 -Wall -Wextra -Werror examples/c/rpc_client.c $$(pkg-config --cflags erldp) \
+	  $$(pkg-config --variable=libdir erldp)/libErlDP.a \
+	  $$(pkg-config --static --libs-only-l erldp | sed 's/-lErlDP//') -o $(C_INSTALL_CHECK)/rpc_client_static; \
+	! ldd $(C_INSTALL_CHECK)/rpc_client_static | grep -q libErlDP
+	@echo "==> test-c: the installed library builds the C examples (shared and static)"
+
+header:
+	ERLDP_WRITE_HEADER=1 $(CARGO) test -q -p erldp-capi --test header
+	@echo "==> wrote include/erldp.h"
+
+install:
+	$(CARGO) build --release -p erldp-capi
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so
+	install -m 644 target/release/libErlDP.a $(DESTDIR)$(LIBDIR)/libErlDP.a
+	install -m 644 include/erldp.h $(DESTDIR)$(INCLUDEDIR)/erldp.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(ERLDP_VERSION)|' crates/erldp-capi/erldp.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/erldp.pc
+	@echo "==> installed libErlDP $(ERLDP_VERSION) under $(DESTDIR)$(PREFIX)"
 
 demo: setup
 	@examples/run-demo.sh

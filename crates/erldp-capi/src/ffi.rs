@@ -1,0 +1,104 @@
+//! Reading arguments from C and writing results back, with the checks the
+//! header promises: NULL, UTF-8, lengths, well-formed ETF.
+
+use std::ffi::{c_char, CStr};
+use std::time::Duration;
+
+use erldp::term::{self, Term};
+
+use crate::status::{invalid, Context, Outcome};
+use crate::ERLDP_INFINITY;
+
+/// A shared reference to a handle the caller passed.
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, name: &str) -> Outcome<&'a T> {
+    // SAFETY: the caller passes NULL or a live handle (the pointer contract).
+    unsafe { ptr.as_ref() }.ok_or_else(|| invalid(format!("{name} is NULL")))
+}
+
+/// An out-pointer, checked before the call does any work so that a NULL one
+/// fails without side effects.
+pub(crate) unsafe fn out<'a, T>(ptr: *mut T, name: &str) -> Outcome<&'a mut T> {
+    // SAFETY: the caller passes NULL or a pointer valid for writing a T.
+    // Only `write` stores through it.
+    unsafe { ptr.as_mut() }.ok_or_else(|| invalid(format!("{name} is NULL")))
+}
+
+/// Stores a result in an out-pointer without reading (or dropping) what the
+/// caller's memory held before.
+pub(crate) fn write<T>(out: &mut T, value: T) {
+    // SAFETY: `out` is valid for writes (checked by `out`); the old value is
+    // uninitialised caller memory, so it must not be dropped.
+    unsafe { std::ptr::write(out, value) }
+}
+
+/// A NUL-terminated UTF-8 string argument.
+pub(crate) unsafe fn str<'a>(ptr: *const c_char, name: &str) -> Outcome<&'a str> {
+    if ptr.is_null() {
+        return Err(invalid(format!("{name} is NULL")));
+    }
+    // SAFETY: non-NULL strings are NUL-terminated (the pointer contract).
+    let text = unsafe { CStr::from_ptr(ptr) };
+    text.to_str()
+        .map_err(|err| invalid(format!("{name} is not valid UTF-8 ({err})")))
+}
+
+/// A string argument where NULL means "not given".
+pub(crate) unsafe fn opt_str<'a>(ptr: *const c_char, name: &str) -> Outcome<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: as for `str`.
+        unsafe { str(ptr, name) }.map(Some)
+    }
+}
+
+/// A byte-array argument given as pointer and length.
+pub(crate) unsafe fn bytes<'a>(data: *const u8, len: usize, name: &str) -> Outcome<&'a [u8]> {
+    if data.is_null() {
+        return Err(invalid(format!("{name} is NULL")));
+    }
+    if len > isize::MAX as usize {
+        return Err(invalid(format!(
+            "{name}: length {len} is not a valid buffer length"
+        )));
+    }
+    // SAFETY: `data` is valid for `len` bytes (the pointer contract); the
+    // length fits a slice.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A term argument given as ETF bytes (version byte 131 first).
+pub(crate) unsafe fn term(data: *const u8, len: usize, name: &str) -> Outcome<Term> {
+    // SAFETY: forwarded from the caller.
+    let bytes = unsafe { bytes(data, len, name) }?;
+    term::decode(bytes).context(name)
+}
+
+/// A timeout in milliseconds; `ERLDP_INFINITY` waits for ever.
+pub(crate) fn timeout(ms: u32) -> Duration {
+    if ms == ERLDP_INFINITY {
+        Duration::MAX
+    } else {
+        Duration::from_millis(u64::from(ms))
+    }
+}
+
+/// The name of a term's type, for messages about a term of the wrong kind.
+pub(crate) fn type_name(term: &Term) -> &'static str {
+    match term {
+        Term::Atom(_) => "an atom",
+        Term::Int(_) | Term::BigInt(_) => "an integer",
+        Term::Float(_) => "a float",
+        Term::Binary(_) => "a binary",
+        Term::Bitstring(_) => "a bitstring",
+        Term::Pid(_) => "a pid",
+        Term::Port(_) => "a port",
+        Term::Ref(_) => "a reference",
+        Term::Tuple(_) => "a tuple",
+        Term::List(items) if items.is_empty() => "the empty list",
+        Term::List(_) => "a list",
+        Term::ImproperList(..) => "an improper list",
+        Term::Map(_) => "a map",
+        Term::Fun(_) => "a fun",
+    }
+}

@@ -1,0 +1,310 @@
+//! Mailboxes: the processes of a C program's node. Sending, receiving,
+//! links and monitors.
+
+use std::ffi::c_char;
+use std::time::Instant;
+
+use erldp::{Error, Mailbox, Pid, Ref, Term};
+
+use crate::buf::erldp_buf;
+use crate::ffi;
+use crate::message::erldp_message;
+use crate::node::{self, erldp_node};
+use crate::status::{erldp_status, guard, guard_value, invalid, Outcome};
+
+/// A process of the node: it has a pid, optionally a registered name, a
+/// queue of incoming messages, links and monitors. Exit signals never kill
+/// it; they arrive as messages of kind `ERLDP_MSG_EXIT`. Usable from several
+/// threads at once (one may block in `erldp_receive` while others send).
+/// Close (and free) it with `erldp_mailbox_close`.
+pub struct erldp_mailbox {
+    mailbox: Mailbox,
+}
+
+unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
+    // SAFETY: forwarded from the caller.
+    Ok(&unsafe { ffi::handle(ptr, "mailbox") }?.mailbox)
+}
+
+fn pid_arg(term: Term, name: &str) -> Outcome<Pid> {
+    match term {
+        Term::Pid(pid) => Ok(pid),
+        other => Err(invalid(format!(
+            "{name} must be a pid, not {}",
+            ffi::type_name(&other)
+        ))),
+    }
+}
+
+fn ref_arg(term: Term, name: &str) -> Outcome<Ref> {
+    match term {
+        Term::Ref(reference) => Ok(reference),
+        other => Err(invalid(format!(
+            "{name} must be a reference, not {}",
+            ffi::type_name(&other)
+        ))),
+    }
+}
+
+/// A new mailbox of `node`, registered as `name` unless `name` is NULL.
+/// Registering a name that is taken is `ERLDP_ERR_ARG`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_new(
+    node: *const erldp_node,
+    name: *const c_char,
+    out: *mut *mut erldp_mailbox,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let name = unsafe { ffi::opt_str(name, "name") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let mailbox = node.node.mailbox(name)?;
+        ffi::write(out, Box::into_raw(Box::new(erldp_mailbox { mailbox })));
+        Ok(())
+    })
+}
+
+/// Registers `name` for the mailbox, which may have one name, like an
+/// Erlang process.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_register(
+    mailbox: *const erldp_mailbox,
+    name: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let name = unsafe { ffi::str(name, "name") }?;
+        mailbox.register(name)?;
+        Ok(())
+    })
+}
+
+/// The mailbox's pid as ETF, written to `*out`: send it to Erlang code so
+/// that it can answer, or use it as a destination.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_pid(
+    mailbox: *const erldp_mailbox,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        ffi::write(out, erldp_buf::encoded(&Term::Pid(mailbox.pid()))?);
+        Ok(())
+    })
+}
+
+/// Closes the mailbox with reason `normal` and frees it: linked processes
+/// get an exit signal, monitoring ones `DOWN`, its name is unregistered. No
+/// other call may use it at the same time or after. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_close(mailbox: *mut erldp_mailbox) {
+    guard_value((), || {
+        if !mailbox.is_null() {
+            // SAFETY: a mailbox the library allocated, freed once (the
+            // pointer contract).
+            let owned = unsafe { Box::from_raw(mailbox) };
+            owned.mailbox.close(Term::atom("normal"));
+        }
+        Ok(())
+    })
+}
+
+/// Like `erldp_mailbox_close`, with the exit reason given as ETF (linked
+/// Erlang processes that do not trap exits die unless it is `normal`). On
+/// failure (a malformed reason) the mailbox is neither closed nor freed.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_close_with_reason(
+    mailbox: *mut erldp_mailbox,
+    reason: *const u8,
+    reason_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        unsafe { ffi::handle(mailbox, "mailbox") }?;
+        let reason = unsafe { ffi::term(reason, reason_len, "reason") }?;
+        // SAFETY: checked non-NULL above; a mailbox the library allocated,
+        // freed once.
+        let owned = unsafe { Box::from_raw(mailbox) };
+        owned.mailbox.close(reason);
+        Ok(())
+    })
+}
+
+/// Sends the term `msg` (ETF) from this mailbox to `dest`: the ETF of a
+/// pid, an alias (reference) or `{Name, Node}`. Connects to the
+/// destination's node first if needed. Like Erlang's `!`, success means the
+/// message was queued for the connection, not that the receiver exists.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_send(
+    mailbox: *const erldp_mailbox,
+    dest: *const u8,
+    dest_len: usize,
+    msg: *const u8,
+    msg_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let dest = unsafe { node::dest(dest, dest_len, "dest") }?;
+        let msg = unsafe { ffi::term(msg, msg_len, "msg") }?;
+        mailbox.send(&dest, msg)?;
+        Ok(())
+    })
+}
+
+/// Sends `msg` (ETF) to the process registered as `name` on `node`
+/// (Erlang's `{Name, Node} ! Msg`).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_send_named(
+    mailbox: *const erldp_mailbox,
+    name: *const c_char,
+    node: *const c_char,
+    msg: *const u8,
+    msg_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let dest = unsafe { node::named(name, node) }?;
+        let msg = unsafe { ffi::term(msg, msg_len, "msg") }?;
+        mailbox.send(&dest, msg)?;
+        Ok(())
+    })
+}
+
+/// Takes the next message or signal, waiting up to `timeout_ms`
+/// milliseconds (0 polls, `ERLDP_INFINITY` waits for ever), and writes it to
+/// `*out` (free it with `erldp_message_free`). `ERLDP_TIMEOUT` when none
+/// came in time; `ERLDP_ERR_CLOSED` once the mailbox or its node is closed.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_receive(
+    mailbox: *const erldp_mailbox,
+    timeout_ms: u32,
+    out: *mut *mut erldp_message,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let started = Instant::now();
+        let message = mailbox
+            .recv_timeout(ffi::timeout(timeout_ms))?
+            .ok_or_else(|| Error::Timeout {
+                operation: format!(
+                    "receive on mailbox {}: no message within {} ms",
+                    mailbox.pid(),
+                    started.elapsed().as_millis()
+                ),
+            })?;
+        ffi::write(out, erldp_message::boxed(message)?);
+        Ok(())
+    })
+}
+
+/// Links the mailbox to the process `pid` (ETF): when either ends, the other
+/// gets an exit signal (here: a message of kind `ERLDP_MSG_EXIT`).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_link(
+    mailbox: *const erldp_mailbox,
+    pid: *const u8,
+    pid_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
+        mailbox.link(pid)?;
+        Ok(())
+    })
+}
+
+/// Removes the link to `pid` (ETF).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_unlink(
+    mailbox: *const erldp_mailbox,
+    pid: *const u8,
+    pid_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
+        mailbox.unlink(pid)?;
+        Ok(())
+    })
+}
+
+/// Monitors the process `target`: the ETF of a pid or `{Name, Node}`. Writes
+/// the monitor reference (ETF) to `*out`; a message of kind `ERLDP_MSG_DOWN`
+/// carrying it arrives when the process ends (at once, with reason
+/// `noproc`, when it does not exist).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_monitor(
+    mailbox: *const erldp_mailbox,
+    target: *const u8,
+    target_len: usize,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let target = unsafe { node::dest(target, target_len, "target") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let reference = mailbox.monitor(&target)?;
+        ffi::write(out, erldp_buf::encoded(&Term::Ref(reference))?);
+        Ok(())
+    })
+}
+
+/// Removes the monitor with reference `ref` (ETF, from `erldp_monitor`); no
+/// `DOWN` message for it arrives afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_demonitor(
+    mailbox: *const erldp_mailbox,
+    reference: *const u8,
+    ref_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let reference = ref_arg(unsafe { ffi::term(reference, ref_len, "ref") }?, "ref")?;
+        mailbox.demonitor(reference)?;
+        Ok(())
+    })
+}
+
+/// Monitors the node `node` (`erlang:monitor_node/2`): a message of kind
+/// `ERLDP_MSG_NODE_DOWN` arrives when the connection to it goes down.
+/// Connects first if not connected.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_monitor_node(
+    mailbox: *const erldp_mailbox,
+    node: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let node = unsafe { ffi::str(node, "node") }?;
+        mailbox.monitor_node(node)?;
+        Ok(())
+    })
+}
+
+/// Stops monitoring `node` (once per `erldp_monitor_node`).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_demonitor_node(
+    mailbox: *const erldp_mailbox,
+    node: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let node = unsafe { ffi::str(node, "node") }?;
+        mailbox.demonitor_node(node)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,164 @@
+//! `erldp_message`: what `erldp_receive` returns.
+
+use erldp::term::encode;
+use erldp::{Message, MessageKind, Term};
+
+use crate::ffi;
+use crate::status::{erldp_status, guard, guard_value, not_found, Outcome};
+
+/// What a received message is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum erldp_msg_kind {
+    /// Not a message: `erldp_message_kind` was given NULL.
+    ERLDP_MSG_INVALID = 0,
+    /// An ordinary message sent to the mailbox.
+    ERLDP_MSG_MESSAGE = 1,
+    /// An exit signal: a linked process ended, or someone called `exit/2`.
+    /// The term is `{'EXIT', From, Reason}`.
+    ERLDP_MSG_EXIT = 2,
+    /// A monitored process ended (or could not be monitored). The term is
+    /// `{'DOWN', Ref, process, Pid | {Name, Node}, Reason}`.
+    ERLDP_MSG_DOWN = 3,
+    /// The connection to a monitored node went down. The term is
+    /// `{nodedown, Node}`.
+    ERLDP_MSG_NODE_DOWN = 4,
+}
+
+/// A message or signal taken from a mailbox. Its parts are ETF, borrowed
+/// from the message until `erldp_message_free`.
+pub struct erldp_message {
+    kind: erldp_msg_kind,
+    term: Vec<u8>,
+    from: Option<Vec<u8>>,
+    reason: Option<Vec<u8>>,
+    reference: Option<Vec<u8>>,
+}
+
+/// The encoding of a part that a message may lack.
+fn encode_part(term: Option<Term>) -> Outcome<Option<Vec<u8>>> {
+    Ok(match term {
+        Some(term) => Some(encode(&term)?),
+        None => None,
+    })
+}
+
+impl erldp_message {
+    pub(crate) fn boxed(message: Message) -> Outcome<*mut erldp_message> {
+        let kind = match message.kind {
+            MessageKind::Message => erldp_msg_kind::ERLDP_MSG_MESSAGE,
+            MessageKind::Exit => erldp_msg_kind::ERLDP_MSG_EXIT,
+            MessageKind::Down => erldp_msg_kind::ERLDP_MSG_DOWN,
+            MessageKind::NodeDown => erldp_msg_kind::ERLDP_MSG_NODE_DOWN,
+        };
+        Ok(Box::into_raw(Box::new(erldp_message {
+            kind,
+            term: encode(&message.term)?,
+            from: encode_part(message.from.map(Term::Pid))?,
+            reason: encode_part(message.reason)?,
+            reference: encode_part(message.reference.map(Term::Ref))?,
+        })))
+    }
+}
+
+/// Frees a message. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_free(msg: *mut erldp_message) {
+    guard_value((), || {
+        if !msg.is_null() {
+            // SAFETY: a message the library allocated, freed once (the
+            // pointer contract).
+            drop(unsafe { Box::from_raw(msg) });
+        }
+        Ok(())
+    })
+}
+
+/// What the message is; `ERLDP_MSG_INVALID` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_kind(msg: *const erldp_message) -> erldp_msg_kind {
+    // SAFETY: NULL or a live message (the pointer contract).
+    guard_value(erldp_msg_kind::ERLDP_MSG_INVALID, || {
+        Ok(unsafe { ffi::handle(msg, "msg") }?.kind)
+    })
+}
+
+/// Writes a borrowed part of a message to the out-pointers.
+unsafe fn part(
+    msg: *const erldp_message,
+    what: &str,
+    pick: impl FnOnce(&erldp_message) -> Option<&Vec<u8>>,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let msg = unsafe { ffi::handle(msg, "msg") }?;
+        let data = unsafe { ffi::out(data, "data") }?;
+        let len = unsafe { ffi::out(len, "len") }?;
+        let bytes = pick(msg).ok_or_else(|| {
+            not_found(format!("the {what}"), format!("this message has no {what}"))
+        })?;
+        ffi::write(data, bytes.as_ptr());
+        ffi::write(len, bytes.len());
+        Ok(())
+    })
+}
+
+/// The term as an Erlang process would find it in its mailbox (ETF): the
+/// message itself, or the `'EXIT'`/`'DOWN'`/`nodedown` tuple of a signal.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_term(
+    msg: *const erldp_message,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { part(msg, "term", |msg| Some(&msg.term), data, len) }
+}
+
+/// The sender's pid (ETF), when known: always for exit signals, for
+/// messages that Erlang sent to a registered name, not for messages sent
+/// to a pid (the protocol does not carry it). `ERLDP_ERR_NOT_FOUND` when
+/// unknown.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_from(
+    msg: *const erldp_message,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { part(msg, "sender", |msg| msg.from.as_ref(), data, len) }
+}
+
+/// The exit reason (ETF) of an exit, down or node-down signal;
+/// `ERLDP_ERR_NOT_FOUND` for an ordinary message.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_reason(
+    msg: *const erldp_message,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { part(msg, "reason", |msg| msg.reason.as_ref(), data, len) }
+}
+
+/// The monitor reference (ETF) of a down signal, as `erldp_monitor`
+/// returned it; `ERLDP_ERR_NOT_FOUND` for other kinds.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_ref(
+    msg: *const erldp_message,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        part(
+            msg,
+            "monitor reference",
+            |msg| msg.reference.as_ref(),
+            data,
+            len,
+        )
+    }
+}

@@ -1,0 +1,455 @@
+//! Nodes: start and close, connect, ping, rpc, `gen_server` call/cast and
+//! replies, the list of connected nodes.
+
+use std::ffi::{c_char, c_int, CString};
+use std::ptr::addr_of;
+use std::time::Duration;
+
+use erldp::{Dest, EpmdMode, Node, Term};
+
+use crate::buf::erldp_buf;
+use crate::ffi;
+use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
+
+/// How a node uses EPMD, the Erlang port mapper.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum erldp_epmd_mode {
+    /// Use the EPMD on the EPMD port when one answers; otherwise run one
+    /// inside this program, which BEAM nodes started later register with.
+    ERLDP_EPMD_AUTO = 0,
+    /// Require a running EPMD.
+    ERLDP_EPMD_EXTERNAL = 1,
+    /// Neither register nor look up: reach peers with `erldp_connect_to`.
+    ERLDP_EPMD_NONE = 2,
+}
+
+/// Options for `erldp_node_start`. Fill one with `erldp_node_options_init`
+/// and change the fields that matter; passing NULL instead uses the
+/// defaults.
+#[repr(C)]
+pub struct erldp_node_options {
+    /// A hidden node (the default, like a C node) does not appear in
+    /// `nodes()` of the nodes it connects to; set false to publish it.
+    pub hidden: bool,
+    /// An `erldp_epmd_mode` (default `ERLDP_EPMD_AUTO`). An `int` so that a
+    /// wrong value is reported rather than undefined.
+    pub epmd_mode: c_int,
+    /// The EPMD port; 0 (the default) takes `$ERL_EPMD_PORT`, else 4369.
+    pub epmd_port: u16,
+    /// The port to listen on for connections; 0 (the default) picks a free
+    /// one.
+    pub listen_port: u16,
+    /// Like `-kernel net_ticktime`, in milliseconds: a peer silent this long
+    /// is considered down (default 60000, at least 400).
+    pub net_ticktime_ms: u32,
+    /// How long connecting to a peer may take (EPMD lookup, TCP, handshake),
+    /// in milliseconds (default 7000, like `net_setuptime`).
+    pub setup_timeout_ms: u32,
+    /// Long names: a name without `@host` gets the fully qualified host name
+    /// (default false: the short host name). A name with a host is used as
+    /// it is.
+    pub long_names: bool,
+}
+
+impl Default for erldp_node_options {
+    fn default() -> Self {
+        erldp_node_options {
+            hidden: true,
+            epmd_mode: erldp_epmd_mode::ERLDP_EPMD_AUTO as c_int,
+            epmd_port: 0,
+            listen_port: 0,
+            net_ticktime_ms: 60_000,
+            setup_timeout_ms: 7_000,
+            long_names: false,
+        }
+    }
+}
+
+/// A running node: a named distribution endpoint inside this program.
+/// Usable from several threads at once. Close (and free) it with
+/// `erldp_node_close`.
+pub struct erldp_node {
+    pub(crate) node: Node,
+    name: CString,
+}
+
+/// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
+/// from the environment, any listen port, net_ticktime 60 s, setup timeout
+/// 7 s, short names.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
+    guard(|| {
+        // SAFETY: NULL or valid for writing (the pointer contract).
+        let options = unsafe { ffi::out(options, "options") }?;
+        ffi::write(options, erldp_node_options::default());
+        Ok(())
+    })
+}
+
+/// Reads the caller's options field by field through the raw pointer: a
+/// `bool` field the caller filled with another byte would make a Rust
+/// reference to the struct undefined behaviour, so bytes are read instead.
+unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node_options> {
+    // SAFETY (whole function): `options` is non-NULL and valid for reading
+    // (checked by the caller and the pointer contract).
+    let flag = |field: *const bool| unsafe { field.cast::<u8>().read() } != 0;
+    let epmd_mode = unsafe { addr_of!((*options).epmd_mode).read() };
+    Ok(erldp_node_options {
+        hidden: flag(unsafe { addr_of!((*options).hidden) }),
+        epmd_mode,
+        epmd_port: unsafe { addr_of!((*options).epmd_port).read() },
+        listen_port: unsafe { addr_of!((*options).listen_port).read() },
+        net_ticktime_ms: unsafe { addr_of!((*options).net_ticktime_ms).read() },
+        setup_timeout_ms: unsafe { addr_of!((*options).setup_timeout_ms).read() },
+        long_names: flag(unsafe { addr_of!((*options).long_names) }),
+    })
+}
+
+fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
+    match value {
+        0 => Ok(EpmdMode::Auto),
+        1 => Ok(EpmdMode::External),
+        2 => Ok(EpmdMode::None),
+        other => Err(invalid(format!(
+            "epmd_mode {other} is not an erldp_epmd_mode (0, 1 or 2)"
+        ))),
+    }
+}
+
+/// Starts a node named `name`: `"c"` becomes `c@<short host name>`,
+/// `"c@host.example.com"` is used as it is. `cookie` NULL reads
+/// `$HOME/.erlang.cookie` (creating it like `erl` does). `options` NULL uses
+/// the defaults. On success writes the node to `*out`.
+///
+/// Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option or a listen
+/// port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
+/// be used as asked, `ERLDP_ERR_IO` when the cookie file cannot be read.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_node_start(
+    name: *const c_char,
+    cookie: *const c_char,
+    options: *const erldp_node_options,
+    out: *mut *mut erldp_node,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY (all blocks): arguments follow the pointer contract.
+        let name = unsafe { ffi::str(name, "name") }?;
+        let cookie = unsafe { ffi::opt_str(cookie, "cookie") }?;
+        let options = if options.is_null() {
+            erldp_node_options::default()
+        } else {
+            unsafe { read_options(options) }?
+        };
+        let out = unsafe { ffi::out(out, "out") }?;
+        let mut builder = Node::builder(name)
+            .hidden(options.hidden)
+            .epmd(epmd_mode(options.epmd_mode)?)
+            .listen_port(options.listen_port)
+            .net_ticktime(Duration::from_millis(options.net_ticktime_ms.into()))
+            .setup_timeout(Duration::from_millis(options.setup_timeout_ms.into()))
+            .long_names(options.long_names);
+        if let Some(cookie) = cookie {
+            builder = builder.cookie(cookie);
+        }
+        if options.epmd_port != 0 {
+            builder = builder.epmd_port(options.epmd_port);
+        }
+        let node = builder.start()?;
+        let name =
+            CString::new(node.name().as_str()).map_err(|_| invalid("the node name holds a NUL"))?;
+        ffi::write(out, Box::into_raw(Box::new(erldp_node { node, name })));
+        Ok(())
+    })
+}
+
+/// Closes the node and frees the handle: unregisters from EPMD, closes its
+/// connections and mailboxes (linked processes get exit signals, monitoring
+/// ones `DOWN`), and fails pending calls with `ERLDP_ERR_CLOSED`. Threads
+/// blocked in `erldp_receive` on its mailboxes return `ERLDP_ERR_CLOSED`;
+/// the mailbox handles stay valid until `erldp_mailbox_close`. No other
+/// call may use this node handle at the same time or after. NULL is
+/// ignored.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
+    guard_value((), || {
+        if !node.is_null() {
+            // SAFETY: a node the library allocated, freed once (the pointer
+            // contract).
+            let node = unsafe { Box::from_raw(node) };
+            node.node.close();
+        }
+        Ok(())
+    })
+}
+
+/// The full node name, `name@host`: a string owned by the node handle,
+/// valid until `erldp_node_close`. NULL for a NULL node.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_node_name(node: *const erldp_node) -> *const c_char {
+    // SAFETY: NULL or a live node (the pointer contract).
+    guard_value(std::ptr::null(), || {
+        Ok(unsafe { ffi::handle(node, "node") }?.name.as_ptr())
+    })
+}
+
+/// The TCP port the node listens on (what `erldp_connect_to` on another
+/// node needs in `ERLDP_EPMD_NONE` mode); 0 for a NULL node.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_node_port(node: *const erldp_node) -> u16 {
+    // SAFETY: NULL or a live node (the pointer contract).
+    guard_value(0, || Ok(unsafe { ffi::handle(node, "node") }?.node.port()))
+}
+
+/// Connects to `peer` (`name@host`), handshake included, if not connected
+/// yet. Sending connects on its own; this reports connection problems
+/// early: `ERLDP_ERR_AUTH` for a wrong cookie, `ERLDP_ERR_NOT_FOUND` when
+/// EPMD does not know the node, `ERLDP_ERR_CONNECT` otherwise.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_connect(
+    node: *const erldp_node,
+    peer: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let peer = unsafe { ffi::str(peer, "peer") }?;
+        node.node.connect(peer)?;
+        Ok(())
+    })
+}
+
+/// Connects to `peer` at `host:port` without asking EPMD (for
+/// `ERLDP_EPMD_NONE`); the address is remembered for reconnects.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_connect_to(
+    node: *const erldp_node,
+    peer: *const c_char,
+    host: *const c_char,
+    port: u16,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let peer = unsafe { ffi::str(peer, "peer") }?;
+        let host = unsafe { ffi::str(host, "host") }?;
+        node.node.connect_to(peer, (host, port))?;
+        Ok(())
+    })
+}
+
+/// `net_adm:ping/1`: writes true to `*pong` when `peer` answers (`pong`),
+/// false when it cannot be reached or refuses us (`pang`).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_ping(
+    node: *const erldp_node,
+    peer: *const c_char,
+    pong: *mut bool,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let peer = unsafe { ffi::str(peer, "peer") }?;
+        let pong = unsafe { ffi::out(pong, "pong") }?;
+        ffi::write(pong, node.node.ping(peer));
+        Ok(())
+    })
+}
+
+/// The nodes this node is connected to, as the ETF of a list of atoms,
+/// written to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_nodes(
+    node: *const erldp_node,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let nodes = Term::List(node.node.nodes().into_iter().map(Term::Atom).collect());
+        ffi::write(out, erldp_buf::encoded(&nodes)?);
+        Ok(())
+    })
+}
+
+/// Calls `module:function(Args...)` on `peer` like `erpc:call/5` and writes
+/// its value as ETF to `*out`. `args`/`args_len` is the ETF of the list of
+/// arguments (`[]` for none). `timeout_ms` may be `ERLDP_INFINITY`.
+///
+/// An exception in the remote function, or a call that could not be made
+/// (`badrpc`), is `ERLDP_ERR_RPC`; `erldp_last_error_term` then gives
+/// `{Class, Reason, Stacktrace}`. Other failures: `ERLDP_TIMEOUT`,
+/// `ERLDP_ERR_CONNECT`, `ERLDP_ERR_AUTH`, `ERLDP_ERR_NOT_FOUND`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_rpc(
+    node: *const erldp_node,
+    peer: *const c_char,
+    module: *const c_char,
+    function: *const c_char,
+    args: *const u8,
+    args_len: usize,
+    timeout_ms: u32,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let peer = unsafe { ffi::str(peer, "peer") }?;
+        let module = unsafe { ffi::str(module, "module") }?;
+        let function = unsafe { ffi::str(function, "function") }?;
+        let args = match unsafe { ffi::term(args, args_len, "args") }? {
+            Term::List(args) => args,
+            other => {
+                return Err(invalid(format!(
+                    "args must be a proper list of arguments, not {}",
+                    ffi::type_name(&other)
+                )))
+            }
+        };
+        let out = unsafe { ffi::out(out, "out") }?;
+        let value = node
+            .node
+            .rpc(peer, module, function, args, ffi::timeout(timeout_ms))?;
+        ffi::write(out, erldp_buf::encoded(&value)?);
+        Ok(())
+    })
+}
+
+/// A destination given as ETF: a pid, an alias (reference) or `{Name, Node}`.
+pub(crate) unsafe fn dest(data: *const u8, len: usize, name: &str) -> Outcome<Dest> {
+    // SAFETY: forwarded from the caller.
+    let term = unsafe { ffi::term(data, len, name) }?;
+    Dest::from_term(&term).context(name)
+}
+
+/// A destination given as registered name and node.
+pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<Dest> {
+    // SAFETY: forwarded from the caller.
+    let name = unsafe { ffi::str(name, "name") }?;
+    let node = unsafe { ffi::str(node, "node") }?;
+    if name.is_empty() || name.chars().count() > erldp::term::MAX_ATOM_CHARS {
+        return Err(invalid(format!(
+            "{name:?} is not a registered name (1 to 255 characters)"
+        )));
+    }
+    Ok(Dest::name(name, node))
+}
+
+fn call(
+    node: &erldp_node,
+    dest: Dest,
+    request: Term,
+    timeout_ms: u32,
+    out: &mut *mut erldp_buf,
+) -> Outcome {
+    let reply = node.node.call(&dest, request, ffi::timeout(timeout_ms))?;
+    ffi::write(out, erldp_buf::encoded(&reply)?);
+    Ok(())
+}
+
+/// `gen_server:call(Dest, Request, Timeout)`: `dest` is the ETF of a pid or
+/// `{Name, Node}`, `request` the ETF of the request; the reply is written
+/// as ETF to `*out`. A server that does not exist or dies meanwhile is
+/// `ERLDP_ERR_RPC` (class `exit`, with `noproc` or its exit reason).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_call(
+    node: *const erldp_node,
+    dest: *const u8,
+    dest_len: usize,
+    request: *const u8,
+    request_len: usize,
+    timeout_ms: u32,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let dest = unsafe { self::dest(dest, dest_len, "dest") }?;
+        let request = unsafe { ffi::term(request, request_len, "request") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        call(node, dest, request, timeout_ms, out)
+    })
+}
+
+/// `gen_server:call({Name, Peer}, Request, Timeout)` for a server
+/// registered as `name` on node `peer`; otherwise as `erldp_call`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_call_named(
+    node: *const erldp_node,
+    name: *const c_char,
+    peer: *const c_char,
+    request: *const u8,
+    request_len: usize,
+    timeout_ms: u32,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let dest = unsafe { named(name, peer) }?;
+        let request = unsafe { ffi::term(request, request_len, "request") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        call(node, dest, request, timeout_ms, out)
+    })
+}
+
+/// `gen_server:cast(Dest, Request)`; `dest` as for `erldp_call` (an alias
+/// works too). Like `gen_server:cast`, succeeds whether or not the server
+/// exists.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_cast(
+    node: *const erldp_node,
+    dest: *const u8,
+    dest_len: usize,
+    request: *const u8,
+    request_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let dest = unsafe { self::dest(dest, dest_len, "dest") }?;
+        let request = unsafe { ffi::term(request, request_len, "request") }?;
+        node.node.cast(&dest, request)?;
+        Ok(())
+    })
+}
+
+/// `gen_server:cast({Name, Peer}, Request)`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_cast_named(
+    node: *const erldp_node,
+    name: *const c_char,
+    peer: *const c_char,
+    request: *const u8,
+    request_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let dest = unsafe { named(name, peer) }?;
+        let request = unsafe { ffi::term(request, request_len, "request") }?;
+        node.node.cast(&dest, request)?;
+        Ok(())
+    })
+}
+
+/// Answers a `gen_server:call` that reached one of this node's mailboxes as
+/// `{'$gen_call', From, Request}`: `from` is the ETF of that `From`, `reply`
+/// the ETF of the answer, which the caller's `gen_server:call` returns.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_reply(
+    node: *const erldp_node,
+    from: *const u8,
+    from_len: usize,
+    reply: *const u8,
+    reply_len: usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let from = unsafe { ffi::term(from, from_len, "from") }?;
+        let reply = unsafe { ffi::term(reply, reply_len, "reply") }?;
+        node.node.reply(&from, reply).context("from")
+    })
+}

@@ -1,0 +1,1048 @@
+/* The C ABI tested from C, against a real BEAM node.
+ *
+ *   test_capi PEER_NODE COOKIE CORPUS_FILE
+ *
+ * PEER_NODE runs tests/erlang/erldp_test.erl with `echo` (erldp_test:echo_start/1) and `srv`
+ * (erldp_test_server) registered; crates/erldp-capi/tests/c_api.rs starts it and runs this
+ * program linked against the shared and the static library, plainly and under valgrind.
+ * Prints one line per check that fails and per test, then "N passed, N failed"; exits 1 when
+ * anything failed. */
+
+#define _GNU_SOURCE
+#include <erldp.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Generous: only reached when something is wrong, and valgrind makes everything slow. */
+#define WAIT_MS 30000
+
+static const char *peer;
+static const char *cookie;
+static const char *corpus_path;
+static int failed_checks;
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            failed_checks++;                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
+        }                                                                                  \
+    } while (0)
+
+/* Checks the status of a call; on a mismatch prints the library's last error. */
+#define EXPECT(status, call)                                                               \
+    do {                                                                                   \
+        erldp_status got_ = (call);                                                        \
+        if (got_ != (status)) {                                                            \
+            failed_checks++;                                                               \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",       \
+                    __FILE__, __LINE__, #call, erldp_status_name((int)got_),               \
+                    erldp_status_name((int)(status)), erldp_last_error());                 \
+        }                                                                                  \
+    } while (0)
+
+#define OK(call) EXPECT(ERLDP_OK, call)
+
+/* Checks that the last error names what it is about. */
+#define LAST_ERROR_MENTIONS(text)                                                          \
+    do {                                                                                   \
+        if (strstr(erldp_last_error(), (text)) == NULL) {                                  \
+            failed_checks++;                                                               \
+            fprintf(stderr, "%s:%d: last error \"%s\" does not mention \"%s\"\n",           \
+                    __FILE__, __LINE__, erldp_last_error(), (text));                       \
+        }                                                                                  \
+    } while (0)
+
+/* ------------------------------------------------------------------ helpers */
+
+/* A term from Erlang syntax; the test fails (and gets an empty buffer) when it does not parse. */
+static erldp_buf *parse(const char *text) {
+    erldp_buf *buf = NULL;
+    erldp_status status = erldp_term_parse(text, &buf);
+    if (status != ERLDP_OK) {
+        failed_checks++;
+        fprintf(stderr, "cannot parse %s: %s\n", text, erldp_last_error());
+        erldp_buf_new(&buf);
+    }
+    return buf;
+}
+
+static erldp_buf *parsef(const char *format, ...) {
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    return parse(text);
+}
+
+/* The text of a term; the caller frees it with erldp_string_free. */
+static char *format(const uint8_t *data, size_t len) {
+    char *text = NULL;
+    if (erldp_term_format(data, len, &text) != ERLDP_OK) {
+        failed_checks++;
+        fprintf(stderr, "cannot format a term: %s\n", erldp_last_error());
+        return NULL;
+    }
+    return text;
+}
+
+/* Whether the ETF term equals the term written in `expected` (Erlang's =:=). */
+static int term_is(const uint8_t *data, size_t len, const char *expected) {
+    erldp_buf *want = parse(expected);
+    int order = 2;
+    erldp_status status =
+        erldp_term_compare(data, len, erldp_buf_data(want), erldp_buf_len(want), &order);
+    erldp_buf_free(want);
+    if (status != ERLDP_OK || order != 0) {
+        char *text = format(data, len);
+        fprintf(stderr, "  got %s, expected %s\n", text ? text : "(unformattable)", expected);
+        erldp_string_free(text);
+        return 0;
+    }
+    return 1;
+}
+
+static int buf_is(const erldp_buf *buf, const char *expected) {
+    return buf != NULL && term_is(erldp_buf_data(buf), erldp_buf_len(buf), expected);
+}
+
+static erldp_node *start_node(const char *prefix, const char *with_cookie) {
+    static int counter;
+    char name[64];
+    snprintf(name, sizeof name, "%s_%ld_%d", prefix, (long)getpid(), ++counter);
+    erldp_node *node = NULL;
+    OK(erldp_node_start(name, with_cookie, NULL, &node));
+    return node;
+}
+
+static erldp_buf *rpc(erldp_node *node, const char *module, const char *function,
+                      const char *args) {
+    erldp_buf *list = parse(args);
+    erldp_buf *result = NULL;
+    OK(erldp_rpc(node, peer, module, function, erldp_buf_data(list), erldp_buf_len(list),
+                 WAIT_MS, &result));
+    erldp_buf_free(list);
+    return result;
+}
+
+/* The next message's term checked against `expected`; returns the message for more checks. */
+static erldp_message *receive_term(erldp_mailbox *box, const char *expected) {
+    erldp_message *msg = NULL;
+    OK(erldp_receive(box, WAIT_MS, &msg));
+    if (msg == NULL) return NULL;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_message_term(msg, &data, &len));
+    CHECK(data != NULL && term_is(data, len, expected));
+    return msg;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_version(void) {
+    CHECK(strcmp(erldp_version(), ERLDP_VERSION) == 0);
+    CHECK(ERLDP_VERSION_NUMBER ==
+          ERLDP_VERSION_MAJOR * 10000 + ERLDP_VERSION_MINOR * 100 + ERLDP_VERSION_PATCH);
+    CHECK(strcmp(erldp_status_name(ERLDP_TIMEOUT), "ERLDP_TIMEOUT") == 0);
+    CHECK(strcmp(erldp_status_name(12345), "ERLDP_UNKNOWN_STATUS") == 0);
+}
+
+static void test_null_arguments(void) {
+    erldp_node *node = start_node("c_null", cookie);
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, NULL, &box));
+    erldp_buf *term = parse("{ok, 1}");
+    const uint8_t *etf = erldp_buf_data(term);
+    size_t len = erldp_buf_len(term);
+
+    /* Outputs are left alone on failure: these sentinels must survive. */
+    erldp_node *node_out = (erldp_node *)&node_out;
+    erldp_buf *buf_out = (erldp_buf *)&buf_out;
+    erldp_message *msg_out = (erldp_message *)&msg_out;
+    char *text_out = (char *)&text_out;
+
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start(NULL, cookie, NULL, &node_out));
+    LAST_ERROR_MENTIONS("name is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_x", cookie, NULL, NULL));
+    LAST_ERROR_MENTIONS("out is NULL");
+    CHECK(node_out == (erldp_node *)&node_out);
+    EXPECT(ERLDP_ERR_ARG, erldp_node_options_init(NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_connect(NULL, peer));
+    LAST_ERROR_MENTIONS("node is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_connect(node, NULL));
+    LAST_ERROR_MENTIONS("peer is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_connect_to(node, peer, NULL, 1));
+    EXPECT(ERLDP_ERR_ARG, erldp_ping(node, peer, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_nodes(NULL, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_rpc(node, peer, "erlang", NULL, etf, len, 100, &buf_out));
+    LAST_ERROR_MENTIONS("function is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_rpc(node, peer, "erlang", "node", NULL, 0, 100, &buf_out));
+    LAST_ERROR_MENTIONS("args is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_call(node, NULL, 0, etf, len, 100, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_call_named(node, "srv", peer, etf, len, 100, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_cast(node, etf, len, NULL, 0));
+    EXPECT(ERLDP_ERR_ARG, erldp_cast_named(node, NULL, peer, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_reply(NULL, etf, len, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_new(NULL, NULL, &(erldp_mailbox *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_new(node, NULL, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_register(box, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_pid(NULL, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_close_with_reason(NULL, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_send(NULL, etf, len, etf, len));
+    LAST_ERROR_MENTIONS("mailbox is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_send(box, etf, len, NULL, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_send_named(box, "echo", NULL, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_receive(NULL, 0, &msg_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_receive(box, 0, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_link(box, NULL, 0));
+    EXPECT(ERLDP_ERR_ARG, erldp_unlink(NULL, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_monitor(box, etf, len, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_demonitor(box, NULL, 0));
+    EXPECT(ERLDP_ERR_ARG, erldp_monitor_node(box, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_demonitor_node(NULL, peer));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_parse(NULL, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_parse("ok", NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_format(NULL, 3, &text_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_format(etf, len, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_compare(etf, len, etf, len, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_decode(NULL, 0, &(erldp_term *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_encode(NULL, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_atom(NULL, (char[8]){0}, 8));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_long(NULL, &(int64_t){0}));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_size(NULL, &(size_t){0}));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_element(NULL, 0, &(const erldp_term *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_buf_new(NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_encode_atom(NULL, "a"));
+    EXPECT(ERLDP_ERR_ARG, erldp_encode_atom(term, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_encode_binary(term, NULL, 1));
+    EXPECT(ERLDP_ERR_ARG, erldp_encode_tuple_header(NULL, 2));
+    EXPECT(ERLDP_ERR_ARG, erldp_message_term(NULL, &etf, &len));
+    EXPECT(ERLDP_ERR_ARG, erldp_last_error_term(NULL));
+    CHECK(buf_out == (erldp_buf *)&buf_out);
+    CHECK(msg_out == (erldp_message *)&msg_out);
+    CHECK(text_out == (char *)&text_out);
+
+    /* Accessors that cannot report a status give a neutral value. */
+    CHECK(erldp_buf_data(NULL) == NULL);
+    CHECK(erldp_buf_len(NULL) == 0);
+    CHECK(erldp_node_name(NULL) == NULL);
+    CHECK(erldp_node_port(NULL) == 0);
+    CHECK(erldp_message_kind(NULL) == ERLDP_MSG_INVALID);
+    CHECK(erldp_term_type(NULL) == ERLDP_TYPE_INVALID);
+    LAST_ERROR_MENTIONS("term is NULL");
+
+    /* Freeing NULL is a no-op, as with free(). */
+    erldp_buf_free(NULL);
+    erldp_message_free(NULL);
+    erldp_string_free(NULL);
+    erldp_term_free(NULL);
+    erldp_mailbox_close(NULL);
+    erldp_node_close(NULL);
+
+    erldp_buf_free(term);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
+static void test_garbage_arguments(void) {
+    erldp_node *node = start_node("c_garbage", cookie);
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, NULL, &box));
+    erldp_buf *out = (erldp_buf *)&out;
+    static const uint8_t junk[] = {131, 104, 9, 97};
+    static const uint8_t no_version[] = {97, 1};
+    static const uint8_t bad_atom[] = {131, 119, 2, 0xff, 0xfe};
+    erldp_buf *ok_term = parse("ok");
+
+    EXPECT(ERLDP_ERR_DECODE, erldp_term_format(junk, sizeof junk, &(char *){NULL}));
+    LAST_ERROR_MENTIONS("byte");
+    EXPECT(ERLDP_ERR_DECODE, erldp_term_format(no_version, sizeof no_version, &(char *){NULL}));
+    LAST_ERROR_MENTIONS("131");
+    EXPECT(ERLDP_ERR_DECODE, erldp_term_decode(bad_atom, sizeof bad_atom, &(erldp_term *){NULL}));
+    EXPECT(ERLDP_ERR_DECODE, erldp_term_format(junk, 0, &(char *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_format(junk, SIZE_MAX, &(char *){NULL}));
+    LAST_ERROR_MENTIONS("length");
+    EXPECT(ERLDP_ERR_DECODE,
+           erldp_send(box, junk, sizeof junk, erldp_buf_data(ok_term), erldp_buf_len(ok_term)));
+    LAST_ERROR_MENTIONS("dest");
+    EXPECT(ERLDP_ERR_ARG, erldp_send(box, erldp_buf_data(ok_term), erldp_buf_len(ok_term),
+                                     erldp_buf_data(ok_term), erldp_buf_len(ok_term)));
+    LAST_ERROR_MENTIONS("destination");
+    EXPECT(ERLDP_ERR_DECODE, erldp_rpc(node, peer, "erlang", "node", junk, sizeof junk, 100, &out));
+    LAST_ERROR_MENTIONS("args");
+    EXPECT(ERLDP_ERR_ARG, erldp_rpc(node, peer, "erlang", "node", erldp_buf_data(ok_term),
+                                    erldp_buf_len(ok_term), 100, &out));
+    LAST_ERROR_MENTIONS("list");
+    EXPECT(ERLDP_ERR_ARG, erldp_link(box, erldp_buf_data(ok_term), erldp_buf_len(ok_term)));
+    LAST_ERROR_MENTIONS("pid");
+    EXPECT(ERLDP_ERR_ARG, erldp_demonitor(box, erldp_buf_data(ok_term), erldp_buf_len(ok_term)));
+    LAST_ERROR_MENTIONS("reference");
+    EXPECT(ERLDP_ERR_ARG, erldp_connect(node, "no at sign"));
+    LAST_ERROR_MENTIONS("node name");
+    EXPECT(ERLDP_ERR_ARG, erldp_connect(node, "\xff\xfe@host"));
+    LAST_ERROR_MENTIONS("UTF-8");
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start("bad name!", cookie, NULL, &(erldp_node *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_register(box, ""));
+    EXPECT(ERLDP_ERR_ARG, erldp_send_named(box, "", peer, erldp_buf_data(ok_term),
+                                           erldp_buf_len(ok_term)));
+    CHECK(out == (erldp_buf *)&out);
+
+    /* Options filled with garbage: every byte 0xff makes an epmd_mode of -1. */
+    erldp_node_options options;
+    memset(&options, 0xff, sizeof options);
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_opts", cookie, &options, &(erldp_node *){NULL}));
+    LAST_ERROR_MENTIONS("epmd_mode");
+    OK(erldp_node_options_init(&options));
+    options.net_ticktime_ms = 1;
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_opts", cookie, &options, &(erldp_node *){NULL}));
+    LAST_ERROR_MENTIONS("net_ticktime");
+
+    /* Text that is no term. */
+    EXPECT(ERLDP_ERR_PARSE, erldp_term_parse("[1, 2", &out));
+    LAST_ERROR_MENTIONS("byte");
+    EXPECT(ERLDP_ERR_PARSE, erldp_term_parse("{ok, self()}", &out));
+    EXPECT(ERLDP_ERR_PARSE, erldp_term_parse("", &out));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_parse("\xc3\x28", &out));
+    CHECK(out == (erldp_buf *)&out);
+
+    /* Values with no encoding. */
+    erldp_buf *building = NULL;
+    OK(erldp_buf_new(&building));
+    char long_atom[300];
+    memset(long_atom, 'a', sizeof long_atom - 1);
+    long_atom[sizeof long_atom - 1] = '\0';
+    EXPECT(ERLDP_ERR_ENCODE, erldp_encode_atom(building, long_atom));
+    LAST_ERROR_MENTIONS("255");
+    EXPECT(ERLDP_ERR_ENCODE, erldp_encode_double(building, NAN));
+    EXPECT(ERLDP_ERR_ENCODE, erldp_encode_double(building, INFINITY));
+    EXPECT(ERLDP_ERR_DECODE, erldp_encode_term(building, junk, sizeof junk));
+    CHECK(erldp_buf_len(building) == 1); /* nothing appended by the failures */
+    /* An incomplete term is caught where it is used. */
+    OK(erldp_encode_tuple_header(building, 2));
+    OK(erldp_encode_atom(building, "only_one"));
+    EXPECT(ERLDP_ERR_DECODE,
+           erldp_term_format(erldp_buf_data(building), erldp_buf_len(building), &(char *){NULL}));
+    erldp_buf_free(building);
+
+    /* The reader refuses the wrong type and out-of-range indexes, naming the cause. */
+    erldp_buf *tuple = parse("{ok, 1, [a | b], #{k => v}, 123456789012345678901234567890}");
+    erldp_term *root = NULL;
+    OK(erldp_term_decode(erldp_buf_data(tuple), erldp_buf_len(tuple), &root));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_long(root, &(int64_t){0}));
+    LAST_ERROR_MENTIONS("tuple");
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_element(root, 5, &(const erldp_term *){NULL}));
+    LAST_ERROR_MENTIONS("index 5");
+    const erldp_term *atom = NULL, *big = NULL, *map = NULL;
+    OK(erldp_term_get_element(root, 0, &atom));
+    char tiny[2];
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_atom(atom, tiny, sizeof tiny));
+    LAST_ERROR_MENTIONS("3 bytes");
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_tail(atom, &(const erldp_term *){NULL}));
+    OK(erldp_term_get_element(root, 4, &big));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_long(big, &(int64_t){0}));
+    LAST_ERROR_MENTIONS("64 bits");
+    OK(erldp_term_get_element(root, 3, &map));
+    EXPECT(ERLDP_ERR_ARG, erldp_term_get_pair(map, 1, &(const erldp_term *){NULL},
+                                              &(const erldp_term *){NULL}));
+    erldp_term_free(root);
+    erldp_buf_free(tuple);
+
+    /* A failure without a remote term has none to give. */
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_last_error_term(&out));
+    CHECK(out == (erldp_buf *)&out);
+
+    erldp_buf_free(ok_term);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
+/* Rebuilds a term from what the reader sees, with the encoder. */
+static erldp_status rebuild(const erldp_term *term, erldp_buf *out) {
+    erldp_status status = ERLDP_OK;
+    size_t size = 0;
+#define TRY(call)                                                                          \
+    do {                                                                                   \
+        if ((status = (call)) != ERLDP_OK) return status;                                  \
+    } while (0)
+    switch (erldp_term_type(term)) {
+    case ERLDP_TYPE_ATOM: {
+        char name[ERLDP_MAXATOMLEN];
+        TRY(erldp_term_get_atom(term, name, sizeof name));
+        return erldp_encode_atom(out, name);
+    }
+    case ERLDP_TYPE_INTEGER: {
+        int64_t value = 0;
+        TRY(erldp_term_get_long(term, &value));
+        return erldp_encode_long(out, value);
+    }
+    case ERLDP_TYPE_BIGINT: {
+        bool negative = false;
+        const uint8_t *magnitude = NULL;
+        size_t len = 0;
+        TRY(erldp_term_get_bigint(term, &negative, &magnitude, &len));
+        return erldp_encode_bigint(out, negative, magnitude, len);
+    }
+    case ERLDP_TYPE_FLOAT: {
+        double value = 0;
+        TRY(erldp_term_get_double(term, &value));
+        return erldp_encode_double(out, value);
+    }
+    case ERLDP_TYPE_BINARY: {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        TRY(erldp_term_get_binary(term, &data, &len));
+        return erldp_encode_binary(out, data, len);
+    }
+    case ERLDP_TYPE_BITSTRING: {
+        const uint8_t *data = NULL;
+        size_t bits = 0;
+        TRY(erldp_term_get_bitstring(term, &data, &bits));
+        return erldp_encode_bitstring(out, data, bits);
+    }
+    case ERLDP_TYPE_LIST:
+    case ERLDP_TYPE_IMPROPER_LIST:
+    case ERLDP_TYPE_TUPLE: {
+        TRY(erldp_term_get_size(term, &size));
+        erldp_type type = erldp_term_type(term);
+        TRY(type == ERLDP_TYPE_TUPLE ? erldp_encode_tuple_header(out, (uint32_t)size)
+                                     : erldp_encode_list_header(out, (uint32_t)size));
+        for (size_t i = 0; i < size; i++) {
+            const erldp_term *element = NULL;
+            TRY(erldp_term_get_element(term, i, &element));
+            TRY(rebuild(element, out));
+        }
+        if (type == ERLDP_TYPE_IMPROPER_LIST) {
+            const erldp_term *tail = NULL;
+            TRY(erldp_term_get_tail(term, &tail));
+            return rebuild(tail, out);
+        }
+        return type == ERLDP_TYPE_LIST && size > 0 ? erldp_encode_nil(out) : ERLDP_OK;
+    }
+    case ERLDP_TYPE_MAP: {
+        TRY(erldp_term_get_size(term, &size));
+        TRY(erldp_encode_map_header(out, (uint32_t)size));
+        for (size_t i = 0; i < size; i++) {
+            const erldp_term *key = NULL, *value = NULL;
+            TRY(erldp_term_get_pair(term, i, &key, &value));
+            TRY(rebuild(key, out));
+            TRY(rebuild(value, out));
+        }
+        return ERLDP_OK;
+    }
+    default: {
+        /* Pids, ports, refs and funs have no parts to read: copy them whole. */
+        erldp_buf *whole = NULL;
+        TRY(erldp_term_encode(term, &whole));
+        status = erldp_encode_term(out, erldp_buf_data(whole), erldp_buf_len(whole));
+        erldp_buf_free(whole);
+        return status;
+    }
+    }
+#undef TRY
+}
+
+static void test_corpus(void) {
+    FILE *file = fopen(corpus_path, "r");
+    CHECK(file != NULL);
+    if (file == NULL) return;
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t read;
+    int terms = 0, line_number = 0;
+    while ((read = getline(&line, &capacity, file)) != -1) {
+        line_number++;
+        while (read > 0 && (line[read - 1] == '\n' || line[read - 1] == '\r')) line[--read] = '\0';
+        const char *start = line + strspn(line, " \t");
+        if (*start == '\0' || *start == '%') continue;
+        terms++;
+        int before = failed_checks;
+
+        /* text -> ETF -> text -> ETF gives the same bytes. */
+        erldp_buf *first = NULL, *second = NULL, *rebuilt = NULL;
+        OK(erldp_term_parse(start, &first));
+        if (first == NULL) continue;
+        char *text = format(erldp_buf_data(first), erldp_buf_len(first));
+        if (text != NULL) {
+            OK(erldp_term_parse(text, &second));
+            CHECK(second != NULL && erldp_buf_len(second) == erldp_buf_len(first) &&
+                  memcmp(erldp_buf_data(second), erldp_buf_data(first), erldp_buf_len(first)) == 0);
+        }
+
+        /* The reader sees everything: rebuilding from what it reads gives an equal term. */
+        erldp_term *root = NULL;
+        OK(erldp_term_decode(erldp_buf_data(first), erldp_buf_len(first), &root));
+        OK(erldp_buf_new(&rebuilt));
+        OK(rebuild(root, rebuilt));
+        int order = 2;
+        OK(erldp_term_compare(erldp_buf_data(first), erldp_buf_len(first), erldp_buf_data(rebuilt),
+                              erldp_buf_len(rebuilt), &order));
+        CHECK(order == 0);
+
+        if (failed_checks != before)
+            fprintf(stderr, "  at corpus line %d: %.200s\n", line_number, start);
+        erldp_term_free(root);
+        erldp_string_free(text);
+        erldp_buf_free(first);
+        erldp_buf_free(second);
+        erldp_buf_free(rebuilt);
+    }
+    free(line);
+    fclose(file);
+    CHECK(terms >= 100);
+    printf("# %d corpus terms\n", terms);
+}
+
+static void test_term_order_and_reader_values(void) {
+    erldp_buf *one = parse("1"), *one_float = parse("1.0"), *atom = parse("a");
+    int order = 2;
+    OK(erldp_term_compare(erldp_buf_data(one), erldp_buf_len(one), erldp_buf_data(one_float),
+                          erldp_buf_len(one_float), &order));
+    CHECK(order == -1);
+    OK(erldp_term_compare(erldp_buf_data(atom), erldp_buf_len(atom), erldp_buf_data(one),
+                          erldp_buf_len(one), &order));
+    CHECK(order == 1);
+
+    erldp_buf *buf = parse("{'héllo', -42, 2.5, <<\"bin\">>, <<5:3>>, \"ab\", [x | y], #{1 => 2}}");
+    erldp_term *root = NULL;
+    OK(erldp_term_decode(erldp_buf_data(buf), erldp_buf_len(buf), &root));
+    CHECK(erldp_term_type(root) == ERLDP_TYPE_TUPLE);
+    const erldp_term *e[8] = {0};
+    for (size_t i = 0; i < 8; i++) OK(erldp_term_get_element(root, i, &e[i]));
+    char name[ERLDP_MAXATOMLEN];
+    OK(erldp_term_get_atom(e[0], name, sizeof name));
+    CHECK(strcmp(name, "h\xc3\xa9llo") == 0);
+    int64_t integer = 0;
+    OK(erldp_term_get_long(e[1], &integer));
+    CHECK(integer == -42);
+    double real = 0;
+    OK(erldp_term_get_double(e[2], &real));
+    CHECK(real == 2.5);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_term_get_binary(e[3], &data, &len));
+    CHECK(len == 3 && memcmp(data, "bin", 3) == 0);
+    size_t bits = 0;
+    OK(erldp_term_get_bitstring(e[4], &data, &bits));
+    CHECK(bits == 3 && data[0] == 0xa0);
+    CHECK(erldp_term_type(e[5]) == ERLDP_TYPE_LIST);
+    size_t size = 0;
+    OK(erldp_term_get_size(e[5], &size));
+    CHECK(size == 2);
+    CHECK(erldp_term_type(e[6]) == ERLDP_TYPE_IMPROPER_LIST);
+    const erldp_term *tail = NULL;
+    OK(erldp_term_get_tail(e[6], &tail));
+    OK(erldp_term_get_atom(tail, name, sizeof name));
+    CHECK(strcmp(name, "y") == 0);
+    const erldp_term *key = NULL, *value = NULL;
+    OK(erldp_term_get_pair(e[7], 0, &key, &value));
+    OK(erldp_term_get_long(value, &integer));
+    CHECK(integer == 2);
+    erldp_buf *sub = NULL;
+    OK(erldp_term_encode(e[6], &sub));
+    CHECK(buf_is(sub, "[x | y]"));
+
+    erldp_buf_free(sub);
+    erldp_term_free(root);
+    erldp_buf_free(buf);
+    erldp_buf_free(one);
+    erldp_buf_free(one_float);
+    erldp_buf_free(atom);
+}
+
+static void test_rpc(void) {
+    erldp_node *node = start_node("c_rpc", cookie);
+    erldp_buf *sum = rpc(node, "lists", "sum", "[[1, 2, 3]]");
+    CHECK(buf_is(sum, "6"));
+    char *text = sum ? format(erldp_buf_data(sum), erldp_buf_len(sum)) : NULL;
+    CHECK(text != NULL && strcmp(text, "6") == 0);
+    erldp_string_free(text);
+    erldp_buf_free(sum);
+
+    erldp_buf *name = rpc(node, "erlang", "node", "[]");
+    char expected[300];
+    snprintf(expected, sizeof expected, "'%s'", peer);
+    CHECK(buf_is(name, expected));
+    erldp_buf_free(name);
+
+    bool pong = false;
+    OK(erldp_ping(node, peer, &pong));
+    CHECK(pong);
+    erldp_buf *nodes = NULL;
+    OK(erldp_nodes(node, &nodes));
+    snprintf(expected, sizeof expected, "['%s']", peer);
+    CHECK(buf_is(nodes, expected));
+    erldp_buf_free(nodes);
+
+    /* A remote exception: ERLDP_ERR_RPC with {Class, Reason, Stacktrace}. */
+    erldp_buf *args = parse("[42]");
+    erldp_buf *out = (erldp_buf *)&out;
+    EXPECT(ERLDP_ERR_RPC, erldp_rpc(node, peer, "erlang", "binary_to_atom", erldp_buf_data(args),
+                                    erldp_buf_len(args), WAIT_MS, &out));
+    LAST_ERROR_MENTIONS("badarg");
+    CHECK(out == (erldp_buf *)&out);
+    erldp_buf *error = NULL;
+    OK(erldp_last_error_term(&error));
+    erldp_term *root = NULL;
+    if (error != NULL) OK(erldp_term_decode(erldp_buf_data(error), erldp_buf_len(error), &root));
+    const erldp_term *class = NULL, *reason = NULL;
+    OK(erldp_term_get_element(root, 0, &class));
+    OK(erldp_term_get_element(root, 1, &reason));
+    char atom[ERLDP_MAXATOMLEN] = "";
+    OK(erldp_term_get_atom(class, atom, sizeof atom));
+    CHECK(strcmp(atom, "error") == 0);
+    OK(erldp_term_get_atom(reason, atom, sizeof atom));
+    CHECK(strcmp(atom, "badarg") == 0);
+    erldp_term_free(root);
+    erldp_buf_free(error);
+
+    erldp_buf *none = parse("[]");
+    EXPECT(ERLDP_ERR_RPC, erldp_rpc(node, peer, "no_such_module", "f", erldp_buf_data(none),
+                                    erldp_buf_len(none), WAIT_MS, &out));
+    LAST_ERROR_MENTIONS("undef");
+
+    /* A call that outlasts its timeout. */
+    erldp_buf *sleep = parse("[60000]");
+    EXPECT(ERLDP_TIMEOUT, erldp_rpc(node, peer, "timer", "sleep", erldp_buf_data(sleep),
+                                    erldp_buf_len(sleep), 100, &out));
+    LAST_ERROR_MENTIONS("timer:sleep/1");
+    CHECK(out == (erldp_buf *)&out);
+
+    erldp_buf_free(sleep);
+    erldp_buf_free(none);
+    erldp_buf_free(args);
+    erldp_node_close(node);
+}
+
+static void test_send_receive(void) {
+    erldp_node *node = start_node("c_send", cookie);
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, "c_inbox", &box));
+    erldp_buf *pid = NULL;
+    OK(erldp_mailbox_pid(box, &pid));
+    CHECK(pid != NULL);
+    if (box == NULL || pid == NULL) return;
+
+    /* To the echo process by name: {Pid, Msg} comes back as {echo, Msg}. */
+    const char *payloads[] = {"hello", "{1, 2.5, <<\"bin\">>, \"str\", [a | b]}",
+                              "#{key => [1, 2, 3], <<\"k\">> => -123456789012345678901234567890}"};
+    for (size_t i = 0; i < sizeof payloads / sizeof *payloads; i++) {
+        erldp_buf *msg = NULL, *payload = parse(payloads[i]);
+        OK(erldp_buf_new(&msg));
+        OK(erldp_encode_tuple_header(msg, 2));
+        OK(erldp_encode_term(msg, erldp_buf_data(pid), erldp_buf_len(pid)));
+        OK(erldp_encode_term(msg, erldp_buf_data(payload), erldp_buf_len(payload)));
+        OK(erldp_send_named(box, "echo", peer, erldp_buf_data(msg), erldp_buf_len(msg)));
+        char expected[512];
+        snprintf(expected, sizeof expected, "{echo, %s}", payloads[i]);
+        erldp_message_free(receive_term(box, expected));
+        erldp_buf_free(payload);
+        erldp_buf_free(msg);
+    }
+
+    /* To the echo process by pid. */
+    erldp_buf *echo_pid = rpc(node, "erlang", "whereis", "[echo]");
+    erldp_buf *msg = NULL;
+    OK(erldp_buf_new(&msg));
+    OK(erldp_encode_tuple_header(msg, 2));
+    OK(erldp_encode_term(msg, erldp_buf_data(pid), erldp_buf_len(pid)));
+    OK(erldp_encode_string(msg, "by pid"));
+    OK(erldp_send(box, erldp_buf_data(echo_pid), erldp_buf_len(echo_pid), erldp_buf_data(msg),
+                  erldp_buf_len(msg)));
+    erldp_message *reply = receive_term(box, "{echo, <<\"by pid\">>}");
+    CHECK(erldp_message_kind(reply) == ERLDP_MSG_MESSAGE);
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_message_reason(reply, &(const uint8_t *){NULL}, &(size_t){0}));
+    erldp_message_free(reply);
+
+    /* Erlang sends to our registered name; REG_SEND carries the sender. */
+    char args[600];
+    snprintf(args, sizeof args, "[{c_inbox, '%s'}, {from_beam, 42}]", erldp_node_name(node));
+    erldp_buf_free(rpc(node, "erlang", "send", args));
+    erldp_message *from_beam = receive_term(box, "{from_beam, 42}");
+    const uint8_t *sender = NULL;
+    size_t sender_len = 0;
+    OK(erldp_message_from(from_beam, &sender, &sender_len));
+    erldp_term *sender_term = NULL;
+    if (sender != NULL) OK(erldp_term_decode(sender, sender_len, &sender_term));
+    CHECK(erldp_term_type(sender_term) == ERLDP_TYPE_PID);
+    erldp_term_free(sender_term);
+    erldp_message_free(from_beam);
+
+    /* Nothing more is queued: a short receive times out and writes nothing. */
+    erldp_message *none = (erldp_message *)&none;
+    EXPECT(ERLDP_TIMEOUT, erldp_receive(box, 50, &none));
+    LAST_ERROR_MENTIONS("no message");
+    CHECK(none == (erldp_message *)&none);
+    EXPECT(ERLDP_TIMEOUT, erldp_receive(box, 0, &none));
+
+    erldp_buf_free(msg);
+    erldp_buf_free(echo_pid);
+    erldp_buf_free(pid);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
+static void test_gen_server(void) {
+    erldp_node *node = start_node("c_gen", cookie);
+    erldp_buf *request = parse("{echo, [1, 2, 3]}"), *reply = NULL;
+    OK(erldp_call_named(node, "srv", peer, erldp_buf_data(request), erldp_buf_len(request),
+                        WAIT_MS, &reply));
+    CHECK(buf_is(reply, "[1, 2, 3]"));
+    erldp_buf_free(reply);
+    erldp_buf_free(request);
+
+    erldp_buf *set = parse("{set, 7}");
+    OK(erldp_cast_named(node, "srv", peer, erldp_buf_data(set), erldp_buf_len(set)));
+    erldp_buf *state = parse("state");
+    erldp_buf *dest = parsef("{srv, '%s'}", peer);
+    reply = NULL;
+    OK(erldp_call(node, erldp_buf_data(dest), erldp_buf_len(dest), erldp_buf_data(state),
+                  erldp_buf_len(state), WAIT_MS, &reply));
+    CHECK(buf_is(reply, "7"));
+    erldp_buf_free(reply);
+
+    EXPECT(ERLDP_ERR_RPC, erldp_call_named(node, "no_such_server", peer, erldp_buf_data(state),
+                                           erldp_buf_len(state), WAIT_MS, &reply));
+    LAST_ERROR_MENTIONS("noproc");
+
+    erldp_buf_free(dest);
+    erldp_buf_free(state);
+    erldp_buf_free(set);
+    erldp_node_close(node);
+}
+
+/* A gen_server:call from Erlang to our mailbox, made by an rpc on another thread. */
+struct caller {
+    erldp_node *node;
+    char args[600];
+    erldp_status status;
+    erldp_buf *result;
+};
+
+static void *call_us(void *arg) {
+    struct caller *caller = arg;
+    erldp_buf *args = parse(caller->args);
+    caller->status = erldp_rpc(caller->node, peer, "gen_server", "call", erldp_buf_data(args),
+                               erldp_buf_len(args), WAIT_MS, &caller->result);
+    erldp_buf_free(args);
+    return NULL;
+}
+
+static void test_answer_gen_server_call(void) {
+    erldp_node *node = start_node("c_srv", cookie);
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, "c_server", &box));
+    struct caller caller = {.node = node, .status = ERLDP_PANIC, .result = NULL};
+    snprintf(caller.args, sizeof caller.args, "[{c_server, '%s'}, {add, 2, 3}, %d]",
+             erldp_node_name(node), WAIT_MS);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, call_us, &caller) == 0);
+
+    erldp_message *msg = NULL;
+    OK(erldp_receive(box, WAIT_MS, &msg));
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_message_term(msg, &data, &len));
+    erldp_term *root = NULL;
+    if (data != NULL) OK(erldp_term_decode(data, len, &root));
+    const erldp_term *tag = NULL, *from = NULL, *request = NULL;
+    OK(erldp_term_get_element(root, 0, &tag));
+    OK(erldp_term_get_element(root, 1, &from));
+    OK(erldp_term_get_element(root, 2, &request));
+    char atom[ERLDP_MAXATOMLEN] = "";
+    OK(erldp_term_get_atom(tag, atom, sizeof atom));
+    CHECK(strcmp(atom, "$gen_call") == 0);
+    int64_t a = 0, b = 0;
+    const erldp_term *ta = NULL, *tb = NULL;
+    OK(erldp_term_get_element(request, 1, &ta));
+    OK(erldp_term_get_element(request, 2, &tb));
+    OK(erldp_term_get_long(ta, &a));
+    OK(erldp_term_get_long(tb, &b));
+
+    erldp_buf *from_etf = NULL, *answer = NULL;
+    OK(erldp_term_encode(from, &from_etf));
+    OK(erldp_buf_new(&answer));
+    OK(erldp_encode_long(answer, a + b));
+    OK(erldp_reply(node, erldp_buf_data(from_etf), erldp_buf_len(from_etf), erldp_buf_data(answer),
+                   erldp_buf_len(answer)));
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(caller.status == ERLDP_OK);
+    CHECK(buf_is(caller.result, "5"));
+
+    erldp_buf_free(caller.result);
+    erldp_buf_free(answer);
+    erldp_buf_free(from_etf);
+    erldp_term_free(root);
+    erldp_message_free(msg);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
+static void test_links_and_monitors(void) {
+    erldp_node *node = start_node("c_link", cookie);
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, NULL, &box));
+    const char *sleeper = "[timer, sleep, [infinity]]";
+
+    /* A linked Erlang process that dies sends us an exit signal. */
+    erldp_buf *linked = rpc(node, "erlang", "spawn", sleeper);
+    OK(erldp_link(box, erldp_buf_data(linked), erldp_buf_len(linked)));
+    char *pid_text = format(erldp_buf_data(linked), erldp_buf_len(linked));
+    char args[300];
+    snprintf(args, sizeof args, "[%s, boom]", pid_text);
+    erldp_buf_free(rpc(node, "erlang", "exit", args));
+    erldp_message *exit_msg = NULL;
+    OK(erldp_receive(box, WAIT_MS, &exit_msg));
+    CHECK(erldp_message_kind(exit_msg) == ERLDP_MSG_EXIT);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_message_reason(exit_msg, &data, &len));
+    CHECK(data != NULL && term_is(data, len, "boom"));
+    OK(erldp_message_from(exit_msg, &data, &len));
+    int order = 2;
+    OK(erldp_term_compare(data, len, erldp_buf_data(linked), erldp_buf_len(linked), &order));
+    CHECK(order == 0);
+    erldp_message_free(exit_msg);
+    erldp_string_free(pid_text);
+
+    /* A monitored one sends DOWN with the monitor's reference. */
+    erldp_buf *watched = rpc(node, "erlang", "spawn", sleeper);
+    erldp_buf *ref = NULL;
+    OK(erldp_monitor(box, erldp_buf_data(watched), erldp_buf_len(watched), &ref));
+    pid_text = format(erldp_buf_data(watched), erldp_buf_len(watched));
+    snprintf(args, sizeof args, "[%s, bang]", pid_text);
+    erldp_buf_free(rpc(node, "erlang", "exit", args));
+    erldp_message *down = NULL;
+    OK(erldp_receive(box, WAIT_MS, &down));
+    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
+    OK(erldp_message_ref(down, &data, &len));
+    order = 2;
+    if (ref != NULL) OK(erldp_term_compare(data, len, erldp_buf_data(ref), erldp_buf_len(ref), &order));
+    CHECK(order == 0);
+    OK(erldp_message_reason(down, &data, &len));
+    CHECK(data != NULL && term_is(data, len, "bang"));
+    erldp_message_free(down);
+    erldp_string_free(pid_text);
+    erldp_buf_free(ref);
+
+    /* Monitoring a process that is gone gives DOWN with noproc at once. */
+    OK(erldp_monitor(box, erldp_buf_data(watched), erldp_buf_len(watched), &ref));
+    down = NULL;
+    OK(erldp_receive(box, WAIT_MS, &down));
+    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
+    OK(erldp_message_reason(down, &data, &len));
+    CHECK(data != NULL && term_is(data, len, "noproc"));
+    erldp_message_free(down);
+    OK(erldp_demonitor(box, erldp_buf_data(ref), erldp_buf_len(ref)));
+    erldp_buf_free(ref);
+
+    /* Unlinking before the exit: no signal; monitoring the node works. */
+    erldp_buf *unlinked = rpc(node, "erlang", "spawn", sleeper);
+    OK(erldp_link(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
+    OK(erldp_unlink(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
+    OK(erldp_monitor_node(box, peer));
+    OK(erldp_demonitor_node(box, peer));
+
+    /* Closing the mailbox with a reason kills a linked Erlang process with it. */
+    erldp_mailbox *doomed = NULL;
+    OK(erldp_mailbox_new(node, NULL, &doomed));
+    OK(erldp_link(doomed, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
+    OK(erldp_monitor(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked), &ref));
+    erldp_buf *reason = parse("{shutdown, c}");
+    OK(erldp_mailbox_close_with_reason(doomed, erldp_buf_data(reason), erldp_buf_len(reason)));
+    down = NULL;
+    OK(erldp_receive(box, WAIT_MS, &down));
+    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
+    OK(erldp_message_reason(down, &data, &len));
+    CHECK(data != NULL && term_is(data, len, "{shutdown, c}"));
+    erldp_message_free(down);
+
+    erldp_buf_free(reason);
+    erldp_buf_free(ref);
+    erldp_buf_free(unlinked);
+    erldp_buf_free(watched);
+    erldp_buf_free(linked);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
+static void test_wrong_cookie_and_unknown_node(void) {
+    erldp_node *node = start_node("c_cookie", "NOT_THE_COOKIE");
+    EXPECT(ERLDP_ERR_AUTH, erldp_connect(node, peer));
+    LAST_ERROR_MENTIONS("cookie");
+    CHECK(strstr(erldp_last_error(), cookie) == NULL);
+    bool pong = true;
+    OK(erldp_ping(node, peer, &pong));
+    CHECK(!pong);
+    erldp_buf *args = parse("[]"), *out = (erldp_buf *)&out;
+    EXPECT(ERLDP_ERR_AUTH, erldp_rpc(node, peer, "erlang", "node", erldp_buf_data(args),
+                                     erldp_buf_len(args), WAIT_MS, &out));
+    CHECK(out == (erldp_buf *)&out);
+
+    char unknown[300];
+    snprintf(unknown, sizeof unknown, "no_such_node_%ld@%s", (long)getpid(), strchr(peer, '@') + 1);
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_connect(node, unknown));
+    LAST_ERROR_MENTIONS(unknown);
+    erldp_buf_free(args);
+    erldp_node_close(node);
+}
+
+static void test_node_options(void) {
+    erldp_node_options options;
+    OK(erldp_node_options_init(&options));
+    CHECK(options.hidden && options.epmd_mode == ERLDP_EPMD_AUTO && options.listen_port == 0 &&
+          options.net_ticktime_ms == 60000);
+    /* No EPMD: the peer is reached at a known address, here our own second node. */
+    options.epmd_mode = ERLDP_EPMD_NONE;
+    options.hidden = false;
+    erldp_node *a = NULL, *b = NULL;
+    char name[64];
+    snprintf(name, sizeof name, "c_none_a_%ld@127.0.0.1", (long)getpid());
+    OK(erldp_node_start(name, cookie, &options, &a));
+    snprintf(name, sizeof name, "c_none_b_%ld@127.0.0.1", (long)getpid());
+    OK(erldp_node_start(name, cookie, &options, &b));
+    CHECK(erldp_node_port(b) != 0);
+    if (a == NULL || b == NULL) return;
+    OK(erldp_connect_to(a, erldp_node_name(b), "127.0.0.1", erldp_node_port(b)));
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(b, "box_b", &box));
+    erldp_buf *hello = parse("hello_b");
+    erldp_mailbox *sender = NULL;
+    OK(erldp_mailbox_new(a, NULL, &sender));
+    OK(erldp_send_named(sender, "box_b", erldp_node_name(b), erldp_buf_data(hello),
+                        erldp_buf_len(hello)));
+    erldp_message_free(receive_term(box, "hello_b"));
+    erldp_buf_free(hello);
+    erldp_mailbox_close(sender);
+    erldp_mailbox_close(box);
+    erldp_node_close(a);
+    erldp_node_close(b);
+}
+
+/* Several threads share one node. */
+struct worker {
+    erldp_node *node;
+    int id;
+    int failures;
+};
+
+static void *rpc_worker(void *arg) {
+    struct worker *worker = arg;
+    for (int i = 0; i < 10; i++) {
+        int value = worker->id * 100 + i;
+        char text[64];
+        snprintf(text, sizeof text, "[%d]", -value);
+        erldp_buf *args = parse(text), *result = NULL;
+        erldp_status status = erldp_rpc(worker->node, peer, "erlang", "abs", erldp_buf_data(args),
+                                        erldp_buf_len(args), WAIT_MS, &result);
+        int64_t got = -1;
+        erldp_term *root = NULL;
+        if (status == ERLDP_OK && erldp_term_decode(erldp_buf_data(result), erldp_buf_len(result),
+                                                    &root) == ERLDP_OK)
+            erldp_term_get_long(root, &got);
+        if (got != value) {
+            worker->failures++;
+            fprintf(stderr, "thread %d: rpc %d gave %" PRId64 " (%s)\n", worker->id, i, got,
+                    status == ERLDP_OK ? "ok" : erldp_last_error());
+        }
+        erldp_term_free(root);
+        erldp_buf_free(result);
+        erldp_buf_free(args);
+    }
+    return NULL;
+}
+
+struct receiver {
+    erldp_mailbox *box;
+    erldp_status status;
+};
+
+static void *receive_forever(void *arg) {
+    struct receiver *receiver = arg;
+    erldp_message *msg = NULL;
+    receiver->status = erldp_receive(receiver->box, ERLDP_INFINITY, &msg);
+    erldp_message_free(msg);
+    return NULL;
+}
+
+static void test_threads(void) {
+    erldp_node *node = start_node("c_threads", cookie);
+    struct worker workers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct worker){.node = node, .id = i + 1, .failures = 0};
+        CHECK(pthread_create(&threads[i], NULL, rpc_worker, &workers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK(pthread_join(threads[i], NULL) == 0);
+        CHECK(workers[i].failures == 0);
+    }
+
+    /* Closing the node wakes a thread blocked in erldp_receive; its mailbox stays valid. */
+    struct receiver receiver = {.box = NULL, .status = ERLDP_OK};
+    OK(erldp_mailbox_new(node, NULL, &receiver.box));
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, receive_forever, &receiver) == 0);
+    erldp_node_close(node);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(receiver.status == ERLDP_ERR_CLOSED);
+    erldp_buf *hello = parse("hello");
+    EXPECT(ERLDP_ERR_CLOSED, erldp_send_named(receiver.box, "echo", peer, erldp_buf_data(hello),
+                                              erldp_buf_len(hello)));
+    erldp_buf_free(hello);
+    erldp_mailbox_close(receiver.box);
+}
+
+/* ------------------------------------------------------------------ main */
+
+struct test {
+    const char *name;
+    void (*run)(void);
+};
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s PEER_NODE COOKIE CORPUS_FILE\n", argv[0]);
+        return 2;
+    }
+    peer = argv[1];
+    cookie = argv[2];
+    corpus_path = argv[3];
+    static const struct test tests[] = {
+        {"version", test_version},
+        {"null_arguments", test_null_arguments},
+        {"garbage_arguments", test_garbage_arguments},
+        {"corpus_round_trip_and_reader", test_corpus},
+        {"term_order_and_reader_values", test_term_order_and_reader_values},
+        {"rpc", test_rpc},
+        {"send_receive", test_send_receive},
+        {"gen_server", test_gen_server},
+        {"answer_gen_server_call", test_answer_gen_server_call},
+        {"links_and_monitors", test_links_and_monitors},
+        {"wrong_cookie_and_unknown_node", test_wrong_cookie_and_unknown_node},
+        {"node_options", test_node_options},
+        {"threads", test_threads},
+    };
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
+        int before = failed_checks;
+        tests[i].run();
+        if (failed_checks == before) {
+            passed++;
+            printf("ok - %s\n", tests[i].name);
+        } else {
+            failed++;
+            printf("not ok - %s\n", tests[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,247 @@
+//! The C ABI from C: compiles `tests/c/test_capi.c` and the programs in
+//! `examples/c` with gcc against the libraries cargo just built
+//! (`libErlDP.so` and `libErlDP.a`), and runs them against a real BEAM node,
+//! plainly and under valgrind memcheck (no errors, nothing definitely lost).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use erldp_testkit::{random_name, repo_root, BeamPeer};
+
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    Shared,
+    Static,
+}
+
+/// Where cargo put the libraries: the profile directory above this test's
+/// `deps/` directory.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// Compiles C sources into a program linked to the library as asked, with
+/// warnings as errors.
+fn compile(sources: &[PathBuf], program: &str, link: Link) -> PathBuf {
+    let lib_dir = lib_dir();
+    let out_dir = lib_dir.join("capi-c");
+    std::fs::create_dir_all(&out_dir).expect("creating the output directory");
+    let exe = out_dir.join(format!("{program}-{}", format!("{link:?}").to_lowercase()));
+    let mut gcc = Command::new("gcc");
+    gcc.args([
+        "-std=c11",
+        "-g",
+        "-O1",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-pthread",
+    ])
+    .arg("-I")
+    .arg(repo_root().join("include"))
+    .args(sources)
+    .arg("-o")
+    .arg(&exe);
+    match link {
+        Link::Shared => {
+            gcc.arg(format!("-L{}", lib_dir.display()))
+                .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+                .arg("-lErlDP");
+        }
+        // What `rustc --print native-static-libs` lists for a staticlib on Linux.
+        Link::Static => {
+            gcc.arg(lib_dir.join("libErlDP.a")).args([
+                "-lgcc_s",
+                "-lutil",
+                "-lrt",
+                "-lpthread",
+                "-lm",
+                "-ldl",
+                "-lc",
+            ]);
+        }
+    }
+    gcc.arg("-lm");
+    let output = gcc
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run gcc ({err}); install gcc"));
+    assert!(
+        output.status.success(),
+        "gcc failed for {program} ({link:?}):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exe
+}
+
+/// A peer with what test_capi.c talks to: `echo` and the `srv` gen_server.
+fn peer() -> BeamPeer {
+    let mut peer = BeamPeer::start();
+    peer.eval_ok("erldp_test:echo_start(echo).");
+    peer.eval_ok("{ok, _} = erldp_test_server:start(srv).");
+    peer
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs the C tests linked as asked, under valgrind or not.
+fn run_c_tests(link: Link, valgrind: bool) {
+    let exe = compile(
+        &[repo_root().join("crates/erldp-capi/tests/c/test_capi.c")],
+        "test_capi",
+        link,
+    );
+    let peer = peer();
+    let corpus = repo_root().join("tests/corpus.txt");
+    let mut command = if valgrind {
+        let mut command = Command::new("valgrind");
+        command.args([
+            "--quiet",
+            "--error-exitcode=97",
+            "--leak-check=full",
+            "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite",
+        ]);
+        command.arg(&exe);
+        command
+    } else {
+        Command::new(&exe)
+    };
+    command.arg(peer.node()).arg(peer.cookie()).arg(&corpus);
+    let output = command.output().unwrap_or_else(|err| {
+        panic!(
+            "cannot run {} ({err}){}",
+            exe.display(),
+            if valgrind { "; install valgrind" } else { "" }
+        )
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the C tests failed ({link:?}{}):\n{}\npeer output:\n{}",
+        if valgrind { ", under valgrind" } else { "" },
+        show(&output),
+        peer.output()
+    );
+    assert!(
+        stdout.contains(" passed, 0 failed"),
+        "the C tests did not report:\n{}",
+        show(&output)
+    );
+}
+
+#[test]
+fn c_tests_with_the_shared_library() {
+    run_c_tests(Link::Shared, false);
+}
+
+#[test]
+fn c_tests_with_the_static_library() {
+    run_c_tests(Link::Static, false);
+}
+
+#[test]
+fn c_tests_with_the_shared_library_under_valgrind() {
+    run_c_tests(Link::Shared, true);
+}
+
+#[test]
+fn c_tests_with_the_static_library_under_valgrind() {
+    run_c_tests(Link::Static, true);
+}
+
+/// Kills the example server if the test fails before it stops.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_c_examples_work_with_a_beam_node() {
+    let examples = repo_root().join("examples/c");
+    let rpc_client = compile(&[examples.join("rpc_client.c")], "rpc_client", Link::Shared);
+    let echo_server = compile(
+        &[examples.join("echo_server.c")],
+        "echo_server",
+        Link::Static,
+    );
+    let mut peer = peer();
+
+    let output = Command::new(&rpc_client)
+        .arg(peer.node())
+        .arg(peer.cookie())
+        .output()
+        .expect("running rpc_client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "rpc_client failed:\n{}",
+        show(&output)
+    );
+    assert!(
+        stdout.contains("lists:sum([1,2,3]) -> 6"),
+        "{}",
+        show(&output)
+    );
+    assert!(
+        stdout.contains("badarg"),
+        "the failing rpc shows its reason:\n{}",
+        show(&output)
+    );
+
+    let name = random_name("c_echo_");
+    let mut server = Server(
+        Command::new(&echo_server)
+            .arg(&name)
+            .arg(peer.cookie())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting echo_server"),
+    );
+    let mut lines = BufReader::new(server.0.stdout.take().expect("piped stdout")).lines();
+    let ready = lines
+        .next()
+        .expect("echo_server said nothing")
+        .expect("reading echo_server");
+    let node = ready
+        .strip_prefix("echo_server: ready as ")
+        .unwrap_or_else(|| panic!("unexpected: {ready}"));
+    assert!(node.starts_with(&format!("{name}@")), "{ready}");
+
+    let echoed = peer.eval_ok(&format!(
+        "{{echo, '{node}'}} ! {{self(), {{hello, [1, 2.5, <<\"bin\">>]}}}}, \
+         receive {{echo, Msg}} -> Msg after 20000 -> no_reply end."
+    ));
+    assert_eq!(echoed, "{hello,[1,2.5,<<\"bin\">>]}");
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "gen_server:call({{echo, '{node}'}}, ping, 20000)."
+        )),
+        "{ok,ping}"
+    );
+    peer.eval_ok(&format!("{{echo, '{node}'}} ! stop."));
+    let status = server.0.wait().expect("waiting for echo_server");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        status.success(),
+        "echo_server ended with {status}:\n{}",
+        rest.join("\n")
+    );
+}
