@@ -180,6 +180,7 @@ impl Connection {
         };
         queue.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         drop(queue);
+        log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 {
             self.data_ready.notify_one();
         }
@@ -194,6 +195,7 @@ impl Connection {
         if queue.buf.is_empty() && !queue.closing {
             queue.buf.extend_from_slice(&[0; 4]);
             drop(queue);
+            log::trace!("-> {} tick (answer)", self.peer.name);
             self.data_ready.notify_one();
         }
     }
@@ -257,6 +259,7 @@ impl Connection {
                 while queue.buf.is_empty() && !queue.closing {
                     if self.data_ready.wait_for(&mut queue, tick).timed_out() && queue.buf.is_empty() {
                         queue.buf.extend_from_slice(&[0; 4]);
+                        log::trace!("-> {} tick", self.peer.name);
                     }
                 }
                 if queue.buf.is_empty() {
@@ -307,6 +310,7 @@ impl Connection {
             let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
             if len == 0 {
                 buf.advance(4);
+                log::trace!("<- {} tick", self.peer.name);
                 self.answer_tick();
                 continue;
             }
@@ -322,8 +326,11 @@ impl Connection {
             buf.advance(4);
             let frame = buf.split_to(len).freeze();
             match inbound.decode(frame) {
-                Ok(Some(control)) => dispatch.deliver(self, control),
-                Ok(None) => {}
+                Ok(Some(control)) => {
+                    log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
+                    dispatch.deliver(self, control)
+                }
+                Ok(None) => log::trace!("<- {} fragment ({len} bytes)", self.peer.name),
                 Err(err) => return Err(format!("the peer sent garbage: {err}")),
             }
         }

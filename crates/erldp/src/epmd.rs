@@ -137,7 +137,10 @@ pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) ->
         }
     });
     match reply {
-        Ok((_, Some(info))) => Ok(info),
+        Ok((_, Some(info))) => {
+            log::debug!("EPMD at {epmd}: {name} listens on port {}", info.port);
+            Ok(info)
+        }
         Ok((_, None)) => Err(Error::NodeNotFound {
             node,
             reason: format!("the name {name} is not registered in EPMD at {epmd}"),

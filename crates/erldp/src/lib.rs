@@ -26,6 +26,7 @@ mod dist;
 pub mod epmd;
 pub mod error;
 mod handshake;
+pub mod logging;
 mod mailbox;
 mod node;
 mod pending;

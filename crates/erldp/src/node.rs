@@ -256,13 +256,18 @@ impl NodeInner {
         let registration = match options.epmd {
             EpmdMode::None => None,
             EpmdMode::Auto => {
-                epmd::ensure_running(epmd_port)?;
+                if epmd::ensure_running(epmd_port)? {
+                    log::info!("no EPMD answered on port {epmd_port}: started one in this process");
+                }
                 Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
             }
             EpmdMode::External => {
                 Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
             }
         };
+        if registration.is_some() {
+            log::debug!("registered {alive} (port {port}) in EPMD on port {epmd_port}");
+        }
         let creation = registration
             .as_ref()
             .map(epmd::Registration::creation)
@@ -432,7 +437,7 @@ impl NodeInner {
             }
         };
         match self.connect_out(peer, &attempt) {
-            Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false),
+            Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false, false),
             Ok((_, Outcome::LostSimultaneous)) => {
                 log::debug!("simultaneous connect with {peer}: its connection to us wins");
                 attempt.wait(self.setup_timeout * 2, peer)
@@ -479,6 +484,7 @@ impl NodeInner {
         let addrs = self.peer_address(peer)?;
         let mut last_err = None;
         for addr in addrs {
+            log::debug!("connecting to {peer} at {addr}");
             match TcpStream::connect_timeout(&addr, self.setup_timeout) {
                 Ok(mut stream) => {
                     stream.set_read_timeout(Some(self.setup_timeout))?;
@@ -498,10 +504,20 @@ impl NodeInner {
     }
 
     /// Makes a connection whose handshake succeeded the one for its peer,
-    /// then starts it: anything it dispatches can already use it.
-    fn install(self: &Arc<Self>, stream: TcpStream, info: Peer, attempt: &Arc<Attempt>, replace: bool) -> Result<Arc<Connection>> {
+    /// then starts it: anything it dispatches can already use it. `replace`
+    /// drops a connection the peer itself declared stale (`alive`).
+    fn install(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        info: Peer,
+        attempt: &Arc<Attempt>,
+        incoming: bool,
+        replace: bool,
+    ) -> Result<Arc<Connection>> {
         let peer = info.name;
         let creation = info.creation;
+        let direction = if incoming { "incoming" } else { "outgoing" };
+        log::debug!("handshake with {peer} ({direction}) succeeded; flags in use {:#x}", info.flags);
         let conn = match Connection::new(stream, info, self.timing) {
             Ok(conn) => conn,
             Err(err) => {
@@ -533,18 +549,16 @@ impl NodeInner {
             return Err(err);
         }
         attempt.finish(Ok(Arc::clone(&conn)));
-        log::info!("connected to {peer} (creation {creation})");
+        log::info!("connected to {peer} ({direction}, creation {creation})");
         Ok(conn)
     }
 
-    fn forget_connection(&self, peer: Atom, conn: &Arc<Connection>) -> bool {
+    /// Removes `conn` from the table unless another connection to `peer`
+    /// has already taken its place.
+    fn forget_connection(&self, peer: Atom, conn: &Arc<Connection>) {
         let mut conns = self.conns.lock();
-        match conns.get(&peer) {
-            Some(Slot::Up(current)) if current.id() == conn.id() => {
-                conns.remove(&peer);
-                true
-            }
-            _ => false,
+        if matches!(conns.get(&peer), Some(Slot::Up(current)) if current.id() == conn.id()) {
+            conns.remove(&peer);
         }
     }
 
@@ -623,7 +637,7 @@ impl NodeInner {
             Ok(info) => {
                 let peer = info.name;
                 let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
-                if let Err(err) = self.install(stream, info, &attempt, admission == Admission::Alive) {
+                if let Err(err) = self.install(stream, info, &attempt, true, admission == Admission::Alive) {
                     log::warn!("accepting {peer} failed: {err}");
                 }
             }
@@ -1125,9 +1139,8 @@ impl Dispatch for NodeInner {
 
     fn connection_down(&self, conn: &Arc<Connection>, reason: &str) {
         let peer = conn.peer_name();
-        if self.forget_connection(peer, conn) {
-            log::info!("connection to {peer} down: {reason}");
-        }
+        self.forget_connection(peer, conn);
+        log::info!("connection to {peer} down: {reason}");
         if let Some(this) = self.this() {
             this.node_down(peer, reason);
         }
