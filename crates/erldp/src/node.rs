@@ -130,6 +130,31 @@ impl NodeBuilder {
 /// A running node. Cloning gives another handle to the same node; the node
 /// closes when the last handle (and the last [`Mailbox`]) is dropped, or
 /// explicitly with [`Node::close`].
+///
+/// A node needs no peer to start; here one without EPMD passes a message
+/// between two of its own mailboxes:
+///
+/// ```
+/// use std::time::Duration;
+/// use erldp::{Dest, EpmdMode, MessageKind, Node, Term};
+///
+/// let node = Node::builder("doc@localhost").cookie("secret").epmd(EpmdMode::None).start()?;
+/// assert_eq!(node.name().as_str(), "doc@localhost");
+/// assert!(node.is_hidden());
+///
+/// let inbox = node.mailbox(Some("inbox"))?;
+/// let outbox = node.mailbox(None)?;
+/// outbox.send(&Dest::name("inbox", "doc@localhost"), "{hello, 42}".parse()?)?;
+///
+/// let msg = inbox.recv_timeout(Duration::from_secs(1))?.expect("a message");
+/// assert_eq!((msg.kind, msg.from), (MessageKind::Message, Some(outbox.pid())));
+/// assert_eq!(msg.term.to_string(), "{hello,42}");
+/// assert_eq!(inbox.recv_timeout(Duration::from_millis(10))?, None);
+///
+/// node.close();
+/// assert!(matches!(inbox.recv(), Err(erldp::Error::Closed)));
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
