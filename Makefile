@@ -5,6 +5,8 @@
 #   make test       setup, build, then every test suite (test-rust, ...)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
+#   make install    build the release binaries and install them under PREFIX (default /usr/local):
+#                   the erldp command into PREFIX/bin; DESTDIR is prepended for staging
 #
 # ERLDP_SKIP_OTP_COMPAT=1 skips the OTP 27/29 chroots (quicker local runs; tests then use the
 # system OTP only). Without it `make test` requires them.
@@ -16,6 +18,10 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Where cargo leaves its builds; `install` copies from here.
+TARGET_DIR ?= target
 # Rust tests run in the dev profile: overflow checks and debug assertions catch codec bugs on
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
@@ -39,7 +45,7 @@ REQUIRE_OTP_COMPAT := 1
 endif
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust demo bench clean clean-otp
+        test test-rust demo bench install clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -101,6 +107,14 @@ demo: setup
 bench: setup
 	@echo "==> benchmarks"
 	$(CARGO) run --release -p erldp --example bench
+
+# Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with
+# `cargo test --workspace` (test-rust), like every Rust crate's.
+install:
+	@echo "==> cargo build --release -p erldp-cli"
+	$(CARGO) build --release -p erldp-cli
+	install -D -s -m 0755 $(TARGET_DIR)/release/erldp $(DESTDIR)$(PREFIX)/bin/erldp
+	@echo "==> installed $(DESTDIR)$(PREFIX)/bin/erldp"
 
 clean:
 	$(CARGO) clean
