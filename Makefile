@@ -6,7 +6,8 @@
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
-#   make install    PREFIX=/usr/local: libErlDP.so, libErlDP.a, erldp.h and erldp.pc
+#   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
+#                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -20,6 +21,10 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Where cargo leaves its builds; `install` copies from here.
+TARGET_DIR ?= target
 # Rust tests run in the dev profile: overflow checks and debug assertions catch codec bugs on
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
@@ -43,14 +48,13 @@ REQUIRE_OTP_COMPAT := 1
 endif
 
 # Where `make install` puts the C library (DESTDIR is prepended, for packaging).
-PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c header install demo bench clean clean-otp
+        test test-rust test-c header install install-lib install-cli demo bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -133,7 +137,9 @@ header:
 	ERLDP_WRITE_HEADER=1 $(CARGO) test -q -p erldp-capi --test header
 	@echo "==> wrote include/erldp.h"
 
-install:
+install: install-lib install-cli
+
+install-lib:
 	$(CARGO) build --release -p erldp-capi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so
@@ -149,6 +155,14 @@ demo: setup
 bench: setup
 	@echo "==> benchmarks"
 	$(CARGO) run --release -p erldp --example bench
+
+# Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with
+# `cargo test --workspace` (test-rust), like every Rust crate's.
+install-cli:
+	@echo "==> cargo build --release -p erldp-cli"
+	$(CARGO) build --release -p erldp-cli
+	install -D -s -m 0755 $(TARGET_DIR)/release/erldp $(DESTDIR)$(PREFIX)/bin/erldp
+	@echo "==> installed $(DESTDIR)$(PREFIX)/bin/erldp"
 
 clean:
 	$(CARGO) clean
