@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use erldp::term::decode::MAX_DEPTH;
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Message, Term};
-use magnus::r_hash::ForEach;
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, Fixnum, Float, Integer, RArray, RBignum, RHash, RString, RTypedData, Ruby, Symbol, Value};
 
@@ -19,8 +18,54 @@ use crate::errors::classes;
 use crate::values::{Opaque, Pid, Port, Ref};
 
 /// The Ruby object for a term.
+///
+/// The recursion runs on the calling Ruby thread, whose stack may be small
+/// (1 MiB for threads by default), so the recursive path keeps its frames
+/// small: containers are converted here, everything else out of line.
 pub(crate) fn to_ruby(ruby: &Ruby, term: &Term) -> Result<Value, Error> {
-    let classes = classes();
+    check_stack(ruby)?;
+    match term {
+        Term::Tuple(elements) => tuple_to_ruby(ruby, elements),
+        Term::List(elements) => Ok(list_to_ruby(ruby, elements)?.as_value()),
+        Term::ImproperList(elements, tail) => improper_list_to_ruby(ruby, elements, tail),
+        Term::Map(pairs) => map_to_ruby(ruby, pairs),
+        leaf => leaf_to_ruby(ruby, leaf),
+    }
+}
+
+fn tuple_to_ruby(ruby: &Ruby, elements: &[Term]) -> Result<Value, Error> {
+    let tuple = ruby.get_inner(classes().tuple).new_instance((elements.len(),))?;
+    let array = RArray::from_value(tuple).expect("ErlDP::Tuple is an Array");
+    for (index, element) in elements.iter().enumerate() {
+        array.store(index as isize, to_ruby(ruby, element)?)?;
+    }
+    Ok(tuple)
+}
+
+fn list_to_ruby(ruby: &Ruby, elements: &[Term]) -> Result<RArray, Error> {
+    let array = ruby.ary_new_capa(elements.len());
+    for element in elements {
+        array.push(to_ruby(ruby, element)?)?;
+    }
+    Ok(array)
+}
+
+fn improper_list_to_ruby(ruby: &Ruby, elements: &[Term], tail: &Term) -> Result<Value, Error> {
+    let elements = list_to_ruby(ruby, elements)?;
+    let tail = to_ruby(ruby, tail)?;
+    ruby.get_inner(classes().improper_list).new_instance((elements, tail))
+}
+
+fn map_to_ruby(ruby: &Ruby, pairs: &[(Term, Term)]) -> Result<Value, Error> {
+    let hash = ruby.hash_new();
+    for (key, value) in pairs {
+        hash.aset(to_ruby(ruby, key)?, to_ruby(ruby, value)?)?;
+    }
+    Ok(hash.as_value())
+}
+
+#[inline(never)]
+fn leaf_to_ruby(ruby: &Ruby, term: &Term) -> Result<Value, Error> {
     Ok(match term {
         Term::Atom(atom) => atom_to_ruby(ruby, *atom),
         Term::Int(value) => ruby.integer_from_i64(*value).as_value(),
@@ -30,34 +75,27 @@ pub(crate) fn to_ruby(ruby: &Ruby, term: &Term) -> Result<Value, Error> {
         Term::Bitstring(bits) => {
             let total = (bits.bytes.len() - 1) * 8 + usize::from(bits.bits);
             let bytes = ruby.str_from_slice(&bits.bytes);
-            ruby.get_inner(classes.bitstring).new_instance((bytes, total))?.as_value()
+            ruby.get_inner(classes().bitstring).new_instance((bytes, total))?
         }
         Term::Pid(pid) => Pid::wrap(ruby, *pid),
         Term::Port(port) => Port::wrap(ruby, *port),
         Term::Ref(reference) => Ref::wrap(ruby, *reference),
         Term::Fun(fun) => Opaque::wrap(ruby, fun.clone()),
-        Term::Tuple(elements) => {
-            let tuple = ruby.get_inner(classes.tuple).new_instance((elements.len(),))?;
-            let array = RArray::from_value(tuple).expect("ErlDP::Tuple is an Array");
-            for (index, element) in elements.iter().enumerate() {
-                array.store(index as isize, to_ruby(ruby, element)?)?;
-            }
-            tuple
-        }
-        Term::List(elements) => list_to_ruby(ruby, elements)?.as_value(),
-        Term::ImproperList(elements, tail) => {
-            let elements = list_to_ruby(ruby, elements)?;
-            let tail = to_ruby(ruby, tail)?;
-            ruby.get_inner(classes.improper_list).new_instance((elements, tail))?.as_value()
-        }
-        Term::Map(pairs) => {
-            let hash = ruby.hash_new();
-            for (key, value) in pairs {
-                hash.aset(to_ruby(ruby, key)?, to_ruby(ruby, value)?)?;
-            }
-            hash.as_value()
-        }
+        container => to_ruby(ruby, container)?,
     })
+}
+
+/// Raises Ruby's `SystemStackError`, as Ruby's own deep recursion does,
+/// when the thread's stack is nearly used up: better than overflowing it.
+fn check_stack(ruby: &Ruby) -> Result<(), Error> {
+    // SAFETY: only compares the stack pointer with the thread's limits.
+    if unsafe { rb_sys::ruby_stack_check() } != 0 {
+        return Err(Error::new(
+            ruby.exception_sys_stack_error(),
+            "term nested too deeply for this thread's stack (RUBY_THREAD_MACHINE_STACK_SIZE sets it for new threads)",
+        ));
+    }
+    Ok(())
 }
 
 /// An `ErlDP::Message` for what a mailbox received.
@@ -103,14 +141,6 @@ fn binary_to_ruby(ruby: &Ruby, bytes: &[u8]) -> Value {
     }
 }
 
-fn list_to_ruby(ruby: &Ruby, elements: &[Term]) -> Result<RArray, Error> {
-    let array = ruby.ary_new_capa(elements.len());
-    for element in elements {
-        array.push(to_ruby(ruby, element)?)?;
-    }
-    Ok(array)
-}
-
 /// The term for a Ruby object; an [`erldp::Error::Encode`] naming the path
 /// to the first value that has no Erlang form.
 pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Term, erldp::Error> {
@@ -139,25 +169,27 @@ struct Failure {
 }
 
 impl Failure {
-    fn new(reason: impl Into<String>) -> Failure {
-        Failure { path: Vec::new(), reason: reason.into() }
+    fn new(reason: impl Into<String>) -> Box<Failure> {
+        Box::new(Failure { path: Vec::new(), reason: reason.into() })
     }
 
-    fn inside(mut self, segment: String) -> Failure {
+    /// Adds the segment of the container the failure happened in.
+    #[cold]
+    fn inside(mut self: Box<Self>, segment: String) -> Box<Failure> {
         self.path.push(segment);
         self
     }
 
-    fn into_error(self) -> erldp::Error {
+    fn into_error(self: Box<Self>) -> erldp::Error {
         // A path through thousands of levels (an array that contains itself)
         // is unreadable whole; its two ends tell where it starts and ends.
         const SHOWN: usize = 8;
-        let mut segments = self.path;
+        let Failure { path: mut segments, reason } = *self;
         segments.reverse();
         if segments.len() > 2 * SHOWN {
             segments.splice(SHOWN..segments.len() - SHOWN, ["...".to_string()]);
         }
-        erldp::Error::Encode { path: segments.concat(), reason: self.reason }
+        erldp::Error::Encode { path: segments.concat(), reason }
     }
 }
 
@@ -165,13 +197,34 @@ struct Encoder<'r> {
     ruby: &'r Ruby,
 }
 
+/// A failed conversion; boxed so that the recursive frames stay small.
+type Encoded<T> = Result<T, Box<Failure>>;
+
 impl Encoder<'_> {
-    fn term(&self, value: Value, depth: usize) -> Result<Term, Failure> {
-        // The core decodes no deeper; the bound also stops self-containing
-        // arrays and hashes.
-        if depth > MAX_DEPTH {
-            return Err(Failure::new(format!("nests deeper than {MAX_DEPTH} levels (or contains itself)")));
+    /// Like `to_ruby`, the recursive path (arrays and hashes) keeps its
+    /// frames small and leaves the rest to an out-of-line function.
+    fn term(&self, value: Value, depth: usize) -> Encoded<Term> {
+        // SAFETY: only compares the stack pointer with the thread's limits.
+        if unsafe { rb_sys::ruby_stack_check() } != 0 {
+            return Err(Failure::new(
+                "nests too deeply for this thread's stack (RUBY_THREAD_MACHINE_STACK_SIZE sets it for new threads)",
+            ));
         }
+        if let Some(array) = RArray::from_value(value) {
+            let elements = self.elements(array, depth)?;
+            if value.is_kind_of(self.ruby.get_inner(classes().tuple)) {
+                return Ok(Term::Tuple(elements));
+            }
+            return Ok(Term::List(elements));
+        }
+        if let Some(hash) = RHash::from_value(value) {
+            return self.map(hash, depth);
+        }
+        self.other(value, depth)
+    }
+
+    #[inline(never)]
+    fn other(&self, value: Value, depth: usize) -> Encoded<Term> {
         let ruby = self.ruby;
         if value.is_nil() {
             return Ok(Term::atom("nil"));
@@ -199,16 +252,6 @@ impl Encoder<'_> {
             // SAFETY: the bytes are copied before any Ruby code can run.
             return Ok(Term::binary(unsafe { string.as_slice() }.to_vec()));
         }
-        if let Some(array) = RArray::from_value(value) {
-            let elements = self.elements(array, depth)?;
-            if value.is_kind_of(ruby.get_inner(classes().tuple)) {
-                return Ok(Term::Tuple(elements));
-            }
-            return Ok(Term::List(elements));
-        }
-        if let Some(hash) = RHash::from_value(value) {
-            return self.map(hash, depth);
-        }
         if let Some(data) = RTypedData::from_value(value) {
             if let Ok(pid) = data.get::<Pid>() {
                 return Ok(Term::Pid(pid.0));
@@ -229,14 +272,10 @@ impl Encoder<'_> {
         if value.is_kind_of(ruby.get_inner(classes().improper_list)) {
             return self.improper_list(value, depth);
         }
-        Err(Failure::new(format!(
-            "{} has no Erlang form ({})",
-            value.class(),
-            short_inspect(value)
-        )))
+        Err(Failure::new(format!("{} has no Erlang form ({})", value.class(), short_inspect(value))))
     }
 
-    fn atom(&self, symbol: Symbol) -> Result<Term, Failure> {
+    fn atom(&self, symbol: Symbol) -> Encoded<Term> {
         let name = symbol
             .name()
             .map_err(|_| Failure::new(format!("the name of {} is not valid UTF-8", short_inspect(symbol.as_value()))))?;
@@ -249,7 +288,9 @@ impl Encoder<'_> {
         Ok(Term::atom(&name))
     }
 
-    fn elements(&self, array: RArray, depth: usize) -> Result<Vec<Term>, Failure> {
+    #[inline(never)]
+    fn elements(&self, array: RArray, depth: usize) -> Encoded<Vec<Term>> {
+        check_depth(depth)?;
         let mut elements = Vec::with_capacity(array.len());
         // Indexing afresh each time stays correct even if the array changes.
         for index in 0..array.len() {
@@ -259,33 +300,21 @@ impl Encoder<'_> {
         Ok(elements)
     }
 
-    fn map(&self, hash: RHash, depth: usize) -> Result<Term, Failure> {
-        let mut pairs = Vec::with_capacity(hash.len());
-        let mut failure = None;
-        let walked = hash.foreach(|key: Value, value: Value| {
-            let pair = self
-                .term(key, depth + 1)
-                .map_err(|failure| failure.inside(format!("[{}] (the key)", short_inspect(key))))
-                .and_then(|key_term| {
-                    let value_term =
-                        self.term(value, depth + 1).map_err(|failure| failure.inside(format!("[{}]", short_inspect(key))))?;
-                    Ok((key_term, value_term))
-                });
-            match pair {
-                Ok(pair) => {
-                    pairs.push(pair);
-                    Ok(ForEach::Continue)
-                }
-                Err(stop) => {
-                    failure = Some(stop);
-                    Ok(ForEach::Stop)
-                }
-            }
-        });
-        if let Some(failure) = failure {
-            return Err(failure);
+    #[inline(never)]
+    fn map(&self, hash: RHash, depth: usize) -> Encoded<Term> {
+        check_depth(depth)?;
+        // Walking the keys of an Array rather than with rb_hash_foreach
+        // keeps C frames out of the recursion; the Array, a local, is
+        // found (and pinned) by the GC's stack scan.
+        let keys: RArray = hash.funcall("keys", ()).map_err(|err| Failure::new(err.to_string()))?;
+        let mut pairs = Vec::with_capacity(keys.len());
+        for index in 0..keys.len() {
+            let key: Value = keys.entry(index as isize).map_err(|err| Failure::new(err.to_string()))?;
+            let value = hash.get(key).ok_or_else(|| Failure::new("the Hash changed while it was converted"))?;
+            let key_term = self.term(key, depth + 1).map_err(|failure| failure.inside(key_segment(key, true)))?;
+            let value_term = self.term(value, depth + 1).map_err(|failure| failure.inside(key_segment(key, false)))?;
+            pairs.push((key_term, value_term));
         }
-        walked.map_err(|err| Failure::new(err.to_string()))?;
         // Distinct Ruby keys can be one Erlang term ("é" in UTF-8 and in
         // binary are the same binary); a map with a key twice is not a term.
         let mut seen = HashSet::with_capacity(pairs.len());
@@ -297,7 +326,7 @@ impl Encoder<'_> {
         Ok(Term::Map(pairs))
     }
 
-    fn bitstring(&self, value: Value) -> Result<Term, Failure> {
+    fn bitstring(&self, value: Value) -> Encoded<Term> {
         let read = || -> Result<(RString, usize), Error> { Ok((value.funcall("bytes", ())?, value.funcall("bits", ())?)) };
         let (bytes, bits) = read().map_err(|err| Failure::new(err.to_string()))?;
         // SAFETY: the bytes are copied before any Ruby code can run.
@@ -307,12 +336,31 @@ impl Encoder<'_> {
         })
     }
 
-    fn improper_list(&self, value: Value, depth: usize) -> Result<Term, Failure> {
+    fn improper_list(&self, value: Value, depth: usize) -> Encoded<Term> {
         let read = || -> Result<(RArray, Value), Error> { Ok((value.funcall("elements", ())?, value.funcall("tail", ())?)) };
         let (elements, tail) = read().map_err(|err| Failure::new(err.to_string()))?;
         let elements = self.elements(elements, depth).map_err(|failure| failure.inside(".elements".into()))?;
         let tail = self.term(tail, depth + 1).map_err(|failure| failure.inside(".tail".into()))?;
         Ok(Term::improper_list(elements, tail))
+    }
+}
+
+/// Containers nest no deeper than the core decodes; the bound also stops
+/// arrays and hashes that contain themselves.
+fn check_depth(depth: usize) -> Encoded<()> {
+    if depth > MAX_DEPTH {
+        return Err(Failure::new(format!("nests deeper than {MAX_DEPTH} levels (or contains itself)")));
+    }
+    Ok(())
+}
+
+/// The path segment of a Hash entry.
+#[cold]
+fn key_segment(key: Value, of_the_key: bool) -> String {
+    if of_the_key {
+        format!("[{}] (the key)", short_inspect(key))
+    } else {
+        format!("[{}]", short_inspect(key))
     }
 }
 
