@@ -1,8 +1,8 @@
 # ErlDP: `make demo` and `make test` install what is missing (Debian 12, as root), build and run.
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
-#   make build      cargo build --release --workspace
-#   make test       setup, build, then every test suite (test-rust, ...)
+#   make build      cargo build --release --workspace; puts the Ruby extension in ruby/lib
+#   make test       setup, build, then every test suite (test-rust, test-ruby, ...)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -20,7 +20,7 @@ CARGO ?= cargo
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
 
-DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev libclang-dev elixir \
+DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev rake libclang-dev elixir \
                 debootstrap valgrind pkg-config
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
@@ -39,7 +39,7 @@ REQUIRE_OTP_COMPAT := 1
 endif
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust demo bench clean clean-otp
+        test test-rust test-ruby demo bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -85,17 +85,26 @@ setup-node:
 	  echo "==> node/package.json not there yet: nothing to install"; \
 	fi
 
+# The Ruby extension goes where `ruby -Iruby/lib -rerldp` finds it, as erldp/erldp.so.
+RUBY_EXT := ruby/lib/erldp/erldp.so
+
 build: setup
 	@echo "==> cargo build --release --workspace"
 	$(CARGO) build --release --workspace
+	cp target/release/liberldp_ruby.so $(RUBY_EXT)
 
-test: test-rust
+test: test-rust test-ruby
 
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
 	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE) --no-fail-fast
 
-demo: setup
+# minitest against real BEAM nodes that the tests start (ruby/test/test_helper.rb).
+test-ruby: setup build
+	@echo "==> ruby: rake test (ruby/test)"
+	cd ruby && rake test
+
+demo: setup build
 	@examples/run-demo.sh
 
 bench: setup
@@ -104,6 +113,7 @@ bench: setup
 
 clean:
 	$(CARGO) clean
+	rm -f $(RUBY_EXT)
 
 clean-otp:
 	@for d in $(OTP_CHROOTS); do tests/otp-chroot.sh remove $$d; rm -f $$d.log; done
