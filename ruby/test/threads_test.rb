@@ -9,6 +9,9 @@ class ThreadsTest < Minitest::Test
 
   # The bound the API promises for an interrupt to take effect.
   INTERRUPT_BOUND = 1.0
+  # How long the interrupted calls would wait otherwise: a broken interrupt fails the test
+  # instead of hanging it.
+  PATIENCE = 10
 
   class Poke < StandardError; end
 
@@ -30,15 +33,15 @@ class ThreadsTest < Minitest::Test
   def test_other_threads_run_while_one_waits
     node = new_node
     box = node.mailbox(:waiter)
-    waiting = Thread.new { box.receive }
+    waiting = Thread.new { box.receive(timeout: PATIENCE) }
     Thread.pass until waiting.stop?
     node.rpc(peer.node, :erlang, :send, [ErlDP::Tuple[:waiter, node.name], :wake_up])
-    assert_equal :wake_up, waiting.value.term
+    assert_equal :wake_up, waiting.value&.term
   end
 
   def test_thread_raise_interrupts_receive_within_a_second
     box = new_node.mailbox
-    elapsed = interrupt(-> { box.receive }) { |thread| thread.raise(Poke) }
+    elapsed = interrupt(-> { box.receive(timeout: PATIENCE) }) { |thread| thread.raise(Poke) }
     assert_operator elapsed, :<, INTERRUPT_BOUND
     assert_nil box.receive(timeout: 0), "the mailbox still works after the interrupt"
   end
@@ -46,19 +49,30 @@ class ThreadsTest < Minitest::Test
   def test_thread_raise_interrupts_an_rpc_within_a_second
     node = new_node
     node.connect(peer.node)
-    elapsed = interrupt(-> { node.rpc(peer.node, :timer, :sleep, [30_000], timeout: nil) }) do |thread|
+    sleeper = "{current_function, {timer, sleep, 1}}"
+    arrived = lambda do
+      peer.eval!("erldp_test:wait_for(fun() -> lists:any(fun(P) -> process_info(P, current_function) =:= " \
+                 "#{sleeper} end, processes()) end, 5000)")
+    end
+    elapsed = interrupt(-> { node.rpc(peer.node, :timer, :sleep, [60_000], timeout: PATIENCE) }, arrived) do |thread|
       thread.raise(Poke)
     end
     assert_operator elapsed, :<, INTERRUPT_BOUND
+    assert_equal "true", peer.eval!("erldp_test:wait_for(fun() -> not lists:any(fun(P) -> " \
+                                    "process_info(P, current_function) =:= #{sleeper} end, processes()) end, 5000)"),
+                 "the abandoned rpc's worker was not stopped"
     assert_equal 3, node.rpc(peer.node, :erlang, :length, [[1, 2, 3]])
   end
 
   def test_thread_raise_interrupts_a_call_within_a_second
     node = new_node
     peer.eval!("erldp_test_server:start(sleepy)")
-    elapsed = interrupt(-> { node.call([:sleepy, peer.node], ErlDP::Tuple[:sleep, 30_000], timeout: nil) }) do |thread|
-      thread.raise(Poke)
+    arrived = lambda do
+      peer.eval!("erldp_test:wait_for(fun() -> process_info(whereis(sleepy), current_function) =:= " \
+                 "{current_function, {timer, sleep, 1}} end, 5000)")
     end
+    call = -> { node.call([:sleepy, peer.node], ErlDP::Tuple[:sleep, 60_000], timeout: PATIENCE) }
+    elapsed = interrupt(call, arrived) { |thread| thread.raise(Poke) }
     assert_operator elapsed, :<, INTERRUPT_BOUND
   ensure
     peer.eval!("exit(whereis(sleepy), kill)")
@@ -67,13 +81,13 @@ class ThreadsTest < Minitest::Test
   def test_timeout_timeout_interrupts_receive
     box = new_node.mailbox
     started = now
-    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { box.receive } }
+    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { box.receive(timeout: PATIENCE) } }
     assert_operator now - started, :<, 0.2 + INTERRUPT_BOUND
   end
 
   def test_thread_kill_ends_a_waiting_thread
     box = new_node.mailbox
-    waiting = Thread.new { box.receive }
+    waiting = Thread.new { box.receive(timeout: PATIENCE) }
     Thread.pass until waiting.stop?
     started = now
     waiting.kill
@@ -94,7 +108,7 @@ class ThreadsTest < Minitest::Test
       trapped.pop
       node.send_message([:trapped, node.name], :after_the_signal)
     end
-    assert_equal :after_the_signal, box.receive(timeout: 30).term
+    assert_equal :after_the_signal, box.receive(timeout: PATIENCE)&.term
     sender.join
   ensure
     Signal.trap(:USR2, previous || "DEFAULT")
@@ -109,7 +123,8 @@ class ThreadsTest < Minitest::Test
       $stdout.puts "waiting"
       $stdout.flush
       begin
-        box.receive
+        box.receive(timeout: #{PATIENCE})
+        $stdout.puts "not interrupted"
       rescue Interrupt
         $stdout.puts "interrupted"
         exit 3
@@ -130,9 +145,10 @@ class ThreadsTest < Minitest::Test
 
   private
 
-  # Runs `call` in a thread, waits until the thread blocks in it, then pokes it with the block.
-  # Returns the seconds from the poke to the thread's exception.
-  def interrupt(call)
+  # Runs `call` in a thread, waits until the thread blocks in it (and `arrived` says that the
+  # request reached the peer), then pokes it with the block. Returns the seconds from the poke
+  # to the thread's exception.
+  def interrupt(call, arrived = nil)
     thread = Thread.new do
       Thread.current.report_on_exception = false
       call.call
@@ -140,6 +156,7 @@ class ThreadsTest < Minitest::Test
     rescue Poke
       now
     end
+    arrived&.call
     Thread.pass until thread.stop?
     poked = now
     yield thread
