@@ -18,7 +18,10 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
     }
     Err(Error::new(
         ruby.exception_type_error(),
-        format!("the {what} must be a Symbol or a String, not {}", short_inspect(value)),
+        format!(
+            "the {what} must be a Symbol or a String, not {}",
+            short_inspect(value)
+        ),
     ))
 }
 
@@ -27,7 +30,10 @@ pub(crate) fn dest(ruby: &Ruby, value: Value) -> Result<Dest, Error> {
     let not_a_dest = || {
         Error::new(
             ruby.exception_arg_error(),
-            format!("{} is not a destination: give a Pid, a Ref or [name, node] with two Symbols", short_inspect(value)),
+            format!(
+                "{} is not a destination: give a Pid, a Ref or [name, node] with two Symbols",
+                short_inspect(value)
+            ),
         )
     };
     let term = from_ruby(ruby, value).map_err(|_| not_a_dest())?;
@@ -42,7 +48,10 @@ pub(crate) fn term(ruby: &Ruby, value: Value) -> Result<Term, Error> {
 /// A span given in seconds (Integer or Float).
 pub(crate) fn seconds(ruby: &Ruby, seconds: f64, what: &str) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(seconds).map_err(|_| {
-        Error::new(ruby.exception_arg_error(), format!("{what} must be a number of seconds >= 0, not {seconds}"))
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{what} must be a number of seconds >= 0, not {seconds}"),
+        )
     })
 }
 

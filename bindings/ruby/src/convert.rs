@@ -12,7 +12,10 @@ use erldp::term::decode::MAX_DEPTH;
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Message, Term};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
-use magnus::{prelude::*, Error, Fixnum, Float, Integer, RArray, RBignum, RHash, RString, RTypedData, Ruby, Symbol, Value};
+use magnus::{
+    prelude::*, Error, Fixnum, Float, Integer, RArray, RBignum, RHash, RString, RTypedData, Ruby,
+    Symbol, Value,
+};
 
 use crate::errors::classes;
 use crate::values::{Opaque, Pid, Port, Ref};
@@ -34,7 +37,9 @@ pub(crate) fn to_ruby(ruby: &Ruby, term: &Term) -> Result<Value, Error> {
 }
 
 fn tuple_to_ruby(ruby: &Ruby, elements: &[Term]) -> Result<Value, Error> {
-    let tuple = ruby.get_inner(classes().tuple).new_instance((elements.len(),))?;
+    let tuple = ruby
+        .get_inner(classes().tuple)
+        .new_instance((elements.len(),))?;
     let array = RArray::from_value(tuple).expect("ErlDP::Tuple is an Array");
     for (index, element) in elements.iter().enumerate() {
         array.store(index as isize, to_ruby(ruby, element)?)?;
@@ -53,7 +58,8 @@ fn list_to_ruby(ruby: &Ruby, elements: &[Term]) -> Result<RArray, Error> {
 fn improper_list_to_ruby(ruby: &Ruby, elements: &[Term], tail: &Term) -> Result<Value, Error> {
     let elements = list_to_ruby(ruby, elements)?;
     let tail = to_ruby(ruby, tail)?;
-    ruby.get_inner(classes().improper_list).new_instance((elements, tail))
+    ruby.get_inner(classes().improper_list)
+        .new_instance((elements, tail))
 }
 
 fn map_to_ruby(ruby: &Ruby, pairs: &[(Term, Term)]) -> Result<Value, Error> {
@@ -75,7 +81,8 @@ fn leaf_to_ruby(ruby: &Ruby, term: &Term) -> Result<Value, Error> {
         Term::Bitstring(bits) => {
             let total = (bits.bytes.len() - 1) * 8 + usize::from(bits.bits);
             let bytes = ruby.str_from_slice(&bits.bytes);
-            ruby.get_inner(classes().bitstring).new_instance((bytes, total))?
+            ruby.get_inner(classes().bitstring)
+                .new_instance((bytes, total))?
         }
         Term::Pid(pid) => Pid::wrap(ruby, *pid),
         Term::Port(port) => Port::wrap(ruby, *port),
@@ -103,10 +110,17 @@ pub(crate) fn message_to_ruby(ruby: &Ruby, message: &Message) -> Result<Value, E
     let kind = ruby.to_symbol(message.kind.as_str());
     let term = to_ruby(ruby, &message.term)?;
     let from = message.from.map(|pid| Pid::wrap(ruby, pid));
-    let reason = message.reason.as_ref().map(|reason| to_ruby(ruby, reason)).transpose()?;
-    let reference = message.reference.map(|reference| Ref::wrap(ruby, reference));
+    let reason = message
+        .reason
+        .as_ref()
+        .map(|reason| to_ruby(ruby, reason))
+        .transpose()?;
+    let reference = message
+        .reference
+        .map(|reference| Ref::wrap(ruby, reference));
     let node = message.node.map(|node| ruby.to_symbol(node.as_str()));
-    ruby.get_inner(classes().message).new_instance((kind, term, from, reason, reference, node))
+    ruby.get_inner(classes().message)
+        .new_instance((kind, term, from, reason, reference, node))
 }
 
 fn atom_to_ruby(ruby: &Ruby, atom: Atom) -> Value {
@@ -126,7 +140,15 @@ fn bignum_to_ruby(big: &BigInt) -> Result<Value, Error> {
     let raw = magnus::rb_sys::protect(|| {
         // SAFETY: the pointer and length describe the magnitude's bytes,
         // read as that many one-byte words.
-        unsafe { rb_sys::rb_integer_unpack(big.magnitude.as_ptr().cast(), big.magnitude.len() as _, 1, 0, flags as i32) }
+        unsafe {
+            rb_sys::rb_integer_unpack(
+                big.magnitude.as_ptr().cast(),
+                big.magnitude.len() as _,
+                1,
+                0,
+                flags as i32,
+            )
+        }
     })?;
     // SAFETY: rb_integer_unpack returned a live Integer.
     Ok(unsafe { Value::from_raw(raw) })
@@ -144,7 +166,9 @@ fn binary_to_ruby(ruby: &Ruby, bytes: &[u8]) -> Value {
 /// The term for a Ruby object; an [`erldp::Error::Encode`] naming the path
 /// to the first value that has no Erlang form.
 pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Term, erldp::Error> {
-    Encoder { ruby }.term(value, 0).map_err(Failure::into_error)
+    Encoder { ruby }
+        .term(value, 0)
+        .map_err(|failure| failure.into_error())
 }
 
 /// Terms for the elements of an argument list; paths start at the index.
@@ -152,11 +176,15 @@ pub(crate) fn args_from_ruby(ruby: &Ruby, args: RArray) -> Result<Vec<Term>, erl
     let encoder = Encoder { ruby };
     (0..args.len())
         .map(|index| {
-            let element: Value = args.entry(index as isize).map_err(|err| erldp::Error::Encode {
-                path: format!("[{index}]"),
-                reason: err.to_string(),
-            })?;
-            encoder.term(element, 1).map_err(|failure| failure.inside(format!("[{index}]")).into_error())
+            let element: Value =
+                args.entry(index as isize)
+                    .map_err(|err| erldp::Error::Encode {
+                        path: format!("[{index}]"),
+                        reason: err.to_string(),
+                    })?;
+            encoder
+                .term(element, 1)
+                .map_err(|failure| failure.inside(format!("[{index}]")).into_error())
         })
         .collect()
 }
@@ -170,7 +198,10 @@ struct Failure {
 
 impl Failure {
     fn new(reason: impl Into<String>) -> Box<Failure> {
-        Box::new(Failure { path: Vec::new(), reason: reason.into() })
+        Box::new(Failure {
+            path: Vec::new(),
+            reason: reason.into(),
+        })
     }
 
     /// Adds the segment of the container the failure happened in.
@@ -180,16 +211,22 @@ impl Failure {
         self
     }
 
-    fn into_error(self: Box<Self>) -> erldp::Error {
+    fn into_error(self) -> erldp::Error {
         // A path through thousands of levels (an array that contains itself)
         // is unreadable whole; its two ends tell where it starts and ends.
         const SHOWN: usize = 8;
-        let Failure { path: mut segments, reason } = *self;
+        let Failure {
+            path: mut segments,
+            reason,
+        } = self;
         segments.reverse();
         if segments.len() > 2 * SHOWN {
             segments.splice(SHOWN..segments.len() - SHOWN, ["...".to_string()]);
         }
-        erldp::Error::Encode { path: segments.concat(), reason }
+        erldp::Error::Encode {
+            path: segments.concat(),
+            reason,
+        }
     }
 }
 
@@ -244,7 +281,9 @@ impl Encoder<'_> {
         if let Some(float) = Float::from_value(value) {
             let float = float.to_f64();
             if !float.is_finite() {
-                return Err(Failure::new(format!("{float} has no Erlang form (Erlang floats are finite)")));
+                return Err(Failure::new(format!(
+                    "{float} has no Erlang form (Erlang floats are finite)"
+                )));
             }
             return Ok(Term::Float(float));
         }
@@ -272,13 +311,20 @@ impl Encoder<'_> {
         if value.is_kind_of(ruby.get_inner(classes().improper_list)) {
             return self.improper_list(value, depth);
         }
-        Err(Failure::new(format!("{} has no Erlang form ({})", value.class(), short_inspect(value))))
+        Err(Failure::new(format!(
+            "{} has no Erlang form ({})",
+            value.class(),
+            short_inspect(value)
+        )))
     }
 
     fn atom(&self, symbol: Symbol) -> Encoded<Term> {
-        let name = symbol
-            .name()
-            .map_err(|_| Failure::new(format!("the name of {} is not valid UTF-8", short_inspect(symbol.as_value()))))?;
+        let name = symbol.name().map_err(|_| {
+            Failure::new(format!(
+                "the name of {} is not valid UTF-8",
+                short_inspect(symbol.as_value())
+            ))
+        })?;
         if name.chars().count() > MAX_ATOM_CHARS {
             return Err(Failure::new(format!(
                 "{} is longer than an atom may be ({MAX_ATOM_CHARS} characters)",
@@ -294,8 +340,13 @@ impl Encoder<'_> {
         let mut elements = Vec::with_capacity(array.len());
         // Indexing afresh each time stays correct even if the array changes.
         for index in 0..array.len() {
-            let element: Value = array.entry(index as isize).map_err(|err| Failure::new(err.to_string()))?;
-            elements.push(self.term(element, depth + 1).map_err(|failure| failure.inside(format!("[{index}]")))?);
+            let element: Value = array
+                .entry(index as isize)
+                .map_err(|err| Failure::new(err.to_string()))?;
+            elements.push(
+                self.term(element, depth + 1)
+                    .map_err(|failure| failure.inside(format!("[{index}]")))?,
+            );
         }
         Ok(elements)
     }
@@ -306,13 +357,23 @@ impl Encoder<'_> {
         // Walking the keys of an Array rather than with rb_hash_foreach
         // keeps C frames out of the recursion; the Array, a local, is
         // found (and pinned) by the GC's stack scan.
-        let keys: RArray = hash.funcall("keys", ()).map_err(|err| Failure::new(err.to_string()))?;
+        let keys: RArray = hash
+            .funcall("keys", ())
+            .map_err(|err| Failure::new(err.to_string()))?;
         let mut pairs = Vec::with_capacity(keys.len());
         for index in 0..keys.len() {
-            let key: Value = keys.entry(index as isize).map_err(|err| Failure::new(err.to_string()))?;
-            let value = hash.get(key).ok_or_else(|| Failure::new("the Hash changed while it was converted"))?;
-            let key_term = self.term(key, depth + 1).map_err(|failure| failure.inside(key_segment(key, true)))?;
-            let value_term = self.term(value, depth + 1).map_err(|failure| failure.inside(key_segment(key, false)))?;
+            let key: Value = keys
+                .entry(index as isize)
+                .map_err(|err| Failure::new(err.to_string()))?;
+            let value = hash
+                .get(key)
+                .ok_or_else(|| Failure::new("the Hash changed while it was converted"))?;
+            let key_term = self
+                .term(key, depth + 1)
+                .map_err(|failure| failure.inside(key_segment(key, true)))?;
+            let value_term = self
+                .term(value, depth + 1)
+                .map_err(|failure| failure.inside(key_segment(key, false)))?;
             pairs.push((key_term, value_term));
         }
         // Distinct Ruby keys can be one Erlang term ("é" in UTF-8 and in
@@ -320,27 +381,41 @@ impl Encoder<'_> {
         let mut seen = HashSet::with_capacity(pairs.len());
         for (key, _) in &pairs {
             if !seen.insert(key) {
-                return Err(Failure::new(format!("two keys of this Hash are the same Erlang term {key}")));
+                return Err(Failure::new(format!(
+                    "two keys of this Hash are the same Erlang term {key}"
+                )));
             }
         }
         Ok(Term::Map(pairs))
     }
 
     fn bitstring(&self, value: Value) -> Encoded<Term> {
-        let read = || -> Result<(RString, usize), Error> { Ok((value.funcall("bytes", ())?, value.funcall("bits", ())?)) };
+        let read = || -> Result<(RString, usize), Error> {
+            Ok((value.funcall("bytes", ())?, value.funcall("bits", ())?))
+        };
         let (bytes, bits) = read().map_err(|err| Failure::new(err.to_string()))?;
         // SAFETY: the bytes are copied before any Ruby code can run.
         let bytes = unsafe { bytes.as_slice() }.to_vec();
         Term::bitstring(&bytes, bits).ok_or_else(|| {
-            Failure::new(format!("a Bitstring of {bits} bits needs at least {} bytes, not {}", bits.div_ceil(8), bytes.len()))
+            Failure::new(format!(
+                "a Bitstring of {bits} bits needs at least {} bytes, not {}",
+                bits.div_ceil(8),
+                bytes.len()
+            ))
         })
     }
 
     fn improper_list(&self, value: Value, depth: usize) -> Encoded<Term> {
-        let read = || -> Result<(RArray, Value), Error> { Ok((value.funcall("elements", ())?, value.funcall("tail", ())?)) };
+        let read = || -> Result<(RArray, Value), Error> {
+            Ok((value.funcall("elements", ())?, value.funcall("tail", ())?))
+        };
         let (elements, tail) = read().map_err(|err| Failure::new(err.to_string()))?;
-        let elements = self.elements(elements, depth).map_err(|failure| failure.inside(".elements".into()))?;
-        let tail = self.term(tail, depth + 1).map_err(|failure| failure.inside(".tail".into()))?;
+        let elements = self
+            .elements(elements, depth)
+            .map_err(|failure| failure.inside(".elements".into()))?;
+        let tail = self
+            .term(tail, depth + 1)
+            .map_err(|failure| failure.inside(".tail".into()))?;
         Ok(Term::improper_list(elements, tail))
     }
 }
@@ -349,7 +424,9 @@ impl Encoder<'_> {
 /// arrays and hashes that contain themselves.
 fn check_depth(depth: usize) -> Encoded<()> {
     if depth > MAX_DEPTH {
-        return Err(Failure::new(format!("nests deeper than {MAX_DEPTH} levels (or contains itself)")));
+        return Err(Failure::new(format!(
+            "nests deeper than {MAX_DEPTH} levels (or contains itself)"
+        )));
     }
     Ok(())
 }
@@ -375,7 +452,14 @@ fn integer_to_term(integer: Integer) -> Term {
     let magnitude = unsafe {
         let size = rb_sys::rb_absint_size(raw, std::ptr::null_mut());
         let mut magnitude = vec![0u8; size as usize];
-        rb_sys::rb_integer_pack(raw, magnitude.as_mut_ptr().cast(), size, 1, 0, rb_sys::INTEGER_PACK_LITTLE_ENDIAN as i32);
+        rb_sys::rb_integer_pack(
+            raw,
+            magnitude.as_mut_ptr().cast(),
+            size,
+            1,
+            0,
+            rb_sys::INTEGER_PACK_LITTLE_ENDIAN as i32,
+        );
         magnitude
     };
     BigInt::from_magnitude(big.is_negative(), &magnitude).into_term()
@@ -390,4 +474,3 @@ pub(crate) fn short_inspect(value: Value) -> String {
         None => text,
     }
 }
-

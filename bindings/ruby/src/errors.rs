@@ -38,11 +38,17 @@ static CLASSES: OnceLock<Classes> = OnceLock::new();
 /// of the gem has not defined them, i.e. when the extension is loaded on its
 /// own instead of through `require "erldp"`.
 pub(crate) fn init(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    fn class<T: TryConvert + ReprValue>(ruby: &Ruby, module: RModule, name: &str) -> Result<Opaque<T>, Error> {
+    fn class<T: TryConvert + ReprValue>(
+        ruby: &Ruby,
+        module: RModule,
+        name: &str,
+    ) -> Result<Opaque<T>, Error> {
         let value: T = module.const_get(name).map_err(|_| {
             Error::new(
                 ruby.exception_load_error(),
-                format!("ErlDP::{name} is not defined: load the extension with `require \"erldp\"`"),
+                format!(
+                    "ErlDP::{name} is not defined: load the extension with `require \"erldp\"`"
+                ),
             )
         })?;
         // Constants keep the classes alive; registering also keeps GC
@@ -72,7 +78,9 @@ pub(crate) fn init(ruby: &Ruby, module: RModule) -> Result<(), Error> {
 }
 
 pub(crate) fn classes() -> &'static Classes {
-    CLASSES.get().expect("the extension's init looked the classes up")
+    CLASSES
+        .get()
+        .expect("the extension's init looked the classes up")
 }
 
 /// The Ruby exception for an ErlDP error. Invalid arguments are Ruby's own
@@ -125,4 +133,3 @@ pub(crate) fn panicked(ruby: &Ruby, payload: Box<dyn Any + Send>) -> Error {
         format!("internal error in ErlDP (please report it): {detail}"),
     )
 }
-

@@ -41,18 +41,32 @@ impl Wake for Cancel {
 ///
 /// Errs when Ruby raised on the way in or out (a pending interrupt, whose
 /// exception the caller should let propagate) or when `work` panicked.
-pub(crate) fn without_gvl<W: Wake, R>(ruby: &Ruby, waker: &W, work: impl FnOnce() -> R) -> Result<R, Error> {
+pub(crate) fn without_gvl<W: Wake, R>(
+    ruby: &Ruby,
+    waker: &W,
+    work: impl FnOnce() -> R,
+) -> Result<R, Error> {
     // SAFETY: `unblock::<W>` reads its argument as a `&W`, and `waker`
     // outlives the call (Ruby never calls the unblock function after
     // `rb_thread_call_without_gvl` has returned).
-    unsafe { call_without_gvl(ruby, Some(unblock::<W>), ptr::from_ref(waker).cast_mut().cast(), work) }
+    unsafe {
+        call_without_gvl(
+            ruby,
+            Some(unblock::<W>),
+            ptr::from_ref(waker).cast_mut().cast(),
+            work,
+        )
+    }
 }
 
 /// Runs `work` with the GVL released for the time it takes: for work that
 /// is bounded but may still take a while (writing a large message to a
 /// slow peer), so that other Ruby threads are not held up. Interrupts are
 /// handled when it returns.
-pub(crate) fn without_gvl_uninterruptible<R>(ruby: &Ruby, work: impl FnOnce() -> R) -> Result<R, Error> {
+pub(crate) fn without_gvl_uninterruptible<R>(
+    ruby: &Ruby,
+    work: impl FnOnce() -> R,
+) -> Result<R, Error> {
     // SAFETY: there is no unblock function, hence nothing to keep alive.
     unsafe { call_without_gvl(ruby, None, ptr::null_mut(), work) }
 }
@@ -68,7 +82,9 @@ pub(crate) fn wait<T>(
 ) -> Result<Option<T>, Error> {
     loop {
         // The core treats a duration too long to add to `now` as no deadline.
-        let remaining = deadline.map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
+        let remaining = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        });
         // A token stays cancelled once fired: one per wait.
         let cancel = Cancel::new();
         if let Some(value) = without_gvl(ruby, &cancel, || wait(remaining, &cancel))? {
@@ -87,7 +103,10 @@ pub(crate) fn wait<T>(
 /// node, setting up a connection): an interrupt ends the wait at once, while
 /// the work runs on to its own timeout and its result is dropped — for a
 /// started node or a pending rpc, dropping closes or abandons it.
-pub(crate) fn off_thread<T: Send + 'static>(ruby: &Ruby, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+pub(crate) fn off_thread<T: Send + 'static>(
+    ruby: &Ruby,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
     let handoff = Arc::new(Handoff::new());
     let producer = Arc::clone(&handoff);
     thread::Builder::new()
@@ -115,7 +134,13 @@ struct HandoffState<T> {
 
 impl<T> Handoff<T> {
     fn new() -> Handoff<T> {
-        Handoff { state: Mutex::new(HandoffState { value: None, woken: false }), changed: Condvar::new() }
+        Handoff {
+            state: Mutex::new(HandoffState {
+                value: None,
+                woken: false,
+            }),
+            changed: Condvar::new(),
+        }
     }
 
     fn put(&self, value: T) {
@@ -160,7 +185,10 @@ unsafe fn call_without_gvl<F: FnOnce() -> R, R>(
     ubf_data: *mut c_void,
     work: F,
 ) -> Result<R, Error> {
-    let mut call = Call { work: Some(work), result: None };
+    let mut call = Call {
+        work: Some(work),
+        result: None,
+    };
     let data: *mut c_void = ptr::from_mut(&mut call).cast();
     // Ruby may raise a pending interrupt before or after running `run`, by
     // a longjmp that `protect` catches. Nothing between here and the C call

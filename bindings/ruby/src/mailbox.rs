@@ -36,29 +36,40 @@ impl Mailbox {
             Some(message) => Some(message),
             None => {
                 let mailbox = &rb_self.0;
-                gvl::wait(ruby, deadline, |remaining, cancel| mailbox.recv_cancellable(remaining, cancel).transpose())?
-                    .transpose()
-                    .map_err(|err| raise(ruby, err))?
+                gvl::wait(ruby, deadline, |remaining, cancel| {
+                    mailbox.recv_cancellable(remaining, cancel).transpose()
+                })?
+                .transpose()
+                .map_err(|err| raise(ruby, err))?
             }
         };
-        received.map(|message| message_to_ruby(ruby, &message)).transpose()
+        received
+            .map(|message| message_to_ruby(ruby, &message))
+            .transpose()
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
         let mailbox = rb_self.0.clone();
-        reaching(ruby, rb_self.0.node(), dest.node(), move || mailbox.send(&dest, message))?.map_err(|err| raise(ruby, err))
+        reaching(ruby, rb_self.0.node(), dest.node(), move || {
+            mailbox.send(&dest, message)
+        })?
+        .map_err(|err| raise(ruby, err))
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || mailbox.link(pid))?.map_err(|err| raise(ruby, err))
+        reaching(ruby, rb_self.0.node(), pid.node, move || mailbox.link(pid))?
+            .map_err(|err| raise(ruby, err))
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || mailbox.unlink(pid))?.map_err(|err| raise(ruby, err))
+        reaching(ruby, rb_self.0.node(), pid.node, move || {
+            mailbox.unlink(pid)
+        })?
+        .map_err(|err| raise(ruby, err))
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
@@ -68,13 +79,17 @@ impl Mailbox {
         let mailbox = rb_self.0.clone();
         if let Some(node) = Symbol::from_value(target) {
             let name = node.name()?.into_owned();
-            reaching(ruby, rb_self.0.node(), Atom::new(&name), move || mailbox.monitor_node(&name))?
-                .map_err(|err| raise(ruby, err))?;
+            reaching(ruby, rb_self.0.node(), Atom::new(&name), move || {
+                mailbox.monitor_node(&name)
+            })?
+            .map_err(|err| raise(ruby, err))?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;
-        let reference = reaching(ruby, rb_self.0.node(), dest.node(), move || mailbox.monitor(&dest))?
-            .map_err(|err| raise(ruby, err))?;
+        let reference = reaching(ruby, rb_self.0.node(), dest.node(), move || {
+            mailbox.monitor(&dest)
+        })?
+        .map_err(|err| raise(ruby, err))?;
         Ok(Ref::wrap(ruby, reference))
     }
 

@@ -1,6 +1,8 @@
 //! `ErlDP::Node`: the native half. Keyword arguments, defaults and
 //! documentation are in `lib/erldp/node.rb`, which calls these.
 
+use std::mem::ManuallyDrop;
+use std::thread;
 use std::time::Instant;
 
 use erldp::{Atom, EpmdMode, Pending, Term};
@@ -13,7 +15,22 @@ use crate::values::Pid;
 use crate::{args, gvl};
 
 #[magnus::wrap(class = "ErlDP::Node", size)]
-pub(crate) struct Node(erldp::Node);
+pub(crate) struct Node(ManuallyDrop<erldp::Node>);
+
+impl Drop for Node {
+    /// A node the GC frees without `close` closes when its last handle goes,
+    /// which waits up to half a second per connection for it to flush: let
+    /// that happen on a thread of its own rather than inside the GC.
+    fn drop(&mut self) {
+        // SAFETY: the field is not used again.
+        let node = unsafe { ManuallyDrop::take(&mut self.0) };
+        // Should no thread start, the closure and the handle in it are
+        // dropped right here, which still closes the node.
+        let _ = thread::Builder::new()
+            .name("erldp-ruby-drop".into())
+            .spawn(move || drop(node));
+    }
+}
 
 /// Runs `op`, which may first have to connect to `peer`. Connecting can
 /// take seconds and the core cannot cancel it, so then `op` runs on a helper
@@ -33,12 +50,24 @@ pub(crate) fn reaching<T: Send + 'static>(
 }
 
 /// Waits for the answer to an rpc or call, until `deadline`.
-fn answer(ruby: &Ruby, mut pending: Pending<Term>, deadline: Option<Instant>, operation: impl FnOnce() -> String) -> Result<Value, Error> {
-    match gvl::wait(ruby, deadline, |remaining, cancel| pending.wait_cancellable(remaining, cancel))? {
+fn answer(
+    ruby: &Ruby,
+    mut pending: Pending<Term>,
+    deadline: Option<Instant>,
+    operation: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    match gvl::wait(ruby, deadline, |remaining, cancel| {
+        pending.wait_cancellable(remaining, cancel)
+    })? {
         Some(Ok(value)) => to_ruby(ruby, &value),
         Some(Err(err)) => Err(raise(ruby, err)),
         // Dropping the pending request abandons it: the remote side stops.
-        None => Err(raise(ruby, erldp::Error::Timeout { operation: operation() })),
+        None => Err(raise(
+            ruby,
+            erldp::Error::Timeout {
+                operation: operation(),
+            },
+        )),
     }
 }
 
@@ -50,6 +79,12 @@ fn timeout_text(timeout: Option<f64>) -> String {
 }
 
 impl Node {
+    /// Another handle to the node, for work that outlives the borrow.
+    /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
+    fn handle(&self) -> erldp::Node {
+        erldp::Node::clone(&self.0)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn start(
         ruby: &Ruby,
@@ -90,8 +125,9 @@ impl Node {
             builder = builder.long_names(long);
         }
         // Registering with EPMD is network I/O the core cannot cancel.
-        let node = gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
-        Ok(Node(node))
+        let node =
+            gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
+        Ok(Node(ManuallyDrop::new(node)))
     }
 
     fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
@@ -110,12 +146,21 @@ impl Node {
         self.0.is_hidden()
     }
 
-    fn connect(ruby: &Ruby, rb_self: &Self, peer: Value, host: Option<String>, port: Option<u16>) -> Result<bool, Error> {
+    fn connect(
+        ruby: &Ruby,
+        rb_self: &Self,
+        peer: Value,
+        host: Option<String>,
+        port: Option<u16>,
+    ) -> Result<bool, Error> {
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.0.clone();
+        let node = rb_self.handle();
         let connected = match port {
             Some(port) => {
-                let host = host.unwrap_or_else(|| peer.split_once('@').map_or(peer.clone(), |(_, host)| host.to_string()));
+                let host = host.unwrap_or_else(|| {
+                    peer.split_once('@')
+                        .map_or(peer.clone(), |(_, host)| host.to_string())
+                });
                 gvl::off_thread(ruby, move || node.connect_to(&peer, (host.as_str(), port)))?
             }
             None => {
@@ -128,7 +173,7 @@ impl Node {
 
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.0.clone();
+        let node = rb_self.handle();
         let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
         Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
     }
@@ -149,50 +194,80 @@ impl Node {
         let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
         let arity = arguments.len();
         let operation = format!("rpc {module}:{function}/{arity} on {peer}");
-        let node = rb_self.0.clone();
+        let node = rb_self.handle();
         let pending = reaching(ruby, &rb_self.0, Atom::new(&peer), move || {
             node.rpc_start(&peer, &module, &function, arguments)
         })?
         .map_err(|err| raise(ruby, err))?;
-        answer(ruby, pending, deadline, || format!("{operation}: {}", timeout_text(timeout)))
+        answer(ruby, pending, deadline, || {
+            format!("{operation}: {}", timeout_text(timeout))
+        })
     }
 
-    fn call(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value, timeout: Option<f64>) -> Result<Value, Error> {
+    fn call(
+        ruby: &Ruby,
+        rb_self: &Self,
+        dest: Value,
+        request: Value,
+        timeout: Option<f64>,
+    ) -> Result<Value, Error> {
         let deadline = args::deadline(ruby, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.0.clone();
-        let pending = reaching(ruby, &rb_self.0, dest.node(), move || node.call_start(&dest, request))?
-            .map_err(|err| raise(ruby, err))?;
-        answer(ruby, pending, deadline, || format!("gen_server call to {dest}: {}", timeout_text(timeout)))
+        let node = rb_self.handle();
+        let pending = reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.call_start(&dest, request)
+        })?
+        .map_err(|err| raise(ruby, err))?;
+        answer(ruby, pending, deadline, || {
+            format!("gen_server call to {dest}: {}", timeout_text(timeout))
+        })
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.0.clone();
-        reaching(ruby, &rb_self.0, dest.node(), move || node.cast(&dest, request))?.map_err(|err| raise(ruby, err))
+        let node = rb_self.handle();
+        reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.cast(&dest, request)
+        })?
+        .map_err(|err| raise(ruby, err))
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let node = rb_self.0.clone();
-        reaching(ruby, &rb_self.0, dest.node(), move || node.send(&dest, message))?.map_err(|err| raise(ruby, err))
+        let node = rb_self.handle();
+        reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.send(&dest, message)
+        })?
+        .map_err(|err| raise(ruby, err))
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
-        let name = name.map(|name| args::name(ruby, name, "mailbox name")).transpose()?;
-        rb_self.0.mailbox(name.as_deref()).map(Mailbox::new).map_err(|err| raise(ruby, err))
+        let name = name
+            .map(|name| args::name(ruby, name, "mailbox name"))
+            .transpose()?;
+        rb_self
+            .0
+            .mailbox(name.as_deref())
+            .map(Mailbox::new)
+            .map_err(|err| raise(ruby, err))
     }
 
     fn nodes(ruby: &Ruby, rb_self: &Self) -> RArray {
-        ruby.ary_from_iter(rb_self.0.nodes().into_iter().map(|node| ruby.to_symbol(node.as_str())))
+        ruby.ary_from_iter(
+            rb_self
+                .0
+                .nodes()
+                .into_iter()
+                .map(|node| ruby.to_symbol(node.as_str())),
+        )
     }
 
     fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
         // Closing flushes each connection for up to half a second.
-        let node = rb_self.0.clone();
+        let node = rb_self.handle();
         gvl::without_gvl_uninterruptible(ruby, move || node.close())
     }
 
@@ -227,4 +302,3 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("to_s", method!(Node::inspect, 0))?;
     Ok(())
 }
-
