@@ -25,6 +25,7 @@ end
 Gem::Specification.new do |spec|
   spec.name = "erldp"
   spec.version = ErlDP::VERSION
+  spec.authors = ["The ErlDP authors"]
   spec.summary = "Join an Erlang/Elixir cluster as a named node, from Ruby"
   spec.description = <<~TEXT
     ErlDP speaks the Erlang distribution protocol in Rust, so a Ruby program becomes a real node
