@@ -20,6 +20,8 @@ cookie="demo_cookie_$RANDOM$RANDOM"
 
 echo "==> building the examples"
 cargo build --release -q -p erldp --example demo
+# The Ruby extension comes from `make build`, which `make demo` runs first.
+[ -f ruby/lib/erldp/erldp.so ] || { echo "ruby/lib/erldp/erldp.so is missing: run make build first"; exit 1; }
 
 erlc -o "$work" examples/erlang/demo_server.erl
 echo "==> starting Erlang node $peer"
@@ -36,6 +38,10 @@ grep -q ready "$work/erl.log" || { echo "the Erlang node did not start"; cat "$w
 echo
 echo "==> Rust (examples/rust/demo.rs)"
 target/release/examples/demo "$peer" "$cookie"
+
+echo
+echo "==> Ruby (examples/ruby/demo.rb)"
+ruby -Iruby/lib examples/ruby/demo.rb "$peer" "$cookie"
 
 echo
 echo "==> done; the Erlang node saw greetings from:"
