@@ -9,9 +9,10 @@ require "rbconfig"
 require "shellwords"
 
 ext_dir = __dir__
-# A built gem carries the Rust workspace under ext/erldp/rust (see erldp.gemspec); in a checkout
-# of the repository it is the repository itself.
-candidates = [File.join(ext_dir, "rust"), File.expand_path("../../..", ext_dir)]
+# In a checkout of the repository the Rust workspace is the repository itself; a built gem
+# carries a copy under ext/erldp/rust (see erldp.gemspec), which a checkout may also hold, stale,
+# after a `gem build`.
+candidates = [File.expand_path("../../..", ext_dir), File.join(ext_dir, "rust")]
 workspace = candidates.find { |dir| File.file?(File.join(dir, "bindings/ruby/Cargo.toml")) }
 abort "erldp: the extension's Rust sources are missing (looked in #{candidates.join(' and ')})" unless workspace
 
