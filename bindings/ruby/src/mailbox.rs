@@ -1,6 +1,8 @@
 //! `ErlDP::Mailbox`: the native half. Keyword arguments, defaults,
 //! `each_message` and documentation are in `lib/erldp/mailbox.rb`.
 
+use std::time::Instant;
+
 use erldp::Atom;
 use magnus::{method, prelude::*, Error, RModule, Ruby, Symbol, Value};
 
@@ -34,6 +36,8 @@ impl Mailbox {
         let queued = rb_self.0.try_recv().map_err(|err| raise(ruby, err))?;
         let received = match queued {
             Some(message) => Some(message),
+            // `timeout: 0` polls.
+            None if deadline.is_some_and(|deadline| Instant::now() >= deadline) => None,
             None => {
                 let mailbox = &rb_self.0;
                 gvl::wait(ruby, deadline, |remaining, cancel| {
