@@ -1,10 +1,12 @@
 # ErlDP: `make demo` and `make test` install what is missing (Debian 12, as root), build and run.
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
-#   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included)
-#   make test       setup, build, then every test suite (test-rust, test-c, ...)
+#   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
+#                   puts the Ruby extension in ruby/lib
+#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, ...)
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
+#   make test-ruby  the Ruby gem's minitest suite against a real BEAM node
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
 #   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
 #                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
@@ -29,7 +31,7 @@ TARGET_DIR ?= target
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
 
-DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev libclang-dev elixir \
+DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev rake libclang-dev elixir \
                 debootstrap valgrind pkg-config
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
@@ -54,7 +56,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c header install install-lib install-cli demo bench clean clean-otp
+        test test-rust test-c test-ruby header install install-lib install-cli demo bench \
+        clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -100,11 +103,15 @@ setup-node:
 	  echo "==> node/package.json not there yet: nothing to install"; \
 	fi
 
+# The Ruby extension goes where `ruby -Iruby/lib -rerldp` finds it, as erldp/erldp.so.
+RUBY_EXT := ruby/lib/erldp/erldp.so
+
 build: setup
 	@echo "==> cargo build --release --workspace"
 	$(CARGO) build --release --workspace
+	cp target/release/liberldp_ruby.so $(RUBY_EXT)
 
-test: test-rust test-c
+test: test-rust test-c test-ruby
 
 # The C ABI crate has its own target, test-c.
 test-rust: setup build
@@ -149,7 +156,12 @@ install-lib:
 	    -e 's|@VERSION@|$(ERLDP_VERSION)|' crates/erldp-capi/erldp.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/erldp.pc
 	@echo "==> installed libErlDP $(ERLDP_VERSION) under $(DESTDIR)$(PREFIX)"
 
-demo: setup
+# minitest against real BEAM nodes that the tests start (ruby/test/test_helper.rb).
+test-ruby: setup build
+	@echo "==> ruby: rake test (ruby/test)"
+	cd ruby && rake test
+
+demo: setup build
 	@examples/run-demo.sh
 
 bench: setup
@@ -166,6 +178,7 @@ install-cli:
 
 clean:
 	$(CARGO) clean
+	rm -f $(RUBY_EXT)
 
 clean-otp:
 	@for d in $(OTP_CHROOTS); do tests/otp-chroot.sh remove $$d; rm -f $$d.log; done

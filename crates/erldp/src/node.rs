@@ -1035,8 +1035,10 @@ impl NodeInner {
             if relations.closed {
                 return;
             }
+            // Taking the relations leaves defaults behind: mark closed after.
+            let taken = std::mem::take(&mut *relations);
             relations.closed = true;
-            std::mem::take(&mut *relations)
+            taken
         };
         if let Some(name) = process.name.lock().take() {
             let mut names = self.names.write();

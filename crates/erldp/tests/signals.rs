@@ -104,6 +104,7 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
     ));
     settle(&node, &peer);
     target.close(Term::atom("shutdown"));
+    assert!(target.is_closed());
     assert_eq!(peer.eval_ok("erldp_test:collected(downs, 1, 5000)."), "[{true,shutdown,shutdown}]");
 }
 
