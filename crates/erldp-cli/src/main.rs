@@ -15,14 +15,14 @@ mod call;
 mod failure;
 mod json;
 
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use erldp::{epmd, Dest, EpmdMode, Error, Message, Node, Term};
+use erldp::{epmd, Client, Dest, EpmdMode, Message, Node, Term};
 
 use call::{node_name, parse_args, parse_call, parse_duration, parse_term, Call};
 use failure::{Failure, Kind};
@@ -222,7 +222,8 @@ fn names(options: &Options, host: &str) -> Result<(), Failure> {
 
 fn ping(options: &Options, peer: &str) -> Result<(), Failure> {
     let answered = Session::open(options, peer).and_then(|session| {
-        if session.node.ping(peer) {
+        let timeout = session.time_left()?;
+        if session.client.borrow_mut().ping(timeout) {
             Ok(())
         } else {
             Err(Failure::new(
@@ -305,14 +306,12 @@ fn send(options: &Options, peer: &str, name: &str, message: Term) -> Result<(), 
         return Err(Failure::usage("the registered name must not be empty"));
     }
     let session = Session::open(options, peer)?;
-    session.node.send(&Dest::name(name, peer), message)?;
-    // Closing writes out what is queued before the process exits.
-    session.node.close();
+    session.client.borrow_mut().send(&Dest::name(name, peer), message)?;
     Ok(())
 }
 
 fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failure> {
-    let node = start_node(options, None)?;
+    let node = start_node(options)?;
     let mailbox = node.mailbox(Some(name))?;
     let _ = writeln!(
         io::stderr(),
@@ -342,26 +341,18 @@ fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failu
 
 // ---- our node ---------------------------------------------------------
 
-/// Starts our node for talking to `target` (`None`: for `listen`).
-fn start_node(options: &Options, target: Option<&str>) -> Result<Node, Failure> {
+/// Starts our node for `listen`: registered in EPMD so that Erlang code can
+/// send to it by name.
+fn start_node(options: &Options) -> Result<Node, Failure> {
     let (name, long_names) = match (&options.sname, &options.name) {
         (Some(name), _) => (name.clone(), false),
         (None, Some(name)) => (name.clone(), true),
-        // A long-names node refuses short-named peers, so follow the target.
-        (None, None) => (
-            unique_name(),
-            target.is_some_and(|peer| peer.split('@').nth(1).is_some_and(|h| h.contains('.'))),
-        ),
+        (None, None) => (unique_name(), false),
     };
-    let register = target.is_none() || options.visible;
     let mut builder = Node::builder(name)
         .long_names(long_names)
         .hidden(!options.visible)
-        .epmd(if register {
-            EpmdMode::External
-        } else {
-            EpmdMode::None
-        })
+        .epmd(EpmdMode::External)
         .setup_timeout(options.timeout.unwrap_or(DEFAULT_TIMEOUT));
     if let Some(cookie) = &options.cookie {
         builder = builder.cookie(cookie.clone());
@@ -377,66 +368,50 @@ fn unique_name() -> String {
     format!("erldp_{}_{:06x}", std::process::id(), random & 0xFF_FFFF)
 }
 
-/// Our node, connected to the command's target, and the command's deadline.
+/// A connection to the command's target, and the command's deadline.
+///
+/// One-shot commands use the core's thread-free [`Client`], as `erl_call`
+/// uses `ei_connect`: no listener, no EPMD registration, no reader and
+/// writer threads to start for a single call.
 struct Session<'a> {
-    node: Node,
+    client: RefCell<Client>,
     peer: &'a str,
     deadline: Instant,
 }
 
 impl<'a> Session<'a> {
-    /// Starts our node, looks `peer` up in its host's EPMD and connects,
-    /// handshake included.
+    /// Looks `peer` up in its host's EPMD and connects, handshake included.
     fn open(options: &Options, peer: &'a str) -> Result<Session<'a>, Failure> {
         let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let node = start_node(options, Some(peer))?;
-        let session = Session {
-            node,
-            peer,
-            deadline,
-        };
-        session.connect()?;
-        Ok(session)
-    }
-
-    fn connect(&self) -> Result<(), Failure> {
-        let peer = self.peer;
-        let (alive, host) = peer
-            .split_once('@')
-            .ok_or_else(|| Failure::usage(format!("{peer} is not name@host")))?;
-        let info = epmd::port_please(host, epmd::port_from_env()?, alive, self.time_left()?)?;
-        let mut addrs: Vec<SocketAddr> = (host, info.port)
-            .to_socket_addrs()
-            .map_err(|err| {
-                Failure::new(
-                    Kind::NotFound,
-                    format!("node {peer} not found: cannot resolve {host}: {err}"),
-                )
-            })?
-            .collect();
-        // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
-        addrs.sort_by_key(|addr| !addr.is_ipv4());
-        let mut refused = None;
-        for addr in addrs {
-            match self.node.connect_to(peer, addr) {
-                Ok(()) => return Ok(()),
-                Err(err @ Error::Connection { .. }) => refused = Some(err),
-                Err(err) => return Err(err.into()),
+        let name = match (&options.sname, &options.name) {
+            (Some(name), _) if name.contains('@') => name.clone(),
+            (Some(name), _) => format!("{name}@{}", erldp::short_hostname()),
+            (None, Some(name)) if name.contains('@') => name.clone(),
+            (None, Some(name)) => format!("{name}@{}", erldp::long_hostname()),
+            (None, None) => {
+                let host = match peer.split_once('@') {
+                    // A long-names node refuses short-named peers, so follow the target.
+                    Some((_, host)) if host.contains('.') => erldp::long_hostname(),
+                    _ => erldp::short_hostname(),
+                };
+                format!("{}@{host}", unique_name())
             }
+        };
+        let mut builder = Client::builder()
+            .name(name)
+            .hidden(!options.visible)
+            .timeout(deadline.saturating_duration_since(Instant::now()));
+        if let Some(cookie) = &options.cookie {
+            builder = builder.cookie(cookie.clone());
         }
-        Err(match refused {
-            Some(err) => err.into(),
-            None => Failure::new(
-                Kind::NotFound,
-                format!("node {peer} not found: {host} has no address"),
-            ),
-        })
+        let client = builder.connect(peer)?;
+        Ok(Session { client: RefCell::new(client), peer, deadline })
     }
 
     /// `module:function(args...)` on the target, in the time that is left.
     fn rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Result<Term, Failure> {
         let timeout = self.time_left()?;
-        Ok(self.node.rpc(self.peer, module, function, args, timeout)?)
+        Ok(self.client.borrow_mut().rpc(module, function, args, timeout)?)
     }
 
     /// What is left of the command's time; a timeout failure when nothing is.

@@ -667,7 +667,8 @@ fn erldp_log_shows_connections_and_frames() {
     for needle in [
         "DEBUG erldp::epmd [main] EPMD at ".to_string(),
         format!("handshake with {node} (outgoing) succeeded"),
-        format!("INFO  erldp::node [main] connected to {node} (outgoing, creation "),
+        format!("INFO  erldp::client [main] client erldp_"),
+        format!(" connected to {node} (creation "),
     ] {
         assert!(
             debug.stderr.contains(&needle),

@@ -37,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+mod client;
 mod connection;
 mod dist;
 pub mod epmd;
@@ -50,6 +51,7 @@ mod rpc;
 pub mod term;
 mod util;
 
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, Result};
 pub use handshake::flags;
 pub use mailbox::{Dest, Mailbox, Message, MessageKind};
