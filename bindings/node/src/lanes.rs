@@ -10,6 +10,11 @@
 //! leaves its lane as soon as its request is written, and the answer comes
 //! back through a callback (see `node.rs`).
 //!
+//! Calls are staged first and handed to their lanes by [`Lanes::flush`],
+//! which the package runs once per turn of the event loop (in a
+//! microtask): a burst of a thousand sends wakes a lane once, not a
+//! thousand times.
+//!
 //! A lane ends after a while without work and on close; the next call for
 //! that peer starts a new one.
 
@@ -26,6 +31,7 @@ use parking_lot::Mutex;
 const IDLE: Duration = Duration::from_secs(30);
 
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
+type Batch = Vec<Job>;
 
 #[derive(Default)]
 pub(crate) struct Lanes {
@@ -34,7 +40,8 @@ pub(crate) struct Lanes {
 
 #[derive(Default)]
 struct State {
-    lanes: HashMap<Atom, Sender<Job>>,
+    lanes: HashMap<Atom, Sender<Batch>>,
+    staged: Vec<(Atom, Job)>,
     closed: bool,
 }
 
@@ -43,35 +50,64 @@ impl Lanes {
         Arc::default()
     }
 
-    /// Runs `job` on the lane of `peer`, after the jobs queued there before.
-    /// Once the node is closed, jobs run at once on the caller's thread:
-    /// every call then fails with `Closed` without touching the network. So
-    /// do they when no thread can be started, rather than being lost.
-    pub(crate) fn run(self: &Arc<Self>, peer: Atom, job: Job) {
+    /// Stages `job` for the lane of `peer`; it starts at the next
+    /// [`flush`](Self::flush). Once the node is closed, jobs run at once on
+    /// the caller's thread: every call then fails with `Closed` without
+    /// touching the network.
+    pub(crate) fn stage(&self, peer: Atom, job: Job) {
         let mut state = self.state.lock();
-        let mut job = job;
-        if !state.closed {
-            if let Some(lane) = state.lanes.get(&peer) {
-                match lane.send(job) {
-                    Ok(()) => return,
-                    Err(SendError(back)) => job = back,
-                }
+        if state.closed {
+            drop(state);
+            job();
+            return;
+        }
+        state.staged.push((peer, job));
+    }
+
+    /// Hands the staged jobs to their lanes, each lane's in the order they
+    /// were staged. Jobs for which no thread can be started run here rather
+    /// than being lost.
+    pub(crate) fn flush(self: &Arc<Self>) {
+        let mut state = self.state.lock();
+        let mut batches: Vec<(Atom, Batch)> = Vec::new();
+        for (peer, job) in std::mem::take(&mut state.staged) {
+            match batches.iter_mut().find(|(lane, _)| *lane == peer) {
+                Some((_, batch)) => batch.push(job),
+                None => batches.push((peer, vec![job])),
             }
-            if let Some(lane) = self.start(peer) {
-                match lane.send(job) {
-                    Ok(()) => {
-                        state.lanes.insert(peer, lane);
-                        return;
-                    }
-                    Err(SendError(back)) => job = back,
-                }
+        }
+        let mut homeless = Vec::new();
+        for (peer, batch) in batches {
+            if let Err(batch) = self.deliver(&mut state, peer, batch) {
+                homeless.extend(batch);
             }
         }
         drop(state);
-        job();
+        for job in homeless {
+            job();
+        }
     }
 
-    fn start(self: &Arc<Self>, peer: Atom) -> Option<Sender<Job>> {
+    fn deliver(self: &Arc<Self>, state: &mut State, peer: Atom, batch: Batch) -> Result<(), Batch> {
+        let mut batch = batch;
+        if let Some(lane) = state.lanes.get(&peer) {
+            match lane.send(batch) {
+                Ok(()) => return Ok(()),
+                // The lane's thread is gone: a new one takes the batch.
+                Err(SendError(back)) => batch = back,
+            }
+        }
+        let Some(lane) = self.start(peer) else { return Err(batch) };
+        match lane.send(batch) {
+            Ok(()) => {
+                state.lanes.insert(peer, lane);
+                Ok(())
+            }
+            Err(SendError(back)) => Err(back),
+        }
+    }
+
+    fn start(self: &Arc<Self>, peer: Atom) -> Option<Sender<Batch>> {
         let (sender, receiver) = mpsc::channel();
         let lanes = Arc::clone(self);
         thread::Builder::new()
@@ -82,25 +118,27 @@ impl Lanes {
     }
 
     /// Lets every lane finish what it has and end; later jobs run at once.
-    pub(crate) fn close(&self) {
+    /// Jobs still staged go to their lanes first.
+    pub(crate) fn close(self: &Arc<Self>) {
+        self.flush();
         let mut state = self.state.lock();
         state.closed = true;
         state.lanes.clear();
     }
 
-    fn serve(&self, peer: Atom, jobs: Receiver<Job>) {
+    fn serve(&self, peer: Atom, batches: Receiver<Batch>) {
         loop {
-            match jobs.recv_timeout(IDLE) {
-                Ok(job) => job(),
+            match batches.recv_timeout(IDLE) {
+                Ok(batch) => batch.into_iter().for_each(|job| job()),
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
-                    // Jobs are queued under this lock, so an empty queue seen
+                    // Batches are sent under this lock, so an empty queue seen
                     // under it stays empty once the lane is gone from the map.
                     let mut state = self.state.lock();
-                    match jobs.try_recv() {
-                        Ok(job) => {
+                    match batches.try_recv() {
+                        Ok(batch) => {
                             drop(state);
-                            job();
+                            batch.into_iter().for_each(|job| job());
                         }
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                             state.lanes.remove(&peer);

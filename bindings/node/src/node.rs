@@ -6,26 +6,30 @@
 //! connection's reader for an rpc reply, the node's timer thread for a
 //! timeout, a lane for a failed connect — through the core's callback APIs
 //! (`Pending::on_complete`, `Mailbox::recv_async`), so no thread waits per
-//! request. That thread hands a [`Completion`] to the node's one
-//! thread-safe function; on the JavaScript thread it becomes values and
-//! `settle(id, error, value)` resolves or rejects the Promise.
+//! request. That thread queues a [`Completion`] in the node's [`Reply`]
+//! and, if the queue was idle, wakes the JavaScript thread through the
+//! node's one thread-safe function. There the package drains the queue a
+//! batch at a time ([`NativeNode::drain`]): each completion becomes values
+//! and `settle(id, error, value)` resolves or rejects its Promise. Between
+//! batches the package yields to the event loop, so that thousands of
+//! answers arriving at once do not hold up timers and I/O.
 //!
 //! The thread-safe function is also what keeps the process alive: the
 //! package refs it while the node is open (and not `unref()`ed) or while a
 //! request that will end by itself is outstanding, and unrefs it otherwise
 //! ([`NativeNode::keep_alive`]).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use erldp::{Atom, EpmdMode, Message, Node, Ref, Term};
-use napi::bindgen_prelude::{AsyncTask, FnArgs, Function};
-use napi::threadsafe_function::{
-    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
-};
+use napi::bindgen_prelude::{AsyncTask, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status, Task, Unknown};
 use napi_derive::napi;
+use parking_lot::Mutex;
 
 use crate::convert::{self, from_js, to_js, DecodeOptions};
 use crate::error;
@@ -48,67 +52,93 @@ pub(crate) enum Outcome {
     Failed(erldp::Error),
 }
 
-pub(crate) struct Completion {
+struct Completion {
     id: u32,
     options: DecodeOptions,
     outcome: Outcome,
 }
 
-type SettleArgs = FnArgs<(u32, Value, Value)>;
-type SettleFunction<'scope> = Function<'scope, SettleArgs, Unknown<'static>>;
-type Settle = ThreadsafeFunction<Completion, Unknown<'static>, SettleArgs, Status, false>;
+/// The package's `wake()`: it drains the completions.
+type WakeFunction<'scope> = Function<'scope, (), Unknown<'static>>;
+type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
 /// The way back to JavaScript, shared by the node, its mailboxes and every
 /// callback in flight.
 #[derive(Clone)]
-pub(crate) struct Reply(Arc<Settle>);
+pub(crate) struct Reply(Arc<Outbox>);
+
+struct Outbox {
+    queue: Mutex<Queue>,
+    wake: Wake,
+}
+
+#[derive(Default)]
+struct Queue {
+    completions: VecDeque<Completion>,
+    /// A wake-up is on its way, or the package is still draining: no need
+    /// to wake it again.
+    awake: bool,
+}
 
 impl Reply {
-    fn new(settle: SettleFunction<'_>) -> Result<Reply> {
-        let settle = settle
-            .build_threadsafe_function::<Completion>()
+    fn new(wake: WakeFunction<'_>) -> Result<Reply> {
+        let wake = wake
+            .build_threadsafe_function::<()>()
             .callee_handled::<false>()
-            .build_callback(|ctx: ThreadsafeCallContext<Completion>| {
-                let js = Js::new(ctx.env.raw());
-                let id = ctx.value.id;
-                let (error, value) = match completion_to_js(js, ctx.value) {
-                    Ok(pair) => pair,
-                    Err(failure) => (js.error_value(failure), js.undefined()?),
-                };
-                Ok(FnArgs::from((id, error, value)))
-            })?;
-        Ok(Reply(Arc::new(settle)))
+            .build_callback(|_| Ok(()))?;
+        Ok(Reply(Arc::new(Outbox { queue: Mutex::default(), wake })))
     }
 
     /// Queues the outcome of request `id`; callable from any thread. When
     /// the environment is going away there is nobody left to tell.
     pub(crate) fn send(&self, id: u32, options: DecodeOptions, outcome: Outcome) {
-        let _ = self.0.call(
-            Completion {
-                id,
-                options,
-                outcome,
-            },
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        let mut queue = self.0.queue.lock();
+        queue.completions.push_back(Completion { id, options, outcome });
+        if !std::mem::replace(&mut queue.awake, true) {
+            drop(queue);
+            let _ = self.0.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
     }
 
     pub(crate) fn result(&self, id: u32, options: DecodeOptions, result: erldp::Result<Outcome>) {
         self.send(id, options, result.unwrap_or_else(Outcome::Failed));
     }
 
+    /// Settles up to `max` queued completions through `settle`; returns
+    /// whether more are waiting (then the caller drains again soon, and no
+    /// wake-up is sent meanwhile).
+    fn drain(&self, js: Js, settle: Value, max: usize) -> Result<bool> {
+        let (batch, more) = {
+            let mut queue = self.0.queue.lock();
+            let count = max.min(queue.completions.len());
+            let batch: Vec<Completion> = queue.completions.drain(..count).collect();
+            let more = !queue.completions.is_empty();
+            queue.awake = more;
+            (batch, more)
+        };
+        for completion in batch {
+            let id = js.number(f64::from(completion.id))?;
+            let (error, value) = match completion_to_js(js, completion) {
+                Ok(pair) => pair,
+                Err(failure) => (js.error_value(failure), js.undefined()?),
+            };
+            js.call(settle, &[id, error, value])?;
+        }
+        Ok(more)
+    }
+
     fn keep_alive(&self, env: &Env, on: bool) -> Result<()> {
-        if self.0.aborted() {
+        let wake = &self.0.wake;
+        if wake.aborted() {
             return Ok(());
         }
-        let raw = self.0.raw();
         // SAFETY: called on the JavaScript thread with its environment; the
         // function is not released (checked above, and `self` holds it).
         let status = unsafe {
             if on {
-                sys::napi_ref_threadsafe_function(env.raw(), raw)
+                sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
             } else {
-                sys::napi_unref_threadsafe_function(env.raw(), raw)
+                sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
             }
         };
         if status == sys::Status::napi_ok {
@@ -146,12 +176,13 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// Runs `job` on the lane of `peer`, or right here for our own node.
+    /// Runs `job` right here for our own node, else stages it for the lane
+    /// of `peer` (the package flushes the lanes after the call).
     pub(crate) fn run(&self, peer: Atom, job: impl FnOnce() + Send + 'static) {
         if peer == self.name {
             job();
         } else {
-            self.lanes.run(peer, Box::new(job));
+            self.lanes.stage(peer, Box::new(job));
         }
     }
 }
@@ -275,9 +306,9 @@ pub struct NativeNode {
 
 #[napi]
 impl NativeNode {
-    /// Starts a node; `settle(id, error, value)` receives every answer.
+    /// Starts a node; `wake()` is called when answers wait to be drained.
     #[napi(
-        ts_args_type = "name: string, options: StartOptions, settle: (id: number, error: unknown, value: unknown) => void",
+        ts_args_type = "name: string, options: StartOptions, wake: () => void",
         ts_return_type = "Promise<NativeNode>",
         catch_unwind
     )]
@@ -285,13 +316,13 @@ impl NativeNode {
         env: Env,
         name: String,
         options: StartOptions,
-        settle: SettleFunction<'_>,
+        wake: WakeFunction<'_>,
     ) -> Result<AsyncTask<Start>> {
         let builder =
             builder(name, options).map_err(|err| error::throw(Js::new(env.raw()), &err))?;
         Ok(AsyncTask::new(Start {
             builder: Some(builder),
-            reply: Reply::new(settle)?,
+            reply: Reply::new(wake)?,
         }))
     }
 
@@ -327,6 +358,23 @@ impl NativeNode {
             js.set_element(array, index, js.symbol_for(peer.as_str())?)?;
         }
         Ok(array)
+    }
+
+    /// Settles up to `max` waiting answers by calling
+    /// `settle(id, error, value)` for each; returns whether more wait.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "settle: (id: number, error: unknown, value: unknown) => void, max: number"
+    )]
+    pub fn drain(&self, env: Env, settle: Value, max: u32) -> Result<bool> {
+        self.cx.reply.drain(Js::new(env.raw()), settle, max as usize)
+    }
+
+    /// Hands the calls made since the last flush to their lanes; the package
+    /// calls it once per turn of the event loop.
+    #[napi(catch_unwind)]
+    pub fn flush(&self) {
+        self.cx.lanes.flush();
     }
 
     /// Whether the node holds the event loop open.
