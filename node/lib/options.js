@@ -23,6 +23,8 @@ function optionsObject(options, what) {
  * mailbox's): each option that is given replaces its bit.
  */
 function decodeFlags(options, base = 0) {
+  // Most calls give none of these: skip the work on every request.
+  if (options.binaries === undefined && options.maps === undefined && options.floats === undefined) return base;
   let flags = base;
   for (const [name, values] of Object.entries(DECODE)) {
     const value = options[name];
