@@ -1,8 +1,8 @@
 # ErlDP: `make demo` and `make test` install what is missing (Debian 12, as root), build and run.
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
-#   make build      cargo build --release --workspace
-#   make test       setup, build, then every test suite (test-rust, ...)
+#   make build      cargo build --release --workspace; the Node addon (napi build)
+#   make test       setup, build, then every test suite (test-rust, test-node)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -39,7 +39,7 @@ REQUIRE_OTP_COMPAT := 1
 endif
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust demo bench clean clean-otp
+        test test-rust test-node demo bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -76,24 +76,35 @@ $(OTP_CHROOTS):
 	@c='$(filter $(notdir $@):%,$(OTP_COMPAT))'; set -- $${c//:/ }; \
 	tests/otp-chroot.sh build $@ $$2 $$3 $(DEBIAN_MIRROR)
 
-# HOOK(node): once node/package.json exists this installs the Node package's dependencies.
-setup-node:
-	@if [ -f node/package.json ]; then \
-	  echo "==> npm install (node/)"; \
-	  npm --prefix node install --no-audit --no-fund; \
-	else \
-	  echo "==> node/package.json not there yet: nothing to install"; \
-	fi
+# The Node package's dependencies (the napi CLI, TypeScript for the type test), installed again
+# only when package.json or the lock file change. `npm install`, not `npm ci`: the registry
+# lacks the napi CLI's optional packages for other platforms, which `npm ci` insists on.
+setup-node: node/node_modules/.package-lock.json
 
+node/node_modules/.package-lock.json: node/package.json node/package-lock.json
+	@echo "==> npm install (node/)"
+	npm --prefix node install --no-audit --no-fund
+	@touch $@
+
+# The Node addon is built by the napi CLI alone: it runs cargo with its own settings, and a
+# second build of the crate by the workspace build would only be thrown away.
 build: setup
 	@echo "==> cargo build --release --workspace"
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --exclude erldp-node
+	@echo "==> Node addon (npm run build: napi build --platform --release)"
+	npm --prefix node run build
 
-test: test-rust
+test: test-rust test-node
 
+# The Node addon has no Rust tests of its own: test-node tests it.
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
-	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --profile $(TEST_PROFILE) --no-fail-fast
+	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --exclude erldp-node --profile $(TEST_PROFILE) --no-fail-fast
+
+# The Node package's node --test suite, against BEAM peers it starts (node/test).
+test-node: setup build
+	@echo "==> npm test (node/: node --test)"
+	npm --prefix node test
 
 demo: setup
 	@examples/run-demo.sh
@@ -104,6 +115,7 @@ bench: setup
 
 clean:
 	$(CARGO) clean
+	rm -f node/erldp.*.node node/native.d.ts
 
 clean-otp:
 	@for d in $(OTP_CHROOTS); do tests/otp-chroot.sh remove $$d; rm -f $$d.log; done

@@ -20,6 +20,7 @@ cookie="demo_cookie_$RANDOM$RANDOM"
 
 echo "==> building the examples"
 cargo build --release -q -p erldp --example demo
+npm --prefix node run --silent build >"$work/npm-build.log" 2>&1 || { cat "$work/npm-build.log"; exit 1; }
 
 erlc -o "$work" examples/erlang/demo_server.erl
 echo "==> starting Erlang node $peer"
@@ -36,6 +37,10 @@ grep -q ready "$work/erl.log" || { echo "the Erlang node did not start"; cat "$w
 echo
 echo "==> Rust (examples/rust/demo.rs)"
 target/release/examples/demo "$peer" "$cookie"
+
+echo
+echo "==> Node.js (examples/node/demo.js)"
+node examples/node/demo.js "$peer" "$cookie"
 
 echo
 echo "==> done; the Erlang node saw greetings from:"
