@@ -96,7 +96,12 @@ export interface StartOptions extends DecodeOptions {
 
 /** Options of calls that wait for an answer. */
 export interface CallOptions extends DecodeOptions {
-  /** Milliseconds (default 5000); `Infinity` waits as long as it takes. */
+  /**
+   * How long to wait for the answer once the request is sent, in
+   * milliseconds (default 5000); `Infinity` waits as long as it takes.
+   * Connecting first, when the peer is not connected yet, is bounded by the
+   * node's `setupTimeout`.
+   */
   timeout?: number;
 }
 

@@ -33,6 +33,17 @@ test('Node.start: a hidden node named name@host with the given cookie', async ()
   assert.ok(node.pid instanceof erldp.Pid);
 });
 
+test('Node.start({ hidden: false }) is a visible node', async () => {
+  const visible = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, hidden: false });
+  try {
+    assert.equal(visible.hidden, false);
+    await visible.connect(peer.node);
+    assert.equal(await peer.eval(`lists:member(${atom(Symbol.keyFor(visible.name))}, nodes())`), 'true');
+  } finally {
+    await visible.close();
+  }
+});
+
 test('await node.ping("peer@host") is pong; an unknown node is pang', async () => {
   assert.equal(await node.ping(peer.node), 'pong');
   const host = peer.node.split('@')[1];
@@ -102,6 +113,18 @@ test('node.connect(peer) is true and node.nodes() lists the peer', async () => {
   assert.ok(node.nodes().includes(sym(peer.node)));
 });
 
+test('epmd: "none" and node.connect(peer, { port }) reach a peer without EPMD', async () => {
+  const [alive, host] = peer.node.split('@');
+  const answer = await peer.eval(`{port, P, _} = erl_epmd:port_please(${atom(alive)}, ${atom(host)}), P`);
+  const direct = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none' });
+  try {
+    assert.equal(await direct.connect(peer.node, { host: '127.0.0.1', port: Number(answer) }), true);
+    assert.equal(await direct.rpc(peer.node, 'erlang', 'node', []), sym(peer.node));
+  } finally {
+    await direct.close();
+  }
+});
+
 test('node.call and node.cast reach a gen_server', async () => {
   await peer.eval('{ok, _} = erldp_test_server:start(js_server)');
   const server = [sym('js_server'), peer.node];
@@ -114,6 +137,17 @@ test('node.call and node.cast reach a gen_server', async () => {
   // By pid too.
   const pid = await node.rpc(peer.node, 'erlang', 'whereis', [sym('js_server')]);
   assert.deepEqual(await node.call(pid, erldp.tuple(sym('echo'), [1, 2])), [1, 2]);
+});
+
+test('messages to one peer arrive in the order they were sent', async () => {
+  await peer.eval('erldp_test:collect(ordered)');
+  const box = node.mailbox();
+  for (let i = 1; i <= 1000; i++) box.send([sym('ordered'), peer.node], i);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let i = 1001; i <= 2000; i++) box.send([sym('ordered'), peer.node], i);
+  const check = 'erldp_test:collected(ordered, 2000, 10000) =:= lists:seq(1, 2000)';
+  assert.equal(await peer.eval(check), 'true');
+  box.close();
 });
 
 test('node.send sends from the node pid', async () => {

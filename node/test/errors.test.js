@@ -59,6 +59,9 @@ test('ECONNECT: nothing listens at the address, or the connection is lost mid-ca
   const { port } = closed.address();
   await new Promise((resolve) => closed.close(resolve));
   await rejectsWith(node.connect(`nobody@127.0.0.1`, { port }), erldp.ConnectionError, 'ECONNECT');
+  // Starting with a required EPMD that is not there.
+  const start = erldp.Node.start(randomName('js_'), { epmd: 'external', epmdPort: port });
+  await rejectsWith(start, erldp.ConnectionError, 'ECONNECT');
 
   const doomed = await BeamPeer.start({ cookie: peer.cookie });
   await node.connect(doomed.node);
@@ -128,6 +131,7 @@ test('ECLOSED: using a closed mailbox or node', async () => {
 
 test('EINVAL: malformed node names and destinations; TypeError for wrong argument types', async () => {
   await rejectsWith(node.rpc('no at sign', 'erlang', 'node', []), erldp.InvalidArgumentError, 'EINVAL');
+  await rejectsWith(erldp.Node.start('not a name!'), erldp.InvalidArgumentError, 'EINVAL');
   assert.throws(() => node.send(42, 'x'), { code: 'EINVAL' });
   assert.throws(() => node.mailbox('rex'), { code: 'EINVAL' });
   await assert.rejects(node.rpc(peer.node, 'erlang', 'node', 'not an array'), TypeError);

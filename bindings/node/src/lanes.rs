@@ -97,7 +97,9 @@ impl Lanes {
                 Err(SendError(back)) => batch = back,
             }
         }
-        let Some(lane) = self.start(peer) else { return Err(batch) };
+        let Some(lane) = self.start(peer) else {
+            return Err(batch);
+        };
         match lane.send(batch) {
             Ok(()) => {
                 state.lanes.insert(peer, lane);

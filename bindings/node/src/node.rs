@@ -86,17 +86,27 @@ impl Reply {
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .build_callback(|_| Ok(()))?;
-        Ok(Reply(Arc::new(Outbox { queue: Mutex::default(), wake })))
+        Ok(Reply(Arc::new(Outbox {
+            queue: Mutex::default(),
+            wake,
+        })))
     }
 
     /// Queues the outcome of request `id`; callable from any thread. When
     /// the environment is going away there is nobody left to tell.
     pub(crate) fn send(&self, id: u32, options: DecodeOptions, outcome: Outcome) {
         let mut queue = self.0.queue.lock();
-        queue.completions.push_back(Completion { id, options, outcome });
+        queue.completions.push_back(Completion {
+            id,
+            options,
+            outcome,
+        });
         if !std::mem::replace(&mut queue.awake, true) {
             drop(queue);
-            let _ = self.0.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            let _ = self
+                .0
+                .wake
+                .call((), ThreadsafeFunctionCallMode::NonBlocking);
         }
     }
 
@@ -367,7 +377,9 @@ impl NativeNode {
         ts_args_type = "settle: (id: number, error: unknown, value: unknown) => void, max: number"
     )]
     pub fn drain(&self, env: Env, settle: Value, max: u32) -> Result<bool> {
-        self.cx.reply.drain(Js::new(env.raw()), settle, max as usize)
+        self.cx
+            .reply
+            .drain(Js::new(env.raw()), settle, max as usize)
     }
 
     /// Hands the calls made since the last flush to their lanes; the package
