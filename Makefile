@@ -2,11 +2,12 @@
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
 #   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
-#                   puts the Ruby extension in ruby/lib
-#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, ...)
+#                   puts the Ruby extension in ruby/lib; builds the Node addon (napi build)
+#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, test-node)
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
 #   make test-ruby  the Ruby gem's minitest suite against a real BEAM node
+#   make test-node  the Node package's node --test suite against a real BEAM node
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
 #   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
 #                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
@@ -56,8 +57,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c test-ruby header install install-lib install-cli demo bench \
-        clean clean-otp
+        test test-rust test-c test-ruby test-node header install install-lib install-cli demo \
+        bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -94,30 +95,41 @@ $(OTP_CHROOTS):
 	@c='$(filter $(notdir $@):%,$(OTP_COMPAT))'; set -- $${c//:/ }; \
 	tests/otp-chroot.sh build $@ $$2 $$3 $(DEBIAN_MIRROR)
 
-# HOOK(node): once node/package.json exists this installs the Node package's dependencies.
-setup-node:
-	@if [ -f node/package.json ]; then \
-	  echo "==> npm install (node/)"; \
-	  npm --prefix node install --no-audit --no-fund; \
-	else \
-	  echo "==> node/package.json not there yet: nothing to install"; \
-	fi
+# The Node package's dependencies (the napi CLI, TypeScript for the type test), installed again
+# only when package.json or the lock file change. `npm install`, not `npm ci`: the registry
+# lacks the napi CLI's optional packages for other platforms, which `npm ci` insists on.
+setup-node: node/node_modules/.package-lock.json
+
+node/node_modules/.package-lock.json: node/package.json node/package-lock.json
+	@echo "==> npm install (node/)"
+	npm --prefix node install --no-audit --no-fund
+	@touch $@
 
 # The Ruby extension goes where `ruby -Iruby/lib -rerldp` finds it, as erldp/erldp.so.
 RUBY_EXT := ruby/lib/erldp/erldp.so
 
+# The Node addon is built by the napi CLI alone: it runs cargo with its own settings, and a
+# second build of the crate by the workspace build would only be thrown away.
 build: setup
 	@echo "==> cargo build --release --workspace"
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --exclude erldp-node
 	cp target/release/liberldp_ruby.so $(RUBY_EXT)
+	@echo "==> Node addon (npm run build: napi build --platform --release)"
+	npm --prefix node run build
 
-test: test-rust test-c test-ruby
+test: test-rust test-c test-ruby test-node
 
-# The C ABI crate has its own target, test-c.
+# The C ABI crate has its own target, test-c; the Node addon has no Rust tests of its own:
+# test-node tests it.
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
 	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --exclude erldp-capi \
-	  --profile $(TEST_PROFILE) --no-fail-fast
+	  --exclude erldp-node --profile $(TEST_PROFILE) --no-fail-fast
+
+# The Node package's node --test suite, against BEAM peers it starts (node/test).
+test-node: setup build
+	@echo "==> npm test (node/: node --test)"
+	npm --prefix node test
 
 # crates/erldp-capi's tests fail when include/erldp.h is stale, and compile tests/c/test_capi.c
 # and examples/c with gcc against the libraries of this profile, run against a real BEAM node.
@@ -178,7 +190,7 @@ install-cli:
 
 clean:
 	$(CARGO) clean
-	rm -f $(RUBY_EXT)
+	rm -f $(RUBY_EXT) node/erldp.*.node node/native.d.ts
 
 clean-otp:
 	@for d in $(OTP_CHROOTS); do tests/otp-chroot.sh remove $$d; rm -f $$d.log; done

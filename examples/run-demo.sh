@@ -85,6 +85,10 @@ echo "==> Ruby (examples/ruby/demo.rb)"
 ruby -Iruby/lib examples/ruby/demo.rb "$peer" "$cookie"
 
 echo
+echo "==> Node.js (examples/node/demo.js)"
+node examples/node/demo.js "$peer" "$cookie"
+
+echo
 echo "==> done; the Erlang node saw greetings from:"
 erl -sname "check_$RANDOM" -setcookie "$cookie" -noshell -hidden \
     -eval "io:format(\"~p~n\", [gen_server:call({demo_server, '$peer'}, greeted)]), halt()."

@@ -23,7 +23,7 @@ use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
 use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
-use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Watcher};
+use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
 use crate::term::{Atom, Pid, Ref, Term};
@@ -1035,10 +1035,9 @@ impl NodeInner {
             if relations.closed {
                 return;
             }
-            // Taking the relations leaves defaults behind: mark closed after.
-            let taken = std::mem::take(&mut *relations);
-            relations.closed = true;
-            taken
+            // What is left behind stays marked closed, so that `is_closed`
+            // holds and later links and monitors are refused.
+            std::mem::replace(&mut *relations, Relations { closed: true, ..Relations::default() })
         };
         if let Some(name) = process.name.lock().take() {
             let mut names = self.names.write();
