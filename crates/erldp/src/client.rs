@@ -80,11 +80,19 @@ impl ClientBuilder {
             None => epmd::port_from_env()?,
         };
         let deadline = Instant::now() + self.timeout;
-        let info = epmd::port_please(host, epmd_port, alive, self.timeout)?;
-        let addrs: Vec<SocketAddr> = (host, info.port)
+        // Resolved once, for EPMD and the node alike: a name lookup costs a
+        // few file reads and socket calls, a visible share of a one-shot call.
+        let mut hosts: Vec<SocketAddr> = (host, epmd_port)
             .to_socket_addrs()
             .map_err(|err| Error::NodeNotFound { node: peer.to_string(), reason: format!("cannot resolve {host}: {err}") })?
             .collect();
+        hosts.sort_by_key(|addr| !addr.is_ipv4());
+        let epmd_host = hosts.first().map(|addr| addr.ip().to_string()).ok_or_else(|| Error::NodeNotFound {
+            node: peer.to_string(),
+            reason: format!("{host} has no address"),
+        })?;
+        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout)?;
+        let addrs: Vec<SocketAddr> = hosts.iter().map(|addr| SocketAddr::new(addr.ip(), info.port)).collect();
         self.connect_to_addrs(peer, &addrs, deadline)
     }
 
