@@ -91,7 +91,10 @@ impl ClientBuilder {
             node: peer.to_string(),
             reason: format!("{host} has no address"),
         })?;
-        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout)?;
+        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout).map_err(|err| match err {
+            Error::NodeNotFound { reason, .. } => Error::NodeNotFound { node: peer.to_string(), reason },
+            other => other,
+        })?;
         let addrs: Vec<SocketAddr> = hosts.iter().map(|addr| SocketAddr::new(addr.ip(), info.port)).collect();
         self.connect_to_addrs(peer, &addrs, deadline)
     }
