@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # `make demo`: start a local Erlang node running examples/erlang/demo_server.erl, then have the
-# ErlDP example programs join it, send, receive, rpc and call. Cleans up after itself, also on
-# Ctrl-C.
+# ErlDP example programs (Rust, C, Ruby, Node.js) join it, send, receive, rpc and call; then, when
+# Elixir is installed, an Elixir node with a GenServer that the `erldp` command, Ruby and Node.js
+# call. Cleans up after itself, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
 erl_pid=
 echo_pid=
+elixir_pid=
 cleanup() {
-  for pid in $echo_pid $erl_pid; do
+  for pid in $echo_pid $elixir_pid $erl_pid; do
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
   rm -rf "$work"
@@ -22,7 +24,7 @@ peer="demo_$RANDOM@$host"
 cookie="demo_cookie_$RANDOM$RANDOM"
 
 echo "==> building the examples"
-cargo build --release -q -p erldp --example demo
+cargo build --release -q -p erldp --example demo -p erldp-cli
 # The C examples are built the way the README shows: from `make install` with pkg-config.
 make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
@@ -87,6 +89,45 @@ ruby -Iruby/lib examples/ruby/demo.rb "$peer" "$cookie"
 echo
 echo "==> Node.js (examples/node/demo.js)"
 node examples/node/demo.js "$peer" "$cookie"
+
+if command -v elixir >/dev/null; then
+  elixir_node="demo_ex_$RANDOM@$host"
+  echo
+  echo "==> starting Elixir node $elixir_node (examples/elixir/demo.exs)"
+  elixir --sname "${elixir_node%@*}" --cookie "$cookie" examples/elixir/demo.exs >"$work/elixir.log" 2>&1 &
+  elixir_pid=$!
+  for _ in $(seq 200); do
+    grep -q ready "$work/elixir.log" && break
+    kill -0 "$elixir_pid" 2>/dev/null || { cat "$work/elixir.log"; exit 1; }
+    sleep 0.1
+  done
+  grep -q ready "$work/elixir.log" || { echo "the Elixir node did not start"; cat "$work/elixir.log"; exit 1; }
+  erldp=(target/release/erldp --cookie "$cookie")
+  echo "\$ erldp ping $elixir_node"
+  "${erldp[@]}" ping "$elixir_node"
+  echo "\$ erldp rpc $elixir_node 'Elixir.String':upcase(<<\"from the erldp command\">>)"
+  "${erldp[@]}" rpc "$elixir_node" "'Elixir.String':upcase(<<\"from the erldp command\">>)"
+  echo "\$ erldp eval $elixir_node \"'Elixir.GenServer':call('Elixir.Demo.Counter', bump)\""
+  "${erldp[@]}" eval "$elixir_node" "'Elixir.GenServer':call('Elixir.Demo.Counter', bump)"
+  ruby -Iruby/lib -rerldp -e '
+    ErlDP::Node.new("ruby_ex_demo", cookie: ARGV[1]) do |node|
+      count = node.call([:"Elixir.Demo.Counter", ARGV[0].to_sym], :bump, timeout: 5)
+      puts "ruby: GenServer.call(Demo.Counter, :bump) on Elixir -> #{count}"
+    end' "$elixir_node" "$cookie"
+  node -e '
+    const erldp = require("./node");
+    (async () => {
+      const node = await erldp.Node.start("node_ex_demo", { cookie: process.argv[2] });
+      const count = await node.call([Symbol.for("Elixir.Demo.Counter"), process.argv[1]], Symbol.for("bump"));
+      console.log(`node: GenServer.call(Demo.Counter, :bump) on Elixir -> ${count}`);
+      await node.close();
+    })().catch((err) => { console.error(err); process.exit(1); });' "$elixir_node" "$cookie"
+  echo "\$ erldp rpc $elixir_node 'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
+  "${erldp[@]}" rpc "$elixir_node" "'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
+else
+  echo
+  echo "==> Elixir is not installed: skipping the Elixir node"
+fi
 
 echo
 echo "==> done; the Erlang node saw greetings from:"
