@@ -8,6 +8,8 @@
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
 #   make test-ruby  the Ruby gem's minitest suite against a real BEAM node
 #   make test-node  the Node package's node --test suite against a real BEAM node
+#   make docs       build the API docs of every language, failing on any warning: rustdoc,
+#                   Doxygen (erldp.h), TypeDoc (index.d.ts), rdoc coverage (the Ruby layer)
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
 #   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
 #                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
@@ -57,7 +59,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c test-ruby test-node header install install-lib install-cli demo \
+        test test-rust test-c test-ruby test-node docs header install install-lib install-cli demo \
         bench clean clean-otp
 
 help:
@@ -117,7 +119,7 @@ build: setup
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
 	npm --prefix node run build
 
-test: test-rust test-c test-ruby test-node
+test: test-rust test-c test-ruby test-node docs
 
 # The C ABI crate has its own target, test-c; the Node addon has no Rust tests of its own:
 # test-node tests it.
@@ -151,6 +153,20 @@ test-c: setup build
 	  $$(pkg-config --static --libs-only-l erldp | sed 's/-lErlDP//') -o $(C_INSTALL_CHECK)/rpc_client_static; \
 	! ldd $(C_INSTALL_CHECK)/rpc_client_static | grep -q libErlDP
 	@echo "==> test-c: the installed library builds the C examples (shared and static)"
+
+docs: setup build
+	@echo "==> Rust API docs (cargo doc; warnings are errors)"
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
+	@echo "==> C API reference (doxygen crates/erldp-capi/Doxyfile; warnings are errors)"
+	doxygen crates/erldp-capi/Doxyfile
+	@echo "==> Node.js API reference (typedoc; warnings are errors)"
+	npm --prefix node run --silent docs
+	@echo "==> Ruby API (rdoc coverage: every class, module, constant, attribute and method)"
+	# rdoc exits non-zero for undocumented parameters: it does not read the YARD @param tags.
+	cd ruby && { rdoc -C1 lib >../target/rdoc-coverage.txt || true; }
+	@if grep -E '^ +(Classes|Modules|Constants|Attributes|Methods): ' target/rdoc-coverage.txt \
+	    | grep -vE '\( *0 undocumented\)'; then cat target/rdoc-coverage.txt; exit 1; fi
+	@echo "==> docs: target/doc (Rust), target/doc-c (C), target/doc-node (Node.js)"
 
 header:
 	ERLDP_WRITE_HEADER=1 $(CARGO) test -q -p erldp-capi --test header

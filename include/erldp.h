@@ -29,10 +29,13 @@
 
 /** The version of this header, "MAJOR.MINOR.PATCH"; compare with erldp_version(). */
 #define ERLDP_VERSION "0.1.0"
+/** The major part of ERLDP_VERSION. */
 #define ERLDP_VERSION_MAJOR 0
+/** The minor part of ERLDP_VERSION. */
 #define ERLDP_VERSION_MINOR 1
+/** The patch part of ERLDP_VERSION. */
 #define ERLDP_VERSION_PATCH 0
-/** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
+/** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`. */
 #define ERLDP_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
 
 /**

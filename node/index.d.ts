@@ -149,9 +149,11 @@ export class Node {
   readonly name: symbol;
   /** The port the node listens on. */
   readonly port: number;
+  /** Whether the node is hidden (the default): not listed in the peers' `nodes()`. */
   readonly hidden: boolean;
   /** The pid that {@link Node.send}, {@link Node.rpc} and {@link Node.call} come from. */
   readonly pid: Pid;
+  /** Whether {@link Node.close} was called. */
   readonly closed: boolean;
 
   /** The connected peers. */
@@ -207,9 +209,11 @@ export class Node {
 export class Mailbox implements AsyncIterable<Message> {
   private constructor();
 
+  /** The mailbox's pid: where Erlang code sends to reach it. */
   readonly pid: Pid;
   /** The registered name, if any. */
   readonly name: symbol | undefined;
+  /** Whether the mailbox is closed. */
   readonly closed: boolean;
 
   /**
@@ -224,11 +228,13 @@ export class Mailbox implements AsyncIterable<Message> {
    */
   receive<T = Term>(options?: ReceiveOptions): Promise<Message<T> | null>;
 
+  /** Each message in turn, waiting as long as it takes; ends when the mailbox closes. */
   [Symbol.asyncIterator](): AsyncIterator<Message>;
 
   /** Links to `pid`: when either side ends, the other gets an exit signal. */
   link(pid: Pid): Promise<void>;
 
+  /** Removes the link to `pid`; its exit signals no longer arrive. */
   unlink(pid: Pid): Promise<void>;
 
   /**
@@ -259,8 +265,11 @@ export function tuple(...elements: Term[]): Tuple;
 /** A float that stays a float when sent, even with an integral value. */
 export class Float {
   constructor(value: number);
+  /** The number. */
   readonly value: number;
+  /** The number, so that arithmetic works on a `Float`. */
   valueOf(): number;
+  /** The number, for `JSON.stringify`. */
   toJSON(): number;
   /** Erlang syntax, e.g. `1.0`. */
   toString(): string;
@@ -272,10 +281,15 @@ export function float(value: number): Float;
 /** A process identifier. */
 export class Pid {
   constructor(node: Name, id: number, serial: number, creation: number);
+  /** The node the process lives on. */
   readonly node: symbol;
+  /** The process number. */
   readonly id: number;
+  /** The serial (wraps of `id`). */
   readonly serial: number;
+  /** The incarnation of the node that created the pid. */
   readonly creation: number;
+  /** Whether `other` is the same pid. */
   equals(other: unknown): boolean;
   /** `#Pid<'node@host'.Id.Serial.Creation>`. */
   toString(): string;
@@ -284,8 +298,11 @@ export class Pid {
 /** A reference; also a process alias. */
 export class Ref {
   constructor(node: Name, creation: number, ids: number[]);
+  /** The node that made the reference. */
   readonly node: symbol;
+  /** The incarnation of that node. */
   readonly creation: number;
+  /** The id words, as sent on the wire. */
   readonly ids: readonly number[];
   /** Equal as the BEAM compares references (trailing zero ids do not count). */
   equals(other: unknown): boolean;
@@ -296,9 +313,13 @@ export class Ref {
 /** A port identifier. */
 export class Port {
   constructor(node: Name, id: number | bigint, creation: number);
+  /** The node the port lives on. */
   readonly node: symbol;
+  /** The port number (a BigInt beyond the safe integers). */
   readonly id: number | bigint;
+  /** The incarnation of the node that created the port. */
   readonly creation: number;
+  /** Whether `other` is the same port. */
   equals(other: unknown): boolean;
   /** `#Port<'node@host'.Id.Creation>`. */
   toString(): string;
@@ -307,24 +328,31 @@ export class Port {
 /** A bitstring: the top `bits` (1 to 7) of the last of `bytes` belong to it. */
 export class Bitstring {
   constructor(bytes: Uint8Array, bits: number);
+  /** The bytes holding the bits, most significant first. */
   readonly bytes: Buffer;
+  /** How many bits of the last byte belong to the bitstring, 1 to 7. */
   readonly bits: number;
   /** The length in bits, as `bit_size/1`. */
   readonly bitSize: number;
+  /** Erlang syntax, e.g. `<<1,2:3>>`. */
   toString(): string;
 }
 
 /** A list whose tail is not a list: `[...elements | tail]`. */
 export class ImproperList {
   constructor(elements: Term[], tail: Term);
+  /** The elements before the tail. */
   elements: Term[];
+  /** The tail, which is not a list. */
   tail: Term;
 }
 
 /** A fun, kept as its external encoding so that it goes back unchanged. */
 export class Opaque {
   constructor(bytes: Uint8Array);
+  /** The fun's external encoding, tag byte first. */
   readonly bytes: Buffer;
+  /** Whether `other` is the same fun (same encoding). */
   equals(other: unknown): boolean;
   /** `fun m:f/1`, or `#Fun<...>` for a closure. */
   toString(): string;
@@ -341,6 +369,7 @@ export function format(value: Term): string;
 
 /** Every error of the package; `code` tells which. */
 export class ErlDPError extends Error {
+  /** Which kind of failure this is; each subclass has one code. */
   readonly code:
     | 'ECONNECT'
     | 'EAUTH'
@@ -359,26 +388,31 @@ export class ErlDPError extends Error {
 
 /** `ECONNECT`: connecting failed other than by the cookie, or the connection was lost. */
 export class ConnectionError extends ErlDPError {
+  /** Always `'ECONNECT'`. */
   readonly code: 'ECONNECT';
 }
 
 /** `EAUTH`: the cookies did not match. */
 export class AuthError extends ErlDPError {
+  /** Always `'EAUTH'`. */
   readonly code: 'EAUTH';
 }
 
 /** `ENOTFOUND`: the node is not registered in EPMD on its host. */
 export class NodeNotFoundError extends ErlDPError {
+  /** Always `'ENOTFOUND'`. */
   readonly code: 'ENOTFOUND';
 }
 
 /** `ETIMEDOUT`: no answer in time. */
 export class TimeoutError extends ErlDPError {
+  /** Always `'ETIMEDOUT'`. */
   readonly code: 'ETIMEDOUT';
 }
 
 /** `ERPC`: the remote call raised or could not run. */
 export class RpcError extends ErlDPError {
+  /** Always `'ERPC'`. */
   readonly code: 'ERPC';
   /** The remote error term: `Tuple[class, reason, stacktrace]`. */
   readonly reason: Tuple;
@@ -386,6 +420,7 @@ export class RpcError extends ErlDPError {
 
 /** `EDECODE`: bytes that should hold a term do not. */
 export class DecodeError extends ErlDPError {
+  /** Always `'EDECODE'`. */
   readonly code: 'EDECODE';
   /** Where decoding failed. */
   readonly offset: number;
@@ -393,6 +428,7 @@ export class DecodeError extends ErlDPError {
 
 /** `EENCODE`: a value has no Erlang counterpart. */
 export class EncodeError extends ErlDPError {
+  /** Always `'EENCODE'`. */
   readonly code: 'EENCODE';
   /** Where the value is, e.g. `[2][opts]`. */
   readonly path: string;
@@ -400,10 +436,12 @@ export class EncodeError extends ErlDPError {
 
 /** `ECLOSED`: the node or mailbox is closed. */
 export class ClosedError extends ErlDPError {
+  /** Always `'ECLOSED'`. */
   readonly code: 'ECLOSED';
 }
 
 /** `EINVAL`: an argument is not acceptable (a malformed node name, a bad destination). */
 export class InvalidArgumentError extends ErlDPError {
+  /** Always `'EINVAL'`. */
   readonly code: 'EINVAL';
 }

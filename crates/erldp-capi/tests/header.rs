@@ -13,10 +13,13 @@ fn generate() -> String {
     config.after_includes = Some(format!(
         "\n/** The version of this header, \"MAJOR.MINOR.PATCH\"; compare with erldp_version(). */\n\
          #define ERLDP_VERSION \"{}\"\n\
+         /** The major part of ERLDP_VERSION. */\n\
          #define ERLDP_VERSION_MAJOR {}\n\
+         /** The minor part of ERLDP_VERSION. */\n\
          #define ERLDP_VERSION_MINOR {}\n\
+         /** The patch part of ERLDP_VERSION. */\n\
          #define ERLDP_VERSION_PATCH {}\n\
-         /** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */\n\
+         /** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`. */\n\
          #define ERLDP_VERSION_NUMBER ({} * 10000 + {} * 100 + {})",
         env!("CARGO_PKG_VERSION"),
         env!("CARGO_PKG_VERSION_MAJOR"),
