@@ -135,10 +135,12 @@ test-node: setup build
 
 # crates/erldp-capi's tests fail when include/erldp.h is stale, and compile tests/c/test_capi.c
 # and examples/c with gcc against the libraries of this profile, run against a real BEAM node.
+# `cargo test` builds only the rlib, so libErlDP.so and libErlDP.a are built first.
 # Then the installed library must serve a C program built the way the README says.
 C_INSTALL_CHECK := target/c-install-check
 test-c: setup build
 	@echo "==> cargo test -p erldp-capi (profile $(TEST_PROFILE)): header, C tests, valgrind, examples"
+	$(CARGO) build -p erldp-capi --profile $(TEST_PROFILE)
 	$(CARGO) test -p erldp-capi --profile $(TEST_PROFILE) --no-fail-fast
 	@echo "==> make install into $(C_INSTALL_CHECK), build examples/c with pkg-config"
 	rm -rf $(C_INSTALL_CHECK)

@@ -29,6 +29,16 @@ fn lib_dir() -> PathBuf {
 /// warnings as errors.
 fn compile(sources: &[PathBuf], program: &str, link: Link) -> PathBuf {
     let lib_dir = lib_dir();
+    let library = lib_dir.join(match link {
+        Link::Shared => "libErlDP.so",
+        Link::Static => "libErlDP.a",
+    });
+    assert!(
+        library.exists(),
+        "{} is missing: `cargo test` builds only the rlib; run `cargo build -p erldp-capi` \
+         with the same profile first (make test-c does)",
+        library.display()
+    );
     let out_dir = lib_dir.join("capi-c");
     std::fs::create_dir_all(&out_dir).expect("creating the output directory");
     let exe = out_dir.join(format!("{program}-{}", format!("{link:?}").to_lowercase()));
