@@ -146,8 +146,11 @@ install:
 demo: setup
 	@examples/run-demo.sh
 
+# The C clients link target/release/libErlDP.so; the harness compiles them with gcc (the ei
+# client against erlang-dev's libei.a) and runs the Ruby/Node clients once those bindings exist.
 bench: setup
-	@echo "==> benchmarks"
+	@echo "==> benchmarks (about 5 minutes; BENCHMARKS.md says how to read them)"
+	$(CARGO) build --release -p erldp-capi
 	$(CARGO) run --release -p erldp --example bench
 
 clean:
