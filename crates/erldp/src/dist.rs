@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use crate::handshake::flags;
-use crate::term::encode::{encode_into_cached, visit_atoms, AtomRefs};
+use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
 use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
 
@@ -118,6 +118,9 @@ pub(crate) struct Inbound {
     partial: HashMap<u64, Partial>,
     partial_bytes: usize,
     max_message: usize,
+    /// The atoms of the current frame's references, kept between frames
+    /// so that an unfragmented frame allocates nothing for them.
+    refs: Vec<Atom>,
 }
 
 struct Partial {
@@ -140,6 +143,7 @@ impl Inbound {
             partial: HashMap::new(),
             partial_bytes: 0,
             max_message,
+            refs: Vec::new(),
         }
     }
 
@@ -151,8 +155,12 @@ impl Inbound {
             Some(&VERSION) => match frame.get(1) {
                 Some(&HEADER) => {
                     let mut pos = 2;
-                    let refs = self.read_header(&frame, &mut pos)?;
-                    Framed { refs, body: frame.slice(pos..), versioned: false }
+                    let mut refs = std::mem::take(&mut self.refs);
+                    self.read_header(&frame, &mut pos, &mut refs)?;
+                    let framed = Framed { refs, body: frame.slice(pos..), versioned: false };
+                    let control = decode_control(&framed);
+                    self.refs = framed.refs;
+                    return control.map(Some);
                 }
                 Some(&FRAGMENT_FIRST) => match self.first_fragment(&frame)? {
                     Some(framed) => framed,
@@ -176,12 +184,13 @@ impl Inbound {
     }
 
     /// Reads the atom cache part of a header starting at `pos` (just after
-    /// the tag) and returns the atoms its references stand for.
-    fn read_header(&mut self, frame: &[u8], pos: &mut usize) -> Result<Vec<Atom>> {
+    /// the tag) into `refs`: the atoms its references stand for.
+    fn read_header(&mut self, frame: &[u8], pos: &mut usize, refs: &mut Vec<Atom>) -> Result<()> {
+        refs.clear();
         let count = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated header"))? as usize;
         *pos += 1;
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let flag_bytes = count / 2 + 1;
         let flags = frame
@@ -190,7 +199,7 @@ impl Inbound {
         *pos += flag_bytes;
         let nibble = |i: usize| (flags[i / 2] >> ((i % 2) * 4)) & 0x0F;
         let long_atoms = nibble(count) & 0x01 != 0;
-        let mut refs = Vec::with_capacity(count);
+        refs.reserve(count);
         for i in 0..count {
             let flag = nibble(i);
             let segment = (flag & 0x07) as usize;
@@ -224,13 +233,14 @@ impl Inbound {
                 refs.push(atom);
             }
         }
-        Ok(refs)
+        Ok(())
     }
 
     fn first_fragment(&mut self, frame: &Bytes) -> Result<Option<Framed>> {
         let (sequence, fragment) = fragment_ids(frame)?;
         let mut pos = 18;
-        let refs = self.read_header(frame, &mut pos)?;
+        let mut refs = Vec::new();
+        self.read_header(frame, &mut pos, &mut refs)?;
         let body = frame.slice(pos..);
         if fragment == 1 {
             return Ok(Some(Framed { refs, body, versioned: false }));
@@ -292,6 +302,73 @@ fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
 }
 
 fn decode_control(framed: &Framed) -> Result<Control> {
+    if !framed.versioned {
+        if let Some(control) = decode_message_control(framed) {
+            return control;
+        }
+    }
+    decode_any_control(framed)
+}
+
+/// The control messages of messages and rpc answers, read field by field
+/// without building the control tuple as a term (no allocation). `None`
+/// when the frame is anything else or malformed: the general decoder then
+/// reads it and reports what is wrong.
+fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
+    /// The fields before the payload.
+    enum Head {
+        Send(Option<Pid>, Pid),
+        RegSend(Pid, Atom),
+        AliasSend(Pid, Ref),
+        MonitorPExit(ProcRef, Pid, Ref),
+    }
+    let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
+    let arity = decoder.small_tuple()?;
+    let op = decoder.small_int_term()?;
+    let head = match (op, arity) {
+        (op::SEND, 3) => {
+            decoder.atom_term()?;
+            Head::Send(None, decoder.pid_term()?)
+        }
+        (op::SEND_SENDER, 3) => Head::Send(Some(decoder.pid_term()?), decoder.pid_term()?),
+        (op::REG_SEND, 4) => {
+            let from = decoder.pid_term()?;
+            decoder.atom_term()?;
+            Head::RegSend(from, decoder.atom_term()?)
+        }
+        (op::ALIAS_SEND, 3) => Head::AliasSend(decoder.pid_term()?, decoder.ref_term()?),
+        (op::PAYLOAD_MONITOR_P_EXIT, 4) => {
+            let from = match decoder.remaining().first() {
+                Some(&tag::NEW_PID_EXT | &tag::PID_EXT) => ProcRef::Pid(decoder.pid_term()?),
+                _ => ProcRef::Name(decoder.atom_term()?),
+            };
+            Head::MonitorPExit(from, decoder.pid_term()?, decoder.ref_term()?)
+        }
+        (op::SPAWN_REPLY, 5) => {
+            let req_id = decoder.ref_term()?;
+            let to = decoder.pid_term()?;
+            let flags = u32::try_from(decoder.small_int_term()?).ok()?;
+            let result = decoder.term().ok()?;
+            return (decoder.position() == framed.body.len())
+                .then_some(Ok(Control::SpawnReply { req_id, to, flags, result }));
+        }
+        _ => return None,
+    };
+    let payload = decoder.term().and_then(|term| {
+        if decoder.position() != framed.body.len() {
+            return Err(Error::decode(decoder.position(), "trailing bytes after the message"));
+        }
+        Ok(term)
+    });
+    Some(payload.map(|payload| match head {
+        Head::Send(from, to) => Control::Send { from, to, message: payload },
+        Head::RegSend(from, to) => Control::RegSend { from, to, message: payload },
+        Head::AliasSend(from, alias) => Control::AliasSend { from, alias, message: payload },
+        Head::MonitorPExit(from, to, reference) => Control::MonitorPExit { from, to, reference, reason: payload },
+    }))
+}
+
+fn decode_any_control(framed: &Framed) -> Result<Control> {
     let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
     let next = |decoder: &mut Decoder<'_>| {
         if framed.versioned {
@@ -924,6 +1001,28 @@ mod tests {
             Some(Control::RegSend { to, .. }) => assert_eq!(to, Atom::new("bar")),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn malformed_message_controls_are_errors() {
+        let mut inbound = Inbound::new(1 << 20);
+        let mut good = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0];
+        encode_into(&Term::Pid(pid(2)), &mut good).expect("pid");
+        encode_into(&Term::atom("hi"), &mut good).expect("payload");
+        assert!(matches!(inbound.decode(Bytes::from(good.clone())), Ok(Some(Control::Send { .. }))));
+
+        let mut trailing = good.clone();
+        trailing.push(106);
+        let err = inbound.decode(Bytes::from(trailing)).expect_err("trailing byte");
+        assert!(err.to_string().contains("trailing bytes"), "{err}");
+
+        let mut not_a_pid = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0, 97, 1];
+        encode_into(&Term::atom("hi"), &mut not_a_pid).expect("payload");
+        let err = inbound.decode(Bytes::from(not_a_pid)).expect_err("to is not a pid");
+        assert!(err.to_string().contains("malformed SEND"), "{err}");
+
+        let truncated = &good[..good.len() - 2];
+        assert!(inbound.decode(Bytes::copy_from_slice(truncated)).is_err());
     }
 
     #[test]
