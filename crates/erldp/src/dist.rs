@@ -703,6 +703,9 @@ struct Shape {
 /// its other elements, then the payload (if any).
 trait Parts {
     fn control(&mut self, arity: u8, op: i64);
+    /// The head of a tuple inside the control message; its elements follow
+    /// as elements.
+    fn tuple(&mut self, arity: u8);
     fn element(&mut self, term: &Term) -> Result<()>;
     fn payload(&mut self, term: &Term) -> Result<()>;
 }
@@ -712,6 +715,8 @@ struct CollectAtoms<'a>(&'a mut AtomCache);
 
 impl Parts for CollectAtoms<'_> {
     fn control(&mut self, _arity: u8, _op: i64) {}
+
+    fn tuple(&mut self, _arity: u8) {}
 
     fn element(&mut self, term: &Term) -> Result<()> {
         visit_atoms(term, &mut |atom| self.0.note(atom));
@@ -746,6 +751,10 @@ impl Parts for Write<'_> {
             self.out.push(VERSION);
         }
         self.out.extend_from_slice(&[104, arity, 97, op as u8]);
+    }
+
+    fn tuple(&mut self, arity: u8) {
+        self.out.extend_from_slice(&[104, arity]);
     }
 
     fn element(&mut self, term: &Term) -> Result<()> {
@@ -846,7 +855,10 @@ impl Shape {
                 parts.element(&Term::Ref(*req_id))?;
                 parts.element(&Term::Pid(*from))?;
                 parts.element(&Term::Pid(*group_leader))?;
-                parts.element(&Term::Tuple(vec![Term::Atom(*module), Term::Atom(*function), Term::from(arity)]))?;
+                parts.tuple(3);
+                parts.element(&Term::Atom(*module))?;
+                parts.element(&Term::Atom(*function))?;
+                parts.element(&Term::from(arity))?;
                 parts.element(opts)?;
                 parts.payload(args)?;
             }

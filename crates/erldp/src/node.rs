@@ -27,7 +27,7 @@ use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
 use crate::term::{Atom, Pid, Ref, Term};
-use crate::util;
+use crate::util::{self, FastMap};
 use crate::{Dest, Error, Result};
 
 /// How the node uses EPMD.
@@ -209,12 +209,12 @@ pub(crate) struct NodeInner {
     closed: AtomicBool,
     conns: Mutex<HashMap<Atom, Slot>>,
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
-    processes: RwLock<HashMap<u32, Arc<Process>>>,
-    names: RwLock<HashMap<Atom, Arc<Process>>>,
+    processes: RwLock<FastMap<u32, Arc<Process>>>,
+    names: RwLock<FastMap<Atom, Arc<Process>>>,
     next_id: AtomicU32,
     next_ref: AtomicU64,
     ref_salt: u32,
-    pub(crate) outstanding: Mutex<HashMap<Ref, Outstanding>>,
+    pub(crate) outstanding: Mutex<FastMap<Ref, Outstanding>>,
     pub(crate) timer: Arc<Timer>,
     /// Sender of node-level sends, rpcs and calls.
     pub(crate) system: Arc<Process>,
@@ -276,7 +276,7 @@ impl NodeInner {
         }
         let system = Process::new(pid(1));
         let group_leader = Process::new(pid(2));
-        let mut processes = HashMap::new();
+        let mut processes = FastMap::default();
         processes.insert(1, Arc::clone(&system));
         processes.insert(2, Arc::clone(&group_leader));
 
@@ -299,11 +299,11 @@ impl NodeInner {
             conns: Mutex::new(HashMap::new()),
             addresses: Mutex::new(HashMap::new()),
             processes: RwLock::new(processes),
-            names: RwLock::new(HashMap::new()),
+            names: RwLock::new(FastMap::default()),
             next_id: AtomicU32::new(3),
             next_ref: AtomicU64::new(1),
             ref_salt: handshake::random_u32(),
-            outstanding: Mutex::new(HashMap::new()),
+            outstanding: Mutex::new(FastMap::default()),
             timer: Timer::new(),
             system,
             group_leader,
