@@ -1,12 +1,16 @@
 # ErlDP: `make demo` and `make test` install what is missing (Debian 12, as root), build and run.
 #
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
-#   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included)
-#   make test       setup, build, then every test suite (test-rust, test-c, ...)
+#   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
+#                   puts the Ruby extension in ruby/lib; builds the Node addon (napi build)
+#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, test-node)
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
+#   make test-ruby  the Ruby gem's minitest suite against a real BEAM node
+#   make test-node  the Node package's node --test suite against a real BEAM node
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
-#   make install    PREFIX=/usr/local: libErlDP.so, libErlDP.a, erldp.h and erldp.pc
+#   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
+#                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -20,11 +24,15 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Where cargo leaves its builds; `install` copies from here.
+TARGET_DIR ?= target
 # Rust tests run in the dev profile: overflow checks and debug assertions catch codec bugs on
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
 
-DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev libclang-dev elixir \
+DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev rake libclang-dev elixir \
                 debootstrap valgrind pkg-config
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
@@ -43,14 +51,14 @@ REQUIRE_OTP_COMPAT := 1
 endif
 
 # Where `make install` puts the C library (DESTDIR is prepended, for packaging).
-PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c header install demo bench clean clean-otp
+        test test-rust test-c test-ruby test-node header install install-lib install-cli demo \
+        bench clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -87,26 +95,41 @@ $(OTP_CHROOTS):
 	@c='$(filter $(notdir $@):%,$(OTP_COMPAT))'; set -- $${c//:/ }; \
 	tests/otp-chroot.sh build $@ $$2 $$3 $(DEBIAN_MIRROR)
 
-# HOOK(node): once node/package.json exists this installs the Node package's dependencies.
-setup-node:
-	@if [ -f node/package.json ]; then \
-	  echo "==> npm install (node/)"; \
-	  npm --prefix node install --no-audit --no-fund; \
-	else \
-	  echo "==> node/package.json not there yet: nothing to install"; \
-	fi
+# The Node package's dependencies (the napi CLI, TypeScript for the type test), installed again
+# only when package.json or the lock file change. `npm install`, not `npm ci`: the registry
+# lacks the napi CLI's optional packages for other platforms, which `npm ci` insists on.
+setup-node: node/node_modules/.package-lock.json
 
+node/node_modules/.package-lock.json: node/package.json node/package-lock.json
+	@echo "==> npm install (node/)"
+	npm --prefix node install --no-audit --no-fund
+	@touch $@
+
+# The Ruby extension goes where `ruby -Iruby/lib -rerldp` finds it, as erldp/erldp.so.
+RUBY_EXT := ruby/lib/erldp/erldp.so
+
+# The Node addon is built by the napi CLI alone: it runs cargo with its own settings, and a
+# second build of the crate by the workspace build would only be thrown away.
 build: setup
 	@echo "==> cargo build --release --workspace"
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --exclude erldp-node
+	cp target/release/liberldp_ruby.so $(RUBY_EXT)
+	@echo "==> Node addon (npm run build: napi build --platform --release)"
+	npm --prefix node run build
 
-test: test-rust test-c
+test: test-rust test-c test-ruby test-node
 
-# The C ABI crate has its own target, test-c.
+# The C ABI crate has its own target, test-c; the Node addon has no Rust tests of its own:
+# test-node tests it.
 test-rust: setup build
 	@echo "==> cargo test --workspace (profile $(TEST_PROFILE), OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
 	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) $(CARGO) test --workspace --exclude erldp-capi \
-	  --profile $(TEST_PROFILE) --no-fail-fast
+	  --exclude erldp-node --profile $(TEST_PROFILE) --no-fail-fast
+
+# The Node package's node --test suite, against BEAM peers it starts (node/test).
+test-node: setup build
+	@echo "==> npm test (node/: node --test)"
+	npm --prefix node test
 
 # crates/erldp-capi's tests fail when include/erldp.h is stale, and compile tests/c/test_capi.c
 # and examples/c with gcc against the libraries of this profile, run against a real BEAM node.
@@ -133,7 +156,9 @@ header:
 	ERLDP_WRITE_HEADER=1 $(CARGO) test -q -p erldp-capi --test header
 	@echo "==> wrote include/erldp.h"
 
-install:
+install: install-lib install-cli
+
+install-lib:
 	$(CARGO) build --release -p erldp-capi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so
@@ -143,7 +168,12 @@ install:
 	    -e 's|@VERSION@|$(ERLDP_VERSION)|' crates/erldp-capi/erldp.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/erldp.pc
 	@echo "==> installed libErlDP $(ERLDP_VERSION) under $(DESTDIR)$(PREFIX)"
 
-demo: setup
+# minitest against real BEAM nodes that the tests start (ruby/test/test_helper.rb).
+test-ruby: setup build
+	@echo "==> ruby: rake test (ruby/test)"
+	cd ruby && rake test
+
+demo: setup build
 	@examples/run-demo.sh
 
 # The C clients link target/release/libErlDP.so; the harness compiles them with gcc (the ei
@@ -153,8 +183,17 @@ bench: setup
 	$(CARGO) build --release -p erldp-capi
 	$(CARGO) run --release -p erldp --example bench
 
+# Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with
+# `cargo test --workspace` (test-rust), like every Rust crate's.
+install-cli:
+	@echo "==> cargo build --release -p erldp-cli"
+	$(CARGO) build --release -p erldp-cli
+	install -D -s -m 0755 $(TARGET_DIR)/release/erldp $(DESTDIR)$(PREFIX)/bin/erldp
+	@echo "==> installed $(DESTDIR)$(PREFIX)/bin/erldp"
+
 clean:
 	$(CARGO) clean
+	rm -f $(RUBY_EXT) node/erldp.*.node node/native.d.ts
 
 clean-otp:
 	@for d in $(OTP_CHROOTS); do tests/otp-chroot.sh remove $$d; rm -f $$d.log; done

@@ -30,6 +30,8 @@ for example in rpc_client echo_server; do
   cc -std=c11 -Wall examples/c/$example.c $(pkg-config --cflags --libs erldp) \
      -Wl,-rpath,"$work/prefix/lib" -o "$work/$example"
 done
+# The Ruby extension comes from `make build`, which `make demo` runs first.
+[ -f ruby/lib/erldp/erldp.so ] || { echo "ruby/lib/erldp/erldp.so is missing: run make build first"; exit 1; }
 
 erlc -o "$work" examples/erlang/demo_server.erl
 echo "==> starting Erlang node $peer"
@@ -77,6 +79,14 @@ erl -sname "talk_$RANDOM" -setcookie "$cookie" -noshell -hidden -eval "
 wait "$echo_pid"
 echo_pid=
 sed -n 's/^echo_server: stopped/c: echo_server stopped/p' "$work/echo.log"
+
+echo
+echo "==> Ruby (examples/ruby/demo.rb)"
+ruby -Iruby/lib examples/ruby/demo.rb "$peer" "$cookie"
+
+echo
+echo "==> Node.js (examples/node/demo.js)"
+node examples/node/demo.js "$peer" "$cookie"
 
 echo
 echo "==> done; the Erlang node saw greetings from:"

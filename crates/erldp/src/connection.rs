@@ -64,6 +64,8 @@ struct Queue {
     /// updates reach the peer in the order it makes them.
     outbound: Outbound,
     closing: bool,
+    /// The writer thread has written everything and stopped.
+    flushed: bool,
 }
 
 /// A live connection to one peer node.
@@ -73,7 +75,8 @@ pub(crate) struct Connection {
     queue: Mutex<Queue>,
     /// The writer waits here for data.
     data_ready: Condvar,
-    /// Senders wait here for room below [`HIGH_WATER`].
+    /// Senders wait here for room below [`HIGH_WATER`]; [`close`](Self::close)
+    /// waits here for the writer to finish.
     room: Condvar,
     stream: TcpStream,
     down: AtomicBool,
@@ -99,6 +102,7 @@ impl Connection {
                 buf: Vec::with_capacity(READ_CHUNK),
                 outbound,
                 closing: false,
+                flushed: false,
             }),
             data_ready: Condvar::new(),
             room: Condvar::new(),
@@ -181,6 +185,7 @@ impl Connection {
         let len = u32::try_from(buf.len() - start - 4).expect("Outbound::encode keeps frames under 4 GiB");
         buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         drop(queue);
+        log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 {
             self.data_ready.notify_one();
         }
@@ -195,6 +200,7 @@ impl Connection {
         if queue.buf.is_empty() && !queue.closing {
             queue.buf.extend_from_slice(&[0; 4]);
             drop(queue);
+            log::trace!("-> {} tick (answer)", self.peer.name);
             self.data_ready.notify_one();
         }
     }
@@ -213,28 +219,41 @@ impl Connection {
     /// Sends what is queued, then closes. Waits (up to `flush_timeout`) for
     /// the queued data to be written.
     pub(crate) fn close(&self, reason: &str, flush_timeout: Duration) {
-        self.queue.lock().closing = true;
-        self.data_ready.notify_all();
-        self.room.notify_all();
+        // Recorded first: the peer answers our end of the stream by closing
+        // its own, and the reader must not report that as the cause.
+        self.note_reason(reason);
         let writer = self.writer.lock().take();
-        if let Some(writer) = writer {
+        {
+            let mut queue = self.queue.lock();
+            queue.closing = true;
+            self.data_ready.notify_all();
+            self.room.notify_all();
+            // Woken the moment the writer is done, so that a short-lived
+            // program (one rpc, one send) does not wait out a polling period.
             let deadline = Instant::now() + flush_timeout;
-            while !writer.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(2));
+            while writer.is_some() && !queue.flushed {
+                if self.room.wait_until(&mut queue, deadline).timed_out() {
+                    break;
+                }
             }
-            if writer.is_finished() {
-                let _ = writer.join();
-            }
+        }
+        if let Some(writer) = writer.filter(JoinHandle::is_finished) {
+            let _ = writer.join();
         }
         self.abort(reason);
     }
 
     fn mark_down(&self, reason: &str) {
+        self.note_reason(reason);
+        self.down.store(true, Ordering::Release);
+    }
+
+    /// Keeps the first reason given for the connection's end.
+    fn note_reason(&self, reason: &str) {
         let mut slot = self.down_reason.lock();
         if slot.is_none() {
             *slot = Some(reason.to_string());
         }
-        self.down.store(true, Ordering::Release);
     }
 
     fn write_loop(self: Arc<Self>, mut stream: TcpStream, tick: Duration) {
@@ -245,6 +264,7 @@ impl Connection {
                 while queue.buf.is_empty() && !queue.closing {
                     if self.data_ready.wait_for(&mut queue, tick).timed_out() && queue.buf.is_empty() {
                         queue.buf.extend_from_slice(&[0; 4]);
+                        log::trace!("-> {} tick", self.peer.name);
                     }
                 }
                 if queue.buf.is_empty() {
@@ -255,6 +275,7 @@ impl Connection {
             self.room.notify_all();
             if let Err(err) = stream.write_all(&local) {
                 self.abort(&format!("write failed: {err}"));
+                self.finish_writing();
                 return;
             }
             local.clear();
@@ -264,6 +285,13 @@ impl Connection {
         }
         let _ = stream.flush();
         let _ = stream.shutdown(Shutdown::Write);
+        self.finish_writing();
+    }
+
+    /// Tells [`close`](Self::close) that the writer has stopped.
+    fn finish_writing(&self) {
+        self.queue.lock().flushed = true;
+        self.room.notify_all();
     }
 
     fn read_loop(self: Arc<Self>, stream: TcpStream, timing: Timing, dispatch: Arc<dyn Dispatch>) {
@@ -295,6 +323,7 @@ impl Connection {
             let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
             if len == 0 {
                 buf.advance(4);
+                log::trace!("<- {} tick", self.peer.name);
                 self.answer_tick();
                 continue;
             }
@@ -315,10 +344,11 @@ impl Connection {
             let frame = buf.split_to(len).freeze();
             match inbound.decode(frame) {
                 Ok(Some(control)) => {
+                    log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
                     dispatch.deliver(self, control);
                     undelivered += 1;
                 }
-                Ok(None) => {}
+                Ok(None) => log::trace!("<- {} fragment ({len} bytes)", self.peer.name),
                 Err(err) => return Err(format!("the peer sent garbage: {err}")),
             }
         }

@@ -112,6 +112,28 @@ pub(crate) enum Control {
     Ignored,
 }
 
+impl Control {
+    /// The message's name in the protocol guide, for trace logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Control::Link { .. } => "LINK",
+            Control::Send { .. } => "SEND",
+            Control::RegSend { .. } => "REG_SEND",
+            Control::AliasSend { .. } => "ALIAS_SEND",
+            Control::Exit { .. } => "EXIT",
+            Control::Exit2 { .. } => "EXIT2",
+            Control::UnlinkId { .. } => "UNLINK_ID",
+            Control::UnlinkIdAck { .. } => "UNLINK_ID_ACK",
+            Control::MonitorP { .. } => "MONITOR_P",
+            Control::DemonitorP { .. } => "DEMONITOR_P",
+            Control::MonitorPExit { .. } => "MONITOR_P_EXIT",
+            Control::SpawnRequest { .. } => "SPAWN_REQUEST",
+            Control::SpawnReply { .. } => "SPAWN_REPLY",
+            Control::Ignored => "NODE_LINK, GROUP_LEADER or UNLINK (ignored)",
+        }
+    }
+}
+
 /// Per-connection receive state: the atom cache and unfinished fragments.
 pub(crate) struct Inbound {
     cache: Box<[Option<Atom>]>,

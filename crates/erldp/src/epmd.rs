@@ -13,6 +13,34 @@
 //! longer than its timeout. Host name resolution is the exception: it goes
 //! through the system resolver, which has no timeout.
 //!
+//! A node registers itself on start ([`EpmdMode`](crate::EpmdMode)); the
+//! functions here are for looking around, as `epmd -names` does:
+//!
+//! ```
+//! use std::time::Duration;
+//! use erldp::epmd::{self, EpmdServer};
+//! use erldp::{EpmdMode, Node};
+//!
+//! // An EPMD of our own on a free port, so the example needs no other.
+//! let server = EpmdServer::start(0)?;
+//! let node = Node::builder("lookup@localhost")
+//!     .cookie("secret")
+//!     .epmd(EpmdMode::External)
+//!     .epmd_port(server.port())
+//!     .start()?;
+//!
+//! let timeout = Duration::from_secs(2);
+//! let names = epmd::names("localhost", server.port(), timeout)?;
+//! assert_eq!(names, vec![("lookup".to_string(), node.port())]);
+//! let info = epmd::port_please("localhost", server.port(), "lookup", timeout)?;
+//! assert_eq!((info.port, info.node_type), (node.port(), epmd::NODE_TYPE_HIDDEN));
+//! assert!(matches!(
+//!     epmd::port_please("localhost", server.port(), "nobody", timeout),
+//!     Err(erldp::Error::NodeNotFound { .. })
+//! ));
+//! # Ok::<(), erldp::Error>(())
+//! ```
+//!
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
 
 mod server;
@@ -137,7 +165,10 @@ pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) ->
         }
     });
     match reply {
-        Ok((_, Some(info))) => Ok(info),
+        Ok((_, Some(info))) => {
+            log::debug!("EPMD at {epmd}: {name} listens on port {}", info.port);
+            Ok(info)
+        }
         Ok((_, None)) => Err(Error::NodeNotFound {
             node,
             reason: format!("the name {name} is not registered in EPMD at {epmd}"),

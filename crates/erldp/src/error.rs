@@ -10,6 +10,26 @@ use crate::term::{Atom, Term};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong talking to an Erlang node.
+///
+/// `Display` names the cause (never the cookie); a remote exception keeps
+/// its class, reason and stack trace as terms:
+///
+/// ```
+/// use erldp::{Error, Term};
+///
+/// let err = Error::Rpc {
+///     class: erldp::atom!("error"),
+///     reason: "{badmatch, 2}".parse()?,
+///     stacktrace: Term::nil(),
+/// };
+/// assert_eq!(err.to_string(), "remote error: {badmatch,2}");
+/// assert_eq!(err.rpc_term(), Some("{error, {badmatch, 2}, []}".parse()?));
+///
+/// let err = Error::Auth { node: "peer@host".into() };
+/// assert_eq!(err.to_string(), "authentication with peer@host failed: the cookie did not match");
+/// assert_eq!(err.rpc_term(), None);
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

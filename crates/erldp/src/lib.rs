@@ -4,6 +4,20 @@
 //! protocol](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html)
 //! with blocking sockets and threads: no async runtime, no BEAM-side proxy.
 //!
+//! - [`Node`] (made by [`Node::builder`]) is our node: it connects, pings,
+//!   calls functions ([`Node::rpc`], [`Node::call`]) and sends.
+//! - [`Mailbox`] is a process of our node: a pid, an optional registered
+//!   name, a queue of [`Message`]s, links and monitors.
+//! - [`Term`] is an Erlang term; it parses and prints Erlang syntax and
+//!   converts to and from the External Term Format ([`term`]).
+//! - [`Error`] is the one error type; [`logging`] explains what is logged
+//!   and how to see it (`ERLDP_LOG`); [`epmd`] looks nodes up.
+//!
+//! Talking to a BEAM node (`peer@host`, started with `erl -sname peer
+//! -setcookie secret`), so this example is not run by `cargo test`; the
+//! examples on [`Term`], [`Node`], [`Dest`], [`Error`], [`Cancel`] and in
+//! [`epmd`] and [`logging`] need no peer and are run:
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use erldp::{Dest, Node, Term};
@@ -21,11 +35,15 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
+mod client;
 mod connection;
 mod dist;
 pub mod epmd;
 pub mod error;
 mod handshake;
+pub mod logging;
 mod mailbox;
 mod node;
 mod pending;
@@ -33,6 +51,7 @@ mod rpc;
 pub mod term;
 mod util;
 
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, Result};
 pub use handshake::flags;
 pub use mailbox::{Dest, Mailbox, Message, MessageKind};

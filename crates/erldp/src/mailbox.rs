@@ -357,6 +357,19 @@ impl Process {
 }
 
 /// Where to send: a pid, a registered name on a node, or a process alias.
+///
+/// ```
+/// use erldp::{Dest, Term};
+///
+/// let dest = Dest::name("inbox", "peer@host");
+/// assert_eq!(dest.node().as_str(), "peer@host");
+/// assert_eq!(dest.to_string(), "{inbox,peer@host}");
+///
+/// // Bindings pass destinations as terms: {Name, Node}, [Name, Node], a pid or a reference.
+/// assert_eq!(Dest::from_term(&"[inbox, 'peer@host']".parse::<Term>()?)?, dest);
+/// assert!(Dest::from_term(&Term::from(42)).is_err());
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dest {
     /// A process identifier.

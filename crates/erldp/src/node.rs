@@ -23,7 +23,7 @@ use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
 use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
-use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Watcher};
+use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
 use crate::term::{Atom, Pid, Ref, Term};
@@ -130,6 +130,31 @@ impl NodeBuilder {
 /// A running node. Cloning gives another handle to the same node; the node
 /// closes when the last handle (and the last [`Mailbox`]) is dropped, or
 /// explicitly with [`Node::close`].
+///
+/// A node needs no peer to start; here one without EPMD passes a message
+/// between two of its own mailboxes:
+///
+/// ```
+/// use std::time::Duration;
+/// use erldp::{Dest, EpmdMode, MessageKind, Node, Term};
+///
+/// let node = Node::builder("doc@localhost").cookie("secret").epmd(EpmdMode::None).start()?;
+/// assert_eq!(node.name().as_str(), "doc@localhost");
+/// assert!(node.is_hidden());
+///
+/// let inbox = node.mailbox(Some("inbox"))?;
+/// let outbox = node.mailbox(None)?;
+/// outbox.send(&Dest::name("inbox", "doc@localhost"), "{hello, 42}".parse()?)?;
+///
+/// let msg = inbox.recv_timeout(Duration::from_secs(1))?.expect("a message");
+/// assert_eq!((msg.kind, msg.from), (MessageKind::Message, Some(outbox.pid())));
+/// assert_eq!(msg.term.to_string(), "{hello,42}");
+/// assert_eq!(inbox.recv_timeout(Duration::from_millis(10))?, None);
+///
+/// node.close();
+/// assert!(matches!(inbox.recv(), Err(erldp::Error::Closed)));
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
@@ -256,13 +281,18 @@ impl NodeInner {
         let registration = match options.epmd {
             EpmdMode::None => None,
             EpmdMode::Auto => {
-                epmd::ensure_running(epmd_port)?;
+                if epmd::ensure_running(epmd_port)? {
+                    log::info!("no EPMD answered on port {epmd_port}: started one in this process");
+                }
                 Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
             }
             EpmdMode::External => {
                 Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
             }
         };
+        if registration.is_some() {
+            log::debug!("registered {alive} (port {port}) in EPMD on port {epmd_port}");
+        }
         let creation = registration
             .as_ref()
             .map(epmd::Registration::creation)
@@ -432,7 +462,7 @@ impl NodeInner {
             }
         };
         match self.connect_out(peer, &attempt) {
-            Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false),
+            Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false, false),
             Ok((_, Outcome::LostSimultaneous)) => {
                 log::debug!("simultaneous connect with {peer}: its connection to us wins");
                 attempt.wait(self.setup_timeout * 2, peer)
@@ -479,6 +509,7 @@ impl NodeInner {
         let addrs = self.peer_address(peer)?;
         let mut last_err = None;
         for addr in addrs {
+            log::debug!("connecting to {peer} at {addr}");
             match TcpStream::connect_timeout(&addr, self.setup_timeout) {
                 Ok(mut stream) => {
                     stream.set_read_timeout(Some(self.setup_timeout))?;
@@ -498,10 +529,20 @@ impl NodeInner {
     }
 
     /// Makes a connection whose handshake succeeded the one for its peer,
-    /// then starts it: anything it dispatches can already use it.
-    fn install(self: &Arc<Self>, stream: TcpStream, info: Peer, attempt: &Arc<Attempt>, replace: bool) -> Result<Arc<Connection>> {
+    /// then starts it: anything it dispatches can already use it. `replace`
+    /// drops a connection the peer itself declared stale (`alive`).
+    fn install(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        info: Peer,
+        attempt: &Arc<Attempt>,
+        incoming: bool,
+        replace: bool,
+    ) -> Result<Arc<Connection>> {
         let peer = info.name;
         let creation = info.creation;
+        let direction = if incoming { "incoming" } else { "outgoing" };
+        log::debug!("handshake with {peer} ({direction}) succeeded; flags in use {:#x}", info.flags);
         let conn = match Connection::new(stream, info, self.timing) {
             Ok(conn) => conn,
             Err(err) => {
@@ -533,18 +574,16 @@ impl NodeInner {
             return Err(err);
         }
         attempt.finish(Ok(Arc::clone(&conn)));
-        log::info!("connected to {peer} (creation {creation})");
+        log::info!("connected to {peer} ({direction}, creation {creation})");
         Ok(conn)
     }
 
-    fn forget_connection(&self, peer: Atom, conn: &Arc<Connection>) -> bool {
+    /// Removes `conn` from the table unless another connection to `peer`
+    /// has already taken its place.
+    fn forget_connection(&self, peer: Atom, conn: &Arc<Connection>) {
         let mut conns = self.conns.lock();
-        match conns.get(&peer) {
-            Some(Slot::Up(current)) if current.id() == conn.id() => {
-                conns.remove(&peer);
-                true
-            }
-            _ => false,
+        if matches!(conns.get(&peer), Some(Slot::Up(current)) if current.id() == conn.id()) {
+            conns.remove(&peer);
         }
     }
 
@@ -623,7 +662,7 @@ impl NodeInner {
             Ok(info) => {
                 let peer = info.name;
                 let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
-                if let Err(err) = self.install(stream, info, &attempt, admission == Admission::Alive) {
+                if let Err(err) = self.install(stream, info, &attempt, true, admission == Admission::Alive) {
                     log::warn!("accepting {peer} failed: {err}");
                 }
             }
@@ -996,8 +1035,9 @@ impl NodeInner {
             if relations.closed {
                 return;
             }
-            relations.closed = true;
-            std::mem::take(&mut *relations)
+            // What is left behind stays marked closed, so that `is_closed`
+            // holds and later links and monitors are refused.
+            std::mem::replace(&mut *relations, Relations { closed: true, ..Relations::default() })
         };
         if let Some(name) = process.name.lock().take() {
             let mut names = self.names.write();
@@ -1125,9 +1165,8 @@ impl Dispatch for NodeInner {
 
     fn connection_down(&self, conn: &Arc<Connection>, reason: &str) {
         let peer = conn.peer_name();
-        if self.forget_connection(peer, conn) {
-            log::info!("connection to {peer} down: {reason}");
-        }
+        self.forget_connection(peer, conn);
+        log::info!("connection to {peer} down: {reason}");
         if let Some(this) = self.this() {
             this.node_down(peer, reason);
         }

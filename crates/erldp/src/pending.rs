@@ -27,6 +27,24 @@ type Waker = Arc<dyn Fn() + Send + Sync>;
 /// example [`Mailbox::recv_cancellable`](crate::Mailbox::recv_cancellable))
 /// returns promptly, as if it had timed out. A token stays cancelled; make a
 /// new one per wait.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use erldp::{Cancel, EpmdMode, Node};
+///
+/// let node = Node::builder("cancel@localhost").cookie("secret").epmd(EpmdMode::None).start()?;
+/// let mailbox = node.mailbox(None)?;
+/// let cancel = Cancel::new();
+/// let canceller = cancel.clone();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(50));
+///     canceller.cancel();
+/// });
+/// let started = Instant::now();
+/// assert_eq!(mailbox.recv_cancellable(Duration::from_secs(60), &cancel)?, None);
+/// assert!(cancel.is_cancelled() && started.elapsed() < Duration::from_secs(60));
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Cancel(Arc<CancelInner>);
 

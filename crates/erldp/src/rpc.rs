@@ -261,7 +261,7 @@ impl NodeInner {
 }
 
 /// The result `erpc:execute_call/4` left in its exit reason.
-fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Term> {
+pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Term> {
     let rpc_error = |class: Atom, reason: Term, stacktrace: Term| Err(Error::Rpc { class, reason, stacktrace });
     if reason.is_atom("noconnection") {
         return Err(Error::connection(node, "connection lost during the rpc"));
@@ -286,7 +286,7 @@ fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Term> {
 }
 
 /// What a failed `gen_server` call raises, as `gen_server:call/3` exits.
-fn call_failure(node: Atom, reason: Term) -> Error {
+pub(crate) fn call_failure(node: Atom, reason: Term) -> Error {
     if reason.is_atom("noconnection") {
         return Error::connection(node, "connection lost during the call");
     }

@@ -104,7 +104,10 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
     ));
     settle(&node, &peer);
     target.close(Term::atom("shutdown"));
+    assert!(target.is_closed());
     assert_eq!(peer.eval_ok("erldp_test:collected(downs, 1, 5000)."), "[{true,shutdown,shutdown}]");
+    assert!(target.is_closed(), "a closed mailbox stays closed");
+    assert!(target.monitor(&Dest::name("downs", peer.node())).is_err(), "a closed mailbox monitors nothing");
 }
 
 /// Makes the peer learn our mailbox's pid (by message) and returns an

@@ -26,6 +26,38 @@ pub use decode::{decode, decode_bytes, Decoder};
 pub use encode::{encode, encode_into, encoded_size};
 
 /// An Erlang term.
+///
+/// Terms read from and print as Erlang syntax, and encode to and decode
+/// from the External Term Format:
+///
+/// ```
+/// use erldp::Term;
+///
+/// let term: Term = "{ok, [1, 2.5, <<\"bin\">>, #{key => \"text\"}]}".parse()?;
+/// assert_eq!(term.to_string(), r#"{ok,[1,2.5,<<"bin">>,#{key => "text"}]}"#);
+///
+/// let fields = term.as_tuple().expect("a tuple");
+/// assert!(fields[0].is_atom("ok"));
+/// assert_eq!(fields[1].as_list().map(<[Term]>::len), Some(4));
+///
+/// // Built from Rust values: a &str becomes a binary, as Elixir strings are.
+/// let built = Term::tuple(vec![Term::atom("ok"), Term::list(vec![1.into(), 2.5.into(), "bin".into(),
+///     Term::map(vec![(Term::atom("key"), Term::charlist("text"))])])]);
+/// assert_eq!(built, term);
+///
+/// // The bytes term_to_binary/1 gives, and back.
+/// let bytes = erldp::term::encode(&term)?;
+/// assert_eq!(bytes[0], 131);
+/// assert_eq!(erldp::term::decode(&bytes)?, term);
+///
+/// // Exact equality, like =:= : 1 and 1.0 differ.
+/// assert_ne!(Term::from(1), Term::from(1.0));
+///
+/// // Bad text is an error naming the byte where parsing stopped.
+/// let err = "{ok, ".parse::<Term>().unwrap_err();
+/// assert!(matches!(err, erldp::Error::Parse { offset: 5, .. }), "{err}");
+/// # Ok::<(), erldp::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Term {
     /// An atom; `true`/`false` are atoms too.

@@ -1,0 +1,207 @@
+//! `NativeMailbox`: the mailbox behind the package's `erldp.Mailbox`.
+//!
+//! Receiving registers a callback with the core (`Mailbox::recv_async`)
+//! that fires on the thread that delivers the message, or on the node's
+//! timer thread at the timeout; nothing waits meanwhile. Links and monitors
+//! may have to connect, so they run on the peer's lane, in order with the
+//! messages sent to it.
+
+use erldp::{Atom, Dest, Mailbox, Term};
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::convert::{self, from_js, DecodeOptions};
+use crate::error;
+use crate::js::{Js, Kind, Value};
+use crate::node::{duration, Context, Outcome};
+
+#[napi]
+pub struct NativeMailbox {
+    mailbox: Mailbox,
+    cx: Context,
+}
+
+/// What `monitor` and `demonitor` act on.
+enum Target {
+    Process(Dest),
+    Node(String),
+    Monitor(erldp::Ref),
+}
+
+impl NativeMailbox {
+    pub(crate) fn new(mailbox: Mailbox, cx: Context) -> NativeMailbox {
+        NativeMailbox { mailbox, cx }
+    }
+
+    fn check_open(&self, js: Js) -> Result<()> {
+        if self.mailbox.is_closed() {
+            Err(error::throw(js, &erldp::Error::Closed))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A pid for `link`/`unlink`.
+    fn pid_arg(js: Js, value: Value) -> Result<erldp::Pid> {
+        match from_js(js, value)? {
+            Term::Pid(pid) => Ok(pid),
+            other => Err(error::throw(
+                js,
+                &erldp::Error::InvalidArgument(format!("{other} is not a pid")),
+            )),
+        }
+    }
+
+    /// A node is named by an atom or a string; anything else is a process
+    /// (pid or `[name, node]`) or, for `demonitor`, a monitor reference.
+    fn target(js: Js, value: Value) -> Result<Target> {
+        if matches!(js.kind(value)?, Kind::String | Kind::Symbol) {
+            return Ok(Target::Node(convert::name_from_js(js, value)?));
+        }
+        match from_js(js, value)? {
+            Term::Ref(reference) => Ok(Target::Monitor(reference)),
+            term => Ok(Target::Process(convert::dest_from_term(js, term)?)),
+        }
+    }
+
+    /// Runs a link or monitor operation on the lane of `peer` and settles
+    /// request `id` with its outcome.
+    fn request(
+        &self,
+        id: u32,
+        peer: Atom,
+        work: impl FnOnce(&Mailbox) -> erldp::Result<Outcome> + Send + 'static,
+    ) {
+        let (mailbox, reply) = (self.mailbox.clone(), self.cx.reply.clone());
+        self.cx.run(peer, move || {
+            reply.result(id, DecodeOptions::default(), work(&mailbox))
+        });
+    }
+}
+
+#[napi]
+impl NativeMailbox {
+    #[napi(getter, catch_unwind)]
+    pub fn pid(&self, env: Env) -> Result<Value> {
+        convert::pid_to_js(Js::new(env.raw()), self.mailbox.pid())
+    }
+
+    /// The registered name as an atom, or `undefined`.
+    #[napi(getter, catch_unwind)]
+    pub fn name(&self, env: Env) -> Result<Value> {
+        let js = Js::new(env.raw());
+        match self.mailbox.name() {
+            Some(name) => js.symbol_for(name.as_str()),
+            None => js.undefined(),
+        }
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn closed(&self) -> bool {
+        self.mailbox.is_closed()
+    }
+
+    /// Sends from this mailbox, like `!`: a message to a node that cannot
+    /// be reached is dropped.
+    #[napi(catch_unwind)]
+    pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
+        let js = Js::new(env.raw());
+        let dest = convert::dest_from_js(js, dest)?;
+        let message = from_js(js, message)?;
+        self.check_open(js)?;
+        let mailbox = self.mailbox.clone();
+        self.cx.run(dest.node(), move || {
+            let _ = mailbox.send(&dest, message);
+        });
+        Ok(())
+    }
+
+    /// The next message; `null` after `timeout` ms (`Infinity`: no limit).
+    #[napi(catch_unwind)]
+    pub fn receive(&self, id: u32, timeout: f64, flags: u32) {
+        let (reply, options) = (self.cx.reply.clone(), DecodeOptions::from_flags(flags));
+        self.mailbox.recv_async(duration(timeout), move |received| {
+            reply.result(id, options, received.map(Outcome::Received));
+        });
+    }
+
+    #[napi(catch_unwind)]
+    pub fn link(&self, env: Env, id: u32, pid: Value) -> Result<()> {
+        let pid = Self::pid_arg(Js::new(env.raw()), pid)?;
+        self.request(id, pid.node, move |mailbox| {
+            mailbox.link(pid).map(|()| Outcome::Done)
+        });
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unlink(&self, env: Env, id: u32, pid: Value) -> Result<()> {
+        let pid = Self::pid_arg(Js::new(env.raw()), pid)?;
+        self.request(id, pid.node, move |mailbox| {
+            mailbox.unlink(pid).map(|()| Outcome::Done)
+        });
+        Ok(())
+    }
+
+    /// Monitors a process (pid or `[name, node]`), settling with the
+    /// monitor's `Ref`, or a node (its name), settling with `undefined`.
+    #[napi(catch_unwind)]
+    pub fn monitor(&self, env: Env, id: u32, target: Value) -> Result<()> {
+        let js = Js::new(env.raw());
+        match Self::target(js, target)? {
+            Target::Process(dest) => {
+                self.request(id, dest.node(), move |mailbox| {
+                    mailbox.monitor(&dest).map(Outcome::Monitor)
+                });
+            }
+            Target::Node(node) => {
+                self.request(id, Atom::new(&node), move |mailbox| {
+                    mailbox.monitor_node(&node).map(|()| Outcome::Done)
+                });
+            }
+            Target::Monitor(_) => {
+                let err = erldp::Error::InvalidArgument(
+                    "monitor a pid, [name, node] or a node name, not a reference".into(),
+                );
+                return Err(error::throw(js, &err));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a monitor given by its `Ref`, or a node monitor by the
+    /// node's name.
+    #[napi(catch_unwind)]
+    pub fn demonitor(&self, env: Env, id: u32, target: Value) -> Result<()> {
+        let js = Js::new(env.raw());
+        match Self::target(js, target)? {
+            Target::Monitor(reference) => {
+                self.request(id, reference.node, move |mailbox| {
+                    mailbox.demonitor(reference).map(|()| Outcome::Done)
+                });
+            }
+            Target::Node(node) => {
+                self.request(id, Atom::new(&node), move |mailbox| {
+                    mailbox.demonitor_node(&node).map(|()| Outcome::Done)
+                });
+            }
+            Target::Process(_) => {
+                let err = erldp::Error::InvalidArgument(
+                    "demonitor takes the Ref that monitor gave, or a node name".into(),
+                );
+                return Err(error::throw(js, &err));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the mailbox: linked processes get an exit signal with
+    /// `reason`, monitoring ones a `DOWN`; pending receives fail with
+    /// `ECLOSED`.
+    #[napi(catch_unwind)]
+    pub fn close(&self, env: Env, reason: Value) -> Result<()> {
+        let reason = from_js(Js::new(env.raw()), reason)?;
+        self.mailbox.close(reason);
+        Ok(())
+    }
+}

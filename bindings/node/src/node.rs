@@ -1,0 +1,603 @@
+//! `NativeNode`: the node behind the package's `erldp.Node`, and how
+//! answers travel back to JavaScript.
+//!
+//! Every asynchronous method takes a request id from the package, which
+//! keeps the Promise for it. The answer comes back on some Rust thread — a
+//! connection's reader for an rpc reply, the node's timer thread for a
+//! timeout, a lane for a failed connect — through the core's callback APIs
+//! (`Pending::on_complete`, `Mailbox::recv_async`), so no thread waits per
+//! request. That thread queues a [`Completion`] in the node's [`Reply`]
+//! and, if the queue was idle, wakes the JavaScript thread through the
+//! node's one thread-safe function. There the package drains the queue a
+//! batch at a time ([`NativeNode::drain`]): each completion becomes values
+//! and `settle(id, error, value)` resolves or rejects its Promise. Between
+//! batches the package yields to the event loop, so that thousands of
+//! answers arriving at once do not hold up timers and I/O.
+//!
+//! The thread-safe function is also what keeps the process alive: the
+//! package refs it while the node is open (and not `unref()`ed) or while a
+//! request that will end by itself is outstanding, and unrefs it otherwise
+//! ([`NativeNode::keep_alive`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use erldp::{Atom, EpmdMode, Message, Node, Ref, Term};
+use napi::bindgen_prelude::{AsyncTask, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{sys, Env, Result, Status, Task, Unknown};
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use crate::convert::{self, from_js, to_js, DecodeOptions};
+use crate::error;
+use crate::js::{Js, Value};
+use crate::lanes::Lanes;
+use crate::mailbox::NativeMailbox;
+
+/// What a request ended with.
+pub(crate) enum Outcome {
+    /// An rpc result or a call's reply.
+    Value(Term),
+    /// A received message, or `None` on timeout.
+    Received(Option<Message>),
+    /// A ping's answer: `'pong'` or `'pang'`.
+    Pong(bool),
+    /// The reference of a new monitor.
+    Monitor(Ref),
+    /// Done, with nothing to return.
+    Done,
+    Failed(erldp::Error),
+}
+
+struct Completion {
+    id: u32,
+    options: DecodeOptions,
+    outcome: Outcome,
+}
+
+/// The package's `wake()`: it drains the completions.
+type WakeFunction<'scope> = Function<'scope, (), Unknown<'static>>;
+type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
+
+/// The way back to JavaScript, shared by the node, its mailboxes and every
+/// callback in flight.
+#[derive(Clone)]
+pub(crate) struct Reply(Arc<Outbox>);
+
+struct Outbox {
+    queue: Mutex<Queue>,
+    wake: Wake,
+}
+
+#[derive(Default)]
+struct Queue {
+    completions: VecDeque<Completion>,
+    /// A wake-up is on its way, or the package is still draining: no need
+    /// to wake it again.
+    awake: bool,
+}
+
+impl Reply {
+    fn new(wake: WakeFunction<'_>) -> Result<Reply> {
+        let wake = wake
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .build_callback(|_| Ok(()))?;
+        Ok(Reply(Arc::new(Outbox {
+            queue: Mutex::default(),
+            wake,
+        })))
+    }
+
+    /// Queues the outcome of request `id`; callable from any thread. When
+    /// the environment is going away there is nobody left to tell.
+    pub(crate) fn send(&self, id: u32, options: DecodeOptions, outcome: Outcome) {
+        let mut queue = self.0.queue.lock();
+        queue.completions.push_back(Completion {
+            id,
+            options,
+            outcome,
+        });
+        if !std::mem::replace(&mut queue.awake, true) {
+            drop(queue);
+            let _ = self
+                .0
+                .wake
+                .call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
+    pub(crate) fn result(&self, id: u32, options: DecodeOptions, result: erldp::Result<Outcome>) {
+        self.send(id, options, result.unwrap_or_else(Outcome::Failed));
+    }
+
+    /// Settles up to `max` queued completions through `settle`; returns
+    /// whether more are waiting (then the caller drains again soon, and no
+    /// wake-up is sent meanwhile).
+    fn drain(&self, js: Js, settle: Value, max: usize) -> Result<bool> {
+        let (batch, more) = {
+            let mut queue = self.0.queue.lock();
+            let count = max.min(queue.completions.len());
+            let batch: Vec<Completion> = queue.completions.drain(..count).collect();
+            let more = !queue.completions.is_empty();
+            queue.awake = more;
+            (batch, more)
+        };
+        for completion in batch {
+            let id = js.number(f64::from(completion.id))?;
+            let (error, value) = match completion_to_js(js, completion) {
+                Ok(pair) => pair,
+                Err(failure) => (js.error_value(failure), js.undefined()?),
+            };
+            js.call(settle, &[id, error, value])?;
+        }
+        Ok(more)
+    }
+
+    fn keep_alive(&self, env: &Env, on: bool) -> Result<()> {
+        let wake = &self.0.wake;
+        if wake.aborted() {
+            return Ok(());
+        }
+        // SAFETY: called on the JavaScript thread with its environment; the
+        // function is not released (checked above, and `self` holds it).
+        let status = unsafe {
+            if on {
+                sys::napi_ref_threadsafe_function(env.raw(), wake.raw())
+            } else {
+                sys::napi_unref_threadsafe_function(env.raw(), wake.raw())
+            }
+        };
+        if status == sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(napi::Error::from_status(Status::from(status)))
+        }
+    }
+}
+
+/// `(error, value)` for `settle`; the one that does not apply is `undefined`.
+fn completion_to_js(js: Js, completion: Completion) -> Result<(Value, Value)> {
+    let undefined = js.undefined()?;
+    let options = completion.options;
+    Ok(match completion.outcome {
+        Outcome::Value(term) => (undefined, to_js(js, &term, options)?),
+        Outcome::Received(Some(message)) => {
+            (undefined, convert::message_to_js(js, &message, options)?)
+        }
+        Outcome::Received(None) => (undefined, js.null()?),
+        Outcome::Pong(pong) => (undefined, js.string(if pong { "pong" } else { "pang" })?),
+        Outcome::Monitor(reference) => (undefined, convert::ref_to_js(js, reference)?),
+        Outcome::Done => (undefined, undefined),
+        Outcome::Failed(err) => (error::to_js_error(js, &err, options)?, undefined),
+    })
+}
+
+/// What a node and its mailboxes share for running requests.
+#[derive(Clone)]
+pub(crate) struct Context {
+    /// The node's own name: requests for it never touch the network.
+    pub(crate) name: Atom,
+    pub(crate) lanes: Arc<Lanes>,
+    pub(crate) reply: Reply,
+}
+
+impl Context {
+    /// Runs `job` right here for our own node, else stages it for the lane
+    /// of `peer` (the package flushes the lanes after the call).
+    pub(crate) fn run(&self, peer: Atom, job: impl FnOnce() + Send + 'static) {
+        if peer == self.name {
+            job();
+        } else {
+            self.lanes.stage(peer, Box::new(job));
+        }
+    }
+}
+
+/// A timeout in milliseconds from JavaScript; `Infinity` waits forever.
+pub(crate) fn duration(ms: f64) -> Duration {
+    if ms.is_finite() {
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    } else {
+        Duration::MAX
+    }
+}
+
+/// `Node.start` options, validated by the package before they get here.
+#[napi(object)]
+pub struct StartOptions {
+    pub cookie: Option<String>,
+    pub hidden: Option<bool>,
+    /// `"auto"`, `"external"` or `"none"`.
+    pub epmd: Option<String>,
+    pub epmd_port: Option<u32>,
+    /// The port to listen on; 0 picks a free one.
+    pub port: Option<u32>,
+    /// Milliseconds.
+    pub net_ticktime: Option<f64>,
+    /// Milliseconds.
+    pub setup_timeout: Option<f64>,
+    pub long_names: Option<bool>,
+}
+
+fn builder(name: String, options: StartOptions) -> erldp::Result<erldp::NodeBuilder> {
+    let port = |port: u32, what: &str| {
+        u16::try_from(port)
+            .map_err(|_| erldp::Error::InvalidArgument(format!("{what} {port} is not a TCP port")))
+    };
+    let mut builder = Node::builder(name);
+    if let Some(cookie) = options.cookie {
+        builder = builder.cookie(cookie);
+    }
+    if let Some(hidden) = options.hidden {
+        builder = builder.hidden(hidden);
+    }
+    if let Some(epmd) = options.epmd {
+        builder = builder.epmd(match epmd.as_str() {
+            "auto" => EpmdMode::Auto,
+            "external" => EpmdMode::External,
+            "none" => EpmdMode::None,
+            other => {
+                return Err(erldp::Error::InvalidArgument(format!(
+                    "epmd must be \"auto\", \"external\" or \"none\", not {other:?}"
+                )))
+            }
+        });
+    }
+    if let Some(epmd_port) = options.epmd_port {
+        builder = builder.epmd_port(port(epmd_port, "epmdPort")?);
+    }
+    if let Some(listen) = options.port {
+        builder = builder.listen_port(port(listen, "port")?);
+    }
+    if let Some(ticktime) = options.net_ticktime {
+        builder = builder.net_ticktime(duration(ticktime));
+    }
+    if let Some(timeout) = options.setup_timeout {
+        builder = builder.setup_timeout(duration(timeout));
+    }
+    if let Some(long) = options.long_names {
+        builder = builder.long_names(long);
+    }
+    Ok(builder)
+}
+
+/// Starting a node binds a port and registers with EPMD (starting an
+/// embedded one if need be): short, bounded blocking work that runs on the
+/// libuv pool like a `dns.lookup`.
+pub struct Start {
+    builder: Option<erldp::NodeBuilder>,
+    reply: Reply,
+}
+
+impl Task for Start {
+    type Output = erldp::Result<Node>;
+    type JsValue = NativeNode;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let builder = self
+            .builder
+            .take()
+            .ok_or_else(|| napi::Error::from_reason("the node was started already"))?;
+        Ok(builder.start())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<NativeNode> {
+        match output {
+            Ok(node) => Ok(NativeNode {
+                cx: Context {
+                    name: node.name(),
+                    lanes: Lanes::new(),
+                    reply: self.reply.clone(),
+                },
+                node,
+            }),
+            Err(err) => {
+                let js = Js::new(env.raw());
+                let error = error::to_js_error(js, &err, DecodeOptions::default())?;
+                // SAFETY: a value of the current scope.
+                Err(napi::Error::from(unsafe {
+                    Unknown::from_raw_unchecked(env.raw(), error.0)
+                }))
+            }
+        }
+    }
+}
+
+/// The native side of `erldp.Node`; the package wraps it.
+#[napi]
+pub struct NativeNode {
+    node: Node,
+    cx: Context,
+}
+
+#[napi]
+impl NativeNode {
+    /// Starts a node; `wake()` is called when answers wait to be drained.
+    #[napi(
+        ts_args_type = "name: string, options: StartOptions, wake: () => void",
+        ts_return_type = "Promise<NativeNode>",
+        catch_unwind
+    )]
+    pub fn start(
+        env: Env,
+        name: String,
+        options: StartOptions,
+        wake: WakeFunction<'_>,
+    ) -> Result<AsyncTask<Start>> {
+        let builder =
+            builder(name, options).map_err(|err| error::throw(Js::new(env.raw()), &err))?;
+        Ok(AsyncTask::new(Start {
+            builder: Some(builder),
+            reply: Reply::new(wake)?,
+        }))
+    }
+
+    /// The full node name as an atom.
+    #[napi(getter, catch_unwind)]
+    pub fn name(&self, env: Env) -> Result<Value> {
+        Js::new(env.raw()).symbol_for(self.node.name().as_str())
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn port(&self) -> u32 {
+        u32::from(self.node.port())
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn hidden(&self) -> bool {
+        self.node.is_hidden()
+    }
+
+    /// The pid that node-level sends, rpcs and calls come from.
+    #[napi(getter, catch_unwind)]
+    pub fn pid(&self, env: Env) -> Result<Value> {
+        convert::pid_to_js(Js::new(env.raw()), self.node.pid())
+    }
+
+    /// Connected peers, as atoms.
+    #[napi(catch_unwind)]
+    pub fn nodes(&self, env: Env) -> Result<Value> {
+        let js = Js::new(env.raw());
+        let peers = self.node.nodes();
+        let array = js.array(peers.len())?;
+        for (index, peer) in (0..).zip(peers) {
+            js.set_element(array, index, js.symbol_for(peer.as_str())?)?;
+        }
+        Ok(array)
+    }
+
+    /// Settles up to `max` waiting answers by calling
+    /// `settle(id, error, value)` for each; returns whether more wait.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "settle: (id: number, error: unknown, value: unknown) => void, max: number"
+    )]
+    pub fn drain(&self, env: Env, settle: Value, max: u32) -> Result<bool> {
+        self.cx
+            .reply
+            .drain(Js::new(env.raw()), settle, max as usize)
+    }
+
+    /// Hands the calls made since the last flush to their lanes; the package
+    /// calls it once per turn of the event loop.
+    #[napi(catch_unwind)]
+    pub fn flush(&self) {
+        self.cx.lanes.flush();
+    }
+
+    /// Whether the node holds the event loop open.
+    #[napi(catch_unwind)]
+    pub fn keep_alive(&self, env: Env, on: bool) -> Result<()> {
+        self.cx.reply.keep_alive(&env, on)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn mailbox(&self, env: Env, name: Option<Value>) -> Result<NativeMailbox> {
+        let js = Js::new(env.raw());
+        let name = name
+            .map(|name| convert::name_from_js(js, name))
+            .transpose()?;
+        let mailbox = self
+            .node
+            .mailbox(name.as_deref())
+            .map_err(|err| error::throw(js, &err))?;
+        Ok(NativeMailbox::new(mailbox, self.cx.clone()))
+    }
+
+    /// Sends from the node's own pid, like `!`: a message to a node that
+    /// cannot be reached is dropped.
+    #[napi(catch_unwind)]
+    pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
+        let js = Js::new(env.raw());
+        let dest = convert::dest_from_js(js, dest)?;
+        let message = from_js(js, message)?;
+        self.check_open(js)?;
+        let node = self.node.clone();
+        self.cx.run(dest.node(), move || {
+            let _ = node.send(&dest, message);
+        });
+        Ok(())
+    }
+
+    /// `gen_server:cast`.
+    #[napi(catch_unwind)]
+    pub fn cast(&self, env: Env, dest: Value, request: Value) -> Result<()> {
+        let js = Js::new(env.raw());
+        let dest = convert::dest_from_js(js, dest)?;
+        let request = from_js(js, request)?;
+        self.check_open(js)?;
+        let node = self.node.clone();
+        self.cx.run(dest.node(), move || {
+            let _ = node.cast(&dest, request);
+        });
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn rpc(
+        &self,
+        env: Env,
+        id: u32,
+        peer: Value,
+        module: Value,
+        fun: Value,
+        args: Value,
+        timeout: f64,
+        flags: u32,
+    ) -> Result<()> {
+        let js = Js::new(env.raw());
+        let peer = convert::name_from_js(js, peer)?;
+        let module = convert::name_from_js(js, module)?;
+        let fun = convert::name_from_js(js, fun)?;
+        let args = match from_js(js, args)? {
+            Term::List(args) => args,
+            _ => {
+                return Err(error::throw(
+                    js,
+                    &erldp::Error::InvalidArgument("rpc arguments must be an array".into()),
+                ))
+            }
+        };
+        let (node, reply, options, timeout) = (
+            self.node.clone(),
+            self.cx.reply.clone(),
+            DecodeOptions::from_flags(flags),
+            duration(timeout),
+        );
+        self.cx.run(Atom::new(&peer), move || {
+            match node.rpc_start(&peer, &module, &fun, args) {
+                Ok(pending) => pending.on_complete(timeout, move |result| {
+                    reply.result(id, options, result.map(Outcome::Value))
+                }),
+                Err(err) => reply.send(id, options, Outcome::Failed(err)),
+            }
+        });
+        Ok(())
+    }
+
+    /// `gen_server:call`.
+    #[napi(catch_unwind)]
+    pub fn call(
+        &self,
+        env: Env,
+        id: u32,
+        dest: Value,
+        request: Value,
+        timeout: f64,
+        flags: u32,
+    ) -> Result<()> {
+        let js = Js::new(env.raw());
+        let dest = convert::dest_from_js(js, dest)?;
+        let request = from_js(js, request)?;
+        let (node, reply, options, timeout) = (
+            self.node.clone(),
+            self.cx.reply.clone(),
+            DecodeOptions::from_flags(flags),
+            duration(timeout),
+        );
+        self.cx
+            .run(dest.node(), move || match node.call_start(&dest, request) {
+                Ok(pending) => pending.on_complete(timeout, move |result| {
+                    reply.result(id, options, result.map(Outcome::Value))
+                }),
+                Err(err) => reply.send(id, options, Outcome::Failed(err)),
+            });
+        Ok(())
+    }
+
+    /// Connects to `peer`, through EPMD or, given a port, at `host:port`.
+    #[napi(catch_unwind)]
+    pub fn connect(
+        &self,
+        env: Env,
+        id: u32,
+        peer: Value,
+        host: Option<String>,
+        port: Option<u32>,
+    ) -> Result<()> {
+        let js = Js::new(env.raw());
+        let peer = convert::name_from_js(js, peer)?;
+        let (node, reply) = (self.node.clone(), self.cx.reply.clone());
+        self.cx.run(Atom::new(&peer), move || {
+            let connected = match (host, port) {
+                (_, None) => node.connect(&peer),
+                (host, Some(port)) => {
+                    let host = host.unwrap_or_else(|| {
+                        peer.split_once('@')
+                            .map_or("", |(_, host)| host)
+                            .to_string()
+                    });
+                    match u16::try_from(port) {
+                        Ok(port) => node.connect_to(&peer, (host.as_str(), port)),
+                        Err(_) => Err(erldp::Error::InvalidArgument(format!(
+                            "{port} is not a TCP port"
+                        ))),
+                    }
+                }
+            };
+            reply.result(
+                id,
+                DecodeOptions::default(),
+                connected.map(|()| Outcome::Done),
+            );
+        });
+        Ok(())
+    }
+
+    /// `net_adm:ping/1`. The core's ping waits for its answer, so it gets a
+    /// short-lived thread of its own rather than holding up the peer's lane.
+    #[napi(catch_unwind)]
+    pub fn ping(&self, env: Env, id: u32, peer: Value) -> Result<()> {
+        let peer = convert::name_from_js(Js::new(env.raw()), peer)?;
+        let (node, reply) = (self.node.clone(), self.cx.reply.clone());
+        spawn("erldp-js-ping", &self.cx.reply, id, move || {
+            reply.send(
+                id,
+                DecodeOptions::default(),
+                Outcome::Pong(node.ping(&peer)),
+            );
+        });
+        Ok(())
+    }
+
+    /// Closes the node; settles `id` once everything pending has failed
+    /// with `ECLOSED` (closing waits briefly for connections to flush).
+    #[napi(catch_unwind)]
+    pub fn close(&self, id: u32) {
+        let (node, lanes, reply) = (
+            self.node.clone(),
+            Arc::clone(&self.cx.lanes),
+            self.cx.reply.clone(),
+        );
+        spawn("erldp-js-close", &self.cx.reply, id, move || {
+            lanes.close();
+            node.close();
+            reply.send(id, DecodeOptions::default(), Outcome::Done);
+        });
+    }
+
+    fn check_open(&self, js: Js) -> Result<()> {
+        if self.node.is_closed() {
+            Err(error::throw(js, &erldp::Error::Closed))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs `work` on a thread of its own; if none can be started, request
+/// `id` fails with that error.
+fn spawn(name: &str, reply: &Reply, id: u32, work: impl FnOnce() + Send + 'static) {
+    if let Err(err) = thread::Builder::new().name(name.into()).spawn(work) {
+        reply.send(
+            id,
+            DecodeOptions::default(),
+            Outcome::Failed(erldp::Error::Io(err)),
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The JavaScript classes and helpers that conversion needs, registered once
+//! by the package's `index.js` (`setup`).
+//!
+//! Terms become instances of the package's own classes (`Tuple`, `Pid`, …),
+//! which live in JavaScript so that users can construct, subclass and
+//! inspect them like any other class. The references are kept per thread:
+//! a Node-API environment belongs to one thread, and each worker thread
+//! that loads the package registers its own.
+
+use std::cell::OnceCell;
+use std::ffi::CStr;
+
+use napi::{sys, Error, Result, Status};
+
+use crate::js::{Js, Value};
+
+/// One registered class or helper.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Item {
+    Tuple,
+    Pid,
+    Ref,
+    Port,
+    Bitstring,
+    ImproperList,
+    Opaque,
+    Float,
+    /// The global `Map` constructor.
+    Map,
+    /// `Object.prototype`: objects with it (or none) are plain objects.
+    ObjectPrototype,
+    /// `Symbol.keyFor`: the atom text of a symbol made by `Symbol.for`.
+    SymbolKeyFor,
+    /// `Array.from`: a `Map`'s entries as an array of pairs.
+    ArrayFrom,
+    /// `makeError(code, message, detail)`: an `ErlDPError` subclass instance.
+    MakeError,
+}
+
+const ITEMS: [(Item, &CStr); 13] = [
+    (Item::Tuple, c"Tuple"),
+    (Item::Pid, c"Pid"),
+    (Item::Ref, c"Ref"),
+    (Item::Port, c"Port"),
+    (Item::Bitstring, c"Bitstring"),
+    (Item::ImproperList, c"ImproperList"),
+    (Item::Opaque, c"Opaque"),
+    (Item::Float, c"Float"),
+    (Item::Map, c"Map"),
+    (Item::ObjectPrototype, c"objectPrototype"),
+    (Item::SymbolKeyFor, c"symbolKeyFor"),
+    (Item::ArrayFrom, c"arrayFrom"),
+    (Item::MakeError, c"makeError"),
+];
+
+// The table is indexed by `Item`; this fails the build if the order drifts.
+const _: () = {
+    let mut index = 0;
+    while index < ITEMS.len() {
+        assert!(ITEMS[index].0 as usize == index);
+        index += 1;
+    }
+};
+
+thread_local! {
+    static REFERENCES: OnceCell<[sys::napi_ref; ITEMS.len()]> = const { OnceCell::new() };
+}
+
+/// Registers the items, read as properties of `items`. A second call on the
+/// same thread (the package loaded twice) keeps the first registration.
+pub(crate) fn register(js: Js, items: Value) -> Result<()> {
+    if REFERENCES.with(|cell| cell.get().is_some()) {
+        return Ok(());
+    }
+    let mut references = [std::ptr::null_mut(); ITEMS.len()];
+    for (slot, (_, name)) in references.iter_mut().zip(ITEMS) {
+        *slot = js.keep(js.named(items, name)?)?;
+    }
+    REFERENCES.with(|cell| {
+        let _ = cell.set(references);
+    });
+    Ok(())
+}
+
+/// The registered value of `item`.
+pub(crate) fn get(js: Js, item: Item) -> Result<Value> {
+    let reference = REFERENCES.with(|cell| cell.get().map(|references| references[item as usize]));
+    match reference {
+        Some(reference) => js.kept(reference),
+        None => Err(Error::new(
+            Status::GenericFailure,
+            "the erldp native addon was used without its package (index.js registers its classes)",
+        )),
+    }
+}

@@ -1,0 +1,66 @@
+//! Reading method arguments: names, destinations, timeouts.
+
+use std::time::{Duration, Instant};
+
+use erldp::{Dest, Term};
+use magnus::{Error, RString, Ruby, Symbol, Value};
+
+use crate::convert::{from_ruby, short_inspect};
+use crate::errors::raise;
+
+/// A node, module, function or registered name given as a Symbol or String.
+pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Error> {
+    if let Some(symbol) = Symbol::from_value(value) {
+        return Ok(symbol.name()?.into_owned());
+    }
+    if let Some(string) = RString::from_value(value) {
+        return string.to_string();
+    }
+    Err(Error::new(
+        ruby.exception_type_error(),
+        format!(
+            "the {what} must be a Symbol or a String, not {}",
+            short_inspect(value)
+        ),
+    ))
+}
+
+/// A destination: a Pid, a Ref (an alias) or `[name, node]`.
+pub(crate) fn dest(ruby: &Ruby, value: Value) -> Result<Dest, Error> {
+    let not_a_dest = || {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!(
+                "{} is not a destination: give a Pid, a Ref or [name, node] with two Symbols",
+                short_inspect(value)
+            ),
+        )
+    };
+    let term = from_ruby(ruby, value).map_err(|_| not_a_dest())?;
+    Dest::from_term(&term).map_err(|_| not_a_dest())
+}
+
+/// A term argument.
+pub(crate) fn term(ruby: &Ruby, value: Value) -> Result<Term, Error> {
+    from_ruby(ruby, value).map_err(|err| raise(ruby, err))
+}
+
+/// A span given in seconds (Integer or Float).
+pub(crate) fn seconds(ruby: &Ruby, seconds: f64, what: &str) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        Error::new(
+            ruby.exception_arg_error(),
+            format!("{what} must be a number of seconds >= 0, not {seconds}"),
+        )
+    })
+}
+
+/// When a wait of `timeout` seconds starting now ends; `None` for no end
+/// (`nil` or `Float::INFINITY`).
+pub(crate) fn deadline(ruby: &Ruby, timeout: Option<f64>) -> Result<Option<Instant>, Error> {
+    match timeout {
+        None => Ok(None),
+        Some(secs) if secs == f64::INFINITY => Ok(None),
+        Some(secs) => Ok(Instant::now().checked_add(seconds(ruby, secs, "timeout")?)),
+    }
+}

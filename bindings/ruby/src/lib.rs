@@ -1,0 +1,50 @@
+//! The native extension of the `erldp` gem: `ErlDP::Node`, `ErlDP::Mailbox`
+//! and the Erlang value classes, on top of the `erldp` crate.
+//!
+//! The Ruby half (`ruby/lib`) defines the plain Ruby classes first (errors,
+//! `Tuple`, `Bitstring`, `ImproperList`, `Message`), then loads this, then
+//! adds keyword arguments and documentation to the classes defined here.
+
+// `erldp::Error` is the core's one error type, large because an rpc error
+// carries the remote terms; the binding passes it on as it is.
+#![allow(clippy::result_large_err)]
+
+mod args;
+mod convert;
+mod errors;
+mod gvl;
+mod mailbox;
+mod node;
+mod values;
+
+use magnus::{function, Error, RString, Ruby, Value};
+
+use crate::errors::raise;
+
+#[magnus::init(name = "erldp")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module = ruby.define_module("ErlDP")?;
+    errors::init(ruby, module)?;
+    values::define(ruby, module)?;
+    node::define(ruby, module)?;
+    mailbox::define(ruby, module)?;
+    module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;
+    module.define_module_function("binary_to_term", function!(binary_to_term, 1))?;
+    Ok(())
+}
+
+/// `ErlDP.term_to_binary(value)`: the External Term Format bytes that
+/// Erlang's `term_to_binary/1` gives for the same term.
+fn term_to_binary(ruby: &Ruby, value: Value) -> Result<RString, Error> {
+    let term = args::term(ruby, value)?;
+    let bytes = erldp::term::encode(&term).map_err(|err| raise(ruby, err))?;
+    Ok(ruby.str_from_slice(&bytes))
+}
+
+/// `ErlDP.binary_to_term(bytes)`: the value of External Term Format bytes.
+fn binary_to_term(ruby: &Ruby, bytes: RString) -> Result<Value, Error> {
+    // SAFETY: decoding runs no Ruby code, so the string cannot change or
+    // move while it is read.
+    let term = erldp::term::decode(unsafe { bytes.as_slice() }).map_err(|err| raise(ruby, err))?;
+    convert::to_ruby(ruby, &term)
+}

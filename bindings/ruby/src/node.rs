@@ -1,0 +1,304 @@
+//! `ErlDP::Node`: the native half. Keyword arguments, defaults and
+//! documentation are in `lib/erldp/node.rb`, which calls these.
+
+use std::mem::ManuallyDrop;
+use std::thread;
+use std::time::Instant;
+
+use erldp::{Atom, EpmdMode, Pending, Term};
+use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Symbol, Value};
+
+use crate::convert::{args_from_ruby, to_ruby};
+use crate::errors::raise;
+use crate::mailbox::Mailbox;
+use crate::values::Pid;
+use crate::{args, gvl};
+
+#[magnus::wrap(class = "ErlDP::Node", size)]
+pub(crate) struct Node(ManuallyDrop<erldp::Node>);
+
+impl Drop for Node {
+    /// A node the GC frees without `close` closes when its last handle goes,
+    /// which waits up to half a second per connection for it to flush: let
+    /// that happen on a thread of its own rather than inside the GC.
+    fn drop(&mut self) {
+        // SAFETY: the field is not used again.
+        let node = unsafe { ManuallyDrop::take(&mut self.0) };
+        // Should no thread start, the closure and the handle in it are
+        // dropped right here, which still closes the node.
+        let _ = thread::Builder::new()
+            .name("erldp-ruby-drop".into())
+            .spawn(move || drop(node));
+    }
+}
+
+/// Runs `op`, which may first have to connect to `peer`. Connecting can
+/// take seconds and the core cannot cancel it, so then `op` runs on a helper
+/// thread that an interrupt does not have to wait for; with the connection
+/// up, it runs here without the GVL.
+pub(crate) fn reaching<T: Send + 'static>(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    peer: Atom,
+    op: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    if peer == node.name() || node.nodes().contains(&peer) {
+        gvl::without_gvl_uninterruptible(ruby, op)
+    } else {
+        gvl::off_thread(ruby, op)
+    }
+}
+
+/// Waits for the answer to an rpc or call, until `deadline`.
+fn answer(
+    ruby: &Ruby,
+    mut pending: Pending<Term>,
+    deadline: Option<Instant>,
+    operation: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    match gvl::wait(ruby, deadline, |remaining, cancel| {
+        pending.wait_cancellable(remaining, cancel)
+    })? {
+        Some(Ok(value)) => to_ruby(ruby, &value),
+        Some(Err(err)) => Err(raise(ruby, err)),
+        // Dropping the pending request abandons it: the remote side stops.
+        None => Err(raise(
+            ruby,
+            erldp::Error::Timeout {
+                operation: operation(),
+            },
+        )),
+    }
+}
+
+fn timeout_text(timeout: Option<f64>) -> String {
+    match timeout {
+        Some(seconds) => format!("no answer within {seconds} s"),
+        None => "no answer".into(),
+    }
+}
+
+impl Node {
+    /// Another handle to the node, for work that outlives the borrow.
+    /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
+    fn handle(&self) -> erldp::Node {
+        erldp::Node::clone(&self.0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        ruby: &Ruby,
+        name: String,
+        cookie: Option<String>,
+        hidden: bool,
+        epmd: Value,
+        listen_port: u16,
+        net_ticktime: f64,
+        epmd_port: Option<u16>,
+        setup_timeout: f64,
+        long_names: Option<bool>,
+    ) -> Result<Node, Error> {
+        let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
+            "auto" => EpmdMode::Auto,
+            "external" => EpmdMode::External,
+            "none" => EpmdMode::None,
+            other => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!("epmd: must be :auto, :external or :none, not {other:?}"),
+                ))
+            }
+        };
+        let mut builder = erldp::Node::builder(name)
+            .hidden(hidden)
+            .epmd(mode)
+            .listen_port(listen_port)
+            .net_ticktime(args::seconds(ruby, net_ticktime, "net_ticktime")?)
+            .setup_timeout(args::seconds(ruby, setup_timeout, "setup_timeout")?);
+        if let Some(cookie) = cookie {
+            builder = builder.cookie(cookie);
+        }
+        if let Some(port) = epmd_port {
+            builder = builder.epmd_port(port);
+        }
+        if let Some(long) = long_names {
+            builder = builder.long_names(long);
+        }
+        // Registering with EPMD is network I/O the core cannot cancel.
+        let node =
+            gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
+        Ok(Node(ManuallyDrop::new(node)))
+    }
+
+    fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
+        ruby.to_symbol(rb_self.0.name().as_str())
+    }
+
+    fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
+        Pid::wrap(ruby, rb_self.0.pid())
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    fn is_hidden(&self) -> bool {
+        self.0.is_hidden()
+    }
+
+    fn connect(
+        ruby: &Ruby,
+        rb_self: &Self,
+        peer: Value,
+        host: Option<String>,
+        port: Option<u16>,
+    ) -> Result<bool, Error> {
+        let peer = args::name(ruby, peer, "node name")?;
+        let node = rb_self.handle();
+        let connected = match port {
+            Some(port) => {
+                let host = host.unwrap_or_else(|| {
+                    peer.split_once('@')
+                        .map_or(peer.clone(), |(_, host)| host.to_string())
+                });
+                gvl::off_thread(ruby, move || node.connect_to(&peer, (host.as_str(), port)))?
+            }
+            None => {
+                let atom = Atom::new(&peer);
+                reaching(ruby, &rb_self.0, atom, move || node.connect(&peer))?
+            }
+        };
+        connected.map(|()| true).map_err(|err| raise(ruby, err))
+    }
+
+    fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
+        let peer = args::name(ruby, peer, "node name")?;
+        let node = rb_self.handle();
+        let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
+        Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
+    }
+
+    fn rpc(
+        ruby: &Ruby,
+        rb_self: &Self,
+        peer: Value,
+        module: Value,
+        function: Value,
+        arguments: RArray,
+        timeout: Option<f64>,
+    ) -> Result<Value, Error> {
+        let deadline = args::deadline(ruby, timeout)?;
+        let peer = args::name(ruby, peer, "node name")?;
+        let module = args::name(ruby, module, "module")?;
+        let function = args::name(ruby, function, "function")?;
+        let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
+        let arity = arguments.len();
+        let operation = format!("rpc {module}:{function}/{arity} on {peer}");
+        let node = rb_self.handle();
+        let pending = reaching(ruby, &rb_self.0, Atom::new(&peer), move || {
+            node.rpc_start(&peer, &module, &function, arguments)
+        })?
+        .map_err(|err| raise(ruby, err))?;
+        answer(ruby, pending, deadline, || {
+            format!("{operation}: {}", timeout_text(timeout))
+        })
+    }
+
+    fn call(
+        ruby: &Ruby,
+        rb_self: &Self,
+        dest: Value,
+        request: Value,
+        timeout: Option<f64>,
+    ) -> Result<Value, Error> {
+        let deadline = args::deadline(ruby, timeout)?;
+        let dest = args::dest(ruby, dest)?;
+        let request = args::term(ruby, request)?;
+        let node = rb_self.handle();
+        let pending = reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.call_start(&dest, request)
+        })?
+        .map_err(|err| raise(ruby, err))?;
+        answer(ruby, pending, deadline, || {
+            format!("gen_server call to {dest}: {}", timeout_text(timeout))
+        })
+    }
+
+    fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
+        let dest = args::dest(ruby, dest)?;
+        let request = args::term(ruby, request)?;
+        let node = rb_self.handle();
+        reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.cast(&dest, request)
+        })?
+        .map_err(|err| raise(ruby, err))
+    }
+
+    fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
+        let dest = args::dest(ruby, dest)?;
+        let message = args::term(ruby, message)?;
+        let node = rb_self.handle();
+        reaching(ruby, &rb_self.0, dest.node(), move || {
+            node.send(&dest, message)
+        })?
+        .map_err(|err| raise(ruby, err))
+    }
+
+    fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
+        let name = name
+            .map(|name| args::name(ruby, name, "mailbox name"))
+            .transpose()?;
+        rb_self
+            .0
+            .mailbox(name.as_deref())
+            .map(Mailbox::new)
+            .map_err(|err| raise(ruby, err))
+    }
+
+    fn nodes(ruby: &Ruby, rb_self: &Self) -> RArray {
+        ruby.ary_from_iter(
+            rb_self
+                .0
+                .nodes()
+                .into_iter()
+                .map(|node| ruby.to_symbol(node.as_str())),
+        )
+    }
+
+    fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        // Closing flushes each connection for up to half a second.
+        let node = rb_self.handle();
+        gvl::without_gvl_uninterruptible(ruby, move || node.close())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    fn inspect(&self) -> String {
+        format!("#<ErlDP::Node {}>", self.0.name().as_str())
+    }
+}
+
+pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
+    let class = module.define_class("Node", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("start", function!(Node::start, 9))?;
+    class.define_method("name", method!(Node::name, 0))?;
+    class.define_method("pid", method!(Node::pid, 0))?;
+    class.define_method("port", method!(Node::port, 0))?;
+    class.define_method("hidden?", method!(Node::is_hidden, 0))?;
+    class.define_private_method("native_connect", method!(Node::connect, 3))?;
+    class.define_method("ping", method!(Node::ping, 1))?;
+    class.define_private_method("native_rpc", method!(Node::rpc, 5))?;
+    class.define_private_method("native_call", method!(Node::call, 3))?;
+    class.define_method("cast", method!(Node::cast, 2))?;
+    class.define_method("send_message", method!(Node::send_message, 2))?;
+    class.define_private_method("native_mailbox", method!(Node::mailbox, 1))?;
+    class.define_method("nodes", method!(Node::nodes, 0))?;
+    class.define_method("close", method!(Node::close, 0))?;
+    class.define_method("closed?", method!(Node::is_closed, 0))?;
+    class.define_method("inspect", method!(Node::inspect, 0))?;
+    class.define_method("to_s", method!(Node::inspect, 0))?;
+    Ok(())
+}

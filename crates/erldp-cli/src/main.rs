@@ -1,0 +1,522 @@
+//! `erldp`: talk to Erlang and Elixir nodes from the shell.
+//!
+//! An everyday replacement for `erl_call`: list the nodes EPMD knows, ping a
+//! node, call a function, evaluate expressions, send a message, and listen
+//! for messages, with text output in Erlang syntax or `--json`, and an exit
+//! status per class of failure (see [`failure::Kind`]).
+//!
+//! One-shot commands start a hidden node that is not registered in EPMD
+//! (as `erl_call` does): they look the target up in EPMD themselves and
+//! connect out, which saves a registration and never starts an embedded
+//! EPMD for a process that lives a few milliseconds. `listen` and
+//! `--visible` register, since then BEAM nodes must find us.
+
+mod call;
+mod failure;
+mod json;
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use erldp::{epmd, Client, Dest, EpmdMode, Message, Node, Term};
+
+use call::{node_name, parse_args, parse_call, parse_duration, parse_term, Call};
+use failure::{Failure, Kind};
+
+/// How long a command waits for its node when `--timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const AFTER_HELP: &str = "\
+NODE is name@host, or name for a node on this host.
+
+Exit status:
+  0  success (ping: pong)
+  1  the remote code raised an exception, or the rpc could not run (badrpc)
+  2  usage: bad option, term, call, expression or name
+  3  node not found: not registered in EPMD, no EPMD on its host, unknown host
+  4  connection failed or lost, or the handshake was refused
+  5  authentication failed: the cookies differ
+  6  timeout
+  7  any other local error
+
+Environment:
+  ERLDP_COOKIE   the cookie when --cookie is not given (then ~/.erlang.cookie)
+  ERLDP_LOG      log to stderr at this level: error, warn, info, debug or trace
+  ERL_EPMD_PORT  the EPMD port (default 4369)";
+
+/// Talk to Erlang and Elixir nodes: names, ping, rpc, eval, send, listen.
+#[derive(Parser, Debug)]
+#[command(name = "erldp", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    options: Options,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Options {
+    /// The cookie [default: $ERLDP_COOKIE, else ~/.erlang.cookie]
+    #[arg(long, global = true, env = "ERLDP_COOKIE", hide_env_values = true)]
+    cookie: Option<String>,
+
+    /// Our node's short name, NAME or NAME@HOST [default: erldp_<pid>_<random>]
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "name")]
+    sname: Option<String>,
+
+    /// Our node's long name, NAME or NAME@HOST.DOMAIN [default: long when NODE's host has a dot]
+    #[arg(long, global = true, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Be a visible node (in the peer's nodes()) and register in EPMD; hidden by default
+    #[arg(long, global = true)]
+    visible: bool,
+
+    /// How long to wait for the node: 5, 2.5s, 500ms, 1m [default: 10s; listen: no limit]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Print results (and failures) as JSON, one document per line
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the nodes registered in EPMD on HOST, with their ports
+    Names {
+        /// The host whose EPMD to ask
+        #[arg(default_value = "localhost")]
+        host: String,
+    },
+    /// Connect to NODE and ask it net_adm:ping; prints pong or pang
+    Ping {
+        /// The node, name@host or name
+        node: String,
+    },
+    /// Call a function on NODE and print its value
+    #[command(
+        after_help = "Examples:\n  erldp rpc demo 'lists:sum([1,2,3])'\n  erldp rpc demo lists sum '[[1,2,3]]'\n  erldp rpc demo erlang node"
+    )]
+    Rpc {
+        /// The node, name@host or name
+        node: String,
+        /// Module:Function(Args...), or the module when FUNCTION follows
+        #[arg(value_name = "CALL|MODULE")]
+        call: String,
+        /// The function, when the module came alone
+        function: Option<String>,
+        /// The arguments as an Erlang list, e.g. '[[1,2,3]]' [default: []]
+        #[arg(allow_hyphen_values = true)]
+        args: Option<String>,
+    },
+    /// Evaluate Erlang expressions on NODE and print the value of the last
+    #[command(after_help = "Example:\n  erldp eval demo 'A = 20, A + 22'")]
+    Eval {
+        /// The node, name@host or name
+        node: String,
+        /// Expressions separated by commas, as in the shell; a final '.' is optional
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
+    /// Send a term to the process registered as NAME on NODE
+    #[command(after_help = "Example:\n  erldp send demo logger_proxy '{hello, <<\"world\">>}'")]
+    Send {
+        /// The node, name@host or name
+        node: String,
+        /// The registered name of the receiving process
+        name: String,
+        /// The message, an Erlang term
+        #[arg(allow_hyphen_values = true)]
+        term: String,
+    },
+    /// Register NAME on our node and print every message that arrives until Ctrl-C
+    #[command(
+        after_help = "Example (then, in Erlang: {inbox, 'me@host'} ! hello):\n  erldp --sname me listen inbox"
+    )]
+    Listen {
+        /// The name to register our mailbox under
+        name: String,
+        /// Stop after this many messages
+        #[arg(long, short = 'n', value_name = "N")]
+        count: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = erldp::logging::init_from_env() {
+        let _ = writeln!(io::stderr(), "erldp: {err}; logging stays off");
+    }
+    let json = cli.options.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if json {
+                let _ = print_line(&failure.to_json());
+            }
+            let _ = writeln!(io::stderr(), "erldp: {}", failure.message);
+            failure.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let options = &cli.options;
+    match cli.command {
+        Command::Names { host } => names(options, &host),
+        Command::Ping { node } => ping(options, &node_name(&node).map_err(Failure::usage)?),
+        Command::Rpc {
+            node,
+            call,
+            function,
+            args,
+        } => {
+            let call = match function {
+                None => parse_call(&call),
+                Some(function) => parse_args(args.as_deref().unwrap_or("[]")).map(|args| Call {
+                    module: call,
+                    function,
+                    args,
+                }),
+            };
+            rpc(
+                options,
+                &node_name(&node).map_err(Failure::usage)?,
+                call.map_err(Failure::usage)?,
+            )
+        }
+        Command::Eval { node, expr } => {
+            eval(options, &node_name(&node).map_err(Failure::usage)?, &expr)
+        }
+        Command::Send { node, name, term } => {
+            let peer = node_name(&node).map_err(Failure::usage)?;
+            let message = parse_term(&term, "the message").map_err(Failure::usage)?;
+            send(options, &peer, &name, message)
+        }
+        Command::Listen { name, count } => listen(options, &name, count),
+    }
+}
+
+// ---- the commands -----------------------------------------------------
+
+fn names(options: &Options, host: &str) -> Result<(), Failure> {
+    let port = epmd::port_from_env()?;
+    let names = epmd::names(host, port, options.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
+    if options.json {
+        let entries: Vec<String> = names
+            .iter()
+            .map(|(name, port)| format!("{{\"name\":{},\"port\":{port}}}", json::quoted(name)))
+            .collect();
+        return emit(&format!("[{}]", entries.join(",")));
+    }
+    for (name, port) in &names {
+        emit(&format!("{name}\t{port}"))?;
+    }
+    Ok(())
+}
+
+fn ping(options: &Options, peer: &str) -> Result<(), Failure> {
+    let answered = Session::open(options, peer).and_then(|session| {
+        let timeout = session.time_left()?;
+        if session.client.borrow_mut().ping(timeout) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                Kind::Connection,
+                format!("{peer} is connected but did not answer net_adm:ping"),
+            ))
+        }
+    });
+    match answered {
+        Ok(()) if options.json => emit(&format!(
+            "{{\"node\":{},\"result\":\"pong\"}}",
+            json::quoted(peer)
+        )),
+        Ok(()) => emit("pong"),
+        Err(failure) => {
+            if !options.json {
+                emit("pang")?;
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn rpc(options: &Options, peer: &str, call: Call) -> Result<(), Failure> {
+    let session = Session::open(options, peer)?;
+    let value = session.rpc(&call.module, &call.function, call.args)?;
+    print_term(options, &value)
+}
+
+/// Evaluates on the BEAM side, so the expressions mean exactly what they
+/// mean in `erl`: `erl_scan:string/2`, `erl_parse:parse_exprs/1`, then
+/// `erl_eval:exprs/2` with no bindings.
+fn eval(options: &Options, peer: &str, expr: &str) -> Result<(), Failure> {
+    let session = Session::open(options, peer)?;
+    let text = expr.trim_end();
+    let source = if text.ends_with('.') {
+        text.to_string()
+    } else if text.lines().last().is_some_and(|line| line.contains('%')) {
+        // On a line of its own the dot stays out of a trailing % comment.
+        format!("{text}\n.")
+    } else {
+        // On the same line, a syntax error at the end points at a column
+        // of the line the user wrote.
+        format!("{text} .")
+    };
+    let start_location = Term::tuple(vec![Term::from(1), Term::from(1)]);
+    let scanned = session.rpc(
+        "erl_scan",
+        "string",
+        vec![Term::charlist(&source), start_location],
+    )?;
+    let tokens = match scanned {
+        Term::Tuple(mut fields) if fields.len() == 3 && fields[0].is_atom("ok") => {
+            fields.swap_remove(1)
+        }
+        Term::Tuple(fields) if fields.len() == 3 && fields[0].is_atom("error") => {
+            return Err(session.syntax_error(&fields[1]))
+        }
+        other => return Err(unexpected("erl_scan:string/2", &other)),
+    };
+    let exprs = match session.rpc("erl_parse", "parse_exprs", vec![tokens])? {
+        Term::Tuple(mut fields) if fields.len() == 2 && fields[0].is_atom("ok") => {
+            fields.swap_remove(1)
+        }
+        Term::Tuple(fields) if fields.len() == 2 && fields[0].is_atom("error") => {
+            return Err(session.syntax_error(&fields[1]))
+        }
+        other => return Err(unexpected("erl_parse:parse_exprs/1", &other)),
+    };
+    match session.rpc("erl_eval", "exprs", vec![exprs, Term::nil()])? {
+        Term::Tuple(fields) if fields.len() == 3 && fields[0].is_atom("value") => {
+            print_term(options, &fields[1])
+        }
+        other => Err(unexpected("erl_eval:exprs/2", &other)),
+    }
+}
+
+fn send(options: &Options, peer: &str, name: &str, message: Term) -> Result<(), Failure> {
+    if name.is_empty() {
+        return Err(Failure::usage("the registered name must not be empty"));
+    }
+    let session = Session::open(options, peer)?;
+    session.client.borrow_mut().send(&Dest::name(name, peer), message)?;
+    Ok(())
+}
+
+fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failure> {
+    let node = start_node(options)?;
+    let mailbox = node.mailbox(Some(name))?;
+    let _ = writeln!(
+        io::stderr(),
+        "erldp: listening as {}; Ctrl-C to stop",
+        Dest::name(name, node.name().as_str())
+    );
+    let mut received = 0;
+    while count.map_or(true, |count| received < count) {
+        let message = match options.timeout {
+            Some(timeout) => mailbox.recv_timeout(timeout)?.ok_or_else(|| {
+                Failure::new(
+                    Kind::Timeout,
+                    format!("timeout: no message within {}", seconds(timeout)),
+                )
+            })?,
+            None => mailbox.recv()?,
+        };
+        if options.json {
+            emit(&message_json(&message))?;
+        } else {
+            emit(&message.term.to_string())?;
+        }
+        received += 1;
+    }
+    Ok(())
+}
+
+// ---- our node ---------------------------------------------------------
+
+/// Starts our node for `listen`: registered in EPMD so that Erlang code can
+/// send to it by name.
+fn start_node(options: &Options) -> Result<Node, Failure> {
+    let (name, long_names) = match (&options.sname, &options.name) {
+        (Some(name), _) => (name.clone(), false),
+        (None, Some(name)) => (name.clone(), true),
+        (None, None) => (unique_name(), false),
+    };
+    let mut builder = Node::builder(name)
+        .long_names(long_names)
+        .hidden(!options.visible)
+        .epmd(EpmdMode::External)
+        .setup_timeout(options.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    if let Some(cookie) = &options.cookie {
+        builder = builder.cookie(cookie.clone());
+    }
+    Ok(builder.start()?)
+}
+
+/// `erldp_<pid>_<random>`: unique among concurrent runs on this host, and
+/// unlike a bare pid not reused right after a run the peer may not have
+/// noticed ending yet.
+fn unique_name() -> String {
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    format!("erldp_{}_{:06x}", std::process::id(), random & 0xFF_FFFF)
+}
+
+/// A connection to the command's target, and the command's deadline.
+///
+/// One-shot commands use the core's thread-free [`Client`], as `erl_call`
+/// uses `ei_connect`: no listener, no EPMD registration, no reader and
+/// writer threads to start for a single call.
+struct Session<'a> {
+    client: RefCell<Client>,
+    peer: &'a str,
+    deadline: Instant,
+}
+
+impl<'a> Session<'a> {
+    /// Looks `peer` up in its host's EPMD and connects, handshake included.
+    fn open(options: &Options, peer: &'a str) -> Result<Session<'a>, Failure> {
+        let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let name = match (&options.sname, &options.name) {
+            (Some(name), _) if name.contains('@') => name.clone(),
+            (Some(name), _) => format!("{name}@{}", erldp::short_hostname()),
+            (None, Some(name)) if name.contains('@') => name.clone(),
+            (None, Some(name)) => format!("{name}@{}", erldp::long_hostname()),
+            (None, None) => {
+                let host = match peer.split_once('@') {
+                    // A long-names node refuses short-named peers, so follow the target.
+                    Some((_, host)) if host.contains('.') => erldp::long_hostname(),
+                    _ => erldp::short_hostname(),
+                };
+                format!("{}@{host}", unique_name())
+            }
+        };
+        let mut builder = Client::builder()
+            .name(name)
+            .hidden(!options.visible)
+            .timeout(deadline.saturating_duration_since(Instant::now()));
+        if let Some(cookie) = &options.cookie {
+            builder = builder.cookie(cookie.clone());
+        }
+        let client = builder.connect(peer)?;
+        Ok(Session { client: RefCell::new(client), peer, deadline })
+    }
+
+    /// `module:function(args...)` on the target, in the time that is left.
+    fn rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Result<Term, Failure> {
+        let timeout = self.time_left()?;
+        Ok(self.client.borrow_mut().rpc(module, function, args, timeout)?)
+    }
+
+    /// What is left of the command's time; a timeout failure when nothing is.
+    fn time_left(&self) -> Result<Duration, Failure> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(Failure::new(
+                Kind::Timeout,
+                format!("timeout: {} did not answer in time", self.peer),
+            ))
+        } else {
+            Ok(left)
+        }
+    }
+
+    /// A syntax error from `erl_scan`/`erl_parse` as `LINE:COLUMN: message`,
+    /// the message formatted on the node by the module that found the error.
+    fn syntax_error(&self, info: &Term) -> Failure {
+        let message = match info.as_tuple() {
+            Some([location, Term::Atom(module), description]) => {
+                let text = self
+                    .rpc(module.as_str(), "format_error", vec![description.clone()])
+                    .ok()
+                    .and_then(|chars| chars_to_string(&chars))
+                    .unwrap_or_else(|| description.to_string());
+                let at = match location.as_tuple() {
+                    Some([line, column]) => format!("{line}:{column}"),
+                    _ => location.to_string(),
+                };
+                format!("syntax error at {at}: {text}")
+            }
+            _ => format!("syntax error: {info}"),
+        };
+        Failure::usage(message)
+    }
+}
+
+// ---- eval's replies ---------------------------------------------------
+
+/// The text of Erlang chardata (a possibly deep list of code points and
+/// binaries), as `format_error/1` functions return it.
+fn chars_to_string(chars: &Term) -> Option<String> {
+    fn collect(term: &Term, out: &mut String) -> Option<()> {
+        match term {
+            Term::Int(code) => out.push(char::from_u32(u32::try_from(*code).ok()?)?),
+            Term::Binary(bytes) => out.push_str(std::str::from_utf8(bytes).ok()?),
+            Term::List(items) => items.iter().try_for_each(|item| collect(item, out))?,
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut out = String::new();
+    collect(chars, &mut out).map(|()| out)
+}
+
+fn unexpected(function: &str, reply: &Term) -> Failure {
+    Failure::new(
+        Kind::Local,
+        format!("unexpected reply from {function}: {reply}"),
+    )
+}
+
+// ---- output -----------------------------------------------------------
+
+fn print_term(options: &Options, term: &Term) -> Result<(), Failure> {
+    if options.json {
+        emit(&json::term(term))
+    } else {
+        emit(&term.to_string())
+    }
+}
+
+/// `{"kind": ..., "from": {"pid": ...} | null, "term": ...}`.
+fn message_json(message: &Message) -> String {
+    let from = message
+        .from
+        .map_or_else(|| "null".to_string(), |pid| json::term(&Term::Pid(pid)));
+    format!(
+        "{{\"kind\":{},\"from\":{from},\"term\":{}}}",
+        json::quoted(message.kind.as_str()),
+        json::term(&message.term)
+    )
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+/// Prints one line of output. A reader that went away (`erldp listen |
+/// head -1`) ends the command quietly and successfully; the kernel closes
+/// our connections and the EPMD registration.
+fn emit(line: &str) -> Result<(), Failure> {
+    match print_line(line) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(err) => Err(Failure::new(
+            Kind::Local,
+            format!("writing to standard output: {err}"),
+        )),
+    }
+}
+
+fn print_line(line: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(line.as_bytes())?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()
+}

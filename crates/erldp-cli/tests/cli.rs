@@ -1,0 +1,833 @@
+//! The `erldp` command against real BEAM nodes: every subcommand, the exit
+//! status of each class of failure, the `--json` shapes, the cookie sources,
+//! hidden and visible nodes, logging, and a timing comparison with
+//! `erl_call` (printed, never asserted).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use erldp::{Dest, Term};
+use erldp_testkit::{random_cookie, random_name, short_hostname, BeamPeer};
+use serde_json::{json, Value};
+
+/// The outcome of one run of `erldp`.
+struct Run {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit status and returns stdout without its final newline.
+    fn expect(&self, status: i32) -> &str {
+        assert_eq!(
+            self.status,
+            Some(status),
+            "exit status\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self.stdout.strip_suffix('\n').unwrap_or(&self.stdout)
+    }
+
+    /// Asserts success and that stderr stayed quiet.
+    fn ok(&self) -> &str {
+        let out = self.expect(0);
+        assert_eq!(self.stderr, "", "stderr of a successful run");
+        out
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim_end())
+            .unwrap_or_else(|err| panic!("{err}: not JSON: {}", self.stdout))
+    }
+}
+
+fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_erldp"));
+    // Only what a test sets: not the developer's cookie, log level or EPMD.
+    for var in ["ERLDP_COOKIE", "ERLDP_LOG", "ERL_EPMD_PORT"] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// `erldp --cookie <the peer's> ARGS...`.
+fn erldp(peer: &BeamPeer, args: &[&str]) -> Run {
+    run(command().arg("--cookie").arg(peer.cookie()).args(args))
+}
+
+fn run(cmd: &mut Command) -> Run {
+    Run::from(cmd.output().expect("running erldp"))
+}
+
+fn term_json(text: &str) -> Value {
+    serde_json::from_str(text).expect("JSON")
+}
+
+/// Erlang term text compared as terms, not as spelling.
+fn term(text: &str) -> Term {
+    text.parse().unwrap_or_else(|err| panic!("{err}: {text}"))
+}
+
+#[test]
+fn names_lists_the_nodes_in_epmd() {
+    let mut peer = BeamPeer::start();
+    let name = peer.node().split('@').next().expect("name").to_string();
+    let port = peer.eval_ok(&format!(
+        "{{ok, Names}} = net_adm:names(), proplists:get_value(\"{name}\", Names)."
+    ));
+
+    let plain = run(command().arg("names"));
+    assert!(
+        plain
+            .ok()
+            .lines()
+            .any(|line| line == format!("{name}\t{port}")),
+        "{}",
+        plain.stdout
+    );
+
+    let listing = run(command().args(["--json", "names", "127.0.0.1"]));
+    listing.ok();
+    let entry = json!({"name": name, "port": port.parse::<u16>().expect("port")});
+    assert!(
+        listing.json().as_array().expect("array").contains(&entry),
+        "{}",
+        listing.stdout
+    );
+
+    // No EPMD on that port: a connection failure, named.
+    let closed = free_port().to_string();
+    let nobody = run(command().arg("names").env("ERL_EPMD_PORT", &closed));
+    nobody.expect(4);
+    assert!(
+        nobody
+            .stderr
+            .contains(&format!("EPMD at localhost:{closed}")),
+        "{}",
+        nobody.stderr
+    );
+
+    let bad = run(command().arg("names").env("ERL_EPMD_PORT", "ninety"));
+    bad.expect(2);
+    assert!(bad.stderr.contains("ERL_EPMD_PORT"), "{}", bad.stderr);
+}
+
+#[test]
+fn ping_answers_pong_or_pang_with_the_reason() {
+    let peer = BeamPeer::start();
+    assert_eq!(erldp(&peer, &["ping", peer.node()]).ok(), "pong");
+    // A bare name is a node on this host.
+    let name = peer.node().split('@').next().expect("name");
+    assert_eq!(erldp(&peer, &["ping", name]).ok(), "pong");
+    let answer = erldp(&peer, &["--json", "ping", peer.node()]);
+    answer.ok();
+    assert_eq!(
+        answer.json(),
+        json!({"node": peer.node(), "result": "pong"})
+    );
+
+    let missing = format!("{}@{}", random_name("absent"), short_hostname());
+    let pang = erldp(&peer, &["ping", &missing]);
+    assert_eq!(pang.expect(3), "pang");
+    assert!(
+        pang.stderr.contains("not registered in EPMD"),
+        "{}",
+        pang.stderr
+    );
+
+    let wrong = run(command().args(["--cookie", "WRONG", "ping", peer.node()]));
+    assert_eq!(wrong.expect(5), "pang");
+    assert!(
+        wrong.stderr.contains("cookie did not match"),
+        "{}",
+        wrong.stderr
+    );
+    let wrong = run(command().args(["--cookie", "WRONG", "--json", "ping", peer.node()]));
+    wrong.expect(5);
+    let error = &wrong.json()["error"];
+    assert_eq!(
+        (error["kind"].as_str(), error["exit_status"].as_i64()),
+        (Some("auth"), Some(5)),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains(peer.node()),
+        "{error}"
+    );
+}
+
+#[test]
+fn connection_failures_and_timeouts_have_their_own_status() {
+    let mut peer = BeamPeer::start();
+
+    // A name EPMD knows whose port nobody listens on.
+    let name = random_name("ghost");
+    let epmd_port = erldp::epmd::port_from_env().expect("EPMD port");
+    let _ghost = erldp::epmd::register(epmd_port, &name, free_port(), true, Duration::from_secs(5))
+        .expect("register");
+    let refused = erldp(&peer, &["ping", &name]);
+    assert_eq!(refused.expect(4), "pang");
+    assert!(refused.stderr.contains("connect"), "{}", refused.stderr);
+
+    // A stopped node accepts the TCP connection but never answers the handshake.
+    peer.pause();
+    let started = Instant::now();
+    let silent = erldp(&peer, &["--timeout", "500ms", "ping", peer.node()]);
+    peer.resume();
+    assert_eq!(silent.expect(6), "pang");
+    assert!(silent.stderr.contains("timeout"), "{}", silent.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let slow = erldp(
+        &peer,
+        &[
+            "--timeout",
+            "300ms",
+            "--json",
+            "rpc",
+            peer.node(),
+            "timer:sleep(5000)",
+        ],
+    );
+    slow.expect(6);
+    assert_eq!(slow.json()["error"]["kind"], "timeout");
+}
+
+#[test]
+fn rpc_calls_functions_in_both_spellings() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    assert_eq!(erldp(&peer, &["rpc", node, "lists:sum([1,2,3])"]).ok(), "6");
+    assert_eq!(
+        erldp(&peer, &["rpc", node, "lists", "sum", "[[1,2,3]]"]).ok(),
+        "6"
+    );
+    assert_eq!(
+        term(erldp(&peer, &["rpc", node, "erlang", "node"]).ok()),
+        Term::atom(node)
+    );
+    assert_eq!(erldp(&peer, &["rpc", node, "erlang:abs(-7)."]).ok(), "7");
+    assert_eq!(
+        erldp(&peer, &["rpc", node, "erlang", "abs", "[-7]"]).ok(),
+        "7"
+    );
+    let reversed = erldp(
+        &peer,
+        &[
+            "rpc",
+            node,
+            "lists:reverse([a, <<\"b\">>, {c, 1.5}, \"de\"])",
+        ],
+    );
+    assert_eq!(reversed.ok(), "[\"de\",{c,1.5},<<\"b\">>,a]");
+}
+
+#[test]
+fn rpc_json_renders_every_kind_of_term() {
+    let peer = BeamPeer::start();
+    let value = erldp(
+        &peer,
+        &[
+            "--json",
+            "rpc",
+            peer.node(),
+            "erlang:list_to_tuple([ok, true, 12345678901234567890123, -1.5, <<\"héllo\"/utf8>>, <<255>>, <<1:3>>, \"ab\", [1 | t], #{k => [v]}, nil])",
+        ],
+    );
+    value.ok();
+    assert_eq!(
+        value.json(),
+        term_json(
+            r#"{"tuple": [{"atom": "ok"}, true, 12345678901234567890123, -1.5, "héllo", {"binary": [255]},
+                {"bitstring": [32], "bits": 3}, [97, 98], {"improper_list": [1], "tail": {"atom": "t"}},
+                {"map": [[{"atom": "k"}, [{"atom": "v"}]]]}, {"atom": "nil"}]}"#
+        )
+    );
+    // Big integers keep every digit in the JSON text itself.
+    assert!(
+        value.stdout.contains("12345678901234567890123"),
+        "{}",
+        value.stdout
+    );
+
+    let pid = erldp(
+        &peer,
+        &["--json", "rpc", peer.node(), "erlang:whereis(init)"],
+    );
+    pid.ok();
+    let text = pid.json()["pid"].as_str().expect("pid text").to_string();
+    assert!(
+        text.starts_with(&format!("#Pid<'{}'.0.", peer.node())),
+        "{text}"
+    );
+    // The text reads back as the same pid.
+    let back = erldp(
+        &peer,
+        &[
+            "rpc",
+            peer.node(),
+            "erlang",
+            "is_process_alive",
+            &format!("[{text}]"),
+        ],
+    );
+    assert_eq!(back.ok(), "true");
+}
+
+#[test]
+fn rpc_errors_carry_the_remote_exception() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    let boom = erldp(&peer, &["rpc", node, "erlang:error({boom, 1})"]);
+    assert_eq!(boom.expect(1), "");
+    assert!(
+        boom.stderr.contains("remote error: {boom,1}"),
+        "{}",
+        boom.stderr
+    );
+
+    let boom = erldp(&peer, &["--json", "rpc", node, "erlang:error({boom, 1})"]);
+    boom.expect(1);
+    let error = &boom.json()["error"];
+    assert_eq!(
+        (
+            error["kind"].as_str(),
+            error["exit_status"].as_i64(),
+            error["class"].as_str()
+        ),
+        (Some("rpc"), Some(1), Some("error"))
+    );
+    assert_eq!(error["reason"], json!({"tuple": [{"atom": "boom"}, 1]}));
+    assert!(
+        !error["stacktrace"]
+            .as_array()
+            .expect("stacktrace")
+            .is_empty(),
+        "{error}"
+    );
+
+    let thrown = erldp(&peer, &["--json", "rpc", node, "erlang", "throw", "[ball]"]);
+    thrown.expect(1);
+    assert_eq!(
+        (
+            thrown.json()["error"]["class"].as_str(),
+            &thrown.json()["error"]["reason"]
+        ),
+        (Some("throw"), &json!({"atom": "ball"}))
+    );
+
+    let undef = erldp(&peer, &["rpc", node, "no_such_module:f()"]);
+    undef.expect(1);
+    assert!(undef.stderr.contains("undef"), "{}", undef.stderr);
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors_found_before_connecting() {
+    // None of these reach a node: the node named does not exist.
+    let nowhere = format!("{}@{}", random_name("never"), short_hostname());
+    for (args, says) in [
+        (
+            vec!["rpc", nowhere.as_str(), "1 + 1"],
+            "Module:Function(Args...)",
+        ),
+        (
+            vec!["rpc", nowhere.as_str(), "lists:sum([1,2,)"],
+            "syntax error in the arguments of lists:sum at byte 15",
+        ),
+        (
+            vec!["rpc", nowhere.as_str(), "lists", "sum", "{1}"],
+            "must be a list",
+        ),
+        (
+            vec!["send", nowhere.as_str(), "inbox", "{unclosed"],
+            "the message",
+        ),
+        (vec!["ping", "a@b@c"], "not a node name"),
+        (
+            vec!["--timeout", "soon", "ping", nowhere.as_str()],
+            "not a duration",
+        ),
+        (vec!["rpc", nowhere.as_str()], "Usage"),
+        (vec!["frobnicate"], "Usage"),
+    ] {
+        let failed = run(command().args(&args));
+        assert_eq!(failed.expect(2), "", "{args:?}");
+        assert!(failed.stderr.contains(says), "{args:?}: {}", failed.stderr);
+    }
+    let failed = run(command().args(["--json", "rpc", &nowhere, "1 + 1"]));
+    failed.expect(2);
+    assert_eq!(failed.json()["error"]["kind"], "usage");
+    assert!(run(command().arg("--help"))
+        .expect(0)
+        .contains("Exit status:"));
+}
+
+#[test]
+fn eval_runs_expressions_on_the_node() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    assert_eq!(erldp(&peer, &["eval", node, "A = 1, A + 1"]).ok(), "2");
+    assert_eq!(
+        erldp(&peer, &["eval", node, "X = [1,2,3], lists:sum(X) * 2."]).ok(),
+        "12"
+    );
+    assert_eq!(
+        term(erldp(&peer, &["eval", node, "node()"]).ok()),
+        Term::atom(node)
+    );
+    assert_eq!(
+        erldp(&peer, &["eval", node, "X = 2, % the comment\nX * 21"]).ok(),
+        "42"
+    );
+    assert_eq!(erldp(&peer, &["eval", node, "-1 + 0"]).ok(), "-1");
+    let value = erldp(&peer, &["--json", "eval", node, "{ok, #{n => 1}}"]);
+    value.ok();
+    assert_eq!(
+        value.json(),
+        json!({"tuple": [{"atom": "ok"}, {"map": [[{"atom": "n"}, 1]]}]})
+    );
+
+    let syntax = erldp(&peer, &["eval", node, "1 +"]);
+    syntax.expect(2);
+    assert!(
+        syntax.stderr.contains("syntax error at 1:"),
+        "{}",
+        syntax.stderr
+    );
+    let syntax = erldp(&peer, &["eval", node, "\"open"]);
+    syntax.expect(2);
+    assert!(
+        syntax.stderr.contains("unterminated string"),
+        "{}",
+        syntax.stderr
+    );
+
+    let crash = erldp(&peer, &["--json", "eval", node, "1 / 0"]);
+    crash.expect(1);
+    assert_eq!(crash.json()["error"]["reason"], json!({"atom": "badarith"}));
+    let unbound = erldp(&peer, &["eval", node, "Y + 1"]);
+    unbound.expect(1);
+    assert!(unbound.stderr.contains("unbound_var"), "{}", unbound.stderr);
+}
+
+#[test]
+fn send_delivers_to_a_registered_process() {
+    let mut peer = BeamPeer::start();
+    peer.eval_ok("erldp_test:collect(inbox).");
+    let sent = erldp(
+        &peer,
+        &[
+            "send",
+            peer.node(),
+            "inbox",
+            "{hello, <<\"wörld\"/utf8>>, [1, 2.5]}",
+        ],
+    );
+    assert_eq!(sent.ok(), "");
+    let sent = erldp(&peer, &["--json", "send", peer.node(), "inbox", "-42"]);
+    assert_eq!(sent.ok(), "");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(inbox, 2, 5000)."),
+        "[{hello,<<\"wörld\"/utf8>>,[1,2.5]},-42]"
+    );
+}
+
+/// `erldp listen` in the background, with its readiness line read.
+struct Listener {
+    child: Child,
+    node: String,
+}
+
+impl Listener {
+    fn start(peer: &BeamPeer, name: &str, extra: &[&str]) -> Listener {
+        let ours = random_name("listen");
+        let mut child = command()
+            .args(["--cookie", peer.cookie(), "--sname", &ours])
+            .args(["listen", name])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning erldp listen");
+        let node = format!("{ours}@{}", short_hostname());
+        let stderr = child.stderr.take().expect("stderr");
+        let (ready_tx, ready) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = ready_tx.send(line);
+            }
+            lines.for_each(drop);
+        });
+        let line = ready
+            .recv_timeout(Duration::from_secs(20))
+            .expect("erldp listen did not say it was listening");
+        assert_eq!(
+            line,
+            format!(
+                "erldp: listening as {}; Ctrl-C to stop",
+                Dest::name(name, &node)
+            )
+        );
+        Listener { child, node }
+    }
+
+    /// Waits for the process to end; its exit status and stdout.
+    fn finish(mut self) -> (Option<i32>, Option<i32>, String) {
+        let mut stdout = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut stdout)
+            .expect("reading stdout");
+        let status = self.child.wait().expect("waiting for erldp listen");
+        use std::os::unix::process::ExitStatusExt;
+        (status.code(), status.signal(), stdout)
+    }
+}
+
+#[test]
+fn listen_prints_what_arrives() {
+    let mut peer = BeamPeer::start();
+    let listener = Listener::start(&peer, "inbox", &["--count", "3"]);
+    peer.eval_ok(&format!(
+        "D = {{inbox, '{}'}}, D ! hello, D ! {{two, <<\"b\">>}}, D ! [$x, 3.0], ok.",
+        listener.node
+    ));
+    let (status, _, stdout) = listener.finish();
+    assert_eq!(
+        (status, stdout.as_str()),
+        (Some(0), "hello\n{two,<<\"b\">>}\n[120,3.0]\n")
+    );
+
+    let listener = Listener::start(&peer, "jsonbox", &["--json", "-n", "1"]);
+    peer.eval_ok(&format!(
+        "{{jsonbox, '{}'}} ! {{from, self()}}, ok.",
+        listener.node
+    ));
+    let (status, _, stdout) = listener.finish();
+    assert_eq!(status, Some(0), "{stdout}");
+    let line: Value = serde_json::from_str(stdout.trim_end()).expect("one JSON line");
+    assert_eq!(line["kind"], "message");
+    let from = line["from"]["pid"].as_str().expect("sender pid");
+    assert_eq!(
+        line["term"],
+        json!({"tuple": [{"atom": "from"}, {"pid": from}]})
+    );
+}
+
+#[test]
+fn listen_ends_on_ctrl_c_or_when_idle_for_the_timeout() {
+    let peer = BeamPeer::start();
+    let listener = Listener::start(&peer, "forever", &[]);
+    let ours = listener.node.split('@').next().expect("name").to_string();
+    assert!(run(command().arg("names"))
+        .ok()
+        .lines()
+        .any(|line| line.starts_with(&format!("{ours}\t"))));
+    // SAFETY: signalling our own child process.
+    assert_eq!(
+        unsafe { libc::kill(listener.child.id() as i32, libc::SIGINT) },
+        0
+    );
+    let (status, signal, stdout) = listener.finish();
+    assert_eq!(
+        (status, signal, stdout.as_str()),
+        (None, Some(libc::SIGINT), "")
+    );
+    // The kernel closed the registration with the process.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while run(command().arg("names"))
+        .ok()
+        .lines()
+        .any(|line| line.starts_with(&format!("{ours}\t")))
+    {
+        assert!(Instant::now() < deadline, "EPMD still lists {ours}");
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let listener = Listener::start(&peer, "idle", &["--timeout", "300ms"]);
+    let (status, _, stdout) = listener.finish();
+    assert_eq!((status, stdout.as_str()), (Some(6), ""));
+}
+
+#[test]
+fn nodes_are_hidden_unless_asked_to_be_visible() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    let hidden = random_name("hid");
+    let seen = erldp(
+        &peer,
+        &["--sname", &hidden, "eval", node, "{nodes(), nodes(hidden)}"],
+    );
+    assert_eq!(
+        term(seen.ok()),
+        term(&format!("{{[], ['{hidden}@{}']}}", short_hostname()))
+    );
+
+    let visible = random_name("vis");
+    let seen = erldp(
+        &peer,
+        &["--sname", &visible, "--visible", "eval", node, "nodes()"],
+    );
+    assert_eq!(
+        term(seen.ok()),
+        term(&format!("['{visible}@{}']", short_hostname()))
+    );
+}
+
+#[test]
+fn cookie_comes_from_the_option_the_environment_or_the_cookie_file() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    let home = scratch_home();
+    let with_home = |cmd: &mut Command| -> Run { run(cmd.env("HOME", &home)) };
+
+    assert_eq!(
+        with_home(command().args(["--cookie", peer.cookie(), "ping", node])).ok(),
+        "pong"
+    );
+    assert_eq!(
+        with_home(
+            command()
+                .env("ERLDP_COOKIE", peer.cookie())
+                .args(["ping", node])
+        )
+        .ok(),
+        "pong"
+    );
+    // The option wins over the environment.
+    assert_eq!(
+        with_home(command().env("ERLDP_COOKIE", "WRONG").args([
+            "--cookie",
+            peer.cookie(),
+            "ping",
+            node
+        ]))
+        .ok(),
+        "pong"
+    );
+    std::fs::write(home.join(".erlang.cookie"), peer.cookie()).expect("writing the cookie file");
+    assert_eq!(with_home(command().args(["ping", node])).ok(), "pong");
+    // The environment wins over the file.
+    with_home(
+        command()
+            .env("ERLDP_COOKIE", random_cookie())
+            .args(["ping", node]),
+    )
+    .expect(5);
+    std::fs::remove_dir_all(&home).expect("removing the scratch home");
+}
+
+#[test]
+fn long_names_are_used_for_long_named_nodes() {
+    let peer = BeamPeer::builder().long_names(true).start();
+    assert!(peer.node().ends_with("@127.0.0.1"), "{}", peer.node());
+    assert_eq!(erldp(&peer, &["ping", peer.node()]).ok(), "pong");
+    let ours = format!("{}@127.0.0.1", random_name("long"));
+    let seen = erldp(
+        &peer,
+        &["--name", &ours, "eval", peer.node(), "nodes(hidden)"],
+    );
+    assert_eq!(term(seen.ok()), term(&format!("['{ours}']")));
+}
+
+#[test]
+fn erldp_log_shows_connections_and_frames() {
+    let peer = BeamPeer::start();
+    let node = peer.node();
+    let debug = run(command()
+        .args(["--cookie", peer.cookie(), "ping", node])
+        .env("ERLDP_LOG", "debug"));
+    debug.expect(0);
+    for needle in [
+        "DEBUG erldp::epmd [main] EPMD at ".to_string(),
+        format!("handshake with {node} (outgoing) succeeded"),
+        format!("INFO  erldp::client [main] client erldp_"),
+        format!(" connected to {node} (creation "),
+    ] {
+        assert!(
+            debug.stderr.contains(&needle),
+            "{needle:?} not in:\n{}",
+            debug.stderr
+        );
+    }
+    assert!(!debug.stderr.contains("TRACE"), "{}", debug.stderr);
+
+    let trace = run(command()
+        .args(["--cookie", peer.cookie(), "rpc", node, "erlang:node()"])
+        .env("ERLDP_LOG", "trace"));
+    trace.expect(0);
+    assert!(
+        trace.stderr.contains(&format!("-> {node} SPAWN_REQUEST (")),
+        "{}",
+        trace.stderr
+    );
+    assert!(
+        trace.stderr.contains(&format!("<- {node} SPAWN_REPLY (")),
+        "{}",
+        trace.stderr
+    );
+
+    let typo = run(command()
+        .args(["--cookie", peer.cookie(), "ping", node])
+        .env("ERLDP_LOG", "loud"));
+    assert_eq!(typo.expect(0), "pong");
+    assert!(
+        typo.stderr
+            .contains("ERLDP_LOG=\"loud\" is not a log level"),
+        "{}",
+        typo.stderr
+    );
+}
+
+/// Times `erldp rpc` against `erl_call -a` on the same node, alternating
+/// runs, and prints the medians: a measurement, never an assertion.
+#[test]
+fn rpc_timing_against_erl_call() {
+    let Some(erl_call) = find_erl_call() else {
+        eprintln!("erl_call not found (it comes with Debian's erlang-base): no comparison");
+        return;
+    };
+    let peer = BeamPeer::start();
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_erldp"));
+    ours.args([
+        "--cookie",
+        peer.cookie(),
+        "rpc",
+        peer.node(),
+        "lists",
+        "sum",
+        "[[1,2,3]]",
+    ]);
+    let mut theirs = Command::new(&erl_call);
+    let name = peer.node().split('@').next().expect("name");
+    theirs.args([
+        "-sname",
+        name,
+        "-c",
+        peer.cookie(),
+        "-a",
+        "lists sum [[1,2,3]]",
+    ]);
+    // Same answer first (erl_call prints no final newline).
+    assert_eq!(Run::from(ours.output().expect("erldp")).ok(), "6");
+    assert_eq!(Run::from(theirs.output().expect("erl_call")).expect(0), "6");
+
+    const RUNS: usize = 20;
+    let (mut erldp_runs, mut erl_call_runs) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        erldp_runs.push(timed(&mut ours));
+        erl_call_runs.push(timed(&mut theirs));
+    }
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
+    eprintln!(
+        "rpc lists:sum([1,2,3]), {RUNS} runs each; wall median (min), CPU median:\n  \
+         erldp ({profile} build) {}\n  erl_call {}  ({})",
+        summary(&mut erldp_runs),
+        summary(&mut erl_call_runs),
+        erl_call.display()
+    );
+}
+
+/// One run with the output discarded: its wall time, and the CPU time
+/// (user and system, all threads) of the process itself, which the
+/// machine's other load disturbs less.
+fn timed(cmd: &mut Command) -> (Duration, Duration) {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("running");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: reaps our own child, which nothing else waits for (`child` is
+    // never waited on), and gets its resource usage.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "wait status {status}"
+    );
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (elapsed, time(usage.ru_utime) + time(usage.ru_stime))
+}
+
+fn summary(runs: &mut [(Duration, Duration)]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut cpu: Vec<Duration> = runs.iter().map(|(_, cpu)| *cpu).collect();
+    cpu.sort();
+    runs.sort();
+    format!(
+        "{:.1} ms ({:.1} ms), CPU {:.1} ms",
+        ms(runs[runs.len() / 2].0),
+        ms(runs[0].0),
+        ms(cpu[cpu.len() / 2])
+    )
+}
+
+fn find_erl_call() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("erl_call"));
+    let bundled = std::fs::read_dir("/usr/lib/erlang/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("erl_interface-")
+        })
+        .map(|entry| entry.path().join("bin/erl_call"));
+    on_path.chain(bundled).find(|path| path.is_file())
+}
+
+/// A port with nothing listening on it (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("binding")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+fn scratch_home() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("erldp-cli-home-{}", random_name("")));
+    std::fs::create_dir_all(&dir).expect("creating a scratch home");
+    dir
+}

@@ -1,0 +1,187 @@
+'use strict';
+// Real BEAM peers for the tests: an Erlang node started by the test itself
+// (random name and cookie, loopback, the shared EPMD) and driven over
+// stdin/stdout by tests/erlang/erldp_test.erl, the JavaScript counterpart of
+// tests/testkit. Each command line `Expr.` gets exactly one answer line,
+// `\x02erldp-ok VALUE` or `\x02erldp-error CLASS:REASON`.
+
+const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const REPO = path.resolve(__dirname, '..', '..', '..');
+/** The control module and the BEAM helpers shared with the Rust tests, and this package's own. */
+const HELPERS = [path.join(REPO, 'tests', 'erlang'), __dirname];
+const START_TIMEOUT = 60_000;
+const STOP_TIMEOUT = 10_000;
+const KEEP_LINES = 200;
+
+let ebin;
+
+/** Compiles the Erlang helper modules once per test process. */
+function compileHelpers() {
+  if (ebin) return ebin;
+  ebin = fs.mkdtempSync(path.join(os.tmpdir(), 'erldp-js-ebin-'));
+  const sources = HELPERS.flatMap((dir) =>
+    fs.readdirSync(dir).filter((f) => f.endsWith('.erl')).map((f) => path.join(dir, f)),
+  );
+  execFileSync('erlc', ['-o', ebin, ...sources], { stdio: 'inherit' });
+  process.on('exit', () => fs.rmSync(ebin, { recursive: true, force: true }));
+  return ebin;
+}
+
+/** `prefix` and 10 random letters and digits: a valid, unique node name part. */
+function randomName(prefix) {
+  return prefix + crypto.randomBytes(8).toString('hex').slice(0, 10);
+}
+
+function randomCookie() {
+  return Array.from(crypto.randomBytes(20), (b) => String.fromCharCode(65 + (b % 26))).join('');
+}
+
+/** An Erlang atom literal. */
+function atom(name) {
+  return `'${String(name).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+class BeamPeer {
+  #child;
+  #output = [];
+  #waiting = [];
+  #ready;
+  #exited;
+  #buffer = '';
+  node = '';
+
+  /**
+   * Starts `erl` with the control module and waits until it is up.
+   * Options: `cookie`, `hidden`, `args` (more erl arguments).
+   */
+  static async start(options = {}) {
+    const peer = new BeamPeer(options);
+    peer.node = await peer.#ready;
+    return peer;
+  }
+
+  constructor({ cookie = randomCookie(), hidden = false, args = [] } = {}) {
+    this.cookie = cookie;
+    const name = randomName('erldp_js_');
+    const argv = ['-sname', name, '-setcookie', cookie, '-noshell', '+Bd', '-pa', compileHelpers()];
+    if (hidden) argv.push('-hidden');
+    argv.push(...args, '-s', 'erldp_test', 'main');
+    this.#child = spawn('erl', argv, {
+      env: { ...process.env, ERL_CRASH_DUMP_SECONDS: '0' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    // A test process that dies without stopping its peers must not leave them running.
+    const kill = () => this.#child.kill('SIGKILL');
+    process.on('exit', kill);
+    this.#exited = new Promise((resolve) => {
+      this.#child.on('exit', (code, signal) => {
+        process.off('exit', kill);
+        resolve({ code, signal });
+        this.#fail(new Error(`the BEAM peer exited (${signal ?? code})`));
+      });
+    });
+    this.#child.stdout.setEncoding('utf8').on('data', (chunk) => this.#read(chunk));
+    this.#child.stderr.setEncoding('utf8').on('data', (chunk) => this.#keep(chunk.trimEnd()));
+    this.#ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(this.#error('did not come up within 60 s')), START_TIMEOUT);
+      this.#waiting.push({
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+        ready: true,
+      });
+    });
+  }
+
+  /**
+   * Evaluates an Erlang expression sequence (the final `.` may be left out)
+   * and resolves with its value printed by `~0tp`; rejects when it raised.
+   */
+  async eval(expr) {
+    const answer = await this.#command(expr);
+    if (answer.ok) return answer.value;
+    throw this.#error(`\`${expr}\` raised ${answer.value}`);
+  }
+
+  /** Like `eval`, but resolves with `CLASS:REASON` when it raised (and fails when it did not). */
+  async evalError(expr) {
+    const answer = await this.#command(expr);
+    if (!answer.ok) return answer.value;
+    throw this.#error(`\`${expr}\` returned ${answer.value} instead of raising`);
+  }
+
+  /** SIGKILL: the node disappears without closing anything. */
+  async kill() {
+    this.#child.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  /** Ends the node cleanly (EOF on stdin halts it), killing it after 10 s. */
+  async stop() {
+    this.#child.stdin.end();
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  /** The last lines the peer printed, with the commands sent as `> ...`. */
+  get output() {
+    return this.#output.join('\n');
+  }
+
+  #command(expr) {
+    const line = expr.trimEnd().endsWith('.') ? expr.trimEnd() : `${expr.trimEnd()}.`;
+    this.#keep(`> ${line}`);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      this.#child.stdin.write(`${line}\n`);
+    });
+  }
+
+  #read(chunk) {
+    this.#buffer += chunk;
+    let end;
+    while ((end = this.#buffer.indexOf('\n')) >= 0) {
+      const line = this.#buffer.slice(0, end);
+      this.#buffer = this.#buffer.slice(end + 1);
+      this.#keep(line);
+      const at = line.indexOf('\x02');
+      if (at >= 0) this.#marker(line.slice(at + 1));
+    }
+  }
+
+  #marker(text) {
+    const [, kind, rest] = /^erldp-(ready|ok|error) ?(.*)$/.exec(text) ?? [];
+    if (!kind) return;
+    const waiting = this.#waiting[0];
+    if (!waiting || Boolean(waiting.ready) !== (kind === 'ready')) return;
+    this.#waiting.shift();
+    if (kind === 'ready') waiting.resolve(rest);
+    else waiting.resolve({ ok: kind === 'ok', value: rest });
+  }
+
+  #keep(line) {
+    this.#output.push(line);
+    if (this.#output.length > KEEP_LINES) this.#output.shift();
+  }
+
+  #fail(err) {
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(err);
+  }
+
+  #error(what) {
+    return new Error(`${this.node || 'BEAM peer'}: ${what}\n--- its recent output ---\n${this.output}\n---`);
+  }
+}
+
+module.exports = { BeamPeer, randomName, randomCookie, atom, REPO };

@@ -1,0 +1,33 @@
+%% @doc BEAM-side helpers of the Node package's tests (node/test), compiled with
+%% tests/erlang/*.erl by test/support/beam.js.
+-module(erldp_js_test).
+
+-export([round_trip/2, integral_float/1]).
+
+%% @doc Sends every term of the corpus at `Path' to `Box' as `{self(), I, Term}' and
+%% expects `{I, Term}' back. Returns `{Count, Mismatched, Lossy}': the number of
+%% terms, the (1-based) indices of those that did not come back `=:=', and the
+%% indices of those holding a float that a JavaScript number turns into an integer.
+-spec round_trip(pid() | {atom(), node()}, file:filename()) ->
+          {non_neg_integer(), [pos_integer()], [pos_integer()]}.
+round_trip(Box, Path) ->
+    {ok, Terms} = file:consult(Path),
+    Indexed = lists:zip(lists:seq(1, length(Terms)), Terms),
+    Mismatched = [I || {I, T} <- Indexed, not echoed(Box, I, T)],
+    Lossy = [I || {I, T} <- Indexed, integral_float(T)],
+    {length(Terms), Mismatched, Lossy}.
+
+echoed(Box, I, T) ->
+    Box ! {self(), I, T},
+    receive
+        {I, Back} -> Back =:= T
+    after 5000 -> false
+    end.
+
+%% @doc Whether `T' holds a float with an integral value within 2^53 - 1.
+-spec integral_float(term()) -> boolean().
+integral_float(F) when is_float(F) -> F == trunc(F) andalso abs(F) =< 9007199254740991;
+integral_float([H | T]) -> integral_float(H) orelse integral_float(T);
+integral_float(T) when is_tuple(T) -> lists:any(fun integral_float/1, tuple_to_list(T));
+integral_float(M) when is_map(M) -> lists:any(fun integral_float/1, maps:keys(M) ++ maps:values(M));
+integral_float(_) -> false.

@@ -1,0 +1,162 @@
+# frozen_string_literal: true
+
+module ErlDP
+  # A named Erlang distribution node inside this Ruby program.
+  #
+  # It registers its name with EPMD, so that BEAM nodes reach it like any other node, and it
+  # connects to them on demand. Blocking calls ({#connect}, {#ping}, {#rpc}, {#call}, and
+  # Mailbox#receive) release the GVL, so other Ruby threads run meanwhile, and they can be
+  # interrupted (Ctrl-C, Thread#raise, Thread#kill, Timeout.timeout). Any number of threads can
+  # share one node.
+  #
+  # @example
+  #   node = ErlDP::Node.new("ruby", cookie: "secret")
+  #   node.rpc(:"peer@host", :lists, :sum, [[1, 2, 3]], timeout: 5)   # => 6
+  #   node.close
+  class Node
+    # How long {#rpc} and {#call} wait by default, in seconds (+gen_server:call+'s default).
+    DEFAULT_TIMEOUT = 5
+
+    class << self
+      # Starts a node.
+      #
+      # @param name [String, Symbol] +"ruby"+ becomes +ruby@<short host name>+ (or the long host
+      #   name with +long_names: true+); +"ruby@host.example.com"+ is used as it is
+      # @param cookie [String, nil] the magic cookie; +nil+ reads +~/.erlang.cookie+, creating it
+      #   like +erl+ does when it is missing
+      # @param hidden [Boolean] a hidden node (like a C node) does not appear in +nodes()+ of the
+      #   nodes it connects to; +false+ publishes it
+      # @param epmd [Symbol] +:auto+ uses the EPMD on the EPMD port when one answers and otherwise
+      #   runs one inside this program; +:external+ requires a running one; +:none+ neither
+      #   registers nor looks up (connect with {#connect}'s +port:+)
+      # @param listen_port [Integer] the port to accept connections on; 0 picks a free one
+      # @param net_ticktime [Numeric] seconds, like +-kernel net_ticktime+: a peer silent this
+      #   long is considered down
+      # @param epmd_port [Integer, nil] the EPMD port; +nil+ means +$ERL_EPMD_PORT+, else 4369
+      # @param setup_timeout [Numeric] seconds that connecting to a node (EPMD lookup, TCP,
+      #   handshake) may take
+      # @param long_names [Boolean, nil] +true+ for +name@host.domain+ names; +nil+ decides from
+      #   the name
+      # @yieldparam node [Node] when a block is given, the node, closed when the block ends
+      # @return [Node, Object] the node, or the block's value
+      # @raise [ErlDP::Error] when EPMD refuses the name or the port cannot be used
+      # @raise [ArgumentError] for a malformed name or option
+      def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
+              epmd_port: nil, setup_timeout: 7, long_names: nil)
+        node = start(name.to_s, cookie&.to_s, hidden ? true : false, epmd, listen_port, net_ticktime,
+                     epmd_port, setup_timeout, long_names)
+        return node unless block_given?
+
+        begin
+          yield node
+        ensure
+          node.close
+        end
+      end
+
+      private :start
+    end
+
+    # @!method name
+    #   @return [Symbol] the full node name, +:"ruby@host"+
+
+    # @!method pid
+    #   @return [ErlDP::Pid] the pid that node-level sends, rpcs and calls come from
+
+    # @!method port
+    #   @return [Integer] the port the node listens on
+
+    # @!method hidden?
+    #   @return [Boolean] whether the node is hidden
+
+    # @!method ping(peer)
+    #   Like +net_adm:ping/1+: connects if needed and checks that +peer+ answers.
+    #   @param peer [Symbol, String] a node name, +:"name@host"+
+    #   @return [Symbol] +:pong+, or +:pang+ when the node cannot be reached
+
+    # @!method cast(dest, request)
+    #   +gen_server:cast(Dest, Request)+: sends and returns at once.
+    #   @param dest [ErlDP::Pid, Array(Symbol, Symbol)] a pid or +[name, node]+
+    #   @param request [Object] any term
+    #   @return [nil]
+
+    # @!method send_message(dest, message)
+    #   Sends +message+ from the node's own pid ({#pid}), like Erlang's +Dest ! Message+: it
+    #   succeeds when the message is on its way, whether or not the receiver exists.
+    #   @param dest [ErlDP::Pid, ErlDP::Ref, Array(Symbol, Symbol)] a pid, an alias, or
+    #     +[name, node]+
+    #   @param message [Object] any term
+    #   @return [nil]
+    #   @raise [ErlDP::EncodeError] when +message+ holds a value with no Erlang form
+
+    # @!method nodes
+    #   @return [Array<Symbol>] the nodes this node is connected to
+
+    # @!method close
+    #   Unregisters from EPMD, closes every connection and mailbox, and fails calls still
+    #   waiting with ErlDP::ClosedError. Closing twice is fine.
+    #   @return [nil]
+
+    # @!method closed?
+    #   @return [Boolean] whether {#close} was called
+
+    # Connects to +peer+ and completes the handshake. Sending connects on its own; connecting
+    # first surfaces a wrong cookie or an unreachable node early.
+    #
+    # @param peer [Symbol, String] a node name, +:"name@host"+
+    # @param host [String, nil] with +port:+, where the peer listens (default: the host of its
+    #   name); this skips EPMD, as needed with +epmd: :none+
+    # @param port [Integer, nil] the peer's distribution port
+    # @return [true]
+    # @raise [ErlDP::NodeNotFound] when EPMD does not know the node
+    # @raise [ErlDP::AuthError] when the cookies differ
+    # @raise [ErlDP::ConnectionError] when the node cannot be reached
+    def connect(peer, host: nil, port: nil)
+      native_connect(peer, host, port)
+    end
+
+    # Calls +mod:fun(*args)+ on +node+ and returns its value, like +erpc:call/5+.
+    #
+    # @example
+    #   node.rpc(:"peer@host", :lists, :sum, [[1, 2, 3]])   # => 6
+    # @param node [Symbol, String] the node to run on
+    # @param mod [Symbol, String] the module
+    # @param fun [Symbol, String] the function
+    # @param args [Array] the arguments, one term each
+    # @param timeout [Numeric, nil] seconds to wait (connecting included); +nil+ waits for ever
+    # @return [Object] the function's value
+    # @raise [ErlDP::RpcError] when the function raises, exits or throws; {RpcError#reason} holds
+    #   +ErlDP::Tuple[class, reason, stacktrace]+
+    # @raise [ErlDP::Timeout] when no answer came in time (the remote call is then stopped)
+    # @raise [ErlDP::EncodeError] when an argument has no Erlang form
+    def rpc(node, mod, fun, args = [], timeout: DEFAULT_TIMEOUT)
+      native_rpc(node, mod, fun, args, timeout)
+    end
+
+    # +gen_server:call(Dest, Request, Timeout)+.
+    #
+    # @example
+    #   node.call([:my_server, :"peer@host"], :get_state, timeout: 5)
+    # @param dest [ErlDP::Pid, Array(Symbol, Symbol)] a pid or +[name, node]+
+    # @param request [Object] any term
+    # @param timeout [Numeric, nil] seconds to wait; +nil+ waits for ever
+    # @return [Object] the server's reply
+    # @raise [ErlDP::RpcError] when the server does not exist or dies first; the reason is
+    #   +ErlDP::Tuple[:exit, reason, []]+, as +gen_server:call+ exits
+    # @raise [ErlDP::Timeout] when no reply came in time
+    def call(dest, request, timeout: DEFAULT_TIMEOUT)
+      native_call(dest, request, timeout)
+    end
+
+    # A new mailbox: a process of this node that Erlang code can send to, link to and monitor.
+    # It stays open until {Mailbox#close}, {#close}, or until it is garbage collected.
+    #
+    # @param name [Symbol, String, nil] a name to register, so that Erlang code can send to
+    #   +{name, 'ruby@host'}+
+    # @return [Mailbox]
+    # @raise [ArgumentError] when the name is taken
+    def mailbox(name = nil)
+      native_mailbox(name)
+    end
+  end
+end

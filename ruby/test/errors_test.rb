@@ -1,0 +1,123 @@
+# frozen_string_literal: true
+
+require "test_helper"
+
+# Each exception class, raised where it should be, by real failures.
+class ErrorsTest < Minitest::Test
+  include ErlDPTest::Helpers
+
+  def test_every_error_is_an_erldp_error
+    [ErlDP::ConnectionError, ErlDP::AuthError, ErlDP::NodeNotFound, ErlDP::Timeout, ErlDP::RpcError,
+     ErlDP::DecodeError, ErlDP::EncodeError, ErlDP::ClosedError].each do |error|
+      assert_operator error, :<, ErlDP::Error
+    end
+    assert_operator ErlDP::Error, :<, StandardError
+  end
+
+  def test_connection_error_when_nothing_listens
+    port = TCPServer.open("127.0.0.1", 0) { |server| server.addr[1] }
+    error = assert_raises(ErlDP::ConnectionError) do
+      new_node.connect(:"nobody@127.0.0.1", host: "127.0.0.1", port: port)
+    end
+    assert_match(/refused/i, error.message)
+  end
+
+  # A peer that dies fails what waits on it with ConnectionError, and monitors of the node
+  # report it.
+  def test_connection_error_when_the_peer_dies
+    doomed = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    node = new_node
+    box = node.mailbox
+    assert_equal doomed.node, box.monitor(doomed.node)
+    waiting = Thread.new do
+      Thread.current.report_on_exception = false
+      node.rpc(doomed.node, :timer, :sleep, [60_000], timeout: nil)
+    end
+    Thread.pass until waiting.stop?
+    doomed.kill
+    error = assert_raises(ErlDP::ConnectionError) { waiting.value }
+    assert_match(/connection/, error.message)
+    message = box.receive(timeout: 30)
+    assert_equal [:node_down, doomed.node], [message.kind, message.node]
+    assert_equal ErlDP::Tuple[:nodedown, doomed.node], message.term
+  ensure
+    doomed&.stop
+  end
+
+  def test_auth_error_for_a_wrong_cookie
+    node = new_node(cookie: "not-the-peer-cookie")
+    error = assert_raises(ErlDP::AuthError) { node.connect(peer.node) }
+    refute_includes error.message, "not-the-peer-cookie"
+    refute_includes error.message, peer.cookie
+    assert_equal :pang, node.ping(peer.node)
+  end
+
+  def test_node_not_found_when_epmd_does_not_know_the_name
+    host = peer.node.to_s.split("@").last
+    assert_raises(ErlDP::NodeNotFound) { new_node.connect(:"nobody_#{SecureRandom.alphanumeric(6).downcase}@#{host}") }
+  end
+
+  def test_timeout_for_an_rpc_and_a_call
+    node = new_node
+    error = assert_raises(ErlDP::Timeout) { node.rpc(peer.node, :timer, :sleep, [10_000], timeout: 0.1) }
+    assert_match(%r{rpc timer:sleep/1}, error.message)
+    peer.eval!("erldp_test_server:start(slow)")
+    assert_raises(ErlDP::Timeout) { node.call([:slow, peer.node], ErlDP::Tuple[:sleep, 10_000], timeout: 0.1) }
+  ensure
+    peer.eval!("exit(whereis(slow), kill)")
+  end
+
+  def test_rpc_error_carries_the_remote_term
+    node = new_node
+    error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :erlang, :binary_to_atom, [42]) }
+    error.reason => [:error, :badarg, [[:erlang, :binary_to_atom, [42], _], *]]
+    assert_instance_of ErlDP::Tuple, error.reason
+
+    error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :erlang, :throw, [:oops]) }
+    assert_equal [:throw, :oops], error.reason.first(2)
+    error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :erlang, :exit, [ErlDP::Tuple[:shutdown, 1]]) }
+    assert_equal [:exit, ErlDP::Tuple[:shutdown, 1]], error.reason.first(2)
+    error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :no_such_module, :f, []) }
+    assert_equal [:error, :undef], error.reason.first(2)
+  end
+
+  def test_rpc_error_for_a_call_to_a_missing_server
+    error = assert_raises(ErlDP::RpcError) { new_node.call([:no_such_server, peer.node], :hello) }
+    assert_equal ErlDP::Tuple[:exit, :noproc, []], error.reason
+  end
+
+  def test_decode_error_for_bytes_that_are_no_term
+    error = assert_raises(ErlDP::DecodeError) { ErlDP.binary_to_term("\x83\x77".b) }
+    assert_match(/byte/, error.message)
+  end
+
+  def test_encode_error_names_the_path
+    error = assert_raises(ErlDP::EncodeError) { new_node.send_message([:x, peer.node], [0, 1, { opts: -> {} }]) }
+    assert_equal "[2][:opts]", error.path
+  end
+
+  def test_closed_error_after_close
+    node = new_node
+    box = node.mailbox
+    box.close
+    assert_raises(ErlDP::ClosedError) { box.receive(timeout: 1) }
+    node.close
+    assert_raises(ErlDP::ClosedError) { node.send_message([:x, peer.node], :late) }
+    assert_raises(ErlDP::ClosedError) { node.call([:x, peer.node], :late) }
+  end
+
+  def test_invalid_arguments_are_ruby_argument_and_type_errors
+    assert_raises(ArgumentError) { ErlDP::Node.new("not a name!", cookie: "c") }
+    assert_raises(ArgumentError) { ErlDP::Node.new("ruby_x", cookie: "c", epmd: :sometimes) }
+    assert_raises(ArgumentError) { ErlDP::Node.new("ruby_x", cookie: "") }
+    node = new_node
+    assert_raises(ArgumentError) { node.connect(:"no-at-sign") }
+    assert_raises(ArgumentError) { node.send_message([1, 2], :x) }
+    assert_raises(ArgumentError) { node.send_message(Object.new, :x) }
+    assert_raises(ArgumentError) { node.mailbox.receive(timeout: -1) }
+    assert_raises(TypeError) { node.rpc(42, :erlang, :node, []) }
+    assert_raises(TypeError) { node.mailbox.link(:not_a_pid) }
+    assert_raises(ArgumentError) { ErlDP::Bitstring.new("", 9) }
+    assert_raises(ArgumentError) { ErlDP::ImproperList.new([1], [2]) }
+  end
+end

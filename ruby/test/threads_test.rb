@@ -1,0 +1,176 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "rbconfig"
+
+# Blocking calls release the GVL and can be interrupted.
+class ThreadsTest < Minitest::Test
+  include ErlDPTest::Helpers
+
+  # The bound the API promises for an interrupt to take effect.
+  INTERRUPT_BOUND = 1.0
+  # How long the interrupted calls would wait otherwise: a broken interrupt fails the test
+  # instead of hanging it.
+  PATIENCE = 10
+
+  class Poke < StandardError; end
+
+  def test_sixteen_threads_rpc_at_once
+    node = new_node
+    node.connect(peer.node)
+    results = Array.new(16) do |thread|
+      Thread.new do
+        Array.new(20) { |call| node.rpc(peer.node, :lists, :seq, [1, thread + call]) }
+      end
+    end.map(&:value)
+    results.each_with_index do |calls, thread|
+      calls.each_with_index { |value, call| assert_equal (1..(thread + call)).to_a, value }
+    end
+  end
+
+  # While one thread waits in `receive`, others run: this one asks the BEAM to send the message
+  # that ends the wait. Without the GVL released it would never get to.
+  def test_other_threads_run_while_one_waits
+    node = new_node
+    box = node.mailbox(:waiter)
+    waiting = Thread.new { box.receive(timeout: PATIENCE) }
+    Thread.pass until waiting.stop?
+    node.rpc(peer.node, :erlang, :send, [ErlDP::Tuple[:waiter, node.name], :wake_up])
+    assert_equal :wake_up, waiting.value&.term
+  end
+
+  def test_thread_raise_interrupts_receive_within_a_second
+    box = new_node.mailbox
+    elapsed = interrupt(-> { box.receive(timeout: PATIENCE) }) { |thread| thread.raise(Poke) }
+    assert_operator elapsed, :<, INTERRUPT_BOUND
+    assert_nil box.receive(timeout: 0), "the mailbox still works after the interrupt"
+  end
+
+  def test_thread_raise_interrupts_an_rpc_within_a_second
+    node = new_node
+    node.connect(peer.node)
+    sleeper = "{current_function, {timer, sleep, 1}}"
+    arrived = lambda do
+      peer.eval!("erldp_test:wait_for(fun() -> lists:any(fun(P) -> process_info(P, current_function) =:= " \
+                 "#{sleeper} end, processes()) end, 5000)")
+    end
+    elapsed = interrupt(-> { node.rpc(peer.node, :timer, :sleep, [60_000], timeout: PATIENCE) }, arrived) do |thread|
+      thread.raise(Poke)
+    end
+    assert_operator elapsed, :<, INTERRUPT_BOUND
+    assert_equal "true", peer.eval!("erldp_test:wait_for(fun() -> not lists:any(fun(P) -> " \
+                                    "process_info(P, current_function) =:= #{sleeper} end, processes()) end, 5000)"),
+                 "the abandoned rpc's worker was not stopped"
+    assert_equal 3, node.rpc(peer.node, :erlang, :length, [[1, 2, 3]])
+  end
+
+  def test_thread_raise_interrupts_a_call_within_a_second
+    node = new_node
+    peer.eval!("erldp_test_server:start(sleepy)")
+    arrived = lambda do
+      peer.eval!("erldp_test:wait_for(fun() -> process_info(whereis(sleepy), current_function) =:= " \
+                 "{current_function, {timer, sleep, 1}} end, 5000)")
+    end
+    call = -> { node.call([:sleepy, peer.node], ErlDP::Tuple[:sleep, 60_000], timeout: PATIENCE) }
+    elapsed = interrupt(call, arrived) { |thread| thread.raise(Poke) }
+    assert_operator elapsed, :<, INTERRUPT_BOUND
+  ensure
+    peer.eval!("exit(whereis(sleepy), kill)")
+  end
+
+  def test_timeout_timeout_interrupts_receive
+    box = new_node.mailbox
+    started = now
+    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { box.receive(timeout: PATIENCE) } }
+    assert_operator now - started, :<, 0.2 + INTERRUPT_BOUND
+  end
+
+  def test_thread_kill_ends_a_waiting_thread
+    box = new_node.mailbox
+    waiting = Thread.new { box.receive(timeout: PATIENCE) }
+    Thread.pass until waiting.stop?
+    started = now
+    waiting.kill
+    assert waiting.join(INTERRUPT_BOUND), "the killed thread did not end within #{INTERRUPT_BOUND} s"
+    assert_operator now - started, :<, INTERRUPT_BOUND
+  end
+
+  # An interrupt handled without an exception does not end the wait: a signal with a trap
+  # handler, which Ruby runs in the main thread, here the one waiting.
+  def test_a_trap_handler_does_not_end_receive
+    node = new_node
+    box = node.mailbox(:trapped)
+    trapped = Queue.new
+    previous = Signal.trap(:USR2) { trapped << true }
+    sender = Thread.new do
+      Thread.pass until Thread.main.stop?
+      Process.kill(:USR2, Process.pid)
+      trapped.pop
+      node.send_message([:trapped, node.name], :after_the_signal)
+    end
+    assert_equal :after_the_signal, box.receive(timeout: PATIENCE)&.term
+    sender.join
+  ensure
+    Signal.trap(:USR2, previous || "DEFAULT")
+  end
+
+  # Ctrl-C is SIGINT to a program whose main thread waits in `receive`.
+  def test_ctrl_c_interrupts_receive_in_the_main_thread
+    script = <<~RUBY
+      require "erldp"
+      node = ErlDP::Node.new("ruby_sigint_#{SecureRandom.alphanumeric(6).downcase}", cookie: "sigint")
+      box = node.mailbox
+      $stdout.puts "waiting"
+      $stdout.flush
+      begin
+        box.receive(timeout: #{PATIENCE})
+        $stdout.puts "not interrupted"
+      rescue Interrupt
+        $stdout.puts "interrupted"
+        exit 3
+      end
+    RUBY
+    lib = File.join(ErlDPTest::REPO, "ruby/lib")
+    Open3.popen2(RbConfig.ruby, "-I", lib, "-e", script) do |stdin, stdout, process|
+      stdin.close
+      assert_equal "waiting\n", stdout.gets
+      wait_until_blocked(process.pid)
+      started = now
+      Process.kill(:INT, process.pid)
+      assert_equal "interrupted\n", stdout.gets
+      assert_operator now - started, :<, INTERRUPT_BOUND
+      assert_equal 3, process.value.exitstatus
+    end
+  end
+
+  private
+
+  # Runs `call` in a thread, waits until the thread blocks in it (and `arrived` says that the
+  # request reached the peer), then pokes it with the block. Returns the seconds from the poke
+  # to the thread's exception.
+  def interrupt(call, arrived = nil)
+    thread = Thread.new do
+      Thread.current.report_on_exception = false
+      call.call
+      flunk "the call returned instead of being interrupted"
+    rescue Poke
+      now
+    end
+    arrived&.call
+    Thread.pass until thread.stop?
+    poked = now
+    yield thread
+    thread.value - poked
+  end
+
+  # A thread blocked without the GVL shows as sleeping to Ruby; another process's main thread
+  # shows so in /proc once it waits in the kernel.
+  def wait_until_blocked(pid)
+    stat = "/proc/#{pid}/task/#{pid}/stat"
+    deadline = now + 30
+    until File.read(stat).split(") ").last.start_with?("S")
+      flunk "the child never blocked" if now > deadline
+      Thread.pass
+    end
+  end
+end
