@@ -176,11 +176,10 @@ test-ruby: setup build
 demo: setup build
 	@examples/run-demo.sh
 
-# The C clients link target/release/libErlDP.so; the harness compiles them with gcc (the ei
-# client against erlang-dev's libei.a) and runs the Ruby/Node clients once those bindings exist.
-bench: setup
+# `build` makes libErlDP.so (the C client links it; the harness compiles the C clients with
+# gcc, the ei one against erlang-dev's libei.a), the Ruby extension and the Node addon.
+bench: setup build
 	@echo "==> benchmarks (about 5 minutes; BENCHMARKS.md says how to read them)"
-	$(CARGO) build --release -p erldp-capi
 	$(CARGO) run --release -p erldp --example bench
 
 # Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with
