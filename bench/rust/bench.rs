@@ -307,8 +307,30 @@ fn arg_for(scenario: Scenario, corpus: &Path) -> String {
     }
 }
 
+/// The first three fields of /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Cores and CPU model, from the kernel.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = thread::available_parallelism().map_or(0, usize::from);
+    format!("{cores} cores, {model}")
+}
+
 fn run(rounds: usize) {
     let started = Instant::now();
+    let load_before = load_average();
     let root = repo_root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
@@ -329,6 +351,9 @@ fn run(rounds: usize) {
     let peer_name = peer.node().to_string();
     let cookie = peer.cookie().to_string();
     peer.eval_ok("erldp_bench:start().");
+    let otp = peer.eval_ok(
+        "erlang:system_info(otp_release) ++ \" (erts \" ++ erlang:system_info(version) ++ \")\".",
+    );
     anchor.eval_ok(&format!("pong = net_adm:ping('{peer_name}')."));
 
     let mut results: BTreeMap<(Scenario, Impl), Vec<Sample>> = BTreeMap::new();
@@ -365,6 +390,12 @@ fn run(rounds: usize) {
         launchers.into_iter().filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why))).collect();
     absent.extend(failures.into_iter().map(|(imp, err)| (imp, format!("failed: {err}"))));
     println!("{}", report(&results, &absent, rounds, started.elapsed()));
+    println!(
+        "Machine: {}; OTP {}; load average (1, 5, 15 min) {load_before} at the start, {} at the end.",
+        machine(),
+        otp.trim_matches('"'),
+        load_average()
+    );
 }
 
 /// One line of the table: a key of one scenario's output (the title says its unit).
