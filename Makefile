@@ -194,8 +194,10 @@ test-ruby: setup build
 demo: setup build
 	@examples/run-demo.sh
 
-bench: setup
-	@echo "==> benchmarks"
+# `build` makes libErlDP.so (the C client links it; the harness compiles the C clients with
+# gcc, the ei one against erlang-dev's libei.a), the Ruby extension and the Node addon.
+bench: setup build
+	@echo "==> benchmarks (about 5 minutes; BENCHMARKS.md says how to read them)"
 	$(CARGO) run --release -p erldp --example bench
 
 # Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with

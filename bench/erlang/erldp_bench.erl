@@ -1,19 +1,34 @@
-%% @doc The BEAM side of ErlDP's benchmarks: a counting sink, a blaster, and BEAM-to-BEAM
-%% anchors measured with the same shapes.
+%% @doc The BEAM side of ErlDP's benchmarks (`make bench`, bench/rust/bench.rs).
+%%
+%% On the peer node, `start/0' registers the processes every client talks to:
+%%   sink     counts `{seq, I, Bin}' messages and checks they arrive in order;
+%%   blaster  on `{blast, Dest, N}' sends `{seq, I, <<0:128>>}' for I in 1..N to Dest;
+%%            on `{big, Dest}' sends Dest one binary of `?BIG' bytes;
+%%   bigsink  takes binaries and reports their size to whoever waits for one.
+%% The other node of the run (the anchor) calls the `beam_*' functions, which measure the
+%% same shapes BEAM to BEAM against those processes.
 -module(erldp_bench).
 
--export([sink_start/0, sink_wait/2, blast/3, beam_send/3, beam_rpc/3]).
+-export([start/0, sink_wait/2, big_wait/1]).
+-export([beam_send/2, beam_receive/2, beam_rpc/2, beam_concurrent/3, beam_big_out/1,
+         beam_big_in/1, beam_codec/2]).
 
-%% @doc Registers `sink': counts `{seq, I, Bin}' messages and checks they arrive in order.
--spec sink_start() -> pid().
-sink_start() ->
-    case whereis(sink) of
-        undefined -> ok;
-        Old -> exit(Old, kill), timer:sleep(10)
-    end,
-    Pid = spawn(fun() -> sink(0, true, none) end),
-    register(sink, Pid),
-    Pid.
+-define(BIG, (64 bsl 20)).
+-define(PAYLOAD, <<0:128>>).
+
+%% @doc Starts (or restarts) `sink', `blaster' and `bigsink'.
+-spec start() -> ok.
+start() ->
+    [begin
+         case whereis(Name) of
+             undefined -> ok;
+             Old -> unregister(Name), exit(Old, kill)
+         end,
+         register(Name, spawn(Fun))
+     end || {Name, Fun} <- [{sink, fun() -> sink(0, true, none) end},
+                            {blaster, fun() -> blaster(binary:copy(<<7>>, ?BIG)) end},
+                            {bigsink, fun() -> bigsink(none, none) end}]],
+    ok.
 
 sink(N, InOrder, Waiter) ->
     receive
@@ -36,32 +51,129 @@ sink_wait(Count, Timeout) ->
     after Timeout -> timeout
     end.
 
-%% @doc Sends `N' messages `{seq, I, <<0:128>>}' to `Dest'; returns the microseconds it took.
--spec blast(term(), pos_integer(), term()) -> non_neg_integer().
-blast(Dest, N, Payload) ->
-    T0 = erlang:monotonic_time(microsecond),
-    blast_loop(Dest, 1, N, Payload),
+blaster(Big) ->
+    receive
+        {blast, Dest, N} -> spawn(fun() -> blast(Dest, 1, N) end);
+        {big, Dest} -> Dest ! Big
+    end,
+    blaster(Big).
+
+blast(_Dest, I, N) when I > N -> ok;
+blast(Dest, I, N) ->
+    Dest ! {seq, I, ?PAYLOAD},
+    blast(Dest, I + 1, N).
+
+bigsink(Size, Waiter) ->
+    receive
+        Bin when is_binary(Bin) -> big_answer(byte_size(Bin), Waiter);
+        {wait, From} -> big_answer(Size, From)
+    end.
+
+big_answer(Size, From) when is_integer(Size), is_pid(From) ->
+    From ! {bigsink, Size},
+    bigsink(none, none);
+big_answer(Size, Waiter) ->
+    bigsink(Size, Waiter).
+
+%% @doc Waits until `bigsink' got a binary; returns its size and forgets it.
+-spec big_wait(timeout()) -> non_neg_integer() | timeout.
+big_wait(Timeout) ->
+    bigsink ! {wait, self()},
+    receive
+        {bigsink, Size} -> Size
+    after Timeout -> timeout
+    end.
+
+micros_since(T0) ->
     erlang:monotonic_time(microsecond) - T0.
 
-blast_loop(_Dest, I, N, _Payload) when I > N -> ok;
-blast_loop(Dest, I, N, Payload) ->
-    Dest ! {seq, I, Payload},
-    blast_loop(Dest, I + 1, N, Payload).
-
-%% @doc BEAM-to-BEAM one-way throughput: sends `N' messages to `sink' on `Node' and waits
-%% until it has them all; returns microseconds.
--spec beam_send(node(), pos_integer(), term()) -> non_neg_integer().
-beam_send(Node, N, Payload) ->
+%% @doc One-way throughput to `sink' on `Node': msgs/s until the sink has all `N' in order.
+-spec beam_send(node(), pos_integer()) -> float().
+beam_send(Node, N) ->
     T0 = erlang:monotonic_time(microsecond),
-    blast_loop({sink, Node}, 1, N, Payload),
+    blast({sink, Node}, 1, N),
     {N, true} = erpc:call(Node, ?MODULE, sink_wait, [N, 60000]),
-    erlang:monotonic_time(microsecond) - T0.
+    N / micros_since(T0) * 1.0e6.
 
-%% @doc BEAM-to-BEAM rpc round trips of `erlang:node/0': returns the sorted microsecond times.
--spec beam_rpc(node(), pos_integer(), timeout()) -> [non_neg_integer()].
-beam_rpc(Node, N, Timeout) ->
-    lists:sort([begin
-                    T0 = erlang:monotonic_time(nanosecond),
-                    Node = erpc:call(Node, erlang, node, [], Timeout),
-                    erlang:monotonic_time(nanosecond) - T0
-                end || _ <- lists:seq(1, N)]).
+%% @doc Receive throughput: asks the blaster on `Node' for `N' messages and receives them
+%% (checking their order); msgs/s from the request to the last message.
+-spec beam_receive(node(), pos_integer()) -> float().
+beam_receive(Node, N) ->
+    register(inbox, self()),
+    T0 = erlang:monotonic_time(microsecond),
+    {blaster, Node} ! {blast, {inbox, node()}, N},
+    ok = receive_seq(1, N),
+    Micros = micros_since(T0),
+    unregister(inbox),
+    N / Micros * 1.0e6.
+
+receive_seq(I, N) when I > N -> ok;
+receive_seq(I, N) ->
+    receive
+        {seq, I, _} -> receive_seq(I + 1, N)
+    after 60000 -> {timeout, I}
+    end.
+
+%% @doc `N' sequential `erpc:call(Node, erlang, node, [])': `{MedianUs, P99Us, CallsPerS}'.
+-spec beam_rpc(node(), pos_integer()) -> {float(), float(), float()}.
+beam_rpc(Node, N) ->
+    T0 = erlang:monotonic_time(microsecond),
+    Times = lists:sort([begin
+                            T = erlang:monotonic_time(nanosecond),
+                            Node = erpc:call(Node, erlang, node, [], 5000),
+                            erlang:monotonic_time(nanosecond) - T
+                        end || _ <- lists:seq(1, N)]),
+    Total = micros_since(T0),
+    {lists:nth(N div 2 + 1, Times) / 1000, lists:nth(N * 99 div 100 + 1, Times) / 1000,
+     N / Total * 1.0e6}.
+
+%% @doc `Callers' processes each making `PerCaller' sequential rpcs: total calls/s.
+-spec beam_concurrent(node(), pos_integer(), pos_integer()) -> float().
+beam_concurrent(Node, Callers, PerCaller) ->
+    Self = self(),
+    T0 = erlang:monotonic_time(microsecond),
+    Pids = [spawn_link(fun() ->
+                               [Node = erpc:call(Node, erlang, node, [], 5000)
+                                || _ <- lists:seq(1, PerCaller)],
+                               Self ! {done, self()}
+                       end) || _ <- lists:seq(1, Callers)],
+    [receive {done, Pid} -> ok end || Pid <- Pids],
+    Callers * PerCaller / micros_since(T0) * 1.0e6.
+
+%% @doc A binary of `?BIG' bytes to `bigsink' on `Node': MB/s until it reports the size.
+-spec beam_big_out(node()) -> float().
+beam_big_out(Node) ->
+    Big = binary:copy(<<7>>, ?BIG),
+    T0 = erlang:monotonic_time(microsecond),
+    {bigsink, Node} ! Big,
+    ?BIG = erpc:call(Node, ?MODULE, big_wait, [60000]),
+    ?BIG / micros_since(T0).
+
+%% @doc A binary of `?BIG' bytes from the blaster on `Node': MB/s from request to arrival.
+-spec beam_big_in(node()) -> float().
+beam_big_in(Node) ->
+    register(inbox, self()),
+    T0 = erlang:monotonic_time(microsecond),
+    {blaster, Node} ! {big, {inbox, node()}},
+    Size = receive Bin when is_binary(Bin) -> byte_size(Bin) after 60000 -> timeout end,
+    Micros = micros_since(T0),
+    unregister(inbox),
+    ?BIG = Size,
+    ?BIG / Micros.
+
+%% @doc `term_to_binary/1' and `binary_to_term/1' over the terms in `File' (one per line,
+%% `file:consult/1' syntax), `Rounds' times: `{EncodeNsPerTerm, DecodeNsPerTerm}'.
+-spec beam_codec(file:filename(), pos_integer()) -> {float(), float()}.
+beam_codec(File, Rounds) ->
+    {ok, Terms} = file:consult(File),
+    Encoded = [term_to_binary(T) || T <- Terms],
+    Count = length(Terms) * Rounds,
+    T0 = erlang:monotonic_time(nanosecond),
+    repeat(fun() -> [term_to_binary(T) || T <- Terms] end, Rounds),
+    T1 = erlang:monotonic_time(nanosecond),
+    repeat(fun() -> [binary_to_term(B) || B <- Encoded] end, Rounds),
+    T2 = erlang:monotonic_time(nanosecond),
+    {(T1 - T0) / Count, (T2 - T1) / Count}.
+
+repeat(_Fun, 0) -> ok;
+repeat(Fun, N) -> _ = Fun(), repeat(Fun, N - 1).

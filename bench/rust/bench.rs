@@ -1,18 +1,26 @@
-//! Throughput and latency of the ErlDP Rust core against a real BEAM node,
-//! with BEAM-to-BEAM anchors measured the same way in the same run.
+//! `make bench`: ErlDP (the Rust core, through C, Ruby and Node) side by side with a C node
+//! on erl_interface and with BEAM to BEAM, against one BEAM peer, in one run.
 //!
-//! `make bench` runs it; by hand: `cargo run --release -p erldp --example bench`.
-//! Each measurement runs `ROUNDS` times, alternating ErlDP and BEAM, and the
-//! table shows the median with the min–max range.
+//! By hand, after `cargo build --release -p erldp-capi`:
+//! `cargo run --release -p erldp --example bench [-- --rounds N]`.
+//!
+//! Each ErlDP/ei measurement runs a fresh client process (`bench client ...` for the Rust
+//! core, bench/c/*.c, bench/ruby/client.rb, bench/node/client.js): they all take
+//! `SCENARIO PEER COOKIE ARG` and print `key value` lines, so every implementation does the
+//! same work and the peak RSS of a 64 MiB transfer is that of its own process. BEAM to BEAM
+//! runs on a second BEAM node (the anchor) against the same peer. Rounds alternate the
+//! implementations; the table gives the median and the min–max of the rounds.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use erldp::term::{decode, encode};
 use erldp::{Dest, Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp_testkit::{random_name, repo_root, BeamPeer};
 
 const ROUNDS: usize = 3;
 const MESSAGES: usize = 200_000;
@@ -20,12 +28,319 @@ const RPCS: usize = 20_000;
 const CALLERS: usize = 16;
 const CALLS_PER_CALLER: usize = 2_000;
 const BIG: usize = 64 << 20;
-const T: Duration = Duration::from_secs(120);
+/// A client that takes longer than this has hung.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+/// Codec measurements repeat the corpus for at least this long.
+const CODEC_TIME: Duration = Duration::from_millis(500);
+/// BEAM's codec measurement repeats the corpus this many times.
+const BEAM_CODEC_ROUNDS: usize = 200;
 
 fn main() {
-    let ebin = compile_bench_module();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("client") {
+        client::run(&args[1..]);
+        return;
+    }
+    let rounds = match args.as_slice() {
+        [] => ROUNDS,
+        [flag, n] if flag == "--rounds" => n.parse().expect("--rounds takes a number"),
+        _ => panic!("usage: bench [--rounds N]"),
+    };
+    run(rounds);
+}
+
+/// The work each client does; `arg` is what it gets as ARG.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Scenario {
+    /// `MESSAGES` `{seq, I, <<0:128>>}` to `sink`, timed until the sink has them all in order.
+    Send,
+    /// The blaster sends `MESSAGES` such messages to `inbox` on the client's node, timed from
+    /// the request to the last one (each checked for order).
+    Receive,
+    /// `RPCS` sequential `erlang:node()` rpcs: median, p99, calls/s.
+    Rpc,
+    /// `CALLERS` threads, `CALLS_PER_CALLER` rpcs each, one node (ei: a node per thread).
+    Concurrent,
+    /// One `BIG`-byte binary to `bigsink`, timed until it reports the size; peak RSS.
+    BigOut,
+    /// One `BIG`-byte binary from the blaster, timed from the request to its arrival.
+    BigIn,
+    /// Encode and decode every term of the corpus (and JSON of the same data where a
+    /// language has it): ns per term.
+    Codec,
+}
+
+const SCENARIOS: [Scenario; 7] = [
+    Scenario::Send,
+    Scenario::Receive,
+    Scenario::Rpc,
+    Scenario::Concurrent,
+    Scenario::BigOut,
+    Scenario::BigIn,
+    Scenario::Codec,
+];
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Send => "send",
+            Scenario::Receive => "receive",
+            Scenario::Rpc => "rpc",
+            Scenario::Concurrent => "concurrent",
+            Scenario::BigOut => "big_out",
+            Scenario::BigIn => "big_in",
+            Scenario::Codec => "codec",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Impl {
+    Core,
+    C,
+    Ruby,
+    Node,
+    Ei,
+    Beam,
+}
+
+const IMPLS: [Impl; 6] = [Impl::Core, Impl::C, Impl::Ruby, Impl::Node, Impl::Ei, Impl::Beam];
+
+impl Impl {
+    fn title(self) -> &'static str {
+        match self {
+            Impl::Core => "ErlDP Rust core",
+            Impl::C => "ErlDP through C",
+            Impl::Ruby => "Ruby",
+            Impl::Node => "Node",
+            Impl::Ei => "C node on ei",
+            Impl::Beam => "BEAM to BEAM",
+        }
+    }
+}
+
+/// How to start an implementation's client, or why it cannot run here.
+type Launcher = Result<Vec<String>, String>;
+
+fn launchers(root: &Path, out: &Path) -> BTreeMap<Impl, Launcher> {
+    let exe = std::env::current_exe().expect("own path").to_string_lossy().into_owned();
+    let mut map = BTreeMap::new();
+    map.insert(Impl::Core, Ok(vec![exe, "client".into()]));
+    map.insert(Impl::C, build_c_client(root, out));
+    map.insert(Impl::Ei, build_ei_client(root, out));
+    map.insert(
+        Impl::Ruby,
+        binding(root, "ruby/lib/erldp.rb", &["ruby", "-I", "ruby/lib", "-e", "require 'erldp'"])
+            .map(|()| vec!["ruby".into(), "-I".into(), "ruby/lib".into(), "bench/ruby/client.rb".into()]),
+    );
+    map.insert(
+        Impl::Node,
+        binding(root, "node/package.json", &["node", "-e", "require('./node')"])
+            .map(|()| vec!["node".into(), "bench/node/client.js".into()]),
+    );
+    map
+}
+
+/// A binding can run once it is on this branch and loads.
+fn binding(root: &Path, marker: &str, load: &[&str]) -> Result<(), String> {
+    if !root.join(marker).exists() {
+        return Err(format!("missing: {marker} is not on this branch yet"));
+    }
+    let output = Command::new(load[0]).args(&load[1..]).current_dir(root).output();
+    match output {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!("does not load: {}", String::from_utf8_lossy(&output.stderr).trim())),
+        Err(err) => Err(format!("cannot run {}: {err}", load[0])),
+    }
+}
+
+fn gcc(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("gcc").args(args).output().map_err(|err| format!("cannot run gcc: {err}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("gcc failed: {}", String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+fn build_c_client(root: &Path, out: &Path) -> Launcher {
+    let lib = root.join("target/release");
+    if !lib.join("libErlDP.so").exists() {
+        return Err("missing: target/release/libErlDP.so (cargo build --release -p erldp-capi)".into());
+    }
+    let exe = out.join("erldp_client");
+    gcc(&[
+        "-O2",
+        "-Wall",
+        "-I",
+        &root.join("include").to_string_lossy(),
+        "-o",
+        &exe.to_string_lossy(),
+        &root.join("bench/c/erldp_client.c").to_string_lossy(),
+        "-L",
+        &lib.to_string_lossy(),
+        "-lErlDP",
+        &format!("-Wl,-rpath,{}", lib.display()),
+        "-pthread",
+    ])?;
+    Ok(vec![exe.to_string_lossy().into_owned()])
+}
+
+fn build_ei_client(root: &Path, out: &Path) -> Launcher {
+    let ei = std::fs::read_dir("/usr/lib/erlang/lib")
+        .map_err(|err| format!("no OTP under /usr/lib/erlang: {err}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("erl_interface-")))
+        .ok_or("missing: erl_interface (apt-get install erlang-dev)")?;
+    let exe = out.join("ei_client");
+    gcc(&[
+        "-O2",
+        "-Wall",
+        "-I",
+        &ei.join("include").to_string_lossy(),
+        "-o",
+        &exe.to_string_lossy(),
+        &root.join("bench/c/ei_client.c").to_string_lossy(),
+        &ei.join("lib/libei.a").to_string_lossy(),
+        "-pthread",
+    ])?;
+    Ok(vec![exe.to_string_lossy().into_owned()])
+}
+
+/// What one measurement printed, by key.
+type Sample = BTreeMap<String, f64>;
+
+fn run_client(command: &[String], root: &Path, scenario: Scenario, peer: &str, cookie: &str, arg: &str) -> Result<Sample, String> {
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .args([scenario.name(), peer, cookie, arg])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", command[0]))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|err| err.to_string())? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{} {} timed out", command.join(" "), scenario.name()));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("{} {} failed ({status}): {}", command.join(" "), scenario.name(), err.trim()));
+    }
+    Ok(out
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            Some((key.to_string(), value.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+/// The anchor's measurement of `scenario`, BEAM to BEAM.
+fn run_beam(anchor: &mut BeamPeer, scenario: Scenario, peer: &str, corpus_text: &Path) -> Result<Sample, String> {
+    let numbers = |text: String| -> Vec<f64> {
+        text.trim_matches(|c| c == '{' || c == '}').split(',').filter_map(|x| x.trim().parse().ok()).collect()
+    };
+    let eval = |anchor: &mut BeamPeer, expr: String| anchor.eval(&expr).map(numbers);
+    let sample = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Sample>();
+    Ok(match scenario {
+        Scenario::Send => {
+            let v = eval(anchor, format!("erldp_bench:beam_send('{peer}', {MESSAGES})."))?;
+            sample(&[("msgs_per_s", v[0])])
+        }
+        Scenario::Receive => {
+            let v = eval(anchor, format!("erldp_bench:beam_receive('{peer}', {MESSAGES})."))?;
+            sample(&[("msgs_per_s", v[0])])
+        }
+        Scenario::Rpc => {
+            let v = eval(anchor, format!("erldp_bench:beam_rpc('{peer}', {RPCS})."))?;
+            sample(&[("median_us", v[0]), ("p99_us", v[1]), ("calls_per_s", v[2])])
+        }
+        Scenario::Concurrent => {
+            let v = eval(anchor, format!("erldp_bench:beam_concurrent('{peer}', {CALLERS}, {CALLS_PER_CALLER})."))?;
+            sample(&[("calls_per_s", v[0])])
+        }
+        Scenario::BigOut => {
+            let v = eval(anchor, format!("erldp_bench:beam_big_out('{peer}')."))?;
+            sample(&[("mb_per_s", v[0])])
+        }
+        Scenario::BigIn => {
+            let v = eval(anchor, format!("erldp_bench:beam_big_in('{peer}')."))?;
+            sample(&[("mb_per_s", v[0])])
+        }
+        Scenario::Codec => {
+            let v = eval(anchor, format!("erldp_bench:beam_codec(\"{}\", {BEAM_CODEC_ROUNDS}).", corpus_text.display()))?;
+            sample(&[("encode_ns", v[0]), ("decode_ns", v[1])])
+        }
+    })
+}
+
+fn arg_for(scenario: Scenario, corpus: &Path) -> String {
+    match scenario {
+        Scenario::Send | Scenario::Receive => MESSAGES.to_string(),
+        Scenario::Rpc => RPCS.to_string(),
+        Scenario::Concurrent => CALLS_PER_CALLER.to_string(),
+        Scenario::BigOut | Scenario::BigIn => BIG.to_string(),
+        Scenario::Codec => corpus.to_string_lossy().into_owned(),
+    }
+}
+
+/// The first three fields of /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Cores and CPU model, from the kernel.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = thread::available_parallelism().map_or(0, usize::from);
+    format!("{cores} cores, {model}")
+}
+
+fn run(rounds: usize) {
+    let started = Instant::now();
+    let load_before = load_average();
+    let root = repo_root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    let ebin = compile_bench_module(&out);
+    let corpus_text = root.join("tests/corpus.txt");
+    let corpus = write_corpus(&corpus_text, &out.join("corpus.etf"));
+    let launchers = launchers(&root, &out);
+
     let start_peer = |cookie: Option<&str>| {
-        let mut builder = BeamPeer::builder().arg("-pa").arg(&ebin);
+        let mut builder = BeamPeer::builder().name_prefix("erldp_bench_").arg("-pa").arg(&ebin).eval_timeout(CLIENT_TIMEOUT);
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
         }
@@ -33,181 +348,91 @@ fn main() {
     };
     let mut peer = start_peer(None);
     let mut anchor = start_peer(Some(peer.cookie()));
-    let node = Node::builder(random_name("bench")).cookie(peer.cookie()).start().expect("node");
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let peer_name = peer.node().to_string();
-    peer.eval_ok("erldp_bench:sink_start().");
+    let cookie = peer.cookie().to_string();
+    peer.eval_ok("erldp_bench:start().");
+    let otp = peer.eval_ok(
+        "erlang:system_info(otp_release) ++ \" (erts \" ++ erlang:system_info(version) ++ \")\".",
+    );
     anchor.eval_ok(&format!("pong = net_adm:ping('{peer_name}')."));
-    let payload = Term::binary(vec![0u8; 16]);
 
-    let mut send = Row::new("one-way send, msgs/s");
-    let mut receive = Row::new("receive, msgs/s");
-    let mut rpc_median = Row::new("rpc erlang:node/0 median, µs");
-    let mut rpc_p99 = Row::new("rpc erlang:node/0 p99, µs");
-    let mut concurrent = Row::new("16 concurrent callers, calls/s");
-    let mut big_out = Row::new("64 MiB binary to BEAM, MB/s");
-    let mut big_in = Row::new("64 MiB binary from BEAM, MB/s");
-
-    for round in 1..=ROUNDS {
-        eprintln!("round {round}/{ROUNDS}");
-        // One-way send: until the sink has every message (in order).
-        let sink = Dest::name("sink", &peer_name);
-        let started = Instant::now();
-        for i in 1..=MESSAGES {
-            let message = Term::Tuple(vec![Term::atom("seq"), Term::from(i as i64), payload.clone()]);
-            inbox.send(&sink, message).expect("send");
-        }
-        let waited = node
-            .rpc(&peer_name, "erldp_bench", "sink_wait", vec![Term::from(MESSAGES as i64), Term::from(60_000)], T)
-            .expect("sink_wait");
-        assert_eq!(waited, format!("{{{MESSAGES}, true}}").parse().expect("term"), "every message, in order");
-        send.erldp.push(MESSAGES as f64 / started.elapsed().as_secs_f64());
-        let micros: f64 = anchor
-            .eval_ok(&format!("erldp_bench:beam_send('{peer_name}', {MESSAGES}, <<0:128>>)."))
-            .parse()
-            .expect("microseconds");
-        send.beam.push(MESSAGES as f64 / (micros / 1e6));
-
-        // Receive: the BEAM node blasts at our mailbox.
-        let started = Instant::now();
-        let blast = node
-            .rpc_start(
-                &peer_name,
-                "erldp_bench",
-                "blast",
-                vec![Dest::name("inbox", node.name().as_str()).to_term(), Term::from(MESSAGES as i64), payload.clone()],
-            )
-            .expect("blast");
-        for i in 1..=MESSAGES {
-            let message = inbox.recv_timeout(T).expect("recv").expect("message in time");
-            debug_assert_eq!(message.term.as_tuple().map(|t| t[1].clone()), Some(Term::from(i as i64)));
-        }
-        receive.erldp.push(MESSAGES as f64 / started.elapsed().as_secs_f64());
-        blast.wait(T).expect("blast done");
-        // BEAM to BEAM, the receiving side is a BEAM process: the same
-        // measurement as the one-way anchor above.
-        receive.beam.push(*send.beam.last().expect("measured above"));
-
-        // rpc round trips, sequential.
-        let mut times: Vec<f64> = (0..RPCS)
-            .map(|_| {
-                let started = Instant::now();
-                node.rpc(&peer_name, "erlang", "node", vec![], T).expect("rpc");
-                started.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        rpc_median.erldp.push(times[times.len() / 2]);
-        rpc_p99.erldp.push(times[times.len() * 99 / 100]);
-        let beam: Vec<f64> = anchor
-            .eval_ok(&format!(
-                "L = erldp_bench:beam_rpc('{peer_name}', {RPCS}, 5000), \
-                 {{lists:nth({} , L) / 1000, lists:nth({}, L) / 1000}}.",
-                RPCS / 2 + 1,
-                RPCS * 99 / 100 + 1
-            ))
-            .trim_matches(|c| c == '{' || c == '}')
-            .split(',')
-            .map(|x| x.parse().expect("number"))
-            .collect();
-        rpc_median.beam.push(beam[0]);
-        rpc_p99.beam.push(beam[1]);
-
-        // Concurrent callers sharing one connection.
-        let peer_arc: Arc<str> = peer_name.as_str().into();
-        let started = Instant::now();
-        let callers: Vec<_> = (0..CALLERS)
-            .map(|_| {
-                let node = node.clone();
-                let peer = Arc::clone(&peer_arc);
-                thread::spawn(move || {
-                    for _ in 0..CALLS_PER_CALLER {
-                        node.rpc(&peer, "erlang", "node", vec![], T).expect("rpc");
+    let mut results: BTreeMap<(Scenario, Impl), Vec<Sample>> = BTreeMap::new();
+    let mut failures: BTreeMap<Impl, String> = BTreeMap::new();
+    for round in 0..rounds {
+        // Rotate who goes first, so no implementation always follows the same one.
+        let mut order = IMPLS.to_vec();
+        order.rotate_left(round % IMPLS.len());
+        for scenario in SCENARIOS {
+            eprintln!("round {}/{rounds}: {}", round + 1, scenario.name());
+            for &imp in &order {
+                if failures.contains_key(&imp) {
+                    continue;
+                }
+                let result = match (imp, launchers.get(&imp)) {
+                    (Impl::Beam, _) => run_beam(&mut anchor, scenario, &peer_name, &corpus_text),
+                    (Impl::Ei, _) if scenario == Scenario::Codec => continue,
+                    (_, Some(Ok(command))) => {
+                        run_client(command, &root, scenario, &peer_name, &cookie, &arg_for(scenario, &corpus))
                     }
-                })
-            })
-            .collect();
-        for caller in callers {
-            caller.join().expect("caller");
+                    _ => continue,
+                };
+                match result {
+                    Ok(sample) => results.entry((scenario, imp)).or_default().push(sample),
+                    Err(err) => {
+                        eprintln!("{}: {err}", imp.title());
+                        failures.insert(imp, err);
+                    }
+                }
+            }
         }
-        concurrent.erldp.push((CALLERS * CALLS_PER_CALLER) as f64 / started.elapsed().as_secs_f64());
-
-        // 64 MiB each way, and BEAM to BEAM.
-        peer.eval_ok("erldp_test:collect(bigsink).");
-        let big = Term::binary(vec![7u8; BIG]);
-        let started = Instant::now();
-        inbox.send(&Dest::name("bigsink", &peer_name), big).expect("send big");
-        peer.eval_ok("[_] = erldp_test:collected(bigsink, 1, 60000), ok.");
-        big_out.erldp.push(BIG as f64 / 1e6 / started.elapsed().as_secs_f64());
-        peer.eval_ok(&format!("Big = binary:copy(<<7>>, {BIG}), ok."));
-        let started = Instant::now();
-        peer.eval_ok(&format!("{{inbox, '{}'}} ! Big, ok.", node.name()));
-        let got = inbox.recv_timeout(T).expect("recv").expect("big in time");
-        big_in.erldp.push(BIG as f64 / 1e6 / started.elapsed().as_secs_f64());
-        assert_eq!(got.term.as_binary().map(<[u8]>::len), Some(BIG));
-        drop(got);
-        peer.eval_ok("f(Big).");
-        peer.eval_ok("erldp_test:collect(bigsink).");
-        let micros: f64 = anchor
-            .eval_ok(&format!(
-                "Big = binary:copy(<<7>>, {BIG}), T0 = erlang:monotonic_time(microsecond), \
-                 {{bigsink, '{peer_name}'}} ! Big, \
-                 [_] = erpc:call('{peer_name}', erldp_test, collected, [bigsink, 1, 60000]), \
-                 erlang:monotonic_time(microsecond) - T0."
-            ))
-            .parse()
-            .expect("microseconds");
-        anchor.eval_ok("f().");
-        big_out.beam.push(BIG as f64 / micros);
-        big_in.beam.push(BIG as f64 / micros);
     }
-    let rows = [send, receive, rpc_median, rpc_p99, concurrent, big_out, big_in];
-    println!("{}", Row::table(&rows, peak_rss_mib()));
+    let mut absent: BTreeMap<Impl, String> =
+        launchers.into_iter().filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why))).collect();
+    absent.extend(failures.into_iter().map(|(imp, err)| (imp, format!("failed: {err}"))));
+    println!("{}", report(&results, &absent, rounds, started.elapsed()));
+    println!(
+        "Machine: {}; OTP {}; load average (1, 5, 15 min) {load_before} at the start, {} at the end.",
+        machine(),
+        otp.trim_matches('"'),
+        load_average()
+    );
 }
 
+/// One line of the table: a key of one scenario's output (the title says its unit).
 struct Row {
-    name: &'static str,
-    erldp: Vec<f64>,
-    beam: Vec<f64>,
+    title: &'static str,
+    scenario: Scenario,
+    key: &'static str,
 }
 
-impl Row {
-    fn new(name: &'static str) -> Row {
-        Row { name, erldp: Vec::new(), beam: Vec::new() }
-    }
+const ROWS: &[Row] = &[
+    Row { title: "one-way send, msgs/s", scenario: Scenario::Send, key: "msgs_per_s" },
+    Row { title: "receive, msgs/s", scenario: Scenario::Receive, key: "msgs_per_s" },
+    Row { title: "rpc erlang:node/0 median, µs", scenario: Scenario::Rpc, key: "median_us" },
+    Row { title: "rpc erlang:node/0 p99, µs", scenario: Scenario::Rpc, key: "p99_us" },
+    Row { title: "rpc, 1 caller, calls/s", scenario: Scenario::Rpc, key: "calls_per_s" },
+    Row { title: "rpc, 16 callers, calls/s", scenario: Scenario::Concurrent, key: "calls_per_s" },
+    Row { title: "64 MiB binary to BEAM, MB/s", scenario: Scenario::BigOut, key: "mb_per_s" },
+    Row { title: "  peak RSS, MiB", scenario: Scenario::BigOut, key: "peak_rss_mib" },
+    Row { title: "64 MiB binary from BEAM, MB/s", scenario: Scenario::BigIn, key: "mb_per_s" },
+    Row { title: "  peak RSS, MiB", scenario: Scenario::BigIn, key: "peak_rss_mib" },
+    Row { title: "ETF encode, ns/term", scenario: Scenario::Codec, key: "encode_ns" },
+    Row { title: "ETF decode, ns/term", scenario: Scenario::Codec, key: "decode_ns" },
+    Row { title: "JSON encode (same data), ns/term", scenario: Scenario::Codec, key: "json_encode_ns" },
+    Row { title: "JSON decode (same data), ns/term", scenario: Scenario::Codec, key: "json_decode_ns" },
+];
 
-    fn table(rows: &[Row], rss: f64) -> String {
-        let mut out = format!("{:<34} {:>28} {:>28} {:>8}\n", "measurement", "ErlDP Rust core", "BEAM to BEAM", "ratio");
-        for row in rows {
-            let erldp = summary(&row.erldp);
-            let beam = summary(&row.beam);
-            let ratio = match (median(&row.erldp), median(&row.beam)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "-".into(),
-            };
-            out.push_str(&format!("{:<34} {:>28} {:>28} {:>8}\n", row.name, erldp, beam, ratio));
-        }
-        out.push_str(&format!("peak RSS of this process: {rss:.0} MiB\n"));
-        out
-    }
+fn values(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, scenario: Scenario, imp: Impl, key: &str) -> Vec<f64> {
+    results
+        .get(&(scenario, imp))
+        .map(|samples| samples.iter().filter_map(|s| s.get(key).copied()).collect())
+        .unwrap_or_default()
 }
 
 fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied()
-}
-
-fn summary(values: &[f64]) -> String {
-    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    match median(&finite) {
-        None => "-".into(),
-        Some(m) => {
-            let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            format!("{} ({}–{})", fmt(m), fmt(min), fmt(max))
-        }
-    }
 }
 
 fn fmt(value: f64) -> String {
@@ -218,27 +443,294 @@ fn fmt(value: f64) -> String {
     }
 }
 
+fn cell(values: &[f64]) -> String {
+    match median(values) {
+        None => "–".into(),
+        Some(m) if values.len() == 1 => fmt(m),
+        Some(m) => {
+            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{} ({}–{})", fmt(m), fmt(min), fmt(max))
+        }
+    }
+}
+
+/// `a / b` of the medians: how many times the anchor's value the core's is.
+fn ratio(a: &[f64], b: &[f64]) -> Option<f64> {
+    match (median(a), median(b)) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn report(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, absent: &BTreeMap<Impl, String>, rounds: usize, took: Duration) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{rounds} rounds, median (min–max); ratios are of medians, ErlDP Rust core ÷ anchor.\n\n"));
+    out.push_str("| measurement |");
+    for imp in IMPLS {
+        out.push_str(&format!(" {} |", imp.title()));
+    }
+    out.push_str(" core ÷ ei | core ÷ BEAM |\n|---|");
+    out.push_str(&"---:|".repeat(IMPLS.len() + 2));
+    out.push('\n');
+    for row in ROWS {
+        out.push_str(&format!("| {} |", row.title));
+        for imp in IMPLS {
+            out.push_str(&format!(" {} |", cell(&values(results, row.scenario, imp, row.key))));
+        }
+        let core = values(results, row.scenario, Impl::Core, row.key);
+        for anchor in [Impl::Ei, Impl::Beam] {
+            let r = ratio(&core, &values(results, row.scenario, anchor, row.key));
+            out.push_str(&format!(" {} |", r.map_or("–".into(), |r| format!("{r:.2}"))));
+        }
+        out.push('\n');
+    }
+    for (imp, why) in absent {
+        out.push_str(&format!("\n{}: {why}", imp.title()));
+    }
+    out.push_str("\n\nTargets (this run):\n");
+    let get = |scenario, imp, key| values(results, scenario, imp, key);
+    let mut target = |text: &str, value: Option<f64>, goal: f64, at_least: bool| {
+        let verdict = match value {
+            None => "not measured".to_string(),
+            Some(v) if (at_least && v >= goal) || (!at_least && v <= goal) => format!("{v:.2} — met"),
+            Some(v) => format!("{v:.2} — NOT met"),
+        };
+        out.push_str(&format!("- {text}: {verdict}\n"));
+    };
+    use Impl::*;
+    use Scenario::*;
+    target("core send ÷ ei send ≥ 2", ratio(&get(Send, Core, "msgs_per_s"), &get(Send, Ei, "msgs_per_s")), 2.0, true);
+    target("core send ÷ BEAM send ≥ 1", ratio(&get(Send, Core, "msgs_per_s"), &get(Send, Beam, "msgs_per_s")), 1.0, true);
+    target(
+        "core receive ÷ BEAM receive ≥ 1",
+        ratio(&get(Receive, Core, "msgs_per_s"), &get(Receive, Beam, "msgs_per_s")),
+        1.0,
+        true,
+    );
+    target("core rpc median ÷ ei_rpc median ≤ 1", ratio(&get(Rpc, Core, "median_us"), &get(Rpc, Ei, "median_us")), 1.0, false);
+    target(
+        "core 16 callers ÷ core 1 caller ≥ 4",
+        ratio(&get(Concurrent, Core, "calls_per_s"), &get(Rpc, Core, "calls_per_s")),
+        4.0,
+        true,
+    );
+    target("core 64 MiB out ÷ BEAM ≥ 1", ratio(&get(BigOut, Core, "mb_per_s"), &get(BigOut, Beam, "mb_per_s")), 1.0, true);
+    target("core 64 MiB in ÷ BEAM ≥ 1", ratio(&get(BigIn, Core, "mb_per_s"), &get(BigIn, Beam, "mb_per_s")), 1.0, true);
+    let payload = BIG as f64 / (1 << 20) as f64;
+    for (scenario, what) in [(BigOut, "out"), (BigIn, "in")] {
+        target(&format!("core peak RSS, 64 MiB {what}, ÷ payload ≤ 3"), median(&get(scenario, Core, "peak_rss_mib")).map(|m| m / payload), 3.0, false);
+    }
+    for binding in [Ruby, Node] {
+        target(
+            &format!("{} send ÷ core send ≥ 0.5", binding.title()),
+            ratio(&get(Send, binding, "msgs_per_s"), &get(Send, Core, "msgs_per_s")),
+            0.5,
+            true,
+        );
+        for (key, json) in [("encode_ns", "json_encode_ns"), ("decode_ns", "json_decode_ns")] {
+            target(
+                &format!("{} ETF {} time ÷ JSON's ≤ 1", binding.title(), &key[..6]),
+                ratio(&get(Codec, binding, key), &get(Codec, binding, json)),
+                1.0,
+                false,
+            );
+        }
+    }
+    out.push_str(&format!("\nThe run took {:.0} s.", took.as_secs_f64()));
+    out
+}
+
+fn compile_bench_module(out: &Path) -> PathBuf {
+    let ebin = out.join("ebin");
+    std::fs::create_dir_all(&ebin).expect("ebin dir");
+    let status = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(repo_root().join("bench/erlang/erldp_bench.erl"))
+        .status()
+        .expect("erlc");
+    assert!(status.success(), "erlc failed");
+    ebin
+}
+
+/// Writes the corpus (Erlang text, one term a line) as ETF for the clients: each term as a
+/// 4-byte big-endian length and `term_to_binary` bytes.
+fn write_corpus(text: &Path, etf: &Path) -> PathBuf {
+    let source = std::fs::read_to_string(text).expect("tests/corpus.txt");
+    let mut bytes = Vec::new();
+    for line in source.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('%')) {
+        let term: Term = line.parse().unwrap_or_else(|err| panic!("{err}: {line}"));
+        let encoded = encode(&term).expect("corpus term encodes");
+        bytes.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&encoded);
+    }
+    std::fs::write(etf, bytes).expect("write corpus.etf");
+    etf.to_path_buf()
+}
+
+/// Reads what [`write_corpus`] wrote.
+fn read_corpus(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).expect("corpus.etf");
+    let mut terms = Vec::new();
+    let mut rest = &bytes[..];
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        terms.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    terms
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok())
-            })
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-fn compile_bench_module() -> PathBuf {
-    let root = erldp_testkit::repo_root();
-    let out = std::env::temp_dir().join(format!("erldp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("ebin dir");
-    let status = Command::new("erlc")
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("bench/erlang/erldp_bench.erl"))
-        .status()
-        .expect("erlc");
-    assert!(status.success(), "erlc failed");
-    out
+/// The Rust core's client: `bench client SCENARIO PEER COOKIE ARG`.
+mod client {
+    use super::*;
+
+    pub fn run(args: &[String]) {
+        let [scenario, peer, cookie, arg] = args else {
+            panic!("usage: bench client SCENARIO PEER COOKIE ARG");
+        };
+        if scenario == "codec" {
+            codec(Path::new(arg));
+            return;
+        }
+        let node = Node::builder(random_name("bench_rs")).cookie(cookie.as_str()).start().expect("node");
+        node.connect(peer).expect("connect");
+        let n: usize = arg.parse().expect("a number");
+        match scenario.as_str() {
+            "send" => send(&node, peer, n),
+            "receive" => receive(&node, peer, n),
+            "rpc" => rpc(&node, peer, n),
+            "concurrent" => concurrent(&node, peer, n),
+            "big_out" => big_out(&node, peer, n),
+            "big_in" => big_in(&node, peer, n),
+            other => panic!("unknown scenario {other}"),
+        }
+        node.close();
+    }
+
+    const T: Duration = Duration::from_secs(120);
+
+    fn send(node: &Node, peer: &str, n: usize) {
+        let sink = Dest::name("sink", peer);
+        let payload = Term::binary(vec![0u8; 16]);
+        let started = Instant::now();
+        for i in 1..=n {
+            let message = Term::Tuple(vec![Term::Atom(erldp::atom!("seq")), Term::from(i), payload.clone()]);
+            node.send(&sink, message).expect("send");
+        }
+        let args = vec![Term::from(n), Term::from(60_000)];
+        let waited = node.rpc(peer, "erldp_bench", "sink_wait", args, T).expect("sink_wait");
+        let elapsed = started.elapsed();
+        assert_eq!(waited, Term::Tuple(vec![Term::from(n), Term::from(true)]), "every message, in order");
+        println!("msgs_per_s {:.1}", n as f64 / elapsed.as_secs_f64());
+    }
+
+    fn inbox_of(node: &Node) -> Term {
+        Dest::name("inbox", node.name().as_str()).to_term()
+    }
+
+    fn receive(node: &Node, peer: &str, n: usize) {
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        let request = Term::Tuple(vec![Term::atom("blast"), inbox_of(node), Term::from(n)]);
+        let started = Instant::now();
+        node.send(&Dest::name("blaster", peer), request).expect("send");
+        for i in 1..=n {
+            let message = inbox.recv_timeout(T).expect("recv").expect("message in time");
+            let seq = message.term.as_tuple().and_then(|t| t.get(1)).and_then(Term::as_i64);
+            assert_eq!(seq, Some(i as i64), "messages in order");
+        }
+        println!("msgs_per_s {:.1}", n as f64 / started.elapsed().as_secs_f64());
+    }
+
+    fn rpc(node: &Node, peer: &str, n: usize) {
+        let started = Instant::now();
+        let mut times: Vec<f64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                node.rpc(peer, "erlang", "node", vec![], T).expect("rpc");
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        let total = started.elapsed().as_secs_f64();
+        times.sort_by(f64::total_cmp);
+        println!("median_us {:.2}", times[n / 2]);
+        println!("p99_us {:.2}", times[n * 99 / 100]);
+        println!("calls_per_s {:.1}", n as f64 / total);
+    }
+
+    fn concurrent(node: &Node, peer: &str, per_caller: usize) {
+        let started = Instant::now();
+        thread::scope(|scope| {
+            for _ in 0..CALLERS {
+                scope.spawn(|| {
+                    for _ in 0..per_caller {
+                        node.rpc(peer, "erlang", "node", vec![], T).expect("rpc");
+                    }
+                });
+            }
+        });
+        println!("calls_per_s {:.1}", (CALLERS * per_caller) as f64 / started.elapsed().as_secs_f64());
+    }
+
+    fn big_out(node: &Node, peer: &str, bytes: usize) {
+        let big = Term::binary(vec![7u8; bytes]);
+        let started = Instant::now();
+        node.send(&Dest::name("bigsink", peer), big).expect("send");
+        let size = node.rpc(peer, "erldp_bench", "big_wait", vec![Term::from(60_000)], T).expect("big_wait");
+        let elapsed = started.elapsed();
+        assert_eq!(size, Term::from(bytes));
+        println!("mb_per_s {:.1}", bytes as f64 / 1e6 / elapsed.as_secs_f64());
+        println!("peak_rss_mib {:.1}", peak_rss_mib());
+    }
+
+    fn big_in(node: &Node, peer: &str, bytes: usize) {
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        let request = Term::Tuple(vec![Term::atom("big"), inbox_of(node)]);
+        let started = Instant::now();
+        node.send(&Dest::name("blaster", peer), request).expect("send");
+        let message = inbox.recv_timeout(T).expect("recv").expect("binary in time");
+        let elapsed = started.elapsed();
+        assert_eq!(message.term.as_binary().map(<[u8]>::len), Some(bytes));
+        println!("mb_per_s {:.1}", bytes as f64 / 1e6 / elapsed.as_secs_f64());
+        println!("peak_rss_mib {:.1}", peak_rss_mib());
+    }
+
+    /// Encodes the decoded corpus with `encode` (as `term_to_binary/1` does) and decodes its
+    /// bytes with `decode`, each for at least `CODEC_TIME`.
+    fn codec(path: &Path) {
+        let encoded = read_corpus(path);
+        let terms: Vec<Term> = encoded.iter().map(|bytes| decode(bytes).expect("corpus decodes")).collect();
+        let per_term = |work: &dyn Fn()| {
+            let started = Instant::now();
+            let mut rounds = 0;
+            while started.elapsed() < CODEC_TIME {
+                work();
+                rounds += 1;
+            }
+            started.elapsed().as_secs_f64() * 1e9 / (rounds * terms.len()) as f64
+        };
+        let encode_ns = per_term(&|| {
+            for term in &terms {
+                std::hint::black_box(encode(term).expect("encodes"));
+            }
+        });
+        let decode_ns = per_term(&|| {
+            for bytes in &encoded {
+                std::hint::black_box(decode(bytes).expect("decodes"));
+            }
+        });
+        println!("encode_ns {encode_ns:.1}");
+        println!("decode_ns {decode_ns:.1}");
+    }
 }

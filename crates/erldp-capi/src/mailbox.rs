@@ -10,7 +10,7 @@ use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::message::erldp_message;
 use crate::node::{self, erldp_node};
-use crate::status::{erldp_status, guard, guard_value, invalid, Outcome};
+use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
 /// queue of incoming messages, links and monitors. Exit signals never kill
@@ -150,10 +150,17 @@ pub unsafe extern "C" fn erldp_send(
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
         let dest = unsafe { node::dest(dest, dest_len, "dest") }?;
-        let msg = unsafe { ffi::term(msg, msg_len, "msg") }?;
-        mailbox.send(&dest, msg)?;
-        Ok(())
+        let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
+        send_encoded(mailbox, &dest, msg)
     })
+}
+
+/// Decode errors name the `msg` argument, like those of the other calls.
+fn send_encoded(mailbox: &Mailbox, dest: &erldp::Dest, msg: &[u8]) -> Outcome {
+    match mailbox.send_encoded(dest, msg) {
+        Err(err @ Error::Decode { .. }) => Err(err).context("msg"),
+        other => Ok(other?),
+    }
 }
 
 /// Sends `msg` (ETF) to the process registered as `name` on `node`
@@ -170,9 +177,8 @@ pub unsafe extern "C" fn erldp_send_named(
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
         let dest = unsafe { node::named(name, node) }?;
-        let msg = unsafe { ffi::term(msg, msg_len, "msg") }?;
-        mailbox.send(&dest, msg)?;
-        Ok(())
+        let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
+        send_encoded(mailbox, &dest, msg)
     })
 }
 

@@ -60,6 +60,9 @@ pub(crate) struct Timing {
 
 struct Queue {
     buf: Vec<u8>,
+    /// Encodes into `buf`; under the same lock, so that its atom cache
+    /// updates reach the peer in the order it makes them.
+    outbound: Outbound,
     closing: bool,
     /// The writer thread has written everything and stopped.
     flushed: bool,
@@ -69,7 +72,6 @@ struct Queue {
 pub(crate) struct Connection {
     peer: Peer,
     id: u64,
-    outbound: Outbound,
     queue: Mutex<Queue>,
     /// The writer waits here for data.
     data_ready: Condvar,
@@ -89,14 +91,19 @@ impl Connection {
     /// read or written until [`run`](Self::run) starts the threads, so the
     /// caller can make the connection known first.
     pub(crate) fn new(stream: TcpStream, peer: Peer, timing: Timing) -> Result<Arc<Connection>> {
+        let outbound = Outbound::new(peer.flags);
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Self::tick(timing).max(Duration::from_millis(10))))?;
         stream.set_write_timeout(None)?;
         Ok(Arc::new(Connection {
-            outbound: Outbound::new(peer.flags),
             peer,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            queue: Mutex::new(Queue { buf: Vec::with_capacity(READ_CHUNK), closing: false, flushed: false }),
+            queue: Mutex::new(Queue {
+                buf: Vec::with_capacity(READ_CHUNK),
+                outbound,
+                closing: false,
+                flushed: false,
+            }),
             data_ready: Condvar::new(),
             room: Condvar::new(),
             stream,
@@ -168,21 +175,15 @@ impl Connection {
             }
             self.room.wait(&mut queue);
         }
-        let start = queue.buf.len();
-        queue.buf.extend_from_slice(&[0; 4]);
-        if let Err(err) = self.outbound.encode(&mut queue.buf, control) {
-            queue.buf.truncate(start);
+        let Queue { buf, outbound, .. } = &mut *queue;
+        let start = buf.len();
+        buf.extend_from_slice(&[0; 4]);
+        if let Err(err) = outbound.encode(buf, control) {
+            buf.truncate(start);
             return Err(err);
         }
-        let len = queue.buf.len() - start - 4;
-        let Ok(len) = u32::try_from(len) else {
-            queue.buf.truncate(start);
-            return Err(Error::Encode {
-                path: String::new(),
-                reason: format!("message of {len} bytes exceeds the 4 GiB frame limit"),
-            });
-        };
-        queue.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        let len = u32::try_from(buf.len() - start - 4).expect("Outbound::encode keeps frames under 4 GiB");
+        buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         drop(queue);
         log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use crate::handshake::flags;
+use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
 use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
 
@@ -139,6 +140,9 @@ pub(crate) struct Inbound {
     partial: HashMap<u64, Partial>,
     partial_bytes: usize,
     max_message: usize,
+    /// The atoms of the current frame's references, kept between frames
+    /// so that an unfragmented frame allocates nothing for them.
+    refs: Vec<Atom>,
 }
 
 struct Partial {
@@ -161,6 +165,7 @@ impl Inbound {
             partial: HashMap::new(),
             partial_bytes: 0,
             max_message,
+            refs: Vec::new(),
         }
     }
 
@@ -172,8 +177,12 @@ impl Inbound {
             Some(&VERSION) => match frame.get(1) {
                 Some(&HEADER) => {
                     let mut pos = 2;
-                    let refs = self.read_header(&frame, &mut pos)?;
-                    Framed { refs, body: frame.slice(pos..), versioned: false }
+                    let mut refs = std::mem::take(&mut self.refs);
+                    self.read_header(&frame, &mut pos, &mut refs)?;
+                    let framed = Framed { refs, body: frame.slice(pos..), versioned: false };
+                    let control = decode_control(&framed);
+                    self.refs = framed.refs;
+                    return control.map(Some);
                 }
                 Some(&FRAGMENT_FIRST) => match self.first_fragment(&frame)? {
                     Some(framed) => framed,
@@ -197,12 +206,13 @@ impl Inbound {
     }
 
     /// Reads the atom cache part of a header starting at `pos` (just after
-    /// the tag) and returns the atoms its references stand for.
-    fn read_header(&mut self, frame: &[u8], pos: &mut usize) -> Result<Vec<Atom>> {
+    /// the tag) into `refs`: the atoms its references stand for.
+    fn read_header(&mut self, frame: &[u8], pos: &mut usize, refs: &mut Vec<Atom>) -> Result<()> {
+        refs.clear();
         let count = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated header"))? as usize;
         *pos += 1;
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let flag_bytes = count / 2 + 1;
         let flags = frame
@@ -211,7 +221,7 @@ impl Inbound {
         *pos += flag_bytes;
         let nibble = |i: usize| (flags[i / 2] >> ((i % 2) * 4)) & 0x0F;
         let long_atoms = nibble(count) & 0x01 != 0;
-        let mut refs = Vec::with_capacity(count);
+        refs.reserve(count);
         for i in 0..count {
             let flag = nibble(i);
             let segment = (flag & 0x07) as usize;
@@ -245,13 +255,14 @@ impl Inbound {
                 refs.push(atom);
             }
         }
-        Ok(refs)
+        Ok(())
     }
 
     fn first_fragment(&mut self, frame: &Bytes) -> Result<Option<Framed>> {
         let (sequence, fragment) = fragment_ids(frame)?;
         let mut pos = 18;
-        let refs = self.read_header(frame, &mut pos)?;
+        let mut refs = Vec::new();
+        self.read_header(frame, &mut pos, &mut refs)?;
         let body = frame.slice(pos..);
         if fragment == 1 {
             return Ok(Some(Framed { refs, body, versioned: false }));
@@ -313,6 +324,73 @@ fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
 }
 
 fn decode_control(framed: &Framed) -> Result<Control> {
+    if !framed.versioned {
+        if let Some(control) = decode_message_control(framed) {
+            return control;
+        }
+    }
+    decode_any_control(framed)
+}
+
+/// The control messages of messages and rpc answers, read field by field
+/// without building the control tuple as a term (no allocation). `None`
+/// when the frame is anything else or malformed: the general decoder then
+/// reads it and reports what is wrong.
+fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
+    /// The fields before the payload.
+    enum Head {
+        Send(Option<Pid>, Pid),
+        RegSend(Pid, Atom),
+        AliasSend(Pid, Ref),
+        MonitorPExit(ProcRef, Pid, Ref),
+    }
+    let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
+    let arity = decoder.small_tuple()?;
+    let op = decoder.small_int_term()?;
+    let head = match (op, arity) {
+        (op::SEND, 3) => {
+            decoder.atom_term()?;
+            Head::Send(None, decoder.pid_term()?)
+        }
+        (op::SEND_SENDER, 3) => Head::Send(Some(decoder.pid_term()?), decoder.pid_term()?),
+        (op::REG_SEND, 4) => {
+            let from = decoder.pid_term()?;
+            decoder.atom_term()?;
+            Head::RegSend(from, decoder.atom_term()?)
+        }
+        (op::ALIAS_SEND, 3) => Head::AliasSend(decoder.pid_term()?, decoder.ref_term()?),
+        (op::PAYLOAD_MONITOR_P_EXIT, 4) => {
+            let from = match decoder.remaining().first() {
+                Some(&tag::NEW_PID_EXT | &tag::PID_EXT) => ProcRef::Pid(decoder.pid_term()?),
+                _ => ProcRef::Name(decoder.atom_term()?),
+            };
+            Head::MonitorPExit(from, decoder.pid_term()?, decoder.ref_term()?)
+        }
+        (op::SPAWN_REPLY, 5) => {
+            let req_id = decoder.ref_term()?;
+            let to = decoder.pid_term()?;
+            let flags = u32::try_from(decoder.small_int_term()?).ok()?;
+            let result = decoder.term().ok()?;
+            return (decoder.position() == framed.body.len())
+                .then_some(Ok(Control::SpawnReply { req_id, to, flags, result }));
+        }
+        _ => return None,
+    };
+    let payload = decoder.term().and_then(|term| {
+        if decoder.position() != framed.body.len() {
+            return Err(Error::decode(decoder.position(), "trailing bytes after the message"));
+        }
+        Ok(term)
+    });
+    Some(payload.map(|payload| match head {
+        Head::Send(from, to) => Control::Send { from, to, message: payload },
+        Head::RegSend(from, to) => Control::RegSend { from, to, message: payload },
+        Head::AliasSend(from, alias) => Control::AliasSend { from, alias, message: payload },
+        Head::MonitorPExit(from, to, reference) => Control::MonitorPExit { from, to, reference, reason: payload },
+    }))
+}
+
+fn decode_any_control(framed: &Framed) -> Result<Control> {
     let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
     let next = |decoder: &mut Decoder<'_>| {
         if framed.versioned {
@@ -459,152 +537,361 @@ fn unlink_id(term: &Term) -> Option<u64> {
 }
 
 /// How to frame outgoing messages on one connection, fixed by the flags
-/// negotiated in the handshake.
-#[derive(Clone, Copy, Debug)]
+/// negotiated in the handshake, and the sending half of its atom cache.
 pub(crate) struct Outbound {
-    header: bool,
     exit_payload: bool,
     send_sender: bool,
+    /// `None` when the peer did not negotiate distribution headers: frames
+    /// then go out as pass-through (`112`) with every atom written in full.
+    cache: Option<AtomCache>,
 }
 
 impl Outbound {
     pub(crate) fn new(negotiated: u64) -> Outbound {
         Outbound {
-            header: negotiated & flags::DIST_HDR_ATOM_CACHE != 0,
             exit_payload: negotiated & flags::EXIT_PAYLOAD != 0,
             send_sender: negotiated & flags::SEND_SENDER != 0,
+            cache: (negotiated & flags::DIST_HDR_ATOM_CACHE != 0).then(AtomCache::new),
         }
     }
 
     /// Appends the frame body (without the 4-byte length) for `control`.
-    /// On error nothing is appended.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
+    /// On error (a term that cannot be encoded, a frame of 4 GiB or more)
+    /// nothing is appended and the atom cache is as before.
+    ///
+    /// With distribution headers, every atom of the control message and the
+    /// payload goes through the atom cache as erts does it: an atom the peer
+    /// already holds costs two bytes and, more to the point, spares the peer
+    /// an atom table lookup per atom per message.
+    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
         let start = out.len();
-        let result = self.encode_unchecked(out, control);
+        let shape = Shape { exit_payload: self.exit_payload, send_sender: self.send_sender };
+        let result = match &mut self.cache {
+            Some(cache) => {
+                cache.begin();
+                shape.visit(control, &mut CollectAtoms(cache))?;
+                cache.write_header(out);
+                let refs = |atom: Atom| cache.index_of(atom);
+                let written = shape
+                    .visit(control, &mut Write { out, pass_through: false, atom_refs: Some(&refs) })
+                    .and_then(|()| fits_frame(out.len() - start));
+                if written.is_ok() {
+                    cache.commit();
+                }
+                written
+            }
+            None => {
+                out.push(PASS_THROUGH);
+                shape
+                    .visit(control, &mut Write { out, pass_through: true, atom_refs: None })
+                    .and_then(|()| fits_frame(out.len() - start))
+            }
+        };
         if result.is_err() {
             out.truncate(start);
         }
         result
     }
+}
 
-    fn encode_unchecked(&self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
-        if self.header {
-            out.extend_from_slice(&[VERSION, HEADER, 0]);
-        } else {
-            out.push(PASS_THROUGH);
+/// Frames carry a 32-bit length.
+fn fits_frame(len: usize) -> Result<()> {
+    if u32::try_from(len).is_err() {
+        return Err(Error::Encode {
+            path: String::new(),
+            reason: format!("message of {len} bytes exceeds the 4 GiB frame limit"),
+        });
+    }
+    Ok(())
+}
+
+/// The entries of the atom cache: 8 segments of 256, as the header's
+/// segment and internal indexes address them.
+const ATOM_CACHE_SIZE: usize = 2048;
+/// A header holds at most this many references (its count is one byte).
+const MAX_CACHE_REFS: usize = 255;
+
+/// What the peer's atom cache for this connection holds, as far as our
+/// frames told it, and the references of the message being encoded.
+///
+/// Each atom has one slot, picked by hashing its (interned) address. A
+/// message refers to an atom in its slot (sending the text only when the
+/// slot held another atom); an atom whose slot is taken by another atom of
+/// the same message, or that comes after the 255th reference, is written in
+/// full. Frames reach the peer in the order they are encoded (both happen
+/// under the connection's queue lock), so it applies the updates in the
+/// same order.
+struct AtomCache {
+    slots: Box<[Option<Atom>]>,
+    /// Per slot: the message generation that last referred to it, and the
+    /// index of its reference in that message.
+    marks: Box<[(u32, u8)]>,
+    generation: u32,
+    refs: Vec<CacheRef>,
+}
+
+#[derive(Clone, Copy)]
+struct CacheRef {
+    atom: Atom,
+    slot: u16,
+    new: bool,
+}
+
+impl AtomCache {
+    fn new() -> AtomCache {
+        AtomCache {
+            slots: vec![None; ATOM_CACHE_SIZE].into_boxed_slice(),
+            marks: vec![(0, 0); ATOM_CACHE_SIZE].into_boxed_slice(),
+            generation: 0,
+            refs: Vec::with_capacity(16),
         }
-        let term = |out: &mut Vec<u8>, term: &Term| -> Result<()> {
-            if !self.header {
-                out.push(VERSION);
+    }
+
+    fn slot(atom: Atom) -> usize {
+        // Fibonacci hashing of the address; the top 11 bits index 2048 slots.
+        let address = atom.as_str().as_ptr() as u64;
+        (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 11)) as usize
+    }
+
+    fn begin(&mut self) {
+        self.refs.clear();
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.fill((0, 0));
+            self.generation = 1;
+        }
+    }
+
+    fn note(&mut self, atom: Atom) {
+        // Long atom texts would need the header's long-atoms form; they are
+        // rare enough to go in full.
+        if self.refs.len() == MAX_CACHE_REFS || atom.as_str().len() > 255 {
+            return;
+        }
+        let slot = Self::slot(atom);
+        if self.marks[slot].0 == self.generation {
+            return;
+        }
+        self.marks[slot] = (self.generation, self.refs.len() as u8);
+        self.refs.push(CacheRef { atom, slot: slot as u16, new: self.slots[slot] != Some(atom) });
+    }
+
+    fn index_of(&self, atom: Atom) -> Option<u8> {
+        let (generation, index) = self.marks[Self::slot(atom)];
+        (generation == self.generation && self.refs.get(usize::from(index))?.atom == atom).then_some(index)
+    }
+
+    /// `131 68`, the references and the texts of new entries
+    /// ([distribution header](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html#normal-distribution-header)).
+    fn write_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[VERSION, HEADER, self.refs.len() as u8]);
+        if self.refs.is_empty() {
+            return;
+        }
+        // One flag nibble per reference, even ones in the low half; the
+        // nibble after the last says "no long atoms" (0).
+        let flags_at = out.len();
+        out.resize(flags_at + self.refs.len() / 2 + 1, 0);
+        for (i, entry) in self.refs.iter().enumerate() {
+            let nibble = (u8::from(entry.new) << 3) | (entry.slot >> 8) as u8;
+            out[flags_at + i / 2] |= nibble << ((i % 2) * 4);
+        }
+        for entry in &self.refs {
+            out.push(entry.slot as u8);
+            if entry.new {
+                let text = entry.atom.as_str().as_bytes();
+                out.push(text.len() as u8);
+                out.extend_from_slice(text);
             }
-            encode_into(term, out)
-        };
-        let tuple = |out: &mut Vec<u8>, arity: u8, op: i64| {
-            if !self.header {
-                out.push(VERSION);
-            }
-            out.extend_from_slice(&[104, arity, 97, op as u8]);
-        };
-        let element = |out: &mut Vec<u8>, value: &Term| encode_into(value, out);
+        }
+    }
+
+    /// The message went out: the peer now holds its new entries.
+    fn commit(&mut self) {
+        for entry in &self.refs {
+            self.slots[usize::from(entry.slot)] = Some(entry.atom);
+        }
+    }
+}
+
+/// The flags that decide how a control message is spelt.
+#[derive(Clone, Copy)]
+struct Shape {
+    exit_payload: bool,
+    send_sender: bool,
+}
+
+/// Receives the parts of a control message in order: the tuple's head,
+/// its other elements, then the payload (if any).
+trait Parts {
+    fn control(&mut self, arity: u8, op: i64);
+    /// The head of a tuple inside the control message; its elements follow
+    /// as elements.
+    fn tuple(&mut self, arity: u8);
+    fn element(&mut self, term: &Term) -> Result<()>;
+    fn payload(&mut self, term: &Term) -> Result<()>;
+}
+
+/// Notes the atoms a message will write, for the atom cache.
+struct CollectAtoms<'a>(&'a mut AtomCache);
+
+impl Parts for CollectAtoms<'_> {
+    fn control(&mut self, _arity: u8, _op: i64) {}
+
+    fn tuple(&mut self, _arity: u8) {}
+
+    fn element(&mut self, term: &Term) -> Result<()> {
+        visit_atoms(term, &mut |atom| self.0.note(atom));
+        Ok(())
+    }
+
+    fn payload(&mut self, term: &Term) -> Result<()> {
+        self.element(term)
+    }
+}
+
+/// Writes the message: after a distribution header, or pass-through with a
+/// version byte before the control message and before the payload.
+struct Write<'a> {
+    out: &'a mut Vec<u8>,
+    pass_through: bool,
+    atom_refs: Option<AtomRefs<'a>>,
+}
+
+impl Write<'_> {
+    fn term(&mut self, term: &Term) -> Result<()> {
+        match self.atom_refs {
+            Some(refs) => encode_into_cached(term, self.out, refs),
+            None => encode_into(term, self.out),
+        }
+    }
+}
+
+impl Parts for Write<'_> {
+    fn control(&mut self, arity: u8, op: i64) {
+        if self.pass_through {
+            self.out.push(VERSION);
+        }
+        self.out.extend_from_slice(&[104, arity, 97, op as u8]);
+    }
+
+    fn tuple(&mut self, arity: u8) {
+        self.out.extend_from_slice(&[104, arity]);
+    }
+
+    fn element(&mut self, term: &Term) -> Result<()> {
+        self.term(term)
+    }
+
+    fn payload(&mut self, term: &Term) -> Result<()> {
+        if self.pass_through {
+            self.out.push(VERSION);
+        }
+        self.term(term)
+    }
+}
+
+impl Shape {
+    /// Hands the parts of `control` to `parts`, as the negotiated flags
+    /// want them spelt.
+    fn visit(self, control: &Control, parts: &mut impl Parts) -> Result<()> {
         match control {
             Control::Link { from, to } => {
-                tuple(out, 3, op::LINK);
-                element(out, &Term::Pid(*from))?;
-                element(out, &Term::Pid(*to))?;
+                parts.control(3, op::LINK);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*to))?;
             }
             Control::Send { from, to, message } => {
                 match from {
                     Some(from) if self.send_sender => {
-                        tuple(out, 3, op::SEND_SENDER);
-                        element(out, &Term::Pid(*from))?;
+                        parts.control(3, op::SEND_SENDER);
+                        parts.element(&Term::Pid(*from))?;
                     }
                     _ => {
-                        tuple(out, 3, op::SEND);
-                        element(out, &Term::Atom(crate::atom!("")))?;
+                        parts.control(3, op::SEND);
+                        parts.element(&Term::Atom(crate::atom!("")))?;
                     }
                 }
-                element(out, &Term::Pid(*to))?;
-                term(out, message)?;
+                parts.element(&Term::Pid(*to))?;
+                parts.payload(message)?;
             }
             Control::RegSend { from, to, message } => {
-                tuple(out, 4, op::REG_SEND);
-                element(out, &Term::Pid(*from))?;
-                element(out, &Term::Atom(crate::atom!("")))?;
-                element(out, &Term::Atom(*to))?;
-                term(out, message)?;
+                parts.control(4, op::REG_SEND);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Atom(crate::atom!("")))?;
+                parts.element(&Term::Atom(*to))?;
+                parts.payload(message)?;
             }
             Control::AliasSend { from, alias, message } => {
-                tuple(out, 3, op::ALIAS_SEND);
-                element(out, &Term::Pid(*from))?;
-                element(out, &Term::Ref(*alias))?;
-                term(out, message)?;
+                parts.control(3, op::ALIAS_SEND);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Ref(*alias))?;
+                parts.payload(message)?;
             }
             Control::Exit { from, to, reason } | Control::Exit2 { from, to, reason } => {
                 let exit2 = matches!(control, Control::Exit2 { .. });
                 if self.exit_payload {
-                    tuple(out, 3, if exit2 { op::PAYLOAD_EXIT2 } else { op::PAYLOAD_EXIT });
-                    element(out, &Term::Pid(*from))?;
-                    element(out, &Term::Pid(*to))?;
-                    term(out, reason)?;
+                    parts.control(3, if exit2 { op::PAYLOAD_EXIT2 } else { op::PAYLOAD_EXIT });
+                    parts.element(&Term::Pid(*from))?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.payload(reason)?;
                 } else {
-                    tuple(out, 4, if exit2 { op::EXIT2 } else { op::EXIT });
-                    element(out, &Term::Pid(*from))?;
-                    element(out, &Term::Pid(*to))?;
-                    element(out, reason)?;
+                    parts.control(4, if exit2 { op::EXIT2 } else { op::EXIT });
+                    parts.element(&Term::Pid(*from))?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(reason)?;
                 }
             }
             Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
                 let ack = matches!(control, Control::UnlinkIdAck { .. });
-                tuple(out, 4, if ack { op::UNLINK_ID_ACK } else { op::UNLINK_ID });
-                element(out, &Term::from(*id))?;
-                element(out, &Term::Pid(*from))?;
-                element(out, &Term::Pid(*to))?;
+                parts.control(4, if ack { op::UNLINK_ID_ACK } else { op::UNLINK_ID });
+                parts.element(&Term::from(*id))?;
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*to))?;
             }
             Control::MonitorP { from, to, reference } | Control::DemonitorP { from, to, reference } => {
                 let demonitor = matches!(control, Control::DemonitorP { .. });
-                tuple(out, 4, if demonitor { op::DEMONITOR_P } else { op::MONITOR_P });
-                element(out, &Term::Pid(*from))?;
-                element(out, &to.to_term())?;
-                element(out, &Term::Ref(*reference))?;
+                parts.control(4, if demonitor { op::DEMONITOR_P } else { op::MONITOR_P });
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&to.to_term())?;
+                parts.element(&Term::Ref(*reference))?;
             }
             Control::MonitorPExit { from, to, reference, reason } => {
                 if self.exit_payload {
-                    tuple(out, 4, op::PAYLOAD_MONITOR_P_EXIT);
-                    element(out, &from.to_term())?;
-                    element(out, &Term::Pid(*to))?;
-                    element(out, &Term::Ref(*reference))?;
-                    term(out, reason)?;
+                    parts.control(4, op::PAYLOAD_MONITOR_P_EXIT);
+                    parts.element(&from.to_term())?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(&Term::Ref(*reference))?;
+                    parts.payload(reason)?;
                 } else {
-                    tuple(out, 5, op::MONITOR_P_EXIT);
-                    element(out, &from.to_term())?;
-                    element(out, &Term::Pid(*to))?;
-                    element(out, &Term::Ref(*reference))?;
-                    element(out, reason)?;
+                    parts.control(5, op::MONITOR_P_EXIT);
+                    parts.element(&from.to_term())?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(&Term::Ref(*reference))?;
+                    parts.element(reason)?;
                 }
             }
             Control::SpawnRequest { req_id, from, group_leader, module, function, args, opts } => {
                 let arity = args.as_list().map_or(0, |a| a.len());
-                tuple(out, 6, op::SPAWN_REQUEST);
-                element(out, &Term::Ref(*req_id))?;
-                element(out, &Term::Pid(*from))?;
-                element(out, &Term::Pid(*group_leader))?;
-                element(
-                    out,
-                    &Term::Tuple(vec![Term::Atom(*module), Term::Atom(*function), Term::from(arity)]),
-                )?;
-                element(out, opts)?;
-                term(out, args)?;
+                parts.control(6, op::SPAWN_REQUEST);
+                parts.element(&Term::Ref(*req_id))?;
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*group_leader))?;
+                parts.tuple(3);
+                parts.element(&Term::Atom(*module))?;
+                parts.element(&Term::Atom(*function))?;
+                parts.element(&Term::from(arity))?;
+                parts.element(opts)?;
+                parts.payload(args)?;
             }
             Control::SpawnReply { req_id, to, flags, result } => {
-                tuple(out, 5, op::SPAWN_REPLY);
-                element(out, &Term::Ref(*req_id))?;
-                element(out, &Term::Pid(*to))?;
-                element(out, &Term::from(*flags))?;
-                element(out, result)?;
+                parts.control(5, op::SPAWN_REPLY);
+                parts.element(&Term::Ref(*req_id))?;
+                parts.element(&Term::Pid(*to))?;
+                parts.element(&Term::from(*flags))?;
+                parts.element(result)?;
             }
-            Control::Ignored => {
-                tuple(out, 1, op::NODE_LINK);
-            }
+            Control::Ignored => parts.control(1, op::NODE_LINK),
         }
         Ok(())
     }
@@ -618,7 +905,7 @@ mod tests {
         Pid { node: Atom::new("a@b"), id, serial: 0, creation: 1 }
     }
 
-    fn roundtrip(outbound: Outbound, control: Control) -> Control {
+    fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
         outbound.encode(&mut out, &control).expect("encodes");
         let mut inbound = Inbound::new(1 << 20);
@@ -637,6 +924,52 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn atoms_go_through_the_cache() {
+        let mut outbound = Outbound::new(flags::SUPPORTED);
+        let mut inbound = Inbound::new(1 << 20);
+        let message = Term::Tuple(vec![Term::atom("seq"), Term::from(1), Term::Pid(pid(3)), Term::atom("seq")]);
+        let control = Control::RegSend { from: pid(1), to: Atom::new("sink"), message: message.clone() };
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            outbound.encode(&mut out, &control).expect("encodes");
+            frames.push(out.clone());
+            match inbound.decode(Bytes::from(out)).expect("decodes") {
+                Some(Control::RegSend { from, to, message: got }) => {
+                    assert_eq!((from, to, &got), (pid(1), Atom::new("sink"), &message));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // The second time every reference is to an entry the peer holds: no
+        // flag nibble has the new-entry bit, and no text is sent again.
+        let second = &frames[1];
+        let count = usize::from(second[2]);
+        assert!(count >= 1);
+        let new_entries = (0..count).filter(|i| (second[3 + i / 2] >> ((i % 2) * 4)) & 0x08 != 0).count();
+        assert_eq!(new_entries, 0);
+        assert!(second.len() < frames[0].len());
+    }
+
+    #[test]
+    fn a_failed_encoding_leaves_the_cache_alone() {
+        let mut outbound = Outbound::new(flags::SUPPORTED);
+        let mut inbound = Inbound::new(1 << 20);
+        let bad = Term::Tuple(vec![Term::atom("fresh"), Term::Float(f64::NAN)]);
+        let mut out = vec![1, 2];
+        let control = Control::Send { from: None, to: pid(2), message: bad };
+        assert!(outbound.encode(&mut out, &control).is_err());
+        assert_eq!(out, [1, 2]);
+        let control = Control::Send { from: None, to: pid(2), message: Term::atom("fresh") };
+        let mut out = Vec::new();
+        outbound.encode(&mut out, &control).expect("encodes");
+        assert!(matches!(
+            inbound.decode(Bytes::from(out)).expect("decodes"),
+            Some(Control::Send { message, .. }) if message.is_atom("fresh")
+        ));
     }
 
     #[test]
@@ -702,6 +1035,28 @@ mod tests {
             Some(Control::RegSend { to, .. }) => assert_eq!(to, Atom::new("bar")),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn malformed_message_controls_are_errors() {
+        let mut inbound = Inbound::new(1 << 20);
+        let mut good = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0];
+        encode_into(&Term::Pid(pid(2)), &mut good).expect("pid");
+        encode_into(&Term::atom("hi"), &mut good).expect("payload");
+        assert!(matches!(inbound.decode(Bytes::from(good.clone())), Ok(Some(Control::Send { .. }))));
+
+        let mut trailing = good.clone();
+        trailing.push(106);
+        let err = inbound.decode(Bytes::from(trailing)).expect_err("trailing byte");
+        assert!(err.to_string().contains("trailing bytes"), "{err}");
+
+        let mut not_a_pid = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0, 97, 1];
+        encode_into(&Term::atom("hi"), &mut not_a_pid).expect("payload");
+        let err = inbound.decode(Bytes::from(not_a_pid)).expect_err("to is not a pid");
+        assert!(err.to_string().contains("malformed SEND"), "{err}");
+
+        let truncated = &good[..good.len() - 2];
+        assert!(inbound.decode(Bytes::copy_from_slice(truncated)).is_err());
     }
 
     #[test]

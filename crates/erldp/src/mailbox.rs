@@ -510,6 +510,12 @@ impl Mailbox {
         self.inner().send_from(self.pid(), dest, message)
     }
 
+    /// Sends a message given as External Term Format bytes; see
+    /// [`Node::send_encoded`].
+    pub fn send_encoded(&self, dest: &Dest, etf: &[u8]) -> Result<()> {
+        self.inner().send_encoded_from(self.pid(), dest, etf)
+    }
+
     /// Takes the next message, waiting as long as it takes.
     /// [`Error::Closed`] once the mailbox is closed and empty.
     pub fn recv(&self) -> Result<Message> {

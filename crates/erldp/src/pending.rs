@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::{Error, Result};
+use crate::term::Atom;
+use crate::{Dest, Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
@@ -200,6 +201,26 @@ impl<T: Send + 'static> Slot<T> {
 /// the request and undo its effects on the peer.
 pub(crate) type Abandon = Box<dyn FnOnce() + Send>;
 
+/// What a [`Pending`] waits for. Kept as parts and put into words only when
+/// a timeout reports it: formatting a description for every call cost about
+/// a tenth of an rpc's instructions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Operation {
+    Rpc { module: Atom, function: Atom, arity: usize, node: Atom },
+    Call(Dest),
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::Rpc { module, function, arity, node } => {
+                write!(f, "rpc {}:{}/{arity} on {}", module.as_str(), function.as_str(), node.as_str())
+            }
+            Operation::Call(dest) => write!(f, "gen_server call to {dest}"),
+        }
+    }
+}
+
 /// An answer that is on its way: an rpc result, a `gen_server` reply.
 ///
 /// Dropping a `Pending` before it completes abandons the request (for an
@@ -209,12 +230,12 @@ pub(crate) type Abandon = Box<dyn FnOnce() + Send>;
 pub struct Pending<T: Send + 'static> {
     slot: Arc<Slot<Result<T>>>,
     abandon: Option<Abandon>,
-    operation: String,
+    operation: Operation,
     timer: Arc<Timer>,
 }
 
 impl<T: Send + 'static> Pending<T> {
-    pub(crate) fn new(slot: Arc<Slot<Result<T>>>, abandon: Abandon, operation: String, timer: Arc<Timer>) -> Pending<T> {
+    pub(crate) fn new(slot: Arc<Slot<Result<T>>>, abandon: Abandon, operation: Operation, timer: Arc<Timer>) -> Pending<T> {
         Pending { slot, abandon: Some(abandon), operation, timer }
     }
 
@@ -248,7 +269,7 @@ impl<T: Send + 'static> Pending<T> {
     /// callback runs on an internal thread and must not block for long.
     pub fn on_complete(mut self, timeout: Duration, callback: impl FnOnce(Result<T>) + Send + 'static) {
         let abandon = self.abandon.take();
-        let operation = std::mem::take(&mut self.operation);
+        let operation = self.operation;
         let slot = Arc::clone(&self.slot);
         let fired = Arc::new(AtomicBool::new(false));
         let timer_id = Arc::new(AtomicU64::new(0));
@@ -300,7 +321,7 @@ impl<T: Send + 'static> Pending<T> {
     }
 }
 
-fn timeout_error(operation: &str, timeout: Duration) -> Error {
+fn timeout_error(operation: &Operation, timeout: Duration) -> Error {
     Error::timeout(format!("{operation}: no answer within {} ms", timeout.as_millis()))
 }
 
@@ -315,7 +336,7 @@ impl<T: Send + 'static> Drop for Pending<T> {
 
 impl<T: Send + 'static> fmt::Debug for Pending<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pending").field("operation", &self.operation).finish()
+        f.debug_struct("Pending").field("operation", &self.operation.to_string()).finish()
     }
 }
 
@@ -439,7 +460,7 @@ mod tests {
         let pending = Pending::new(
             Arc::clone(&slot),
             Box::new(move || flag.store(true, Ordering::SeqCst)),
-            "test op".into(),
+            Operation::Call(Dest::name("test_server", "a@b")),
             Arc::clone(timer),
         );
         (slot, pending, abandoned)
@@ -461,7 +482,7 @@ mod tests {
         let (slot, pending, abandoned) = pending(&timer);
         let err = pending.wait(Duration::from_millis(20)).expect_err("timeout");
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
-        assert!(err.to_string().contains("test op"));
+        assert!(err.to_string().contains("gen_server call to {test_server,a@b}"), "{err}");
         assert!(abandoned.load(Ordering::SeqCst));
         assert!(!slot.complete(Ok(1)), "late answers are dropped");
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::dist::{Control, ProcRef};
 use crate::handshake::flags;
 use crate::node::{Node, NodeInner};
-use crate::pending::{Pending, Slot};
+use crate::pending::{Operation, Pending, Slot};
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Dest, Error, Result};
 
@@ -53,8 +53,8 @@ impl Node {
         if peer == inner.name() {
             return Err(Error::invalid("rpc to this node itself is not supported; call the code directly"));
         }
-        let arity = args.len();
-        let operation = format!("rpc {module}:{function}/{arity} on {peer}");
+        let (module, function) = (Atom::new(module), Atom::new(function));
+        let operation = Operation::Rpc { module, function, arity: args.len(), node: peer };
         let conn = inner.connection(peer)?;
         if conn.flags() & flags::SPAWN == 0 {
             return Err(Error::connection(peer, "the peer does not support spawn requests (OTP 23 or newer needed)"));
@@ -73,8 +73,8 @@ impl Node {
             function: crate::atom!("execute_call"),
             args: Term::List(vec![
                 Term::Ref(req_id),
-                Term::Atom(Atom::new(module)),
-                Term::Atom(Atom::new(function)),
+                Term::Atom(module),
+                Term::Atom(function),
                 Term::List(args),
             ]),
             opts: Term::List(vec![Term::Atom(crate::atom!("monitor"))]),
@@ -106,7 +106,7 @@ impl Node {
             Dest::Alias(_) => return Err(Error::invalid("a gen_server call needs a pid or [name, node], not an alias")),
         };
         let node = dest.node();
-        let operation = format!("gen_server call to {dest}");
+        let operation = Operation::Call(*dest);
         let reference = inner.make_ref();
         let slot = Slot::new();
         inner

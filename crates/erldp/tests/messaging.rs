@@ -1,7 +1,7 @@
 //! Sending and receiving terms with a real BEAM node: the whole term corpus
 //! both ways (checked with `=:=` on the BEAM side), terms that only a BEAM
-//! can make (pids, refs, ports, funs), sends to pids and aliases, and a
-//! 64 MiB binary each way.
+//! can make (pids, refs, ports, funs), sends to pids and aliases, messages
+//! sent as ETF bytes, and a 64 MiB binary each way.
 
 use std::time::Duration;
 
@@ -113,6 +113,42 @@ fn sends_to_a_pid_and_to_an_alias() {
     };
     inbox.send(&Dest::Alias(alias2), Term::atom("via_alias")).expect("send to alias");
     assert_eq!(peer.eval_ok("erldp_test:collected(got_alias, 1, 5000)."), "[via_alias]");
+}
+
+#[test]
+fn pre_encoded_messages_arrive_as_terms() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    peer.eval_ok("erldp_test:collect(sink).");
+    let sink = Dest::name("sink", peer.node());
+    // As term_to_binary writes them: Latin-1 atoms, and compressed.
+    let plain = erldp::term::encode(&"{hello, [1, 2.5, <<\"bin\">>], #{k => v}}".parse().expect("term")).expect("encodes");
+    inbox.send_encoded(&sink, &plain).expect("send plain");
+    let compressed: Vec<u8> = peer
+        .eval_ok("binary_to_list(term_to_binary({squeezed, lists:duplicate(100, x)}, [compressed]))")
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|byte| byte.trim().parse().expect("a byte"))
+        .collect();
+    node.send_encoded(&sink, &compressed).expect("send compressed");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(sink, 2, 5000) =:= [{hello, [1, 2.5, <<\"bin\">>], #{k => v}}, {squeezed, lists:duplicate(100, x)}]."),
+        "true"
+    );
+
+    // Malformed bytes are an error and nothing goes out; the connection stays up.
+    for bad in [&b""[..], &[131], &[131, 104, 2, 97, 1], &[131, 97, 1, 0], &[131, 82, 0], &[100, 97, 1]] {
+        let err = inbox.send_encoded(&sink, bad).expect_err("malformed");
+        assert!(matches!(err, erldp::Error::Decode { .. }), "{err}");
+    }
+    inbox.send_encoded(&sink, &plain).expect("still connected");
+    // The collector keeps everything: the two above and this one, none of the bad ones.
+    assert_eq!(peer.eval_ok("length(erldp_test:collected(sink, 3, 5000))."), "3");
+
+    // To a mailbox of our own node, the bytes arrive as a term.
+    inbox.send_encoded(&Dest::name("inbox", us.as_str()), &plain).expect("send locally");
+    assert!(matches!(recv(&inbox), Term::Tuple(fields) if fields[0].is_atom("hello")));
 }
 
 fn md5_hex(bytes: &[u8]) -> String {

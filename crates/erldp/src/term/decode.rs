@@ -142,6 +142,46 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Reads a `SMALL_TUPLE_EXT` header: the arity. `None` (with the
+    /// position unspecified) for anything else, here and in the readers
+    /// below: they serve the distribution layer's fast path for control
+    /// messages, which falls back to [`Decoder::term`] for error reporting.
+    pub(crate) fn small_tuple(&mut self) -> Option<usize> {
+        match self.u8().ok()? {
+            tag::SMALL_TUPLE_EXT => self.u8().ok().map(usize::from),
+            _ => None,
+        }
+    }
+
+    /// Reads a `SMALL_INTEGER_EXT` or `INTEGER_EXT`.
+    pub(crate) fn small_int_term(&mut self) -> Option<i64> {
+        self.small_int().ok()
+    }
+
+    /// Reads an atom in any of its encodings.
+    pub(crate) fn atom_term(&mut self) -> Option<Atom> {
+        self.atom().ok()
+    }
+
+    /// Reads a pid.
+    pub(crate) fn pid_term(&mut self) -> Option<Pid> {
+        match self.u8().ok()? {
+            tag @ (tag::PID_EXT | tag::NEW_PID_EXT) => self.pid_body(tag).ok(),
+            _ => None,
+        }
+    }
+
+    /// Reads a reference.
+    pub(crate) fn ref_term(&mut self) -> Option<Ref> {
+        let start = self.pos;
+        match self.u8().ok()? {
+            tag @ (tag::REFERENCE_EXT | tag::NEW_REFERENCE_EXT | tag::NEWER_REFERENCE_EXT) => {
+                self.ref_body(tag, start).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Decodes one term body (no version byte) at the current position.
     pub fn term(&mut self) -> Result<Term> {
         self.term_at().map_err(|err| *err)

@@ -126,7 +126,7 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
     };
     let mut buf = Vec::with_capacity(capacity);
     buf.push(tag::VERSION);
-    let mut out = Out { buf: &mut buf, latin1_atoms: true };
+    let mut out = Out { buf: &mut buf, latin1_atoms: true, atom_refs: None };
     write_term(term, &mut out).map_err(|failure| failure.into_error())?;
     Ok(buf)
 }
@@ -141,12 +141,56 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// by doubling for a fraction of that. Call `out.reserve(encoded_size(term))`
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
+    encode_with(term, &mut Out { buf: out, latin1_atoms: false, atom_refs: None })
+}
+
+/// Resolves an atom to its `ATOM_CACHE_REF` index in the distribution
+/// header of the message being encoded, if it has one.
+pub(crate) type AtomRefs<'a> = &'a dyn Fn(Atom) -> Option<u8>;
+
+/// Like [`encode_into`], but atoms that `atom_refs` resolves are written as
+/// `ATOM_CACHE_REF`s: the form of a term after a distribution header.
+pub(crate) fn encode_into_cached(term: &Term, out: &mut Vec<u8>, atom_refs: AtomRefs<'_>) -> Result<()> {
+    encode_with(term, &mut Out { buf: out, latin1_atoms: false, atom_refs: Some(atom_refs) })
+}
+
+fn encode_with(term: &Term, out: &mut Out<'_>) -> Result<()> {
     let start = out.len();
-    let result = write_term(term, &mut Out { buf: out, latin1_atoms: false });
-    result.map_err(|failure| {
+    write_term(term, out).map_err(|failure| {
         out.truncate(start);
         failure.into_error()
     })
+}
+
+/// Calls `note` with every atom [`encode_into`] writes for `term` (node
+/// names of pids, ports and references included), in no particular order
+/// and with repeats. Funs are written as stored, so their atoms are not
+/// visited.
+pub(crate) fn visit_atoms(term: &Term, note: &mut dyn FnMut(Atom)) {
+    match term {
+        Term::Atom(atom) => note(*atom),
+        Term::Tuple(elements) | Term::List(elements) => {
+            for element in elements {
+                visit_atoms(element, note);
+            }
+        }
+        Term::ImproperList(elements, tail) => {
+            for element in elements {
+                visit_atoms(element, note);
+            }
+            visit_atoms(tail, note);
+        }
+        Term::Map(pairs) => {
+            for (key, value) in pairs {
+                visit_atoms(key, note);
+                visit_atoms(value, note);
+            }
+        }
+        Term::Pid(pid) => note(pid.node),
+        Term::Port(port) => note(port.node),
+        Term::Ref(reference) => note(reference.node),
+        Term::Int(_) | Term::BigInt(_) | Term::Float(_) | Term::Binary(_) | Term::Bitstring(_) | Term::Fun(_) => {}
+    }
 }
 
 /// The output buffer and how atoms are written into it.
@@ -155,6 +199,8 @@ struct Out<'a> {
     /// Write atoms that Latin-1 can hold as `ATOM_EXT`, as OTP 25's
     /// `term_to_binary/1` does; otherwise as UTF-8, as the distribution does.
     latin1_atoms: bool,
+    /// Atoms of the distribution header's atom cache references.
+    atom_refs: Option<AtomRefs<'a>>,
 }
 
 impl std::ops::Deref for Out<'_> {
@@ -440,6 +486,10 @@ fn write_len<'t>(len: usize, what: &str, out: &mut Out<'_>) -> Written<'t> {
 
 #[inline]
 fn write_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
+    if let Some(index) = out.atom_refs.and_then(|refs| refs(atom)) {
+        out.extend_from_slice(&[tag::ATOM_CACHE_REF, index]);
+        return Ok(());
+    }
     if out.latin1_atoms && atom.as_str().chars().all(|c| (c as u32) <= 0xFF) {
         return write_latin1_atom(atom, out);
     }
