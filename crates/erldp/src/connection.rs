@@ -7,7 +7,10 @@
 //!
 //! Senders encode frames straight into a shared output buffer under a short
 //! lock; the writer thread swaps that buffer out and writes everything queued
-//! with one `write` call, so many small messages cost one syscall. The reader
+//! with one `write` call, so many small messages cost one syscall. A frame
+//! sent after a quiet spell (a request that waits for its answer) is written
+//! by the sender itself, without waiting: handing it to the writer would add
+//! a thread wake-up to every round trip. The reader
 //! thread reads in large chunks, splits frames off without copying, decodes
 //! and hands each control message to the node.
 
@@ -40,6 +43,12 @@ const FLUSH_EVERY: usize = 64;
 /// After writing a frame this large the writer gives its buffer back rather
 /// than keeping the capacity around.
 const KEEP_CAPACITY: usize = 4 << 20;
+/// A sender writes its frame itself when nothing was queued for this long
+/// before it: a stream of sends still goes through the writer, in batches.
+const QUIET_BEFORE_DIRECT: Duration = Duration::from_micros(50);
+/// Frames larger than this always go through the writer, so that no sender
+/// spends long in a write.
+const DIRECT_MAX: usize = 16 << 10;
 
 /// Receives what a connection reads, and learns when it goes down.
 pub(crate) trait Dispatch: Send + Sync + 'static {
@@ -66,6 +75,13 @@ struct Queue {
     closing: bool,
     /// The writer thread has written everything and stopped.
     flushed: bool,
+    /// Someone (the writer thread or a sender) is writing to the socket
+    /// outside the lock; nobody else may until it is done.
+    writing: bool,
+    /// When the last frame was queued.
+    last_queued: Instant,
+    /// The buffer a sender that writes itself swaps in for `buf`.
+    spare: Vec<u8>,
 }
 
 /// A live connection to one peer node.
@@ -103,6 +119,9 @@ impl Connection {
                 outbound,
                 closing: false,
                 flushed: false,
+                writing: false,
+                last_queued: Instant::now(),
+                spare: Vec::new(),
             }),
             data_ready: Condvar::new(),
             room: Condvar::new(),
@@ -184,12 +203,62 @@ impl Connection {
         }
         let len = u32::try_from(buf.len() - start - 4).expect("Outbound::encode keeps frames under 4 GiB");
         buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
-        drop(queue);
+        let now = Instant::now();
+        let quiet = now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
+        queue.last_queued = now;
         log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
-        if start == 0 {
-            self.data_ready.notify_one();
+        if start == 0 && quiet && !queue.writing && queue.buf.len() <= DIRECT_MAX {
+            queue.writing = true;
+            let spare = std::mem::take(&mut queue.spare);
+            let frame = std::mem::replace(&mut queue.buf, spare);
+            drop(queue);
+            self.write_direct(frame);
+        } else {
+            drop(queue);
+            if start == 0 {
+                self.data_ready.notify_one();
+            }
         }
         Ok(())
+    }
+
+    /// Writes `frame` from the sender's thread, as much as the socket takes
+    /// without blocking; the writer thread gets the rest, ahead of whatever
+    /// was queued meanwhile.
+    fn write_direct(&self, mut frame: Vec<u8>) {
+        // SAFETY: sends from a live buffer of `frame.len()` bytes.
+        let sent = unsafe {
+            libc::send(
+                self.stream.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        let failure = if sent < 0 {
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => None,
+                _ => Some(err),
+            }
+        } else {
+            None
+        };
+        let written = usize::try_from(sent).unwrap_or(0);
+        let mut queue = self.queue.lock();
+        queue.writing = false;
+        if written < frame.len() && failure.is_none() {
+            queue.buf.splice(0..0, frame.drain(written..));
+        }
+        frame.clear();
+        queue.spare = frame;
+        let writer_needed = !queue.buf.is_empty() || queue.closing;
+        drop(queue);
+        if let Some(err) = failure {
+            self.abort(&format!("write failed: {err}"));
+        } else if writer_needed {
+            self.data_ready.notify_one();
+        }
     }
 
     /// Answers a tick from the peer unless something is about to be sent
@@ -261,8 +330,9 @@ impl Connection {
         loop {
             {
                 let mut queue = self.queue.lock();
-                while queue.buf.is_empty() && !queue.closing {
-                    if self.data_ready.wait_for(&mut queue, tick).timed_out() && queue.buf.is_empty() {
+                while queue.writing || (queue.buf.is_empty() && !queue.closing) {
+                    let timed_out = self.data_ready.wait_for(&mut queue, tick).timed_out();
+                    if timed_out && queue.buf.is_empty() && Instant::now() - queue.last_queued >= tick {
                         queue.buf.extend_from_slice(&[0; 4]);
                         log::trace!("-> {} tick", self.peer.name);
                     }
@@ -271,9 +341,12 @@ impl Connection {
                     break;
                 }
                 std::mem::swap(&mut queue.buf, &mut local);
+                queue.writing = true;
             }
             self.room.notify_all();
-            if let Err(err) = stream.write_all(&local) {
+            let written = stream.write_all(&local);
+            self.queue.lock().writing = false;
+            if let Err(err) = written {
                 self.abort(&format!("write failed: {err}"));
                 self.finish_writing();
                 return;
