@@ -253,6 +253,10 @@ impl Queue {
     fn len(&self) -> usize {
         self.state.lock().messages.len()
     }
+
+    fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
 }
 
 /// Batched wake-ups for reader threads.
@@ -506,13 +510,25 @@ impl Mailbox {
     /// Sends `message` from this mailbox. Connects to the destination's node
     /// first if needed. Like Erlang's `!`, succeeding means the message was
     /// queued for the connection, not that the receiver exists.
+    /// [`Error::Closed`] once this mailbox is closed.
     pub fn send(&self, dest: &Dest, message: Term) -> Result<()> {
+        self.check_open()?;
         self.inner().send_from(self.pid(), dest, message)
+    }
+
+    /// A closed mailbox is a dead process: it sends nothing, as a pid that
+    /// no longer exists could not.
+    fn check_open(&self) -> Result<()> {
+        if self.process().queue.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Sends a message given as External Term Format bytes; see
     /// [`Node::send_encoded`].
     pub fn send_encoded(&self, dest: &Dest, etf: &[u8]) -> Result<()> {
+        self.check_open()?;
         self.inner().send_encoded_from(self.pid(), dest, etf)
     }
 

@@ -116,6 +116,21 @@ fn sends_to_a_pid_and_to_an_alias() {
 }
 
 #[test]
+fn a_closed_mailbox_sends_nothing() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    peer.eval_ok("erldp_test:collect(sink).");
+    let sender = node.mailbox(None).expect("mailbox");
+    let sink = Dest::name("sink", peer.node());
+    sender.close(Term::atom("normal"));
+    assert!(matches!(sender.send(&sink, Term::atom("from_the_dead")), Err(erldp::Error::Closed)));
+    let etf = erldp::term::encode(&Term::atom("x")).expect("encode");
+    assert!(matches!(sender.send_encoded(&sink, &etf), Err(erldp::Error::Closed)));
+    inbox.send(&sink, Term::atom("alive")).expect("an open mailbox sends");
+    assert_eq!(peer.eval_ok("erldp_test:collected(sink, 1, 5000)."), "[alive]");
+}
+
+#[test]
 fn pre_encoded_messages_arrive_as_terms() {
     let mut peer = BeamPeer::start();
     let (node, inbox) = setup(&peer);
