@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
 use erldp::term::encode::{
-    encode_atom_into, encode_body_into, tag, FLATMAP_MAX_PAIRS, MAX_STRING_EXT_LEN,
+    encode_atom_into, encode_body_into, encode_int_into, tag, FLATMAP_MAX_PAIRS, MAX_STRING_EXT_LEN,
 };
 use erldp::term::{map_key_cmp, MAX_ATOM_CHARS};
 use erldp::{Atom, BigInt, Message, Term};
@@ -437,7 +437,8 @@ impl Encoder<'_> {
     /// Like [`Encoder::term`], the recursive path keeps its frames small.
     fn write(&self, value: Value, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
         if let Some(fixnum) = Fixnum::from_value(value) {
-            return write_body(&Term::Int(fixnum.to_i64()), out);
+            encode_int_into(fixnum.to_i64(), out);
+            return Ok(());
         }
         if let Some(array) = RArray::from_value(value) {
             check_stack_room()?;
@@ -530,12 +531,31 @@ impl Encoder<'_> {
     /// Ruby code changes meanwhile gives `nil` for what it lost and leaves
     /// out what it gained.
     fn write_elements(&self, array: RArray, len: usize, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
-        for index in 0..len {
-            // SAFETY: the slice is read before any Ruby code can run.
-            let element = unsafe { array.as_slice() }.get(index).copied();
+        let mut index = 0;
+        while index < len {
+            let element = {
+                // SAFETY: the slice is dropped before anything that could
+                // run Ruby code; runs of Integers, which cannot, are written
+                // from one look-up of it (the look-up cost as much as the
+                // writing).
+                let elements = unsafe { array.as_slice() };
+                let end = len.min(elements.len());
+                while index < end {
+                    let Some(fixnum) = Fixnum::from_value(elements[index]) else {
+                        break;
+                    };
+                    encode_int_into(fixnum.to_i64(), out);
+                    index += 1;
+                }
+                if index == len {
+                    return Ok(());
+                }
+                elements.get(index).copied()
+            };
             let element = element.unwrap_or_else(|| self.ruby.qnil().as_value());
             self.write(element, depth + 1, out)
                 .map_err(|failure| failure.inside(format!("[{index}]")))?;
+            index += 1;
         }
         Ok(())
     }

@@ -161,6 +161,12 @@ pub fn encode_atom_into(text: &str, out: &mut Vec<u8>) -> Result<()> {
     write_atom_text(text, out).map_err(|failure| failure.into_error())
 }
 
+/// Appends the integer `value` as [`encode`] writes it.
+#[inline]
+pub fn encode_int_into(value: i64, out: &mut Vec<u8>) {
+    write_int(value, out);
+}
+
 /// Resolves an atom to its `ATOM_CACHE_REF` index in the distribution
 /// header of the message being encoded, if it has one.
 pub(crate) type AtomRefs<'a> = &'a dyn Fn(Atom) -> Option<u8>;
@@ -552,7 +558,7 @@ fn write_latin1_atom<'t>(text: &str, out: &mut Out<'_>) -> Written<'t> {
 }
 
 #[inline]
-fn write_int(value: i64, out: &mut Out<'_>) {
+fn write_int(value: i64, out: &mut Vec<u8>) {
     if (0..=255).contains(&value) {
         out.push(tag::SMALL_INTEGER_EXT);
         out.push(value as u8);
@@ -806,13 +812,18 @@ mod tests {
     }
 
     #[test]
-    fn body_and_atom_helpers_write_what_encode_writes_after_the_version() {
+    fn helpers_write_what_encode_writes_after_the_version() {
         for text in ["ok", "é", "λ", "日本語", &"ü".repeat(255), &"日".repeat(255)] {
             let mut atom = Vec::new();
             encode_atom_into(text, &mut atom).expect("encodes");
             assert_eq!(atom, encode(&Term::atom(text)).expect("encodes")[1..], "{text}");
         }
         assert!(encode_atom_into(&"日".repeat(256), &mut Vec::new()).is_err());
+        for value in [0, 255, 256, -1, i64::from(i32::MIN) - 1, i64::MAX, i64::MIN] {
+            let mut int = Vec::new();
+            encode_int_into(value, &mut int);
+            assert_eq!(int, encode(&Term::Int(value)).expect("encodes")[1..], "{value}");
+        }
         let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}}".parse().expect("parses");
         let mut body = vec![7];
         encode_body_into(&term, &mut body).expect("encodes");
