@@ -60,6 +60,35 @@ class TermsTest < Minitest::Test
     ERLANG
   end
 
+  # Objects made in Ruby (hashes in insertion order, not the BEAM's key order) encode to the very
+  # bytes of term_to_binary/1.
+  def test_term_to_binary_of_ruby_objects_is_byte_identical
+    release = peer.eval!("erlang:system_info(otp_release)")
+    skip "term_to_binary/1 writes every atom as UTF-8 from OTP 26 on" unless release == '"25"'
+    node = new_node
+    box = node.mailbox(:expected)
+    values = [
+      { b: 2, a: 1, 1 => :x, 1.0 => :y, "k" => [1], ErlDP::Tuple[1] => nil, [] => { z: 1, y: 2 } },
+      Array.new(65_535, 7), Array.new(65_536, 7), [1, 256, -1, 2**40, 2**64, -(2**70), 255, 300],
+      ErlDP::Tuple[*1..300], [:é, :λ, :日本, :"hello world", true, false, nil, :"#{'ü' * 255}"],
+      [1.5, "abc", "\xE9".b, ErlDP::ImproperList.new([1, 2], :t), ErlDP::Bitstring.new("\xFF".b, 3)],
+    ]
+    peer.eval!(<<~ERLANG.tr("\n", " "))
+      {expected, #{atom(node.name)}} ! [term_to_binary(T) || T <- [
+        \#{b => 2, a => 1, 1 => x, 1.0 => y, <<"k">> => [1], {1} => nil, [] => \#{z => 1, y => 2}},
+        lists:duplicate(65535, 7), lists:duplicate(65536, 7),
+        [1, 256, -1, 1 bsl 40, 1 bsl 64, -(1 bsl 70), 255, 300],
+        list_to_tuple(lists:seq(1, 300)),
+        [list_to_atom([233]), list_to_atom([955]), list_to_atom([26085, 26412]), 'hello world',
+         true, false, nil, list_to_atom(lists:duplicate(255, 252))],
+        [1.5, <<"abc">>, <<233>>, [1, 2 | t], <<7:3>>]]].
+    ERLANG
+    expected = box.receive(timeout: 10).term
+    values.zip(expected).each do |value, bytes|
+      assert_equal bytes.b, ErlDP.term_to_binary(value), value.inspect[0, 80]
+    end
+  end
+
   def test_erlang_terms_decode_to_the_ruby_classes_of_the_table
     node = new_node
     box = node.mailbox(:decode)

@@ -9,12 +9,15 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
-use erldp::term::MAX_ATOM_CHARS;
+use erldp::term::encode::{
+    encode_atom_into, encode_body_into, encode_int_into, tag, FLATMAP_MAX_PAIRS, MAX_STRING_EXT_LEN,
+};
+use erldp::term::{map_key_cmp, MAX_ATOM_CHARS};
 use erldp::{Atom, BigInt, Message, Term};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{
-    prelude::*, Error, Fixnum, Float, Integer, RArray, RBignum, RHash, RString, RTypedData, Ruby,
-    Symbol, Value,
+    prelude::*, typed_data::TypedData, Error, Fixnum, Float, Integer, RArray, RBignum, RHash,
+    RString, RTypedData, Ruby, Symbol, Value,
 };
 
 use crate::errors::classes;
@@ -171,6 +174,19 @@ pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Term, erldp::Error>
         .map_err(|failure| failure.into_error())
 }
 
+/// The bytes `term_to_binary/1` gives for a Ruby object, written straight
+/// from the Ruby values; an [`erldp::Error::Encode`] as [`from_ruby`] gives.
+/// Building a `Term` tree first and freeing it afterwards took most of the
+/// time.
+pub(crate) fn encode(ruby: &Ruby, value: Value) -> Result<Vec<u8>, erldp::Error> {
+    let mut out = Vec::with_capacity(64);
+    out.push(tag::VERSION);
+    Encoder { ruby }
+        .write(value, 0, &mut out)
+        .map_err(|failure| failure.into_error())?;
+    Ok(out)
+}
+
 /// Terms for the elements of an argument list; paths start at the index.
 pub(crate) fn args_from_ruby(ruby: &Ruby, args: RArray) -> Result<Vec<Term>, erldp::Error> {
     let encoder = Encoder { ruby };
@@ -241,12 +257,7 @@ impl Encoder<'_> {
     /// Like `to_ruby`, the recursive path (arrays and hashes) keeps its
     /// frames small and leaves the rest to an out-of-line function.
     fn term(&self, value: Value, depth: usize) -> Encoded<Term> {
-        // SAFETY: only compares the stack pointer with the thread's limits.
-        if unsafe { rb_sys::ruby_stack_check() } != 0 {
-            return Err(Failure::new(
-                "nests too deeply for this thread's stack (RUBY_THREAD_MACHINE_STACK_SIZE sets it for new threads)",
-            ));
-        }
+        check_stack_room()?;
         if let Some(array) = RArray::from_value(value) {
             let elements = self.elements(array, depth)?;
             if value.is_kind_of(self.ruby.get_inner(classes().tuple)) {
@@ -292,16 +303,16 @@ impl Encoder<'_> {
             return Ok(Term::binary(unsafe { string.as_slice() }.to_vec()));
         }
         if let Some(data) = RTypedData::from_value(value) {
-            if let Ok(pid) = data.get::<Pid>() {
+            if let Some(pid) = wrapped::<Pid>(ruby, &data) {
                 return Ok(Term::Pid(pid.0));
             }
-            if let Ok(reference) = data.get::<Ref>() {
+            if let Some(reference) = wrapped::<Ref>(ruby, &data) {
                 return Ok(Term::Ref(reference.0));
             }
-            if let Ok(port) = data.get::<Port>() {
+            if let Some(port) = wrapped::<Port>(ruby, &data) {
                 return Ok(Term::Port(port.0));
             }
-            if let Ok(fun) = data.get::<Opaque>() {
+            if let Some(fun) = wrapped::<Opaque>(ruby, &data) {
                 return Ok(Term::Fun(fun.0.clone()));
             }
         }
@@ -381,9 +392,7 @@ impl Encoder<'_> {
         let mut seen = HashSet::with_capacity(pairs.len());
         for (key, _) in &pairs {
             if !seen.insert(key) {
-                return Err(Failure::new(format!(
-                    "two keys of this Hash are the same Erlang term {key}"
-                )));
+                return Err(duplicate_key(key));
             }
         }
         Ok(Term::Map(pairs))
@@ -418,6 +427,264 @@ impl Encoder<'_> {
             .map_err(|failure| failure.inside(".tail".into()))?;
         Ok(Term::improper_list(elements, tail))
     }
+}
+
+/// Writing the External Term Format, as `erldp::term::encode` does, with the
+/// same mapping and failures as building the term. Containers, atoms, small
+/// integers and binaries are written here; other values become a `Term`
+/// that the core writes.
+impl Encoder<'_> {
+    /// Like [`Encoder::term`], the recursive path keeps its frames small.
+    fn write(&self, value: Value, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        if let Some(fixnum) = Fixnum::from_value(value) {
+            encode_int_into(fixnum.to_i64(), out);
+            return Ok(());
+        }
+        if let Some(array) = RArray::from_value(value) {
+            check_stack_room()?;
+            check_depth(depth)?;
+            if value.is_kind_of(self.ruby.get_inner(classes().tuple)) {
+                return self.write_tuple(array, depth, out);
+            }
+            return self.write_list(array, depth, out);
+        }
+        if let Some(hash) = RHash::from_value(value) {
+            check_stack_room()?;
+            check_depth(depth)?;
+            return self.write_map(hash, depth, out);
+        }
+        self.write_leaf(value, depth, out)
+    }
+
+    #[inline(never)]
+    fn write_leaf(&self, value: Value, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        let ruby = self.ruby;
+        if let Some(symbol) = Symbol::from_value(value) {
+            return self.write_symbol(symbol, out);
+        }
+        if let Some(string) = RString::from_value(value) {
+            // SAFETY: the bytes are copied before any Ruby code can run.
+            let bytes = unsafe { string.as_slice() };
+            out.push(tag::BINARY_EXT);
+            write_len(bytes.len(), "binary", out)?;
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let name = if value.is_nil() {
+            "nil"
+        } else if value.as_raw() == ruby.qtrue().as_raw() {
+            "true"
+        } else if value.as_raw() == ruby.qfalse().as_raw() {
+            "false"
+        } else {
+            return write_body(&self.other(value, depth)?, out);
+        };
+        encode_atom_into(name, out).map_err(core_failure)
+    }
+
+    fn write_symbol(&self, symbol: Symbol, out: &mut Vec<u8>) -> Encoded<()> {
+        // SAFETY: rb_sym2str returns the Symbol's own frozen name, which
+        // lives as long as the Symbol; it is read before any Ruby code runs.
+        let name = unsafe { Value::from_raw(rb_sys::rb_sym2str(symbol.as_raw())) };
+        let name = RString::from_value(name).expect("a Symbol's name is a String");
+        // SAFETY: as above.
+        match unsafe { name.test_as_str() } {
+            Some(text) if text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS => {
+                encode_atom_into(text, out).map_err(core_failure)
+            }
+            // Names in other encodings, and the failures, as when building
+            // the term.
+            _ => write_body(&self.atom(symbol)?, out),
+        }
+    }
+
+    #[inline(never)]
+    fn write_tuple(&self, array: RArray, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        let len = array.len();
+        if len <= 255 {
+            out.extend_from_slice(&[tag::SMALL_TUPLE_EXT, len as u8]);
+        } else {
+            out.push(tag::LARGE_TUPLE_EXT);
+            write_len(len, "tuple", out)?;
+        }
+        self.write_elements(array, len, depth, out)
+    }
+
+    #[inline(never)]
+    fn write_list(&self, array: RArray, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        let len = array.len();
+        if len == 0 {
+            out.push(tag::NIL_EXT);
+            return Ok(());
+        }
+        if write_byte_string(array, out) {
+            return Ok(());
+        }
+        out.push(tag::LIST_EXT);
+        write_len(len, "list", out)?;
+        self.write_elements(array, len, depth, out)?;
+        out.push(tag::NIL_EXT);
+        Ok(())
+    }
+
+    /// Writes `len` elements, the count already written: an Array that
+    /// Ruby code changes meanwhile gives `nil` for what it lost and leaves
+    /// out what it gained.
+    fn write_elements(&self, array: RArray, len: usize, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        let mut index = 0;
+        while index < len {
+            let element = {
+                // SAFETY: the slice is dropped before anything that could
+                // run Ruby code; runs of Integers, which cannot, are written
+                // from one look-up of it (the look-up cost as much as the
+                // writing).
+                let elements = unsafe { array.as_slice() };
+                let end = len.min(elements.len());
+                while index < end {
+                    let Some(fixnum) = Fixnum::from_value(elements[index]) else {
+                        break;
+                    };
+                    encode_int_into(fixnum.to_i64(), out);
+                    index += 1;
+                }
+                if index == len {
+                    return Ok(());
+                }
+                elements.get(index).copied()
+            };
+            let element = element.unwrap_or_else(|| self.ruby.qnil().as_value());
+            self.write(element, depth + 1, out)
+                .map_err(|failure| failure.inside(format!("[{index}]")))?;
+            index += 1;
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn write_map(&self, hash: RHash, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+        // As in `map`: the keys of an Array, found by the GC's stack scan.
+        let keys: RArray = hash
+            .funcall("keys", ())
+            .map_err(|err| Failure::new(err.to_string()))?;
+        let len = keys.len();
+        // The keys as terms, to sort them as the BEAM sorts small maps and
+        // to find distinct Ruby keys that are one Erlang term.
+        let mut key_terms = Vec::with_capacity(len);
+        for index in 0..len {
+            let key = self.map_key(keys, index)?;
+            key_terms.push(
+                self.term(key, depth + 1)
+                    .map_err(|failure| failure.inside(key_segment(key, true)))?,
+            );
+        }
+        let mut order: Vec<usize> = (0..len).collect();
+        if len <= FLATMAP_MAX_PAIRS {
+            order.sort_unstable_by(|&a, &b| map_key_cmp(&key_terms[a], &key_terms[b]));
+            if let Some(pair) = order.windows(2).find(|pair| key_terms[pair[0]] == key_terms[pair[1]]) {
+                return Err(duplicate_key(&key_terms[pair[1]]));
+            }
+        } else {
+            let mut seen = HashSet::with_capacity(len);
+            if let Some(key) = key_terms.iter().find(|key| !seen.insert(*key)) {
+                return Err(duplicate_key(key));
+            }
+        }
+        out.push(tag::MAP_EXT);
+        write_len(len, "map", out)?;
+        for index in order {
+            let key = self.map_key(keys, index)?;
+            let value = hash
+                .get(key)
+                .ok_or_else(|| Failure::new("the Hash changed while it was converted"))?;
+            write_body(&key_terms[index], out)
+                .map_err(|failure| failure.inside(key_segment(key, true)))?;
+            self.write(value, depth + 1, out)
+                .map_err(|failure| failure.inside(key_segment(key, false)))?;
+        }
+        Ok(())
+    }
+
+    fn map_key(&self, keys: RArray, index: usize) -> Encoded<Value> {
+        keys.entry(index as isize)
+            .map_err(|err| Failure::new(err.to_string()))
+    }
+}
+
+/// Writes a list of Integers 0..=255 as `STRING_EXT`, as `erldp::term::encode`
+/// does; false, with nothing written, for any other list.
+fn write_byte_string(array: RArray, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    // SAFETY: no Ruby code runs while the slice is read.
+    let elements = unsafe { array.as_slice() };
+    if elements.len() > MAX_STRING_EXT_LEN {
+        return false;
+    }
+    out.reserve(3 + elements.len());
+    out.push(tag::STRING_EXT);
+    out.extend_from_slice(&(elements.len() as u16).to_be_bytes());
+    for element in elements {
+        match Fixnum::from_value(*element).map(Fixnum::to_i64) {
+            Some(byte @ 0..=255) => out.push(byte as u8),
+            _ => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Writes a term the core encodes, for the parts not written here.
+fn write_body(term: &Term, out: &mut Vec<u8>) -> Encoded<()> {
+    encode_body_into(term, out).map_err(core_failure)
+}
+
+/// Writes a 32-bit length field.
+fn write_len(len: usize, what: &str, out: &mut Vec<u8>) -> Encoded<()> {
+    let len = u32::try_from(len).map_err(|_| {
+        Failure::new(format!(
+            "{what} of {len} elements or bytes exceeds the 32-bit length field"
+        ))
+    })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+#[cold]
+fn core_failure(err: erldp::Error) -> Box<Failure> {
+    match err {
+        erldp::Error::Encode { path, reason } if path.is_empty() => Failure::new(reason),
+        err => Failure::new(err.to_string()),
+    }
+}
+
+#[cold]
+fn duplicate_key(key: &Term) -> Box<Failure> {
+    Failure::new(format!(
+        "two keys of this Hash are the same Erlang term {key}"
+    ))
+}
+
+/// Fails when the thread's stack is nearly used up: better than
+/// overflowing it.
+fn check_stack_room() -> Encoded<()> {
+    // SAFETY: only compares the stack pointer with the thread's limits.
+    if unsafe { rb_sys::ruby_stack_check() } != 0 {
+        return Err(Failure::new(
+            "nests too deeply for this thread's stack (RUBY_THREAD_MACHINE_STACK_SIZE sets it for new threads)",
+        ));
+    }
+    Ok(())
+}
+
+/// What `data` wraps if it is a `T`. The class is asked first: `get` of
+/// another type raises and rescues a TypeError, which took microseconds
+/// per Ref, Port or fun.
+fn wrapped<'d, T: TypedData>(ruby: &Ruby, data: &'d RTypedData) -> Option<&'d T> {
+    if !data.is_kind_of(T::class(ruby)) {
+        return None;
+    }
+    data.get::<T>().ok()
 }
 
 /// Containers nest no deeper than the core decodes; the bound also stops

@@ -36,8 +36,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
 /// `ErlDP.term_to_binary(value)`: the External Term Format bytes that
 /// Erlang's `term_to_binary/1` gives for the same term.
 fn term_to_binary(ruby: &Ruby, value: Value) -> Result<RString, Error> {
-    let term = args::term(ruby, value)?;
-    let bytes = erldp::term::encode(&term).map_err(|err| raise(ruby, err))?;
+    let bytes = convert::encode(ruby, value).map_err(|err| raise(ruby, err))?;
     Ok(ruby.str_from_slice(&bytes))
 }
 

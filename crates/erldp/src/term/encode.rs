@@ -98,13 +98,14 @@ pub mod tag {
     pub const LOCAL_EXT: u8 = 121;
 }
 
-/// The longest list `STRING_EXT` can hold (its length field is 16 bits).
-const MAX_STRING_EXT_LEN: usize = 65535;
+/// The longest list `STRING_EXT` can hold (its length field is 16 bits):
+/// proper lists of up to this many integers 0..=255 are written as one.
+pub const MAX_STRING_EXT_LEN: usize = 65535;
 
 /// The BEAM keeps maps of up to this many pairs as sorted "flatmaps" and
-/// writes their keys in that order; larger maps are hash tries written in
-/// the trie's internal hash order.
-const FLATMAP_MAX_PAIRS: usize = 32;
+/// writes their keys in that order ([`map_key_cmp`](super::map_key_cmp));
+/// larger maps are hash tries written in the trie's internal hash order.
+pub const FLATMAP_MAX_PAIRS: usize = 32;
 
 /// Port numbers up to this fit in `NEW_PORT_EXT`; OTP 25 writes larger ones
 /// as `V4_PORT_EXT` (`ERTS_MAX_V3_PORT_NUMBER` in erts, 28 bits).
@@ -142,6 +143,28 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
     encode_with(term, &mut Out { buf: out, latin1_atoms: false, atom_refs: None })
+}
+
+/// Appends what [`encode`] writes after its version byte. For encoders
+/// that write the containers of a term from values of their own language
+/// and hand the rest to this. On error `out` is left as it was on entry.
+pub fn encode_body_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
+    encode_with(term, &mut Out { buf: out, latin1_atoms: true, atom_refs: None })
+}
+
+/// Appends the atom named `text` as [`encode`] writes it, without making
+/// it an [`Atom`] (atoms are interned for good): for encoders whose
+/// language has atom names of its own. Fails for more than
+/// [`MAX_ATOM_CHARS`](super::MAX_ATOM_CHARS) characters.
+pub fn encode_atom_into(text: &str, out: &mut Vec<u8>) -> Result<()> {
+    let out = &mut Out { buf: out, latin1_atoms: true, atom_refs: None };
+    write_atom_text(text, out).map_err(|failure| failure.into_error())
+}
+
+/// Appends the integer `value` as [`encode`] writes it.
+#[inline]
+pub fn encode_int_into(value: i64, out: &mut Vec<u8>) {
+    write_int(value, out);
 }
 
 /// Resolves an atom to its `ATOM_CACHE_REF` index in the distribution
@@ -490,17 +513,22 @@ fn write_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
         out.extend_from_slice(&[tag::ATOM_CACHE_REF, index]);
         return Ok(());
     }
-    if out.latin1_atoms && atom.as_str().chars().all(|c| (c as u32) <= 0xFF) {
-        return write_latin1_atom(atom, out);
+    write_atom_text(atom.as_str(), out)
+}
+
+#[inline]
+fn write_atom_text<'t>(text: &str, out: &mut Out<'_>) -> Written<'t> {
+    if out.latin1_atoms && text.chars().all(|c| (c as u32) <= 0xFF) {
+        return write_latin1_atom(text, out);
     }
-    let text = atom.as_str().as_bytes();
-    if text.len() <= 255 {
+    let bytes = text.as_bytes();
+    if bytes.len() <= 255 {
         out.push(tag::SMALL_ATOM_UTF8_EXT);
-        out.push(text.len() as u8);
+        out.push(bytes.len() as u8);
     } else {
         // More than 255 bytes may still be at most 255 characters (and then
         // at most 1020 bytes, well within the 16-bit length).
-        let chars = atom.char_len();
+        let chars = text.chars().count();
         if chars > super::MAX_ATOM_CHARS {
             return Err(Failure::new(format!(
                 "atom of {chars} characters exceeds the limit of {}",
@@ -508,15 +536,15 @@ fn write_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
             )));
         }
         out.push(tag::ATOM_UTF8_EXT);
-        out.extend_from_slice(&(text.len() as u16).to_be_bytes());
+        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
     }
-    out.extend_from_slice(text);
+    out.extend_from_slice(bytes);
     Ok(())
 }
 
 #[inline(never)]
-fn write_latin1_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
-    let chars = atom.char_len();
+fn write_latin1_atom<'t>(text: &str, out: &mut Out<'_>) -> Written<'t> {
+    let chars = text.chars().count();
     if chars > super::MAX_ATOM_CHARS {
         return Err(Failure::new(format!(
             "atom of {chars} characters exceeds the limit of {}",
@@ -525,12 +553,12 @@ fn write_latin1_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
     }
     out.push(tag::ATOM_EXT);
     out.extend_from_slice(&(chars as u16).to_be_bytes());
-    out.extend(atom.as_str().chars().map(|c| c as u8));
+    out.extend(text.chars().map(|c| c as u8));
     Ok(())
 }
 
 #[inline]
-fn write_int(value: i64, out: &mut Out<'_>) {
+fn write_int(value: i64, out: &mut Vec<u8>) {
     if (0..=255).contains(&value) {
         out.push(tag::SMALL_INTEGER_EXT);
         out.push(value as u8);
@@ -781,6 +809,25 @@ mod tests {
         assert_eq!(bytes, [131, tag::EXPORT_EXT, tag::ATOM_EXT, 0, 1, b'm', tag::ATOM_EXT, 0, 1, b'f', 97, 2]);
         let long = "x".repeat(256);
         assert!(encode(&Term::atom(&long)).is_err());
+    }
+
+    #[test]
+    fn helpers_write_what_encode_writes_after_the_version() {
+        for text in ["ok", "é", "λ", "日本語", &"ü".repeat(255), &"日".repeat(255)] {
+            let mut atom = Vec::new();
+            encode_atom_into(text, &mut atom).expect("encodes");
+            assert_eq!(atom, encode(&Term::atom(text)).expect("encodes")[1..], "{text}");
+        }
+        assert!(encode_atom_into(&"日".repeat(256), &mut Vec::new()).is_err());
+        for value in [0, 255, 256, -1, i64::from(i32::MIN) - 1, i64::MAX, i64::MIN] {
+            let mut int = Vec::new();
+            encode_int_into(value, &mut int);
+            assert_eq!(int, encode(&Term::Int(value)).expect("encodes")[1..], "{value}");
+        }
+        let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}}".parse().expect("parses");
+        let mut body = vec![7];
+        encode_body_into(&term, &mut body).expect("encodes");
+        assert_eq!(body[1..], encode(&term).expect("encodes")[1..]);
     }
 
     fn int(value: i64) -> Term {

@@ -24,6 +24,7 @@ use bytes::Bytes;
 pub use atom::{Atom, MAX_ATOM_CHARS};
 pub use decode::{decode, decode_bytes, Decoder};
 pub use encode::{encode, encode_into, encoded_size};
+pub use order::map_key_cmp;
 
 /// An Erlang term.
 ///

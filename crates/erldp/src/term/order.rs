@@ -43,7 +43,7 @@ static NIL: Term = Term::List(Vec::new());
 /// The order in which the BEAM sorts the keys of small maps (and writes
 /// them in the external format): term order with every integer before every
 /// float.
-pub(crate) fn map_key_cmp(a: &Term, b: &Term) -> Ordering {
+pub fn map_key_cmp(a: &Term, b: &Term) -> Ordering {
     // The usual keys, without setting up a general comparison.
     match (a, b) {
         (Term::Atom(x), Term::Atom(y)) => x.cmp(y),
