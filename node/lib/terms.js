@@ -1,8 +1,8 @@
 'use strict';
 // The classes for Erlang terms that have no JavaScript counterpart. The
-// native addon builds instances of them when decoding and reads their
-// fields when encoding (bindings/node/src/convert.rs), so the field names
-// here are part of that contract.
+// codec (lib/etf.js, and the native addon's bindings/node/src/convert.rs)
+// builds instances of them when decoding and reads their fields when
+// encoding, so the field names here are part of that contract.
 
 const { inspect } = require('node:util');
 const native = require('./native');
