@@ -8,6 +8,7 @@ const terms = require('./lib/terms');
 const errors = require('./lib/errors');
 const { Node, Mailbox } = require('./lib/node');
 const opts = require('./lib/options');
+const etf = require('./lib/etf');
 
 native.setup({
   Tuple: terms.Tuple,
@@ -27,12 +28,12 @@ native.setup({
 
 /** `term_to_binary`: the External Term Format of `value`. */
 function encode(value) {
-  return native.encode(value);
+  return etf.encode(value);
 }
 
 /** `binary_to_term`: the value held by External Term Format bytes. */
 function decode(bytes, options) {
-  return native.decode(bytes, opts.decodeFlags(opts.optionsObject(options, 'options')));
+  return etf.decode(bytes, opts.decodeFlags(opts.optionsObject(options, 'options')));
 }
 
 /** `value` written in Erlang syntax, e.g. `{ok,<<"hi">>}`. */

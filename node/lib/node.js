@@ -12,10 +12,14 @@
 // whether the node keeps the process alive: it does while the node is open
 // and not unref()ed, and while a request that ends by itself (it has a
 // timeout) is outstanding.
+//
+// Messages and terms cross the addon as ETF bytes that lib/etf.js writes
+// and reads: one Buffer per message instead of a native call per value.
 
 const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
 const opts = require('./options');
+const etf = require('./etf');
 
 const DEFAULT_TIMEOUT = 5000;
 /** Answers settled per turn of the event loop: a few milliseconds of work. */
@@ -42,6 +46,7 @@ class Node {
     this.#flushScheduled = false;
     this.#native.flush();
   };
+  #sendEncoded = (buffer, split, end) => this.#native.sendEncoded(buffer, split, end);
 
   /** Use `Node.start`. */
   constructor(key, decode) {
@@ -123,7 +128,8 @@ class Node {
     options = opts.optionsObject(options, 'options');
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
-    return this.#request(true, (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags));
+    const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags);
+    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags));
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
@@ -131,7 +137,8 @@ class Node {
     options = opts.optionsObject(options, 'options');
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
-    return this.#request(true, (id) => this.#native.call(id, dest, request, timeout, flags));
+    const call = (id) => this.#native.call(id, dest, request, timeout, flags);
+    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags));
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -142,7 +149,8 @@ class Node {
 
   /** Sends `message` to `dest` from the node's own pid. */
   send(dest, message) {
-    this.#native.send(dest, message);
+    // The addon converts what lib/etf.js leaves to it, with its errors.
+    if (!etf.withMessage(dest, message, this.#sendEncoded)) this.#native.send(dest, message);
     this.#staged();
   }
 
@@ -152,7 +160,7 @@ class Node {
     options = opts.optionsObject(options, 'options');
     const decode = opts.decodeFlags(options, this.#decode);
     const mailbox = new Mailbox(internal, this.#native.mailbox(name ?? undefined), decode, {
-      request: (held, call) => this.#request(held, call),
+      request: (held, call, decode) => this.#request(held, call, decode),
       staged: () => this.#staged(),
       forget: (box) => this.#mailboxes.delete(box),
     });
@@ -191,7 +199,8 @@ class Node {
     return this.#closing;
   }
 
-  #request(held, call) {
+  /** `decode` turns the ETF bytes of an answer into its value. */
+  #request(held, call, decode) {
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     return new Promise((resolve, reject) => {
       // The answer always comes later, through the thread-safe function, so
@@ -199,7 +208,7 @@ class Node {
       // records nothing and rejects.
       call(id);
       this.#staged();
-      this.#requests.set(id, { resolve, reject, held });
+      this.#requests.set(id, { resolve, reject, held, decode });
       if (held) this.#hold(1);
     });
   }
@@ -217,8 +226,17 @@ class Node {
     if (!request) return;
     this.#requests.delete(id);
     if (request.held) this.#hold(-1);
-    if (error) request.reject(error);
-    else request.resolve(value);
+    if (error) {
+      request.reject(error);
+    } else if (request.decode && value) {
+      try {
+        request.resolve(request.decode(value));
+      } catch (err) {
+        request.reject(err);
+      }
+    } else {
+      request.resolve(value);
+    }
   }
 
   #hold(delta) {
@@ -240,6 +258,11 @@ class Mailbox {
   #decode;
   #ops;
   #pid;
+  /** Receives waiting in the addon: while there are any, a message is theirs first. */
+  #waiting = 0;
+  /** Messages taken without waiting since the last receive that went through the event loop. */
+  #inARow = 0;
+  #sendEncoded = (buffer, split, end) => this.#native.sendEncoded(buffer, split, end);
 
   /** Use `node.mailbox(name)`; `ops` are the node's request machinery. */
   constructor(key, native, decode, ops) {
@@ -266,7 +289,7 @@ class Mailbox {
 
   /** Sends `message` to `dest` (a Pid, a Ref alias, or `[name, node]`), like `!`. */
   send(dest, message) {
-    this.#native.send(dest, message);
+    if (!etf.withMessage(dest, message, this.#sendEncoded)) this.#native.send(dest, message);
     this.#ops.staged();
   }
 
@@ -279,11 +302,28 @@ class Mailbox {
     options = opts.optionsObject(options, 'options');
     const timeout = opts.timeout(options, Infinity);
     const flags = opts.decodeFlags(options, this.#decode);
+    // A queued message is taken at once, but now and then a receive waits
+    // its turn in the event loop, so that a flood of messages does not
+    // hold up timers and I/O.
+    if (this.#waiting === 0 && this.#inARow < BATCH) {
+      const bytes = this.#native.tryReceive();
+      if (bytes !== undefined) {
+        this.#inARow++;
+        return etf.decodeMessage(bytes, flags);
+      }
+    }
+    this.#inARow = 0;
     // A receive with a deadline holds the process alive like a timer; one
     // without is a listener, like a server's, and holds it only through
     // the node.
     const held = Number.isFinite(timeout);
-    return this.#ops.request(held, (id) => this.#native.receive(id, timeout, flags));
+    const call = (id) => this.#native.receive(id, timeout, flags);
+    this.#waiting++;
+    try {
+      return await this.#ops.request(held, call, (bytes) => etf.decodeMessage(bytes, flags));
+    } finally {
+      this.#waiting--;
+    }
   }
 
   /** Every message until the mailbox closes. */

@@ -108,6 +108,21 @@ test('for await (const m of box) reads messages and ends when the box closes', a
   await assert.rejects(box.receive(), erldp.ClosedError);
 });
 
+test('receives take messages in order, and a flood of them lets timers run', async () => {
+  const box = node.mailbox('flood');
+  const first = box.receive();
+  const second = box.receive();
+  await peer.eval(`[{flood, ${us()}} ! N || N <- lists:seq(1, 2000)]`);
+  assert.deepEqual([(await first).term, (await second).term], [1, 2]);
+  let ticked = false;
+  setTimeout(() => (ticked = true), 0);
+  const seen = [];
+  while (seen.length < 1998) seen.push((await box.receive()).term);
+  assert.deepEqual(seen, Array.from({ length: 1998 }, (_, i) => i + 3));
+  assert.equal(ticked, true, 'a timer ran while the queued messages were taken');
+  box.close();
+});
+
 test('node.connect(peer) is true and node.nodes() lists the peer', async () => {
   assert.equal(await node.connect(peer.node), true);
   assert.ok(node.nodes().includes(sym(peer.node)));

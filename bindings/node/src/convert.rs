@@ -10,12 +10,14 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
+use erldp::term::encode::tag;
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Dest, Message, Pid, Ref, Term};
 use napi::Result;
 
 use crate::error;
 use crate::js::{Js, Kind, Value};
+use crate::node::Context;
 use crate::registry::{self, Item};
 
 /// `Number.MAX_SAFE_INTEGER`: integers up to this are numbers in JS, larger
@@ -214,32 +216,82 @@ fn object_keys(pairs: &[(Term, Term)]) -> Option<Vec<&str>> {
         .collect()
 }
 
-/// A message as `{ kind, term, from, reason, ref }`, plus `node` for
-/// `node_down`; absent parts are `undefined`.
-pub(crate) fn message_to_js(js: Js, message: &Message, options: DecodeOptions) -> Result<Value> {
-    let object = js.object()?;
-    let undefined = js.undefined()?;
-    js.set_named(object, c"kind", js.string(message.kind.as_str())?)?;
-    js.set_named(object, c"term", to_js(js, &message.term, options)?)?;
-    let from = match message.from {
-        Some(pid) => pid_to_js(js, pid)?,
-        None => undefined,
-    };
-    js.set_named(object, c"from", from)?;
-    let reason = match &message.reason {
-        Some(reason) => to_js(js, reason, options)?,
-        None => undefined,
-    };
-    js.set_named(object, c"reason", reason)?;
-    let reference = match message.reference {
-        Some(reference) => ref_to_js(js, reference)?,
-        None => undefined,
-    };
-    js.set_named(object, c"ref", reference)?;
-    if let Some(node) = message.node {
-        js.set_named(object, c"node", js.symbol_for(node.as_str())?)?;
+/// A received message as the package's `decodeMessage` (lib/etf.js) reads
+/// it: the kind's name after its length byte; a byte saying which parts
+/// follow the term (1 `from`, 2 `reason`, 4 `ref`, 8 `node`); the term and
+/// each of `from`, `reason` and `ref` present as ETF after a 4-byte length;
+/// and the node's name after a 2-byte length. One Buffer crosses to
+/// JavaScript, which builds the values itself.
+pub(crate) fn message_etf(message: &Message) -> erldp::Result<Vec<u8>> {
+    let kind = message.kind.as_str();
+    let mut out = Vec::with_capacity(64);
+    out.push(kind.len() as u8);
+    out.extend_from_slice(kind.as_bytes());
+    let present = u8::from(message.from.is_some())
+        | u8::from(message.reason.is_some()) << 1
+        | u8::from(message.reference.is_some()) << 2
+        | u8::from(message.node.is_some()) << 3;
+    out.push(present);
+    let from = message.from.map(Term::Pid);
+    let reference = message.reference.map(Term::Ref);
+    let parts = [Some(&message.term), from.as_ref(), message.reason.as_ref(), reference.as_ref()];
+    for part in parts.into_iter().flatten() {
+        let start = out.len();
+        out.extend_from_slice(&[0, 0, 0, 0, tag::VERSION]);
+        erldp::term::encode_into(part, &mut out)?;
+        let len = u32::try_from(out.len() - start - 4).map_err(|_| too_large())?;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
-    Ok(object)
+    if let Some(node) = message.node {
+        let name = node.as_str().as_bytes();
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name);
+    }
+    Ok(out)
+}
+
+fn too_large() -> erldp::Error {
+    erldp::Error::Encode {
+        path: String::new(),
+        reason: "a received term exceeds 4 GiB".into(),
+    }
+}
+
+/// The destination and the message that the package wrote as ETF into one
+/// buffer (lib/etf.js `withMessage`): the destination up to `split`, the
+/// message from there to `end`.
+pub(crate) fn encoded_message(
+    js: Js,
+    cx: &Context,
+    etf: Value,
+    split: u32,
+    end: u32,
+) -> Result<(Dest, Vec<u8>)> {
+    let (split, end) = (split as usize, end as usize);
+    let parts = js.with_uint8(etf, |bytes| {
+        let (dest, message) = bytes.get(..end).filter(|_| split <= end)?.split_at(split);
+        let known = match &*cx.last_dest.lock() {
+            Some((last, known)) if last == dest => Ok(*known),
+            _ => Err(dest.to_vec()),
+        };
+        Some((known, message.to_vec()))
+    })?;
+    let Some(Some((known, message))) = parts else {
+        return Err(error::throw(
+            js,
+            &erldp::Error::InvalidArgument("encoded messages come as a Buffer and two offsets".into()),
+        ));
+    };
+    let dest = match known {
+        Ok(dest) => dest,
+        Err(etf) => {
+            let term = erldp::term::decode(&etf).map_err(|err| error::throw(js, &err))?;
+            let dest = dest_from_term(js, term)?;
+            *cx.last_dest.lock() = Some((etf, dest));
+            dest
+        }
+    };
+    Ok((dest, message))
 }
 
 // ---------------------------------------------------------------- from JS

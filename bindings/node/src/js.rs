@@ -180,6 +180,16 @@ impl Js {
     /// The bytes of a `Uint8Array` (so also of a `Buffer`), copied; `None`
     /// for any other value.
     pub(crate) fn uint8_bytes(self, value: Value) -> Result<Option<Vec<u8>>> {
+        self.with_uint8(value, <[u8]>::to_vec)
+    }
+
+    /// `read` of the bytes of a `Uint8Array` (so also of a `Buffer`) in
+    /// place; `None` for any other value.
+    pub(crate) fn with_uint8<R>(
+        self,
+        value: Value,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>> {
         let is_typed: bool = out!(false, |result| sys::napi_is_typedarray(
             self.0,
             value.0,
@@ -208,13 +218,13 @@ impl Js {
             return Ok(None);
         }
         if len == 0 || data.is_null() {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(read(&[])));
         }
         // SAFETY: Node-API reports `len` bytes at `data`, alive while the
-        // value is; they are copied before any JavaScript can run.
-        Ok(Some(
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec(),
-        ))
+        // value is; `read` cannot run JavaScript, which could detach them.
+        Ok(Some(read(unsafe {
+            std::slice::from_raw_parts(data.cast::<u8>(), len)
+        })))
     }
 
     pub(crate) fn instance_of(self, value: Value, constructor: Value) -> Result<bool> {

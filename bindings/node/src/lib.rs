@@ -44,13 +44,13 @@ pub fn encode(env: Env, value: Value) -> Result<Value> {
 #[napi(catch_unwind)]
 pub fn decode(env: Env, bytes: Value, flags: u32) -> Result<Value> {
     let js = Js::new(env.raw());
-    let Some(bytes) = js.uint8_bytes(bytes)? else {
+    let Some(decoded) = js.with_uint8(bytes, erldp::term::decode)? else {
         return Err(error::throw(
             js,
             &erldp::Error::InvalidArgument("decode takes a Buffer or Uint8Array".into()),
         ));
     };
-    let term = erldp::term::decode(&bytes).map_err(|err| error::throw(js, &err))?;
+    let term = decoded.map_err(|err| error::throw(js, &err))?;
     convert::to_js(js, &term, DecodeOptions::from_flags(flags))
 }
 

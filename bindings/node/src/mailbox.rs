@@ -116,6 +116,37 @@ impl NativeMailbox {
         Ok(())
     }
 
+    /// [`NativeMailbox::send`] for a destination and message that the
+    /// package wrote as ETF into `etf` (see `convert::encoded_message`).
+    #[napi(catch_unwind)]
+    pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
+        let js = Js::new(env.raw());
+        let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
+        self.check_open(js)?;
+        let mailbox = self.mailbox.clone();
+        self.cx.run(dest.node(), move || {
+            let _ = mailbox.send_encoded(&dest, &message);
+        });
+        Ok(())
+    }
+
+    /// The next message if one is queued, as a Buffer for the package's
+    /// `decodeMessage` (lib/etf.js); `undefined` otherwise, and then
+    /// `receive` waits (or reports that the mailbox is closed). Most
+    /// messages of a busy mailbox are taken here, without a round trip
+    /// through the event loop.
+    #[napi(catch_unwind)]
+    pub fn try_receive(&self, env: Env) -> Result<Value> {
+        let js = Js::new(env.raw());
+        match self.mailbox.try_recv() {
+            Ok(Some(message)) => match convert::message_etf(&message) {
+                Ok(bytes) => js.buffer(&bytes),
+                Err(err) => Err(error::throw(js, &err)),
+            },
+            _ => js.undefined(),
+        }
+    }
+
     /// The next message; `null` after `timeout` ms (`Infinity`: no limit).
     #[napi(catch_unwind)]
     pub fn receive(&self, id: u32, timeout: f64, flags: u32) {

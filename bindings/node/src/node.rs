@@ -24,14 +24,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use erldp::{Atom, EpmdMode, Message, Node, Ref, Term};
+use erldp::{Atom, Dest, EpmdMode, Message, Node, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status, Task, Unknown};
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use crate::convert::{self, from_js, to_js, DecodeOptions};
+use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
 use crate::js::{Js, Value};
 use crate::lanes::Lanes;
@@ -160,14 +160,19 @@ impl Reply {
 }
 
 /// `(error, value)` for `settle`; the one that does not apply is `undefined`.
+/// Terms go as ETF in a Buffer, which the package decodes (lib/etf.js).
 fn completion_to_js(js: Js, completion: Completion) -> Result<(Value, Value)> {
     let undefined = js.undefined()?;
     let options = completion.options;
-    Ok(match completion.outcome {
-        Outcome::Value(term) => (undefined, to_js(js, &term, options)?),
-        Outcome::Received(Some(message)) => {
-            (undefined, convert::message_to_js(js, &message, options)?)
+    let encoded = |etf: erldp::Result<Vec<u8>>| -> Result<(Value, Value)> {
+        match etf {
+            Ok(bytes) => Ok((undefined, js.buffer(&bytes)?)),
+            Err(err) => Ok((error::to_js_error(js, &err, options)?, undefined)),
         }
+    };
+    Ok(match completion.outcome {
+        Outcome::Value(term) => encoded(erldp::term::encode(&term))?,
+        Outcome::Received(Some(message)) => encoded(convert::message_etf(&message))?,
         Outcome::Received(None) => (undefined, js.null()?),
         Outcome::Pong(pong) => (undefined, js.string(if pong { "pong" } else { "pang" })?),
         Outcome::Monitor(reference) => (undefined, convert::ref_to_js(js, reference)?),
@@ -183,7 +188,13 @@ pub(crate) struct Context {
     pub(crate) name: Atom,
     pub(crate) lanes: Arc<Lanes>,
     pub(crate) reply: Reply,
+    /// The last destination of an encoded send, with its ETF: a burst of
+    /// sends to one destination decodes it once.
+    pub(crate) last_dest: Arc<Mutex<KnownDest>>,
 }
+
+/// A destination and the ETF it was decoded from.
+pub(crate) type KnownDest = Option<(Vec<u8>, Dest)>;
 
 impl Context {
     /// Runs `job` right here for our own node, else stages it for the lane
@@ -292,6 +303,7 @@ impl Task for Start {
                     name: node.name(),
                     lanes: Lanes::new(),
                     reply: self.reply.clone(),
+                    last_dest: Arc::default(),
                 },
                 node,
             }),
@@ -419,6 +431,20 @@ impl NativeNode {
         let node = self.node.clone();
         self.cx.run(dest.node(), move || {
             let _ = node.send(&dest, message);
+        });
+        Ok(())
+    }
+
+    /// [`NativeNode::send`] for a destination and message that the package
+    /// wrote as ETF into `etf` (see `convert::encoded_message`).
+    #[napi(catch_unwind)]
+    pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
+        let js = Js::new(env.raw());
+        let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
+        self.check_open(js)?;
+        let node = self.node.clone();
+        self.cx.run(dest.node(), move || {
+            let _ = node.send_encoded(&dest, &message);
         });
         Ok(())
     }
