@@ -197,7 +197,7 @@ demo: setup build
 # `build` makes libErlDP.so (the C client links it; the harness compiles the C clients with
 # gcc, the ei one against erlang-dev's libei.a), the Ruby extension and the Node addon.
 bench: setup build
-	@echo "==> benchmarks (about 5 minutes; BENCHMARKS.md says how to read them)"
+	@echo "==> benchmarks (about 6 minutes; BENCHMARKS.md says how to read them)"
 	$(CARGO) run --release -p erldp --example bench
 
 # Needs only cargo: no Debian packages, no chroots. The erldp command's tests run with

@@ -22,7 +22,9 @@ use erldp::term::{decode, encode};
 use erldp::{Dest, Node, Term};
 use erldp_testkit::{random_name, repo_root, BeamPeer};
 
-const ROUNDS: usize = 3;
+/// Five, not three: on a 2-core VM one round in three can be off by half (the BEAM peer and the
+/// client share the cores), and the median of five stays put where that of three did not.
+const ROUNDS: usize = 5;
 const MESSAGES: usize = 200_000;
 const RPCS: usize = 20_000;
 const CALLERS: usize = 16;
