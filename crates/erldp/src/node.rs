@@ -1418,7 +1418,7 @@ impl Node {
     }
 
     /// Sends a message given as External Term Format bytes (`131` first, as
-    /// `term_to_binary/1` and [`crate::term::encode`] write them) from the
+    /// `term_to_binary/1` and [`crate::term::encode()`] write them) from the
     /// node's own pid. For bindings that encode in their own language: host
     /// values become ETF there, in one pass with no call across the language
     /// boundary per value, and the bytes are decoded here (malformed ones are

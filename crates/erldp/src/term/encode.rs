@@ -103,7 +103,7 @@ pub mod tag {
 pub const MAX_STRING_EXT_LEN: usize = 65535;
 
 /// The BEAM keeps maps of up to this many pairs as sorted "flatmaps" and
-/// writes their keys in that order ([`map_key_cmp`](super::map_key_cmp));
+/// writes their keys in that order ([`map_key_cmp`]);
 /// larger maps are hash tries written in the trie's internal hash order.
 pub const FLATMAP_MAX_PAIRS: usize = 32;
 
