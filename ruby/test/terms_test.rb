@@ -180,6 +180,18 @@ class TermsTest < Minitest::Test
     refute_equal first[0], box.pid
   end
 
+  # Lists of integers decode in one piece while every element is a Fixnum; the boundary of
+  # Fixnum and Bignum (2**62 on 64-bit Ruby) must not move any value.
+  def test_integer_lists_across_the_fixnum_boundary
+    edges = [2**62 - 1, 2**62, -(2**62), -(2**62) - 1, 0, 255, 256, -1]
+    [edges, edges.first(1), [2**62 - 1, -(2**62)], [2**62], (0..300).to_a, [1, :a, 2]].each do |list|
+      decoded = ErlDP.binary_to_term(ErlDP.term_to_binary(list))
+      assert_equal list, decoded
+      assert_instance_of Array, decoded
+    end
+    assert_equal [104, 105], ErlDP.binary_to_term("\x83k\x00\x02hi".b)
+  end
+
   def test_tuples_and_lists_stay_apart
     refute_equal ErlDP::Tuple[1, 2], [1, 2]
     refute ErlDP::Tuple[].eql?([])
