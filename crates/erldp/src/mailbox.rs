@@ -253,10 +253,6 @@ impl Queue {
     fn len(&self) -> usize {
         self.state.lock().messages.len()
     }
-
-    fn is_closed(&self) -> bool {
-        self.state.lock().closed
-    }
 }
 
 /// Batched wake-ups for reader threads.
@@ -519,7 +515,7 @@ impl Mailbox {
     /// A closed mailbox is a dead process: it sends nothing, as a pid that
     /// no longer exists could not.
     fn check_open(&self) -> Result<()> {
-        if self.process().queue.is_closed() {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         Ok(())
