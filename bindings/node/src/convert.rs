@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
-use erldp::term::encode::tag;
+use erldp::term::encode::{key_in_path, tag};
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Dest, Message, Pid, Ref, Term};
 use napi::Result;
@@ -23,9 +23,6 @@ use crate::registry::{self, Item};
 /// `Number.MAX_SAFE_INTEGER`: integers up to this are numbers in JS, larger
 /// ones BigInts.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-/// How keys are shown in error paths, cut short like the core does.
-const MAX_KEY_TEXT: usize = 60;
 
 /// How many steps of a very long error path are shown at each end.
 const PATH_ENDS: usize = 8;
@@ -817,8 +814,8 @@ impl Encoder {
             }
             match step {
                 Step::Index(index) => path.push_str(&format!("[{index}]")),
-                Step::Key(key) => path.push_str(&format!("[{}]", key_text(key))),
-                Step::InKey(Some(key)) => path.push_str(&format!("[key {}]", key_text(key))),
+                Step::Key(key) => path.push_str(&format!("[{}]", key_in_path(key))),
+                Step::InKey(Some(key)) => path.push_str(&format!("[key {}]", key_in_path(key))),
                 Step::InKey(None) => path.push_str("[key]"),
                 Step::Tail => path.push_str("[|]"),
             }
@@ -867,17 +864,4 @@ impl Open {
             Container::Map { key, .. } => key.as_ref().map_or(Step::InKey(None), Step::Key),
         }
     }
-}
-
-fn key_text(key: &Term) -> String {
-    let mut text = key.to_string();
-    if text.len() > MAX_KEY_TEXT {
-        let mut cut = MAX_KEY_TEXT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }

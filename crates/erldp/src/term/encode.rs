@@ -395,9 +395,6 @@ impl<'t> Failure<'t> {
 
     #[cold]
     fn into_error(self) -> Error {
-        /// Keys are shown in the path as Erlang text, cut short so that a
-        /// huge key does not swamp the message.
-        const MAX_KEY_TEXT: usize = 60;
         let mut path = String::new();
         for step in self.steps.iter().rev() {
             match step {
@@ -405,15 +402,7 @@ impl<'t> Failure<'t> {
                     let _ = write!(path, "[{index}]");
                 }
                 Step::Key(key) | Step::InKey(key) => {
-                    let mut text = key.to_string();
-                    if text.len() > MAX_KEY_TEXT {
-                        let mut cut = MAX_KEY_TEXT;
-                        while !text.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        text.truncate(cut);
-                        text.push_str("...");
-                    }
+                    let text = key_in_path(key);
                     let prefix = if matches!(step, Step::InKey(_)) {
                         "key "
                     } else {
@@ -429,6 +418,24 @@ impl<'t> Failure<'t> {
             reason: self.reason,
         }
     }
+}
+
+/// How an [`Error::Encode`] path shows a map key: its Erlang text, cut
+/// short so that a huge key does not swamp the message. For bindings that
+/// build such paths from their own values.
+#[cold]
+pub fn key_in_path(key: &Term) -> String {
+    const MAX_KEY_TEXT: usize = 60;
+    let mut text = key.to_string();
+    if text.len() > MAX_KEY_TEXT {
+        let mut cut = MAX_KEY_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 type Written<'t> = std::result::Result<(), Failed<'t>>;
