@@ -106,7 +106,14 @@ enum Impl {
     Beam,
 }
 
-const IMPLS: [Impl; 6] = [Impl::Core, Impl::C, Impl::Ruby, Impl::Node, Impl::Ei, Impl::Beam];
+const IMPLS: [Impl; 6] = [
+    Impl::Core,
+    Impl::C,
+    Impl::Ruby,
+    Impl::Node,
+    Impl::Ei,
+    Impl::Beam,
+];
 
 impl Impl {
     fn title(self) -> &'static str {
@@ -125,20 +132,38 @@ impl Impl {
 type Launcher = Result<Vec<String>, String>;
 
 fn launchers(root: &Path, out: &Path) -> BTreeMap<Impl, Launcher> {
-    let exe = std::env::current_exe().expect("own path").to_string_lossy().into_owned();
+    let exe = std::env::current_exe()
+        .expect("own path")
+        .to_string_lossy()
+        .into_owned();
     let mut map = BTreeMap::new();
     map.insert(Impl::Core, Ok(vec![exe, "client".into()]));
     map.insert(Impl::C, build_c_client(root, out));
     map.insert(Impl::Ei, build_ei_client(root, out));
     map.insert(
         Impl::Ruby,
-        binding(root, "ruby/lib/erldp.rb", &["ruby", "-I", "ruby/lib", "-e", "require 'erldp'"])
-            .map(|()| vec!["ruby".into(), "-I".into(), "ruby/lib".into(), "bench/ruby/client.rb".into()]),
+        binding(
+            root,
+            "ruby/lib/erldp.rb",
+            &["ruby", "-I", "ruby/lib", "-e", "require 'erldp'"],
+        )
+        .map(|()| {
+            vec![
+                "ruby".into(),
+                "-I".into(),
+                "ruby/lib".into(),
+                "bench/ruby/client.rb".into(),
+            ]
+        }),
     );
     map.insert(
         Impl::Node,
-        binding(root, "node/package.json", &["node", "-e", "require('./node')"])
-            .map(|()| vec!["node".into(), "bench/node/client.js".into()]),
+        binding(
+            root,
+            "node/package.json",
+            &["node", "-e", "require('./node')"],
+        )
+        .map(|()| vec!["node".into(), "bench/node/client.js".into()]),
     );
     map
 }
@@ -148,27 +173,41 @@ fn binding(root: &Path, marker: &str, load: &[&str]) -> Result<(), String> {
     if !root.join(marker).exists() {
         return Err(format!("missing: {marker} is not on this branch yet"));
     }
-    let output = Command::new(load[0]).args(&load[1..]).current_dir(root).output();
+    let output = Command::new(load[0])
+        .args(&load[1..])
+        .current_dir(root)
+        .output();
     match output {
         Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => Err(format!("does not load: {}", String::from_utf8_lossy(&output.stderr).trim())),
+        Ok(output) => Err(format!(
+            "does not load: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
         Err(err) => Err(format!("cannot run {}: {err}", load[0])),
     }
 }
 
 fn gcc(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("gcc").args(args).output().map_err(|err| format!("cannot run gcc: {err}"))?;
+    let output = Command::new("gcc")
+        .args(args)
+        .output()
+        .map_err(|err| format!("cannot run gcc: {err}"))?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!("gcc failed: {}", String::from_utf8_lossy(&output.stderr).trim()))
+        Err(format!(
+            "gcc failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
     }
 }
 
 fn build_c_client(root: &Path, out: &Path) -> Launcher {
     let lib = root.join("target/release");
     if !lib.join("libErlDP.so").exists() {
-        return Err("missing: target/release/libErlDP.so (cargo build --release -p erldp-capi)".into());
+        return Err(
+            "missing: target/release/libErlDP.so (cargo build --release -p erldp-capi)".into(),
+        );
     }
     let exe = out.join("erldp_client");
     gcc(&[
@@ -192,7 +231,10 @@ fn build_ei_client(root: &Path, out: &Path) -> Launcher {
     let ei = std::fs::read_dir("/usr/lib/erlang/lib")
         .map_err(|err| format!("no OTP under /usr/lib/erlang: {err}"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .find(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("erl_interface-")))
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("erl_interface-"))
+        })
         .ok_or("missing: erl_interface (apt-get install erlang-dev)")?;
     let exe = out.join("ei_client");
     gcc(&[
@@ -212,7 +254,14 @@ fn build_ei_client(root: &Path, out: &Path) -> Launcher {
 /// What one measurement printed, by key.
 type Sample = BTreeMap<String, f64>;
 
-fn run_client(command: &[String], root: &Path, scenario: Scenario, peer: &str, cookie: &str, arg: &str) -> Result<Sample, String> {
+fn run_client(
+    command: &[String],
+    root: &Path,
+    scenario: Scenario,
+    peer: &str,
+    cookie: &str,
+    arg: &str,
+) -> Result<Sample, String> {
     let mut child = Command::new(&command[0])
         .args(&command[1..])
         .args([scenario.name(), peer, cookie, arg])
@@ -242,14 +291,23 @@ fn run_client(command: &[String], root: &Path, scenario: Scenario, peer: &str, c
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("{} {} timed out", command.join(" "), scenario.name()));
+            return Err(format!(
+                "{} {} timed out",
+                command.join(" "),
+                scenario.name()
+            ));
         }
         thread::sleep(Duration::from_millis(20));
     };
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     if !status.success() {
-        return Err(format!("{} {} failed ({status}): {}", command.join(" "), scenario.name(), err.trim()));
+        return Err(format!(
+            "{} {} failed ({status}): {}",
+            command.join(" "),
+            scenario.name(),
+            err.trim()
+        ));
     }
     Ok(out
         .lines()
@@ -261,19 +319,38 @@ fn run_client(command: &[String], root: &Path, scenario: Scenario, peer: &str, c
 }
 
 /// The anchor's measurement of `scenario`, BEAM to BEAM.
-fn run_beam(anchor: &mut BeamPeer, scenario: Scenario, peer: &str, corpus_text: &Path) -> Result<Sample, String> {
+fn run_beam(
+    anchor: &mut BeamPeer,
+    scenario: Scenario,
+    peer: &str,
+    corpus_text: &Path,
+) -> Result<Sample, String> {
     let numbers = |text: String| -> Vec<f64> {
-        text.trim_matches(|c| c == '{' || c == '}').split(',').filter_map(|x| x.trim().parse().ok()).collect()
+        text.trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect()
     };
     let eval = |anchor: &mut BeamPeer, expr: String| anchor.eval(&expr).map(numbers);
-    let sample = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Sample>();
+    let sample = |pairs: &[(&str, f64)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<Sample>()
+    };
     Ok(match scenario {
         Scenario::Send => {
-            let v = eval(anchor, format!("erldp_bench:beam_send('{peer}', {MESSAGES})."))?;
+            let v = eval(
+                anchor,
+                format!("erldp_bench:beam_send('{peer}', {MESSAGES})."),
+            )?;
             sample(&[("msgs_per_s", v[0])])
         }
         Scenario::Receive => {
-            let v = eval(anchor, format!("erldp_bench:beam_receive('{peer}', {MESSAGES})."))?;
+            let v = eval(
+                anchor,
+                format!("erldp_bench:beam_receive('{peer}', {MESSAGES})."),
+            )?;
             sample(&[("msgs_per_s", v[0])])
         }
         Scenario::Rpc => {
@@ -281,7 +358,10 @@ fn run_beam(anchor: &mut BeamPeer, scenario: Scenario, peer: &str, corpus_text: 
             sample(&[("median_us", v[0]), ("p99_us", v[1]), ("calls_per_s", v[2])])
         }
         Scenario::Concurrent => {
-            let v = eval(anchor, format!("erldp_bench:beam_concurrent('{peer}', {CALLERS}, {CALLS_PER_CALLER})."))?;
+            let v = eval(
+                anchor,
+                format!("erldp_bench:beam_concurrent('{peer}', {CALLERS}, {CALLS_PER_CALLER})."),
+            )?;
             sample(&[("calls_per_s", v[0])])
         }
         Scenario::BigOut => {
@@ -293,7 +373,13 @@ fn run_beam(anchor: &mut BeamPeer, scenario: Scenario, peer: &str, corpus_text: 
             sample(&[("mb_per_s", v[0])])
         }
         Scenario::Codec => {
-            let v = eval(anchor, format!("erldp_bench:beam_codec(\"{}\", {BEAM_CODEC_ROUNDS}).", corpus_text.display()))?;
+            let v = eval(
+                anchor,
+                format!(
+                    "erldp_bench:beam_codec(\"{}\", {BEAM_CODEC_ROUNDS}).",
+                    corpus_text.display()
+                ),
+            )?;
             sample(&[("encode_ns", v[0]), ("decode_ns", v[1])])
         }
     })
@@ -312,7 +398,12 @@ fn arg_for(scenario: Scenario, corpus: &Path) -> String {
 /// The first three fields of /proc/loadavg.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".into())
 }
 
@@ -342,7 +433,11 @@ fn run(rounds: usize) {
     let launchers = launchers(&root, &out);
 
     let start_peer = |cookie: Option<&str>| {
-        let mut builder = BeamPeer::builder().name_prefix("erldp_bench_").arg("-pa").arg(&ebin).eval_timeout(CLIENT_TIMEOUT);
+        let mut builder = BeamPeer::builder()
+            .name_prefix("erldp_bench_")
+            .arg("-pa")
+            .arg(&ebin)
+            .eval_timeout(CLIENT_TIMEOUT);
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
         }
@@ -373,9 +468,14 @@ fn run(rounds: usize) {
                 let result = match (imp, launchers.get(&imp)) {
                     (Impl::Beam, _) => run_beam(&mut anchor, scenario, &peer_name, &corpus_text),
                     (Impl::Ei, _) if scenario == Scenario::Codec => continue,
-                    (_, Some(Ok(command))) => {
-                        run_client(command, &root, scenario, &peer_name, &cookie, &arg_for(scenario, &corpus))
-                    }
+                    (_, Some(Ok(command))) => run_client(
+                        command,
+                        &root,
+                        scenario,
+                        &peer_name,
+                        &cookie,
+                        &arg_for(scenario, &corpus),
+                    ),
                     _ => continue,
                 };
                 match result {
@@ -388,9 +488,15 @@ fn run(rounds: usize) {
             }
         }
     }
-    let mut absent: BTreeMap<Impl, String> =
-        launchers.into_iter().filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why))).collect();
-    absent.extend(failures.into_iter().map(|(imp, err)| (imp, format!("failed: {err}"))));
+    let mut absent: BTreeMap<Impl, String> = launchers
+        .into_iter()
+        .filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why)))
+        .collect();
+    absent.extend(
+        failures
+            .into_iter()
+            .map(|(imp, err)| (imp, format!("failed: {err}"))),
+    );
     println!("{}", report(&results, &absent, rounds, started.elapsed()));
     println!(
         "Machine: {}; OTP {}; load average (1, 5, 15 min) {load_before} at the start, {} at the end.",
@@ -408,23 +514,84 @@ struct Row {
 }
 
 const ROWS: &[Row] = &[
-    Row { title: "one-way send, msgs/s", scenario: Scenario::Send, key: "msgs_per_s" },
-    Row { title: "receive, msgs/s", scenario: Scenario::Receive, key: "msgs_per_s" },
-    Row { title: "rpc erlang:node/0 median, µs", scenario: Scenario::Rpc, key: "median_us" },
-    Row { title: "rpc erlang:node/0 p99, µs", scenario: Scenario::Rpc, key: "p99_us" },
-    Row { title: "rpc, 1 caller, calls/s", scenario: Scenario::Rpc, key: "calls_per_s" },
-    Row { title: "rpc, 16 callers, calls/s", scenario: Scenario::Concurrent, key: "calls_per_s" },
-    Row { title: "64 MiB binary to BEAM, MB/s", scenario: Scenario::BigOut, key: "mb_per_s" },
-    Row { title: "  peak RSS, MiB", scenario: Scenario::BigOut, key: "peak_rss_mib" },
-    Row { title: "64 MiB binary from BEAM, MB/s", scenario: Scenario::BigIn, key: "mb_per_s" },
-    Row { title: "  peak RSS, MiB", scenario: Scenario::BigIn, key: "peak_rss_mib" },
-    Row { title: "ETF encode, ns/term", scenario: Scenario::Codec, key: "encode_ns" },
-    Row { title: "ETF decode, ns/term", scenario: Scenario::Codec, key: "decode_ns" },
-    Row { title: "JSON encode (same data), ns/term", scenario: Scenario::Codec, key: "json_encode_ns" },
-    Row { title: "JSON decode (same data), ns/term", scenario: Scenario::Codec, key: "json_decode_ns" },
+    Row {
+        title: "one-way send, msgs/s",
+        scenario: Scenario::Send,
+        key: "msgs_per_s",
+    },
+    Row {
+        title: "receive, msgs/s",
+        scenario: Scenario::Receive,
+        key: "msgs_per_s",
+    },
+    Row {
+        title: "rpc erlang:node/0 median, µs",
+        scenario: Scenario::Rpc,
+        key: "median_us",
+    },
+    Row {
+        title: "rpc erlang:node/0 p99, µs",
+        scenario: Scenario::Rpc,
+        key: "p99_us",
+    },
+    Row {
+        title: "rpc, 1 caller, calls/s",
+        scenario: Scenario::Rpc,
+        key: "calls_per_s",
+    },
+    Row {
+        title: "rpc, 16 callers, calls/s",
+        scenario: Scenario::Concurrent,
+        key: "calls_per_s",
+    },
+    Row {
+        title: "64 MiB binary to BEAM, MB/s",
+        scenario: Scenario::BigOut,
+        key: "mb_per_s",
+    },
+    Row {
+        title: "  peak RSS, MiB",
+        scenario: Scenario::BigOut,
+        key: "peak_rss_mib",
+    },
+    Row {
+        title: "64 MiB binary from BEAM, MB/s",
+        scenario: Scenario::BigIn,
+        key: "mb_per_s",
+    },
+    Row {
+        title: "  peak RSS, MiB",
+        scenario: Scenario::BigIn,
+        key: "peak_rss_mib",
+    },
+    Row {
+        title: "ETF encode, ns/term",
+        scenario: Scenario::Codec,
+        key: "encode_ns",
+    },
+    Row {
+        title: "ETF decode, ns/term",
+        scenario: Scenario::Codec,
+        key: "decode_ns",
+    },
+    Row {
+        title: "JSON encode (same data), ns/term",
+        scenario: Scenario::Codec,
+        key: "json_encode_ns",
+    },
+    Row {
+        title: "JSON decode (same data), ns/term",
+        scenario: Scenario::Codec,
+        key: "json_decode_ns",
+    },
 ];
 
-fn values(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, scenario: Scenario, imp: Impl, key: &str) -> Vec<f64> {
+fn values(
+    results: &BTreeMap<(Scenario, Impl), Vec<Sample>>,
+    scenario: Scenario,
+    imp: Impl,
+    key: &str,
+) -> Vec<f64> {
     results
         .get(&(scenario, imp))
         .map(|samples| samples.iter().filter_map(|s| s.get(key).copied()).collect())
@@ -465,9 +632,16 @@ fn ratio(a: &[f64], b: &[f64]) -> Option<f64> {
     }
 }
 
-fn report(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, absent: &BTreeMap<Impl, String>, rounds: usize, took: Duration) -> String {
+fn report(
+    results: &BTreeMap<(Scenario, Impl), Vec<Sample>>,
+    absent: &BTreeMap<Impl, String>,
+    rounds: usize,
+    took: Duration,
+) -> String {
     let mut out = String::new();
-    out.push_str(&format!("{rounds} rounds, median (min–max); ratios are of medians, ErlDP Rust core ÷ anchor.\n\n"));
+    out.push_str(&format!(
+        "{rounds} rounds, median (min–max); ratios are of medians, ErlDP Rust core ÷ anchor.\n\n"
+    ));
     out.push_str("| measurement |");
     for imp in IMPLS {
         out.push_str(&format!(" {} |", imp.title()));
@@ -478,12 +652,18 @@ fn report(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, absent: &BTreeMap<I
     for row in ROWS {
         out.push_str(&format!("| {} |", row.title));
         for imp in IMPLS {
-            out.push_str(&format!(" {} |", cell(&values(results, row.scenario, imp, row.key))));
+            out.push_str(&format!(
+                " {} |",
+                cell(&values(results, row.scenario, imp, row.key))
+            ));
         }
         let core = values(results, row.scenario, Impl::Core, row.key);
         for anchor in [Impl::Ei, Impl::Beam] {
             let r = ratio(&core, &values(results, row.scenario, anchor, row.key));
-            out.push_str(&format!(" {} |", r.map_or("–".into(), |r| format!("{r:.2}"))));
+            out.push_str(&format!(
+                " {} |",
+                r.map_or("–".into(), |r| format!("{r:.2}"))
+            ));
         }
         out.push('\n');
     }
@@ -495,42 +675,92 @@ fn report(results: &BTreeMap<(Scenario, Impl), Vec<Sample>>, absent: &BTreeMap<I
     let mut target = |text: &str, value: Option<f64>, goal: f64, at_least: bool| {
         let verdict = match value {
             None => "not measured".to_string(),
-            Some(v) if (at_least && v >= goal) || (!at_least && v <= goal) => format!("{v:.2} — met"),
+            Some(v) if (at_least && v >= goal) || (!at_least && v <= goal) => {
+                format!("{v:.2} — met")
+            }
             Some(v) => format!("{v:.2} — NOT met"),
         };
         out.push_str(&format!("- {text}: {verdict}\n"));
     };
     use Impl::*;
     use Scenario::*;
-    target("core send ÷ ei send ≥ 2", ratio(&get(Send, Core, "msgs_per_s"), &get(Send, Ei, "msgs_per_s")), 2.0, true);
-    target("core send ÷ BEAM send ≥ 1", ratio(&get(Send, Core, "msgs_per_s"), &get(Send, Beam, "msgs_per_s")), 1.0, true);
     target(
-        "core receive ÷ BEAM receive ≥ 1",
-        ratio(&get(Receive, Core, "msgs_per_s"), &get(Receive, Beam, "msgs_per_s")),
+        "core send ÷ ei send ≥ 2",
+        ratio(&get(Send, Core, "msgs_per_s"), &get(Send, Ei, "msgs_per_s")),
+        2.0,
+        true,
+    );
+    target(
+        "core send ÷ BEAM send ≥ 1",
+        ratio(
+            &get(Send, Core, "msgs_per_s"),
+            &get(Send, Beam, "msgs_per_s"),
+        ),
         1.0,
         true,
     );
-    target("core rpc median ÷ ei_rpc median ≤ 1", ratio(&get(Rpc, Core, "median_us"), &get(Rpc, Ei, "median_us")), 1.0, false);
+    target(
+        "core receive ÷ BEAM receive ≥ 1",
+        ratio(
+            &get(Receive, Core, "msgs_per_s"),
+            &get(Receive, Beam, "msgs_per_s"),
+        ),
+        1.0,
+        true,
+    );
+    target(
+        "core rpc median ÷ ei_rpc median ≤ 1",
+        ratio(&get(Rpc, Core, "median_us"), &get(Rpc, Ei, "median_us")),
+        1.0,
+        false,
+    );
     target(
         "core 16 callers ÷ core 1 caller ≥ 4",
-        ratio(&get(Concurrent, Core, "calls_per_s"), &get(Rpc, Core, "calls_per_s")),
+        ratio(
+            &get(Concurrent, Core, "calls_per_s"),
+            &get(Rpc, Core, "calls_per_s"),
+        ),
         4.0,
         true,
     );
-    target("core 64 MiB out ÷ BEAM ≥ 1", ratio(&get(BigOut, Core, "mb_per_s"), &get(BigOut, Beam, "mb_per_s")), 1.0, true);
-    target("core 64 MiB in ÷ BEAM ≥ 1", ratio(&get(BigIn, Core, "mb_per_s"), &get(BigIn, Beam, "mb_per_s")), 1.0, true);
+    target(
+        "core 64 MiB out ÷ BEAM ≥ 1",
+        ratio(
+            &get(BigOut, Core, "mb_per_s"),
+            &get(BigOut, Beam, "mb_per_s"),
+        ),
+        1.0,
+        true,
+    );
+    target(
+        "core 64 MiB in ÷ BEAM ≥ 1",
+        ratio(&get(BigIn, Core, "mb_per_s"), &get(BigIn, Beam, "mb_per_s")),
+        1.0,
+        true,
+    );
     let payload = BIG as f64 / (1 << 20) as f64;
     for (scenario, what) in [(BigOut, "out"), (BigIn, "in")] {
-        target(&format!("core peak RSS, 64 MiB {what}, ÷ payload ≤ 3"), median(&get(scenario, Core, "peak_rss_mib")).map(|m| m / payload), 3.0, false);
+        target(
+            &format!("core peak RSS, 64 MiB {what}, ÷ payload ≤ 3"),
+            median(&get(scenario, Core, "peak_rss_mib")).map(|m| m / payload),
+            3.0,
+            false,
+        );
     }
     for binding in [Ruby, Node] {
         target(
             &format!("{} send ÷ core send ≥ 0.5", binding.title()),
-            ratio(&get(Send, binding, "msgs_per_s"), &get(Send, Core, "msgs_per_s")),
+            ratio(
+                &get(Send, binding, "msgs_per_s"),
+                &get(Send, Core, "msgs_per_s"),
+            ),
             0.5,
             true,
         );
-        for (key, json) in [("encode_ns", "json_encode_ns"), ("decode_ns", "json_decode_ns")] {
+        for (key, json) in [
+            ("encode_ns", "json_encode_ns"),
+            ("decode_ns", "json_decode_ns"),
+        ] {
             target(
                 &format!("{} ETF {} time ÷ JSON's ≤ 1", binding.title(), &key[..6]),
                 ratio(&get(Codec, binding, key), &get(Codec, binding, json)),
@@ -561,7 +791,11 @@ fn compile_bench_module(out: &Path) -> PathBuf {
 fn write_corpus(text: &Path, etf: &Path) -> PathBuf {
     let source = std::fs::read_to_string(text).expect("tests/corpus.txt");
     let mut bytes = Vec::new();
-    for line in source.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('%')) {
+    for line in source
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('%'))
+    {
         let term: Term = line.parse().unwrap_or_else(|err| panic!("{err}: {line}"));
         let encoded = encode(&term).expect("corpus term encodes");
         bytes.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
@@ -606,7 +840,10 @@ mod client {
             codec(Path::new(arg));
             return;
         }
-        let node = Node::builder(random_name("bench_rs")).cookie(cookie.as_str()).start().expect("node");
+        let node = Node::builder(random_name("bench_rs"))
+            .cookie(cookie.as_str())
+            .start()
+            .expect("node");
         node.connect(peer).expect("connect");
         let n: usize = arg.parse().expect("a number");
         match scenario.as_str() {
@@ -628,13 +865,23 @@ mod client {
         let payload = Term::binary(vec![0u8; 16]);
         let started = Instant::now();
         for i in 1..=n {
-            let message = Term::Tuple(vec![Term::Atom(erldp::atom!("seq")), Term::from(i), payload.clone()]);
+            let message = Term::Tuple(vec![
+                Term::Atom(erldp::atom!("seq")),
+                Term::from(i),
+                payload.clone(),
+            ]);
             node.send(&sink, message).expect("send");
         }
         let args = vec![Term::from(n), Term::from(60_000)];
-        let waited = node.rpc(peer, "erldp_bench", "sink_wait", args, T).expect("sink_wait");
+        let waited = node
+            .rpc(peer, "erldp_bench", "sink_wait", args, T)
+            .expect("sink_wait");
         let elapsed = started.elapsed();
-        assert_eq!(waited, Term::Tuple(vec![Term::from(n), Term::from(true)]), "every message, in order");
+        assert_eq!(
+            waited,
+            Term::Tuple(vec![Term::from(n), Term::from(true)]),
+            "every message, in order"
+        );
         println!("msgs_per_s {:.1}", n as f64 / elapsed.as_secs_f64());
     }
 
@@ -646,13 +893,24 @@ mod client {
         let inbox = node.mailbox(Some("inbox")).expect("mailbox");
         let request = Term::Tuple(vec![Term::atom("blast"), inbox_of(node), Term::from(n)]);
         let started = Instant::now();
-        node.send(&Dest::name("blaster", peer), request).expect("send");
+        node.send(&Dest::name("blaster", peer), request)
+            .expect("send");
         for i in 1..=n {
-            let message = inbox.recv_timeout(T).expect("recv").expect("message in time");
-            let seq = message.term.as_tuple().and_then(|t| t.get(1)).and_then(Term::as_i64);
+            let message = inbox
+                .recv_timeout(T)
+                .expect("recv")
+                .expect("message in time");
+            let seq = message
+                .term
+                .as_tuple()
+                .and_then(|t| t.get(1))
+                .and_then(Term::as_i64);
             assert_eq!(seq, Some(i as i64), "messages in order");
         }
-        println!("msgs_per_s {:.1}", n as f64 / started.elapsed().as_secs_f64());
+        println!(
+            "msgs_per_s {:.1}",
+            n as f64 / started.elapsed().as_secs_f64()
+        );
     }
 
     fn rpc(node: &Node, peer: &str, n: usize) {
@@ -682,14 +940,19 @@ mod client {
                 });
             }
         });
-        println!("calls_per_s {:.1}", (CALLERS * per_caller) as f64 / started.elapsed().as_secs_f64());
+        println!(
+            "calls_per_s {:.1}",
+            (CALLERS * per_caller) as f64 / started.elapsed().as_secs_f64()
+        );
     }
 
     fn big_out(node: &Node, peer: &str, bytes: usize) {
         let big = Term::binary(vec![7u8; bytes]);
         let started = Instant::now();
         node.send(&Dest::name("bigsink", peer), big).expect("send");
-        let size = node.rpc(peer, "erldp_bench", "big_wait", vec![Term::from(60_000)], T).expect("big_wait");
+        let size = node
+            .rpc(peer, "erldp_bench", "big_wait", vec![Term::from(60_000)], T)
+            .expect("big_wait");
         let elapsed = started.elapsed();
         assert_eq!(size, Term::from(bytes));
         println!("mb_per_s {:.1}", bytes as f64 / 1e6 / elapsed.as_secs_f64());
@@ -700,8 +963,12 @@ mod client {
         let inbox = node.mailbox(Some("inbox")).expect("mailbox");
         let request = Term::Tuple(vec![Term::atom("big"), inbox_of(node)]);
         let started = Instant::now();
-        node.send(&Dest::name("blaster", peer), request).expect("send");
-        let message = inbox.recv_timeout(T).expect("recv").expect("binary in time");
+        node.send(&Dest::name("blaster", peer), request)
+            .expect("send");
+        let message = inbox
+            .recv_timeout(T)
+            .expect("recv")
+            .expect("binary in time");
         let elapsed = started.elapsed();
         assert_eq!(message.term.as_binary().map(<[u8]>::len), Some(bytes));
         println!("mb_per_s {:.1}", bytes as f64 / 1e6 / elapsed.as_secs_f64());
@@ -712,7 +979,10 @@ mod client {
     /// bytes with `decode`, each for at least `CODEC_TIME`.
     fn codec(path: &Path) {
         let encoded = read_corpus(path);
-        let terms: Vec<Term> = encoded.iter().map(|bytes| decode(bytes).expect("corpus decodes")).collect();
+        let terms: Vec<Term> = encoded
+            .iter()
+            .map(|bytes| decode(bytes).expect("corpus decodes"))
+            .collect();
         let per_term = |work: &dyn Fn()| {
             let started = Instant::now();
             let mut rounds = 0;

@@ -231,7 +231,12 @@ pub(crate) fn message_etf(message: &Message) -> erldp::Result<Vec<u8>> {
     out.push(present);
     let from = message.from.map(Term::Pid);
     let reference = message.reference.map(Term::Ref);
-    let parts = [Some(&message.term), from.as_ref(), message.reason.as_ref(), reference.as_ref()];
+    let parts = [
+        Some(&message.term),
+        from.as_ref(),
+        message.reason.as_ref(),
+        reference.as_ref(),
+    ];
     for part in parts.into_iter().flatten() {
         let start = out.len();
         out.extend_from_slice(&[0, 0, 0, 0, tag::VERSION]);
@@ -276,7 +281,9 @@ pub(crate) fn encoded_message(
     let Some(Some((known, message))) = parts else {
         return Err(error::throw(
             js,
-            &erldp::Error::InvalidArgument("encoded messages come as a Buffer and two offsets".into()),
+            &erldp::Error::InvalidArgument(
+                "encoded messages come as a Buffer and two offsets".into(),
+            ),
         ));
     };
     let dest = match known {

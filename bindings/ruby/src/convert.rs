@@ -511,7 +511,9 @@ impl Encoder<'_> {
         let name = RString::from_value(name).expect("a Symbol's name is a String");
         // SAFETY: as above.
         match unsafe { name.test_as_str() } {
-            Some(text) if text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS => {
+            Some(text)
+                if text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS =>
+            {
                 encode_atom_into(text, out).map_err(core_failure)
             }
             // Names in other encodings, and the failures, as when building
@@ -552,7 +554,13 @@ impl Encoder<'_> {
     /// Writes `len` elements, the count already written: an Array that
     /// Ruby code changes meanwhile gives `nil` for what it lost and leaves
     /// out what it gained.
-    fn write_elements(&self, array: RArray, len: usize, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_elements(
+        &self,
+        array: RArray,
+        len: usize,
+        depth: usize,
+        out: &mut Vec<u8>,
+    ) -> Encoded<()> {
         let mut index = 0;
         while index < len {
             let element = {
@@ -602,7 +610,10 @@ impl Encoder<'_> {
         let mut order: Vec<usize> = (0..len).collect();
         if len <= FLATMAP_MAX_PAIRS {
             order.sort_unstable_by(|&a, &b| map_key_cmp(&key_terms[a], &key_terms[b]));
-            if let Some(pair) = order.windows(2).find(|pair| key_terms[pair[0]] == key_terms[pair[1]]) {
+            if let Some(pair) = order
+                .windows(2)
+                .find(|pair| key_terms[pair[0]] == key_terms[pair[1]])
+            {
                 return Err(duplicate_key(&key_terms[pair[1]]));
             }
         } else {

@@ -306,7 +306,10 @@ fn send(options: &Options, peer: &str, name: &str, message: Term) -> Result<(), 
         return Err(Failure::usage("the registered name must not be empty"));
     }
     let session = Session::open(options, peer)?;
-    session.client.borrow_mut().send(&Dest::name(name, peer), message)?;
+    session
+        .client
+        .borrow_mut()
+        .send(&Dest::name(name, peer), message)?;
     Ok(())
 }
 
@@ -405,13 +408,20 @@ impl<'a> Session<'a> {
             builder = builder.cookie(cookie.clone());
         }
         let client = builder.connect(peer)?;
-        Ok(Session { client: RefCell::new(client), peer, deadline })
+        Ok(Session {
+            client: RefCell::new(client),
+            peer,
+            deadline,
+        })
     }
 
     /// `module:function(args...)` on the target, in the time that is left.
     fn rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Result<Term, Failure> {
         let timeout = self.time_left()?;
-        Ok(self.client.borrow_mut().rpc(module, function, args, timeout)?)
+        Ok(self
+            .client
+            .borrow_mut()
+            .rpc(module, function, args, timeout)?)
     }
 
     /// What is left of the command's time; a timeout failure when nothing is.

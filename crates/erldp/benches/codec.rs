@@ -81,11 +81,19 @@ fn bench_messages(c: &mut Criterion) {
     for (name, term) in messages() {
         let bytes = encode(&term).expect("encodes");
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        group.bench_function(format!("encode {name}"), |b| b.iter(|| black_box(encode(&term).expect("encodes"))));
-        group.bench_function(format!("decode {name}"), |b| b.iter(|| black_box(decode(&bytes).expect("decodes"))));
+        group.bench_function(format!("encode {name}"), |b| {
+            b.iter(|| black_box(encode(&term).expect("encodes")))
+        });
+        group.bench_function(format!("decode {name}"), |b| {
+            b.iter(|| black_box(decode(&bytes).expect("decodes")))
+        });
         let shared = Bytes::from(bytes.clone());
         group.bench_function(format!("decode_bytes {name}"), |b| {
-            b.iter_batched(|| shared.clone(), |s| black_box(decode_bytes(s).expect("decodes")), BatchSize::SmallInput)
+            b.iter_batched(
+                || shared.clone(),
+                |s| black_box(decode_bytes(s).expect("decodes")),
+                BatchSize::SmallInput,
+            )
         });
     }
     group.finish();

@@ -84,18 +84,32 @@ impl ClientBuilder {
         // few file reads and socket calls, a visible share of a one-shot call.
         let mut hosts: Vec<SocketAddr> = (host, epmd_port)
             .to_socket_addrs()
-            .map_err(|err| Error::NodeNotFound { node: peer.to_string(), reason: format!("cannot resolve {host}: {err}") })?
+            .map_err(|err| Error::NodeNotFound {
+                node: peer.to_string(),
+                reason: format!("cannot resolve {host}: {err}"),
+            })?
             .collect();
         hosts.sort_by_key(|addr| !addr.is_ipv4());
-        let epmd_host = hosts.first().map(|addr| addr.ip().to_string()).ok_or_else(|| Error::NodeNotFound {
-            node: peer.to_string(),
-            reason: format!("{host} has no address"),
-        })?;
-        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout).map_err(|err| match err {
-            Error::NodeNotFound { reason, .. } => Error::NodeNotFound { node: peer.to_string(), reason },
-            other => other,
-        })?;
-        let addrs: Vec<SocketAddr> = hosts.iter().map(|addr| SocketAddr::new(addr.ip(), info.port)).collect();
+        let epmd_host = hosts
+            .first()
+            .map(|addr| addr.ip().to_string())
+            .ok_or_else(|| Error::NodeNotFound {
+                node: peer.to_string(),
+                reason: format!("{host} has no address"),
+            })?;
+        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout).map_err(
+            |err| match err {
+                Error::NodeNotFound { reason, .. } => Error::NodeNotFound {
+                    node: peer.to_string(),
+                    reason,
+                },
+                other => other,
+            },
+        )?;
+        let addrs: Vec<SocketAddr> = hosts
+            .iter()
+            .map(|addr| SocketAddr::new(addr.ip(), info.port))
+            .collect();
         self.connect_to_addrs(peer, &addrs, deadline)
     }
 
@@ -110,7 +124,12 @@ impl ClientBuilder {
         self.connect_to_addrs(peer, &addrs, deadline)
     }
 
-    fn connect_to_addrs(self, peer: &str, addrs: &[SocketAddr], deadline: Instant) -> Result<Client> {
+    fn connect_to_addrs(
+        self,
+        peer: &str,
+        addrs: &[SocketAddr],
+        deadline: Instant,
+    ) -> Result<Client> {
         let cookie = match self.cookie {
             Some(cookie) if cookie.is_empty() => return Err(Error::invalid("the cookie is empty")),
             Some(cookie) => cookie,
@@ -122,12 +141,22 @@ impl ClientBuilder {
             Some(alive) if peer_host.contains('.') => format!("{alive}@{}", util::long_hostname()),
             Some(alive) => format!("{alive}@{}", util::short_hostname()),
             None => {
-                let host = if peer_host.contains('.') { util::long_hostname() } else { util::short_hostname() };
-                format!("erldp_client_{}_{:06x}@{host}", std::process::id(), handshake::random_u32() & 0xFF_FFFF)
+                let host = if peer_host.contains('.') {
+                    util::long_hostname()
+                } else {
+                    util::short_hostname()
+                };
+                format!(
+                    "erldp_client_{}_{:06x}@{host}",
+                    std::process::id(),
+                    handshake::random_u32() & 0xFF_FFFF
+                )
             }
         };
         if !handshake::valid_node_name(&name) {
-            return Err(Error::invalid(format!("node name {name:?} must be name@host")));
+            return Err(Error::invalid(format!(
+                "node name {name:?} must be name@host"
+            )));
         }
         let mut ordered: Vec<SocketAddr> = addrs.to_vec();
         // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
@@ -139,8 +168,23 @@ impl ClientBuilder {
                 return Err(Error::timeout(format!("connecting to {peer}")));
             }
             match TcpStream::connect_timeout(&addr, left) {
-                Ok(stream) => return Client::handshake(stream, peer, &name, &cookie, self.hidden, self.net_ticktime, deadline),
-                Err(err) => last_err = Some(Error::connection(peer, format!("cannot connect to {addr}: {err}"))),
+                Ok(stream) => {
+                    return Client::handshake(
+                        stream,
+                        peer,
+                        &name,
+                        &cookie,
+                        self.hidden,
+                        self.net_ticktime,
+                        deadline,
+                    )
+                }
+                Err(err) => {
+                    last_err = Some(Error::connection(
+                        peer,
+                        format!("cannot connect to {addr}: {err}"),
+                    ))
+                }
             }
         }
         Err(last_err.unwrap_or_else(|| Error::NodeNotFound {
@@ -152,7 +196,9 @@ impl ClientBuilder {
 
 fn split_node_name(peer: &str) -> Result<(&str, &str)> {
     if !handshake::valid_node_name(peer) {
-        return Err(Error::invalid(format!("{peer:?} is not a node name (name@host)")));
+        return Err(Error::invalid(format!(
+            "{peer:?} is not a node name (name@host)"
+        )));
     }
     Ok(peer.split_once('@').expect("checked by valid_node_name"))
 }
@@ -204,7 +250,9 @@ impl Client {
         net_ticktime: Duration,
         deadline: Instant,
     ) -> Result<Client> {
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         stream.set_read_timeout(Some(left))?;
         stream.set_write_timeout(Some(left))?;
         stream.set_nodelay(true)?;
@@ -213,16 +261,30 @@ impl Client {
         if !hidden {
             offered |= flags::PUBLISHED;
         }
-        let local = Local { name, flags: offered, creation, cookie };
+        let local = Local {
+            name,
+            flags: offered,
+            creation,
+            cookie,
+        };
         let info = match handshake::initiate(&mut stream, &local, peer, || true)? {
             Outcome::Connected(info) => info,
             Outcome::LostSimultaneous => {
-                return Err(Error::connection(peer, "the peer refused: it is connecting to a node of this name"))
+                return Err(Error::connection(
+                    peer,
+                    "the peer refused: it is connecting to a node of this name",
+                ))
             }
         };
         stream.set_write_timeout(None)?;
-        log::debug!("handshake with {peer} (outgoing) succeeded; flags in use {:#x}", info.flags);
-        log::info!("client {name} connected to {peer} (creation {})", info.creation);
+        log::debug!(
+            "handshake with {peer} (outgoing) succeeded; flags in use {:#x}",
+            info.flags
+        );
+        log::info!(
+            "client {name} connected to {peer} (creation {})",
+            info.creation
+        );
         let me = Atom::new(name);
         Ok(Client {
             stream,
@@ -234,8 +296,18 @@ impl Client {
             buf: BytesMut::with_capacity(READ_CHUNK),
             scratch: vec![0; READ_CHUNK],
             out: Vec::with_capacity(256),
-            me: Pid { node: me, id: 1, serial: 0, creation },
-            group_leader: Pid { node: me, id: 2, serial: 0, creation },
+            me: Pid {
+                node: me,
+                id: 1,
+                serial: 0,
+                creation,
+            },
+            group_leader: Pid {
+                node: me,
+                id: 2,
+                serial: 0,
+                creation,
+            },
             next_ref: 1,
             net_ticktime,
             last_sent: Instant::now(),
@@ -262,7 +334,12 @@ impl Client {
     fn make_ref(&mut self) -> Ref {
         let n = self.next_ref;
         self.next_ref += 1;
-        Ref::new(self.name, self.creation, &[(n & 0x3_FFFF) as u32, (n >> 18) as u32, 0]).expect("three words")
+        Ref::new(
+            self.name,
+            self.creation,
+            &[(n & 0x3_FFFF) as u32, (n >> 18) as u32, 0],
+        )
+        .expect("three words")
     }
 
     fn send_control(&mut self, control: &Control) -> Result<()> {
@@ -275,7 +352,9 @@ impl Client {
         })?;
         self.out[..4].copy_from_slice(&len.to_be_bytes());
         log::trace!("-> {} {} ({len} bytes)", self.peer, control.kind());
-        self.stream.write_all(&self.out).map_err(|err| self.lost(&format!("write failed: {err}")))?;
+        self.stream
+            .write_all(&self.out)
+            .map_err(|err| self.lost(&format!("write failed: {err}")))?;
         self.last_sent = Instant::now();
         Ok(())
     }
@@ -287,13 +366,28 @@ impl Client {
     /// Sends `message` to `dest` on the peer node.
     pub fn send(&mut self, dest: &Dest, message: Term) -> Result<()> {
         if dest.node() != self.peer {
-            return Err(Error::invalid(format!("{dest} is not on {}, the node this client is connected to", self.peer)));
+            return Err(Error::invalid(format!(
+                "{dest} is not on {}, the node this client is connected to",
+                self.peer
+            )));
         }
         let from = self.me;
         let control = match *dest {
-            Dest::Pid(to) => Control::Send { from: Some(from), to, message },
-            Dest::Name { name, .. } => Control::RegSend { from, to: name, message },
-            Dest::Alias(alias) => Control::AliasSend { from, alias, message },
+            Dest::Pid(to) => Control::Send {
+                from: Some(from),
+                to,
+                message,
+            },
+            Dest::Name { name, .. } => Control::RegSend {
+                from,
+                to: name,
+                message,
+            },
+            Dest::Alias(alias) => Control::AliasSend {
+                from,
+                alias,
+                message,
+            },
         };
         self.send_control(&control)
     }
@@ -301,7 +395,13 @@ impl Client {
     /// Calls `module:function(args...)` on the peer, like
     /// [`Node::rpc`](crate::Node::rpc) (the same protocol, results and
     /// errors). On timeout the remote worker is killed.
-    pub fn rpc(&mut self, module: &str, function: &str, args: Vec<Term>, timeout: Duration) -> Result<Term> {
+    pub fn rpc(
+        &mut self,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Result<Term> {
         let deadline = Instant::now() + timeout;
         let operation = format!("rpc {module}:{function}/{} on {}", args.len(), self.peer);
         let req_id = self.make_ref();
@@ -311,14 +411,21 @@ impl Client {
             group_leader: self.group_leader,
             module: crate::atom!("erpc"),
             function: crate::atom!("execute_call"),
-            args: Term::List(vec![Term::Ref(req_id), Term::atom(module), Term::atom(function), Term::List(args)]),
+            args: Term::List(vec![
+                Term::Ref(req_id),
+                Term::atom(module),
+                Term::atom(function),
+                Term::List(args),
+            ]),
             opts: Term::List(vec![Term::Atom(crate::atom!("monitor"))]),
         };
         self.send_control(&control)?;
         let peer = self.peer;
         let mut worker = None;
         let outcome = self.wait(deadline, |control| match control {
-            Control::SpawnReply { req_id: r, result, .. } if r == req_id => match result {
+            Control::SpawnReply {
+                req_id: r, result, ..
+            } if r == req_id => match result {
                 Term::Pid(pid) => {
                     worker = Some(pid);
                     None
@@ -329,9 +436,9 @@ impl Client {
                     stacktrace: Term::nil(),
                 })),
             },
-            Control::MonitorPExit { reference, reason, .. } if reference == req_id => {
-                Some(rpc_result(req_id, peer, reason))
-            }
+            Control::MonitorPExit {
+                reference, reason, ..
+            } if reference == req_id => Some(rpc_result(req_id, peer, reason)),
             _ => None,
         });
         match outcome {
@@ -339,10 +446,21 @@ impl Client {
             None => {
                 if let Some(worker) = worker {
                     let from = self.me;
-                    let _ = self.send_control(&Control::DemonitorP { from, to: ProcRef::Pid(worker), reference: req_id });
-                    let _ = self.send_control(&Control::Exit2 { from, to: worker, reason: Term::atom("kill") });
+                    let _ = self.send_control(&Control::DemonitorP {
+                        from,
+                        to: ProcRef::Pid(worker),
+                        reference: req_id,
+                    });
+                    let _ = self.send_control(&Control::Exit2 {
+                        from,
+                        to: worker,
+                        reason: Term::atom("kill"),
+                    });
                 }
-                Err(Error::timeout(format!("{operation}: no answer within {} ms", timeout.as_millis())))
+                Err(Error::timeout(format!(
+                    "{operation}: no answer within {} ms",
+                    timeout.as_millis()
+                )))
             }
         }
     }
@@ -352,13 +470,24 @@ impl Client {
         let server = match *dest {
             Dest::Pid(pid) => ProcRef::Pid(pid),
             Dest::Name { name, .. } => ProcRef::Name(name),
-            Dest::Alias(_) => return Err(Error::invalid("a gen_server call needs a pid or [name, node], not an alias")),
+            Dest::Alias(_) => {
+                return Err(Error::invalid(
+                    "a gen_server call needs a pid or [name, node], not an alias",
+                ))
+            }
         };
         let deadline = Instant::now() + timeout;
         let reference = self.make_ref();
         let from = self.me;
-        self.send_control(&Control::MonitorP { from, to: server, reference })?;
-        let tag = Term::ImproperList(vec![Term::Atom(crate::atom!("alias"))], Box::new(Term::Ref(reference)));
+        self.send_control(&Control::MonitorP {
+            from,
+            to: server,
+            reference,
+        })?;
+        let tag = Term::ImproperList(
+            vec![Term::Atom(crate::atom!("alias"))],
+            Box::new(Term::Ref(reference)),
+        );
         let message = Term::Tuple(vec![
             Term::Atom(crate::atom!("$gen_call")),
             Term::Tuple(vec![Term::Pid(from), tag]),
@@ -367,27 +496,45 @@ impl Client {
         self.send(dest, message)?;
         let peer = self.peer;
         let reply_of = |message: &Term| match message {
-            Term::Tuple(pair) if pair.len() == 2 && crate::node::call_tag(&pair[0]) == Some(reference) => {
+            Term::Tuple(pair)
+                if pair.len() == 2 && crate::node::call_tag(&pair[0]) == Some(reference) =>
+            {
                 Some(pair[1].clone())
             }
             _ => None,
         };
         let outcome = self.wait(deadline, |control| match control {
-            Control::AliasSend { alias, message, .. } if alias == reference => reply_of(&message).map(Ok),
+            Control::AliasSend { alias, message, .. } if alias == reference => {
+                reply_of(&message).map(Ok)
+            }
             Control::Send { message, .. } => reply_of(&message).map(Ok),
-            Control::MonitorPExit { reference: r, reason, .. } if r == reference => Some(Err(call_failure(peer, reason))),
+            Control::MonitorPExit {
+                reference: r,
+                reason,
+                ..
+            } if r == reference => Some(Err(call_failure(peer, reason))),
             _ => None,
         });
-        let _ = self.send_control(&Control::DemonitorP { from, to: server, reference });
+        let _ = self.send_control(&Control::DemonitorP {
+            from,
+            to: server,
+            reference,
+        });
         outcome.unwrap_or_else(|| {
-            Err(Error::timeout(format!("gen_server call to {dest}: no answer within {} ms", timeout.as_millis())))
+            Err(Error::timeout(format!(
+                "gen_server call to {dest}: no answer within {} ms",
+                timeout.as_millis()
+            )))
         })
     }
 
     /// `net_adm:ping/1` of the peer: whether it answers `is_auth`.
     pub fn ping(&mut self, timeout: Duration) -> bool {
         let request = Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(self.name)]);
-        let dest = Dest::Name { name: crate::atom!("net_kernel"), node: self.peer };
+        let dest = Dest::Name {
+            name: crate::atom!("net_kernel"),
+            node: self.peer,
+        };
         matches!(self.call(&dest, request, timeout), Ok(reply) if reply.is_atom("yes"))
     }
 
@@ -428,27 +575,51 @@ impl Client {
                 // Our two pids live as long as the connection: links and
                 // monitors on them stand (io:format monitors its group
                 // leader); anything else does not exist.
-                Control::Link { to, .. } | Control::MonitorP { to: ProcRef::Pid(to), .. }
-                    if to == self.me || to == self.group_leader =>
-                {
+                Control::Link { to, .. }
+                | Control::MonitorP {
+                    to: ProcRef::Pid(to),
+                    ..
+                } if to == self.me || to == self.group_leader => {
                     continue;
                 }
                 Control::DemonitorP { .. } => continue,
                 Control::Link { from, to } => {
-                    let _ = self.send_control(&Control::Exit { from: to, to: from, reason: Term::atom("noproc") });
+                    let _ = self.send_control(&Control::Exit {
+                        from: to,
+                        to: from,
+                        reason: Term::atom("noproc"),
+                    });
                     continue;
                 }
-                Control::MonitorP { from, to, reference } => {
+                Control::MonitorP {
+                    from,
+                    to,
+                    reference,
+                } => {
                     let reason = Term::atom("noproc");
-                    let _ = self.send_control(&Control::MonitorPExit { from: to, to: from, reference, reason });
+                    let _ = self.send_control(&Control::MonitorPExit {
+                        from: to,
+                        to: from,
+                        reference,
+                        reason,
+                    });
                     continue;
                 }
                 Control::UnlinkId { id, from, to } => {
-                    let _ = self.send_control(&Control::UnlinkIdAck { id, from: to, to: from });
+                    let _ = self.send_control(&Control::UnlinkIdAck {
+                        id,
+                        from: to,
+                        to: from,
+                    });
                     continue;
                 }
                 Control::SpawnRequest { req_id, from, .. } => {
-                    let reply = Control::SpawnReply { req_id, to: from, flags: 0, result: Term::atom("notsup") };
+                    let reply = Control::SpawnReply {
+                        req_id,
+                        to: from,
+                        flags: 0,
+                        result: Term::atom("notsup"),
+                    };
                     let _ = self.send_control(&reply);
                     continue;
                 }
@@ -463,8 +634,13 @@ impl Client {
     /// I/O from a process our rpc spawned goes on to the peer's `user`, as
     /// a [`Node`](crate::Node) does it.
     fn forward_io_request(&mut self, message: Term) {
-        if matches!(&message, Term::Tuple(fields) if fields.len() == 4 && fields[0].is_atom("io_request")) {
-            let forward = Control::RegSend { from: self.group_leader, to: crate::atom!("user"), message };
+        if matches!(&message, Term::Tuple(fields) if fields.len() == 4 && fields[0].is_atom("io_request"))
+        {
+            let forward = Control::RegSend {
+                from: self.group_leader,
+                to: crate::atom!("user"),
+                message,
+            };
             let _ = self.send_control(&forward);
         }
     }
@@ -473,7 +649,8 @@ impl Client {
     fn next_control(&mut self, deadline: Instant) -> Result<Option<Control>> {
         loop {
             if self.buf.len() >= 4 {
-                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+                    as usize;
                 if len == 0 {
                     log::trace!("<- {} tick", self.peer);
                     self.buf.advance(4);
@@ -505,13 +682,18 @@ impl Client {
             let tick = self.net_ticktime / 4;
             if now.duration_since(self.last_sent) >= tick {
                 log::trace!("-> {} tick", self.peer);
-                self.stream.write_all(&[0; 4]).map_err(|err| self.lost(&format!("write failed: {err}")))?;
+                self.stream
+                    .write_all(&[0; 4])
+                    .map_err(|err| self.lost(&format!("write failed: {err}")))?;
                 self.last_sent = now;
             }
             if now.duration_since(self.last_heard) >= self.net_ticktime {
                 return Err(self.lost("nothing heard from the peer for net_ticktime"));
             }
-            let wait = deadline.duration_since(now).min(tick).max(Duration::from_millis(1));
+            let wait = deadline
+                .duration_since(now)
+                .min(tick)
+                .max(Duration::from_millis(1));
             self.stream.set_read_timeout(Some(wait))?;
             match self.stream.read(&mut self.scratch) {
                 Ok(0) => return Err(self.lost("the peer closed the connection")),
@@ -519,12 +701,12 @@ impl Client {
                     self.buf.extend_from_slice(&self.scratch[..n]);
                     self.last_heard = Instant::now();
                 }
-                Err(err) => {
-                    match err.kind() {
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted => {}
-                        _ => return Err(self.lost(&format!("read failed: {err}"))),
-                    }
-                }
+                Err(err) => match err.kind() {
+                    std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted => {}
+                    _ => return Err(self.lost(&format!("read failed: {err}"))),
+                },
             }
         }
     }
@@ -532,6 +714,9 @@ impl Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("name", &self.name).field("peer", &self.peer).finish()
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("peer", &self.peer)
+            .finish()
     }
 }

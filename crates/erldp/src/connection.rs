@@ -178,8 +178,15 @@ impl Connection {
     }
 
     fn lost(&self) -> Error {
-        let reason = self.down_reason.lock().clone().unwrap_or_else(|| "closed".to_string());
-        Error::connection(self.peer.name.as_str(), format!("connection lost: {reason}"))
+        let reason = self
+            .down_reason
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "closed".to_string());
+        Error::connection(
+            self.peer.name.as_str(),
+            format!("connection lost: {reason}"),
+        )
     }
 
     /// Queues one control message (and its payload) for sending.
@@ -201,7 +208,8 @@ impl Connection {
             buf.truncate(start);
             return Err(err);
         }
-        let len = u32::try_from(buf.len() - start - 4).expect("Outbound::encode keeps frames under 4 GiB");
+        let len = u32::try_from(buf.len() - start - 4)
+            .expect("Outbound::encode keeps frames under 4 GiB");
         buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         let now = Instant::now();
         let quiet = now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
@@ -332,7 +340,10 @@ impl Connection {
                 let mut queue = self.queue.lock();
                 while queue.writing || (queue.buf.is_empty() && !queue.closing) {
                     let timed_out = self.data_ready.wait_for(&mut queue, tick).timed_out();
-                    if timed_out && queue.buf.is_empty() && Instant::now() - queue.last_queued >= tick {
+                    if timed_out
+                        && queue.buf.is_empty()
+                        && Instant::now() - queue.last_queued >= tick
+                    {
                         queue.buf.extend_from_slice(&[0; 4]);
                         log::trace!("-> {} tick", self.peer.name);
                     }
@@ -379,7 +390,12 @@ impl Connection {
         wakeups::flush();
     }
 
-    fn read_frames(self: &Arc<Self>, stream: &TcpStream, timing: Timing, dispatch: &dyn Dispatch) -> Result<(), String> {
+    fn read_frames(
+        self: &Arc<Self>,
+        stream: &TcpStream,
+        timing: Timing,
+        dispatch: &dyn Dispatch,
+    ) -> Result<(), String> {
         let mut inbound = Inbound::new(timing.max_message);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut last_heard = Instant::now();
@@ -411,7 +427,13 @@ impl Connection {
                 undelivered = 0;
             }
             while buf.len() < 4 + len {
-                self.fill(stream, &mut buf, 4 + len, &mut last_heard, timing.net_ticktime)?;
+                self.fill(
+                    stream,
+                    &mut buf,
+                    4 + len,
+                    &mut last_heard,
+                    timing.net_ticktime,
+                )?;
             }
             buf.advance(4);
             let frame = buf.split_to(len).freeze();
@@ -439,7 +461,11 @@ impl Connection {
         net_ticktime: Duration,
     ) -> Result<(), String> {
         if self.is_down() {
-            return Err(self.down_reason.lock().clone().unwrap_or_else(|| "closed".to_string()));
+            return Err(self
+                .down_reason
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "closed".to_string()));
         }
         let spare_wanted = (want.saturating_sub(buf.len())).min(buf.len().max(1 << 20));
         if buf.capacity() - buf.len() < spare_wanted.max(READ_CHUNK / 4) {
@@ -448,7 +474,14 @@ impl Connection {
         let spare = buf.spare_capacity_mut();
         // SAFETY: reading into the buffer's spare capacity; set_len below
         // covers exactly the bytes the kernel wrote.
-        let n = unsafe { libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), 0) };
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                0,
+            )
+        };
         if n > 0 {
             unsafe { buf.set_len(buf.len() + n as usize) };
             *last_heard = Instant::now();
@@ -459,7 +492,9 @@ impl Connection {
         }
         let err = std::io::Error::last_os_error();
         match err.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted => {
+            std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted => {
                 let silent = last_heard.elapsed();
                 if silent >= net_ticktime {
                     Err(format!(

@@ -86,17 +86,61 @@ impl ProcRef {
 /// dropped; the payload variants carry their reason here too.
 #[derive(Debug, Clone)]
 pub(crate) enum Control {
-    Link { from: Pid, to: Pid },
-    Send { from: Option<Pid>, to: Pid, message: Term },
-    RegSend { from: Pid, to: Atom, message: Term },
-    AliasSend { from: Pid, alias: Ref, message: Term },
-    Exit { from: Pid, to: Pid, reason: Term },
-    Exit2 { from: Pid, to: Pid, reason: Term },
-    UnlinkId { id: u64, from: Pid, to: Pid },
-    UnlinkIdAck { id: u64, from: Pid, to: Pid },
-    MonitorP { from: Pid, to: ProcRef, reference: Ref },
-    DemonitorP { from: Pid, to: ProcRef, reference: Ref },
-    MonitorPExit { from: ProcRef, to: Pid, reference: Ref, reason: Term },
+    Link {
+        from: Pid,
+        to: Pid,
+    },
+    Send {
+        from: Option<Pid>,
+        to: Pid,
+        message: Term,
+    },
+    RegSend {
+        from: Pid,
+        to: Atom,
+        message: Term,
+    },
+    AliasSend {
+        from: Pid,
+        alias: Ref,
+        message: Term,
+    },
+    Exit {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+    },
+    Exit2 {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+    },
+    UnlinkId {
+        id: u64,
+        from: Pid,
+        to: Pid,
+    },
+    UnlinkIdAck {
+        id: u64,
+        from: Pid,
+        to: Pid,
+    },
+    MonitorP {
+        from: Pid,
+        to: ProcRef,
+        reference: Ref,
+    },
+    DemonitorP {
+        from: Pid,
+        to: ProcRef,
+        reference: Ref,
+    },
+    MonitorPExit {
+        from: ProcRef,
+        to: Pid,
+        reference: Ref,
+        reason: Term,
+    },
     SpawnRequest {
         req_id: Ref,
         from: Pid,
@@ -106,7 +150,12 @@ pub(crate) enum Control {
         args: Term,
         opts: Term,
     },
-    SpawnReply { req_id: Ref, to: Pid, flags: u32, result: Term },
+    SpawnReply {
+        req_id: Ref,
+        to: Pid,
+        flags: u32,
+        result: Term,
+    },
     /// NODE_LINK, GROUP_LEADER, the obsolete UNLINK: accepted and ignored.
     /// Encodes as NODE_LINK, which peers ignore too.
     Ignored,
@@ -173,13 +222,21 @@ impl Inbound {
     /// the frame was a fragment that does not complete its message yet.
     pub(crate) fn decode(&mut self, frame: Bytes) -> Result<Option<Control>> {
         let framed = match frame.first() {
-            Some(&PASS_THROUGH) => Framed { refs: Vec::new(), body: frame.slice(1..), versioned: true },
+            Some(&PASS_THROUGH) => Framed {
+                refs: Vec::new(),
+                body: frame.slice(1..),
+                versioned: true,
+            },
             Some(&VERSION) => match frame.get(1) {
                 Some(&HEADER) => {
                     let mut pos = 2;
                     let mut refs = std::mem::take(&mut self.refs);
                     self.read_header(&frame, &mut pos, &mut refs)?;
-                    let framed = Framed { refs, body: frame.slice(pos..), versioned: false };
+                    let framed = Framed {
+                        refs,
+                        body: frame.slice(pos..),
+                        versioned: false,
+                    };
                     let control = decode_control(&framed);
                     self.refs = framed.refs;
                     return control.map(Some);
@@ -193,12 +250,18 @@ impl Inbound {
                     None => return Ok(None),
                 },
                 Some(other) => {
-                    return Err(Error::decode(1, format!("unknown distribution header tag {other}")))
+                    return Err(Error::decode(
+                        1,
+                        format!("unknown distribution header tag {other}"),
+                    ))
                 }
                 None => return Err(Error::decode(1, "truncated distribution header")),
             },
             Some(other) => {
-                return Err(Error::decode(0, format!("frame starts with {other}, not a distribution header")))
+                return Err(Error::decode(
+                    0,
+                    format!("frame starts with {other}, not a distribution header"),
+                ))
             }
             None => return Err(Error::decode(0, "empty frame")),
         };
@@ -209,7 +272,9 @@ impl Inbound {
     /// the tag) into `refs`: the atoms its references stand for.
     fn read_header(&mut self, frame: &[u8], pos: &mut usize, refs: &mut Vec<Atom>) -> Result<()> {
         refs.clear();
-        let count = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated header"))? as usize;
+        let count = *frame
+            .get(*pos)
+            .ok_or_else(|| Error::decode(*pos, "truncated header"))? as usize;
         *pos += 1;
         if count == 0 {
             return Ok(());
@@ -225,16 +290,23 @@ impl Inbound {
         for i in 0..count {
             let flag = nibble(i);
             let segment = (flag & 0x07) as usize;
-            let internal = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated atom cache ref"))? as usize;
+            let internal = *frame
+                .get(*pos)
+                .ok_or_else(|| Error::decode(*pos, "truncated atom cache ref"))?
+                as usize;
             *pos += 1;
             let slot = segment * 256 + internal;
             if flag & 0x08 != 0 {
                 let len = if long_atoms {
-                    let bytes = frame.get(*pos..*pos + 2).ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
+                    let bytes = frame
+                        .get(*pos..*pos + 2)
+                        .ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
                     *pos += 2;
                     u16::from_be_bytes([bytes[0], bytes[1]]) as usize
                 } else {
-                    let len = *frame.get(*pos).ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
+                    let len = *frame
+                        .get(*pos)
+                        .ok_or_else(|| Error::decode(*pos, "truncated atom length"))?;
                     *pos += 1;
                     len as usize
                 };
@@ -250,7 +322,10 @@ impl Inbound {
                 refs.push(atom);
             } else {
                 let atom = self.cache[slot].ok_or_else(|| {
-                    Error::decode(*pos - 1, format!("reference to empty atom cache slot {slot}"))
+                    Error::decode(
+                        *pos - 1,
+                        format!("reference to empty atom cache slot {slot}"),
+                    )
                 })?;
                 refs.push(atom);
             }
@@ -265,7 +340,11 @@ impl Inbound {
         self.read_header(frame, &mut pos, &mut refs)?;
         let body = frame.slice(pos..);
         if fragment == 1 {
-            return Ok(Some(Framed { refs, body, versioned: false }));
+            return Ok(Some(Framed {
+                refs,
+                body,
+                versioned: false,
+            }));
         }
         if fragment == 0 {
             return Err(Error::decode(10, "fragment id 0"));
@@ -273,9 +352,19 @@ impl Inbound {
         self.reserve_fragment_space(body.len())?;
         let mut data = BytesMut::with_capacity(body.len() * 2);
         data.extend_from_slice(&body);
-        if let Some(old) = self.partial.insert(sequence, Partial { refs, next_fragment: fragment - 1, data }) {
+        if let Some(old) = self.partial.insert(
+            sequence,
+            Partial {
+                refs,
+                next_fragment: fragment - 1,
+                data,
+            },
+        ) {
             self.partial_bytes -= old.data.len();
-            return Err(Error::decode(2, format!("fragment sequence {sequence} started twice")));
+            return Err(Error::decode(
+                2,
+                format!("fragment sequence {sequence} started twice"),
+            ));
         }
         Ok(None)
     }
@@ -284,14 +373,19 @@ impl Inbound {
         let (sequence, fragment) = fragment_ids(frame)?;
         let body = &frame[18..];
         self.reserve_fragment_space(body.len())?;
-        let partial = self
-            .partial
-            .get_mut(&sequence)
-            .ok_or_else(|| Error::decode(2, format!("continuation of unknown fragment sequence {sequence}")))?;
+        let partial = self.partial.get_mut(&sequence).ok_or_else(|| {
+            Error::decode(
+                2,
+                format!("continuation of unknown fragment sequence {sequence}"),
+            )
+        })?;
         if fragment != partial.next_fragment {
             return Err(Error::decode(
                 10,
-                format!("fragment {fragment} of sequence {sequence} arrived, expected {}", partial.next_fragment),
+                format!(
+                    "fragment {fragment} of sequence {sequence} arrived, expected {}",
+                    partial.next_fragment
+                ),
             ));
         }
         partial.data.extend_from_slice(body);
@@ -299,9 +393,16 @@ impl Inbound {
             partial.next_fragment -= 1;
             return Ok(None);
         }
-        let done = self.partial.remove(&sequence).expect("present: just looked up");
+        let done = self
+            .partial
+            .remove(&sequence)
+            .expect("present: just looked up");
         self.partial_bytes -= done.data.len();
-        Ok(Some(Framed { refs: done.refs, body: done.data.freeze(), versioned: false }))
+        Ok(Some(Framed {
+            refs: done.refs,
+            body: done.data.freeze(),
+            versioned: false,
+        }))
     }
 
     fn reserve_fragment_space(&mut self, more: usize) -> Result<()> {
@@ -309,7 +410,10 @@ impl Inbound {
         if self.partial_bytes > self.max_message {
             return Err(Error::decode(
                 0,
-                format!("fragmented messages exceed the limit of {} bytes", self.max_message),
+                format!(
+                    "fragmented messages exceed the limit of {} bytes",
+                    self.max_message
+                ),
             ));
         }
         Ok(())
@@ -317,7 +421,9 @@ impl Inbound {
 }
 
 fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
-    let ids = frame.get(2..18).ok_or_else(|| Error::decode(2, "truncated fragment header"))?;
+    let ids = frame
+        .get(2..18)
+        .ok_or_else(|| Error::decode(2, "truncated fragment header"))?;
     let sequence = u64::from_be_bytes(ids[0..8].try_into().expect("8 bytes"));
     let fragment = u64::from_be_bytes(ids[8..16].try_into().expect("8 bytes"));
     Ok((sequence, fragment))
@@ -344,7 +450,9 @@ fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
         AliasSend(Pid, Ref),
         MonitorPExit(ProcRef, Pid, Ref),
     }
-    let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
+    let mut decoder = Decoder::new(&framed.body)
+        .with_backing(&framed.body)
+        .with_atom_refs(&framed.refs);
     let arity = decoder.small_tuple()?;
     let op = decoder.small_int_term()?;
     let head = match (op, arity) {
@@ -371,27 +479,53 @@ fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
             let to = decoder.pid_term()?;
             let flags = u32::try_from(decoder.small_int_term()?).ok()?;
             let result = decoder.term().ok()?;
-            return (decoder.position() == framed.body.len())
-                .then_some(Ok(Control::SpawnReply { req_id, to, flags, result }));
+            return (decoder.position() == framed.body.len()).then_some(Ok(Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            }));
         }
         _ => return None,
     };
     let payload = decoder.term().and_then(|term| {
         if decoder.position() != framed.body.len() {
-            return Err(Error::decode(decoder.position(), "trailing bytes after the message"));
+            return Err(Error::decode(
+                decoder.position(),
+                "trailing bytes after the message",
+            ));
         }
         Ok(term)
     });
     Some(payload.map(|payload| match head {
-        Head::Send(from, to) => Control::Send { from, to, message: payload },
-        Head::RegSend(from, to) => Control::RegSend { from, to, message: payload },
-        Head::AliasSend(from, alias) => Control::AliasSend { from, alias, message: payload },
-        Head::MonitorPExit(from, to, reference) => Control::MonitorPExit { from, to, reference, reason: payload },
+        Head::Send(from, to) => Control::Send {
+            from,
+            to,
+            message: payload,
+        },
+        Head::RegSend(from, to) => Control::RegSend {
+            from,
+            to,
+            message: payload,
+        },
+        Head::AliasSend(from, alias) => Control::AliasSend {
+            from,
+            alias,
+            message: payload,
+        },
+        Head::MonitorPExit(from, to, reference) => Control::MonitorPExit {
+            from,
+            to,
+            reference,
+            reason: payload,
+        },
     }))
 }
 
 fn decode_any_control(framed: &Framed) -> Result<Control> {
-    let mut decoder = Decoder::new(&framed.body).with_backing(&framed.body).with_atom_refs(&framed.refs);
+    let mut decoder = Decoder::new(&framed.body)
+        .with_backing(&framed.body)
+        .with_atom_refs(&framed.refs);
     let next = |decoder: &mut Decoder<'_>| {
         if framed.versioned {
             decoder.versioned_term()
@@ -404,23 +538,33 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
         Term::Tuple(fields) if !fields.is_empty() => fields.as_slice(),
         _ => return Err(Error::decode(0, "control message is not a tuple")),
     };
-    let op = fields[0].as_i64().ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
+    let op = fields[0]
+        .as_i64()
+        .ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
     let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
     let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
     let reference = |i: usize| fields.get(i).and_then(Term::as_ref);
     let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
         let term = next(decoder)?;
         if decoder.position() != framed.body.len() {
-            return Err(Error::decode(decoder.position(), "trailing bytes after the message"));
+            return Err(Error::decode(
+                decoder.position(),
+                "trailing bytes after the message",
+            ));
         }
         Ok(term)
     };
 
     let parsed = match (op, fields.len()) {
-        (op::LINK, 3) => Control::Link { from: pid(1).ok_or_else(|| bad("LINK"))?, to: pid(2).ok_or_else(|| bad("LINK"))? },
-        (op::SEND, 3) | (op::SEND_TT, 4) => {
-            Control::Send { from: None, to: pid(2).ok_or_else(|| bad("SEND"))?, message: payload(&mut decoder)? }
-        }
+        (op::LINK, 3) => Control::Link {
+            from: pid(1).ok_or_else(|| bad("LINK"))?,
+            to: pid(2).ok_or_else(|| bad("LINK"))?,
+        },
+        (op::SEND, 3) | (op::SEND_TT, 4) => Control::Send {
+            from: None,
+            to: pid(2).ok_or_else(|| bad("SEND"))?,
+            message: payload(&mut decoder)?,
+        },
         (op::SEND_SENDER, 3) | (op::SEND_SENDER_TT, 4) => Control::Send {
             from: pid(1),
             to: pid(2).ok_or_else(|| bad("SEND_SENDER"))?,
@@ -481,9 +625,17 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
             let to = ProcRef::from_term(&fields[2]).ok_or_else(|| bad("MONITOR_P"))?;
             let reference = reference(3).ok_or_else(|| bad("MONITOR_P"))?;
             if op == op::MONITOR_P {
-                Control::MonitorP { from, to, reference }
+                Control::MonitorP {
+                    from,
+                    to,
+                    reference,
+                }
             } else {
-                Control::DemonitorP { from, to, reference }
+                Control::DemonitorP {
+                    from,
+                    to,
+                    reference,
+                }
             }
         }
         (op::MONITOR_P_EXIT, 5) => Control::MonitorPExit {
@@ -519,11 +671,19 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
         (op::SPAWN_REPLY, 5) | (op::SPAWN_REPLY_TT, 6) => Control::SpawnReply {
             req_id: reference(1).ok_or_else(|| bad("SPAWN_REPLY"))?,
             to: pid(2).ok_or_else(|| bad("SPAWN_REPLY"))?,
-            flags: fields[3].as_i64().and_then(|f| u32::try_from(f).ok()).ok_or_else(|| bad("SPAWN_REPLY"))?,
+            flags: fields[3]
+                .as_i64()
+                .and_then(|f| u32::try_from(f).ok())
+                .ok_or_else(|| bad("SPAWN_REPLY"))?,
             result: fields[4].clone(),
         },
         (op::NODE_LINK, _) | (op::GROUP_LEADER, _) | (op::UNLINK, _) => Control::Ignored,
-        _ => return Err(Error::decode(0, format!("unknown control message {control}"))),
+        _ => {
+            return Err(Error::decode(
+                0,
+                format!("unknown control message {control}"),
+            ))
+        }
     };
     Ok(parsed)
 }
@@ -565,7 +725,10 @@ impl Outbound {
     /// an atom table lookup per atom per message.
     pub(crate) fn encode(&mut self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
         let start = out.len();
-        let shape = Shape { exit_payload: self.exit_payload, send_sender: self.send_sender };
+        let shape = Shape {
+            exit_payload: self.exit_payload,
+            send_sender: self.send_sender,
+        };
         let result = match &mut self.cache {
             Some(cache) => {
                 cache.begin();
@@ -573,7 +736,14 @@ impl Outbound {
                 cache.write_header(out);
                 let refs = |atom: Atom| cache.index_of(atom);
                 let written = shape
-                    .visit(control, &mut Write { out, pass_through: false, atom_refs: Some(&refs) })
+                    .visit(
+                        control,
+                        &mut Write {
+                            out,
+                            pass_through: false,
+                            atom_refs: Some(&refs),
+                        },
+                    )
                     .and_then(|()| fits_frame(out.len() - start));
                 if written.is_ok() {
                     cache.commit();
@@ -583,7 +753,14 @@ impl Outbound {
             None => {
                 out.push(PASS_THROUGH);
                 shape
-                    .visit(control, &mut Write { out, pass_through: true, atom_refs: None })
+                    .visit(
+                        control,
+                        &mut Write {
+                            out,
+                            pass_through: true,
+                            atom_refs: None,
+                        },
+                    )
                     .and_then(|()| fits_frame(out.len() - start))
             }
         };
@@ -673,12 +850,17 @@ impl AtomCache {
             return;
         }
         self.marks[slot] = (self.generation, self.refs.len() as u8);
-        self.refs.push(CacheRef { atom, slot: slot as u16, new: self.slots[slot] != Some(atom) });
+        self.refs.push(CacheRef {
+            atom,
+            slot: slot as u16,
+            new: self.slots[slot] != Some(atom),
+        });
     }
 
     fn index_of(&self, atom: Atom) -> Option<u8> {
         let (generation, index) = self.marks[Self::slot(atom)];
-        (generation == self.generation && self.refs.get(usize::from(index))?.atom == atom).then_some(index)
+        (generation == self.generation && self.refs.get(usize::from(index))?.atom == atom)
+            .then_some(index)
     }
 
     /// `131 68`, the references and the texts of new entries
@@ -822,7 +1004,11 @@ impl Shape {
                 parts.element(&Term::Atom(*to))?;
                 parts.payload(message)?;
             }
-            Control::AliasSend { from, alias, message } => {
+            Control::AliasSend {
+                from,
+                alias,
+                message,
+            } => {
                 parts.control(3, op::ALIAS_SEND);
                 parts.element(&Term::Pid(*from))?;
                 parts.element(&Term::Ref(*alias))?;
@@ -831,7 +1017,14 @@ impl Shape {
             Control::Exit { from, to, reason } | Control::Exit2 { from, to, reason } => {
                 let exit2 = matches!(control, Control::Exit2 { .. });
                 if self.exit_payload {
-                    parts.control(3, if exit2 { op::PAYLOAD_EXIT2 } else { op::PAYLOAD_EXIT });
+                    parts.control(
+                        3,
+                        if exit2 {
+                            op::PAYLOAD_EXIT2
+                        } else {
+                            op::PAYLOAD_EXIT
+                        },
+                    );
                     parts.element(&Term::Pid(*from))?;
                     parts.element(&Term::Pid(*to))?;
                     parts.payload(reason)?;
@@ -844,19 +1037,47 @@ impl Shape {
             }
             Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
                 let ack = matches!(control, Control::UnlinkIdAck { .. });
-                parts.control(4, if ack { op::UNLINK_ID_ACK } else { op::UNLINK_ID });
+                parts.control(
+                    4,
+                    if ack {
+                        op::UNLINK_ID_ACK
+                    } else {
+                        op::UNLINK_ID
+                    },
+                );
                 parts.element(&Term::from(*id))?;
                 parts.element(&Term::Pid(*from))?;
                 parts.element(&Term::Pid(*to))?;
             }
-            Control::MonitorP { from, to, reference } | Control::DemonitorP { from, to, reference } => {
+            Control::MonitorP {
+                from,
+                to,
+                reference,
+            }
+            | Control::DemonitorP {
+                from,
+                to,
+                reference,
+            } => {
                 let demonitor = matches!(control, Control::DemonitorP { .. });
-                parts.control(4, if demonitor { op::DEMONITOR_P } else { op::MONITOR_P });
+                parts.control(
+                    4,
+                    if demonitor {
+                        op::DEMONITOR_P
+                    } else {
+                        op::MONITOR_P
+                    },
+                );
                 parts.element(&Term::Pid(*from))?;
                 parts.element(&to.to_term())?;
                 parts.element(&Term::Ref(*reference))?;
             }
-            Control::MonitorPExit { from, to, reference, reason } => {
+            Control::MonitorPExit {
+                from,
+                to,
+                reference,
+                reason,
+            } => {
                 if self.exit_payload {
                     parts.control(4, op::PAYLOAD_MONITOR_P_EXIT);
                     parts.element(&from.to_term())?;
@@ -871,7 +1092,15 @@ impl Shape {
                     parts.element(reason)?;
                 }
             }
-            Control::SpawnRequest { req_id, from, group_leader, module, function, args, opts } => {
+            Control::SpawnRequest {
+                req_id,
+                from,
+                group_leader,
+                module,
+                function,
+                args,
+                opts,
+            } => {
                 let arity = args.as_list().map_or(0, |a| a.len());
                 parts.control(6, op::SPAWN_REQUEST);
                 parts.element(&Term::Ref(*req_id))?;
@@ -884,7 +1113,12 @@ impl Shape {
                 parts.element(opts)?;
                 parts.payload(args)?;
             }
-            Control::SpawnReply { req_id, to, flags, result } => {
+            Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            } => {
                 parts.control(5, op::SPAWN_REPLY);
                 parts.element(&Term::Ref(*req_id))?;
                 parts.element(&Term::Pid(*to))?;
@@ -902,20 +1136,32 @@ mod tests {
     use super::*;
 
     fn pid(id: u32) -> Pid {
-        Pid { node: Atom::new("a@b"), id, serial: 0, creation: 1 }
+        Pid {
+            node: Atom::new("a@b"),
+            id,
+            serial: 0,
+            creation: 1,
+        }
     }
 
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
         outbound.encode(&mut out, &control).expect("encodes");
         let mut inbound = Inbound::new(1 << 20);
-        inbound.decode(Bytes::from(out)).expect("decodes").expect("complete")
+        inbound
+            .decode(Bytes::from(out))
+            .expect("decodes")
+            .expect("complete")
     }
 
     #[test]
     fn send_roundtrips_with_and_without_header() {
         for negotiated in [flags::SUPPORTED, flags::MANDATORY] {
-            let control = Control::Send { from: Some(pid(1)), to: pid(2), message: Term::atom("hi") };
+            let control = Control::Send {
+                from: Some(pid(1)),
+                to: pid(2),
+                message: Term::atom("hi"),
+            };
             match roundtrip(Outbound::new(negotiated), control) {
                 Control::Send { to, message, .. } => {
                     assert_eq!(to, pid(2));
@@ -930,15 +1176,28 @@ mod tests {
     fn atoms_go_through_the_cache() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
         let mut inbound = Inbound::new(1 << 20);
-        let message = Term::Tuple(vec![Term::atom("seq"), Term::from(1), Term::Pid(pid(3)), Term::atom("seq")]);
-        let control = Control::RegSend { from: pid(1), to: Atom::new("sink"), message: message.clone() };
+        let message = Term::Tuple(vec![
+            Term::atom("seq"),
+            Term::from(1),
+            Term::Pid(pid(3)),
+            Term::atom("seq"),
+        ]);
+        let control = Control::RegSend {
+            from: pid(1),
+            to: Atom::new("sink"),
+            message: message.clone(),
+        };
         let mut frames = Vec::new();
         for _ in 0..2 {
             let mut out = Vec::new();
             outbound.encode(&mut out, &control).expect("encodes");
             frames.push(out.clone());
             match inbound.decode(Bytes::from(out)).expect("decodes") {
-                Some(Control::RegSend { from, to, message: got }) => {
+                Some(Control::RegSend {
+                    from,
+                    to,
+                    message: got,
+                }) => {
                     assert_eq!((from, to, &got), (pid(1), Atom::new("sink"), &message));
                 }
                 other => panic!("unexpected {other:?}"),
@@ -949,7 +1208,9 @@ mod tests {
         let second = &frames[1];
         let count = usize::from(second[2]);
         assert!(count >= 1);
-        let new_entries = (0..count).filter(|i| (second[3 + i / 2] >> ((i % 2) * 4)) & 0x08 != 0).count();
+        let new_entries = (0..count)
+            .filter(|i| (second[3 + i / 2] >> ((i % 2) * 4)) & 0x08 != 0)
+            .count();
         assert_eq!(new_entries, 0);
         assert!(second.len() < frames[0].len());
     }
@@ -960,10 +1221,18 @@ mod tests {
         let mut inbound = Inbound::new(1 << 20);
         let bad = Term::Tuple(vec![Term::atom("fresh"), Term::Float(f64::NAN)]);
         let mut out = vec![1, 2];
-        let control = Control::Send { from: None, to: pid(2), message: bad };
+        let control = Control::Send {
+            from: None,
+            to: pid(2),
+            message: bad,
+        };
         assert!(outbound.encode(&mut out, &control).is_err());
         assert_eq!(out, [1, 2]);
-        let control = Control::Send { from: None, to: pid(2), message: Term::atom("fresh") };
+        let control = Control::Send {
+            from: None,
+            to: pid(2),
+            message: Term::atom("fresh"),
+        };
         let mut out = Vec::new();
         outbound.encode(&mut out, &control).expect("encodes");
         assert!(matches!(
@@ -974,7 +1243,11 @@ mod tests {
 
     #[test]
     fn exit_payload_roundtrips() {
-        let control = Control::Exit { from: pid(1), to: pid(2), reason: Term::atom("normal") };
+        let control = Control::Exit {
+            from: pid(1),
+            to: pid(2),
+            reason: Term::atom("normal"),
+        };
         assert!(matches!(
             roundtrip(Outbound::new(flags::SUPPORTED), control.clone()),
             Control::Exit { reason, .. } if reason.is_atom("normal")
@@ -1017,11 +1290,17 @@ mod tests {
 
         let mut inbound = Inbound::new(1 << 20);
         assert!(inbound.decode(Bytes::from(first)).expect("first").is_none());
-        assert!(inbound.decode(Bytes::from(second)).expect("second").is_none());
+        assert!(inbound
+            .decode(Bytes::from(second))
+            .expect("second")
+            .is_none());
         match inbound.decode(Bytes::from(third)).expect("third") {
             Some(Control::RegSend { to, message, .. }) => {
                 assert_eq!(to, Atom::new("foo"));
-                assert_eq!(message, Term::Tuple(vec![Term::atom("bar"), Term::atom("foo")]));
+                assert_eq!(
+                    message,
+                    Term::Tuple(vec![Term::atom("bar"), Term::atom("foo")])
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -1043,16 +1322,35 @@ mod tests {
         let mut good = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0];
         encode_into(&Term::Pid(pid(2)), &mut good).expect("pid");
         encode_into(&Term::atom("hi"), &mut good).expect("payload");
-        assert!(matches!(inbound.decode(Bytes::from(good.clone())), Ok(Some(Control::Send { .. }))));
+        assert!(matches!(
+            inbound.decode(Bytes::from(good.clone())),
+            Ok(Some(Control::Send { .. }))
+        ));
 
         let mut trailing = good.clone();
         trailing.push(106);
-        let err = inbound.decode(Bytes::from(trailing)).expect_err("trailing byte");
+        let err = inbound
+            .decode(Bytes::from(trailing))
+            .expect_err("trailing byte");
         assert!(err.to_string().contains("trailing bytes"), "{err}");
 
-        let mut not_a_pid = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0, 97, 1];
+        let mut not_a_pid = vec![
+            VERSION,
+            HEADER,
+            0,
+            104,
+            3,
+            97,
+            op::SEND as u8,
+            119,
+            0,
+            97,
+            1,
+        ];
         encode_into(&Term::atom("hi"), &mut not_a_pid).expect("payload");
-        let err = inbound.decode(Bytes::from(not_a_pid)).expect_err("to is not a pid");
+        let err = inbound
+            .decode(Bytes::from(not_a_pid))
+            .expect_err("to is not a pid");
         assert!(err.to_string().contains("malformed SEND"), "{err}");
 
         let truncated = &good[..good.len() - 2];

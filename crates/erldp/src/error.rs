@@ -103,15 +103,23 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn connection(node: impl fmt::Display, reason: impl fmt::Display) -> Error {
-        Error::Connection { node: node.to_string(), reason: reason.to_string() }
+        Error::Connection {
+            node: node.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     pub(crate) fn decode(offset: usize, reason: impl Into<String>) -> Error {
-        Error::Decode { offset, reason: reason.into() }
+        Error::Decode {
+            offset,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn timeout(operation: impl Into<String>) -> Error {
-        Error::Timeout { operation: operation.into() }
+        Error::Timeout {
+            operation: operation.into(),
+        }
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> Error {
@@ -122,7 +130,11 @@ impl Error {
     /// [`Error::Rpc`]; `None` for the other variants.
     pub fn rpc_term(&self) -> Option<Term> {
         match self {
-            Error::Rpc { class, reason, stacktrace } => Some(Term::Tuple(vec![
+            Error::Rpc {
+                class,
+                reason,
+                stacktrace,
+            } => Some(Term::Tuple(vec![
                 Term::Atom(*class),
                 reason.clone(),
                 stacktrace.clone(),
@@ -142,14 +154,20 @@ impl fmt::Display for Error {
             ),
             Error::NodeNotFound { node, reason } => write!(f, "node {node} not found: {reason}"),
             Error::Timeout { operation } => write!(f, "timeout: {operation}"),
-            Error::Rpc { class, reason, stacktrace } => {
+            Error::Rpc {
+                class,
+                reason,
+                stacktrace,
+            } => {
                 write!(f, "remote {class}: {reason}")?;
                 if !matches!(stacktrace, Term::List(items) if items.is_empty()) {
                     write!(f, "; stacktrace: {stacktrace}")?;
                 }
                 Ok(())
             }
-            Error::Decode { offset, reason } => write!(f, "malformed term at byte {offset}: {reason}"),
+            Error::Decode { offset, reason } => {
+                write!(f, "malformed term at byte {offset}: {reason}")
+            }
             Error::Encode { path, reason } => {
                 if path.is_empty() {
                     write!(f, "cannot encode term: {reason}")
@@ -178,16 +196,39 @@ impl Clone for Error {
     /// I/O errors are cloned by kind and message (`io::Error` is not `Clone`).
     fn clone(&self) -> Error {
         match self {
-            Error::Connection { node, reason } => Error::Connection { node: node.clone(), reason: reason.clone() },
+            Error::Connection { node, reason } => Error::Connection {
+                node: node.clone(),
+                reason: reason.clone(),
+            },
             Error::Auth { node } => Error::Auth { node: node.clone() },
-            Error::NodeNotFound { node, reason } => Error::NodeNotFound { node: node.clone(), reason: reason.clone() },
-            Error::Timeout { operation } => Error::Timeout { operation: operation.clone() },
-            Error::Rpc { class, reason, stacktrace } => {
-                Error::Rpc { class: *class, reason: reason.clone(), stacktrace: stacktrace.clone() }
-            }
-            Error::Decode { offset, reason } => Error::Decode { offset: *offset, reason: reason.clone() },
-            Error::Encode { path, reason } => Error::Encode { path: path.clone(), reason: reason.clone() },
-            Error::Parse { offset, reason } => Error::Parse { offset: *offset, reason: reason.clone() },
+            Error::NodeNotFound { node, reason } => Error::NodeNotFound {
+                node: node.clone(),
+                reason: reason.clone(),
+            },
+            Error::Timeout { operation } => Error::Timeout {
+                operation: operation.clone(),
+            },
+            Error::Rpc {
+                class,
+                reason,
+                stacktrace,
+            } => Error::Rpc {
+                class: *class,
+                reason: reason.clone(),
+                stacktrace: stacktrace.clone(),
+            },
+            Error::Decode { offset, reason } => Error::Decode {
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            Error::Encode { path, reason } => Error::Encode {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::Parse { offset, reason } => Error::Parse {
+                offset: *offset,
+                reason: reason.clone(),
+            },
             Error::InvalidArgument(reason) => Error::InvalidArgument(reason.clone()),
             Error::Closed => Error::Closed,
             Error::Io(err) => Error::Io(io::Error::new(err.kind(), err.to_string())),

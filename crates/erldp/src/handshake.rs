@@ -138,7 +138,11 @@ pub mod flags {
             (V4_NC, "V4_NC"),
             (UNLINK_ID, "UNLINK_ID"),
         ];
-        NAMES.iter().filter(|(flag, _)| peer & flag == 0).map(|(_, name)| *name).collect()
+        NAMES
+            .iter()
+            .filter(|(flag, _)| peer & flag == 0)
+            .map(|(_, name)| *name)
+            .collect()
     }
 }
 
@@ -220,7 +224,9 @@ pub(crate) fn initiate(
                 }
                 send(stream, b"strue", expected)?
             }
-            b"not_allowed" => return Err(fail("the peer refused the connection (not_allowed)".into())),
+            b"not_allowed" => {
+                return Err(fail("the peer refused the connection (not_allowed)".into()))
+            }
             other => {
                 return Err(fail(format!(
                     "unexpected handshake status {:?}",
@@ -234,7 +240,10 @@ pub(crate) fn initiate(
     let challenge = recv(stream, expected)?;
     let parsed = parse_challenge(&challenge).map_err(|reason| fail(reason))?;
     if parsed.name != expected {
-        return Err(fail(format!("the node answering is {}, not {expected}", parsed.name)));
+        return Err(fail(format!(
+            "the node answering is {}, not {expected}",
+            parsed.name
+        )));
     }
     let peer_flags = flags::expand(parsed.flags);
     check_mandatory(peer_flags, expected)?;
@@ -248,13 +257,19 @@ pub(crate) fn initiate(
 
     let ack = match recv(stream, expected) {
         Ok(ack) => ack,
-        Err(Error::Connection { .. }) => return Err(Error::Auth { node: expected.to_string() }),
+        Err(Error::Connection { .. }) => {
+            return Err(Error::Auth {
+                node: expected.to_string(),
+            })
+        }
         Err(other) => return Err(other),
     };
     match ack.as_slice() {
         [b'a', theirs @ ..] if theirs.len() == 16 => {
             if !constant_time_eq(theirs, &digest(our_challenge, local.cookie)) {
-                return Err(Error::Auth { node: expected.to_string() });
+                return Err(Error::Auth {
+                    node: expected.to_string(),
+                });
             }
         }
         _ => return Err(fail("malformed challenge acknowledgement".into())),
@@ -286,7 +301,11 @@ pub(crate) fn accept(
     let mut peer_flags = flags::expand(hello.flags);
     // A version 5 name message carries only the low 32 flag bits; V4_NC
     // arrives later in the complement and is checked then.
-    let known = if hello.old { peer_flags | flags::V4_NC } else { peer_flags };
+    let known = if hello.old {
+        peer_flags | flags::V4_NC
+    } else {
+        peer_flags
+    };
     let missing = flags::missing_mandatory(known);
     if !missing.is_empty() {
         let _ = send(stream, b"snot_allowed", &peer_name);
@@ -330,7 +349,9 @@ pub(crate) fn accept(
                 send(stream, b"salive", &peer_name)?;
                 let answer = recv(stream, &peer_name)?;
                 if answer.as_slice() != b"strue" {
-                    return Err(fail("the peer withdrew: it already has a connection to us".into()));
+                    return Err(fail(
+                        "the peer withdrew: it already has a connection to us".into(),
+                    ));
                 }
             }
         }
@@ -359,7 +380,11 @@ pub(crate) fn accept(
                 peer_creation = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
                 peer_flags |= high << 32;
             }
-            _ => return Err(fail("expected the complement message of a version 5 handshake".into())),
+            _ => {
+                return Err(fail(
+                    "expected the complement message of a version 5 handshake".into(),
+                ))
+            }
         }
         let missing = flags::missing_mandatory(peer_flags);
         if !missing.is_empty() {
@@ -372,9 +397,10 @@ pub(crate) fn accept(
     }
 
     let (their_challenge, their_digest) = match reply.as_slice() {
-        [b'r', rest @ ..] if rest.len() == 20 => {
-            (u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]), &rest[4..20])
-        }
+        [b'r', rest @ ..] if rest.len() == 20 => (
+            u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
+            &rest[4..20],
+        ),
         _ => return Err(fail("malformed challenge reply".into())),
     };
     if !constant_time_eq(their_digest, &digest(our_challenge, local.cookie)) {
@@ -386,7 +412,11 @@ pub(crate) fn accept(
     ack.extend_from_slice(&digest(their_challenge, local.cookie));
     send(stream, &ack, &peer_name)?;
 
-    Ok(Peer { name: Atom::new(&peer_name), flags: local.flags & peer_flags, creation: peer_creation })
+    Ok(Peer {
+        name: Atom::new(&peer_name),
+        flags: local.flags & peer_flags,
+        creation: peer_creation,
+    })
 }
 
 struct NameMessage {
@@ -402,9 +432,16 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
             let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
             let creation = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
             let len = u16::from_be_bytes([rest[12], rest[13]]) as usize;
-            let name = rest.get(14..14 + len).ok_or("truncated name in send_name")?;
+            let name = rest
+                .get(14..14 + len)
+                .ok_or("truncated name in send_name")?;
             let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
-            Ok(NameMessage { old: false, flags, creation, name: name.to_string() })
+            Ok(NameMessage {
+                old: false,
+                flags,
+                creation,
+                name: name.to_string(),
+            })
         }
         [b'n', rest @ ..] if rest.len() >= 6 => {
             let version = u16::from_be_bytes([rest[0], rest[1]]);
@@ -413,7 +450,12 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
             }
             let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
             let name = std::str::from_utf8(&rest[6..]).map_err(|_| "node name is not UTF-8")?;
-            Ok(NameMessage { old: true, flags, creation: 0, name: name.to_string() })
+            Ok(NameMessage {
+                old: true,
+                flags,
+                creation: 0,
+                name: name.to_string(),
+            })
         }
         _ => Err("malformed send_name message (is this an Erlang node?)".into()),
     }
@@ -433,11 +475,21 @@ fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
             let challenge = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
             let creation = u32::from_be_bytes(rest[12..16].try_into().expect("4 bytes"));
             let len = u16::from_be_bytes([rest[16], rest[17]]) as usize;
-            let name = rest.get(18..18 + len).ok_or("truncated name in challenge")?;
+            let name = rest
+                .get(18..18 + len)
+                .ok_or("truncated name in challenge")?;
             let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
-            Ok(Challenge { flags, challenge, creation, name: name.to_string() })
+            Ok(Challenge {
+                flags,
+                challenge,
+                creation,
+                name: name.to_string(),
+            })
         }
-        [b'n', ..] => Err("the peer only speaks distribution version 5 (OTP 22 or older), which is not supported".into()),
+        [b'n', ..] => Err(
+            "the peer only speaks distribution version 5 (OTP 22 or older), which is not supported"
+                .into(),
+        ),
         _ => Err("malformed challenge message".into()),
     }
 }
@@ -449,7 +501,10 @@ fn check_mandatory(peer_flags: u64, node: &str) -> Result<()> {
     } else {
         Err(Error::connection(
             node,
-            format!("the peer lacks mandatory distribution capabilities: {}", missing.join(", ")),
+            format!(
+                "the peer lacks mandatory distribution capabilities: {}",
+                missing.join(", ")
+            ),
         ))
     }
 }
@@ -476,14 +531,20 @@ fn send(stream: &mut TcpStream, msg: &[u8], node: &str) -> Result<()> {
     let mut framed = Vec::with_capacity(msg.len() + 2);
     framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
     framed.extend_from_slice(msg);
-    stream.write_all(&framed).map_err(|err| io_failure(node, "sending a handshake message", err))
+    stream
+        .write_all(&framed)
+        .map_err(|err| io_failure(node, "sending a handshake message", err))
 }
 
 fn recv(stream: &mut TcpStream, node: &str) -> Result<Vec<u8>> {
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len).map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
+    stream
+        .read_exact(&mut len)
+        .map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
     let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut msg).map_err(|err| io_failure(node, "reading a handshake message", err))?;
+    stream
+        .read_exact(&mut msg)
+        .map_err(|err| io_failure(node, "reading a handshake message", err))?;
     Ok(msg)
 }
 
@@ -492,9 +553,10 @@ fn io_failure(node: &str, doing: &str, err: std::io::Error) -> Error {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
             Error::timeout(format!("handshake with {node}: no answer while {doing}"))
         }
-        std::io::ErrorKind::UnexpectedEof => {
-            Error::connection(node, format!("the peer closed the connection while {doing}"))
-        }
+        std::io::ErrorKind::UnexpectedEof => Error::connection(
+            node,
+            format!("the peer closed the connection while {doing}"),
+        ),
         _ => Error::connection(node, format!("{doing}: {err}")),
     }
 }
@@ -506,7 +568,9 @@ pub(crate) fn valid_node_name(name: &str) -> bool {
             !alive.is_empty()
                 && !host.is_empty()
                 && !host.contains('@')
-                && alive.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                && alive
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         }
         None => false,
     }
@@ -563,7 +627,10 @@ mod tests {
         msg.extend_from_slice(&3u16.to_be_bytes());
         msg.extend_from_slice(b"a@b");
         let parsed = parse_name(&msg).expect("valid");
-        assert_eq!((parsed.old, parsed.creation, parsed.name.as_str()), (false, 7, "a@b"));
+        assert_eq!(
+            (parsed.old, parsed.creation, parsed.name.as_str()),
+            (false, 7, "a@b")
+        );
 
         let mut old = vec![b'n', 0, 5];
         old.extend_from_slice(&(flags::MANDATORY as u32).to_be_bytes());

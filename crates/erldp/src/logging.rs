@@ -70,9 +70,9 @@ pub fn level_from_env() -> Result<Option<LevelFilter>> {
         Ok(text) if text.trim().is_empty() => Ok(None),
         Ok(text) => parse_level(&text).map(Some),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(Error::InvalidArgument(format!("{ENV_VAR} is not valid Unicode")))
-        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::InvalidArgument(format!(
+            "{ENV_VAR} is not valid Unicode"
+        ))),
     }
 }
 
@@ -166,11 +166,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -187,7 +192,10 @@ mod tests {
         assert_eq!(out, "1970-01-01T00:00:00.000Z");
         out.clear();
         // 2024-02-29T23:59:58.250Z: a leap day, late in the day.
-        write_utc_timestamp(&mut out, UNIX_EPOCH + Duration::from_millis(1_709_251_198_250));
+        write_utc_timestamp(
+            &mut out,
+            UNIX_EPOCH + Duration::from_millis(1_709_251_198_250),
+        );
         assert_eq!(out, "2024-02-29T23:59:58.250Z");
         out.clear();
         write_utc_timestamp(&mut out, UNIX_EPOCH + Duration::from_secs(4_102_444_800));

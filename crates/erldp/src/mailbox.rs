@@ -77,13 +77,24 @@ pub struct Message {
 
 impl Message {
     pub(crate) fn message(from: Option<Pid>, term: Term) -> Message {
-        Message { kind: MessageKind::Message, term, from, reason: None, reference: None, node: None }
+        Message {
+            kind: MessageKind::Message,
+            term,
+            from,
+            reason: None,
+            reference: None,
+            node: None,
+        }
     }
 
     pub(crate) fn exit(from: Pid, reason: Term) -> Message {
         Message {
             kind: MessageKind::Exit,
-            term: Term::Tuple(vec![Term::Atom(crate::atom!("EXIT")), Term::Pid(from), reason.clone()]),
+            term: Term::Tuple(vec![
+                Term::Atom(crate::atom!("EXIT")),
+                Term::Pid(from),
+                reason.clone(),
+            ]),
             from: Some(from),
             reason: Some(reason),
             reference: None,
@@ -94,7 +105,10 @@ impl Message {
     pub(crate) fn down(reference: Ref, target: &Monitored, reason: Term) -> Message {
         let (who, from) = match target.process {
             ProcRef::Pid(pid) => (Term::Pid(pid), Some(pid)),
-            ProcRef::Name(name) => (Term::Tuple(vec![Term::Atom(name), Term::Atom(target.node)]), None),
+            ProcRef::Name(name) => (
+                Term::Tuple(vec![Term::Atom(name), Term::Atom(target.node)]),
+                None,
+            ),
         };
         Message {
             kind: MessageKind::Down,
@@ -179,7 +193,11 @@ impl Queue {
         let receivers: Vec<Receiver> = {
             let mut state = self.state.lock();
             state.closed = true;
-            state.receivers.drain(..).map(|(_, receiver)| receiver).collect()
+            state
+                .receivers
+                .drain(..)
+                .map(|(_, receiver)| receiver)
+                .collect()
         };
         self.arrived.notify_all();
         for receiver in receivers {
@@ -187,7 +205,11 @@ impl Queue {
         }
     }
 
-    fn recv(self: &Arc<Self>, deadline: Option<Instant>, cancel: Option<&Cancel>) -> Result<Option<Message>> {
+    fn recv(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Result<Option<Message>> {
         let _armed = cancel.map(|token| {
             let queue = Arc::downgrade(self);
             token.arm(Arc::new(move || {
@@ -210,8 +232,14 @@ impl Queue {
             }
             match deadline {
                 Some(deadline) => {
-                    if self.arrived.wait_until(&mut state, deadline).timed_out() && state.messages.is_empty() {
-                        return if state.closed { Err(Error::Closed) } else { Ok(None) };
+                    if self.arrived.wait_until(&mut state, deadline).timed_out()
+                        && state.messages.is_empty()
+                    {
+                        return if state.closed {
+                            Err(Error::Closed)
+                        } else {
+                            Ok(None)
+                        };
                     }
                 }
                 None => self.arrived.wait(&mut state),
@@ -240,9 +268,13 @@ impl Queue {
             timer.schedule(deadline, move || {
                 let Some(queue) = queue.upgrade() else { return };
                 let mut state = queue.state.lock();
-                let position = state.receivers.iter().position(|(waiting, _)| *waiting == id);
+                let position = state
+                    .receivers
+                    .iter()
+                    .position(|(waiting, _)| *waiting == id);
                 if let Some(position) = position {
-                    let (_, receiver) = state.receivers.remove(position).expect("position is valid");
+                    let (_, receiver) =
+                        state.receivers.remove(position).expect("position is valid");
                     drop(state);
                     receiver(Ok(None));
                 }
@@ -388,7 +420,10 @@ pub enum Dest {
 impl Dest {
     /// The registered `name` on `node`.
     pub fn name(name: impl AsRef<str>, node: impl AsRef<str>) -> Dest {
-        Dest::Name { name: Atom::new(name.as_ref()), node: Atom::new(node.as_ref()) }
+        Dest::Name {
+            name: Atom::new(name.as_ref()),
+            node: Atom::new(node.as_ref()),
+        }
     }
 
     /// The node this destination lives on.
@@ -407,8 +442,13 @@ impl Dest {
             Term::Pid(pid) => Ok(Dest::Pid(*pid)),
             Term::Ref(alias) => Ok(Dest::Alias(*alias)),
             Term::Tuple(pair) | Term::List(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
-                (Term::Atom(name), Term::Atom(node)) => Ok(Dest::Name { name: *name, node: *node }),
-                _ => Err(Error::invalid(format!("destination {term} must be [Name, Node] with two atoms"))),
+                (Term::Atom(name), Term::Atom(node)) => Ok(Dest::Name {
+                    name: *name,
+                    node: *node,
+                }),
+                _ => Err(Error::invalid(format!(
+                    "destination {term} must be [Name, Node] with two atoms"
+                ))),
             },
             _ => Err(Error::invalid(format!(
                 "destination {term} is not a pid, an alias or a [Name, Node] pair"
@@ -465,13 +505,17 @@ struct MailboxHandle {
 
 impl Drop for MailboxHandle {
     fn drop(&mut self) {
-        self.node.inner().close_process(&self.process, Term::Atom(crate::atom!("normal")));
+        self.node
+            .inner()
+            .close_process(&self.process, Term::Atom(crate::atom!("normal")));
     }
 }
 
 impl Mailbox {
     pub(crate) fn new(node: Node, process: Arc<Process>) -> Mailbox {
-        Mailbox { handle: Arc::new(MailboxHandle { node, process }) }
+        Mailbox {
+            handle: Arc::new(MailboxHandle { node, process }),
+        }
     }
 
     fn inner(&self) -> &Arc<NodeInner> {
@@ -540,20 +584,30 @@ impl Mailbox {
     /// Takes the next message, waiting up to `timeout`; `Ok(None)` on
     /// timeout.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        self.process().queue.recv(Instant::now().checked_add(timeout), None)
+        self.process()
+            .queue
+            .recv(Instant::now().checked_add(timeout), None)
     }
 
     /// Like [`recv_timeout`](Self::recv_timeout), but also returns `Ok(None)`
     /// early when `cancel` fires (check [`Cancel::is_cancelled`] to tell).
     pub fn recv_cancellable(&self, timeout: Duration, cancel: &Cancel) -> Result<Option<Message>> {
-        self.process().queue.recv(Instant::now().checked_add(timeout), Some(cancel))
+        self.process()
+            .queue
+            .recv(Instant::now().checked_add(timeout), Some(cancel))
     }
 
     /// Calls `callback` once with the next message, `Ok(None)` after
     /// `timeout`, or `Err(Closed)`, without blocking the caller. The callback
     /// runs on an internal thread and must not block for long.
-    pub fn recv_async(&self, timeout: Duration, callback: impl FnOnce(Result<Option<Message>>) + Send + 'static) {
-        self.process().queue.recv_async(timeout, &self.inner().timer, Box::new(callback));
+    pub fn recv_async(
+        &self,
+        timeout: Duration,
+        callback: impl FnOnce(Result<Option<Message>>) + Send + 'static,
+    ) {
+        self.process()
+            .queue
+            .recv_async(timeout, &self.inner().timer, Box::new(callback));
     }
 
     /// Takes the next message if one is queued.
@@ -625,6 +679,9 @@ impl Mailbox {
 
 impl fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mailbox").field("pid", &self.pid()).field("name", &self.name()).finish()
+        f.debug_struct("Mailbox")
+            .field("pid", &self.pid())
+            .field("name", &self.name())
+            .finish()
     }
 }

@@ -251,7 +251,9 @@ impl NodeInner {
     fn start(options: NodeBuilder) -> Result<Node> {
         let (alive, host) = match options.name.split_once('@') {
             Some((alive, host)) => (alive.to_string(), host.to_string()),
-            None if options.long_names == Some(true) => (options.name.clone(), util::long_hostname()),
+            None if options.long_names == Some(true) => {
+                (options.name.clone(), util::long_hostname())
+            }
             None => (options.name.clone(), util::short_hostname()),
         };
         let full_name = format!("{alive}@{host}");
@@ -274,7 +276,10 @@ impl NodeInner {
         }
 
         let listener = TcpListener::bind(("0.0.0.0", options.listen_port)).map_err(|err| {
-            Error::invalid(format!("cannot listen on port {}: {err}", options.listen_port))
+            Error::invalid(format!(
+                "cannot listen on port {}: {err}",
+                options.listen_port
+            ))
         })?;
         let port = listener.local_addr()?.port();
 
@@ -284,11 +289,21 @@ impl NodeInner {
                 if epmd::ensure_running(epmd_port)? {
                     log::info!("no EPMD answered on port {epmd_port}: started one in this process");
                 }
-                Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
+                Some(epmd::register(
+                    epmd_port,
+                    &alive,
+                    port,
+                    options.hidden,
+                    options.setup_timeout,
+                )?)
             }
-            EpmdMode::External => {
-                Some(epmd::register(epmd_port, &alive, port, options.hidden, options.setup_timeout)?)
-            }
+            EpmdMode::External => Some(epmd::register(
+                epmd_port,
+                &alive,
+                port,
+                options.hidden,
+                options.setup_timeout,
+            )?),
         };
         if registration.is_some() {
             log::debug!("registered {alive} (port {port}) in EPMD on port {epmd_port}");
@@ -299,7 +314,12 @@ impl NodeInner {
             .unwrap_or_else(handshake::nonzero_random_u32);
 
         let name = Atom::new(&full_name);
-        let pid = |id| Pid { node: name, id, serial: 0, creation };
+        let pid = |id| Pid {
+            node: name,
+            id,
+            serial: 0,
+            creation,
+        };
         let mut flags = flags::SUPPORTED;
         if !options.hidden {
             flags |= flags::PUBLISHED;
@@ -321,7 +341,10 @@ impl NodeInner {
             epmd_mode: options.epmd,
             epmd_port,
             port,
-            timing: Timing { net_ticktime: options.net_ticktime, max_message: options.max_message },
+            timing: Timing {
+                net_ticktime: options.net_ticktime,
+                max_message: options.max_message,
+            },
             setup_timeout: options.setup_timeout,
             listener_fd: listener.as_raw_fd(),
             registration: Mutex::new(registration),
@@ -344,13 +367,24 @@ impl NodeInner {
                 .name(format!("erldp-accept-{alive}"))
                 .spawn(move || inner.accept_loop(listener))?;
         }
-        log::info!("node {} started on port {port} (creation {creation})", inner.name);
+        log::info!(
+            "node {} started on port {port} (creation {creation})",
+            inner.name
+        );
         let guard = Arc::new(CloseOnDrop(Arc::clone(&inner)));
-        Ok(Node { inner, _guard: guard })
+        Ok(Node {
+            inner,
+            _guard: guard,
+        })
     }
 
     fn local(&self) -> Local<'_> {
-        Local { name: self.name.as_str(), flags: self.flags, creation: self.creation, cookie: &self.cookie }
+        Local {
+            name: self.name.as_str(),
+            flags: self.flags,
+            creation: self.creation,
+            cookie: &self.cookie,
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -364,12 +398,25 @@ impl NodeInner {
     /// A new reference of our node.
     pub(crate) fn make_ref(&self) -> Ref {
         let n = self.next_ref.fetch_add(1, Ordering::Relaxed);
-        Ref::new(self.name, self.creation, &[(n & 0x3_FFFF) as u32, (n >> 18) as u32, self.ref_salt ^ (n >> 50) as u32])
-            .expect("three words")
+        Ref::new(
+            self.name,
+            self.creation,
+            &[
+                (n & 0x3_FFFF) as u32,
+                (n >> 18) as u32,
+                self.ref_salt ^ (n >> 50) as u32,
+            ],
+        )
+        .expect("three words")
     }
 
     fn make_pid(&self) -> Pid {
-        Pid { node: self.name, id: self.next_id.fetch_add(1, Ordering::Relaxed), serial: 0, creation: self.creation }
+        Pid {
+            node: self.name,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            serial: 0,
+            creation: self.creation,
+        }
     }
 
     pub(crate) fn new_mailbox(&self, name: Option<&str>) -> Result<Arc<Process>> {
@@ -377,7 +424,9 @@ impl NodeInner {
             return Err(Error::Closed);
         }
         let process = Process::new(self.make_pid());
-        self.processes.write().insert(process.pid.id, Arc::clone(&process));
+        self.processes
+            .write()
+            .insert(process.pid.id, Arc::clone(&process));
         if let Some(name) = name {
             if let Err(err) = self.register(&process, name) {
                 self.processes.write().remove(&process.pid.id);
@@ -389,19 +438,28 @@ impl NodeInner {
 
     pub(crate) fn register(&self, process: &Arc<Process>, name: &str) -> Result<()> {
         if name.is_empty() || name.chars().count() > crate::term::MAX_ATOM_CHARS {
-            return Err(Error::invalid(format!("{name:?} is not a valid registered name")));
+            return Err(Error::invalid(format!(
+                "{name:?} is not a valid registered name"
+            )));
         }
         let atom = Atom::new(name);
         if matches!(name, "net_kernel" | "rex" | "user") {
-            return Err(Error::invalid(format!("the name {name} is reserved by the node")));
+            return Err(Error::invalid(format!(
+                "the name {name} is reserved by the node"
+            )));
         }
         let mut names = self.names.write();
         if names.contains_key(&atom) {
-            return Err(Error::invalid(format!("the name {name} is already registered")));
+            return Err(Error::invalid(format!(
+                "the name {name} is already registered"
+            )));
         }
         let mut current = process.name.lock();
         if let Some(old) = *current {
-            return Err(Error::invalid(format!("this mailbox is already registered as {}", old.as_str())));
+            return Err(Error::invalid(format!(
+                "this mailbox is already registered as {}",
+                old.as_str()
+            )));
         }
         if process.relations.lock().closed {
             return Err(Error::Closed);
@@ -462,7 +520,9 @@ impl NodeInner {
             }
         };
         match self.connect_out(peer, &attempt) {
-            Ok((stream, Outcome::Connected(info))) => self.install(stream, info, &attempt, false, false),
+            Ok((stream, Outcome::Connected(info))) => {
+                self.install(stream, info, &attempt, false, false)
+            }
             Ok((_, Outcome::LostSimultaneous)) => {
                 log::debug!("simultaneous connect with {peer}: its connection to us wins");
                 attempt.wait(self.setup_timeout * 2, peer)
@@ -478,7 +538,8 @@ impl NodeInner {
 
     fn forget_attempt(&self, peer: Atom, attempt: &Arc<Attempt>) {
         let mut conns = self.conns.lock();
-        if matches!(conns.get(&peer), Some(Slot::Connecting(current)) if Arc::ptr_eq(current, attempt)) {
+        if matches!(conns.get(&peer), Some(Slot::Connecting(current)) if Arc::ptr_eq(current, attempt))
+        {
             conns.remove(&peer);
         }
     }
@@ -500,7 +561,10 @@ impl NodeInner {
         let info = epmd::port_please(host, self.epmd_port, alive, self.setup_timeout)?;
         let addrs: Vec<SocketAddr> = (host, info.port)
             .to_socket_addrs()
-            .map_err(|err| Error::NodeNotFound { node: peer.to_string(), reason: format!("cannot resolve {host}: {err}") })?
+            .map_err(|err| Error::NodeNotFound {
+                node: peer.to_string(),
+                reason: format!("cannot resolve {host}: {err}"),
+            })?
             .collect();
         Ok(addrs)
     }
@@ -516,15 +580,25 @@ impl NodeInner {
                     stream.set_write_timeout(Some(self.setup_timeout))?;
                     stream.set_nodelay(true)?;
                     let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
-                    let outcome = handshake::initiate(&mut stream, &self.local(), peer.as_str(), still_wanted)?;
+                    let outcome = handshake::initiate(
+                        &mut stream,
+                        &self.local(),
+                        peer.as_str(),
+                        still_wanted,
+                    )?;
                     return Ok((stream, outcome));
                 }
                 Err(err) => last_err = Some((addr, err)),
             }
         }
         Err(match last_err {
-            Some((addr, err)) => Error::connection(peer, format!("cannot connect to {addr}: {err}")),
-            None => Error::NodeNotFound { node: peer.to_string(), reason: "its host has no address".into() },
+            Some((addr, err)) => {
+                Error::connection(peer, format!("cannot connect to {addr}: {err}"))
+            }
+            None => Error::NodeNotFound {
+                node: peer.to_string(),
+                reason: "its host has no address".into(),
+            },
         })
     }
 
@@ -542,7 +616,10 @@ impl NodeInner {
         let peer = info.name;
         let creation = info.creation;
         let direction = if incoming { "incoming" } else { "outgoing" };
-        log::debug!("handshake with {peer} ({direction}) succeeded; flags in use {:#x}", info.flags);
+        log::debug!(
+            "handshake with {peer} ({direction}) succeeded; flags in use {:#x}",
+            info.flags
+        );
         let conn = match Connection::new(stream, info, self.timing) {
             Ok(conn) => conn,
             Err(err) => {
@@ -599,7 +676,9 @@ impl NodeInner {
         let mut conns = self.conns.lock();
         match conns.get(&peer) {
             Some(Slot::Up(conn)) if !conn.is_down() => (Admission::Alive, None),
-            Some(Slot::Connecting(attempt)) if attempt.outgoing && !attempt.adopted.load(Ordering::Acquire) => {
+            Some(Slot::Connecting(attempt))
+                if attempt.outgoing && !attempt.adopted.load(Ordering::Acquire) =>
+            {
                 if peer_name > self.name.as_str() {
                     attempt.adopted.store(true, Ordering::Release);
                     (Admission::OkSimultaneous, Some(Arc::clone(attempt)))
@@ -662,13 +741,17 @@ impl NodeInner {
             Ok(info) => {
                 let peer = info.name;
                 let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
-                if let Err(err) = self.install(stream, info, &attempt, true, admission == Admission::Alive) {
+                if let Err(err) =
+                    self.install(stream, info, &attempt, true, admission == Admission::Alive)
+                {
                     log::warn!("accepting {peer} failed: {err}");
                 }
             }
             Err(err) => {
                 match &err {
-                    Error::Auth { node } => log::warn!("connection attempt from {node} rejected: the cookie did not match"),
+                    Error::Auth { node } => log::warn!(
+                        "connection attempt from {node} rejected: the cookie did not match"
+                    ),
                     _ => log::debug!("incoming handshake failed: {err}"),
                 }
                 if let Some(attempt) = attempt {
@@ -707,17 +790,38 @@ impl NodeInner {
                 self.deliver_local(to, Message::message(Some(from), message));
                 Ok(())
             }
-            Dest::Pid(to) => self.send_control(to.node, &Control::Send { from: Some(from), to, message }),
+            Dest::Pid(to) => self.send_control(
+                to.node,
+                &Control::Send {
+                    from: Some(from),
+                    to,
+                    message,
+                },
+            ),
             Dest::Name { name, node } if node == self.name => {
                 self.on_reg_send(from, name, message);
                 Ok(())
             }
-            Dest::Name { name, node } => self.send_control(node, &Control::RegSend { from, to: name, message }),
+            Dest::Name { name, node } => self.send_control(
+                node,
+                &Control::RegSend {
+                    from,
+                    to: name,
+                    message,
+                },
+            ),
             Dest::Alias(alias) if alias.node == self.name => {
                 self.on_alias_send(from, alias, message);
                 Ok(())
             }
-            Dest::Alias(alias) => self.send_control(alias.node, &Control::AliasSend { from, alias, message }),
+            Dest::Alias(alias) => self.send_control(
+                alias.node,
+                &Control::AliasSend {
+                    from,
+                    alias,
+                    message,
+                },
+            ),
         }
     }
 
@@ -729,7 +833,12 @@ impl NodeInner {
     /// re-encoding, but measured worse: with `seq` written out in every
     /// `{seq, I, Bin}` the BEAM spent more on atom lookups (41-51 ticks of
     /// CPU per 200,000 messages against 29-43) than the client saved.
-    pub(crate) fn send_encoded_from(self: &Arc<Self>, from: Pid, dest: &Dest, etf: &[u8]) -> Result<()> {
+    pub(crate) fn send_encoded_from(
+        self: &Arc<Self>,
+        from: Pid,
+        dest: &Dest,
+        etf: &[u8],
+    ) -> Result<()> {
         self.send_from(from, dest, crate::term::decode(etf)?)
     }
 
@@ -780,7 +889,10 @@ impl NodeInner {
     /// can serve it, rather than hanging the caller.
     fn on_rex(self: &Arc<Self>, message: Term) {
         if let Some((from, _request)) = gen_call(&message) {
-            let _ = self.reply(from, Term::Tuple(vec![Term::atom("badrpc"), Term::atom("notsup")]));
+            let _ = self.reply(
+                from,
+                Term::Tuple(vec![Term::atom("badrpc"), Term::atom("notsup")]),
+            );
         }
     }
 
@@ -802,13 +914,18 @@ impl NodeInner {
     /// standard output, as with `erl_call`.
     fn on_io_request(self: &Arc<Self>, message: Term) {
         let requester = match &message {
-            Term::Tuple(fields) if fields.len() == 4 && fields[0].is_atom("io_request") => fields[1].as_pid(),
+            Term::Tuple(fields) if fields.len() == 4 && fields[0].is_atom("io_request") => {
+                fields[1].as_pid()
+            }
             _ => None,
         };
         match requester {
             Some(requester) if requester.node != self.name => {
-                let forward =
-                    Control::RegSend { from: self.group_leader.pid, to: crate::atom!("user"), message };
+                let forward = Control::RegSend {
+                    from: self.group_leader.pid,
+                    to: crate::atom!("user"),
+                    message,
+                };
                 self.send_if_connected(requester.node, &forward);
             }
             _ => log::debug!("group leader: unexpected message {message}"),
@@ -828,10 +945,14 @@ impl NodeInner {
         };
         let message = Term::Tuple(vec![tag.clone(), reply]);
         match tag {
-            Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => match **tail {
-                Term::Ref(alias) => self.send_from(self.system.pid, &Dest::Alias(alias), message),
-                _ => self.send_from(self.system.pid, &Dest::Pid(pid), message),
-            },
+            Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
+                match **tail {
+                    Term::Ref(alias) => {
+                        self.send_from(self.system.pid, &Dest::Alias(alias), message)
+                    }
+                    _ => self.send_from(self.system.pid, &Dest::Pid(pid), message),
+                }
+            }
             _ => self.send_from(self.system.pid, &Dest::Pid(pid), message),
         }
     }
@@ -867,7 +988,13 @@ impl NodeInner {
             }
             return Ok(());
         }
-        if let Err(err) = self.send_control(other.node, &Control::Link { from: process.pid, to: other }) {
+        if let Err(err) = self.send_control(
+            other.node,
+            &Control::Link {
+                from: process.pid,
+                to: other,
+            },
+        ) {
             process.relations.lock().links.remove(&other);
             return Err(err);
         }
@@ -905,7 +1032,14 @@ impl NodeInner {
                 Ok(())
             }
             Some(id) => {
-                let sent = self.send_control(other.node, &Control::UnlinkId { id, from: process.pid, to: other });
+                let sent = self.send_control(
+                    other.node,
+                    &Control::UnlinkId {
+                        id,
+                        from: process.pid,
+                        to: other,
+                    },
+                );
                 if sent.is_err() {
                     process.relations.lock().links.remove(&other);
                 }
@@ -918,7 +1052,11 @@ impl NodeInner {
         let (target_ref, node) = match *target {
             Dest::Pid(pid) => (ProcRef::Pid(pid), pid.node),
             Dest::Name { name, node } => (ProcRef::Name(name), node),
-            Dest::Alias(_) => return Err(Error::invalid("an alias cannot be monitored; monitor a pid or [name, node]")),
+            Dest::Alias(_) => {
+                return Err(Error::invalid(
+                    "an alias cannot be monitored; monitor a pid or [name, node]",
+                ))
+            }
         };
         let reference = self.make_ref();
         {
@@ -926,7 +1064,13 @@ impl NodeInner {
             if relations.closed {
                 return Err(Error::Closed);
             }
-            relations.monitors.insert(reference, Monitored { process: target_ref, node });
+            relations.monitors.insert(
+                reference,
+                Monitored {
+                    process: target_ref,
+                    node,
+                },
+            );
         }
         if node == self.name {
             let added = self.resolve(target_ref).is_some_and(|watched| {
@@ -934,7 +1078,13 @@ impl NodeInner {
                 if relations.closed {
                     false
                 } else {
-                    relations.watchers.insert(reference, Watcher { pid: process.pid, how: target_ref });
+                    relations.watchers.insert(
+                        reference,
+                        Watcher {
+                            pid: process.pid,
+                            how: target_ref,
+                        },
+                    );
                     true
                 }
             });
@@ -943,9 +1093,14 @@ impl NodeInner {
             }
             return Ok(reference);
         }
-        if let Err(err) =
-            self.send_control(node, &Control::MonitorP { from: process.pid, to: target_ref, reference })
-        {
+        if let Err(err) = self.send_control(
+            node,
+            &Control::MonitorP {
+                from: process.pid,
+                to: target_ref,
+                reference,
+            },
+        ) {
             process.relations.lock().monitors.remove(&reference);
             return Err(err);
         }
@@ -955,7 +1110,9 @@ impl NodeInner {
     fn fire_monitor(&self, process: &Arc<Process>, reference: Ref, reason: Term) {
         let monitored = process.relations.lock().monitors.remove(&reference);
         if let Some(monitored) = monitored {
-            process.queue.push(Message::down(reference, &monitored, reason));
+            process
+                .queue
+                .push(Message::down(reference, &monitored, reason));
         }
     }
 
@@ -968,7 +1125,13 @@ impl NodeInner {
             if relations.closed {
                 false
             } else {
-                relations.watchers.insert(reference, Watcher { pid: system, how: server });
+                relations.watchers.insert(
+                    reference,
+                    Watcher {
+                        pid: system,
+                        how: server,
+                    },
+                );
                 true
             }
         });
@@ -993,9 +1156,15 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn demonitor(self: &Arc<Self>, process: &Arc<Process>, reference: Ref) -> Result<()> {
+    pub(crate) fn demonitor(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        reference: Ref,
+    ) -> Result<()> {
         let monitored = process.relations.lock().monitors.remove(&reference);
-        let Some(monitored) = monitored else { return Ok(()) };
+        let Some(monitored) = monitored else {
+            return Ok(());
+        };
         if monitored.node == self.name {
             if let Some(watched) = self.resolve(monitored.process) {
                 watched.relations.lock().watchers.remove(&reference);
@@ -1004,7 +1173,11 @@ impl NodeInner {
         }
         self.send_if_connected(
             monitored.node,
-            &Control::DemonitorP { from: process.pid, to: monitored.process, reference },
+            &Control::DemonitorP {
+                from: process.pid,
+                to: monitored.process,
+                reference,
+            },
         );
         Ok(())
     }
@@ -1049,7 +1222,13 @@ impl NodeInner {
             }
             // What is left behind stays marked closed, so that `is_closed`
             // holds and later links and monitors are refused.
-            std::mem::replace(&mut *relations, Relations { closed: true, ..Relations::default() })
+            std::mem::replace(
+                &mut *relations,
+                Relations {
+                    closed: true,
+                    ..Relations::default()
+                },
+            )
         };
         if let Some(name) = process.name.lock().take() {
             let mut names = self.names.write();
@@ -1072,7 +1251,14 @@ impl NodeInner {
                     self.exit_from_link(&peer, me, reason.clone());
                 }
             } else {
-                self.send_if_connected(other.node, &Control::Exit { from: me, to: other, reason: reason.clone() });
+                self.send_if_connected(
+                    other.node,
+                    &Control::Exit {
+                        from: me,
+                        to: other,
+                        reason: reason.clone(),
+                    },
+                );
             }
         }
         for (reference, watcher) in relations.watchers {
@@ -1081,7 +1267,12 @@ impl NodeInner {
             } else {
                 self.send_if_connected(
                     watcher.pid.node,
-                    &Control::MonitorPExit { from: watcher.how, to: watcher.pid, reference, reason: reason.clone() },
+                    &Control::MonitorPExit {
+                        from: watcher.how,
+                        to: watcher.pid,
+                        reference,
+                        reason: reason.clone(),
+                    },
                 );
             }
         }
@@ -1093,7 +1284,11 @@ impl NodeInner {
             } else {
                 self.send_if_connected(
                     monitored.node,
-                    &Control::DemonitorP { from: me, to: monitored.process, reference },
+                    &Control::DemonitorP {
+                        from: me,
+                        to: monitored.process,
+                        reference,
+                    },
                 );
             }
         }
@@ -1109,21 +1304,31 @@ impl NodeInner {
             let mut messages = Vec::new();
             {
                 let mut relations = process.relations.lock();
-                let lost_links: Vec<Pid> =
-                    relations.links.keys().filter(|pid| pid.node == node).copied().collect();
+                let lost_links: Vec<Pid> = relations
+                    .links
+                    .keys()
+                    .filter(|pid| pid.node == node)
+                    .copied()
+                    .collect();
                 for pid in lost_links {
                     if relations.links.remove(&pid) == Some(Link::Active) {
                         messages.push(Message::exit(pid, noconnection.clone()));
                     }
                 }
-                let lost_monitors: Vec<Ref> =
-                    relations.monitors.iter().filter(|(_, m)| m.node == node).map(|(r, _)| *r).collect();
+                let lost_monitors: Vec<Ref> = relations
+                    .monitors
+                    .iter()
+                    .filter(|(_, m)| m.node == node)
+                    .map(|(r, _)| *r)
+                    .collect();
                 for reference in lost_monitors {
                     if let Some(monitored) = relations.monitors.remove(&reference) {
                         messages.push(Message::down(reference, &monitored, noconnection.clone()));
                     }
                 }
-                relations.watchers.retain(|_, watcher| watcher.pid.node != node);
+                relations
+                    .watchers
+                    .retain(|_, watcher| watcher.pid.node != node);
                 if relations.node_monitors.remove(&node).is_some() {
                     messages.push(Message::node_down(node));
                 }
@@ -1201,19 +1406,31 @@ impl NodeInner {
                 }
             }
             Control::RegSend { from, to, message } => self.on_reg_send(from, to, message),
-            Control::AliasSend { from, alias, message } => self.on_alias_send(from, alias, message),
+            Control::AliasSend {
+                from,
+                alias,
+                message,
+            } => self.on_alias_send(from, alias, message),
             Control::Link { from, to } => match self.process(to) {
                 Some(process) => {
                     let mut relations = process.relations.lock();
                     if relations.closed {
                         drop(relations);
-                        let _ = conn.send(&Control::Exit { from: to, to: from, reason: Term::atom("noproc") });
+                        let _ = conn.send(&Control::Exit {
+                            from: to,
+                            to: from,
+                            reason: Term::atom("noproc"),
+                        });
                     } else {
                         relations.links.entry(from).or_insert(Link::Active);
                     }
                 }
                 None => {
-                    let _ = conn.send(&Control::Exit { from: to, to: from, reason: Term::atom("noproc") });
+                    let _ = conn.send(&Control::Exit {
+                        from: to,
+                        to: from,
+                        reason: Term::atom("noproc"),
+                    });
                 }
             },
             Control::UnlinkId { id, from, to } => {
@@ -1223,7 +1440,11 @@ impl NodeInner {
                         relations.links.remove(&from);
                     }
                 }
-                let _ = conn.send(&Control::UnlinkIdAck { id, from: to, to: from });
+                let _ = conn.send(&Control::UnlinkIdAck {
+                    id,
+                    from: to,
+                    to: from,
+                });
             }
             Control::UnlinkIdAck { id, from, to } => {
                 if let Some(process) = self.process(to) {
@@ -1245,18 +1466,29 @@ impl NodeInner {
                     }
                 }
             }
-            Control::MonitorP { from, to, reference } => {
+            Control::MonitorP {
+                from,
+                to,
+                reference,
+            } => {
                 let added = self.resolve(to).is_some_and(|process| {
                     let mut relations = process.relations.lock();
                     if relations.closed {
                         false
                     } else {
-                        relations.watchers.insert(reference, Watcher { pid: from, how: to });
+                        relations
+                            .watchers
+                            .insert(reference, Watcher { pid: from, how: to });
                         true
                     }
                 });
                 if !added {
-                    let _ = conn.send(&Control::MonitorPExit { from: to, to: from, reference, reason: Term::atom("noproc") });
+                    let _ = conn.send(&Control::MonitorPExit {
+                        from: to,
+                        to: from,
+                        reference,
+                        reason: Term::atom("noproc"),
+                    });
                 }
             }
             Control::DemonitorP { to, reference, .. } => {
@@ -1264,7 +1496,12 @@ impl NodeInner {
                     process.relations.lock().watchers.remove(&reference);
                 }
             }
-            Control::MonitorPExit { to, reference, reason, .. } => {
+            Control::MonitorPExit {
+                to,
+                reference,
+                reason,
+                ..
+            } => {
                 if !self.complete_down(reference, reason.clone()) {
                     if let Some(process) = self.process(to) {
                         self.fire_monitor(&process, reference, reason);
@@ -1272,9 +1509,19 @@ impl NodeInner {
                 }
             }
             Control::SpawnRequest { req_id, from, .. } => {
-                let _ = conn.send(&Control::SpawnReply { req_id, to: from, flags: 0, result: Term::atom("notsup") });
+                let _ = conn.send(&Control::SpawnReply {
+                    req_id,
+                    to: from,
+                    flags: 0,
+                    result: Term::atom("notsup"),
+                });
             }
-            Control::SpawnReply { req_id, to, flags, result } => self.complete_spawn_reply(conn, req_id, to, flags, result),
+            Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            } => self.complete_spawn_reply(conn, req_id, to, flags, result),
             Control::Ignored => {}
         }
     }
@@ -1285,7 +1532,9 @@ pub(crate) fn gen_call(message: &Term) -> Option<(&Term, &Term)> {
     match message {
         Term::Tuple(fields) if fields.len() == 3 && fields[0].is_atom("$gen_call") => {
             match &fields[1] {
-                Term::Tuple(from) if from.len() == 2 && matches!(from[0], Term::Pid(_)) => Some((&fields[1], &fields[2])),
+                Term::Tuple(from) if from.len() == 2 && matches!(from[0], Term::Pid(_)) => {
+                    Some((&fields[1], &fields[2]))
+                }
                 _ => None,
             }
         }
@@ -1297,10 +1546,12 @@ pub(crate) fn gen_call(message: &Term) -> Option<(&Term, &Term)> {
 pub(crate) fn call_tag(tag: &Term) -> Option<Ref> {
     match tag {
         Term::Ref(reference) => Some(*reference),
-        Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => match **tail {
-            Term::Ref(reference) => Some(reference),
-            _ => None,
-        },
+        Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
+            match **tail {
+                Term::Ref(reference) => Some(reference),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -1378,12 +1629,17 @@ impl Node {
 
     /// `net_adm:ping/1`: `true` for `pong`, `false` for `pang`.
     pub fn ping(&self, peer: &str) -> bool {
-        let Ok(peer_atom) = Self::node_atom(peer) else { return false };
+        let Ok(peer_atom) = Self::node_atom(peer) else {
+            return false;
+        };
         if peer_atom == self.inner.name {
             return true;
         }
         let request = Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(self.inner.name)]);
-        let dest = Dest::Name { name: crate::atom!("net_kernel"), node: peer_atom };
+        let dest = Dest::Name {
+            name: crate::atom!("net_kernel"),
+            node: peer_atom,
+        };
         matches!(self.call(&dest, request, self.inner.setup_timeout), Ok(reply) if reply.is_atom("yes"))
     }
 
@@ -1409,7 +1665,9 @@ impl Node {
 
     /// The local mailbox registered under `name`, if any.
     pub fn whereis(&self, name: &str) -> Option<Pid> {
-        self.inner.whereis(Atom::new(name)).map(|process| process.pid)
+        self.inner
+            .whereis(Atom::new(name))
+            .map(|process| process.pid)
     }
 
     /// Sends `message` to `dest` from the node's own pid.
@@ -1424,7 +1682,8 @@ impl Node {
     /// boundary per value, and the bytes are decoded here (malformed ones are
     /// [`Error::Decode`], and nothing is sent).
     pub fn send_encoded(&self, dest: &Dest, etf: &[u8]) -> Result<()> {
-        self.inner.send_encoded_from(self.inner.system.pid, dest, etf)
+        self.inner
+            .send_encoded_from(self.inner.system.pid, dest, etf)
     }
 
     /// Answers a `gen_server:call` that reached one of our mailboxes as
@@ -1448,13 +1707,18 @@ impl Node {
         if handshake::valid_node_name(name) {
             Ok(Atom::new(name))
         } else {
-            Err(Error::invalid(format!("{name:?} is not a node name (name@host)")))
+            Err(Error::invalid(format!(
+                "{name:?} is not a node name (name@host)"
+            )))
         }
     }
 }
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("name", &self.inner.name).field("port", &self.inner.port).finish()
+        f.debug_struct("Node")
+            .field("name", &self.inner.name)
+            .field("port", &self.inner.port)
+            .finish()
     }
 }

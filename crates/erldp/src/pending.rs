@@ -83,7 +83,9 @@ impl Cancel {
 
 impl fmt::Debug for Cancel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cancel").field("cancelled", &self.is_cancelled()).finish()
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
@@ -112,7 +114,10 @@ pub(crate) struct Slot<T> {
 
 impl<T: Send + 'static> Slot<T> {
     pub(crate) fn new() -> Arc<Slot<T>> {
-        Arc::new(Slot { state: Mutex::new(SlotState::Empty), ready: Condvar::new() })
+        Arc::new(Slot {
+            state: Mutex::new(SlotState::Empty),
+            ready: Condvar::new(),
+        })
     }
 
     /// Stores the value, or hands it to the waiting callback. Returns false
@@ -144,7 +149,10 @@ impl<T: Send + 'static> Slot<T> {
     }
 
     fn is_settled(&self) -> bool {
-        !matches!(*self.state.lock(), SlotState::Empty | SlotState::Callback(_))
+        !matches!(
+            *self.state.lock(),
+            SlotState::Empty | SlotState::Callback(_)
+        )
     }
 
     /// Waits until completed, the deadline passes, or `cancel` fires.
@@ -206,15 +214,31 @@ pub(crate) type Abandon = Box<dyn FnOnce() + Send>;
 /// a tenth of an rpc's instructions.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Operation {
-    Rpc { module: Atom, function: Atom, arity: usize, node: Atom },
+    Rpc {
+        module: Atom,
+        function: Atom,
+        arity: usize,
+        node: Atom,
+    },
     Call(Dest),
 }
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Operation::Rpc { module, function, arity, node } => {
-                write!(f, "rpc {}:{}/{arity} on {}", module.as_str(), function.as_str(), node.as_str())
+            Operation::Rpc {
+                module,
+                function,
+                arity,
+                node,
+            } => {
+                write!(
+                    f,
+                    "rpc {}:{}/{arity} on {}",
+                    module.as_str(),
+                    function.as_str(),
+                    node.as_str()
+                )
             }
             Operation::Call(dest) => write!(f, "gen_server call to {dest}"),
         }
@@ -235,8 +259,18 @@ pub struct Pending<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Pending<T> {
-    pub(crate) fn new(slot: Arc<Slot<Result<T>>>, abandon: Abandon, operation: Operation, timer: Arc<Timer>) -> Pending<T> {
-        Pending { slot, abandon: Some(abandon), operation, timer }
+    pub(crate) fn new(
+        slot: Arc<Slot<Result<T>>>,
+        abandon: Abandon,
+        operation: Operation,
+        timer: Arc<Timer>,
+    ) -> Pending<T> {
+        Pending {
+            slot,
+            abandon: Some(abandon),
+            operation,
+            timer,
+        }
     }
 
     /// Blocks until the answer arrives or `timeout` passes. On timeout the
@@ -267,7 +301,11 @@ impl<T: Send + 'static> Pending<T> {
     /// Calls `callback` exactly once: with the answer, or with
     /// [`Error::Timeout`] after `timeout` (abandoning the request). The
     /// callback runs on an internal thread and must not block for long.
-    pub fn on_complete(mut self, timeout: Duration, callback: impl FnOnce(Result<T>) + Send + 'static) {
+    pub fn on_complete(
+        mut self,
+        timeout: Duration,
+        callback: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
         let abandon = self.abandon.take();
         let operation = self.operation;
         let slot = Arc::clone(&self.slot);
@@ -322,7 +360,10 @@ impl<T: Send + 'static> Pending<T> {
 }
 
 fn timeout_error(operation: &Operation, timeout: Duration) -> Error {
-    Error::timeout(format!("{operation}: no answer within {} ms", timeout.as_millis()))
+    Error::timeout(format!(
+        "{operation}: no answer within {} ms",
+        timeout.as_millis()
+    ))
 }
 
 impl<T: Send + 'static> Drop for Pending<T> {
@@ -336,7 +377,9 @@ impl<T: Send + 'static> Drop for Pending<T> {
 
 impl<T: Send + 'static> fmt::Debug for Pending<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pending").field("operation", &self.operation.to_string()).finish()
+        f.debug_struct("Pending")
+            .field("operation", &self.operation.to_string())
+            .finish()
     }
 }
 
@@ -359,11 +402,18 @@ struct TimerState {
 
 impl Timer {
     pub(crate) fn new() -> Arc<Timer> {
-        Arc::new(Timer { state: Mutex::new(TimerState::default()), wake: Condvar::new() })
+        Arc::new(Timer {
+            state: Mutex::new(TimerState::default()),
+            wake: Condvar::new(),
+        })
     }
 
     /// Schedules `action` at `deadline`; returns an id for [`cancel`](Self::cancel).
-    pub(crate) fn schedule(self: &Arc<Self>, deadline: Instant, action: impl FnOnce() + Send + 'static) -> u64 {
+    pub(crate) fn schedule(
+        self: &Arc<Self>,
+        deadline: Instant,
+        action: impl FnOnce() + Send + 'static,
+    ) -> u64 {
         let mut state = self.state.lock();
         state.next_id += 1;
         let id = state.next_id;
@@ -377,7 +427,9 @@ impl Timer {
         if !state.running {
             state.running = true;
             let timer = Arc::downgrade(self);
-            let spawned = thread::Builder::new().name("erldp-timer".into()).spawn(move || Timer::run(timer));
+            let spawned = thread::Builder::new()
+                .name("erldp-timer".into())
+                .spawn(move || Timer::run(timer));
             if spawned.is_err() {
                 state.running = false;
             }
@@ -433,7 +485,10 @@ impl Timer {
                 }
                 continue;
             }
-            let next = state.heap.peek().map(|std::cmp::Reverse((deadline, _))| *deadline);
+            let next = state
+                .heap
+                .peek()
+                .map(|std::cmp::Reverse((deadline, _))| *deadline);
             match next {
                 Some(deadline) => {
                     timer.wake.wait_until(&mut state, deadline);
@@ -480,9 +535,15 @@ mod tests {
     fn wait_times_out_and_abandons() {
         let timer = Timer::new();
         let (slot, pending, abandoned) = pending(&timer);
-        let err = pending.wait(Duration::from_millis(20)).expect_err("timeout");
+        let err = pending
+            .wait(Duration::from_millis(20))
+            .expect_err("timeout");
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
-        assert!(err.to_string().contains("gen_server call to {test_server,a@b}"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("gen_server call to {test_server,a@b}"),
+            "{err}"
+        );
         assert!(abandoned.load(Ordering::SeqCst));
         assert!(!slot.complete(Ok(1)), "late answers are dropped");
     }
@@ -499,7 +560,9 @@ mod tests {
                 cancel.cancel();
             })
         };
-        assert!(pending.wait_cancellable(Duration::from_secs(30), &cancel).is_none());
+        assert!(pending
+            .wait_cancellable(Duration::from_secs(30), &cancel)
+            .is_none());
         canceller.join().expect("joined");
         assert!(!abandoned.load(Ordering::SeqCst));
         slot.complete(Ok(3));
@@ -512,7 +575,9 @@ mod tests {
         let (_slot, mut pending, _) = pending(&timer);
         let cancel = Cancel::new();
         cancel.cancel();
-        assert!(pending.wait_cancellable(Duration::from_secs(30), &cancel).is_none());
+        assert!(pending
+            .wait_cancellable(Duration::from_secs(30), &cancel)
+            .is_none());
     }
 
     #[test]
@@ -521,16 +586,26 @@ mod tests {
         let (slot, pending_ok, _) = pending(&timer);
         let (tx, rx) = mpsc::channel();
         let tx2 = tx.clone();
-        pending_ok.on_complete(Duration::from_secs(5), move |r| tx.send(r.map_err(|e| e.to_string())).expect("send"));
+        pending_ok.on_complete(Duration::from_secs(5), move |r| {
+            tx.send(r.map_err(|e| e.to_string())).expect("send")
+        });
         slot.complete(Ok(9));
-        assert_eq!(rx.recv_timeout(Duration::from_secs(1)).expect("called"), Ok(9));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(1)).expect("called"),
+            Ok(9)
+        );
 
         let (_slot2, pending_late, abandoned) = pending(&timer);
-        pending_late.on_complete(Duration::from_millis(20), move |r| tx2.send(r.map_err(|e| e.to_string())).expect("send"));
+        pending_late.on_complete(Duration::from_millis(20), move |r| {
+            tx2.send(r.map_err(|e| e.to_string())).expect("send")
+        });
         let timed_out = rx.recv_timeout(Duration::from_secs(2)).expect("called");
         assert!(timed_out.expect_err("timeout").contains("timeout"));
         assert!(abandoned.load(Ordering::SeqCst));
-        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "called once");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "called once"
+        );
     }
 
     #[test]

@@ -41,30 +41,57 @@ impl Node {
     /// Calls `module:function(args...)` on `node` and returns its value,
     /// like `erpc:call/5`. An exception in the remote function is an
     /// [`Error::Rpc`] with its class, reason and stack trace.
-    pub fn rpc(&self, node: &str, module: &str, function: &str, args: Vec<Term>, timeout: Duration) -> Result<Term> {
+    pub fn rpc(
+        &self,
+        node: &str,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Result<Term> {
         self.rpc_start(node, module, function, args)?.wait(timeout)
     }
 
     /// Starts an rpc and returns at once; the answer arrives on the
     /// [`Pending`]. Many may be outstanding over one connection.
-    pub fn rpc_start(&self, node: &str, module: &str, function: &str, args: Vec<Term>) -> Result<Pending<Term>> {
+    pub fn rpc_start(
+        &self,
+        node: &str,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+    ) -> Result<Pending<Term>> {
         let inner = self.inner();
         let peer = Node::node_atom(node)?;
         if peer == inner.name() {
-            return Err(Error::invalid("rpc to this node itself is not supported; call the code directly"));
+            return Err(Error::invalid(
+                "rpc to this node itself is not supported; call the code directly",
+            ));
         }
         let (module, function) = (Atom::new(module), Atom::new(function));
-        let operation = Operation::Rpc { module, function, arity: args.len(), node: peer };
+        let operation = Operation::Rpc {
+            module,
+            function,
+            arity: args.len(),
+            node: peer,
+        };
         let conn = inner.connection(peer)?;
         if conn.flags() & flags::SPAWN == 0 {
-            return Err(Error::connection(peer, "the peer does not support spawn requests (OTP 23 or newer needed)"));
+            return Err(Error::connection(
+                peer,
+                "the peer does not support spawn requests (OTP 23 or newer needed)",
+            ));
         }
         let req_id = inner.make_ref();
         let slot = Slot::new();
-        inner
-            .outstanding
-            .lock()
-            .insert(req_id, Outstanding { node: peer, slot: Arc::clone(&slot), kind: Kind::Rpc { worker: None } });
+        inner.outstanding.lock().insert(
+            req_id,
+            Outstanding {
+                node: peer,
+                slot: Arc::clone(&slot),
+                kind: Kind::Rpc { worker: None },
+            },
+        );
         let control = Control::SpawnRequest {
             req_id,
             from: inner.system.pid,
@@ -87,7 +114,12 @@ impl Node {
             let inner = Arc::clone(inner);
             Box::new(move || inner.abandon(req_id))
         };
-        Ok(Pending::new(slot, abandon, operation, Arc::clone(&inner.timer)))
+        Ok(Pending::new(
+            slot,
+            abandon,
+            operation,
+            Arc::clone(&inner.timer),
+        ))
     }
 
     /// `gen_server:call(Dest, Request, Timeout)`: returns the server's reply.
@@ -103,16 +135,24 @@ impl Node {
         let server = match *dest {
             Dest::Pid(pid) => ProcRef::Pid(pid),
             Dest::Name { name, .. } => ProcRef::Name(name),
-            Dest::Alias(_) => return Err(Error::invalid("a gen_server call needs a pid or [name, node], not an alias")),
+            Dest::Alias(_) => {
+                return Err(Error::invalid(
+                    "a gen_server call needs a pid or [name, node], not an alias",
+                ))
+            }
         };
         let node = dest.node();
         let operation = Operation::Call(*dest);
         let reference = inner.make_ref();
         let slot = Slot::new();
-        inner
-            .outstanding
-            .lock()
-            .insert(reference, Outstanding { node, slot: Arc::clone(&slot), kind: Kind::Call { server } });
+        inner.outstanding.lock().insert(
+            reference,
+            Outstanding {
+                node,
+                slot: Arc::clone(&slot),
+                kind: Kind::Call { server },
+            },
+        );
         let abandon = {
             let inner = Arc::clone(inner);
             Box::new(move || inner.abandon(reference))
@@ -123,9 +163,19 @@ impl Node {
         if node == inner.name() {
             inner.watch_local(server, reference);
         } else {
-            inner.send_control(node, &Control::MonitorP { from: system, to: server, reference })?;
+            inner.send_control(
+                node,
+                &Control::MonitorP {
+                    from: system,
+                    to: server,
+                    reference,
+                },
+            )?;
         }
-        let tag = Term::ImproperList(vec![Term::Atom(crate::atom!("alias"))], Box::new(Term::Ref(reference)));
+        let tag = Term::ImproperList(
+            vec![Term::Atom(crate::atom!("alias"))],
+            Box::new(Term::Ref(reference)),
+        );
         let message = Term::Tuple(vec![
             Term::Atom(crate::atom!("$gen_call")),
             Term::Tuple(vec![Term::Pid(system), tag]),
@@ -151,9 +201,20 @@ impl NodeInner {
     /// A spawn reply: records the rpc worker, or fails the rpc when the
     /// spawn failed. A reply nobody waits for any more (its rpc timed out)
     /// gets its worker killed.
-    pub(crate) fn complete_spawn_reply(self: &Arc<Self>, conn: &Arc<crate::connection::Connection>, req_id: Ref, _to: Pid, flags: u32, result: Term) {
+    pub(crate) fn complete_spawn_reply(
+        self: &Arc<Self>,
+        conn: &Arc<crate::connection::Connection>,
+        req_id: Ref,
+        _to: Pid,
+        flags: u32,
+        result: Term,
+    ) {
         let mut table = self.outstanding.lock();
-        if let Some(Outstanding { kind: Kind::Rpc { worker }, .. }) = table.get_mut(&req_id) {
+        if let Some(Outstanding {
+            kind: Kind::Rpc { worker },
+            ..
+        }) = table.get_mut(&req_id)
+        {
             match result {
                 Term::Pid(pid) => *worker = Some(pid),
                 reason => {
@@ -172,9 +233,17 @@ impl NodeInner {
         if let Term::Pid(orphan) = result {
             let system = self.system.pid;
             if flags & 2 != 0 {
-                let _ = conn.send(&Control::DemonitorP { from: system, to: ProcRef::Pid(orphan), reference: req_id });
+                let _ = conn.send(&Control::DemonitorP {
+                    from: system,
+                    to: ProcRef::Pid(orphan),
+                    reference: req_id,
+                });
             }
-            let _ = conn.send(&Control::Exit2 { from: system, to: orphan, reason: Term::atom("kill") });
+            let _ = conn.send(&Control::Exit2 {
+                from: system,
+                to: orphan,
+                reason: Term::atom("kill"),
+            });
         }
     }
 
@@ -182,7 +251,9 @@ impl NodeInner {
     /// carries the result) or a called server died. Returns false when the
     /// reference is not an outstanding request.
     pub(crate) fn complete_down(self: &Arc<Self>, reference: Ref, reason: Term) -> bool {
-        let Some(entry) = self.outstanding.lock().remove(&reference) else { return false };
+        let Some(entry) = self.outstanding.lock().remove(&reference) else {
+            return false;
+        };
         let result = match entry.kind {
             Kind::Rpc { .. } => rpc_result(reference, entry.node, reason),
             Kind::Call { .. } => Err(call_failure(entry.node, reason)),
@@ -201,7 +272,10 @@ impl NodeInner {
         let entry = {
             let mut table = self.outstanding.lock();
             match table.get(&reference) {
-                Some(Outstanding { kind: Kind::Call { .. }, .. }) => table.remove(&reference),
+                Some(Outstanding {
+                    kind: Kind::Call { .. },
+                    ..
+                }) => table.remove(&reference),
                 _ => None,
             }
         };
@@ -215,12 +289,24 @@ impl NodeInner {
 
     /// The caller stopped waiting: forget the request and undo its effects.
     fn abandon(self: &Arc<Self>, reference: Ref) {
-        let Some(entry) = self.outstanding.lock().remove(&reference) else { return };
+        let Some(entry) = self.outstanding.lock().remove(&reference) else {
+            return;
+        };
         let system = self.system.pid;
         match entry.kind {
-            Kind::Rpc { worker: Some(worker) } => {
-                let demonitor = Control::DemonitorP { from: system, to: ProcRef::Pid(worker), reference };
-                let kill = Control::Exit2 { from: system, to: worker, reason: Term::atom("kill") };
+            Kind::Rpc {
+                worker: Some(worker),
+            } => {
+                let demonitor = Control::DemonitorP {
+                    from: system,
+                    to: ProcRef::Pid(worker),
+                    reference,
+                };
+                let kill = Control::Exit2 {
+                    from: system,
+                    to: worker,
+                    reason: Term::atom("kill"),
+                };
                 if let Ok(conn) = self.connection(entry.node) {
                     let _ = conn.send(&demonitor);
                     let _ = conn.send(&kill);
@@ -235,7 +321,11 @@ impl NodeInner {
         if node == self.name() {
             self.unwatch_local(server, reference);
         } else if let Ok(conn) = self.connection(node) {
-            let _ = conn.send(&Control::DemonitorP { from: self.system.pid, to: server, reference });
+            let _ = conn.send(&Control::DemonitorP {
+                from: self.system.pid,
+                to: server,
+                reference,
+            });
         }
     }
 
@@ -243,11 +333,18 @@ impl NodeInner {
     pub(crate) fn fail_outstanding(&self, node: Atom, reason: &str) {
         let lost: Vec<Outstanding> = {
             let mut table = self.outstanding.lock();
-            let references: Vec<Ref> = table.iter().filter(|(_, e)| e.node == node).map(|(r, _)| *r).collect();
+            let references: Vec<Ref> = table
+                .iter()
+                .filter(|(_, e)| e.node == node)
+                .map(|(r, _)| *r)
+                .collect();
             references.iter().filter_map(|r| table.remove(r)).collect()
         };
         for entry in lost {
-            entry.slot.complete(Err(Error::connection(node, format!("connection lost: {reason}"))));
+            entry.slot.complete(Err(Error::connection(
+                node,
+                format!("connection lost: {reason}"),
+            )));
         }
     }
 
@@ -262,12 +359,22 @@ impl NodeInner {
 
 /// The result `erpc:execute_call/4` left in its exit reason.
 pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Term> {
-    let rpc_error = |class: Atom, reason: Term, stacktrace: Term| Err(Error::Rpc { class, reason, stacktrace });
+    let rpc_error = |class: Atom, reason: Term, stacktrace: Term| {
+        Err(Error::Rpc {
+            class,
+            reason,
+            stacktrace,
+        })
+    };
     if reason.is_atom("noconnection") {
         return Err(Error::connection(node, "connection lost during the rpc"));
     }
     let Term::Tuple(mut fields) = reason else {
-        return rpc_error(crate::atom!("exit"), Term::Tuple(vec![Term::atom("signal"), reason]), Term::nil());
+        return rpc_error(
+            crate::atom!("exit"),
+            Term::Tuple(vec![Term::atom("signal"), reason]),
+            Term::nil(),
+        );
     };
     let ours = fields.first().and_then(Term::as_ref) == Some(reference);
     let class = fields.get(1).and_then(Term::as_atom);
@@ -281,7 +388,11 @@ pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Ter
             let reason = fields.pop().expect("four fields");
             rpc_error(class, reason, stacktrace)
         }
-        _ => rpc_error(crate::atom!("exit"), Term::Tuple(vec![Term::atom("signal"), Term::Tuple(fields)]), Term::nil()),
+        _ => rpc_error(
+            crate::atom!("exit"),
+            Term::Tuple(vec![Term::atom("signal"), Term::Tuple(fields)]),
+            Term::nil(),
+        ),
     }
 }
 
@@ -290,5 +401,9 @@ pub(crate) fn call_failure(node: Atom, reason: Term) -> Error {
     if reason.is_atom("noconnection") {
         return Error::connection(node, "connection lost during the call");
     }
-    Error::Rpc { class: crate::atom!("exit"), reason, stacktrace: Term::nil() }
+    Error::Rpc {
+        class: crate::atom!("exit"),
+        reason,
+        stacktrace: Term::nil(),
+    }
 }

@@ -75,9 +75,8 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
     let mut filled = 0;
     while filled < buf.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `buf`.
-        let n = unsafe {
-            libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0)
-        };
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
         if n > 0 {
             filled += n as usize;
         } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -142,7 +141,11 @@ pub fn long_hostname() -> String {
         let text = if name.is_null() {
             None
         } else {
-            Some(std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+            Some(
+                std::ffi::CStr::from_ptr(name)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
         };
         libc::freeaddrinfo(result);
         text
@@ -168,7 +171,10 @@ pub fn default_cookie() -> Result<String> {
         Ok(text) => {
             let cookie = text.trim().to_string();
             if cookie.is_empty() {
-                Err(Error::invalid(format!("the cookie file {} is empty", path.display())))
+                Err(Error::invalid(format!(
+                    "the cookie file {} is empty",
+                    path.display()
+                )))
             } else {
                 Ok(cookie)
             }
@@ -183,12 +189,18 @@ pub fn default_cookie() -> Result<String> {
                 .mode(0o400)
                 .open(&path)
                 .map_err(|err| {
-                    Error::invalid(format!("cannot create the cookie file {}: {err}", path.display()))
+                    Error::invalid(format!(
+                        "cannot create the cookie file {}: {err}",
+                        path.display()
+                    ))
                 })?;
             file.write_all(cookie.as_bytes())?;
             Ok(cookie)
         }
-        Err(err) => Err(Error::invalid(format!("cannot read the cookie file {}: {err}", path.display()))),
+        Err(err) => Err(Error::invalid(format!(
+            "cannot read the cookie file {}: {err}",
+            path.display()
+        ))),
     }
 }
 
@@ -208,8 +220,9 @@ mod tests {
     fn fast_map_spreads_aligned_keys() {
         use std::hash::BuildHasher;
         let build = BuildHasherDefault::<FastHasher>::default();
-        let buckets: std::collections::HashSet<u64> =
-            (0..64u64).map(|i| build.hash_one(0x7f00_0000_1000 + i * 16) & 63).collect();
+        let buckets: std::collections::HashSet<u64> = (0..64u64)
+            .map(|i| build.hash_one(0x7f00_0000_1000 + i * 16) & 63)
+            .collect();
         assert!(buckets.len() > 32, "{} of 64 buckets used", buckets.len());
     }
 

@@ -25,37 +25,70 @@ fn corpus_lines() -> Vec<String> {
 fn workout(otp: Otp) {
     let label = otp.to_string();
     let mut peer = BeamPeer::builder().otp(otp).start();
-    let node = Node::builder(random_name("rs")).cookie(peer.cookie()).start().expect("node");
+    let node = Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node");
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
 
     // The BEAM node connects to us first.
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong", "{label}");
+    assert_eq!(
+        peer.eval_ok(&format!("net_adm:ping('{us}').")),
+        "pong",
+        "{label}"
+    );
     assert!(node.ping(peer.node()), "{label}");
 
     // rpc: a value and an exception.
-    let sum = node.rpc(peer.node(), "lists", "sum", vec!["[1,2,3]".parse().expect("t")], T).expect("rpc");
+    let sum = node
+        .rpc(
+            peer.node(),
+            "lists",
+            "sum",
+            vec!["[1,2,3]".parse().expect("t")],
+            T,
+        )
+        .expect("rpc");
     assert_eq!(sum, Term::from(6), "{label}");
     match node.rpc(peer.node(), "erlang", "error", vec![Term::atom("boom")], T) {
         Err(Error::Rpc { class, reason, .. }) => {
-            assert_eq!((class.as_str(), reason), ("error", Term::atom("boom")), "{label}")
+            assert_eq!(
+                (class.as_str(), reason),
+                ("error", Term::atom("boom")),
+                "{label}"
+            )
         }
         other => panic!("{label}: expected an rpc error, got {other:?}"),
     }
 
     // The corpus both ways.
     let lines = corpus_lines();
-    let terms: Vec<Term> = lines.iter().map(|l| l.parse().expect("corpus term")).collect();
-    peer.eval_ok(&format!("C = [{}], erldp_test:collect(sink), length(C).", lines.join(", ")));
+    let terms: Vec<Term> = lines
+        .iter()
+        .map(|l| l.parse().expect("corpus term"))
+        .collect();
+    peer.eval_ok(&format!(
+        "C = [{}], erldp_test:collect(sink), length(C).",
+        lines.join(", ")
+    ));
     let sink = Dest::name("sink", peer.node());
     for term in &terms {
         inbox.send(&sink, term.clone()).expect("send");
     }
     let n = terms.len();
-    assert_eq!(peer.eval_ok(&format!("erldp_test:collected(sink, {n}, 20000) =:= C.")), "true", "{label}: corpus to BEAM");
+    assert_eq!(
+        peer.eval_ok(&format!("erldp_test:collected(sink, {n}, 20000) =:= C.")),
+        "true",
+        "{label}: corpus to BEAM"
+    );
     peer.eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- C], ok."));
     for (i, expected) in terms.iter().enumerate() {
-        let got = inbox.recv_timeout(T).expect("recv").expect("corpus term back").term;
+        let got = inbox
+            .recv_timeout(T)
+            .expect("recv")
+            .expect("corpus term back")
+            .term;
         assert_eq!(&got, expected, "{label}: corpus term {} from BEAM", i + 1);
     }
 
@@ -63,18 +96,33 @@ fn workout(otp: Otp) {
     let digest = peer.eval_ok(&format!(
         "Big = binary:copy(<<\"0123456789abcdef\">>, 131072), {{inbox, '{us}'}} ! {{big, Big}}, erlang:phash2(Big)."
     ));
-    let big = inbox.recv_timeout(T).expect("recv").expect("big message").term;
-    let Term::Tuple(fields) = &big else { panic!("{label}: unexpected message") };
-    assert_eq!(fields[1].as_binary().map(<[u8]>::len), Some(2 << 20), "{label}");
+    let big = inbox
+        .recv_timeout(T)
+        .expect("recv")
+        .expect("big message")
+        .term;
+    let Term::Tuple(fields) = &big else {
+        panic!("{label}: unexpected message")
+    };
+    assert_eq!(
+        fields[1].as_binary().map(<[u8]>::len),
+        Some(2 << 20),
+        "{label}"
+    );
     inbox.send(&sink, big.clone()).expect("send big");
-    let back = peer.eval_ok("lists:last(erldp_test:collected(sink, length(C) + 1, 20000)) =:= {big, Big}.");
+    let back = peer
+        .eval_ok("lists:last(erldp_test:collected(sink, length(C) + 1, 20000)) =:= {big, Big}.");
     assert_eq!(back, "true", "{label}: big message to BEAM");
     assert!(!digest.is_empty());
 
     // gen_server call.
     peer.eval_ok("{ok, _} = erldp_test_server:start(compat_srv, 7).");
     let server = Dest::name("compat_srv", peer.node());
-    assert_eq!(node.call(&server, Term::atom("state"), T).expect("call"), Term::from(7), "{label}");
+    assert_eq!(
+        node.call(&server, Term::atom("state"), T).expect("call"),
+        Term::from(7),
+        "{label}"
+    );
 
     // Links and monitors.
     peer.eval_ok(&format!(

@@ -12,7 +12,10 @@ use erldp_testkit::{random_cookie, random_name, BeamPeer};
 use md5::{Digest, Md5};
 
 fn node_with_cookie(cookie: &str) -> Node {
-    Node::builder(random_name("rs")).cookie(cookie).start().expect("node starts")
+    Node::builder(random_name("rs"))
+        .cookie(cookie)
+        .start()
+        .expect("node starts")
 }
 
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -32,17 +35,30 @@ fn connects_to_a_beam_node_and_pings_it() {
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
     // Hidden by default, like a C node.
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes(hidden)).")), "true");
-    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes()).")), "false");
+    assert_eq!(
+        peer.eval_ok(&format!("lists:member('{us}', nodes(hidden)).")),
+        "true"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
+        "false"
+    );
 }
 
 #[test]
 fn a_visible_node_appears_in_nodes() {
     let mut peer = BeamPeer::start();
-    let node = Node::builder(random_name("rs")).cookie(peer.cookie()).hidden(false).start().expect("node");
+    let node = Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .hidden(false)
+        .start()
+        .expect("node");
     node.connect(peer.node()).expect("connect");
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("lists:member('{us}', nodes()).")), "true");
+    assert_eq!(
+        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
+        "true"
+    );
     // global talks to visible nodes; the connection must survive it.
     thread::sleep(Duration::from_millis(500));
     assert!(node.ping(peer.node()));
@@ -56,9 +72,16 @@ fn beam_connects_to_us_by_name_and_sends() {
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
     // The send itself makes the BEAM node look us up in EPMD and connect.
-    peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{hello, node(), [1, 2, 3]}}."));
-    let message = inbox.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
-    let expected: Term = format!("{{hello, '{}', [1,2,3]}}", peer.node()).parse().expect("term");
+    peer.eval_ok(&format!(
+        "{{inbox, '{us}'}} ! {{hello, node(), [1, 2, 3]}}."
+    ));
+    let message = inbox
+        .recv_timeout(Duration::from_secs(10))
+        .expect("recv")
+        .expect("a message");
+    let expected: Term = format!("{{hello, '{}', [1,2,3]}}", peer.node())
+        .parse()
+        .expect("term");
     assert_eq!(message.term, expected);
     assert!(message.from.is_some(), "REG_SEND carries the sender");
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
@@ -74,7 +97,10 @@ fn a_wrong_cookie_is_an_auth_error_when_we_connect() {
             let text = err.to_string();
             assert!(text.contains("cookie"), "{text}");
             assert!(text.contains(peer.node()), "{text}");
-            assert!(!text.contains(peer.cookie()), "the cookie is never printed: {text}");
+            assert!(
+                !text.contains(peer.cookie()),
+                "the cookie is never printed: {text}"
+            );
         }
         other => panic!("expected an Auth error, got {other:?}"),
     }
@@ -100,14 +126,23 @@ fn unknown_node_is_node_not_found() {
     let node = node_with_cookie(&random_cookie());
     let missing = format!("{}@{}", random_name("nobody"), erldp::short_hostname());
     match node.connect(&missing) {
-        Err(err @ Error::NodeNotFound { .. }) => assert!(err.to_string().contains(&missing), "{err}"),
+        Err(err @ Error::NodeNotFound { .. }) => {
+            assert!(err.to_string().contains(&missing), "{err}")
+        }
         other => panic!("expected NodeNotFound, got {other:?}"),
     }
-    assert!(matches!(node.connect("no_at_sign"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        node.connect("no_at_sign"),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 #[test]
@@ -115,18 +150,35 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
     let epmd_port = free_port();
     let cookie = random_cookie();
     // Nothing listens on this port, so the node starts an EPMD of its own.
-    let first = Node::builder(random_name("rs")).cookie(&cookie).epmd_port(epmd_port).start().expect("node");
-    assert!(erldp::epmd::names("localhost", epmd_port, Duration::from_secs(2))
-        .expect("our EPMD answers")
-        .iter()
-        .any(|(name, _)| first.name().as_str().starts_with(&format!("{name}@"))));
+    let first = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .epmd_port(epmd_port)
+        .start()
+        .expect("node");
+    assert!(
+        erldp::epmd::names("localhost", epmd_port, Duration::from_secs(2))
+            .expect("our EPMD answers")
+            .iter()
+            .any(|(name, _)| first.name().as_str().starts_with(&format!("{name}@")))
+    );
 
     // A real BEAM node started afterwards registers with it...
     let epmd_port_text = epmd_port.to_string();
-    let mut peer = BeamPeer::builder().cookie(&cookie).env("ERL_EPMD_PORT", &epmd_port_text).start();
+    let mut peer = BeamPeer::builder()
+        .cookie(&cookie)
+        .env("ERL_EPMD_PORT", &epmd_port_text)
+        .start();
     let names = erldp::epmd::names("localhost", epmd_port, Duration::from_secs(2)).expect("names");
-    let peer_alive = peer.node().split('@').next().expect("alive part").to_string();
-    assert!(names.iter().any(|(name, _)| *name == peer_alive), "{names:?}");
+    let peer_alive = peer
+        .node()
+        .split('@')
+        .next()
+        .expect("alive part")
+        .to_string();
+    assert!(
+        names.iter().any(|(name, _)| *name == peer_alive),
+        "{names:?}"
+    );
 
     // ...finds us through it...
     let us = first.name();
@@ -140,7 +192,15 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
         .start()
         .expect("second node");
     assert_eq!(
-        second.rpc(peer.node(), "erlang", "node", vec![], Duration::from_secs(5)).expect("rpc"),
+        second
+            .rpc(
+                peer.node(),
+                "erlang",
+                "node",
+                vec![],
+                Duration::from_secs(5)
+            )
+            .expect("rpc"),
         Term::atom(peer.node())
     );
     assert!(second.ping(first.name().as_str()));
@@ -149,10 +209,22 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
 #[test]
 fn epmd_none_connects_by_address() {
     let cookie = random_cookie();
-    let a = Node::builder(random_name("rs")).cookie(&cookie).epmd(EpmdMode::None).start().expect("a");
-    let b = Node::builder(random_name("rs")).cookie(&cookie).epmd(EpmdMode::None).start().expect("b");
-    assert!(matches!(a.connect(b.name().as_str()), Err(Error::NodeNotFound { .. })));
-    a.connect_to(b.name().as_str(), ("127.0.0.1", b.port())).expect("connect by address");
+    let a = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .epmd(EpmdMode::None)
+        .start()
+        .expect("a");
+    let b = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .epmd(EpmdMode::None)
+        .start()
+        .expect("b");
+    assert!(matches!(
+        a.connect(b.name().as_str()),
+        Err(Error::NodeNotFound { .. })
+    ));
+    a.connect_to(b.name().as_str(), ("127.0.0.1", b.port()))
+        .expect("connect by address");
     assert!(a.ping(b.name().as_str()));
     assert_eq!(b.nodes(), vec![a.name()]);
 }
@@ -164,7 +236,9 @@ fn accepts_a_version_5_initiator() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
     let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let name = format!("{}@{}", random_name("v5"), erldp::short_hostname());
     let flags = erldp::flags::MANDATORY | erldp::flags::SUPPORTED;
 
@@ -175,10 +249,16 @@ fn accepts_a_version_5_initiator() {
     assert_eq!(recv(&mut stream), b"sok");
 
     let challenge = recv(&mut stream);
-    assert_eq!(challenge[0], b'N', "an OTP 23+ initiator gets the new challenge format");
+    assert_eq!(
+        challenge[0], b'N',
+        "an OTP 23+ initiator gets the new challenge format"
+    );
     let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
     let name_len = u16::from_be_bytes([challenge[17], challenge[18]]) as usize;
-    assert_eq!(&challenge[19..19 + name_len], node.name().as_str().as_bytes());
+    assert_eq!(
+        &challenge[19..19 + name_len],
+        node.name().as_str().as_bytes()
+    );
 
     let mut complement = vec![b'c'];
     complement.extend_from_slice(&((flags >> 32) as u32).to_be_bytes());
@@ -194,7 +274,9 @@ fn accepts_a_version_5_initiator() {
     let ack = recv(&mut stream);
     assert_eq!(ack[0], b'a');
     assert_eq!(&ack[1..], &digest(our_challenge, &cookie));
-    eventually("the v5 peer to be listed", || node.nodes() == vec![Atom::new(&name)]);
+    eventually("the v5 peer to be listed", || {
+        node.nodes() == vec![Atom::new(&name)]
+    });
 
     // The connection is live: a tick is answered.
     stream.write_all(&[0, 0, 0, 0]).expect("tick");
@@ -229,7 +311,9 @@ fn a_peer_lacking_mandatory_flags_is_refused() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
     let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::MANDATORY & !erldp::flags::MAP_TAG).to_be_bytes());
     hello.extend_from_slice(&1u32.to_be_bytes());
@@ -244,7 +328,12 @@ fn a_peer_lacking_mandatory_flags_is_refused() {
 fn garbage_before_the_handshake_does_not_hurt_the_node() {
     let mut peer = BeamPeer::start();
     let node = node_with_cookie(peer.cookie());
-    for junk in [&b"GET / HTTP/1.0\r\n\r\n"[..], &[0xFF; 3000], &[0, 1, b'N'], &[]] {
+    for junk in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &[0xFF; 3000],
+        &[0, 1, b'N'],
+        &[],
+    ] {
         let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
         let _ = stream.write_all(junk);
     }
@@ -267,10 +356,19 @@ fn simultaneous_connects_settle_on_one_connection() {
         let two = thread::spawn(move || b2.connect(a_name.as_str()));
         one.join().expect("thread").expect("a connects");
         two.join().expect("thread").expect("b connects");
-        eventually("one connection each way", || a.nodes() == vec![b_name] && b.nodes() == vec![a_name]);
+        eventually("one connection each way", || {
+            a.nodes() == vec![b_name] && b.nodes() == vec![a_name]
+        });
         let inbox = b.mailbox(Some("inbox")).expect("mailbox");
-        a.send(&erldp::Dest::name("inbox", b_name.as_str()), Term::atom("over_the_one_link")).expect("send");
-        let got = inbox.recv_timeout(Duration::from_secs(5)).expect("recv").expect("message");
+        a.send(
+            &erldp::Dest::name("inbox", b_name.as_str()),
+            Term::atom("over_the_one_link"),
+        )
+        .expect("send");
+        let got = inbox
+            .recv_timeout(Duration::from_secs(5))
+            .expect("recv")
+            .expect("message");
         assert!(got.term.is_atom("over_the_one_link"));
     }
 }
@@ -279,7 +377,9 @@ fn simultaneous_connects_settle_on_one_connection() {
 /// the given flags, then speaks raw frames.
 fn raw_peer(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let name = format!("{}@{}", random_name("raw"), erldp::short_hostname());
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&flags.to_be_bytes());
@@ -325,20 +425,38 @@ fn a_peer_without_the_atom_cache_gets_pass_through_frames() {
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let flags = erldp::flags::MANDATORY | erldp::flags::MANDATORY_25_DIGEST;
     let (mut stream, name) = raw_peer(&node, &cookie, flags);
-    let raw_pid = Term::Pid(erldp::Pid { node: Atom::new(&name), id: 42, serial: 0, creation: 9 });
+    let raw_pid = Term::Pid(erldp::Pid {
+        node: Atom::new(&name),
+        id: 42,
+        serial: 0,
+        creation: 9,
+    });
 
     // REG_SEND in a pass-through frame reaches the registered mailbox.
-    let control = Term::tuple(vec![Term::from(6), raw_pid.clone(), Term::atom(""), Term::atom("inbox")]);
+    let control = Term::tuple(vec![
+        Term::from(6),
+        raw_pid.clone(),
+        Term::atom(""),
+        Term::atom("inbox"),
+    ]);
     let mut frame = vec![112];
     frame.extend(erldp::term::encode(&control).expect("control"));
     frame.extend(erldp::term::encode(&Term::atom("hello_raw")).expect("message"));
     write_frame(&mut stream, &frame);
-    let got = inbox.recv_timeout(Duration::from_secs(5)).expect("recv").expect("message");
+    let got = inbox
+        .recv_timeout(Duration::from_secs(5))
+        .expect("recv")
+        .expect("message");
     assert!(got.term.is_atom("hello_raw"));
     assert_eq!(got.from, raw_pid.as_pid());
 
     // Our answer comes as a pass-through SEND (the peer lacks SEND_SENDER).
-    inbox.send(&erldp::Dest::Pid(raw_pid.as_pid().expect("pid")), Term::atom("back")).expect("send");
+    inbox
+        .send(
+            &erldp::Dest::Pid(raw_pid.as_pid().expect("pid")),
+            Term::atom("back"),
+        )
+        .expect("send");
     let frame = read_frame(&mut stream);
     assert_eq!(frame[0], 112, "pass-through frame");
     let mut decoder = erldp::term::Decoder::new(&frame[1..]);
@@ -359,9 +477,15 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
     let mut rest = Vec::new();
     match stream.read_to_end(&mut rest) {
         Ok(_) => {}
-        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "the node closes the connection: {err}"),
+        Err(err) => assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the node closes the connection: {err}"
+        ),
     }
-    eventually("the raw peer to be dropped", || !node.nodes().contains(&Atom::new(&name)));
+    eventually("the raw peer to be dropped", || {
+        !node.nodes().contains(&Atom::new(&name))
+    });
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
     assert!(node.ping(peer.node()));
     let us = node.name();
@@ -373,7 +497,9 @@ fn a_peer_asking_for_a_name_gets_one() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
     let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let host = erldp::short_hostname();
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::SUPPORTED | erldp::flags::NAME_ME).to_be_bytes());
@@ -384,7 +510,9 @@ fn a_peer_asking_for_a_name_gets_one() {
     let status = recv(&mut stream);
     assert_eq!(&status[..7], b"snamed:");
     let len = u16::from_be_bytes([status[7], status[8]]) as usize;
-    let name = std::str::from_utf8(&status[9..9 + len]).expect("utf-8").to_string();
+    let name = std::str::from_utf8(&status[9..9 + len])
+        .expect("utf-8")
+        .to_string();
     let creation = u32::from_be_bytes(status[9 + len..13 + len].try_into().expect("4 bytes"));
     assert!(name.ends_with(&format!("@{host}")), "{name}");
     assert_ne!(creation, 0);
@@ -395,5 +523,7 @@ fn a_peer_asking_for_a_name_gets_one() {
     reply.extend_from_slice(&digest(their_challenge, &cookie));
     send(&mut stream, &reply);
     assert_eq!(recv(&mut stream)[1..], digest(5, &cookie));
-    eventually("the named peer to be listed", || node.nodes() == vec![Atom::new(&name)]);
+    eventually("the named peer to be listed", || {
+        node.nodes() == vec![Atom::new(&name)]
+    });
 }

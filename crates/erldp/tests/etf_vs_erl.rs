@@ -114,7 +114,11 @@ fn corpus_matches_erl() {
         let utf8 = from_hex(utf8);
         let default_bytes = from_hex(default);
         for (form, theirs, encoder) in [
-            ("term_to_binary/1", &default_bytes, encode as fn(&Term) -> erldp::Result<Vec<u8>>),
+            (
+                "term_to_binary/1",
+                &default_bytes,
+                encode as fn(&Term) -> erldp::Result<Vec<u8>>,
+            ),
             ("minor_version 2", &utf8, encode_utf8),
         ] {
             match encoder(&entry.term) {
@@ -125,7 +129,9 @@ fn corpus_matches_erl() {
                 Ok(ours) if has_large_map(&entry.term) && ours.len() == theirs.len() => {
                     let again = decode(theirs).ok().and_then(|as_erl| encoder(&as_erl).ok());
                     if again.as_ref() != Some(theirs) {
-                        fail(&format!("large map in erl's order re-encodes differently ({form})"));
+                        fail(&format!(
+                            "large map in erl's order re-encodes differently ({form})"
+                        ));
                     }
                 }
                 Ok(ours) => fail(&format!(
@@ -238,7 +244,11 @@ fn identifiers_and_funs_from_a_live_runtime() {
         // Closures are kept as their encodings, which differ in the atom tags.
         if !contains_local_fun(&term) {
             assert_eq!(from_default, term);
-            assert_eq!(encode(&term).expect("encodes"), default, "term_to_binary/1 form of {term}");
+            assert_eq!(
+                encode(&term).expect("encodes"),
+                default,
+                "term_to_binary/1 form of {term}"
+            );
         }
         kinds.push(match &term {
             Term::Pid(_) => "pid",

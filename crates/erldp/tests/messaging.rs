@@ -17,18 +17,28 @@ fn corpus() -> Vec<Term> {
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('%'))
-        .map(|line| line.parse::<Term>().unwrap_or_else(|err| panic!("corpus line {line}: {err}")))
+        .map(|line| {
+            line.parse::<Term>()
+                .unwrap_or_else(|err| panic!("corpus line {line}: {err}"))
+        })
         .collect()
 }
 
 fn setup(peer: &BeamPeer) -> (Node, Mailbox) {
-    let node = Node::builder(random_name("rs")).cookie(peer.cookie()).start().expect("node");
+    let node = Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node");
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     (node, inbox)
 }
 
 fn recv(inbox: &Mailbox) -> Term {
-    inbox.recv_timeout(Duration::from_secs(20)).expect("recv").expect("a message in time").term
+    inbox
+        .recv_timeout(Duration::from_secs(20))
+        .expect("recv")
+        .expect("a message in time")
+        .term
 }
 
 #[test]
@@ -38,14 +48,18 @@ fn the_corpus_round_trips_both_ways() {
     let terms = corpus();
     assert!(terms.len() >= 100, "the corpus is thorough");
     let n = terms.len();
-    peer.eval_ok(&format!("{{ok, C}} = file:consult(\"{CORPUS}\"), erldp_test:collect(sink), length(C)."));
+    peer.eval_ok(&format!(
+        "{{ok, C}} = file:consult(\"{CORPUS}\"), erldp_test:collect(sink), length(C)."
+    ));
 
     // Rust -> BEAM: every term arrives =:= to what erl parsed.
     let sink = Dest::name("sink", peer.node());
     for term in &terms {
         inbox.send(&sink, term.clone()).expect("send");
     }
-    let same = peer.eval_ok(&format!("Got = erldp_test:collected(sink, {n}, 20000), Got =:= C."));
+    let same = peer.eval_ok(&format!(
+        "Got = erldp_test:collected(sink, {n}, 20000), Got =:= C."
+    ));
     if same != "true" {
         let diff = peer.eval_ok(
             "[{I, A, B} || {I, A, B} <- lists:zip3(lists:seq(1, min(length(C), length(Got))), \
@@ -76,15 +90,24 @@ fn beam_only_terms_come_back_unchanged() {
               #{self() => fun erlang:node/0}, term_to_binary(make_ref())], \
          length(S).",
     );
-    let n: usize = peer.eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- S], length(S).")).parse().expect("count");
+    let n: usize = peer
+        .eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- S], length(S)."))
+        .parse()
+        .expect("count");
     let back = Dest::name("back", peer.node());
     for _ in 0..n {
         let term = recv(&inbox);
-        let reparsed: Term = term.to_string().parse().unwrap_or_else(|e| panic!("{term}: {e}"));
+        let reparsed: Term = term
+            .to_string()
+            .parse()
+            .unwrap_or_else(|e| panic!("{term}: {e}"));
         assert_eq!(reparsed, term, "Display/FromStr round trip of {term}");
         inbox.send(&back, term).expect("send back");
     }
-    assert_eq!(peer.eval_ok(&format!("erldp_test:collected(back, {n}, 10000) =:= S.")), "true");
+    assert_eq!(
+        peer.eval_ok(&format!("erldp_test:collected(back, {n}, 10000) =:= S.")),
+        "true"
+    );
 }
 
 #[test]
@@ -98,8 +121,13 @@ fn sends_to_a_pid_and_to_an_alias() {
         Term::Tuple(fields) => fields[1].as_pid().expect("pid"),
         other => panic!("unexpected {other}"),
     };
-    inbox.send(&Dest::Pid(pid), Term::atom("to_the_pid")).expect("send to pid");
-    assert_eq!(peer.eval_ok("erldp_test:collected(sink, 1, 5000)."), "[to_the_pid]");
+    inbox
+        .send(&Dest::Pid(pid), Term::atom("to_the_pid"))
+        .expect("send to pid");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(sink, 1, 5000)."),
+        "[to_the_pid]"
+    );
 
     // A message to an alias reaches the process that made it.
     peer.eval_ok(&format!(
@@ -111,8 +139,13 @@ fn sends_to_a_pid_and_to_an_alias() {
         Term::Tuple(fields) => fields[1].as_ref().expect("alias"),
         other => panic!("unexpected {other}"),
     };
-    inbox.send(&Dest::Alias(alias2), Term::atom("via_alias")).expect("send to alias");
-    assert_eq!(peer.eval_ok("erldp_test:collected(got_alias, 1, 5000)."), "[via_alias]");
+    inbox
+        .send(&Dest::Alias(alias2), Term::atom("via_alias"))
+        .expect("send to alias");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(got_alias, 1, 5000)."),
+        "[via_alias]"
+    );
 }
 
 #[test]
@@ -123,11 +156,22 @@ fn a_closed_mailbox_sends_nothing() {
     let sender = node.mailbox(None).expect("mailbox");
     let sink = Dest::name("sink", peer.node());
     sender.close(Term::atom("normal"));
-    assert!(matches!(sender.send(&sink, Term::atom("from_the_dead")), Err(erldp::Error::Closed)));
+    assert!(matches!(
+        sender.send(&sink, Term::atom("from_the_dead")),
+        Err(erldp::Error::Closed)
+    ));
     let etf = erldp::term::encode(&Term::atom("x")).expect("encode");
-    assert!(matches!(sender.send_encoded(&sink, &etf), Err(erldp::Error::Closed)));
-    inbox.send(&sink, Term::atom("alive")).expect("an open mailbox sends");
-    assert_eq!(peer.eval_ok("erldp_test:collected(sink, 1, 5000)."), "[alive]");
+    assert!(matches!(
+        sender.send_encoded(&sink, &etf),
+        Err(erldp::Error::Closed)
+    ));
+    inbox
+        .send(&sink, Term::atom("alive"))
+        .expect("an open mailbox sends");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(sink, 1, 5000)."),
+        "[alive]"
+    );
 }
 
 #[test]
@@ -138,36 +182,59 @@ fn pre_encoded_messages_arrive_as_terms() {
     peer.eval_ok("erldp_test:collect(sink).");
     let sink = Dest::name("sink", peer.node());
     // As term_to_binary writes them: Latin-1 atoms, and compressed.
-    let plain = erldp::term::encode(&"{hello, [1, 2.5, <<\"bin\">>], #{k => v}}".parse().expect("term")).expect("encodes");
+    let plain = erldp::term::encode(
+        &"{hello, [1, 2.5, <<\"bin\">>], #{k => v}}"
+            .parse()
+            .expect("term"),
+    )
+    .expect("encodes");
     inbox.send_encoded(&sink, &plain).expect("send plain");
     let compressed: Vec<u8> = peer
-        .eval_ok("binary_to_list(term_to_binary({squeezed, lists:duplicate(100, x)}, [compressed]))")
+        .eval_ok(
+            "binary_to_list(term_to_binary({squeezed, lists:duplicate(100, x)}, [compressed]))",
+        )
         .trim_matches(|c| c == '[' || c == ']')
         .split(',')
         .map(|byte| byte.trim().parse().expect("a byte"))
         .collect();
-    node.send_encoded(&sink, &compressed).expect("send compressed");
+    node.send_encoded(&sink, &compressed)
+        .expect("send compressed");
     assert_eq!(
         peer.eval_ok("erldp_test:collected(sink, 2, 5000) =:= [{hello, [1, 2.5, <<\"bin\">>], #{k => v}}, {squeezed, lists:duplicate(100, x)}]."),
         "true"
     );
 
     // Malformed bytes are an error and nothing goes out; the connection stays up.
-    for bad in [&b""[..], &[131], &[131, 104, 2, 97, 1], &[131, 97, 1, 0], &[131, 82, 0], &[100, 97, 1]] {
+    for bad in [
+        &b""[..],
+        &[131],
+        &[131, 104, 2, 97, 1],
+        &[131, 97, 1, 0],
+        &[131, 82, 0],
+        &[100, 97, 1],
+    ] {
         let err = inbox.send_encoded(&sink, bad).expect_err("malformed");
         assert!(matches!(err, erldp::Error::Decode { .. }), "{err}");
     }
     inbox.send_encoded(&sink, &plain).expect("still connected");
     // The collector keeps everything: the two above and this one, none of the bad ones.
-    assert_eq!(peer.eval_ok("length(erldp_test:collected(sink, 3, 5000))."), "3");
+    assert_eq!(
+        peer.eval_ok("length(erldp_test:collected(sink, 3, 5000))."),
+        "3"
+    );
 
     // To a mailbox of our own node, the bytes arrive as a term.
-    inbox.send_encoded(&Dest::name("inbox", us.as_str()), &plain).expect("send locally");
+    inbox
+        .send_encoded(&Dest::name("inbox", us.as_str()), &plain)
+        .expect("send locally");
     assert!(matches!(recv(&inbox), Term::Tuple(fields) if fields[0].is_atom("hello")));
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -187,18 +254,29 @@ fn a_64_mib_binary_travels_both_ways() {
     let big = match recv(&inbox) {
         Term::Tuple(fields) => match &fields[1] {
             Term::Binary(bytes) => bytes.clone(),
-            other => panic!("not a binary: {}", other.to_string().chars().take(80).collect::<String>()),
+            other => panic!(
+                "not a binary: {}",
+                other.to_string().chars().take(80).collect::<String>()
+            ),
         },
-        other => panic!("unexpected {}", other.to_string().chars().take(80).collect::<String>()),
+        other => panic!(
+            "unexpected {}",
+            other.to_string().chars().take(80).collect::<String>()
+        ),
     };
     assert_eq!(big.len(), SIZE);
-    assert_eq!(format!("<<\"{}\">>", md5_hex(&big).to_uppercase()), beam_md5);
+    assert_eq!(
+        format!("<<\"{}\">>", md5_hex(&big).to_uppercase()),
+        beam_md5
+    );
 
     // Rust -> BEAM
     let payload: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 253) as u8).collect();
     let ours = md5_hex(&payload).to_uppercase();
     peer.eval_ok("erldp_test:collect(bigsink).");
-    inbox.send(&Dest::name("bigsink", peer.node()), Term::binary(payload)).expect("send 64 MiB");
+    inbox
+        .send(&Dest::name("bigsink", peer.node()), Term::binary(payload))
+        .expect("send 64 MiB");
     let theirs = peer.eval_ok(
         "[Got] = erldp_test:collected(bigsink, 1, 30000), {byte_size(Got), binary:encode_hex(erlang:md5(Got))}.",
     );
@@ -211,7 +289,9 @@ fn many_messages_arrive_in_order() {
     let (node, inbox) = setup(&peer);
     let us = node.name();
     const N: usize = 20_000;
-    peer.eval_ok(&format!("[{{inbox, '{us}'}} ! {{seq, I, <<0:128>>}} || I <- lists:seq(1, {N})], ok."));
+    peer.eval_ok(&format!(
+        "[{{inbox, '{us}'}} ! {{seq, I, <<0:128>>}} || I <- lists:seq(1, {N})], ok."
+    ));
     for i in 1..=N {
         match recv(&inbox) {
             Term::Tuple(fields) => assert_eq!(fields[1], Term::from(i as i64)),
@@ -221,7 +301,12 @@ fn many_messages_arrive_in_order() {
     peer.eval_ok("erldp_test:collect(count).");
     let dest = Dest::name("count", peer.node());
     for i in 1..=N {
-        inbox.send(&dest, Term::tuple(vec![Term::atom("seq"), Term::from(i as i64)])).expect("send");
+        inbox
+            .send(
+                &dest,
+                Term::tuple(vec![Term::atom("seq"), Term::from(i as i64)]),
+            )
+            .expect("send");
     }
     let ordered = peer.eval_ok(&format!(
         "Got = erldp_test:collected(count, {N}, 20000), [I || {{seq, I}} <- Got] =:= lists:seq(1, {N})."

@@ -159,7 +159,8 @@ fn assert_well_formed(term: &Term, input: &[u8]) {
         encode(term).unwrap_or_else(|err| panic!("{term:?} from {input:?} does not encode: {err}"));
     assert_eq!(decode(&encoded).as_ref().ok(), Some(term), "{input:?}");
     let mut dist = Vec::new();
-    encode_into(term, &mut dist).unwrap_or_else(|err| panic!("{term:?} does not encode_into: {err}"));
+    encode_into(term, &mut dist)
+        .unwrap_or_else(|err| panic!("{term:?} does not encode_into: {err}"));
     assert_eq!(dist.len(), encoded_size(term));
     let text = term.to_string();
     match text.parse::<Term>() {

@@ -13,7 +13,10 @@ use erldp_testkit::{random_name, BeamPeer};
 const T: Duration = Duration::from_secs(10);
 
 fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("rs")).cookie(peer.cookie()).start().expect("node")
+    Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node")
 }
 
 fn args(text: &str) -> Vec<Term> {
@@ -27,15 +30,35 @@ fn args(text: &str) -> Vec<Term> {
 fn rpc_returns_the_value() {
     let peer = BeamPeer::start();
     let node = node_for(&peer);
-    assert_eq!(node.rpc(peer.node(), "erlang", "node", vec![], T).expect("rpc"), Term::atom(peer.node()));
-    assert_eq!(node.rpc(peer.node(), "lists", "sum", args("[[1,2,3]]"), T).expect("rpc"), Term::from(6));
-    let reversed = node.rpc(peer.node(), "lists", "reverse", args("[[a, <<\"b\">>, {c}]]"), T).expect("rpc");
+    assert_eq!(
+        node.rpc(peer.node(), "erlang", "node", vec![], T)
+            .expect("rpc"),
+        Term::atom(peer.node())
+    );
+    assert_eq!(
+        node.rpc(peer.node(), "lists", "sum", args("[[1,2,3]]"), T)
+            .expect("rpc"),
+        Term::from(6)
+    );
+    let reversed = node
+        .rpc(
+            peer.node(),
+            "lists",
+            "reverse",
+            args("[[a, <<\"b\">>, {c}]]"),
+            T,
+        )
+        .expect("rpc");
     assert_eq!(reversed, "[{c}, <<\"b\">>, a]".parse().expect("term"));
 }
 
 fn rpc_error(result: erldp::Result<Term>) -> (String, Term, Term) {
     match result {
-        Err(Error::Rpc { class, reason, stacktrace }) => (class.as_str().to_string(), reason, stacktrace),
+        Err(Error::Rpc {
+            class,
+            reason,
+            stacktrace,
+        }) => (class.as_str().to_string(), reason, stacktrace),
         other => panic!("expected an Rpc error, got {other:?}"),
     }
 }
@@ -45,17 +68,26 @@ fn remote_exceptions_carry_class_reason_and_stacktrace() {
     let peer = BeamPeer::start();
     let node = node_for(&peer);
 
-    let (class, reason, stack) = rpc_error(node.rpc(peer.node(), "erlang", "error", args("[boom]"), T));
+    let (class, reason, stack) =
+        rpc_error(node.rpc(peer.node(), "erlang", "error", args("[boom]"), T));
     assert_eq!((class.as_str(), reason), ("error", Term::atom("boom")));
-    assert!(matches!(stack, Term::List(ref frames) if !frames.is_empty()), "stack: {stack}");
+    assert!(
+        matches!(stack, Term::List(ref frames) if !frames.is_empty()),
+        "stack: {stack}"
+    );
 
-    let (class, reason, _) = rpc_error(node.rpc(peer.node(), "erlang", "throw", args("[{ball, 1}]"), T));
-    assert_eq!((class.as_str(), reason), ("throw", "{ball, 1}".parse().expect("term")));
+    let (class, reason, _) =
+        rpc_error(node.rpc(peer.node(), "erlang", "throw", args("[{ball, 1}]"), T));
+    assert_eq!(
+        (class.as_str(), reason),
+        ("throw", "{ball, 1}".parse().expect("term"))
+    );
 
     let (class, reason, _) = rpc_error(node.rpc(peer.node(), "erlang", "exit", args("[bye]"), T));
     assert_eq!((class.as_str(), reason), ("exit", Term::atom("bye")));
 
-    let (class, reason, stack) = rpc_error(node.rpc(peer.node(), "no_such_module", "f", args("[1]"), T));
+    let (class, reason, stack) =
+        rpc_error(node.rpc(peer.node(), "no_such_module", "f", args("[1]"), T));
     assert_eq!((class.as_str(), reason), ("error", Term::atom("undef")));
     assert!(stack.to_string().contains("no_such_module"), "{stack}");
 
@@ -63,24 +95,49 @@ fn remote_exceptions_carry_class_reason_and_stacktrace() {
     assert_eq!(class, "error");
     assert!(matches!(reason, Term::Atom(_) | Term::Tuple(_)), "{reason}");
 
-    let err = node.rpc(peer.node(), "erlang", "error", args("[boom]"), T).expect_err("error");
+    let err = node
+        .rpc(peer.node(), "erlang", "error", args("[boom]"), T)
+        .expect_err("error");
     assert!(err.to_string().contains("boom"), "{err}");
-    assert_eq!(err.rpc_term().expect("rpc term").as_tuple().expect("tuple").len(), 3);
+    assert_eq!(
+        err.rpc_term()
+            .expect("rpc term")
+            .as_tuple()
+            .expect("tuple")
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn rpc_of_code_that_prints_does_not_hang() {
     let peer = BeamPeer::start();
     let node = node_for(&peer);
-    let result = node.rpc(peer.node(), "io", "format", args("[\"printed by rpc ~p~n\", [42]]"), T);
+    let result = node.rpc(
+        peer.node(),
+        "io",
+        "format",
+        args("[\"printed by rpc ~p~n\", [42]]"),
+        T,
+    );
     assert_eq!(result.expect("rpc"), Term::atom("ok"));
     // The output went to the peer's standard output, through its `user`.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !peer.output().contains("printed by rpc 42") {
-        assert!(Instant::now() < deadline, "the peer did not print the rpc's output:\n{}", peer.output());
+        assert!(
+            Instant::now() < deadline,
+            "the peer did not print the rpc's output:\n{}",
+            peer.output()
+        );
         thread::sleep(Duration::from_millis(20));
     }
-    let result = node.rpc(peer.node(), "io", "put_chars", args("[<<\"bytes out\\n\">>]"), T);
+    let result = node.rpc(
+        peer.node(),
+        "io",
+        "put_chars",
+        args("[<<\"bytes out\\n\">>]"),
+        T,
+    );
     assert_eq!(result.expect("rpc"), Term::atom("ok"));
 }
 
@@ -90,7 +147,13 @@ fn a_timed_out_rpc_leaves_nothing_behind() {
     let node = node_for(&peer);
     let started = Instant::now();
     let err = node
-        .rpc(peer.node(), "timer", "sleep", args("[60000]"), Duration::from_millis(300))
+        .rpc(
+            peer.node(),
+            "timer",
+            "sleep",
+            args("[60000]"),
+            Duration::from_millis(300),
+        )
         .expect_err("times out");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("timer:sleep/1"), "{err}");
@@ -105,7 +168,11 @@ fn a_timed_out_rpc_leaves_nothing_behind() {
         thread::sleep(Duration::from_millis(20));
     }
     // And the connection is fine for the next call.
-    assert_eq!(node.rpc(peer.node(), "erlang", "node", vec![], T).expect("rpc"), Term::atom(peer.node()));
+    assert_eq!(
+        node.rpc(peer.node(), "erlang", "node", vec![], T)
+            .expect("rpc"),
+        Term::atom(peer.node())
+    );
 }
 
 #[test]
@@ -121,7 +188,13 @@ fn sixteen_threads_share_one_connection() {
             thread::spawn(move || {
                 for i in 0..200i64 {
                     let got = node
-                        .rpc(&peer_name, "erlang", "+", vec![Term::from(t * 1_000_000), Term::from(i)], T)
+                        .rpc(
+                            &peer_name,
+                            "erlang",
+                            "+",
+                            vec![Term::from(t * 1_000_000), Term::from(i)],
+                            T,
+                        )
                         .expect("rpc");
                     assert_eq!(got, Term::from(t * 1_000_000 + i), "thread {t} call {i}");
                 }
@@ -156,7 +229,9 @@ fn async_rpc_and_call_complete_through_callbacks() {
     let tx2 = tx.clone();
     node.rpc_start(peer.node(), "timer", "sleep", args("[60000]"))
         .expect("start")
-        .on_complete(Duration::from_millis(100), move |result| tx2.send((-1, result)).expect("send"));
+        .on_complete(Duration::from_millis(100), move |result| {
+            tx2.send((-1, result)).expect("send")
+        });
     let (_, result) = rx.recv_timeout(T).expect("timeout callback");
     assert!(matches!(result, Err(Error::Timeout { .. })));
     assert_eq!(node.outstanding_requests(), 0);
@@ -168,28 +243,63 @@ fn gen_server_call_and_cast() {
     let node = node_for(&peer);
     peer.eval_ok("{ok, _} = erldp_test_server:start(counter, 10).");
     let server = Dest::name("counter", peer.node());
-    assert_eq!(node.call(&server, Term::atom("state"), T).expect("call"), Term::from(10));
-    assert_eq!(node.call(&server, "{set, 11}".parse().expect("t"), T).expect("call"), Term::atom("ok"));
-    assert_eq!(node.call(&server, Term::atom("state"), T).expect("call"), Term::from(11));
-    let echoed: Term = "{echo, {deep, [1, 2.5, <<\"x\">>, #{a => b}]}}".parse().expect("t");
-    assert_eq!(node.call(&server, echoed, T).expect("call"), "{deep, [1, 2.5, <<\"x\">>, #{a => b}]}".parse().expect("t"));
+    assert_eq!(
+        node.call(&server, Term::atom("state"), T).expect("call"),
+        Term::from(10)
+    );
+    assert_eq!(
+        node.call(&server, "{set, 11}".parse().expect("t"), T)
+            .expect("call"),
+        Term::atom("ok")
+    );
+    assert_eq!(
+        node.call(&server, Term::atom("state"), T).expect("call"),
+        Term::from(11)
+    );
+    let echoed: Term = "{echo, {deep, [1, 2.5, <<\"x\">>, #{a => b}]}}"
+        .parse()
+        .expect("t");
+    assert_eq!(
+        node.call(&server, echoed, T).expect("call"),
+        "{deep, [1, 2.5, <<\"x\">>, #{a => b}]}".parse().expect("t")
+    );
 
-    node.cast(&server, "{set, 12}".parse().expect("t")).expect("cast");
-    assert_eq!(node.call(&server, Term::atom("casts"), T).expect("call"), "[{set, 12}]".parse().expect("t"));
+    node.cast(&server, "{set, 12}".parse().expect("t"))
+        .expect("cast");
+    assert_eq!(
+        node.call(&server, Term::atom("casts"), T).expect("call"),
+        "[{set, 12}]".parse().expect("t")
+    );
 
     // By pid too.
-    let pid = match node.rpc(peer.node(), "erlang", "whereis", args("[counter]"), T).expect("whereis") {
+    let pid = match node
+        .rpc(peer.node(), "erlang", "whereis", args("[counter]"), T)
+        .expect("whereis")
+    {
         Term::Pid(pid) => pid,
         other => panic!("unexpected {other}"),
     };
-    assert_eq!(node.call(&Dest::Pid(pid), Term::atom("state"), T).expect("call"), Term::from(12));
+    assert_eq!(
+        node.call(&Dest::Pid(pid), Term::atom("state"), T)
+            .expect("call"),
+        Term::from(12)
+    );
 
     // A call that times out leaves no state; a late reply is dropped.
-    let err = node.call(&server, "{sleep, 500}".parse().expect("t"), Duration::from_millis(100)).expect_err("timeout");
+    let err = node
+        .call(
+            &server,
+            "{sleep, 500}".parse().expect("t"),
+            Duration::from_millis(100),
+        )
+        .expect_err("timeout");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert_eq!(node.outstanding_requests(), 0);
     thread::sleep(Duration::from_millis(600));
-    assert_eq!(node.call(&server, Term::atom("state"), T).expect("call"), Term::from(12));
+    assert_eq!(
+        node.call(&server, Term::atom("state"), T).expect("call"),
+        Term::from(12)
+    );
 
     // No such server: exits with noproc, without waiting for the timeout.
     let started = Instant::now();
@@ -203,7 +313,13 @@ fn gen_server_call_and_cast() {
     let caller = {
         let node = node.clone();
         let victim = Dest::name("victim", peer.node());
-        thread::spawn(move || node.call(&victim, "{sleep, 30000}".parse().expect("t"), Duration::from_secs(60)))
+        thread::spawn(move || {
+            node.call(
+                &victim,
+                "{sleep, 30000}".parse().expect("t"),
+                Duration::from_secs(60),
+            )
+        })
     };
     thread::sleep(Duration::from_millis(300));
     peer.eval_ok("exit(whereis(victim), kill).");
@@ -231,7 +347,9 @@ fn beam_calls_a_mailbox_and_gets_our_reply() {
             }
         })
     };
-    let reply = peer.eval_ok(&format!("gen_server:call({{rust_server, '{us}'}}, {{add, 1, 2}}, 5000)."));
+    let reply = peer.eval_ok(&format!(
+        "gen_server:call({{rust_server, '{us}'}}, {{add, 1, 2}}, 5000)."
+    ));
     assert_eq!(reply, "{got,{add,1,2}}");
     answering.join().expect("answered");
 }
@@ -266,7 +384,9 @@ fn ping_and_nodes() {
 fn closing_the_node_fails_pending_calls() {
     let peer = BeamPeer::start();
     let node = node_for(&peer);
-    let pending = node.rpc_start(peer.node(), "timer", "sleep", args("[60000]")).expect("start");
+    let pending = node
+        .rpc_start(peer.node(), "timer", "sleep", args("[60000]"))
+        .expect("start");
     let closer = {
         let node = node.clone();
         thread::spawn(move || {
@@ -277,6 +397,9 @@ fn closing_the_node_fails_pending_calls() {
     let err = pending.wait(T).expect_err("fails");
     assert!(matches!(err, Error::Closed), "{err}");
     closer.join().expect("closed");
-    assert!(matches!(node.rpc(peer.node(), "erlang", "node", vec![], T), Err(Error::Closed)));
+    assert!(matches!(
+        node.rpc(peer.node(), "erlang", "node", vec![], T),
+        Err(Error::Closed)
+    ));
     assert!(matches!(node.mailbox(None), Err(Error::Closed)));
 }

@@ -45,7 +45,10 @@ fn settle(node: &Node, peer: &BeamPeer) {
 }
 
 fn next(inbox: &Mailbox) -> erldp::Message {
-    inbox.recv_timeout(T).expect("recv").expect("a message in time")
+    inbox
+        .recv_timeout(T)
+        .expect("recv")
+        .expect("a message in time")
 }
 
 #[test]
@@ -57,7 +60,9 @@ fn our_link_to_a_beam_process_delivers_its_exit() {
     inbox.link(pid).expect("link");
     settle(&node, &peer);
     let ours = peer_pid_literal(&mut peer, &inbox);
-    let linked = peer.eval_ok(&format!("{{links, L}} = process_info(whereis(worker), links), lists:member({ours}, L)."));
+    let linked = peer.eval_ok(&format!(
+        "{{links, L}} = process_info(whereis(worker), links), lists:member({ours}, L)."
+    ));
     assert_eq!(linked, "true");
     peer.eval_ok("worker ! {stop, {shutdown, tests}}.");
     let exit = next(&inbox);
@@ -65,7 +70,10 @@ fn our_link_to_a_beam_process_delivers_its_exit() {
     assert_eq!(exit.kind, MessageKind::Exit);
     assert_eq!(exit.from, Some(pid));
     assert_eq!(exit.reason, Some(reason.clone()));
-    assert_eq!(exit.term, Term::tuple(vec![Term::atom("EXIT"), Term::Pid(pid), reason]));
+    assert_eq!(
+        exit.term,
+        Term::tuple(vec![Term::atom("EXIT"), Term::Pid(pid), reason])
+    );
 }
 
 #[test]
@@ -83,7 +91,10 @@ fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
     ));
     settle(&node, &peer);
     victim.close(Term::atom("goodbye"));
-    assert_eq!(peer.eval_ok("erldp_test:collected(signals, 2, 5000)."), "[linked,{exit,goodbye}]");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(signals, 2, 5000)."),
+        "[linked,{exit,goodbye}]"
+    );
 }
 
 #[test]
@@ -105,9 +116,15 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
     settle(&node, &peer);
     target.close(Term::atom("shutdown"));
     assert!(target.is_closed());
-    assert_eq!(peer.eval_ok("erldp_test:collected(downs, 1, 5000)."), "[{true,shutdown,shutdown}]");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(downs, 1, 5000)."),
+        "[{true,shutdown,shutdown}]"
+    );
     assert!(target.is_closed(), "a closed mailbox stays closed");
-    assert!(target.monitor(&Dest::name("downs", peer.node())).is_err(), "a closed mailbox monitors nothing");
+    assert!(
+        target.monitor(&Dest::name("downs", peer.node())).is_err(),
+        "a closed mailbox monitors nothing"
+    );
 }
 
 /// Makes the peer learn our mailbox's pid (by message) and returns an
@@ -116,9 +133,14 @@ fn peer_pid_literal(peer: &mut BeamPeer, mailbox: &Mailbox) -> String {
     let name = format!("pidholder_{}", mailbox.pid().id);
     peer.eval_ok(&format!("erldp_test:collect({name})."));
     mailbox
-        .send(&Dest::name(&name, peer.node()), Term::tuple(vec![Term::atom("pid"), Term::Pid(mailbox.pid())]))
+        .send(
+            &Dest::name(&name, peer.node()),
+            Term::tuple(vec![Term::atom("pid"), Term::Pid(mailbox.pid())]),
+        )
         .expect("send pid");
-    peer.eval_ok(&format!("[{{pid, _}}] = erldp_test:collected({name}, 1, 5000), ok."));
+    peer.eval_ok(&format!(
+        "[{{pid, _}}] = erldp_test:collected({name}, 1, 5000), ok."
+    ));
     format!("element(2, hd(erldp_test:collected({name})))")
 }
 
@@ -133,22 +155,37 @@ fn unlink_stops_exit_signals() {
     let pid_text = peer_pid_literal(&mut peer, &inbox);
     let deadline = Instant::now() + T;
     loop {
-        let links = peer.eval_ok(&format!("{{links, L}} = process_info(whereis(worker2), links), lists:member({pid_text}, L)."));
+        let links = peer.eval_ok(&format!(
+            "{{links, L}} = process_info(whereis(worker2), links), lists:member({pid_text}, L)."
+        ));
         if links == "false" {
             break;
         }
-        assert!(Instant::now() < deadline, "the BEAM side still has the link");
+        assert!(
+            Instant::now() < deadline,
+            "the BEAM side still has the link"
+        );
         thread::sleep(Duration::from_millis(20));
     }
     peer.eval_ok("worker2 ! {stop, crashed}.");
-    assert!(inbox.recv_timeout(Duration::from_millis(500)).expect("recv").is_none(), "no exit after unlink");
+    assert!(
+        inbox
+            .recv_timeout(Duration::from_millis(500))
+            .expect("recv")
+            .is_none(),
+        "no exit after unlink"
+    );
     // Linking again works after an unlink.
     let pid = remote_process(&mut peer, &inbox, "worker3");
     inbox.link(pid).expect("link");
     settle(&node, &peer);
     peer.eval_ok("worker3 ! {stop, again}.");
     let exit = next(&inbox);
-    assert_eq!(exit.reason, Some(Term::atom("again")), "{exit:?} (worker3 is {pid})");
+    assert_eq!(
+        exit.reason,
+        Some(Term::atom("again")),
+        "{exit:?} (worker3 is {pid})"
+    );
 }
 
 #[test]
@@ -158,7 +195,9 @@ fn monitors_by_pid_and_by_name() {
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let pid = remote_process(&mut peer, &inbox, "mon1");
     let by_pid = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
-    let by_name = inbox.monitor(&Dest::name("mon1", peer.node())).expect("monitor");
+    let by_name = inbox
+        .monitor(&Dest::name("mon1", peer.node()))
+        .expect("monitor");
     let cancelled = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
     inbox.demonitor(cancelled).expect("demonitor");
     settle(&node, &peer);
@@ -172,12 +211,23 @@ fn monitors_by_pid_and_by_name() {
     assert_eq!(downs[1].reference, Some(by_name));
     let who: Term = format!("{{mon1, '{}'}}", peer.node()).parse().expect("t");
     assert_eq!(downs[1].term.as_tuple().expect("tuple")[3], who);
-    assert!(inbox.recv_timeout(Duration::from_millis(300)).expect("recv").is_none(), "demonitored: no third DOWN");
+    assert!(
+        inbox
+            .recv_timeout(Duration::from_millis(300))
+            .expect("recv")
+            .is_none(),
+        "demonitored: no third DOWN"
+    );
 
     // Monitoring what does not exist gives noproc at once.
-    let missing = inbox.monitor(&Dest::name("nobody_here", peer.node())).expect("monitor");
+    let missing = inbox
+        .monitor(&Dest::name("nobody_here", peer.node()))
+        .expect("monitor");
     let down = next(&inbox);
-    assert_eq!((down.reference, down.reason), (Some(missing), Some(Term::atom("noproc"))));
+    assert_eq!(
+        (down.reference, down.reason),
+        (Some(missing), Some(Term::atom("noproc")))
+    );
 }
 
 #[test]
@@ -189,7 +239,9 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
     inbox.link(pid).expect("link");
     let reference = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
     inbox.monitor_node(peer.node()).expect("monitor node");
-    let pending = node.rpc_start(peer.node(), "timer", "sleep", vec![Term::from(60_000)]).expect("rpc");
+    let pending = node
+        .rpc_start(peer.node(), "timer", "sleep", vec![Term::from(60_000)])
+        .expect("rpc");
     thread::sleep(Duration::from_millis(200));
 
     let killed = Instant::now();
@@ -197,16 +249,30 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
     let mut kinds = Vec::new();
     for _ in 0..3 {
         let message = next(&inbox);
-        assert_eq!(message.reason, Some(Term::atom("noconnection")), "{message:?}");
+        assert_eq!(
+            message.reason,
+            Some(Term::atom("noconnection")),
+            "{message:?}"
+        );
         if message.kind == MessageKind::Down {
             assert_eq!(message.reference, Some(reference));
         }
         kinds.push(message.kind);
     }
     kinds.sort_by_key(|k| k.as_str());
-    assert_eq!(kinds, vec![MessageKind::Down, MessageKind::Exit, MessageKind::NodeDown]);
-    assert!(killed.elapsed() < Duration::from_secs(4), "within net_ticktime: {:?}", killed.elapsed());
-    assert!(matches!(pending.wait(T), Err(erldp::Error::Connection { .. })));
+    assert_eq!(
+        kinds,
+        vec![MessageKind::Down, MessageKind::Exit, MessageKind::NodeDown]
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(4),
+        "within net_ticktime: {:?}",
+        killed.elapsed()
+    );
+    assert!(matches!(
+        pending.wait(T),
+        Err(erldp::Error::Connection { .. })
+    ));
     assert!(node.nodes().is_empty());
     assert_eq!(node.outstanding_requests(), 0);
 }
@@ -219,13 +285,22 @@ fn a_frozen_peer_is_declared_down_by_tick_timeout() {
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.pause();
     let frozen = Instant::now();
-    let message = inbox.recv_timeout(Duration::from_secs(10)).expect("recv").expect("node_down in time");
+    let message = inbox
+        .recv_timeout(Duration::from_secs(10))
+        .expect("recv")
+        .expect("node_down in time");
     let waited = frozen.elapsed();
     peer.resume();
     assert_eq!(message.kind, MessageKind::NodeDown);
     assert_eq!(message.node, Some(erldp::Atom::new(peer.node())));
-    assert!(waited >= Duration::from_millis(1500), "not before net_ticktime: {waited:?}");
-    assert!(waited < Duration::from_secs(4), "about net_ticktime: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "not before net_ticktime: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "about net_ticktime: {waited:?}"
+    );
 }
 
 #[test]
@@ -236,9 +311,20 @@ fn an_idle_connection_survives_twice_the_tick_time() {
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.eval_ok("erldp_test:watch_nodes(updown).");
     thread::sleep(Duration::from_secs(5));
-    assert!(inbox.try_recv().expect("recv").is_none(), "no node_down while idle");
-    assert_eq!(peer.eval_ok("erldp_test:collected(updown)."), "[]", "the BEAM side saw no nodedown");
-    assert_eq!(node.rpc(peer.node(), "erlang", "node", vec![], T).expect("rpc"), Term::atom(peer.node()));
+    assert!(
+        inbox.try_recv().expect("recv").is_none(),
+        "no node_down while idle"
+    );
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(updown)."),
+        "[]",
+        "the BEAM side saw no nodedown"
+    );
+    assert_eq!(
+        node.rpc(peer.node(), "erlang", "node", vec![], T)
+            .expect("rpc"),
+        Term::atom(peer.node())
+    );
 }
 
 #[test]

@@ -127,7 +127,11 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
     };
     let mut buf = Vec::with_capacity(capacity);
     buf.push(tag::VERSION);
-    let mut out = Out { buf: &mut buf, latin1_atoms: true, atom_refs: None };
+    let mut out = Out {
+        buf: &mut buf,
+        latin1_atoms: true,
+        atom_refs: None,
+    };
     write_term(term, &mut out).map_err(|failure| failure.into_error())?;
     Ok(buf)
 }
@@ -142,14 +146,28 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// by doubling for a fraction of that. Call `out.reserve(encoded_size(term))`
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
-    encode_with(term, &mut Out { buf: out, latin1_atoms: false, atom_refs: None })
+    encode_with(
+        term,
+        &mut Out {
+            buf: out,
+            latin1_atoms: false,
+            atom_refs: None,
+        },
+    )
 }
 
 /// Appends what [`encode`] writes after its version byte. For encoders
 /// that write the containers of a term from values of their own language
 /// and hand the rest to this. On error `out` is left as it was on entry.
 pub fn encode_body_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
-    encode_with(term, &mut Out { buf: out, latin1_atoms: true, atom_refs: None })
+    encode_with(
+        term,
+        &mut Out {
+            buf: out,
+            latin1_atoms: true,
+            atom_refs: None,
+        },
+    )
 }
 
 /// Appends the atom named `text` as [`encode`] writes it, without making
@@ -157,7 +175,11 @@ pub fn encode_body_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
 /// language has atom names of its own. Fails for more than
 /// [`MAX_ATOM_CHARS`](super::MAX_ATOM_CHARS) characters.
 pub fn encode_atom_into(text: &str, out: &mut Vec<u8>) -> Result<()> {
-    let out = &mut Out { buf: out, latin1_atoms: true, atom_refs: None };
+    let out = &mut Out {
+        buf: out,
+        latin1_atoms: true,
+        atom_refs: None,
+    };
     write_atom_text(text, out).map_err(|failure| failure.into_error())
 }
 
@@ -173,8 +195,19 @@ pub(crate) type AtomRefs<'a> = &'a dyn Fn(Atom) -> Option<u8>;
 
 /// Like [`encode_into`], but atoms that `atom_refs` resolves are written as
 /// `ATOM_CACHE_REF`s: the form of a term after a distribution header.
-pub(crate) fn encode_into_cached(term: &Term, out: &mut Vec<u8>, atom_refs: AtomRefs<'_>) -> Result<()> {
-    encode_with(term, &mut Out { buf: out, latin1_atoms: false, atom_refs: Some(atom_refs) })
+pub(crate) fn encode_into_cached(
+    term: &Term,
+    out: &mut Vec<u8>,
+    atom_refs: AtomRefs<'_>,
+) -> Result<()> {
+    encode_with(
+        term,
+        &mut Out {
+            buf: out,
+            latin1_atoms: false,
+            atom_refs: Some(atom_refs),
+        },
+    )
 }
 
 fn encode_with(term: &Term, out: &mut Out<'_>) -> Result<()> {
@@ -212,7 +245,12 @@ pub(crate) fn visit_atoms(term: &Term, note: &mut dyn FnMut(Atom)) {
         Term::Pid(pid) => note(pid.node),
         Term::Port(port) => note(port.node),
         Term::Ref(reference) => note(reference.node),
-        Term::Int(_) | Term::BigInt(_) | Term::Float(_) | Term::Binary(_) | Term::Bitstring(_) | Term::Fun(_) => {}
+        Term::Int(_)
+        | Term::BigInt(_)
+        | Term::Float(_)
+        | Term::Binary(_)
+        | Term::Bitstring(_)
+        | Term::Fun(_) => {}
     }
 }
 
@@ -813,25 +851,58 @@ mod tests {
         assert_eq!(lambda, [131, tag::SMALL_ATOM_UTF8_EXT, 2, 0xCE, 0xBB]);
         let export = Fun::export(Atom::new("m"), Atom::new("f"), 2).expect("export");
         let bytes = encode(&Term::Fun(export)).expect("encodes");
-        assert_eq!(bytes, [131, tag::EXPORT_EXT, tag::ATOM_EXT, 0, 1, b'm', tag::ATOM_EXT, 0, 1, b'f', 97, 2]);
+        assert_eq!(
+            bytes,
+            [
+                131,
+                tag::EXPORT_EXT,
+                tag::ATOM_EXT,
+                0,
+                1,
+                b'm',
+                tag::ATOM_EXT,
+                0,
+                1,
+                b'f',
+                97,
+                2
+            ]
+        );
         let long = "x".repeat(256);
         assert!(encode(&Term::atom(&long)).is_err());
     }
 
     #[test]
     fn helpers_write_what_encode_writes_after_the_version() {
-        for text in ["ok", "é", "λ", "日本語", &"ü".repeat(255), &"日".repeat(255)] {
+        for text in [
+            "ok",
+            "é",
+            "λ",
+            "日本語",
+            &"ü".repeat(255),
+            &"日".repeat(255),
+        ] {
             let mut atom = Vec::new();
             encode_atom_into(text, &mut atom).expect("encodes");
-            assert_eq!(atom, encode(&Term::atom(text)).expect("encodes")[1..], "{text}");
+            assert_eq!(
+                atom,
+                encode(&Term::atom(text)).expect("encodes")[1..],
+                "{text}"
+            );
         }
         assert!(encode_atom_into(&"日".repeat(256), &mut Vec::new()).is_err());
         for value in [0, 255, 256, -1, i64::from(i32::MIN) - 1, i64::MAX, i64::MIN] {
             let mut int = Vec::new();
             encode_int_into(value, &mut int);
-            assert_eq!(int, encode(&Term::Int(value)).expect("encodes")[1..], "{value}");
+            assert_eq!(
+                int,
+                encode(&Term::Int(value)).expect("encodes")[1..],
+                "{value}"
+            );
         }
-        let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}}".parse().expect("parses");
+        let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}}"
+            .parse()
+            .expect("parses");
         let mut body = vec![7];
         encode_body_into(&term, &mut body).expect("encodes");
         assert_eq!(body[1..], encode(&term).expect("encodes")[1..]);
