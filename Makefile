@@ -35,7 +35,7 @@ TARGET_DIR ?= target
 TEST_PROFILE ?= dev
 
 DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev rake libclang-dev elixir \
-                debootstrap valgrind pkg-config
+                debootstrap valgrind pkg-config doxygen
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
 # Compatibility chroots: directory:suite:otp_release. Tests find them under .otp/ (see

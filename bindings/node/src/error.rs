@@ -12,19 +12,18 @@ use crate::registry::{self, Item};
 
 /// The `code` of the JavaScript error for a core error.
 pub(crate) fn code(err: &erldp::Error) -> &'static str {
-    use erldp::Error;
-    match err {
-        Error::Connection { .. } => "ECONNECT",
-        Error::Auth { .. } => "EAUTH",
-        Error::NodeNotFound { .. } => "ENOTFOUND",
-        Error::Timeout { .. } => "ETIMEDOUT",
-        Error::Rpc { .. } => "ERPC",
-        Error::Decode { .. } | Error::Parse { .. } => "EDECODE",
-        Error::Encode { .. } => "EENCODE",
-        Error::InvalidArgument(_) => "EINVAL",
-        Error::Closed => "ECLOSED",
-        Error::Io(_) => "EIO",
-        _ => "EERLDP",
+    use erldp::ErrorKind;
+    match err.kind() {
+        ErrorKind::Connection => "ECONNECT",
+        ErrorKind::Auth => "EAUTH",
+        ErrorKind::NodeNotFound => "ENOTFOUND",
+        ErrorKind::Timeout => "ETIMEDOUT",
+        ErrorKind::Rpc => "ERPC",
+        ErrorKind::Decode | ErrorKind::Parse => "EDECODE",
+        ErrorKind::Encode => "EENCODE",
+        ErrorKind::InvalidArgument => "EINVAL",
+        ErrorKind::Closed => "ECLOSED",
+        ErrorKind::Io => "EIO",
     }
 }
 

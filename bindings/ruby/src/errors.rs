@@ -12,6 +12,8 @@ use magnus::value::Opaque;
 use magnus::value::ReprValue;
 use magnus::{prelude::*, Error, ExceptionClass, RClass, RModule, Ruby, TryConvert};
 
+use erldp::ErrorKind;
+
 use crate::convert;
 
 /// The Ruby classes the extension raises or builds, looked up from the
@@ -88,25 +90,31 @@ pub(crate) fn classes() -> &'static Classes {
 pub(crate) fn raise(ruby: &Ruby, err: erldp::Error) -> Error {
     let c = classes();
     let message = err.to_string();
-    let (class, detail) = match &err {
-        erldp::Error::Connection { .. } => (c.connection_error, None),
-        erldp::Error::Auth { .. } => (c.auth_error, None),
-        erldp::Error::NodeNotFound { .. } => (c.node_not_found, None),
-        erldp::Error::Timeout { .. } => (c.timeout, None),
-        erldp::Error::Rpc { .. } => {
+    let (class, detail) = match err.kind() {
+        ErrorKind::Connection => (c.connection_error, None),
+        ErrorKind::Auth => (c.auth_error, None),
+        ErrorKind::NodeNotFound => (c.node_not_found, None),
+        ErrorKind::Timeout => (c.timeout, None),
+        ErrorKind::Rpc => {
             let term = err.rpc_term().expect("an Rpc error has a remote term");
             match convert::to_ruby(ruby, &term) {
                 Ok(reason) => (c.rpc_error, Some(reason)),
                 Err(failure) => return failure,
             }
         }
-        erldp::Error::Decode { .. } => (c.decode_error, None),
-        erldp::Error::Encode { path, .. } => (c.encode_error, Some(ruby.str_new(path).as_value())),
-        erldp::Error::Parse { .. } | erldp::Error::InvalidArgument(_) => {
+        ErrorKind::Decode => (c.decode_error, None),
+        ErrorKind::Encode => {
+            let path = match &err {
+                erldp::Error::Encode { path, .. } => path.as_str(),
+                _ => "",
+            };
+            (c.encode_error, Some(ruby.str_new(path).as_value()))
+        }
+        ErrorKind::Parse | ErrorKind::InvalidArgument => {
             return Error::new(ruby.exception_arg_error(), message)
         }
-        erldp::Error::Closed => (c.closed_error, None),
-        _ => (c.error, None),
+        ErrorKind::Closed => (c.closed_error, None),
+        ErrorKind::Io => (c.error, None),
     };
     let class = ruby.get_inner(class);
     let built = match detail {

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use erldp::Error;
+use erldp::{Error, ErrorKind};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
@@ -55,21 +55,18 @@ use erldp_status::*;
 
 /// The one mapping from the core's error to a status.
 fn status_of(error: &Error) -> erldp_status {
-    match error {
-        Error::Connection { .. } => ERLDP_ERR_CONNECT,
-        Error::Auth { .. } => ERLDP_ERR_AUTH,
-        Error::NodeNotFound { .. } => ERLDP_ERR_NOT_FOUND,
-        Error::Timeout { .. } => ERLDP_TIMEOUT,
-        Error::Rpc { .. } => ERLDP_ERR_RPC,
-        Error::Decode { .. } => ERLDP_ERR_DECODE,
-        Error::Encode { .. } => ERLDP_ERR_ENCODE,
-        Error::Parse { .. } => ERLDP_ERR_PARSE,
-        Error::InvalidArgument(_) => ERLDP_ERR_ARG,
-        Error::Closed => ERLDP_ERR_CLOSED,
-        Error::Io(_) => ERLDP_ERR_IO,
-        // The core's error enum is non-exhaustive; a variant added later is
-        // reported with its own message until it gets a status of its own.
-        _ => ERLDP_ERR_IO,
+    match error.kind() {
+        ErrorKind::Connection => ERLDP_ERR_CONNECT,
+        ErrorKind::Auth => ERLDP_ERR_AUTH,
+        ErrorKind::NodeNotFound => ERLDP_ERR_NOT_FOUND,
+        ErrorKind::Timeout => ERLDP_TIMEOUT,
+        ErrorKind::Rpc => ERLDP_ERR_RPC,
+        ErrorKind::Decode => ERLDP_ERR_DECODE,
+        ErrorKind::Encode => ERLDP_ERR_ENCODE,
+        ErrorKind::Parse => ERLDP_ERR_PARSE,
+        ErrorKind::InvalidArgument => ERLDP_ERR_ARG,
+        ErrorKind::Closed => ERLDP_ERR_CLOSED,
+        ErrorKind::Io => ERLDP_ERR_IO,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use erldp::{Error, Term};
+use erldp::{Error, ErrorKind, Term};
 
 use crate::json;
 
@@ -118,14 +118,14 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(err: Error) -> Failure {
-        let kind = match &err {
-            Error::Rpc { .. } => Kind::Rpc,
-            Error::InvalidArgument(_) | Error::Parse { .. } | Error::Encode { .. } => Kind::Usage,
-            Error::NodeNotFound { .. } => Kind::NotFound,
-            Error::Connection { .. } => Kind::Connection,
-            Error::Auth { .. } => Kind::Auth,
-            Error::Timeout { .. } => Kind::Timeout,
-            _ => Kind::Local,
+        let kind = match err.kind() {
+            ErrorKind::Rpc => Kind::Rpc,
+            ErrorKind::InvalidArgument | ErrorKind::Parse | ErrorKind::Encode => Kind::Usage,
+            ErrorKind::NodeNotFound => Kind::NotFound,
+            ErrorKind::Connection => Kind::Connection,
+            ErrorKind::Auth => Kind::Auth,
+            ErrorKind::Timeout => Kind::Timeout,
+            ErrorKind::Decode | ErrorKind::Closed | ErrorKind::Io => Kind::Local,
         };
         let remote = match &err {
             Error::Rpc {
@@ -134,8 +134,8 @@ impl From<Error> for Failure {
                 stacktrace,
             } => Some(Box::new(Remote {
                 class: class.as_str().to_string(),
-                reason: reason.clone(),
-                stacktrace: stacktrace.clone(),
+                reason: (**reason).clone(),
+                stacktrace: (**stacktrace).clone(),
             })),
             _ => None,
         };

@@ -430,11 +430,11 @@ impl Client {
                     worker = Some(pid);
                     None
                 }
-                reason => Some(Err(Error::Rpc {
-                    class: crate::atom!("error"),
-                    reason: Term::Tuple(vec![Term::atom("erpc"), reason]),
-                    stacktrace: Term::nil(),
-                })),
+                reason => Some(Err(Error::rpc(
+                    crate::atom!("error"),
+                    Term::Tuple(vec![Term::atom("erpc"), reason]),
+                    Term::nil(),
+                ))),
             },
             Control::MonitorPExit {
                 reference, reason, ..

@@ -15,14 +15,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// its class, reason and stack trace as terms:
 ///
 /// ```
-/// use erldp::{Error, Term};
+/// use erldp::{Error, ErrorKind, Term};
 ///
-/// let err = Error::Rpc {
-///     class: erldp::atom!("error"),
-///     reason: "{badmatch, 2}".parse()?,
-///     stacktrace: Term::nil(),
-/// };
+/// let err = Error::rpc(erldp::atom!("error"), "{badmatch, 2}".parse()?, Term::nil());
 /// assert_eq!(err.to_string(), "remote error: {badmatch,2}");
+/// assert_eq!(err.kind(), ErrorKind::Rpc);
 /// assert_eq!(err.rpc_term(), Some("{error, {badmatch, 2}, []}".parse()?));
 ///
 /// let err = Error::Auth { node: "peer@host".into() };
@@ -62,13 +59,15 @@ pub enum Error {
     /// The remote function raised an exception, or the remote call could not
     /// be carried out (`badrpc`). `class` is `error`, `exit`, `throw` or
     /// `badrpc`; `stacktrace` is `[]` when the remote side gives none.
+    ///
+    /// The terms are boxed so that every `Result` of the crate stays small.
     Rpc {
         /// `error`, `exit`, `throw` or `badrpc`.
         class: Atom,
         /// The exception reason (the remote error term).
-        reason: Term,
+        reason: Box<Term>,
         /// The remote stack trace, as Erlang reports it.
-        stacktrace: Term,
+        stacktrace: Box<Term>,
     },
     /// Bytes that should hold an Erlang term (or a protocol message) do not.
     Decode {
@@ -101,7 +100,63 @@ pub enum Error {
     Io(io::Error),
 }
 
+/// The class of an [`Error`], one per variant: what the bindings map to a C
+/// status, a Ruby exception class or a JavaScript `code`, each in one
+/// exhaustive `match`. A new kind is a breaking change on purpose: every
+/// binding must then say what it becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// [`Error::Connection`].
+    Connection,
+    /// [`Error::Auth`].
+    Auth,
+    /// [`Error::NodeNotFound`].
+    NodeNotFound,
+    /// [`Error::Timeout`].
+    Timeout,
+    /// [`Error::Rpc`].
+    Rpc,
+    /// [`Error::Decode`].
+    Decode,
+    /// [`Error::Encode`].
+    Encode,
+    /// [`Error::Parse`].
+    Parse,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::Io`].
+    Io,
+}
+
 impl Error {
+    /// A remote exception or a failed remote call (see [`Error::Rpc`]).
+    pub fn rpc(class: Atom, reason: Term, stacktrace: Term) -> Error {
+        Error::Rpc {
+            class,
+            reason: Box::new(reason),
+            stacktrace: Box::new(stacktrace),
+        }
+    }
+
+    /// The error's class.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Connection { .. } => ErrorKind::Connection,
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::NodeNotFound { .. } => ErrorKind::NodeNotFound,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Rpc { .. } => ErrorKind::Rpc,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Encode { .. } => ErrorKind::Encode,
+            Error::Parse { .. } => ErrorKind::Parse,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Closed => ErrorKind::Closed,
+            Error::Io(_) => ErrorKind::Io,
+        }
+    }
+
     pub(crate) fn connection(node: impl fmt::Display, reason: impl fmt::Display) -> Error {
         Error::Connection {
             node: node.to_string(),
@@ -122,6 +177,11 @@ impl Error {
         }
     }
 
+    /// An [`Error::Io`] that keeps `err`'s kind and says what was being done.
+    pub(crate) fn io(doing: impl fmt::Display, err: &io::Error) -> Error {
+        Error::Io(io::Error::new(err.kind(), format!("{doing}: {err}")))
+    }
+
     pub(crate) fn invalid(reason: impl Into<String>) -> Error {
         Error::InvalidArgument(reason.into())
     }
@@ -136,8 +196,8 @@ impl Error {
                 stacktrace,
             } => Some(Term::Tuple(vec![
                 Term::Atom(*class),
-                reason.clone(),
-                stacktrace.clone(),
+                (**reason).clone(),
+                (**stacktrace).clone(),
             ])),
             _ => None,
         }
@@ -160,7 +220,7 @@ impl fmt::Display for Error {
                 stacktrace,
             } => {
                 write!(f, "remote {class}: {reason}")?;
-                if !matches!(stacktrace, Term::List(items) if items.is_empty()) {
+                if !matches!(&**stacktrace, Term::List(items) if items.is_empty()) {
                     write!(f, "; stacktrace: {stacktrace}")?;
                 }
                 Ok(())

@@ -52,7 +52,7 @@ pub mod term;
 mod util;
 
 pub use client::{Client, ClientBuilder};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use handshake::flags;
 pub use mailbox::{Dest, Mailbox, Message, MessageKind};
 pub use node::{EpmdMode, Node, NodeBuilder};

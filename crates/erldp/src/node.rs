@@ -276,10 +276,10 @@ impl NodeInner {
         }
 
         let listener = TcpListener::bind(("0.0.0.0", options.listen_port)).map_err(|err| {
-            Error::invalid(format!(
-                "cannot listen on port {}: {err}",
-                options.listen_port
-            ))
+            Error::io(
+                format_args!("cannot listen on port {}", options.listen_port),
+                &err,
+            )
         })?;
         let port = listener.local_addr()?.port();
 

@@ -220,11 +220,11 @@ impl NodeInner {
                 reason => {
                     let entry = table.remove(&req_id).expect("present: just matched");
                     drop(table);
-                    entry.slot.complete(Err(Error::Rpc {
-                        class: crate::atom!("error"),
-                        reason: Term::Tuple(vec![Term::atom("erpc"), reason]),
-                        stacktrace: Term::nil(),
-                    }));
+                    entry.slot.complete(Err(Error::rpc(
+                        crate::atom!("error"),
+                        Term::Tuple(vec![Term::atom("erpc"), reason]),
+                        Term::nil(),
+                    )));
                 }
             }
             return;
@@ -359,13 +359,8 @@ impl NodeInner {
 
 /// The result `erpc:execute_call/4` left in its exit reason.
 pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Term> {
-    let rpc_error = |class: Atom, reason: Term, stacktrace: Term| {
-        Err(Error::Rpc {
-            class,
-            reason,
-            stacktrace,
-        })
-    };
+    let rpc_error =
+        |class: Atom, reason: Term, stacktrace: Term| Err(Error::rpc(class, reason, stacktrace));
     if reason.is_atom("noconnection") {
         return Err(Error::connection(node, "connection lost during the rpc"));
     }
@@ -401,9 +396,5 @@ pub(crate) fn call_failure(node: Atom, reason: Term) -> Error {
     if reason.is_atom("noconnection") {
         return Error::connection(node, "connection lost during the call");
     }
-    Error::Rpc {
-        class: crate::atom!("exit"),
-        reason,
-        stacktrace: Term::nil(),
-    }
+    Error::rpc(crate::atom!("exit"), reason, Term::nil())
 }

@@ -189,18 +189,18 @@ pub fn default_cookie() -> Result<String> {
                 .mode(0o400)
                 .open(&path)
                 .map_err(|err| {
-                    Error::invalid(format!(
-                        "cannot create the cookie file {}: {err}",
-                        path.display()
-                    ))
+                    Error::io(
+                        format_args!("cannot create the cookie file {}", path.display()),
+                        &err,
+                    )
                 })?;
             file.write_all(cookie.as_bytes())?;
             Ok(cookie)
         }
-        Err(err) => Err(Error::invalid(format!(
-            "cannot read the cookie file {}: {err}",
-            path.display()
-        ))),
+        Err(err) => Err(Error::io(
+            format_args!("cannot read the cookie file {}", path.display()),
+            &err,
+        )),
     }
 }
 

@@ -33,8 +33,8 @@ fn rpc_values_and_exceptions() {
             reason,
             stacktrace,
         }) => {
-            assert_eq!((class.as_str(), reason), ("error", Term::atom("boom")));
-            assert!(matches!(stacktrace, Term::List(ref frames) if !frames.is_empty()));
+            assert_eq!((class.as_str(), *reason), ("error", Term::atom("boom")));
+            assert!(matches!(*stacktrace, Term::List(ref frames) if !frames.is_empty()));
         }
         other => panic!("expected an rpc error, got {other:?}"),
     }
@@ -106,7 +106,7 @@ fn call_ping_send_and_receive() {
     );
     match client.call(&Dest::name("nobody", peer.node()), Term::atom("state"), T) {
         Err(Error::Rpc { class, reason, .. }) => {
-            assert_eq!((class.as_str(), reason), ("exit", Term::atom("noproc")))
+            assert_eq!((class.as_str(), *reason), ("exit", Term::atom("noproc")))
         }
         other => panic!("expected noproc, got {other:?}"),
     }

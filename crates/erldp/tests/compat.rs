@@ -54,7 +54,7 @@ fn workout(otp: Otp) {
     match node.rpc(peer.node(), "erlang", "error", vec![Term::atom("boom")], T) {
         Err(Error::Rpc { class, reason, .. }) => {
             assert_eq!(
-                (class.as_str(), reason),
+                (class.as_str(), *reason),
                 ("error", Term::atom("boom")),
                 "{label}"
             )
