@@ -39,23 +39,28 @@
 
 mod client;
 mod connection;
-mod dist;
+mod dest;
 pub mod epmd;
 pub mod error;
 mod handshake;
+mod inbox;
 pub mod logging;
 mod mailbox;
+mod message;
 mod node;
 mod pending;
-mod rpc;
+mod protocol;
 pub mod term;
+mod transport;
 mod util;
 
 pub use client::{Client, ClientBuilder};
+pub use dest::Dest;
 pub use error::{Error, ErrorKind, Result};
-pub use handshake::flags;
-pub use mailbox::{Dest, Mailbox, Message, MessageKind};
+pub use mailbox::Mailbox;
+pub use message::{Message, MessageKind};
 pub use node::{EpmdMode, Node, NodeBuilder};
 pub use pending::{Cancel, Pending};
+pub use protocol::flags;
 pub use term::{Atom, BigInt, Bitstring, Fun, FunKind, Pid, Port, Ref, Term};
 pub use util::{cookie_path, default_cookie, long_hostname, short_hostname};

@@ -1,0 +1,1007 @@
+//! Control messages: the signals between processes of connected nodes,
+//! their operation codes, how each is read field by field from a frame and
+//! how each is spelt for the flags a connection negotiated.
+//!
+//! Implements [Protocol between Connected
+//! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)
+//! (the control message tuples and their `_TT` trace-token variants).
+
+use super::header::Framed;
+use crate::term::encode::tag;
+use crate::term::{Atom, Decoder, Pid, Ref, Term};
+use crate::{Error, Result};
+
+/// Operation codes of control messages.
+pub(super) mod op {
+    pub const LINK: i64 = 1;
+    pub const SEND: i64 = 2;
+    pub const EXIT: i64 = 3;
+    pub const UNLINK: i64 = 4;
+    pub const NODE_LINK: i64 = 5;
+    pub const REG_SEND: i64 = 6;
+    pub const GROUP_LEADER: i64 = 7;
+    pub const EXIT2: i64 = 8;
+    pub const SEND_TT: i64 = 12;
+    pub const EXIT_TT: i64 = 13;
+    pub const REG_SEND_TT: i64 = 16;
+    pub const EXIT2_TT: i64 = 18;
+    pub const MONITOR_P: i64 = 19;
+    pub const DEMONITOR_P: i64 = 20;
+    pub const MONITOR_P_EXIT: i64 = 21;
+    pub const SEND_SENDER: i64 = 22;
+    pub const SEND_SENDER_TT: i64 = 23;
+    pub const PAYLOAD_EXIT: i64 = 24;
+    pub const PAYLOAD_EXIT_TT: i64 = 25;
+    pub const PAYLOAD_EXIT2: i64 = 26;
+    pub const PAYLOAD_EXIT2_TT: i64 = 27;
+    pub const PAYLOAD_MONITOR_P_EXIT: i64 = 28;
+    pub const SPAWN_REQUEST: i64 = 29;
+    pub const SPAWN_REQUEST_TT: i64 = 30;
+    pub const SPAWN_REPLY: i64 = 31;
+    pub const SPAWN_REPLY_TT: i64 = 32;
+    pub const ALIAS_SEND: i64 = 33;
+    pub const ALIAS_SEND_TT: i64 = 34;
+    pub const UNLINK_ID: i64 = 35;
+    pub const UNLINK_ID_ACK: i64 = 36;
+
+    /// The operation's name in the protocol guide, for error messages.
+    pub fn name(op: i64) -> &'static str {
+        match op {
+            LINK => "LINK",
+            SEND => "SEND",
+            EXIT => "EXIT",
+            UNLINK => "UNLINK",
+            NODE_LINK => "NODE_LINK",
+            REG_SEND => "REG_SEND",
+            GROUP_LEADER => "GROUP_LEADER",
+            EXIT2 => "EXIT2",
+            SEND_TT => "SEND_TT",
+            EXIT_TT => "EXIT_TT",
+            REG_SEND_TT => "REG_SEND_TT",
+            EXIT2_TT => "EXIT2_TT",
+            MONITOR_P => "MONITOR_P",
+            DEMONITOR_P => "DEMONITOR_P",
+            MONITOR_P_EXIT => "MONITOR_P_EXIT",
+            SEND_SENDER => "SEND_SENDER",
+            SEND_SENDER_TT => "SEND_SENDER_TT",
+            PAYLOAD_EXIT => "PAYLOAD_EXIT",
+            PAYLOAD_EXIT_TT => "PAYLOAD_EXIT_TT",
+            PAYLOAD_EXIT2 => "PAYLOAD_EXIT2",
+            PAYLOAD_EXIT2_TT => "PAYLOAD_EXIT2_TT",
+            PAYLOAD_MONITOR_P_EXIT => "PAYLOAD_MONITOR_P_EXIT",
+            SPAWN_REQUEST => "SPAWN_REQUEST",
+            SPAWN_REQUEST_TT => "SPAWN_REQUEST_TT",
+            SPAWN_REPLY => "SPAWN_REPLY",
+            SPAWN_REPLY_TT => "SPAWN_REPLY_TT",
+            ALIAS_SEND => "ALIAS_SEND",
+            ALIAS_SEND_TT => "ALIAS_SEND_TT",
+            UNLINK_ID => "UNLINK_ID",
+            UNLINK_ID_ACK => "UNLINK_ID_ACK",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The `Flags` of a
+/// [`SPAWN_REPLY`](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#SPAWN_REPLY):
+/// what the spawning node set up for the requester.
+pub(crate) mod spawn_reply {
+    /// The requester monitors the new process, with the request id as the
+    /// monitor reference.
+    pub const MONITOR: u32 = 2;
+}
+
+/// A process as the target of a monitor: by pid or by registered name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ProcRef {
+    Pid(Pid),
+    Name(Atom),
+}
+
+impl ProcRef {
+    pub(super) fn to_term(self) -> Term {
+        match self {
+            ProcRef::Pid(pid) => Term::Pid(pid),
+            ProcRef::Name(name) => Term::Atom(name),
+        }
+    }
+}
+
+/// A decoded control message. Trace tokens of the `_TT` variants are
+/// dropped; the payload variants carry their reason here too.
+#[derive(Debug, Clone)]
+pub(crate) enum Control {
+    Link {
+        from: Pid,
+        to: Pid,
+    },
+    Send {
+        from: Option<Pid>,
+        to: Pid,
+        message: Term,
+    },
+    RegSend {
+        from: Pid,
+        to: Atom,
+        message: Term,
+    },
+    AliasSend {
+        from: Pid,
+        alias: Ref,
+        message: Term,
+    },
+    Exit {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+    },
+    Exit2 {
+        from: Pid,
+        to: Pid,
+        reason: Term,
+    },
+    UnlinkId {
+        id: u64,
+        from: Pid,
+        to: Pid,
+    },
+    UnlinkIdAck {
+        id: u64,
+        from: Pid,
+        to: Pid,
+    },
+    MonitorP {
+        from: Pid,
+        to: ProcRef,
+        reference: Ref,
+    },
+    DemonitorP {
+        from: Pid,
+        to: ProcRef,
+        reference: Ref,
+    },
+    MonitorPExit {
+        from: ProcRef,
+        to: Pid,
+        reference: Ref,
+        reason: Term,
+    },
+    SpawnRequest {
+        req_id: Ref,
+        from: Pid,
+        group_leader: Pid,
+        module: Atom,
+        function: Atom,
+        args: Term,
+        opts: Term,
+    },
+    SpawnReply {
+        req_id: Ref,
+        to: Pid,
+        flags: u32,
+        result: Term,
+    },
+    /// NODE_LINK, GROUP_LEADER, the obsolete UNLINK: accepted and ignored.
+    /// Encodes as NODE_LINK, which peers ignore too.
+    Ignored,
+}
+
+impl Control {
+    /// The message's name in the protocol guide, for trace logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Control::Link { .. } => "LINK",
+            Control::Send { .. } => "SEND",
+            Control::RegSend { .. } => "REG_SEND",
+            Control::AliasSend { .. } => "ALIAS_SEND",
+            Control::Exit { .. } => "EXIT",
+            Control::Exit2 { .. } => "EXIT2",
+            Control::UnlinkId { .. } => "UNLINK_ID",
+            Control::UnlinkIdAck { .. } => "UNLINK_ID_ACK",
+            Control::MonitorP { .. } => "MONITOR_P",
+            Control::DemonitorP { .. } => "DEMONITOR_P",
+            Control::MonitorPExit { .. } => "MONITOR_P_EXIT",
+            Control::SpawnRequest { .. } => "SPAWN_REQUEST",
+            Control::SpawnReply { .. } => "SPAWN_REPLY",
+            Control::Ignored => "NODE_LINK, GROUP_LEADER or UNLINK (ignored)",
+        }
+    }
+}
+
+/// Reads the control message of `framed`, and its payload when it has one.
+///
+/// Every operation is read field by field, with no term built for the
+/// control tuple itself, and each failure names the operation and the field.
+pub(super) fn decode(framed: &Framed) -> Result<Control> {
+    let mut fields = Fields {
+        decoder: Decoder::new(&framed.body)
+            .with_backing(&framed.body)
+            .with_atom_refs(&framed.refs),
+        end: framed.body.len(),
+        versioned: framed.versioned,
+        op: op::SEND,
+    };
+    fields.version()?;
+    let start = fields.decoder.position();
+    let arity = fields
+        .decoder
+        .small_tuple()
+        .ok_or_else(|| Error::decode(start, "the control message is not a tuple"))?;
+    let at = fields.decoder.position();
+    fields.op = fields
+        .decoder
+        .small_int_term()
+        .ok_or_else(|| Error::decode(at, "the control message has no operation code"))?;
+    let op = fields.op;
+    let traced = matches!(
+        op,
+        op::SEND_TT
+            | op::SEND_SENDER_TT
+            | op::REG_SEND_TT
+            | op::ALIAS_SEND_TT
+            | op::PAYLOAD_EXIT_TT
+            | op::PAYLOAD_EXIT2_TT
+            | op::SPAWN_REQUEST_TT
+            | op::SPAWN_REPLY_TT
+    );
+    let f = &mut fields;
+    let control = match (op, arity) {
+        (op::LINK, 3) => {
+            let control = Control::Link {
+                from: f.pid("from")?,
+                to: f.pid("to")?,
+            };
+            f.end()?;
+            control
+        }
+        (op::SEND, 3) | (op::SEND_TT, 4) => {
+            f.skip("the unused second element")?;
+            let to = f.pid("to")?;
+            f.trace_token(traced)?;
+            Control::Send {
+                from: None,
+                to,
+                message: f.payload()?,
+            }
+        }
+        (op::SEND_SENDER, 3) | (op::SEND_SENDER_TT, 4) => {
+            let from = f.pid("from")?;
+            let to = f.pid("to")?;
+            f.trace_token(traced)?;
+            Control::Send {
+                from: Some(from),
+                to,
+                message: f.payload()?,
+            }
+        }
+        (op::REG_SEND, 4) | (op::REG_SEND_TT, 5) => {
+            let from = f.pid("from")?;
+            f.skip("the unused third element")?;
+            let to = f.atom("to")?;
+            f.trace_token(traced)?;
+            Control::RegSend {
+                from,
+                to,
+                message: f.payload()?,
+            }
+        }
+        (op::ALIAS_SEND, 3) | (op::ALIAS_SEND_TT, 4) => {
+            let from = f.pid("from")?;
+            let alias = f.reference("alias")?;
+            f.trace_token(traced)?;
+            Control::AliasSend {
+                from,
+                alias,
+                message: f.payload()?,
+            }
+        }
+        (op::EXIT | op::EXIT2, 4) | (op::EXIT_TT | op::EXIT2_TT, 5) => {
+            let from = f.pid("from")?;
+            let to = f.pid("to")?;
+            f.trace_token(matches!(op, op::EXIT_TT | op::EXIT2_TT))?;
+            let reason = f.term("reason")?;
+            f.end()?;
+            exit(op, from, to, reason)
+        }
+        (op::PAYLOAD_EXIT | op::PAYLOAD_EXIT2, 3)
+        | (op::PAYLOAD_EXIT_TT | op::PAYLOAD_EXIT2_TT, 4) => {
+            let from = f.pid("from")?;
+            let to = f.pid("to")?;
+            f.trace_token(traced)?;
+            let reason = f.payload()?;
+            exit(op, from, to, reason)
+        }
+        (op::UNLINK_ID | op::UNLINK_ID_ACK, 4) => {
+            let id = f.unlink_id()?;
+            let from = f.pid("from")?;
+            let to = f.pid("to")?;
+            f.end()?;
+            if op == op::UNLINK_ID {
+                Control::UnlinkId { id, from, to }
+            } else {
+                Control::UnlinkIdAck { id, from, to }
+            }
+        }
+        (op::MONITOR_P | op::DEMONITOR_P, 4) => {
+            let from = f.pid("from")?;
+            let to = f.proc_ref("to")?;
+            let reference = f.reference("reference")?;
+            f.end()?;
+            if op == op::MONITOR_P {
+                Control::MonitorP {
+                    from,
+                    to,
+                    reference,
+                }
+            } else {
+                Control::DemonitorP {
+                    from,
+                    to,
+                    reference,
+                }
+            }
+        }
+        (op::MONITOR_P_EXIT, 5) => {
+            let from = f.proc_ref("from")?;
+            let to = f.pid("to")?;
+            let reference = f.reference("reference")?;
+            let reason = f.term("reason")?;
+            f.end()?;
+            Control::MonitorPExit {
+                from,
+                to,
+                reference,
+                reason,
+            }
+        }
+        (op::PAYLOAD_MONITOR_P_EXIT, 4) => Control::MonitorPExit {
+            from: f.proc_ref("from")?,
+            to: f.pid("to")?,
+            reference: f.reference("reference")?,
+            reason: f.payload()?,
+        },
+        (op::SPAWN_REQUEST, 6) | (op::SPAWN_REQUEST_TT, 7) => {
+            let req_id = f.reference("request id")?;
+            let from = f.pid("from")?;
+            let group_leader = f.pid("group leader")?;
+            let (module, function) = f.module_function()?;
+            let opts = f.term("option list")?;
+            f.trace_token(traced)?;
+            Control::SpawnRequest {
+                req_id,
+                from,
+                group_leader,
+                module,
+                function,
+                opts,
+                args: f.payload()?,
+            }
+        }
+        (op::SPAWN_REPLY, 5) | (op::SPAWN_REPLY_TT, 6) => {
+            let req_id = f.reference("request id")?;
+            let to = f.pid("to")?;
+            let flags = f.spawn_reply_flags()?;
+            let result = f.term("result")?;
+            f.trace_token(traced)?;
+            f.end()?;
+            Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            }
+        }
+        (op::NODE_LINK | op::GROUP_LEADER | op::UNLINK, _) => Control::Ignored,
+        _ => {
+            return Err(Error::decode(
+                start,
+                format!(
+                    "unknown control message: operation {op} ({}) with {arity} elements",
+                    op::name(op)
+                ),
+            ))
+        }
+    };
+    Ok(control)
+}
+
+fn exit(op: i64, from: Pid, to: Pid, reason: Term) -> Control {
+    if matches!(
+        op,
+        op::EXIT2 | op::EXIT2_TT | op::PAYLOAD_EXIT2 | op::PAYLOAD_EXIT2_TT
+    ) {
+        Control::Exit2 { from, to, reason }
+    } else {
+        Control::Exit { from, to, reason }
+    }
+}
+
+/// The fields of one control message, read in order.
+struct Fields<'a> {
+    decoder: Decoder<'a>,
+    /// Where the frame ends.
+    end: usize,
+    /// Pass-through frames put a version byte before the control message
+    /// and before the payload.
+    versioned: bool,
+    op: i64,
+}
+
+impl Fields<'_> {
+    fn malformed(&self, at: usize, field: &str, expected: &str) -> Error {
+        Error::decode(
+            at,
+            format!(
+                "malformed {} control message: {field} is not {expected}",
+                op::name(self.op)
+            ),
+        )
+    }
+
+    /// The version byte before a pass-through frame's control message
+    /// (erts never compresses control messages, only payloads).
+    fn version(&mut self) -> Result<()> {
+        if !self.versioned {
+            return Ok(());
+        }
+        let at = self.decoder.position();
+        match self.decoder.remaining().first() {
+            Some(&tag::VERSION) => {
+                self.decoder = self.decoder.clone().at(at + 1);
+                Ok(())
+            }
+            _ => Err(Error::decode(
+                at,
+                "the control message of a pass-through frame lacks the version byte 131",
+            )),
+        }
+    }
+
+    fn pid(&mut self, field: &str) -> Result<Pid> {
+        let at = self.decoder.position();
+        self.decoder
+            .pid_term()
+            .ok_or_else(|| self.malformed(at, field, "a pid"))
+    }
+
+    fn reference(&mut self, field: &str) -> Result<Ref> {
+        let at = self.decoder.position();
+        self.decoder
+            .ref_term()
+            .ok_or_else(|| self.malformed(at, field, "a reference"))
+    }
+
+    fn atom(&mut self, field: &str) -> Result<Atom> {
+        let at = self.decoder.position();
+        self.decoder
+            .atom_term()
+            .ok_or_else(|| self.malformed(at, field, "an atom"))
+    }
+
+    /// A process named by pid or by registered name.
+    fn proc_ref(&mut self, field: &str) -> Result<ProcRef> {
+        match self.decoder.remaining().first() {
+            Some(&(tag::NEW_PID_EXT | tag::PID_EXT)) => self.pid(field).map(ProcRef::Pid),
+            _ => {
+                let at = self.decoder.position();
+                self.decoder
+                    .atom_term()
+                    .map(ProcRef::Name)
+                    .ok_or_else(|| self.malformed(at, field, "a pid or an atom"))
+            }
+        }
+    }
+
+    /// Any term, as an element of the control tuple.
+    fn term(&mut self, field: &str) -> Result<Term> {
+        self.decoder.term().map_err(|err| self.inside(field, err))
+    }
+
+    /// An element whose value does not matter (the `''` of SEND and
+    /// REG_SEND, a trace token); it must still be a well-formed term.
+    fn skip(&mut self, field: &str) -> Result<()> {
+        let at = self.decoder.position();
+        if self.decoder.atom_term().is_some() {
+            return Ok(());
+        }
+        self.decoder = self.decoder.clone().at(at);
+        self.term(field).map(drop)
+    }
+
+    fn trace_token(&mut self, present: bool) -> Result<()> {
+        if present {
+            self.skip("the trace token")?;
+        }
+        Ok(())
+    }
+
+    fn unlink_id(&mut self) -> Result<u64> {
+        let at = self.decoder.position();
+        let id = match self.term("id")? {
+            Term::Int(id) => u64::try_from(id).ok(),
+            Term::BigInt(big) => big.to_i128().and_then(|v| u64::try_from(v).ok()),
+            _ => None,
+        };
+        id.ok_or_else(|| self.malformed(at, "id", "an unsigned 64-bit integer"))
+    }
+
+    fn spawn_reply_flags(&mut self) -> Result<u32> {
+        let at = self.decoder.position();
+        self.decoder
+            .small_int_term()
+            .and_then(|flags| u32::try_from(flags).ok())
+            .ok_or_else(|| self.malformed(at, "flags", "a small non-negative integer"))
+    }
+
+    /// The `{Module, Function, Arity}` of a spawn request.
+    fn module_function(&mut self) -> Result<(Atom, Atom)> {
+        let at = self.decoder.position();
+        if self.decoder.small_tuple() != Some(3) {
+            return Err(self.malformed(at, "the function", "a {Module, Function, Arity} tuple"));
+        }
+        let module = self.atom("the module")?;
+        let function = self.atom("the function name")?;
+        self.skip("the arity")?;
+        Ok((module, function))
+    }
+
+    /// The payload, which ends the frame. In a pass-through frame it has a
+    /// version byte of its own and may be compressed.
+    fn payload(&mut self) -> Result<Term> {
+        let term = if self.versioned {
+            self.decoder.versioned_term()
+        } else {
+            self.decoder.term()
+        };
+        let term = term.map_err(|err| self.inside("the payload", err))?;
+        self.end()?;
+        Ok(term)
+    }
+
+    /// Fails unless the frame ends here.
+    fn end(&self) -> Result<()> {
+        let at = self.decoder.position();
+        if at == self.end {
+            Ok(())
+        } else {
+            Err(Error::decode(
+                at,
+                format!(
+                    "{} trailing bytes after the {} message",
+                    self.end.saturating_sub(at),
+                    op::name(self.op)
+                ),
+            ))
+        }
+    }
+
+    /// A decoding error inside a field, with the operation and field named.
+    fn inside(&self, field: &str, err: Error) -> Error {
+        match err {
+            Error::Decode { offset, reason } => Error::decode(
+                offset,
+                format!("in {} of a {} message: {reason}", field, op::name(self.op)),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// The flags that decide how a control message is spelt.
+#[derive(Clone, Copy)]
+pub(super) struct Shape {
+    pub exit_payload: bool,
+    pub send_sender: bool,
+}
+
+/// Receives the parts of a control message in order: the tuple's head,
+/// its other elements, then the payload (if any).
+pub(super) trait Parts {
+    fn control(&mut self, arity: u8, op: i64);
+    /// The head of a tuple inside the control message; its elements follow
+    /// as elements.
+    fn tuple(&mut self, arity: u8);
+    fn element(&mut self, term: &Term) -> Result<()>;
+    fn payload(&mut self, term: &Term) -> Result<()>;
+}
+
+impl Shape {
+    /// Hands the parts of `control` to `parts`, as the negotiated flags
+    /// want them spelt.
+    pub(super) fn visit(self, control: &Control, parts: &mut impl Parts) -> Result<()> {
+        match control {
+            Control::Link { from, to } => {
+                parts.control(3, op::LINK);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*to))?;
+            }
+            Control::Send { from, to, message } => {
+                match from {
+                    Some(from) if self.send_sender => {
+                        parts.control(3, op::SEND_SENDER);
+                        parts.element(&Term::Pid(*from))?;
+                    }
+                    _ => {
+                        parts.control(3, op::SEND);
+                        parts.element(&Term::Atom(crate::atom!("")))?;
+                    }
+                }
+                parts.element(&Term::Pid(*to))?;
+                parts.payload(message)?;
+            }
+            Control::RegSend { from, to, message } => {
+                parts.control(4, op::REG_SEND);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Atom(crate::atom!("")))?;
+                parts.element(&Term::Atom(*to))?;
+                parts.payload(message)?;
+            }
+            Control::AliasSend {
+                from,
+                alias,
+                message,
+            } => {
+                parts.control(3, op::ALIAS_SEND);
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Ref(*alias))?;
+                parts.payload(message)?;
+            }
+            Control::Exit { from, to, reason } | Control::Exit2 { from, to, reason } => {
+                let exit2 = matches!(control, Control::Exit2 { .. });
+                if self.exit_payload {
+                    parts.control(
+                        3,
+                        if exit2 {
+                            op::PAYLOAD_EXIT2
+                        } else {
+                            op::PAYLOAD_EXIT
+                        },
+                    );
+                    parts.element(&Term::Pid(*from))?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.payload(reason)?;
+                } else {
+                    parts.control(4, if exit2 { op::EXIT2 } else { op::EXIT });
+                    parts.element(&Term::Pid(*from))?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(reason)?;
+                }
+            }
+            Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
+                let ack = matches!(control, Control::UnlinkIdAck { .. });
+                parts.control(
+                    4,
+                    if ack {
+                        op::UNLINK_ID_ACK
+                    } else {
+                        op::UNLINK_ID
+                    },
+                );
+                parts.element(&Term::from(*id))?;
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*to))?;
+            }
+            Control::MonitorP {
+                from,
+                to,
+                reference,
+            }
+            | Control::DemonitorP {
+                from,
+                to,
+                reference,
+            } => {
+                let demonitor = matches!(control, Control::DemonitorP { .. });
+                parts.control(
+                    4,
+                    if demonitor {
+                        op::DEMONITOR_P
+                    } else {
+                        op::MONITOR_P
+                    },
+                );
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&to.to_term())?;
+                parts.element(&Term::Ref(*reference))?;
+            }
+            Control::MonitorPExit {
+                from,
+                to,
+                reference,
+                reason,
+            } => {
+                if self.exit_payload {
+                    parts.control(4, op::PAYLOAD_MONITOR_P_EXIT);
+                    parts.element(&from.to_term())?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(&Term::Ref(*reference))?;
+                    parts.payload(reason)?;
+                } else {
+                    parts.control(5, op::MONITOR_P_EXIT);
+                    parts.element(&from.to_term())?;
+                    parts.element(&Term::Pid(*to))?;
+                    parts.element(&Term::Ref(*reference))?;
+                    parts.element(reason)?;
+                }
+            }
+            Control::SpawnRequest {
+                req_id,
+                from,
+                group_leader,
+                module,
+                function,
+                args,
+                opts,
+            } => {
+                let arity = args.as_list().map_or(0, |a| a.len());
+                parts.control(6, op::SPAWN_REQUEST);
+                parts.element(&Term::Ref(*req_id))?;
+                parts.element(&Term::Pid(*from))?;
+                parts.element(&Term::Pid(*group_leader))?;
+                parts.tuple(3);
+                parts.element(&Term::Atom(*module))?;
+                parts.element(&Term::Atom(*function))?;
+                parts.element(&Term::from(arity))?;
+                parts.element(opts)?;
+                parts.payload(args)?;
+            }
+            Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            } => {
+                parts.control(5, op::SPAWN_REPLY);
+                parts.element(&Term::Ref(*req_id))?;
+                parts.element(&Term::Pid(*to))?;
+                parts.element(&Term::from(*flags))?;
+                parts.element(result)?;
+            }
+            Control::Ignored => parts.control(1, op::NODE_LINK),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::protocol::header::Inbound;
+    use crate::term::encode_into;
+
+    fn pid(id: u32) -> Pid {
+        Pid {
+            node: Atom::new("a@b"),
+            id,
+            serial: 0,
+            creation: 1,
+        }
+    }
+
+    /// A frame with an empty distribution header and these terms after it.
+    fn frame(terms: &[Term]) -> Bytes {
+        let mut out = vec![tag::VERSION, tag::DIST_HEADER, 0];
+        for term in terms {
+            encode_into(term, &mut out).expect("encodes");
+        }
+        Bytes::from(out)
+    }
+
+    fn control(op: i64, fields: Vec<Term>) -> Term {
+        let mut elements = vec![Term::from(op)];
+        elements.extend(fields);
+        Term::Tuple(elements)
+    }
+
+    fn decode(frame: Bytes) -> Result<Control> {
+        Inbound::new(1 << 20)
+            .decode(frame)
+            .map(|control| control.expect("not a fragment"))
+    }
+
+    fn error(frame: Bytes) -> String {
+        decode(frame).expect_err("malformed").to_string()
+    }
+
+    #[test]
+    fn malformed_message_controls_are_errors() {
+        let mut good = vec![
+            tag::VERSION,
+            tag::DIST_HEADER,
+            0,
+            tag::SMALL_TUPLE_EXT,
+            3,
+            tag::SMALL_INTEGER_EXT,
+            op::SEND as u8,
+            tag::SMALL_ATOM_UTF8_EXT,
+            0,
+        ];
+        encode_into(&Term::Pid(pid(2)), &mut good).expect("pid");
+        encode_into(&Term::atom("hi"), &mut good).expect("payload");
+        assert!(matches!(
+            decode(Bytes::from(good.clone())),
+            Ok(Control::Send { .. })
+        ));
+
+        let mut trailing = good.clone();
+        trailing.push(tag::NIL_EXT);
+        let err = error(Bytes::from(trailing));
+        assert!(
+            err.contains("1 trailing bytes after the SEND message"),
+            "{err}"
+        );
+
+        let err = error(frame(&[
+            control(op::SEND, vec![Term::atom(""), Term::from(1)]),
+            Term::atom("hi"),
+        ]));
+        assert!(
+            err.contains("malformed SEND control message: to is not a pid"),
+            "{err}"
+        );
+
+        let truncated = &good[..good.len() - 2];
+        let err = error(Bytes::copy_from_slice(truncated));
+        assert!(err.contains("in the payload of a SEND message"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_operation_and_the_field() {
+        let r = Ref::new(Atom::new("a@b"), 1, &[1, 2, 3]).expect("ref");
+        let cases = [
+            (
+                control(op::LINK, vec![Term::Pid(pid(1)), Term::atom("x")]),
+                None,
+                "malformed LINK control message: to is not a pid",
+            ),
+            (
+                control(
+                    op::REG_SEND,
+                    vec![Term::Pid(pid(1)), Term::atom(""), Term::from(3)],
+                ),
+                Some(Term::nil()),
+                "malformed REG_SEND control message: to is not an atom",
+            ),
+            (
+                control(op::ALIAS_SEND, vec![Term::Pid(pid(1)), Term::Pid(pid(2))]),
+                Some(Term::nil()),
+                "malformed ALIAS_SEND control message: alias is not a reference",
+            ),
+            (
+                control(
+                    op::MONITOR_P,
+                    vec![Term::Pid(pid(1)), Term::from(7), Term::Ref(r)],
+                ),
+                None,
+                "malformed MONITOR_P control message: to is not a pid or an atom",
+            ),
+            (
+                control(
+                    op::UNLINK_ID,
+                    vec![Term::from(-1), Term::Pid(pid(1)), Term::Pid(pid(2))],
+                ),
+                None,
+                "malformed UNLINK_ID control message: id is not an unsigned 64-bit integer",
+            ),
+            (
+                control(
+                    op::SPAWN_REQUEST,
+                    vec![
+                        Term::Ref(r),
+                        Term::Pid(pid(1)),
+                        Term::Pid(pid(1)),
+                        Term::Tuple(vec![Term::atom("m"), Term::atom("f")]),
+                        Term::nil(),
+                    ],
+                ),
+                Some(Term::nil()),
+                "malformed SPAWN_REQUEST control message: the function is not a {Module, Function, Arity} tuple",
+            ),
+            (
+                control(
+                    op::SPAWN_REPLY,
+                    vec![Term::Ref(r), Term::Pid(pid(1)), Term::from(-2), Term::atom("ok")],
+                ),
+                None,
+                "malformed SPAWN_REPLY control message: flags is not a small non-negative integer",
+            ),
+            (
+                control(op::LINK, vec![Term::Pid(pid(1)), Term::Pid(pid(2))]),
+                Some(Term::nil()),
+                "1 trailing bytes after the LINK message",
+            ),
+            (
+                control(99, vec![Term::Pid(pid(1))]),
+                None,
+                "unknown control message: operation 99 (unknown) with 2 elements",
+            ),
+            (
+                Term::from(7),
+                None,
+                "the control message is not a tuple",
+            ),
+        ];
+        for (head, payload, expected) in cases {
+            let mut terms = vec![head];
+            terms.extend(payload);
+            let err = error(frame(&terms));
+            assert!(err.contains(expected), "{err}\nshould say: {expected}");
+        }
+    }
+
+    #[test]
+    fn trace_token_variants_drop_the_token() {
+        let r = Ref::new(Atom::new("a@b"), 1, &[4, 5, 6]).expect("ref");
+        let token = Term::Tuple(vec![Term::from(1), Term::atom("label"), Term::from(2)]);
+        let decoded = decode(frame(&[
+            control(
+                op::REG_SEND_TT,
+                vec![
+                    Term::Pid(pid(1)),
+                    Term::atom(""),
+                    Term::atom("sink"),
+                    token.clone(),
+                ],
+            ),
+            Term::atom("hi"),
+        ]))
+        .expect("REG_SEND_TT");
+        assert!(matches!(
+            decoded,
+            Control::RegSend { to, message, .. } if to == Atom::new("sink") && message.is_atom("hi")
+        ));
+        let decoded = decode(frame(&[control(
+            op::EXIT_TT,
+            vec![
+                Term::Pid(pid(1)),
+                Term::Pid(pid(2)),
+                token.clone(),
+                Term::atom("boom"),
+            ],
+        )]))
+        .expect("EXIT_TT");
+        assert!(matches!(decoded, Control::Exit { reason, .. } if reason.is_atom("boom")));
+        let decoded = decode(frame(&[control(
+            op::SPAWN_REPLY_TT,
+            vec![
+                Term::Ref(r),
+                Term::Pid(pid(1)),
+                Term::from(spawn_reply::MONITOR),
+                Term::Pid(pid(3)),
+                token,
+            ],
+        )]))
+        .expect("SPAWN_REPLY_TT");
+        assert!(matches!(
+            decoded,
+            Control::SpawnReply { flags: spawn_reply::MONITOR, result: Term::Pid(p), .. } if p == pid(3)
+        ));
+    }
+
+    #[test]
+    fn pass_through_frames_carry_a_version_byte_per_term() {
+        let mut frame = vec![112];
+        frame.extend(
+            crate::term::encode(&control(
+                op::SEND_SENDER,
+                vec![Term::Pid(pid(1)), Term::Pid(pid(2))],
+            ))
+            .expect("control"),
+        );
+        frame.extend(crate::term::encode(&Term::atom("hi")).expect("payload"));
+        assert!(matches!(
+            decode(Bytes::from(frame.clone())),
+            Ok(Control::Send { from: Some(from), message, .. }) if from == pid(1) && message.is_atom("hi")
+        ));
+        let mut unversioned = vec![112];
+        encode_into(
+            &control(op::LINK, vec![Term::Pid(pid(1)), Term::Pid(pid(2))]),
+            &mut unversioned,
+        )
+        .expect("control");
+        let err = error(Bytes::from(unversioned));
+        assert!(err.contains("lacks the version byte 131"), "{err}");
+    }
+}

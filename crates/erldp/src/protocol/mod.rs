@@ -1,0 +1,23 @@
+//! The distribution protocol without I/O: what goes on the wire and what
+//! it means, shared by [`Node`](crate::Node) (threads per connection) and
+//! [`Client`](crate::Client) (one connection on the caller's thread).
+//!
+//! Implements [Protocol between Connected
+//! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)
+//! and the [distribution
+//! header](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html#distribution-header).
+//! The socket work is [`transport`](crate::transport)'s; the handshake is
+//! [`handshake`](crate::handshake)'s.
+
+mod atom_cache;
+pub(crate) mod control;
+pub mod flags;
+pub(crate) mod frame;
+mod header;
+pub(crate) mod identity;
+pub(crate) mod io;
+pub(crate) mod noproc;
+pub(crate) mod requests;
+
+pub(crate) use control::{Control, ProcRef};
+pub(crate) use header::Outbound;
