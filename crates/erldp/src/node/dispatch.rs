@@ -60,7 +60,7 @@ impl NodeInner {
                 reason,
                 ..
             } => self.on_monitor_exit(to, reference, reason),
-            Control::SpawnRequest { .. } => {
+            Control::SpawnRequest(_) => {
                 if let Some(answer) = noproc::answer(&control) {
                     let _ = conn.send(&answer);
                 }

@@ -12,7 +12,7 @@ use crate::term::{Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
 
 /// Operation codes of control messages.
-pub(super) mod op {
+mod op {
     pub const LINK: i64 = 1;
     pub const SEND: i64 = 2;
     pub const EXIT: i64 = 3;
@@ -166,15 +166,9 @@ pub(crate) enum Control {
         reference: Ref,
         reason: Term,
     },
-    SpawnRequest {
-        req_id: Ref,
-        from: Pid,
-        group_leader: Pid,
-        module: Atom,
-        function: Atom,
-        args: Term,
-        opts: Term,
-    },
+    /// Boxed: the largest variant by far, and a rare one; every control
+    /// message is moved a few times on its way to the node.
+    SpawnRequest(Box<SpawnRequest>),
     SpawnReply {
         req_id: Ref,
         to: Pid,
@@ -184,6 +178,18 @@ pub(crate) enum Control {
     /// NODE_LINK, GROUP_LEADER, the obsolete UNLINK: accepted and ignored.
     /// Encodes as NODE_LINK, which peers ignore too.
     Ignored,
+}
+
+/// `SPAWN_REQUEST`: spawn `module:function(args...)` for `from`.
+#[derive(Debug, Clone)]
+pub(crate) struct SpawnRequest {
+    pub req_id: Ref,
+    pub from: Pid,
+    pub group_leader: Pid,
+    pub module: Atom,
+    pub function: Atom,
+    pub args: Term,
+    pub opts: Term,
 }
 
 impl Control {
@@ -201,7 +207,7 @@ impl Control {
             Control::MonitorP { .. } => "MONITOR_P",
             Control::DemonitorP { .. } => "DEMONITOR_P",
             Control::MonitorPExit { .. } => "MONITOR_P_EXIT",
-            Control::SpawnRequest { .. } => "SPAWN_REQUEST",
+            Control::SpawnRequest(_) => "SPAWN_REQUEST",
             Control::SpawnReply { .. } => "SPAWN_REPLY",
             Control::Ignored => "NODE_LINK, GROUP_LEADER or UNLINK (ignored)",
         }
@@ -210,29 +216,66 @@ impl Control {
 
 /// Reads the control message of `framed`, and its payload when it has one.
 ///
-/// Every operation is read field by field, with no term built for the
-/// control tuple itself, and each failure names the operation and the field.
+/// Every operation is read field by field with the [`Decoder`]'s readers,
+/// with no term built for the control tuple itself, and each failure names
+/// the operation and the field. The readers are macros over one local
+/// decoder, and each arm returns the message it builds: this runs once per
+/// message, and as fast as reading the bytes allows.
 pub(super) fn decode(framed: &Framed) -> Result<Control> {
-    let mut fields = Fields {
-        decoder: Decoder::new(&framed.body)
-            .with_backing(&framed.body)
-            .with_atom_refs(&framed.refs),
-        end: framed.body.len(),
-        versioned: framed.versioned,
-        op: op::SEND,
+    let mut d = Decoder::new(&framed.body)
+        .with_backing(&framed.body)
+        .with_atom_refs(&framed.refs);
+    let end = framed.body.len();
+    let versioned = framed.versioned;
+    if versioned {
+        // Erts never compresses a control message, only payloads.
+        if d.remaining().first() != Some(&tag::VERSION) {
+            return Err(Error::decode(
+                0,
+                "the control message of a pass-through frame lacks the version byte 131",
+            ));
+        }
+        d = d.at(1);
+    }
+    let start = d.position();
+    let Some(arity) = d.small_tuple() else {
+        return Err(Error::decode(start, "the control message is not a tuple"));
     };
-    fields.version()?;
-    let start = fields.decoder.position();
-    let arity = fields
-        .decoder
-        .small_tuple()
-        .ok_or_else(|| Error::decode(start, "the control message is not a tuple"))?;
-    let at = fields.decoder.position();
-    fields.op = fields
-        .decoder
-        .small_int_term()
-        .ok_or_else(|| Error::decode(at, "the control message has no operation code"))?;
-    let op = fields.op;
+    let at = d.position();
+    let Some(op) = d.small_int_term() else {
+        return Err(Error::decode(
+            at,
+            "the control message has no operation code",
+        ));
+    };
+
+    /// A field, read with one of the `Decoder`'s readers.
+    macro_rules! field {
+        ($read:expr, $field:literal, $expected:literal) => {{
+            let at = d.position();
+            match $read {
+                Some(value) => value,
+                None => return Err(malformed(op, at, $field, $expected)),
+            }
+        }};
+    }
+    /// Any term, as an element of the control tuple.
+    macro_rules! term {
+        ($field:literal) => {
+            d.term().map_err(|err| inside(op, $field, err))?
+        };
+    }
+    /// An element whose value does not matter (the `''` of SEND and
+    /// REG_SEND, a trace token); it must still be a well-formed term.
+    macro_rules! skip {
+        ($field:literal) => {{
+            let at = d.position();
+            if d.atom_term().is_none() {
+                d = d.at(at);
+                term!($field);
+            }
+        }};
+    }
     let traced = matches!(
         op,
         op::SEND_TT
@@ -244,90 +287,153 @@ pub(super) fn decode(framed: &Framed) -> Result<Control> {
             | op::SPAWN_REQUEST_TT
             | op::SPAWN_REPLY_TT
     );
-    let f = &mut fields;
-    let control = match (op, arity) {
-        (op::LINK, 3) => {
-            let control = Control::Link {
-                from: f.pid("from")?,
-                to: f.pid("to")?,
+    macro_rules! trace_token {
+        ($present:expr) => {
+            if $present {
+                skip!("the trace token");
+            }
+        };
+    }
+    /// The frame ends here.
+    macro_rules! end {
+        () => {
+            if d.position() != end {
+                return Err(trailing(op, d.position(), end));
+            }
+        };
+    }
+    /// The payload, which ends the frame. In a pass-through frame it has a
+    /// version byte of its own and may be compressed.
+    macro_rules! payload {
+        () => {{
+            let payload = if versioned {
+                d.versioned_term()
+            } else {
+                d.term()
             };
-            f.end()?;
-            control
-        }
+            let payload = payload.map_err(|err| inside(op, "the payload", err))?;
+            end!();
+            payload
+        }};
+    }
+
+    match (op, arity) {
         (op::SEND, 3) | (op::SEND_TT, 4) => {
-            f.skip("the unused second element")?;
-            let to = f.pid("to")?;
-            f.trace_token(traced)?;
-            Control::Send {
+            skip!("the unused second element");
+            let to = field!(d.pid_term(), "to", "a pid");
+            trace_token!(traced);
+            Ok(Control::Send {
                 from: None,
                 to,
-                message: f.payload()?,
-            }
+                message: payload!(),
+            })
         }
         (op::SEND_SENDER, 3) | (op::SEND_SENDER_TT, 4) => {
-            let from = f.pid("from")?;
-            let to = f.pid("to")?;
-            f.trace_token(traced)?;
-            Control::Send {
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(d.pid_term(), "to", "a pid");
+            trace_token!(traced);
+            Ok(Control::Send {
                 from: Some(from),
                 to,
-                message: f.payload()?,
-            }
+                message: payload!(),
+            })
         }
         (op::REG_SEND, 4) | (op::REG_SEND_TT, 5) => {
-            let from = f.pid("from")?;
-            f.skip("the unused third element")?;
-            let to = f.atom("to")?;
-            f.trace_token(traced)?;
-            Control::RegSend {
+            let from = field!(d.pid_term(), "from", "a pid");
+            skip!("the unused third element");
+            let to = field!(d.atom_term(), "to", "an atom");
+            trace_token!(traced);
+            Ok(Control::RegSend {
                 from,
                 to,
-                message: f.payload()?,
-            }
+                message: payload!(),
+            })
         }
         (op::ALIAS_SEND, 3) | (op::ALIAS_SEND_TT, 4) => {
-            let from = f.pid("from")?;
-            let alias = f.reference("alias")?;
-            f.trace_token(traced)?;
-            Control::AliasSend {
+            let from = field!(d.pid_term(), "from", "a pid");
+            let alias = field!(d.ref_term(), "alias", "a reference");
+            trace_token!(traced);
+            Ok(Control::AliasSend {
                 from,
                 alias,
-                message: f.payload()?,
-            }
+                message: payload!(),
+            })
+        }
+        (op::PAYLOAD_MONITOR_P_EXIT, 4) => {
+            let from = field!(proc_ref(&mut d), "from", "a pid or an atom");
+            let to = field!(d.pid_term(), "to", "a pid");
+            let reference = field!(d.ref_term(), "reference", "a reference");
+            let reason = payload!();
+            Ok(Control::MonitorPExit {
+                from,
+                to,
+                reference,
+                reason,
+            })
+        }
+        (op::SPAWN_REPLY, 5) | (op::SPAWN_REPLY_TT, 6) => {
+            let req_id = field!(d.ref_term(), "request id", "a reference");
+            let to = field!(d.pid_term(), "to", "a pid");
+            let at = d.position();
+            let Some(flags) = d.small_int_term().and_then(|f| u32::try_from(f).ok()) else {
+                return Err(malformed(op, at, "flags", "a small non-negative integer"));
+            };
+            let result = term!("result");
+            trace_token!(traced);
+            end!();
+            Ok(Control::SpawnReply {
+                req_id,
+                to,
+                flags,
+                result,
+            })
+        }
+        (op::LINK, 3) => {
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(d.pid_term(), "to", "a pid");
+            end!();
+            Ok(Control::Link { from, to })
         }
         (op::EXIT | op::EXIT2, 4) | (op::EXIT_TT | op::EXIT2_TT, 5) => {
-            let from = f.pid("from")?;
-            let to = f.pid("to")?;
-            f.trace_token(matches!(op, op::EXIT_TT | op::EXIT2_TT))?;
-            let reason = f.term("reason")?;
-            f.end()?;
-            exit(op, from, to, reason)
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(d.pid_term(), "to", "a pid");
+            trace_token!(matches!(op, op::EXIT_TT | op::EXIT2_TT));
+            let reason = term!("reason");
+            end!();
+            Ok(exit(op, from, to, reason))
         }
         (op::PAYLOAD_EXIT | op::PAYLOAD_EXIT2, 3)
         | (op::PAYLOAD_EXIT_TT | op::PAYLOAD_EXIT2_TT, 4) => {
-            let from = f.pid("from")?;
-            let to = f.pid("to")?;
-            f.trace_token(traced)?;
-            let reason = f.payload()?;
-            exit(op, from, to, reason)
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(d.pid_term(), "to", "a pid");
+            trace_token!(traced);
+            Ok(exit(op, from, to, payload!()))
         }
         (op::UNLINK_ID | op::UNLINK_ID_ACK, 4) => {
-            let id = f.unlink_id()?;
-            let from = f.pid("from")?;
-            let to = f.pid("to")?;
-            f.end()?;
-            if op == op::UNLINK_ID {
+            let at = d.position();
+            let id = match term!("id") {
+                Term::Int(id) => u64::try_from(id).ok(),
+                Term::BigInt(big) => big.to_i128().and_then(|v| u64::try_from(v).ok()),
+                _ => None,
+            };
+            let Some(id) = id else {
+                return Err(malformed(op, at, "id", "an unsigned 64-bit integer"));
+            };
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(d.pid_term(), "to", "a pid");
+            end!();
+            Ok(if op == op::UNLINK_ID {
                 Control::UnlinkId { id, from, to }
             } else {
                 Control::UnlinkIdAck { id, from, to }
-            }
+            })
         }
         (op::MONITOR_P | op::DEMONITOR_P, 4) => {
-            let from = f.pid("from")?;
-            let to = f.proc_ref("to")?;
-            let reference = f.reference("reference")?;
-            f.end()?;
-            if op == op::MONITOR_P {
+            let from = field!(d.pid_term(), "from", "a pid");
+            let to = field!(proc_ref(&mut d), "to", "a pid or an atom");
+            let reference = field!(d.ref_term(), "reference", "a reference");
+            end!();
+            Ok(if op == op::MONITOR_P {
                 Control::MonitorP {
                     from,
                     to,
@@ -339,70 +445,102 @@ pub(super) fn decode(framed: &Framed) -> Result<Control> {
                     to,
                     reference,
                 }
-            }
+            })
         }
         (op::MONITOR_P_EXIT, 5) => {
-            let from = f.proc_ref("from")?;
-            let to = f.pid("to")?;
-            let reference = f.reference("reference")?;
-            let reason = f.term("reason")?;
-            f.end()?;
-            Control::MonitorPExit {
+            let from = field!(proc_ref(&mut d), "from", "a pid or an atom");
+            let to = field!(d.pid_term(), "to", "a pid");
+            let reference = field!(d.ref_term(), "reference", "a reference");
+            let reason = term!("reason");
+            end!();
+            Ok(Control::MonitorPExit {
                 from,
                 to,
                 reference,
                 reason,
-            }
+            })
         }
-        (op::PAYLOAD_MONITOR_P_EXIT, 4) => Control::MonitorPExit {
-            from: f.proc_ref("from")?,
-            to: f.pid("to")?,
-            reference: f.reference("reference")?,
-            reason: f.payload()?,
-        },
         (op::SPAWN_REQUEST, 6) | (op::SPAWN_REQUEST_TT, 7) => {
-            let req_id = f.reference("request id")?;
-            let from = f.pid("from")?;
-            let group_leader = f.pid("group leader")?;
-            let (module, function) = f.module_function()?;
-            let opts = f.term("option list")?;
-            f.trace_token(traced)?;
-            Control::SpawnRequest {
+            let req_id = field!(d.ref_term(), "request id", "a reference");
+            let from = field!(d.pid_term(), "from", "a pid");
+            let group_leader = field!(d.pid_term(), "group leader", "a pid");
+            let at = d.position();
+            if d.small_tuple() != Some(3) {
+                return Err(malformed(
+                    op,
+                    at,
+                    "the function",
+                    "a {Module, Function, Arity} tuple",
+                ));
+            }
+            let module = field!(d.atom_term(), "the module", "an atom");
+            let function = field!(d.atom_term(), "the function name", "an atom");
+            skip!("the arity");
+            let opts = term!("option list");
+            trace_token!(traced);
+            Ok(Control::SpawnRequest(Box::new(SpawnRequest {
                 req_id,
                 from,
                 group_leader,
                 module,
                 function,
                 opts,
-                args: f.payload()?,
-            }
+                args: payload!(),
+            })))
         }
-        (op::SPAWN_REPLY, 5) | (op::SPAWN_REPLY_TT, 6) => {
-            let req_id = f.reference("request id")?;
-            let to = f.pid("to")?;
-            let flags = f.spawn_reply_flags()?;
-            let result = f.term("result")?;
-            f.trace_token(traced)?;
-            f.end()?;
-            Control::SpawnReply {
-                req_id,
-                to,
-                flags,
-                result,
-            }
-        }
-        (op::NODE_LINK | op::GROUP_LEADER | op::UNLINK, _) => Control::Ignored,
-        _ => {
-            return Err(Error::decode(
-                start,
-                format!(
-                    "unknown control message: operation {op} ({}) with {arity} elements",
-                    op::name(op)
-                ),
-            ))
-        }
-    };
-    Ok(control)
+        (op::NODE_LINK | op::GROUP_LEADER | op::UNLINK, _) => Ok(Control::Ignored),
+        _ => Err(Error::decode(
+            start,
+            format!(
+                "unknown control message: operation {op} ({}) with {arity} elements",
+                op::name(op)
+            ),
+        )),
+    }
+}
+
+/// Reads a process named by pid or by registered name.
+#[inline]
+fn proc_ref(d: &mut Decoder<'_>) -> Option<ProcRef> {
+    match d.remaining().first() {
+        Some(&(tag::NEW_PID_EXT | tag::PID_EXT)) => d.pid_term().map(ProcRef::Pid),
+        _ => d.atom_term().map(ProcRef::Name),
+    }
+}
+
+#[cold]
+fn malformed(op: i64, at: usize, field: &str, expected: &str) -> Error {
+    Error::decode(
+        at,
+        format!(
+            "malformed {} control message: {field} is not {expected}",
+            op::name(op)
+        ),
+    )
+}
+
+/// A term inside the message that does not decode.
+#[cold]
+fn inside(op: i64, field: &str, err: Error) -> Error {
+    match err {
+        Error::Decode { offset, reason } => Error::decode(
+            offset,
+            format!("in {field} of a {} message: {reason}", op::name(op)),
+        ),
+        other => other,
+    }
+}
+
+#[cold]
+fn trailing(op: i64, at: usize, end: usize) -> Error {
+    Error::decode(
+        at,
+        format!(
+            "{} trailing bytes after the {} message",
+            end.saturating_sub(at),
+            op::name(op)
+        ),
+    )
 }
 
 fn exit(op: i64, from: Pid, to: Pid, reason: Term) -> Control {
@@ -413,177 +551,6 @@ fn exit(op: i64, from: Pid, to: Pid, reason: Term) -> Control {
         Control::Exit2 { from, to, reason }
     } else {
         Control::Exit { from, to, reason }
-    }
-}
-
-/// The fields of one control message, read in order.
-struct Fields<'a> {
-    decoder: Decoder<'a>,
-    /// Where the frame ends.
-    end: usize,
-    /// Pass-through frames put a version byte before the control message
-    /// and before the payload.
-    versioned: bool,
-    op: i64,
-}
-
-impl Fields<'_> {
-    fn malformed(&self, at: usize, field: &str, expected: &str) -> Error {
-        Error::decode(
-            at,
-            format!(
-                "malformed {} control message: {field} is not {expected}",
-                op::name(self.op)
-            ),
-        )
-    }
-
-    /// The version byte before a pass-through frame's control message
-    /// (erts never compresses control messages, only payloads).
-    fn version(&mut self) -> Result<()> {
-        if !self.versioned {
-            return Ok(());
-        }
-        let at = self.decoder.position();
-        match self.decoder.remaining().first() {
-            Some(&tag::VERSION) => {
-                self.decoder = self.decoder.clone().at(at + 1);
-                Ok(())
-            }
-            _ => Err(Error::decode(
-                at,
-                "the control message of a pass-through frame lacks the version byte 131",
-            )),
-        }
-    }
-
-    fn pid(&mut self, field: &str) -> Result<Pid> {
-        let at = self.decoder.position();
-        self.decoder
-            .pid_term()
-            .ok_or_else(|| self.malformed(at, field, "a pid"))
-    }
-
-    fn reference(&mut self, field: &str) -> Result<Ref> {
-        let at = self.decoder.position();
-        self.decoder
-            .ref_term()
-            .ok_or_else(|| self.malformed(at, field, "a reference"))
-    }
-
-    fn atom(&mut self, field: &str) -> Result<Atom> {
-        let at = self.decoder.position();
-        self.decoder
-            .atom_term()
-            .ok_or_else(|| self.malformed(at, field, "an atom"))
-    }
-
-    /// A process named by pid or by registered name.
-    fn proc_ref(&mut self, field: &str) -> Result<ProcRef> {
-        match self.decoder.remaining().first() {
-            Some(&(tag::NEW_PID_EXT | tag::PID_EXT)) => self.pid(field).map(ProcRef::Pid),
-            _ => {
-                let at = self.decoder.position();
-                self.decoder
-                    .atom_term()
-                    .map(ProcRef::Name)
-                    .ok_or_else(|| self.malformed(at, field, "a pid or an atom"))
-            }
-        }
-    }
-
-    /// Any term, as an element of the control tuple.
-    fn term(&mut self, field: &str) -> Result<Term> {
-        self.decoder.term().map_err(|err| self.inside(field, err))
-    }
-
-    /// An element whose value does not matter (the `''` of SEND and
-    /// REG_SEND, a trace token); it must still be a well-formed term.
-    fn skip(&mut self, field: &str) -> Result<()> {
-        let at = self.decoder.position();
-        if self.decoder.atom_term().is_some() {
-            return Ok(());
-        }
-        self.decoder = self.decoder.clone().at(at);
-        self.term(field).map(drop)
-    }
-
-    fn trace_token(&mut self, present: bool) -> Result<()> {
-        if present {
-            self.skip("the trace token")?;
-        }
-        Ok(())
-    }
-
-    fn unlink_id(&mut self) -> Result<u64> {
-        let at = self.decoder.position();
-        let id = match self.term("id")? {
-            Term::Int(id) => u64::try_from(id).ok(),
-            Term::BigInt(big) => big.to_i128().and_then(|v| u64::try_from(v).ok()),
-            _ => None,
-        };
-        id.ok_or_else(|| self.malformed(at, "id", "an unsigned 64-bit integer"))
-    }
-
-    fn spawn_reply_flags(&mut self) -> Result<u32> {
-        let at = self.decoder.position();
-        self.decoder
-            .small_int_term()
-            .and_then(|flags| u32::try_from(flags).ok())
-            .ok_or_else(|| self.malformed(at, "flags", "a small non-negative integer"))
-    }
-
-    /// The `{Module, Function, Arity}` of a spawn request.
-    fn module_function(&mut self) -> Result<(Atom, Atom)> {
-        let at = self.decoder.position();
-        if self.decoder.small_tuple() != Some(3) {
-            return Err(self.malformed(at, "the function", "a {Module, Function, Arity} tuple"));
-        }
-        let module = self.atom("the module")?;
-        let function = self.atom("the function name")?;
-        self.skip("the arity")?;
-        Ok((module, function))
-    }
-
-    /// The payload, which ends the frame. In a pass-through frame it has a
-    /// version byte of its own and may be compressed.
-    fn payload(&mut self) -> Result<Term> {
-        let term = if self.versioned {
-            self.decoder.versioned_term()
-        } else {
-            self.decoder.term()
-        };
-        let term = term.map_err(|err| self.inside("the payload", err))?;
-        self.end()?;
-        Ok(term)
-    }
-
-    /// Fails unless the frame ends here.
-    fn end(&self) -> Result<()> {
-        let at = self.decoder.position();
-        if at == self.end {
-            Ok(())
-        } else {
-            Err(Error::decode(
-                at,
-                format!(
-                    "{} trailing bytes after the {} message",
-                    self.end.saturating_sub(at),
-                    op::name(self.op)
-                ),
-            ))
-        }
-    }
-
-    /// A decoding error inside a field, with the operation and field named.
-    fn inside(&self, field: &str, err: Error) -> Error {
-        match err {
-            Error::Decode { offset, reason } => Error::decode(
-                offset,
-                format!("in {} of a {} message: {reason}", field, op::name(self.op)),
-            ),
-            other => other,
-        }
     }
 }
 
@@ -724,15 +691,16 @@ impl Shape {
                     parts.element(reason)?;
                 }
             }
-            Control::SpawnRequest {
-                req_id,
-                from,
-                group_leader,
-                module,
-                function,
-                args,
-                opts,
-            } => {
+            Control::SpawnRequest(request) => {
+                let SpawnRequest {
+                    req_id,
+                    from,
+                    group_leader,
+                    module,
+                    function,
+                    args,
+                    opts,
+                } = &**request;
                 let arity = args.as_list().map_or(0, |a| a.len());
                 parts.control(6, op::SPAWN_REQUEST);
                 parts.element(&Term::Ref(*req_id))?;

@@ -11,7 +11,7 @@
 //! Request}` as `gen:call` does since OTP 24; the reply comes back on the
 //! alias (or, from older code, to `From` with the plain tag).
 
-use super::control::{Control, ProcRef};
+use super::control::{Control, ProcRef, SpawnRequest};
 use crate::dest::Dest;
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
@@ -26,7 +26,7 @@ pub(crate) fn rpc_request(
     function: Atom,
     args: Vec<Term>,
 ) -> Control {
-    Control::SpawnRequest {
+    Control::SpawnRequest(Box::new(SpawnRequest {
         req_id,
         from,
         group_leader,
@@ -39,7 +39,7 @@ pub(crate) fn rpc_request(
             Term::List(args),
         ]),
         opts: Term::List(vec![Term::Atom(crate::atom!("monitor"))]),
-    }
+    }))
 }
 
 /// What a `SPAWN_REPLY` means for an rpc: the worker's pid, or the error

@@ -144,8 +144,8 @@ impl<'a> Decoder<'a> {
 
     /// Reads a `SMALL_TUPLE_EXT` header: the arity. `None` (with the
     /// position unspecified) for anything else, here and in the readers
-    /// below: they serve the distribution layer's fast path for control
-    /// messages, which falls back to [`Decoder::term`] for error reporting.
+    /// below: they serve the distribution layer's control message decoder,
+    /// which names the field that was wrong.
     pub(crate) fn small_tuple(&mut self) -> Option<usize> {
         match self.u8().ok()? {
             tag::SMALL_TUPLE_EXT => self.u8().ok().map(usize::from),
