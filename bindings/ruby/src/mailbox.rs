@@ -55,45 +55,38 @@ impl Mailbox {
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let mailbox = rb_self.0.clone();
-        reaching(ruby, rb_self.0.node(), dest.node(), move || {
+        let mailbox = &rb_self.0;
+        reaching(ruby, mailbox.node(), dest.node(), None, || {
             mailbox.send(&dest, message)
-        })?
-        .map_err(|err| raise(ruby, err))
+        })
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || mailbox.link(pid))?
-            .map_err(|err| raise(ruby, err))
+        let (mailbox, pid) = (&rb_self.0, pid.0);
+        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.link(pid))
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || {
-            mailbox.unlink(pid)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let (mailbox, pid) = (&rb_self.0, pid.0);
+        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.unlink(pid))
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
     /// (Symbol) monitors that node and gives the name back, so that
     /// `demonitor` takes either.
     fn monitor(ruby: &Ruby, rb_self: &Self, target: Value) -> Result<Value, Error> {
-        let mailbox = rb_self.0.clone();
+        let mailbox = &rb_self.0;
         if let Some(node) = Symbol::from_value(target) {
             let name = node.name()?.into_owned();
-            reaching(ruby, rb_self.0.node(), Atom::new(&name), move || {
+            reaching(ruby, mailbox.node(), Atom::new(&name), None, || {
                 mailbox.monitor_node(&name)
-            })?
-            .map_err(|err| raise(ruby, err))?;
+            })?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;
-        let reference = reaching(ruby, rb_self.0.node(), dest.node(), move || {
+        let reference = reaching(ruby, mailbox.node(), dest.node(), None, || {
             mailbox.monitor(&dest)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         Ok(Ref::wrap(ruby, reference))
     }
 

@@ -32,20 +32,42 @@ impl Drop for Node {
     }
 }
 
-/// Runs `op`, which may first have to connect to `peer`. Connecting can
-/// take seconds and the core cannot cancel it, so then `op` runs on a helper
-/// thread that an interrupt does not have to wait for; with the connection
-/// up, it runs here without the GVL.
-pub(crate) fn reaching<T: Send + 'static>(
+/// Runs `op`, which may first have to connect to `peer`: the connection
+/// is made first ([`connected`]), then `op` runs without the GVL.
+pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
     peer: Atom,
-    op: impl FnOnce() -> T + Send + 'static,
+    deadline: Option<Instant>,
+    op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if peer == node.name() || node.nodes().contains(&peer) {
-        gvl::without_gvl_uninterruptible(ruby, op)
-    } else {
-        gvl::off_thread(ruby, op)
+    if peer != node.name() {
+        connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
+    }
+    gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
+}
+
+/// Waits for a connection the core is making (`connect_start`), with the
+/// GVL released, until `deadline`: an interrupt or the deadline ends the
+/// wait at once, and the attempt runs on to its own end for whoever sends
+/// next.
+fn connected(
+    ruby: &Ruby,
+    started: erldp::Result<Pending<()>>,
+    peer: Atom,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut pending = started.map_err(|err| raise(ruby, err))?;
+    match gvl::wait(ruby, deadline, |remaining, cancel| {
+        pending.wait_cancellable(remaining, cancel)
+    })? {
+        Some(done) => done.map_err(|err| raise(ruby, err)),
+        None => Err(raise(
+            ruby,
+            erldp::Error::Timeout {
+                operation: format!("connecting to {}", peer.as_str()),
+            },
+        )),
     }
 }
 
@@ -154,21 +176,17 @@ impl Node {
         port: Option<u16>,
     ) -> Result<bool, Error> {
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.handle();
-        let connected = match port {
+        let started = match port {
             Some(port) => {
                 let host = host.unwrap_or_else(|| {
                     peer.split_once('@')
                         .map_or(peer.clone(), |(_, host)| host.to_string())
                 });
-                gvl::off_thread(ruby, move || node.connect_to(&peer, (host.as_str(), port)))?
+                rb_self.0.connect_to_start(&peer, (host.as_str(), port))
             }
-            None => {
-                let atom = Atom::new(&peer);
-                reaching(ruby, &rb_self.0, atom, move || node.connect(&peer))?
-            }
+            None => rb_self.0.connect_start(&peer),
         };
-        connected.map(|()| true).map_err(|err| raise(ruby, err))
+        connected(ruby, started, Atom::new(&peer), None).map(|()| true)
     }
 
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
@@ -194,11 +212,10 @@ impl Node {
         let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
         let arity = arguments.len();
         let operation = format!("rpc {module}:{function}/{arity} on {peer}");
-        let node = rb_self.handle();
-        let pending = reaching(ruby, &rb_self.0, Atom::new(&peer), move || {
+        let node = &rb_self.0;
+        let pending = reaching(ruby, node, Atom::new(&peer), deadline, || {
             node.rpc_start(&peer, &module, &function, arguments)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         answer(ruby, pending, deadline, || {
             format!("{operation}: {}", timeout_text(timeout))
         })
@@ -214,11 +231,10 @@ impl Node {
         let deadline = args::deadline(ruby, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.handle();
-        let pending = reaching(ruby, &rb_self.0, dest.node(), move || {
+        let node = &rb_self.0;
+        let pending = reaching(ruby, node, dest.node(), deadline, || {
             node.call_start(&dest, request)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         answer(ruby, pending, deadline, || {
             format!("gen_server call to {dest}: {}", timeout_text(timeout))
         })
@@ -227,21 +243,15 @@ impl Node {
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.handle();
-        reaching(ruby, &rb_self.0, dest.node(), move || {
-            node.cast(&dest, request)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let node = &rb_self.0;
+        reaching(ruby, node, dest.node(), None, || node.cast(&dest, request))
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let node = rb_self.handle();
-        reaching(ruby, &rb_self.0, dest.node(), move || {
-            node.send(&dest, message)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let node = &rb_self.0;
+        reaching(ruby, node, dest.node(), None, || node.send(&dest, message))
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
