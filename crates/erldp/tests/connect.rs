@@ -229,6 +229,52 @@ fn epmd_none_connects_by_address() {
     assert_eq!(b.nodes(), vec![a.name()]);
 }
 
+/// `connect_start` returns at once; its `Pending` completes when the
+/// connection is up, at once when it already is, and with the error when
+/// the attempt fails. Waiting on an attempt that hangs can be cancelled,
+/// and the attempt goes on for the next caller.
+#[test]
+fn connect_start_completes_when_the_connection_is_up() {
+    let peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    node.connect_start(peer.node())
+        .expect("started")
+        .wait(Duration::from_secs(10))
+        .expect("connected");
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    let again = node.connect_start(peer.node()).expect("started");
+    assert!(again.is_ready(), "an existing connection completes at once");
+    again.wait(Duration::ZERO).expect("connected");
+    let err = node
+        .connect_start(&format!("nobody_{}@127.0.0.1", random_name("x")))
+        .expect("started")
+        .wait(Duration::from_secs(10))
+        .expect_err("nobody is registered under that name");
+    assert!(matches!(err, Error::NodeNotFound { .. }), "{err}");
+
+    // A node that accepts and never answers the handshake.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = silent.local_addr().expect("addr").port();
+    let mut waiting = node
+        .connect_to_start("silent@127.0.0.1", ("127.0.0.1", port))
+        .expect("started");
+    let (accepted, _) = silent.accept().expect("the attempt connects");
+    let cancel = erldp::Cancel::new();
+    cancel.cancel();
+    assert!(waiting
+        .wait_cancellable(Duration::from_secs(60), &cancel)
+        .is_none());
+    // The attempt is still under way: a second wait joins it, and sees it
+    // fail once the peer hangs up.
+    let joined = node.connect_start("silent@127.0.0.1").expect("started");
+    drop(accepted);
+    assert!(matches!(
+        joined.wait(Duration::from_secs(60)),
+        Err(Error::Connection { .. })
+    ));
+    assert!(waiting.wait(Duration::from_secs(60)).is_err());
+}
+
 /// Drives a version 5 handshake (`n` name, then the `c` complement) by
 /// hand, as an OTP 23/24 node does when it did not ask EPMD first.
 #[test]
