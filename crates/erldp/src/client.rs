@@ -84,14 +84,7 @@ impl ClientBuilder {
         let deadline = Instant::now() + self.timeout;
         // Resolved once, for EPMD and the node alike: a name lookup costs a
         // few file reads and socket calls, a visible share of a one-shot call.
-        let mut hosts: Vec<SocketAddr> = (host, epmd_port)
-            .to_socket_addrs()
-            .map_err(|err| Error::NodeNotFound {
-                node: peer.to_string(),
-                reason: format!("cannot resolve {host}: {err}"),
-            })?
-            .collect();
-        hosts.sort_by_key(|addr| !addr.is_ipv4());
+        let hosts = transport::resolve(peer, host, epmd_port)?;
         let epmd_host = hosts
             .first()
             .map(|addr| addr.ip().to_string())

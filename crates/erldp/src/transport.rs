@@ -13,11 +13,13 @@
 //! runs the whole distribution protocol, handshake included, inside TLS.)
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use bytes::BytesMut;
+
+use crate::{Error, Result};
 
 /// A connected byte stream to a peer node.
 pub(crate) trait Transport: Send + Sync + 'static {
@@ -86,6 +88,21 @@ impl Tcp {
         stream.set_nodelay(true)?;
         Ok(Tcp(stream))
     }
+}
+
+/// The addresses of `host` at `port`, IPv4 first: BEAM nodes listen on
+/// IPv4 unless started with `-proto_dist inet6_tcp`, and `localhost` often
+/// resolves to `::1` first. `node` is the node looked for, for the error.
+pub(crate) fn resolve(node: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| Error::NodeNotFound {
+            node: node.to_string(),
+            reason: format!("cannot resolve {host}: {err}"),
+        })?
+        .collect();
+    addrs.sort_by_key(SocketAddr::is_ipv6);
+    Ok(addrs)
 }
 
 /// Connects to `addr`, giving up after `timeout`.

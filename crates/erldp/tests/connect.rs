@@ -18,6 +18,15 @@ fn node_with_cookie(cookie: &str) -> Node {
         .expect("node starts")
 }
 
+/// A TCP connection to `node` on which the test speaks the handshake itself.
+fn raw_connection(node: &Node) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream
+}
+
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -281,10 +290,7 @@ fn connect_start_completes_when_the_connection_is_up() {
 fn accepts_a_version_5_initiator() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let name = format!("{}@{}", random_name("v5"), erldp::short_hostname());
     let flags = erldp::flags::MANDATORY | erldp::flags::SUPPORTED;
 
@@ -356,10 +362,7 @@ fn recv(stream: &mut TcpStream) -> Vec<u8> {
 fn a_peer_lacking_mandatory_flags_is_refused() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::MANDATORY & !erldp::flags::MAP_TAG).to_be_bytes());
     hello.extend_from_slice(&1u32.to_be_bytes());
@@ -422,10 +425,7 @@ fn simultaneous_connects_settle_on_one_connection() {
 /// A hand-driven peer: completes a version 6 handshake as initiator with
 /// the given flags, then speaks raw frames.
 fn raw_peer(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(node);
     let name = format!("{}@{}", random_name("raw"), erldp::short_hostname());
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&flags.to_be_bytes());
@@ -542,10 +542,7 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
 fn a_peer_asking_for_a_name_gets_one() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let host = erldp::short_hostname();
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::SUPPORTED | erldp::flags::NAME_ME).to_be_bytes());

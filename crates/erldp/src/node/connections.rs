@@ -266,14 +266,7 @@ impl NodeInner {
             });
         }
         let info = epmd::port_please(host, self.epmd_port, alive, self.setup_timeout)?;
-        let addrs: Vec<SocketAddr> = (host, info.port)
-            .to_socket_addrs()
-            .map_err(|err| Error::NodeNotFound {
-                node: peer.to_string(),
-                reason: format!("cannot resolve {host}: {err}"),
-            })?
-            .collect();
-        Ok(addrs)
+        transport::resolve(peer.as_str(), host, info.port)
     }
 
     fn connect_out(&self, peer: Atom, attempt: &Attempt) -> Result<(Box<dyn Transport>, Outcome)> {

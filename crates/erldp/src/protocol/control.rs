@@ -561,6 +561,14 @@ pub(super) struct Shape {
     pub send_sender: bool,
 }
 
+/// A control message of operation `op` with these elements and no payload.
+fn signal(parts: &mut impl Parts, op: i64, elements: &[Term]) -> Result<()> {
+    parts.control(elements.len() as u8 + 1, op);
+    elements
+        .iter()
+        .try_for_each(|element| parts.element(element))
+}
+
 /// Receives the parts of a control message in order: the tuple's head,
 /// its other elements, then the payload (if any).
 pub(super) trait Parts {
@@ -578,9 +586,7 @@ impl Shape {
     pub(super) fn visit(self, control: &Control, parts: &mut impl Parts) -> Result<()> {
         match control {
             Control::Link { from, to } => {
-                parts.control(3, op::LINK);
-                parts.element(&Term::Pid(*from))?;
-                parts.element(&Term::Pid(*to))?;
+                signal(parts, op::LINK, &[Term::Pid(*from), Term::Pid(*to)])?;
             }
             Control::Send { from, to, message } => {
                 match from {
@@ -615,61 +621,40 @@ impl Shape {
             }
             Control::Exit { from, to, reason } | Control::Exit2 { from, to, reason } => {
                 let exit2 = matches!(control, Control::Exit2 { .. });
-                if self.exit_payload {
-                    parts.control(
-                        3,
-                        if exit2 {
-                            op::PAYLOAD_EXIT2
-                        } else {
-                            op::PAYLOAD_EXIT
-                        },
-                    );
-                    parts.element(&Term::Pid(*from))?;
-                    parts.element(&Term::Pid(*to))?;
-                    parts.payload(reason)?;
-                } else {
-                    parts.control(4, if exit2 { op::EXIT2 } else { op::EXIT });
-                    parts.element(&Term::Pid(*from))?;
-                    parts.element(&Term::Pid(*to))?;
-                    parts.element(reason)?;
-                }
-            }
-            Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
-                let ack = matches!(control, Control::UnlinkIdAck { .. });
-                parts.control(
-                    4,
-                    if ack {
-                        op::UNLINK_ID_ACK
-                    } else {
-                        op::UNLINK_ID
-                    },
-                );
-                parts.element(&Term::from(*id))?;
+                let (arity, op) = match (self.exit_payload, exit2) {
+                    (true, false) => (3, op::PAYLOAD_EXIT),
+                    (true, true) => (3, op::PAYLOAD_EXIT2),
+                    (false, false) => (4, op::EXIT),
+                    (false, true) => (4, op::EXIT2),
+                };
+                parts.control(arity, op);
                 parts.element(&Term::Pid(*from))?;
                 parts.element(&Term::Pid(*to))?;
+                self.reason(parts, reason)?;
+            }
+            Control::UnlinkId { id, from, to } => {
+                let ids = [Term::from(*id), Term::Pid(*from), Term::Pid(*to)];
+                signal(parts, op::UNLINK_ID, &ids)?;
+            }
+            Control::UnlinkIdAck { id, from, to } => {
+                let ids = [Term::from(*id), Term::Pid(*from), Term::Pid(*to)];
+                signal(parts, op::UNLINK_ID_ACK, &ids)?;
             }
             Control::MonitorP {
                 from,
                 to,
                 reference,
+            } => {
+                let ids = [Term::Pid(*from), to.to_term(), Term::Ref(*reference)];
+                signal(parts, op::MONITOR_P, &ids)?;
             }
-            | Control::DemonitorP {
+            Control::DemonitorP {
                 from,
                 to,
                 reference,
             } => {
-                let demonitor = matches!(control, Control::DemonitorP { .. });
-                parts.control(
-                    4,
-                    if demonitor {
-                        op::DEMONITOR_P
-                    } else {
-                        op::MONITOR_P
-                    },
-                );
-                parts.element(&Term::Pid(*from))?;
-                parts.element(&to.to_term())?;
-                parts.element(&Term::Ref(*reference))?;
+                let ids = [Term::Pid(*from), to.to_term(), Term::Ref(*reference)];
+                signal(parts, op::DEMONITOR_P, &ids)?;
             }
             Control::MonitorPExit {
                 from,
@@ -679,17 +664,13 @@ impl Shape {
             } => {
                 if self.exit_payload {
                     parts.control(4, op::PAYLOAD_MONITOR_P_EXIT);
-                    parts.element(&from.to_term())?;
-                    parts.element(&Term::Pid(*to))?;
-                    parts.element(&Term::Ref(*reference))?;
-                    parts.payload(reason)?;
                 } else {
                     parts.control(5, op::MONITOR_P_EXIT);
-                    parts.element(&from.to_term())?;
-                    parts.element(&Term::Pid(*to))?;
-                    parts.element(&Term::Ref(*reference))?;
-                    parts.element(reason)?;
                 }
+                parts.element(&from.to_term())?;
+                parts.element(&Term::Pid(*to))?;
+                parts.element(&Term::Ref(*reference))?;
+                self.reason(parts, reason)?;
             }
             Control::SpawnRequest(request) => {
                 let SpawnRequest {
@@ -729,6 +710,16 @@ impl Shape {
         }
         Ok(())
     }
+
+    /// An exit reason: the payload when the peer takes exit reasons there
+    /// (`EXIT_PAYLOAD`), else the last element of the control message.
+    fn reason(self, parts: &mut impl Parts, reason: &Term) -> Result<()> {
+        if self.exit_payload {
+            parts.payload(reason)
+        } else {
+            parts.element(reason)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -737,16 +728,8 @@ mod tests {
 
     use super::*;
     use crate::protocol::header::Inbound;
+    use crate::protocol::tests::pid;
     use crate::term::encode_into;
-
-    fn pid(id: u32) -> Pid {
-        Pid {
-            node: Atom::new("a@b"),
-            id,
-            serial: 0,
-            creation: 1,
-        }
-    }
 
     /// A frame with an empty distribution header and these terms after it.
     fn frame(terms: &[Term]) -> Bytes {

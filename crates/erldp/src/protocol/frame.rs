@@ -120,16 +120,12 @@ impl Reader {
 mod tests {
     use super::*;
     use crate::protocol::flags;
-    use crate::term::{Atom, Pid, Term};
+    use crate::protocol::tests::pid;
+    use crate::term::Term;
 
     #[test]
     fn frames_ticks_and_fragments_of_a_byte_stream() {
-        let to = Pid {
-            node: Atom::new("a@b"),
-            id: 1,
-            serial: 0,
-            creation: 1,
-        };
+        let to = pid(1);
         let mut outbound = Outbound::new(flags::SUPPORTED);
         let mut stream = TICK.to_vec();
         for n in 0..3 {

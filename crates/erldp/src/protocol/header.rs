@@ -423,16 +423,7 @@ impl Parts for Write<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::term::Pid;
-
-    fn pid(id: u32) -> Pid {
-        Pid {
-            node: Atom::new("a@b"),
-            id,
-            serial: 0,
-            creation: 1,
-        }
-    }
+    use crate::protocol::tests::pid;
 
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();

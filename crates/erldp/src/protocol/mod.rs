@@ -21,3 +21,18 @@ pub(crate) mod requests;
 
 pub(crate) use control::{Control, ProcRef};
 pub(crate) use header::Outbound;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::term::{Atom, Pid};
+
+    /// Pid `id` of node `a@b`.
+    pub(crate) fn pid(id: u32) -> Pid {
+        Pid {
+            node: Atom::new("a@b"),
+            id,
+            serial: 0,
+            creation: 1,
+        }
+    }
+}

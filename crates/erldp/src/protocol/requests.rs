@@ -246,14 +246,10 @@ pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::tests;
 
     fn pid() -> Pid {
-        Pid {
-            node: Atom::new("a@b"),
-            id: 7,
-            serial: 0,
-            creation: 1,
-        }
+        tests::pid(7)
     }
 
     #[test]
