@@ -37,7 +37,9 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn write(&self, data: &[u8]) -> io::Result<usize>;
 
     /// Writes as much of `data` as the socket takes without blocking; `0`
-    /// when it takes nothing right now.
+    /// when it takes nothing right now. A transport that cannot write
+    /// without blocking (a TLS session mid-record) may always answer `0`:
+    /// the connection's writer thread then writes the frame.
     fn try_write(&self, data: &[u8]) -> io::Result<usize>;
 
     /// Sends on what earlier writes left buffered above the socket.

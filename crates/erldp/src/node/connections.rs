@@ -276,16 +276,17 @@ impl NodeInner {
             log::debug!("connecting to {peer} at {addr}");
             match transport::connect(&addr, self.setup_timeout) {
                 Ok(tcp) => {
-                    tcp.set_read_timeout(Some(self.setup_timeout))?;
-                    tcp.set_write_timeout(Some(self.setup_timeout))?;
+                    let transport: Box<dyn Transport> = Box::new(tcp);
+                    transport.set_read_timeout(Some(self.setup_timeout))?;
+                    transport.set_write_timeout(Some(self.setup_timeout))?;
                     let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
                     let outcome = handshake::initiate(
-                        &mut Io(&tcp),
+                        &mut Io(&*transport),
                         &self.local(),
                         peer.as_str(),
                         still_wanted,
                     )?;
-                    return Ok((Box::new(tcp), outcome));
+                    return Ok((transport, outcome));
                 }
                 Err(err) => last_err = Some((addr, err)),
             }
@@ -419,15 +420,17 @@ impl NodeInner {
     }
 
     fn accept_one(self: Arc<Self>, tcp: transport::Tcp) {
-        let prepared = tcp
+        let transport: Box<dyn Transport> = Box::new(tcp);
+        let prepared = transport
             .set_read_timeout(Some(self.setup_timeout))
-            .and_then(|_| tcp.set_write_timeout(Some(self.setup_timeout)));
+            .and_then(|_| transport.set_write_timeout(Some(self.setup_timeout)));
         if let Err(err) = prepared {
             log::warn!("incoming connection: {err}");
             return;
         }
         let mut decision: Option<(Admission, Option<Arc<Attempt>>)> = None;
-        let result = handshake::accept(&mut Io(&tcp), &tcp.peer(), &self.local(), |peer| {
+        let from = transport.peer();
+        let result = handshake::accept(&mut Io(&*transport), &from, &self.local(), |peer| {
             let (admission, attempt) = self.admit(peer);
             decision = Some((admission, attempt));
             admission
@@ -438,7 +441,7 @@ impl NodeInner {
                 let peer = info.name;
                 let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
                 let replace = admission == Admission::Alive;
-                if let Err(err) = self.install(Box::new(tcp), info, &attempt, true, replace) {
+                if let Err(err) = self.install(transport, info, &attempt, true, replace) {
                     log::warn!("accepting {peer} failed: {err}");
                 }
             }
