@@ -446,7 +446,7 @@ impl fmt::Display for Endpoint<'_> {
 }
 
 /// Why a request to an EPMD failed.
-enum Failure {
+enum RequestFailure {
     /// The host name did not resolve.
     Unresolved(io::Error),
     /// Nothing accepted the connection, or it was refused or reset before
@@ -458,18 +458,18 @@ enum Failure {
     BadReply(io::Error),
 }
 
-impl Failure {
-    fn from_io(err: io::Error) -> Failure {
+impl RequestFailure {
+    fn from_io(err: io::Error) -> RequestFailure {
         use io::ErrorKind::*;
         if is_timeout(&err) {
-            Failure::TimedOut
+            RequestFailure::TimedOut
         } else if matches!(
             err.kind(),
             ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
         ) {
-            Failure::NoAnswer(err)
+            RequestFailure::NoAnswer(err)
         } else {
-            Failure::BadReply(err)
+            RequestFailure::BadReply(err)
         }
     }
 
@@ -483,10 +483,12 @@ impl Failure {
         node: Option<String>,
     ) -> Error {
         let reason = match self {
-            Failure::Unresolved(err) => format!("host {} cannot be resolved ({err})", epmd.host),
-            Failure::NoAnswer(err) => format!("no EPMD answers at {epmd} ({err})"),
-            Failure::TimedOut => return Error::timeout(operation()),
-            Failure::BadReply(err) => {
+            RequestFailure::Unresolved(err) => {
+                format!("host {} cannot be resolved ({err})", epmd.host)
+            }
+            RequestFailure::NoAnswer(err) => format!("no EPMD answers at {epmd} ({err})"),
+            RequestFailure::TimedOut => return Error::timeout(operation()),
+            RequestFailure::BadReply(err) => {
                 let reason = if err.kind() == io::ErrorKind::UnexpectedEof {
                     "closed the connection before the reply was complete".to_owned()
                 } else {
@@ -510,24 +512,24 @@ impl Endpoint<'_> {
         request: &[u8],
         deadline: Instant,
         read_reply: impl FnOnce(&mut TcpStream) -> io::Result<T>,
-    ) -> Result<(TcpStream, T), Failure> {
+    ) -> Result<(TcpStream, T), RequestFailure> {
         let mut stream = self.connect(deadline)?;
         send_request(&mut stream, request, deadline)
             .and_then(|()| read_reply(&mut stream))
             .map(|reply| (stream, reply))
-            .map_err(Failure::from_io)
+            .map_err(RequestFailure::from_io)
     }
 
     /// Connects to the first address of the host that accepts, IPv4
     /// addresses first: EPMD and BEAM nodes listen on IPv4 by default, and
     /// "localhost" often resolves to `::1` first.
-    fn connect(&self, deadline: Instant) -> Result<TcpStream, Failure> {
+    fn connect(&self, deadline: Instant) -> Result<TcpStream, RequestFailure> {
         let mut addrs: Vec<SocketAddr> = match (self.host, self.port).to_socket_addrs() {
             Ok(addrs) => addrs.collect(),
-            Err(err) => return Err(Failure::Unresolved(err)),
+            Err(err) => return Err(RequestFailure::Unresolved(err)),
         };
         if addrs.is_empty() {
-            return Err(Failure::Unresolved(io::Error::new(
+            return Err(RequestFailure::Unresolved(io::Error::new(
                 io::ErrorKind::NotFound,
                 "the resolver returned no address",
             )));
@@ -535,7 +537,7 @@ impl Endpoint<'_> {
         addrs.sort_by_key(SocketAddr::is_ipv6);
         let mut first_error = None;
         for addr in addrs {
-            let left = time_left(deadline).map_err(|_| Failure::TimedOut)?;
+            let left = time_left(deadline).map_err(|_| RequestFailure::TimedOut)?;
             match TcpStream::connect_timeout(&addr, left) {
                 Ok(stream) => {
                     // Requests are one small write each; do not let Nagle
@@ -543,13 +545,13 @@ impl Endpoint<'_> {
                     let _ = stream.set_nodelay(true);
                     return Ok(stream);
                 }
-                Err(err) if is_timeout(&err) => return Err(Failure::TimedOut),
+                Err(err) if is_timeout(&err) => return Err(RequestFailure::TimedOut),
                 Err(err) => {
                     first_error.get_or_insert(err);
                 }
             }
         }
-        Err(first_error.map_or(Failure::TimedOut, Failure::NoAnswer))
+        Err(first_error.map_or(RequestFailure::TimedOut, RequestFailure::NoAnswer))
     }
 }
 
