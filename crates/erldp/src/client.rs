@@ -481,16 +481,23 @@ impl Client {
     fn next_control(&mut self, deadline: Instant) -> Result<Option<Control>> {
         loop {
             match self.reader.next().map_err(|reason| self.lost(&reason))? {
-                Some(Incoming::Control(control, len)) => {
-                    log::trace!("<- {} {} ({len} bytes)", self.peer, control.kind());
-                    return Ok(Some(control));
+                Some(Incoming::Frame(frame)) => {
+                    let len = frame.len();
+                    match self
+                        .reader
+                        .decode(frame)
+                        .map_err(|reason| self.lost(&reason))?
+                    {
+                        Some(control) => {
+                            log::trace!("<- {} {} ({len} bytes)", self.peer, control.kind());
+                            return Ok(Some(control));
+                        }
+                        None => log::trace!("<- {} fragment ({len} bytes)", self.peer),
+                    }
+                    continue;
                 }
                 Some(Incoming::Tick) => {
                     log::trace!("<- {} tick", self.peer);
-                    continue;
-                }
-                Some(Incoming::Fragment(len)) => {
-                    log::trace!("<- {} fragment ({len} bytes)", self.peer);
                     continue;
                 }
                 None => {}

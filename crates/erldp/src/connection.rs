@@ -374,21 +374,24 @@ impl Connection {
         wakeups::enable();
         loop {
             match reader.next()? {
-                Some(Incoming::Control(control, len)) => {
-                    log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
-                    dispatch.deliver(self, control);
-                    undelivered += 1;
-                    if undelivered >= FLUSH_EVERY {
-                        wakeups::flush();
-                        undelivered = 0;
+                Some(Incoming::Frame(frame)) => {
+                    let len = frame.len();
+                    match reader.decode(frame)? {
+                        Some(control) => {
+                            log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
+                            dispatch.deliver(self, control);
+                            undelivered += 1;
+                            if undelivered >= FLUSH_EVERY {
+                                wakeups::flush();
+                                undelivered = 0;
+                            }
+                        }
+                        None => log::trace!("<- {} fragment ({len} bytes)", self.peer.name),
                     }
                 }
                 Some(Incoming::Tick) => {
                     log::trace!("<- {} tick", self.peer.name);
                     self.answer_tick();
-                }
-                Some(Incoming::Fragment(len)) => {
-                    log::trace!("<- {} fragment ({len} bytes)", self.peer.name);
                 }
                 None => {
                     // About to block on the socket: wake whoever got messages.

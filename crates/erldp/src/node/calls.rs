@@ -164,6 +164,7 @@ impl Node {
 
 impl NodeInner {
     /// Records a request waiting for its answer under `reference`.
+    #[inline]
     fn expect(
         self: &Arc<Self>,
         reference: Ref,

@@ -60,7 +60,7 @@ impl NodeInner {
                 reason,
                 ..
             } => self.on_monitor_exit(to, reference, reason),
-            Control::SpawnRequest(_) => {
+            Control::SpawnRequest { .. } => {
                 if let Some(answer) = noproc::answer(&control) {
                     let _ = conn.send(&answer);
                 }
@@ -123,11 +123,13 @@ impl NodeInner {
 
     /// Messages to a registered name of ours, from a peer or from ourselves.
     fn on_reg_send(self: &Arc<Self>, from: Pid, name: Atom, message: Term) {
-        if let Some(builtin) = Builtin::named(name) {
-            return self.on_builtin(builtin, message);
+        // The registry refuses the built-in names: looking there first
+        // spares the common case the comparisons.
+        if let Some(process) = self.registry.whereis(name) {
+            return process.inbox().push(Message::plain(Some(from), message));
         }
-        match self.registry.whereis(name) {
-            Some(process) => process.inbox().push(Message::plain(Some(from), message)),
+        match Builtin::named(name) {
+            Some(builtin) => self.on_builtin(builtin, message),
             None => log::debug!("message to unregistered name {name} dropped"),
         }
     }

@@ -51,6 +51,7 @@ impl AtomCache {
         }
     }
 
+    #[inline]
     fn slot(atom: Atom) -> usize {
         // Fibonacci hashing of the address; the top 11 bits index 2048 slots.
         let address = atom.as_str().as_ptr() as u64;
@@ -66,6 +67,7 @@ impl AtomCache {
         }
     }
 
+    #[inline]
     pub(super) fn note(&mut self, atom: Atom) {
         // Long atom texts would need the header's long-atoms form; they are
         // rare enough to go in full.
@@ -84,6 +86,7 @@ impl AtomCache {
         });
     }
 
+    #[inline]
     pub(super) fn index_of(&self, atom: Atom) -> Option<u8> {
         let (generation, index) = self.marks[Self::slot(atom)];
         (generation == self.generation && self.refs.get(usize::from(index))?.atom == atom)

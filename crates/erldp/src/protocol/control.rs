@@ -166,9 +166,15 @@ pub(crate) enum Control {
         reference: Ref,
         reason: Term,
     },
-    /// Boxed: the largest variant by far, and a rare one; every control
-    /// message is moved a few times on its way to the node.
-    SpawnRequest(Box<SpawnRequest>),
+    SpawnRequest {
+        req_id: Ref,
+        from: Pid,
+        group_leader: Pid,
+        module: Atom,
+        function: Atom,
+        args: Term,
+        opts: Term,
+    },
     SpawnReply {
         req_id: Ref,
         to: Pid,
@@ -178,18 +184,6 @@ pub(crate) enum Control {
     /// NODE_LINK, GROUP_LEADER, the obsolete UNLINK: accepted and ignored.
     /// Encodes as NODE_LINK, which peers ignore too.
     Ignored,
-}
-
-/// `SPAWN_REQUEST`: spawn `module:function(args...)` for `from`.
-#[derive(Debug, Clone)]
-pub(crate) struct SpawnRequest {
-    pub req_id: Ref,
-    pub from: Pid,
-    pub group_leader: Pid,
-    pub module: Atom,
-    pub function: Atom,
-    pub args: Term,
-    pub opts: Term,
 }
 
 impl Control {
@@ -207,7 +201,7 @@ impl Control {
             Control::MonitorP { .. } => "MONITOR_P",
             Control::DemonitorP { .. } => "DEMONITOR_P",
             Control::MonitorPExit { .. } => "MONITOR_P_EXIT",
-            Control::SpawnRequest(_) => "SPAWN_REQUEST",
+            Control::SpawnRequest { .. } => "SPAWN_REQUEST",
             Control::SpawnReply { .. } => "SPAWN_REPLY",
             Control::Ignored => "NODE_LINK, GROUP_LEADER or UNLINK (ignored)",
         }
@@ -478,15 +472,16 @@ pub(super) fn decode(framed: &Framed) -> Result<Control> {
             skip!("the arity");
             let opts = term!("option list");
             trace_token!(traced);
-            Ok(Control::SpawnRequest(Box::new(SpawnRequest {
+            let args = payload!();
+            Ok(Control::SpawnRequest {
                 req_id,
                 from,
                 group_leader,
                 module,
                 function,
                 opts,
-                args: payload!(),
-            })))
+                args,
+            })
         }
         (op::NODE_LINK | op::GROUP_LEADER | op::UNLINK, _) => Ok(Control::Ignored),
         _ => Err(Error::decode(
@@ -672,16 +667,15 @@ impl Shape {
                 parts.element(&Term::Ref(*reference))?;
                 self.reason(parts, reason)?;
             }
-            Control::SpawnRequest(request) => {
-                let SpawnRequest {
-                    req_id,
-                    from,
-                    group_leader,
-                    module,
-                    function,
-                    args,
-                    opts,
-                } = &**request;
+            Control::SpawnRequest {
+                req_id,
+                from,
+                group_leader,
+                module,
+                function,
+                args,
+                opts,
+            } => {
                 let arity = args.as_list().map_or(0, |a| a.len());
                 parts.control(6, op::SPAWN_REQUEST);
                 parts.element(&Term::Ref(*req_id))?;

@@ -5,9 +5,10 @@
 //! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes).
 //! Nothing here does I/O: [`append`] writes a frame into a buffer, and a
 //! [`Reader`] takes the bytes its owner read from the socket into
-//! [`Reader::buffer`] and hands out ticks and control messages.
+//! [`Reader::buffer`], hands out ticks and frames, and decodes frames into
+//! control messages.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::control::Control;
 use super::header::{Inbound, Outbound};
@@ -23,6 +24,7 @@ pub(crate) const READ_CHUNK: usize = 64 << 10;
 /// Appends `control` to `out` as one frame, length first; returns the
 /// frame's length. On error (a term that cannot be encoded, a frame of
 /// 4 GiB or more) nothing is appended.
+#[inline]
 pub(crate) fn append(out: &mut Vec<u8>, outbound: &mut Outbound, control: &Control) -> Result<u32> {
     let start = out.len();
     out.extend_from_slice(&TICK);
@@ -37,16 +39,11 @@ pub(crate) fn append(out: &mut Vec<u8>, outbound: &mut Outbound, control: &Contr
 }
 
 /// What a [`Reader`] found in the bytes read so far.
-// Handed out by value once per frame; boxing the control message would cost
-// an allocation per message.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Incoming {
     /// The peer ticked.
     Tick,
-    /// A fragment of this many bytes that does not complete its message.
-    Fragment(usize),
-    /// A control message (with its payload), from a frame of this many bytes.
-    Control(Control, usize),
+    /// A frame, for [`Reader::decode`].
+    Frame(Bytes),
 }
 
 /// Splits frames off the bytes read from a connection (without copying
@@ -68,9 +65,10 @@ impl Reader {
         }
     }
 
-    /// The next tick, fragment or control message in what has been read;
-    /// `Ok(None)` when more bytes must be read first. An error says what
-    /// the peer did wrong; the connection cannot go on after it.
+    /// The next tick or frame in what has been read; `Ok(None)` when more
+    /// bytes must be read first. An error says what the peer did wrong;
+    /// the connection cannot go on after it.
+    #[inline]
     pub(crate) fn next(&mut self) -> Result<Option<Incoming>, String> {
         let Some(len) = self.frame_len() else {
             return Ok(None);
@@ -89,17 +87,24 @@ impl Reader {
             return Ok(None);
         }
         self.buf.advance(TICK.len());
-        let frame = self.buf.split_to(len).freeze();
-        match self.inbound.decode(frame) {
-            Ok(Some(control)) => Ok(Some(Incoming::Control(control, len))),
-            Ok(None) => Ok(Some(Incoming::Fragment(len))),
-            Err(err) => Err(format!("the peer sent garbage: {err}")),
-        }
+        Ok(Some(Incoming::Frame(self.buf.split_to(len).freeze())))
+    }
+
+    /// The control message (with its payload) a frame holds; `Ok(None)`
+    /// for a fragment that does not complete its message yet. Kept apart
+    /// from [`next`](Self::next) so that the message, which is large, goes
+    /// straight to its caller.
+    #[inline]
+    pub(crate) fn decode(&mut self, frame: Bytes) -> Result<Option<Control>, String> {
+        self.inbound
+            .decode(frame)
+            .map_err(|err| format!("the peer sent garbage: {err}"))
     }
 
     /// The buffer to read into, with room reserved for the rest of the
     /// frame being read. It grows step by step, so that a length prefix
     /// alone cannot make us allocate much more than the peer actually sends.
+    #[inline]
     pub(crate) fn buffer(&mut self) -> &mut BytesMut {
         let want = TICK.len() + self.frame_len().unwrap_or(0);
         let filled = self.buf.len();
@@ -144,9 +149,10 @@ mod tests {
             while let Some(incoming) = reader.next().expect("well formed") {
                 seen.push(match incoming {
                     Incoming::Tick => "tick".to_string(),
-                    Incoming::Fragment(_) => "fragment".to_string(),
-                    Incoming::Control(Control::Send { message, .. }, _) => message.to_string(),
-                    Incoming::Control(other, _) => panic!("unexpected {other:?}"),
+                    Incoming::Frame(frame) => match reader.decode(frame).expect("decodes") {
+                        Some(Control::Send { message, .. }) => message.to_string(),
+                        other => panic!("unexpected {other:?}"),
+                    },
                 });
             }
         }

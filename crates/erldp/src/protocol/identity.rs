@@ -141,6 +141,8 @@ mod tests {
         assert!(!valid_node_name("@b"));
         assert!(!valid_node_name("a@"));
         assert!(!valid_node_name("a@b@c"));
+        assert!(valid_node_name("prøve@host"));
+        assert!(!valid_node_name("a.b@host"));
         assert!(node_atom("a b@c").is_err());
         assert_eq!(full_name("x@y", true), "x@y");
         assert!(!full_name("x", false).contains('.'));

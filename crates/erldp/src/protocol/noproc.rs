@@ -32,9 +32,9 @@ pub(crate) fn answer(control: &Control) -> Option<Control> {
             reason: noproc(),
         }),
         Control::UnlinkId { id, from, to } => Some(unlink_ack(id, from, to)),
-        Control::SpawnRequest(ref request) => Some(Control::SpawnReply {
-            req_id: request.req_id,
-            to: request.from,
+        Control::SpawnRequest { req_id, from, .. } => Some(Control::SpawnReply {
+            req_id,
+            to: from,
             flags: 0,
             result: Term::atom("notsup"),
         }),

@@ -11,13 +11,14 @@
 //! Request}` as `gen:call` does since OTP 24; the reply comes back on the
 //! alias (or, from older code, to `From` with the plain tag).
 
-use super::control::{Control, ProcRef, SpawnRequest};
+use super::control::{Control, ProcRef};
 use crate::dest::Dest;
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
 /// The spawn request of `erpc:call(Node, Module, Function, Args)`: `req_id`
 /// is also the monitor reference and the tag in the result.
+#[inline]
 pub(crate) fn rpc_request(
     req_id: Ref,
     from: Pid,
@@ -26,7 +27,7 @@ pub(crate) fn rpc_request(
     function: Atom,
     args: Vec<Term>,
 ) -> Control {
-    Control::SpawnRequest(Box::new(SpawnRequest {
+    Control::SpawnRequest {
         req_id,
         from,
         group_leader,
@@ -39,11 +40,12 @@ pub(crate) fn rpc_request(
             Term::List(args),
         ]),
         opts: Term::List(vec![Term::Atom(crate::atom!("monitor"))]),
-    }))
+    }
 }
 
 /// What a `SPAWN_REPLY` means for an rpc: the worker's pid, or the error
 /// the rpc fails with when the spawn failed.
+#[inline]
 pub(crate) fn rpc_spawned(result: Term) -> Result<Pid> {
     match result {
         Term::Pid(worker) => Ok(worker),
@@ -118,6 +120,7 @@ pub(crate) fn call_server(dest: &Dest) -> Result<ProcRef> {
 }
 
 /// `{'$gen_call', {From, [alias | Reference]}, Request}`.
+#[inline]
 pub(crate) fn call_request(from: Pid, reference: Ref, request: Term) -> Term {
     let tag = Term::ImproperList(
         vec![Term::Atom(crate::atom!("alias"))],
@@ -145,6 +148,7 @@ pub(crate) fn call_tag(tag: &Term) -> Option<Ref> {
 }
 
 /// A `{Tag, Reply}` answer to a call: the tag's reference and the reply.
+#[inline]
 pub(crate) fn call_reply(message: &Term) -> Option<(Ref, &Term)> {
     match message {
         Term::Tuple(pair) if pair.len() == 2 => Some((call_tag(&pair[0])?, &pair[1])),
@@ -223,6 +227,7 @@ pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
 
 /// The control message that sends `message` from `from` to `dest` on
 /// another node.
+#[inline]
 pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
     match *dest {
         Dest::Pid(to) => Control::Send {
