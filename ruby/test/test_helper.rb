@@ -10,6 +10,14 @@ require "tmpdir"
 require "minitest/autorun"
 require "erldp"
 
+# `rake test:installed` runs the suite against the gem installed into this GEM_HOME.
+if (gem_home = ENV.fetch("ERLDP_TEST_GEM_HOME", nil))
+  loaded = $LOADED_FEATURES.grep(%r{/erldp(/erldp\.so|\.rb)\z})
+  home = File.realpath(gem_home)
+  abort "erldp was not loaded from the gem in #{home}: #{loaded}" unless
+    loaded.size == 2 && loaded.all? { |path| File.realpath(path).start_with?("#{home}/") }
+end
+
 module ErlDPTest
   REPO = File.expand_path("../..", __dir__)
 
