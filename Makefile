@@ -15,8 +15,9 @@
 #   make docs       build the API docs of every language, failing on any warning: rustdoc,
 #                   Doxygen (erldp.h), TypeDoc (index.d.ts), rdoc coverage (the Ruby layer)
 #   make header     regenerate include/erldp.h from crates/erldp-capi (commit the result)
-#   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so,
-#                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
+#   make install    PREFIX=/usr/local (DESTDIR is prepended for staging): libErlDP.so (with
+#                   its SONAME link), libErlDP.a, erldp.h, erldp.pc and the valgrind suppressions
+#                   (install-lib), the erldp command (install-cli)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
 #
@@ -66,6 +67,7 @@ endif
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR ?= $(PREFIX)/share/erldp
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node setup-ruby setup-c \
@@ -198,6 +200,14 @@ test-c: setup-c
 	  $$(pkg-config --variable=libdir erldp)/libErlDP.a \
 	  $$(pkg-config --static --libs-only-l erldp | sed 's/-lErlDP//') -o $(C_INSTALL_CHECK)/rpc_client_static; \
 	! ldd $(C_INSTALL_CHECK)/rpc_client_static | grep -q libErlDP
+	@echo "==> the installed libErlDP.so: a SONAME the examples need, symbols, no debug information"
+	lib=$$(readlink -f $(C_INSTALL_CHECK)/lib/libErlDP.so); \
+	soname=$$(readelf -d $$lib | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
+	[ -n "$$soname" ] && [ "$$(readlink -f $(C_INSTALL_CHECK)/lib/$$soname)" = "$$lib" ]; \
+	readelf -d $(C_INSTALL_CHECK)/rpc_client | grep -qF "Shared library: [$$soname]"; \
+	readelf -S -W $$lib | grep -q '\.symtab'; \
+	! readelf -S -W $$lib | grep -q '\.debug_'; \
+	[ -f "$$(PKG_CONFIG_PATH=$(CURDIR)/$(C_INSTALL_CHECK)/lib/pkgconfig pkg-config --variable=suppressions erldp)" ]
 	@echo "==> test-c: the installed library builds the C examples (shared and static)"
 
 docs: setup build
@@ -220,14 +230,26 @@ header:
 
 install: install-lib install-cli
 
+# The libraries are built with debug information (for profiling; BENCHMARKS.md) and installed
+# without it: strip --strip-debug keeps the symbol table, so that backtraces and valgrind's
+# suppressions (erldp.supp) still name the library's functions. libErlDP.so.VERSION carries the
+# SONAME that crates/erldp-capi/build.rs gives it; the SONAME and libErlDP.so link to it.
 install-lib:
 	$(CARGO) build --release -p erldp-capi
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
-	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(DATADIR)
+	soname=$$(readelf -d target/release/libErlDP.so | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
+	[ -n "$$soname" ] || { echo "error: target/release/libErlDP.so has no SONAME" >&2; exit 1; }; \
+	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so.$(ERLDP_VERSION); \
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libErlDP.so.$(ERLDP_VERSION); \
+	ln -sfn libErlDP.so.$(ERLDP_VERSION) $(DESTDIR)$(LIBDIR)/$$soname; \
+	ln -sfn $$soname $(DESTDIR)$(LIBDIR)/libErlDP.so
 	install -m 644 target/release/libErlDP.a $(DESTDIR)$(LIBDIR)/libErlDP.a
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libErlDP.a
 	install -m 644 include/erldp.h $(DESTDIR)$(INCLUDEDIR)/erldp.h
+	install -m 644 crates/erldp-capi/erldp.supp $(DESTDIR)$(DATADIR)/erldp.supp
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(ERLDP_VERSION)|' crates/erldp-capi/erldp.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/erldp.pc
+	    -e 's|@DATADIR@|$(DATADIR)|' -e 's|@VERSION@|$(ERLDP_VERSION)|' \
+	    crates/erldp-capi/erldp.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/erldp.pc
 	@echo "==> installed libErlDP $(ERLDP_VERSION) under $(DESTDIR)$(PREFIX)"
 
 # minitest against real BEAM nodes that the tests start (ruby/test/test_helper.rb): first from
