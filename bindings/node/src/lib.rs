@@ -16,6 +16,7 @@ mod lanes;
 mod mailbox;
 mod node;
 mod registry;
+mod send;
 
 use erldp::Term;
 use napi::{Env, Result};
