@@ -33,7 +33,7 @@ function encode(value) {
 
 /** `binary_to_term`: the value held by External Term Format bytes. */
 function decode(bytes, options) {
-  return etf.decode(bytes, opts.decodeFlags(opts.optionsObject(options, 'options')));
+  return etf.decode(bytes, opts.decodeFlags(opts.optionsObject(options, 'decode options', 'decode')));
 }
 
 /** `value` written in Erlang syntax, e.g. `{ok,<<"hi">>}`. */
@@ -41,30 +41,31 @@ function format(value) {
   return native.format(value);
 }
 
-module.exports = {
-  Node,
-  Mailbox,
-  Tuple: terms.Tuple,
-  tuple: terms.tuple,
-  Float: terms.Float,
-  float: terms.float,
-  Pid: terms.Pid,
-  Ref: terms.Ref,
-  Port: terms.Port,
-  Bitstring: terms.Bitstring,
-  ImproperList: terms.ImproperList,
-  Opaque: terms.Opaque,
-  encode,
-  decode,
-  format,
-  ErlDPError: errors.ErlDPError,
-  ConnectionError: errors.ConnectionError,
-  AuthError: errors.AuthError,
-  NodeNotFoundError: errors.NodeNotFoundError,
-  TimeoutError: errors.TimeoutError,
-  RpcError: errors.RpcError,
-  DecodeError: errors.DecodeError,
-  EncodeError: errors.EncodeError,
-  ClosedError: errors.ClosedError,
-  InvalidArgumentError: errors.InvalidArgumentError,
-};
+// One assignment per name: Node.js finds the names of a CommonJS module's exports by reading
+// `exports.name = ...` (cjs-module-lexer), which is what makes `import { Node, tuple } from
+// "erldp"` work from an ES module.
+exports.Node = Node;
+exports.Mailbox = Mailbox;
+exports.Tuple = terms.Tuple;
+exports.tuple = terms.tuple;
+exports.Float = terms.Float;
+exports.float = terms.float;
+exports.Pid = terms.Pid;
+exports.Ref = terms.Ref;
+exports.Port = terms.Port;
+exports.Bitstring = terms.Bitstring;
+exports.ImproperList = terms.ImproperList;
+exports.Opaque = terms.Opaque;
+exports.encode = encode;
+exports.decode = decode;
+exports.format = format;
+exports.ErlDPError = errors.ErlDPError;
+exports.ConnectionError = errors.ConnectionError;
+exports.AuthError = errors.AuthError;
+exports.NodeNotFoundError = errors.NodeNotFoundError;
+exports.TimeoutError = errors.TimeoutError;
+exports.RpcError = errors.RpcError;
+exports.DecodeError = errors.DecodeError;
+exports.EncodeError = errors.EncodeError;
+exports.ClosedError = errors.ClosedError;
+exports.InvalidArgumentError = errors.InvalidArgumentError;

@@ -1,0 +1,34 @@
+// Compiled by pack.test.js, where the package is installed alone into a clean directory (no
+// @types/node): the types stand on their own, Buffers are Uint8Arrays, and what is not a term
+// or not a tuple does not type-check (each @ts-expect-error fails the check if there is no error).
+import * as erldp from 'erldp';
+import { Node, tuple, type Term, type Tuple } from 'erldp';
+
+async function example(peer: string): Promise<void> {
+  const controller = new AbortController();
+  const node = await Node.start('ts', { cookie: 'secret', floats: 'auto', atoms: 'string', signal: controller.signal });
+  const sum = await node.rpc(peer, 'lists', 'sum', [[1, 2, 2 ** 53]], { timeout: 5000, signal: AbortSignal.timeout(1000) });
+  const box = node.mailbox('inbox');
+  const message = await box.receive({ timeout: 100, signal: controller.signal });
+  await node.ping(peer, { signal: controller.signal });
+  await box.monitor(peer, { signal: controller.signal });
+  const bytes: Uint8Array = erldp.encode(tuple(Symbol.for('ok'), erldp.float(1)));
+  const back: Term = erldp.decode(bytes, { floats: 'number', atoms: 'symbol' });
+  const ok: Tuple = tuple(Symbol.for('ok'), 1);
+  console.log(sum, message?.term, back, ok);
+  await node.close();
+
+  // @ts-expect-error a plain array is a list, not a Tuple
+  const notTuple: Tuple = [Symbol.for('ok'), 1];
+  // @ts-expect-error functions are not terms
+  const fn: Term = () => 1;
+  // @ts-expect-error undefined is not a term
+  const nothing: Term = undefined;
+  // @ts-expect-error unknown options are errors here too
+  await node.rpc(peer, 'm', 'f', [], { cookiee: 'x' });
+  // @ts-expect-error floats is "auto", "float" or "number"
+  erldp.decode(bytes, { floats: 'double' });
+  console.log(notTuple, fn, nothing);
+}
+
+void example;
