@@ -420,6 +420,63 @@ export class Opaque {
   toString(): string;
 }
 
+/**
+ * Elixir's values as JavaScript sees them, and back. Decoded values may be
+ * Maps or plain objects, with atoms as symbols or strings (the decode
+ * options): the readers take each shape; the builders make plain objects,
+ * which encode as atom-keyed maps.
+ *
+ * ```js
+ * const { elixir } = require("erldp");
+ * await node.rpc(peer, elixir.module("String"), "upcase", ["hi"]);   // "HI"
+ * elixir.struct("MyApp.User", { name: "ann" });   // %MyApp.User{name: "ann"}
+ * elixir.keyword({ timeout: 5 });                 // [timeout: 5]
+ * elixir.fromCalendar(await node.rpc(peer, elixir.module("DateTime"), "utc_now", []));  // a Date
+ * ```
+ *
+ * Precision: a JavaScript Date holds milliseconds; Elixir's calendar types
+ * microseconds, which are cut to milliseconds when read. A Date is sent as a
+ * DateTime in UTC (`microsecond` with precision 3); a NaiveDateTime is read
+ * as UTC, an Elixir Date as midnight UTC, an Elixir Time as that time on
+ * 1970-01-01 UTC. Only the ISO calendar is converted.
+ */
+export namespace elixir {
+  /** The atom for a module named as Elixir code names it: `"MyApp.Api"` is `Symbol.for("Elixir.MyApp.Api")`; other names (`"lists"`) as they are. */
+  function module(name: Name): symbol;
+  /** The module's name as Elixir writes it: `Symbol.for("Elixir.MyApp.Api")` is `"MyApp.Api"`; `undefined` for a module that is not Elixir's. */
+  function alias(module: Name): string | undefined;
+  /** `%Module{...fields}`: a plain object with the module's atom under `__struct__`. Elixir code may expect every field of the struct. */
+  function struct(module: Name, fields?: { [field: string]: Term }): { [field: string]: Term };
+  /** The struct's module as Elixir writes it (`"MyApp.User"`), or `undefined` when `value` is no struct. */
+  function structName(value: unknown): string | undefined;
+  /** Whether `value` is a struct, of `module` when given. */
+  function isStruct(value: unknown, module?: Name): boolean;
+  /** A keyword list (`[timeout: 5]`): the pairs, in order, as `{atom, value}` tuples. */
+  function keyword(pairs: { [key: string]: Term } | Map<Name, Term> | [Name, Term][]): Tuple[];
+  /** Whether `value` is a keyword list: an array of two-element tuples with atom keys. */
+  function isKeyword(value: unknown): boolean;
+  /** A keyword list as a plain object; for a key given twice the first value counts, as with `Keyword.get/2`. */
+  function fromKeyword(list: Term): { [key: string]: Term };
+  /** A charlist (Erlang's strings, Elixir's `~c"hi"`): the string's code points. */
+  function charlist(text: string): number[];
+  /** The string a charlist holds. */
+  function fromCharlist(list: number[]): string;
+  /** A `%DateTime{}` in UTC for a Date. */
+  function dateTime(date: Date): { [field: string]: Term };
+  /** A `%NaiveDateTime{}` with the Date's UTC date and clock. */
+  function naiveDateTime(date: Date): { [field: string]: Term };
+  /** A `%Date{}` with the Date's UTC date. */
+  function date(date: Date): { [field: string]: Term };
+  /** A `%Time{}` (a time of day) with the Date's UTC clock. */
+  function time(date: Date): { [field: string]: Term };
+  /** The Date for a DateTime, NaiveDateTime, Date or Time struct; any other value as it is. */
+  function fromCalendar(value: Term): Term | Date;
+  /** `value` with every calendar struct in it, at any depth, a Date. */
+  function toJs(value: Term): unknown;
+  /** `value` with every Date in it, at any depth, a `%DateTime{}` in UTC. */
+  function fromJs(value: unknown): Term;
+}
+
 /** `term_to_binary`: the External Term Format of `value`. Throws an {@link EncodeError}. */
 export function encode(value: Term): Bytes;
 

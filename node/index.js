@@ -9,6 +9,7 @@ const errors = require('./lib/errors');
 const { Node, Mailbox } = require('./lib/node');
 const opts = require('./lib/options');
 const etf = require('./lib/etf');
+const elixir = require('./lib/elixir');
 
 native.setup({
   Tuple: terms.Tuple,
@@ -59,6 +60,7 @@ exports.Opaque = terms.Opaque;
 exports.encode = encode;
 exports.decode = decode;
 exports.format = format;
+exports.elixir = elixir;
 exports.ErlDPError = errors.ErlDPError;
 exports.ConnectionError = errors.ConnectionError;
 exports.AuthError = errors.AuthError;

@@ -15,7 +15,11 @@ async function example(peer: string): Promise<void> {
   const bytes: Uint8Array = erldp.encode(tuple(Symbol.for('ok'), erldp.float(1)));
   const back: Term = erldp.decode(bytes, { floats: 'number', atoms: 'symbol' });
   const ok: Tuple = tuple(Symbol.for('ok'), 1);
-  console.log(sum, message?.term, back, ok);
+  const user = erldp.elixir.struct('MyApp.User', { name: 'ann', tags: erldp.elixir.keyword({ admin: true }) });
+  const when: Date | Term = erldp.elixir.fromCalendar(erldp.elixir.dateTime(new Date()));
+  const api: symbol = erldp.elixir.module('MyApp.Api');
+  const text: string = erldp.elixir.fromCharlist(erldp.elixir.charlist('hi'));
+  console.log(sum, message?.term, back, ok, user, when, api, text, erldp.elixir.structName(user));
   await node.close();
 
   // @ts-expect-error a plain array is a list, not a Tuple

@@ -55,6 +55,20 @@ pub fn decode(env: Env, bytes: Value, flags: u32) -> Result<Value> {
     convert::to_js(js, &term, DecodeOptions::from_flags(flags))
 }
 
+/// The module atom's text for a module named as Elixir code names it
+/// (`MyApp.Api` → `Elixir.MyApp.Api`); see `erldp::elixir`.
+#[napi(catch_unwind)]
+pub fn elixir_module(name: String) -> String {
+    erldp::elixir::module(&name)
+}
+
+/// The Elixir alias of a module atom's text (`Elixir.MyApp.Api` →
+/// `MyApp.Api`), or `undefined`.
+#[napi(catch_unwind)]
+pub fn elixir_alias(module: String) -> Option<String> {
+    erldp::elixir::alias(&module).map(str::to_string)
+}
+
 /// `value` in Erlang syntax, as the core prints terms.
 #[napi(catch_unwind)]
 pub fn format(env: Env, value: Value) -> Result<String> {
