@@ -296,6 +296,47 @@ fn the_suppression_file_covers_the_global_tables_of_the_installed_library() {
     }
 }
 
+/// `ERLDP_LOG` turns on the log of a C program (on standard error), as it
+/// does the `erldp` command's: the first `erldp_node_start` reads it.
+#[test]
+fn erldp_log_is_honoured_by_c_programs() {
+    let program = compile(
+        &[repo_root().join("examples/c/rpc_client.c")],
+        "rpc_client_logging",
+        Link::Shared,
+    );
+    let peer = peer();
+    let run = |level: Option<&str>| {
+        let mut command = Command::new(&program);
+        command.arg(peer.node()).arg(peer.cookie());
+        match level {
+            Some(level) => command.env("ERLDP_LOG", level),
+            None => command.env_remove("ERLDP_LOG"),
+        };
+        let output = command.output().expect("running rpc_client");
+        assert!(output.status.success(), "{}", show(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let logged = run(Some("info"));
+    // The C program's main thread has no name Rust knows: "[unnamed]".
+    assert!(
+        logged
+            .lines()
+            .any(|line| line.contains(" INFO  erldp::node [")
+                && line.contains(&format!("] connected to {} ", peer.node()))),
+        "{logged}"
+    );
+    assert!(!logged.contains("DEBUG"), "{logged}");
+    assert!(run(Some("debug")).contains(" DEBUG erldp::"));
+    assert!(!run(None).contains("erldp::node"));
+    let wrong = run(Some("loud"));
+    assert!(
+        wrong.contains("ERLDP_LOG=\"loud\" is not a log level")
+            && wrong.contains("logging stays off"),
+        "{wrong}"
+    );
+}
+
 /// Kills the example server if the test fails before it stops.
 struct Server(Child);
 
