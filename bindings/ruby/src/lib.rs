@@ -14,6 +14,7 @@ mod convert;
 mod elixir;
 mod errors;
 mod gvl;
+mod log;
 mod mailbox;
 mod node;
 mod values;
@@ -30,6 +31,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
     elixir::define(module)?;
+    log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;
     module.define_module_function("binary_to_term", function!(binary_to_term, 1))?;
     Ok(())
