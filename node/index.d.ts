@@ -486,6 +486,36 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): Term;
 /** `value` in Erlang syntax, e.g. `{ok,<<"hi">>}`. */
 export function format(value: Term): string;
 
+/** How much ErlDP logs (the README's logging table). */
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** One of ErlDP's log records, as {@link setLogger}'s callback receives it. */
+export interface LogRecord {
+  /** How important it is. */
+  level: Exclude<LogLevel, 'off'>;
+  /** The module that logged it: `erldp::node`, `erldp::connection`, ... */
+  target: string;
+  /** The (Rust) thread that logged it, e.g. the connection's reader. */
+  thread: string;
+  /** The text. */
+  message: string;
+  /** When it was logged. */
+  time: Date;
+}
+
+/**
+ * Sends ErlDP's log records to `callback` on the event loop instead of
+ * standard error (the node's threads never wait for it; if the loop falls
+ * 10,000 records behind, newer ones are dropped and a `warn` record says how
+ * many); `null` sends them to standard error again. The level is
+ * `options.level`, else `ERLDP_LOG`'s when it is set, else `"info"`.
+ * `ERLDP_LOG` alone logs to standard error from the moment the package loads.
+ */
+export function setLogger(callback: ((record: LogRecord) => void) | null, options?: { level?: LogLevel }): void;
+
+/** Sets how much ErlDP logs, overriding `ERLDP_LOG`. */
+export function setLogLevel(level: LogLevel): void;
+
 /** Every error of the package; `code` tells which. */
 export class ErlDPError extends Error {
   /** Which kind of failure this is; each subclass has one code. */

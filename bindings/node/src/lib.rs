@@ -13,10 +13,14 @@ mod convert;
 mod error;
 mod js;
 mod lanes;
+mod log;
 mod mailbox;
 mod node;
 mod registry;
 mod send;
+
+// The package's functions that live in modules of their own.
+pub use log::{log_from_env, set_log_callback, set_log_level};
 
 use erldp::Term;
 use napi::{Env, Result};
