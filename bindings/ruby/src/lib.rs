@@ -11,8 +11,10 @@
 
 mod args;
 mod convert;
+mod elixir;
 mod errors;
 mod gvl;
+mod log;
 mod mailbox;
 mod node;
 mod values;
@@ -28,6 +30,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    elixir::define(module)?;
+    log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;
     module.define_module_function("binary_to_term", function!(binary_to_term, 1))?;
     Ok(())

@@ -169,6 +169,18 @@ pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) ->
             log::debug!("EPMD at {epmd}: {name} listens on port {}", info.port);
             Ok(info)
         }
+        // With no EPMD running, a node in EpmdMode::Auto starts its own, which
+        // knows only the nodes started after it: say so, or the message
+        // reads as if the node were simply not running.
+        Ok((stream, None)) if server::is_embedded(&stream) => Err(Error::NodeNotFound {
+            node,
+            reason: format!(
+                "the name {name} is not registered in EPMD at {epmd}, which is the EPMD this \
+                 program started itself because none was running (epmd: auto): only nodes \
+                 started after it have registered there; start epmd (or the node) before this \
+                 program, or give the node's port (epmd: none)"
+            ),
+        }),
         Ok((_, None)) => Err(Error::NodeNotFound {
             node,
             reason: format!("the name {name} is not registered in EPMD at {epmd}"),

@@ -11,7 +11,8 @@
 //! - [`Term`] is an Erlang term; it parses and prints Erlang syntax and
 //!   converts to and from the External Term Format ([`term`]).
 //! - [`Error`] is the one error type; [`logging`] explains what is logged
-//!   and how to see it (`ERLDP_LOG`); [`epmd`] looks nodes up.
+//!   and how to see it (`ERLDP_LOG`); [`epmd`] looks nodes up; [`elixir`]
+//!   spells module names and exceptions as Elixir does.
 //!
 //! Talking to a BEAM node (`peer@host`, started with `erl -sname peer
 //! -setcookie secret`), so this example is not run by `cargo test`; the
@@ -40,6 +41,7 @@
 mod client;
 mod connection;
 mod dist;
+pub mod elixir;
 pub mod epmd;
 pub mod error;
 mod handshake;

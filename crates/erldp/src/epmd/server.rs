@@ -192,6 +192,23 @@ impl Drop for EpmdServer {
     }
 }
 
+/// The servers [`ensure_running`] started.
+static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
+
+/// Whether `stream` is connected to an EPMD that [`ensure_running`] started
+/// in this process: one on this host, on the port of one of those. No other
+/// program can listen there while it does.
+pub(super) fn is_embedded(stream: &TcpStream) -> bool {
+    let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
+        return false;
+    };
+    (peer.ip().is_loopback() || peer.ip() == local.ip())
+        && EMBEDDED
+            .lock()
+            .iter()
+            .any(|server| server.port() == peer.port())
+}
+
 /// Makes sure an EPMD answers on `127.0.0.1:port`, starting an embedded
 /// one in this process when none does. Returns whether it started one.
 ///
@@ -203,8 +220,6 @@ impl Drop for EpmdServer {
 /// the port is taken by a program that does not answer as EPMD;
 /// [`Error::Io`] when it cannot be bound for another reason.
 pub fn ensure_running(port: u16) -> Result<bool> {
-    static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
-
     if port == 0 {
         return Err(Error::invalid("the EPMD port must not be 0"));
     }
