@@ -59,11 +59,11 @@ fn write_pieces(term: &Term, writer: &mut Writer<'_>) -> erldp::Result<()> {
                 .try_for_each(|element| write_pieces(element, writer))
         }
         Term::List(elements) => {
-            let bytes = elements.iter().map(|element| match element {
+            let byte = |element: &Term| match element {
                 Term::Int(byte @ 0..=255) => Some(*byte as u8),
                 _ => None,
-            });
-            if writer.byte_string(bytes) {
+            };
+            if writer.byte_string(elements, byte) {
                 return Ok(());
             }
             writer.list_header(elements.len())?;

@@ -418,36 +418,33 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// A proper list of the integers `items` yields, as `STRING_EXT`, the
-    /// form `term_to_binary/1` gives a list of bytes, or `[]` when there
-    /// are none. Writes nothing and returns false when an item is `None`
-    /// (not a byte) or there are more than 65535: such a list is written
-    /// with [`Writer::list_header`] instead.
+    /// A proper list whose elements `byte` maps to integers 0..=255, as
+    /// `STRING_EXT`, the form `term_to_binary/1` gives a list of bytes (or
+    /// `[]` when there are none). Writes nothing and returns false when an
+    /// element is not a byte (`byte` gives `None`) or there are more than
+    /// 65535: such a list is written with [`Writer::list_header`] instead.
     #[must_use]
-    pub fn byte_string(&mut self, items: impl IntoIterator<Item = Option<u8>>) -> bool {
-        let items = items.into_iter();
-        let start = self.out.len();
-        self.out
-            .reserve(3 + items.size_hint().0.min(MAX_STRING_EXT_LEN));
-        self.write_string_ext(0, []);
-        let mut count = 0;
-        for item in items {
-            match item {
-                Some(byte) if count < MAX_STRING_EXT_LEN => self.out.push(byte),
-                _ => {
-                    self.out.truncate(start);
-                    return false;
-                }
-            }
-            count += 1;
-        }
-        if count == 0 {
-            self.out.truncate(start);
+    pub fn byte_string<T>(&mut self, items: &[T], byte: impl Fn(&T) -> Option<u8>) -> bool {
+        let Some(first) = items.first() else {
             self.nil();
-        } else {
-            self.out[start + 1..start + 3].copy_from_slice(&(count as u16).to_be_bytes());
+            return true;
+        };
+        // Most lists that are no string say so at once; only then is room
+        // made for the bytes.
+        if items.len() > MAX_STRING_EXT_LEN || byte(first).is_none() {
+            return false;
         }
-        true
+        let start = self.out.len();
+        self.write_string_ext(items.len(), []);
+        self.out.resize(start + 3 + items.len(), 0);
+        let all_bytes = self.out[start + 3..]
+            .iter_mut()
+            .zip(items)
+            .all(|(slot, item)| byte(item).map(|value| *slot = value).is_some());
+        if !all_bytes {
+            self.out.truncate(start);
+        }
+        all_bytes
     }
 
     /// A pid.
@@ -996,16 +993,10 @@ impl Writer<'_> {
     }
 
     fn write_list<'t>(&mut self, elements: &'t [Term]) -> Written<'t> {
-        if elements.is_empty() {
-            self.nil();
-            return Ok(());
-        }
-        if is_byte_string(elements) {
-            let bytes = elements.iter().map(|element| match element {
-                Term::Int(byte) => *byte as u8,
-                _ => 0,
-            });
-            self.write_string_ext(elements.len(), bytes);
+        if self.byte_string(elements, |element| match element {
+            Term::Int(byte @ 0..=255) => Some(*byte as u8),
+            _ => None,
+        }) {
             return Ok(());
         }
         self.write_header(tag::LIST_EXT, elements.len(), "list")?;
@@ -1341,15 +1332,31 @@ mod tests {
                 text.chars().count()
             );
         }
+        let byte = |value: &i64| u8::try_from(*value).ok();
         let mut out = vec![7];
         let mut writer = Writer::new(&mut out);
-        assert!(!writer.byte_string([Some(1), None, Some(2)]));
-        assert!(!writer.byte_string(std::iter::repeat_n(Some(1), 65536)));
+        assert!(!writer.byte_string(&[1, 256, 2], byte));
+        assert!(!writer.byte_string(&[-1, 2], byte));
+        assert!(!writer.byte_string(&[1; 65536], byte));
         assert_eq!(out, [7]);
         let mut writer = Writer::new(&mut out);
-        assert!(writer.byte_string([Some(1), Some(2)]));
-        assert!(writer.byte_string([]));
-        assert_eq!(out, [7, tag::STRING_EXT, 0, 2, 1, 2, tag::NIL_EXT]);
+        assert!(writer.byte_string(&[1, 2], byte));
+        assert!(writer.byte_string(&[], byte));
+        assert!(writer.byte_string(&[255; 65535], byte));
+        assert_eq!(
+            out[..8],
+            [
+                7,
+                tag::STRING_EXT,
+                0,
+                2,
+                1,
+                2,
+                tag::NIL_EXT,
+                tag::STRING_EXT
+            ]
+        );
+        assert_eq!(out.len(), 7 + 3 + 65535);
     }
 
     #[test]
