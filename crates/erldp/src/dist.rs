@@ -18,11 +18,12 @@ use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
 use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
 
+use tag::{
+    DIST_FRAG_CONT as FRAGMENT_NEXT, DIST_FRAG_HEADER as FRAGMENT_FIRST, DIST_HEADER as HEADER,
+    VERSION,
+};
+
 const PASS_THROUGH: u8 = 112;
-const VERSION: u8 = 131;
-const HEADER: u8 = 68;
-const FRAGMENT_FIRST: u8 = 69;
-const FRAGMENT_NEXT: u8 = 70;
 
 /// Operation codes of control messages.
 mod op {

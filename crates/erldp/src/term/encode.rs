@@ -29,7 +29,7 @@ use super::{Atom, BigInt, Bitstring, Fun, Pid, Port, Ref, Term};
 use crate::error::{Error, Result};
 
 /// Tag bytes of the external term format.
-pub mod tag {
+pub(crate) mod tag {
     /// Version byte that starts every encoded term (not sent after a
     /// distribution header).
     pub const VERSION: u8 = 131;
@@ -107,12 +107,12 @@ pub mod tag {
 
 /// The longest list `STRING_EXT` can hold (its length field is 16 bits):
 /// proper lists of up to this many integers 0..=255 are written as one.
-pub const MAX_STRING_EXT_LEN: usize = 65535;
+const MAX_STRING_EXT_LEN: usize = 65535;
 
 /// The BEAM keeps maps of up to this many pairs as sorted "flatmaps" and
 /// writes their keys in that order ([`map_key_cmp`]);
 /// larger maps are hash tries written in the trie's internal hash order.
-pub const FLATMAP_MAX_PAIRS: usize = 32;
+const FLATMAP_MAX_PAIRS: usize = 32;
 
 /// Port numbers up to this fit in `NEW_PORT_EXT`; OTP 25 writes larger ones
 /// as `V4_PORT_EXT` (`ERTS_MAX_V3_PORT_NUMBER` in erts, 28 bits).
@@ -150,22 +150,6 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
     Writer::new(out).utf8_atoms().term(term)
-}
-
-/// Appends what [`encode`] writes after its version byte.
-pub fn encode_body_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
-    Writer::new(out).term(term)
-}
-
-/// Appends the atom named `text` as [`encode`] writes it.
-pub fn encode_atom_into(text: &str, out: &mut Vec<u8>) -> Result<()> {
-    Writer::new(out).atom_text(text)
-}
-
-/// Appends the integer `value` as [`encode`] writes it.
-#[inline]
-pub fn encode_int_into(value: i64, out: &mut Vec<u8>) {
-    Writer::new(out).int(value);
 }
 
 /// Resolves an atom to its `ATOM_CACHE_REF` index in the distribution
