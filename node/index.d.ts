@@ -380,8 +380,7 @@ export class ErlDPError extends Error {
     | 'EENCODE'
     | 'ECLOSED'
     | 'EINVAL'
-    | 'EIO'
-    | 'EERLDP';
+    | 'EIO';
   /** The peer concerned (ECONNECT, EAUTH, ENOTFOUND). */
   readonly node?: string;
 }
