@@ -322,7 +322,7 @@ fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failu
         Dest::name(name, node.name().as_str())
     );
     let mut received = 0;
-    while count.map_or(true, |count| received < count) {
+    while count.is_none_or(|count| received < count) {
         let message = match options.timeout {
             Some(timeout) => mailbox.recv_timeout(timeout)?.ok_or_else(|| {
                 Failure::new(

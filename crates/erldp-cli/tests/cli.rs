@@ -667,7 +667,7 @@ fn erldp_log_shows_connections_and_frames() {
     for needle in [
         "DEBUG erldp::epmd [main] EPMD at ".to_string(),
         format!("handshake with {node} (outgoing) succeeded"),
-        format!("INFO  erldp::client [main] client erldp_"),
+        "INFO  erldp::client [main] client erldp_".to_string(),
         format!(" connected to {node} (creation "),
     ] {
         assert!(
@@ -761,6 +761,10 @@ fn rpc_timing_against_erl_call() {
 /// One run with the output discarded: its wall time, and the CPU time
 /// (user and system, all threads) of the process itself, which the
 /// machine's other load disturbs less.
+#[allow(
+    clippy::zombie_processes,
+    reason = "wait4 reaps the child: Child::wait would not give its resource usage"
+)]
 fn timed(cmd: &mut Command) -> (Duration, Duration) {
     let started = Instant::now();
     let child = cmd
