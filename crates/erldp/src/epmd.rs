@@ -47,15 +47,13 @@ mod server;
 
 pub use server::{ensure_running, EpmdServer};
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::random;
 
 /// The port EPMD listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4369;
@@ -331,7 +329,7 @@ pub fn register(
     // Creation 0 means "unknown" in pids and references built from it, so a
     // node must never use it, whatever an EPMD says.
     let creation = if creation == 0 {
-        nonzero_random_u32()
+        random::nonzero_u32()
     } else {
         creation
     };
@@ -631,23 +629,6 @@ fn read_to_end_by(stream: &mut TcpStream, limit: usize, deadline: Instant) -> io
     }
 }
 
-/// A random non-zero 32-bit number, for creations. Not for secrets: the
-/// randomness is that of std's per-process hash keys, a counter and the clock.
-fn nonzero_random_u32() -> u32 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    loop {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos());
-        let hash = RandomState::new().hash_one((COUNTER.fetch_add(1, Ordering::Relaxed), nanos));
-        // Fold the high half in rather than dropping it.
-        let value = (hash ^ (hash >> 32)) as u32;
-        if value != 0 {
-            return value;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,16 +657,6 @@ mod tests {
         assert!(check_name("a\0b").is_err());
         assert!(check_name(&"x".repeat(256)).is_err());
         assert!(check_name(&"é".repeat(255)).is_ok());
-    }
-
-    #[test]
-    fn creations_are_never_zero_and_vary() {
-        let values: Vec<u32> = (0..64).map(|_| nonzero_random_u32()).collect();
-        assert!(values.iter().all(|&v| v != 0));
-        let mut distinct = values.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert!(distinct.len() > 60, "too many repeats: {values:?}");
     }
 
     #[test]
