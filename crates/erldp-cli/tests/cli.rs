@@ -665,7 +665,7 @@ fn erldp_log_shows_connections_and_frames() {
         .env("ERLDP_LOG", "debug"));
     debug.expect(0);
     for needle in [
-        "DEBUG erldp::epmd [main] EPMD at ".to_string(),
+        "DEBUG erldp::epmd::client [main] EPMD at ".to_string(),
         format!("handshake with {node} (outgoing) succeeded"),
         "INFO  erldp::client [main] client erldp_".to_string(),
         format!(" connected to {node} (creation "),
