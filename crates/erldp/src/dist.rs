@@ -544,7 +544,7 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
         .ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
     let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
     let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
-    let reference = |i: usize| fields.get(i).and_then(Term::as_ref);
+    let reference = |i: usize| fields.get(i).and_then(Term::as_reference);
     let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
         let term = next(decoder)?;
         if decoder.position() != framed.body.len() {

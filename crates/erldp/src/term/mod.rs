@@ -440,7 +440,7 @@ impl Term {
     }
 
     /// The reference, if this is one.
-    pub fn as_ref(&self) -> Option<Ref> {
+    pub fn as_reference(&self) -> Option<Ref> {
         match self {
             Term::Ref(reference) => Some(*reference),
             _ => None,
