@@ -3,7 +3,7 @@
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
 #   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
 #                   puts the Ruby extension in ruby/lib; builds the Node addon (napi build)
-#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, test-node)
+#   make test       setup, lint, build, then every test suite (test-rust, test-c, test-ruby, test-node)
 #   make lint       cargo fmt --check (rustfmt.toml) and cargo clippy over every target of the
 #                   workspace, warnings as errors
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
@@ -121,7 +121,7 @@ build: setup
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
 	npm --prefix node run build
 
-test: test-rust test-c test-ruby test-node docs
+test: lint test-rust test-c test-ruby test-node docs
 
 # Clippy builds the Ruby and Node crates too, hence the Debian packages (ruby-dev, libclang).
 lint: setup-tools setup-packages
