@@ -3,7 +3,9 @@
 #   make setup      install missing Debian packages; build the OTP 27/29 chroots under .otp/
 #   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
 #                   puts the Ruby extension in ruby/lib; builds the Node addon (napi build)
-#   make test       setup, build, then every test suite (test-rust, test-c, test-ruby, test-node)
+#   make test       setup, lint, build, then every test suite (test-rust, test-c, test-ruby, test-node)
+#   make lint       cargo fmt --check (rustfmt.toml) and cargo clippy over every target of the
+#                   workspace, warnings as errors
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
 #                   valgrind, the C examples, and a build against `make install`'s pkg-config
 #   make test-ruby  the Ruby gem's minitest suite against a real BEAM node, from the checkout
@@ -71,7 +73,7 @@ DATADIR ?= $(PREFIX)/share/erldp
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node setup-ruby setup-c \
-        setup-node-alone build build-ruby build-node test test-rust test-c test-ruby test-node \
+        setup-node-alone build build-ruby build-node lint test test-rust test-c test-ruby test-node \
         ruby node c docs header install install-lib install-cli demo bench clean clean-otp
 
 help:
@@ -167,7 +169,14 @@ build-node: setup-node-alone
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
 	npm --prefix node run build
 
-test: test-rust test-c test-ruby test-node docs
+test: lint test-rust test-c test-ruby test-node docs
+
+# Clippy builds the Ruby and Node crates too, hence the Debian packages (ruby-dev, libclang).
+lint: setup-tools setup-packages
+	@echo "==> cargo fmt --all --check"
+	$(CARGO) fmt --all --check
+	@echo "==> cargo clippy --workspace --all-targets -- -D warnings"
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The C ABI crate has its own target, test-c; the Node addon has no Rust tests of its own:
 # test-node tests it.

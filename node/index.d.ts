@@ -529,8 +529,7 @@ export class ErlDPError extends Error {
     | 'EENCODE'
     | 'ECLOSED'
     | 'EINVAL'
-    | 'EIO'
-    | 'EERLDP';
+    | 'EIO';
   /** The peer concerned (ECONNECT, EAUTH, ENOTFOUND). */
   readonly node?: string;
 }

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
-use erldp::term::encode::{key_in_path, tag};
+use erldp::term::encode::{key_in_path, Writer};
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Dest, Message, Pid, Ref, Term};
 use napi::Result;
@@ -296,8 +296,10 @@ pub(crate) fn message_etf(message: &Message) -> erldp::Result<Vec<u8>> {
     ];
     for part in parts.into_iter().flatten() {
         let start = out.len();
-        out.extend_from_slice(&[0, 0, 0, 0, tag::VERSION]);
-        erldp::term::encode_into(part, &mut out)?;
+        out.extend_from_slice(&[0; 4]);
+        let mut writer = Writer::new(&mut out).utf8_atoms();
+        writer.version();
+        writer.term(part)?;
         let len = u32::try_from(out.len() - start - 4).map_err(|_| too_large())?;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
@@ -700,11 +702,9 @@ impl Encoder {
                 let bytes = js
                     .uint8_bytes(js.named(value, c"bytes")?)?
                     .unwrap_or_default();
-                let mut versioned = Vec::with_capacity(bytes.len() + 1);
-                versioned.push(131);
-                versioned.extend_from_slice(&bytes);
-                match erldp::term::decode(&versioned) {
-                    Ok(Term::Fun(fun)) => Term::Fun(fun),
+                let mut decoder = erldp::term::Decoder::new(&bytes);
+                match (decoder.term(), decoder.finish()) {
+                    (Ok(Term::Fun(fun)), Ok(())) => Term::Fun(fun),
                     _ => {
                         return Err(self.fail("an Opaque must hold the external encoding of a fun"))
                     }

@@ -7,8 +7,6 @@
 //! (`lanes.rs`) and answers come back through a thread-safe function
 //! (`node.rs`).
 
-#![allow(clippy::result_large_err)] // erldp::Error is the core's one error type; its size is the core's choice
-
 mod convert;
 mod error;
 mod js;

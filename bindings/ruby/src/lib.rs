@@ -5,10 +5,6 @@
 //! `Tuple`, `Bitstring`, `ImproperList`, `Message`), then loads this, then
 //! adds keyword arguments and documentation to the classes defined here.
 
-// `erldp::Error` is the core's one error type, large because an rpc error
-// carries the remote terms; the binding passes it on as it is.
-#![allow(clippy::result_large_err)]
-
 mod args;
 mod convert;
 mod elixir;

@@ -831,7 +831,7 @@ fn erldp_log_shows_connections_and_frames() {
         .env("ERLDP_LOG", "debug"));
     debug.expect(0);
     for needle in [
-        "DEBUG erldp::epmd [main] EPMD at ".to_string(),
+        "DEBUG erldp::epmd::client [main] EPMD at ".to_string(),
         format!("handshake with {node} (outgoing) succeeded"),
         "INFO  erldp::client [main] client erldp_".to_string(),
         format!(" connected to {node} (creation "),
@@ -927,8 +927,10 @@ fn rpc_timing_against_erl_call() {
 /// One run with the output discarded: its wall time, and the CPU time
 /// (user and system, all threads) of the process itself, which the
 /// machine's other load disturbs less.
-// wait4 reaps the child, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
+#[allow(
+    clippy::zombie_processes,
+    reason = "wait4 reaps the child: Child::wait would not give its resource usage"
+)]
 fn timed(cmd: &mut Command) -> (Duration, Duration) {
     let started = Instant::now();
     let child = cmd

@@ -19,7 +19,7 @@ use crate::dist::{Control, Inbound, Outbound, ProcRef};
 use crate::handshake::{self, flags, Local, Outcome};
 use crate::rpc::{call_failure, rpc_result};
 use crate::term::{Atom, Pid, Ref, Term};
-use crate::{epmd, util, Dest, Error, Result};
+use crate::{cookie, epmd, host, random, Dest, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -133,23 +133,23 @@ impl ClientBuilder {
         let cookie = match self.cookie {
             Some(cookie) if cookie.is_empty() => return Err(Error::invalid("the cookie is empty")),
             Some(cookie) => cookie,
-            None => util::default_cookie()?,
+            None => cookie::default_cookie()?,
         };
         let (_, peer_host) = split_node_name(peer)?;
         let name = match self.name {
             Some(name) if name.contains('@') => name,
-            Some(alive) if peer_host.contains('.') => format!("{alive}@{}", util::long_hostname()),
-            Some(alive) => format!("{alive}@{}", util::short_hostname()),
+            Some(alive) if peer_host.contains('.') => format!("{alive}@{}", host::long_hostname()),
+            Some(alive) => format!("{alive}@{}", host::short_hostname()),
             None => {
                 let host = if peer_host.contains('.') {
-                    util::long_hostname()
+                    host::long_hostname()
                 } else {
-                    util::short_hostname()
+                    host::short_hostname()
                 };
                 format!(
                     "erldp_client_{}_{:06x}@{host}",
                     std::process::id(),
-                    handshake::random_u32() & 0xFF_FFFF
+                    random::u32() & 0xFF_FFFF
                 )
             }
         };
@@ -256,7 +256,7 @@ impl Client {
         stream.set_read_timeout(Some(left))?;
         stream.set_write_timeout(Some(left))?;
         stream.set_nodelay(true)?;
-        let creation = handshake::nonzero_random_u32();
+        let creation = random::nonzero_u32();
         let mut offered = flags::SUPPORTED;
         if !hidden {
             offered |= flags::PUBLISHED;
@@ -543,9 +543,9 @@ impl Client {
     pub fn receive(&mut self, timeout: Duration) -> Result<Option<crate::Message>> {
         let deadline = Instant::now() + timeout;
         let outcome = self.wait(deadline, |control| match control {
-            Control::Send { from, message, .. } => Some(Ok(crate::Message::message(from, message))),
+            Control::Send { from, message, .. } => Some(Ok(crate::Message::plain(from, message))),
             Control::RegSend { from, message, .. } | Control::AliasSend { from, message, .. } => {
-                Some(Ok(crate::Message::message(Some(from), message)))
+                Some(Ok(crate::Message::plain(Some(from), message)))
             }
             _ => None,
         });

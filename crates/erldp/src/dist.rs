@@ -18,11 +18,12 @@ use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
 use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
 
+use tag::{
+    DIST_FRAG_CONT as FRAGMENT_NEXT, DIST_FRAG_HEADER as FRAGMENT_FIRST, DIST_HEADER as HEADER,
+    VERSION,
+};
+
 const PASS_THROUGH: u8 = 112;
-const VERSION: u8 = 131;
-const HEADER: u8 = 68;
-const FRAGMENT_FIRST: u8 = 69;
-const FRAGMENT_NEXT: u8 = 70;
 
 /// Operation codes of control messages.
 mod op {
@@ -543,7 +544,7 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
         .ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
     let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
     let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
-    let reference = |i: usize| fields.get(i).and_then(Term::as_ref);
+    let reference = |i: usize| fields.get(i).and_then(Term::as_reference);
     let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
         let term = next(decoder)?;
         if decoder.position() != framed.body.len() {

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use md5::{Digest, Md5};
 
 use crate::term::Atom;
-use crate::{Error, Result};
+use crate::{random, Error, Result};
 
 /// Distribution capability flags
 /// ([Distribution Flags](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#dflags)).
@@ -238,7 +238,7 @@ pub(crate) fn initiate(
     }
 
     let challenge = recv(stream, expected)?;
-    let parsed = parse_challenge(&challenge).map_err(|reason| fail(reason))?;
+    let parsed = parse_challenge(&challenge).map_err(&fail)?;
     if parsed.name != expected {
         return Err(fail(format!(
             "the node answering is {}, not {expected}",
@@ -248,7 +248,7 @@ pub(crate) fn initiate(
     let peer_flags = flags::expand(parsed.flags);
     check_mandatory(peer_flags, expected)?;
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut reply = Vec::with_capacity(21);
     reply.push(b'r');
     reply.extend_from_slice(&our_challenge.to_be_bytes());
@@ -321,8 +321,8 @@ pub(crate) fn accept(
 
     let mut assigned_name = None;
     if peer_flags & flags::NAME_ME != 0 {
-        let name = format!("erldp_dyn_{:08x}@{}", random_u32(), hello.name);
-        let creation = nonzero_random_u32();
+        let name = format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name);
+        let creation = random::nonzero_u32();
         let mut status = b"snamed:".to_vec();
         status.extend_from_slice(&(name.len() as u16).to_be_bytes());
         status.extend_from_slice(name.as_bytes());
@@ -362,7 +362,7 @@ pub(crate) fn accept(
     };
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut challenge = Vec::with_capacity(19 + local.name.len());
     challenge.push(b'N');
     challenge.extend_from_slice(&local.flags.to_be_bytes());
@@ -573,24 +573,6 @@ pub(crate) fn valid_node_name(name: &str) -> bool {
                     .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         }
         None => false,
-    }
-}
-
-/// A random 32-bit number from the kernel's CSPRNG; challenges must not be
-/// predictable.
-pub(crate) fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    crate::util::fill_random(&mut bytes);
-    u32::from_be_bytes(bytes)
-}
-
-/// A random creation or challenge that is never 0 (0 is reserved).
-pub(crate) fn nonzero_random_u32() -> u32 {
-    loop {
-        let value = random_u32();
-        if value != 0 {
-            return value;
-        }
     }
 }
 

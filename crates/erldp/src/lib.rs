@@ -40,24 +40,28 @@
 
 mod client;
 mod connection;
+mod cookie;
 mod dist;
 pub mod elixir;
 pub mod epmd;
 pub mod error;
+mod fast_map;
 mod handshake;
+mod host;
 pub mod logging;
 mod mailbox;
 mod node;
 mod pending;
+mod random;
 mod rpc;
 pub mod term;
-mod util;
 
 pub use client::{Client, ClientBuilder};
+pub use cookie::{cookie_path, default_cookie};
 pub use error::{Error, ErrorKind, Result};
 pub use handshake::flags;
+pub use host::{long_hostname, short_hostname};
 pub use mailbox::{Dest, Mailbox, Message, MessageKind};
 pub use node::{EpmdMode, Node, NodeBuilder};
 pub use pending::{Cancel, Pending};
 pub use term::{Atom, BigInt, Bitstring, Fun, FunKind, Pid, Port, Ref, Term};
-pub use util::{cookie_path, default_cookie, long_hostname, short_hostname};

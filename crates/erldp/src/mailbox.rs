@@ -76,7 +76,7 @@ pub struct Message {
 }
 
 impl Message {
-    pub(crate) fn message(from: Option<Pid>, term: Term) -> Message {
+    pub(crate) fn plain(from: Option<Pid>, term: Term) -> Message {
         Message {
             kind: MessageKind::Message,
             term,

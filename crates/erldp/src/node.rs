@@ -22,13 +22,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
+use crate::fast_map::FastMap;
 use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
 use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
 use crate::term::{Atom, Pid, Ref, Term};
-use crate::util::{self, FastMap};
-use crate::{Dest, Error, Result};
+use crate::{cookie, host, random, Dest, Error, Result};
 
 /// How the node uses EPMD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -252,9 +252,9 @@ impl NodeInner {
         let (alive, host) = match options.name.split_once('@') {
             Some((alive, host)) => (alive.to_string(), host.to_string()),
             None if options.long_names == Some(true) => {
-                (options.name.clone(), util::long_hostname())
+                (options.name.clone(), host::long_hostname())
             }
-            None => (options.name.clone(), util::short_hostname()),
+            None => (options.name.clone(), host::short_hostname()),
         };
         let full_name = format!("{alive}@{host}");
         if !handshake::valid_node_name(&full_name) {
@@ -265,7 +265,7 @@ impl NodeInner {
         let cookie = match options.cookie {
             Some(cookie) if cookie.is_empty() => return Err(Error::invalid("the cookie is empty")),
             Some(cookie) => cookie,
-            None => util::default_cookie()?,
+            None => cookie::default_cookie()?,
         };
         let epmd_port = match options.epmd_port {
             Some(port) => port,
@@ -311,7 +311,7 @@ impl NodeInner {
         let creation = registration
             .as_ref()
             .map(epmd::Registration::creation)
-            .unwrap_or_else(handshake::nonzero_random_u32);
+            .unwrap_or_else(random::nonzero_u32);
 
         let name = Atom::new(&full_name);
         let pid = |id| Pid {
@@ -355,7 +355,7 @@ impl NodeInner {
             names: RwLock::new(FastMap::default()),
             next_id: AtomicU32::new(3),
             next_ref: AtomicU64::new(1),
-            ref_salt: handshake::random_u32(),
+            ref_salt: random::u32(),
             outstanding: Mutex::new(FastMap::default()),
             timer: Timer::new(),
             system,
@@ -787,7 +787,7 @@ impl NodeInner {
         }
         match *dest {
             Dest::Pid(to) if to.node == self.name => {
-                self.deliver_local(to, Message::message(Some(from), message));
+                self.deliver_local(to, Message::plain(Some(from), message));
                 Ok(())
             }
             Dest::Pid(to) => self.send_control(
@@ -863,7 +863,7 @@ impl NodeInner {
             "net_kernel" => self.on_net_kernel(message),
             "rex" => self.on_rex(message),
             _ => match self.whereis(name) {
-                Some(process) => process.queue.push(Message::message(Some(from), message)),
+                Some(process) => process.queue.push(Message::plain(Some(from), message)),
                 None => log::debug!("message to unregistered name {name} dropped"),
             },
         }
@@ -1402,7 +1402,7 @@ impl NodeInner {
                 if to == self.group_leader.pid {
                     self.on_io_request(message);
                 } else {
-                    self.deliver_local(to, Message::message(from, message));
+                    self.deliver_local(to, Message::plain(from, message));
                 }
             }
             Control::RegSend { from, to, message } => self.on_reg_send(from, to, message),

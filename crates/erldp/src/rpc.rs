@@ -371,7 +371,7 @@ pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Ter
             Term::nil(),
         );
     };
-    let ours = fields.first().and_then(Term::as_ref) == Some(reference);
+    let ours = fields.first().and_then(Term::as_reference) == Some(reference);
     let class = fields.get(1).and_then(Term::as_atom);
     match (ours, class, fields.len()) {
         (true, Some(class), 3) if class == "return" => Ok(fields.pop().expect("three fields")),

@@ -36,11 +36,11 @@ use log::{debug, warn};
 use parking_lot::Mutex;
 
 use super::{
-    alive, nonzero_random_u32, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP,
-    ALIVE2_X_RESP, DUMP_REQ, KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ,
-    STOP_REQ,
+    alive, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP, ALIVE2_X_RESP, DUMP_REQ,
+    KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ, STOP_REQ,
 };
 use crate::error::{Error, Result};
+use crate::random;
 
 /// How long a client has to send its whole request (and to take the reply).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -488,7 +488,7 @@ fn register(shared: &Shared, stream: &TcpStream, info: NodeInfo) -> Option<(u64,
         return None;
     }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let creation = nonzero_random_u32();
+    let creation = random::nonzero_u32();
     nodes.push(Registered {
         id,
         info,
