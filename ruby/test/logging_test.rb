@@ -54,7 +54,7 @@ class LoggingTest < Minitest::Test
     ErlDP.log_level = :debug
     new_node.connect(peer.node)
     wait_for(io, "handshake with #{peer.node} (outgoing) succeeded")
-    assert_match(/DEBUG -- erldp::epmd: \[/, io.string)
+    assert_match(/DEBUG -- erldp::epmd::client: \[/, io.string)
     assert_raises(ArgumentError) { ErlDP.log_level = :loud }
     assert_raises(TypeError) { ErlDP.logger = Object.new }
   end
