@@ -26,7 +26,7 @@ use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
 use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::util::{self, FastMap};
 use crate::{Dest, Error, Result};
 
@@ -57,6 +57,8 @@ pub struct NodeBuilder {
     setup_timeout: Duration,
     long_names: Option<bool>,
     max_message: usize,
+    max_message_terms: usize,
+    max_atoms_per_peer: usize,
 }
 
 impl NodeBuilder {
@@ -117,6 +119,27 @@ impl NodeBuilder {
     /// one ends that connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message = bytes;
+        self
+    }
+
+    /// How many elements a message from a peer may hold in all (default
+    /// [`DEFAULT_MAX_TERMS`](crate::term::decode::DEFAULT_MAX_TERMS), 8 Mi:
+    /// each costs a 56-byte [`Term`]); a message with more ends that
+    /// connection. See [`Limits`](crate::term::Limits).
+    pub fn max_message_terms(mut self, terms: usize) -> Self {
+        self.max_message_terms = terms;
+        self
+    }
+
+    /// How many atoms longer than 15 bytes one peer may add to the
+    /// process's atom table over the life of this node (default
+    /// [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER),
+    /// 65,536). Shorter atoms and atoms the table already holds are free. A
+    /// message that would add one more ends that peer's connection, and
+    /// from then on its messages may use only atoms the table holds; other
+    /// peers are not affected. Why: [`Atom`](crate::term::Atom).
+    pub fn max_atoms_per_peer(mut self, atoms: usize) -> Self {
+        self.max_atoms_per_peer = atoms;
         self
     }
 
@@ -228,6 +251,10 @@ pub(crate) struct NodeInner {
     epmd_port: u16,
     port: u16,
     timing: Timing,
+    /// Each peer's [`AtomBudget`], kept for the node's life: the atoms it
+    /// added stay in the table when its connection goes.
+    peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
+    atoms_per_peer: usize,
     setup_timeout: Duration,
     listener_fd: RawFd,
     registration: Mutex<Option<epmd::Registration>>,
@@ -344,7 +371,13 @@ impl NodeInner {
             timing: Timing {
                 net_ticktime: options.net_ticktime,
                 max_message: options.max_message,
+                limits: Limits {
+                    max_terms: options.max_message_terms,
+                    ..Limits::default()
+                },
             },
+            atoms_per_peer: options.max_atoms_per_peer,
+            peer_atoms: Mutex::new(FastMap::default()),
             setup_timeout: options.setup_timeout,
             listener_fd: listener.as_raw_fd(),
             registration: Mutex::new(registration),
@@ -620,7 +653,13 @@ impl NodeInner {
             "handshake with {peer} ({direction}) succeeded; flags in use {:#x}",
             info.flags
         );
-        let conn = match Connection::new(stream, info, self.timing) {
+        let atoms = Arc::clone(
+            self.peer_atoms
+                .lock()
+                .entry(peer)
+                .or_insert_with(|| Arc::new(AtomBudget::new(self.atoms_per_peer))),
+        );
+        let conn = match Connection::new(stream, info, self.timing, atoms) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -1571,6 +1610,8 @@ impl Node {
             setup_timeout: Duration::from_secs(7),
             long_names: None,
             max_message: 1 << 30,
+            max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
+            max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
         }
     }
 

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use crate::{Error, Result};
 
 /// A hash map for the node's own tables (processes by id, names, requests by
-/// reference). Their keys are made here — atoms hash by their interned
-/// address, references carry our counter — so a peer cannot pick keys that
-/// collide, and the std SipHash (a fifth of an rpc's instructions went into
-/// it) buys nothing.
+/// reference). A peer cannot pick keys that collide — long atoms hash by
+/// their interned address, short ones by their bytes mixed with a key
+/// chosen per process, references carry our counter — so the std SipHash (a
+/// fifth of an rpc's instructions went into it) buys nothing.
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// The multiply-rotate hash of rustc's FxHasher.

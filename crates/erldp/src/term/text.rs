@@ -680,7 +680,7 @@ impl<'s> Parser<'s> {
             .count();
         self.pos += hex_len;
         let hex = &self.text.as_bytes()[hex_start..self.pos];
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return Err(self.error(hex_start, "odd number of hex digits in #Fun<...>"));
         }
         let bytes: Vec<u8> = hex
@@ -724,7 +724,7 @@ impl<'s> Parser<'s> {
                 format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
             ));
         }
-        Atom::new_from_peer(text).ok_or_else(|| self.error(start, "atom table full"))
+        Atom::new_from_peer(text, None).map_err(|refused| self.error(start, refused.to_string()))
     }
 
     fn quoted_atom(&mut self) -> Res<Atom> {
@@ -1143,7 +1143,7 @@ impl BitWriter {
         } else {
             (magnitude, 0x00)
         };
-        if self.len % 8 == 0 && size % 8 == 0 {
+        if self.len.is_multiple_of(8) && size.is_multiple_of(8) {
             // Whole bytes: the sign extension, then the value's low bytes.
             let count = size / 8;
             let extension = count.saturating_sub(source.len());
@@ -1160,7 +1160,7 @@ impl BitWriter {
         self.bytes.reserve(size / 8 + 1);
         for bit in (0..size).rev() {
             let byte = source.get(bit / 8).copied().unwrap_or(0) ^ flip;
-            if self.len % 8 == 0 {
+            if self.len.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if byte >> (bit % 8) & 1 == 1 {
