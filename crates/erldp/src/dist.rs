@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::handshake::flags;
 use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
 use crate::term::{encode_into, Atom, AtomBudget, Decoder, Limits, Pid, Ref, Term};
@@ -566,7 +567,12 @@ fn decode_any_control(framed: &Framed, bounds: &Bounds) -> Result<Control> {
     let op = fields[0]
         .as_i64()
         .ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
-    let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
+    let bad = |what: &str| {
+        Error::decode(
+            0,
+            format!("malformed {what} control message: {control:.TERM_TEXT_IN_ERRORS$}"),
+        )
+    };
     let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
     let reference = |i: usize| fields.get(i).and_then(Term::as_ref);
     let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
@@ -706,7 +712,7 @@ fn decode_any_control(framed: &Framed, bounds: &Bounds) -> Result<Control> {
         _ => {
             return Err(Error::decode(
                 0,
-                format!("unknown control message {control}"),
+                format!("unknown control message {control:.TERM_TEXT_IN_ERRORS$}"),
             ))
         }
     };

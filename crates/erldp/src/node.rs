@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
 use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
@@ -967,7 +968,7 @@ impl NodeInner {
                 };
                 self.send_if_connected(requester.node, &forward);
             }
-            _ => log::debug!("group leader: unexpected message {message}"),
+            _ => log::debug!("group leader: unexpected message {message:.TERM_TEXT_IN_ERRORS$}"),
         }
     }
 
@@ -978,9 +979,17 @@ impl NodeInner {
         let (pid, tag) = match from {
             Term::Tuple(pair) if pair.len() == 2 => match &pair[0] {
                 Term::Pid(pid) => (*pid, &pair[1]),
-                _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{from:.TERM_TEXT_IN_ERRORS$} is not a {{Pid, Tag}} pair"
+                    )))
+                }
             },
-            _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{from:.TERM_TEXT_IN_ERRORS$} is not a {{Pid, Tag}} pair"
+                )))
+            }
         };
         let message = Term::Tuple(vec![tag.clone(), reply]);
         match tag {

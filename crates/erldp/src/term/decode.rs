@@ -34,7 +34,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 use super::atom::{AtomBudget, Refused, INLINE_BYTES};
 use super::encode::{encode_into, tag};
 use super::{Atom, BigInt, Fun, Pid, Port, Ref, Term, MAX_ATOM_CHARS};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TERM_TEXT_IN_ERRORS};
 
 /// How many containers may enclose a term: tuples, non-empty lists (a
 /// list's tail counts as inside it), maps and fun environments. The text
@@ -1118,7 +1118,10 @@ fn check_unique_keys(start: usize, pairs: &[(Term, Term)]) -> Res<()> {
             .find(|&key| !seen.insert(key))
     };
     match duplicate {
-        Some(key) => Err(fail(start, format!("map has the key {key} more than once"))),
+        Some(key) => Err(fail(
+            start,
+            format!("map has the key {key:.TERM_TEXT_IN_ERRORS$} more than once"),
+        )),
         None => Ok(()),
     }
 }
