@@ -668,7 +668,7 @@ impl NodeInner {
                 return Err(err);
             }
         };
-        {
+        let displaced = {
             let mut conns = self.conns.lock();
             if self.is_closed() {
                 drop(conns);
@@ -681,16 +681,28 @@ impl NodeInner {
                     old.abort("replaced by a new connection from the same node");
                 }
             }
-            conns.insert(peer, Slot::Up(Arc::clone(&conn)));
-        }
+            // An attempt of ours that began while this peer's handshake was
+            // under way (its name was no atom when it was admitted) is
+            // settled by this connection.
+            match conns.insert(peer, Slot::Up(Arc::clone(&conn))) {
+                Some(Slot::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => Some(other),
+                _ => None,
+            }
+        };
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
         if let Err(err) = conn.run(self.timing, dispatch) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
             attempt.finish(Err(err.clone()));
+            if let Some(other) = displaced {
+                other.finish(Err(err.clone()));
+            }
             return Err(err);
         }
         attempt.finish(Ok(Arc::clone(&conn)));
+        if let Some(other) = displaced {
+            other.finish(Ok(Arc::clone(&conn)));
+        }
         log::info!("connected to {peer} ({direction}, creation {creation})");
         Ok(conn)
     }
@@ -704,12 +716,20 @@ impl NodeInner {
         }
     }
 
-    /// Decides how to answer a peer that is connecting to us.
-    fn admit(&self, peer_name: &str) -> (Admission, Option<Arc<Attempt>>) {
+    /// Decides how to answer a peer that is connecting to us, and which
+    /// attempt (under which name) the connection settles.
+    ///
+    /// The peer has not proved the cookie yet, so its name is not made an
+    /// atom here: anyone could fill the atom table with names. A name that
+    /// is no atom yet has no connection or attempt either; its attempt is
+    /// made once the handshake succeeds ([`install`](Self::install)).
+    fn admit(&self, peer_name: &str) -> (Admission, Option<(Atom, Arc<Attempt>)>) {
         if self.is_closed() {
             return (Admission::NotAllowed, None);
         }
-        let peer = Atom::new(peer_name);
+        let Some(peer) = Atom::existing(peer_name) else {
+            return (Admission::Ok, None);
+        };
         if peer == self.name {
             return (Admission::NotAllowed, None);
         }
@@ -721,7 +741,7 @@ impl NodeInner {
             {
                 if peer_name > self.name.as_str() {
                     attempt.adopted.store(true, Ordering::Release);
-                    (Admission::OkSimultaneous, Some(Arc::clone(attempt)))
+                    (Admission::OkSimultaneous, Some((peer, Arc::clone(attempt))))
                 } else {
                     (Admission::Nok, None)
                 }
@@ -730,7 +750,7 @@ impl NodeInner {
             _ => {
                 let attempt = Attempt::new(false);
                 conns.insert(peer, Slot::Connecting(Arc::clone(&attempt)));
-                (Admission::Ok, Some(attempt))
+                (Admission::Ok, Some((peer, attempt)))
             }
         }
     }
@@ -770,7 +790,7 @@ impl NodeInner {
             log::warn!("incoming connection: {err}");
             return;
         }
-        let mut decision: Option<(Admission, Option<Arc<Attempt>>)> = None;
+        let mut decision: Option<(Admission, Option<(Atom, Arc<Attempt>)>)> = None;
         let result = handshake::accept(&mut stream, &self.local(), |peer| {
             let (admission, attempt) = self.admit(peer);
             decision = Some((admission, attempt));
@@ -780,7 +800,7 @@ impl NodeInner {
         match result {
             Ok(info) => {
                 let peer = info.name;
-                let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
+                let attempt = attempt.map_or_else(|| Attempt::new(false), |(_, attempt)| attempt);
                 if let Err(err) =
                     self.install(stream, info, &attempt, true, admission == Admission::Alive)
                 {
@@ -794,10 +814,8 @@ impl NodeInner {
                     ),
                     _ => log::debug!("incoming handshake failed: {err}"),
                 }
-                if let Some(attempt) = attempt {
-                    if let Error::Auth { node } | Error::Connection { node, .. } = &err {
-                        self.forget_attempt(Atom::new(node), &attempt);
-                    }
+                if let Some((peer, attempt)) = attempt {
+                    self.forget_attempt(peer, &attempt);
                     attempt.finish(Err(err));
                 }
             }

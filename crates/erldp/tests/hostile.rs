@@ -179,6 +179,52 @@ fn a_message_past_max_message_terms_costs_the_connection_not_the_node() {
     );
 }
 
+/// Item 3: a peer that has not proved the cookie makes no atom of its
+/// name (which anyone could fill the atom table with), and a name longer
+/// than an atom can be is refused before anything is done with it.
+#[test]
+fn unauthenticated_peers_make_no_atoms() {
+    let cookie = random_cookie();
+    let node = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .start()
+        .expect("node");
+    let host = node.host().to_owned();
+    let names: Vec<String> = (0..50)
+        .map(|i| format!("{}{i}@{host}", random_name(&"n".repeat(180))))
+        .collect();
+    for name in &names {
+        let mut stream = raw::start_handshake(&node, name);
+        assert_eq!(raw::recv(&mut stream), b"sok");
+        assert_eq!(raw::recv(&mut stream)[0], b'N', "the challenge");
+    }
+    let mut stream = raw::start_handshake(&node, &format!("{}@{host}", "n".repeat(60_000)));
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "an answer to a 60,000-byte name: {rest:?}");
+    // The node goes on: ask it something over a connection that proves the cookie.
+    let (_stream, peer) = raw::connect(&node, &cookie);
+    assert!(
+        Atom::is_in_table(&peer),
+        "an authenticated peer's name is an atom"
+    );
+    for name in &names {
+        assert!(!Atom::is_in_table(name), "{name} became an atom");
+    }
+
+    // A BEAM node with a long name and the wrong cookie.
+    let mut beam = BeamPeer::builder().name_prefix("x".repeat(190)).start();
+    assert_eq!(
+        beam.eval_ok(&format!("net_adm:ping('{}').", node.name())),
+        "pang"
+    );
+    assert!(
+        !Atom::is_in_table(beam.node()),
+        "{} became an atom",
+        beam.node()
+    );
+}
+
 /// Item 8: an error's text shows a bounded part of the terms in it; the
 /// terms themselves stay whole.
 #[test]
@@ -267,7 +313,7 @@ mod raw {
             .expect("writing a handshake message");
     }
 
-    fn recv(stream: &mut TcpStream) -> Vec<u8> {
+    pub fn recv(stream: &mut TcpStream) -> Vec<u8> {
         let mut len = [0u8; 2];
         stream
             .read_exact(&mut len)
@@ -289,15 +335,8 @@ mod raw {
     /// Connects to `node` as a new peer that knows the cookie; returns the
     /// socket after the handshake, and the peer's name.
     pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
-        let host = node.host().to_owned();
-        let name = format!("{}@{host}", random_name("raw"));
-        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("connecting");
-        let mut hello = vec![b'N'];
-        hello.extend_from_slice(&erldp::flags::SUPPORTED.to_be_bytes());
-        hello.extend_from_slice(&1u32.to_be_bytes());
-        hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        hello.extend_from_slice(name.as_bytes());
-        send(&mut stream, &hello);
+        let name = format!("{}@{}", random_name("raw"), node.host());
+        let mut stream = start_handshake(node, &name);
         assert_eq!(recv(&mut stream), b"sok");
         let challenge = recv(&mut stream);
         let theirs = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
@@ -314,6 +353,18 @@ mod raw {
             while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
         });
         (stream, name)
+    }
+
+    /// Connects to `node` and sends the name message with `name`.
+    pub fn start_handshake(node: &Node, name: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("connecting");
+        let mut hello = vec![b'N'];
+        hello.extend_from_slice(&erldp::flags::SUPPORTED.to_be_bytes());
+        hello.extend_from_slice(&1u32.to_be_bytes());
+        hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        hello.extend_from_slice(name.as_bytes());
+        send(&mut stream, &hello);
+        stream
     }
 
     pub fn send_control(stream: &mut TcpStream, control: &Term) {

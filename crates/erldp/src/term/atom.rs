@@ -178,6 +178,12 @@ impl Atom {
         Ok(insert(&mut table, text))
     }
 
+    /// The atom for `text` if it needs no new entry in the table: it is
+    /// short, or the table holds it already. Never adds one.
+    pub(crate) fn existing(text: &str) -> Option<Atom> {
+        Atom::inline(text).or_else(|| Atom::interned(text))
+    }
+
     #[inline]
     fn inline(text: &str) -> Option<Atom> {
         let len = text.len();
@@ -280,6 +286,12 @@ impl Atom {
         } else {
             low
         }
+    }
+
+    /// Whether `text` has an entry in the atom table.
+    #[doc(hidden)]
+    pub fn is_in_table(text: &str) -> bool {
+        TABLE.read().entries.contains_key(text)
     }
 
     /// How many atoms the table holds, and how many of them peers (or
