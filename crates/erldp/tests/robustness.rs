@@ -445,6 +445,19 @@ fn max_terms_bounds_the_whole_term() {
     let reason = decode_within(&within, over).expect_err("five").to_string();
     assert!(reason.contains("string of 2 elements"), "{reason}");
 
+    // So may the size a compressed term claims.
+    let packed = compressed(&encode(&Term::binary(vec![0u8; 5000])).expect("encodes"));
+    let small = Limits {
+        max_inflated_size: 4096,
+        ..Limits::default()
+    };
+    let reason = Decoder::new(&packed)
+        .with_limits(small)
+        .versioned_term()
+        .expect_err("5005 bytes inflated")
+        .to_string();
+    assert!(reason.contains("claims 5005 bytes"), "{reason}");
+
     // max_depth may be lowered.
     let shallow = Limits {
         max_depth: 2,

@@ -29,9 +29,10 @@
 //!   connection with an error that says so, and it stays at that limit when
 //!   it reconnects, since the atoms it added are still there;
 //! - all sources together may not grow the table past [`MAX_PEER_ATOMS`]
-//!   long atoms (the BEAM's default `+t`), which only sixteen peers at their
-//!   default budget reach. Atoms the program itself makes
-//!   ([`Atom::new`], `atom!`) are never refused.
+//!   long atoms (the BEAM's default `+t`; [`set_max_peer_atoms`] changes it
+//!   for the process), which only sixteen peers at their default budget
+//!   reach. Atoms the program itself makes ([`Atom::new`], `atom!`) are
+//!   never refused.
 //!
 //! Short atoms cost a peer nothing lasting, so they are not counted: the
 //! `list_to_atom(integer_to_list(N))` flood that would fill the BEAM's own
@@ -54,8 +55,18 @@ pub const MAX_ATOM_CHARS: usize = 255;
 pub const INLINE_BYTES: usize = 15;
 
 /// How many long atoms peers (and parsed text) may add to the table in
-/// total: the BEAM's default atom table size.
+/// total, unless [`set_max_peer_atoms`] says otherwise: the BEAM's default
+/// atom table size.
 pub const MAX_PEER_ATOMS: usize = 1_048_576;
+
+static PEER_ATOM_LIMIT: AtomicUsize = AtomicUsize::new(MAX_PEER_ATOMS);
+
+/// Sets how many long atoms peers (and parsed text) may add to the atom
+/// table in total, for the whole process: the table is the process's, as
+/// on the BEAM (`+t`). Atoms already added stay.
+pub fn set_max_peer_atoms(limit: usize) {
+    PEER_ATOM_LIMIT.store(limit, Ordering::Relaxed);
+}
 
 /// How many long atoms one peer may add to the table over the life of a node,
 /// unless `NodeBuilder::max_atoms_per_peer` says otherwise.
@@ -116,8 +127,8 @@ static HASH_KEY: LazyLock<u64> = LazyLock::new(|| {
 pub(crate) enum Refused {
     /// The peer has added as many atoms as its budget allows.
     Budget(usize),
-    /// Peers together have added [`MAX_PEER_ATOMS`].
-    TableFull,
+    /// Peers together have added as many atoms as the process allows.
+    TableFull(usize),
 }
 
 impl fmt::Display for Refused {
@@ -128,9 +139,10 @@ impl fmt::Display for Refused {
                 "the peer has added its limit of {limit} new atoms longer than {INLINE_BYTES} \
                  bytes to the atom table (max_atoms_per_peer)"
             ),
-            Refused::TableFull => write!(
+            Refused::TableFull(limit) => write!(
                 f,
-                "the atom table holds the limit of {MAX_PEER_ATOMS} atoms added by peers"
+                "the atom table holds the limit of {limit} atoms added by peers \
+                 (set_max_peer_atoms)"
             ),
         }
     }
@@ -168,8 +180,9 @@ impl Atom {
         if let Some(entry) = table.entries.get(text) {
             return Ok(Atom::from_entry(entry));
         }
-        if table.from_peers >= MAX_PEER_ATOMS {
-            return Err(Refused::TableFull);
+        let limit = PEER_ATOM_LIMIT.load(Ordering::Relaxed);
+        if table.from_peers >= limit {
+            return Err(Refused::TableFull(limit));
         }
         if let Some(budget) = budget {
             budget.take()?;

@@ -14,7 +14,7 @@
 //!   `56 × max_terms` bytes of terms.
 //!
 //! Compressed terms may not claim more than deflate can produce (nor more
-//! than [`MAX_INFLATED_SIZE`]), and atoms that would be added to the atom
+//! than [`Limits::max_inflated_size`]), and atoms that would be added to the atom
 //! table go through the peer's budget (see [`AtomBudget`]). Every failure is
 //! an [`Error::Decode`] naming the absolute byte offset and the cause; no
 //! input makes the decoder panic.
@@ -48,7 +48,8 @@ use crate::error::{Error, Result, TERM_TEXT_IN_ERRORS};
 /// (measured: under 1.5 MiB in debug, under 1 MiB in release).
 pub const MAX_DEPTH: usize = 2048;
 
-/// The largest uncompressed size a compressed term may claim.
+/// The largest uncompressed size a compressed term may claim unless
+/// [`Limits`] say otherwise.
 pub const MAX_INFLATED_SIZE: usize = 256 << 20;
 
 /// How many elements one decoded term may hold unless [`Limits`] say
@@ -68,6 +69,9 @@ pub struct Limits {
     /// fun, every character of a `STRING_EXT`. Default
     /// [`DEFAULT_MAX_TERMS`].
     pub max_terms: usize,
+    /// The largest uncompressed size a compressed term may claim, in bytes.
+    /// Default [`MAX_INFLATED_SIZE`].
+    pub max_inflated_size: usize,
 }
 
 impl Default for Limits {
@@ -75,6 +79,7 @@ impl Default for Limits {
         Limits {
             max_depth: MAX_DEPTH,
             max_terms: DEFAULT_MAX_TERMS,
+            max_inflated_size: MAX_INFLATED_SIZE,
         }
     }
 }
@@ -279,13 +284,14 @@ impl<'a> Decoder<'a> {
             .len()
             .saturating_mul(MAX_DEFLATE_RATIO)
             .saturating_add(DEFLATE_SLACK);
-        if claimed > MAX_INFLATED_SIZE || claimed > possible {
+        let max = self.limits.max_inflated_size;
+        if claimed > max || claimed > possible {
             return Err(fail(
                 size_offset,
                 format!(
                     "compressed term claims {claimed} bytes from {} compressed bytes (limit {})",
                     input.len(),
-                    possible.min(MAX_INFLATED_SIZE)
+                    possible.min(max)
                 ),
             ));
         }

@@ -21,7 +21,9 @@ mod text;
 
 use bytes::Bytes;
 
-pub use atom::{Atom, AtomBudget, DEFAULT_ATOMS_PER_PEER, MAX_ATOM_CHARS, MAX_PEER_ATOMS};
+pub use atom::{
+    set_max_peer_atoms, Atom, AtomBudget, DEFAULT_ATOMS_PER_PEER, MAX_ATOM_CHARS, MAX_PEER_ATOMS,
+};
 pub use decode::{decode, decode_bytes, Decoder, Limits};
 pub use encode::{encode, encode_into, encoded_size};
 pub use order::map_key_cmp;
