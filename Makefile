@@ -15,6 +15,10 @@
 #                   libErlDP.a, erldp.h and erldp.pc (install-lib), the erldp command (install-cli)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
+#   make fuzz       run every fuzz target (fuzz/, cargo-fuzz on nightly) for FUZZ_SECONDS
+#                   each (default 60); what they find goes to target/fuzz-corpus/, crashes
+#                   to fuzz/artifacts/
+#   make test-fuzz  replay each fuzz target's committed seed corpus once (make test runs it)
 #
 # ERLDP_SKIP_OTP_COMPAT=1 skips the OTP 27/29 chroots (quicker local runs; tests then use the
 # system OTP only). Without it `make test` requires them.
@@ -58,9 +62,9 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
-.PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node build \
-        test test-rust test-c test-ruby test-node docs header install install-lib install-cli demo \
-        bench clean clean-otp
+.PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node setup-fuzz build \
+        test test-rust test-c test-ruby test-node test-fuzz docs header install install-lib \
+        install-cli demo bench fuzz clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -119,7 +123,7 @@ build: setup
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
 	npm --prefix node run build
 
-test: test-rust test-c test-ruby test-node docs
+test: test-rust test-c test-ruby test-node test-fuzz docs
 
 # The C ABI crate has its own target, test-c; the Node addon has no Rust tests of its own:
 # test-node tests it.
@@ -207,6 +211,41 @@ install-cli:
 	$(CARGO) build --release -p erldp-cli
 	install -D -s -m 0755 $(TARGET_DIR)/release/erldp $(DESTDIR)$(PREFIX)/bin/erldp
 	@echo "==> installed $(DESTDIR)$(PREFIX)/bin/erldp"
+
+# Fuzzing: fuzz/ is a cargo workspace of its own (cargo-fuzz needs nightly and sanitizers;
+# the root workspace builds on stable). Each target reads its committed seeds in
+# fuzz/corpus/TARGET; `make fuzz` keeps what it finds in target/fuzz-corpus/TARGET, the first
+# corpus directory, where libFuzzer writes, so that the committed seeds stay as they are.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := etf_decode term_text handshake_accept handshake_initiate epmd_reply \
+                epmd_request dist_frames
+FUZZ := $(CARGO) +nightly fuzz
+# A slower input than this is a hang (the socket targets wait at most 15 s for a peer).
+FUZZ_FLAGS := -timeout=30
+# The embedded EPMD serves each client on a thread of its own; LeakSanitizer flags the
+# thread-local bookkeeping of threads still exiting (now and then, and never on replay).
+FUZZ_FLAGS_epmd_request := -detect_leaks=0
+
+setup-fuzz:
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || { \
+	  echo "error: the fuzz targets need a nightly toolchain (rustup toolchain install nightly)" >&2; \
+	  exit 1; }
+	@$(FUZZ) --version >/dev/null 2>&1 || { \
+	  echo "==> cargo install cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
+
+fuzz: setup-fuzz
+	$(FUZZ) build
+	@$(foreach t,$(FUZZ_TARGETS), \
+	  echo "==> fuzz $(t) for $(FUZZ_SECONDS) s"; \
+	  mkdir -p target/fuzz-corpus/$(t); \
+	  $(FUZZ) run $(t) target/fuzz-corpus/$(t) fuzz/corpus/$(t) -- \
+	    $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -max_total_time=$(FUZZ_SECONDS);)
+
+test-fuzz: setup-fuzz
+	@echo "==> fuzz targets: each replays its seed corpus"
+	$(FUZZ) build
+	@$(foreach t,$(FUZZ_TARGETS), \
+	  $(FUZZ) run $(t) fuzz/corpus/$(t) -- $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -runs=0 2>&1 | tail -1;)
 
 clean:
 	$(CARGO) clean

@@ -42,6 +42,9 @@ mod connection;
 mod dist;
 pub mod epmd;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 pub mod logging;
 mod mailbox;
