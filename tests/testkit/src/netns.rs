@@ -1,48 +1,4 @@
-//! Hosts on a virtual network, for fault tests: partitions, and nodes that live on different
-//! machines with real addresses.
-//!
-//! A [`Network`] is a set of Linux network namespaces, one per [`Host`], each with its own
-//! loopback and one interface (`eth0`, address `10.77.0.N/24`) plugged into a bridge in a hub
-//! namespace of its own:
-//!
-//! ```text
-//!   host 0 (10.77.0.1)     host 1 (10.77.0.2)     ...
-//!        eth0 ─── veth ─── h0 ─┐  ┌─ h1 ─── veth ─── eth0
-//!                              br0        (hub namespace)
-//! ```
-//!
-//! Nothing is created in the machine's own namespace, so networks of tests that run at the
-//! same time (and of other users of the machine) never collide, and each host sees only its own
-//! loopback and `eth0`. Nodes use long names with the host's address (`peer@10.77.0.2`), which
-//! need no name resolution.
-//!
-//! - BEAM nodes run on a host with [`BeamPeerBuilder::netns`](crate::BeamPeerBuilder::netns)
-//!   and [`BeamPeerBuilder::host`](crate::BeamPeerBuilder::host) (`ip netns exec NS erl ...`);
-//!   their `erl` starts the host's own EPMD.
-//! - Code of the test process runs on a host with [`Host::spawn`] or [`Host::run`]: a new
-//!   thread enters the namespace (`setns(2)` changes only the calling thread), so the sockets it
-//!   creates live there, and so do the threads it starts. An ErlDP node started on that thread
-//!   listens and connects on the host; calls that may connect must be made from such threads
-//!   too (a connection is opened by the thread that needs it).
-//! - [`Host::link_down`] unplugs the host from the bridge: its packets are dropped silently,
-//!   as in a partition (nothing tells the sockets; ticks find out). [`Host::link_up`] heals it.
-//!
-//! Dropping the network (also while a test panics) kills every process left in its
-//! namespaces (BEAM nodes, EPMD) and removes them; namespaces a killed test process left behind
-//! are removed by the next [`Network::new`]. Needs root (`CAP_SYS_ADMIN`) and `ip` (iproute2).
-//!
-//! ```no_run
-//! use std::net::TcpStream;
-//! use erldp_testkit::{BeamPeer, Network};
-//!
-//! let net = Network::new(2);
-//! let (ours, theirs) = (net.host(0), net.host(1));
-//! let peer = BeamPeer::builder().netns(theirs).start(); // peer@10.77.0.2, its EPMD there
-//! let epmd = (theirs.addr(), 4369);
-//! assert!(ours.run(move || TcpStream::connect(epmd).is_ok()));
-//! theirs.link_down(); // partition: the peer's packets are dropped
-//! theirs.link_up(); // healed
-//! ```
+//! Hosts on a virtual network, for fault tests: see [`Network`].
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -54,7 +10,51 @@ use std::thread::{self, JoinHandle};
 /// Names of our namespaces start with this, then the creating process's pid.
 const PREFIX: &str = "erldp-t";
 
-/// A set of hosts on one virtual switch; see the [module documentation](self).
+/// Hosts on a virtual network, for fault tests: partitions, and nodes that live on different
+/// machines with real addresses.
+///
+/// A [`Network`] is a set of Linux network namespaces, one per [`Host`], each with its own
+/// loopback and one interface (`eth0`, address `10.77.0.N/24`) plugged into a bridge in a hub
+/// namespace of its own:
+///
+/// ```text
+///   host 0 (10.77.0.1)     host 1 (10.77.0.2)     ...
+///        eth0 ─── veth ─── h0 ─┐  ┌─ h1 ─── veth ─── eth0
+///                              br0        (hub namespace)
+/// ```
+///
+/// Nothing is created in the machine's own namespace, so networks of tests that run at the
+/// same time (and of other users of the machine) never collide, and each host sees only its own
+/// loopback and `eth0`. Nodes use long names with the host's address (`peer@10.77.0.2`), which
+/// need no name resolution.
+///
+/// - BEAM nodes run on a host with [`BeamPeerBuilder::netns`](crate::BeamPeerBuilder::netns)
+///   and [`BeamPeerBuilder::host`](crate::BeamPeerBuilder::host) (`ip netns exec NS erl ...`);
+///   their `erl` starts the host's own EPMD.
+/// - Code of the test process runs on a host with [`Host::spawn`] or [`Host::run`]: a new
+///   thread enters the namespace (`setns(2)` changes only the calling thread), so the sockets it
+///   creates live there, and so do the threads it starts. An ErlDP node started on that thread
+///   listens and connects on the host; calls that may connect must be made from such threads
+///   too (a connection is opened by the thread that needs it).
+/// - [`Host::link_down`] unplugs the host from the bridge: its packets are dropped silently,
+///   as in a partition (nothing tells the sockets; ticks find out). [`Host::link_up`] heals it.
+///
+/// Dropping the network (also while a test panics) kills every process left in its
+/// namespaces (BEAM nodes, EPMD) and removes them; namespaces a killed test process left behind
+/// are removed by the next [`Network::new`]. Needs root (`CAP_SYS_ADMIN`) and `ip` (iproute2).
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// use erldp_testkit::{BeamPeer, Network};
+///
+/// let net = Network::new(2);
+/// let (ours, theirs) = (net.host(0), net.host(1));
+/// let peer = BeamPeer::builder().netns(theirs).start(); // peer@10.77.0.2, its EPMD there
+/// let epmd = (theirs.addr(), 4369);
+/// assert!(ours.run(move || TcpStream::connect(epmd).is_ok()));
+/// theirs.link_down(); // partition: the peer's packets are dropped
+/// theirs.link_up(); // healed
+/// ```
 pub struct Network {
     hub: String,
     hosts: Vec<Host>,

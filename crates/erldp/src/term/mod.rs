@@ -12,7 +12,7 @@
 //! `-0.0` differ, as in OTP 27). `Ord` is Erlang's term order, refined so that
 //! it agrees with that equality (an integer sorts before an equal float).
 
-pub(crate) mod atom;
+pub mod atom;
 pub(crate) mod bigint;
 pub mod decode;
 pub mod encode;
