@@ -345,6 +345,13 @@ mod raw {
         reply.extend_from_slice(&digest(theirs, cookie));
         send(&mut stream, &reply);
         assert_eq!(recv(&mut stream)[0], b'a');
+        // The node takes the connection into use just after its last
+        // handshake message; until then an rpc to the peer would connect anew.
+        let deadline = std::time::Instant::now() + T;
+        while !node.nodes().iter().any(|peer| peer.as_str() == name) {
+            assert!(std::time::Instant::now() < deadline, "{name} never came up");
+            thread::sleep(Duration::from_millis(10));
+        }
         // Drained, so that the node never waits to write; not answered: the
         // tests end long before a tick is missed.
         let mut reader = stream.try_clone().expect("clone");
