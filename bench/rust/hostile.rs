@@ -109,12 +109,7 @@ fn lone_node(cookie: &str) -> Node {
 }
 
 fn host_of(node: &Node) -> String {
-    node.name()
-        .to_string()
-        .split('@')
-        .nth(1)
-        .unwrap_or("localhost")
-        .to_string()
+    node.host().to_string()
 }
 
 fn addr_of(node: &Node) -> SocketAddr {

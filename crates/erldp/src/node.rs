@@ -209,6 +209,10 @@ struct Attempt {
     done: Condvar,
 }
 
+/// The attempt an incoming connection settles, under the peer's name, when
+/// there is one already (see `NodeInner::admit`).
+type Admitted = Option<(Atom, Arc<Attempt>)>;
+
 impl Attempt {
     fn new(outgoing: bool) -> Arc<Attempt> {
         Arc::new(Attempt {
@@ -723,7 +727,7 @@ impl NodeInner {
     /// atom here: anyone could fill the atom table with names. A name that
     /// is no atom yet has no connection or attempt either; its attempt is
     /// made once the handshake succeeds ([`install`](Self::install)).
-    fn admit(&self, peer_name: &str) -> (Admission, Option<(Atom, Arc<Attempt>)>) {
+    fn admit(&self, peer_name: &str) -> (Admission, Admitted) {
         if self.is_closed() {
             return (Admission::NotAllowed, None);
         }
@@ -790,7 +794,7 @@ impl NodeInner {
             log::warn!("incoming connection: {err}");
             return;
         }
-        let mut decision: Option<(Admission, Option<(Atom, Arc<Attempt>)>)> = None;
+        let mut decision: Option<(Admission, Admitted)> = None;
         let result = handshake::accept(&mut stream, &self.local(), |peer| {
             let (admission, attempt) = self.admit(peer);
             decision = Some((admission, attempt));
