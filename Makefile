@@ -22,6 +22,10 @@
 #                   (install-lib), the erldp command (install-cli)
 #   make demo       setup, then run the demo
 #   make bench      setup, then run the benchmarks
+#   make fuzz       run every fuzz target (fuzz/, cargo-fuzz on nightly) for FUZZ_SECONDS
+#                   each (default 60); what they find goes to target/fuzz-corpus/, crashes
+#                   to fuzz/artifacts/
+#   make test-fuzz  replay each fuzz target's committed seed corpus once (make test runs it)
 #
 # ERLDP_SKIP_OTP_COMPAT=1 skips the OTP 27/29 chroots (quicker local runs; tests then use the
 # system OTP only). Without it `make test` requires them.
@@ -73,8 +77,9 @@ DATADIR ?= $(PREFIX)/share/erldp
 ERLDP_VERSION = $(shell sed -n 's/^\#define ERLDP_VERSION "\(.*\)"/\1/p' include/erldp.h)
 
 .PHONY: help setup setup-tools setup-packages setup-otp-compat setup-node setup-ruby setup-c \
-        setup-node-alone build build-ruby build-node lint test test-rust test-c test-ruby test-node \
-        ruby node c docs header install install-lib install-cli demo bench clean clean-otp
+        setup-node-alone setup-fuzz build build-ruby build-node lint test test-rust test-c \
+        test-ruby test-node test-fuzz ruby node c docs header install install-lib install-cli \
+        demo bench fuzz clean clean-otp
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -169,7 +174,7 @@ build-node: setup-node-alone
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
 	npm --prefix node run build
 
-test: lint test-rust test-c test-ruby test-node docs
+test: lint test-rust test-c test-ruby test-node test-fuzz docs
 
 # Clippy builds the Ruby and Node crates too, hence the Debian packages (ruby-dev, libclang).
 lint: setup-tools setup-packages
@@ -302,6 +307,41 @@ install-cli:
 	$(CARGO) build --release -p erldp-cli
 	install -D -s -m 0755 $(TARGET_DIR)/release/erldp $(DESTDIR)$(PREFIX)/bin/erldp
 	@echo "==> installed $(DESTDIR)$(PREFIX)/bin/erldp"
+
+# Fuzzing: fuzz/ is a cargo workspace of its own (cargo-fuzz needs nightly and sanitizers;
+# the root workspace builds on stable). Each target reads its committed seeds in
+# fuzz/corpus/TARGET; `make fuzz` keeps what it finds in target/fuzz-corpus/TARGET, the first
+# corpus directory, where libFuzzer writes, so that the committed seeds stay as they are.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := etf_decode term_text handshake_accept handshake_initiate epmd_reply \
+                epmd_request dist_frames
+FUZZ := $(CARGO) +nightly fuzz
+# A slower input than this is a hang (the socket targets wait at most 15 s for a peer).
+FUZZ_FLAGS := -timeout=30
+# The embedded EPMD serves each client on a thread of its own; LeakSanitizer flags the
+# thread-local bookkeeping of threads still exiting (now and then, and never on replay).
+FUZZ_FLAGS_epmd_request := -detect_leaks=0
+
+setup-fuzz:
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || { \
+	  echo "error: the fuzz targets need a nightly toolchain (rustup toolchain install nightly)" >&2; \
+	  exit 1; }
+	@$(FUZZ) --version >/dev/null 2>&1 || { \
+	  echo "==> cargo install cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
+
+fuzz: setup-fuzz
+	$(FUZZ) build
+	@$(foreach t,$(FUZZ_TARGETS), \
+	  echo "==> fuzz $(t) for $(FUZZ_SECONDS) s"; \
+	  mkdir -p target/fuzz-corpus/$(t); \
+	  $(FUZZ) run $(t) target/fuzz-corpus/$(t) fuzz/corpus/$(t) -- \
+	    $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -max_total_time=$(FUZZ_SECONDS);)
+
+test-fuzz: setup-fuzz
+	@echo "==> fuzz targets: each replays its seed corpus"
+	$(FUZZ) build
+	@$(foreach t,$(FUZZ_TARGETS), \
+	  $(FUZZ) run $(t) fuzz/corpus/$(t) -- $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -runs=0 2>&1 | tail -1;)
 
 clean:
 	$(CARGO) clean

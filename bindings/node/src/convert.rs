@@ -244,7 +244,10 @@ fn map_to_js(js: Js, pairs: &[(Term, Term)], options: DecodeOptions) -> Result<V
 fn clashing_key(pairs: &[(Term, Term)]) -> Option<&str> {
     let atoms: HashSet<&str> = pairs
         .iter()
-        .filter_map(|(key, _)| key.as_atom().map(|atom| atom.as_str()))
+        .filter_map(|(key, _)| match key {
+            Term::Atom(atom) => Some(atom.as_str()),
+            _ => None,
+        })
         .collect();
     pairs.iter().find_map(|(key, _)| {
         let text = std::str::from_utf8(key.as_binary()?).ok()?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
-use crate::dist::{Control, Inbound, Outbound, ProcRef};
+use crate::dist::{Bounds, Control, Inbound, Outbound, ProcRef};
 use crate::handshake::{self, flags, Local, Outcome};
 use crate::rpc::{call_failure, rpc_result};
 use crate::term::{Atom, Pid, Ref, Term};
@@ -292,7 +292,7 @@ impl Client {
             name: me,
             creation,
             outbound: Outbound::new(info.flags),
-            inbound: Inbound::new(MAX_MESSAGE),
+            inbound: Inbound::new(MAX_MESSAGE, Bounds::default()),
             buf: BytesMut::with_capacity(READ_CHUNK),
             scratch: vec![0; READ_CHUNK],
             out: Vec::with_capacity(256),

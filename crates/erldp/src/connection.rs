@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use parking_lot::{Condvar, Mutex};
 
-use crate::dist::{Control, Inbound, Outbound};
+use crate::dist::{Bounds, Control, Inbound, Outbound};
 use crate::handshake::Peer;
 use crate::mailbox::wakeups;
-use crate::term::Atom;
+use crate::term::{Atom, AtomBudget, Limits};
 use crate::{Error, Result};
 
 /// Senders wait while this much is queued and not yet written, so a slow
@@ -65,6 +65,8 @@ pub(crate) struct Timing {
     pub net_ticktime: Duration,
     /// Largest message accepted from the peer.
     pub max_message: usize,
+    /// What decoding one of the peer's messages may build.
+    pub limits: Limits,
 }
 
 struct Queue {
@@ -95,6 +97,8 @@ pub(crate) struct Connection {
     /// waits here for the writer to finish.
     room: Condvar,
     stream: TcpStream,
+    /// The long atoms the peer may still add to the atom table.
+    atoms: Arc<AtomBudget>,
     down: AtomicBool,
     down_reason: Mutex<Option<String>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -106,7 +110,12 @@ impl Connection {
     /// Takes over a socket on which the handshake has completed. Nothing is
     /// read or written until [`run`](Self::run) starts the threads, so the
     /// caller can make the connection known first.
-    pub(crate) fn new(stream: TcpStream, peer: Peer, timing: Timing) -> Result<Arc<Connection>> {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: Peer,
+        timing: Timing,
+        atoms: Arc<AtomBudget>,
+    ) -> Result<Arc<Connection>> {
         let outbound = Outbound::new(peer.flags);
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Self::tick(timing).max(Duration::from_millis(10))))?;
@@ -126,6 +135,7 @@ impl Connection {
             data_ready: Condvar::new(),
             room: Condvar::new(),
             stream,
+            atoms,
             down: AtomicBool::new(false),
             down_reason: Mutex::new(None),
             writer: Mutex::new(None),
@@ -396,7 +406,11 @@ impl Connection {
         timing: Timing,
         dispatch: &dyn Dispatch,
     ) -> Result<(), String> {
-        let mut inbound = Inbound::new(timing.max_message);
+        let bounds = Bounds {
+            atoms: Arc::clone(&self.atoms),
+            limits: timing.limits,
+        };
+        let mut inbound = Inbound::new(timing.max_message, bounds);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut last_heard = Instant::now();
         let mut undelivered = 0;

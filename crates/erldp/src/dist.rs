@@ -10,12 +10,14 @@
 //! fragments that are reassembled here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::handshake::flags;
 use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
-use crate::term::{encode_into, Atom, Decoder, Pid, Ref, Term};
+use crate::term::{encode_into, Atom, AtomBudget, Decoder, Limits, Pid, Ref, Term};
 use crate::{Error, Result};
 
 use tag::{
@@ -193,6 +195,25 @@ pub(crate) struct Inbound {
     /// The atoms of the current frame's references, kept between frames
     /// so that an unfragmented frame allocates nothing for them.
     refs: Vec<Atom>,
+    bounds: Bounds,
+}
+
+/// What bounds the terms of one peer's frames: the long atoms the peer may
+/// still add to the atom table, and the decoder's limits.
+pub(crate) struct Bounds {
+    pub atoms: Arc<AtomBudget>,
+    pub limits: Limits,
+}
+
+impl Default for Bounds {
+    /// A budget of its own with the default number of atoms, and the
+    /// default limits: for a connection that is the only one to its peer.
+    fn default() -> Bounds {
+        Bounds {
+            atoms: Arc::new(AtomBudget::new(crate::term::DEFAULT_ATOMS_PER_PEER)),
+            limits: Limits::default(),
+        }
+    }
 }
 
 struct Partial {
@@ -209,13 +230,14 @@ struct Framed {
 }
 
 impl Inbound {
-    pub(crate) fn new(max_message: usize) -> Inbound {
+    pub(crate) fn new(max_message: usize, bounds: Bounds) -> Inbound {
         Inbound {
             cache: vec![None; 2048].into_boxed_slice(),
             partial: HashMap::new(),
             partial_bytes: 0,
             max_message,
             refs: Vec::new(),
+            bounds,
         }
     }
 
@@ -238,7 +260,7 @@ impl Inbound {
                         body: frame.slice(pos..),
                         versioned: false,
                     };
-                    let control = decode_control(&framed);
+                    let control = decode_control(&framed, &self.bounds);
                     self.refs = framed.refs;
                     return control.map(Some);
                 }
@@ -266,7 +288,7 @@ impl Inbound {
             }
             None => return Err(Error::decode(0, "empty frame")),
         };
-        decode_control(&framed).map(Some)
+        decode_control(&framed, &self.bounds).map(Some)
     }
 
     /// Reads the atom cache part of a header starting at `pos` (just after
@@ -316,8 +338,8 @@ impl Inbound {
                     .ok_or_else(|| Error::decode(*pos, "truncated atom text in cache update"))?;
                 let text = std::str::from_utf8(text)
                     .map_err(|_| Error::decode(*pos, "atom in cache update is not UTF-8"))?;
-                let atom = Atom::new_from_peer(text)
-                    .ok_or_else(|| Error::decode(*pos, "atom table is full"))?;
+                let atom = Atom::new_from_peer(text, Some(&self.bounds.atoms))
+                    .map_err(|refused| Error::decode(*pos, refused.to_string()))?;
                 *pos += len;
                 self.cache[slot] = Some(atom);
                 refs.push(atom);
@@ -430,20 +452,28 @@ fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
     Ok((sequence, fragment))
 }
 
-fn decode_control(framed: &Framed) -> Result<Control> {
+fn decode_control(framed: &Framed, bounds: &Bounds) -> Result<Control> {
     if !framed.versioned {
-        if let Some(control) = decode_message_control(framed) {
+        if let Some(control) = decode_message_control(framed, bounds) {
             return control;
         }
     }
-    decode_any_control(framed)
+    decode_any_control(framed, bounds)
+}
+
+fn frame_decoder<'a>(framed: &'a Framed, bounds: &'a Bounds) -> Decoder<'a> {
+    Decoder::new(&framed.body)
+        .with_backing(&framed.body)
+        .with_atom_refs(&framed.refs)
+        .with_limits(bounds.limits)
+        .with_atom_budget(&bounds.atoms)
 }
 
 /// The control messages of messages and rpc answers, read field by field
 /// without building the control tuple as a term (no allocation). `None`
 /// when the frame is anything else or malformed: the general decoder then
 /// reads it and reports what is wrong.
-fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
+fn decode_message_control(framed: &Framed, bounds: &Bounds) -> Option<Result<Control>> {
     /// The fields before the payload.
     enum Head {
         Send(Option<Pid>, Pid),
@@ -451,9 +481,7 @@ fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
         AliasSend(Pid, Ref),
         MonitorPExit(ProcRef, Pid, Ref),
     }
-    let mut decoder = Decoder::new(&framed.body)
-        .with_backing(&framed.body)
-        .with_atom_refs(&framed.refs);
+    let mut decoder = frame_decoder(framed, bounds);
     let arity = decoder.small_tuple()?;
     let op = decoder.small_int_term()?;
     let head = match (op, arity) {
@@ -523,10 +551,8 @@ fn decode_message_control(framed: &Framed) -> Option<Result<Control>> {
     }))
 }
 
-fn decode_any_control(framed: &Framed) -> Result<Control> {
-    let mut decoder = Decoder::new(&framed.body)
-        .with_backing(&framed.body)
-        .with_atom_refs(&framed.refs);
+fn decode_any_control(framed: &Framed, bounds: &Bounds) -> Result<Control> {
+    let mut decoder = frame_decoder(framed, bounds);
     let next = |decoder: &mut Decoder<'_>| {
         if framed.versioned {
             decoder.versioned_term()
@@ -542,7 +568,12 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
     let op = fields[0]
         .as_i64()
         .ok_or_else(|| Error::decode(0, "control message without an operation code"))?;
-    let bad = |what: &str| Error::decode(0, format!("malformed {what} control message: {control}"));
+    let bad = |what: &str| {
+        Error::decode(
+            0,
+            format!("malformed {what} control message: {control:.TERM_TEXT_IN_ERRORS$}"),
+        )
+    };
     let pid = |i: usize| fields.get(i).and_then(Term::as_pid);
     let reference = |i: usize| fields.get(i).and_then(Term::as_reference);
     let payload = |decoder: &mut Decoder<'_>| -> Result<Term> {
@@ -682,7 +713,7 @@ fn decode_any_control(framed: &Framed) -> Result<Control> {
         _ => {
             return Err(Error::decode(
                 0,
-                format!("unknown control message {control}"),
+                format!("unknown control message {control:.TERM_TEXT_IN_ERRORS$}"),
             ))
         }
     };
@@ -826,9 +857,9 @@ impl AtomCache {
     }
 
     fn slot(atom: Atom) -> usize {
-        // Fibonacci hashing of the address; the top 11 bits index 2048 slots.
-        let address = atom.as_str().as_ptr() as u64;
-        (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 11)) as usize
+        // Fibonacci hashing of the atom's hash word; the top 11 bits index
+        // 2048 slots.
+        (atom.hash_word().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 11)) as usize
     }
 
     fn begin(&mut self) {
@@ -1148,7 +1179,7 @@ mod tests {
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
         outbound.encode(&mut out, &control).expect("encodes");
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         inbound
             .decode(Bytes::from(out))
             .expect("decodes")
@@ -1176,7 +1207,7 @@ mod tests {
     #[test]
     fn atoms_go_through_the_cache() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         let message = Term::Tuple(vec![
             Term::atom("seq"),
             Term::from(1),
@@ -1219,7 +1250,7 @@ mod tests {
     #[test]
     fn a_failed_encoding_leaves_the_cache_alone() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         let bad = Term::Tuple(vec![Term::atom("fresh"), Term::Float(f64::NAN)]);
         let mut out = vec![1, 2];
         let control = Control::Send {
@@ -1289,7 +1320,7 @@ mod tests {
         third.extend_from_slice(&1u64.to_be_bytes());
         third.extend_from_slice(&body[split + 2..]);
 
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         assert!(inbound.decode(Bytes::from(first)).expect("first").is_none());
         assert!(inbound
             .decode(Bytes::from(second))
@@ -1319,7 +1350,7 @@ mod tests {
 
     #[test]
     fn malformed_message_controls_are_errors() {
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         let mut good = vec![VERSION, HEADER, 0, 104, 3, 97, op::SEND as u8, 119, 0];
         encode_into(&Term::Pid(pid(2)), &mut good).expect("pid");
         encode_into(&Term::atom("hi"), &mut good).expect("payload");
@@ -1360,7 +1391,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(1 << 20, Bounds::default());
         for frame in [
             vec![],
             vec![1, 2, 3],

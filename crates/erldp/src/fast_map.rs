@@ -1,10 +1,10 @@
 //! The hash map of the node's own tables (processes by id, names, requests
 //! by reference).
 //!
-//! Their keys are made here — atoms hash by their interned address,
-//! references carry our counter — so a peer cannot pick keys that collide,
-//! and the std SipHash (a fifth of an rpc's instructions went into it) buys
-//! nothing.
+//! A peer cannot pick keys that collide — long atoms hash by their interned
+//! address, short ones by their bytes mixed with a key chosen per process,
+//! references carry our counter — so the std SipHash (a fifth of an rpc's
+//! instructions went into it) buys nothing.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

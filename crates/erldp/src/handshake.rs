@@ -146,6 +146,12 @@ pub mod flags {
     }
 }
 
+/// The longest node name a peer may send, in bytes: a node name is an atom,
+/// and `dist_util:recv_name/1` makes it one with `list_to_atom/1` of its
+/// bytes, which fails past 255 characters. Checked before anything else is
+/// done with the name.
+pub(crate) const MAX_NODE_NAME: usize = 255;
+
 /// Our side of a handshake.
 pub(crate) struct Local<'a> {
     /// Our full node name, `name@host`.
@@ -238,7 +244,7 @@ pub(crate) fn initiate(
     }
 
     let challenge = recv(stream, expected)?;
-    let parsed = parse_challenge(&challenge).map_err(&fail)?;
+    let parsed = parse_challenge(&challenge).map_err(fail)?;
     if parsed.name != expected {
         return Err(fail(format!(
             "the node answering is {}, not {expected}",
@@ -435,7 +441,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
             let name = rest
                 .get(14..14 + len)
                 .ok_or("truncated name in send_name")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(NameMessage {
                 old: false,
                 flags,
@@ -449,7 +455,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
                 return Err(format!("unsupported distribution version {version}"));
             }
             let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
-            let name = std::str::from_utf8(&rest[6..]).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(&rest[6..])?;
             Ok(NameMessage {
                 old: true,
                 flags,
@@ -459,6 +465,18 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
         }
         _ => Err("malformed send_name message (is this an Erlang node?)".into()),
     }
+}
+
+/// A peer's node name from a handshake message: at most [`MAX_NODE_NAME`]
+/// bytes of UTF-8.
+fn node_name(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.len() > MAX_NODE_NAME {
+        return Err(format!(
+            "node name of {} bytes is longer than {MAX_NODE_NAME}",
+            bytes.len()
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|_| "node name is not UTF-8".into())
 }
 
 struct Challenge {
@@ -478,7 +496,7 @@ fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
             let name = rest
                 .get(18..18 + len)
                 .ok_or("truncated name in challenge")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(Challenge {
                 flags,
                 challenge,
@@ -622,6 +640,13 @@ mod tests {
         assert_eq!(parsed.name, "x@y");
 
         assert!(parse_name(b"N").is_err());
+        let mut long = vec![b'N'];
+        long.extend_from_slice(&flags::MANDATORY.to_be_bytes());
+        long.extend_from_slice(&7u32.to_be_bytes());
+        long.extend_from_slice(&260u16.to_be_bytes());
+        long.extend_from_slice(format!("{}@b", "a".repeat(258)).as_bytes());
+        let err = parse_name(&long).err().expect("too long");
+        assert!(err.contains("260 bytes is longer than 255"), "{err}");
         assert!(parse_name(&[b'n', 0, 4, 0, 0, 0, 0]).is_err());
     }
 }

@@ -46,6 +46,9 @@ pub mod elixir;
 pub mod epmd;
 pub mod error;
 mod fast_map;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod host;
 pub mod logging;

@@ -22,12 +22,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::fast_map::FastMap;
 use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
 use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::{cookie, host, random, Dest, Error, Result};
 
 /// How the node uses EPMD.
@@ -57,6 +58,8 @@ pub struct NodeBuilder {
     setup_timeout: Duration,
     long_names: Option<bool>,
     max_message: usize,
+    max_message_terms: usize,
+    max_atoms_per_peer: usize,
 }
 
 impl NodeBuilder {
@@ -117,6 +120,27 @@ impl NodeBuilder {
     /// one ends that connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message = bytes;
+        self
+    }
+
+    /// How many elements a message from a peer may hold in all (default
+    /// [`DEFAULT_MAX_TERMS`](crate::term::decode::DEFAULT_MAX_TERMS), 8 Mi:
+    /// each costs a 56-byte [`Term`]); a message with more ends that
+    /// connection. See [`Limits`](crate::term::Limits).
+    pub fn max_message_terms(mut self, terms: usize) -> Self {
+        self.max_message_terms = terms;
+        self
+    }
+
+    /// How many atoms longer than 15 bytes one peer may add to the
+    /// process's atom table over the life of this node (default
+    /// [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER),
+    /// 65,536). Shorter atoms and atoms the table already holds are free. A
+    /// message that would add one more ends that peer's connection, and
+    /// from then on its messages may use only atoms the table holds; other
+    /// peers are not affected. Why: [`Atom`](crate::term::Atom).
+    pub fn max_atoms_per_peer(mut self, atoms: usize) -> Self {
+        self.max_atoms_per_peer = atoms;
         self
     }
 
@@ -185,6 +209,10 @@ struct Attempt {
     done: Condvar,
 }
 
+/// The attempt an incoming connection settles, under the peer's name, when
+/// there is one already (see `NodeInner::admit`).
+type Admitted = Option<(Atom, Arc<Attempt>)>;
+
 impl Attempt {
     fn new(outgoing: bool) -> Arc<Attempt> {
         Arc::new(Attempt {
@@ -228,6 +256,10 @@ pub(crate) struct NodeInner {
     epmd_port: u16,
     port: u16,
     timing: Timing,
+    /// Each peer's [`AtomBudget`], kept for the node's life: the atoms it
+    /// added stay in the table when its connection goes.
+    peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
+    atoms_per_peer: usize,
     setup_timeout: Duration,
     listener_fd: RawFd,
     registration: Mutex<Option<epmd::Registration>>,
@@ -344,7 +376,13 @@ impl NodeInner {
             timing: Timing {
                 net_ticktime: options.net_ticktime,
                 max_message: options.max_message,
+                limits: Limits {
+                    max_terms: options.max_message_terms,
+                    ..Limits::default()
+                },
             },
+            atoms_per_peer: options.max_atoms_per_peer,
+            peer_atoms: Mutex::new(FastMap::default()),
             setup_timeout: options.setup_timeout,
             listener_fd: listener.as_raw_fd(),
             registration: Mutex::new(registration),
@@ -620,7 +658,13 @@ impl NodeInner {
             "handshake with {peer} ({direction}) succeeded; flags in use {:#x}",
             info.flags
         );
-        let conn = match Connection::new(stream, info, self.timing) {
+        let atoms = Arc::clone(
+            self.peer_atoms
+                .lock()
+                .entry(peer)
+                .or_insert_with(|| Arc::new(AtomBudget::new(self.atoms_per_peer))),
+        );
+        let conn = match Connection::new(stream, info, self.timing, atoms) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -628,7 +672,7 @@ impl NodeInner {
                 return Err(err);
             }
         };
-        {
+        let displaced = {
             let mut conns = self.conns.lock();
             if self.is_closed() {
                 drop(conns);
@@ -641,16 +685,28 @@ impl NodeInner {
                     old.abort("replaced by a new connection from the same node");
                 }
             }
-            conns.insert(peer, Slot::Up(Arc::clone(&conn)));
-        }
+            // An attempt of ours that began while this peer's handshake was
+            // under way (its name was no atom when it was admitted) is
+            // settled by this connection.
+            match conns.insert(peer, Slot::Up(Arc::clone(&conn))) {
+                Some(Slot::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => Some(other),
+                _ => None,
+            }
+        };
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
         if let Err(err) = conn.run(self.timing, dispatch) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
             attempt.finish(Err(err.clone()));
+            if let Some(other) = displaced {
+                other.finish(Err(err.clone()));
+            }
             return Err(err);
         }
         attempt.finish(Ok(Arc::clone(&conn)));
+        if let Some(other) = displaced {
+            other.finish(Ok(Arc::clone(&conn)));
+        }
         log::info!("connected to {peer} ({direction}, creation {creation})");
         Ok(conn)
     }
@@ -664,12 +720,20 @@ impl NodeInner {
         }
     }
 
-    /// Decides how to answer a peer that is connecting to us.
-    fn admit(&self, peer_name: &str) -> (Admission, Option<Arc<Attempt>>) {
+    /// Decides how to answer a peer that is connecting to us, and which
+    /// attempt (under which name) the connection settles.
+    ///
+    /// The peer has not proved the cookie yet, so its name is not made an
+    /// atom here: anyone could fill the atom table with names. A name that
+    /// is no atom yet has no connection or attempt either; its attempt is
+    /// made once the handshake succeeds ([`install`](Self::install)).
+    fn admit(&self, peer_name: &str) -> (Admission, Admitted) {
         if self.is_closed() {
             return (Admission::NotAllowed, None);
         }
-        let peer = Atom::new(peer_name);
+        let Some(peer) = Atom::existing(peer_name) else {
+            return (Admission::Ok, None);
+        };
         if peer == self.name {
             return (Admission::NotAllowed, None);
         }
@@ -681,7 +745,7 @@ impl NodeInner {
             {
                 if peer_name > self.name.as_str() {
                     attempt.adopted.store(true, Ordering::Release);
-                    (Admission::OkSimultaneous, Some(Arc::clone(attempt)))
+                    (Admission::OkSimultaneous, Some((peer, Arc::clone(attempt))))
                 } else {
                     (Admission::Nok, None)
                 }
@@ -690,7 +754,7 @@ impl NodeInner {
             _ => {
                 let attempt = Attempt::new(false);
                 conns.insert(peer, Slot::Connecting(Arc::clone(&attempt)));
-                (Admission::Ok, Some(attempt))
+                (Admission::Ok, Some((peer, attempt)))
             }
         }
     }
@@ -730,7 +794,7 @@ impl NodeInner {
             log::warn!("incoming connection: {err}");
             return;
         }
-        let mut decision: Option<(Admission, Option<Arc<Attempt>>)> = None;
+        let mut decision: Option<(Admission, Admitted)> = None;
         let result = handshake::accept(&mut stream, &self.local(), |peer| {
             let (admission, attempt) = self.admit(peer);
             decision = Some((admission, attempt));
@@ -740,7 +804,7 @@ impl NodeInner {
         match result {
             Ok(info) => {
                 let peer = info.name;
-                let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
+                let attempt = attempt.map_or_else(|| Attempt::new(false), |(_, attempt)| attempt);
                 if let Err(err) =
                     self.install(stream, info, &attempt, true, admission == Admission::Alive)
                 {
@@ -754,10 +818,8 @@ impl NodeInner {
                     ),
                     _ => log::debug!("incoming handshake failed: {err}"),
                 }
-                if let Some(attempt) = attempt {
-                    if let Error::Auth { node } | Error::Connection { node, .. } = &err {
-                        self.forget_attempt(Atom::new(node), &attempt);
-                    }
+                if let Some((peer, attempt)) = attempt {
+                    self.forget_attempt(peer, &attempt);
                     attempt.finish(Err(err));
                 }
             }
@@ -928,7 +990,7 @@ impl NodeInner {
                 };
                 self.send_if_connected(requester.node, &forward);
             }
-            _ => log::debug!("group leader: unexpected message {message}"),
+            _ => log::debug!("group leader: unexpected message {message:.TERM_TEXT_IN_ERRORS$}"),
         }
     }
 
@@ -939,9 +1001,17 @@ impl NodeInner {
         let (pid, tag) = match from {
             Term::Tuple(pair) if pair.len() == 2 => match &pair[0] {
                 Term::Pid(pid) => (*pid, &pair[1]),
-                _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{from:.TERM_TEXT_IN_ERRORS$} is not a {{Pid, Tag}} pair"
+                    )))
+                }
             },
-            _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{from:.TERM_TEXT_IN_ERRORS$} is not a {{Pid, Tag}} pair"
+                )))
+            }
         };
         let message = Term::Tuple(vec![tag.clone(), reply]);
         match tag {
@@ -1571,6 +1641,8 @@ impl Node {
             setup_timeout: Duration::from_secs(7),
             long_names: None,
             max_message: 1 << 30,
+            max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
+            max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
         }
     }
 

@@ -729,16 +729,7 @@ impl<'t> Failure<'t> {
 #[cold]
 pub fn key_in_path(key: &Term) -> String {
     const MAX_KEY_TEXT: usize = 60;
-    let mut text = key.to_string();
-    if text.len() > MAX_KEY_TEXT {
-        let mut cut = MAX_KEY_TEXT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
+    format!("{key:.MAX_KEY_TEXT$}")
 }
 
 type Written<'t> = std::result::Result<(), Failed<'t>>;

@@ -14,7 +14,7 @@
 //! `-0.0` differ, as in OTP 27). `Ord` is Erlang's term order, refined so that
 //! it agrees with that equality (an integer sorts before an equal float).
 
-mod atom;
+pub mod atom;
 pub(crate) mod bigint;
 pub mod decode;
 pub mod encode;
@@ -23,8 +23,10 @@ mod text;
 
 use bytes::Bytes;
 
-pub use atom::{Atom, MAX_ATOM_CHARS};
-pub use decode::{decode, decode_bytes, Decoder};
+pub use atom::{
+    set_max_peer_atoms, Atom, AtomBudget, DEFAULT_ATOMS_PER_PEER, MAX_ATOM_CHARS, MAX_PEER_ATOMS,
+};
+pub use decode::{decode, decode_bytes, Decoder, Limits};
 pub use encode::{encode, encode_into, encoded_size};
 pub use order::map_key_cmp;
 
