@@ -36,6 +36,7 @@ use crate::error;
 use crate::js::{Js, Value};
 use crate::lanes::Lanes;
 use crate::mailbox::NativeMailbox;
+use crate::send::{self, Outgoing};
 
 /// What a request ended with.
 pub(crate) enum Outcome {
@@ -426,13 +427,8 @@ impl NativeNode {
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
-        let message = from_js(js, message)?;
-        self.check_open(js)?;
-        let node = self.node.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = node.send(&dest, message);
-        });
-        Ok(())
+        let message = Outgoing::Term(from_js(js, message)?);
+        send::send(js, &self.cx, &self.node, dest, message)
     }
 
     /// [`NativeNode::send`] for a destination and message that the package
@@ -441,12 +437,7 @@ impl NativeNode {
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
         let js = Js::new(env.raw());
         let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        self.check_open(js)?;
-        let node = self.node.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = node.send_encoded(&dest, &message);
-        });
-        Ok(())
+        send::send(js, &self.cx, &self.node, dest, Outgoing::Etf(message))
     }
 
     /// `gen_server:cast`.

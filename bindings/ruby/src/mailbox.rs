@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use erldp::Atom;
-use magnus::{method, prelude::*, Error, RModule, Ruby, Symbol, Value};
+use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
@@ -72,12 +72,13 @@ impl Mailbox {
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
-    /// (Symbol) monitors that node and gives the name back, so that
-    /// `demonitor` takes either.
+    /// (Symbol or String) monitors that node and gives its name back as a
+    /// Symbol, so that `demonitor` takes either.
     fn monitor(ruby: &Ruby, rb_self: &Self, target: Value) -> Result<Value, Error> {
         let mailbox = &rb_self.0;
-        if let Some(node) = Symbol::from_value(target) {
-            let name = node.name()?.into_owned();
+        if Symbol::from_value(target).is_some() || RString::from_value(target).is_some() {
+            let name = args::name(ruby, target, "node name")?;
+            let node = ruby.to_symbol(&name);
             reaching(ruby, mailbox.node(), Atom::new(&name), None, || {
                 mailbox.monitor_node(&name)
             })?;
@@ -91,12 +92,15 @@ impl Mailbox {
     }
 
     fn demonitor(ruby: &Ruby, rb_self: &Self, monitor: Value) -> Result<(), Error> {
-        let done = if let Some(node) = Symbol::from_value(monitor) {
-            rb_self.0.demonitor_node(&node.name()?)
-        } else {
-            let reference = <&Ref>::try_convert(monitor)?;
-            rb_self.0.demonitor(reference.0)
-        };
+        let done =
+            if Symbol::from_value(monitor).is_some() || RString::from_value(monitor).is_some() {
+                rb_self
+                    .0
+                    .demonitor_node(&args::name(ruby, monitor, "node name")?)
+            } else {
+                let reference = <&Ref>::try_convert(monitor)?;
+                rb_self.0.demonitor(reference.0)
+            };
         done.map_err(|err| raise(ruby, err))
     }
 

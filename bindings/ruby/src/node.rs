@@ -6,7 +6,9 @@ use std::thread;
 use std::time::Instant;
 
 use erldp::{Atom, EpmdMode, Pending, Term};
-use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Symbol, Value};
+use magnus::{
+    function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
+};
 
 use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
@@ -107,19 +109,20 @@ impl Node {
         erldp::Node::clone(&self.0)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        ruby: &Ruby,
-        name: String,
-        cookie: Option<String>,
-        hidden: bool,
-        epmd: Value,
-        listen_port: u16,
-        net_ticktime: f64,
-        epmd_port: Option<u16>,
-        setup_timeout: f64,
-        long_names: Option<bool>,
-    ) -> Result<Node, Error> {
+    /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
+    /// of `Node.new`, with its defaults, in one Hash.
+    fn start(ruby: &Ruby, name: String, options: RHash) -> Result<Node, Error> {
+        fn option<T: TryConvert>(ruby: &Ruby, options: RHash, key: &str) -> Result<T, Error> {
+            options.aref(ruby.to_symbol(key))
+        }
+        let cookie: Option<String> = option(ruby, options, "cookie")?;
+        let hidden: bool = option(ruby, options, "hidden")?;
+        let epmd: Value = option(ruby, options, "epmd")?;
+        let listen_port: u16 = option(ruby, options, "listen_port")?;
+        let net_ticktime: f64 = option(ruby, options, "net_ticktime")?;
+        let epmd_port: Option<u16> = option(ruby, options, "epmd_port")?;
+        let setup_timeout: f64 = option(ruby, options, "setup_timeout")?;
+        let long_names: Option<bool> = option(ruby, options, "long_names")?;
         let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
             "auto" => EpmdMode::Auto,
             "external" => EpmdMode::External,
@@ -293,7 +296,7 @@ impl Node {
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     let class = module.define_class("Node", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("start", function!(Node::start, 9))?;
+    class.define_singleton_method("start", function!(Node::start, 2))?;
     class.define_method("name", method!(Node::name, 0))?;
     class.define_method("pid", method!(Node::pid, 0))?;
     class.define_method("port", method!(Node::port, 0))?;

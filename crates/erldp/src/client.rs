@@ -18,10 +18,10 @@ use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
 use crate::protocol::frame::{self, Incoming, TICK};
 use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
-use crate::protocol::{flags, io, noproc, requests, Control, Outbound, ProcRef};
+use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::term::{Atom, Pid, Term};
 use crate::transport::{self, Io, Transport};
-use crate::{epmd, Error, Result};
+use crate::{epmd, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -131,7 +131,7 @@ impl ClientBuilder {
             format!(
                 "erldp_client_{}_{:06x}",
                 std::process::id(),
-                handshake::random_u32() & 0xFF_FFFF
+                random::u32() & 0xFF_FFFF
             )
         });
         let name = identity::full_name(&alive, peer_host.contains('.'));
@@ -199,9 +199,6 @@ pub struct Client {
     last_heard: Instant,
 }
 
-/// The largest message accepted from the peer, as a node's default.
-const MAX_MESSAGE: usize = 1 << 30;
-
 impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
@@ -229,7 +226,7 @@ impl Client {
             .max(Duration::from_millis(1));
         transport.set_read_timeout(Some(left))?;
         transport.set_write_timeout(Some(left))?;
-        let creation = handshake::nonzero_random_u32();
+        let creation = random::nonzero_u32();
         let mut offered = flags::SUPPORTED;
         if !hidden {
             offered |= flags::PUBLISHED;
@@ -263,7 +260,7 @@ impl Client {
             transport,
             peer: info.name,
             outbound: Outbound::new(info.flags),
-            reader: frame::Reader::new(MAX_MESSAGE),
+            reader: frame::Reader::new(Bounds::default()),
             out: Vec::with_capacity(256),
             me: identity.pid(SYSTEM_ID),
             group_leader: identity.pid(GROUP_LEADER_ID),

@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::handshake::Peer;
 use crate::inbox::wakeups;
 use crate::protocol::frame::{self, Incoming, READ_CHUNK, TICK};
-use crate::protocol::{Control, Outbound};
+use crate::protocol::{Bounds, Control, Outbound};
 use crate::term::Atom;
 use crate::transport::{Io, Transport};
 use crate::{Error, Result};
@@ -80,8 +80,9 @@ pub(crate) struct Connection {
     /// The peer is declared down after this long without a byte from it;
     /// we tick every quarter of it.
     net_ticktime: Duration,
-    /// The largest frame (and reassembled message) accepted from the peer.
-    max_message: usize,
+    /// What the peer's frames may hold: their size, the atoms they may
+    /// add, what decoding one may build.
+    bounds: Bounds,
     queue: Mutex<Outgoing>,
     /// The writer waits here for data.
     data_ready: Condvar,
@@ -104,7 +105,7 @@ impl Connection {
         transport: Box<dyn Transport>,
         peer: Peer,
         net_ticktime: Duration,
-        max_message: usize,
+        bounds: Bounds,
     ) -> Result<Arc<Connection>> {
         let outbound = Outbound::new(peer.flags);
         transport.set_read_timeout(Some((net_ticktime / 4).max(Duration::from_millis(10))))?;
@@ -113,7 +114,7 @@ impl Connection {
             peer,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             net_ticktime,
-            max_message,
+            bounds,
             queue: Mutex::new(Outgoing {
                 buf: Vec::with_capacity(READ_CHUNK),
                 outbound,
@@ -368,7 +369,7 @@ impl Connection {
     }
 
     fn read_frames(self: &Arc<Self>, dispatch: &dyn Dispatch) -> Result<(), String> {
-        let mut reader = frame::Reader::new(self.max_message);
+        let mut reader = frame::Reader::new(self.bounds.clone());
         let mut last_heard = Instant::now();
         let mut undelivered = 0;
         wakeups::enable();

@@ -17,7 +17,13 @@ use md5::{Digest, Md5};
 use crate::protocol::flags;
 use crate::protocol::identity::valid_node_name;
 use crate::term::Atom;
-use crate::{Error, Result};
+use crate::{random, Error, Result};
+
+/// The longest node name a peer may send, in bytes: a node name is an atom,
+/// and `dist_util:recv_name/1` makes it one with `list_to_atom/1` of its
+/// bytes, which fails past 255 characters. Checked before anything else is
+/// done with the name.
+pub(crate) const MAX_NODE_NAME: usize = 255;
 
 /// Our side of a handshake.
 pub(crate) struct Local<'a> {
@@ -111,7 +117,7 @@ pub(crate) fn initiate(
     }
 
     let challenge = recv(stream, expected)?;
-    let parsed = parse_challenge(&challenge).map_err(&fail)?;
+    let parsed = parse_challenge(&challenge).map_err(fail)?;
     if parsed.name != expected {
         return Err(fail(format!(
             "the node answering is {}, not {expected}",
@@ -121,7 +127,7 @@ pub(crate) fn initiate(
     let peer_flags = flags::expand(parsed.flags);
     check_mandatory(peer_flags, expected)?;
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut reply = Vec::with_capacity(21);
     reply.push(b'r');
     reply.extend_from_slice(&our_challenge.to_be_bytes());
@@ -191,8 +197,8 @@ pub(crate) fn accept(
 
     let mut assigned_name = None;
     if peer_flags & flags::NAME_ME != 0 {
-        let name = format!("erldp_dyn_{:08x}@{}", random_u32(), hello.name);
-        let creation = nonzero_random_u32();
+        let name = format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name);
+        let creation = random::nonzero_u32();
         let mut status = b"snamed:".to_vec();
         status.extend_from_slice(&(name.len() as u16).to_be_bytes());
         status.extend_from_slice(name.as_bytes());
@@ -232,7 +238,7 @@ pub(crate) fn accept(
     };
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut challenge = Vec::with_capacity(19 + local.name.len());
     challenge.push(b'N');
     challenge.extend_from_slice(&local.flags.to_be_bytes());
@@ -305,7 +311,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
             let name = rest
                 .get(14..14 + len)
                 .ok_or("truncated name in send_name")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(NameMessage {
                 old: false,
                 flags,
@@ -319,7 +325,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
                 return Err(format!("unsupported distribution version {version}"));
             }
             let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
-            let name = std::str::from_utf8(&rest[6..]).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(&rest[6..])?;
             Ok(NameMessage {
                 old: true,
                 flags,
@@ -329,6 +335,18 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
         }
         _ => Err("malformed send_name message (is this an Erlang node?)".into()),
     }
+}
+
+/// A peer's node name from a handshake message: at most [`MAX_NODE_NAME`]
+/// bytes of UTF-8.
+fn node_name(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.len() > MAX_NODE_NAME {
+        return Err(format!(
+            "node name of {} bytes is longer than {MAX_NODE_NAME}",
+            bytes.len()
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|_| "node name is not UTF-8".into())
 }
 
 struct Challenge {
@@ -348,7 +366,7 @@ fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
             let name = rest
                 .get(18..18 + len)
                 .ok_or("truncated name in challenge")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(Challenge {
                 flags,
                 challenge,
@@ -431,24 +449,6 @@ fn io_failure(node: &str, doing: &str, err: std::io::Error) -> Error {
     }
 }
 
-/// A random 32-bit number from the kernel's CSPRNG; challenges must not be
-/// predictable.
-pub(crate) fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    crate::util::fill_random(&mut bytes);
-    u32::from_be_bytes(bytes)
-}
-
-/// A random creation or challenge that is never 0 (0 is reserved).
-pub(crate) fn nonzero_random_u32() -> u32 {
-    loop {
-        let value = random_u32();
-        if value != 0 {
-            return value;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +485,13 @@ mod tests {
         assert_eq!(parsed.name, "x@y");
 
         assert!(parse_name(b"N").is_err());
+        let mut long = vec![b'N'];
+        long.extend_from_slice(&flags::MANDATORY.to_be_bytes());
+        long.extend_from_slice(&7u32.to_be_bytes());
+        long.extend_from_slice(&260u16.to_be_bytes());
+        long.extend_from_slice(format!("{}@b", "a".repeat(258)).as_bytes());
+        let err = parse_name(&long).err().expect("too long");
+        assert!(err.contains("260 bytes is longer than 255"), "{err}");
         assert!(parse_name(&[b'n', 0, 4, 0, 0, 0, 0]).is_err());
     }
 }

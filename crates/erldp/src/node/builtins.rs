@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use super::signals::Process;
 use super::NodeInner;
+use super::LOG;
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::protocol::identity::{Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{io, requests};
 use crate::term::{Atom, Pid, Term};
@@ -96,7 +98,9 @@ impl NodeInner {
         match builtin {
             Builtin::NetKernel => self.on_net_kernel(message),
             Builtin::Rex => self.on_rex(message),
-            Builtin::User => log::debug!("message to user dropped: this node has no I/O server"),
+            Builtin::User => {
+                log::debug!(target: LOG, "message to user dropped: this node has no I/O server")
+            }
         }
     }
 
@@ -118,7 +122,9 @@ impl NodeInner {
     fn on_io_request(self: &Arc<Self>, message: Term) {
         match io::forward(self.group_leader_pid(), self.name(), message) {
             Ok((node, forward)) => self.send_if_connected(node, &forward),
-            Err(message) => log::debug!("group leader: unexpected message {message}"),
+            Err(message) => {
+                log::debug!(target: LOG, "group leader: unexpected message {message:.TERM_TEXT_IN_ERRORS$}")
+            }
         }
     }
 

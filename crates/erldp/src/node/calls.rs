@@ -15,11 +15,11 @@ use parking_lot::Mutex;
 use super::{Node, NodeInner};
 use crate::connection::Connection;
 use crate::dest::Dest;
+use crate::fast_map::FastMap;
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::control::spawn_reply;
 use crate::protocol::{flags, identity, requests, Control, ProcRef};
 use crate::term::{Atom, Pid, Ref, Term};
-use crate::util::FastMap;
 use crate::{Error, Result};
 
 /// The requests waiting for their answers, by reference.

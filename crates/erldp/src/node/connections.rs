@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::LOG;
 use super::{EpmdMode, Node, NodeInner};
 use crate::connection::{Connection, Dispatch};
 use crate::epmd;
 use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
-use crate::protocol::{identity, Control};
-use crate::term::Atom;
+use crate::protocol::{identity, Bounds, Control};
+use crate::term::{Atom, AtomBudget};
 use crate::transport::{self, Io, Listener, Transport};
 use crate::{Error, Result};
 
@@ -55,6 +56,10 @@ struct AttemptState {
     /// Started connects ([`Node::connect_start`]) told when it ends.
     waiters: Vec<Arc<Slot<Result<()>>>>,
 }
+
+/// The attempt an incoming connection settles, under the peer's name, when
+/// there is one already (see `NodeInner::admit`).
+type Admitted = Option<(Atom, Arc<Attempt>)>;
 
 impl Attempt {
     fn new(outgoing: bool) -> Arc<Attempt> {
@@ -231,13 +236,13 @@ impl NodeInner {
                 self.install(transport, info, attempt, false, false)
             }
             Ok((_, Outcome::LostSimultaneous)) => {
-                log::debug!("simultaneous connect with {peer}: its connection to us wins");
+                log::debug!(target: LOG, "simultaneous connect with {peer}: its connection to us wins");
                 attempt.wait(self.setup_timeout * 2, peer)
             }
             Err(err) => {
                 self.forget_attempt(peer, attempt);
                 attempt.finish(Err(err.clone()));
-                log::warn!("connecting to {peer} failed: {err}");
+                log::warn!(target: LOG, "connecting to {peer} failed: {err}");
                 Err(err)
             }
         }
@@ -273,7 +278,7 @@ impl NodeInner {
         let addrs = self.peer_address(peer)?;
         let mut last_err = None;
         for addr in addrs {
-            log::debug!("connecting to {peer} at {addr}");
+            log::debug!(target: LOG, "connecting to {peer} at {addr}");
             match transport::connect(&addr, self.setup_timeout) {
                 Ok(tcp) => {
                     let transport: Box<dyn Transport> = Box::new(tcp);
@@ -316,11 +321,11 @@ impl NodeInner {
         let peer = info.name;
         let creation = info.creation;
         let direction = if incoming { "incoming" } else { "outgoing" };
-        log::debug!(
-            "handshake with {peer} ({direction}) succeeded; flags in use {:#x}",
+        log::debug!(target: LOG, "handshake with {peer} ({direction}) succeeded; flags in use {:#x}",
             info.flags
         );
-        let conn = match Connection::new(transport, info, self.net_ticktime, self.max_message) {
+        let bounds = self.bounds(peer);
+        let conn = match Connection::new(transport, info, self.net_ticktime, bounds) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -328,7 +333,7 @@ impl NodeInner {
                 return Err(err);
             }
         };
-        {
+        let displaced = {
             let mut table = self.conns.table.lock();
             if self.is_closed() {
                 drop(table);
@@ -341,18 +346,46 @@ impl NodeInner {
                     old.abort("replaced by a new connection from the same node");
                 }
             }
-            table.insert(peer, Entry::Up(Arc::clone(&conn)));
-        }
+            // An attempt of ours that began while this peer's handshake was
+            // under way (its name was no atom when it was admitted) is
+            // settled by this connection.
+            match table.insert(peer, Entry::Up(Arc::clone(&conn))) {
+                Some(Entry::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => Some(other),
+                _ => None,
+            }
+        };
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
         if let Err(err) = conn.run(dispatch) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
             attempt.finish(Err(err.clone()));
+            if let Some(other) = displaced {
+                other.finish(Err(err.clone()));
+            }
             return Err(err);
         }
         attempt.finish(Ok(Arc::clone(&conn)));
-        log::info!("connected to {peer} ({direction}, creation {creation})");
+        if let Some(other) = displaced {
+            other.finish(Ok(Arc::clone(&conn)));
+        }
+        log::info!(target: LOG, "connected to {peer} ({direction}, creation {creation})");
         Ok(conn)
+    }
+
+    /// What `peer`'s frames may hold. Its atom budget lasts as long as the
+    /// node: the atoms it added stay in the table when its connection goes.
+    fn bounds(&self, peer: Atom) -> Bounds {
+        let atoms = Arc::clone(
+            self.peer_atoms
+                .lock()
+                .entry(peer)
+                .or_insert_with(|| Arc::new(AtomBudget::new(self.atoms_per_peer))),
+        );
+        Bounds {
+            max_message: self.max_message,
+            atoms,
+            limits: self.limits,
+        }
     }
 
     /// Removes `conn` from the table unless another connection to `peer`
@@ -364,12 +397,20 @@ impl NodeInner {
         }
     }
 
-    /// Decides how to answer a peer that is connecting to us.
-    fn admit(&self, peer_name: &str) -> (Admission, Option<Arc<Attempt>>) {
+    /// Decides how to answer a peer that is connecting to us, and which
+    /// attempt (under which name) the connection settles.
+    ///
+    /// The peer has not proved the cookie yet, so its name is not made an
+    /// atom here: anyone could fill the atom table with names. A name that
+    /// is no atom yet has no connection or attempt either; its attempt is
+    /// made once the handshake succeeds ([`install`](Self::install)).
+    fn admit(&self, peer_name: &str) -> (Admission, Admitted) {
         if self.is_closed() {
             return (Admission::NotAllowed, None);
         }
-        let peer = Atom::new(peer_name);
+        let Some(peer) = Atom::existing(peer_name) else {
+            return (Admission::Ok, None);
+        };
         if peer == self.name() {
             return (Admission::NotAllowed, None);
         }
@@ -381,7 +422,7 @@ impl NodeInner {
             {
                 if peer_name > self.name().as_str() {
                     attempt.adopted.store(true, Ordering::Release);
-                    (Admission::OkSimultaneous, Some(Arc::clone(attempt)))
+                    (Admission::OkSimultaneous, Some((peer, Arc::clone(attempt))))
                 } else {
                     (Admission::Nok, None)
                 }
@@ -390,7 +431,7 @@ impl NodeInner {
             _ => {
                 let attempt = Attempt::new(false);
                 table.insert(peer, Entry::Connecting(Arc::clone(&attempt)));
-                (Admission::Ok, Some(attempt))
+                (Admission::Ok, Some((peer, attempt)))
             }
         }
     }
@@ -408,11 +449,11 @@ impl NodeInner {
                         .name("erldp-handshake".into())
                         .spawn(move || inner.accept_one(tcp));
                     if let Err(err) = spawned {
-                        log::error!("cannot start a handshake thread: {err}");
+                        log::error!(target: LOG, "cannot start a handshake thread: {err}");
                     }
                 }
                 Err(err) => {
-                    log::warn!("accept failed: {err}");
+                    log::warn!(target: LOG, "accept failed: {err}");
                     thread::sleep(Duration::from_millis(50));
                 }
             }
@@ -425,10 +466,10 @@ impl NodeInner {
             .set_read_timeout(Some(self.setup_timeout))
             .and_then(|_| transport.set_write_timeout(Some(self.setup_timeout)));
         if let Err(err) = prepared {
-            log::warn!("incoming connection: {err}");
+            log::warn!(target: LOG, "incoming connection: {err}");
             return;
         }
-        let mut decision: Option<(Admission, Option<Arc<Attempt>>)> = None;
+        let mut decision: Option<(Admission, Admitted)> = None;
         let from = transport.peer();
         let result = handshake::accept(&mut Io(&*transport), &from, &self.local(), |peer| {
             let (admission, attempt) = self.admit(peer);
@@ -439,23 +480,22 @@ impl NodeInner {
         match result {
             Ok(info) => {
                 let peer = info.name;
-                let attempt = attempt.unwrap_or_else(|| Attempt::new(false));
+                let attempt = attempt.map_or_else(|| Attempt::new(false), |(_, attempt)| attempt);
                 let replace = admission == Admission::Alive;
                 if let Err(err) = self.install(transport, info, &attempt, true, replace) {
-                    log::warn!("accepting {peer} failed: {err}");
+                    log::warn!(target: LOG, "accepting {peer} failed: {err}");
                 }
             }
             Err(err) => {
                 match &err {
-                    Error::Auth { node } => log::warn!(
-                        "connection attempt from {node} rejected: the cookie did not match"
-                    ),
-                    _ => log::debug!("incoming handshake failed: {err}"),
-                }
-                if let Some(attempt) = attempt {
-                    if let Error::Auth { node } | Error::Connection { node, .. } = &err {
-                        self.forget_attempt(Atom::new(node), &attempt);
+                    Error::Auth { node } => {
+                        log::warn!(target: LOG, "connection attempt from {node} rejected: the cookie did not match"
+                        )
                     }
+                    _ => log::debug!(target: LOG, "incoming handshake failed: {err}"),
+                }
+                if let Some((peer, attempt)) = attempt {
+                    self.forget_attempt(peer, &attempt);
                     attempt.finish(Err(err));
                 }
             }

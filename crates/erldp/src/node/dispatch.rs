@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::builtins::Builtin;
 use super::NodeInner;
+use super::LOG;
 use crate::connection::{Connection, Dispatch};
 use crate::dest::Dest;
 use crate::message::{Message, MessageKind};
@@ -24,7 +25,7 @@ impl Dispatch for NodeInner {
     fn connection_down(&self, conn: &Arc<Connection>, reason: &str) {
         let peer = conn.peer_name();
         self.forget_connection(peer, conn);
-        log::info!("connection to {peer} down: {reason}");
+        log::info!(target: LOG, "connection to {peer} down: {reason}");
         if let Some(this) = self.this() {
             this.node_down(peer, reason);
         }
@@ -130,7 +131,7 @@ impl NodeInner {
         }
         match Builtin::named(name) {
             Some(builtin) => self.on_builtin(builtin, message),
-            None => log::debug!("message to unregistered name {name} dropped"),
+            None => log::debug!(target: LOG, "message to unregistered name {name} dropped"),
         }
     }
 
@@ -138,7 +139,7 @@ impl NodeInner {
     /// reply.
     fn on_alias_send(self: &Arc<Self>, from: Pid, alias: Ref, message: Term) {
         if !self.complete_alias_reply(alias, &message) {
-            log::debug!("message to unknown alias from {from:?} dropped");
+            log::debug!(target: LOG, "message to unknown alias from {from:?} dropped");
         }
     }
 }

@@ -18,6 +18,10 @@
 //! - `dispatch`: where each incoming control message goes, and sending.
 //! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
 
+/// The target of the node's log records, whichever part logs them: one
+/// name for a program's logger to select (see [`logging`](crate::logging)).
+const LOG: &str = "erldp::node";
+
 mod builtins;
 mod calls;
 mod connections;
@@ -39,13 +43,14 @@ use self::registry::Registry;
 pub(crate) use self::signals::Process;
 use crate::dest::Dest;
 use crate::epmd;
-use crate::handshake::{self, Local};
+use crate::fast_map::FastMap;
+use crate::handshake::Local;
 use crate::pending::Timer;
 use crate::protocol::identity::{self, Identity};
 use crate::protocol::{flags, requests};
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::transport::{Listener, ListenerStop};
-use crate::{Error, Result};
+use crate::{random, Error, Result};
 
 /// How the node uses EPMD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -74,6 +79,8 @@ pub struct NodeBuilder {
     setup_timeout: Duration,
     long_names: Option<bool>,
     max_message: usize,
+    max_message_terms: usize,
+    max_atoms_per_peer: usize,
 }
 
 impl NodeBuilder {
@@ -134,6 +141,27 @@ impl NodeBuilder {
     /// one ends that connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message = bytes;
+        self
+    }
+
+    /// How many elements a message from a peer may hold in all (default
+    /// [`DEFAULT_MAX_TERMS`](crate::term::decode::DEFAULT_MAX_TERMS), 8 Mi:
+    /// each costs a 56-byte [`Term`]); a message with more ends that
+    /// connection. See [`Limits`](crate::term::Limits).
+    pub fn max_message_terms(mut self, terms: usize) -> Self {
+        self.max_message_terms = terms;
+        self
+    }
+
+    /// How many atoms longer than 15 bytes one peer may add to the
+    /// process's atom table over the life of this node (default
+    /// [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER),
+    /// 65,536). Shorter atoms and atoms the table already holds are free. A
+    /// message that would add one more ends that peer's connection, and
+    /// from then on its messages may use only atoms the table holds; other
+    /// peers are not affected. Why: [`Atom`](crate::term::Atom).
+    pub fn max_atoms_per_peer(mut self, atoms: usize) -> Self {
+        self.max_atoms_per_peer = atoms;
         self
     }
 
@@ -200,6 +228,12 @@ pub(crate) struct NodeInner {
     net_ticktime: Duration,
     /// The largest message accepted from a peer.
     max_message: usize,
+    /// What decoding one of a peer's messages may build.
+    limits: Limits,
+    /// Each peer's [`AtomBudget`], kept for the node's life: the atoms it
+    /// added stay in the table when its connection goes.
+    peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
+    atoms_per_peer: usize,
     setup_timeout: Duration,
     listener: ListenerStop,
     registration: Mutex<Option<epmd::Registration>>,
@@ -245,7 +279,7 @@ impl NodeInner {
             EpmdMode::None => None,
             EpmdMode::Auto => {
                 if epmd::ensure_running(epmd_port)? {
-                    log::info!("no EPMD answered on port {epmd_port}: started one in this process");
+                    log::info!(target: LOG, "no EPMD answered on port {epmd_port}: started one in this process");
                 }
                 Some(epmd::register(
                     epmd_port,
@@ -264,12 +298,12 @@ impl NodeInner {
             )?),
         };
         if registration.is_some() {
-            log::debug!("registered {alive} (port {port}) in EPMD on port {epmd_port}");
+            log::debug!(target: LOG, "registered {alive} (port {port}) in EPMD on port {epmd_port}");
         }
         let creation = registration
             .as_ref()
             .map(epmd::Registration::creation)
-            .unwrap_or_else(handshake::nonzero_random_u32);
+            .unwrap_or_else(random::nonzero_u32);
 
         let identity = Identity::new(Atom::new(&full_name), creation);
         let mut flags = flags::SUPPORTED;
@@ -291,6 +325,12 @@ impl NodeInner {
             port,
             net_ticktime: options.net_ticktime,
             max_message: options.max_message,
+            limits: Limits {
+                max_terms: options.max_message_terms,
+                ..Limits::default()
+            },
+            peer_atoms: Mutex::new(FastMap::default()),
+            atoms_per_peer: options.max_atoms_per_peer,
             setup_timeout: options.setup_timeout,
             listener: stopper,
             registration: Mutex::new(registration),
@@ -307,8 +347,7 @@ impl NodeInner {
                 .name(format!("erldp-accept-{alive}"))
                 .spawn(move || inner.accept_loop(listener))?;
         }
-        log::info!(
-            "node {} started on port {port} (creation {creation})",
+        log::info!(target: LOG, "node {} started on port {port} (creation {creation})",
             inner.name()
         );
         let guard = Arc::new(CloseOnDrop(Arc::clone(&inner)));
@@ -320,7 +359,7 @@ impl NodeInner {
 
     fn local(&self) -> Local<'_> {
         Local {
-            name: self.name().as_str(),
+            name: self.identity.name_str(),
             flags: self.flags,
             creation: self.identity.creation(),
             cookie: &self.cookie,
@@ -352,7 +391,7 @@ impl NodeInner {
         self.fail_all_outstanding();
         self.close_connections();
         self.timer.stop();
-        log::info!("node {} closed", self.name());
+        log::info!(target: LOG, "node {} closed", self.name());
     }
 }
 
@@ -371,6 +410,8 @@ impl Node {
             setup_timeout: Duration::from_secs(7),
             long_names: None,
             max_message: 1 << 30,
+            max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
+            max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
         }
     }
 

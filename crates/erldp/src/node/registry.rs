@@ -9,9 +9,9 @@ use parking_lot::RwLock;
 use super::builtins::Builtin;
 use super::signals::Process;
 use super::NodeInner;
+use crate::fast_map::FastMap;
 use crate::protocol::ProcRef;
 use crate::term::{Atom, Pid, MAX_ATOM_CHARS};
-use crate::util::FastMap;
 use crate::{Error, Result};
 
 pub(super) struct Registry {

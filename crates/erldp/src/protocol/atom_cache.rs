@@ -53,9 +53,9 @@ impl AtomCache {
 
     #[inline]
     fn slot(atom: Atom) -> usize {
-        // Fibonacci hashing of the address; the top 11 bits index 2048 slots.
-        let address = atom.as_str().as_ptr() as u64;
-        (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 11)) as usize
+        // Fibonacci hashing of the atom's hash word; the top 11 bits index
+        // 2048 slots.
+        (atom.hash_word().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 11)) as usize
     }
 
     pub(super) fn begin(&mut self) {

@@ -6,7 +6,8 @@
 //! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)
 //! (the control message tuples and their `_TT` trace-token variants).
 
-use super::header::Framed;
+use super::header::{Bounds, Framed};
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::term::encode::tag;
 use crate::term::{Atom, Decoder, Pid, Ref, Term};
 use crate::{Error, Result};
@@ -215,10 +216,12 @@ impl Control {
 /// the operation and the field. The readers are macros over one local
 /// decoder, and each arm returns the message it builds: this runs once per
 /// message, and as fast as reading the bytes allows.
-pub(super) fn decode(framed: &Framed) -> Result<Control> {
+pub(super) fn decode(framed: &Framed, bounds: &Bounds) -> Result<Control> {
     let mut d = Decoder::new(&framed.body)
         .with_backing(&framed.body)
-        .with_atom_refs(&framed.refs);
+        .with_atom_refs(&framed.refs)
+        .with_limits(bounds.limits)
+        .with_atom_budget(&bounds.atoms);
     let end = framed.body.len();
     let versioned = framed.versioned;
     if versioned {
@@ -484,13 +487,22 @@ pub(super) fn decode(framed: &Framed) -> Result<Control> {
             })
         }
         (op::NODE_LINK | op::GROUP_LEADER | op::UNLINK, _) => Ok(Control::Ignored),
-        _ => Err(Error::decode(
-            start,
-            format!(
-                "unknown control message: operation {op} ({}) with {arity} elements",
-                op::name(op)
-            ),
-        )),
+        _ => Err(unknown(d.at(start), op, arity)),
+    }
+}
+
+/// What is wrong with a control message that no operation takes: the
+/// message itself, as far as it decodes (shown in part), and its shape.
+#[cold]
+fn unknown(mut d: Decoder<'_>, op: i64, arity: usize) -> Error {
+    let at = d.position();
+    let shape = format!("operation {op} ({}) with {arity} elements", op::name(op));
+    match d.term() {
+        Ok(control) => Error::decode(
+            at,
+            format!("unknown control message {control:.TERM_TEXT_IN_ERRORS$}: {shape}"),
+        ),
+        Err(_) => Error::decode(at, format!("unknown control message: {shape}")),
     }
 }
 
@@ -741,7 +753,7 @@ mod tests {
     }
 
     fn decode(frame: Bytes) -> Result<Control> {
-        Inbound::new(1 << 20)
+        Inbound::new(crate::protocol::tests::small())
             .decode(frame)
             .map(|control| control.expect("not a fragment"))
     }
@@ -860,7 +872,7 @@ mod tests {
             (
                 control(99, vec![Term::Pid(pid(1))]),
                 None,
-                "unknown control message: operation 99 (unknown) with 2 elements",
+                "unknown control message {99,#Pid<'a@b'.1.0.1>}: operation 99 (unknown) with 2 elements",
             ),
             (
                 Term::from(7),

@@ -11,7 +11,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::control::Control;
-use super::header::{Inbound, Outbound};
+use super::header::{Bounds, Inbound, Outbound};
 use crate::Result;
 
 /// A tick: an empty frame, which keeps a quiet connection alive.
@@ -55,13 +55,12 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// A reader that refuses frames (and reassembled fragments) over
-    /// `max_message` bytes.
-    pub(crate) fn new(max_message: usize) -> Reader {
+    /// A reader of one peer's frames, within `bounds`.
+    pub(crate) fn new(bounds: Bounds) -> Reader {
         Reader {
             buf: BytesMut::with_capacity(READ_CHUNK),
-            inbound: Inbound::new(max_message),
-            max_message,
+            max_message: bounds.max_message,
+            inbound: Inbound::new(bounds),
         }
     }
 
@@ -141,7 +140,7 @@ mod tests {
             };
             append(&mut stream, &mut outbound, &control).expect("encodes");
         }
-        let mut reader = Reader::new(1 << 20);
+        let mut reader = Reader::new(crate::protocol::tests::small());
         let mut seen = Vec::new();
         // Byte by byte: every split of the stream must come out the same.
         for byte in stream {
@@ -161,7 +160,10 @@ mod tests {
 
     #[test]
     fn an_oversized_frame_is_refused_before_it_is_read() {
-        let mut reader = Reader::new(100);
+        let mut reader = Reader::new(Bounds {
+            max_message: 100,
+            ..Bounds::default()
+        });
         reader.buffer().extend_from_slice(&101u32.to_be_bytes());
         let err = reader.next().err().expect("too large");
         assert_eq!(

@@ -9,6 +9,7 @@
 //! negotiated flags want.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
@@ -16,19 +17,43 @@ use super::atom_cache::AtomCache;
 use super::control::{self, Control, Parts, Shape};
 use super::flags;
 use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
-use crate::term::{encode_into, Atom, Term};
+use crate::term::{encode_into, Atom, AtomBudget, Limits, Term};
 use crate::{Error, Result};
 
 /// The first byte of a frame sent without a distribution header, when the
 /// peer did not negotiate `DIST_HDR_ATOM_CACHE`.
 const PASS_THROUGH: u8 = 112;
 
+/// What bounds one peer's frames: their size, the long atoms the peer may
+/// still add to the atom table, and what decoding one of its messages may
+/// build.
+#[derive(Clone)]
+pub(crate) struct Bounds {
+    /// The largest frame, and the largest message reassembled from
+    /// fragments.
+    pub max_message: usize,
+    pub atoms: Arc<AtomBudget>,
+    pub limits: Limits,
+}
+
+impl Default for Bounds {
+    /// A node's defaults, with a budget of its own: for a connection that
+    /// is the only one to its peer.
+    fn default() -> Bounds {
+        Bounds {
+            max_message: 1 << 30,
+            atoms: Arc::new(AtomBudget::new(crate::term::DEFAULT_ATOMS_PER_PEER)),
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// Per-connection receive state: the atom cache and unfinished fragments.
 pub(crate) struct Inbound {
     cache: Box<[Option<Atom>]>,
     partial: HashMap<u64, Partial>,
     partial_bytes: usize,
-    max_message: usize,
+    bounds: Bounds,
     /// The atoms of the current frame's references, kept between frames
     /// so that an unfragmented frame allocates nothing for them.
     refs: Vec<Atom>,
@@ -49,12 +74,12 @@ pub(super) struct Framed {
 }
 
 impl Inbound {
-    pub(crate) fn new(max_message: usize) -> Inbound {
+    pub(crate) fn new(bounds: Bounds) -> Inbound {
         Inbound {
             cache: vec![None; 2048].into_boxed_slice(),
             partial: HashMap::new(),
             partial_bytes: 0,
-            max_message,
+            bounds,
             refs: Vec::new(),
         }
     }
@@ -78,7 +103,7 @@ impl Inbound {
                         body: frame.slice(pos..),
                         versioned: false,
                     };
-                    let control = control::decode(&framed);
+                    let control = control::decode(&framed, &self.bounds);
                     self.refs = framed.refs;
                     return control.map(Some);
                 }
@@ -106,7 +131,7 @@ impl Inbound {
             }
             None => return Err(Error::decode(0, "empty frame")),
         };
-        control::decode(&framed).map(Some)
+        control::decode(&framed, &self.bounds).map(Some)
     }
 
     /// Reads the atom cache part of a header starting at `pos` (just after
@@ -156,8 +181,8 @@ impl Inbound {
                     .ok_or_else(|| Error::decode(*pos, "truncated atom text in cache update"))?;
                 let text = std::str::from_utf8(text)
                     .map_err(|_| Error::decode(*pos, "atom in cache update is not UTF-8"))?;
-                let atom = Atom::new_from_peer(text)
-                    .ok_or_else(|| Error::decode(*pos, "atom table is full"))?;
+                let atom = Atom::new_from_peer(text, Some(&self.bounds.atoms))
+                    .map_err(|refused| Error::decode(*pos, refused.to_string()))?;
                 *pos += len;
                 self.cache[slot] = Some(atom);
                 refs.push(atom);
@@ -248,12 +273,12 @@ impl Inbound {
 
     fn reserve_fragment_space(&mut self, more: usize) -> Result<()> {
         self.partial_bytes += more;
-        if self.partial_bytes > self.max_message {
+        if self.partial_bytes > self.bounds.max_message {
             return Err(Error::decode(
                 0,
                 format!(
                     "fragmented messages exceed the limit of {} bytes",
-                    self.max_message
+                    self.bounds.max_message
                 ),
             ));
         }
@@ -423,12 +448,12 @@ impl Parts for Write<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::tests::pid;
+    use crate::protocol::tests::{pid, small};
 
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
         outbound.encode(&mut out, &control).expect("encodes");
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(small());
         inbound
             .decode(Bytes::from(out))
             .expect("decodes")
@@ -456,7 +481,7 @@ mod tests {
     #[test]
     fn atoms_go_through_the_cache() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(small());
         let message = Term::Tuple(vec![
             Term::atom("seq"),
             Term::from(1),
@@ -499,7 +524,7 @@ mod tests {
     #[test]
     fn a_failed_encoding_leaves_the_cache_alone() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(small());
         let bad = Term::Tuple(vec![Term::atom("fresh"), Term::Float(f64::NAN)]);
         let mut out = vec![1, 2];
         let control = Control::Send {
@@ -569,7 +594,7 @@ mod tests {
         third.extend_from_slice(&1u64.to_be_bytes());
         third.extend_from_slice(&body[split + 2..]);
 
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(small());
         assert!(inbound.decode(Bytes::from(first)).expect("first").is_none());
         assert!(inbound
             .decode(Bytes::from(second))
@@ -599,7 +624,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let mut inbound = Inbound::new(1 << 20);
+        let mut inbound = Inbound::new(small());
         for frame in [
             vec![],
             vec![1, 2, 3],

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::term::{Atom, Pid, Ref};
-use crate::{util, Error, Result};
+use crate::{cookie, host, random, Error, Result};
 
 /// The pid a node's own sends, rpcs and calls come from.
 pub(crate) const SYSTEM_ID: u32 = 1;
@@ -50,9 +50,9 @@ pub(crate) fn full_name(name: &str, long: bool) -> String {
     if name.contains('@') {
         name.to_string()
     } else if long {
-        format!("{name}@{}", util::long_hostname())
+        format!("{name}@{}", host::long_hostname())
     } else {
-        format!("{name}@{}", util::short_hostname())
+        format!("{name}@{}", host::short_hostname())
     }
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn cookie(given: Option<String>) -> Result<String> {
     match given {
         Some(cookie) if cookie.is_empty() => Err(Error::invalid("the cookie is empty")),
         Some(cookie) => Ok(cookie),
-        None => util::default_cookie(),
+        None => cookie::default_cookie(),
     }
 }
 
@@ -78,19 +78,22 @@ pub(crate) struct Identity {
 
 impl Identity {
     pub(crate) fn new(name: Atom, creation: u32) -> Identity {
-        let mut salt = [0u8; 4];
-        util::fill_random(&mut salt);
         Identity {
             name,
             creation,
             next_ref: AtomicU64::new(1),
-            ref_salt: u32::from_be_bytes(salt),
+            ref_salt: random::u32(),
         }
     }
 
     /// The full node name, `name@host`.
     pub(crate) fn name(&self) -> Atom {
         self.name
+    }
+
+    /// The full node name as text.
+    pub(crate) fn name_str(&self) -> &str {
+        self.name.as_str()
     }
 
     /// The incarnation in our pids and references.

@@ -13,18 +13,27 @@ mod atom_cache;
 pub(crate) mod control;
 pub mod flags;
 pub(crate) mod frame;
-mod header;
+pub(crate) mod header;
 pub(crate) mod identity;
 pub(crate) mod io;
 pub(crate) mod noproc;
 pub(crate) mod requests;
 
 pub(crate) use control::{Control, ProcRef};
-pub(crate) use header::Outbound;
+pub(crate) use header::{Bounds, Outbound};
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::Bounds;
     use crate::term::{Atom, Pid};
+
+    /// Bounds for tests: frames of up to 1 MiB.
+    pub(crate) fn small() -> Bounds {
+        Bounds {
+            max_message: 1 << 20,
+            ..Bounds::default()
+        }
+    }
 
     /// Pid `id` of node `a@b`.
     pub(crate) fn pid(id: u32) -> Pid {

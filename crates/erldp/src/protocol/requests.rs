@@ -13,6 +13,7 @@
 
 use super::control::{Control, ProcRef};
 use crate::dest::Dest;
+use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
@@ -88,7 +89,7 @@ pub(crate) fn rpc_result(reference: Ref, node: Atom, reason: Term) -> Result<Ter
             Term::nil(),
         );
     };
-    let ours = fields.first().and_then(Term::as_ref) == Some(reference);
+    let ours = fields.first().and_then(Term::as_reference) == Some(reference);
     let class = fields.get(1).and_then(Term::as_atom);
     match (ours, class, fields.len()) {
         (true, Some(class), 3) if class == "return" => Ok(fields.pop().expect("three fields")),
@@ -206,12 +207,17 @@ pub(crate) fn gen_call(message: &Term) -> Option<(&Term, &Term)> {
 /// as `gen:reply/2` does: a tag `[alias | Alias]` (OTP 24+) is answered on
 /// the alias, so that a reply after the caller gave up is dropped.
 pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
+    let not_a_pair = || {
+        Error::invalid(format!(
+            "{from:.TERM_TEXT_IN_ERRORS$} is not a {{Pid, Tag}} pair"
+        ))
+    };
     let (pid, tag) = match from {
         Term::Tuple(pair) if pair.len() == 2 => match &pair[0] {
             Term::Pid(pid) => (*pid, &pair[1]),
-            _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+            _ => return Err(not_a_pair()),
         },
-        _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
+        _ => return Err(not_a_pair()),
     };
     let dest = match tag {
         Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
