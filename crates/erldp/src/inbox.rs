@@ -17,10 +17,16 @@ use crate::{Error, Result};
 
 type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
 
+/// Takes each message of a process the node runs itself (a served name, an
+/// rpc worker) as it arrives, on the thread that brings it.
+pub(crate) type Sink = Box<dyn Fn(Message) + Send + Sync>;
+
 /// The message queue of one process.
 pub(crate) struct Inbox {
     state: Mutex<InboxState>,
     arrived: Condvar,
+    /// Where messages go instead of the queue.
+    sink: Option<Sink>,
 }
 
 struct InboxState {
@@ -32,6 +38,15 @@ struct InboxState {
 
 impl Inbox {
     pub(crate) fn new() -> Arc<Inbox> {
+        Inbox::with(None)
+    }
+
+    /// An inbox that hands each message to `sink` rather than queue it.
+    pub(crate) fn sink(sink: Sink) -> Arc<Inbox> {
+        Inbox::with(Some(sink))
+    }
+
+    fn with(sink: Option<Sink>) -> Arc<Inbox> {
         Arc::new(Inbox {
             state: Mutex::new(InboxState {
                 messages: VecDeque::new(),
@@ -40,6 +55,7 @@ impl Inbox {
                 next_receiver: 0,
             }),
             arrived: Condvar::new(),
+            sink,
         })
     }
 
@@ -48,6 +64,11 @@ impl Inbox {
     pub(crate) fn push(self: &Arc<Self>, message: Message) {
         let mut state = self.state.lock();
         if state.closed {
+            return;
+        }
+        if let Some(sink) = &self.sink {
+            drop(state);
+            sink(message);
             return;
         }
         if let Some((_, receiver)) = state.receivers.pop_front() {

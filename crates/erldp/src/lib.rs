@@ -8,6 +8,9 @@
 //!   calls functions ([`Node::rpc`], [`Node::call`]) and sends.
 //! - [`Mailbox`] is a process of our node: a pid, an optional registered
 //!   name, a queue of [`Message`]s, links and monitors.
+//! - [`Node::serve`] and [`Node::expose`] let BEAM code call the program:
+//!   `gen_server:call` to a served name, `rpc:call`/`erpc:call` to an
+//!   exposed module ([`serve`]).
 //! - [`Term`] is an Erlang term; it parses and prints Erlang syntax and
 //!   converts to and from the External Term Format ([`term`]).
 //! - [`Error`] is the one error type; [`logging`] explains what is logged
@@ -59,6 +62,7 @@ mod node;
 mod pending;
 mod protocol;
 mod random;
+pub mod serve;
 pub mod term;
 mod transport;
 
@@ -69,7 +73,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use host::{long_hostname, short_hostname};
 pub use mailbox::Mailbox;
 pub use message::{Message, MessageKind};
-pub use node::{EpmdMode, Node, NodeBuilder};
+pub use node::{EpmdMode, Exposed, Node, NodeBuilder, Served};
 pub use pending::{Cancel, Pending};
 pub use protocol::flags;
+pub use serve::{Exception, Invocation, Reply, Request, ServeOptions};
 pub use term::{Atom, BigInt, Bitstring, Fun, FunKind, Pid, Port, Ref, Term};

@@ -6,7 +6,8 @@
 //!
 //! The [`net_kernel`](https://www.erlang.org/doc/apps/kernel/net_kernel.html)
 //! and [`rpc`](https://www.erlang.org/doc/apps/kernel/rpc.html) servers are
-//! `gen_server`s on BEAM; ours answer their calls here.
+//! `gen_server`s on BEAM; ours answer `net_kernel` here and pass what
+//! reaches `rex` to the exposed modules (`serving`).
 
 use std::sync::Arc;
 
@@ -97,7 +98,7 @@ impl NodeInner {
     pub(super) fn on_builtin(self: &Arc<Self>, builtin: Builtin, message: Term) {
         match builtin {
             Builtin::NetKernel => self.on_net_kernel(message),
-            Builtin::Rex => self.on_rex(message),
+            Builtin::Rex => self.on_rex_request(message),
             Builtin::User => {
                 log::debug!(target: LOG, "message to user dropped: this node has no I/O server")
             }
@@ -135,17 +136,6 @@ impl NodeInner {
             if matches!(request, Term::Tuple(t) if t.len() == 2 && t[0].is_atom("is_auth")) {
                 self.reply(from, Term::atom("yes"));
             }
-        }
-    }
-
-    /// `rpc:call` aimed at our `rex` gets `{badrpc, notsup}` until handlers
-    /// can serve it, rather than hanging the caller.
-    fn on_rex(self: &Arc<Self>, message: Term) {
-        if let Some((from, _request)) = requests::gen_call(&message) {
-            self.reply(
-                from,
-                Term::Tuple(vec![Term::atom("badrpc"), Term::atom("notsup")]),
-            );
         }
     }
 

@@ -10,7 +10,7 @@ use super::LOG;
 use crate::connection::{Connection, Dispatch};
 use crate::dest::Dest;
 use crate::message::{Message, MessageKind};
-use crate::protocol::{noproc, requests, Control};
+use crate::protocol::{requests, Control};
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
@@ -61,11 +61,15 @@ impl NodeInner {
                 reason,
                 ..
             } => self.on_monitor_exit(to, reference, reason),
-            Control::SpawnRequest { .. } => {
-                if let Some(answer) = noproc::answer(&control) {
-                    let _ = conn.send(&answer);
-                }
-            }
+            Control::SpawnRequest {
+                req_id,
+                from,
+                module,
+                function,
+                args,
+                opts,
+                ..
+            } => self.on_spawn_request(conn, req_id, from, module, function, args, &opts),
             Control::SpawnReply {
                 req_id,
                 flags,

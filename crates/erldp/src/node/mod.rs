@@ -6,8 +6,8 @@
 //! routes every incoming signal to the mailbox, call or rpc it is for.
 //! Built-in processes answer what Erlang expects any node to answer:
 //! `net_adm:ping/1` (`net_kernel`'s `is_auth`), I/O requests from rpc'd code
-//! (forwarded to the caller's node's `user`), and spawn requests
-//! (`notsup` until handlers can serve them).
+//! (forwarded to the caller's node's `user`); what the program serves and
+//! exposes answers calls, rpcs and spawn requests.
 //!
 //! - `connections`: the connection table, connecting, accepting,
 //!   simultaneous connects.
@@ -17,6 +17,7 @@
 //!   group leader of our rpcs).
 //! - `dispatch`: where each incoming control message goes, and sending.
 //! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
+//! - `serving`: served names, exposed modules, spawn requests and `rex`.
 
 /// The target of the node's log records, whichever part logs them: one
 /// name for a program's logger to select (see [`logging`](crate::logging)).
@@ -27,6 +28,7 @@ mod calls;
 mod connections;
 mod dispatch;
 mod registry;
+mod serving;
 mod signals;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +42,8 @@ use self::builtins::Builtins;
 use self::calls::Requests;
 use self::connections::Connections;
 use self::registry::Registry;
+use self::serving::Serving;
+pub use self::serving::{Exposed, Served};
 pub(crate) use self::signals::Process;
 use crate::dest::Dest;
 use crate::epmd;
@@ -81,6 +85,7 @@ pub struct NodeBuilder {
     max_message: usize,
     max_message_terms: usize,
     max_atoms_per_peer: usize,
+    handler_threads: usize,
 }
 
 impl NodeBuilder {
@@ -165,6 +170,17 @@ impl NodeBuilder {
         self
     }
 
+    /// How many threads may run the closures of [`Node::serve`] and
+    /// [`Node::expose`] at once (default
+    /// [`DEFAULT_HANDLER_THREADS`](crate::serve::DEFAULT_HANDLER_THREADS),
+    /// 256). Threads start when requests come and end after 10 s idle; each
+    /// served name or exposed module uses at most its
+    /// [`concurrency`](crate::ServeOptions::concurrency) of them.
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = threads;
+        self
+    }
+
     /// Starts the node: listens, registers with EPMD, and is ready to
     /// connect and be connected to.
     pub fn start(self) -> Result<Node> {
@@ -243,6 +259,7 @@ pub(crate) struct NodeInner {
     requests: Requests,
     timer: Arc<Timer>,
     builtins: Builtins,
+    serving: Serving,
 }
 
 impl NodeInner {
@@ -340,6 +357,7 @@ impl NodeInner {
             requests: Requests::default(),
             timer: Timer::new(),
             builtins,
+            serving: Serving::new(&alive, options.handler_threads),
         });
         {
             let inner = Arc::clone(&inner);
@@ -388,6 +406,7 @@ impl NodeInner {
         for process in self.registry.drain() {
             process.close_for_good();
         }
+        self.serving.close();
         self.fail_all_outstanding();
         self.close_connections();
         self.timer.stop();
@@ -412,6 +431,7 @@ impl Node {
             max_message: 1 << 30,
             max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
             max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
+            handler_threads: crate::serve::DEFAULT_HANDLER_THREADS,
         }
     }
 
@@ -469,7 +489,11 @@ impl Node {
     }
 
     /// Answers a `gen_server:call` that reached one of our mailboxes as
-    /// `{'$gen_call', From, Request}`: `from` is that `From`.
+    /// `{'$gen_call', From, Request}` (`from` is that `From`), or a served
+    /// name's handler that returned [`Reply::NoReply`](crate::Reply::NoReply)
+    /// (`from` is the request's [`from`](crate::serve::Request::from)). Sent
+    /// as `gen:reply/2` sends it: on the caller's alias (OTP 24+), so that a
+    /// reply after the caller gave up is dropped.
     pub fn reply(&self, from: &Term, reply: Term) -> Result<()> {
         let (dest, message) = requests::reply(from, reply)?;
         self.send(&dest, message)

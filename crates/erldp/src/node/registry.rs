@@ -110,10 +110,20 @@ impl Registry {
 impl NodeInner {
     /// A new process, registered under `name` if given.
     pub(super) fn spawn_process(&self, name: Option<&str>) -> Result<Arc<Process>> {
+        self.spawn_with(name, Process::new)
+    }
+
+    /// A new process that `make` makes for its pid, registered under `name`
+    /// if given.
+    pub(super) fn spawn_with(
+        &self,
+        name: Option<&str>,
+        make: impl FnOnce(Pid) -> Arc<Process>,
+    ) -> Result<Arc<Process>> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let process = Process::new(self.identity.pid(self.registry.next_id()));
+        let process = make(self.identity.pid(self.registry.next_id()));
         self.registry.add(&process);
         if let Some(name) = name {
             if let Err(err) = self.registry.register(&process, name) {

@@ -57,6 +57,10 @@ struct Relations {
     closed: bool,
 }
 
+/// Told that a monitor on the process went away without firing (a
+/// demonitor, a lost connection), with the monitor's reference.
+pub(crate) type Unwatched = Box<dyn Fn(&Process, Ref) + Send + Sync>;
+
 /// A process of our node: a pid, perhaps a registered name, a queue of
 /// messages, links and monitors.
 pub(crate) struct Process {
@@ -64,15 +68,29 @@ pub(crate) struct Process {
     name: Mutex<Option<Atom>>,
     inbox: Arc<Inbox>,
     relations: Mutex<Relations>,
+    /// For processes the node runs itself (served names, rpc workers),
+    /// whose work is wanted only while someone watches.
+    unwatched: Option<Unwatched>,
 }
 
 impl Process {
     pub(crate) fn new(pid: Pid) -> Arc<Process> {
+        Process::with(pid, Inbox::new(), None)
+    }
+
+    /// A process the node runs itself: `inbox` hands its messages on, and
+    /// `unwatched` hears of monitors that go away.
+    pub(crate) fn run_by_node(pid: Pid, inbox: Arc<Inbox>, unwatched: Unwatched) -> Arc<Process> {
+        Process::with(pid, inbox, Some(unwatched))
+    }
+
+    fn with(pid: Pid, inbox: Arc<Inbox>, unwatched: Option<Unwatched>) -> Arc<Process> {
         Arc::new(Process {
             pid,
             name: Mutex::new(None),
-            inbox: Inbox::new(),
+            inbox,
             relations: Mutex::new(Relations::default()),
+            unwatched,
         })
     }
 
@@ -92,6 +110,12 @@ impl Process {
     /// Whether the process has ended.
     pub(crate) fn is_closed(&self) -> bool {
         self.relations.lock().closed
+    }
+
+    /// Whether nothing monitors or links to the process any more.
+    pub(crate) fn is_unobserved(&self) -> bool {
+        let relations = self.relations.lock();
+        relations.watchers.is_empty() && relations.links.is_empty()
     }
 
     /// Gives the process its registered name; it may have one.
@@ -130,7 +154,16 @@ impl Process {
     }
 
     fn remove_watcher(&self, reference: Ref) {
-        self.relations.lock().watchers.remove(&reference);
+        let removed = self.relations.lock().watchers.remove(&reference);
+        if removed.is_some() {
+            self.note_unwatched(reference);
+        }
+    }
+
+    fn note_unwatched(&self, reference: Ref) {
+        if let Some(unwatched) = &self.unwatched {
+            unwatched(self, reference);
+        }
     }
 
     /// Records a link from `other`, unless this process has ended.
@@ -188,6 +221,7 @@ impl Process {
     fn lose_node(&self, node: Atom) {
         let noconnection = Term::atom("noconnection");
         let mut messages = Vec::new();
+        let mut unwatched = Vec::new();
         {
             let mut relations = self.relations.lock();
             let lost_links: Vec<Pid> = relations
@@ -217,12 +251,19 @@ impl Process {
                     ));
                 }
             }
-            relations
-                .watchers
-                .retain(|_, watcher| watcher.pid.node != node);
+            relations.watchers.retain(|reference, watcher| {
+                let lost = watcher.pid.node == node;
+                if lost {
+                    unwatched.push(*reference);
+                }
+                !lost
+            });
             if relations.node_monitors.remove(&node).is_some() {
                 messages.push(Message::node_down(node));
             }
+        }
+        for reference in unwatched {
+            self.note_unwatched(reference);
         }
         for message in messages {
             self.inbox.push(message);
@@ -455,6 +496,62 @@ impl NodeInner {
                 );
             }
         }
+    }
+
+    /// Sets up what a spawn request asked for on the process it started:
+    /// a link to the requester, and the requester's monitor under the
+    /// request's reference. Nothing is sent: the `SPAWN_REPLY` tells.
+    pub(super) fn tie_to_requester(
+        &self,
+        process: &Arc<Process>,
+        requester: Pid,
+        reference: Ref,
+        link: bool,
+        monitor: bool,
+    ) {
+        let mut relations = process.relations.lock();
+        if link {
+            relations.links.insert(requester, Link::Active);
+        }
+        if monitor {
+            relations.watchers.insert(
+                reference,
+                Watcher {
+                    pid: requester,
+                    how: ProcRef::Pid(process.pid),
+                },
+            );
+        }
+    }
+
+    /// Fires one monitor on `process` with `reason`, as if the process had
+    /// ended for that watcher alone: a served name's caller learns that
+    /// its call failed while the process lives on. False when no such
+    /// monitor stands.
+    pub(super) fn fire_watcher(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        reference: Ref,
+        reason: Term,
+    ) -> bool {
+        let watcher = process.relations.lock().watchers.remove(&reference);
+        let Some(watcher) = watcher else {
+            return false;
+        };
+        if watcher.pid.node == self.name() {
+            self.notify_down(watcher.pid, reference, reason);
+        } else {
+            self.send_if_connected(
+                watcher.pid.node,
+                &Control::MonitorPExit {
+                    from: watcher.how,
+                    to: watcher.pid,
+                    reference,
+                    reason,
+                },
+            );
+        }
+        true
     }
 
     /// Makes `watcher` monitor the local process `target` names; false

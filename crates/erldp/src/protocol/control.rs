@@ -87,6 +87,8 @@ mod op {
 /// [`SPAWN_REPLY`](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#SPAWN_REPLY):
 /// what the spawning node set up for the requester.
 pub(crate) mod spawn_reply {
+    /// The new process is linked to the requester.
+    pub const LINK: u32 = 1;
     /// The requester monitors the new process, with the request id as the
     /// monitor reference.
     pub const MONITOR: u32 = 2;

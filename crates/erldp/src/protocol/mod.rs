@@ -18,6 +18,7 @@ pub(crate) mod identity;
 pub(crate) mod io;
 pub(crate) mod noproc;
 pub(crate) mod requests;
+pub(crate) mod serving;
 
 pub(crate) use control::{Control, ProcRef};
 pub(crate) use header::{Bounds, Outbound};

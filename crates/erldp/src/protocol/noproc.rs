@@ -1,7 +1,8 @@
 //! What a node answers for a process it does not have, as erts does: a
 //! link gets an exit signal `noproc`, a monitor fires at once with `noproc`,
 //! an unlink is acknowledged all the same, and a spawn request is refused
-//! (`notsup`, until our node serves them).
+//! with `notsup` (by a [`Client`](crate::Client), which runs no processes;
+//! a node answers them in `node::serving`).
 //!
 //! Implements the answers of the [link
 //! protocol](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#link_protocol)

@@ -191,21 +191,24 @@ pub(crate) fn is_pong(reply: &Term) -> bool {
 /// The `{From, Request}` of a `{'$gen_call', From, Request}` message.
 pub(crate) fn gen_call(message: &Term) -> Option<(&Term, &Term)> {
     match message {
-        Term::Tuple(fields) if fields.len() == 3 && fields[0].is_atom("$gen_call") => {
-            match &fields[1] {
-                Term::Tuple(from) if from.len() == 2 && matches!(from[0], Term::Pid(_)) => {
-                    Some((&fields[1], &fields[2]))
-                }
-                _ => None,
-            }
+        Term::Tuple(fields)
+            if fields.len() == 3 && fields[0].is_atom("$gen_call") && gen_call_from(&fields[1]) =>
+        {
+            Some((&fields[1], &fields[2]))
         }
         _ => None,
     }
 }
 
+/// Whether `from` is the `{Pid, Tag}` of a call.
+pub(crate) fn gen_call_from(from: &Term) -> bool {
+    matches!(from, Term::Tuple(pair) if pair.len() == 2 && matches!(pair[0], Term::Pid(_)))
+}
+
 /// Where and what to send to answer a call from `from` (its `{Pid, Tag}`),
-/// as `gen:reply/2` does: a tag `[alias | Alias]` (OTP 24+) is answered on
-/// the alias, so that a reply after the caller gave up is dropped.
+/// as `gen:reply/2` does: a tag `[alias | Alias]` (OTP 24+), or OTP 27's
+/// `multi_call` tag `[[alias | Alias] | Mon]`, is answered on the alias, so
+/// that a reply after the caller gave up is dropped.
 pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
     let not_a_pair = || {
         Error::invalid(format!(
@@ -219,14 +222,19 @@ pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
         },
         _ => return Err(not_a_pair()),
     };
-    let dest = match tag {
+    let alias = |tag: &Term| match tag {
         Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
-            match **tail {
-                Term::Ref(alias) => Dest::Alias(alias),
-                _ => Dest::Pid(pid),
-            }
+            tail.as_reference()
         }
-        _ => Dest::Pid(pid),
+        _ => None,
+    };
+    let tagged = match tag {
+        Term::ImproperList(head, _) | Term::List(head) => head.first().and_then(alias),
+        _ => None,
+    };
+    let dest = match alias(tag).or(tagged) {
+        Some(alias) => Dest::Alias(alias),
+        None => Dest::Pid(pid),
     };
     Ok((dest, Term::Tuple(vec![tag.clone(), reply])))
 }
@@ -274,6 +282,22 @@ mod tests {
         let (tag, value) = call_reply(&answer).expect("{Tag, Reply}");
         assert_eq!(tag, reference);
         assert!(value.is_atom("pong"));
+
+        let alias = Ref::new(Atom::new("a@b"), 1, &[7, 8, 9]).expect("ref");
+        let multi_call = Term::Tuple(vec![
+            Term::Pid(pid()),
+            Term::ImproperList(
+                vec![Term::ImproperList(
+                    vec![Term::atom("alias")],
+                    Box::new(Term::Ref(alias)),
+                )],
+                Box::new(Term::Ref(reference)),
+            ),
+        ]);
+        assert_eq!(
+            reply(&multi_call, Term::nil()).expect("pair").0,
+            Dest::Alias(alias)
+        );
 
         let plain = Term::Tuple(vec![Term::Pid(pid()), Term::Ref(reference)]);
         assert_eq!(

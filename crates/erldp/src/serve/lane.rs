@@ -1,0 +1,358 @@
+//! One served name's or exposed module's requests: the order they start
+//! in, how many run at once, what is done with each answer.
+//!
+//! A lane starts requests in arrival order, at most `concurrency` at a time,
+//! and counts them done when their [`Responder`] is completed — by whatever
+//! thread completes it: a pool thread for Rust and C handlers, a Ruby
+//! thread, Node's event loop. Handing a request over is the lane's
+//! `dispatch`, which must return quickly: it runs on the thread that
+//! brought the request (a connection's reader) or finished the one before.
+//! Requests beyond `concurrency` wait, up to `max_queue`; one whose caller
+//! gave up while it waited is skipped.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use super::{Exception, Reply, Responder};
+use crate::fast_map::FastMap;
+use crate::term::Ref;
+
+/// What became of a request.
+pub(crate) enum Answer {
+    /// The handler answered.
+    Done(Result<Reply, Exception>),
+    /// It never ran.
+    Refused(Refusal),
+}
+
+/// Why a request never ran.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Refusal {
+    /// The name or module stopped being served.
+    Closed,
+    /// `max_queue` requests were already waiting.
+    Full { limit: usize },
+    /// Its caller gave up while it waited.
+    Cancelled,
+}
+
+/// Acts on a request's answer: replies, fires a monitor, ends a process.
+pub(crate) type Finish = Box<dyn FnOnce(Answer) + Send>;
+
+/// Hands a request and its responder to the handler.
+pub(crate) type Dispatch<W> = Box<dyn Fn(W, Responder) + Send + Sync>;
+
+/// Whether a request is still wanted.
+#[derive(Debug, Default)]
+pub(crate) struct Ticket {
+    cancelled: AtomicBool,
+    /// The caller's monitor reference, by which a demonitor cancels it.
+    key: Option<Ref>,
+}
+
+impl Ticket {
+    pub(crate) fn new(key: Option<Ref>) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            cancelled: AtomicBool::new(false),
+            key,
+        })
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// A request on its way through a lane.
+pub(crate) struct Job<W> {
+    pub(crate) work: W,
+    pub(crate) finish: Finish,
+    pub(crate) ticket: Arc<Ticket>,
+}
+
+/// What a [`Responder`] tells its lane when it is completed.
+pub(crate) trait Done: Send + Sync {
+    fn done(&self, ticket: &Ticket);
+}
+
+pub(crate) struct Lane<W> {
+    me: Weak<Lane<W>>,
+    /// What the lane serves, for messages: `calculator`, `module rust_math`.
+    what: String,
+    concurrency: usize,
+    max_queue: usize,
+    state: Mutex<State<W>>,
+    dispatch: Dispatch<W>,
+}
+
+struct State<W> {
+    queue: VecDeque<Job<W>>,
+    /// Tickets with a key, of requests waiting or running.
+    keyed: FastMap<Ref, Arc<Ticket>>,
+    running: usize,
+    closed: bool,
+}
+
+impl<W: Send + 'static> Lane<W> {
+    pub(crate) fn new(
+        what: String,
+        concurrency: usize,
+        max_queue: usize,
+        dispatch: Dispatch<W>,
+    ) -> Arc<Lane<W>> {
+        Arc::new_cyclic(|me| Lane {
+            me: me.clone(),
+            what,
+            concurrency: concurrency.max(1),
+            max_queue,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                keyed: FastMap::default(),
+                running: 0,
+                closed: false,
+            }),
+            dispatch,
+        })
+    }
+
+    pub(crate) fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Starts `job` now if the lane has room, else queues it; a closed or
+    /// full lane refuses it.
+    pub(crate) fn submit(&self, job: Job<W>) {
+        let mut state = self.state.lock();
+        let refusal = if state.closed {
+            Refusal::Closed
+        } else if state.running < self.concurrency && state.queue.is_empty() {
+            state.running += 1;
+            if let Some(key) = job.ticket.key {
+                state.keyed.insert(key, Arc::clone(&job.ticket));
+            }
+            drop(state);
+            self.start(job);
+            return;
+        } else if state.queue.len() >= self.max_queue {
+            Refusal::Full {
+                limit: self.max_queue,
+            }
+        } else {
+            if let Some(key) = job.ticket.key {
+                state.keyed.insert(key, Arc::clone(&job.ticket));
+            }
+            state.queue.push_back(job);
+            return;
+        };
+        drop(state);
+        (job.finish)(Answer::Refused(refusal));
+    }
+
+    /// The caller whose monitor is `key` gave up: its request is skipped if
+    /// it still waits, and reads as cancelled if it runs.
+    pub(crate) fn cancel(&self, key: Ref) {
+        if let Some(ticket) = self.state.lock().keyed.remove(&key) {
+            ticket.cancel();
+        }
+    }
+
+    /// Refuses what waits and whatever comes later; running requests
+    /// finish.
+    pub(crate) fn close(&self) {
+        let waiting = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state.keyed.clear();
+            std::mem::take(&mut state.queue)
+        };
+        for job in waiting {
+            (job.finish)(Answer::Refused(Refusal::Closed));
+        }
+    }
+
+    fn start(&self, job: Job<W>) {
+        let Some(lane) = self.me.upgrade() else {
+            return;
+        };
+        let Job {
+            work,
+            finish,
+            ticket,
+        } = job;
+        let responder = Responder::new(finish, lane.clone(), ticket);
+        trampoline(Box::new(move || (lane.dispatch)(work, responder)));
+    }
+}
+
+impl<W: Send + 'static> Done for Lane<W> {
+    fn done(&self, ticket: &Ticket) {
+        let mut skipped = Vec::new();
+        let next = {
+            let mut state = self.state.lock();
+            if let Some(key) = ticket.key {
+                state.keyed.remove(&key);
+            }
+            state.running = state.running.saturating_sub(1);
+            loop {
+                match state.queue.pop_front() {
+                    Some(job) if job.ticket.is_cancelled() => skipped.push(job),
+                    Some(job) => {
+                        state.running += 1;
+                        break Some(job);
+                    }
+                    None => break None,
+                }
+            }
+        };
+        for job in skipped {
+            (job.finish)(Answer::Refused(Refusal::Cancelled));
+        }
+        if let Some(job) = next {
+            self.start(job);
+        }
+    }
+}
+
+/// A dispatch waiting for the one running on this thread to return.
+type Deferred = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// Dispatches asked for while this thread is already dispatching.
+    static PENDING: RefCell<Option<VecDeque<Deferred>>> = const { RefCell::new(None) };
+}
+
+/// Runs `dispatch`, unless this thread is inside a dispatch already: then
+/// it runs when that one returns. A handler that answers within its
+/// dispatch starts the next request from inside it; the trampoline keeps
+/// a long queue of such requests from growing the stack.
+fn trampoline(dispatch: Deferred) {
+    let first = PENDING.with(|pending| match pending.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push_back(dispatch);
+            None
+        }
+        None => Some(dispatch),
+    });
+    let Some(first) = first else { return };
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PENDING.with(|pending| *pending.borrow_mut() = None);
+        }
+    }
+    PENDING.with(|pending| *pending.borrow_mut() = Some(VecDeque::new()));
+    let _reset = Reset;
+    first();
+    while let Some(next) =
+        PENDING.with(|pending| pending.borrow_mut().as_mut().and_then(VecDeque::pop_front))
+    {
+        next();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::term::{Atom, Term};
+    use std::sync::mpsc;
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// A lane whose dispatch keeps the responders, so the test answers.
+    fn lane(
+        concurrency: usize,
+        max_queue: usize,
+    ) -> (Arc<Lane<u32>>, mpsc::Receiver<(u32, Responder)>) {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let lane = Lane::new(
+            "test".into(),
+            concurrency,
+            max_queue,
+            Box::new(move |work, responder| tx.lock().send((work, responder)).expect("send")),
+        );
+        (lane, rx)
+    }
+
+    fn job(work: u32, key: Option<Ref>, log: &Log) -> Job<u32> {
+        let log = Arc::clone(log);
+        Job {
+            work,
+            ticket: Ticket::new(key),
+            finish: Box::new(move |answer| {
+                let what = match answer {
+                    Answer::Done(Ok(Reply::Value(v))) => format!("{work}={v}"),
+                    Answer::Done(Ok(Reply::NoReply)) => format!("{work} noreply"),
+                    Answer::Done(Err(e)) => format!("{work} raised {}", e.class),
+                    Answer::Refused(r) => format!("{work} refused {r:?}"),
+                };
+                log.lock().push(what);
+            }),
+        }
+    }
+
+    fn reference(n: u32) -> Ref {
+        Ref::new(Atom::new("a@b"), 1, &[n, 0, 0]).expect("ref")
+    }
+
+    #[test]
+    fn one_at_a_time_in_order_and_a_cancelled_request_is_skipped() {
+        let (lane, started) = lane(1, 2);
+        let log: Log = Arc::default();
+        lane.submit(job(1, None, &log));
+        lane.submit(job(2, Some(reference(2)), &log));
+        lane.submit(job(3, None, &log));
+        lane.submit(job(4, None, &log));
+        assert_eq!(*log.lock(), ["4 refused Full { limit: 2 }"]);
+        let (first, responder) = started.try_recv().expect("the first started");
+        assert_eq!(first, 1);
+        assert!(started.try_recv().is_err(), "only one at a time");
+        lane.cancel(reference(2));
+        responder.reply(Term::from(10));
+        let (third, responder) = started.try_recv().expect("the third started");
+        assert_eq!(third, 3);
+        responder.no_reply();
+        lane.close();
+        lane.submit(job(5, None, &log));
+        assert_eq!(
+            *log.lock(),
+            [
+                "4 refused Full { limit: 2 }",
+                "1=10",
+                "2 refused Cancelled",
+                "3 noreply",
+                "5 refused Closed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dropped_responder_counts_and_answers_inline_do_not_nest() {
+        let log: Log = Arc::default();
+        let lane = Lane::new(
+            "inline".into(),
+            1,
+            100,
+            Box::new(|work: u32, responder: Responder| {
+                if work.is_multiple_of(2) {
+                    responder.reply(Term::from(work));
+                }
+            }),
+        );
+        lane.submit(job(1, None, &log));
+        for work in 2..=4 {
+            lane.submit(job(work, None, &log));
+        }
+        let log = log.lock();
+        assert_eq!(log[0], "1 raised erldp");
+        assert_eq!(log[1..], ["2=2", "3 raised erldp", "4=4"]);
+    }
+}

@@ -1,0 +1,193 @@
+//! The threads that run Rust and C handlers: a pool that grows on demand up
+//! to a bound and shrinks when idle.
+//!
+//! Handlers never run on a connection's reader thread: a slow handler would
+//! stop every signal from that peer, ticks included. Threads are started
+//! when work arrives and none is idle, up to the node's
+//! [`handler_threads`](crate::NodeBuilder::handler_threads); a thread idle
+//! for [`IDLE`] ends, so a node that served a burst does not keep its
+//! threads for ever. How many handlers of one name run at once is the
+//! [`Lane`](super::lane::Lane)'s business, not the pool's.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+/// A thread idle this long ends.
+pub(crate) const IDLE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A bounded pool of threads.
+pub(crate) struct Workers {
+    name: String,
+    max: usize,
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+struct State {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+    closed: bool,
+}
+
+impl Workers {
+    /// A pool of at most `max` threads named after `name`; none is started
+    /// until there is work.
+    pub(crate) fn new(name: &str, max: usize) -> Arc<Workers> {
+        Arc::new(Workers {
+            name: name.to_string(),
+            max: max.max(1),
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+        })
+    }
+
+    /// Runs `job` on a thread of the pool, at once when one is idle or may
+    /// be started, else when one is free. A closed pool drops the job.
+    pub(crate) fn execute(self: &Arc<Self>, job: Job) {
+        let mut state = self.state.lock();
+        if state.closed {
+            return;
+        }
+        state.jobs.push_back(job);
+        // An idle thread takes a job only once it has woken: while more
+        // jobs wait than threads idle, another thread is needed.
+        let wake = state.idle > 0;
+        let start = state.jobs.len() > state.idle && state.threads < self.max;
+        if start {
+            state.threads += 1;
+        }
+        let id = state.threads;
+        drop(state);
+        if wake {
+            self.work.notify_one();
+        }
+        if !start {
+            return;
+        }
+        let pool = Arc::clone(self);
+        let started = thread::Builder::new()
+            .name(format!("erldp-h-{}-{id}", self.name))
+            .spawn(move || pool.run());
+        if let Err(err) = started {
+            self.state.lock().threads -= 1;
+            log::error!(target: "erldp::node", "cannot start a handler thread: {err}");
+        }
+    }
+
+    fn run(&self) {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                drop(state);
+                // Handlers are run under their own catch_unwind; this one
+                // keeps the thread count right if a job panics all the same.
+                let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                state = self.state.lock();
+                continue;
+            }
+            if state.closed {
+                break;
+            }
+            state.idle += 1;
+            let timed_out = self.work.wait_for(&mut state, IDLE).timed_out();
+            state.idle -= 1;
+            if timed_out && state.jobs.is_empty() {
+                break;
+            }
+        }
+        state.threads -= 1;
+    }
+
+    /// Stops taking work and drops what waits; running jobs finish, then
+    /// their threads end.
+    pub(crate) fn close(&self) {
+        let dropped = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            std::mem::take(&mut state.jobs)
+        };
+        self.work.notify_all();
+        drop(dropped);
+    }
+
+    /// How many threads the pool has now.
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        self.state.lock().threads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn jobs_queued_while_a_thread_wakes_get_threads_of_their_own() {
+        let pool = Workers::new("wake", 8);
+        let (tx, rx) = mpsc::channel();
+        pool.execute(Box::new({
+            let tx = tx.clone();
+            move || tx.send(0).expect("send")
+        }));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(0));
+        // Three jobs that each wait for all three to run: the one idle
+        // thread cannot run them alone.
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        for i in 1..=3 {
+            let (tx, barrier) = (tx.clone(), Arc::clone(&barrier));
+            pool.execute(Box::new(move || {
+                barrier.wait();
+                tx.send(i).expect("send");
+            }));
+        }
+        let mut done: Vec<i32> = (0..3)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("ran"))
+            .collect();
+        done.sort_unstable();
+        assert_eq!(done, [1, 2, 3]);
+    }
+
+    #[test]
+    fn runs_everything_with_no_more_threads_than_allowed() {
+        let pool = Workers::new("test", 3);
+        let (tx, rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        for i in 0..10 {
+            let tx = tx.clone();
+            let release = Arc::clone(&release_rx);
+            pool.execute(Box::new(move || {
+                if i < 3 {
+                    release.lock().recv().expect("released");
+                }
+                tx.send(i).expect("send");
+            }));
+        }
+        assert_eq!(pool.threads(), 3);
+        for _ in 0..3 {
+            release_tx.send(()).expect("release");
+        }
+        let mut done: Vec<i32> = (0..10)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("ran"))
+            .collect();
+        done.sort_unstable();
+        assert_eq!(done, (0..10).collect::<Vec<_>>());
+        pool.close();
+        pool.execute(Box::new(move || tx.send(99).expect("send")));
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+    }
+}

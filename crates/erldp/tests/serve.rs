@@ -1,0 +1,867 @@
+//! BEAM calling into our node: `gen_server` calls, casts and messages to a
+//! served name; `rpc`, `erpc` and remote `spawn` into exposed modules (and
+//! what anything else gets); `rex`; ordering, concurrency, cancellation,
+//! exceptions; links and monitors of served processes. Against real Erlang
+//! and Elixir nodes (`compat.rs`'s OTP releases in
+//! `every_otp_release_calls_into_our_node`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use erldp::serve::{Exception, Frame, Invocation, Reply, Request, RequestKind};
+use erldp::{Dest, Error, Node, ServeOptions, Term};
+use erldp_testkit::{random_name, BeamPeer, Otp};
+
+const T: Duration = Duration::from_secs(10);
+
+fn node_for(peer: &BeamPeer) -> Node {
+    Node::builder(random_name("srv"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node")
+}
+
+/// A BEAM node with Elixir's modules in its code path (OTP 25's Elixir
+/// 1.14), on which `elixir` evaluates Elixir code.
+fn elixir_peer() -> BeamPeer {
+    let lib = Command::new("elixir")
+        .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
+        .output()
+        .expect("running elixir (make setup installs it)");
+    assert!(
+        lib.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lib.stderr)
+    );
+    let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
+    BeamPeer::builder().arg("-pa").arg(ebin).start()
+}
+
+/// Evaluates Elixir `code` on `peer` and returns its value as Erlang prints it.
+fn elixir(peer: &mut BeamPeer, code: &str) -> String {
+    let escaped = code.replace('\\', "\\\\").replace('"', "\\\"");
+    erl(
+        peer,
+        &format!("{{V, _}} = 'Elixir.Code':eval_string(<<\"{escaped}\"/utf8>>), V."),
+    )
+}
+
+/// Evaluates `code` on `peer` with no variables left from earlier commands.
+fn erl(peer: &mut BeamPeer, code: &str) -> String {
+    peer.eval_ok("f().");
+    peer.eval_ok(code)
+}
+
+fn int(term: &Term) -> Option<i64> {
+    term.as_i64()
+}
+
+/// `{add | sub | mul | div, A, B}` on integers; dividing by zero raises
+/// `ArgumentError`.
+fn calculate(request: &Term) -> Result<Term, Exception> {
+    let Some([op, a, b]) = request.as_tuple() else {
+        return Err(Exception::new(
+            "ArgumentError",
+            format!("unknown request {request}"),
+        ));
+    };
+    let (Some(a), Some(b)) = (int(a), int(b)) else {
+        return Err(Exception::new("ArgumentError", "not integers"));
+    };
+    let value = match op.as_atom().map(|op| op.as_str().to_string()).as_deref() {
+        Some("add") => a + b,
+        Some("sub") => a - b,
+        Some("mul") => a * b,
+        Some("div") if b == 0 => {
+            return Err(Exception::new("ArgumentError", "bad x")
+                .with_frame(Frame::new("Calculator", "div", 2).at("calc.rs", 42)))
+        }
+        Some("div") => a / b,
+        _ => return Err(Exception::new("ArgumentError", format!("unknown op {op}"))),
+    };
+    Ok(Term::from(value))
+}
+
+fn calculator(request: Request) -> Result<Reply, Exception> {
+    calculate(&request.message).map(Reply::Value)
+}
+
+/// `rust_math`: `double/1`, `add/2`, `fail/1` (raises `RuntimeError`).
+fn rust_math(call: Invocation) -> Result<Term, Exception> {
+    match (call.function.as_str(), call.args.as_slice()) {
+        ("double", [n]) => int(n)
+            .map(|n| Term::from(2 * n))
+            .ok_or_else(|| Exception::new("ArgumentError", "not an integer")),
+        ("add", [a, b]) => calculate(&Term::Tuple(vec![Term::atom("add"), a.clone(), b.clone()])),
+        ("fail", [message]) => Err(Exception::new(
+            "RuntimeError",
+            String::from_utf8_lossy(message.as_binary().unwrap_or(b"?")),
+        )
+        .with_frame(Frame::new("RustMath", "fail", 1).at("math.rs", 7))),
+        (other, args) => Err(Exception::new(
+            "NoMethodError",
+            format!("undefined function {other}/{}", args.len()),
+        )),
+    }
+}
+
+#[test]
+fn elixir_calls_casts_and_sends_to_a_served_name() {
+    let mut peer = elixir_peer();
+    let node = node_for(&peer);
+    let us = node.name();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let served = {
+        let seen = Arc::clone(&seen);
+        node.serve("calc", move |request| {
+            if request.message.is_atom("seen") {
+                let seen = seen.lock().unwrap().join(" ");
+                return Ok(Reply::Value(Term::from(seen.as_str())));
+            }
+            match request.kind {
+                RequestKind::Call => calculator(request),
+                kind => {
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{} {}", kind.as_str(), request.message));
+                    Ok(Reply::Value(Term::atom("ignored")))
+                }
+            }
+        })
+        .expect("serve")
+    };
+    let server = format!("{{:calc, :\"{us}\"}}");
+    assert_eq!(
+        elixir(
+            &mut peer,
+            &format!("GenServer.call({server}, {{:add, 2, 3}})")
+        ),
+        "5"
+    );
+    assert_eq!(
+        elixir(
+            &mut peer,
+            &format!(
+                "GenServer.cast({server}, {{:push, 1}}); send({server}, {{:push, 2}}); \
+                 GenServer.call({server}, :seen)"
+            )
+        ),
+        "<<\"cast {push,1} info {push,2}\">>"
+    );
+    // From Erlang, by pid too.
+    peer.eval_ok("erldp_test:collect(pid).");
+    node.send(&Dest::name("pid", peer.node()), Term::Pid(served.pid()))
+        .expect("send the pid");
+    let by_pid = erl(
+        &mut peer,
+        "[Pid] = erldp_test:collected(pid, 1, 5000), gen_server:call(Pid, {mul, 6, 7}).",
+    );
+    assert_eq!(by_pid, "42");
+}
+
+#[test]
+fn a_raising_handler_exits_the_call_at_once_and_serving_goes_on() {
+    let mut peer = elixir_peer();
+    let node = node_for(&peer);
+    let us = node.name();
+    let _served = node.serve("calc", calculator).expect("serve");
+    // Erlang: the call exits with {{Class, Message}, {gen_server, call, ...}}
+    // well before its 60 s timeout, whether or not the caller traps exits.
+    let exited = peer.eval_ok(&format!(
+        "try gen_server:call({{calc, '{us}'}}, {{'div', 1, 0}}, 60000) \
+         catch exit:Reason -> Reason end."
+    ));
+    assert_eq!(
+        exited,
+        format!(
+            "{{{{'ArgumentError',<<\"bad x\">>}},{{gen_server,call,[{{calc,{us}}},{{'div',1,0}},60000]}}}}"
+        )
+    );
+    let trapping = peer.eval_ok(&format!(
+        "process_flag(trap_exit, true), \
+         R = (catch gen_server:call({{calc, '{us}'}}, {{'div', 1, 0}}, 60000)), \
+         process_flag(trap_exit, false), R."
+    ));
+    assert!(
+        trapping.starts_with("{'EXIT',{{'ArgumentError',<<\"bad x\">>}"),
+        "{trapping}"
+    );
+    // What Elixir shows for it (README quotes this).
+    let shown = elixir(
+        &mut peer,
+        &format!(
+            "try do GenServer.call({{:calc, :\"{us}\"}}, {{:div, 1, 0}}) \
+             catch :exit, reason -> Exception.format_exit(reason) end"
+        ),
+    );
+    assert!(
+        shown.contains("** (EXIT) {:ArgumentError, \\\"bad x\\\"}"),
+        "{shown}"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "gen_server:call({{calc, '{us}'}}, {{'div', 7, 2}})."
+        )),
+        "3"
+    );
+}
+
+#[test]
+fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let (cast_tx, casts) = mpsc::channel();
+    let cast_tx = Mutex::new(cast_tx);
+    let _math = node.expose("rust_math", rust_math).expect("expose");
+    let _log = node
+        .expose("rust_log", move |call| {
+            cast_tx
+                .lock()
+                .unwrap()
+                .send(format!("{}{}", call.function, Term::List(call.args)))
+                .expect("record");
+            Ok(Term::atom("ok"))
+        })
+        .expect("expose");
+    let eval = |peer: &mut BeamPeer, code: &str| erl(peer, &code.replace("US", us.as_str()));
+    assert_eq!(
+        eval(&mut peer, "rpc:call('US', rust_math, double, [21])."),
+        "42"
+    );
+    assert_eq!(
+        eval(&mut peer, "erpc:call('US', rust_math, add, [2, 3])."),
+        "5"
+    );
+    assert_eq!(
+        eval(&mut peer, "rpc:call('US', rust_math, fail, [<<\"boom\">>])."),
+        "{badrpc,{'EXIT',{{'RuntimeError',<<\"boom\">>},[{'RustMath',fail,1,[{file,\"math.rs\"},{line,7}]}]}}}"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "try erpc:call('US', rust_math, fail, [<<\"boom\">>]) catch C:R -> {C, R} end."
+        ),
+        "{error,{exception,{'RuntimeError',<<\"boom\">>},[{'RustMath',fail,1,[{file,\"math.rs\"},{line,7}]}]}}"
+    );
+    // Unexposed: exactly what this BEAM node answers for a module it lacks.
+    assert_eq!(
+        eval(
+            &mut peer,
+            "[rpc:call(N, nomod, f, [1]) || N <- ['US', node()]]."
+        ),
+        "[{badrpc,{'EXIT',{undef,[{nomod,f,[1],[]}]}}},{badrpc,{'EXIT',{undef,[{nomod,f,[1],[]}]}}}]"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "[try erpc:call(N, nomod, f, [1]) catch C:R -> {C, R} end || N <- ['US', node()]]."
+        ),
+        "[{error,{exception,undef,[{nomod,f,[1],[]}]}},{error,{exception,undef,[{nomod,f,[1],[]}]}}]"
+    );
+    // Multicalls over our node and the BEAM node, which lacks rust_math.
+    assert_eq!(
+        eval(
+            &mut peer,
+            "erpc:multicall(['US', node()], rust_math, double, [4])."
+        ),
+        "[{ok,8},{error,{exception,undef,[{rust_math,double,[4],[]}]}}]"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "rpc:multicall(['US', node()], rust_math, double, [4])."
+        ),
+        "{[8,{badrpc,{'EXIT',{undef,[{rust_math,double,[4],[]}]}}}],[]}"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "R = erpc:send_request('US', rust_math, double, [5]), erpc:receive_response(R, 5000)."
+        ),
+        "10"
+    );
+    // Casts run without anyone waiting.
+    eval(&mut peer, "true = rpc:cast('US', rust_log, note, [1]).");
+    eval(&mut peer, "ok = erpc:cast('US', rust_log, note, [2]).");
+    let mut noted: Vec<String> = (0..2)
+        .map(|_| casts.recv_timeout(T).expect("cast ran"))
+        .collect();
+    noted.sort();
+    assert_eq!(noted, ["note[1]", "note[2]"]);
+}
+
+#[test]
+fn two_hundred_erpc_calls_from_task_async_stream() {
+    let mut peer = elixir_peer();
+    let node = node_for(&peer);
+    let us = node.name();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let _math = {
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        node.expose_with(
+            "rust_math",
+            ServeOptions::new().concurrency(50),
+            move |call| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                running.fetch_sub(1, Ordering::SeqCst);
+                rust_math(call)
+            },
+        )
+        .expect("expose")
+    };
+    let sums = elixir(
+        &mut peer,
+        &format!(
+            "1..200 \
+             |> Task.async_stream(fn i -> :erpc.call(:\"{us}\", :rust_math, :double, [i]) end, max_concurrency: 50) \
+             |> Enum.map(fn {{:ok, v}} -> v end) \
+             |> Enum.with_index(1) \
+             |> Enum.all?(fn {{v, i}} -> v == 2 * i end)"
+        ),
+    );
+    assert_eq!(sums, "true");
+    let most = most.load(Ordering::SeqCst);
+    assert!((1..=50).contains(&most), "at most 50 at once: {most}");
+}
+
+/// Twenty calls at once to a name served one at a time: each handler runs
+/// alone (no start before the previous end) in arrival order, and the counter
+/// they bump read-modify-write without a lock ends at exactly 20.
+#[test]
+fn calls_to_one_name_run_one_at_a_time_in_order() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let counter = Arc::new(AtomicUsize::new(0));
+    let _slow = {
+        let (events, counter) = (Arc::clone(&events), Arc::clone(&counter));
+        node.serve("slow", move |request| {
+            let n = request.message.as_i64().unwrap_or(-1);
+            events.lock().unwrap().push(format!("start {n}"));
+            let seen = counter.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            counter.store(seen + 1, Ordering::SeqCst);
+            events.lock().unwrap().push(format!("end {n}"));
+            Ok(Reply::Value(Term::from(seen + 1)))
+        })
+        .expect("serve")
+    };
+    // Twenty calls outstanding at once, sent in order by one process.
+    let replies = erl(
+        &mut peer,
+        &format!(
+            "Reqs = [gen_server:send_request({{slow, '{us}'}}, I) || I <- lists:seq(1, 20)], \
+             [begin {{reply, V}} = gen_server:wait_response(R, 30000), V end || R <- Reqs]."
+        ),
+    );
+    assert_eq!(
+        replies,
+        format!(
+            "[{}]",
+            (1..=20)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    );
+    assert_eq!(counter.load(Ordering::SeqCst), 20);
+    let expected: Vec<String> = (1..=20)
+        .flat_map(|i| [format!("start {i}"), format!("end {i}")])
+        .collect();
+    assert_eq!(*events.lock().unwrap(), expected);
+}
+
+#[test]
+fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = Mutex::new(release);
+    let (started_tx, started) = mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let _blocked = node
+        .serve("blocked", move |_| {
+            started_tx.lock().unwrap().send(()).expect("started");
+            release.lock().unwrap().recv().expect("released");
+            Ok(Reply::Value(Term::atom("released")))
+        })
+        .expect("serve");
+    let _calc = node.serve("calc", calculator).expect("serve");
+    let (wide_tx, wide) = mpsc::channel();
+    let wide_tx = Mutex::new(wide_tx);
+    let gate = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let _wide = {
+        let gate = Arc::clone(&gate);
+        node.serve_with("wide", ServeOptions::new().concurrency(3), move |_| {
+            // Three handlers must be inside at once for any to return.
+            let (count, all_in) = &*gate;
+            let mut inside = count.lock().unwrap();
+            *inside += 1;
+            all_in.notify_all();
+            while *inside < 3 {
+                inside = all_in.wait(inside).unwrap();
+            }
+            wide_tx.lock().unwrap().send(()).expect("wide");
+            Ok(Reply::Value(Term::atom("together")))
+        })
+        .expect("serve")
+    };
+    peer.eval_ok(&format!(
+        "Self = self(), spawn(fun() -> Self ! gen_server:call({{blocked, '{us}'}}, go, infinity) end), ok."
+    ));
+    started.recv_timeout(T).expect("the blocked handler runs");
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "gen_server:call({{calc, '{us}'}}, {{add, 1, 1}})."
+        )),
+        "2"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "Self2 = self(), [spawn(fun() -> Self2 ! gen_server:call({{wide, '{us}'}}, go, 30000) end) || _ <- [1,2,3]], \
+             [receive X -> X end || _ <- [1,2,3]]."
+        )),
+        "[together,together,together]"
+    );
+    for _ in 0..3 {
+        wide.recv_timeout(T).expect("wide handler");
+    }
+    release_tx.send(()).expect("release");
+}
+
+#[test]
+fn a_deferred_reply_answers_the_call() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let (from_tx, froms) = mpsc::channel();
+    let from_tx = Mutex::new(from_tx);
+    let _later = node
+        .serve("later", move |request| {
+            from_tx
+                .lock()
+                .unwrap()
+                .send((request.from.expect("a call"), request.message))
+                .expect("send");
+            Ok(Reply::NoReply)
+        })
+        .expect("serve");
+    let answerer = {
+        let node = node.clone();
+        std::thread::spawn(move || {
+            let (from, message) = froms.recv_timeout(T).expect("the call");
+            node.reply(&from, Term::tuple(vec![Term::atom("later"), message]))
+                .expect("reply");
+        })
+    };
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "gen_server:call({{later, '{us}'}}, hello, 10000)."
+        )),
+        "{later,hello}"
+    );
+    answerer.join().expect("answered");
+}
+
+/// A caller that times out while its call waits behind a slow one is
+/// skipped; the next call works.
+#[test]
+fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = Mutex::new(release);
+    let (started_tx, started) = mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let ran = Arc::new(Mutex::new(Vec::<String>::new()));
+    let _slow = {
+        let ran = Arc::clone(&ran);
+        node.serve("slow", move |request| {
+            ran.lock().unwrap().push(request.message.to_string());
+            if request.message.is_atom("first") {
+                started_tx.lock().unwrap().send(()).expect("started");
+                release.lock().unwrap().recv().expect("released");
+            }
+            Ok(Reply::Value(request.message))
+        })
+        .expect("serve")
+    };
+    peer.eval_ok(&format!(
+        "erldp_test:collect(firsts), \
+         spawn(fun() -> firsts ! gen_server:call({{slow, '{us}'}}, first, infinity) end), ok."
+    ));
+    started.recv_timeout(T).expect("the first call runs");
+    let timed_out = erl(
+        &mut peer,
+        &format!("catch gen_server:call({{slow, '{us}'}}, second, 200)."),
+    );
+    assert!(timed_out.starts_with("{'EXIT',{timeout,"), "{timed_out}");
+    release_tx.send(()).expect("release");
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected(firsts, 1, 10000)."),
+        "[first]"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!("gen_server:call({{slow, '{us}'}}, third, 10000).")),
+        "third"
+    );
+    assert_eq!(*ran.lock().unwrap(), ["first", "third"]);
+
+    // An erpc call that times out, then one that works.
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = Mutex::new(release);
+    let _sleepy = node
+        .expose("sleepy", move |call| {
+            if call.function.as_str() == "wait" {
+                release.lock().unwrap().recv().expect("released");
+            }
+            Ok(Term::atom("done"))
+        })
+        .expect("expose");
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "try erpc:call('{us}', sleepy, wait, [], 200) catch C:R -> {{C, R}} end."
+        )),
+        "{error,{erpc,timeout}}"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!("erpc:call('{us}', sleepy, now, [], 10000).")),
+        "done"
+    );
+    release_tx.send(()).expect("release");
+}
+
+#[test]
+fn remote_spawns_of_anything_not_exposed_exit_with_undef() {
+    let mut peer = elixir_peer();
+    let node = node_for(&peer);
+    let us = node.name();
+    let (ran_tx, ran) = mpsc::channel();
+    let ran_tx = Mutex::new(ran_tx);
+    let _exposed = node
+        .expose("rust_job", move |call| {
+            ran_tx.lock().unwrap().send(call.args).expect("ran");
+            Ok(Term::atom("ignored"))
+        })
+        .expect("expose");
+    let down = erl(
+        &mut peer,
+        &format!(
+            "{{P, M}} = spawn_monitor('{us}', nomod, f, [1, 2]), \
+         receive {{'DOWN', M, process, P, R}} -> {{node(P), R}} after 10000 -> timeout end."
+        ),
+    );
+    assert_eq!(down, format!("{{{us},{{undef,[{{nomod,f,[1,2],[]}}]}}}}"));
+    let exit = erl(
+        &mut peer,
+        &format!(
+            "process_flag(trap_exit, true), P = spawn_link('{us}', nomod, f, []), \
+         R = receive {{'EXIT', P, Reason}} -> Reason after 10000 -> timeout end, \
+         process_flag(trap_exit, false), R."
+        ),
+    );
+    assert_eq!(exit, "{undef,[{nomod,f,[],[]}]}");
+    let fun = elixir(
+        &mut peer,
+        &format!(
+            "{{pid, ref}} = Node.spawn_monitor(:\"{us}\", fn -> :ok end); \
+             receive do {{:DOWN, ^ref, :process, ^pid, {{:undef, [{{f, [], []}}]}}}} -> is_function(f) \
+             after 10_000 -> :timeout end"
+        ),
+    );
+    assert_eq!(fun, "true");
+    let plain = erl(
+        &mut peer,
+        &format!("P = spawn('{us}', nomod, f, []), is_pid(P) andalso node(P) =:= '{us}'."),
+    );
+    assert_eq!(plain, "true");
+    // An exposed module's function runs in the spawned process.
+    let normal = erl(
+        &mut peer,
+        &format!(
+            "{{P2, M2}} = spawn_monitor('{us}', rust_job, go, [7]), \
+         receive {{'DOWN', M2, process, P2, R2}} -> R2 after 10000 -> timeout end."
+        ),
+    );
+    assert_eq!(normal, "normal");
+    assert_eq!(ran.recv_timeout(T).expect("ran"), vec![Term::from(7)]);
+    // And the node goes on serving.
+    let _calc = node.serve("calc", calculator).expect("serve");
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{calc, '{us}'}}, {{add, 1, 2}}).")
+        ),
+        "3"
+    );
+}
+
+#[test]
+fn rex_answers_block_call_like_the_erpc_path() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let _math = node.expose("rust_math", rust_math).expect("expose");
+    let eval = |peer: &mut BeamPeer, code: &str| erl(peer, &code.replace("US", us.as_str()));
+    for (args, expected) in [
+        ("rust_math, double, [21]", "42".to_string()),
+        (
+            "rust_math, fail, [<<\"boom\">>]",
+            "{badrpc,{'EXIT',{{'RuntimeError',<<\"boom\">>},[{'RustMath',fail,1,[{file,\"math.rs\"},{line,7}]}]}}}".to_string(),
+        ),
+        (
+            "nomod, f, [1]",
+            "{badrpc,{'EXIT',{undef,[{nomod,f,[1],[]}]}}}".to_string(),
+        ),
+    ] {
+        let via_rex = eval(&mut peer, &format!("rpc:block_call('US', {args})."));
+        let via_erpc = eval(&mut peer, &format!("rpc:call('US', {args})."));
+        assert_eq!((via_rex.as_str(), via_erpc.as_str()), (expected.as_str(), expected.as_str()), "{args}");
+    }
+    // rpc:call before OTP 23 sent the same request; C nodes' ei_rpc sends it
+    // as a plain message and expects {rex, Reply}.
+    assert_eq!(
+        eval(
+            &mut peer,
+            "gen_server:call({rex, 'US'}, {call, rust_math, double, [5], group_leader()})."
+        ),
+        "10"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "{rex, 'US'} ! {self(), {call, rust_math, double, [6], user}}, \
+             receive {rex, R} -> R after 10000 -> timeout end."
+        ),
+        "12"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "{rex, 'US'} ! {self(), features_request}, \
+             receive {features_reply, N, F} -> {N =:= 'US', F} after 10000 -> timeout end."
+        ),
+        "{true,[erpc]}"
+    );
+}
+
+#[test]
+fn served_processes_can_be_linked_and_monitored() {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name();
+    let watch = |peer: &mut BeamPeer, collector: &str, pid: erldp::Pid| {
+        peer.eval_ok(&format!("erldp_test:collect({collector}_pid)."));
+        node.send(
+            &Dest::name(format!("{collector}_pid"), peer.node()),
+            Term::Pid(pid),
+        )
+        .expect("send the pid");
+        erl(peer, &format!(
+            "erldp_test:collect({collector}), [Pid] = erldp_test:collected({collector}_pid, 1, 5000), \
+             Self = self(), \
+             spawn(fun() -> process_flag(trap_exit, true), link(Pid), \
+                   M1 = monitor(process, Pid), M2 = monitor(process, {{calc, '{us}'}}), \
+                   Self ! ready, \
+                   [receive X -> {collector} ! {{X, M1, M2}} end || _ <- [1, 2, 3]] end), \
+             receive ready -> ok end."
+        ));
+    };
+    let served = node.serve("calc", calculator).expect("serve");
+    watch(&mut peer, "unserved", served.pid());
+    // A call after the monitors are set up: they stand on our side too.
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "gen_server:call({{calc, '{us}'}}, {{add, 1, 2}})."
+        )),
+        "3"
+    );
+    assert!(node.unserve("calc"));
+    assert!(served.is_closed());
+    let got = erl(
+        &mut peer,
+        "lists:sort([case X of {'EXIT', _, R} -> {exit, R}; \
+                     {'DOWN', M, process, _, R} when M =:= M1 -> {down_pid, R}; \
+                     {'DOWN', M, process, _, R} when M =:= M2 -> {down_name, R} end \
+                     || {X, M1, M2} <- erldp_test:collected(unserved, 3, 5000)]).",
+    );
+    assert_eq!(got, "[{down_name,normal},{down_pid,normal},{exit,normal}]");
+    assert!(!node.unserve("calc"));
+
+    // The name can be served again; closing the node is a lost connection.
+    let again = node.serve("calc", calculator).expect("serve again");
+    watch(&mut peer, "closed", again.pid());
+    peer.eval_ok("erldp_test:watch_nodes(nodes).");
+    node.close();
+    let got = erl(
+        &mut peer,
+        "lists:sort([case X of {'EXIT', _, R} -> {exit, R}; {'DOWN', _, _, _, R} -> {down, R} end \
+                     || {X, _, _} <- erldp_test:collected(closed, 3, 10000)]).",
+    );
+    assert_eq!(
+        got,
+        "[{down,noconnection},{down,noconnection},{exit,noconnection}]"
+    );
+    let nodedown = erl(
+        &mut peer,
+        &format!(
+            "[N || {{nodedown, N, _}} <- erldp_test:collected(nodes, 1, 10000)] =:= ['{us}']."
+        ),
+    );
+    assert_eq!(nodedown, "true");
+}
+
+#[test]
+fn serving_works_from_inside_handlers_and_in_our_own_node() {
+    let node = Node::builder(random_name("self") + "@localhost")
+        .cookie("secret")
+        .epmd(erldp::EpmdMode::None)
+        .start()
+        .expect("node");
+    let us = node.name();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let kept_modules = Arc::new(Mutex::new(Vec::new()));
+    let _admin = {
+        let (node2, kept) = (node.clone(), Arc::clone(&kept));
+        let kept_modules = Arc::clone(&kept_modules);
+        node.serve("admin", move |request| match request.message.as_tuple() {
+            Some([op, name]) if op.is_atom("serve") => {
+                let name = name.as_atom().expect("an atom");
+                let served = node2
+                    .serve(name.as_str(), calculator)
+                    .map_err(|e| Exception::new("ArgumentError", e.to_string()))?;
+                kept.lock().unwrap().push(served);
+                Ok(Reply::Value(Term::atom("ok")))
+            }
+            Some([op, name]) if op.is_atom("unserve") => Ok(Reply::Value(Term::from(
+                node2.unserve(name.as_atom().expect("atom").as_str()),
+            ))),
+            Some([op, module]) if op.is_atom("expose") => {
+                let exposed = node2
+                    .expose(module.as_atom().expect("atom").as_str(), rust_math)
+                    .map_err(|e| Exception::new("ArgumentError", e.to_string()))?;
+                kept_modules.lock().unwrap().push(exposed);
+                Ok(Reply::Value(Term::atom("ok")))
+            }
+            _ => {
+                let from = request.from.expect("a call");
+                node2
+                    .reply(&from, Term::atom("replied_inside"))
+                    .map_err(|e| Exception::new("RuntimeError", e.to_string()))?;
+                Ok(Reply::NoReply)
+            }
+        })
+        .expect("serve")
+    };
+    let call = |name: &str, request: &str| {
+        node.call(
+            &Dest::name(name, us.as_str()),
+            request.parse().expect("term"),
+            T,
+        )
+    };
+    assert_eq!(
+        call("admin", "{serve, calc}").expect("call"),
+        Term::atom("ok")
+    );
+    assert_eq!(call("calc", "{add, 2, 2}").expect("call"), Term::from(4));
+    let err = call("admin", "{serve, calc}").expect_err("taken");
+    assert!(
+        matches!(&err, Error::Rpc { reason, .. } if reason.to_string().contains("already registered")),
+        "{err}"
+    );
+    // A raise reaches a caller on our own node as an exit.
+    let err = call("calc", "{'div', 1, 0}").expect_err("raised");
+    assert_eq!(
+        err.rpc_term(),
+        Some(
+            "{exit, {'ArgumentError', <<\"bad x\">>}, []}"
+                .parse()
+                .expect("term")
+        )
+    );
+    assert_eq!(
+        call("admin", "whatever").expect("call"),
+        Term::atom("replied_inside")
+    );
+    assert_eq!(
+        call("admin", "{unserve, calc}").expect("call"),
+        Term::from(true)
+    );
+    let err = call("calc", "{add, 2, 2}").expect_err("gone");
+    assert_eq!(
+        err.rpc_term(),
+        Some("{exit, noproc, []}".parse().expect("term"))
+    );
+    assert_eq!(
+        call("admin", "{expose, inner_math}").expect("call"),
+        Term::atom("ok")
+    );
+    // Reserved and taken names are refused; the handle stops serving.
+    assert!(node.serve("rex", calculator).is_err());
+    let _mailbox = node.mailbox(Some("taken")).expect("mailbox");
+    assert!(node.serve("taken", calculator).is_err());
+    assert!(node.expose("inner_math", rust_math).is_err());
+    assert!(node.unexpose("inner_math"));
+    let calc = node.serve("calc", calculator).expect("serve");
+    drop(calc);
+    assert_eq!(node.whereis("calc"), None);
+    node.close();
+    assert!(matches!(node.serve("calc", calculator), Err(Error::Closed)));
+    assert!(matches!(node.expose("m", rust_math), Err(Error::Closed)));
+}
+
+/// The same calls against every OTP release the tests have.
+#[test]
+fn every_otp_release_calls_into_our_node() {
+    let mut answers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for otp in Otp::available() {
+        let mut peer = BeamPeer::builder().otp(otp.clone()).start();
+        let node = node_for(&peer);
+        let us = node.name().to_string();
+        let _calc = node.serve("calc", calculator).expect("serve");
+        let _math = node.expose("rust_math", rust_math).expect("expose");
+        let mut got = Vec::new();
+        for code in [
+            "gen_server:call({calc, 'US'}, {add, 2, 3}).",
+            "catch gen_server:call({calc, 'US'}, {'div', 1, 0}, 60000).",
+            "{Replies, Bad} = gen_server:multi_call(['US'], calc, {mul, 300, 4}, 10000), {[R || {_, R} <- Replies], Bad}.",
+            "rpc:call('US', rust_math, double, [21]).",
+            "try erpc:call('US', rust_math, fail, [<<\"x\">>]) catch C:R -> {C, R} end.",
+            "erpc:multicall(['US'], rust_math, add, [1, 2]).",
+            "rpc:block_call('US', rust_math, double, [4]).",
+            "rpc:call('US', nomod, f, [1]).",
+            "{P, M} = spawn_monitor('US', nomod, f, []), receive {'DOWN', M, process, P, R} -> R end.",
+        ] {
+            let code = code.replace("US", &us);
+            let answer = erl(&mut peer, &code);
+            got.push(answer.replace(&us, "US"));
+        }
+        answers.insert(otp.to_string(), got);
+    }
+    let mut releases = answers.iter();
+    let (first, expected) = releases.next().expect("the system OTP");
+    assert!(expected[0] == "5" && expected[3] == "42", "{expected:?}");
+    assert!(
+        expected[1].starts_with("{'EXIT',{{'ArgumentError',<<\"bad x\">>},{gen_server,call,"),
+        "{expected:?}"
+    );
+    assert_eq!(expected[2], "{[1200],[]}");
+    assert_eq!(expected[7], "{badrpc,{'EXIT',{undef,[{nomod,f,[1],[]}]}}}");
+    assert_eq!(expected[8], "{undef,[{nomod,f,[],[]}]}");
+    for (otp, got) in releases {
+        assert_eq!(got, expected, "{otp} answers differ from {first}'s");
+    }
+}
