@@ -354,18 +354,23 @@ fn beam_calls_a_mailbox_and_gets_our_reply() {
     answering.join().expect("answered");
 }
 
+/// With nothing exposed, a spawn request gets a pid that exits at once with
+/// `undef`, and `rpc:call` the `undef` of a node without the module
+/// (`serve.rs` has the rest).
 #[test]
-fn spawn_requests_and_rpc_from_beam_get_a_clear_answer() {
+fn spawn_requests_and_rpc_from_beam_get_undef() {
     let mut peer = BeamPeer::start();
     let node = node_for(&peer);
     let us = node.name();
     let reply = peer.eval_ok(&format!(
-        "R = spawn_request('{us}', erlang, node, [], []), \
-         receive {{spawn_reply, R, error, Reason}} -> Reason after 5000 -> no_reply end."
+        "R = spawn_request('{us}', erlang, node, [], [monitor]), \
+         receive {{spawn_reply, R, ok, P}} -> \
+             receive {{'DOWN', R, process, P, Reason}} -> Reason after 5000 -> no_down end \
+         after 5000 -> no_reply end."
     ));
-    assert_eq!(reply, "notsup");
+    assert_eq!(reply, "{undef,[{erlang,node,[],[]}]}");
     let rpc = peer.eval_ok(&format!("rpc:call('{us}', erlang, node, [], 5000)."));
-    assert!(rpc.starts_with("{badrpc,"), "{rpc}");
+    assert_eq!(rpc, "{badrpc,{'EXIT',{undef,[{erlang,node,[],[]}]}}}");
 }
 
 #[test]
