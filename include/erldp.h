@@ -177,6 +177,35 @@ typedef enum {
 } erldp_msg_kind;
 
 /**
+ * How a request reached the callback.
+ */
+typedef enum {
+  /**
+   * Not a request: `erldp_request_kind` was given NULL.
+   */
+  ERLDP_REQ_INVALID = 0,
+  /**
+   * `gen_server:call`: answer with `erldp_request_reply` (or
+   * `erldp_request_noreply`, then `erldp_reply` with its `from`).
+   */
+  ERLDP_REQ_CALL = 1,
+  /**
+   * `gen_server:cast`: nobody waits for an answer.
+   */
+  ERLDP_REQ_CAST = 2,
+  /**
+   * Any other message to the served name, including `{'EXIT', From,
+   * Reason}` from a linked process.
+   */
+  ERLDP_REQ_INFO = 3,
+  /**
+   * A call into an exposed module (`rpc:call`, `erpc:call`, their casts,
+   * `rpc:block_call`, a remote `spawn`): answer with the function's value.
+   */
+  ERLDP_REQ_RPC = 4,
+} erldp_req_kind;
+
+/**
  * The type of a term, as `erldp_term_type` reports it.
  */
 typedef enum {
@@ -273,6 +302,12 @@ typedef enum {
 typedef struct erldp_buf erldp_buf;
 
 /**
+ * A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
+ * it and frees it.
+ */
+typedef struct erldp_exposed erldp_exposed;
+
+/**
  * A process of the node: it has a pid, optionally a registered name, a
  * queue of incoming messages, links and monitors. Exit signals never kill
  * it; they arrive as messages of kind `ERLDP_MSG_EXIT`. Usable from several
@@ -293,6 +328,18 @@ typedef struct erldp_message erldp_message;
  * `erldp_node_close`.
  */
 typedef struct erldp_node erldp_node;
+
+/**
+ * What a served name or exposed module was asked. Valid only during the
+ * callback it was given to; answer it at most once.
+ */
+typedef struct erldp_request erldp_request;
+
+/**
+ * A name served by `erldp_serve`; `erldp_served_close` stops serving and
+ * frees it.
+ */
+typedef struct erldp_served erldp_served;
 
 /**
  * A decoded term (from `erldp_term_decode`), or an element of one. Only the
@@ -355,7 +402,39 @@ typedef struct {
    * it is.
    */
   bool long_names;
+  /**
+   * How many threads may run the callbacks of `erldp_serve` and
+   * `erldp_expose` at once; 0 (the default) means 256. Threads start
+   * when requests come and end after 10 s idle.
+   */
+  uint32_t handler_threads;
 } erldp_node_options;
+
+/**
+ * Options for `erldp_serve_with` and `erldp_expose_with`. Fill one with
+ * `erldp_serve_options_init`; NULL instead uses the defaults.
+ */
+typedef struct {
+  /**
+   * How many requests run at once; 0 (the default) means 1 for a served
+   * name (one at a time, in arrival order, like a `gen_server`) and 64
+   * for an exposed module.
+   */
+  uint32_t concurrency;
+  /**
+   * How many requests may wait beyond those running; 0 (the default)
+   * means 65536. Past it, a request is refused at once: a call exits with
+   * `{overload, Text}`, an rpc raises it.
+   */
+  uint32_t max_queue;
+} erldp_serve_options;
+
+/**
+ * The callback of `erldp_serve` and `erldp_expose`: `userdata` as given
+ * there, and the request, valid until the callback returns. Called on the
+ * node's handler threads; several at once when the options allow it.
+ */
+typedef void (*erldp_serve_callback)(void *userdata, erldp_request *request);
 
 #ifdef __cplusplus
 extern "C" {
@@ -630,7 +709,7 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
 /**
  * Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
  * from the environment, any listen port, net_ticktime 60 s, setup timeout
- * 7 s, short names.
+ * 7 s, short names, 256 handler threads.
  */
 erldp_status erldp_node_options_init(erldp_node_options *options);
 
@@ -769,14 +848,169 @@ erldp_status erldp_cast_named(const erldp_node *node,
 
 /**
  * Answers a `gen_server:call` that reached one of this node's mailboxes as
- * `{'$gen_call', From, Request}`: `from` is the ETF of that `From`, `reply`
- * the ETF of the answer, which the caller's `gen_server:call` returns.
+ * `{'$gen_call', From, Request}` (`from` is the ETF of that `From`), or a
+ * served name's request that was not answered in its callback (`from` is
+ * `erldp_request_from`'s). `reply` is the ETF of the answer, which the
+ * caller's `gen_server:call` returns. Any thread may call it.
  */
 erldp_status erldp_reply(const erldp_node *node,
                          const uint8_t *from,
                          size_t from_len,
                          const uint8_t *reply,
                          size_t reply_len);
+
+/**
+ * Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
+ * defaults their fields describe).
+ */
+erldp_status erldp_serve_options_init(erldp_serve_options *options);
+
+/**
+ * Registers `name` as a process that answers `gen_server:call` with
+ * `callback`, which also runs for `gen_server:cast` and plain messages:
+ * `erldp_serve_with` with the default options.
+ */
+erldp_status erldp_serve(const erldp_node *node,
+                         const char *name,
+                         erldp_serve_callback callback,
+                         void *userdata,
+                         erldp_served **out);
+
+/**
+ * Registers `name` (a process BEAM can call, cast and send to, link to and
+ * monitor) and calls `callback(userdata, request)` for each request, on the
+ * node's handler threads: one at a time in arrival order unless
+ * `options->concurrency` allows more. A call is answered with
+ * `erldp_request_reply`; `erldp_request_raise` makes the caller's
+ * `gen_server:call` exit at once with `{Class, Message}`; a callback that
+ * answers nothing (or `erldp_request_noreply`) leaves the caller waiting
+ * for `erldp_reply` with the request's `from`. Writes the handle to `*out`.
+ * `ERLDP_ERR_ARG` for a name that is taken or reserved (`rex`,
+ * `net_kernel`, `user`).
+ */
+erldp_status erldp_serve_with(const erldp_node *node,
+                              const char *name,
+                              const erldp_serve_options *options,
+                              erldp_serve_callback callback,
+                              void *userdata,
+                              erldp_served **out);
+
+/**
+ * Makes `rpc:call(Node, module, F, Args)`, `erpc:call`, their casts and
+ * multicalls, `rpc:block_call` and `spawn(Node, module, F, Args)` call
+ * `callback`: `erldp_expose_with` with the default options.
+ */
+erldp_status erldp_expose(const erldp_node *node,
+                          const char *module,
+                          erldp_serve_callback callback,
+                          void *userdata,
+                          erldp_exposed **out);
+
+/**
+ * Exposes `module`: each call into it runs `callback(userdata, request)`
+ * on the node's handler threads (up to `options->concurrency` at once),
+ * with `erldp_request_function` and the arguments as `erldp_request_term`.
+ * `erldp_request_reply` gives the result; `erldp_request_raise` reaches
+ * the caller as `error:{exception, {Class, Message}, []}` (`erpc`) or
+ * `{badrpc, {'EXIT', {{Class, Message}, []}}}` (`rpc`); a callback that
+ * answers nothing raises `{erldp, ...}`. Other modules stay `undef`.
+ * Writes the handle to `*out`; `ERLDP_ERR_ARG` when the module is exposed
+ * already.
+ */
+erldp_status erldp_expose_with(const erldp_node *node,
+                               const char *module,
+                               const erldp_serve_options *options,
+                               erldp_serve_callback callback,
+                               void *userdata,
+                               erldp_exposed **out);
+
+/**
+ * The served process's pid (ETF), written to `*out`: BEAM code links to
+ * and monitors it.
+ */
+erldp_status erldp_served_pid(const erldp_served *served, erldp_buf **out);
+
+/**
+ * Stops serving the name (monitors get `DOWN` and links the exit signal,
+ * reason `normal`; waiting requests are dropped), waits for callbacks of
+ * this handle running on other threads to return, and frees the handle:
+ * afterwards the callback is not called again and `userdata` may be freed.
+ * May be called from the handle's own callback (it does not wait for
+ * that one). NULL is ignored.
+ */
+void erldp_served_close(erldp_served *served);
+
+/**
+ * Stops exposing the module (calls that wait get `undef`), waits for its
+ * callbacks running on other threads and frees the handle, as
+ * `erldp_served_close` does. NULL is ignored.
+ */
+void erldp_exposed_close(erldp_exposed *exposed);
+
+/**
+ * Stops serving `name` without the handle (which `erldp_served_close`
+ * must still free). `ERLDP_ERR_NOT_FOUND` when it is not served.
+ */
+erldp_status erldp_unserve(const erldp_node *node, const char *name);
+
+/**
+ * Stops exposing `module` without the handle (which `erldp_exposed_close`
+ * must still free). `ERLDP_ERR_NOT_FOUND` when it is not exposed.
+ */
+erldp_status erldp_unexpose(const erldp_node *node, const char *module);
+
+/**
+ * How the request reached the callback; `ERLDP_REQ_INVALID` for NULL.
+ */
+erldp_req_kind erldp_request_kind(const erldp_request *request);
+
+/**
+ * The request as ETF, borrowed until the callback returns: the `Request`
+ * of a call or cast, the whole message of `ERLDP_REQ_INFO`, the list of
+ * arguments of `ERLDP_REQ_RPC`.
+ */
+erldp_status erldp_request_term(const erldp_request *request, const uint8_t **data, size_t *len);
+
+/**
+ * The caller of a `gen_server:call`, `{Pid, Tag}` as ETF, borrowed until the
+ * callback returns: what `erldp_reply` takes to answer later (copy it).
+ * `ERLDP_ERR_NOT_FOUND` for other kinds.
+ */
+erldp_status erldp_request_from(const erldp_request *request, const uint8_t **data, size_t *len);
+
+/**
+ * The function an rpc asks for (UTF-8, NUL-terminated, borrowed until the
+ * callback returns); NULL for requests to a served name.
+ */
+const char *erldp_request_function(const erldp_request *request);
+
+/**
+ * The exposed module an rpc is for (borrowed until the callback returns);
+ * NULL for requests to a served name.
+ */
+const char *erldp_request_module(const erldp_request *request);
+
+/**
+ * Answers with the term `reply` (ETF): the reply to a call, the value of an
+ * rpc (ignored for casts and messages). `ERLDP_ERR_ARG` when the request
+ * is answered already.
+ */
+erldp_status erldp_request_reply(erldp_request *request, const uint8_t *reply, size_t reply_len);
+
+/**
+ * Answers with an exception of `class` (e.g. `"ArgumentError"`) and
+ * `message`: a call exits with `{Class, Message}` (an atom and a binary),
+ * an rpc raises `{exception, {Class, Message}, []}`.
+ */
+erldp_status erldp_request_raise(erldp_request *request, const char *class_, const char *message);
+
+/**
+ * Answers a call later: the caller waits until `erldp_reply` is called
+ * with the request's `from` (`erldp_request_from`), from any thread. A
+ * callback that answers nothing does the same. `ERLDP_ERR_ARG` for an rpc,
+ * which must give a value.
+ */
+erldp_status erldp_request_noreply(erldp_request *request);
 
 /**
  * The message of the last call on this thread that failed: a NUL-terminated

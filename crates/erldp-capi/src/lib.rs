@@ -30,6 +30,7 @@ pub mod log;
 pub mod mailbox;
 pub mod message;
 pub mod node;
+pub mod serve;
 pub mod status;
 pub mod term;
 
@@ -38,6 +39,10 @@ pub use log::{erldp_log_callback, erldp_log_level};
 pub use mailbox::erldp_mailbox;
 pub use message::{erldp_message, erldp_msg_kind};
 pub use node::{erldp_epmd_mode, erldp_node, erldp_node_options};
+pub use serve::{
+    erldp_exposed, erldp_req_kind, erldp_request, erldp_serve_callback, erldp_serve_options,
+    erldp_served,
+};
 pub use status::{erldp_last_error, erldp_status};
 pub use term::{erldp_term, erldp_type};
 
@@ -65,5 +70,7 @@ mod tests {
         fn shared<T: Send + Sync>() {}
         shared::<crate::erldp_node>();
         shared::<crate::erldp_mailbox>();
+        shared::<crate::erldp_served>();
+        shared::<crate::erldp_exposed>();
     }
 }

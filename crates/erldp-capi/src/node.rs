@@ -50,6 +50,10 @@ pub struct erldp_node_options {
     /// (default false: the short host name). A name with a host is used as
     /// it is.
     pub long_names: bool,
+    /// How many threads may run the callbacks of `erldp_serve` and
+    /// `erldp_expose` at once; 0 (the default) means 256. Threads start
+    /// when requests come and end after 10 s idle.
+    pub handler_threads: u32,
 }
 
 impl Default for erldp_node_options {
@@ -62,6 +66,7 @@ impl Default for erldp_node_options {
             net_ticktime_ms: 60_000,
             setup_timeout_ms: 7_000,
             long_names: false,
+            handler_threads: 0,
         }
     }
 }
@@ -76,7 +81,7 @@ pub struct erldp_node {
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
 /// from the environment, any listen port, net_ticktime 60 s, setup timeout
-/// 7 s, short names.
+/// 7 s, short names, 256 handler threads.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
     guard(|| {
@@ -103,6 +108,7 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         net_ticktime_ms: unsafe { addr_of!((*options).net_ticktime_ms).read() },
         setup_timeout_ms: unsafe { addr_of!((*options).setup_timeout_ms).read() },
         long_names: flag(unsafe { addr_of!((*options).long_names) }),
+        handler_threads: unsafe { addr_of!((*options).handler_threads).read() },
     })
 }
 
@@ -156,6 +162,9 @@ pub unsafe extern "C" fn erldp_node_start(
         }
         if options.epmd_port != 0 {
             builder = builder.epmd_port(options.epmd_port);
+        }
+        if options.handler_threads != 0 {
+            builder = builder.handler_threads(options.handler_threads as usize);
         }
         let node = builder.start()?;
         let name =
@@ -437,8 +446,10 @@ pub unsafe extern "C" fn erldp_cast_named(
 }
 
 /// Answers a `gen_server:call` that reached one of this node's mailboxes as
-/// `{'$gen_call', From, Request}`: `from` is the ETF of that `From`, `reply`
-/// the ETF of the answer, which the caller's `gen_server:call` returns.
+/// `{'$gen_call', From, Request}` (`from` is the ETF of that `From`), or a
+/// served name's request that was not answered in its callback (`from` is
+/// `erldp_request_from`'s). `reply` is the ETF of the answer, which the
+/// caller's `gen_server:call` returns. Any thread may call it.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_reply(
     node: *const erldp_node,

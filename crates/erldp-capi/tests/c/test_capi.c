@@ -1000,6 +1000,338 @@ static void test_threads(void) {
     erldp_mailbox_close(receiver.box);
 }
 
+/* ------------------------------------------------------------------ serving */
+
+/* The integer at `index` of the tuple `term`, or `fallback`. */
+static int64_t element_long(const erldp_term *term, size_t index, int64_t fallback) {
+    const erldp_term *element = NULL;
+    int64_t value = fallback;
+    if (erldp_term_get_element(term, index, &element) == ERLDP_OK)
+        erldp_term_get_long(element, &value);
+    return value;
+}
+
+/* Requests the calculator saw that were not calls. */
+static pthread_mutex_t served_lock = PTHREAD_MUTEX_INITIALIZER;
+static int casts_seen, infos_seen;
+
+/* A served calculator: {add | mul | 'div', A, B} -> integer; dividing by zero raises
+ * ArgumentError; `count` -> {Casts, Infos}. */
+static void calculator(void *userdata, erldp_request *request) {
+    pthread_mutex_lock(&served_lock);
+    ++*(int *)userdata;
+    pthread_mutex_unlock(&served_lock);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    erldp_term *root = NULL;
+    if (erldp_request_term(request, &data, &len) != ERLDP_OK ||
+        erldp_term_decode(data, len, &root) != ERLDP_OK) {
+        erldp_request_raise(request, "ArgumentError", "undecodable request");
+        return;
+    }
+    erldp_req_kind kind = erldp_request_kind(request);
+    if (kind != ERLDP_REQ_CALL) {
+        pthread_mutex_lock(&served_lock);
+        if (kind == ERLDP_REQ_CAST) casts_seen++;
+        if (kind == ERLDP_REQ_INFO) infos_seen++;
+        pthread_mutex_unlock(&served_lock);
+        erldp_term_free(root);
+        return; /* nothing to answer: no answer at all is fine */
+    }
+    char op[ERLDP_MAXATOMLEN] = "";
+    if (erldp_term_type(root) == ERLDP_TYPE_ATOM) {
+        erldp_term_get_atom(root, op, sizeof op);
+    } else {
+        const erldp_term *first = NULL;
+        if (erldp_term_get_element(root, 0, &first) == ERLDP_OK)
+            erldp_term_get_atom(first, op, sizeof op);
+    }
+    int64_t a = element_long(root, 1, 0), b = element_long(root, 2, 0);
+    erldp_term_free(root);
+    erldp_buf *answer = NULL;
+    erldp_buf_new(&answer);
+    if (strcmp(op, "count") == 0) {
+        pthread_mutex_lock(&served_lock);
+        erldp_encode_tuple_header(answer, 2);
+        erldp_encode_long(answer, casts_seen);
+        erldp_encode_long(answer, infos_seen);
+        pthread_mutex_unlock(&served_lock);
+    } else if (strcmp(op, "add") == 0) {
+        erldp_encode_long(answer, a + b);
+    } else if (strcmp(op, "mul") == 0) {
+        erldp_encode_long(answer, a * b);
+    } else if (strcmp(op, "div") == 0 && b != 0) {
+        erldp_encode_long(answer, a / b);
+    } else {
+        erldp_buf_free(answer);
+        CHECK(erldp_request_raise(request, "ArgumentError", "bad x") == ERLDP_OK);
+        /* One answer only. */
+        CHECK(erldp_request_noreply(request) == ERLDP_ERR_ARG);
+        return;
+    }
+    CHECK(erldp_request_reply(request, erldp_buf_data(answer), erldp_buf_len(answer)) == ERLDP_OK);
+    erldp_buf_free(answer);
+}
+
+static erldp_buf *peer_call(erldp_node *node, const char *module, const char *function,
+                            const char *args, erldp_status expected) {
+    erldp_buf *list = parse(args), *result = NULL;
+    EXPECT(expected, erldp_rpc(node, peer, module, function, erldp_buf_data(list),
+                               erldp_buf_len(list), WAIT_MS, &result));
+    erldp_buf_free(list);
+    return result;
+}
+
+static void test_serve(void) {
+    erldp_node *node = start_node("c_serve", cookie);
+    const char *us = erldp_node_name(node);
+    int calls = 0;
+    erldp_served *served = NULL;
+    OK(erldp_serve(node, "calc", calculator, &calls, &served));
+    char args[600];
+
+    /* gen_server:call from the BEAM node, made through an rpc there. */
+    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
+    erldp_buf *sum = peer_call(node, "gen_server", "call", args, ERLDP_OK);
+    CHECK(buf_is(sum, "5"));
+    erldp_buf_free(sum);
+
+    /* A raise makes the call exit with {Class, Message}. */
+    snprintf(args, sizeof args, "[{calc, '%s'}, {'div', 1, 0}, %d]", us, WAIT_MS);
+    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    erldp_buf *error = NULL;
+    OK(erldp_last_error_term(&error));
+    char expected[600];
+    snprintf(expected, sizeof expected,
+             "{exit, {{'ArgumentError', <<\"bad x\">>}, {gen_server, call, [{calc, '%s'}, "
+             "{'div', 1, 0}, %d]}}, []}",
+             us, WAIT_MS);
+    CHECK(buf_is(error, expected));
+    erldp_buf_free(error);
+
+    /* Casts and plain messages reach the callback too, in order before the next call. */
+    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 1, 1}]", us);
+    erldp_buf_free(peer_call(node, "gen_server", "cast", args, ERLDP_OK));
+    snprintf(args, sizeof args, "[{calc, '%s'}, hello]", us);
+    erldp_buf_free(peer_call(node, "erlang", "send", args, ERLDP_OK));
+    snprintf(args, sizeof args, "[{calc, '%s'}, count, %d]", us, WAIT_MS);
+    erldp_buf *count = peer_call(node, "gen_server", "call", args, ERLDP_OK);
+    CHECK(buf_is(count, "{1, 1}"));
+    erldp_buf_free(count);
+    pthread_mutex_lock(&served_lock);
+    CHECK(calls == 5);
+    pthread_mutex_unlock(&served_lock);
+
+    /* The served process's pid, which BEAM may link to and monitor. */
+    erldp_buf *pid = NULL;
+    OK(erldp_served_pid(served, &pid));
+    erldp_term *pid_term = NULL;
+    OK(erldp_term_decode(erldp_buf_data(pid), erldp_buf_len(pid), &pid_term));
+    CHECK(erldp_term_type(pid_term) == ERLDP_TYPE_PID);
+    erldp_term_free(pid_term);
+    erldp_buf_free(pid);
+
+    /* The name is taken; unserving frees it; the handle is still freed with its close. */
+    erldp_served *again = (erldp_served *)&again;
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "calc", calculator, &calls, &again));
+    LAST_ERROR_MENTIONS("already registered");
+    CHECK(again == (erldp_served *)&again);
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "rex", calculator, &calls, &again));
+    OK(erldp_unserve(node, "calc"));
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_unserve(node, "calc"));
+    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
+    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    LAST_ERROR_MENTIONS("noproc");
+    erldp_served_close(served);
+    erldp_node_close(node);
+}
+
+/* A module exposed to rpc: double/1 and fail/0; anything else raises. */
+static void c_math(void *userdata, erldp_request *request) {
+    (void)userdata;
+    CHECK(erldp_request_kind(request) == ERLDP_REQ_RPC);
+    CHECK(strcmp(erldp_request_module(request), "c_math") == 0);
+    const char *function = erldp_request_function(request);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    erldp_term *args = NULL;
+    OK(erldp_request_term(request, &data, &len));
+    if (data != NULL) OK(erldp_term_decode(data, len, &args));
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_request_from(request, &data, &len));
+    if (strcmp(function, "double") == 0) {
+        const erldp_term *n = NULL;
+        int64_t value = 0;
+        OK(erldp_term_get_element(args, 0, &n));
+        OK(erldp_term_get_long(n, &value));
+        erldp_buf *answer = NULL;
+        erldp_buf_new(&answer);
+        erldp_encode_long(answer, 2 * value);
+        OK(erldp_request_reply(request, erldp_buf_data(answer), erldp_buf_len(answer)));
+        erldp_buf_free(answer);
+    } else if (strcmp(function, "silent") != 0) {
+        EXPECT(ERLDP_ERR_ARG, erldp_request_noreply(request)); /* an rpc needs a value */
+        OK(erldp_request_raise(request, "RuntimeError", "no such function"));
+    }
+    erldp_term_free(args);
+}
+
+static void test_expose(void) {
+    erldp_node *node = start_node("c_expose", cookie);
+    const char *us = erldp_node_name(node);
+    erldp_serve_options options;
+    OK(erldp_serve_options_init(&options));
+    CHECK(options.concurrency == 0 && options.max_queue == 0);
+    options.concurrency = 4;
+    erldp_exposed *exposed = NULL;
+    OK(erldp_expose_with(node, "c_math", &options, c_math, NULL, &exposed));
+    char args[600];
+
+    snprintf(args, sizeof args, "['%s', c_math, double, [21]]", us);
+    erldp_buf *value = peer_call(node, "erpc", "call", args, ERLDP_OK);
+    CHECK(buf_is(value, "42"));
+    erldp_buf_free(value);
+    value = peer_call(node, "rpc", "block_call", args, ERLDP_OK);
+    CHECK(buf_is(value, "42"));
+    erldp_buf_free(value);
+
+    snprintf(args, sizeof args, "['%s', c_math, fail, []]", us);
+    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
+    CHECK(buf_is(value,
+                 "{badrpc, {'EXIT', {{'RuntimeError', <<\"no such function\">>}, []}}}"));
+    erldp_buf_free(value);
+    snprintf(args, sizeof args, "['%s', c_math, silent, []]", us);
+    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
+    CHECK(buf_is(value, "{badrpc, {'EXIT', {{erldp, <<\"the callback of c_math:silent gave no "
+                        "value\">>}, []}}}"));
+    erldp_buf_free(value);
+
+    /* Other modules are undef, as on a BEAM node without them. */
+    snprintf(args, sizeof args, "['%s', c_other, f, [1]]", us);
+    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
+    CHECK(buf_is(value, "{badrpc, {'EXIT', {undef, [{c_other, f, [1], []}]}}}"));
+    erldp_buf_free(value);
+
+    EXPECT(ERLDP_ERR_ARG, erldp_expose(node, "c_math", c_math, NULL, &(erldp_exposed *){NULL}));
+    OK(erldp_unexpose(node, "c_math"));
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_unexpose(node, "c_math"));
+    snprintf(args, sizeof args, "['%s', c_math, double, [1]]", us);
+    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
+    CHECK(buf_is(value, "{badrpc, {'EXIT', {undef, [{c_math, double, [1], []}]}}}"));
+    erldp_buf_free(value);
+    erldp_exposed_close(exposed);
+    erldp_node_close(node);
+}
+
+/* A served name that answers later, from the test's thread, with erldp_reply. */
+struct later {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    erldp_buf *from;
+    int inside, left;
+};
+
+static void answer_later(void *userdata, erldp_request *request) {
+    struct later *later = userdata;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_request_from(request, &data, &len));
+    erldp_buf *from = NULL;
+    OK(erldp_buf_new(&from));
+    OK(erldp_encode_term(from, data, len));
+    OK(erldp_request_noreply(request));
+    pthread_mutex_lock(&later->lock);
+    later->from = from;
+    later->inside++;
+    pthread_cond_broadcast(&later->changed);
+    pthread_mutex_unlock(&later->lock);
+    /* Stay a while, so that closing the handle has a callback to wait for. */
+    usleep(100 * 1000);
+    pthread_mutex_lock(&later->lock);
+    later->left++;
+    pthread_mutex_unlock(&later->lock);
+}
+
+static void test_deferred_reply_and_closing(void) {
+    erldp_node *node = start_node("c_later", cookie);
+    struct later later = {.from = NULL, .inside = 0, .left = 0};
+    pthread_mutex_init(&later.lock, NULL);
+    pthread_cond_init(&later.changed, NULL);
+    erldp_served *served = NULL;
+    OK(erldp_serve(node, "later", answer_later, &later, &served));
+    struct caller caller = {.node = node, .status = ERLDP_PANIC, .result = NULL};
+    snprintf(caller.args, sizeof caller.args, "[{later, '%s'}, hello, %d]", erldp_node_name(node),
+             WAIT_MS);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, call_us, &caller) == 0);
+    pthread_mutex_lock(&later.lock);
+    while (later.inside == 0) pthread_cond_wait(&later.changed, &later.lock);
+    erldp_buf *from = later.from;
+    pthread_mutex_unlock(&later.lock);
+
+    erldp_buf *answer = parse("{later, hello}");
+    OK(erldp_reply(node, erldp_buf_data(from), erldp_buf_len(from), erldp_buf_data(answer),
+                   erldp_buf_len(answer)));
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(caller.status == ERLDP_OK);
+    CHECK(buf_is(caller.result, "{later, hello}"));
+    /* Closing waits for the callback still inside: afterwards it never runs again. */
+    erldp_served_close(served);
+    pthread_mutex_lock(&later.lock);
+    CHECK(later.left == later.inside);
+    pthread_mutex_unlock(&later.lock);
+
+    erldp_buf_free(caller.result);
+    erldp_buf_free(answer);
+    erldp_buf_free(from);
+    pthread_cond_destroy(&later.changed);
+    pthread_mutex_destroy(&later.lock);
+    erldp_node_close(node);
+}
+
+/* A callback that closes its own handle: it does not wait for itself. */
+static erldp_served *closing_itself;
+
+static void close_itself(void *userdata, erldp_request *request) {
+    (void)userdata;
+    erldp_served_close(closing_itself);
+    erldp_buf *answer = parse("closed");
+    OK(erldp_request_reply(request, erldp_buf_data(answer), erldp_buf_len(answer)));
+    erldp_buf_free(answer);
+}
+
+static void test_serve_arguments(void) {
+    erldp_node *node = start_node("c_serve_args", cookie);
+    erldp_served *served = (erldp_served *)&served;
+    erldp_exposed *exposed = (erldp_exposed *)&exposed;
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(NULL, "x", calculator, NULL, &served));
+    LAST_ERROR_MENTIONS("node is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, NULL, calculator, NULL, &served));
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "x", NULL, NULL, &served));
+    LAST_ERROR_MENTIONS("callback is NULL");
+    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "x", calculator, NULL, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_expose(node, "", c_math, NULL, &exposed));
+    EXPECT(ERLDP_ERR_ARG, erldp_expose(node, NULL, c_math, NULL, &exposed));
+    CHECK(served == (erldp_served *)&served && exposed == (erldp_exposed *)&exposed);
+    EXPECT(ERLDP_ERR_ARG, erldp_served_pid(NULL, &(erldp_buf *){NULL}));
+    EXPECT(ERLDP_ERR_ARG, erldp_unserve(node, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_serve_options_init(NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_request_reply(NULL, NULL, 0));
+    EXPECT(ERLDP_ERR_ARG, erldp_request_raise(NULL, "A", "b"));
+    EXPECT(ERLDP_ERR_ARG, erldp_request_noreply(NULL));
+    CHECK(erldp_request_kind(NULL) == ERLDP_REQ_INVALID);
+    CHECK(erldp_request_function(NULL) == NULL);
+    erldp_served_close(NULL);
+    erldp_exposed_close(NULL);
+
+    OK(erldp_serve(node, "closer", close_itself, NULL, &closing_itself));
+    char args[300];
+    snprintf(args, sizeof args, "[{closer, '%s'}, go, %d]", erldp_node_name(node), WAIT_MS);
+    /* The process ends (DOWN normal) before the callback's reply: the call exits normal. */
+    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    LAST_ERROR_MENTIONS("normal");
+    erldp_node_close(node);
+}
+
 /* ------------------------------------------------------------------ main */
 
 struct test {
@@ -1064,6 +1396,10 @@ int main(int argc, char **argv) {
         {"send_receive", test_send_receive},
         {"gen_server", test_gen_server},
         {"answer_gen_server_call", test_answer_gen_server_call},
+        {"serve", test_serve},
+        {"expose", test_expose},
+        {"deferred_reply_and_closing", test_deferred_reply_and_closing},
+        {"serve_arguments", test_serve_arguments},
         {"links_and_monitors", test_links_and_monitors},
         {"wrong_cookie_and_unknown_node", test_wrong_cookie_and_unknown_node},
         {"node_options", test_node_options},

@@ -1,0 +1,641 @@
+//! Serving BEAM callers from C: `erldp_serve` registers a name that answers
+//! `gen_server` calls, casts and messages with a callback, `erldp_expose`
+//! makes `rpc:call`/`erpc:call` of a module run one (see the core's
+//! `erldp::serve` for ordering and what BEAM sees).
+//!
+//! Callbacks run on the node's handler threads: a pool of at most
+//! `erldp_node_options.handler_threads` threads, each callback of a served
+//! name one at a time unless `erldp_serve_options.concurrency` says more.
+//! The request they are given is valid only during the call; they answer
+//! through it (`erldp_request_reply`, `erldp_request_raise`,
+//! `erldp_request_noreply`) and may call any other function of the library.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CString};
+use std::ptr::addr_of;
+use std::sync::Arc;
+
+use erldp::serve::{Exception, Invocation, Reply, Request, RequestKind};
+use erldp::term::{encode, Term};
+use erldp::{Error, Exposed, ServeOptions, Served};
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use crate::buf::erldp_buf;
+use crate::ffi;
+use crate::node::erldp_node;
+use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Outcome};
+
+/// How a request reached the callback.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum erldp_req_kind {
+    /// Not a request: `erldp_request_kind` was given NULL.
+    ERLDP_REQ_INVALID = 0,
+    /// `gen_server:call`: answer with `erldp_request_reply` (or
+    /// `erldp_request_noreply`, then `erldp_reply` with its `from`).
+    ERLDP_REQ_CALL = 1,
+    /// `gen_server:cast`: nobody waits for an answer.
+    ERLDP_REQ_CAST = 2,
+    /// Any other message to the served name, including `{'EXIT', From,
+    /// Reason}` from a linked process.
+    ERLDP_REQ_INFO = 3,
+    /// A call into an exposed module (`rpc:call`, `erpc:call`, their casts,
+    /// `rpc:block_call`, a remote `spawn`): answer with the function's value.
+    ERLDP_REQ_RPC = 4,
+}
+
+/// The callback of `erldp_serve` and `erldp_expose`: `userdata` as given
+/// there, and the request, valid until the callback returns. Called on the
+/// node's handler threads; several at once when the options allow it.
+pub type erldp_serve_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, request: *mut erldp_request)>;
+
+/// Options for `erldp_serve_with` and `erldp_expose_with`. Fill one with
+/// `erldp_serve_options_init`; NULL instead uses the defaults.
+#[repr(C)]
+pub struct erldp_serve_options {
+    /// How many requests run at once; 0 (the default) means 1 for a served
+    /// name (one at a time, in arrival order, like a `gen_server`) and 64
+    /// for an exposed module.
+    pub concurrency: u32,
+    /// How many requests may wait beyond those running; 0 (the default)
+    /// means 65536. Past it, a request is refused at once: a call exits with
+    /// `{overload, Text}`, an rpc raises it.
+    pub max_queue: u32,
+}
+
+/// What a served name or exposed module was asked. Valid only during the
+/// callback it was given to; answer it at most once.
+pub struct erldp_request {
+    kind: erldp_req_kind,
+    /// The request, or the arguments of an rpc, as ETF.
+    term: Vec<u8>,
+    from: Option<Vec<u8>>,
+    function: Option<CString>,
+    module: Option<CString>,
+    answer: Option<Result<Reply, Exception>>,
+}
+
+/// A name served by `erldp_serve`; `erldp_served_close` stops serving and
+/// frees it.
+pub struct erldp_served {
+    served: Served,
+    calls: Arc<Calls>,
+}
+
+/// A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
+/// it and frees it.
+pub struct erldp_exposed {
+    exposed: Exposed,
+    calls: Arc<Calls>,
+}
+
+/// The callbacks of one handle running now, so that closing it can wait for
+/// them: after `erldp_served_close` returns, the program may free what its
+/// `userdata` points to.
+#[derive(Default)]
+struct Calls {
+    state: Mutex<CallsState>,
+    ended: Condvar,
+}
+
+#[derive(Default)]
+struct CallsState {
+    running: usize,
+    closed: bool,
+}
+
+thread_local! {
+    /// The handles whose callbacks run on this thread now (a callback may
+    /// close its own handle, which must not wait for itself).
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Calls {
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// Runs `callback` unless the handle is closing.
+    fn run(self: &Arc<Self>, callback: impl FnOnce()) -> bool {
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return false;
+            }
+            state.running += 1;
+        }
+        struct Leave<'a>(&'a Arc<Calls>);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                INSIDE.with(|inside| inside.borrow_mut().pop());
+                self.0.lock().running -= 1;
+                self.0.ended.notify_all();
+            }
+        }
+        INSIDE.with(|inside| inside.borrow_mut().push(self.id()));
+        let _leave = Leave(self);
+        callback();
+        true
+    }
+
+    /// No callback starts any more; waits for those running on other
+    /// threads.
+    fn close(self: &Arc<Self>) {
+        let id = self.id();
+        let own = INSIDE.with(|inside| inside.borrow().iter().filter(|&&i| i == id).count());
+        let mut state = self.lock();
+        state.closed = true;
+        while state.running > own {
+            state = self
+                .ended
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The state; a callback that panicked while it was held left nothing
+    /// half-done in it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallsState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The callback and its `userdata`, which the program shares between the
+/// handler threads (the header says so).
+#[derive(Clone, Copy)]
+struct Callback {
+    function: unsafe extern "C" fn(*mut c_void, *mut erldp_request),
+    userdata: *mut c_void,
+}
+
+// SAFETY: the header requires callbacks and their userdata to be usable from
+// any thread; the library only passes the pointer back.
+unsafe impl Send for Callback {}
+unsafe impl Sync for Callback {}
+
+impl Callback {
+    fn new(function: erldp_serve_callback, userdata: *mut c_void) -> Outcome<Callback> {
+        let function = function.ok_or_else(|| invalid("callback is NULL"))?;
+        Ok(Callback { function, userdata })
+    }
+
+    /// Calls the program with `request` and returns its answer.
+    fn call(self, mut request: erldp_request) -> Option<Result<Reply, Exception>> {
+        // SAFETY: the program's callback, given a request valid for the call.
+        unsafe { (self.function)(self.userdata, &mut request) };
+        request.answer
+    }
+}
+
+fn options(options: *const erldp_serve_options) -> ServeOptions {
+    let mut serve = ServeOptions::new();
+    if options.is_null() {
+        return serve;
+    }
+    // SAFETY: non-NULL options are valid for reading (the pointer contract);
+    // both fields are plain integers.
+    let (concurrency, max_queue) = unsafe {
+        (
+            addr_of!((*options).concurrency).read(),
+            addr_of!((*options).max_queue).read(),
+        )
+    };
+    if concurrency != 0 {
+        serve = serve.concurrency(concurrency as usize);
+    }
+    if max_queue != 0 {
+        serve = serve.max_queue(max_queue as usize);
+    }
+    serve
+}
+
+fn serve_request(request: &Request) -> erldp::Result<erldp_request> {
+    let kind = match request.kind {
+        RequestKind::Call => erldp_req_kind::ERLDP_REQ_CALL,
+        RequestKind::Cast => erldp_req_kind::ERLDP_REQ_CAST,
+        RequestKind::Info => erldp_req_kind::ERLDP_REQ_INFO,
+    };
+    Ok(erldp_request {
+        kind,
+        term: encode(&request.message)?,
+        from: request.from.as_ref().map(encode).transpose()?,
+        function: None,
+        module: None,
+        answer: None,
+    })
+}
+
+fn rpc_request(call: &Invocation) -> erldp::Result<erldp_request> {
+    let name = |text: &str| {
+        CString::new(text).map_err(|_| Error::InvalidArgument(format!("{text:?} holds a NUL")))
+    };
+    Ok(erldp_request {
+        kind: erldp_req_kind::ERLDP_REQ_RPC,
+        term: encode(&Term::List(call.args.clone()))?,
+        from: None,
+        function: Some(name(call.function.as_str())?),
+        module: Some(name(call.module.as_str())?),
+        answer: None,
+    })
+}
+
+/// An answer the library gives itself, when the program could not.
+fn failure(what: impl std::fmt::Display) -> Exception {
+    Exception::new("erldp", what.to_string())
+}
+
+/// Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
+/// defaults their fields describe).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_serve_options_init(
+    options: *mut erldp_serve_options,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: NULL or valid for writing (the pointer contract).
+        let options = unsafe { ffi::out(options, "options") }?;
+        ffi::write(
+            options,
+            erldp_serve_options {
+                concurrency: 0,
+                max_queue: 0,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Registers `name` as a process that answers `gen_server:call` with
+/// `callback`, which also runs for `gen_server:cast` and plain messages:
+/// `erldp_serve_with` with the default options.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_serve(
+    node: *const erldp_node,
+    name: *const c_char,
+    callback: erldp_serve_callback,
+    userdata: *mut c_void,
+    out: *mut *mut erldp_served,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { erldp_serve_with(node, name, std::ptr::null(), callback, userdata, out) }
+}
+
+/// Registers `name` (a process BEAM can call, cast and send to, link to and
+/// monitor) and calls `callback(userdata, request)` for each request, on the
+/// node's handler threads: one at a time in arrival order unless
+/// `options->concurrency` allows more. A call is answered with
+/// `erldp_request_reply`; `erldp_request_raise` makes the caller's
+/// `gen_server:call` exit at once with `{Class, Message}`; a callback that
+/// answers nothing (or `erldp_request_noreply`) leaves the caller waiting
+/// for `erldp_reply` with the request's `from`. Writes the handle to `*out`.
+/// `ERLDP_ERR_ARG` for a name that is taken or reserved (`rex`,
+/// `net_kernel`, `user`).
+#[no_mangle]
+pub unsafe extern "C" fn erldp_serve_with(
+    node: *const erldp_node,
+    name: *const c_char,
+    options: *const erldp_serve_options,
+    callback: erldp_serve_callback,
+    userdata: *mut c_void,
+    out: *mut *mut erldp_served,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let name = unsafe { ffi::str(name, "name") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let callback = Callback::new(callback, userdata)?;
+        let calls = Arc::new(Calls::default());
+        let served = {
+            let calls = Arc::clone(&calls);
+            node.node
+                .serve_with(name, self::options(options), move |request| {
+                    let mut answer = None;
+                    let request = serve_request(&request).map_err(failure)?;
+                    let ran = calls.run(|| answer = callback.call(request));
+                    if !ran {
+                        return Err(failure("the served name is closing"));
+                    }
+                    answer.unwrap_or(Ok(Reply::NoReply))
+                })?
+        };
+        ffi::write(out, Box::into_raw(Box::new(erldp_served { served, calls })));
+        Ok(())
+    })
+}
+
+/// Makes `rpc:call(Node, module, F, Args)`, `erpc:call`, their casts and
+/// multicalls, `rpc:block_call` and `spawn(Node, module, F, Args)` call
+/// `callback`: `erldp_expose_with` with the default options.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_expose(
+    node: *const erldp_node,
+    module: *const c_char,
+    callback: erldp_serve_callback,
+    userdata: *mut c_void,
+    out: *mut *mut erldp_exposed,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { erldp_expose_with(node, module, std::ptr::null(), callback, userdata, out) }
+}
+
+/// Exposes `module`: each call into it runs `callback(userdata, request)`
+/// on the node's handler threads (up to `options->concurrency` at once),
+/// with `erldp_request_function` and the arguments as `erldp_request_term`.
+/// `erldp_request_reply` gives the result; `erldp_request_raise` reaches
+/// the caller as `error:{exception, {Class, Message}, []}` (`erpc`) or
+/// `{badrpc, {'EXIT', {{Class, Message}, []}}}` (`rpc`); a callback that
+/// answers nothing raises `{erldp, ...}`. Other modules stay `undef`.
+/// Writes the handle to `*out`; `ERLDP_ERR_ARG` when the module is exposed
+/// already.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_expose_with(
+    node: *const erldp_node,
+    module: *const c_char,
+    options: *const erldp_serve_options,
+    callback: erldp_serve_callback,
+    userdata: *mut c_void,
+    out: *mut *mut erldp_exposed,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let module = unsafe { ffi::str(module, "module") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let callback = Callback::new(callback, userdata)?;
+        let calls = Arc::new(Calls::default());
+        let exposed = {
+            let calls = Arc::clone(&calls);
+            node.node
+                .expose_with(module, self::options(options), move |invocation| {
+                    let mut answer = None;
+                    let request = rpc_request(&invocation).map_err(failure)?;
+                    if !calls.run(|| answer = callback.call(request)) {
+                        return Err(failure("the module is no longer exposed"));
+                    }
+                    match answer {
+                        Some(Ok(Reply::Value(value))) => Ok(value),
+                        Some(Err(raised)) => Err(raised),
+                        Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
+                            "the callback of {module}:{} gave no value",
+                            invocation.function
+                        ))),
+                    }
+                })?
+        };
+        ffi::write(
+            out,
+            Box::into_raw(Box::new(erldp_exposed { exposed, calls })),
+        );
+        Ok(())
+    })
+}
+
+/// The served process's pid (ETF), written to `*out`: BEAM code links to
+/// and monitors it.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_served_pid(
+    served: *const erldp_served,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let served = unsafe { ffi::handle(served, "served") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        ffi::write(out, erldp_buf::encoded(&Term::Pid(served.served.pid()))?);
+        Ok(())
+    })
+}
+
+/// Stops serving the name (monitors get `DOWN` and links the exit signal,
+/// reason `normal`; waiting requests are dropped), waits for callbacks of
+/// this handle running on other threads to return, and frees the handle:
+/// afterwards the callback is not called again and `userdata` may be freed.
+/// May be called from the handle's own callback (it does not wait for
+/// that one). NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
+    guard_value((), || {
+        if !served.is_null() {
+            // SAFETY: a handle the library allocated, freed once (the
+            // pointer contract).
+            let owned = unsafe { Box::from_raw(served) };
+            let erldp_served { served, calls } = *owned;
+            drop(served);
+            calls.close();
+        }
+        Ok(())
+    })
+}
+
+/// Stops exposing the module (calls that wait get `undef`), waits for its
+/// callbacks running on other threads and frees the handle, as
+/// `erldp_served_close` does. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_exposed_close(exposed: *mut erldp_exposed) {
+    guard_value((), || {
+        if !exposed.is_null() {
+            // SAFETY: a handle the library allocated, freed once (the
+            // pointer contract).
+            let owned = unsafe { Box::from_raw(exposed) };
+            let erldp_exposed { exposed, calls } = *owned;
+            drop(exposed);
+            calls.close();
+        }
+        Ok(())
+    })
+}
+
+/// Stops serving `name` without the handle (which `erldp_served_close`
+/// must still free). `ERLDP_ERR_NOT_FOUND` when it is not served.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_unserve(
+    node: *const erldp_node,
+    name: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let name = unsafe { ffi::str(name, "name") }?;
+        if node.node.unserve(name) {
+            Ok(())
+        } else {
+            Err(not_found(name, "no such name is served"))
+        }
+    })
+}
+
+/// Stops exposing `module` without the handle (which `erldp_exposed_close`
+/// must still free). `ERLDP_ERR_NOT_FOUND` when it is not exposed.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_unexpose(
+    node: *const erldp_node,
+    module: *const c_char,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let module = unsafe { ffi::str(module, "module") }?;
+        if node.node.unexpose(module) {
+            Ok(())
+        } else {
+            Err(not_found(module, "no such module is exposed"))
+        }
+    })
+}
+
+/// How the request reached the callback; `ERLDP_REQ_INVALID` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_kind(request: *const erldp_request) -> erldp_req_kind {
+    // SAFETY: NULL or the callback's request (the pointer contract).
+    guard_value(erldp_req_kind::ERLDP_REQ_INVALID, || {
+        Ok(unsafe { ffi::handle(request, "request") }?.kind)
+    })
+}
+
+/// Writes a borrowed part of a request to the out-pointers.
+unsafe fn part(
+    request: *const erldp_request,
+    what: &str,
+    pick: impl FnOnce(&erldp_request) -> Option<&Vec<u8>>,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let request = unsafe { ffi::handle(request, "request") }?;
+        let data = unsafe { ffi::out(data, "data") }?;
+        let len = unsafe { ffi::out(len, "len") }?;
+        let bytes = pick(request).ok_or_else(|| {
+            not_found(format!("the {what}"), format!("this request has no {what}"))
+        })?;
+        ffi::write(data, bytes.as_ptr());
+        ffi::write(len, bytes.len());
+        Ok(())
+    })
+}
+
+/// The request as ETF, borrowed until the callback returns: the `Request`
+/// of a call or cast, the whole message of `ERLDP_REQ_INFO`, the list of
+/// arguments of `ERLDP_REQ_RPC`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_term(
+    request: *const erldp_request,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { part(request, "term", |r| Some(&r.term), data, len) }
+}
+
+/// The caller of a `gen_server:call`, `{Pid, Tag}` as ETF, borrowed until the
+/// callback returns: what `erldp_reply` takes to answer later (copy it).
+/// `ERLDP_ERR_NOT_FOUND` for other kinds.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_from(
+    request: *const erldp_request,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { part(request, "caller", |r| r.from.as_ref(), data, len) }
+}
+
+/// The function an rpc asks for (UTF-8, NUL-terminated, borrowed until the
+/// callback returns); NULL for requests to a served name.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or the callback's request (the pointer contract).
+        let request = unsafe { ffi::handle(request, "request") }?;
+        Ok(request
+            .function
+            .as_ref()
+            .map_or(std::ptr::null(), |f| f.as_ptr()))
+    })
+}
+
+/// The exposed module an rpc is for (borrowed until the callback returns);
+/// NULL for requests to a served name.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_module(request: *const erldp_request) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or the callback's request (the pointer contract).
+        let request = unsafe { ffi::handle(request, "request") }?;
+        Ok(request
+            .module
+            .as_ref()
+            .map_or(std::ptr::null(), |m| m.as_ptr()))
+    })
+}
+
+/// Records the answer of a request, once.
+unsafe fn answer(
+    request: *mut erldp_request,
+    make: impl FnOnce(&erldp_request) -> Outcome<Result<Reply, Exception>>,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: NULL or the callback's request (the pointer contract).
+        let request = unsafe { request.as_mut() }.ok_or_else(|| invalid("request is NULL"))?;
+        if request.answer.is_some() {
+            return Err(invalid("this request is answered already"));
+        }
+        let answer = make(request)?;
+        request.answer = Some(answer);
+        Ok(())
+    })
+}
+
+/// Answers with the term `reply` (ETF): the reply to a call, the value of an
+/// rpc (ignored for casts and messages). `ERLDP_ERR_ARG` when the request
+/// is answered already.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_reply(
+    request: *mut erldp_request,
+    reply: *const u8,
+    reply_len: usize,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        answer(request, |_| {
+            let value = ffi::term(reply, reply_len, "reply")?;
+            Ok(Ok(Reply::Value(value)))
+        })
+    }
+}
+
+/// Answers with an exception of `class` (e.g. `"ArgumentError"`) and
+/// `message`: a call exits with `{Class, Message}` (an atom and a binary),
+/// an rpc raises `{exception, {Class, Message}, []}`.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_raise(
+    request: *mut erldp_request,
+    class: *const c_char,
+    message: *const c_char,
+) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        answer(request, |_| {
+            let class = ffi::str(class, "class")?;
+            let message = ffi::str(message, "message")?;
+            Ok(Err(Exception::new(class, message)))
+        })
+    }
+}
+
+/// Answers a call later: the caller waits until `erldp_reply` is called
+/// with the request's `from` (`erldp_request_from`), from any thread. A
+/// callback that answers nothing does the same. `ERLDP_ERR_ARG` for an rpc,
+/// which must give a value.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_request_noreply(request: *mut erldp_request) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        answer(request, |request| {
+            if request.kind == erldp_req_kind::ERLDP_REQ_RPC {
+                return Err(invalid("an rpc must be answered with a value"));
+            }
+            Ok(Ok(Reply::NoReply))
+        })
+    }
+}
