@@ -190,6 +190,18 @@ impl Connection {
 
     /// Queues one control message (and its payload) for sending.
     pub(crate) fn send(&self, control: &Control) -> Result<()> {
+        self.enqueue(control, false)
+    }
+
+    /// [`send`](Self::send) for a frame the peer waits for (the reply to a
+    /// call it made): written by the sender whenever nothing else is queued,
+    /// even right after other frames, since batching it with later ones
+    /// would only delay it.
+    pub(crate) fn send_awaited(&self, control: &Control) -> Result<()> {
+        self.enqueue(control, true)
+    }
+
+    fn enqueue(&self, control: &Control, awaited: bool) -> Result<()> {
         let mut queue = self.queue.lock();
         loop {
             if queue.closing || self.is_down() {
@@ -204,7 +216,7 @@ impl Connection {
         let start = buf.len();
         let len = frame::append(buf, outbound, control)?;
         let now = Instant::now();
-        let quiet = now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
+        let quiet = awaited || now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
         queue.last_queued = now;
         log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 && quiet && !queue.writing && queue.buf.len() <= DIRECT_MAX {

@@ -508,13 +508,15 @@ impl NodeInner {
     }
 
     /// Sends a control message only if a connection is up; used for
-    /// clean-up signals that must not cause a connection attempt.
+    /// clean-up signals that must not cause a connection attempt. Signals
+    /// (an exit, the `DOWN` that carries an rpc's result) are what the peer
+    /// waits for, so they are written at once.
     pub(super) fn send_if_connected(&self, node: Atom, control: &Control) {
         let conn = match self.conns.table.lock().get(&node) {
             Some(Entry::Up(conn)) => Arc::clone(conn),
             _ => return,
         };
-        let _ = conn.send(control);
+        let _ = conn.send_awaited(control);
     }
 
     /// Closes every connection, flushing each for a moment, and fails the

@@ -552,10 +552,16 @@ impl NodeInner {
         })
     }
 
-    /// Sends the reply to a call from `from`, as `gen:reply/2` does.
+    /// Sends the reply to a call from `from`, as `gen:reply/2` does; the
+    /// caller waits for it, so it is written at once.
     fn answer_call(self: &Arc<Self>, sender: Pid, from: &Term, value: Term) {
-        let sent = requests::reply(from, value)
-            .and_then(|(dest, message)| self.send_from(sender, &dest, message));
+        let sent = requests::reply(from, value).and_then(|(dest, message)| {
+            if dest.node() == self.name() {
+                return self.send_from(sender, &dest, message);
+            }
+            let reply = requests::send(sender, &dest, message);
+            self.connection(dest.node())?.send_awaited(&reply)
+        });
         if let Err(err) = sent {
             log::debug!(target: LOG, "reply to {from:.TERM_TEXT_IN_ERRORS$} not sent: {err}");
         }
@@ -609,7 +615,7 @@ impl NodeInner {
         self.tie_to_requester(&worker, from, req_id, options.link, options.monitor);
         let reply =
             serving::spawn_answer(req_id, from, options.reply_flags(), Term::Pid(worker.pid()));
-        if conn.send(&reply).is_err() {
+        if conn.send_awaited(&reply).is_err() {
             self.close_process(&worker, Term::Atom(crate::atom!("noconnection")));
             return;
         }

@@ -214,7 +214,7 @@ impl Responder {
     fn answer(&mut self, answer: Result<Reply, Exception>) {
         if let Some(finish) = self.finish.take() {
             finish(Answer::Done(answer));
-            self.lane.done(&self.ticket);
+            workers::completing(|| self.lane.done(&self.ticket));
         }
     }
 }

@@ -8,7 +8,13 @@
 //! for [`IDLE`] ends, so a node that served a burst does not keep its
 //! threads for ever. How many handlers of one name run at once is the
 //! [`Lane`](super::lane::Lane)'s business, not the pool's.
+//!
+//! A handler that finishes on a pool thread starts the next request of its
+//! lane; that request runs on the same thread as soon as the handler's job
+//! returns ([`completing`]), rather than waking another thread to run it
+//! while this one goes idle: a busy name stays on one warm thread.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -21,6 +27,28 @@ use parking_lot::{Condvar, Mutex};
 pub(crate) const IDLE: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    /// The pool whose job this thread runs now, if any.
+    static RUNNING_FOR: Cell<usize> = const { Cell::new(0) };
+    /// Set while a request's completion starts the next one of its lane.
+    static COMPLETING: Cell<bool> = const { Cell::new(false) };
+    /// Jobs started by a completion, to run on this thread next.
+    static FOLLOW_UP: RefCell<VecDeque<Job>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Runs `done`, the end of a request: a job it gives the pool from a pool
+/// thread runs on that thread once the current job returns.
+pub(crate) fn completing(done: impl FnOnce()) {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            COMPLETING.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(COMPLETING.with(|c| c.replace(true)));
+    done();
+}
 
 /// A bounded pool of threads.
 pub(crate) struct Workers {
@@ -57,6 +85,11 @@ impl Workers {
     /// Runs `job` on a thread of the pool, at once when one is idle or may
     /// be started, else when one is free. A closed pool drops the job.
     pub(crate) fn execute(self: &Arc<Self>, job: Job) {
+        let ours = RUNNING_FOR.with(Cell::get) == self.id();
+        if ours && COMPLETING.with(Cell::get) {
+            FOLLOW_UP.with(|jobs| jobs.borrow_mut().push_back(job));
+            return;
+        }
         let mut state = self.state.lock();
         if state.closed {
             return;
@@ -87,14 +120,24 @@ impl Workers {
         }
     }
 
+    fn id(&self) -> usize {
+        self as *const Workers as usize
+    }
+
     fn run(&self) {
+        RUNNING_FOR.with(|pool| pool.set(self.id()));
         let mut state = self.state.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
-                // Handlers are run under their own catch_unwind; this one
-                // keeps the thread count right if a job panics all the same.
-                let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                let mut next = Some(job);
+                while let Some(job) = next {
+                    // Handlers are run under their own catch_unwind; this
+                    // one keeps the thread count right if a job panics all
+                    // the same.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                    next = FOLLOW_UP.with(|jobs| jobs.borrow_mut().pop_front());
+                }
                 state = self.state.lock();
                 continue;
             }
@@ -159,6 +202,28 @@ mod tests {
             .collect();
         done.sort_unstable();
         assert_eq!(done, [1, 2, 3]);
+    }
+
+    #[test]
+    fn work_started_by_a_completion_runs_next_on_the_same_thread() {
+        let pool = Workers::new("follow", 4);
+        let (tx, rx) = mpsc::channel();
+        let inner = Arc::clone(&pool);
+        pool.execute(Box::new(move || {
+            let first = std::thread::current().id();
+            let tx2 = tx.clone();
+            completing(|| {
+                inner.execute(Box::new(move || {
+                    tx2.send(std::thread::current().id()).expect("send")
+                }))
+            });
+            // Still this job's turn: the follow-up waits for it to return.
+            tx.send(first).expect("send");
+        }));
+        let first = rx.recv_timeout(Duration::from_secs(10)).expect("first");
+        let second = rx.recv_timeout(Duration::from_secs(10)).expect("second");
+        assert_eq!(first, second);
+        assert_eq!(pool.threads(), 1);
     }
 
     #[test]
