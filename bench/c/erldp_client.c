@@ -1,5 +1,6 @@
 /* The "ErlDP through C" client of `make bench`: the scenarios of bench/rust/bench.rs, written
- * as a C program would use libErlDP (erldp.h), linked against the shared library.
+ * as a C program would use libErlDP (erldp.h), linked against the shared library; the serve_*
+ * scenarios serve and expose with callbacks, and BEAM calls in.
  *
  *   erldp_client SCENARIO PEER COOKIE ARG
  *
@@ -218,6 +219,72 @@ static void big_in(long bytes) {
     erldp_mailbox_close(box);
 }
 
+/* {add, A, B} (a call) or [A, B] (an rpc's arguments) -> A + B: the answer of the served
+ * name bench_calc and of the exposed bench_math:add/2, as a C program writes them. */
+static void add(void *userdata, erldp_request *request) {
+    (void)userdata;
+    const uint8_t *data;
+    size_t len;
+    erldp_term *term;
+    CHECK(erldp_request_term(request, &data, &len));
+    CHECK(erldp_term_decode(data, len, &term));
+    size_t first = erldp_request_kind(request) == ERLDP_REQ_RPC ? 0 : 1;
+    const erldp_term *a, *b;
+    int64_t x, y;
+    CHECK(erldp_term_get_element(term, first, &a));
+    CHECK(erldp_term_get_element(term, first + 1, &b));
+    CHECK(erldp_term_get_long(a, &x));
+    CHECK(erldp_term_get_long(b, &y));
+    erldp_term_free(term);
+    erldp_buf *sum;
+    CHECK(erldp_buf_new(&sum));
+    CHECK(erldp_encode_long(sum, x + y));
+    CHECK(erldp_request_reply(request, erldp_buf_data(sum), erldp_buf_len(sum)));
+    erldp_buf_free(sum);
+}
+
+/* BEAM calls in: the peer's serve_driver has `callers` processes make `calls` calls each, of
+ * `kind` call (gen_server:call to bench_calc) or erpc (bench_math:add/2), and sends the result
+ * to our bench_result mailbox. */
+static void serve(const char *kind, long calls, long callers) {
+    erldp_served *calc;
+    erldp_exposed *math;
+    erldp_mailbox *result;
+    CHECK(erldp_serve(node, "bench_calc", add, NULL, &calc));
+    CHECK(erldp_expose(node, "bench_math", add, NULL, &math));
+    CHECK(erldp_mailbox_new(node, "bench_result", &result));
+    const char *us = erldp_node_name(node);
+    char text[512];
+    if (strcmp(kind, "call") == 0)
+        snprintf(text, sizeof text, "{call, {bench_calc, '%s'}, %ld, %ld, {bench_result, '%s'}}", us,
+                 calls, callers, us);
+    else
+        snprintf(text, sizeof text, "{erpc, {'%s', bench_math}, %ld, %ld, {bench_result, '%s'}}", us,
+                 calls, callers, us);
+    erldp_buf *request = parse(text);
+    CHECK(erldp_send_named(result, "serve_driver", peer, erldp_buf_data(request), erldp_buf_len(request)));
+    erldp_message *msg;
+    CHECK(erldp_receive(result, 120000, &msg));
+    const uint8_t *data;
+    size_t len;
+    CHECK(erldp_message_term(msg, &data, &len));
+    erldp_term *term;
+    CHECK(erldp_term_decode(data, len, &term));
+    double values[3];
+    for (size_t i = 0; i < 3; i++) {
+        const erldp_term *value;
+        CHECK(erldp_term_get_element(term, i + 1, &value));
+        CHECK(erldp_term_get_double(value, &values[i]));
+    }
+    printf("median_us %.2f\np99_us %.2f\ncalls_per_s %.1f\n", values[0], values[1], values[2]);
+    erldp_term_free(term);
+    erldp_message_free(msg);
+    erldp_buf_free(request);
+    erldp_mailbox_close(result);
+    erldp_exposed_close(math);
+    erldp_served_close(calc);
+}
+
 /* The corpus file: each term as a 4-byte big-endian length and its ETF. */
 static void codec(const char *path) {
     FILE *file = fopen(path, "rb");
@@ -294,6 +361,9 @@ int main(int argc, char **argv) {
     else if (strcmp(scenario, "concurrent") == 0) concurrent(16, n);
     else if (strcmp(scenario, "big_out") == 0) big_out(n);
     else if (strcmp(scenario, "big_in") == 0) big_in(n);
+    else if (strcmp(scenario, "serve_call") == 0) serve("call", n, 1);
+    else if (strcmp(scenario, "serve_concurrent") == 0) serve("call", n, 16);
+    else if (strcmp(scenario, "serve_erpc") == 0) serve("erpc", n, 1);
     else {
         fprintf(stderr, "erldp_client: unknown scenario %s\n", scenario);
         return 2;

@@ -4,14 +4,21 @@
 %%   sink     counts `{seq, I, Bin}' messages and checks they arrive in order;
 %%   blaster  on `{blast, Dest, N}' sends `{seq, I, <<0:128>>}' for I in 1..N to Dest;
 %%            on `{big, Dest}' sends Dest one binary of `?BIG' bytes;
-%%   bigsink  takes binaries and reports their size to whoever waits for one.
+%%   bigsink  takes binaries and reports their size to whoever waits for one;
+%%   serve_driver  on `{call | erpc, Target, N, Callers, ReplyTo}' has `Callers' processes
+%%            call into the client's node `N' times each (gen_server:call to `Target', or
+%%            erpc:call of `bench_math:add/2' on the node `Target') and sends ReplyTo
+%%            `{serve_result, MedianUs, P99Us, CallsPerS}';
+%%   bench_calc  a gen_server answering `{add, A, B}', for BEAM to BEAM.
 %% The other node of the run (the anchor) calls the `beam_*' functions, which measure the
 %% same shapes BEAM to BEAM against those processes.
 -module(erldp_bench).
+-behaviour(gen_server).
 
--export([start/0, sink_wait/2, big_wait/1]).
+-export([start/0, sink_wait/2, big_wait/1, add/2]).
 -export([beam_send/2, beam_receive/2, beam_rpc/2, beam_concurrent/3, beam_big_out/1,
-         beam_big_in/1, beam_codec/2]).
+         beam_big_in/1, beam_codec/2, beam_serve/4]).
+-export([init/1, handle_call/3, handle_cast/2]).
 
 -define(BIG, (64 bsl 20)).
 -define(PAYLOAD, <<0:128>>).
@@ -27,8 +34,70 @@ start() ->
          register(Name, spawn(Fun))
      end || {Name, Fun} <- [{sink, fun() -> sink(0, true, none) end},
                             {blaster, fun() -> blaster(binary:copy(<<7>>, ?BIG)) end},
-                            {bigsink, fun() -> bigsink(none, none) end}]],
+                            {bigsink, fun() -> bigsink(none, none) end},
+                            {serve_driver, fun serve_driver/0}]],
+    case whereis(bench_calc) of
+        undefined -> ok;
+        Calc -> unlink(Calc), exit(Calc, kill)
+    end,
+    {ok, _} = gen_server:start({local, bench_calc}, ?MODULE, [], []),
     ok.
+
+%% @doc What `bench_math:add/2' and `bench_calc' compute.
+-spec add(integer(), integer()) -> integer().
+add(A, B) -> A + B.
+
+%% @private
+init([]) -> {ok, none}.
+
+%% @private
+handle_call({add, A, B}, _From, State) -> {reply, A + B, State}.
+
+%% @private
+handle_cast(_Request, State) -> {noreply, State}.
+
+serve_driver() ->
+    receive
+        {Kind, Target, N, Callers, ReplyTo} ->
+            spawn(fun() ->
+                          {Median, P99, Rate} = measure_calls(Kind, Target, N, Callers),
+                          ReplyTo ! {serve_result, float(Median), float(P99), float(Rate)}
+                  end)
+    end,
+    serve_driver().
+
+%% `Callers' processes making `N' calls each into `Target': `{MedianUs, P99Us, CallsPerS}'
+%% over every call; each reply is checked.
+measure_calls(Kind, Target, N, Callers) ->
+    Self = self(),
+    T0 = erlang:monotonic_time(microsecond),
+    Pids = [spawn_link(fun() -> Self ! {times, self(), caller(Kind, Target, N)} end)
+            || _ <- lists:seq(1, Callers)],
+    Times = lists:sort(lists:append([receive {times, Pid, T} -> T end || Pid <- Pids])),
+    Total = micros_since(T0),
+    Count = length(Times),
+    {lists:nth(Count div 2 + 1, Times) / 1000, lists:nth(Count * 99 div 100 + 1, Times) / 1000,
+     Count / Total * 1.0e6}.
+
+caller(Kind, Target, N) ->
+    [begin
+         T = erlang:monotonic_time(nanosecond),
+         Sum = call_once(Kind, Target, I),
+         Sum = I + 1,
+         erlang:monotonic_time(nanosecond) - T
+     end || I <- lists:seq(1, N)].
+
+call_once(call, Server, I) -> gen_server:call(Server, {add, I, 1}, 10000);
+call_once(erpc, {Node, Module}, I) -> erpc:call(Node, Module, add, [I, 1], 10000).
+
+%% @doc BEAM to BEAM: `Callers' processes making `N' calls each into `Peer', gen_server:call to
+%% its `bench_calc' (`Kind' call) or erpc:call of `erldp_bench:add/2' (`erpc'):
+%% `{MedianUs, P99Us, CallsPerS}'.
+-spec beam_serve(call | erpc, node(), pos_integer(), pos_integer()) -> {float(), float(), float()}.
+beam_serve(call, Peer, N, Callers) ->
+    measure_calls(call, {bench_calc, Peer}, N, Callers);
+beam_serve(erpc, Peer, N, Callers) ->
+    measure_calls(erpc, {Peer, ?MODULE}, N, Callers).
 
 sink(N, InOrder, Waiter) ->
     receive

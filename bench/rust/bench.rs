@@ -1,5 +1,6 @@
 //! `make bench`: ErlDP (the Rust core, through C, Ruby and Node) side by side with a C node
-//! on erl_interface and with BEAM to BEAM, against one BEAM peer, in one run.
+//! on erl_interface and with BEAM to BEAM, against one BEAM peer, in one run: calls out of
+//! our node, and BEAM calling into it (the serve rows).
 //!
 //! By hand, after `cargo build --release -p erldp-capi`:
 //! `cargo run --release -p erldp --example bench [-- --rounds N]`.
@@ -10,6 +11,12 @@
 //! same work and the peak RSS of a 64 MiB transfer is that of its own process. BEAM to BEAM
 //! runs on a second BEAM node (the anchor) against the same peer. Rounds alternate the
 //! implementations; the table gives the median and the min–max of the rounds.
+//!
+//! In the serve scenarios the client serves `bench_calc` (answering `{add, A, B}`) and exposes
+//! `bench_math:add/2`, then asks the peer's `serve_driver` to call in and to send it the
+//! result, which it prints; for ei that is bench/c/ei_server.c, a C node answering
+//! `gen_server` calls by hand. An implementation takes part in a scenario when
+//! [`Impl::runs`] says so: the Ruby and Node clients join the serve rows there.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::term::{decode, encode};
-use erldp::{Dest, Node, Term};
+use erldp::{Dest, Exception, Node, Reply, Term};
 use erldp_testkit::{random_name, repo_root, BeamPeer};
 
 /// Five, not three: on a 2-core VM one round in three can be off by half (the BEAM peer and the
@@ -30,6 +37,9 @@ const RPCS: usize = 20_000;
 const CALLERS: usize = 16;
 const CALLS_PER_CALLER: usize = 2_000;
 const BIG: usize = 64 << 20;
+/// Sequential calls into our node, and each of the 16 callers' calls.
+const SERVE_CALLS: usize = 20_000;
+const SERVE_CALLS_PER_CALLER: usize = 2_000;
 /// A client that takes longer than this has hung.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Codec measurements repeat the corpus for at least this long.
@@ -70,9 +80,17 @@ enum Scenario {
     /// Encode and decode every term of the corpus (and JSON of the same data where a
     /// language has it): ns per term.
     Codec,
+    /// BEAM calls in: `SERVE_CALLS` sequential `gen_server:call`s to the client's served
+    /// `bench_calc`: median, p99, calls/s.
+    ServeCall,
+    /// `CALLERS` BEAM processes, `SERVE_CALLS_PER_CALLER` calls each, to `bench_calc`
+    /// (served one at a time, as a `gen_server` is): calls/s.
+    ServeConcurrent,
+    /// `SERVE_CALLS` sequential `erpc:call`s into the client's exposed `bench_math:add/2`.
+    ServeErpc,
 }
 
-const SCENARIOS: [Scenario; 7] = [
+const SCENARIOS: [Scenario; 10] = [
     Scenario::Send,
     Scenario::Receive,
     Scenario::Rpc,
@@ -80,6 +98,9 @@ const SCENARIOS: [Scenario; 7] = [
     Scenario::BigOut,
     Scenario::BigIn,
     Scenario::Codec,
+    Scenario::ServeCall,
+    Scenario::ServeConcurrent,
+    Scenario::ServeErpc,
 ];
 
 impl Scenario {
@@ -92,7 +113,18 @@ impl Scenario {
             Scenario::BigOut => "big_out",
             Scenario::BigIn => "big_in",
             Scenario::Codec => "codec",
+            Scenario::ServeCall => "serve_call",
+            Scenario::ServeConcurrent => "serve_concurrent",
+            Scenario::ServeErpc => "serve_erpc",
         }
+    }
+
+    /// Whether BEAM calls into the client.
+    fn serves(self) -> bool {
+        matches!(
+            self,
+            Scenario::ServeCall | Scenario::ServeConcurrent | Scenario::ServeErpc
+        )
     }
 }
 
@@ -126,6 +158,19 @@ impl Impl {
             Impl::Beam => "BEAM to BEAM",
         }
     }
+
+    /// Whether the implementation has `scenario`. ei has no term tree (no codec) and cannot
+    /// answer spawn requests (no erpc into it). The Ruby and Node clients get the serve
+    /// scenarios (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`,
+    /// `p99_us` and `calls_per_s` as bench/c/erldp_client.c does) with their serve layers;
+    /// add them here then.
+    fn runs(self, scenario: Scenario) -> bool {
+        match self {
+            Impl::Core | Impl::C | Impl::Beam => true,
+            Impl::Ei => !matches!(scenario, Scenario::Codec | Scenario::ServeErpc),
+            Impl::Ruby | Impl::Node => !scenario.serves(),
+        }
+    }
 }
 
 /// How to start an implementation's client, or why it cannot run here.
@@ -139,7 +184,7 @@ fn launchers(root: &Path, out: &Path) -> BTreeMap<Impl, Launcher> {
     let mut map = BTreeMap::new();
     map.insert(Impl::Core, Ok(vec![exe, "client".into()]));
     map.insert(Impl::C, build_c_client(root, out));
-    map.insert(Impl::Ei, build_ei_client(root, out));
+    map.insert(Impl::Ei, build_ei(root, out, "ei_client"));
     map.insert(
         Impl::Ruby,
         binding(
@@ -249,7 +294,8 @@ fn build_c_client(root: &Path, out: &Path) -> Launcher {
     Ok(vec![exe.to_string_lossy().into_owned()])
 }
 
-fn build_ei_client(root: &Path, out: &Path) -> Launcher {
+/// Builds `bench/c/{program}.c` against erlang-dev's libei.
+fn build_ei(root: &Path, out: &Path, program: &str) -> Launcher {
     let ei = std::fs::read_dir("/usr/lib/erlang/lib")
         .map_err(|err| format!("no OTP under /usr/lib/erlang: {err}"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -258,7 +304,7 @@ fn build_ei_client(root: &Path, out: &Path) -> Launcher {
                 .is_some_and(|n| n.to_string_lossy().starts_with("erl_interface-"))
         })
         .ok_or("missing: erl_interface (apt-get install erlang-dev)")?;
-    let exe = out.join("ei_client");
+    let exe = out.join(program);
     gcc(&[
         "-O2",
         "-Wall",
@@ -266,7 +312,7 @@ fn build_ei_client(root: &Path, out: &Path) -> Launcher {
         &ei.join("include").to_string_lossy(),
         "-o",
         &exe.to_string_lossy(),
-        &root.join("bench/c/ei_client.c").to_string_lossy(),
+        &root.join(format!("bench/c/{program}.c")).to_string_lossy(),
         &ei.join("lib/libei.a").to_string_lossy(),
         "-pthread",
     ])?;
@@ -404,6 +450,18 @@ fn run_beam(
             )?;
             sample(&[("encode_ns", v[0]), ("decode_ns", v[1])])
         }
+        Scenario::ServeCall | Scenario::ServeConcurrent | Scenario::ServeErpc => {
+            let (kind, calls, callers) = match scenario {
+                Scenario::ServeCall => ("call", SERVE_CALLS, 1),
+                Scenario::ServeConcurrent => ("call", SERVE_CALLS_PER_CALLER, CALLERS),
+                _ => ("erpc", SERVE_CALLS, 1),
+            };
+            let v = eval(
+                anchor,
+                format!("erldp_bench:beam_serve({kind}, '{peer}', {calls}, {callers})."),
+            )?;
+            sample(&[("median_us", v[0]), ("p99_us", v[1]), ("calls_per_s", v[2])])
+        }
     })
 }
 
@@ -414,6 +472,8 @@ fn arg_for(scenario: Scenario, corpus: &Path) -> String {
         Scenario::Concurrent => CALLS_PER_CALLER.to_string(),
         Scenario::BigOut | Scenario::BigIn => BIG.to_string(),
         Scenario::Codec => corpus.to_string_lossy().into_owned(),
+        Scenario::ServeCall | Scenario::ServeErpc => SERVE_CALLS.to_string(),
+        Scenario::ServeConcurrent => SERVE_CALLS_PER_CALLER.to_string(),
     }
 }
 
@@ -453,6 +513,7 @@ fn run(rounds: usize) {
     let corpus_text = root.join("tests/corpus.txt");
     let corpus = write_corpus(&corpus_text, &out.join("corpus.etf"));
     let launchers = launchers(&root, &out);
+    let ei_server = build_ei(&root, &out, "ei_server");
 
     let start_peer = |cookie: Option<&str>| {
         let mut builder = BeamPeer::builder()
@@ -487,9 +548,15 @@ fn run(rounds: usize) {
                 if failures.contains_key(&imp) {
                     continue;
                 }
-                let result = match (imp, launchers.get(&imp)) {
+                if !imp.runs(scenario) {
+                    continue;
+                }
+                let launcher = match imp {
+                    Impl::Ei if scenario.serves() => Some(&ei_server),
+                    _ => launchers.get(&imp),
+                };
+                let result = match (imp, launcher) {
                     (Impl::Beam, _) => run_beam(&mut anchor, scenario, &peer_name, &corpus_text),
-                    (Impl::Ei, _) if scenario == Scenario::Codec => continue,
                     (_, Some(Ok(command))) => run_client(
                         command,
                         &root,
@@ -514,6 +581,9 @@ fn run(rounds: usize) {
         .into_iter()
         .filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why)))
         .collect();
+    if let Err(why) = ei_server {
+        absent.insert(Impl::Ei, format!("ei_server: {why}"));
+    }
     absent.extend(
         failures
             .into_iter()
@@ -605,6 +675,36 @@ const ROWS: &[Row] = &[
         title: "JSON decode (same data), ns/term",
         scenario: Scenario::Codec,
         key: "json_decode_ns",
+    },
+    Row {
+        title: "BEAM calls us: gen_server:call median, µs",
+        scenario: Scenario::ServeCall,
+        key: "median_us",
+    },
+    Row {
+        title: "BEAM calls us: gen_server:call p99, µs",
+        scenario: Scenario::ServeCall,
+        key: "p99_us",
+    },
+    Row {
+        title: "BEAM calls us: gen_server:call, 1 caller, calls/s",
+        scenario: Scenario::ServeCall,
+        key: "calls_per_s",
+    },
+    Row {
+        title: "BEAM calls us: gen_server:call, 16 callers, calls/s",
+        scenario: Scenario::ServeConcurrent,
+        key: "calls_per_s",
+    },
+    Row {
+        title: "BEAM calls us: erpc:call median, µs",
+        scenario: Scenario::ServeErpc,
+        key: "median_us",
+    },
+    Row {
+        title: "BEAM calls us: erpc:call, calls/s",
+        scenario: Scenario::ServeErpc,
+        key: "calls_per_s",
     },
 ];
 
@@ -769,7 +869,40 @@ fn report(
             false,
         );
     }
+    target(
+        "core served gen_server:call median ÷ ei C node's ≤ 1",
+        ratio(
+            &get(ServeCall, Core, "median_us"),
+            &get(ServeCall, Ei, "median_us"),
+        ),
+        1.0,
+        false,
+    );
+    target(
+        "core served gen_server:call, 16 callers ÷ ei C node's ≥ 1",
+        ratio(
+            &get(ServeConcurrent, Core, "calls_per_s"),
+            &get(ServeConcurrent, Ei, "calls_per_s"),
+        ),
+        1.0,
+        true,
+    );
     for binding in [Ruby, Node] {
+        for scenario in [ServeCall, ServeErpc] {
+            target(
+                &format!(
+                    "{} {} calls/s ÷ core's ≥ 0.5",
+                    binding.title(),
+                    scenario.name()
+                ),
+                ratio(
+                    &get(scenario, binding, "calls_per_s"),
+                    &get(scenario, Core, "calls_per_s"),
+                ),
+                0.5,
+                true,
+            );
+        }
         target(
             &format!("{} send ÷ core send ≥ 0.5", binding.title()),
             ratio(
@@ -875,9 +1008,64 @@ mod client {
             "concurrent" => concurrent(&node, peer, n),
             "big_out" => big_out(&node, peer, n),
             "big_in" => big_in(&node, peer, n),
+            "serve_call" => serve(&node, peer, "call", n, 1),
+            "serve_concurrent" => serve(&node, peer, "call", n, CALLERS),
+            "serve_erpc" => serve(&node, peer, "erpc", n, 1),
             other => panic!("unknown scenario {other}"),
         }
         node.close();
+    }
+
+    /// `{add, A, B}` or `[A, B]` → `A + B`.
+    fn add(terms: &[Term]) -> Result<Term, Exception> {
+        match terms {
+            [a, b] => match (a.as_i64(), b.as_i64()) {
+                (Some(a), Some(b)) => Ok(Term::from(a + b)),
+                _ => Err(Exception::new("ArgumentError", "add takes integers")),
+            },
+            _ => Err(Exception::new("ArgumentError", "add takes two arguments")),
+        }
+    }
+
+    /// Serves `bench_calc` and exposes `bench_math`, and has the peer's `serve_driver` call
+    /// in: `callers` processes, `calls` calls each, of `kind` `call` or `erpc`.
+    fn serve(node: &Node, peer: &str, kind: &str, calls: usize, callers: usize) {
+        let _calc = node
+            .serve("bench_calc", |request| match request.message.as_tuple() {
+                Some([_, rest @ ..]) => add(rest).map(Reply::Value),
+                _ => Err(Exception::new("ArgumentError", "not {add, A, B}")),
+            })
+            .expect("serve");
+        let _math = node
+            .expose("bench_math", |call| add(&call.args))
+            .expect("expose");
+        let result = node.mailbox(Some("bench_result")).expect("mailbox");
+        let us = Term::Atom(node.name());
+        let target = match kind {
+            "call" => Term::Tuple(vec![Term::atom("bench_calc"), us.clone()]),
+            _ => Term::Tuple(vec![us.clone(), Term::atom("bench_math")]),
+        };
+        let request = Term::Tuple(vec![
+            Term::atom(kind),
+            target,
+            Term::from(calls),
+            Term::from(callers),
+            Term::Tuple(vec![Term::atom("bench_result"), us]),
+        ]);
+        node.send(&Dest::name("serve_driver", peer), request)
+            .expect("send");
+        let message = result.recv_timeout(T).expect("recv").expect("a result");
+        let values: Vec<f64> = message
+            .term
+            .as_tuple()
+            .map(|t| t[1..].iter().filter_map(Term::as_f64).collect())
+            .unwrap_or_default();
+        let [median, p99, rate] = values[..] else {
+            panic!("unexpected result {}", message.term);
+        };
+        println!("median_us {median:.2}");
+        println!("p99_us {p99:.2}");
+        println!("calls_per_s {rate:.1}");
     }
 
     const T: Duration = Duration::from_secs(120);
