@@ -209,7 +209,7 @@ test-c: setup-c
 	rm -rf $(C_INSTALL_CHECK)
 	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_INSTALL_CHECK)
 	export PKG_CONFIG_PATH=$(CURDIR)/$(C_INSTALL_CHECK)/lib/pkgconfig; \
-	for example in rpc_client echo_server; do \
+	for example in rpc_client echo_server calculator; do \
 	  gcc -std=c11 -Wall -Wextra -Werror examples/c/$$example.c \
 	    $$(pkg-config --cflags --libs erldp) -o $(C_INSTALL_CHECK)/$$example; \
 	done; \

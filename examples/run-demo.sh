@@ -2,7 +2,8 @@
 # `make demo`: start a local Erlang node running examples/erlang/demo_server.erl, then have the
 # ErlDP example programs (Rust, C, Ruby, Node.js) join it, send, receive, rpc and call; then, when
 # Elixir is installed, an Elixir node with a GenServer that the `erldp` command, Ruby and Node.js
-# call. Cleans up after itself, also on Ctrl-C.
+# call, and Elixir calling the calculators that Rust and C serve. Cleans up after itself, also
+# on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +11,9 @@ work=$(mktemp -d)
 erl_pid=
 echo_pid=
 elixir_pid=
+served_pids=
 cleanup() {
-  for pid in $echo_pid $elixir_pid $erl_pid; do
+  for pid in $echo_pid $elixir_pid $served_pids $erl_pid; do
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
   rm -rf "$work"
@@ -24,11 +26,11 @@ peer="demo_$RANDOM@$host"
 cookie="demo_cookie_$RANDOM$RANDOM"
 
 echo "==> building the examples"
-cargo build --release -q -p erldp --example demo -p erldp-cli
+cargo build --release -q -p erldp --example demo --example serve -p erldp-cli
 # The C examples are built the way the README shows: from `make install` with pkg-config.
 make --no-print-directory -s install PREFIX="$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
-for example in rpc_client echo_server; do
+for example in rpc_client echo_server calculator; do
   cc -std=c11 -Wall examples/c/$example.c $(pkg-config --cflags --libs erldp) \
      -Wl,-rpath,"$work/prefix/lib" -o "$work/$example"
 done
@@ -127,6 +129,37 @@ if command -v elixir >/dev/null; then
 else
   echo
   echo "==> Elixir is not installed: skipping the Elixir node"
+fi
+
+# $1: a name for messages, $2: the log, then the program and its arguments. Sets $started to the
+# node name the program announces with "...: ready as NODE".
+start_server() {
+  local what=$1 log=$2
+  shift 2
+  "$@" >"$log" 2>&1 &
+  served_pids="$served_pids $!"
+  for _ in $(seq 100); do
+    grep -q "ready as" "$log" && break
+    sleep 0.1
+  done
+  started=$(sed -n 's/^.*: ready as //p' "$log")
+  [ -n "$started" ] || { echo "$what did not start"; cat "$log"; exit 1; }
+}
+
+if command -v elixir >/dev/null; then
+  echo
+  echo "==> Rust (examples/rust/serve.rs) and C (examples/c/calculator.c) serve a calculator; Elixir calls them"
+  start_server "the Rust calculator" "$work/serve.log" \
+    target/release/examples/serve "rust_calc_$RANDOM" "$cookie"
+  rust_node=$started
+  start_server "the C calculator" "$work/calculator.log" "$work/calculator" "c_calc_$RANDOM" "$cookie"
+  c_node=$started
+  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_served.exs "$rust_node" "$c_node"
+  # Each stops on the cast `stop` the Elixir script sends last.
+  for pid in $served_pids; do wait "$pid"; done
+  served_pids=
+  sed -n 's/^serve: stopped/rust: the calculator stopped/p' "$work/serve.log"
+  sed -n 's/^calculator: stopped/c: the calculator stopped/p' "$work/calculator.log"
 fi
 
 echo

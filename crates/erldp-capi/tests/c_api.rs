@@ -419,3 +419,83 @@ fn the_c_examples_work_with_a_beam_node() {
         rest.join("\n")
     );
 }
+
+/// examples/c/calculator.c serves a calculator and exposes c_math; a BEAM
+/// node calls both, sees a raise as the call's exit and an unexposed module
+/// as undef, and stops it with a cast. Plainly and under valgrind.
+#[test]
+fn the_c_calculator_serves_a_beam_node() {
+    let calculator = compile(
+        &[repo_root().join("examples/c/calculator.c")],
+        "calculator",
+        Link::Shared,
+    );
+    let mut peer = peer();
+    for valgrind in [false, true] {
+        let name = random_name("c_calc_");
+        let mut command = if valgrind {
+            let mut command = Command::new("valgrind");
+            command.args([
+                "--quiet",
+                "--error-exitcode=97",
+                "--leak-check=full",
+                "--show-leak-kinds=definite",
+                "--errors-for-leak-kinds=definite",
+            ]);
+            command.arg(&calculator);
+            command
+        } else {
+            Command::new(&calculator)
+        };
+        let mut server = Server(
+            command
+                .arg(&name)
+                .arg(peer.cookie())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("starting calculator"),
+        );
+        let mut lines = BufReader::new(server.0.stdout.take().expect("piped stdout")).lines();
+        let ready = lines
+            .next()
+            .expect("calculator said nothing")
+            .expect("reading calculator");
+        let node = ready
+            .strip_prefix("calculator: ready as ")
+            .unwrap_or_else(|| panic!("unexpected: {ready}"))
+            .to_string();
+        let call = |peer: &mut BeamPeer, code: &str| peer.eval_ok(&code.replace("NODE", &node));
+        assert_eq!(
+            call(
+                &mut peer,
+                "gen_server:call({calculator, 'NODE'}, {add, 2, 3}, 20000)."
+            ),
+            "5"
+        );
+        assert_eq!(
+            call(
+                &mut peer,
+                "catch gen_server:call({calculator, 'NODE'}, {'div', 1, 0}, 20000)."
+            ),
+            format!(
+                "{{'EXIT',{{{{'ArgumentError',<<\"division by zero\">>}},{{gen_server,call,[{{calculator,{node}}},{{'div',1,0}},20000]}}}}}}"
+            )
+        );
+        assert_eq!(
+            call(&mut peer, "rpc:call('NODE', c_math, square, [12], 20000)."),
+            "144"
+        );
+        assert_eq!(
+            call(&mut peer, "rpc:call('NODE', c_other, f, [], 20000)."),
+            "{badrpc,{'EXIT',{undef,[{c_other,f,[],[]}]}}}"
+        );
+        call(&mut peer, "gen_server:cast({calculator, 'NODE'}, stop).");
+        let status = server.0.wait().expect("waiting for calculator");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(
+            status.success() && rest == ["calculator: stopped"],
+            "calculator ended with {status} (valgrind: {valgrind}):\n{}",
+            rest.join("\n")
+        );
+    }
+}
