@@ -194,8 +194,8 @@ typedef enum {
    */
   ERLDP_REQ_CAST = 2,
   /**
-   * Any other message to the served name, including `{'EXIT', From,
-   * Reason}` from a linked process.
+   * Any other message to the served name, including
+   * `{'EXIT', From, Reason}` from a linked process.
    */
   ERLDP_REQ_INFO = 3,
   /**
@@ -848,10 +848,10 @@ erldp_status erldp_cast_named(const erldp_node *node,
 
 /**
  * Answers a `gen_server:call` that reached one of this node's mailboxes as
- * `{'$gen_call', From, Request}` (`from` is the ETF of that `From`), or a
- * served name's request that was not answered in its callback (`from` is
- * `erldp_request_from`'s). `reply` is the ETF of the answer, which the
- * caller's `gen_server:call` returns. Any thread may call it.
+ * `{'$gen_call', From, Request}`: `from` is the ETF of that `From`, `reply`
+ * the ETF of the answer, which the caller's `gen_server:call` returns. Also
+ * answers a served name's call that its callback left unanswered, with the
+ * `from` that `erldp_request_from` gave. Any thread may call it.
  */
 erldp_status erldp_reply(const erldp_node *node,
                          const uint8_t *from,

@@ -446,10 +446,10 @@ pub unsafe extern "C" fn erldp_cast_named(
 }
 
 /// Answers a `gen_server:call` that reached one of this node's mailboxes as
-/// `{'$gen_call', From, Request}` (`from` is the ETF of that `From`), or a
-/// served name's request that was not answered in its callback (`from` is
-/// `erldp_request_from`'s). `reply` is the ETF of the answer, which the
-/// caller's `gen_server:call` returns. Any thread may call it.
+/// `{'$gen_call', From, Request}`: `from` is the ETF of that `From`, `reply`
+/// the ETF of the answer, which the caller's `gen_server:call` returns. Also
+/// answers a served name's call that its callback left unanswered, with the
+/// `from` that `erldp_request_from` gave. Any thread may call it.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_reply(
     node: *const erldp_node,

@@ -36,8 +36,8 @@ pub enum erldp_req_kind {
     ERLDP_REQ_CALL = 1,
     /// `gen_server:cast`: nobody waits for an answer.
     ERLDP_REQ_CAST = 2,
-    /// Any other message to the served name, including `{'EXIT', From,
-    /// Reason}` from a linked process.
+    /// Any other message to the served name, including
+    /// `{'EXIT', From, Reason}` from a linked process.
     ERLDP_REQ_INFO = 3,
     /// A call into an exposed module (`rpc:call`, `erpc:call`, their casts,
     /// `rpc:block_call`, a remote `spawn`): answer with the function's value.
