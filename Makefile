@@ -34,7 +34,7 @@ TARGET_DIR ?= target
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
 
-DEB_PACKAGES := erlang-base erlang-dev erlang-src ruby ruby-dev rake libclang-dev elixir \
+DEB_PACKAGES := erlang-base erlang-dev erlang-src erlang-ssl ruby ruby-dev rake libclang-dev elixir \
                 debootstrap valgrind pkg-config doxygen
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
@@ -93,6 +93,9 @@ setup-otp-compat: setup-packages
 	@$(MAKE) --no-print-directory -j2 $(OTP_CHROOTS)
 	@for d in $(OTP_CHROOTS); do cmp -s /etc/hosts $$d/etc/hosts || cp /etc/hosts $$d/etc/hosts; done
 
+# Phony so that the script runs for an existing chroot too: it adds what a chroot built by an
+# older version of it lacks (erlang-ssl), and does nothing when the chroot is complete.
+.PHONY: $(OTP_CHROOTS)
 $(OTP_CHROOTS):
 	@c='$(filter $(notdir $@):%,$(OTP_COMPAT))'; set -- $${c//:/ }; \
 	tests/otp-chroot.sh build $@ $$2 $$3 $(DEBIAN_MIRROR)
