@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 
 use crate::dist::{Control, Inbound, Outbound, ProcRef};
-use crate::handshake::{self, flags, Local, Outcome};
+use crate::handshake::{self, flags, Framing, Local, Outcome};
 use crate::rpc::{call_failure, rpc_result};
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{epmd, util, Dest, Error, Result};
@@ -267,7 +267,7 @@ impl Client {
             creation,
             cookie,
         };
-        let info = match handshake::initiate(&mut stream, &local, peer, || true)? {
+        let info = match handshake::initiate(&mut stream, Framing::Tcp, &local, peer, || true)? {
             Outcome::Connected(info) => info,
             Outcome::LostSimultaneous => {
                 return Err(Error::connection(

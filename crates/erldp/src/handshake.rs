@@ -4,10 +4,10 @@
 //! version 6 (`N` name and challenge messages) as initiator and acceptor, and
 //! on the accepting side also the version 5 `n` name message followed by the
 //! `c` complement that OTP 23/24 nodes send when they did not ask EPMD first.
-//! Messages carry a 2-byte length prefix until the connection is up.
+//! Messages carry a 2-byte length prefix over TCP until the connection is up, and a 4-byte one
+//! inside TLS ([`Framing`]).
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use md5::{Digest, Md5};
 
@@ -146,6 +146,19 @@ pub mod flags {
     }
 }
 
+/// How handshake messages are framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// A 2-byte length, as `inet_tcp_dist` sets `{packet, 2}` for the handshake.
+    Tcp,
+    /// A 4-byte length: `inet_tls_dist` runs the handshake with `{packet, 4}`.
+    Tls,
+}
+
+/// The longest handshake message accepted, whatever the framing: a name message is 15 bytes
+/// and a node name of at most 255 characters, far below this.
+const MAX_MESSAGE: usize = u16::MAX as usize;
+
 /// Our side of a handshake.
 pub(crate) struct Local<'a> {
     /// Our full node name, `name@host`.
@@ -196,8 +209,9 @@ pub(crate) enum Outcome {
 /// Runs the initiating side on a connected socket. `still_wanted` answers
 /// the acceptor's `alive` status: false when, meanwhile, a connection the
 /// peer started has taken this attempt's place.
-pub(crate) fn initiate(
-    stream: &mut TcpStream,
+pub(crate) fn initiate<S: Read + Write>(
+    stream: &mut S,
+    framing: Framing,
     local: &Local<'_>,
     expected: &str,
     still_wanted: impl FnOnce() -> bool,
@@ -210,19 +224,19 @@ pub(crate) fn initiate(
     name.extend_from_slice(&local.creation.to_be_bytes());
     name.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
     name.extend_from_slice(local.name.as_bytes());
-    send(stream, &name, expected)?;
+    send(stream, framing, &name, expected)?;
 
-    let status = recv(stream, expected)?;
+    let status = recv(stream, framing, expected)?;
     match status.as_slice() {
         [b's', rest @ ..] => match rest {
             b"ok" | b"ok_simultaneous" => {}
             b"nok" => return Ok(Outcome::LostSimultaneous),
             b"alive" => {
                 if !still_wanted() {
-                    let _ = send(stream, b"sfalse", expected);
+                    let _ = send(stream, framing, b"sfalse", expected);
                     return Ok(Outcome::LostSimultaneous);
                 }
-                send(stream, b"strue", expected)?
+                send(stream, framing, b"strue", expected)?
             }
             b"not_allowed" => {
                 return Err(fail("the peer refused the connection (not_allowed)".into()))
@@ -237,7 +251,7 @@ pub(crate) fn initiate(
         _ => return Err(fail("malformed handshake status message".into())),
     }
 
-    let challenge = recv(stream, expected)?;
+    let challenge = recv(stream, framing, expected)?;
     let parsed = parse_challenge(&challenge).map_err(|reason| fail(reason))?;
     if parsed.name != expected {
         return Err(fail(format!(
@@ -253,9 +267,9 @@ pub(crate) fn initiate(
     reply.push(b'r');
     reply.extend_from_slice(&our_challenge.to_be_bytes());
     reply.extend_from_slice(&digest(parsed.challenge, local.cookie));
-    send(stream, &reply, expected)?;
+    send(stream, framing, &reply, expected)?;
 
-    let ack = match recv(stream, expected) {
+    let ack = match recv(stream, framing, expected) {
         Ok(ack) => ack,
         Err(Error::Connection { .. }) => {
             return Err(Error::Auth {
@@ -283,18 +297,16 @@ pub(crate) fn initiate(
 }
 
 /// Runs the accepting side on a freshly accepted socket. `admit` is asked
-/// once the peer's name is known.
-pub(crate) fn accept(
-    stream: &mut TcpStream,
+/// once the peer's name is known; `peer_addr` names the peer until then.
+pub(crate) fn accept<S: Read + Write>(
+    stream: &mut S,
+    framing: Framing,
+    peer_addr: &str,
     local: &Local<'_>,
     admit: impl FnOnce(&str) -> Admission,
 ) -> Result<Peer> {
-    let peer_addr = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "incoming connection".to_string());
-    let first = recv(stream, &peer_addr)?;
-    let hello = parse_name(&first).map_err(|reason| Error::connection(&peer_addr, reason))?;
+    let first = recv(stream, framing, peer_addr)?;
+    let hello = parse_name(&first).map_err(|reason| Error::connection(peer_addr, reason))?;
     let peer_name = hello.name.clone();
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
@@ -308,14 +320,14 @@ pub(crate) fn accept(
     };
     let missing = flags::missing_mandatory(known);
     if !missing.is_empty() {
-        let _ = send(stream, b"snot_allowed", &peer_name);
+        let _ = send(stream, framing, b"snot_allowed", &peer_name);
         return Err(fail(format!(
             "the peer lacks mandatory distribution capabilities: {}",
             missing.join(", ")
         )));
     }
     if !valid_node_name(&peer_name) && peer_flags & flags::NAME_ME == 0 {
-        let _ = send(stream, b"snot_allowed", &peer_name);
+        let _ = send(stream, framing, b"snot_allowed", &peer_name);
         return Err(fail("the peer sent an invalid node name".into()));
     }
 
@@ -328,26 +340,26 @@ pub(crate) fn accept(
         status.extend_from_slice(name.as_bytes());
         status.extend_from_slice(&creation.to_be_bytes());
         if admit(&name) != Admission::Ok {
-            let _ = send(stream, b"snot_allowed", &name);
+            let _ = send(stream, framing, b"snot_allowed", &name);
             return Err(Error::connection(&name, "refused a dynamically named peer"));
         }
-        send(stream, &status, &name)?;
+        send(stream, framing, &status, &name)?;
         assigned_name = Some((name, creation));
     } else {
         match admit(&peer_name) {
-            Admission::Ok => send(stream, b"sok", &peer_name)?,
-            Admission::OkSimultaneous => send(stream, b"sok_simultaneous", &peer_name)?,
+            Admission::Ok => send(stream, framing, b"sok", &peer_name)?,
+            Admission::OkSimultaneous => send(stream, framing, b"sok_simultaneous", &peer_name)?,
             Admission::Nok => {
-                let _ = send(stream, b"snok", &peer_name);
+                let _ = send(stream, framing, b"snok", &peer_name);
                 return Err(fail("simultaneous connect: our own attempt goes on".into()));
             }
             Admission::NotAllowed => {
-                let _ = send(stream, b"snot_allowed", &peer_name);
+                let _ = send(stream, framing, b"snot_allowed", &peer_name);
                 return Err(fail("connection refused (not_allowed)".into()));
             }
             Admission::Alive => {
-                send(stream, b"salive", &peer_name)?;
-                let answer = recv(stream, &peer_name)?;
+                send(stream, framing, b"salive", &peer_name)?;
+                let answer = recv(stream, framing, &peer_name)?;
                 if answer.as_slice() != b"strue" {
                     return Err(fail(
                         "the peer withdrew: it already has a connection to us".into(),
@@ -370,9 +382,9 @@ pub(crate) fn accept(
     challenge.extend_from_slice(&local.creation.to_be_bytes());
     challenge.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
     challenge.extend_from_slice(local.name.as_bytes());
-    send(stream, &challenge, &peer_name)?;
+    send(stream, framing, &challenge, &peer_name)?;
 
-    let mut reply = recv(stream, &peer_name)?;
+    let mut reply = recv(stream, framing, &peer_name)?;
     if hello.old {
         match reply.as_slice() {
             [b'c', rest @ ..] if rest.len() >= 8 => {
@@ -393,7 +405,7 @@ pub(crate) fn accept(
                 missing.join(", ")
             )));
         }
-        reply = recv(stream, &peer_name)?;
+        reply = recv(stream, framing, &peer_name)?;
     }
 
     let (their_challenge, their_digest) = match reply.as_slice() {
@@ -410,7 +422,7 @@ pub(crate) fn accept(
     let mut ack = Vec::with_capacity(17);
     ack.push(b'a');
     ack.extend_from_slice(&digest(their_challenge, local.cookie));
-    send(stream, &ack, &peer_name)?;
+    send(stream, framing, &ack, &peer_name)?;
 
     Ok(Peer {
         name: Atom::new(&peer_name),
@@ -527,21 +539,45 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn send(stream: &mut TcpStream, msg: &[u8], node: &str) -> Result<()> {
-    let mut framed = Vec::with_capacity(msg.len() + 2);
-    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+fn send(stream: &mut impl Write, framing: Framing, msg: &[u8], node: &str) -> Result<()> {
+    let mut framed = Vec::with_capacity(msg.len() + 4);
+    match framing {
+        Framing::Tcp => framed.extend_from_slice(&(msg.len() as u16).to_be_bytes()),
+        Framing::Tls => framed.extend_from_slice(&(msg.len() as u32).to_be_bytes()),
+    }
     framed.extend_from_slice(msg);
     stream
         .write_all(&framed)
+        .and_then(|()| stream.flush())
         .map_err(|err| io_failure(node, "sending a handshake message", err))
 }
 
-fn recv(stream: &mut TcpStream, node: &str) -> Result<Vec<u8>> {
-    let mut len = [0u8; 2];
+fn recv(stream: &mut impl Read, framing: Framing, node: &str) -> Result<Vec<u8>> {
+    let mut prefix = [0u8; 4];
+    let prefix = match framing {
+        Framing::Tcp => &mut prefix[..2],
+        Framing::Tls => &mut prefix[..],
+    };
     stream
-        .read_exact(&mut len)
+        .read_exact(prefix)
         .map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    if framing == Framing::Tcp && prefix == [0x16, 0x03] {
+        return Err(Error::connection(
+            node,
+            "the peer began a TLS handshake: it runs TLS distribution (-proto_dist inet_tls), \
+             this node plain TCP",
+        ));
+    }
+    let len = prefix
+        .iter()
+        .fold(0usize, |len, &byte| len << 8 | usize::from(byte));
+    if len > MAX_MESSAGE {
+        return Err(Error::connection(
+            node,
+            format!("a handshake message of {len} bytes, more than the {MAX_MESSAGE} allowed"),
+        ));
+    }
+    let mut msg = vec![0u8; len];
     stream
         .read_exact(&mut msg)
         .map_err(|err| io_failure(node, "reading a handshake message", err))?;

@@ -22,7 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::connection::{Connection, Dispatch, Timing};
 use crate::dist::{Control, ProcRef};
 use crate::epmd;
-use crate::handshake::{self, flags, Admission, Local, Outcome, Peer};
+use crate::handshake::{self, flags, Admission, Framing, Local, Outcome, Peer};
 use crate::mailbox::{Link, Mailbox, Message, Monitored, Process, Relations, Watcher};
 use crate::pending::Timer;
 use crate::rpc::Outstanding;
@@ -582,6 +582,7 @@ impl NodeInner {
                     let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
                     let outcome = handshake::initiate(
                         &mut stream,
+                        Framing::Tcp,
                         &self.local(),
                         peer.as_str(),
                         still_wanted,
@@ -731,11 +732,20 @@ impl NodeInner {
             return;
         }
         let mut decision: Option<(Admission, Option<Arc<Attempt>>)> = None;
-        let result = handshake::accept(&mut stream, &self.local(), |peer| {
-            let (admission, attempt) = self.admit(peer);
-            decision = Some((admission, attempt));
-            admission
-        });
+        let peer_addr = stream
+            .peer_addr()
+            .map_or_else(|_| "incoming connection".to_string(), |a| a.to_string());
+        let result = handshake::accept(
+            &mut stream,
+            Framing::Tcp,
+            &peer_addr,
+            &self.local(),
+            |peer| {
+                let (admission, attempt) = self.admit(peer);
+                decision = Some((admission, attempt));
+                admission
+            },
+        );
         let (admission, attempt) = decision.unwrap_or((Admission::NotAllowed, None));
         match result {
             Ok(info) => {
