@@ -49,6 +49,7 @@ mod node;
 mod pending;
 mod rpc;
 pub mod term;
+pub mod tls;
 mod util;
 
 pub use client::{Client, ClientBuilder};

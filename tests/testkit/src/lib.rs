@@ -22,6 +22,7 @@
 
 mod otp;
 mod peer;
+mod tls;
 
 use std::fs::File;
 use std::io::Read;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
+pub use tls::TlsFiles;
 
 /// A random cookie of 20 upper-case letters.
 pub fn random_cookie() -> String {

@@ -229,7 +229,7 @@ pub fn compile_helpers(otp: &Otp) -> PathBuf {
 
 /// `CARGO_TARGET_DIR`, or the directory marked `CACHEDIR.TAG` above the running test binary,
 /// or `<repo>/target`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
