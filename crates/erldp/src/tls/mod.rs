@@ -22,6 +22,9 @@
 //! - Host names are matched against the certificate's subjectAltName entries only; OTP 25
 //!   also fell back to the subject's common name, OTP 26 and later do not.
 
+// Until the node's transport seam lands, only the tests connect through this module.
+#![cfg_attr(not(test), allow(dead_code))]
+
 mod optfile;
 mod stream;
 
@@ -39,8 +42,6 @@ use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
     ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
-
-pub(crate) use stream::TlsStream;
 
 use crate::{Error, Result};
 
@@ -672,6 +673,9 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
             AlertDescription::HandshakeFailure if role == Role::Client && !we_have_cert => {
                 "the peer refused the handshake (alert handshake_failure); it demands a client certificate (fail_if_no_peer_cert) and we have none for the client role".into()
             }
+            AlertDescription::HandshakeFailure => {
+                "the peer refused the handshake (alert handshake_failure): it may not accept our certificate (its host names, validity or CA), or share no cipher suite with us".into()
+            }
             AlertDescription::BadCertificate | AlertDescription::UnsupportedCertificate => format!(
                 "the peer refused our certificate (alert {alert:?}): its host names or validity do not satisfy the peer"
             ),
@@ -731,6 +735,122 @@ fn utc_date(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use erldp_testkit::{Otp, TlsFiles};
+
+    fn client_error(config: &TlsConfig) -> String {
+        config
+            .client()
+            .expect_err("a bad configuration")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_key_and_certificate_files_are_named() {
+        let files = TlsFiles::generate(&Otp::System);
+        let good = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            files.path("ca.pem"),
+        );
+        good.client().expect("client");
+        good.server().expect("server");
+
+        let mismatched = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("client.key"),
+            files.path("ca.pem"),
+        );
+        let err = mismatched.server().expect_err("mismatched").to_string();
+        assert!(
+            err.contains("the key does not match the certificate"),
+            "{err}"
+        );
+        assert!(
+            err.contains("node.pem") && err.contains("client.key"),
+            "{err}"
+        );
+        assert!(client_error(&mismatched).contains("the key does not match"));
+
+        let garbage = files.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+        let err = client_error(&TlsConfig::new(
+            &garbage,
+            files.path("node.key"),
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("garbage.pem: unreadable PEM"), "{err}");
+        let text = files.write("text.pem", "hello\n");
+        let err = client_error(&TlsConfig::new(
+            &text,
+            files.path("node.key"),
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("text.pem: no PEM certificate"), "{err}");
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            &text,
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("text.pem: no usable PEM private key"), "{err}");
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            &text,
+        ));
+        assert!(
+            err.contains("cacertfile") && err.contains("text.pem"),
+            "{err}"
+        );
+
+        let missing = files.path("missing.pem");
+        let err = TlsConfig::new(&missing, files.path("node.key"), files.path("ca.pem"))
+            .server()
+            .expect_err("missing");
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("reading certfile") && err.to_string().contains("missing.pem")
+        );
+
+        let encrypted = files.write(
+            "encrypted.key",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            &encrypted,
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("the key is encrypted"), "{err}");
+    }
+
+    #[test]
+    fn options_that_cannot_work_are_refused_up_front() {
+        let files = TlsFiles::generate(&Otp::System);
+        let path = |name: &str| files.path(name).display().to_string();
+        let config = TlsConfig::parse_optfile(&format!(
+            "[{{server, [{{certfile, {:?}}}, {{keyfile, {:?}}}, {{verify, verify_peer}}]}}]",
+            path("node.pem"),
+            path("node.key")
+        ))
+        .unwrap();
+        let err = config.server().expect_err("no cacertfile").to_string();
+        assert!(err.contains("verify_peer needs cacertfile"), "{err}");
+        // The client role of the same file verifies by default, and has no CAs either.
+        assert!(client_error(&config).contains("verify_peer needs cacertfile"));
+
+        let err = TlsConfig::parse_optfile("[{client, [{verify, verify_none}]}]")
+            .unwrap()
+            .server()
+            .expect_err("no certificate")
+            .to_string();
+        assert!(err.contains("a certfile and keyfile are needed"), "{err}");
+
+        let err = TlsConfig::new(path("node.pem"), path("node.key"), path("ca.pem"))
+            .ciphers(&["DES-CBC3-SHA"])
+            .client()
+            .expect_err("no cipher")
+            .to_string();
+        assert!(err.contains("none of the ciphers"), "{err}");
+    }
 
     #[test]
     fn dates_are_civil() {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use erldp_testkit::{random_name, short_hostname, BeamPeer, Otp, TlsFiles};
 
-use super::{TlsConfig, TlsStream};
+use super::stream::TlsStream;
+use super::TlsConfig;
 use crate::handshake::{self, flags, Admission, Framing, Local};
 use crate::term::{Decoder, Term};
 use crate::{epmd, Error};
@@ -108,6 +109,19 @@ fn our_handshake_runs_over_tls_to_beam_nodes() {
             Some(&Term::atom("inbox")),
             "{otp}: {control:?}"
         );
+        // Many TLS records, more than rustls buffers at once.
+        peer.eval_ok(&format!(
+            "{{inbox, '{name}'}} ! {{big, binary:copy(<<\"tls\">>, 1000000)}}"
+        ));
+        let (_, message) = read_message(&stream);
+        let big = message.as_tuple().expect("{big, Bin}")[1]
+            .as_binary()
+            .expect("a binary")
+            .to_vec();
+        assert!(
+            big.len() == 3_000_000 && big.chunks(3).all(|c| c == b"tls"),
+            "{otp}"
+        );
     }
 }
 
@@ -162,4 +176,296 @@ fn beam_nodes_handshake_over_tls_with_us() {
             .unwrap_or_else(|e| panic!("{otp}: {e}"));
         assert_eq!(theirs.name.as_str(), peer.node(), "{otp}");
     }
+}
+
+/// The options of a BEAM server presenting `cert` (a TlsFiles name), plus `extra`.
+fn server_opts(cert: &str, extra: &str) -> String {
+    format!(
+        "[{{certfile, {{file, \"{cert}.pem\"}}}}, {{keyfile, {{file, \"{cert}.key\"}}}}, \
+         {{cacertfile, {{file, \"ca.pem\"}}}}{extra}]"
+    )
+}
+
+/// Our TLS options from option-file text whose `@NAME` stand for host paths in `files`.
+fn our_optfile(files: &TlsFiles, text: &str) -> TlsConfig {
+    let mut expanded = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        expanded.push_str(&rest[..at]);
+        let end = rest[at..].find('"').map_or(rest.len(), |e| at + e);
+        expanded.push_str(&files.path(&rest[at + 1..end]).display().to_string());
+        rest = &rest[end..];
+    }
+    expanded.push_str(rest);
+    TlsConfig::parse_optfile(&expanded).unwrap_or_else(|e| panic!("{expanded}: {e}"))
+}
+
+/// Connects to a BEAM TLS node whose server role has `server` options and returns our error.
+fn error_connecting(otp: &Otp, files: &TlsFiles, server: &str, ours: &TlsConfig) -> String {
+    let peer = tls_peer(otp, files, server, "[]");
+    match tls_connect(&peer, ours) {
+        // In TLS 1.3 the server checks our certificate after we have finished: its verdict
+        // is the first thing we read.
+        Ok(stream) => match (&stream).read(&mut [0u8; 1]) {
+            Ok(_) => panic!(
+                "{otp}: TLS to {} succeeded, expected a failure",
+                peer.node()
+            ),
+            Err(err) => {
+                assert_eq!(
+                    stream.protocol_version(),
+                    Some(rustls::ProtocolVersion::TLSv1_3)
+                );
+                err.to_string()
+            }
+        },
+        Err(err) => {
+            assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
+            err.to_string()
+        }
+    }
+}
+
+/// A BEAM TLS node whose client role has `client` options connects to our TLS listener with
+/// `ours`; returns our error and what `net_kernel:connect_node/1` said.
+fn error_accepting(
+    otp: &Otp,
+    files: &TlsFiles,
+    client: &str,
+    ours: &TlsConfig,
+) -> (String, String) {
+    let mut peer = tls_peer(otp, files, &server_opts("node", ""), client);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let name = local_name();
+    let alive = name.split_once('@').unwrap().0.to_string();
+    let port = listener.local_addr().unwrap().port();
+    let _registration = epmd::register(epmd::DEFAULT_PORT, &alive, port, true, TIMEOUT).unwrap();
+    let server = ours.server().unwrap();
+    let accepting = thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+        TlsStream::accept(socket, &server).map(|_| ())
+    });
+    let connected = peer.eval_ok(&format!("net_kernel:connect_node('{name}')"));
+    let err = accepting
+        .join()
+        .unwrap()
+        .expect_err("the TLS handshake should fail");
+    assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
+    (err.to_string(), connected)
+}
+
+fn assert_mentions(otp: &Otp, err: &str, words: &[&str]) {
+    for word in words {
+        assert!(
+            err.contains(word),
+            "{otp}: {err:?} does not mention {word:?}"
+        );
+    }
+}
+
+#[test]
+fn server_certificates_we_refuse_are_named() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let ours = our_config(&files);
+        let host = short_hostname();
+        let err = error_connecting(&otp, &files, &server_opts("wrong_host", ""), &ours);
+        assert_mentions(
+            &otp,
+            &err,
+            &[
+                &format!("not valid for host {host}"),
+                "wrong host name",
+                "wrong.example",
+            ],
+        );
+        let err = error_connecting(&otp, &files, &server_opts("expired", ""), &ours);
+        assert_mentions(&otp, &err, &["has expired", "valid until 2001-01-01"]);
+        let err = error_connecting(&otp, &files, &server_opts("future", ""), &ours);
+        assert_mentions(&otp, &err, &["not valid yet", "valid from 2090-01-01"]);
+        let err = error_connecting(&otp, &files, &server_opts("unknown_ca", ""), &ours);
+        assert_mentions(
+            &otp,
+            &err,
+            &["not signed by a CA in our cacertfile", "unknown CA"],
+        );
+        // verify_none takes any of them.
+        let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
+        tls_connect(&peer, &our_config(&files).verify(super::Verify::None))
+            .unwrap_or_else(|e| panic!("{otp}: verify_none: {e}"));
+    }
+}
+
+#[test]
+fn client_certificates_beam_refuses_are_named() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let demanding = server_opts(
+            "node",
+            ", {verify, verify_peer}, {fail_if_no_peer_cert, true}",
+        );
+        let no_cert = our_optfile(
+            &files,
+            r#"[{client, [{cacertfile, "@ca.pem"}, {verify, verify_peer}]}]"#,
+        );
+        let err = error_connecting(&otp, &files, &demanding, &no_cert);
+        assert_mentions(
+            &otp,
+            &err,
+            &["demands a client certificate", "we have none"],
+        );
+
+        let other_ca = our_config(&files)
+            .client_cert(files.path("unknown_ca.pem"), files.path("unknown_ca.key"));
+        let err = error_connecting(&otp, &files, &demanding, &other_ca);
+        assert_mentions(
+            &otp,
+            &err,
+            &["does not trust our certificate", "unknown_ca"],
+        );
+
+        let expired =
+            our_config(&files).client_cert(files.path("expired.pem"), files.path("expired.key"));
+        let err = error_connecting(&otp, &files, &demanding, &expired);
+        assert_mentions(&otp, &err, &["refused our certificate as expired"]);
+    }
+}
+
+#[test]
+fn client_certificates_we_refuse_are_named() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let ours = our_config(&files);
+        let (err, connected) = error_accepting(
+            &otp,
+            &files,
+            r#"[{cacertfile, {file, "ca.pem"}}, {verify, verify_peer}]"#,
+            &ours,
+        );
+        assert_mentions(
+            &otp,
+            &err,
+            &["presented no certificate", "fail_if_no_peer_cert"],
+        );
+        assert_eq!(connected, "false");
+        let (err, _) = error_accepting(
+            &otp,
+            &files,
+            &server_opts("unknown_ca", ", {verify, verify_peer}"),
+            &ours,
+        );
+        assert_mentions(
+            &otp,
+            &err,
+            &["client's certificate is not signed by a CA in our cacertfile"],
+        );
+        let (err, _) = error_accepting(
+            &otp,
+            &files,
+            &server_opts("expired", ", {verify, verify_peer}"),
+            &ours,
+        );
+        assert_mentions(&otp, &err, &["client's certificate has expired"]);
+
+        // A verifying BEAM client refuses our certificate for another host.
+        let wrong_host = TlsConfig::new(
+            files.path("wrong_host.pem"),
+            files.path("wrong_host.key"),
+            files.path("ca.pem"),
+        );
+        let (err, connected) = error_accepting(
+            &otp,
+            &files,
+            &server_opts("node", ", {verify, verify_peer}"),
+            &wrong_host,
+        );
+        assert_mentions(&otp, &err, &["the peer refused", "our certificate"]);
+        assert_eq!(connected, "false");
+    }
+}
+
+#[test]
+fn plain_and_tls_nodes_tell_each_other_apart() {
+    let files = TlsFiles::generate(&Otp::System);
+    // TLS to a plain node: it reads our ClientHello as the length of a name message and waits
+    // for the rest until its handshake timer ends the connection.
+    let plain = BeamPeer::builder()
+        .arg("-kernel")
+        .arg("net_setuptime")
+        .arg("2")
+        .start();
+    let err = tls_connect(&plain, &our_config(&files)).expect_err("TLS to a plain node");
+    assert!(err.to_string().contains("is it a TLS node"), "{err}");
+
+    // A plain node connecting to our TLS listener.
+    let mut plain = BeamPeer::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let name = local_name();
+    let port = listener.local_addr().unwrap().port();
+    let _registration = epmd::register(
+        epmd::DEFAULT_PORT,
+        name.split_once('@').unwrap().0,
+        port,
+        true,
+        TIMEOUT,
+    )
+    .unwrap();
+    let server = our_config(&files).server().unwrap();
+    let accepting = thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        TlsStream::accept(socket, &server).map(|_| ())
+    });
+    assert_eq!(
+        plain.eval_ok(&format!("net_kernel:connect_node('{name}')")),
+        "false"
+    );
+    let err = accepting
+        .join()
+        .unwrap()
+        .expect_err("a plain handshake is not TLS");
+    assert!(err.to_string().contains("does not speak TLS"), "{err}");
+
+    // A TLS node connecting to our plain handshake.
+    let opts = files.verifying_opts("node");
+    let mut tls = tls_peer(&Otp::System, &files, &opts, &opts);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let name = local_name();
+    let port = listener.local_addr().unwrap().port();
+    let _registration = epmd::register(
+        epmd::DEFAULT_PORT,
+        name.split_once('@').unwrap().0,
+        port,
+        true,
+        TIMEOUT,
+    )
+    .unwrap();
+    let cookie = tls.cookie().to_string();
+    let ours = name.clone();
+    let accepting = thread::spawn(move || {
+        let (socket, addr) = listener.accept().unwrap();
+        let local = Local {
+            name: &ours,
+            flags: flags::MANDATORY,
+            creation: 3,
+            cookie: &cookie,
+        };
+        handshake::accept(
+            &mut &socket,
+            Framing::Tcp,
+            &addr.to_string(),
+            &local,
+            |_| Admission::Ok,
+        )
+        .map(|_| ())
+    });
+    assert_eq!(
+        tls.eval_ok(&format!("net_kernel:connect_node('{name}')")),
+        "false"
+    );
+    let err = accepting
+        .join()
+        .unwrap()
+        .expect_err("a TLS ClientHello is not a name message");
+    assert!(err.to_string().contains("runs TLS distribution"), "{err}");
 }

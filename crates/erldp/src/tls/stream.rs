@@ -16,7 +16,7 @@
 //! `send_order` too; no BEAM or rustls peer asks for one on its own.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,10 +32,23 @@ const READ_CHUNK: usize = 64 << 10;
 /// `&TcpStream`, so that threads can share it.
 pub(crate) struct TlsStream {
     socket: TcpStream,
+    /// For explaining a failure that arrives after the handshake: in TLS 1.3 a server checks
+    /// the client's certificate after the client has finished, and says so with an alert.
+    role: Role,
+    has_cert: bool,
     session: Mutex<Connection>,
     send_order: Mutex<()>,
     /// Ciphertext read from the socket and not yet taken by the session.
     pending: Mutex<Pending>,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("peer", &self.socket.peer_addr().ok())
+            .field("version", &self.protocol_version())
+            .finish_non_exhaustive()
+    }
 }
 
 struct Pending {
@@ -59,7 +72,7 @@ impl TlsStream {
             .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
         handshake(&mut conn, &mut socket, Role::Client, client.has_cert, peer)?;
-        Ok(TlsStream::new(socket, conn))
+        Ok(TlsStream::new(socket, conn, Role::Client, client.has_cert))
     }
 
     /// Runs the server side of the TLS handshake on an accepted socket.
@@ -74,14 +87,16 @@ impl TlsStream {
             .map_err(|err| Error::connection(&peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
         handshake(&mut conn, &mut socket, Role::Server, true, &peer)?;
-        Ok(TlsStream::new(socket, conn))
+        Ok(TlsStream::new(socket, conn, Role::Server, true))
     }
 
-    fn new(socket: TcpStream, mut session: Connection) -> TlsStream {
+    fn new(socket: TcpStream, mut session: Connection, role: Role, has_cert: bool) -> TlsStream {
         // Writers drain the session right after each write, so nothing accumulates in it.
         session.set_buffer_limit(None);
         TlsStream {
             socket,
+            role,
+            has_cert,
             session: Mutex::new(session),
             send_order: Mutex::new(()),
             pending: Mutex::new(Pending {
@@ -95,11 +110,6 @@ impl TlsStream {
     /// The TCP socket under the session, for its options (timeouts, nodelay) and addresses.
     pub(crate) fn socket(&self) -> &TcpStream {
         &self.socket
-    }
-
-    /// The peer's address.
-    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.peer_addr()
     }
 
     /// The negotiated TLS version, for tests and logs.
@@ -120,6 +130,14 @@ impl TlsStream {
             let _ = (&self.socket).write_all(&out);
         }
         let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
+    /// A TLS failure after the handshake, as an I/O error that names its cause.
+    fn failure(&self, err: &rustls::Error) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            explain(err, self.role, self.has_cert),
+        )
     }
 
     /// Encrypts and sends what the session has queued (records the reader caused).
@@ -170,10 +188,11 @@ fn handshake(
                     }
                     io::ErrorKind::UnexpectedEof
                     | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted => format!(
+                    | io::ErrorKind::ConnectionAborted => {
                         "the peer closed the connection during the TLS handshake \
                          (is it a TLS node, -proto_dist inet_tls? does it accept our certificate?)"
-                    ),
+                            .to_string()
+                    }
                     _ => format!("TLS handshake: {err}"),
                 },
             };
@@ -207,7 +226,9 @@ impl Read for &TlsStream {
                             let p = &mut *pending;
                             let taken = session.read_tls(&mut &p.buf[p.start..p.end])?;
                             p.start += taken;
-                            session.process_new_packets().map_err(invalid_data)?;
+                            session
+                                .process_new_packets()
+                                .map_err(|err| self.failure(&err))?;
                             None
                         } else {
                             Some(Ok(None))
@@ -232,7 +253,9 @@ impl Read for &TlsStream {
                     if n == 0 {
                         let mut session = self.session.lock();
                         session.read_tls(&mut &[][..])?;
-                        session.process_new_packets().map_err(invalid_data)?;
+                        session
+                            .process_new_packets()
+                            .map_err(|err| self.failure(&err))?;
                     }
                 }
             }
@@ -262,6 +285,92 @@ impl Write for &TlsStream {
     }
 }
 
-fn invalid_data(err: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, err)
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use erldp_testkit::{Otp, TlsFiles};
+
+    use super::*;
+    use crate::tls::TlsConfig;
+
+    /// Both ends of a TLS connection over loopback, both ours.
+    fn pair(files: &TlsFiles) -> (TlsStream, TlsStream) {
+        let config = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            files.path("ca.pem"),
+        );
+        let server = config.server().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepting = thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            TlsStream::accept(socket, &server).unwrap()
+        });
+        let socket = TcpStream::connect(addr).unwrap();
+        let client =
+            TlsStream::connect(socket, &config.client().unwrap(), "localhost", "test").unwrap();
+        (client, accepting.join().unwrap())
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// Each side writes far more than the socket buffers hold while reading what the other
+    /// writes: with the session locked across socket calls, both writers would block on full
+    /// sockets while their readers wait for the lock.
+    #[test]
+    fn both_directions_flow_at_once_through_one_session() {
+        const LEN: usize = 16 << 20;
+        let files = TlsFiles::generate(&Otp::System);
+        let (client, server) = pair(&files);
+        let (client, server) = (Arc::new(client), Arc::new(server));
+        let mut threads = Vec::new();
+        for (stream, seed) in [(&client, 1u8), (&server, 2u8)] {
+            let writer = Arc::clone(stream);
+            threads.push(thread::spawn(move || {
+                let data = pattern(LEN, seed);
+                for chunk in data.chunks(100_003) {
+                    (&*writer).write_all(chunk).unwrap();
+                }
+                Vec::new()
+            }));
+            let reader = Arc::clone(stream);
+            threads.push(thread::spawn(move || {
+                let mut got = vec![0u8; LEN];
+                (&*reader).read_exact(&mut got).unwrap();
+                got
+            }));
+        }
+        let results: Vec<Vec<u8>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            results[1] == pattern(LEN, 2),
+            "the client read what the server wrote"
+        );
+        assert!(
+            results[3] == pattern(LEN, 1),
+            "the server read what the client wrote"
+        );
+    }
+
+    #[test]
+    fn shutdown_wakes_a_blocked_reader_and_the_peer_sees_the_end() {
+        let files = TlsFiles::generate(&Otp::System);
+        let (client, server) = pair(&files);
+        let client = Arc::new(client);
+        let reader = Arc::clone(&client);
+        let blocked = thread::spawn(move || (&*reader).read(&mut [0u8; 16]));
+        // The reader may or may not be blocked yet; either way it must end.
+        client.socket().set_nodelay(true).unwrap();
+        client.shutdown();
+        let woken = blocked.join().unwrap();
+        assert!(!matches!(woken, Ok(n) if n > 0), "{woken:?}");
+        // The server got close_notify: a clean end of stream.
+        assert_eq!((&server).read(&mut [0u8; 16]).unwrap(), 0);
+    }
 }
