@@ -47,6 +47,7 @@ pub mod logging;
 mod mailbox;
 mod node;
 mod pending;
+mod resolve;
 mod rpc;
 pub mod term;
 pub mod tls;

@@ -114,6 +114,13 @@ impl BeamPeerBuilder {
 
     /// Starts the node and waits until it is up. Panics (with the node's output) when it is not.
     pub fn start(self) -> BeamPeer {
+        if self
+            .proto_dist
+            .as_deref()
+            .is_some_and(|p| p.ends_with("_tls"))
+        {
+            self.otp.require_ssl();
+        }
         let ebin = compile_helpers(&self.otp);
         let name = random_name(&self.name_prefix);
         let cookie = self.cookie.clone().unwrap_or_else(random_cookie);

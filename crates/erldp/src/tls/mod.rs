@@ -26,7 +26,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod optfile;
-mod stream;
+pub(crate) mod stream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
