@@ -17,6 +17,7 @@
 //! | `wrong_host.pem`, `wrong_host.key` | for `wrong.example` only |
 //! | `unknown_ca.pem`, `unknown_ca.key` | the right hosts, signed by `other_ca.pem` |
 //! | `cn_only.pem`, `cn_only.key` | the short host name as common name, no subjectAltName |
+//! | `node_encrypted.key` | `node.key` encrypted with [`KEY_PASSWORD`] (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC) |
 
 use std::fs;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ use rcgen::{
 
 use crate::otp::Otp;
 use crate::{random_name, short_hostname};
+
+/// The password of `node_encrypted.key`.
+pub const KEY_PASSWORD: &str = "erldp secret";
 
 /// A directory of certificates and keys for one test, deleted when dropped.
 pub struct TlsFiles {
@@ -57,7 +61,8 @@ impl TlsFiles {
         files.write("other_ca.pem", &other_ca_pem);
         let hosts = node_hosts();
         let valid = (2000, 2100);
-        files.leaf("node", &ca, "node", &hosts, valid);
+        let node_key = files.leaf("node", &ca, "node", &hosts, valid);
+        files.write("node_encrypted.key", &encrypted(&node_key));
         files.leaf("client", &ca, "client", &hosts, valid);
         files.leaf("expired", &ca, "expired", &hosts, (2000, 2001));
         files.leaf("future", &ca, "future", &hosts, (2090, 2100));
@@ -130,7 +135,7 @@ impl TlsFiles {
         common_name: &str,
         hosts: &[String],
         (from_year, until_year): (i32, i32),
-    ) {
+    ) -> KeyPair {
         let key = KeyPair::generate().expect("generating a key");
         let mut params = CertificateParams::new(hosts.to_vec()).expect("certificate names");
         params
@@ -149,6 +154,7 @@ impl TlsFiles {
             .expect("signing a certificate");
         self.write(&format!("{file}.pem"), &cert.pem());
         self.write(&format!("{file}.key"), &key.serialize_pem());
+        key
     }
 }
 
@@ -163,6 +169,27 @@ fn node_hosts() -> Vec<String> {
     [&short_hostname(), "localhost", "127.0.0.1", "::1"]
         .map(str::to_string)
         .to_vec()
+}
+
+/// `key` as an encrypted PKCS#8 PEM, the way `openssl pkcs8 -topk8 -v2 aes256` writes it.
+fn encrypted(key: &KeyPair) -> String {
+    use pkcs8::der::pem::LineEnding;
+    let mut random = [0u8; 32];
+    crate::fill_random(&mut random);
+    let (salt, iv) = random.split_at(16);
+    let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
+        10_000,
+        salt,
+        iv.try_into().expect("16 bytes"),
+    )
+    .expect("PBES2 parameters");
+    pkcs8::PrivateKeyInfoRef::try_from(key.serialized_der())
+        .expect("rcgen writes PKCS#8")
+        .encrypt_with_params(params, KEY_PASSWORD)
+        .expect("encrypting a key")
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .expect("PEM")
+        .to_string()
 }
 
 fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {

@@ -21,6 +21,14 @@
 //!   27 offer 1.2 alone, which we meet).
 //! - Host names are matched against the certificate's subjectAltName entries only; OTP 25
 //!   also fell back to the subject's common name, OTP 26 and later do not.
+//! - `keyfile` may hold a PKCS#8 key encrypted with `password` (PBES2, what `openssl genpkey
+//!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
+//!   (`Proc-Type: 4,ENCRYPTED`) is refused with the command that converts it.
+//! - `depth` bounds the intermediate certificates the peer sends, where `ssl` bounds those of
+//!   the path it builds; the two differ only for a peer that sends certificates its path
+//!   does not use.
+//! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
+//!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
 
 // Until the node's transport seam lands, only the tests connect through this module.
 #![cfg_attr(not(test), allow(dead_code))]
@@ -180,6 +188,14 @@ impl TlsConfig {
         self
     }
 
+    /// The password of encrypted keyfiles, in both roles.
+    pub fn password(mut self, password: impl Into<String>) -> TlsConfig {
+        let password = password.into();
+        self.server.password = Some(password.clone());
+        self.client.password = Some(password);
+        self
+    }
+
     /// The TLS versions offered in both roles (default 1.3 and 1.2).
     pub fn versions(mut self, versions: &[TlsVersion]) -> TlsConfig {
         self.server.versions = Some(versions.to_vec());
@@ -197,8 +213,8 @@ impl TlsConfig {
         self
     }
 
-    /// The most intermediate certificates a peer's chain may have between its certificate and
-    /// a trusted CA, in both roles (`ssl`'s `depth`, default 10).
+    /// The most intermediate certificates a peer may send with its own, in both roles
+    /// (`ssl`'s `depth`, default 10).
     pub fn depth(mut self, depth: u8) -> TlsConfig {
         self.server.depth = Some(depth);
         self.client.depth = Some(depth);
@@ -433,28 +449,45 @@ fn key_pair(
     // ssl reads the key from the certfile when there is no keyfile.
     let keyfile = opts.keyfile.as_deref().unwrap_or(certfile);
     let pem = read_pem(keyfile, "keyfile")?;
-    let key = match PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(key) => key,
-        Err(_) if pem.windows(9).any(|w| w == b"ENCRYPTED") => {
-            return Err(Error::invalid(format!(
-                "keyfile {}: the key is encrypted ({}), and ErlDP reads only unencrypted keys \
-                 (`openssl pkey -in KEY -out PLAIN` decrypts it)",
-                keyfile.display(),
-                if opts.password.is_some() {
-                    "a password was given"
-                } else {
-                    "and no password was given"
-                }
-            )))
-        }
-        Err(err) => {
-            return Err(Error::invalid(format!(
-                "TLS {role} options: keyfile {}: no usable PEM private key in it ({err})",
-                keyfile.display()
-            )))
-        }
-    };
+    let key = private_key(&pem, opts.password.as_deref()).map_err(|why| {
+        Error::invalid(format!(
+            "TLS {role} options: keyfile {}: {why}",
+            keyfile.display()
+        ))
+    })?;
     Ok(Some((chain, key)))
+}
+
+/// The private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or PKCS#8 encrypted
+/// with a password (PBES2, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes256`
+/// write it).
+fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
+    if let Some(start) = find(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let Some(password) = password else {
+            return Err("the key is encrypted and no password was given".into());
+        };
+        let (_, der) = pkcs8::der::pem::decode_vec(&pem[start..])
+            .map_err(|err| format!("unreadable encrypted key: {err}"))?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|err| format!("unreadable encrypted key: {err}"))?;
+        let plain = info.decrypt(password).map_err(|err| {
+            format!("cannot decrypt the key with the password given (a wrong password?): {err}")
+        })?;
+        return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
+    }
+    match PrivateKeyDer::from_pem_slice(pem) {
+        Ok(key) => Ok(key),
+        Err(_) if find(pem, b"Proc-Type: 4,ENCRYPTED").is_some() => Err(
+            "the key is encrypted the traditional OpenSSL way (Proc-Type: 4,ENCRYPTED), which \
+             ErlDP cannot read: `openssl pkcs8 -topk8 -v2 aes256` converts it to encrypted PKCS#8"
+                .into(),
+        ),
+        Err(err) => Err(format!("no usable PEM private key in it ({err})")),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn key_error(opts: &RoleOptions, err: rustls::Error) -> Error {
@@ -519,7 +552,8 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-/// webpki's check plus `ssl`'s `depth`: the peer may send at most `depth` intermediates.
+/// webpki's check plus `ssl`'s `depth`, counted on the intermediates the peer sends (webpki
+/// does not tell which of them its path used).
 #[derive(Debug)]
 struct DepthLimited {
     inner: Arc<WebPkiServerVerifier>,
@@ -819,7 +853,39 @@ mod tests {
             &encrypted,
             files.path("ca.pem"),
         ));
-        assert!(err.contains("the key is encrypted"), "{err}");
+        assert!(
+            err.contains("the key is encrypted and no password was given"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn encrypted_keys_are_read_with_their_password() {
+        let files = TlsFiles::generate(&Otp::System);
+        let config = |key: &std::path::Path| {
+            TlsConfig::new(files.path("node.pem"), key, files.path("ca.pem"))
+        };
+        let encrypted = files.path("node_encrypted.key");
+        let good = config(&encrypted).password(erldp_testkit::KEY_PASSWORD);
+        good.server().expect("the right password");
+        good.client().expect("the right password");
+        let err = client_error(&config(&encrypted).password("guess"));
+        assert!(
+            err.contains("cannot decrypt the key with the password given"),
+            "{err}"
+        );
+        assert!(err.contains("node_encrypted.key"), "{err}");
+        let err = client_error(&config(&encrypted));
+        assert!(
+            err.contains("the key is encrypted and no password was given"),
+            "{err}"
+        );
+        let legacy = files.write(
+            "legacy.key",
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n",
+        );
+        let err = client_error(&config(&legacy).password("pw"));
+        assert!(err.contains("traditional OpenSSL way"), "{err}");
     }
 
     #[test]

@@ -469,3 +469,51 @@ fn plain_and_tls_nodes_tell_each_other_apart() {
         .expect_err("a TLS ClientHello is not a name message");
     assert!(err.to_string().contains("runs TLS distribution"), "{err}");
 }
+
+/// BEAM and we read the same encrypted key with its password (`{password, "..."}`).
+#[test]
+fn encrypted_keys_work_on_both_sides() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let password = erldp_testkit::KEY_PASSWORD;
+        let server = format!(
+            "[{{certfile, {{file, \"node.pem\"}}}}, {{keyfile, {{file, \"node_encrypted.key\"}}}}, \
+             {{password, \"{password}\"}}, {{cacertfile, {{file, \"ca.pem\"}}}}]"
+        );
+        let peer = tls_peer(&otp, &files, &server, "[]");
+        let ours = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node_encrypted.key"),
+            files.path("ca.pem"),
+        )
+        .password(password);
+        tls_connect(&peer, &ours).unwrap_or_else(|e| panic!("{otp}: {e}"));
+        drop(peer);
+
+        let mut peer = tls_peer(&otp, &files, &server, &server);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let name = local_name();
+        let port = listener.local_addr().unwrap().port();
+        let _registration = epmd::register(
+            epmd::DEFAULT_PORT,
+            name.split_once('@').unwrap().0,
+            port,
+            true,
+            TIMEOUT,
+        )
+        .unwrap();
+        let server = ours.server().unwrap();
+        let accepting = thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+            // Closed at once: BEAM's connect_node then fails without waiting for its timer.
+            TlsStream::accept(socket, &server).map(drop)
+        });
+        // We verified BEAM's client certificate, signed with the key it decrypted; the
+        // distribution handshake is not run here, so connect_node itself fails.
+        peer.eval_ok(&format!("net_kernel:connect_node('{name}')"));
+        accepting.join().unwrap().unwrap_or_else(|e| {
+            panic!("{otp}: BEAM's client certificate with its encrypted key: {e}")
+        });
+    }
+}
