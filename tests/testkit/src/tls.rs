@@ -17,6 +17,7 @@
 //! | `wrong_host.pem`, `wrong_host.key` | for `wrong.example` only |
 //! | `unknown_ca.pem`, `unknown_ca.key` | the right hosts, signed by `other_ca.pem` |
 //! | `cn_only.pem`, `cn_only.key` | the short host name as common name, no subjectAltName |
+//! | `chained.pem`, `chained.key` | a node certificate signed by an intermediate CA, followed by that CA's certificate |
 //! | `node_encrypted.key` | `node.key` encrypted with [`KEY_PASSWORD`] (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC) |
 
 use std::fs;
@@ -69,6 +70,10 @@ impl TlsFiles {
         files.leaf("wrong_host", &ca, "wrong", &["wrong.example".into()], valid);
         files.leaf("unknown_ca", &other_ca, "unknown", &hosts, valid);
         files.leaf("cn_only", &ca, &short_hostname(), &[], valid);
+        let (intermediate, intermediate_pem) = new_intermediate(&ca);
+        files.leaf("chained", &intermediate, "chained", &hosts, valid);
+        let leaf = std::fs::read_to_string(files.path("chained.pem")).expect("chained.pem");
+        files.write("chained.pem", &format!("{leaf}{intermediate_pem}"));
         files
     }
 
@@ -192,8 +197,17 @@ fn encrypted(key: &KeyPair) -> String {
         .to_string()
 }
 
-fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
+/// An intermediate CA signed by `ca`, and its certificate.
+fn new_intermediate(ca: &Issuer<'static, KeyPair>) -> (Issuer<'static, KeyPair>, String) {
     let key = KeyPair::generate().expect("generating a key");
+    let params = ca_params("ErlDP test intermediate CA");
+    let cert = params
+        .signed_by(&key, ca)
+        .expect("signing the intermediate CA");
+    (Issuer::new(params, key), cert.pem())
+}
+
+fn ca_params(name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, name);
@@ -205,6 +219,12 @@ fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    params
+}
+
+fn new_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
+    let key = KeyPair::generate().expect("generating a key");
+    let params = ca_params(name);
     let cert = params.self_signed(&key).expect("signing the CA");
     (Issuer::new(params, key), cert.pem())
 }

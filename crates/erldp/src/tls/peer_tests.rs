@@ -234,6 +234,21 @@ fn error_accepting(
     client: &str,
     ours: &TlsConfig,
 ) -> (String, String) {
+    let (result, connected) = accept_from(otp, files, client, ours);
+    let err = result.expect_err("the TLS handshake should fail");
+    assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
+    (err.to_string(), connected)
+}
+
+/// A BEAM TLS node whose client role has `client` options connects to our TLS listener with
+/// `ours`, which closes the connection once TLS is up (or failed); returns how our TLS
+/// handshake ended and what `net_kernel:connect_node/1` said.
+fn accept_from(
+    otp: &Otp,
+    files: &TlsFiles,
+    client: &str,
+    ours: &TlsConfig,
+) -> (crate::Result<()>, String) {
     let mut peer = tls_peer(otp, files, &server_opts("node", ""), client);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let name = local_name();
@@ -244,15 +259,10 @@ fn error_accepting(
     let accepting = thread::spawn(move || {
         let (socket, _) = listener.accept().unwrap();
         socket.set_read_timeout(Some(TIMEOUT)).unwrap();
-        TlsStream::accept(socket, &server).map(|_| ())
+        TlsStream::accept(socket, &server).map(drop)
     });
     let connected = peer.eval_ok(&format!("net_kernel:connect_node('{name}')"));
-    let err = accepting
-        .join()
-        .unwrap()
-        .expect_err("the TLS handshake should fail");
-    assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
-    (err.to_string(), connected)
+    (accepting.join().unwrap(), connected)
 }
 
 fn assert_mentions(otp: &Otp, err: &str, words: &[&str]) {
@@ -516,4 +526,113 @@ fn encrypted_keys_work_on_both_sides() {
             panic!("{otp}: BEAM's client certificate with its encrypted key: {e}")
         });
     }
+}
+
+/// versions, ciphers, depth, a separate client certificate, an option file read directly, and
+/// the server's verify_none and fail_if_no_peer_cert false, each against BEAM.
+#[test]
+fn options_mean_what_ssl_makes_of_them() {
+    use rustls::{CipherSuite, ProtocolVersion};
+
+    use super::TlsVersion;
+
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let release: u32 = otp.release().parse().unwrap();
+        let peer = tls_peer(&otp, &files, &server_opts("node", ""), "[]");
+        let tls12 = tls_connect(&peer, &our_config(&files).versions(&[TlsVersion::Tls12])).unwrap();
+        assert_eq!(
+            tls12.protocol_version(),
+            Some(ProtocolVersion::TLSv1_2),
+            "{otp}"
+        );
+        match tls_connect(&peer, &our_config(&files).versions(&[TlsVersion::Tls13])) {
+            Ok(tls13) => {
+                assert!(release >= 29, "{otp} offers TLS 1.3 to its dist peers");
+                assert_eq!(tls13.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+            }
+            Err(err) => {
+                assert!(release < 29, "{otp}: {err}");
+                assert_mentions(&otp, &err.to_string(), &["no TLS version in common"]);
+            }
+        }
+        let one_suite = our_config(&files)
+            .versions(&[TlsVersion::Tls12])
+            .ciphers(&["ECDHE-ECDSA-AES128-GCM-SHA256"]);
+        let stream = tls_connect(&peer, &one_suite).unwrap();
+        assert_eq!(
+            stream.cipher_suite(),
+            Some(CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+            "{otp}"
+        );
+        drop(peer);
+
+        // A chain with one intermediate CA: depth 1 takes it, depth 0 does not.
+        let peer = tls_peer(&otp, &files, &server_opts("chained", ""), "[]");
+        tls_connect(&peer, &our_config(&files).depth(1)).unwrap_or_else(|e| panic!("{otp}: {e}"));
+        let err = tls_connect(&peer, &our_config(&files).depth(0)).expect_err("depth 0");
+        assert_mentions(&otp, &err.to_string(), &["more than depth 0 allows"]);
+        drop(peer);
+
+        // A client certificate of its own, to a BEAM server that demands one.
+        let demanding = server_opts(
+            "node",
+            ", {verify, verify_peer}, {fail_if_no_peer_cert, true}",
+        );
+        let peer = tls_peer(&otp, &files, &demanding, "[]");
+        let separate =
+            our_config(&files).client_cert(files.path("client.pem"), files.path("client.key"));
+        let stream = tls_connect(&peer, &separate).unwrap_or_else(|e| panic!("{otp}: {e}"));
+        if stream.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
+            // The server's verdict on our certificate comes after our handshake; BEAM then
+            // waits for our name message, so a read would block: the write of one is the check.
+            handshake_name(&stream);
+        }
+        drop(peer);
+
+        // The option file BEAM reads, read by us (the system OTP sees our paths).
+        if otp == Otp::System {
+            let opts = files.verifying_opts("node");
+            let optfile = files.optfile("same.conf", &opts, &opts);
+            let peer = tls_peer(&otp, &files, &opts, &opts);
+            let ours = TlsConfig::from_optfile(&optfile).unwrap();
+            tls_connect(&peer, &ours).unwrap_or_else(|e| panic!("{otp}: {e}"));
+        }
+
+        // Our server with verify_none, or verify_peer without fail_if_no_peer_cert, takes a
+        // BEAM client that has no certificate (and checks ours).
+        let anonymous = r#"[{cacertfile, {file, "ca.pem"}}, {verify, verify_peer}]"#;
+        let (result, _) = accept_from(
+            &otp,
+            &files,
+            anonymous,
+            &our_config(&files).verify(super::Verify::None),
+        );
+        result.unwrap_or_else(|e| panic!("{otp}: verify_none: {e}"));
+        let (result, _) = accept_from(
+            &otp,
+            &files,
+            anonymous,
+            &our_config(&files).fail_if_no_peer_cert(false),
+        );
+        result.unwrap_or_else(|e| panic!("{otp}: fail_if_no_peer_cert false: {e}"));
+    }
+}
+
+/// Runs our handshake until the peer's challenge arrives, which it sends only after accepting
+/// our certificate. We expect another node name than the peer's, so the handshake stops there
+/// with an error that is not about certificates.
+fn handshake_name(stream: &TlsStream) {
+    let name = local_name();
+    let local = Local {
+        name: &name,
+        flags: flags::MANDATORY,
+        creation: 1,
+        cookie: "cookie",
+    };
+    let Err(err) = handshake::initiate(&mut &*stream, Framing::Tls, &local, "peer@host", || true)
+    else {
+        panic!("the handshake succeeded with a wrong cookie");
+    };
+    assert!(err.to_string().contains("not peer@host"), "{err}");
 }

@@ -117,6 +117,14 @@ impl TlsStream {
         self.session.lock().protocol_version()
     }
 
+    /// The negotiated cipher suite, for tests and logs.
+    pub(crate) fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        self.session
+            .lock()
+            .negotiated_cipher_suite()
+            .map(|suite| suite.suite())
+    }
+
     /// Sends close_notify (best effort) and shuts the socket down, which also wakes a reader
     /// blocked on it.
     pub(crate) fn shutdown(&self) {
