@@ -170,11 +170,14 @@ fn beam_nodes_handshake_over_tls_with_us() {
             "true",
             "{otp}"
         );
-        let (_stream, theirs) = accepting
+        let (stream, theirs) = accepting
             .join()
             .unwrap()
             .unwrap_or_else(|e| panic!("{otp}: {e}"));
         assert_eq!(theirs.name.as_str(), peer.node(), "{otp}");
+        // BEAM sends the host part of our node name as SNI (and checks our certificate
+        // against it: see client_certificates_we_refuse_are_named for the wrong host).
+        assert_eq!(stream.sni(), Some(short_hostname()), "{otp}");
     }
 }
 

@@ -117,6 +117,14 @@ impl TlsStream {
         self.session.lock().protocol_version()
     }
 
+    /// The host name a client sent as SNI (server side), for tests and logs.
+    pub(crate) fn sni(&self) -> Option<String> {
+        match &*self.session.lock() {
+            Connection::Server(server) => server.server_name().map(str::to_string),
+            Connection::Client(_) => None,
+        }
+    }
+
     /// The negotiated cipher suite, for tests and logs.
     pub(crate) fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
         self.session
