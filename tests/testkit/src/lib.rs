@@ -15,11 +15,15 @@
 //! assert_eq!(peer.eval_ok("erldp_test:collected(inbox, 1, 5000)."), "[hello]");
 //! ```
 //!
+//! Fault tests put peers and ErlDP nodes on hosts of a virtual [`Network`] (network namespaces
+//! on a bridge, links that go down and up).
+//!
 //! Variable bindings persist between [`BeamPeer::eval`] calls (`f().` / `f(X).` forget them),
 //! but each command runs in a fresh process, so `self()` differs between commands; the helpers
 //! in `erldp_test` (`echo_start/1`, `collect/1,2`, `collected/1,2,3`, `watch_nodes/1`,
 //! `wait_for/2`) and the `erldp_test_server` gen_server hold state across commands.
 
+mod netns;
 mod otp;
 mod peer;
 mod tls;
@@ -28,6 +32,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
 pub use tls::{TlsFiles, KEY_PASSWORD};

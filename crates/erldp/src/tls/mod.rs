@@ -30,9 +30,6 @@
 //! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
 //!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
 
-// Until the node's transport seam lands, only the tests connect through this module.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod optfile;
 pub(crate) mod stream;
 
@@ -952,6 +949,3 @@ mod tests {
         ));
     }
 }
-
-#[cfg(test)]
-mod peer_tests;

@@ -106,7 +106,7 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
             }
             "password" => out.password = Some(text(value).ok_or_else(|| invalid("a string"))?),
             "verify" => {
-                out.verify = Some(match value.as_atom().map(|a| a.as_str()) {
+                out.verify = Some(match value.as_atom().as_ref().map(|a| a.as_str()) {
                     Some("verify_peer") => Verify::Peer,
                     Some("verify_none") => Verify::None,
                     _ => return Err(invalid("verify_peer or verify_none")),

@@ -1,4 +1,5 @@
-//! A TLS session over a TCP socket that one reader and any number of writers use at once.
+//! A TLS session over a TCP socket, as a [`Transport`]: one reader and any number of writers
+//! use it at once.
 //!
 //! A distribution connection has a reader thread and writers (the writer thread and senders
 //! writing directly), but a TLS session is one state machine: records must be decrypted in
@@ -7,29 +8,34 @@
 //!
 //! - Reading takes ciphertext from the socket without the lock, then decrypts it under the
 //!   lock. Ciphertext the session has no room for yet waits in the reader's own buffer.
-//! - Writing encrypts under the lock into a buffer and writes that to the socket after
-//!   releasing it, holding only `send_order`, which keeps records on the wire in the order
-//!   they were encrypted.
+//! - Writing encrypts under the lock into the outbox and writes that to the socket after
+//!   releasing it, holding only the outbox, which keeps records on the wire in the order they
+//!   were encrypted.
 //!
 //! So a writer blocked on a full socket never stops the reader from draining the other
-//! direction. Records the reader must send (a TLS 1.3 key update answer) go out under
-//! `send_order` too; no BEAM or rustls peer asks for one on its own.
+//! direction. Records the reader makes (the answer to a TLS 1.3 key update that asks for one)
+//! go out through the outbox too; when a writer holds it, they go out with that writer's next
+//! write, ahead of what it encrypts then.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use parking_lot::Mutex;
+use bytes::BytesMut;
+use parking_lot::{Mutex, MutexGuard};
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use super::{explain, ClientSide, Role};
+use crate::transport::Transport;
 use crate::{Error, Result};
 
 /// The most ciphertext read from the socket at once: a few full TLS records.
 const READ_CHUNK: usize = 64 << 10;
 
-/// An established TLS session: `Read` and `Write` are implemented for `&TlsStream`, as for
-/// `&TcpStream`, so that threads can share it.
+/// An established TLS session over a TCP socket.
 pub(crate) struct TlsStream {
     socket: TcpStream,
     /// For explaining a failure that arrives after the handshake: in TLS 1.3 a server checks
@@ -37,9 +43,15 @@ pub(crate) struct TlsStream {
     role: Role,
     has_cert: bool,
     session: Mutex<Connection>,
-    send_order: Mutex<()>,
+    /// Ciphertext on its way to the socket; held by whoever writes it.
+    outbox: Mutex<Outbox>,
+    /// A `try_write` left ciphertext in the outbox that is not on the socket yet.
+    unsent: AtomicBool,
+    /// The reader left records in the session because a writer held the outbox: the writer
+    /// sends them once it is done.
+    stranded: AtomicBool,
     /// Ciphertext read from the socket and not yet taken by the session.
-    pending: Mutex<Pending>,
+    inbox: Mutex<Inbox>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -51,16 +63,34 @@ impl std::fmt::Debug for TlsStream {
     }
 }
 
-struct Pending {
+/// Encrypted bytes: `buf[sent..]` are still to be written.
+#[derive(Default)]
+struct Outbox {
+    buf: Vec<u8>,
+    sent: usize,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.sent == self.buf.len()
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.sent = 0;
+    }
+}
+
+struct Inbox {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
 }
 
 impl TlsStream {
-    /// Runs the client side of the TLS handshake on a connected socket. `host` is the host
-    /// part of the peer's node name: the server's certificate must name it, and it is sent as
-    /// SNI. `peer` names the peer in errors.
+    /// Runs the client side of the TLS handshake on a connected socket, within the socket's
+    /// timeouts. `host` is the host part of the peer's node name: the server's certificate
+    /// must name it, and it is sent as SNI. `peer` names the peer in errors.
     pub(crate) fn connect(
         mut socket: TcpStream,
         client: &ClientSide,
@@ -75,18 +105,17 @@ impl TlsStream {
         Ok(TlsStream::new(socket, conn, Role::Client, client.has_cert))
     }
 
-    /// Runs the server side of the TLS handshake on an accepted socket.
+    /// Runs the server side of the TLS handshake on an accepted socket, within the socket's
+    /// timeouts; `peer` names the peer in errors.
     pub(crate) fn accept(
         mut socket: TcpStream,
         config: &Arc<rustls::ServerConfig>,
+        peer: &str,
     ) -> Result<TlsStream> {
-        let peer = socket
-            .peer_addr()
-            .map_or_else(|_| "incoming connection".to_string(), |a| a.to_string());
         let conn = ServerConnection::new(Arc::clone(config))
-            .map_err(|err| Error::connection(&peer, format!("TLS: {err}")))?;
+            .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
-        handshake(&mut conn, &mut socket, Role::Server, true, &peer)?;
+        handshake(&mut conn, &mut socket, Role::Server, true, peer)?;
         Ok(TlsStream::new(socket, conn, Role::Server, true))
     }
 
@@ -98,8 +127,10 @@ impl TlsStream {
             role,
             has_cert,
             session: Mutex::new(session),
-            send_order: Mutex::new(()),
-            pending: Mutex::new(Pending {
+            outbox: Mutex::new(Outbox::default()),
+            unsent: AtomicBool::new(false),
+            stranded: AtomicBool::new(false),
+            inbox: Mutex::new(Inbox {
                 buf: vec![0; READ_CHUNK].into_boxed_slice(),
                 start: 0,
                 end: 0,
@@ -107,45 +138,21 @@ impl TlsStream {
         }
     }
 
-    /// The TCP socket under the session, for its options (timeouts, nodelay) and addresses.
-    pub(crate) fn socket(&self) -> &TcpStream {
-        &self.socket
+    /// The negotiated TLS version and cipher suite, for the log.
+    pub(crate) fn describe(&self) -> String {
+        let session = self.session.lock();
+        let version = session
+            .protocol_version()
+            .map_or_else(|| "?".to_string(), |v| format!("{v:?}"));
+        let suite = session
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
+        format!("{version} with {suite}")
     }
 
-    /// The negotiated TLS version, for tests and logs.
+    /// The negotiated TLS version.
     pub(crate) fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
         self.session.lock().protocol_version()
-    }
-
-    /// The host name a client sent as SNI (server side), for tests and logs.
-    pub(crate) fn sni(&self) -> Option<String> {
-        match &*self.session.lock() {
-            Connection::Server(server) => server.server_name().map(str::to_string),
-            Connection::Client(_) => None,
-        }
-    }
-
-    /// The negotiated cipher suite, for tests and logs.
-    pub(crate) fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
-        self.session
-            .lock()
-            .negotiated_cipher_suite()
-            .map(|suite| suite.suite())
-    }
-
-    /// Sends close_notify (best effort) and shuts the socket down, which also wakes a reader
-    /// blocked on it.
-    pub(crate) fn shutdown(&self) {
-        if let Some(_order) = self.send_order.try_lock() {
-            let mut out = Vec::new();
-            {
-                let mut session = self.session.lock();
-                session.send_close_notify();
-                let _ = drain(&mut session, &mut out);
-            }
-            let _ = (&self.socket).write_all(&out);
-        }
-        let _ = self.socket.shutdown(Shutdown::Both);
     }
 
     /// A TLS failure after the handshake, as an I/O error that names its cause.
@@ -156,12 +163,117 @@ impl TlsStream {
         )
     }
 
-    /// Encrypts and sends what the session has queued (records the reader caused).
+    /// Encrypts `data` into the outbox, after whatever the session has queued.
+    fn encrypt(&self, outbox: &mut Outbox, data: &[u8]) -> io::Result<()> {
+        let mut session = self.session.lock();
+        if outbox.is_empty() {
+            outbox.clear();
+        }
+        session.writer().write_all(data)?;
+        drain(&mut session, &mut outbox.buf)
+    }
+
+    /// Writes the outbox to the socket, blocking up to the write timeout, and then what the
+    /// reader left in the session meanwhile.
+    fn send(&self, outbox: &mut MutexGuard<'_, Outbox>) -> io::Result<()> {
+        loop {
+            (&self.socket).write_all(&outbox.buf[outbox.sent..])?;
+            outbox.clear();
+            self.unsent.store(false, Ordering::Release);
+            if !self.stranded.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
+            drain(&mut self.session.lock(), &mut outbox.buf)?;
+        }
+    }
+
+    /// Sends what the reader made the session queue: now when no writer holds the outbox,
+    /// else with that writer's next write.
     fn send_queued(&self) -> io::Result<()> {
-        let _order = self.send_order.lock();
-        let mut out = Vec::new();
-        drain(&mut self.session.lock(), &mut out)?;
-        (&self.socket).write_all(&out)
+        self.stranded.store(true, Ordering::Release);
+        match self.outbox.try_lock() {
+            Some(mut outbox) if outbox.is_empty() => {
+                if self.stranded.swap(false, Ordering::AcqRel) {
+                    drain(&mut self.session.lock(), &mut outbox.buf)?;
+                    self.send(&mut outbox)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Decrypts until `take` gets plaintext (or the end of the stream), reading the socket
+    /// when the session has nothing: `take` answers `WouldBlock` when it found nothing.
+    fn read_with(
+        &self,
+        mut take: impl FnMut(&mut rustls::Reader<'_>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut inbox = self.inbox.lock();
+        loop {
+            let (taken, queued) = {
+                let mut session = self.session.lock();
+                let taken = match take(&mut session.reader()) {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        if inbox.start < inbox.end {
+                            let p = &mut *inbox;
+                            let read = session.read_tls(&mut &p.buf[p.start..p.end])?;
+                            p.start += read;
+                            session
+                                .process_new_packets()
+                                .map_err(|err| self.failure(&err))?;
+                            None
+                        } else {
+                            Some(Ok(None))
+                        }
+                    }
+                    // A peer that closes without close_notify has still closed: frames are
+                    // length-prefixed, so a cut one shows on its own.
+                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Some(Ok(Some(0))),
+                    other => Some(other.map(Some)),
+                };
+                (taken, session.wants_write())
+            };
+            if queued {
+                self.send_queued()?;
+            }
+            match taken {
+                Some(Ok(Some(n))) => return Ok(n),
+                Some(Err(err)) => return Err(err),
+                None => {}
+                Some(Ok(None)) => {
+                    // Nothing decrypted and nothing pending: wait for the socket, unlocked.
+                    let p = &mut *inbox;
+                    let n = (&self.socket).read(&mut p.buf)?;
+                    p.start = 0;
+                    p.end = n;
+                    if n == 0 {
+                        let mut session = self.session.lock();
+                        session.read_tls(&mut &[][..])?;
+                        session
+                            .process_new_packets()
+                            .map_err(|err| self.failure(&err))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends close_notify when no writer is busy, so that the peer sees a clean end.
+    fn close_notify(&self) {
+        if let Some(mut outbox) = self.outbox.try_lock() {
+            let queued = {
+                let mut session = self.session.lock();
+                session.send_close_notify();
+                if outbox.is_empty() {
+                    outbox.clear();
+                }
+                drain(&mut session, &mut outbox.buf)
+            };
+            if queued.is_ok() {
+                let _ = self.send(&mut outbox);
+            }
+        }
     }
 }
 
@@ -227,77 +339,123 @@ fn handshake(
         })
 }
 
-impl Read for &TlsStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Transport for TlsStream {
+    fn read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        if buf.capacity() == buf.len() {
+            // Zero bytes read would look like the peer closing.
+            buf.reserve(4096);
+        }
+        self.read_with(|reader| {
+            let room = buf.capacity() - buf.len();
+            let mut copied = 0;
+            while copied < room {
+                let chunk = match reader.fill_buf() {
+                    Ok(chunk) => chunk,
+                    Err(err) if copied > 0 && err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) => return Err(err),
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                let n = chunk.len().min(room - copied);
+                buf.extend_from_slice(&chunk[..n]);
+                reader.consume(n);
+                copied += n;
+            }
+            Ok(copied)
+        })
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut pending = self.pending.lock();
-        loop {
-            let reply = {
-                let mut session = self.session.lock();
-                match session.reader().read(buf) {
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        if pending.start < pending.end {
-                            let p = &mut *pending;
-                            let taken = session.read_tls(&mut &p.buf[p.start..p.end])?;
-                            p.start += taken;
-                            session
-                                .process_new_packets()
-                                .map_err(|err| self.failure(&err))?;
-                            None
-                        } else {
-                            Some(Ok(None))
-                        }
-                    }
-                    other => Some(other.map(Some)),
-                }
-            };
-            if self.session.lock().wants_write() {
-                self.send_queued()?;
-            }
-            match reply {
-                Some(Ok(Some(n))) => return Ok(n),
-                Some(Err(err)) => return Err(err),
-                None => {}
-                Some(Ok(None)) => {
-                    // Nothing decrypted and nothing pending: wait for the socket, unlocked.
-                    let p = &mut *pending;
-                    let n = (&self.socket).read(&mut p.buf)?;
-                    p.start = 0;
-                    p.end = n;
-                    if n == 0 {
-                        let mut session = self.session.lock();
-                        session.read_tls(&mut &[][..])?;
-                        session
-                            .process_new_packets()
-                            .map_err(|err| self.failure(&err))?;
-                    }
+        self.read_with(|reader| reader.read(buf))
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        let mut outbox = self.outbox.lock();
+        self.encrypt(&mut outbox, data)?;
+        self.send(&mut outbox)?;
+        Ok(data.len())
+    }
+
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        // A writer at work, or ciphertext it has yet to send, goes first: the writer thread
+        // then writes this too.
+        let Some(mut outbox) = self.outbox.try_lock() else {
+            return Ok(0);
+        };
+        if !outbox.is_empty() || self.stranded.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        self.encrypt(&mut outbox, data)?;
+        let pending = &outbox.buf[outbox.sent..];
+        // SAFETY: sends from a live buffer of `pending.len()` bytes. No SIGPIPE: the host
+        // program (Ruby, Node, a C program) may not ignore it.
+        let sent = unsafe {
+            libc::send(
+                self.socket.as_raw_fd(),
+                pending.as_ptr().cast(),
+                pending.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        match usize::try_from(sent) {
+            Ok(sent) => outbox.sent += sent,
+            Err(_) => {
+                let err = io::Error::last_os_error();
+                if !matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) {
+                    return Err(err);
                 }
             }
         }
-    }
-}
-
-impl Write for &TlsStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let _order = self.send_order.lock();
-        let mut out = Vec::with_capacity(buf.len() + 64);
-        {
-            let mut session = self.session.lock();
-            session.writer().write_all(buf)?;
-            drain(&mut session, &mut out)?;
+        if outbox.is_empty() {
+            outbox.clear();
+        } else {
+            self.unsent.store(true, Ordering::Release);
         }
-        (&self.socket).write_all(&out)
+        Ok(data.len())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn unsent(&self) -> bool {
+        self.unsent.load(Ordering::Acquire)
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        let mut outbox = self.outbox.lock();
+        if outbox.is_empty() && !self.stranded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.stranded.swap(false, Ordering::AcqRel) {
+            drain(&mut self.session.lock(), &mut outbox.buf)?;
+        }
+        self.send(&mut outbox)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&self, how: Shutdown) {
+        if how != Shutdown::Read {
+            self.close_notify();
+        }
+        let _ = self.socket.shutdown(how);
+    }
+
+    fn peer(&self) -> String {
+        self.socket.peer_addr().map_or_else(
+            |_| "incoming connection".to_string(),
+            |addr| addr.to_string(),
+        )
     }
 }
 
@@ -310,6 +468,7 @@ mod tests {
 
     use super::*;
     use crate::tls::TlsConfig;
+    use crate::transport::Io;
 
     /// Both ends of a TLS connection over loopback, both ours.
     fn pair(files: &TlsFiles) -> (TlsStream, TlsStream) {
@@ -323,7 +482,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let accepting = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            TlsStream::accept(socket, &server).unwrap()
+            TlsStream::accept(socket, &server, "test client").unwrap()
         });
         let socket = TcpStream::connect(addr).unwrap();
         let client =
@@ -352,15 +511,18 @@ mod tests {
             threads.push(thread::spawn(move || {
                 let data = pattern(LEN, seed);
                 for chunk in data.chunks(100_003) {
-                    (&*writer).write_all(chunk).unwrap();
+                    Io(&*writer).write_all(chunk).unwrap();
                 }
                 Vec::new()
             }));
             let reader = Arc::clone(stream);
             threads.push(thread::spawn(move || {
-                let mut got = vec![0u8; LEN];
-                (&*reader).read_exact(&mut got).unwrap();
-                got
+                let mut got = BytesMut::with_capacity(LEN);
+                while got.len() < LEN {
+                    got.reserve(READ_CHUNK);
+                    assert!(reader.read_into(&mut got).unwrap() > 0, "the peer is open");
+                }
+                got.to_vec()
             }));
         }
         let results: Vec<Vec<u8>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -374,19 +536,58 @@ mod tests {
         );
     }
 
+    /// A `try_write` that the socket cannot take whole keeps the rest until a flush, and
+    /// later writes go behind it.
+    #[test]
+    fn what_try_write_could_not_send_goes_first_on_flush() {
+        let files = TlsFiles::generate(&Otp::System);
+        let (client, server) = pair(&files);
+        let chunk = pattern(64 << 10, 3);
+        let mut taken = 0;
+        while !client.unsent() {
+            assert_eq!(client.try_write(&chunk).unwrap(), chunk.len());
+            taken += chunk.len();
+            assert!(taken < 1 << 30, "the socket never filled up");
+        }
+        assert_eq!(
+            client.try_write(b"later").unwrap(),
+            0,
+            "the backlog goes first"
+        );
+        let server = Arc::new(server);
+        let reader = Arc::clone(&server);
+        let reading = thread::spawn(move || {
+            let mut got = BytesMut::with_capacity(taken + 5);
+            while got.len() < taken + 5 {
+                got.reserve(READ_CHUNK);
+                assert!(reader.read_into(&mut got).unwrap() > 0);
+            }
+            got.to_vec()
+        });
+        client.flush().unwrap();
+        assert!(!client.unsent());
+        Io(&client).write_all(b"later").unwrap();
+        let got = reading.join().unwrap();
+        let mut expected = Vec::new();
+        for _ in 0..taken / chunk.len() {
+            expected.extend_from_slice(&chunk);
+        }
+        expected.extend_from_slice(b"later");
+        assert!(got == expected, "the bytes arrived in order");
+    }
+
     #[test]
     fn shutdown_wakes_a_blocked_reader_and_the_peer_sees_the_end() {
         let files = TlsFiles::generate(&Otp::System);
         let (client, server) = pair(&files);
         let client = Arc::new(client);
         let reader = Arc::clone(&client);
-        let blocked = thread::spawn(move || (&*reader).read(&mut [0u8; 16]));
+        let blocked = thread::spawn(move || reader.read(&mut [0u8; 16]));
         // The reader may or may not be blocked yet; either way it must end.
-        client.socket().set_nodelay(true).unwrap();
-        client.shutdown();
+        client.shutdown(Shutdown::Both);
         let woken = blocked.join().unwrap();
         assert!(!matches!(woken, Ok(n) if n > 0), "{woken:?}");
         // The server got close_notify: a clean end of stream.
-        assert_eq!((&server).read(&mut [0u8; 16]).unwrap(), 0);
+        assert_eq!(server.read(&mut [0u8; 16]).unwrap(), 0);
     }
 }
