@@ -454,12 +454,21 @@ fn recv(stream: &mut (impl Read + Write), framing: Framing, node: &str) -> Resul
     stream
         .read_exact(prefix)
         .map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
-    // A TLS record of type handshake (22), version 3.x: a ClientHello.
-    if framing == Framing::Tcp && prefix == [0x16, 0x03] {
+    // A TLS record, version 3.x, where a length should be: of type handshake (22), a
+    // ClientHello from a TLS node connecting to us; of type alert (21), a TLS node's answer
+    // to our name message.
+    if framing == Framing::Tcp && matches!(prefix, [0x15 | 0x16, 0x03]) {
+        let what = if prefix[0] == 0x16 {
+            "began a TLS handshake"
+        } else {
+            "answered with a TLS alert"
+        };
         return Err(Error::connection(
             node,
-            "the peer began a TLS handshake: it runs TLS distribution (-proto_dist inet_tls), \
-             this node plain TCP",
+            format!(
+                "the peer {what}: it runs TLS distribution (-proto_dist inet_tls), this node \
+                 plain TCP"
+            ),
         ));
     }
     let len = prefix

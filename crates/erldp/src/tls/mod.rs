@@ -710,6 +710,9 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
             AlertDescription::BadCertificate | AlertDescription::UnsupportedCertificate => format!(
                 "the peer refused our certificate (alert {alert:?}): its host names or validity do not satisfy the peer"
             ),
+            AlertDescription::InsufficientSecurity => {
+                "no cipher suite in common with the peer (alert insufficient_security)".into()
+            }
             AlertDescription::ProtocolVersion => {
                 "no TLS version in common with the peer (alert protocol_version)".into()
             }
