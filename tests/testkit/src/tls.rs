@@ -4,7 +4,8 @@
 //! [`TlsFiles::generate`] writes a fresh set of PEM files into a directory that a given [`Otp`]
 //! can read (inside its chroot, for chroot peers). Every certificate has an ECDSA P-256 key;
 //! the node certificates name the loopback hosts a test node can have: the short host name
-//! (`-sname`), `localhost`, `127.0.0.1` and `::1`.
+//! (`-sname`), `localhost`, `127.0.0.1` and `::1`, and the hosts given to
+//! [`TlsFiles::generate_for`] (the addresses of a [`Network`](crate::Network)'s hosts).
 //!
 //! | file | what it is |
 //! |---|---|
@@ -45,6 +46,12 @@ impl TlsFiles {
     /// read: under the cargo target directory for the system OTP, under the chroot's
     /// `/var/tmp` for a chroot.
     pub fn generate(otp: &Otp) -> TlsFiles {
+        TlsFiles::generate_for(otp, &[])
+    }
+
+    /// [`generate`](Self::generate), with node certificates that name `hosts` too (host names
+    /// or IP addresses).
+    pub fn generate_for(otp: &Otp, hosts: &[String]) -> TlsFiles {
         let base = match otp {
             Otp::System => crate::otp::target_dir().join("erldp-testkit"),
             Otp::Chroot(root) => root.join("var/tmp/erldp-testkit"),
@@ -60,7 +67,9 @@ impl TlsFiles {
         let (other_ca, other_ca_pem) = new_ca("ErlDP other test CA");
         files.write("ca.pem", &ca_pem);
         files.write("other_ca.pem", &other_ca_pem);
-        let hosts = node_hosts();
+        let mut names = node_hosts();
+        names.extend_from_slice(hosts);
+        let hosts = names;
         let valid = (2000, 2100);
         let node_key = files.leaf("node", &ca, "node", &hosts, valid);
         files.write("node_encrypted.key", &encrypted(&node_key));
