@@ -6,6 +6,9 @@
 //! the node certificates name the loopback hosts a test node can have: the short host name
 //! (`-sname`), `localhost`, `127.0.0.1` and `::1`, and the hosts given to
 //! [`TlsFiles::generate_for`] (the addresses of a [`Network`](crate::Network)'s hosts).
+//! Addresses are listed both as IP addresses and as DNS names: a BEAM client checks a node
+//! host that is an address against the DNS names (it is the SNI it sends), rustls against the
+//! IP addresses.
 //!
 //! | file | what it is |
 //! |---|---|
@@ -26,7 +29,7 @@ use std::path::PathBuf;
 
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 use crate::otp::Otp;
@@ -152,6 +155,16 @@ impl TlsFiles {
     ) -> KeyPair {
         let key = KeyPair::generate().expect("generating a key");
         let mut params = CertificateParams::new(hosts.to_vec()).expect("certificate names");
+        // BEAM checks a node's host that is an address as it checks a name (it is the SNI it
+        // sends), against the DNS names; rustls against the IP addresses. Both are listed.
+        for host in hosts
+            .iter()
+            .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
+        {
+            params.subject_alt_names.push(SanType::DnsName(
+                host.as_str().try_into().expect("an address as IA5 text"),
+            ));
+        }
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
