@@ -59,6 +59,99 @@ pub enum Verify {
     None,
 }
 
+impl std::str::FromStr for Verify {
+    type Err = Error;
+
+    /// `verify_peer` or `verify_none`, as `ssl` spells them.
+    fn from_str(name: &str) -> Result<Verify> {
+        match name {
+            "verify_peer" => Ok(Verify::Peer),
+            "verify_none" => Ok(Verify::None),
+            other => Err(Error::invalid(format!(
+                "verify must be verify_peer or verify_none, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The `tls` option of a node as every language names its parts (Ruby's `tls: { certfile:,
+/// keyfile:, cacertfile:, verify: }`, JavaScript's `{ tls: { ... } }`, the C node options'
+/// `tls_*` fields): our certificate and key, the CAs we trust and `verify`, the same in both
+/// roles; or instead the file BEAM's `-ssl_dist_optfile` reads, for everything else.
+///
+/// ```
+/// use erldp::tls::TlsOptions;
+///
+/// let options = TlsOptions {
+///     certfile: Some("node.pem".into()),
+///     keyfile: Some("node.key".into()),
+///     cacertfile: Some("ca.pem".into()),
+///     ..TlsOptions::default()
+/// };
+/// let config = options.config()?; // verify_peer in both roles
+/// # let _ = config;
+/// let wrong = TlsOptions { verify: Some("verify_all".into()), ..options };
+/// assert!(wrong.config().is_err());
+/// # Ok::<(), erldp::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Our certificate (PEM), presented in both roles; it may be followed by its chain.
+    pub certfile: Option<PathBuf>,
+    /// Its private key (PEM); default: read from `certfile`, as `ssl` does.
+    pub keyfile: Option<PathBuf>,
+    /// The CAs (PEM) a peer's certificate must chain to; needed with `verify_peer`.
+    pub cacertfile: Option<PathBuf>,
+    /// `verify_peer` (the default) or `verify_none`, in both roles.
+    pub verify: Option<String>,
+    /// An `-ssl_dist_optfile` file instead of the four options above.
+    pub optfile: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// The configuration these options make: [`TlsConfig::from_optfile`] of `optfile`, else
+    /// [`TlsConfig::new`] with `verify` in both roles.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for `optfile` with any other option, no `certfile`,
+    /// or a `verify` that is not `verify_peer` or `verify_none`; those of
+    /// [`TlsConfig::from_optfile`].
+    pub fn config(&self) -> Result<TlsConfig> {
+        if let Some(optfile) = &self.optfile {
+            if self.certfile.is_some()
+                || self.keyfile.is_some()
+                || self.cacertfile.is_some()
+                || self.verify.is_some()
+            {
+                return Err(Error::invalid(
+                    "tls: optfile holds every TLS option; give it alone, without certfile, \
+                     keyfile, cacertfile or verify",
+                ));
+            }
+            return TlsConfig::from_optfile(optfile);
+        }
+        let Some(certfile) = &self.certfile else {
+            return Err(Error::invalid(
+                "tls: certfile (our certificate, presented in both roles) or optfile is needed",
+            ));
+        };
+        let verify = match &self.verify {
+            Some(name) => name.parse()?,
+            None => Verify::Peer,
+        };
+        let role = RoleOptions {
+            certfile: Some(certfile.clone()),
+            keyfile: self.keyfile.clone(),
+            cacertfile: self.cacertfile.clone(),
+            verify: Some(verify),
+            ..RoleOptions::default()
+        };
+        Ok(TlsConfig {
+            server: role.clone(),
+            client: role,
+        })
+    }
+}
+
 /// A TLS protocol version (`ssl`'s `versions` option).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsVersion {
