@@ -294,6 +294,23 @@ typedef enum {
 } erldp_epmd_mode;
 
 /**
+ * Whether a TLS node checks its peers' certificates (`ssl`'s `verify`).
+ */
+typedef enum {
+  /**
+   * `verify_peer`: a peer's certificate must chain to a CA of
+   * `tls_cacertfile`; as a client we also check that it names the host
+   * part of the peer's node name, and as a server we require one.
+   */
+  ERLDP_VERIFY_PEER = 0,
+  /**
+   * `verify_none`: any certificate is taken (the connection is encrypted,
+   * not authenticated), and clients need none.
+   */
+  ERLDP_VERIFY_NONE = 1,
+} erldp_tls_verify;
+
+/**
  * Bytes owned by the library: an ETF term (version byte 131 first) that a
  * call produced, or one being built with the `erldp_encode_*` functions.
  * Read it with `erldp_buf_data` and `erldp_buf_len`; free it with
@@ -408,6 +425,40 @@ typedef struct {
    * when requests come and end after 10 s idle.
    */
   uint32_t handler_threads;
+  /**
+   * IPv6 distribution, as BEAM's `-proto_dist inet6_tcp` (or `inet6_tls`
+   * with TLS): listen on every IPv6 address and reach peers at the IPv6
+   * addresses of their hosts (default false: IPv4).
+   */
+  bool ipv6;
+  /**
+   * TLS distribution, as BEAM's `-proto_dist inet_tls`, when this or
+   * `tls_optfile` is set (default NULL: plain TCP): our certificate (PEM
+   * file), presented in both roles. A TLS node never falls back to plain
+   * TCP; certificate problems with a peer are `ERLDP_ERR_CONNECT` errors
+   * that name the cause.
+   */
+  const char *tls_certfile;
+  /**
+   * The certificate's private key (PEM file); NULL reads it from
+   * `tls_certfile`.
+   */
+  const char *tls_keyfile;
+  /**
+   * The CAs (PEM file) a peer's certificate must chain to; needed with
+   * `ERLDP_VERIFY_PEER`.
+   */
+  const char *tls_cacertfile;
+  /**
+   * An `erldp_tls_verify` (default `ERLDP_VERIFY_PEER`), in both roles.
+   */
+  int tls_verify;
+  /**
+   * Instead of the four `tls_*` options above: the file BEAM's
+   * `-ssl_dist_optfile` reads (`[{server, Opts}, {client, Opts}]`), with
+   * every option it supports.
+   */
+  const char *tls_optfile;
 } erldp_node_options;
 
 /**
@@ -709,7 +760,7 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
 /**
  * Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
  * from the environment, any listen port, net_ticktime 60 s, setup timeout
- * 7 s, short names, 256 handler threads.
+ * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS).
  */
 erldp_status erldp_node_options_init(erldp_node_options *options);
 
@@ -720,9 +771,11 @@ erldp_status erldp_node_options_init(erldp_node_options *options);
  * the defaults. On success writes the node to `*out`. The first call reads
  * `ERLDP_LOG` (unless `erldp_log_set_level` was called first).
  *
- * Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option or a listen
+ * Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option (TLS files that
+ * cannot serve included: the message names the file and why) or a listen
  * port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
- * be used as asked, `ERLDP_ERR_IO` when the cookie file cannot be read.
+ * be used as asked, `ERLDP_ERR_IO` when the cookie file or a TLS file
+ * cannot be read.
  */
 erldp_status erldp_node_start(const char *name,
                               const char *cookie,

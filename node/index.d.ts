@@ -147,6 +147,39 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
   setupTimeout?: number;
   /** Long names (`js@host.example.com`); implied by a name with a dotted host. */
   longNames?: boolean;
+  /**
+   * TLS distribution, as BEAM nodes started with `-proto_dist inet_tls` run it (default:
+   * plain TCP). A TLS node never falls back to plain TCP; certificate problems with a peer
+   * reject with `ECONNECT` errors that name the cause. Certificate files that cannot serve
+   * make `Node.start` reject with `EINVAL`.
+   */
+  tls?: TlsOptions;
+  /**
+   * IPv6 distribution, as `-proto_dist inet6_tcp` (`inet6_tls` with `tls`): listen on IPv6
+   * and reach peers at the IPv6 addresses of their hosts (default `false`).
+   */
+  ipv6?: boolean;
+}
+
+/**
+ * The `tls` option of {@link Node.start}: our certificate, its key and the CAs we trust, or
+ * instead `optfile`, the file BEAM's `-ssl_dist_optfile` reads (with every option it has).
+ */
+export interface TlsOptions {
+  /** Our certificate (PEM file), presented in both roles; needed unless `optfile` is given. */
+  certfile?: string;
+  /** Its private key (PEM file); default: read from `certfile`. */
+  keyfile?: string;
+  /** The CAs (PEM file) a peer's certificate must chain to; needed with `verify_peer`. */
+  cacertfile?: string;
+  /**
+   * `"verify_peer"` (default): a peer's certificate must chain to `cacertfile`; we check that
+   * a server's names the host part of its node name, and require one from clients.
+   * `"verify_none"`: any certificate is taken (encrypted, not authenticated).
+   */
+  verify?: 'verify_peer' | 'verify_none';
+  /** The file BEAM's `-ssl_dist_optfile` reads, instead of the options above. */
+  optfile?: string;
 }
 
 /** Options of calls that wait for an answer. */

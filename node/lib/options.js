@@ -16,7 +16,8 @@ const DECODE_KEYS = Object.keys(DECODE);
 
 /** The options each call takes (API.md, Node.js section; index.d.ts). */
 const KNOWN = {
-  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'signal', ...DECODE_KEYS],
+  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal', ...DECODE_KEYS],
+  tls: ['certfile', 'keyfile', 'cacertfile', 'verify', 'optfile'],
   request: ['timeout', 'signal', ...DECODE_KEYS],
   receive: ['timeout', 'signal', ...DECODE_KEYS],
   mailbox: DECODE_KEYS,
@@ -139,6 +140,24 @@ function check(options, key, type, test = () => true) {
 const isPort = (n) => Number.isInteger(n) && n >= 0 && n <= 65535;
 const isMs = (n) => n > 0;
 
+/** The `tls` option of Node.start: paths as strings, `verify` one of ssl's two names. */
+function tlsOptions(tls) {
+  if (tls === undefined) return undefined;
+  tls = optionsObject(tls, 'option tls', 'tls');
+  const verify = tls.verify;
+  if (verify !== undefined && !['verify_peer', 'verify_none'].includes(verify)) {
+    throw new TypeError('option tls.verify must be "verify_peer" or "verify_none"');
+  }
+  const path = (key) => check(tls, key, 'string', (p) => p.length > 0);
+  return {
+    certfile: path('certfile'),
+    keyfile: path('keyfile'),
+    cacertfile: path('cacertfile'),
+    verify,
+    optfile: path('optfile'),
+  };
+}
+
 /** The options of Node.start, as the native addon takes them. */
 function startOptions(options) {
   const epmd = options.epmd;
@@ -146,6 +165,8 @@ function startOptions(options) {
     throw new TypeError('option epmd must be "auto", "external" or "none"');
   }
   return {
+    tls: tlsOptions(options.tls),
+    ipv6: check(options, 'ipv6', 'boolean'),
     cookie: check(options, 'cookie', 'string', (c) => c.length > 0),
     hidden: check(options, 'hidden', 'boolean'),
     epmd,

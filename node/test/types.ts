@@ -7,6 +7,9 @@ import * as erldp from '..';
 async function example(peer: string): Promise<void> {
   const node = await erldp.Node.start('js', { cookie: 'secret', hidden: true, epmd: 'auto', maps: 'object' });
   const pong: 'pong' | 'pang' = await node.ping(peer);
+  const tls: erldp.TlsOptions = { certfile: 'node.pem', keyfile: 'node.key', cacertfile: 'ca.pem', verify: 'verify_peer' };
+  await erldp.Node.start('tls', { tls, ipv6: true });
+  await erldp.Node.start('tls', { tls: { optfile: 'ssl_dist.conf' } });
   const name = await node.rpc<symbol>(peer, 'erlang', 'node', []);
   const sum: erldp.Term = await node.rpc(peer, 'lists', 'sum', [[1, 2, 3]], { timeout: 5000 });
   const box = node.mailbox('inbox', { binaries: 'buffer' });

@@ -20,10 +20,12 @@
 //! ([`NativeNode::keep_alive`]).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use erldp::tls::TlsOptions;
 use erldp::{Atom, Dest, EpmdMode, Message, Node, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -233,6 +235,19 @@ pub struct StartOptions {
     /// Milliseconds.
     pub setup_timeout: Option<f64>,
     pub long_names: Option<bool>,
+    pub tls: Option<TlsStartOptions>,
+    pub ipv6: Option<bool>,
+}
+
+/// The `tls` option of `Node.start`: paths, and `"verify_peer"` or
+/// `"verify_none"`.
+#[napi(object)]
+pub struct TlsStartOptions {
+    pub certfile: Option<String>,
+    pub keyfile: Option<String>,
+    pub cacertfile: Option<String>,
+    pub verify: Option<String>,
+    pub optfile: Option<String>,
 }
 
 fn builder(name: String, options: StartOptions) -> erldp::Result<erldp::NodeBuilder> {
@@ -273,6 +288,19 @@ fn builder(name: String, options: StartOptions) -> erldp::Result<erldp::NodeBuil
     }
     if let Some(long) = options.long_names {
         builder = builder.long_names(long);
+    }
+    if let Some(ipv6) = options.ipv6 {
+        builder = builder.ipv6(ipv6);
+    }
+    if let Some(tls) = options.tls {
+        let options = TlsOptions {
+            certfile: tls.certfile.map(PathBuf::from),
+            keyfile: tls.keyfile.map(PathBuf::from),
+            cacertfile: tls.cacertfile.map(PathBuf::from),
+            verify: tls.verify,
+            optfile: tls.optfile.map(PathBuf::from),
+        };
+        builder = builder.tls(options.config()?);
     }
     Ok(builder)
 }

@@ -2,9 +2,11 @@
 //! documentation are in `lib/erldp/node.rb`, which calls these.
 
 use std::mem::ManuallyDrop;
+use std::path::PathBuf;
 use std::thread;
 use std::time::Instant;
 
+use erldp::tls::TlsOptions;
 use erldp::{Atom, EpmdMode, Pending, Term};
 use magnus::{
     function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
@@ -123,6 +125,8 @@ impl Node {
         let epmd_port: Option<u16> = option(ruby, options, "epmd_port")?;
         let setup_timeout: f64 = option(ruby, options, "setup_timeout")?;
         let long_names: Option<bool> = option(ruby, options, "long_names")?;
+        let tls: Option<RHash> = option(ruby, options, "tls")?;
+        let ipv6: bool = option(ruby, options, "ipv6")?;
         let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
             "auto" => EpmdMode::Auto,
             "external" => EpmdMode::External,
@@ -148,6 +152,21 @@ impl Node {
         }
         if let Some(long) = long_names {
             builder = builder.long_names(long);
+        }
+        builder = builder.ipv6(ipv6);
+        if let Some(tls) = tls {
+            let path = |key: &str| -> Result<Option<PathBuf>, Error> {
+                Ok(option::<Option<String>>(ruby, tls, key)?.map(PathBuf::from))
+            };
+            let options = TlsOptions {
+                certfile: path("certfile")?,
+                keyfile: path("keyfile")?,
+                cacertfile: path("cacertfile")?,
+                verify: option(ruby, tls, "verify")?,
+                optfile: path("optfile")?,
+            };
+            // Reads the files: short, local work.
+            builder = builder.tls(options.config().map_err(|err| raise(ruby, err))?);
         }
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =

@@ -5,6 +5,7 @@ use std::ffi::{c_char, c_int, CString};
 use std::ptr::addr_of;
 use std::time::Duration;
 
+use erldp::tls::TlsOptions;
 use erldp::{Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
@@ -22,6 +23,19 @@ pub enum erldp_epmd_mode {
     ERLDP_EPMD_EXTERNAL = 1,
     /// Neither register nor look up: reach peers with `erldp_connect_to`.
     ERLDP_EPMD_NONE = 2,
+}
+
+/// Whether a TLS node checks its peers' certificates (`ssl`'s `verify`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum erldp_tls_verify {
+    /// `verify_peer`: a peer's certificate must chain to a CA of
+    /// `tls_cacertfile`; as a client we also check that it names the host
+    /// part of the peer's node name, and as a server we require one.
+    ERLDP_VERIFY_PEER = 0,
+    /// `verify_none`: any certificate is taken (the connection is encrypted,
+    /// not authenticated), and clients need none.
+    ERLDP_VERIFY_NONE = 1,
 }
 
 /// Options for `erldp_node_start`. Fill one with `erldp_node_options_init`
@@ -54,6 +68,28 @@ pub struct erldp_node_options {
     /// `erldp_expose` at once; 0 (the default) means 256. Threads start
     /// when requests come and end after 10 s idle.
     pub handler_threads: u32,
+    /// IPv6 distribution, as BEAM's `-proto_dist inet6_tcp` (or `inet6_tls`
+    /// with TLS): listen on every IPv6 address and reach peers at the IPv6
+    /// addresses of their hosts (default false: IPv4).
+    pub ipv6: bool,
+    /// TLS distribution, as BEAM's `-proto_dist inet_tls`, when this or
+    /// `tls_optfile` is set (default NULL: plain TCP): our certificate (PEM
+    /// file), presented in both roles. A TLS node never falls back to plain
+    /// TCP; certificate problems with a peer are `ERLDP_ERR_CONNECT` errors
+    /// that name the cause.
+    pub tls_certfile: *const c_char,
+    /// The certificate's private key (PEM file); NULL reads it from
+    /// `tls_certfile`.
+    pub tls_keyfile: *const c_char,
+    /// The CAs (PEM file) a peer's certificate must chain to; needed with
+    /// `ERLDP_VERIFY_PEER`.
+    pub tls_cacertfile: *const c_char,
+    /// An `erldp_tls_verify` (default `ERLDP_VERIFY_PEER`), in both roles.
+    pub tls_verify: c_int,
+    /// Instead of the four `tls_*` options above: the file BEAM's
+    /// `-ssl_dist_optfile` reads (`[{server, Opts}, {client, Opts}]`), with
+    /// every option it supports.
+    pub tls_optfile: *const c_char,
 }
 
 impl Default for erldp_node_options {
@@ -67,6 +103,12 @@ impl Default for erldp_node_options {
             setup_timeout_ms: 7_000,
             long_names: false,
             handler_threads: 0,
+            ipv6: false,
+            tls_certfile: std::ptr::null(),
+            tls_keyfile: std::ptr::null(),
+            tls_cacertfile: std::ptr::null(),
+            tls_verify: erldp_tls_verify::ERLDP_VERIFY_PEER as c_int,
+            tls_optfile: std::ptr::null(),
         }
     }
 }
@@ -81,7 +123,7 @@ pub struct erldp_node {
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
 /// from the environment, any listen port, net_ticktime 60 s, setup timeout
-/// 7 s, short names, 256 handler threads.
+/// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS).
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
     guard(|| {
@@ -109,7 +151,52 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         setup_timeout_ms: unsafe { addr_of!((*options).setup_timeout_ms).read() },
         long_names: flag(unsafe { addr_of!((*options).long_names) }),
         handler_threads: unsafe { addr_of!((*options).handler_threads).read() },
+        ipv6: flag(unsafe { addr_of!((*options).ipv6) }),
+        tls_certfile: unsafe { addr_of!((*options).tls_certfile).read() },
+        tls_keyfile: unsafe { addr_of!((*options).tls_keyfile).read() },
+        tls_cacertfile: unsafe { addr_of!((*options).tls_cacertfile).read() },
+        tls_verify: unsafe { addr_of!((*options).tls_verify).read() },
+        tls_optfile: unsafe { addr_of!((*options).tls_optfile).read() },
     })
+}
+
+/// The TLS options, when any `tls_*` path is set.
+///
+/// # Safety
+/// The `tls_*` pointers are NULL or valid C strings (the pointer contract).
+unsafe fn tls_options(options: &erldp_node_options) -> Outcome<Option<TlsOptions>> {
+    // SAFETY (all blocks): the caller's contract.
+    let path = |ptr: *const c_char, name: &str| {
+        unsafe { ffi::opt_str(ptr, name) }.map(|text| text.map(Into::into))
+    };
+    let certfile = path(options.tls_certfile, "tls_certfile")?;
+    let optfile = path(options.tls_optfile, "tls_optfile")?;
+    let keyfile = path(options.tls_keyfile, "tls_keyfile")?;
+    let cacertfile = path(options.tls_cacertfile, "tls_cacertfile")?;
+    if certfile.is_none() && optfile.is_none() {
+        if keyfile.is_some() || cacertfile.is_some() {
+            return Err(invalid(
+                "tls_keyfile and tls_cacertfile need tls_certfile: it turns TLS on",
+            ));
+        }
+        return Ok(None);
+    }
+    let verify = match options.tls_verify {
+        0 => None,
+        1 => Some("verify_none".to_string()),
+        other => {
+            return Err(invalid(format!(
+                "tls_verify {other} is not an erldp_tls_verify (0 or 1)"
+            )))
+        }
+    };
+    Ok(Some(TlsOptions {
+        certfile,
+        keyfile,
+        cacertfile,
+        verify,
+        optfile,
+    }))
 }
 
 fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
@@ -129,9 +216,11 @@ fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
 /// the defaults. On success writes the node to `*out`. The first call reads
 /// `ERLDP_LOG` (unless `erldp_log_set_level` was called first).
 ///
-/// Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option or a listen
+/// Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option (TLS files that
+/// cannot serve included: the message names the file and why) or a listen
 /// port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
-/// be used as asked, `ERLDP_ERR_IO` when the cookie file cannot be read.
+/// be used as asked, `ERLDP_ERR_IO` when the cookie file or a TLS file
+/// cannot be read.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_start(
     name: *const c_char,
@@ -156,7 +245,11 @@ pub unsafe extern "C" fn erldp_node_start(
             .listen_port(options.listen_port)
             .net_ticktime(Duration::from_millis(options.net_ticktime_ms.into()))
             .setup_timeout(Duration::from_millis(options.setup_timeout_ms.into()))
-            .long_names(options.long_names);
+            .long_names(options.long_names)
+            .ipv6(options.ipv6);
+        if let Some(tls) = unsafe { tls_options(&options) }? {
+            builder = builder.tls(tls.config()?);
+        }
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
         }

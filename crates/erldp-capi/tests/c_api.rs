@@ -3,13 +3,14 @@
 //! (`libErlDP.so` and `libErlDP.a`), and runs them against a real BEAM node,
 //! plainly and under valgrind memcheck (no errors, nothing definitely lost;
 //! with the shipped suppression file, nothing of the global tables possibly
-//! lost either).
+//! lost either); `tests/c/test_transport.c`, TLS and IPv6 through the node
+//! options, against `inet_tls` and `inet6_tcp` BEAM nodes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use erldp_testkit::{random_name, repo_root, BeamPeer};
+use erldp_testkit::{random_cookie, random_name, repo_root, BeamPeer, Otp, TlsFiles};
 
 #[derive(Clone, Copy, Debug)]
 enum Link {
@@ -184,6 +185,67 @@ fn run_c_tests(link: Link, valgrind: bool) {
         "the C tests did not report:\n{}",
         show(&output)
     );
+}
+
+/// Runs `tests/c/test_transport.c` (TLS and IPv6 through the node options) against an
+/// `inet_tls` and an `inet6_tcp` BEAM node, under valgrind or not.
+fn run_transport_tests(valgrind: bool) {
+    let exe = compile(
+        &[repo_root().join("crates/erldp-capi/tests/c/test_transport.c")],
+        "test_transport",
+        Link::Shared,
+    );
+    let files = TlsFiles::generate(&Otp::System);
+    let opts = files.verifying_opts("node");
+    let optfile = files.optfile("opt.conf", &opts, &opts);
+    let cookie = random_cookie();
+    let tls = BeamPeer::builder().cookie(&cookie).tls(&optfile).start();
+    let inet6 = BeamPeer::builder()
+        .cookie(&cookie)
+        .proto_dist("inet6_tcp")
+        .start();
+    let mut command = if valgrind {
+        let mut command = Command::new("valgrind");
+        command.args([
+            "--quiet",
+            "--error-exitcode=97",
+            "--leak-check=full",
+            "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite",
+        ]);
+        command.arg(&exe);
+        command
+    } else {
+        Command::new(&exe)
+    };
+    command
+        .arg(tls.node())
+        .arg(inet6.node())
+        .arg(&cookie)
+        .arg(optfile.parent().expect("the files' directory"));
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {} ({err})", exe.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains(" passed, 0 failed"),
+        "the C transport tests failed{}:\n{}\nTLS peer output:\n{}\ninet6 peer output:\n{}",
+        if valgrind { " under valgrind" } else { "" },
+        show(&output),
+        tls.output(),
+        inet6.output()
+    );
+}
+
+#[test]
+fn c_transport_tests() {
+    run_transport_tests(false);
+}
+
+#[test]
+fn c_transport_tests_under_valgrind() {
+    run_transport_tests(true);
 }
 
 #[test]

@@ -18,10 +18,12 @@ mod json;
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use erldp::tls::TlsConfig;
 use erldp::{epmd, Client, Dest, EpmdMode, Message, Node, Term};
 
 use call::{node_name, parse_args, parse_call, parse_duration, parse_term, registered_name, Call};
@@ -83,6 +85,40 @@ struct Options {
     /// Print results (and failures) as JSON, one document per line
     #[arg(long, global = true)]
     json: bool,
+
+    /// How connections are carried, as erl's -proto_dist: inet_tcp (the default), inet6_tcp
+    /// (IPv6), inet_tls (TLS, with --ssl-dist-optfile) or inet6_tls
+    #[arg(long, global = true, value_name = "PROTO",
+          value_parser = ["inet_tcp", "inet6_tcp", "inet_tls", "inet6_tls"])]
+    proto_dist: Option<String>,
+
+    /// The TLS options of inet_tls and inet6_tls: the file erl's -ssl_dist_optfile reads,
+    /// [{server, Opts}, {client, Opts}]
+    #[arg(long, global = true, value_name = "FILE")]
+    ssl_dist_optfile: Option<PathBuf>,
+}
+
+impl Options {
+    /// IPv6 or not, and the TLS options, from --proto-dist and --ssl-dist-optfile.
+    fn transport(&self) -> Result<(bool, Option<TlsConfig>), Failure> {
+        let proto = self.proto_dist.as_deref().unwrap_or("inet_tcp");
+        let ipv6 = proto.starts_with("inet6_");
+        let tls = match (proto.ends_with("_tls"), &self.ssl_dist_optfile) {
+            (true, Some(file)) => Some(TlsConfig::from_optfile(file)?),
+            (true, None) => {
+                return Err(Failure::usage(format!(
+                    "--proto-dist {proto} needs --ssl-dist-optfile FILE, the TLS options"
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(Failure::usage(
+                    "--ssl-dist-optfile is for --proto-dist inet_tls or inet6_tls",
+                ))
+            }
+            (false, None) => None,
+        };
+        Ok((ipv6, tls))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,6 +217,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let options = &cli.options;
+    if !matches!(cli.command, Command::Names { .. }) {
+        // Before connecting, so that ping says nothing (no pang) about a usage error.
+        options.transport()?;
+    }
     match cli.command {
         Command::Names { host } => names(options, &host),
         Command::Ping { node } => ping(options, &node_name(&node).map_err(Failure::usage)?),
@@ -401,11 +441,16 @@ fn start_node(options: &Options) -> Result<Node, Failure> {
         (None, Some(name)) => (name.clone(), true),
         (None, None) => (unique_name(), false),
     };
+    let (ipv6, tls) = options.transport()?;
     let mut builder = Node::builder(name)
         .long_names(long_names)
         .hidden(!options.visible)
         .epmd(EpmdMode::External)
-        .setup_timeout(options.timeout.unwrap_or(DEFAULT_TIMEOUT));
+        .setup_timeout(options.timeout.unwrap_or(DEFAULT_TIMEOUT))
+        .ipv6(ipv6);
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
     if let Some(cookie) = &options.cookie {
         builder = builder.cookie(cookie.clone());
     }
@@ -449,10 +494,15 @@ impl<'a> Session<'a> {
                 format!("{}@{host}", unique_name())
             }
         };
+        let (ipv6, tls) = options.transport()?;
         let mut builder = Client::builder()
             .name(name)
             .hidden(!options.visible)
-            .timeout(deadline.saturating_duration_since(Instant::now()));
+            .timeout(deadline.saturating_duration_since(Instant::now()))
+            .ipv6(ipv6);
+        if let Some(tls) = tls {
+            builder = builder.tls(tls);
+        }
         if let Some(cookie) = &options.cookie {
             builder = builder.cookie(cookie.clone());
         }

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::{Dest, Term};
-use erldp_testkit::{random_cookie, random_name, short_hostname, BeamPeer};
+use erldp_testkit::{random_cookie, random_name, short_hostname, BeamPeer, Otp, TlsFiles};
 use serde_json::{json, Value};
 
 /// The outcome of one run of `erldp`.
@@ -739,6 +739,122 @@ fn listen_ends_on_ctrl_c_or_when_idle_for_the_timeout() {
     let listener = Listener::start(&peer, "idle", &["--timeout", "300ms"]);
     let (status, _, stdout) = listener.finish();
     assert_eq!((status, stdout.as_str()), (Some(6), ""));
+}
+
+/// `--proto-dist` and `--ssl-dist-optfile` as `erl` spells them, with the option file a TLS
+/// BEAM node reads: one-shot commands and `listen` over TLS and IPv6, and the errors.
+#[test]
+fn proto_dist_and_ssl_dist_optfile_as_erl_spells_them() {
+    let files = TlsFiles::generate(&Otp::System);
+    let opts = files.verifying_opts("node");
+    let optfile = files.optfile("opt.conf", &opts, &opts);
+    let optfile = optfile.to_str().expect("a UTF-8 path");
+    let mut tls = BeamPeer::builder().tls(optfile).start();
+    let tls_args = ["--proto-dist", "inet_tls", "--ssl-dist-optfile", optfile];
+
+    let pinged = erldp(&tls, &[&tls_args[..], &["ping", tls.node()]].concat());
+    assert_eq!(pinged.ok(), "pong");
+    let called = erldp(
+        &tls,
+        &[&["rpc", tls.node(), "erlang", "node"], &tls_args[..]].concat(),
+    );
+    assert_eq!(called.ok(), tls.node());
+
+    // listen: the BEAM node connects to us over TLS.
+    let listener = Listener::start(&tls, "inbox", &[&["--count", "1"], &tls_args[..]].concat());
+    tls.eval_ok(&format!("{{inbox, '{}'}} ! over_tls.", listener.node));
+    let (status, _, stdout) = listener.finish();
+    assert_eq!((status, stdout.as_str()), (Some(0), "over_tls\n"));
+
+    // Plain to a TLS node, and TLS to a plain one: connection failures that say why.
+    let plain = erldp(&tls, &["ping", tls.node()]);
+    plain.expect(4);
+    assert!(
+        plain.stderr.contains("runs TLS distribution"),
+        "{}",
+        plain.stderr
+    );
+    let plain_peer = BeamPeer::builder()
+        .arg("-kernel")
+        .arg("net_setuptime")
+        .arg("2")
+        .start();
+    let refused = erldp(
+        &plain_peer,
+        &[&tls_args[..], &["rpc", plain_peer.node(), "erlang", "node"]].concat(),
+    );
+    refused.expect(4);
+    assert!(
+        refused.stderr.contains("is it a TLS node"),
+        "{}",
+        refused.stderr
+    );
+
+    // Usage errors, found before connecting.
+    let alone = erldp(&tls, &["--proto-dist", "inet_tls", "ping", tls.node()]);
+    assert_eq!(alone.expect(2), "");
+    assert!(
+        alone.stderr.contains("needs --ssl-dist-optfile"),
+        "{}",
+        alone.stderr
+    );
+    let without = erldp(&tls, &["--ssl-dist-optfile", optfile, "ping", tls.node()]);
+    without.expect(2);
+    assert!(
+        without.stderr.contains("is for --proto-dist inet_tls"),
+        "{}",
+        without.stderr
+    );
+    let unknown = erldp(&tls, &["--proto-dist", "inet_sctp", "ping", tls.node()]);
+    unknown.expect(2);
+    let garbage = files.write("garbage.conf", "[{server, [{certfile, 42}]}].\n");
+    let garbage = garbage.to_str().expect("a UTF-8 path");
+    let bad = erldp(
+        &tls,
+        &[
+            "--proto-dist",
+            "inet_tls",
+            "--ssl-dist-optfile",
+            garbage,
+            "ping",
+            tls.node(),
+        ],
+    );
+    bad.expect(2);
+    assert!(bad.stderr.contains("certfile"), "{}", bad.stderr);
+
+    // IPv6: an inet6_tcp node, and TLS over IPv6.
+    let inet6 = BeamPeer::builder().proto_dist("inet6_tcp").start();
+    let called = erldp(
+        &inet6,
+        &[
+            "--proto-dist",
+            "inet6_tcp",
+            "rpc",
+            inet6.node(),
+            "erlang",
+            "node",
+        ],
+    );
+    assert_eq!(called.ok(), inet6.node());
+    let inet6_tls = BeamPeer::builder()
+        .tls(optfile)
+        .proto_dist("inet6_tls")
+        .start();
+    let called = erldp(
+        &inet6_tls,
+        &[
+            "--proto-dist",
+            "inet6_tls",
+            "--ssl-dist-optfile",
+            optfile,
+            "rpc",
+            inet6_tls.node(),
+            "erlang",
+            "node",
+        ],
+    );
+    assert_eq!(called.ok(), inet6_tls.node());
 }
 
 #[test]

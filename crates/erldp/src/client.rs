@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 use crate::dest::Dest;
 use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
+use crate::proto_dist::ProtoDist;
 use crate::protocol::frame::{self, Incoming, TICK};
 use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::term::{Atom, Pid, Term};
-use crate::transport::{self, Io, Transport};
+use crate::tls::TlsConfig;
+use crate::transport::{Io, Transport};
 use crate::{epmd, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
@@ -32,6 +34,8 @@ pub struct ClientBuilder {
     epmd_port: Option<u16>,
     timeout: Duration,
     net_ticktime: Duration,
+    tls: Option<TlsConfig>,
+    ipv6: bool,
 }
 
 impl ClientBuilder {
@@ -74,53 +78,51 @@ impl ClientBuilder {
         self
     }
 
+    /// TLS distribution, to a node started with `-proto_dist inet_tls`:
+    /// the client role of `config` (see
+    /// [`NodeBuilder::tls`](crate::NodeBuilder::tls)). Default: plain TCP.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// IPv6 distribution, to a node started with `-proto_dist inet6_tcp`
+    /// (see [`NodeBuilder::ipv6`](crate::NodeBuilder::ipv6)). Default: IPv4.
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.ipv6 = ipv6;
+        self
+    }
+
     /// Looks `peer` up in EPMD on its host and connects.
     pub fn connect(self, peer: &str) -> Result<Client> {
-        let (alive, host) = split_node_name(peer)?;
+        split_node_name(peer)?;
         let epmd_port = match self.epmd_port {
             Some(port) => port,
             None => epmd::port_from_env()?,
         };
         let deadline = Instant::now() + self.timeout;
-        // Resolved once, for EPMD and the node alike: a name lookup costs a
-        // few file reads and socket calls, a visible share of a one-shot call.
-        let hosts = transport::resolve(peer, host, epmd_port)?;
-        let epmd_host = hosts
-            .first()
-            .map(|addr| addr.ip().to_string())
-            .ok_or_else(|| Error::NodeNotFound {
-                node: peer.to_string(),
-                reason: format!("{host} has no address"),
-            })?;
-        let info = epmd::port_please(&epmd_host, epmd_port, alive, self.timeout).map_err(
-            |err| match err {
-                Error::NodeNotFound { reason, .. } => Error::NodeNotFound {
-                    node: peer.to_string(),
-                    reason,
-                },
-                other => other,
-            },
-        )?;
-        let addrs: Vec<SocketAddr> = hosts
-            .iter()
-            .map(|addr| SocketAddr::new(addr.ip(), info.port))
-            .collect();
-        self.connect_to_addrs(peer, &addrs, deadline)
+        let proto = ProtoDist::new(self.ipv6, self.tls.as_ref(), false)?;
+        let addrs = proto.locate(peer, epmd_port, self.timeout)?;
+        self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
     /// Connects to `peer` at a known address, without EPMD.
     pub fn connect_to(self, peer: &str, addr: impl ToSocketAddrs) -> Result<Client> {
         split_node_name(peer)?;
-        let addrs: Vec<SocketAddr> = addr
+        let mut addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()
             .map_err(|err| Error::invalid(format!("bad address for {peer}: {err}")))?
             .collect();
+        // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
+        addrs.sort_by_key(|addr| addr.is_ipv4() == self.ipv6);
         let deadline = Instant::now() + self.timeout;
-        self.connect_to_addrs(peer, &addrs, deadline)
+        let proto = ProtoDist::new(self.ipv6, self.tls.as_ref(), false)?;
+        self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
     fn connect_to_addrs(
         self,
+        proto: &ProtoDist,
         peer: &str,
         addrs: &[SocketAddr],
         deadline: Instant,
@@ -140,39 +142,16 @@ impl ClientBuilder {
                 "node name {name:?} must be name@host"
             )));
         }
-        let mut ordered: Vec<SocketAddr> = addrs.to_vec();
-        // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
-        ordered.sort_by_key(|addr| !addr.is_ipv4());
-        let mut last_err = None;
-        for addr in ordered {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::timeout(format!("connecting to {peer}")));
-            }
-            match transport::connect(&addr, left) {
-                Ok(tcp) => {
-                    return Client::handshake(
-                        Box::new(tcp),
-                        peer,
-                        &name,
-                        &cookie,
-                        self.hidden,
-                        self.net_ticktime,
-                        deadline,
-                    )
-                }
-                Err(err) => {
-                    last_err = Some(Error::connection(
-                        peer,
-                        format!("cannot connect to {addr}: {err}"),
-                    ))
-                }
-            }
-        }
-        Err(last_err.unwrap_or_else(|| Error::NodeNotFound {
-            node: peer.to_string(),
-            reason: "its host has no address".into(),
-        }))
+        let transport = proto.connect(peer, addrs, deadline)?;
+        Client::handshake(
+            transport,
+            proto,
+            peer,
+            &name,
+            &cookie,
+            self.hidden,
+            self.net_ticktime,
+        )
     }
 }
 
@@ -209,23 +188,20 @@ impl Client {
             epmd_port: None,
             timeout: Duration::from_secs(7),
             net_ticktime: Duration::from_secs(60),
+            tls: None,
+            ipv6: false,
         }
     }
 
     fn handshake(
         transport: Box<dyn Transport>,
+        proto: &ProtoDist,
         peer: &str,
         name: &str,
         cookie: &str,
         hidden: bool,
         net_ticktime: Duration,
-        deadline: Instant,
     ) -> Result<Client> {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        transport.set_read_timeout(Some(left))?;
-        transport.set_write_timeout(Some(left))?;
         let creation = random::nonzero_u32();
         let mut offered = flags::SUPPORTED;
         if !hidden {
@@ -237,7 +213,9 @@ impl Client {
             creation,
             cookie,
         };
-        let info = match handshake::initiate(&mut Io(&*transport), &local, peer, || true)? {
+        let framing = proto.framing();
+        let info = match handshake::initiate(&mut Io(&*transport), framing, &local, peer, || true)?
+        {
             Outcome::Connected(info) => info,
             Outcome::LostSimultaneous => {
                 return Err(Error::connection(

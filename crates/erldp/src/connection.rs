@@ -249,7 +249,7 @@ impl Connection {
         }
         frame.clear();
         queue.spare = frame;
-        let writer_needed = !queue.buf.is_empty() || queue.closing;
+        let writer_needed = !queue.buf.is_empty() || queue.closing || self.transport.unsent();
         drop(queue);
         if let Some(err) = failure {
             self.abort(&format!("write failed: {err}"));
@@ -328,7 +328,9 @@ impl Connection {
         loop {
             {
                 let mut queue = self.queue.lock();
-                while queue.writing || (queue.buf.is_empty() && !queue.closing) {
+                while queue.writing
+                    || (queue.buf.is_empty() && !queue.closing && !self.transport.unsent())
+                {
                     let timed_out = self.data_ready.wait_for(&mut queue, tick).timed_out();
                     if timed_out
                         && queue.buf.is_empty()
@@ -338,14 +340,19 @@ impl Connection {
                         log::trace!("-> {} tick", self.peer.name);
                     }
                 }
-                if queue.buf.is_empty() {
+                if queue.buf.is_empty() && queue.closing {
                     break;
                 }
                 std::mem::swap(&mut queue.buf, &mut local);
                 queue.writing = true;
             }
             self.room.notify_all();
-            let written = Io(&*self.transport).write_all(&local);
+            // An empty batch: a sender's direct write left data above the socket (TLS).
+            let written = if local.is_empty() {
+                self.transport.flush()
+            } else {
+                Io(&*self.transport).write_all(&local)
+            };
             self.queue.lock().writing = false;
             if let Err(err) = written {
                 self.abort(&format!("write failed: {err}"));

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 
 use bytes::Bytes;
 
-use crate::handshake::{self, Admission, Local, Outcome};
+use crate::handshake::{self, Admission, Framing, Local, Outcome};
 use crate::protocol::flags;
 use crate::protocol::header::{Bounds, Inbound};
 use crate::Result;
@@ -31,13 +31,13 @@ pub fn handshake_accept(stream: &mut TcpStream, choice: u8) -> Result<()> {
         3 => Admission::NotAllowed,
         _ => Admission::Alive,
     };
-    handshake::accept(stream, "fuzzing peer", &LOCAL, |_| admission).map(drop)
+    handshake::accept(stream, Framing::Tcp, "fuzzing peer", &LOCAL, |_| admission).map(drop)
 }
 
 /// The initiating side of a handshake on `stream`, towards `peer`;
 /// `still_wanted` answers an `alive` status.
 pub fn handshake_initiate(stream: &mut TcpStream, peer: &str, still_wanted: bool) -> Result<()> {
-    match handshake::initiate(stream, &LOCAL, peer, || still_wanted)? {
+    match handshake::initiate(stream, Framing::Tcp, &LOCAL, peer, || still_wanted)? {
         Outcome::Connected(_) | Outcome::LostSimultaneous => Ok(()),
     }
 }

@@ -4,7 +4,8 @@
 //! version 6 (`N` name and challenge messages) as initiator and acceptor, and
 //! on the accepting side also the version 5 `n` name message followed by the
 //! `c` complement that OTP 23/24 nodes send when they did not ask EPMD first.
-//! Messages carry a 2-byte length prefix until the connection is up.
+//! Messages carry a 2-byte length prefix over TCP until the connection is up,
+//! and a 4-byte one inside TLS ([`Framing`]).
 //!
 //! Both sides run over anything that reads and writes bytes: a
 //! [`Transport`](crate::transport::Transport) through
@@ -24,6 +25,20 @@ use crate::{random, Error, Result};
 /// bytes, which fails past 255 characters. Checked before anything else is
 /// done with the name.
 pub(crate) const MAX_NODE_NAME: usize = 255;
+
+/// How handshake messages are framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// A 2-byte length, as `inet_tcp_dist` sets `{packet, 2}` for the handshake.
+    Tcp,
+    /// A 4-byte length: `inet_tls_dist` runs the handshake with `{packet, 4}`.
+    Tls,
+}
+
+/// The longest handshake message accepted, whatever the framing: a name
+/// message is 15 bytes and a node name of at most [`MAX_NODE_NAME`] bytes,
+/// far below this. Checked before anything is allocated for a message.
+const MAX_MESSAGE: usize = u16::MAX as usize;
 
 /// Our side of a handshake.
 pub(crate) struct Local<'a> {
@@ -77,6 +92,7 @@ pub(crate) enum Outcome {
 /// peer started has taken this attempt's place.
 pub(crate) fn initiate(
     stream: &mut (impl Read + Write),
+    framing: Framing,
     local: &Local<'_>,
     expected: &str,
     still_wanted: impl FnOnce() -> bool,
@@ -89,19 +105,19 @@ pub(crate) fn initiate(
     name.extend_from_slice(&local.creation.to_be_bytes());
     name.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
     name.extend_from_slice(local.name.as_bytes());
-    send(stream, &name, expected)?;
+    send(stream, framing, &name, expected)?;
 
-    let status = recv(stream, expected)?;
+    let status = recv(stream, framing, expected)?;
     match status.as_slice() {
         [b's', rest @ ..] => match rest {
             b"ok" | b"ok_simultaneous" => {}
             b"nok" => return Ok(Outcome::LostSimultaneous),
             b"alive" => {
                 if !still_wanted() {
-                    let _ = send(stream, b"sfalse", expected);
+                    let _ = send(stream, framing, b"sfalse", expected);
                     return Ok(Outcome::LostSimultaneous);
                 }
-                send(stream, b"strue", expected)?
+                send(stream, framing, b"strue", expected)?
             }
             b"not_allowed" => {
                 return Err(fail("the peer refused the connection (not_allowed)".into()))
@@ -116,7 +132,7 @@ pub(crate) fn initiate(
         _ => return Err(fail("malformed handshake status message".into())),
     }
 
-    let challenge = recv(stream, expected)?;
+    let challenge = recv(stream, framing, expected)?;
     let parsed = parse_challenge(&challenge).map_err(fail)?;
     if parsed.name != expected {
         return Err(fail(format!(
@@ -132,9 +148,9 @@ pub(crate) fn initiate(
     reply.push(b'r');
     reply.extend_from_slice(&our_challenge.to_be_bytes());
     reply.extend_from_slice(&digest(parsed.challenge, local.cookie));
-    send(stream, &reply, expected)?;
+    send(stream, framing, &reply, expected)?;
 
-    let ack = match recv(stream, expected) {
+    let ack = match recv(stream, framing, expected) {
         Ok(ack) => ack,
         Err(Error::Connection { .. }) => {
             return Err(Error::Auth {
@@ -165,11 +181,12 @@ pub(crate) fn initiate(
 /// `admit` is asked once the peer's name is known.
 pub(crate) fn accept(
     stream: &mut (impl Read + Write),
+    framing: Framing,
     peer_addr: &str,
     local: &Local<'_>,
     admit: impl FnOnce(&str) -> Admission,
 ) -> Result<Peer> {
-    let first = recv(stream, peer_addr)?;
+    let first = recv(stream, framing, peer_addr)?;
     let hello = parse_name(&first).map_err(|reason| Error::connection(peer_addr, reason))?;
     let peer_name = hello.name.clone();
     let fail = |reason: String| Error::connection(&peer_name, reason);
@@ -184,14 +201,14 @@ pub(crate) fn accept(
     };
     let missing = flags::missing_mandatory(known);
     if !missing.is_empty() {
-        let _ = send(stream, b"snot_allowed", &peer_name);
+        let _ = send(stream, framing, b"snot_allowed", &peer_name);
         return Err(fail(format!(
             "the peer lacks mandatory distribution capabilities: {}",
             missing.join(", ")
         )));
     }
     if !valid_node_name(&peer_name) && peer_flags & flags::NAME_ME == 0 {
-        let _ = send(stream, b"snot_allowed", &peer_name);
+        let _ = send(stream, framing, b"snot_allowed", &peer_name);
         return Err(fail("the peer sent an invalid node name".into()));
     }
 
@@ -204,26 +221,26 @@ pub(crate) fn accept(
         status.extend_from_slice(name.as_bytes());
         status.extend_from_slice(&creation.to_be_bytes());
         if admit(&name) != Admission::Ok {
-            let _ = send(stream, b"snot_allowed", &name);
+            let _ = send(stream, framing, b"snot_allowed", &name);
             return Err(Error::connection(&name, "refused a dynamically named peer"));
         }
-        send(stream, &status, &name)?;
+        send(stream, framing, &status, &name)?;
         assigned_name = Some((name, creation));
     } else {
         match admit(&peer_name) {
-            Admission::Ok => send(stream, b"sok", &peer_name)?,
-            Admission::OkSimultaneous => send(stream, b"sok_simultaneous", &peer_name)?,
+            Admission::Ok => send(stream, framing, b"sok", &peer_name)?,
+            Admission::OkSimultaneous => send(stream, framing, b"sok_simultaneous", &peer_name)?,
             Admission::Nok => {
-                let _ = send(stream, b"snok", &peer_name);
+                let _ = send(stream, framing, b"snok", &peer_name);
                 return Err(fail("simultaneous connect: our own attempt goes on".into()));
             }
             Admission::NotAllowed => {
-                let _ = send(stream, b"snot_allowed", &peer_name);
+                let _ = send(stream, framing, b"snot_allowed", &peer_name);
                 return Err(fail("connection refused (not_allowed)".into()));
             }
             Admission::Alive => {
-                send(stream, b"salive", &peer_name)?;
-                let answer = recv(stream, &peer_name)?;
+                send(stream, framing, b"salive", &peer_name)?;
+                let answer = recv(stream, framing, &peer_name)?;
                 if answer.as_slice() != b"strue" {
                     return Err(fail(
                         "the peer withdrew: it already has a connection to us".into(),
@@ -246,9 +263,9 @@ pub(crate) fn accept(
     challenge.extend_from_slice(&local.creation.to_be_bytes());
     challenge.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
     challenge.extend_from_slice(local.name.as_bytes());
-    send(stream, &challenge, &peer_name)?;
+    send(stream, framing, &challenge, &peer_name)?;
 
-    let mut reply = recv(stream, &peer_name)?;
+    let mut reply = recv(stream, framing, &peer_name)?;
     if hello.old {
         match reply.as_slice() {
             [b'c', rest @ ..] if rest.len() >= 8 => {
@@ -269,7 +286,7 @@ pub(crate) fn accept(
                 missing.join(", ")
             )));
         }
-        reply = recv(stream, &peer_name)?;
+        reply = recv(stream, framing, &peer_name)?;
     }
 
     let (their_challenge, their_digest) = match reply.as_slice() {
@@ -286,7 +303,7 @@ pub(crate) fn accept(
     let mut ack = Vec::with_capacity(17);
     ack.push(b'a');
     ack.extend_from_slice(&digest(their_challenge, local.cookie));
-    send(stream, &ack, &peer_name)?;
+    send(stream, framing, &ack, &peer_name)?;
 
     Ok(Peer {
         name: Atom::new(&peer_name),
@@ -415,21 +432,55 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn send(stream: &mut (impl Read + Write), msg: &[u8], node: &str) -> Result<()> {
-    let mut framed = Vec::with_capacity(msg.len() + 2);
-    framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+fn send(stream: &mut (impl Read + Write), framing: Framing, msg: &[u8], node: &str) -> Result<()> {
+    let mut framed = Vec::with_capacity(msg.len() + 4);
+    match framing {
+        Framing::Tcp => framed.extend_from_slice(&(msg.len() as u16).to_be_bytes()),
+        Framing::Tls => framed.extend_from_slice(&(msg.len() as u32).to_be_bytes()),
+    }
     framed.extend_from_slice(msg);
     stream
         .write_all(&framed)
+        .and_then(|()| stream.flush())
         .map_err(|err| io_failure(node, "sending a handshake message", err))
 }
 
-fn recv(stream: &mut (impl Read + Write), node: &str) -> Result<Vec<u8>> {
-    let mut len = [0u8; 2];
+fn recv(stream: &mut (impl Read + Write), framing: Framing, node: &str) -> Result<Vec<u8>> {
+    let mut prefix = [0u8; 4];
+    let prefix = match framing {
+        Framing::Tcp => &mut prefix[..2],
+        Framing::Tls => &mut prefix[..],
+    };
     stream
-        .read_exact(&mut len)
+        .read_exact(prefix)
         .map_err(|err| io_failure(node, "waiting for a handshake message", err))?;
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    // A TLS record, version 3.x, where a length should be: of type handshake (22), a
+    // ClientHello from a TLS node connecting to us; of type alert (21), a TLS node's answer
+    // to our name message.
+    if framing == Framing::Tcp && matches!(prefix, [0x15 | 0x16, 0x03]) {
+        let what = if prefix[0] == 0x16 {
+            "began a TLS handshake"
+        } else {
+            "answered with a TLS alert"
+        };
+        return Err(Error::connection(
+            node,
+            format!(
+                "the peer {what}: it runs TLS distribution (-proto_dist inet_tls), this node \
+                 plain TCP"
+            ),
+        ));
+    }
+    let len = prefix
+        .iter()
+        .fold(0usize, |len, &byte| len << 8 | usize::from(byte));
+    if len > MAX_MESSAGE {
+        return Err(Error::connection(
+            node,
+            format!("a handshake message of {len} bytes, more than the {MAX_MESSAGE} allowed"),
+        ));
+    }
+    let mut msg = vec![0u8; len];
     stream
         .read_exact(&mut msg)
         .map_err(|err| io_failure(node, "reading a handshake message", err))?;

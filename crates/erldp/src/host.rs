@@ -4,7 +4,7 @@
 //! [`-name`](https://www.erlang.org/doc/apps/erts/erl_cmd.html#name).
 
 /// The machine's host name as `gethostname(2)` reports it.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: buf is writable for its whole length.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

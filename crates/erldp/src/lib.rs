@@ -60,10 +60,13 @@ mod mailbox;
 mod message;
 mod node;
 mod pending;
+mod proto_dist;
 mod protocol;
 mod random;
 pub mod serve;
+mod resolve;
 pub mod term;
+pub mod tls;
 mod transport;
 
 pub use client::{Client, ClientBuilder};

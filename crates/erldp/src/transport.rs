@@ -4,22 +4,24 @@
 //!
 //! Everything above it — the [handshake](crate::handshake), a connection's
 //! reader and writer threads, a [`Client`](crate::Client) — works on a
-//! [`Transport`]. Plain TCP (IPv4 or IPv6) is [`Tcp`]. A TLS session fits
-//! the same trait: every method takes `&self` because a connection's reader
-//! and writer threads share one transport, and a TLS session is one state
-//! machine that both must go through (behind a lock of its own), where a
-//! TCP socket can simply be used from two threads at once.
+//! [`Transport`]. Plain TCP (IPv4 or IPv6) is [`Tcp`]; a TLS session over
+//! it is [`TlsStream`](crate::tls::stream::TlsStream), which
+//! [`proto_dist`](crate::proto_dist) puts on a [`Tcp`]'s socket. Every
+//! method takes `&self` because a connection's reader and writer threads
+//! share one transport, and a TLS session is one state machine that both
+//! must go through (behind a lock of its own), where a TCP socket can
+//! simply be used from two threads at once.
 //! ([Distribution over TLS](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html)
 //! runs the whole distribution protocol, handshake included, inside TLS.)
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::{Error, Result};
+use crate::resolve::Family;
 
 /// A connected byte stream to a peer node.
 pub(crate) trait Transport: Send + Sync + 'static {
@@ -39,10 +41,20 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Writes as much of `data` as the socket takes without blocking; `0`
     /// when it takes nothing right now. A transport that cannot write
     /// without blocking (a TLS session mid-record) may always answer `0`:
-    /// the connection's writer thread then writes the frame.
+    /// the connection's writer thread then writes the frame. A transport
+    /// that transforms what it writes (TLS) may take all of `data` and keep
+    /// part of what it became above the socket: [`unsent`](Self::unsent)
+    /// then says so until a [`flush`](Self::flush) or a later write sends it.
     fn try_write(&self, data: &[u8]) -> io::Result<usize>;
 
-    /// Sends on what earlier writes left buffered above the socket.
+    /// Whether a [`try_write`](Self::try_write) left data above the socket
+    /// that only [`flush`](Self::flush) or the next write sends.
+    fn unsent(&self) -> bool {
+        false
+    }
+
+    /// Sends on what earlier writes left buffered above the socket,
+    /// blocking up to the write timeout.
     fn flush(&self) -> io::Result<()>;
 
     /// How long a read may block (`None`: for ever).
@@ -90,21 +102,11 @@ impl Tcp {
         stream.set_nodelay(true)?;
         Ok(Tcp(stream))
     }
-}
 
-/// The addresses of `host` at `port`, IPv4 first: BEAM nodes listen on
-/// IPv4 unless started with `-proto_dist inet6_tcp`, and `localhost` often
-/// resolves to `::1` first. `node` is the node looked for, for the error.
-pub(crate) fn resolve(node: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-    let mut addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|err| Error::NodeNotFound {
-            node: node.to_string(),
-            reason: format!("cannot resolve {host}: {err}"),
-        })?
-        .collect();
-    addrs.sort_by_key(SocketAddr::is_ipv6);
-    Ok(addrs)
+    /// The socket, for a TLS session to take over.
+    pub(crate) fn into_socket(self) -> TcpStream {
+        self.0
+    }
 }
 
 /// Connects to `addr`, giving up after `timeout`.
@@ -194,10 +196,15 @@ impl Transport for Tcp {
 pub(crate) struct Listener(TcpListener);
 
 impl Listener {
-    /// Listens on `port` of every IPv4 address (0: a free port), as BEAM
-    /// nodes do unless started with `-proto_dist inet6_tcp`.
-    pub(crate) fn bind(port: u16) -> io::Result<Listener> {
-        TcpListener::bind(("0.0.0.0", port)).map(Listener)
+    /// Listens on `port` (0: a free port) of every address of `family`:
+    /// every IPv4 address, as BEAM nodes do unless started with
+    /// `-proto_dist inet6_tcp`; every IPv6 address for an IPv6 node, which,
+    /// like BEAM's `inet6_tcp` listener, takes IPv4 connections too.
+    pub(crate) fn bind(port: u16, family: Family) -> io::Result<Listener> {
+        match family {
+            Family::Inet => TcpListener::bind(("0.0.0.0", port)).map(Listener),
+            Family::Inet6 => listen_ipv6(port, false).map(Listener),
+        }
     }
 
     /// The port it listens on.
@@ -215,6 +222,56 @@ impl Listener {
     pub(crate) fn stopper(&self) -> io::Result<ListenerStop> {
         self.0.try_clone().map(ListenerStop)
     }
+}
+
+/// Listens on `port` of every IPv6 address; `v6_only` leaves the IPv4
+/// addresses (as IPv4-mapped ones) to another socket, which may then bind
+/// the same port on IPv4. Set either way, whatever the system's default
+/// (`net.ipv6.bindv6only`).
+pub(crate) fn listen_ipv6(port: u16, v6_only: bool) -> io::Result<TcpListener> {
+    fn check(rc: libc::c_int) -> io::Result<()> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+    fn set(fd: libc::c_int, level: libc::c_int, option: libc::c_int, on: bool) -> io::Result<()> {
+        let value = libc::c_int::from(on);
+        // SAFETY: the option value is a live c_int of the size given.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    }
+    // SAFETY: socket has no memory preconditions.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    check(fd)?;
+    // SAFETY: fd is a new socket that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // As std's TcpListener::bind: a port in TIME_WAIT can be bound again.
+    set(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, true)?;
+    set(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6_only)?;
+    // SAFETY: sockaddr_in6 is plain data; all zeros is the unspecified address.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    addr.sin6_port = port.to_be();
+    // SAFETY: addr is a valid sockaddr_in6 of the length given.
+    check(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: fd is a bound socket.
+    check(unsafe { libc::listen(fd, libc::SOMAXCONN) })?;
+    Ok(TcpListener::from(socket))
 }
 
 /// Stops a [`Listener`] that another thread blocks in `accept` on.
@@ -242,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_stopped_listener_wakes_its_accepting_thread() {
-        let listener = Listener::bind(0).expect("bind");
+        let listener = Listener::bind(0, Family::Inet).expect("bind");
         let stop = listener.stopper().expect("stopper");
         let accepting = thread::spawn(move || listener.accept().map(|_| ()));
         stop.stop();
@@ -251,7 +308,7 @@ mod tests {
 
     #[test]
     fn reads_into_spare_capacity_and_writes_without_blocking() {
-        let listener = Listener::bind(0).expect("bind");
+        let listener = Listener::bind(0, Family::Inet).expect("bind");
         let port = listener.port().expect("port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let client = connect(&addr, Duration::from_secs(5)).expect("connect");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use erldp::epmd::{self, EpmdServer, NodeInfo, NODE_TYPE_HIDDEN, NODE_TYPE_NORMAL};
 use erldp::Error;
+use erldp_testkit::{BeamPeer, Otp};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Long enough for a BEAM to boot and register on a loaded machine.
@@ -665,4 +666,59 @@ fn a_lookup_in_our_own_embedded_epmd_says_so() {
         other => panic!("connecting to {missing} gave {other:?}"),
     }
     node.close();
+}
+
+/// `inet6_tcp` nodes register at `[::1]` (erl_epmd opens `{0,0,0,0,0,0,0,1}` for them), with
+/// the same fields as `inet_tcp` nodes: EPMD has no field for the address family, so one
+/// server on both families holds both kinds, and either family's clients find them.
+#[test]
+fn inet6_nodes_register_in_the_embedded_server_like_ipv4_ones() {
+    for otp in Otp::available() {
+        let server = EpmdServer::start(0).unwrap();
+        let port = server.port().to_string();
+        let v6 = BeamPeer::builder()
+            .otp(otp.clone())
+            .proto_dist("inet6_tcp")
+            .env("ERL_EPMD_PORT", &port)
+            .start();
+        let mut v4 = BeamPeer::builder()
+            .otp(otp.clone())
+            .env("ERL_EPMD_PORT", &port)
+            .start();
+        let name_of = |peer: &BeamPeer| peer.node().split_once('@').unwrap().0.to_string();
+        let (v6_name, v4_name) = (name_of(&v6), name_of(&v4));
+        let names = server.names();
+        assert!(names.iter().any(|(n, _)| *n == v6_name), "{otp}: {names:?}");
+
+        let over_v6 = epmd::port_please("::1", server.port(), &v6_name, TIMEOUT).unwrap();
+        let over_v4 = epmd::port_please("127.0.0.1", server.port(), &v6_name, TIMEOUT).unwrap();
+        assert_eq!(over_v6, over_v4, "{otp}");
+        let plain = epmd::port_please("::1", server.port(), &v4_name, TIMEOUT).unwrap();
+        let fields = |info: &NodeInfo| {
+            (
+                info.node_type,
+                info.protocol,
+                info.highest_version,
+                info.lowest_version,
+                info.extra.clone(),
+            )
+        };
+        assert_eq!(fields(&over_v6), fields(&plain), "{otp}");
+        assert_eq!(
+            fields(&over_v6),
+            (NODE_TYPE_NORMAL, 0, 6, 5, vec![]),
+            "{otp}"
+        );
+        // The inet6 node listens on IPv6.
+        TcpStream::connect(("::1", over_v6.port)).expect("the inet6 node's port on ::1");
+
+        // BEAM's own EPMD client asks the server over IPv6 too.
+        let listed = v4.eval_ok(
+            "{ok, Names} = erl_epmd:names({0,0,0,0,0,0,0,1}), lists:sort([N || {N, _} <- Names])",
+        );
+        assert!(
+            listed.contains(&format!("\"{v6_name}\"")),
+            "{otp}: {listed}"
+        );
+    }
 }

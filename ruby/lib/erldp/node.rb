@@ -37,15 +37,24 @@ module ErlDP
       #   handshake) may take
       # @param long_names [Boolean, nil] +true+ for +name@host.domain+ names; +nil+ decides from
       #   the name
+      # @param tls [Hash, nil] TLS distribution, as BEAM nodes started with +-proto_dist
+      #   inet_tls+ run it: +{ certfile:, keyfile:, cacertfile:, verify: :verify_peer }+ (our
+      #   certificate and key, presented in both roles; the CAs a peer's certificate must chain
+      #   to; +:verify_peer+, the default, or +:verify_none+), or +{ optfile: }+, the file
+      #   +-ssl_dist_optfile+ reads; paths are Strings or Pathnames. A TLS node never falls back
+      #   to plain TCP; certificate problems with a peer raise ConnectionError naming the cause
+      # @param ipv6 [Boolean] IPv6 distribution, as +-proto_dist inet6_tcp+ (+inet6_tls+ with
+      #   +tls:+): listens on IPv6 and reaches peers at the IPv6 addresses of their hosts
       # @yieldparam node [Node] when a block is given, the node, closed when the block ends
       # @return [Node, Object] the node, or the block's value
       # @raise [ErlDP::Error] when EPMD refuses the name or the port cannot be used
-      # @raise [ArgumentError] for a malformed name or option
+      # @raise [ArgumentError] for a malformed name or option, or TLS files that cannot serve
       def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
-              epmd_port: nil, setup_timeout: 7, long_names: nil)
+              epmd_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false)
         node = start(name.to_s, { cookie: cookie&.to_s, hidden: hidden ? true : false, epmd: epmd,
                                   listen_port: listen_port, net_ticktime: net_ticktime, epmd_port: epmd_port,
-                                  setup_timeout: setup_timeout, long_names: long_names })
+                                  setup_timeout: setup_timeout, long_names: long_names,
+                                  tls: tls_options(tls), ipv6: ipv6 ? true : false })
         return node unless block_given?
 
         begin
@@ -56,6 +65,26 @@ module ErlDP
       end
 
       private :start
+
+      # The keys +tls:+ takes.
+      TLS_KEYS = %i[certfile keyfile cacertfile verify optfile].freeze
+      private_constant :TLS_KEYS
+
+      private
+
+      # +tls:+ as Strings by Symbol, or nil; an unknown key is an error rather than ignored.
+      def tls_options(tls)
+        return nil if tls.nil?
+        raise ArgumentError, "tls: must be a Hash, not #{tls.class}" unless tls.is_a?(Hash)
+
+        tls.to_h do |key, value|
+          unless TLS_KEYS.include?(key)
+            raise ArgumentError, "unknown tls option #{key.inspect} (known: #{TLS_KEYS.join(', ')})"
+          end
+
+          [key, value.to_s]
+        end
+      end
     end
 
     # @!method name

@@ -26,6 +26,7 @@
 mod netns;
 mod otp;
 mod peer;
+mod tls;
 
 use std::fs::File;
 use std::io::Read;
@@ -34,6 +35,7 @@ use std::path::PathBuf;
 pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
+pub use tls::{TlsFiles, KEY_PASSWORD};
 
 /// A random cookie of 20 upper-case letters.
 pub fn random_cookie() -> String {
@@ -70,11 +72,15 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+fn fill_random(bytes: &mut [u8]) {
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(bytes))
+        .expect("reading /dev/urandom");
+}
+
 fn random_chars(n: usize, alphabet: &[u8]) -> String {
     let mut bytes = vec![0u8; n];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("reading /dev/urandom");
+    fill_random(&mut bytes);
     bytes
         .iter()
         .map(|&b| alphabet[b as usize % alphabet.len()] as char)

@@ -1,7 +1,7 @@
 //! Hosts on a virtual network, for fault tests: see [`Network`].
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,8 +14,8 @@ const PREFIX: &str = "erldp-t";
 /// machines with real addresses.
 ///
 /// A [`Network`] is a set of Linux network namespaces, one per [`Host`], each with its own
-/// loopback and one interface (`eth0`, address `10.77.0.N/24`) plugged into a bridge in a hub
-/// namespace of its own:
+/// loopback and one interface (`eth0`, addresses `10.77.0.N/24` and `fd77::N/64`) plugged into
+/// a bridge in a hub namespace of its own:
 ///
 /// ```text
 ///   host 0 (10.77.0.1)     host 1 (10.77.0.2)     ...
@@ -25,8 +25,8 @@ const PREFIX: &str = "erldp-t";
 ///
 /// Nothing is created in the machine's own namespace, so networks of tests that run at the
 /// same time (and of other users of the machine) never collide, and each host sees only its own
-/// loopback and `eth0`. Nodes use long names with the host's address (`peer@10.77.0.2`), which
-/// need no name resolution.
+/// loopback and `eth0`. Nodes use long names with the host's address (`peer@10.77.0.2`, or
+/// `peer@fd77::2` for IPv6 distribution), which need no name resolution.
 ///
 /// - BEAM nodes run on a host with [`BeamPeerBuilder::netns`](crate::BeamPeerBuilder::netns)
 ///   and [`BeamPeerBuilder::host`](crate::BeamPeerBuilder::host) (`ip netns exec NS erl ...`);
@@ -67,6 +67,7 @@ pub struct Host {
     /// The host's interface in the hub namespace.
     port: String,
     addr: Ipv4Addr,
+    addr6: Ipv6Addr,
 }
 
 impl Network {
@@ -114,6 +115,7 @@ impl Network {
                 hub: network.hub.clone(),
                 port: format!("h{index}"),
                 addr: Ipv4Addr::new(10, 77, 0, index as u8 + 1),
+                addr6: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, index as u16 + 1),
             };
             ip(&["netns", "add", &host.netns]);
             network.hosts.push(host);
@@ -140,13 +142,19 @@ impl Network {
             in_ns(&host.hub, &["ip", "link", "set", &host.port, "up"]);
             let cidr = format!("{}/24", host.addr);
             in_ns(&host.netns, &["ip", "addr", "add", &cidr, "dev", "eth0"]);
+            // nodad: usable at once, without duplicate address detection's wait.
+            let cidr6 = format!("{}/64", host.addr6);
+            in_ns(
+                &host.netns,
+                &["ip", "addr", "add", &cidr6, "dev", "eth0", "nodad"],
+            );
             in_ns(&host.netns, &["ip", "link", "set", "eth0", "up"]);
             in_ns(&host.netns, &["ip", "link", "set", "lo", "up"]);
         }
         network
     }
 
-    /// Host `index` (0-based; its address is `10.77.0.{index + 1}`).
+    /// Host `index` (0-based; its addresses are `10.77.0.{index + 1}` and `fd77::{index + 1}`).
     pub fn host(&self, index: usize) -> &Host {
         &self.hosts[index]
     }
@@ -162,9 +170,14 @@ impl Drop for Network {
 }
 
 impl Host {
-    /// The host's address on the network.
+    /// The host's IPv4 address on the network.
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
+    }
+
+    /// The host's IPv6 address on the network (`fd77::N`).
+    pub fn addr6(&self) -> Ipv6Addr {
+        self.addr6
     }
 
     /// The name of the host's network namespace (for `ip netns exec`).

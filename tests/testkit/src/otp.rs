@@ -93,6 +93,26 @@ impl Otp {
         release
     }
 
+    /// Panics, saying what to do, when this installation lacks the ssl application that
+    /// TLS distribution needs (chroots built before `make setup` included erlang-ssl).
+    pub(crate) fn require_ssl(&self) {
+        let lib = match self {
+            Otp::System => PathBuf::from("/usr/lib/erlang/lib"),
+            Otp::Chroot(root) => root.join("usr/lib/erlang/lib"),
+        };
+        let has_ssl = fs::read_dir(&lib).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("ssl-"))
+        });
+        assert!(
+            has_ssl,
+            "{self:?} has no ssl application ({} has no ssl-*) for TLS distribution: \
+             run `make setup` (it installs erlang-ssl, also into existing chroots)",
+            lib.display()
+        );
+    }
+
     /// A command running `program` (`erl`, `erlc`) of this installation.
     pub(crate) fn command(&self, program: &str) -> Command {
         match self {
@@ -229,7 +249,7 @@ pub fn compile_helpers(otp: &Otp) -> PathBuf {
 
 /// `CARGO_TARGET_DIR`, or the directory marked `CACHEDIR.TAG` above the running test binary,
 /// or `<repo>/target`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }

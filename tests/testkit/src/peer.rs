@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,8 @@ pub struct BeamPeerBuilder {
     args: Vec<OsString>,
     otp: Otp,
     eval_timeout: Duration,
+    proto_dist: Option<String>,
+    ssl_dist_optfile: Option<PathBuf>,
 }
 
 impl BeamPeerBuilder {
@@ -96,6 +99,22 @@ impl BeamPeerBuilder {
         self
     }
 
+    /// `-proto_dist PROTO`: `inet_tls` (TLS, see [`tls`](Self::tls)), `inet6_tcp` (IPv6),
+    /// `inet6_tls` (both). Default: plain TCP over IPv4 (`inet_tcp`).
+    pub fn proto_dist(mut self, proto: impl Into<String>) -> Self {
+        self.proto_dist = Some(proto.into());
+        self
+    }
+
+    /// TLS distribution: `-proto_dist inet_tls -ssl_dist_optfile FILE`, where `optfile` is a
+    /// host path the OTP installation can read (see [`TlsFiles::optfile`](crate::TlsFiles)).
+    /// After it, [`proto_dist`](Self::proto_dist)`("inet6_tls")` makes it TLS over IPv6.
+    pub fn tls(mut self, optfile: impl Into<PathBuf>) -> Self {
+        self.proto_dist = Some("inet_tls".into());
+        self.ssl_dist_optfile = Some(optfile.into());
+        self
+    }
+
     /// The OTP installation (default [`Otp::System`]).
     pub fn otp(mut self, otp: Otp) -> Self {
         self.otp = otp;
@@ -111,6 +130,13 @@ impl BeamPeerBuilder {
 
     /// Starts the node and waits until it is up. Panics (with the node's output) when it is not.
     pub fn start(self) -> BeamPeer {
+        if self
+            .proto_dist
+            .as_deref()
+            .is_some_and(|p| p.ends_with("_tls"))
+        {
+            self.otp.require_ssl();
+        }
         let ebin = compile_helpers(&self.otp);
         let name = random_name(&self.name_prefix);
         let cookie = self.cookie.clone().unwrap_or_else(random_cookie);
@@ -140,6 +166,12 @@ impl BeamPeerBuilder {
         }
         if let Some(secs) = self.net_ticktime {
             cmd.args(["-kernel", "net_ticktime", &secs.to_string()]);
+        }
+        if let Some(proto) = &self.proto_dist {
+            cmd.args(["-proto_dist", proto]);
+        }
+        if let Some(optfile) = &self.ssl_dist_optfile {
+            cmd.arg("-ssl_dist_optfile").arg(self.otp.inside(optfile));
         }
         cmd.args(&self.args);
         cmd.args(["-s", "erldp_test", "main", "-erldp_eval_timeout"])
@@ -220,6 +252,8 @@ impl BeamPeer {
             args: Vec::new(),
             otp: Otp::System,
             eval_timeout: Duration::from_secs(30),
+            proto_dist: None,
+            ssl_dist_optfile: None,
         }
     }
 

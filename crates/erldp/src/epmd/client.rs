@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::{
@@ -57,10 +57,24 @@ fn parse_port_setting(text: &str) -> Result<u16> {
 /// `timeout`; [`Error::Connection`] when EPMD answers with something that is
 /// not a `PORT2_RESP`.
 pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) -> Result<NodeInfo> {
+    port_please_at(host, None, epmd_port, name, timeout)
+}
+
+/// [`port_please`] at `addrs`, the addresses of `host` already resolved
+/// the way the node resolves its peers' hosts (an IPv6 node asks EPMD over
+/// IPv6, as BEAM's `inet6_tcp` does); `host` names it in messages.
+pub(crate) fn port_please_at(
+    host: &str,
+    addrs: Option<&[IpAddr]>,
+    epmd_port: u16,
+    name: &str,
+    timeout: Duration,
+) -> Result<NodeInfo> {
     check_name(name)?;
     let deadline = Instant::now() + timeout;
     let epmd = Endpoint {
         host,
+        addrs,
         port: epmd_port,
     };
     let node = format!("{name}@{host}");
@@ -116,6 +130,7 @@ pub fn names(host: &str, epmd_port: u16, timeout: Duration) -> Result<Vec<(Strin
     let deadline = Instant::now() + timeout;
     let epmd = Endpoint {
         host,
+        addrs: None,
         port: epmd_port,
     };
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
@@ -144,6 +159,7 @@ pub fn alive(epmd_port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let epmd = Endpoint {
         host: "127.0.0.1",
+        addrs: None,
         port: epmd_port,
     };
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
@@ -202,6 +218,7 @@ pub fn register(
     let deadline = Instant::now() + timeout;
     let epmd = Endpoint {
         host: "127.0.0.1",
+        addrs: None,
         port: epmd_port,
     };
     let info = NodeInfo {
@@ -310,6 +327,8 @@ fn parse_names(lines: &[u8]) -> Vec<(String, u16)> {
 /// An EPMD address as the caller gave it, for connecting and for messages.
 struct Endpoint<'a> {
     host: &'a str,
+    /// The host's addresses, when the caller resolved it.
+    addrs: Option<&'a [IpAddr]>,
     port: u16,
 }
 
@@ -398,13 +417,24 @@ impl Endpoint<'_> {
             .map_err(RequestFailure::from_io)
     }
 
-    /// Connects to the first address of the host that accepts, IPv4
-    /// addresses first: EPMD and BEAM nodes listen on IPv4 by default, and
-    /// "localhost" often resolves to `::1` first.
+    /// Connects to the first address of the host that accepts: those the
+    /// caller resolved in their order, else IPv4 addresses first (EPMD and
+    /// BEAM nodes listen on IPv4 by default, and "localhost" often resolves
+    /// to `::1` first).
     fn connect(&self, deadline: Instant) -> Result<TcpStream, RequestFailure> {
-        let mut addrs: Vec<SocketAddr> = match (self.host, self.port).to_socket_addrs() {
-            Ok(addrs) => addrs.collect(),
-            Err(err) => return Err(RequestFailure::Unresolved(err)),
+        let addrs: Vec<SocketAddr> = match self.addrs {
+            Some(ips) => ips
+                .iter()
+                .map(|&ip| SocketAddr::new(ip, self.port))
+                .collect(),
+            None => match (self.host, self.port).to_socket_addrs() {
+                Ok(addrs) => {
+                    let mut addrs: Vec<SocketAddr> = addrs.collect();
+                    addrs.sort_by_key(SocketAddr::is_ipv6);
+                    addrs
+                }
+                Err(err) => return Err(RequestFailure::Unresolved(err)),
+            },
         };
         if addrs.is_empty() {
             return Err(RequestFailure::Unresolved(io::Error::new(
@@ -412,7 +442,6 @@ impl Endpoint<'_> {
                 "the resolver returned no address",
             )));
         }
-        addrs.sort_by_key(SocketAddr::is_ipv6);
         let mut first_error = None;
         for addr in addrs {
             let left = time_left(deadline).map_err(|_| RequestFailure::TimedOut)?;
@@ -500,6 +529,7 @@ mod tests {
         assert_eq!(
             Endpoint {
                 host: "::1",
+                addrs: None,
                 port: 4369
             }
             .to_string(),
@@ -508,6 +538,7 @@ mod tests {
         assert_eq!(
             Endpoint {
                 host: "localhost",
+                addrs: None,
                 port: 1
             }
             .to_string(),

@@ -46,6 +46,7 @@
 mod client;
 mod server;
 
+pub(crate) use client::port_please_at;
 pub use client::{alive, names, port_from_env, port_please, register, Registration};
 pub use server::{ensure_running, EpmdServer};
 

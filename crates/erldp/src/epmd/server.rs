@@ -40,7 +40,7 @@ use super::{
     KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ, STOP_REQ,
 };
 use crate::error::{Error, Result};
-use crate::random;
+use crate::{random, transport};
 
 /// How long a client has to send its whole request (and to take the reply).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,8 +110,10 @@ struct Registered {
 
 impl EpmdServer {
     /// Starts an EPMD on `port` (0 picks a free port, for tests), listening
-    /// on all IPv4 addresses and, when the host has IPv6, on `::1` (where
-    /// BEAM nodes running IPv6 distribution register).
+    /// on all IPv4 addresses and, when the host has IPv6, on all IPv6
+    /// addresses, as OTP's `epmd` does: BEAM nodes running IPv6
+    /// distribution register at `::1`, and nodes on other hosts look up
+    /// IPv6 nodes over IPv6.
     ///
     /// Errors: [`Error::Io`] when the port cannot be bound (kind
     /// `AddrInUse` when something listens there already).
@@ -124,9 +126,10 @@ impl EpmdServer {
         })?;
         let port = v4.local_addr()?.port();
         let mut bound = vec![(v4, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))];
-        match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
+        // IPv6 only: the IPv4 addresses are the other listener's.
+        match transport::listen_ipv6(port, true) {
             Ok(v6) => bound.push((v6, SocketAddr::from((Ipv6Addr::LOCALHOST, port)))),
-            Err(err) => debug!("embedded EPMD: not listening on [::1]:{port}: {err}"),
+            Err(err) => debug!("embedded EPMD: not listening on [::]:{port}: {err}"),
         }
 
         let shared = Arc::new(Shared {

@@ -18,7 +18,6 @@ use parking_lot::{Condvar, Mutex};
 use super::LOG;
 use super::{EpmdMode, Node, NodeInner};
 use crate::connection::{Connection, Dispatch};
-use crate::epmd;
 use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
@@ -260,51 +259,29 @@ impl NodeInner {
         if let Some(addr) = self.conns.addresses.lock().get(&peer) {
             return Ok(vec![*addr]);
         }
-        let (alive, host) = peer
-            .as_str()
-            .split_once('@')
-            .ok_or_else(|| Error::invalid(format!("{peer} is not a node name (name@host)")))?;
         if self.epmd_mode == EpmdMode::None {
             return Err(Error::NodeNotFound {
                 node: peer.to_string(),
                 reason: "EPMD is off (epmd: none) and no address is known; use connect_to".into(),
             });
         }
-        let info = epmd::port_please(host, self.epmd_port, alive, self.setup_timeout)?;
-        transport::resolve(peer.as_str(), host, info.port)
+        self.proto
+            .locate(peer.as_str(), self.epmd_port, self.setup_timeout)
     }
 
     fn connect_out(&self, peer: Atom, attempt: &Attempt) -> Result<(Box<dyn Transport>, Outcome)> {
         let addrs = self.peer_address(peer)?;
-        let mut last_err = None;
-        for addr in addrs {
-            log::debug!(target: LOG, "connecting to {peer} at {addr}");
-            match transport::connect(&addr, self.setup_timeout) {
-                Ok(tcp) => {
-                    let transport: Box<dyn Transport> = Box::new(tcp);
-                    transport.set_read_timeout(Some(self.setup_timeout))?;
-                    transport.set_write_timeout(Some(self.setup_timeout))?;
-                    let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
-                    let outcome = handshake::initiate(
-                        &mut Io(&*transport),
-                        &self.local(),
-                        peer.as_str(),
-                        still_wanted,
-                    )?;
-                    return Ok((transport, outcome));
-                }
-                Err(err) => last_err = Some((addr, err)),
-            }
-        }
-        Err(match last_err {
-            Some((addr, err)) => {
-                Error::connection(peer, format!("cannot connect to {addr}: {err}"))
-            }
-            None => Error::NodeNotFound {
-                node: peer.to_string(),
-                reason: "its host has no address".into(),
-            },
-        })
+        let deadline = Instant::now() + self.setup_timeout;
+        let transport = self.proto.connect(peer.as_str(), &addrs, deadline)?;
+        let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
+        let outcome = handshake::initiate(
+            &mut Io(&*transport),
+            self.proto.framing(),
+            &self.local(),
+            peer.as_str(),
+            still_wanted,
+        )?;
+        Ok((transport, outcome))
     }
 
     /// Makes a connection whose handshake succeeded the one for its peer,
@@ -461,21 +438,27 @@ impl NodeInner {
     }
 
     fn accept_one(self: Arc<Self>, tcp: transport::Tcp) {
-        let transport: Box<dyn Transport> = Box::new(tcp);
-        let prepared = transport
-            .set_read_timeout(Some(self.setup_timeout))
-            .and_then(|_| transport.set_write_timeout(Some(self.setup_timeout)));
-        if let Err(err) = prepared {
-            log::warn!(target: LOG, "incoming connection: {err}");
-            return;
-        }
+        let transport = match self.proto.accept(tcp, self.setup_timeout) {
+            Ok(transport) => transport,
+            Err(err) => {
+                log::warn!(target: LOG, "incoming connection: {err}");
+                return;
+            }
+        };
         let mut decision: Option<(Admission, Admitted)> = None;
         let from = transport.peer();
-        let result = handshake::accept(&mut Io(&*transport), &from, &self.local(), |peer| {
-            let (admission, attempt) = self.admit(peer);
-            decision = Some((admission, attempt));
-            admission
-        });
+        let framing = self.proto.framing();
+        let result = handshake::accept(
+            &mut Io(&*transport),
+            framing,
+            &from,
+            &self.local(),
+            |peer| {
+                let (admission, attempt) = self.admit(peer);
+                decision = Some((admission, attempt));
+                admission
+            },
+        );
         let (admission, attempt) = decision.unwrap_or((Admission::NotAllowed, None));
         match result {
             Ok(info) => {

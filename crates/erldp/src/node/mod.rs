@@ -50,10 +50,12 @@ use crate::epmd;
 use crate::fast_map::FastMap;
 use crate::handshake::Local;
 use crate::pending::Timer;
+use crate::proto_dist::ProtoDist;
 use crate::protocol::identity::{self, Identity};
 use crate::protocol::{flags, requests};
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
-use crate::transport::{Listener, ListenerStop};
+use crate::tls::TlsConfig;
+use crate::transport::ListenerStop;
 use crate::{random, Error, Result};
 
 /// How the node uses EPMD.
@@ -86,6 +88,8 @@ pub struct NodeBuilder {
     max_message_terms: usize,
     max_atoms_per_peer: usize,
     handler_threads: usize,
+    tls: Option<TlsConfig>,
+    ipv6: bool,
 }
 
 impl NodeBuilder {
@@ -181,6 +185,27 @@ impl NodeBuilder {
         self
     }
 
+    /// TLS distribution, as BEAM nodes started with `-proto_dist inet_tls`
+    /// (and `-ssl_dist_optfile`) run it: every connection, both ways, is
+    /// TLS from its first byte, checked as `config` says (see
+    /// [`TlsConfig`]). Such a node never falls back to plain TCP; its
+    /// certificate and key are read when it starts. Default: plain TCP.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// IPv6 distribution, as BEAM nodes started with `-proto_dist
+    /// inet6_tcp` (or `inet6_tls`, with [`tls`](Self::tls)) run it: the
+    /// node listens on every IPv6 address (IPv4 connections are taken too),
+    /// and reaches peers at the IPv6 addresses of their hosts, asking EPMD
+    /// there; this machine's own host name is `::1` when the resolver knows
+    /// no IPv6 address for it, as on BEAM. Default: IPv4.
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.ipv6 = ipv6;
+        self
+    }
+
     /// Starts the node: listens, registers with EPMD, and is ready to
     /// connect and be connected to.
     pub fn start(self) -> Result<Node> {
@@ -251,6 +276,8 @@ pub(crate) struct NodeInner {
     peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
     atoms_per_peer: usize,
     setup_timeout: Duration,
+    /// IPv4 or IPv6, TLS or not.
+    proto: ProtoDist,
     listener: ListenerStop,
     registration: Mutex<Option<epmd::Registration>>,
     closed: AtomicBool,
@@ -282,13 +309,14 @@ impl NodeInner {
             return Err(Error::invalid("net_ticktime must be at least 0.4 s"));
         }
 
+        let proto = ProtoDist::new(options.ipv6, options.tls.as_ref(), true)?;
         let cannot_listen = |err: std::io::Error| {
             Error::io(
                 format_args!("cannot listen on port {}", options.listen_port),
                 &err,
             )
         };
-        let listener = Listener::bind(options.listen_port).map_err(cannot_listen)?;
+        let listener = proto.listen(options.listen_port).map_err(cannot_listen)?;
         let port = listener.port()?;
         let stopper = listener.stopper()?;
 
@@ -349,6 +377,7 @@ impl NodeInner {
             peer_atoms: Mutex::new(FastMap::default()),
             atoms_per_peer: options.max_atoms_per_peer,
             setup_timeout: options.setup_timeout,
+            proto,
             listener: stopper,
             registration: Mutex::new(registration),
             closed: AtomicBool::new(false),
@@ -365,8 +394,8 @@ impl NodeInner {
                 .name(format!("erldp-accept-{alive}"))
                 .spawn(move || inner.accept_loop(listener))?;
         }
-        log::info!(target: LOG, "node {} started on port {port} (creation {creation})",
-            inner.name()
+        log::info!(target: LOG, "node {} started on port {port} ({}, creation {creation})",
+            inner.name(), inner.proto.name()
         );
         let guard = Arc::new(CloseOnDrop(Arc::clone(&inner)));
         Ok(Node {
@@ -432,6 +461,8 @@ impl Node {
             max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
             max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
             handler_threads: crate::serve::DEFAULT_HANDLER_THREADS,
+            tls: None,
+            ipv6: false,
         }
     }
 

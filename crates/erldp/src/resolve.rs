@@ -1,0 +1,163 @@
+//! Host names to addresses of one family, the way BEAM's `inet:getaddr/2` finds them for
+//! `inet_tcp` and `inet6_tcp` distribution (`erl_epmd:address_please/3` calls it for the
+//! host part of a node name; see `inet:gethostbyname_tm/4` in kernel).
+//!
+//! BEAM asks its resolver for addresses of the family alone, and when that finds none and the
+//! name is this machine's own host name, it answers with the loopback address of the family
+//! (`inet:gethostbyname_self/2`, "as if /etc/hosts had a line for it"). That is why an
+//! `-sname x -proto_dist inet6_tcp` node is reached at `::1` on a machine whose host name has
+//! only an IPv4 address: its EPMD registration and its listener are found there. An IPv4
+//! literal asked for as IPv6 becomes the IPv4-mapped address (`::ffff:a.b.c.d`), as
+//! `inet:getaddr/2` gives it.
+//!
+//! For IPv4 we are more lenient than BEAM in one way: a host that has IPv6
+//! addresses only (and is not this machine) resolves to those, since a peer
+//! there can only be an IPv6 one. A node with IPv6 distribution never falls
+//! back to IPv4.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use crate::{host, Error, Result};
+
+/// The address family of a distribution protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// IPv4, `inet_tcp` and `inet_tls`.
+    Inet,
+    /// IPv6, `inet6_tcp` and `inet6_tls`.
+    Inet6,
+}
+
+impl Family {
+    fn loopback(self) -> IpAddr {
+        match self {
+            Family::Inet => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Family::Inet6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        }
+    }
+
+    fn holds(self, addr: &IpAddr) -> bool {
+        matches!(
+            (self, addr),
+            (Family::Inet, IpAddr::V4(_)) | (Family::Inet6, IpAddr::V6(_))
+        )
+    }
+}
+
+/// The addresses of `host` in `family`, in the resolver's order.
+///
+/// Errors: `NotFound` when the host has no address of the family and is not this machine;
+/// `InvalidInput` for an IPv6 literal asked for as IPv4; the resolver's own failures.
+pub(crate) fn addresses(host: &str, family: Family) -> io::Result<Vec<IpAddr>> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(addr) = literal.parse::<IpAddr>() {
+        return match (family, addr) {
+            (Family::Inet6, IpAddr::V4(v4)) => Ok(vec![IpAddr::V6(v4.to_ipv6_mapped())]),
+            (Family::Inet, IpAddr::V6(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{host} is an IPv6 address, and this node uses IPv4 (ipv6: false)"),
+            )),
+            _ => Ok(vec![addr]),
+        };
+    }
+    let all: Vec<IpAddr> = match (host, 0).to_socket_addrs() {
+        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let found: Vec<IpAddr> = all.iter().copied().filter(|ip| family.holds(ip)).collect();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    if is_this_host(host) {
+        return Ok(vec![family.loopback()]);
+    }
+    if family == Family::Inet && !all.is_empty() {
+        return Ok(all);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "host {host} has no {} address",
+            match family {
+                Family::Inet => "IPv4",
+                Family::Inet6 => "IPv6",
+            }
+        ),
+    ))
+}
+
+/// [`addresses`] with `port`, for reaching `node` on `host`; a host that
+/// does not resolve means the node cannot be found.
+pub(crate) fn socket_addresses(
+    node: &str,
+    host: &str,
+    port: u16,
+    family: Family,
+) -> Result<Vec<SocketAddr>> {
+    let ips = addresses(host, family).map_err(|err| Error::NodeNotFound {
+        node: node.to_string(),
+        reason: format!("cannot resolve {host}: {err}"),
+    })?;
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
+/// Whether `host` names this machine as `inet:gethostbyname_self/2` recognises it: its host
+/// name, short or fully qualified, in any letter case.
+fn is_this_host(host: &str) -> bool {
+    let full = host::hostname();
+    [full.clone(), host::short_hostname(), host::long_hostname()]
+        .iter()
+        .any(|name| !name.is_empty() && name.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_host_resolves_to_loopback_of_either_family() {
+        let host = host::short_hostname();
+        let v6 = addresses(&host, Family::Inet6).unwrap();
+        assert!(v6.iter().all(|a| a.is_ipv6()), "{v6:?}");
+        assert!(!v6.is_empty());
+        assert!(addresses(&host.to_ascii_uppercase(), Family::Inet6).is_ok());
+        let v4 = addresses(&host, Family::Inet).unwrap();
+        assert!(v4.iter().all(|a| a.is_ipv4()), "{v4:?}");
+    }
+
+    #[test]
+    fn literals_keep_or_map_their_family() {
+        assert_eq!(
+            addresses("::1", Family::Inet6).unwrap(),
+            vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        );
+        assert_eq!(
+            addresses("[::1]", Family::Inet6).unwrap(),
+            vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        );
+        assert_eq!(
+            addresses("127.0.0.1", Family::Inet6).unwrap(),
+            vec!["::ffff:127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            addresses("127.0.0.1", Family::Inet).unwrap(),
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        );
+        let err = addresses("::1", Family::Inet).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn other_hosts_without_an_address_of_the_family_are_not_found() {
+        let err = addresses("no-such-host.invalid", Family::Inet6).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("no IPv6 address"), "{err}");
+    }
+}

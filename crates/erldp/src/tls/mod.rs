@@ -1,0 +1,1047 @@
+//! TLS distribution, interoperating with BEAM nodes started with `-proto_dist inet_tls`
+//! ([SSL distribution guide](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html)).
+//!
+//! A TLS node runs TLS over the TCP connection from its first byte, then the [distribution
+//! handshake](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#distribution-handshake)
+//! inside it with 4-byte length prefixes (`inet_tls_dist` sets `{packet, 4}` from the start),
+//! then the connection as over TCP. Nothing in EPMD says that a node speaks TLS: it comes from
+//! the configuration alone, and a TLS node never falls back to plain TCP.
+//!
+//! [`TlsConfig`] holds the options of BEAM's `-ssl_dist_optfile` for the two roles: `server`
+//! when a peer connects to us, `client` when we connect. They mean what `ssl` makes of them
+//! in OTP 26 and later:
+//!
+//! - `verify` defaults to `verify_peer` for the client and `verify_none` for the server. A
+//!   verifying client checks the server's chain against `cacertfile` and its name against the
+//!   host part of the node name, which it also sends as SNI. A verifying server asks for the
+//!   client's certificate and checks its chain; it requires one when `fail_if_no_peer_cert`
+//!   is true, the default with `verify_peer` (OTP 25 defaulted the client to `verify_none`
+//!   and `fail_if_no_peer_cert` to false).
+//! - `versions` defaults to TLS 1.3 and 1.2, as OTP 29's `inet_tls_dist` offers (OTP 25 and
+//!   27 offer 1.2 alone, which we meet).
+//! - Host names are matched against the certificate's subjectAltName entries only; OTP 25
+//!   also fell back to the subject's common name, OTP 26 and later do not.
+//! - `keyfile` may hold a PKCS#8 key encrypted with `password` (PBES2, what `openssl genpkey
+//!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
+//!   (`Proc-Type: 4,ENCRYPTED`) is refused with the command that converts it.
+//! - `depth` bounds the intermediate certificates the peer sends, where `ssl` bounds those of
+//!   the path it builds; the two differ only for a peer that sends certificates its path
+//!   does not use.
+//! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
+//!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
+
+mod optfile;
+pub(crate) mod stream;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
+};
+
+use crate::{Error, Result};
+
+/// Whether to check the peer's certificate (`ssl`'s `verify` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// `verify_peer`: check the peer's chain (and, as a client, its host name).
+    Peer,
+    /// `verify_none`: accept any certificate (the connection is encrypted, not authenticated).
+    None,
+}
+
+impl std::str::FromStr for Verify {
+    type Err = Error;
+
+    /// `verify_peer` or `verify_none`, as `ssl` spells them.
+    fn from_str(name: &str) -> Result<Verify> {
+        match name {
+            "verify_peer" => Ok(Verify::Peer),
+            "verify_none" => Ok(Verify::None),
+            other => Err(Error::invalid(format!(
+                "verify must be verify_peer or verify_none, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The `tls` option of a node as every language names its parts (Ruby's `tls: { certfile:,
+/// keyfile:, cacertfile:, verify: }`, JavaScript's `{ tls: { ... } }`, the C node options'
+/// `tls_*` fields): our certificate and key, the CAs we trust and `verify`, the same in both
+/// roles; or instead the file BEAM's `-ssl_dist_optfile` reads, for everything else.
+///
+/// ```
+/// use erldp::tls::TlsOptions;
+///
+/// let options = TlsOptions {
+///     certfile: Some("node.pem".into()),
+///     keyfile: Some("node.key".into()),
+///     cacertfile: Some("ca.pem".into()),
+///     ..TlsOptions::default()
+/// };
+/// let config = options.config()?; // verify_peer in both roles
+/// # let _ = config;
+/// let wrong = TlsOptions { verify: Some("verify_all".into()), ..options };
+/// assert!(wrong.config().is_err());
+/// # Ok::<(), erldp::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Our certificate (PEM), presented in both roles; it may be followed by its chain.
+    pub certfile: Option<PathBuf>,
+    /// Its private key (PEM); default: read from `certfile`, as `ssl` does.
+    pub keyfile: Option<PathBuf>,
+    /// The CAs (PEM) a peer's certificate must chain to; needed with `verify_peer`.
+    pub cacertfile: Option<PathBuf>,
+    /// `verify_peer` (the default) or `verify_none`, in both roles.
+    pub verify: Option<String>,
+    /// An `-ssl_dist_optfile` file instead of the four options above.
+    pub optfile: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// The configuration these options make: [`TlsConfig::from_optfile`] of `optfile`, else
+    /// [`TlsConfig::new`] with `verify` in both roles.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for `optfile` with any other option, no `certfile`,
+    /// or a `verify` that is not `verify_peer` or `verify_none`; those of
+    /// [`TlsConfig::from_optfile`].
+    pub fn config(&self) -> Result<TlsConfig> {
+        if let Some(optfile) = &self.optfile {
+            if self.certfile.is_some()
+                || self.keyfile.is_some()
+                || self.cacertfile.is_some()
+                || self.verify.is_some()
+            {
+                return Err(Error::invalid(
+                    "tls: optfile holds every TLS option; give it alone, without certfile, \
+                     keyfile, cacertfile or verify",
+                ));
+            }
+            return TlsConfig::from_optfile(optfile);
+        }
+        let Some(certfile) = &self.certfile else {
+            return Err(Error::invalid(
+                "tls: certfile (our certificate, presented in both roles) or optfile is needed",
+            ));
+        };
+        let verify = match &self.verify {
+            Some(name) => name.parse()?,
+            None => Verify::Peer,
+        };
+        let role = RoleOptions {
+            certfile: Some(certfile.clone()),
+            keyfile: self.keyfile.clone(),
+            cacertfile: self.cacertfile.clone(),
+            verify: Some(verify),
+            ..RoleOptions::default()
+        };
+        Ok(TlsConfig {
+            server: role.clone(),
+            client: role,
+        })
+    }
+}
+
+/// A TLS protocol version (`ssl`'s `versions` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// `'tlsv1.2'`.
+    Tls12,
+    /// `'tlsv1.3'`.
+    Tls13,
+}
+
+impl TlsVersion {
+    fn from_erlang(name: &str) -> Option<TlsVersion> {
+        match name {
+            "tlsv1.2" => Some(TlsVersion::Tls12),
+            "tlsv1.3" => Some(TlsVersion::Tls13),
+            _ => None,
+        }
+    }
+
+    fn rustls(self) -> &'static SupportedProtocolVersion {
+        match self {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        }
+    }
+}
+
+/// The `ssl` options of one role, as `[{server, Opts}, {client, Opts}]` lists them; `None`
+/// is `ssl`'s default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RoleOptions {
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    password: Option<String>,
+    cacertfile: Option<PathBuf>,
+    verify: Option<Verify>,
+    fail_if_no_peer_cert: Option<bool>,
+    depth: Option<u8>,
+    versions: Option<Vec<TlsVersion>>,
+    ciphers: Option<Vec<String>>,
+    /// `Some(None)` is `disable`.
+    server_name_indication: Option<Option<String>>,
+}
+
+/// The TLS options of a node: its certificate and key, the CAs it trusts and how it checks its
+/// peers, for each of the two roles (see the [module documentation](self) for what they mean).
+///
+/// ```
+/// use erldp::tls::{TlsConfig, Verify};
+///
+/// let config = TlsConfig::new("node.pem", "node.key", "ca.pem")
+///     .client_cert("client.pem", "client.key")
+///     .verify(Verify::Peer);
+/// # let _ = config;
+/// // Or the file a BEAM node reads with -ssl_dist_optfile:
+/// let text = r#"[{server, [{certfile, "node.pem"}, {keyfile, "node.key"}]},
+///                {client, [{cacertfile, "ca.pem"}, {verify, verify_peer}]}]."#;
+/// let config = TlsConfig::parse_optfile(text)?;
+/// # let _ = config;
+/// # Ok::<(), erldp::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    server: RoleOptions,
+    client: RoleOptions,
+}
+
+impl TlsConfig {
+    /// One certificate and key for both roles, peers checked against `cacertfile` in both
+    /// roles (`verify_peer`; as a server that requires the client's certificate).
+    pub fn new(
+        certfile: impl Into<PathBuf>,
+        keyfile: impl Into<PathBuf>,
+        cacertfile: impl Into<PathBuf>,
+    ) -> TlsConfig {
+        let role = RoleOptions {
+            certfile: Some(certfile.into()),
+            keyfile: Some(keyfile.into()),
+            cacertfile: Some(cacertfile.into()),
+            verify: Some(Verify::Peer),
+            ..RoleOptions::default()
+        };
+        TlsConfig {
+            server: role.clone(),
+            client: role,
+        }
+    }
+
+    /// Reads BEAM's `-ssl_dist_optfile` (`[{server, Opts}, {client, Opts}]`).
+    ///
+    /// Errors: [`Error::Io`] when the file cannot be read, [`Error::InvalidArgument`] naming
+    /// the option when it is not a valid option file or asks for what is not supported.
+    pub fn from_optfile(path: impl AsRef<Path>) -> Result<TlsConfig> {
+        optfile::read(path.as_ref())
+    }
+
+    /// [`from_optfile`](Self::from_optfile) for the text of such a file.
+    pub fn parse_optfile(text: &str) -> Result<TlsConfig> {
+        optfile::parse(text)
+    }
+
+    /// `verify` in both roles.
+    pub fn verify(mut self, verify: Verify) -> TlsConfig {
+        self.server.verify = Some(verify);
+        self.client.verify = Some(verify);
+        self
+    }
+
+    /// The certificate and key we present when we connect (the client role), when it is not
+    /// the server's.
+    pub fn client_cert(
+        mut self,
+        certfile: impl Into<PathBuf>,
+        keyfile: impl Into<PathBuf>,
+    ) -> TlsConfig {
+        self.client.certfile = Some(certfile.into());
+        self.client.keyfile = Some(keyfile.into());
+        self
+    }
+
+    /// Whether, as a server with `verify_peer`, we refuse clients without a certificate
+    /// (default true).
+    pub fn fail_if_no_peer_cert(mut self, fail: bool) -> TlsConfig {
+        self.server.fail_if_no_peer_cert = Some(fail);
+        self
+    }
+
+    /// The password of encrypted keyfiles, in both roles.
+    pub fn password(mut self, password: impl Into<String>) -> TlsConfig {
+        let password = password.into();
+        self.server.password = Some(password.clone());
+        self.client.password = Some(password);
+        self
+    }
+
+    /// The TLS versions offered in both roles (default 1.3 and 1.2).
+    pub fn versions(mut self, versions: &[TlsVersion]) -> TlsConfig {
+        self.server.versions = Some(versions.to_vec());
+        self.client.versions = Some(versions.to_vec());
+        self
+    }
+
+    /// The cipher suites offered in both roles, by OpenSSL name
+    /// (`ECDHE-ECDSA-AES256-GCM-SHA384`) or RFC name (`TLS_AES_128_GCM_SHA256`). Suites that
+    /// rustls does not implement are left out; none left is an error when connecting.
+    pub fn ciphers(mut self, ciphers: &[&str]) -> TlsConfig {
+        let ciphers: Vec<String> = ciphers.iter().map(|c| c.to_string()).collect();
+        self.server.ciphers = Some(ciphers.clone());
+        self.client.ciphers = Some(ciphers);
+        self
+    }
+
+    /// The most intermediate certificates a peer may send with its own, in both roles
+    /// (`ssl`'s `depth`, default 10).
+    pub fn depth(mut self, depth: u8) -> TlsConfig {
+        self.server.depth = Some(depth);
+        self.client.depth = Some(depth);
+        self
+    }
+
+    /// The rustls configuration for connecting to `host` (the host part of the peer's node
+    /// name), which the server's certificate must name and which is sent as SNI.
+    pub(crate) fn client(&self) -> Result<ClientSide> {
+        let opts = &self.client;
+        let provider = provider(opts)?;
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&versions(opts))
+            .map_err(|err| config_error("client", err))?;
+        let verifier: Arc<dyn ServerCertVerifier> = match opts.verify.unwrap_or(Verify::Peer) {
+            Verify::Peer => {
+                let roots = roots(opts, "client")?;
+                let inner =
+                    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                        .build()
+                        .map_err(|err| Error::invalid(format!("TLS client options: {err}")))?;
+                Arc::new(DepthLimited {
+                    inner,
+                    depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
+                })
+            }
+            Verify::None => Arc::new(AcceptAny(provider.signature_verification_algorithms)),
+        };
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let has_cert = opts.certfile.is_some();
+        let mut config = match key_pair(opts, "client")? {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|err| key_error(opts, err))?,
+            None => builder.with_no_client_auth(),
+        };
+        config.enable_sni = !matches!(opts.server_name_indication, Some(None));
+        Ok(ClientSide {
+            config: Arc::new(config),
+            sni: opts.server_name_indication.clone().flatten(),
+            has_cert,
+        })
+    }
+
+    /// The rustls configuration for accepting connections.
+    pub(crate) fn server(&self) -> Result<Arc<ServerConfig>> {
+        let opts = &self.server;
+        let provider = provider(opts)?;
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&versions(opts))
+            .map_err(|err| config_error("server", err))?;
+        let verifier = match opts.verify.unwrap_or(Verify::None) {
+            Verify::None => {
+                if opts.fail_if_no_peer_cert == Some(true) {
+                    return Err(Error::invalid(
+                        "TLS server options: fail_if_no_peer_cert requires verify_peer",
+                    ));
+                }
+                WebPkiClientVerifier::no_client_auth()
+            }
+            Verify::Peer => {
+                let roots = roots(opts, "server")?;
+                let builder = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let builder = if opts.fail_if_no_peer_cert.unwrap_or(true) {
+                    builder
+                } else {
+                    builder.allow_unauthenticated()
+                };
+                let inner = builder
+                    .build()
+                    .map_err(|err| Error::invalid(format!("TLS server options: {err}")))?;
+                Arc::new(ClientDepthLimited {
+                    inner,
+                    depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
+                })
+            }
+        };
+        let Some((chain, key)) = key_pair(opts, "server")? else {
+            return Err(Error::invalid(
+                "TLS server options: a certfile and keyfile are needed to accept connections",
+            ));
+        };
+        let config = builder
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|err| key_error(opts, err))?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// `ssl`'s default `depth`.
+const DEFAULT_DEPTH: u8 = 10;
+
+/// What connecting needs besides the host.
+#[derive(Clone)]
+pub(crate) struct ClientSide {
+    pub config: Arc<ClientConfig>,
+    /// The SNI option's host, when it is not the node's.
+    pub sni: Option<String>,
+    /// Whether we have a certificate to present when the server asks.
+    pub has_cert: bool,
+}
+
+impl fmt::Debug for ClientSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSide")
+            .field("sni", &self.sni)
+            .field("has_cert", &self.has_cert)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSide {
+    /// The name the server's certificate must carry: the SNI option's, else `host`.
+    pub(crate) fn server_name(&self, host: &str) -> Result<ServerName<'static>> {
+        let name = self.sni.as_deref().unwrap_or(host);
+        ServerName::try_from(name.to_string()).map_err(|_| {
+            Error::invalid(format!(
+                "{name:?} is neither a DNS name nor an IP address, so no certificate can name it"
+            ))
+        })
+    }
+}
+
+fn versions(opts: &RoleOptions) -> Vec<&'static SupportedProtocolVersion> {
+    match &opts.versions {
+        Some(versions) => versions.iter().map(|v| v.rustls()).collect(),
+        None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
+    }
+}
+
+/// aws-lc-rs's provider, with the cipher suites restricted to the `ciphers` option.
+fn provider(opts: &RoleOptions) -> Result<Arc<CryptoProvider>> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if let Some(wanted) = &opts.ciphers {
+        let chosen: Vec<SupportedCipherSuite> = provider
+            .cipher_suites
+            .iter()
+            .copied()
+            .filter(|suite| wanted.iter().any(|name| cipher_matches(*suite, name)))
+            .collect();
+        if chosen.is_empty() {
+            let known: Vec<String> = provider
+                .cipher_suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect();
+            return Err(Error::invalid(format!(
+                "TLS options: none of the ciphers {wanted:?} is implemented (rustls has {})",
+                known.join(", ")
+            )));
+        }
+        provider.cipher_suites = chosen;
+    }
+    Ok(Arc::new(provider))
+}
+
+/// Whether an OpenSSL (`ECDHE-RSA-AES128-GCM-SHA256`) or RFC (`TLS_AES_128_GCM_SHA256`) name
+/// names `suite`.
+fn cipher_matches(suite: SupportedCipherSuite, name: &str) -> bool {
+    // rustls spells the TLS 1.3 suites TLS13_..., the RFC and OpenSSL TLS_...
+    let rfc = format!("{:?}", suite.suite()).replacen("TLS13_", "TLS_", 1);
+    let name = name.trim().to_ascii_uppercase();
+    if name == rfc {
+        return true;
+    }
+    // OpenSSL names leave out TLS_ and _WITH, write - for _, and CHACHA20-POLY1305 without
+    // its hash.
+    let openssl = rfc
+        .trim_start_matches("TLS_")
+        .replace("_WITH_", "_")
+        .replace("AES_128", "AES128")
+        .replace("AES_256", "AES256")
+        .replace("CHACHA20_POLY1305_SHA256", "CHACHA20_POLY1305")
+        .replace('_', "-");
+    name == openssl
+}
+
+fn roots(opts: &RoleOptions, role: &str) -> Result<Arc<RootCertStore>> {
+    let Some(path) = &opts.cacertfile else {
+        return Err(Error::invalid(format!(
+            "TLS {role} options: verify_peer needs cacertfile, the CAs to check peers against"
+        )));
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(path, "cacertfile")? {
+        roots.add(cert).map_err(|err| {
+            Error::invalid(format!(
+                "cacertfile {}: a CA certificate is unusable: {err}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(Arc::new(roots))
+}
+
+fn read_pem(path: &Path, option: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|err| Error::io(format!("reading {option} {}", path.display()), &err))
+}
+
+fn certificates(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = read_pem(path, option)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| {
+            Error::invalid(format!(
+                "{option} {}: unreadable PEM: {err}",
+                path.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "{option} {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The role's certificate chain and key; `None` when it has no certfile.
+fn key_pair(
+    opts: &RoleOptions,
+    role: &str,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    let Some(certfile) = &opts.certfile else {
+        return Ok(None);
+    };
+    let chain = certificates(certfile, "certfile")?;
+    // ssl reads the key from the certfile when there is no keyfile.
+    let keyfile = opts.keyfile.as_deref().unwrap_or(certfile);
+    let pem = read_pem(keyfile, "keyfile")?;
+    let key = private_key(&pem, opts.password.as_deref()).map_err(|why| {
+        Error::invalid(format!(
+            "TLS {role} options: keyfile {}: {why}",
+            keyfile.display()
+        ))
+    })?;
+    Ok(Some((chain, key)))
+}
+
+/// The private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or PKCS#8 encrypted
+/// with a password (PBES2, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes256`
+/// write it).
+fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
+    if let Some(start) = find(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let Some(password) = password else {
+            return Err("the key is encrypted and no password was given".into());
+        };
+        let (_, der) = pkcs8::der::pem::decode_vec(&pem[start..])
+            .map_err(|err| format!("unreadable encrypted key: {err}"))?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|err| format!("unreadable encrypted key: {err}"))?;
+        let plain = info.decrypt(password).map_err(|err| {
+            format!("cannot decrypt the key with the password given (a wrong password?): {err}")
+        })?;
+        return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
+    }
+    match PrivateKeyDer::from_pem_slice(pem) {
+        Ok(key) => Ok(key),
+        Err(_) if find(pem, b"Proc-Type: 4,ENCRYPTED").is_some() => Err(
+            "the key is encrypted the traditional OpenSSL way (Proc-Type: 4,ENCRYPTED), which \
+             ErlDP cannot read: `openssl pkcs8 -topk8 -v2 aes256` converts it to encrypted PKCS#8"
+                .into(),
+        ),
+        Err(err) => Err(format!("no usable PEM private key in it ({err})")),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn key_error(opts: &RoleOptions, err: rustls::Error) -> Error {
+    let files = format!(
+        "certfile {} and keyfile {}",
+        opts.certfile.as_deref().unwrap_or(Path::new("?")).display(),
+        opts.keyfile
+            .as_deref()
+            .or(opts.certfile.as_deref())
+            .unwrap_or(Path::new("?"))
+            .display()
+    );
+    match err {
+        rustls::Error::InconsistentKeys(_) => {
+            Error::invalid(format!("{files}: the key does not match the certificate"))
+        }
+        other => Error::invalid(format!("{files}: {other}")),
+    }
+}
+
+fn config_error(role: &str, err: rustls::Error) -> Error {
+    Error::invalid(format!("TLS {role} options: {err}"))
+}
+
+/// `verify_none` as a client: any certificate is accepted, but the handshake signatures are
+/// still checked, so the session is with whoever holds the certificate's key.
+#[derive(Debug)]
+struct AcceptAny(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// webpki's check plus `ssl`'s `depth`, counted on the intermediates the peer sends (webpki
+/// does not tell which of them its path used).
+#[derive(Debug)]
+struct DepthLimited {
+    inner: Arc<WebPkiServerVerifier>,
+    depth: u8,
+}
+
+fn check_depth(intermediates: &[CertificateDer<'_>], depth: u8) -> Result<(), rustls::Error> {
+    if intermediates.len() > usize::from(depth) {
+        return Err(rustls::Error::General(format!(
+            "the peer's chain has {} intermediate certificates, more than depth {depth} allows",
+            intermediates.len()
+        )));
+    }
+    Ok(())
+}
+
+impl ServerCertVerifier for DepthLimited {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
+        check_depth(intermediates, self.depth)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[derive(Debug)]
+struct ClientDepthLimited {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    depth: u8,
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientDepthLimited {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        check_depth(intermediates, self.depth)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Why a TLS handshake failed, in words that name the cause. `we_have_cert` says whether we
+/// had a certificate to present, for when the peer complains that we sent none.
+pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> String {
+    use rustls::Error as E;
+    let peers = match role {
+        Role::Client => "the server's certificate",
+        Role::Server => "the client's certificate",
+    };
+    match err {
+        E::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => format!(
+                "{peers} is not signed by a CA in our cacertfile (unknown CA)"
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("{peers} has expired{}", when(cert))
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("{peers} is not valid yet{}", when(cert))
+            }
+            CertificateError::NotValidForName => format!("{peers} is for another host name"),
+            CertificateError::NotValidForNameContext { expected, presented } => format!(
+                "{peers} is not valid for host {} (wrong host name: it names {})",
+                expected.to_str(),
+                if presented.is_empty() { "no host".to_string() } else { presented.join(", ") }
+            ),
+            other => format!("{peers} was rejected: {other:?}"),
+        },
+        E::NoCertificatesPresented => {
+            "the client presented no certificate, and fail_if_no_peer_cert requires one".into()
+        }
+        E::AlertReceived(alert) => match alert {
+            AlertDescription::UnknownCA => {
+                "the peer does not trust our certificate: it is not signed by a CA in the peer's cacertfile (alert unknown_ca)".into()
+            }
+            AlertDescription::CertificateExpired => {
+                "the peer refused our certificate as expired (alert certificate_expired)".into()
+            }
+            AlertDescription::CertificateRequired => {
+                "the peer demands a client certificate (fail_if_no_peer_cert) and we have none for the client role".into()
+            }
+            AlertDescription::HandshakeFailure if role == Role::Client && !we_have_cert => {
+                "the peer refused the handshake (alert handshake_failure); it demands a client certificate (fail_if_no_peer_cert) and we have none for the client role".into()
+            }
+            AlertDescription::HandshakeFailure => {
+                "the peer refused the handshake (alert handshake_failure): it may not accept our certificate (its host names, validity or CA), or share no cipher suite with us".into()
+            }
+            AlertDescription::BadCertificate | AlertDescription::UnsupportedCertificate => format!(
+                "the peer refused our certificate (alert {alert:?}): its host names or validity do not satisfy the peer"
+            ),
+            AlertDescription::InsufficientSecurity => {
+                "no cipher suite in common with the peer (alert insufficient_security)".into()
+            }
+            AlertDescription::ProtocolVersion => {
+                "no TLS version in common with the peer (alert protocol_version)".into()
+            }
+            other => format!("the peer ended the TLS handshake with alert {other:?}"),
+        },
+        E::PeerIncompatible(why) => format!("the peer's TLS is incompatible with ours: {why:?}"),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            "the peer does not speak TLS: is it a TLS node (-proto_dist inet_tls)?".into()
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+fn when(cert: &CertificateError) -> String {
+    let date = |t: &UnixTime| utc_date(t.as_secs());
+    match cert {
+        CertificateError::ExpiredContext { not_after, .. } => {
+            format!(" (valid until {})", date(not_after))
+        }
+        CertificateError::NotValidYetContext { not_before, .. } => {
+            format!(" (valid from {})", date(not_before))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Which side of the TLS handshake we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client,
+    Server,
+}
+
+/// `YYYY-MM-DD` of a Unix time (UTC), by the days-to-civil algorithm of the proleptic
+/// Gregorian calendar.
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use erldp_testkit::{Otp, TlsFiles};
+
+    fn client_error(config: &TlsConfig) -> String {
+        config
+            .client()
+            .expect_err("a bad configuration")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_key_and_certificate_files_are_named() {
+        let files = TlsFiles::generate(&Otp::System);
+        let good = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            files.path("ca.pem"),
+        );
+        good.client().expect("client");
+        good.server().expect("server");
+
+        let mismatched = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("client.key"),
+            files.path("ca.pem"),
+        );
+        let err = mismatched.server().expect_err("mismatched").to_string();
+        assert!(
+            err.contains("the key does not match the certificate"),
+            "{err}"
+        );
+        assert!(
+            err.contains("node.pem") && err.contains("client.key"),
+            "{err}"
+        );
+        assert!(client_error(&mismatched).contains("the key does not match"));
+
+        let garbage = files.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+        let err = client_error(&TlsConfig::new(
+            &garbage,
+            files.path("node.key"),
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("garbage.pem: unreadable PEM"), "{err}");
+        let text = files.write("text.pem", "hello\n");
+        let err = client_error(&TlsConfig::new(
+            &text,
+            files.path("node.key"),
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("text.pem: no PEM certificate"), "{err}");
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            &text,
+            files.path("ca.pem"),
+        ));
+        assert!(err.contains("text.pem: no usable PEM private key"), "{err}");
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            &text,
+        ));
+        assert!(
+            err.contains("cacertfile") && err.contains("text.pem"),
+            "{err}"
+        );
+
+        let missing = files.path("missing.pem");
+        let err = TlsConfig::new(&missing, files.path("node.key"), files.path("ca.pem"))
+            .server()
+            .expect_err("missing");
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("reading certfile") && err.to_string().contains("missing.pem")
+        );
+
+        let encrypted = files.write(
+            "encrypted.key",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        let err = client_error(&TlsConfig::new(
+            files.path("node.pem"),
+            &encrypted,
+            files.path("ca.pem"),
+        ));
+        assert!(
+            err.contains("the key is encrypted and no password was given"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn encrypted_keys_are_read_with_their_password() {
+        let files = TlsFiles::generate(&Otp::System);
+        let config = |key: &std::path::Path| {
+            TlsConfig::new(files.path("node.pem"), key, files.path("ca.pem"))
+        };
+        let encrypted = files.path("node_encrypted.key");
+        let good = config(&encrypted).password(erldp_testkit::KEY_PASSWORD);
+        good.server().expect("the right password");
+        good.client().expect("the right password");
+        let err = client_error(&config(&encrypted).password("guess"));
+        assert!(
+            err.contains("cannot decrypt the key with the password given"),
+            "{err}"
+        );
+        assert!(err.contains("node_encrypted.key"), "{err}");
+        let err = client_error(&config(&encrypted));
+        assert!(
+            err.contains("the key is encrypted and no password was given"),
+            "{err}"
+        );
+        let legacy = files.write(
+            "legacy.key",
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n",
+        );
+        let err = client_error(&config(&legacy).password("pw"));
+        assert!(err.contains("traditional OpenSSL way"), "{err}");
+    }
+
+    #[test]
+    fn options_that_cannot_work_are_refused_up_front() {
+        let files = TlsFiles::generate(&Otp::System);
+        let path = |name: &str| files.path(name).display().to_string();
+        let config = TlsConfig::parse_optfile(&format!(
+            "[{{server, [{{certfile, {:?}}}, {{keyfile, {:?}}}, {{verify, verify_peer}}]}}]",
+            path("node.pem"),
+            path("node.key")
+        ))
+        .unwrap();
+        let err = config.server().expect_err("no cacertfile").to_string();
+        assert!(err.contains("verify_peer needs cacertfile"), "{err}");
+        // The client role of the same file verifies by default, and has no CAs either.
+        assert!(client_error(&config).contains("verify_peer needs cacertfile"));
+
+        let err = TlsConfig::parse_optfile("[{client, [{verify, verify_none}]}]")
+            .unwrap()
+            .server()
+            .expect_err("no certificate")
+            .to_string();
+        assert!(err.contains("a certfile and keyfile are needed"), "{err}");
+
+        let err = TlsConfig::new(path("node.pem"), path("node.key"), path("ca.pem"))
+            .ciphers(&["DES-CBC3-SHA"])
+            .client()
+            .expect_err("no cipher")
+            .to_string();
+        assert!(err.contains("none of the ciphers"), "{err}");
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(978_307_200), "2001-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(4_102_444_800), "2100-01-01");
+    }
+
+    #[test]
+    fn cipher_names_of_both_styles_match() {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let suite = |name: &str| {
+            provider
+                .cipher_suites
+                .iter()
+                .copied()
+                .find(|s| format!("{:?}", s.suite()) == name)
+                .expect(name)
+        };
+        let ecdsa = suite("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+        assert!(cipher_matches(ecdsa, "ECDHE-ECDSA-AES256-GCM-SHA384"));
+        assert!(cipher_matches(
+            ecdsa,
+            "tls_ecdhe_ecdsa_with_aes_256_gcm_sha384"
+        ));
+        assert!(!cipher_matches(ecdsa, "ECDHE-RSA-AES256-GCM-SHA384"));
+        let chacha = suite("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
+        assert!(cipher_matches(chacha, "ECDHE-RSA-CHACHA20-POLY1305"));
+        assert!(cipher_matches(
+            suite("TLS13_AES_128_GCM_SHA256"),
+            "TLS_AES_128_GCM_SHA256"
+        ));
+    }
+}

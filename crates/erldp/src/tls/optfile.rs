@@ -1,0 +1,310 @@
+//! BEAM's `-ssl_dist_optfile`: the file `ssl_dist_sup` reads when a node runs with
+//! `-proto_dist inet_tls`.
+//!
+//! The file holds one Erlang term, `[{server, Opts}, {client, Opts}]`, where each `Opts` is a
+//! list of `ssl` options (`ssl_dist_sup:consult/1` evaluates one expression; literal terms
+//! are what people write there, and all this parser reads). See the [SSL distribution
+//! guide](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html) and `ssl:tls_option()`.
+//!
+//! The options read are those of [`RoleOptions`]; options that only tune BEAM's own
+//! implementation (`reuse_sessions`, `secure_renegotiate`, `hibernate_after`, `log_level`,
+//! `ktls`, ...) are accepted and ignored. Options that change what is trusted and that this
+//! implementation cannot honour (`verify_fun`, `crl_check`, `partial_chain`, `cacerts` given
+//! as DER terms, ...) are errors, so that a file never silently means less than it says.
+
+use std::path::{Path, PathBuf};
+
+use super::{RoleOptions, TlsConfig, TlsVersion, Verify};
+use crate::term::Term;
+use crate::{Error, Result};
+
+/// Options that only tune BEAM's implementation of TLS, without changing what is accepted.
+const IGNORED: &[&str] = &[
+    "reuse_sessions",
+    "reuse_session",
+    "secure_renegotiate",
+    "hibernate_after",
+    "log_level",
+    "ktls",
+    "erl_dist",
+    "session_tickets",
+    "honor_cipher_order",
+    "client_renegotiation",
+    "middlebox_comp_mode",
+    "keep_secrets",
+    "padding_check",
+    "beast_mitigation",
+    "dhfile",
+];
+
+/// Reads an option file from disk. Relative paths inside it are kept as they are (BEAM
+/// resolves them against its working directory, and so does this process).
+pub(super) fn read(path: &Path) -> Result<TlsConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| Error::io(format!("reading ssl_dist_optfile {}", path.display()), &err))?;
+    parse(&text).map_err(|err| match err {
+        Error::InvalidArgument(reason) => {
+            Error::invalid(format!("ssl_dist_optfile {}: {reason}", path.display()))
+        }
+        Error::Parse { offset, reason } => Error::invalid(format!(
+            "ssl_dist_optfile {}: not an Erlang term: {reason} at byte {offset}",
+            path.display()
+        )),
+        other => other,
+    })
+}
+
+/// Parses the text of an option file.
+pub(super) fn parse(text: &str) -> Result<TlsConfig> {
+    let term: Term = text.parse()?;
+    let Some(entries) = term.as_list() else {
+        return Err(Error::invalid(
+            "expected a list [{server, Options}, {client, Options}]",
+        ));
+    };
+    let mut config = TlsConfig {
+        server: RoleOptions::default(),
+        client: RoleOptions::default(),
+    };
+    for entry in entries {
+        match entry.as_tuple() {
+            Some([role, opts]) if role.is_atom("server") => {
+                config.server = role_options(opts, "server")?
+            }
+            Some([role, opts]) if role.is_atom("client") => {
+                config.client = role_options(opts, "client")?
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "expected {{server, Options}} or {{client, Options}}, found {entry}"
+                )))
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
+    let bad = |what: String| Error::invalid(format!("{role} options: {what}"));
+    let Some(list) = opts.as_list() else {
+        return Err(bad(format!("expected a list of options, found {opts}")));
+    };
+    let mut out = RoleOptions::default();
+    for opt in list {
+        let Some([key, value]) = opt.as_tuple() else {
+            return Err(bad(format!("expected {{Key, Value}}, found {opt}")));
+        };
+        let Some(key) = key.as_atom() else {
+            return Err(bad(format!("expected an atom as option name, found {key}")));
+        };
+        let invalid = |expected: &str| bad(format!("{key}: expected {expected}, found {value}"));
+        match key.as_str() {
+            "certfile" => out.certfile = Some(path(value).ok_or_else(|| invalid("a file name"))?),
+            "keyfile" => out.keyfile = Some(path(value).ok_or_else(|| invalid("a file name"))?),
+            "cacertfile" => {
+                out.cacertfile = Some(path(value).ok_or_else(|| invalid("a file name"))?)
+            }
+            "password" => out.password = Some(text(value).ok_or_else(|| invalid("a string"))?),
+            "verify" => {
+                out.verify = Some(match value.as_atom().as_ref().map(|a| a.as_str()) {
+                    Some("verify_peer") => Verify::Peer,
+                    Some("verify_none") => Verify::None,
+                    _ => return Err(invalid("verify_peer or verify_none")),
+                })
+            }
+            "fail_if_no_peer_cert" if role == "server" => {
+                out.fail_if_no_peer_cert = Some(boolean(value).ok_or_else(|| invalid("a boolean"))?)
+            }
+            "depth" => {
+                let depth = value
+                    .as_i64()
+                    .and_then(|d| u8::try_from(d).ok())
+                    .ok_or_else(|| invalid("an integer from 0 to 255"))?;
+                out.depth = Some(depth);
+            }
+            "versions" => {
+                let versions = value
+                    .as_list()
+                    .ok_or_else(|| invalid("a list of versions"))?
+                    .iter()
+                    .map(|v| {
+                        v.as_atom()
+                            .and_then(|a| TlsVersion::from_erlang(a.as_str()))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "versions: {v} is not supported (only 'tlsv1.2' and 'tlsv1.3' are)"
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if versions.is_empty() {
+                    return Err(invalid("at least one version"));
+                }
+                out.versions = Some(versions);
+            }
+            "ciphers" => {
+                out.ciphers = Some(ciphers(value).ok_or_else(|| invalid("cipher suites"))?)
+            }
+            "server_name_indication" if role == "client" => {
+                out.server_name_indication = Some(match value {
+                    v if v.is_atom("disable") => None,
+                    v => Some(text(v).ok_or_else(|| invalid("a host name or disable"))?),
+                })
+            }
+            name if IGNORED.contains(&name) => {}
+            name => {
+                return Err(bad(format!(
+                    "{name} is not supported by ErlDP's TLS distribution"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A string as ssl takes one: a charlist or a binary.
+fn text(value: &Term) -> Option<String> {
+    if let Some(bytes) = value.as_binary() {
+        return String::from_utf8(bytes.to_vec()).ok();
+    }
+    value
+        .as_list()?
+        .iter()
+        .map(|c| char::from_u32(u32::try_from(c.as_i64()?).ok()?))
+        .collect()
+}
+
+fn path(value: &Term) -> Option<PathBuf> {
+    text(value).filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+fn boolean(value: &Term) -> Option<bool> {
+    match value.as_atom()?.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Cipher suites as ssl accepts them: a list of OpenSSL or RFC names (strings), a list of
+/// `#{key_exchange, cipher, mac, prf}` maps, or one string of `:`-separated names.
+fn ciphers(value: &Term) -> Option<Vec<String>> {
+    if let Some(names) = text(value) {
+        return Some(
+            names
+                .split(':')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    value
+        .as_list()?
+        .iter()
+        .map(|suite| text(suite).or_else(|| cipher_map(suite)))
+        .collect()
+}
+
+/// `#{key_exchange => ecdhe_ecdsa, cipher => aes_256_gcm, mac => aead, prf => sha384}` as the
+/// RFC name of the suite (`TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384`); TLS 1.3 suites have
+/// `key_exchange => any`.
+fn cipher_map(suite: &Term) -> Option<String> {
+    let field = |name: &str| {
+        suite
+            .map_get(&Term::atom(name))
+            .and_then(Term::as_atom)
+            .map(|a| a.as_str().to_ascii_uppercase())
+    };
+    let (kex, cipher, prf) = (field("key_exchange")?, field("cipher")?, field("prf")?);
+    Some(if kex == "ANY" {
+        format!("TLS_{cipher}_{prf}")
+    } else {
+        format!("TLS_{kex}_WITH_{cipher}_{prf}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_people_put_in_option_files() {
+        let config = parse(
+            r#"%% comment
+            [{server, [{certfile, "/etc/ssl/node.pem"}, {keyfile, <<"/etc/ssl/node.key">>},
+                       {cacertfile, "/etc/ssl/ca.pem"}, {verify, verify_peer},
+                       {fail_if_no_peer_cert, true}, {secure_renegotiate, true},
+                       {depth, 2}, {versions, ['tlsv1.2']}]},
+             {client, [{certfile, "client.pem"}, {keyfile, "client.key"}, {password, "pw"},
+                       {verify, verify_none}, {ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"}]}]."#,
+        )
+        .expect("valid");
+        assert_eq!(config.server.certfile, Some("/etc/ssl/node.pem".into()));
+        assert_eq!(config.server.keyfile, Some("/etc/ssl/node.key".into()));
+        assert_eq!(config.server.verify, Some(Verify::Peer));
+        assert_eq!(config.server.fail_if_no_peer_cert, Some(true));
+        assert_eq!(config.server.depth, Some(2));
+        assert_eq!(config.server.versions, Some(vec![TlsVersion::Tls12]));
+        assert_eq!(config.client.password.as_deref(), Some("pw"));
+        assert_eq!(config.client.verify, Some(Verify::None));
+        assert_eq!(
+            config.client.ciphers,
+            Some(vec![
+                "ECDHE-ECDSA-AES256-GCM-SHA384".to_string(),
+                "ECDHE-RSA-AES128-GCM-SHA256".to_string()
+            ])
+        );
+    }
+
+    #[test]
+    fn cipher_maps_become_rfc_names() {
+        let config = parse(
+            "[{client, [{ciphers, [#{key_exchange => ecdhe_rsa, cipher => aes_128_gcm, mac => aead, prf => sha256},
+                                   #{key_exchange => any, cipher => aes_256_gcm, mac => aead, prf => sha384}]}]}]",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.client.ciphers,
+            Some(vec![
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string(),
+                "TLS_AES_256_GCM_SHA384".to_string()
+            ])
+        );
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        for (text, expected) in [
+            ("{server, []}", "expected a list"),
+            ("[{other, []}]", "found {other,[]}"),
+            (
+                "[{server, [{verify, maybe}]}]",
+                "verify: expected verify_peer or verify_none",
+            ),
+            (
+                "[{server, [{verify_fun, {m, f, []}}]}]",
+                "verify_fun is not supported",
+            ),
+            (
+                "[{client, [{fail_if_no_peer_cert, true}]}]",
+                "fail_if_no_peer_cert is not supported",
+            ),
+            (
+                "[{client, [{versions, ['tlsv1.1']}]}]",
+                "'tlsv1.1' is not supported",
+            ),
+            (
+                "[{client, [{depth, 256}]}]",
+                "depth: expected an integer from 0 to 255",
+            ),
+            (
+                "[{client, [{certfile, 42}]}]",
+                "certfile: expected a file name, found 42",
+            ),
+        ] {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        assert!(matches!(parse("[{server,"), Err(Error::Parse { .. })));
+    }
+}

@@ -1,0 +1,644 @@
+//! TLS distribution through `Node`, against BEAM nodes started with `-proto_dist inet_tls
+//! -ssl_dist_optfile FILE` on every OTP available, by name through EPMD: both directions with
+//! rpc, messages, a fragmented large message and ticks; each option of `TlsConfig` against
+//! what `ssl` makes of the same option; every way a certificate is refused, with the cause
+//! named; and plain and TLS nodes telling each other apart. Certificates are made per test
+//! (the test kit's `TlsFiles`).
+//!
+//! Refusals of incoming connections reach the program only through the log (the peer's
+//! `net_kernel:connect_node/1` gets `false`): `incoming_refusals_are_logged_with_their_cause`
+//! reads them from a log sink, and is the only test here that refuses incoming connections.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use erldp::logging::{self, Level, LevelFilter};
+use erldp::tls::{TlsConfig, TlsVersion, Verify};
+use erldp::{Dest, Error, MessageKind, Node, Term};
+use erldp_testkit::{random_name, BeamPeer, Otp, TlsFiles, KEY_PASSWORD};
+
+const T: Duration = Duration::from_secs(20);
+
+/// Our options: `node.pem` in both roles, peers checked against `ca.pem` (and required to
+/// present a certificate when they connect to us).
+fn our_config(files: &TlsFiles) -> TlsConfig {
+    TlsConfig::new(
+        files.path("node.pem"),
+        files.path("node.key"),
+        files.path("ca.pem"),
+    )
+}
+
+/// A BEAM peer with `-proto_dist inet_tls` and an option file of `server`/`client` options
+/// (see `TlsFiles::optfile`).
+fn tls_peer(otp: &Otp, files: &TlsFiles, server: &str, client: &str) -> BeamPeer {
+    tls_peer_with(BeamPeer::builder(), otp, files, server, client)
+}
+
+fn tls_peer_with(
+    builder: erldp_testkit::BeamPeerBuilder,
+    otp: &Otp,
+    files: &TlsFiles,
+    server: &str,
+    client: &str,
+) -> BeamPeer {
+    let optfile = files.optfile(&random_name("opt-"), server, client);
+    builder.otp(otp.clone()).tls(optfile).start()
+}
+
+/// A BEAM peer that verifies and presents `node.pem` in both roles, as we do.
+fn verifying_peer(otp: &Otp, files: &TlsFiles) -> BeamPeer {
+    let opts = files.verifying_opts("node");
+    tls_peer(otp, files, &opts, &opts)
+}
+
+fn tls_node(cookie: &str, config: TlsConfig) -> Node {
+    Node::builder(random_name("rs"))
+        .cookie(cookie)
+        .tls(config)
+        .start()
+        .expect("a TLS node")
+}
+
+/// The options of a BEAM server presenting `cert` (a `TlsFiles` name), plus `extra`.
+fn server_opts(cert: &str, extra: &str) -> String {
+    format!(
+        "[{{certfile, {{file, \"{cert}.pem\"}}}}, {{keyfile, {{file, \"{cert}.key\"}}}}, \
+         {{cacertfile, {{file, \"ca.pem\"}}}}{extra}]"
+    )
+}
+
+/// What `peer` says of its connection to `node`: `{Protocol, Family}` of its `net_address`
+/// (`{tls, inet}` for inet_tls).
+fn carried(peer: &mut BeamPeer, node: &Node) -> String {
+    let us = node.name();
+    peer.eval_ok(&format!(
+        "erldp_test:wait_for(fun() -> lists:member('{us}', nodes(connected)) end, 10000), \
+         (fun() -> \
+             {{ok, Info}} = net_kernel:node_info('{us}'), \
+             {{address, {{net_address, _, _, P, F}}}} = lists:keyfind(address, 1, Info), \
+             {{P, F}} \
+          end)()."
+    ))
+}
+
+/// Connecting to a TLS BEAM node whose server role has `server` options fails; our error.
+fn connect_error(otp: &Otp, files: &TlsFiles, server: &str, ours: TlsConfig) -> String {
+    let peer = tls_peer(otp, files, server, "[]");
+    let node = tls_node(peer.cookie(), ours);
+    match node.connect(peer.node()) {
+        Ok(()) => panic!("{otp}: connected to {} over TLS", peer.node()),
+        Err(err @ Error::Connection { .. }) => err.to_string(),
+        Err(other) => panic!("{otp}: not a connection error: {other:?}"),
+    }
+}
+
+fn assert_mentions(otp: &Otp, text: &str, words: &[&str]) {
+    for word in words {
+        assert!(
+            text.contains(word),
+            "{otp}: {text:?} does not mention {word:?}"
+        );
+    }
+}
+
+/// Rpc, messages both ways, a large message (fragmented by BEAM), then BEAM connecting to us
+/// by name.
+#[test]
+fn both_directions_on_every_otp() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let mut peer = verifying_peer(&otp, &files);
+        let node = tls_node(peer.cookie(), our_config(&files));
+        let us = node.name();
+
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: {e}"));
+        assert_eq!(carried(&mut peer, &node), "{tls,inet}", "{otp}");
+        let sum = node
+            .rpc(
+                peer.node(),
+                "lists",
+                "sum",
+                vec!["[1,2,3]".parse().unwrap()],
+                T,
+            )
+            .unwrap_or_else(|e| panic!("{otp}: {e}"));
+        assert_eq!(sum, Term::from(6), "{otp}");
+
+        peer.eval_ok("erldp_test:echo_start(echo).");
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        let big = Term::binary(vec![7u8; 3 << 20]);
+        inbox
+            .send(
+                &Dest::name("echo", peer.node()),
+                Term::tuple(vec![inbox.pid().into(), big.clone()]),
+            )
+            .expect("send");
+        let echoed = inbox.recv_timeout(T).expect("recv").expect("the echo");
+        assert_eq!(
+            echoed.term,
+            Term::tuple(vec![Term::atom("echo"), big]),
+            "{otp}"
+        );
+        // Far more than a fragment (64 KiB) and than a TLS record (16 KiB).
+        peer.eval_ok(&format!(
+            "{{inbox, '{us}'}} ! {{big, binary:copy(<<\"tls\">>, 1000000)}}."
+        ));
+        let message = inbox.recv_timeout(T).expect("recv").expect("the message");
+        let bytes = message.term.as_tuple().expect("{big, Bin}")[1]
+            .as_binary()
+            .expect("a binary")
+            .to_vec();
+        assert!(
+            bytes.len() == 3_000_000 && bytes.chunks(3).all(|c| c == b"tls"),
+            "{otp}"
+        );
+
+        // BEAM connects to us: it finds us in EPMD and checks our certificate.
+        peer.eval_ok(&format!("erlang:disconnect_node('{us}')."));
+        let deadline = Instant::now() + T;
+        while !node.nodes().is_empty() {
+            assert!(Instant::now() < deadline, "{otp}: still connected");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            peer.eval_ok(&format!("net_adm:ping('{us}').")),
+            "pong",
+            "{otp}"
+        );
+        assert_eq!(carried(&mut peer, &node), "{tls,inet}", "{otp}");
+        peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{hello, over, tls}}."));
+        let message = inbox.recv_timeout(T).expect("recv").expect("the message");
+        assert_eq!(message.term, "{hello, over, tls}".parse().unwrap(), "{otp}");
+    }
+}
+
+/// Ticks go through TLS like any frame: an idle connection outlives twice the tick time,
+/// and a peer that stops answering is declared down.
+#[test]
+fn ticks_keep_an_idle_connection_and_find_a_frozen_peer() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let opts = files.verifying_opts("node");
+        let mut peer = tls_peer_with(
+            BeamPeer::builder().net_ticktime(2),
+            &otp,
+            &files,
+            &opts,
+            &opts,
+        );
+        let node = Node::builder(random_name("rs"))
+            .cookie(peer.cookie())
+            .tls(our_config(&files))
+            .net_ticktime(Duration::from_secs(2))
+            .start()
+            .expect("node");
+        let inbox = node.mailbox(None).expect("mailbox");
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: {e}"));
+        inbox.monitor_node(peer.node()).expect("monitor node");
+        thread::sleep(Duration::from_secs(5));
+        assert!(
+            inbox.try_recv().expect("recv").is_none(),
+            "{otp}: no node_down while idle"
+        );
+        assert!(node.ping(peer.node()), "{otp}");
+
+        peer.pause();
+        let message = inbox.recv_timeout(T).expect("recv");
+        peer.resume();
+        let message = message.unwrap_or_else(|| panic!("{otp}: no node_down for a frozen peer"));
+        assert_eq!(message.kind, MessageKind::NodeDown, "{otp}");
+        let reason = message.reason.map(|r| r.to_string()).unwrap_or_default();
+        assert!(reason.contains("noconnection"), "{otp}: {reason}");
+    }
+}
+
+#[test]
+fn server_certificates_we_refuse_are_named() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let host = erldp::short_hostname();
+        let err = connect_error(
+            &otp,
+            &files,
+            &server_opts("wrong_host", ""),
+            our_config(&files),
+        );
+        assert_mentions(
+            &otp,
+            &err,
+            &[
+                &format!("not valid for host {host}"),
+                "wrong host name",
+                "wrong.example",
+            ],
+        );
+        let err = connect_error(
+            &otp,
+            &files,
+            &server_opts("expired", ""),
+            our_config(&files),
+        );
+        assert_mentions(&otp, &err, &["has expired", "valid until 2001-01-01"]);
+        let err = connect_error(&otp, &files, &server_opts("future", ""), our_config(&files));
+        assert_mentions(&otp, &err, &["not valid yet", "valid from 2090-01-01"]);
+        let err = connect_error(
+            &otp,
+            &files,
+            &server_opts("unknown_ca", ""),
+            our_config(&files),
+        );
+        assert_mentions(
+            &otp,
+            &err,
+            &["not signed by a CA in our cacertfile", "unknown CA"],
+        );
+        // OTP 25 accepts a certificate that names the host in its common name only; so do
+        // we not (OTP 26 and later do not either).
+        let err = connect_error(
+            &otp,
+            &files,
+            &server_opts("cn_only", ""),
+            our_config(&files),
+        );
+        assert_mentions(&otp, &err, &["not valid for host", "it names no host"]);
+
+        // verify_none takes any of them.
+        let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
+        let node = tls_node(peer.cookie(), our_config(&files).verify(Verify::None));
+        assert!(node.ping(peer.node()), "{otp}: verify_none");
+    }
+}
+
+/// A BEAM server that demands a client certificate (`fail_if_no_peer_cert`) refuses ours,
+/// or our lack of one; the TLS alert it sends is named.
+#[test]
+fn client_certificates_beam_refuses_are_named() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let demanding = server_opts(
+            "node",
+            ", {verify, verify_peer}, {fail_if_no_peer_cert, true}",
+        );
+        let no_cert = TlsConfig::parse_optfile(&format!(
+            "[{{client, [{{cacertfile, {:?}}}, {{verify, verify_peer}}]}}, \
+              {{server, [{{certfile, {:?}}}, {{keyfile, {:?}}}]}}].",
+            files.path("ca.pem").display().to_string(),
+            files.path("node.pem").display().to_string(),
+            files.path("node.key").display().to_string(),
+        ))
+        .expect("option file");
+        let err = connect_error(&otp, &files, &demanding, no_cert);
+        assert_mentions(
+            &otp,
+            &err,
+            &["demands a client certificate", "we have none"],
+        );
+
+        let other_ca = our_config(&files)
+            .client_cert(files.path("unknown_ca.pem"), files.path("unknown_ca.key"));
+        let err = connect_error(&otp, &files, &demanding, other_ca);
+        assert_mentions(
+            &otp,
+            &err,
+            &["does not trust our certificate", "unknown_ca"],
+        );
+
+        let expired =
+            our_config(&files).client_cert(files.path("expired.pem"), files.path("expired.key"));
+        let err = connect_error(&otp, &files, &demanding, expired);
+        assert_mentions(&otp, &err, &["refused our certificate as expired"]);
+    }
+}
+
+/// The log records of the process, for the refusals of incoming connections.
+fn log_records() -> &'static Mutex<Vec<String>> {
+    static RECORDS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let records: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&records);
+        logging::init(LevelFilter::Warn);
+        logging::set_sink(Some(Box::new(move |record| {
+            if record.level <= Level::Warn {
+                sink.lock().unwrap().push(record.message);
+            }
+        })));
+        records
+    })
+}
+
+/// `peer` connects to `node`, which refuses: `connect_node` says false, and the warning we log
+/// about the incoming connection is returned.
+fn refused_incoming(otp: &Otp, peer: &mut BeamPeer, node: &Node) -> String {
+    log_records().lock().unwrap().clear();
+    let us = node.name();
+    assert_eq!(
+        peer.eval_ok(&format!("net_kernel:connect_node('{us}').")),
+        "false",
+        "{otp}"
+    );
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(found) = log_records()
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.starts_with("incoming connection"))
+        {
+            return found.clone();
+        }
+        assert!(Instant::now() < deadline, "{otp}: nothing logged");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Each way we refuse a BEAM node that connects to us, and each way BEAM refuses us as a
+/// server, as our log tells them; and a plain BEAM node connecting to a TLS node of ours.
+#[test]
+fn incoming_refusals_are_logged_with_their_cause() {
+    log_records();
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let node = tls_node("cookie", our_config(&files));
+        let verifying_client = r#"[{cacertfile, {file, "ca.pem"}}, {verify, verify_peer}]"#;
+        let cases: [(String, &[&str]); 3] = [
+            (
+                verifying_client.to_string(),
+                &["presented no certificate", "fail_if_no_peer_cert"],
+            ),
+            (
+                server_opts("unknown_ca", ", {verify, verify_peer}"),
+                &["client's certificate is not signed by a CA in our cacertfile"],
+            ),
+            (
+                server_opts("expired", ", {verify, verify_peer}"),
+                &["client's certificate has expired"],
+            ),
+        ];
+        for (client, words) in cases {
+            let mut peer = tls_peer_with(
+                BeamPeer::builder().cookie("cookie"),
+                &otp,
+                &files,
+                &server_opts("node", ""),
+                &client,
+            );
+            let logged = refused_incoming(&otp, &mut peer, &node);
+            assert_mentions(&otp, &logged, words);
+        }
+
+        // A verifying BEAM client refuses our certificate for another host.
+        let wrong_host = tls_node(
+            "cookie",
+            TlsConfig::new(
+                files.path("wrong_host.pem"),
+                files.path("wrong_host.key"),
+                files.path("ca.pem"),
+            ),
+        );
+        let mut peer = tls_peer_with(
+            BeamPeer::builder().cookie("cookie"),
+            &otp,
+            &files,
+            &server_opts("node", ""),
+            &server_opts("node", ", {verify, verify_peer}"),
+        );
+        let logged = refused_incoming(&otp, &mut peer, &wrong_host);
+        assert_mentions(&otp, &logged, &["the peer refused", "our certificate"]);
+
+        // A plain node is not let in, and is told nothing it could take for a handshake.
+        let mut plain = BeamPeer::builder()
+            .otp(otp.clone())
+            .cookie("cookie")
+            .start();
+        let logged = refused_incoming(&otp, &mut plain, &node);
+        assert_mentions(&otp, &logged, &["does not speak TLS"]);
+    }
+}
+
+/// A TLS node never falls back to plain TCP, and a plain node meeting a TLS node says so.
+#[test]
+fn plain_and_tls_nodes_tell_each_other_apart() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        // Our TLS node to a plain BEAM node: it reads our ClientHello as the length of a name
+        // message and waits for the rest, until its handshake timer ends the connection.
+        let plain = BeamPeer::builder()
+            .otp(otp.clone())
+            .arg("-kernel")
+            .arg("net_setuptime")
+            .arg("2")
+            .start();
+        let node = tls_node(plain.cookie(), our_config(&files));
+        let err = node.connect(plain.node()).expect_err("TLS to a plain node");
+        assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
+        assert_mentions(&otp, &err.to_string(), &["is it a TLS node"]);
+
+        // Our plain node to a TLS BEAM node.
+        let mut tls = verifying_peer(&otp, &files);
+        let node = Node::builder(random_name("rs"))
+            .cookie(tls.cookie())
+            .start()
+            .expect("node");
+        let err = node.connect(tls.node()).expect_err("plain to a TLS node");
+        assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
+        assert_mentions(&otp, &err.to_string(), &["runs TLS distribution"]);
+
+        // A TLS BEAM node to our plain node.
+        let us = node.name();
+        assert_eq!(
+            tls.eval_ok(&format!("net_kernel:connect_node('{us}').")),
+            "false",
+            "{otp}"
+        );
+        assert!(node.nodes().is_empty(), "{otp}");
+    }
+}
+
+/// versions, ciphers, depth, a separate client certificate, an encrypted key, an option file
+/// read directly, and the server's verify_none and fail_if_no_peer_cert false, each against
+/// BEAM given the same options.
+#[test]
+fn options_mean_what_ssl_makes_of_them() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let release: u32 = otp.release().parse().unwrap();
+
+        // versions: OTP 25 and 27 offer TLS 1.2 only to dist peers, 29 also 1.3.
+        let peer = tls_peer(&otp, &files, &server_opts("node", ""), "[]");
+        let tls12 = tls_node(
+            peer.cookie(),
+            our_config(&files).versions(&[TlsVersion::Tls12]),
+        );
+        assert!(tls12.ping(peer.node()), "{otp}: TLS 1.2");
+        let tls13 = tls_node(
+            peer.cookie(),
+            our_config(&files).versions(&[TlsVersion::Tls13]),
+        );
+        match tls13.connect(peer.node()) {
+            Ok(()) => assert!(release >= 29, "{otp} offers TLS 1.3 to its dist peers"),
+            Err(err) => {
+                assert!(release < 29, "{otp}: {err}");
+                assert_mentions(&otp, &err.to_string(), &["no TLS version in common"]);
+            }
+        }
+        drop(peer);
+
+        // ciphers: one suite on each side, the same or not.
+        let peer = tls_peer(
+            &otp,
+            &files,
+            &server_opts(
+                "node",
+                ", {versions, ['tlsv1.2']}, {ciphers, [\"ECDHE-ECDSA-AES128-GCM-SHA256\"]}",
+            ),
+            "[]",
+        );
+        let same = tls_node(
+            peer.cookie(),
+            our_config(&files).ciphers(&["ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        );
+        assert!(same.ping(peer.node()), "{otp}: one suite in common");
+        let other = tls_node(
+            peer.cookie(),
+            our_config(&files)
+                .versions(&[TlsVersion::Tls12])
+                .ciphers(&["ECDHE-ECDSA-AES256-GCM-SHA384"]),
+        );
+        let err = other.connect(peer.node()).expect_err("no suite in common");
+        assert_mentions(&otp, &err.to_string(), &["cipher suite in common"]);
+        drop(peer);
+
+        // depth: a chain with one intermediate CA; depth 1 takes it, depth 0 does not.
+        let peer = tls_peer(&otp, &files, &server_opts("chained", ""), "[]");
+        let deep = tls_node(peer.cookie(), our_config(&files).depth(1));
+        assert!(deep.ping(peer.node()), "{otp}: depth 1");
+        let shallow = tls_node(peer.cookie(), our_config(&files).depth(0));
+        let err = shallow.connect(peer.node()).expect_err("depth 0");
+        assert_mentions(&otp, &err.to_string(), &["more than depth 0 allows"]);
+        drop(peer);
+
+        // A client certificate of its own, to a BEAM server that demands one, and an
+        // encrypted key read by both with the same password.
+        let encrypted = |extra: &str| {
+            format!(
+                "[{{certfile, {{file, \"node.pem\"}}}}, \
+                 {{keyfile, {{file, \"node_encrypted.key\"}}}}, {{password, \"{KEY_PASSWORD}\"}}, \
+                 {{cacertfile, {{file, \"ca.pem\"}}}}, {{verify, verify_peer}}{extra}]"
+            )
+        };
+        // fail_if_no_peer_cert is a server option: OTP 26 and later refuse it for clients.
+        let server = encrypted(", {fail_if_no_peer_cert, true}");
+        let peer = tls_peer(&otp, &files, &server, &encrypted(""));
+        let separate =
+            our_config(&files).client_cert(files.path("client.pem"), files.path("client.key"));
+        let node = tls_node(peer.cookie(), separate);
+        assert!(
+            node.ping(peer.node()),
+            "{otp}: a separate client certificate"
+        );
+        let ours = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node_encrypted.key"),
+            files.path("ca.pem"),
+        )
+        .password(KEY_PASSWORD);
+        let mut peer = peer;
+        let node = tls_node(peer.cookie(), ours.clone());
+        assert!(node.ping(peer.node()), "{otp}: an encrypted key");
+        let node = tls_node(peer.cookie(), ours);
+        let us = node.name();
+        assert_eq!(
+            peer.eval_ok(&format!("net_adm:ping('{us}').")),
+            "pong",
+            "{otp}: BEAM with its encrypted key to our server"
+        );
+        drop(peer);
+
+        // The option file BEAM reads, read by us (the system OTP sees our paths).
+        if otp == Otp::System {
+            let opts = files.verifying_opts("node");
+            let optfile = files.optfile("same.conf", &opts, &opts);
+            let peer = tls_peer(&otp, &files, &opts, &opts);
+            let node = tls_node(
+                peer.cookie(),
+                TlsConfig::from_optfile(&optfile).expect("the option file"),
+            );
+            assert!(node.ping(peer.node()), "{otp}: the same option file");
+        }
+
+        // Our server with verify_none, or verify_peer without fail_if_no_peer_cert, takes a
+        // BEAM client that has no certificate (which checks ours).
+        let anonymous = r#"[{cacertfile, {file, "ca.pem"}}, {verify, verify_peer}]"#;
+        for ours in [
+            our_config(&files).verify(Verify::None),
+            our_config(&files).fail_if_no_peer_cert(false),
+        ] {
+            let mut peer = tls_peer(&otp, &files, &server_opts("node", ""), anonymous);
+            let node = tls_node(peer.cookie(), ours);
+            let us = node.name();
+            assert_eq!(
+                peer.eval_ok(&format!("net_adm:ping('{us}').")),
+                "pong",
+                "{otp}"
+            );
+        }
+    }
+}
+
+/// Files that cannot serve stop the node from starting, naming the file and the cause.
+#[test]
+fn unusable_files_stop_the_node_from_starting() {
+    let files = TlsFiles::generate(&Otp::System);
+    let start = |config: TlsConfig| {
+        Node::builder(random_name("rs"))
+            .cookie("cookie")
+            .tls(config)
+            .start()
+            .expect_err("the node must not start")
+    };
+    let err = start(TlsConfig::new(
+        files.path("node.pem"),
+        files.path("client.key"),
+        files.path("ca.pem"),
+    ));
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the key does not match the certificate"),
+        "{err}"
+    );
+    let garbage = files.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+    let err = start(TlsConfig::new(
+        &garbage,
+        files.path("node.key"),
+        files.path("ca.pem"),
+    ));
+    assert!(
+        err.to_string().contains("garbage.pem: unreadable PEM"),
+        "{err}"
+    );
+    let err = start(TlsConfig::new(
+        files.path("missing.pem"),
+        files.path("node.key"),
+        files.path("ca.pem"),
+    ));
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+    let err = start(
+        TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node_encrypted.key"),
+            files.path("ca.pem"),
+        )
+        .password("guess"),
+    );
+    assert!(
+        err.to_string()
+            .contains("cannot decrypt the key with the password given"),
+        "{err}"
+    );
+}
