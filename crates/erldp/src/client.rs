@@ -20,7 +20,7 @@ use crate::protocol::frame::{self, Incoming, TICK};
 use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::term::{Atom, Pid, Term};
-use crate::transport::{self, Io, Transport};
+use crate::transport::{self, Io, Timed, Transport};
 use crate::{epmd, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
@@ -221,11 +221,6 @@ impl Client {
         net_ticktime: Duration,
         deadline: Instant,
     ) -> Result<Client> {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        transport.set_read_timeout(Some(left))?;
-        transport.set_write_timeout(Some(left))?;
         let creation = random::nonzero_u32();
         let mut offered = flags::SUPPORTED;
         if !hidden {
@@ -237,15 +232,18 @@ impl Client {
             creation,
             cookie,
         };
-        let info = match handshake::initiate(&mut Io(&*transport), &local, peer, || true)? {
-            Outcome::Connected(info) => info,
-            Outcome::LostSimultaneous => {
-                return Err(Error::connection(
-                    peer,
-                    "the peer refused: it is connecting to a node of this name",
-                ))
-            }
-        };
+        let info =
+            match handshake::initiate(&mut Timed::new(&*transport, deadline), &local, peer, || {
+                true
+            })? {
+                Outcome::Connected(info) => info,
+                Outcome::LostSimultaneous => {
+                    return Err(Error::connection(
+                        peer,
+                        "the peer refused: it is connecting to a node of this name",
+                    ))
+                }
+            };
         transport.set_write_timeout(None)?;
         log::debug!(
             "handshake with {peer} (outgoing) succeeded; flags in use {:#x}",

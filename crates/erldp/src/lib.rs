@@ -52,6 +52,7 @@ pub mod fuzzing;
 mod handshake;
 mod host;
 mod inbox;
+pub mod limits;
 pub mod logging;
 mod mailbox;
 mod message;

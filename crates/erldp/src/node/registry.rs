@@ -114,6 +114,7 @@ impl NodeInner {
             return Err(Error::Closed);
         }
         let process = Process::new(self.identity.pid(self.registry.next_id()));
+        process.inbox().set_limit(self.mailbox_queue_limit);
         self.registry.add(&process);
         if let Some(name) = name {
             if let Err(err) = self.registry.register(&process, name) {
