@@ -39,7 +39,8 @@ impl Drop for MailboxHandle {
 }
 
 impl Node {
-    /// A new mailbox, registered under `name` if given.
+    /// A new mailbox, registered under `name` if given;
+    /// [`Error::NameTaken`] when a mailbox of this node has that name.
     pub fn mailbox(&self, name: Option<&str>) -> Result<Mailbox> {
         let process = self.spawn_process(name)?;
         Ok(Mailbox {

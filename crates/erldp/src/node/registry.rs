@@ -74,9 +74,10 @@ impl Registry {
         }
         let mut names = self.names.write();
         if names.contains_key(&atom) {
-            return Err(Error::invalid(format!(
-                "the name {name} is already registered"
-            )));
+            return Err(Error::NameTaken {
+                name: name.to_string(),
+                reason: "already registered by a process of this node".into(),
+            });
         }
         process.set_name(atom)?;
         names.insert(atom, Arc::clone(process));
