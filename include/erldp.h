@@ -110,6 +110,11 @@ typedef enum {
    */
   ERLDP_ERR_IO = 11,
   /**
+   * A name that must be unique is in use: the node name in EPMD, a
+   * registered name of a mailbox.
+   */
+  ERLDP_ERR_NAME_TAKEN = 12,
+  /**
    * A bug in ErlDP: an internal panic was caught at the C boundary. The
    * handles passed to the call are still valid to free.
    */
@@ -459,6 +464,31 @@ typedef struct {
    * every option it supports.
    */
   const char *tls_optfile;
+  /**
+   * The largest message accepted from a peer, in bytes (default 1 GiB);
+   * a larger one ends that connection.
+   */
+  uint64_t max_message_size;
+  /**
+   * How many incoming handshakes may be under way at once (default 64);
+   * a connection beyond them is closed at once.
+   */
+  uint32_t max_pending_handshakes;
+  /**
+   * How many links and monitors one peer may hold on this node's
+   * processes (default 65536); past it the peer loses its connection.
+   */
+  uint32_t max_monitors_per_peer;
+  /**
+   * How long a send may wait, in milliseconds, while a peer leaves
+   * 16 MiB unread (default 60000); then it fails with `ERLDP_TIMEOUT`.
+   */
+  uint32_t send_timeout_ms;
+  /**
+   * The queue limit of every new mailbox (see
+   * `erldp_mailbox_set_queue_limit`); 0, the default, for none.
+   */
+  uint64_t mailbox_queue_limit;
 } erldp_node_options;
 
 /**
@@ -617,7 +647,7 @@ erldp_status erldp_log_set_callback(erldp_log_callback callback, void *userdata)
 
 /**
  * A new mailbox of `node`, registered as `name` unless `name` is NULL.
- * Registering a name that is taken is `ERLDP_ERR_ARG`.
+ * Registering a name that is taken is `ERLDP_ERR_NAME_TAKEN`.
  */
 erldp_status erldp_mailbox_new(const erldp_node *node, const char *name, erldp_mailbox **out);
 
@@ -632,6 +662,28 @@ erldp_status erldp_mailbox_register(const erldp_mailbox *mailbox, const char *na
  * that it can answer, or use it as a destination.
  */
 erldp_status erldp_mailbox_pid(const erldp_mailbox *mailbox, erldp_buf **out);
+
+/**
+ * Bounds the mailbox's queue: while it holds `limit` entries, a further
+ * message is dropped (as one sent to a process that no longer exists) and
+ * counted by `erldp_mailbox_dropped`; exit, down and node_down signals are
+ * always queued. 0 removes the limit (the default, unless the node's
+ * `mailbox_queue_limit` option gave one). Nothing already queued is
+ * dropped.
+ */
+erldp_status erldp_mailbox_set_queue_limit(const erldp_mailbox *mailbox, uint64_t limit);
+
+/**
+ * How many messages and signals the mailbox holds, not yet received (like
+ * `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox.
+ */
+uint64_t erldp_mailbox_queue_len(const erldp_mailbox *mailbox);
+
+/**
+ * How many messages arrived while the queue was at its limit, and were
+ * dropped; 0 for a NULL mailbox.
+ */
+uint64_t erldp_mailbox_dropped(const erldp_mailbox *mailbox);
 
 /**
  * Closes the mailbox with reason `normal` and frees it: linked processes
@@ -760,7 +812,10 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
 /**
  * Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
  * from the environment, any listen port, net_ticktime 60 s, setup timeout
- * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS).
+ * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
+ * limits of README's "Limits": messages up to 1 GiB, 64 pending
+ * handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
+ * mailbox queue limit.
  */
 erldp_status erldp_node_options_init(erldp_node_options *options);
 
@@ -773,9 +828,9 @@ erldp_status erldp_node_options_init(erldp_node_options *options);
  *
  * Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option (TLS files that
  * cannot serve included: the message names the file and why) or a listen
- * port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
- * be used as asked, `ERLDP_ERR_IO` when the cookie file or a TLS file
- * cannot be read.
+ * port in use, `ERLDP_ERR_NAME_TAKEN` when EPMD has a node of that name,
+ * `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot be used as
+ * asked, `ERLDP_ERR_IO` when the cookie file or a TLS file cannot be read.
  */
 erldp_status erldp_node_start(const char *name,
                               const char *cookie,

@@ -562,6 +562,7 @@ export class ErlDPError extends Error {
     | 'EENCODE'
     | 'ECLOSED'
     | 'EINVAL'
+    | 'ENAMETAKEN'
     | 'EIO';
   /** The peer concerned (ECONNECT, EAUTH, ENOTFOUND). */
   readonly node?: string;
@@ -625,4 +626,10 @@ export class ClosedError extends ErlDPError {
 export class InvalidArgumentError extends ErlDPError {
   /** Always `'EINVAL'`. */
   readonly code: 'EINVAL';
+}
+
+/** `ENAMETAKEN`: a name that must be unique is in use (the node name in EPMD, a mailbox's registered name). */
+export class NameTakenError extends ErlDPError {
+  /** Always `'ENAMETAKEN'`. */
+  readonly code: 'ENAMETAKEN';
 }

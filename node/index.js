@@ -111,3 +111,4 @@ exports.DecodeError = errors.DecodeError;
 exports.EncodeError = errors.EncodeError;
 exports.ClosedError = errors.ClosedError;
 exports.InvalidArgumentError = errors.InvalidArgumentError;
+exports.NameTakenError = errors.NameTakenError;

@@ -29,6 +29,8 @@ class EncodeError extends ErlDPError {}
 class ClosedError extends ErlDPError {}
 /** An argument is not acceptable (a malformed node name, a bad destination). */
 class InvalidArgumentError extends ErlDPError {}
+/** A name that must be unique is in use: the node name in EPMD, a mailbox's registered name. */
+class NameTakenError extends ErlDPError {}
 
 const classes = {
   ECONNECT: ConnectionError,
@@ -40,6 +42,7 @@ const classes = {
   EENCODE: EncodeError,
   ECLOSED: ClosedError,
   EINVAL: InvalidArgumentError,
+  ENAMETAKEN: NameTakenError,
   // An operating-system error outside any connection (the listen port, the
   // cookie file) has no class of its own.
   EIO: ErlDPError,
@@ -69,5 +72,6 @@ module.exports = {
   EncodeError,
   ClosedError,
   InvalidArgumentError,
+  NameTakenError,
   makeError,
 };

@@ -139,6 +139,18 @@ test('EINVAL: malformed node names and destinations; TypeError for wrong argumen
   await assert.rejects(erldp.Node.start('js', { epmd: 'sometimes' }), TypeError);
 });
 
+test('ENAMETAKEN: a node name EPMD has, a mailbox name the node has', async () => {
+  const [alive] = node.name.description.split('@');
+  const err = await rejectsWith(erldp.Node.start(alive, { cookie: peer.cookie }), erldp.NameTakenError, 'ENAMETAKEN');
+  assert.match(err.message, /EPMD/);
+  const box = node.mailbox('taken_here');
+  try {
+    assert.throws(() => node.mailbox('taken_here'), { code: 'ENAMETAKEN', name: 'NameTakenError' });
+  } finally {
+    box.close();
+  }
+});
+
 test('EIO: the listen port is taken; an ErlDPError of no subclass', async () => {
   const taken = net.createServer();
   await new Promise((resolve) => taken.listen(0, '0.0.0.0', resolve));

@@ -116,6 +116,19 @@ class ErrorsTest < Minitest::Test
     end
   end
 
+  # A name in use is an ErlDP::Error, not a bad argument: a node name EPMD has, a mailbox name
+  # the node has.
+  def test_name_taken_for_a_node_name_and_a_mailbox_name
+    node = new_node
+    alive = node.name.to_s.split("@").first
+    error = assert_raises(ErlDP::NameTaken) { ErlDP::Node.new(alive, cookie: peer.cookie) }
+    assert_kind_of ErlDP::Error, error
+    assert_match(/#{alive}.*EPMD/, error.message)
+    node.mailbox(:taken)
+    error = assert_raises(ErlDP::NameTaken) { node.mailbox(:taken) }
+    assert_match(/taken/, error.message)
+  end
+
   def test_invalid_arguments_are_ruby_argument_and_type_errors
     assert_raises(ArgumentError) { ErlDP::Node.new("not a name!", cookie: "c") }
     assert_raises(ArgumentError) { ErlDP::Node.new("ruby_x", cookie: "c", epmd: :sometimes) }

@@ -22,6 +22,7 @@ pub(crate) fn code(err: &erldp::Error) -> &'static str {
         ErrorKind::Decode | ErrorKind::Parse => "EDECODE",
         ErrorKind::Encode => "EENCODE",
         ErrorKind::InvalidArgument => "EINVAL",
+        ErrorKind::NameTaken => "ENAMETAKEN",
         ErrorKind::Closed => "ECLOSED",
         ErrorKind::Io => "EIO",
     }

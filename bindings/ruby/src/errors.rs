@@ -32,6 +32,7 @@ pub(crate) struct Classes {
     decode_error: Opaque<ExceptionClass>,
     encode_error: Opaque<ExceptionClass>,
     closed_error: Opaque<ExceptionClass>,
+    name_taken: Opaque<ExceptionClass>,
 }
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
@@ -72,6 +73,7 @@ pub(crate) fn init(ruby: &Ruby, module: RModule) -> Result<(), Error> {
         decode_error: class(ruby, module, "DecodeError")?,
         encode_error: class(ruby, module, "EncodeError")?,
         closed_error: class(ruby, module, "ClosedError")?,
+        name_taken: class(ruby, module, "NameTaken")?,
     };
     // A second `require` of the extension (a different path to the same
     // file) finds the same classes; keeping the first set is correct.
@@ -114,6 +116,7 @@ pub(crate) fn raise(ruby: &Ruby, err: erldp::Error) -> Error {
             return Error::new(ruby.exception_arg_error(), message)
         }
         ErrorKind::Closed => (c.closed_error, None),
+        ErrorKind::NameTaken => (c.name_taken, None),
         ErrorKind::Io => (c.error, None),
     };
     let class = ruby.get_inner(class);

@@ -47,7 +47,7 @@ fn ref_arg(term: Term, name: &str) -> Outcome<Ref> {
 }
 
 /// A new mailbox of `node`, registered as `name` unless `name` is NULL.
-/// Registering a name that is taken is `ERLDP_ERR_ARG`.
+/// Registering a name that is taken is `ERLDP_ERR_NAME_TAKEN`.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_new(
     node: *const erldp_node,
@@ -95,6 +95,41 @@ pub unsafe extern "C" fn erldp_mailbox_pid(
         ffi::write(out, erldp_buf::encoded(&Term::Pid(mailbox.pid()))?);
         Ok(())
     })
+}
+
+/// Bounds the mailbox's queue: while it holds `limit` entries, a further
+/// message is dropped (as one sent to a process that no longer exists) and
+/// counted by `erldp_mailbox_dropped`; exit, down and node_down signals are
+/// always queued. 0 removes the limit (the default, unless the node's
+/// `mailbox_queue_limit` option gave one). Nothing already queued is
+/// dropped.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_set_queue_limit(
+    mailbox: *const erldp_mailbox,
+    limit: u64,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        mailbox.set_queue_limit(node::queue_limit(limit));
+        Ok(())
+    })
+}
+
+/// How many messages and signals the mailbox holds, not yet received (like
+/// `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) -> u64 {
+    // SAFETY: NULL or a live mailbox (the pointer contract).
+    guard_value(0, || Ok(unsafe { mailbox_of(mailbox) }?.len() as u64))
+}
+
+/// How many messages arrived while the queue was at its limit, and were
+/// dropped; 0 for a NULL mailbox.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) -> u64 {
+    // SAFETY: NULL or a live mailbox (the pointer contract).
+    guard_value(0, || Ok(unsafe { mailbox_of(mailbox) }?.dropped()))
 }
 
 /// Closes the mailbox with reason `normal` and frees it: linked processes

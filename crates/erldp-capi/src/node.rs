@@ -6,7 +6,7 @@ use std::ptr::addr_of;
 use std::time::Duration;
 
 use erldp::tls::TlsOptions;
-use erldp::{Dest, EpmdMode, Node, Term};
+use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
@@ -90,6 +90,21 @@ pub struct erldp_node_options {
     /// `-ssl_dist_optfile` reads (`[{server, Opts}, {client, Opts}]`), with
     /// every option it supports.
     pub tls_optfile: *const c_char,
+    /// The largest message accepted from a peer, in bytes (default 1 GiB);
+    /// a larger one ends that connection.
+    pub max_message_size: u64,
+    /// How many incoming handshakes may be under way at once (default 64);
+    /// a connection beyond them is closed at once.
+    pub max_pending_handshakes: u32,
+    /// How many links and monitors one peer may hold on this node's
+    /// processes (default 65536); past it the peer loses its connection.
+    pub max_monitors_per_peer: u32,
+    /// How long a send may wait, in milliseconds, while a peer leaves
+    /// 16 MiB unread (default 60000); then it fails with `ERLDP_TIMEOUT`.
+    pub send_timeout_ms: u32,
+    /// The queue limit of every new mailbox (see
+    /// `erldp_mailbox_set_queue_limit`); 0, the default, for none.
+    pub mailbox_queue_limit: u64,
 }
 
 impl Default for erldp_node_options {
@@ -109,6 +124,11 @@ impl Default for erldp_node_options {
             tls_cacertfile: std::ptr::null(),
             tls_verify: erldp_tls_verify::ERLDP_VERIFY_PEER as c_int,
             tls_optfile: std::ptr::null(),
+            max_message_size: 1 << 30,
+            max_pending_handshakes: limits::DEFAULT_MAX_PENDING_HANDSHAKES as u32,
+            max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER as u32,
+            send_timeout_ms: limits::DEFAULT_SEND_TIMEOUT.as_millis() as u32,
+            mailbox_queue_limit: 0,
         }
     }
 }
@@ -123,7 +143,10 @@ pub struct erldp_node {
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
 /// from the environment, any listen port, net_ticktime 60 s, setup timeout
-/// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS).
+/// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
+/// limits of README's "Limits": messages up to 1 GiB, 64 pending
+/// handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
+/// mailbox queue limit.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
     guard(|| {
@@ -157,6 +180,11 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         tls_cacertfile: unsafe { addr_of!((*options).tls_cacertfile).read() },
         tls_verify: unsafe { addr_of!((*options).tls_verify).read() },
         tls_optfile: unsafe { addr_of!((*options).tls_optfile).read() },
+        max_message_size: unsafe { addr_of!((*options).max_message_size).read() },
+        max_pending_handshakes: unsafe { addr_of!((*options).max_pending_handshakes).read() },
+        max_monitors_per_peer: unsafe { addr_of!((*options).max_monitors_per_peer).read() },
+        send_timeout_ms: unsafe { addr_of!((*options).send_timeout_ms).read() },
+        mailbox_queue_limit: unsafe { addr_of!((*options).mailbox_queue_limit).read() },
     })
 }
 
@@ -199,6 +227,11 @@ unsafe fn tls_options(options: &erldp_node_options) -> Outcome<Option<TlsOptions
     }))
 }
 
+/// A queue limit as C gives it: 0 for none.
+pub(crate) fn queue_limit(limit: u64) -> Option<usize> {
+    (limit != 0).then(|| usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
 fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
     match value {
         0 => Ok(EpmdMode::Auto),
@@ -218,9 +251,9 @@ fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
 ///
 /// Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option (TLS files that
 /// cannot serve included: the message names the file and why) or a listen
-/// port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
-/// be used as asked, `ERLDP_ERR_IO` when the cookie file or a TLS file
-/// cannot be read.
+/// port in use, `ERLDP_ERR_NAME_TAKEN` when EPMD has a node of that name,
+/// `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot be used as
+/// asked, `ERLDP_ERR_IO` when the cookie file or a TLS file cannot be read.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_start(
     name: *const c_char,
@@ -246,7 +279,12 @@ pub unsafe extern "C" fn erldp_node_start(
             .net_ticktime(Duration::from_millis(options.net_ticktime_ms.into()))
             .setup_timeout(Duration::from_millis(options.setup_timeout_ms.into()))
             .long_names(options.long_names)
-            .ipv6(options.ipv6);
+            .ipv6(options.ipv6)
+            .max_message_size(usize::try_from(options.max_message_size).unwrap_or(usize::MAX))
+            .max_pending_handshakes(options.max_pending_handshakes as usize)
+            .max_monitors_per_peer(options.max_monitors_per_peer as usize)
+            .send_timeout(Duration::from_millis(options.send_timeout_ms.into()))
+            .mailbox_queue_limit(queue_limit(options.mailbox_queue_limit));
         if let Some(tls) = unsafe { tls_options(&options) }? {
             builder = builder.tls(tls.config()?);
         }

@@ -46,6 +46,9 @@ pub enum erldp_status {
     /// An operating-system error outside any connection (reading the cookie
     /// file, starting a thread, ...).
     ERLDP_ERR_IO = 11,
+    /// A name that must be unique is in use: the node name in EPMD, a
+    /// registered name of a mailbox.
+    ERLDP_ERR_NAME_TAKEN = 12,
     /// A bug in ErlDP: an internal panic was caught at the C boundary. The
     /// handles passed to the call are still valid to free.
     ERLDP_PANIC = 99,
@@ -65,6 +68,7 @@ fn status_of(error: &Error) -> erldp_status {
         ErrorKind::Encode => ERLDP_ERR_ENCODE,
         ErrorKind::Parse => ERLDP_ERR_PARSE,
         ErrorKind::InvalidArgument => ERLDP_ERR_ARG,
+        ErrorKind::NameTaken => ERLDP_ERR_NAME_TAKEN,
         ErrorKind::Closed => ERLDP_ERR_CLOSED,
         ErrorKind::Io => ERLDP_ERR_IO,
     }
@@ -252,6 +256,7 @@ pub extern "C" fn erldp_status_name(status: c_int) -> *const c_char {
         9 => c"ERLDP_ERR_CLOSED",
         10 => c"ERLDP_ERR_PARSE",
         11 => c"ERLDP_ERR_IO",
+        12 => c"ERLDP_ERR_NAME_TAKEN",
         99 => c"ERLDP_PANIC",
         _ => c"ERLDP_UNKNOWN_STATUS",
     };
@@ -295,6 +300,7 @@ mod tests {
             ERLDP_ERR_CLOSED,
             ERLDP_ERR_PARSE,
             ERLDP_ERR_IO,
+            ERLDP_ERR_NAME_TAKEN,
             ERLDP_PANIC,
         ] {
             // SAFETY: erldp_status_name returns a static NUL-terminated string.

@@ -120,7 +120,10 @@ impl From<Error> for Failure {
     fn from(err: Error) -> Failure {
         let kind = match err.kind() {
             ErrorKind::Rpc => Kind::Rpc,
-            ErrorKind::InvalidArgument | ErrorKind::Parse | ErrorKind::Encode => Kind::Usage,
+            ErrorKind::InvalidArgument
+            | ErrorKind::NameTaken
+            | ErrorKind::Parse
+            | ErrorKind::Encode => Kind::Usage,
             ErrorKind::NodeNotFound => Kind::NotFound,
             ErrorKind::Connection => Kind::Connection,
             ErrorKind::Auth => Kind::Auth,

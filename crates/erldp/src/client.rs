@@ -22,7 +22,7 @@ use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::term::{Atom, Pid, Term};
 use crate::tls::TlsConfig;
-use crate::transport::{Io, Transport};
+use crate::transport::{Io, Timed, Transport};
 use crate::{epmd, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
@@ -142,16 +142,18 @@ impl ClientBuilder {
                 "node name {name:?} must be name@host"
             )));
         }
+        let mut offered = flags::SUPPORTED;
+        if !self.hidden {
+            offered |= flags::PUBLISHED;
+        }
+        let local = Local {
+            name: &name,
+            flags: offered,
+            creation: random::nonzero_u32(),
+            cookie: &cookie,
+        };
         let transport = proto.connect(peer, addrs, deadline)?;
-        Client::handshake(
-            transport,
-            proto,
-            peer,
-            &name,
-            &cookie,
-            self.hidden,
-            self.net_ticktime,
-        )
+        Client::handshake(transport, proto, peer, &local, self.net_ticktime, deadline)
     }
 }
 
@@ -197,25 +199,18 @@ impl Client {
         transport: Box<dyn Transport>,
         proto: &ProtoDist,
         peer: &str,
-        name: &str,
-        cookie: &str,
-        hidden: bool,
+        local: &Local,
         net_ticktime: Duration,
+        deadline: Instant,
     ) -> Result<Client> {
-        let creation = random::nonzero_u32();
-        let mut offered = flags::SUPPORTED;
-        if !hidden {
-            offered |= flags::PUBLISHED;
-        }
-        let local = Local {
-            name,
-            flags: offered,
-            creation,
-            cookie,
-        };
         let framing = proto.framing();
-        let info = match handshake::initiate(&mut Io(&*transport), framing, &local, peer, || true)?
-        {
+        let info = match handshake::initiate(
+            &mut Timed::new(&*transport, deadline),
+            framing,
+            local,
+            peer,
+            || true,
+        )? {
             Outcome::Connected(info) => info,
             Outcome::LostSimultaneous => {
                 return Err(Error::connection(
@@ -230,10 +225,11 @@ impl Client {
             info.flags
         );
         log::info!(
-            "client {name} connected to {peer} (creation {})",
+            "client {} connected to {peer} (creation {})",
+            local.name,
             info.creation
         );
-        let identity = Identity::new(Atom::new(name), creation);
+        let identity = Identity::new(Atom::new(local.name), local.creation);
         Ok(Client {
             transport,
             peer: info.name,

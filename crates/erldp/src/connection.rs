@@ -16,7 +16,7 @@
 
 use std::io::Write;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -31,8 +31,9 @@ use crate::term::Atom;
 use crate::transport::{Io, Transport};
 use crate::{Error, Result};
 
-/// Senders wait while this much is queued and not yet written, so a slow
-/// peer cannot make the queue grow without bound.
+/// Senders wait while this much is queued and not yet written (up to the
+/// node's send timeout), so a slow peer cannot make the queue grow without
+/// bound.
 const HIGH_WATER: usize = 16 << 20;
 /// The reader wakes waiting receivers at least this often while frames keep
 /// arriving (see [`wakeups`]).
@@ -83,6 +84,11 @@ pub(crate) struct Connection {
     /// What the peer's frames may hold: their size, the atoms they may
     /// add, what decoding one may build.
     bounds: Bounds,
+    /// How long a sender waits for room below [`HIGH_WATER`].
+    send_timeout: Duration,
+    /// The links and monitors the peer holds on our processes, which the
+    /// node counts and bounds.
+    holds: AtomicUsize,
     queue: Mutex<Outgoing>,
     /// The writer waits here for data.
     data_ready: Condvar,
@@ -106,6 +112,7 @@ impl Connection {
         peer: Peer,
         net_ticktime: Duration,
         bounds: Bounds,
+        send_timeout: Duration,
     ) -> Result<Arc<Connection>> {
         let outbound = Outbound::new(peer.flags);
         transport.set_read_timeout(Some((net_ticktime / 4).max(Duration::from_millis(10))))?;
@@ -115,6 +122,8 @@ impl Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             net_ticktime,
             bounds,
+            send_timeout,
+            holds: AtomicUsize::new(0),
             queue: Mutex::new(Outgoing {
                 buf: Vec::with_capacity(READ_CHUNK),
                 outbound,
@@ -171,6 +180,11 @@ impl Connection {
         self.id
     }
 
+    /// The count of links and monitors the peer holds on our processes.
+    pub(crate) fn holds(&self) -> &AtomicUsize {
+        &self.holds
+    }
+
     /// Whether the connection has gone down (or is going down).
     pub(crate) fn is_down(&self) -> bool {
         self.down.load(Ordering::Acquire)
@@ -188,7 +202,9 @@ impl Connection {
         )
     }
 
-    /// Queues one control message (and its payload) for sending.
+    /// Queues one control message (and its payload) for sending. While
+    /// the peer leaves [`HIGH_WATER`] bytes untaken this waits for room, up
+    /// to the send timeout.
     pub(crate) fn send(&self, control: &Control) -> Result<()> {
         self.enqueue(control, false)
     }
@@ -203,6 +219,7 @@ impl Connection {
 
     fn enqueue(&self, control: &Control, awaited: bool) -> Result<()> {
         let mut queue = self.queue.lock();
+        let mut deadline = None;
         loop {
             if queue.closing || self.is_down() {
                 return Err(self.lost());
@@ -210,7 +227,17 @@ impl Connection {
             if queue.buf.len() < HIGH_WATER {
                 break;
             }
-            self.room.wait(&mut queue);
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.send_timeout);
+            if self.room.wait_until(&mut queue, deadline).timed_out()
+                && queue.buf.len() >= HIGH_WATER
+            {
+                return Err(Error::timeout(format!(
+                    "sending to {}: the peer left {} MiB unread for {} s (send_timeout)",
+                    self.peer.name,
+                    queue.buf.len() >> 20,
+                    self.send_timeout.as_secs_f64()
+                )));
+            }
         }
         let Outgoing { buf, outbound, .. } = &mut *queue;
         let start = buf.len();
@@ -400,6 +427,10 @@ impl Connection {
                         Some(control) => {
                             log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
                             dispatch.deliver(self, control);
+                            if self.is_down() {
+                                // The node dropped the peer for what it sent.
+                                return Err(self.lost().to_string());
+                            }
                             undelivered += 1;
                             if undelivered >= FLUSH_EVERY {
                                 wakeups::flush();

@@ -99,6 +99,14 @@ pub enum Error {
     /// An argument is invalid: a malformed node name, an atom that is too
     /// long, a destination of the wrong kind, and the like.
     InvalidArgument(String),
+    /// A name that must be unique is already in use: a node name EPMD has
+    /// registered, a registered name a mailbox of this node has.
+    NameTaken {
+        /// The name asked for.
+        name: String,
+        /// Who has it.
+        reason: String,
+    },
     /// The node or mailbox has been closed.
     Closed,
     /// An operating-system I/O error outside any connection (binding the
@@ -130,6 +138,8 @@ pub enum ErrorKind {
     Parse,
     /// [`Error::InvalidArgument`].
     InvalidArgument,
+    /// [`Error::NameTaken`].
+    NameTaken,
     /// [`Error::Closed`].
     Closed,
     /// [`Error::Io`].
@@ -158,6 +168,7 @@ impl Error {
             Error::Encode { .. } => ErrorKind::Encode,
             Error::Parse { .. } => ErrorKind::Parse,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::NameTaken { .. } => ErrorKind::NameTaken,
             Error::Closed => ErrorKind::Closed,
             Error::Io(_) => ErrorKind::Io,
         }
@@ -244,6 +255,7 @@ impl fmt::Display for Error {
             }
             Error::Parse { offset, reason } => write!(f, "syntax error at byte {offset}: {reason}"),
             Error::InvalidArgument(reason) => write!(f, "invalid argument: {reason}"),
+            Error::NameTaken { name, reason } => write!(f, "the name {name} is taken: {reason}"),
             Error::Closed => write!(f, "closed"),
             Error::Io(err) => write!(f, "I/O error: {err}"),
         }
@@ -297,6 +309,10 @@ impl Clone for Error {
                 reason: reason.clone(),
             },
             Error::InvalidArgument(reason) => Error::InvalidArgument(reason.clone()),
+            Error::NameTaken { name, reason } => Error::NameTaken {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
             Error::Closed => Error::Closed,
             Error::Io(err) => Error::Io(io::Error::new(err.kind(), err.to_string())),
         }

@@ -3,7 +3,8 @@
 //!
 //! Receivers block on it (with a timeout, or cancellably) or leave a
 //! callback that takes the next message; readers of connections push into
-//! it.
+//! it. It may have a limit, past which messages are dropped (see
+//! [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit)).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::message::Message;
+use crate::message::{Message, MessageKind};
 use crate::pending::{Cancel, Timer};
 use crate::{Error, Result};
 
@@ -31,6 +32,10 @@ pub(crate) struct Inbox {
 
 struct InboxState {
     messages: VecDeque<Message>,
+    /// Messages (not signals) beyond this many queued are dropped.
+    limit: Option<usize>,
+    /// How many were.
+    dropped: u64,
     closed: bool,
     receivers: VecDeque<(u64, Receiver)>,
     next_receiver: u64,
@@ -50,6 +55,8 @@ impl Inbox {
         Arc::new(Inbox {
             state: Mutex::new(InboxState {
                 messages: VecDeque::new(),
+                limit: None,
+                dropped: 0,
                 closed: false,
                 receivers: VecDeque::new(),
                 next_receiver: 0,
@@ -60,7 +67,10 @@ impl Inbox {
     }
 
     /// Delivers a message; dropped silently if the mailbox is closed, as a
-    /// message to a dead Erlang process is.
+    /// message to a dead Erlang process is, and counted as dropped when the
+    /// queue is at its limit. Signals always go in: the process asked for
+    /// them by linking and monitoring, and a lost `DOWN` would leave it
+    /// waiting for good.
     pub(crate) fn push(self: &Arc<Self>, message: Message) {
         let mut state = self.state.lock();
         if state.closed {
@@ -69,6 +79,14 @@ impl Inbox {
         if let Some(sink) = &self.sink {
             drop(state);
             sink(message);
+            return;
+        }
+        if message.kind == MessageKind::Message
+            && state
+                .limit
+                .is_some_and(|limit| state.messages.len() >= limit)
+        {
+            state.dropped += 1;
             return;
         }
         if let Some((_, receiver)) = state.receivers.pop_front() {
@@ -187,6 +205,18 @@ impl Inbox {
 
     pub(crate) fn len(&self) -> usize {
         self.state.lock().messages.len()
+    }
+
+    pub(crate) fn set_limit(&self, limit: Option<usize>) {
+        self.state.lock().limit = limit;
+    }
+
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.state.lock().limit
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.state.lock().dropped
     }
 }
 

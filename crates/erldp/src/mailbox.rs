@@ -39,7 +39,8 @@ impl Drop for MailboxHandle {
 }
 
 impl Node {
-    /// A new mailbox, registered under `name` if given.
+    /// A new mailbox, registered under `name` if given;
+    /// [`Error::NameTaken`] when a mailbox of this node has that name.
     pub fn mailbox(&self, name: Option<&str>) -> Result<Mailbox> {
         let process = self.spawn_process(name)?;
         Ok(Mailbox {
@@ -145,9 +146,34 @@ impl Mailbox {
         self.inbox().recv(Some(Instant::now()), None)
     }
 
-    /// Number of queued messages.
+    /// Number of queued messages (and signals), like Erlang's
+    /// `process_info(Pid, message_queue_len)`.
     pub fn len(&self) -> usize {
         self.inbox().len()
+    }
+
+    /// Bounds the queue: while it holds `limit` entries, a further message
+    /// is dropped, as one sent to a process that no longer exists is, and
+    /// counted in [`dropped`](Self::dropped). Signals (exits, `DOWN`s,
+    /// `node_down`s, [`MessageKind`](crate::MessageKind) other than
+    /// `Message`) are always queued: they come from links and monitors the
+    /// mailbox made. `None` (the default, unless
+    /// [`NodeBuilder::mailbox_queue_limit`](crate::NodeBuilder::mailbox_queue_limit)
+    /// says otherwise) queues everything, as BEAM does. Lowering the limit
+    /// drops nothing already queued.
+    pub fn set_queue_limit(&self, limit: Option<usize>) {
+        self.inbox().set_limit(limit);
+    }
+
+    /// The queue limit ([`set_queue_limit`](Self::set_queue_limit)).
+    pub fn queue_limit(&self) -> Option<usize> {
+        self.inbox().limit()
+    }
+
+    /// How many messages arrived while the queue was at its limit, and
+    /// were dropped.
+    pub fn dropped(&self) -> u64 {
+        self.inbox().dropped()
     }
 
     /// Whether no message is queued.

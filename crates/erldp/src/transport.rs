@@ -17,7 +17,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -89,6 +89,54 @@ impl Write for Io<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
+    }
+}
+
+/// A transport as [`Read`] and [`Write`] with one deadline for the whole
+/// exchange, for the handshake: every read and write may block only for
+/// what is left of it. A timeout per read would let a peer that sends a
+/// byte now and then hold the exchange (a thread and a socket) for ever.
+pub(crate) struct Timed<'a> {
+    transport: &'a dyn Transport,
+    deadline: Instant,
+}
+
+impl<'a> Timed<'a> {
+    pub(crate) fn new(transport: &'a dyn Transport, deadline: Instant) -> Timed<'a> {
+        Timed {
+            transport,
+            deadline,
+        }
+    }
+
+    /// What is left until the deadline; `TimedOut` once it has passed.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the deadline of the exchange passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.transport.set_read_timeout(Some(self.left()?))?;
+        self.transport.read(buf)
+    }
+}
+
+impl Write for Timed<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.transport.set_write_timeout(Some(self.left()?))?;
+        self.transport.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.transport.flush()
     }
 }
 

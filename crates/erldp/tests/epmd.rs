@@ -181,11 +181,12 @@ fn client_against_real_epmd() {
     drop(visible_registration);
 
     match epmd::register(port, &name, listen_port, true, TIMEOUT) {
-        Err(Error::InvalidArgument(message)) => {
-            assert!(
-                message.contains(&name) && message.contains("already registered"),
-                "{message}"
-            )
+        Err(Error::NameTaken {
+            name: taken,
+            reason,
+        }) => {
+            assert_eq!(taken, name);
+            assert!(reason.contains("already registered"), "{reason}")
         }
         other => panic!("a second registration of {name} gave {other:?}"),
     }
@@ -345,8 +346,8 @@ fn real_erl_uses_the_embedded_server() {
     );
 
     match epmd::register(port, &ours, listen_port, true, TIMEOUT) {
-        Err(Error::InvalidArgument(message)) => {
-            assert!(message.contains("already registered"), "{message}")
+        Err(Error::NameTaken { reason, .. }) => {
+            assert!(reason.contains("already registered"), "{reason}")
         }
         other => panic!("a second registration of {ours} gave {other:?}"),
     }

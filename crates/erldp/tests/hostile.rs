@@ -299,13 +299,506 @@ fn a_malformed_control_with_huge_terms_makes_short_errors() {
     assert!(text.contains(",16#7F5A5A5A"), "{text}");
 }
 
+/// Item 1: a peer answers `nok` (its own connection to us would win a
+/// simultaneous connect) and dies without connecting. Our attempt fails
+/// within the setup time and leaves nothing behind: the real node of that
+/// name then connects to us (its name sorts first, so a stale attempt of
+/// ours would answer it `nok` too) and we to it.
+#[test]
+fn a_peer_that_answers_nok_and_dies_cuts_nobody_off() {
+    let mut peer = BeamPeer::start();
+    // Our name sorts after the peer's (`erldp_t_...`).
+    let node = Node::builder(random_name("zz"))
+        .cookie(peer.cookie())
+        .setup_timeout(Duration::from_secs(2))
+        .start()
+        .expect("node");
+    let liar = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let liar_addr = liar.local_addr().expect("address");
+    let answered = thread::spawn(move || {
+        let (mut stream, _) = liar.accept().expect("our connect");
+        raw::recv(&mut stream);
+        raw::send(&mut stream, b"snok");
+    });
+    let err = node
+        .connect_to(peer.node(), liar_addr)
+        .expect_err("nobody connects to us");
+    answered.join().expect("the liar answered");
+    assert!(err.to_string().contains("simultaneous connect"), "{err}");
+
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    let (alive, host) = peer.node().split_once('@').expect("name@host");
+    let port = erldp::epmd::port_please(host, 4369, alive, T)
+        .expect("the peer in EPMD")
+        .port;
+    node.connect_to(peer.node(), ("127.0.0.1", port))
+        .expect("the real peer");
+    let answer = node
+        .rpc(peer.node(), "erlang", "node", vec![], T)
+        .expect("rpc");
+    assert!(answer.is_atom(peer.node()));
+}
+
+/// Whether `node` closes `stream` (EOF or reset) within `within`; false
+/// when it is still open then.
+fn closed_by_node(stream: &mut TcpStream, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).expect("timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(err) => {
+                return !matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+/// Item 2: a peer that sends its name message a byte at a time, each well
+/// within the setup time of the one before, is still cut off once the
+/// handshake has taken the setup time in all.
+#[test]
+fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .setup_timeout(Duration::from_secs(1))
+        .start()
+        .expect("node");
+    let mut dripper = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
+    let mut hello = raw::name_message(&format!("{}@{}", "d".repeat(200), node.host()));
+    let mut framed = (hello.len() as u16).to_be_bytes().to_vec();
+    framed.append(&mut hello);
+    // Twenty times the setup time: a per-read timeout never fires.
+    let mut cut_off = false;
+    for byte in framed.iter().take(100) {
+        if dripper.write_all(&[*byte]).is_err()
+            || closed_by_node(&mut dripper, Duration::from_millis(200))
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "a handshake dripping for 20 s was still open");
+    let us = node.name();
+    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}
+
+/// Item 2: past `max_pending_handshakes` handshakes under way, a new
+/// connection is closed at once; when they are gone, peers connect again.
+#[test]
+fn pending_handshakes_are_bounded() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .setup_timeout(Duration::from_secs(120))
+        .max_pending_handshakes(8)
+        .start()
+        .expect("node");
+    let mut silent: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(("127.0.0.1", node.port())).expect("connect"))
+        .collect();
+    // Each has its handshake thread once the node answers its name message.
+    for stream in &mut silent {
+        let name = format!("{}@{}", random_name("silent"), node.host());
+        raw::send(stream, &raw::name_message(&name));
+        assert_eq!(raw::recv(stream), b"sok");
+    }
+    let mut ninth = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
+    assert!(
+        closed_by_node(&mut ninth, T),
+        "a ninth handshake was let in while eight were under way"
+    );
+    let us = node.name();
+    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pang");
+    drop(silent);
+    let pong = beam.eval_ok(&format!(
+        "erldp_test:wait_for(fun() -> net_adm:ping('{us}') =:= pong end, 30000)."
+    ));
+    assert_eq!(
+        pong, "true",
+        "no handshake let in after the silent ones went"
+    );
+}
+
+/// Item 2: someone without the cookie sends the name of a node we know and
+/// then says nothing more. That node's connects to us and ours to it go
+/// through meanwhile.
+#[test]
+fn a_name_squatter_without_the_cookie_blocks_nothing() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .setup_timeout(Duration::from_secs(60))
+        .start()
+        .expect("node");
+    let us = node.name();
+    assert!(node.ping(beam.node()), "the name becomes known");
+    beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
+    let deadline = std::time::Instant::now() + T;
+    while !node.nodes().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "still connected");
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut squatter = raw::start_handshake(&node, beam.node());
+    assert_eq!(raw::recv(&mut squatter), b"sok");
+    assert_eq!(raw::recv(&mut squatter)[0], b'N', "the challenge");
+
+    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
+    let answer = node
+        .rpc(beam.node(), "erlang", "node", vec![], T)
+        .expect("rpc while the squatter waits");
+    assert!(answer.is_atom(beam.node()));
+    drop(squatter);
+}
+
+/// Item 4: signals that claim to come from a process of another node
+/// (here a real BEAM node's) cost the peer that forges them its
+/// connection, and do nothing: our link to that process stands, and its
+/// real exit arrives.
+#[test]
+fn forged_signals_cost_the_forger_its_connection() {
+    let mut beam = BeamPeer::start();
+    let node = node_for(&beam);
+    let cookie = beam.cookie().to_string();
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    beam.eval_ok("erldp_test:collect(victim).");
+    let real = match beam.eval_ok(&format!(
+        "{{inbox, '{}'}} ! whereis(victim), ok.",
+        node.name()
+    )) {
+        ok if ok == "ok" => next(&inbox).as_pid().expect("the victim's pid"),
+        other => panic!("{other}"),
+    };
+    inbox.link(real).expect("link to the BEAM process");
+    let ghost = erldp::Pid {
+        node: Atom::new(&format!("ghost@{}", node.host())),
+        id: 77,
+        serial: 0,
+        creation: 1,
+    };
+    let to: Term = inbox.pid().into();
+    let forgeries = [
+        (
+            "EXIT",
+            Term::tuple(vec![
+                3.into(),
+                real.into(),
+                to.clone(),
+                Term::atom("forged"),
+            ]),
+        ),
+        (
+            "EXIT2",
+            Term::tuple(vec![
+                8.into(),
+                real.into(),
+                to.clone(),
+                Term::atom("forged"),
+            ]),
+        ),
+        (
+            "LINK",
+            Term::tuple(vec![1.into(), ghost.into(), to.clone()]),
+        ),
+        (
+            "MONITOR_P",
+            Term::tuple(vec![
+                19.into(),
+                ghost.into(),
+                to.clone(),
+                erldp::Ref::new(ghost.node, 1, &[1, 2, 3])
+                    .expect("ref")
+                    .into(),
+            ]),
+        ),
+        (
+            "UNLINK_ID",
+            Term::tuple(vec![35.into(), 9.into(), real.into(), to.clone()]),
+        ),
+    ];
+    for (what, control) in forgeries {
+        let (mut forger, name) = raw::connect(&node, &cookie);
+        raw::send_control(&mut forger, &control);
+        assert!(
+            closed_by_node(&mut forger, T),
+            "{what}: the forger kept its connection"
+        );
+        assert!(
+            !node.nodes().contains(&Atom::new(&name)),
+            "{what}: still listed"
+        );
+    }
+    // A SEND_SENDER whose sender is the real process: not delivered.
+    let (mut forger, _) = raw::connect(&node, &cookie);
+    let send = Term::tuple(vec![22.into(), real.into(), to.clone()]);
+    let body = erldp::term::encode(&send).expect("control");
+    let message = erldp::term::encode(&Term::atom("forged_message")).expect("message");
+    let mut frame = vec![131, 68, 0];
+    frame.extend_from_slice(&body[1..]);
+    frame.extend_from_slice(&message[1..]);
+    let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&frame);
+    forger.write_all(&framed).expect("write");
+    assert!(
+        closed_by_node(&mut forger, T),
+        "SEND_SENDER: the forger kept its connection"
+    );
+
+    beam.eval_ok("exit(whereis(victim), real_reason).");
+    let exit = inbox
+        .recv_timeout(T)
+        .expect("receive")
+        .expect("the real exit");
+    assert_eq!(exit.kind, erldp::MessageKind::Exit, "{}", exit.term);
+    assert_eq!(exit.from, Some(real));
+    assert_eq!(exit.reason, Some(Term::atom("real_reason")));
+    assert!(inbox.try_recv().expect("receive").is_none());
+}
+
+/// Item 6: messages arriving in fragments are bounded in number, and one
+/// announcing more fragments than the largest message could have is
+/// refused at once. A real peer's fragmented message still arrives.
+#[test]
+fn fragmented_messages_in_flight_are_bounded() {
+    let mut beam = BeamPeer::start();
+    let cookie = beam.cookie().to_string();
+    let node = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .max_fragmented_messages(16)
+        .start()
+        .expect("node");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+
+    // Sixteen unfinished messages are fine; the seventeenth is not.
+    let (mut peer, name) = raw::connect(&node, &cookie);
+    for sequence in 0..16u64 {
+        raw::send_first_fragment(&mut peer, sequence, 2, 255);
+    }
+    let rpc = node.rpc(&name, "erlang", "node", vec![], Duration::from_millis(1));
+    assert!(matches!(rpc, Err(Error::Timeout { .. })), "{rpc:?}");
+    assert!(node.nodes().contains(&Atom::new(&name)), "dropped at 16");
+    raw::send_first_fragment(&mut peer, 16, 2, 255);
+    assert!(
+        closed_by_node(&mut peer, T),
+        "17 unfinished messages were let in"
+    );
+
+    let (mut peer, _) = raw::connect(&node, &cookie);
+    raw::send_first_fragment(&mut peer, 1, u64::MAX, 0);
+    assert!(
+        closed_by_node(&mut peer, T),
+        "u64::MAX fragments were let in"
+    );
+
+    // OTP fragments messages larger than 64 KiB.
+    let us = node.name();
+    beam.eval_ok(&format!(
+        "[{{inbox, '{us}'}} ! binary:copy(<<I>>, 1000000) || I <- lists:seq(1, 20)], ok."
+    ));
+    for i in 1..=20u8 {
+        let message = next(&inbox);
+        assert_eq!(
+            message.as_binary().map(|b| (b.len(), b[0])),
+            Some((1_000_000, i))
+        );
+    }
+}
+
+/// Item 9: an rpc's timeout bounds connecting too. The peer here is a
+/// stopped BEAM node: its kernel accepts the connection, and nothing
+/// answers the handshake.
+#[test]
+fn an_rpc_timeout_bounds_connecting() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .setup_timeout(Duration::from_secs(600))
+        .start()
+        .expect("node");
+    beam.pause();
+    let (done, result) = std::sync::mpsc::channel();
+    {
+        let (node, peer) = (node.clone(), beam.node().to_string());
+        thread::spawn(move || {
+            let _ = done.send(node.rpc(&peer, "erlang", "node", vec![], Duration::from_secs(1)));
+        });
+    }
+    let rpc = result
+        .recv_timeout(Duration::from_secs(120))
+        .expect("an rpc with a 1 s timeout returned within 120 s");
+    beam.resume();
+    assert!(matches!(rpc, Err(Error::Timeout { .. })), "{rpc:?}");
+    // The attempt goes on, and the connection serves the next call.
+    let answer = node
+        .rpc(beam.node(), "erlang", "node", vec![], T)
+        .expect("rpc after the peer woke");
+    assert!(answer.is_atom(beam.node()));
+}
+
+/// Item 9: a send to a peer that takes nothing waits for room only up to
+/// the send timeout, then fails; what was queued goes out once the peer
+/// reads again.
+#[test]
+fn a_send_to_a_peer_that_reads_nothing_times_out() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .net_ticktime(Duration::from_secs(600))
+        .send_timeout(Duration::from_secs(1))
+        .start()
+        .expect("node");
+    beam.eval_ok("erldp_test:collect(sink).");
+    assert!(node.ping(beam.node()));
+    beam.pause();
+    let (done, result) = std::sync::mpsc::channel();
+    {
+        let (node, peer) = (node.clone(), beam.node().to_string());
+        thread::spawn(move || {
+            let sink = erldp::Dest::name("sink", &peer);
+            let chunk = Term::binary(vec![7; 1 << 20]);
+            let mut sent = 0;
+            let failure = loop {
+                match node.send(&sink, chunk.clone()) {
+                    Ok(()) => sent += 1,
+                    Err(err) => break Some(err),
+                }
+                // 1 GiB went to a stopped peer.
+                if sent == 1024 {
+                    break None;
+                }
+            };
+            let _ = done.send((sent, failure));
+        });
+    }
+    let (sent, failure) = result
+        .recv_timeout(Duration::from_secs(120))
+        .expect("sends to a stopped peer returned within 120 s");
+    beam.resume();
+    let failure = failure.expect("a send failed");
+    assert!(
+        matches!(failure, Error::Timeout { .. }),
+        "after {sent} MiB: {failure}"
+    );
+    assert!(failure.to_string().contains("send_timeout"), "{failure}");
+    let count = beam.eval_ok(&format!(
+        "length(erldp_test:collected(sink, {sent}, 60000))."
+    ));
+    assert_eq!(count, sent.to_string(), "what was queued arrived");
+}
+
+/// Item 9: links and monitors one peer holds on our processes are
+/// bounded; past the bound the peer loses its connection (and with it
+/// everything it held), and then starts again from nothing.
+#[test]
+fn links_and_monitors_per_peer_are_bounded() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .max_monitors_per_peer(1000)
+        .start()
+        .expect("node");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let us = node.name();
+    // Each command runs in a process of its own, whose monitors go when
+    // it ends: a ping behind them shows whether the connection stood.
+    let watch = |inbox: usize, rex: usize| {
+        format!(
+            "erlang:monitor_node('{us}', true), \
+             [erlang:monitor(process, {{inbox, '{us}'}}) || _ <- lists:seq(1, {inbox})], \
+             [erlang:monitor(process, {{rex, '{us}'}}) || _ <- lists:seq(1, {rex})], \
+             receive {{nodedown, '{us}'}} -> dropped \
+             after case net_adm:ping('{us}') of pong -> 0; pang -> 20000 end -> kept end."
+        )
+    };
+    assert_eq!(beam.eval_ok(&watch(999, 0)), "kept");
+    assert_eq!(beam.eval_ok(&watch(600, 401)), "dropped", "rex counts too");
+    assert_eq!(beam.eval_ok(&watch(999, 0)), "kept", "after reconnecting");
+    beam.eval_ok("erldp_test:collect(pids).");
+    node.send(&erldp::Dest::name("pids", beam.node()), inbox.pid().into())
+        .expect("send");
+    beam.eval_ok("[Inbox] = erldp_test:collected(pids, 1, 30000).");
+    let link = format!(
+        "erlang:monitor_node('{us}', true), \
+         Self = self(), \
+         [spawn(fun() -> link(Inbox), Self ! linked, receive stop -> ok end end) \
+          || _ <- lists:seq(1, 1001)], \
+         [receive linked -> ok end || _ <- lists:seq(1, 1001)], \
+         receive {{nodedown, '{us}'}} -> dropped \
+         after case net_adm:ping('{us}') of pong -> 0; pang -> 20000 end -> kept end."
+    );
+    assert_eq!(beam.eval_ok(&link), "dropped", "links count");
+}
+
+/// Item 13: a mailbox's queue limit drops the messages that arrive while
+/// it is full and counts them; signals still arrive.
+#[test]
+fn a_mailbox_queue_limit_drops_messages_not_signals() {
+    let mut beam = BeamPeer::start();
+    let node = node_for(&beam);
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    inbox.set_queue_limit(Some(100));
+    assert_eq!(inbox.queue_limit(), Some(100));
+    beam.eval_ok("erldp_test:collect(target).");
+    let target = {
+        let probe = node.mailbox(Some("probe")).expect("mailbox");
+        beam.eval_ok(&format!(
+            "{{probe, '{}'}} ! whereis(target), ok.",
+            node.name()
+        ));
+        next(&probe).as_pid().expect("pid")
+    };
+    let monitor = inbox.monitor(&erldp::Dest::Pid(target)).expect("monitor");
+    let us = node.name();
+    beam.eval_ok(&format!(
+        "[{{inbox, '{us}'}} ! I || I <- lists:seq(1, 1000)], pong = net_adm:ping('{us}'), \
+         exit(whereis(target), kill), ok."
+    ));
+    let deadline = std::time::Instant::now() + T;
+    while inbox.len() < 101 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} queued",
+            inbox.len()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!((inbox.len(), inbox.dropped()), (101, 900));
+    for i in 1..=100 {
+        assert_eq!(next(&inbox), Term::from(i));
+    }
+    let down = inbox.recv_timeout(T).expect("receive").expect("the DOWN");
+    assert_eq!(down.reference, Some(monitor));
+    inbox.set_queue_limit(None);
+    beam.eval_ok(&format!(
+        "[{{inbox, '{us}'}} ! I || I <- lists:seq(1, 300)], ok."
+    ));
+    for i in 1..=300 {
+        assert_eq!(next(&inbox), Term::from(i));
+    }
+    assert_eq!(inbox.dropped(), 900);
+}
+
 /// Just enough of the protocol to play a peer that BEAM cannot be: the
 /// initiator's handshake, and frames with an empty atom cache header.
 mod raw {
     use super::*;
     use md5::{Digest, Md5};
 
-    fn send(stream: &mut TcpStream, message: &[u8]) {
+    pub fn send(stream: &mut TcpStream, message: &[u8]) {
         let mut framed = (message.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(message);
         stream
@@ -362,16 +855,44 @@ mod raw {
         (stream, name)
     }
 
-    /// Connects to `node` and sends the name message with `name`.
-    pub fn start_handshake(node: &Node, name: &str) -> TcpStream {
-        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("connecting");
+    /// A version 6 name message for `name`.
+    pub fn name_message(name: &str) -> Vec<u8> {
         let mut hello = vec![b'N'];
         hello.extend_from_slice(&erldp::flags::SUPPORTED.to_be_bytes());
         hello.extend_from_slice(&1u32.to_be_bytes());
         hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
         hello.extend_from_slice(name.as_bytes());
-        send(&mut stream, &hello);
+        hello
+    }
+
+    /// Connects to `node` and sends the name message with `name`.
+    pub fn start_handshake(node: &Node, name: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("connecting");
+        send(&mut stream, &name_message(name));
         stream
+    }
+
+    /// The first of `fragments` fragments of message `sequence`, with
+    /// `refs` new atom cache entries and a little of a control message.
+    pub fn send_first_fragment(stream: &mut TcpStream, sequence: u64, fragments: u64, refs: usize) {
+        let mut frame = vec![131, 69];
+        frame.extend_from_slice(&sequence.to_be_bytes());
+        frame.extend_from_slice(&fragments.to_be_bytes());
+        frame.push(refs as u8);
+        if refs > 0 {
+            // New entries, short atoms: the flag nibble 8 | segment 0.
+            frame.extend(std::iter::repeat_n(0x88u8, refs / 2 + 1));
+            for i in 0..refs {
+                frame.push(i as u8);
+                let atom = format!("a{i}");
+                frame.push(atom.len() as u8);
+                frame.extend_from_slice(atom.as_bytes());
+            }
+        }
+        frame.extend_from_slice(&[104, 4, 97, 6]);
+        let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&frame);
+        stream.write_all(&framed).expect("writing a fragment");
     }
 
     pub fn send_control(stream: &mut TcpStream, control: &Term) {

@@ -63,4 +63,8 @@ module ErlDP
 
   # The node or mailbox is closed. Mailbox#each_message ends quietly on it.
   class ClosedError < Error; end
+
+  # A name that must be unique is in use: the node name (EPMD has a node of that name), or the
+  # registered name asked for a mailbox (another mailbox of the node has it).
+  class NameTaken < Error; end
 end

@@ -30,6 +30,7 @@ const POLL: Duration = Duration::from_millis(10);
 pub struct BeamPeerBuilder {
     cookie: Option<String>,
     name_prefix: String,
+    name: Option<String>,
     net_ticktime: Option<u32>,
     hidden: bool,
     long_names: bool,
@@ -53,6 +54,14 @@ impl BeamPeerBuilder {
     /// The start of the random node name (default `erldp_t_`).
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.name_prefix = prefix.into();
+        self
+    }
+
+    /// The node name's part before `@`, exactly (default: random, after
+    /// [`name_prefix`](Self::name_prefix)): to start a node again under
+    /// the name of one that died.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -138,7 +147,10 @@ impl BeamPeerBuilder {
             self.otp.require_ssl();
         }
         let ebin = compile_helpers(&self.otp);
-        let name = random_name(&self.name_prefix);
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| random_name(&self.name_prefix));
         let cookie = self.cookie.clone().unwrap_or_else(random_cookie);
         let mut cmd: Command = match &self.netns {
             None => self.otp.command("erl"),
@@ -243,6 +255,7 @@ impl BeamPeer {
         BeamPeerBuilder {
             cookie: None,
             name_prefix: "erldp_t_".into(),
+            name: None,
             net_ticktime: None,
             hidden: false,
             long_names: false,

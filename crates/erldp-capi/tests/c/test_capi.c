@@ -195,6 +195,8 @@ static void test_null_arguments(void) {
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_new(node, NULL, NULL));
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_register(box, NULL));
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_pid(NULL, &buf_out));
+    EXPECT(ERLDP_ERR_ARG, erldp_mailbox_set_queue_limit(NULL, 1));
+    CHECK(erldp_mailbox_queue_len(NULL) == 0 && erldp_mailbox_dropped(NULL) == 0);
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_close_with_reason(NULL, etf, len));
     EXPECT(ERLDP_ERR_ARG, erldp_send(NULL, etf, len, etf, len));
     LAST_ERROR_MENTIONS("mailbox is NULL");
@@ -926,6 +928,48 @@ static void test_node_options(void) {
     erldp_node_close(b);
 }
 
+/* The limits of the node options, names in use, and a mailbox's queue limit and length. */
+static void test_limits_and_names(void) {
+    erldp_node_options options;
+    OK(erldp_node_options_init(&options));
+    CHECK(options.max_message_size == 1073741824ULL && options.max_pending_handshakes == 64 &&
+          options.max_monitors_per_peer == 65536 && options.send_timeout_ms == 60000 &&
+          options.mailbox_queue_limit == 0);
+    options.mailbox_queue_limit = 3;
+    char name[64];
+    snprintf(name, sizeof name, "c_limits_%ld", (long)getpid());
+    erldp_node *node = NULL;
+    OK(erldp_node_start(name, cookie, &options, &node));
+    if (node == NULL) return;
+    EXPECT(ERLDP_ERR_NAME_TAKEN, erldp_node_start(name, cookie, &options, &(erldp_node *){NULL}));
+    LAST_ERROR_MENTIONS("EPMD");
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, "c_limited", &box));
+    EXPECT(ERLDP_ERR_NAME_TAKEN, erldp_mailbox_new(node, "c_limited", &(erldp_mailbox *){NULL}));
+    LAST_ERROR_MENTIONS("c_limited");
+    if (box == NULL) return;
+
+    /* Five messages from Erlang; the node's default limit keeps three. Each rpc returns after
+     * its worker sent, and the worker's message comes before its end on the connection. */
+    char args[600];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(args, sizeof args, "[{c_limited, '%s'}, %d]", erldp_node_name(node), i);
+        erldp_buf_free(rpc(node, "erlang", "send", args));
+    }
+    CHECK(erldp_mailbox_queue_len(box) == 3);
+    CHECK(erldp_mailbox_dropped(box) == 2);
+    OK(erldp_mailbox_set_queue_limit(box, 0));
+    snprintf(args, sizeof args, "[{c_limited, '%s'}, 6]", erldp_node_name(node));
+    erldp_buf_free(rpc(node, "erlang", "send", args));
+    CHECK(erldp_mailbox_queue_len(box) == 4);
+    const char *expected[] = {"1", "2", "3", "6"};
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
+        erldp_message_free(receive_term(box, expected[i]));
+    CHECK(erldp_mailbox_queue_len(box) == 0 && erldp_mailbox_dropped(box) == 2);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
 /* Several threads share one node. */
 struct worker {
     erldp_node *node;
@@ -1403,6 +1447,7 @@ int main(int argc, char **argv) {
         {"links_and_monitors", test_links_and_monitors},
         {"wrong_cookie_and_unknown_node", test_wrong_cookie_and_unknown_node},
         {"node_options", test_node_options},
+        {"limits_and_names", test_limits_and_names},
         {"threads", test_threads},
         {"logging", test_logging},
     };

@@ -203,8 +203,9 @@ impl Registration {
 /// The node is registered as hidden ([`NODE_TYPE_HIDDEN`]) or visible
 /// ([`NODE_TYPE_NORMAL`]), speaking distribution versions 5 to 6.
 ///
-/// Errors: [`Error::InvalidArgument`] when the name is already registered
-/// (or is not a valid node name); [`Error::Connection`] when no EPMD answers
+/// Errors: [`Error::NameTaken`] when the name is already registered,
+/// [`Error::InvalidArgument`] when it is not a valid node name;
+/// [`Error::Connection`] when no EPMD answers
 /// or it replies with garbage; [`Error::Timeout`] when it does not reply
 /// within `timeout`.
 pub fn register(
@@ -266,9 +267,10 @@ pub fn register(
     if result != 0 {
         // EPMD gives no reason; the name was checked above, so a taken name
         // is what is left (erl_epmd draws the same conclusion).
-        return Err(Error::invalid(format!(
-            "the name {name} is already registered in EPMD at {epmd} (result code {result})"
-        )));
+        return Err(Error::NameTaken {
+            name: name.to_string(),
+            reason: format!("already registered in EPMD at {epmd} (result code {result})"),
+        });
     }
     // Creation 0 means "unknown" in pids and references built from it, so a
     // node must never use it, whatever an EPMD says.

@@ -8,7 +8,7 @@
 //! and the remote worker is demonitored and killed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -43,7 +43,8 @@ enum Kind {
 impl Node {
     /// Calls `module:function(args...)` on `node` and returns its value,
     /// like `erpc:call/5`. An exception in the remote function is an
-    /// [`Error::Rpc`] with its class, reason and stack trace.
+    /// [`Error::Rpc`] with its class, reason and stack trace. `timeout`
+    /// bounds the whole call, connecting to `node` included.
     pub fn rpc(
         &self,
         node: &str,
@@ -52,7 +53,13 @@ impl Node {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term> {
-        self.rpc_start(node, module, function, args)?.wait(timeout)
+        let started = Instant::now();
+        let peer = identity::node_atom(node)?;
+        if peer != self.inner.name() {
+            self.inner.reach(peer, timeout)?;
+        }
+        self.rpc_start(node, module, function, args)?
+            .wait(timeout.saturating_sub(started.elapsed()))
     }
 
     /// Starts an rpc and returns at once; the answer arrives on the
@@ -103,7 +110,12 @@ impl Node {
     /// A server that does not exist or dies meanwhile gives an
     /// [`Error::Rpc`] of class `exit` (`noproc`, or its exit reason).
     pub fn call(&self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
-        self.call_start(dest, request)?.wait(timeout)
+        let started = Instant::now();
+        if dest.node() != self.inner.name() {
+            self.inner.reach(dest.node(), timeout)?;
+        }
+        self.call_start(dest, request)?
+            .wait(timeout.saturating_sub(started.elapsed()))
     }
 
     /// Starts a `gen_server` call and returns at once.
@@ -120,7 +132,7 @@ impl Node {
         );
         let system = inner.system_pid();
         if node == inner.name() {
-            if !inner.watch(server, reference, system) {
+            if inner.watch(server, reference, system).is_none() {
                 inner.complete_down(reference, Term::atom("noproc"));
             }
         } else {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,15 +22,23 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget};
-use crate::transport::{self, Io, Listener, Transport};
+use crate::transport::{self, Listener, Timed, Transport};
 use crate::{Error, Result};
 
 /// The connection table and what we know of peers' addresses.
+///
+/// The table holds connections that are up and our own attempts to
+/// connect. A peer connecting to us gets no entry until it has proved the
+/// cookie: anyone can send a name, and an entry under it would make our
+/// connects to that node wait on a stranger (and its connects to us be
+/// refused) for as long as the stranger kept the handshake going.
 #[derive(Default)]
 pub(super) struct Connections {
     table: Mutex<HashMap<Atom, Entry>>,
     /// Addresses given with `connect_to`, used instead of EPMD.
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
+    /// Incoming handshakes under way, each on a thread of its own.
+    handshakes: AtomicUsize,
 }
 
 enum Entry {
@@ -38,13 +46,15 @@ enum Entry {
     Connecting(Arc<Attempt>),
 }
 
-/// A connection being set up; whoever wants the connection meanwhile waits
-/// on it.
+/// Our attempt to connect to a peer; whoever wants the connection
+/// meanwhile waits on it.
 struct Attempt {
-    outgoing: bool,
     /// An incoming handshake from the same peer took this attempt over
     /// (simultaneous connect where the peer's name is greater).
     adopted: AtomicBool,
+    /// The peer answered `nok`: its own connection to us settles this
+    /// attempt, if it comes.
+    lost: AtomicBool,
     state: Mutex<AttemptState>,
     done: Condvar,
 }
@@ -61,10 +71,10 @@ struct AttemptState {
 type Admitted = Option<(Atom, Arc<Attempt>)>;
 
 impl Attempt {
-    fn new(outgoing: bool) -> Arc<Attempt> {
+    fn new() -> Arc<Attempt> {
         Arc::new(Attempt {
-            outgoing,
             adopted: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
             state: Mutex::new(AttemptState::default()),
             done: Condvar::new(),
         })
@@ -72,6 +82,11 @@ impl Attempt {
 
     /// The attempt ended; the first result given stands.
     fn finish(&self, result: Result<Arc<Connection>>) {
+        drop(self.settle(result));
+    }
+
+    /// [`finish`](Self::finish), returning the result that stands.
+    fn settle(&self, result: Result<Arc<Connection>>) -> Result<Arc<Connection>> {
         let mut state = self.state.lock();
         let result = state.result.get_or_insert(result).clone();
         let waiters = std::mem::take(&mut state.waiters);
@@ -80,6 +95,7 @@ impl Attempt {
         for waiter in waiters {
             waiter.complete(result.clone().map(drop));
         }
+        result
     }
 
     /// Completes `waiter` when the attempt ends (now, if it has).
@@ -95,16 +111,47 @@ impl Attempt {
         }
     }
 
-    fn wait(&self, timeout: Duration, peer: Atom) -> Result<Arc<Connection>> {
-        let deadline = Instant::now() + timeout;
+    /// The attempt's result once it has one; `None` at `deadline`.
+    fn wait(&self, deadline: Instant) -> Option<Result<Arc<Connection>>> {
         let mut state = self.state.lock();
         while state.result.is_none() {
-            if self.done.wait_until(&mut state, deadline).timed_out() && state.result.is_none() {
-                return Err(Error::timeout(format!("connecting to {peer}")));
+            if self.done.wait_until(&mut state, deadline).timed_out() {
+                break;
             }
         }
-        state.result.clone().expect("checked above")
+        state.result.clone()
     }
+}
+
+/// One of the incoming handshakes that `max_pending_handshakes` bounds,
+/// counted until dropped.
+struct PendingHandshake(Arc<NodeInner>);
+
+impl PendingHandshake {
+    fn start(node: &Arc<NodeInner>) -> Option<PendingHandshake> {
+        let counter = &node.conns.handshakes;
+        let admitted = counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
+                (pending < node.max_pending_handshakes).then_some(pending + 1)
+            })
+            .is_ok();
+        admitted.then(|| PendingHandshake(Arc::clone(node)))
+    }
+}
+
+impl Drop for PendingHandshake {
+    fn drop(&mut self) {
+        self.0.conns.handshakes.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What is left of the time to set up a connection to `peer`.
+fn left(deadline: Instant, peer: Atom) -> Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Error::timeout(format!("connecting to {peer}")));
+    }
+    Ok(left)
 }
 
 impl Node {
@@ -183,10 +230,14 @@ impl NodeInner {
                 Some(Entry::Connecting(attempt)) => {
                     let attempt = Arc::clone(attempt);
                     drop(table);
-                    return attempt.wait(self.setup_timeout * 2, peer);
+                    // The attempt ends by its own deadline, one setup
+                    // timeout after it began.
+                    return attempt
+                        .wait(Instant::now() + self.setup_timeout * 2)
+                        .unwrap_or_else(|| Err(Error::timeout(format!("connecting to {peer}"))));
                 }
                 _ => {
-                    let attempt = Attempt::new(true);
+                    let attempt = Attempt::new();
                     table.insert(peer, Entry::Connecting(Arc::clone(&attempt)));
                     attempt
                 }
@@ -211,7 +262,7 @@ impl NodeInner {
             }
             Some(Entry::Connecting(attempt)) => attempt.notify(slot),
             _ => {
-                let attempt = Attempt::new(true);
+                let attempt = Attempt::new();
                 table.insert(peer, Entry::Connecting(Arc::clone(&attempt)));
                 drop(table);
                 attempt.notify(slot);
@@ -228,23 +279,37 @@ impl NodeInner {
         Ok(pending)
     }
 
-    /// Runs our attempt to connect to `peer`, which the table holds.
+    /// Runs our attempt to connect to `peer`, which the table holds, to
+    /// its end: within the setup timeout, it is up or it has failed and
+    /// left the table.
     fn establish(self: &Arc<Self>, peer: Atom, attempt: &Arc<Attempt>) -> Result<Arc<Connection>> {
-        match self.connect_out(peer, attempt) {
+        let deadline = Instant::now() + self.setup_timeout;
+        let failure = match self.connect_out(peer, attempt, deadline) {
             Ok((transport, Outcome::Connected(info))) => {
-                self.install(transport, info, attempt, false, false)
+                return self.install(transport, info, attempt, false, false)
             }
             Ok((_, Outcome::LostSimultaneous)) => {
                 log::debug!(target: LOG, "simultaneous connect with {peer}: its connection to us wins");
-                attempt.wait(self.setup_timeout * 2, peer)
+                attempt.lost.store(true, Ordering::Release);
+                // A peer that answered `nok` and then died never connects:
+                // the attempt must not outlive the setup time waiting for it.
+                match attempt.wait(deadline) {
+                    Some(result) => return result,
+                    None => Error::connection(
+                        peer,
+                        "simultaneous connect: the peer answered that its own connection to us \
+                         would go on, but none came within the setup time",
+                    ),
+                }
             }
-            Err(err) => {
-                self.forget_attempt(peer, attempt);
-                attempt.finish(Err(err.clone()));
-                log::warn!(target: LOG, "connecting to {peer} failed: {err}");
-                Err(err)
-            }
+            Err(err) => err,
+        };
+        self.forget_attempt(peer, attempt);
+        let result = attempt.settle(Err(failure));
+        if let Err(err) = &result {
+            log::warn!(target: LOG, "connecting to {peer} failed: {err}");
         }
+        result
     }
 
     fn forget_attempt(&self, peer: Atom, attempt: &Arc<Attempt>) {
@@ -255,7 +320,7 @@ impl NodeInner {
         }
     }
 
-    fn peer_address(&self, peer: Atom) -> Result<Vec<SocketAddr>> {
+    fn peer_address(&self, peer: Atom, deadline: Instant) -> Result<Vec<SocketAddr>> {
         if let Some(addr) = self.conns.addresses.lock().get(&peer) {
             return Ok(vec![*addr]);
         }
@@ -266,16 +331,22 @@ impl NodeInner {
             });
         }
         self.proto
-            .locate(peer.as_str(), self.epmd_port, self.setup_timeout)
+            .locate(peer.as_str(), self.epmd_port, left(deadline, peer)?)
     }
 
-    fn connect_out(&self, peer: Atom, attempt: &Attempt) -> Result<(Box<dyn Transport>, Outcome)> {
-        let addrs = self.peer_address(peer)?;
-        let deadline = Instant::now() + self.setup_timeout;
+    /// EPMD lookup, connect (TLS included) and handshake, all before
+    /// `deadline`.
+    fn connect_out(
+        &self,
+        peer: Atom,
+        attempt: &Attempt,
+        deadline: Instant,
+    ) -> Result<(Box<dyn Transport>, Outcome)> {
+        let addrs = self.peer_address(peer, deadline)?;
         let transport = self.proto.connect(peer.as_str(), &addrs, deadline)?;
         let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
         let outcome = handshake::initiate(
-            &mut Io(&*transport),
+            &mut Timed::new(&*transport, deadline),
             self.proto.framing(),
             &self.local(),
             peer.as_str(),
@@ -302,7 +373,13 @@ impl NodeInner {
             info.flags
         );
         let bounds = self.bounds(peer);
-        let conn = match Connection::new(transport, info, self.net_ticktime, bounds) {
+        let conn = match Connection::new(
+            transport,
+            info,
+            self.net_ticktime,
+            bounds,
+            self.send_timeout,
+        ) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -321,6 +398,14 @@ impl NodeInner {
             if let Some(Entry::Up(old)) = table.get(&peer) {
                 if replace {
                     old.abort("replaced by a new connection from the same node");
+                } else if !old.is_down() {
+                    // Both ends' handshakes succeeded, which a peer that
+                    // settles simultaneous connects as `dist_util` does
+                    // never lets happen: the first connection stays.
+                    let old = Arc::clone(old);
+                    drop(table);
+                    conn.abort("a connection to this node is already up");
+                    return attempt.settle(Ok(old));
                 }
             }
             // An attempt of ours that began while this peer's handshake was
@@ -360,6 +445,7 @@ impl NodeInner {
         );
         Bounds {
             max_message: self.max_message,
+            max_fragmented: self.max_fragmented,
             atoms,
             limits: self.limits,
         }
@@ -375,12 +461,12 @@ impl NodeInner {
     }
 
     /// Decides how to answer a peer that is connecting to us, and which
-    /// attempt (under which name) the connection settles.
+    /// attempt of ours (under which name) the connection settles.
     ///
     /// The peer has not proved the cookie yet, so its name is not made an
-    /// atom here: anyone could fill the atom table with names. A name that
-    /// is no atom yet has no connection or attempt either; its attempt is
-    /// made once the handshake succeeds ([`install`](Self::install)).
+    /// atom here (anyone could fill the atom table with names), and the
+    /// table gets no entry for it (see [`Connections`]). A name that is no
+    /// atom yet has no connection or attempt either.
     fn admit(&self, peer_name: &str) -> (Admission, Admitted) {
         if self.is_closed() {
             return (Admission::NotAllowed, None);
@@ -391,12 +477,10 @@ impl NodeInner {
         if peer == self.name() {
             return (Admission::NotAllowed, None);
         }
-        let mut table = self.conns.table.lock();
+        let table = self.conns.table.lock();
         match table.get(&peer) {
             Some(Entry::Up(conn)) if !conn.is_down() => (Admission::Alive, None),
-            Some(Entry::Connecting(attempt))
-                if attempt.outgoing && !attempt.adopted.load(Ordering::Acquire) =>
-            {
+            Some(Entry::Connecting(attempt)) if !attempt.adopted.load(Ordering::Acquire) => {
                 if peer_name > self.name().as_str() {
                     attempt.adopted.store(true, Ordering::Release);
                     (Admission::OkSimultaneous, Some((peer, Arc::clone(attempt))))
@@ -405,11 +489,7 @@ impl NodeInner {
                 }
             }
             Some(Entry::Connecting(_)) => (Admission::Nok, None),
-            _ => {
-                let attempt = Attempt::new(false);
-                table.insert(peer, Entry::Connecting(Arc::clone(&attempt)));
-                (Admission::Ok, Some((peer, attempt)))
-            }
+            _ => (Admission::Ok, None),
         }
     }
 
@@ -421,10 +501,18 @@ impl NodeInner {
             }
             match accepted {
                 Ok(tcp) => {
-                    let inner = Arc::clone(&self);
+                    // Past the bound the connection is closed at once: a
+                    // flood of connections that never finish their
+                    // handshakes holds no more threads and sockets than that.
+                    let Some(pending) = PendingHandshake::start(&self) else {
+                        log::debug!(target: LOG, "connection from {} closed: {} handshakes are under way (max_pending_handshakes)",
+                            tcp.peer(), self.max_pending_handshakes
+                        );
+                        continue;
+                    };
                     let spawned = thread::Builder::new()
                         .name("erldp-handshake".into())
-                        .spawn(move || inner.accept_one(tcp));
+                        .spawn(move || pending.0.accept_one(tcp));
                     if let Err(err) = spawned {
                         log::error!(target: LOG, "cannot start a handshake thread: {err}");
                     }
@@ -437,7 +525,11 @@ impl NodeInner {
         }
     }
 
-    fn accept_one(self: Arc<Self>, tcp: transport::Tcp) {
+    /// Runs an incoming handshake (TLS included), which must end within the
+    /// setup timeout (as `net_setuptime` bounds BEAM's), and installs its
+    /// connection.
+    fn accept_one(self: &Arc<Self>, tcp: transport::Tcp) {
+        let deadline = Instant::now() + self.setup_timeout;
         let transport = match self.proto.accept(tcp, self.setup_timeout) {
             Ok(transport) => transport,
             Err(err) => {
@@ -447,10 +539,10 @@ impl NodeInner {
         };
         let mut decision: Option<(Admission, Admitted)> = None;
         let from = transport.peer();
-        let framing = self.proto.framing();
+        let mut timed = Timed::new(&*transport, deadline);
         let result = handshake::accept(
-            &mut Io(&*transport),
-            framing,
+            &mut timed,
+            self.proto.framing(),
             &from,
             &self.local(),
             |peer| {
@@ -463,7 +555,7 @@ impl NodeInner {
         match result {
             Ok(info) => {
                 let peer = info.name;
-                let attempt = attempt.map_or_else(|| Attempt::new(false), |(_, attempt)| attempt);
+                let attempt = attempt.map_or_else(Attempt::new, |(_, attempt)| attempt);
                 let replace = admission == Admission::Alive;
                 if let Err(err) = self.install(transport, info, &attempt, true, replace) {
                     log::warn!(target: LOG, "accepting {peer} failed: {err}");
@@ -477,12 +569,34 @@ impl NodeInner {
                     }
                     _ => log::debug!(target: LOG, "incoming handshake failed: {err}"),
                 }
+                // The attempt of ours this handshake took over goes on by
+                // itself, unless the peer already told it to wait for this
+                // connection: then nothing else will settle it.
                 if let Some((peer, attempt)) = attempt {
-                    self.forget_attempt(peer, &attempt);
-                    attempt.finish(Err(err));
+                    attempt.adopted.store(false, Ordering::Release);
+                    if attempt.lost.load(Ordering::Acquire) {
+                        self.forget_attempt(peer, &attempt);
+                        attempt.finish(Err(err));
+                    }
                 }
             }
         }
+    }
+
+    /// Makes sure a connection to `peer` is up within `timeout`, for calls
+    /// that wait no longer than that in all. When the setup timeout is
+    /// longer, connecting runs on a thread of its own: the caller gets its
+    /// answer in time, and the attempt goes on for whoever sends next.
+    pub(super) fn reach(self: &Arc<Self>, peer: Atom, timeout: Duration) -> Result<()> {
+        if let Some(Entry::Up(conn)) = self.conns.table.lock().get(&peer) {
+            if !conn.is_down() {
+                return Ok(());
+            }
+        }
+        if timeout >= self.setup_timeout {
+            return self.connection(peer).map(drop);
+        }
+        self.connect_start(peer)?.wait(timeout)
     }
 
     /// Sends a control message to `node`, connecting if needed.
@@ -495,11 +609,17 @@ impl NodeInner {
     /// (an exit, the `DOWN` that carries an rpc's result) are what the peer
     /// waits for, so they are written at once.
     pub(super) fn send_if_connected(&self, node: Atom, control: &Control) {
-        let conn = match self.conns.table.lock().get(&node) {
-            Some(Entry::Up(conn)) => Arc::clone(conn),
-            _ => return,
-        };
-        let _ = conn.send_awaited(control);
+        if let Some(conn) = self.live_connection(node) {
+            let _ = conn.send_awaited(control);
+        }
+    }
+
+    /// The connection to `node`, if one is up.
+    pub(super) fn live_connection(&self, node: Atom) -> Option<Arc<Connection>> {
+        match self.conns.table.lock().get(&node) {
+            Some(Entry::Up(conn)) => Some(Arc::clone(conn)),
+            _ => None,
+        }
     }
 
     /// Closes every connection, flushing each for a moment, and fails the

@@ -34,6 +34,17 @@ impl Dispatch for NodeInner {
 
 impl NodeInner {
     fn dispatch(self: &Arc<Self>, conn: &Arc<Connection>, control: Control) {
+        if let Some(forged) = control
+            .sender()
+            .filter(|from| from.node != conn.peer_name())
+        {
+            conn.abort(&format!(
+                "{} claims to come from a process of {}, not of the peer",
+                control.kind(),
+                forged.node
+            ));
+            return;
+        }
         match control {
             Control::Send { from, to, message } => {
                 self.deliver_local(to, Message::plain(from, message));
@@ -54,7 +65,11 @@ impl NodeInner {
                 to,
                 reference,
             } => self.on_monitor(conn, &control, from, to, reference),
-            Control::DemonitorP { to, reference, .. } => self.on_demonitor(to, reference),
+            Control::DemonitorP {
+                from,
+                to,
+                reference,
+            } => self.on_demonitor(from, to, reference),
             Control::MonitorPExit {
                 to,
                 reference,

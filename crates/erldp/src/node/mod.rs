@@ -18,6 +18,7 @@
 //! - `dispatch`: where each incoming control message goes, and sending.
 //! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
 //! - `serving`: served names, exposed modules, spawn requests and `rex`.
+//! - `holds`: the links and monitors each peer holds on our processes.
 
 /// The target of the node's log records, whichever part logs them: one
 /// name for a program's logger to select (see [`logging`](crate::logging)).
@@ -27,6 +28,7 @@ mod builtins;
 mod calls;
 mod connections;
 mod dispatch;
+mod holds;
 mod registry;
 mod serving;
 mod signals;
@@ -56,7 +58,7 @@ use crate::protocol::{flags, requests};
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::tls::TlsConfig;
 use crate::transport::ListenerStop;
-use crate::{random, Error, Result};
+use crate::{limits, random, Error, Result};
 
 /// How the node uses EPMD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -72,8 +74,9 @@ pub enum EpmdMode {
     None,
 }
 
-/// Options for starting a [`Node`]; made by [`Node::builder`].
-#[derive(Clone, Debug)]
+/// Options for starting a [`Node`]; made by [`Node::builder`]. Its `Debug`
+/// leaves the cookie out.
+#[derive(Clone)]
 pub struct NodeBuilder {
     name: String,
     cookie: Option<String>,
@@ -90,6 +93,60 @@ pub struct NodeBuilder {
     handler_threads: usize,
     tls: Option<TlsConfig>,
     ipv6: bool,
+    max_pending_handshakes: usize,
+    max_fragmented_messages: usize,
+    max_monitors_per_peer: usize,
+    send_timeout: Duration,
+    mailbox_queue_limit: Option<usize>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let NodeBuilder {
+            name,
+            cookie,
+            hidden,
+            epmd,
+            epmd_port,
+            listen_port,
+            net_ticktime,
+            setup_timeout,
+            long_names,
+            max_message,
+            max_message_terms,
+            max_atoms_per_peer,
+            handler_threads,
+            tls,
+            ipv6,
+            max_pending_handshakes,
+            max_fragmented_messages,
+            max_monitors_per_peer,
+            send_timeout,
+            mailbox_queue_limit,
+        } = self;
+        f.debug_struct("NodeBuilder")
+            .field("name", name)
+            .field("cookie", &cookie.as_ref().map(|_| "<hidden>"))
+            .field("hidden", hidden)
+            .field("epmd", epmd)
+            .field("epmd_port", epmd_port)
+            .field("listen_port", listen_port)
+            .field("net_ticktime", net_ticktime)
+            .field("setup_timeout", setup_timeout)
+            .field("long_names", long_names)
+            .field("max_message", max_message)
+            .field("max_message_terms", max_message_terms)
+            .field("max_atoms_per_peer", max_atoms_per_peer)
+            .field("handler_threads", handler_threads)
+            .field("tls", &tls.is_some())
+            .field("ipv6", ipv6)
+            .field("max_pending_handshakes", max_pending_handshakes)
+            .field("max_fragmented_messages", max_fragmented_messages)
+            .field("max_monitors_per_peer", max_monitors_per_peer)
+            .field("send_timeout", send_timeout)
+            .field("mailbox_queue_limit", mailbox_queue_limit)
+            .finish()
+    }
 }
 
 impl NodeBuilder {
@@ -132,8 +189,9 @@ impl NodeBuilder {
         self
     }
 
-    /// How long connecting (EPMD lookup, TCP, handshake) may take (default
-    /// 7 s, like `net_setuptime`).
+    /// How long connecting (EPMD lookup, TCP, handshake) may take in all
+    /// (default 7 s, like `net_setuptime`); also how long a peer connecting
+    /// to us may take over its handshake before it is cut off.
     pub fn setup_timeout(mut self, timeout: Duration) -> Self {
         self.setup_timeout = timeout;
         self
@@ -206,6 +264,53 @@ impl NodeBuilder {
         self
     }
 
+    /// How many incoming handshakes may be under way at once (default
+    /// [`DEFAULT_MAX_PENDING_HANDSHAKES`](crate::limits::DEFAULT_MAX_PENDING_HANDSHAKES), 64). Each has a thread and a
+    /// socket for at most the setup timeout; a connection that arrives
+    /// while this many are under way is closed at once.
+    pub fn max_pending_handshakes(mut self, handshakes: usize) -> Self {
+        self.max_pending_handshakes = handshakes;
+        self
+    }
+
+    /// How many messages may be arriving in fragments at once on one
+    /// connection (default
+    /// [`DEFAULT_FRAGMENTED_MESSAGES`](crate::limits::DEFAULT_FRAGMENTED_MESSAGES),
+    /// 1024); one more ends that connection. A BEAM node fragments a
+    /// message larger than 64 KiB, and has one such message on its way per
+    /// process sending one. Their bytes count against
+    /// [`max_message_size`](Self::max_message_size) together.
+    pub fn max_fragmented_messages(mut self, messages: usize) -> Self {
+        self.max_fragmented_messages = messages;
+        self
+    }
+
+    /// How many links and monitors one peer may hold on our processes at
+    /// once (default [`DEFAULT_MONITORS_PER_PEER`](crate::limits::DEFAULT_MONITORS_PER_PEER), 65,536; each costs a
+    /// few hundred bytes). A link or monitor past it ends that peer's
+    /// connection, which takes them all away.
+    pub fn max_monitors_per_peer(mut self, monitors: usize) -> Self {
+        self.max_monitors_per_peer = monitors;
+        self
+    }
+
+    /// How long a send may wait for room while a connection has 16 MiB
+    /// queued that the peer has not taken yet (default
+    /// [`DEFAULT_SEND_TIMEOUT`](crate::limits::DEFAULT_SEND_TIMEOUT), 60 s); then it fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) and nothing is sent.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// The queue limit every new mailbox starts with (default `None`: no
+    /// limit, as on BEAM); see
+    /// [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit).
+    pub fn mailbox_queue_limit(mut self, limit: Option<usize>) -> Self {
+        self.mailbox_queue_limit = limit;
+        self
+    }
+
     /// Starts the node: listens, registers with EPMD, and is ready to
     /// connect and be connected to.
     pub fn start(self) -> Result<Node> {
@@ -271,6 +376,8 @@ pub(crate) struct NodeInner {
     max_message: usize,
     /// What decoding one of a peer's messages may build.
     limits: Limits,
+    /// How many messages may arrive in fragments at once per connection.
+    max_fragmented: usize,
     /// Each peer's [`AtomBudget`], kept for the node's life: the atoms it
     /// added stay in the table when its connection goes.
     peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
@@ -278,6 +385,10 @@ pub(crate) struct NodeInner {
     setup_timeout: Duration,
     /// IPv4 or IPv6, TLS or not.
     proto: ProtoDist,
+    max_pending_handshakes: usize,
+    max_monitors_per_peer: usize,
+    send_timeout: Duration,
+    mailbox_queue_limit: Option<usize>,
     listener: ListenerStop,
     registration: Mutex<Option<epmd::Registration>>,
     closed: AtomicBool,
@@ -374,10 +485,15 @@ impl NodeInner {
                 max_terms: options.max_message_terms,
                 ..Limits::default()
             },
+            max_fragmented: options.max_fragmented_messages,
             peer_atoms: Mutex::new(FastMap::default()),
             atoms_per_peer: options.max_atoms_per_peer,
             setup_timeout: options.setup_timeout,
             proto,
+            max_pending_handshakes: options.max_pending_handshakes,
+            max_monitors_per_peer: options.max_monitors_per_peer,
+            send_timeout: options.send_timeout,
+            mailbox_queue_limit: options.mailbox_queue_limit,
             listener: stopper,
             registration: Mutex::new(registration),
             closed: AtomicBool::new(false),
@@ -463,6 +579,11 @@ impl Node {
             handler_threads: crate::serve::DEFAULT_HANDLER_THREADS,
             tls: None,
             ipv6: false,
+            max_pending_handshakes: limits::DEFAULT_MAX_PENDING_HANDSHAKES,
+            max_fragmented_messages: limits::DEFAULT_FRAGMENTED_MESSAGES,
+            max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER,
+            send_timeout: limits::DEFAULT_SEND_TIMEOUT,
+            mailbox_queue_limit: None,
         }
     }
 
@@ -606,5 +727,19 @@ impl std::fmt::Debug for Node {
             .field("name", &self.name())
             .field("port", &self.port())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Node;
+
+    #[test]
+    fn a_builders_debug_leaves_the_cookie_out() {
+        let builder = Node::builder("debug").cookie("SECRETCOOKIE");
+        let text = format!("{builder:?}");
+        assert!(!text.contains("SECRETCOOKIE"), "{text}");
+        assert!(text.contains(r#"cookie: Some("<hidden>")"#), "{text}");
+        assert!(text.contains(r#"name: "debug""#), "{text}");
     }
 }

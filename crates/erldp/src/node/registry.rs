@@ -74,9 +74,10 @@ impl Registry {
         }
         let mut names = self.names.write();
         if names.contains_key(&atom) {
-            return Err(Error::invalid(format!(
-                "the name {name} is already registered"
-            )));
+            return Err(Error::NameTaken {
+                name: name.to_string(),
+                reason: "already registered by a process of this node".into(),
+            });
         }
         process.set_name(atom)?;
         names.insert(atom, Arc::clone(process));
@@ -124,6 +125,7 @@ impl NodeInner {
             return Err(Error::Closed);
         }
         let process = make(self.identity.pid(self.registry.next_id()));
+        process.inbox().set_limit(self.mailbox_queue_limit);
         self.registry.add(&process);
         if let Some(name) = name {
             if let Err(err) = self.registry.register(&process, name) {

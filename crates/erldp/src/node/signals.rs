@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::holds::trim;
 use super::NodeInner;
 use crate::connection::Connection;
 use crate::dest::Dest;
@@ -144,20 +145,33 @@ impl Process {
         self.inbox.close();
     }
 
-    /// Records that `watcher` monitors this process, unless it has ended.
-    fn add_watcher(&self, reference: Ref, watcher: Watcher) -> bool {
+    /// Records that `watcher` monitors this process, unless it has ended:
+    /// `None` then, else whether the monitor is a new one.
+    fn add_watcher(&self, reference: Ref, watcher: Watcher) -> Option<bool> {
         let mut relations = self.relations.lock();
-        if !relations.closed {
-            relations.watchers.insert(reference, watcher);
+        if relations.closed {
+            return None;
         }
-        !relations.closed
+        Some(relations.watchers.insert(reference, watcher).is_none())
     }
 
-    fn remove_watcher(&self, reference: Ref) {
-        let removed = self.relations.lock().watchers.remove(&reference);
-        if removed.is_some() {
-            self.note_unwatched(reference);
+    /// Removes the monitor `reference`, if `by` (when given) holds it;
+    /// whether it did.
+    fn remove_watcher(&self, reference: Ref, by: Option<Pid>) -> bool {
+        {
+            let mut relations = self.relations.lock();
+            let holder = relations
+                .watchers
+                .get(&reference)
+                .map(|watcher| watcher.pid);
+            if holder.is_none() || by.is_some_and(|by| holder != Some(by)) {
+                return false;
+            }
+            relations.watchers.remove(&reference);
+            trim(&mut relations.watchers);
         }
+        self.note_unwatched(reference);
+        true
     }
 
     fn note_unwatched(&self, reference: Ref) {
@@ -166,29 +180,44 @@ impl Process {
         }
     }
 
-    /// Records a link from `other`, unless this process has ended.
-    fn add_link(&self, other: Pid) -> bool {
+    /// Records a link from `other`, unless this process has ended: `None`
+    /// then, else whether the link is a new one.
+    fn add_link(&self, other: Pid) -> Option<bool> {
         let mut relations = self.relations.lock();
-        if !relations.closed {
-            relations.links.entry(other).or_insert(Link::Active);
+        if relations.closed {
+            return None;
         }
-        !relations.closed
+        let links = &mut relations.links;
+        let new = !links.contains_key(&other);
+        links.entry(other).or_insert(Link::Active);
+        Some(new)
     }
 
-    /// Removes the link to `other` when it is in the given state.
-    fn remove_link_if(&self, other: Pid, state: Link) {
+    /// Removes the link to `other` when it is in the given state; whether
+    /// it was.
+    fn remove_link_if(&self, other: Pid, state: Link) -> bool {
         let mut relations = self.relations.lock();
-        if relations.links.get(&other) == Some(&state) {
-            relations.links.remove(&other);
+        if relations.links.get(&other) != Some(&state) {
+            return false;
         }
+        relations.links.remove(&other);
+        trim(&mut relations.links);
+        true
     }
 
     /// The exit signal of a linked process: a message, if the link stood.
-    fn exit_from_link(&self, from: Pid, reason: Term) {
-        let active = self.relations.lock().links.remove(&from) == Some(Link::Active);
-        if active {
+    /// Whether there was a link (standing or being undone).
+    fn exit_from_link(&self, from: Pid, reason: Term) -> bool {
+        let removed = {
+            let mut relations = self.relations.lock();
+            let removed = relations.links.remove(&from);
+            trim(&mut relations.links);
+            removed
+        };
+        if removed == Some(Link::Active) {
             self.inbox.push(Message::exit(from, reason));
         }
+        removed.is_some()
     }
 
     /// A monitor this process holds fired: a `DOWN` message, if it stood.
@@ -258,6 +287,9 @@ impl Process {
                 }
                 !lost
             });
+            trim(&mut relations.links);
+            trim(&mut relations.monitors);
+            trim(&mut relations.watchers);
             if relations.node_monitors.remove(&node).is_some() {
                 messages.push(Message::node_down(node));
             }
@@ -277,7 +309,7 @@ impl NodeInner {
         if other == process.pid {
             return Ok(());
         }
-        {
+        let new = {
             let mut relations = process.relations.lock();
             if relations.closed {
                 return Err(Error::Closed);
@@ -285,12 +317,13 @@ impl NodeInner {
             if relations.links.get(&other) == Some(&Link::Active) {
                 return Ok(());
             }
-            relations.links.insert(other, Link::Active);
-        }
+            relations.links.insert(other, Link::Active).is_none()
+        };
         if other.node == self.name() {
             let linked = self
                 .process(other)
-                .is_some_and(|peer| peer.add_link(process.pid));
+                .and_then(|peer| peer.add_link(process.pid))
+                .is_some();
             if !linked {
                 process.exit_from_link(other, Term::atom("noproc"));
             }
@@ -300,11 +333,21 @@ impl NodeInner {
             from: process.pid,
             to: other,
         };
-        if let Err(err) = self.send_control(other.node, &link) {
-            process.relations.lock().links.remove(&other);
-            return Err(err);
+        match self.connection(other.node).and_then(|conn| {
+            conn.send(&link)?;
+            Ok(conn)
+        }) {
+            Ok(conn) => {
+                if new {
+                    self.held(&conn);
+                }
+                Ok(())
+            }
+            Err(err) => {
+                process.relations.lock().links.remove(&other);
+                Err(err)
+            }
         }
-        Ok(())
     }
 
     pub(super) fn unlink(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
@@ -366,7 +409,7 @@ impl NodeInner {
             );
         }
         if node == self.name() {
-            if !self.watch(target_ref, reference, process.pid) {
+            if self.watch(target_ref, reference, process.pid).is_none() {
                 process.fire_monitor(reference, Term::atom("noproc"));
             }
             return Ok(reference);
@@ -457,6 +500,7 @@ impl NodeInner {
                     peer.exit_from_link(me, reason.clone());
                 }
             } else {
+                self.released(other.node);
                 self.send_if_connected(
                     other.node,
                     &Control::Exit {
@@ -471,6 +515,7 @@ impl NodeInner {
             if watcher.pid.node == self.name() {
                 self.notify_down(watcher.pid, reference, reason.clone());
             } else {
+                self.released(watcher.pid.node);
                 self.send_if_connected(
                     watcher.pid.node,
                     &Control::MonitorPExit {
@@ -509,18 +554,29 @@ impl NodeInner {
         link: bool,
         monitor: bool,
     ) {
-        let mut relations = process.relations.lock();
-        if link {
-            relations.links.insert(requester, Link::Active);
+        {
+            let mut relations = process.relations.lock();
+            if link {
+                relations.links.insert(requester, Link::Active);
+            }
+            if monitor {
+                relations.watchers.insert(
+                    reference,
+                    Watcher {
+                        pid: requester,
+                        how: ProcRef::Pid(process.pid),
+                    },
+                );
+            }
         }
-        if monitor {
-            relations.watchers.insert(
-                reference,
-                Watcher {
-                    pid: requester,
-                    how: ProcRef::Pid(process.pid),
-                },
-            );
+        // They count against the requester's max_monitors_per_peer, as
+        // their release at the process's end does.
+        if requester.node != self.name() {
+            if let Some(conn) = self.live_connection(requester.node) {
+                for _ in 0..(link as usize + monitor as usize) {
+                    self.held(&conn);
+                }
+            }
         }
     }
 
@@ -550,14 +606,15 @@ impl NodeInner {
                     reason,
                 },
             );
+            self.released(watcher.pid.node);
         }
         true
     }
 
-    /// Makes `watcher` monitor the local process `target` names; false
-    /// when there is none (any more).
-    pub(super) fn watch(&self, target: ProcRef, reference: Ref, watcher: Pid) -> bool {
-        self.resolve(target).is_some_and(|process| {
+    /// Makes `watcher` monitor the local process `target` names: `None`
+    /// when there is none (any more), else whether the monitor is new.
+    pub(super) fn watch(&self, target: ProcRef, reference: Ref, watcher: Pid) -> Option<bool> {
+        self.resolve(target).and_then(|process| {
             process.add_watcher(
                 reference,
                 Watcher {
@@ -570,7 +627,7 @@ impl NodeInner {
 
     pub(super) fn unwatch_local(&self, target: ProcRef, reference: Ref) {
         if let Some(process) = self.resolve(target) {
-            process.remove_watcher(reference);
+            process.remove_watcher(reference, None);
         }
     }
 
@@ -597,31 +654,45 @@ impl NodeInner {
 /// What peers do to our processes.
 impl NodeInner {
     pub(super) fn on_link(&self, conn: &Connection, control: &Control, from: Pid, to: Pid) {
-        let linked = self
-            .process(to)
-            .is_some_and(|process| process.add_link(from));
-        if !linked {
-            self.refuse(conn, control);
+        let Some(process) = self.process(to) else {
+            return self.refuse(conn, control);
+        };
+        if !self.may_hold(conn) {
+            return;
+        }
+        match process.add_link(from) {
+            Some(true) => self.held(conn),
+            Some(false) => {}
+            None => self.refuse(conn, control),
         }
     }
 
     pub(super) fn on_unlink_id(&self, conn: &Connection, id: u64, from: Pid, to: Pid) {
-        if let Some(process) = self.process(to) {
-            process.remove_link_if(from, Link::Active);
+        if self
+            .process(to)
+            .is_some_and(|process| process.remove_link_if(from, Link::Active))
+        {
+            self.released(from.node);
         }
         let _ = conn.send(&noproc::unlink_ack(id, from, to));
     }
 
     pub(super) fn on_unlink_id_ack(&self, id: u64, from: Pid, to: Pid) {
-        if let Some(process) = self.process(to) {
-            process.remove_link_if(from, Link::Unlinking(id));
+        if self
+            .process(to)
+            .is_some_and(|process| process.remove_link_if(from, Link::Unlinking(id)))
+        {
+            self.released(from.node);
         }
     }
 
     /// The exit signal of a process linked to ours.
     pub(super) fn on_exit(&self, from: Pid, to: Pid, reason: Term) {
-        if let Some(process) = self.process(to) {
-            process.exit_from_link(from, reason);
+        if self
+            .process(to)
+            .is_some_and(|process| process.exit_from_link(from, reason))
+        {
+            self.released(from.node);
         }
     }
 
@@ -643,13 +714,24 @@ impl NodeInner {
         to: ProcRef,
         reference: Ref,
     ) {
-        if !self.watch(to, reference, from) {
-            self.refuse(conn, control);
+        if !self.may_hold(conn) {
+            return;
+        }
+        match self.watch(to, reference, from) {
+            Some(true) => self.held(conn),
+            Some(false) => {}
+            None => self.refuse(conn, control),
         }
     }
 
-    pub(super) fn on_demonitor(&self, to: ProcRef, reference: Ref) {
-        self.unwatch_local(to, reference);
+    /// A peer's process stops monitoring ours (only its own monitor).
+    pub(super) fn on_demonitor(&self, from: Pid, to: ProcRef, reference: Ref) {
+        if self
+            .resolve(to)
+            .is_some_and(|process| process.remove_watcher(reference, Some(from)))
+        {
+            self.released(from.node);
+        }
     }
 
     /// A monitor of ours fired on the peer: a call or rpc fails or

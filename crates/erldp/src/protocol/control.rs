@@ -190,6 +190,30 @@ pub(crate) enum Control {
 }
 
 impl Control {
+    /// The process the message says it comes from, where only a process of
+    /// the peer that sent it may: erts drops a connection whose LINK,
+    /// UNLINK_ID(_ACK), EXIT, EXIT2, MONITOR_P or DEMONITOR_P names a
+    /// process of another node (`erts_net_message` in `dist.c`), and so do
+    /// we, for those and for what our processes see as the sender
+    /// ([`Message::from`](crate::Message::from) of SEND_SENDER, REG_SEND and
+    /// ALIAS_SEND) or would link to (SPAWN_REQUEST).
+    pub(crate) fn sender(&self) -> Option<Pid> {
+        match *self {
+            Control::Link { from, .. }
+            | Control::RegSend { from, .. }
+            | Control::AliasSend { from, .. }
+            | Control::Exit { from, .. }
+            | Control::Exit2 { from, .. }
+            | Control::UnlinkId { from, .. }
+            | Control::UnlinkIdAck { from, .. }
+            | Control::MonitorP { from, .. }
+            | Control::DemonitorP { from, .. }
+            | Control::SpawnRequest { from, .. } => Some(from),
+            Control::Send { from, .. } => from,
+            Control::MonitorPExit { .. } | Control::SpawnReply { .. } | Control::Ignored => None,
+        }
+    }
+
     /// The message's name in the protocol guide, for trace logs.
     pub(crate) fn kind(&self) -> &'static str {
         match self {

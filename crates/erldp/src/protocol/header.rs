@@ -24,14 +24,16 @@ use crate::{Error, Result};
 /// peer did not negotiate `DIST_HDR_ATOM_CACHE`.
 const PASS_THROUGH: u8 = 112;
 
-/// What bounds one peer's frames: their size, the long atoms the peer may
-/// still add to the atom table, and what decoding one of its messages may
-/// build.
+/// What bounds one peer's frames: their size, the messages arriving in
+/// fragments at once, the long atoms the peer may still add to the atom
+/// table, and what decoding one of its messages may build.
 #[derive(Clone)]
 pub(crate) struct Bounds {
-    /// The largest frame, and the largest message reassembled from
-    /// fragments.
+    /// The largest frame, and what the messages being reassembled from
+    /// fragments may hold together.
     pub max_message: usize,
+    /// How many messages may be arriving in fragments at once.
+    pub max_fragmented: usize,
     pub atoms: Arc<AtomBudget>,
     pub limits: Limits,
 }
@@ -42,6 +44,7 @@ impl Default for Bounds {
     fn default() -> Bounds {
         Bounds {
             max_message: 1 << 30,
+            max_fragmented: crate::limits::DEFAULT_FRAGMENTED_MESSAGES,
             atoms: Arc::new(AtomBudget::new(crate::term::DEFAULT_ATOMS_PER_PEER)),
             limits: Limits::default(),
         }
@@ -63,6 +66,14 @@ struct Partial {
     refs: Vec<Atom>,
     next_fragment: u64,
     data: BytesMut,
+}
+
+impl Partial {
+    /// What a message being reassembled holds, for the bound on all of
+    /// them: its bytes, the atoms its cache references name, and its entry.
+    fn cost(refs: usize, bytes: usize) -> usize {
+        std::mem::size_of::<(u64, Partial)>() + refs * std::mem::size_of::<Atom>() + bytes
+    }
 }
 
 /// Where a frame's terms start and which atoms its cache references name.
@@ -215,7 +226,27 @@ impl Inbound {
         if fragment == 0 {
             return Err(Error::decode(10, "fragment id 0"));
         }
-        self.reserve_fragment_space(body.len())?;
+        // Every fragment carries a byte at least: a message announcing
+        // more fragments than that cannot be one the limit lets through.
+        if u64::try_from(self.bounds.max_message).is_ok_and(|max| fragment > max) {
+            return Err(Error::decode(
+                10,
+                format!(
+                    "a message in {fragment} fragments exceeds the limit of {} bytes",
+                    self.bounds.max_message
+                ),
+            ));
+        }
+        if self.partial.len() >= self.bounds.max_fragmented {
+            return Err(Error::decode(
+                2,
+                format!(
+                    "more than {} messages arriving in fragments at once (max_fragmented_messages)",
+                    self.bounds.max_fragmented
+                ),
+            ));
+        }
+        self.reserve_fragment_space(Partial::cost(refs.len(), body.len()))?;
         let mut data = BytesMut::with_capacity(body.len() * 2);
         data.extend_from_slice(&body);
         if let Some(old) = self.partial.insert(
@@ -226,7 +257,7 @@ impl Inbound {
                 data,
             },
         ) {
-            self.partial_bytes -= old.data.len();
+            self.partial_bytes -= Partial::cost(old.refs.len(), old.data.len());
             return Err(Error::decode(
                 2,
                 format!("fragment sequence {sequence} started twice"),
@@ -263,7 +294,7 @@ impl Inbound {
             .partial
             .remove(&sequence)
             .expect("present: just looked up");
-        self.partial_bytes -= done.data.len();
+        self.partial_bytes -= Partial::cost(done.refs.len(), done.data.len());
         Ok(Some(Framed {
             refs: done.refs,
             body: done.data.freeze(),
@@ -277,7 +308,7 @@ impl Inbound {
             return Err(Error::decode(
                 0,
                 format!(
-                    "fragmented messages exceed the limit of {} bytes",
+                    "messages arriving in fragments exceed the limit of {} bytes together",
                     self.bounds.max_message
                 ),
             ));

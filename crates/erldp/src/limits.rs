@@ -1,0 +1,23 @@
+//! The defaults of the bounds a node puts on what peers make it hold and
+//! wait for, beside those of decoding ([`term::Limits`](crate::term::Limits),
+//! [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER)). Each is
+//! changed with the [`NodeBuilder`](crate::NodeBuilder) option of the same
+//! name; README's "Limits" lists them all, with what happens past each.
+
+use std::time::Duration;
+
+/// How many incoming handshakes may be under way at once
+/// ([`NodeBuilder::max_pending_handshakes`](crate::NodeBuilder::max_pending_handshakes)).
+pub const DEFAULT_MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// How many messages may be arriving in fragments at once on one connection
+/// ([`NodeBuilder::max_fragmented_messages`](crate::NodeBuilder::max_fragmented_messages)).
+pub const DEFAULT_FRAGMENTED_MESSAGES: usize = 1024;
+
+/// How many links and monitors one peer may hold on our processes
+/// ([`NodeBuilder::max_monitors_per_peer`](crate::NodeBuilder::max_monitors_per_peer)).
+pub const DEFAULT_MONITORS_PER_PEER: usize = 65_536;
+
+/// How long a send may wait for room in a connection's queue
+/// ([`NodeBuilder::send_timeout`](crate::NodeBuilder::send_timeout)).
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
