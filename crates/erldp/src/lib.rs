@@ -38,6 +38,21 @@
 #![warn(missing_docs)]
 
 mod client;
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the node drives these state machines from issue 12's phase 2"
+    )
+)]
+#[cfg_attr(
+    test,
+    allow(
+        dead_code,
+        reason = "the node drives these state machines from issue 12's phase 2"
+    )
+)]
+mod cluster;
 mod connection;
 mod dist;
 pub mod epmd;
