@@ -20,6 +20,8 @@
 
 mod locker;
 mod registrar;
+#[cfg(test)]
+mod sim;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -63,7 +65,7 @@ impl Default for Limits {
 }
 
 /// Our three built-in processes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Proc {
     /// Registered as `global_name_server`.
     Server,

@@ -828,3 +828,118 @@ fn an_early_init_connect_waits_for_nodeup() {
         )
     );
 }
+
+/// Two, three and four of our nodes meet in every order the network allows: each run ends
+/// with every node knowing every other and no lock left.
+#[test]
+fn our_nodes_mesh_whatever_the_interleaving() {
+    for seed in 0..200 {
+        let mut sim = sim::Sim::new(&["a", "b"], seed);
+        sim.connect(0, 1);
+        sim.run(100_000);
+        sim.assert_meshed();
+
+        let mut sim = sim::Sim::new(&["a", "b", "c"], seed);
+        sim.connect(0, 1);
+        sim.run(100_000);
+        sim.connect(2, 0);
+        sim.run(100_000);
+        sim.assert_meshed();
+
+        let mut sim = sim::Sim::new(&["a", "b", "c", "d"], seed);
+        sim.connect(0, 1);
+        sim.connect(2, 3);
+        sim.run(100_000);
+        sim.connect(1, 2);
+        sim.run(100_000);
+        sim.assert_meshed();
+
+        // Every connection at once.
+        let mut sim = sim::Sim::new(&["a", "b", "c", "d", "e"], seed);
+        for i in 0..5 {
+            for j in i + 1..5 {
+                sim.connect(i, j);
+            }
+        }
+        sim.run(200_000);
+        sim.assert_meshed();
+    }
+}
+
+/// A node killed at any point of its sync with a meshed pair: the pair stays meshed and
+/// lock-free, and the node, restarted, meshes with both.
+#[test]
+fn a_node_killed_mid_sync_leaves_the_rest_working() {
+    for seed in 0..40 {
+        for cut in [1, 3, 6, 10, 15, 25, 40, 60] {
+            let mut sim = sim::Sim::new(&["a", "b", "c"], seed);
+            sim.connect(0, 1);
+            sim.run(100_000);
+            sim.connect(2, 0);
+            for _ in 0..cut {
+                sim.step();
+            }
+            sim.kill(2);
+            sim.run(100_000);
+            let (a, b) = (&sim.nodes[0], &sim.nodes[1]);
+            assert_eq!(a.known_nodes(), vec![sim.node(1)], "seed {seed}, cut {cut}");
+            assert_eq!(b.known_nodes(), vec![sim.node(0)], "seed {seed}, cut {cut}");
+            for g in [a, b] {
+                assert!(!g.table.is_locked(&Term::atom("global")));
+            }
+            sim.restart(2);
+            sim.connect(2, 1);
+            sim.run(100_000);
+            sim.assert_meshed();
+        }
+    }
+}
+
+/// Names registered in two partitions before they meet: a clash keeps one holder
+/// everywhere, the other names are everywhere.
+#[test]
+fn names_of_two_partitions_merge() {
+    for seed in 0..50 {
+        let mut sim = sim::Sim::new(&["a", "b", "c"], seed);
+        sim.connect(0, 1);
+        sim.run(100_000);
+        let pid = |sim: &sim::Sim, i: usize, id: u32| Pid {
+            node: sim.node(i),
+            id,
+            serial: 0,
+            creation: 1,
+        };
+        let (pa, pa2, pc) = (pid(&sim, 0, 10), pid(&sim, 0, 11), pid(&sim, 2, 10));
+        for (i, name, p) in [(0, "x", pa), (0, "only_a", pa2), (2, "x", pc)] {
+            let (_, actions) = sim.nodes[i].register(Term::atom(name), p);
+            sim.handle(i, actions);
+            sim.run(100_000);
+        }
+        let pc2 = pid(&sim, 2, 11);
+        let (_, actions) = sim.nodes[2].register(Term::atom("only_c"), pc2);
+        sim.handle(2, actions);
+        sim.run(100_000);
+        sim.connect(2, 1);
+        sim.run(100_000);
+        sim.assert_meshed();
+        for g in &sim.nodes {
+            assert_eq!(
+                g.registered_names(),
+                vec![Term::atom("only_a"), Term::atom("only_c"), Term::atom("x")]
+            );
+            assert_eq!(
+                g.whereis(&Term::atom("x")),
+                Some(pa),
+                "a < c: the pid of a stays"
+            );
+        }
+        assert!(
+            sim.log.iter().any(|(_, a)| *a
+                == Action::Exit {
+                    pid: pc,
+                    reason: Term::atom("kill")
+                }),
+            "the other holder is killed"
+        );
+    }
+}
