@@ -328,11 +328,17 @@ impl Scope {
             return Err(too_many(peer, total));
         }
         let mut actions = Vec::new();
-        let state = self.peers.entry(peer).or_insert_with(|| {
+        if !self.peers.contains_key(&peer) {
+            // The peer answers our discover: it holds no members of ours yet, and a leave we
+            // sent before our sync reached it would name a group it does not hold (OTP 25 and
+            // 27 crash on that). Our sync goes first, as it does to a peer that discovers us.
             actions.push(Action::Monitor(peer));
-            Peer::default()
-        });
-        state.replace(groups);
+            actions.push(Action::Send {
+                to: Dest::Pid(peer),
+                msg: self.sync(),
+            });
+        }
+        self.peers.entry(peer).or_default().replace(groups);
         Ok(actions)
     }
 
@@ -494,6 +500,168 @@ mod tests {
         terms
     }
 
+    /// What the scope process of an OTP 25 or 27 node (`pg.erl`, version 0) records of our
+    /// scope, driven by what we send it: it panics where that pg would crash.
+    struct Otp25Peer {
+        me: Pid,
+        us: Pid,
+        /// Its view of our members, once it knows our scope.
+        view: Option<BTreeMap<Term, Vec<Pid>>>,
+        /// What it sends back, in order.
+        out: Vec<Term>,
+    }
+
+    impl Otp25Peer {
+        fn receive(&mut self, msg: &Term) {
+            let fields = msg.as_tuple().expect("pg gets tuples from us");
+            match (
+                fields[0]
+                    .as_atom()
+                    .map(|a| a.as_str().to_string())
+                    .as_deref(),
+                fields.len(),
+            ) {
+                (Some("discover"), 2) => {
+                    assert_eq!(fields[1], Term::from(self.us));
+                    self.out.push(Term::tuple(vec![
+                        Term::atom("$gen_cast"),
+                        Term::tuple(vec![Term::atom("sync"), self.me.into(), Term::nil()]),
+                    ]));
+                    if self.view.is_none() {
+                        self.view = Some(BTreeMap::new());
+                        self.out
+                            .push(Term::tuple(vec![Term::atom("discover"), self.me.into()]));
+                    }
+                }
+                (Some("$gen_cast"), 2) => {
+                    let Some([tag, _, groups]) = fields[1].as_tuple() else {
+                        panic!("pg's handle_cast crashes on {msg}");
+                    };
+                    assert!(tag.is_atom("sync"), "pg's handle_cast crashes on {msg}");
+                    let view = groups
+                        .as_list()
+                        .expect("a list")
+                        .iter()
+                        .map(|g| match g.as_tuple() {
+                            Some([group, pids]) => (group.clone(), super::pids(pids, "").unwrap()),
+                            _ => panic!("{msg}"),
+                        })
+                        .collect();
+                    self.view = Some(view);
+                }
+                (Some("join"), 4) => {
+                    if let Some(view) = &mut self.view {
+                        let mut pids = super::pids(&fields[3], "").unwrap();
+                        let members = view.entry(fields[2].clone()).or_default();
+                        pids.append(members);
+                        *members = pids;
+                    }
+                }
+                (Some("leave"), 4) => {
+                    if let Some(view) = &mut self.view {
+                        let pids = super::pids(&fields[2], "").unwrap();
+                        for group in fields[3].as_list().expect("a list") {
+                            let members = view.get_mut(group).unwrap_or_else(|| {
+                                panic!("badkey: pg's leave_remote/3 crashes on {msg}")
+                            });
+                            for pid in &pids {
+                                if let Some(at) = members.iter().position(|p| p == pid) {
+                                    members.remove(at);
+                                }
+                            }
+                            if members.is_empty() {
+                                view.remove(group);
+                            }
+                        }
+                    }
+                }
+                _ => panic!("pg's handle_info crashes on {msg}"),
+            }
+        }
+    }
+
+    /// Local joins, leaves and exits at any moment of the discovery of an OTP 25 peer, in
+    /// every interleaving: the peer never gets a message its pg would crash on, and in the
+    /// end holds exactly our members.
+    #[test]
+    fn an_otp_25_peer_holds_our_members_exactly_whatever_the_interleaving() {
+        let (t, _) = setup();
+        let pids = [t.pid("<u.1>"), t.pid("<u.2>")];
+        let groups = [t.term("g1"), t.term("g2")];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rand = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..2000 {
+            let (_, mut scope) = setup();
+            let mut peer = Otp25Peer {
+                me: t.pid("<a:pg>"),
+                us: t.pid("<u:pg>"),
+                view: None,
+                out: Vec::new(),
+            };
+            let mut to_peer: Vec<Term> = Vec::new();
+            let mut from_peer: Vec<Term> = Vec::new();
+            let mut connected = false;
+            let send = |actions: Vec<Action>, to_peer: &mut Vec<Term>| {
+                for action in actions {
+                    if let Action::Send { msg, .. } = action {
+                        to_peer.push(msg);
+                    }
+                }
+            };
+            for _ in 0..40 {
+                match rand(6) {
+                    0 => {
+                        let pid = pids[rand(2)];
+                        send(scope.join(groups[rand(2)].clone(), &[pid]), &mut to_peer);
+                    }
+                    1 => {
+                        let pid = pids[rand(2)];
+                        send(scope.leave(&groups[rand(2)], &[pid]).1, &mut to_peer);
+                    }
+                    2 => send(scope.member_down(pids[rand(2)]), &mut to_peer),
+                    3 if !connected => {
+                        connected = true;
+                        send(scope.connected(t.node("a")), &mut to_peer);
+                    }
+                    4 if !to_peer.is_empty() => {
+                        peer.receive(&to_peer.remove(0));
+                        from_peer.append(&mut peer.out);
+                    }
+                    5 if !from_peer.is_empty() => {
+                        let msg = from_peer.remove(0);
+                        send(scope.handle(&msg).unwrap(), &mut to_peer);
+                    }
+                    _ => {}
+                }
+            }
+            if !connected {
+                send(scope.connected(t.node("a")), &mut to_peer);
+            }
+            while !to_peer.is_empty() || !from_peer.is_empty() {
+                if !to_peer.is_empty() {
+                    peer.receive(&to_peer.remove(0));
+                    from_peer.append(&mut peer.out);
+                } else {
+                    let msg = from_peer.remove(0);
+                    send(scope.handle(&msg).unwrap(), &mut to_peer);
+                }
+            }
+            let view = peer.view.expect("the peer knows our scope");
+            let sorted = |groups: &BTreeMap<Term, Vec<Pid>>| -> Vec<(Term, Vec<Term>)> {
+                groups
+                    .iter()
+                    .map(|(g, pids)| (g.clone(), super::tests::sorted(pids.clone())))
+                    .collect()
+            };
+            assert_eq!(sorted(&view), sorted(&scope.local));
+        }
+    }
+
     #[test]
     fn a_connection_discovers_the_scope_of_the_node() {
         let (t, mut scope) = setup();
@@ -585,8 +753,11 @@ mod tests {
             scope.handle(&t.term(
                 "{'$gen_cast',{local_data,'<b:pg>',1,#{g2 => ['<b:p3>'],g3 => ['<b:p3>']}}}"
             )),
-            Ok(vec![Action::Monitor(t.pid("<b:pg>"))]),
-            "members from an unknown peer make it known, monitored"
+            Ok(vec![
+                Action::Monitor(t.pid("<b:pg>")),
+                send(&t, "<b:pg>", "{'$gen_cast',{sync,'<u:pg>',[]}}"),
+            ]),
+            "members from an unknown peer make it known, monitored, and synced with ours"
         );
         for msg in [
             "{update,'<b:pg>',[{g1,['<b:p1>','<b:p1>'],[]}]}",
