@@ -2,6 +2,7 @@
 //! messages a BEAM node sent are fed in as our node would receive them, and what we send must
 //! be what a BEAM node in our place sent. Our node is `u`.
 
+use super::table::{Inserter, NewName};
 use super::*;
 use crate::cluster::transcript::Transcript;
 
