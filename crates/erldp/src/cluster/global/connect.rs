@@ -466,41 +466,61 @@ impl Global {
         }
     }
 
+    /// `do_ops/5`: inserts of external names first, then the other inserts (of names not just
+    /// inserted as external), then the deletes, whatever their order in the list — so that
+    /// every node ends with the same table from the same ops.
     pub(super) fn do_ops(&mut self, ops: &[Term], names_ext: &Term, inserter: &Inserter) {
-        let ext: Vec<(Term, Pid, Atom)> = names_ext
-            .as_list()
-            .unwrap_or(&[])
+        let inserts: Vec<(&Term, Pid, &Term)> = ops
             .iter()
-            .filter_map(|e| match e.as_tuple() {
-                Some([name, pid, node]) => Some((name.clone(), pid.as_pid()?, node.as_atom()?)),
+            .filter_map(|op| match op.as_tuple() {
+                Some([tag, entry]) if tag.is_atom("insert") => match entry.as_tuple() {
+                    Some([name, pid, method]) => Some((name, pid.as_pid()?, method)),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
+        let mut external = Vec::new();
+        for entry in names_ext.as_list().unwrap_or(&[]) {
+            let Some([name2, pid2, reg_node]) = entry.as_tuple() else {
+                continue;
+            };
+            let Some(reg_node) = reg_node.as_atom() else {
+                continue;
+            };
+            for &(name, pid, method) in &inserts {
+                if name == name2 && Term::from(pid) == *pid2 {
+                    external.push(NewName {
+                        name: name.clone(),
+                        pid,
+                        method: method.clone(),
+                        ext: Some(reg_node),
+                    });
+                }
+            }
+        }
+        let external_names: Vec<Term> = external.iter().map(|e| e.name.clone()).collect();
+        for entry in external {
+            self.table
+                .insert(entry, inserter, &mut self.ids, &mut self.out);
+        }
+        for (name, pid, method) in inserts {
+            if !external_names.contains(name) {
+                let entry = NewName {
+                    name: name.clone(),
+                    pid,
+                    method: method.clone(),
+                    ext: None,
+                };
+                self.table
+                    .insert(entry, inserter, &mut self.ids, &mut self.out);
+            }
+        }
         for op in ops {
-            match op.as_tuple() {
-                Some([tag, entry]) if tag.is_atom("insert") => {
-                    if let Some([name, pid, method]) = entry.as_tuple() {
-                        let Some(pid) = pid.as_pid() else {
-                            continue;
-                        };
-                        let reg_node = ext
-                            .iter()
-                            .find(|(n, p, _)| n == name && *p == pid)
-                            .map(|&(_, _, node)| node);
-                        let entry = NewName {
-                            name: name.clone(),
-                            pid,
-                            method: method.clone(),
-                            ext: reg_node,
-                        };
-                        self.table
-                            .insert(entry, inserter, &mut self.ids, &mut self.out);
-                    }
+            if let Some([tag, name]) = op.as_tuple() {
+                if tag.is_atom("delete") {
+                    self.table.delete(name, &mut self.out);
                 }
-                Some([tag, name]) if tag.is_atom("delete") => {
-                    self.table.delete(name, &mut self.out)
-                }
-                _ => {}
             }
         }
     }

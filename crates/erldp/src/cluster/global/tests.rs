@@ -944,3 +944,27 @@ fn names_of_two_partitions_merge() {
         );
     }
 }
+
+/// Ops apply as `do_ops/5` does whatever their order: external inserts, other inserts, then
+/// deletes (a delete wins over an insert of the same name).
+#[test]
+fn ops_apply_inserts_then_deletes() {
+    let (t, mut global) = setup("us@vm", &[("a", "a_25@vm"), ("c", "c_25@vm")]);
+    global.known.insert(t.node("a"), 8);
+    msg(
+        &mut global,
+        &t,
+        "{'$gen_cast',{new_nodes,'a_25@vm',\
+           [{delete,gone},{insert,{gone,'<c:p1>',m}},{insert,{kept,'<c:p2>',m}},\
+            {insert,{ext,'<c:p3>',m}}],\
+           [{ext,'<c:p3>','a_25@vm'},{other,'<c:p9>','a_25@vm'}],\
+           [],[{vsn,8},{lock,{global,['<a:locker>','<c:locker>']}}]}}",
+    );
+    assert_eq!(global.whereis(&Term::atom("gone")), None);
+    assert_eq!(global.whereis(&Term::atom("kept")), Some(t.pid("<c:p2>")));
+    assert_eq!(
+        global.table.ext_list(),
+        t.term("[{ext,'<c:p3>','a_25@vm'}]"),
+        "an external name is one named in both lists"
+    );
+}
