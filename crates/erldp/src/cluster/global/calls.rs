@@ -167,10 +167,6 @@ pub(super) fn serve_call(
     }
 }
 
-pub(super) fn is_insert(request: &Term) -> bool {
-    matches!(request.as_tuple(), Some([tag, ..]) if tag.is_atom("register") || tag.is_atom("register_ext"))
-}
-
 pub(super) fn lock_id(id: &Term) -> Result<(&Term, &Term), Violation> {
     match id.as_tuple() {
         Some([resource, requester]) => Ok((resource, requester)),

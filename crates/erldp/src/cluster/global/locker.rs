@@ -171,6 +171,14 @@ impl Locker {
         }
     }
 
+    /// The `lock_set`s of other lockers waiting until ours is free to take them.
+    pub(super) fn waiting_lock_sets(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|msg| matches!(msg, Msg::LockSet { .. }))
+            .count()
+    }
+
     /// A message from the server.
     pub(super) fn post(&mut self, msg: Msg, cx: &mut Ctx) {
         self.queue.push_back(msg);

@@ -25,6 +25,7 @@
 mod calls;
 mod clash;
 mod connect;
+mod limits;
 mod locker;
 mod partitions;
 mod registrar;
@@ -38,14 +39,18 @@ mod wire;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use self::calls::{is_insert, serve_call, MultiCall};
+use self::calls::{serve_call, MultiCall};
 use self::clash::Resolver;
 use self::connect::{SaveOps, Session};
+pub(crate) use self::limits::Limits;
 use self::locker::{Ctx, Locker, Msg};
 use self::partitions::NodeDown;
 use self::registrar::{Cx, Registrar};
 use self::table::Table;
-use self::wire::{atom, cast, name_list, node_list, ops, server_of, violation};
+use self::wire::{
+    atom, cast, entry_node, inserted_names, locker_pid, name_list, node_list, ops, sender,
+    server_of, violation,
+};
 use crate::term::{Atom, Fun, Pid, Term};
 use crate::Dest;
 
@@ -58,25 +63,6 @@ const LOST_CONNECTION_MEMORY: Duration = Duration::from_secs(60 * 60);
 /// `-(1 bsl 59)`, which `global.erl` subtracts when it reports its creation.
 const MIN_SMALL: i64 = -(1 << 59);
 const SERVER: &str = "global_name_server";
-
-/// Defaults for [`Limits`].
-pub(crate) const DEFAULT_MAX_NAMES: usize = 1 << 20;
-
-/// Bounds on what peers may make us store.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    /// Global names held here. A registration or exchange beyond it is refused as misbehaviour.
-    /// Default [`DEFAULT_MAX_NAMES`].
-    pub max_names: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_names: DEFAULT_MAX_NAMES,
-        }
-    }
-}
 
 /// Our three built-in processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -380,11 +366,16 @@ impl Global {
         self.take()
     }
 
-    /// A message received by one of our processes.
-    pub(crate) fn message(&mut self, to: Proc, msg: &Term) -> Result<Vec<Action>, Violation> {
+    /// A message received by one of our processes over the connection of node `from`.
+    pub(crate) fn message(
+        &mut self,
+        to: Proc,
+        from: Atom,
+        msg: &Term,
+    ) -> Result<Vec<Action>, Violation> {
         let result = match to {
-            Proc::Server => self.server_message(msg),
-            Proc::Locker => self.locker_message(msg),
+            Proc::Server => self.server_message(from, msg),
+            Proc::Locker => self.locker_message(from, msg),
             Proc::Registrar => Ok(()),
         };
         let actions = self.take();
@@ -429,18 +420,16 @@ impl Global {
         MIN_SMALL + self.next_tag
     }
 
-    fn locker_message(&mut self, msg: &Term) -> Result<(), Violation> {
+    fn locker_message(&mut self, sent_by: Atom, msg: &Term) -> Result<(), Violation> {
         // Only the old, untagged form comes straight to the locker (from a node answering as
         // if we were an old version).
         if let Some([tag, from, set, _known]) = msg.as_tuple() {
             if tag.is_atom("lock_set") {
-                let from = from
-                    .as_pid()
-                    .ok_or_else(|| violation("lock_set: the locker is not a pid"))?;
-                let set = set.is_atom("true");
+                let from = locker_pid(from, sent_by)?;
+                self.room_for_lock_set()?;
                 self.post(Msg::LockSet {
                     from,
-                    set,
+                    set: set.is_atom("true"),
                     tag: None,
                 });
             }
@@ -448,7 +437,7 @@ impl Global {
         Ok(())
     }
 
-    fn server_message(&mut self, msg: &Term) -> Result<(), Violation> {
+    fn server_message(&mut self, sent_by: Atom, msg: &Term) -> Result<(), Violation> {
         let Some(fields) = msg.as_tuple() else {
             return Ok(());
         };
@@ -456,17 +445,17 @@ impl Global {
             return Ok(());
         };
         match (tag.as_str(), fields) {
-            ("$gen_cast", [_, request]) => self.cast(request),
+            ("$gen_cast", [_, request]) => self.cast(sent_by, request),
             ("$gen_call", [_, from, request]) => {
                 let caller = match from.as_tuple() {
                     Some([pid, _]) => pid.as_pid(),
                     _ => None,
                 }
                 .ok_or_else(|| violation("a call whose From is not {Pid, Tag}"))?;
-                let limit = self.config.limits.max_names;
-                if is_insert(request) && self.table.names().len() >= limit {
-                    return Err(violation("a registration beyond the name limit"));
+                if caller.node != sent_by {
+                    return Err(violation("a call from a process of another node"));
                 }
+                self.room_for_call(request)?;
                 if let Some(reply) = serve_call(
                     &mut self.table,
                     &mut self.ids,
@@ -483,13 +472,13 @@ impl Global {
                 Ok(())
             }
             ("init_connect_ack", [_, node, his_my_tag, his_his_tag]) => {
-                let node = atom(node, "init_connect_ack")?;
+                let node = sender(node, sent_by, "init_connect_ack")?;
                 self.init_connect_ack(node, his_my_tag, his_his_tag);
                 Ok(())
             }
             ("cancel_connect", [_, node, my_tag]) => {
-                let node = atom(node, "cancel_connect")?;
-                let session_tag = self.session(node).my_tag;
+                let node = sender(node, sent_by, "cancel_connect")?;
+                let session_tag = self.my_tag(node);
                 if session_tag.is_some_and(|t| Term::Int(t) == *my_tag) {
                     let tag = session_tag.expect("checked");
                     self.cancel_locker(node, Some(tag), None);
@@ -507,7 +496,7 @@ impl Global {
                 Ok(())
             }
             ("remove_connection", [_, node]) => {
-                let node = atom(node, "remove_connection")?;
+                let node = sender(node, sent_by, "remove_connection")?;
                 self.remove_connection(node);
                 Ok(())
             }
@@ -526,7 +515,7 @@ impl Global {
         }
     }
 
-    fn cast(&mut self, request: &Term) -> Result<(), Violation> {
+    fn cast(&mut self, sent_by: Atom, request: &Term) -> Result<(), Violation> {
         let Some(fields) = request.as_tuple() else {
             return Ok(());
         };
@@ -535,12 +524,14 @@ impl Global {
         };
         match (tag.as_str(), fields) {
             ("init_connect", [_, vsn, node, init]) => {
-                let node = atom(node, "init_connect")?;
+                let node = sender(node, sent_by, "init_connect")?;
                 self.init_connect(node, vsn, init)
             }
             ("exchange", [_, node, names, _ext, my_tag]) => {
-                let node = atom(node, "exchange")?;
+                let node = sender(node, sent_by, "exchange")?;
                 let names = name_list(names)?;
+                self.names_fit(names.len(), "exchange")?;
+                self.room_for_names(names.iter().map(|(name, _, _)| name), "exchange")?;
                 if self.is_my_tag(node, my_tag) {
                     self.exchange(node, names);
                 } else {
@@ -549,9 +540,11 @@ impl Global {
                 Ok(())
             }
             ("resolved", [_, node, his_resolved, his_known, _unused, names_ext, my_tag]) => {
-                let node = atom(node, "resolved")?;
-                let his_resolved = ops(his_resolved)?;
+                let node = sender(node, sent_by, "resolved")?;
+                let his_resolved = self.checked_ops(his_resolved, names_ext, "resolved")?;
                 let his_known = node_list(his_known, "resolved")?;
+                let nodes: Vec<Atom> = his_known.iter().filter_map(entry_node).collect();
+                self.room_for_nodes(&nodes, "resolved")?;
                 if self.is_my_tag(node, my_tag) {
                     match self.session_mut(node).save_ops.take() {
                         Some(SaveOps::Ours(ours)) => {
@@ -571,28 +564,29 @@ impl Global {
                 Ok(())
             }
             ("new_nodes", [_, node, op_list, names_ext, nodes, extra]) => {
-                let node = atom(node, "new_nodes")?;
-                let op_list = ops(op_list)?;
+                let node = sender(node, sent_by, "new_nodes")?;
+                let op_list = self.checked_ops(op_list, names_ext, "new_nodes")?;
                 let nodes = node_list(nodes, "new_nodes")?;
+                let atoms: Vec<Atom> = nodes.iter().filter_map(entry_node).collect();
+                self.room_for_nodes(&atoms, "new_nodes")?;
                 self.new_nodes(node, op_list, names_ext, nodes, extra);
                 Ok(())
             }
             ("in_sync", [_, node, _is_known]) => {
-                let node = atom(node, "in_sync")?;
+                let node = sender(node, sent_by, "in_sync")?;
                 if !self.synced.contains(&node) {
                     self.synced.push(node);
                 }
                 self.pending.remove(&node);
-                let tag = self.session(node).my_tag;
+                let tag = self.my_tag(node);
                 self.cancel_locker(node, tag, None);
                 self.sessions.remove(&node);
                 Ok(())
             }
             ("lock_set", [_, from, set, _known, my_tag]) => {
-                let from = from
-                    .as_pid()
-                    .ok_or_else(|| violation("lock_set: the locker is not a pid"))?;
+                let from = locker_pid(from, sent_by)?;
                 if self.is_my_tag(from.node, my_tag) {
+                    self.room_for_lock_set()?;
                     self.post(Msg::LockSet {
                         from,
                         set: set.is_atom("true"),
@@ -602,9 +596,8 @@ impl Global {
                 Ok(())
             }
             ("lock_set", [_, from, set, _known]) => {
-                let from = from
-                    .as_pid()
-                    .ok_or_else(|| violation("lock_set: the locker is not a pid"))?;
+                let from = locker_pid(from, sent_by)?;
+                self.room_for_lock_set()?;
                 self.post(Msg::LockSet {
                     from,
                     set: set.is_atom("true"),
@@ -614,5 +607,19 @@ impl Global {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The ops of a `resolved` or `new_nodes`, with its external names.
+    fn checked_ops(
+        &self,
+        list: &Term,
+        names_ext: &Term,
+        what: &str,
+    ) -> Result<Vec<Term>, Violation> {
+        let list = ops(list)?;
+        let ext = names_ext.as_list().map_or(0, <[Term]>::len);
+        self.names_fit(list.len().max(ext), what)?;
+        self.room_for_names(inserted_names(&list), what)?;
+        Ok(list)
     }
 }

@@ -99,6 +99,18 @@ impl Global {
             id: timer,
             after: LOST_CONNECTION_MEMORY,
         });
+        if !self.lost.contains_key(&key) && self.lost.len() >= self.config.limits.max_nodes {
+            // Forgetting the oldest report costs at most one more forwarding of it, should it
+            // come again; keeping every report would let peers grow the table without end.
+            let oldest = self
+                .lost
+                .iter()
+                .min_by_key(|(_, &(_, _, timer))| timer)
+                .map(|(&k, _)| k);
+            if let Some(oldest) = oldest {
+                self.lost.remove(&oldest);
+            }
+        }
         self.lost.insert(key, (xcre.clone(), op.clone(), timer));
         let remove = if b == self.config.node { a } else { b };
         if !self.potentially_known(remove) {

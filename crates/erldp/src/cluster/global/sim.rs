@@ -324,8 +324,9 @@ impl Sim {
                         key.0 .1
                     )
                 });
+                let sent_by = self.node(key.0 .0);
                 let actions = self.nodes[to]
-                    .message(proc, &msg)
+                    .message(proc, sent_by, &msg)
                     .unwrap_or_else(|v| panic!("{:?} got {msg}: {v:?}", self.node(to)));
                 self.handle(to, actions);
             }

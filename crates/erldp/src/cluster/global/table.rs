@@ -63,6 +63,16 @@ impl Table {
         self.names.get(name).map(|n| n.pid)
     }
 
+    /// How many names are held.
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// How many resources are locked.
+    pub(super) fn lock_count(&self) -> usize {
+        self.locks.len()
+    }
+
     /// Every name, sorted.
     pub(super) fn names(&self) -> Vec<Term> {
         self.names.keys().cloned().collect()

@@ -76,9 +76,10 @@ fn lock_id(t: &Transcript, a: &str, b: &str) -> Term {
     Term::tuple(vec![Term::atom("global"), Term::list(pair)])
 }
 
-fn msg(global: &mut Global, t: &Transcript, text: &str) -> Vec<Action> {
+/// A message to our server that came over the connection of the node labelled `from`.
+fn msg(global: &mut Global, t: &Transcript, from: &str, text: &str) -> Vec<Action> {
     global
-        .message(Proc::Server, &t.term(text))
+        .message(Proc::Server, t.node(from), &t.term(text))
         .unwrap_or_else(|v| panic!("{text}: {v:?}"))
 }
 
@@ -99,9 +100,7 @@ fn greet(global: &mut Global, t: &Transcript, peer: &str) -> i64 {
         )]
     );
     let his_tag = -576460752303423486_i64;
-    let actions = msg(
-        global,
-        t,
+    let actions = msg(global, t, peer,
         &format!(
             "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'{}',{{locker,no_longer_a_pid,#{{}},'<{peer}:locker>'}}}}}}",
             node.as_str()
@@ -125,6 +124,7 @@ fn greet(global: &mut Global, t: &Transcript, peer: &str) -> i64 {
     let actions = msg(
         global,
         t,
+        peer,
         &format!(
             "{{init_connect_ack,'{}',{our_tag},{his_tag}}}",
             node.as_str()
@@ -144,7 +144,7 @@ fn a_beam_node_connects_and_its_locker_leads() {
 
     let set_lock =
         format!("{{'$gen_call',{{'<a:locker>',{{'#Ref2@a','us@vm'}}}},{{set_lock,{lock}}}}}");
-    let actions = msg(&mut global, &t, &set_lock);
+    let actions = msg(&mut global, &t, "a", &set_lock);
     assert!(matches!(&actions[0], Action::Monitor { pid, .. } if *pid == t.pid("<a:locker>")));
     assert_eq!(
         actions[1],
@@ -157,6 +157,7 @@ fn a_beam_node_connects_and_its_locker_leads() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}}}"),
     );
     assert_eq!(
@@ -181,6 +182,7 @@ fn a_beam_node_connects_and_its_locker_leads() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}}}"),
     );
     assert_eq!(
@@ -196,6 +198,7 @@ fn a_beam_node_connects_and_its_locker_leads() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
     );
     assert_eq!(sends_of(&actions), vec![], "nobody else to tell about a");
@@ -203,7 +206,7 @@ fn a_beam_node_connects_and_its_locker_leads() {
 
     let del_lock =
         format!("{{'$gen_call',{{'<a:locker>',{{'#Ref4@a','us@vm'}}}},{{del_lock,{lock}}}}}");
-    let actions = msg(&mut global, &t, &del_lock);
+    let actions = msg(&mut global, &t, "a", &del_lock);
     assert!(actions
         .iter()
         .any(|a| matches!(a, Action::Reply { reply, .. } if reply.is_atom("true"))));
@@ -221,9 +224,7 @@ fn our_locker_leads_against_a_beam_node() {
     let actions = global.node_up(t.node("a"));
     assert_eq!(actions.len(), 1);
     let his_tag = -576460752303423486_i64;
-    let actions = msg(
-        &mut global,
-        &t,
+    let actions = msg(&mut global, &t, "a",
         &format!(
             "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,no_longer_a_pid,#{{}},'<a:locker>'}}}}}}"
         ),
@@ -256,6 +257,7 @@ fn our_locker_leads_against_a_beam_node() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}}}"),
     );
     assert_eq!(
@@ -270,11 +272,13 @@ fn our_locker_leads_against_a_beam_node() {
     msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}}}"),
     );
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
     );
     let calls = calls_of(&actions);
@@ -301,11 +305,11 @@ fn registrations_of_beam_nodes_are_kept() {
     let ga = Term::atom("ga");
     let set =
         "{'$gen_call',{'<a:registrar>',{'#Ref11@a','us@vm'}},{set_lock,{global,'<a:registrar>'}}}";
-    let actions = msg(&mut global, &t, set);
+    let actions = msg(&mut global, &t, "a", set);
     assert!(matches!(actions.last(), Some(Action::Reply { reply, .. }) if reply.is_atom("true")));
     let register =
         "{'$gen_call',{'<a:registrar>',{'#Ref14@a','us@vm'}},{register,ga,'<a:p1>',method}}";
-    let actions = msg(&mut global, &t, register);
+    let actions = msg(&mut global, &t, "a", register);
     let name_monitor = actions
         .iter()
         .find_map(|a| match a {
@@ -318,6 +322,7 @@ fn registrations_of_beam_nodes_are_kept() {
     msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_call',{'<a:registrar>',{'#Ref16@a','us@vm'}},{del_lock,{global,'<a:registrar>'}}}",
     );
     assert_eq!(global.registered_names(), vec![ga.clone()]);
@@ -332,6 +337,7 @@ fn registrations_of_beam_nodes_are_kept() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_call',{'<a:registrar>',[[alias|'#Ref2@a']|'#Ref3@a']},{unregister,ga}}",
     );
     assert_eq!(
@@ -345,6 +351,7 @@ fn registrations_of_beam_nodes_are_kept() {
         msg(
             &mut global,
             &t,
+            "a",
             "{'$gen_call',{'<a:registrar>',t},what_is_this}"
         ),
         vec![],
@@ -360,11 +367,13 @@ fn a_registration_outside_the_lock_does_not_stand() {
     msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_call',{'<a:registrar>',{'#Ref1@a','us@vm'}},{set_lock,{global,'<a:registrar>'}}}",
     );
     let actions = msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_call',{'<a.9>',{'#Ref2@a','us@vm'}},{register,late,'<a:p1>',method}}",
     );
     assert!(matches!(actions.last(), Some(Action::Reply { reply, .. }) if reply.is_atom("yes")));
@@ -502,9 +511,7 @@ fn we_resolve_clashes_as_the_smaller_node() {
     let lock = lock_id(&t, "<u:locker>", "<d:locker>");
     let his_tag = -576460752303423486_i64;
     global.node_up(t.node("d"));
-    let actions = msg(
-        &mut global,
-        &t,
+    let actions = msg(&mut global, &t, "d",
         &format!(
             "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'d_25@vm',{{locker,x,#{{}},'<d:locker>'}}}}}}"
         ),
@@ -513,16 +520,16 @@ fn we_resolve_clashes_as_the_smaller_node() {
     msg(
         &mut global,
         &t,
+        "d",
         &format!("{{'$gen_call',{{'<d:locker>',{{'#R@d','aa@vm'}}}},{{set_lock,{lock}}}}}"),
     );
     msg(
         &mut global,
         &t,
+        "d",
         &format!("{{'$gen_cast',{{lock_set,'<d:locker>',true,[],{FIRST_TAG}}}}}"),
     );
-    let actions = msg(
-        &mut global,
-        &t,
+    let actions = msg(&mut global, &t, "d",
         &format!(
             "{{'$gen_cast',{{exchange,'d_25@vm',[{{gc,'<d:p1>',m}},{{gb,'<d:p2>',m}},{{gnew,'<d:p3>',m}}],[],{FIRST_TAG}}}}}"
         ),
@@ -569,6 +576,7 @@ fn we_resolve_clashes_as_the_smaller_node() {
     msg(
         &mut global,
         &t,
+        "d",
         &format!("{{'$gen_cast',{{resolved,'d_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
     );
     assert_eq!(global.whereis(&Term::atom("gc")), Some(ours));
@@ -586,9 +594,7 @@ fn we_resolve_clashes_as_the_smaller_node() {
 fn new_nodes_are_met() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm"), ("c", "c_25@vm")]);
     global.known.insert(t.node("a"), 8);
-    let actions = msg(
-        &mut global,
-        &t,
+    let actions = msg(&mut global, &t, "a",
         "{'$gen_cast',{new_nodes,'a_25@vm',[{insert,{gx,'<c:p1>',m}}],[],[{'c_25@vm',8}],[{vsn,8},{lock,{global,['<a:locker>','<c:locker>']}}]}}",
     );
     assert!(actions.contains(&Action::Connect { node: t.node("c") }));
@@ -608,7 +614,12 @@ fn new_nodes_are_met() {
         vec![],
         "c is known: no init_connect"
     );
-    msg(&mut global, &t, "{'$gen_cast',{in_sync,'c_25@vm',true}}");
+    msg(
+        &mut global,
+        &t,
+        "c",
+        "{'$gen_cast',{in_sync,'c_25@vm',true}}",
+    );
     assert!(global.synced.contains(&t.node("c")));
 }
 
@@ -639,7 +650,7 @@ fn lost_connections_are_reported_and_acted_on() {
     }
 
     let report = "{lost_connection,'a_25@vm',1598326472745136375,-576460752303423483,'b_25@vm'}";
-    let actions = msg(&mut global, &t, report);
+    let actions = msg(&mut global, &t, "a", report);
     assert!(
         actions.contains(&to_gns(&t, "b", report)),
         "forwarded to all but a"
@@ -649,7 +660,7 @@ fn lost_connections_are_reported_and_acted_on() {
         .iter()
         .any(|a| matches!(a, Action::Send { to, .. } if *to == gns(&t, "a"))));
     assert_eq!(global.known_nodes(), vec![t.node("a")]);
-    assert_eq!(msg(&mut global, &t, report), vec![], "seen already");
+    assert_eq!(msg(&mut global, &t, "a", report), vec![], "seen already");
 
     let actions = global.node_down(t.node("b"));
     assert_eq!(
@@ -696,11 +707,16 @@ fn shapes_that_would_crash_a_beam_node_are_violations() {
         "{'$gen_call',{'<a.1>',t},{set_lock,notatuple}}",
         "{'$gen_call',notafrom,{set_lock,{r,i}}}",
     ] {
-        assert!(global.message(Proc::Server, &t.term(bad)).is_err(), "{bad}");
+        assert!(
+            global
+                .message(Proc::Server, t.node("a"), &t.term(bad))
+                .is_err(),
+            "{bad}"
+        );
     }
     for ignored in ["hello", "{'$gen_cast',{who,knows}}", "{async_del_name,n,p}"] {
         assert_eq!(
-            global.message(Proc::Server, &t.term(ignored)),
+            global.message(Proc::Server, t.node("a"), &t.term(ignored)),
             Ok(vec![]),
             "{ignored}"
         );
@@ -722,6 +738,7 @@ fn we_unregister_everywhere_and_a_missing_name_at_once() {
     msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_call',{'<a:registrar>',{'#R1@a','us@vm'}},{register,svc,'<a:p1>',m}}",
     );
     let (request, actions) = global.unregister(Term::atom("svc"));
@@ -753,9 +770,7 @@ fn a_refused_connect_lock_is_given_back() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
     global.node_up(t.node("a"));
     let his_tag = -5_i64;
-    let actions = msg(
-        &mut global,
-        &t,
+    let actions = msg(&mut global, &t, "a",
         &format!(
             "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,x,#{{}},'<a:locker>'}}}}}}"
         ),
@@ -766,6 +781,7 @@ fn a_refused_connect_lock_is_given_back() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         &format!("{{'$gen_cast',{{lock_set,'<a:locker>',false,[],{FIRST_TAG}}}}}"),
     );
     let calls = calls_of(&actions);
@@ -788,6 +804,7 @@ fn lock_sets_without_a_session_are_refused() {
     let actions = global
         .message(
             Proc::Locker,
+            t.node("a"),
             &t.term("{lock_set,'<a:locker>',true,['a_25@vm']}"),
         )
         .unwrap();
@@ -803,6 +820,7 @@ fn lock_sets_without_a_session_are_refused() {
     let actions = msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_cast',{lock_set,'<a:locker>',true,[],12345}}",
     );
     assert_eq!(
@@ -817,7 +835,7 @@ fn lock_sets_without_a_session_are_refused() {
 fn an_early_init_connect_waits_for_nodeup() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
     let early = "{'$gen_cast',{init_connect,{8,-9},'a_25@vm',{locker,x,#{},'<a:locker>'}}}";
-    assert_eq!(msg(&mut global, &t, early), vec![]);
+    assert_eq!(msg(&mut global, &t, "a", early), vec![]);
     let actions = global.node_up(t.node("a"));
     let sends = sends_of(&actions);
     assert_eq!(sends.len(), 2, "our init_connect, then the ack of theirs");
@@ -954,6 +972,7 @@ fn ops_apply_inserts_then_deletes() {
     msg(
         &mut global,
         &t,
+        "a",
         "{'$gen_cast',{new_nodes,'a_25@vm',\
            [{delete,gone},{insert,{gone,'<c:p1>',m}},{insert,{kept,'<c:p2>',m}},\
             {insert,{ext,'<c:p3>',m}}],\
@@ -967,4 +986,106 @@ fn ops_apply_inserts_then_deletes() {
         t.term("[{ext,'<c:p3>','a_25@vm'}]"),
         "an external name is one named in both lists"
     );
+}
+
+/// Every message that names its sender must come over that node's connection: a peer cannot
+/// open sessions, hold locks or end syncs in the name of another node.
+#[test]
+fn messages_in_the_name_of_another_node_are_violations() {
+    let (t, mut global) = setup("us@vm", &[("a", "a_25@vm"), ("c", "c_25@vm")]);
+    global.node_up(t.node("a"));
+    for forged in [
+        "{'$gen_cast',{init_connect,{8,1},'c_25@vm',{locker,x,#{},'<c:locker>'}}}",
+        "{init_connect_ack,'c_25@vm',1,2}",
+        "{cancel_connect,'c_25@vm',1}",
+        "{'$gen_cast',{exchange,'c_25@vm',[],[],1}}",
+        "{'$gen_cast',{resolved,'c_25@vm',[],[],unused,[],1}}",
+        "{'$gen_cast',{new_nodes,'c_25@vm',[],[],[],[]}}",
+        "{'$gen_cast',{in_sync,'c_25@vm',true}}",
+        "{'$gen_cast',{lock_set,'<c:locker>',true,[],1}}",
+        "{'$gen_cast',{lock_set,'<c:locker>',true,[]}}",
+        "{remove_connection,'c_25@vm'}",
+        "{'$gen_call',{'<c:registrar>',t},{set_lock,{global,'<c:registrar>'}}}",
+    ] {
+        assert!(
+            global
+                .message(Proc::Server, t.node("a"), &t.term(forged))
+                .is_err(),
+            "{forged}"
+        );
+    }
+    assert!(global
+        .message(
+            Proc::Locker,
+            t.node("a"),
+            &t.term("{lock_set,'<c:locker>',true,[]}")
+        )
+        .is_err());
+    assert!(
+        global.sessions.keys().all(|&n| n == t.node("a")),
+        "no session was opened for c"
+    );
+}
+
+/// Names, locks, nodes, lost connections and waiting lock_sets stay within [`Limits`].
+#[test]
+fn peers_cannot_grow_our_tables_beyond_the_limits() {
+    let t = Transcript::new(&[("u", "us@vm"), ("a", "a_25@vm")]);
+    let mut global = Global::new(Config {
+        node: t.node("u"),
+        host: "vm".into(),
+        creation: 7,
+        locker: t.pid("<u:locker>"),
+        registrar: t.pid("<u:registrar>"),
+        prevent_overlapping_partitions: true,
+        seed: 42,
+        limits: Limits {
+            max_names: 2,
+            max_locks: 1,
+            max_nodes: 2,
+        },
+    });
+    let a = t.node("a");
+    let mut send = |text: &str| global.message(Proc::Server, a, &t.term(text));
+    for name in ["n1", "n2"] {
+        let call = format!("{{'$gen_call',{{'<a:r>',t}},{{register,{name},'<a:p1>',m}}}}");
+        assert!(send(&call).is_ok());
+    }
+    assert!(
+        send("{'$gen_call',{'<a:r>',t},{register,n1,'<a:p2>',m}}").is_ok(),
+        "a name held already takes no room"
+    );
+    assert!(send("{'$gen_call',{'<a:r>',t},{register,n3,'<a:p1>',m}}").is_err());
+    assert!(send("{'$gen_call',{'<a:r>',t},{set_lock,{r1,x}}}").is_ok());
+    assert!(send("{'$gen_call',{'<a:s>',t},{set_lock,{r1,x}}}").is_ok());
+    assert!(send("{'$gen_call',{'<a:r>',t},{set_lock,{r2,x}}}").is_err());
+    assert!(send(
+        "{'$gen_cast',{exchange,'a_25@vm',[{x,'<a:p>',m},{y,'<a:p>',m},{z,'<a:p>',m}],[],1}}"
+    )
+    .is_err());
+    assert!(send("{'$gen_cast',{new_nodes,'a_25@vm',[],[],['b@vm','c@vm','d@vm'],[]}}").is_err());
+    assert!(send("{'$gen_cast',{new_nodes,'a_25@vm',[],[],['b@vm'],[]}}").is_ok());
+    assert!(send("{'$gen_cast',{new_nodes,'a_25@vm',[],[],['b@vm','c@vm'],[]}}").is_ok());
+    assert!(send("{'$gen_cast',{new_nodes,'a_25@vm',[],[],['d@vm'],[]}}").is_err());
+    for lost in ["x@vm", "y@vm", "z@vm"] {
+        let report = format!("{{lost_connection,'{lost}',1,1,'q@vm'}}");
+        assert!(send(&report).is_ok());
+    }
+    assert_eq!(global.lost.len(), 2, "the oldest report is forgotten");
+    assert!(global
+        .lost
+        .contains_key(&(Atom::new("z@vm"), Atom::new("q@vm"))));
+
+    // Our locker busy with a call to a: the lock_sets a sends meanwhile wait, up to a bound.
+    let init = "{'$gen_cast',{init_connect,{8,-5},'a_25@vm',{locker,x,#{},'<a:locker>'}}}";
+    global.known.clear();
+    global.node_up(a);
+    let actions = global.message(Proc::Server, a, &t.term(init)).unwrap();
+    let timer = timers_of(&actions)[0];
+    assert_eq!(calls_of(&global.timer(timer)).len(), 1);
+    let old_form = t.term("{lock_set,'<a:other>',true,[]}");
+    for _ in 0..2 {
+        assert!(global.message(Proc::Locker, a, &old_form).is_ok());
+    }
+    assert!(global.message(Proc::Locker, a, &old_form).is_err());
 }

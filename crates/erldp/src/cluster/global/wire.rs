@@ -21,6 +21,39 @@ pub(super) fn atom(term: &Term, what: &str) -> Result<Atom, Violation> {
         .ok_or_else(|| violation(&format!("{what}: the node is not an atom")))
 }
 
+/// The node a message names as its sender, which must be the node whose connection carried
+/// it: otherwise a peer could open sessions and fill tables in the names of other nodes.
+pub(super) fn sender(term: &Term, sent_by: Atom, what: &str) -> Result<Atom, Violation> {
+    let node = atom(term, what)?;
+    if node != sent_by {
+        return Err(violation(&format!(
+            "{what}: sent by {sent_by} in the name of {node}"
+        )));
+    }
+    Ok(node)
+}
+
+/// The locker pid of a `lock_set`, a process of the node that sent it.
+pub(super) fn locker_pid(term: &Term, sent_by: Atom) -> Result<Pid, Violation> {
+    let pid = term
+        .as_pid()
+        .ok_or_else(|| violation("lock_set: the locker is not a pid"))?;
+    if pid.node != sent_by {
+        return Err(violation(
+            "lock_set: the locker is a process of another node",
+        ));
+    }
+    Ok(pid)
+}
+
+/// The names the insert ops of a list put in the table.
+pub(super) fn inserted_names(ops: &[Term]) -> impl Iterator<Item = &Term> {
+    ops.iter().filter_map(|op| match op.as_tuple() {
+        Some([tag, entry]) if tag.is_atom("insert") => entry.as_tuple()?.first(),
+        _ => None,
+    })
+}
+
 pub(super) fn violation(problem: &str) -> Violation {
     Violation(format!("global: {problem}"))
 }
