@@ -609,7 +609,9 @@ impl Global {
         }
     }
 
-    /// The ops of a `resolved` or `new_nodes`, with its external names.
+    /// The ops of a `resolved` or `new_nodes`, with its external names: both are applied here
+    /// and sent on to the rest of our partition in `new_nodes`, where a shape a BEAM node
+    /// cannot read would crash it.
     fn checked_ops(
         &self,
         list: &Term,
@@ -617,8 +619,10 @@ impl Global {
         what: &str,
     ) -> Result<Vec<Term>, Violation> {
         let list = ops(list)?;
-        let ext = names_ext.as_list().map_or(0, <[Term]>::len);
-        self.names_fit(list.len().max(ext), what)?;
+        let ext = names_ext
+            .as_list()
+            .ok_or_else(|| violation(&format!("{what}: external names are not a list")))?;
+        self.names_fit(list.len().max(ext.len()), what)?;
         self.room_for_names(inserted_names(&list), what)?;
         Ok(list)
     }

@@ -1089,3 +1089,21 @@ fn peers_cannot_grow_our_tables_beyond_the_limits() {
     }
     assert!(global.message(Proc::Locker, a, &old_form).is_err());
 }
+
+/// What we pass on to our partition in `new_nodes` is checked as BEAM reads it: external
+/// names must be a proper list (a list comprehension over anything else crashes global).
+#[test]
+fn external_names_that_beam_could_not_read_are_violations() {
+    let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
+    for bad in [
+        "{'$gen_cast',{resolved,'a_25@vm',[],[],unused,notalist,1}}",
+        "{'$gen_cast',{new_nodes,'a_25@vm',[],[{n,'<a:p>','a_25@vm'}|tail],[],[]}}",
+    ] {
+        assert!(
+            global
+                .message(Proc::Server, t.node("a"), &t.term(bad))
+                .is_err(),
+            "{bad}"
+        );
+    }
+}
