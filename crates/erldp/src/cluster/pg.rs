@@ -247,28 +247,30 @@ impl Scope {
         groups
     }
 
-    /// A message received by our scope process. Messages of a kind pg does not send are
-    /// ignored; a known kind with a bad shape, or a peer beyond [`Limits`], is a violation.
-    pub(crate) fn handle(&mut self, msg: &Term) -> Result<Vec<Action>, Violation> {
+    /// A message received by our scope process over the connection of node `from`. Messages
+    /// of a kind pg does not send are ignored; a known kind with a bad shape, a scope or a
+    /// member that is not a process of `from` (pg sends its own pid and joins only local
+    /// processes), or a peer beyond [`Limits`], is a violation.
+    pub(crate) fn handle(&mut self, from: Atom, msg: &Term) -> Result<Vec<Action>, Violation> {
         let Some(fields) = msg.as_tuple() else {
             return Ok(Vec::new());
         };
         let tag = fields.first().and_then(Term::as_atom);
         match (tag.as_ref().map(Atom::as_str), fields.len()) {
             (Some("discover"), 2 | 3) => {
-                let peer = pid_field(fields, 1, "discover")?;
+                let peer = pid_field(fields, 1, "discover", from)?;
                 Ok(self.discovered(peer))
             }
-            (Some("$gen_cast"), 2) => self.cast(&fields[1]),
+            (Some("$gen_cast"), 2) => self.cast(from, &fields[1]),
             (Some("join"), 4) => {
-                let peer = pid_field(fields, 1, "join")?;
-                let pids = pids(&fields[3], "join")?;
+                let peer = pid_field(fields, 1, "join", from)?;
+                let pids = pids(&fields[3], "join", from)?;
                 self.joined_remote(peer, fields[2].clone(), &pids)?;
                 Ok(Vec::new())
             }
             (Some("leave"), 4) => {
-                let peer = pid_field(fields, 1, "leave")?;
-                let pids = pids(&fields[2], "leave")?;
+                let peer = pid_field(fields, 1, "leave", from)?;
+                let pids = pids(&fields[2], "leave", from)?;
                 let groups = fields[3]
                     .as_list()
                     .ok_or_else(|| violation("leave", "groups are not a list"))?;
@@ -280,7 +282,7 @@ impl Scope {
                 Ok(Vec::new())
             }
             (Some("update"), 3) => {
-                let peer = pid_field(fields, 1, "update")?;
+                let peer = pid_field(fields, 1, "update", from)?;
                 self.updated(peer, &fields[2])?;
                 Ok(Vec::new())
             }
@@ -288,7 +290,7 @@ impl Scope {
         }
     }
 
-    fn cast(&mut self, request: &Term) -> Result<Vec<Action>, Violation> {
+    fn cast(&mut self, from: Atom, request: &Term) -> Result<Vec<Action>, Violation> {
         let Some(fields) = request.as_tuple() else {
             return Ok(Vec::new());
         };
@@ -302,7 +304,7 @@ impl Scope {
                 for entry in list {
                     match entry.as_tuple() {
                         Some([group, members]) => {
-                            groups.insert(group.clone(), pids(members, "sync")?);
+                            groups.insert(group.clone(), pids(members, "sync", from)?);
                         }
                         _ => return Err(violation("sync", "an entry is not {Group, Pids}")),
                     }
@@ -315,13 +317,13 @@ impl Scope {
                 };
                 let mut groups = BTreeMap::new();
                 for (group, members) in pairs {
-                    groups.insert(group.clone(), pids(members, "local_data")?);
+                    groups.insert(group.clone(), pids(members, "local_data", from)?);
                 }
                 ("local_data", groups)
             }
             _ => return Ok(Vec::new()),
         };
-        let peer = pid_field(fields, 1, what)?;
+        let peer = pid_field(fields, 1, what, from)?;
         groups.retain(|_, pids| !pids.is_empty());
         let total: usize = groups.values().map(Vec::len).sum();
         if total > self.limits.max_peer_members {
@@ -332,6 +334,7 @@ impl Scope {
             // The peer answers our discover: it holds no members of ours yet, and a leave we
             // sent before our sync reached it would name a group it does not hold (OTP 25 and
             // 27 crash on that). Our sync goes first, as it does to a peer that discovers us.
+            self.replace_peer_of(peer.node);
             actions.push(Action::Monitor(peer));
             actions.push(Action::Send {
                 to: Dest::Pid(peer),
@@ -347,8 +350,9 @@ impl Scope {
             to: Dest::Pid(peer),
             msg: self.sync(),
         }];
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.peers.entry(peer) {
-            entry.insert(Peer::default());
+        if !self.peers.contains_key(&peer) {
+            self.replace_peer_of(peer.node);
+            self.peers.insert(peer, Peer::default());
             actions.push(Action::Monitor(peer));
             actions.push(Action::Send {
                 to: Dest::Pid(peer),
@@ -356,6 +360,13 @@ impl Scope {
             });
         }
         actions
+    }
+
+    /// A node runs one scope process under the scope's name: a new one there means the one we
+    /// knew has gone (its DOWN may still be on its way), and its members with it. This also
+    /// bounds the peers a node can make us keep to one.
+    fn replace_peer_of(&mut self, node: Atom) {
+        self.peers.retain(|pid, _| pid.node != node);
     }
 
     fn joined_remote(&mut self, peer: Pid, group: Term, pids: &[Pid]) -> Result<(), Violation> {
@@ -378,7 +389,11 @@ impl Scope {
         for entry in entries {
             match entry.as_tuple() {
                 Some([group, added, removed]) => {
-                    changes.push((group, pids(added, "update")?, pids(removed, "update")?))
+                    let (added, removed) = (
+                        pids(added, "update", peer.node)?,
+                        pids(removed, "update", peer.node)?,
+                    );
+                    changes.push((group, added, removed))
                 }
                 _ => {
                     return Err(violation(
@@ -449,20 +464,30 @@ fn remove_one(groups: &mut BTreeMap<Term, Vec<Pid>>, group: &Term, pid: Pid) {
     }
 }
 
-fn pid_field(fields: &[Term], at: usize, what: &str) -> Result<Pid, Violation> {
-    fields[at]
+/// The peer scope a message names, a process of the node that sent it.
+fn pid_field(fields: &[Term], at: usize, what: &str, from: Atom) -> Result<Pid, Violation> {
+    let pid = fields[at]
         .as_pid()
-        .ok_or_else(|| violation(what, "the sender is not a pid"))
+        .ok_or_else(|| violation(what, "the sender is not a pid"))?;
+    if pid.node != from {
+        return Err(violation(what, "the scope is a process of another node"));
+    }
+    Ok(pid)
 }
 
-/// A pid or a proper list of pids, as join and leave carry them.
-fn pids(term: &Term, what: &str) -> Result<Vec<Pid>, Violation> {
-    if let Some(pid) = term.as_pid() {
-        return Ok(vec![pid]);
+/// A pid or a proper list of pids, as join and leave carry them: processes of `node`.
+fn pids(term: &Term, what: &str, node: Atom) -> Result<Vec<Pid>, Violation> {
+    let pids: Vec<Pid> = match term.as_pid() {
+        Some(pid) => vec![pid],
+        None => term
+            .as_list()
+            .and_then(|list| list.iter().map(Term::as_pid).collect())
+            .ok_or_else(|| violation(what, "members are not a pid or a list of pids"))?,
+    };
+    if pids.iter().any(|pid| pid.node != node) {
+        return Err(violation(what, "a member is a process of another node"));
     }
-    term.as_list()
-        .and_then(|list| list.iter().map(Term::as_pid).collect())
-        .ok_or_else(|| violation(what, "members are not a pid or a list of pids"))
+    Ok(pids)
 }
 
 fn violation(what: &str, problem: &str) -> Violation {
@@ -485,6 +510,20 @@ mod tests {
         let t = Transcript::new(&[("u", "us@vm"), ("a", "a_25@vm"), ("b", "b_29@vm")]);
         let scope = Scope::new(Atom::new("pg"), t.pid("<u:pg>"), Limits::default());
         (t, scope)
+    }
+
+    /// `text` received over the connection of the node of the first pid it holds.
+    fn recv(scope: &mut Scope, t: &Transcript, text: &str) -> Result<Vec<Action>, Violation> {
+        fn first_pid(term: &Term) -> Option<Pid> {
+            match term {
+                Term::Pid(pid) => Some(*pid),
+                Term::Tuple(elements) | Term::List(elements) => elements.iter().find_map(first_pid),
+                _ => None,
+            }
+        }
+        let msg = t.term(text);
+        let from = first_pid(&msg).map_or(t.node("a"), |pid| pid.node);
+        scope.handle(from, &msg)
     }
 
     fn send(t: &Transcript, to: &str, msg: &str) -> Action {
@@ -543,7 +582,9 @@ mod tests {
                         .expect("a list")
                         .iter()
                         .map(|g| match g.as_tuple() {
-                            Some([group, pids]) => (group.clone(), super::pids(pids, "").unwrap()),
+                            Some([group, pids]) => {
+                                (group.clone(), super::pids(pids, "", self.us.node).unwrap())
+                            }
                             _ => panic!("{msg}"),
                         })
                         .collect();
@@ -551,7 +592,7 @@ mod tests {
                 }
                 (Some("join"), 4) => {
                     if let Some(view) = &mut self.view {
-                        let mut pids = super::pids(&fields[3], "").unwrap();
+                        let mut pids = super::pids(&fields[3], "", self.us.node).unwrap();
                         let members = view.entry(fields[2].clone()).or_default();
                         pids.append(members);
                         *members = pids;
@@ -559,7 +600,7 @@ mod tests {
                 }
                 (Some("leave"), 4) => {
                     if let Some(view) = &mut self.view {
-                        let pids = super::pids(&fields[2], "").unwrap();
+                        let pids = super::pids(&fields[2], "", self.us.node).unwrap();
                         for group in fields[3].as_list().expect("a list") {
                             let members = view.get_mut(group).unwrap_or_else(|| {
                                 panic!("badkey: pg's leave_remote/3 crashes on {msg}")
@@ -634,7 +675,7 @@ mod tests {
                     }
                     5 if !from_peer.is_empty() => {
                         let msg = from_peer.remove(0);
-                        send(scope.handle(&msg).unwrap(), &mut to_peer);
+                        send(scope.handle(t.node("a"), &msg).unwrap(), &mut to_peer);
                     }
                     _ => {}
                 }
@@ -648,7 +689,7 @@ mod tests {
                     from_peer.append(&mut peer.out);
                 } else {
                     let msg = from_peer.remove(0);
-                    send(scope.handle(&msg).unwrap(), &mut to_peer);
+                    send(scope.handle(t.node("a"), &msg).unwrap(), &mut to_peer);
                 }
             }
             let view = peer.view.expect("the peer knows our scope");
@@ -691,7 +732,7 @@ mod tests {
         ] {
             let sync = "{'$gen_cast',{sync,'<u:pg>',[{g1,['<u.1>','<u.1>']},{g2,['<u.1>']}]}}";
             assert_eq!(
-                scope.handle(&t.term(discover)),
+                recv(&mut scope, &t, discover),
                 Ok(vec![
                     send(&t, peer, sync),
                     Action::Monitor(t.pid(peer)),
@@ -699,7 +740,7 @@ mod tests {
                 ])
             );
             assert_eq!(
-                scope.handle(&t.term(discover)),
+                recv(&mut scope, &t, discover),
                 Ok(vec![send(&t, peer, sync)]),
                 "a known peer is only synced again"
             );
@@ -718,7 +759,7 @@ mod tests {
             "{'$gen_cast',{sync,'<b:pg>',[]}}",
             "{join,'<b:pg>',g1,['<b:p1>','<b:p1>']}",
         ] {
-            scope.handle(&t.term(msg)).unwrap();
+            recv(&mut scope, &t, msg).unwrap();
         }
         assert_eq!(
             sorted(scope.members(&g1)),
@@ -730,18 +771,17 @@ mod tests {
             vec![t.term("g1"), t.term("g2"), t.term("g3")]
         );
 
-        scope
-            .handle(&t.term("{leave,'<b:pg>',['<b:p1>'],[g1,g1]}"))
-            .unwrap();
-        scope
-            .handle(&t.term("{leave,'<a:pg>','<a:p2>',[g1]}"))
-            .unwrap();
+        recv(&mut scope, &t, "{leave,'<b:pg>',['<b:p1>'],[g1,g1]}").unwrap();
+        recv(&mut scope, &t, "{leave,'<a:pg>','<a:p2>',[g1]}").unwrap();
         assert_eq!(scope.members(&g1), vec![]);
 
         // A second sync replaces what the peer holds: g2 is gone, g3 stays.
-        scope
-            .handle(&t.term("{'$gen_cast',{sync,'<a:pg>',[{g3,['<a:p3>']}]}}"))
-            .unwrap();
+        recv(
+            &mut scope,
+            &t,
+            "{'$gen_cast',{sync,'<a:pg>',[{g3,['<a:p3>']}]}}",
+        )
+        .unwrap();
         assert_eq!(scope.which_groups(), vec![t.term("g3")]);
     }
 
@@ -750,9 +790,11 @@ mod tests {
     fn version_1_members_come_and_go() {
         let (t, mut scope) = setup();
         assert_eq!(
-            scope.handle(&t.term(
+            recv(
+                &mut scope,
+                &t,
                 "{'$gen_cast',{local_data,'<b:pg>',1,#{g2 => ['<b:p3>'],g3 => ['<b:p3>']}}}"
-            )),
+            ),
             Ok(vec![
                 Action::Monitor(t.pid("<b:pg>")),
                 send(&t, "<b:pg>", "{'$gen_cast',{sync,'<u:pg>',[]}}"),
@@ -764,7 +806,7 @@ mod tests {
             "{update,'<b:pg>',[{g1,[],['<b:p1>']},{g1,[],['<b:p1>']}]}",
             "{update,'<b:pg>',[{g2,['<b:p4>'],['<b:p3>']}]}",
         ] {
-            assert_eq!(scope.handle(&t.term(msg)), Ok(vec![]));
+            assert_eq!(recv(&mut scope, &t, msg), Ok(vec![]));
         }
         assert_eq!(scope.members(&t.term("g1")), vec![]);
         assert_eq!(scope.members(&t.term("g2")), vec![t.pid("<b:p4>")]);
@@ -774,8 +816,8 @@ mod tests {
     #[test]
     fn our_joins_and_leaves_are_exact() {
         let (t, mut scope) = setup();
-        scope.handle(&t.term("{discover,'<a:pg>'}")).unwrap();
-        scope.handle(&t.term("{discover,'<b:pg>',1}")).unwrap();
+        recv(&mut scope, &t, "{discover,'<a:pg>'}").unwrap();
+        recv(&mut scope, &t, "{discover,'<b:pg>',1}").unwrap();
         let (p1, p2) = (t.pid("<u.1>"), t.pid("<u.2>"));
         let g1 = t.term("g1");
 
@@ -813,18 +855,24 @@ mod tests {
     #[test]
     fn peers_vanish_with_their_node_or_scope() {
         let (t, mut scope) = setup();
-        scope
-            .handle(&t.term("{'$gen_cast',{sync,'<a:pg>',[{g,['<a:p1>']}]}}"))
-            .unwrap();
-        scope
-            .handle(&t.term("{'$gen_cast',{sync,'<b:pg>',[{g,['<b:p1>']}]}}"))
-            .unwrap();
+        recv(
+            &mut scope,
+            &t,
+            "{'$gen_cast',{sync,'<a:pg>',[{g,['<a:p1>']}]}}",
+        )
+        .unwrap();
+        recv(
+            &mut scope,
+            &t,
+            "{'$gen_cast',{sync,'<b:pg>',[{g,['<b:p1>']}]}}",
+        )
+        .unwrap();
         scope.disconnected(t.node("a"));
         assert_eq!(scope.members(&t.term("g")), vec![t.pid("<b:p1>")]);
         scope.peer_down(t.pid("<b:pg>"));
         assert_eq!(scope.members(&t.term("g")), vec![]);
         assert_eq!(
-            scope.handle(&t.term("{join,'<b:pg>',g,['<b:p2>']}")),
+            recv(&mut scope, &t, "{join,'<b:pg>',g,['<b:p2>']}"),
             Ok(vec![]),
         );
         assert_eq!(
@@ -837,7 +885,7 @@ mod tests {
     #[test]
     fn bad_messages_are_violations_and_unknown_ones_are_ignored() {
         let (t, mut scope) = setup();
-        scope.handle(&t.term("{discover,'<a:pg>'}")).unwrap();
+        recv(&mut scope, &t, "{discover,'<a:pg>'}").unwrap();
         for bad in [
             "{discover,notapid}",
             "{join,'<a:pg>',g,[notapid]}",
@@ -849,7 +897,7 @@ mod tests {
             "{update,'<a:pg>',[{g,[]}]}",
         ] {
             assert!(
-                matches!(scope.handle(&t.term(bad)), Err(Violation(_))),
+                matches!(recv(&mut scope, &t, bad), Err(Violation(_))),
                 "{bad}"
             );
         }
@@ -859,8 +907,46 @@ mod tests {
             "{'$gen_cast',what}",
             "{'$gen_call',x,y}",
         ] {
-            assert_eq!(scope.handle(&t.term(unknown)), Ok(vec![]), "{unknown}");
+            assert_eq!(recv(&mut scope, &t, unknown), Ok(vec![]), "{unknown}");
         }
+    }
+
+    /// pg sends its own pid and joins only processes of its node: a scope or member of another
+    /// node than the one whose connection carried the message is a violation.
+    #[test]
+    fn scopes_and_members_of_other_nodes_are_violations() {
+        let (t, mut scope) = setup();
+        let a = t.node("a");
+        scope.handle(a, &t.term("{discover,'<a:pg>'}")).unwrap();
+        for forged in [
+            "{discover,'<b:pg>'}",
+            "{'$gen_cast',{sync,'<b:pg>',[]}}",
+            "{'$gen_cast',{sync,'<a:pg>',[{g,['<b:p1>']}]}}",
+            "{join,'<a:pg>',g,['<a:p1>','<u.1>']}",
+            "{leave,'<b:pg>','<b:p1>',[g]}",
+            "{update,'<a:pg>',[{g,['<b:p1>'],[]}]}",
+        ] {
+            assert!(scope.handle(a, &t.term(forged)).is_err(), "{forged}");
+        }
+        assert_eq!(scope.which_groups(), Vec::<Term>::new());
+    }
+
+    /// A new scope process on a node replaces the one we knew there, members and all.
+    #[test]
+    fn a_node_has_one_peer_scope() {
+        let (t, mut scope) = setup();
+        let a = t.node("a");
+        scope
+            .handle(a, &t.term("{'$gen_cast',{sync,'<a:pg>',[{g,['<a:p1>']}]}}"))
+            .unwrap();
+        let actions = scope.handle(a, &t.term("{discover,'<a:pg2>'}")).unwrap();
+        assert!(actions.contains(&Action::Monitor(t.pid("<a:pg2>"))));
+        assert_eq!(scope.members(&t.term("g")), vec![]);
+        assert_eq!(scope.peers.len(), 1);
+        scope
+            .handle(a, &t.term("{join,'<a:pg>',g,['<a:p3>']}"))
+            .unwrap();
+        assert_eq!(scope.members(&t.term("g")), vec![], "the old scope is gone");
     }
 
     #[test]
@@ -873,17 +959,24 @@ mod tests {
                 max_peer_members: 2,
             },
         );
-        scope
-            .handle(&t.term("{'$gen_cast',{sync,'<a:pg>',[{g,['<a:1>','<a:2>']}]}}"))
-            .unwrap();
-        assert!(scope
-            .handle(&t.term("{join,'<a:pg>',g,['<a:3>']}"))
-            .is_err());
-        assert!(scope
-            .handle(&t.term("{'$gen_cast',{sync,'<a:pg>',[{g,['<a:1>','<a:2>','<a:3>']}]}}"))
-            .is_err());
-        assert!(scope
-            .handle(&t.term("{update,'<a:pg>',[{g,['<a:3>'],['<a:1>']}]}"))
-            .is_ok());
+        recv(
+            &mut scope,
+            &t,
+            "{'$gen_cast',{sync,'<a:pg>',[{g,['<a:1>','<a:2>']}]}}",
+        )
+        .unwrap();
+        assert!(recv(&mut scope, &t, "{join,'<a:pg>',g,['<a:3>']}").is_err());
+        assert!(recv(
+            &mut scope,
+            &t,
+            "{'$gen_cast',{sync,'<a:pg>',[{g,['<a:1>','<a:2>','<a:3>']}]}}"
+        )
+        .is_err());
+        assert!(recv(
+            &mut scope,
+            &t,
+            "{update,'<a:pg>',[{g,['<a:3>'],['<a:1>']}]}"
+        )
+        .is_ok());
     }
 }
