@@ -117,9 +117,16 @@ impl Global {
                 return Ok(());
             }
         };
-        if !matches!(init.as_tuple(), Some([l, _, _, p]) if l.is_atom("locker") && p.as_pid().is_some())
-        {
-            return Err(violation("init_connect without {locker, _, _, Pid}"));
+        // The locker's pid names the lock and the node our lock_set goes to: it must be a
+        // process of the node that connects.
+        let locker = match init.as_tuple() {
+            Some([l, _, _, p]) if l.is_atom("locker") => p.as_pid(),
+            _ => None,
+        };
+        if locker.is_none_or(|p| p.node != node) {
+            return Err(violation(
+                "init_connect without {locker, _, _, Pid} of its node",
+            ));
         }
         let use_vsn = his_vsn.min(VSN);
         self.init_connect_parsed(node, use_vsn, his_vsn, his_tag, init);

@@ -996,6 +996,7 @@ fn messages_in_the_name_of_another_node_are_violations() {
     global.node_up(t.node("a"));
     for forged in [
         "{'$gen_cast',{init_connect,{8,1},'c_25@vm',{locker,x,#{},'<c:locker>'}}}",
+        "{'$gen_cast',{init_connect,{8,1},'a_25@vm',{locker,x,#{},'<c:locker>'}}}",
         "{init_connect_ack,'c_25@vm',1,2}",
         "{cancel_connect,'c_25@vm',1}",
         "{'$gen_cast',{exchange,'c_25@vm',[],[],1}}",
