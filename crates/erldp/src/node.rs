@@ -933,8 +933,10 @@ impl NodeInner {
     }
 
     /// Replies to a `gen_server`-style call: `from` is the `{Pid, Tag}` of
-    /// the request. A tag `[alias | Alias]` (OTP 24+) is answered on the
-    /// alias, exactly as `gen_server:reply/2` does.
+    /// the request. A tag `[alias | Alias]` (`gen_server:call`, OTP 24+) or
+    /// `[[alias | Alias] | Mon]` (`gen_server:multi_call`, OTP 27+) is
+    /// answered on the alias, exactly as `gen:reply/2` does: a reply that
+    /// comes after the caller gave up is then dropped, not left in its mailbox.
     pub(crate) fn reply(self: &Arc<Self>, from: &Term, reply: Term) -> Result<()> {
         let (pid, tag) = match from {
             Term::Tuple(pair) if pair.len() == 2 => match &pair[0] {
@@ -944,17 +946,8 @@ impl NodeInner {
             _ => return Err(Error::invalid(format!("{from} is not a {{Pid, Tag}} pair"))),
         };
         let message = Term::Tuple(vec![tag.clone(), reply]);
-        match tag {
-            Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
-                match **tail {
-                    Term::Ref(alias) => {
-                        self.send_from(self.system.pid, &Dest::Alias(alias), message)
-                    }
-                    _ => self.send_from(self.system.pid, &Dest::Pid(pid), message),
-                }
-            }
-            _ => self.send_from(self.system.pid, &Dest::Pid(pid), message),
-        }
+        let to = reply_alias(tag).map_or(Dest::Pid(pid), Dest::Alias);
+        self.send_from(self.system.pid, &to, message)
     }
 
     // ---- links and monitors --------------------------------------------
@@ -1721,4 +1714,24 @@ impl std::fmt::Debug for Node {
             .field("port", &self.inner.port)
             .finish()
     }
+}
+
+/// The alias of a call tag as `gen:reply/2` reads it: `[alias | Alias]`, or a list whose head
+/// is one (`[[alias | Alias] | Mon]`).
+fn reply_alias(tag: &Term) -> Option<Ref> {
+    fn alias(term: &Term) -> Option<Ref> {
+        match term {
+            Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
+                match **tail {
+                    Term::Ref(alias) => Some(alias),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    alias(tag).or_else(|| match tag {
+        Term::ImproperList(head, _) | Term::List(head) => head.first().and_then(alias),
+        _ => None,
+    })
 }
