@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::wire::{insert_op, is_badrpc};
 use super::{Action, Global, Proc};
+use crate::term::decode::{fun_parts, FunParts};
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
 
@@ -148,10 +149,10 @@ impl Global {
         }
     }
 
-    /// Runs a resolve method here (`resolve_it/4`): `fun global:random_notify_name/3` and
-    /// `fun global:notify_all_name/3` as global does; anything else — `random_exit_name/3`,
-    /// and the local funs of BEAM nodes, which cannot run outside BEAM — by global's default
-    /// rule: the pid of the greater node is killed, the other keeps the name.
+    /// Runs a resolve method here (`resolve_it/4`): global's three methods as global runs
+    /// them. Any other fun cannot run outside BEAM; a BEAM node that cannot run a method
+    /// (`catch Method(...)` gives an `'EXIT'`) makes both sides delete the name and kills
+    /// nobody, and so do we.
     pub(super) fn apply_method(
         &mut self,
         method: &Term,
@@ -164,8 +165,19 @@ impl Global {
         } else {
             (pid2, pid1)
         };
-        match export_name(method).as_deref() {
-            Some("random_notify_name") => {
+        match Method::of(method) {
+            Method::RandomExit => {
+                log::info!(
+                    "global: Name conflict terminating {{{name},{}}}",
+                    Term::from(max)
+                );
+                self.out.push(Action::Exit {
+                    pid: max,
+                    reason: Term::atom("kill"),
+                });
+                min.into()
+            }
+            Method::RandomNotify => {
                 self.send(
                     Proc::Server,
                     Dest::Pid(max),
@@ -173,7 +185,7 @@ impl Global {
                 );
                 min.into()
             }
-            Some("notify_all_name") => {
+            Method::NotifyAll => {
                 for (to, other) in [(pid1, pid2), (pid2, pid1)] {
                     self.send(
                         Proc::Server,
@@ -187,17 +199,10 @@ impl Global {
                 }
                 Term::atom("none")
             }
-            _ => {
-                log::info!(
-                    "global: Name conflict terminating {{{name},{}}}",
-                    Term::from(max)
-                );
-                self.out.push(Action::Exit {
-                    pid: max,
-                    reason: Term::atom("kill"),
-                });
-                min.into()
-            }
+            Method::Foreign => Term::tuple(vec![
+                Term::atom("EXIT"),
+                Term::tuple(vec![Term::atom("badfun"), method.clone()]),
+            ]),
         }
     }
 }
@@ -209,15 +214,35 @@ pub(super) fn work_of(resolvers: &mut HashMap<Atom, Resolver>, node: Atom) -> &m
         .expect("a resolution in progress")
 }
 
-/// The function of `fun global:F/3`, if the method is one.
-pub(super) fn export_name(method: &Term) -> Option<String> {
-    let Term::Fun(fun) = method else {
-        return None;
-    };
-    match crate::term::decode::fun_parts(fun.encoding())? {
-        crate::term::decode::FunParts::Export(m, f, 3) if m.as_str() == "global" => {
-            Some(f.as_str().to_string())
+/// The resolve methods of `global.erl`.
+enum Method {
+    /// `fun global:random_exit_name/3`, or `fun random_exit_name/3` as `global:register_name/2`
+    /// writes it inside module global (a local fun, the only one global passes as a method).
+    RandomExit,
+    RandomNotify,
+    NotifyAll,
+    /// A fun of another module, which only BEAM can run.
+    Foreign,
+}
+
+impl Method {
+    fn of(method: &Term) -> Method {
+        let Term::Fun(fun) = method else {
+            return Method::Foreign;
+        };
+        match fun_parts(fun.encoding()) {
+            Some(FunParts::Export(m, f, 3)) if m.as_str() == "global" => match f.as_str() {
+                "random_exit_name" => Method::RandomExit,
+                "random_notify_name" => Method::RandomNotify,
+                "notify_all_name" => Method::NotifyAll,
+                _ => Method::Foreign,
+            },
+            Some(FunParts::Local(local))
+                if local.module.as_str() == "global" && local.free.is_empty() =>
+            {
+                Method::RandomExit
+            }
+            _ => Method::Foreign,
         }
-        _ => None,
     }
 }

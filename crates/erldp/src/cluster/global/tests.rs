@@ -1108,3 +1108,40 @@ fn external_names_that_beam_could_not_read_are_violations() {
         );
     }
 }
+
+/// `fun random_exit_name/3` as `global:register_name/2` sends it (a local fun of module
+/// global, taken from an OTP 25 node) is global's default rule; a fun of another module,
+/// which only BEAM could run, makes both sides delete the name and kills nobody, as a BEAM
+/// node that cannot run the method does.
+#[test]
+fn resolve_methods_we_cannot_run_kill_nobody() {
+    let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
+    let (ours, theirs) = (t.pid("<u:p1>"), t.pid("<a:p1>"));
+    let beam_default = crate::term::decode::decode(&[
+        131, 112, 0, 0, 0, 73, 3, 215, 64, 169, 178, 165, 243, 6, 57, 45, 13, 118, 130, 71, 140,
+        64, 34, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 6, 103, 108, 111, 98, 97, 108, 97, 0, 98, 6, 186,
+        5, 77, 88, 100, 0, 12, 102, 101, 110, 99, 49, 52, 53, 55, 50, 64, 118, 109, 0, 0, 0, 9, 0,
+        0, 0, 0, 107, 19, 180, 100,
+    ])
+    .expect("#Fun<global.0.112854349>");
+    let (winner, actions) =
+        global.resolve_it(&[beam_default, Term::atom("n"), ours.into(), theirs.into()]);
+    assert_eq!(winner, Term::from(theirs));
+    assert_eq!(
+        actions,
+        vec![Action::Exit {
+            pid: ours,
+            reason: Term::atom("kill")
+        }]
+    );
+
+    let foreign =
+        Term::from(Fun::export(Atom::new("lists"), Atom::new("reverse"), 3).expect("short"));
+    let (result, actions) =
+        global.resolve_it(&[foreign, Term::atom("n"), ours.into(), theirs.into()]);
+    assert!(
+        matches!(result.as_tuple(), Some([tag, _]) if tag.is_atom("EXIT")),
+        "{result}"
+    );
+    assert_eq!(actions, vec![], "nobody is killed");
+}
