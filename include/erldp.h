@@ -117,6 +117,37 @@ typedef enum {
 } erldp_status;
 
 /**
+ * How much ErlDP logs, and how important a record is (the levels of the
+ * README's logging table).
+ */
+typedef enum {
+  /**
+   * Nothing (as a level to set; no record has it).
+   */
+  ERLDP_LOG_OFF = 0,
+  /**
+   * The node cannot do its work (a thread cannot be started).
+   */
+  ERLDP_LOG_ERROR = 1,
+  /**
+   * Failed outgoing connects; incoming handshakes refused for the cookie.
+   */
+  ERLDP_LOG_WARN = 2,
+  /**
+   * The node started and closed; each connection up and down.
+   */
+  ERLDP_LOG_INFO = 3,
+  /**
+   * EPMD look-ups, TCP connects, handshakes, dropped messages.
+   */
+  ERLDP_LOG_DEBUG = 4,
+  /**
+   * One record per distribution frame.
+   */
+  ERLDP_LOG_TRACE = 5,
+} erldp_log_level;
+
+/**
  * What a received message is.
  */
 typedef enum {
@@ -271,6 +302,19 @@ typedef struct erldp_node erldp_node;
 typedef struct erldp_term erldp_term;
 
 /**
+ * A function that receives ErlDP's log records: the program's `userdata`,
+ * the record's `level` (never `ERLDP_LOG_OFF`), its `target` (the module
+ * that logged it, e.g. `"erldp::node"`) and its `message`. Both strings are
+ * valid only during the call. It is called on the library's threads,
+ * possibly several at once, so it must be thread-safe and quick, and must
+ * not call back into the library.
+ */
+typedef void (*erldp_log_callback)(void *userdata,
+                                   erldp_log_level level,
+                                   const char *target,
+                                   const char *message);
+
+/**
  * Options for `erldp_node_start`. Fill one with `erldp_node_options_init`
  * and change the fields that matter; passing NULL instead uses the
  * defaults.
@@ -421,6 +465,25 @@ erldp_status erldp_encode_map_header(erldp_buf *buf, uint32_t pairs);
  * `ERLDP_ERR_DECODE` and append nothing.
  */
 erldp_status erldp_encode_term(erldp_buf *buf, const uint8_t *etf, size_t len);
+
+/**
+ * Sets how much ErlDP logs, overriding `ERLDP_LOG` (which the first
+ * `erldp_node_start` reads otherwise); `ERLDP_LOG_OFF` turns the log off.
+ * The records go to standard error, one line each, or to the callback of
+ * `erldp_log_set_callback`.
+ *
+ * `level` is an `erldp_log_level`; fails with `ERLDP_ERR_ARG` for a value
+ * that is not one.
+ */
+erldp_status erldp_log_set_level(int level);
+
+/**
+ * Sends ErlDP's log records to `callback`, with `userdata`, instead of
+ * standard error; `callback` NULL sends them to standard error again. The
+ * level is `ERLDP_LOG`'s or `erldp_log_set_level`'s: set one, or no record
+ * comes.
+ */
+erldp_status erldp_log_set_callback(erldp_log_callback callback, void *userdata);
 
 /**
  * A new mailbox of `node`, registered as `name` unless `name` is NULL.
@@ -575,7 +638,8 @@ erldp_status erldp_node_options_init(erldp_node_options *options);
  * Starts a node named `name`: `"c"` becomes `c@<short host name>`,
  * `"c@host.example.com"` is used as it is. `cookie` NULL reads
  * `$HOME/.erlang.cookie` (creating it like `erl` does). `options` NULL uses
- * the defaults. On success writes the node to `*out`.
+ * the defaults. On success writes the node to `*out`. The first call reads
+ * `ERLDP_LOG` (unless `erldp_log_set_level` was called first).
  *
  * Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option or a listen
  * port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot

@@ -1,5 +1,3 @@
-/// <reference types="node" />
-
 /**
  * ErlDP for Node.js: join an Erlang/Elixir cluster as a named node.
  *
@@ -13,17 +11,61 @@
  * Nothing blocks the event loop: waiting happens on Rust threads and
  * results come back as Promises.
  *
+ * The types need nothing but TypeScript's own library (ES2022): where the
+ * package gives a Node.js `Buffer`, the type is {@link Bytes}, which is
+ * `Buffer` when `@types/node` is loaded and `Uint8Array` otherwise.
+ *
  * @packageDocumentation
  */
+
+/**
+ * The type of the Buffers the package gives: Node.js's `Buffer` when its
+ * types (`@types/node`) are part of the program, else `Uint8Array`, which
+ * `Buffer` extends.
+ */
+export type Bytes = typeof globalThis extends {
+  /** Node.js's `Buffer` constructor, declared by `@types/node`. */
+  Buffer: {
+    /** What `Buffer.alloc` returns is what a Buffer is. */
+    alloc(size: number): infer B;
+  };
+}
+  ? B
+  : Uint8Array;
+
+/**
+ * What the `signal` options use of an `AbortSignal` (declared here, so that
+ * the types need neither the DOM's nor Node.js's). `AbortController`'s
+ * signal and `AbortSignal.timeout(ms)` fit.
+ */
+export interface AbortSignalLike {
+  /** Whether the signal was aborted. */
+  readonly aborted: boolean;
+  /** Why: the rejection a call aborted by the signal gets. */
+  readonly reason?: unknown;
+  /** Called by the package to learn of the abort. */
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  /** Called by the package once the call is over. */
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Options of the calls that wait only for their answer. */
+export interface WaitOptions {
+  /**
+   * Rejects the call with the signal's reason as soon as it is aborted (the
+   * request may still complete on the other side; its answer is dropped).
+   */
+  signal?: AbortSignalLike;
+}
 
 /**
  * An Erlang term as a JavaScript value.
  *
  * | Erlang | JavaScript |
  * |---|---|
- * | atom | `Symbol.for(name)`; `true`/`false` are booleans, `nil` is `null` |
- * | integer | number when safe, else BigInt |
- * | float | number (`erldp.float(x)` sends an integral number as a float) |
+ * | atom | `Symbol.for(name)`; `true`/`false` are booleans, `nil` is `null` (`atoms: "string"`: strings) |
+ * | integer | number when safe, else BigInt; an integral number is sent as an integer at any size |
+ * | float | number; {@link Float} when its value is integral (`1.0`, `-0.0`), so that it goes back as a float |
  * | binary | string when valid UTF-8, else Buffer (`binaries: "buffer"`: always Buffer) |
  * | list | Array (a charlist is an Array of numbers) |
  * | tuple | {@link Tuple} |
@@ -38,7 +80,7 @@ export type Term =
   | number
   | bigint
   | string
-  | Buffer
+  | Bytes
   | Uint8Array
   | Term[]
   | Tuple
@@ -67,12 +109,25 @@ export interface DecodeOptions {
   binaries?: 'string' | 'buffer';
   /** `"map"` (default): maps are Maps. `"object"`: plain objects when every key is an atom or a string. */
   maps?: 'map' | 'object';
-  /** `"number"` (default): floats are numbers. `"float"`: {@link Float}s, so that `1.0` stays a float when sent back. */
-  floats?: 'number' | 'float';
+  /**
+   * `"auto"` (default): a float with an integral value (`1.0`, `-0.0`,
+   * `1.0e20`) is a {@link Float}, which goes back as a float where a number
+   * would go back as an integer; other floats are numbers. `"float"`: every
+   * float is a {@link Float}. `"number"`: every float is a number (`1.0`
+   * then goes back as `1`).
+   */
+  floats?: 'auto' | 'float' | 'number';
+  /**
+   * `"symbol"` (default): atoms are `Symbol.for(name)`. `"string"`: atoms
+   * are strings, so that `JSON.stringify` keeps them (a map whose atom key
+   * and binary key would then be the same string is an `EDECODE` error).
+   * `true`, `false` and `nil` are `true`, `false` and `null` either way.
+   */
+  atoms?: 'symbol' | 'string';
 }
 
 /** Options of {@link Node.start}; the decode options become the node's defaults. */
-export interface StartOptions extends DecodeOptions {
+export interface StartOptions extends DecodeOptions, WaitOptions {
   /** The cookie; default `$HOME/.erlang.cookie`, created like `erl` does when missing. */
   cookie?: string;
   /** Hidden like a C node (default `true`); `false` appears in the peers' `nodes()`. */
@@ -95,7 +150,7 @@ export interface StartOptions extends DecodeOptions {
 }
 
 /** Options of calls that wait for an answer. */
-export interface CallOptions extends DecodeOptions {
+export interface CallOptions extends DecodeOptions, WaitOptions {
   /**
    * How long to wait for the answer once the request is sent, in
    * milliseconds (default 5000); `Infinity` waits as long as it takes.
@@ -106,7 +161,7 @@ export interface CallOptions extends DecodeOptions {
 }
 
 /** Options of {@link Mailbox.receive}. */
-export interface ReceiveOptions extends DecodeOptions {
+export interface ReceiveOptions extends DecodeOptions, WaitOptions {
   /** Milliseconds; the default waits as long as it takes. */
   timeout?: number;
 }
@@ -160,14 +215,14 @@ export class Node {
   nodes(): symbol[];
 
   /** Like `net_adm:ping/1`. */
-  ping(peer: Name): Promise<'pong' | 'pang'>;
+  ping(peer: Name, options?: WaitOptions): Promise<'pong' | 'pang'>;
 
   /**
    * Connects to `peer` now (sending connects by itself; this surfaces
    * connection errors early). With `port`, connects to `host:port` (default
    * host: the one in the peer's name) without asking EPMD.
    */
-  connect(peer: Name, options?: { host?: string; port?: number }): Promise<true>;
+  connect(peer: Name, options?: { host?: string; port?: number } & WaitOptions): Promise<true>;
 
   /**
    * Calls `module:fun(...args)` on `peer` like `erpc:call` and resolves with
@@ -232,10 +287,10 @@ export class Mailbox implements AsyncIterable<Message> {
   [Symbol.asyncIterator](): AsyncIterator<Message>;
 
   /** Links to `pid`: when either side ends, the other gets an exit signal. */
-  link(pid: Pid): Promise<void>;
+  link(pid: Pid, options?: WaitOptions): Promise<void>;
 
   /** Removes the link to `pid`; its exit signals no longer arrive. */
-  unlink(pid: Pid): Promise<void>;
+  unlink(pid: Pid, options?: WaitOptions): Promise<void>;
 
   /**
    * Monitors a process and resolves with the monitor's {@link Ref}; a `down`
@@ -243,11 +298,11 @@ export class Mailbox implements AsyncIterable<Message> {
    * `noproc`, if it does not exist). Given a node name, monitors the node: a
    * `node_down` message arrives when the connection is lost.
    */
-  monitor(target: Pid | [name: Name, node: Name] | Tuple): Promise<Ref>;
-  monitor(node: Name): Promise<void>;
+  monitor(target: Pid | [name: Name, node: Name] | Tuple, options?: WaitOptions): Promise<Ref>;
+  monitor(node: Name, options?: WaitOptions): Promise<void>;
 
   /** Removes a monitor (by its Ref) or a node monitor (by the node's name). */
-  demonitor(target: Ref | Name): Promise<void>;
+  demonitor(target: Ref | Name, options?: WaitOptions): Promise<void>;
 
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
@@ -256,8 +311,15 @@ export class Mailbox implements AsyncIterable<Message> {
   close(reason?: Term): void;
 }
 
-/** An Erlang tuple: an Array, so it indexes and destructures like one. */
-export class Tuple extends Array<Term> {}
+/**
+ * An Erlang tuple: an Array, so it indexes and destructures like one. Make
+ * one with {@link tuple}; a plain array is sent as a list, and the type
+ * says so: `const t: Tuple = [Symbol.for("ok"), 1]` does not type-check.
+ */
+export class Tuple extends Array<Term> {
+  /** Tells a Tuple from an array of the same elements. */
+  private readonly erldpTuple: true;
+}
 
 /** `{...elements}` as a {@link Tuple}. */
 export function tuple(...elements: Term[]): Tuple;
@@ -329,7 +391,7 @@ export class Port {
 export class Bitstring {
   constructor(bytes: Uint8Array, bits: number);
   /** The bytes holding the bits, most significant first. */
-  readonly bytes: Buffer;
+  readonly bytes: Bytes;
   /** How many bits of the last byte belong to the bitstring, 1 to 7. */
   readonly bits: number;
   /** The length in bits, as `bit_size/1`. */
@@ -351,21 +413,108 @@ export class ImproperList {
 export class Opaque {
   constructor(bytes: Uint8Array);
   /** The fun's external encoding, tag byte first. */
-  readonly bytes: Buffer;
+  readonly bytes: Bytes;
   /** Whether `other` is the same fun (same encoding). */
   equals(other: unknown): boolean;
   /** `fun m:f/1`, or `#Fun<...>` for a closure. */
   toString(): string;
 }
 
+/**
+ * Elixir's values as JavaScript sees them, and back. Decoded values may be
+ * Maps or plain objects, with atoms as symbols or strings (the decode
+ * options): the readers take each shape; the builders make plain objects,
+ * which encode as atom-keyed maps.
+ *
+ * ```js
+ * const { elixir } = require("erldp");
+ * await node.rpc(peer, elixir.module("String"), "upcase", ["hi"]);   // "HI"
+ * elixir.struct("MyApp.User", { name: "ann" });   // %MyApp.User{name: "ann"}
+ * elixir.keyword({ timeout: 5 });                 // [timeout: 5]
+ * elixir.fromCalendar(await node.rpc(peer, elixir.module("DateTime"), "utc_now", []));  // a Date
+ * ```
+ *
+ * Precision: a JavaScript Date holds milliseconds; Elixir's calendar types
+ * microseconds, which are cut to milliseconds when read. A Date is sent as a
+ * DateTime in UTC (`microsecond` with precision 3); a NaiveDateTime is read
+ * as UTC, an Elixir Date as midnight UTC, an Elixir Time as that time on
+ * 1970-01-01 UTC. Only the ISO calendar is converted.
+ */
+export namespace elixir {
+  /** The atom for a module named as Elixir code names it: `"MyApp.Api"` is `Symbol.for("Elixir.MyApp.Api")`; other names (`"lists"`) as they are. */
+  function module(name: Name): symbol;
+  /** The module's name as Elixir writes it: `Symbol.for("Elixir.MyApp.Api")` is `"MyApp.Api"`; `undefined` for a module that is not Elixir's. */
+  function alias(module: Name): string | undefined;
+  /** `%Module{...fields}`: a plain object with the module's atom under `__struct__`. Elixir code may expect every field of the struct. */
+  function struct(module: Name, fields?: { [field: string]: Term }): { [field: string]: Term };
+  /** The struct's module as Elixir writes it (`"MyApp.User"`), or `undefined` when `value` is no struct. */
+  function structName(value: unknown): string | undefined;
+  /** Whether `value` is a struct, of `module` when given. */
+  function isStruct(value: unknown, module?: Name): boolean;
+  /** A keyword list (`[timeout: 5]`): the pairs, in order, as `{atom, value}` tuples. */
+  function keyword(pairs: { [key: string]: Term } | Map<Name, Term> | [Name, Term][]): Tuple[];
+  /** Whether `value` is a keyword list: an array of two-element tuples with atom keys. */
+  function isKeyword(value: unknown): boolean;
+  /** A keyword list as a plain object; for a key given twice the first value counts, as with `Keyword.get/2`. */
+  function fromKeyword(list: Term): { [key: string]: Term };
+  /** A charlist (Erlang's strings, Elixir's `~c"hi"`): the string's code points. */
+  function charlist(text: string): number[];
+  /** The string a charlist holds. */
+  function fromCharlist(list: number[]): string;
+  /** A `%DateTime{}` in UTC for a Date. */
+  function dateTime(date: Date): { [field: string]: Term };
+  /** A `%NaiveDateTime{}` with the Date's UTC date and clock. */
+  function naiveDateTime(date: Date): { [field: string]: Term };
+  /** A `%Date{}` with the Date's UTC date. */
+  function date(date: Date): { [field: string]: Term };
+  /** A `%Time{}` (a time of day) with the Date's UTC clock. */
+  function time(date: Date): { [field: string]: Term };
+  /** The Date for a DateTime, NaiveDateTime, Date or Time struct; any other value as it is. */
+  function fromCalendar(value: Term): Term | Date;
+  /** `value` with every calendar struct in it, at any depth, a Date. */
+  function toJs(value: Term): unknown;
+  /** `value` with every Date in it, at any depth, a `%DateTime{}` in UTC. */
+  function fromJs(value: unknown): Term;
+}
+
 /** `term_to_binary`: the External Term Format of `value`. Throws an {@link EncodeError}. */
-export function encode(value: Term): Buffer;
+export function encode(value: Term): Bytes;
 
 /** `binary_to_term`. Throws a {@link DecodeError}. */
 export function decode(bytes: Uint8Array, options?: DecodeOptions): Term;
 
 /** `value` in Erlang syntax, e.g. `{ok,<<"hi">>}`. */
 export function format(value: Term): string;
+
+/** How much ErlDP logs (the README's logging table). */
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** One of ErlDP's log records, as {@link setLogger}'s callback receives it. */
+export interface LogRecord {
+  /** How important it is. */
+  level: Exclude<LogLevel, 'off'>;
+  /** The module that logged it: `erldp::node`, `erldp::connection`, ... */
+  target: string;
+  /** The (Rust) thread that logged it, e.g. the connection's reader. */
+  thread: string;
+  /** The text. */
+  message: string;
+  /** When it was logged. */
+  time: Date;
+}
+
+/**
+ * Sends ErlDP's log records to `callback` on the event loop instead of
+ * standard error (the node's threads never wait for it; if the loop falls
+ * 10,000 records behind, newer ones are dropped and a `warn` record says how
+ * many); `null` sends them to standard error again. The level is
+ * `options.level`, else `ERLDP_LOG`'s when it is set, else `"info"`.
+ * `ERLDP_LOG` alone logs to standard error from the moment the package loads.
+ */
+export function setLogger(callback: ((record: LogRecord) => void) | null, options?: { level?: LogLevel }): void;
+
+/** Sets how much ErlDP logs, overriding `ERLDP_LOG`. */
+export function setLogLevel(level: LogLevel): void;
 
 /** Every error of the package; `code` tells which. */
 export class ErlDPError extends Error {
@@ -380,8 +529,7 @@ export class ErlDPError extends Error {
     | 'EENCODE'
     | 'ECLOSED'
     | 'EINVAL'
-    | 'EIO'
-    | 'EERLDP';
+    | 'EIO';
   /** The peer concerned (ECONNECT, EAUTH, ENOTFOUND). */
   readonly node?: string;
 }

@@ -6,20 +6,33 @@ require_relative "lib/erldp/version"
 # The native extension is Rust, built from the repository's cargo workspace, which lies outside
 # this directory. A gem has to carry what it builds, so building from a checkout first copies
 # the crates it needs into ext/erldp/rust (ignored by git), where ext/erldp/extconf.rb finds them.
+#
+# cargo reads every section of a manifest, and the core's also names benches, examples and
+# dev-dependencies that live elsewhere in the repository: the copies keep only the sections that
+# building the library reads. The workspace keeps its two members and builds releases without
+# debug information (symbol names stay), so the installed extension is small.
+manifest_sections = lambda do |text, keep|
+  text.split(/^(?=\[)/).select do |section|
+    header = section[/\A\[([^\]]*)\]/, 1]
+    header.nil? || keep.include?(header)
+  end.join
+end
+
 repository = File.expand_path("..", __dir__)
 if File.file?(File.join(repository, "bindings/ruby/Cargo.toml"))
   vendor = File.join(__dir__, "ext/erldp/rust")
   FileUtils.rm_rf(vendor)
-  # tests/testkit only because the core declares it as a dev-dependency, and cargo reads the
-  # manifests of every dependency of a workspace member.
-  %w[Cargo.lock crates/erldp/Cargo.toml crates/erldp/src bindings/ruby/Cargo.toml bindings/ruby/src
-     tests/testkit/Cargo.toml tests/testkit/src].each do |path|
+  %w[Cargo.lock crates/erldp/src bindings/ruby/src].each do |path|
     FileUtils.mkdir_p(File.dirname(File.join(vendor, path)))
     FileUtils.cp_r(File.join(repository, path), File.join(vendor, path))
   end
-  workspace = File.read(File.join(repository, "Cargo.toml"))
-  File.write(File.join(vendor, "Cargo.toml"),
-             workspace.sub(/^members = \[[^\]]*\]/, 'members = ["crates/erldp", "bindings/ruby"]'))
+  %w[crates/erldp/Cargo.toml bindings/ruby/Cargo.toml].each do |path|
+    manifest = File.read(File.join(repository, path))
+    File.write(File.join(vendor, path), manifest_sections.call(manifest, %w[package lib dependencies features]))
+  end
+  workspace = manifest_sections.call(File.read(File.join(repository, "Cargo.toml")), %w[workspace workspace.package])
+  workspace = workspace.sub(/^members = \[[^\]]*\]/, 'members = ["crates/erldp", "bindings/ruby"]')
+  File.write(File.join(vendor, "Cargo.toml"), "#{workspace.rstrip}\n\n[profile.release]\nstrip = \"debuginfo\"\n")
 end
 
 Gem::Specification.new do |spec|

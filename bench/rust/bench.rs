@@ -209,6 +209,28 @@ fn build_c_client(root: &Path, out: &Path) -> Launcher {
             "missing: target/release/libErlDP.so (cargo build --release -p erldp-capi)".into(),
         );
     }
+    // The client records the library's SONAME, which names no file cargo
+    // writes: a link by that name next to the client does.
+    let dynamic = Command::new("readelf")
+        .arg("-d")
+        .arg(lib.join("libErlDP.so"))
+        .output()
+        .map_err(|err| format!("cannot run readelf: {err}"))?;
+    let soname = String::from_utf8_lossy(&dynamic.stdout)
+        .lines()
+        .find_map(|line| {
+            Some(
+                line.split_once("Library soname: [")?
+                    .1
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .ok_or("target/release/libErlDP.so has no SONAME")?;
+    let link = out.join(&soname);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(lib.join("libErlDP.so"), &link)
+        .map_err(|err| format!("linking {soname}: {err}"))?;
     let exe = out.join("erldp_client");
     gcc(&[
         "-O2",
@@ -221,7 +243,7 @@ fn build_c_client(root: &Path, out: &Path) -> Launcher {
         "-L",
         &lib.to_string_lossy(),
         "-lErlDP",
-        &format!("-Wl,-rpath,{}", lib.display()),
+        &format!("-Wl,-rpath,{}", out.display()),
         "-pthread",
     ])?;
     Ok(vec![exe.to_string_lossy().into_owned()])

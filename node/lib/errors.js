@@ -40,14 +40,21 @@ const classes = {
   EENCODE: EncodeError,
   ECLOSED: ClosedError,
   EINVAL: InvalidArgumentError,
+  // An operating-system error outside any connection (the listen port, the
+  // cookie file) has no class of its own.
+  EIO: ErlDPError,
 };
 
-for (const Class of [ErlDPError, ...Object.values(classes)]) {
+for (const Class of new Set(Object.values(classes))) {
   Object.defineProperty(Class.prototype, 'name', { value: Class.name, writable: true, configurable: true });
 }
 
 function makeError(code, message, detail) {
-  const Class = classes[code] ?? ErlDPError;
+  const Class = Object.hasOwn(classes, code) ? classes[code] : undefined;
+  if (Class === undefined) {
+    // The addon maps every core error to a code of the table above.
+    throw new TypeError(`erldp: no error class for code ${code} (${message})`);
+  }
   return new Class(message, code, detail);
 }
 

@@ -179,8 +179,13 @@ function symbolText(symbol) {
   return text;
 }
 
+/**
+ * An integral number is an integer at any size (2 ** 53, 1e20: every integral double is an
+ * exact integer), other finite numbers floats; erldp.Float sends an integral value as a float.
+ */
 function number(value) {
-  if (Number.isInteger(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER) integer(value);
+  if (Number.isSafeInteger(value)) integer(value);
+  else if (Number.isInteger(value)) bigint(BigInt(value));
   else if (Number.isFinite(value)) float(value);
   else throw NATIVE;
 }
@@ -542,9 +547,17 @@ function classify(key, kinds, values) {
   let value = key;
   switch (typeof key) {
     case 'number':
-      if (Number.isInteger(key) && Math.abs(key) <= Number.MAX_SAFE_INTEGER) kind = INT;
-      else if (Number.isFinite(key)) kind = FLOAT;
-      else throw NATIVE;
+      // As `number` encodes it: an integral number is an integer at any size.
+      if (Number.isSafeInteger(key)) {
+        kind = INT;
+      } else if (Number.isInteger(key)) {
+        kind = INT;
+        value = BigInt(key);
+      } else if (Number.isFinite(key)) {
+        kind = FLOAT;
+      } else {
+        throw NATIVE;
+      }
       break;
     case 'bigint':
       kind = INT;
@@ -694,6 +707,8 @@ function plainObject(value) {
 const BUFFERS = 1;
 const OBJECTS = 2;
 const FLOATS = 4;
+const NUMBERS = 8;
+const STRINGS = 16;
 
 let data;
 let at = 0;
@@ -794,14 +809,17 @@ function term8(level) {
       const value = data.readDoubleBE(at);
       at += 8;
       if (!Number.isFinite(value)) throw NATIVE;
-      return flags & FLOATS ? new Float(value) : value;
+      return floatValue(value);
     }
     case ATOM_EXT:
     case SMALL_ATOM_EXT:
     case ATOM_UTF8_EXT:
     case SMALL_ATOM_UTF8_EXT: {
       const text = (lastAtom = atomText(type));
-      return text === 'true' ? true : text === 'false' ? false : text === 'nil' ? null : Symbol.for(text);
+      if (text === 'true') return true;
+      if (text === 'false') return false;
+      if (text === 'nil') return null;
+      return flags & STRINGS ? text : Symbol.for(text);
     }
     case NIL_EXT:
       return [];
@@ -862,6 +880,16 @@ function term8(level) {
       // Funs, old floats, atom cache references, compressed or bad bytes.
       throw NATIVE;
   }
+}
+
+/**
+ * A float as the `floats` option says: by default an erldp.Float when its value is integral
+ * (1.0, -0.0, 1.0e20), which a number would send back as an integer, else a number.
+ */
+function floatValue(value) {
+  if (flags & FLOATS) return new Float(value);
+  if (flags & NUMBERS || !Number.isInteger(value)) return value;
+  return new Float(value);
 }
 
 function atomText(type) {
@@ -1031,6 +1059,8 @@ function map8(level) {
   }
   const map = new Map();
   for (let i = 0; i < len; i++) map.set(keys[i], values[i]);
+  // With atoms as strings, an atom key and a binary key can be one string: the addon says so.
+  if (map.size !== len) throw NATIVE;
   return map;
 }
 

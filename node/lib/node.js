@@ -15,6 +15,12 @@
 //
 // Messages and terms cross the addon as ETF bytes that lib/etf.js writes
 // and reads: one Buffer per message instead of a native call per value.
+//
+// A call given an AbortSignal rejects with the signal's reason when it is
+// aborted; the addon's side of the request runs on and its answer is
+// dropped when it comes (an rpc's remote call is stopped at its timeout).
+// An aborted receive's message is not dropped: the mailbox keeps it for
+// the next receive, ahead of later messages.
 
 const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
@@ -60,11 +66,45 @@ class Node {
    */
   static async start(name, options) {
     opts.name(name, 'the node name');
-    options = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'Node.start options', 'start');
+    const signal = opts.signal(options);
     const node = new Node(internal, opts.decodeFlags(options));
     const text = typeof name === 'symbol' ? Symbol.keyFor(name) : name;
-    node.#native = await NativeNode.start(text, opts.startOptions(options), node.#drain);
-    return node;
+    const starting = NativeNode.start(text, opts.startOptions(options), node.#drain);
+    if (signal === undefined) {
+      node.#native = await starting;
+      return node;
+    }
+    if (signal.aborted) {
+      // Starting cannot be undone halfway: close the node once it is up.
+      starting.then((native) => node.#abandonStart(native), () => {});
+      throw opts.abortReason(signal);
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        starting.then((native) => node.#abandonStart(native), () => {});
+        reject(opts.abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      starting.then(
+        (native) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) return;
+          node.#native = native;
+          resolve(node);
+        },
+        (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** A node whose start was aborted: closed as soon as it is up. */
+  #abandonStart(native) {
+    this.#native = native;
+    this.close().catch(() => {});
   }
 
   /** The full node name, `name@host`, as an atom. */
@@ -96,12 +136,13 @@ class Node {
   }
 
   /** `'pong'` or `'pang'`, like `net_adm:ping/1`. */
-  async ping(peer) {
+  async ping(peer, options) {
     opts.name(peer, 'the peer');
+    const signal = opts.signal(opts.optionsObject(options, 'ping options', 'wait'));
     // The core answers pang on a closed node; here that is an error like
     // for every other request.
     if (this.#closed) throw makeError('ECLOSED', 'closed');
-    return this.#request(true, (id) => this.#native.ping(id, peer));
+    return this.#request(true, (id) => this.#native.ping(id, peer), undefined, signal);
   }
 
   /**
@@ -110,12 +151,14 @@ class Node {
    */
   async connect(peer, options) {
     opts.name(peer, 'the peer');
-    const { host, port } = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'connect options', 'connect');
+    const { host, port } = options;
+    const signal = opts.signal(options);
     if (host !== undefined && typeof host !== 'string') throw new TypeError('host must be a string');
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port <= 65535)) {
       throw new TypeError('port must be a TCP port number');
     }
-    await this.#request(true, (id) => this.#native.connect(id, peer, host, port));
+    await this.#request(true, (id) => this.#native.connect(id, peer, host, port), undefined, signal);
     return true;
   }
 
@@ -125,20 +168,22 @@ class Node {
     opts.name(module, 'the module');
     opts.name(fun, 'the function');
     if (!Array.isArray(args)) throw new TypeError('args must be an array');
-    options = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'rpc options', 'request');
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
+    const signal = opts.signal(options);
     const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags);
-    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags));
+    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
   async call(dest, request, options) {
-    options = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'call options', 'request');
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
+    const signal = opts.signal(options);
     const call = (id) => this.#native.call(id, dest, request, timeout, flags);
-    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags));
+    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -157,10 +202,10 @@ class Node {
   /** A new mailbox, registered as `name` when one is given. */
   mailbox(name, options) {
     if (name !== undefined && name !== null) opts.name(name, 'the mailbox name');
-    options = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'mailbox options', 'mailbox');
     const decode = opts.decodeFlags(options, this.#decode);
     const mailbox = new Mailbox(internal, this.#native.mailbox(name ?? undefined), decode, {
-      request: (held, call, decode) => this.#request(held, call, decode),
+      request: (held, call, decode, signal, late) => this.#request(held, call, decode, signal, late),
       staged: () => this.#staged(),
       forget: (box) => this.#mailboxes.delete(box),
     });
@@ -199,8 +244,13 @@ class Node {
     return this.#closing;
   }
 
-  /** `decode` turns the ETF bytes of an answer into its value. */
-  #request(held, call, decode) {
+  /**
+   * `decode` turns the ETF bytes of an answer into its value. With `signal`,
+   * aborting rejects at once; the answer that comes later goes to `late`
+   * (`(error, value)`), if given, else nowhere.
+   */
+  #request(held, call, decode, signal, late) {
+    if (signal?.aborted) return Promise.reject(opts.abortReason(signal));
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     return new Promise((resolve, reject) => {
       // The answer always comes later, through the thread-safe function, so
@@ -208,8 +258,24 @@ class Node {
       // records nothing and rejects.
       call(id);
       this.#staged();
-      this.#requests.set(id, { resolve, reject, held, decode });
+      const request = { resolve, reject, held, decode, done: undefined };
+      this.#requests.set(id, request);
       if (held) this.#hold(1);
+      if (signal) {
+        const onAbort = () => {
+          if (request.held) this.#hold(-1);
+          request.held = false;
+          request.done = undefined;
+          request.resolve = () => {};
+          request.reject = () => {};
+          request.decode = undefined;
+          request.late = late;
+          if (!late) this.#requests.delete(id);
+          reject(opts.abortReason(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        request.done = () => signal.removeEventListener('abort', onAbort);
+      }
     });
   }
 
@@ -226,7 +292,10 @@ class Node {
     if (!request) return;
     this.#requests.delete(id);
     if (request.held) this.#hold(-1);
-    if (error) {
+    request.done?.();
+    if (request.late) {
+      request.late(error, value);
+    } else if (error) {
       request.reject(error);
     } else if (request.decode && value) {
       try {
@@ -262,6 +331,12 @@ class Mailbox {
   #waiting = 0;
   /** Messages taken without waiting since the last receive that went through the event loop. */
   #inARow = 0;
+  /**
+   * The ETF of messages that came for receives already aborted, oldest first: they are the
+   * mailbox's next messages. (While such a receive waits in the addon, the addon's queue is
+   * empty: a message goes to a waiting receive first.)
+   */
+  #stash = [];
   #sendEncoded = (buffer, split, end) => this.#native.sendEncoded(buffer, split, end);
 
   /** Use `node.mailbox(name)`; `ops` are the node's request machinery. */
@@ -299,9 +374,12 @@ class Mailbox {
    * closed and empty.
    */
   async receive(options) {
-    options = opts.optionsObject(options, 'options');
+    options = opts.optionsObject(options, 'receive options', 'receive');
     const timeout = opts.timeout(options, Infinity);
     const flags = opts.decodeFlags(options, this.#decode);
+    const signal = opts.signal(options);
+    if (signal?.aborted) throw opts.abortReason(signal);
+    if (this.#stash.length > 0) return etf.decodeMessage(this.#stash.shift(), flags);
     // A queued message is taken at once, but now and then a receive waits
     // its turn in the event loop, so that a flood of messages does not
     // hold up timers and I/O.
@@ -318,12 +396,24 @@ class Mailbox {
     // the node.
     const held = Number.isFinite(timeout);
     const call = (id) => this.#native.receive(id, timeout, flags);
+    // A message for this receive comes after any that aborted receives left.
+    const next = (bytes) => {
+      if (this.#stash.length === 0) return bytes;
+      this.#stash.push(bytes);
+      return this.#stash.shift();
+    };
+    const late = (error, bytes) => {
+      if (!error && bytes) this.#stash.push(bytes);
+    };
     this.#waiting++;
+    let message;
     try {
-      return await this.#ops.request(held, call, (bytes) => etf.decodeMessage(bytes, flags));
+      message = await this.#ops.request(held, call, (bytes) => etf.decodeMessage(next(bytes), flags), signal, late);
     } finally {
       this.#waiting--;
     }
+    if (message === null && this.#stash.length > 0) return etf.decodeMessage(this.#stash.shift(), flags);
+    return message;
   }
 
   /** Every message until the mailbox closes. */
@@ -341,12 +431,14 @@ class Mailbox {
   }
 
   /** Links to `pid`: an exit on either side reaches the other. */
-  async link(pid) {
-    await this.#ops.request(true, (id) => this.#native.link(id, pid));
+  async link(pid, options) {
+    const signal = opts.signal(opts.optionsObject(options, 'link options', 'wait'));
+    await this.#ops.request(true, (id) => this.#native.link(id, pid), undefined, signal);
   }
 
-  async unlink(pid) {
-    await this.#ops.request(true, (id) => this.#native.unlink(id, pid));
+  async unlink(pid, options) {
+    const signal = opts.signal(opts.optionsObject(options, 'unlink options', 'wait'));
+    await this.#ops.request(true, (id) => this.#native.unlink(id, pid), undefined, signal);
   }
 
   /**
@@ -355,13 +447,15 @@ class Mailbox {
    * Given a node name, monitors the node: a `node_down` message arrives
    * when the connection to it is lost.
    */
-  async monitor(target) {
-    return this.#ops.request(true, (id) => this.#native.monitor(id, target));
+  async monitor(target, options) {
+    const signal = opts.signal(opts.optionsObject(options, 'monitor options', 'wait'));
+    return this.#ops.request(true, (id) => this.#native.monitor(id, target), undefined, signal);
   }
 
   /** Removes a monitor (its Ref), or a node monitor (the node's name). */
-  async demonitor(target) {
-    await this.#ops.request(true, (id) => this.#native.demonitor(id, target));
+  async demonitor(target, options) {
+    const signal = opts.signal(opts.optionsObject(options, 'demonitor options', 'wait'));
+    await this.#ops.request(true, (id) => this.#native.demonitor(id, target), undefined, signal);
   }
 
   /**

@@ -1,30 +1,84 @@
 'use strict';
 // Checking what callers pass, before anything reaches the native addon.
 
-/** The decode choices, as the bit flags bindings/node/src/convert.rs reads. */
+/**
+ * The decode choices, as the bit flags lib/etf.js and bindings/node/src/convert.rs read.
+ * Floats have three: "auto" (0, the default) keeps a float with an integral value (1.0, -0.0)
+ * an erldp.Float, so that it goes back as a float, and makes other floats numbers.
+ */
 const DECODE = {
   binaries: { string: 0, buffer: 1 },
   maps: { map: 0, object: 2 },
-  floats: { number: 0, float: 4 },
+  floats: { auto: 0, float: 4, number: 8 },
+  atoms: { symbol: 0, string: 16 },
+};
+const DECODE_KEYS = Object.keys(DECODE);
+
+/** The options each call takes (API.md, Node.js section; index.d.ts). */
+const KNOWN = {
+  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'signal', ...DECODE_KEYS],
+  request: ['timeout', 'signal', ...DECODE_KEYS],
+  receive: ['timeout', 'signal', ...DECODE_KEYS],
+  mailbox: DECODE_KEYS,
+  decode: DECODE_KEYS,
+  connect: ['host', 'port', 'signal'],
+  wait: ['signal'],
+  logger: ['level'],
 };
 
 function isObject(value) {
   return typeof value === 'object' && value !== null;
 }
 
-function optionsObject(options, what) {
+/** Edit distance, for suggesting the option meant. */
+function distance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/**
+ * `options` checked to be an object holding only options of `kind` (a key of KNOWN): an option
+ * misspelt (`cookiee`) would otherwise be ignored and its default used.
+ */
+function optionsObject(options, what, kind) {
   if (options === undefined) return {};
   if (!isObject(options)) throw new TypeError(`${what} must be an object`);
+  if (kind !== undefined) {
+    const known = KNOWN[kind];
+    for (const key of Object.keys(options)) {
+      if (known.includes(key)) continue;
+      const near = known.filter((k) => {
+        const [a, b] = [key.toLowerCase(), k.toLowerCase()];
+        return distance(a, b) <= 2 || (a.length >= 4 && (b.startsWith(a.slice(0, -1)) || a.startsWith(b)));
+      });
+      const hint = near.length ? `; did you mean ${near.map((k) => `"${k}"`).join(' or ')}?` : '';
+      throw new TypeError(`unknown option "${key}" in ${what} (known: ${known.join(', ')})${hint}`);
+    }
+  }
   return options;
 }
 
 /**
  * The decode flags for `options`, starting from `base` (the node's or the
- * mailbox's): each option that is given replaces its bit.
+ * mailbox's): each option that is given replaces its bits.
  */
 function decodeFlags(options, base = 0) {
   // Most calls give none of these: skip the work on every request.
-  if (options.binaries === undefined && options.maps === undefined && options.floats === undefined) return base;
+  if (
+    options.binaries === undefined &&
+    options.maps === undefined &&
+    options.floats === undefined &&
+    options.atoms === undefined
+  ) {
+    return base;
+  }
   let flags = base;
   for (const [name, values] of Object.entries(DECODE)) {
     const value = options[name];
@@ -46,6 +100,25 @@ function timeout(options, fallback) {
     throw new TypeError('timeout must be a number of milliseconds >= 0 (or Infinity)');
   }
   return value;
+}
+
+/** The `signal` option: undefined, or something with AbortSignal's `aborted` and listeners. */
+function signal(options) {
+  const value = options.signal;
+  if (value === undefined) return undefined;
+  if (!isObject(value) || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
+    throw new TypeError('option signal must be an AbortSignal');
+  }
+  return value;
+}
+
+/** Why a wait was aborted: the signal's reason, or an AbortError like the one fetch() rejects with. */
+function abortReason(signal) {
+  if (signal.reason !== undefined) return signal.reason;
+  const error = new Error('the operation was aborted');
+  error.name = 'AbortError';
+  error.code = 'ABORT_ERR';
+  return error;
 }
 
 /** A name given as a string or a Symbol.for() symbol (an atom). */
@@ -84,4 +157,4 @@ function startOptions(options) {
   };
 }
 
-module.exports = { optionsObject, decodeFlags, timeout, name, startOptions };
+module.exports = { optionsObject, decodeFlags, timeout, signal, abortReason, name, startOptions };

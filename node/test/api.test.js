@@ -131,12 +131,14 @@ test('node.connect(peer) is true and node.nodes() lists the peer', async () => {
 test('epmd: "none" and node.connect(peer, { port }) reach a peer without EPMD', async () => {
   const [alive, host] = peer.node.split('@');
   const answer = await peer.eval(`{port, P, _} = erl_epmd:port_please(${atom(alive)}, ${atom(host)}), P`);
-  const direct = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none' });
-  try {
-    assert.equal(await direct.connect(peer.node, { host: '127.0.0.1', port: Number(answer) }), true);
-    assert.equal(await direct.rpc(peer.node, 'erlang', 'node', []), sym(peer.node));
-  } finally {
-    await direct.close();
+  for (const address of ['127.0.0.1', 'localhost']) {
+    const direct = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none' });
+    try {
+      assert.equal(await direct.connect(peer.node, { host: address, port: Number(answer) }), true);
+      assert.equal(await direct.rpc(peer.node, 'erlang', 'node', []), sym(peer.node));
+    } finally {
+      await direct.close();
+    }
   }
 });
 

@@ -138,3 +138,24 @@ test('EINVAL: malformed node names and destinations; TypeError for wrong argumen
   await assert.rejects(node.rpc(peer.node, 'erlang', 'node', [], { timeout: -1 }), TypeError);
   await assert.rejects(erldp.Node.start('js', { epmd: 'sometimes' }), TypeError);
 });
+
+test('EIO: the listen port is taken; an ErlDPError of no subclass', async () => {
+  const taken = net.createServer();
+  await new Promise((resolve) => taken.listen(0, '0.0.0.0', resolve));
+  try {
+    const { port } = taken.address();
+    const start = erldp.Node.start(randomName('js_'), { cookie: peer.cookie, port });
+    const err = await rejectsWith(start, erldp.ErlDPError, 'EIO');
+    assert.equal(Object.getPrototypeOf(err), erldp.ErlDPError.prototype);
+    assert.match(err.message, new RegExp(`port ${port}`));
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
+});
+
+test('an error code the package does not know is a TypeError, not a guess', () => {
+  const { makeError } = require('../lib/errors');
+  assert.throws(() => makeError('EBOGUS', 'from nowhere'), TypeError);
+  assert.throws(() => makeError('toString', 'from nowhere'), TypeError);
+  assert.ok(makeError('EIO', 'disk on fire') instanceof erldp.ErlDPError);
+});

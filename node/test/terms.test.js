@@ -69,9 +69,14 @@ test('the corpus round-trips exactly with binaries as Buffers', async () => {
   assert.deepEqual(result.mismatched, []);
 });
 
-test('with the defaults, only floats with integral values come back changed', async () => {
+test('the corpus round-trips exactly with the defaults', async () => {
   const result = await roundTrip(node.mailbox('corpus_default'));
   assert.ok(result.lossy.length > 10, 'the corpus has integral floats');
+  assert.deepEqual(result.mismatched, []);
+});
+
+test('with { floats: "number" }, only floats with integral values come back changed', async () => {
+  const result = await roundTrip(node.mailbox('corpus_number', { floats: 'number' }));
   assert.deepEqual(result.mismatched, result.lossy);
 });
 
@@ -115,11 +120,48 @@ test('integers are numbers when safe, else BigInts; both encode', async () => {
   assert.equal(await sameOnBeam([42, -7, 2n ** 100n, 5n], '[42, -7, 1 bsl 100, 5]'), 'true');
 });
 
-test('floats are numbers; non-integral numbers and erldp.float(x) encode as floats', async () => {
-  assert.deepEqual(await fromBeam('[1.5, 2.0, -0.0]'), [1.5, 2, -0]);
-  const floats = await fromBeam('[2.0, -0.0]', { floats: 'float' });
+test('integral numbers are integers at every size, through the package and the addon', async () => {
+  const big = [2 ** 53, -(2 ** 53), 2 ** 63, -(2 ** 63), 1e20, 2 ** 64 + 2 ** 12, 1e300, -0];
+  const expr = '[1 bsl 53, -(1 bsl 53), 1 bsl 63, -(1 bsl 63), 100000000000000000000, (1 bsl 64) + 4096, trunc(1.0e300), 0]';
+  assert.equal(await sameOnBeam(big, expr), 'true');
+  // A value the package leaves to the addon (a fun) takes the whole message there.
+  const fun = await fromBeam('fun lists:sum/1');
+  assert.equal(await sameOnBeam([fun, ...big], `[fun lists:sum/1 | ${expr}]`), 'true');
+  assert.equal(await peer.eval(`lists:all(fun erlang:is_integer/1, ${expr})`), 'true');
+  assert.equal(erldp.format(2 ** 53), '9007199254740992');
+});
+
+test('floats: integral ones are erldp.Float, others numbers; each kind goes back as it came', async () => {
+  const [half, two, negativeZero, huge] = await fromBeam('[1.5, 2.0, -0.0, 1.0e20]');
+  assert.equal(half, 1.5);
+  for (const float of [two, negativeZero, huge]) assert.ok(float instanceof erldp.Float, String(float));
+  assert.ok(Object.is(negativeZero.value, -0));
+  assert.equal(two + 1, 3, 'arithmetic works through valueOf');
+  assert.equal(JSON.stringify([two, half]), '[2,1.5]');
+  assert.equal(await sameOnBeam([half, two, negativeZero, huge], '[1.5, 2.0, -0.0, 1.0e20]'), 'true');
+  assert.deepEqual(await fromBeam('[1.5, 2.0, -0.0]', { floats: 'number' }), [1.5, 2, -0]);
+  const floats = await fromBeam('[2.0, -0.0, 2.5]', { floats: 'float' });
   assert.ok(floats.every((f) => f instanceof erldp.Float));
-  assert.equal(await sameOnBeam([1.5, erldp.float(2), erldp.float(-0), 1e300], '[1.5, 2.0, -0.0, 1.0e300]'), 'true');
+  // Every number from 2 ** 53 on is integral, so it is an integer unless made a Float.
+  assert.equal(await sameOnBeam([1.5, erldp.float(2), erldp.float(-0), erldp.float(2.5e300)], '[1.5, 2.0, -0.0, 2.5e300]'), 'true');
+});
+
+test('atoms: "string" decodes atoms as strings, so that JSON.stringify keeps them', async () => {
+  const options = { atoms: 'string', maps: 'object' };
+  const user = await fromBeam("#{'__struct__' => 'Elixir.MyApp.User', name => <<\"ann\">>, role => admin, ok => true}", options);
+  assert.equal(
+    JSON.stringify(user),
+    '{"__struct__":"Elixir.MyApp.User","name":"ann","ok":true,"role":"admin"}',
+  );
+  assert.deepEqual(await fromBeam('[ok, nil, false, {error, x}]', { atoms: 'string' }), [
+    'ok',
+    null,
+    false,
+    erldp.tuple('error', 'x'),
+  ]);
+  // An atom and a binary with the same text would be one key of a Map.
+  await assert.rejects(fromBeam('#{a => 1, <<"a">> => 2}', { atoms: 'string' }), { code: 'EDECODE' });
+  assert.ok((await fromBeam('#{a => 1, <<"a">> => 2}', { atoms: 'string', binaries: 'buffer' })) instanceof Map);
 });
 
 test('binaries are strings when valid UTF-8, else Buffers; binaries: "buffer" always Buffers', async () => {
@@ -220,6 +262,8 @@ test('encode/decode/format work without a node', () => {
   assert.equal(bytes[0], 131);
   assert.equal(erldp.format(value), '{ok,<<"hi">>,[1,1180591620717411303424],#{1 => 2.0}}');
   assert.deepEqual(erldp.decode(bytes, { floats: 'float' }), value);
+  assert.deepEqual(erldp.decode(bytes), value, 'an integral float comes back as a Float');
   assert.throws(() => erldp.decode(Buffer.from([131, 200])), { code: 'EDECODE', offset: 1 });
   assert.throws(() => erldp.decode(bytes, { maps: 'nope' }), TypeError);
+  assert.throws(() => erldp.decode(bytes, { map: 'object' }), /unknown option "map" in decode options .*did you mean "maps"/);
 });

@@ -1,5 +1,7 @@
 // Compiled (not run) by types.test.js: the API.md examples and the rest of
-// the surface type-check against index.d.ts in strict mode.
+// the surface type-check against index.d.ts in strict mode, with @types/node
+// loaded (the package's Buffers are then typed Buffer; test/pack.test.js
+// checks the types without it).
 import * as erldp from '..';
 
 async function example(peer: string): Promise<void> {
@@ -30,7 +32,12 @@ async function example(peer: string): Promise<void> {
   box.close(Symbol.for('shutdown'));
   node.unref().ref();
   const bytes: Buffer = erldp.encode(new Map<erldp.Term, erldp.Term>([[1, erldp.float(2)]]));
-  const back: erldp.Term = erldp.decode(bytes, { floats: 'float' });
+  const hex: string = bytes.toString('hex');
+  const back: erldp.Term = erldp.decode(bytes, { floats: 'float', atoms: 'string' });
+  const aborted = new AbortController();
+  await node.rpc(peer, 'lists', 'sum', [[1]], { signal: aborted.signal, timeout: 100 });
+  await box.receive({ signal: AbortSignal.timeout(10), floats: 'auto' });
+  await node.ping(peer, { signal: aborted.signal });
   const text: string = erldp.format([new erldp.ImproperList([1], 2), new erldp.Bitstring(Buffer.from([1]), 3)]);
   try {
     await node.rpc(peer, 'erlang', 'error', [Symbol.for('badarg')]);
@@ -43,7 +50,7 @@ async function example(peer: string): Promise<void> {
     }
   }
   await node.close();
-  console.log(pong, name, sum, reply, connected, peers, back, text);
+  console.log(pong, name, sum, reply, connected, peers, back, text, hex);
 }
 
 void example;

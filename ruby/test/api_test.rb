@@ -104,6 +104,31 @@ class ApiTest < Minitest::Test
     peer.eval!("erldp_test_server:stop(my_server)")
   end
 
+  # A node name may be a String or a Symbol wherever one is taken, as rpc always allowed.
+  def test_node_names_and_registered_names_may_be_strings_everywhere
+    node = new_node
+    peer.eval!("erldp_test_server:start(string_server, initial)")
+    name = peer.node.to_s
+    assert_equal :initial, node.call(["string_server", name], :state, timeout: 5)
+    assert_equal :initial, node.call([:string_server, name], :state, timeout: 5)
+    assert_nil node.cast(ErlDP::Tuple["string_server", name], ErlDP::Tuple[:set, 7])
+    assert_equal 7, node.call(["string_server", peer.node], :state)
+    peer.eval!("erldp_test:collect(string_box)")
+    node.send_message(["string_box", name], :one)
+    node.mailbox.send_message([:string_box, name], :two)
+    assert_equal "[one,two]", peer.eval!("erldp_test:collected(string_box, 2, 5000)")
+    box = node.mailbox
+    assert_equal peer.node, box.monitor(name)
+    box.demonitor(name)
+    ref = box.monitor(["string_server", name])
+    assert_instance_of ErlDP::Ref, ref
+    assert_equal :pong, node.ping(name)
+    assert_raises(ArgumentError) { node.call(["", name], :state) }
+    assert_raises(ArgumentError) { node.call([1, name], :state) }
+  ensure
+    peer.eval!("erldp_test_server:stop(string_server)")
+  end
+
   def test_each_message_ends_on_close
     node = new_node
     box = node.mailbox(:stream)

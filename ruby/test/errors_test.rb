@@ -106,6 +106,16 @@ class ErrorsTest < Minitest::Test
     assert_raises(ErlDP::ClosedError) { node.call([:x, peer.node], :late) }
   end
 
+  # An operating-system error outside any connection has no subclass of its own.
+  def test_io_error_for_a_listen_port_in_use
+    TCPServer.open("0.0.0.0", 0) do |taken|
+      port = taken.addr[1]
+      error = assert_raises(ErlDP::Error) { new_node(listen_port: port) }
+      assert_equal ErlDP::Error, error.class
+      assert_match(/port #{port}/, error.message)
+    end
+  end
+
   def test_invalid_arguments_are_ruby_argument_and_type_errors
     assert_raises(ArgumentError) { ErlDP::Node.new("not a name!", cookie: "c") }
     assert_raises(ArgumentError) { ErlDP::Node.new("ruby_x", cookie: "c", epmd: :sometimes) }

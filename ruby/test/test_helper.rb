@@ -10,6 +10,14 @@ require "tmpdir"
 require "minitest/autorun"
 require "erldp"
 
+# `rake test:installed` runs the suite against the gem installed into this GEM_HOME.
+if (gem_home = ENV.fetch("ERLDP_TEST_GEM_HOME", nil))
+  loaded = $LOADED_FEATURES.grep(%r{/erldp(/erldp\.so|\.rb)\z})
+  home = File.realpath(gem_home)
+  abort "erldp was not loaded from the gem in #{home}: #{loaded}" unless
+    loaded.size == 2 && loaded.all? { |path| File.realpath(path).start_with?("#{home}/") }
+end
+
 module ErlDPTest
   REPO = File.expand_path("../..", __dir__)
 
@@ -47,12 +55,22 @@ module ErlDPTest
     # @return [String]
     attr_reader :cookie
 
-    def initialize(cookie: self.class.random_cookie)
+    # Elixir's modules, for an Elixir-shaped peer (+args: ["-pa", BeamPeer.elixir_ebin]+).
+    def self.elixir_ebin
+      @elixir_ebin ||= begin
+        out, status = Open3.capture2("elixir", "-e", "IO.write(:code.lib_dir(:elixir))")
+        raise "elixir failed: #{out}" unless status.success?
+
+        File.join(out, "ebin")
+      end
+    end
+
+    def initialize(cookie: self.class.random_cookie, args: [])
       @cookie = cookie
       name = "erldp_rb_#{SecureRandom.alphanumeric(10).downcase}"
       @stdin, @stdout, @process = Open3.popen2e(
         "erl", "-sname", name, "-setcookie", cookie, "-noshell", "+Bd", "-pa", self.class.ebin,
-        "-s", "erldp_test", "main"
+        *args, "-s", "erldp_test", "main"
       )
       @stdout.set_encoding(Encoding::UTF_8)
       @events = Queue.new
@@ -152,6 +170,14 @@ module ErlDPTest
   # The BEAM peer most tests share; started on first use, stopped at exit.
   def self.peer
     @peer ||= BeamPeer.new.tap { |peer| Minitest.after_run { peer.stop } }
+  end
+
+  # A peer with Elixir's modules in its code path, as an Elixir release has them; shared too.
+  def self.elixir_peer
+    @elixir_peer ||= BeamPeer.new(args: ["-pa", BeamPeer.elixir_ebin]).tap do |peer|
+      Minitest.after_run { peer.stop }
+      peer.eval!("{ok, _} = application:ensure_all_started(elixir)")
+    end
   end
 
   # What every test class gets: the shared peer and fresh Ruby nodes that are closed after

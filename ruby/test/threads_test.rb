@@ -2,6 +2,7 @@
 
 require "test_helper"
 require "rbconfig"
+require "socket"
 
 # Blocking calls release the GVL and can be interrupted.
 class ThreadsTest < Minitest::Test
@@ -76,6 +77,28 @@ class ThreadsTest < Minitest::Test
     assert_operator elapsed, :<, INTERRUPT_BOUND
   ensure
     peer.eval!("exit(whereis(sleepy), kill)")
+  end
+
+  # A node that accepts the connection and never answers the handshake: connecting would wait
+  # for the whole setup_timeout. The core connects on a thread of its own, so the waiting Ruby
+  # thread can be interrupted, and the next connect to that node waits for the same attempt.
+  def test_thread_raise_interrupts_a_connect_and_a_deadline_bounds_one
+    silent = TCPServer.new("127.0.0.1", 0)
+    node = new_node(setup_timeout: 600)
+    stuck = :"stuck@127.0.0.1"
+    connecting = Thread.new do
+      Thread.current.report_on_exception = false
+      node.connect(stuck, host: "127.0.0.1", port: silent.addr[1])
+    end
+    accepted = silent.accept
+    Thread.pass until connecting.stop?
+    connecting.raise(Poke)
+    assert_raises(Poke) { connecting.value }
+    assert_raises(ErlDP::Timeout) { node.rpc(stuck, :erlang, :node, [], timeout: 0.2) }
+    assert_equal [], node.nodes
+  ensure
+    accepted&.close
+    silent&.close
   end
 
   def test_timeout_timeout_interrupts_receive

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
-use erldp::term::encode::{key_in_path, tag};
+use erldp::term::encode::{key_in_path, Writer};
 use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Dest, Message, Pid, Ref, Term};
 use napi::Result;
@@ -36,17 +36,40 @@ pub(crate) struct DecodeOptions {
     /// `maps: "object"`: maps whose keys are all atoms or strings become
     /// plain objects.
     pub objects: bool,
-    /// `floats: "float"`: every float is an `erldp.Float`, so that `1.0`
-    /// stays a float when sent back.
-    pub floats: bool,
+    /// What floats become.
+    pub floats: Floats,
+    /// `atoms: "string"`: atoms other than `true`, `false` and `nil` are
+    /// strings, as `JSON.stringify` needs them.
+    pub atom_strings: bool,
+}
+
+/// The `floats` option.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Floats {
+    /// `"auto"`: an `erldp.Float` when the value is integral (`1.0`,
+    /// `-0.0`), which a number would send back as an integer; else a number.
+    #[default]
+    Auto,
+    /// `"float"`: every float is an `erldp.Float`.
+    Float,
+    /// `"number"`: every float is a number.
+    Number,
 }
 
 impl DecodeOptions {
+    /// The bits of `lib/options.js`.
     pub(crate) fn from_flags(flags: u32) -> DecodeOptions {
         DecodeOptions {
             buffers: flags & 1 != 0,
             objects: flags & 2 != 0,
-            floats: flags & 4 != 0,
+            floats: if flags & 4 != 0 {
+                Floats::Float
+            } else if flags & 8 != 0 {
+                Floats::Number
+            } else {
+                Floats::Auto
+            },
+            atom_strings: flags & 16 != 0,
         }
     }
 }
@@ -56,10 +79,17 @@ impl DecodeOptions {
 /// The JavaScript value of `term`.
 pub(crate) fn to_js(js: Js, term: &Term, options: DecodeOptions) -> Result<Value> {
     match term {
+        Term::Atom(atom) if options.atom_strings => match atom.as_str() {
+            name @ ("true" | "false" | "nil") => atom_to_js(js, Atom::new(name)),
+            name => js.string(name),
+        },
         Term::Atom(atom) => atom_to_js(js, *atom),
         Term::Int(value) => int_to_js(js, *value),
         Term::BigInt(big) => bigint_to_js(js, big),
-        Term::Float(value) if options.floats => {
+        Term::Float(value)
+            if options.floats == Floats::Float
+                || (options.floats == Floats::Auto && value.fract() == 0.0) =>
+        {
             js.construct(registry::get(js, Item::Float)?, &[js.number(*value)?])
         }
         Term::Float(value) => js.number(*value),
@@ -185,6 +215,20 @@ fn map_to_js(js: Js, pairs: &[(Term, Term)], options: DecodeOptions) -> Result<V
             return Ok(object);
         }
     }
+    if options.atom_strings && !options.buffers {
+        if let Some(text) = clashing_key(pairs) {
+            return Err(error::throw(
+                js,
+                &erldp::Error::Decode {
+                    offset: 0,
+                    reason: format!(
+                        "with atoms: \"string\", the map keys '{text}' (an atom) and \
+                         <<\"{text}\">> (a binary) would be the same key"
+                    ),
+                },
+            ));
+        }
+    }
     let entries = js.array(pairs.len())?;
     for (index, (key, value)) in (0..).zip(pairs) {
         let entry = js.array(2)?;
@@ -193,6 +237,22 @@ fn map_to_js(js: Js, pairs: &[(Term, Term)], options: DecodeOptions) -> Result<V
         js.set_element(entries, index, entry)?;
     }
     js.construct(registry::get(js, Item::Map)?, &[entries])
+}
+
+/// A text that is both an atom key and a UTF-8 binary key of the map: with
+/// atoms as strings, the two would be one key of the JavaScript Map.
+fn clashing_key(pairs: &[(Term, Term)]) -> Option<&str> {
+    let atoms: HashSet<&str> = pairs
+        .iter()
+        .filter_map(|(key, _)| match key {
+            Term::Atom(atom) => Some(atom.as_str()),
+            _ => None,
+        })
+        .collect();
+    pairs.iter().find_map(|(key, _)| {
+        let text = std::str::from_utf8(key.as_binary()?).ok()?;
+        atoms.contains(text).then_some(text)
+    })
 }
 
 /// The property names of a map that can be a plain object: every key an
@@ -239,8 +299,10 @@ pub(crate) fn message_etf(message: &Message) -> erldp::Result<Vec<u8>> {
     ];
     for part in parts.into_iter().flatten() {
         let start = out.len();
-        out.extend_from_slice(&[0, 0, 0, 0, tag::VERSION]);
-        erldp::term::encode_into(part, &mut out)?;
+        out.extend_from_slice(&[0; 4]);
+        let mut writer = Writer::new(&mut out).utf8_atoms();
+        writer.version();
+        writer.term(part)?;
         let len = u32::try_from(out.len() - start - 4).map_err(|_| too_large())?;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
@@ -299,6 +361,18 @@ pub(crate) fn encoded_message(
 }
 
 // ---------------------------------------------------------------- from JS
+
+/// The magnitude of an integral double of at least 2^63, little-endian: its
+/// 53-bit significand shifted left by its exponent.
+fn integral_magnitude(value: f64) -> Vec<u8> {
+    let bits = value.abs().to_bits();
+    let significand = (bits & ((1 << 52) - 1)) | (1 << 52);
+    // At least 2^63, so the exponent is normal and at least 63 - 52 = 11.
+    let shift = ((bits >> 52) as usize) - 1075;
+    let mut magnitude = vec![0; shift / 8];
+    magnitude.extend_from_slice(&(significand << (shift % 8)).to_le_bytes());
+    magnitude
+}
 
 /// The term for a JavaScript value; throws an `EENCODE` error naming the
 /// path to a value that has no Erlang counterpart.
@@ -631,11 +705,9 @@ impl Encoder {
                 let bytes = js
                     .uint8_bytes(js.named(value, c"bytes")?)?
                     .unwrap_or_default();
-                let mut versioned = Vec::with_capacity(bytes.len() + 1);
-                versioned.push(131);
-                versioned.extend_from_slice(&bytes);
-                match erldp::term::decode(&versioned) {
-                    Ok(Term::Fun(fun)) => Term::Fun(fun),
+                let mut decoder = erldp::term::Decoder::new(&bytes);
+                match (decoder.term(), decoder.finish()) {
+                    (Ok(Term::Fun(fun)), Ok(())) => Term::Fun(fun),
                     _ => {
                         return Err(self.fail("an Opaque must hold the external encoding of a fun"))
                     }
@@ -720,15 +792,19 @@ impl Encoder {
         Ok(Term::Map(pairs))
     }
 
-    /// Integral numbers that are safe integers become integers, other
-    /// finite numbers floats (use `erldp.float` for an integral float).
+    /// Integral numbers become integers at any size (every integral
+    /// double is an exact integer), other finite numbers floats (use
+    /// `erldp.float` for an integral float).
     fn number(&self, value: f64) -> Result<Term> {
-        if value.fract() == 0.0 && value.abs() <= MAX_SAFE_INTEGER as f64 {
-            Ok(Term::Int(value as i64))
-        } else if value.is_finite() {
-            Ok(Term::Float(value))
-        } else {
+        if !value.is_finite() {
             Err(self.fail(format!("{value} has no Erlang representation")))
+        } else if value.fract() != 0.0 {
+            Ok(Term::Float(value))
+        } else if value.abs() < 2f64.powi(63) {
+            // Integral and below 2^63 in magnitude: exact as an i64.
+            Ok(Term::Int(value as i64))
+        } else {
+            Ok(BigInt::from_magnitude(value < 0.0, &integral_magnitude(value)).into_term())
         }
     }
 

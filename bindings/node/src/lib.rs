@@ -7,15 +7,18 @@
 //! (`lanes.rs`) and answers come back through a thread-safe function
 //! (`node.rs`).
 
-#![allow(clippy::result_large_err)] // erldp::Error is the core's one error type; its size is the core's choice
-
 mod convert;
 mod error;
 mod js;
 mod lanes;
+mod log;
 mod mailbox;
 mod node;
 mod registry;
+mod send;
+
+// The package's functions that live in modules of their own.
+pub use log::{log_from_env, set_log_callback, set_log_level};
 
 use erldp::Term;
 use napi::{Env, Result};
@@ -52,6 +55,20 @@ pub fn decode(env: Env, bytes: Value, flags: u32) -> Result<Value> {
     };
     let term = decoded.map_err(|err| error::throw(js, &err))?;
     convert::to_js(js, &term, DecodeOptions::from_flags(flags))
+}
+
+/// The module atom's text for a module named as Elixir code names it
+/// (`MyApp.Api` → `Elixir.MyApp.Api`); see `erldp::elixir`.
+#[napi(catch_unwind)]
+pub fn elixir_module(name: String) -> String {
+    erldp::elixir::module(&name)
+}
+
+/// The Elixir alias of a module atom's text (`Elixir.MyApp.Api` →
+/// `MyApp.Api`), or `undefined`.
+#[napi(catch_unwind)]
+pub fn elixir_alias(module: String) -> Option<String> {
+    erldp::elixir::alias(&module).map(str::to_string)
 }
 
 /// `value` in Erlang syntax, as the core prints terms.

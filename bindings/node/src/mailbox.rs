@@ -14,6 +14,7 @@ use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
 use crate::js::{Js, Kind, Value};
 use crate::node::{duration, Context, Outcome};
+use crate::send::{self, Outgoing};
 
 #[napi]
 pub struct NativeMailbox {
@@ -31,14 +32,6 @@ enum Target {
 impl NativeMailbox {
     pub(crate) fn new(mailbox: Mailbox, cx: Context) -> NativeMailbox {
         NativeMailbox { mailbox, cx }
-    }
-
-    fn check_open(&self, js: Js) -> Result<()> {
-        if self.mailbox.is_closed() {
-            Err(error::throw(js, &erldp::Error::Closed))
-        } else {
-            Ok(())
-        }
     }
 
     /// A pid for `link`/`unlink`.
@@ -107,13 +100,8 @@ impl NativeMailbox {
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
-        let message = from_js(js, message)?;
-        self.check_open(js)?;
-        let mailbox = self.mailbox.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = mailbox.send(&dest, message);
-        });
-        Ok(())
+        let message = Outgoing::Term(from_js(js, message)?);
+        send::send(js, &self.cx, &self.mailbox, dest, message)
     }
 
     /// [`NativeMailbox::send`] for a destination and message that the
@@ -122,12 +110,7 @@ impl NativeMailbox {
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
         let js = Js::new(env.raw());
         let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        self.check_open(js)?;
-        let mailbox = self.mailbox.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = mailbox.send_encoded(&dest, &message);
-        });
-        Ok(())
+        send::send(js, &self.cx, &self.mailbox, dest, Outgoing::Etf(message))
     }
 
     /// The next message if one is queued, as a Buffer for the package's

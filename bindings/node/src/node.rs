@@ -4,7 +4,7 @@
 //! Every asynchronous method takes a request id from the package, which
 //! keeps the Promise for it. The answer comes back on some Rust thread — a
 //! connection's reader for an rpc reply, the node's timer thread for a
-//! timeout, a lane for a failed connect — through the core's callback APIs
+//! timeout, the core's connect thread for a connect — through the core's callback APIs
 //! (`Pending::on_complete`, `Mailbox::recv_async`), so no thread waits per
 //! request. That thread queues a [`Completion`] in the node's [`Reply`]
 //! and, if the queue was idle, wakes the JavaScript thread through the
@@ -36,6 +36,7 @@ use crate::error;
 use crate::js::{Js, Value};
 use crate::lanes::Lanes;
 use crate::mailbox::NativeMailbox;
+use crate::send::{self, Outgoing};
 
 /// What a request ended with.
 pub(crate) enum Outcome {
@@ -426,13 +427,8 @@ impl NativeNode {
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
-        let message = from_js(js, message)?;
-        self.check_open(js)?;
-        let node = self.node.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = node.send(&dest, message);
-        });
-        Ok(())
+        let message = Outgoing::Term(from_js(js, message)?);
+        send::send(js, &self.cx, &self.node, dest, message)
     }
 
     /// [`NativeNode::send`] for a destination and message that the package
@@ -441,12 +437,7 @@ impl NativeNode {
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
         let js = Js::new(env.raw());
         let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        self.check_open(js)?;
-        let node = self.node.clone();
-        self.cx.run(dest.node(), move || {
-            let _ = node.send_encoded(&dest, &message);
-        });
-        Ok(())
+        send::send(js, &self.cx, &self.node, dest, Outgoing::Etf(message))
     }
 
     /// `gen_server:cast`.
@@ -537,6 +528,9 @@ impl NativeNode {
     }
 
     /// Connects to `peer`, through EPMD or, given a port, at `host:port`.
+    /// The core makes the connection on a thread of its own and settles
+    /// `id` when it is up or failed; a host name to resolve first gets a
+    /// short-lived thread, since resolving blocks.
     #[napi(catch_unwind)]
     pub fn connect(
         &self,
@@ -548,30 +542,35 @@ impl NativeNode {
     ) -> Result<()> {
         let js = Js::new(env.raw());
         let peer = convert::name_from_js(js, peer)?;
-        let (node, reply) = (self.node.clone(), self.cx.reply.clone());
-        self.cx.run(Atom::new(&peer), move || {
-            let connected = match (host, port) {
-                (_, None) => node.connect(&peer),
-                (host, Some(port)) => {
-                    let host = host.unwrap_or_else(|| {
-                        peer.split_once('@')
-                            .map_or("", |(_, host)| host)
-                            .to_string()
-                    });
-                    match u16::try_from(port) {
-                        Ok(port) => node.connect_to(&peer, (host.as_str(), port)),
-                        Err(_) => Err(erldp::Error::InvalidArgument(format!(
-                            "{port} is not a TCP port"
-                        ))),
-                    }
-                }
-            };
-            reply.result(
-                id,
-                DecodeOptions::default(),
-                connected.map(|()| Outcome::Done),
-            );
+        let reply = self.cx.reply.clone();
+        let Some(port) = port else {
+            settle_connect(self.node.connect_start(&peer), reply, id);
+            return Ok(());
+        };
+        let Ok(port) = u16::try_from(port) else {
+            let err = erldp::Error::InvalidArgument(format!("{port} is not a TCP port"));
+            reply.send(id, DecodeOptions::default(), Outcome::Failed(err));
+            return Ok(());
+        };
+        let host = host.unwrap_or_else(|| {
+            peer.split_once('@')
+                .map_or("", |(_, host)| host)
+                .to_string()
         });
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => settle_connect(self.node.connect_to_start(&peer, (ip, port)), reply, id),
+            Err(_) => {
+                let node = self.node.clone();
+                let (settle, failed) = (reply.clone(), reply);
+                spawn("erldp-js-resolve", &failed, id, move || {
+                    settle_connect(
+                        node.connect_to_start(&peer, (host.as_str(), port)),
+                        settle,
+                        id,
+                    )
+                });
+            }
+        }
         Ok(())
     }
 
@@ -613,6 +612,16 @@ impl NativeNode {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Settles `id` when a connection the core is making is up or failed.
+fn settle_connect(started: erldp::Result<erldp::Pending<()>>, reply: Reply, id: u32) {
+    match started {
+        Ok(pending) => pending.on_complete(Duration::MAX, move |result| {
+            reply.result(id, DecodeOptions::default(), result.map(|()| Outcome::Done))
+        }),
+        Err(err) => reply.send(id, DecodeOptions::default(), Outcome::Failed(err)),
     }
 }
 

@@ -9,10 +9,8 @@
 use std::collections::HashSet;
 
 use erldp::term::decode::MAX_DEPTH;
-use erldp::term::encode::{
-    encode_atom_into, encode_body_into, encode_int_into, tag, FLATMAP_MAX_PAIRS, MAX_STRING_EXT_LEN,
-};
-use erldp::term::{map_key_cmp, MAX_ATOM_CHARS};
+use erldp::term::encode::{MapOrder, Writer};
+use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, BigInt, Message, Term};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{
@@ -202,9 +200,10 @@ pub(crate) fn from_ruby(ruby: &Ruby, value: Value) -> Result<Term, erldp::Error>
 /// time.
 pub(crate) fn encode(ruby: &Ruby, value: Value) -> Result<Vec<u8>, erldp::Error> {
     let mut out = Vec::with_capacity(64);
-    out.push(tag::VERSION);
+    let mut writer = Writer::new(&mut out);
+    writer.version();
     Encoder { ruby }
-        .write(value, 0, &mut out)
+        .write(value, 0, &mut writer)
         .map_err(|failure| failure.into_error())?;
     Ok(out)
 }
@@ -451,46 +450,44 @@ impl Encoder<'_> {
     }
 }
 
-/// Writing the External Term Format, as `erldp::term::encode` does, with the
+/// Writing the External Term Format with the core's [`Writer`], with the
 /// same mapping and failures as building the term. Containers, atoms, small
-/// integers and binaries are written here; other values become a `Term`
-/// that the core writes.
+/// integers and binaries are written from the Ruby values; other values
+/// become a `Term` that the writer writes.
 impl Encoder<'_> {
     /// Like [`Encoder::term`], the recursive path keeps its frames small.
-    fn write(&self, value: Value, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write(&self, value: Value, depth: usize, writer: &mut Writer<'_>) -> Encoded<()> {
         if let Some(fixnum) = Fixnum::from_value(value) {
-            encode_int_into(fixnum.to_i64(), out);
+            writer.int(fixnum.to_i64());
             return Ok(());
         }
         if let Some(array) = RArray::from_value(value) {
             check_stack_room()?;
             check_depth(depth)?;
             if value.is_kind_of(self.ruby.get_inner(classes().tuple)) {
-                return self.write_tuple(array, depth, out);
+                return self.write_tuple(array, depth, writer);
             }
-            return self.write_list(array, depth, out);
+            return self.write_list(array, depth, writer);
         }
         if let Some(hash) = RHash::from_value(value) {
             check_stack_room()?;
             check_depth(depth)?;
-            return self.write_map(hash, depth, out);
+            return self.write_map(hash, depth, writer);
         }
-        self.write_leaf(value, depth, out)
+        self.write_leaf(value, depth, writer)
     }
 
     #[inline(never)]
-    fn write_leaf(&self, value: Value, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_leaf(&self, value: Value, depth: usize, writer: &mut Writer<'_>) -> Encoded<()> {
         let ruby = self.ruby;
         if let Some(symbol) = Symbol::from_value(value) {
-            return self.write_symbol(symbol, out);
+            return self.write_symbol(symbol, writer);
         }
         if let Some(string) = RString::from_value(value) {
             // SAFETY: the bytes are copied before any Ruby code can run.
-            let bytes = unsafe { string.as_slice() };
-            out.push(tag::BINARY_EXT);
-            write_len(bytes.len(), "binary", out)?;
-            out.extend_from_slice(bytes);
-            return Ok(());
+            return writer
+                .binary(unsafe { string.as_slice() })
+                .map_err(core_failure);
         }
         let name = if value.is_nil() {
             "nil"
@@ -499,12 +496,14 @@ impl Encoder<'_> {
         } else if value.as_raw() == ruby.qfalse().as_raw() {
             "false"
         } else {
-            return write_body(&self.other(value, depth)?, out);
+            return writer
+                .term(&self.other(value, depth)?)
+                .map_err(core_failure);
         };
-        encode_atom_into(name, out).map_err(core_failure)
+        writer.atom_text(name).map_err(core_failure)
     }
 
-    fn write_symbol(&self, symbol: Symbol, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_symbol(&self, symbol: Symbol, writer: &mut Writer<'_>) -> Encoded<()> {
         // SAFETY: rb_sym2str returns the Symbol's own frozen name, which
         // lives as long as the Symbol; it is read before any Ruby code runs.
         let name = unsafe { Value::from_raw(rb_sys::rb_sym2str(symbol.as_raw())) };
@@ -514,40 +513,38 @@ impl Encoder<'_> {
             Some(text)
                 if text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS =>
             {
-                encode_atom_into(text, out).map_err(core_failure)
+                writer.atom_text(text).map_err(core_failure)
             }
             // Names in other encodings, and the failures, as when building
             // the term.
-            _ => write_body(&self.atom(symbol)?, out),
+            _ => writer.term(&self.atom(symbol)?).map_err(core_failure),
         }
     }
 
     #[inline(never)]
-    fn write_tuple(&self, array: RArray, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_tuple(&self, array: RArray, depth: usize, writer: &mut Writer<'_>) -> Encoded<()> {
         let len = array.len();
-        if len <= 255 {
-            out.extend_from_slice(&[tag::SMALL_TUPLE_EXT, len as u8]);
-        } else {
-            out.push(tag::LARGE_TUPLE_EXT);
-            write_len(len, "tuple", out)?;
-        }
-        self.write_elements(array, len, depth, out)
+        writer.tuple_header(len).map_err(core_failure)?;
+        self.write_elements(array, len, depth, writer)
     }
 
     #[inline(never)]
-    fn write_list(&self, array: RArray, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_list(&self, array: RArray, depth: usize, writer: &mut Writer<'_>) -> Encoded<()> {
         let len = array.len();
-        if len == 0 {
-            out.push(tag::NIL_EXT);
+        // A list of Integers 0..=255 is one string, as the BEAM writes it.
+        let string = {
+            // SAFETY: no Ruby code runs while the slice is read.
+            let elements = unsafe { array.as_slice() };
+            writer.byte_string(elements, |element| {
+                Fixnum::from_value(*element).and_then(|fixnum| u8::try_from(fixnum.to_i64()).ok())
+            })
+        };
+        if string {
             return Ok(());
         }
-        if write_byte_string(array, out) {
-            return Ok(());
-        }
-        out.push(tag::LIST_EXT);
-        write_len(len, "list", out)?;
-        self.write_elements(array, len, depth, out)?;
-        out.push(tag::NIL_EXT);
+        writer.list_header(len).map_err(core_failure)?;
+        self.write_elements(array, len, depth, writer)?;
+        writer.nil();
         Ok(())
     }
 
@@ -559,7 +556,7 @@ impl Encoder<'_> {
         array: RArray,
         len: usize,
         depth: usize,
-        out: &mut Vec<u8>,
+        writer: &mut Writer<'_>,
     ) -> Encoded<()> {
         let mut index = 0;
         while index < len {
@@ -574,7 +571,7 @@ impl Encoder<'_> {
                     let Some(fixnum) = Fixnum::from_value(elements[index]) else {
                         break;
                     };
-                    encode_int_into(fixnum.to_i64(), out);
+                    writer.int(fixnum.to_i64());
                     index += 1;
                 }
                 if index == len {
@@ -583,7 +580,7 @@ impl Encoder<'_> {
                 elements.get(index).copied()
             };
             let element = element.unwrap_or_else(|| self.ruby.qnil().as_value());
-            self.write(element, depth + 1, out)
+            self.write(element, depth + 1, writer)
                 .map_err(|failure| failure.inside(format!("[{index}]")))?;
             index += 1;
         }
@@ -591,14 +588,14 @@ impl Encoder<'_> {
     }
 
     #[inline(never)]
-    fn write_map(&self, hash: RHash, depth: usize, out: &mut Vec<u8>) -> Encoded<()> {
+    fn write_map(&self, hash: RHash, depth: usize, writer: &mut Writer<'_>) -> Encoded<()> {
         // As in `map`: the keys of an Array, found by the GC's stack scan.
         let keys: RArray = hash
             .funcall("keys", ())
             .map_err(|err| Failure::new(err.to_string()))?;
         let len = keys.len();
-        // The keys as terms, to sort them as the BEAM sorts small maps and
-        // to find distinct Ruby keys that are one Erlang term.
+        // The keys as terms, to put them in the BEAM's order and to find
+        // distinct Ruby keys that are one Erlang term.
         let mut key_terms = Vec::with_capacity(len);
         for index in 0..len {
             let key = self.map_key(keys, index)?;
@@ -607,31 +604,18 @@ impl Encoder<'_> {
                     .map_err(|failure| failure.inside(key_segment(key, true)))?,
             );
         }
-        let mut order: Vec<usize> = (0..len).collect();
-        if len <= FLATMAP_MAX_PAIRS {
-            order.sort_unstable_by(|&a, &b| map_key_cmp(&key_terms[a], &key_terms[b]));
-            if let Some(pair) = order
-                .windows(2)
-                .find(|pair| key_terms[pair[0]] == key_terms[pair[1]])
-            {
-                return Err(duplicate_key(&key_terms[pair[1]]));
-            }
-        } else {
-            let mut seen = HashSet::with_capacity(len);
-            if let Some(key) = key_terms.iter().find(|key| !seen.insert(*key)) {
-                return Err(duplicate_key(key));
-            }
-        }
-        out.push(tag::MAP_EXT);
-        write_len(len, "map", out)?;
-        for index in order {
+        let order = MapOrder::new(len, |index| &key_terms[index])
+            .map_err(|index| duplicate_key(&key_terms[index]))?;
+        writer.map_header(len).map_err(core_failure)?;
+        for index in order.iter() {
             let key = self.map_key(keys, index)?;
             let value = hash
                 .get(key)
                 .ok_or_else(|| Failure::new("the Hash changed while it was converted"))?;
-            write_body(&key_terms[index], out)
-                .map_err(|failure| failure.inside(key_segment(key, true)))?;
-            self.write(value, depth + 1, out)
+            writer
+                .term(&key_terms[index])
+                .map_err(|err| core_failure(err).inside(key_segment(key, true)))?;
+            self.write(value, depth + 1, writer)
                 .map_err(|failure| failure.inside(key_segment(key, false)))?;
         }
         Ok(())
@@ -643,46 +627,8 @@ impl Encoder<'_> {
     }
 }
 
-/// Writes a list of Integers 0..=255 as `STRING_EXT`, as `erldp::term::encode`
-/// does; false, with nothing written, for any other list.
-fn write_byte_string(array: RArray, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    // SAFETY: no Ruby code runs while the slice is read.
-    let elements = unsafe { array.as_slice() };
-    if elements.len() > MAX_STRING_EXT_LEN {
-        return false;
-    }
-    out.reserve(3 + elements.len());
-    out.push(tag::STRING_EXT);
-    out.extend_from_slice(&(elements.len() as u16).to_be_bytes());
-    for element in elements {
-        match Fixnum::from_value(*element).map(Fixnum::to_i64) {
-            Some(byte @ 0..=255) => out.push(byte as u8),
-            _ => {
-                out.truncate(start);
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Writes a term the core encodes, for the parts not written here.
-fn write_body(term: &Term, out: &mut Vec<u8>) -> Encoded<()> {
-    encode_body_into(term, out).map_err(core_failure)
-}
-
-/// Writes a 32-bit length field.
-fn write_len(len: usize, what: &str, out: &mut Vec<u8>) -> Encoded<()> {
-    let len = u32::try_from(len).map_err(|_| {
-        Failure::new(format!(
-            "{what} of {len} elements or bytes exceeds the 32-bit length field"
-        ))
-    })?;
-    out.extend_from_slice(&len.to_be_bytes());
-    Ok(())
-}
-
+/// A failure of the core's writer, whose path (if any) is inside the value
+/// handed to it.
 #[cold]
 fn core_failure(err: erldp::Error) -> Box<Failure> {
     match err {

@@ -5,14 +5,12 @@
 //! `Tuple`, `Bitstring`, `ImproperList`, `Message`), then loads this, then
 //! adds keyword arguments and documentation to the classes defined here.
 
-// `erldp::Error` is the core's one error type, large because an rpc error
-// carries the remote terms; the binding passes it on as it is.
-#![allow(clippy::result_large_err)]
-
 mod args;
 mod convert;
+mod elixir;
 mod errors;
 mod gvl;
+mod log;
 mod mailbox;
 mod node;
 mod values;
@@ -28,6 +26,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    elixir::define(module)?;
+    log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;
     module.define_module_function("binary_to_term", function!(binary_to_term, 1))?;
     Ok(())

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use erldp::Atom;
-use magnus::{method, prelude::*, Error, RModule, Ruby, Symbol, Value};
+use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
@@ -55,55 +55,52 @@ impl Mailbox {
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let mailbox = rb_self.0.clone();
-        reaching(ruby, rb_self.0.node(), dest.node(), move || {
+        let mailbox = &rb_self.0;
+        reaching(ruby, mailbox.node(), dest.node(), None, || {
             mailbox.send(&dest, message)
-        })?
-        .map_err(|err| raise(ruby, err))
+        })
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || mailbox.link(pid))?
-            .map_err(|err| raise(ruby, err))
+        let (mailbox, pid) = (&rb_self.0, pid.0);
+        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.link(pid))
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (rb_self.0.clone(), pid.0);
-        reaching(ruby, rb_self.0.node(), pid.node, move || {
-            mailbox.unlink(pid)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let (mailbox, pid) = (&rb_self.0, pid.0);
+        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.unlink(pid))
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
-    /// (Symbol) monitors that node and gives the name back, so that
-    /// `demonitor` takes either.
+    /// (Symbol or String) monitors that node and gives its name back as a
+    /// Symbol, so that `demonitor` takes either.
     fn monitor(ruby: &Ruby, rb_self: &Self, target: Value) -> Result<Value, Error> {
-        let mailbox = rb_self.0.clone();
-        if let Some(node) = Symbol::from_value(target) {
-            let name = node.name()?.into_owned();
-            reaching(ruby, rb_self.0.node(), Atom::new(&name), move || {
+        let mailbox = &rb_self.0;
+        if Symbol::from_value(target).is_some() || RString::from_value(target).is_some() {
+            let name = args::name(ruby, target, "node name")?;
+            let node = ruby.to_symbol(&name);
+            reaching(ruby, mailbox.node(), Atom::new(&name), None, || {
                 mailbox.monitor_node(&name)
-            })?
-            .map_err(|err| raise(ruby, err))?;
+            })?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;
-        let reference = reaching(ruby, rb_self.0.node(), dest.node(), move || {
+        let reference = reaching(ruby, mailbox.node(), dest.node(), None, || {
             mailbox.monitor(&dest)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         Ok(Ref::wrap(ruby, reference))
     }
 
     fn demonitor(ruby: &Ruby, rb_self: &Self, monitor: Value) -> Result<(), Error> {
-        let done = if let Some(node) = Symbol::from_value(monitor) {
-            rb_self.0.demonitor_node(&node.name()?)
-        } else {
-            let reference = <&Ref>::try_convert(monitor)?;
-            rb_self.0.demonitor(reference.0)
-        };
+        let done =
+            if Symbol::from_value(monitor).is_some() || RString::from_value(monitor).is_some() {
+                rb_self
+                    .0
+                    .demonitor_node(&args::name(ruby, monitor, "node name")?)
+            } else {
+                let reference = <&Ref>::try_convert(monitor)?;
+                rb_self.0.demonitor(reference.0)
+            };
         done.map_err(|err| raise(ruby, err))
     }
 

@@ -6,7 +6,9 @@ use std::thread;
 use std::time::Instant;
 
 use erldp::{Atom, EpmdMode, Pending, Term};
-use magnus::{function, method, prelude::*, Error, RArray, RModule, Ruby, Symbol, Value};
+use magnus::{
+    function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
+};
 
 use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
@@ -32,20 +34,42 @@ impl Drop for Node {
     }
 }
 
-/// Runs `op`, which may first have to connect to `peer`. Connecting can
-/// take seconds and the core cannot cancel it, so then `op` runs on a helper
-/// thread that an interrupt does not have to wait for; with the connection
-/// up, it runs here without the GVL.
-pub(crate) fn reaching<T: Send + 'static>(
+/// Runs `op`, which may first have to connect to `peer`: the connection
+/// is made first ([`connected`]), then `op` runs without the GVL.
+pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
     peer: Atom,
-    op: impl FnOnce() -> T + Send + 'static,
+    deadline: Option<Instant>,
+    op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if peer == node.name() || node.nodes().contains(&peer) {
-        gvl::without_gvl_uninterruptible(ruby, op)
-    } else {
-        gvl::off_thread(ruby, op)
+    if peer != node.name() {
+        connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
+    }
+    gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
+}
+
+/// Waits for a connection the core is making (`connect_start`), with the
+/// GVL released, until `deadline`: an interrupt or the deadline ends the
+/// wait at once, and the attempt runs on to its own end for whoever sends
+/// next.
+fn connected(
+    ruby: &Ruby,
+    started: erldp::Result<Pending<()>>,
+    peer: Atom,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut pending = started.map_err(|err| raise(ruby, err))?;
+    match gvl::wait(ruby, deadline, |remaining, cancel| {
+        pending.wait_cancellable(remaining, cancel)
+    })? {
+        Some(done) => done.map_err(|err| raise(ruby, err)),
+        None => Err(raise(
+            ruby,
+            erldp::Error::Timeout {
+                operation: format!("connecting to {}", peer.as_str()),
+            },
+        )),
     }
 }
 
@@ -85,19 +109,20 @@ impl Node {
         erldp::Node::clone(&self.0)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        ruby: &Ruby,
-        name: String,
-        cookie: Option<String>,
-        hidden: bool,
-        epmd: Value,
-        listen_port: u16,
-        net_ticktime: f64,
-        epmd_port: Option<u16>,
-        setup_timeout: f64,
-        long_names: Option<bool>,
-    ) -> Result<Node, Error> {
+    /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
+    /// of `Node.new`, with its defaults, in one Hash.
+    fn start(ruby: &Ruby, name: String, options: RHash) -> Result<Node, Error> {
+        fn option<T: TryConvert>(ruby: &Ruby, options: RHash, key: &str) -> Result<T, Error> {
+            options.aref(ruby.to_symbol(key))
+        }
+        let cookie: Option<String> = option(ruby, options, "cookie")?;
+        let hidden: bool = option(ruby, options, "hidden")?;
+        let epmd: Value = option(ruby, options, "epmd")?;
+        let listen_port: u16 = option(ruby, options, "listen_port")?;
+        let net_ticktime: f64 = option(ruby, options, "net_ticktime")?;
+        let epmd_port: Option<u16> = option(ruby, options, "epmd_port")?;
+        let setup_timeout: f64 = option(ruby, options, "setup_timeout")?;
+        let long_names: Option<bool> = option(ruby, options, "long_names")?;
         let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
             "auto" => EpmdMode::Auto,
             "external" => EpmdMode::External,
@@ -154,21 +179,17 @@ impl Node {
         port: Option<u16>,
     ) -> Result<bool, Error> {
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.handle();
-        let connected = match port {
+        let started = match port {
             Some(port) => {
                 let host = host.unwrap_or_else(|| {
                     peer.split_once('@')
                         .map_or(peer.clone(), |(_, host)| host.to_string())
                 });
-                gvl::off_thread(ruby, move || node.connect_to(&peer, (host.as_str(), port)))?
+                rb_self.0.connect_to_start(&peer, (host.as_str(), port))
             }
-            None => {
-                let atom = Atom::new(&peer);
-                reaching(ruby, &rb_self.0, atom, move || node.connect(&peer))?
-            }
+            None => rb_self.0.connect_start(&peer),
         };
-        connected.map(|()| true).map_err(|err| raise(ruby, err))
+        connected(ruby, started, Atom::new(&peer), None).map(|()| true)
     }
 
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
@@ -194,11 +215,10 @@ impl Node {
         let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
         let arity = arguments.len();
         let operation = format!("rpc {module}:{function}/{arity} on {peer}");
-        let node = rb_self.handle();
-        let pending = reaching(ruby, &rb_self.0, Atom::new(&peer), move || {
+        let node = &rb_self.0;
+        let pending = reaching(ruby, node, Atom::new(&peer), deadline, || {
             node.rpc_start(&peer, &module, &function, arguments)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         answer(ruby, pending, deadline, || {
             format!("{operation}: {}", timeout_text(timeout))
         })
@@ -214,11 +234,10 @@ impl Node {
         let deadline = args::deadline(ruby, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.handle();
-        let pending = reaching(ruby, &rb_self.0, dest.node(), move || {
+        let node = &rb_self.0;
+        let pending = reaching(ruby, node, dest.node(), deadline, || {
             node.call_start(&dest, request)
-        })?
-        .map_err(|err| raise(ruby, err))?;
+        })?;
         answer(ruby, pending, deadline, || {
             format!("gen_server call to {dest}: {}", timeout_text(timeout))
         })
@@ -227,21 +246,15 @@ impl Node {
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = rb_self.handle();
-        reaching(ruby, &rb_self.0, dest.node(), move || {
-            node.cast(&dest, request)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let node = &rb_self.0;
+        reaching(ruby, node, dest.node(), None, || node.cast(&dest, request))
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let node = rb_self.handle();
-        reaching(ruby, &rb_self.0, dest.node(), move || {
-            node.send(&dest, message)
-        })?
-        .map_err(|err| raise(ruby, err))
+        let node = &rb_self.0;
+        reaching(ruby, node, dest.node(), None, || node.send(&dest, message))
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
@@ -283,7 +296,7 @@ impl Node {
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     let class = module.define_class("Node", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("start", function!(Node::start, 9))?;
+    class.define_singleton_method("start", function!(Node::start, 2))?;
     class.define_method("name", method!(Node::name, 0))?;
     class.define_method("pid", method!(Node::pid, 0))?;
     class.define_method("port", method!(Node::port, 0))?;

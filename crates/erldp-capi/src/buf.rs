@@ -1,13 +1,13 @@
 //! `erldp_buf`: bytes the library hands out, and a builder of ETF terms in
-//! the manner of ei's `ei_x_encode_*`.
+//! the manner of ei's `ei_x_encode_*`, on the core's [`Writer`].
 
 use std::ffi::c_char;
 
-use erldp::term::{self, BigInt, Term, MAX_ATOM_CHARS};
-use erldp::Error;
+use erldp::term::encode::Writer;
+use erldp::term::{self, Term};
 
 use crate::ffi;
-use crate::status::{erldp_status, guard, guard_value, invalid, Outcome};
+use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
 
 /// Bytes owned by the library: an ETF term (version byte 131 first) that a
 /// call produced, or one being built with the `erldp_encode_*` functions.
@@ -67,29 +67,21 @@ pub unsafe extern "C" fn erldp_buf_free(buf: *mut erldp_buf) {
 pub unsafe extern "C" fn erldp_buf_new(out: *mut *mut erldp_buf) -> erldp_status {
     guard(|| {
         let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, erldp_buf::boxed(vec![term::encode::tag::VERSION]));
+        let mut bytes = Vec::new();
+        Writer::new(&mut bytes).version();
+        ffi::write(out, erldp_buf::boxed(bytes));
         Ok(())
     })
 }
 
-/// Appends the body (no version byte) of `term`'s encoding.
-fn append(buf: *mut erldp_buf, term: impl FnOnce() -> Outcome<Term>) -> erldp_status {
+/// Appends to `buf` with the core's writer (atoms in UTF-8, as ei writes
+/// them); a failed append leaves the buffer as it was.
+fn append(buf: *mut erldp_buf, write: impl FnOnce(&mut Writer<'_>) -> Outcome) -> erldp_status {
     guard(|| {
         // SAFETY: NULL or a live buffer (the pointer contract); nothing else
         // uses it during the call.
         let buf = unsafe { buf.as_mut() }.ok_or_else(|| invalid("buf is NULL"))?;
-        term::encode_into(&term()?, &mut buf.bytes)?;
-        Ok(())
-    })
-}
-
-/// Appends raw header bytes.
-fn append_bytes(buf: *mut erldp_buf, bytes: &[u8]) -> erldp_status {
-    guard(|| {
-        // SAFETY: as in `append`.
-        let buf = unsafe { buf.as_mut() }.ok_or_else(|| invalid("buf is NULL"))?;
-        buf.bytes.extend_from_slice(bytes);
-        Ok(())
+        write(&mut Writer::new(&mut buf.bytes).utf8_atoms())
     })
 }
 
@@ -100,28 +92,19 @@ pub unsafe extern "C" fn erldp_encode_atom(
     buf: *mut erldp_buf,
     name: *const c_char,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or a NUL-terminated string (the pointer contract).
-        let name = unsafe { ffi::str(name, "name") }?;
-        let chars = name.chars().count();
-        if chars > MAX_ATOM_CHARS {
-            // Checked before interning, which keeps the text for good.
-            return Err(Error::Encode {
-                path: String::new(),
-                reason: format!(
-                    "an atom has at most {MAX_ATOM_CHARS} characters, this one {chars}"
-                ),
-            }
-            .into());
-        }
-        Ok(Term::atom(name))
+        Ok(writer.atom_text(unsafe { ffi::str(name, "name") }?)?)
     })
 }
 
 /// Appends an integer.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_encode_long(buf: *mut erldp_buf, value: i64) -> erldp_status {
-    append(buf, || Ok(Term::Int(value)))
+    append(buf, |writer| {
+        writer.int(value);
+        Ok(())
+    })
 }
 
 /// Appends an integer of any size: its sign and its magnitude as
@@ -133,10 +116,10 @@ pub unsafe extern "C" fn erldp_encode_bigint(
     magnitude: *const u8,
     len: usize,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or `len` readable bytes (the pointer contract).
         let magnitude = unsafe { ffi::bytes(magnitude, len, "magnitude") }?;
-        Ok(Term::from(BigInt::from_magnitude(negative, magnitude)))
+        Ok(writer.bigint(negative, magnitude)?)
     })
 }
 
@@ -144,7 +127,7 @@ pub unsafe extern "C" fn erldp_encode_bigint(
 /// has no such floats.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_encode_double(buf: *mut erldp_buf, value: f64) -> erldp_status {
-    append(buf, || Ok(Term::Float(value)))
+    append(buf, |writer| Ok(writer.float(value)?))
 }
 
 /// Appends a binary holding a copy of `len` bytes at `data`.
@@ -154,11 +137,9 @@ pub unsafe extern "C" fn erldp_encode_binary(
     data: *const u8,
     len: usize,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or `len` readable bytes (the pointer contract).
-        Ok(Term::binary(
-            unsafe { ffi::bytes(data, len, "data") }?.to_vec(),
-        ))
+        Ok(writer.binary(unsafe { ffi::bytes(data, len, "data") }?)?)
     })
 }
 
@@ -171,10 +152,10 @@ pub unsafe extern "C" fn erldp_encode_bitstring(
     data: *const u8,
     bits: usize,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or `(bits + 7) / 8` readable bytes (the pointer contract).
         let bytes = unsafe { ffi::bytes(data, bits.div_ceil(8), "data") }?;
-        Term::bitstring(bytes, bits).ok_or_else(|| invalid("data holds fewer bits than asked for"))
+        Ok(writer.bitstring(bytes, bits)?)
     })
 }
 
@@ -184,9 +165,9 @@ pub unsafe extern "C" fn erldp_encode_string(
     buf: *mut erldp_buf,
     text: *const c_char,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or a NUL-terminated string (the pointer contract).
-        Ok(Term::from(unsafe { ffi::str(text, "text") }?))
+        Ok(writer.binary(unsafe { ffi::str(text, "text") }?.as_bytes())?)
     })
 }
 
@@ -196,13 +177,7 @@ pub unsafe extern "C" fn erldp_encode_tuple_header(
     buf: *mut erldp_buf,
     arity: u32,
 ) -> erldp_status {
-    match u8::try_from(arity) {
-        Ok(small) => append_bytes(buf, &[term::encode::tag::SMALL_TUPLE_EXT, small]),
-        Err(_) => {
-            let [a, b, c, d] = arity.to_be_bytes();
-            append_bytes(buf, &[term::encode::tag::LARGE_TUPLE_EXT, a, b, c, d])
-        }
-    }
+    append(buf, |writer| Ok(writer.tuple_header(arity as usize)?))
 }
 
 /// Appends a list header: the next `length` terms appended are its
@@ -214,25 +189,23 @@ pub unsafe extern "C" fn erldp_encode_list_header(
     buf: *mut erldp_buf,
     length: u32,
 ) -> erldp_status {
-    if length == 0 {
-        return append_bytes(buf, &[term::encode::tag::NIL_EXT]);
-    }
-    let [a, b, c, d] = length.to_be_bytes();
-    append_bytes(buf, &[term::encode::tag::LIST_EXT, a, b, c, d])
+    append(buf, |writer| Ok(writer.list_header(length as usize)?))
 }
 
 /// Appends the empty list `[]`, the tail of a proper list.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_encode_nil(buf: *mut erldp_buf) -> erldp_status {
-    append_bytes(buf, &[term::encode::tag::NIL_EXT])
+    append(buf, |writer| {
+        writer.nil();
+        Ok(())
+    })
 }
 
 /// Appends a map header: the next `2 * pairs` terms appended are its keys
 /// and values, key first. Keys must differ.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_encode_map_header(buf: *mut erldp_buf, pairs: u32) -> erldp_status {
-    let [a, b, c, d] = pairs.to_be_bytes();
-    append_bytes(buf, &[term::encode::tag::MAP_EXT, a, b, c, d])
+    append(buf, |writer| Ok(writer.map_header(pairs as usize)?))
 }
 
 /// Appends a whole term given as ETF (version byte first), such as a pid
@@ -244,8 +217,9 @@ pub unsafe extern "C" fn erldp_encode_term(
     etf: *const u8,
     len: usize,
 ) -> erldp_status {
-    append(buf, || {
+    append(buf, |writer| {
         // SAFETY: NULL or `len` readable bytes (the pointer contract).
-        unsafe { ffi::term(etf, len, "etf") }
+        let etf = unsafe { ffi::bytes(etf, len, "etf") }?;
+        writer.etf(etf).context("etf")
     })
 }

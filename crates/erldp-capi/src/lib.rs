@@ -26,6 +26,7 @@
 mod ffi;
 
 pub mod buf;
+pub mod log;
 pub mod mailbox;
 pub mod message;
 pub mod node;
@@ -33,6 +34,7 @@ pub mod status;
 pub mod term;
 
 pub use buf::erldp_buf;
+pub use log::{erldp_log_callback, erldp_log_level};
 pub use mailbox::erldp_mailbox;
 pub use message::{erldp_message, erldp_msg_kind};
 pub use node::{erldp_epmd_mode, erldp_node, erldp_node_options};

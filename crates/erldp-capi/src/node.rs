@@ -120,7 +120,8 @@ fn epmd_mode(value: c_int) -> Outcome<EpmdMode> {
 /// Starts a node named `name`: `"c"` becomes `c@<short host name>`,
 /// `"c@host.example.com"` is used as it is. `cookie` NULL reads
 /// `$HOME/.erlang.cookie` (creating it like `erl` does). `options` NULL uses
-/// the defaults. On success writes the node to `*out`.
+/// the defaults. On success writes the node to `*out`. The first call reads
+/// `ERLDP_LOG` (unless `erldp_log_set_level` was called first).
 ///
 /// Fails with `ERLDP_ERR_ARG` for a bad name, cookie, option or a listen
 /// port in use, `ERLDP_ERR_CONNECT`/`ERLDP_ERR_NOT_FOUND` when EPMD cannot
@@ -133,6 +134,7 @@ pub unsafe extern "C" fn erldp_node_start(
     out: *mut *mut erldp_node,
 ) -> erldp_status {
     guard(|| {
+        crate::log::init_from_env();
         // SAFETY (all blocks): arguments follow the pointer contract.
         let name = unsafe { ffi::str(name, "name") }?;
         let cookie = unsafe { ffi::opt_str(cookie, "cookie") }?;

@@ -73,15 +73,14 @@ fn status_of(error: &Error) -> erldp_status {
 /// A failure of one call: the core's error, and which argument or step it
 /// concerns when the error's own text does not say.
 pub(crate) struct Failure {
-    /// Boxed: the core's error is large, and every call returns a result.
-    error: Box<Error>,
+    error: Error,
     context: Option<String>,
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
         Failure {
-            error: Box::new(error),
+            error,
             context: None,
         }
     }
@@ -98,7 +97,7 @@ pub(crate) trait Context<T> {
 impl<T> Context<T> for erldp::Result<T> {
     fn context(self, what: impl Into<String>) -> Outcome<T> {
         self.map_err(|error| Failure {
-            error: Box::new(error),
+            error,
             context: Some(what.into()),
         })
     }

@@ -15,7 +15,9 @@ pub struct Call {
 
 /// Reads `Module:Function(Arg, ...)` where the module and function are
 /// atoms (quoted when they must be, as in `'Elixir.Enum':sum([1,2])`) and
-/// the arguments are Erlang terms. A trailing `.` is allowed, as `erl`
+/// the arguments are Erlang terms. The module may also be written as Elixir
+/// writes it, `Enum` or `MyApp.Api` (which in Erlang syntax would be a
+/// variable), for `'Elixir.Enum'`. A trailing `.` is allowed, as `erl`
 /// users tend to type one.
 pub fn parse_call(text: &str) -> Result<Call, String> {
     let shape = || {
@@ -24,7 +26,10 @@ pub fn parse_call(text: &str) -> Result<Call, String> {
              expressions other than one call go to `erldp eval`"
         )
     };
-    let (module, rest) = take_atom(text.trim_start()).ok_or_else(shape)?;
+    let text_start = text.trim_start();
+    let (module, rest) = take_alias(text_start)
+        .or_else(|| take_atom(text_start))
+        .ok_or_else(shape)?;
     let rest = rest.trim_start().strip_prefix(':').ok_or_else(shape)?;
     let (function, rest) = take_atom(rest.trim_start()).ok_or_else(shape)?;
     let rest = rest.trim_start().strip_prefix('(').ok_or_else(shape)?;
@@ -68,6 +73,16 @@ pub fn parse_term(text: &str, what: &str) -> Result<Term, String> {
         .map_err(|err| format!("{what} {text:?}: {err}"))
 }
 
+/// Splits an Elixir module alias (`MyApp.Api`, `Elixir.MyApp.Api`) off the
+/// front of `text`, as its module atom's text.
+fn take_alias(text: &str) -> Option<(String, &str)> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(text.len());
+    let module = erldp::elixir::module(&text[..end]);
+    erldp::elixir::alias(&module).map(|_| (module.clone(), &text[end..]))
+}
+
 /// Splits an atom token (bare, or quoted with escapes) off the front of
 /// `text`; `None` when `text` does not start with one.
 fn take_atom(text: &str) -> Option<(String, &str)> {
@@ -88,6 +103,25 @@ fn take_atom(text: &str) -> Option<(String, &str)> {
     match text[..end].parse::<Term>() {
         Ok(Term::Atom(atom)) => Some((atom.as_str().to_string(), &text[end..])),
         _ => None,
+    }
+}
+
+/// A registered name as typed: as it is (`Elixir.MyApp.Counter`, `inbox`),
+/// or quoted as an Erlang atom (`'Elixir.MyApp.Counter'`), as Erlang code
+/// would write it.
+pub fn registered_name(text: &str) -> Result<String, String> {
+    if !text.starts_with('\'') {
+        return if text.is_empty() {
+            Err("the registered name must not be empty".into())
+        } else {
+            Ok(text.to_string())
+        };
+    }
+    match text.parse::<Term>() {
+        Ok(Term::Atom(atom)) if !atom.as_str().is_empty() => Ok(atom.as_str().to_string()),
+        _ => Err(format!(
+            "{text:?} is not a registered name: give it as it is, or as a quoted atom ('Elixir.MyApp.Counter')"
+        )),
     }
 }
 
@@ -173,6 +207,23 @@ mod tests {
         );
         let call = parse_call("'Elixir.Enum':sum([1, 2])").expect("quoted module");
         assert_eq!(call.module, "Elixir.Enum");
+        for elixir in [
+            "Enum:sum([1, 2])",
+            "Elixir.Enum:sum([1, 2])",
+            "  Enum : sum([1, 2]).",
+        ] {
+            let call = parse_call(elixir).expect(elixir);
+            assert_eq!(
+                (call.module.as_str(), call.function.as_str()),
+                ("Elixir.Enum", "sum"),
+                "{elixir}"
+            );
+        }
+        let call = parse_call("MyApp.Api:user()").expect("an Elixir alias");
+        assert_eq!(call.module, "Elixir.MyApp.Api");
+        // A capitalised word is an Elixir alias, not an Erlang variable.
+        let call = parse_call("Lists:sum([1])").expect("an Elixir alias");
+        assert_eq!(call.module, "Elixir.Lists");
         let call =
             parse_call(r#"'it\'s':'f(x)'(")", {a, <<1>>})"#).expect("escapes and parentheses");
         assert_eq!(
@@ -189,9 +240,10 @@ mod tests {
             "lists",
             "lists:sum",
             "lists:sum(1",
-            "Lists:sum([1])",
             "lists:sum[1]",
             "'open:f()",
+            "MyApp.api:f()",
+            "MyApp.:f()",
         ] {
             let err = parse_call(text).expect_err(text);
             assert!(err.contains("Module:Function(Args...)"), "{text}: {err}");
@@ -215,6 +267,21 @@ mod tests {
         assert!(parse_args("{1}")
             .expect_err("tuple")
             .contains("must be a list"));
+    }
+
+    #[test]
+    fn registered_names_are_taken_as_they_are_or_as_quoted_atoms() {
+        for (typed, name) in [
+            ("inbox", "inbox"),
+            ("Elixir.MyApp.Counter", "Elixir.MyApp.Counter"),
+            ("'Elixir.MyApp.Counter'", "Elixir.MyApp.Counter"),
+            ("'it\\'s'", "it's"),
+        ] {
+            assert_eq!(registered_name(typed).expect(typed), name);
+        }
+        for bad in ["", "''", "'open", "'a' 'b'"] {
+            assert!(registered_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

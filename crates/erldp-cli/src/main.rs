@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use erldp::{epmd, Client, Dest, EpmdMode, Message, Node, Term};
 
-use call::{node_name, parse_args, parse_call, parse_duration, parse_term, Call};
+use call::{node_name, parse_args, parse_call, parse_duration, parse_term, registered_name, Call};
 use failure::{Failure, Kind};
 
 /// How long a command waits for its node when `--timeout` is not given.
@@ -114,21 +114,34 @@ enum Command {
         #[arg(allow_hyphen_values = true)]
         args: Option<String>,
     },
-    /// Evaluate Erlang expressions on NODE and print the value of the last
-    #[command(after_help = "Example:\n  erldp eval demo 'A = 20, A + 22'")]
+    /// Evaluate Erlang (or, with --elixir, Elixir) code on NODE and print the value of the last
+    /// expression
+    #[command(
+        after_help = "Examples:\n  erldp eval demo 'A = 20, A + 22'\n  erldp eval --elixir demo 'Enum.sum([1, 2, 3]) |> Integer.to_string()'"
+    )]
     Eval {
         /// The node, name@host or name
         node: String,
-        /// Expressions separated by commas, as in the shell; a final '.' is optional
+        /// Erlang expressions separated by commas, as in the shell (a final '.' is optional),
+        /// or Elixir code with --elixir
         #[arg(allow_hyphen_values = true)]
         expr: String,
+        /// The code is Elixir, evaluated by the node's Elixir (Code.eval_string/1); the value is
+        /// printed as Elixir's inspect/2 prints it (--json: as JSON, like any term)
+        #[arg(long)]
+        elixir: bool,
     },
     /// Send a term to the process registered as NAME on NODE
-    #[command(after_help = "Example:\n  erldp send demo logger_proxy '{hello, <<\"world\">>}'")]
+    #[command(
+        after_help = "Examples:\n  erldp send demo logger_proxy '{hello, <<\"world\">>}'\n  erldp send demo Elixir.MyApp.Counter '{add, 1}'"
+    )]
     Send {
         /// The node, name@host or name
         node: String,
-        /// The registered name of the receiving process
+        /// The registered name of the receiving process, as it is (Elixir.MyApp.Counter) or
+        /// as a quoted Erlang atom ('Elixir.MyApp.Counter')
+        // Not `name`: that is the id of the global --name option, which clap would set too.
+        #[arg(id = "registered_name", value_name = "NAME")]
         name: String,
         /// The message, an Erlang term
         #[arg(allow_hyphen_values = true)]
@@ -140,6 +153,7 @@ enum Command {
     )]
     Listen {
         /// The name to register our mailbox under
+        #[arg(id = "registered_name", value_name = "NAME")]
         name: String,
         /// Stop after this many messages
         #[arg(long, short = 'n', value_name = "N")]
@@ -179,7 +193,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let call = match function {
                 None => parse_call(&call),
                 Some(function) => parse_args(args.as_deref().unwrap_or("[]")).map(|args| Call {
-                    module: call,
+                    module: erldp::elixir::module(&call),
                     function,
                     args,
                 }),
@@ -190,11 +204,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 call.map_err(Failure::usage)?,
             )
         }
-        Command::Eval { node, expr } => {
-            eval(options, &node_name(&node).map_err(Failure::usage)?, &expr)
+        Command::Eval { node, expr, elixir } => {
+            let peer = node_name(&node).map_err(Failure::usage)?;
+            if elixir {
+                eval_elixir(options, &peer, &expr)
+            } else {
+                eval(options, &peer, &expr)
+            }
         }
         Command::Send { node, name, term } => {
             let peer = node_name(&node).map_err(Failure::usage)?;
+            let name = registered_name(&name).map_err(Failure::usage)?;
             let message = parse_term(&term, "the message").map_err(Failure::usage)?;
             send(options, &peer, &name, message)
         }
@@ -301,10 +321,39 @@ fn eval(options: &Options, peer: &str, expr: &str) -> Result<(), Failure> {
     }
 }
 
-fn send(options: &Options, peer: &str, name: &str, message: Term) -> Result<(), Failure> {
-    if name.is_empty() {
-        return Err(Failure::usage("the registered name must not be empty"));
+/// Evaluates Elixir code with the node's own Elixir (`Code.eval_string/1`)
+/// and prints the value as Elixir's `inspect/2` writes it, so that the
+/// output reads as Elixir (`%{a: 1}`); `--json` prints the term as JSON.
+fn eval_elixir(options: &Options, peer: &str, code: &str) -> Result<(), Failure> {
+    let session = Session::open(options, peer)?;
+    let timeout = session.time_left()?;
+    // The client is borrowed again to describe a failure: not in one statement.
+    let evaluated = session.client.borrow_mut().rpc(
+        "Elixir.Code",
+        "eval_string",
+        vec![Term::binary(code.as_bytes().to_vec())],
+        timeout,
+    );
+    let value = match evaluated.map_err(|err| session.elixir_failure(err))? {
+        Term::Tuple(mut fields) if fields.len() == 2 => fields.swap_remove(0),
+        other => return Err(unexpected("Code.eval_string/1", &other)),
+    };
+    if options.json {
+        return print_term(options, &value);
     }
+    let everything = Term::list(
+        ["limit", "printable_limit"]
+            .into_iter()
+            .map(|option| Term::tuple(vec![Term::atom(option), Term::atom("infinity")]))
+            .collect(),
+    );
+    match session.rpc("Elixir.Kernel", "inspect", vec![value, everything])? {
+        Term::Binary(text) => emit(&String::from_utf8_lossy(&text)),
+        other => Err(unexpected("Kernel.inspect/2", &other)),
+    }
+}
+
+fn send(options: &Options, peer: &str, name: &str, message: Term) -> Result<(), Failure> {
     let session = Session::open(options, peer)?;
     session
         .client
@@ -322,7 +371,7 @@ fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failu
         Dest::name(name, node.name().as_str())
     );
     let mut received = 0;
-    while count.map_or(true, |count| received < count) {
+    while count.is_none_or(|count| received < count) {
         let message = match options.timeout {
             Some(timeout) => mailbox.recv_timeout(timeout)?.ok_or_else(|| {
                 Failure::new(
@@ -416,12 +465,91 @@ impl<'a> Session<'a> {
     }
 
     /// `module:function(args...)` on the target, in the time that is left.
+    /// An Elixir exception reads as Elixir shows it (see [`Self::failure`]).
     fn rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Result<Term, Failure> {
         let timeout = self.time_left()?;
-        Ok(self
+        // The client is borrowed again to describe a failure: not in one statement.
+        let result = self
             .client
             .borrow_mut()
-            .rpc(module, function, args, timeout)?)
+            .rpc(module, function, args, timeout);
+        result.map_err(|err| self.failure(err))
+    }
+
+    /// The failure for `err`; a remote Elixir exception's message is
+    /// `remote error: ** (MyApp.NotFound) user 7 not found`, the message
+    /// asked of the node (`Exception.message/1`) when the struct has none.
+    fn failure(&self, err: erldp::Error) -> Failure {
+        let banner =
+            match &err {
+                erldp::Error::Rpc { reason, .. } => erldp::elixir::Exception::from_term(reason)
+                    .map(|exception| match exception.message() {
+                        Some(_) => exception.to_string(),
+                        None => self
+                            .exception_message(exception.term())
+                            .map_or_else(|| exception.to_string(), |text| exception.banner(&text)),
+                    }),
+                _ => None,
+            };
+        let mut failure = Failure::from(err);
+        if let Some(banner) = banner {
+            failure.message = format!("remote error: {banner}");
+        }
+        failure
+    }
+
+    /// `Exception.message/1` of an exception struct, computed on the node
+    /// that raised it (it knows the exception's module).
+    fn exception_message(&self, exception: &Term) -> Option<String> {
+        let timeout = self.time_left().ok()?;
+        let text = self
+            .client
+            .borrow_mut()
+            .rpc(
+                "Elixir.Exception",
+                "message",
+                vec![exception.clone()],
+                timeout,
+            )
+            .ok()?;
+        text.as_binary()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// A failure of `Code.eval_string/1`: Elixir's syntax and compile errors
+    /// are usage errors, as Erlang syntax errors are for `eval`; a node
+    /// without Elixir says so.
+    fn elixir_failure(&self, err: erldp::Error) -> Failure {
+        let (syntax, no_elixir) = match &err {
+            erldp::Error::Rpc { reason, .. } => (
+                erldp::elixir::Exception::from_term(reason).is_some_and(|exception| {
+                    matches!(
+                        exception.module(),
+                        "SyntaxError"
+                            | "TokenMissingError"
+                            | "MismatchedDelimiterError"
+                            | "CompileError"
+                    )
+                }),
+                reason.is_atom("undef"),
+            ),
+            _ => (false, false),
+        };
+        if no_elixir {
+            return Failure::new(
+                Kind::Local,
+                format!(
+                    "{} has no Elixir: 'Elixir.Code' is not loaded there (start the node with \
+                     elixir or iex, or put Elixir's ebin in its code path)",
+                    self.peer
+                ),
+            );
+        }
+        let mut failure = self.failure(err);
+        if syntax {
+            failure.kind = Kind::Usage;
+        }
+        failure
     }
 
     /// What is left of the command's time; a timeout failure when nothing is.

@@ -455,6 +455,162 @@ fn send_delivers_to_a_registered_process() {
     );
 }
 
+/// Registered names with dots (every Elixir module-named process) go as they
+/// are or quoted as atoms, and options may follow the positional arguments.
+#[test]
+fn send_takes_elixir_names_and_options_after_the_arguments() {
+    let mut peer = BeamPeer::start();
+    peer.eval_ok("erldp_test:collect('Elixir.MyApp.Counter').");
+    let node = peer.node().to_string();
+    for args in [
+        vec!["send", &node, "Elixir.MyApp.Counter", "{add,1}"],
+        vec!["send", &node, "'Elixir.MyApp.Counter'", "{add,2}"],
+        vec![
+            "send",
+            &node,
+            "Elixir.MyApp.Counter",
+            "{add,3}",
+            "--sname",
+            "sender_x",
+        ],
+        vec![
+            "send",
+            &node,
+            "Elixir.MyApp.Counter",
+            "{add,4}",
+            "--name",
+            "sender_y",
+        ],
+    ] {
+        assert_eq!(erldp(&peer, &args).ok(), "", "{args:?}");
+    }
+    assert_eq!(
+        peer.eval_ok("erldp_test:collected('Elixir.MyApp.Counter', 4, 5000)."),
+        "[{add,1},{add,2},{add,3},{add,4}]"
+    );
+    let bad = erldp(&peer, &["send", &node, "'open", "hi"]);
+    bad.expect(2);
+    assert!(
+        bad.stderr.contains("not a registered name"),
+        "{}",
+        bad.stderr
+    );
+
+    let listener = Listener::start_as(&peer, "Elixir.MyApp.Inbox", &["-n", "1"], true);
+    peer.eval_ok(&format!(
+        "{{'Elixir.MyApp.Inbox', '{}'}} ! hello, ok.",
+        listener.node
+    ));
+    let (status, _, stdout) = listener.finish();
+    assert_eq!((status, stdout.as_str()), (Some(0), "hello\n"));
+}
+
+/// A BEAM node with Elixir's modules in its code path, as an Elixir
+/// release or `iex --sname` has them.
+fn elixir_peer() -> BeamPeer {
+    let lib = Command::new("elixir")
+        .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
+        .output()
+        .expect("running elixir (make setup installs it)");
+    assert!(
+        lib.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lib.stderr)
+    );
+    let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
+    BeamPeer::builder().arg("-pa").arg(ebin).start()
+}
+
+#[test]
+fn rpc_takes_elixir_module_names() {
+    let peer = elixir_peer();
+    let node = peer.node();
+    assert_eq!(erldp(&peer, &["rpc", node, "Enum:sum([1,2,3])"]).ok(), "6");
+    assert_eq!(
+        erldp(&peer, &["rpc", node, "Elixir.String:upcase(<<\"ab\">>)"]).ok(),
+        "<<\"AB\">>"
+    );
+    assert_eq!(
+        erldp(&peer, &["rpc", node, "String", "upcase", "[<<\"ab\">>]"]).ok(),
+        "<<\"AB\">>"
+    );
+    // An Elixir exception reads as Elixir shows it; --json keeps the term.
+    let raised = erldp(&peer, &["rpc", node, "String:to_integer(<<\"x\">>)"]);
+    raised.expect(1);
+    let raised = erldp(
+        &peer,
+        &[
+            "--json",
+            "rpc",
+            node,
+            "erlang:error(#{'__struct__' => 'Elixir.ArgumentError', '__exception__' => true, \
+             message => <<\"bad x\">>})",
+        ],
+    );
+    raised.expect(1);
+    assert_eq!(
+        raised.json()["error"]["message"],
+        "remote error: ** (ArgumentError) bad x"
+    );
+    assert_eq!(
+        raised.json()["error"]["reason"]["map"]
+            .as_array()
+            .expect("the exception struct")
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn eval_elixir_runs_elixir_code_with_the_nodes_elixir() {
+    let peer = elixir_peer();
+    let node = peer.node();
+    let eval = |code: &str| erldp(&peer, &["eval", "--elixir", node, code]);
+    assert_eq!(eval("Enum.map([1, 2], &(&1 * 2))").ok(), "[2, 4]");
+    assert_eq!(
+        eval("x = 20\n%{answer: x + 22, name: \"erldp\"}").ok(),
+        "%{answer: 42, name: \"erldp\"}"
+    );
+    assert_eq!(eval("MyApp.Api").ok(), "MyApp.Api");
+    let value = erldp(&peer, &["eval", node, "--elixir", "{:ok, 1.5}", "--json"]);
+    assert_eq!(value.ok(), "{\"tuple\":[{\"atom\":\"ok\"},1.5]}");
+
+    let syntax = eval("1 +");
+    syntax.expect(2);
+    assert!(
+        syntax.stderr.contains("** (TokenMissingError)"),
+        "{}",
+        syntax.stderr
+    );
+    let raised = eval("raise ArgumentError, \"bad x\"");
+    raised.expect(1);
+    assert!(
+        raised
+            .stderr
+            .contains("remote error: ** (ArgumentError) bad x"),
+        "{}",
+        raised.stderr
+    );
+    // KeyError computes its message: the node is asked for it.
+    let computed = eval("raise KeyError, key: :k, term: %{}");
+    computed.expect(1);
+    assert!(
+        computed
+            .stderr
+            .contains("** (KeyError) key :k not found in: %{}"),
+        "{}",
+        computed.stderr
+    );
+
+    let erlang_only = BeamPeer::start();
+    let none = erldp(
+        &erlang_only,
+        &["eval", "--elixir", erlang_only.node(), "1 + 1"],
+    );
+    none.expect(7);
+    assert!(none.stderr.contains("has no Elixir"), "{}", none.stderr);
+}
+
 /// `erldp listen` in the background, with its readiness line read.
 struct Listener {
     child: Child,
@@ -463,10 +619,20 @@ struct Listener {
 
 impl Listener {
     fn start(peer: &BeamPeer, name: &str, extra: &[&str]) -> Listener {
+        Listener::start_as(peer, name, extra, false)
+    }
+
+    /// With `options_last`, our node's options come after `listen NAME`.
+    fn start_as(peer: &BeamPeer, name: &str, extra: &[&str], options_last: bool) -> Listener {
         let ours = random_name("listen");
-        let mut child = command()
-            .args(["--cookie", peer.cookie(), "--sname", &ours])
-            .args(["listen", name])
+        let options = ["--cookie", peer.cookie(), "--sname", &ours];
+        let mut cmd = command();
+        if options_last {
+            cmd.args(["listen", name]).args(options);
+        } else {
+            cmd.args(options).args(["listen", name]);
+        }
+        let mut child = cmd
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -665,9 +831,9 @@ fn erldp_log_shows_connections_and_frames() {
         .env("ERLDP_LOG", "debug"));
     debug.expect(0);
     for needle in [
-        "DEBUG erldp::epmd [main] EPMD at ".to_string(),
+        "DEBUG erldp::epmd::client [main] EPMD at ".to_string(),
         format!("handshake with {node} (outgoing) succeeded"),
-        format!("INFO  erldp::client [main] client erldp_"),
+        "INFO  erldp::client [main] client erldp_".to_string(),
         format!(" connected to {node} (creation "),
     ] {
         assert!(
@@ -761,6 +927,10 @@ fn rpc_timing_against_erl_call() {
 /// One run with the output discarded: its wall time, and the CPU time
 /// (user and system, all threads) of the process itself, which the
 /// machine's other load disturbs less.
+#[allow(
+    clippy::zombie_processes,
+    reason = "wait4 reaps the child: Child::wait would not give its resource usage"
+)]
 fn timed(cmd: &mut Command) -> (Duration, Duration) {
     let started = Instant::now();
     let child = cmd

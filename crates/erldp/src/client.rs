@@ -9,17 +9,19 @@
 //! its request and reads frames on the calling thread until the answer
 //! arrives, answering ticks and forwarding I/O requests on the way.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-
-use crate::dist::{Control, Inbound, Outbound, ProcRef};
-use crate::handshake::{self, flags, Local, Outcome};
-use crate::rpc::{call_failure, rpc_result};
-use crate::term::{Atom, Pid, Ref, Term};
-use crate::{epmd, util, Dest, Error, Result};
+use crate::dest::Dest;
+use crate::handshake::{self, Local, Outcome};
+use crate::message::Message;
+use crate::protocol::frame::{self, Incoming, TICK};
+use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
+use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
+use crate::term::{Atom, Pid, Term};
+use crate::transport::{self, Io, Transport};
+use crate::{epmd, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -82,14 +84,7 @@ impl ClientBuilder {
         let deadline = Instant::now() + self.timeout;
         // Resolved once, for EPMD and the node alike: a name lookup costs a
         // few file reads and socket calls, a visible share of a one-shot call.
-        let mut hosts: Vec<SocketAddr> = (host, epmd_port)
-            .to_socket_addrs()
-            .map_err(|err| Error::NodeNotFound {
-                node: peer.to_string(),
-                reason: format!("cannot resolve {host}: {err}"),
-            })?
-            .collect();
-        hosts.sort_by_key(|addr| !addr.is_ipv4());
+        let hosts = transport::resolve(peer, host, epmd_port)?;
         let epmd_host = hosts
             .first()
             .map(|addr| addr.ip().to_string())
@@ -130,30 +125,17 @@ impl ClientBuilder {
         addrs: &[SocketAddr],
         deadline: Instant,
     ) -> Result<Client> {
-        let cookie = match self.cookie {
-            Some(cookie) if cookie.is_empty() => return Err(Error::invalid("the cookie is empty")),
-            Some(cookie) => cookie,
-            None => util::default_cookie()?,
-        };
+        let cookie = identity::cookie(self.cookie)?;
         let (_, peer_host) = split_node_name(peer)?;
-        let name = match self.name {
-            Some(name) if name.contains('@') => name,
-            Some(alive) if peer_host.contains('.') => format!("{alive}@{}", util::long_hostname()),
-            Some(alive) => format!("{alive}@{}", util::short_hostname()),
-            None => {
-                let host = if peer_host.contains('.') {
-                    util::long_hostname()
-                } else {
-                    util::short_hostname()
-                };
-                format!(
-                    "erldp_client_{}_{:06x}@{host}",
-                    std::process::id(),
-                    handshake::random_u32() & 0xFF_FFFF
-                )
-            }
-        };
-        if !handshake::valid_node_name(&name) {
+        let alive = self.name.unwrap_or_else(|| {
+            format!(
+                "erldp_client_{}_{:06x}",
+                std::process::id(),
+                random::u32() & 0xFF_FFFF
+            )
+        });
+        let name = identity::full_name(&alive, peer_host.contains('.'));
+        if !identity::valid_node_name(&name) {
             return Err(Error::invalid(format!(
                 "node name {name:?} must be name@host"
             )));
@@ -167,10 +149,10 @@ impl ClientBuilder {
             if left.is_zero() {
                 return Err(Error::timeout(format!("connecting to {peer}")));
             }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(stream) => {
+            match transport::connect(&addr, left) {
+                Ok(tcp) => {
                     return Client::handshake(
-                        stream,
+                        Box::new(tcp),
                         peer,
                         &name,
                         &cookie,
@@ -195,38 +177,27 @@ impl ClientBuilder {
 }
 
 fn split_node_name(peer: &str) -> Result<(&str, &str)> {
-    if !handshake::valid_node_name(peer) {
-        return Err(Error::invalid(format!(
-            "{peer:?} is not a node name (name@host)"
-        )));
-    }
-    Ok(peer.split_once('@').expect("checked by valid_node_name"))
+    identity::node_atom(peer)?;
+    Ok(peer.split_once('@').expect("checked by node_atom"))
 }
 
 /// A blocking connection to one node, used from one thread (see the
 /// module documentation). Dropping it closes the connection.
 pub struct Client {
-    stream: TcpStream,
+    transport: Box<dyn Transport>,
     peer: Atom,
-    name: Atom,
-    creation: u32,
+    identity: Identity,
     outbound: Outbound,
-    inbound: Inbound,
-    buf: BytesMut,
-    scratch: Vec<u8>,
+    reader: frame::Reader,
     out: Vec<u8>,
     /// The pid our requests come from.
     me: Pid,
     /// The group leader of processes our rpcs spawn.
     group_leader: Pid,
-    next_ref: u64,
     net_ticktime: Duration,
     last_sent: Instant,
     last_heard: Instant,
 }
-
-const READ_CHUNK: usize = 64 << 10;
-const MAX_MESSAGE: usize = 1 << 30;
 
 impl Client {
     /// Starts configuring a client.
@@ -242,7 +213,7 @@ impl Client {
     }
 
     fn handshake(
-        mut stream: TcpStream,
+        transport: Box<dyn Transport>,
         peer: &str,
         name: &str,
         cookie: &str,
@@ -253,10 +224,9 @@ impl Client {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        stream.set_read_timeout(Some(left))?;
-        stream.set_write_timeout(Some(left))?;
-        stream.set_nodelay(true)?;
-        let creation = handshake::nonzero_random_u32();
+        transport.set_read_timeout(Some(left))?;
+        transport.set_write_timeout(Some(left))?;
+        let creation = random::nonzero_u32();
         let mut offered = flags::SUPPORTED;
         if !hidden {
             offered |= flags::PUBLISHED;
@@ -267,7 +237,7 @@ impl Client {
             creation,
             cookie,
         };
-        let info = match handshake::initiate(&mut stream, &local, peer, || true)? {
+        let info = match handshake::initiate(&mut Io(&*transport), &local, peer, || true)? {
             Outcome::Connected(info) => info,
             Outcome::LostSimultaneous => {
                 return Err(Error::connection(
@@ -276,7 +246,7 @@ impl Client {
                 ))
             }
         };
-        stream.set_write_timeout(None)?;
+        transport.set_write_timeout(None)?;
         log::debug!(
             "handshake with {peer} (outgoing) succeeded; flags in use {:#x}",
             info.flags
@@ -285,30 +255,16 @@ impl Client {
             "client {name} connected to {peer} (creation {})",
             info.creation
         );
-        let me = Atom::new(name);
+        let identity = Identity::new(Atom::new(name), creation);
         Ok(Client {
-            stream,
+            transport,
             peer: info.name,
-            name: me,
-            creation,
             outbound: Outbound::new(info.flags),
-            inbound: Inbound::new(MAX_MESSAGE),
-            buf: BytesMut::with_capacity(READ_CHUNK),
-            scratch: vec![0; READ_CHUNK],
+            reader: frame::Reader::new(Bounds::default()),
             out: Vec::with_capacity(256),
-            me: Pid {
-                node: me,
-                id: 1,
-                serial: 0,
-                creation,
-            },
-            group_leader: Pid {
-                node: me,
-                id: 2,
-                serial: 0,
-                creation,
-            },
-            next_ref: 1,
+            me: identity.pid(SYSTEM_ID),
+            group_leader: identity.pid(GROUP_LEADER_ID),
+            identity,
             net_ticktime,
             last_sent: Instant::now(),
             last_heard: Instant::now(),
@@ -322,7 +278,7 @@ impl Client {
 
     /// Our node name.
     pub fn name(&self) -> Atom {
-        self.name
+        self.identity.name()
     }
 
     /// The pid messages from this client come from; replies sent to it are
@@ -331,28 +287,11 @@ impl Client {
         self.me
     }
 
-    fn make_ref(&mut self) -> Ref {
-        let n = self.next_ref;
-        self.next_ref += 1;
-        Ref::new(
-            self.name,
-            self.creation,
-            &[(n & 0x3_FFFF) as u32, (n >> 18) as u32, 0],
-        )
-        .expect("three words")
-    }
-
     fn send_control(&mut self, control: &Control) -> Result<()> {
         self.out.clear();
-        self.out.extend_from_slice(&[0; 4]);
-        self.outbound.encode(&mut self.out, control)?;
-        let len = u32::try_from(self.out.len() - 4).map_err(|_| Error::Encode {
-            path: String::new(),
-            reason: "message exceeds the 4 GiB frame limit".into(),
-        })?;
-        self.out[..4].copy_from_slice(&len.to_be_bytes());
+        let len = frame::append(&mut self.out, &mut self.outbound, control)?;
         log::trace!("-> {} {} ({len} bytes)", self.peer, control.kind());
-        self.stream
+        Io(&*self.transport)
             .write_all(&self.out)
             .map_err(|err| self.lost(&format!("write failed: {err}")))?;
         self.last_sent = Instant::now();
@@ -371,25 +310,7 @@ impl Client {
                 self.peer
             )));
         }
-        let from = self.me;
-        let control = match *dest {
-            Dest::Pid(to) => Control::Send {
-                from: Some(from),
-                to,
-                message,
-            },
-            Dest::Name { name, .. } => Control::RegSend {
-                from,
-                to: name,
-                message,
-            },
-            Dest::Alias(alias) => Control::AliasSend {
-                from,
-                alias,
-                message,
-            },
-        };
-        self.send_control(&control)
+        self.send_control(&requests::send(self.me, dest, message))
     }
 
     /// Calls `module:function(args...)` on the peer, like
@@ -404,103 +325,62 @@ impl Client {
     ) -> Result<Term> {
         let deadline = Instant::now() + timeout;
         let operation = format!("rpc {module}:{function}/{} on {}", args.len(), self.peer);
-        let req_id = self.make_ref();
-        let control = Control::SpawnRequest {
+        let req_id = self.identity.make_ref();
+        let request = requests::rpc_request(
             req_id,
-            from: self.me,
-            group_leader: self.group_leader,
-            module: crate::atom!("erpc"),
-            function: crate::atom!("execute_call"),
-            args: Term::List(vec![
-                Term::Ref(req_id),
-                Term::atom(module),
-                Term::atom(function),
-                Term::List(args),
-            ]),
-            opts: Term::List(vec![Term::Atom(crate::atom!("monitor"))]),
-        };
-        self.send_control(&control)?;
+            self.me,
+            self.group_leader,
+            Atom::new(module),
+            Atom::new(function),
+            args,
+        );
+        self.send_control(&request)?;
         let peer = self.peer;
         let mut worker = None;
         let outcome = self.wait(deadline, |control| match control {
             Control::SpawnReply {
                 req_id: r, result, ..
-            } if r == req_id => match result {
-                Term::Pid(pid) => {
+            } if r == req_id => match requests::rpc_spawned(result) {
+                Ok(pid) => {
                     worker = Some(pid);
                     None
                 }
-                reason => Some(Err(Error::rpc(
-                    crate::atom!("error"),
-                    Term::Tuple(vec![Term::atom("erpc"), reason]),
-                    Term::nil(),
-                ))),
+                Err(err) => Some(Err(err)),
             },
             Control::MonitorPExit {
                 reference, reason, ..
-            } if reference == req_id => Some(rpc_result(req_id, peer, reason)),
+            } if reference == req_id => Some(requests::rpc_result(req_id, peer, reason)),
             _ => None,
         });
-        match outcome {
-            Some(result) => result,
-            None => {
-                if let Some(worker) = worker {
-                    let from = self.me;
-                    let _ = self.send_control(&Control::DemonitorP {
-                        from,
-                        to: ProcRef::Pid(worker),
-                        reference: req_id,
-                    });
-                    let _ = self.send_control(&Control::Exit2 {
-                        from,
-                        to: worker,
-                        reason: Term::atom("kill"),
-                    });
-                }
-                Err(Error::timeout(format!(
-                    "{operation}: no answer within {} ms",
-                    timeout.as_millis()
-                )))
+        if let Some(result) = outcome {
+            return result;
+        }
+        if let Some(worker) = worker {
+            for undo in requests::rpc_abandon(self.me, worker, req_id) {
+                let _ = self.send_control(&undo);
             }
         }
+        Err(Error::timeout(format!(
+            "{operation}: no answer within {} ms",
+            timeout.as_millis()
+        )))
     }
 
     /// `gen_server:call(Dest, Request, Timeout)` on the peer.
     pub fn call(&mut self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
-        let server = match *dest {
-            Dest::Pid(pid) => ProcRef::Pid(pid),
-            Dest::Name { name, .. } => ProcRef::Name(name),
-            Dest::Alias(_) => {
-                return Err(Error::invalid(
-                    "a gen_server call needs a pid or [name, node], not an alias",
-                ))
-            }
-        };
+        let server = requests::call_server(dest)?;
         let deadline = Instant::now() + timeout;
-        let reference = self.make_ref();
+        let reference = self.identity.make_ref();
         let from = self.me;
         self.send_control(&Control::MonitorP {
             from,
             to: server,
             reference,
         })?;
-        let tag = Term::ImproperList(
-            vec![Term::Atom(crate::atom!("alias"))],
-            Box::new(Term::Ref(reference)),
-        );
-        let message = Term::Tuple(vec![
-            Term::Atom(crate::atom!("$gen_call")),
-            Term::Tuple(vec![Term::Pid(from), tag]),
-            request,
-        ]);
-        self.send(dest, message)?;
+        self.send(dest, requests::call_request(from, reference, request))?;
         let peer = self.peer;
-        let reply_of = |message: &Term| match message {
-            Term::Tuple(pair)
-                if pair.len() == 2 && crate::node::call_tag(&pair[0]) == Some(reference) =>
-            {
-                Some(pair[1].clone())
-            }
+        let reply_of = |message: &Term| match requests::call_reply(message) {
+            Some((tag, reply)) if tag == reference => Some(reply.clone()),
             _ => None,
         };
         let outcome = self.wait(deadline, |control| match control {
@@ -512,7 +392,7 @@ impl Client {
                 reference: r,
                 reason,
                 ..
-            } if r == reference => Some(Err(call_failure(peer, reason))),
+            } if r == reference => Some(Err(requests::call_failure(peer, reason))),
             _ => None,
         });
         let _ = self.send_control(&Control::DemonitorP {
@@ -530,22 +410,18 @@ impl Client {
 
     /// `net_adm:ping/1` of the peer: whether it answers `is_auth`.
     pub fn ping(&mut self, timeout: Duration) -> bool {
-        let request = Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(self.name)]);
-        let dest = Dest::Name {
-            name: crate::atom!("net_kernel"),
-            node: self.peer,
-        };
-        matches!(self.call(&dest, request, timeout), Ok(reply) if reply.is_atom("yes"))
+        let (dest, request) = requests::ping_request(self.name(), self.peer);
+        matches!(self.call(&dest, request, timeout), Ok(reply) if requests::is_pong(&reply))
     }
 
     /// Waits up to `timeout` for a message sent to this client's pid (or to
     /// a name it does not have: a client has no registered names).
-    pub fn receive(&mut self, timeout: Duration) -> Result<Option<crate::Message>> {
+    pub fn receive(&mut self, timeout: Duration) -> Result<Option<Message>> {
         let deadline = Instant::now() + timeout;
         let outcome = self.wait(deadline, |control| match control {
-            Control::Send { from, message, .. } => Some(Ok(crate::Message::message(from, message))),
+            Control::Send { from, message, .. } => Some(Ok(Message::plain(from, message))),
             Control::RegSend { from, message, .. } | Control::AliasSend { from, message, .. } => {
-                Some(Ok(crate::Message::message(Some(from), message)))
+                Some(Ok(Message::plain(Some(from), message)))
             }
             _ => None,
         });
@@ -567,9 +443,12 @@ impl Client {
                 Ok(None) => return None,
                 Err(err) => return Some(Err(err)),
             };
+            let ours = |pid: Pid| pid == self.me || pid == self.group_leader;
             let control = match control {
                 Control::Send { to, message, .. } if to == self.group_leader => {
-                    self.forward_io_request(message);
+                    if let Ok((_, forward)) = io::forward(self.group_leader, self.name(), message) {
+                        let _ = self.send_control(&forward);
+                    }
                     continue;
                 }
                 // Our two pids live as long as the connection: links and
@@ -579,51 +458,15 @@ impl Client {
                 | Control::MonitorP {
                     to: ProcRef::Pid(to),
                     ..
-                } if to == self.me || to == self.group_leader => {
-                    continue;
-                }
+                } if ours(to) => continue,
                 Control::DemonitorP { .. } => continue,
-                Control::Link { from, to } => {
-                    let _ = self.send_control(&Control::Exit {
-                        from: to,
-                        to: from,
-                        reason: Term::atom("noproc"),
-                    });
-                    continue;
-                }
-                Control::MonitorP {
-                    from,
-                    to,
-                    reference,
-                } => {
-                    let reason = Term::atom("noproc");
-                    let _ = self.send_control(&Control::MonitorPExit {
-                        from: to,
-                        to: from,
-                        reference,
-                        reason,
-                    });
-                    continue;
-                }
-                Control::UnlinkId { id, from, to } => {
-                    let _ = self.send_control(&Control::UnlinkIdAck {
-                        id,
-                        from: to,
-                        to: from,
-                    });
-                    continue;
-                }
-                Control::SpawnRequest { req_id, from, .. } => {
-                    let reply = Control::SpawnReply {
-                        req_id,
-                        to: from,
-                        flags: 0,
-                        result: Term::atom("notsup"),
-                    };
-                    let _ = self.send_control(&reply);
-                    continue;
-                }
-                other => other,
+                other => match noproc::answer(&other) {
+                    Some(answer) => {
+                        let _ = self.send_control(&answer);
+                        continue;
+                    }
+                    None => other,
+                },
             };
             if let Some(result) = done(control) {
                 return Some(result);
@@ -631,49 +474,30 @@ impl Client {
         }
     }
 
-    /// I/O from a process our rpc spawned goes on to the peer's `user`, as
-    /// a [`Node`](crate::Node) does it.
-    fn forward_io_request(&mut self, message: Term) {
-        if matches!(&message, Term::Tuple(fields) if fields.len() == 4 && fields[0].is_atom("io_request"))
-        {
-            let forward = Control::RegSend {
-                from: self.group_leader,
-                to: crate::atom!("user"),
-                message,
-            };
-            let _ = self.send_control(&forward);
-        }
-    }
-
     /// The next control message, `None` at the deadline.
     fn next_control(&mut self, deadline: Instant) -> Result<Option<Control>> {
         loop {
-            if self.buf.len() >= 4 {
-                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-                    as usize;
-                if len == 0 {
-                    log::trace!("<- {} tick", self.peer);
-                    self.buf.advance(4);
-                    continue;
-                }
-                if len > MAX_MESSAGE {
-                    return Err(self.lost(&format!("the peer sent a frame of {len} bytes")));
-                }
-                if self.buf.len() >= 4 + len {
-                    self.buf.advance(4);
-                    let frame = self.buf.split_to(len).freeze();
-                    match self.inbound.decode(frame) {
-                        Ok(Some(control)) => {
+            match self.reader.next().map_err(|reason| self.lost(&reason))? {
+                Some(Incoming::Frame(frame)) => {
+                    let len = frame.len();
+                    match self
+                        .reader
+                        .decode(frame)
+                        .map_err(|reason| self.lost(&reason))?
+                    {
+                        Some(control) => {
                             log::trace!("<- {} {} ({len} bytes)", self.peer, control.kind());
                             return Ok(Some(control));
                         }
-                        Ok(None) => {
-                            log::trace!("<- {} fragment ({len} bytes)", self.peer);
-                            continue;
-                        }
-                        Err(err) => return Err(self.lost(&format!("the peer sent garbage: {err}"))),
+                        None => log::trace!("<- {} fragment ({len} bytes)", self.peer),
                     }
+                    continue;
                 }
+                Some(Incoming::Tick) => {
+                    log::trace!("<- {} tick", self.peer);
+                    continue;
+                }
+                None => {}
             }
             let now = Instant::now();
             if now >= deadline {
@@ -682,8 +506,8 @@ impl Client {
             let tick = self.net_ticktime / 4;
             if now.duration_since(self.last_sent) >= tick {
                 log::trace!("-> {} tick", self.peer);
-                self.stream
-                    .write_all(&[0; 4])
+                Io(&*self.transport)
+                    .write_all(&TICK)
                     .map_err(|err| self.lost(&format!("write failed: {err}")))?;
                 self.last_sent = now;
             }
@@ -694,13 +518,10 @@ impl Client {
                 .duration_since(now)
                 .min(tick)
                 .max(Duration::from_millis(1));
-            self.stream.set_read_timeout(Some(wait))?;
-            match self.stream.read(&mut self.scratch) {
+            self.transport.set_read_timeout(Some(wait))?;
+            match self.transport.read_into(self.reader.buffer()) {
                 Ok(0) => return Err(self.lost("the peer closed the connection")),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&self.scratch[..n]);
-                    self.last_heard = Instant::now();
-                }
+                Ok(_) => self.last_heard = Instant::now(),
                 Err(err) => match err.kind() {
                     std::io::ErrorKind::WouldBlock
                     | std::io::ErrorKind::TimedOut
@@ -715,7 +536,7 @@ impl Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("peer", &self.peer)
             .finish()
     }

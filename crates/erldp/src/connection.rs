@@ -15,28 +15,25 @@
 //! and hands each control message to the node.
 
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
 use parking_lot::{Condvar, Mutex};
 
-use crate::dist::{Control, Inbound, Outbound};
 use crate::handshake::Peer;
-use crate::mailbox::wakeups;
+use crate::inbox::wakeups;
+use crate::protocol::frame::{self, Incoming, READ_CHUNK, TICK};
+use crate::protocol::{Bounds, Control, Outbound};
 use crate::term::Atom;
+use crate::transport::{Io, Transport};
 use crate::{Error, Result};
 
 /// Senders wait while this much is queued and not yet written, so a slow
 /// peer cannot make the queue grow without bound.
 const HIGH_WATER: usize = 16 << 20;
-/// The reader's read size: large enough that a burst of small frames costs
-/// one read.
-const READ_CHUNK: usize = 64 << 10;
 /// The reader wakes waiting receivers at least this often while frames keep
 /// arriving (see [`wakeups`]).
 const FLUSH_EVERY: usize = 64;
@@ -58,16 +55,8 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
     fn connection_down(&self, conn: &Arc<Connection>, reason: &str);
 }
 
-/// Tuning that comes from the node's options.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Timing {
-    /// The peer is declared down after this long without receiving anything.
-    pub net_ticktime: Duration,
-    /// Largest message accepted from the peer.
-    pub max_message: usize,
-}
-
-struct Queue {
+/// What is waiting to be written, and who may write it.
+struct Outgoing {
     buf: Vec<u8>,
     /// Encodes into `buf`; under the same lock, so that its atom cache
     /// updates reach the peer in the order it makes them.
@@ -88,13 +77,19 @@ struct Queue {
 pub(crate) struct Connection {
     peer: Peer,
     id: u64,
-    queue: Mutex<Queue>,
+    /// The peer is declared down after this long without a byte from it;
+    /// we tick every quarter of it.
+    net_ticktime: Duration,
+    /// What the peer's frames may hold: their size, the atoms they may
+    /// add, what decoding one may build.
+    bounds: Bounds,
+    queue: Mutex<Outgoing>,
     /// The writer waits here for data.
     data_ready: Condvar,
     /// Senders wait here for room below [`HIGH_WATER`]; [`close`](Self::close)
     /// waits here for the writer to finish.
     room: Condvar,
-    stream: TcpStream,
+    transport: Box<dyn Transport>,
     down: AtomicBool,
     down_reason: Mutex<Option<String>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -103,18 +98,24 @@ pub(crate) struct Connection {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Connection {
-    /// Takes over a socket on which the handshake has completed. Nothing is
-    /// read or written until [`run`](Self::run) starts the threads, so the
-    /// caller can make the connection known first.
-    pub(crate) fn new(stream: TcpStream, peer: Peer, timing: Timing) -> Result<Arc<Connection>> {
+    /// Takes over a transport on which the handshake has completed.
+    /// Nothing is read or written until [`run`](Self::run) starts the
+    /// threads, so the caller can make the connection known first.
+    pub(crate) fn new(
+        transport: Box<dyn Transport>,
+        peer: Peer,
+        net_ticktime: Duration,
+        bounds: Bounds,
+    ) -> Result<Arc<Connection>> {
         let outbound = Outbound::new(peer.flags);
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Self::tick(timing).max(Duration::from_millis(10))))?;
-        stream.set_write_timeout(None)?;
+        transport.set_read_timeout(Some((net_ticktime / 4).max(Duration::from_millis(10))))?;
+        transport.set_write_timeout(None)?;
         Ok(Arc::new(Connection {
             peer,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            queue: Mutex::new(Queue {
+            net_ticktime,
+            bounds,
+            queue: Mutex::new(Outgoing {
                 buf: Vec::with_capacity(READ_CHUNK),
                 outbound,
                 closing: false,
@@ -125,34 +126,32 @@ impl Connection {
             }),
             data_ready: Condvar::new(),
             room: Condvar::new(),
-            stream,
+            transport,
             down: AtomicBool::new(false),
             down_reason: Mutex::new(None),
             writer: Mutex::new(None),
         }))
     }
 
-    fn tick(timing: Timing) -> Duration {
-        timing.net_ticktime / 4
+    /// How often we tick.
+    fn tick(&self) -> Duration {
+        self.net_ticktime / 4
     }
 
     /// Starts the writer and reader threads.
-    pub(crate) fn run(self: &Arc<Self>, timing: Timing, dispatch: Arc<dyn Dispatch>) -> Result<()> {
-        let reader_stream = self.stream.try_clone()?;
-        let writer_stream = self.stream.try_clone()?;
+    pub(crate) fn run(self: &Arc<Self>, dispatch: Arc<dyn Dispatch>) -> Result<()> {
         let name = self.peer.name.as_str();
         let writer = {
             let conn = Arc::clone(self);
-            let tick = Self::tick(timing);
             thread::Builder::new()
                 .name(format!("erldp-w-{name}"))
-                .spawn(move || conn.write_loop(writer_stream, tick))?
+                .spawn(move || conn.write_loop())?
         };
         *self.writer.lock() = Some(writer);
         let conn = Arc::clone(self);
         thread::Builder::new()
             .name(format!("erldp-r-{name}"))
-            .spawn(move || conn.read_loop(reader_stream, timing, dispatch))?;
+            .spawn(move || conn.read_loop(dispatch))?;
         Ok(())
     }
 
@@ -201,16 +200,9 @@ impl Connection {
             }
             self.room.wait(&mut queue);
         }
-        let Queue { buf, outbound, .. } = &mut *queue;
+        let Outgoing { buf, outbound, .. } = &mut *queue;
         let start = buf.len();
-        buf.extend_from_slice(&[0; 4]);
-        if let Err(err) = outbound.encode(buf, control) {
-            buf.truncate(start);
-            return Err(err);
-        }
-        let len = u32::try_from(buf.len() - start - 4)
-            .expect("Outbound::encode keeps frames under 4 GiB");
-        buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        let len = frame::append(buf, outbound, control)?;
         let now = Instant::now();
         let quiet = now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
         queue.last_queued = now;
@@ -234,25 +226,10 @@ impl Connection {
     /// without blocking; the writer thread gets the rest, ahead of whatever
     /// was queued meanwhile.
     fn write_direct(&self, mut frame: Vec<u8>) {
-        // SAFETY: sends from a live buffer of `frame.len()` bytes.
-        let sent = unsafe {
-            libc::send(
-                self.stream.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
+        let (written, failure) = match self.transport.try_write(&frame) {
+            Ok(written) => (written, None),
+            Err(err) => (0, Some(err)),
         };
-        let failure = if sent < 0 {
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => None,
-                _ => Some(err),
-            }
-        } else {
-            None
-        };
-        let written = usize::try_from(sent).unwrap_or(0);
         let mut queue = self.queue.lock();
         queue.writing = false;
         if written < frame.len() && failure.is_none() {
@@ -275,7 +252,7 @@ impl Connection {
     fn answer_tick(&self) {
         let mut queue = self.queue.lock();
         if queue.buf.is_empty() && !queue.closing {
-            queue.buf.extend_from_slice(&[0; 4]);
+            queue.buf.extend_from_slice(&TICK);
             drop(queue);
             log::trace!("-> {} tick (answer)", self.peer.name);
             self.data_ready.notify_one();
@@ -285,7 +262,7 @@ impl Connection {
     /// Takes the connection down at once: queued data is dropped.
     pub(crate) fn abort(&self, reason: &str) {
         self.mark_down(reason);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.transport.shutdown(Shutdown::Both);
         let mut queue = self.queue.lock();
         queue.closing = true;
         drop(queue);
@@ -333,7 +310,8 @@ impl Connection {
         }
     }
 
-    fn write_loop(self: Arc<Self>, mut stream: TcpStream, tick: Duration) {
+    fn write_loop(self: Arc<Self>) {
+        let tick = self.tick();
         let mut local: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         loop {
             {
@@ -344,7 +322,7 @@ impl Connection {
                         && queue.buf.is_empty()
                         && Instant::now() - queue.last_queued >= tick
                     {
-                        queue.buf.extend_from_slice(&[0; 4]);
+                        queue.buf.extend_from_slice(&TICK);
                         log::trace!("-> {} tick", self.peer.name);
                     }
                 }
@@ -355,7 +333,7 @@ impl Connection {
                 queue.writing = true;
             }
             self.room.notify_all();
-            let written = stream.write_all(&local);
+            let written = Io(&*self.transport).write_all(&local);
             self.queue.lock().writing = false;
             if let Err(err) = written {
                 self.abort(&format!("write failed: {err}"));
@@ -367,8 +345,8 @@ impl Connection {
                 local = Vec::with_capacity(READ_CHUNK);
             }
         }
-        let _ = stream.flush();
-        let _ = stream.shutdown(Shutdown::Write);
+        let _ = self.transport.flush();
+        self.transport.shutdown(Shutdown::Write);
         self.finish_writing();
     }
 
@@ -378,8 +356,8 @@ impl Connection {
         self.room.notify_all();
     }
 
-    fn read_loop(self: Arc<Self>, stream: TcpStream, timing: Timing, dispatch: Arc<dyn Dispatch>) {
-        let reason = match self.read_frames(&stream, timing, dispatch.as_ref()) {
+    fn read_loop(self: Arc<Self>, dispatch: Arc<dyn Dispatch>) {
+        let reason = match self.read_frames(dispatch.as_ref()) {
             Ok(()) => "closed".to_string(),
             Err(reason) => reason,
         };
@@ -390,76 +368,45 @@ impl Connection {
         wakeups::flush();
     }
 
-    fn read_frames(
-        self: &Arc<Self>,
-        stream: &TcpStream,
-        timing: Timing,
-        dispatch: &dyn Dispatch,
-    ) -> Result<(), String> {
-        let mut inbound = Inbound::new(timing.max_message);
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    fn read_frames(self: &Arc<Self>, dispatch: &dyn Dispatch) -> Result<(), String> {
+        let mut reader = frame::Reader::new(self.bounds.clone());
         let mut last_heard = Instant::now();
         let mut undelivered = 0;
         wakeups::enable();
         loop {
-            if buf.len() < 4 || undelivered >= FLUSH_EVERY {
-                wakeups::flush();
-                undelivered = 0;
-            }
-            while buf.len() < 4 {
-                self.fill(stream, &mut buf, 4, &mut last_heard, timing.net_ticktime)?;
-            }
-            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-            if len == 0 {
-                buf.advance(4);
-                log::trace!("<- {} tick", self.peer.name);
-                self.answer_tick();
-                continue;
-            }
-            if len > timing.max_message {
-                return Err(format!(
-                    "the peer sent a frame of {len} bytes, over the limit of {}",
-                    timing.max_message
-                ));
-            }
-            if buf.len() < 4 + len {
-                wakeups::flush();
-                undelivered = 0;
-            }
-            while buf.len() < 4 + len {
-                self.fill(
-                    stream,
-                    &mut buf,
-                    4 + len,
-                    &mut last_heard,
-                    timing.net_ticktime,
-                )?;
-            }
-            buf.advance(4);
-            let frame = buf.split_to(len).freeze();
-            match inbound.decode(frame) {
-                Ok(Some(control)) => {
-                    log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
-                    dispatch.deliver(self, control);
-                    undelivered += 1;
+            match reader.next()? {
+                Some(Incoming::Frame(frame)) => {
+                    let len = frame.len();
+                    match reader.decode(frame)? {
+                        Some(control) => {
+                            log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
+                            dispatch.deliver(self, control);
+                            undelivered += 1;
+                            if undelivered >= FLUSH_EVERY {
+                                wakeups::flush();
+                                undelivered = 0;
+                            }
+                        }
+                        None => log::trace!("<- {} fragment ({len} bytes)", self.peer.name),
+                    }
                 }
-                Ok(None) => log::trace!("<- {} fragment ({len} bytes)", self.peer.name),
-                Err(err) => return Err(format!("the peer sent garbage: {err}")),
+                Some(Incoming::Tick) => {
+                    log::trace!("<- {} tick", self.peer.name);
+                    self.answer_tick();
+                }
+                None => {
+                    // About to block on the socket: wake whoever got messages.
+                    wakeups::flush();
+                    undelivered = 0;
+                    self.fill(reader.buffer(), &mut last_heard)?;
+                }
             }
         }
     }
 
-    /// Reads more bytes into `buf`, aiming at `want` bytes in total. Grows
-    /// the buffer gradually, so a length prefix alone cannot make us
-    /// allocate much more than the peer actually sends.
-    fn fill(
-        &self,
-        stream: &TcpStream,
-        buf: &mut BytesMut,
-        want: usize,
-        last_heard: &mut Instant,
-        net_ticktime: Duration,
-    ) -> Result<(), String> {
+    /// Reads more bytes into `buf`; what a read timeout means depends on
+    /// how long the peer has been silent.
+    fn fill(&self, buf: &mut bytes::BytesMut, last_heard: &mut Instant) -> Result<(), String> {
         if self.is_down() {
             return Err(self
                 .down_reason
@@ -467,46 +414,29 @@ impl Connection {
                 .clone()
                 .unwrap_or_else(|| "closed".to_string()));
         }
-        let spare_wanted = (want.saturating_sub(buf.len())).min(buf.len().max(1 << 20));
-        if buf.capacity() - buf.len() < spare_wanted.max(READ_CHUNK / 4) {
-            buf.reserve(spare_wanted.max(READ_CHUNK));
-        }
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: reading into the buffer's spare capacity; set_len below
-        // covers exactly the bytes the kernel wrote.
-        let n = unsafe {
-            libc::recv(
-                stream.as_raw_fd(),
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                0,
-            )
-        };
-        if n > 0 {
-            unsafe { buf.set_len(buf.len() + n as usize) };
-            *last_heard = Instant::now();
-            return Ok(());
-        }
-        if n == 0 {
-            return Err("the peer closed the connection".to_string());
-        }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::WouldBlock
-            | std::io::ErrorKind::TimedOut
-            | std::io::ErrorKind::Interrupted => {
-                let silent = last_heard.elapsed();
-                if silent >= net_ticktime {
-                    Err(format!(
-                        "nothing heard from the peer for {:.1} s (net_ticktime {} s)",
-                        silent.as_secs_f64(),
-                        net_ticktime.as_secs_f64()
-                    ))
-                } else {
-                    Ok(())
-                }
+        match self.transport.read_into(buf) {
+            Ok(0) => Err("the peer closed the connection".to_string()),
+            Ok(_) => {
+                *last_heard = Instant::now();
+                Ok(())
             }
-            _ => Err(format!("read failed: {err}")),
+            Err(err) => match err.kind() {
+                std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted => {
+                    let silent = last_heard.elapsed();
+                    if silent >= self.net_ticktime {
+                        Err(format!(
+                            "nothing heard from the peer for {:.1} s (net_ticktime {} s)",
+                            silent.as_secs_f64(),
+                            self.net_ticktime.as_secs_f64()
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(format!("read failed: {err}")),
+            },
         }
     }
 }

@@ -6,12 +6,18 @@ use std::io;
 
 use crate::term::{Atom, Term};
 
+/// How many bytes of a term's text an error message shows (see [`Term`]'s
+/// `Display` with a precision); the whole term stays available, as
+/// [`Error::rpc_term`] gives it.
+pub const TERM_TEXT_IN_ERRORS: usize = 1000;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong talking to an Erlang node.
 ///
-/// `Display` names the cause (never the cookie); a remote exception keeps
+/// `Display` names the cause (never the cookie) and shows at most
+/// [`TERM_TEXT_IN_ERRORS`] bytes of any term in it; a remote exception keeps
 /// its class, reason and stack trace as terms:
 ///
 /// ```
@@ -219,9 +225,10 @@ impl fmt::Display for Error {
                 reason,
                 stacktrace,
             } => {
-                write!(f, "remote {class}: {reason}")?;
+                const MAX: usize = TERM_TEXT_IN_ERRORS;
+                write!(f, "remote {class}: {reason:.MAX$}")?;
                 if !matches!(&**stacktrace, Term::List(items) if items.is_empty()) {
-                    write!(f, "; stacktrace: {stacktrace}")?;
+                    write!(f, "; stacktrace: {stacktrace:.MAX$}")?;
                 }
                 Ok(())
             }

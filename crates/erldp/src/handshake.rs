@@ -5,146 +5,25 @@
 //! on the accepting side also the version 5 `n` name message followed by the
 //! `c` complement that OTP 23/24 nodes send when they did not ask EPMD first.
 //! Messages carry a 2-byte length prefix until the connection is up.
+//!
+//! Both sides run over anything that reads and writes bytes: a
+//! [`Transport`](crate::transport::Transport) through
+//! [`Io`](crate::transport::Io), TLS included.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use md5::{Digest, Md5};
 
+use crate::protocol::flags;
+use crate::protocol::identity::valid_node_name;
 use crate::term::Atom;
-use crate::{Error, Result};
+use crate::{random, Error, Result};
 
-/// Distribution capability flags
-/// ([Distribution Flags](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#dflags)).
-pub mod flags {
-    /// The node is visible: it appears in `nodes()` of its peers.
-    pub const PUBLISHED: u64 = 0x1;
-    /// An atom cache (obsolete).
-    pub const ATOM_CACHE: u64 = 0x2;
-    /// References of three 32-bit words.
-    pub const EXTENDED_REFERENCES: u64 = 0x4;
-    /// Monitors of remote processes.
-    pub const DIST_MONITOR: u64 = 0x8;
-    /// Funs have their own tags.
-    pub const FUN_TAGS: u64 = 0x10;
-    /// Monitors of registered names on remote nodes.
-    pub const DIST_MONITOR_NAME: u64 = 0x20;
-    /// An atom cache on a hidden node (obsolete).
-    pub const HIDDEN_ATOM_CACHE: u64 = 0x40;
-    /// `NEW_FUN_EXT`.
-    pub const NEW_FUN_TAGS: u64 = 0x80;
-    /// Pids and ports with the larger fields of `NEW_PID_EXT`.
-    pub const EXTENDED_PIDS_PORTS: u64 = 0x100;
-    /// `EXPORT_EXT` for `fun M:F/A`.
-    pub const EXPORT_PTR_TAG: u64 = 0x200;
-    /// Bitstrings (`BIT_BINARY_EXT`).
-    pub const BIT_BINARIES: u64 = 0x400;
-    /// IEEE floats (`NEW_FLOAT_EXT`).
-    pub const NEW_FLOATS: u64 = 0x800;
-    /// Unicode I/O requests.
-    pub const UNICODE_IO: u64 = 0x1000;
-    /// The atom cache in the distribution header.
-    pub const DIST_HDR_ATOM_CACHE: u64 = 0x2000;
-    /// `SMALL_ATOM_EXT`.
-    pub const SMALL_ATOM_TAGS: u64 = 0x4000;
-    /// UTF-8 atoms.
-    pub const UTF8_ATOMS: u64 = 0x10000;
-    /// Maps (`MAP_EXT`).
-    pub const MAP_TAG: u64 = 0x20000;
-    /// 32-bit creations (`NEW_PID_EXT`, `NEWER_REFERENCE_EXT`).
-    pub const BIG_CREATION: u64 = 0x40000;
-    /// `SEND_SENDER` instead of `SEND`: the sender is known.
-    pub const SEND_SENDER: u64 = 0x80000;
-    /// Any term as a sequential-trace label.
-    pub const BIG_SEQTRACE_LABELS: u64 = 0x100000;
-    /// Exit reasons in the payload (`PAYLOAD_EXIT`, ...).
-    pub const EXIT_PAYLOAD: u64 = 0x400000;
-    /// Large messages sent in fragments.
-    pub const FRAGMENTS: u64 = 0x800000;
-    /// The version 6 handshake of OTP 23.
-    pub const HANDSHAKE_23: u64 = 0x1000000;
-    /// The link protocol with unlink ids.
-    pub const UNLINK_ID: u64 = 0x2000000;
-    /// Stands for all of [`MANDATORY_25`]. The value erts uses; the
-    /// protocol guide's `1 bsl 36` is a documentation error.
-    pub const MANDATORY_25_DIGEST: u64 = 0x4000000;
-    /// `SPAWN_REQUEST` and `SPAWN_REPLY`.
-    pub const SPAWN: u64 = 1 << 32;
-    /// The peer asks for a name to be chosen for it.
-    pub const NAME_ME: u64 = 1 << 33;
-    /// 64-bit pid and port numbers (`V4_PORT_EXT`).
-    pub const V4_NC: u64 = 1 << 34;
-    /// Process aliases (`ALIAS_SEND`).
-    pub const ALIAS: u64 = 1 << 35;
-
-    /// Flags OTP 25 requires of every peer.
-    pub const MANDATORY_25: u64 = EXTENDED_REFERENCES
-        | FUN_TAGS
-        | EXTENDED_PIDS_PORTS
-        | NEW_FUN_TAGS
-        | EXPORT_PTR_TAG
-        | BIT_BINARIES
-        | NEW_FLOATS
-        | UTF8_ATOMS
-        | MAP_TAG
-        | BIG_CREATION
-        | HANDSHAKE_23;
-
-    /// Flags OTP 26 added to the mandatory set.
-    pub const MANDATORY_26: u64 = V4_NC | UNLINK_ID;
-
-    /// What we require of a peer (0x403070F94).
-    pub const MANDATORY: u64 = MANDATORY_25 | MANDATORY_26;
-
-    /// Everything this implementation speaks. `PUBLISHED` is added for
-    /// visible nodes.
-    pub const SUPPORTED: u64 = MANDATORY
-        | MANDATORY_25_DIGEST
-        | DIST_MONITOR
-        | DIST_MONITOR_NAME
-        | UNICODE_IO
-        | DIST_HDR_ATOM_CACHE
-        | SMALL_ATOM_TAGS
-        | SEND_SENDER
-        | BIG_SEQTRACE_LABELS
-        | EXIT_PAYLOAD
-        | FRAGMENTS
-        | SPAWN
-        | ALIAS;
-
-    /// A peer's flags with the digest flag expanded into what it stands for.
-    pub fn expand(peer: u64) -> u64 {
-        if peer & MANDATORY_25_DIGEST != 0 {
-            peer | MANDATORY_25
-        } else {
-            peer
-        }
-    }
-
-    /// Names of the mandatory flags missing from `peer` (already expanded).
-    pub fn missing_mandatory(peer: u64) -> Vec<&'static str> {
-        const NAMES: [(u64, &str); 13] = [
-            (EXTENDED_REFERENCES, "EXTENDED_REFERENCES"),
-            (FUN_TAGS, "FUN_TAGS"),
-            (EXTENDED_PIDS_PORTS, "EXTENDED_PIDS_PORTS"),
-            (NEW_FUN_TAGS, "NEW_FUN_TAGS"),
-            (EXPORT_PTR_TAG, "EXPORT_PTR_TAG"),
-            (BIT_BINARIES, "BIT_BINARIES"),
-            (NEW_FLOATS, "NEW_FLOATS"),
-            (UTF8_ATOMS, "UTF8_ATOMS"),
-            (MAP_TAG, "MAP_TAG"),
-            (BIG_CREATION, "BIG_CREATION"),
-            (HANDSHAKE_23, "HANDSHAKE_23"),
-            (V4_NC, "V4_NC"),
-            (UNLINK_ID, "UNLINK_ID"),
-        ];
-        NAMES
-            .iter()
-            .filter(|(flag, _)| peer & flag == 0)
-            .map(|(_, name)| *name)
-            .collect()
-    }
-}
+/// The longest node name a peer may send, in bytes: a node name is an atom,
+/// and `dist_util:recv_name/1` makes it one with `list_to_atom/1` of its
+/// bytes, which fails past 255 characters. Checked before anything else is
+/// done with the name.
+pub(crate) const MAX_NODE_NAME: usize = 255;
 
 /// Our side of a handshake.
 pub(crate) struct Local<'a> {
@@ -193,11 +72,11 @@ pub(crate) enum Outcome {
     LostSimultaneous,
 }
 
-/// Runs the initiating side on a connected socket. `still_wanted` answers
+/// Runs the initiating side on a connected stream. `still_wanted` answers
 /// the acceptor's `alive` status: false when, meanwhile, a connection the
 /// peer started has taken this attempt's place.
 pub(crate) fn initiate(
-    stream: &mut TcpStream,
+    stream: &mut (impl Read + Write),
     local: &Local<'_>,
     expected: &str,
     still_wanted: impl FnOnce() -> bool,
@@ -238,7 +117,7 @@ pub(crate) fn initiate(
     }
 
     let challenge = recv(stream, expected)?;
-    let parsed = parse_challenge(&challenge).map_err(|reason| fail(reason))?;
+    let parsed = parse_challenge(&challenge).map_err(fail)?;
     if parsed.name != expected {
         return Err(fail(format!(
             "the node answering is {}, not {expected}",
@@ -248,7 +127,7 @@ pub(crate) fn initiate(
     let peer_flags = flags::expand(parsed.flags);
     check_mandatory(peer_flags, expected)?;
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut reply = Vec::with_capacity(21);
     reply.push(b'r');
     reply.extend_from_slice(&our_challenge.to_be_bytes());
@@ -282,19 +161,16 @@ pub(crate) fn initiate(
     }))
 }
 
-/// Runs the accepting side on a freshly accepted socket. `admit` is asked
-/// once the peer's name is known.
+/// Runs the accepting side on a freshly accepted stream from `peer_addr`.
+/// `admit` is asked once the peer's name is known.
 pub(crate) fn accept(
-    stream: &mut TcpStream,
+    stream: &mut (impl Read + Write),
+    peer_addr: &str,
     local: &Local<'_>,
     admit: impl FnOnce(&str) -> Admission,
 ) -> Result<Peer> {
-    let peer_addr = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "incoming connection".to_string());
-    let first = recv(stream, &peer_addr)?;
-    let hello = parse_name(&first).map_err(|reason| Error::connection(&peer_addr, reason))?;
+    let first = recv(stream, peer_addr)?;
+    let hello = parse_name(&first).map_err(|reason| Error::connection(peer_addr, reason))?;
     let peer_name = hello.name.clone();
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
@@ -321,8 +197,8 @@ pub(crate) fn accept(
 
     let mut assigned_name = None;
     if peer_flags & flags::NAME_ME != 0 {
-        let name = format!("erldp_dyn_{:08x}@{}", random_u32(), hello.name);
-        let creation = nonzero_random_u32();
+        let name = format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name);
+        let creation = random::nonzero_u32();
         let mut status = b"snamed:".to_vec();
         status.extend_from_slice(&(name.len() as u16).to_be_bytes());
         status.extend_from_slice(name.as_bytes());
@@ -362,7 +238,7 @@ pub(crate) fn accept(
     };
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
-    let our_challenge = random_u32();
+    let our_challenge = random::u32();
     let mut challenge = Vec::with_capacity(19 + local.name.len());
     challenge.push(b'N');
     challenge.extend_from_slice(&local.flags.to_be_bytes());
@@ -435,7 +311,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
             let name = rest
                 .get(14..14 + len)
                 .ok_or("truncated name in send_name")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(NameMessage {
                 old: false,
                 flags,
@@ -449,7 +325,7 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
                 return Err(format!("unsupported distribution version {version}"));
             }
             let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
-            let name = std::str::from_utf8(&rest[6..]).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(&rest[6..])?;
             Ok(NameMessage {
                 old: true,
                 flags,
@@ -459,6 +335,18 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
         }
         _ => Err("malformed send_name message (is this an Erlang node?)".into()),
     }
+}
+
+/// A peer's node name from a handshake message: at most [`MAX_NODE_NAME`]
+/// bytes of UTF-8.
+fn node_name(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.len() > MAX_NODE_NAME {
+        return Err(format!(
+            "node name of {} bytes is longer than {MAX_NODE_NAME}",
+            bytes.len()
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|_| "node name is not UTF-8".into())
 }
 
 struct Challenge {
@@ -478,7 +366,7 @@ fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
             let name = rest
                 .get(18..18 + len)
                 .ok_or("truncated name in challenge")?;
-            let name = std::str::from_utf8(name).map_err(|_| "node name is not UTF-8")?;
+            let name = node_name(name)?;
             Ok(Challenge {
                 flags,
                 challenge,
@@ -527,7 +415,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn send(stream: &mut TcpStream, msg: &[u8], node: &str) -> Result<()> {
+fn send(stream: &mut (impl Read + Write), msg: &[u8], node: &str) -> Result<()> {
     let mut framed = Vec::with_capacity(msg.len() + 2);
     framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
     framed.extend_from_slice(msg);
@@ -536,7 +424,7 @@ fn send(stream: &mut TcpStream, msg: &[u8], node: &str) -> Result<()> {
         .map_err(|err| io_failure(node, "sending a handshake message", err))
 }
 
-fn recv(stream: &mut TcpStream, node: &str) -> Result<Vec<u8>> {
+fn recv(stream: &mut (impl Read + Write), node: &str) -> Result<Vec<u8>> {
     let mut len = [0u8; 2];
     stream
         .read_exact(&mut len)
@@ -561,39 +449,6 @@ fn io_failure(node: &str, doing: &str, err: std::io::Error) -> Error {
     }
 }
 
-/// Whether `name` has the `alive@host` form with non-empty parts.
-pub(crate) fn valid_node_name(name: &str) -> bool {
-    match name.split_once('@') {
-        Some((alive, host)) => {
-            !alive.is_empty()
-                && !host.is_empty()
-                && !host.contains('@')
-                && alive
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        }
-        None => false,
-    }
-}
-
-/// A random 32-bit number from the kernel's CSPRNG; challenges must not be
-/// predictable.
-pub(crate) fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    crate::util::fill_random(&mut bytes);
-    u32::from_be_bytes(bytes)
-}
-
-/// A random creation or challenge that is never 0 (0 is reserved).
-pub(crate) fn nonzero_random_u32() -> u32 {
-    loop {
-        let value = random_u32();
-        if value != 0 {
-            return value;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,16 +462,6 @@ mod tests {
     fn digest_is_md5_of_cookie_and_decimal_challenge() {
         let expected: [u8; 16] = Md5::digest(b"secret123456").into();
         assert_eq!(digest(123456, "secret"), expected);
-    }
-
-    #[test]
-    fn node_names() {
-        assert!(valid_node_name("a@b"));
-        assert!(valid_node_name("ruby_1@host.example.com"));
-        assert!(!valid_node_name("ab"));
-        assert!(!valid_node_name("@b"));
-        assert!(!valid_node_name("a@"));
-        assert!(!valid_node_name("a@b@c"));
     }
 
     #[test]
@@ -640,6 +485,13 @@ mod tests {
         assert_eq!(parsed.name, "x@y");
 
         assert!(parse_name(b"N").is_err());
+        let mut long = vec![b'N'];
+        long.extend_from_slice(&flags::MANDATORY.to_be_bytes());
+        long.extend_from_slice(&7u32.to_be_bytes());
+        long.extend_from_slice(&260u16.to_be_bytes());
+        long.extend_from_slice(format!("{}@b", "a".repeat(258)).as_bytes());
+        let err = parse_name(&long).err().expect("too long");
+        assert!(err.contains("260 bytes is longer than 255"), "{err}");
         assert!(parse_name(&[b'n', 0, 4, 0, 0, 0, 0]).is_err());
     }
 }

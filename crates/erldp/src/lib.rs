@@ -11,7 +11,8 @@
 //! - [`Term`] is an Erlang term; it parses and prints Erlang syntax and
 //!   converts to and from the External Term Format ([`term`]).
 //! - [`Error`] is the one error type; [`logging`] explains what is logged
-//!   and how to see it (`ERLDP_LOG`); [`epmd`] looks nodes up.
+//!   and how to see it (`ERLDP_LOG`); [`epmd`] looks nodes up; [`elixir`]
+//!   spells module names and exceptions as Elixir does.
 //!
 //! Talking to a BEAM node (`peer@host`, started with `erl -sname peer
 //! -setcookie secret`), so this example is not run by `cargo test`; the
@@ -54,23 +55,36 @@ mod client;
 )]
 mod cluster;
 mod connection;
-mod dist;
+mod cookie;
+mod dest;
+pub mod elixir;
 pub mod epmd;
 pub mod error;
+mod fast_map;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
+mod host;
+mod inbox;
 pub mod logging;
 mod mailbox;
+mod message;
 mod node;
 mod pending;
-mod rpc;
+mod protocol;
+mod random;
 pub mod term;
-mod util;
+mod transport;
 
 pub use client::{Client, ClientBuilder};
+pub use cookie::{cookie_path, default_cookie};
+pub use dest::Dest;
 pub use error::{Error, ErrorKind, Result};
-pub use handshake::flags;
-pub use mailbox::{Dest, Mailbox, Message, MessageKind};
+pub use host::{long_hostname, short_hostname};
+pub use mailbox::Mailbox;
+pub use message::{Message, MessageKind};
 pub use node::{EpmdMode, Node, NodeBuilder};
 pub use pending::{Cancel, Pending};
+pub use protocol::flags;
 pub use term::{Atom, BigInt, Bitstring, Fun, FunKind, Pid, Port, Ref, Term};
-pub use util::{cookie_path, default_cookie, long_hostname, short_hostname};

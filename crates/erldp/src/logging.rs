@@ -25,6 +25,11 @@
 //! When the level is off the log macros cost one atomic load, so the frame
 //! lines at `trace` cost nothing unless asked for.
 //!
+//! A program that has a logger of its own in another language (a Ruby
+//! `Logger`, a JavaScript callback, a C function) gets the records through
+//! [`set_sink`]: ErlDP's logger then hands each one over as a [`Record`]
+//! instead of writing it to standard error. The bindings do this.
+//!
 //! ```
 //! use erldp::logging::{self, LevelFilter};
 //!
@@ -43,7 +48,8 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use log::LevelFilter;
+pub use log::{Level, LevelFilter};
+use parking_lot::RwLock;
 
 use crate::{Error, Result};
 
@@ -53,6 +59,38 @@ pub const ENV_VAR: &str = "ERLDP_LOG";
 /// Whether [`LOGGER`] is the process's logger (set once, never unset).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static LOGGER: StderrLogger = StderrLogger;
+/// Where [`LOGGER`] sends records instead of standard error.
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+/// One of ErlDP's log records, as [`set_sink`] hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// How important it is.
+    pub level: Level,
+    /// The module that logged it: `erldp::node`, `erldp::connection`, ...
+    pub target: String,
+    /// The name of the thread that logged it (`unnamed` when it has none).
+    pub thread: String,
+    /// The text.
+    pub message: String,
+    /// When it was logged.
+    pub time: SystemTime,
+}
+
+/// A receiver of ErlDP's records (see [`set_sink`]).
+pub type Sink = Box<dyn Fn(Record) + Send + Sync>;
+
+/// Hands every record that ErlDP's logger takes to `sink` instead of writing
+/// it to standard error; `None` writes to standard error again. The sink is
+/// called on the thread that logs — any of the node's threads, several at
+/// once — so it must be quick and must not block or log through `log`
+/// itself: a binding queues the record for its language's own thread.
+///
+/// The sink receives records only while ErlDP's logger is the process's
+/// logger and up to its level: call [`init`] (or [`init_from_env`]) too.
+pub fn set_sink(sink: Option<Sink>) {
+    *SINK.write() = sink;
+}
 
 /// Reads a level name as `ERLDP_LOG` takes it: `off`, `error`, `warn`,
 /// `info`, `debug` or `trace`, in any case.
@@ -120,6 +158,19 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record<'_>) {
         if !self.enabled(record.metadata()) {
+            return;
+        }
+        if let Some(sink) = &*SINK.read() {
+            sink(Record {
+                level: record.level(),
+                target: record.target().to_string(),
+                thread: std::thread::current()
+                    .name()
+                    .unwrap_or("unnamed")
+                    .to_string(),
+                message: record.args().to_string(),
+                time: SystemTime::now(),
+            });
             return;
         }
         let mut line = String::with_capacity(128);

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::dest::Dest;
 use crate::term::Atom;
-use crate::{Dest, Error, Result};
+use crate::{Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
@@ -221,6 +222,7 @@ pub(crate) enum Operation {
         node: Atom,
     },
     Call(Dest),
+    Connect(Atom),
 }
 
 impl fmt::Display for Operation {
@@ -241,6 +243,7 @@ impl fmt::Display for Operation {
                 )
             }
             Operation::Call(dest) => write!(f, "gen_server call to {dest}"),
+            Operation::Connect(node) => write!(f, "connecting to {}", node.as_str()),
         }
     }
 }

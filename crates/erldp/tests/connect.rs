@@ -18,6 +18,15 @@ fn node_with_cookie(cookie: &str) -> Node {
         .expect("node starts")
 }
 
+/// A TCP connection to `node` on which the test speaks the handshake itself.
+fn raw_connection(node: &Node) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream
+}
+
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -229,16 +238,59 @@ fn epmd_none_connects_by_address() {
     assert_eq!(b.nodes(), vec![a.name()]);
 }
 
+/// `connect_start` returns at once; its `Pending` completes when the
+/// connection is up, at once when it already is, and with the error when
+/// the attempt fails. Waiting on an attempt that hangs can be cancelled,
+/// and the attempt goes on for the next caller.
+#[test]
+fn connect_start_completes_when_the_connection_is_up() {
+    let peer = BeamPeer::start();
+    let node = node_with_cookie(peer.cookie());
+    node.connect_start(peer.node())
+        .expect("started")
+        .wait(Duration::from_secs(10))
+        .expect("connected");
+    assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
+    let again = node.connect_start(peer.node()).expect("started");
+    assert!(again.is_ready(), "an existing connection completes at once");
+    again.wait(Duration::ZERO).expect("connected");
+    let err = node
+        .connect_start(&format!("nobody_{}@127.0.0.1", random_name("x")))
+        .expect("started")
+        .wait(Duration::from_secs(10))
+        .expect_err("nobody is registered under that name");
+    assert!(matches!(err, Error::NodeNotFound { .. }), "{err}");
+
+    // A node that accepts and never answers the handshake.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = silent.local_addr().expect("addr").port();
+    let mut waiting = node
+        .connect_to_start("silent@127.0.0.1", ("127.0.0.1", port))
+        .expect("started");
+    let (accepted, _) = silent.accept().expect("the attempt connects");
+    let cancel = erldp::Cancel::new();
+    cancel.cancel();
+    assert!(waiting
+        .wait_cancellable(Duration::from_secs(60), &cancel)
+        .is_none());
+    // The attempt is still under way: a second wait joins it, and sees it
+    // fail once the peer hangs up.
+    let joined = node.connect_start("silent@127.0.0.1").expect("started");
+    drop(accepted);
+    assert!(matches!(
+        joined.wait(Duration::from_secs(60)),
+        Err(Error::Connection { .. })
+    ));
+    assert!(waiting.wait(Duration::from_secs(60)).is_err());
+}
+
 /// Drives a version 5 handshake (`n` name, then the `c` complement) by
 /// hand, as an OTP 23/24 node does when it did not ask EPMD first.
 #[test]
 fn accepts_a_version_5_initiator() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let name = format!("{}@{}", random_name("v5"), erldp::short_hostname());
     let flags = erldp::flags::MANDATORY | erldp::flags::SUPPORTED;
 
@@ -310,10 +362,7 @@ fn recv(stream: &mut TcpStream) -> Vec<u8> {
 fn a_peer_lacking_mandatory_flags_is_refused() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::MANDATORY & !erldp::flags::MAP_TAG).to_be_bytes());
     hello.extend_from_slice(&1u32.to_be_bytes());
@@ -376,10 +425,7 @@ fn simultaneous_connects_settle_on_one_connection() {
 /// A hand-driven peer: completes a version 6 handshake as initiator with
 /// the given flags, then speaks raw frames.
 fn raw_peer(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(node);
     let name = format!("{}@{}", random_name("raw"), erldp::short_hostname());
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&flags.to_be_bytes());
@@ -496,10 +542,7 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
 fn a_peer_asking_for_a_name_gets_one() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let mut stream = raw_connection(&node);
     let host = erldp::short_hostname();
     let mut hello = vec![b'N'];
     hello.extend_from_slice(&(erldp::flags::SUPPORTED | erldp::flags::NAME_ME).to_be_bytes());

@@ -620,3 +620,49 @@ fn dropping_the_server_frees_its_port_and_ends_registrations() {
     assert!(!epmd::alive(port, TIMEOUT));
     EpmdServer::start(port).expect("the port is free again");
 }
+
+/// With no EPMD running, a node in `EpmdMode::Auto` starts one of its own;
+/// a node it then cannot find is reported as missing from *that* EPMD,
+/// which knows only nodes started after it. OTP's epmd gives the plain
+/// message.
+#[test]
+fn a_lookup_in_our_own_embedded_epmd_says_so() {
+    let port = free_port();
+    let node = erldp::Node::builder(format!("{}@localhost", unique("auto")))
+        .cookie("secret")
+        .epmd(erldp::EpmdMode::Auto)
+        .epmd_port(port)
+        .start()
+        .unwrap();
+    assert!(epmd::alive(port, TIMEOUT), "auto mode started an EPMD");
+    let missing = format!("{}@localhost", unique("missing"));
+    match node.connect(&missing) {
+        Err(Error::NodeNotFound { node: name, reason }) => {
+            assert_eq!(name, missing);
+            assert!(
+                reason.contains("is not registered in EPMD at localhost:")
+                    && reason.contains("the EPMD this program started itself")
+                    && reason.contains("only nodes started after it"),
+                "{reason}"
+            );
+        }
+        other => panic!("connecting to {missing} gave {other:?}"),
+    }
+    node.close();
+
+    let (_epmd, otp_port) = start_epmd();
+    let node = erldp::Node::builder(format!("{}@localhost", unique("auto")))
+        .cookie("secret")
+        .epmd(erldp::EpmdMode::Auto)
+        .epmd_port(otp_port)
+        .start()
+        .unwrap();
+    match node.connect(&missing) {
+        Err(Error::NodeNotFound { reason, .. }) => {
+            assert!(reason.contains("is not registered in EPMD at"), "{reason}");
+            assert!(!reason.contains("started itself"), "{reason}");
+        }
+        other => panic!("connecting to {missing} gave {other:?}"),
+    }
+    node.close();
+}

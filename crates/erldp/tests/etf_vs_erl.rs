@@ -5,12 +5,15 @@
 //! decode/encode round trip unchanged.
 //!
 //! `encode` must equal OTP 25's `term_to_binary/1` (which writes Latin-1
-//! atoms as `ATOM_EXT`); `encode_into`, the distribution's form with UTF-8
-//! atoms, must equal `term_to_binary(T, [{minor_version, 2}])`.
+//! atoms as `ATOM_EXT`), and so must the same term written piece by piece
+//! with the `Writer`'s headers, as the bindings write their own values;
+//! `encode_into`, the distribution's form with UTF-8 atoms, must equal
+//! `term_to_binary(T, [{minor_version, 2}])`.
 
 mod common;
 
 use common::{corpus, erl_string, from_hex, run_erl, scratch_dir};
+use erldp::term::encode::{MapOrder, Writer};
 use erldp::term::{decode, decode_bytes, encode, encode_into};
 use erldp::{FunKind, Term};
 
@@ -19,6 +22,79 @@ fn encode_utf8(term: &Term) -> erldp::Result<Vec<u8>> {
     let mut bytes = vec![131];
     encode_into(term, &mut bytes)?;
     Ok(bytes)
+}
+
+/// `term_to_binary/1`'s form written piece by piece: headers, then the
+/// elements; small maps in `MapOrder`.
+fn encode_in_pieces(term: &Term) -> erldp::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = Writer::new(&mut bytes);
+    writer.version();
+    write_pieces(term, &mut writer)?;
+    Ok(bytes)
+}
+
+fn write_pieces(term: &Term, writer: &mut Writer<'_>) -> erldp::Result<()> {
+    match term {
+        Term::Atom(atom) => writer.atom_text(atom.as_str()),
+        Term::Int(value) => {
+            writer.int(*value);
+            Ok(())
+        }
+        Term::BigInt(big) => writer.bigint(big.negative, &big.magnitude),
+        Term::Float(value) => writer.float(*value),
+        Term::Binary(bytes) => writer.binary(bytes),
+        Term::Bitstring(bits) => writer.bitstring(
+            &bits.bytes,
+            (bits.bytes.len() - 1) * 8 + usize::from(bits.bits),
+        ),
+        Term::Pid(pid) => writer.pid(pid),
+        Term::Port(port) => writer.port(port),
+        Term::Ref(reference) => writer.reference(reference),
+        Term::Fun(fun) => writer.fun(fun),
+        Term::Tuple(elements) => {
+            writer.tuple_header(elements.len())?;
+            elements
+                .iter()
+                .try_for_each(|element| write_pieces(element, writer))
+        }
+        Term::List(elements) => {
+            let byte = |element: &Term| match element {
+                Term::Int(byte @ 0..=255) => Some(*byte as u8),
+                _ => None,
+            };
+            if writer.byte_string(elements, byte) {
+                return Ok(());
+            }
+            writer.list_header(elements.len())?;
+            for element in elements {
+                write_pieces(element, writer)?;
+            }
+            writer.nil();
+            Ok(())
+        }
+        Term::ImproperList(elements, tail) => {
+            writer.list_header(elements.len())?;
+            for element in elements {
+                write_pieces(element, writer)?;
+            }
+            write_pieces(tail, writer)
+        }
+        Term::Map(pairs) => {
+            let order = MapOrder::new(pairs.len(), |index| &pairs[index].0).map_err(|index| {
+                erldp::Error::Encode {
+                    path: String::new(),
+                    reason: format!("duplicate key {}", pairs[index].0),
+                }
+            })?;
+            writer.map_header(pairs.len())?;
+            for index in order.iter() {
+                write_pieces(&pairs[index].0, writer)?;
+                write_pieces(&pairs[index].1, writer)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 #[test]
@@ -118,6 +194,11 @@ fn corpus_matches_erl() {
                 "term_to_binary/1",
                 &default_bytes,
                 encode as fn(&Term) -> erldp::Result<Vec<u8>>,
+            ),
+            (
+                "term_to_binary/1, written in pieces",
+                &default_bytes,
+                encode_in_pieces,
             ),
             ("minor_version 2", &utf8, encode_utf8),
         ] {

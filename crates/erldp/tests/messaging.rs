@@ -136,7 +136,7 @@ fn sends_to_a_pid_and_to_an_alias() {
          receive {{al, Al2}} -> {{inbox, '{us}'}} ! {{alias, Al2}} end, ok."
     ));
     let alias2 = match recv(&inbox) {
-        Term::Tuple(fields) => fields[1].as_ref().expect("alias"),
+        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
         other => panic!("unexpected {other}"),
     };
     inbox

@@ -12,8 +12,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 
-use erldp::term::decode::MAX_DEPTH;
-use erldp::term::{decode, decode_bytes, encode, encode_into, encoded_size, Decoder};
+use erldp::term::decode::{DEFAULT_MAX_TERMS, MAX_DEPTH};
+use erldp::term::{decode, decode_bytes, encode, encode_into, encoded_size, Decoder, Limits};
 use erldp::{Atom, Error, Term};
 
 /// Counts the bytes each thread allocates, to show that lying lengths are
@@ -376,6 +376,100 @@ fn lying_lengths_fail_before_allocating() {
         assert!(error.is_some(), "{input:?}");
         assert!(bytes < 1024, "allocated {bytes} bytes for {input:?}");
     }
+}
+
+/// Issue 13, item 5: lists nested one in the next, each claiming as many
+/// elements as there are bytes left. Each count alone fits the input, so
+/// each used to reserve its 56-byte terms: 64 levels of a 1 MiB input asked
+/// for 3.5 GiB. Together they cannot fit, and nothing beyond what one level
+/// could really hold is reserved.
+#[test]
+fn nested_counts_cannot_reserve_more_than_the_input_holds() {
+    let len = 1 << 20;
+    let mut input = vec![131];
+    for level in 0..64 {
+        input.push(108);
+        input.extend_from_slice(&((len - 5 * level - 8) as u32).to_be_bytes());
+    }
+    input.resize(len, 106);
+    let (error, bytes) = allocated_by(|| decode(&input).err());
+    let Some(Error::Decode { offset, reason }) = error else {
+        panic!("unexpected {error:?}")
+    };
+    assert_eq!(offset, 11);
+    assert!(
+        reason.contains("the containers around it still expect"),
+        "{reason}"
+    );
+    let term = std::mem::size_of::<Term>();
+    assert!(
+        bytes <= term * len + 4096,
+        "allocated {bytes} bytes for a {len}-byte input"
+    );
+}
+
+/// Issue 13, item 5: a term of more elements than `max_terms` is refused
+/// when the container that would pass the limit opens, before anything is
+/// reserved for it: 15 MiB of `[]`s used to become 840 MiB of terms.
+#[test]
+fn max_terms_bounds_the_whole_term() {
+    let nils = |count: usize| {
+        let mut input = vec![131, 108];
+        input.extend_from_slice(&(count as u32).to_be_bytes());
+        input.resize(6 + count, 106);
+        input.push(106);
+        input
+    };
+    let input = nils(15 << 20);
+    let (error, bytes) = allocated_by(|| decode(&input).err());
+    let reason = error.expect("refused").to_string();
+    assert!(
+        reason.contains(&format!("limit of {DEFAULT_MAX_TERMS} elements")),
+        "{reason}"
+    );
+    assert!(bytes < 1024, "allocated {bytes} bytes");
+
+    // The count runs over every container, nested ones and strings too.
+    let limits = Limits {
+        max_terms: 6,
+        ..Limits::default()
+    };
+    let within = encode(&"{[1, 2], \"ab\"}".parse::<Term>().expect("term")).expect("encodes");
+    let decode_within =
+        |bytes: &[u8], limits: Limits| Decoder::new(&bytes[1..]).with_limits(limits).term();
+    decode_within(&within, limits).expect("six elements");
+    let over = Limits {
+        max_terms: 5,
+        ..limits
+    };
+    let reason = decode_within(&within, over).expect_err("five").to_string();
+    assert!(reason.contains("string of 2 elements"), "{reason}");
+
+    // So may the size a compressed term claims.
+    let packed = compressed(&encode(&Term::binary(vec![0u8; 5000])).expect("encodes"));
+    let small = Limits {
+        max_inflated_size: 4096,
+        ..Limits::default()
+    };
+    let reason = Decoder::new(&packed)
+        .with_limits(small)
+        .versioned_term()
+        .expect_err("5005 bytes inflated")
+        .to_string();
+    assert!(reason.contains("claims 5005 bytes"), "{reason}");
+
+    // max_depth may be lowered.
+    let shallow = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    let deep = encode(&"[[[]]]".parse::<Term>().expect("term")).expect("encodes");
+    decode_within(&deep, shallow).expect("two levels");
+    let deeper = encode(&"[[[a]]]".parse::<Term>().expect("term")).expect("encodes");
+    let reason = decode_within(&deeper, shallow)
+        .expect_err("three")
+        .to_string();
+    assert!(reason.contains("deeper than 2 levels"), "{reason}");
 }
 
 #[test]

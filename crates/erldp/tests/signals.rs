@@ -202,7 +202,7 @@ fn monitors_by_pid_and_by_name() {
     inbox.demonitor(cancelled).expect("demonitor");
     settle(&node, &peer);
     peer.eval_ok("mon1 ! {stop, done}.");
-    let mut downs = vec![next(&inbox), next(&inbox)];
+    let mut downs = [next(&inbox), next(&inbox)];
     downs.sort_by_key(|d| d.reference != Some(by_pid));
     assert_eq!(downs[0].kind, MessageKind::Down);
     assert_eq!(downs[0].reference, Some(by_pid));

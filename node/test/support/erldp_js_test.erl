@@ -24,9 +24,10 @@ echoed(Box, I, T) ->
     after 5000 -> false
     end.
 
-%% @doc Whether `T' holds a float with an integral value within 2^53 - 1.
+%% @doc Whether `T' holds a float with an integral value (a JavaScript number holding one is
+%% sent as an integer, at any size).
 -spec integral_float(term()) -> boolean().
-integral_float(F) when is_float(F) -> F == trunc(F) andalso abs(F) =< 9007199254740991;
+integral_float(F) when is_float(F) -> F == trunc(F);
 integral_float([H | T]) -> integral_float(H) orelse integral_float(T);
 integral_float(T) when is_tuple(T) -> lists:any(fun integral_float/1, tuple_to_list(T));
 integral_float(M) when is_map(M) -> lists:any(fun integral_float/1, maps:keys(M) ++ maps:values(M));

@@ -16,10 +16,16 @@ candidates = [File.expand_path("../../..", ext_dir), File.join(ext_dir, "rust")]
 workspace = candidates.find { |dir| File.file?(File.join(dir, "bindings/ruby/Cargo.toml")) }
 abort "erldp: the extension's Rust sources are missing (looked in #{candidates.join(' and ')})" unless workspace
 
-# A gem's build writes its cargo output next to the Makefile and removes it once installed; a
-# checkout shares target/ with `make build`, so nothing is compiled twice.
+# A gem's build writes its cargo output next to the Makefile and removes it once installed, unless
+# $ERLDP_CARGO_TARGET_DIR names a directory to keep it in (the repository's `make test-ruby`
+# does, so that the dependencies are compiled once); a checkout shares target/ with `make build`,
+# so nothing is compiled twice.
 vendored = workspace.start_with?(ext_dir)
-target_dir = vendored ? File.join(Dir.pwd, "cargo-target") : File.join(workspace, "target")
+kept_target = ENV.fetch("ERLDP_CARGO_TARGET_DIR", "")
+target_dir = if !kept_target.empty? then File.expand_path(kept_target)
+             elsif vendored then File.join(Dir.pwd, "cargo-target")
+             else File.join(workspace, "target")
+             end
 dlext = RbConfig::CONFIG["DLEXT"]
 # cargo names a cdylib liberldp_ruby.so on Linux and .dylib on macOS: the platform's SOEXT.
 built = File.join(target_dir, "release", "liberldp_ruby.#{RbConfig::CONFIG['SOEXT']}")
@@ -42,7 +48,7 @@ File.write("Makefile", <<~MAKEFILE)
   install: $(DLLIB)
   \tmkdir -p $(DESTDIR)$(RUBYARCHDIR)
   \tcp $(DLLIB) $(DESTDIR)$(RUBYARCHDIR)/$(DLLIB)
-  #{vendored ? "\trm -rf #{target_dir.shellescape}" : ''}
+  #{vendored && kept_target.empty? ? "\trm -rf #{target_dir.shellescape}" : ''}
 
   clean:
   \trm -f $(DLLIB)

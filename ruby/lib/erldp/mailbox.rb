@@ -19,7 +19,7 @@ module ErlDP
     #   message is on its way, whether or not the receiver exists.
     #   @example
     #     box.send_message([:echo, :"peer@host"], ErlDP::Tuple[box.pid, "hi"])
-    #   @param dest [ErlDP::Pid, ErlDP::Ref, Array(Symbol, Symbol)] a pid, an alias, or
+    #   @param dest [ErlDP::Pid, ErlDP::Ref, Array(Symbol|String, Symbol|String)] a pid, an alias, or
     #     +[name, node]+
     #   @param message [Object] any term
     #   @return [nil]
@@ -42,16 +42,16 @@ module ErlDP
     #   returned Ref arrives when it ends (at once, with reason +:noproc+, if it does not
     #   exist). For a node, a Message of kind +:node_down+ arrives when the connection to it
     #   goes down.
-    #   @param target [ErlDP::Pid, Array(Symbol, Symbol), Symbol] a pid, +[name, node]+, or a
-    #     node name
-    #   @return [ErlDP::Ref, Symbol] the monitor's Ref; for a node, the node name
+    #   @param target [ErlDP::Pid, Array(Symbol|String, Symbol|String), Symbol, String] a pid,
+    #     +[name, node]+, or a node name
+    #   @return [ErlDP::Ref, Symbol] the monitor's Ref; for a node, the node name as a Symbol
     #   @example
     #     ref = box.monitor(pid)
     #     box.receive(timeout: 5) => {kind: :down, ref: ^ref, reason:}
 
     # @!method demonitor(monitor)
     #   Removes a monitor; its +:down+ (or +:node_down+) will not arrive afterwards.
-    #   @param monitor [ErlDP::Ref, Symbol] what {#monitor} returned
+    #   @param monitor [ErlDP::Ref, Symbol, String] what {#monitor} returned, or the node name
     #   @return [nil]
 
     # @!method closed?

@@ -43,8 +43,9 @@ module ErlDP
       # @raise [ArgumentError] for a malformed name or option
       def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
               epmd_port: nil, setup_timeout: 7, long_names: nil)
-        node = start(name.to_s, cookie&.to_s, hidden ? true : false, epmd, listen_port, net_ticktime,
-                     epmd_port, setup_timeout, long_names)
+        node = start(name.to_s, { cookie: cookie&.to_s, hidden: hidden ? true : false, epmd: epmd,
+                                  listen_port: listen_port, net_ticktime: net_ticktime, epmd_port: epmd_port,
+                                  setup_timeout: setup_timeout, long_names: long_names })
         return node unless block_given?
 
         begin
@@ -76,14 +77,14 @@ module ErlDP
 
     # @!method cast(dest, request)
     #   +gen_server:cast(Dest, Request)+: sends and returns at once.
-    #   @param dest [ErlDP::Pid, Array(Symbol, Symbol)] a pid or +[name, node]+
+    #   @param dest [ErlDP::Pid, Array(Symbol|String, Symbol|String)] a pid or +[name, node]+
     #   @param request [Object] any term
     #   @return [nil]
 
     # @!method send_message(dest, message)
     #   Sends +message+ from the node's own pid ({#pid}), like Erlang's +Dest ! Message+: it
     #   succeeds when the message is on its way, whether or not the receiver exists.
-    #   @param dest [ErlDP::Pid, ErlDP::Ref, Array(Symbol, Symbol)] a pid, an alias, or
+    #   @param dest [ErlDP::Pid, ErlDP::Ref, Array(Symbol|String, Symbol|String)] a pid, an alias, or
     #     +[name, node]+
     #   @param message [Object] any term
     #   @return [nil]
@@ -137,7 +138,7 @@ module ErlDP
     #
     # @example
     #   node.call([:my_server, :"peer@host"], :get_state, timeout: 5)
-    # @param dest [ErlDP::Pid, Array(Symbol, Symbol)] a pid or +[name, node]+
+    # @param dest [ErlDP::Pid, Array(Symbol|String, Symbol|String)] a pid or +[name, node]+
     # @param request [Object] any term
     # @param timeout [Numeric, nil] seconds to wait; +nil+ waits for ever
     # @return [Object] the server's reply

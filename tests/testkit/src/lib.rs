@@ -15,6 +15,9 @@
 //! assert_eq!(peer.eval_ok("erldp_test:collected(inbox, 1, 5000)."), "[hello]");
 //! ```
 //!
+//! Fault tests put peers and ErlDP nodes on hosts of a virtual [`Network`] (network namespaces
+//! on a bridge, links that go down and up).
+//!
 //! Variable bindings persist between [`BeamPeer::eval`] calls (`f().` / `f(X).` forget them),
 //! but each command runs in a fresh process, so `self()` differs between commands; the helpers
 //! in `erldp_test` (`echo_start/1`, `collect/1,2`, `collected/1,2,3`, `watch_nodes/1`,
@@ -26,6 +29,7 @@
 //! Phoenix.PubSub's default adapter on the wire.
 
 mod cluster;
+mod netns;
 mod otp;
 mod peer;
 
@@ -34,6 +38,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 pub use cluster::{erl_atom, pg_compatible, BeamCluster, BeamClusterBuilder};
+pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
 

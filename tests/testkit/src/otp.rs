@@ -17,7 +17,8 @@ const DEFAULT_CHROOTS: [&str; 2] = [".otp/otp27", ".otp/otp29"];
 pub enum Otp {
     /// `erl` from `PATH` (OTP 25 from Debian 12's `erlang-base`).
     System,
-    /// A Debian root file system with `erlang-base`, run with `chroot DIR erl` (needs root).
+    /// A Debian root file system with `erlang-base` and `erlang-ssl`, run with `chroot DIR erl`
+    /// (needs root).
     Chroot(PathBuf),
 }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::netns::Host;
 use crate::otp::{compile_helpers, Otp};
 use crate::{random_cookie, random_name};
 
@@ -31,6 +32,8 @@ pub struct BeamPeerBuilder {
     net_ticktime: Option<u32>,
     hidden: bool,
     long_names: bool,
+    host: Option<String>,
+    netns: Option<String>,
     env: Vec<(OsString, OsString)>,
     args: Vec<OsString>,
     otp: Otp,
@@ -68,6 +71,19 @@ impl BeamPeerBuilder {
         self
     }
 
+    /// `-name NAME@HOST`: a long name on `host` (an address or a name the node can resolve).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Runs the node on `host` of a [`Network`](crate::Network) (`ip netns exec`), named
+    /// `NAME@ADDRESS` after the host's address; it starts that host's EPMD.
+    pub fn netns(mut self, host: &Host) -> Self {
+        self.netns = Some(host.netns().to_string());
+        self.host(host.addr().to_string())
+    }
+
     /// An environment variable for the node, e.g. `ERL_EPMD_PORT`.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
@@ -98,8 +114,20 @@ impl BeamPeerBuilder {
         let ebin = compile_helpers(&self.otp);
         let name = random_name(&self.name_prefix);
         let cookie = self.cookie.clone().unwrap_or_else(random_cookie);
-        let mut cmd: Command = self.otp.command("erl");
-        if self.long_names {
+        let mut cmd: Command = match &self.netns {
+            None => self.otp.command("erl"),
+            Some(netns) => {
+                let inner = self.otp.command("erl");
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", netns])
+                    .arg(inner.get_program())
+                    .args(inner.get_args());
+                cmd
+            }
+        };
+        if let Some(host) = &self.host {
+            cmd.arg("-name").arg(format!("{name}@{host}"));
+        } else if self.long_names {
             cmd.arg("-name").arg(format!("{name}@127.0.0.1"));
         } else {
             cmd.arg("-sname").arg(&name);
@@ -186,6 +214,8 @@ impl BeamPeer {
             net_ticktime: None,
             hidden: false,
             long_names: false,
+            host: None,
+            netns: None,
             env: Vec::new(),
             args: Vec::new(),
             otp: Otp::System,

@@ -1007,6 +1007,45 @@ struct test {
     void (*run)(void);
 };
 
+/* ErlDP's log records reach the program's callback (erldp_log_set_callback), up to the level
+ * set with erldp_log_set_level, and stop when the callback is removed. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_connected_prefix[300];
+static int log_connected, log_beyond_level;
+
+static void on_log(void *userdata, erldp_log_level level, const char *target, const char *message) {
+    pthread_mutex_lock(&log_lock);
+    ++*(int *)userdata;
+    if (level > ERLDP_LOG_INFO || level == ERLDP_LOG_OFF) log_beyond_level++;
+    if (level == ERLDP_LOG_INFO && strcmp(target, "erldp::node") == 0 &&
+        strncmp(message, log_connected_prefix, strlen(log_connected_prefix)) == 0)
+        log_connected++;
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void test_logging(void) {
+    static int calls;
+    EXPECT(ERLDP_ERR_ARG, erldp_log_set_level(42));
+    LAST_ERROR_MENTIONS("erldp_log_level");
+    OK(erldp_log_set_level(ERLDP_LOG_INFO));
+    OK(erldp_log_set_callback(on_log, &calls));
+    snprintf(log_connected_prefix, sizeof log_connected_prefix, "connected to %s ", peer);
+    erldp_node *node = start_node("c_log", cookie);
+    erldp_buf_free(rpc(node, "erlang", "node", "[]"));
+    OK(erldp_log_set_callback(NULL, NULL));
+    pthread_mutex_lock(&log_lock);
+    int seen = calls;
+    CHECK(log_connected == 1);
+    CHECK(log_beyond_level == 0);
+    CHECK(seen >= 2); /* the node started, the connection came up */
+    pthread_mutex_unlock(&log_lock);
+    OK(erldp_log_set_level(ERLDP_LOG_OFF));
+    erldp_node_close(node);
+    pthread_mutex_lock(&log_lock);
+    CHECK(calls == seen);
+    pthread_mutex_unlock(&log_lock);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s PEER_NODE COOKIE CORPUS_FILE\n", argv[0]);
@@ -1029,6 +1068,7 @@ int main(int argc, char **argv) {
         {"wrong_cookie_and_unknown_node", test_wrong_cookie_and_unknown_node},
         {"node_options", test_node_options},
         {"threads", test_threads},
+        {"logging", test_logging},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

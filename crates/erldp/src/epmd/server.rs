@@ -36,11 +36,11 @@ use log::{debug, warn};
 use parking_lot::Mutex;
 
 use super::{
-    alive, nonzero_random_u32, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP,
-    ALIVE2_X_RESP, DUMP_REQ, KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ,
-    STOP_REQ,
+    alive, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP, ALIVE2_X_RESP, DUMP_REQ,
+    KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ, STOP_REQ,
 };
 use crate::error::{Error, Result};
+use crate::random;
 
 /// How long a client has to send its whole request (and to take the reply).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -192,6 +192,23 @@ impl Drop for EpmdServer {
     }
 }
 
+/// The servers [`ensure_running`] started.
+static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
+
+/// Whether `stream` is connected to an EPMD that [`ensure_running`] started
+/// in this process: one on this host, on the port of one of those. No other
+/// program can listen there while it does.
+pub(super) fn is_embedded(stream: &TcpStream) -> bool {
+    let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
+        return false;
+    };
+    (peer.ip().is_loopback() || peer.ip() == local.ip())
+        && EMBEDDED
+            .lock()
+            .iter()
+            .any(|server| server.port() == peer.port())
+}
+
 /// Makes sure an EPMD answers on `127.0.0.1:port`, starting an embedded
 /// one in this process when none does. Returns whether it started one.
 ///
@@ -203,8 +220,6 @@ impl Drop for EpmdServer {
 /// the port is taken by a program that does not answer as EPMD;
 /// [`Error::Io`] when it cannot be bound for another reason.
 pub fn ensure_running(port: u16) -> Result<bool> {
-    static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
-
     if port == 0 {
         return Err(Error::invalid("the EPMD port must not be 0"));
     }
@@ -473,7 +488,7 @@ fn register(shared: &Shared, stream: &TcpStream, info: NodeInfo) -> Option<(u64,
         return None;
     }
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let creation = nonzero_random_u32();
+    let creation = random::nonzero_u32();
     nodes.push(Registered {
         id,
         info,

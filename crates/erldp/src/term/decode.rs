@@ -1,12 +1,23 @@
 //! Decoding the [External Term
 //! Format](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html).
 //!
-//! Input comes from peers and is never trusted: every length is checked
-//! against the bytes that remain before anything is allocated, nesting is
-//! bounded by [`MAX_DEPTH`], compressed terms may not claim more than deflate
-//! can produce (nor more than [`MAX_INFLATED_SIZE`]), and atoms go through
-//! the peer atom limit. Every failure is an [`Error::Decode`] naming the
-//! absolute byte offset and the cause; no input makes the decoder panic.
+//! Input comes from peers and is never trusted, and what it may make us
+//! allocate is bounded three ways ([`Limits`]):
+//! - by the input: every element of a container takes at least a byte, so
+//!   the elements that all open containers still expect may not outnumber
+//!   the bytes left. A count is checked against that before anything is
+//!   reserved for it, and the capacity of all open containers together never
+//!   exceeds the length of the input (a term is 56 bytes, a `[]` element 1);
+//! - by depth: [`Limits::max_depth`], at most [`MAX_DEPTH`];
+//! - in total: [`Limits::max_terms`] elements per decoded term, so that even
+//!   input that is all one-byte elements cannot become more than about
+//!   `56 × max_terms` bytes of terms.
+//!
+//! Compressed terms may not claim more than deflate can produce (nor more
+//! than [`Limits::max_inflated_size`]), and atoms that would be added to the atom
+//! table go through the peer's budget (see [`AtomBudget`]). Every failure is
+//! an [`Error::Decode`] naming the absolute byte offset and the cause; no
+//! input makes the decoder panic.
 //!
 //! Normalisation: integers that fit in `i64` become [`Term::Int`] whatever
 //! their tag, `STRING_EXT` becomes a list of integers, a list whose tail is
@@ -20,9 +31,10 @@ use std::cell::Cell;
 use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::atom::{AtomBudget, Refused, INLINE_BYTES};
 use super::encode::{encode_into, tag};
 use super::{Atom, BigInt, Fun, Pid, Port, Ref, Term, MAX_ATOM_CHARS};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TERM_TEXT_IN_ERRORS};
 
 /// How many containers may enclose a term: tuples, non-empty lists (a
 /// list's tail counts as inside it), maps and fun environments. The text
@@ -36,8 +48,41 @@ use crate::error::{Error, Result};
 /// (measured: under 1.5 MiB in debug, under 1 MiB in release).
 pub const MAX_DEPTH: usize = 2048;
 
-/// The largest uncompressed size a compressed term may claim.
+/// The largest uncompressed size a compressed term may claim unless
+/// [`Limits`] say otherwise.
 pub const MAX_INFLATED_SIZE: usize = 256 << 20;
+
+/// How many elements one decoded term may hold unless [`Limits`] say
+/// otherwise: 8 Mi, at most about 450 MiB of terms. A list of a million
+/// 5-tuples is 7 M elements.
+pub const DEFAULT_MAX_TERMS: usize = 8 << 20;
+
+/// What one decode may build beyond what the input's length allows (see
+/// the [module documentation](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How many containers may enclose a term; values above [`MAX_DEPTH`]
+    /// count as [`MAX_DEPTH`]. Default [`MAX_DEPTH`].
+    pub max_depth: usize,
+    /// How many elements the term may hold in all: every element of a tuple
+    /// or list, every key and every value of a map, every free variable of a
+    /// fun, every character of a `STRING_EXT`. Default
+    /// [`DEFAULT_MAX_TERMS`].
+    pub max_terms: usize,
+    /// The largest uncompressed size a compressed term may claim, in bytes.
+    /// Default [`MAX_INFLATED_SIZE`].
+    pub max_inflated_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_terms: DEFAULT_MAX_TERMS,
+            max_inflated_size: MAX_INFLATED_SIZE,
+        }
+    }
+}
 
 /// Deflate cannot expand data by more than about 1032:1 (a 258-byte match
 /// costs at least two bits); the slack covers the zlib header and trailer.
@@ -76,6 +121,10 @@ pub struct Decoder<'a> {
     pos: usize,
     backing: Option<&'a Bytes>,
     atom_refs: &'a [Atom],
+    limits: Limits,
+    /// Elements counted against [`Limits::max_terms`] so far.
+    terms: usize,
+    atom_budget: Option<&'a AtomBudget>,
     /// How many `ATOM_CACHE_REF`s have been resolved; a fun whose encoding
     /// contains one must be re-encoded, as the index means nothing outside
     /// this message.
@@ -90,8 +139,26 @@ impl<'a> Decoder<'a> {
             pos: 0,
             backing: None,
             atom_refs: &[],
+            limits: Limits::default(),
+            terms: 0,
+            atom_budget: None,
             cache_refs_seen: 0,
         }
+    }
+
+    /// Decodes within `limits` instead of the default ones. The count of
+    /// elements runs on across the terms this decoder reads.
+    pub fn with_limits(mut self, limits: Limits) -> Decoder<'a> {
+        self.limits = limits;
+        self
+    }
+
+    /// Charges atoms that this input adds to the atom table to `budget`
+    /// (and fails when it is spent); without one, only the table's own
+    /// limit for peers applies.
+    pub fn with_atom_budget(mut self, budget: &'a AtomBudget) -> Decoder<'a> {
+        self.atom_budget = Some(budget);
+        self
     }
 
     /// Decodes from `backing` (replacing the data given to [`Decoder::new`],
@@ -144,8 +211,8 @@ impl<'a> Decoder<'a> {
 
     /// Reads a `SMALL_TUPLE_EXT` header: the arity. `None` (with the
     /// position unspecified) for anything else, here and in the readers
-    /// below: they serve the distribution layer's fast path for control
-    /// messages, which falls back to [`Decoder::term`] for error reporting.
+    /// below: they serve the distribution layer's control message decoder,
+    /// which names the field that was wrong.
     pub(crate) fn small_tuple(&mut self) -> Option<usize> {
         match self.u8().ok()? {
             tag::SMALL_TUPLE_EXT => self.u8().ok().map(usize::from),
@@ -217,13 +284,14 @@ impl<'a> Decoder<'a> {
             .len()
             .saturating_mul(MAX_DEFLATE_RATIO)
             .saturating_add(DEFLATE_SLACK);
-        if claimed > MAX_INFLATED_SIZE || claimed > possible {
+        let max = self.limits.max_inflated_size;
+        if claimed > max || claimed > possible {
             return Err(fail(
                 size_offset,
                 format!(
                     "compressed term claims {claimed} bytes from {} compressed bytes (limit {})",
                     input.len(),
-                    possible.min(MAX_INFLATED_SIZE)
+                    possible.min(max)
                 ),
             ));
         }
@@ -267,7 +335,10 @@ impl<'a> Decoder<'a> {
         let inflated = Bytes::from(inflated);
         let mut inner = Decoder::new(&inflated)
             .with_backing(&inflated)
-            .with_atom_refs(self.atom_refs);
+            .with_atom_refs(self.atom_refs)
+            .with_limits(self.limits);
+        inner.terms = self.terms;
+        inner.atom_budget = self.atom_budget;
         let inside = |err: Box<Error>| match *err {
             Error::Decode { offset, reason } => fail(
                 tag_offset,
@@ -277,17 +348,22 @@ impl<'a> Decoder<'a> {
         };
         let term = inner.term_at().map_err(inside)?;
         inner.at_end().map_err(inside)?;
+        self.terms = inner.terms;
         Ok(term)
     }
 
     /// Decodes one term. Containers being filled wait on a stack on the
     /// heap rather than in recursive calls, so no input can exhaust the
-    /// thread's stack; [`MAX_DEPTH`] still bounds the nesting.
+    /// thread's stack; [`Limits::max_depth`] still bounds the nesting.
     fn term_at(&mut self) -> Res<Term> {
         // The innermost open container is kept apart from those around it,
         // which are only touched when a container opens or closes.
         let mut current: Option<Open> = None;
         let mut outer: Vec<Open> = Vec::new();
+        // Elements that the open containers still expect and that have not
+        // started yet: each needs at least one more byte of input.
+        let mut owed = 0usize;
+        let max_depth = self.limits.max_depth.min(MAX_DEPTH);
         loop {
             let start = self.pos;
             let tag = self.u8()?;
@@ -298,25 +374,23 @@ impl<'a> Decoder<'a> {
                     } else {
                         self.u32()? as usize
                     };
-                    self.expect_items(arity, 1, 0, "tuple")?;
                     if arity == 0 {
                         Term::Tuple(Vec::new())
                     } else {
-                        push_open(
-                            &mut current,
-                            &mut outer,
-                            start,
-                            Open::Tuple {
-                                elements: Vec::with_capacity(arity),
-                                remaining: arity,
-                            },
-                        )?;
+                        self.expect_items(&mut owed, current.is_some(), arity, arity, "tuple")?;
+                        let tuple = Open::Tuple {
+                            elements: Vec::with_capacity(arity),
+                            remaining: arity,
+                        };
+                        push_open(&mut current, &mut outer, max_depth, start, tuple)?;
                         continue;
                     }
                 }
                 tag::LIST_EXT => {
                     let len = self.u32()? as usize;
-                    self.expect_items(len, 1, 1, "list")?;
+                    // The tail is one more element.
+                    let items = len.saturating_add(1);
+                    self.expect_items(&mut owed, current.is_some(), items, len, "list")?;
                     let elements = Vec::with_capacity(len);
                     let list = if len == 0 {
                         Open::Tail { elements }
@@ -326,27 +400,23 @@ impl<'a> Decoder<'a> {
                             remaining: len,
                         }
                     };
-                    push_open(&mut current, &mut outer, start, list)?;
+                    push_open(&mut current, &mut outer, max_depth, start, list)?;
                     continue;
                 }
                 tag::MAP_EXT => {
                     let len = self.u32()? as usize;
-                    self.expect_items(len, 2, 0, "map")?;
                     if len == 0 {
                         Term::Map(Vec::new())
                     } else {
-                        let pairs = Vec::with_capacity(len);
-                        push_open(
-                            &mut current,
-                            &mut outer,
+                        let items = len.saturating_mul(2);
+                        self.expect_items(&mut owed, current.is_some(), items, items, "map")?;
+                        let map = Open::Map {
                             start,
-                            Open::Map {
-                                start,
-                                pairs,
-                                remaining: len,
-                                has_key: false,
-                            },
-                        )?;
+                            pairs: Vec::with_capacity(len),
+                            remaining: len,
+                            has_key: false,
+                        };
+                        push_open(&mut current, &mut outer, max_depth, start, map)?;
                         continue;
                     }
                 }
@@ -355,23 +425,32 @@ impl<'a> Decoder<'a> {
                     if header.free_count == 0 {
                         self.finish_fun(&header, Vec::new())?
                     } else {
-                        let free = Vec::with_capacity(header.free_count);
-                        push_open(
-                            &mut current,
-                            &mut outer,
-                            start,
-                            Open::Fun {
-                                header: Box::new(header),
-                                free,
-                            },
+                        let free_count = header.free_count;
+                        let what = "fun environment";
+                        self.expect_items(
+                            &mut owed,
+                            current.is_some(),
+                            free_count,
+                            free_count,
+                            what,
                         )?;
+                        let fun = Open::Fun {
+                            header: Box::new(header),
+                            free: Vec::with_capacity(free_count),
+                        };
+                        push_open(&mut current, &mut outer, max_depth, start, fun)?;
                         continue;
                     }
                 }
                 _ => self.leaf(tag, start)?,
             };
             // Hand the finished term to its container; a container that
-            // becomes full is itself a finished term for the one below.
+            // becomes full is itself a finished term for the one below. The
+            // first term handed over is one element fewer owed; a container
+            // that closes had its own elements counted off already.
+            if current.is_some() {
+                owed -= 1;
+            }
             loop {
                 let Some(top) = current.as_mut() else {
                     return Ok(value);
@@ -404,6 +483,7 @@ impl<'a> Decoder<'a> {
                             break;
                         }
                         self.pos += 1;
+                        owed -= 1;
                         value = Term::List(std::mem::take(elements));
                     }
                     Open::Tail { elements } => {
@@ -571,24 +651,69 @@ impl<'a> Decoder<'a> {
         self.chunk().map(|bytes| u64::from_be_bytes(*bytes))
     }
 
-    /// Checks that `count` items of at least `min_size` bytes each (plus
-    /// `extra` bytes) can still follow, before anything is allocated for them.
+    /// Accounts for a container that opens expecting `items` terms, of
+    /// which `count` are elements that [`Limits::max_terms`] counts (a
+    /// list's tail is an item but not an element), before anything is
+    /// reserved for them: the items owed by every open container must fit
+    /// in the bytes left, one byte each at least, and the term may not grow
+    /// past [`Limits::max_terms`]. `nested`: the container is itself an item
+    /// of the innermost open one, which then owes one item fewer (this one,
+    /// now under way, is owed its own items instead).
     #[inline]
-    fn expect_items(&self, count: usize, min_size: usize, extra: usize, what: &str) -> Res<()> {
+    fn expect_items(
+        &mut self,
+        owed: &mut usize,
+        nested: bool,
+        items: usize,
+        count: usize,
+        what: &str,
+    ) -> Res<()> {
         let left = self.data.len().saturating_sub(self.pos);
-        let needed = count.saturating_mul(min_size).saturating_add(extra);
-        if needed > left {
-            return Err(self.too_many(count, what, left));
+        let others = *owed - usize::from(nested);
+        let now_owed = others.saturating_add(items);
+        if now_owed > left {
+            return Err(self.too_many(count, what, left, others));
         }
+        self.charge_terms(count, what)?;
+        *owed = now_owed;
+        Ok(())
+    }
+
+    /// Counts `count` more elements against [`Limits::max_terms`].
+    #[inline]
+    fn charge_terms(&mut self, count: usize, what: &str) -> Res<()> {
+        let terms = self.terms.saturating_add(count);
+        if terms > self.limits.max_terms {
+            return Err(self.too_many_terms(count, what));
+        }
+        self.terms = terms;
         Ok(())
     }
 
     #[cold]
     #[inline(never)]
-    fn too_many(&self, count: usize, what: &str, left: usize) -> Box<Error> {
+    fn too_many(&self, count: usize, what: &str, left: usize, others: usize) -> Box<Error> {
+        let reason = if others == 0 {
+            format!("{what} claims {count} elements but only {left} bytes are left")
+        } else {
+            format!(
+                "{what} claims {count} elements but only {left} bytes are left, and the \
+                 containers around it still expect {others} more elements"
+            )
+        };
+        fail(self.pos, reason)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_many_terms(&self, count: usize, what: &str) -> Box<Error> {
         fail(
             self.pos,
-            format!("{what} claims {count} elements but only {left} bytes are left"),
+            format!(
+                "{what} of {count} elements takes the term past the limit of {} elements \
+                 (decode limits: max_terms)",
+                self.limits.max_terms
+            ),
         )
     }
 
@@ -670,7 +795,7 @@ impl<'a> Decoder<'a> {
                 .collect::<String>();
             owned.as_str()
         };
-        intern(text).ok_or_else(|| fail(start, "atom table full: peer atom limit reached"))
+        intern(text, self.atom_budget).map_err(|refused| fail(start, refused.to_string()))
     }
 
     #[cold]
@@ -684,6 +809,7 @@ impl<'a> Decoder<'a> {
     fn string(&mut self) -> Res<Term> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
+        self.charge_terms(len, "string")?;
         Ok(Term::List(
             bytes
                 .iter()
@@ -818,7 +944,12 @@ impl<'a> Decoder<'a> {
                 ))
             }
         };
-        self.expect_items(free_count, 1, 0, "fun environment")?;
+        if free_count > end.saturating_sub(self.pos) {
+            return Err(fail(
+                start,
+                format!("fun claims {free_count} free variables in fewer bytes"),
+            ));
+        }
         Ok(FunHeader {
             start,
             end,
@@ -932,16 +1063,17 @@ enum Open {
 }
 
 /// Opens a container inside `current`, unless that would nest deeper than
-/// [`MAX_DEPTH`].
+/// `max_depth`.
 #[inline]
 fn push_open(
     current: &mut Option<Open>,
     outer: &mut Vec<Open>,
+    max_depth: usize,
     start: usize,
     container: Open,
 ) -> Res<()> {
-    if outer.len() + 1 >= MAX_DEPTH && current.is_some() {
-        return Err(too_deep(start));
+    if outer.len() + 1 >= max_depth && current.is_some() {
+        return Err(too_deep(start, max_depth));
     }
     if let Some(parent) = current.replace(container) {
         outer.push(parent);
@@ -951,8 +1083,8 @@ fn push_open(
 
 #[cold]
 #[inline(never)]
-fn too_deep(start: usize) -> Box<Error> {
-    fail(start, format!("terms nest deeper than {MAX_DEPTH} levels"))
+fn too_deep(start: usize, max_depth: usize) -> Box<Error> {
+    fail(start, format!("terms nest deeper than {max_depth} levels"))
 }
 
 /// The fixed fields of a `NEW_FUN_EXT`, and where it starts and ends.
@@ -992,7 +1124,10 @@ fn check_unique_keys(start: usize, pairs: &[(Term, Term)]) -> Res<()> {
             .find(|&key| !seen.insert(key))
     };
     match duplicate {
-        Some(key) => Err(fail(start, format!("map has the key {key} more than once"))),
+        Some(key) => Err(fail(
+            start,
+            format!("map has the key {key:.TERM_TEXT_IN_ERRORS$} more than once"),
+        )),
         None => Ok(()),
     }
 }
@@ -1045,15 +1180,19 @@ pub(crate) fn fun_parts(encoding: &[u8]) -> Option<FunParts> {
 const RECENT_ATOMS: usize = 256;
 
 thread_local! {
-    /// Recently decoded atoms, by a hash of their text. The same atoms come
-    /// back again and again (map keys, record tags, node names); a hit
-    /// skips the atom table's lock and hashing.
+    /// Recently decoded long atoms, by a hash of their text. The same atoms
+    /// come back again and again (module names, node names); a hit skips the
+    /// atom table's lock and hashing.
     static RECENT: [Cell<Option<Atom>>; RECENT_ATOMS] = const { [const { Cell::new(None) }; RECENT_ATOMS] };
 }
 
-/// The atom for `text`, through the per-thread cache and then the atom
-/// table (under the limit for peers' atoms).
-fn intern(text: &str) -> Option<Atom> {
+/// The atom for `text`: inline when short, else through the per-thread
+/// cache and then the atom table (charged to `budget`, if any).
+#[inline]
+fn intern(text: &str, budget: Option<&AtomBudget>) -> Result<Atom, Refused> {
+    if text.len() <= INLINE_BYTES {
+        return Atom::new_from_peer(text, None);
+    }
     // FNV-1a: atoms are short, and a collision only costs a table lookup.
     let hash = text.bytes().fold(0xCBF2_9CE4_8422_2325u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3)
@@ -1061,11 +1200,11 @@ fn intern(text: &str) -> Option<Atom> {
     let slot = (hash as usize) % RECENT_ATOMS;
     RECENT.with(|recent| {
         if let Some(atom) = recent[slot].get().filter(|atom| atom.as_str() == text) {
-            return Some(atom);
+            return Ok(atom);
         }
-        let atom = Atom::new_from_peer(text)?;
+        let atom = Atom::new_from_peer(text, budget)?;
         recent[slot].set(Some(atom));
-        Some(atom)
+        Ok(atom)
     })
 }
 

@@ -1,20 +1,27 @@
 //! Encoding terms in the [External Term
 //! Format](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html).
 //!
+//! [`Writer`] is the one ETF writer of ErlDP: it appends a term piece by
+//! piece in the manner of ei's `ei_x_encode_*` (headers, then the
+//! elements), or a whole [`Term`] at once. [`encode`], [`encode_into`], the
+//! distribution's atom cache, the C ABI's `erldp_buf` and the bindings all
+//! write through it.
+//!
 //! [`encode`] is byte for byte what `term_to_binary/1` of OTP 25 returns:
 //! atoms that Latin-1 can hold as `ATOM_EXT`, others as UTF-8.
 //! [`encode_into`], which the distribution uses, writes every atom as UTF-8
 //! as the BEAM does on the wire (and as `term_to_binary/1` does from OTP 26
 //! on). Both forms decode everywhere.
 //!
-//! The encoder writes bytes straight into one buffer, with no allocation
-//! per element (small maps are sorted through indices on the stack). The
-//! path to a value that cannot be encoded is assembled only when encoding
-//! fails. Maps of more than 32 pairs are written in the order given:
-//! OTP writes them in its internal hash order, which a term decoded from
-//! OTP keeps, but which ErlDP cannot reproduce for maps built here (and
-//! which for atom keys even differs between VM runs).
+//! The writer puts bytes straight into one buffer, with no allocation per
+//! element (small maps are sorted through indices on the stack). The path
+//! to a value that cannot be encoded is assembled only when encoding
+//! fails. Maps of more than 32 pairs are written in the order given: OTP
+//! writes them in its internal hash order, which a term decoded from OTP
+//! keeps, but which ErlDP cannot reproduce for maps built here (and which
+//! for atom keys even differs between VM runs).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::order::map_key_cmp;
@@ -22,7 +29,7 @@ use super::{Atom, BigInt, Bitstring, Fun, Pid, Port, Ref, Term};
 use crate::error::{Error, Result};
 
 /// Tag bytes of the external term format.
-pub mod tag {
+pub(crate) mod tag {
     /// Version byte that starts every encoded term (not sent after a
     /// distribution header).
     pub const VERSION: u8 = 131;
@@ -100,12 +107,12 @@ pub mod tag {
 
 /// The longest list `STRING_EXT` can hold (its length field is 16 bits):
 /// proper lists of up to this many integers 0..=255 are written as one.
-pub const MAX_STRING_EXT_LEN: usize = 65535;
+const MAX_STRING_EXT_LEN: usize = 65535;
 
 /// The BEAM keeps maps of up to this many pairs as sorted "flatmaps" and
 /// writes their keys in that order ([`map_key_cmp`]);
 /// larger maps are hash tries written in the trie's internal hash order.
-pub const FLATMAP_MAX_PAIRS: usize = 32;
+const FLATMAP_MAX_PAIRS: usize = 32;
 
 /// Port numbers up to this fit in `NEW_PORT_EXT`; OTP 25 writes larger ones
 /// as `V4_PORT_EXT` (`ERTS_MAX_V3_PORT_NUMBER` in erts, 28 bits).
@@ -126,19 +133,15 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
         leaf => 1 + leaf_size(leaf),
     };
     let mut buf = Vec::with_capacity(capacity);
-    buf.push(tag::VERSION);
-    let mut out = Out {
-        buf: &mut buf,
-        latin1_atoms: true,
-        atom_refs: None,
-    };
-    write_term(term, &mut out).map_err(|failure| failure.into_error())?;
+    let mut writer = Writer::new(&mut buf);
+    writer.version();
+    writer.term(term)?;
     Ok(buf)
 }
 
 /// Appends the encoding of `term` to `out` without a version byte, as terms
-/// that follow a distribution header are sent. On error `out` is left as it
-/// was on entry.
+/// that follow a distribution header are sent, atoms in UTF-8. On error
+/// `out` is left as it was on entry.
 ///
 /// The buffer is not pre-sized with [`encoded_size`]: that walk costs about
 /// as much as the encoding itself (40% of the time for a list of small
@@ -146,47 +149,7 @@ pub fn encode(term: &Term) -> Result<Vec<u8>> {
 /// by doubling for a fraction of that. Call `out.reserve(encoded_size(term))`
 /// first where an exact allocation matters more than time.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
-    encode_with(
-        term,
-        &mut Out {
-            buf: out,
-            latin1_atoms: false,
-            atom_refs: None,
-        },
-    )
-}
-
-/// Appends what [`encode`] writes after its version byte. For encoders
-/// that write the containers of a term from values of their own language
-/// and hand the rest to this. On error `out` is left as it was on entry.
-pub fn encode_body_into(term: &Term, out: &mut Vec<u8>) -> Result<()> {
-    encode_with(
-        term,
-        &mut Out {
-            buf: out,
-            latin1_atoms: true,
-            atom_refs: None,
-        },
-    )
-}
-
-/// Appends the atom named `text` as [`encode`] writes it, without making
-/// it an [`Atom`] (atoms are interned for good): for encoders whose
-/// language has atom names of its own. Fails for more than
-/// [`MAX_ATOM_CHARS`](super::MAX_ATOM_CHARS) characters.
-pub fn encode_atom_into(text: &str, out: &mut Vec<u8>) -> Result<()> {
-    let out = &mut Out {
-        buf: out,
-        latin1_atoms: true,
-        atom_refs: None,
-    };
-    write_atom_text(text, out).map_err(|failure| failure.into_error())
-}
-
-/// Appends the integer `value` as [`encode`] writes it.
-#[inline]
-pub fn encode_int_into(value: i64, out: &mut Vec<u8>) {
-    write_int(value, out);
+    Writer::new(out).utf8_atoms().term(term)
 }
 
 /// Resolves an atom to its `ATOM_CACHE_REF` index in the distribution
@@ -200,22 +163,10 @@ pub(crate) fn encode_into_cached(
     out: &mut Vec<u8>,
     atom_refs: AtomRefs<'_>,
 ) -> Result<()> {
-    encode_with(
-        term,
-        &mut Out {
-            buf: out,
-            latin1_atoms: false,
-            atom_refs: Some(atom_refs),
-        },
-    )
-}
-
-fn encode_with(term: &Term, out: &mut Out<'_>) -> Result<()> {
-    let start = out.len();
-    write_term(term, out).map_err(|failure| {
-        out.truncate(start);
-        failure.into_error()
-    })
+    Writer::new(out)
+        .utf8_atoms()
+        .atom_cache(atom_refs)
+        .term(term)
 }
 
 /// Calls `note` with every atom [`encode_into`] writes for `term` (node
@@ -254,9 +205,46 @@ pub(crate) fn visit_atoms(term: &Term, note: &mut dyn FnMut(Atom)) {
     }
 }
 
-/// The output buffer and how atoms are written into it.
-struct Out<'a> {
-    buf: &'a mut Vec<u8>,
+/// Appends the External Term Format to a buffer, piece by piece in the
+/// manner of ei's `ei_x_encode_*`, or a whole [`Term`] at once.
+///
+/// A container is its header followed by its elements, written by the calls
+/// that follow: a tuple header and `arity` terms; a list header, `len`
+/// terms and the tail ([`Writer::nil`] for a proper list); a map header and
+/// its keys and values, key first. The writer does not count what follows
+/// a header: the bytes are well formed once every element is written.
+///
+/// Each call either appends its whole value or, when it fails, nothing.
+/// Failures are [`Error::Encode`]: a value ETF cannot hold (an atom of more
+/// than 255 characters, a float that is not finite, a size beyond a 32-bit
+/// field); [`Writer::term`] names the path to the bad value inside its term.
+///
+/// Atoms are written as `term_to_binary/1` of OTP 25 writes them (Latin-1
+/// ones as `ATOM_EXT`) unless [`Writer::utf8_atoms`] asks for UTF-8, the
+/// form of the distribution and of OTP 26 on. Small maps go out sorted when
+/// written as a [`Term`]; to write one piece by piece as the BEAM would,
+/// take the order from [`MapOrder`].
+///
+/// ```
+/// use erldp::term::encode::Writer;
+/// use erldp::Term;
+///
+/// // {ok, [1, <<"a">>]} as term_to_binary/1 writes it.
+/// let mut bytes = Vec::new();
+/// let mut writer = Writer::new(&mut bytes);
+/// writer.version();
+/// writer.tuple_header(2)?;
+/// writer.atom_text("ok")?;
+/// writer.list_header(2)?;
+/// writer.int(1);
+/// writer.binary(b"a")?;
+/// writer.nil();
+/// let term: Term = "{ok, [1, <<\"a\">>]}".parse()?;
+/// assert_eq!(bytes, erldp::term::encode(&term)?);
+/// # Ok::<(), erldp::Error>(())
+/// ```
+pub struct Writer<'a> {
+    out: &'a mut Vec<u8>,
     /// Write atoms that Latin-1 can hold as `ATOM_EXT`, as OTP 25's
     /// `term_to_binary/1` does; otherwise as UTF-8, as the distribution does.
     latin1_atoms: bool,
@@ -264,17 +252,294 @@ struct Out<'a> {
     atom_refs: Option<AtomRefs<'a>>,
 }
 
-impl std::ops::Deref for Out<'_> {
-    type Target = Vec<u8>;
+impl<'a> Writer<'a> {
+    /// A writer that appends to `out` (keeping what it holds), writing
+    /// atoms as `term_to_binary/1` of OTP 25 does.
+    pub fn new(out: &'a mut Vec<u8>) -> Writer<'a> {
+        Writer {
+            out,
+            latin1_atoms: true,
+            atom_refs: None,
+        }
+    }
 
-    fn deref(&self) -> &Vec<u8> {
-        self.buf
+    /// Writes every atom as UTF-8 (`SMALL_ATOM_UTF8_EXT`), as the
+    /// distribution does and `term_to_binary/1` from OTP 26 on.
+    pub fn utf8_atoms(mut self) -> Writer<'a> {
+        self.latin1_atoms = false;
+        self
+    }
+
+    /// Writes the atoms that `atom_refs` resolves as `ATOM_CACHE_REF`s into
+    /// the distribution header of the message being written.
+    pub(crate) fn atom_cache(mut self, atom_refs: AtomRefs<'a>) -> Writer<'a> {
+        self.atom_refs = Some(atom_refs);
+        self
+    }
+
+    /// The version byte 131 that starts a term outside a distribution
+    /// message (`term_to_binary/1`'s first byte).
+    pub fn version(&mut self) {
+        self.out.push(tag::VERSION);
+    }
+
+    /// A tuple of `arity` elements: the next `arity` terms written.
+    pub fn tuple_header(&mut self, arity: usize) -> Result<()> {
+        self.whole(|writer| writer.write_tuple_header(arity))
+    }
+
+    /// A list of `len` elements: the next `len` terms written, then its tail
+    /// ([`Writer::nil`] for a proper list). A `len` of 0 writes `[]` itself,
+    /// with no tail to follow, as ei does.
+    pub fn list_header(&mut self, len: usize) -> Result<()> {
+        if len == 0 {
+            self.nil();
+            return Ok(());
+        }
+        self.whole(|writer| writer.write_header(tag::LIST_EXT, len, "list"))
+    }
+
+    /// `[]`: the empty list, and the tail of a proper list.
+    pub fn nil(&mut self) {
+        self.out.push(tag::NIL_EXT);
+    }
+
+    /// A map of `pairs` pairs: the next `2 * pairs` terms written, key
+    /// first. Keys must differ; the BEAM reads a small map's keys in any
+    /// order, but writes them in [`MapOrder`].
+    pub fn map_header(&mut self, pairs: usize) -> Result<()> {
+        self.whole(|writer| writer.write_header(tag::MAP_EXT, pairs, "map"))
+    }
+
+    /// An atom; written as an `ATOM_CACHE_REF` when the distribution's atom
+    /// cache holds it. Fails for more than
+    /// [`MAX_ATOM_CHARS`](super::MAX_ATOM_CHARS) characters.
+    pub fn atom(&mut self, atom: Atom) -> Result<()> {
+        self.whole(|writer| writer.write_atom(atom))
+    }
+
+    /// The atom named `text`, without making it an [`Atom`] (atoms are
+    /// interned for good): for writers whose language has atom names of
+    /// its own. Fails for more than
+    /// [`MAX_ATOM_CHARS`](super::MAX_ATOM_CHARS) characters.
+    pub fn atom_text(&mut self, text: &str) -> Result<()> {
+        self.whole(|writer| writer.write_atom_text(text))
+    }
+
+    /// An integer, in the smallest form that holds it.
+    #[inline]
+    pub fn int(&mut self, value: i64) {
+        if (0..=255).contains(&value) {
+            self.out.push(tag::SMALL_INTEGER_EXT);
+            self.out.push(value as u8);
+        } else if let Ok(value) = i32::try_from(value) {
+            self.out.push(tag::INTEGER_EXT);
+            self.out.extend_from_slice(&value.to_be_bytes());
+        } else {
+            let magnitude = value.unsigned_abs();
+            let len = bigint_bytes(magnitude);
+            self.out.push(tag::SMALL_BIG_EXT);
+            self.out.push(len as u8);
+            self.out.push(u8::from(value < 0));
+            self.out.extend_from_slice(&magnitude.to_le_bytes()[..len]);
+        }
+    }
+
+    /// An integer of any size: its sign and its magnitude as little-endian
+    /// bytes (zero bytes at the end are ignored). Written as the BEAM
+    /// writes the number, in the smallest form that holds it.
+    pub fn bigint(&mut self, negative: bool, magnitude: &[u8]) -> Result<()> {
+        self.whole(|writer| writer.write_big(negative, magnitude))
+    }
+
+    /// A float; NaN and the infinities fail, as Erlang has no such floats.
+    pub fn float(&mut self, value: f64) -> Result<()> {
+        self.whole(|writer| writer.write_float(value))
+    }
+
+    /// A binary holding `bytes`.
+    pub fn binary(&mut self, bytes: &[u8]) -> Result<()> {
+        self.whole(|writer| writer.write_binary(bytes))
+    }
+
+    /// A bitstring of the first `bits` bits of `data`, most significant bit
+    /// first: a binary when `bits` is a multiple of 8. Fails when `data`
+    /// holds fewer bits.
+    pub fn bitstring(&mut self, data: &[u8], bits: usize) -> Result<()> {
+        let (whole, rest) = (bits / 8, (bits % 8) as u8);
+        self.whole(|writer| match data.get(..bits.div_ceil(8)) {
+            None => Err(Failure::new(format!(
+                "a bitstring of {bits} bits needs {} bytes, not {}",
+                bits.div_ceil(8),
+                data.len()
+            ))),
+            Some(used) if rest == 0 => writer.write_binary(used),
+            Some(used) => writer.write_bit_binary(&used[..whole], used[whole], rest),
+        })
+    }
+
+    /// A charlist (an Erlang string): the list of the code points of
+    /// `text`, written as [`encode`] writes `Term::charlist(text)`
+    /// (`STRING_EXT` when every code point is below 256 and there are at
+    /// most 65535).
+    pub fn charlist(&mut self, text: &str) -> Result<()> {
+        if text.is_empty() {
+            self.nil();
+            return Ok(());
+        }
+        let len = text.chars().count();
+        if len <= MAX_STRING_EXT_LEN && text.chars().all(|c| u32::from(c) <= 0xFF) {
+            self.write_string_ext(len, text.chars().map(|c| c as u8));
+            return Ok(());
+        }
+        self.whole(|writer| {
+            writer.write_header(tag::LIST_EXT, len, "list")?;
+            for c in text.chars() {
+                writer.int(i64::from(u32::from(c)));
+            }
+            writer.nil();
+            Ok(())
+        })
+    }
+
+    /// A proper list whose elements `byte` maps to integers 0..=255, as
+    /// `STRING_EXT`, the form `term_to_binary/1` gives a list of bytes (or
+    /// `[]` when there are none). Writes nothing and returns false when an
+    /// element is not a byte (`byte` gives `None`) or there are more than
+    /// 65535: such a list is written with [`Writer::list_header`] instead.
+    #[must_use]
+    pub fn byte_string<T>(&mut self, items: &[T], byte: impl Fn(&T) -> Option<u8>) -> bool {
+        let Some(first) = items.first() else {
+            self.nil();
+            return true;
+        };
+        // Most lists that are no string say so at once; only then is room
+        // made for the bytes.
+        if items.len() > MAX_STRING_EXT_LEN || byte(first).is_none() {
+            return false;
+        }
+        let start = self.out.len();
+        self.write_string_ext(items.len(), []);
+        self.out.resize(start + 3 + items.len(), 0);
+        let all_bytes = self.out[start + 3..]
+            .iter_mut()
+            .zip(items)
+            .all(|(slot, item)| byte(item).map(|value| *slot = value).is_some());
+        if !all_bytes {
+            self.out.truncate(start);
+        }
+        all_bytes
+    }
+
+    /// A pid.
+    pub fn pid(&mut self, pid: &Pid) -> Result<()> {
+        self.whole(|writer| writer.write_pid(pid))
+    }
+
+    /// A port.
+    pub fn port(&mut self, port: &Port) -> Result<()> {
+        self.whole(|writer| writer.write_port(port))
+    }
+
+    /// A reference.
+    pub fn reference(&mut self, reference: &Ref) -> Result<()> {
+        self.whole(|writer| writer.write_ref(reference))
+    }
+
+    /// A fun, as it was stored.
+    pub fn fun(&mut self, fun: &Fun) -> Result<()> {
+        self.whole(|writer| writer.write_fun(fun))
+    }
+
+    /// A whole term. On failure nothing is written, and the error's path
+    /// leads from `term` to the value that has no encoding.
+    pub fn term(&mut self, term: &Term) -> Result<()> {
+        self.whole(|writer| writer.write_term(term))
+    }
+
+    /// A term given as ETF, version byte first (plain or compressed), such
+    /// as [`encode`] or `term_to_binary/1` gives. The bytes are validated:
+    /// they are decoded (malformed ones are [`Error::Decode`] and nothing
+    /// is written), and the term is written as [`Writer::term`] writes it,
+    /// in this writer's atom form.
+    pub fn etf(&mut self, etf: &[u8]) -> Result<()> {
+        self.term(&super::decode(etf)?)
+    }
+
+    /// `fun Module:Function/Arity`, as [`Fun::export`] stores it.
+    pub(crate) fn export(&mut self, module: Atom, function: Atom, arity: u8) -> Result<()> {
+        self.whole(|writer| writer.write_export(module, function, arity.into()))
+    }
+
+    /// Runs `write`; when it fails, takes back what it wrote.
+    #[inline]
+    fn whole<'t>(&mut self, write: impl FnOnce(&mut Self) -> Written<'t>) -> Result<()> {
+        let start = self.out.len();
+        write(self).map_err(|failure| {
+            self.out.truncate(start);
+            failure.into_error()
+        })
     }
 }
 
-impl std::ops::DerefMut for Out<'_> {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        self.buf
+/// The order in which `term_to_binary/1` writes the pairs of a map: a map
+/// of up to 32 pairs (a "flatmap" in the BEAM) sorted by its keys in
+/// [`map_key_cmp`] order, a larger one in the order given (the BEAM's is
+/// that of its hash trie, which a term decoded from it keeps).
+///
+/// For writers that write a map piece by piece with
+/// [`Writer::map_header`]; [`Writer::term`] orders maps itself.
+pub struct MapOrder {
+    sorted: [u8; FLATMAP_MAX_PAIRS],
+    len: usize,
+}
+
+impl MapOrder {
+    /// The order of a map of `len` pairs whose `index`th key is
+    /// `key(index)`. Fails with the index of a key equal to another one:
+    /// such a map is no term.
+    #[inline]
+    pub fn new<'k>(
+        len: usize,
+        key: impl Fn(usize) -> &'k Term,
+    ) -> std::result::Result<MapOrder, usize> {
+        let mut sorted = [0u8; FLATMAP_MAX_PAIRS];
+        if len <= FLATMAP_MAX_PAIRS {
+            // Sorting indices on the stack allocates nothing, and it finds
+            // duplicate keys too: they end up next to each other.
+            for (slot, index) in sorted.iter_mut().zip(0u8..) {
+                *slot = index;
+            }
+            let order = &mut sorted[..len];
+            order.sort_unstable_by(|&a, &b| map_key_cmp(key(a.into()), key(b.into())));
+            if let Some(pair) = order
+                .windows(2)
+                .find(|pair| key(pair[0].into()) == key(pair[1].into()))
+            {
+                return Err(pair[1].into());
+            }
+        } else {
+            let mut seen = HashSet::with_capacity(len);
+            if let Some(index) = (0..len).find(|&index| !seen.insert(key(index))) {
+                return Err(index);
+            }
+        }
+        Ok(MapOrder { sorted, len })
+    }
+
+    /// The indexes of the pairs in the order they are written.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let sorted = self.sorted();
+        (0..self.len).map(move |index| match sorted {
+            Some(sorted) => usize::from(sorted[index]),
+            None => index,
+        })
+    }
+
+    /// The indexes in order for a small map; `None` when a large map's
+    /// pairs go in the order given.
+    fn sorted(&self) -> Option<&[u8]> {
+        (self.len <= FLATMAP_MAX_PAIRS).then(|| &self.sorted[..self.len])
     }
 }
 
@@ -464,249 +729,332 @@ impl<'t> Failure<'t> {
 #[cold]
 pub fn key_in_path(key: &Term) -> String {
     const MAX_KEY_TEXT: usize = 60;
-    let mut text = key.to_string();
-    if text.len() > MAX_KEY_TEXT {
-        let mut cut = MAX_KEY_TEXT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
+    format!("{key:.MAX_KEY_TEXT$}")
 }
 
 type Written<'t> = std::result::Result<(), Failed<'t>>;
 
-/// Containers recurse here with a small frame; apart from the commonest
-/// leaves, everything else is written out of line (see `decode::MAX_DEPTH`
-/// on stack use).
-fn write_term<'t>(term: &'t Term, out: &mut Out<'_>) -> Written<'t> {
-    match term {
-        Term::Int(value) => {
-            write_int(*value, out);
-            Ok(())
-        }
-        Term::Atom(atom) => write_atom(*atom, out),
-        Term::Tuple(elements) => {
-            if elements.len() <= 255 {
-                out.push(tag::SMALL_TUPLE_EXT);
-                out.push(elements.len() as u8);
-            } else {
-                out.push(tag::LARGE_TUPLE_EXT);
-                write_len(elements.len(), "tuple", out)?;
+/// The writing itself, with failures that collect their path on the way
+/// out. The public methods above turn them into [`Error`]s.
+impl Writer<'_> {
+    /// Containers recurse here with a small frame; apart from the commonest
+    /// leaves, everything else is written out of line (see
+    /// `decode::MAX_DEPTH` on stack use).
+    fn write_term<'t>(&mut self, term: &'t Term) -> Written<'t> {
+        match term {
+            Term::Int(value) => {
+                self.int(*value);
+                Ok(())
             }
-            write_elements(elements, out)
-        }
-        Term::List(elements) => write_list(elements, out),
-        Term::ImproperList(elements, tail) => write_improper_list(elements, tail, out),
-        Term::Map(pairs) => write_map(pairs, out),
-        leaf => write_leaf(leaf, out),
-    }
-}
-
-#[inline(never)]
-fn write_leaf<'t>(term: &'t Term, out: &mut Out<'_>) -> Written<'t> {
-    match term {
-        Term::Atom(atom) => write_atom(*atom, out),
-        Term::Int(value) => {
-            write_int(*value, out);
-            Ok(())
-        }
-        Term::BigInt(big) => write_big(big, out),
-        Term::Float(value) => write_float(*value, out),
-        Term::Binary(bytes) => {
-            out.push(tag::BINARY_EXT);
-            write_len(bytes.len(), "binary", out)?;
-            out.extend_from_slice(bytes);
-            Ok(())
-        }
-        Term::Bitstring(bits) => write_bitstring(bits, out),
-        Term::Pid(pid) => write_pid(pid, out),
-        Term::Port(port) => write_port(port, out),
-        Term::Ref(reference) => write_ref(reference, out),
-        Term::Fun(fun) => write_fun(fun, out),
-        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => {
-            write_term(term, out)
+            Term::Atom(atom) => self.write_atom(*atom),
+            Term::Tuple(elements) => {
+                self.write_tuple_header(elements.len())?;
+                self.write_elements(elements)
+            }
+            Term::List(elements) => self.write_list(elements),
+            Term::ImproperList(elements, tail) => self.write_improper_list(elements, tail),
+            Term::Map(pairs) => self.write_map(pairs),
+            leaf => self.write_leaf(leaf),
         }
     }
-}
 
-fn write_elements<'t>(elements: &'t [Term], out: &mut Out<'_>) -> Written<'t> {
-    for (index, element) in elements.iter().enumerate() {
-        write_term(element, out).map_err(|failure| failure.at(Step::Index(index)))?;
-    }
-    Ok(())
-}
-
-/// Writes a 32-bit length field.
-fn write_len<'t>(len: usize, what: &str, out: &mut Out<'_>) -> Written<'t> {
-    match u32::try_from(len) {
-        Ok(len) => {
-            out.extend_from_slice(&len.to_be_bytes());
-            Ok(())
+    #[inline(never)]
+    fn write_leaf<'t>(&mut self, term: &'t Term) -> Written<'t> {
+        match term {
+            Term::Atom(atom) => self.write_atom(*atom),
+            Term::Int(value) => {
+                self.int(*value);
+                Ok(())
+            }
+            Term::BigInt(big) => self.write_big(big.negative, &big.magnitude),
+            Term::Float(value) => self.write_float(*value),
+            Term::Binary(bytes) => self.write_binary(bytes),
+            Term::Bitstring(bits) => self.write_bitstring(bits),
+            Term::Pid(pid) => self.write_pid(pid),
+            Term::Port(port) => self.write_port(port),
+            Term::Ref(reference) => self.write_ref(reference),
+            Term::Fun(fun) => self.write_fun(fun),
+            Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => {
+                self.write_term(term)
+            }
         }
-        Err(_) => Err(Failure::new(format!(
-            "{what} of {len} elements or bytes exceeds the 32-bit length field"
-        ))),
     }
-}
 
-#[inline]
-fn write_atom<'t>(atom: Atom, out: &mut Out<'_>) -> Written<'t> {
-    if let Some(index) = out.atom_refs.and_then(|refs| refs(atom)) {
-        out.extend_from_slice(&[tag::ATOM_CACHE_REF, index]);
-        return Ok(());
+    fn write_elements<'t>(&mut self, elements: &'t [Term]) -> Written<'t> {
+        for (index, element) in elements.iter().enumerate() {
+            self.write_term(element)
+                .map_err(|failure| failure.at(Step::Index(index)))?;
+        }
+        Ok(())
     }
-    write_atom_text(atom.as_str(), out)
-}
 
-#[inline]
-fn write_atom_text<'t>(text: &str, out: &mut Out<'_>) -> Written<'t> {
-    if out.latin1_atoms && text.chars().all(|c| (c as u32) <= 0xFF) {
-        return write_latin1_atom(text, out);
-    }
-    let bytes = text.as_bytes();
-    if bytes.len() <= 255 {
-        out.push(tag::SMALL_ATOM_UTF8_EXT);
-        out.push(bytes.len() as u8);
-    } else {
-        // More than 255 bytes may still be at most 255 characters (and then
-        // at most 1020 bytes, well within the 16-bit length).
-        let chars = text.chars().count();
-        if chars > super::MAX_ATOM_CHARS {
+    /// A tag and its 32-bit length field.
+    fn write_header<'t>(&mut self, tag: u8, len: usize, what: &str) -> Written<'t> {
+        let Ok(field) = u32::try_from(len) else {
             return Err(Failure::new(format!(
-                "atom of {chars} characters exceeds the limit of {}",
-                super::MAX_ATOM_CHARS
+                "{what} of {len} elements or bytes exceeds the 32-bit length field"
+            )));
+        };
+        self.out.push(tag);
+        self.out.extend_from_slice(&field.to_be_bytes());
+        Ok(())
+    }
+
+    // Inlined into `write_term`: a call per tuple cost 10% on lists of
+    // small tuples.
+    #[inline(always)]
+    fn write_tuple_header<'t>(&mut self, arity: usize) -> Written<'t> {
+        match u8::try_from(arity) {
+            Ok(small) => {
+                self.out.extend_from_slice(&[tag::SMALL_TUPLE_EXT, small]);
+                Ok(())
+            }
+            Err(_) => self.write_header(tag::LARGE_TUPLE_EXT, arity, "tuple"),
+        }
+    }
+
+    #[inline]
+    fn write_atom<'t>(&mut self, atom: Atom) -> Written<'t> {
+        if let Some(index) = self.atom_refs.and_then(|refs| refs(atom)) {
+            self.out.extend_from_slice(&[tag::ATOM_CACHE_REF, index]);
+            return Ok(());
+        }
+        self.write_atom_text(atom.as_str())
+    }
+
+    #[inline]
+    fn write_atom_text<'t>(&mut self, text: &str) -> Written<'t> {
+        if self.latin1_atoms && text.chars().all(|c| (c as u32) <= 0xFF) {
+            return self.write_latin1_atom(text);
+        }
+        let bytes = text.as_bytes();
+        if bytes.len() <= 255 {
+            self.out.push(tag::SMALL_ATOM_UTF8_EXT);
+            self.out.push(bytes.len() as u8);
+        } else {
+            // More than 255 bytes may still be at most 255 characters (and
+            // then at most 1020 bytes, well within the 16-bit length).
+            check_atom_chars(text)?;
+            self.out.push(tag::ATOM_UTF8_EXT);
+            self.out
+                .extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn write_latin1_atom<'t>(&mut self, text: &str) -> Written<'t> {
+        let chars = check_atom_chars(text)?;
+        self.out.push(tag::ATOM_EXT);
+        self.out.extend_from_slice(&(chars as u16).to_be_bytes());
+        self.out.extend(text.chars().map(|c| c as u8));
+        Ok(())
+    }
+
+    fn write_big<'t>(&mut self, negative: bool, magnitude: &[u8]) -> Written<'t> {
+        // A magnitude given by hand may hold a small value or zero padding;
+        // the BEAM would write the normalised number, so do the same.
+        let magnitude = super::bigint::trimmed(magnitude);
+        if let Some(value) = small_value(negative, magnitude) {
+            self.int(value);
+            return Ok(());
+        }
+        if magnitude.len() <= 255 {
+            self.out.push(tag::SMALL_BIG_EXT);
+            self.out.push(magnitude.len() as u8);
+        } else {
+            self.write_header(tag::LARGE_BIG_EXT, magnitude.len(), "integer")?;
+        }
+        self.out.push(u8::from(negative));
+        self.out.extend_from_slice(magnitude);
+        Ok(())
+    }
+
+    fn write_float<'t>(&mut self, value: f64) -> Written<'t> {
+        if !value.is_finite() {
+            return Err(Failure::new(format!(
+                "{value} is not a finite float; Erlang has no such value"
             )));
         }
-        out.push(tag::ATOM_UTF8_EXT);
-        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        self.out.push(tag::NEW_FLOAT_EXT);
+        self.out.extend_from_slice(&value.to_bits().to_be_bytes());
+        Ok(())
     }
-    out.extend_from_slice(bytes);
-    Ok(())
-}
 
-#[inline(never)]
-fn write_latin1_atom<'t>(text: &str, out: &mut Out<'_>) -> Written<'t> {
-    let chars = text.chars().count();
-    if chars > super::MAX_ATOM_CHARS {
-        return Err(Failure::new(format!(
-            "atom of {chars} characters exceeds the limit of {}",
-            super::MAX_ATOM_CHARS
-        )));
+    fn write_binary<'t>(&mut self, bytes: &[u8]) -> Written<'t> {
+        self.write_header(tag::BINARY_EXT, bytes.len(), "binary")?;
+        self.out.extend_from_slice(bytes);
+        Ok(())
     }
-    out.push(tag::ATOM_EXT);
-    out.extend_from_slice(&(chars as u16).to_be_bytes());
-    out.extend(text.chars().map(|c| c as u8));
-    Ok(())
-}
 
-#[inline]
-fn write_int(value: i64, out: &mut Vec<u8>) {
-    if (0..=255).contains(&value) {
-        out.push(tag::SMALL_INTEGER_EXT);
-        out.push(value as u8);
-    } else if let Ok(value) = i32::try_from(value) {
-        out.push(tag::INTEGER_EXT);
-        out.extend_from_slice(&value.to_be_bytes());
-    } else {
-        let magnitude = value.unsigned_abs();
-        let len = bigint_bytes(magnitude);
-        out.push(tag::SMALL_BIG_EXT);
-        out.push(len as u8);
-        out.push(u8::from(value < 0));
-        out.extend_from_slice(&magnitude.to_le_bytes()[..len]);
+    fn write_bitstring<'t>(&mut self, bits: &Bitstring) -> Written<'t> {
+        let Some((&last, whole)) = bits.bytes.split_last() else {
+            return Err(Failure::new("bitstring without bytes"));
+        };
+        if !(1..=7).contains(&bits.bits) {
+            return Err(Failure::new(format!(
+                "bitstring with {} bits in its last byte (1 to 7 allowed; use a binary for 8)",
+                bits.bits
+            )));
+        }
+        self.write_bit_binary(whole, last, bits.bits)
     }
-}
 
-fn write_big<'t>(big: &BigInt, out: &mut Out<'_>) -> Written<'t> {
-    // A `BigInt` built by hand may hold a small value or zero padding; the
-    // BEAM would write the normalised number, so do the same.
-    let magnitude = super::bigint::trimmed(&big.magnitude);
-    if let Some(value) = small_value(big.negative, magnitude) {
-        write_int(value, out);
-        return Ok(());
+    /// `BIT_BINARY_EXT`: the whole bytes, then the last one of which
+    /// `last_bits` (1 to 7) bits are used.
+    fn write_bit_binary<'t>(&mut self, whole: &[u8], last: u8, last_bits: u8) -> Written<'t> {
+        self.write_header(tag::BIT_BINARY_EXT, whole.len() + 1, "bitstring")?;
+        self.out.push(last_bits);
+        self.out.extend_from_slice(whole);
+        // The unused low bits are zero on the wire, whatever the caller left
+        // there.
+        self.out.push(last & (0xFFu8 << (8 - last_bits)));
+        Ok(())
     }
-    if magnitude.len() <= 255 {
-        out.push(tag::SMALL_BIG_EXT);
-        out.push(magnitude.len() as u8);
-    } else {
-        out.push(tag::LARGE_BIG_EXT);
-        write_len(magnitude.len(), "integer", out)?;
-    }
-    out.push(u8::from(big.negative));
-    out.extend_from_slice(magnitude);
-    Ok(())
-}
 
-fn write_float<'t>(value: f64, out: &mut Out<'_>) -> Written<'t> {
-    if !value.is_finite() {
-        return Err(Failure::new(format!(
-            "{value} is not a finite float; Erlang has no such value"
-        )));
+    /// `STRING_EXT` of `len` (at most 65535) `bytes`.
+    fn write_string_ext(&mut self, len: usize, bytes: impl IntoIterator<Item = u8>) {
+        self.out.push(tag::STRING_EXT);
+        self.out.extend_from_slice(&(len as u16).to_be_bytes());
+        self.out.extend(bytes);
     }
-    out.push(tag::NEW_FLOAT_EXT);
-    out.extend_from_slice(&value.to_bits().to_be_bytes());
-    Ok(())
-}
 
-fn write_bitstring<'t>(bits: &Bitstring, out: &mut Out<'_>) -> Written<'t> {
-    let Some((&last, whole)) = bits.bytes.split_last() else {
-        return Err(Failure::new("bitstring without bytes"));
-    };
-    if !(1..=7).contains(&bits.bits) {
-        return Err(Failure::new(format!(
-            "bitstring with {} bits in its last byte (1 to 7 allowed; use a binary for 8)",
-            bits.bits
-        )));
+    /// The node of a pid, port or reference.
+    fn write_node<'t>(&mut self, node: Atom, what: &str) -> Written<'t> {
+        self.write_atom(node)
+            .map_err(|failure| node_failure(failure, what))
     }
-    out.push(tag::BIT_BINARY_EXT);
-    write_len(bits.bytes.len(), "bitstring", out)?;
-    out.push(bits.bits);
-    out.extend_from_slice(whole);
-    // The unused low bits are zero on the wire, whatever the caller left there.
-    out.push(last & (0xFFu8 << (8 - bits.bits)));
-    Ok(())
-}
 
-fn write_pid<'t>(pid: &Pid, out: &mut Out<'_>) -> Written<'t> {
-    out.push(tag::NEW_PID_EXT);
-    write_atom(pid.node, out).map_err(|failure| node_failure(failure, "pid"))?;
-    out.extend_from_slice(&pid.id.to_be_bytes());
-    out.extend_from_slice(&pid.serial.to_be_bytes());
-    out.extend_from_slice(&pid.creation.to_be_bytes());
-    Ok(())
-}
-
-fn write_port<'t>(port: &Port, out: &mut Out<'_>) -> Written<'t> {
-    let small_id = u32::try_from(port.id)
-        .ok()
-        .filter(|&id| u64::from(id) <= MAX_V3_PORT_ID);
-    out.push(if small_id.is_some() {
-        tag::NEW_PORT_EXT
-    } else {
-        tag::V4_PORT_EXT
-    });
-    write_atom(port.node, out).map_err(|failure| node_failure(failure, "port"))?;
-    match small_id {
-        Some(id) => out.extend_from_slice(&id.to_be_bytes()),
-        None => out.extend_from_slice(&port.id.to_be_bytes()),
+    fn write_pid<'t>(&mut self, pid: &Pid) -> Written<'t> {
+        self.out.push(tag::NEW_PID_EXT);
+        self.write_node(pid.node, "pid")?;
+        self.out.extend_from_slice(&pid.id.to_be_bytes());
+        self.out.extend_from_slice(&pid.serial.to_be_bytes());
+        self.out.extend_from_slice(&pid.creation.to_be_bytes());
+        Ok(())
     }
-    out.extend_from_slice(&port.creation.to_be_bytes());
-    Ok(())
-}
 
-fn write_ref<'t>(reference: &Ref, out: &mut Out<'_>) -> Written<'t> {
-    let ids = reference.ids();
-    out.push(tag::NEWER_REFERENCE_EXT);
-    out.extend_from_slice(&(ids.len() as u16).to_be_bytes());
-    write_atom(reference.node, out).map_err(|failure| node_failure(failure, "reference"))?;
-    out.extend_from_slice(&reference.creation.to_be_bytes());
-    for id in ids {
-        out.extend_from_slice(&id.to_be_bytes());
+    fn write_port<'t>(&mut self, port: &Port) -> Written<'t> {
+        let small_id = u32::try_from(port.id)
+            .ok()
+            .filter(|&id| u64::from(id) <= MAX_V3_PORT_ID);
+        self.out.push(if small_id.is_some() {
+            tag::NEW_PORT_EXT
+        } else {
+            tag::V4_PORT_EXT
+        });
+        self.write_node(port.node, "port")?;
+        match small_id {
+            Some(id) => self.out.extend_from_slice(&id.to_be_bytes()),
+            None => self.out.extend_from_slice(&port.id.to_be_bytes()),
+        }
+        self.out.extend_from_slice(&port.creation.to_be_bytes());
+        Ok(())
     }
-    Ok(())
+
+    fn write_ref<'t>(&mut self, reference: &Ref) -> Written<'t> {
+        let ids = reference.ids();
+        self.out.push(tag::NEWER_REFERENCE_EXT);
+        self.out
+            .extend_from_slice(&(ids.len() as u16).to_be_bytes());
+        self.write_node(reference.node, "reference")?;
+        self.out
+            .extend_from_slice(&reference.creation.to_be_bytes());
+        for id in ids {
+            self.out.extend_from_slice(&id.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    fn write_list<'t>(&mut self, elements: &'t [Term]) -> Written<'t> {
+        if self.byte_string(elements, |element| match element {
+            Term::Int(byte @ 0..=255) => Some(*byte as u8),
+            _ => None,
+        }) {
+            return Ok(());
+        }
+        self.write_header(tag::LIST_EXT, elements.len(), "list")?;
+        self.write_elements(elements)?;
+        self.nil();
+        Ok(())
+    }
+
+    fn write_improper_list<'t>(&mut self, elements: &'t [Term], tail: &'t Term) -> Written<'t> {
+        if elements.is_empty() {
+            return Err(Failure::new(
+                "improper list without elements (use Term::improper_list to build lists)",
+            ));
+        }
+        if matches!(tail, Term::List(_) | Term::ImproperList(..)) {
+            return Err(Failure::new(
+                "improper list whose tail is a list (use Term::improper_list to build lists)",
+            ));
+        }
+        self.write_header(tag::LIST_EXT, elements.len(), "list")?;
+        self.write_elements(elements)?;
+        self.write_term(tail)
+            .map_err(|failure| failure.at(Step::Tail))
+    }
+
+    fn write_map<'t>(&mut self, pairs: &'t [(Term, Term)]) -> Written<'t> {
+        let order = MapOrder::new(pairs.len(), |index| &pairs[index].0)
+            .map_err(|index| Failure::new("duplicate map key").at(Step::InKey(&pairs[index].0)))?;
+        self.write_header(tag::MAP_EXT, pairs.len(), "map")?;
+        match order.sorted() {
+            Some(sorted) => {
+                for &index in sorted {
+                    self.write_pair(&pairs[usize::from(index)])?;
+                }
+            }
+            None => {
+                for pair in pairs {
+                    self.write_pair(pair)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_pair<'t>(&mut self, (key, value): &'t (Term, Term)) -> Written<'t> {
+        self.write_term(key)
+            .map_err(|failure| failure.at(Step::InKey(key)))?;
+        self.write_term(value)
+            .map_err(|failure| failure.at(Step::Key(key)))
+    }
+
+    fn write_fun<'t>(&mut self, fun: &Fun) -> Written<'t> {
+        match fun.encoding().first() {
+            Some(&tag::EXPORT_EXT) if self.latin1_atoms => self.write_export_latin1(fun),
+            Some(&tag::NEW_FUN_EXT | &tag::EXPORT_EXT) => {
+                self.out.extend_from_slice(fun.encoding());
+                Ok(())
+            }
+            _ => Err(Failure::new(
+                "fun whose stored encoding does not start with tag 112 or 113",
+            )),
+        }
+    }
+
+    /// Rewrites an export fun (stored with UTF-8 atoms) with the atom tags
+    /// `term_to_binary/1` of OTP 25 uses.
+    fn write_export_latin1<'t>(&mut self, fun: &Fun) -> Written<'t> {
+        let mut fields = super::Decoder::new(&fun.encoding()[1..]);
+        let parts = (fields.term(), fields.term(), fields.term());
+        let (Ok(Term::Atom(module)), Ok(Term::Atom(function)), Ok(Term::Int(arity))) = parts else {
+            return Err(Failure::new("export fun with a malformed stored encoding"));
+        };
+        self.write_export(module, function, arity)
+    }
+
+    /// `EXPORT_EXT`: `fun Module:Function/Arity`.
+    fn write_export<'t>(&mut self, module: Atom, function: Atom, arity: i64) -> Written<'t> {
+        self.out.push(tag::EXPORT_EXT);
+        self.write_atom(module)?;
+        self.write_atom(function)?;
+        self.int(arity);
+        Ok(())
+    }
 }
 
 #[cold]
@@ -715,113 +1063,17 @@ fn node_failure<'t>(mut failure: Failed<'t>, what: &str) -> Failed<'t> {
     failure
 }
 
-fn write_list<'t>(elements: &'t [Term], out: &mut Out<'_>) -> Written<'t> {
-    if elements.is_empty() {
-        out.push(tag::NIL_EXT);
-        return Ok(());
+/// The number of characters of an atom's text, if an atom may have that
+/// many.
+fn check_atom_chars<'t>(text: &str) -> std::result::Result<usize, Failed<'t>> {
+    let chars = text.chars().count();
+    if chars > super::MAX_ATOM_CHARS {
+        return Err(Failure::new(format!(
+            "atom of {chars} characters exceeds the limit of {}",
+            super::MAX_ATOM_CHARS
+        )));
     }
-    if is_byte_string(elements) {
-        out.push(tag::STRING_EXT);
-        out.extend_from_slice(&(elements.len() as u16).to_be_bytes());
-        out.extend(elements.iter().map(|element| match element {
-            Term::Int(byte) => *byte as u8,
-            _ => 0,
-        }));
-        return Ok(());
-    }
-    out.push(tag::LIST_EXT);
-    write_len(elements.len(), "list", out)?;
-    write_elements(elements, out)?;
-    out.push(tag::NIL_EXT);
-    Ok(())
-}
-
-fn write_improper_list<'t>(elements: &'t [Term], tail: &'t Term, out: &mut Out<'_>) -> Written<'t> {
-    if elements.is_empty() {
-        return Err(Failure::new(
-            "improper list without elements (use Term::improper_list to build lists)",
-        ));
-    }
-    if matches!(tail, Term::List(_) | Term::ImproperList(..)) {
-        return Err(Failure::new(
-            "improper list whose tail is a list (use Term::improper_list to build lists)",
-        ));
-    }
-    out.push(tag::LIST_EXT);
-    write_len(elements.len(), "list", out)?;
-    write_elements(elements, out)?;
-    write_term(tail, out).map_err(|failure| failure.at(Step::Tail))
-}
-
-fn write_map<'t>(pairs: &'t [(Term, Term)], out: &mut Out<'_>) -> Written<'t> {
-    out.push(tag::MAP_EXT);
-    write_len(pairs.len(), "map", out)?;
-    if pairs.len() <= FLATMAP_MAX_PAIRS {
-        // Sort indices on the stack: no allocation, and sorting also finds
-        // duplicate keys, which end up next to each other.
-        let mut order = [0u8; FLATMAP_MAX_PAIRS];
-        for (slot, index) in order.iter_mut().zip(0u8..) {
-            *slot = index;
-        }
-        let order = &mut order[..pairs.len()];
-        order.sort_unstable_by(|&a, &b| map_key_cmp(&pairs[a as usize].0, &pairs[b as usize].0));
-        if let Some(pair) = order
-            .windows(2)
-            .find(|pair| pairs[pair[0] as usize].0 == pairs[pair[1] as usize].0)
-        {
-            return Err(duplicate_key(&pairs[pair[1] as usize].0));
-        }
-        for &index in order.iter() {
-            write_pair(&pairs[index as usize], out)?;
-        }
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-        if let Some((key, _)) = pairs.iter().find(|(key, _)| !seen.insert(key)) {
-            return Err(duplicate_key(key));
-        }
-        for pair in pairs {
-            write_pair(pair, out)?;
-        }
-    }
-    Ok(())
-}
-
-#[cold]
-fn duplicate_key(key: &Term) -> Failed<'_> {
-    Failure::new("duplicate map key").at(Step::InKey(key))
-}
-
-fn write_pair<'t>((key, value): &'t (Term, Term), out: &mut Out<'_>) -> Written<'t> {
-    write_term(key, out).map_err(|failure| failure.at(Step::InKey(key)))?;
-    write_term(value, out).map_err(|failure| failure.at(Step::Key(key)))
-}
-
-fn write_fun<'t>(fun: &Fun, out: &mut Out<'_>) -> Written<'t> {
-    match fun.encoding().first() {
-        Some(&tag::EXPORT_EXT) if out.latin1_atoms => write_export_latin1(fun, out),
-        Some(&tag::NEW_FUN_EXT | &tag::EXPORT_EXT) => {
-            out.extend_from_slice(fun.encoding());
-            Ok(())
-        }
-        _ => Err(Failure::new(
-            "fun whose stored encoding does not start with tag 112 or 113",
-        )),
-    }
-}
-
-/// Rewrites an export fun (stored with UTF-8 atoms) with the atom tags
-/// `term_to_binary/1` of OTP 25 uses.
-fn write_export_latin1<'t>(fun: &Fun, out: &mut Out<'_>) -> Written<'t> {
-    let mut fields = super::Decoder::new(&fun.encoding()[1..]);
-    let parts = (fields.term(), fields.term(), fields.term());
-    let (Ok(Term::Atom(module)), Ok(Term::Atom(function)), Ok(Term::Int(arity))) = parts else {
-        return Err(Failure::new("export fun with a malformed stored encoding"));
-    };
-    out.push(tag::EXPORT_EXT);
-    write_atom(module, out)?;
-    write_atom(function, out)?;
-    write_int(arity, out);
-    Ok(())
+    Ok(chars)
 }
 
 #[cfg(test)]
@@ -872,8 +1124,23 @@ mod tests {
         assert!(encode(&Term::atom(&long)).is_err());
     }
 
+    /// What the writer appends, by one call.
+    fn written(write: impl FnOnce(&mut Writer<'_>) -> Result<()>) -> Result<Vec<u8>> {
+        let mut out = vec![7];
+        let result = write(&mut Writer::new(&mut out));
+        assert_eq!(out[0], 7, "the writer keeps what the buffer held");
+        result.map(|()| out[1..].to_vec()).inspect_err(|_| {
+            assert_eq!(out, [7], "a failed call writes nothing");
+        })
+    }
+
+    /// What `encode` writes after its version byte.
+    fn body(term: &Term) -> Vec<u8> {
+        encode(term).expect("encodes")[1..].to_vec()
+    }
+
     #[test]
-    fn helpers_write_what_encode_writes_after_the_version() {
+    fn writer_leaves_are_what_encode_writes() {
         for text in [
             "ok",
             "é",
@@ -882,30 +1149,218 @@ mod tests {
             &"ü".repeat(255),
             &"日".repeat(255),
         ] {
-            let mut atom = Vec::new();
-            encode_atom_into(text, &mut atom).expect("encodes");
+            let atom = Term::atom(text);
             assert_eq!(
-                atom,
-                encode(&Term::atom(text)).expect("encodes")[1..],
+                written(|w| w.atom_text(text)).unwrap(),
+                body(&atom),
                 "{text}"
             );
+            assert_eq!(written(|w| w.term(&atom)).unwrap(), body(&atom), "{text}");
         }
-        assert!(encode_atom_into(&"日".repeat(256), &mut Vec::new()).is_err());
+        assert!(written(|w| w.atom_text(&"日".repeat(256))).is_err());
         for value in [0, 255, 256, -1, i64::from(i32::MIN) - 1, i64::MAX, i64::MIN] {
-            let mut int = Vec::new();
-            encode_int_into(value, &mut int);
-            assert_eq!(
-                int,
-                encode(&Term::Int(value)).expect("encodes")[1..],
-                "{value}"
-            );
+            let int = written(|w| {
+                w.int(value);
+                Ok(())
+            });
+            assert_eq!(int.unwrap(), body(&Term::Int(value)), "{value}");
         }
-        let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}}"
+        let big = BigInt::from_i128(-(1i128 << 100));
+        assert_eq!(
+            written(|w| w.bigint(true, &big.magnitude)).unwrap(),
+            body(&Term::BigInt(big.clone()))
+        );
+        assert_eq!(
+            written(|w| w.bigint(true, &[5, 0, 0])).unwrap(),
+            body(&Term::Int(-5))
+        );
+        assert_eq!(written(|w| w.float(1.5)).unwrap(), body(&Term::Float(1.5)));
+        assert!(written(|w| w.float(f64::NAN)).is_err());
+        assert_eq!(
+            written(|w| w.binary(b"ab")).unwrap(),
+            body(&Term::binary(&b"ab"[..]))
+        );
+        let node = Atom::new("a@h");
+        let pid = Pid {
+            node,
+            id: 1,
+            serial: 2,
+            creation: 3,
+        };
+        assert_eq!(written(|w| w.pid(&pid)).unwrap(), body(&Term::Pid(pid)));
+        let port = Port {
+            node,
+            id: MAX_V3_PORT_ID + 1,
+            creation: 1,
+        };
+        assert_eq!(written(|w| w.port(&port)).unwrap(), body(&Term::Port(port)));
+        let reference = Ref::new(node, 7, &[1, 2, 3]).expect("ref");
+        assert_eq!(
+            written(|w| w.reference(&reference)).unwrap(),
+            body(&Term::Ref(reference))
+        );
+        let export = Fun::export(Atom::new("m"), Atom::new("f"), 2).expect("export");
+        assert_eq!(
+            written(|w| w.fun(&export)).unwrap(),
+            body(&Term::Fun(export))
+        );
+        // A node name too long for an atom: the tag already written goes too.
+        let far = Pid {
+            node: Atom::new(&"n".repeat(256)),
+            ..pid
+        };
+        let err = written(|w| w.pid(&far)).expect_err("too long");
+        assert!(err.to_string().contains("node name of pid"), "{err}");
+    }
+
+    #[test]
+    fn writer_headers_build_what_encode_writes() {
+        let term: Term = "{ok, [a, 'é'], #{b => 1.5, 1 => fun m:f/2}, [x | y], []}"
             .parse()
             .expect("parses");
-        let mut body = vec![7];
-        encode_body_into(&term, &mut body).expect("encodes");
-        assert_eq!(body[1..], encode(&term).expect("encodes")[1..]);
+        let pieces = written(|w| {
+            w.tuple_header(5)?;
+            w.atom_text("ok")?;
+            w.list_header(2)?;
+            w.atom_text("a")?;
+            w.atom_text("é")?;
+            w.nil();
+            w.map_header(2)?;
+            w.int(1);
+            w.term(&"fun m:f/2".parse()?)?;
+            w.atom_text("b")?;
+            w.float(1.5)?;
+            w.list_header(1)?;
+            w.atom_text("x")?;
+            w.atom_text("y")?;
+            w.list_header(0)
+        });
+        assert_eq!(pieces.unwrap(), body(&term));
+        let large = written(|w| w.tuple_header(256)).unwrap();
+        assert_eq!(large, [tag::LARGE_TUPLE_EXT, 0, 0, 1, 0]);
+        let mut bytes = Vec::new();
+        let mut writer = Writer::new(&mut bytes);
+        writer.version();
+        writer.nil();
+        assert_eq!(bytes, encode(&Term::nil()).unwrap());
+    }
+
+    #[test]
+    fn writer_atom_forms() {
+        let mut bytes = Vec::new();
+        Writer::new(&mut bytes)
+            .utf8_atoms()
+            .atom_text("ok")
+            .unwrap();
+        assert_eq!(bytes, [tag::SMALL_ATOM_UTF8_EXT, 2, b'o', b'k']);
+        let cached = |atom: Atom| (atom == Atom::new("ok")).then_some(3);
+        let mut bytes = Vec::new();
+        let mut writer = Writer::new(&mut bytes).utf8_atoms().atom_cache(&cached);
+        writer.atom(Atom::new("ok")).unwrap();
+        writer.atom(Atom::new("no")).unwrap();
+        // Text has no cache entry; only atoms do.
+        writer.atom_text("ok").unwrap();
+        assert_eq!(
+            bytes,
+            [
+                tag::ATOM_CACHE_REF,
+                3,
+                tag::SMALL_ATOM_UTF8_EXT,
+                2,
+                b'n',
+                b'o',
+                tag::SMALL_ATOM_UTF8_EXT,
+                2,
+                b'o',
+                b'k'
+            ]
+        );
+    }
+
+    #[test]
+    fn writer_bitstrings_and_strings() {
+        assert_eq!(
+            written(|w| w.bitstring(&[1, 2, 0xFF], 21)).unwrap(),
+            body(&Term::bitstring(&[1, 2, 0xFF], 21).unwrap())
+        );
+        assert_eq!(
+            written(|w| w.bitstring(&[1, 2, 3], 16)).unwrap(),
+            body(&Term::binary(&[1u8, 2][..]))
+        );
+        assert_eq!(
+            written(|w| w.bitstring(&[], 0)).unwrap(),
+            body(&Term::binary(Vec::new()))
+        );
+        assert!(written(|w| w.bitstring(&[1], 9)).is_err());
+        for text in [
+            "",
+            "ab",
+            "héllo",
+            "λx",
+            &"a".repeat(65535),
+            &"a".repeat(65536),
+        ] {
+            assert_eq!(
+                written(|w| w.charlist(text)).unwrap(),
+                body(&Term::charlist(text)),
+                "{} characters",
+                text.chars().count()
+            );
+        }
+        let byte = |value: &i64| u8::try_from(*value).ok();
+        let mut out = vec![7];
+        let mut writer = Writer::new(&mut out);
+        assert!(!writer.byte_string(&[1, 256, 2], byte));
+        assert!(!writer.byte_string(&[-1, 2], byte));
+        assert!(!writer.byte_string(&[1; 65536], byte));
+        assert_eq!(out, [7]);
+        let mut writer = Writer::new(&mut out);
+        assert!(writer.byte_string(&[1, 2], byte));
+        assert!(writer.byte_string(&[], byte));
+        assert!(writer.byte_string(&[255; 65535], byte));
+        assert_eq!(
+            out[..8],
+            [
+                7,
+                tag::STRING_EXT,
+                0,
+                2,
+                1,
+                2,
+                tag::NIL_EXT,
+                tag::STRING_EXT
+            ]
+        );
+        assert_eq!(out.len(), 7 + 3 + 65535);
+    }
+
+    #[test]
+    fn writer_etf_is_validated() {
+        let term: Term = "{ok, 'é', <<1,2>>}".parse().unwrap();
+        let etf = encode(&term).unwrap();
+        assert_eq!(written(|w| w.etf(&etf)).unwrap(), body(&term));
+        let err = written(|w| w.etf(&etf[..etf.len() - 1])).expect_err("cut short");
+        assert!(matches!(err, Error::Decode { .. }), "{err}");
+        let err = written(|w| w.etf(&etf[1..])).expect_err("no version");
+        assert!(matches!(err, Error::Decode { .. }), "{err}");
+    }
+
+    #[test]
+    fn map_order() {
+        let keys: Vec<Term> = vec![Term::atom("a"), Term::Float(1.0), int(1)];
+        let order = MapOrder::new(keys.len(), |index| &keys[index]).unwrap();
+        assert_eq!(order.iter().collect::<Vec<_>>(), [2, 1, 0]);
+        let keys = [int(2), int(1), int(2)];
+        assert!(matches!(MapOrder::new(3, |index| &keys[index]), Err(0 | 2)));
+        let keys: Vec<Term> = (0..40).rev().map(int).collect();
+        let order = MapOrder::new(keys.len(), |index| &keys[index]).unwrap();
+        assert!(order.iter().eq(0..40));
+        let mut keys = keys;
+        keys.push(int(7));
+        assert_eq!(
+            MapOrder::new(keys.len(), |index| &keys[index]).err(),
+            Some(40)
+        );
     }
 
     fn int(value: i64) -> Term {

@@ -2,17 +2,19 @@
 //!
 //! Implements the term types of
 //! [erl_ext_dist](https://www.erlang.org/doc/apps/erts/erl_ext_dist.html):
-//! [`encode()`] produces byte for byte what the BEAM writes with UTF-8
-//! atoms (`term_to_binary/1` from OTP 26 on, `{minor_version, 2}` in
-//! OTP 25), [`decode()`] accepts every tag a BEAM node may send. `Display`
-//! prints Erlang syntax and `FromStr` parses it.
+//! [`encode()`] produces byte for byte what `term_to_binary/1` of OTP 25
+//! writes, [`encode_into()`] the form with UTF-8 atoms of the distribution
+//! (and of `term_to_binary/1` from OTP 26 on), both through
+//! [`encode::Writer`], which also writes a term piece by piece;
+//! [`decode()`] accepts every tag a BEAM node may send. `Display` prints
+//! Erlang syntax and `FromStr` parses it.
 //!
 //! Equality is Erlang's exact equality (`=:=`): `1` and `1.0` differ, map
 //! equality ignores pair order, floats compare bit for bit (so `0.0` and
 //! `-0.0` differ, as in OTP 27). `Ord` is Erlang's term order, refined so that
 //! it agrees with that equality (an integer sorts before an equal float).
 
-mod atom;
+pub mod atom;
 pub(crate) mod bigint;
 pub mod decode;
 pub mod encode;
@@ -21,8 +23,10 @@ mod text;
 
 use bytes::Bytes;
 
-pub use atom::{Atom, MAX_ATOM_CHARS};
-pub use decode::{decode, decode_bytes, Decoder};
+pub use atom::{
+    set_max_peer_atoms, Atom, AtomBudget, DEFAULT_ATOMS_PER_PEER, MAX_ATOM_CHARS, MAX_PEER_ATOMS,
+};
+pub use decode::{decode, decode_bytes, Decoder, Limits};
 pub use encode::{encode, encode_into, encoded_size};
 pub use order::map_key_cmp;
 
@@ -289,10 +293,10 @@ impl Fun {
     /// `fun Module:Function/Arity`. Fails when an atom is longer than 255
     /// characters.
     pub fn export(module: Atom, function: Atom, arity: u8) -> crate::Result<Fun> {
-        let mut bytes = vec![encode::tag::EXPORT_EXT];
-        encode::encode_into(&Term::Atom(module), &mut bytes)?;
-        encode::encode_into(&Term::Atom(function), &mut bytes)?;
-        bytes.extend_from_slice(&[encode::tag::SMALL_INTEGER_EXT, arity]);
+        let mut bytes = Vec::new();
+        encode::Writer::new(&mut bytes)
+            .utf8_atoms()
+            .export(module, function, arity)?;
         Ok(Fun {
             bytes: Bytes::from(bytes),
         })
@@ -438,7 +442,7 @@ impl Term {
     }
 
     /// The reference, if this is one.
-    pub fn as_ref(&self) -> Option<Ref> {
+    pub fn as_reference(&self) -> Option<Ref> {
         match self {
             Term::Ref(reference) => Some(*reference),
             _ => None,

@@ -105,33 +105,90 @@ impl fmt::Display for Term {
     /// `#Port<'node@host'.Id.Creation>`,
     /// `#Ref<'node@host'.Word1.Word2.Word3.Creation>` and
     /// `#Fun<hex of the external encoding>` for closures.
+    ///
+    /// A precision bounds the text: `{:.100}` writes at most 100 bytes of
+    /// it and then `...` when there was more, and does work in proportion
+    /// to what it writes, not to the term (a large integer is then written
+    /// as its leading hexadecimal digits, `16#1F0A...`). Error messages
+    /// print terms that way.
+    ///
+    /// ```
+    /// let term = erldp::Term::binary(vec![b'x'; 1 << 20]);
+    /// assert_eq!(format!("{term:.10}"), "<<\"xxxxxxx...");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_term(f, self)
+        let Some(max) = f.precision() else {
+            return write_term(f, self, usize::MAX);
+        };
+        let mut bounded = Bounded {
+            out: f,
+            left: max,
+            cut: false,
+        };
+        let written = write!(bounded, "{}", Capped(self, max));
+        if bounded.cut {
+            bounded.out.write_str("...")
+        } else {
+            written
+        }
+    }
+}
+
+/// Passes text on until `left` bytes have gone, then refuses the rest (the
+/// error stops the writing of the term).
+struct Bounded<'a, 'b> {
+    out: &'a mut fmt::Formatter<'b>,
+    left: usize,
+    cut: bool,
+}
+
+impl fmt::Write for Bounded<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.len() <= self.left {
+            self.left -= text.len();
+            return self.out.write_str(text);
+        }
+        let end = text.floor_char_boundary(self.left);
+        self.out.write_str(&text[..end])?;
+        self.left = 0;
+        self.cut = true;
+        Err(fmt::Error)
+    }
+}
+
+/// A term written with leaves cut to `cap` bytes of text.
+struct Capped<'a>(&'a Term, usize);
+
+impl fmt::Display for Capped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_term(f, self.0, self.1)
     }
 }
 
 /// Writes a term. Only containers recurse, and they call this function
 /// directly rather than through `write!`, so that a deeply nested term
-/// costs little stack per level.
-fn write_term(f: &mut fmt::Formatter<'_>, term: &Term) -> fmt::Result {
+/// costs little stack per level. Leaves look at no more of their data than
+/// `cap` bytes of text need: where they stop short, what they write is
+/// longer than `cap`, so a writer that stops at `cap` never shows the cut.
+fn write_term(f: &mut fmt::Formatter<'_>, term: &Term, cap: usize) -> fmt::Result {
     match term {
         Term::Tuple(elements) => {
             f.write_char('{')?;
-            write_sequence(f, elements)?;
+            write_sequence(f, elements, cap)?;
             f.write_char('}')
         }
-        Term::List(elements) if !elements.is_empty() && !is_printable_string(elements) => {
+        Term::List(elements) if !elements.is_empty() && !is_printable_string(elements, cap) => {
             f.write_char('[')?;
-            write_sequence(f, elements)?;
+            write_sequence(f, elements, cap)?;
             f.write_char(']')
         }
         Term::ImproperList(elements, tail) => {
             if !elements.is_empty() {
                 f.write_char('[')?;
-                write_sequence(f, elements)?;
+                write_sequence(f, elements, cap)?;
                 f.write_char('|')?;
             }
-            write_term(f, tail)?;
+            write_term(f, tail, cap)?;
             if !elements.is_empty() {
                 f.write_char(']')?;
             }
@@ -143,36 +200,56 @@ fn write_term(f: &mut fmt::Formatter<'_>, term: &Term) -> fmt::Result {
                 if index > 0 {
                     f.write_char(',')?;
                 }
-                write_term(f, key)?;
+                write_term(f, key, cap)?;
                 f.write_str(" => ")?;
-                write_term(f, value)?;
+                write_term(f, value, cap)?;
             }
             f.write_char('}')
         }
-        other => write_leaf(f, other),
+        other => write_leaf(f, other, cap),
     }
 }
 
-fn write_sequence(f: &mut fmt::Formatter<'_>, elements: &[Term]) -> fmt::Result {
+fn write_sequence(f: &mut fmt::Formatter<'_>, elements: &[Term], cap: usize) -> fmt::Result {
     for (index, element) in elements.iter().enumerate() {
         if index > 0 {
             f.write_char(',')?;
         }
-        write_term(f, element)?;
+        write_term(f, element, cap)?;
     }
     Ok(())
 }
 
+/// At most the first `cap + 1` items: enough to write more than `cap` bytes.
+fn head<T>(items: &[T], cap: usize) -> &[T] {
+    &items[..items.len().min(cap.saturating_add(1))]
+}
+
+/// [`head`] of a binary, not ending inside a UTF-8 character, so that text
+/// still prints as text.
+fn text_head(bytes: &[u8], cap: usize) -> &[u8] {
+    let head = &bytes[..bytes.len().min(cap.saturating_add(4))];
+    match std::str::from_utf8(head) {
+        Err(err) if head.len() < bytes.len() && err.error_len().is_none() => {
+            &head[..err.valid_up_to()]
+        }
+        _ => head,
+    }
+}
+
 /// Writes a term that holds no other terms (strings included).
 #[inline(never)]
-fn write_leaf(f: &mut fmt::Formatter<'_>, term: &Term) -> fmt::Result {
+fn write_leaf(f: &mut fmt::Formatter<'_>, term: &Term, cap: usize) -> fmt::Result {
     match term {
         Term::Atom(atom) => write!(f, "{atom}"),
         Term::Int(value) => write!(f, "{value}"),
+        // Decimal digits are about 2.4 per byte; past the cap, the leading
+        // hexadecimal ones say as much and cost nothing to find.
+        Term::BigInt(big) if big.magnitude.len() > cap / 2 => write_hex_head(f, big, cap),
         Term::BigInt(big) => write!(f, "{big}"),
         Term::Float(value) => f.write_str(&format_float(*value)),
-        Term::Binary(bytes) => write_binary(f, bytes),
-        Term::Bitstring(bits) => write_bitstring(f, bits),
+        Term::Binary(bytes) => write_binary(f, text_head(bytes, cap)),
+        Term::Bitstring(bits) => write_bitstring(f, bits, cap),
         Term::Pid(pid) => write_pid(f, pid),
         Term::Port(port) => {
             f.write_str("#Port<")?;
@@ -183,14 +260,32 @@ fn write_leaf(f: &mut fmt::Formatter<'_>, term: &Term) -> fmt::Result {
         Term::List(elements) if elements.is_empty() => f.write_str("[]"),
         Term::List(elements) => {
             f.write_char('"')?;
-            for element in elements {
+            for element in head(elements, cap) {
                 write_escaped(f, string_code(element).unwrap_or(u32::from('?')), '"')?;
             }
             f.write_char('"')
         }
-        Term::Fun(fun) => write_fun(f, fun),
-        Term::Tuple(_) | Term::ImproperList(..) | Term::Map(_) => write_term(f, term),
+        Term::Fun(fun) => write_fun(f, fun, cap),
+        Term::Tuple(_) | Term::ImproperList(..) | Term::Map(_) => write_term(f, term, cap),
     }
+}
+
+/// `16#` and the leading hexadecimal digits of a large integer, more than
+/// `cap` of them.
+fn write_hex_head(f: &mut fmt::Formatter<'_>, big: &BigInt, cap: usize) -> fmt::Result {
+    let magnitude = trimmed(&big.magnitude);
+    if big.negative {
+        f.write_char('-')?;
+    }
+    f.write_str("16#")?;
+    let mut top = magnitude.iter().rev().take(cap / 2 + 1);
+    if let Some(first) = top.next() {
+        write!(f, "{first:X}")?;
+    }
+    for byte in top {
+        write!(f, "{byte:02X}")?;
+    }
+    Ok(())
 }
 
 /// The character of a string element: an integer that is a printable
@@ -204,9 +299,10 @@ fn string_code(element: &Term) -> Option<u32> {
     }
 }
 
-/// Whether a non-empty list prints as a string.
-fn is_printable_string(elements: &[Term]) -> bool {
-    elements
+/// Whether a non-empty list prints as a string, judged by its first `cap
+/// + 1` elements.
+fn is_printable_string(elements: &[Term], cap: usize) -> bool {
+    head(elements, cap)
         .iter()
         .all(|element| string_code(element).is_some())
 }
@@ -287,8 +383,15 @@ fn write_binary(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     f.write_str(">>")
 }
 
-fn write_bitstring(f: &mut fmt::Formatter<'_>, bits: &Bitstring) -> fmt::Result {
+fn write_bitstring(f: &mut fmt::Formatter<'_>, bits: &Bitstring, cap: usize) -> fmt::Result {
     f.write_str("<<")?;
+    if bits.bytes.len() > cap {
+        // Each byte takes two characters at least.
+        for byte in head(&bits.bytes, cap) {
+            write!(f, "{byte},")?;
+        }
+        return Ok(());
+    }
     if let Some((&last, whole)) = bits.bytes.split_last() {
         for byte in whole {
             write!(f, "{byte},")?;
@@ -314,12 +417,15 @@ fn write_ref(f: &mut fmt::Formatter<'_>, reference: &Ref) -> fmt::Result {
     write!(f, ".{}>", reference.creation)
 }
 
-fn write_fun(f: &mut fmt::Formatter<'_>, fun: &Fun) -> fmt::Result {
-    if let Some(FunParts::Export(module, function, arity)) = fun_parts(fun.encoding()) {
-        return write!(f, "fun {module}:{function}/{arity}");
+fn write_fun(f: &mut fmt::Formatter<'_>, fun: &Fun, cap: usize) -> fmt::Result {
+    let encoding = fun.encoding();
+    if encoding.first() == Some(&super::encode::tag::EXPORT_EXT) {
+        if let Some(FunParts::Export(module, function, arity)) = fun_parts(encoding) {
+            return write!(f, "fun {module}:{function}/{arity}");
+        }
     }
     f.write_str("#Fun<")?;
-    for byte in fun.encoding().iter() {
+    for byte in head(encoding, cap / 2) {
         write!(f, "{byte:02X}")?;
     }
     f.write_char('>')
@@ -680,7 +786,7 @@ impl<'s> Parser<'s> {
             .count();
         self.pos += hex_len;
         let hex = &self.text.as_bytes()[hex_start..self.pos];
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return Err(self.error(hex_start, "odd number of hex digits in #Fun<...>"));
         }
         let bytes: Vec<u8> = hex
@@ -724,7 +830,7 @@ impl<'s> Parser<'s> {
                 format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
             ));
         }
-        Atom::new_from_peer(text).ok_or_else(|| self.error(start, "atom table full"))
+        Atom::new_from_peer(text, None).map_err(|refused| self.error(start, refused.to_string()))
     }
 
     fn quoted_atom(&mut self) -> Res<Atom> {
@@ -936,7 +1042,7 @@ impl<'s> Parser<'s> {
             }
             return match text.parse::<f64>() {
                 Ok(value) if value.is_finite() => Ok(Term::Float(value)),
-                _ => Err(self.error(start, format!("float {text} is out of range"))),
+                _ => Err(self.error(start, format!("float {text:.40} is out of range"))),
             };
         }
         self.integer(start, &digits, 10)
@@ -1143,7 +1249,7 @@ impl BitWriter {
         } else {
             (magnitude, 0x00)
         };
-        if self.len % 8 == 0 && size % 8 == 0 {
+        if self.len.is_multiple_of(8) && size.is_multiple_of(8) {
             // Whole bytes: the sign extension, then the value's low bytes.
             let count = size / 8;
             let extension = count.saturating_sub(source.len());
@@ -1160,7 +1266,7 @@ impl BitWriter {
         self.bytes.reserve(size / 8 + 1);
         for bit in (0..size).rev() {
             let byte = source.get(bit / 8).copied().unwrap_or(0) ^ flip;
-            if self.len % 8 == 0 {
+            if self.len.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if byte >> (bit % 8) & 1 == 1 {
@@ -1416,6 +1522,43 @@ mod tests {
         assert_eq!(parse(&format!("#Fun<{}>", hex.to_lowercase())), local);
         assert!(parse_err("#Fun<0102>").1.contains("valid fun"));
         assert!(parse_err("fun lists:sum/256").1.contains("number from 0"));
+    }
+
+    #[test]
+    fn precision_bounds_the_text() {
+        let short = parse("{ok, [1, 2], #{a => <<\"b\">>}}");
+        assert_eq!(format!("{short:.100}"), short.to_string());
+        assert_eq!(format!("{short:.5}"), "{ok,[...");
+        let text = short.to_string();
+        assert_eq!(format!("{short:.len$}", len = text.len()), text);
+
+        let big = Term::binary(vec![b'x'; 20 << 20]);
+        assert_eq!(format!("{big:.8}"), "<<\"xxxxx...");
+        let bytes = Term::binary(vec![200; 1 << 20]);
+        assert_eq!(format!("{bytes:.12}"), "<<200,200,20...");
+        let string = Term::charlist(&"y".repeat(1 << 20));
+        assert_eq!(format!("{string:.4}"), "\"yyy...");
+        let mut mixed = vec![Term::Int(104); 100];
+        mixed.push(Term::atom("not_a_char"));
+        let list = Term::list(mixed);
+        assert!(format!("{list:.200}").starts_with("[104,104,"));
+        assert!(format!("{list:.20}").starts_with("\"hhhh"));
+        let bits = Term::bitstring(&vec![1; 1 << 20], (8 << 20) - 5).expect("bits");
+        assert_eq!(format!("{bits:.9}"), "<<1,1,1,1...");
+
+        // A large integer shows its leading hexadecimal digits.
+        let mut magnitude = vec![0x5A; 300_000];
+        magnitude.push(0x7F);
+        let huge = BigInt::from_magnitude(true, &magnitude).into_term();
+        assert_eq!(format!("{huge:.12}"), "-16#7F5A5A5A...");
+        let small = BigInt::from_magnitude(false, &[0, 0, 0, 0, 0, 0, 0, 0, 1]).into_term();
+        assert_eq!(format!("{small:.100}"), "18446744073709551616");
+
+        // Inside containers, and cut inside a UTF-8 character.
+        let nested = Term::tuple(vec![Term::atom("error"), big.clone(), huge]);
+        assert_eq!(format!("{nested:.14}"), "{error,<<\"xxxx...");
+        let accented = Term::binary("é".repeat(100).into_bytes());
+        assert_eq!(format!("{accented:.6}"), "<<\"é...");
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! The message queue of a process of ours, and the batched wake-ups of
+//! the threads that wait on it.
+//!
+//! Receivers block on it (with a timeout, or cancellably) or leave a
+//! callback that takes the next message; readers of connections push into
+//! it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::message::Message;
+use crate::pending::{Cancel, Timer};
+use crate::{Error, Result};
+
+type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
+
+/// The message queue of one process.
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    arrived: Condvar,
+}
+
+struct InboxState {
+    messages: VecDeque<Message>,
+    closed: bool,
+    receivers: VecDeque<(u64, Receiver)>,
+    next_receiver: u64,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> Arc<Inbox> {
+        Arc::new(Inbox {
+            state: Mutex::new(InboxState {
+                messages: VecDeque::new(),
+                closed: false,
+                receivers: VecDeque::new(),
+                next_receiver: 0,
+            }),
+            arrived: Condvar::new(),
+        })
+    }
+
+    /// Delivers a message; dropped silently if the mailbox is closed, as a
+    /// message to a dead Erlang process is.
+    pub(crate) fn push(self: &Arc<Self>, message: Message) {
+        let mut state = self.state.lock();
+        if state.closed {
+            return;
+        }
+        if let Some((_, receiver)) = state.receivers.pop_front() {
+            drop(state);
+            receiver(Ok(Some(message)));
+            return;
+        }
+        state.messages.push_back(message);
+        drop(state);
+        if !wakeups::defer(self) {
+            self.arrived.notify_one();
+        }
+    }
+
+    fn wake(&self) {
+        self.arrived.notify_one();
+    }
+
+    pub(crate) fn close(&self) {
+        let receivers: Vec<Receiver> = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state
+                .receivers
+                .drain(..)
+                .map(|(_, receiver)| receiver)
+                .collect()
+        };
+        self.arrived.notify_all();
+        for receiver in receivers {
+            receiver(Err(Error::Closed));
+        }
+    }
+
+    pub(crate) fn recv(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> Result<Option<Message>> {
+        let _armed = cancel.map(|token| {
+            let queue = Arc::downgrade(self);
+            token.arm(Arc::new(move || {
+                if let Some(queue) = queue.upgrade() {
+                    let _state = queue.state.lock();
+                    queue.arrived.notify_all();
+                }
+            }))
+        });
+        let mut state = self.state.lock();
+        loop {
+            if let Some(message) = state.messages.pop_front() {
+                return Ok(Some(message));
+            }
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                return Ok(None);
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.arrived.wait_until(&mut state, deadline).timed_out()
+                        && state.messages.is_empty()
+                    {
+                        return if state.closed {
+                            Err(Error::Closed)
+                        } else {
+                            Ok(None)
+                        };
+                    }
+                }
+                None => self.arrived.wait(&mut state),
+            }
+        }
+    }
+
+    pub(crate) fn recv_async(
+        self: &Arc<Self>,
+        timeout: Duration,
+        timer: &Arc<Timer>,
+        receiver: Receiver,
+    ) {
+        let mut state = self.state.lock();
+        if let Some(message) = state.messages.pop_front() {
+            drop(state);
+            receiver(Ok(Some(message)));
+            return;
+        }
+        if state.closed {
+            drop(state);
+            receiver(Err(Error::Closed));
+            return;
+        }
+        state.next_receiver += 1;
+        let id = state.next_receiver;
+        state.receivers.push_back((id, receiver));
+        drop(state);
+        if let Some(deadline) = Instant::now().checked_add(timeout) {
+            let queue = Arc::downgrade(self);
+            timer.schedule(deadline, move || {
+                let Some(queue) = queue.upgrade() else { return };
+                let mut state = queue.state.lock();
+                let position = state
+                    .receivers
+                    .iter()
+                    .position(|(waiting, _)| *waiting == id);
+                if let Some(position) = position {
+                    let (_, receiver) =
+                        state.receivers.remove(position).expect("position is valid");
+                    drop(state);
+                    receiver(Ok(None));
+                }
+            });
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().messages.len()
+    }
+}
+
+/// Batched wake-ups for reader threads.
+///
+/// A reader that dispatches a burst of frames would otherwise wake a
+/// blocked receiver once per message, paying a futex call and a context
+/// switch each time. While deferral is on for the current thread, pushes
+/// only note the queue; [`flush`](wakeups::flush) wakes each noted queue
+/// once — before the reader blocks on the socket, and every few dozen
+/// frames to bound the delay.
+pub(crate) mod wakeups {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::Inbox;
+
+    thread_local! {
+        static DEFERRED: RefCell<Option<Vec<Arc<Inbox>>>> = const { RefCell::new(None) };
+    }
+
+    /// Turns deferral on for the calling thread, for the rest of its life.
+    pub(crate) fn enable() {
+        DEFERRED.with(|deferred| *deferred.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Notes `queue` for the next flush; false when deferral is off.
+    pub(super) fn defer(queue: &Arc<Inbox>) -> bool {
+        DEFERRED.with(|deferred| match deferred.borrow_mut().as_mut() {
+            Some(noted) => {
+                if !noted.iter().any(|q| Arc::ptr_eq(q, queue)) {
+                    noted.push(Arc::clone(queue));
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Wakes the receivers of every queue noted since the last flush.
+    pub(crate) fn flush() {
+        let noted = DEFERRED.with(|deferred| deferred.borrow_mut().as_mut().map(std::mem::take));
+        for queue in noted.into_iter().flatten() {
+            queue.wake();
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Calls our node makes: `rpc` in the manner of `erpc:call/5`, `gen_server`
+//! `call` and `cast`, and `net_adm:ping/1`; and the table of those waiting
+//! for their answers.
+//!
+//! What goes on the wire is [`requests`]'s. Every request is keyed by its
+//! own reference, so any number of threads can call over one connection at
+//! once. A call that times out is abandoned cleanly: the table entry goes,
+//! and the remote worker is demonitored and killed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::{Node, NodeInner};
+use crate::connection::Connection;
+use crate::dest::Dest;
+use crate::fast_map::FastMap;
+use crate::pending::{Operation, Pending, Slot};
+use crate::protocol::control::spawn_reply;
+use crate::protocol::{flags, identity, requests, Control, ProcRef};
+use crate::term::{Atom, Pid, Ref, Term};
+use crate::{Error, Result};
+
+/// The requests waiting for their answers, by reference.
+#[derive(Default)]
+pub(super) struct Requests(Mutex<FastMap<Ref, Outstanding>>);
+
+/// A request waiting for its answer.
+struct Outstanding {
+    node: Atom,
+    slot: Arc<Slot<Result<Term>>>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// An rpc; `worker` is known once the spawn reply arrived.
+    Rpc { worker: Option<Pid> },
+    /// A `gen_server` call monitoring `server`.
+    Call { server: ProcRef },
+}
+
+impl Node {
+    /// Calls `module:function(args...)` on `node` and returns its value,
+    /// like `erpc:call/5`. An exception in the remote function is an
+    /// [`Error::Rpc`] with its class, reason and stack trace.
+    pub fn rpc(
+        &self,
+        node: &str,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Result<Term> {
+        self.rpc_start(node, module, function, args)?.wait(timeout)
+    }
+
+    /// Starts an rpc and returns at once; the answer arrives on the
+    /// [`Pending`]. Many may be outstanding over one connection.
+    pub fn rpc_start(
+        &self,
+        node: &str,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+    ) -> Result<Pending<Term>> {
+        let inner = &self.inner;
+        let peer = identity::node_atom(node)?;
+        if peer == inner.name() {
+            return Err(Error::invalid(
+                "rpc to this node itself is not supported; call the code directly",
+            ));
+        }
+        let (module, function) = (Atom::new(module), Atom::new(function));
+        let operation = Operation::Rpc {
+            module,
+            function,
+            arity: args.len(),
+            node: peer,
+        };
+        let conn = inner.connection(peer)?;
+        if conn.flags() & flags::SPAWN == 0 {
+            return Err(Error::connection(
+                peer,
+                "the peer does not support spawn requests (OTP 23 or newer needed)",
+            ));
+        }
+        let req_id = inner.identity.make_ref();
+        let pending = inner.expect(req_id, peer, Kind::Rpc { worker: None }, operation);
+        let request = requests::rpc_request(
+            req_id,
+            inner.system_pid(),
+            inner.group_leader_pid(),
+            module,
+            function,
+            args,
+        );
+        conn.send(&request)?;
+        Ok(pending)
+    }
+
+    /// `gen_server:call(Dest, Request, Timeout)`: returns the server's reply.
+    /// A server that does not exist or dies meanwhile gives an
+    /// [`Error::Rpc`] of class `exit` (`noproc`, or its exit reason).
+    pub fn call(&self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
+        self.call_start(dest, request)?.wait(timeout)
+    }
+
+    /// Starts a `gen_server` call and returns at once.
+    pub fn call_start(&self, dest: &Dest, request: Term) -> Result<Pending<Term>> {
+        let inner = &self.inner;
+        let server = requests::call_server(dest)?;
+        let node = dest.node();
+        let reference = inner.identity.make_ref();
+        let pending = inner.expect(
+            reference,
+            node,
+            Kind::Call { server },
+            Operation::Call(*dest),
+        );
+        let system = inner.system_pid();
+        if node == inner.name() {
+            if !inner.watch(server, reference, system) {
+                inner.complete_down(reference, Term::atom("noproc"));
+            }
+        } else {
+            let monitor = Control::MonitorP {
+                from: system,
+                to: server,
+                reference,
+            };
+            inner.send_control(node, &monitor)?;
+        }
+        let message = requests::call_request(system, reference, request);
+        inner.send_from(system, dest, message)?;
+        Ok(pending)
+    }
+
+    /// How many rpcs and calls are waiting for an answer.
+    pub fn outstanding_requests(&self) -> usize {
+        self.inner.requests.0.lock().len()
+    }
+
+    /// `gen_server:cast(Dest, Request)`.
+    pub fn cast(&self, dest: &Dest, request: Term) -> Result<()> {
+        self.send(dest, requests::cast_message(request))
+    }
+
+    /// `net_adm:ping/1`: `true` for `pong`, `false` for `pang`.
+    pub fn ping(&self, peer: &str) -> bool {
+        let Ok(peer) = identity::node_atom(peer) else {
+            return false;
+        };
+        if peer == self.name() {
+            return true;
+        }
+        let (dest, request) = requests::ping_request(self.name(), peer);
+        matches!(
+            self.call(&dest, request, self.inner.setup_timeout),
+            Ok(reply) if requests::is_pong(&reply)
+        )
+    }
+}
+
+impl NodeInner {
+    /// Records a request waiting for its answer under `reference`.
+    #[inline]
+    fn expect(
+        self: &Arc<Self>,
+        reference: Ref,
+        node: Atom,
+        kind: Kind,
+        operation: Operation,
+    ) -> Pending<Term> {
+        let slot = Slot::new();
+        self.requests.0.lock().insert(
+            reference,
+            Outstanding {
+                node,
+                slot: Arc::clone(&slot),
+                kind,
+            },
+        );
+        let abandon = {
+            let inner = Arc::clone(self);
+            Box::new(move || inner.abandon(reference))
+        };
+        Pending::new(slot, abandon, operation, Arc::clone(&self.timer))
+    }
+
+    /// A spawn reply: records the rpc worker, or fails the rpc when the
+    /// spawn failed. A reply nobody waits for any more (its rpc timed out)
+    /// gets its worker killed.
+    pub(super) fn complete_spawn_reply(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        req_id: Ref,
+        flags: u32,
+        result: Term,
+    ) {
+        let mut table = self.requests.0.lock();
+        if let Some(Outstanding {
+            kind: Kind::Rpc { worker },
+            ..
+        }) = table.get_mut(&req_id)
+        {
+            match requests::rpc_spawned(result) {
+                Ok(pid) => *worker = Some(pid),
+                Err(err) => {
+                    let entry = table.remove(&req_id).expect("present: just matched");
+                    drop(table);
+                    entry.slot.complete(Err(err));
+                }
+            }
+            return;
+        }
+        drop(table);
+        if let Term::Pid(orphan) = result {
+            let [demonitor, kill] = requests::rpc_abandon(self.system_pid(), orphan, req_id);
+            if flags & spawn_reply::MONITOR != 0 {
+                let _ = conn.send(&demonitor);
+            }
+            let _ = conn.send(&kill);
+        }
+    }
+
+    /// A `DOWN` for a monitor of ours: an rpc worker ended (its exit reason
+    /// carries the result) or a called server died. Returns false when the
+    /// reference is not an outstanding request.
+    pub(super) fn complete_down(self: &Arc<Self>, reference: Ref, reason: Term) -> bool {
+        let Some(entry) = self.requests.0.lock().remove(&reference) else {
+            return false;
+        };
+        let result = match entry.kind {
+            Kind::Rpc { .. } => requests::rpc_result(reference, entry.node, reason),
+            Kind::Call { .. } => Err(requests::call_failure(entry.node, reason)),
+        };
+        entry.slot.complete(result);
+        true
+    }
+
+    /// A `{Tag, Reply}` reply to a call, on its alias or with a plain tag.
+    /// Returns false when nobody waits for it.
+    pub(super) fn complete_alias_reply(self: &Arc<Self>, reference: Ref, message: &Term) -> bool {
+        let reply = match message {
+            Term::Tuple(pair) if pair.len() == 2 => pair[1].clone(),
+            _ => return false,
+        };
+        let entry = {
+            let mut table = self.requests.0.lock();
+            match table.get(&reference) {
+                Some(Outstanding {
+                    kind: Kind::Call { .. },
+                    ..
+                }) => table.remove(&reference),
+                _ => None,
+            }
+        };
+        let Some(entry) = entry else { return false };
+        if let Kind::Call { server } = entry.kind {
+            self.unwatch(entry.node, server, reference);
+        }
+        entry.slot.complete(Ok(reply));
+        true
+    }
+
+    /// The caller stopped waiting: forget the request and undo its effects.
+    fn abandon(self: &Arc<Self>, reference: Ref) {
+        let Some(entry) = self.requests.0.lock().remove(&reference) else {
+            return;
+        };
+        match entry.kind {
+            Kind::Rpc {
+                worker: Some(worker),
+            } => {
+                if let Ok(conn) = self.connection(entry.node) {
+                    for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
+                        let _ = conn.send(&undo);
+                    }
+                }
+            }
+            Kind::Rpc { worker: None } => {}
+            Kind::Call { server } => self.unwatch(entry.node, server, reference),
+        }
+    }
+
+    fn unwatch(self: &Arc<Self>, node: Atom, server: ProcRef, reference: Ref) {
+        if node == self.name() {
+            self.unwatch_local(server, reference);
+        } else if let Ok(conn) = self.connection(node) {
+            let _ = conn.send(&Control::DemonitorP {
+                from: self.system_pid(),
+                to: server,
+                reference,
+            });
+        }
+    }
+
+    /// Fails the requests to `node`, whose connection was lost.
+    pub(super) fn fail_outstanding(&self, node: Atom, reason: &str) {
+        let lost: Vec<Outstanding> = {
+            let mut table = self.requests.0.lock();
+            let references: Vec<Ref> = table
+                .iter()
+                .filter(|(_, e)| e.node == node)
+                .map(|(r, _)| *r)
+                .collect();
+            references.iter().filter_map(|r| table.remove(r)).collect()
+        };
+        for entry in lost {
+            entry.slot.complete(Err(Error::connection(
+                node,
+                format!("connection lost: {reason}"),
+            )));
+        }
+    }
+
+    /// Fails every request: the node is closing.
+    pub(super) fn fail_all_outstanding(&self) {
+        let all: Vec<Outstanding> = self.requests.0.lock().drain().map(|(_, e)| e).collect();
+        for entry in all {
+            entry.slot.complete(Err(Error::Closed));
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The node: a named distribution endpoint inside the host program.
+//!
+//! It listens for connections, registers its name with EPMD, connects out on
+//! demand (the first send to a node connects to it), keeps one connection
+//! per peer — resolving simultaneous connects the way `dist_util` does — and
+//! routes every incoming signal to the mailbox, call or rpc it is for.
+//! Built-in processes answer what Erlang expects any node to answer:
+//! `net_adm:ping/1` (`net_kernel`'s `is_auth`), I/O requests from rpc'd code
+//! (forwarded to the caller's node's `user`), and spawn requests
+//! (`notsup` until handlers can serve them).
+//!
+//! - `connections`: the connection table, connecting, accepting,
+//!   simultaneous connects.
+//! - `registry`: the processes of the node by pid and by registered name.
+//! - `signals`: processes, links, monitors and exit signals.
+//! - `builtins`: the processes every node has (`net_kernel`, `rex`, the
+//!   group leader of our rpcs).
+//! - `dispatch`: where each incoming control message goes, and sending.
+//! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
+
+/// The target of the node's log records, whichever part logs them: one
+/// name for a program's logger to select (see [`logging`](crate::logging)).
+const LOG: &str = "erldp::node";
+
+mod builtins;
+mod calls;
+mod connections;
+mod dispatch;
+mod registry;
+mod signals;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use self::builtins::Builtins;
+use self::calls::Requests;
+use self::connections::Connections;
+use self::registry::Registry;
+pub(crate) use self::signals::Process;
+use crate::dest::Dest;
+use crate::epmd;
+use crate::fast_map::FastMap;
+use crate::handshake::Local;
+use crate::pending::Timer;
+use crate::protocol::identity::{self, Identity};
+use crate::protocol::{flags, requests};
+use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
+use crate::transport::{Listener, ListenerStop};
+use crate::{random, Error, Result};
+
+/// How the node uses EPMD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpmdMode {
+    /// Use the EPMD on the EPMD port when one answers; otherwise run one
+    /// inside this program, which BEAM nodes started later register with.
+    #[default]
+    Auto,
+    /// Require a running EPMD.
+    External,
+    /// Neither register nor look up: peers are reached with
+    /// [`Node::connect_to`] at a known address, and find us only by ours.
+    None,
+}
+
+/// Options for starting a [`Node`]; made by [`Node::builder`].
+#[derive(Clone, Debug)]
+pub struct NodeBuilder {
+    name: String,
+    cookie: Option<String>,
+    hidden: bool,
+    epmd: EpmdMode,
+    epmd_port: Option<u16>,
+    listen_port: u16,
+    net_ticktime: Duration,
+    setup_timeout: Duration,
+    long_names: Option<bool>,
+    max_message: usize,
+    max_message_terms: usize,
+    max_atoms_per_peer: usize,
+}
+
+impl NodeBuilder {
+    /// The cookie (default: `$HOME/.erlang.cookie`, created like `erl` does).
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Some(cookie.into());
+        self
+    }
+
+    /// Hidden (the default, like a C node) or visible: a visible node
+    /// appears in `nodes()` of the nodes it connects to.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// How to use EPMD (default [`EpmdMode::Auto`]).
+    pub fn epmd(mut self, mode: EpmdMode) -> Self {
+        self.epmd = mode;
+        self
+    }
+
+    /// The EPMD port (default: `$ERL_EPMD_PORT`, else 4369).
+    pub fn epmd_port(mut self, port: u16) -> Self {
+        self.epmd_port = Some(port);
+        self
+    }
+
+    /// The port to listen on for incoming connections (0, the default,
+    /// picks a free one).
+    pub fn listen_port(mut self, port: u16) -> Self {
+        self.listen_port = port;
+        self
+    }
+
+    /// Like `-kernel net_ticktime`: a peer silent this long is considered
+    /// down, and we tick every quarter of it (default 60 s).
+    pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
+        self.net_ticktime = ticktime;
+        self
+    }
+
+    /// How long connecting (EPMD lookup, TCP, handshake) may take (default
+    /// 7 s, like `net_setuptime`).
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.setup_timeout = timeout;
+        self
+    }
+
+    /// Long names (`name@host.domain`) instead of short ones. Implied when
+    /// the name already carries a host with a dot.
+    pub fn long_names(mut self, long: bool) -> Self {
+        self.long_names = Some(long);
+        self
+    }
+
+    /// The largest message accepted from a peer (default 1 GiB); a bigger
+    /// one ends that connection.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// How many elements a message from a peer may hold in all (default
+    /// [`DEFAULT_MAX_TERMS`](crate::term::decode::DEFAULT_MAX_TERMS), 8 Mi:
+    /// each costs a 56-byte [`Term`]); a message with more ends that
+    /// connection. See [`Limits`](crate::term::Limits).
+    pub fn max_message_terms(mut self, terms: usize) -> Self {
+        self.max_message_terms = terms;
+        self
+    }
+
+    /// How many atoms longer than 15 bytes one peer may add to the
+    /// process's atom table over the life of this node (default
+    /// [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER),
+    /// 65,536). Shorter atoms and atoms the table already holds are free. A
+    /// message that would add one more ends that peer's connection, and
+    /// from then on its messages may use only atoms the table holds; other
+    /// peers are not affected. Why: [`Atom`](crate::term::Atom).
+    pub fn max_atoms_per_peer(mut self, atoms: usize) -> Self {
+        self.max_atoms_per_peer = atoms;
+        self
+    }
+
+    /// Starts the node: listens, registers with EPMD, and is ready to
+    /// connect and be connected to.
+    pub fn start(self) -> Result<Node> {
+        NodeInner::start(self)
+    }
+}
+
+/// A running node. Cloning gives another handle to the same node; the node
+/// closes when the last handle (and the last [`Mailbox`](crate::Mailbox)) is dropped, or
+/// explicitly with [`Node::close`].
+///
+/// A node needs no peer to start; here one without EPMD passes a message
+/// between two of its own mailboxes:
+///
+/// ```
+/// use std::time::Duration;
+/// use erldp::{Dest, EpmdMode, MessageKind, Node, Term};
+///
+/// let node = Node::builder("doc@localhost").cookie("secret").epmd(EpmdMode::None).start()?;
+/// assert_eq!(node.name().as_str(), "doc@localhost");
+/// assert!(node.is_hidden());
+///
+/// let inbox = node.mailbox(Some("inbox"))?;
+/// let outbox = node.mailbox(None)?;
+/// outbox.send(&Dest::name("inbox", "doc@localhost"), "{hello, 42}".parse()?)?;
+///
+/// let msg = inbox.recv_timeout(Duration::from_secs(1))?.expect("a message");
+/// assert_eq!((msg.kind, msg.from), (MessageKind::Message, Some(outbox.pid())));
+/// assert_eq!(msg.term.to_string(), "{hello,42}");
+/// assert_eq!(inbox.recv_timeout(Duration::from_millis(10))?, None);
+///
+/// node.close();
+/// assert!(matches!(inbox.recv(), Err(erldp::Error::Closed)));
+/// # Ok::<(), erldp::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+    _guard: Arc<CloseOnDrop>,
+}
+
+struct CloseOnDrop(Arc<NodeInner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+pub(crate) struct NodeInner {
+    me: Weak<NodeInner>,
+    identity: Identity,
+    host: String,
+    cookie: String,
+    flags: u64,
+    hidden: bool,
+    epmd_mode: EpmdMode,
+    epmd_port: u16,
+    port: u16,
+    /// A peer silent this long is down; we tick every quarter of it.
+    net_ticktime: Duration,
+    /// The largest message accepted from a peer.
+    max_message: usize,
+    /// What decoding one of a peer's messages may build.
+    limits: Limits,
+    /// Each peer's [`AtomBudget`], kept for the node's life: the atoms it
+    /// added stay in the table when its connection goes.
+    peer_atoms: Mutex<FastMap<Atom, Arc<AtomBudget>>>,
+    atoms_per_peer: usize,
+    setup_timeout: Duration,
+    listener: ListenerStop,
+    registration: Mutex<Option<epmd::Registration>>,
+    closed: AtomicBool,
+    conns: Connections,
+    registry: Registry,
+    requests: Requests,
+    timer: Arc<Timer>,
+    builtins: Builtins,
+}
+
+impl NodeInner {
+    fn start(options: NodeBuilder) -> Result<Node> {
+        let long = options.long_names == Some(true);
+        let full_name = identity::full_name(&options.name, long);
+        if !identity::valid_node_name(&full_name) {
+            return Err(Error::invalid(format!(
+                "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the name"
+            )));
+        }
+        let (alive, host) = full_name.split_once('@').expect("a valid node name");
+        let (alive, host) = (alive.to_string(), host.to_string());
+        let cookie = identity::cookie(options.cookie)?;
+        let epmd_port = match options.epmd_port {
+            Some(port) => port,
+            None => epmd::port_from_env()?,
+        };
+        if options.net_ticktime < Duration::from_millis(400) {
+            return Err(Error::invalid("net_ticktime must be at least 0.4 s"));
+        }
+
+        let cannot_listen = |err: std::io::Error| {
+            Error::io(
+                format_args!("cannot listen on port {}", options.listen_port),
+                &err,
+            )
+        };
+        let listener = Listener::bind(options.listen_port).map_err(cannot_listen)?;
+        let port = listener.port()?;
+        let stopper = listener.stopper()?;
+
+        let registration = match options.epmd {
+            EpmdMode::None => None,
+            EpmdMode::Auto => {
+                if epmd::ensure_running(epmd_port)? {
+                    log::info!(target: LOG, "no EPMD answered on port {epmd_port}: started one in this process");
+                }
+                Some(epmd::register(
+                    epmd_port,
+                    &alive,
+                    port,
+                    options.hidden,
+                    options.setup_timeout,
+                )?)
+            }
+            EpmdMode::External => Some(epmd::register(
+                epmd_port,
+                &alive,
+                port,
+                options.hidden,
+                options.setup_timeout,
+            )?),
+        };
+        if registration.is_some() {
+            log::debug!(target: LOG, "registered {alive} (port {port}) in EPMD on port {epmd_port}");
+        }
+        let creation = registration
+            .as_ref()
+            .map(epmd::Registration::creation)
+            .unwrap_or_else(random::nonzero_u32);
+
+        let identity = Identity::new(Atom::new(&full_name), creation);
+        let mut flags = flags::SUPPORTED;
+        if !options.hidden {
+            flags |= flags::PUBLISHED;
+        }
+        let builtins = Builtins::new(&identity);
+        let registry = Registry::new(&builtins.processes());
+
+        let inner = Arc::new_cyclic(|me| NodeInner {
+            me: me.clone(),
+            identity,
+            host,
+            cookie,
+            flags,
+            hidden: options.hidden,
+            epmd_mode: options.epmd,
+            epmd_port,
+            port,
+            net_ticktime: options.net_ticktime,
+            max_message: options.max_message,
+            limits: Limits {
+                max_terms: options.max_message_terms,
+                ..Limits::default()
+            },
+            peer_atoms: Mutex::new(FastMap::default()),
+            atoms_per_peer: options.max_atoms_per_peer,
+            setup_timeout: options.setup_timeout,
+            listener: stopper,
+            registration: Mutex::new(registration),
+            closed: AtomicBool::new(false),
+            conns: Connections::default(),
+            registry,
+            requests: Requests::default(),
+            timer: Timer::new(),
+            builtins,
+        });
+        {
+            let inner = Arc::clone(&inner);
+            thread::Builder::new()
+                .name(format!("erldp-accept-{alive}"))
+                .spawn(move || inner.accept_loop(listener))?;
+        }
+        log::info!(target: LOG, "node {} started on port {port} (creation {creation})",
+            inner.name()
+        );
+        let guard = Arc::new(CloseOnDrop(Arc::clone(&inner)));
+        Ok(Node {
+            inner,
+            _guard: guard,
+        })
+    }
+
+    fn local(&self) -> Local<'_> {
+        Local {
+            name: self.identity.name_str(),
+            flags: self.flags,
+            creation: self.identity.creation(),
+            cookie: &self.cookie,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn name(&self) -> Atom {
+        self.identity.name()
+    }
+
+    /// The `Arc` holding this node, for callbacks that only get `&self`.
+    fn this(&self) -> Option<Arc<NodeInner>> {
+        self.me.upgrade()
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.listener.stop();
+        self.registration.lock().take();
+        for process in self.registry.drain() {
+            process.close_for_good();
+        }
+        self.fail_all_outstanding();
+        self.close_connections();
+        self.timer.stop();
+        log::info!(target: LOG, "node {} closed", self.name());
+    }
+}
+
+impl Node {
+    /// Starts building a node named `name` (`"ruby"` becomes
+    /// `ruby@<short hostname>`; `"ruby@host.example.com"` is used as is).
+    pub fn builder(name: impl Into<String>) -> NodeBuilder {
+        NodeBuilder {
+            name: name.into(),
+            cookie: None,
+            hidden: true,
+            epmd: EpmdMode::Auto,
+            epmd_port: None,
+            listen_port: 0,
+            net_ticktime: Duration::from_secs(60),
+            setup_timeout: Duration::from_secs(7),
+            long_names: None,
+            max_message: 1 << 30,
+            max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
+            max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
+        }
+    }
+
+    /// The full node name, `name@host`.
+    pub fn name(&self) -> Atom {
+        self.inner.name()
+    }
+
+    /// The node's incarnation number (from EPMD).
+    pub fn creation(&self) -> u32 {
+        self.inner.identity.creation()
+    }
+
+    /// The port the node listens on.
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// Whether the node is hidden.
+    pub fn is_hidden(&self) -> bool {
+        self.inner.hidden
+    }
+
+    /// The host part of the node name.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// The pid that node-level sends, rpcs and calls come from.
+    pub fn pid(&self) -> Pid {
+        self.inner.system_pid()
+    }
+
+    /// The local mailbox registered under `name`, if any.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.inner
+            .registry
+            .whereis(Atom::new(name))
+            .map(|process| process.pid())
+    }
+
+    /// Sends `message` to `dest` from the node's own pid.
+    pub fn send(&self, dest: &Dest, message: Term) -> Result<()> {
+        self.inner.send_from(self.pid(), dest, message)
+    }
+
+    /// Sends a message given as External Term Format bytes (`131` first, as
+    /// `term_to_binary/1` and [`crate::term::encode()`] write them) from the
+    /// node's own pid. For bindings that encode in their own language: host
+    /// values become ETF there, in one pass with no call across the language
+    /// boundary per value, and the bytes are decoded here (malformed ones are
+    /// [`Error::Decode`], and nothing is sent).
+    pub fn send_encoded(&self, dest: &Dest, etf: &[u8]) -> Result<()> {
+        self.inner.send_encoded_from(self.pid(), dest, etf)
+    }
+
+    /// Answers a `gen_server:call` that reached one of our mailboxes as
+    /// `{'$gen_call', From, Request}`: `from` is that `From`.
+    pub fn reply(&self, from: &Term, reply: Term) -> Result<()> {
+        let (dest, message) = requests::reply(from, reply)?;
+        self.send(&dest, message)
+    }
+
+    /// Closes the node: unregisters from EPMD, closes every connection and
+    /// mailbox, and fails pending calls with [`Error::Closed`].
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+/// What the processes of our node that the host program holds (mailboxes)
+/// ask of the node.
+impl Node {
+    /// A new process, registered under `name` if given.
+    pub(crate) fn spawn_process(&self, name: Option<&str>) -> Result<Arc<Process>> {
+        self.inner.spawn_process(name)
+    }
+
+    /// Registers `name` for `process`.
+    pub(crate) fn register(&self, process: &Arc<Process>, name: &str) -> Result<()> {
+        self.inner.registry.register(process, name)
+    }
+
+    /// Sends from one of our processes.
+    pub(crate) fn send_from(&self, from: Pid, dest: &Dest, message: Term) -> Result<()> {
+        self.inner.send_from(from, dest, message)
+    }
+
+    /// [`send_from`](Self::send_from) with the message as ETF bytes.
+    pub(crate) fn send_encoded_from(&self, from: Pid, dest: &Dest, etf: &[u8]) -> Result<()> {
+        self.inner.send_encoded_from(from, dest, etf)
+    }
+
+    pub(crate) fn link(&self, process: &Arc<Process>, other: Pid) -> Result<()> {
+        self.inner.link(process, other)
+    }
+
+    pub(crate) fn unlink(&self, process: &Arc<Process>, other: Pid) -> Result<()> {
+        self.inner.unlink(process, other)
+    }
+
+    pub(crate) fn monitor(&self, process: &Arc<Process>, target: &Dest) -> Result<Ref> {
+        self.inner.monitor(process, target)
+    }
+
+    pub(crate) fn demonitor(&self, process: &Arc<Process>, reference: Ref) -> Result<()> {
+        self.inner.demonitor(process, reference)
+    }
+
+    pub(crate) fn monitor_node(&self, process: &Arc<Process>, node: &str) -> Result<()> {
+        self.inner.monitor_node(process, node)
+    }
+
+    pub(crate) fn demonitor_node(&self, process: &Arc<Process>, node: &str) {
+        process.demonitor_node(Atom::new(node));
+    }
+
+    /// Ends `process`: links and monitors learn `reason`.
+    pub(crate) fn close_process(&self, process: &Arc<Process>, reason: Term) {
+        self.inner.close_process(process, reason);
+    }
+
+    /// The timer that times out waits with callbacks.
+    pub(crate) fn timer(&self) -> &Arc<Timer> {
+        &self.inner.timer
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name())
+            .field("port", &self.port())
+            .finish()
+    }
+}

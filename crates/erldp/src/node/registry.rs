@@ -1,0 +1,147 @@
+//! The processes of our node, by pid number and by registered name, as
+//! `erlang:whereis/1` and `register/2` see them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::builtins::Builtin;
+use super::signals::Process;
+use super::NodeInner;
+use crate::fast_map::FastMap;
+use crate::protocol::ProcRef;
+use crate::term::{Atom, Pid, MAX_ATOM_CHARS};
+use crate::{Error, Result};
+
+pub(super) struct Registry {
+    processes: RwLock<FastMap<u32, Arc<Process>>>,
+    names: RwLock<FastMap<Atom, Arc<Process>>>,
+    next_id: AtomicU32,
+}
+
+impl Registry {
+    /// A registry holding `first` (the built-in processes); new processes
+    /// get the numbers after theirs.
+    pub(super) fn new(first: &[Arc<Process>]) -> Registry {
+        let processes: FastMap<u32, Arc<Process>> = first
+            .iter()
+            .map(|process| (process.pid().id, Arc::clone(process)))
+            .collect();
+        let next_id = processes.keys().max().map_or(1, |id| id + 1);
+        Registry {
+            processes: RwLock::new(processes),
+            names: RwLock::new(FastMap::default()),
+            next_id: AtomicU32::new(next_id),
+        }
+    }
+
+    /// The number of the next new process.
+    pub(super) fn next_id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(super) fn add(&self, process: &Arc<Process>) {
+        self.processes
+            .write()
+            .insert(process.pid().id, Arc::clone(process));
+    }
+
+    /// Takes `process` out of both tables.
+    pub(super) fn remove(&self, process: &Arc<Process>) {
+        if let Some(name) = process.take_name() {
+            let mut names = self.names.write();
+            if names.get(&name).is_some_and(|p| Arc::ptr_eq(p, process)) {
+                names.remove(&name);
+            }
+        }
+        self.processes.write().remove(&process.pid().id);
+    }
+
+    /// Registers `name` for `process`, which may have one name, like an
+    /// Erlang process. The names of the built-in processes are taken.
+    pub(super) fn register(&self, process: &Arc<Process>, name: &str) -> Result<()> {
+        if name.is_empty() || name.chars().count() > MAX_ATOM_CHARS {
+            return Err(Error::invalid(format!(
+                "{name:?} is not a valid registered name"
+            )));
+        }
+        let atom = Atom::new(name);
+        if Builtin::named(atom).is_some() {
+            return Err(Error::invalid(format!(
+                "the name {name} is reserved by the node"
+            )));
+        }
+        let mut names = self.names.write();
+        if names.contains_key(&atom) {
+            return Err(Error::invalid(format!(
+                "the name {name} is already registered"
+            )));
+        }
+        process.set_name(atom)?;
+        names.insert(atom, Arc::clone(process));
+        Ok(())
+    }
+
+    pub(super) fn whereis(&self, name: Atom) -> Option<Arc<Process>> {
+        self.names.read().get(&name).cloned()
+    }
+
+    pub(super) fn get(&self, id: u32) -> Option<Arc<Process>> {
+        self.processes.read().get(&id).cloned()
+    }
+
+    /// Every process, for news that concerns them all (a lost connection).
+    pub(super) fn all(&self) -> Vec<Arc<Process>> {
+        self.processes.read().values().cloned().collect()
+    }
+
+    /// Empties both tables: the node is closing.
+    pub(super) fn drain(&self) -> Vec<Arc<Process>> {
+        self.names.write().clear();
+        self.processes
+            .write()
+            .drain()
+            .map(|(_, process)| process)
+            .collect()
+    }
+}
+
+impl NodeInner {
+    /// A new process, registered under `name` if given.
+    pub(super) fn spawn_process(&self, name: Option<&str>) -> Result<Arc<Process>> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let process = Process::new(self.identity.pid(self.registry.next_id()));
+        self.registry.add(&process);
+        if let Some(name) = name {
+            if let Err(err) = self.registry.register(&process, name) {
+                self.registry.remove(&process);
+                return Err(err);
+            }
+        }
+        Ok(process)
+    }
+
+    /// The live process `pid` names, if it is ours.
+    pub(super) fn process(&self, pid: Pid) -> Option<Arc<Process>> {
+        if !self.identity.owns(pid) {
+            return None;
+        }
+        self.registry.get(pid.id)
+    }
+
+    /// The process a pid or name stands for. The built-in names are
+    /// answered by the process behind them, so that callers can monitor
+    /// them as `gen:call` does.
+    pub(super) fn resolve(&self, target: ProcRef) -> Option<Arc<Process>> {
+        match target {
+            ProcRef::Pid(pid) => self.process(pid),
+            ProcRef::Name(name) => match Builtin::named(name) {
+                Some(builtin) => self.builtins.process(builtin),
+                None => self.registry.whereis(name),
+            },
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! The processes of our node and the signals between processes: links,
+//! monitors, exit signals, and what a lost connection means to them.
+//!
+//! Link bookkeeping follows the [link
+//! protocol](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#link_protocol)
+//! with unlink ids; monitors are `MONITOR_P`/`DEMONITOR_P`/`MONITOR_P_EXIT`
+//! of [Protocol between Connected
+//! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes).
+//! Exit signals never end a process of ours: they arrive as messages, as
+//! for an Erlang process that traps exits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::NodeInner;
+use crate::connection::Connection;
+use crate::dest::Dest;
+use crate::inbox::Inbox;
+use crate::message::Message;
+use crate::protocol::{noproc, Control, ProcRef};
+use crate::term::{Atom, Pid, Ref, Term};
+use crate::{Error, Result};
+
+/// The state of one link, from this side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Active,
+    /// We sent `UNLINK_ID` with this id and wait for its acknowledgement.
+    Unlinking(u64),
+}
+
+/// A monitor this process holds on another.
+#[derive(Clone, Copy, Debug)]
+struct Monitored {
+    process: ProcRef,
+    node: Atom,
+}
+
+/// A monitor another process holds on this one.
+#[derive(Clone, Copy, Debug)]
+struct Watcher {
+    pid: Pid,
+    /// How it named us: by pid or by registered name (echoed in the DOWN).
+    how: ProcRef,
+}
+
+#[derive(Default)]
+struct Relations {
+    links: HashMap<Pid, Link>,
+    monitors: HashMap<Ref, Monitored>,
+    watchers: HashMap<Ref, Watcher>,
+    node_monitors: HashMap<Atom, usize>,
+    next_unlink_id: u64,
+    /// The process has ended: nothing links to or monitors it any more.
+    closed: bool,
+}
+
+/// A process of our node: a pid, perhaps a registered name, a queue of
+/// messages, links and monitors.
+pub(crate) struct Process {
+    pid: Pid,
+    name: Mutex<Option<Atom>>,
+    inbox: Arc<Inbox>,
+    relations: Mutex<Relations>,
+}
+
+impl Process {
+    pub(crate) fn new(pid: Pid) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            name: Mutex::new(None),
+            inbox: Inbox::new(),
+            relations: Mutex::new(Relations::default()),
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The registered name, if any.
+    pub(crate) fn name(&self) -> Option<Atom> {
+        *self.name.lock()
+    }
+
+    pub(crate) fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
+    }
+
+    /// Whether the process has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.relations.lock().closed
+    }
+
+    /// Gives the process its registered name; it may have one.
+    pub(super) fn set_name(&self, name: Atom) -> Result<()> {
+        let mut current = self.name.lock();
+        if let Some(old) = *current {
+            return Err(Error::invalid(format!(
+                "this mailbox is already registered as {}",
+                old.as_str()
+            )));
+        }
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        *current = Some(name);
+        Ok(())
+    }
+
+    pub(super) fn take_name(&self) -> Option<Atom> {
+        self.name.lock().take()
+    }
+
+    /// Ends the process without telling anyone: the node is closing.
+    pub(super) fn close_for_good(&self) {
+        self.relations.lock().closed = true;
+        self.inbox.close();
+    }
+
+    /// Records that `watcher` monitors this process, unless it has ended.
+    fn add_watcher(&self, reference: Ref, watcher: Watcher) -> bool {
+        let mut relations = self.relations.lock();
+        if !relations.closed {
+            relations.watchers.insert(reference, watcher);
+        }
+        !relations.closed
+    }
+
+    fn remove_watcher(&self, reference: Ref) {
+        self.relations.lock().watchers.remove(&reference);
+    }
+
+    /// Records a link from `other`, unless this process has ended.
+    fn add_link(&self, other: Pid) -> bool {
+        let mut relations = self.relations.lock();
+        if !relations.closed {
+            relations.links.entry(other).or_insert(Link::Active);
+        }
+        !relations.closed
+    }
+
+    /// Removes the link to `other` when it is in the given state.
+    fn remove_link_if(&self, other: Pid, state: Link) {
+        let mut relations = self.relations.lock();
+        if relations.links.get(&other) == Some(&state) {
+            relations.links.remove(&other);
+        }
+    }
+
+    /// The exit signal of a linked process: a message, if the link stood.
+    fn exit_from_link(&self, from: Pid, reason: Term) {
+        let active = self.relations.lock().links.remove(&from) == Some(Link::Active);
+        if active {
+            self.inbox.push(Message::exit(from, reason));
+        }
+    }
+
+    /// A monitor this process holds fired: a `DOWN` message, if it stood.
+    fn fire_monitor(&self, reference: Ref, reason: Term) {
+        let monitored = self.relations.lock().monitors.remove(&reference);
+        if let Some(monitored) = monitored {
+            self.inbox.push(Message::down(
+                reference,
+                monitored.process,
+                monitored.node,
+                reason,
+            ));
+        }
+    }
+
+    /// Stops monitoring `node` (once per `monitor_node`).
+    pub(super) fn demonitor_node(&self, node: Atom) {
+        let mut relations = self.relations.lock();
+        if let Some(count) = relations.node_monitors.get_mut(&node) {
+            *count -= 1;
+            if *count == 0 {
+                relations.node_monitors.remove(&node);
+            }
+        }
+    }
+
+    /// What the loss of the connection to `node` means to this process:
+    /// links give `noconnection` exits, monitors `noconnection` downs, node
+    /// monitors `nodedown`.
+    fn lose_node(&self, node: Atom) {
+        let noconnection = Term::atom("noconnection");
+        let mut messages = Vec::new();
+        {
+            let mut relations = self.relations.lock();
+            let lost_links: Vec<Pid> = relations
+                .links
+                .keys()
+                .filter(|pid| pid.node == node)
+                .copied()
+                .collect();
+            for pid in lost_links {
+                if relations.links.remove(&pid) == Some(Link::Active) {
+                    messages.push(Message::exit(pid, noconnection.clone()));
+                }
+            }
+            let lost_monitors: Vec<Ref> = relations
+                .monitors
+                .iter()
+                .filter(|(_, m)| m.node == node)
+                .map(|(r, _)| *r)
+                .collect();
+            for reference in lost_monitors {
+                if let Some(monitored) = relations.monitors.remove(&reference) {
+                    messages.push(Message::down(
+                        reference,
+                        monitored.process,
+                        monitored.node,
+                        noconnection.clone(),
+                    ));
+                }
+            }
+            relations
+                .watchers
+                .retain(|_, watcher| watcher.pid.node != node);
+            if relations.node_monitors.remove(&node).is_some() {
+                messages.push(Message::node_down(node));
+            }
+        }
+        for message in messages {
+            self.inbox.push(message);
+        }
+    }
+}
+
+/// What our processes do.
+impl NodeInner {
+    pub(super) fn link(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
+        if other == process.pid {
+            return Ok(());
+        }
+        {
+            let mut relations = process.relations.lock();
+            if relations.closed {
+                return Err(Error::Closed);
+            }
+            if relations.links.get(&other) == Some(&Link::Active) {
+                return Ok(());
+            }
+            relations.links.insert(other, Link::Active);
+        }
+        if other.node == self.name() {
+            let linked = self
+                .process(other)
+                .is_some_and(|peer| peer.add_link(process.pid));
+            if !linked {
+                process.exit_from_link(other, Term::atom("noproc"));
+            }
+            return Ok(());
+        }
+        let link = Control::Link {
+            from: process.pid,
+            to: other,
+        };
+        if let Err(err) = self.send_control(other.node, &link) {
+            process.relations.lock().links.remove(&other);
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    pub(super) fn unlink(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
+        let id = {
+            let mut relations = process.relations.lock();
+            if relations.links.get(&other) != Some(&Link::Active) {
+                return Ok(());
+            }
+            if other.node == self.name() {
+                relations.links.remove(&other);
+                None
+            } else {
+                relations.next_unlink_id += 1;
+                let id = relations.next_unlink_id;
+                relations.links.insert(other, Link::Unlinking(id));
+                Some(id)
+            }
+        };
+        let Some(id) = id else {
+            if let Some(peer) = self.process(other) {
+                peer.relations.lock().links.remove(&process.pid);
+            }
+            return Ok(());
+        };
+        let unlink = Control::UnlinkId {
+            id,
+            from: process.pid,
+            to: other,
+        };
+        let sent = self.send_control(other.node, &unlink);
+        if sent.is_err() {
+            process.relations.lock().links.remove(&other);
+        }
+        sent
+    }
+
+    pub(super) fn monitor(self: &Arc<Self>, process: &Arc<Process>, target: &Dest) -> Result<Ref> {
+        let (target_ref, node) = match *target {
+            Dest::Pid(pid) => (ProcRef::Pid(pid), pid.node),
+            Dest::Name { name, node } => (ProcRef::Name(name), node),
+            Dest::Alias(_) => {
+                return Err(Error::invalid(
+                    "an alias cannot be monitored; monitor a pid or [name, node]",
+                ))
+            }
+        };
+        let reference = self.identity.make_ref();
+        {
+            let mut relations = process.relations.lock();
+            if relations.closed {
+                return Err(Error::Closed);
+            }
+            relations.monitors.insert(
+                reference,
+                Monitored {
+                    process: target_ref,
+                    node,
+                },
+            );
+        }
+        if node == self.name() {
+            if !self.watch(target_ref, reference, process.pid) {
+                process.fire_monitor(reference, Term::atom("noproc"));
+            }
+            return Ok(reference);
+        }
+        let monitor = Control::MonitorP {
+            from: process.pid,
+            to: target_ref,
+            reference,
+        };
+        if let Err(err) = self.send_control(node, &monitor) {
+            process.relations.lock().monitors.remove(&reference);
+            return Err(err);
+        }
+        Ok(reference)
+    }
+
+    pub(super) fn demonitor(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        reference: Ref,
+    ) -> Result<()> {
+        let monitored = process.relations.lock().monitors.remove(&reference);
+        let Some(monitored) = monitored else {
+            return Ok(());
+        };
+        if monitored.node == self.name() {
+            self.unwatch_local(monitored.process, reference);
+            return Ok(());
+        }
+        self.send_if_connected(
+            monitored.node,
+            &Control::DemonitorP {
+                from: process.pid,
+                to: monitored.process,
+                reference,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn monitor_node(self: &Arc<Self>, process: &Arc<Process>, node: &str) -> Result<()> {
+        let node = Atom::new(node);
+        if node == self.name() {
+            return Ok(());
+        }
+        if self.connection(node).is_err() {
+            process.inbox.push(Message::node_down(node));
+            return Ok(());
+        }
+        let mut relations = process.relations.lock();
+        if relations.closed {
+            return Err(Error::Closed);
+        }
+        *relations.node_monitors.entry(node).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// Ends a process: exit signals to linked processes, `DOWN` to
+    /// monitoring ones, demonitors for what it monitored.
+    pub(super) fn close_process(self: &Arc<Self>, process: &Arc<Process>, reason: Term) {
+        let relations = {
+            let mut relations = process.relations.lock();
+            if relations.closed {
+                return;
+            }
+            // What is left behind stays marked closed, so that `is_closed`
+            // holds and later links and monitors are refused.
+            std::mem::replace(
+                &mut *relations,
+                Relations {
+                    closed: true,
+                    ..Relations::default()
+                },
+            )
+        };
+        self.registry.remove(process);
+        process.inbox.close();
+        if self.is_closed() {
+            return;
+        }
+        let me = process.pid;
+        for (other, link) in relations.links {
+            if link != Link::Active {
+                continue;
+            }
+            if other.node == self.name() {
+                if let Some(peer) = self.process(other) {
+                    peer.exit_from_link(me, reason.clone());
+                }
+            } else {
+                self.send_if_connected(
+                    other.node,
+                    &Control::Exit {
+                        from: me,
+                        to: other,
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
+        for (reference, watcher) in relations.watchers {
+            if watcher.pid.node == self.name() {
+                self.notify_down(watcher.pid, reference, reason.clone());
+            } else {
+                self.send_if_connected(
+                    watcher.pid.node,
+                    &Control::MonitorPExit {
+                        from: watcher.how,
+                        to: watcher.pid,
+                        reference,
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
+        for (reference, monitored) in relations.monitors {
+            if monitored.node == self.name() {
+                self.unwatch_local(monitored.process, reference);
+            } else {
+                self.send_if_connected(
+                    monitored.node,
+                    &Control::DemonitorP {
+                        from: me,
+                        to: monitored.process,
+                        reference,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Makes `watcher` monitor the local process `target` names; false
+    /// when there is none (any more).
+    pub(super) fn watch(&self, target: ProcRef, reference: Ref, watcher: Pid) -> bool {
+        self.resolve(target).is_some_and(|process| {
+            process.add_watcher(
+                reference,
+                Watcher {
+                    pid: watcher,
+                    how: target,
+                },
+            )
+        })
+    }
+
+    pub(super) fn unwatch_local(&self, target: ProcRef, reference: Ref) {
+        if let Some(process) = self.resolve(target) {
+            process.remove_watcher(reference);
+        }
+    }
+
+    /// A local monitor fired: completes a call, or delivers a `DOWN`.
+    fn notify_down(self: &Arc<Self>, watcher: Pid, reference: Ref, reason: Term) {
+        if self.complete_down(reference, reason.clone()) {
+            return;
+        }
+        if let Some(process) = self.process(watcher) {
+            process.fire_monitor(reference, reason);
+        }
+    }
+
+    /// Every process that had anything over the lost connection learns of
+    /// it; pending calls fail.
+    pub(super) fn node_down(self: &Arc<Self>, node: Atom, reason: &str) {
+        for process in self.registry.all() {
+            process.lose_node(node);
+        }
+        self.fail_outstanding(node, reason);
+    }
+}
+
+/// What peers do to our processes.
+impl NodeInner {
+    pub(super) fn on_link(&self, conn: &Connection, control: &Control, from: Pid, to: Pid) {
+        let linked = self
+            .process(to)
+            .is_some_and(|process| process.add_link(from));
+        if !linked {
+            self.refuse(conn, control);
+        }
+    }
+
+    pub(super) fn on_unlink_id(&self, conn: &Connection, id: u64, from: Pid, to: Pid) {
+        if let Some(process) = self.process(to) {
+            process.remove_link_if(from, Link::Active);
+        }
+        let _ = conn.send(&noproc::unlink_ack(id, from, to));
+    }
+
+    pub(super) fn on_unlink_id_ack(&self, id: u64, from: Pid, to: Pid) {
+        if let Some(process) = self.process(to) {
+            process.remove_link_if(from, Link::Unlinking(id));
+        }
+    }
+
+    /// The exit signal of a process linked to ours.
+    pub(super) fn on_exit(&self, from: Pid, to: Pid, reason: Term) {
+        if let Some(process) = self.process(to) {
+            process.exit_from_link(from, reason);
+        }
+    }
+
+    /// `exit/2` aimed at a process of ours; the built-in ones ignore it.
+    pub(super) fn on_exit2(&self, from: Pid, to: Pid, reason: Term) {
+        if self.builtins.owns(to) {
+            return;
+        }
+        if let Some(process) = self.process(to) {
+            process.inbox.push(Message::exit(from, reason));
+        }
+    }
+
+    pub(super) fn on_monitor(
+        &self,
+        conn: &Connection,
+        control: &Control,
+        from: Pid,
+        to: ProcRef,
+        reference: Ref,
+    ) {
+        if !self.watch(to, reference, from) {
+            self.refuse(conn, control);
+        }
+    }
+
+    pub(super) fn on_demonitor(&self, to: ProcRef, reference: Ref) {
+        self.unwatch_local(to, reference);
+    }
+
+    /// A monitor of ours fired on the peer: a call or rpc fails or
+    /// completes, or a process gets its `DOWN`.
+    pub(super) fn on_monitor_exit(self: &Arc<Self>, to: Pid, reference: Ref, reason: Term) {
+        if self.complete_down(reference, reason.clone()) {
+            return;
+        }
+        if let Some(process) = self.process(to) {
+            process.fire_monitor(reference, reason);
+        }
+    }
+
+    /// Answers `control` as for a process that does not exist.
+    fn refuse(&self, conn: &Connection, control: &Control) {
+        if let Some(answer) = noproc::answer(control) {
+            let _ = conn.send(&answer);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The one module that touches distribution sockets: connecting with a
+//! timeout, listening and accepting, reading into a buffer's spare
+//! capacity, writing without blocking, and shutting down.
+//!
+//! Everything above it — the [handshake](crate::handshake), a connection's
+//! reader and writer threads, a [`Client`](crate::Client) — works on a
+//! [`Transport`]. Plain TCP (IPv4 or IPv6) is [`Tcp`]. A TLS session fits
+//! the same trait: every method takes `&self` because a connection's reader
+//! and writer threads share one transport, and a TLS session is one state
+//! machine that both must go through (behind a lock of its own), where a
+//! TCP socket can simply be used from two threads at once.
+//! ([Distribution over TLS](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html)
+//! runs the whole distribution protocol, handshake included, inside TLS.)
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::{Error, Result};
+
+/// A connected byte stream to a peer node.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// Reads what has arrived into the spare capacity of `buf` (which the
+    /// caller reserves: how a buffer grows is its concern) and extends its
+    /// length by that much; `Ok(0)` when the peer closed. Blocks up to the read timeout, then fails with
+    /// `WouldBlock` or `TimedOut`.
+    fn read_into(&self, buf: &mut BytesMut) -> io::Result<usize>;
+
+    /// Reads into `buf`, like [`Read::read`].
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes some of `data`, blocking until the socket takes at least a
+    /// byte (or the write timeout passes), like [`Write::write`].
+    fn write(&self, data: &[u8]) -> io::Result<usize>;
+
+    /// Writes as much of `data` as the socket takes without blocking; `0`
+    /// when it takes nothing right now. A transport that cannot write
+    /// without blocking (a TLS session mid-record) may always answer `0`:
+    /// the connection's writer thread then writes the frame.
+    fn try_write(&self, data: &[u8]) -> io::Result<usize>;
+
+    /// Sends on what earlier writes left buffered above the socket.
+    fn flush(&self) -> io::Result<()>;
+
+    /// How long a read may block (`None`: for ever).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// How long a blocking write may block (`None`: for ever).
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Shuts one or both directions down, waking a thread blocked on it.
+    /// Failures are ignored: the stream is going away anyway.
+    fn shutdown(&self, how: Shutdown);
+
+    /// The peer's address, for messages about a peer whose name is not
+    /// known yet.
+    fn peer(&self) -> String;
+}
+
+/// A transport as [`Read`] and [`Write`], for code that reads and writes
+/// whole messages (the handshake, a writer thread's `write_all`).
+pub(crate) struct Io<'a>(pub &'a dyn Transport);
+
+impl Read for Io<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Io<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A TCP connection, with Nagle's algorithm off: distribution frames are
+/// written whole, and a small request must not wait for an acknowledgement.
+#[derive(Debug)]
+pub(crate) struct Tcp(TcpStream);
+
+impl Tcp {
+    fn new(stream: TcpStream) -> io::Result<Tcp> {
+        stream.set_nodelay(true)?;
+        Ok(Tcp(stream))
+    }
+}
+
+/// The addresses of `host` at `port`, IPv4 first: BEAM nodes listen on
+/// IPv4 unless started with `-proto_dist inet6_tcp`, and `localhost` often
+/// resolves to `::1` first. `node` is the node looked for, for the error.
+pub(crate) fn resolve(node: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| Error::NodeNotFound {
+            node: node.to_string(),
+            reason: format!("cannot resolve {host}: {err}"),
+        })?
+        .collect();
+    addrs.sort_by_key(SocketAddr::is_ipv6);
+    Ok(addrs)
+}
+
+/// Connects to `addr`, giving up after `timeout`.
+pub(crate) fn connect(addr: &SocketAddr, timeout: Duration) -> io::Result<Tcp> {
+    Tcp::new(TcpStream::connect_timeout(addr, timeout)?)
+}
+
+impl Transport for Tcp {
+    fn read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        if buf.capacity() == buf.len() {
+            // Zero bytes read would look like the peer closing.
+            buf.reserve(4096);
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: recv writes at most `spare.len()` bytes into the buffer's
+        // spare capacity, which is valid for writes of that length.
+        let n = unsafe {
+            libc::recv(
+                self.0.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                0,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        // SAFETY: the kernel initialised exactly `n` bytes after the length.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.0).read(buf)
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        (&self.0).write(data)
+    }
+
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        // SAFETY: sends from a live buffer of `data.len()` bytes. No SIGPIPE:
+        // the host program (Ruby, Node, a C program) may not ignore it.
+        let sent = unsafe {
+            libc::send(
+                self.0.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        match usize::try_from(sent) {
+            Ok(sent) => Ok(sent),
+            Err(_) => {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&self, how: Shutdown) {
+        let _ = self.0.shutdown(how);
+    }
+
+    fn peer(&self) -> String {
+        self.0.peer_addr().map_or_else(
+            |_| "incoming connection".to_string(),
+            |addr| addr.to_string(),
+        )
+    }
+}
+
+/// The socket a node accepts connections on.
+pub(crate) struct Listener(TcpListener);
+
+impl Listener {
+    /// Listens on `port` of every IPv4 address (0: a free port), as BEAM
+    /// nodes do unless started with `-proto_dist inet6_tcp`.
+    pub(crate) fn bind(port: u16) -> io::Result<Listener> {
+        TcpListener::bind(("0.0.0.0", port)).map(Listener)
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> io::Result<u16> {
+        Ok(self.0.local_addr()?.port())
+    }
+
+    /// Waits for the next connection.
+    pub(crate) fn accept(&self) -> io::Result<Tcp> {
+        let (stream, _) = self.0.accept()?;
+        Tcp::new(stream)
+    }
+
+    /// What stops [`accept`](Self::accept) from another thread.
+    pub(crate) fn stopper(&self) -> io::Result<ListenerStop> {
+        self.0.try_clone().map(ListenerStop)
+    }
+}
+
+/// Stops a [`Listener`] that another thread blocks in `accept` on.
+///
+/// It holds a descriptor of its own for the listening socket: shutting
+/// down the accepting thread's descriptor instead would race with that
+/// thread closing it, after which the number may name another file.
+pub(crate) struct ListenerStop(TcpListener);
+
+impl ListenerStop {
+    /// Shuts the socket down: a blocked `accept` returns with an error,
+    /// and so does every later one.
+    pub(crate) fn stop(&self) {
+        // SAFETY: the descriptor is ours and open for as long as `self`.
+        unsafe {
+            libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn a_stopped_listener_wakes_its_accepting_thread() {
+        let listener = Listener::bind(0).expect("bind");
+        let stop = listener.stopper().expect("stopper");
+        let accepting = thread::spawn(move || listener.accept().map(|_| ()));
+        stop.stop();
+        assert!(accepting.join().expect("joined").is_err());
+    }
+
+    #[test]
+    fn reads_into_spare_capacity_and_writes_without_blocking() {
+        let listener = Listener::bind(0).expect("bind");
+        let port = listener.port().expect("port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let client = connect(&addr, Duration::from_secs(5)).expect("connect");
+        let server = listener.accept().expect("accept");
+        assert_eq!(client.try_write(b"hello").expect("write"), 5);
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(b">");
+        let mut got = 0;
+        while got < 5 {
+            let n = server.read_into(&mut buf).expect("read");
+            assert!(n > 0, "the peer is still open");
+            got += n;
+        }
+        assert_eq!(&buf[..], b">hello");
+        client.shutdown(Shutdown::Both);
+        assert_eq!(server.read_into(&mut buf).expect("eof"), 0);
+    }
+}

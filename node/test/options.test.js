@@ -1,0 +1,104 @@
+'use strict';
+// Options: a misspelt option is an error that names it, and every call that waits takes an
+// AbortSignal, against a real BEAM node. An aborted receive loses no message.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const erldp = require('..');
+const { BeamPeer, randomName, atom } = require('./support/beam');
+
+const sym = Symbol.for;
+let peer;
+let node;
+
+before(async () => {
+  peer = await BeamPeer.start();
+  node = await erldp.Node.start(randomName('js_opt_'), { cookie: peer.cookie });
+});
+
+after(async () => {
+  await node?.close();
+  await peer?.stop();
+});
+
+const us = () => atom(Symbol.keyFor(node.name));
+
+test('unknown options are TypeErrors naming the option, with the one probably meant', async () => {
+  await assert.rejects(erldp.Node.start(randomName('js_'), { cookiee: 'x' }), {
+    name: 'TypeError',
+    message: /^unknown option "cookiee" in Node.start options \(known: cookie, .*\); did you mean "cookie"\?$/,
+  });
+  await assert.rejects(node.rpc(peer.node, 'erlang', 'node', [], { timout: 10 }), /unknown option "timout" .*did you mean "timeout"\?/);
+  await assert.rejects(node.call([sym('x'), peer.node], sym('y'), { Timeout: 1 }), /unknown option "Timeout"/);
+  await assert.rejects(node.connect(peer.node, { hots: 'localhost' }), /unknown option "hots" .*did you mean "host"\?/);
+  await assert.rejects(node.ping(peer.node, { sginal: null }), /unknown option "sginal" .*did you mean "signal"\?/);
+  assert.throws(() => node.mailbox('m', { map: 'object' }), /unknown option "map" in mailbox options .*"maps"/);
+  const box = node.mailbox();
+  await assert.rejects(box.receive({ timeoutMs: 1 }), /unknown option "timeoutMs" in receive options/);
+  await assert.rejects(box.monitor(peer.node, { x: 1 }), /unknown option "x" in monitor options/);
+  assert.throws(() => erldp.decode(erldp.encode(1), { binary: 'buffer' }), /did you mean "binaries"/);
+  await assert.rejects(node.rpc(peer.node, 'erlang', 'node', [], { signal: 'stop' }), /option signal must be an AbortSignal/);
+  box.close();
+});
+
+test('an aborted rpc or call rejects with the signal reason at once', async () => {
+  const controller = new AbortController();
+  const slow = node.rpc(peer.node, 'timer', 'sleep', [60_000], { timeout: Infinity, signal: controller.signal });
+  const reason = new Error('user gave up');
+  controller.abort(reason);
+  await assert.rejects(slow, (err) => err === reason);
+
+  // Already aborted: nothing is sent.
+  await peer.eval('erldp_test:collect(not_called)');
+  await assert.rejects(
+    node.call([sym('not_called'), peer.node], sym('hello'), { signal: AbortSignal.abort() }),
+    { name: 'AbortError' },
+  );
+  assert.equal(await peer.eval('erldp_test:collected(not_called, 0, 200)'), '[]');
+
+  // A signal that never fires changes nothing; the node goes on working.
+  assert.equal(await node.rpc(peer.node, 'lists', 'sum', [[1, 2]], { signal: new AbortController().signal }), 3);
+  await assert.rejects(node.ping(peer.node, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  assert.equal(await node.ping(peer.node, { signal: new AbortController().signal }), 'pong');
+  await assert.rejects(node.connect(peer.node, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+});
+
+test('an aborted receive keeps its message for the next receive, in order', async () => {
+  const box = node.mailbox('abortable');
+  const controller = new AbortController();
+  const waiting = box.receive({ signal: controller.signal });
+  controller.abort();
+  await assert.rejects(waiting, { name: 'AbortError' });
+  // The message that the aborted receive's native side takes, then two more.
+  await peer.eval(`[{abortable, ${us()}} ! N || N <- [1, 2, 3]], ok`);
+  const got = [];
+  for (let i = 0; i < 3; i++) got.push((await box.receive({ timeout: 5000 })).term);
+  assert.deepEqual(got, [1, 2, 3]);
+
+  // Two aborted receives, then one that waits: it gets the first message.
+  const first = new AbortController();
+  const second = new AbortController();
+  const a = box.receive({ signal: first.signal });
+  const b = box.receive({ signal: second.signal });
+  first.abort();
+  second.abort();
+  await Promise.allSettled([a, b]);
+  const c = box.receive({ timeout: 5000 });
+  await peer.eval(`[{abortable, ${us()}} ! N || N <- [4, 5, 6]], ok`);
+  assert.equal((await c).term, 4);
+  assert.equal((await box.receive({ timeout: 5000 })).term, 5);
+  assert.equal((await box.receive({ timeout: 5000 })).term, 6);
+  assert.equal(await box.receive({ timeout: 0 }), null);
+  box.close();
+});
+
+test('Node.start with an aborted signal rejects, and the node it started is closed', async () => {
+  const name = randomName('js_abort_');
+  await assert.rejects(erldp.Node.start(name, { cookie: peer.cookie, signal: AbortSignal.abort() }), {
+    name: 'AbortError',
+  });
+  // The name is free again once the started node is closed.
+  const host = peer.node.split('@')[1];
+  const check = `erldp_test:wait_for(fun() -> erl_epmd:port_please("${name}", "${host}") =:= noport end, 10000)`;
+  assert.equal(await peer.eval(check), 'true');
+});
