@@ -170,10 +170,15 @@ typedef enum {
    */
   ERLDP_MSG_DOWN = 3,
   /**
-   * The connection to a monitored node went down. The term is
-   * `{nodedown, Node}`.
+   * The connection to a monitored node went down (`erldp_monitor_node`,
+   * `erldp_monitor_nodes`). The term is `{nodedown, Node}`.
    */
   ERLDP_MSG_NODE_DOWN = 4,
+  /**
+   * A node connected (`erldp_monitor_nodes`). The term is
+   * `{nodeup, Node}`.
+   */
+  ERLDP_MSG_NODE_UP = 5,
 } erldp_msg_kind;
 
 /**

@@ -304,13 +304,18 @@ impl Client {
 
     /// Sends `message` to `dest` on the peer node.
     pub fn send(&mut self, dest: &Dest, message: Term) -> Result<()> {
+        if let Dest::Global(name) = dest {
+            return Err(Error::invalid(format!(
+                "the global name {name} is resolved by a Node, not a Client"
+            )));
+        }
         if dest.node() != self.peer {
             return Err(Error::invalid(format!(
                 "{dest} is not on {}, the node this client is connected to",
                 self.peer
             )));
         }
-        self.send_control(&requests::send(self.me, dest, message))
+        self.send_control(&requests::send(self.me, dest, message)?)
     }
 
     /// Calls `module:function(args...)` on the peer, like

@@ -3,7 +3,9 @@
 //!
 //! Receivers block on it (with a timeout, or cancellably) or leave a
 //! callback that takes the next message; readers of connections push into
-//! it.
+//! it. The node's own cluster processes (global's, pg's) have a forwarding
+//! queue instead: every message goes straight to the one thread that drives
+//! them, with the node whose connection carried it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,14 +15,21 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
 use crate::pending::{Cancel, Timer};
+use crate::term::Atom;
 use crate::{Error, Result};
 
 type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
+
+/// Where a forwarding queue hands each message: with the node whose
+/// connection carried it (`None` for signals the node itself delivers).
+/// Called on the pushing thread; it must not block.
+pub(crate) type Forward = Box<dyn Fn(Message, Option<Atom>) + Send + Sync>;
 
 /// The message queue of one process.
 pub(crate) struct Inbox {
     state: Mutex<InboxState>,
     arrived: Condvar,
+    forward: Option<Forward>,
 }
 
 struct InboxState {
@@ -40,14 +49,38 @@ impl Inbox {
                 next_receiver: 0,
             }),
             arrived: Condvar::new(),
+            forward: None,
         })
+    }
+
+    /// A queue that keeps nothing: what is pushed goes to `forward` until
+    /// it is closed.
+    pub(crate) fn forwarding(forward: Forward) -> Arc<Inbox> {
+        let mut inbox = Inbox::new();
+        Arc::get_mut(&mut inbox).expect("not shared yet").forward = Some(forward);
+        inbox
     }
 
     /// Delivers a message; dropped silently if the mailbox is closed, as a
     /// message to a dead Erlang process is.
     pub(crate) fn push(self: &Arc<Self>, message: Message) {
+        self.push_from(message, None);
+    }
+
+    /// [`push`](Self::push) of a message that the connection to `via`
+    /// carried (or our own node sent), which a forwarding queue passes on.
+    pub(crate) fn push_via(self: &Arc<Self>, message: Message, via: Atom) {
+        self.push_from(message, Some(via));
+    }
+
+    fn push_from(self: &Arc<Self>, message: Message, via: Option<Atom>) {
         let mut state = self.state.lock();
         if state.closed {
+            return;
+        }
+        if let Some(forward) = &self.forward {
+            drop(state);
+            forward(message, via);
             return;
         }
         if let Some((_, receiver)) = state.receivers.pop_front() {

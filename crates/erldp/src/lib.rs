@@ -39,20 +39,6 @@
 #![warn(missing_docs)]
 
 mod client;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the node drives these state machines from issue 12's phase 2"
-    )
-)]
-#[cfg_attr(
-    test,
-    allow(
-        dead_code,
-        reason = "the node drives these state machines from issue 12's phase 2"
-    )
-)]
 mod cluster;
 mod connection;
 mod cookie;
@@ -84,7 +70,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use host::{long_hostname, short_hostname};
 pub use mailbox::Mailbox;
 pub use message::{Message, MessageKind};
-pub use node::{EpmdMode, Node, NodeBuilder};
+pub use node::{ClusterLimits, EpmdMode, Node, NodeBuilder, DEFAULT_SCOPE};
 pub use pending::{Cancel, Pending};
 pub use protocol::flags;
 pub use term::{Atom, BigInt, Bitstring, Fun, FunKind, Pid, Port, Ref, Term};

@@ -219,6 +219,11 @@ impl Scope {
         ]))
     }
 
+    /// Whether our process `pid` is in any group of the scope.
+    pub(crate) fn is_member(&self, pid: Pid) -> bool {
+        self.joined.contains_key(&pid)
+    }
+
     /// All members of `group`, ours and our peers', a pid once per join (like
     /// `pg:get_members/2`, in no particular order).
     pub(crate) fn members(&self, group: &Term) -> Vec<Pid> {

@@ -26,6 +26,10 @@ use crate::term::{Atom, AtomBudget};
 use crate::transport::{self, Io, Listener, Transport};
 use crate::{Error, Result};
 
+/// How long [`NodeInner::disconnect`] lets a connection write what is
+/// queued before it closes.
+const DISCONNECT_FLUSH: Duration = Duration::from_millis(500);
+
 /// The connection table and what we know of peers' addresses.
 #[derive(Default)]
 pub(super) struct Connections {
@@ -196,7 +200,7 @@ impl NodeInner {
         self.establish(peer, &attempt)
     }
 
-    fn connect_start(self: &Arc<Self>, peer: Atom) -> Result<Pending<()>> {
+    pub(super) fn connect_start(self: &Arc<Self>, peer: Atom) -> Result<Pending<()>> {
         self.check_peer(peer)?;
         let slot = Slot::new();
         let pending = Pending::new(
@@ -354,10 +358,13 @@ impl NodeInner {
                 _ => None,
             }
         };
+        // Before its reader starts: the node is up before any of its traffic.
+        self.connection_up(&conn);
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
         if let Err(err) = conn.run(dispatch) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
+            self.connection_gone(&conn);
             attempt.finish(Err(err.clone()));
             if let Some(other) = displaced {
                 other.finish(Err(err.clone()));
@@ -510,11 +517,38 @@ impl NodeInner {
     /// Sends a control message only if a connection is up; used for
     /// clean-up signals that must not cause a connection attempt.
     pub(super) fn send_if_connected(&self, node: Atom, control: &Control) {
+        self.send_noconnect(node, control);
+    }
+
+    /// Sends a control message only if a connection is up, as Erlang sends
+    /// with `noconnect`; false when none was.
+    pub(super) fn send_noconnect(&self, node: Atom, control: &Control) -> bool {
         let conn = match self.conns.table.lock().get(&node) {
             Some(Entry::Up(conn)) => Arc::clone(conn),
-            _ => return,
+            _ => return false,
         };
         let _ = conn.send(control);
+        true
+    }
+
+    /// `erlang:disconnect_node/1`: closes the connection to `peer`, if any,
+    /// as a lost one (links and monitors fire with `noconnection`). What was
+    /// sent before is flushed for a moment first (global sends
+    /// `remove_connection` just before it disconnects), on a thread of its
+    /// own, so that the caller never waits for a slow peer.
+    pub(super) fn disconnect(&self, peer: Atom) -> bool {
+        let conn = match self.conns.table.lock().get(&peer) {
+            Some(Entry::Up(conn)) => Arc::clone(conn),
+            _ => return false,
+        };
+        let closing = Arc::clone(&conn);
+        let spawned = thread::Builder::new()
+            .name("erldp-disconnect".into())
+            .spawn(move || closing.close("disconnected by this node", DISCONNECT_FLUSH));
+        if spawned.is_err() {
+            conn.abort("disconnected by this node");
+        }
+        true
     }
 
     /// Closes every connection, flushing each for a moment, and fails the

@@ -17,6 +17,9 @@
 //!   group leader of our rpcs).
 //! - `dispatch`: where each incoming control message goes, and sending.
 //! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
+//! - `events`: node up and down, for `monitor_nodes` and the cluster.
+//! - `cluster`: global and pg: their processes, the thread that drives
+//!   them, and the API on top.
 
 /// The target of the node's log records, whichever part logs them: one
 /// name for a program's logger to select (see [`logging`](crate::logging)).
@@ -24,8 +27,10 @@ const LOG: &str = "erldp::node";
 
 mod builtins;
 mod calls;
+mod cluster;
 mod connections;
 mod dispatch;
+mod events;
 mod registry;
 mod signals;
 
@@ -38,7 +43,10 @@ use parking_lot::Mutex;
 
 use self::builtins::Builtins;
 use self::calls::Requests;
+use self::cluster::{Cluster, ClusterOptions};
+pub use self::cluster::{ClusterLimits, DEFAULT_SCOPE};
 use self::connections::Connections;
+use self::events::NodeEvents;
 use self::registry::Registry;
 pub(crate) use self::signals::Process;
 use crate::dest::Dest;
@@ -81,6 +89,7 @@ pub struct NodeBuilder {
     max_message: usize,
     max_message_terms: usize,
     max_atoms_per_peer: usize,
+    cluster: ClusterOptions,
 }
 
 impl NodeBuilder {
@@ -165,6 +174,24 @@ impl NodeBuilder {
         self
     }
 
+    /// Like kernel's `prevent_overlapping_partitions` (on by default, as
+    /// since OTP 25): when a visible node of ours loses its connection to a
+    /// node of its global cluster, it tells the others, and those still
+    /// connected to that node disconnect from it, so that the cluster never
+    /// splits into partitions that overlap. Off, a lost connection is only
+    /// ours.
+    pub fn prevent_overlapping_partitions(mut self, on: bool) -> Self {
+        self.cluster.prevent_overlapping_partitions = on;
+        self
+    }
+
+    /// Bounds on what peers may make global and pg keep on our node
+    /// (defaults in [`ClusterLimits`]).
+    pub fn cluster_limits(mut self, limits: ClusterLimits) -> Self {
+        self.cluster.limits = limits;
+        self
+    }
+
     /// Starts the node: listens, registers with EPMD, and is ready to
     /// connect and be connected to.
     pub fn start(self) -> Result<Node> {
@@ -243,6 +270,8 @@ pub(crate) struct NodeInner {
     requests: Requests,
     timer: Arc<Timer>,
     builtins: Builtins,
+    node_events: NodeEvents,
+    cluster: Cluster,
 }
 
 impl NodeInner {
@@ -340,7 +369,13 @@ impl NodeInner {
             requests: Requests::default(),
             timer: Timer::new(),
             builtins,
+            node_events: NodeEvents::default(),
+            cluster: Cluster::default(),
         });
+        if let Err(err) = inner.start_cluster(options.cluster) {
+            inner.close();
+            return Err(err);
+        }
         {
             let inner = Arc::clone(&inner);
             thread::Builder::new()
@@ -383,6 +418,7 @@ impl NodeInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.stop_cluster();
         self.listener.stop();
         self.registration.lock().take();
         for process in self.registry.drain() {
@@ -412,6 +448,10 @@ impl Node {
             max_message: 1 << 30,
             max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
             max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
+            cluster: ClusterOptions {
+                prevent_overlapping_partitions: true,
+                limits: ClusterLimits::default(),
+            },
         }
     }
 

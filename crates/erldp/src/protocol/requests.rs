@@ -117,7 +117,13 @@ pub(crate) fn call_server(dest: &Dest) -> Result<ProcRef> {
         Dest::Alias(_) => Err(Error::invalid(
             "a gen_server call needs a pid or [name, node], not an alias",
         )),
+        Dest::Global(_) => Err(unresolved()),
     }
+}
+
+/// A global name reached this far: it is resolved to its pid first.
+fn unresolved() -> Error {
+    Error::invalid("a global name must be resolved to its pid before it is used")
 }
 
 /// `{'$gen_call', {From, [alias | Reference]}, Request}`.
@@ -127,6 +133,17 @@ pub(crate) fn call_request(from: Pid, reference: Ref, request: Term) -> Term {
         vec![Term::Atom(crate::atom!("alias"))],
         Box::new(Term::Ref(reference)),
     );
+    gen_call_message(from, tag, request)
+}
+
+/// `{'$gen_call', {From, Reference}, Request}`: a call whose reply
+/// (`{Reference, Reply}`, per `gen:reply/2`) comes to `From` itself, for our
+/// processes that have no alias (the cluster processes).
+pub(crate) fn call_request_to_pid(from: Pid, reference: Ref, request: Term) -> Term {
+    gen_call_message(from, Term::Ref(reference), request)
+}
+
+fn gen_call_message(from: Pid, tag: Term, request: Term) -> Term {
     Term::Tuple(vec![
         Term::Atom(crate::atom!("$gen_call")),
         Term::Tuple(vec![Term::Pid(from), tag]),
@@ -248,8 +265,8 @@ fn reply_alias(tag: &Term) -> Option<Ref> {
 /// The control message that sends `message` from `from` to `dest` on
 /// another node.
 #[inline]
-pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
-    match *dest {
+pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Result<Control> {
+    Ok(match *dest {
         Dest::Pid(to) => Control::Send {
             from: Some(from),
             to,
@@ -265,7 +282,8 @@ pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
             alias,
             message,
         },
-    }
+        Dest::Global(_) => return Err(unresolved()),
+    })
 }
 
 #[cfg(test)]

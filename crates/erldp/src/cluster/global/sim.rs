@@ -210,7 +210,7 @@ impl Sim {
                     let to = match to {
                         Dest::Name { node, .. } => self.index(node).map(|n| (n, Proc::Server)),
                         Dest::Pid(pid) => self.pid_end(pid),
-                        Dest::Alias(_) => None,
+                        Dest::Alias(_) | Dest::Global(_) => None,
                     };
                     if let Some(to) = to {
                         self.enqueue((at, from), to, msg);
