@@ -21,7 +21,7 @@ use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::term::{Atom, Pid, Term};
 use crate::transport::{self, Io, Transport};
-use crate::{epmd, random, Error, Result};
+use crate::{epmd, host, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -35,8 +35,11 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Our node name (default: a unique `erldp_client_...` name on this
-    /// host, long when the peer's host has a dot).
+    /// Our node name (default: a unique `erldp_client_...` name). Without a
+    /// host, it gets one of the peer's kind: this host's short name, or for
+    /// a long-named peer its fully qualified name (the address we reach the
+    /// peer from when there is none). A name with a host of the other kind
+    /// than the peer's is refused, as BEAM refuses it.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -126,20 +129,14 @@ impl ClientBuilder {
         deadline: Instant,
     ) -> Result<Client> {
         let cookie = identity::cookie(self.cookie)?;
-        let (_, peer_host) = split_node_name(peer)?;
-        let alive = self.name.unwrap_or_else(|| {
+        split_node_name(peer)?;
+        let given = self.name.unwrap_or_else(|| {
             format!(
                 "erldp_client_{}_{:06x}",
                 std::process::id(),
                 random::u32() & 0xFF_FFFF
             )
         });
-        let name = identity::full_name(&alive, peer_host.contains('.'));
-        if !identity::valid_node_name(&name) {
-            return Err(Error::invalid(format!(
-                "node name {name:?} must be name@host"
-            )));
-        }
         let mut ordered: Vec<SocketAddr> = addrs.to_vec();
         // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
         ordered.sort_by_key(|addr| !addr.is_ipv4());
@@ -151,6 +148,7 @@ impl ClientBuilder {
             }
             match transport::connect(&addr, left) {
                 Ok(tcp) => {
+                    let name = client_name(&given, peer, &tcp)?;
                     return Client::handshake(
                         Box::new(tcp),
                         peer,
@@ -159,7 +157,7 @@ impl ClientBuilder {
                         self.hidden,
                         self.net_ticktime,
                         deadline,
-                    )
+                    );
                 }
                 Err(err) => {
                     last_err = Some(Error::connection(
@@ -174,6 +172,36 @@ impl ClientBuilder {
             reason: "its host has no address".into(),
         }))
     }
+}
+
+/// Our full name for a connection to `peer` over `tcp`: `given` when it has
+/// a host, else one of the peer's kind (long names talk only to long names),
+/// on this host's short name, or its fully qualified name for a long-named
+/// peer, or when it has none the address we reach the peer from (a client is
+/// never connected back to, so any name the peer accepts will do).
+fn client_name(given: &str, peer: &str, tcp: &transport::Tcp) -> Result<String> {
+    let name = if given.contains('@') {
+        given.to_string()
+    } else if identity::is_long_name(peer) {
+        match host::fully_qualified_hostname() {
+            Some(host) => format!("{given}@{host}"),
+            None => {
+                let ip = tcp
+                    .local_ip()
+                    .map_err(|err| Error::io("reading our address", &err))?;
+                format!("{given}@{ip}")
+            }
+        }
+    } else {
+        format!("{given}@{}", host::short_hostname())
+    };
+    if !identity::valid_node_name(&name) {
+        return Err(Error::invalid(format!(
+            "node name {name:?} must be name@host"
+        )));
+    }
+    identity::check_peer_name(identity::is_long_name(&name), peer)?;
+    Ok(name)
 }
 
 fn split_node_name(peer: &str) -> Result<(&str, &str)> {

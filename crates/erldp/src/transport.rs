@@ -90,6 +90,11 @@ impl Tcp {
         stream.set_nodelay(true)?;
         Ok(Tcp(stream))
     }
+
+    /// The address of our end of the connection.
+    pub(crate) fn local_ip(&self) -> io::Result<std::net::IpAddr> {
+        Ok(self.0.local_addr()?.ip())
+    }
 }
 
 /// The addresses of `host` at `port`, IPv4 first: BEAM nodes listen on

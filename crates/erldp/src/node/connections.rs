@@ -175,7 +175,7 @@ impl NodeInner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        Ok(())
+        identity::check_peer_name(self.long_names, peer.as_str())
     }
 
     /// The connection to `peer`, connecting first if there is none.

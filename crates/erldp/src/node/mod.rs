@@ -140,7 +140,11 @@ impl NodeBuilder {
     }
 
     /// Long names (`name@host.domain`) instead of short ones. Implied when
-    /// the name already carries a host with a dot.
+    /// the name already carries a host with a dot (or an address). As with
+    /// BEAM's `-name`, a name without a host then needs this host's fully
+    /// qualified name, and a short-named node cannot have a host with dots;
+    /// a node with long names connects only to long-named nodes, one with
+    /// short names only to short-named ones.
     pub fn long_names(mut self, long: bool) -> Self {
         self.long_names = Some(long);
         self
@@ -248,6 +252,8 @@ pub(crate) struct NodeInner {
     cookie: String,
     flags: u64,
     hidden: bool,
+    /// Long names (`name@host.domain`): peers must have them too.
+    long_names: bool,
     epmd_mode: EpmdMode,
     epmd_port: u16,
     port: u16,
@@ -276,8 +282,10 @@ pub(crate) struct NodeInner {
 
 impl NodeInner {
     fn start(options: NodeBuilder) -> Result<Node> {
-        let long = options.long_names == Some(true);
-        let full_name = identity::full_name(&options.name, long);
+        let long = options
+            .long_names
+            .unwrap_or_else(|| options.name.contains('@') && identity::is_long_name(&options.name));
+        let full_name = identity::full_name(&options.name, long)?;
         if !identity::valid_node_name(&full_name) {
             return Err(Error::invalid(format!(
                 "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the name"
@@ -349,6 +357,7 @@ impl NodeInner {
             cookie,
             flags,
             hidden: options.hidden,
+            long_names: long,
             epmd_mode: options.epmd,
             epmd_port,
             port,
