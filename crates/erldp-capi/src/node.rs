@@ -48,8 +48,15 @@ pub struct erldp_node_options {
     pub setup_timeout_ms: u32,
     /// Long names: a name without `@host` gets the fully qualified host name
     /// (default false: the short host name). A name with a host is used as
-    /// it is.
+    /// it is, and is long when its host has a dot or is an address. A node
+    /// with long names connects only to long-named nodes, one with short
+    /// names only to short-named ones, as BEAM nodes do.
     pub long_names: bool,
+    /// Like kernel's `prevent_overlapping_partitions` (default true): a
+    /// visible node that loses its connection to a node of its global
+    /// cluster tells the others, and those still connected to that node drop
+    /// it, so that partitions never overlap.
+    pub prevent_overlapping_partitions: bool,
 }
 
 impl Default for erldp_node_options {
@@ -62,6 +69,7 @@ impl Default for erldp_node_options {
             net_ticktime_ms: 60_000,
             setup_timeout_ms: 7_000,
             long_names: false,
+            prevent_overlapping_partitions: true,
         }
     }
 }
@@ -76,7 +84,7 @@ pub struct erldp_node {
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
 /// from the environment, any listen port, net_ticktime 60 s, setup timeout
-/// 7 s, short names.
+/// 7 s, short names, overlapping partitions prevented.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
     guard(|| {
@@ -103,6 +111,9 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         net_ticktime_ms: unsafe { addr_of!((*options).net_ticktime_ms).read() },
         setup_timeout_ms: unsafe { addr_of!((*options).setup_timeout_ms).read() },
         long_names: flag(unsafe { addr_of!((*options).long_names) }),
+        prevent_overlapping_partitions: flag(unsafe {
+            addr_of!((*options).prevent_overlapping_partitions)
+        }),
     })
 }
 
@@ -150,7 +161,10 @@ pub unsafe extern "C" fn erldp_node_start(
             .listen_port(options.listen_port)
             .net_ticktime(Duration::from_millis(options.net_ticktime_ms.into()))
             .setup_timeout(Duration::from_millis(options.setup_timeout_ms.into()))
-            .long_names(options.long_names);
+            .prevent_overlapping_partitions(options.prevent_overlapping_partitions);
+        if options.long_names {
+            builder = builder.long_names(true);
+        }
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
         }
@@ -338,7 +352,7 @@ pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<
     Ok(Dest::name(name, node))
 }
 
-fn call(
+pub(crate) fn call(
     node: &erldp_node,
     dest: Dest,
     request: Term,
