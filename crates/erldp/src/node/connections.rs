@@ -532,19 +532,28 @@ impl NodeInner {
     }
 
     /// `erlang:disconnect_node/1`: closes the connection to `peer`, if any,
-    /// as a lost one (links and monitors fire with `noconnection`). What was
-    /// sent before is flushed for a moment first (global sends
-    /// `remove_connection` just before it disconnects), on a thread of its
-    /// own, so that the caller never waits for a slow peer.
-    pub(super) fn disconnect(&self, peer: Atom) -> bool {
+    /// as a lost one (links and monitors fire with `noconnection`).
+    ///
+    /// As with BEAM, the node is down for us at once, before the peer can
+    /// notice: global then tells the rest of the cluster that we lost it
+    /// before the peer tells them it lost us, which would make them drop us
+    /// instead (`prevent_overlapping_partitions`). The connection closes
+    /// once the cluster driver has taken that in, after what was sent on it
+    /// is flushed for a moment (global sends `remove_connection` just before
+    /// it disconnects), on a thread of its own: the caller never waits.
+    pub(super) fn disconnect(self: &Arc<Self>, peer: Atom) -> bool {
         let conn = match self.conns.table.lock().get(&peer) {
             Some(Entry::Up(conn)) => Arc::clone(conn),
             _ => return false,
         };
-        let closing = Arc::clone(&conn);
+        self.connection_gone(&conn);
+        let (inner, closing) = (Arc::clone(self), Arc::clone(&conn));
         let spawned = thread::Builder::new()
             .name("erldp-disconnect".into())
-            .spawn(move || closing.close("disconnected by this node", DISCONNECT_FLUSH));
+            .spawn(move || {
+                inner.cluster_caught_up();
+                closing.close("disconnected by this node", DISCONNECT_FLUSH);
+            });
         if spawned.is_err() {
             conn.abort("disconnected by this node");
         }

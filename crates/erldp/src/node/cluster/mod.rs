@@ -206,6 +206,11 @@ impl NodeInner {
         let _ = self.tell_cluster(Event::Down { node });
     }
 
+    /// Returns once the driver has handled every event told to it before.
+    pub(super) fn cluster_caught_up(&self) {
+        let _ = self.ask(|_| ());
+    }
+
     /// Runs `job` on the driver thread and returns what it returns.
     fn ask<T: Send + 'static>(
         &self,
