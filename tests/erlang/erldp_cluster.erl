@@ -7,7 +7,8 @@
 %% the test harness (tests/erlang/erldp_test.erl) that started them.
 -module(erldp_cluster).
 
--export([wait_started/1, connect/1, await_mesh/2, await_mesh/3, sync/1, sync_on/2, known/0,
+-export([wait_started/1, connect/1, await_mesh/2, await_mesh/3, overlaps/2, sync/1, sync_on/2,
+         known/0,
          spawn_idle/0, register_name/1, register_name/2, whereis_on/2, await_whereis/4,
          trans/3, start_scope/1, join/3, members/2, members_on/3, await_members/5]).
 
@@ -61,6 +62,19 @@ mesh_missing(Nodes, Others) ->
     [{N, Lacks} || N <- Nodes,
                    Lacks <- [((Nodes ++ Others) -- [N]) -- nodes_of(N)],
                    Lacks =/= []].
+
+%% @doc The overlapping partitions among `Nodes' and the nodes of `Known': `{N, X, Y}' where
+%% N is connected to X and Y, which are not connected to each other (what global's
+%% prevent_overlapping_partitions removes). Each node of `Nodes' is asked for its `nodes()';
+%% `Known' gives the neighbours of nodes that run no helpers (an ErlDP node), `[{Node, Nodes}]'.
+-spec overlaps([node()], [{node(), [node()]}]) -> [{node(), node(), node()}].
+overlaps(Nodes, Known) ->
+    All = [{N, nodes_of(N)} || N <- Nodes] ++ Known,
+    Of = fun(N) -> proplists:get_value(N, All, []) end,
+    Members = [N || {N, _} <- All],
+    [{N, X, Y} || {N, Ns} <- All, X <- Ns, Y <- Ns, X < Y,
+                  lists:member(X, Members), lists:member(Y, Members),
+                  not lists:member(Y, Of(X))].
 
 nodes_of(Node) ->
     try erpc:call(Node, erlang, nodes, [], 5000)

@@ -692,3 +692,56 @@ fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
         assert!(got.ends_with("{hello,from_rust}]"), "node {i}: {got}");
     }
 }
+
+/// `prevent_overlapping_partitions`, as OTP 25+ runs it: a lost connection between two nodes
+/// is reported to all, and the nodes still connected to both drop one of them, so that no node
+/// stays connected to two nodes that are not connected to each other. Which one they drop
+/// depends on whose report comes first, on BEAM as here; either way global goes on everywhere.
+#[test]
+fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
+    for otps in global_clusters() {
+        let label = label(&otps);
+        // Our node drops B.
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let b = cluster.nodes()[1].clone();
+        assert!(node.disconnect(&b));
+        eventually(&format!("{label}: B gone"), || {
+            node.nodes().iter().all(|n| n.as_str() != b).then_some(())
+        });
+        no_overlap(&mut cluster, &node, &label);
+
+        // A drops us.
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let us = node.name().to_string();
+        cluster.peer(0).eval_ok(&format!(
+            "erlang:disconnect_node({us}), \
+             erldp_test:wait_for(fun() -> not lists:member({us}, nodes()) end, 30000).",
+            us = erl_atom(&us)
+        ));
+        no_overlap(&mut cluster, &node, &label);
+    }
+}
+
+/// Waits until no node, ours included, is connected to two nodes that are not connected to
+/// each other; then global:sync() returns on every BEAM node and our node still registers.
+fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
+    let beams = cluster.node_list();
+    eventually(&format!("{label}: no overlapping partitions"), || {
+        let ours: Vec<String> = node.nodes().iter().map(|n| erl_atom(n.as_str())).collect();
+        let check = format!(
+            "erldp_cluster:overlaps({beams}, [{{{}, [{}]}}]).",
+            erl_atom(node.name().as_str()),
+            ours.join(",")
+        );
+        (cluster.peer(0).eval_ok(&check) == "[]").then_some(())
+    });
+    cluster.assert_synced(T);
+    let inbox = node.mailbox(None).expect("mailbox");
+    assert!(
+        node.register_global(&Term::atom("after_partition"), &inbox)
+            .expect("register"),
+        "{label}"
+    );
+}

@@ -180,6 +180,19 @@ impl BeamCluster {
         self.peers.len() - 1
     }
 
+    /// Kills node `i` (SIGKILL) and starts a new incarnation under the same name and release,
+    /// not connected to anyone yet.
+    pub fn restart(&mut self, i: usize) {
+        self.peers[i].kill9();
+        let alive = self.peers[i]
+            .node()
+            .split_once('@')
+            .map(|(alive, _)| alive.to_string())
+            .expect("name@host");
+        let otp = self.peers[i].otp().clone();
+        self.peers[i] = self.template.clone().otp(otp).name(alive).start();
+    }
+
     /// Takes node `i` out of the cluster (to stop it, kill it or drop it); later indices move
     /// down by one.
     pub fn remove(&mut self, i: usize) -> BeamPeer {

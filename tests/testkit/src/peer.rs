@@ -29,6 +29,7 @@ const POLL: Duration = Duration::from_millis(10);
 pub struct BeamPeerBuilder {
     cookie: Option<String>,
     name_prefix: String,
+    name: Option<String>,
     net_ticktime: Option<u32>,
     hidden: bool,
     long_names: bool,
@@ -50,6 +51,13 @@ impl BeamPeerBuilder {
     /// The start of the random node name (default `erldp_t_`).
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.name_prefix = prefix.into();
+        self
+    }
+
+    /// This exact name (the part before `@`) instead of a random one: a node restarted under
+    /// the name of one that was killed, as a new incarnation.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -112,7 +120,10 @@ impl BeamPeerBuilder {
     /// Starts the node and waits until it is up. Panics (with the node's output) when it is not.
     pub fn start(self) -> BeamPeer {
         let ebin = compile_helpers(&self.otp);
-        let name = random_name(&self.name_prefix);
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| random_name(&self.name_prefix));
         let cookie = self.cookie.clone().unwrap_or_else(random_cookie);
         let mut cmd: Command = match &self.netns {
             None => self.otp.command("erl"),
@@ -211,6 +222,7 @@ impl BeamPeer {
         BeamPeerBuilder {
             cookie: None,
             name_prefix: "erldp_t_".into(),
+            name: None,
             net_ticktime: None,
             hidden: false,
             long_names: false,
