@@ -48,7 +48,7 @@ pub unsafe extern "C" fn erldp_register_global(
         let name = unsafe { global_name(name) }?;
         let mailbox = unsafe { mailbox_of(mailbox) }?;
         let registered = unsafe { ffi::out(registered, "registered") }?;
-        ffi::write(registered, node.node.register_global(&name, mailbox)?);
+        ffi::write(registered, node.node.register_global(&name, mailbox.pid())?);
         Ok(())
     })
 }

@@ -144,7 +144,7 @@ fn a_visible_node_takes_part_in_global() {
         // Ours is known on every BEAM node once registering returns.
         let inbox = node.mailbox(Some("inbox")).expect("mailbox");
         assert!(node
-            .register_global(&Term::atom("ours"), &inbox)
+            .register_global(&Term::atom("ours"), inbox.pid())
             .expect("register"));
         hand_over(cluster.peer(0), &node, "Ours", Term::from(inbox.pid()));
         cluster.peer(0).eval_ok(&format!(
@@ -152,7 +152,7 @@ fn a_visible_node_takes_part_in_global() {
         ));
         assert!(
             !node
-                .register_global(&Term::atom("svc"), &inbox)
+                .register_global(&Term::atom("svc"), inbox.pid())
                 .expect("register"),
             "{label}: svc is taken"
         );
@@ -237,7 +237,7 @@ fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() 
         cluster.assert_synced(T);
         let inbox = node.mailbox(None).expect("mailbox");
         assert!(
-            node.register_global(&Term::atom("after_kill"), &inbox)
+            node.register_global(&Term::atom("after_kill"), inbox.pid())
                 .expect("register"),
             "{label}"
         );
@@ -262,7 +262,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     let node = start_node(&cluster, "aa_", false);
     let ours = node.mailbox(None).expect("mailbox");
     assert!(node
-        .register_global(&Term::atom("clash"), &ours)
+        .register_global(&Term::atom("clash"), ours.pid())
         .expect("register"));
     cluster
         .peer(0)
@@ -289,7 +289,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     let node = start_node(&cluster, "zz_", false);
     let ours = node.mailbox(None).expect("mailbox");
     assert!(node
-        .register_global(&Term::atom("clash"), &ours)
+        .register_global(&Term::atom("clash"), ours.pid())
         .expect("register"));
     cluster
         .peer(0)
@@ -340,7 +340,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
         .expect("node");
     let ours = node.mailbox(None).expect("mailbox");
     assert!(node
-        .register_global(&Term::atom("clash"), &ours)
+        .register_global(&Term::atom("clash"), ours.pid())
         .expect("register"));
     let watcher = node.mailbox(None).expect("mailbox");
     let reference = watcher.monitor(&Dest::Pid(ours.pid())).expect("monitor");
@@ -370,7 +370,7 @@ fn a_hidden_node_registers_no_names_and_asks_its_peers_where_names_are() {
     node.connect(&cluster.nodes()[0]).expect("connect");
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let err = node
-        .register_global(&Term::atom("mine"), &inbox)
+        .register_global(&Term::atom("mine"), inbox.pid())
         .expect_err("hidden");
     assert!(err.to_string().contains("hidden"), "{err}");
     assert_eq!(
@@ -526,7 +526,7 @@ fn our_names_and_memberships_vanish_when_mailboxes_and_the_node_close() {
         .collect();
     for (i, mailbox) in boxes.iter().enumerate() {
         assert!(node
-            .register_global(&Term::atom(&format!("name{i}")), mailbox)
+            .register_global(&Term::atom(&format!("name{i}")), mailbox.pid())
             .expect("register"));
         mailbox.join(DEFAULT_SCOPE, room.clone()).expect("join");
         hand_over(
@@ -740,7 +740,7 @@ fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
     cluster.assert_synced(T);
     let inbox = node.mailbox(None).expect("mailbox");
     assert!(
-        node.register_global(&Term::atom("after_partition"), &inbox)
+        node.register_global(&Term::atom("after_partition"), inbox.pid())
             .expect("register"),
         "{label}"
     );

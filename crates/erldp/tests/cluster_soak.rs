@@ -28,7 +28,7 @@ fn global_and_pg_survive_a_minute_of_nodes_killed_and_restarted() {
 
     let keeper = node.mailbox(None).expect("mailbox");
     assert!(node
-        .register_global(&Term::atom("soak"), &keeper)
+        .register_global(&Term::atom("soak"), keeper.pid())
         .expect("register"));
     keeper
         .join(DEFAULT_SCOPE, Term::atom("soak_room"))
@@ -54,7 +54,7 @@ fn global_and_pg_survive_a_minute_of_nodes_killed_and_restarted() {
         // Names registered from our side during the churn reach the restarted node.
         let churn = node.mailbox(None).expect("mailbox");
         let name = Term::atom(&format!("soak_{round}"));
-        assert!(node.register_global(&name, &churn).expect("register"));
+        assert!(node.register_global(&name, churn.pid()).expect("register"));
         let restarted = cluster.nodes()[victim].clone();
         check_names(&mut cluster, victim, &node, &restarted);
         node.unregister_global(&name).expect("unregister");

@@ -38,7 +38,7 @@ use crate::inbox::Forward;
 use crate::message::{Message, MessageKind};
 use crate::protocol::requests;
 use crate::term::{Atom, Pid, Term};
-use crate::{random, Error, Mailbox, Result};
+use crate::{random, Error, Result};
 
 /// The pg scope that BEAM runs with `-kernel start_pg true`, and that
 /// `pg:join/2` and `pg:get_members/1` use.
@@ -348,21 +348,24 @@ impl NodeInner {
 
 /// Global names (`global`): registered by visible nodes, known everywhere.
 impl Node {
-    /// `global:register_name(Name, Pid)` for `mailbox`: true once every node
-    /// of the cluster holds the name, false when it was taken (or the mailbox
-    /// already has a global name). The name goes when the mailbox closes.
+    /// `global:register_name(Name, Pid)` for `pid`, a process of this node
+    /// (a [`Mailbox`](crate::Mailbox)'s): true once every node of the
+    /// cluster holds the name, false when it was taken (or the process
+    /// already has a global name). The name goes when the process ends.
     /// Waits as long as global's locks take, as on BEAM. A hidden node cannot
     /// register names: [`Error::InvalidArgument`] says so.
-    pub fn register_global(&self, name: &Term, mailbox: &Mailbox) -> Result<bool> {
-        if mailbox.node().name() != self.name() {
-            return Err(Error::invalid(format!(
-                "{mailbox:?} is a mailbox of another node"
-            )));
+    pub fn register_global(&self, name: &Term, pid: Pid) -> Result<bool> {
+        match self.inner.process(pid) {
+            Some(process) if !process.is_closed() => {}
+            Some(_) => return Err(Error::Closed),
+            None => {
+                return Err(Error::invalid(format!(
+                    "{pid} is not a live process of {}",
+                    self.name()
+                )))
+            }
         }
-        if mailbox.is_closed() {
-            return Err(Error::Closed);
-        }
-        let (name, pid) = (name.clone(), mailbox.pid());
+        let name = name.clone();
         let answer = self.inner.ask(move |driver| driver.register(name, pid))??;
         let reply = answer.recv().map_err(|_| Error::Closed)?;
         Ok(reply.is_atom("yes"))
@@ -404,7 +407,8 @@ impl Node {
 impl Node {
     /// `pg:get_members(Scope, Group)`: the members of `group` in `scope`, ours
     /// and our peers', a pid once per join, in no particular order. The
-    /// first use of a scope starts it on our node (see [`Mailbox::join`]);
+    /// first use of a scope starts it on our node (see
+    /// [`Mailbox::join`](crate::Mailbox::join));
     /// peers' members then arrive as they answer.
     pub fn members(&self, scope: &str, group: &Term) -> Result<Vec<Pid>> {
         let (scope, group) = (scope_atom(scope)?, group.clone());
