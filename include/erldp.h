@@ -175,10 +175,15 @@ typedef enum {
    */
   ERLDP_MSG_DOWN = 3,
   /**
-   * The connection to a monitored node went down. The term is
-   * `{nodedown, Node}`.
+   * The connection to a monitored node went down (`erldp_monitor_node`,
+   * `erldp_monitor_nodes`). The term is `{nodedown, Node}`.
    */
   ERLDP_MSG_NODE_DOWN = 4,
+  /**
+   * A node connected (`erldp_monitor_nodes`). The term is
+   * `{nodeup, Node}`.
+   */
+  ERLDP_MSG_NODE_UP = 5,
 } erldp_msg_kind;
 
 /**
@@ -421,7 +426,9 @@ typedef struct {
   /**
    * Long names: a name without `@host` gets the fully qualified host name
    * (default false: the short host name). A name with a host is used as
-   * it is.
+   * it is, and is long when its host has a dot or is an address. A node
+   * with long names connects only to long-named nodes, one with short
+   * names only to short-named ones, as BEAM nodes do.
    */
   bool long_names;
   /**
@@ -489,6 +496,13 @@ typedef struct {
    * `erldp_mailbox_set_queue_limit`); 0, the default, for none.
    */
   uint64_t mailbox_queue_limit;
+  /**
+   * Like kernel's `prevent_overlapping_partitions` (default true): a
+   * visible node that loses its connection to a node of its global
+   * cluster tells the others, and those still connected to that node drop
+   * it, so that partitions never overlap.
+   */
+  bool prevent_overlapping_partitions;
 } erldp_node_options;
 
 /**
@@ -625,6 +639,107 @@ erldp_status erldp_encode_map_header(erldp_buf *buf, uint32_t pairs);
  * `ERLDP_ERR_DECODE` and append nothing.
  */
 erldp_status erldp_encode_term(erldp_buf *buf, const uint8_t *etf, size_t len);
+
+/**
+ * `global:register_name(Name, Pid)` for `mailbox`, a mailbox of `node`:
+ * writes true to `*registered` once every node of the cluster holds the
+ * name, false when it was taken. The name goes when the mailbox closes.
+ * Waits as long as global's locks take, as on BEAM. A hidden node cannot
+ * register names (`ERLDP_ERR_ARG` says so): start it with `hidden` false.
+ */
+erldp_status erldp_register_global(const erldp_node *node,
+                                   const char *name,
+                                   const erldp_mailbox *mailbox,
+                                   bool *registered);
+
+/**
+ * `global:unregister_name(Name)` on every node of the cluster; a name that
+ * is not registered is no error. Needs a visible node.
+ */
+erldp_status erldp_unregister_global(const erldp_node *node, const char *name);
+
+/**
+ * `global:whereis_name(Name)`: writes the pid registered globally as
+ * `name` (ETF) to `*out`; `ERLDP_ERR_NOT_FOUND` when there is none. A
+ * visible node answers from its own copy of the names; a hidden one asks
+ * its connected peers.
+ */
+erldp_status erldp_whereis_global(const erldp_node *node, const char *name, erldp_buf **out);
+
+/**
+ * Sends `msg` (ETF) from `mailbox` to the process registered globally as
+ * `name` (`global:send/2`); `ERLDP_ERR_ARG` when there is none.
+ */
+erldp_status erldp_send_global(const erldp_mailbox *mailbox,
+                               const char *name,
+                               const uint8_t *msg,
+                               size_t msg_len);
+
+/**
+ * `gen_server:call({global, Name}, Request, Timeout)`; otherwise as
+ * `erldp_call`. No process under the name is `ERLDP_ERR_RPC` (class `exit`,
+ * reason `noproc`), as for `gen_server:call`.
+ */
+erldp_status erldp_call_global(const erldp_node *node,
+                               const char *name,
+                               const uint8_t *request,
+                               size_t request_len,
+                               uint32_t timeout_ms,
+                               erldp_buf **out);
+
+/**
+ * Monitors the process registered globally as `name` (the name is
+ * resolved now, as `gen_server` does): as `erldp_monitor`.
+ * `ERLDP_ERR_ARG` when no process holds the name.
+ */
+erldp_status erldp_monitor_global(const erldp_mailbox *mailbox, const char *name, erldp_buf **out);
+
+/**
+ * `pg:join(Scope, Group, self())` for `mailbox`: `scope` NULL is `pg`,
+ * `group` any term (ETF). Every connected peer running the scope, hidden
+ * or visible, then lists the mailbox among the group's members, once more
+ * per call, until `erldp_leave` or the mailbox closes. A scope no peer
+ * runs is no error: it starts on this node at its first use.
+ */
+erldp_status erldp_join(const erldp_mailbox *mailbox,
+                        const char *scope,
+                        const uint8_t *group,
+                        size_t group_len);
+
+/**
+ * `pg:leave(Scope, Group, self())`: leaves the group once; writes false to
+ * `*left` when the mailbox was not in it.
+ */
+erldp_status erldp_leave(const erldp_mailbox *mailbox,
+                         const char *scope,
+                         const uint8_t *group,
+                         size_t group_len,
+                         bool *left);
+
+/**
+ * `pg:get_members(Scope, Group)`: the members of `group` (ETF) in `scope`
+ * (NULL: `pg`), this node's and its peers', as the ETF of a list of pids
+ * written to `*out`. Peers' members arrive as they answer once the scope
+ * started on this node (at its first use).
+ */
+erldp_status erldp_members(const erldp_node *node,
+                           const char *scope,
+                           const uint8_t *group,
+                           size_t group_len,
+                           erldp_buf **out);
+
+/**
+ * `net_kernel:monitor_nodes(true)` for every kind of peer: a message of
+ * kind `ERLDP_MSG_NODE_UP` (`{nodeup, Node}`) when a node connects and
+ * `ERLDP_MSG_NODE_DOWN` (`{nodedown, Node}`) when its connection goes,
+ * hidden peers included. Called twice, each event comes twice.
+ */
+erldp_status erldp_monitor_nodes(const erldp_mailbox *mailbox);
+
+/**
+ * Undoes one `erldp_monitor_nodes`.
+ */
+erldp_status erldp_demonitor_nodes(const erldp_mailbox *mailbox);
 
 /**
  * Sets how much ErlDP logs, overriding `ERLDP_LOG` (which the first
@@ -815,7 +930,7 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
  * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
  * limits of README's "Limits": messages up to 1 GiB, 64 pending
  * handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
- * mailbox queue limit.
+ * mailbox queue limit; overlapping partitions prevented.
  */
 erldp_status erldp_node_options_init(erldp_node_options *options);
 

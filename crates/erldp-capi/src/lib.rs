@@ -26,6 +26,7 @@
 mod ffi;
 
 pub mod buf;
+pub mod cluster;
 pub mod log;
 pub mod mailbox;
 pub mod message;

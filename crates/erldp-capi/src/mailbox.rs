@@ -21,7 +21,7 @@ pub struct erldp_mailbox {
     mailbox: Mailbox,
 }
 
-unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
+pub(crate) unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
     // SAFETY: forwarded from the caller.
     Ok(&unsafe { ffi::handle(ptr, "mailbox") }?.mailbox)
 }
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn erldp_send(
 }
 
 /// Decode errors name the `msg` argument, like those of the other calls.
-fn send_encoded(mailbox: &Mailbox, dest: &erldp::Dest, msg: &[u8]) -> Outcome {
+pub(crate) fn send_encoded(mailbox: &Mailbox, dest: &erldp::Dest, msg: &[u8]) -> Outcome {
     match mailbox.send_encoded(dest, msg) {
         Err(err @ Error::Decode { .. }) => Err(err).context("msg"),
         other => Ok(other?),

@@ -20,9 +20,12 @@ pub enum erldp_msg_kind {
     /// A monitored process ended (or could not be monitored). The term is
     /// `{'DOWN', Ref, process, Pid | {Name, Node}, Reason}`.
     ERLDP_MSG_DOWN = 3,
-    /// The connection to a monitored node went down. The term is
-    /// `{nodedown, Node}`.
+    /// The connection to a monitored node went down (`erldp_monitor_node`,
+    /// `erldp_monitor_nodes`). The term is `{nodedown, Node}`.
     ERLDP_MSG_NODE_DOWN = 4,
+    /// A node connected (`erldp_monitor_nodes`). The term is
+    /// `{nodeup, Node}`.
+    ERLDP_MSG_NODE_UP = 5,
 }
 
 /// A message or signal taken from a mailbox. Its parts are ETF, borrowed
@@ -50,6 +53,7 @@ impl erldp_message {
             MessageKind::Exit => erldp_msg_kind::ERLDP_MSG_EXIT,
             MessageKind::Down => erldp_msg_kind::ERLDP_MSG_DOWN,
             MessageKind::NodeDown => erldp_msg_kind::ERLDP_MSG_NODE_DOWN,
+            MessageKind::NodeUp => erldp_msg_kind::ERLDP_MSG_NODE_UP,
         };
         Ok(Box::into_raw(Box::new(erldp_message {
             kind,

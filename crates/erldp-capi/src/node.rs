@@ -62,7 +62,9 @@ pub struct erldp_node_options {
     pub setup_timeout_ms: u32,
     /// Long names: a name without `@host` gets the fully qualified host name
     /// (default false: the short host name). A name with a host is used as
-    /// it is.
+    /// it is, and is long when its host has a dot or is an address. A node
+    /// with long names connects only to long-named nodes, one with short
+    /// names only to short-named ones, as BEAM nodes do.
     pub long_names: bool,
     /// How many threads may run the callbacks of `erldp_serve` and
     /// `erldp_expose` at once; 0 (the default) means 256. Threads start
@@ -105,6 +107,11 @@ pub struct erldp_node_options {
     /// The queue limit of every new mailbox (see
     /// `erldp_mailbox_set_queue_limit`); 0, the default, for none.
     pub mailbox_queue_limit: u64,
+    /// Like kernel's `prevent_overlapping_partitions` (default true): a
+    /// visible node that loses its connection to a node of its global
+    /// cluster tells the others, and those still connected to that node drop
+    /// it, so that partitions never overlap.
+    pub prevent_overlapping_partitions: bool,
 }
 
 impl Default for erldp_node_options {
@@ -129,6 +136,7 @@ impl Default for erldp_node_options {
             max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER as u32,
             send_timeout_ms: limits::DEFAULT_SEND_TIMEOUT.as_millis() as u32,
             mailbox_queue_limit: 0,
+            prevent_overlapping_partitions: true,
         }
     }
 }
@@ -146,7 +154,7 @@ pub struct erldp_node {
 /// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
 /// limits of README's "Limits": messages up to 1 GiB, 64 pending
 /// handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
-/// mailbox queue limit.
+/// mailbox queue limit; overlapping partitions prevented.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
     guard(|| {
@@ -185,6 +193,9 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         max_monitors_per_peer: unsafe { addr_of!((*options).max_monitors_per_peer).read() },
         send_timeout_ms: unsafe { addr_of!((*options).send_timeout_ms).read() },
         mailbox_queue_limit: unsafe { addr_of!((*options).mailbox_queue_limit).read() },
+        prevent_overlapping_partitions: flag(unsafe {
+            addr_of!((*options).prevent_overlapping_partitions)
+        }),
     })
 }
 
@@ -278,15 +289,18 @@ pub unsafe extern "C" fn erldp_node_start(
             .listen_port(options.listen_port)
             .net_ticktime(Duration::from_millis(options.net_ticktime_ms.into()))
             .setup_timeout(Duration::from_millis(options.setup_timeout_ms.into()))
-            .long_names(options.long_names)
             .ipv6(options.ipv6)
             .max_message_size(usize::try_from(options.max_message_size).unwrap_or(usize::MAX))
             .max_pending_handshakes(options.max_pending_handshakes as usize)
             .max_monitors_per_peer(options.max_monitors_per_peer as usize)
             .send_timeout(Duration::from_millis(options.send_timeout_ms.into()))
-            .mailbox_queue_limit(queue_limit(options.mailbox_queue_limit));
+            .mailbox_queue_limit(queue_limit(options.mailbox_queue_limit))
+            .prevent_overlapping_partitions(options.prevent_overlapping_partitions);
         if let Some(tls) = unsafe { tls_options(&options) }? {
             builder = builder.tls(tls.config()?);
+        }
+        if options.long_names {
+            builder = builder.long_names(true);
         }
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
@@ -478,7 +492,7 @@ pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<
     Ok(Dest::name(name, node))
 }
 
-fn call(
+pub(crate) fn call(
     node: &erldp_node,
     dest: Dest,
     request: Term,

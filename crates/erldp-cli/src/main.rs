@@ -485,14 +485,8 @@ impl<'a> Session<'a> {
             (Some(name), _) => format!("{name}@{}", erldp::short_hostname()),
             (None, Some(name)) if name.contains('@') => name.clone(),
             (None, Some(name)) => format!("{name}@{}", erldp::long_hostname()),
-            (None, None) => {
-                let host = match peer.split_once('@') {
-                    // A long-names node refuses short-named peers, so follow the target.
-                    Some((_, host)) if host.contains('.') => erldp::long_hostname(),
-                    _ => erldp::short_hostname(),
-                };
-                format!("{}@{host}", unique_name())
-            }
+            // The client gives it a host of the target's kind.
+            (None, None) => unique_name(),
         };
         let (ipv6, tls) = options.transport()?;
         let mut builder = Client::builder()

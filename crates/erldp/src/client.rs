@@ -23,7 +23,7 @@ use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, Pr
 use crate::term::{Atom, Pid, Term};
 use crate::tls::TlsConfig;
 use crate::transport::{Io, Timed, Transport};
-use crate::{epmd, random, Error, Result};
+use crate::{epmd, host, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -39,8 +39,11 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Our node name (default: a unique `erldp_client_...` name on this
-    /// host, long when the peer's host has a dot).
+    /// Our node name (default: a unique `erldp_client_...` name). Without a
+    /// host, it gets one of the peer's kind: this host's short name, or for
+    /// a long-named peer its fully qualified name (the address we reach the
+    /// peer from when there is none). A name with a host of the other kind
+    /// than the peer's is refused, as BEAM refuses it.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -128,20 +131,16 @@ impl ClientBuilder {
         deadline: Instant,
     ) -> Result<Client> {
         let cookie = identity::cookie(self.cookie)?;
-        let (_, peer_host) = split_node_name(peer)?;
-        let alive = self.name.unwrap_or_else(|| {
+        split_node_name(peer)?;
+        let given = self.name.unwrap_or_else(|| {
             format!(
                 "erldp_client_{}_{:06x}",
                 std::process::id(),
                 random::u32() & 0xFF_FFFF
             )
         });
-        let name = identity::full_name(&alive, peer_host.contains('.'));
-        if !identity::valid_node_name(&name) {
-            return Err(Error::invalid(format!(
-                "node name {name:?} must be name@host"
-            )));
-        }
+        let transport = proto.connect(peer, addrs, deadline)?;
+        let name = client_name(&given, peer, &*transport)?;
         let mut offered = flags::SUPPORTED;
         if !self.hidden {
             offered |= flags::PUBLISHED;
@@ -152,9 +151,38 @@ impl ClientBuilder {
             creation: random::nonzero_u32(),
             cookie: &cookie,
         };
-        let transport = proto.connect(peer, addrs, deadline)?;
         Client::handshake(transport, proto, peer, &local, self.net_ticktime, deadline)
     }
+}
+
+/// Our full name for a connection to `peer` over `tcp`: `given` when it has
+/// a host, else one of the peer's kind (long names talk only to long names),
+/// on this host's short name, or its fully qualified name for a long-named
+/// peer, or when it has none the address we reach the peer from (a client is
+/// never connected back to, so any name the peer accepts will do).
+fn client_name(given: &str, peer: &str, transport: &dyn Transport) -> Result<String> {
+    let name = if given.contains('@') {
+        given.to_string()
+    } else if identity::is_long_name(peer) {
+        match host::fully_qualified_hostname() {
+            Some(host) => format!("{given}@{host}"),
+            None => {
+                let ip = transport
+                    .local_ip()
+                    .map_err(|err| Error::io("reading our address", &err))?;
+                format!("{given}@{ip}")
+            }
+        }
+    } else {
+        format!("{given}@{}", host::short_hostname())
+    };
+    if !identity::valid_node_name(&name) {
+        return Err(Error::invalid(format!(
+            "node name {name:?} must be name@host"
+        )));
+    }
+    identity::check_peer_name(identity::is_long_name(&name), peer)?;
+    Ok(name)
 }
 
 fn split_node_name(peer: &str) -> Result<(&str, &str)> {
@@ -278,13 +306,18 @@ impl Client {
 
     /// Sends `message` to `dest` on the peer node.
     pub fn send(&mut self, dest: &Dest, message: Term) -> Result<()> {
+        if let Dest::Global(name) = dest {
+            return Err(Error::invalid(format!(
+                "the global name {name} is resolved by a Node, not a Client"
+            )));
+        }
         if dest.node() != self.peer {
             return Err(Error::invalid(format!(
                 "{dest} is not on {}, the node this client is connected to",
                 self.peer
             )));
         }
-        self.send_control(&requests::send(self.me, dest, message))
+        self.send_control(&requests::send(self.me, dest, message)?)
     }
 
     /// Calls `module:function(args...)` on the peer, like

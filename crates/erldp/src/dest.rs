@@ -1,11 +1,13 @@
-//! Where to send: a pid, a registered name on a node, or a process alias.
+//! Where to send: a pid, a registered name on a node, a process alias, or a
+//! name registered with `global`.
 
 use std::fmt;
 
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
-/// Where to send: a pid, a registered name on a node, or a process alias.
+/// Where to send: a pid, a registered name on a node, a process alias, or a
+/// name registered with [`global`](https://www.erlang.org/doc/apps/kernel/global.html).
 ///
 /// ```
 /// use erldp::{Dest, Term};
@@ -17,6 +19,9 @@ use crate::{Error, Result};
 /// // Bindings pass destinations as terms: {Name, Node}, [Name, Node], a pid or a reference.
 /// assert_eq!(Dest::from_term(&"[inbox, 'peer@host']".parse::<Term>()?)?, dest);
 /// assert!(Dest::from_term(&Term::from(42)).is_err());
+///
+/// // A global name is found wherever it is registered.
+/// assert_eq!(Dest::global("svc").to_string(), "{global,svc}");
 /// # Ok::<(), erldp::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,6 +37,12 @@ pub enum Dest {
     },
     /// A process alias (a reference made an alias by its owner).
     Alias(Ref),
+    /// A name registered with `global` anywhere in the cluster
+    /// (`{global, Name}` to `gen_server`, `global:send/2`): resolved to its
+    /// pid at each send, call or monitor, as
+    /// [`Node::whereis_global`](crate::Node::whereis_global) finds it. A
+    /// global name that is not an atom is reached through its pid.
+    Global(Atom),
 }
 
 impl Dest {
@@ -43,12 +54,19 @@ impl Dest {
         }
     }
 
-    /// The node this destination lives on.
+    /// A name registered with `global`.
+    pub fn global(name: impl AsRef<str>) -> Dest {
+        Dest::Global(Atom::new(name.as_ref()))
+    }
+
+    /// The node this destination lives on; for a [`Dest::Global`], which
+    /// lives wherever its name is registered, the empty atom `''`.
     pub fn node(&self) -> Atom {
         match self {
             Dest::Pid(pid) => pid.node,
             Dest::Name { node, .. } => *node,
             Dest::Alias(alias) => alias.node,
+            Dest::Global(_) => crate::atom!(""),
         }
     }
 
@@ -73,12 +91,16 @@ impl Dest {
         }
     }
 
-    /// The destination as a term: the pid, the reference, or `{Name, Node}`.
+    /// The destination as a term: the pid, the reference, `{Name, Node}`,
+    /// or `{global, Name}` as `gen_server` writes a global name.
     pub fn to_term(&self) -> Term {
         match self {
             Dest::Pid(pid) => Term::Pid(*pid),
             Dest::Alias(alias) => Term::Ref(*alias),
             Dest::Name { name, node } => Term::Tuple(vec![Term::Atom(*name), Term::Atom(*node)]),
+            Dest::Global(name) => {
+                Term::Tuple(vec![Term::Atom(crate::atom!("global")), Term::Atom(*name)])
+            }
         }
     }
 }

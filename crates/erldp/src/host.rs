@@ -25,9 +25,15 @@ pub fn short_hostname() -> String {
 /// The host part of a long node name: the fully qualified host name when
 /// the resolver knows one, else the host name itself.
 pub fn long_hostname() -> String {
+    fully_qualified_hostname().unwrap_or_else(hostname)
+}
+
+/// The fully qualified host name, when the host name has a dot or the
+/// resolver knows its canonical name with one.
+pub(crate) fn fully_qualified_hostname() -> Option<String> {
     let full = hostname();
     if full.contains('.') {
-        return full;
+        return Some(full);
     }
     let node = std::ffi::CString::new(full.clone()).unwrap_or_default();
     let hints = libc::addrinfo {
@@ -44,7 +50,7 @@ pub fn long_hostname() -> String {
     // SAFETY: valid C string and hints; result is freed below.
     let rc = unsafe { libc::getaddrinfo(node.as_ptr(), std::ptr::null(), &hints, &mut result) };
     if rc != 0 || result.is_null() {
-        return full;
+        return None;
     }
     // SAFETY: getaddrinfo succeeded, so result points to a valid list.
     let canonical = unsafe {
@@ -61,10 +67,7 @@ pub fn long_hostname() -> String {
         libc::freeaddrinfo(result);
         text
     };
-    match canonical {
-        Some(name) if name.contains('.') => name,
-        _ => full,
-    }
+    canonical.filter(|name| name.contains('.'))
 }
 
 #[cfg(test)]

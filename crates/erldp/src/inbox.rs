@@ -4,7 +4,10 @@
 //! Receivers block on it (with a timeout, or cancellably) or leave a
 //! callback that takes the next message; readers of connections push into
 //! it. It may have a limit, past which messages are dropped (see
-//! [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit)).
+//! [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit)). The
+//! processes the node runs itself (a served name, an rpc worker, global's
+//! and pg's) have a forwarding queue instead: every message goes straight
+//! to the code that runs them, with the node whose connection carried it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,20 +17,22 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::message::{Message, MessageKind};
 use crate::pending::{Cancel, Timer};
+use crate::term::Atom;
 use crate::{Error, Result};
 
 type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
 
-/// Takes each message of a process the node runs itself (a served name, an
-/// rpc worker) as it arrives, on the thread that brings it.
-pub(crate) type Sink = Box<dyn Fn(Message) + Send + Sync>;
+/// Where a forwarding queue hands each message: with the node whose
+/// connection carried it (`None` for signals the node itself delivers).
+/// Called on the pushing thread; it must not block.
+pub(crate) type Forward = Box<dyn Fn(Message, Option<Atom>) + Send + Sync>;
 
 /// The message queue of one process.
 pub(crate) struct Inbox {
     state: Mutex<InboxState>,
     arrived: Condvar,
     /// Where messages go instead of the queue.
-    sink: Option<Sink>,
+    forward: Option<Forward>,
 }
 
 struct InboxState {
@@ -46,12 +51,13 @@ impl Inbox {
         Inbox::with(None)
     }
 
-    /// An inbox that hands each message to `sink` rather than queue it.
-    pub(crate) fn sink(sink: Sink) -> Arc<Inbox> {
-        Inbox::with(Some(sink))
+    /// A queue that keeps nothing: what is pushed goes to `forward` until
+    /// it is closed.
+    pub(crate) fn forwarding(forward: Forward) -> Arc<Inbox> {
+        Inbox::with(Some(forward))
     }
 
-    fn with(sink: Option<Sink>) -> Arc<Inbox> {
+    fn with(forward: Option<Forward>) -> Arc<Inbox> {
         Arc::new(Inbox {
             state: Mutex::new(InboxState {
                 messages: VecDeque::new(),
@@ -62,7 +68,7 @@ impl Inbox {
                 next_receiver: 0,
             }),
             arrived: Condvar::new(),
-            sink,
+            forward,
         })
     }
 
@@ -72,13 +78,23 @@ impl Inbox {
     /// them by linking and monitoring, and a lost `DOWN` would leave it
     /// waiting for good.
     pub(crate) fn push(self: &Arc<Self>, message: Message) {
+        self.push_from(message, None);
+    }
+
+    /// [`push`](Self::push) of a message that the connection to `via`
+    /// carried (or our own node sent), which a forwarding queue passes on.
+    pub(crate) fn push_via(self: &Arc<Self>, message: Message, via: Atom) {
+        self.push_from(message, Some(via));
+    }
+
+    fn push_from(self: &Arc<Self>, message: Message, via: Option<Atom>) {
         let mut state = self.state.lock();
         if state.closed {
             return;
         }
-        if let Some(sink) = &self.sink {
+        if let Some(forward) = &self.forward {
             drop(state);
-            sink(message);
+            forward(message, via);
             return;
         }
         if message.kind == MessageKind::Message

@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cluster;
 mod connection;
 mod cookie;
 mod dest;
@@ -77,7 +78,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use host::{long_hostname, short_hostname};
 pub use mailbox::Mailbox;
 pub use message::{Message, MessageKind};
-pub use node::{EpmdMode, Exposed, Node, NodeBuilder, Served};
+pub use node::{ClusterLimits, EpmdMode, Exposed, Node, NodeBuilder, Served, DEFAULT_SCOPE};
 pub use pending::{Cancel, Pending};
 pub use protocol::flags;
 pub use serve::{Exception, Invocation, Reply, Request, ServeOptions};

@@ -221,6 +221,44 @@ impl Mailbox {
         Ok(())
     }
 
+    /// `pg:join(Scope, Group, self())`: the mailbox joins `group` of the pg
+    /// `scope` ([`DEFAULT_SCOPE`](crate::DEFAULT_SCOPE), `pg`, is the one BEAM
+    /// starts with `-kernel start_pg true`), once more each call. Every
+    /// connected peer that runs the scope, hidden or visible, lists it in
+    /// `pg:get_members(Scope, Group)`; the membership ends with
+    /// [`leave`](Self::leave) or when the mailbox closes. Joining a scope
+    /// that no peer runs is no error: the scope starts on our node at its
+    /// first use and is discovered by every node that connects later.
+    pub fn join(&self, scope: &str, group: Term) -> Result<()> {
+        self.check_open()?;
+        self.node().pg_join(self.pid(), scope, group)
+    }
+
+    /// `pg:leave(Scope, Group, self())`: leaves `group` once; false when the
+    /// mailbox was not in it.
+    pub fn leave(&self, scope: &str, group: &Term) -> Result<bool> {
+        self.check_open()?;
+        self.node().pg_leave(self.pid(), scope, group)
+    }
+
+    /// `net_kernel:monitor_nodes(true)` for every kind of peer: a message of
+    /// kind [`NodeUp`](crate::MessageKind::NodeUp) (`{nodeup, Node}`) when a
+    /// node connects and [`NodeDown`](crate::MessageKind::NodeDown)
+    /// (`{nodedown, Node}`) when its connection goes, for hidden and visible
+    /// peers alike (a node of ours is hidden by default, and all of its
+    /// connections with it). Called twice, each message comes twice.
+    pub fn monitor_nodes(&self) -> Result<()> {
+        self.check_open()?;
+        self.node().monitor_nodes(self.pid());
+        Ok(())
+    }
+
+    /// Undoes one [`monitor_nodes`](Self::monitor_nodes).
+    pub fn demonitor_nodes(&self) -> Result<()> {
+        self.node().demonitor_nodes(self.pid());
+        Ok(())
+    }
+
     /// Closes the mailbox: linked processes get an exit signal and
     /// monitoring processes a `DOWN` with `reason`; blocked receivers wake
     /// up with [`Error::Closed`].

@@ -18,16 +18,20 @@ pub enum MessageKind {
     Down,
     /// The connection to a monitored node went down.
     NodeDown,
+    /// A node connected (to a mailbox that monitors every node).
+    NodeUp,
 }
 
 impl MessageKind {
-    /// `message`, `exit`, `down` or `node_down`, as the bindings spell it.
+    /// `message`, `exit`, `down`, `node_down` or `node_up`, as the bindings
+    /// spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Message => "message",
             MessageKind::Exit => "exit",
             MessageKind::Down => "down",
             MessageKind::NodeDown => "node_down",
+            MessageKind::NodeUp => "node_up",
         }
     }
 }
@@ -42,8 +46,8 @@ impl fmt::Display for MessageKind {
 ///
 /// `term` is always what an Erlang process trapping exits would find in its
 /// mailbox: the message itself, `{'EXIT', From, Reason}`,
-/// `{'DOWN', Ref, process, Pid | {Name, Node}, Reason}` or
-/// `{nodedown, Node}`. The other fields pick the parts out.
+/// `{'DOWN', Ref, process, Pid | {Name, Node}, Reason}`, `{nodedown, Node}`
+/// or `{nodeup, Node}`. The other fields pick the parts out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     /// Message or signal.
@@ -57,7 +61,7 @@ pub struct Message {
     pub reason: Option<Term>,
     /// The monitor reference of a down signal.
     pub reference: Option<Ref>,
-    /// The node of a node_down signal.
+    /// The node of a node_down or node_up signal.
     pub node: Option<Atom>,
 }
 
@@ -117,6 +121,18 @@ impl Message {
             term: Term::Tuple(vec![Term::Atom(crate::atom!("nodedown")), Term::Atom(node)]),
             from: None,
             reason: Some(Term::Atom(crate::atom!("noconnection"))),
+            reference: None,
+            node: Some(node),
+        }
+    }
+
+    /// The `{nodeup, Node}` of `net_kernel:monitor_nodes/1`.
+    pub(crate) fn node_up(node: Atom) -> Message {
+        Message {
+            kind: MessageKind::NodeUp,
+            term: Term::Tuple(vec![Term::Atom(crate::atom!("nodeup")), Term::Atom(node)]),
+            from: None,
+            reason: None,
             reference: None,
             node: Some(node),
         }

@@ -70,6 +70,9 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// The peer's address, for messages about a peer whose name is not
     /// known yet.
     fn peer(&self) -> String;
+
+    /// The address of our end of the connection.
+    fn local_ip(&self) -> io::Result<std::net::IpAddr>;
 }
 
 /// A transport as [`Read`] and [`Write`], for code that reads and writes
@@ -237,6 +240,10 @@ impl Transport for Tcp {
             |_| "incoming connection".to_string(),
             |addr| addr.to_string(),
         )
+    }
+
+    fn local_ip(&self) -> io::Result<std::net::IpAddr> {
+        Ok(self.0.local_addr()?.ip())
     }
 }
 

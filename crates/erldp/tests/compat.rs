@@ -124,6 +124,63 @@ fn workout(otp: Otp) {
         "{label}"
     );
 
+    // BEAM calls a mailbox of ours; the replies follow gen:reply. OTP 27 and later tag a
+    // multi_call {Pid, [[alias | Alias] | Mon]}: a reply that comes after the caller gave up
+    // goes to the dead alias and is dropped, instead of landing in the caller's mailbox
+    // ahead of the marker sent after it.
+    let srv = node.mailbox(Some("compat_rs")).expect("mailbox");
+    let answering = std::thread::spawn(move || {
+        let call = |srv: &erldp::Mailbox| match srv.recv_timeout(T).expect("recv") {
+            Some(message) => match message.term {
+                Term::Tuple(fields) if fields.len() == 3 && fields[0].is_atom("$gen_call") => {
+                    (fields[1].clone(), fields[2].clone())
+                }
+                other => panic!("not a call: {other}"),
+            },
+            None => panic!("no call"),
+        };
+        for _ in 0..2 {
+            let (from, request) = call(&srv);
+            let reply = Term::tuple(vec![Term::atom("got"), request]);
+            srv.node().reply(&from, reply).expect("reply");
+        }
+        let (late_from, _) = call(&srv);
+        let caller = match srv.recv_timeout(T).expect("recv").map(|m| m.term) {
+            Some(Term::Tuple(fields)) if fields[0].is_atom("timed_out") => {
+                fields[1].as_pid().expect("pid")
+            }
+            other => panic!("expected timed_out, got {other:?}"),
+        };
+        srv.node()
+            .reply(&late_from, Term::atom("late"))
+            .expect("reply");
+        srv.send(&Dest::Pid(caller), Term::atom("marker"))
+            .expect("marker");
+    });
+    assert_eq!(
+        peer.eval_ok(&format!("gen_server:call({{compat_rs, '{us}'}}, a, 5000).")),
+        "{got,a}",
+        "{label}"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "{{[{{_, Got}}], []}} = gen_server:multi_call(['{us}'], compat_rs, b), Got."
+        )),
+        "{got,b}",
+        "{label}"
+    );
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "{{[], ['{us}']}} = gen_server:multi_call(['{us}'], compat_rs, late, 300), \
+             {{compat_rs, '{us}'}} ! {{timed_out, self()}}, \
+             receive marker -> ok end, \
+             receive Stray -> {{stray, Stray}} after 0 -> clean end."
+        )),
+        "clean",
+        "{label}"
+    );
+    answering.join().expect("answered");
+
     // Links and monitors.
     peer.eval_ok(&format!(
         "P = spawn(fun() -> receive {{stop, R}} -> exit(R) end end), {{inbox, '{us}'}} ! {{proc, P}}, ok."

@@ -22,7 +22,13 @@
 //! but each command runs in a fresh process, so `self()` differs between commands; the helpers
 //! in `erldp_test` (`echo_start/1`, `collect/1,2`, `collected/1,2,3`, `watch_nodes/1`,
 //! `wait_for/2`) and the `erldp_test_server` gen_server hold state across commands.
+//!
+//! A [`BeamCluster`] is several peers with one cookie and `pg` running, meshed by global; the
+//! checks on it (`global:sync()` with a deadline, names and group members on every node) are in
+//! `tests/erlang/erldp_cluster.erl`, and `tests/erlang/erldp_pubsub.erl` reproduces
+//! Phoenix.PubSub's default adapter on the wire.
 
+mod cluster;
 mod netns;
 mod otp;
 mod peer;
@@ -32,6 +38,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use cluster::{erl_atom, pg_compatible, BeamCluster, BeamClusterBuilder};
 pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};

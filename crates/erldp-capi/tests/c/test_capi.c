@@ -1376,6 +1376,168 @@ static void test_serve_arguments(void) {
     erldp_node_close(node);
 }
 
+/* ------------------------------------------------------------------ cluster */
+
+static erldp_node *start_visible_node(const char *prefix) {
+    static int counter;
+    char name[64];
+    snprintf(name, sizeof name, "%s_%ld_%d", prefix, (long)getpid(), ++counter);
+    erldp_node_options options;
+    OK(erldp_node_options_init(&options));
+    CHECK(options.prevent_overlapping_partitions);
+    options.hidden = false;
+    erldp_node *node = NULL;
+    OK(erldp_node_start(name, cookie, &options, &node));
+    return node;
+}
+
+/* Polls module:function(args...) on the peer until it gives `expected`, for up to WAIT_MS. */
+static int eventually_rpc(erldp_node *node, const char *module, const char *function,
+                          const char *args, const char *expected) {
+    for (int waited = 0; waited < WAIT_MS; waited += 20) {
+        erldp_buf *list = parse(args), *result = NULL;
+        erldp_status status = erldp_rpc(node, peer, module, function, erldp_buf_data(list),
+                                        erldp_buf_len(list), WAIT_MS, &result);
+        erldp_buf_free(list);
+        int order = 2;
+        if (status == ERLDP_OK) {
+            erldp_buf *want = parse(expected);
+            erldp_term_compare(erldp_buf_data(result), erldp_buf_len(result),
+                               erldp_buf_data(want), erldp_buf_len(want), &order);
+            erldp_buf_free(want);
+        }
+        erldp_buf_free(result);
+        if (order == 0) return 1;
+        usleep(20000);
+    }
+    fprintf(stderr, "  %s:%s%s never gave %s\n", module, function, args, expected);
+    return 0;
+}
+
+/* global names both ways, a global name as destination, pg, node events, and a hidden node
+ * that cannot register names. */
+static void test_cluster(void) {
+    erldp_node *node = start_visible_node("c_cluster");
+    OK(erldp_connect(node, peer));
+    /* The peer's global:sync() returns once it has exchanged names with us. */
+    erldp_buf *synced = rpc(node, "global", "sync", "[]");
+    CHECK(buf_is(synced, "ok"));
+    erldp_buf_free(synced);
+    erldp_mailbox *box = NULL, *other = NULL;
+    OK(erldp_mailbox_new(node, NULL, &box));
+    OK(erldp_mailbox_new(node, NULL, &other));
+    erldp_buf *pid = NULL;
+    OK(erldp_mailbox_pid(box, &pid));
+    char *pid_text = format(erldp_buf_data(pid), erldp_buf_len(pid));
+
+    bool registered = false;
+    OK(erldp_register_global(node, "c_global", box, &registered));
+    CHECK(registered);
+    OK(erldp_register_global(node, "c_global", other, &registered));
+    CHECK(!registered);
+    erldp_buf *found = rpc(node, "global", "whereis_name", "[c_global]");
+    CHECK(found != NULL &&
+          term_is(erldp_buf_data(found), erldp_buf_len(found), pid_text ? pid_text : "x"));
+    erldp_buf_free(found);
+    found = NULL;
+    OK(erldp_whereis_global(node, "c_global", &found));
+    CHECK(buf_is(found, pid_text ? pid_text : "x"));
+    erldp_buf_free(found);
+    found = (erldp_buf *)&found;
+    EXPECT(ERLDP_ERR_NOT_FOUND, erldp_whereis_global(node, "c_nobody", &found));
+    CHECK(found == (erldp_buf *)&found);
+
+    erldp_buf *hello = parse("{hello, global}");
+    OK(erldp_send_global(other, "c_global", erldp_buf_data(hello), erldp_buf_len(hello)));
+    erldp_message_free(receive_term(box, "{hello, global}"));
+    EXPECT(ERLDP_ERR_ARG,
+           erldp_send_global(other, "c_nobody", erldp_buf_data(hello), erldp_buf_len(hello)));
+    erldp_buf_free(hello);
+
+    /* A BEAM server registered globally: called and monitored by its global name. */
+    erldp_buf_free(rpc(node, "erldp_test_server", "start", "[c_global_srv]"));
+    erldp_buf *srv = rpc(node, "erlang", "whereis", "[c_global_srv]");
+    char *srv_text = srv ? format(erldp_buf_data(srv), erldp_buf_len(srv)) : NULL;
+    char args[400];
+    snprintf(args, sizeof args, "[c_srv, %s]", srv_text ? srv_text : "x");
+    erldp_buf *yes = rpc(node, "global", "register_name", args);
+    CHECK(buf_is(yes, "yes"));
+    erldp_buf_free(yes);
+    /* register_name returns once every node of the cluster, ours included, holds the name. */
+    erldp_buf *request = parse("{echo, via_global}"), *reply = NULL;
+    OK(erldp_call_global(node, "c_srv", erldp_buf_data(request), erldp_buf_len(request),
+                         WAIT_MS, &reply));
+    CHECK(buf_is(reply, "via_global"));
+    erldp_buf_free(reply);
+    EXPECT(ERLDP_ERR_RPC, erldp_call_global(node, "c_nobody", erldp_buf_data(request),
+                                            erldp_buf_len(request), WAIT_MS, &reply));
+    LAST_ERROR_MENTIONS("noproc");
+    erldp_buf_free(request);
+    erldp_buf *mon = NULL;
+    OK(erldp_monitor_global(other, "c_srv", &mon));
+    snprintf(args, sizeof args, "[%s, kill]", srv_text ? srv_text : "x");
+    erldp_buf_free(rpc(node, "erlang", "exit", args));
+    erldp_string_free(srv_text);
+    erldp_buf_free(srv);
+    erldp_message *down = NULL;
+    OK(erldp_receive(other, WAIT_MS, &down));
+    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
+    erldp_message_free(down);
+    erldp_buf_free(mon);
+
+    /* pg: our mailbox in a scope the peer runs, seen there; NULL scope is pg. */
+    erldp_buf_free(rpc(node, "erldp_cluster", "start_scope", "[c_scope]"));
+    erldp_buf *group = parse("{room, 1}");
+    OK(erldp_join(box, "c_scope", erldp_buf_data(group), erldp_buf_len(group)));
+    char members_args[400], expected[300];
+    snprintf(members_args, sizeof members_args, "[c_scope, {room, 1}]");
+    snprintf(expected, sizeof expected, "[%s]", pid_text ? pid_text : "x");
+    CHECK(eventually_rpc(node, "pg", "get_members", members_args, expected));
+    erldp_buf *members = NULL;
+    OK(erldp_members(node, "c_scope", erldp_buf_data(group), erldp_buf_len(group), &members));
+    CHECK(buf_is(members, expected));
+    erldp_buf_free(members);
+    bool left = false;
+    OK(erldp_leave(box, "c_scope", erldp_buf_data(group), erldp_buf_len(group), &left));
+    CHECK(left);
+    OK(erldp_leave(box, "c_scope", erldp_buf_data(group), erldp_buf_len(group), &left));
+    CHECK(!left);
+    CHECK(eventually_rpc(node, "pg", "get_members", members_args, "[]"));
+    members = NULL;
+    OK(erldp_members(node, NULL, erldp_buf_data(group), erldp_buf_len(group), &members));
+    CHECK(buf_is(members, "[]"));
+    erldp_buf_free(members);
+    erldp_buf_free(group);
+
+    /* Node events: another node of ours connecting, then closing. */
+    OK(erldp_monitor_nodes(box));
+    erldp_node *hidden = start_node("c_hidden", cookie);
+    OK(erldp_connect(hidden, erldp_node_name(node)));
+    erldp_message *event = NULL;
+    OK(erldp_receive(box, WAIT_MS, &event));
+    CHECK(erldp_message_kind(event) == ERLDP_MSG_NODE_UP);
+    erldp_message_free(event);
+    erldp_mailbox *hidden_box = NULL;
+    OK(erldp_mailbox_new(hidden, NULL, &hidden_box));
+    EXPECT(ERLDP_ERR_ARG, erldp_register_global(hidden, "c_hidden", hidden_box, &registered));
+    LAST_ERROR_MENTIONS("hidden");
+    erldp_mailbox_close(hidden_box);
+    erldp_node_close(hidden);
+    event = NULL;
+    OK(erldp_receive(box, WAIT_MS, &event));
+    CHECK(erldp_message_kind(event) == ERLDP_MSG_NODE_DOWN);
+    erldp_message_free(event);
+    OK(erldp_demonitor_nodes(box));
+
+    OK(erldp_unregister_global(node, "c_global"));
+    CHECK(eventually_rpc(node, "global", "whereis_name", "[c_global]", "undefined"));
+    erldp_string_free(pid_text);
+    erldp_buf_free(pid);
+    erldp_mailbox_close(other);
+    erldp_mailbox_close(box);
+    erldp_node_close(node);
+}
+
 /* ------------------------------------------------------------------ main */
 
 struct test {
@@ -1450,6 +1612,7 @@ int main(int argc, char **argv) {
         {"limits_and_names", test_limits_and_names},
         {"threads", test_threads},
         {"logging", test_logging},
+        {"cluster", test_cluster},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

@@ -71,39 +71,9 @@ impl Node {
         function: &str,
         args: Vec<Term>,
     ) -> Result<Pending<Term>> {
-        let inner = &self.inner;
         let peer = identity::node_atom(node)?;
-        if peer == inner.name() {
-            return Err(Error::invalid(
-                "rpc to this node itself is not supported; call the code directly",
-            ));
-        }
-        let (module, function) = (Atom::new(module), Atom::new(function));
-        let operation = Operation::Rpc {
-            module,
-            function,
-            arity: args.len(),
-            node: peer,
-        };
-        let conn = inner.connection(peer)?;
-        if conn.flags() & flags::SPAWN == 0 {
-            return Err(Error::connection(
-                peer,
-                "the peer does not support spawn requests (OTP 23 or newer needed)",
-            ));
-        }
-        let req_id = inner.identity.make_ref();
-        let pending = inner.expect(req_id, peer, Kind::Rpc { worker: None }, operation);
-        let request = requests::rpc_request(
-            req_id,
-            inner.system_pid(),
-            inner.group_leader_pid(),
-            module,
-            function,
-            args,
-        );
-        conn.send(&request)?;
-        Ok(pending)
+        self.inner
+            .rpc_start(peer, Atom::new(module), Atom::new(function), args)
     }
 
     /// `gen_server:call(Dest, Request, Timeout)`: returns the server's reply.
@@ -121,6 +91,10 @@ impl Node {
     /// Starts a `gen_server` call and returns at once.
     pub fn call_start(&self, dest: &Dest, request: Term) -> Result<Pending<Term>> {
         let inner = &self.inner;
+        let dest = &match *dest {
+            Dest::Global(name) => Dest::Pid(inner.global_call_pid(name)?),
+            _ => *dest,
+        };
         let server = requests::call_server(dest)?;
         let node = dest.node();
         let reference = inner.identity.make_ref();
@@ -153,9 +127,17 @@ impl Node {
         self.inner.requests.0.lock().len()
     }
 
-    /// `gen_server:cast(Dest, Request)`.
+    /// `gen_server:cast(Dest, Request)`. Like it, a cast to a global name
+    /// that nobody holds is dropped without an error.
     pub fn cast(&self, dest: &Dest, request: Term) -> Result<()> {
-        self.send(dest, requests::cast_message(request))
+        let dest = match *dest {
+            Dest::Global(name) => match self.inner.whereis_global_atom(name)? {
+                Some(pid) => Dest::Pid(pid),
+                None => return Ok(()),
+            },
+            _ => *dest,
+        };
+        self.send(&dest, requests::cast_message(request))
     }
 
     /// `net_adm:ping/1`: `true` for `pong`, `false` for `pang`.
@@ -175,6 +157,46 @@ impl Node {
 }
 
 impl NodeInner {
+    /// [`Node::rpc_start`] for our own processes.
+    pub(super) fn rpc_start(
+        self: &Arc<Self>,
+        peer: Atom,
+        module: Atom,
+        function: Atom,
+        args: Vec<Term>,
+    ) -> Result<Pending<Term>> {
+        if peer == self.name() {
+            return Err(Error::invalid(
+                "rpc to this node itself is not supported; call the code directly",
+            ));
+        }
+        let operation = Operation::Rpc {
+            module,
+            function,
+            arity: args.len(),
+            node: peer,
+        };
+        let conn = self.connection(peer)?;
+        if conn.flags() & flags::SPAWN == 0 {
+            return Err(Error::connection(
+                peer,
+                "the peer does not support spawn requests (OTP 23 or newer needed)",
+            ));
+        }
+        let req_id = self.identity.make_ref();
+        let pending = self.expect(req_id, peer, Kind::Rpc { worker: None }, operation);
+        let request = requests::rpc_request(
+            req_id,
+            self.system_pid(),
+            self.group_leader_pid(),
+            module,
+            function,
+            args,
+        );
+        conn.send(&request)?;
+        Ok(pending)
+    }
+
     /// Records a request waiting for its answer under `reference`.
     #[inline]
     fn expect(

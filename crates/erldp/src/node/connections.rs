@@ -25,6 +25,10 @@ use crate::term::{Atom, AtomBudget};
 use crate::transport::{self, Listener, Timed, Transport};
 use crate::{Error, Result};
 
+/// How long [`NodeInner::disconnect`] lets a connection write what is
+/// queued before it closes.
+const DISCONNECT_FLUSH: Duration = Duration::from_millis(500);
+
 /// The connection table and what we know of peers' addresses.
 ///
 /// The table holds connections that are up and our own attempts to
@@ -217,7 +221,7 @@ impl NodeInner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        Ok(())
+        identity::check_peer_name(self.long_names, peer.as_str())
     }
 
     /// The connection to `peer`, connecting first if there is none.
@@ -246,7 +250,7 @@ impl NodeInner {
         self.establish(peer, &attempt)
     }
 
-    fn connect_start(self: &Arc<Self>, peer: Atom) -> Result<Pending<()>> {
+    pub(super) fn connect_start(self: &Arc<Self>, peer: Atom) -> Result<Pending<()>> {
         self.check_peer(peer)?;
         let slot = Slot::new();
         let pending = Pending::new(
@@ -416,10 +420,13 @@ impl NodeInner {
                 _ => None,
             }
         };
+        // Before its reader starts: the node is up before any of its traffic.
+        self.connection_up(&conn);
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
         if let Err(err) = conn.run(dispatch) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
+            self.connection_gone(&conn);
             attempt.finish(Err(err.clone()));
             if let Some(other) = displaced {
                 other.finish(Err(err.clone()));
@@ -620,6 +627,46 @@ impl NodeInner {
             Some(Entry::Up(conn)) => Some(Arc::clone(conn)),
             _ => None,
         }
+    }
+
+    /// Sends a control message only if a connection is up, as Erlang sends
+    /// with `noconnect`; false when none was.
+    pub(super) fn send_noconnect(&self, node: Atom, control: &Control) -> bool {
+        match self.live_connection(node) {
+            Some(conn) => {
+                let _ = conn.send(control);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `erlang:disconnect_node/1`: closes the connection to `peer`, if any,
+    /// as a lost one (links and monitors fire with `noconnection`).
+    ///
+    /// As with BEAM, the node is down for us at once, before the peer can
+    /// notice: global then tells the rest of the cluster that we lost it
+    /// before the peer tells them it lost us, which would make them drop us
+    /// instead (`prevent_overlapping_partitions`). The connection closes
+    /// once the cluster driver has taken that in, after what was sent on it
+    /// is flushed for a moment (global sends `remove_connection` just before
+    /// it disconnects), on a thread of its own: the caller never waits.
+    pub(super) fn disconnect(self: &Arc<Self>, peer: Atom) -> bool {
+        let Some(conn) = self.live_connection(peer) else {
+            return false;
+        };
+        self.connection_gone(&conn);
+        let (inner, closing) = (Arc::clone(self), Arc::clone(&conn));
+        let spawned = thread::Builder::new()
+            .name("erldp-disconnect".into())
+            .spawn(move || {
+                inner.cluster_caught_up();
+                closing.close("disconnected by this node", DISCONNECT_FLUSH);
+            });
+        if spawned.is_err() {
+            conn.abort("disconnected by this node");
+        }
+        true
     }
 
     /// Closes every connection, flushing each for a moment, and fails the

@@ -28,6 +28,7 @@ impl Dispatch for NodeInner {
         log::info!(target: LOG, "connection to {peer} down: {reason}");
         if let Some(this) = self.this() {
             this.node_down(peer, reason);
+            this.connection_gone(conn);
         }
     }
 }
@@ -47,9 +48,11 @@ impl NodeInner {
         }
         match control {
             Control::Send { from, to, message } => {
-                self.deliver_local(to, Message::plain(from, message));
+                self.deliver_local(to, Message::plain(from, message), conn.peer_name());
             }
-            Control::RegSend { from, to, message } => self.on_reg_send(from, to, message),
+            Control::RegSend { from, to, message } => {
+                self.on_reg_send(from, to, message, conn.peer_name())
+            }
             Control::AliasSend {
                 from,
                 alias,
@@ -101,13 +104,19 @@ impl NodeInner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
+        if let Dest::Global(name) = *dest {
+            return self.send_global(from, name, message);
+        }
         if dest.node() != self.name() {
-            return self.send_control(dest.node(), &requests::send(from, dest, message));
+            return self.send_control(dest.node(), &requests::send(from, dest, message)?);
         }
         match *dest {
-            Dest::Pid(to) => self.deliver_local(to, Message::plain(Some(from), message)),
-            Dest::Name { name, .. } => self.on_reg_send(from, name, message),
+            Dest::Pid(to) => {
+                self.deliver_local(to, Message::plain(Some(from), message), self.name())
+            }
+            Dest::Name { name, .. } => self.on_reg_send(from, name, message, self.name()),
             Dest::Alias(alias) => self.on_alias_send(from, alias, message),
+            Dest::Global(name) => return self.send_global(from, name, message),
         }
         Ok(())
     }
@@ -129,7 +138,9 @@ impl NodeInner {
         self.send_from(from, dest, crate::term::decode(etf)?)
     }
 
-    fn deliver_local(self: &Arc<Self>, to: Pid, message: Message) {
+    /// Delivers a message that the connection to `via` carried (or that our
+    /// own node sent) to a process of ours.
+    fn deliver_local(self: &Arc<Self>, to: Pid, message: Message, via: Atom) {
         if self.builtins.owns(to) {
             if message.kind == MessageKind::Message {
                 self.on_builtin_pid(to, message.term);
@@ -137,16 +148,19 @@ impl NodeInner {
             return;
         }
         if let Some(process) = self.process(to) {
-            process.inbox().push(message);
+            process.inbox().push_via(message, via);
         }
     }
 
-    /// Messages to a registered name of ours, from a peer or from ourselves.
-    fn on_reg_send(self: &Arc<Self>, from: Pid, name: Atom, message: Term) {
+    /// Messages to a registered name of ours, from a peer (`via`) or from
+    /// ourselves.
+    fn on_reg_send(self: &Arc<Self>, from: Pid, name: Atom, message: Term, via: Atom) {
         // The registry refuses the built-in names: looking there first
         // spares the common case the comparisons.
         if let Some(process) = self.registry.whereis(name) {
-            return process.inbox().push(Message::plain(Some(from), message));
+            return process
+                .inbox()
+                .push_via(Message::plain(Some(from), message), via);
         }
         match Builtin::named(name) {
             Some(builtin) => self.on_builtin(builtin, message),

@@ -19,6 +19,9 @@
 //! - `calls`: rpcs and `gen_server` calls we make, waiting for answers.
 //! - `serving`: served names, exposed modules, spawn requests and `rex`.
 //! - `holds`: the links and monitors each peer holds on our processes.
+//! - `events`: node up and down, for `monitor_nodes` and the cluster.
+//! - `cluster`: global and pg: their processes, the thread that drives
+//!   them, and the API on top.
 
 /// The target of the node's log records, whichever part logs them: one
 /// name for a program's logger to select (see [`logging`](crate::logging)).
@@ -26,8 +29,10 @@ const LOG: &str = "erldp::node";
 
 mod builtins;
 mod calls;
+mod cluster;
 mod connections;
 mod dispatch;
+mod events;
 mod holds;
 mod registry;
 mod serving;
@@ -42,7 +47,10 @@ use parking_lot::Mutex;
 
 use self::builtins::Builtins;
 use self::calls::Requests;
+use self::cluster::{Cluster, ClusterOptions};
+pub use self::cluster::{ClusterLimits, DEFAULT_SCOPE};
 use self::connections::Connections;
+use self::events::NodeEvents;
 use self::registry::Registry;
 use self::serving::Serving;
 pub use self::serving::{Exposed, Served};
@@ -98,6 +106,7 @@ pub struct NodeBuilder {
     max_monitors_per_peer: usize,
     send_timeout: Duration,
     mailbox_queue_limit: Option<usize>,
+    cluster: ClusterOptions,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -123,6 +132,7 @@ impl std::fmt::Debug for NodeBuilder {
             max_monitors_per_peer,
             send_timeout,
             mailbox_queue_limit,
+            cluster,
         } = self;
         f.debug_struct("NodeBuilder")
             .field("name", name)
@@ -145,6 +155,7 @@ impl std::fmt::Debug for NodeBuilder {
             .field("max_monitors_per_peer", max_monitors_per_peer)
             .field("send_timeout", send_timeout)
             .field("mailbox_queue_limit", mailbox_queue_limit)
+            .field("cluster", cluster)
             .finish()
     }
 }
@@ -198,7 +209,11 @@ impl NodeBuilder {
     }
 
     /// Long names (`name@host.domain`) instead of short ones. Implied when
-    /// the name already carries a host with a dot.
+    /// the name already carries a host with a dot (or an address). As with
+    /// BEAM's `-name`, a name without a host then needs this host's fully
+    /// qualified name, and a short-named node cannot have a host with dots;
+    /// a node with long names connects only to long-named nodes, one with
+    /// short names only to short-named ones.
     pub fn long_names(mut self, long: bool) -> Self {
         self.long_names = Some(long);
         self
@@ -311,6 +326,24 @@ impl NodeBuilder {
         self
     }
 
+    /// Like kernel's `prevent_overlapping_partitions` (on by default, as
+    /// since OTP 25): when a visible node of ours loses its connection to a
+    /// node of its global cluster, it tells the others, and those still
+    /// connected to that node disconnect from it, so that the cluster never
+    /// splits into partitions that overlap. Off, a lost connection is only
+    /// ours.
+    pub fn prevent_overlapping_partitions(mut self, on: bool) -> Self {
+        self.cluster.prevent_overlapping_partitions = on;
+        self
+    }
+
+    /// Bounds on what peers may make global and pg keep on our node
+    /// (defaults in [`ClusterLimits`]).
+    pub fn cluster_limits(mut self, limits: ClusterLimits) -> Self {
+        self.cluster.limits = limits;
+        self
+    }
+
     /// Starts the node: listens, registers with EPMD, and is ready to
     /// connect and be connected to.
     pub fn start(self) -> Result<Node> {
@@ -367,6 +400,8 @@ pub(crate) struct NodeInner {
     cookie: String,
     flags: u64,
     hidden: bool,
+    /// Long names (`name@host.domain`): peers must have them too.
+    long_names: bool,
     epmd_mode: EpmdMode,
     epmd_port: u16,
     port: u16,
@@ -398,12 +433,16 @@ pub(crate) struct NodeInner {
     timer: Arc<Timer>,
     builtins: Builtins,
     serving: Serving,
+    node_events: NodeEvents,
+    cluster: Cluster,
 }
 
 impl NodeInner {
     fn start(options: NodeBuilder) -> Result<Node> {
-        let long = options.long_names == Some(true);
-        let full_name = identity::full_name(&options.name, long);
+        let long = options
+            .long_names
+            .unwrap_or_else(|| options.name.contains('@') && identity::is_long_name(&options.name));
+        let full_name = identity::full_name(&options.name, long)?;
         if !identity::valid_node_name(&full_name) {
             return Err(Error::invalid(format!(
                 "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the name"
@@ -476,6 +515,7 @@ impl NodeInner {
             cookie,
             flags,
             hidden: options.hidden,
+            long_names: long,
             epmd_mode: options.epmd,
             epmd_port,
             port,
@@ -503,7 +543,13 @@ impl NodeInner {
             timer: Timer::new(),
             builtins,
             serving: Serving::new(&alive, options.handler_threads),
+            node_events: NodeEvents::default(),
+            cluster: Cluster::default(),
         });
+        if let Err(err) = inner.start_cluster(options.cluster) {
+            inner.close();
+            return Err(err);
+        }
         {
             let inner = Arc::clone(&inner);
             thread::Builder::new()
@@ -546,6 +592,7 @@ impl NodeInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.stop_cluster();
         self.listener.stop();
         self.registration.lock().take();
         for process in self.registry.drain() {
@@ -584,6 +631,10 @@ impl Node {
             max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER,
             send_timeout: limits::DEFAULT_SEND_TIMEOUT,
             mailbox_queue_limit: None,
+            cluster: ClusterOptions {
+                prevent_overlapping_partitions: true,
+                limits: ClusterLimits::default(),
+            },
         }
     }
 

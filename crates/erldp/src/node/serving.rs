@@ -250,7 +250,7 @@ impl Node {
         let slot: Arc<OnceLock<Weak<ServedName>>> = Arc::default();
         let sink = {
             let slot = Arc::clone(&slot);
-            Box::new(move |message: Message| {
+            Box::new(move |message: Message, _: Option<Atom>| {
                 if let Some(served) = slot.get().and_then(Weak::upgrade) {
                     served.receive(message);
                 }
@@ -265,7 +265,7 @@ impl Node {
             })
         };
         let process = inner.spawn_with(None, |pid| {
-            Process::run_by_node(pid, Inbox::sink(sink), unwatched)
+            Process::run_by_node(pid, Inbox::forwarding(sink), unwatched)
         })?;
         let served = Arc::new(ServedName {
             name: Atom::new(name),
@@ -559,7 +559,7 @@ impl NodeInner {
             if dest.node() == self.name() {
                 return self.send_from(sender, &dest, message);
             }
-            let reply = requests::send(sender, &dest, message);
+            let reply = requests::send(sender, &dest, message)?;
             self.connection(dest.node())?.send_awaited(&reply)
         });
         if let Err(err) = sent {
@@ -591,7 +591,7 @@ impl NodeInner {
         let worker = self.spawn_with(None, |pid| {
             let node = Arc::downgrade(self);
             let killed = Arc::clone(&ticket);
-            let sink = Box::new(move |message: Message| {
+            let sink = Box::new(move |message: Message, _: Option<Atom>| {
                 if let Some(node) = node.upgrade() {
                     node.worker_signal(pid, &killed, message);
                 }
@@ -602,7 +602,7 @@ impl NodeInner {
                     cancel.cancel();
                 }
             });
-            Process::run_by_node(pid, Inbox::sink(sink), unwatched)
+            Process::run_by_node(pid, Inbox::forwarding(sink), unwatched)
         });
         let worker = match worker {
             Ok(worker) => worker,

@@ -95,6 +95,12 @@ impl Process {
         })
     }
 
+    /// A process whose messages and signals all go to `forward` (see
+    /// [`Inbox::forwarding`]): one of the node's cluster processes.
+    pub(super) fn forwarding(pid: Pid, forward: crate::inbox::Forward) -> Arc<Process> {
+        Process::with(pid, Inbox::forwarding(forward), None)
+    }
+
     pub(crate) fn pid(&self) -> Pid {
         self.pid
     }
@@ -385,6 +391,31 @@ impl NodeInner {
     }
 
     pub(super) fn monitor(self: &Arc<Self>, process: &Arc<Process>, target: &Dest) -> Result<Ref> {
+        let target = match *target {
+            Dest::Global(name) => Dest::Pid(self.global_pid(name)?),
+            _ => *target,
+        };
+        self.monitor_as(process, &target, true)
+    }
+
+    /// [`monitor`](Self::monitor) without connecting: when no connection to
+    /// the target's node is up, the monitor fires at once with
+    /// `noconnection`, as for a node that cannot be reached. The cluster
+    /// processes monitor this way, never waiting for a connection.
+    pub(super) fn monitor_noconnect(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        target: &Dest,
+    ) -> Result<Ref> {
+        self.monitor_as(process, target, false)
+    }
+
+    fn monitor_as(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        target: &Dest,
+        connect: bool,
+    ) -> Result<Ref> {
         let (target_ref, node) = match *target {
             Dest::Pid(pid) => (ProcRef::Pid(pid), pid.node),
             Dest::Name { name, node } => (ProcRef::Name(name), node),
@@ -392,6 +423,11 @@ impl NodeInner {
                 return Err(Error::invalid(
                     "an alias cannot be monitored; monitor a pid or [name, node]",
                 ))
+            }
+            Dest::Global(name) => {
+                return Err(Error::invalid(format!(
+                    "the global name {name} must be resolved to its pid to be monitored"
+                )))
             }
         };
         let reference = self.identity.make_ref();
@@ -419,6 +455,12 @@ impl NodeInner {
             to: target_ref,
             reference,
         };
+        if !connect {
+            if !self.send_noconnect(node, &monitor) {
+                process.fire_monitor(reference, Term::atom("noconnection"));
+            }
+            return Ok(reference);
+        }
         if let Err(err) = self.send_control(node, &monitor) {
             process.relations.lock().monitors.remove(&reference);
             return Err(err);

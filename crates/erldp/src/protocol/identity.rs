@@ -44,15 +44,54 @@ pub(crate) fn node_atom(name: &str) -> Result<Atom> {
     }
 }
 
-/// `name` with its host: as given when it has one, else on this host's
-/// long (`host.domain`) or short name.
-pub(crate) fn full_name(name: &str, long: bool) -> String {
-    if name.contains('@') {
-        name.to_string()
-    } else if long {
-        format!("{name}@{}", host::long_hostname())
-    } else {
-        format!("{name}@{}", host::short_hostname())
+/// `name` with its host, as `net_kernel` makes a node's name
+/// (`create_hostpart/2`): a host given with the name is kept, but a short
+/// name's host may have no dot; without a host, a short name gets this host's
+/// short name and a long one its fully qualified name, which must then be
+/// known (BEAM: "Can't set long node name!").
+pub(crate) fn full_name(name: &str, long: bool) -> Result<String> {
+    match name.split_once('@') {
+        Some((_, host)) if !long && host.contains('.') => Err(Error::invalid(format!(
+            "{name:?} cannot be a short node name: its host has dots (use long names, \
+             as BEAM refuses -sname with a fully qualified host)"
+        ))),
+        Some(_) => Ok(name.to_string()),
+        None if long => match host::fully_qualified_hostname() {
+            Some(host) => Ok(format!("{name}@{host}")),
+            None => Err(Error::invalid(format!(
+                "cannot give {name:?} a long node name: this host's name has no domain and \
+                 the resolver knows no fully qualified one (BEAM: \"Can't set long node \
+                 name!\"); give the host with the name (name@host.domain or name@address) \
+                 or use short names"
+            ))),
+        },
+        None => Ok(format!("{name}@{}", host::short_hostname())),
+    }
+}
+
+/// Whether a node name is long, as `inet_tcp_dist` tells them apart: its
+/// host has a dot, or is an address (an IPv6 one may have none).
+pub(crate) fn is_long_name(node: &str) -> bool {
+    let host = node.split_once('@').map_or(node, |(_, host)| host);
+    host.contains('.') || host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Refuses to connect to `peer` when its name is not of our kind, as BEAM's
+/// `inet_tcp_dist:splitnode/3` does: a node with short names talks only to
+/// short-named nodes, one with long names only to long-named ones.
+pub(crate) fn check_peer_name(long: bool, peer: &str) -> Result<()> {
+    match (long, is_long_name(peer)) {
+        (true, false) => Err(Error::connection(
+            peer,
+            "it has a short name and this node uses long names: nodes connect only to nodes \
+             of their own kind (BEAM: \"System running to use fully qualified hostnames\")",
+        )),
+        (false, true) => Err(Error::connection(
+            peer,
+            "it has a long name and this node uses short names: nodes connect only to nodes \
+             of their own kind (BEAM: \"System NOT running to use fully qualified hostnames\")",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -147,8 +186,36 @@ mod tests {
         assert!(valid_node_name("prøve@host"));
         assert!(!valid_node_name("a.b@host"));
         assert!(node_atom("a b@c").is_err());
-        assert_eq!(full_name("x@y", true), "x@y");
-        assert!(!full_name("x", false).contains('.'));
+    }
+
+    #[test]
+    fn long_and_short_names_follow_net_kernel() {
+        assert_eq!(full_name("x@y", true).expect("long"), "x@y");
+        assert_eq!(full_name("x@y.z", true).expect("long"), "x@y.z");
+        assert_eq!(full_name("x@y", false).expect("short"), "x@y");
+        assert!(full_name("x@y.z", false).is_err());
+        assert!(full_name("x@127.0.0.1", false).is_err());
+        let short = full_name("x", false).expect("short");
+        assert!(!short.contains('.'), "{short}");
+        match (full_name("x", true), host::fully_qualified_hostname()) {
+            (Ok(long), Some(host)) => assert_eq!(long, format!("x@{host}")),
+            (Err(err), None) => assert!(err.to_string().contains("long node name"), "{err}"),
+            (got, fqdn) => panic!("{got:?} with a fully qualified host name {fqdn:?}"),
+        }
+    }
+
+    #[test]
+    fn nodes_connect_only_to_nodes_of_their_kind() {
+        assert!(is_long_name("a@host.example.com"));
+        assert!(is_long_name("a@127.0.0.1"));
+        assert!(is_long_name("a@::1"));
+        assert!(!is_long_name("a@host"));
+        assert!(check_peer_name(true, "a@b.c").is_ok());
+        assert!(check_peer_name(false, "a@b").is_ok());
+        let err = check_peer_name(false, "a@b.c").expect_err("long peer");
+        assert!(err.to_string().contains("long name"), "{err}");
+        let err = check_peer_name(true, "a@b").expect_err("short peer");
+        assert!(err.to_string().contains("short name"), "{err}");
     }
 
     #[test]

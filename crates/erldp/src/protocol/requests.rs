@@ -117,7 +117,13 @@ pub(crate) fn call_server(dest: &Dest) -> Result<ProcRef> {
         Dest::Alias(_) => Err(Error::invalid(
             "a gen_server call needs a pid or [name, node], not an alias",
         )),
+        Dest::Global(_) => Err(unresolved()),
     }
+}
+
+/// A global name reached this far: it is resolved to its pid first.
+fn unresolved() -> Error {
+    Error::invalid("a global name must be resolved to its pid before it is used")
 }
 
 /// `{'$gen_call', {From, [alias | Reference]}, Request}`.
@@ -127,6 +133,17 @@ pub(crate) fn call_request(from: Pid, reference: Ref, request: Term) -> Term {
         vec![Term::Atom(crate::atom!("alias"))],
         Box::new(Term::Ref(reference)),
     );
+    gen_call_message(from, tag, request)
+}
+
+/// `{'$gen_call', {From, Reference}, Request}`: a call whose reply
+/// (`{Reference, Reply}`, per `gen:reply/2`) comes to `From` itself, for our
+/// processes that have no alias (the cluster processes).
+pub(crate) fn call_request_to_pid(from: Pid, reference: Ref, request: Term) -> Term {
+    gen_call_message(from, Term::Ref(reference), request)
+}
+
+fn gen_call_message(from: Pid, tag: Term, request: Term) -> Term {
     Term::Tuple(vec![
         Term::Atom(crate::atom!("$gen_call")),
         Term::Tuple(vec![Term::Pid(from), tag]),
@@ -206,9 +223,10 @@ pub(crate) fn gen_call_from(from: &Term) -> bool {
 }
 
 /// Where and what to send to answer a call from `from` (its `{Pid, Tag}`),
-/// as `gen:reply/2` does: a tag `[alias | Alias]` (OTP 24+), or OTP 27's
-/// `multi_call` tag `[[alias | Alias] | Mon]`, is answered on the alias, so
-/// that a reply after the caller gave up is dropped.
+/// as `gen:reply/2` does: a tag `[alias | Alias]` (`gen_server:call`, OTP
+/// 24+) or `[[alias | Alias] | Mon]` (`gen_server:multi_call`, OTP 27+) is
+/// answered on the alias, so that a reply after the caller gave up is
+/// dropped, not left in its mailbox.
 pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
     let not_a_pair = || {
         Error::invalid(format!(
@@ -222,28 +240,35 @@ pub(crate) fn reply(from: &Term, reply: Term) -> Result<(Dest, Term)> {
         },
         _ => return Err(not_a_pair()),
     };
-    let alias = |tag: &Term| match tag {
-        Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
-            tail.as_reference()
+    let dest = reply_alias(tag).map_or(Dest::Pid(pid), Dest::Alias);
+    Ok((dest, Term::Tuple(vec![tag.clone(), reply])))
+}
+
+/// The alias of a call tag as `gen:reply/2` reads it: `[alias | Alias]`, or
+/// a list whose head is one (`[[alias | Alias] | Mon]`).
+fn reply_alias(tag: &Term) -> Option<Ref> {
+    fn alias(term: &Term) -> Option<Ref> {
+        match term {
+            Term::ImproperList(head, tail) if head.len() == 1 && head[0].is_atom("alias") => {
+                match **tail {
+                    Term::Ref(alias) => Some(alias),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
-        _ => None,
-    };
-    let tagged = match tag {
+    }
+    alias(tag).or_else(|| match tag {
         Term::ImproperList(head, _) | Term::List(head) => head.first().and_then(alias),
         _ => None,
-    };
-    let dest = match alias(tag).or(tagged) {
-        Some(alias) => Dest::Alias(alias),
-        None => Dest::Pid(pid),
-    };
-    Ok((dest, Term::Tuple(vec![tag.clone(), reply])))
+    })
 }
 
 /// The control message that sends `message` from `from` to `dest` on
 /// another node.
 #[inline]
-pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
-    match *dest {
+pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Result<Control> {
+    Ok(match *dest {
         Dest::Pid(to) => Control::Send {
             from: Some(from),
             to,
@@ -259,7 +284,8 @@ pub(crate) fn send(from: Pid, dest: &Dest, message: Term) -> Control {
             alias,
             message,
         },
-    }
+        Dest::Global(_) => return Err(unresolved()),
+    })
 }
 
 #[cfg(test)]
@@ -305,6 +331,22 @@ mod tests {
             Dest::Pid(pid())
         );
         assert!(reply(&Term::atom("x"), Term::nil()).is_err());
+
+        let monitor = Ref::new(Atom::new("a@b"), 1, &[7, 8, 9]).expect("ref");
+        let multi = Term::Tuple(vec![
+            Term::Pid(pid()),
+            Term::ImproperList(
+                vec![Term::ImproperList(
+                    vec![Term::atom("alias")],
+                    Box::new(Term::Ref(reference)),
+                )],
+                Box::new(Term::Ref(monitor)),
+            ),
+        ]);
+        assert_eq!(
+            reply(&multi, Term::nil()).expect("pair").0,
+            Dest::Alias(reference)
+        );
     }
 
     #[test]

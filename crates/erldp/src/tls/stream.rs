@@ -457,6 +457,10 @@ impl Transport for TlsStream {
             |addr| addr.to_string(),
         )
     }
+
+    fn local_ip(&self) -> io::Result<std::net::IpAddr> {
+        Ok(self.socket.local_addr()?.ip())
+    }
 }
 
 #[cfg(test)]

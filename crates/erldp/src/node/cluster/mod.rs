@@ -1,0 +1,474 @@
+//! Cluster membership on our node: the processes of
+//! [`global`](https://www.erlang.org/doc/apps/kernel/global.html) and of each
+//! [`pg`](https://www.erlang.org/doc/apps/kernel/pg.html) scope, wired to the
+//! state machines of [`crate::cluster`], and the API on top.
+//!
+//! The processes are ordinary processes of ours (pids that BEAM links to and
+//! monitors, registered names), whose messages and signals all go to one
+//! thread ([`driver`]) with the node whose connection carried each: the
+//! state machines check every message against its sender. Connections
+//! report their start and end to the same thread ([`super::events`]), in
+//! order with their traffic.
+//!
+//! A visible node runs global as a BEAM node does: `global_name_server`, its
+//! locker and its registrar. A hidden node takes no part in global, as a
+//! hidden BEAM node takes none: it registers no names and asks a connected
+//! peer where a name is. pg scopes run on hidden and visible nodes alike,
+//! each started when a mailbox of ours first uses it.
+//!
+//! global has no timeouts: a call to a server that never answers waits as
+//! long as it does on BEAM. A peer that stops answering altogether is
+//! declared down after `net_ticktime`, which ends its calls.
+
+mod driver;
+
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use self::driver::Driver;
+use super::signals::Process;
+use super::{Node, NodeInner};
+use crate::cluster::global::{self, Global, Proc};
+use crate::dest::Dest;
+use crate::inbox::Forward;
+use crate::message::{Message, MessageKind};
+use crate::protocol::requests;
+use crate::term::{Atom, Pid, Term};
+use crate::{random, Error, Result};
+
+/// The pg scope that BEAM runs with `-kernel start_pg true`, and that
+/// `pg:join/2` and `pg:get_members/1` use.
+pub const DEFAULT_SCOPE: &str = "pg";
+
+/// global's server, registered on every node that takes part in global.
+fn server_name() -> Atom {
+    crate::atom!("global_name_server")
+}
+
+/// How long a hidden node waits for a peer to say where a global name is;
+/// global answers at once unless a registration holds its lock.
+const WHEREIS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Bounds on what peers may make our node's global and pg keep. A BEAM node
+/// trusts its peers with all of it; a peer of ours that goes past one of
+/// these loses its connection. Set with [`NodeBuilder::cluster_limits`](super::NodeBuilder::cluster_limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterLimits {
+    /// Global names our node holds, and names one message may carry
+    /// (default 1,048,576).
+    pub max_global_names: usize,
+    /// Resources locked through global on our node (default 65,536).
+    pub max_global_locks: usize,
+    /// Nodes global knows, and nodes one message may name (default 4096).
+    pub max_global_nodes: usize,
+    /// Group memberships one peer's pg scope may hold on our node, a process
+    /// counted once per group it joined (default 1,048,576).
+    pub max_group_members_per_peer: usize,
+}
+
+impl Default for ClusterLimits {
+    fn default() -> Self {
+        let global = global::Limits::default();
+        ClusterLimits {
+            max_global_names: global.max_names,
+            max_global_locks: global.max_locks,
+            max_global_nodes: global.max_nodes,
+            max_group_members_per_peer: crate::cluster::pg::DEFAULT_MAX_PEER_MEMBERS,
+        }
+    }
+}
+
+/// How the node runs global (see [`NodeBuilder`](super::NodeBuilder)).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ClusterOptions {
+    pub(super) prevent_overlapping_partitions: bool,
+    pub(super) limits: ClusterLimits,
+}
+
+/// The way to the driver thread.
+#[derive(Default)]
+pub(super) struct Cluster {
+    events: Mutex<Option<Sender<Event>>>,
+}
+
+/// What the driver thread is told.
+enum Event {
+    /// A message or signal reached one of the cluster processes, over the
+    /// connection of `via` (or from our own node).
+    Received {
+        to: Target,
+        message: Message,
+        via: Option<Atom>,
+    },
+    /// A connection came up, before any of its traffic.
+    Up {
+        node: Atom,
+        visible: bool,
+    },
+    /// A connection went down, after all of its traffic.
+    Down {
+        node: Atom,
+    },
+    /// How a connect global asked for ended.
+    Connected {
+        node: Atom,
+        ok: bool,
+    },
+    /// The answer to global's `resolve_it` rpc.
+    Resolved {
+        id: u64,
+        result: Term,
+    },
+    /// Work for the driver's state, from the API.
+    Run(Box<dyn FnOnce(&mut Driver) + Send>),
+    Stop,
+}
+
+/// Which cluster process a message is for.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Global(Proc),
+    /// The process of the pg scope of this name.
+    Scope(Atom),
+}
+
+/// The forwarding of a cluster process's messages to the driver.
+fn forward(events: Sender<Event>, to: Target) -> Forward {
+    Box::new(move |message, via| {
+        let _ = events.send(Event::Received { to, message, via });
+    })
+}
+
+impl NodeInner {
+    /// Starts the driver thread, and global's processes on a visible node.
+    pub(super) fn start_cluster(self: &Arc<Self>, options: ClusterOptions) -> Result<()> {
+        let (events, received) = mpsc::channel();
+        let limits = options.limits;
+        let global = if self.hidden {
+            None
+        } else {
+            let spawn = |name: Option<Atom>, proc| {
+                self.spawn_cluster_process(name, forward(events.clone(), Target::Global(proc)))
+            };
+            let server = spawn(Some(server_name()), Proc::Server)?;
+            let locker = spawn(None, Proc::Locker)?;
+            let registrar = spawn(None, Proc::Registrar)?;
+            let config = global::Config {
+                node: self.name(),
+                host: self.host.clone(),
+                creation: self.identity.creation(),
+                locker: locker.pid(),
+                registrar: registrar.pid(),
+                prevent_overlapping_partitions: options.prevent_overlapping_partitions,
+                seed: u64::from(random::u32()) << 32 | u64::from(random::u32()),
+                limits: global::Limits {
+                    max_names: limits.max_global_names,
+                    max_locks: limits.max_global_locks,
+                    max_nodes: limits.max_global_nodes,
+                },
+            };
+            Some((Global::new(config), [server, locker, registrar]))
+        };
+        let driver = Driver::new(Arc::clone(self), events.clone(), global, limits);
+        thread::Builder::new()
+            .name("erldp-cluster".into())
+            .spawn(move || driver.run(received))?;
+        *self.cluster.events.lock() = Some(events);
+        Ok(())
+    }
+
+    /// Stops the driver: the node is closing, and what its connections do
+    /// from now on is no news for global (see [`Driver::run`]).
+    pub(super) fn stop_cluster(&self) {
+        if let Some(events) = self.cluster.events.lock().take() {
+            let _ = events.send(Event::Stop);
+        }
+    }
+
+    fn tell_cluster(&self, event: Event) -> Result<()> {
+        match &*self.cluster.events.lock() {
+            Some(events) => events.send(event).map_err(|_| Error::Closed),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// A connection to `node` came up (see [`super::events`]).
+    pub(super) fn cluster_node_up(&self, node: Atom, visible: bool) {
+        let _ = self.tell_cluster(Event::Up { node, visible });
+    }
+
+    /// The connection to `node` went down.
+    pub(super) fn cluster_node_down(&self, node: Atom) {
+        let _ = self.tell_cluster(Event::Down { node });
+    }
+
+    /// Returns once the driver has handled every event told to it before.
+    pub(super) fn cluster_caught_up(&self) {
+        let _ = self.ask(|_| ());
+    }
+
+    /// Runs `job` on the driver thread and returns what it returns.
+    fn ask<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Driver) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tell_cluster(Event::Run(Box::new(move |driver| {
+            let _ = reply.send(job(driver));
+        })))?;
+        answer.recv().map_err(|_| Error::Closed)
+    }
+
+    /// A new process whose messages go to the driver, registered under
+    /// `name` if given.
+    fn spawn_cluster_process(&self, name: Option<Atom>, forward: Forward) -> Result<Arc<Process>> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let process = Process::forwarding(self.identity.pid(self.registry.next_id()), forward);
+        self.registry.add(&process);
+        if let Some(name) = name {
+            if let Err(err) = self.registry.register(&process, name.as_str()) {
+                self.registry.remove(&process);
+                return Err(err);
+            }
+        }
+        Ok(process)
+    }
+
+    /// Sends from one of our processes without connecting, as Erlang's
+    /// `erlang:send(Dest, Msg, [noconnect])`: to a node we are not connected
+    /// to, nothing is sent.
+    fn send_noconnect_from(self: &Arc<Self>, from: Pid, dest: &Dest, message: Term) {
+        if dest.node() == self.name() {
+            let _ = self.send_from(from, dest, message);
+            return;
+        }
+        if let Ok(control) = requests::send(from, dest, message) {
+            self.send_noconnect(dest.node(), &control);
+        }
+    }
+
+    /// `global:send/2`.
+    pub(super) fn send_global(
+        self: &Arc<Self>,
+        from: Pid,
+        name: Atom,
+        message: Term,
+    ) -> Result<()> {
+        let pid = self.global_pid(name)?;
+        self.send_from(from, &Dest::Pid(pid), message)
+    }
+
+    /// The pid holding the global `name`, or an error naming it.
+    pub(super) fn global_pid(self: &Arc<Self>, name: Atom) -> Result<Pid> {
+        self.whereis_global_atom(name)?
+            .ok_or_else(|| Error::invalid(format!("no process is registered globally as {name}")))
+    }
+
+    /// The pid holding the global `name`, for a `gen_server` call: when there
+    /// is none, the call exits `noproc` as `gen_server:call({global, Name},
+    /// ...)` does.
+    pub(super) fn global_call_pid(self: &Arc<Self>, name: Atom) -> Result<Pid> {
+        self.whereis_global_atom(name)?
+            .ok_or_else(|| Error::rpc(crate::atom!("exit"), Term::atom("noproc"), Term::nil()))
+    }
+
+    pub(super) fn whereis_global_atom(self: &Arc<Self>, name: Atom) -> Result<Option<Pid>> {
+        self.whereis_global(Term::Atom(name))
+    }
+
+    /// `global:whereis_name/1`: a visible node reads its own table; a hidden
+    /// one asks its peers.
+    fn whereis_global(self: &Arc<Self>, name: Term) -> Result<Option<Pid>> {
+        let asked = name.clone();
+        match self.ask(move |driver| driver.whereis(&asked))? {
+            Some(found) => Ok(found),
+            None => self.whereis_on_peers(&name),
+        }
+    }
+
+    /// Asks the global servers of our peers, one after the other, where
+    /// `name` is (`{whereis, Name, From}`, which global answers on every
+    /// release); the first that runs global answers for the cluster.
+    fn whereis_on_peers(self: &Arc<Self>, name: &Term) -> Result<Option<Pid>> {
+        let peers = self.ask(|driver| driver.connected_nodes())?;
+        for peer in peers {
+            let process = self.spawn_process(None)?;
+            let answer = self.ask_whereis(&process, peer, name);
+            self.close_process(&process, Term::atom("normal"));
+            if let Some(found) = answer? {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// `Some(answer)` from `peer`'s global server, `None` when it runs none.
+    fn ask_whereis(
+        self: &Arc<Self>,
+        process: &Arc<Process>,
+        peer: Atom,
+        name: &Term,
+    ) -> Result<Option<Option<Pid>>> {
+        let server = Dest::Name {
+            name: server_name(),
+            node: peer,
+        };
+        let tag = self.monitor_noconnect(process, &server)?;
+        let from = Term::tuple(vec![process.pid().into(), tag.into()]);
+        let request = Term::tuple(vec![Term::atom("whereis"), name.clone(), from]);
+        self.send_noconnect_from(process.pid(), &server, request);
+        let deadline = Instant::now() + WHEREIS_TIMEOUT;
+        loop {
+            let Some(message) = process.inbox().recv(Some(deadline), None)? else {
+                return Err(Error::timeout(format!(
+                    "asking {peer} where the global name {name} is"
+                )));
+            };
+            match message.kind {
+                MessageKind::Down if message.reference == Some(tag) => return Ok(None),
+                MessageKind::Message => {
+                    if let Some((reply_tag, reply)) = requests::call_reply(&message.term) {
+                        if reply_tag == tag {
+                            let _ = self.demonitor(process, tag);
+                            return Ok(Some(reply.as_pid()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Global names (`global`): registered by visible nodes, known everywhere.
+impl Node {
+    /// `global:register_name(Name, Pid)` for `pid`, a process of this node
+    /// (a [`Mailbox`](crate::Mailbox)'s): true once every node of the
+    /// cluster holds the name, false when it was taken (or the process
+    /// already has a global name). The name goes when the process ends.
+    /// Waits as long as global's locks take, as on BEAM. A hidden node cannot
+    /// register names: [`Error::InvalidArgument`] says so.
+    pub fn register_global(&self, name: &Term, pid: Pid) -> Result<bool> {
+        match self.inner.process(pid) {
+            Some(process) if !process.is_closed() => {}
+            Some(_) => return Err(Error::Closed),
+            None => {
+                return Err(Error::invalid(format!(
+                    "{pid} is not a live process of {}",
+                    self.name()
+                )))
+            }
+        }
+        let name = name.clone();
+        let answer = self.inner.ask(move |driver| driver.register(name, pid))??;
+        let reply = answer.recv().map_err(|_| Error::Closed)?;
+        Ok(reply.is_atom("yes"))
+    }
+
+    /// `global:unregister_name(Name)` on every node of the cluster (a name
+    /// not registered is no error). Needs a visible node.
+    pub fn unregister_global(&self, name: &Term) -> Result<()> {
+        let name = name.clone();
+        let answer = self.inner.ask(move |driver| driver.unregister(name))??;
+        answer.recv().map_err(|_| Error::Closed)?;
+        Ok(())
+    }
+
+    /// `global:whereis_name(Name)`: the pid registered globally as `name`. A
+    /// visible node answers from its own copy of the names, as BEAM does; a
+    /// hidden node asks its connected peers' global servers in turn.
+    pub fn whereis_global(&self, name: &Term) -> Result<Option<Pid>> {
+        self.inner.whereis_global(name.clone())
+    }
+
+    /// `global:registered_names()`, sorted. Needs a visible node.
+    pub fn global_names(&self) -> Result<Vec<Term>> {
+        self.inner.ask(|driver| driver.registered_names())?
+    }
+
+    /// `dest` as it is sent to now: a [`Dest::Global`] becomes the pid its
+    /// name is registered to (an error when it is not); the others are
+    /// returned as they are.
+    pub fn resolve(&self, dest: &Dest) -> Result<Dest> {
+        match *dest {
+            Dest::Global(name) => Ok(Dest::Pid(self.inner.global_pid(name)?)),
+            _ => Ok(*dest),
+        }
+    }
+}
+
+/// Process groups (`pg`).
+impl Node {
+    /// `pg:get_members(Scope, Group)`: the members of `group` in `scope`, ours
+    /// and our peers', a pid once per join, in no particular order. The
+    /// first use of a scope starts it on our node (see
+    /// [`Mailbox::join`](crate::Mailbox::join));
+    /// peers' members then arrive as they answer.
+    pub fn members(&self, scope: &str, group: &Term) -> Result<Vec<Pid>> {
+        let (scope, group) = (scope_atom(scope)?, group.clone());
+        self.inner
+            .ask(move |driver| driver.members(scope, &group))?
+    }
+
+    /// `pg:get_local_members(Scope, Group)`: the members of `group` in
+    /// `scope` that are processes of our node.
+    pub fn local_members(&self, scope: &str, group: &Term) -> Result<Vec<Pid>> {
+        let (scope, group) = (scope_atom(scope)?, group.clone());
+        self.inner
+            .ask(move |driver| driver.local_members(scope, &group))?
+    }
+
+    /// `pg:which_groups(Scope)`: every group of `scope` with a member, sorted.
+    pub fn groups(&self, scope: &str) -> Result<Vec<Term>> {
+        let scope = scope_atom(scope)?;
+        self.inner.ask(move |driver| driver.groups(scope))?
+    }
+
+    /// `pg:join(Scope, Group, Pid)` for the process `pid` of ours.
+    pub(crate) fn pg_join(&self, pid: Pid, scope: &str, group: Term) -> Result<()> {
+        let scope = scope_atom(scope)?;
+        self.inner
+            .ask(move |driver| driver.join(scope, group, pid))?
+    }
+
+    /// `pg:leave(Scope, Group, Pid)`: false when `pid` was not in the group.
+    pub(crate) fn pg_leave(&self, pid: Pid, scope: &str, group: &Term) -> Result<bool> {
+        let (scope, group) = (scope_atom(scope)?, group.clone());
+        self.inner
+            .ask(move |driver| driver.leave(scope, &group, pid))?
+    }
+}
+
+/// Node events (`net_kernel:monitor_nodes/1`).
+impl Node {
+    /// Sends `pid` a `node_up` or `node_down` message whenever a peer
+    /// connects or goes, until [`demonitor_nodes`](Self::demonitor_nodes).
+    pub(crate) fn monitor_nodes(&self, pid: Pid) {
+        self.inner.monitor_nodes(pid);
+    }
+
+    pub(crate) fn demonitor_nodes(&self, pid: Pid) {
+        self.inner.demonitor_nodes(pid);
+    }
+
+    /// `erlang:disconnect_node(Node)`: closes the connection to `peer` as
+    /// lost (links and monitors over it fire with `noconnection`). False
+    /// when there was none.
+    pub fn disconnect(&self, peer: &str) -> bool {
+        Atom::existing(peer).is_some_and(|peer| self.inner.disconnect(peer))
+    }
+}
+
+/// A scope name: an atom, as pg's.
+fn scope_atom(scope: &str) -> Result<Atom> {
+    if scope.is_empty() || scope.chars().count() > crate::term::MAX_ATOM_CHARS {
+        return Err(Error::invalid(format!("{scope:?} is not a pg scope name")));
+    }
+    Ok(Atom::new(scope))
+}

@@ -1,0 +1,747 @@
+//! Cluster membership against real BEAM clusters (`BeamCluster`: one cookie, `-kernel start_pg
+//! true`, meshed by global): our visible node in global (sync, names both ways, trans, clashes,
+//! late joiners, a node killed mid-sync), pg scopes from hidden and visible nodes, node events,
+//! and Phoenix.PubSub's pg adapter reproduced by `tests/erlang/erldp_pubsub.erl`.
+//!
+//! The system OTP (25) runs every test; with the OTP 27 and 29 chroots, mixed clusters run the
+//! global tests (25, 27 and 29 together) and the pg tests where pg's versions allow it (25 with
+//! 27, 27 with 29: OTP 25's pg cannot share a scope with OTP 29's, see `pg_compatible`).
+//! Waits poll with a deadline; nothing asserts how fast anything is.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use erldp::{Dest, Mailbox, Message, MessageKind, Node, Pid, Term, DEFAULT_SCOPE};
+use erldp_testkit::{erl_atom, pg_compatible, random_name, BeamCluster, BeamPeer, Otp};
+
+/// The longest any wait here may take before the test fails.
+const T: Duration = Duration::from_secs(30);
+
+fn start_node(cluster: &BeamCluster, prefix: &str, hidden: bool) -> Node {
+    Node::builder(random_name(prefix))
+        .cookie(cluster.cookie())
+        .hidden(hidden)
+        .start()
+        .expect("node")
+}
+
+/// Our visible node joined to `cluster` through its first node, meshed and synced everywhere.
+fn joined(cluster: &mut BeamCluster, prefix: &str) -> Node {
+    let node = start_node(cluster, prefix, false);
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    cluster.await_mesh(&[node.name().as_str()]);
+    node
+}
+
+/// Every BEAM node of the cluster and ours, as an Erlang list.
+fn all_nodes(cluster: &BeamCluster, node: &Node) -> String {
+    let mut nodes = cluster.nodes();
+    nodes.push(node.name().to_string());
+    format!(
+        "[{}]",
+        nodes
+            .iter()
+            .map(|n| erl_atom(n))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// Binds `var` in `peer`'s shell to `term`, sent from our node: how a pid of ours reaches a
+/// BEAM test.
+fn hand_over(peer: &mut BeamPeer, node: &Node, var: &str, term: Term) {
+    peer.eval_ok("erldp_test:collect(erldp_hand_over).");
+    node.send(&Dest::name("erldp_hand_over", peer.node()), term)
+        .expect("send");
+    peer.eval_ok(&format!(
+        "[{var}] = erldp_test:collected(erldp_hand_over, 1, 10000), ok."
+    ));
+}
+
+/// Polls `check` until it gives a value; fails with `what` after [`T`].
+fn eventually<V>(what: &str, mut check: impl FnMut() -> Option<V>) -> V {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within {T:?}: {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn next(inbox: &Mailbox) -> Message {
+    inbox
+        .recv_timeout(T)
+        .expect("recv")
+        .expect("a message in time")
+}
+
+fn sorted(mut pids: Vec<Pid>) -> Vec<Pid> {
+    pids.sort_by_key(|pid| Term::from(*pid));
+    pids
+}
+
+/// The releases a global test runs on: OTP 25 alone, and 25, 27 and 29 together.
+fn global_clusters() -> Vec<Vec<Otp>> {
+    let available = Otp::available();
+    let mut clusters = vec![vec![Otp::System, Otp::System]];
+    if available.len() > 1 {
+        clusters.push(available);
+    }
+    clusters
+}
+
+/// The releases a pg test runs on: 25, 25 with 27, and 27 with 29.
+fn pg_clusters() -> Vec<Vec<Otp>> {
+    let available = Otp::available();
+    let mut clusters = vec![vec![Otp::System, Otp::System]];
+    for pair in available.windows(2) {
+        let pair = pair.to_vec();
+        if pg_compatible(&pair) {
+            clusters.push(pair);
+        }
+    }
+    clusters
+}
+
+fn cluster_of(otps: &[Otp], start_pg: bool) -> BeamCluster {
+    let mut builder = BeamCluster::builder().start_pg(start_pg);
+    for otp in otps {
+        builder = builder.node(otp.clone());
+    }
+    builder.start()
+}
+
+fn label(otps: &[Otp]) -> String {
+    otps.iter().map(Otp::release).collect::<Vec<_>>().join("+")
+}
+
+#[test]
+fn a_visible_node_takes_part_in_global() {
+    for otps in global_clusters() {
+        let label = label(&otps);
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let us = node.name().to_string();
+        let nodes = all_nodes(&cluster, &node);
+        let beams = cluster.node_list();
+        cluster.assert_synced(T);
+
+        // A name registered on BEAM is known here without asking anyone.
+        cluster
+            .peer(0)
+            .eval_ok("{yes, Svc} = erldp_cluster:register_name(svc).");
+        let svc = eventually("svc known here", || {
+            node.whereis_global(&Term::atom("svc")).expect("whereis")
+        });
+        hand_over(cluster.peer(1), &node, "SvcHere", Term::from(svc));
+        cluster.peer(1).eval_ok(&format!(
+            "SvcHere = global:whereis_name(svc), erldp_cluster:await_whereis(svc, {beams}, SvcHere, 1)."
+        ));
+        assert_eq!(node.global_names().expect("names"), vec![Term::atom("svc")]);
+
+        // Ours is known on every BEAM node once registering returns.
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        assert!(node
+            .register_global(&Term::atom("ours"), inbox.pid())
+            .expect("register"));
+        hand_over(cluster.peer(0), &node, "Ours", Term::from(inbox.pid()));
+        cluster.peer(0).eval_ok(&format!(
+            "erldp_cluster:await_whereis(ours, {beams}, Ours, 10000)."
+        ));
+        assert!(
+            !node
+                .register_global(&Term::atom("svc"), inbox.pid())
+                .expect("register"),
+            "{label}: svc is taken"
+        );
+
+        // A global name is a destination: send, call and monitor resolve it.
+        cluster.peer(1).eval_ok(&format!(
+            "{{inbox, '{us}'}} ! ok, global:send(ours, {{hello, node()}})."
+        ));
+        let first = next(&inbox);
+        assert_eq!(first.term, Term::atom("ok"), "{label}");
+        let hello = next(&inbox);
+        assert_eq!(
+            hello.term,
+            Term::tuple(vec![Term::atom("hello"), Term::atom(&cluster.nodes()[1])]),
+            "{label}"
+        );
+        let other = node.mailbox(None).expect("mailbox");
+        other
+            .send(&Dest::global("ours"), Term::atom("via_global"))
+            .expect("send");
+        assert_eq!(next(&inbox).term, Term::atom("via_global"));
+        let reference = other.monitor(&Dest::global("svc")).expect("monitor");
+        assert!(other.send(&Dest::global("nobody"), Term::nil()).is_err());
+
+        // global:trans takes its lock on our node too.
+        assert_eq!(
+            cluster.peer(0).eval_ok(&format!(
+                "erldp_cluster:trans({{res, self()}}, {nodes}, 30000)."
+            )),
+            format!("{{ran,{}}}", cluster.nodes()[0]),
+            "{label}"
+        );
+
+        // A name goes everywhere when its holder ends: the BEAM one, then ours.
+        cluster.peer(0).eval_ok("exit(Svc, kill).");
+        let down = next(&other);
+        assert_eq!(
+            (down.kind, down.reference),
+            (MessageKind::Down, Some(reference))
+        );
+        eventually("svc gone here", || {
+            node.whereis_global(&Term::atom("svc"))
+                .expect("whereis")
+                .is_none()
+                .then_some(())
+        });
+        inbox.close(Term::atom("normal"));
+        cluster.peer(0).eval_ok(&format!(
+            "erldp_cluster:await_whereis(ours, {beams}, undefined, 10000)."
+        ));
+        cluster.assert_synced(T);
+    }
+}
+
+#[test]
+fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() {
+    for otps in global_clusters() {
+        let label = label(&otps);
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let us = node.name().to_string();
+
+        // A BEAM node that connects to one BEAM node only is meshed with everyone, us included:
+        // global tells the others about it and each side connects.
+        let late = cluster.add(otps[otps.len() - 1].clone());
+        let first = cluster.nodes()[0].clone();
+        cluster.connect(late, &first);
+        cluster.await_mesh(&[&us]);
+        assert!(
+            node.nodes()
+                .iter()
+                .any(|n| n.as_str() == cluster.nodes()[late]),
+            "{label}: the late node connected to us"
+        );
+
+        // One that connects to us and dies at once, in the middle of the name exchange.
+        let doomed = cluster.add(otps[0].clone());
+        cluster.connect(doomed, &us);
+        cluster.peer(doomed).kill9();
+        drop(cluster.remove(doomed));
+        cluster.await_mesh(&[&us]);
+        cluster.assert_synced(T);
+        let inbox = node.mailbox(None).expect("mailbox");
+        assert!(
+            node.register_global(&Term::atom("after_kill"), inbox.pid())
+                .expect("register"),
+            "{label}"
+        );
+        let beams = cluster.node_list();
+        hand_over(cluster.peer(late), &node, "Inbox", Term::from(inbox.pid()));
+        cluster.peer(late).eval_ok(&format!(
+            "erldp_cluster:await_whereis(after_kill, {beams}, Inbox, 10000)."
+        ));
+    }
+}
+
+/// Two partitions holding the same name meet: the node with the smaller name decides with the
+/// method of its own entry; `random_exit_name/3`, global's default, keeps the process of the
+/// node with the smaller name and kills the other.
+#[test]
+fn name_clashes_are_resolved_by_globals_default_rule() {
+    // We decide, and win: our node's name is the smaller.
+    let mut cluster = BeamCluster::builder()
+        .name_prefix("zz_")
+        .node(Otp::System)
+        .start();
+    let node = start_node(&cluster, "aa_", false);
+    let ours = node.mailbox(None).expect("mailbox");
+    assert!(node
+        .register_global(&Term::atom("clash"), ours.pid())
+        .expect("register"));
+    cluster
+        .peer(0)
+        .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    cluster.await_mesh(&[node.name().as_str()]);
+    hand_over(cluster.peer(0), &node, "Ours", Term::from(ours.pid()));
+    let beams = cluster.node_list();
+    cluster.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_whereis(clash, {beams}, Ours, 10000), \
+         erldp_test:wait_for(fun() -> not is_process_alive(Theirs) end, 10000)."
+    ));
+    assert_eq!(
+        node.whereis_global(&Term::atom("clash")).expect("whereis"),
+        Some(ours.pid())
+    );
+    drop(cluster);
+
+    // The BEAM node decides, and kills ours: an exit signal `kill` reaches our mailbox.
+    let mut cluster = BeamCluster::builder()
+        .name_prefix("aa_")
+        .node(Otp::System)
+        .start();
+    let node = start_node(&cluster, "zz_", false);
+    let ours = node.mailbox(None).expect("mailbox");
+    assert!(node
+        .register_global(&Term::atom("clash"), ours.pid())
+        .expect("register"));
+    cluster
+        .peer(0)
+        .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    cluster.await_mesh(&[node.name().as_str()]);
+    let killed = next(&ours);
+    assert_eq!(
+        (killed.kind, killed.reason),
+        (MessageKind::Exit, Some(Term::atom("kill")))
+    );
+    let theirs = eventually("their pid holds the name here", || {
+        node.whereis_global(&Term::atom("clash"))
+            .expect("whereis")
+            .filter(|pid| pid.node.as_str() == cluster.nodes()[0])
+    });
+    hand_over(cluster.peer(0), &node, "Winner", Term::from(theirs));
+    cluster.peer(0).eval_ok("Winner = Theirs.");
+    drop(cluster);
+
+    // We decide, and our process loses to one of a third node smaller than both: it is closed
+    // as `killed`.
+    let cookie = erldp_testkit::random_cookie();
+    let mut small = BeamCluster::builder()
+        .cookie(cookie.clone())
+        .name_prefix("aa_")
+        .node(Otp::System)
+        .start();
+    let large = BeamCluster::builder()
+        .cookie(cookie.clone())
+        .name_prefix("zz_")
+        .node(Otp::System)
+        .start();
+    let (small_node, large_node) = (small.nodes()[0].clone(), large.nodes()[0].clone());
+    small.connect(0, &large_node);
+    small.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_mesh([{}, {}], 30000).",
+        erl_atom(&small_node),
+        erl_atom(&large_node)
+    ));
+    small
+        .peer(0)
+        .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
+    let node = Node::builder(random_name("mm_"))
+        .cookie(cookie)
+        .hidden(false)
+        .start()
+        .expect("node");
+    let ours = node.mailbox(None).expect("mailbox");
+    assert!(node
+        .register_global(&Term::atom("clash"), ours.pid())
+        .expect("register"));
+    let watcher = node.mailbox(None).expect("mailbox");
+    let reference = watcher.monitor(&Dest::Pid(ours.pid())).expect("monitor");
+    node.connect(&large_node).expect("connect");
+    let down = next(&watcher);
+    assert_eq!(
+        (down.kind, down.reference, down.reason),
+        (
+            MessageKind::Down,
+            Some(reference),
+            Some(Term::atom("killed"))
+        )
+    );
+    assert!(ours.is_closed());
+    let both = format!("[{}, {}]", erl_atom(&small_node), erl_atom(&large_node));
+    small.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_mesh({both}, [{}], 30000), \
+         erldp_cluster:await_whereis(clash, {both}, Theirs, 10000), true = is_process_alive(Theirs).",
+        erl_atom(node.name().as_str())
+    ));
+}
+
+#[test]
+fn a_hidden_node_registers_no_names_and_asks_its_peers_where_names_are() {
+    let mut cluster = BeamCluster::builder().nodes(2, Otp::System).start();
+    let node = start_node(&cluster, "rs", true);
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let err = node
+        .register_global(&Term::atom("mine"), inbox.pid())
+        .expect_err("hidden");
+    assert!(err.to_string().contains("hidden"), "{err}");
+    assert_eq!(
+        node.whereis_global(&Term::atom("svc")).expect("whereis"),
+        None
+    );
+    cluster.peer(1).eval_ok(
+        "yes = global:register_name(svc, erldp_test:collect(svc_box)), \
+         erldp_cluster:await_whereis(svc, nodes(), whereis(svc_box), 10000).",
+    );
+    let svc = node
+        .whereis_global(&Term::atom("svc"))
+        .expect("whereis")
+        .expect("registered");
+    assert_eq!(svc.node.as_str(), cluster.nodes()[1]);
+    inbox
+        .send(&Dest::global("svc"), Term::atom("hi"))
+        .expect("send");
+    assert_eq!(
+        cluster
+            .peer(1)
+            .eval_ok("erldp_test:collected(svc_box, 1, 10000)."),
+        "[hi]"
+    );
+    assert!(inbox.send(&Dest::global("nobody"), Term::nil()).is_err());
+}
+
+/// pg from both sides: BEAM members seen here, ours seen on every BEAM node, in the default scope
+/// and in another, from a hidden node (connected to each BEAM node itself: a scope reports only
+/// its own node's members) and from a visible one (meshed by global).
+#[test]
+fn pg_members_are_shared_both_ways_across_scopes_from_hidden_and_visible_nodes() {
+    for otps in pg_clusters() {
+        for hidden in [true, false] {
+            let label = format!("{}, hidden {hidden}", label(&otps));
+            let mut cluster = cluster_of(&otps, true);
+            let beams = cluster.node_list();
+            for i in 0..cluster.len() {
+                cluster.peer(i).eval_ok("erldp_cluster:start_scope(other).");
+            }
+            cluster
+                .peer(0)
+                .eval_ok("Room = erldp_cluster:join(pg, room, 2).");
+            cluster
+                .peer(1)
+                .eval_ok("Other = erldp_cluster:join(other, room, 1).");
+            let node = start_node(&cluster, "rs", hidden);
+            let room = Term::atom("room");
+            let a = node.mailbox(None).expect("mailbox");
+            let b = node.mailbox(None).expect("mailbox");
+            // Joining before any peer is connected: the scope starts here and is discovered
+            // by the nodes that connect.
+            a.join(DEFAULT_SCOPE, room.clone()).expect("join");
+            for peer in cluster.nodes() {
+                node.connect(&peer).expect("connect");
+            }
+            if !hidden {
+                cluster.await_mesh(&[node.name().as_str()]);
+            }
+            a.join(DEFAULT_SCOPE, room.clone()).expect("join");
+            b.join("other", room.clone()).expect("join");
+
+            for i in 0..cluster.len() {
+                hand_over(cluster.peer(i), &node, "A", Term::from(a.pid()));
+                hand_over(cluster.peer(i), &node, "B", Term::from(b.pid()));
+            }
+            cluster.peer(0).eval_ok(&format!(
+                "erldp_cluster:await_members(pg, room, Room ++ [A, A], {beams}, 10000)."
+            ));
+            cluster.peer(1).eval_ok(&format!(
+                "erldp_cluster:await_members(other, room, Other ++ [B], {beams}, 10000)."
+            ));
+            let mut want = beam_pids(cluster.peer(0), "Room");
+            want.extend([a.pid(), a.pid()]);
+            eventually(&format!("{label}: pg room here"), || {
+                (sorted(node.members(DEFAULT_SCOPE, &room).expect("members"))
+                    == sorted(want.clone()))
+                .then_some(())
+            });
+            let mut want_other = beam_pids(cluster.peer(1), "Other");
+            want_other.push(b.pid());
+            eventually(&format!("{label}: other room here"), || {
+                (sorted(node.members("other", &room).expect("members"))
+                    == sorted(want_other.clone()))
+                .then_some(())
+            });
+            assert_eq!(
+                node.local_members(DEFAULT_SCOPE, &room).expect("local"),
+                vec![a.pid(), a.pid()]
+            );
+            assert_eq!(node.groups("other").expect("groups"), vec![room.clone()]);
+
+            // Leaving once takes one membership away; closing takes the rest, everywhere.
+            assert!(a.leave(DEFAULT_SCOPE, &room).expect("leave"));
+            assert!(
+                !b.leave(DEFAULT_SCOPE, &room).expect("leave"),
+                "{label}: b never joined pg"
+            );
+            cluster.peer(0).eval_ok(&format!(
+                "erldp_cluster:await_members(pg, room, Room ++ [A], {beams}, 10000)."
+            ));
+            a.close(Term::atom("normal"));
+            b.close(Term::atom("normal"));
+            cluster.peer(0).eval_ok(&format!(
+                "erldp_cluster:await_members(pg, room, Room, {beams}, 10000)."
+            ));
+            cluster.peer(1).eval_ok(&format!(
+                "erldp_cluster:await_members(other, room, Other, {beams}, 10000)."
+            ));
+
+            // BEAM's members going are seen here.
+            cluster.peer(0).eval_ok("[exit(P, kill) || P <- Room].");
+            eventually(&format!("{label}: BEAM members gone here"), || {
+                node.members(DEFAULT_SCOPE, &room)
+                    .expect("members")
+                    .is_empty()
+                    .then_some(())
+            });
+        }
+    }
+}
+
+/// The pids a BEAM shell variable holds, as our node sees them.
+fn beam_pids(peer: &mut BeamPeer, var: &str) -> Vec<Pid> {
+    let node = Node::builder(random_name("rs_pids"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node");
+    let inbox = node.mailbox(Some("pids")).expect("mailbox");
+    peer.eval_ok(&format!(
+        "{{pids, {}}} ! {var}, ok.",
+        erl_atom(node.name().as_str())
+    ));
+    let pids = next(&inbox).term;
+    pids.as_list()
+        .expect("a list")
+        .iter()
+        .map(|p| p.as_pid().expect("a pid"))
+        .collect()
+}
+
+/// What our node registered and joined goes from every BEAM node when a mailbox closes and
+/// when the node closes. Polled with a deadline: BEAM learns it from DOWNs and leaves, or from
+/// the connection's end.
+#[test]
+fn our_names_and_memberships_vanish_when_mailboxes_and_the_node_close() {
+    let mut cluster = BeamCluster::builder().nodes(2, Otp::System).start();
+    let beams = cluster.node_list();
+    let node = joined(&mut cluster, "rs");
+    let room = Term::atom("room");
+    let boxes: Vec<Mailbox> = (0..2)
+        .map(|_| node.mailbox(None).expect("mailbox"))
+        .collect();
+    for (i, mailbox) in boxes.iter().enumerate() {
+        assert!(node
+            .register_global(&Term::atom(&format!("name{i}")), mailbox.pid())
+            .expect("register"));
+        mailbox.join(DEFAULT_SCOPE, room.clone()).expect("join");
+        hand_over(
+            cluster.peer(0),
+            &node,
+            &format!("P{i}"),
+            Term::from(mailbox.pid()),
+        );
+    }
+    cluster.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_whereis(name0, {beams}, P0, 10000), \
+         erldp_cluster:await_members(pg, room, [P0, P1], {beams}, 10000)."
+    ));
+
+    boxes[0].close(Term::atom("normal"));
+    cluster.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_whereis(name0, {beams}, undefined, 10000), \
+         erldp_cluster:await_members(pg, room, [P1], {beams}, 10000)."
+    ));
+    assert_eq!(
+        node.whereis_global(&Term::atom("name0")).expect("whereis"),
+        None
+    );
+
+    node.close();
+    cluster.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_whereis(name1, {beams}, undefined, 10000), \
+         erldp_cluster:await_members(pg, room, [], {beams}, 10000)."
+    ));
+    cluster.assert_synced(T);
+}
+
+#[test]
+fn node_up_and_node_down_reach_mailboxes_that_monitor_nodes() {
+    let mut peer = BeamPeer::start();
+    let cookie = peer.cookie().to_string();
+    let mut hidden_peer = BeamPeer::builder().cookie(&cookie).hidden(true).start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .start()
+        .expect("node");
+    let watcher = node.mailbox(None).expect("mailbox");
+    watcher.monitor_nodes().expect("monitor_nodes");
+
+    node.connect(peer.node()).expect("connect");
+    let up = next(&watcher);
+    assert_eq!(up.kind, MessageKind::NodeUp);
+    assert_eq!(
+        up.node.map(|n| n.to_string()),
+        Some(peer.node().to_string())
+    );
+    assert_eq!(
+        up.term,
+        Term::tuple(vec![Term::atom("nodeup"), Term::atom(peer.node())])
+    );
+
+    // A hidden BEAM node connecting to us is a peer too.
+    let us = node.name().to_string();
+    hidden_peer.eval_ok(&format!("erldp_cluster:connect({}).", erl_atom(&us)));
+    let up = next(&watcher);
+    assert_eq!(
+        (up.kind, up.node.map(|n| n.to_string())),
+        (MessageKind::NodeUp, Some(hidden_peer.node().to_string()))
+    );
+
+    peer.kill9();
+    let down = next(&watcher);
+    assert_eq!(down.kind, MessageKind::NodeDown);
+    assert_eq!(
+        down.term,
+        Term::tuple(vec![Term::atom("nodedown"), Term::atom(peer.node())])
+    );
+
+    // Once demonitored, node events stop: the marker sent after the next one comes first.
+    watcher.demonitor_nodes().expect("demonitor_nodes");
+    let other = BeamPeer::builder().cookie(&cookie).start();
+    node.connect(other.node()).expect("connect");
+    node.send(&Dest::Pid(watcher.pid()), Term::atom("marker"))
+        .expect("send");
+    assert_eq!(next(&watcher).term, Term::atom("marker"));
+}
+
+/// Phoenix.PubSub 2.1.3's default adapter (`lib/phoenix/pubsub/pg2.ex`), reproduced on the wire
+/// by `tests/erlang/erldp_pubsub.erl`: a mailbox of ours in every pool group of the scope
+/// `Elixir.Phoenix.PubSub` receives what `broadcast/3` sends from any BEAM node, and what we send
+/// as the adapter does reaches BEAM's subscribers.
+#[test]
+fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
+    const SCOPE: &str = "Elixir.Phoenix.PubSub";
+    let mut cluster = BeamCluster::builder()
+        .start_pg(false)
+        .nodes(2, Otp::System)
+        .start();
+    let mut groups = Term::nil();
+    for i in 0..cluster.len() {
+        groups = cluster
+            .peer(i)
+            .eval_ok(
+                "Groups = erldp_pubsub:start('Elixir.MyApp.PubSub', 2), \
+                 erldp_pubsub:subscribe('Elixir.MyApp.PubSub', <<\"room\">>, erldp_test:collect(sub)), \
+                 Groups.",
+            )
+            .parse::<Term>()
+            .expect("groups");
+    }
+    let groups: Vec<Term> = groups.as_list().expect("a list").to_vec();
+    assert_eq!(groups[0], Term::atom("Elixir.MyApp.PubSub.Adapter"));
+
+    let node = start_node(&cluster, "rs", true);
+    for peer in cluster.nodes() {
+        node.connect(&peer).expect("connect");
+    }
+    let worker = node.mailbox(None).expect("mailbox");
+    for group in &groups {
+        worker.join(SCOPE, group.clone()).expect("join");
+    }
+    hand_over(cluster.peer(0), &node, "Worker", Term::from(worker.pid()));
+    let beams = cluster.node_list();
+    for group in &groups {
+        cluster.peer(0).eval_ok(&format!(
+            "true = lists:member(Worker, pg:get_members('{SCOPE}', {group})), \
+             erldp_test:wait_for(fun() -> [N || N <- {beams}, \
+                 not lists:member(Worker, erpc:call(N, pg, get_members, ['{SCOPE}', {group}]))] =:= [] end, 10000)."
+        ));
+    }
+
+    // BEAM broadcasts: one forward_to_local per node that is not the sender's, ours included.
+    cluster.peer(1).eval_ok(
+        "erldp_pubsub:broadcast('Elixir.MyApp.PubSub', <<\"room\">>, {hello, from_beam}).",
+    );
+    let forwarded = next(&worker);
+    assert_eq!(
+        forwarded.term,
+        "{forward_to_local, <<\"room\">>, {hello, from_beam}, 'Elixir.Phoenix.PubSub'}"
+            .parse::<Term>()
+            .expect("term")
+    );
+    assert_eq!(
+        cluster
+            .peer(0)
+            .eval_ok("erldp_test:collected(sub, 1, 10000)."),
+        "[{hello,from_beam}]"
+    );
+
+    // We broadcast as the adapter does: to every member of the first group on another node.
+    let message: Term =
+        "{forward_to_local, <<\"room\">>, {hello, from_rust}, 'Elixir.Phoenix.PubSub'}"
+            .parse()
+            .expect("term");
+    let members = node.members(SCOPE, &groups[0]).expect("members");
+    let others: Vec<Pid> = members
+        .into_iter()
+        .filter(|p| p.node != node.name())
+        .collect();
+    assert_eq!(others.len(), 2);
+    for pid in others {
+        worker.send(&Dest::Pid(pid), message.clone()).expect("send");
+    }
+    for i in 0..cluster.len() {
+        let got = cluster
+            .peer(i)
+            .eval_ok("erldp_test:collected(sub, 2, 10000).");
+        assert!(got.ends_with("{hello,from_rust}]"), "node {i}: {got}");
+    }
+}
+
+/// `prevent_overlapping_partitions`, as OTP 25+ runs it: a lost connection between two nodes
+/// is reported to all, and the nodes still connected to both drop one of them, so that no node
+/// stays connected to two nodes that are not connected to each other. Which one they drop
+/// depends on whose report comes first, on BEAM as here; either way global goes on everywhere.
+#[test]
+fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
+    for otps in global_clusters() {
+        let label = label(&otps);
+        // Our node drops B.
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let b = cluster.nodes()[1].clone();
+        assert!(node.disconnect(&b));
+        eventually(&format!("{label}: B gone"), || {
+            node.nodes().iter().all(|n| n.as_str() != b).then_some(())
+        });
+        no_overlap(&mut cluster, &node, &label);
+
+        // A drops us.
+        let mut cluster = cluster_of(&otps, false);
+        let node = joined(&mut cluster, "rs");
+        let us = node.name().to_string();
+        cluster.peer(0).eval_ok(&format!(
+            "erlang:disconnect_node({us}), \
+             erldp_test:wait_for(fun() -> not lists:member({us}, nodes()) end, 30000).",
+            us = erl_atom(&us)
+        ));
+        no_overlap(&mut cluster, &node, &label);
+    }
+}
+
+/// Waits until no node, ours included, is connected to two nodes that are not connected to
+/// each other; then global:sync() returns on every BEAM node and our node still registers.
+fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
+    let beams = cluster.node_list();
+    eventually(&format!("{label}: no overlapping partitions"), || {
+        let ours: Vec<String> = node.nodes().iter().map(|n| erl_atom(n.as_str())).collect();
+        let check = format!(
+            "erldp_cluster:overlaps({beams}, [{{{}, [{}]}}]).",
+            erl_atom(node.name().as_str()),
+            ours.join(",")
+        );
+        (cluster.peer(0).eval_ok(&check) == "[]").then_some(())
+    });
+    cluster.assert_synced(T);
+    let inbox = node.mailbox(None).expect("mailbox");
+    assert!(
+        node.register_global(&Term::atom("after_partition"), inbox.pid())
+            .expect("register"),
+        "{label}"
+    );
+}

@@ -1,0 +1,114 @@
+//! A minute of a BEAM cluster with our visible node in it, while BEAM nodes are killed and
+//! restarted under the same name (new incarnations) and names come and go: afterwards
+//! `global:sync()` returns on every node, and every node, ours included, agrees on the names
+//! and the group members.
+//!
+//! Each round waits for the cluster to mesh again with a deadline; the minute is how long the
+//! rounds go on, not a bound on anything's speed.
+
+use std::time::{Duration, Instant};
+
+use erldp::{Dest, Node, Term, DEFAULT_SCOPE};
+use erldp_testkit::{erl_atom, random_name, BeamCluster, Otp};
+
+const RUN: Duration = Duration::from_secs(60);
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn global_and_pg_survive_a_minute_of_nodes_killed_and_restarted() {
+    let mut cluster = BeamCluster::builder().nodes(3, Otp::System).start();
+    let node = Node::builder(random_name("rs_soak"))
+        .cookie(cluster.cookie())
+        .hidden(false)
+        .start()
+        .expect("node");
+    let us = node.name().to_string();
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    cluster.await_mesh(&[&us]);
+
+    let keeper = node.mailbox(None).expect("mailbox");
+    assert!(node
+        .register_global(&Term::atom("soak"), keeper.pid())
+        .expect("register"));
+    keeper
+        .join(DEFAULT_SCOPE, Term::atom("soak_room"))
+        .expect("join");
+    cluster
+        .peer(0)
+        .eval_ok("{yes, Beam} = erldp_cluster:register_name(beam_soak).");
+    let beam_soak = node
+        .whereis_global(&Term::atom("beam_soak"))
+        .expect("whereis")
+        .expect("registered everywhere, ours included, once register_name returns");
+
+    let started = Instant::now();
+    let mut round = 0;
+    while started.elapsed() < RUN {
+        round += 1;
+        let victim = 1 + round % 2;
+        cluster.restart(victim);
+        let first = cluster.nodes()[0].clone();
+        cluster.connect(victim, &first);
+        cluster.await_mesh(&[&us]);
+
+        // Names registered from our side during the churn reach the restarted node.
+        let churn = node.mailbox(None).expect("mailbox");
+        let name = Term::atom(&format!("soak_{round}"));
+        assert!(node.register_global(&name, churn.pid()).expect("register"));
+        let restarted = cluster.nodes()[victim].clone();
+        check_names(&mut cluster, victim, &node, &restarted);
+        node.unregister_global(&name).expect("unregister");
+        churn.close(Term::atom("normal"));
+    }
+    eprintln!("{round} rounds of a node killed and restarted in {RUN:?}");
+    assert!(round >= 2, "only {round} rounds in {RUN:?}");
+
+    cluster.assert_synced(T);
+    assert_eq!(
+        node.whereis_global(&Term::atom("soak")).expect("whereis"),
+        Some(keeper.pid())
+    );
+    assert_eq!(
+        node.whereis_global(&Term::atom("beam_soak"))
+            .expect("whereis"),
+        Some(beam_soak),
+        "the BEAM name held on"
+    );
+    let beams = cluster.node_list();
+    cluster
+        .peer(1)
+        .eval_ok("erldp_test:collect(erldp_hand_over).");
+    keeper
+        .send(
+            &Dest::name("erldp_hand_over", &cluster.nodes()[1]),
+            Term::from(keeper.pid()),
+        )
+        .expect("send");
+    cluster.peer(1).eval_ok(&format!(
+        "[Keeper] = erldp_test:collected(erldp_hand_over, 1, 10000), \
+         erldp_cluster:await_whereis(soak, {beams}, Keeper, 10000), \
+         erldp_cluster:await_members(pg, soak_room, [Keeper], {beams}, 10000)."
+    ));
+}
+
+/// Our global name and group membership are known on the restarted node `i`.
+fn check_names(cluster: &mut BeamCluster, i: usize, node: &Node, restarted: &str) {
+    let deadline = Instant::now() + T;
+    let ours = node.name().to_string();
+    let check = format!(
+        "N = node(global:whereis_name(soak)), \
+         [M] = [node(P) || P <- pg:get_members(pg, soak_room)], \
+         {{N, M}} =:= {{{ours}, {ours}}}.",
+        ours = erl_atom(&ours)
+    );
+    loop {
+        if cluster.peer(i).eval(&check).as_deref() == Ok("true") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{restarted} never saw our name and membership"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
