@@ -510,11 +510,17 @@ impl NodeInner {
     /// Sends a control message only if a connection is up; used for
     /// clean-up signals that must not cause a connection attempt.
     pub(super) fn send_if_connected(&self, node: Atom, control: &Control) {
-        let conn = match self.conns.table.lock().get(&node) {
-            Some(Entry::Up(conn)) => Arc::clone(conn),
-            _ => return,
-        };
-        let _ = conn.send(control);
+        if let Some(conn) = self.connected(node) {
+            let _ = conn.send(control);
+        }
+    }
+
+    /// The connection to `node` if one is up, without connecting.
+    pub(super) fn connected(&self, node: Atom) -> Option<Arc<Connection>> {
+        match self.conns.table.lock().get(&node) {
+            Some(Entry::Up(conn)) => Some(Arc::clone(conn)),
+            _ => None,
+        }
     }
 
     /// Closes every connection, flushing each for a moment, and fails the
