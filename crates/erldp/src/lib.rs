@@ -60,6 +60,7 @@ mod pending;
 mod protocol;
 mod random;
 pub mod term;
+mod threads;
 mod transport;
 
 pub use client::{Client, ClientBuilder};

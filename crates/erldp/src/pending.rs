@@ -11,13 +11,14 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::dest::Dest;
 use crate::term::Atom;
+use crate::threads;
 use crate::{Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -502,6 +503,7 @@ struct TimerState {
     next_id: u64,
     running: bool,
     stopped: bool,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Timer {
@@ -531,11 +533,9 @@ impl Timer {
         if !state.running {
             state.running = true;
             let timer = Arc::downgrade(self);
-            let spawned = thread::Builder::new()
-                .name("erldp-timer".into())
-                .spawn(move || Timer::run(timer));
-            if spawned.is_err() {
-                state.running = false;
+            match threads::spawn("erldp-timer".into(), move || Timer::run(timer)) {
+                Ok(thread) => state.thread = Some(thread),
+                Err(_) => state.running = false,
             }
         }
         drop(state);
@@ -560,6 +560,18 @@ impl Timer {
         self.wake.notify_all();
         for action in actions {
             action();
+        }
+    }
+
+    /// Waits for the thread of a [`stop`](Self::stop)ped timer to end (see
+    /// [`threads::join`]).
+    pub(crate) fn join(&self) {
+        if threads::is_ours() {
+            return;
+        }
+        let thread = self.state.lock().thread.take();
+        if let Some(thread) = thread {
+            threads::join(thread);
         }
     }
 
@@ -611,6 +623,7 @@ impl Timer {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+    use std::thread;
 
     fn pending(timer: &Arc<Timer>) -> (Arc<Slot<Result<u32>>>, Pending<u32>, Arc<AtomicBool>) {
         let slot = Slot::new();

@@ -23,6 +23,7 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget};
+use crate::threads;
 use crate::transport::{self, Io, Listener, Transport};
 use crate::{Error, Result};
 
@@ -217,9 +218,9 @@ impl NodeInner {
                 drop(table);
                 attempt.notify(slot);
                 let (inner, connecting) = (Arc::clone(self), Arc::clone(&attempt));
-                let spawned = thread::Builder::new()
-                    .name("erldp-connect".into())
-                    .spawn(move || inner.establish(peer, &connecting).map(drop));
+                let spawned = threads::spawn("erldp-connect".into(), move || {
+                    let _ = inner.establish(peer, &connecting);
+                });
                 if let Err(err) = spawned {
                     self.forget_attempt(peer, &attempt);
                     attempt.finish(Err(Error::Io(err)));
@@ -355,7 +356,7 @@ impl NodeInner {
             }
         };
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
-        if let Err(err) = conn.run(dispatch) {
+        if let Err(err) = conn.run(dispatch, &self.threads) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
             attempt.finish(Err(err.clone()));
@@ -445,9 +446,8 @@ impl NodeInner {
             match accepted {
                 Ok(tcp) => {
                     let inner = Arc::clone(&self);
-                    let spawned = thread::Builder::new()
-                        .name("erldp-handshake".into())
-                        .spawn(move || inner.accept_one(tcp));
+                    let spawned =
+                        threads::spawn("erldp-handshake".into(), move || inner.accept_one(tcp));
                     if let Err(err) = spawned {
                         log::error!(target: LOG, "cannot start a handshake thread: {err}");
                     }
