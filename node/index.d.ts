@@ -52,8 +52,11 @@ export interface AbortSignalLike {
 /** Options of the calls that wait only for their answer. */
 export interface WaitOptions {
   /**
-   * Rejects the call with the signal's reason as soon as it is aborted (the
-   * request may still complete on the other side; its answer is dropped).
+   * Rejects the call with the signal's reason as soon as it is aborted. An
+   * rpc, call or receive is also stopped where it runs (the rpc's remote
+   * worker is killed, the receive taken off its mailbox, a message it got
+   * first kept for the next receive); other calls run on to their end and
+   * their answers are dropped.
    */
   signal?: AbortSignalLike;
 }

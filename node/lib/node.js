@@ -17,10 +17,11 @@
 // and reads: one Buffer per message instead of a native call per value.
 //
 // A call given an AbortSignal rejects with the signal's reason when it is
-// aborted; the addon's side of the request runs on and its answer is
-// dropped when it comes (an rpc's remote call is stopped at its timeout).
-// An aborted receive's message is not dropped: the mailbox keeps it for
-// the next receive, ahead of later messages.
+// aborted, and the addon stops it where it runs: an rpc's remote worker is
+// killed, a call's monitor removed, a receive taken off its mailbox. A
+// message that reached an aborted receive first is not dropped: the mailbox
+// keeps it for the next receive, ahead of later messages. (Connecting, ping
+// and links run on to their end; their answers are dropped.)
 
 const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
@@ -172,7 +173,7 @@ class Node {
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
-    const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags);
+    const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined);
     return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
@@ -182,7 +183,7 @@ class Node {
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
-    const call = (id) => this.#native.call(id, dest, request, timeout, flags);
+    const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined);
     return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
@@ -270,6 +271,9 @@ class Node {
           request.reject = () => {};
           request.decode = undefined;
           request.late = late;
+          // Stopped where it runs, when the addon can; a receive still
+          // settles (with the message that came first, if one did).
+          this.#native.abort(id);
           if (!late) this.#requests.delete(id);
           reject(opts.abortReason(signal));
         };
@@ -395,7 +399,7 @@ class Mailbox {
     // without is a listener, like a server's, and holds it only through
     // the node.
     const held = Number.isFinite(timeout);
-    const call = (id) => this.#native.receive(id, timeout, flags);
+    const call = (id) => this.#native.receive(id, timeout, flags, signal !== undefined);
     // A message for this receive comes after any that aborted receives left.
     const next = (bytes) => {
       if (this.#stash.length === 0) return bytes;

@@ -1,6 +1,7 @@
 'use strict';
 // Options: a misspelt option is an error that names it, and every call that waits takes an
-// AbortSignal, against a real BEAM node. An aborted receive loses no message.
+// AbortSignal, against a real BEAM node. An aborted rpc or receive is stopped where it runs;
+// an aborted receive loses no message.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -61,6 +62,33 @@ test('an aborted rpc or call rejects with the signal reason at once', async () =
   await assert.rejects(node.ping(peer.node, { signal: AbortSignal.abort() }), { name: 'AbortError' });
   assert.equal(await node.ping(peer.node, { signal: new AbortController().signal }), 'pong');
   await assert.rejects(node.connect(peer.node, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+});
+
+/** Erlang: whether a process of the peer is in `timer:sleep/1`. */
+const SLEEPING = 'lists:any(fun(P) -> process_info(P, current_function) =:= {current_function, {timer, sleep, 1}} end, processes())';
+
+test('an aborted rpc is stopped where it runs: its remote worker is killed', async () => {
+  const controller = new AbortController();
+  const slow = node.rpc(peer.node, 'timer', 'sleep', [60_000], { timeout: Infinity, signal: controller.signal });
+  assert.equal(await peer.eval(`erldp_test:wait_for(fun() -> ${SLEEPING} end, 10000)`), 'true');
+  controller.abort();
+  await assert.rejects(slow, { name: 'AbortError' });
+  assert.equal(await peer.eval(`erldp_test:wait_for(fun() -> not ${SLEEPING} end, 10000)`), 'true');
+  assert.equal(await node.rpc(peer.node, 'erlang', 'length', [[1, 2, 3]]), 3);
+});
+
+// Without a timeout the receive after an aborted one waits for ever unless the aborted one
+// stopped waiting in the addon: the message would go to it, and wait in the mailbox's stash.
+test('an aborted receive is taken off its mailbox: the next one gets the message', { timeout: 20_000 }, async () => {
+  const box = node.mailbox('taken_off');
+  const controller = new AbortController();
+  const aborted = box.receive({ signal: controller.signal });
+  controller.abort();
+  await assert.rejects(aborted, { name: 'AbortError' });
+  const next = box.receive();
+  await peer.eval(`{taken_off, ${us()}} ! hello, ok`);
+  assert.equal((await next).term, sym('hello'));
+  box.close();
 });
 
 test('an aborted receive keeps its message for the next receive, in order', async () => {

@@ -41,6 +41,9 @@ module ErlDP
   #   @raise [ErlDP::DecodeError] when the bytes are not a term
 end
 
+# IO#wait_readable, through which blocking calls wait under a Fiber scheduler.
+require "io/wait"
+
 require_relative "erldp/version"
 require_relative "erldp/errors"
 require_relative "erldp/terms"

@@ -386,15 +386,9 @@ pub(crate) fn dest_from_js(js: Js, value: Value) -> Result<Dest> {
     dest_from_term(js, from_js(js, value)?)
 }
 
-/// [`dest_from_js`] for a value already converted.
+/// [`dest_from_js`] for a value already converted: names may be symbols
+/// or strings (the core's rule, [`Dest::from_term`]).
 pub(crate) fn dest_from_term(js: Js, term: Term) -> Result<Dest> {
-    if let Term::List(pair) | Term::Tuple(pair) = &term {
-        if let [name, node] = pair.as_slice() {
-            if let (Some(name), Some(node)) = (name_text(name), name_text(node)) {
-                return Ok(Dest::name(name, node));
-            }
-        }
-    }
     Dest::from_term(&term).map_err(|err| error::throw(js, &err))
 }
 
@@ -408,14 +402,6 @@ pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
             js,
             &erldp::Error::InvalidArgument("a name must be a string or a symbol".into()),
         )),
-    }
-}
-
-fn name_text(term: &Term) -> Option<&str> {
-    match term {
-        Term::Atom(atom) => Some(atom.as_str()),
-        Term::Binary(bytes) => std::str::from_utf8(bytes).ok(),
-        _ => None,
     }
 }
 

@@ -130,13 +130,22 @@ impl NativeMailbox {
         }
     }
 
-    /// The next message; `null` after `timeout` ms (`Infinity`: no limit).
+    /// The next message; `null` after `timeout` ms (`Infinity`: no limit),
+    /// or once aborted when `cancellable` (`NativeNode::abort`).
     #[napi(catch_unwind)]
-    pub fn receive(&self, id: u32, timeout: f64, flags: u32) {
+    pub fn receive(&self, id: u32, timeout: f64, flags: u32, cancellable: bool) {
         let (reply, options) = (self.cx.reply.clone(), DecodeOptions::from_flags(flags));
-        self.mailbox.recv_async(duration(timeout), move |received| {
-            reply.result(id, options, received.map(Outcome::Received));
-        });
+        let cancel = reply.cancellable(id, cancellable);
+        let settle = move |received: erldp::Result<Option<erldp::Message>>| {
+            reply.settle_cancellable(id, cancellable, options, received.map(Outcome::Received));
+        };
+        match cancel {
+            Some(cancel) => {
+                self.mailbox
+                    .recv_async_cancellable(duration(timeout), &cancel, settle);
+            }
+            None => self.mailbox.recv_async(duration(timeout), settle),
+        }
     }
 
     #[napi(catch_unwind)]

@@ -19,14 +19,14 @@
 //! request that will end by itself is outstanding, and unrefs it otherwise
 //! ([`NativeNode::keep_alive`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use erldp::tls::TlsOptions;
-use erldp::{Atom, Dest, EpmdMode, Message, Node, Ref, Term};
+use erldp::{Atom, Cancel, Dest, EpmdMode, Message, Node, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status, Task, Unknown};
@@ -73,6 +73,9 @@ pub(crate) struct Reply(Arc<Outbox>);
 struct Outbox {
     queue: Mutex<Queue>,
     wake: Wake,
+    /// What stops each request that an `AbortSignal` may abort, until it
+    /// settles (see [`Reply::cancellable`]).
+    cancels: Mutex<HashMap<u32, Cancel>>,
 }
 
 #[derive(Default)]
@@ -92,7 +95,43 @@ impl Reply {
         Ok(Reply(Arc::new(Outbox {
             queue: Mutex::default(),
             wake,
+            cancels: Mutex::default(),
         })))
+    }
+
+    /// A [`Cancel`] for request `id` when `cancellable` (the package got an
+    /// `AbortSignal` for it): [`abort`](Self::abort) fires it, and the
+    /// core then stops the request where it runs (an rpc's remote worker
+    /// is killed, a receive taken off its mailbox). The request still
+    /// settles, through [`settle_cancellable`](Self::settle_cancellable).
+    pub(crate) fn cancellable(&self, id: u32, cancellable: bool) -> Option<Cancel> {
+        cancellable.then(|| {
+            let cancel = Cancel::new();
+            self.0.cancels.lock().insert(id, cancel.clone());
+            cancel
+        })
+    }
+
+    /// [`result`](Self::result) for a request made with
+    /// [`cancellable`](Self::cancellable): its `Cancel` is no longer needed.
+    pub(crate) fn settle_cancellable(
+        &self,
+        id: u32,
+        cancel: bool,
+        options: DecodeOptions,
+        result: erldp::Result<Outcome>,
+    ) {
+        if cancel {
+            self.0.cancels.lock().remove(&id);
+        }
+        self.result(id, options, result);
+    }
+
+    /// Stops request `id`; false when it was not cancellable or has
+    /// settled already.
+    fn abort(&self, id: u32) -> bool {
+        let cancel = self.0.cancels.lock().remove(&id);
+        cancel.map(|cancel| cancel.cancel()).is_some()
     }
 
     /// Queues the outcome of request `id`; callable from any thread. When
@@ -494,6 +533,7 @@ impl NativeNode {
         args: Value,
         timeout: f64,
         flags: u32,
+        cancellable: bool,
     ) -> Result<()> {
         let js = Js::new(env.raw());
         let peer = convert::name_from_js(js, peer)?;
@@ -514,19 +554,23 @@ impl NativeNode {
             DecodeOptions::from_flags(flags),
             duration(timeout),
         );
+        let cancel = reply.cancellable(id, cancellable);
         self.cx.run(Atom::new(&peer), move || {
-            match node.rpc_start(&peer, &module, &fun, args) {
-                Ok(pending) => pending.on_complete(timeout, move |result| {
-                    reply.result(id, options, result.map(Outcome::Value))
-                }),
-                Err(err) => reply.send(id, options, Outcome::Failed(err)),
-            }
+            settle_request(
+                node.rpc_start(&peer, &module, &fun, args),
+                timeout,
+                cancel,
+                reply,
+                id,
+                options,
+            );
         });
         Ok(())
     }
 
     /// `gen_server:call`.
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &self,
         env: Env,
@@ -535,6 +579,7 @@ impl NativeNode {
         request: Value,
         timeout: f64,
         flags: u32,
+        cancellable: bool,
     ) -> Result<()> {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
@@ -545,14 +590,27 @@ impl NativeNode {
             DecodeOptions::from_flags(flags),
             duration(timeout),
         );
-        self.cx
-            .run(dest.node(), move || match node.call_start(&dest, request) {
-                Ok(pending) => pending.on_complete(timeout, move |result| {
-                    reply.result(id, options, result.map(Outcome::Value))
-                }),
-                Err(err) => reply.send(id, options, Outcome::Failed(err)),
-            });
+        let cancel = reply.cancellable(id, cancellable);
+        self.cx.run(dest.node(), move || {
+            settle_request(
+                node.call_start(&dest, request),
+                timeout,
+                cancel,
+                reply,
+                id,
+                options,
+            );
+        });
         Ok(())
+    }
+
+    /// Aborts request `id` (an rpc, call or receive made cancellable): the
+    /// core stops it where it runs, and it settles soon after (a receive
+    /// with `null`, or with the message that came first). False when the
+    /// request was not cancellable or has settled.
+    #[napi(catch_unwind)]
+    pub fn abort(&self, id: u32) -> bool {
+        self.cx.reply.abort(id)
     }
 
     /// Connects to `peer`, through EPMD or, given a port, at `host:port`.
@@ -640,6 +698,27 @@ impl NativeNode {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Settles request `id` with the answer of an rpc or call once it comes (or
+/// its timeout passes, or `cancel` fires).
+fn settle_request(
+    started: erldp::Result<erldp::Pending<Term>>,
+    timeout: Duration,
+    cancel: Option<Cancel>,
+    reply: Reply,
+    id: u32,
+    options: DecodeOptions,
+) {
+    let cancellable = cancel.is_some();
+    let settle = move |result: erldp::Result<Term>| {
+        reply.settle_cancellable(id, cancellable, options, result.map(Outcome::Value));
+    };
+    match (started, cancel) {
+        (Ok(pending), Some(cancel)) => pending.on_complete_cancellable(timeout, &cancel, settle),
+        (Ok(pending), None) => pending.on_complete(timeout, settle),
+        (Err(err), _) => settle(Err(err)),
     }
 }
 

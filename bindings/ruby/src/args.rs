@@ -26,8 +26,7 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
 }
 
 /// A destination: a Pid, a Ref (an alias) or `[name, node]`, each of the
-/// two a Symbol or a String (as `rpc` and `connect` take node names, and as
-/// the Node.js binding takes them).
+/// two a Symbol or a String (the core's rule: [`Dest::from_term`]).
 pub(crate) fn dest(ruby: &Ruby, value: Value) -> Result<Dest, Error> {
     let not_a_dest = || {
         Error::new(
@@ -39,25 +38,7 @@ pub(crate) fn dest(ruby: &Ruby, value: Value) -> Result<Dest, Error> {
         )
     };
     let term = from_ruby(ruby, value).map_err(|_| not_a_dest())?;
-    if let Term::List(pair) | Term::Tuple(pair) = &term {
-        if let [name, node] = pair.as_slice() {
-            if let (Some(name), Some(node)) = (name_text(name), name_text(node)) {
-                return Ok(Dest::name(name, node));
-            }
-        }
-    }
     Dest::from_term(&term).map_err(|_| not_a_dest())
-}
-
-/// The text of a name given as a Symbol (an atom) or a String (a binary).
-fn name_text(term: &Term) -> Option<&str> {
-    match term {
-        Term::Atom(atom) => Some(atom.as_str()),
-        Term::Binary(bytes) => std::str::from_utf8(bytes)
-            .ok()
-            .filter(|text| !text.is_empty()),
-        _ => None,
-    }
 }
 
 /// A term argument.

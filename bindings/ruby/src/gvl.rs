@@ -107,6 +107,9 @@ pub(crate) fn off_thread<T: Send + 'static>(
     ruby: &Ruby,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Error> {
+    if crate::fiber::active() {
+        return crate::fiber::off_thread(ruby, work);
+    }
     let handoff = Arc::new(Handoff::new());
     let producer = Arc::clone(&handoff);
     thread::Builder::new()

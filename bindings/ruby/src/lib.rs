@@ -9,6 +9,7 @@ mod args;
 mod convert;
 mod elixir;
 mod errors;
+mod fiber;
 mod gvl;
 mod log;
 mod mailbox;

@@ -10,7 +10,7 @@ use crate::convert::message_to_ruby;
 use crate::errors::raise;
 use crate::node::reaching;
 use crate::values::{Pid, Ref};
-use crate::{args, gvl};
+use crate::{args, fiber, gvl};
 
 /// A mailbox stays open while its Ruby object lives: the core closes it
 /// (with reason `normal`) when this is freed by the GC.
@@ -38,6 +38,9 @@ impl Mailbox {
             Some(message) => Some(message),
             // `timeout: 0` polls.
             None if deadline.is_some_and(|deadline| Instant::now() >= deadline) => None,
+            None if fiber::active() => {
+                fiber::receive(ruby, &rb_self.0, deadline)?.map_err(|err| raise(ruby, err))?
+            }
             None => {
                 let mailbox = &rb_self.0;
                 gvl::wait(ruby, deadline, |remaining, cancel| {

@@ -16,7 +16,7 @@ use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
 use crate::mailbox::Mailbox;
 use crate::values::Pid;
-use crate::{args, gvl};
+use crate::{args, fiber, gvl};
 
 #[magnus::wrap(class = "ErlDP::Node", size)]
 pub(crate) struct Node(ManuallyDrop<erldp::Node>);
@@ -52,9 +52,9 @@ pub(crate) fn reaching<T>(
 }
 
 /// Waits for a connection the core is making (`connect_start`), with the
-/// GVL released, until `deadline`: an interrupt or the deadline ends the
-/// wait at once, and the attempt runs on to its own end for whoever sends
-/// next.
+/// GVL released (or through the fiber scheduler), until `deadline`: an
+/// interrupt or the deadline ends the wait at once, and the attempt runs on
+/// to its own end for whoever sends next.
 fn connected(
     ruby: &Ruby,
     started: erldp::Result<Pending<()>>,
@@ -62,6 +62,9 @@ fn connected(
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
     let mut pending = started.map_err(|err| raise(ruby, err))?;
+    if fiber::active() {
+        return fiber::pending(ruby, pending, deadline)?.map_err(|err| raise(ruby, err));
+    }
     match gvl::wait(ruby, deadline, |remaining, cancel| {
         pending.wait_cancellable(remaining, cancel)
     })? {
@@ -82,6 +85,12 @@ fn answer(
     deadline: Option<Instant>,
     operation: impl FnOnce() -> String,
 ) -> Result<Value, Error> {
+    if fiber::active() {
+        return match fiber::pending(ruby, pending, deadline)? {
+            Ok(value) => to_ruby(ruby, &value),
+            Err(err) => Err(raise(ruby, err)),
+        };
+    }
     match gvl::wait(ruby, deadline, |remaining, cancel| {
         pending.wait_cancellable(remaining, cancel)
     })? {
@@ -298,8 +307,12 @@ impl Node {
     }
 
     fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        // Closing flushes each connection for up to half a second.
+        // Closing flushes each connection for up to half a second and waits
+        // for the node's threads.
         let node = rb_self.handle();
+        if fiber::active() {
+            return fiber::off_thread(ruby, move || node.close());
+        }
         gvl::without_gvl_uninterruptible(ruby, move || node.close())
     }
 

@@ -135,6 +135,7 @@ impl From<Error> for Failure {
                 class,
                 reason,
                 stacktrace,
+                ..
             } => Some(Box::new(Remote {
                 class: class.as_str().to_string(),
                 reason: (**reason).clone(),

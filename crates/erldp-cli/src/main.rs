@@ -367,7 +367,6 @@ fn eval(options: &Options, peer: &str, expr: &str) -> Result<(), Failure> {
 fn eval_elixir(options: &Options, peer: &str, code: &str) -> Result<(), Failure> {
     let session = Session::open(options, peer)?;
     let timeout = session.time_left()?;
-    // The client is borrowed again to describe a failure: not in one statement.
     let evaluated = session.client.borrow_mut().rpc(
         "Elixir.Code",
         "eval_string",
@@ -509,55 +508,14 @@ impl<'a> Session<'a> {
     }
 
     /// `module:function(args...)` on the target, in the time that is left.
-    /// An Elixir exception reads as Elixir shows it (see [`Self::failure`]).
+    /// An Elixir exception reads as Elixir shows it (the core asks the node
+    /// for the message of one that computes it).
     fn rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Result<Term, Failure> {
         let timeout = self.time_left()?;
-        // The client is borrowed again to describe a failure: not in one statement.
-        let result = self
+        Ok(self
             .client
             .borrow_mut()
-            .rpc(module, function, args, timeout);
-        result.map_err(|err| self.failure(err))
-    }
-
-    /// The failure for `err`; a remote Elixir exception's message is
-    /// `remote error: ** (MyApp.NotFound) user 7 not found`, the message
-    /// asked of the node (`Exception.message/1`) when the struct has none.
-    fn failure(&self, err: erldp::Error) -> Failure {
-        let banner =
-            match &err {
-                erldp::Error::Rpc { reason, .. } => erldp::elixir::Exception::from_term(reason)
-                    .map(|exception| match exception.message() {
-                        Some(_) => exception.to_string(),
-                        None => self
-                            .exception_message(exception.term())
-                            .map_or_else(|| exception.to_string(), |text| exception.banner(&text)),
-                    }),
-                _ => None,
-            };
-        let mut failure = Failure::from(err);
-        if let Some(banner) = banner {
-            failure.message = format!("remote error: {banner}");
-        }
-        failure
-    }
-
-    /// `Exception.message/1` of an exception struct, computed on the node
-    /// that raised it (it knows the exception's module).
-    fn exception_message(&self, exception: &Term) -> Option<String> {
-        let timeout = self.time_left().ok()?;
-        let text = self
-            .client
-            .borrow_mut()
-            .rpc(
-                "Elixir.Exception",
-                "message",
-                vec![exception.clone()],
-                timeout,
-            )
-            .ok()?;
-        text.as_binary()
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .rpc(module, function, args, timeout)?)
     }
 
     /// A failure of `Code.eval_string/1`: Elixir's syntax and compile errors
@@ -589,7 +547,7 @@ impl<'a> Session<'a> {
                 ),
             );
         }
-        let mut failure = self.failure(err);
+        let mut failure = Failure::from(err);
         if syntax {
             failure.kind = Kind::Usage;
         }

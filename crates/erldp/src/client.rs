@@ -17,6 +17,7 @@ use crate::dest::Dest;
 use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
 use crate::proto_dist::ProtoDist;
+use crate::protocol::explain::Question;
 use crate::protocol::frame::{self, Incoming, TICK};
 use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
@@ -322,7 +323,8 @@ impl Client {
 
     /// Calls `module:function(args...)` on the peer, like
     /// [`Node::rpc`](crate::Node::rpc) (the same protocol, results and
-    /// errors). On timeout the remote worker is killed.
+    /// errors, Elixir exceptions put in words the same way, in the time
+    /// left). On timeout the remote worker is killed.
     pub fn rpc(
         &mut self,
         module: &str,
@@ -331,16 +333,42 @@ impl Client {
         timeout: Duration,
     ) -> Result<Term> {
         let deadline = Instant::now() + timeout;
-        let operation = format!("rpc {module}:{function}/{} on {}", args.len(), self.peer);
-        let req_id = self.identity.make_ref();
-        let request = requests::rpc_request(
-            req_id,
-            self.me,
-            self.group_leader,
-            Atom::new(module),
-            Atom::new(function),
-            args,
+        let (module, function) = (Atom::new(module), Atom::new(function));
+        let err = match self.rpc_until(module, function, args, deadline, timeout) {
+            Err(err) => err,
+            done => return done,
+        };
+        let Some(question) = Question::about(&err) else {
+            return Err(err);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(err);
+        }
+        let (module, function, args) = question.rpc();
+        let answer = self.rpc_until(module, function, args, deadline, left);
+        Err(question.explain(err, answer))
+    }
+
+    /// One rpc, answered by `deadline` (`timeout` from its start).
+    fn rpc_until(
+        &mut self,
+        module: Atom,
+        function: Atom,
+        args: Vec<Term>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Term> {
+        let operation = format!(
+            "rpc {}:{}/{} on {}",
+            module.as_str(),
+            function.as_str(),
+            args.len(),
+            self.peer
         );
+        let req_id = self.identity.make_ref();
+        let request =
+            requests::rpc_request(req_id, self.me, self.group_leader, module, function, args);
         self.send_control(&request)?;
         let peer = self.peer;
         let mut worker = None;
@@ -399,7 +427,7 @@ impl Client {
                 reference: r,
                 reason,
                 ..
-            } if r == reference => Some(Err(requests::call_failure(peer, reason))),
+            } if r == reference => Some(Err(requests::call_failure(peer, server, reason))),
             _ => None,
         });
         let _ = self.send_control(&Control::DemonitorP {

@@ -18,7 +18,6 @@ use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -28,6 +27,7 @@ use crate::inbox::wakeups;
 use crate::protocol::frame::{self, Incoming, READ_CHUNK, TICK};
 use crate::protocol::{Bounds, Control, Outbound};
 use crate::term::Atom;
+use crate::threads::Threads;
 use crate::transport::{Io, Transport};
 use crate::{Error, Result};
 
@@ -98,7 +98,9 @@ pub(crate) struct Connection {
     transport: Box<dyn Transport>,
     down: AtomicBool,
     down_reason: Mutex<Option<String>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread was started and [`close`](Self::close) has not
+    /// waited for it to flush yet.
+    writer: AtomicBool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -138,7 +140,7 @@ impl Connection {
             transport,
             down: AtomicBool::new(false),
             down_reason: Mutex::new(None),
-            writer: Mutex::new(None),
+            writer: AtomicBool::new(false),
         }))
     }
 
@@ -147,20 +149,20 @@ impl Connection {
         self.net_ticktime / 4
     }
 
-    /// Starts the writer and reader threads.
-    pub(crate) fn run(self: &Arc<Self>, dispatch: Arc<dyn Dispatch>) -> Result<()> {
+    /// Starts the writer and reader threads, among the node's `threads`.
+    pub(crate) fn run(
+        self: &Arc<Self>,
+        dispatch: Arc<dyn Dispatch>,
+        threads: &Threads,
+    ) -> Result<()> {
         let name = self.peer.name.as_str();
-        let writer = {
+        {
             let conn = Arc::clone(self);
-            thread::Builder::new()
-                .name(format!("erldp-w-{name}"))
-                .spawn(move || conn.write_loop())?
-        };
-        *self.writer.lock() = Some(writer);
+            threads.spawn(format!("erldp-w-{name}"), move || conn.write_loop())?;
+        }
+        self.writer.store(true, Ordering::Release);
         let conn = Arc::clone(self);
-        thread::Builder::new()
-            .name(format!("erldp-r-{name}"))
-            .spawn(move || conn.read_loop(dispatch))?;
+        threads.spawn(format!("erldp-r-{name}"), move || conn.read_loop(dispatch))?;
         Ok(())
     }
 
@@ -315,7 +317,7 @@ impl Connection {
         // Recorded first: the peer answers our end of the stream by closing
         // its own, and the reader must not report that as the cause.
         self.note_reason(reason);
-        let writer = self.writer.lock().take();
+        let writer = self.writer.swap(false, Ordering::AcqRel);
         {
             let mut queue = self.queue.lock();
             queue.closing = true;
@@ -324,14 +326,11 @@ impl Connection {
             // Woken the moment the writer is done, so that a short-lived
             // program (one rpc, one send) does not wait out a polling period.
             let deadline = Instant::now() + flush_timeout;
-            while writer.is_some() && !queue.flushed {
+            while writer && !queue.flushed {
                 if self.room.wait_until(&mut queue, deadline).timed_out() {
                     break;
                 }
             }
-        }
-        if let Some(writer) = writer.filter(JoinHandle::is_finished) {
-            let _ = writer.join();
         }
         self.abort(reason);
     }

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::term::{Atom, Pid, Ref, Term};
+use crate::error::TERM_TEXT_IN_ERRORS;
+use crate::term::{Atom, Pid, Ref, Term, MAX_ATOM_CHARS};
 use crate::{Error, Result};
 
 /// Where to send: a pid, a registered name on a node, a process alias, or a
@@ -18,7 +19,10 @@ use crate::{Error, Result};
 ///
 /// // Bindings pass destinations as terms: {Name, Node}, [Name, Node], a pid or a reference.
 /// assert_eq!(Dest::from_term(&"[inbox, 'peer@host']".parse::<Term>()?)?, dest);
+/// // Names given as strings arrive as binaries.
+/// assert_eq!(Dest::from_term(&"{<<\"inbox\">>, <<\"peer@host\">>}".parse::<Term>()?)?, dest);
 /// assert!(Dest::from_term(&Term::from(42)).is_err());
+/// assert!(Dest::from_term(&"[<<>>, 'peer@host']".parse::<Term>()?).is_err());
 ///
 /// // A global name is found wherever it is registered.
 /// assert_eq!(Dest::global("svc").to_string(), "{global,svc}");
@@ -71,22 +75,26 @@ impl Dest {
     }
 
     /// Reads a destination from a term: a pid, a reference (alias), or a
-    /// `{Name, Node}` tuple / `[Name, Node]` list of atoms.
+    /// `{Name, Node}` tuple / `[Name, Node]` list whose two names are each
+    /// an atom or a binary holding the name's text (UTF-8, 1 to
+    /// [`MAX_ATOM_CHARS`] characters), as bindings pass names given as
+    /// strings: `["inbox", "peer@host"]` is `{inbox, 'peer@host'}`.
     pub fn from_term(term: &Term) -> Result<Dest> {
+        const MAX: usize = TERM_TEXT_IN_ERRORS;
         match term {
             Term::Pid(pid) => Ok(Dest::Pid(*pid)),
             Term::Ref(alias) => Ok(Dest::Alias(*alias)),
-            Term::Tuple(pair) | Term::List(pair) if pair.len() == 2 => match (&pair[0], &pair[1]) {
-                (Term::Atom(name), Term::Atom(node)) => Ok(Dest::Name {
-                    name: *name,
-                    node: *node,
-                }),
-                _ => Err(Error::invalid(format!(
-                    "destination {term} must be [Name, Node] with two atoms"
-                ))),
-            },
+            Term::Tuple(pair) | Term::List(pair) if pair.len() == 2 => {
+                match (name(&pair[0]), name(&pair[1])) {
+                    (Some(name), Some(node)) => Ok(Dest::Name { name, node }),
+                    _ => Err(Error::invalid(format!(
+                        "destination {term:.MAX$} must be [Name, Node], each an atom or a \
+                         string of 1 to {MAX_ATOM_CHARS} characters"
+                    ))),
+                }
+            }
             _ => Err(Error::invalid(format!(
-                "destination {term} is not a pid, an alias or a [Name, Node] pair"
+                "destination {term:.MAX$} is not a pid, an alias or a [Name, Node] pair"
             ))),
         }
     }
@@ -102,6 +110,18 @@ impl Dest {
                 Term::Tuple(vec![Term::Atom(crate::atom!("global")), Term::Atom(*name)])
             }
         }
+    }
+}
+
+/// A registered name or a node name given as an atom or as its text.
+fn name(term: &Term) -> Option<Atom> {
+    match term {
+        Term::Atom(atom) => Some(*atom),
+        Term::Binary(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .filter(|text| (1..=MAX_ATOM_CHARS).contains(&text.chars().count()))
+            .map(Atom::new),
+        _ => None,
     }
 }
 
@@ -126,5 +146,46 @@ impl From<(&str, &str)> for Dest {
 impl fmt::Display for Dest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_term())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_may_be_atoms_or_their_text() {
+        let dest = Dest::name("srv", "app@host");
+        for given in [
+            "{srv, 'app@host'}",
+            "[srv, <<\"app@host\">>]",
+            "[<<\"srv\">>, 'app@host']",
+            "{<<\"srv\">>, <<\"app@host\">>}",
+        ] {
+            let term: Term = given.parse().expect("term");
+            assert_eq!(Dest::from_term(&term).expect(given), dest, "{given}");
+        }
+        let longest = "é".repeat(MAX_ATOM_CHARS);
+        let term = Term::list(vec![
+            Term::binary(longest.as_bytes().to_vec()),
+            Term::atom("a@b"),
+        ]);
+        assert_eq!(
+            Dest::from_term(&term).expect("255 characters").to_term(),
+            Term::tuple(vec![Term::atom(&longest), Term::atom("a@b")])
+        );
+        for bad in [
+            Term::list(vec![Term::binary(vec![]), Term::atom("a@b")]),
+            Term::list(vec![Term::binary(vec![0xff]), Term::atom("a@b")]),
+            Term::list(vec![
+                Term::binary("x".repeat(MAX_ATOM_CHARS + 1).into_bytes()),
+                Term::atom("a@b"),
+            ]),
+            Term::list(vec![Term::from(1), Term::atom("a@b")]),
+            Term::list(vec![Term::atom("srv")]),
+        ] {
+            let err = Dest::from_term(&bad).expect_err("not a destination");
+            assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        }
     }
 }

@@ -133,13 +133,29 @@ impl<'a> Exception<'a> {
 
 impl fmt::Display for Exception<'_> {
     /// `** (MyApp.NotFound) user 7 not found`; without a `message` field,
-    /// the struct's other fields in Erlang syntax.
+    /// the struct in Erlang syntax. A precision bounds the message or the
+    /// struct's text to that many bytes, as it bounds a [`Term`]'s.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.message {
-            Some(message) => f.write_str(&self.banner(message)),
-            None => write!(f, "** ({}) {}", self.module(), self.term),
+        write!(f, "** ({}) ", self.module())?;
+        match (self.message, f.precision()) {
+            (Some(message), max) => write_bounded(f, message, max.unwrap_or(usize::MAX)),
+            (None, Some(max)) => write!(f, "{:.max$}", self.term),
+            (None, None) => write!(f, "{}", self.term),
         }
     }
+}
+
+/// Writes `text`, or its first `max` bytes (cut at a character boundary)
+/// and `...` when it is longer.
+pub(crate) fn write_bounded(f: &mut fmt::Formatter<'_>, text: &str, max: usize) -> fmt::Result {
+    if text.len() <= max {
+        return f.write_str(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    write!(f, "{}...", &text[..end])
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 
+use crate::elixir::{write_bounded, Exception};
 use crate::term::{Atom, Term};
 
 /// How many bytes of a term's text an error message shows (see [`Term`]'s
@@ -66,6 +67,11 @@ pub enum Error {
     /// be carried out (`badrpc`). `class` is `error`, `exit`, `throw` or
     /// `badrpc`; `stacktrace` is `[]` when the remote side gives none.
     ///
+    /// The message reads as the remote side would put it: an Elixir
+    /// exception as Elixir shows it (`remote error: ** (MyApp.NotFound) user
+    /// 7 not found`), anything else as the class and the reason in Erlang
+    /// syntax, with `detail` and the stack trace after it.
+    ///
     /// The terms are boxed so that every `Result` of the crate stays small.
     Rpc {
         /// `error`, `exit`, `throw` or `badrpc`.
@@ -74,6 +80,12 @@ pub enum Error {
         reason: Box<Term>,
         /// The remote stack trace, as Erlang reports it.
         stacktrace: Box<Term>,
+        /// What the terms leave unsaid, in words: the message an Elixir
+        /// exception's node computed for it (`Exception.message/1`) when
+        /// the struct has no `message` field; which module exists when an
+        /// `undef` module has an Elixir namesake; the destination of a
+        /// failed `gen_server` call. `None` when the terms say it all.
+        detail: Option<Box<str>>,
     },
     /// Bytes that should hold an Erlang term (or a protocol message) do not.
     Decode {
@@ -153,7 +165,17 @@ impl Error {
             class,
             reason: Box::new(reason),
             stacktrace: Box::new(stacktrace),
+            detail: None,
         }
+    }
+
+    /// This error with `detail` added, for an [`Error::Rpc`]; other errors
+    /// are returned as they are.
+    pub(crate) fn with_detail(mut self, text: impl Into<Box<str>>) -> Error {
+        if let Error::Rpc { detail, .. } = &mut self {
+            *detail = Some(text.into());
+        }
+        self
     }
 
     /// The error's class.
@@ -211,6 +233,7 @@ impl Error {
                 class,
                 reason,
                 stacktrace,
+                ..
             } => Some(Term::Tuple(vec![
                 Term::Atom(*class),
                 (**reason).clone(),
@@ -235,9 +258,25 @@ impl fmt::Display for Error {
                 class,
                 reason,
                 stacktrace,
+                detail,
             } => {
                 const MAX: usize = TERM_TEXT_IN_ERRORS;
+                if let Some(exception) = Exception::from_term(reason) {
+                    // As Elixir shows it; the stack trace stays in the term.
+                    return match (exception.message(), detail) {
+                        (None, Some(message)) => {
+                            write!(f, "remote {class}: ** ({}) ", exception.module())?;
+                            write_bounded(f, message, MAX)
+                        }
+                        _ => write!(f, "remote {class}: {exception:.MAX$}"),
+                    };
+                }
                 write!(f, "remote {class}: {reason:.MAX$}")?;
+                if let Some(detail) = detail {
+                    f.write_str(" (")?;
+                    write_bounded(f, detail, MAX)?;
+                    f.write_str(")")?;
+                }
                 if !matches!(&**stacktrace, Term::List(items) if items.is_empty()) {
                     write!(f, "; stacktrace: {stacktrace:.MAX$}")?;
                 }
@@ -291,10 +330,12 @@ impl Clone for Error {
                 class,
                 reason,
                 stacktrace,
+                detail,
             } => Error::Rpc {
                 class: *class,
                 reason: reason.clone(),
                 stacktrace: stacktrace.clone(),
+                detail: detail.clone(),
             },
             Error::Decode { offset, reason } => Error::Decode {
                 offset: *offset,

@@ -2,8 +2,9 @@
 //! the threads that wait on it.
 //!
 //! Receivers block on it (with a timeout, or cancellably) or leave a
-//! callback that takes the next message; readers of connections push into
-//! it. It may have a limit, past which messages are dropped (see
+//! callback that takes the next message, or one that learns that a message
+//! is there; readers of connections push into it. It may have a limit,
+//! past which messages are dropped (see
 //! [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit)). The
 //! processes the node runs itself (a served name, an rpc worker, global's
 //! and pg's) have a forwarding queue instead: every message goes straight
@@ -21,6 +22,34 @@ use crate::term::Atom;
 use crate::{Error, Result};
 
 type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
+type Watcher = Box<dyn FnOnce(Result<bool>) + Send>;
+
+/// A callback waiting on the queue.
+enum Waiting {
+    /// Takes the next message.
+    Receive(Receiver),
+    /// Learns that a message is queued, which stays queued for whoever
+    /// takes it (see [`Inbox::when_ready`]).
+    Watch(Watcher),
+}
+
+impl Waiting {
+    /// The wait ended without a message: its timeout passed or it was
+    /// cancelled.
+    fn give_up(self) {
+        match self {
+            Waiting::Receive(receiver) => receiver(Ok(None)),
+            Waiting::Watch(watcher) => watcher(Ok(false)),
+        }
+    }
+
+    fn closed(self) {
+        match self {
+            Waiting::Receive(receiver) => receiver(Err(Error::Closed)),
+            Waiting::Watch(watcher) => watcher(Err(Error::Closed)),
+        }
+    }
+}
 
 /// Where a forwarding queue hands each message: with the node whose
 /// connection carried it (`None` for signals the node itself delivers).
@@ -42,7 +71,7 @@ struct InboxState {
     /// How many were.
     dropped: u64,
     closed: bool,
-    receivers: VecDeque<(u64, Receiver)>,
+    receivers: VecDeque<(u64, Waiting)>,
     next_receiver: u64,
 }
 
@@ -105,13 +134,21 @@ impl Inbox {
             state.dropped += 1;
             return;
         }
-        if let Some((_, receiver)) = state.receivers.pop_front() {
-            drop(state);
-            receiver(Ok(Some(message)));
-            return;
+        let mut watchers = Vec::new();
+        while let Some((_, waiting)) = state.receivers.pop_front() {
+            match waiting {
+                Waiting::Receive(receiver) => {
+                    drop(state);
+                    notify(watchers);
+                    receiver(Ok(Some(message)));
+                    return;
+                }
+                Waiting::Watch(watcher) => watchers.push(watcher),
+            }
         }
         state.messages.push_back(message);
         drop(state);
+        notify(watchers);
         if !wakeups::defer(self) {
             self.arrived.notify_one();
         }
@@ -122,18 +159,18 @@ impl Inbox {
     }
 
     pub(crate) fn close(&self) {
-        let receivers: Vec<Receiver> = {
+        let waiting: Vec<Waiting> = {
             let mut state = self.state.lock();
             state.closed = true;
             state
                 .receivers
                 .drain(..)
-                .map(|(_, receiver)| receiver)
+                .map(|(_, waiting)| waiting)
                 .collect()
         };
         self.arrived.notify_all();
-        for receiver in receivers {
-            receiver(Err(Error::Closed));
+        for waiting in waiting {
+            waiting.closed();
         }
     }
 
@@ -179,10 +216,13 @@ impl Inbox {
         }
     }
 
+    /// Calls `receiver` with the next message, `Ok(None)` after `timeout`
+    /// or when `cancel` fires, or `Err(Closed)`.
     pub(crate) fn recv_async(
         self: &Arc<Self>,
         timeout: Duration,
         timer: &Arc<Timer>,
+        cancel: Option<&Cancel>,
         receiver: Receiver,
     ) {
         let mut state = self.state.lock();
@@ -191,31 +231,78 @@ impl Inbox {
             receiver(Ok(Some(message)));
             return;
         }
+        self.wait_async(state, timeout, timer, cancel, Waiting::Receive(receiver));
+    }
+
+    /// Calls `watcher` with `Ok(true)` once a message is queued (at once if
+    /// one is), leaving it queued; `Ok(false)` after `timeout` or when
+    /// `cancel` fires; `Err(Closed)` when the queue is closed. For waiting
+    /// through something other than a thread (a file descriptor an event
+    /// loop watches), then taking the message where the waiting ended.
+    pub(crate) fn when_ready(
+        self: &Arc<Self>,
+        timeout: Duration,
+        timer: &Arc<Timer>,
+        cancel: Option<&Cancel>,
+        watcher: Watcher,
+    ) {
+        let state = self.state.lock();
+        if !state.messages.is_empty() {
+            drop(state);
+            watcher(Ok(true));
+            return;
+        }
+        self.wait_async(state, timeout, timer, cancel, Waiting::Watch(watcher));
+    }
+
+    /// Queues a callback on an empty queue, to be given up after `timeout`
+    /// or when `cancel` fires.
+    fn wait_async(
+        self: &Arc<Self>,
+        mut state: parking_lot::MutexGuard<'_, InboxState>,
+        timeout: Duration,
+        timer: &Arc<Timer>,
+        cancel: Option<&Cancel>,
+        waiting: Waiting,
+    ) {
         if state.closed {
             drop(state);
-            receiver(Err(Error::Closed));
+            waiting.closed();
             return;
         }
         state.next_receiver += 1;
         let id = state.next_receiver;
-        state.receivers.push_back((id, receiver));
+        state.receivers.push_back((id, waiting));
         drop(state);
         if let Some(deadline) = Instant::now().checked_add(timeout) {
             let queue = Arc::downgrade(self);
             timer.schedule(deadline, move || {
-                let Some(queue) = queue.upgrade() else { return };
-                let mut state = queue.state.lock();
-                let position = state
-                    .receivers
-                    .iter()
-                    .position(|(waiting, _)| *waiting == id);
-                if let Some(position) = position {
-                    let (_, receiver) =
-                        state.receivers.remove(position).expect("position is valid");
-                    drop(state);
-                    receiver(Ok(None));
+                if let Some(queue) = queue.upgrade() {
+                    queue.give_up(id);
                 }
             });
+        }
+        if let Some(cancel) = cancel {
+            let queue = Arc::downgrade(self);
+            cancel.arm_async(Arc::new(move || {
+                if let Some(queue) = queue.upgrade() {
+                    queue.give_up(id);
+                }
+            }));
+        }
+    }
+
+    /// Ends the wait of callback `id`, if it still waits.
+    fn give_up(&self, id: u64) {
+        let mut state = self.state.lock();
+        let position = state
+            .receivers
+            .iter()
+            .position(|(waiting, _)| *waiting == id);
+        if let Some(position) = position {
+            let (_, waiting) = state.receivers.remove(position).expect("position is valid");
+            drop(state);
+            waiting.give_up();
         }
     }
 
@@ -233,6 +320,12 @@ impl Inbox {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.state.lock().dropped
+    }
+}
+
+fn notify(watchers: Vec<Watcher>) {
+    for watcher in watchers {
+        watcher(Ok(true));
     }
 }
 
@@ -278,5 +371,143 @@ pub(crate) mod wakeups {
         for queue in noted.into_iter().flatten() {
             queue.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::term::Term;
+
+    fn message(n: i64) -> Message {
+        Message::plain(None, Term::from(n))
+    }
+
+    #[test]
+    fn a_cancelled_receive_is_taken_off_the_queue() {
+        let (inbox, timer) = (Inbox::new(), Timer::new());
+        let (tx, rx) = mpsc::channel();
+        let cancel = Cancel::new();
+        let sender = tx.clone();
+        inbox.recv_async(
+            Duration::MAX,
+            &timer,
+            Some(&cancel),
+            Box::new(move |r| {
+                sender
+                    .send(r.map(|m| m.map(|m| m.term)).map_err(|e| e.to_string()))
+                    .expect("send")
+            }),
+        );
+        cancel.cancel();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("called"),
+            Ok(None)
+        );
+        inbox.push(message(1));
+        assert_eq!(inbox.len(), 1, "the message stays for the next receive");
+        inbox.recv_async(
+            Duration::MAX,
+            &timer,
+            None,
+            Box::new(move |r| {
+                tx.send(r.map(|m| m.map(|m| m.term)).map_err(|e| e.to_string()))
+                    .expect("send")
+            }),
+        );
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("called"),
+            Ok(Some(Term::from(1)))
+        );
+    }
+
+    #[test]
+    fn watchers_learn_of_a_message_and_leave_it_queued() {
+        let (inbox, timer) = (Inbox::new(), Timer::new());
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..2 {
+            let tx = tx.clone();
+            inbox.when_ready(
+                Duration::MAX,
+                &timer,
+                None,
+                Box::new(move |r| tx.send(r.map_err(|e| e.to_string())).expect("send")),
+            );
+        }
+        assert!(rx.try_recv().is_err(), "nothing queued yet");
+        inbox.push(message(2));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Ok(true)));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Ok(true)));
+        assert_eq!(inbox.len(), 1);
+
+        let sender = tx.clone();
+        inbox.when_ready(
+            Duration::MAX,
+            &timer,
+            None,
+            Box::new(move |r| sender.send(r.map_err(|e| e.to_string())).expect("send")),
+        );
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(Ok(true)),
+            "at once"
+        );
+
+        let empty = Inbox::new();
+        let cancel = Cancel::new();
+        let sender = tx.clone();
+        empty.when_ready(
+            Duration::MAX,
+            &timer,
+            Some(&cancel),
+            Box::new(move |r| sender.send(r.map_err(|e| e.to_string())).expect("send")),
+        );
+        cancel.cancel();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Ok(false)));
+        empty.when_ready(
+            Duration::MAX,
+            &timer,
+            None,
+            Box::new(move |r| tx.send(r.map_err(|e| e.to_string())).expect("send")),
+        );
+        empty.close();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(Err("closed".into()))
+        );
+    }
+
+    #[test]
+    fn a_message_goes_to_the_first_receiver_past_the_watchers() {
+        let (inbox, timer) = (Inbox::new(), Timer::new());
+        let (tx, rx) = mpsc::channel();
+        let watcher = tx.clone();
+        inbox.when_ready(
+            Duration::MAX,
+            &timer,
+            None,
+            Box::new(move |r| watcher.send(format!("ready {r:?}")).expect("send")),
+        );
+        inbox.recv_async(
+            Duration::MAX,
+            &timer,
+            None,
+            Box::new(move |r| {
+                tx.send(format!("got {:?}", r.map(|m| m.map(|m| m.term))))
+                    .expect("send")
+            }),
+        );
+        inbox.push(message(3));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("first"),
+            "ready Ok(true)"
+        );
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("second"),
+            "got Ok(Some(Int(3)))"
+        );
+        assert_eq!(inbox.len(), 0, "taken by the receiver");
     }
 }

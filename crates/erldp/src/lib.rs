@@ -68,6 +68,7 @@ mod random;
 mod resolve;
 pub mod serve;
 pub mod term;
+mod threads;
 pub mod tls;
 mod transport;
 

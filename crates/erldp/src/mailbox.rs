@@ -138,7 +138,47 @@ impl Mailbox {
         callback: impl FnOnce(Result<Option<Message>>) + Send + 'static,
     ) {
         self.inbox()
-            .recv_async(timeout, self.node().timer(), Box::new(callback));
+            .recv_async(timeout, self.node().timer(), None, Box::new(callback));
+    }
+
+    /// [`recv_async`](Self::recv_async) that `cancel` stops where it runs:
+    /// the callback is taken off the mailbox and called with `Ok(None)`, as
+    /// on timeout. A message that came first has been given to the
+    /// callback; none is lost either way.
+    pub fn recv_async_cancellable(
+        &self,
+        timeout: Duration,
+        cancel: &Cancel,
+        callback: impl FnOnce(Result<Option<Message>>) + Send + 'static,
+    ) {
+        self.inbox().recv_async(
+            timeout,
+            self.node().timer(),
+            Some(cancel),
+            Box::new(callback),
+        );
+    }
+
+    /// Calls `callback` once a message is queued (`Ok(true)`, at once if
+    /// one is), without taking it: the message stays for
+    /// [`try_recv`](Self::try_recv) or any receive. `Ok(false)` after
+    /// `timeout` or when `cancel` fires, `Err(Closed)` when the mailbox
+    /// closes. For programs that wait in an event loop (a file descriptor
+    /// the callback makes readable) and take the message on their own
+    /// thread, so that a wait given up never holds a message. Runs on an
+    /// internal thread; must not block for long.
+    pub fn when_ready(
+        &self,
+        timeout: Duration,
+        cancel: &Cancel,
+        callback: impl FnOnce(Result<bool>) + Send + 'static,
+    ) {
+        self.inbox().when_ready(
+            timeout,
+            self.node().timer(),
+            Some(cancel),
+            Box::new(callback),
+        );
     }
 
     /// Takes the next message if one is queued.

@@ -11,13 +11,14 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::dest::Dest;
 use crate::term::Atom;
+use crate::threads;
 use crate::{Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -80,6 +81,17 @@ impl Cancel {
         *self.0.waker.lock() = Some(wake);
         CancelGuard(self)
     }
+
+    /// Registers how to stop a wait that runs on without a waiting thread
+    /// (a callback's): `stop` runs when the token is cancelled, at once if
+    /// it already is. It may run twice when cancelling races with this, so
+    /// it must do its work once.
+    pub(crate) fn arm_async(&self, stop: Waker) {
+        *self.0.waker.lock() = Some(Arc::clone(&stop));
+        if self.is_cancelled() {
+            stop();
+        }
+    }
 }
 
 impl fmt::Debug for Cancel {
@@ -109,14 +121,24 @@ enum SlotState<T> {
 
 /// A one-shot value slot: completed once, taken once.
 pub(crate) struct Slot<T> {
-    state: Mutex<SlotState<T>>,
+    state: Mutex<SlotInner<T>>,
     ready: Condvar,
+}
+
+struct SlotInner<T> {
+    state: SlotState<T>,
+    /// What a wait that gives up takes instead of nothing, while the value
+    /// itself is still on its way (see [`Slot::provide_fallback`]).
+    fallback: Option<T>,
 }
 
 impl<T: Send + 'static> Slot<T> {
     pub(crate) fn new() -> Arc<Slot<T>> {
         Arc::new(Slot {
-            state: Mutex::new(SlotState::Empty),
+            state: Mutex::new(SlotInner {
+                state: SlotState::Empty,
+                fallback: None,
+            }),
             ready: Condvar::new(),
         })
     }
@@ -124,39 +146,54 @@ impl<T: Send + 'static> Slot<T> {
     /// Stores the value, or hands it to the waiting callback. Returns false
     /// (dropping `value`) when the slot was already completed or abandoned.
     pub(crate) fn complete(&self, value: T) -> bool {
-        let mut state = self.state.lock();
-        match std::mem::replace(&mut *state, SlotState::Taken) {
+        let mut inner = self.state.lock();
+        inner.fallback = None;
+        match std::mem::replace(&mut inner.state, SlotState::Taken) {
             SlotState::Empty => {
-                *state = SlotState::Ready(value);
-                drop(state);
+                inner.state = SlotState::Ready(value);
+                drop(inner);
                 self.ready.notify_all();
                 true
             }
             SlotState::Callback(callback) => {
-                drop(state);
+                drop(inner);
                 callback(value);
                 true
             }
             previous @ (SlotState::Ready(_) | SlotState::Taken) => {
-                *state = previous;
+                inner.state = previous;
                 false
             }
         }
     }
 
+    /// A value for a wait that gives up (its deadline passes) before the
+    /// slot is completed: the answer is known, and a better one is being
+    /// worked out (an rpc error whose message the node is asked for).
+    pub(crate) fn provide_fallback(&self, value: T) {
+        let mut inner = self.state.lock();
+        if matches!(inner.state, SlotState::Empty | SlotState::Callback(_)) {
+            inner.fallback = Some(value);
+        }
+    }
+
     /// Marks the slot as no longer wanted: a later `complete` is dropped.
-    pub(crate) fn abandon(&self) {
-        *self.state.lock() = SlotState::Taken;
+    /// Returns the fallback, if one was provided.
+    pub(crate) fn abandon(&self) -> Option<T> {
+        let mut inner = self.state.lock();
+        inner.state = SlotState::Taken;
+        inner.fallback.take()
     }
 
     fn is_settled(&self) -> bool {
         !matches!(
-            *self.state.lock(),
+            self.state.lock().state,
             SlotState::Empty | SlotState::Callback(_)
         )
     }
 
-    /// Waits until completed, the deadline passes, or `cancel` fires.
+    /// Waits until completed, the deadline passes (then the fallback, if
+    /// any, is taken instead), or `cancel` fires.
     fn wait(self: &Arc<Self>, deadline: Option<Instant>, cancel: Option<&Cancel>) -> Option<T> {
         let _armed = cancel.map(|token| {
             let slot = Arc::downgrade(self);
@@ -167,10 +204,10 @@ impl<T: Send + 'static> Slot<T> {
                 }
             }))
         });
-        let mut state = self.state.lock();
+        let mut inner = self.state.lock();
         loop {
-            if let SlotState::Ready(_) = *state {
-                match std::mem::replace(&mut *state, SlotState::Taken) {
+            if let SlotState::Ready(_) = inner.state {
+                match std::mem::replace(&mut inner.state, SlotState::Taken) {
                     SlotState::Ready(value) => return Some(value),
                     _ => unreachable!("matched Ready above"),
                 }
@@ -180,28 +217,32 @@ impl<T: Send + 'static> Slot<T> {
             }
             match deadline {
                 Some(deadline) => {
-                    if self.ready.wait_until(&mut state, deadline).timed_out() {
-                        if let SlotState::Ready(_) = *state {
+                    if self.ready.wait_until(&mut inner, deadline).timed_out() {
+                        if let SlotState::Ready(_) = inner.state {
                             continue;
                         }
-                        return None;
+                        let fallback = inner.fallback.take();
+                        if fallback.is_some() {
+                            inner.state = SlotState::Taken;
+                        }
+                        return fallback;
                     }
                 }
-                None => self.ready.wait(&mut state),
+                None => self.ready.wait(&mut inner),
             }
         }
     }
 
     /// Runs `callback` with the value when it arrives (at once if it has).
     fn on_complete(&self, callback: Callback<T>) {
-        let mut state = self.state.lock();
-        match std::mem::replace(&mut *state, SlotState::Taken) {
+        let mut inner = self.state.lock();
+        match std::mem::replace(&mut inner.state, SlotState::Taken) {
             SlotState::Ready(value) => {
-                drop(state);
+                drop(inner);
                 callback(value);
             }
-            SlotState::Empty => *state = SlotState::Callback(callback),
-            other => *state = other,
+            SlotState::Empty => inner.state = SlotState::Callback(callback),
+            other => inner.state = other,
         }
     }
 }
@@ -291,7 +332,9 @@ impl<T: Send + 'static> Pending<T> {
 
     /// Blocks until the answer arrives, `timeout` passes or `cancel` fires.
     /// Returns `None` in the last two cases without abandoning the request,
-    /// so the caller can wait again (or drop it to abandon).
+    /// so the caller can wait again (or drop it to abandon). An answer that
+    /// is known but still being completed (an rpc error whose message its
+    /// node is asked for) is returned as it stands when `timeout` passes.
     pub fn wait_cancellable(&mut self, timeout: Duration, cancel: &Cancel) -> Option<Result<T>> {
         let deadline = Instant::now().checked_add(timeout);
         let result = self.slot.wait(deadline, Some(cancel));
@@ -304,33 +347,53 @@ impl<T: Send + 'static> Pending<T> {
     /// Calls `callback` exactly once: with the answer, or with
     /// [`Error::Timeout`] after `timeout` (abandoning the request). The
     /// callback runs on an internal thread and must not block for long.
-    pub fn on_complete(
-        mut self,
+    pub fn on_complete(self, timeout: Duration, callback: impl FnOnce(Result<T>) + Send + 'static) {
+        self.settle(timeout, None, callback);
+    }
+
+    /// [`on_complete`](Self::on_complete) that `cancel` stops where it
+    /// runs: the request is abandoned at once, as on timeout (an rpc's
+    /// remote worker is killed, a call's monitor removed), and the callback
+    /// gets an [`Error::Timeout`] that says it was cancelled — unless the
+    /// answer came first, in which case the callback has it.
+    pub fn on_complete_cancellable(
+        self,
         timeout: Duration,
+        cancel: &Cancel,
         callback: impl FnOnce(Result<T>) + Send + 'static,
     ) {
-        let abandon = self.abandon.take();
-        let operation = self.operation;
-        let slot = Arc::clone(&self.slot);
-        let fired = Arc::new(AtomicBool::new(false));
-        let timer_id = Arc::new(AtomicU64::new(0));
-        let timer = Arc::clone(&self.timer);
-        let callback = Arc::new(Mutex::new(Some(callback)));
+        self.settle(timeout, Some(cancel), callback);
+    }
+
+    fn settle(
+        mut self,
+        timeout: Duration,
+        cancel: Option<&Cancel>,
+        callback: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        let settling = Arc::new(Settling {
+            fired: AtomicBool::new(false),
+            callback: Mutex::new(Some(Box::new(callback))),
+            abandon: Mutex::new(self.abandon.take()),
+            timer_id: AtomicU64::new(0),
+            slot: Arc::clone(&self.slot),
+            timer: Arc::clone(&self.timer),
+        });
         {
-            let fired = Arc::clone(&fired);
-            let callback = Arc::clone(&callback);
-            let timer = Arc::clone(&timer);
-            let timer_id = Arc::clone(&timer_id);
-            slot.on_complete(Box::new(move |result| {
-                if !fired.swap(true, Ordering::SeqCst) {
-                    timer.cancel(timer_id.load(Ordering::SeqCst));
-                    if let Some(callback) = callback.lock().take() {
-                        callback(result);
-                    }
+            let settling = Arc::clone(&settling);
+            self.slot
+                .on_complete(Box::new(move |result| settling.finish(result)));
+        }
+        let operation = self.operation;
+        if let Some(cancel) = cancel {
+            let settling = Arc::downgrade(&settling);
+            cancel.arm_async(Arc::new(move || {
+                if let Some(settling) = settling.upgrade() {
+                    settling.give_up(|| Error::timeout(format!("{operation}: cancelled")));
                 }
             }));
         }
-        if fired.load(Ordering::SeqCst) {
+        if settling.fired.load(Ordering::SeqCst) {
             return;
         }
         let Some(deadline) = Instant::now().checked_add(timeout) else {
@@ -338,18 +401,13 @@ impl<T: Send + 'static> Pending<T> {
             // stays until it completes.
             return;
         };
-        let id = timer.schedule(deadline, move || {
-            if !fired.swap(true, Ordering::SeqCst) {
-                slot.abandon();
-                if let Some(abandon) = abandon {
-                    abandon();
-                }
-                if let Some(callback) = callback.lock().take() {
-                    callback(Err(timeout_error(&operation, timeout)));
-                }
-            }
-        });
-        timer_id.store(id, Ordering::SeqCst);
+        let id = {
+            let settling = Arc::clone(&settling);
+            self.timer.schedule(deadline, move || {
+                settling.give_up(|| timeout_error(&operation, timeout));
+            })
+        };
+        settling.timer_id.store(id, Ordering::SeqCst);
     }
 
     /// Whether the answer has arrived (a `wait` would not block).
@@ -359,6 +417,49 @@ impl<T: Send + 'static> Pending<T> {
 
     fn timed_out(&mut self, timeout: Duration) -> Error {
         timeout_error(&self.operation, timeout)
+    }
+}
+
+/// A callback waiting for a [`Pending`]'s answer, and what stops it
+/// waiting: its timer, a [`Cancel`].
+struct Settling<T: Send + 'static> {
+    fired: AtomicBool,
+    callback: Mutex<Option<Callback<Result<T>>>>,
+    abandon: Mutex<Option<Abandon>>,
+    timer_id: AtomicU64,
+    slot: Arc<Slot<Result<T>>>,
+    timer: Arc<Timer>,
+}
+
+impl<T: Send + 'static> Settling<T> {
+    fn finish(&self, result: Result<T>) {
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.timer.cancel(self.timer_id.load(Ordering::SeqCst));
+            if let Some(callback) = self.callback.lock().take() {
+                callback(result);
+            }
+        }
+    }
+
+    /// Stops waiting: the slot's fallback, if it has one, is the answer;
+    /// otherwise the request is abandoned and the callback gets `error`.
+    fn give_up(&self, error: impl FnOnce() -> Error) {
+        if self.fired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.timer.cancel(self.timer_id.load(Ordering::SeqCst));
+        let result = match self.slot.abandon() {
+            Some(fallback) => fallback,
+            None => {
+                if let Some(abandon) = self.abandon.lock().take() {
+                    abandon();
+                }
+                Err(error())
+            }
+        };
+        if let Some(callback) = self.callback.lock().take() {
+            callback(result);
+        }
     }
 }
 
@@ -372,8 +473,9 @@ fn timeout_error(operation: &Operation, timeout: Duration) -> Error {
 impl<T: Send + 'static> Drop for Pending<T> {
     fn drop(&mut self) {
         if let Some(abandon) = self.abandon.take() {
-            self.slot.abandon();
-            abandon();
+            if self.slot.abandon().is_none() {
+                abandon();
+            }
         }
     }
 }
@@ -401,6 +503,7 @@ struct TimerState {
     next_id: u64,
     running: bool,
     stopped: bool,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Timer {
@@ -430,11 +533,9 @@ impl Timer {
         if !state.running {
             state.running = true;
             let timer = Arc::downgrade(self);
-            let spawned = thread::Builder::new()
-                .name("erldp-timer".into())
-                .spawn(move || Timer::run(timer));
-            if spawned.is_err() {
-                state.running = false;
+            match threads::spawn("erldp-timer".into(), move || Timer::run(timer)) {
+                Ok(thread) => state.thread = Some(thread),
+                Err(_) => state.running = false,
             }
         }
         drop(state);
@@ -459,6 +560,18 @@ impl Timer {
         self.wake.notify_all();
         for action in actions {
             action();
+        }
+    }
+
+    /// Waits for the thread of a [`stop`](Self::stop)ped timer to end (see
+    /// [`threads::join`]).
+    pub(crate) fn join(&self) {
+        if threads::is_ours() {
+            return;
+        }
+        let thread = self.state.lock().thread.take();
+        if let Some(thread) = thread {
+            threads::join(thread);
         }
     }
 
@@ -510,6 +623,7 @@ impl Timer {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+    use std::thread;
 
     fn pending(timer: &Arc<Timer>) -> (Arc<Slot<Result<u32>>>, Pending<u32>, Arc<AtomicBool>) {
         let slot = Slot::new();
@@ -608,6 +722,98 @@ mod tests {
         assert!(
             rx.recv_timeout(Duration::from_millis(50)).is_err(),
             "called once"
+        );
+    }
+
+    #[test]
+    fn a_wait_that_gives_up_takes_the_fallback() {
+        let timer = Timer::new();
+        let (slot, waiting, abandoned) = pending(&timer);
+        slot.provide_fallback(Ok(1));
+        assert_eq!(
+            waiting
+                .wait(Duration::from_millis(20))
+                .expect("the fallback"),
+            1
+        );
+        assert!(!abandoned.load(Ordering::SeqCst), "nothing left to abandon");
+        assert!(!slot.complete(Ok(2)), "taken");
+
+        let (slot, waiting, abandoned) = pending(&timer);
+        slot.provide_fallback(Ok(3));
+        let (tx, rx) = mpsc::channel();
+        waiting.on_complete(Duration::from_millis(20), move |r| {
+            tx.send(r.map_err(|e| e.to_string())).expect("send")
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("called"),
+            Ok(3)
+        );
+        assert!(!abandoned.load(Ordering::SeqCst));
+
+        let (slot, mut waiting, _) = pending(&timer);
+        slot.provide_fallback(Ok(4));
+        slot.complete(Ok(5));
+        assert_eq!(
+            waiting
+                .wait_cancellable(Duration::from_secs(5), &Cancel::new())
+                .map(|r| r.map_err(|e| e.to_string())),
+            Some(Ok(5)),
+            "the completed value wins"
+        );
+    }
+
+    #[test]
+    fn cancel_stops_a_callback_wait_where_it_runs() {
+        let timer = Timer::new();
+        let (slot, waiting, abandoned) = pending(&timer);
+        let cancel = Cancel::new();
+        let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
+        waiting.on_complete_cancellable(Duration::MAX, &cancel, move |r| {
+            tx.send(r.map_err(|e| e.to_string())).expect("send")
+        });
+        cancel.cancel();
+        let err = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("called")
+            .expect_err("cancelled");
+        assert!(err.contains("cancelled"), "{err}");
+        assert!(abandoned.load(Ordering::SeqCst), "the request is abandoned");
+        assert!(!slot.complete(Ok(1)), "a late answer is dropped");
+        cancel.cancel();
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "called once"
+        );
+
+        let (_slot, waiting, abandoned) = pending(&timer);
+        let early = Cancel::new();
+        early.cancel();
+        waiting.on_complete_cancellable(Duration::MAX, &early, move |r| {
+            tx2.send(r.map_err(|e| e.to_string())).expect("send")
+        });
+        assert!(rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("called")
+            .is_err());
+        assert!(abandoned.load(Ordering::SeqCst));
+
+        let (slot, waiting, abandoned) = pending(&timer);
+        let late = Cancel::new();
+        let (tx, rx) = mpsc::channel();
+        waiting.on_complete_cancellable(Duration::MAX, &late, move |r| {
+            tx.send(r.map_err(|e| e.to_string())).expect("send")
+        });
+        slot.complete(Ok(6));
+        late.cancel();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("called"),
+            Ok(6)
+        );
+        assert!(
+            !abandoned.load(Ordering::SeqCst),
+            "completed: nothing to abandon"
         );
     }
 

@@ -32,6 +32,7 @@ fn rpc_values_and_exceptions() {
             class,
             reason,
             stacktrace,
+            ..
         }) => {
             assert_eq!((class.as_str(), *reason), ("error", Term::atom("boom")));
             assert!(matches!(*stacktrace, Term::List(ref frames) if !frames.is_empty()));

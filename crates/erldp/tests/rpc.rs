@@ -58,6 +58,7 @@ fn rpc_error(result: erldp::Result<Term>) -> (String, Term, Term) {
             class,
             reason,
             stacktrace,
+            ..
         }) => (class.as_str().to_string(), *reason, *stacktrace),
         other => panic!("expected an Rpc error, got {other:?}"),
     }

@@ -2,7 +2,7 @@
 %% tests/erlang/*.erl by test/support/beam.js.
 -module(erldp_js_test).
 
--export([round_trip/2, integral_float/1]).
+-export([round_trip/2, integral_float/1, gate_start/1, gate_wait/2]).
 
 %% @doc Sends every term of the corpus at `Path' to `Box' as `{self(), I, Term}' and
 %% expects `{I, Term}' back. Returns `{Count, Mismatched, Lossy}': the number of
@@ -32,3 +32,37 @@ integral_float([H | T]) -> integral_float(H) orelse integral_float(T);
 integral_float(T) when is_tuple(T) -> lists:any(fun integral_float/1, tuple_to_list(T));
 integral_float(M) when is_map(M) -> lists:any(fun integral_float/1, maps:keys(M) ++ maps:values(M));
 integral_float(_) -> false.
+
+%% @doc Registers `Name' for a gate: {@link gate_wait/2} blocks until the gate gets the message
+%% `open', and returns at once after. A test opens it from its own process, so that callers can
+%% only get their answers once that process has run.
+-spec gate_start(atom()) -> pid().
+gate_start(Name) ->
+    Pid = spawn(fun() -> gate_closed([]) end),
+    register(Name, Pid),
+    Pid.
+
+gate_closed(Waiting) ->
+    receive
+        {wait, From} -> gate_closed([From | Waiting]);
+        open ->
+            [From ! {gate, open} || From <- Waiting],
+            gate_open()
+    end.
+
+gate_open() ->
+    receive
+        {wait, From} ->
+            From ! {gate, open},
+            gate_open();
+        open ->
+            gate_open()
+    end.
+
+%% @doc Waits until the gate `Name' is open, then returns `Value'.
+-spec gate_wait(atom(), term()) -> term().
+gate_wait(Name, Value) ->
+    Name ! {wait, self()},
+    receive
+        {gate, open} -> Value
+    end.

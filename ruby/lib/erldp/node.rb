@@ -4,10 +4,15 @@ module ErlDP
   # A named Erlang distribution node inside this Ruby program.
   #
   # It registers its name with EPMD, so that BEAM nodes reach it like any other node, and it
-  # connects to them on demand. Blocking calls ({#connect}, {#ping}, {#rpc}, {#call}, and
-  # Mailbox#receive) release the GVL, so other Ruby threads run meanwhile, and they can be
-  # interrupted (Ctrl-C, Thread#raise, Thread#kill, Timeout.timeout). Any number of threads can
-  # share one node.
+  # connects to them on demand. Blocking calls ({#connect}, {#ping}, {#rpc}, {#call}, {#close},
+  # Node.new and Mailbox#receive) release the GVL, so other Ruby threads run meanwhile, and they
+  # can be interrupted (Ctrl-C, Thread#raise, Thread#kill, Timeout.timeout). Any number of
+  # threads can share one node.
+  #
+  # Under a Fiber scheduler (the async gem, Falcon), the same calls made from a non-blocking
+  # fiber wait through the scheduler (its +io_wait+), so the thread's other fibers run meanwhile;
+  # an exception raised into the waiting fiber (Fiber#raise, the scheduler's timeout) stops an
+  # rpc, call or receive where it runs, as Thread#raise does.
   #
   # @example
   #   node = ErlDP::Node.new("ruby", cookie: "secret")

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <erldp.h>
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -583,6 +584,15 @@ static void test_rpc(void) {
     CHECK(buf_is(nodes, expected));
     erldp_buf_free(nodes);
 
+    /* An Elixir exception reads as Elixir shows it. */
+    erldp_buf *raised = parse("[#{'__struct__' => 'Elixir.MyApp.NotFound', '__exception__' => true, "
+                              "id => 7, message => <<\"user 7 not found\">>}]");
+    erldp_buf *unset = NULL;
+    EXPECT(ERLDP_ERR_RPC, erldp_rpc(node, peer, "erlang", "error", erldp_buf_data(raised),
+                                    erldp_buf_len(raised), WAIT_MS, &unset));
+    CHECK(strcmp(erldp_last_error(), "remote error: ** (MyApp.NotFound) user 7 not found") == 0);
+    erldp_buf_free(raised);
+
     /* A remote exception: ERLDP_ERR_RPC with {Class, Reason, Stacktrace}. */
     erldp_buf *args = parse("[42]");
     erldp_buf *out = (erldp_buf *)&out;
@@ -713,6 +723,16 @@ static void test_gen_server(void) {
     EXPECT(ERLDP_ERR_RPC, erldp_call_named(node, "no_such_server", peer, erldp_buf_data(state),
                                            erldp_buf_len(state), WAIT_MS, &reply));
     LAST_ERROR_MENTIONS("noproc");
+    LAST_ERROR_MENTIONS("no process {no_such_server,");
+
+    /* Names in a destination may be binaries (strings) as well as atoms. */
+    erldp_buf *named = parsef("{<<\"srv\">>, <<\"%s\">>}", peer);
+    reply = NULL;
+    OK(erldp_call(node, erldp_buf_data(named), erldp_buf_len(named), erldp_buf_data(state),
+                  erldp_buf_len(state), WAIT_MS, &reply));
+    CHECK(buf_is(reply, "7"));
+    erldp_buf_free(reply);
+    erldp_buf_free(named);
 
     erldp_buf_free(dest);
     erldp_buf_free(state);
@@ -1584,6 +1604,45 @@ static void test_logging(void) {
     pthread_mutex_unlock(&log_lock);
 }
 
+/* How many threads of this process are a node's: a connection's reader or writer
+ * (erldp-r-PEER, erldp-w-PEER), an accept loop or a timer, by the names the kernel keeps. */
+static int node_threads(void) {
+    static const char *const prefixes[] = {"erldp-r-", "erldp-w-", "erldp-accept", "erldp-timer"};
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -1;
+    int count = 0;
+    struct dirent *task;
+    while ((task = readdir(tasks)) != NULL) {
+        if (task->d_name[0] == '.') continue;
+        char path[300], name[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", task->d_name);
+        FILE *comm = fopen(path, "r");
+        /* A thread that ended since the listing has no comm any more. */
+        if (comm == NULL) continue;
+        if (fgets(name, sizeof name, comm) != NULL) {
+            for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+                if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) count++;
+            }
+        }
+        fclose(comm);
+    }
+    closedir(tasks);
+    return count;
+}
+
+/* erldp_node_close returns once the node's threads have ended: a program may exit right after
+ * with nothing of the library running (valgrind then finds no thread's memory in use). */
+static void test_close_waits_for_threads(void) {
+    erldp_node *node = start_node("c_close", cookie);
+    erldp_buf *name = rpc(node, "erlang", "node", "[]");
+    erldp_buf_free(name);
+    CHECK(node_threads() >= 3); /* accept, and the connection's reader and writer */
+    erldp_node_close(node);
+    int left = node_threads();
+    if (left != 0) fprintf(stderr, "  %d node threads left after close\n", left);
+    CHECK(left == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s PEER_NODE COOKIE CORPUS_FILE\n", argv[0]);
@@ -1613,6 +1672,7 @@ int main(int argc, char **argv) {
         {"threads", test_threads},
         {"logging", test_logging},
         {"cluster", test_cluster},
+        {"close_waits_for_threads", test_close_waits_for_threads},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

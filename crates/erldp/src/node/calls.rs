@@ -18,6 +18,7 @@ use crate::dest::Dest;
 use crate::fast_map::FastMap;
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::control::spawn_reply;
+use crate::protocol::explain::{self, Question};
 use crate::protocol::{flags, identity, requests, Control, ProcRef};
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
@@ -34,8 +35,10 @@ struct Outstanding {
 }
 
 enum Kind {
-    /// An rpc; `worker` is known once the spawn reply arrived.
-    Rpc { worker: Option<Pid> },
+    /// An rpc; `worker` is known once the spawn reply arrived. An error
+    /// that needs its node's words is `explain`ed with one more rpc
+    /// ([`explain`]); that rpc's own errors are not.
+    Rpc { worker: Option<Pid>, explain: bool },
     /// A `gen_server` call monitoring `server`.
     Call { server: ProcRef },
 }
@@ -157,7 +160,7 @@ impl Node {
 }
 
 impl NodeInner {
-    /// [`Node::rpc_start`] for our own processes.
+    /// [`Node::rpc_start`] for our own processes (the cluster's included).
     pub(super) fn rpc_start(
         self: &Arc<Self>,
         peer: Atom,
@@ -170,21 +173,38 @@ impl NodeInner {
                 "rpc to this node itself is not supported; call the code directly",
             ));
         }
-        let operation = Operation::Rpc {
-            module,
-            function,
-            arity: args.len(),
-            node: peer,
-        };
         let conn = self.connection(peer)?;
+        self.start_rpc(&conn, module, function, args, true)
+    }
+
+    /// Sends an rpc over `conn`; `explain` as in [`Kind::Rpc`].
+    fn start_rpc(
+        self: &Arc<Self>,
+        conn: &Connection,
+        module: Atom,
+        function: Atom,
+        args: Vec<Term>,
+        explain: bool,
+    ) -> Result<Pending<Term>> {
+        let peer = conn.peer_name();
         if conn.flags() & flags::SPAWN == 0 {
             return Err(Error::connection(
                 peer,
                 "the peer does not support spawn requests (OTP 23 or newer needed)",
             ));
         }
+        let operation = Operation::Rpc {
+            module,
+            function,
+            arity: args.len(),
+            node: peer,
+        };
         let req_id = self.identity.make_ref();
-        let pending = self.expect(req_id, peer, Kind::Rpc { worker: None }, operation);
+        let kind = Kind::Rpc {
+            worker: None,
+            explain,
+        };
+        let pending = self.expect(req_id, peer, kind, operation);
         let request = requests::rpc_request(
             req_id,
             self.system_pid(),
@@ -234,7 +254,7 @@ impl NodeInner {
     ) {
         let mut table = self.requests.0.lock();
         if let Some(Outstanding {
-            kind: Kind::Rpc { worker },
+            kind: Kind::Rpc { worker, .. },
             ..
         }) = table.get_mut(&req_id)
         {
@@ -266,11 +286,46 @@ impl NodeInner {
             return false;
         };
         let result = match entry.kind {
-            Kind::Rpc { .. } => requests::rpc_result(reference, entry.node, reason),
-            Kind::Call { .. } => Err(requests::call_failure(entry.node, reason)),
+            Kind::Rpc { explain, .. } => {
+                let result = requests::rpc_result(reference, entry.node, reason);
+                match result {
+                    Err(err) if explain => {
+                        self.explain(entry.node, err, entry.slot);
+                        return true;
+                    }
+                    result => result,
+                }
+            }
+            Kind::Call { server } => Err(requests::call_failure(entry.node, server, reason)),
         };
         entry.slot.complete(result);
         true
+    }
+
+    /// Completes `slot` with `err` and, when the error needs them, the words
+    /// its node has for it ([`explain`]). Meanwhile a caller whose timeout
+    /// passes gets `err` as it stands.
+    fn explain(self: &Arc<Self>, node: Atom, err: Error, slot: Arc<Slot<Result<Term>>>) {
+        let Some(question) = Question::about(&err) else {
+            slot.complete(Err(err));
+            return;
+        };
+        // On the connection the error came by: never a new one from here,
+        // the reader thread of that connection.
+        let Some(conn) = self.live_connection(node) else {
+            slot.complete(Err(err));
+            return;
+        };
+        slot.provide_fallback(Err(err.clone()));
+        let (module, function, args) = question.rpc();
+        match self.start_rpc(&conn, module, function, args, false) {
+            Ok(asked) => asked.on_complete(explain::ANSWER_WITHIN, move |answer| {
+                slot.complete(Err(question.explain(err, answer)));
+            }),
+            Err(_) => {
+                slot.complete(Err(err));
+            }
+        }
     }
 
     /// A `{Tag, Reply}` reply to a call, on its alias or with a plain tag.
@@ -306,6 +361,7 @@ impl NodeInner {
         match entry.kind {
             Kind::Rpc {
                 worker: Some(worker),
+                ..
             } => {
                 if let Ok(conn) = self.connection(entry.node) {
                     for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
@@ -313,7 +369,7 @@ impl NodeInner {
                     }
                 }
             }
-            Kind::Rpc { worker: None } => {}
+            Kind::Rpc { worker: None, .. } => {}
             Kind::Call { server } => self.unwatch(entry.node, server, reference),
         }
     }

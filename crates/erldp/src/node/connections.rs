@@ -22,6 +22,7 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget};
+use crate::threads;
 use crate::transport::{self, Listener, Timed, Transport};
 use crate::{Error, Result};
 
@@ -271,9 +272,9 @@ impl NodeInner {
                 drop(table);
                 attempt.notify(slot);
                 let (inner, connecting) = (Arc::clone(self), Arc::clone(&attempt));
-                let spawned = thread::Builder::new()
-                    .name("erldp-connect".into())
-                    .spawn(move || inner.establish(peer, &connecting).map(drop));
+                let spawned = threads::spawn("erldp-connect".into(), move || {
+                    let _ = inner.establish(peer, &connecting);
+                });
                 if let Err(err) = spawned {
                     self.forget_attempt(peer, &attempt);
                     attempt.finish(Err(Error::Io(err)));
@@ -423,7 +424,7 @@ impl NodeInner {
         // Before its reader starts: the node is up before any of its traffic.
         self.connection_up(&conn);
         let dispatch: Arc<dyn Dispatch> = Arc::clone(self) as Arc<dyn Dispatch>;
-        if let Err(err) = conn.run(dispatch) {
+        if let Err(err) = conn.run(dispatch, &self.threads) {
             conn.abort("cannot start its threads");
             self.forget_connection(peer, &conn);
             self.connection_gone(&conn);
@@ -517,9 +518,9 @@ impl NodeInner {
                         );
                         continue;
                     };
-                    let spawned = thread::Builder::new()
-                        .name("erldp-handshake".into())
-                        .spawn(move || pending.0.accept_one(tcp));
+                    let spawned = threads::spawn("erldp-handshake".into(), move || {
+                        pending.0.accept_one(tcp);
+                    });
                     if let Err(err) = spawned {
                         log::error!(target: LOG, "cannot start a handshake thread: {err}");
                     }

@@ -40,7 +40,6 @@ mod signals;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -64,6 +63,7 @@ use crate::proto_dist::ProtoDist;
 use crate::protocol::identity::{self, Identity};
 use crate::protocol::{flags, requests};
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
+use crate::threads::Threads;
 use crate::tls::TlsConfig;
 use crate::transport::ListenerStop;
 use crate::{limits, random, Error, Result};
@@ -431,6 +431,8 @@ pub(crate) struct NodeInner {
     registry: Registry,
     requests: Requests,
     timer: Arc<Timer>,
+    /// The accept loop and the connections' threads, waited for on close.
+    threads: Threads,
     builtins: Builtins,
     serving: Serving,
     node_events: NodeEvents,
@@ -541,6 +543,7 @@ impl NodeInner {
             registry,
             requests: Requests::default(),
             timer: Timer::new(),
+            threads: Threads::default(),
             builtins,
             serving: Serving::new(&alive, options.handler_threads),
             node_events: NodeEvents::default(),
@@ -551,10 +554,12 @@ impl NodeInner {
             return Err(err);
         }
         {
-            let inner = Arc::clone(&inner);
-            thread::Builder::new()
-                .name(format!("erldp-accept-{alive}"))
-                .spawn(move || inner.accept_loop(listener))?;
+            let accepting = Arc::clone(&inner);
+            inner
+                .threads
+                .spawn(format!("erldp-accept-{alive}"), move || {
+                    accepting.accept_loop(listener);
+                })?;
         }
         log::info!(target: LOG, "node {} started on port {port} ({}, creation {creation})",
             inner.name(), inner.proto.name()
@@ -588,21 +593,24 @@ impl NodeInner {
         self.me.upgrade()
     }
 
+    /// Closes the node, then waits for its threads (see [`threads`](crate::threads)):
+    /// every call waits, the first one closes.
     fn close(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.stop_cluster();
+            self.listener.stop();
+            self.registration.lock().take();
+            for process in self.registry.drain() {
+                process.close_for_good();
+            }
+            self.serving.close();
+            self.fail_all_outstanding();
+            self.close_connections();
+            self.timer.stop();
+            log::info!(target: LOG, "node {} closed", self.name());
         }
-        self.stop_cluster();
-        self.listener.stop();
-        self.registration.lock().take();
-        for process in self.registry.drain() {
-            process.close_for_good();
-        }
-        self.serving.close();
-        self.fail_all_outstanding();
-        self.close_connections();
-        self.timer.stop();
-        log::info!(target: LOG, "node {} closed", self.name());
+        self.timer.join();
+        self.threads.join_all();
     }
 }
 
@@ -703,7 +711,11 @@ impl Node {
     }
 
     /// Closes the node: unregisters from EPMD, closes every connection and
-    /// mailbox, and fails pending calls with [`Error::Closed`].
+    /// mailbox, and fails pending calls with [`Error::Closed`]. Returns when
+    /// the node's threads have ended, so that nothing of it runs on —
+    /// except when called on one of those threads (from a callback), which
+    /// cannot wait for itself: then they end right after. Closing again
+    /// from another thread waits for them.
     pub fn close(&self) {
         self.inner.close();
     }

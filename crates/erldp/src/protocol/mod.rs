@@ -11,6 +11,7 @@
 
 mod atom_cache;
 pub(crate) mod control;
+pub(crate) mod explain;
 pub mod flags;
 pub(crate) mod frame;
 pub(crate) mod header;

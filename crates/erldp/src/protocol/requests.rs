@@ -174,12 +174,22 @@ pub(crate) fn call_reply(message: &Term) -> Option<(Ref, &Term)> {
     }
 }
 
-/// What a failed `gen_server` call raises, as `gen_server:call/3` exits.
-pub(crate) fn call_failure(node: Atom, reason: Term) -> Error {
+/// What a failed `gen_server` call to `server` on `node` raises, as
+/// `gen_server:call/3` exits; the message names the server.
+pub(crate) fn call_failure(node: Atom, server: ProcRef, reason: Term) -> Error {
     if reason.is_atom("noconnection") {
         return Error::connection(node, "connection lost during the call");
     }
-    Error::rpc(crate::atom!("exit"), reason, Term::nil())
+    let dest = match server {
+        ProcRef::Pid(pid) => Dest::Pid(pid),
+        ProcRef::Name(name) => Dest::Name { name, node },
+    };
+    let detail = if reason.is_atom("noproc") {
+        format!("no process {dest} to call")
+    } else {
+        format!("the server {dest} ended during the call")
+    };
+    Error::rpc(crate::atom!("exit"), reason, Term::nil()).with_detail(detail)
 }
 
 /// `{'$gen_cast', Request}`.
@@ -379,5 +389,31 @@ mod tests {
             Some("{exit, {signal, killed}, []}".parse().expect("term"))
         );
         assert!(rpc_spawned(Term::atom("notsup")).is_err());
+    }
+
+    #[test]
+    fn a_failed_call_names_its_server() {
+        let node = Atom::new("app@host");
+        let missing = call_failure(
+            node,
+            ProcRef::Name(Atom::new("my_server")),
+            Term::atom("noproc"),
+        );
+        assert_eq!(
+            missing.to_string(),
+            "remote exit: noproc (no process {my_server,app@host} to call)"
+        );
+        assert_eq!(
+            missing.rpc_term(),
+            Some("{exit, noproc, []}".parse().expect("term"))
+        );
+        let died = call_failure(node, ProcRef::Pid(pid()), Term::atom("killed"));
+        assert!(
+            died.to_string()
+                .starts_with("remote exit: killed (the server #Pid<"),
+            "{died}"
+        );
+        let lost = call_failure(node, ProcRef::Pid(pid()), Term::atom("noconnection"));
+        assert!(matches!(lost, Error::Connection { .. }), "{lost}");
     }
 }

@@ -1,0 +1,122 @@
+//! The threads ErlDP starts, and waiting for a node's threads when it
+//! closes.
+//!
+//! A node's connections (reader and writer), its accept loop and its timer
+//! run on threads of their own. [`Node::close`](crate::Node::close) waits
+//! for them, so that a program can end (or a C program free everything)
+//! right after, with nothing of the node still running. Callbacks run on
+//! these threads, and one of them may close the node: a thread cannot wait
+//! for itself, and two such threads waiting for each other would never
+//! end. So only a thread that is not one of ours waits; on ours, closing
+//! stops everything and returns, and the threads end on their own (a
+//! later close from outside still waits for them).
+
+use std::cell::Cell;
+use std::io;
+use std::thread::{self, JoinHandle};
+
+use parking_lot::Mutex;
+
+thread_local! {
+    static OURS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Starts a thread named `name` that counts as one of ErlDP's.
+pub(crate) fn spawn(
+    name: String,
+    work: impl FnOnce() + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new().name(name).spawn(move || {
+        OURS.with(|ours| ours.set(true));
+        work();
+    })
+}
+
+/// Whether the calling thread is one that ErlDP started.
+pub(crate) fn is_ours() -> bool {
+    OURS.with(Cell::get)
+}
+
+/// Waits for `thread` to end, unless the caller is one of ours (see the
+/// module documentation).
+pub(crate) fn join(thread: JoinHandle<()>) {
+    if !is_ours() {
+        // A thread that panicked has ended all the same.
+        let _ = thread.join();
+    }
+}
+
+/// The threads a node started and has not waited for.
+#[derive(Default)]
+pub(crate) struct Threads {
+    running: Mutex<Vec<JoinHandle<()>>>,
+    /// Held by the thread that waits, so that a second one waits for the
+    /// first to be done rather than returning early.
+    waiting: Mutex<()>,
+}
+
+impl Threads {
+    /// Starts a thread that [`join_all`](Self::join_all) waits for.
+    pub(crate) fn spawn(
+        &self,
+        name: String,
+        work: impl FnOnce() + Send + 'static,
+    ) -> io::Result<()> {
+        let thread = spawn(name, work)?;
+        let mut running = self.running.lock();
+        // Threads that ended need no waiting for: their handles go.
+        running.retain(|thread| !thread.is_finished());
+        running.push(thread);
+        Ok(())
+    }
+
+    /// Waits until every thread started so far has ended; on one of our
+    /// own threads, returns at once.
+    pub(crate) fn join_all(&self) {
+        if is_ours() {
+            return;
+        }
+        let _waiting = self.waiting.lock();
+        loop {
+            let Some(thread) = self.running.lock().pop() else {
+                return;
+            };
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn join_all_waits_for_every_thread_but_not_on_ours() {
+        let threads = Arc::new(Threads::default());
+        let ended = Arc::new(AtomicUsize::new(0));
+        for n in 0..3 {
+            let ended = Arc::clone(&ended);
+            threads
+                .spawn(format!("t{n}"), move || {
+                    thread::sleep(std::time::Duration::from_millis(20));
+                    ended.fetch_add(1, Ordering::SeqCst);
+                })
+                .expect("spawn");
+        }
+        // On one of ours, join_all returns without taking any thread.
+        let inner = Arc::clone(&threads);
+        let ours = spawn("ours".into(), move || {
+            assert!(is_ours());
+            inner.join_all();
+            assert_eq!(inner.running.lock().len(), 3);
+        })
+        .expect("spawn");
+        ours.join().expect("returned");
+        assert!(!is_ours());
+        threads.join_all();
+        assert_eq!(ended.load(Ordering::SeqCst), 3);
+        assert!(threads.running.lock().is_empty());
+    }
+}
