@@ -9,11 +9,15 @@ mod args;
 mod convert;
 mod elixir;
 mod errors;
+mod exposed;
 mod fiber;
 mod gvl;
+mod handoff;
 mod log;
 mod mailbox;
 mod node;
+mod responder;
+mod served;
 mod values;
 
 use magnus::{function, Error, RString, Ruby, Value};
@@ -27,6 +31,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    served::define(ruby, module)?;
+    exposed::define(ruby, module)?;
+    responder::define(ruby, module)?;
     elixir::define(module)?;
     log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;

@@ -22,6 +22,10 @@ impl Mailbox {
         Mailbox(mailbox)
     }
 
+    pub(crate) fn core(&self) -> &erldp::Mailbox {
+        &self.0
+    }
+
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
         Pid::wrap(ruby, rb_self.0.pid())
     }

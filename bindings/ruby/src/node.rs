@@ -116,8 +116,12 @@ fn timeout_text(timeout: Option<f64>) -> String {
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
     /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
-    fn handle(&self) -> erldp::Node {
+    pub(crate) fn handle(&self) -> erldp::Node {
         erldp::Node::clone(&self.0)
+    }
+
+    pub(crate) fn core(&self) -> &erldp::Node {
+        &self.0
     }
 
     /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
