@@ -6,11 +6,13 @@
 //! adds keyword arguments and documentation to the classes defined here.
 
 mod args;
+mod cluster;
 mod convert;
 mod elixir;
 mod errors;
 mod exposed;
 mod fiber;
+mod global;
 mod gvl;
 mod handoff;
 mod log;
@@ -34,6 +36,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     served::define(ruby, module)?;
     exposed::define(ruby, module)?;
     responder::define(ruby, module)?;
+    global::define(ruby, module)?;
+    cluster::define(ruby)?;
     elixir::define(module)?;
     log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;

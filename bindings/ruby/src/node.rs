@@ -37,7 +37,8 @@ impl Drop for Node {
 }
 
 /// Runs `op`, which may first have to connect to `peer`: the connection
-/// is made first ([`connected`]), then `op` runs without the GVL.
+/// is made first ([`connected`]), then `op` runs without the GVL. A global
+/// name's node (`''`) is known only once `op` resolves it.
 pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
@@ -45,7 +46,7 @@ pub(crate) fn reaching<T>(
     deadline: Option<Instant>,
     op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if peer != node.name() {
+    if peer != node.name() && !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
     gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
