@@ -189,7 +189,7 @@ module ErlDP
     # @param name [Symbol, String, nil] a name to register, so that Erlang code can send to
     #   +{name, 'ruby@host'}+
     # @return [Mailbox]
-    # @raise [ArgumentError] when the name is taken
+    # @raise [ErlDP::NameTaken] when the name is taken
     def mailbox(name = nil)
       native_mailbox(name)
     end
