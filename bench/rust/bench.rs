@@ -160,15 +160,15 @@ impl Impl {
     }
 
     /// Whether the implementation has `scenario`. ei has no term tree (no codec) and cannot
-    /// answer spawn requests (no erpc into it). The Ruby and Node clients get the serve
-    /// scenarios (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`,
-    /// `p99_us` and `calls_per_s` as bench/c/erldp_client.c does) with their serve layers;
-    /// add them here then.
+    /// answer spawn requests (no erpc into it). The Node client gets the serve scenarios
+    /// (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`, `p99_us` and
+    /// `calls_per_s` as bench/c/erldp_client.c and bench/ruby/client.rb do) with its serve
+    /// layer; add it here then.
     fn runs(self, scenario: Scenario) -> bool {
         match self {
-            Impl::Core | Impl::C | Impl::Beam => true,
+            Impl::Core | Impl::C | Impl::Beam | Impl::Ruby => true,
             Impl::Ei => !matches!(scenario, Scenario::Codec | Scenario::ServeErpc),
-            Impl::Ruby | Impl::Node => !scenario.serves(),
+            Impl::Node => !scenario.serves(),
         }
     }
 }
