@@ -160,6 +160,16 @@ if command -v elixir >/dev/null; then
   served_pids=
   sed -n 's/^serve: stopped/rust: the calculator stopped/p' "$work/serve.log"
   sed -n 's/^calculator: stopped/c: the calculator stopped/p' "$work/calculator.log"
+
+  echo
+  echo "==> Ruby (examples/ruby/serve.rb) serves a calculator; Elixir calls it"
+  start_server "the Ruby calculator" "$work/ruby_serve.log" \
+    ruby -Iruby/lib examples/ruby/serve.rb "ruby_calc_$RANDOM" "$cookie"
+  ruby_node=$started
+  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_ruby.exs "$ruby_node"
+  for pid in $served_pids; do wait "$pid"; done
+  served_pids=
+  sed -n 's/^serve: stopped/ruby: the calculator stopped/p' "$work/ruby_serve.log"
 fi
 
 echo

@@ -136,11 +136,13 @@ module ErlDP
     #   @return [Boolean] whether the caller gave up (its timeout passed, it died): an answer is
     #     dropped
 
-    # Answers with +exception+: BEAM sees +{Class, Message}+ and the backtrace as its stack.
+    # Answers with +exception+: BEAM sees +{Class, Message}+ and the backtrace as its stack. The
+    # message is the exception's own, without the source snippet that error_highlight and
+    # did_you_mean add for a terminal.
     # @param exception [Exception]
     def fail(exception)
-      native_raise(exception.class.name || exception.class.inspect, exception.message.to_s,
-                   Handling.frames(exception))
+      message = exception.respond_to?(:original_message) ? exception.original_message : exception.message
+      native_raise(exception.class.name || exception.class.inspect, message.to_s, Handling.frames(exception))
     end
   end
 
