@@ -249,6 +249,31 @@ class ServingTest < Minitest::Test
     assert_equal "finished", peer.eval!("P ! {get, self()}, receive {result, R} -> R after #{CALL_MS} -> timeout end")
   end
 
+  # Handler threads wait for requests with the GVL released and can be interrupted: a program
+  # that serves still ends on Ctrl-C. (The child sets Ruby's own SIGINT handler, which a shell
+  # running the tests in the background would otherwise have it inherit as ignored.)
+  def test_ctrl_c_ends_a_program_that_serves
+    script = <<~RUBY
+      trap("INT", "DEFAULT")
+      require "erldp"
+      node = ErlDP::Node.new(ARGV[0], cookie: ARGV[1])
+      node.serve(:calc) { |request, _from| request }
+      node.expose(:ruby_math) { |fun, _args| fun }
+      puts node.name
+      $stdout.flush
+      sleep
+    RUBY
+    lib = File.expand_path("../lib", __dir__)
+    name = "ruby_int_#{SecureRandom.alphanumeric(8).downcase}"
+    IO.popen([RbConfig.ruby, "-I", lib, "-e", script, name, peer.cookie], err: %i[child out]) do |child|
+      served = Timeout.timeout(CALL_MS / 1000) { child.gets }.to_s.strip
+      assert_equal "hi", peer.eval!("gen_server:call({calc, '#{served}'}, hi, #{CALL_MS})")
+      Process.kill(:INT, child.pid)
+      _, status = Timeout.timeout(CALL_MS / 1000) { Process.wait2(child.pid) }
+      assert_equal Signal.list["INT"], status.termsig, child.read
+    end
+  end
+
   def test_serve_without_a_block_or_twice
     node = new_node
     assert_raises(ArgumentError) { node.serve(:x) }
