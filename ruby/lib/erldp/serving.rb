@@ -212,6 +212,8 @@ module ErlDP
     # running finish, for up to {Handling::GRACE} seconds in all.
     # @api private
     module ClosesHandlers
+      # Stops the node's served names and exposed modules, then closes the node.
+      # @return [nil]
       def close
         handles = serving_handles.values
         serving_handles.clear
