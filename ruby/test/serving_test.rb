@@ -223,11 +223,18 @@ class ServingTest < Minitest::Test
     assert_equal "direct", peer.eval!(call(node, :boss, "now"))
   end
 
-  def test_a_reply_with_no_erlang_form_fails_the_call_readably
+  def test_a_reply_with_no_erlang_form_or_a_message_that_is_no_text_fails_the_call_readably
     node = new_node
-    node.serve(:odd) { |_request, _from| Object.new }
+    node.serve(:odd) do |request, _from|
+      raise "bytes \xFF".b if request == :bytes
+
+      Object.new
+    end
     assert_equal "'ErlDP::EncodeError'",
                  peer.eval!("{'EXIT', {{Class, _}, _}} = catch #{call(node, :odd, 'x')}, Class")
+    # Bytes that are not UTF-8 are replaced: the message BEAM gets is text.
+    assert_equal "true", peer.eval!("{'EXIT', {{'RuntimeError', Text}, _}} = catch #{call(node, :odd, 'bytes')}, " \
+                                    "Text =:= <<\"bytes \"/utf8, 16#FFFD/utf8>>")
   end
 
   def test_closing_the_node_lets_a_running_block_finish

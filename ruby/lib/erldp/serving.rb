@@ -37,7 +37,8 @@ module ErlDP
         locations.reject { |location| location.absolute_path == __FILE__ }.first(MAX_FRAMES).map do |location|
           path = location.path.to_s
           owner, method = split_label(location.label.to_s)
-          [owner || File.basename(path, ".rb"), method, 0, path.empty? ? nil : path, location.lineno]
+          [Responder.text(owner || File.basename(path, ".rb")), Responder.text(method), 0,
+           path.empty? ? nil : Responder.text(path), location.lineno]
         end
       end
 
@@ -142,7 +143,15 @@ module ErlDP
     # @param exception [Exception]
     def fail(exception)
       message = exception.respond_to?(:original_message) ? exception.original_message : exception.message
-      native_raise(exception.class.name || exception.class.inspect, message.to_s, Handling.frames(exception))
+      native_raise(Responder.text(exception.class.name || exception.class.inspect), Responder.text(message),
+                   Handling.frames(exception))
+    end
+
+    # +value+ as UTF-8 text, bytes that are not replaced: what BEAM is sent must be text.
+    # @param value [Object]
+    # @return [String]
+    def self.text(value)
+      value.to_s.encode(Encoding::UTF_8, invalid: :replace, undef: :replace)
     end
   end
 
