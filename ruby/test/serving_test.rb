@@ -12,8 +12,14 @@ class ServingTest < Minitest::Test
   # loaded machine, so that a call that should exit at once but waits shows up as a timeout.
   CALL_MS = 30_000
 
-  # Bindings of the shared peer's shell persist: each test starts with none.
+  # Bindings of the shared peer's shell persist: each test starts with none and leaves none
+  # for the other test classes.
   def setup
+    super
+    peer.eval!("f()")
+  end
+
+  def teardown
     super
     peer.eval!("f()")
   end
