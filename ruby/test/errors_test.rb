@@ -33,7 +33,10 @@ class ErrorsTest < Minitest::Test
       Thread.current.report_on_exception = false
       node.rpc(doomed.node, :timer, :sleep, [60_000], timeout: nil)
     end
-    Thread.pass until waiting.stop?
+    # The rpc runs on the peer before it dies: killed earlier, it could make the rpc connect
+    # anew and find no node in EPMD.
+    doomed.eval!("erldp_test:wait_for(fun() -> lists:any(fun(P) -> erlang:process_info(P, current_function) =:= " \
+                 "{current_function, {timer, sleep, 1}} end, processes()) end, 30000)")
     doomed.kill
     error = assert_raises(ErlDP::ConnectionError) { waiting.value }
     assert_match(/connection/, error.message)
