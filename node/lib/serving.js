@@ -144,7 +144,9 @@ class Serving {
     const flags = opts.decodeFlags(options, this.#decode);
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     const handle = start(this.#native(), id, concurrency, maxQueue);
-    this.#handlers.set(id, { kind, name: atomOf(name), handler, flags });
+    // The entry holds the handle: a name stays served while nobody else does (dropping the
+    // native handle stops serving), until close(), unserve or the node closes.
+    this.#handlers.set(id, { kind, name: atomOf(name), handler, flags, handle });
     return handle;
   }
 
