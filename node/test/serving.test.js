@@ -6,6 +6,8 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const v8 = require('node:v8');
+const vm = require('node:vm');
 const erldp = require('..');
 const { BeamPeer, randomName, atom } = require('./support/beam');
 
@@ -294,6 +296,53 @@ test('a mailbox answers gen_server calls it receives with box.reply', async () =
     assert.equal(await call, '<<"world">>');
   } finally {
     box.close();
+  }
+});
+
+test('a served name stays served with no reference to its handle; closing the node ends it', async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  node.serve('unheld', () => 'still here');
+  node.expose('unheld_math', () => 'still exposed');
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(await beam(`gen_server:call({unheld, ${us()}}, hi)`), '<<"still here">>');
+  assert.equal(await beam(`erpc:call(${us()}, unheld_math, f, [])`), '<<"still exposed">>');
+  // A served process linked from BEAM gets noconnection when our node closes.
+  const other = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
+  const linked = other.serve('linked', () => linked.pid);
+  const name = atom(Symbol.keyFor(other.name));
+  await beam('erldp_test:collect(link_watch)');
+  await beam(
+    `Self = self(), spawn(fun() -> process_flag(trap_exit, true), ` +
+      `P = gen_server:call({linked, ${name}}, pid), link(P), gen_server:call({linked, ${name}}, sync), ` +
+      'Self ! linked, receive E -> link_watch ! E end end), receive linked -> ok end',
+  );
+  await other.close();
+  assert.match(await beam('[E] = erldp_test:collected(link_watch, 1, 10000), E'), /^\{'EXIT',<[\d.]+>,noconnection\}$/);
+});
+
+test('a handler whose value Erlang cannot hold answers EncodeError; a throwing cast handler goes on', async () => {
+  let casts = 0;
+  const served = node.serve('odd', (request) => {
+    if (request === sym('function')) return () => 1;
+    if (request === sym('count')) return casts;
+    casts += 1;
+    throw new Error('a cast that throws');
+  });
+  try {
+    assert.match(
+      await beam(`{'EXIT', {R, _}} = (catch gen_server:call({odd, ${us()}}, function)), R`),
+      /^\{'EncodeError',<<".+">>\}$/,
+    );
+    assert.equal(
+      await beam(`gen_server:cast({odd, ${us()}}, one), gen_server:cast({odd, ${us()}}, two), gen_server:call({odd, ${us()}}, count)`),
+      '2',
+    );
+  } finally {
+    served.close();
   }
 });
 
