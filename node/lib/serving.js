@@ -23,8 +23,8 @@ const NOREPLY = Symbol('erldp.NOREPLY');
 
 /** Frames of a JavaScript stack sent along with an exception, at most. */
 const MAX_FRAMES = 32;
-/** This file's frames are no part of the handler's stack. */
-const OWN_FILE = __filename;
+/** The package's own frames (the drain that called the handler) are no part of its stack. */
+const OWN_DIR = __dirname + path.sep;
 
 /** A served name (`node.serve`): its process's pid, its name, and `close()`. */
 class Served {
@@ -229,7 +229,7 @@ const LOCATION = /^(.*):(\d+):\d+$/;
  * The frames of a V8 stack trace, innermost first, as BEAM stack frames take them:
  * `Class.method` is class and method; a function of no class gets its file's name (a
  * JavaScript module's nearest counterpart to an Erlang module). The arity is not in a V8
- * stack trace: 0. Node's internal frames and this file's are left out.
+ * stack trace: 0. Node's internal frames and the package's are left out.
  */
 function frames(stack) {
   if (typeof stack !== 'string') return [];
@@ -241,7 +241,7 @@ function frames(stack) {
     const at = LOCATION.exec(where);
     let file = at ? at[1] : undefined;
     if (file?.startsWith('file://')) file = decodeURIComponent(new URL(file).pathname);
-    if (file === undefined || file.startsWith('node:') || file === OWN_FILE) continue;
+    if (file === undefined || file.startsWith('node:') || file.startsWith(OWN_DIR)) continue;
     const fn = (match[1] ?? '<anonymous>').replace(/ \[as [^\]]+\]$/, '').replace(/^new /, '');
     const dot = fn.lastIndexOf('.');
     const module = path.basename(file).replace(/\.[cm]?[jt]s$/, '');

@@ -263,6 +263,8 @@ test('rpc:call and erpc:call into an exposed module; an unexposed one is undef',
       `try erpc:call(${us()}, js_math, boom, [1]) catch error:{exception, R, S} -> {R, S} end`,
     );
     assert.match(raised, /^\{\{'ReferenceError',<<"undefinedFunction is not defined">>\},\[\{[^,]+,[^,]+,0,\[\{file,"[^"]*serving\.test\.js"\},\{line,\d+\}\]\}/);
+    // The package's own frames (the drain that ran the handler) are left out.
+    assert.ok(!raised.includes('lib/node.js') && !raised.includes('lib/serving.js'), raised);
     const badrpc = await beam(`rpc:call(${us()}, js_math, nothing, [1, 2])`);
     assert.match(badrpc, /^\{badrpc,\{'EXIT',\{\{'TypeError',<<"no function nothing\/2">>\},\[/);
     assert.equal(
