@@ -204,6 +204,32 @@ test('requests to one served name run one at a time; { concurrency } lets N run 
   }
 });
 
+test('a slow handler holds up no other name; a caller that gave up is skipped and the next call works', async () => {
+  const gate = deferred();
+  const started = deferred();
+  const slow = node.serve('slow', async (request) => {
+    started.resolve();
+    await gate.promise;
+    return request;
+  });
+  const quick = node.serve('quick', (request) => request);
+  try {
+    // The slow call waits on the gate; meanwhile another name answers, and the loop turns.
+    const waiting = node.call([sym('slow'), node.name], sym('first'), { timeout: 20000 });
+    await started.promise;
+    assert.equal(await beam(`gen_server:call({quick, ${us()}}, 1)`), '1');
+    // A BEAM caller of the slow name gives up: its call exits with timeout (its own clock,
+    // not ours); the request it left is dropped unanswered.
+    assert.match(await beam(`catch gen_server:call({slow, ${us()}}, second, 100)`), /timeout/);
+    gate.resolve();
+    assert.equal(await waiting, sym('first'));
+    assert.equal(await beam(`gen_server:call({slow, ${us()}}, third)`), 'third');
+  } finally {
+    slow.close();
+    quick.close();
+  }
+});
+
 test('serve, unserve, expose and reply from inside a handler; unserve sends DOWN normal', async () => {
   const served = node.serve('outer', (request) => {
     if (request === sym('serve_inner')) {
