@@ -269,13 +269,7 @@ impl NativeNode {
     /// Answers request `token` with an exception: `{Name, Message}` (the
     /// error's class) and the stack in BEAM's shape.
     #[napi(catch_unwind)]
-    pub fn answer_raise(
-        &self,
-        token: u32,
-        name: String,
-        message: String,
-        frames: Vec<StackFrame>,
-    ) {
+    pub fn answer_raise(&self, token: u32, name: String, message: String, frames: Vec<StackFrame>) {
         let Some(responder) = self.cx.desk.take(token) else {
             return;
         };
