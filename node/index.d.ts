@@ -290,7 +290,7 @@ export class Node {
    * to answer later with {@link Node.reply}. A throw reaches the caller at once as
    * `{Class, Message}` (e.g. `{'TypeError', <<"...">>}`). Returns at once.
    */
-  serve<R = any>(
+  serve<R extends Term = Term>(
     name: Name,
     handler: (request: R, from: Term | null) => Term | void | typeof NOREPLY | PromiseLike<Term | void | typeof NOREPLY>,
     options?: ServeOptions,
