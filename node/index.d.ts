@@ -464,6 +464,33 @@ export class Global {
 export function global(name: Name): Global;
 
 /**
+ * This node as one node of a Phoenix.PubSub running its default (pg) adapter, as
+ * phoenix_pubsub 2.1 does on the wire: subscribed mailboxes receive what
+ * `Phoenix.PubSub.broadcast/3` sends on any node, unchanged, and {@link PubSub.broadcast}
+ * reaches Elixir's subscribers.
+ */
+export class PubSub {
+  private constructor();
+  /**
+   * Joins the PubSub named `name` as Elixir names it (`"MyApp.PubSub"`); `poolSize` must be
+   * the Elixir side's `pool_size` (1 by default).
+   */
+  static start(node: Node, name: Name, options?: { poolSize?: number }): Promise<PubSub>;
+  /** The pool's pg groups in the scope `Elixir.Phoenix.PubSub`, the adapter's name first. */
+  readonly groups: symbol[];
+  /** `box` (or a pid of this node) receives each message broadcast on `topic`. */
+  subscribe(box: Mailbox | Pid, topic: string): void;
+  /** Undoes {@link PubSub.subscribe}; false when it was not subscribed. */
+  unsubscribe(box: Mailbox | Pid, topic: string): boolean;
+  /** `Phoenix.PubSub.broadcast/3`: to every subscriber of `topic` on every node, ours included. */
+  broadcast(topic: string, message: Term): Promise<void>;
+  /** `Phoenix.PubSub.direct_broadcast/4`: to the subscribers of `topic` on `node` only. */
+  directBroadcast(node: Name, topic: string, message: Term): void;
+  /** Leaves the PubSub: its workers close and leave their groups. */
+  close(): void;
+}
+
+/**
  * An Erlang tuple: an Array, so it indexes and destructures like one. Make
  * one with {@link tuple}; a plain array is sent as a list, and the type
  * says so: `const t: Tuple = [Symbol.for("ok"), 1]` does not type-check.

@@ -12,6 +12,7 @@ const etf = require('./lib/etf');
 const elixir = require('./lib/elixir');
 const serving = require('./lib/serving');
 const cluster = require('./lib/cluster');
+const pubsub = require('./lib/pubsub');
 
 native.setup({
   Tuple: terms.Tuple,
@@ -109,6 +110,7 @@ exports.Served = serving.Served;
 exports.Exposed = serving.Exposed;
 exports.Global = cluster.Global;
 exports.global = cluster.global;
+exports.PubSub = pubsub.PubSub;
 exports.ErlDPError = errors.ErlDPError;
 exports.ConnectionError = errors.ConnectionError;
 exports.AuthError = errors.AuthError;

@@ -28,6 +28,7 @@ const KNOWN = {
   serve: ['concurrency', 'maxQueue', ...DECODE_KEYS],
   scope: ['scope', 'signal'],
   members: ['scope', 'signal', ...DECODE_KEYS],
+  pubsub: ['poolSize'],
 };
 
 function isObject(value) {
