@@ -176,6 +176,43 @@ test('pg: our mailbox joins a group BEAM lists, and BEAM members are listed here
   await until(async () => (await beam('pg:get_members(chat, <<"lobby">>)')) === '[]');
 });
 
+// tests/erlang/erldp_pubsub.erl reproduces phoenix_pubsub v2.1.3's default adapter
+// (lib/phoenix/pubsub/pg2.ex): its scope, group names and message shapes.
+test('erldp.PubSub: Phoenix.PubSub broadcasts reach our subscribers, and ours reach BEAM subscribers', async () => {
+  const groups = await beam(
+    "Gs = erldp_pubsub:start('Elixir.MyApp.PubSub', 2), " +
+      "erldp_pubsub:subscribe('Elixir.MyApp.PubSub', <<\"room\">>, erldp_test:collect(sub)), Gs",
+  );
+  assert.equal(groups, "['Elixir.MyApp.PubSub.Adapter','Elixir.MyApp.PubSub.Adapter_2']");
+  const pubsub = await erldp.PubSub.start(node, 'MyApp.PubSub', { poolSize: 2 });
+  const box = node.mailbox();
+  try {
+    assert.deepEqual(pubsub.groups, [sym('Elixir.MyApp.PubSub.Adapter'), sym('Elixir.MyApp.PubSub.Adapter_2')]);
+    pubsub.subscribe(box, 'room');
+    // BEAM's scope lists our worker in each group before it broadcasts to it.
+    for (const group of ['Adapter', 'Adapter_2']) {
+      await beam(
+        `erldp_test:wait_for(fun() -> length(pg:get_members('Elixir.Phoenix.PubSub', 'Elixir.MyApp.PubSub.${group}')) =:= 2 end, 10000)`,
+      );
+    }
+    await beam("erldp_pubsub:broadcast('Elixir.MyApp.PubSub', <<\"room\">>, {hello, from_beam})");
+    const got = await box.receive({ timeout: 10000 });
+    assert.deepEqual([...got.term], [sym('hello'), sym('from_beam')]);
+    await beam(`erldp_pubsub:direct_broadcast(${us()}, 'Elixir.MyApp.PubSub', <<"room">>, direct)`);
+    assert.equal((await box.receive({ timeout: 10000 })).term, sym('direct'));
+    // Ours: BEAM's worker is in the group once our scope has heard of it.
+    await until(async () => (await node.members(sym('Elixir.MyApp.PubSub.Adapter'), { scope: 'Elixir.Phoenix.PubSub' })).length === 2);
+    await pubsub.broadcast('room', erldp.tuple(sym('hello'), sym('from_js')));
+    assert.deepEqual([...(await box.receive({ timeout: 10000 })).term], [sym('hello'), sym('from_js')]);
+    assert.equal(await beam('erldp_test:collected(sub, 2, 10000)'), '[{hello,from_beam},{hello,from_js}]');
+    assert.equal(pubsub.unsubscribe(box, 'room'), true);
+    assert.equal(pubsub.unsubscribe(box, 'room'), false);
+  } finally {
+    pubsub.close();
+    box.close();
+  }
+});
+
 test('monitorNodes: node_up and node_down for a peer that comes and goes', async () => {
   const box = node.mailbox();
   const second = await BeamPeer.start({ cookie: peer.cookie, args: PG });

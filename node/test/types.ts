@@ -102,7 +102,14 @@ async function cluster(node: erldp.Node): Promise<void> {
   const msg = await box.receive();
   if (msg?.kind === 'node_up') console.log(msg.node);
   box.demonitorNodes();
-  console.log(registered, where, ref, left, members);
+  const pubsub: erldp.PubSub = await erldp.PubSub.start(node, 'MyApp.PubSub', { poolSize: 2 });
+  pubsub.subscribe(box, 'room:lobby');
+  await pubsub.broadcast('room:lobby', erldp.tuple(Symbol.for('new_msg'), 'hi'));
+  pubsub.directBroadcast('app@host', 'room:lobby', 1);
+  const unsubscribed: boolean = pubsub.unsubscribe(box.pid, 'room:lobby');
+  const groups: symbol[] = pubsub.groups;
+  pubsub.close();
+  console.log(registered, where, ref, left, members, unsubscribed, groups);
 }
 
 void example;
