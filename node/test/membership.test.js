@@ -7,7 +7,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName, atom } = require('./support/beam');
+const { BeamPeer, randomName, atom, otpChroots } = require('./support/beam');
 
 const sym = Symbol.for;
 const PG = ['-kernel', 'start_pg', 'true'];
@@ -44,11 +44,11 @@ let collectors = 0;
  * Evaluates `expr` on the peer with `P` bound to `pid`, which gets there the way pids do:
  * in a message (a collector on the peer keeps it).
  */
-async function withPid(pid, expr) {
+async function withPid(pid, expr, on = peer) {
   const name = `js_pid_${++collectors}`;
-  await beam(`erldp_test:collect(${name})`);
-  node.send([sym(name), peer.node], pid);
-  return beam(`[P] = erldp_test:collected(${name}, 1, 10000), ${expr}`);
+  await beam(`erldp_test:collect(${name})`, on);
+  node.send([sym(name), on.node], pid);
+  return beam(`[P] = erldp_test:collected(${name}, 1, 10000), ${expr}`, on);
 }
 
 /** Waits, turn after turn of the event loop, until `check()` resolves truthy (the test's own timeout bounds it). */
@@ -236,3 +236,37 @@ test('monitorNodes: node_up and node_down for a peer that comes and goes', async
     await second.stop();
   }
 });
+
+// The same against a BEAM node of each OTP compatibility chroot (27, 29) joined to the cluster:
+// global's protocol and pg's discover differ in form between releases.
+for (const otp of otpChroots()) {
+  test(`OTP ${otp}: global names and pg groups both ways with a peer of that release`, async () => {
+    const other = await BeamPeer.start({ cookie: peer.cookie, otp, args: PG });
+    const box = node.mailbox();
+    try {
+      await node.connect(other.node);
+      await beam('erldp_cluster:wait_started(60000)', other);
+      await beam(`erldp_cluster:await_mesh([node(), ${atom(peer.node)}], [${us()}], 60000)`, other);
+      assert.equal(await node.registerGlobal(`js_otp${otp}`, box), true);
+      assert.equal(await withPid(box.pid, `global:whereis_name(js_otp${otp}) =:= P`, other), 'true');
+      await beam(`yes = global:register_name(beam_otp${otp}, erldp_cluster:spawn_idle())`, other);
+      const found = await node.whereisGlobal(`beam_otp${otp}`);
+      assert.ok(found instanceof erldp.Pid);
+      assert.equal(found.node, sym(other.node));
+      await box.join(sym(`room_otp${otp}`));
+      assert.equal(
+        await withPid(box.pid, `erldp_cluster:await_members(pg, room_otp${otp}, [P], [node()], 10000)`, other),
+        'ok',
+      );
+      await beam(`erldp_cluster:join(pg, room_otp${otp}, 1)`, other);
+      const members = await until(async () => {
+        const now = await node.members(sym(`room_otp${otp}`));
+        return now.length === 2 && now;
+      });
+      assert.ok(members.some((pid) => pid.node === sym(other.node)));
+    } finally {
+      box.close();
+      await other.stop();
+    }
+  });
+}

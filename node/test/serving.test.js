@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const erldp = require('..');
-const { BeamPeer, randomName, atom } = require('./support/beam');
+const { BeamPeer, randomName, atom, otpChroots } = require('./support/beam');
 
 const sym = Symbol.for;
 const ELIXIR_EBIN = '/usr/lib/elixir/lib/elixir/ebin';
@@ -387,3 +387,42 @@ test('bad arguments throw at once', () => {
     served.close();
   }
 });
+
+// Calls, casts, exceptions, rpc and erpc from a BEAM node of each OTP compatibility chroot.
+for (const otp of otpChroots()) {
+  test(`OTP ${otp}: gen_server calls and casts into a served name, rpc and erpc into an exposed module`, async () => {
+    const other = await BeamPeer.start({ cookie: peer.cookie, otp });
+    let casts = 0;
+    const served = node.serve(`calc_otp${otp}`, (request) => {
+      if (request === sym('count')) return casts;
+      if (request === sym('bump')) return (casts += 1);
+      throw new TypeError(`bad request ${erldp.format(request)}`);
+    });
+    const exposed = node.expose(`js_otp${otp}`, async (fun, args) => erldp.tuple(fun, ...args));
+    const run = async (expr) => {
+      await other.eval('f()');
+      return other.eval(expr);
+    };
+    try {
+      const name = `{calc_otp${otp}, ${us()}}`;
+      assert.equal(
+        await run(`true = net_kernel:connect_node(${us()}), gen_server:cast(${name}, bump), gen_server:call(${name}, count)`),
+        '1',
+      );
+      assert.equal(
+        await run(`{'EXIT', {R, _}} = (catch gen_server:call(${name}, other, 10000)), R`),
+        `{'TypeError',<<"bad request other">>}`,
+      );
+      assert.equal(await run(`erpc:call(${us()}, js_otp${otp}, f, [1, 2])`), '{f,1,2}');
+      assert.equal(await run(`rpc:call(${us()}, js_otp${otp}, g, [])`), '{g}');
+      assert.equal(
+        await run(`rpc:call(${us()}, not_exposed, f, [1])`),
+        `{badrpc,{'EXIT',{undef,[{not_exposed,f,[1],[]}]}}}`,
+      );
+    } finally {
+      served.close();
+      exposed.close();
+      await other.stop();
+    }
+  });
+}
