@@ -380,8 +380,8 @@ pub(crate) fn from_js(js: Js, value: Value) -> Result<Term> {
     Encoder::new(js).convert(value)
 }
 
-/// A destination: a `Pid`, a `Ref` (an alias), or `[name, node]` (also as
-/// a tuple) with each part a string or a symbol.
+/// A destination: a `Pid`, a `Ref` (an alias), `[name, node]` (also as
+/// a tuple) with each part a string or a symbol, or an `erldp.Global`.
 pub(crate) fn dest_from_js(js: Js, value: Value) -> Result<Dest> {
     match global_dest(js, value)? {
         Some(dest) => Ok(dest),
