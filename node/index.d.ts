@@ -428,6 +428,7 @@ export interface ServeOptions extends DecodeOptions {
 
 /** The pg scope of a group operation: an atom, `pg` by default. */
 export interface ScopeOptions extends WaitOptions {
+  /** The scope: an atom (a string is the atom), `pg` by default. */
   scope?: Name;
 }
 
@@ -457,6 +458,7 @@ export class Exposed {
 /** A name registered with `global`, as a destination: send, call, cast and monitor resolve it. */
 export class Global {
   private constructor();
+  /** The global name, as given (a string is the atom). */
   readonly name: Name;
 }
 
