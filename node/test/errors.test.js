@@ -59,7 +59,7 @@ test('ECONNECT: nothing listens at the address, or the connection is lost mid-ca
   const { port } = closed.address();
   await new Promise((resolve) => closed.close(resolve));
   // A short name, as ours: a long one is refused before any connecting.
-  const host = node.name.split('@')[1];
+  const host = node.name.description.split('@')[1];
   await rejectsWith(node.connect(`nobody@${host}`, { port }), erldp.ConnectionError, 'ECONNECT');
   // Starting with a required EPMD that is not there.
   const start = erldp.Node.start(randomName('js_'), { epmd: 'external', epmdPort: port });
