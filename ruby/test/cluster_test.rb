@@ -131,6 +131,40 @@ class ClusterTest < Minitest::Test
     assert_nil box.receive(timeout: 0.2)
   end
 
+  # tests/erlang/erldp_pubsub.erl reproduces phoenix_pubsub v2.1.3's default adapter
+  # (lib/phoenix/pubsub/pg2.ex): its scope, group names and message shapes.
+  def test_pubsub_broadcasts_reach_our_subscribers_and_ours_reach_beam_subscribers
+    node = new_node
+    node.connect(peer.node)
+    name = "T#{SecureRandom.alphanumeric(6).downcase}.PubSub"
+    groups = peer.eval!("Gs = erldp_pubsub:start('Elixir.#{name}', 2), " \
+                        "erldp_pubsub:subscribe('Elixir.#{name}', <<\"room\">>, erldp_test:collect(sub_#{name.downcase.tr('.', '_')})), Gs")
+    assert_equal "['Elixir.#{name}.Adapter','Elixir.#{name}.Adapter_2']", groups
+    pubsub = ErlDP::PubSub.new(node, name, pool_size: 2)
+    box = node.mailbox
+    assert_equal [:"Elixir.#{name}.Adapter", :"Elixir.#{name}.Adapter_2"], pubsub.groups
+    pubsub.subscribe(box, "room")
+    # BEAM's scope lists our worker in each group before BEAM broadcasts to it.
+    pubsub.groups.each do |group|
+      peer.eval!("erldp_test:wait_for(fun() -> length(pg:get_members('Elixir.Phoenix.PubSub', '#{group}')) =:= 2 end, #{WAIT_MS})")
+    end
+    peer.eval!("erldp_pubsub:broadcast('Elixir.#{name}', <<\"room\">>, {hello, from_beam})")
+    assert_equal ErlDP::Tuple[:hello, :from_beam], box.receive(timeout: WAIT_MS / 1000).term
+    peer.eval!("erldp_pubsub:direct_broadcast(#{atom(node.name)}, 'Elixir.#{name}', <<\"room\">>, direct)")
+    assert_equal :direct, box.receive(timeout: WAIT_MS / 1000).term
+    # Ours: BEAM's worker is in the group once our scope has heard of it.
+    eventually("BEAM's worker known here") { node.members(pubsub.groups.first, scope: ErlDP::PubSub::SCOPE).size == 2 }
+    pubsub.broadcast("room", ErlDP::Tuple[:hello, :from_ruby])
+    assert_equal ErlDP::Tuple[:hello, :from_ruby], box.receive(timeout: WAIT_MS / 1000).term
+    assert_equal "[{hello,from_beam},{hello,from_ruby}]",
+                 peer.eval!("erldp_test:collected(sub_#{name.downcase.tr('.', '_')}, 2, #{WAIT_MS})")
+    assert_equal true, pubsub.unsubscribe(box, "room")
+    assert_equal false, pubsub.unsubscribe(box, "room")
+    pubsub.close
+    assert_equal "ok", peer.eval!("erldp_test:wait_for(fun() -> length(pg:get_members('Elixir.Phoenix.PubSub', " \
+                                  "'Elixir.#{name}.Adapter')) =:= 1 andalso ok end, #{WAIT_MS})")
+  end
+
   def test_the_otp_chroots_share_global_names_and_pg_groups
     skip "no OTP compatibility chroot (make setup as root)" if ErlDPTest::BeamPeer.chroots.empty?
 
