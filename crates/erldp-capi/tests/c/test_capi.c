@@ -143,6 +143,17 @@ static erldp_message *receive_term(erldp_mailbox *box, const char *expected) {
     size_t len = 0;
     OK(erldp_message_term(msg, &data, &len));
     CHECK(data != NULL && term_is(data, len, expected));
+    /* The decoded tree is the same term, and asking again gives the same bytes. */
+    const erldp_term *tree = NULL;
+    OK(erldp_message_decoded(msg, &tree));
+    erldp_buf *again = NULL;
+    if (tree != NULL) OK(erldp_term_encode(tree, &again));
+    CHECK(buf_is(again, expected));
+    erldp_buf_free(again);
+    const uint8_t *data2 = NULL;
+    size_t len2 = 0;
+    OK(erldp_message_term(msg, &data2, &len2));
+    CHECK(data2 == data && len2 == len);
     return msg;
 }
 
@@ -228,6 +239,7 @@ static void test_null_arguments(void) {
     EXPECT(ERLDP_ERR_ARG, erldp_encode_binary(term, NULL, 1));
     EXPECT(ERLDP_ERR_ARG, erldp_encode_tuple_header(NULL, 2));
     EXPECT(ERLDP_ERR_ARG, erldp_message_term(NULL, &etf, &len));
+    EXPECT(ERLDP_ERR_ARG, erldp_message_decoded(NULL, &(const erldp_term *){NULL}));
     EXPECT(ERLDP_ERR_ARG, erldp_last_error_term(NULL));
     CHECK(buf_out == (erldp_buf *)&buf_out);
     CHECK(msg_out == (erldp_message *)&msg_out);
