@@ -699,6 +699,46 @@ static void test_send_receive(void) {
     erldp_term_free(sender_term);
     erldp_message_free(from_beam);
 
+    /* A large message (over 64 KiB) is checked and framed as given: it comes back whole, and
+     * one whose binary claims a byte more than it holds is refused with nothing sent. */
+    enum { BIG = 200000 };
+    uint8_t *bytes = malloc(BIG);
+    CHECK(bytes != NULL);
+    if (bytes != NULL) {
+        for (size_t i = 0; i < BIG; i++) bytes[i] = (uint8_t)(i % 251);
+        erldp_buf *big = NULL;
+        OK(erldp_buf_new(&big));
+        OK(erldp_encode_tuple_header(big, 2));
+        OK(erldp_encode_term(big, erldp_buf_data(pid), erldp_buf_len(pid)));
+        OK(erldp_encode_binary(big, bytes, BIG));
+        size_t big_len = erldp_buf_len(big);
+        uint8_t *bad = malloc(big_len);
+        CHECK(bad != NULL);
+        if (bad != NULL) {
+            memcpy(bad, erldp_buf_data(big), big_len);
+            size_t at = big_len - BIG - 4; /* the binary's length field */
+            uint32_t claimed = BIG + 1;
+            uint8_t be[4] = {claimed >> 24, claimed >> 16, claimed >> 8, claimed};
+            memcpy(bad + at, be, 4);
+            EXPECT(ERLDP_ERR_DECODE, erldp_send_named(box, "echo", peer, bad, big_len));
+            free(bad);
+        }
+        OK(erldp_send_named(box, "echo", peer, erldp_buf_data(big), erldp_buf_len(big)));
+        erldp_message *echoed = NULL;
+        OK(erldp_receive(box, WAIT_MS, &echoed));
+        const erldp_term *tree = NULL, *echo_tag = NULL, *bin = NULL;
+        if (echoed != NULL) OK(erldp_message_decoded(echoed, &tree));
+        OK(erldp_term_get_element(tree, 0, &echo_tag));
+        OK(erldp_term_get_element(tree, 1, &bin));
+        const uint8_t *got = NULL;
+        size_t got_len = 0;
+        OK(erldp_term_get_binary(bin, &got, &got_len));
+        CHECK(got_len == BIG && got != NULL && memcmp(got, bytes, BIG) == 0);
+        erldp_message_free(echoed);
+        erldp_buf_free(big);
+        free(bytes);
+    }
+
     /* Nothing more is queued: a short receive times out and writes nothing. */
     erldp_message *none = (erldp_message *)&none;
     EXPECT(ERLDP_TIMEOUT, erldp_receive(box, 50, &none));

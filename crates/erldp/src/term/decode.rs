@@ -111,6 +111,17 @@ pub fn decode_bytes(bytes: Bytes) -> Result<Term> {
     Ok(term)
 }
 
+/// Checks `bytes` as [`decode`] does (the version byte, one term, every
+/// bound of [`Limits::default`]) without keeping the term: binaries are not
+/// copied, so that a caller holding ETF it will send as it is can check a
+/// large payload for the price of reading its headers.
+pub(crate) fn validate(bytes: &[u8]) -> Result<()> {
+    let mut decoder = Decoder::new(bytes);
+    decoder.skim = true;
+    decoder.versioned_term()?;
+    decoder.finish()
+}
+
 /// A decoder positioned in a buffer, for the distribution layer: it reads
 /// one term body after another (terms after a distribution header carry no
 /// version byte) and resolves `ATOM_CACHE_REF` entries through the atom
@@ -129,6 +140,8 @@ pub struct Decoder<'a> {
     /// contains one must be re-encoded, as the index means nothing outside
     /// this message.
     cache_refs_seen: usize,
+    /// [`validate`]: binaries are checked and left empty.
+    skim: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -143,6 +156,7 @@ impl<'a> Decoder<'a> {
             terms: 0,
             atom_budget: None,
             cache_refs_seen: 0,
+            skim: false,
         }
     }
 
@@ -721,6 +735,7 @@ impl<'a> Decoder<'a> {
     /// and the binary is long enough, a copy otherwise.
     fn share(&self, bytes: &[u8]) -> Bytes {
         match self.backing {
+            _ if self.skim => Bytes::new(),
             Some(backing) if bytes.len() >= ZERO_COPY_MIN => backing.slice_ref(bytes),
             _ => Bytes::copy_from_slice(bytes),
         }
@@ -1266,6 +1281,35 @@ mod tests {
             dec(&[131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 128]),
             Term::from(1u128 << 63)
         );
+    }
+
+    #[test]
+    fn validate_agrees_with_decode() {
+        let good: &[&[u8]] = &[
+            &[131, 109, 0, 0, 0, 3, 1, 2, 3],
+            &[131, 104, 2, 119, 2, b'o', b'k', 109, 0, 0, 0, 1, 7],
+            &[131, 108, 0, 0, 0, 1, 97, 1, 106],
+            &[131, 116, 0, 0, 0, 1, 97, 1, 109, 0, 0, 0, 0],
+        ];
+        for bytes in good {
+            assert!(decode(bytes).is_ok(), "{bytes:?}");
+            assert!(validate(bytes).is_ok(), "{bytes:?}");
+        }
+        let bad: &[&[u8]] = &[
+            &[131, 109, 0, 0, 0, 4, 1, 2, 3],
+            &[109, 0, 0, 0, 0],
+            &[131, 97, 1, 97],
+            &[131, 108, 255, 255, 255, 255, 106],
+            &[131, 116, 0, 0, 0, 2, 97, 1, 106, 97, 1, 106],
+            &[131, 200],
+        ];
+        for bytes in bad {
+            assert_eq!(
+                validate(bytes).unwrap_err().to_string(),
+                decode(bytes).unwrap_err().to_string(),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]
