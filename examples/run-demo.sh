@@ -148,18 +148,21 @@ start_server() {
 
 if command -v elixir >/dev/null; then
   echo
-  echo "==> Rust (examples/rust/serve.rs) and C (examples/c/calculator.c) serve a calculator; Elixir calls them"
+  echo "==> Rust (examples/rust/serve.rs), C (examples/c/calculator.c) and Node.js (examples/node/serve.js) serve a calculator; Elixir calls them"
   start_server "the Rust calculator" "$work/serve.log" \
     target/release/examples/serve "rust_calc_$RANDOM" "$cookie"
   rust_node=$started
   start_server "the C calculator" "$work/calculator.log" "$work/calculator" "c_calc_$RANDOM" "$cookie"
   c_node=$started
-  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_served.exs "$rust_node" "$c_node"
+  start_server "the Node.js calculator" "$work/serve-js.log" node examples/node/serve.js "js_calc_$RANDOM" "$cookie"
+  js_node=$started
+  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_served.exs "$rust_node" "$c_node" "$js_node"
   # Each stops on the cast `stop` the Elixir script sends last.
   for pid in $served_pids; do wait "$pid"; done
   served_pids=
   sed -n 's/^serve: stopped/rust: the calculator stopped/p' "$work/serve.log"
   sed -n 's/^calculator: stopped/c: the calculator stopped/p' "$work/calculator.log"
+  sed -n 's/^serve: stopped/node: the calculator stopped/p' "$work/serve-js.log"
 fi
 
 echo
