@@ -906,8 +906,9 @@ erldp_msg_kind erldp_message_kind(const erldp_message *msg);
 /**
  * The term as an Erlang process would find it in its mailbox (ETF): the
  * message itself, or the `'EXIT'`/`'DOWN'`/`nodedown` tuple of a signal.
- * Written on the first call (`erldp_message_decoded` gives the term
- * without it).
+ *
+ * The ETF is written on the first call; `erldp_message_decoded` gives the
+ * term without it.
  */
 erldp_status erldp_message_term(const erldp_message *msg, const uint8_t **data, size_t *len);
 

@@ -121,8 +121,9 @@ unsafe fn part(
 
 /// The term as an Erlang process would find it in its mailbox (ETF): the
 /// message itself, or the `'EXIT'`/`'DOWN'`/`nodedown` tuple of a signal.
-/// Written on the first call (`erldp_message_decoded` gives the term
-/// without it).
+///
+/// The ETF is written on the first call; `erldp_message_decoded` gives the
+/// term without it.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_message_term(
     msg: *const erldp_message,
