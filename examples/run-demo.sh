@@ -126,6 +126,9 @@ if command -v elixir >/dev/null; then
     })().catch((err) => { console.error(err); process.exit(1); });' "$elixir_node" "$cookie"
   echo "\$ erldp rpc $elixir_node 'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
   "${erldp[@]}" rpc "$elixir_node" "'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
+  # A remote Elixir exception reads as Elixir shows it, in every language.
+  echo "\$ erldp rpc $elixir_node 'Elixir.Keyword':'fetch!'([], k)"
+  "${erldp[@]}" rpc "$elixir_node" "'Elixir.Keyword':'fetch!'([], k)" 2>&1 || echo "(exit status $?: the remote code raised)"
 else
   echo
   echo "==> Elixir is not installed: skipping the Elixir node"
@@ -149,6 +152,7 @@ start_server() {
 if command -v elixir >/dev/null; then
   echo
   echo "==> Rust (examples/rust/serve.rs), C (examples/c/calculator.c) and Node.js (examples/node/serve.js) serve a calculator; Elixir calls them"
+  echo "    (the Rust node is visible: it joins Elixir's global cluster, its calculator a global name)"
   start_server "the Rust calculator" "$work/serve.log" \
     target/release/examples/serve "rust_calc_$RANDOM" "$cookie"
   rust_node=$started

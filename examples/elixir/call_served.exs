@@ -25,6 +25,15 @@ show.("GenServer.call({:calculator, c}, {:mul, 6, 7})", fn ->
   GenServer.call({:calculator, c}, {:mul, 6, 7})
 end)
 
+# The Rust node is visible: connected, it joins this node's global cluster and shares its names.
+:global.sync()
+
+show.("rust in Node.list()", fn -> rust in Node.list() end)
+
+show.("GenServer.call({:global, :rust_calculator}, {:sub, 10, 4})", fn ->
+  GenServer.call({:global, :rust_calculator}, {:sub, 10, 4})
+end)
+
 show.(":rpc.call(rust, :rust_math, :factorial, [20])", fn ->
   :rpc.call(rust, :rust_math, :factorial, [20])
 end)

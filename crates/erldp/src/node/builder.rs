@@ -169,7 +169,7 @@ impl NodeBuilder {
 
     /// How many elements a message from a peer may hold in all (default
     /// [`DEFAULT_MAX_TERMS`](crate::term::decode::DEFAULT_MAX_TERMS), 8 Mi:
-    /// each costs a 56-byte [`Term`]); a message with more ends that
+    /// each costs a 56-byte [`Term`](crate::Term)); a message with more ends that
     /// connection. See [`Limits`](crate::term::Limits).
     pub fn max_message_terms(mut self, terms: usize) -> Self {
         self.max_message_terms = terms;

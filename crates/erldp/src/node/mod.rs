@@ -381,7 +381,9 @@ impl Node {
     /// node's own pid. For bindings that encode in their own language: host
     /// values become ETF there, in one pass with no call across the language
     /// boundary per value, and the bytes are decoded here (malformed ones are
-    /// [`Error::Decode`], and nothing is sent).
+    /// [`Error::Decode`], and nothing is sent). From 64 KiB, to another node,
+    /// they are checked by the same decoder without copying their binaries
+    /// and framed as given.
     pub fn send_encoded(&self, dest: &Dest, etf: &[u8]) -> Result<()> {
         self.inner.send_encoded_from(self.pid(), dest, etf)
     }
