@@ -748,6 +748,63 @@ fn links_and_monitors_per_peer_are_bounded() {
     assert_eq!(beam.eval_ok(&link), "dropped", "links count");
 }
 
+/// Item 9, for processes a peer spawns on our node (`spawn_monitor/4`,
+/// `erpc`): the monitor and link a spawn request asks for count against
+/// the bound before the process starts, as the peer's own monitors do;
+/// past it the peer loses its connection, and the process never runs.
+#[test]
+fn monitored_spawns_count_against_the_bound_before_they_start() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .max_monitors_per_peer(2)
+        // A visible node would have global and pg on the peer monitor it
+        // too, at times of their own.
+        .hidden(true)
+        .start()
+        .expect("node");
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let started = Arc::new(AtomicUsize::new(0));
+    let _slow = {
+        let started = Arc::clone(&started);
+        node.expose_with(
+            "slow",
+            erldp::ServeOptions::default().concurrency(3),
+            move |_| {
+                started.fetch_add(1, Ordering::SeqCst);
+                // Runs until the test ends (the sender goes), holding the
+                // process and its monitor.
+                let _ = released.lock().unwrap().recv_timeout(T);
+                Ok(Term::atom("done"))
+            },
+        )
+        .expect("expose")
+    };
+    let us = node.name();
+    assert!(node.ping(beam.node()));
+    beam.eval_ok(&format!(
+        "[spawn_monitor('{us}', slow, wait, []) || _ <- [1, 2, 3]], ok."
+    ));
+    // Either the third spawn ran (its monitor over the bound) or the
+    // peer lost its connection.
+    let deadline = std::time::Instant::now() + T;
+    let peer = Atom::new(beam.node());
+    while started.load(Ordering::SeqCst) < 3 && node.nodes().contains(&peer) {
+        assert!(std::time::Instant::now() < deadline, "neither within {T:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(release);
+    assert!(
+        !node.nodes().contains(&peer),
+        "three monitored spawns ran within a bound of two"
+    );
+    assert!(started.load(Ordering::SeqCst) <= 2);
+}
+
 /// Item 9, from our side: a link of ours counts against the peer until it
 /// is undone, and one whose unlink the peer has not acknowledged yet when
 /// our process closes is released by the close (the acknowledgement finds
