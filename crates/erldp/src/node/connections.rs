@@ -552,7 +552,7 @@ impl NodeInner {
     /// connection.
     fn accept_one(self: &Arc<Self>, tcp: transport::Tcp) {
         let deadline = Instant::now() + self.setup_timeout;
-        let transport = match self.proto.accept(tcp, self.setup_timeout) {
+        let transport = match self.proto.accept(tcp, deadline) {
             Ok(transport) => transport,
             Err(err) => {
                 log::warn!(target: LOG, "incoming connection: {err}");
