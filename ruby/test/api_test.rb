@@ -61,7 +61,7 @@ class ApiTest < Minitest::Test
     assert_equal :message, message.kind
     assert_instance_of ErlDP::Pid, message.from
     assert_equal ErlDP::Tuple[:hello, message.from], message.term
-    assert_raises(ArgumentError) { node.mailbox(:inbox) }
+    assert_raises(ErlDP::NameTaken) { node.mailbox(:inbox) }
   end
 
   def test_send_message_and_receive

@@ -17,7 +17,7 @@ class ErrorsTest < Minitest::Test
   def test_connection_error_when_nothing_listens
     port = TCPServer.open("127.0.0.1", 0) { |server| server.addr[1] }
     error = assert_raises(ErlDP::ConnectionError) do
-      new_node.connect(:"nobody@127.0.0.1", host: "127.0.0.1", port: port)
+      new_node.connect(:"nobody@localhost", host: "127.0.0.1", port: port)
     end
     assert_match(/refused/i, error.message)
   end
