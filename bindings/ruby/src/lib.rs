@@ -10,6 +10,7 @@ mod convert;
 mod elixir;
 mod errors;
 mod fiber;
+mod fork;
 mod gvl;
 mod log;
 mod mailbox;
