@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "logger"
+require "stringio"
 require "weakref"
 
 # What issue 13 found a Ruby program could trip over: registered mailboxes lost to the GC, a
@@ -86,6 +88,8 @@ class HostileTest < Minitest::Test
     skip "no fork here" unless Process.respond_to?(:fork)
 
     flood_peer = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    log = StringIO.new
+    ErlDP.logger = Logger.new(log, level: Logger::INFO)
     parent = new_node
     sink = parent.mailbox(:flood_sink)
     sink.queue_limit = 100
@@ -104,7 +108,7 @@ class HostileTest < Minitest::Test
       reader, writer = IO.pipe
       pid = fork do
         reader.close
-        writer.write(child_run(parent, sink, round))
+        writer.write(child_run(parent, sink, log, round))
         writer.close
         exit!(0)
       rescue Exception => e # rubocop:disable Lint/RescueException
@@ -118,12 +122,14 @@ class HostileTest < Minitest::Test
     assert_equal :pong, parent.ping(peer.node), "the children closed nothing of the parent's"
     assert_equal :pong, parent.ping(flood_peer.node)
   ensure
+    ErlDP.logger = nil
+    ErlDP.log_level = :off
     flood_peer&.stop
   end
 
   private
 
-  def child_run(parent, sink, round)
+  def child_run(parent, sink, log, round)
     error = assert_raises(ErlDP::Error) { parent.rpc(peer.node, :erlang, :node, []) }
     return "the parent's node in the child: #{error.message}" unless error.message.include?("forked")
 
@@ -135,6 +141,11 @@ class HostileTest < Minitest::Test
                     cookie: peer.cookie) do |child|
       answer = child.rpc(peer.node, :erlang, :node, [], timeout: 30)
       return "rpc answered #{answer.inspect}" unless answer == peer.node
+      # The parent's logger, in the child: it hears of the child's node.
+      started = "node #{child.name} started"
+      deadline = now + CHILD_HANG_GUARD
+      sleep 0.01 until log.string.include?(started) || now > deadline
+      return "the logger heard nothing of the child's node" unless log.string.include?(started)
     end
     "ok"
   end
