@@ -255,17 +255,23 @@ fn connect_start_completes_when_the_connection_is_up() {
     assert!(again.is_ready(), "an existing connection completes at once");
     again.wait(Duration::ZERO).expect("connected");
     let err = node
-        .connect_start(&format!("nobody_{}@127.0.0.1", random_name("x")))
+        .connect_start(&format!(
+            "nobody_{}@{}",
+            random_name("x"),
+            erldp::short_hostname()
+        ))
         .expect("started")
         .wait(Duration::from_secs(10))
         .expect_err("nobody is registered under that name");
     assert!(matches!(err, Error::NodeNotFound { .. }), "{err}");
 
-    // A node that accepts and never answers the handshake.
+    // A node that accepts and never answers the handshake (a short name,
+    // as ours: a long one would be refused before any connecting).
+    let silent_name = format!("silent@{}", erldp::short_hostname());
     let silent = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = silent.local_addr().expect("addr").port();
     let mut waiting = node
-        .connect_to_start("silent@127.0.0.1", ("127.0.0.1", port))
+        .connect_to_start(&silent_name, ("127.0.0.1", port))
         .expect("started");
     let (accepted, _) = silent.accept().expect("the attempt connects");
     let cancel = erldp::Cancel::new();
@@ -275,7 +281,7 @@ fn connect_start_completes_when_the_connection_is_up() {
         .is_none());
     // The attempt is still under way: a second wait joins it, and sees it
     // fail once the peer hangs up.
-    let joined = node.connect_start("silent@127.0.0.1").expect("started");
+    let joined = node.connect_start(&silent_name).expect("started");
     drop(accepted);
     assert!(matches!(
         joined.wait(Duration::from_secs(60)),

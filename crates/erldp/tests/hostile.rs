@@ -458,6 +458,11 @@ fn a_name_squatter_without_the_cookie_blocks_nothing() {
 
     assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
     beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
+    // An rpc made before we have seen the disconnect would go down with it.
+    while !node.nodes().is_empty() {
+        assert!(std::time::Instant::now() < deadline + T, "still connected");
+        thread::sleep(Duration::from_millis(10));
+    }
     let answer = node
         .rpc(beam.node(), "erlang", "node", vec![], T)
         .expect("rpc while the squatter waits");

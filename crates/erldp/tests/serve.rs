@@ -508,6 +508,9 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
         &format!("catch gen_server:call({{slow, '{us}'}}, second, 200)."),
     );
     assert!(timed_out.starts_with("{'EXIT',{timeout,"), "{timed_out}");
+    // The caller's DEMONITOR is on the connection before anything sent
+    // after its timeout: once a ping made after it is answered, we have it.
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
     release_tx.send(()).expect("release");
     assert_eq!(
         peer.eval_ok("erldp_test:collected(firsts, 1, 10000)."),

@@ -1197,7 +1197,7 @@ static void test_serve(void) {
 
     /* The name is taken; unserving frees it; the handle is still freed with its close. */
     erldp_served *again = (erldp_served *)&again;
-    EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "calc", calculator, &calls, &again));
+    EXPECT(ERLDP_ERR_NAME_TAKEN, erldp_serve(node, "calc", calculator, &calls, &again));
     LAST_ERROR_MENTIONS("already registered");
     CHECK(again == (erldp_served *)&again);
     EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "rex", calculator, &calls, &again));

@@ -84,6 +84,10 @@ impl Node {
     /// [`Error::Rpc`] of class `exit` (`noproc`, or its exit reason).
     pub fn call(&self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
         let started = Instant::now();
+        let dest = &match *dest {
+            Dest::Global(name) => Dest::Pid(self.inner.global_call_pid(name)?),
+            _ => *dest,
+        };
         if dest.node() != self.inner.name() {
             self.inner.reach(dest.node(), timeout)?;
         }
