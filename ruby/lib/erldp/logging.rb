@@ -91,6 +91,8 @@ module ErlDP
   # Puma, Unicorn and Resque fork their workers; a child keeps only the thread that forked, so
   # its logger would receive nothing. (Ruby 3.1 sends every fork through Process._fork.)
   module ForkedLogging
+    # Process._fork, then, in the child, the erldp-log thread again.
+    # @return [Integer] the child's pid in the parent, 0 in the child
     def _fork
       pid = super
       ErlDP.send(:restart_log_forwarding) if pid.zero?
