@@ -193,8 +193,8 @@ test-rust: setup build
 # The Node package's node --test suite, against BEAM peers it starts (node/test); test/pack
 # packs the package and installs it offline into a clean directory.
 test-node: setup-node-alone build-node
-	@echo "==> npm test (node/: node --test)"
-	npm --prefix node test
+	@echo "==> npm test (node/: node --test; OTP compat chroots required: $(REQUIRE_OTP_COMPAT))"
+	ERLDP_REQUIRE_OTP_COMPAT=$(REQUIRE_OTP_COMPAT) npm --prefix node test
 
 # crates/erldp-capi's tests fail when include/erldp.h is stale, and compile tests/c/test_capi.c
 # and examples/c with gcc against the libraries of this profile, run against a real BEAM node.

@@ -126,6 +126,9 @@ if command -v elixir >/dev/null; then
     })().catch((err) => { console.error(err); process.exit(1); });' "$elixir_node" "$cookie"
   echo "\$ erldp rpc $elixir_node 'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
   "${erldp[@]}" rpc "$elixir_node" "'Elixir.GenServer':call('Elixir.Demo.Counter', count)"
+  # A remote Elixir exception reads as Elixir shows it, in every language.
+  echo "\$ erldp rpc $elixir_node 'Elixir.Keyword':'fetch!'([], k)"
+  "${erldp[@]}" rpc "$elixir_node" "'Elixir.Keyword':'fetch!'([], k)" 2>&1 || echo "(exit status $?: the remote code raised)"
 else
   echo
   echo "==> Elixir is not installed: skipping the Elixir node"
@@ -148,18 +151,32 @@ start_server() {
 
 if command -v elixir >/dev/null; then
   echo
-  echo "==> Rust (examples/rust/serve.rs) and C (examples/c/calculator.c) serve a calculator; Elixir calls them"
+  echo "==> Rust (examples/rust/serve.rs), C (examples/c/calculator.c) and Node.js (examples/node/serve.js) serve a calculator; Elixir calls them"
+  echo "    (the Rust node is visible: it joins Elixir's global cluster, its calculator a global name)"
   start_server "the Rust calculator" "$work/serve.log" \
     target/release/examples/serve "rust_calc_$RANDOM" "$cookie"
   rust_node=$started
   start_server "the C calculator" "$work/calculator.log" "$work/calculator" "c_calc_$RANDOM" "$cookie"
   c_node=$started
-  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_served.exs "$rust_node" "$c_node"
+  start_server "the Node.js calculator" "$work/serve-js.log" node examples/node/serve.js "js_calc_$RANDOM" "$cookie"
+  js_node=$started
+  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_served.exs "$rust_node" "$c_node" "$js_node"
   # Each stops on the cast `stop` the Elixir script sends last.
   for pid in $served_pids; do wait "$pid"; done
   served_pids=
   sed -n 's/^serve: stopped/rust: the calculator stopped/p' "$work/serve.log"
   sed -n 's/^calculator: stopped/c: the calculator stopped/p' "$work/calculator.log"
+  sed -n 's/^serve: stopped/node: the calculator stopped/p' "$work/serve-js.log"
+
+  echo
+  echo "==> Ruby (examples/ruby/serve.rb) serves a calculator; Elixir calls it"
+  start_server "the Ruby calculator" "$work/ruby_serve.log" \
+    ruby -Iruby/lib examples/ruby/serve.rb "ruby_calc_$RANDOM" "$cookie"
+  ruby_node=$started
+  elixir --sname "caller_$RANDOM" --cookie "$cookie" examples/elixir/call_ruby.exs "$ruby_node"
+  for pid in $served_pids; do wait "$pid"; done
+  served_pids=
+  sed -n 's/^serve: stopped/ruby: the calculator stopped/p' "$work/ruby_serve.log"
 fi
 
 echo

@@ -346,6 +346,11 @@ typedef struct erldp_mailbox erldp_mailbox;
 /**
  * A message or signal taken from a mailbox. Its parts are ETF, borrowed
  * from the message until `erldp_message_free`.
+ *
+ * It holds the term as the connection's reader decoded it (its large
+ * binaries share the frame they arrived in), for `erldp_message_decoded`;
+ * the ETF of `erldp_message_term` is written from it on first asking only,
+ * so that a program that reads the tree pays for no encoding.
  */
 typedef struct erldp_message erldp_message;
 
@@ -901,8 +906,20 @@ erldp_msg_kind erldp_message_kind(const erldp_message *msg);
 /**
  * The term as an Erlang process would find it in its mailbox (ETF): the
  * message itself, or the `'EXIT'`/`'DOWN'`/`nodedown` tuple of a signal.
+ *
+ * The ETF is written on the first call; `erldp_message_decoded` gives the
+ * term without it.
  */
 erldp_status erldp_message_term(const erldp_message *msg, const uint8_t **data, size_t *len);
+
+/**
+ * The term of `erldp_message_term` as a tree to read with the
+ * `erldp_term_get_*` calls, borrowed until `erldp_message_free` (do not
+ * `erldp_term_free` it): the tree the connection decoded the message into,
+ * so reading it costs neither an encoding nor a decoding, and a large binary
+ * in it is the bytes that arrived, not a copy.
+ */
+erldp_status erldp_message_decoded(const erldp_message *msg, const erldp_term **out);
 
 /**
  * The sender's pid (ETF), when known: always for exit signals, for

@@ -104,7 +104,7 @@ export type Name = string | symbol;
  * Where a message goes: a {@link Pid}, a {@link Ref} that is a process alias,
  * or a registered name on a node as `[name, node]`.
  */
-export type Dest = Pid | Ref | [name: Name, node: Name] | Tuple;
+export type Dest = Pid | Ref | [name: Name, node: Name] | Tuple | Global;
 
 /** How received terms are decoded where JavaScript has a choice. */
 export interface DecodeOptions {
@@ -214,12 +214,15 @@ export interface ReceiveOptions extends DecodeOptions, WaitOptions {
 
 /** What a mailbox receives: a message or a signal. */
 export interface Message<T = Term> {
-  /** `message`, or the signal: `exit` (a linked process ended), `down` (a monitored one did), `node_down`. */
-  kind: 'message' | 'exit' | 'down' | 'node_down';
+  /**
+   * `message`, or the signal: `exit` (a linked process ended), `down` (a monitored one did),
+   * `node_down`, and `node_up` ({@link Mailbox.monitorNodes}).
+   */
+  kind: 'message' | 'exit' | 'down' | 'node_down' | 'node_up';
   /**
    * The term as an Erlang process trapping exits would receive it: the
    * message, `{'EXIT', From, Reason}`, `{'DOWN', Ref, process, Who, Reason}` or
-   * `{nodedown, Node}`.
+   * `{nodedown, Node}` / `{nodeup, Node}`.
    */
   term: T;
   /** The sender, when known. */
@@ -228,7 +231,7 @@ export interface Message<T = Term> {
   reason: Term | undefined;
   /** The monitor of a `down`. */
   ref: Ref | undefined;
-  /** The node of a `node_down`. */
+  /** The node of a `node_down` or `node_up`. */
   node?: symbol;
 }
 
@@ -288,6 +291,56 @@ export class Node {
 
   /** A new mailbox, registered as `name` when given; its decode options default to the node's. */
   mailbox(name?: Name | null, options?: DecodeOptions): Mailbox;
+
+  /**
+   * Serves `name`: BEAM's `gen_server:call({name, node}, request)` runs `handler(request, from)`
+   * on the event loop and is answered with its value (or its Promise's); casts and plain
+   * messages run it with `from` null. Requests run one at a time in arrival order (a Promise
+   * settles before the next starts) unless `concurrency` allows more. Return {@link NOREPLY}
+   * to answer later with {@link Node.reply}. A throw reaches the caller at once as
+   * `{Class, Message}` (e.g. `{'TypeError', <<"...">>}`). Returns at once.
+   */
+  serve<R extends Term = Term>(
+    name: Name,
+    handler: (request: R, from: Term | null) => Term | void | typeof NOREPLY | PromiseLike<Term | void | typeof NOREPLY>,
+    options?: ServeOptions,
+  ): Served;
+
+  /**
+   * Makes `rpc:call(node, module, fun, args)` and `erpc:call` run `handler(fun, args)`; its
+   * value (or its Promise's) is the result. Calls may overlap (`concurrency` bounds them, 64
+   * by default); a throw comes back as `error:{exception, {Class, Message}, Stack}`.
+   * Modules not exposed are `undef`, as on BEAM. Returns at once.
+   */
+  expose<A extends Term[] = Term[]>(
+    module: Name,
+    handler: (fun: symbol, args: A) => Term | void | PromiseLike<Term | void>,
+    options?: ServeOptions,
+  ): Exposed;
+
+  /** Stops serving `name`; false when it was not served. */
+  unserve(name: Name): boolean;
+
+  /** Stops exposing `module`; false when it was not exposed. */
+  unexpose(module: Name): boolean;
+
+  /** Answers the call that came with `from` (the handler's `{Pid, Tag}`) with `value`, as `gen:reply/2`. */
+  reply(from: Term, value: Term): void;
+
+  /**
+   * `global:register_name(name, pid)` for a mailbox (or a pid) of this node: true, or false
+   * when the name is taken. Needs a visible node (`hidden: false`).
+   */
+  registerGlobal(name: Name | Term, box: Mailbox | Pid): Promise<boolean>;
+
+  /** `global:whereis_name(name)`: the pid, or null. */
+  whereisGlobal(name: Name | Term): Promise<Pid | null>;
+
+  /** `global:unregister_name(name)`. */
+  unregisterGlobal(name: Name | Term): Promise<void>;
+
+  /** `pg:get_members(scope, group)` (scope `pg` unless given): ours and the peers'. */
+  members(group: Term, options?: ScopeOptions & DecodeOptions): Promise<Pid[]>;
 
   /** Lets the process exit while the node is open; requests with a timeout still hold it. Returns the node. */
   unref(): this;
@@ -355,17 +408,109 @@ export class Mailbox implements AsyncIterable<Message> {
    * `noproc`, if it does not exist). Given a node name, monitors the node: a
    * `node_down` message arrives when the connection is lost.
    */
-  monitor(target: Pid | [name: Name, node: Name] | Tuple, options?: WaitOptions): Promise<Ref>;
+  monitor(target: Pid | [name: Name, node: Name] | Tuple | Global, options?: WaitOptions): Promise<Ref>;
   monitor(node: Name, options?: WaitOptions): Promise<void>;
 
   /** Removes a monitor (by its Ref) or a node monitor (by the node's name). */
   demonitor(target: Ref | Name, options?: WaitOptions): Promise<void>;
+
+  /** Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`. */
+  reply(from: Term, value: Term): void;
+
+  /** `pg:join(scope, group, pid)` (scope `pg` unless given). */
+  join(group: Term, options?: ScopeOptions): Promise<void>;
+
+  /** `pg:leave(scope, group, pid)`: false when the mailbox was not in the group. */
+  leave(group: Term, options?: ScopeOptions): Promise<boolean>;
+
+  /**
+   * `net_kernel:monitor_nodes(true)`: a message of kind `node_up` or `node_down` (term
+   * `{nodeup, Node}` / `{nodedown, Node}`) for every peer that connects or goes.
+   */
+  monitorNodes(): void;
+
+  /** Undoes one {@link Mailbox.monitorNodes}. */
+  demonitorNodes(): void;
 
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
    * (default `normal`), monitoring ones a `DOWN`.
    */
   close(reason?: Term): void;
+}
+
+/** Options of {@link Node.serve} and {@link Node.expose}; decode options apply to requests. */
+export interface ServeOptions extends DecodeOptions {
+  /** How many requests run at once: 1 for a served name, 64 for an exposed module. */
+  concurrency?: number;
+  /** How many may wait beyond those (65536); past it a request is refused with `{overload, Text}`. */
+  maxQueue?: number;
+}
+
+/** The pg scope of a group operation: an atom, `pg` by default. */
+export interface ScopeOptions extends WaitOptions {
+  /** The scope: an atom (a string is the atom), `pg` by default. */
+  scope?: Name;
+}
+
+/** What a serve handler returns to answer later, with {@link Node.reply}. */
+export const NOREPLY: unique symbol;
+
+/** A served name ({@link Node.serve}). */
+export class Served {
+  private constructor();
+  /** The served process's pid: BEAM may link to it and monitor it. */
+  readonly pid: Pid;
+  /** The served name. */
+  readonly name: symbol;
+  /** Stops serving: monitors get `DOWN` and links the exit signal, reason `normal`. */
+  close(): void;
+}
+
+/** An exposed module ({@link Node.expose}). */
+export class Exposed {
+  private constructor();
+  /** The exposed module. */
+  readonly module: symbol;
+  /** Stops exposing it: the module is `undef` again. */
+  close(): void;
+}
+
+/** A name registered with `global`, as a destination: send, call, cast and monitor resolve it. */
+export class Global {
+  private constructor();
+  /** The global name, as given (a string is the atom). */
+  readonly name: Name;
+}
+
+/** The destination of the process registered globally as `name` (a string is the atom). */
+export function global(name: Name): Global;
+
+/**
+ * This node as one node of a Phoenix.PubSub running its default (pg) adapter, as
+ * phoenix_pubsub 2.1 does on the wire: subscribed mailboxes receive what
+ * `Phoenix.PubSub.broadcast/3` sends on any node, unchanged, and {@link PubSub.broadcast}
+ * reaches Elixir's subscribers.
+ */
+export class PubSub {
+  private constructor();
+  /**
+   * Joins the PubSub named `name` as Elixir names it (`"MyApp.PubSub"`); `poolSize` must be
+   * the Elixir side's `pool_size` (1 by default).
+   */
+  static start(node: Node, name: Name, options?: { poolSize?: number }): Promise<PubSub>;
+  /** The pool's pg groups in the scope `Elixir.Phoenix.PubSub`, the adapter's name first. */
+  readonly groups: symbol[];
+  /** `box` (or a pid of this node) receives each message broadcast on `topic`. */
+  subscribe(box: Mailbox | Pid, topic: string): void;
+  /** Undoes {@link PubSub.subscribe}; false when it was not subscribed. */
+  unsubscribe(box: Mailbox | Pid, topic: string): boolean;
+  /** `Phoenix.PubSub.broadcast/3`: to every subscriber of `topic` on every node, ours included. */
+  broadcast(topic: string, message: Term): Promise<void>;
+  /** `Phoenix.PubSub.direct_broadcast/4`: to the subscribers of `topic` on `node` only. */
+  directBroadcast(node: Name, topic: string, message: Term): void;
+  /** Leaves the PubSub: its workers close and leave their groups. */
+  close(): void;
 }
 
 /**

@@ -10,6 +10,9 @@ const { Node, Mailbox } = require('./lib/node');
 const opts = require('./lib/options');
 const etf = require('./lib/etf');
 const elixir = require('./lib/elixir');
+const serving = require('./lib/serving');
+const cluster = require('./lib/cluster');
+const pubsub = require('./lib/pubsub');
 
 native.setup({
   Tuple: terms.Tuple,
@@ -25,6 +28,7 @@ native.setup({
   symbolKeyFor: Symbol.keyFor,
   arrayFrom: Array.from,
   makeError: errors.makeError,
+  Global: cluster.Global,
 });
 
 /** `term_to_binary`: the External Term Format of `value`. */
@@ -101,6 +105,12 @@ exports.format = format;
 exports.setLogger = setLogger;
 exports.setLogLevel = setLogLevel;
 exports.elixir = elixir;
+exports.NOREPLY = serving.NOREPLY;
+exports.Served = serving.Served;
+exports.Exposed = serving.Exposed;
+exports.Global = cluster.Global;
+exports.global = cluster.global;
+exports.PubSub = pubsub.PubSub;
 exports.ErlDPError = errors.ErlDPError;
 exports.ConnectionError = errors.ConnectionError;
 exports.AuthError = errors.AuthError;

@@ -6,7 +6,8 @@
  *
  * Prints "key value" lines (see bench/rust/bench.rs for the scenarios and what ARG is). Every
  * message is built with erldp_buf_new and the erldp_encode_* calls, as a C program builds
- * terms without ei. */
+ * terms without ei; a received one is read from the tree erldp_message_decoded gives, as the
+ * Rust client reads the term the connection decoded. */
 #define _GNU_SOURCE
 #include <erldp.h>
 #include <pthread.h>
@@ -107,11 +108,8 @@ static void receive_blast(long n) {
     for (long i = 1; i <= n; i++) {
         erldp_message *msg;
         CHECK(erldp_receive(box, 60000, &msg));
-        const uint8_t *data;
-        size_t len;
-        CHECK(erldp_message_term(msg, &data, &len));
-        erldp_term *term;
-        CHECK(erldp_term_decode(data, len, &term));
+        const erldp_term *term;
+        CHECK(erldp_message_decoded(msg, &term));
         const erldp_term *seq;
         int64_t value = 0;
         CHECK(erldp_term_get_element(term, 1, &seq));
@@ -120,7 +118,6 @@ static void receive_blast(long n) {
             fprintf(stderr, "erldp_client: message %ld arrived as number %ld\n", i, (long)value);
             exit(1);
         }
-        erldp_term_free(term);
         erldp_message_free(msg);
     }
     printf("msgs_per_s %.1f\n", n / (now() - t0));
@@ -199,11 +196,8 @@ static void big_in(long bytes) {
     CHECK(erldp_send_named(box, "blaster", peer, erldp_buf_data(request), erldp_buf_len(request)));
     erldp_message *msg;
     CHECK(erldp_receive(box, 60000, &msg));
-    const uint8_t *data;
-    size_t len;
-    CHECK(erldp_message_term(msg, &data, &len));
-    erldp_term *term;
-    CHECK(erldp_term_decode(data, len, &term));
+    const erldp_term *term;
+    CHECK(erldp_message_decoded(msg, &term));
     const uint8_t *bin;
     size_t size = 0;
     CHECK(erldp_term_get_binary(term, &bin, &size));
@@ -213,7 +207,6 @@ static void big_in(long bytes) {
         exit(1);
     }
     printf("mb_per_s %.1f\npeak_rss_mib %.1f\n", bytes / 1e6 / elapsed, peak_rss_mib());
-    erldp_term_free(term);
     erldp_message_free(msg);
     erldp_buf_free(request);
     erldp_mailbox_close(box);

@@ -127,6 +127,27 @@ def big_in(node, peer, bytes)
   report("peak_rss_mib", peak_rss_mib)
 end
 
+# BEAM calls in: serves bench_calc and exposes bench_math, then has the peer's serve_driver make
+# `callers` processes call in `calls` times each (gen_server:call, or erpc:call for "erpc") and
+# send the result, which is printed.
+def serve(node, peer, kind, calls, callers)
+  node.serve(:bench_calc) { |(_, a, b), _from| a + b }
+  node.expose(:bench_math) { |_fun, (a, b)| a + b }
+  result = node.mailbox(:bench_result)
+  target = kind == :call ? ErlDP::Tuple[:bench_calc, node.name] : ErlDP::Tuple[node.name, :bench_math]
+  node.send_message([:serve_driver, peer],
+                    ErlDP::Tuple[kind, target, calls, callers, ErlDP::Tuple[:bench_result, node.name]])
+  message = result.receive(timeout: TIMEOUT) or abort "no serve result within #{TIMEOUT} s"
+  _, median, p99, rate = message.term
+  report("median_us", median)
+  report("p99_us", p99)
+  report("calls_per_s", rate)
+end
+
+# The peer's serve_driver calls in with this many processes for serve_concurrent (CALLERS in
+# bench/rust/bench.rs).
+SERVE_CALLERS = 16
+
 scenario, peer, cookie, arg = ARGV
 if scenario == "codec"
   codec(arg)
@@ -142,6 +163,9 @@ else
   when "concurrent" then concurrent(node, peer, n)
   when "big_out" then big_out(node, peer, n)
   when "big_in" then big_in(node, peer, n)
+  when "serve_call" then serve(node, peer, :call, n, 1)
+  when "serve_concurrent" then serve(node, peer, :call, n, SERVE_CALLERS)
+  when "serve_erpc" then serve(node, peer, :erpc, n, 1)
   else abort "unknown scenario #{scenario}"
   end
   node.close

@@ -3,7 +3,15 @@
 //! our node, and BEAM calling into it (the serve rows).
 //!
 //! By hand, after `cargo build --release -p erldp-capi`:
-//! `cargo run --release -p erldp --example bench [-- --rounds N]`.
+//! `cargo run --release -p erldp --example bench [-- --rounds N] [--only S,..] [--impls I,..]`
+//! (`--only send,big_in` runs those scenarios, `--impls core,c` those implementations, by the
+//! names the clients and [`Impl::key`] use).
+//!
+//! Before/after: with `ERLDP_BENCH_BASELINE` naming the root of another checkout whose
+//! `target/release` holds its `bench` example and `libErlDP.so` (built with `cargo build
+//! --release -p erldp --example bench -p erldp-capi` there), that checkout's Rust core client
+//! and its own bench/c/erldp_client.c join the rounds as two more implementations, on the
+//! scenarios every version has had (send to codec), so that old and new alternate in one run.
 //!
 //! Each ErlDP/ei measurement runs a fresh client process (`bench client ...` for the Rust
 //! core, bench/c/*.c, bench/ruby/client.rb, bench/node/client.js): they all take
@@ -17,6 +25,11 @@
 //! result, which it prints; for ei that is bench/c/ei_server.c, a C node answering
 //! `gen_server` calls by hand. An implementation takes part in a scenario when
 //! [`Impl::runs`] says so: the Ruby and Node clients join the serve rows there.
+//!
+//! The TLS rows run the same send, receive and rpc work over TLS distribution (`inet_tls`):
+//! the Rust core against a second BEAM peer started with `-proto_dist inet_tls`, beside BEAM to
+//! BEAM between two such nodes, all with one option file (test certificates made for the run;
+//! the client reads the file named by `ERLDP_BENCH_TLS`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,8 +39,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::term::{decode, encode};
+use erldp::tls::TlsConfig;
 use erldp::{Dest, Exception, Node, Reply, Term};
-use erldp_testkit::{random_name, repo_root, BeamPeer};
+use erldp_testkit::{random_name, repo_root, BeamPeer, Otp, TlsFiles};
 
 /// Five, not three: on a 2-core VM one round in three can be off by half (the BEAM peer and the
 /// client share the cores), and the median of five stays put where that of three did not.
@@ -40,6 +54,10 @@ const BIG: usize = 64 << 20;
 /// Sequential calls into our node, and each of the 16 callers' calls.
 const SERVE_CALLS: usize = 20_000;
 const SERVE_CALLS_PER_CALLER: usize = 2_000;
+/// The option file a client connects over TLS with, when set.
+const TLS_ENV: &str = "ERLDP_BENCH_TLS";
+/// The root of a checkout to compare with (see the module documentation).
+const BASELINE_ENV: &str = "ERLDP_BENCH_BASELINE";
 /// A client that takes longer than this has hung.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Codec measurements repeat the corpus for at least this long.
@@ -53,12 +71,49 @@ fn main() {
         client::run(&args[1..]);
         return;
     }
-    let rounds = match args.as_slice() {
-        [] => ROUNDS,
-        [flag, n] if flag == "--rounds" => n.parse().expect("--rounds takes a number"),
-        _ => panic!("usage: bench [--rounds N]"),
+    let usage = "usage: bench [--rounds N] [--only SCENARIO,..] [--impls IMPL,..]";
+    let mut selection = Selection {
+        rounds: ROUNDS,
+        scenarios: SCENARIOS.to_vec(),
+        impls: IMPLS.to_vec(),
     };
-    run(rounds);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().expect(usage);
+        let names = || value.split(',').map(str::trim);
+        match flag.as_str() {
+            "--rounds" => selection.rounds = value.parse().expect("--rounds takes a number"),
+            "--only" => {
+                selection.scenarios = names()
+                    .map(|name| {
+                        *SCENARIOS
+                            .iter()
+                            .find(|s| s.key() == name)
+                            .unwrap_or_else(|| panic!("no scenario {name}"))
+                    })
+                    .collect()
+            }
+            "--impls" => {
+                selection.impls = names()
+                    .map(|name| {
+                        *IMPLS
+                            .iter()
+                            .find(|i| i.key() == name)
+                            .unwrap_or_else(|| panic!("no implementation {name}"))
+                    })
+                    .collect()
+            }
+            _ => panic!("{usage}"),
+        }
+    }
+    run(&selection);
+}
+
+/// What one run measures.
+struct Selection {
+    rounds: usize,
+    scenarios: Vec<Scenario>,
+    impls: Vec<Impl>,
 }
 
 /// The work each client does; `arg` is what it gets as ARG.
@@ -88,9 +143,15 @@ enum Scenario {
     ServeConcurrent,
     /// `SERVE_CALLS` sequential `erpc:call`s into the client's exposed `bench_math:add/2`.
     ServeErpc,
+    /// [`Send`](Self::Send) over TLS, against the TLS peer.
+    TlsSend,
+    /// [`Receive`](Self::Receive) over TLS.
+    TlsReceive,
+    /// [`Rpc`](Self::Rpc) over TLS.
+    TlsRpc,
 }
 
-const SCENARIOS: [Scenario; 10] = [
+const SCENARIOS: [Scenario; 13] = [
     Scenario::Send,
     Scenario::Receive,
     Scenario::Rpc,
@@ -101,14 +162,18 @@ const SCENARIOS: [Scenario; 10] = [
     Scenario::ServeCall,
     Scenario::ServeConcurrent,
     Scenario::ServeErpc,
+    Scenario::TlsSend,
+    Scenario::TlsReceive,
+    Scenario::TlsRpc,
 ];
 
 impl Scenario {
+    /// The client's name for the work (TLS or not).
     fn name(self) -> &'static str {
         match self {
-            Scenario::Send => "send",
-            Scenario::Receive => "receive",
-            Scenario::Rpc => "rpc",
+            Scenario::Send | Scenario::TlsSend => "send",
+            Scenario::Receive | Scenario::TlsReceive => "receive",
+            Scenario::Rpc | Scenario::TlsRpc => "rpc",
             Scenario::Concurrent => "concurrent",
             Scenario::BigOut => "big_out",
             Scenario::BigIn => "big_in",
@@ -126,6 +191,24 @@ impl Scenario {
             Scenario::ServeCall | Scenario::ServeConcurrent | Scenario::ServeErpc
         )
     }
+
+    /// How `--only` names it: as the client does, with `tls_` before the TLS rows.
+    fn key(self) -> &'static str {
+        match self {
+            Scenario::TlsSend => "tls_send",
+            Scenario::TlsReceive => "tls_receive",
+            Scenario::TlsRpc => "tls_rpc",
+            other => other.name(),
+        }
+    }
+
+    /// Whether it runs over TLS (the Rust core and BEAM only).
+    fn tls(self) -> bool {
+        matches!(
+            self,
+            Scenario::TlsSend | Scenario::TlsReceive | Scenario::TlsRpc
+        )
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -136,15 +219,21 @@ enum Impl {
     Node,
     Ei,
     Beam,
+    /// The Rust core of the `ERLDP_BENCH_BASELINE` checkout.
+    BaselineCore,
+    /// The C client and library of the `ERLDP_BENCH_BASELINE` checkout.
+    BaselineC,
 }
 
-const IMPLS: [Impl; 6] = [
+const IMPLS: [Impl; 8] = [
     Impl::Core,
     Impl::C,
     Impl::Ruby,
     Impl::Node,
     Impl::Ei,
     Impl::Beam,
+    Impl::BaselineCore,
+    Impl::BaselineC,
 ];
 
 impl Impl {
@@ -156,19 +245,40 @@ impl Impl {
             Impl::Node => "Node",
             Impl::Ei => "C node on ei",
             Impl::Beam => "BEAM to BEAM",
+            Impl::BaselineCore => "baseline: Rust core",
+            Impl::BaselineC => "baseline: through C",
+        }
+    }
+
+    /// How `--impls` names it.
+    fn key(self) -> &'static str {
+        match self {
+            Impl::Core => "core",
+            Impl::C => "c",
+            Impl::Ruby => "ruby",
+            Impl::Node => "node",
+            Impl::Ei => "ei",
+            Impl::Beam => "beam",
+            Impl::BaselineCore => "baseline_core",
+            Impl::BaselineC => "baseline_c",
         }
     }
 
     /// Whether the implementation has `scenario`. ei has no term tree (no codec) and cannot
-    /// answer spawn requests (no erpc into it). The Ruby and Node clients get the serve
-    /// scenarios (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`,
-    /// `p99_us` and `calls_per_s` as bench/c/erldp_client.c does) with their serve layers;
-    /// add them here then.
+    /// answer spawn requests (no erpc into it). The Node client gets the serve scenarios
+    /// (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`, `p99_us` and
+    /// `calls_per_s` as bench/c/erldp_client.c and bench/ruby/client.rb do) with its serve
+    /// layer; add it here then. Over TLS: the Rust core and BEAM. A baseline runs the scenarios
+    /// that every version of the clients has had.
     fn runs(self, scenario: Scenario) -> bool {
+        if scenario.tls() {
+            return matches!(self, Impl::Core | Impl::Beam);
+        }
         match self {
-            Impl::Core | Impl::C | Impl::Beam => true,
+            Impl::Core | Impl::C | Impl::Beam | Impl::Ruby => true,
+            Impl::BaselineCore | Impl::BaselineC => scenario <= Scenario::Codec,
             Impl::Ei => !matches!(scenario, Scenario::Codec | Scenario::ServeErpc),
-            Impl::Ruby | Impl::Node => !scenario.serves(),
+            Impl::Node => !scenario.serves(),
         }
     }
 }
@@ -209,6 +319,27 @@ fn launchers(root: &Path, out: &Path) -> BTreeMap<Impl, Launcher> {
             &["node", "-e", "require('./node')"],
         )
         .map(|()| vec!["node".into(), "bench/node/client.js".into()]),
+    );
+    let baseline = std::env::var_os(BASELINE_ENV).map(PathBuf::from);
+    let missing = || Err(format!("not asked for (set {BASELINE_ENV})"));
+    map.insert(
+        Impl::BaselineCore,
+        baseline.as_ref().map_or_else(missing, |dir| {
+            let exe = dir.join("target/release/examples/bench");
+            if exe.exists() {
+                Ok(vec![exe.to_string_lossy().into_owned(), "client".into()])
+            } else {
+                Err(format!("missing: {}", exe.display()))
+            }
+        }),
+    );
+    map.insert(
+        Impl::BaselineC,
+        baseline.as_ref().map_or_else(missing, |dir| {
+            let out = out.join("baseline");
+            std::fs::create_dir_all(&out).map_err(|err| format!("{}: {err}", out.display()))?;
+            build_c_client(dir, &out)
+        }),
     );
     map
 }
@@ -255,7 +386,8 @@ fn build_c_client(root: &Path, out: &Path) -> Launcher {
         );
     }
     // The client records the library's SONAME, which names no file cargo
-    // writes: a link by that name next to the client does.
+    // writes: a link by that name next to the client does. A library built
+    // before it had one (a baseline) is recorded by its file name.
     let dynamic = Command::new("readelf")
         .arg("-d")
         .arg(lib.join("libErlDP.so"))
@@ -271,7 +403,7 @@ fn build_c_client(root: &Path, out: &Path) -> Launcher {
                     .to_string(),
             )
         })
-        .ok_or("target/release/libErlDP.so has no SONAME")?;
+        .unwrap_or_else(|| "libErlDP.so".into());
     let link = out.join(&soname);
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(lib.join("libErlDP.so"), &link)
@@ -322,6 +454,7 @@ fn build_ei(root: &Path, out: &Path, program: &str) -> Launcher {
 /// What one measurement printed, by key.
 type Sample = BTreeMap<String, f64>;
 
+/// Runs one client; `tls` is the option file it connects with, for TLS scenarios.
 fn run_client(
     command: &[String],
     root: &Path,
@@ -329,8 +462,14 @@ fn run_client(
     peer: &str,
     cookie: &str,
     arg: &str,
+    tls: Option<&Path>,
 ) -> Result<Sample, String> {
-    let mut child = Command::new(&command[0])
+    let mut child = Command::new(&command[0]);
+    child.env_remove(TLS_ENV);
+    if let Some(optfile) = tls {
+        child.env(TLS_ENV, optfile);
+    }
+    let mut child = child
         .args(&command[1..])
         .args([scenario.name(), peer, cookie, arg])
         .current_dir(root)
@@ -407,21 +546,21 @@ fn run_beam(
             .collect::<Sample>()
     };
     Ok(match scenario {
-        Scenario::Send => {
+        Scenario::Send | Scenario::TlsSend => {
             let v = eval(
                 anchor,
                 format!("erldp_bench:beam_send('{peer}', {MESSAGES})."),
             )?;
             sample(&[("msgs_per_s", v[0])])
         }
-        Scenario::Receive => {
+        Scenario::Receive | Scenario::TlsReceive => {
             let v = eval(
                 anchor,
                 format!("erldp_bench:beam_receive('{peer}', {MESSAGES})."),
             )?;
             sample(&[("msgs_per_s", v[0])])
         }
-        Scenario::Rpc => {
+        Scenario::Rpc | Scenario::TlsRpc => {
             let v = eval(anchor, format!("erldp_bench:beam_rpc('{peer}', {RPCS})."))?;
             sample(&[("median_us", v[0]), ("p99_us", v[1]), ("calls_per_s", v[2])])
         }
@@ -467,8 +606,10 @@ fn run_beam(
 
 fn arg_for(scenario: Scenario, corpus: &Path) -> String {
     match scenario {
-        Scenario::Send | Scenario::Receive => MESSAGES.to_string(),
-        Scenario::Rpc => RPCS.to_string(),
+        Scenario::Send | Scenario::Receive | Scenario::TlsSend | Scenario::TlsReceive => {
+            MESSAGES.to_string()
+        }
+        Scenario::Rpc | Scenario::TlsRpc => RPCS.to_string(),
         Scenario::Concurrent => CALLS_PER_CALLER.to_string(),
         Scenario::BigOut | Scenario::BigIn => BIG.to_string(),
         Scenario::Codec => corpus.to_string_lossy().into_owned(),
@@ -503,7 +644,8 @@ fn machine() -> String {
     format!("{cores} cores, {model}")
 }
 
-fn run(rounds: usize) {
+fn run(selection: &Selection) {
+    let rounds = selection.rounds;
     let started = Instant::now();
     let load_before = load_average();
     let root = repo_root();
@@ -515,7 +657,12 @@ fn run(rounds: usize) {
     let launchers = launchers(&root, &out);
     let ei_server = build_ei(&root, &out, "ei_server");
 
-    let start_peer = |cookie: Option<&str>| {
+    // Test certificates, and the option file both BEAM nodes and our client read.
+    let tls_files = TlsFiles::generate(&Otp::System);
+    let tls_opts = tls_files.verifying_opts("node");
+    let optfile = tls_files.optfile("bench.conf", &tls_opts, &tls_opts);
+
+    let start_peer = |cookie: Option<&str>, tls: bool| {
         let mut builder = BeamPeer::builder()
             .name_prefix("erldp_bench_")
             .arg("-pa")
@@ -524,13 +671,25 @@ fn run(rounds: usize) {
         if let Some(cookie) = cookie {
             builder = builder.cookie(cookie);
         }
+        if tls {
+            builder = builder.tls(&optfile);
+        }
         builder.start()
     };
-    let mut peer = start_peer(None);
-    let mut anchor = start_peer(Some(peer.cookie()));
+    let mut peer = start_peer(None, false);
+    let mut anchor = start_peer(Some(peer.cookie()), false);
     let peer_name = peer.node().to_string();
     let cookie = peer.cookie().to_string();
     peer.eval_ok("erldp_bench:start().");
+    // The TLS pair: a peer and an anchor of their own, only when a TLS row runs.
+    let mut tls = selection.scenarios.iter().any(|s| s.tls()).then(|| {
+        let mut tls_peer = start_peer(Some(&cookie), true);
+        let mut tls_anchor = start_peer(Some(&cookie), true);
+        let name = tls_peer.node().to_string();
+        tls_peer.eval_ok("erldp_bench:start().");
+        tls_anchor.eval_ok(&format!("pong = net_adm:ping('{name}')."));
+        (tls_peer, tls_anchor, name)
+    });
     let otp = peer.eval_ok(
         "erlang:system_info(otp_release) ++ \" (erts \" ++ erlang:system_info(version) ++ \")\".",
     );
@@ -540,9 +699,10 @@ fn run(rounds: usize) {
     let mut failures: BTreeMap<Impl, String> = BTreeMap::new();
     for round in 0..rounds {
         // Rotate who goes first, so no implementation always follows the same one.
-        let mut order = IMPLS.to_vec();
-        order.rotate_left(round % IMPLS.len());
-        for scenario in SCENARIOS {
+        let mut order = selection.impls.clone();
+        let first = round % order.len().max(1);
+        order.rotate_left(first);
+        for &scenario in &selection.scenarios {
             eprintln!("round {}/{rounds}: {}", round + 1, scenario.name());
             for &imp in &order {
                 if failures.contains_key(&imp) {
@@ -555,15 +715,22 @@ fn run(rounds: usize) {
                     Impl::Ei if scenario.serves() => Some(&ei_server),
                     _ => launchers.get(&imp),
                 };
+                let (peer_name, anchor, tls) = match (&mut tls, scenario.tls()) {
+                    (Some((_, tls_anchor, tls_peer_name)), true) => {
+                        (&*tls_peer_name, tls_anchor, Some(optfile.as_path()))
+                    }
+                    _ => (&peer_name, &mut anchor, None),
+                };
                 let result = match (imp, launcher) {
-                    (Impl::Beam, _) => run_beam(&mut anchor, scenario, &peer_name, &corpus_text),
+                    (Impl::Beam, _) => run_beam(anchor, scenario, peer_name, &corpus_text),
                     (_, Some(Ok(command))) => run_client(
                         command,
                         &root,
                         scenario,
-                        &peer_name,
+                        peer_name,
                         &cookie,
                         &arg_for(scenario, &corpus),
+                        tls,
                     ),
                     _ => continue,
                 };
@@ -579,6 +746,7 @@ fn run(rounds: usize) {
     }
     let mut absent: BTreeMap<Impl, String> = launchers
         .into_iter()
+        .filter(|(imp, _)| selection.impls.contains(imp))
         .filter_map(|(imp, launcher)| launcher.err().map(|why| (imp, why)))
         .collect();
     if let Err(why) = ei_server {
@@ -655,6 +823,21 @@ const ROWS: &[Row] = &[
         title: "  peak RSS, MiB",
         scenario: Scenario::BigIn,
         key: "peak_rss_mib",
+    },
+    Row {
+        title: "TLS (inet_tls): one-way send, msgs/s",
+        scenario: Scenario::TlsSend,
+        key: "msgs_per_s",
+    },
+    Row {
+        title: "TLS (inet_tls): receive, msgs/s",
+        scenario: Scenario::TlsReceive,
+        key: "msgs_per_s",
+    },
+    Row {
+        title: "TLS (inet_tls): rpc erlang:node/0 median, µs",
+        scenario: Scenario::TlsRpc,
+        key: "median_us",
     },
     Row {
         title: "ETF encode, ns/term",
@@ -764,23 +947,40 @@ fn report(
     out.push_str(&format!(
         "{rounds} rounds, median (min–max); ratios are of medians, ErlDP Rust core ÷ anchor.\n\n"
     ));
+    // Columns and rows that something was measured for (a run of `--only` or `--impls` has
+    // fewer); the baseline's ratio only when one ran.
+    let measured = |imp: Impl| results.keys().any(|&(_, i)| i == imp);
+    let columns: Vec<Impl> = IMPLS.into_iter().filter(|&imp| measured(imp)).collect();
+    let mut anchors = vec![(Impl::Ei, "core ÷ ei"), (Impl::Beam, "core ÷ BEAM")];
+    if measured(Impl::BaselineCore) {
+        anchors.push((Impl::BaselineCore, "core ÷ baseline core"));
+    }
     out.push_str("| measurement |");
-    for imp in IMPLS {
+    for imp in &columns {
         out.push_str(&format!(" {} |", imp.title()));
     }
-    out.push_str(" core ÷ ei | core ÷ BEAM |\n|---|");
-    out.push_str(&"---:|".repeat(IMPLS.len() + 2));
+    for (_, title) in &anchors {
+        out.push_str(&format!(" {title} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(columns.len() + anchors.len()));
     out.push('\n');
     for row in ROWS {
+        if columns
+            .iter()
+            .all(|&imp| values(results, row.scenario, imp, row.key).is_empty())
+        {
+            continue;
+        }
         out.push_str(&format!("| {} |", row.title));
-        for imp in IMPLS {
+        for &imp in &columns {
             out.push_str(&format!(
                 " {} |",
                 cell(&values(results, row.scenario, imp, row.key))
             ));
         }
         let core = values(results, row.scenario, Impl::Core, row.key);
-        for anchor in [Impl::Ei, Impl::Beam] {
+        for &(anchor, _) in &anchors {
             let r = ratio(&core, &values(results, row.scenario, anchor, row.key));
             out.push_str(&format!(
                 " {} |",
@@ -795,8 +995,9 @@ fn report(
     out.push_str("\n\nTargets (this run):\n");
     let get = |scenario, imp, key| values(results, scenario, imp, key);
     let mut target = |text: &str, value: Option<f64>, goal: f64, at_least: bool| {
+        // A run of `--only` or `--impls` measures some of them.
         let verdict = match value {
-            None => "not measured".to_string(),
+            None => return,
             Some(v) if (at_least && v >= goal) || (!at_least && v <= goal) => {
                 format!("{v:.2} — met")
             }
@@ -859,6 +1060,33 @@ fn report(
         ratio(&get(BigIn, Core, "mb_per_s"), &get(BigIn, Beam, "mb_per_s")),
         1.0,
         true,
+    );
+    target(
+        "core TLS send ÷ BEAM TLS send ≥ 1",
+        ratio(
+            &get(TlsSend, Core, "msgs_per_s"),
+            &get(TlsSend, Beam, "msgs_per_s"),
+        ),
+        1.0,
+        true,
+    );
+    target(
+        "core TLS receive ÷ BEAM TLS receive ≥ 1",
+        ratio(
+            &get(TlsReceive, Core, "msgs_per_s"),
+            &get(TlsReceive, Beam, "msgs_per_s"),
+        ),
+        1.0,
+        true,
+    );
+    target(
+        "core TLS rpc median ÷ BEAM TLS rpc median ≤ 1",
+        ratio(
+            &get(TlsRpc, Core, "median_us"),
+            &get(TlsRpc, Beam, "median_us"),
+        ),
+        1.0,
+        false,
     );
     let payload = BIG as f64 / (1 << 20) as f64;
     for (scenario, what) in [(BigOut, "out"), (BigIn, "in")] {
@@ -995,10 +1223,11 @@ mod client {
             codec(Path::new(arg));
             return;
         }
-        let node = Node::builder(random_name("bench_rs"))
-            .cookie(cookie.as_str())
-            .start()
-            .expect("node");
+        let mut builder = Node::builder(random_name("bench_rs")).cookie(cookie.as_str());
+        if let Some(optfile) = std::env::var_os(TLS_ENV) {
+            builder = builder.tls(TlsConfig::from_optfile(optfile).expect("the TLS option file"));
+        }
+        let node = builder.start().expect("node");
         node.connect(peer).expect("connect");
         let n: usize = arg.parse().expect("a number");
         match scenario.as_str() {

@@ -1,5 +1,7 @@
 //! ErlDP from Rust, called by BEAM: a calculator served as a process and a
-//! module exposed to `rpc`.
+//! module exposed to `rpc`. The node is visible, so it takes part in
+//! `global` as a BEAM node does, and the calculator is also the global name
+//! `rust_calculator`.
 //!
 //! Run by `make demo`, or by hand:
 //!
@@ -11,6 +13,7 @@
 //!
 //! ```text
 //! GenServer.call({:calculator, :"rust_calc@host"}, {:add, 2, 3})   # 5
+//! GenServer.call({:global, :rust_calculator}, {:sub, 10, 4})       # 6, once connected
 //! GenServer.call({:calculator, :"rust_calc@host"}, {:div, 1, 0})   # exits: {:ArgumentError, "division by zero"}
 //! :rpc.call(:"rust_calc@host", :rust_math, :factorial, [20])       # 2432902008176640000
 //! :erpc.call(:"rust_calc@host", :rust_math, :sqrt, [-1.0])         # raises, with a Rust stack frame
@@ -78,11 +81,11 @@ fn main() -> erldp::Result<()> {
         eprintln!("usage: serve NODE_NAME COOKIE");
         std::process::exit(2);
     };
-    let node = Node::builder(name).cookie(cookie).start()?;
+    let node = Node::builder(name).cookie(cookie).hidden(false).start()?;
 
     let (stop_tx, stop) = mpsc::channel();
     let stop_tx = Mutex::new(stop_tx);
-    let _calculator = node.serve("calculator", move |request: Request| match request.kind {
+    let calculator = node.serve("calculator", move |request: Request| match request.kind {
         RequestKind::Call => calculate(&request.message).map(Reply::Value),
         _ if request.message.is_atom("stop") => {
             let _ = stop_tx.lock().expect("not poisoned").send(());
@@ -91,7 +94,10 @@ fn main() -> erldp::Result<()> {
         _ => Ok(Reply::NoReply),
     })?;
     let _math = node.expose("rust_math", rust_math)?;
+    // Known to every node of the global cluster this node joins when they connect.
+    node.register_global(&Term::atom("rust_calculator"), calculator.pid())?;
 
+    println!("serve: the calculator is also the global name rust_calculator");
     println!("serve: ready as {}", node.name());
     let _ = stop.recv();
     println!("serve: stopped");

@@ -27,6 +27,7 @@ const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
 const opts = require('./options');
 const etf = require('./etf');
+const { Serving } = require('./serving');
 
 const DEFAULT_TIMEOUT = 5000;
 /** Answers settled per turn of the event loop: a few milliseconds of work. */
@@ -45,8 +46,10 @@ class Node {
   #closing;
   #mailboxes = new Set();
   #settle = (id, error, value) => this.#settleOne(id, error, value);
+  #serving;
+  #dispatch = (handler, token, bytes) => this.#serving.dispatch(handler, token, bytes);
   #drain = () => {
-    if (this.#native.drain(this.#settle, BATCH)) setImmediate(this.#drain);
+    if (this.#native.drain(this.#settle, this.#dispatch, BATCH)) setImmediate(this.#drain);
   };
   #flushScheduled = false;
   #flush = () => {
@@ -59,6 +62,7 @@ class Node {
   constructor(key, decode) {
     if (key !== internal) throw new TypeError('use erldp.Node.start(name, options) to start a node');
     this.#decode = decode;
+    this.#serving = new Serving(() => this.#native, decode);
   }
 
   /**
@@ -200,6 +204,62 @@ class Node {
     this.#staged();
   }
 
+  /**
+   * Serves `name`: `gen_server:call`s run `handler(request, from)` and are answered with its
+   * value (or its Promise's); casts and plain messages run it with `from` null. One request
+   * at a time unless `{ concurrency }`. Returns the Served handle (`pid`, `name`, `close()`).
+   */
+  serve(name, handler, options) {
+    return this.#serving.serve(name, handler, options);
+  }
+
+  /** Makes `rpc:call`/`erpc:call` of `module` run `handler(fun, args)`; returns the Exposed handle. */
+  expose(module, handler, options) {
+    return this.#serving.expose(module, handler, options);
+  }
+
+  /** Stops serving `name`; false when it was not served. */
+  unserve(name) {
+    return this.#serving.unserve(name);
+  }
+
+  /** Stops exposing `module`; false when it was not exposed. */
+  unexpose(module) {
+    return this.#serving.unexpose(module);
+  }
+
+  /** Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`. */
+  reply(from, value) {
+    this.#native.reply(from, value);
+    this.#staged();
+  }
+
+  /** `global:register_name(name, pid)` for a mailbox of this node: true, or false when taken. */
+  async registerGlobal(name, box) {
+    const pid = box instanceof Mailbox ? box.pid : box;
+    return this.#request(true, (id) => this.#native.registerGlobal(id, name, pid), decodePlain);
+  }
+
+  /** `global:whereis_name(name)`: the Pid, or null. */
+  async whereisGlobal(name) {
+    return this.#request(true, (id) => this.#native.whereisGlobal(id, name), decodePlain);
+  }
+
+  /** `global:unregister_name(name)`. */
+  async unregisterGlobal(name) {
+    await this.#request(true, (id) => this.#native.unregisterGlobal(id, name));
+  }
+
+  /** `pg:get_members(scope, group)`: the pids in `group`, ours and the peers'. */
+  async members(group, options) {
+    options = opts.optionsObject(options, 'members options', 'members');
+    const flags = opts.decodeFlags(options, this.#decode);
+    const signal = opts.signal(options);
+    const scope = scopeOf(options);
+    const call = (id) => this.#native.members(id, group, scope);
+    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
+  }
+
   /** A new mailbox, registered as `name` when one is given. */
   mailbox(name, options) {
     if (name !== undefined && name !== null) opts.name(name, 'the mailbox name');
@@ -209,6 +269,7 @@ class Node {
       request: (held, call, decode, signal, late) => this.#request(held, call, decode, signal, late),
       staged: () => this.#staged(),
       forget: (box) => this.#mailboxes.delete(box),
+      reply: (from, value) => this.reply(from, value),
     });
     // Held until closed, like an Erlang process that lives until it exits:
     // a registered mailbox must not vanish with garbage collection.
@@ -239,6 +300,7 @@ class Node {
       this.#closed = true;
       this.#closing = this.#request(true, (id) => this.#native.close(id)).then(() => {
         this.#mailboxes.clear();
+        this.#serving.clear();
       });
       this.#updateRef();
     }
@@ -481,6 +543,36 @@ class Mailbox {
     await this.#ops.request(true, (id) => this.#native.demonitor(id, target), undefined, signal);
   }
 
+  /** Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`. */
+  reply(from, value) {
+    this.#ops.reply(from, value);
+  }
+
+  /** `pg:join(scope, group, pid)`: joins `group` of `{ scope }` (default `pg`). */
+  async join(group, options) {
+    options = opts.optionsObject(options, 'join options', 'scope');
+    const scope = scopeOf(options);
+    await this.#ops.request(true, (id) => this.#native.join(id, group, scope), undefined, opts.signal(options));
+  }
+
+  /** `pg:leave(scope, group, pid)`: false when the mailbox was not in the group. */
+  async leave(group, options) {
+    options = opts.optionsObject(options, 'leave options', 'scope');
+    const scope = scopeOf(options);
+    const call = (id) => this.#native.leave(id, group, scope);
+    return this.#ops.request(true, call, decodePlain, opts.signal(options));
+  }
+
+  /** `net_kernel:monitor_nodes(true)`: a `node_up` or `node_down` message for each peer that comes or goes. */
+  monitorNodes() {
+    this.#native.monitorNodes();
+  }
+
+  /** Undoes one `monitorNodes()`. */
+  demonitorNodes() {
+    this.#native.demonitorNodes();
+  }
+
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
    * (default `normal`), monitoring ones a `DOWN`; a pending receive
@@ -490,6 +582,17 @@ class Mailbox {
     this.#native.close(reason);
     this.#ops.forget(this);
   }
+}
+
+/** An answer that holds no binaries, maps or floats: a boolean, a Pid, `nil`. */
+function decodePlain(bytes) {
+  return etf.decodeValue(bytes, 0);
+}
+
+/** The `scope` option: an atom (string or symbol); undefined is `pg`. */
+function scopeOf(options) {
+  if (options.scope !== undefined) opts.name(options.scope, 'the scope');
+  return options.scope;
 }
 
 module.exports = { Node, Mailbox };

@@ -26,6 +26,10 @@ const KNOWN = {
   connect: ['host', 'port', 'signal'],
   wait: ['signal'],
   logger: ['level'],
+  serve: ['concurrency', 'maxQueue', ...DECODE_KEYS],
+  scope: ['scope', 'signal'],
+  members: ['scope', 'signal', ...DECODE_KEYS],
+  pubsub: ['poolSize'],
 };
 
 function isObject(value) {

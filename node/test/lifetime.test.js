@@ -67,3 +67,10 @@ test('an unref()ed node lets the script exit once its requests are answered', as
   assert.match(result.output, /slept Symbol\(ok\)\n/);
   assert.ok(Date.now() - started >= 1000, 'it waited for the rpc');
 });
+
+test('an unrefed node that serves a name and exposes a module lets the process exit', async () => {
+  const result = await run('serves-unref.js', EXIT_TIMEOUT);
+  assert.equal(result.running, false, `still running:\n${result.output}`);
+  assert.equal(result.code, 0, result.output);
+  assert.match(result.output, /pong\? pong\n/);
+});

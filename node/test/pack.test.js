@@ -51,7 +51,7 @@ test('an ES module imports it by name and talks to a BEAM node', async (t) => {
   t.after(() => peer.stop());
   fs.writeFileSync(
     path.join(app, 'main.mjs'),
-    `import { Node, tuple, format, Float, RpcError } from 'erldp';
+    `import { Node, tuple, format, Float, RpcError, NOREPLY, global, PubSub } from 'erldp';
 import erldp from 'erldp';
 const [peer, cookie, name] = process.argv.slice(2);
 const node = await Node.start(name, { cookie });
@@ -64,6 +64,7 @@ try {
   console.log(JSON.stringify({
     sum: String(sum), float: float instanceof Float, same, unknown, named: erldp.Node === Node,
     tuple: format(tuple(Symbol.for('ok'))), rpcError: typeof RpcError,
+    serving: typeof NOREPLY === 'symbol' && typeof PubSub === 'function' && global('x') instanceof erldp.Global,
   }));
 } finally {
   await node.close();
@@ -82,6 +83,7 @@ try {
     named: true,
     tuple: '{ok}',
     rpcError: 'function',
+    serving: true,
   });
   assert.match(result.unknown, /^unknown option "cookiee" in rpc options \(known: timeout, signal, /);
 });

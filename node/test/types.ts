@@ -16,7 +16,7 @@ async function example(peer: string): Promise<void> {
   box.send([Symbol.for('echo'), peer], erldp.tuple(box.pid, 'hi'));
   const msg = await box.receive({ timeout: 5000 });
   if (msg !== null) {
-    const kind: 'message' | 'exit' | 'down' | 'node_down' = msg.kind;
+    const kind: 'message' | 'exit' | 'down' | 'node_down' | 'node_up' = msg.kind;
     const from: erldp.Pid | undefined = msg.from;
     console.log(kind, from?.toString(), msg.term, msg.reason, msg.ref?.equals(msg.ref));
   }
@@ -56,4 +56,62 @@ async function example(peer: string): Promise<void> {
   console.log(pong, name, sum, reply, connected, peers, back, text, hex);
 }
 
+async function serving(node: erldp.Node): Promise<void> {
+  const waiting: erldp.Term[] = [];
+  const served: erldp.Served = node.serve('calc', async (request: erldp.Tuple, from) => {
+    if (from !== null && request[0] === Symbol.for('later')) {
+      waiting.push(from);
+      return erldp.NOREPLY;
+    }
+    return (request[1] as number) + (request[2] as number);
+  });
+  const pid: erldp.Pid = served.pid;
+  const name: symbol = served.name;
+  node.serve('pool', () => Symbol.for('ok'), { concurrency: 8, maxQueue: 100, binaries: 'buffer' });
+  const exposed: erldp.Exposed = node.expose('js_math', (fun, args) => {
+    if (fun === Symbol.for('double')) return 2 * (args[0] as number);
+    throw new TypeError(`no ${Symbol.keyFor(fun)}/${args.length}`);
+  });
+  const module: symbol = exposed.module;
+  for (const from of waiting) node.reply(from, 42);
+  const box = node.mailbox();
+  box.reply(waiting[0], 'also');
+  const unserved: boolean = node.unserve('pool');
+  const unexposed: boolean = node.unexpose('js_math');
+  served.close();
+  exposed.close();
+  console.log(pid, name, module, unserved, unexposed);
+}
+
+async function cluster(node: erldp.Node): Promise<void> {
+  const box = node.mailbox();
+  const registered: boolean = await node.registerGlobal('svc', box);
+  await node.registerGlobal(Symbol.for('svc2'), box.pid);
+  const where: erldp.Pid | null = await node.whereisGlobal('svc');
+  await node.unregisterGlobal('svc');
+  const dest: erldp.Dest = erldp.global('svc');
+  box.send(dest, 'hi');
+  await node.call(erldp.global('store'), Symbol.for('state'));
+  node.cast(erldp.global('store'), 1);
+  const ref: erldp.Ref = await box.monitor(erldp.global('store'));
+  await box.join(Symbol.for('room'));
+  await box.join('lobby', { scope: 'chat' });
+  const left: boolean = await box.leave(Symbol.for('room'), { scope: Symbol.for('pg') });
+  const members: erldp.Pid[] = await node.members(Symbol.for('room'), { scope: 'pg' });
+  box.monitorNodes();
+  const msg = await box.receive();
+  if (msg?.kind === 'node_up') console.log(msg.node);
+  box.demonitorNodes();
+  const pubsub: erldp.PubSub = await erldp.PubSub.start(node, 'MyApp.PubSub', { poolSize: 2 });
+  pubsub.subscribe(box, 'room:lobby');
+  await pubsub.broadcast('room:lobby', erldp.tuple(Symbol.for('new_msg'), 'hi'));
+  pubsub.directBroadcast('app@host', 'room:lobby', 1);
+  const unsubscribed: boolean = pubsub.unsubscribe(box.pid, 'room:lobby');
+  const groups: symbol[] = pubsub.groups;
+  pubsub.close();
+  console.log(registered, where, ref, left, members, unsubscribed, groups);
+}
+
 void example;
+void serving;
+void cluster;

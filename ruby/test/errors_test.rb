@@ -16,8 +16,11 @@ class ErrorsTest < Minitest::Test
 
   def test_connection_error_when_nothing_listens
     port = TCPServer.open("127.0.0.1", 0) { |server| server.addr[1] }
+    node = new_node
+    # A short name, as ours: a long one is refused before any connecting.
+    nobody = :"nobody@#{node.name.to_s.split("@").last}"
     error = assert_raises(ErlDP::ConnectionError) do
-      new_node.connect(:"nobody@localhost", host: "127.0.0.1", port: port)
+      node.connect(nobody, host: "127.0.0.1", port: port)
     end
     assert_match(/refused/i, error.message)
   end
@@ -33,7 +36,10 @@ class ErrorsTest < Minitest::Test
       Thread.current.report_on_exception = false
       node.rpc(doomed.node, :timer, :sleep, [60_000], timeout: nil)
     end
-    Thread.pass until waiting.stop?
+    # The rpc runs on the peer before it dies: killed earlier, it could make the rpc connect
+    # anew and find no node in EPMD.
+    doomed.eval!("erldp_test:wait_for(fun() -> lists:any(fun(P) -> erlang:process_info(P, current_function) =:= " \
+                 "{current_function, {timer, sleep, 1}} end, processes()) end, 30000)")
     doomed.kill
     error = assert_raises(ErlDP::ConnectionError) { waiting.value }
     assert_match(/connection/, error.message)

@@ -65,11 +65,51 @@ module ErlDPTest
       end
     end
 
-    def initialize(cookie: self.class.random_cookie, args: [])
+    # The OTP compatibility chroots to test with besides the system OTP, as the Rust testkit
+    # finds them (tests/testkit/src/otp.rs): +ERLDP_OTP_CHROOTS+ (directories separated by +:+)
+    # or else .otp/otp27 and .otp/otp29; none with +ERLDP_SKIP_OTP_COMPAT=1+; a missing one fails
+    # with +ERLDP_REQUIRE_OTP_COMPAT=1+ (set by make test). Running one needs root.
+    def self.chroots
+      return [] if ENV["ERLDP_SKIP_OTP_COMPAT"] == "1"
+
+      dirs = ENV.fetch("ERLDP_OTP_CHROOTS", nil)&.split(":")&.reject(&:empty?) ||
+             %w[.otp/otp27 .otp/otp29].map { |dir| File.join(REPO, dir) }
+      dirs.filter_map do |dir|
+        usable = File.exist?(File.join(dir, "usr/bin/erl")) && Process.euid.zero?
+        raise "OTP compatibility chroot #{dir} is missing or unusable: run `make setup` as root" if
+          !usable && ENV["ERLDP_REQUIRE_OTP_COMPAT"] == "1"
+
+        File.realpath(dir) if usable
+      end
+    end
+
+    # The helper modules compiled by the chroot's own erlc, inside it (older beams may not load
+    # in a newer OTP): the path as the chroot's programs see it.
+    def self.chroot_ebin(root)
+      @chroot_ebins ||= {}
+      @chroot_ebins[root] ||= begin
+        inside = "/var/tmp/erldp-ruby-#{SecureRandom.alphanumeric(10).downcase}"
+        dir = File.join(root, inside)
+        FileUtils.mkdir_p(File.join(dir, "src"))
+        at_exit { FileUtils.rm_rf(dir) }
+        sources = Dir[File.join(REPO, "tests/erlang/*.erl")]
+        FileUtils.cp(sources, File.join(dir, "src"))
+        out, status = Open3.capture2e("chroot", root, "erlc", "-o", inside,
+                                      *sources.map { |src| "#{inside}/src/#{File.basename(src)}" })
+        raise "erlc in #{root} failed:\n#{out}" unless status.success?
+
+        inside
+      end
+    end
+
+    # @param otp [String, nil] a chroot from {.chroots} to run the node in; nil: the system OTP
+    def initialize(cookie: self.class.random_cookie, args: [], otp: nil)
       @cookie = cookie
       name = "erldp_rb_#{SecureRandom.alphanumeric(10).downcase}"
+      erl = otp ? ["chroot", otp, "erl"] : ["erl"]
+      ebin = otp ? self.class.chroot_ebin(otp) : self.class.ebin
       @stdin, @stdout, @process = Open3.popen2e(
-        "erl", "-sname", name, "-setcookie", cookie, "-noshell", "+Bd", "-pa", self.class.ebin,
+        *erl, "-sname", name, "-setcookie", cookie, "-noshell", "+Bd", "-pa", ebin,
         *args, "-s", "erldp_test", "main"
       )
       @stdout.set_encoding(Encoding::UTF_8)

@@ -85,7 +85,8 @@ class ThreadsTest < Minitest::Test
   def test_thread_raise_interrupts_a_connect_and_a_deadline_bounds_one
     silent = TCPServer.new("127.0.0.1", 0)
     node = new_node(setup_timeout: 600)
-    stuck = :"stuck@localhost"
+    # A short name, as ours: a long one would be refused before any connecting.
+    stuck = :"stuck@#{node.name.to_s.split("@").last}"
     connecting = Thread.new do
       Thread.current.report_on_exception = false
       node.connect(stuck, host: "127.0.0.1", port: silent.addr[1])

@@ -380,10 +380,25 @@ pub(crate) fn from_js(js: Js, value: Value) -> Result<Term> {
     Encoder::new(js).convert(value)
 }
 
-/// A destination: a `Pid`, a `Ref` (an alias), or `[name, node]` (also as
-/// a tuple) with each part a string or a symbol.
+/// A destination: a `Pid`, a `Ref` (an alias), `[name, node]` (also as
+/// a tuple) with each part a string or a symbol, or an `erldp.Global`.
 pub(crate) fn dest_from_js(js: Js, value: Value) -> Result<Dest> {
-    dest_from_term(js, from_js(js, value)?)
+    match global_dest(js, value)? {
+        Some(dest) => Ok(dest),
+        None => dest_from_term(js, from_js(js, value)?),
+    }
+}
+
+/// The destination of an `erldp.Global` (`erldp.global(name)`), whose
+/// `name` is the text of the atom; `None` for any other value.
+pub(crate) fn global_dest(js: Js, value: Value) -> Result<Option<Dest>> {
+    if js.kind(value)? != Kind::Object
+        || !js.instance_of(value, registry::get(js, Item::Global)?)?
+    {
+        return Ok(None);
+    }
+    let name = name_from_js(js, js.named(value, c"name")?)?;
+    Ok(Some(Dest::global(name)))
 }
 
 /// [`dest_from_js`] for a value already converted: names may be symbols

@@ -7,6 +7,7 @@
 //! (`lanes.rs`) and answers come back through a thread-safe function
 //! (`node.rs`).
 
+mod cluster;
 mod convert;
 mod error;
 mod js;
@@ -16,6 +17,7 @@ mod mailbox;
 mod node;
 mod registry;
 mod send;
+mod serving;
 
 // The package's functions that live in modules of their own.
 pub use log::{log_from_env, set_log_callback, set_log_level};

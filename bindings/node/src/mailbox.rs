@@ -18,8 +18,8 @@ use crate::send::{self, Outgoing};
 
 #[napi]
 pub struct NativeMailbox {
-    mailbox: Mailbox,
-    cx: Context,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) cx: Context,
 }
 
 /// What `monitor` and `demonitor` act on.
@@ -51,6 +51,9 @@ impl NativeMailbox {
         if matches!(js.kind(value)?, Kind::String | Kind::Symbol) {
             return Ok(Target::Node(convert::name_from_js(js, value)?));
         }
+        if let Some(global) = convert::global_dest(js, value)? {
+            return Ok(Target::Process(global));
+        }
         match from_js(js, value)? {
             Term::Ref(reference) => Ok(Target::Monitor(reference)),
             term => Ok(Target::Process(convert::dest_from_term(js, term)?)),
@@ -59,7 +62,7 @@ impl NativeMailbox {
 
     /// Runs a link or monitor operation on the lane of `peer` and settles
     /// request `id` with its outcome.
-    fn request(
+    pub(crate) fn request(
         &self,
         id: u32,
         peer: Atom,

@@ -39,6 +39,7 @@ use crate::js::{Js, Value};
 use crate::lanes::Lanes;
 use crate::mailbox::NativeMailbox;
 use crate::send::{self, Outgoing};
+use crate::serving::{Desk, Incoming};
 
 /// What a request ended with.
 pub(crate) enum Outcome {
@@ -53,6 +54,9 @@ pub(crate) enum Outcome {
     /// Done, with nothing to return.
     Done,
     Failed(erldp::Error),
+    /// Not an answer: a request for the served name or exposed module whose
+    /// handler is the completion's `id` (see `serving.rs`).
+    Request(Incoming),
 }
 
 struct Completion {
@@ -156,10 +160,11 @@ impl Reply {
         self.send(id, options, result.unwrap_or_else(Outcome::Failed));
     }
 
-    /// Settles up to `max` queued completions through `settle`; returns
-    /// whether more are waiting (then the caller drains again soon, and no
-    /// wake-up is sent meanwhile).
-    fn drain(&self, js: Js, settle: Value, max: usize) -> Result<bool> {
+    /// Settles up to `max` queued completions through `settle`, and hands
+    /// requests to handlers through `dispatch`; returns whether more are
+    /// waiting (then the caller drains again soon, and no wake-up is sent
+    /// meanwhile).
+    fn drain(&self, js: Js, settle: Value, dispatch: Value, max: usize) -> Result<bool> {
         let (batch, more) = {
             let mut queue = self.0.queue.lock();
             let count = max.min(queue.completions.len());
@@ -170,6 +175,11 @@ impl Reply {
         };
         for completion in batch {
             let id = js.number(f64::from(completion.id))?;
+            if let Outcome::Request(incoming) = completion.outcome {
+                let token = js.number(f64::from(incoming.token))?;
+                js.call(dispatch, &[id, token, js.buffer(&incoming.etf)?])?;
+                continue;
+            }
             let (error, value) = match completion_to_js(js, completion) {
                 Ok(pair) => pair,
                 Err(failure) => (js.error_value(failure), js.undefined()?),
@@ -220,6 +230,8 @@ fn completion_to_js(js: Js, completion: Completion) -> Result<(Value, Value)> {
         Outcome::Monitor(reference) => (undefined, convert::ref_to_js(js, reference)?),
         Outcome::Done => (undefined, undefined),
         Outcome::Failed(err) => (error::to_js_error(js, &err, options)?, undefined),
+        // Handed to `dispatch` by `drain`, which never brings one here.
+        Outcome::Request(_) => (undefined, undefined),
     })
 }
 
@@ -233,6 +245,8 @@ pub(crate) struct Context {
     /// The last destination of an encoded send, with its ETF: a burst of
     /// sends to one destination decodes it once.
     pub(crate) last_dest: Arc<Mutex<KnownDest>>,
+    /// The requests that served names and exposed modules wait to answer.
+    pub(crate) desk: Arc<Desk>,
 }
 
 /// A destination and the ETF it was decoded from.
@@ -391,6 +405,7 @@ impl Task for Start {
                     lanes: Lanes::new(),
                     reply: self.reply.clone(),
                     last_dest: Arc::default(),
+                    desk: Arc::default(),
                 },
                 node,
             }),
@@ -409,8 +424,8 @@ impl Task for Start {
 /// The native side of `erldp.Node`; the package wraps it.
 #[napi]
 pub struct NativeNode {
-    node: Node,
-    cx: Context,
+    pub(crate) node: Node,
+    pub(crate) cx: Context,
 }
 
 #[napi]
@@ -470,15 +485,16 @@ impl NativeNode {
     }
 
     /// Settles up to `max` waiting answers by calling
-    /// `settle(id, error, value)` for each; returns whether more wait.
+    /// `settle(id, error, value)` for each, and hands each request for a
+    /// handler to `dispatch(handler, token, etf)`; returns whether more wait.
     #[napi(
         catch_unwind,
-        ts_args_type = "settle: (id: number, error: unknown, value: unknown) => void, max: number"
+        ts_args_type = "settle: (id: number, error: unknown, value: unknown) => void, dispatch: (handler: number, token: number, etf: Buffer) => void, max: number"
     )]
-    pub fn drain(&self, env: Env, settle: Value, max: u32) -> Result<bool> {
+    pub fn drain(&self, env: Env, settle: Value, dispatch: Value, max: u32) -> Result<bool> {
         self.cx
             .reply
-            .drain(Js::new(env.raw()), settle, max as usize)
+            .drain(Js::new(env.raw()), settle, dispatch, max as usize)
     }
 
     /// Hands the calls made since the last flush to their lanes; the package
@@ -699,19 +715,21 @@ impl NativeNode {
     /// with `ECLOSED` (closing waits briefly for connections to flush).
     #[napi(catch_unwind)]
     pub fn close(&self, id: u32) {
-        let (node, lanes, reply) = (
+        let (node, lanes, reply, desk) = (
             self.node.clone(),
             Arc::clone(&self.cx.lanes),
             self.cx.reply.clone(),
+            Arc::clone(&self.cx.desk),
         );
         spawn("erldp-js-close", &self.cx.reply, id, move || {
             lanes.close();
             node.close();
+            desk.clear();
             reply.send(id, DecodeOptions::default(), Outcome::Done);
         });
     }
 
-    fn check_open(&self, js: Js) -> Result<()> {
+    pub(crate) fn check_open(&self, js: Js) -> Result<()> {
         if self.node.is_closed() {
             Err(error::throw(js, &erldp::Error::Closed))
         } else {
@@ -753,7 +771,7 @@ fn settle_connect(started: erldp::Result<erldp::Pending<()>>, reply: Reply, id: 
 
 /// Runs `work` on a thread of its own; if none can be started, request
 /// `id` fails with that error.
-fn spawn(name: &str, reply: &Reply, id: u32, work: impl FnOnce() + Send + 'static) {
+pub(crate) fn spawn(name: &str, reply: &Reply, id: u32, work: impl FnOnce() + Send + 'static) {
     if let Err(err) = thread::Builder::new().name(name.into()).spawn(work) {
         reply.send(
             id,

@@ -35,9 +35,11 @@ pub(crate) enum Item {
     ArrayFrom,
     /// `makeError(code, message, detail)`: an `ErlDPError` subclass instance.
     MakeError,
+    /// `erldp.Global`: a destination named with `global`.
+    Global,
 }
 
-const ITEMS: [(Item, &CStr); 13] = [
+const ITEMS: [(Item, &CStr); 14] = [
     (Item::Tuple, c"Tuple"),
     (Item::Pid, c"Pid"),
     (Item::Ref, c"Ref"),
@@ -51,6 +53,7 @@ const ITEMS: [(Item, &CStr); 13] = [
     (Item::SymbolKeyFor, c"symbolKeyFor"),
     (Item::ArrayFrom, c"arrayFrom"),
     (Item::MakeError, c"makeError"),
+    (Item::Global, c"Global"),
 ];
 
 // The table is indexed by `Item`; this fails the build if the order drifts.

@@ -3,10 +3,11 @@
 use std::time::{Duration, Instant};
 
 use erldp::{Dest, Term};
-use magnus::{Error, RString, Ruby, Symbol, Value};
+use magnus::{Error, RString, RTypedData, Ruby, Symbol, Value};
 
-use crate::convert::{from_ruby, short_inspect};
+use crate::convert::{from_ruby, short_inspect, wrapped};
 use crate::errors::raise;
+use crate::global::Global;
 
 /// A node, module, function or registered name given as a Symbol or String.
 pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Error> {
@@ -25,14 +26,22 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
     ))
 }
 
-/// A destination: a Pid, a Ref (an alias) or `[name, node]`, each of the
-/// two a Symbol or a String (the core's rule: [`Dest::from_term`]).
+/// A destination: a Pid, a Ref (an alias), `[name, node]`, each of the
+/// two a Symbol or a String (the core's rule: [`Dest::from_term`]), or an
+/// `ErlDP::Global`.
 pub(crate) fn dest(ruby: &Ruby, value: Value) -> Result<Dest, Error> {
+    if let Some(global) = RTypedData::from_value(value)
+        .as_ref()
+        .and_then(|data| wrapped::<Global>(ruby, data))
+    {
+        return Ok(Dest::Global(global.0));
+    }
     let not_a_dest = || {
         Error::new(
             ruby.exception_arg_error(),
             format!(
-                "{} is not a destination: give a Pid, a Ref or [name, node] (Symbols or Strings)",
+                "{} is not a destination: give a Pid, a Ref, [name, node] (Symbols or Strings) \
+                 or ErlDP::Global[name]",
                 short_inspect(value)
             ),
         )

@@ -659,7 +659,7 @@ fn check_stack_room() -> Encoded<()> {
 /// What `data` wraps if it is a `T`. The class is asked first: `get` of
 /// another type raises and rescues a TypeError, which took microseconds
 /// per Ref, Port or fun.
-fn wrapped<'d, T: TypedData>(ruby: &Ruby, data: &'d RTypedData) -> Option<&'d T> {
+pub(crate) fn wrapped<'d, T: TypedData>(ruby: &Ruby, data: &'d RTypedData) -> Option<&'d T> {
     if !data.is_kind_of(T::class(ruby)) {
         return None;
     }

@@ -6,15 +6,21 @@
 //! adds keyword arguments and documentation to the classes defined here.
 
 mod args;
+mod cluster;
 mod convert;
 mod elixir;
 mod errors;
+mod exposed;
 mod fiber;
 mod fork;
+mod global;
 mod gvl;
+mod handoff;
 mod log;
 mod mailbox;
 mod node;
+mod responder;
+mod served;
 mod values;
 
 use magnus::{function, Error, RString, Ruby, Value};
@@ -28,6 +34,11 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    served::define(ruby, module)?;
+    exposed::define(ruby, module)?;
+    responder::define(ruby, module)?;
+    global::define(ruby, module)?;
+    cluster::define(ruby)?;
     elixir::define(module)?;
     log::define(module)?;
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;

@@ -41,6 +41,10 @@ impl Mailbox {
         Ok(&rb_self.0)
     }
 
+    pub(crate) fn core(&self) -> &erldp::Mailbox {
+        &self.0
+    }
+
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
         Pid::wrap(ruby, rb_self.0.pid())
     }

@@ -42,7 +42,8 @@ impl Drop for Node {
 }
 
 /// Runs `op`, which may first have to connect to `peer`: the connection
-/// is made first ([`connected`]), then `op` runs without the GVL.
+/// is made first ([`connected`]), then `op` runs without the GVL. A global
+/// name's node (`''`) is known only once `op` resolves it.
 pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
@@ -50,7 +51,7 @@ pub(crate) fn reaching<T>(
     deadline: Option<Instant>,
     op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if peer != node.name() {
+    if peer != node.name() && !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
     gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
@@ -121,8 +122,12 @@ fn timeout_text(timeout: Option<f64>) -> String {
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
     /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
-    fn handle(&self) -> erldp::Node {
+    pub(crate) fn handle(&self) -> erldp::Node {
         erldp::Node::clone(&self.0)
+    }
+
+    pub(crate) fn core(&self) -> &erldp::Node {
+        &self.0
     }
 
     /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option

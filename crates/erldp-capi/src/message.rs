@@ -1,10 +1,13 @@
 //! `erldp_message`: what `erldp_receive` returns.
 
+use std::sync::OnceLock;
+
 use erldp::term::encode;
 use erldp::{Message, MessageKind, Term};
 
 use crate::ffi;
 use crate::status::{erldp_status, guard, guard_value, not_found, Outcome};
+use crate::term::{self, erldp_term};
 
 /// What a received message is.
 #[repr(C)]
@@ -30,9 +33,15 @@ pub enum erldp_msg_kind {
 
 /// A message or signal taken from a mailbox. Its parts are ETF, borrowed
 /// from the message until `erldp_message_free`.
+///
+/// It holds the term as the connection's reader decoded it (its large
+/// binaries share the frame they arrived in), for `erldp_message_decoded`;
+/// the ETF of `erldp_message_term` is written from it on first asking only,
+/// so that a program that reads the tree pays for no encoding.
 pub struct erldp_message {
     kind: erldp_msg_kind,
-    term: Vec<u8>,
+    term: Term,
+    etf: OnceLock<Vec<u8>>,
     from: Option<Vec<u8>>,
     reason: Option<Vec<u8>>,
     reference: Option<Vec<u8>>,
@@ -57,7 +66,8 @@ impl erldp_message {
         };
         Ok(Box::into_raw(Box::new(erldp_message {
             kind,
-            term: encode(&message.term)?,
+            term: message.term,
+            etf: OnceLock::new(),
             from: encode_part(message.from.map(Term::Pid))?,
             reason: encode_part(message.reason)?,
             reference: encode_part(message.reference.map(Term::Ref))?,
@@ -111,14 +121,51 @@ unsafe fn part(
 
 /// The term as an Erlang process would find it in its mailbox (ETF): the
 /// message itself, or the `'EXIT'`/`'DOWN'`/`nodedown` tuple of a signal.
+///
+/// The ETF is written on the first call; `erldp_message_decoded` gives the
+/// term without it.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_message_term(
     msg: *const erldp_message,
     data: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
-    // SAFETY: arguments follow the pointer contract.
-    unsafe { part(msg, "term", |msg| Some(&msg.term), data, len) }
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let msg = unsafe { ffi::handle(msg, "msg") }?;
+        let data = unsafe { ffi::out(data, "data") }?;
+        let len = unsafe { ffi::out(len, "len") }?;
+        let etf = match msg.etf.get() {
+            Some(etf) => etf,
+            // Two threads asking at once both encode; one result stays.
+            None => {
+                let encoded = encode(&msg.term)?;
+                msg.etf.get_or_init(|| encoded)
+            }
+        };
+        ffi::write(data, etf.as_ptr());
+        ffi::write(len, etf.len());
+        Ok(())
+    })
+}
+
+/// The term of `erldp_message_term` as a tree to read with the
+/// `erldp_term_get_*` calls, borrowed until `erldp_message_free` (do not
+/// `erldp_term_free` it): the tree the connection decoded the message into,
+/// so reading it costs neither an encoding nor a decoding, and a large binary
+/// in it is the bytes that arrived, not a copy.
+#[no_mangle]
+pub unsafe extern "C" fn erldp_message_decoded(
+    msg: *const erldp_message,
+    out: *mut *const erldp_term,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let msg = unsafe { ffi::handle(msg, "msg") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        ffi::write(out, term::to_handle(&msg.term));
+        Ok(())
+    })
 }
 
 /// The sender's pid (ETF), when known: always for exit signals, for

@@ -62,7 +62,7 @@ pub enum erldp_type {
     ERLDP_TYPE_FUN = 14,
 }
 
-fn to_handle(term: &Term) -> *const erldp_term {
+pub(crate) fn to_handle(term: &Term) -> *const erldp_term {
     (term as *const Term).cast()
 }
 

@@ -208,7 +208,14 @@ impl Connection {
     /// the peer leaves [`HIGH_WATER`] bytes untaken this waits for room, up
     /// to the send timeout.
     pub(crate) fn send(&self, control: &Control) -> Result<()> {
-        self.enqueue(control, false)
+        self.enqueue(control, None, false)
+    }
+
+    /// [`send`](Self::send) with the payload given as ETF that
+    /// [`validate`](crate::term::decode::validate) accepted: framed as it
+    /// is, in place of the control message's own.
+    pub(crate) fn send_etf(&self, control: &Control, etf: &[u8]) -> Result<()> {
+        self.enqueue(control, Some(etf), false)
     }
 
     /// [`send`](Self::send) for a frame the peer waits for (the reply to a
@@ -216,10 +223,10 @@ impl Connection {
     /// even right after other frames, since batching it with later ones
     /// would only delay it.
     pub(crate) fn send_awaited(&self, control: &Control) -> Result<()> {
-        self.enqueue(control, true)
+        self.enqueue(control, None, true)
     }
 
-    fn enqueue(&self, control: &Control, awaited: bool) -> Result<()> {
+    fn enqueue(&self, control: &Control, etf: Option<&[u8]>, awaited: bool) -> Result<()> {
         let mut queue = self.queue.lock();
         let mut deadline = None;
         loop {
@@ -243,7 +250,7 @@ impl Connection {
         }
         let Outgoing { buf, outbound, .. } = &mut *queue;
         let start = buf.len();
-        let len = frame::append(buf, outbound, control)?;
+        let len = frame::append_with(buf, outbound, control, etf)?;
         let now = Instant::now();
         let quiet = awaited || now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
         queue.last_queued = now;

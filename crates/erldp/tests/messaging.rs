@@ -230,6 +230,97 @@ fn pre_encoded_messages_arrive_as_terms() {
     assert!(matches!(recv(&inbox), Term::Tuple(fields) if fields[0].is_atom("hello")));
 }
 
+/// Above 64 KiB, ETF handed to `send_encoded` is checked without being
+/// decoded into a term and framed as it is: the whole corpus in one message
+/// arrives as erl parsed it, to a name, a pid and an alias, and large bytes
+/// that are malformed anywhere are refused as small ones are.
+#[test]
+fn large_pre_encoded_messages_arrive_as_given_and_bad_ones_do_not() {
+    let mut peer = BeamPeer::start();
+    let (node, inbox) = setup(&peer);
+    let us = node.name();
+    let terms = corpus();
+    let pad = 100_000;
+    let message = Term::Tuple(vec![
+        Term::atom("corpus"),
+        Term::List(terms),
+        Term::binary(vec![7u8; pad]),
+    ]);
+    let etf = erldp::term::encode(&message).expect("encodes");
+    assert!(etf.len() > 64 << 10, "large enough to be framed as given");
+    peer.eval_ok(&format!(
+        "{{ok, C}} = file:consult(\"{CORPUS}\"), \
+         Want = {{corpus, C, binary:copy(<<7>>, {pad})}}, \
+         erldp_test:collect(sink), ok."
+    ));
+    let sink = Dest::name("sink", peer.node());
+    inbox.send_encoded(&sink, &etf).expect("to a name");
+    peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink, whereis(sink)}}, ok."));
+    let pid = match recv(&inbox) {
+        Term::Tuple(fields) => match fields[1] {
+            Term::Pid(pid) => pid,
+            ref other => panic!("unexpected {other}"),
+        },
+        other => panic!("unexpected {other}"),
+    };
+    node.send_encoded(&Dest::Pid(pid), &etf).expect("to a pid");
+    peer.eval_ok(&format!(
+        "spawn(fun() -> Al = alias(), {{inbox, '{us}'}} ! {{alias, Al}}, \
+         receive M -> sink ! M end end), ok."
+    ));
+    let alias = match recv(&inbox) {
+        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
+        other => panic!("unexpected {other}"),
+    };
+    inbox
+        .send_encoded(&Dest::Alias(alias), &etf)
+        .expect("to an alias");
+    assert_eq!(
+        peer.eval_ok("[M =:= Want || M <- erldp_test:collected(sink, 3, 20000)]."),
+        "[true,true,true]"
+    );
+
+    // Malformed at the end, in the middle, or in what a count claims: refused,
+    // nothing sent, the connection up.
+    let mut truncated = etf.clone();
+    truncated.pop();
+    let mut trailing = etf.clone();
+    trailing.push(106);
+    let mut bad_tag = etf.clone();
+    let claims_more = {
+        let mut bytes = vec![131, 109];
+        bytes.extend_from_slice(&(pad as u32 + 1).to_be_bytes());
+        bytes.extend_from_slice(&vec![0u8; pad]);
+        bytes
+    };
+    let duplicate_keys = {
+        let mut bytes = vec![131, 116, 0, 0, 0, 2, 97, 1, 109];
+        bytes.extend_from_slice(&(pad as u32).to_be_bytes());
+        bytes.extend_from_slice(&vec![0u8; pad]);
+        bytes.extend_from_slice(&[97, 1, 106]);
+        bytes
+    };
+    // A binary's length pointing past its end is garbage, wherever it is.
+    let tail = bad_tag.len() - pad - 5;
+    bad_tag[tail + 1..tail + 5].copy_from_slice(&u32::MAX.to_be_bytes());
+    for (what, bad) in [
+        ("truncated", &truncated),
+        ("trailing bytes", &trailing),
+        ("a length past the end", &bad_tag),
+        ("a binary shorter than claimed", &claims_more),
+        ("duplicate map keys", &duplicate_keys),
+    ] {
+        assert!(bad.len() > 64 << 10, "{what}: large");
+        let err = inbox.send_encoded(&sink, bad).expect_err(what);
+        assert!(matches!(err, erldp::Error::Decode { .. }), "{what}: {err}");
+    }
+    inbox.send_encoded(&sink, &etf).expect("still connected");
+    assert_eq!(
+        peer.eval_ok("[M =:= Want || M <- erldp_test:collected(sink, 4, 20000)]."),
+        "[true,true,true,true]"
+    );
+}
+
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()

@@ -18,18 +18,67 @@ const START_TIMEOUT = 60_000;
 const STOP_TIMEOUT = 10_000;
 const KEEP_LINES = 200;
 
-let ebin;
+/** Compiled helpers, by OTP: `system`, or a chroot's release. */
+const ebins = new Map();
 
-/** Compiles the Erlang helper modules once per test process. */
-function compileHelpers() {
-  if (ebin) return ebin;
-  ebin = fs.mkdtempSync(path.join(os.tmpdir(), 'erldp-js-ebin-'));
-  const sources = HELPERS.flatMap((dir) =>
-    fs.readdirSync(dir).filter((f) => f.endsWith('.erl')).map((f) => path.join(dir, f)),
+/** The helper sources: `[file name, contents]`. */
+function helperSources() {
+  return HELPERS.flatMap((dir) =>
+    fs.readdirSync(dir).filter((f) => f.endsWith('.erl')).map((f) => [f, fs.readFileSync(path.join(dir, f))]),
   );
-  execFileSync('erlc', ['-o', ebin, ...sources], { stdio: 'inherit' });
-  process.on('exit', () => fs.rmSync(ebin, { recursive: true, force: true }));
-  return ebin;
+}
+
+/**
+ * Compiles the Erlang helper modules once per test process and OTP, with that OTP's erlc (older
+ * beams may not load in a newer OTP): the system's into a temporary directory, a chroot's into
+ * its own /var/tmp. Returns the directory as the node sees it.
+ */
+function compileHelpers(otp) {
+  const key = otp ?? 'system';
+  if (ebins.has(key)) return ebins.get(key);
+  if (otp === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'erldp-js-ebin-'));
+    const sources = HELPERS.flatMap((d) =>
+      fs.readdirSync(d).filter((f) => f.endsWith('.erl')).map((f) => path.join(d, f)),
+    );
+    execFileSync('erlc', ['-o', dir, ...sources], { stdio: 'inherit' });
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    ebins.set(key, dir);
+    return dir;
+  }
+  const root = chrootOf(otp);
+  const dir = fs.mkdtempSync(path.join(root, 'var', 'tmp', 'erldp-js-ebin-'));
+  fs.mkdirSync(path.join(dir, 'src'));
+  const inside = `/${path.relative(root, dir)}`;
+  const sources = helperSources().map(([file, text]) => {
+    fs.writeFileSync(path.join(dir, 'src', file), text);
+    return `${inside}/src/${file}`;
+  });
+  execFileSync('chroot', [root, 'erlc', '-o', inside, ...sources], { stdio: 'inherit' });
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  ebins.set(key, inside);
+  return inside;
+}
+
+/** The root of the OTP compatibility chroot for `release` ("27", "29") that `make setup` builds. */
+function chrootOf(release) {
+  return path.join(REPO, '.otp', `otp${release}`);
+}
+
+/**
+ * The OTP releases of the compatibility chroots to test against besides the system's, as the
+ * Rust test kit finds them (tests/testkit/src/otp.rs): those that exist, none with
+ * ERLDP_SKIP_OTP_COMPAT=1; with ERLDP_REQUIRE_OTP_COMPAT=1 (`make test`) a missing one throws.
+ */
+function otpChroots() {
+  if (process.env.ERLDP_SKIP_OTP_COMPAT === '1') return [];
+  const releases = ['27', '29'];
+  const present = releases.filter((r) => fs.existsSync(path.join(chrootOf(r), 'usr', 'bin', 'erl')));
+  if (process.env.ERLDP_REQUIRE_OTP_COMPAT === '1' && present.length < releases.length) {
+    const missing = releases.filter((r) => !present.includes(r));
+    throw new Error(`OTP compatibility chroots missing: ${missing.join(', ')}: run \`make setup\` as root`);
+  }
+  return present;
 }
 
 /** `prefix` and 10 random letters and digits: a valid, unique node name part. */
@@ -57,7 +106,8 @@ class BeamPeer {
 
   /**
    * Starts `erl` with the control module and waits until it is up.
-   * Options: `cookie`, `hidden`, `args` (more erl arguments).
+   * Options: `cookie`, `hidden`, `args` (more erl arguments), `otp` (a release of
+   * {@link otpChroots}: that chroot's `erl`, else the system's).
    */
   static async start(options = {}) {
     const peer = new BeamPeer(options);
@@ -65,13 +115,15 @@ class BeamPeer {
     return peer;
   }
 
-  constructor({ cookie = randomCookie(), hidden = false, args = [] } = {}) {
+  constructor({ cookie = randomCookie(), hidden = false, args = [], otp } = {}) {
     this.cookie = cookie;
     const name = randomName('erldp_js_');
-    const argv = ['-sname', name, '-setcookie', cookie, '-noshell', '+Bd', '-pa', compileHelpers()];
+    const argv = ['-sname', name, '-setcookie', cookie, '-noshell', '+Bd', '-pa', compileHelpers(otp)];
     if (hidden) argv.push('-hidden');
     argv.push(...args, '-s', 'erldp_test', 'main');
-    this.#child = spawn('erl', argv, {
+    // chroot execs erl in place: the child is the emulator either way.
+    const [program, programArgs] = otp === undefined ? ['erl', argv] : ['chroot', [chrootOf(otp), 'erl', ...argv]];
+    this.#child = spawn(program, programArgs, {
       env: { ...process.env, ERL_CRASH_DUMP_SECONDS: '0' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -184,4 +236,4 @@ class BeamPeer {
   }
 }
 
-module.exports = { BeamPeer, randomName, randomCookie, atom, REPO };
+module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, REPO };

@@ -14,7 +14,8 @@ module ErlDP
   #   end
   class Message
     # @return [Symbol] +:message+, +:exit+ (a linked process ended, or +exit/2+ was called on
-    #   us), +:down+ (a monitored process ended) or +:node_down+ (a monitored node went away)
+    #   us), +:down+ (a monitored process ended), +:node_down+ (a monitored node went away) or
+    #   +:node_up+ (a node connected, for Mailbox#monitor_nodes)
     attr_reader :kind
 
     # @return [Object] the term as an Erlang process would receive it
@@ -30,7 +31,7 @@ module ErlDP
     # @return [ErlDP::Ref, nil] the monitor reference of a +:down+ signal
     attr_reader :ref
 
-    # @return [Symbol, nil] the node of a +:node_down+ signal
+    # @return [Symbol, nil] the node of a +:node_down+ or +:node_up+ signal
     attr_reader :node
 
     # Messages are made by the mailbox; there is no need to build one.
@@ -63,6 +64,11 @@ module ErlDP
     # @return [Boolean] whether this is a monitored node going down
     def node_down?
       kind == :node_down
+    end
+
+    # @return [Boolean] whether this is a node connecting (Mailbox#monitor_nodes)
+    def node_up?
+      kind == :node_up
     end
 
     # @return [Hash{Symbol => Object}] the readers by name

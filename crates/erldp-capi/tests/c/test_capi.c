@@ -143,6 +143,17 @@ static erldp_message *receive_term(erldp_mailbox *box, const char *expected) {
     size_t len = 0;
     OK(erldp_message_term(msg, &data, &len));
     CHECK(data != NULL && term_is(data, len, expected));
+    /* The decoded tree is the same term, and asking again gives the same bytes. */
+    const erldp_term *tree = NULL;
+    OK(erldp_message_decoded(msg, &tree));
+    erldp_buf *again = NULL;
+    if (tree != NULL) OK(erldp_term_encode(tree, &again));
+    CHECK(buf_is(again, expected));
+    erldp_buf_free(again);
+    const uint8_t *data2 = NULL;
+    size_t len2 = 0;
+    OK(erldp_message_term(msg, &data2, &len2));
+    CHECK(data2 == data && len2 == len);
     return msg;
 }
 
@@ -228,6 +239,7 @@ static void test_null_arguments(void) {
     EXPECT(ERLDP_ERR_ARG, erldp_encode_binary(term, NULL, 1));
     EXPECT(ERLDP_ERR_ARG, erldp_encode_tuple_header(NULL, 2));
     EXPECT(ERLDP_ERR_ARG, erldp_message_term(NULL, &etf, &len));
+    EXPECT(ERLDP_ERR_ARG, erldp_message_decoded(NULL, &(const erldp_term *){NULL}));
     EXPECT(ERLDP_ERR_ARG, erldp_last_error_term(NULL));
     CHECK(buf_out == (erldp_buf *)&buf_out);
     CHECK(msg_out == (erldp_message *)&msg_out);
@@ -686,6 +698,46 @@ static void test_send_receive(void) {
     CHECK(erldp_term_type(sender_term) == ERLDP_TYPE_PID);
     erldp_term_free(sender_term);
     erldp_message_free(from_beam);
+
+    /* A large message (over 64 KiB) is checked and framed as given: it comes back whole, and
+     * one whose binary claims a byte more than it holds is refused with nothing sent. */
+    enum { BIG = 200000 };
+    uint8_t *bytes = malloc(BIG);
+    CHECK(bytes != NULL);
+    if (bytes != NULL) {
+        for (size_t i = 0; i < BIG; i++) bytes[i] = (uint8_t)(i % 251);
+        erldp_buf *big = NULL;
+        OK(erldp_buf_new(&big));
+        OK(erldp_encode_tuple_header(big, 2));
+        OK(erldp_encode_term(big, erldp_buf_data(pid), erldp_buf_len(pid)));
+        OK(erldp_encode_binary(big, bytes, BIG));
+        size_t big_len = erldp_buf_len(big);
+        uint8_t *bad = malloc(big_len);
+        CHECK(bad != NULL);
+        if (bad != NULL) {
+            memcpy(bad, erldp_buf_data(big), big_len);
+            size_t at = big_len - BIG - 4; /* the binary's length field */
+            uint32_t claimed = BIG + 1;
+            uint8_t be[4] = {claimed >> 24, claimed >> 16, claimed >> 8, claimed};
+            memcpy(bad + at, be, 4);
+            EXPECT(ERLDP_ERR_DECODE, erldp_send_named(box, "echo", peer, bad, big_len));
+            free(bad);
+        }
+        OK(erldp_send_named(box, "echo", peer, erldp_buf_data(big), erldp_buf_len(big)));
+        erldp_message *echoed = NULL;
+        OK(erldp_receive(box, WAIT_MS, &echoed));
+        const erldp_term *tree = NULL, *echo_tag = NULL, *bin = NULL;
+        if (echoed != NULL) OK(erldp_message_decoded(echoed, &tree));
+        OK(erldp_term_get_element(tree, 0, &echo_tag));
+        OK(erldp_term_get_element(tree, 1, &bin));
+        const uint8_t *got = NULL;
+        size_t got_len = 0;
+        OK(erldp_term_get_binary(bin, &got, &got_len));
+        CHECK(got_len == BIG && got != NULL && memcmp(got, bytes, BIG) == 0);
+        erldp_message_free(echoed);
+        erldp_buf_free(big);
+        free(bytes);
+    }
 
     /* Nothing more is queued: a short receive times out and writes nothing. */
     erldp_message *none = (erldp_message *)&none;

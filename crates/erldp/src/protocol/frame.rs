@@ -26,9 +26,20 @@ pub(crate) const READ_CHUNK: usize = 64 << 10;
 /// 4 GiB or more) nothing is appended.
 #[inline]
 pub(crate) fn append(out: &mut Vec<u8>, outbound: &mut Outbound, control: &Control) -> Result<u32> {
+    append_with(out, outbound, control, None)
+}
+
+/// [`append`], with the payload given as ETF (see [`Outbound::encode`]).
+#[inline]
+pub(crate) fn append_with(
+    out: &mut Vec<u8>,
+    outbound: &mut Outbound,
+    control: &Control,
+    etf: Option<&[u8]>,
+) -> Result<u32> {
     let start = out.len();
     out.extend_from_slice(&TICK);
-    if let Err(err) = outbound.encode(out, control) {
+    if let Err(err) = outbound.encode(out, control, etf) {
         out.truncate(start);
         return Err(err);
     }

@@ -353,7 +353,17 @@ impl Outbound {
     /// payload goes through the atom cache as erts does it: an atom the peer
     /// already holds costs two bytes and, more to the point, spares the peer
     /// an atom table lookup per atom per message.
-    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, control: &Control) -> Result<()> {
+    ///
+    /// `etf`, when given (a version byte, then one term that
+    /// [`validate`](crate::term::decode::validate) accepted, not
+    /// compressed), is written as it is in place of the control message's
+    /// payload, whose atoms then do not go through the atom cache.
+    pub(crate) fn encode(
+        &mut self,
+        out: &mut Vec<u8>,
+        control: &Control,
+        etf: Option<&[u8]>,
+    ) -> Result<()> {
         let start = out.len();
         let shape = Shape {
             exit_payload: self.exit_payload,
@@ -362,7 +372,13 @@ impl Outbound {
         let result = match &mut self.cache {
             Some(cache) => {
                 cache.begin();
-                shape.visit(control, &mut CollectAtoms(cache))?;
+                shape.visit(
+                    control,
+                    &mut CollectAtoms {
+                        cache,
+                        payload: etf.is_none(),
+                    },
+                )?;
                 cache.write_header(out);
                 let refs = |atom: Atom| cache.index_of(atom);
                 let written = shape
@@ -372,6 +388,7 @@ impl Outbound {
                             out,
                             pass_through: false,
                             atom_refs: Some(&refs),
+                            etf,
                         },
                     )
                     .and_then(|()| fits_frame(out.len() - start));
@@ -389,6 +406,7 @@ impl Outbound {
                             out,
                             pass_through: true,
                             atom_refs: None,
+                            etf,
                         },
                     )
                     .and_then(|()| fits_frame(out.len() - start))
@@ -412,8 +430,12 @@ fn fits_frame(len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Notes the atoms a message will write, for the atom cache.
-struct CollectAtoms<'a>(&'a mut AtomCache);
+/// Notes the atoms a message will write, for the atom cache: those of the
+/// payload too unless it is written as given.
+struct CollectAtoms<'a> {
+    cache: &'a mut AtomCache,
+    payload: bool,
+}
 
 impl Parts for CollectAtoms<'_> {
     fn control(&mut self, _arity: u8, _op: i64) {}
@@ -421,21 +443,26 @@ impl Parts for CollectAtoms<'_> {
     fn tuple(&mut self, _arity: u8) {}
 
     fn element(&mut self, term: &Term) -> Result<()> {
-        visit_atoms(term, &mut |atom| self.0.note(atom));
+        visit_atoms(term, &mut |atom| self.cache.note(atom));
         Ok(())
     }
 
     fn payload(&mut self, term: &Term) -> Result<()> {
-        self.element(term)
+        if self.payload {
+            self.element(term)?;
+        }
+        Ok(())
     }
 }
 
 /// Writes the message: after a distribution header, or pass-through with a
-/// version byte before the control message and before the payload.
+/// version byte before the control message and before the payload. `etf`:
+/// the payload as given, written in place of the control message's.
 struct Write<'a> {
     out: &'a mut Vec<u8>,
     pass_through: bool,
     atom_refs: Option<AtomRefs<'a>>,
+    etf: Option<&'a [u8]>,
 }
 
 impl Write<'_> {
@@ -469,10 +496,17 @@ impl Parts for Write<'_> {
     }
 
     fn payload(&mut self, term: &Term) -> Result<()> {
-        if self.pass_through {
-            self.out.push(tag::VERSION);
+        match self.etf {
+            // After a distribution header terms carry no version byte.
+            Some(etf) if !self.pass_through => self.out.extend_from_slice(&etf[1..]),
+            Some(etf) => self.out.extend_from_slice(etf),
+            None if self.pass_through => {
+                self.out.push(tag::VERSION);
+                return self.term(term);
+            }
+            None => return self.term(term),
         }
-        self.term(term)
+        Ok(())
     }
 }
 
@@ -483,7 +517,7 @@ mod tests {
 
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
-        outbound.encode(&mut out, &control).expect("encodes");
+        outbound.encode(&mut out, &control, None).expect("encodes");
         let mut inbound = Inbound::new(small());
         inbound
             .decode(Bytes::from(out))
@@ -510,6 +544,39 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_given_as_etf_is_written_as_it_is() {
+        let message = Term::Tuple(vec![Term::atom("seq"), Term::binary(vec![5u8; 300])]);
+        let etf = crate::term::encode(&message).expect("encodes");
+        for negotiated in [flags::SUPPORTED, flags::MANDATORY] {
+            let control = Control::RegSend {
+                from: pid(1),
+                to: Atom::new("sink"),
+                message: Term::nil(),
+            };
+            let mut out = Vec::new();
+            let mut outbound = Outbound::new(negotiated);
+            outbound
+                .encode(&mut out, &control, Some(&etf))
+                .expect("encodes");
+            let body = &etf[1..];
+            assert_eq!(&out[out.len() - body.len()..], body, "the bytes as given");
+            let decoded = Inbound::new(small())
+                .decode(Bytes::from(out))
+                .expect("decodes")
+                .expect("complete");
+            match decoded {
+                Control::RegSend {
+                    to, message: got, ..
+                } => {
+                    assert!(to == Atom::new("sink"));
+                    assert_eq!(got, message);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn atoms_go_through_the_cache() {
         let mut outbound = Outbound::new(flags::SUPPORTED);
         let mut inbound = Inbound::new(small());
@@ -527,7 +594,7 @@ mod tests {
         let mut frames = Vec::new();
         for _ in 0..2 {
             let mut out = Vec::new();
-            outbound.encode(&mut out, &control).expect("encodes");
+            outbound.encode(&mut out, &control, None).expect("encodes");
             frames.push(out.clone());
             match inbound.decode(Bytes::from(out)).expect("decodes") {
                 Some(Control::RegSend {
@@ -563,7 +630,7 @@ mod tests {
             to: pid(2),
             message: bad,
         };
-        assert!(outbound.encode(&mut out, &control).is_err());
+        assert!(outbound.encode(&mut out, &control, None).is_err());
         assert_eq!(out, [1, 2]);
         let control = Control::Send {
             from: None,
@@ -571,7 +638,7 @@ mod tests {
             message: Term::atom("fresh"),
         };
         let mut out = Vec::new();
-        outbound.encode(&mut out, &control).expect("encodes");
+        outbound.encode(&mut out, &control, None).expect("encodes");
         assert!(matches!(
             inbound.decode(Bytes::from(out)).expect("decodes"),
             Some(Control::Send { message, .. }) if message.is_atom("fresh")

@@ -111,6 +111,26 @@ pub fn decode_bytes(bytes: Bytes) -> Result<Term> {
     Ok(term)
 }
 
+/// Checks `bytes` as [`decode`] does (the version byte, one term, every
+/// bound of [`Limits::default`]) without keeping the term, so that a caller
+/// holding ETF it will send as it is can check a large payload for the
+/// price of reading its headers: binaries are left empty instead of copied.
+///
+/// Their bytes matter to one check only, that map keys differ: with them
+/// left out, keys that differ in a binary alone look alike. So a failure is
+/// checked again by [`decode`], whose verdict stands (bad input is the rare
+/// case); a pass needs no second look, as leaving bytes out can make keys
+/// equal but never makes equal keys differ.
+pub(crate) fn validate(bytes: &[u8]) -> Result<()> {
+    let mut decoder = Decoder::new(bytes);
+    decoder.skim = true;
+    let skimmed = decoder.versioned_term().and_then(|_| decoder.finish());
+    match skimmed {
+        Ok(()) => Ok(()),
+        Err(_) => decode(bytes).map(drop),
+    }
+}
+
 /// A decoder positioned in a buffer, for the distribution layer: it reads
 /// one term body after another (terms after a distribution header carry no
 /// version byte) and resolves `ATOM_CACHE_REF` entries through the atom
@@ -129,6 +149,8 @@ pub struct Decoder<'a> {
     /// contains one must be re-encoded, as the index means nothing outside
     /// this message.
     cache_refs_seen: usize,
+    /// [`validate`]: binaries are read past and left empty.
+    skim: bool,
 }
 
 impl<'a> Decoder<'a> {
@@ -143,6 +165,7 @@ impl<'a> Decoder<'a> {
             terms: 0,
             atom_budget: None,
             cache_refs_seen: 0,
+            skim: false,
         }
     }
 
@@ -542,7 +565,7 @@ impl<'a> Decoder<'a> {
             tag::BINARY_EXT => {
                 let len = self.u32()? as usize;
                 let bytes = self.take(len)?;
-                Term::Binary(self.share(bytes))
+                Term::Binary(self.share_binary(bytes))
             }
             _ => self.rare_leaf(tag, start)?,
         })
@@ -726,6 +749,15 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// The contents of a binary or bitstring: [`share`](Self::share)d, or
+    /// left out by [`validate`].
+    fn share_binary(&self, bytes: &[u8]) -> Bytes {
+        if self.skim {
+            return Bytes::new();
+        }
+        self.share(bytes)
+    }
+
     fn old_float(&mut self, start: usize) -> Res<Term> {
         let field = self.take(31)?;
         let text = field.split(|&b| b == 0).next().unwrap_or_default();
@@ -835,7 +867,7 @@ impl<'a> Decoder<'a> {
         }
         let bytes = self.take(len)?;
         if bits == 8 {
-            return Ok(Term::Binary(self.share(bytes)));
+            return Ok(Term::Binary(self.share_binary(bytes)));
         }
         let mask = 0xFFu8 << (8 - bits);
         let bytes = match bytes.split_last() {
@@ -845,7 +877,7 @@ impl<'a> Decoder<'a> {
                 owned.push(last & mask);
                 Bytes::from(owned)
             }
-            _ => self.share(bytes),
+            _ => self.share_binary(bytes),
         };
         Ok(Term::Bitstring(super::Bitstring { bytes, bits }))
     }
@@ -1266,6 +1298,42 @@ mod tests {
             dec(&[131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 128]),
             Term::from(1u128 << 63)
         );
+    }
+
+    #[test]
+    fn validate_agrees_with_decode() {
+        let good: &[&[u8]] = &[
+            &[131, 109, 0, 0, 0, 3, 1, 2, 3],
+            &[131, 104, 2, 119, 2, b'o', b'k', 109, 0, 0, 0, 1, 7],
+            &[131, 108, 0, 0, 0, 1, 97, 1, 106],
+            &[131, 116, 0, 0, 0, 1, 97, 1, 109, 0, 0, 0, 0],
+            // Keys that differ in their binaries only.
+            &[
+                131, 116, 0, 0, 0, 2, 109, 0, 0, 0, 1, 1, 106, 109, 0, 0, 0, 1, 2, 106,
+            ],
+        ];
+        for bytes in good {
+            assert!(decode(bytes).is_ok(), "{bytes:?}");
+            assert!(validate(bytes).is_ok(), "{bytes:?}");
+        }
+        let bad: &[&[u8]] = &[
+            &[131, 109, 0, 0, 0, 4, 1, 2, 3],
+            &[109, 0, 0, 0, 0],
+            &[131, 97, 1, 97],
+            &[131, 108, 255, 255, 255, 255, 106],
+            &[131, 116, 0, 0, 0, 2, 97, 1, 106, 97, 1, 106],
+            &[
+                131, 116, 0, 0, 0, 2, 109, 0, 0, 0, 1, 1, 106, 109, 0, 0, 0, 1, 1, 106,
+            ],
+            &[131, 200],
+        ];
+        for bytes in bad {
+            assert_eq!(
+                validate(bytes).unwrap_err().to_string(),
+                decode(bytes).unwrap_err().to_string(),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,198 @@
+//! `ErlDP::Served`: a name that BEAM calls, casts and sends to, answered by
+//! a block on Ruby threads; and the `Node` methods that serve, unserve and
+//! reply (and `Mailbox#reply`, for programs with a receive loop of their
+//! own). The threads and the block are the Ruby half's
+//! (`lib/erldp/serving.rb`); requests reach them through a [`Queue`].
+
+use std::sync::Arc;
+
+use erldp::serve::ServeOptions;
+use erldp::{Atom, Request, Term};
+use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Symbol, TypedData, Value};
+use parking_lot::Mutex;
+
+use crate::args;
+use crate::convert::to_ruby;
+use crate::errors::raise;
+use crate::handoff::Queue;
+use crate::mailbox::Mailbox;
+use crate::node::{reaching, Node};
+use crate::responder::Responder;
+use crate::values::Pid;
+
+#[magnus::wrap(class = "ErlDP::Served", size)]
+pub(crate) struct Served {
+    /// The core's handle; taken (and so dropped, which stops serving) by
+    /// `close`.
+    handle: Mutex<Option<erldp::Served>>,
+    queue: Arc<Queue<Request>>,
+    name: Atom,
+    pid: erldp::Pid,
+}
+
+/// Options of `serve` and `expose` as the Ruby half passes them.
+pub(crate) fn options(concurrency: usize, max_queue: Option<usize>) -> ServeOptions {
+    let options = ServeOptions::new().concurrency(concurrency);
+    match max_queue {
+        Some(limit) => options.max_queue(limit),
+        None => options,
+    }
+}
+
+impl Served {
+    fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
+        Pid::wrap(ruby, rb_self.pid)
+    }
+
+    fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
+        ruby.to_symbol(rb_self.name.as_str())
+    }
+
+    /// `[responder, request, from]` for the next request (`from` nil for a
+    /// cast or a plain message), waiting for it; nil once serving stopped.
+    fn take(ruby: &Ruby, rb_self: &Self) -> Result<Option<RArray>, Error> {
+        while let Some((request, responder)) = rb_self.queue.take(ruby)? {
+            let converted = to_ruby(ruby, &request.message).and_then(|message| {
+                let from = request
+                    .from
+                    .as_ref()
+                    .map(|from| to_ruby(ruby, from))
+                    .transpose()?;
+                Ok((message, from))
+            });
+            match converted {
+                Ok((message, from)) => {
+                    let responder = ruby.obj_wrap(Responder::new(responder));
+                    return Ok(Some(ruby.ary_new_from_values(&[
+                        responder.as_value(),
+                        message,
+                        from.unwrap_or_else(|| ruby.qnil().as_value()),
+                    ])));
+                }
+                // A term Ruby cannot hold (nested too deeply for the
+                // thread's stack) fails that request alone.
+                Err(err) => {
+                    responder.raise(erldp::Exception::new("ErlDP::DecodeError", err.to_string()))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// How many of the handle's threads wait for a request.
+    /// Takes no more requests: the threads' waits end, and requests
+    /// handed over meanwhile are answered with the exception `erldp`.
+    /// Running ones finish before [`close`](Self::close).
+    fn stop(&self) {
+        self.queue.close();
+    }
+
+    fn idle(&self) -> usize {
+        self.queue.idle()
+    }
+
+    /// Stops serving: the name is unregistered, monitors get `DOWN` and
+    /// links an exit signal (reason `normal`), and the threads' waits end.
+    fn close(&self) {
+        drop(self.handle.lock().take());
+        self.queue.close();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+            || self
+                .handle
+                .lock()
+                .as_ref()
+                .is_none_or(erldp::Served::is_closed)
+    }
+
+    fn inspect(&self) -> String {
+        format!("#<ErlDP::Served {} {}>", self.name.as_str(), self.pid)
+    }
+}
+
+/// `node.serve`'s native half: the Ruby half starts the threads.
+fn serve(
+    ruby: &Ruby,
+    rb_self: &Node,
+    name: Value,
+    concurrency: usize,
+    max_queue: Option<usize>,
+) -> Result<Served, Error> {
+    let name = args::name(ruby, name, "served name")?;
+    let queue = Queue::new();
+    let dispatch = {
+        let queue = Arc::clone(&queue);
+        move |request, responder| queue.push(request, responder)
+    };
+    let handle = rb_self
+        .core()
+        .serve_handoff(&name, options(concurrency, max_queue), dispatch)
+        .map_err(|err| raise(ruby, err))?;
+    Ok(Served {
+        name: handle.name(),
+        pid: handle.pid(),
+        handle: Mutex::new(Some(handle)),
+        queue,
+    })
+}
+
+/// Stops serving a name that no `ErlDP::Served` of this program holds.
+fn unserve(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<bool, Error> {
+    let name = args::name(ruby, name, "served name")?;
+    Ok(rb_self.core().unserve(&name))
+}
+
+/// `node.reply(from, value)`: answers a `gen_server:call` later, from any
+/// thread, as `gen:reply/2` does.
+fn reply(ruby: &Ruby, rb_self: &Node, from: Value, value: Value) -> Result<(), Error> {
+    let from = args::term(ruby, from)?;
+    let value = args::term(ruby, value)?;
+    reply_to(ruby, rb_self.core(), &from, value)
+}
+
+/// `box.reply(from, value)`: `gen:reply/2` for a `{'$gen_call', From,
+/// Request}` the mailbox received.
+fn mailbox_reply(ruby: &Ruby, rb_self: &Mailbox, from: Value, value: Value) -> Result<(), Error> {
+    let from = args::term(ruby, from)?;
+    let value = args::term(ruby, value)?;
+    reply_to(ruby, rb_self.core().node(), &from, value)
+}
+
+/// Sends the reply to `from` (`{Pid, Tag}`), connecting to the caller's
+/// node first if its connection went.
+pub(crate) fn reply_to(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    from: &Term,
+    value: Term,
+) -> Result<(), Error> {
+    let caller = match from.as_tuple() {
+        Some([Term::Pid(pid), _]) => pid.node,
+        _ => node.name(),
+    };
+    reaching(ruby, node, caller, None, || node.reply(from, value))
+}
+
+pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
+    let class = module.define_class("Served", ruby.class_object())?;
+    // Handles come from `Node#serve`.
+    class.undef_default_alloc_func();
+    class.define_method("pid", method!(Served::pid, 0))?;
+    class.define_method("name", method!(Served::name, 0))?;
+    class.define_private_method("native_take", method!(Served::take, 0))?;
+    class.define_private_method("native_idle", method!(Served::idle, 0))?;
+    class.define_private_method("native_stop", method!(Served::stop, 0))?;
+    class.define_private_method("native_close", method!(Served::close, 0))?;
+    class.define_method("closed?", method!(Served::is_closed, 0))?;
+    class.define_method("inspect", method!(Served::inspect, 0))?;
+    class.define_method("to_s", method!(Served::inspect, 0))?;
+
+    let node = Node::class(ruby);
+    node.define_private_method("native_serve", method!(serve, 3))?;
+    node.define_private_method("native_unserve", method!(unserve, 1))?;
+    node.define_method("reply", method!(reply, 2))?;
+    Mailbox::class(ruby).define_method("reply", method!(mailbox_reply, 2))?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+'use strict';
+// ErlDP from Node.js, called by BEAM: a calculator served as a process and a module exposed to
+// `rpc`, their handlers on the event loop.
+//
+// Run by `make demo`, or by hand:
+//
+//   node examples/node/serve.js js_calc COOKIE
+//
+// and then, from an Elixir node with the same cookie (`iex --sname x --cookie COOKIE`):
+//
+//   GenServer.call({:calculator, :"js_calc@host"}, {:add, 2, 3})   # 5
+//   GenServer.call({:calculator, :"js_calc@host"}, {:div, 1, 0})   # exits: {:RangeError, "division by zero"}
+//   :rpc.call(:"js_calc@host", :js_math, :hypot, [3, 4])          # 5.0
+//   :erpc.call(:"js_calc@host", :js_math, :fetch, [7])            # answered after an await
+//   GenServer.cast({:calculator, :"js_calc@host"}, :stop)          # ends the program
+
+const erldp = require('../../node'); // require('erldp') in a project that installed the package
+
+const atom = Symbol.for;
+
+/** `{add | sub | mul | div, A, B}` on integers. */
+function calculate(request) {
+  const [op, a, b] = Array.isArray(request) ? request : [];
+  if (!Number.isInteger(a) || !Number.isInteger(b)) {
+    throw new TypeError(`not a calculation: ${erldp.format(request)}`);
+  }
+  switch (op) {
+    case atom('add'):
+      return a + b;
+    case atom('sub'):
+      return a - b;
+    case atom('mul'):
+      return a * b;
+    case atom('div'):
+      if (b === 0) throw new RangeError('division by zero');
+      return Math.trunc(a / b);
+    default:
+      throw new TypeError(`not a calculation: ${erldp.format(request)}`);
+  }
+}
+
+/** `js_math:hypot(X, Y)`, and `js_math:fetch(N)`, which awaits before it answers. */
+async function jsMath(fun, args) {
+  switch (fun) {
+    case atom('hypot'):
+      return erldp.float(Math.hypot(...args));
+    case atom('fetch'):
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return erldp.tuple(atom('fetched'), args[0]);
+    default:
+      throw new TypeError(`js_math.${Symbol.keyFor(fun)}/${args.length} is not defined`);
+  }
+}
+
+async function main(name, cookie) {
+  const node = await erldp.Node.start(name, { cookie });
+  let stop;
+  const stopped = new Promise((resolve) => {
+    stop = resolve;
+  });
+  node.serve('calculator', (request, from) => {
+    // A call has a `from`; a cast or a plain message has none, and its value is ignored.
+    if (from === null) {
+      if (request === atom('stop')) stop();
+      return null;
+    }
+    return calculate(request);
+  });
+  node.expose('js_math', jsMath);
+  console.log(`serve: ready as ${Symbol.keyFor(node.name)}`);
+  await stopped;
+  console.log('serve: stopped');
+  await node.close();
+}
+
+const [name, cookie] = process.argv.slice(2);
+if (!name || !cookie) {
+  console.error('usage: node examples/node/serve.js NODE_NAME COOKIE');
+  process.exit(2);
+}
+main(name, cookie).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
