@@ -137,6 +137,13 @@ class HostileTest < Minitest::Test
     return "a mailbox: #{box_error.message}" unless box_error.message.include?("forked")
     return "close raised" unless parent.close.nil?
 
+    # Global names, pg and serving go through the same check.
+    global_error = assert_raises(ErlDP::Error) { parent.whereis_global(:anything) }
+    return "whereis_global: #{global_error.message}" unless global_error.message.include?("forked")
+
+    nodes_error = assert_raises(ErlDP::Error) { sink.monitor_nodes }
+    return "monitor_nodes: #{nodes_error.message}" unless nodes_error.message.include?("forked")
+
     ErlDP::Node.new("ruby_forked_child_#{round}_#{SecureRandom.alphanumeric(8).downcase}",
                     cookie: peer.cookie) do |child|
       answer = child.rpc(peer.node, :erlang, :node, [], timeout: 30)

@@ -41,8 +41,9 @@ impl Mailbox {
         Ok(&rb_self.0)
     }
 
-    pub(crate) fn core(&self) -> &erldp::Mailbox {
-        &self.0
+    /// The mailbox, unless this is a forked child of its process.
+    pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Mailbox, Error> {
+        Mailbox::owned(ruby, self)
     }
 
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {

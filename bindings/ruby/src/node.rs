@@ -122,12 +122,15 @@ fn timeout_text(timeout: Option<f64>) -> String {
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
     /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
-    pub(crate) fn handle(&self) -> erldp::Node {
-        erldp::Node::clone(&self.0)
+    /// Errs in a forked child of the node's process (`fork.rs`).
+    pub(crate) fn handle(&self, ruby: &Ruby) -> Result<erldp::Node, Error> {
+        Ok(erldp::Node::clone(self.core(ruby)?))
     }
 
-    pub(crate) fn core(&self) -> &erldp::Node {
-        &self.0
+    /// The node, unless this is a forked child of its process (`fork.rs`).
+    pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Node, Error> {
+        self.1.check(ruby, "node")?;
+        Ok(&self.0)
     }
 
     /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
@@ -253,7 +256,7 @@ impl Node {
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
         rb_self.1.check(ruby, "node")?;
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.handle();
+        let node = rb_self.handle(ruby)?;
         let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
         Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
     }
@@ -349,7 +352,7 @@ impl Node {
         }
         // Closing flushes each connection for up to half a second and waits
         // for the node's threads.
-        let node = rb_self.handle();
+        let node = rb_self.handle(ruby)?;
         if fiber::active() {
             return fiber::off_thread(ruby, move || node.close());
         }
