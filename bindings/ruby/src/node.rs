@@ -4,7 +4,7 @@
 use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use erldp::tls::TlsOptions;
 use erldp::{Atom, EpmdMode, Pending, Term};
@@ -42,8 +42,9 @@ impl Drop for Node {
 }
 
 /// Runs `op`, which may first have to connect to `peer`: the connection
-/// is made first ([`connected`]), then `op` runs without the GVL. A global
-/// name's node (`''`) is known only once `op` resolves it.
+/// is made first ([`connected`]), then `op` runs, without the GVL when it
+/// could wait (a congested connection, or a global name, whose node (`''`)
+/// is known only once `op` resolves it).
 pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
@@ -54,7 +55,13 @@ pub(crate) fn reaching<T>(
     if peer != node.name() && !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
-    gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
+    // A send that would not wait is done with the GVL held: releasing and
+    // taking it again costs more than the send (20k against 90k+ one-way
+    // sends a second, bench/ruby/client.rb send on 2 cores).
+    if peer.as_str().is_empty() || node.send_would_wait(peer) {
+        return gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err));
+    }
+    op().map_err(|err| raise(ruby, err))
 }
 
 /// Waits for a connection the core is making (`connect_start`), with the
@@ -68,6 +75,9 @@ fn connected(
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
     let mut pending = started.map_err(|err| raise(ruby, err))?;
+    if pending.is_ready() {
+        return pending.wait(Duration::ZERO).map_err(|err| raise(ruby, err));
+    }
     if fiber::active() {
         return fiber::pending(ruby, pending, deadline)?.map_err(|err| raise(ruby, err));
     }

@@ -208,7 +208,15 @@ fn run_transport_tests(valgrind: bool) {
     let opts = files.verifying_opts("node");
     let optfile = files.optfile("opt.conf", &opts, &opts);
     let cookie = random_cookie();
-    let tls = BeamPeer::builder().cookie(&cookie).tls(&optfile).start();
+    // The peer gives a TLS handshake net_setuptime (inet_tls_dist's ssl:handshake), 7 s by
+    // default: under valgrind, with the other suites' valgrind runs beside it, ours takes longer.
+    let tls = BeamPeer::builder()
+        .cookie(&cookie)
+        .tls(&optfile)
+        .arg("-kernel")
+        .arg("net_setuptime")
+        .arg("60")
+        .start();
     let inet6 = BeamPeer::builder()
         .cookie(&cookie)
         .proto_dist("inet6_tcp")

@@ -226,6 +226,12 @@ impl Connection {
         self.enqueue(control, None, true)
     }
 
+    /// Whether a [`send`](Self::send) now would wait for room: the peer
+    /// leaves [`HIGH_WATER`] bytes untaken.
+    pub(crate) fn is_congested(&self) -> bool {
+        self.queue.lock().buf.len() >= HIGH_WATER
+    }
+
     fn enqueue(&self, control: &Control, etf: Option<&[u8]>, awaited: bool) -> Result<()> {
         let mut queue = self.queue.lock();
         let mut deadline = None;

@@ -179,7 +179,7 @@ impl ProtoDist {
             return Ok(Box::new(tcp));
         };
         let host = peer.split_once('@').map_or(peer, |(_, host)| host);
-        let stream = TlsStream::connect(tcp.into_socket(), &tls.client, host, peer)?;
+        let stream = TlsStream::connect(tcp, &tls.client, host, peer, deadline)?;
         log::debug!(target: "erldp::node", "TLS with {peer} at {addr}: {}", stream.describe());
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -190,11 +190,13 @@ impl ProtoDist {
     }
 
     /// Takes a connection the listener accepted: for TLS, the server side
-    /// of the TLS handshake, on the caller's thread. The transport's read
-    /// and write timeouts are `timeout`.
-    pub(crate) fn accept(&self, tcp: Tcp, timeout: Duration) -> Result<Box<dyn Transport>> {
-        tcp.set_read_timeout(Some(timeout))?;
-        tcp.set_write_timeout(Some(timeout))?;
+    /// of the TLS handshake, on the caller's thread, by `deadline`.
+    pub(crate) fn accept(&self, tcp: Tcp, deadline: Instant) -> Result<Box<dyn Transport>> {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        tcp.set_read_timeout(Some(left))?;
+        tcp.set_write_timeout(Some(left))?;
         let from = tcp.peer();
         let server = match &self.tls {
             None => return Ok(Box::new(tcp)),
@@ -209,7 +211,7 @@ impl ProtoDist {
                 ))
             }
         };
-        let stream = TlsStream::accept(tcp.into_socket(), server, &from)?;
+        let stream = TlsStream::accept(tcp, server, &from, deadline)?;
         log::debug!(target: "erldp::node", "TLS with {from}: {}", stream.describe());
         Ok(Box::new(stream))
     }

@@ -149,7 +149,7 @@ impl Write for Timed<'_> {
 pub(crate) struct Tcp(TcpStream);
 
 impl Tcp {
-    fn new(stream: TcpStream) -> io::Result<Tcp> {
+    pub(crate) fn new(stream: TcpStream) -> io::Result<Tcp> {
         stream.set_nodelay(true)?;
         Ok(Tcp(stream))
     }

@@ -748,6 +748,103 @@ fn links_and_monitors_per_peer_are_bounded() {
     assert_eq!(beam.eval_ok(&link), "dropped", "links count");
 }
 
+/// Item 9, for processes a peer spawns on our node (`spawn_monitor/4`,
+/// `erpc`): the monitor and link a spawn request asks for count against
+/// the bound before the process starts, as the peer's own monitors do;
+/// past it the peer loses its connection, and the process never runs.
+#[test]
+fn monitored_spawns_count_against_the_bound_before_they_start() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .max_monitors_per_peer(2)
+        // A visible node would have global and pg on the peer monitor it
+        // too, at times of their own.
+        .hidden(true)
+        .start()
+        .expect("node");
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let started = Arc::new(AtomicUsize::new(0));
+    let _slow = {
+        let started = Arc::clone(&started);
+        node.expose_with(
+            "slow",
+            erldp::ServeOptions::default().concurrency(3),
+            move |_| {
+                started.fetch_add(1, Ordering::SeqCst);
+                // Runs until the test ends (the sender goes), holding the
+                // process and its monitor.
+                let _ = released.lock().unwrap().recv_timeout(T);
+                Ok(Term::atom("done"))
+            },
+        )
+        .expect("expose")
+    };
+    let us = node.name();
+    assert!(node.ping(beam.node()));
+    beam.eval_ok(&format!(
+        "[spawn_monitor('{us}', slow, wait, []) || _ <- [1, 2, 3]], ok."
+    ));
+    // Either the third spawn ran (its monitor over the bound) or the
+    // peer lost its connection.
+    let deadline = std::time::Instant::now() + T;
+    let peer = Atom::new(beam.node());
+    while started.load(Ordering::SeqCst) < 3 && node.nodes().contains(&peer) {
+        assert!(std::time::Instant::now() < deadline, "neither within {T:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(release);
+    assert!(
+        !node.nodes().contains(&peer),
+        "three monitored spawns ran within a bound of two"
+    );
+    assert!(started.load(Ordering::SeqCst) <= 2);
+}
+
+/// Item 9, from our side: a link of ours counts against the peer until it
+/// is undone, and one whose unlink the peer has not acknowledged yet when
+/// our process closes is released by the close (the acknowledgement finds
+/// no process then). Else each such close would leave one behind, until a
+/// well-behaved peer lost its connection for links nobody holds.
+#[test]
+fn links_being_undone_when_our_process_closes_are_released() {
+    let mut beam = BeamPeer::start();
+    let node = Node::builder(random_name("rs"))
+        .cookie(beam.cookie())
+        .max_monitors_per_peer(3)
+        .start()
+        .expect("node");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let us = node.name();
+    // A suspended process handles no signals: our unlinks stay
+    // unacknowledged until it resumes, after our processes closed.
+    beam.eval_ok(&format!(
+        "register(keeper, spawn(fun() -> \
+             P = spawn(fun() -> receive stop -> ok end end), erlang:suspend_process(P), \
+             {{inbox, '{us}'}} ! P, \
+             receive resume -> erlang:resume_process(P), P ! stop end end)), ok."
+    ));
+    let suspended = next(&inbox).as_pid().expect("a pid");
+    for _ in 0..3 {
+        let mailbox = node.mailbox(None).expect("mailbox");
+        mailbox.link(suspended).expect("link");
+        mailbox.unlink(suspended).expect("unlink");
+        mailbox.close(Term::atom("normal"));
+    }
+    beam.eval_ok("keeper ! resume, ok.");
+    // Three monitors fit the bound; the message behind them shows the
+    // connection stood.
+    beam.eval_ok(&format!(
+        "[erlang:monitor(process, {{inbox, '{us}'}}) || _ <- [1, 2, 3]], \
+         {{inbox, '{us}'}} ! monitored, ok."
+    ));
+    assert_eq!(next(&inbox), Term::atom("monitored"));
+}
+
 /// Item 13: a mailbox's queue limit drops the messages that arrive while
 /// it is full and counts them; signals still arrive.
 #[test]

@@ -868,3 +868,60 @@ fn every_otp_release_calls_into_our_node() {
         assert_eq!(got, expected, "{otp} answers differ from {first}'s");
     }
 }
+
+/// A handler that closes the node runs on a handler thread: closing from
+/// there neither waits for that thread nor for a connection thread that
+/// waits on it, and the call that ran it sees the node go. A close from
+/// outside afterwards waits for what is left.
+#[test]
+fn a_handler_that_closes_the_node_returns_and_so_does_the_close() {
+    let mut peer = BeamPeer::start();
+    for via in ["call", "erpc"] {
+        let node = node_for(&peer);
+        let us = node.name();
+        let (tx, rx) = mpsc::channel();
+        let closer = {
+            let (node, tx) = (node.clone(), tx.clone());
+            move || {
+                node.close();
+                tx.send(node.is_closed()).expect("send");
+            }
+        };
+        let _handle: Box<dyn std::any::Any> = if via == "call" {
+            Box::new(
+                node.serve("closer", move |_| {
+                    closer();
+                    Ok(Reply::Value(Term::atom("closed")))
+                })
+                .expect("serve"),
+            )
+        } else {
+            Box::new(
+                node.expose("closer", move |_| {
+                    closer();
+                    Ok(Term::atom("closed"))
+                })
+                .expect("expose"),
+            )
+        };
+        let code = if via == "call" {
+            format!("catch gen_server:call({{closer, '{us}'}}, go, 10000).")
+        } else {
+            format!("catch erpc:call('{us}', closer, go, [], 10000).")
+        };
+        let answer = erl(&mut peer, &code);
+        assert!(
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("the handler's close returned"),
+            "{via}: closed"
+        );
+        assert!(
+            ["nodedown", "noconnection", "closed"]
+                .iter()
+                .any(|end| answer.contains(end)),
+            "{via}: {answer}"
+        );
+        node.close();
+        assert!(node.is_closed());
+    }
+}

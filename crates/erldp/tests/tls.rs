@@ -642,3 +642,53 @@ fn unusable_files_stop_the_node_from_starting() {
         "{err}"
     );
 }
+
+/// A client that sends its TLS hello a byte at a time, each well within the setup timeout,
+/// is closed once the setup timeout has passed: the setup deadline covers the TLS handshake
+/// as it covers the distribution handshake after it, or a peer could hold one of the
+/// `max_pending_handshakes` for as long as it kept dribbling. The node accepts a real TLS
+/// peer afterwards.
+#[test]
+fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream;
+
+    let files = TlsFiles::generate(&Otp::System);
+    let mut peer = verifying_peer(&Otp::System, &files);
+    let node = Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .tls(our_config(&files))
+        .setup_timeout(Duration::from_secs(1))
+        .max_pending_handshakes(1)
+        .start()
+        .expect("a TLS node");
+    let mut socket = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    // The header of a 12 KiB handshake record, whose body never arrives whole.
+    socket
+        .write_all(&[0x16, 0x03, 0x01, 0x30, 0x00])
+        .expect("record header");
+    let mut closed = false;
+    // A byte every 200 ms (the read's timeout), for a minute at most.
+    for _ in 0..300 {
+        match socket.read(&mut [0u8; 64]) {
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            _ => {
+                closed = true;
+                break;
+            }
+        }
+        if socket.write_all(&[0]).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a dribbling TLS client kept its handshake open for a minute"
+    );
+    let us = node.name();
+    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+}

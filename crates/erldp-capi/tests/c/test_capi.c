@@ -973,6 +973,12 @@ static void test_node_options(void) {
     OK(erldp_node_options_init(&options));
     CHECK(options.hidden && options.epmd_mode == ERLDP_EPMD_AUTO && options.listen_port == 0 &&
           options.net_ticktime_ms == 60000);
+    /* The other defaults (the limits: test_limits_and_names). */
+    CHECK(options.epmd_port == 0 && options.setup_timeout_ms == 7000 && !options.long_names &&
+          options.handler_threads == 0 && !options.ipv6);
+    CHECK(options.tls_certfile == NULL && options.tls_keyfile == NULL &&
+          options.tls_cacertfile == NULL && options.tls_optfile == NULL &&
+          options.tls_verify == ERLDP_VERIFY_PEER);
     /* No EPMD: the peer is reached at a known address, here our own second node. */
     options.epmd_mode = ERLDP_EPMD_NONE;
     options.hidden = false;

@@ -188,6 +188,20 @@ impl Node {
         self.inner.connect_start(peer)
     }
 
+    /// Whether a send to `peer` would have to wait now: there is no
+    /// connection up to it yet, or it leaves 16 MiB unread (see
+    /// [`NodeBuilder::send_timeout`](crate::NodeBuilder::send_timeout)).
+    /// Sends to our own node never wait. For bindings that may send without
+    /// releasing a lock of their own (Ruby's GVL) only when that is cheap.
+    pub fn send_would_wait(&self, peer: Atom) -> bool {
+        if peer == self.inner.name() {
+            return false;
+        }
+        self.inner
+            .live_connection(peer)
+            .is_none_or(|conn| conn.is_down() || conn.is_congested())
+    }
+
     /// The nodes we are connected to.
     pub fn nodes(&self) -> Vec<Atom> {
         let table = self.inner.conns.table.lock();
@@ -538,7 +552,7 @@ impl NodeInner {
     /// connection.
     fn accept_one(self: &Arc<Self>, tcp: transport::Tcp) {
         let deadline = Instant::now() + self.setup_timeout;
-        let transport = match self.proto.accept(tcp, self.setup_timeout) {
+        let transport = match self.proto.accept(tcp, deadline) {
             Ok(transport) => transport,
             Err(err) => {
                 log::warn!(target: LOG, "incoming connection: {err}");

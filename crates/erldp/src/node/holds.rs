@@ -6,7 +6,7 @@
 //! erts sets no bound: a peer could make a million and hold their memory.
 //! Links count whichever side made them (our links to a peer's processes
 //! are bounded by what our program does); monitors are the peer's
-//! `MONITOR_P`s ([link and monitor
+//! `MONITOR_P`s and those its `SPAWN_REQUEST`s ask for ([link and monitor
 //! signals](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes)).
 //! The count goes with the connection: a lost connection takes every link
 //! and monitor over it away ([`NodeInner::node_down`]).

@@ -586,6 +586,11 @@ impl NodeInner {
             let _ = conn.send(&serving::spawn_answer(req_id, from, 0, badopt));
             return;
         };
+        // The link and monitor asked for are bounded as the peer's own
+        // are (see `holds`), before there is a process to tie them to.
+        if (options.link || options.monitor) && !self.may_hold(conn) {
+            return;
+        }
         let spawned = serving::spawned(module, function, args);
         let ticket = Ticket::new(None);
         let worker = self.spawn_with(None, |pid| {

@@ -534,6 +534,11 @@ impl NodeInner {
         }
         let me = process.pid;
         for (other, link) in relations.links {
+            if other.node != self.name() {
+                // A link being undone counts until its UNLINK_ID_ACK,
+                // which finds no process from now on: it goes here too.
+                self.released(other.node);
+            }
             if link != Link::Active {
                 continue;
             }
@@ -542,7 +547,6 @@ impl NodeInner {
                     peer.exit_from_link(me, reason.clone());
                 }
             } else {
-                self.released(other.node);
                 self.send_if_connected(
                     other.node,
                     &Control::Exit {

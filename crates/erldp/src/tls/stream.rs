@@ -22,14 +22,14 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::{Mutex, MutexGuard};
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use super::{explain, ClientSide, Role};
-use crate::transport::Transport;
+use crate::transport::{Tcp, Timed, Transport};
 use crate::{Error, Result};
 
 /// The most ciphertext read from the socket at once: a few full TLS records.
@@ -88,35 +88,44 @@ struct Inbox {
 }
 
 impl TlsStream {
-    /// Runs the client side of the TLS handshake on a connected socket, within the socket's
-    /// timeouts. `host` is the host part of the peer's node name: the server's certificate
-    /// must name it, and it is sent as SNI. `peer` names the peer in errors.
+    /// Runs the client side of the TLS handshake on a connected socket, by `deadline`.
+    /// `host` is the host part of the peer's node name: the server's certificate must name
+    /// it, and it is sent as SNI. `peer` names the peer in errors.
     pub(crate) fn connect(
-        mut socket: TcpStream,
+        tcp: Tcp,
         client: &ClientSide,
         host: &str,
         peer: &str,
+        deadline: Instant,
     ) -> Result<TlsStream> {
         let name = client.server_name(host)?;
         let conn = ClientConnection::new(Arc::clone(&client.config), name)
             .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
-        handshake(&mut conn, &mut socket, Role::Client, client.has_cert, peer)?;
-        Ok(TlsStream::new(socket, conn, Role::Client, client.has_cert))
+        let mut timed = Timed::new(&tcp, deadline);
+        handshake(&mut conn, &mut timed, Role::Client, client.has_cert, peer)?;
+        Ok(TlsStream::new(
+            tcp.into_socket(),
+            conn,
+            Role::Client,
+            client.has_cert,
+        ))
     }
 
-    /// Runs the server side of the TLS handshake on an accepted socket, within the socket's
-    /// timeouts; `peer` names the peer in errors.
+    /// Runs the server side of the TLS handshake on an accepted socket, by `deadline`;
+    /// `peer` names the peer in errors.
     pub(crate) fn accept(
-        mut socket: TcpStream,
+        tcp: Tcp,
         config: &Arc<rustls::ServerConfig>,
         peer: &str,
+        deadline: Instant,
     ) -> Result<TlsStream> {
         let conn = ServerConnection::new(Arc::clone(config))
             .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
-        handshake(&mut conn, &mut socket, Role::Server, true, peer)?;
-        Ok(TlsStream::new(socket, conn, Role::Server, true))
+        let mut timed = Timed::new(&tcp, deadline);
+        handshake(&mut conn, &mut timed, Role::Server, true, peer)?;
+        Ok(TlsStream::new(tcp.into_socket(), conn, Role::Server, true))
     }
 
     fn new(socket: TcpStream, mut session: Connection, role: Role, has_cert: bool) -> TlsStream {
@@ -285,10 +294,13 @@ fn drain(session: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the TLS handshake to completion on the blocking socket (its timeouts bound it).
+/// Runs the TLS handshake to completion on the blocking socket. Through [`Timed`], every
+/// read and write waits only for what is left until the setup deadline: rustls reads as
+/// long as the handshake wants bytes, and a per-read timeout would let a peer that sends
+/// one now and then hold the handshake for ever.
 fn handshake(
     conn: &mut Connection,
-    socket: &mut TcpStream,
+    socket: &mut Timed<'_>,
     role: Role,
     have_cert: bool,
     peer: &str,
@@ -472,7 +484,7 @@ mod tests {
 
     use super::*;
     use crate::tls::TlsConfig;
-    use crate::transport::Io;
+    use crate::transport::{self, Io};
 
     /// Both ends of a TLS connection over loopback, both ours.
     fn pair(files: &TlsFiles) -> (TlsStream, TlsStream) {
@@ -484,13 +496,21 @@ mod tests {
         let server = config.server().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let deadline = || Instant::now() + Duration::from_secs(30);
         let accepting = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            TlsStream::accept(socket, &server, "test client").unwrap()
+            let tcp = Tcp::new(socket).unwrap();
+            TlsStream::accept(tcp, &server, "test client", deadline()).unwrap()
         });
-        let socket = TcpStream::connect(addr).unwrap();
-        let client =
-            TlsStream::connect(socket, &config.client().unwrap(), "localhost", "test").unwrap();
+        let tcp = transport::connect(&addr, Duration::from_secs(30)).unwrap();
+        let client = TlsStream::connect(
+            tcp,
+            &config.client().unwrap(),
+            "localhost",
+            "test",
+            deadline(),
+        )
+        .unwrap();
         (client, accepting.join().unwrap())
     }
 
