@@ -162,6 +162,16 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
    * and reach peers at the IPv6 addresses of their hosts (default `false`).
    */
   ipv6?: boolean;
+  /** The largest message a peer may send, in bytes (default 1 GiB); a larger one ends its connection. */
+  maxMessageSize?: number;
+  /** How many peers may be in their handshake with us at once (default 64); more are closed at once. */
+  maxPendingHandshakes?: number;
+  /** How many links and monitors one peer may hold on our mailboxes (default 65536); past it it is disconnected. */
+  maxMonitorsPerPeer?: number;
+  /** How long a send may wait while a peer leaves 16 MiB unread, in milliseconds (default 60000); then it throws `ETIMEDOUT`. */
+  sendTimeout?: number;
+  /** The queue limit every new mailbox starts with (see {@link Mailbox.queueLimit}); default `null`, none. */
+  mailboxQueueLimit?: number | null;
 }
 
 /**
@@ -359,6 +369,17 @@ export class Mailbox implements AsyncIterable<Message> {
   readonly name: symbol | undefined;
   /** Whether the mailbox is closed. */
   readonly closed: boolean;
+  /** Messages and signals waiting to be received, like `process_info(Pid, message_queue_len)`. */
+  readonly queueLength: number;
+  /**
+   * The queue limit: while `queueLength` is at it, a further message is dropped (as one to a
+   * process that no longer exists) and counted in {@link Mailbox.dropped}; exit, down and
+   * nodedown signals are always queued. `null` (the default unless `mailboxQueueLimit` gave
+   * one) queues everything, as BEAM does. Lowering it drops nothing already queued.
+   */
+  queueLimit: number | null;
+  /** How many messages were dropped because the queue was at its limit. */
+  readonly dropped: number;
 
   /**
    * Sends `message` to `dest` like `!`: it throws for a bad message, and a

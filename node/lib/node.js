@@ -428,6 +428,25 @@ class Mailbox {
     return this.#native.closed;
   }
 
+  /** Messages and signals waiting to be received, like `process_info(Pid, message_queue_len)`. */
+  get queueLength() {
+    return this.#native.queueLength + this.#stash.length;
+  }
+
+  /** The queue limit (see README's Limits), or null for none. */
+  get queueLimit() {
+    return this.#native.queueLimit;
+  }
+
+  set queueLimit(limit) {
+    this.#native.setQueueLimit(opts.queueLimit(limit, 'queueLimit'));
+  }
+
+  /** Messages dropped because the queue was at its limit. */
+  get dropped() {
+    return this.#native.dropped;
+  }
+
   /** Sends `message` to `dest` (a Pid, a Ref alias, or `[name, node]`), like `!`. */
   send(dest, message) {
     if (!etf.withMessage(dest, message, this.#sendEncoded)) this.#native.send(dest, message);

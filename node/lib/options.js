@@ -16,7 +16,8 @@ const DECODE_KEYS = Object.keys(DECODE);
 
 /** The options each call takes (API.md, Node.js section; index.d.ts). */
 const KNOWN = {
-  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal', ...DECODE_KEYS],
+  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal',
+    'maxMessageSize', 'maxPendingHandshakes', 'maxMonitorsPerPeer', 'sendTimeout', 'mailboxQueueLimit', ...DECODE_KEYS],
   tls: ['certfile', 'keyfile', 'cacertfile', 'verify', 'optfile'],
   request: ['timeout', 'signal', ...DECODE_KEYS],
   receive: ['timeout', 'signal', ...DECODE_KEYS],
@@ -143,6 +144,7 @@ function check(options, key, type, test = () => true) {
 
 const isPort = (n) => Number.isInteger(n) && n >= 0 && n <= 65535;
 const isMs = (n) => n > 0;
+const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
 
 /** The `tls` option of Node.start: paths as strings, `verify` one of ssl's two names. */
 function tlsOptions(tls) {
@@ -179,7 +181,21 @@ function startOptions(options) {
     netTicktime: check(options, 'netTicktime', 'number', isMs),
     setupTimeout: check(options, 'setupTimeout', 'number', isMs),
     longNames: check(options, 'longNames', 'boolean'),
+    maxMessageSize: check(options, 'maxMessageSize', 'number', isCount),
+    maxPendingHandshakes: check(options, 'maxPendingHandshakes', 'number', isCount),
+    maxMonitorsPerPeer: check(options, 'maxMonitorsPerPeer', 'number', isCount),
+    sendTimeout: check(options, 'sendTimeout', 'number', isMs),
+    mailboxQueueLimit: queueLimit(options.mailboxQueueLimit, 'option mailboxQueueLimit') ?? undefined,
   };
 }
 
-module.exports = { optionsObject, decodeFlags, timeout, signal, abortReason, name, startOptions };
+/** A mailbox queue limit: a whole number, or null (or undefined) for none. */
+function queueLimit(limit, what) {
+  if (limit === undefined || limit === null) return null;
+  if (typeof limit !== 'number' || !isCount(limit)) {
+    throw new TypeError(`${what} must be a whole number >= 0 or null, not ${String(limit)}`);
+  }
+  return limit;
+}
+
+module.exports = { optionsObject, decodeFlags, timeout, signal, abortReason, name, startOptions, queueLimit };

@@ -97,6 +97,31 @@ impl NativeMailbox {
         self.mailbox.is_closed()
     }
 
+    /// Messages and signals waiting in the core's queue.
+    #[napi(getter, catch_unwind)]
+    pub fn queue_length(&self) -> f64 {
+        self.mailbox.len() as f64
+    }
+
+    /// Messages dropped because the queue was at its limit.
+    #[napi(getter, catch_unwind)]
+    pub fn dropped(&self) -> f64 {
+        self.mailbox.dropped() as f64
+    }
+
+    /// The queue limit, or `null` for none.
+    #[napi(getter, catch_unwind)]
+    pub fn queue_limit(&self) -> Option<f64> {
+        self.mailbox.queue_limit().map(|limit| limit as f64)
+    }
+
+    /// Sets the queue limit (a whole number the package checked), or none.
+    #[napi(catch_unwind)]
+    pub fn set_queue_limit(&self, limit: Option<f64>) {
+        self.mailbox
+            .set_queue_limit(limit.map(|limit| limit as usize));
+    }
+
     /// Sends from this mailbox, like `!`: a message to a node that cannot
     /// be reached is dropped.
     #[napi(catch_unwind)]

@@ -290,6 +290,12 @@ pub struct StartOptions {
     pub long_names: Option<bool>,
     pub tls: Option<TlsStartOptions>,
     pub ipv6: Option<bool>,
+    /// The limits README lists: bytes, counts and milliseconds.
+    pub max_message_size: Option<f64>,
+    pub max_pending_handshakes: Option<f64>,
+    pub max_monitors_per_peer: Option<f64>,
+    pub send_timeout: Option<f64>,
+    pub mailbox_queue_limit: Option<f64>,
 }
 
 /// The `tls` option of `Node.start`: paths, and `"verify_peer"` or
@@ -345,6 +351,19 @@ fn builder(name: String, options: StartOptions) -> erldp::Result<erldp::NodeBuil
     if let Some(ipv6) = options.ipv6 {
         builder = builder.ipv6(ipv6);
     }
+    if let Some(bytes) = options.max_message_size {
+        builder = builder.max_message_size(bytes as usize);
+    }
+    if let Some(handshakes) = options.max_pending_handshakes {
+        builder = builder.max_pending_handshakes(handshakes as usize);
+    }
+    if let Some(monitors) = options.max_monitors_per_peer {
+        builder = builder.max_monitors_per_peer(monitors as usize);
+    }
+    if let Some(timeout) = options.send_timeout {
+        builder = builder.send_timeout(duration(timeout));
+    }
+    builder = builder.mailbox_queue_limit(options.mailbox_queue_limit.map(|limit| limit as usize));
     if let Some(tls) = options.tls {
         let options = TlsOptions {
             certfile: tls.certfile.map(PathBuf::from),

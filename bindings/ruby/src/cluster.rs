@@ -37,13 +37,13 @@ fn pids(ruby: &Ruby, pids: Vec<erldp::Pid>) -> RArray {
 /// runs on to its end.
 fn register_global(ruby: &Ruby, rb_self: &Node, name: Value, pid: &Pid) -> Result<bool, Error> {
     let name = global_name(ruby, name)?;
-    let (node, pid) = (rb_self.handle(), pid.0);
+    let (node, pid) = (rb_self.handle(ruby)?, pid.0);
     gvl::off_thread(ruby, move || node.register_global(&name, pid))?.map_err(|err| raise(ruby, err))
 }
 
 fn unregister_global(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<(), Error> {
     let name = global_name(ruby, name)?;
-    let node = rb_self.handle();
+    let node = rb_self.handle(ruby)?;
     gvl::off_thread(ruby, move || node.unregister_global(&name))?.map_err(|err| raise(ruby, err))
 }
 
@@ -51,7 +51,7 @@ fn unregister_global(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<(), Err
 /// asks its peers over the network.
 fn whereis_global(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<Option<Value>, Error> {
     let name = global_name(ruby, name)?;
-    let node = rb_self.handle();
+    let node = rb_self.handle(ruby)?;
     let found = gvl::off_thread(ruby, move || node.whereis_global(&name))?
         .map_err(|err| raise(ruby, err))?;
     Ok(found.map(|pid| Pid::wrap(ruby, pid)))
@@ -60,7 +60,7 @@ fn whereis_global(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<Option<Val
 fn members(ruby: &Ruby, rb_self: &Node, scope_name: Value, group: Value) -> Result<RArray, Error> {
     let scope = scope(ruby, scope_name)?;
     let group = args::term(ruby, group)?;
-    let node = rb_self.core();
+    let node = rb_self.core(ruby)?;
     let found = gvl::without_gvl_uninterruptible(ruby, || node.members(&scope, &group))?
         .map_err(|err| raise(ruby, err))?;
     Ok(pids(ruby, found))
@@ -69,7 +69,7 @@ fn members(ruby: &Ruby, rb_self: &Node, scope_name: Value, group: Value) -> Resu
 fn join(ruby: &Ruby, rb_self: &Mailbox, scope_name: Value, group: Value) -> Result<(), Error> {
     let scope = scope(ruby, scope_name)?;
     let group = args::term(ruby, group)?;
-    let mailbox = rb_self.core();
+    let mailbox = rb_self.core(ruby)?;
     gvl::without_gvl_uninterruptible(ruby, || mailbox.join(&scope, group))?
         .map_err(|err| raise(ruby, err))
 }
@@ -77,21 +77,21 @@ fn join(ruby: &Ruby, rb_self: &Mailbox, scope_name: Value, group: Value) -> Resu
 fn leave(ruby: &Ruby, rb_self: &Mailbox, scope_name: Value, group: Value) -> Result<bool, Error> {
     let scope = scope(ruby, scope_name)?;
     let group = args::term(ruby, group)?;
-    let mailbox = rb_self.core();
+    let mailbox = rb_self.core(ruby)?;
     gvl::without_gvl_uninterruptible(ruby, || mailbox.leave(&scope, &group))?
         .map_err(|err| raise(ruby, err))
 }
 
 fn monitor_nodes(ruby: &Ruby, rb_self: &Mailbox) -> Result<(), Error> {
     rb_self
-        .core()
+        .core(ruby)?
         .monitor_nodes()
         .map_err(|err| raise(ruby, err))
 }
 
 fn demonitor_nodes(ruby: &Ruby, rb_self: &Mailbox) -> Result<(), Error> {
     rb_self
-        .core()
+        .core(ruby)?
         .demonitor_nodes()
         .map_err(|err| raise(ruby, err))
 }

@@ -23,7 +23,7 @@ pub(crate) struct Classes {
     pub bitstring: Opaque<RClass>,
     pub improper_list: Opaque<RClass>,
     pub message: Opaque<RClass>,
-    error: Opaque<ExceptionClass>,
+    pub error: Opaque<ExceptionClass>,
     connection_error: Opaque<ExceptionClass>,
     auth_error: Opaque<ExceptionClass>,
     node_not_found: Opaque<ExceptionClass>,

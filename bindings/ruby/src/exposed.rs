@@ -104,7 +104,7 @@ fn expose(
         move |invocation, responder| queue.push(invocation, responder)
     };
     let handle = rb_self
-        .core()
+        .core(ruby)?
         .expose_handoff(&module, options(concurrency, max_queue), dispatch)
         .map_err(|err| raise(ruby, err))?;
     Ok(Exposed {
@@ -117,7 +117,7 @@ fn expose(
 /// Stops exposing a module that no `ErlDP::Exposed` of this program holds.
 fn unexpose(ruby: &Ruby, rb_self: &Node, module: Value) -> Result<bool, Error> {
     let module = args::name(ruby, module, "module")?;
-    Ok(rb_self.core().unexpose(&module))
+    Ok(rb_self.core(ruby)?.unexpose(&module))
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {

@@ -12,6 +12,7 @@ mod elixir;
 mod errors;
 mod exposed;
 mod fiber;
+mod fork;
 mod global;
 mod gvl;
 mod handoff;

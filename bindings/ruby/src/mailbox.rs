@@ -1,6 +1,7 @@
 //! `ErlDP::Mailbox`: the native half. Keyword arguments, defaults,
 //! `each_message` and documentation are in `lib/erldp/mailbox.rb`.
 
+use std::mem::ManuallyDrop;
 use std::time::Instant;
 
 use erldp::Atom;
@@ -8,22 +9,41 @@ use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
+use crate::fork::Owner;
 use crate::node::reaching;
 use crate::values::{Pid, Ref};
 use crate::{args, fiber, gvl};
 
 /// A mailbox stays open while its Ruby object lives: the core closes it
-/// (with reason `normal`) when this is freed by the GC.
+/// (with reason `normal`) when this is freed by the GC, except in a forked
+/// child, where it is the parent's and is left alone. (A registered one is
+/// kept alive by its node until closed: `lib/erldp/node.rb`.)
 #[magnus::wrap(class = "ErlDP::Mailbox", size)]
-pub(crate) struct Mailbox(erldp::Mailbox);
+pub(crate) struct Mailbox(ManuallyDrop<erldp::Mailbox>, Owner);
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        if !self.1.forked() {
+            // SAFETY: the field is not used again.
+            drop(unsafe { ManuallyDrop::take(&mut self.0) });
+        }
+    }
+}
 
 impl Mailbox {
     pub(crate) fn new(mailbox: erldp::Mailbox) -> Mailbox {
-        Mailbox(mailbox)
+        Mailbox(ManuallyDrop::new(mailbox), Owner::current())
     }
 
-    pub(crate) fn core(&self) -> &erldp::Mailbox {
-        &self.0
+    /// The mailbox, unless this is a forked child of its process.
+    fn owned<'a>(ruby: &Ruby, rb_self: &'a Self) -> Result<&'a erldp::Mailbox, Error> {
+        rb_self.1.check(ruby, "mailbox")?;
+        Ok(&rb_self.0)
+    }
+
+    /// The mailbox, unless this is a forked child of its process.
+    pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Mailbox, Error> {
+        Mailbox::owned(ruby, self)
     }
 
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
@@ -35,9 +55,10 @@ impl Mailbox {
     }
 
     fn receive(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Option<Value>, Error> {
+        let mailbox = Mailbox::owned(ruby, rb_self)?;
         let deadline = args::deadline(ruby, timeout)?;
         // A message already queued needs no trip without the GVL.
-        let queued = rb_self.0.try_recv().map_err(|err| raise(ruby, err))?;
+        let queued = mailbox.try_recv().map_err(|err| raise(ruby, err))?;
         let received = match queued {
             Some(message) => Some(message),
             // `timeout: 0` polls.
@@ -45,14 +66,11 @@ impl Mailbox {
             None if fiber::active() => {
                 fiber::receive(ruby, &rb_self.0, deadline)?.map_err(|err| raise(ruby, err))?
             }
-            None => {
-                let mailbox = &rb_self.0;
-                gvl::wait(ruby, deadline, |remaining, cancel| {
-                    mailbox.recv_cancellable(remaining, cancel).transpose()
-                })?
-                .transpose()
-                .map_err(|err| raise(ruby, err))?
-            }
+            None => gvl::wait(ruby, deadline, |remaining, cancel| {
+                mailbox.recv_cancellable(remaining, cancel).transpose()
+            })?
+            .transpose()
+            .map_err(|err| raise(ruby, err))?,
         };
         received
             .map(|message| message_to_ruby(ruby, &message))
@@ -60,21 +78,21 @@ impl Mailbox {
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
+        let mailbox = Mailbox::owned(ruby, rb_self)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let mailbox = &rb_self.0;
         reaching(ruby, mailbox.node(), dest.node(), None, || {
             mailbox.send(&dest, message)
         })
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (&rb_self.0, pid.0);
+        let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
         reaching(ruby, mailbox.node(), pid.node, None, || mailbox.link(pid))
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (&rb_self.0, pid.0);
+        let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
         reaching(ruby, mailbox.node(), pid.node, None, || mailbox.unlink(pid))
     }
 
@@ -82,7 +100,7 @@ impl Mailbox {
     /// (Symbol or String) monitors that node and gives its name back as a
     /// Symbol, so that `demonitor` takes either.
     fn monitor(ruby: &Ruby, rb_self: &Self, target: Value) -> Result<Value, Error> {
-        let mailbox = &rb_self.0;
+        let mailbox = Mailbox::owned(ruby, rb_self)?;
         if Symbol::from_value(target).is_some() || RString::from_value(target).is_some() {
             let name = args::name(ruby, target, "node name")?;
             let node = ruby.to_symbol(&name);
@@ -99,26 +117,45 @@ impl Mailbox {
     }
 
     fn demonitor(ruby: &Ruby, rb_self: &Self, monitor: Value) -> Result<(), Error> {
+        let mailbox = Mailbox::owned(ruby, rb_self)?;
         let done =
             if Symbol::from_value(monitor).is_some() || RString::from_value(monitor).is_some() {
-                rb_self
-                    .0
-                    .demonitor_node(&args::name(ruby, monitor, "node name")?)
+                mailbox.demonitor_node(&args::name(ruby, monitor, "node name")?)
             } else {
                 let reference = <&Ref>::try_convert(monitor)?;
-                rb_self.0.demonitor(reference.0)
+                mailbox.demonitor(reference.0)
             };
         done.map_err(|err| raise(ruby, err))
     }
 
     fn close(ruby: &Ruby, rb_self: &Self, reason: Value) -> Result<(), Error> {
+        if rb_self.1.forked() {
+            return Ok(());
+        }
         let reason = args::term(ruby, reason)?;
         rb_self.0.close(reason);
         Ok(())
     }
 
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
+    fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        Ok(Mailbox::owned(ruby, rb_self)?.is_closed())
+    }
+
+    fn queue_length(ruby: &Ruby, rb_self: &Self) -> Result<usize, Error> {
+        Ok(Mailbox::owned(ruby, rb_self)?.len())
+    }
+
+    fn queue_limit(ruby: &Ruby, rb_self: &Self) -> Result<Option<usize>, Error> {
+        Ok(Mailbox::owned(ruby, rb_self)?.queue_limit())
+    }
+
+    fn set_queue_limit(ruby: &Ruby, rb_self: &Self, limit: Option<usize>) -> Result<(), Error> {
+        Mailbox::owned(ruby, rb_self)?.set_queue_limit(limit);
+        Ok(())
+    }
+
+    fn dropped(ruby: &Ruby, rb_self: &Self) -> Result<u64, Error> {
+        Ok(Mailbox::owned(ruby, rb_self)?.dropped())
     }
 
     fn inspect(&self) -> String {
@@ -143,6 +180,10 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("demonitor", method!(Mailbox::demonitor, 1))?;
     class.define_private_method("native_close", method!(Mailbox::close, 1))?;
     class.define_method("closed?", method!(Mailbox::is_closed, 0))?;
+    class.define_method("queue_length", method!(Mailbox::queue_length, 0))?;
+    class.define_method("queue_limit", method!(Mailbox::queue_limit, 0))?;
+    class.define_method("queue_limit=", method!(Mailbox::set_queue_limit, 1))?;
+    class.define_method("dropped", method!(Mailbox::dropped, 0))?;
     class.define_method("inspect", method!(Mailbox::inspect, 0))?;
     class.define_method("to_s", method!(Mailbox::inspect, 0))?;
     Ok(())

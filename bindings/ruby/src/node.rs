@@ -14,18 +14,23 @@ use magnus::{
 
 use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
+use crate::fork::Owner;
 use crate::mailbox::Mailbox;
 use crate::values::Pid;
 use crate::{args, fiber, gvl};
 
 #[magnus::wrap(class = "ErlDP::Node", size)]
-pub(crate) struct Node(ManuallyDrop<erldp::Node>);
+pub(crate) struct Node(ManuallyDrop<erldp::Node>, Owner);
 
 impl Drop for Node {
     /// A node the GC frees without `close` closes when its last handle goes,
     /// which waits up to half a second per connection for it to flush: let
-    /// that happen on a thread of its own rather than inside the GC.
+    /// that happen on a thread of its own rather than inside the GC. In a
+    /// forked child the node is the parent's, and is left alone.
     fn drop(&mut self) {
+        if self.1.forked() {
+            return;
+        }
         // SAFETY: the field is not used again.
         let node = unsafe { ManuallyDrop::take(&mut self.0) };
         // Should no thread start, the closure and the handle in it are
@@ -127,12 +132,15 @@ fn timeout_text(timeout: Option<f64>) -> String {
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
     /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)
-    pub(crate) fn handle(&self) -> erldp::Node {
-        erldp::Node::clone(&self.0)
+    /// Errs in a forked child of the node's process (`fork.rs`).
+    pub(crate) fn handle(&self, ruby: &Ruby) -> Result<erldp::Node, Error> {
+        Ok(erldp::Node::clone(self.core(ruby)?))
     }
 
-    pub(crate) fn core(&self) -> &erldp::Node {
-        &self.0
+    /// The node, unless this is a forked child of its process (`fork.rs`).
+    pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Node, Error> {
+        self.1.check(ruby, "node")?;
+        Ok(&self.0)
     }
 
     /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
@@ -151,6 +159,12 @@ impl Node {
         let long_names: Option<bool> = option(ruby, options, "long_names")?;
         let tls: Option<RHash> = option(ruby, options, "tls")?;
         let ipv6: bool = option(ruby, options, "ipv6")?;
+        let max_message_size: Option<usize> = option(ruby, options, "max_message_size")?;
+        let max_pending_handshakes: Option<usize> =
+            option(ruby, options, "max_pending_handshakes")?;
+        let max_monitors_per_peer: Option<usize> = option(ruby, options, "max_monitors_per_peer")?;
+        let send_timeout: Option<f64> = option(ruby, options, "send_timeout")?;
+        let mailbox_queue_limit: Option<usize> = option(ruby, options, "mailbox_queue_limit")?;
         let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
             "auto" => EpmdMode::Auto,
             "external" => EpmdMode::External,
@@ -192,10 +206,23 @@ impl Node {
             // Reads the files: short, local work.
             builder = builder.tls(options.config().map_err(|err| raise(ruby, err))?);
         }
+        if let Some(bytes) = max_message_size {
+            builder = builder.max_message_size(bytes);
+        }
+        if let Some(handshakes) = max_pending_handshakes {
+            builder = builder.max_pending_handshakes(handshakes);
+        }
+        if let Some(monitors) = max_monitors_per_peer {
+            builder = builder.max_monitors_per_peer(monitors);
+        }
+        if let Some(seconds) = send_timeout {
+            builder = builder.send_timeout(args::seconds(ruby, seconds, "send_timeout")?);
+        }
+        builder = builder.mailbox_queue_limit(mailbox_queue_limit);
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =
             gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
-        Ok(Node(ManuallyDrop::new(node)))
+        Ok(Node(ManuallyDrop::new(node), Owner::current()))
     }
 
     fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
@@ -221,6 +248,7 @@ impl Node {
         host: Option<String>,
         port: Option<u16>,
     ) -> Result<bool, Error> {
+        rb_self.1.check(ruby, "node")?;
         let peer = args::name(ruby, peer, "node name")?;
         let started = match port {
             Some(port) => {
@@ -236,8 +264,9 @@ impl Node {
     }
 
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
+        rb_self.1.check(ruby, "node")?;
         let peer = args::name(ruby, peer, "node name")?;
-        let node = rb_self.handle();
+        let node = rb_self.handle(ruby)?;
         let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
         Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
     }
@@ -251,6 +280,7 @@ impl Node {
         arguments: RArray,
         timeout: Option<f64>,
     ) -> Result<Value, Error> {
+        rb_self.1.check(ruby, "node")?;
         let deadline = args::deadline(ruby, timeout)?;
         let peer = args::name(ruby, peer, "node name")?;
         let module = args::name(ruby, module, "module")?;
@@ -274,6 +304,7 @@ impl Node {
         request: Value,
         timeout: Option<f64>,
     ) -> Result<Value, Error> {
+        rb_self.1.check(ruby, "node")?;
         let deadline = args::deadline(ruby, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
@@ -287,6 +318,7 @@ impl Node {
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
+        rb_self.1.check(ruby, "node")?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
         let node = &rb_self.0;
@@ -294,6 +326,7 @@ impl Node {
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
+        rb_self.1.check(ruby, "node")?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
         let node = &rb_self.0;
@@ -301,6 +334,7 @@ impl Node {
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
+        rb_self.1.check(ruby, "node")?;
         let name = name
             .map(|name| args::name(ruby, name, "mailbox name"))
             .transpose()?;
@@ -311,20 +345,24 @@ impl Node {
             .map_err(|err| raise(ruby, err))
     }
 
-    fn nodes(ruby: &Ruby, rb_self: &Self) -> RArray {
-        ruby.ary_from_iter(
+    fn nodes(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        rb_self.1.check(ruby, "node")?;
+        Ok(ruby.ary_from_iter(
             rb_self
                 .0
                 .nodes()
                 .into_iter()
                 .map(|node| ruby.to_symbol(node.as_str())),
-        )
+        ))
     }
 
     fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        if rb_self.1.forked() {
+            return Ok(());
+        }
         // Closing flushes each connection for up to half a second and waits
         // for the node's threads.
-        let node = rb_self.handle();
+        let node = rb_self.handle(ruby)?;
         if fiber::active() {
             return fiber::off_thread(ruby, move || node.close());
         }
@@ -356,7 +394,7 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("send_message", method!(Node::send_message, 2))?;
     class.define_private_method("native_mailbox", method!(Node::mailbox, 1))?;
     class.define_method("nodes", method!(Node::nodes, 0))?;
-    class.define_method("close", method!(Node::close, 0))?;
+    class.define_private_method("native_close", method!(Node::close, 0))?;
     class.define_method("closed?", method!(Node::is_closed, 0))?;
     class.define_method("inspect", method!(Node::inspect, 0))?;
     class.define_method("to_s", method!(Node::inspect, 0))?;

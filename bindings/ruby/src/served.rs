@@ -127,7 +127,7 @@ fn serve(
         move |request, responder| queue.push(request, responder)
     };
     let handle = rb_self
-        .core()
+        .core(ruby)?
         .serve_handoff(&name, options(concurrency, max_queue), dispatch)
         .map_err(|err| raise(ruby, err))?;
     Ok(Served {
@@ -141,7 +141,7 @@ fn serve(
 /// Stops serving a name that no `ErlDP::Served` of this program holds.
 fn unserve(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<bool, Error> {
     let name = args::name(ruby, name, "served name")?;
-    Ok(rb_self.core().unserve(&name))
+    Ok(rb_self.core(ruby)?.unserve(&name))
 }
 
 /// `node.reply(from, value)`: answers a `gen_server:call` later, from any
@@ -149,7 +149,7 @@ fn unserve(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<bool, Error> {
 fn reply(ruby: &Ruby, rb_self: &Node, from: Value, value: Value) -> Result<(), Error> {
     let from = args::term(ruby, from)?;
     let value = args::term(ruby, value)?;
-    reply_to(ruby, rb_self.core(), &from, value)
+    reply_to(ruby, rb_self.core(ruby)?, &from, value)
 }
 
 /// `box.reply(from, value)`: `gen:reply/2` for a `{'$gen_call', From,
@@ -157,7 +157,7 @@ fn reply(ruby: &Ruby, rb_self: &Node, from: Value, value: Value) -> Result<(), E
 fn mailbox_reply(ruby: &Ruby, rb_self: &Mailbox, from: Value, value: Value) -> Result<(), Error> {
     let from = args::term(ruby, from)?;
     let value = args::term(ruby, value)?;
-    reply_to(ruby, rb_self.core().node(), &from, value)
+    reply_to(ruby, rb_self.core(ruby)?.node(), &from, value)
 }
 
 /// Sends the reply to `from` (`{Pid, Tag}`), connecting to the caller's

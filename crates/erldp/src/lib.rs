@@ -50,6 +50,7 @@ pub mod elixir;
 pub mod epmd;
 pub mod error;
 mod fast_map;
+mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -43,13 +43,14 @@
 //! assert!(logging::parse_level("verbose").is_err());
 //! ```
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use log::{Level, LevelFilter};
-use parking_lot::RwLock;
 
 use crate::{Error, Result};
 
@@ -61,6 +62,33 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 static LOGGER: StderrLogger = StderrLogger;
 /// Where [`LOGGER`] sends records instead of standard error.
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+thread_local! {
+    /// The sink's lock, held by the thread that calls `fork` across it.
+    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Option<Sink>>>> =
+        const { RefCell::new(None) };
+}
+
+// A standard library lock, for `fork`: see the atom table's.
+fn sink() -> RwLockReadGuard<'static, Option<Sink>> {
+    SINK.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn sink_mut() -> RwLockWriteGuard<'static, Option<Sink>> {
+    SINK.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes the sink for a `fork`, so that no other thread is in it then
+/// ([`crate::fork`]).
+pub(crate) fn lock_for_fork() {
+    let sink = sink_mut();
+    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(sink));
+}
+
+/// Gives the sink back after a `fork` (in parent and child alike).
+pub(crate) fn unlock_after_fork() {
+    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+}
 
 /// One of ErlDP's log records, as [`set_sink`] hands it over.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +117,7 @@ pub type Sink = Box<dyn Fn(Record) + Send + Sync>;
 /// The sink receives records only while ErlDP's logger is the process's
 /// logger and up to its level: call [`init`] (or [`init_from_env`]) too.
 pub fn set_sink(sink: Option<Sink>) {
-    *SINK.write() = sink;
+    *sink_mut() = sink;
 }
 
 /// Reads a level name as `ERLDP_LOG` takes it: `off`, `error`, `warn`,
@@ -160,7 +188,7 @@ impl log::Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        if let Some(sink) = &*SINK.read() {
+        if let Some(sink) = &*sink() {
             sink(Record {
                 level: record.level(),
                 target: record.target().to_string(),

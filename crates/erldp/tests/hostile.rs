@@ -894,6 +894,82 @@ fn a_mailbox_queue_limit_drops_messages_not_signals() {
     assert_eq!(inbox.dropped(), 900);
 }
 
+/// Serving: a peer flooding a served name with calls, or an exposed module
+/// with erpc calls (spawn requests), gets `ServeOptions::max_queue` of them
+/// queued behind the one running and the rest refused at once with
+/// `overload`; the node holds no more, and serves on once the handler is
+/// free.
+#[test]
+fn calls_and_spawn_requests_past_max_queue_are_refused() {
+    let mut beam = BeamPeer::start();
+    let node = node_for(&beam);
+    let us = node.name();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    let release = Mutex::new(release);
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
+    let started_tx = Mutex::new(started_tx);
+    let gated = move || {
+        started_tx.lock().unwrap().send(()).expect("started");
+        release.lock().unwrap().recv().expect("released");
+    };
+    let gated = std::sync::Arc::new(gated);
+    let _served = {
+        let gated = std::sync::Arc::clone(&gated);
+        node.serve_with("gate", erldp::ServeOptions::new().max_queue(3), move |_| {
+            gated();
+            Ok(erldp::serve::Reply::Value(Term::atom("served")))
+        })
+        .expect("serve")
+    };
+    let _exposed = node
+        .expose_with(
+            "gated",
+            erldp::ServeOptions::new().concurrency(1).max_queue(3),
+            move |_| {
+                gated();
+                Ok(Term::atom("exposed"))
+            },
+        )
+        .expect("expose");
+    for (first, flood) in [
+        (
+            format!("gen_server:call({{gate, '{us}'}}, first, infinity)"),
+            format!("gen_server:call({{gate, '{us}'}}, more, infinity)"),
+        ),
+        (
+            format!("erpc:call('{us}', gated, run, [], infinity)"),
+            format!("erpc:call('{us}', gated, run, [], infinity)"),
+        ),
+    ] {
+        // One request runs and holds the handler; ten more come while it does.
+        beam.eval_ok(&format!(
+            "erldp_test:collect(answers), spawn(fun() -> answers ! (catch {first}) end), ok."
+        ));
+        started.recv_timeout(T).expect("the first request runs");
+        beam.eval_ok(&format!(
+            "[spawn(fun() -> answers ! (catch {flood}) end) || _ <- lists:seq(1, 10)], ok."
+        ));
+        // Seven are refused while the handler is still held: nothing else
+        // can answer yet.
+        let refused = beam.eval_ok("length([R || R <- erldp_test:collected(answers, 7, 30000), string:find(io_lib:format(\"~p\", [R]), \"overload\") =/= nomatch]).");
+        assert_eq!(refused, "7", "{first}");
+        for _ in 0..4 {
+            release_tx.send(()).expect("release");
+        }
+        for _ in 0..3 {
+            started.recv_timeout(T).expect("a queued request runs");
+        }
+        let served = beam.eval_ok(
+            "length([R || R <- erldp_test:collected(answers, 11, 30000), \
+             R =:= served orelse R =:= exposed]).",
+        );
+        assert_eq!(
+            served, "4",
+            "the running one and the three queued are answered"
+        );
+    }
+}
+
 /// Just enough of the protocol to play a peer that BEAM cannot be: the
 /// initiator's handshake, and frames with an empty atom cache header.
 mod raw {

@@ -68,6 +68,12 @@ module ErlDP
       end
     end
 
+    # In a forked child, where the parent's erldp-log thread does not run: records of the
+    # child's nodes go to the logger again.
+    def restart_log_forwarding
+      @log_thread = (Thread.new { forward_log } if @logger)
+    end
+
     def forward_log
       Thread.current.name = "erldp-log"
       loop do
@@ -81,6 +87,20 @@ module ErlDP
 
   LOG_LOCK = Mutex.new
   private_constant :LOG_LOCK
+
+  # Puma, Unicorn and Resque fork their workers; a child keeps only the thread that forked, so
+  # its logger would receive nothing. (Ruby 3.1 sends every fork through Process._fork.)
+  module ForkedLogging
+    # Process._fork, then, in the child, the erldp-log thread again.
+    # @return [Integer] the child's pid in the parent, 0 in the child
+    def _fork
+      pid = super
+      ErlDP.send(:restart_log_forwarding) if pid.zero?
+      pid
+    end
+  end
+  private_constant :ForkedLogging
+  Process.singleton_class.prepend(ForkedLogging) if Process.respond_to?(:_fork)
   private_class_method :native_log_init_from_env, :native_log_level, :native_log_forward, :native_log_next
 
   # ERLDP_LOG=error|warn|info|debug|trace logs to standard error from the start, as the erldp

@@ -57,6 +57,26 @@ module ErlDP
     # @!method closed?
     #   @return [Boolean] whether the mailbox (or its node) is closed
 
+    # @!method queue_length
+    #   How many messages (and signals) wait to be received, like Erlang's
+    #   +process_info(Pid, message_queue_len)+.
+    #   @return [Integer]
+
+    # @!method queue_limit
+    #   @return [Integer, nil] the queue limit (see {#queue_limit=}); nil when there is none
+
+    # @!method queue_limit=(limit)
+    #   Bounds the queue: while it holds +limit+ entries, a further message is dropped, as one sent
+    #   to a process that no longer exists is, and counted in {#dropped}. Exit, down and node_down
+    #   signals are always queued: they come from links and monitors the mailbox made. +nil+
+    #   queues everything, as BEAM does (the default, unless Node.new's +mailbox_queue_limit:+
+    #   gave one). Lowering it drops nothing already queued.
+    #   @param limit [Integer, nil]
+
+    # @!method dropped
+    #   @return [Integer] how many messages arrived while the queue was at its limit, and were
+    #     dropped
+
     # Takes the next message, waiting for one as long as +timeout+ allows.
     #
     # @param timeout [Numeric, nil] seconds to wait; +nil+ waits for ever, 0 only takes a
@@ -98,6 +118,8 @@ module ErlDP
     # @return [nil]
     def close(reason = :normal)
       native_close(reason)
+      @node&.send(:release, self)
+      nil
     end
   end
 end

@@ -50,16 +50,33 @@ module ErlDP
       #   to plain TCP; certificate problems with a peer raise ConnectionError naming the cause
       # @param ipv6 [Boolean] IPv6 distribution, as +-proto_dist inet6_tcp+ (+inet6_tls+ with
       #   +tls:+): listens on IPv6 and reaches peers at the IPv6 addresses of their hosts
+      # @param max_message_size [Integer, nil] the largest message a peer may send, in bytes (+nil+:
+      #   1 GiB); a larger one ends that peer's connection
+      # @param max_pending_handshakes [Integer, nil] how many peers may be connecting to this node
+      #   at once (+nil+: 64); a connection beyond them is closed at once
+      # @param max_monitors_per_peer [Integer, nil] how many links and monitors one peer may hold on
+      #   this node's mailboxes (+nil+: 65,536); past it the peer loses its connection
+      # @param send_timeout [Numeric, nil] seconds a send may wait while a peer leaves 16 MiB unread
+      #   (+nil+: 60); then it raises ErlDP::Timeout
+      # @param mailbox_queue_limit [Integer, nil] the queue limit every new mailbox starts with (see
+      #   Mailbox#queue_limit=); +nil+: none
       # @yieldparam node [Node] when a block is given, the node, closed when the block ends
       # @return [Node, Object] the node, or the block's value
-      # @raise [ErlDP::Error] when EPMD refuses the name or the port cannot be used
+      # @raise [ErlDP::NameTaken] when EPMD has a node of this name
+      # @raise [ErlDP::Error] when the port cannot be used
       # @raise [ArgumentError] for a malformed name or option, or TLS files that cannot serve
       def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
-              epmd_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false)
+              epmd_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false,
+              max_message_size: nil, max_pending_handshakes: nil, max_monitors_per_peer: nil,
+              send_timeout: nil, mailbox_queue_limit: nil)
         node = start(name.to_s, { cookie: cookie&.to_s, hidden: hidden ? true : false, epmd: epmd,
                                   listen_port: listen_port, net_ticktime: net_ticktime, epmd_port: epmd_port,
                                   setup_timeout: setup_timeout, long_names: long_names,
-                                  tls: tls_options(tls), ipv6: ipv6 ? true : false })
+                                  tls: tls_options(tls), ipv6: ipv6 ? true : false,
+                                  max_message_size: max_message_size,
+                                  max_pending_handshakes: max_pending_handshakes,
+                                  max_monitors_per_peer: max_monitors_per_peer, send_timeout: send_timeout,
+                                  mailbox_queue_limit: mailbox_queue_limit })
         return node unless block_given?
 
         begin
@@ -127,11 +144,6 @@ module ErlDP
     # @!method nodes
     #   @return [Array<Symbol>] the nodes this node is connected to
 
-    # @!method close
-    #   Unregisters from EPMD, closes every connection and mailbox, and fails calls still
-    #   waiting with ErlDP::ClosedError. Closing twice is fine.
-    #   @return [nil]
-
     # @!method closed?
     #   @return [Boolean] whether {#close} was called
 
@@ -184,14 +196,45 @@ module ErlDP
     end
 
     # A new mailbox: a process of this node that Erlang code can send to, link to and monitor.
-    # It stays open until {Mailbox#close}, {#close}, or until it is garbage collected.
+    # It stays open until {Mailbox#close} or {#close}; one without a name also until it is garbage
+    # collected. A registered one is kept by the node until it is closed, since Erlang code
+    # reaches it by its name.
     #
     # @param name [Symbol, String, nil] a name to register, so that Erlang code can send to
     #   +{name, 'ruby@host'}+
     # @return [Mailbox]
-    # @raise [ErlDP::NameTaken] when the name is taken
+    # @raise [ErlDP::NameTaken] when another mailbox of the node has the name
     def mailbox(name = nil)
-      native_mailbox(name)
+      box = native_mailbox(name)
+      keep(box) unless name.nil?
+      box
+    end
+
+    # Unregisters from EPMD, closes every connection and mailbox, and fails calls still waiting
+    # with ErlDP::ClosedError. Closing twice is fine. In a child forked after Node.new, closing
+    # does nothing: the node is the parent's, and the parent's at_exit handlers run in children
+    # too; every other method raises ErlDP::Error there.
+    # @return [nil]
+    def close
+      native_close
+      KEPT_LOCK.synchronize { @kept = nil }
+      nil
+    end
+
+    # Guards the registered mailboxes each node keeps.
+    KEPT_LOCK = Mutex.new
+    private_constant :KEPT_LOCK
+
+    private
+
+    def keep(box)
+      KEPT_LOCK.synchronize { (@kept ||= {}.compare_by_identity)[box] = true }
+      box.instance_variable_set(:@node, self)
+    end
+
+    # Called by Mailbox#close: the node no longer keeps +box+.
+    def release(box)
+      KEPT_LOCK.synchronize { @kept&.delete(box) }
     end
   end
 end

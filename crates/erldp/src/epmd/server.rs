@@ -24,11 +24,12 @@
 //!
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -195,8 +196,31 @@ impl Drop for EpmdServer {
     }
 }
 
-/// The servers [`ensure_running`] started.
-static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
+/// The servers [`ensure_running`] started. A standard library lock, for
+/// `fork` ([`crate::fork`]): a child's first node takes it.
+static EMBEDDED: std::sync::Mutex<Vec<EpmdServer>> = std::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    /// [`EMBEDDED`], held by the thread that calls `fork` across it.
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Vec<EpmdServer>>>> =
+        const { RefCell::new(None) };
+}
+
+fn embedded() -> MutexGuard<'static, Vec<EpmdServer>> {
+    EMBEDDED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes the embedded servers' list for a `fork`, so that no other thread
+/// holds it then ([`crate::fork`]).
+pub(crate) fn lock_for_fork() {
+    let servers = embedded();
+    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(servers));
+}
+
+/// Gives the list back after a `fork` (in parent and child alike).
+pub(crate) fn unlock_after_fork() {
+    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+}
 
 /// Whether `stream` is connected to an EPMD that [`ensure_running`] started
 /// in this process: one on this host, on the port of one of those. No other
@@ -206,10 +230,7 @@ pub(super) fn is_embedded(stream: &TcpStream) -> bool {
         return false;
     };
     (peer.ip().is_loopback() || peer.ip() == local.ip())
-        && EMBEDDED
-            .lock()
-            .iter()
-            .any(|server| server.port() == peer.port())
+        && embedded().iter().any(|server| server.port() == peer.port())
 }
 
 /// Makes sure an EPMD answers on `127.0.0.1:port`, starting an embedded
@@ -226,7 +247,7 @@ pub fn ensure_running(port: u16) -> Result<bool> {
     if port == 0 {
         return Err(Error::invalid("the EPMD port must not be 0"));
     }
-    let mut servers = EMBEDDED.lock();
+    let mut servers = embedded();
     if servers.iter().any(|server| server.port() == port) || alive(port, PROBE_TIMEOUT) {
         return Ok(false);
     }

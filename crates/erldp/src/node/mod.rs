@@ -159,6 +159,7 @@ pub(crate) struct NodeInner {
 
 impl NodeInner {
     fn start(options: NodeBuilder) -> Result<Node> {
+        crate::fork::guard_forks();
         let long = options
             .long_names
             .unwrap_or_else(|| options.name.contains('@') && identity::is_long_name(&options.name));

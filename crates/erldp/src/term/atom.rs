@@ -38,14 +38,13 @@
 //! `list_to_atom(integer_to_list(N))` flood that would fill the BEAM's own
 //! table passes through without touching ours.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::LazyLock;
-
-use parking_lot::RwLock;
+use std::sync::{LazyLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The longest atom Erlang accepts, in characters.
 pub const MAX_ATOM_CHARS: usize = 255;
@@ -122,6 +121,36 @@ static HASH_KEY: LazyLock<u64> = LazyLock::new(|| {
     u64::from_ne_bytes(seed) | 1
 });
 
+// The table's lock is the standard library's: its waiters wait on the lock
+// itself, where parking_lot's queue in a process-wide table, so a child of
+// `fork` can unlock it with waiters of the parent's recorded and go on.
+fn read_table() -> RwLockReadGuard<'static, Table> {
+    TABLE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_table() -> RwLockWriteGuard<'static, Table> {
+    TABLE.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// The table's lock, held by the thread that calls `fork` across it.
+    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Table>>> =
+        const { RefCell::new(None) };
+}
+
+/// Takes the table (and the hash key) for a `fork`, so that no other thread
+/// holds them then ([`crate::fork`]).
+pub(crate) fn lock_for_fork() {
+    LazyLock::force(&HASH_KEY);
+    let table = write_table();
+    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(table));
+}
+
+/// Gives the table back after a `fork` (in parent and child alike).
+pub(crate) fn unlock_after_fork() {
+    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+}
+
 /// Why an atom from a peer was not made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -159,7 +188,7 @@ impl Atom {
         if let Some(atom) = Atom::interned(text) {
             return atom;
         }
-        let mut table = TABLE.write();
+        let mut table = write_table();
         match table.entries.get(text) {
             Some(entry) => Atom::from_entry(entry),
             None => insert(&mut table, text),
@@ -176,7 +205,7 @@ impl Atom {
         if let Some(atom) = Atom::interned(text) {
             return Ok(atom);
         }
-        let mut table = TABLE.write();
+        let mut table = write_table();
         if let Some(entry) = table.entries.get(text) {
             return Ok(Atom::from_entry(entry));
         }
@@ -216,8 +245,7 @@ impl Atom {
     }
 
     fn interned(text: &str) -> Option<Atom> {
-        TABLE
-            .read()
+        read_table()
             .entries
             .get(text)
             .map(|entry| Atom::from_entry(entry))
@@ -304,14 +332,14 @@ impl Atom {
     /// Whether `text` has an entry in the atom table.
     #[doc(hidden)]
     pub fn is_in_table(text: &str) -> bool {
-        TABLE.read().entries.contains_key(text)
+        read_table().entries.contains_key(text)
     }
 
     /// How many atoms the table holds, and how many of them peers (or
     /// parsed text) added.
     #[doc(hidden)]
     pub fn table_size() -> (usize, usize) {
-        let table = TABLE.read();
+        let table = read_table();
         (table.entries.len(), table.from_peers)
     }
 }

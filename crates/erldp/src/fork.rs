@@ -1,0 +1,44 @@
+//! `fork` in a process that runs nodes, as Puma, Unicorn and Resque fork
+//! their workers.
+//!
+//! `fork` copies only the thread that calls it. A lock that another thread
+//! (a connection's reader interning an atom, a logger) held at that moment
+//! stays held in the child for good, and the child's first node would wait
+//! on it for ever. So the process-wide state that node threads lock — the
+//! atom table, the log sink, the list of embedded EPMD servers — is locked
+//! by `pthread_atfork` handlers before the fork, while no other thread holds
+//! it, and unlocked after it in parent and child. A log sink must not call
+//! `fork`: the handlers take the lock it runs under.
+//!
+//! Nodes themselves are not carried over: their threads stay in the parent.
+//! A node started before the fork belongs to the parent; the child starts
+//! its own (the bindings refuse the parent's in the child).
+
+use std::sync::Once;
+
+/// Installs the handlers, once per process: before the first node starts.
+pub(crate) fn guard_forks() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: the handlers are `extern "C"` functions that live as long
+        // as the process; pthread_atfork only records them.
+        let failed = unsafe { libc::pthread_atfork(Some(prepare), Some(resume), Some(resume)) };
+        if failed != 0 {
+            log::warn!("cannot install the fork handlers (error {failed}): a forked child may wait for good on a lock");
+        }
+    });
+}
+
+extern "C" fn prepare() {
+    crate::epmd::lock_for_fork();
+    crate::term::atom::lock_for_fork();
+    crate::logging::lock_for_fork();
+}
+
+/// After the fork, in the parent and in the child, by the thread that
+/// called `fork` (which holds the locks in both).
+extern "C" fn resume() {
+    crate::logging::unlock_after_fork();
+    crate::term::atom::unlock_after_fork();
+    crate::epmd::unlock_after_fork();
+}
