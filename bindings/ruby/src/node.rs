@@ -41,10 +41,13 @@ impl Drop for Node {
     }
 }
 
-/// Runs `op`, which may first have to connect to `peer`: the connection
-/// is made first ([`connected`]), then `op` runs, without the GVL when it
-/// could wait (a congested connection, or a global name, whose node (`''`)
-/// is known only once `op` resolves it).
+/// Runs `op`, which may first have to connect to `peer`. A send that would
+/// not wait (`Node::send_would_wait`: a connection up with room, or our own
+/// node) runs at once with the GVL held: releasing and taking it again
+/// costs more than the send (20k against 90k+ one-way sends a second on 2
+/// cores), and so would a `connect_start` per message. Otherwise the
+/// connection is made first ([`connected`]) and `op` runs without the GVL;
+/// a global name's node (`''`) is known only once `op` resolves it.
 pub(crate) fn reaching<T>(
     ruby: &Ruby,
     node: &erldp::Node,
@@ -52,16 +55,13 @@ pub(crate) fn reaching<T>(
     deadline: Option<Instant>,
     op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if peer != node.name() && !peer.as_str().is_empty() {
+    if !node.send_would_wait(peer) {
+        return op().map_err(|err| raise(ruby, err));
+    }
+    if !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
-    // A send that would not wait is done with the GVL held: releasing and
-    // taking it again costs more than the send (20k against 90k+ one-way
-    // sends a second, bench/ruby/client.rb send on 2 cores).
-    if peer.as_str().is_empty() || node.send_would_wait(peer) {
-        return gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err));
-    }
-    op().map_err(|err| raise(ruby, err))
+    gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
 }
 
 /// Waits for a connection the core is making (`connect_start`), with the

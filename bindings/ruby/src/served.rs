@@ -79,7 +79,6 @@ impl Served {
         Ok(None)
     }
 
-    /// How many of the handle's threads wait for a request.
     /// Takes no more requests: the threads' waits end, and requests
     /// handed over meanwhile are answered with the exception `erldp`.
     /// Running ones finish before [`close`](Self::close).
@@ -87,6 +86,7 @@ impl Served {
         self.queue.close();
     }
 
+    /// How many of the handle's threads wait for a request.
     fn idle(&self) -> usize {
         self.queue.idle()
     }
