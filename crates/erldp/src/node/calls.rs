@@ -84,24 +84,31 @@ impl Node {
     /// [`Error::Rpc`] of class `exit` (`noproc`, or its exit reason).
     pub fn call(&self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
         let started = Instant::now();
-        let dest = &match *dest {
-            Dest::Global(name) => Dest::Pid(self.inner.global_call_pid(name)?),
-            _ => *dest,
-        };
+        let dest = &self.call_dest(dest)?;
         if dest.node() != self.inner.name() {
             self.inner.reach(dest.node(), timeout)?;
         }
-        self.call_start(dest, request)?
+        self.start_call(dest, request)?
             .wait(timeout.saturating_sub(started.elapsed()))
     }
 
     /// Starts a `gen_server` call and returns at once.
     pub fn call_start(&self, dest: &Dest, request: Term) -> Result<Pending<Term>> {
+        self.start_call(&self.call_dest(dest)?, request)
+    }
+
+    /// Where a call goes: a global name is resolved once, as
+    /// `gen_server:call({global, Name}, ...)` does (`noproc` when unknown).
+    fn call_dest(&self, dest: &Dest) -> Result<Dest> {
+        match *dest {
+            Dest::Global(name) => Ok(Dest::Pid(self.inner.global_call_pid(name)?)),
+            _ => Ok(*dest),
+        }
+    }
+
+    /// [`call_start`](Self::call_start) to a resolved destination.
+    fn start_call(&self, dest: &Dest, request: Term) -> Result<Pending<Term>> {
         let inner = &self.inner;
-        let dest = &match *dest {
-            Dest::Global(name) => Dest::Pid(inner.global_call_pid(name)?),
-            _ => *dest,
-        };
         let server = requests::call_server(dest)?;
         let node = dest.node();
         let reference = inner.identity.make_ref();
