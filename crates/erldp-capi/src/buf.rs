@@ -48,14 +48,8 @@ pub unsafe extern "C" fn erldp_buf_len(buf: *const erldp_buf) -> usize {
 /// Frees a buffer. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_buf_free(buf: *mut erldp_buf) {
-    guard_value((), || {
-        if !buf.is_null() {
-            // SAFETY: a buffer the library allocated, freed once (the pointer
-            // contract).
-            drop(unsafe { Box::from_raw(buf) });
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a buffer the library allocated (the pointer contract).
+    unsafe { ffi::release(buf, drop) }
 }
 
 /// A new buffer for building a term: it holds just the version byte 131.

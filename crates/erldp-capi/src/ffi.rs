@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use erldp::term::{self, Term};
 
-use crate::status::{invalid, Context, Outcome};
+use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Context, Outcome};
 use crate::ERLDP_INFINITY;
 
 /// A shared reference to a handle the caller passed.
@@ -29,6 +29,64 @@ pub(crate) fn write<T>(out: &mut T, value: T) {
     // SAFETY: `out` is valid for writes (checked by `out`); the old value is
     // uninitialised caller memory, so it must not be dropped.
     unsafe { std::ptr::write(out, value) }
+}
+
+/// A `data`/`len` pair of out-pointers through which the caller borrows bytes
+/// the library owns.
+pub(crate) struct BytesOut<'a> {
+    data: &'a mut *const u8,
+    len: &'a mut usize,
+}
+
+impl BytesOut<'_> {
+    pub(crate) fn write(self, bytes: &[u8]) {
+        write(self.data, bytes.as_ptr());
+        write(self.len, bytes.len());
+    }
+}
+
+/// The out-pointers `data` and `len`, checked as [`out`] checks one.
+pub(crate) unsafe fn bytes_out<'a>(data: *mut *const u8, len: *mut usize) -> Outcome<BytesOut<'a>> {
+    // SAFETY: forwarded from the caller.
+    let data = unsafe { out(data, "data") }?;
+    let len = unsafe { out(len, "len") }?;
+    Ok(BytesOut { data, len })
+}
+
+/// Lends the caller a part of a handle (`arg`, a `noun`) that it may lack:
+/// `ERLDP_ERR_NOT_FOUND` names `what` is missing.
+pub(crate) unsafe fn part<T>(
+    handle: *const T,
+    arg: &str,
+    noun: &str,
+    what: &str,
+    pick: impl FnOnce(&T) -> Option<&Vec<u8>>,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let handle = unsafe { self::handle(handle, arg) }?;
+        let out = unsafe { bytes_out(data, len) }?;
+        let bytes = pick(handle).ok_or_else(|| {
+            not_found(format!("the {what}"), format!("this {noun} has no {what}"))
+        })?;
+        out.write(bytes);
+        Ok(())
+    })
+}
+
+/// Takes back a handle the library allocated, for its `*_free` or `*_close`,
+/// and ends it with `end`; NULL is ignored.
+pub(crate) unsafe fn release<T>(ptr: *mut T, end: impl FnOnce(T)) {
+    guard_value((), || {
+        if !ptr.is_null() {
+            // SAFETY: a handle the library allocated, freed once (the pointer
+            // contract).
+            end(*unsafe { Box::from_raw(ptr) });
+        }
+        Ok(())
+    })
 }
 
 /// A NUL-terminated UTF-8 string argument.

@@ -137,15 +137,8 @@ pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) ->
 /// other call may use it at the same time or after. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_close(mailbox: *mut erldp_mailbox) {
-    guard_value((), || {
-        if !mailbox.is_null() {
-            // SAFETY: a mailbox the library allocated, freed once (the
-            // pointer contract).
-            let owned = unsafe { Box::from_raw(mailbox) };
-            owned.mailbox.close(Term::atom("normal"));
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a mailbox the library allocated (the pointer contract).
+    unsafe { ffi::release(mailbox, |owned| owned.mailbox.close(Term::atom("normal"))) }
 }
 
 /// Like `erldp_mailbox_close`, with the exit reason given as ETF (linked

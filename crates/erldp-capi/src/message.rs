@@ -6,7 +6,7 @@ use erldp::term::encode;
 use erldp::{Message, MessageKind, Term};
 
 use crate::ffi;
-use crate::status::{erldp_status, guard, guard_value, not_found, Outcome};
+use crate::status::{erldp_status, guard, guard_value, Outcome};
 use crate::term::{self, erldp_term};
 
 /// What a received message is.
@@ -78,14 +78,8 @@ impl erldp_message {
 /// Frees a message. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_message_free(msg: *mut erldp_message) {
-    guard_value((), || {
-        if !msg.is_null() {
-            // SAFETY: a message the library allocated, freed once (the
-            // pointer contract).
-            drop(unsafe { Box::from_raw(msg) });
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a message the library allocated (the pointer contract).
+    unsafe { ffi::release(msg, drop) }
 }
 
 /// What the message is; `ERLDP_MSG_INVALID` for NULL.
@@ -94,28 +88,6 @@ pub unsafe extern "C" fn erldp_message_kind(msg: *const erldp_message) -> erldp_
     // SAFETY: NULL or a live message (the pointer contract).
     guard_value(erldp_msg_kind::ERLDP_MSG_INVALID, || {
         Ok(unsafe { ffi::handle(msg, "msg") }?.kind)
-    })
-}
-
-/// Writes a borrowed part of a message to the out-pointers.
-unsafe fn part(
-    msg: *const erldp_message,
-    what: &str,
-    pick: impl FnOnce(&erldp_message) -> Option<&Vec<u8>>,
-    data: *mut *const u8,
-    len: *mut usize,
-) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let msg = unsafe { ffi::handle(msg, "msg") }?;
-        let data = unsafe { ffi::out(data, "data") }?;
-        let len = unsafe { ffi::out(len, "len") }?;
-        let bytes = pick(msg).ok_or_else(|| {
-            not_found(format!("the {what}"), format!("this message has no {what}"))
-        })?;
-        ffi::write(data, bytes.as_ptr());
-        ffi::write(len, bytes.len());
-        Ok(())
     })
 }
 
@@ -133,8 +105,7 @@ pub unsafe extern "C" fn erldp_message_term(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let msg = unsafe { ffi::handle(msg, "msg") }?;
-        let data = unsafe { ffi::out(data, "data") }?;
-        let len = unsafe { ffi::out(len, "len") }?;
+        let out = unsafe { ffi::bytes_out(data, len) }?;
         let etf = match msg.etf.get() {
             Some(etf) => etf,
             // Two threads asking at once both encode; one result stays.
@@ -143,8 +114,7 @@ pub unsafe extern "C" fn erldp_message_term(
                 msg.etf.get_or_init(|| encoded)
             }
         };
-        ffi::write(data, etf.as_ptr());
-        ffi::write(len, etf.len());
+        out.write(etf);
         Ok(())
     })
 }
@@ -179,7 +149,17 @@ pub unsafe extern "C" fn erldp_message_from(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe { part(msg, "sender", |msg| msg.from.as_ref(), data, len) }
+    unsafe {
+        ffi::part(
+            msg,
+            "msg",
+            "message",
+            "sender",
+            |msg| msg.from.as_ref(),
+            data,
+            len,
+        )
+    }
 }
 
 /// The exit reason (ETF) of an exit, down or node-down signal;
@@ -191,7 +171,17 @@ pub unsafe extern "C" fn erldp_message_reason(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe { part(msg, "reason", |msg| msg.reason.as_ref(), data, len) }
+    unsafe {
+        ffi::part(
+            msg,
+            "msg",
+            "message",
+            "reason",
+            |msg| msg.reason.as_ref(),
+            data,
+            len,
+        )
+    }
 }
 
 /// The monitor reference (ETF) of a down signal, as `erldp_monitor`
@@ -204,8 +194,10 @@ pub unsafe extern "C" fn erldp_message_ref(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        part(
+        ffi::part(
             msg,
+            "msg",
+            "message",
             "monitor reference",
             |msg| msg.reference.as_ref(),
             data,

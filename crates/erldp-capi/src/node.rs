@@ -328,15 +328,8 @@ pub unsafe extern "C" fn erldp_node_start(
 /// ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
-    guard_value((), || {
-        if !node.is_null() {
-            // SAFETY: a node the library allocated, freed once (the pointer
-            // contract).
-            let node = unsafe { Box::from_raw(node) };
-            node.node.close();
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a node the library allocated (the pointer contract).
+    unsafe { ffi::release(node, |owned| owned.node.close()) }
 }
 
 /// The full node name, `name@host`: a string owned by the node handle,

@@ -240,6 +240,13 @@ fn rpc_request(call: &Invocation) -> erldp::Result<erldp_request> {
     })
 }
 
+/// Stops a served name or exposed module: dropping `handle` ends its
+/// requests, then the callbacks running on other threads are waited for.
+fn stop<H>(handle: H, calls: Arc<Calls>) {
+    drop(handle);
+    calls.close();
+}
+
 /// An answer the library gives itself, when the program could not.
 fn failure(what: impl std::fmt::Display) -> Exception {
     Exception::new("erldp", what.to_string())
@@ -415,17 +422,8 @@ pub unsafe extern "C" fn erldp_served_pid(
 /// that one). NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
-    guard_value((), || {
-        if !served.is_null() {
-            // SAFETY: a handle the library allocated, freed once (the
-            // pointer contract).
-            let owned = unsafe { Box::from_raw(served) };
-            let erldp_served { served, calls } = *owned;
-            drop(served);
-            calls.close();
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a handle the library allocated (the pointer contract).
+    unsafe { ffi::release(served, |erldp_served { served, calls }| stop(served, calls)) }
 }
 
 /// Stops exposing the module (calls that wait get `undef`), waits for its
@@ -433,17 +431,12 @@ pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
 /// `erldp_served_close` does. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_exposed_close(exposed: *mut erldp_exposed) {
-    guard_value((), || {
-        if !exposed.is_null() {
-            // SAFETY: a handle the library allocated, freed once (the
-            // pointer contract).
-            let owned = unsafe { Box::from_raw(exposed) };
-            let erldp_exposed { exposed, calls } = *owned;
-            drop(exposed);
-            calls.close();
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a handle the library allocated (the pointer contract).
+    unsafe {
+        ffi::release(exposed, |erldp_exposed { exposed, calls }| {
+            stop(exposed, calls)
+        })
+    }
 }
 
 /// Stops serving `name` without the handle (which `erldp_served_close`
@@ -493,28 +486,6 @@ pub unsafe extern "C" fn erldp_request_kind(request: *const erldp_request) -> er
     })
 }
 
-/// Writes a borrowed part of a request to the out-pointers.
-unsafe fn part(
-    request: *const erldp_request,
-    what: &str,
-    pick: impl FnOnce(&erldp_request) -> Option<&Vec<u8>>,
-    data: *mut *const u8,
-    len: *mut usize,
-) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let request = unsafe { ffi::handle(request, "request") }?;
-        let data = unsafe { ffi::out(data, "data") }?;
-        let len = unsafe { ffi::out(len, "len") }?;
-        let bytes = pick(request).ok_or_else(|| {
-            not_found(format!("the {what}"), format!("this request has no {what}"))
-        })?;
-        ffi::write(data, bytes.as_ptr());
-        ffi::write(len, bytes.len());
-        Ok(())
-    })
-}
-
 /// The request as ETF, borrowed until the callback returns: the `Request`
 /// of a call or cast, the whole message of `ERLDP_REQ_INFO`, the list of
 /// arguments of `ERLDP_REQ_RPC`.
@@ -525,7 +496,17 @@ pub unsafe extern "C" fn erldp_request_term(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe { part(request, "term", |r| Some(&r.term), data, len) }
+    unsafe {
+        ffi::part(
+            request,
+            "request",
+            "request",
+            "term",
+            |r| Some(&r.term),
+            data,
+            len,
+        )
+    }
 }
 
 /// The caller of a `gen_server:call`, `{Pid, Tag}` as ETF, borrowed until the
@@ -538,7 +519,17 @@ pub unsafe extern "C" fn erldp_request_from(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe { part(request, "caller", |r| r.from.as_ref(), data, len) }
+    unsafe {
+        ffi::part(
+            request,
+            "request",
+            "request",
+            "caller",
+            |r| r.from.as_ref(),
+            data,
+            len,
+        )
+    }
 }
 
 /// The function an rpc asks for (UTF-8, NUL-terminated, borrowed until the

@@ -184,14 +184,9 @@ pub unsafe extern "C" fn erldp_term_decode(
 /// ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_term_free(term: *mut erldp_term) {
-    guard_value((), || {
-        if !term.is_null() {
-            // SAFETY: a root from `erldp_term_decode`, freed once (the
-            // pointer contract).
-            drop(unsafe { Box::from_raw(term.cast::<Term>()) });
-        }
-        Ok(())
-    })
+    // SAFETY: NULL or a root from `erldp_term_decode` (the pointer
+    // contract).
+    unsafe { ffi::release(term.cast::<Term>(), drop) }
 }
 
 /// Encodes a term of a tree (the root or any element) as ETF on its own,
@@ -352,13 +347,11 @@ pub unsafe extern "C" fn erldp_term_get_binary(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let term = unsafe { term_of(term, "term") }?;
-        let data = unsafe { ffi::out(data, "data") }?;
-        let len = unsafe { ffi::out(len, "len") }?;
+        let out = unsafe { ffi::bytes_out(data, len) }?;
         let Term::Binary(bytes) = term else {
             return Err(wrong_type(term, "a binary"));
         };
-        ffi::write(data, bytes.as_ptr());
-        ffi::write(len, bytes.len());
+        out.write(bytes);
         Ok(())
     })
 }
