@@ -7,7 +7,7 @@ use erldp::{Dest, Term, DEFAULT_SCOPE};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::mailbox::{erldp_mailbox, mailbox_of, send_encoded};
+use crate::mailbox::{self, erldp_mailbox, mailbox_of};
 use crate::node::{self, erldp_node};
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
@@ -104,13 +104,9 @@ pub unsafe extern "C" fn erldp_send_global(
     msg: *const u8,
     msg_len: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let name = unsafe { ffi::str(name, "name") }?;
-        let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
-        send_encoded(mailbox, &Dest::global(name), msg)
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    unsafe { mailbox::send_to(mailbox, dest, msg, msg_len) }
 }
 
 /// `gen_server:call({global, Name}, Request, Timeout)`; otherwise as
@@ -125,14 +121,9 @@ pub unsafe extern "C" fn erldp_call_global(
     timeout_ms: u32,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
-        let name = unsafe { ffi::str(name, "name") }?;
-        let request = unsafe { ffi::term(request, request_len, "request") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        node::call(node, Dest::global(name), request, timeout_ms, out)
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    unsafe { node::call_to(node, dest, request, request_len, timeout_ms, out) }
 }
 
 /// Monitors the process registered globally as `name` (the name is
@@ -144,15 +135,9 @@ pub unsafe extern "C" fn erldp_monitor_global(
     name: *const c_char,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let name = unsafe { ffi::str(name, "name") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let reference = mailbox.monitor(&Dest::global(name))?;
-        ffi::write(out, erldp_buf::encoded(&Term::Ref(reference))?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let target = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    unsafe { mailbox::monitor_to(mailbox, target, out) }
 }
 
 /// `pg:join(Scope, Group, self())` for `mailbox`: `scope` NULL is `pg`,

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::time::Instant;
 
-use erldp::{Error, Mailbox, Pid, Ref, Term};
+use erldp::{Dest, Error, Mailbox, Pid, Ref, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
@@ -174,21 +174,31 @@ pub unsafe extern "C" fn erldp_send(
     msg: *const u8,
     msg_len: usize,
 ) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { node::dest(dest, dest_len, "dest") };
+    unsafe { send_to(mailbox, dest, msg, msg_len) }
+}
+
+/// Sends `msg` (ETF) to the destination `dest` gives: what `erldp_send` and
+/// its per-destination forms share.
+pub(crate) unsafe fn send_to(
+    mailbox: *const erldp_mailbox,
+    dest: impl FnOnce() -> Outcome<Dest>,
+    msg: *const u8,
+    msg_len: usize,
+) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let dest = unsafe { node::dest(dest, dest_len, "dest") }?;
+        let dest = dest()?;
         let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
-        send_encoded(mailbox, &dest, msg)
+        // Decode errors name the `msg` argument, like those of the other
+        // calls.
+        match mailbox.send_encoded(&dest, msg) {
+            Err(err @ Error::Decode { .. }) => Err(err).context("msg"),
+            other => Ok(other?),
+        }
     })
-}
-
-/// Decode errors name the `msg` argument, like those of the other calls.
-pub(crate) fn send_encoded(mailbox: &Mailbox, dest: &erldp::Dest, msg: &[u8]) -> Outcome {
-    match mailbox.send_encoded(dest, msg) {
-        Err(err @ Error::Decode { .. }) => Err(err).context("msg"),
-        other => Ok(other?),
-    }
 }
 
 /// Sends `msg` (ETF) to the process registered as `name` on `node`
@@ -201,13 +211,9 @@ pub unsafe extern "C" fn erldp_send_named(
     msg: *const u8,
     msg_len: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let dest = unsafe { node::named(name, node) }?;
-        let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
-        send_encoded(mailbox, &dest, msg)
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { node::named(name, node) };
+    unsafe { send_to(mailbox, dest, msg, msg_len) }
 }
 
 /// Takes the next message or signal, waiting up to `timeout_ms`
@@ -239,6 +245,21 @@ pub unsafe extern "C" fn erldp_receive(
     })
 }
 
+/// Links or unlinks (`op`) the mailbox and the process `pid` (ETF).
+unsafe fn on_pid(
+    mailbox: *const erldp_mailbox,
+    pid: *const u8,
+    pid_len: usize,
+    op: fn(&Mailbox, Pid) -> erldp::Result<()>,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
+        Ok(op(mailbox, pid)?)
+    })
+}
+
 /// Links the mailbox to the process `pid` (ETF): when either ends, the other
 /// gets an exit signal (here: a message of kind `ERLDP_MSG_EXIT`).
 #[no_mangle]
@@ -247,13 +268,8 @@ pub unsafe extern "C" fn erldp_link(
     pid: *const u8,
     pid_len: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
-        mailbox.link(pid)?;
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { on_pid(mailbox, pid, pid_len, Mailbox::link) }
 }
 
 /// Removes the link to `pid` (ETF).
@@ -263,11 +279,24 @@ pub unsafe extern "C" fn erldp_unlink(
     pid: *const u8,
     pid_len: usize,
 ) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { on_pid(mailbox, pid, pid_len, Mailbox::unlink) }
+}
+
+/// Monitors the process `target` gives and writes the monitor reference
+/// (ETF) to `*out`: what `erldp_monitor` and `erldp_monitor_global` share.
+pub(crate) unsafe fn monitor_to(
+    mailbox: *const erldp_mailbox,
+    target: impl FnOnce() -> Outcome<Dest>,
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
-        mailbox.unlink(pid)?;
+        let target = target()?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let reference = mailbox.monitor(&target)?;
+        ffi::write(out, erldp_buf::encoded(&Term::Ref(reference))?);
         Ok(())
     })
 }
@@ -283,15 +312,9 @@ pub unsafe extern "C" fn erldp_monitor(
     target_len: usize,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let target = unsafe { node::dest(target, target_len, "target") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let reference = mailbox.monitor(&target)?;
-        ffi::write(out, erldp_buf::encoded(&Term::Ref(reference))?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let target = || unsafe { node::dest(target, target_len, "target") };
+    unsafe { monitor_to(mailbox, target, out) }
 }
 
 /// Removes the monitor with reference `ref` (ETF, from `erldp_monitor`); no
@@ -311,6 +334,20 @@ pub unsafe extern "C" fn erldp_demonitor(
     })
 }
 
+/// Monitors or stops monitoring (`op`) the node `node`.
+unsafe fn on_node(
+    mailbox: *const erldp_mailbox,
+    node: *const c_char,
+    op: fn(&Mailbox, &str) -> erldp::Result<()>,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let node = unsafe { ffi::str(node, "node") }?;
+        Ok(op(mailbox, node)?)
+    })
+}
+
 /// Monitors the node `node` (`erlang:monitor_node/2`): a message of kind
 /// `ERLDP_MSG_NODE_DOWN` arrives when the connection to it goes down.
 /// Connects first if not connected.
@@ -319,13 +356,8 @@ pub unsafe extern "C" fn erldp_monitor_node(
     mailbox: *const erldp_mailbox,
     node: *const c_char,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let node = unsafe { ffi::str(node, "node") }?;
-        mailbox.monitor_node(node)?;
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { on_node(mailbox, node, Mailbox::monitor_node) }
 }
 
 /// Stops monitoring `node` (once per `erldp_monitor_node`).
@@ -334,11 +366,6 @@ pub unsafe extern "C" fn erldp_demonitor_node(
     mailbox: *const erldp_mailbox,
     node: *const c_char,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let node = unsafe { ffi::str(node, "node") }?;
-        mailbox.demonitor_node(node)?;
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { on_node(mailbox, node, Mailbox::demonitor_node) }
 }

@@ -485,16 +485,26 @@ pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<
     Ok(Dest::name(name, node))
 }
 
-pub(crate) fn call(
-    node: &erldp_node,
-    dest: Dest,
-    request: Term,
+/// `gen_server:call` to the destination `dest` gives, the reply written as
+/// ETF to `*out`: what `erldp_call` and its per-destination forms share.
+pub(crate) unsafe fn call_to(
+    node: *const erldp_node,
+    dest: impl FnOnce() -> Outcome<Dest>,
+    request: *const u8,
+    request_len: usize,
     timeout_ms: u32,
-    out: &mut *mut erldp_buf,
-) -> Outcome {
-    let reply = node.node.call(&dest, request, ffi::timeout(timeout_ms))?;
-    ffi::write(out, erldp_buf::encoded(&reply)?);
-    Ok(())
+    out: *mut *mut erldp_buf,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node, "node") }?;
+        let dest = dest()?;
+        let request = unsafe { ffi::term(request, request_len, "request") }?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let reply = node.node.call(&dest, request, ffi::timeout(timeout_ms))?;
+        ffi::write(out, erldp_buf::encoded(&reply)?);
+        Ok(())
+    })
 }
 
 /// `gen_server:call(Dest, Request, Timeout)`: `dest` is the ETF of a pid or
@@ -511,14 +521,9 @@ pub unsafe extern "C" fn erldp_call(
     timeout_ms: u32,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
-        let dest = unsafe { self::dest(dest, dest_len, "dest") }?;
-        let request = unsafe { ffi::term(request, request_len, "request") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        call(node, dest, request, timeout_ms, out)
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { self::dest(dest, dest_len, "dest") };
+    unsafe { call_to(node, dest, request, request_len, timeout_ms, out) }
 }
 
 /// `gen_server:call({Name, Peer}, Request, Timeout)` for a server
@@ -533,13 +538,26 @@ pub unsafe extern "C" fn erldp_call_named(
     timeout_ms: u32,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { named(name, peer) };
+    unsafe { call_to(node, dest, request, request_len, timeout_ms, out) }
+}
+
+/// `gen_server:cast` to the destination `dest` gives: what `erldp_cast` and
+/// `erldp_cast_named` share.
+unsafe fn cast_to(
+    node: *const erldp_node,
+    dest: impl FnOnce() -> Outcome<Dest>,
+    request: *const u8,
+    request_len: usize,
+) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { ffi::handle(node, "node") }?;
-        let dest = unsafe { named(name, peer) }?;
+        let dest = dest()?;
         let request = unsafe { ffi::term(request, request_len, "request") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        call(node, dest, request, timeout_ms, out)
+        node.node.cast(&dest, request)?;
+        Ok(())
     })
 }
 
@@ -554,14 +572,9 @@ pub unsafe extern "C" fn erldp_cast(
     request: *const u8,
     request_len: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
-        let dest = unsafe { self::dest(dest, dest_len, "dest") }?;
-        let request = unsafe { ffi::term(request, request_len, "request") }?;
-        node.node.cast(&dest, request)?;
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { self::dest(dest, dest_len, "dest") };
+    unsafe { cast_to(node, dest, request, request_len) }
 }
 
 /// `gen_server:cast({Name, Peer}, Request)`.
@@ -573,14 +586,9 @@ pub unsafe extern "C" fn erldp_cast_named(
     request: *const u8,
     request_len: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
-        let dest = unsafe { named(name, peer) }?;
-        let request = unsafe { ffi::term(request, request_len, "request") }?;
-        node.node.cast(&dest, request)?;
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let dest = || unsafe { named(name, peer) };
+    unsafe { cast_to(node, dest, request, request_len) }
 }
 
 /// Answers a `gen_server:call` that reached one of this node's mailboxes as
