@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include <erldp.h>
 
+#include "check.h"
+
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
@@ -21,45 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Generous: only reached when something is wrong, and valgrind makes everything slow. */
-#define WAIT_MS 30000
-
 static const char *peer;
 static const char *cookie;
 static const char *corpus_path;
-static int failed_checks;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
-        }                                                                                  \
-    } while (0)
-
-/* Checks the status of a call; on a mismatch prints the library's last error. */
-#define EXPECT(status, call)                                                               \
-    do {                                                                                   \
-        erldp_status got_ = (call);                                                        \
-        if (got_ != (status)) {                                                            \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",       \
-                    __FILE__, __LINE__, #call, erldp_status_name((int)got_),               \
-                    erldp_status_name((int)(status)), erldp_last_error());                 \
-        }                                                                                  \
-    } while (0)
-
-#define OK(call) EXPECT(ERLDP_OK, call)
-
-/* Checks that the last error names what it is about. */
-#define LAST_ERROR_MENTIONS(text)                                                          \
-    do {                                                                                   \
-        if (strstr(erldp_last_error(), (text)) == NULL) {                                  \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: last error \"%s\" does not mention \"%s\"\n",           \
-                    __FILE__, __LINE__, erldp_last_error(), (text));                       \
-        }                                                                                  \
-    } while (0)
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -116,12 +82,7 @@ static int buf_is(const erldp_buf *buf, const char *expected) {
 }
 
 static erldp_node *start_node(const char *prefix, const char *with_cookie) {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof name, "%s_%ld_%d", prefix, (long)getpid(), ++counter);
-    erldp_node *node = NULL;
-    OK(erldp_node_start(name, with_cookie, NULL, &node));
-    return node;
+    return start_named_node(prefix, with_cookie, NULL);
 }
 
 static erldp_buf *rpc(erldp_node *node, const char *module, const char *function,
@@ -1457,16 +1418,11 @@ static void test_serve_arguments(void) {
 /* ------------------------------------------------------------------ cluster */
 
 static erldp_node *start_visible_node(const char *prefix) {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof name, "%s_%ld_%d", prefix, (long)getpid(), ++counter);
     erldp_node_options options;
     OK(erldp_node_options_init(&options));
     CHECK(options.prevent_overlapping_partitions);
     options.hidden = false;
-    erldp_node *node = NULL;
-    OK(erldp_node_start(name, cookie, &options, &node));
-    return node;
+    return start_named_node(prefix, cookie, &options);
 }
 
 /* Polls module:function(args...) on the peer until it gives `expected`, for up to WAIT_MS. */
@@ -1618,11 +1574,6 @@ static void test_cluster(void) {
 
 /* ------------------------------------------------------------------ main */
 
-struct test {
-    const char *name;
-    void (*run)(void);
-};
-
 /* ErlDP's log records reach the program's callback (erldp_log_set_callback), up to the level
  * set with erldp_log_set_level, and stop when the callback is removed. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1732,19 +1683,5 @@ int main(int argc, char **argv) {
         {"cluster", test_cluster},
         {"close_waits_for_threads", test_close_waits_for_threads},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        int before = failed_checks;
-        tests[i].run();
-        if (failed_checks == before) {
-            passed++;
-            printf("ok - %s\n", tests[i].name);
-        } else {
-            failed++;
-            printf("not ok - %s\n", tests[i].name);
-        }
-        fflush(stdout);
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return run_tests(tests, sizeof tests / sizeof *tests);
 }

@@ -13,45 +13,13 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#define WAIT_MS 30000
+#include "check.h"
 
 static const char *tls_peer;
 static const char *inet6_peer;
 static const char *cookie;
 static const char *dir;
-static int failed_checks;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
-        }                                                                                  \
-    } while (0)
-
-#define EXPECT(status, call)                                                               \
-    do {                                                                                   \
-        erldp_status got_ = (call);                                                        \
-        if (got_ != (status)) {                                                            \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",       \
-                    __FILE__, __LINE__, #call, erldp_status_name((int)got_),               \
-                    erldp_status_name((int)(status)), erldp_last_error());                 \
-        }                                                                                  \
-    } while (0)
-
-#define OK(call) EXPECT(ERLDP_OK, call)
-
-#define LAST_ERROR_MENTIONS(text)                                                          \
-    do {                                                                                   \
-        if (strstr(erldp_last_error(), (text)) == NULL) {                                  \
-            failed_checks++;                                                               \
-            fprintf(stderr, "%s:%d: last error \"%s\" does not mention \"%s\"\n",           \
-                    __FILE__, __LINE__, erldp_last_error(), (text));                       \
-        }                                                                                  \
-    } while (0)
 
 /* DIR/name, in one of a few static buffers. */
 static const char *path(const char *name) {
@@ -63,15 +31,10 @@ static const char *path(const char *name) {
 }
 
 static erldp_node *start(const erldp_node_options *options) {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof name, "c_transport_%ld_%d", (long)getpid(), ++counter);
     /* Under valgrind a TLS handshake takes many times the default 7 s setup time. */
     erldp_node_options slow = *options;
     slow.setup_timeout_ms = WAIT_MS;
-    erldp_node *node = NULL;
-    OK(erldp_node_start(name, cookie, &slow, &node));
-    return node;
+    return start_named_node("c_transport", cookie, &slow);
 }
 
 /* erlang:node() of `peer`, which must be `peer` itself. */
@@ -100,33 +63,39 @@ static void test_defaults(void) {
           options.tls_verify == ERLDP_VERIFY_PEER);
 }
 
-static void test_tls(void) {
+/* A node started with `options` reaches `peer`. */
+static void check_reaches(const erldp_node_options *options, const char *peer) {
+    erldp_node *node = start(options);
+    check_rpc(node, peer);
+    erldp_node_close(node);
+}
+
+/* The defaults, with TLS: DIR/node.pem and node.key presented, peers checked against
+ * DIR/`cacertfile`. */
+static erldp_node_options tls_options(const char *cacertfile) {
     erldp_node_options options;
     OK(erldp_node_options_init(&options));
     options.tls_certfile = path("node.pem");
     options.tls_keyfile = path("node.key");
-    options.tls_cacertfile = path("ca.pem");
-    erldp_node *node = start(&options);
-    check_rpc(node, tls_peer);
-    erldp_node_close(node);
+    options.tls_cacertfile = path(cacertfile);
+    return options;
+}
+
+static void test_tls(void) {
+    erldp_node_options options = tls_options("ca.pem");
+    check_reaches(&options, tls_peer);
 }
 
 static void test_tls_optfile(void) {
     erldp_node_options options;
     OK(erldp_node_options_init(&options));
     options.tls_optfile = path("opt.conf");
-    erldp_node *node = start(&options);
-    check_rpc(node, tls_peer);
-    erldp_node_close(node);
+    check_reaches(&options, tls_peer);
 }
 
 /* A CA that did not sign the peer's certificate: the error names the cause. */
 static void test_tls_refused(void) {
-    erldp_node_options options;
-    OK(erldp_node_options_init(&options));
-    options.tls_certfile = path("node.pem");
-    options.tls_keyfile = path("node.key");
-    options.tls_cacertfile = path("other_ca.pem");
+    erldp_node_options options = tls_options("other_ca.pem");
     erldp_node *node = start(&options);
     if (node == NULL) return;
     EXPECT(ERLDP_ERR_CONNECT, erldp_connect(node, tls_peer));
@@ -134,18 +103,13 @@ static void test_tls_refused(void) {
     erldp_node_close(node);
     /* verify_none takes it. */
     options.tls_verify = ERLDP_VERIFY_NONE;
-    node = start(&options);
-    check_rpc(node, tls_peer);
-    erldp_node_close(node);
+    check_reaches(&options, tls_peer);
 }
 
 static void test_tls_bad_options(void) {
-    erldp_node_options options;
-    OK(erldp_node_options_init(&options));
+    erldp_node_options options = tls_options("ca.pem");
     erldp_node *node = NULL;
-    options.tls_certfile = path("node.pem");
     options.tls_keyfile = path("client.key");
-    options.tls_cacertfile = path("ca.pem");
     EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_transport_bad", cookie, &options, &node));
     LAST_ERROR_MENTIONS("the key does not match the certificate");
     options.tls_keyfile = path("node.key");
@@ -199,10 +163,7 @@ int main(int argc, char **argv) {
     inet6_peer = argv[2];
     cookie = argv[3];
     dir = argv[4];
-    static const struct {
-        const char *name;
-        void (*run)(void);
-    } tests[] = {
+    static const struct test tests[] = {
         {"defaults", test_defaults},
         {"tls", test_tls},
         {"tls_optfile", test_tls_optfile},
@@ -210,19 +171,5 @@ int main(int argc, char **argv) {
         {"tls_bad_options", test_tls_bad_options},
         {"ipv6", test_ipv6},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        int before = failed_checks;
-        tests[i].run();
-        if (failed_checks == before) {
-            passed++;
-            printf("ok - %s\n", tests[i].name);
-        } else {
-            failed++;
-            printf("not ok - %s\n", tests[i].name);
-        }
-        fflush(stdout);
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return run_tests(tests, sizeof tests / sizeof *tests);
 }
