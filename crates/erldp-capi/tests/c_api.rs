@@ -7,9 +7,9 @@
 //! `tests/c/test_transport.c`, TLS and IPv6 through the node options, against
 //! `inet_tls` and `inet6_tcp` BEAM nodes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 
 use erldp_testkit::{random_cookie, random_name, repo_root, BeamPeer, Otp, TlsFiles};
 
@@ -124,6 +124,32 @@ fn compile(sources: &[PathBuf], program: &str, link: Link) -> PathBuf {
     exe
 }
 
+/// `program`, to run plainly, or (`valgrind`) under valgrind memcheck: any
+/// error, or a leak of the kinds `leaks` names, makes it exit with 97;
+/// `options` go to valgrind.
+fn command(program: &Path, valgrind: bool, leaks: &str, options: &[String]) -> Command {
+    if !valgrind {
+        return Command::new(program);
+    }
+    let mut command = Command::new("valgrind");
+    command
+        .args(["--quiet", "--error-exitcode=97", "--leak-check=full"])
+        .arg(format!("--show-leak-kinds={leaks}"))
+        .arg(format!("--errors-for-leak-kinds={leaks}"))
+        .args(options)
+        .arg(program);
+    command
+}
+
+/// examples/c/rpc_client.c, compiled as `program`.
+fn rpc_client(program: &str, link: Link) -> PathBuf {
+    compile(
+        &[repo_root().join("examples/c/rpc_client.c")],
+        program,
+        link,
+    )
+}
+
 /// A peer with what test_capi.c talks to: `echo` and the `srv` gen_server.
 fn peer() -> BeamPeer {
     let mut peer = BeamPeer::start();
@@ -150,28 +176,15 @@ fn run_c_tests(link: Link, valgrind: bool) {
     );
     let peer = peer();
     let corpus = repo_root().join("tests/corpus.txt");
-    let mut command = if valgrind {
-        let mut command = Command::new("valgrind");
-        // Possibly lost blocks are errors too: a thread still running when
-        // the program ends leaves one. The atom table, global and never
-        // freed, is what the shipped suppressions cover.
-        command.args([
-            "--quiet",
-            "--error-exitcode=97",
-            "--leak-check=full",
-            "--show-leak-kinds=definite,possible",
-            "--errors-for-leak-kinds=definite,possible",
-            "--num-callers=30",
-        ]);
-        command.arg(format!(
-            "--suppressions={}",
-            repo_root().join("crates/erldp-capi/erldp.supp").display()
-        ));
-        command.arg(&exe);
-        command
-    } else {
-        Command::new(&exe)
-    };
+    // Possibly lost blocks are errors too: a thread still running when the
+    // program ends leaves one. The atom table, global and never freed, is
+    // what the shipped suppressions cover.
+    let suppressions = format!(
+        "--suppressions={}",
+        repo_root().join("crates/erldp-capi/erldp.supp").display()
+    );
+    let options = ["--num-callers=30".to_string(), suppressions];
+    let mut command = command(&exe, valgrind, "definite,possible", &options);
     command.arg(peer.node()).arg(peer.cookie()).arg(&corpus);
     let output = command.output().unwrap_or_else(|err| {
         panic!(
@@ -221,20 +234,7 @@ fn run_transport_tests(valgrind: bool) {
         .cookie(&cookie)
         .proto_dist("inet6_tcp")
         .start();
-    let mut command = if valgrind {
-        let mut command = Command::new("valgrind");
-        command.args([
-            "--quiet",
-            "--error-exitcode=97",
-            "--leak-check=full",
-            "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite",
-        ]);
-        command.arg(&exe);
-        command
-    } else {
-        Command::new(&exe)
-    };
+    let mut command = command(&exe, valgrind, "definite", &[]);
     command
         .arg(tls.node())
         .arg(inet6.node())
@@ -304,11 +304,7 @@ fn the_shared_library_has_a_soname_and_ships_without_debug_information() {
         dynamic.contains(&format!("Library soname: [{SONAME}]")),
         "{dynamic}"
     );
-    let program = compile(
-        &[repo_root().join("examples/c/rpc_client.c")],
-        "rpc_client_shipped",
-        Link::Installed,
-    );
+    let program = rpc_client("rpc_client_shipped", Link::Installed);
     let shipped = program
         .parent()
         .expect("capi-c")
@@ -331,11 +327,7 @@ fn the_shared_library_has_a_soname_and_ships_without_debug_information() {
 /// is possibly lost.
 #[test]
 fn the_suppression_file_covers_the_global_tables_of_the_installed_library() {
-    let program = compile(
-        &[repo_root().join("examples/c/rpc_client.c")],
-        "rpc_client_suppressed",
-        Link::Installed,
-    );
+    let program = rpc_client("rpc_client_suppressed", Link::Installed);
     let peer = peer();
     let output = Command::new("valgrind")
         .args([
@@ -384,11 +376,7 @@ fn the_suppression_file_covers_the_global_tables_of_the_installed_library() {
 /// does the `erldp` command's: the first `erldp_node_start` reads it.
 #[test]
 fn erldp_log_is_honoured_by_c_programs() {
-    let program = compile(
-        &[repo_root().join("examples/c/rpc_client.c")],
-        "rpc_client_logging",
-        Link::Shared,
-    );
+    let program = rpc_client("rpc_client_logging", Link::Shared);
     let peer = peer();
     let run = |level: Option<&str>| {
         let mut command = Command::new(&program);
@@ -421,20 +409,60 @@ fn erldp_log_is_honoured_by_c_programs() {
     );
 }
 
-/// Kills the example server if the test fails before it stops.
-struct Server(Child);
+/// An example server, killed if the test fails before it stops.
+struct Server {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// The node name it said it is ready as.
+    node: String,
+}
+
+impl Server {
+    /// Starts `command`, an example server, whose first line says
+    /// "`program`: ready as NODE".
+    fn start(mut command: Command, program: &str) -> Server {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {program}: {err}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut server = Server {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            node: String::new(),
+        };
+        let ready = server
+            .lines
+            .next()
+            .unwrap_or_else(|| panic!("{program} said nothing"))
+            .unwrap_or_else(|err| panic!("reading {program}: {err}"));
+        server.node = ready
+            .strip_prefix(&format!("{program}: ready as "))
+            .unwrap_or_else(|| panic!("unexpected: {ready}"))
+            .to_string();
+        server
+    }
+
+    /// Waits for the server to end: its exit status and the lines it wrote
+    /// after the first.
+    fn wait(&mut self) -> (ExitStatus, Vec<String>) {
+        let status = self.child.wait().expect("waiting for the server");
+        let rest = self.lines.by_ref().map_while(Result::ok).collect();
+        (status, rest)
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 #[test]
 fn the_c_examples_work_with_a_beam_node() {
     let examples = repo_root().join("examples/c");
-    let rpc_client = compile(&[examples.join("rpc_client.c")], "rpc_client", Link::Shared);
+    let rpc_client = rpc_client("rpc_client", Link::Shared);
     let echo_server = compile(
         &[examples.join("echo_server.c")],
         "echo_server",
@@ -465,23 +493,11 @@ fn the_c_examples_work_with_a_beam_node() {
     );
 
     let name = random_name("c_echo_");
-    let mut server = Server(
-        Command::new(&echo_server)
-            .arg(&name)
-            .arg(peer.cookie())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting echo_server"),
-    );
-    let mut lines = BufReader::new(server.0.stdout.take().expect("piped stdout")).lines();
-    let ready = lines
-        .next()
-        .expect("echo_server said nothing")
-        .expect("reading echo_server");
-    let node = ready
-        .strip_prefix("echo_server: ready as ")
-        .unwrap_or_else(|| panic!("unexpected: {ready}"));
-    assert!(node.starts_with(&format!("{name}@")), "{ready}");
+    let mut echo = Command::new(&echo_server);
+    echo.arg(&name).arg(peer.cookie());
+    let mut server = Server::start(echo, "echo_server");
+    let node = server.node.clone();
+    assert!(node.starts_with(&format!("{name}@")), "{node}");
 
     let echoed = peer.eval_ok(&format!(
         "{{echo, '{node}'}} ! {{self(), {{hello, [1, 2.5, <<\"bin\">>]}}}}, \
@@ -495,8 +511,7 @@ fn the_c_examples_work_with_a_beam_node() {
         "{ok,ping}"
     );
     peer.eval_ok(&format!("{{echo, '{node}'}} ! stop."));
-    let status = server.0.wait().expect("waiting for echo_server");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let (status, rest) = server.wait();
     assert!(
         status.success(),
         "echo_server ended with {status}:\n{}",
@@ -517,37 +532,10 @@ fn the_c_calculator_serves_a_beam_node() {
     let mut peer = peer();
     for valgrind in [false, true] {
         let name = random_name("c_calc_");
-        let mut command = if valgrind {
-            let mut command = Command::new("valgrind");
-            command.args([
-                "--quiet",
-                "--error-exitcode=97",
-                "--leak-check=full",
-                "--show-leak-kinds=definite",
-                "--errors-for-leak-kinds=definite",
-            ]);
-            command.arg(&calculator);
-            command
-        } else {
-            Command::new(&calculator)
-        };
-        let mut server = Server(
-            command
-                .arg(&name)
-                .arg(peer.cookie())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("starting calculator"),
-        );
-        let mut lines = BufReader::new(server.0.stdout.take().expect("piped stdout")).lines();
-        let ready = lines
-            .next()
-            .expect("calculator said nothing")
-            .expect("reading calculator");
-        let node = ready
-            .strip_prefix("calculator: ready as ")
-            .unwrap_or_else(|| panic!("unexpected: {ready}"))
-            .to_string();
+        let mut command = command(&calculator, valgrind, "definite", &[]);
+        command.arg(&name).arg(peer.cookie());
+        let mut server = Server::start(command, "calculator");
+        let node = server.node.clone();
         let call = |peer: &mut BeamPeer, code: &str| peer.eval_ok(&code.replace("NODE", &node));
         assert_eq!(
             call(
@@ -574,8 +562,7 @@ fn the_c_calculator_serves_a_beam_node() {
             "{badrpc,{'EXIT',{undef,[{c_other,f,[],[]}]}}}"
         );
         call(&mut peer, "gen_server:cast({calculator, 'NODE'}, stop).");
-        let status = server.0.wait().expect("waiting for calculator");
-        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let (status, rest) = server.wait();
         assert!(
             status.success() && rest == ["calculator: stopped"],
             "calculator ended with {status} (valgrind: {valgrind}):\n{}",
