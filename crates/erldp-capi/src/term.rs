@@ -79,6 +79,23 @@ fn wrong_type(term: &Term, wanted: &str) -> crate::status::Failure {
     ))
 }
 
+/// What the accessors with one out-pointer share: the term is read, then
+/// `out` (called `out_name`) checked, then `value` gives what is written.
+unsafe fn read<T>(
+    term: *const erldp_term,
+    out: *mut T,
+    out_name: &str,
+    value: impl FnOnce(&Term) -> Outcome<T>,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let term = unsafe { term_of(term, "term") }?;
+        let out = unsafe { ffi::out(out, out_name) }?;
+        ffi::write(out, value(term)?);
+        Ok(())
+    })
+}
+
 /// Parses Erlang term syntax into ETF, written to `*out`: atoms (quoted
 /// too), integers of any size and base, `$c`, floats, strings, binaries
 /// (`<<"bin">>`, `<<1,2>>`, `<<"héllo"/utf8>>`), lists, improper lists,
@@ -197,13 +214,8 @@ pub unsafe extern "C" fn erldp_term_encode(
     term: *const erldp_term,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, erldp_buf::encoded(term)?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { read(term, out, "out", erldp_buf::encoded) }
 }
 
 /// The term's type; `ERLDP_TYPE_INVALID` for NULL.
@@ -271,21 +283,16 @@ pub unsafe extern "C" fn erldp_term_get_long(
     term: *const erldp_term,
     value: *mut i64,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let value = unsafe { ffi::out(value, "value") }?;
-        match term {
-            Term::Int(int) => ffi::write(value, *int),
-            Term::BigInt(_) => {
-                return Err(invalid(
-                    "the integer does not fit in 64 bits; read it with erldp_term_get_bigint",
-                ))
-            }
-            other => return Err(wrong_type(other, "an integer")),
-        }
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, value, "value", |term| match term {
+            Term::Int(int) => Ok(*int),
+            Term::BigInt(_) => Err(invalid(
+                "the integer does not fit in 64 bits; read it with erldp_term_get_bigint",
+            )),
+            other => Err(wrong_type(other, "an integer")),
+        })
+    }
 }
 
 /// Reads an integer that does not fit in 64 bits (`ERLDP_TYPE_BIGINT`): its
@@ -324,16 +331,13 @@ pub unsafe extern "C" fn erldp_term_get_double(
     term: *const erldp_term,
     value: *mut f64,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let value = unsafe { ffi::out(value, "value") }?;
-        let Term::Float(float) = term else {
-            return Err(wrong_type(term, "a float"));
-        };
-        ffi::write(value, *float);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, value, "value", |term| match term {
+            Term::Float(float) => Ok(*float),
+            other => Err(wrong_type(other, "a float")),
+        })
+    }
 }
 
 /// Reads a binary: its bytes, borrowed from the tree, and their number.
@@ -389,20 +393,16 @@ pub unsafe extern "C" fn erldp_term_get_size(
     term: *const erldp_term,
     size: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let size = unsafe { ffi::out(size, "size") }?;
-        let count = match term {
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, size, "size", |term| match term {
             Term::Tuple(elements) | Term::List(elements) | Term::ImproperList(elements, _) => {
-                elements.len()
+                Ok(elements.len())
             }
-            Term::Map(pairs) => pairs.len(),
-            other => return Err(wrong_type(other, "a tuple, list or map")),
-        };
-        ffi::write(size, count);
-        Ok(())
-    })
+            Term::Map(pairs) => Ok(pairs.len()),
+            other => Err(wrong_type(other, "a tuple, list or map")),
+        })
+    }
 }
 
 /// Element `index` (from 0) of a tuple or list, borrowed from the tree.
@@ -412,25 +412,24 @@ pub unsafe extern "C" fn erldp_term_get_element(
     index: usize,
     element: *mut *const erldp_term,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let element = unsafe { ffi::out(element, "element") }?;
-        let elements = match term {
-            Term::Tuple(elements) | Term::List(elements) | Term::ImproperList(elements, _) => {
-                elements
-            }
-            other => return Err(wrong_type(other, "a tuple or list")),
-        };
-        let found = elements.get(index).ok_or_else(|| {
-            invalid(format!(
-                "index {index} is past the {} elements",
-                elements.len()
-            ))
-        })?;
-        ffi::write(element, to_handle(found));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, element, "element", |term| {
+            let elements = match term {
+                Term::Tuple(elements) | Term::List(elements) | Term::ImproperList(elements, _) => {
+                    elements
+                }
+                other => return Err(wrong_type(other, "a tuple or list")),
+            };
+            let found = elements.get(index).ok_or_else(|| {
+                invalid(format!(
+                    "index {index} is past the {} elements",
+                    elements.len()
+                ))
+            })?;
+            Ok(to_handle(found))
+        })
+    }
 }
 
 /// The tail of an improper list (`[a | b]` has the tail `b`), borrowed from
@@ -440,16 +439,13 @@ pub unsafe extern "C" fn erldp_term_get_tail(
     term: *const erldp_term,
     tail: *mut *const erldp_term,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let tail = unsafe { ffi::out(tail, "tail") }?;
-        let Term::ImproperList(_, last) = term else {
-            return Err(wrong_type(term, "an improper list"));
-        };
-        ffi::write(tail, to_handle(last));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, tail, "tail", |term| match term {
+            Term::ImproperList(_, last) => Ok(to_handle(last)),
+            other => Err(wrong_type(other, "an improper list")),
+        })
+    }
 }
 
 /// Pair `index` (from 0) of a map, key and value borrowed from the tree.
