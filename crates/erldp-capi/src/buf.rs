@@ -7,7 +7,7 @@ use erldp::term::encode::Writer;
 use erldp::term::{self, Term};
 
 use crate::ffi;
-use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
+use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// Bytes owned by the library: an ETF term (version byte 131 first) that a
 /// call produced, or one being built with the `erldp_encode_*` functions.
@@ -32,17 +32,15 @@ impl erldp_buf {
 /// for a NULL buffer.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_buf_data(buf: *const erldp_buf) -> *const u8 {
-    guard_value(std::ptr::null(), || {
-        // SAFETY: NULL or a live buffer (the pointer contract).
-        Ok(unsafe { ffi::handle(buf, "buf") }?.bytes.as_ptr())
-    })
+    // SAFETY: NULL or a live buffer (the pointer contract).
+    unsafe { ffi::get(buf, "buf", std::ptr::null(), |buf| buf.bytes.as_ptr()) }
 }
 
 /// The number of bytes in the buffer; 0 for a NULL buffer.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_buf_len(buf: *const erldp_buf) -> usize {
     // SAFETY: NULL or a live buffer (the pointer contract).
-    guard_value(0, || Ok(unsafe { ffi::handle(buf, "buf") }?.bytes.len()))
+    unsafe { ffi::get(buf, "buf", 0, |buf| buf.bytes.len()) }
 }
 
 /// Frees a buffer. NULL is ignored.

@@ -76,6 +76,19 @@ pub(crate) unsafe fn part<T>(
     })
 }
 
+/// What an accessor that returns its value directly gives: `get` of the
+/// handle, or `fallback` for a NULL handle (or a panic), which sets the last
+/// error.
+pub(crate) unsafe fn get<T, V>(
+    ptr: *const T,
+    name: &str,
+    fallback: V,
+    get: impl FnOnce(&T) -> V,
+) -> V {
+    // SAFETY: forwarded from the caller.
+    guard_value(fallback, || Ok(get(unsafe { handle(ptr, name) }?)))
+}
+
 /// Takes back a handle the library allocated, for its `*_free` or `*_close`,
 /// and ends it with `end`; NULL is ignored.
 pub(crate) unsafe fn release<T>(ptr: *mut T, end: impl FnOnce(T)) {

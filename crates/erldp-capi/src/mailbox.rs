@@ -10,7 +10,7 @@ use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::message::erldp_message;
 use crate::node::{self, erldp_node};
-use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
+use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
 /// queue of incoming messages, links and monitors. Exit signals never kill
@@ -121,7 +121,11 @@ pub unsafe extern "C" fn erldp_mailbox_set_queue_limit(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    guard_value(0, || Ok(unsafe { mailbox_of(mailbox) }?.len() as u64))
+    unsafe {
+        ffi::get(mailbox, "mailbox", 0, |mailbox| {
+            mailbox.mailbox.len() as u64
+        })
+    }
 }
 
 /// How many messages arrived while the queue was at its limit, and were
@@ -129,7 +133,7 @@ pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) 
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    guard_value(0, || Ok(unsafe { mailbox_of(mailbox) }?.dropped()))
+    unsafe { ffi::get(mailbox, "mailbox", 0, |mailbox| mailbox.mailbox.dropped()) }
 }
 
 /// Closes the mailbox with reason `normal` and frees it: linked processes

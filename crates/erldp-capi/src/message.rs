@@ -6,7 +6,7 @@ use erldp::term::encode;
 use erldp::{Message, MessageKind, Term};
 
 use crate::ffi;
-use crate::status::{erldp_status, guard, guard_value, Outcome};
+use crate::status::{erldp_status, guard, Outcome};
 use crate::term::{self, erldp_term};
 
 /// What a received message is.
@@ -86,9 +86,11 @@ pub unsafe extern "C" fn erldp_message_free(msg: *mut erldp_message) {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_message_kind(msg: *const erldp_message) -> erldp_msg_kind {
     // SAFETY: NULL or a live message (the pointer contract).
-    guard_value(erldp_msg_kind::ERLDP_MSG_INVALID, || {
-        Ok(unsafe { ffi::handle(msg, "msg") }?.kind)
-    })
+    unsafe {
+        ffi::get(msg, "msg", erldp_msg_kind::ERLDP_MSG_INVALID, |msg| {
+            msg.kind
+        })
+    }
 }
 
 /// The term as an Erlang process would find it in its mailbox (ETF): the

@@ -10,7 +10,7 @@ use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
+use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// How a node uses EPMD, the Erlang port mapper.
 #[repr(C)]
@@ -337,9 +337,7 @@ pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_name(node: *const erldp_node) -> *const c_char {
     // SAFETY: NULL or a live node (the pointer contract).
-    guard_value(std::ptr::null(), || {
-        Ok(unsafe { ffi::handle(node, "node") }?.name.as_ptr())
-    })
+    unsafe { ffi::get(node, "node", std::ptr::null(), |node| node.name.as_ptr()) }
 }
 
 /// The TCP port the node listens on (what `erldp_connect_to` on another
@@ -347,7 +345,7 @@ pub unsafe extern "C" fn erldp_node_name(node: *const erldp_node) -> *const c_ch
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_port(node: *const erldp_node) -> u16 {
     // SAFETY: NULL or a live node (the pointer contract).
-    guard_value(0, || Ok(unsafe { ffi::handle(node, "node") }?.node.port()))
+    unsafe { ffi::get(node, "node", 0, |node| node.node.port()) }
 }
 
 /// Connects to `peer` (`name@host`), handshake included, if not connected

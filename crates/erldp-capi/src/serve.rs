@@ -23,7 +23,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::node::erldp_node;
-use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Outcome};
+use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
 /// How a request reached the callback.
 #[repr(C)]
@@ -481,9 +481,11 @@ pub unsafe extern "C" fn erldp_unexpose(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_kind(request: *const erldp_request) -> erldp_req_kind {
     // SAFETY: NULL or the callback's request (the pointer contract).
-    guard_value(erldp_req_kind::ERLDP_REQ_INVALID, || {
-        Ok(unsafe { ffi::handle(request, "request") }?.kind)
-    })
+    unsafe {
+        ffi::get(request, "request", erldp_req_kind::ERLDP_REQ_INVALID, |r| {
+            r.kind
+        })
+    }
 }
 
 /// The request as ETF, borrowed until the callback returns: the `Request`
@@ -532,32 +534,33 @@ pub unsafe extern "C" fn erldp_request_from(
     }
 }
 
+/// A borrowed C string, NULL for none.
+fn c_str_or_null(text: Option<&CString>) -> *const c_char {
+    text.map_or(std::ptr::null(), |text| text.as_ptr())
+}
+
 /// The function an rpc asks for (UTF-8, NUL-terminated, borrowed until the
 /// callback returns); NULL for requests to a served name.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -> *const c_char {
-    guard_value(std::ptr::null(), || {
-        // SAFETY: NULL or the callback's request (the pointer contract).
-        let request = unsafe { ffi::handle(request, "request") }?;
-        Ok(request
-            .function
-            .as_ref()
-            .map_or(std::ptr::null(), |f| f.as_ptr()))
-    })
+    // SAFETY: NULL or the callback's request (the pointer contract).
+    unsafe {
+        ffi::get(request, "request", std::ptr::null(), |r| {
+            c_str_or_null(r.function.as_ref())
+        })
+    }
 }
 
 /// The exposed module an rpc is for (borrowed until the callback returns);
 /// NULL for requests to a served name.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_module(request: *const erldp_request) -> *const c_char {
-    guard_value(std::ptr::null(), || {
-        // SAFETY: NULL or the callback's request (the pointer contract).
-        let request = unsafe { ffi::handle(request, "request") }?;
-        Ok(request
-            .module
-            .as_ref()
-            .map_or(std::ptr::null(), |m| m.as_ptr()))
-    })
+    // SAFETY: NULL or the callback's request (the pointer contract).
+    unsafe {
+        ffi::get(request, "request", std::ptr::null(), |r| {
+            c_str_or_null(r.module.as_ref())
+        })
+    }
 }
 
 /// Records the answer of a request, once.
