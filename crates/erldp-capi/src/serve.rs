@@ -188,6 +188,38 @@ impl Callback {
     }
 }
 
+/// The callback of one handle, run so that closing the handle can wait for
+/// it: what `erldp_serve_with` and `erldp_expose_with` share.
+struct Handler {
+    callback: Callback,
+    calls: Arc<Calls>,
+}
+
+impl Handler {
+    fn new(function: erldp_serve_callback, userdata: *mut c_void) -> Outcome<Handler> {
+        Ok(Handler {
+            callback: Callback::new(function, userdata)?,
+            calls: Arc::new(Calls::default()),
+        })
+    }
+
+    /// Calls the program with `request` and returns its answer; fails with
+    /// an exception when the request could not be made or the handle is
+    /// closing (`closing` says so).
+    fn run(
+        &self,
+        request: erldp::Result<erldp_request>,
+        closing: &str,
+    ) -> Result<Option<Result<Reply, Exception>>, Exception> {
+        let request = request.map_err(failure)?;
+        let mut answer = None;
+        if !self.calls.run(|| answer = self.callback.call(request)) {
+            return Err(failure(closing));
+        }
+        Ok(answer)
+    }
+}
+
 fn options(options: *const erldp_serve_options) -> ServeOptions {
     let mut serve = ServeOptions::new();
     if options.is_null() {
@@ -311,21 +343,14 @@ pub unsafe extern "C" fn erldp_serve_with(
         let node = unsafe { ffi::handle(node, "node") }?;
         let name = unsafe { ffi::str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
-        let callback = Callback::new(callback, userdata)?;
-        let calls = Arc::new(Calls::default());
-        let served = {
-            let calls = Arc::clone(&calls);
-            node.node
-                .serve_with(name, self::options(options), move |request| {
-                    let mut answer = None;
-                    let request = serve_request(&request).map_err(failure)?;
-                    let ran = calls.run(|| answer = callback.call(request));
-                    if !ran {
-                        return Err(failure("the served name is closing"));
-                    }
-                    answer.unwrap_or(Ok(Reply::NoReply))
-                })?
-        };
+        let handler = Handler::new(callback, userdata)?;
+        let calls = Arc::clone(&handler.calls);
+        let served = node
+            .node
+            .serve_with(name, self::options(options), move |request| {
+                let answer = handler.run(serve_request(&request), "the served name is closing")?;
+                answer.unwrap_or(Ok(Reply::NoReply))
+            })?;
         ffi::write(out, Box::into_raw(Box::new(erldp_served { served, calls })));
         Ok(())
     })
@@ -369,27 +394,21 @@ pub unsafe extern "C" fn erldp_expose_with(
         let node = unsafe { ffi::handle(node, "node") }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let out = unsafe { ffi::out(out, "out") }?;
-        let callback = Callback::new(callback, userdata)?;
-        let calls = Arc::new(Calls::default());
-        let exposed = {
-            let calls = Arc::clone(&calls);
-            node.node
-                .expose_with(module, self::options(options), move |invocation| {
-                    let mut answer = None;
-                    let request = rpc_request(&invocation).map_err(failure)?;
-                    if !calls.run(|| answer = callback.call(request)) {
-                        return Err(failure("the module is no longer exposed"));
-                    }
-                    match answer {
-                        Some(Ok(Reply::Value(value))) => Ok(value),
-                        Some(Err(raised)) => Err(raised),
-                        Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
-                            "the callback of {module}:{} gave no value",
-                            invocation.function
-                        ))),
-                    }
-                })?
-        };
+        let handler = Handler::new(callback, userdata)?;
+        let calls = Arc::clone(&handler.calls);
+        let exposed = node
+            .node
+            .expose_with(module, self::options(options), move |invocation| {
+                let request = rpc_request(&invocation);
+                match handler.run(request, "the module is no longer exposed")? {
+                    Some(Ok(Reply::Value(value))) => Ok(value),
+                    Some(Err(raised)) => Err(raised),
+                    Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
+                        "the callback of {module}:{} gave no value",
+                        invocation.function
+                    ))),
+                }
+            })?;
         ffi::write(
             out,
             Box::into_raw(Box::new(erldp_exposed { exposed, calls })),
