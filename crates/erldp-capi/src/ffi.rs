@@ -1,5 +1,6 @@
 //! Reading arguments from C and writing results back, with the checks the
-//! header promises: NULL, UTF-8, lengths, well-formed ETF.
+//! header promises: NULL, UTF-8, lengths, well-formed ETF; and the bodies
+//! several entry points share (accessors, borrowed parts, `*_free`).
 
 use std::ffi::{c_char, CStr};
 use std::time::Duration;
@@ -53,8 +54,8 @@ pub(crate) unsafe fn bytes_out<'a>(data: *mut *const u8, len: *mut usize) -> Out
     Ok(BytesOut { data, len })
 }
 
-/// Lends the caller a part of a handle (`arg`, a `noun`) that it may lack:
-/// `ERLDP_ERR_NOT_FOUND` names `what` is missing.
+/// Lends the caller `what`, the part `pick` finds in the handle `arg` (a
+/// `noun`), through `data`/`len`; `ERLDP_ERR_NOT_FOUND` when it has none.
 pub(crate) unsafe fn part<T>(
     handle: *const T,
     arg: &str,
@@ -76,17 +77,17 @@ pub(crate) unsafe fn part<T>(
     })
 }
 
-/// What an accessor that returns its value directly gives: `get` of the
+/// What an accessor that returns its value directly gives: `field` of the
 /// handle, or `fallback` for a NULL handle (or a panic), which sets the last
 /// error.
 pub(crate) unsafe fn get<T, V>(
     ptr: *const T,
     name: &str,
     fallback: V,
-    get: impl FnOnce(&T) -> V,
+    field: impl FnOnce(&T) -> V,
 ) -> V {
     // SAFETY: forwarded from the caller.
-    guard_value(fallback, || Ok(get(unsafe { handle(ptr, name) }?)))
+    guard_value(fallback, || Ok(field(unsafe { handle(ptr, name) }?)))
 }
 
 /// Takes back a handle the library allocated, for its `*_free` or `*_close`,
