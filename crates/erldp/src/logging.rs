@@ -239,9 +239,9 @@ fn write_utc_timestamp(out: &mut String, time: SystemTime) {
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`), so that no date crate is needed for one
-/// timestamp.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Hinnant's `civil_from_days`), so that no date crate is needed for the log's
+/// timestamps and the dates of TLS certificate errors.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
