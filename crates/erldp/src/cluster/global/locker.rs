@@ -388,17 +388,7 @@ impl Locker {
             || !nodes.contains(&self.me)
             || cx.table.can_set_lock(&resource, &requester);
         let nodes = if local_ok { nodes } else { &[][..] };
-        let request = Term::tuple(vec![Term::atom("set_lock"), lock_id.clone()]);
-        let mut calls = MultiCall::start(
-            Proc::Locker,
-            self.pid,
-            self.me,
-            nodes,
-            &request,
-            cx.table,
-            cx.ids,
-            cx.out,
-        );
+        let mut calls = self.calls("set_lock", lock_id, nodes, cx);
         if !local_ok {
             calls.force_no();
         }
@@ -406,7 +396,12 @@ impl Locker {
     }
 
     fn del_lock(&self, lock_id: &Term, nodes: &[Atom], cx: &mut Ctx) -> MultiCall {
-        let request = Term::tuple(vec![Term::atom("del_lock"), lock_id.clone()]);
+        self.calls("del_lock", lock_id, nodes, cx)
+    }
+
+    /// `{What, LockId}` called on the global servers of `nodes`.
+    fn calls(&self, what: &str, lock_id: &Term, nodes: &[Atom], cx: &mut Ctx) -> MultiCall {
+        let request = Term::tuple(vec![Term::atom(what), lock_id.clone()]);
         MultiCall::start(
             Proc::Locker,
             self.pid,

@@ -16,6 +16,13 @@ pub(super) fn server_of(node: Atom) -> Dest {
     }
 }
 
+/// The atom a tuple starts with, and all its fields (the tag first); `None` for any other
+/// term.
+pub(super) fn tagged(term: &Term) -> Option<(Atom, &[Term])> {
+    let fields = term.as_tuple()?;
+    Some((fields.first()?.as_atom()?, fields))
+}
+
 pub(super) fn atom(term: &Term, what: &str) -> Result<Atom, Violation> {
     term.as_atom()
         .ok_or_else(|| violation(&format!("{what}: the node is not an atom")))
