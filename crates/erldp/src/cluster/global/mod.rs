@@ -43,9 +43,9 @@ use self::calls::{serve_call, MultiCall};
 use self::clash::Resolver;
 use self::connect::{SaveOps, Session};
 pub(crate) use self::limits::Limits;
-use self::locker::{Ctx, Locker, Msg};
+use self::locker::{LockIsSet, Locker, Msg};
 use self::partitions::NodeDown;
-use self::registrar::{Cx, Registrar};
+use self::registrar::Registrar;
 use self::table::Table;
 use self::wire::{
     atom, cast, entry_node, inserted_names, locker_pid, name_list, node_list, ops, sender,
@@ -167,6 +167,18 @@ impl Ids {
     }
 }
 
+/// What a step of the locker or the registrar may touch.
+struct Cx<'a> {
+    table: &'a mut Table,
+    ids: &'a mut Ids,
+    out: &'a mut Vec<Action>,
+    rng: &'a mut Rng,
+    /// The nodes global knows now (`get_known/0`), sorted.
+    known: Vec<Atom>,
+    /// The sessions whose lock the locker now holds, for the server to go on with.
+    lock_is_set: Vec<LockIsSet>,
+}
+
 /// A small xorshift generator: global's waits are random so that lockers on different nodes
 /// fall out of step; any source will do.
 #[derive(Debug)]
@@ -267,7 +279,7 @@ impl Global {
                 .expect("short atoms"),
         );
         let request = self.ids.next();
-        self.with_registrar(|r, cx| r.register(request, name, pid, method, cx));
+        self.step(|_, registrar, cx| registrar.register(request, name, pid, method, cx));
         (request, self.take())
     }
 
@@ -280,7 +292,7 @@ impl Global {
                 result: Term::atom("ok"),
             });
         } else {
-            self.with_registrar(|r, cx| r.unregister(request, name, cx));
+            self.step(|_, registrar, cx| registrar.unregister(request, name, cx));
         }
         (request, self.take())
     }
@@ -326,9 +338,9 @@ impl Global {
 
     /// The reply to an [`Action::Call`]; `None` when the called server went away.
     pub(crate) fn call_done(&mut self, id: u64, reply: Option<Term>) -> Vec<Action> {
-        let taken = self.with_locker(|locker, cx| locker.call_done(id, reply.clone(), cx));
+        let taken = self.step(|locker, _, cx| locker.call_done(id, reply.clone(), cx));
         if !taken {
-            self.with_registrar(|r, cx| r.call_done(id, reply, cx));
+            self.step(|_, registrar, cx| registrar.call_done(id, reply, cx));
         }
         self.take()
     }
@@ -341,8 +353,8 @@ impl Global {
 
     /// A timer of an [`Action::Timer`] ran out.
     pub(crate) fn timer(&mut self, id: u64) -> Vec<Action> {
-        let taken = self.with_locker(|locker, cx| locker.timer(id, cx));
-        if !taken && !self.with_registrar(|r, cx| r.timer(id, cx)) {
+        let taken = self.step(|locker, _, cx| locker.timer(id, cx));
+        if !taken && !self.step(|_, registrar, cx| registrar.timer(id, cx)) {
             self.lost.retain(|_, (_, _, timer)| *timer != id);
         }
         self.take()
@@ -364,22 +376,9 @@ impl Global {
         result.map(|()| actions)
     }
 
-    /// Runs a locker step, then the `lock_is_set` handling it asked for.
-    fn with_locker<R>(&mut self, f: impl FnOnce(&mut Locker, &mut Ctx) -> R) -> R {
-        let mut lock_is_set = Vec::new();
-        let mut cx = Ctx {
-            table: &mut self.table,
-            ids: &mut self.ids,
-            out: &mut self.out,
-            rng: &mut self.rng,
-            lock_is_set: &mut lock_is_set,
-        };
-        let result = f(&mut self.locker, &mut cx);
-        self.lock_is_set(lock_is_set);
-        result
-    }
-
-    fn with_registrar<R>(&mut self, f: impl FnOnce(&mut Registrar, &mut Cx) -> R) -> R {
+    /// Runs a step of the locker or the registrar (`f` takes the one it steps), then the
+    /// `lock_is_set` handling the locker asked for.
+    fn step<R>(&mut self, f: impl FnOnce(&mut Locker, &mut Registrar, &mut Cx) -> R) -> R {
         let known = self.known_nodes();
         let mut cx = Cx {
             table: &mut self.table,
@@ -387,8 +386,12 @@ impl Global {
             out: &mut self.out,
             rng: &mut self.rng,
             known,
+            lock_is_set: Vec::new(),
         };
-        f(&mut self.registrar, &mut cx)
+        let result = f(&mut self.locker, &mut self.registrar, &mut cx);
+        let lock_is_set = cx.lock_is_set;
+        self.lock_is_set(lock_is_set);
+        result
     }
 
     fn take(&mut self) -> Vec<Action> {
@@ -400,7 +403,7 @@ impl Global {
     }
 
     fn post(&mut self, msg: Msg) {
-        self.with_locker(|locker, cx| locker.post(msg, cx));
+        self.step(|locker, _, cx| locker.post(msg, cx));
     }
 
     fn new_tag(&mut self) -> i64 {
