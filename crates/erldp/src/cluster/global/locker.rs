@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::table::GLOBAL_RID;
+use super::wire::{cast, server_of};
 use super::{Action, Cx, MultiCall, Proc};
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
@@ -561,13 +562,7 @@ impl Locker {
         let (to, msg) = if vsn < 6 {
             (Dest::Pid(his_locker), msg)
         } else {
-            (
-                Dest::Name {
-                    name: Atom::new("global_name_server"),
-                    node: his_locker.node,
-                },
-                Term::tuple(vec![Term::atom("$gen_cast"), msg]),
-            )
+            (server_of(his_locker.node), cast(msg))
         };
         cx.out.push(Action::Send {
             from: Proc::Locker,
@@ -698,11 +693,8 @@ impl Locker {
             let msg = if vsn >= 7 { &then.msg } else { &then.old_msg };
             cx.out.push(Action::Send {
                 from: Proc::Locker,
-                to: Dest::Name {
-                    name: Atom::new("global_name_server"),
-                    node,
-                },
-                msg: Term::tuple(vec![Term::atom("$gen_cast"), msg.clone()]),
+                to: server_of(node),
+                msg: cast(msg.clone()),
             });
         }
     }
