@@ -5,9 +5,7 @@ use super::{Violation, SERVER};
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
 
-pub(super) fn cast(msg: Term) -> Term {
-    Term::tuple(vec![Term::atom("$gen_cast"), msg])
-}
+pub(super) use crate::protocol::requests::cast_message as cast;
 
 pub(super) fn server_of(node: Atom) -> Dest {
     Dest::Name {
