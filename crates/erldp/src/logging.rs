@@ -43,7 +43,7 @@
 //! assert!(logging::parse_level("verbose").is_err());
 //! ```
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,12 +63,6 @@ static LOGGER: StderrLogger = StderrLogger;
 /// Where [`LOGGER`] sends records instead of standard error.
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
-thread_local! {
-    /// The sink's lock, held by the thread that calls `fork` across it.
-    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Option<Sink>>>> =
-        const { RefCell::new(None) };
-}
-
 // A standard library lock, for `fork`: see the atom table's.
 fn sink() -> RwLockReadGuard<'static, Option<Sink>> {
     SINK.read().unwrap_or_else(PoisonError::into_inner)
@@ -79,15 +73,9 @@ fn sink_mut() -> RwLockWriteGuard<'static, Option<Sink>> {
 }
 
 /// Takes the sink for a `fork`, so that no other thread is in it then
-/// ([`crate::fork`]).
-pub(crate) fn lock_for_fork() {
-    let sink = sink_mut();
-    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(sink));
-}
-
-/// Gives the sink back after a `fork` (in parent and child alike).
-pub(crate) fn unlock_after_fork() {
-    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+/// ([`crate::fork`]); dropping the guard gives it back.
+pub(crate) fn lock_for_fork() -> impl Any {
+    sink_mut()
 }
 
 /// One of ErlDP's log records, as [`set_sink`] hands it over.
