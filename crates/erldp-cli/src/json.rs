@@ -53,28 +53,19 @@ fn write_term(out: &mut String, term: &Term) {
                 (bits.bytes.len() - 1) * 8 + usize::from(bits.bits)
             );
         }
-        Term::List(items) => write_array(out, items),
+        Term::List(items) => array(out, items, write_term),
         Term::ImproperList(items, tail) => {
             out.push_str("{\"improper_list\":");
-            write_array(out, items);
+            array(out, items, write_term);
             out.push_str(",\"tail\":");
             write_term(out, tail);
             out.push('}');
         }
-        Term::Tuple(items) => tagged(out, "tuple", |out| write_array(out, items)),
+        Term::Tuple(items) => tagged(out, "tuple", |out| array(out, items, write_term)),
         Term::Map(pairs) => tagged(out, "map", |out| {
-            out.push('[');
-            for (index, (key, value)) in pairs.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push('[');
-                write_term(out, key);
-                out.push(',');
-                write_term(out, value);
-                out.push(']');
-            }
-            out.push(']');
+            array(out, pairs, |out, (key, value)| {
+                array(out, [key, value], write_term)
+            })
         }),
         Term::Pid(_) => tagged(out, "pid", |out| string(out, &term.to_string())),
         Term::Port(_) => tagged(out, "port", |out| string(out, &term.to_string())),
@@ -92,24 +83,24 @@ fn tagged(out: &mut String, key: &str, value: impl FnOnce(&mut String)) {
     out.push('}');
 }
 
-fn write_array(out: &mut String, items: &[Term]) {
-    out.push('[');
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        write_term(out, item);
-    }
-    out.push(']');
+fn write_bytes(out: &mut String, bytes: &[u8]) {
+    array(out, bytes, |out, byte| {
+        let _ = write!(out, "{byte}");
+    });
 }
 
-fn write_bytes(out: &mut String, bytes: &[u8]) {
+/// `[a,b,...]`, each item written by `write`.
+fn array<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
     out.push('[');
-    for (index, byte) in bytes.iter().enumerate() {
+    for (index, item) in items.into_iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{byte}");
+        write(out, item);
     }
     out.push(']');
 }

@@ -14,7 +14,14 @@
 //! A node started before the fork belongs to the parent; the child starts
 //! its own (the bindings refuse the parent's in the child).
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::sync::Once;
+
+thread_local! {
+    /// The guards `prepare` took, held by the thread that calls `fork` across it.
+    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Installs the handlers, once per process: before the first node starts.
 pub(crate) fn guard_forks() {
@@ -30,15 +37,18 @@ pub(crate) fn guard_forks() {
 }
 
 extern "C" fn prepare() {
-    crate::epmd::lock_for_fork();
-    crate::term::atom::lock_for_fork();
-    crate::logging::lock_for_fork();
+    let guards: [Box<dyn Any>; 3] = [
+        Box::new(crate::epmd::lock_for_fork()),
+        Box::new(crate::term::atom::lock_for_fork()),
+        Box::new(crate::logging::lock_for_fork()),
+    ];
+    HELD.with(|held| held.borrow_mut().extend(guards));
 }
 
 /// After the fork, in the parent and in the child, by the thread that
 /// called `fork` (which holds the locks in both).
 extern "C" fn resume() {
-    crate::logging::unlock_after_fork();
-    crate::term::atom::unlock_after_fork();
-    crate::epmd::unlock_after_fork();
+    let mut guards = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+    // Given back in the reverse order of their taking.
+    while guards.pop().is_some() {}
 }

@@ -324,16 +324,11 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
         [b'N', rest @ ..] if rest.len() >= 14 => {
             let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
             let creation = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
-            let len = u16::from_be_bytes([rest[12], rest[13]]) as usize;
-            let name = rest
-                .get(14..14 + len)
-                .ok_or("truncated name in send_name")?;
-            let name = node_name(name)?;
             Ok(NameMessage {
                 old: false,
                 flags,
                 creation,
-                name: name.to_string(),
+                name: sized_name(&rest[12..], "send_name")?,
             })
         }
         [b'n', rest @ ..] if rest.len() >= 6 => {
@@ -352,6 +347,16 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
         }
         _ => Err("malformed send_name message (is this an Erlang node?)".into()),
     }
+}
+
+/// The node name that ends the `N` forms of send_name and challenge: a 2-byte
+/// length (`bytes` holds at least those two), then the name.
+fn sized_name(bytes: &[u8], message: &str) -> Result<String, String> {
+    let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+    let name = bytes
+        .get(2..2 + len)
+        .ok_or_else(|| format!("truncated name in {message}"))?;
+    Ok(node_name(name)?.to_string())
 }
 
 /// A peer's node name from a handshake message: at most [`MAX_NODE_NAME`]
@@ -379,16 +384,11 @@ fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
             let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
             let challenge = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
             let creation = u32::from_be_bytes(rest[12..16].try_into().expect("4 bytes"));
-            let len = u16::from_be_bytes([rest[16], rest[17]]) as usize;
-            let name = rest
-                .get(18..18 + len)
-                .ok_or("truncated name in challenge")?;
-            let name = node_name(name)?;
             Ok(Challenge {
                 flags,
                 challenge,
                 creation,
-                name: name.to_string(),
+                name: sized_name(&rest[16..], "challenge")?,
             })
         }
         [b'n', ..] => Err(

@@ -43,7 +43,7 @@
 //! assert!(logging::parse_level("verbose").is_err());
 //! ```
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,12 +63,6 @@ static LOGGER: StderrLogger = StderrLogger;
 /// Where [`LOGGER`] sends records instead of standard error.
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
-thread_local! {
-    /// The sink's lock, held by the thread that calls `fork` across it.
-    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Option<Sink>>>> =
-        const { RefCell::new(None) };
-}
-
 // A standard library lock, for `fork`: see the atom table's.
 fn sink() -> RwLockReadGuard<'static, Option<Sink>> {
     SINK.read().unwrap_or_else(PoisonError::into_inner)
@@ -79,15 +73,9 @@ fn sink_mut() -> RwLockWriteGuard<'static, Option<Sink>> {
 }
 
 /// Takes the sink for a `fork`, so that no other thread is in it then
-/// ([`crate::fork`]).
-pub(crate) fn lock_for_fork() {
-    let sink = sink_mut();
-    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(sink));
-}
-
-/// Gives the sink back after a `fork` (in parent and child alike).
-pub(crate) fn unlock_after_fork() {
-    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+/// ([`crate::fork`]); dropping the guard gives it back.
+pub(crate) fn lock_for_fork() -> impl Any {
+    sink_mut()
 }
 
 /// One of ErlDP's log records, as [`set_sink`] hands it over.
@@ -239,9 +227,9 @@ fn write_utc_timestamp(out: &mut String, time: SystemTime) {
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`), so that no date crate is needed for one
-/// timestamp.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Hinnant's `civil_from_days`), so that no date crate is needed for the log's
+/// timestamps and the dates of TLS certificate errors.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);

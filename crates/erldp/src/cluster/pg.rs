@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::protocol::requests;
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
 
@@ -439,10 +440,11 @@ impl Scope {
                 ])
             })
             .collect();
-        Term::tuple(vec![
-            Term::atom("$gen_cast"),
-            Term::tuple(vec![Term::atom("sync"), self.me.into(), Term::list(groups)]),
-        ])
+        requests::cast_message(Term::tuple(vec![
+            Term::atom("sync"),
+            self.me.into(),
+            Term::list(groups),
+        ]))
     }
 
     fn broadcast(&self, msg: &Term) -> Vec<Action> {

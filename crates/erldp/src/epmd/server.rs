@@ -24,7 +24,7 @@
 //!
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -200,26 +200,14 @@ impl Drop for EpmdServer {
 /// `fork` ([`crate::fork`]): a child's first node takes it.
 static EMBEDDED: std::sync::Mutex<Vec<EpmdServer>> = std::sync::Mutex::new(Vec::new());
 
-thread_local! {
-    /// [`EMBEDDED`], held by the thread that calls `fork` across it.
-    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Vec<EpmdServer>>>> =
-        const { RefCell::new(None) };
-}
-
 fn embedded() -> MutexGuard<'static, Vec<EpmdServer>> {
     EMBEDDED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Takes the embedded servers' list for a `fork`, so that no other thread
-/// holds it then ([`crate::fork`]).
-pub(crate) fn lock_for_fork() {
-    let servers = embedded();
-    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(servers));
-}
-
-/// Gives the list back after a `fork` (in parent and child alike).
-pub(crate) fn unlock_after_fork() {
-    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+/// holds it then ([`crate::fork`]); dropping the guard gives it back.
+pub(crate) fn lock_for_fork() -> impl Any {
+    embedded()
 }
 
 /// Whether `stream` is connected to an EPMD that [`ensure_running`] started

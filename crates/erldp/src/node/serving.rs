@@ -217,14 +217,7 @@ impl Node {
     where
         F: Fn(Request) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
     {
-        let handler = Arc::new(handler);
-        let workers = Arc::clone(&self.inner.serving.workers);
-        self.serve_handoff(name, options, move |request, responder| {
-            let handler = Arc::clone(&handler);
-            workers.execute(Box::new(move || {
-                responder.complete(guarded(|| handler(request)));
-            }));
-        })
+        self.serve_handoff(name, options, self.on_handler_threads(handler))
     }
 
     /// [`serve_with`](Self::serve_with) for bindings that run handlers on
@@ -343,14 +336,25 @@ impl Node {
     where
         F: Fn(Invocation) -> std::result::Result<Term, Exception> + Send + Sync + 'static,
     {
+        let handler = move |invocation| handler(invocation).map(Reply::Value);
+        self.expose_handoff(module, options, self.on_handler_threads(handler))
+    }
+
+    /// The dispatch of [`serve_with`](Self::serve_with) and
+    /// [`expose_with`](Self::expose_with): `handler` runs on a thread of the
+    /// node's handler pool, its panic made an [`Exception`].
+    fn on_handler_threads<R: Send + 'static>(
+        &self,
+        handler: impl Fn(R) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
+    ) -> impl Fn(R, Responder) + Send + Sync + 'static {
         let handler = Arc::new(handler);
         let workers = Arc::clone(&self.inner.serving.workers);
-        self.expose_handoff(module, options, move |invocation, responder| {
+        move |request, responder| {
             let handler = Arc::clone(&handler);
             workers.execute(Box::new(move || {
-                responder.complete(guarded(|| handler(invocation).map(Reply::Value)));
+                responder.complete(guarded(|| handler(request)));
             }));
-        })
+        }
     }
 
     /// [`expose_with`](Self::expose_with) for bindings, as

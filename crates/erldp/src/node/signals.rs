@@ -558,20 +558,7 @@ impl NodeInner {
             }
         }
         for (reference, watcher) in relations.watchers {
-            if watcher.pid.node == self.name() {
-                self.notify_down(watcher.pid, reference, reason.clone());
-            } else {
-                self.released(watcher.pid.node);
-                self.send_if_connected(
-                    watcher.pid.node,
-                    &Control::MonitorPExit {
-                        from: watcher.how,
-                        to: watcher.pid,
-                        reference,
-                        reason: reason.clone(),
-                    },
-                );
-            }
+            self.tell_watcher(watcher, reference, reason.clone());
         }
         for (reference, monitored) in relations.monitors {
             if monitored.node == self.name() {
@@ -640,9 +627,17 @@ impl NodeInner {
         let Some(watcher) = watcher else {
             return false;
         };
+        self.tell_watcher(watcher, reference, reason);
+        true
+    }
+
+    /// The monitor `reference` of `watcher` fired: a `DOWN` for a local watcher, a
+    /// `MONITOR_P_EXIT` for a remote one, whose connection holds one monitor less.
+    fn tell_watcher(self: &Arc<Self>, watcher: Watcher, reference: Ref, reason: Term) {
         if watcher.pid.node == self.name() {
             self.notify_down(watcher.pid, reference, reason);
         } else {
+            self.released(watcher.pid.node);
             self.send_if_connected(
                 watcher.pid.node,
                 &Control::MonitorPExit {
@@ -652,9 +647,7 @@ impl NodeInner {
                     reason,
                 },
             );
-            self.released(watcher.pid.node);
         }
-        true
     }
 
     /// Makes `watcher` monitor the local process `target` names: `None`

@@ -38,7 +38,7 @@
 //! `list_to_atom(integer_to_list(N))` flood that would fill the BEAM's own
 //! table passes through without touching ours.
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -132,23 +132,11 @@ fn write_table() -> RwLockWriteGuard<'static, Table> {
     TABLE.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-thread_local! {
-    /// The table's lock, held by the thread that calls `fork` across it.
-    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Table>>> =
-        const { RefCell::new(None) };
-}
-
 /// Takes the table (and the hash key) for a `fork`, so that no other thread
-/// holds them then ([`crate::fork`]).
-pub(crate) fn lock_for_fork() {
+/// holds them then ([`crate::fork`]); dropping the guard gives the table back.
+pub(crate) fn lock_for_fork() -> impl Any {
     LazyLock::force(&HASH_KEY);
-    let table = write_table();
-    HELD_FOR_FORK.with(|held| *held.borrow_mut() = Some(table));
-}
-
-/// Gives the table back after a `fork` (in parent and child alike).
-pub(crate) fn unlock_after_fork() {
-    HELD_FOR_FORK.with(|held| held.borrow_mut().take());
+    write_table()
 }
 
 /// Why an atom from a peer was not made.

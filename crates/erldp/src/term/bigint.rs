@@ -375,20 +375,25 @@ mod tests {
         let mut limbs = to_limbs(trimmed(magnitude));
         let mut chunks = Vec::new();
         while !limbs.is_empty() {
-            let mut rem = 0u64;
-            for limb in limbs.iter_mut().rev() {
-                let current = (rem << 32) | u64::from(*limb);
-                *limb = (current / DECIMAL) as u32;
-                rem = current % DECIMAL;
-            }
-            trim(&mut limbs);
-            chunks.push(rem);
+            chunks.push(div_small(&mut limbs, DECIMAL));
         }
         let mut text = chunks.pop().map_or("0".to_owned(), |top| top.to_string());
         for chunk in chunks.iter().rev() {
             text.push_str(&format!("{chunk:09}"));
         }
         text
+    }
+
+    /// Divides `limbs` (base 2^32) by `divisor` in place, schoolbook; the remainder.
+    fn div_small(limbs: &mut Vec<u32>, divisor: u64) -> u64 {
+        let mut rem = 0u64;
+        for limb in limbs.iter_mut().rev() {
+            let current = (rem << 32) | u64::from(*limb);
+            *limb = (current / divisor) as u32;
+            rem = current % divisor;
+        }
+        trim(limbs);
+        rem
     }
 
     fn reference_from_digits(digits: &str, radix: u32) -> Vec<u8> {
@@ -407,13 +412,7 @@ mod tests {
         let mut limbs = to_limbs(trimmed(magnitude));
         let mut digits = Vec::new();
         while !limbs.is_empty() {
-            let mut rem = 0u64;
-            for limb in limbs.iter_mut().rev() {
-                let current = (rem << 32) | u64::from(*limb);
-                *limb = (current / u64::from(radix)) as u32;
-                rem = current % u64::from(radix);
-            }
-            trim(&mut limbs);
+            let rem = div_small(&mut limbs, u64::from(radix));
             digits.push(char::from_digit(rem as u32, radix).expect("digit"));
         }
         digits.iter().rev().collect()

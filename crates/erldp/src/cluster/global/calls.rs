@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::table::{Inserter, NewName, Table};
 use super::wire::{atom, violation};
-use super::{Action, Ids, Proc, Violation, VSN};
+use super::{Action, Cx, Ids, Proc, Violation, VSN};
 use crate::term::{Atom, Pid, Term};
 
 /// `gen_server:multi_call(Nodes, global_name_server, Request)` from one of our processes. Our
@@ -20,16 +20,13 @@ pub(super) struct MultiCall {
 }
 
 impl MultiCall {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         from: Proc,
         caller: Pid,
         me: Atom,
         nodes: &[Atom],
         request: &Term,
-        table: &mut Table,
-        ids: &mut Ids,
-        out: &mut Vec<Action>,
+        cx: &mut Cx,
     ) -> MultiCall {
         let mut calls = MultiCall {
             pending: HashMap::new(),
@@ -38,13 +35,14 @@ impl MultiCall {
         };
         for &node in nodes {
             if node == me {
-                if let Ok(Some(reply)) = serve_call(table, ids, out, None, caller, request) {
+                if let Ok(Some(reply)) = serve_call(cx.table, cx.ids, cx.out, None, caller, request)
+                {
                     calls.replies.push((node, reply));
                 }
             } else {
-                let id = ids.next();
+                let id = cx.ids.next();
                 calls.pending.insert(id, node);
-                out.push(Action::Call {
+                cx.out.push(Action::Call {
                     id,
                     from,
                     node,

@@ -251,6 +251,17 @@ impl Global {
         }
     }
 
+    /// The peer's tag of the session with `node` (`undefined` when it sent none) while
+    /// `my_tag` is still the session's; else the session's locker is cancelled.
+    fn his_tag_while_mine(&mut self, node: Atom, my_tag: i64) -> Option<Term> {
+        let session = self.session(node);
+        if session.my_tag != Some(my_tag) {
+            self.cancel_locker(node, Some(my_tag), None);
+            return None;
+        }
+        Some(session.his_tag.clone().unwrap_or(Term::atom("undefined")))
+    }
+
     /// Our locker holds the lock of a session on both sides.
     pub(super) fn lock_is_set(&mut self, events: Vec<LockIsSet>) {
         for LockIsSet {
@@ -259,15 +270,9 @@ impl Global {
             lock_id,
         } in events
         {
-            if self.session(node).my_tag != Some(my_tag) {
-                self.cancel_locker(node, Some(my_tag), None);
+            let Some(his_tag) = self.his_tag_while_mine(node, my_tag) else {
                 continue;
-            }
-            let his_tag = self
-                .session(node)
-                .his_tag
-                .clone()
-                .unwrap_or(Term::atom("undefined"));
+            };
             let exchange = Term::tuple(vec![
                 Term::atom("exchange"),
                 self.config.node.into(),
@@ -309,15 +314,9 @@ impl Global {
     /// `exchange_ops`: our resolution is done; tell the other side, and finish if its
     /// resolution is here.
     pub(super) fn exchange_ops(&mut self, node: Atom, tag: i64, ops: Vec<Term>, res: Vec<Term>) {
-        if self.session(node).my_tag != Some(tag) {
-            self.cancel_locker(node, Some(tag), None);
+        let Some(his_tag) = self.his_tag_while_mine(node, tag) else {
             return;
-        }
-        let his_tag = self
-            .session(node)
-            .his_tag
-            .clone()
-            .unwrap_or(Term::atom("undefined"));
+        };
         let known = self.known_list();
         let resolved = Term::tuple(vec![
             Term::atom("resolved"),

@@ -9,8 +9,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::table::{Table, GLOBAL_RID};
-use super::{Action, Ids, MultiCall, Proc, Rng};
+use super::table::GLOBAL_RID;
+use super::wire::{cast, server_of};
+use super::{Action, Cx, MultiCall, Proc};
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
 
@@ -146,15 +147,6 @@ pub(super) struct Locker {
     timer: Option<u64>,
 }
 
-/// Everything a locker step may touch.
-pub(super) struct Ctx<'a> {
-    pub table: &'a mut Table,
-    pub ids: &'a mut Ids,
-    pub out: &'a mut Vec<Action>,
-    pub rng: &'a mut Rng,
-    pub lock_is_set: &'a mut Vec<LockIsSet>,
-}
-
 impl Locker {
     pub(super) fn new(me: Atom, pid: Pid, host: String) -> Locker {
         Locker {
@@ -180,14 +172,14 @@ impl Locker {
     }
 
     /// A message from the server.
-    pub(super) fn post(&mut self, msg: Msg, cx: &mut Ctx) {
+    pub(super) fn post(&mut self, msg: Msg, cx: &mut Cx) {
         self.queue.push_back(msg);
         self.run(cx);
     }
 
     /// The reply to (or the failure of) a call the locker made. `None`: the server there is
     /// gone (its monitor fired).
-    pub(super) fn call_done(&mut self, id: u64, reply: Option<Term>, cx: &mut Ctx) -> bool {
+    pub(super) fn call_done(&mut self, id: u64, reply: Option<Term>, cx: &mut Cx) -> bool {
         let taken = match &mut self.state {
             State::Locking(job) => match &mut job.calls {
                 SetLock::Asking(calls) | SetLock::Undoing(calls) => calls.done(id, reply),
@@ -203,7 +195,7 @@ impl Locker {
     }
 
     /// The locker's wait ran out.
-    pub(super) fn timer(&mut self, id: u64, cx: &mut Ctx) -> bool {
+    pub(super) fn timer(&mut self, id: u64, cx: &mut Cx) -> bool {
         if self.timer != Some(id) {
             return false;
         }
@@ -220,7 +212,7 @@ impl Locker {
     }
 
     /// Runs queued messages as far as the current state allows.
-    fn run(&mut self, cx: &mut Ctx) {
+    fn run(&mut self, cx: &mut Cx) {
         loop {
             match &self.state {
                 State::Idle => {
@@ -242,7 +234,7 @@ impl Locker {
 
     /// `loop_the_locker/1`'s wait: none without sessions; 0 right after a success; 200 ms
     /// with no known node; else 1 s plus 100 ms per known node, at most 3 s.
-    fn arm(&mut self, cx: &mut Ctx) {
+    fn arm(&mut self, cx: &mut Cx) {
         self.timer = None;
         if self.local.is_empty() && self.remote.is_empty() {
             return;
@@ -265,7 +257,7 @@ impl Locker {
         self.known.iter().copied().fold(self.me, Atom::max)
     }
 
-    fn idle_message(&mut self, msg: Msg, cx: &mut Ctx) {
+    fn idle_message(&mut self, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::His(him) => {
                 if him.vsn > 4 {
@@ -340,7 +332,7 @@ impl Locker {
         Term::tuple(vec![Term::atom(GLOBAL_RID), Term::list(pair.to_vec())])
     }
 
-    fn select_node(&mut self, cx: &mut Ctx) {
+    fn select_node(&mut self, cx: &mut Cx) {
         let use_remote = self.local.is_empty();
         let known = self.known.clone();
         let list = if use_remote {
@@ -358,7 +350,7 @@ impl Locker {
         self.start_locking(lock_id, extra, Purpose::Initiate(him), cx);
     }
 
-    fn start_locking(&mut self, lock_id: Term, extra: Vec<Atom>, purpose: Purpose, cx: &mut Ctx) {
+    fn start_locking(&mut self, lock_id: Term, extra: Vec<Atom>, purpose: Purpose, cx: &mut Cx) {
         self.timer = None;
         let boss = self.boss();
         let (resource, requester) = split(&lock_id);
@@ -382,45 +374,31 @@ impl Locker {
 
     /// `set_lock(Id, Nodes, 0)`: our own node answers at once (after the local check), the
     /// others by call.
-    fn set_lock(&self, lock_id: &Term, nodes: &[Atom], cx: &mut Ctx) -> SetLock {
+    fn set_lock(&self, lock_id: &Term, nodes: &[Atom], cx: &mut Cx) -> SetLock {
         let (resource, requester) = split(lock_id);
         let local_ok = nodes.len() <= 1
             || !nodes.contains(&self.me)
             || cx.table.can_set_lock(&resource, &requester);
         let nodes = if local_ok { nodes } else { &[][..] };
-        let request = Term::tuple(vec![Term::atom("set_lock"), lock_id.clone()]);
-        let mut calls = MultiCall::start(
-            Proc::Locker,
-            self.pid,
-            self.me,
-            nodes,
-            &request,
-            cx.table,
-            cx.ids,
-            cx.out,
-        );
+        let mut calls = self.calls("set_lock", lock_id, nodes, cx);
         if !local_ok {
             calls.force_no();
         }
         SetLock::Asking(calls)
     }
 
-    fn del_lock(&self, lock_id: &Term, nodes: &[Atom], cx: &mut Ctx) -> MultiCall {
-        let request = Term::tuple(vec![Term::atom("del_lock"), lock_id.clone()]);
-        MultiCall::start(
-            Proc::Locker,
-            self.pid,
-            self.me,
-            nodes,
-            &request,
-            cx.table,
-            cx.ids,
-            cx.out,
-        )
+    fn del_lock(&self, lock_id: &Term, nodes: &[Atom], cx: &mut Cx) -> MultiCall {
+        self.calls("del_lock", lock_id, nodes, cx)
+    }
+
+    /// `{What, LockId}` called on the global servers of `nodes`.
+    fn calls(&self, what: &str, lock_id: &Term, nodes: &[Atom], cx: &mut Cx) -> MultiCall {
+        let request = Term::tuple(vec![Term::atom(what), lock_id.clone()]);
+        MultiCall::start(Proc::Locker, self.pid, self.me, nodes, &request, cx)
     }
 
     /// Moves the current blocking step on when its calls are all answered.
-    fn advance(&mut self, cx: &mut Ctx) {
+    fn advance(&mut self, cx: &mut Cx) {
         loop {
             match std::mem::replace(&mut self.state, State::Idle) {
                 State::Locking(job) => {
@@ -455,7 +433,7 @@ impl Locker {
 
     /// One step of `lock_nodes_safely/3`. False while calls are outstanding (the job is back
     /// in `self.state`); true when the state changed and may move on.
-    fn advance_locking(&mut self, mut job: Box<Locking>, cx: &mut Ctx) -> bool {
+    fn advance_locking(&mut self, mut job: Box<Locking>, cx: &mut Cx) -> bool {
         let ok = match &job.calls {
             SetLock::Asking(calls) if calls.finished() => {
                 let yes = calls.granted();
@@ -528,7 +506,7 @@ impl Locker {
     }
 
     /// `lock_nodes_safely/3` finished (`ok`: our partition is locked).
-    fn locked(&mut self, ok: bool, purpose: Purpose, lock_id: Term, cx: &mut Ctx) {
+    fn locked(&mut self, ok: bool, purpose: Purpose, lock_id: Term, cx: &mut Cx) {
         match purpose {
             Purpose::Initiate(him) => {
                 if ok {
@@ -574,7 +552,7 @@ impl Locker {
     }
 
     /// `send_lock_set/5`: through the other node's server from protocol version 6, tagged from 8.
-    fn send_lock_set(&self, set: bool, his_locker: Pid, vsn: i64, his_tag: &Term, cx: &mut Ctx) {
+    fn send_lock_set(&self, set: bool, his_locker: Pid, vsn: i64, his_tag: &Term, cx: &mut Cx) {
         let known = Term::list(self.known.iter().map(|&n| n.into()).collect());
         let mut fields = vec![Term::atom("lock_set"), self.pid.into(), set.into(), known];
         if vsn >= 8 {
@@ -584,13 +562,7 @@ impl Locker {
         let (to, msg) = if vsn < 6 {
             (Dest::Pid(his_locker), msg)
         } else {
-            (
-                Dest::Name {
-                    name: Atom::new("global_name_server"),
-                    node: his_locker.node,
-                },
-                Term::tuple(vec![Term::atom("$gen_cast"), msg]),
-            )
+            (server_of(his_locker.node), cast(msg))
         };
         cx.out.push(Action::Send {
             from: Proc::Locker,
@@ -601,7 +573,7 @@ impl Locker {
 
     /// In a selective receive, takes the first queued message the state waits for; false
     /// when there is none.
-    fn take_awaited(&mut self, cx: &mut Ctx) -> bool {
+    fn take_awaited(&mut self, cx: &mut Cx) -> bool {
         let position = self.queue.iter().position(|msg| self.awaits(msg));
         let Some(at) = position else {
             return false;
@@ -713,7 +685,7 @@ impl Locker {
     }
 
     /// `call_fun/1` of a cancel: the `new_nodes` casts, sent before the lock goes.
-    fn new_nodes(&self, then: Option<NewNodes>, cx: &mut Ctx) {
+    fn new_nodes(&self, then: Option<NewNodes>, cx: &mut Cx) {
         let Some(then) = then else {
             return;
         };
@@ -721,17 +693,14 @@ impl Locker {
             let msg = if vsn >= 7 { &then.msg } else { &then.old_msg };
             cx.out.push(Action::Send {
                 from: Proc::Locker,
-                to: Dest::Name {
-                    name: Atom::new("global_name_server"),
-                    node,
-                },
-                msg: Term::tuple(vec![Term::atom("$gen_cast"), msg.clone()]),
+                to: server_of(node),
+                msg: cast(msg.clone()),
             });
         }
     }
 
     /// `delete_global_lock/2`: the boss last.
-    fn release(&mut self, lock_id: Term, nodes: Vec<Atom>, after: After, cx: &mut Ctx) {
+    fn release(&mut self, lock_id: Term, nodes: Vec<Atom>, after: After, cx: &mut Cx) {
         let boss = nodes.iter().copied().fold(nodes[0], Atom::max);
         let mut others = nodes;
         if let Some(at) = others.iter().position(|&n| n == boss) {

@@ -43,13 +43,13 @@ use self::calls::{serve_call, MultiCall};
 use self::clash::Resolver;
 use self::connect::{SaveOps, Session};
 pub(crate) use self::limits::Limits;
-use self::locker::{Ctx, Locker, Msg};
+use self::locker::{LockIsSet, Locker, Msg};
 use self::partitions::NodeDown;
-use self::registrar::{Cx, Registrar};
+use self::registrar::Registrar;
 use self::table::Table;
 use self::wire::{
     atom, cast, entry_node, inserted_names, locker_pid, name_list, node_list, ops, sender,
-    server_of, violation,
+    server_of, tagged, violation,
 };
 use crate::term::{Atom, Fun, Pid, Term};
 use crate::Dest;
@@ -167,6 +167,18 @@ impl Ids {
     }
 }
 
+/// What a step of the locker or the registrar may touch.
+struct Cx<'a> {
+    table: &'a mut Table,
+    ids: &'a mut Ids,
+    out: &'a mut Vec<Action>,
+    rng: &'a mut Rng,
+    /// The nodes global knows now (`get_known/0`), sorted.
+    known: Vec<Atom>,
+    /// The sessions whose lock the locker now holds, for the server to go on with.
+    lock_is_set: Vec<LockIsSet>,
+}
+
 /// A small xorshift generator: global's waits are random so that lockers on different nodes
 /// fall out of step; any source will do.
 #[derive(Debug)]
@@ -267,7 +279,7 @@ impl Global {
                 .expect("short atoms"),
         );
         let request = self.ids.next();
-        self.with_registrar(|r, cx| r.register(request, name, pid, method, cx));
+        self.step(|_, registrar, cx| registrar.register(request, name, pid, method, cx));
         (request, self.take())
     }
 
@@ -280,7 +292,7 @@ impl Global {
                 result: Term::atom("ok"),
             });
         } else {
-            self.with_registrar(|r, cx| r.unregister(request, name, cx));
+            self.step(|_, registrar, cx| registrar.unregister(request, name, cx));
         }
         (request, self.take())
     }
@@ -326,18 +338,9 @@ impl Global {
 
     /// The reply to an [`Action::Call`]; `None` when the called server went away.
     pub(crate) fn call_done(&mut self, id: u64, reply: Option<Term>) -> Vec<Action> {
-        let mut lock_is_set = Vec::new();
-        let mut cx = Ctx {
-            table: &mut self.table,
-            ids: &mut self.ids,
-            out: &mut self.out,
-            rng: &mut self.rng,
-            lock_is_set: &mut lock_is_set,
-        };
-        let taken = self.locker.call_done(id, reply.clone(), &mut cx);
-        self.lock_is_set(lock_is_set);
+        let taken = self.step(|locker, _, cx| locker.call_done(id, reply.clone(), cx));
         if !taken {
-            self.with_registrar(|r, cx| r.call_done(id, reply, cx));
+            self.step(|_, registrar, cx| registrar.call_done(id, reply, cx));
         }
         self.take()
     }
@@ -350,17 +353,8 @@ impl Global {
 
     /// A timer of an [`Action::Timer`] ran out.
     pub(crate) fn timer(&mut self, id: u64) -> Vec<Action> {
-        let mut lock_is_set = Vec::new();
-        let mut cx = Ctx {
-            table: &mut self.table,
-            ids: &mut self.ids,
-            out: &mut self.out,
-            rng: &mut self.rng,
-            lock_is_set: &mut lock_is_set,
-        };
-        let taken = self.locker.timer(id, &mut cx);
-        self.lock_is_set(lock_is_set);
-        if !taken && !self.with_registrar(|r, cx| r.timer(id, cx)) {
+        let taken = self.step(|locker, _, cx| locker.timer(id, cx));
+        if !taken && !self.step(|_, registrar, cx| registrar.timer(id, cx)) {
             self.lost.retain(|_, (_, _, timer)| *timer != id);
         }
         self.take()
@@ -382,7 +376,9 @@ impl Global {
         result.map(|()| actions)
     }
 
-    fn with_registrar<R>(&mut self, f: impl FnOnce(&mut Registrar, &mut Cx) -> R) -> R {
+    /// Runs a step of the locker or the registrar (`f` takes the one it steps), then the
+    /// `lock_is_set` handling the locker asked for.
+    fn step<R>(&mut self, f: impl FnOnce(&mut Locker, &mut Registrar, &mut Cx) -> R) -> R {
         let known = self.known_nodes();
         let mut cx = Cx {
             table: &mut self.table,
@@ -390,8 +386,12 @@ impl Global {
             out: &mut self.out,
             rng: &mut self.rng,
             known,
+            lock_is_set: Vec::new(),
         };
-        f(&mut self.registrar, &mut cx)
+        let result = f(&mut self.locker, &mut self.registrar, &mut cx);
+        let lock_is_set = cx.lock_is_set;
+        self.lock_is_set(lock_is_set);
+        result
     }
 
     fn take(&mut self) -> Vec<Action> {
@@ -403,16 +403,7 @@ impl Global {
     }
 
     fn post(&mut self, msg: Msg) {
-        let mut lock_is_set = Vec::new();
-        let mut cx = Ctx {
-            table: &mut self.table,
-            ids: &mut self.ids,
-            out: &mut self.out,
-            rng: &mut self.rng,
-            lock_is_set: &mut lock_is_set,
-        };
-        self.locker.post(msg, &mut cx);
-        self.lock_is_set(lock_is_set);
+        self.step(|locker, _, cx| locker.post(msg, cx));
     }
 
     fn new_tag(&mut self) -> i64 {
@@ -423,25 +414,38 @@ impl Global {
     fn locker_message(&mut self, sent_by: Atom, msg: &Term) -> Result<(), Violation> {
         // Only the old, untagged form comes straight to the locker (from a node answering as
         // if we were an old version).
-        if let Some([tag, from, set, _known]) = msg.as_tuple() {
-            if tag.is_atom("lock_set") {
-                let from = locker_pid(from, sent_by)?;
-                self.room_for_lock_set()?;
-                self.post(Msg::LockSet {
-                    from,
-                    set: set.is_atom("true"),
-                    tag: None,
-                });
+        match msg.as_tuple() {
+            Some([tag, from, set, _known]) if tag.is_atom("lock_set") => {
+                self.lock_set(sent_by, from, set, None)
             }
+            _ => Ok(()),
         }
+    }
+
+    /// A `lock_set` for our locker; the tagged form (`{lock_set, Pid, Set, Known, MyTag}`)
+    /// only while `MyTag` is still the session's.
+    fn lock_set(
+        &mut self,
+        sent_by: Atom,
+        from: &Term,
+        set: &Term,
+        tag: Option<&Term>,
+    ) -> Result<(), Violation> {
+        let from = locker_pid(from, sent_by)?;
+        if tag.is_some_and(|tag| !self.is_my_tag(from.node, tag)) {
+            return Ok(());
+        }
+        self.room_for_lock_set()?;
+        self.post(Msg::LockSet {
+            from,
+            set: set.is_atom("true"),
+            tag: tag.cloned(),
+        });
         Ok(())
     }
 
     fn server_message(&mut self, sent_by: Atom, msg: &Term) -> Result<(), Violation> {
-        let Some(fields) = msg.as_tuple() else {
-            return Ok(());
-        };
-        let Some(tag) = fields.first().and_then(Term::as_atom) else {
+        let Some((tag, fields)) = tagged(msg) else {
             return Ok(());
         };
         match (tag.as_str(), fields) {
@@ -516,10 +520,7 @@ impl Global {
     }
 
     fn cast(&mut self, sent_by: Atom, request: &Term) -> Result<(), Violation> {
-        let Some(fields) = request.as_tuple() else {
-            return Ok(());
-        };
-        let Some(tag) = fields.first().and_then(Term::as_atom) else {
+        let Some((tag, fields)) = tagged(request) else {
             return Ok(());
         };
         match (tag.as_str(), fields) {
@@ -584,27 +585,9 @@ impl Global {
                 Ok(())
             }
             ("lock_set", [_, from, set, _known, my_tag]) => {
-                let from = locker_pid(from, sent_by)?;
-                if self.is_my_tag(from.node, my_tag) {
-                    self.room_for_lock_set()?;
-                    self.post(Msg::LockSet {
-                        from,
-                        set: set.is_atom("true"),
-                        tag: Some(my_tag.clone()),
-                    });
-                }
-                Ok(())
+                self.lock_set(sent_by, from, set, Some(my_tag))
             }
-            ("lock_set", [_, from, set, _known]) => {
-                let from = locker_pid(from, sent_by)?;
-                self.room_for_lock_set()?;
-                self.post(Msg::LockSet {
-                    from,
-                    set: set.is_atom("true"),
-                    tag: None,
-                });
-                Ok(())
-            }
+            ("lock_set", [_, from, set, _known]) => self.lock_set(sent_by, from, set, None),
             _ => Ok(()),
         }
     }

@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::table::{Table, GLOBAL_RID};
-use super::{Action, Ids, MultiCall, Proc, Rng};
+use super::table::GLOBAL_RID;
+use super::{Action, Cx, MultiCall, Proc};
 use crate::term::{Atom, Pid, Term};
 
 #[derive(Debug)]
@@ -55,16 +55,6 @@ pub(super) struct Registrar {
     pid: Pid,
     queue: VecDeque<Job>,
     running: Option<Running>,
-}
-
-/// What a registrar step may touch.
-pub(super) struct Cx<'a> {
-    pub table: &'a mut Table,
-    pub ids: &'a mut Ids,
-    pub out: &'a mut Vec<Action>,
-    pub rng: &'a mut Rng,
-    /// The nodes global knows now (`get_known/0`).
-    pub known: Vec<Atom>,
 }
 
 impl Registrar {
@@ -168,16 +158,7 @@ impl Registrar {
 
     fn calls(&self, nodes: &[Atom], what: &str, arg: &Term, cx: &mut Cx) -> MultiCall {
         let request = Term::tuple(vec![Term::atom(what), arg.clone()]);
-        MultiCall::start(
-            Proc::Registrar,
-            self.pid,
-            self.me,
-            nodes,
-            &request,
-            cx.table,
-            cx.ids,
-            cx.out,
-        )
+        MultiCall::start(Proc::Registrar, self.pid, self.me, nodes, &request, cx)
     }
 
     fn advance(&mut self, cx: &mut Cx) {
@@ -283,9 +264,7 @@ impl Registrar {
             self.me,
             &run.nodes,
             &request,
-            cx.table,
-            cx.ids,
-            cx.out,
+            cx,
         ));
     }
 

@@ -9,6 +9,10 @@ use crate::cluster::transcript::Transcript;
 const FIRST_TAG: i64 = MIN_SMALL + 1;
 
 fn setup(me: &str, others: &[(&str, &str)]) -> (Transcript, Global) {
+    setup_with(me, others, Limits::default())
+}
+
+fn setup_with(me: &str, others: &[(&str, &str)], limits: Limits) -> (Transcript, Global) {
     let mut nodes = vec![("u", me)];
     nodes.extend_from_slice(others);
     let t = Transcript::new(&nodes);
@@ -20,7 +24,7 @@ fn setup(me: &str, others: &[(&str, &str)]) -> (Transcript, Global) {
         registrar: t.pid("<u:registrar>"),
         prevent_overlapping_partitions: true,
         seed: 42,
-        limits: Limits::default(),
+        limits,
     });
     (t, global)
 }
@@ -46,6 +50,43 @@ fn sends_of(actions: &[Action]) -> Vec<(Dest, Term)> {
             _ => None,
         })
         .collect()
+}
+
+/// Answers the first call among `actions` with the atom `reply`.
+fn answer_first(global: &mut Global, actions: &[Action], reply: &str) -> Vec<Action> {
+    global.call_done(calls_of(actions)[0].0, Some(Term::atom(reply)))
+}
+
+/// The last of `actions` ends `request` with the atom `result`.
+#[track_caller]
+fn assert_done(actions: &[Action], request: u64, result: &str) {
+    assert_eq!(
+        actions.last(),
+        Some(&Action::Done {
+            request,
+            result: Term::atom(result)
+        }),
+        "request {request} should end with {result}"
+    );
+}
+
+/// `actions` send one `$gen_cast` of `request` to the server of `label`, and nothing else.
+#[track_caller]
+fn assert_cast(t: &Transcript, actions: &[Action], label: &str, request: &str) {
+    assert_eq!(
+        sends_of(actions),
+        vec![(gns(t, label), t.term(&format!("{{'$gen_cast',{request}}}")))],
+        "one cast of {request} to {label}"
+    );
+}
+
+/// Each of `texts`, sent by node `a` to our server, is a violation.
+#[track_caller]
+fn assert_violations(global: &mut Global, t: &Transcript, texts: &[&str]) {
+    for text in texts {
+        let from_a = global.message(Proc::Server, t.node("a"), &t.term(text));
+        assert!(from_a.is_err(), "{text}");
+    }
 }
 
 fn calls_of(actions: &[Action]) -> Vec<(u64, Atom, Term)> {
@@ -81,6 +122,11 @@ fn msg(global: &mut Global, t: &Transcript, from: &str, text: &str) -> Vec<Actio
     global
         .message(Proc::Server, t.node(from), &t.term(text))
         .unwrap_or_else(|v| panic!("{text}: {v:?}"))
+}
+
+/// A `$gen_cast` of `request` from the server of node `from` to ours.
+fn cast_from(global: &mut Global, t: &Transcript, from: &str, request: &str) -> Vec<Action> {
+    msg(global, t, from, &format!("{{'$gen_cast',{request}}}"))
 }
 
 /// Both init_connects and acks, as in the transcript "A connects to B" with us as b.
@@ -154,11 +200,11 @@ fn a_beam_node_connects_and_its_locker_leads() {
         }
     );
 
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}}}"),
+        &format!("{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}"),
     );
     assert_eq!(
         sends_of(&actions),
@@ -179,27 +225,24 @@ fn a_beam_node_connects_and_its_locker_leads() {
         "our partition (just us, the boss) is locked at once; then our names"
     );
 
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}}}"),
+        &format!("{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}"),
     );
-    assert_eq!(
-        sends_of(&actions),
-        vec![(
-            gns(&t, "a"),
-            t.term(&format!(
-                "{{'$gen_cast',{{resolved,'us@vm',[],[],unused,[],{his_tag}}}}}"
-            ))
-        )]
+    assert_cast(
+        &t,
+        &actions,
+        "a",
+        &format!("{{resolved,'us@vm',[],[],unused,[],{his_tag}}}"),
     );
 
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
+        &format!("{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}"),
     );
     assert_eq!(sends_of(&actions), vec![], "nobody else to tell about a");
     assert_eq!(global.known_nodes(), vec![t.node("a")]);
@@ -224,11 +267,7 @@ fn our_locker_leads_against_a_beam_node() {
     let actions = global.node_up(t.node("a"));
     assert_eq!(actions.len(), 1);
     let his_tag = -576460752303423486_i64;
-    let actions = msg(&mut global, &t, "a",
-        &format!(
-            "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,no_longer_a_pid,#{{}},'<a:locker>'}}}}}}"
-        ),
-    );
+    let actions = cast_from(&mut global, &t, "a", &format!("{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,no_longer_a_pid,#{{}},'<a:locker>'}}}}"));
     let timer = timers_of(&actions)[0];
     let lock = lock_id(&t, "<u:locker>", "<a:locker>");
 
@@ -244,42 +283,36 @@ fn our_locker_leads_against_a_beam_node() {
         "the boss (us) is locked locally, then the other node"
     );
     let actions = global.call_done(calls[0].0, Some(Term::atom("true")));
-    assert_eq!(
-        sends_of(&actions),
-        vec![(
-            gns(&t, "a"),
-            t.term(&format!(
-                "{{'$gen_cast',{{lock_set,'<u:locker>',true,[],{his_tag}}}}}"
-            ))
-        )]
+    assert_cast(
+        &t,
+        &actions,
+        "a",
+        &format!("{{lock_set,'<u:locker>',true,[],{his_tag}}}"),
     );
 
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}}}"),
+        &format!("{{lock_set,'<a:locker>',true,[],{FIRST_TAG}}}"),
     );
-    assert_eq!(
-        sends_of(&actions),
-        vec![(
-            gns(&t, "a"),
-            t.term(&format!(
-                "{{'$gen_cast',{{exchange,'us@vm',[],[],{his_tag}}}}}"
-            ))
-        )]
+    assert_cast(
+        &t,
+        &actions,
+        "a",
+        &format!("{{exchange,'us@vm',[],[],{his_tag}}}"),
     );
-    msg(
+    cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}}}"),
+        &format!("{{exchange,'a_25@vm',[],[],{FIRST_TAG}}}"),
     );
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
+        &format!("{{resolved,'a_25@vm',[],[],unused,[],{FIRST_TAG}}}"),
     );
     let calls = calls_of(&actions);
     assert_eq!(
@@ -423,18 +456,11 @@ fn we_register_a_name_on_every_known_node() {
         vec![(t.node("a"), Term::tuple(vec![Term::atom("del_lock"), reg]))]
     );
     let actions = global.call_done(calls[0].0, Some(Term::atom("true")));
-    assert_eq!(
-        actions.last(),
-        Some(&Action::Done {
-            request,
-            result: Term::atom("yes")
-        })
-    );
+    assert_done(&actions, request, "yes");
     assert!(!global.table.is_locked(&Term::atom("global")));
 
     let (request, actions) = global.register(Term::atom("svc"), t.pid("<u:p2>"));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("true")));
+    let actions = answer_first(&mut global, &actions, "true");
     let calls = calls_of(&actions);
     assert_eq!(
         calls.len(),
@@ -446,13 +472,7 @@ fn we_register_a_name_on_every_known_node() {
         .as_tuple()
         .is_some_and(|c| c[0].is_atom("del_lock")));
     let actions = global.call_done(calls[0].0, Some(Term::atom("true")));
-    assert_eq!(
-        actions.last(),
-        Some(&Action::Done {
-            request,
-            result: Term::atom("no")
-        })
-    );
+    assert_done(&actions, request, "no");
     assert_eq!(global.whereis(&Term::atom("svc")), Some(me));
 }
 
@@ -462,8 +482,7 @@ fn a_refused_registration_lock_is_retried() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
     global.known.insert(t.node("a"), 8);
     let (request, actions) = global.register(Term::atom("svc"), t.pid("<u:p1>"));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("false")));
+    let actions = answer_first(&mut global, &actions, "false");
     assert_eq!(
         calls_of(&actions),
         vec![],
@@ -472,19 +491,10 @@ fn a_refused_registration_lock_is_retried() {
     assert!(!global.table.is_locked(&Term::atom("global")));
     let timer = timers_of(&actions)[0];
     let actions = global.timer(timer);
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("true")));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("yes")));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("true")));
-    assert_eq!(
-        actions.last(),
-        Some(&Action::Done {
-            request,
-            result: Term::atom("yes")
-        })
-    );
+    let actions = answer_first(&mut global, &actions, "true");
+    let actions = answer_first(&mut global, &actions, "yes");
+    let actions = answer_first(&mut global, &actions, "true");
+    assert_done(&actions, request, "yes");
 }
 
 /// "D connects to A: name clash on gc" with us as the smaller node: we resolve with the
@@ -511,10 +521,11 @@ fn we_resolve_clashes_as_the_smaller_node() {
     let lock = lock_id(&t, "<u:locker>", "<d:locker>");
     let his_tag = -576460752303423486_i64;
     global.node_up(t.node("d"));
-    let actions = msg(&mut global, &t, "d",
-        &format!(
-            "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'d_25@vm',{{locker,x,#{{}},'<d:locker>'}}}}}}"
-        ),
+    let actions = cast_from(
+        &mut global,
+        &t,
+        "d",
+        &format!("{{init_connect,{{8,{his_tag}}},'d_25@vm',{{locker,x,#{{}},'<d:locker>'}}}}"),
     );
     assert!(!actions.is_empty());
     msg(
@@ -523,17 +534,13 @@ fn we_resolve_clashes_as_the_smaller_node() {
         "d",
         &format!("{{'$gen_call',{{'<d:locker>',{{'#R@d','aa@vm'}}}},{{set_lock,{lock}}}}}"),
     );
-    msg(
+    cast_from(
         &mut global,
         &t,
         "d",
-        &format!("{{'$gen_cast',{{lock_set,'<d:locker>',true,[],{FIRST_TAG}}}}}"),
+        &format!("{{lock_set,'<d:locker>',true,[],{FIRST_TAG}}}"),
     );
-    let actions = msg(&mut global, &t, "d",
-        &format!(
-            "{{'$gen_cast',{{exchange,'d_25@vm',[{{gc,'<d:p1>',m}},{{gb,'<d:p2>',m}},{{gnew,'<d:p3>',m}}],[],{FIRST_TAG}}}}}"
-        ),
-    );
+    let actions = cast_from(&mut global, &t, "d", &format!("{{exchange,'d_25@vm',[{{gc,'<d:p1>',m}},{{gb,'<d:p2>',m}},{{gnew,'<d:p3>',m}}],[],{FIRST_TAG}}}"));
     assert!(actions.contains(&Action::Exit {
         pid: t.pid("<d:p1>"),
         reason: Term::atom("kill")
@@ -573,11 +580,11 @@ fn we_resolve_clashes_as_the_smaller_node() {
         "d is told to keep our gc"
     );
 
-    msg(
+    cast_from(
         &mut global,
         &t,
         "d",
-        &format!("{{'$gen_cast',{{resolved,'d_25@vm',[],[],unused,[],{FIRST_TAG}}}}}"),
+        &format!("{{resolved,'d_25@vm',[],[],unused,[],{FIRST_TAG}}}"),
     );
     assert_eq!(global.whereis(&Term::atom("gc")), Some(ours));
     assert_eq!(
@@ -697,23 +704,20 @@ fn resolve_it_on_our_node_applies_globals_rules() {
 fn shapes_that_would_crash_a_beam_node_are_violations() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
     global.node_up(t.node("a"));
-    for bad in [
-        "{'$gen_cast',{lock_set,notapid,true,[],1}}",
-        "{'$gen_cast',{init_connect,{8,1},'a_25@vm',{locker,x,y,notapid}}}",
-        "{'$gen_cast',{exchange,'a_25@vm',[{n,notapid,m}],[],1}}",
-        "{'$gen_cast',{resolved,'a_25@vm',[],[\"a\"],unused,[],1}}",
-        "{'$gen_cast',{new_nodes,'a_25@vm',[{insert,{n,x,m}}],[],[],[]}}",
-        "{'$gen_call',{'<a.1>',t},{register,n,notapid,m}}",
-        "{'$gen_call',{'<a.1>',t},{set_lock,notatuple}}",
-        "{'$gen_call',notafrom,{set_lock,{r,i}}}",
-    ] {
-        assert!(
-            global
-                .message(Proc::Server, t.node("a"), &t.term(bad))
-                .is_err(),
-            "{bad}"
-        );
-    }
+    assert_violations(
+        &mut global,
+        &t,
+        &[
+            "{'$gen_cast',{lock_set,notapid,true,[],1}}",
+            "{'$gen_cast',{init_connect,{8,1},'a_25@vm',{locker,x,y,notapid}}}",
+            "{'$gen_cast',{exchange,'a_25@vm',[{n,notapid,m}],[],1}}",
+            "{'$gen_cast',{resolved,'a_25@vm',[],[\"a\"],unused,[],1}}",
+            "{'$gen_cast',{new_nodes,'a_25@vm',[{insert,{n,x,m}}],[],[],[]}}",
+            "{'$gen_call',{'<a.1>',t},{register,n,notapid,m}}",
+            "{'$gen_call',{'<a.1>',t},{set_lock,notatuple}}",
+            "{'$gen_call',notafrom,{set_lock,{r,i}}}",
+        ],
+    );
     for ignored in ["hello", "{'$gen_cast',{who,knows}}", "{async_del_name,n,p}"] {
         assert_eq!(
             global.message(Proc::Server, t.node("a"), &t.term(ignored)),
@@ -742,8 +746,7 @@ fn we_unregister_everywhere_and_a_missing_name_at_once() {
         "{'$gen_call',{'<a:registrar>',{'#R1@a','us@vm'}},{register,svc,'<a:p1>',m}}",
     );
     let (request, actions) = global.unregister(Term::atom("svc"));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("true")));
+    let actions = answer_first(&mut global, &actions, "true");
     let calls = calls_of(&actions);
     assert_eq!(calls[0].2, t.term("{unregister,svc}"));
     assert_eq!(
@@ -752,15 +755,8 @@ fn we_unregister_everywhere_and_a_missing_name_at_once() {
         "gone here at once"
     );
     let actions = global.call_done(calls[0].0, Some(Term::atom("ok")));
-    let call = calls_of(&actions)[0].0;
-    let actions = global.call_done(call, Some(Term::atom("true")));
-    assert_eq!(
-        actions.last(),
-        Some(&Action::Done {
-            request,
-            result: Term::atom("ok")
-        })
-    );
+    let actions = answer_first(&mut global, &actions, "true");
+    assert_done(&actions, request, "ok");
 }
 
 /// Our locker led, the other side could not lock its partition: our locks are given back
@@ -770,19 +766,19 @@ fn a_refused_connect_lock_is_given_back() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
     global.node_up(t.node("a"));
     let his_tag = -5_i64;
-    let actions = msg(&mut global, &t, "a",
-        &format!(
-            "{{'$gen_cast',{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,x,#{{}},'<a:locker>'}}}}}}"
-        ),
-    );
-    let actions = global.timer(timers_of(&actions)[0]);
-    let call = calls_of(&actions)[0].0;
-    global.call_done(call, Some(Term::atom("true")));
-    let actions = msg(
+    let actions = cast_from(
         &mut global,
         &t,
         "a",
-        &format!("{{'$gen_cast',{{lock_set,'<a:locker>',false,[],{FIRST_TAG}}}}}"),
+        &format!("{{init_connect,{{8,{his_tag}}},'a_25@vm',{{locker,x,#{{}},'<a:locker>'}}}}"),
+    );
+    let actions = global.timer(timers_of(&actions)[0]);
+    answer_first(&mut global, &actions, "true");
+    let actions = cast_from(
+        &mut global,
+        &t,
+        "a",
+        &format!("{{lock_set,'<a:locker>',false,[],{FIRST_TAG}}}"),
     );
     let calls = calls_of(&actions);
     assert_eq!(calls.len(), 1);
@@ -994,27 +990,24 @@ fn ops_apply_inserts_then_deletes() {
 fn messages_in_the_name_of_another_node_are_violations() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm"), ("c", "c_25@vm")]);
     global.node_up(t.node("a"));
-    for forged in [
-        "{'$gen_cast',{init_connect,{8,1},'c_25@vm',{locker,x,#{},'<c:locker>'}}}",
-        "{'$gen_cast',{init_connect,{8,1},'a_25@vm',{locker,x,#{},'<c:locker>'}}}",
-        "{init_connect_ack,'c_25@vm',1,2}",
-        "{cancel_connect,'c_25@vm',1}",
-        "{'$gen_cast',{exchange,'c_25@vm',[],[],1}}",
-        "{'$gen_cast',{resolved,'c_25@vm',[],[],unused,[],1}}",
-        "{'$gen_cast',{new_nodes,'c_25@vm',[],[],[],[]}}",
-        "{'$gen_cast',{in_sync,'c_25@vm',true}}",
-        "{'$gen_cast',{lock_set,'<c:locker>',true,[],1}}",
-        "{'$gen_cast',{lock_set,'<c:locker>',true,[]}}",
-        "{remove_connection,'c_25@vm'}",
-        "{'$gen_call',{'<c:registrar>',t},{set_lock,{global,'<c:registrar>'}}}",
-    ] {
-        assert!(
-            global
-                .message(Proc::Server, t.node("a"), &t.term(forged))
-                .is_err(),
-            "{forged}"
-        );
-    }
+    assert_violations(
+        &mut global,
+        &t,
+        &[
+            "{'$gen_cast',{init_connect,{8,1},'c_25@vm',{locker,x,#{},'<c:locker>'}}}",
+            "{'$gen_cast',{init_connect,{8,1},'a_25@vm',{locker,x,#{},'<c:locker>'}}}",
+            "{init_connect_ack,'c_25@vm',1,2}",
+            "{cancel_connect,'c_25@vm',1}",
+            "{'$gen_cast',{exchange,'c_25@vm',[],[],1}}",
+            "{'$gen_cast',{resolved,'c_25@vm',[],[],unused,[],1}}",
+            "{'$gen_cast',{new_nodes,'c_25@vm',[],[],[],[]}}",
+            "{'$gen_cast',{in_sync,'c_25@vm',true}}",
+            "{'$gen_cast',{lock_set,'<c:locker>',true,[],1}}",
+            "{'$gen_cast',{lock_set,'<c:locker>',true,[]}}",
+            "{remove_connection,'c_25@vm'}",
+            "{'$gen_call',{'<c:registrar>',t},{set_lock,{global,'<c:registrar>'}}}",
+        ],
+    );
     assert!(global
         .message(
             Proc::Locker,
@@ -1031,21 +1024,12 @@ fn messages_in_the_name_of_another_node_are_violations() {
 /// Names, locks, nodes, lost connections and waiting lock_sets stay within [`Limits`].
 #[test]
 fn peers_cannot_grow_our_tables_beyond_the_limits() {
-    let t = Transcript::new(&[("u", "us@vm"), ("a", "a_25@vm")]);
-    let mut global = Global::new(Config {
-        node: t.node("u"),
-        host: "vm".into(),
-        creation: 7,
-        locker: t.pid("<u:locker>"),
-        registrar: t.pid("<u:registrar>"),
-        prevent_overlapping_partitions: true,
-        seed: 42,
-        limits: Limits {
-            max_names: 2,
-            max_locks: 1,
-            max_nodes: 2,
-        },
-    });
+    let limits = Limits {
+        max_names: 2,
+        max_locks: 1,
+        max_nodes: 2,
+    };
+    let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm")], limits);
     let a = t.node("a");
     let mut send = |text: &str| global.message(Proc::Server, a, &t.term(text));
     for name in ["n1", "n2"] {
@@ -1096,17 +1080,14 @@ fn peers_cannot_grow_our_tables_beyond_the_limits() {
 #[test]
 fn external_names_that_beam_could_not_read_are_violations() {
     let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
-    for bad in [
-        "{'$gen_cast',{resolved,'a_25@vm',[],[],unused,notalist,1}}",
-        "{'$gen_cast',{new_nodes,'a_25@vm',[],[{n,'<a:p>','a_25@vm'}|tail],[],[]}}",
-    ] {
-        assert!(
-            global
-                .message(Proc::Server, t.node("a"), &t.term(bad))
-                .is_err(),
-            "{bad}"
-        );
-    }
+    assert_violations(
+        &mut global,
+        &t,
+        &[
+            "{'$gen_cast',{resolved,'a_25@vm',[],[],unused,notalist,1}}",
+            "{'$gen_cast',{new_nodes,'a_25@vm',[],[{n,'<a:p>','a_25@vm'}|tail],[],[]}}",
+        ],
+    );
 }
 
 /// `fun random_exit_name/3` as `global:register_name/2` sends it (a local fun of module

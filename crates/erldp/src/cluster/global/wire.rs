@@ -5,15 +5,20 @@ use super::{Violation, SERVER};
 use crate::term::{Atom, Pid, Term};
 use crate::Dest;
 
-pub(super) fn cast(msg: Term) -> Term {
-    Term::tuple(vec![Term::atom("$gen_cast"), msg])
-}
+pub(super) use crate::protocol::requests::cast_message as cast;
 
 pub(super) fn server_of(node: Atom) -> Dest {
     Dest::Name {
         name: Atom::new(SERVER),
         node,
     }
+}
+
+/// The atom a tuple starts with, and all its fields (the tag first); `None` for any other
+/// term.
+pub(super) fn tagged(term: &Term) -> Option<(Atom, &[Term])> {
+    let fields = term.as_tuple()?;
+    Some((fields.first()?.as_atom()?, fields))
 }
 
 pub(super) fn atom(term: &Term, what: &str) -> Result<Atom, Violation> {
