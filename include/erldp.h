@@ -357,7 +357,10 @@ typedef struct erldp_message erldp_message;
 /**
  * A running node: a named distribution endpoint inside this program.
  * Usable from several threads at once. Close (and free) it with
- * `erldp_node_close`.
+ * `erldp_node_close`. After `fork()` the node, its mailboxes and its served
+ * names belong to the parent, where their threads stayed: in the child,
+ * calls on them return `ERLDP_ERR_CLOSED` and closing them does nothing;
+ * start a node in the child.
  */
 typedef struct erldp_node erldp_node;
 

@@ -8,7 +8,7 @@ use erldp::{Dest, Term, DEFAULT_SCOPE};
 use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::mailbox::{self, erldp_mailbox, mailbox_of};
-use crate::node::{self, erldp_node};
+use crate::node::{self, erldp_node, node_of};
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
 /// A global name: an atom, given as a string.
@@ -44,7 +44,7 @@ pub unsafe extern "C" fn erldp_register_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { global_name(name) }?;
         let mailbox = unsafe { mailbox_of(mailbox) }?;
         let registered = unsafe { ffi::out(registered, "registered") }?;
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn erldp_unregister_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { global_name(name) }?;
         node.node.unregister_global(&name)?;
         Ok(())
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn erldp_whereis_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { global_name(name) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let pid = node.node.whereis_global(&name)?.ok_or_else(|| {
@@ -197,7 +197,7 @@ pub unsafe extern "C" fn erldp_members(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let scope = unsafe { self::scope(scope) }?;
         let group = unsafe { ffi::term(group, group_len, "group") }?;
         let out = unsafe { ffi::out(out, "out") }?;

@@ -24,6 +24,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod ffi;
+mod fork;
 
 pub mod buf;
 pub mod cluster;

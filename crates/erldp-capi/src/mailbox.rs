@@ -8,8 +8,9 @@ use erldp::{Dest, Error, Mailbox, Pid, Ref, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
+use crate::fork::{self, Owner};
 use crate::message::erldp_message;
-use crate::node::{self, erldp_node};
+use crate::node::{self, erldp_node, node_of};
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
@@ -19,11 +20,14 @@ use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 /// Close (and free) it with `erldp_mailbox_close`.
 pub struct erldp_mailbox {
     mailbox: Mailbox,
+    owner: Owner,
 }
 
 pub(crate) unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
     // SAFETY: forwarded from the caller.
-    Ok(&unsafe { ffi::handle(ptr, "mailbox") }?.mailbox)
+    let handle = unsafe { ffi::handle(ptr, "mailbox") }?;
+    handle.owner.check("mailbox")?;
+    Ok(&handle.mailbox)
 }
 
 fn pid_arg(term: Term, name: &str) -> Outcome<Pid> {
@@ -56,11 +60,17 @@ pub unsafe extern "C" fn erldp_mailbox_new(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { ffi::opt_str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let mailbox = node.node.mailbox(name)?;
-        ffi::write(out, Box::into_raw(Box::new(erldp_mailbox { mailbox })));
+        ffi::write(
+            out,
+            Box::into_raw(Box::new(erldp_mailbox {
+                mailbox,
+                owner: Owner::current(),
+            })),
+        );
         Ok(())
     })
 }
@@ -142,7 +152,13 @@ pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) ->
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_close(mailbox: *mut erldp_mailbox) {
     // SAFETY: NULL or a mailbox the library allocated (the pointer contract).
-    unsafe { ffi::release(mailbox, |owned| owned.mailbox.close(Term::atom("normal"))) }
+    unsafe {
+        fork::release(
+            mailbox,
+            |mailbox| mailbox.owner,
+            |owned| owned.mailbox.close(Term::atom("normal")),
+        )
+    }
 }
 
 /// Like `erldp_mailbox_close`, with the exit reason given as ETF (linked
@@ -156,7 +172,9 @@ pub unsafe extern "C" fn erldp_mailbox_close_with_reason(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        unsafe { ffi::handle(mailbox, "mailbox") }?;
+        if unsafe { ffi::handle(mailbox, "mailbox") }?.owner.forked() {
+            return Ok(());
+        }
         let reason = unsafe { ffi::term(reason, reason_len, "reason") }?;
         // SAFETY: checked non-NULL above; a mailbox the library allocated,
         // freed once.

@@ -10,6 +10,7 @@ use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
+use crate::fork::{self, Owner};
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// How a node uses EPMD, the Erlang port mapper.
@@ -143,10 +144,22 @@ impl Default for erldp_node_options {
 
 /// A running node: a named distribution endpoint inside this program.
 /// Usable from several threads at once. Close (and free) it with
-/// `erldp_node_close`.
+/// `erldp_node_close`. After `fork()` the node, its mailboxes and its served
+/// names belong to the parent, where their threads stayed: in the child,
+/// calls on them return `ERLDP_ERR_CLOSED` and closing them does nothing;
+/// start a node in the child.
 pub struct erldp_node {
     pub(crate) node: Node,
     name: CString,
+    owner: Owner,
+}
+
+/// The node behind a handle, refused in a forked child.
+pub(crate) unsafe fn node_of<'a>(ptr: *const erldp_node) -> Outcome<&'a erldp_node> {
+    // SAFETY: forwarded from the caller.
+    let node = unsafe { ffi::handle(ptr, "node") }?;
+    node.owner.check("node")?;
+    Ok(node)
 }
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
@@ -314,7 +327,14 @@ pub unsafe extern "C" fn erldp_node_start(
         let node = builder.start()?;
         let name =
             CString::new(node.name().as_str()).map_err(|_| invalid("the node name holds a NUL"))?;
-        ffi::write(out, Box::into_raw(Box::new(erldp_node { node, name })));
+        ffi::write(
+            out,
+            Box::into_raw(Box::new(erldp_node {
+                node,
+                name,
+                owner: Owner::current(),
+            })),
+        );
         Ok(())
     })
 }
@@ -329,7 +349,7 @@ pub unsafe extern "C" fn erldp_node_start(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
     // SAFETY: NULL or a node the library allocated (the pointer contract).
-    unsafe { ffi::release(node, |owned| owned.node.close()) }
+    unsafe { fork::release(node, |node| node.owner, |owned| owned.node.close()) }
 }
 
 /// The full node name, `name@host`: a string owned by the node handle,
@@ -359,7 +379,7 @@ pub unsafe extern "C" fn erldp_connect(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         node.node.connect(peer)?;
         Ok(())
@@ -377,7 +397,7 @@ pub unsafe extern "C" fn erldp_connect_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let host = unsafe { ffi::str(host, "host") }?;
         node.node.connect_to(peer, (host, port))?;
@@ -395,7 +415,7 @@ pub unsafe extern "C" fn erldp_ping(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let pong = unsafe { ffi::out(pong, "pong") }?;
         ffi::write(pong, node.node.ping(peer));
@@ -412,7 +432,7 @@ pub unsafe extern "C" fn erldp_nodes(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let nodes = Term::List(node.node.nodes().into_iter().map(Term::Atom).collect());
         ffi::write(out, erldp_buf::encoded(&nodes)?);
@@ -441,7 +461,7 @@ pub unsafe extern "C" fn erldp_rpc(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let function = unsafe { ffi::str(function, "function") }?;
@@ -495,7 +515,7 @@ pub(crate) unsafe fn call_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let dest = dest()?;
         let request = unsafe { ffi::term(request, request_len, "request") }?;
         let out = unsafe { ffi::out(out, "out") }?;
@@ -551,7 +571,7 @@ unsafe fn cast_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let dest = dest()?;
         let request = unsafe { ffi::term(request, request_len, "request") }?;
         node.node.cast(&dest, request)?;
@@ -604,7 +624,7 @@ pub unsafe extern "C" fn erldp_reply(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let from = unsafe { ffi::term(from, from_len, "from") }?;
         let reply = unsafe { ffi::term(reply, reply_len, "reply") }?;
         node.node.reply(&from, reply).context("from")

@@ -22,7 +22,8 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::node::erldp_node;
+use crate::fork::{self, Owner};
+use crate::node::{erldp_node, node_of};
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
 /// How a request reached the callback.
@@ -81,6 +82,7 @@ pub struct erldp_request {
 pub struct erldp_served {
     served: Served,
     calls: Arc<Calls>,
+    owner: Owner,
 }
 
 /// A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
@@ -88,6 +90,7 @@ pub struct erldp_served {
 pub struct erldp_exposed {
     exposed: Exposed,
     calls: Arc<Calls>,
+    owner: Owner,
 }
 
 /// The callbacks of one handle running now, so that closing it can wait for
@@ -340,7 +343,7 @@ pub unsafe extern "C" fn erldp_serve_with(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { ffi::str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let handler = Handler::new(callback, userdata)?;
@@ -351,7 +354,14 @@ pub unsafe extern "C" fn erldp_serve_with(
                 let answer = handler.run(serve_request(&request), "the served name is closing")?;
                 answer.unwrap_or(Ok(Reply::NoReply))
             })?;
-        ffi::write(out, Box::into_raw(Box::new(erldp_served { served, calls })));
+        ffi::write(
+            out,
+            Box::into_raw(Box::new(erldp_served {
+                served,
+                calls,
+                owner: Owner::current(),
+            })),
+        );
         Ok(())
     })
 }
@@ -391,7 +401,7 @@ pub unsafe extern "C" fn erldp_expose_with(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let handler = Handler::new(callback, userdata)?;
@@ -411,7 +421,11 @@ pub unsafe extern "C" fn erldp_expose_with(
             })?;
         ffi::write(
             out,
-            Box::into_raw(Box::new(erldp_exposed { exposed, calls })),
+            Box::into_raw(Box::new(erldp_exposed {
+                exposed,
+                calls,
+                owner: Owner::current(),
+            })),
         );
         Ok(())
     })
@@ -442,7 +456,13 @@ pub unsafe extern "C" fn erldp_served_pid(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
     // SAFETY: NULL or a handle the library allocated (the pointer contract).
-    unsafe { ffi::release(served, |erldp_served { served, calls }| stop(served, calls)) }
+    unsafe {
+        fork::release(
+            served,
+            |served| served.owner,
+            |erldp_served { served, calls, .. }| stop(served, calls),
+        )
+    }
 }
 
 /// Stops exposing the module (calls that wait get `undef`), waits for its
@@ -452,9 +472,11 @@ pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
 pub unsafe extern "C" fn erldp_exposed_close(exposed: *mut erldp_exposed) {
     // SAFETY: NULL or a handle the library allocated (the pointer contract).
     unsafe {
-        ffi::release(exposed, |erldp_exposed { exposed, calls }| {
-            stop(exposed, calls)
-        })
+        fork::release(
+            exposed,
+            |exposed| exposed.owner,
+            |erldp_exposed { exposed, calls, .. }| stop(exposed, calls),
+        )
     }
 }
 
@@ -467,7 +489,7 @@ pub unsafe extern "C" fn erldp_unserve(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let name = unsafe { ffi::str(name, "name") }?;
         if node.node.unserve(name) {
             Ok(())
@@ -486,7 +508,7 @@ pub unsafe extern "C" fn erldp_unexpose(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node, "node") }?;
+        let node = unsafe { node_of(node) }?;
         let module = unsafe { ffi::str(module, "module") }?;
         if node.node.unexpose(module) {
             Ok(())

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *peer;
@@ -1639,6 +1640,76 @@ static int node_threads(void) {
     return count;
 }
 
+/* After fork() the node, its mailboxes and served names belong to the parent: in the child every
+ * call on them is ERLDP_ERR_CLOSED with a last error that says so, closing them there leaves the
+ * parent's connections alone, and a node started in the child works. The child's verdict comes
+ * through a pipe: under valgrind its exit status counts the memory of the parent's threads,
+ * which it inherited and cannot free, as lost. */
+static void test_fork(void) {
+    erldp_node *node = start_node("c_fork", cookie);
+    const char *us = erldp_node_name(node);
+    int calls = 0;
+    erldp_served *served = NULL;
+    OK(erldp_serve(node, "calc", calculator, &calls, &served));
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, "c_fork_box", &box));
+    erldp_buf_free(rpc(node, "erlang", "node", "[]"));
+
+    int verdict[2];
+    CHECK(pipe(verdict) == 0);
+    fflush(NULL);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        close(verdict[0]);
+        failed_checks = 0;
+        bool pong = false;
+        EXPECT(ERLDP_ERR_CLOSED, erldp_ping(node, peer, &pong));
+        LAST_ERROR_MENTIONS("which forked this one");
+        LAST_ERROR_MENTIONS("erldp_node_start");
+        erldp_message *msg = NULL;
+        EXPECT(ERLDP_ERR_CLOSED, erldp_receive(box, 0, &msg));
+        LAST_ERROR_MENTIONS("this mailbox belongs to process");
+        erldp_mailbox *other = NULL;
+        EXPECT(ERLDP_ERR_CLOSED, erldp_mailbox_new(node, NULL, &other));
+        erldp_served_close(served);
+        erldp_mailbox_close(box);
+        erldp_node_close(node);
+
+        erldp_node *own = start_node("c_fork_child", cookie);
+        erldp_buf *name = own ? rpc(own, "erlang", "node", "[]") : NULL;
+        char expected[300];
+        snprintf(expected, sizeof expected, "'%s'", peer);
+        CHECK(buf_is(name, expected));
+        erldp_buf_free(name);
+        erldp_node_close(own);
+        fflush(NULL);
+        ssize_t written = write(verdict[1], &failed_checks, sizeof failed_checks);
+        _exit(written == sizeof failed_checks ? 0 : 1);
+    }
+    close(verdict[1]);
+    int child_failed = -1;
+    CHECK(read(verdict[0], &child_failed, sizeof child_failed) == sizeof child_failed);
+    CHECK(child_failed == 0);
+    close(verdict[0]);
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+
+    /* The parent's connection, served name and mailbox went on through the child's closes. */
+    char args[600];
+    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
+    erldp_buf *sum = peer_call(node, "gen_server", "call", args, ERLDP_OK);
+    CHECK(buf_is(sum, "5"));
+    erldp_buf_free(sum);
+    snprintf(args, sizeof args, "[{c_fork_box, '%s'}, after_fork]", us);
+    erldp_buf_free(peer_call(node, "erlang", "send", args, ERLDP_OK));
+    erldp_message_free(receive_term(box, "after_fork"));
+    erldp_mailbox_close(box);
+    erldp_served_close(served);
+    erldp_node_close(node);
+}
+
 /* erldp_node_close returns once the node's threads have ended: a program may exit right after
  * with nothing of the library running (valgrind then finds no thread's memory in use). */
 static void test_close_waits_for_threads(void) {
@@ -1681,6 +1752,7 @@ int main(int argc, char **argv) {
         {"threads", test_threads},
         {"logging", test_logging},
         {"cluster", test_cluster},
+        {"fork", test_fork},
         {"close_waits_for_threads", test_close_waits_for_threads},
     };
     return run_tests(tests, sizeof tests / sizeof *tests);
