@@ -1,8 +1,8 @@
 //! The threads ErlDP starts, and waiting for a node's threads when it
 //! closes.
 //!
-//! A node's connections (reader and writer), its accept loop and its timer
-//! run on threads of their own. [`Node::close`](crate::Node::close) waits
+//! A node's connections (reader and writer), its accept loop, its timer and
+//! its cluster driver (global, pg, node events) run on threads of their own. [`Node::close`](crate::Node::close) waits
 //! for them, so that a program can end (or a C program free everything)
 //! right after, with nothing of the node still running. Callbacks run on
 //! these threads, and one of them may close the node: a thread cannot wait

@@ -1,5 +1,5 @@
 //! Closing a node waits for the threads it started — each connection's
-//! reader and writer, the accept loop, the timer — so that a program (a C
+//! reader and writer, the accept loop, the timer, the cluster driver — so that a program (a C
 //! program under valgrind) can end right after: nothing of the node runs
 //! on. Closing from a callback that runs on one of those threads neither
 //! deadlocks nor waits for itself; a later close from outside waits for
@@ -25,9 +25,15 @@ fn node_threads() -> Vec<String> {
         // A thread that ended since the listing has no comm any more.
         if let Ok(name) = std::fs::read_to_string(comm) {
             let name = name.trim_end().to_string();
-            if ["erldp-r-", "erldp-w-", "erldp-accept", "erldp-timer"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
+            if [
+                "erldp-r-",
+                "erldp-w-",
+                "erldp-accept",
+                "erldp-timer",
+                "erldp-cluster",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
             {
                 names.push(name);
             }
@@ -62,7 +68,11 @@ fn closing_waits_for_the_nodes_threads() {
         .on_complete(Duration::from_secs(600), move |result| {
             tx.send(result.is_err()).expect("send")
         });
-    assert!(!node_threads().is_empty());
+    assert!(
+        node_threads().iter().any(|name| name == "erldp-cluster"),
+        "the cluster driver runs: {:?}",
+        node_threads()
+    );
     outgoing.close();
     incoming.close();
     assert_eq!(

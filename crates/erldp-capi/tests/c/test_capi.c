@@ -1617,7 +1617,8 @@ static void test_logging(void) {
 /* How many threads of this process are a node's: a connection's reader or writer
  * (erldp-r-PEER, erldp-w-PEER), an accept loop or a timer, by the names the kernel keeps. */
 static int node_threads(void) {
-    static const char *const prefixes[] = {"erldp-r-", "erldp-w-", "erldp-accept", "erldp-timer"};
+    static const char *const prefixes[] = {"erldp-r-", "erldp-w-", "erldp-accept", "erldp-timer",
+                                                 "erldp-cluster"};
     DIR *tasks = opendir("/proc/self/task");
     if (tasks == NULL) return -1;
     int count = 0;

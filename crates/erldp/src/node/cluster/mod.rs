@@ -24,7 +24,6 @@ mod driver;
 
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -174,9 +173,8 @@ impl NodeInner {
             Some((Global::new(config), [server, locker, registrar]))
         };
         let driver = Driver::new(Arc::clone(self), events.clone(), global, limits);
-        thread::Builder::new()
-            .name("erldp-cluster".into())
-            .spawn(move || driver.run(received))?;
+        self.threads
+            .spawn("erldp-cluster".into(), move || driver.run(received))?;
         *self.cluster.events.lock() = Some(events);
         Ok(())
     }
