@@ -121,17 +121,15 @@ fn unexpose(ruby: &Ruby, rb_self: &Node, module: Value) -> Result<bool, Error> {
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Exposed", ruby.class_object())?;
     // Handles come from `Node#expose`.
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Exposed")?;
     class.define_method("name", method!(Exposed::name, 0))?;
     class.define_private_method("native_take", method!(Exposed::take, 0))?;
     class.define_private_method("native_idle", method!(Exposed::idle, 0))?;
     class.define_private_method("native_stop", method!(Exposed::stop, 0))?;
     class.define_private_method("native_close", method!(Exposed::close, 0))?;
     class.define_method("closed?", method!(Exposed::is_closed, 0))?;
-    class.define_method("inspect", method!(Exposed::inspect, 0))?;
-    class.define_method("to_s", method!(Exposed::inspect, 0))?;
+    crate::define_inspect(class, method!(Exposed::inspect, 0))?;
 
     let node = Node::class(ruby);
     node.define_private_method("native_expose", method!(expose, 3))?;

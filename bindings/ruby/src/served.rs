@@ -176,9 +176,8 @@ pub(crate) fn reply_to(
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Served", ruby.class_object())?;
     // Handles come from `Node#serve`.
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Served")?;
     class.define_method("pid", method!(Served::pid, 0))?;
     class.define_method("name", method!(Served::name, 0))?;
     class.define_private_method("native_take", method!(Served::take, 0))?;
@@ -186,8 +185,7 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_private_method("native_stop", method!(Served::stop, 0))?;
     class.define_private_method("native_close", method!(Served::close, 0))?;
     class.define_method("closed?", method!(Served::is_closed, 0))?;
-    class.define_method("inspect", method!(Served::inspect, 0))?;
-    class.define_method("to_s", method!(Served::inspect, 0))?;
+    crate::define_inspect(class, method!(Served::inspect, 0))?;
 
     let node = Node::class(ruby);
     node.define_private_method("native_serve", method!(serve, 3))?;
