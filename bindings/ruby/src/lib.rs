@@ -35,6 +35,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    handoff::define(module)?;
     served::define(ruby, module)?;
     exposed::define(ruby, module)?;
     responder::define(ruby, module)?;
