@@ -583,22 +583,9 @@ impl NativeNode {
                 ))
             }
         };
-        let (node, reply, options, timeout) = (
-            self.node.clone(),
-            self.cx.reply.clone(),
-            DecodeOptions::from_flags(flags),
-            duration(timeout),
-        );
-        let cancel = reply.cancellable(id, cancellable);
-        self.cx.run(Atom::new(&peer), move || {
-            settle_request(
-                node.rpc_start(&peer, &module, &fun, args),
-                timeout,
-                cancel,
-                reply,
-                id,
-                options,
-            );
+        let lane = Atom::new(&peer);
+        self.start_request(id, lane, timeout, flags, cancellable, move |node| {
+            node.rpc_start(&peer, &module, &fun, args)
         });
         Ok(())
     }
@@ -619,22 +606,8 @@ impl NativeNode {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
         let request = from_js(js, request)?;
-        let (node, reply, options, timeout) = (
-            self.node.clone(),
-            self.cx.reply.clone(),
-            DecodeOptions::from_flags(flags),
-            duration(timeout),
-        );
-        let cancel = reply.cancellable(id, cancellable);
-        self.cx.run(dest.node(), move || {
-            settle_request(
-                node.call_start(&dest, request),
-                timeout,
-                cancel,
-                reply,
-                id,
-                options,
-            );
+        self.start_request(id, dest.node(), timeout, flags, cancellable, move |node| {
+            node.call_start(&dest, request)
         });
         Ok(())
     }
@@ -726,6 +699,30 @@ impl NativeNode {
             node.close();
             desk.clear();
             reply.send(id, DecodeOptions::default(), Outcome::Done);
+        });
+    }
+
+    /// Request `id` (an rpc or a call): `start` runs on the lane of node
+    /// `peer`, and the request settles with the answer (see
+    /// [`settle_request`]).
+    fn start_request(
+        &self,
+        id: u32,
+        peer: Atom,
+        timeout: f64,
+        flags: u32,
+        cancellable: bool,
+        start: impl FnOnce(&Node) -> erldp::Result<erldp::Pending<Term>> + Send + 'static,
+    ) {
+        let (node, reply, options, timeout) = (
+            self.node.clone(),
+            self.cx.reply.clone(),
+            DecodeOptions::from_flags(flags),
+            duration(timeout),
+        );
+        let cancel = reply.cancellable(id, cancellable);
+        self.cx.run(peer, move || {
+            settle_request(start(&node), timeout, cancel, reply, id, options);
         });
     }
 
