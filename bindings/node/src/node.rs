@@ -38,7 +38,7 @@ use crate::error;
 use crate::js::{Js, Value};
 use crate::lanes::Lanes;
 use crate::mailbox::NativeMailbox;
-use crate::send::{self, Outgoing};
+use crate::send;
 use crate::serving::{Desk, Incoming};
 
 /// What a request ended with.
@@ -527,19 +527,14 @@ impl NativeNode {
     /// cannot be reached is dropped.
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
-        let js = Js::new(env.raw());
-        let dest = convert::dest_from_js(js, dest)?;
-        let message = Outgoing::Term(from_js(js, message)?);
-        send::send(js, &self.cx, &self.node, dest, message)
+        send::send(env, &self.cx, &self.node, dest, message)
     }
 
     /// [`NativeNode::send`] for a destination and message that the package
     /// wrote as ETF into `etf` (see `convert::encoded_message`).
     #[napi(catch_unwind)]
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
-        let js = Js::new(env.raw());
-        let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        send::send(js, &self.cx, &self.node, dest, Outgoing::Etf(message))
+        send::send_encoded(env, &self.cx, &self.node, etf, split, end)
     }
 
     /// `gen_server:cast`.
