@@ -190,16 +190,19 @@ class ServingTest < Minitest::Test
 
   def test_unexpose_and_unserve_make_names_unknown_again
     node = new_node
-    node.expose(:ruby_math) { |_fun, args| args.sum }
+    exposed = node.expose(:ruby_math) { |_fun, args| args.sum }
     served = calculator(node)
     n = atom(node.name)
     assert_equal "6", peer.eval!("rpc:call(#{n}, ruby_math, sum, [1, 2, 3])")
+    refute exposed.closed?
+    refute served.closed?
     peer.eval!("P = spawn(fun() -> Ref = erlang:monitor(process, {calc, #{n}}), " \
                "receive {'DOWN', Ref, process, _, Why} -> receive {get, F} -> F ! {down, Why} end end end)")
     peer.eval!("erldp_test:wait_for(fun() -> element(2, erlang:process_info(P, monitors)) =/= [] end, 10000)")
     assert_equal "3", peer.eval!(call(node, :calc, "{add, 1, 2}"))
 
     assert node.unexpose(:ruby_math)
+    assert exposed.closed?
     refute node.unexpose(:ruby_math)
     assert_equal "{badrpc,{'EXIT',{undef,[{ruby_math,sum,[1],[]}]}}}", peer.eval!("rpc:call(#{n}, ruby_math, sum, [1])")
     assert node.unserve("calc")

@@ -83,13 +83,6 @@ pub fn set_log_callback(callback: Option<Function<'_, Args, Unknown<'static>>>) 
 }
 
 fn args(record: Record) -> Args {
-    let level = match record.level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug => "debug",
-        Level::Trace => "trace",
-    };
     let millis = record
         .time
         .duration_since(UNIX_EPOCH)
@@ -97,7 +90,8 @@ fn args(record: Record) -> Args {
         .as_secs_f64()
         * 1000.0;
     (
-        level.into(),
+        // The names `ERLDP_LOG` takes.
+        record.level.as_str().to_ascii_lowercase(),
         record.target,
         record.thread,
         record.message,

@@ -14,7 +14,7 @@ use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
 use crate::js::{Js, Kind, Value};
 use crate::node::{duration, Context, Outcome};
-use crate::send::{self, Outgoing};
+use crate::send;
 
 #[napi]
 pub struct NativeMailbox {
@@ -126,19 +126,14 @@ impl NativeMailbox {
     /// be reached is dropped.
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
-        let js = Js::new(env.raw());
-        let dest = convert::dest_from_js(js, dest)?;
-        let message = Outgoing::Term(from_js(js, message)?);
-        send::send(js, &self.cx, &self.mailbox, dest, message)
+        send::send(env, &self.cx, &self.mailbox, dest, message)
     }
 
     /// [`NativeMailbox::send`] for a destination and message that the
     /// package wrote as ETF into `etf` (see `convert::encoded_message`).
     #[napi(catch_unwind)]
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
-        let js = Js::new(env.raw());
-        let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        send::send(js, &self.cx, &self.mailbox, dest, Outgoing::Etf(message))
+        send::send_encoded(env, &self.cx, &self.mailbox, etf, split, end)
     }
 
     /// The next message if one is queued, as a Buffer for the package's

@@ -38,7 +38,7 @@ use crate::error;
 use crate::js::{Js, Value};
 use crate::lanes::Lanes;
 use crate::mailbox::NativeMailbox;
-use crate::send::{self, Outgoing};
+use crate::send;
 use crate::serving::{Desk, Incoming};
 
 /// What a request ended with.
@@ -527,19 +527,14 @@ impl NativeNode {
     /// cannot be reached is dropped.
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
-        let js = Js::new(env.raw());
-        let dest = convert::dest_from_js(js, dest)?;
-        let message = Outgoing::Term(from_js(js, message)?);
-        send::send(js, &self.cx, &self.node, dest, message)
+        send::send(env, &self.cx, &self.node, dest, message)
     }
 
     /// [`NativeNode::send`] for a destination and message that the package
     /// wrote as ETF into `etf` (see `convert::encoded_message`).
     #[napi(catch_unwind)]
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
-        let js = Js::new(env.raw());
-        let (dest, message) = convert::encoded_message(js, &self.cx, etf, split, end)?;
-        send::send(js, &self.cx, &self.node, dest, Outgoing::Etf(message))
+        send::send_encoded(env, &self.cx, &self.node, etf, split, end)
     }
 
     /// `gen_server:cast`.
@@ -583,22 +578,9 @@ impl NativeNode {
                 ))
             }
         };
-        let (node, reply, options, timeout) = (
-            self.node.clone(),
-            self.cx.reply.clone(),
-            DecodeOptions::from_flags(flags),
-            duration(timeout),
-        );
-        let cancel = reply.cancellable(id, cancellable);
-        self.cx.run(Atom::new(&peer), move || {
-            settle_request(
-                node.rpc_start(&peer, &module, &fun, args),
-                timeout,
-                cancel,
-                reply,
-                id,
-                options,
-            );
+        let lane = Atom::new(&peer);
+        self.start_request(id, lane, timeout, flags, cancellable, move |node| {
+            node.rpc_start(&peer, &module, &fun, args)
         });
         Ok(())
     }
@@ -619,22 +601,8 @@ impl NativeNode {
         let js = Js::new(env.raw());
         let dest = convert::dest_from_js(js, dest)?;
         let request = from_js(js, request)?;
-        let (node, reply, options, timeout) = (
-            self.node.clone(),
-            self.cx.reply.clone(),
-            DecodeOptions::from_flags(flags),
-            duration(timeout),
-        );
-        let cancel = reply.cancellable(id, cancellable);
-        self.cx.run(dest.node(), move || {
-            settle_request(
-                node.call_start(&dest, request),
-                timeout,
-                cancel,
-                reply,
-                id,
-                options,
-            );
+        self.start_request(id, dest.node(), timeout, flags, cancellable, move |node| {
+            node.call_start(&dest, request)
         });
         Ok(())
     }
@@ -726,6 +694,30 @@ impl NativeNode {
             node.close();
             desk.clear();
             reply.send(id, DecodeOptions::default(), Outcome::Done);
+        });
+    }
+
+    /// Request `id` (an rpc or a call): `start` runs on the lane of node
+    /// `peer`, and the request settles with the answer (see
+    /// [`settle_request`]).
+    fn start_request(
+        &self,
+        id: u32,
+        peer: Atom,
+        timeout: f64,
+        flags: u32,
+        cancellable: bool,
+        start: impl FnOnce(&Node) -> erldp::Result<erldp::Pending<Term>> + Send + 'static,
+    ) {
+        let (node, reply, options, timeout) = (
+            self.node.clone(),
+            self.cx.reply.clone(),
+            DecodeOptions::from_flags(flags),
+            duration(timeout),
+        );
+        let cancel = reply.cancellable(id, cancellable);
+        self.cx.run(peer, move || {
+            settle_request(start(&node), timeout, cancel, reply, id, options);
         });
     }
 

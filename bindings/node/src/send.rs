@@ -3,10 +3,11 @@
 //! node (see `lanes.rs`).
 
 use erldp::{Dest, Mailbox, Node, Term};
-use napi::Result;
+use napi::{Env, Result};
 
+use crate::convert::{self, from_js};
 use crate::error;
-use crate::js::Js;
+use crate::js::{Js, Value};
 use crate::node::Context;
 
 /// A message to send: converted by the addon, or ETF that the package
@@ -48,9 +49,38 @@ impl Sender for Mailbox {
     }
 }
 
-/// Sends `message` to `dest` like `!`: a closed sender throws `ECLOSED`
-/// here; a message to a node that cannot be reached is dropped on the lane.
+/// `send(dest, message)` of a node or a mailbox, like `!`: a closed sender
+/// throws `ECLOSED` here; a message to a node that cannot be reached is
+/// dropped on the lane.
 pub(crate) fn send(
+    env: Env,
+    cx: &Context,
+    sender: &impl Sender,
+    dest: Value,
+    message: Value,
+) -> Result<()> {
+    let js = Js::new(env.raw());
+    let dest = convert::dest_from_js(js, dest)?;
+    let message = Outgoing::Term(from_js(js, message)?);
+    hand_over(js, cx, sender, dest, message)
+}
+
+/// [`send`] for a destination and message that the package wrote as ETF
+/// into `etf` (see `convert::encoded_message`).
+pub(crate) fn send_encoded(
+    env: Env,
+    cx: &Context,
+    sender: &impl Sender,
+    etf: Value,
+    split: u32,
+    end: u32,
+) -> Result<()> {
+    let js = Js::new(env.raw());
+    let (dest, message) = convert::encoded_message(js, cx, etf, split, end)?;
+    hand_over(js, cx, sender, dest, Outgoing::Etf(message))
+}
+
+fn hand_over(
     js: Js,
     cx: &Context,
     sender: &impl Sender,

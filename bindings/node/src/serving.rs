@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use erldp::serve::{Exception, Frame, Invocation, Request, RequestKind, Responder};
 use erldp::{Atom, Exposed, ServeOptions, Served, Term};
@@ -28,7 +29,7 @@ use parking_lot::Mutex;
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
 use crate::js::{Js, Value};
-use crate::node::{NativeNode, Outcome, Reply};
+use crate::node::{Context, NativeNode, Outcome};
 
 /// A request on its way to its handler: the token that answers it, and
 /// what the handler is given, as ETF (see [`serve_etf`], [`expose_etf`]).
@@ -94,11 +95,11 @@ fn expose_etf(invocation: &Invocation) -> erldp::Result<Vec<u8>> {
 
 /// The dispatch the core calls for each request of handler `handler`.
 fn dispatch<R: 'static>(
-    reply: Reply,
-    desk: std::sync::Arc<Desk>,
+    cx: &Context,
     handler: u32,
     etf: fn(&R) -> erldp::Result<Vec<u8>>,
 ) -> impl Fn(R, Responder) + Send + Sync + 'static {
+    let (reply, desk) = (cx.reply.clone(), Arc::clone(&cx.desk));
     move |request, responder| match etf(&request) {
         Ok(etf) => {
             let token = desk.put(responder);
@@ -187,12 +188,7 @@ impl NativeNode {
     ) -> Result<NativeServed> {
         let js = Js::new(env.raw());
         let name = convert::name_from_js(js, name)?;
-        let dispatch = dispatch(
-            self.cx.reply.clone(),
-            std::sync::Arc::clone(&self.cx.desk),
-            handler,
-            serve_etf,
-        );
+        let dispatch = dispatch(&self.cx, handler, serve_etf);
         let served = self
             .node
             .serve_handoff(&name, serve_options(concurrency, max_queue), dispatch)
@@ -216,12 +212,7 @@ impl NativeNode {
     ) -> Result<NativeExposed> {
         let js = Js::new(env.raw());
         let module = convert::name_from_js(js, module)?;
-        let dispatch = dispatch(
-            self.cx.reply.clone(),
-            std::sync::Arc::clone(&self.cx.desk),
-            handler,
-            expose_etf,
-        );
+        let dispatch = dispatch(&self.cx, handler, expose_etf);
         let exposed = self
             .node
             .expose_handoff(&module, serve_options(concurrency, max_queue), dispatch)

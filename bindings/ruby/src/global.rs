@@ -33,14 +33,12 @@ impl Global {
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Global", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Global")?;
     class.define_singleton_method("[]", function!(Global::of, 1))?;
     class.define_method("name", method!(Global::name, 0))?;
     class.define_method("==", method!(<Global as typed_data::IsEql>::is_eql, 1))?;
     class.define_method("eql?", method!(<Global as typed_data::IsEql>::is_eql, 1))?;
     class.define_method("hash", method!(<Global as typed_data::Hash>::hash, 0))?;
-    class.define_method("inspect", method!(Global::inspect, 0))?;
-    class.define_method("to_s", method!(Global::inspect, 0))?;
+    crate::define_inspect(class, method!(Global::inspect, 0))?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Requests on their way from the core to the Ruby threads that run
-//! handlers (`ErlDP::Served`, `ErlDP::Exposed`).
+//! handlers (`ErlDP::Served`, `ErlDP::Exposed`), and the native methods
+//! those threads call, defined once on the module both include
+//! (`ErlDP::Handling`).
 //!
 //! The core hands each request over with its [`Responder`] through the
 //! dispatch of [`erldp::Node::serve_handoff`] / `expose_handoff`, on one of
@@ -15,11 +17,143 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use erldp::serve::Responder;
-use magnus::{Error, Ruby};
+use erldp::serve::{Exception, Responder};
+use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, TryConvert, TypedData, Value};
 use parking_lot::{Condvar, Mutex};
 
+use crate::exposed::Exposed;
 use crate::gvl::{self, Wake};
+use crate::served::Served;
+
+/// What `ErlDP::Served` and `ErlDP::Exposed` share: the core's handle and
+/// the queue its dispatch fills.
+pub(crate) struct Handle<H, W> {
+    /// Taken (and so dropped, which stops serving or exposing) by `close`.
+    core: Mutex<Option<H>>,
+    queue: Arc<Queue<W>>,
+}
+
+impl<H, W> Handle<H, W> {
+    /// `core` was started with `queue`'s [`dispatch`](Queue::dispatch).
+    pub(crate) fn new(core: H, queue: Arc<Queue<W>>) -> Handle<H, W> {
+        Handle {
+            core: Mutex::new(Some(core)),
+            queue,
+        }
+    }
+}
+
+/// The core's handles, which stop serving or exposing when dropped.
+pub(crate) trait CoreHandle: Send + 'static {
+    fn is_closed(&self) -> bool;
+}
+
+impl CoreHandle for erldp::Served {
+    fn is_closed(&self) -> bool {
+        erldp::Served::is_closed(self)
+    }
+}
+
+impl CoreHandle for erldp::Exposed {
+    fn is_closed(&self) -> bool {
+        erldp::Exposed::is_closed(self)
+    }
+}
+
+/// What the core hands over: a served name's request, an exposed
+/// module's call.
+pub(crate) trait Work: Send + 'static {
+    /// The two values that follow the responder in what `native_take`
+    /// returns.
+    fn ruby_values(&self, ruby: &Ruby) -> Result<[Value; 2], Error>;
+}
+
+/// The native half of `ErlDP::Handling` (`lib/erldp/serving.rb`), which
+/// `Served` and `Exposed` include: the methods their threads call.
+pub(crate) trait Handoff {
+    /// `[responder, *ruby_values]` for the next request, waiting for it;
+    /// nil once the handle stopped.
+    fn take(&self, ruby: &Ruby) -> Result<Option<RArray>, Error>;
+
+    /// Takes no more requests: the threads' waits end, and requests
+    /// handed over meanwhile are answered with the exception `erldp`.
+    /// Running ones finish before [`close`](Self::close).
+    fn stop(&self);
+
+    /// How many of the handle's threads wait for a request.
+    fn idle(&self) -> usize;
+
+    /// Stops serving or exposing (drops the core's handle), and the
+    /// threads' waits end.
+    fn close(&self);
+
+    fn is_closed(&self) -> bool;
+}
+
+impl<H: CoreHandle, W: Work> Handoff for Handle<H, W> {
+    fn take(&self, ruby: &Ruby) -> Result<Option<RArray>, Error> {
+        while let Some((work, responder)) = self.queue.take(ruby)? {
+            match work.ruby_values(ruby) {
+                Ok([first, second]) => {
+                    let responder = ruby.obj_wrap(crate::responder::Responder::new(responder));
+                    return Ok(Some(ruby.ary_new_from_values(&[
+                        responder.as_value(),
+                        first,
+                        second,
+                    ])));
+                }
+                // A term Ruby cannot hold (nested too deeply for the
+                // thread's stack) fails that request alone.
+                Err(err) => responder.raise(Exception::new("ErlDP::DecodeError", err.to_string())),
+            }
+        }
+        Ok(None)
+    }
+
+    fn stop(&self) {
+        self.queue.close();
+    }
+
+    fn idle(&self) -> usize {
+        self.queue.idle()
+    }
+
+    fn close(&self) {
+        drop(self.core.lock().take());
+        self.queue.close();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.queue.is_closed() || self.core.lock().as_ref().is_none_or(CoreHandle::is_closed)
+    }
+}
+
+/// `self` of an `ErlDP::Handling` method: the handle of a `Served` or an
+/// `Exposed`. The class is checked first: a failed conversion raises and
+/// rescues a Ruby exception, too dear for every request.
+impl TryConvert for &dyn Handoff {
+    fn try_convert(value: Value) -> Result<Self, Error> {
+        if value.is_kind_of(Served::class(&Ruby::get_with(value))) {
+            <&Served>::try_convert(value).map(Served::handoff)
+        } else {
+            <&Exposed>::try_convert(value).map(Exposed::handoff)
+        }
+    }
+}
+
+fn take(ruby: &Ruby, rb_self: &dyn Handoff) -> Result<Option<RArray>, Error> {
+    rb_self.take(ruby)
+}
+
+pub(crate) fn define(module: RModule) -> Result<(), Error> {
+    let handling = module.define_module("Handling")?;
+    handling.define_private_method("native_take", method!(take, 0))?;
+    handling.define_private_method("native_idle", method!(<dyn Handoff>::idle, 0))?;
+    handling.define_private_method("native_stop", method!(<dyn Handoff>::stop, 0))?;
+    handling.define_private_method("native_close", method!(<dyn Handoff>::close, 0))?;
+    handling.define_method("closed?", method!(<dyn Handoff>::is_closed, 0))?;
+    Ok(())
+}
 
 pub(crate) struct Queue<W> {
     state: Mutex<State<W>>,
@@ -52,10 +186,20 @@ impl<W: Send> Queue<W> {
         })
     }
 
+    /// The dispatch to start the core's handle with: [`push`](Self::push)
+    /// into this queue.
+    pub(crate) fn dispatch(self: &Arc<Self>) -> impl Fn(W, Responder) + Send + Sync + 'static
+    where
+        W: 'static,
+    {
+        let queue = Arc::clone(self);
+        move |work, responder| queue.push(work, responder)
+    }
+
     /// The core's dispatch: queues the request and returns. A request that
     /// comes after [`close`](Self::close) is dropped with its responder,
     /// which answers the caller with the exception `erldp`.
-    pub(crate) fn push(&self, work: W, responder: Responder) {
+    fn push(&self, work: W, responder: Responder) {
         let mut state = self.state.lock();
         if state.closed {
             drop(state);

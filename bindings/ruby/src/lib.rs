@@ -23,7 +23,8 @@ mod responder;
 mod served;
 mod values;
 
-use magnus::{function, Error, RString, Ruby, Value};
+use magnus::method::Method;
+use magnus::{function, prelude::*, Error, RClass, RModule, RString, Ruby, Value};
 
 use crate::errors::raise;
 
@@ -34,6 +35,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     values::define(ruby, module)?;
     node::define(ruby, module)?;
     mailbox::define(ruby, module)?;
+    handoff::define(module)?;
     served::define(ruby, module)?;
     exposed::define(ruby, module)?;
     responder::define(ruby, module)?;
@@ -44,6 +46,21 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("term_to_binary", function!(term_to_binary, 1))?;
     module.define_module_function("binary_to_term", function!(binary_to_term, 1))?;
     Ok(())
+}
+
+/// Defines `ErlDP::<name>`, a class whose objects only the extension makes:
+/// without an allocator, Ruby's `new` and `allocate` raise.
+pub(crate) fn native_class(ruby: &Ruby, module: RModule, name: &str) -> Result<RClass, Error> {
+    let class = module.define_class(name, ruby.class_object())?;
+    class.undef_default_alloc_func();
+    Ok(class)
+}
+
+/// Defines `inspect`, and `to_s` as the same method: how a handle shows
+/// itself either way.
+pub(crate) fn define_inspect(class: RClass, inspect: impl Method + Copy) -> Result<(), Error> {
+    class.define_method("inspect", inspect)?;
+    class.define_method("to_s", inspect)
 }
 
 /// `ErlDP.term_to_binary(value)`: the External Term Format bytes that

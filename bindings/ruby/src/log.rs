@@ -117,20 +117,14 @@ fn next(ruby: &Ruby) -> Result<Option<RArray>, Error> {
         ruby.thread_check_ints()?;
         return Ok(None);
     };
-    let level = match record.level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug => "debug",
-        Level::Trace => "trace",
-    };
     let seconds = record
         .time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
     let entry = ruby.ary_new_capa(5);
-    entry.push(ruby.to_symbol(level))?;
+    // The names `ERLDP_LOG` takes.
+    entry.push(ruby.to_symbol(record.level.as_str().to_ascii_lowercase()))?;
     entry.push(ruby.str_new(&record.target))?;
     entry.push(ruby.str_new(&record.thread))?;
     entry.push(ruby.str_new(&record.message))?;

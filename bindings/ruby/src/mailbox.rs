@@ -167,9 +167,8 @@ impl Mailbox {
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Mailbox", ruby.class_object())?;
     // Mailboxes come from `Node#mailbox`.
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Mailbox")?;
     class.define_method("pid", method!(Mailbox::pid, 0))?;
     class.define_method("name", method!(Mailbox::name, 0))?;
     class.define_private_method("native_receive", method!(Mailbox::receive, 1))?;
@@ -184,7 +183,6 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("queue_limit", method!(Mailbox::queue_limit, 0))?;
     class.define_method("queue_limit=", method!(Mailbox::set_queue_limit, 1))?;
     class.define_method("dropped", method!(Mailbox::dropped, 0))?;
-    class.define_method("inspect", method!(Mailbox::inspect, 0))?;
-    class.define_method("to_s", method!(Mailbox::inspect, 0))?;
+    crate::define_inspect(class, method!(Mailbox::inspect, 0))?;
     Ok(())
 }

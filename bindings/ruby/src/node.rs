@@ -379,8 +379,7 @@ impl Node {
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Node", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Node")?;
     class.define_singleton_method("start", function!(Node::start, 2))?;
     class.define_method("name", method!(Node::name, 0))?;
     class.define_method("pid", method!(Node::pid, 0))?;
@@ -396,7 +395,6 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("nodes", method!(Node::nodes, 0))?;
     class.define_private_method("native_close", method!(Node::close, 0))?;
     class.define_method("closed?", method!(Node::is_closed, 0))?;
-    class.define_method("inspect", method!(Node::inspect, 0))?;
-    class.define_method("to_s", method!(Node::inspect, 0))?;
+    crate::define_inspect(class, method!(Node::inspect, 0))?;
     Ok(())
 }

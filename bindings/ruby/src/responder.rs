@@ -84,9 +84,8 @@ impl Responder {
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Responder", ruby.class_object())?;
     // Responders come with the requests a handle's threads take.
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Responder")?;
     class.define_method("reply", method!(Responder::reply, 1))?;
     class.define_method("noreply", method!(Responder::no_reply, 0))?;
     class.define_private_method("native_raise", method!(Responder::raise, 3))?;

@@ -4,28 +4,23 @@
 //! own). The threads and the block are the Ruby half's
 //! (`lib/erldp/serving.rb`); requests reach them through a [`Queue`].
 
-use std::sync::Arc;
-
 use erldp::serve::ServeOptions;
 use erldp::{Atom, Request, Term};
-use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Symbol, TypedData, Value};
-use parking_lot::Mutex;
+use magnus::{method, prelude::*, Error, RModule, Ruby, Symbol, TypedData, Value};
 
 use crate::args;
 use crate::convert::to_ruby;
 use crate::errors::raise;
-use crate::handoff::Queue;
+use crate::handoff::{Handle, Handoff, Queue, Work};
 use crate::mailbox::Mailbox;
 use crate::node::{reaching, Node};
-use crate::responder::Responder;
 use crate::values::Pid;
 
 #[magnus::wrap(class = "ErlDP::Served", size)]
 pub(crate) struct Served {
-    /// The core's handle; taken (and so dropped, which stops serving) by
-    /// `close`.
-    handle: Mutex<Option<erldp::Served>>,
-    queue: Arc<Queue<Request>>,
+    /// Its `close` stops serving: the name is unregistered, monitors get
+    /// `DOWN` and links an exit signal (reason `normal`).
+    handle: Handle<erldp::Served, Request>,
     name: Atom,
     pid: erldp::Pid,
 }
@@ -39,72 +34,29 @@ pub(crate) fn options(concurrency: usize, max_queue: Option<usize>) -> ServeOpti
     }
 }
 
+/// `request, from`: `from` is nil for a cast or a plain message.
+impl Work for Request {
+    fn ruby_values(&self, ruby: &Ruby) -> Result<[Value; 2], Error> {
+        let message = to_ruby(ruby, &self.message)?;
+        let from = match &self.from {
+            Some(from) => to_ruby(ruby, from)?,
+            None => ruby.qnil().as_value(),
+        };
+        Ok([message, from])
+    }
+}
+
 impl Served {
+    pub(crate) fn handoff(&self) -> &dyn Handoff {
+        &self.handle
+    }
+
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
         Pid::wrap(ruby, rb_self.pid)
     }
 
     fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
         ruby.to_symbol(rb_self.name.as_str())
-    }
-
-    /// `[responder, request, from]` for the next request (`from` nil for a
-    /// cast or a plain message), waiting for it; nil once serving stopped.
-    fn take(ruby: &Ruby, rb_self: &Self) -> Result<Option<RArray>, Error> {
-        while let Some((request, responder)) = rb_self.queue.take(ruby)? {
-            let converted = to_ruby(ruby, &request.message).and_then(|message| {
-                let from = request
-                    .from
-                    .as_ref()
-                    .map(|from| to_ruby(ruby, from))
-                    .transpose()?;
-                Ok((message, from))
-            });
-            match converted {
-                Ok((message, from)) => {
-                    let responder = ruby.obj_wrap(Responder::new(responder));
-                    return Ok(Some(ruby.ary_new_from_values(&[
-                        responder.as_value(),
-                        message,
-                        from.unwrap_or_else(|| ruby.qnil().as_value()),
-                    ])));
-                }
-                // A term Ruby cannot hold (nested too deeply for the
-                // thread's stack) fails that request alone.
-                Err(err) => {
-                    responder.raise(erldp::Exception::new("ErlDP::DecodeError", err.to_string()))
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Takes no more requests: the threads' waits end, and requests
-    /// handed over meanwhile are answered with the exception `erldp`.
-    /// Running ones finish before [`close`](Self::close).
-    fn stop(&self) {
-        self.queue.close();
-    }
-
-    /// How many of the handle's threads wait for a request.
-    fn idle(&self) -> usize {
-        self.queue.idle()
-    }
-
-    /// Stops serving: the name is unregistered, monitors get `DOWN` and
-    /// links an exit signal (reason `normal`), and the threads' waits end.
-    fn close(&self) {
-        drop(self.handle.lock().take());
-        self.queue.close();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.queue.is_closed()
-            || self
-                .handle
-                .lock()
-                .as_ref()
-                .is_none_or(erldp::Served::is_closed)
     }
 
     fn inspect(&self) -> String {
@@ -122,19 +74,14 @@ fn serve(
 ) -> Result<Served, Error> {
     let name = args::name(ruby, name, "served name")?;
     let queue = Queue::new();
-    let dispatch = {
-        let queue = Arc::clone(&queue);
-        move |request, responder| queue.push(request, responder)
-    };
-    let handle = rb_self
+    let served = rb_self
         .core(ruby)?
-        .serve_handoff(&name, options(concurrency, max_queue), dispatch)
+        .serve_handoff(&name, options(concurrency, max_queue), queue.dispatch())
         .map_err(|err| raise(ruby, err))?;
     Ok(Served {
-        name: handle.name(),
-        pid: handle.pid(),
-        handle: Mutex::new(Some(handle)),
-        queue,
+        name: served.name(),
+        pid: served.pid(),
+        handle: Handle::new(served, queue),
     })
 }
 
@@ -176,18 +123,11 @@ pub(crate) fn reply_to(
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
-    let class = module.define_class("Served", ruby.class_object())?;
     // Handles come from `Node#serve`.
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, module, "Served")?;
     class.define_method("pid", method!(Served::pid, 0))?;
     class.define_method("name", method!(Served::name, 0))?;
-    class.define_private_method("native_take", method!(Served::take, 0))?;
-    class.define_private_method("native_idle", method!(Served::idle, 0))?;
-    class.define_private_method("native_stop", method!(Served::stop, 0))?;
-    class.define_private_method("native_close", method!(Served::close, 0))?;
-    class.define_method("closed?", method!(Served::is_closed, 0))?;
-    class.define_method("inspect", method!(Served::inspect, 0))?;
-    class.define_method("to_s", method!(Served::inspect, 0))?;
+    crate::define_inspect(class, method!(Served::inspect, 0))?;
 
     let node = Node::class(ruby);
     node.define_private_method("native_serve", method!(serve, 3))?;

@@ -34,9 +34,8 @@ macro_rules! value_class {
 
             /// Defines the class under `module` with what every value class has.
             fn define(ruby: &Ruby, module: RModule, name: &str) -> Result<RClass, Error> {
-                let class = module.define_class(name, ruby.class_object())?;
                 // Instances only come from the wire; `new` makes no sense.
-                class.undef_default_alloc_func();
+                let class = crate::native_class(ruby, module, name)?;
                 class.define_method("==", method!(<$rust as typed_data::IsEql>::is_eql, 1))?;
                 class.define_method("eql?", method!(<$rust as typed_data::IsEql>::is_eql, 1))?;
                 class.define_method("hash", method!(<$rust as typed_data::Hash>::hash, 0))?;
