@@ -218,10 +218,11 @@ impl Connection {
         self.enqueue(control, Some(etf), false)
     }
 
-    /// [`send`](Self::send) for a frame the peer waits for (the reply to a
-    /// call it made): written by the sender whenever nothing else is queued,
-    /// even right after other frames, since batching it with later ones
-    /// would only delay it.
+    /// [`send`](Self::send) for a frame someone waits on (the reply to a
+    /// call the peer made, or a request whose caller waits for its answer):
+    /// written by the sender whenever nothing else is queued, even right
+    /// after other frames, since batching it with later ones would only
+    /// delay it.
     pub(crate) fn send_awaited(&self, control: &Control) -> Result<()> {
         self.enqueue(control, None, true)
     }

@@ -119,20 +119,23 @@ impl Node {
             Operation::Call(*dest),
         );
         let system = inner.system_pid();
+        let message = requests::call_request(system, reference, request);
         if node == inner.name() {
             if inner.watch(server, reference, system).is_none() {
                 inner.complete_down(reference, Term::atom("noproc"));
             }
+            inner.send_from(system, dest, message)?;
         } else {
-            let monitor = Control::MonitorP {
+            let conn = inner.connection(node)?;
+            conn.send(&Control::MonitorP {
                 from: system,
                 to: server,
                 reference,
-            };
-            inner.send_control(node, &monitor)?;
+            })?;
+            // Awaited: queued behind the monitor it would wait for the
+            // writer thread to wake.
+            conn.send_awaited(&requests::send(system, dest, message)?)?;
         }
-        let message = requests::call_request(system, reference, request);
-        inner.send_from(system, dest, message)?;
         Ok(pending)
     }
 
@@ -224,7 +227,9 @@ impl NodeInner {
             function,
             args,
         );
-        conn.send(&request)?;
+        // The caller waits for the answer: batching the request with later
+        // frames through the writer thread would only add a wake-up.
+        conn.send_awaited(&request)?;
         Ok(pending)
     }
 
