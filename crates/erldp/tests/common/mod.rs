@@ -1,12 +1,49 @@
-//! Helpers shared by the integration tests: the term corpus and a way to
-//! run the real `erl`.
+//! Helpers shared by the integration tests: the term corpus, a way to run
+//! the real `erl`, our node beside a BEAM peer, and a hand-driven peer
+//! ([`raw`]).
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod raw;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use erldp::Term;
+use erldp::{Mailbox, Message, Node, Term};
+use erldp_testkit::{random_name, BeamPeer};
+
+/// How long a message the test waits for may take to arrive.
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+/// Our node, with a random name and `peer`'s cookie.
+pub fn node_for(peer: &BeamPeer) -> Node {
+    Node::builder(random_name("rs"))
+        .cookie(peer.cookie())
+        .start()
+        .expect("node")
+}
+
+/// A BEAM peer on the system OTP and our node on its cookie: where most
+/// tests start.
+pub fn peer_and_node() -> (BeamPeer, Node) {
+    let peer = BeamPeer::start();
+    let node = node_for(&peer);
+    (peer, node)
+}
+
+/// The next message in `inbox`; fails when none arrives.
+pub fn next_message(inbox: &Mailbox) -> Message {
+    inbox
+        .recv_timeout(ARRIVAL)
+        .expect("receive")
+        .expect("a message in time")
+}
+
+/// The term of the next message in `inbox`.
+pub fn next(inbox: &Mailbox) -> Term {
+    next_message(inbox).term
+}
 
 /// One term of `tests/corpus.txt`.
 pub struct Entry {
