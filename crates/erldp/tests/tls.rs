@@ -88,17 +88,18 @@ fn connect_error(otp: &Otp, files: &TlsFiles, server: &str, ours: TlsConfig) -> 
     let peer = tls_peer(otp, files, server, "[]");
     let node = tls_node(peer.cookie(), ours);
     match node.connect(peer.node()) {
-        Ok(()) => panic!("{otp}: connected to {} over TLS", peer.node()),
+        Ok(()) => panic!("{otp}: connected to {} over TLS ({server})", peer.node()),
         Err(err @ Error::Connection { .. }) => err.to_string(),
-        Err(other) => panic!("{otp}: not a connection error: {other:?}"),
+        Err(other) => panic!("{otp}: not a connection error ({server}): {other:?}"),
     }
 }
 
-fn assert_mentions(otp: &Otp, text: &str, words: &[&str]) {
+/// Asserts that `text` mentions every one of `words`; `what` names the case.
+fn assert_mentions(what: impl std::fmt::Display, text: &str, words: &[&str]) {
     for word in words {
         assert!(
             text.contains(word),
-            "{otp}: {text:?} does not mention {word:?}"
+            "{what}: {text:?} does not mention {word:?}"
         );
     }
 }
@@ -163,11 +164,7 @@ fn both_directions_on_every_otp() {
             assert!(Instant::now() < deadline, "{otp}: still connected");
             thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(
-            peer.eval_ok(&format!("net_adm:ping('{us}').")),
-            "pong",
-            "{otp}"
-        );
+        assert!(peer.ping(us), "{otp}");
         assert_eq!(carried(&mut peer, &node), "{tls,inet}", "{otp}");
         peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{hello, over, tls}}."));
         let message = inbox.recv_timeout(T).expect("recv").expect("the message");
@@ -221,50 +218,31 @@ fn server_certificates_we_refuse_are_named() {
     for otp in Otp::available() {
         let files = TlsFiles::generate(&otp);
         let host = erldp::short_hostname();
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("wrong_host", ""),
-            our_config(&files),
-        );
-        assert_mentions(
-            &otp,
-            &err,
-            &[
-                &format!("not valid for host {host}"),
-                "wrong host name",
-                "wrong.example",
-            ],
-        );
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("expired", ""),
-            our_config(&files),
-        );
-        assert_mentions(&otp, &err, &["has expired", "valid until 2001-01-01"]);
-        let err = connect_error(&otp, &files, &server_opts("future", ""), our_config(&files));
-        assert_mentions(&otp, &err, &["not valid yet", "valid from 2090-01-01"]);
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("unknown_ca", ""),
-            our_config(&files),
-        );
-        assert_mentions(
-            &otp,
-            &err,
-            &["not signed by a CA in our cacertfile", "unknown CA"],
-        );
-        // OTP 25 accepts a certificate that names the host in its common name only; so do
-        // we not (OTP 26 and later do not either).
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("cn_only", ""),
-            our_config(&files),
-        );
-        assert_mentions(&otp, &err, &["not valid for host", "it names no host"]);
+        // OTP 25 accepts a certificate that names the host in its common name only (cn_only);
+        // so do we not (OTP 26 and later do not either).
+        let wrong_host = format!("not valid for host {host}");
+        let refusals: [(&str, &[&str]); 5] = [
+            (
+                "wrong_host",
+                &[&wrong_host, "wrong host name", "wrong.example"],
+            ),
+            ("expired", &["has expired", "valid until 2001-01-01"]),
+            ("future", &["not valid yet", "valid from 2090-01-01"]),
+            (
+                "unknown_ca",
+                &["not signed by a CA in our cacertfile", "unknown CA"],
+            ),
+            ("cn_only", &["not valid for host", "it names no host"]),
+        ];
+        for (certificate, mentions) in refusals {
+            let err = connect_error(
+                &otp,
+                &files,
+                &server_opts(certificate, ""),
+                our_config(&files),
+            );
+            assert_mentions(format!("{otp}, {certificate}"), &err, mentions);
+        }
 
         // verify_none takes any of them.
         let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
@@ -551,9 +529,8 @@ fn options_mean_what_ssl_makes_of_them() {
         assert!(node.ping(peer.node()), "{otp}: an encrypted key");
         let node = tls_node(peer.cookie(), ours);
         let us = node.name();
-        assert_eq!(
-            peer.eval_ok(&format!("net_adm:ping('{us}').")),
-            "pong",
+        assert!(
+            peer.ping(us),
             "{otp}: BEAM with its encrypted key to our server"
         );
         drop(peer);
@@ -580,11 +557,7 @@ fn options_mean_what_ssl_makes_of_them() {
             let mut peer = tls_peer(&otp, &files, &server_opts("node", ""), anonymous);
             let node = tls_node(peer.cookie(), ours);
             let us = node.name();
-            assert_eq!(
-                peer.eval_ok(&format!("net_adm:ping('{us}').")),
-                "pong",
-                "{otp}"
-            );
+            assert!(peer.ping(us), "{otp}");
         }
     }
 }
@@ -690,5 +663,5 @@ fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
         "a dribbling TLS client kept its handshake open for a minute"
     );
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 }
