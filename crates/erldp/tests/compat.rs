@@ -6,20 +6,18 @@
 
 use std::time::Duration;
 
-use erldp::{Dest, Error, MessageKind, Node, Term};
-use erldp_testkit::{random_name, BeamPeer, Otp};
+use erldp::{Dest, Error, MessageKind, Term};
+use erldp_testkit::{BeamPeer, Otp};
 
 mod common;
+use common::node_for;
 
 const T: Duration = Duration::from_secs(15);
 
 fn workout(otp: Otp) {
     let label = otp.to_string();
     let mut peer = BeamPeer::builder().otp(otp).start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node");
+    let node = node_for(&peer);
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
 

@@ -11,13 +11,22 @@ use erldp::{Atom, EpmdMode, Error, Node, Term};
 use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 
 mod common;
-use common::raw;
+use common::{peer_and_node_with, raw};
 
 fn node_with_cookie(cookie: &str) -> Node {
     Node::builder(random_name("rs"))
         .cookie(cookie)
         .start()
         .expect("node starts")
+}
+
+/// Whether `peer` lists `node` among its hidden nodes and among its
+/// visible ones, as `{Hidden,Visible}`.
+fn listed_by(peer: &mut BeamPeer, node: &Node) -> String {
+    let us = node.name();
+    peer.eval_ok(&format!(
+        "{{lists:member('{us}', nodes(hidden)), lists:member('{us}', nodes())}}."
+    ))
 }
 
 #[test]
@@ -27,32 +36,18 @@ fn connects_to_a_beam_node_and_pings_it() {
     node.connect(peer.node()).expect("connect");
     assert!(node.ping(peer.node()));
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
-    // Hidden by default, like a C node.
-    let us = node.name();
     assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes(hidden)).")),
-        "true"
-    );
-    assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
-        "false"
+        listed_by(&mut peer, &node),
+        "{true,false}",
+        "hidden by default, like a C node"
     );
 }
 
 #[test]
 fn a_visible_node_appears_in_nodes() {
-    let mut peer = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .hidden(false)
-        .start()
-        .expect("node");
+    let (mut peer, node) = peer_and_node_with(|node| node.hidden(false));
     node.connect(peer.node()).expect("connect");
-    let us = node.name();
-    assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
-        "true"
-    );
+    assert_eq!(listed_by(&mut peer, &node), "{false,true}");
     // global talks to visible nodes; the connection must survive it.
     thread::sleep(Duration::from_millis(500));
     assert!(node.ping(peer.node()));
@@ -203,16 +198,13 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
 #[test]
 fn epmd_none_connects_by_address() {
     let cookie = random_cookie();
-    let a = Node::builder(random_name("rs"))
-        .cookie(&cookie)
-        .epmd(EpmdMode::None)
-        .start()
-        .expect("a");
-    let b = Node::builder(random_name("rs"))
-        .cookie(&cookie)
-        .epmd(EpmdMode::None)
-        .start()
-        .expect("b");
+    let [a, b] = ["a", "b"].map(|which| {
+        Node::builder(random_name("rs"))
+            .cookie(&cookie)
+            .epmd(EpmdMode::None)
+            .start()
+            .expect(which)
+    });
     assert!(matches!(
         a.connect(b.name().as_str()),
         Err(Error::NodeNotFound { .. })

@@ -19,7 +19,7 @@ use erldp::{Dest, Node, Term};
 use erldp_testkit::{eventually, random_name, BeamPeer};
 
 mod common;
-use common::{next, raw};
+use common::{assert_rpc_answers, next, peer_and_node_with, raw};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -90,12 +90,7 @@ impl ExpectNode for BeamPeer {
 /// nothing, are all closed by the node, which meanwhile answers its peers.
 #[test]
 fn stalled_and_garbage_sockets_are_closed_while_the_node_serves() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(2))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(2)));
     assert!(node.ping(beam.node()));
     let stalled_name = format!("{}@{}", random_name("stall"), node.host());
     let framed = raw::framed(&raw::name_message(
@@ -116,10 +111,7 @@ fn stalled_and_garbage_sockets_are_closed_while_the_node_serves() {
         .collect();
     let us = node.name();
     for _ in 0..20 {
-        let answer = node
-            .rpc(beam.node(), "erlang", "node", vec![], T)
-            .expect("rpc while the sockets stall");
-        assert!(answer.is_atom(beam.node()));
+        assert_rpc_answers(&node, beam.node(), "while the sockets stall");
     }
     assert!(beam.ping(us));
     for (i, socket) in sockets.iter_mut().enumerate() {

@@ -13,7 +13,9 @@ use erldp::{Atom, BigInt, EpmdMode, Error, Node, Term};
 use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 
 mod common;
-use common::{next, node_for, peer_and_node, raw};
+use common::{
+    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with, raw,
+};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -150,8 +152,7 @@ fn a_message_past_max_message_terms_costs_the_connection_not_the_node() {
     assert_eq!(send_and_watch(&mut peer, us, "small"), "kept");
     assert_eq!(next(&inbox), Term::atom("small"));
 
-    let roomy = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
+    let roomy = builder_for(&peer)
         .max_message_terms(2_000_000)
         .start()
         .expect("node");
@@ -318,10 +319,7 @@ fn a_peer_that_answers_nok_and_dies_cuts_nobody_off() {
         .port;
     node.connect_to(peer.node(), ("127.0.0.1", port))
         .expect("the real peer");
-    let answer = node
-        .rpc(peer.node(), "erlang", "node", vec![], T)
-        .expect("rpc");
-    assert!(answer.is_atom(peer.node()));
+    assert_rpc_answers(&node, peer.node(), "over the real peer's connection");
 }
 
 /// Item 2: a peer that sends its name message a byte at a time, each well
@@ -329,12 +327,7 @@ fn a_peer_that_answers_nok_and_dies_cuts_nobody_off() {
 /// handshake has taken the setup time in all.
 #[test]
 fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(1))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(1)));
     let mut dripper = raw::connection(&node);
     let name = format!("{}@{}", "d".repeat(200), node.host());
     let framed = raw::framed(&raw::name_message(erldp::flags::SUPPORTED, 1, &name));
@@ -357,13 +350,10 @@ fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
 /// connection is closed at once; when they are gone, peers connect again.
 #[test]
 fn pending_handshakes_are_bounded() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(120))
-        .max_pending_handshakes(8)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| {
+        node.setup_timeout(Duration::from_secs(120))
+            .max_pending_handshakes(8)
+    });
     let mut silent: Vec<TcpStream> = (0..8)
         .map(|_| raw::start_handshake(&node, &format!("{}@{}", random_name("silent"), node.host())))
         .collect();
@@ -393,12 +383,7 @@ fn pending_handshakes_are_bounded() {
 /// through meanwhile.
 #[test]
 fn a_name_squatter_without_the_cookie_blocks_nothing() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(60))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(60)));
     let us = node.name();
     assert!(node.ping(beam.node()), "the name becomes known");
     beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
@@ -414,10 +399,7 @@ fn a_name_squatter_without_the_cookie_blocks_nothing() {
     eventually("our node to see the second disconnect", || {
         node.nodes().is_empty()
     });
-    let answer = node
-        .rpc(beam.node(), "erlang", "node", vec![], T)
-        .expect("rpc while the squatter waits");
-    assert!(answer.is_atom(beam.node()));
+    assert_rpc_answers(&node, beam.node(), "while the squatter waits");
     drop(squatter);
 }
 
@@ -571,12 +553,7 @@ fn fragmented_messages_in_flight_are_bounded() {
 /// answers the handshake.
 #[test]
 fn an_rpc_timeout_bounds_connecting() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(600))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(600)));
     beam.pause();
     let (done, result) = std::sync::mpsc::channel();
     {
@@ -591,10 +568,7 @@ fn an_rpc_timeout_bounds_connecting() {
     beam.resume();
     assert!(matches!(rpc, Err(Error::Timeout { .. })), "{rpc:?}");
     // The attempt goes on, and the connection serves the next call.
-    let answer = node
-        .rpc(beam.node(), "erlang", "node", vec![], T)
-        .expect("rpc after the peer woke");
-    assert!(answer.is_atom(beam.node()));
+    assert_rpc_answers(&node, beam.node(), "after the peer woke");
 }
 
 /// Item 9: a send to a peer that takes nothing waits for room only up to
@@ -602,13 +576,10 @@ fn an_rpc_timeout_bounds_connecting() {
 /// reads again.
 #[test]
 fn a_send_to_a_peer_that_reads_nothing_times_out() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .net_ticktime(Duration::from_secs(600))
-        .send_timeout(Duration::from_secs(1))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| {
+        node.net_ticktime(Duration::from_secs(600))
+            .send_timeout(Duration::from_secs(1))
+    });
     beam.eval_ok("erldp_test:collect(sink).");
     assert!(node.ping(beam.node()));
     beam.pause();
@@ -653,12 +624,7 @@ fn a_send_to_a_peer_that_reads_nothing_times_out() {
 /// everything it held), and then starts again from nothing.
 #[test]
 fn links_and_monitors_per_peer_are_bounded() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .max_monitors_per_peer(1000)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.max_monitors_per_peer(1000));
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
     // Each command runs in a process of its own, whose monitors go when
@@ -701,8 +667,7 @@ fn monitored_spawns_count_against_the_bound_before_they_start() {
     use std::sync::Arc;
 
     let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
+    let node = builder_for(&beam)
         .max_monitors_per_peer(2)
         // A visible node would have global and pg on the peer monitor it
         // too, at times of their own.
@@ -753,12 +718,7 @@ fn monitored_spawns_count_against_the_bound_before_they_start() {
 /// well-behaved peer lost its connection for links nobody holds.
 #[test]
 fn links_being_undone_when_our_process_closes_are_released() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .max_monitors_per_peer(3)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.max_monitors_per_peer(3));
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
     // A suspended process handles no signals: our unlinks stay
@@ -843,19 +803,11 @@ fn a_mailbox_queue_limit_drops_messages_not_signals() {
 fn calls_and_spawn_requests_past_max_queue_are_refused() {
     let (mut beam, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = std::sync::mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = std::sync::mpsc::channel::<()>();
-    let started_tx = Mutex::new(started_tx);
-    let gated = move || {
-        started_tx.lock().unwrap().send(()).expect("started");
-        release.lock().unwrap().recv().expect("released");
-    };
-    let gated = std::sync::Arc::new(gated);
+    let (gate, hold) = gate();
     let _served = {
-        let gated = std::sync::Arc::clone(&gated);
+        let hold = hold.clone();
         node.serve_with("gate", erldp::ServeOptions::new().max_queue(3), move |_| {
-            gated();
+            hold.hold();
             Ok(erldp::serve::Reply::Value(Term::atom("served")))
         })
         .expect("serve")
@@ -865,7 +817,7 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
             "gated",
             erldp::ServeOptions::new().concurrency(1).max_queue(3),
             move |_| {
-                gated();
+                hold.hold();
                 Ok(Term::atom("exposed"))
             },
         )
@@ -884,7 +836,7 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
         beam.eval_ok(&format!(
             "erldp_test:collect(answers), spawn(fun() -> answers ! (catch {first}) end), ok."
         ));
-        started.recv_timeout(T).expect("the first request runs");
+        gate.started("the first request");
         beam.eval_ok(&format!(
             "[spawn(fun() -> answers ! (catch {flood}) end) || _ <- lists:seq(1, 10)], ok."
         ));
@@ -893,10 +845,10 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
         let refused = beam.eval_ok("length([R || R <- erldp_test:collected(answers, 7, 30000), string:find(io_lib:format(\"~p\", [R]), \"overload\") =/= nomatch]).");
         assert_eq!(refused, "7", "{first}");
         for _ in 0..4 {
-            release_tx.send(()).expect("release");
+            gate.release();
         }
         for _ in 0..3 {
-            started.recv_timeout(T).expect("a queued request runs");
+            gate.started("a queued request");
         }
         let served = beam.eval_ok(
             "length([R || R <- erldp_test:collected(answers, 11, 30000), \

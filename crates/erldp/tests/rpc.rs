@@ -8,10 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::{Dest, Error, Term};
-use erldp_testkit::random_name;
+use erldp_testkit::{eventually, random_name};
 
 mod common;
-use common::peer_and_node;
+use common::{assert_rpc_answers, peer_and_node};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -142,17 +142,10 @@ fn a_timed_out_rpc_leaves_nothing_behind() {
     // The worker on the BEAM side was killed.
     let sleepers = "length([P || P <- processes(), \
                     process_info(P, current_function) =:= {current_function, {timer, sleep, 1}}]).";
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while peer.eval_ok(sleepers) != "0" {
-        assert!(Instant::now() < deadline, "the rpc worker is still running");
-        thread::sleep(Duration::from_millis(20));
-    }
-    // And the connection is fine for the next call.
-    assert_eq!(
-        node.rpc(peer.node(), "erlang", "node", vec![], T)
-            .expect("rpc"),
-        Term::atom(peer.node())
-    );
+    eventually("the rpc worker to be killed", || {
+        peer.eval_ok(sleepers) == "0"
+    });
+    assert_rpc_answers(&node, peer.node(), "after the timed-out one");
 }
 
 #[test]

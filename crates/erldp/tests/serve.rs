@@ -16,7 +16,7 @@ use erldp::{Dest, Error, Node, ServeOptions, Term};
 use erldp_testkit::{random_name, BeamPeer, Otp};
 
 mod common;
-use common::{node_for, peer_and_node};
+use common::{gate, node_for, peer_and_node};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -361,14 +361,10 @@ fn calls_to_one_name_run_one_at_a_time_in_order() {
 fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
+    let (blocking, hold) = gate();
     let _blocked = node
         .serve("blocked", move |_| {
-            started_tx.lock().unwrap().send(()).expect("started");
-            release.lock().unwrap().recv().expect("released");
+            hold.hold();
             Ok(Reply::Value(Term::atom("released")))
         })
         .expect("serve");
@@ -395,7 +391,7 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
     peer.eval_ok(&format!(
         "Self = self(), spawn(fun() -> Self ! gen_server:call({{blocked, '{us}'}}, go, infinity) end), ok."
     ));
-    started.recv_timeout(T).expect("the blocked handler runs");
+    blocking.started("the blocked handler");
     assert_eq!(
         peer.eval_ok(&format!(
             "gen_server:call({{calc, '{us}'}}, {{add, 1, 1}})."
@@ -412,7 +408,7 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
     for _ in 0..3 {
         wide.recv_timeout(T).expect("wide handler");
     }
-    release_tx.send(()).expect("release");
+    blocking.release();
 }
 
 #[test]
@@ -454,18 +450,14 @@ fn a_deferred_reply_answers_the_call() {
 fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
+    let (gate, hold) = gate();
     let ran = Arc::new(Mutex::new(Vec::<String>::new()));
     let _slow = {
         let ran = Arc::clone(&ran);
         node.serve("slow", move |request| {
             ran.lock().unwrap().push(request.message.to_string());
             if request.message.is_atom("first") {
-                started_tx.lock().unwrap().send(()).expect("started");
-                release.lock().unwrap().recv().expect("released");
+                hold.hold();
             }
             Ok(Reply::Value(request.message))
         })
@@ -475,7 +467,7 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
         "erldp_test:collect(firsts), \
          spawn(fun() -> firsts ! gen_server:call({{slow, '{us}'}}, first, infinity) end), ok."
     ));
-    started.recv_timeout(T).expect("the first call runs");
+    gate.started("the first call");
     let timed_out = erl(
         &mut peer,
         &format!("catch gen_server:call({{slow, '{us}'}}, second, 200)."),
@@ -484,7 +476,7 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
     // The caller's DEMONITOR is on the connection before anything sent
     // after its timeout: once a ping made after it is answered, we have it.
     assert!(peer.ping(us));
-    release_tx.send(()).expect("release");
+    gate.release();
     assert_eq!(
         peer.eval_ok("erldp_test:collected(firsts, 1, 10000)."),
         "[first]"

@@ -7,17 +7,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp_testkit::BeamPeer;
 
 mod common;
-use common::{next_message, peer_and_node};
+use common::{assert_rpc_answers, builder_for, next_message, peer_and_node};
 
 const T: Duration = Duration::from_secs(10);
 
 /// Our node on `peer`'s cookie, with a tick time of `secs`.
 fn node_with_ticktime(peer: &BeamPeer, secs: u64) -> Node {
-    Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
+    builder_for(peer)
         .net_ticktime(Duration::from_secs(secs))
         .start()
         .expect("node")
@@ -312,11 +311,7 @@ fn an_idle_connection_survives_twice_the_tick_time() {
         "[]",
         "the BEAM side saw no nodedown"
     );
-    assert_eq!(
-        node.rpc(peer.node(), "erlang", "node", vec![], T)
-            .expect("rpc"),
-        Term::atom(peer.node())
-    );
+    assert_rpc_answers(&node, peer.node(), "after two tick times idle");
 }
 
 #[test]

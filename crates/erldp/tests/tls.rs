@@ -18,6 +18,9 @@ use erldp::tls::{TlsConfig, TlsVersion, Verify};
 use erldp::{Dest, Error, MessageKind, Node, Term};
 use erldp_testkit::{random_name, BeamPeer, Otp, TlsFiles, KEY_PASSWORD};
 
+mod common;
+use common::builder_for;
+
 const T: Duration = Duration::from_secs(20);
 
 /// Our options: `node.pem` in both roles, peers checked against `ca.pem` (and required to
@@ -186,8 +189,7 @@ fn ticks_keep_an_idle_connection_and_find_a_frozen_peer() {
             &opts,
             &opts,
         );
-        let node = Node::builder(random_name("rs"))
-            .cookie(peer.cookie())
+        let node = builder_for(&peer)
             .tls(our_config(&files))
             .net_ticktime(Duration::from_secs(2))
             .start()
@@ -417,10 +419,7 @@ fn plain_and_tls_nodes_tell_each_other_apart() {
 
         // Our plain node to a TLS BEAM node.
         let mut tls = verifying_peer(&otp, &files);
-        let node = Node::builder(random_name("rs"))
-            .cookie(tls.cookie())
-            .start()
-            .expect("node");
+        let node = builder_for(&tls).start().expect("node");
         let err = node.connect(tls.node()).expect_err("plain to a TLS node");
         assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
         assert_mentions(&otp, &err.to_string(), &["runs TLS distribution"]);
@@ -628,8 +627,7 @@ fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
 
     let files = TlsFiles::generate(&Otp::System);
     let mut peer = verifying_peer(&Otp::System, &files);
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
+    let node = builder_for(&peer)
         .tls(our_config(&files))
         .setup_timeout(Duration::from_secs(1))
         .max_pending_handshakes(1)
