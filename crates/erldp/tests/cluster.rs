@@ -37,6 +37,25 @@ fn joined(cluster: &mut BeamCluster, prefix: &str) -> Node {
     node
 }
 
+/// A cluster of `otps`' visible nodes with our visible node joined to it.
+fn joined_visible(otps: &[Otp]) -> (BeamCluster, Node) {
+    let mut cluster = cluster_of(otps, false);
+    let node = joined(&mut cluster, "rs");
+    (cluster, node)
+}
+
+/// A new mailbox of ours, registered in global as `name`; `label` names the
+/// cluster's releases.
+fn registered(node: &Node, name: &str, label: &str) -> Mailbox {
+    let inbox = node.mailbox(None).expect("mailbox");
+    assert!(
+        node.register_global(&Term::atom(name), inbox.pid())
+            .expect("register"),
+        "{label}: {name}"
+    );
+    inbox
+}
+
 /// Every BEAM node of the cluster and ours, as an Erlang list.
 fn all_nodes(cluster: &BeamCluster, node: &Node) -> String {
     let mut nodes = cluster.nodes();
@@ -106,8 +125,7 @@ fn label(otps: &[Otp]) -> String {
 fn a_visible_node_takes_part_in_global() {
     for otps in global_clusters() {
         let label = label(&otps);
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
         let nodes = all_nodes(&cluster, &node);
         let beams = cluster.node_list();
@@ -196,8 +214,7 @@ fn a_visible_node_takes_part_in_global() {
 fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() {
     for otps in global_clusters() {
         let label = label(&otps);
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
 
         // A BEAM node that connects to one BEAM node only is meshed with everyone, us included:
@@ -220,12 +237,7 @@ fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() 
         drop(cluster.remove(doomed));
         cluster.await_mesh(&[&us]);
         cluster.assert_synced(T);
-        let inbox = node.mailbox(None).expect("mailbox");
-        assert!(
-            node.register_global(&Term::atom("after_kill"), inbox.pid())
-                .expect("register"),
-            "{label}"
-        );
+        let inbox = registered(&node, "after_kill", &label);
         let beams = cluster.node_list();
         hand_over(cluster.peer(late), &node, "Inbox", Term::from(inbox.pid()));
         cluster.peer(late).eval_ok(&format!(
@@ -682,8 +694,7 @@ fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
     for otps in global_clusters() {
         let label = label(&otps);
         // Our node drops B.
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let b = cluster.nodes()[1].clone();
         assert!(node.disconnect(&b));
         eventually_some(&format!("{label}: B gone"), || {
@@ -692,8 +703,7 @@ fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
         no_overlap(&mut cluster, &node, &label);
 
         // A drops us.
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
         cluster.peer(0).eval_ok(&format!(
             "erlang:disconnect_node({us}), \
@@ -718,10 +728,5 @@ fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
         (cluster.peer(0).eval_ok(&check) == "[]").then_some(())
     });
     cluster.assert_synced(T);
-    let inbox = node.mailbox(None).expect("mailbox");
-    assert!(
-        node.register_global(&Term::atom("after_partition"), inbox.pid())
-            .expect("register"),
-        "{label}"
-    );
+    let _inbox = registered(node, "after_partition", label);
 }

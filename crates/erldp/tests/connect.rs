@@ -327,7 +327,7 @@ fn a_peer_lacking_mandatory_flags_is_refused() {
     let mut stream = raw::connection(&node);
     let flags = erldp::flags::MANDATORY & !erldp::flags::MAP_TAG;
     let name = format!("old@{}", erldp::short_hostname());
-    raw::send(&mut stream, &raw::name_message(flags, 1, &name));
+    raw::send(&mut stream, &raw::name_message(flags, raw::CREATION, &name));
     assert_eq!(raw::recv(&mut stream), b"snot_allowed");
 }
 

@@ -95,7 +95,7 @@ fn stalled_and_garbage_sockets_are_closed_while_the_node_serves() {
     let stalled_name = format!("{}@{}", random_name("stall"), node.host());
     let framed = raw::framed(&raw::name_message(
         erldp::flags::SUPPORTED,
-        1,
+        raw::CREATION,
         &stalled_name,
     ));
     let mut sockets: Vec<TcpStream> = (0..500)

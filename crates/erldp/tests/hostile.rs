@@ -14,7 +14,8 @@ use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 
 mod common;
 use common::{
-    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with, raw,
+    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with,
+    peer_node_inbox, raw,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -142,8 +143,7 @@ fn a_peer_over_its_atom_budget_loses_its_connection_and_no_one_else_does() {
 /// before anything is built for it; the peer reconnects and is heard.
 #[test]
 fn a_message_past_max_message_terms_costs_the_connection_not_the_node() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     assert_eq!(
         send_and_watch(&mut peer, us, "lists:duplicate(9000000, [])"),
@@ -330,7 +330,11 @@ fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
     let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(1)));
     let mut dripper = raw::connection(&node);
     let name = format!("{}@{}", "d".repeat(200), node.host());
-    let framed = raw::framed(&raw::name_message(erldp::flags::SUPPORTED, 1, &name));
+    let framed = raw::framed(&raw::name_message(
+        erldp::flags::SUPPORTED,
+        raw::CREATION,
+        &name,
+    ));
     // Twenty times the setup time: a per-read timeout never fires.
     let mut cut_off = false;
     for byte in framed.iter().take(100) {
@@ -750,8 +754,7 @@ fn links_being_undone_when_our_process_closes_are_released() {
 /// it is full and counts them; signals still arrive.
 #[test]
 fn a_mailbox_queue_limit_drops_messages_not_signals() {
-    let (mut beam, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut beam, node, inbox) = peer_node_inbox();
     inbox.set_queue_limit(Some(100));
     assert_eq!(inbox.queue_limit(), Some(100));
     beam.eval_ok("erldp_test:collect(target).");

@@ -3,12 +3,11 @@
 //! can make (pids, refs, ports, funs), sends to pids and aliases, messages
 //! sent as ETF bytes, and a 64 MiB binary each way.
 
-use erldp::{Dest, Mailbox, Node, Term};
-use erldp_testkit::BeamPeer;
+use erldp::{Dest, Mailbox, Term};
 use md5::{Digest, Md5};
 
 mod common;
-use common::{next, peer_and_node};
+use common::{next, peer_node_inbox};
 
 /// The corpus's terms, in order.
 fn corpus() -> Vec<Term> {
@@ -23,16 +22,23 @@ fn corpus_file() -> String {
     common::erl_string(&common::corpus_path())
 }
 
-/// A BEAM peer, our node on its cookie and our mailbox `inbox`.
-fn setup() -> (BeamPeer, Node, Mailbox) {
-    let (peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    (peer, node, inbox)
+/// The start of `term` as text, for messages about terms that may be huge.
+fn start_of(term: &Term) -> String {
+    term.to_string().chars().take(80).collect()
+}
+
+/// The second element of the next message in `inbox`, a `{Tag, Value, ...}`
+/// tuple.
+fn next_value(inbox: &Mailbox) -> Term {
+    match next(inbox) {
+        Term::Tuple(mut fields) if fields.len() >= 2 => fields.swap_remove(1),
+        other => panic!("not a {{Tag, Value}} tuple: {}", start_of(&other)),
+    }
 }
 
 #[test]
 fn the_corpus_round_trips_both_ways() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let terms = corpus();
     assert!(terms.len() >= 100, "the corpus is thorough");
     let n = terms.len();
@@ -68,7 +74,7 @@ fn the_corpus_round_trips_both_ways() {
 
 #[test]
 fn beam_only_terms_come_back_unchanged() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(back).");
     peer.eval_ok(
@@ -100,14 +106,11 @@ fn beam_only_terms_come_back_unchanged() {
 
 #[test]
 fn sends_to_a_pid_and_to_an_alias() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(sink).");
     peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink_pid, whereis(sink)}}."));
-    let pid = match next(&inbox) {
-        Term::Tuple(fields) => fields[1].as_pid().expect("pid"),
-        other => panic!("unexpected {other}"),
-    };
+    let pid = next_value(&inbox).as_pid().expect("pid");
     inbox
         .send(&Dest::Pid(pid), Term::atom("to_the_pid"))
         .expect("send to pid");
@@ -122,10 +125,7 @@ fn sends_to_a_pid_and_to_an_alias() {
          spawn(fun() -> Al = alias(), Self ! {{al, Al}}, receive M -> got_alias ! M end end), \
          receive {{al, Al2}} -> {{inbox, '{us}'}} ! {{alias, Al2}} end, ok."
     ));
-    let alias2 = match next(&inbox) {
-        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
-        other => panic!("unexpected {other}"),
-    };
+    let alias2 = next_value(&inbox).as_reference().expect("alias");
     inbox
         .send(&Dest::Alias(alias2), Term::atom("via_alias"))
         .expect("send to alias");
@@ -137,7 +137,7 @@ fn sends_to_a_pid_and_to_an_alias() {
 
 #[test]
 fn a_closed_mailbox_sends_nothing() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     peer.eval_ok("erldp_test:collect(sink).");
     let sender = node.mailbox(None).expect("mailbox");
     let sink = Dest::name("sink", peer.node());
@@ -162,7 +162,7 @@ fn a_closed_mailbox_sends_nothing() {
 
 #[test]
 fn pre_encoded_messages_arrive_as_terms() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(sink).");
     let sink = Dest::name("sink", peer.node());
@@ -221,7 +221,7 @@ fn pre_encoded_messages_arrive_as_terms() {
 /// that are malformed anywhere are refused as small ones are.
 #[test]
 fn large_pre_encoded_messages_arrive_as_given_and_bad_ones_do_not() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     let terms = corpus();
     let pad = 100_000;
@@ -241,22 +241,13 @@ fn large_pre_encoded_messages_arrive_as_given_and_bad_ones_do_not() {
     let sink = Dest::name("sink", peer.node());
     inbox.send_encoded(&sink, &etf).expect("to a name");
     peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink, whereis(sink)}}, ok."));
-    let pid = match next(&inbox) {
-        Term::Tuple(fields) => match fields[1] {
-            Term::Pid(pid) => pid,
-            ref other => panic!("unexpected {other}"),
-        },
-        other => panic!("unexpected {other}"),
-    };
+    let pid = next_value(&inbox).as_pid().expect("pid");
     node.send_encoded(&Dest::Pid(pid), &etf).expect("to a pid");
     peer.eval_ok(&format!(
         "spawn(fun() -> Al = alias(), {{inbox, '{us}'}} ! {{alias, Al}}, \
          receive M -> sink ! M end end), ok."
     ));
-    let alias = match next(&inbox) {
-        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
-        other => panic!("unexpected {other}"),
-    };
+    let alias = next_value(&inbox).as_reference().expect("alias");
     inbox
         .send_encoded(&Dest::Alias(alias), &etf)
         .expect("to an alias");
@@ -315,7 +306,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_64_mib_binary_travels_both_ways() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     const SIZE: usize = 64 << 20;
 
@@ -326,18 +317,9 @@ fn a_64_mib_binary_travels_both_ways() {
          binary:encode_hex(erlang:md5(B)).",
         SIZE / 65536
     ));
-    let big = match next(&inbox) {
-        Term::Tuple(fields) => match &fields[1] {
-            Term::Binary(bytes) => bytes.clone(),
-            other => panic!(
-                "not a binary: {}",
-                other.to_string().chars().take(80).collect::<String>()
-            ),
-        },
-        other => panic!(
-            "unexpected {}",
-            other.to_string().chars().take(80).collect::<String>()
-        ),
+    let big = match next_value(&inbox) {
+        Term::Binary(bytes) => bytes,
+        other => panic!("not a binary: {}", start_of(&other)),
     };
     assert_eq!(big.len(), SIZE);
     assert_eq!(
@@ -360,17 +342,14 @@ fn a_64_mib_binary_travels_both_ways() {
 
 #[test]
 fn many_messages_arrive_in_order() {
-    let (mut peer, node, inbox) = setup();
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     const N: usize = 20_000;
     peer.eval_ok(&format!(
         "[{{inbox, '{us}'}} ! {{seq, I, <<0:128>>}} || I <- lists:seq(1, {N})], ok."
     ));
     for i in 1..=N {
-        match next(&inbox) {
-            Term::Tuple(fields) => assert_eq!(fields[1], Term::from(i as i64)),
-            other => panic!("unexpected {other}"),
-        }
+        assert_eq!(next_value(&inbox), Term::from(i as i64));
     }
     peer.eval_ok("erldp_test:collect(count).");
     let dest = Dest::name("count", peer.node());

@@ -194,13 +194,10 @@ fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
     let (cast_tx, casts) = mpsc::channel();
-    let cast_tx = Mutex::new(cast_tx);
     let _math = node.expose("rust_math", rust_math).expect("expose");
     let _log = node
         .expose("rust_log", move |call| {
             cast_tx
-                .lock()
-                .unwrap()
                 .send(format!("{}{}", call.function, Term::List(call.args)))
                 .expect("record");
             Ok(Term::atom("ok"))
@@ -370,7 +367,6 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
         .expect("serve");
     let _calc = node.serve("calc", calculator).expect("serve");
     let (wide_tx, wide) = mpsc::channel();
-    let wide_tx = Mutex::new(wide_tx);
     let gate = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
     let _wide = {
         let gate = Arc::clone(&gate);
@@ -383,7 +379,7 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
             while *inside < 3 {
                 inside = all_in.wait(inside).unwrap();
             }
-            wide_tx.lock().unwrap().send(()).expect("wide");
+            wide_tx.send(()).expect("wide");
             Ok(Reply::Value(Term::atom("together")))
         })
         .expect("serve")
@@ -416,12 +412,9 @@ fn a_deferred_reply_answers_the_call() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
     let (from_tx, froms) = mpsc::channel();
-    let from_tx = Mutex::new(from_tx);
     let _later = node
         .serve("later", move |request| {
             from_tx
-                .lock()
-                .unwrap()
                 .send((request.from.expect("a call"), request.message))
                 .expect("send");
             Ok(Reply::NoReply)
@@ -517,10 +510,9 @@ fn remote_spawns_of_anything_not_exposed_exit_with_undef() {
     let node = node_for(&peer);
     let us = node.name();
     let (ran_tx, ran) = mpsc::channel();
-    let ran_tx = Mutex::new(ran_tx);
     let _exposed = node
         .expose("rust_job", move |call| {
-            ran_tx.lock().unwrap().send(call.args).expect("ran");
+            ran_tx.send(call.args).expect("ran");
             Ok(Term::atom("ignored"))
         })
         .expect("expose");

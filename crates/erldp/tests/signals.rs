@@ -10,16 +10,25 @@ use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term};
 use erldp_testkit::BeamPeer;
 
 mod common;
-use common::{assert_rpc_answers, builder_for, next_message, peer_and_node};
+use common::{assert_rpc_answers, builder_for, next_message, peer_and_node, peer_node_inbox};
 
 const T: Duration = Duration::from_secs(10);
 
-/// Our node on `peer`'s cookie, with a tick time of `secs`.
-fn node_with_ticktime(peer: &BeamPeer, secs: u64) -> Node {
-    builder_for(peer)
-        .net_ticktime(Duration::from_secs(secs))
+/// A BEAM peer and our node on its cookie, both with a tick time of `secs`.
+fn ticking(secs: u32) -> (BeamPeer, Node) {
+    let peer = BeamPeer::builder().net_ticktime(secs).start();
+    let node = builder_for(&peer)
+        .net_ticktime(Duration::from_secs(secs.into()))
         .start()
-        .expect("node")
+        .expect("node");
+    (peer, node)
+}
+
+/// Asserts that no message arrives in `inbox` within `wait`; `what` says
+/// which one would be wrong.
+fn assert_nothing_within(inbox: &Mailbox, wait: Duration, what: &str) {
+    let message = inbox.recv_timeout(wait).expect("recv");
+    assert!(message.is_none(), "{what}: {message:?}");
 }
 
 /// Starts a process on the peer, registered as `name`, that waits for
@@ -49,8 +58,7 @@ fn settle(node: &Node, peer: &BeamPeer) {
 
 #[test]
 fn our_link_to_a_beam_process_delivers_its_exit() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "worker");
     inbox.link(pid).expect("link");
     settle(&node, &peer);
@@ -139,8 +147,7 @@ fn peer_pid_literal(peer: &mut BeamPeer, mailbox: &Mailbox) -> String {
 
 #[test]
 fn unlink_stops_exit_signals() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "worker2");
     inbox.link(pid).expect("link");
     inbox.unlink(pid).expect("unlink");
@@ -160,13 +167,7 @@ fn unlink_stops_exit_signals() {
         thread::sleep(Duration::from_millis(20));
     }
     peer.eval_ok("worker2 ! {stop, crashed}.");
-    assert!(
-        inbox
-            .recv_timeout(Duration::from_millis(500))
-            .expect("recv")
-            .is_none(),
-        "no exit after unlink"
-    );
+    assert_nothing_within(&inbox, Duration::from_millis(500), "no exit after unlink");
     // Linking again works after an unlink.
     let pid = remote_process(&mut peer, &inbox, "worker3");
     inbox.link(pid).expect("link");
@@ -182,8 +183,7 @@ fn unlink_stops_exit_signals() {
 
 #[test]
 fn monitors_by_pid_and_by_name() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "mon1");
     let by_pid = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
     let by_name = inbox
@@ -202,12 +202,10 @@ fn monitors_by_pid_and_by_name() {
     assert_eq!(downs[1].reference, Some(by_name));
     let who: Term = format!("{{mon1, '{}'}}", peer.node()).parse().expect("t");
     assert_eq!(downs[1].term.as_tuple().expect("tuple")[3], who);
-    assert!(
-        inbox
-            .recv_timeout(Duration::from_millis(300))
-            .expect("recv")
-            .is_none(),
-        "demonitored: no third DOWN"
+    assert_nothing_within(
+        &inbox,
+        Duration::from_millis(300),
+        "demonitored: no third DOWN",
     );
 
     // Monitoring what does not exist gives noproc at once.
@@ -223,8 +221,7 @@ fn monitors_by_pid_and_by_name() {
 
 #[test]
 fn killing_the_beam_node_gives_noconnection_and_node_down() {
-    let mut peer = BeamPeer::builder().net_ticktime(4).start();
-    let node = node_with_ticktime(&peer, 4);
+    let (mut peer, node) = ticking(4);
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let pid = remote_process(&mut peer, &inbox, "doomed");
     inbox.link(pid).expect("link");
@@ -270,8 +267,7 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
 
 #[test]
 fn a_frozen_peer_is_declared_down_by_tick_timeout() {
-    let mut peer = BeamPeer::builder().net_ticktime(2).start();
-    let node = node_with_ticktime(&peer, 2);
+    let (mut peer, node) = ticking(2);
     let inbox = node.mailbox(None).expect("mailbox");
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.pause();
@@ -296,8 +292,7 @@ fn a_frozen_peer_is_declared_down_by_tick_timeout() {
 
 #[test]
 fn an_idle_connection_survives_twice_the_tick_time() {
-    let mut peer = BeamPeer::builder().net_ticktime(2).start();
-    let node = node_with_ticktime(&peer, 2);
+    let (mut peer, node) = ticking(2);
     let inbox = node.mailbox(None).expect("mailbox");
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.eval_ok("erldp_test:watch_nodes(updown).");
@@ -316,8 +311,7 @@ fn an_idle_connection_survives_twice_the_tick_time() {
 
 #[test]
 fn exit2_from_beam_arrives_as_an_exit_message() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, _node, inbox) = peer_node_inbox();
     let ours = peer_pid_literal(&mut peer, &inbox);
     peer.eval_ok(&format!("exit({ours}, {{custom, reason}})."));
     let exit = next_message(&inbox);
@@ -332,8 +326,7 @@ fn exit2_from_beam_arrives_as_an_exit_message() {
 
 #[test]
 fn trace_token_variants_are_understood() {
-    let (mut peer, node) = peer_and_node();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     let ours = peer_pid_literal(&mut peer, &inbox);
     // With a sequential trace token set, the BEAM sends the _TT variants of

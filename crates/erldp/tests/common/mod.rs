@@ -34,6 +34,14 @@ pub fn peer_and_node() -> (BeamPeer, Node) {
     peer_and_node_with(|node| node)
 }
 
+/// [`peer_and_node`] and a mailbox of ours registered as `inbox`, where the
+/// peer's commands send to `{inbox, Us}`.
+pub fn peer_node_inbox() -> (BeamPeer, Node, Mailbox) {
+    let (peer, node) = peer_and_node();
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    (peer, node, inbox)
+}
+
 /// [`peer_and_node`], our node built with the options `configure` sets.
 pub fn peer_and_node_with(configure: impl FnOnce(NodeBuilder) -> NodeBuilder) -> (BeamPeer, Node) {
     let peer = BeamPeer::start();
@@ -63,7 +71,7 @@ pub struct Gate {
 
 /// The handlers' side of a [`Gate`]; clones share it.
 #[derive(Clone)]
-pub struct Hold(Arc<(Mutex<Sender<()>>, Mutex<Receiver<()>>)>);
+pub struct Hold(Arc<(Sender<()>, Mutex<Receiver<()>>)>);
 
 /// A closed gate and the hold to give its handlers.
 pub fn gate() -> (Gate, Hold) {
@@ -71,7 +79,7 @@ pub fn gate() -> (Gate, Hold) {
     let (release, released) = mpsc::channel();
     (
         Gate { started, release },
-        Hold(Arc::new((Mutex::new(started_tx), Mutex::new(released)))),
+        Hold(Arc::new((started_tx, Mutex::new(released)))),
     )
 }
 
@@ -93,11 +101,7 @@ impl Hold {
     /// Says that the handler started, then waits until the gate lets it on.
     pub fn hold(&self) {
         let (started, released) = &*self.0;
-        started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(())
-            .expect("the gate is there");
+        started.send(()).expect("the gate is there");
         released
             .lock()
             .unwrap_or_else(|e| e.into_inner())

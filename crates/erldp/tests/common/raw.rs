@@ -15,7 +15,7 @@ use erldp::{Node, Term};
 use erldp_testkit::random_name;
 use md5::{Digest, Md5};
 
-/// The creation of the peers [`handshake`] plays.
+/// The creation of the peers this module plays.
 pub const CREATION: u32 = 1;
 
 /// How long a handshake read may wait before the node counts as hung.
