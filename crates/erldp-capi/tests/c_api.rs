@@ -570,7 +570,11 @@ fn the_c_calculator_serves_a_beam_node() {
             ),
         ];
         for (code, expected) in calls {
-            assert_eq!(call(&mut peer, code), expected, "{code}");
+            assert_eq!(
+                call(&mut peer, code),
+                expected,
+                "{code} (valgrind: {valgrind})"
+            );
         }
         call(&mut peer, "gen_server:cast({calculator, 'NODE'}, stop).");
         let status = server.0.wait().expect("waiting for calculator");
