@@ -537,30 +537,33 @@ fn the_c_calculator_serves_a_beam_node() {
         let mut server = Server::start(command, "calculator");
         let node = server.node.clone();
         let call = |peer: &mut BeamPeer, code: &str| peer.eval_ok(&code.replace("NODE", &node));
-        assert_eq!(
-            call(
-                &mut peer,
-                "gen_server:call({calculator, 'NODE'}, {add, 2, 3}, 20000)."
+        let calls = [
+            (
+                "gen_server:call({calculator, 'NODE'}, {add, 2, 3}, 20000).",
+                "5".to_string(),
             ),
-            "5"
-        );
-        assert_eq!(
-            call(
-                &mut peer,
-                "catch gen_server:call({calculator, 'NODE'}, {'div', 1, 0}, 20000)."
+            (
+                "catch gen_server:call({calculator, 'NODE'}, {'div', 1, 0}, 20000).",
+                format!(
+                    "{{'EXIT',{{{{'ArgumentError',<<\"division by zero\">>}},{{gen_server,call,[{{calculator,{node}}},{{'div',1,0}},20000]}}}}}}"
+                ),
             ),
-            format!(
-                "{{'EXIT',{{{{'ArgumentError',<<\"division by zero\">>}},{{gen_server,call,[{{calculator,{node}}},{{'div',1,0}},20000]}}}}}}"
-            )
-        );
-        assert_eq!(
-            call(&mut peer, "rpc:call('NODE', c_math, square, [12], 20000)."),
-            "144"
-        );
-        assert_eq!(
-            call(&mut peer, "rpc:call('NODE', c_other, f, [], 20000)."),
-            "{badrpc,{'EXIT',{undef,[{c_other,f,[],[]}]}}}"
-        );
+            (
+                "rpc:call('NODE', c_math, square, [12], 20000).",
+                "144".to_string(),
+            ),
+            (
+                "rpc:call('NODE', c_other, f, [], 20000).",
+                "{badrpc,{'EXIT',{undef,[{c_other,f,[],[]}]}}}".to_string(),
+            ),
+        ];
+        for (code, expected) in calls {
+            assert_eq!(
+                call(&mut peer, code),
+                expected,
+                "{code} (valgrind: {valgrind})"
+            );
+        }
         call(&mut peer, "gen_server:cast({calculator, 'NODE'}, stop).");
         let (status, rest) = server.wait();
         assert!(

@@ -43,6 +43,18 @@ impl Run {
         self.stdout.strip_suffix('\n').unwrap_or(&self.stdout)
     }
 
+    /// Asserts the exit status and that stderr mentions `words`; returns stdout as
+    /// [`expect`](Self::expect) does.
+    fn expect_stderr(&self, status: i32, words: &str) -> &str {
+        let out = self.expect(status);
+        assert!(
+            self.stderr.contains(words),
+            "stderr does not mention {words:?}: {}",
+            self.stderr
+        );
+        out
+    }
+
     /// Asserts success and that stderr stayed quiet.
     fn ok(&self) -> &str {
         let out = self.expect(0);
@@ -114,18 +126,10 @@ fn names_lists_the_nodes_in_epmd() {
     // No EPMD on that port: a connection failure, named.
     let closed = free_port().to_string();
     let nobody = run(command().arg("names").env("ERL_EPMD_PORT", &closed));
-    nobody.expect(4);
-    assert!(
-        nobody
-            .stderr
-            .contains(&format!("EPMD at localhost:{closed}")),
-        "{}",
-        nobody.stderr
-    );
+    nobody.expect_stderr(4, &format!("EPMD at localhost:{closed}"));
 
     let bad = run(command().arg("names").env("ERL_EPMD_PORT", "ninety"));
-    bad.expect(2);
-    assert!(bad.stderr.contains("ERL_EPMD_PORT"), "{}", bad.stderr);
+    bad.expect_stderr(2, "ERL_EPMD_PORT");
 }
 
 #[test]
@@ -144,20 +148,10 @@ fn ping_answers_pong_or_pang_with_the_reason() {
 
     let missing = format!("{}@{}", random_name("absent"), short_hostname());
     let pang = erldp(&peer, &["ping", &missing]);
-    assert_eq!(pang.expect(3), "pang");
-    assert!(
-        pang.stderr.contains("not registered in EPMD"),
-        "{}",
-        pang.stderr
-    );
+    assert_eq!(pang.expect_stderr(3, "not registered in EPMD"), "pang");
 
     let wrong = run(command().args(["--cookie", "WRONG", "ping", peer.node()]));
-    assert_eq!(wrong.expect(5), "pang");
-    assert!(
-        wrong.stderr.contains("cookie did not match"),
-        "{}",
-        wrong.stderr
-    );
+    assert_eq!(wrong.expect_stderr(5, "cookie did not match"), "pang");
     let wrong = run(command().args(["--cookie", "WRONG", "--json", "ping", peer.node()]));
     wrong.expect(5);
     let error = &wrong.json()["error"];
@@ -185,16 +179,14 @@ fn connection_failures_and_timeouts_have_their_own_status() {
     let _ghost = erldp::epmd::register(epmd_port, &name, free_port(), true, Duration::from_secs(5))
         .expect("register");
     let refused = erldp(&peer, &["ping", &name]);
-    assert_eq!(refused.expect(4), "pang");
-    assert!(refused.stderr.contains("connect"), "{}", refused.stderr);
+    assert_eq!(refused.expect_stderr(4, "connect"), "pang");
 
     // A stopped node accepts the TCP connection but never answers the handshake.
     peer.pause();
     let started = Instant::now();
     let silent = erldp(&peer, &["--timeout", "500ms", "ping", peer.node()]);
     peer.resume();
-    assert_eq!(silent.expect(6), "pang");
-    assert!(silent.stderr.contains("timeout"), "{}", silent.stderr);
+    assert_eq!(silent.expect_stderr(6, "timeout"), "pang");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -302,12 +294,7 @@ fn rpc_errors_carry_the_remote_exception() {
     let peer = BeamPeer::start();
     let node = peer.node();
     let boom = erldp(&peer, &["rpc", node, "erlang:error({boom, 1})"]);
-    assert_eq!(boom.expect(1), "");
-    assert!(
-        boom.stderr.contains("remote error: {boom,1}"),
-        "{}",
-        boom.stderr
-    );
+    assert_eq!(boom.expect_stderr(1, "remote error: {boom,1}"), "");
 
     let boom = erldp(&peer, &["--json", "rpc", node, "erlang:error({boom, 1})"]);
     boom.expect(1);
@@ -340,8 +327,7 @@ fn rpc_errors_carry_the_remote_exception() {
     );
 
     let undef = erldp(&peer, &["rpc", node, "no_such_module:f()"]);
-    undef.expect(1);
-    assert!(undef.stderr.contains("undef"), "{}", undef.stderr);
+    undef.expect_stderr(1, "undef");
 }
 
 #[test]
@@ -411,26 +397,15 @@ fn eval_runs_expressions_on_the_node() {
     );
 
     let syntax = erldp(&peer, &["eval", node, "1 +"]);
-    syntax.expect(2);
-    assert!(
-        syntax.stderr.contains("syntax error at 1:"),
-        "{}",
-        syntax.stderr
-    );
+    syntax.expect_stderr(2, "syntax error at 1:");
     let syntax = erldp(&peer, &["eval", node, "\"open"]);
-    syntax.expect(2);
-    assert!(
-        syntax.stderr.contains("unterminated string"),
-        "{}",
-        syntax.stderr
-    );
+    syntax.expect_stderr(2, "unterminated string");
 
     let crash = erldp(&peer, &["--json", "eval", node, "1 / 0"]);
     crash.expect(1);
     assert_eq!(crash.json()["error"]["reason"], json!({"atom": "badarith"}));
     let unbound = erldp(&peer, &["eval", node, "Y + 1"]);
-    unbound.expect(1);
-    assert!(unbound.stderr.contains("unbound_var"), "{}", unbound.stderr);
+    unbound.expect_stderr(1, "unbound_var");
 }
 
 #[test]
@@ -489,12 +464,7 @@ fn send_takes_elixir_names_and_options_after_the_arguments() {
         "[{add,1},{add,2},{add,3},{add,4}]"
     );
     let bad = erldp(&peer, &["send", &node, "'open", "hi"]);
-    bad.expect(2);
-    assert!(
-        bad.stderr.contains("not a registered name"),
-        "{}",
-        bad.stderr
-    );
+    bad.expect_stderr(2, "not a registered name");
 
     let listener = Listener::start_as(&peer, "Elixir.MyApp.Inbox", &["-n", "1"], true);
     peer.eval_ok(&format!(
@@ -505,25 +475,9 @@ fn send_takes_elixir_names_and_options_after_the_arguments() {
     assert_eq!((status, stdout.as_str()), (Some(0), "hello\n"));
 }
 
-/// A BEAM node with Elixir's modules in its code path, as an Elixir
-/// release or `iex --sname` has them.
-fn elixir_peer() -> BeamPeer {
-    let lib = Command::new("elixir")
-        .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
-        .output()
-        .expect("running elixir (make setup installs it)");
-    assert!(
-        lib.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lib.stderr)
-    );
-    let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
-    BeamPeer::builder().arg("-pa").arg(ebin).start()
-}
-
 #[test]
 fn rpc_takes_elixir_module_names() {
-    let peer = elixir_peer();
+    let peer = BeamPeer::builder().elixir().start();
     let node = peer.node();
     assert_eq!(erldp(&peer, &["rpc", node, "Enum:sum([1,2,3])"]).ok(), "6");
     assert_eq!(
@@ -563,7 +517,7 @@ fn rpc_takes_elixir_module_names() {
 
 #[test]
 fn eval_elixir_runs_elixir_code_with_the_nodes_elixir() {
-    let peer = elixir_peer();
+    let peer = BeamPeer::builder().elixir().start();
     let node = peer.node();
     let eval = |code: &str| erldp(&peer, &["eval", "--elixir", node, code]);
     assert_eq!(eval("Enum.map([1, 2], &(&1 * 2))").ok(), "[2, 4]");
@@ -576,39 +530,19 @@ fn eval_elixir_runs_elixir_code_with_the_nodes_elixir() {
     assert_eq!(value.ok(), "{\"tuple\":[{\"atom\":\"ok\"},1.5]}");
 
     let syntax = eval("1 +");
-    syntax.expect(2);
-    assert!(
-        syntax.stderr.contains("** (TokenMissingError)"),
-        "{}",
-        syntax.stderr
-    );
+    syntax.expect_stderr(2, "** (TokenMissingError)");
     let raised = eval("raise ArgumentError, \"bad x\"");
-    raised.expect(1);
-    assert!(
-        raised
-            .stderr
-            .contains("remote error: ** (ArgumentError) bad x"),
-        "{}",
-        raised.stderr
-    );
+    raised.expect_stderr(1, "remote error: ** (ArgumentError) bad x");
     // KeyError computes its message: the node is asked for it.
     let computed = eval("raise KeyError, key: :k, term: %{}");
-    computed.expect(1);
-    assert!(
-        computed
-            .stderr
-            .contains("** (KeyError) key :k not found in: %{}"),
-        "{}",
-        computed.stderr
-    );
+    computed.expect_stderr(1, "** (KeyError) key :k not found in: %{}");
 
     let erlang_only = BeamPeer::start();
     let none = erldp(
         &erlang_only,
         &["eval", "--elixir", erlang_only.node(), "1 + 1"],
     );
-    none.expect(7);
-    assert!(none.stderr.contains("has no Elixir"), "{}", none.stderr);
+    none.expect_stderr(7, "has no Elixir");
 }
 
 /// `erldp listen` in the background, with its readiness line read.
@@ -768,12 +702,7 @@ fn proto_dist_and_ssl_dist_optfile_as_erl_spells_them() {
 
     // Plain to a TLS node, and TLS to a plain one: connection failures that say why.
     let plain = erldp(&tls, &["ping", tls.node()]);
-    plain.expect(4);
-    assert!(
-        plain.stderr.contains("runs TLS distribution"),
-        "{}",
-        plain.stderr
-    );
+    plain.expect_stderr(4, "runs TLS distribution");
     let plain_peer = BeamPeer::builder()
         .arg("-kernel")
         .arg("net_setuptime")
@@ -783,28 +712,13 @@ fn proto_dist_and_ssl_dist_optfile_as_erl_spells_them() {
         &plain_peer,
         &[&tls_args[..], &["rpc", plain_peer.node(), "erlang", "node"]].concat(),
     );
-    refused.expect(4);
-    assert!(
-        refused.stderr.contains("is it a TLS node"),
-        "{}",
-        refused.stderr
-    );
+    refused.expect_stderr(4, "is it a TLS node");
 
     // Usage errors, found before connecting.
     let alone = erldp(&tls, &["--proto-dist", "inet_tls", "ping", tls.node()]);
-    assert_eq!(alone.expect(2), "");
-    assert!(
-        alone.stderr.contains("needs --ssl-dist-optfile"),
-        "{}",
-        alone.stderr
-    );
+    assert_eq!(alone.expect_stderr(2, "needs --ssl-dist-optfile"), "");
     let without = erldp(&tls, &["--ssl-dist-optfile", optfile, "ping", tls.node()]);
-    without.expect(2);
-    assert!(
-        without.stderr.contains("is for --proto-dist inet_tls"),
-        "{}",
-        without.stderr
-    );
+    without.expect_stderr(2, "is for --proto-dist inet_tls");
     let unknown = erldp(&tls, &["--proto-dist", "inet_sctp", "ping", tls.node()]);
     unknown.expect(2);
     let garbage = files.write("garbage.conf", "[{server, [{certfile, 42}]}].\n");
@@ -820,8 +734,7 @@ fn proto_dist_and_ssl_dist_optfile_as_erl_spells_them() {
             tls.node(),
         ],
     );
-    bad.expect(2);
-    assert!(bad.stderr.contains("certfile"), "{}", bad.stderr);
+    bad.expect_stderr(2, "certfile");
 
     // IPv6: an inet6_tcp node, and TLS over IPv6.
     let inet6 = BeamPeer::builder().proto_dist("inet6_tcp").start();
@@ -963,12 +876,7 @@ fn erldp_log_shows_connections_and_frames() {
     let trace = run(command()
         .args(["--cookie", peer.cookie(), "rpc", node, "erlang:node()"])
         .env("ERLDP_LOG", "trace"));
-    trace.expect(0);
-    assert!(
-        trace.stderr.contains(&format!("-> {node} SPAWN_REQUEST (")),
-        "{}",
-        trace.stderr
-    );
+    trace.expect_stderr(0, &format!("-> {node} SPAWN_REQUEST ("));
     assert!(
         trace.stderr.contains(&format!("<- {node} SPAWN_REPLY (")),
         "{}",
@@ -978,12 +886,9 @@ fn erldp_log_shows_connections_and_frames() {
     let typo = run(command()
         .args(["--cookie", peer.cookie(), "ping", node])
         .env("ERLDP_LOG", "loud"));
-    assert_eq!(typo.expect(0), "pong");
-    assert!(
-        typo.stderr
-            .contains("ERLDP_LOG=\"loud\" is not a log level"),
-        "{}",
-        typo.stderr
+    assert_eq!(
+        typo.expect_stderr(0, "ERLDP_LOG=\"loud\" is not a log level"),
+        "pong"
     );
 }
 

@@ -57,15 +57,7 @@ fn rpc_output_goes_to_the_peer_and_does_not_hang() {
         client.rpc("io", "format", args, T).expect("rpc"),
         Term::atom("ok")
     );
-    let deadline = Instant::now() + T;
-    while !peer.output().contains("client says 7") {
-        assert!(
-            Instant::now() < deadline,
-            "no output on the peer:\n{}",
-            peer.output()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    peer.await_output("client says 7");
 }
 
 #[test]

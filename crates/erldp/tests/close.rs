@@ -11,8 +11,11 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use erldp::{Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp::Term;
+use erldp_testkit::BeamPeer;
+
+mod common;
+use common::node_for;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -42,13 +45,6 @@ fn node_threads() -> Vec<String> {
     names
 }
 
-fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("close"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node")
-}
-
 #[test]
 fn closing_waits_for_the_nodes_threads() {
     let mut peer = BeamPeer::start();
@@ -57,10 +53,7 @@ fn closing_waits_for_the_nodes_threads() {
     let outgoing = node_for(&peer);
     outgoing.connect(peer.node()).expect("connect");
     let incoming = node_for(&peer);
-    assert_eq!(
-        peer.eval_ok(&format!("net_adm:ping('{}').", incoming.name())),
-        "pong"
-    );
+    assert!(peer.ping(incoming.name()));
     let (tx, rx) = mpsc::channel();
     outgoing
         .rpc_start(peer.node(), "timer", "sleep", vec![Term::from(60_000)])

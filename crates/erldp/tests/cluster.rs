@@ -8,11 +8,15 @@
 //! 27, 27 with 29: OTP 25's pg cannot share a scope with OTP 29's, see `pg_compatible`).
 //! Waits poll with a deadline; nothing asserts how fast anything is.
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use erldp::{Dest, Mailbox, Message, MessageKind, Node, Pid, Term, DEFAULT_SCOPE};
-use erldp_testkit::{erl_atom, pg_compatible, random_name, BeamCluster, BeamPeer, Otp};
+use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term, DEFAULT_SCOPE};
+use erldp_testkit::{
+    erl_atom, eventually_some, pg_compatible, random_name, BeamCluster, BeamPeer, Otp,
+};
+
+mod common;
+use common::next_message;
 
 /// The longest any wait here may take before the test fails.
 const T: Duration = Duration::from_secs(30);
@@ -31,6 +35,25 @@ fn joined(cluster: &mut BeamCluster, prefix: &str) -> Node {
     node.connect(&cluster.nodes()[0]).expect("connect");
     cluster.await_mesh(&[node.name().as_str()]);
     node
+}
+
+/// A cluster of `otps`' visible nodes with our visible node joined to it.
+fn joined_visible(otps: &[Otp]) -> (BeamCluster, Node) {
+    let mut cluster = cluster_of(otps, false);
+    let node = joined(&mut cluster, "rs");
+    (cluster, node)
+}
+
+/// A new mailbox of ours, registered in global as `name`; `label` names the
+/// cluster's releases.
+fn registered(node: &Node, name: &str, label: &str) -> Mailbox {
+    let inbox = node.mailbox(None).expect("mailbox");
+    assert!(
+        node.register_global(&Term::atom(name), inbox.pid())
+            .expect("register"),
+        "{label}: {name}"
+    );
+    inbox
 }
 
 /// Every BEAM node of the cluster and ours, as an Erlang list.
@@ -56,25 +79,6 @@ fn hand_over(peer: &mut BeamPeer, node: &Node, var: &str, term: Term) {
     peer.eval_ok(&format!(
         "[{var}] = erldp_test:collected(erldp_hand_over, 1, 10000), ok."
     ));
-}
-
-/// Polls `check` until it gives a value; fails with `what` after [`T`].
-fn eventually<V>(what: &str, mut check: impl FnMut() -> Option<V>) -> V {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "not within {T:?}: {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn next(inbox: &Mailbox) -> Message {
-    inbox
-        .recv_timeout(T)
-        .expect("recv")
-        .expect("a message in time")
 }
 
 fn sorted(mut pids: Vec<Pid>) -> Vec<Pid> {
@@ -121,8 +125,7 @@ fn label(otps: &[Otp]) -> String {
 fn a_visible_node_takes_part_in_global() {
     for otps in global_clusters() {
         let label = label(&otps);
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
         let nodes = all_nodes(&cluster, &node);
         let beams = cluster.node_list();
@@ -132,7 +135,7 @@ fn a_visible_node_takes_part_in_global() {
         cluster
             .peer(0)
             .eval_ok("{yes, Svc} = erldp_cluster:register_name(svc).");
-        let svc = eventually("svc known here", || {
+        let svc = eventually_some("svc known here", || {
             node.whereis_global(&Term::atom("svc")).expect("whereis")
         });
         hand_over(cluster.peer(1), &node, "SvcHere", Term::from(svc));
@@ -161,9 +164,9 @@ fn a_visible_node_takes_part_in_global() {
         cluster.peer(1).eval_ok(&format!(
             "{{inbox, '{us}'}} ! ok, global:send(ours, {{hello, node()}})."
         ));
-        let first = next(&inbox);
+        let first = next_message(&inbox);
         assert_eq!(first.term, Term::atom("ok"), "{label}");
-        let hello = next(&inbox);
+        let hello = next_message(&inbox);
         assert_eq!(
             hello.term,
             Term::tuple(vec![Term::atom("hello"), Term::atom(&cluster.nodes()[1])]),
@@ -173,7 +176,7 @@ fn a_visible_node_takes_part_in_global() {
         other
             .send(&Dest::global("ours"), Term::atom("via_global"))
             .expect("send");
-        assert_eq!(next(&inbox).term, Term::atom("via_global"));
+        assert_eq!(next_message(&inbox).term, Term::atom("via_global"));
         let reference = other.monitor(&Dest::global("svc")).expect("monitor");
         assert!(other.send(&Dest::global("nobody"), Term::nil()).is_err());
 
@@ -188,12 +191,12 @@ fn a_visible_node_takes_part_in_global() {
 
         // A name goes everywhere when its holder ends: the BEAM one, then ours.
         cluster.peer(0).eval_ok("exit(Svc, kill).");
-        let down = next(&other);
+        let down = next_message(&other);
         assert_eq!(
             (down.kind, down.reference),
             (MessageKind::Down, Some(reference))
         );
-        eventually("svc gone here", || {
+        eventually_some("svc gone here", || {
             node.whereis_global(&Term::atom("svc"))
                 .expect("whereis")
                 .is_none()
@@ -211,8 +214,7 @@ fn a_visible_node_takes_part_in_global() {
 fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() {
     for otps in global_clusters() {
         let label = label(&otps);
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
 
         // A BEAM node that connects to one BEAM node only is meshed with everyone, us included:
@@ -235,12 +237,7 @@ fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() 
         drop(cluster.remove(doomed));
         cluster.await_mesh(&[&us]);
         cluster.assert_synced(T);
-        let inbox = node.mailbox(None).expect("mailbox");
-        assert!(
-            node.register_global(&Term::atom("after_kill"), inbox.pid())
-                .expect("register"),
-            "{label}"
-        );
+        let inbox = registered(&node, "after_kill", &label);
         let beams = cluster.node_list();
         hand_over(cluster.peer(late), &node, "Inbox", Term::from(inbox.pid()));
         cluster.peer(late).eval_ok(&format!(
@@ -249,17 +246,15 @@ fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() 
     }
 }
 
-/// Two partitions holding the same name meet: the node with the smaller name decides with the
-/// method of its own entry; `random_exit_name/3`, global's default, keeps the process of the
-/// node with the smaller name and kills the other.
-#[test]
-fn name_clashes_are_resolved_by_globals_default_rule() {
-    // We decide, and win: our node's name is the smaller.
+/// A BEAM node named `beam_prefix...` whose process (`Theirs` on it) holds the global name
+/// `clash`, and our node named `our_prefix...` whose mailbox holds it too, connected and meshed:
+/// the clash has been met.
+fn clash(beam_prefix: &str, our_prefix: &str) -> (BeamCluster, Node, Mailbox) {
     let mut cluster = BeamCluster::builder()
-        .name_prefix("zz_")
+        .name_prefix(beam_prefix)
         .node(Otp::System)
         .start();
-    let node = start_node(&cluster, "aa_", false);
+    let node = start_node(&cluster, our_prefix, false);
     let ours = node.mailbox(None).expect("mailbox");
     assert!(node
         .register_global(&Term::atom("clash"), ours.pid())
@@ -269,6 +264,16 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
         .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
     node.connect(&cluster.nodes()[0]).expect("connect");
     cluster.await_mesh(&[node.name().as_str()]);
+    (cluster, node, ours)
+}
+
+/// Two partitions holding the same name meet: the node with the smaller name decides with the
+/// method of its own entry; `random_exit_name/3`, global's default, keeps the process of the
+/// node with the smaller name and kills the other.
+#[test]
+fn name_clashes_are_resolved_by_globals_default_rule() {
+    // We decide, and win: our node's name is the smaller.
+    let (mut cluster, node, ours) = clash("zz_", "aa_");
     hand_over(cluster.peer(0), &node, "Ours", Term::from(ours.pid()));
     let beams = cluster.node_list();
     cluster.peer(0).eval_ok(&format!(
@@ -282,26 +287,13 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     drop(cluster);
 
     // The BEAM node decides, and kills ours: an exit signal `kill` reaches our mailbox.
-    let mut cluster = BeamCluster::builder()
-        .name_prefix("aa_")
-        .node(Otp::System)
-        .start();
-    let node = start_node(&cluster, "zz_", false);
-    let ours = node.mailbox(None).expect("mailbox");
-    assert!(node
-        .register_global(&Term::atom("clash"), ours.pid())
-        .expect("register"));
-    cluster
-        .peer(0)
-        .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
-    node.connect(&cluster.nodes()[0]).expect("connect");
-    cluster.await_mesh(&[node.name().as_str()]);
-    let killed = next(&ours);
+    let (mut cluster, node, ours) = clash("aa_", "zz_");
+    let killed = next_message(&ours);
     assert_eq!(
         (killed.kind, killed.reason),
         (MessageKind::Exit, Some(Term::atom("kill")))
     );
-    let theirs = eventually("their pid holds the name here", || {
+    let theirs = eventually_some("their pid holds the name here", || {
         node.whereis_global(&Term::atom("clash"))
             .expect("whereis")
             .filter(|pid| pid.node.as_str() == cluster.nodes()[0])
@@ -345,7 +337,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     let watcher = node.mailbox(None).expect("mailbox");
     let reference = watcher.monitor(&Dest::Pid(ours.pid())).expect("monitor");
     node.connect(&large_node).expect("connect");
-    let down = next(&watcher);
+    let down = next_message(&watcher);
     assert_eq!(
         (down.kind, down.reference, down.reason),
         (
@@ -445,14 +437,14 @@ fn pg_members_are_shared_both_ways_across_scopes_from_hidden_and_visible_nodes()
             ));
             let mut want = beam_pids(cluster.peer(0), "Room");
             want.extend([a.pid(), a.pid()]);
-            eventually(&format!("{label}: pg room here"), || {
+            eventually_some(&format!("{label}: pg room here"), || {
                 (sorted(node.members(DEFAULT_SCOPE, &room).expect("members"))
                     == sorted(want.clone()))
                 .then_some(())
             });
             let mut want_other = beam_pids(cluster.peer(1), "Other");
             want_other.push(b.pid());
-            eventually(&format!("{label}: other room here"), || {
+            eventually_some(&format!("{label}: other room here"), || {
                 (sorted(node.members("other", &room).expect("members"))
                     == sorted(want_other.clone()))
                 .then_some(())
@@ -483,7 +475,7 @@ fn pg_members_are_shared_both_ways_across_scopes_from_hidden_and_visible_nodes()
 
             // BEAM's members going are seen here.
             cluster.peer(0).eval_ok("[exit(P, kill) || P <- Room].");
-            eventually(&format!("{label}: BEAM members gone here"), || {
+            eventually_some(&format!("{label}: BEAM members gone here"), || {
                 node.members(DEFAULT_SCOPE, &room)
                     .expect("members")
                     .is_empty()
@@ -504,7 +496,7 @@ fn beam_pids(peer: &mut BeamPeer, var: &str) -> Vec<Pid> {
         "{{pids, {}}} ! {var}, ok.",
         erl_atom(node.name().as_str())
     ));
-    let pids = next(&inbox).term;
+    let pids = next_message(&inbox).term;
     pids.as_list()
         .expect("a list")
         .iter()
@@ -572,7 +564,7 @@ fn node_up_and_node_down_reach_mailboxes_that_monitor_nodes() {
     watcher.monitor_nodes().expect("monitor_nodes");
 
     node.connect(peer.node()).expect("connect");
-    let up = next(&watcher);
+    let up = next_message(&watcher);
     assert_eq!(up.kind, MessageKind::NodeUp);
     assert_eq!(
         up.node.map(|n| n.to_string()),
@@ -586,14 +578,14 @@ fn node_up_and_node_down_reach_mailboxes_that_monitor_nodes() {
     // A hidden BEAM node connecting to us is a peer too.
     let us = node.name().to_string();
     hidden_peer.eval_ok(&format!("erldp_cluster:connect({}).", erl_atom(&us)));
-    let up = next(&watcher);
+    let up = next_message(&watcher);
     assert_eq!(
         (up.kind, up.node.map(|n| n.to_string())),
         (MessageKind::NodeUp, Some(hidden_peer.node().to_string()))
     );
 
     peer.kill9();
-    let down = next(&watcher);
+    let down = next_message(&watcher);
     assert_eq!(down.kind, MessageKind::NodeDown);
     assert_eq!(
         down.term,
@@ -606,7 +598,7 @@ fn node_up_and_node_down_reach_mailboxes_that_monitor_nodes() {
     node.connect(other.node()).expect("connect");
     node.send(&Dest::Pid(watcher.pid()), Term::atom("marker"))
         .expect("send");
-    assert_eq!(next(&watcher).term, Term::atom("marker"));
+    assert_eq!(next_message(&watcher).term, Term::atom("marker"));
 }
 
 /// Phoenix.PubSub 2.1.3's default adapter (`lib/phoenix/pubsub/pg2.ex`), reproduced on the wire
@@ -657,7 +649,7 @@ fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
     cluster.peer(1).eval_ok(
         "erldp_pubsub:broadcast('Elixir.MyApp.PubSub', <<\"room\">>, {hello, from_beam}).",
     );
-    let forwarded = next(&worker);
+    let forwarded = next_message(&worker);
     assert_eq!(
         forwarded.term,
         "{forward_to_local, <<\"room\">>, {hello, from_beam}, 'Elixir.Phoenix.PubSub'}"
@@ -702,18 +694,16 @@ fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
     for otps in global_clusters() {
         let label = label(&otps);
         // Our node drops B.
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let b = cluster.nodes()[1].clone();
         assert!(node.disconnect(&b));
-        eventually(&format!("{label}: B gone"), || {
+        eventually_some(&format!("{label}: B gone"), || {
             node.nodes().iter().all(|n| n.as_str() != b).then_some(())
         });
         no_overlap(&mut cluster, &node, &label);
 
         // A drops us.
-        let mut cluster = cluster_of(&otps, false);
-        let node = joined(&mut cluster, "rs");
+        let (mut cluster, node) = joined_visible(&otps);
         let us = node.name().to_string();
         cluster.peer(0).eval_ok(&format!(
             "erlang:disconnect_node({us}), \
@@ -728,7 +718,7 @@ fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
 /// each other; then global:sync() returns on every BEAM node and our node still registers.
 fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
     let beams = cluster.node_list();
-    eventually(&format!("{label}: no overlapping partitions"), || {
+    eventually_some(&format!("{label}: no overlapping partitions"), || {
         let ours: Vec<String> = node.nodes().iter().map(|n| erl_atom(n.as_str())).collect();
         let check = format!(
             "erldp_cluster:overlaps({beams}, [{{{}, [{}]}}]).",
@@ -738,10 +728,5 @@ fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
         (cluster.peer(0).eval_ok(&check) == "[]").then_some(())
     });
     cluster.assert_synced(T);
-    let inbox = node.mailbox(None).expect("mailbox");
-    assert!(
-        node.register_global(&Term::atom("after_partition"), inbox.pid())
-            .expect("register"),
-        "{label}"
-    );
+    let _inbox = registered(node, "after_partition", label);
 }

@@ -6,38 +6,23 @@
 
 use std::time::Duration;
 
-use erldp::{Dest, Error, MessageKind, Node, Term};
-use erldp_testkit::{random_name, BeamPeer, Otp};
+use erldp::{Dest, Error, MessageKind, Term};
+use erldp_testkit::{BeamPeer, Otp};
+
+mod common;
+use common::node_for;
 
 const T: Duration = Duration::from_secs(15);
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/corpus.txt");
-
-fn corpus_lines() -> Vec<String> {
-    std::fs::read_to_string(CORPUS)
-        .expect("tests/corpus.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('%'))
-        .map(|line| line.trim_end_matches('.').to_string())
-        .collect()
-}
 
 fn workout(otp: Otp) {
     let label = otp.to_string();
     let mut peer = BeamPeer::builder().otp(otp).start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node");
+    let node = node_for(&peer);
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
 
     // The BEAM node connects to us first.
-    assert_eq!(
-        peer.eval_ok(&format!("net_adm:ping('{us}').")),
-        "pong",
-        "{label}"
-    );
+    assert!(peer.ping(us), "{label}");
     assert!(node.ping(peer.node()), "{label}");
 
     // rpc: a value and an exception.
@@ -63,11 +48,11 @@ fn workout(otp: Otp) {
     }
 
     // The corpus both ways.
-    let lines = corpus_lines();
-    let terms: Vec<Term> = lines
+    let corpus = common::corpus();
+    let (lines, terms): (Vec<&str>, Vec<Term>) = corpus
         .iter()
-        .map(|l| l.parse().expect("corpus term"))
-        .collect();
+        .map(|entry| (entry.text.trim().trim_end_matches('.'), entry.term.clone()))
+        .unzip();
     peer.eval_ok(&format!(
         "C = [{}], erldp_test:collect(sink), length(C).",
         lines.join(", ")

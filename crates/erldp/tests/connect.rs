@@ -5,11 +5,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use erldp::{Atom, EpmdMode, Error, Node, Term};
-use erldp_testkit::{random_cookie, random_name, BeamPeer};
-use md5::{Digest, Md5};
+use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
+
+mod common;
+use common::{peer_and_node_with, raw};
 
 fn node_with_cookie(cookie: &str) -> Node {
     Node::builder(random_name("rs"))
@@ -18,21 +20,13 @@ fn node_with_cookie(cookie: &str) -> Node {
         .expect("node starts")
 }
 
-/// A TCP connection to `node` on which the test speaks the handshake itself.
-fn raw_connection(node: &Node) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", node.port())).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
+/// Whether `peer` lists `node` among its hidden nodes and among its
+/// visible ones, as `{Hidden,Visible}`.
+fn listed_by(peer: &mut BeamPeer, node: &Node) -> String {
+    let us = node.name();
+    peer.eval_ok(&format!(
+        "{{lists:member('{us}', nodes(hidden)), lists:member('{us}', nodes())}}."
+    ))
 }
 
 #[test]
@@ -42,32 +36,18 @@ fn connects_to_a_beam_node_and_pings_it() {
     node.connect(peer.node()).expect("connect");
     assert!(node.ping(peer.node()));
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
-    // Hidden by default, like a C node.
-    let us = node.name();
     assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes(hidden)).")),
-        "true"
-    );
-    assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
-        "false"
+        listed_by(&mut peer, &node),
+        "{true,false}",
+        "hidden by default, like a C node"
     );
 }
 
 #[test]
 fn a_visible_node_appears_in_nodes() {
-    let mut peer = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .hidden(false)
-        .start()
-        .expect("node");
+    let (mut peer, node) = peer_and_node_with(|node| node.hidden(false));
     node.connect(peer.node()).expect("connect");
-    let us = node.name();
-    assert_eq!(
-        peer.eval_ok(&format!("lists:member('{us}', nodes()).")),
-        "true"
-    );
+    assert_eq!(listed_by(&mut peer, &node), "{false,true}");
     // global talks to visible nodes; the connection must survive it.
     thread::sleep(Duration::from_millis(500));
     assert!(node.ping(peer.node()));
@@ -94,7 +74,7 @@ fn beam_connects_to_us_by_name_and_sends() {
     assert_eq!(message.term, expected);
     assert!(message.from.is_some(), "REG_SEND carries the sender");
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 }
 
 #[test]
@@ -123,11 +103,11 @@ fn a_wrong_cookie_is_refused_when_beam_connects() {
     let our_cookie = random_cookie();
     let node = node_with_cookie(&our_cookie);
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pang");
+    assert!(!peer.ping(us));
     assert!(node.nodes().is_empty());
     // The node lives on and still accepts a peer with the right cookie.
     let mut friend = BeamPeer::builder().cookie(&our_cookie).start();
-    assert_eq!(friend.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(friend.ping(us));
 }
 
 #[test]
@@ -191,7 +171,7 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
 
     // ...finds us through it...
     let us = first.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 
     // ...and a second ErlDP node finds the BEAM node through it too.
     let second = Node::builder(random_name("rs"))
@@ -218,16 +198,13 @@ fn embedded_epmd_serves_beam_and_other_nodes() {
 #[test]
 fn epmd_none_connects_by_address() {
     let cookie = random_cookie();
-    let a = Node::builder(random_name("rs"))
-        .cookie(&cookie)
-        .epmd(EpmdMode::None)
-        .start()
-        .expect("a");
-    let b = Node::builder(random_name("rs"))
-        .cookie(&cookie)
-        .epmd(EpmdMode::None)
-        .start()
-        .expect("b");
+    let [a, b] = ["a", "b"].map(|which| {
+        Node::builder(random_name("rs"))
+            .cookie(&cookie)
+            .epmd(EpmdMode::None)
+            .start()
+            .expect(which)
+    });
     assert!(matches!(
         a.connect(b.name().as_str()),
         Err(Error::NodeNotFound { .. })
@@ -296,22 +273,22 @@ fn connect_start_completes_when_the_connection_is_up() {
 fn accepts_a_version_5_initiator() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = raw_connection(&node);
+    let mut stream = raw::connection(&node);
     let name = format!("{}@{}", random_name("v5"), erldp::short_hostname());
     let flags = erldp::flags::MANDATORY | erldp::flags::SUPPORTED;
 
     let mut hello = vec![b'n', 0, 5];
     hello.extend_from_slice(&(flags as u32).to_be_bytes());
     hello.extend_from_slice(name.as_bytes());
-    send(&mut stream, &hello);
-    assert_eq!(recv(&mut stream), b"sok");
+    raw::send(&mut stream, &hello);
+    assert_eq!(raw::recv(&mut stream), b"sok");
 
-    let challenge = recv(&mut stream);
+    let challenge = raw::recv(&mut stream);
     assert_eq!(
         challenge[0], b'N',
         "an OTP 23+ initiator gets the new challenge format"
     );
-    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
+    let their_challenge = raw::challenge_of(&challenge);
     let name_len = u16::from_be_bytes([challenge[17], challenge[18]]) as usize;
     assert_eq!(
         &challenge[19..19 + name_len],
@@ -321,17 +298,17 @@ fn accepts_a_version_5_initiator() {
     let mut complement = vec![b'c'];
     complement.extend_from_slice(&((flags >> 32) as u32).to_be_bytes());
     complement.extend_from_slice(&7u32.to_be_bytes());
-    send(&mut stream, &complement);
+    raw::send(&mut stream, &complement);
 
     let our_challenge: u32 = 0x1234_5678;
-    let mut reply = vec![b'r'];
-    reply.extend_from_slice(&our_challenge.to_be_bytes());
-    reply.extend_from_slice(&digest(their_challenge, &cookie));
-    send(&mut stream, &reply);
+    raw::send(
+        &mut stream,
+        &raw::challenge_reply(our_challenge, their_challenge, &cookie),
+    );
 
-    let ack = recv(&mut stream);
+    let ack = raw::recv(&mut stream);
     assert_eq!(ack[0], b'a');
-    assert_eq!(&ack[1..], &digest(our_challenge, &cookie));
+    assert_eq!(&ack[1..], &raw::digest(our_challenge, &cookie));
     eventually("the v5 peer to be listed", || {
         node.nodes() == vec![Atom::new(&name)]
     });
@@ -343,40 +320,15 @@ fn accepts_a_version_5_initiator() {
     assert_eq!(answer, [0, 0, 0, 0]);
 }
 
-fn digest(challenge: u32, cookie: &str) -> [u8; 16] {
-    let mut md5 = Md5::new();
-    md5.update(cookie.as_bytes());
-    md5.update(challenge.to_string().as_bytes());
-    md5.finalize().into()
-}
-
-fn send(stream: &mut TcpStream, msg: &[u8]) {
-    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(msg);
-    stream.write_all(&framed).expect("write");
-}
-
-fn recv(stream: &mut TcpStream) -> Vec<u8> {
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).expect("length");
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut msg).expect("message");
-    msg
-}
-
 #[test]
 fn a_peer_lacking_mandatory_flags_is_refused() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = raw_connection(&node);
-    let mut hello = vec![b'N'];
-    hello.extend_from_slice(&(erldp::flags::MANDATORY & !erldp::flags::MAP_TAG).to_be_bytes());
-    hello.extend_from_slice(&1u32.to_be_bytes());
+    let mut stream = raw::connection(&node);
+    let flags = erldp::flags::MANDATORY & !erldp::flags::MAP_TAG;
     let name = format!("old@{}", erldp::short_hostname());
-    hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    hello.extend_from_slice(name.as_bytes());
-    send(&mut stream, &hello);
-    assert_eq!(recv(&mut stream), b"snot_allowed");
+    raw::send(&mut stream, &raw::name_message(flags, raw::CREATION, &name));
+    assert_eq!(raw::recv(&mut stream), b"snot_allowed");
 }
 
 #[test]
@@ -393,7 +345,7 @@ fn garbage_before_the_handshake_does_not_hurt_the_node() {
         let _ = stream.write_all(junk);
     }
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 }
 
 /// Both nodes connect to each other at the same moment, many times over;
@@ -428,60 +380,18 @@ fn simultaneous_connects_settle_on_one_connection() {
     }
 }
 
-/// A hand-driven peer: completes a version 6 handshake as initiator with
-/// the given flags, then speaks raw frames.
-fn raw_peer(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
-    let mut stream = raw_connection(node);
-    let name = format!("{}@{}", random_name("raw"), erldp::short_hostname());
-    let mut hello = vec![b'N'];
-    hello.extend_from_slice(&flags.to_be_bytes());
-    hello.extend_from_slice(&9u32.to_be_bytes());
-    hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    hello.extend_from_slice(name.as_bytes());
-    send(&mut stream, &hello);
-    assert_eq!(recv(&mut stream), b"sok");
-    let challenge = recv(&mut stream);
-    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
-    let mut reply = vec![b'r'];
-    reply.extend_from_slice(&1u32.to_be_bytes());
-    reply.extend_from_slice(&digest(their_challenge, cookie));
-    send(&mut stream, &reply);
-    assert_eq!(recv(&mut stream)[1..], digest(1, cookie));
-    (stream, name)
-}
-
-fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-    loop {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).expect("frame length");
-        let len = u32::from_be_bytes(len) as usize;
-        if len == 0 {
-            continue;
-        }
-        let mut frame = vec![0u8; len];
-        stream.read_exact(&mut frame).expect("frame");
-        return frame;
-    }
-}
-
-fn write_frame(stream: &mut TcpStream, frame: &[u8]) {
-    let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
-    framed.extend_from_slice(frame);
-    stream.write_all(&framed).expect("write frame");
-}
-
 #[test]
 fn a_peer_without_the_atom_cache_gets_pass_through_frames() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let flags = erldp::flags::MANDATORY | erldp::flags::MANDATORY_25_DIGEST;
-    let (mut stream, name) = raw_peer(&node, &cookie, flags);
+    let (mut stream, name) = raw::handshake(&node, &cookie, flags);
     let raw_pid = Term::Pid(erldp::Pid {
         node: Atom::new(&name),
         id: 42,
         serial: 0,
-        creation: 9,
+        creation: raw::CREATION,
     });
 
     // REG_SEND in a pass-through frame reaches the registered mailbox.
@@ -494,7 +404,7 @@ fn a_peer_without_the_atom_cache_gets_pass_through_frames() {
     let mut frame = vec![112];
     frame.extend(erldp::term::encode(&control).expect("control"));
     frame.extend(erldp::term::encode(&Term::atom("hello_raw")).expect("message"));
-    write_frame(&mut stream, &frame);
+    raw::write_frame(&mut stream, &frame);
     let got = inbox
         .recv_timeout(Duration::from_secs(5))
         .expect("recv")
@@ -509,7 +419,7 @@ fn a_peer_without_the_atom_cache_gets_pass_through_frames() {
             Term::atom("back"),
         )
         .expect("send");
-    let frame = read_frame(&mut stream);
+    let frame = raw::read_frame(&mut stream);
     assert_eq!(frame[0], 112, "pass-through frame");
     let mut decoder = erldp::term::Decoder::new(&frame[1..]);
     let control = decoder.versioned_term().expect("control");
@@ -522,10 +432,10 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
     let mut peer = BeamPeer::start();
     let node = node_with_cookie(peer.cookie());
     assert!(node.ping(peer.node()));
-    let (mut stream, name) = raw_peer(&node, peer.cookie(), erldp::flags::SUPPORTED);
+    let (mut stream, name) = raw::handshake(&node, peer.cookie(), erldp::flags::SUPPORTED);
     eventually("the raw peer to be listed", || node.nodes().len() == 2);
 
-    write_frame(&mut stream, &[131, 68, 3, 0xFF, 0xFF, 0xFF]);
+    raw::write_frame(&mut stream, &[131, 68, 3, 0xFF, 0xFF, 0xFF]);
     let mut rest = Vec::new();
     match stream.read_to_end(&mut rest) {
         Ok(_) => {}
@@ -541,22 +451,18 @@ fn garbage_from_a_connected_peer_drops_only_that_connection() {
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
     assert!(node.ping(peer.node()));
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 }
 
 #[test]
 fn a_peer_asking_for_a_name_gets_one() {
     let cookie = random_cookie();
     let node = node_with_cookie(&cookie);
-    let mut stream = raw_connection(&node);
+    let mut stream = raw::connection(&node);
     let host = erldp::short_hostname();
-    let mut hello = vec![b'N'];
-    hello.extend_from_slice(&(erldp::flags::SUPPORTED | erldp::flags::NAME_ME).to_be_bytes());
-    hello.extend_from_slice(&0u32.to_be_bytes());
-    hello.extend_from_slice(&(host.len() as u16).to_be_bytes());
-    hello.extend_from_slice(host.as_bytes());
-    send(&mut stream, &hello);
-    let status = recv(&mut stream);
+    let flags = erldp::flags::SUPPORTED | erldp::flags::NAME_ME;
+    raw::send(&mut stream, &raw::name_message(flags, 0, &host));
+    let status = raw::recv(&mut stream);
     assert_eq!(&status[..7], b"snamed:");
     let len = u16::from_be_bytes([status[7], status[8]]) as usize;
     let name = std::str::from_utf8(&status[9..9 + len])
@@ -565,13 +471,12 @@ fn a_peer_asking_for_a_name_gets_one() {
     let creation = u32::from_be_bytes(status[9 + len..13 + len].try_into().expect("4 bytes"));
     assert!(name.ends_with(&format!("@{host}")), "{name}");
     assert_ne!(creation, 0);
-    let challenge = recv(&mut stream);
-    let their_challenge = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
-    let mut reply = vec![b'r'];
-    reply.extend_from_slice(&5u32.to_be_bytes());
-    reply.extend_from_slice(&digest(their_challenge, &cookie));
-    send(&mut stream, &reply);
-    assert_eq!(recv(&mut stream)[1..], digest(5, &cookie));
+    let their_challenge = raw::challenge_of(&raw::recv(&mut stream));
+    raw::send(
+        &mut stream,
+        &raw::challenge_reply(5, their_challenge, &cookie),
+    );
+    assert_eq!(raw::recv(&mut stream)[1..], raw::digest(5, &cookie));
     eventually("the named peer to be listed", || {
         node.nodes() == vec![Atom::new(&name)]
     });

@@ -67,6 +67,25 @@ fn listen() -> (TcpListener, u16) {
     (listener, port)
 }
 
+/// An embedded EPMD server with `name` of ours registered in it (hidden), on a port that
+/// listens; the registration holds while the returned guard lives.
+fn embedded_with(name: &str) -> (EpmdServer, u16, (TcpListener, epmd::Registration)) {
+    let server = EpmdServer::start(0).unwrap();
+    let (listener, listen_port) = listen();
+    let registration = epmd::register(server.port(), name, listen_port, true, TIMEOUT).unwrap();
+    (server, listen_port, (listener, registration))
+}
+
+/// A node of ours in `EpmdMode::Auto` with the EPMD port `epmd_port`.
+fn auto_node(epmd_port: u16) -> erldp::Node {
+    erldp::Node::builder(format!("{}@localhost", unique("auto")))
+        .cookie("secret")
+        .epmd(erldp::EpmdMode::Auto)
+        .epmd_port(epmd_port)
+        .start()
+        .unwrap()
+}
+
 /// Polls `check` until it holds or `limit` passes.
 fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -290,11 +309,9 @@ fn real_erl_is_found_in_real_epmd() {
 
 #[test]
 fn real_erl_uses_the_embedded_server() {
-    let server = EpmdServer::start(0).unwrap();
-    let port = server.port();
     let ours = unique("rs");
-    let (_listener, listen_port) = listen();
-    let _registration = epmd::register(port, &ours, listen_port, true, TIMEOUT).unwrap();
+    let (server, listen_port, _registered) = embedded_with(&ours);
+    let port = server.port();
 
     // erl waits until its own EPMD listing shows both nodes, then prints
     // the listing and its own lookup of our node.
@@ -462,11 +479,9 @@ fn embedded_server_answers_like_epmd() {
 
 #[test]
 fn embedded_server_survives_garbage() {
-    let server = EpmdServer::start(0).unwrap();
-    let port = server.port();
     let keeper = unique("keeper");
-    let (_listener, listen_port) = listen();
-    let _registration = epmd::register(port, &keeper, listen_port, true, TIMEOUT).unwrap();
+    let (server, listen_port, _registered) = embedded_with(&keeper);
+    let port = server.port();
 
     // A client that sends half a request and then says nothing must not
     // keep others from being served.
@@ -630,12 +645,7 @@ fn dropping_the_server_frees_its_port_and_ends_registrations() {
 #[test]
 fn a_lookup_in_our_own_embedded_epmd_says_so() {
     let port = free_port();
-    let node = erldp::Node::builder(format!("{}@localhost", unique("auto")))
-        .cookie("secret")
-        .epmd(erldp::EpmdMode::Auto)
-        .epmd_port(port)
-        .start()
-        .unwrap();
+    let node = auto_node(port);
     assert!(epmd::alive(port, TIMEOUT), "auto mode started an EPMD");
     let missing = format!("{}@localhost", unique("missing"));
     match node.connect(&missing) {
@@ -653,12 +663,7 @@ fn a_lookup_in_our_own_embedded_epmd_says_so() {
     node.close();
 
     let (_epmd, otp_port) = start_epmd();
-    let node = erldp::Node::builder(format!("{}@localhost", unique("auto")))
-        .cookie("secret")
-        .epmd(erldp::EpmdMode::Auto)
-        .epmd_port(otp_port)
-        .start()
-        .unwrap();
+    let node = auto_node(otp_port);
     match node.connect(&missing) {
         Err(Error::NodeNotFound { reason, .. }) => {
             assert!(reason.contains("is not registered in EPMD at"), "{reason}");

@@ -7,7 +7,7 @@
 //! `connect.rs`, start/rpc/close cycles and soaks in `endurance.rs`, a
 //! network partition in `partition.rs`, hostile peers in `hostile.rs`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -15,27 +15,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::{Dest, Mailbox, Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp::{Dest, Node, Term};
+use erldp_testkit::{eventually, random_name, BeamPeer};
+
+mod common;
+use common::{assert_rpc_answers, next, peer_and_node_with, raw};
 
 const T: Duration = Duration::from_secs(30);
-
-fn next(inbox: &Mailbox) -> Term {
-    inbox
-        .recv_timeout(T)
-        .expect("receive")
-        .expect("a message in time")
-        .term
-}
-
-/// Waits (up to `T`) until `done` holds.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {T:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A peer killed with `kill -9` and started again under the same name (a
 /// new creation) gets nothing from us that was meant for the node that
@@ -100,48 +86,18 @@ impl ExpectNode for BeamPeer {
     }
 }
 
-/// Whether `node` closes `stream` (EOF or reset) within `within`.
-fn closed_by_node(stream: &mut TcpStream, within: Duration) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        stream.set_read_timeout(Some(left)).expect("timeout");
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(err) => {
-                return !matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                )
-            }
-        }
-    }
-}
-
 /// 500 sockets that send nothing, garbage, or a name message and then
 /// nothing, are all closed by the node, which meanwhile answers its peers.
 #[test]
 fn stalled_and_garbage_sockets_are_closed_while_the_node_serves() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(2))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(2)));
     assert!(node.ping(beam.node()));
-    let mut name = vec![b'N'];
-    name.extend_from_slice(&erldp::flags::SUPPORTED.to_be_bytes());
-    name.extend_from_slice(&1u32.to_be_bytes());
     let stalled_name = format!("{}@{}", random_name("stall"), node.host());
-    name.extend_from_slice(&(stalled_name.len() as u16).to_be_bytes());
-    name.extend_from_slice(stalled_name.as_bytes());
-    let mut framed = (name.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&name);
+    let framed = raw::framed(&raw::name_message(
+        erldp::flags::SUPPORTED,
+        raw::CREATION,
+        &stalled_name,
+    ));
     let mut sockets: Vec<TcpStream> = (0..500)
         .map(|i| {
             let mut socket = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
@@ -155,17 +111,14 @@ fn stalled_and_garbage_sockets_are_closed_while_the_node_serves() {
         .collect();
     let us = node.name();
     for _ in 0..20 {
-        let answer = node
-            .rpc(beam.node(), "erlang", "node", vec![], T)
-            .expect("rpc while the sockets stall");
-        assert!(answer.is_atom(beam.node()));
+        assert_rpc_answers(&node, beam.node(), "while the sockets stall");
     }
-    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(beam.ping(us));
     for (i, socket) in sockets.iter_mut().enumerate() {
-        assert!(closed_by_node(socket, T), "socket {i} is still open");
+        assert!(raw::closed_by_node(socket, T), "socket {i} is still open");
     }
     let mut later = BeamPeer::builder().cookie(beam.cookie()).start();
-    assert_eq!(later.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(later.ping(us));
 }
 
 /// 32 threads call and message a peer that is killed with `kill -9` and

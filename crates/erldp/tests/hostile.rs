@@ -9,20 +9,19 @@ use std::thread;
 use std::time::Duration;
 
 use erldp::error::TERM_TEXT_IN_ERRORS;
-use erldp::{Atom, BigInt, EpmdMode, Error, Mailbox, Node, Term};
-use erldp_testkit::{random_cookie, random_name, BeamPeer};
+use erldp::{Atom, BigInt, EpmdMode, Error, Node, Term};
+use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
+
+mod common;
+use common::{
+    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with,
+    peer_node_inbox, raw,
+};
 
 const T: Duration = Duration::from_secs(30);
 
 /// The atom tests look at the process's atom table; one at a time.
 static ATOM_TABLE: Mutex<()> = Mutex::new(());
-
-fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node")
-}
 
 /// Lets `peer` reach `node` with `node`'s cookie, whatever its own.
 fn share_cookie(peer: &mut BeamPeer, node: &Node, cookie: &str) {
@@ -42,14 +41,6 @@ fn send_and_watch(peer: &mut BeamPeer, us: Atom, message: &str) -> String {
          receive {{nodedown, '{us}'}} -> dropped \
          after case net_adm:ping('{us}') of pong -> 0; pang -> 20000 end -> kept end."
     ))
-}
-
-fn next(inbox: &Mailbox) -> Term {
-    inbox
-        .recv_timeout(T)
-        .expect("receive")
-        .expect("a message in time")
-        .term
 }
 
 /// Item 7: more than the BEAM's 1,048,576 new atoms from one peer. They are
@@ -152,9 +143,7 @@ fn a_peer_over_its_atom_budget_loses_its_connection_and_no_one_else_does() {
 /// before anything is built for it; the peer reconnects and is heard.
 #[test]
 fn a_message_past_max_message_terms_costs_the_connection_not_the_node() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     assert_eq!(
         send_and_watch(&mut peer, us, "lists:duplicate(9000000, [])"),
@@ -163,8 +152,7 @@ fn a_message_past_max_message_terms_costs_the_connection_not_the_node() {
     assert_eq!(send_and_watch(&mut peer, us, "small"), "kept");
     assert_eq!(next(&inbox), Term::atom("small"));
 
-    let roomy = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
+    let roomy = builder_for(&peer)
         .max_message_terms(2_000_000)
         .start()
         .expect("node");
@@ -214,10 +202,7 @@ fn unauthenticated_peers_make_no_atoms() {
 
     // A BEAM node with a long name and the wrong cookie.
     let mut beam = BeamPeer::builder().name_prefix("x".repeat(190)).start();
-    assert_eq!(
-        beam.eval_ok(&format!("net_adm:ping('{}').", node.name())),
-        "pang"
-    );
+    assert!(!beam.ping(node.name()));
     assert!(
         !Atom::is_in_table(beam.node()),
         "{} became an atom",
@@ -229,8 +214,7 @@ fn unauthenticated_peers_make_no_atoms() {
 /// terms themselves stay whole.
 #[test]
 fn a_huge_remote_reason_makes_a_short_error_message() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     let reason = Term::binary(vec![b'x'; 20 << 20]);
     let err = node
         .rpc(peer.node(), "erlang", "error", vec![reason.clone()], T)
@@ -276,7 +260,7 @@ fn a_malformed_control_with_huge_terms_makes_short_errors() {
         Term::binary(vec![b'x'; 20 << 20]),
         BigInt::from_magnitude(false, &magnitude).into_term(),
     ]);
-    raw::send_control(&mut peer, &control);
+    raw::send_control(&mut peer, &control, None);
     for rpc in rpcs {
         let err = rpc.wait(T).expect_err("the connection went");
         let text = err.to_string();
@@ -294,7 +278,7 @@ fn a_malformed_control_with_huge_terms_makes_short_errors() {
     }
     let (mut peer, name) = raw::connect(&node, &cookie);
     let rpc = node.rpc_start(&name, "m", "f", vec![]).expect("rpc_start");
-    raw::send_control(&mut peer, &flat);
+    raw::send_control(&mut peer, &flat, None);
     let text = rpc.wait(T).expect_err("the connection went").to_string();
     assert!(text.contains(",16#7F5A5A5A"), "{text}");
 }
@@ -327,7 +311,7 @@ fn a_peer_that_answers_nok_and_dies_cuts_nobody_off() {
     assert!(err.to_string().contains("simultaneous connect"), "{err}");
 
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
     assert_eq!(node.nodes(), vec![Atom::new(peer.node())]);
     let (alive, host) = peer.node().split_once('@').expect("name@host");
     let port = erldp::epmd::port_please(host, 4369, alive, T)
@@ -335,34 +319,7 @@ fn a_peer_that_answers_nok_and_dies_cuts_nobody_off() {
         .port;
     node.connect_to(peer.node(), ("127.0.0.1", port))
         .expect("the real peer");
-    let answer = node
-        .rpc(peer.node(), "erlang", "node", vec![], T)
-        .expect("rpc");
-    assert!(answer.is_atom(peer.node()));
-}
-
-/// Whether `node` closes `stream` (EOF or reset) within `within`; false
-/// when it is still open then.
-fn closed_by_node(stream: &mut TcpStream, within: Duration) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        stream.set_read_timeout(Some(left)).expect("timeout");
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(err) => {
-                return !matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                )
-            }
-        }
-    }
+    assert_rpc_answers(&node, peer.node(), "over the real peer's connection");
 }
 
 /// Item 2: a peer that sends its name message a byte at a time, each well
@@ -370,21 +327,19 @@ fn closed_by_node(stream: &mut TcpStream, within: Duration) -> bool {
 /// handshake has taken the setup time in all.
 #[test]
 fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(1))
-        .start()
-        .expect("node");
-    let mut dripper = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
-    let mut hello = raw::name_message(&format!("{}@{}", "d".repeat(200), node.host()));
-    let mut framed = (hello.len() as u16).to_be_bytes().to_vec();
-    framed.append(&mut hello);
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(1)));
+    let mut dripper = raw::connection(&node);
+    let name = format!("{}@{}", "d".repeat(200), node.host());
+    let framed = raw::framed(&raw::name_message(
+        erldp::flags::SUPPORTED,
+        raw::CREATION,
+        &name,
+    ));
     // Twenty times the setup time: a per-read timeout never fires.
     let mut cut_off = false;
     for byte in framed.iter().take(100) {
         if dripper.write_all(&[*byte]).is_err()
-            || closed_by_node(&mut dripper, Duration::from_millis(200))
+            || raw::closed_by_node(&mut dripper, Duration::from_millis(200))
         {
             cut_off = true;
             break;
@@ -392,36 +347,31 @@ fn a_handshake_that_drips_is_cut_off_at_the_setup_time() {
     }
     assert!(cut_off, "a handshake dripping for 20 s was still open");
     let us = node.name();
-    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(beam.ping(us));
 }
 
 /// Item 2: past `max_pending_handshakes` handshakes under way, a new
 /// connection is closed at once; when they are gone, peers connect again.
 #[test]
 fn pending_handshakes_are_bounded() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(120))
-        .max_pending_handshakes(8)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| {
+        node.setup_timeout(Duration::from_secs(120))
+            .max_pending_handshakes(8)
+    });
     let mut silent: Vec<TcpStream> = (0..8)
-        .map(|_| TcpStream::connect(("127.0.0.1", node.port())).expect("connect"))
+        .map(|_| raw::start_handshake(&node, &format!("{}@{}", random_name("silent"), node.host())))
         .collect();
     // Each has its handshake thread once the node answers its name message.
     for stream in &mut silent {
-        let name = format!("{}@{}", random_name("silent"), node.host());
-        raw::send(stream, &raw::name_message(&name));
         assert_eq!(raw::recv(stream), b"sok");
     }
-    let mut ninth = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
+    let mut ninth = raw::connection(&node);
     assert!(
-        closed_by_node(&mut ninth, T),
+        raw::closed_by_node(&mut ninth, T),
         "a ninth handshake was let in while eight were under way"
     );
     let us = node.name();
-    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pang");
+    assert!(!beam.ping(us));
     drop(silent);
     let pong = beam.eval_ok(&format!(
         "erldp_test:wait_for(fun() -> net_adm:ping('{us}') =:= pong end, 30000)."
@@ -437,36 +387,23 @@ fn pending_handshakes_are_bounded() {
 /// through meanwhile.
 #[test]
 fn a_name_squatter_without_the_cookie_blocks_nothing() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(60))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(60)));
     let us = node.name();
     assert!(node.ping(beam.node()), "the name becomes known");
     beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
-    let deadline = std::time::Instant::now() + T;
-    while !node.nodes().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "still connected");
-        thread::sleep(Duration::from_millis(10));
-    }
+    eventually("our node to see the disconnect", || node.nodes().is_empty());
 
     let mut squatter = raw::start_handshake(&node, beam.node());
     assert_eq!(raw::recv(&mut squatter), b"sok");
     assert_eq!(raw::recv(&mut squatter)[0], b'N', "the challenge");
 
-    assert_eq!(beam.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(beam.ping(us));
     beam.eval_ok(&format!("true = erlang:disconnect_node('{us}')."));
     // An rpc made before we have seen the disconnect would go down with it.
-    while !node.nodes().is_empty() {
-        assert!(std::time::Instant::now() < deadline + T, "still connected");
-        thread::sleep(Duration::from_millis(10));
-    }
-    let answer = node
-        .rpc(beam.node(), "erlang", "node", vec![], T)
-        .expect("rpc while the squatter waits");
-    assert!(answer.is_atom(beam.node()));
+    eventually("our node to see the second disconnect", || {
+        node.nodes().is_empty()
+    });
+    assert_rpc_answers(&node, beam.node(), "while the squatter waits");
     drop(squatter);
 }
 
@@ -476,8 +413,7 @@ fn a_name_squatter_without_the_cookie_blocks_nothing() {
 /// real exit arrives.
 #[test]
 fn forged_signals_cost_the_forger_its_connection() {
-    let mut beam = BeamPeer::start();
-    let node = node_for(&beam);
+    let (mut beam, node) = peer_and_node();
     let cookie = beam.cookie().to_string();
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     beam.eval_ok("erldp_test:collect(victim).");
@@ -537,9 +473,9 @@ fn forged_signals_cost_the_forger_its_connection() {
     ];
     for (what, control) in forgeries {
         let (mut forger, name) = raw::connect(&node, &cookie);
-        raw::send_control(&mut forger, &control);
+        raw::send_control(&mut forger, &control, None);
         assert!(
-            closed_by_node(&mut forger, T),
+            raw::closed_by_node(&mut forger, T),
             "{what}: the forger kept its connection"
         );
         assert!(
@@ -550,16 +486,9 @@ fn forged_signals_cost_the_forger_its_connection() {
     // A SEND_SENDER whose sender is the real process: not delivered.
     let (mut forger, _) = raw::connect(&node, &cookie);
     let send = Term::tuple(vec![22.into(), real.into(), to.clone()]);
-    let body = erldp::term::encode(&send).expect("control");
-    let message = erldp::term::encode(&Term::atom("forged_message")).expect("message");
-    let mut frame = vec![131, 68, 0];
-    frame.extend_from_slice(&body[1..]);
-    frame.extend_from_slice(&message[1..]);
-    let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
-    framed.extend_from_slice(&frame);
-    forger.write_all(&framed).expect("write");
+    raw::send_control(&mut forger, &send, Some(&Term::atom("forged_message")));
     assert!(
-        closed_by_node(&mut forger, T),
+        raw::closed_by_node(&mut forger, T),
         "SEND_SENDER: the forger kept its connection"
     );
 
@@ -598,14 +527,14 @@ fn fragmented_messages_in_flight_are_bounded() {
     assert!(node.nodes().contains(&Atom::new(&name)), "dropped at 16");
     raw::send_first_fragment(&mut peer, 16, 2, 255);
     assert!(
-        closed_by_node(&mut peer, T),
+        raw::closed_by_node(&mut peer, T),
         "17 unfinished messages were let in"
     );
 
     let (mut peer, _) = raw::connect(&node, &cookie);
     raw::send_first_fragment(&mut peer, 1, u64::MAX, 0);
     assert!(
-        closed_by_node(&mut peer, T),
+        raw::closed_by_node(&mut peer, T),
         "u64::MAX fragments were let in"
     );
 
@@ -628,12 +557,7 @@ fn fragmented_messages_in_flight_are_bounded() {
 /// answers the handshake.
 #[test]
 fn an_rpc_timeout_bounds_connecting() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .setup_timeout(Duration::from_secs(600))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(600)));
     beam.pause();
     let (done, result) = std::sync::mpsc::channel();
     {
@@ -648,10 +572,7 @@ fn an_rpc_timeout_bounds_connecting() {
     beam.resume();
     assert!(matches!(rpc, Err(Error::Timeout { .. })), "{rpc:?}");
     // The attempt goes on, and the connection serves the next call.
-    let answer = node
-        .rpc(beam.node(), "erlang", "node", vec![], T)
-        .expect("rpc after the peer woke");
-    assert!(answer.is_atom(beam.node()));
+    assert_rpc_answers(&node, beam.node(), "after the peer woke");
 }
 
 /// Item 9: a send to a peer that takes nothing waits for room only up to
@@ -659,13 +580,10 @@ fn an_rpc_timeout_bounds_connecting() {
 /// reads again.
 #[test]
 fn a_send_to_a_peer_that_reads_nothing_times_out() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .net_ticktime(Duration::from_secs(600))
-        .send_timeout(Duration::from_secs(1))
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| {
+        node.net_ticktime(Duration::from_secs(600))
+            .send_timeout(Duration::from_secs(1))
+    });
     beam.eval_ok("erldp_test:collect(sink).");
     assert!(node.ping(beam.node()));
     beam.pause();
@@ -710,12 +628,7 @@ fn a_send_to_a_peer_that_reads_nothing_times_out() {
 /// everything it held), and then starts again from nothing.
 #[test]
 fn links_and_monitors_per_peer_are_bounded() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .max_monitors_per_peer(1000)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.max_monitors_per_peer(1000));
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
     // Each command runs in a process of its own, whose monitors go when
@@ -758,8 +671,7 @@ fn monitored_spawns_count_against_the_bound_before_they_start() {
     use std::sync::Arc;
 
     let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
+    let node = builder_for(&beam)
         .max_monitors_per_peer(2)
         // A visible node would have global and pg on the peer monitor it
         // too, at times of their own.
@@ -791,12 +703,10 @@ fn monitored_spawns_count_against_the_bound_before_they_start() {
     ));
     // Either the third spawn ran (its monitor over the bound) or the
     // peer lost its connection.
-    let deadline = std::time::Instant::now() + T;
     let peer = Atom::new(beam.node());
-    while started.load(Ordering::SeqCst) < 3 && node.nodes().contains(&peer) {
-        assert!(std::time::Instant::now() < deadline, "neither within {T:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
+    eventually("the third spawn to run or the peer to go", || {
+        started.load(Ordering::SeqCst) >= 3 || !node.nodes().contains(&peer)
+    });
     drop(release);
     assert!(
         !node.nodes().contains(&peer),
@@ -812,12 +722,7 @@ fn monitored_spawns_count_against_the_bound_before_they_start() {
 /// well-behaved peer lost its connection for links nobody holds.
 #[test]
 fn links_being_undone_when_our_process_closes_are_released() {
-    let mut beam = BeamPeer::start();
-    let node = Node::builder(random_name("rs"))
-        .cookie(beam.cookie())
-        .max_monitors_per_peer(3)
-        .start()
-        .expect("node");
+    let (mut beam, node) = peer_and_node_with(|node| node.max_monitors_per_peer(3));
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let us = node.name();
     // A suspended process handles no signals: our unlinks stay
@@ -849,9 +754,7 @@ fn links_being_undone_when_our_process_closes_are_released() {
 /// it is full and counts them; signals still arrive.
 #[test]
 fn a_mailbox_queue_limit_drops_messages_not_signals() {
-    let mut beam = BeamPeer::start();
-    let node = node_for(&beam);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut beam, node, inbox) = peer_node_inbox();
     inbox.set_queue_limit(Some(100));
     assert_eq!(inbox.queue_limit(), Some(100));
     beam.eval_ok("erldp_test:collect(target).");
@@ -901,22 +804,13 @@ fn a_mailbox_queue_limit_drops_messages_not_signals() {
 /// free.
 #[test]
 fn calls_and_spawn_requests_past_max_queue_are_refused() {
-    let mut beam = BeamPeer::start();
-    let node = node_for(&beam);
+    let (mut beam, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = std::sync::mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = std::sync::mpsc::channel::<()>();
-    let started_tx = Mutex::new(started_tx);
-    let gated = move || {
-        started_tx.lock().unwrap().send(()).expect("started");
-        release.lock().unwrap().recv().expect("released");
-    };
-    let gated = std::sync::Arc::new(gated);
+    let (gate, hold) = gate();
     let _served = {
-        let gated = std::sync::Arc::clone(&gated);
+        let hold = hold.clone();
         node.serve_with("gate", erldp::ServeOptions::new().max_queue(3), move |_| {
-            gated();
+            hold.hold();
             Ok(erldp::serve::Reply::Value(Term::atom("served")))
         })
         .expect("serve")
@@ -926,7 +820,7 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
             "gated",
             erldp::ServeOptions::new().concurrency(1).max_queue(3),
             move |_| {
-                gated();
+                hold.hold();
                 Ok(Term::atom("exposed"))
             },
         )
@@ -945,7 +839,7 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
         beam.eval_ok(&format!(
             "erldp_test:collect(answers), spawn(fun() -> answers ! (catch {first}) end), ok."
         ));
-        started.recv_timeout(T).expect("the first request runs");
+        gate.started("the first request");
         beam.eval_ok(&format!(
             "[spawn(fun() -> answers ! (catch {flood}) end) || _ <- lists:seq(1, 10)], ok."
         ));
@@ -954,10 +848,10 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
         let refused = beam.eval_ok("length([R || R <- erldp_test:collected(answers, 7, 30000), string:find(io_lib:format(\"~p\", [R]), \"overload\") =/= nomatch]).");
         assert_eq!(refused, "7", "{first}");
         for _ in 0..4 {
-            release_tx.send(()).expect("release");
+            gate.release();
         }
         for _ in 0..3 {
-            started.recv_timeout(T).expect("a queued request runs");
+            gate.started("a queued request");
         }
         let served = beam.eval_ok(
             "length([R || R <- erldp_test:collected(answers, 11, 30000), \
@@ -967,117 +861,5 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
             served, "4",
             "the running one and the three queued are answered"
         );
-    }
-}
-
-/// Just enough of the protocol to play a peer that BEAM cannot be: the
-/// initiator's handshake, and frames with an empty atom cache header.
-mod raw {
-    use super::*;
-    use md5::{Digest, Md5};
-
-    pub fn send(stream: &mut TcpStream, message: &[u8]) {
-        let mut framed = (message.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(message);
-        stream
-            .write_all(&framed)
-            .expect("writing a handshake message");
-    }
-
-    pub fn recv(stream: &mut TcpStream) -> Vec<u8> {
-        let mut len = [0u8; 2];
-        stream
-            .read_exact(&mut len)
-            .expect("reading a handshake message");
-        let mut message = vec![0; usize::from(u16::from_be_bytes(len))];
-        stream
-            .read_exact(&mut message)
-            .expect("reading a handshake message");
-        message
-    }
-
-    fn digest(challenge: u32, cookie: &str) -> [u8; 16] {
-        let mut md5 = Md5::new();
-        md5.update(cookie.as_bytes());
-        md5.update(challenge.to_string().as_bytes());
-        md5.finalize().into()
-    }
-
-    /// Connects to `node` as a new peer that knows the cookie; returns the
-    /// socket after the handshake, and the peer's name.
-    pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
-        let name = format!("{}@{}", random_name("raw"), node.host());
-        let mut stream = start_handshake(node, &name);
-        assert_eq!(recv(&mut stream), b"sok");
-        let challenge = recv(&mut stream);
-        let theirs = u32::from_be_bytes(challenge[9..13].try_into().expect("4 bytes"));
-        let mut reply = vec![b'r'];
-        reply.extend_from_slice(&7u32.to_be_bytes());
-        reply.extend_from_slice(&digest(theirs, cookie));
-        send(&mut stream, &reply);
-        assert_eq!(recv(&mut stream)[0], b'a');
-        // The node takes the connection into use just after its last
-        // handshake message; until then an rpc to the peer would connect anew.
-        let deadline = std::time::Instant::now() + T;
-        while !node.nodes().iter().any(|peer| peer.as_str() == name) {
-            assert!(std::time::Instant::now() < deadline, "{name} never came up");
-            thread::sleep(Duration::from_millis(10));
-        }
-        // Drained, so that the node never waits to write; not answered: the
-        // tests end long before a tick is missed.
-        let mut reader = stream.try_clone().expect("clone");
-        thread::spawn(move || {
-            let mut buf = vec![0u8; 1 << 16];
-            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
-        });
-        (stream, name)
-    }
-
-    /// A version 6 name message for `name`.
-    pub fn name_message(name: &str) -> Vec<u8> {
-        let mut hello = vec![b'N'];
-        hello.extend_from_slice(&erldp::flags::SUPPORTED.to_be_bytes());
-        hello.extend_from_slice(&1u32.to_be_bytes());
-        hello.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        hello.extend_from_slice(name.as_bytes());
-        hello
-    }
-
-    /// Connects to `node` and sends the name message with `name`.
-    pub fn start_handshake(node: &Node, name: &str) -> TcpStream {
-        let mut stream = TcpStream::connect(("127.0.0.1", node.port())).expect("connecting");
-        send(&mut stream, &name_message(name));
-        stream
-    }
-
-    /// The first of `fragments` fragments of message `sequence`, with
-    /// `refs` new atom cache entries and a little of a control message.
-    pub fn send_first_fragment(stream: &mut TcpStream, sequence: u64, fragments: u64, refs: usize) {
-        let mut frame = vec![131, 69];
-        frame.extend_from_slice(&sequence.to_be_bytes());
-        frame.extend_from_slice(&fragments.to_be_bytes());
-        frame.push(refs as u8);
-        if refs > 0 {
-            // New entries, short atoms: the flag nibble 8 | segment 0.
-            frame.extend(std::iter::repeat_n(0x88u8, refs / 2 + 1));
-            for i in 0..refs {
-                frame.push(i as u8);
-                let atom = format!("a{i}");
-                frame.push(atom.len() as u8);
-                frame.extend_from_slice(atom.as_bytes());
-            }
-        }
-        frame.extend_from_slice(&[104, 4, 97, 6]);
-        let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&frame);
-        stream.write_all(&framed).expect("writing a fragment");
-    }
-
-    pub fn send_control(stream: &mut TcpStream, control: &Term) {
-        let body = erldp::term::encode(control).expect("control encodes");
-        let mut frame = ((body.len() - 1 + 3) as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&[131, 68, 0]);
-        frame.extend_from_slice(&body[1..]);
-        stream.write_all(&frame).expect("writing a frame");
     }
 }

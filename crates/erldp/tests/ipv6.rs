@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use erldp::tls::TlsConfig;
 use erldp::{Dest, Error, Node, Term};
-use erldp_testkit::{random_name, BeamPeer, Otp, TlsFiles};
+use erldp_testkit::{random_name, BeamPeer, BeamPeerBuilder, Otp, TlsFiles};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -26,6 +26,11 @@ fn carried(peer: &mut BeamPeer, node: &Node) -> String {
              {{P, F, Ip}} \
           end)()."
     ))
+}
+
+/// A BEAM node of `otp` whose distribution runs over IPv6 (`inet6_tcp`).
+fn inet6_peer(otp: &Otp) -> BeamPeerBuilder {
+    BeamPeer::builder().otp(otp.clone()).proto_dist("inet6_tcp")
 }
 
 fn ipv6_node(cookie: &str) -> erldp::NodeBuilder {
@@ -62,11 +67,7 @@ fn both_directions(otp: &Otp, peer: &mut BeamPeer, ours: impl Fn() -> Node, expe
     let name = node.name();
     let us = name.as_str();
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    assert_eq!(
-        peer.eval_ok(&format!("net_adm:ping('{us}').")),
-        "pong",
-        "{otp}"
-    );
+    assert!(peer.ping(us), "{otp}");
     assert_eq!(carried(peer, &node), expected, "{otp}: BEAM connected");
     peer.eval_ok(&format!("{{inbox, '{us}'}} ! hello."));
     let message = inbox.recv_timeout(T).expect("recv").expect("the message");
@@ -76,10 +77,7 @@ fn both_directions(otp: &Otp, peer: &mut BeamPeer, ours: impl Fn() -> Node, expe
 #[test]
 fn inet6_tcp_nodes_both_directions_on_every_otp() {
     for otp in Otp::available() {
-        let mut peer = BeamPeer::builder()
-            .otp(otp.clone())
-            .proto_dist("inet6_tcp")
-            .start();
+        let mut peer = inet6_peer(&otp).start();
         let cookie = peer.cookie().to_string();
         both_directions(
             &otp,
@@ -132,11 +130,7 @@ fn inet6_tls_nodes_both_directions_on_every_otp() {
 #[test]
 fn long_names_with_an_ipv6_address() {
     for otp in Otp::available() {
-        let mut peer = BeamPeer::builder()
-            .otp(otp.clone())
-            .proto_dist("inet6_tcp")
-            .host("::1")
-            .start();
+        let mut peer = inet6_peer(&otp).host("::1").start();
         assert!(peer.node().ends_with("@::1"), "{}", peer.node());
         let cookie = peer.cookie().to_string();
         both_directions(
@@ -163,11 +157,7 @@ fn an_inet_tcp_node_reaches_our_ipv6_node_over_ipv4() {
         let node = ipv6_node(peer.cookie()).start().expect("node");
         let name = node.name();
         let us = name.as_str();
-        assert_eq!(
-            peer.eval_ok(&format!("net_adm:ping('{us}').")),
-            "pong",
-            "{otp}"
-        );
+        assert!(peer.ping(us), "{otp}");
         let seen = carried(&mut peer, &node);
         assert!(seen.starts_with("{tcp,inet,{127,"), "{otp}: {seen}");
     }

@@ -3,53 +3,48 @@
 //! can make (pids, refs, ports, funs), sends to pids and aliases, messages
 //! sent as ETF bytes, and a 64 MiB binary each way.
 
-use std::time::Duration;
-
-use erldp::{Dest, Mailbox, Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp::{Dest, Mailbox, Term};
 use md5::{Digest, Md5};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/corpus.txt");
+mod common;
+use common::{next, peer_node_inbox};
 
+/// The corpus's terms, in order.
 fn corpus() -> Vec<Term> {
-    std::fs::read_to_string(CORPUS)
-        .expect("tests/corpus.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('%'))
-        .map(|line| {
-            line.parse::<Term>()
-                .unwrap_or_else(|err| panic!("corpus line {line}: {err}"))
-        })
+    common::corpus()
+        .into_iter()
+        .map(|entry| entry.term)
         .collect()
 }
 
-fn setup(peer: &BeamPeer) -> (Node, Mailbox) {
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node");
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    (node, inbox)
+/// The corpus as an Erlang string, for `file:consult/1`.
+fn corpus_file() -> String {
+    common::erl_string(&common::corpus_path())
 }
 
-fn recv(inbox: &Mailbox) -> Term {
-    inbox
-        .recv_timeout(Duration::from_secs(20))
-        .expect("recv")
-        .expect("a message in time")
-        .term
+/// The start of `term` as text, for messages about terms that may be huge.
+fn start_of(term: &Term) -> String {
+    term.to_string().chars().take(80).collect()
+}
+
+/// The second element of the next message in `inbox`, a `{Tag, Value, ...}`
+/// tuple.
+fn next_value(inbox: &Mailbox) -> Term {
+    match next(inbox) {
+        Term::Tuple(mut fields) if fields.len() >= 2 => fields.swap_remove(1),
+        other => panic!("not a {{Tag, Value}} tuple: {}", start_of(&other)),
+    }
 }
 
 #[test]
 fn the_corpus_round_trips_both_ways() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let terms = corpus();
     assert!(terms.len() >= 100, "the corpus is thorough");
     let n = terms.len();
+    let file = corpus_file();
     peer.eval_ok(&format!(
-        "{{ok, C}} = file:consult(\"{CORPUS}\"), erldp_test:collect(sink), length(C)."
+        "{{ok, C}} = file:consult({file}), erldp_test:collect(sink), length(C)."
     ));
 
     // Rust -> BEAM: every term arrives =:= to what erl parsed.
@@ -72,15 +67,14 @@ fn the_corpus_round_trips_both_ways() {
     let us = node.name();
     peer.eval_ok(&format!("[{{inbox, '{us}'}} ! T || T <- C], ok."));
     for (i, expected) in terms.iter().enumerate() {
-        let got = recv(&inbox);
+        let got = next(&inbox);
         assert_eq!(&got, expected, "corpus term {} came back different", i + 1);
     }
 }
 
 #[test]
 fn beam_only_terms_come_back_unchanged() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(back).");
     peer.eval_ok(
@@ -96,7 +90,7 @@ fn beam_only_terms_come_back_unchanged() {
         .expect("count");
     let back = Dest::name("back", peer.node());
     for _ in 0..n {
-        let term = recv(&inbox);
+        let term = next(&inbox);
         let reparsed: Term = term
             .to_string()
             .parse()
@@ -112,15 +106,11 @@ fn beam_only_terms_come_back_unchanged() {
 
 #[test]
 fn sends_to_a_pid_and_to_an_alias() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(sink).");
     peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink_pid, whereis(sink)}}."));
-    let pid = match recv(&inbox) {
-        Term::Tuple(fields) => fields[1].as_pid().expect("pid"),
-        other => panic!("unexpected {other}"),
-    };
+    let pid = next_value(&inbox).as_pid().expect("pid");
     inbox
         .send(&Dest::Pid(pid), Term::atom("to_the_pid"))
         .expect("send to pid");
@@ -135,10 +125,7 @@ fn sends_to_a_pid_and_to_an_alias() {
          spawn(fun() -> Al = alias(), Self ! {{al, Al}}, receive M -> got_alias ! M end end), \
          receive {{al, Al2}} -> {{inbox, '{us}'}} ! {{alias, Al2}} end, ok."
     ));
-    let alias2 = match recv(&inbox) {
-        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
-        other => panic!("unexpected {other}"),
-    };
+    let alias2 = next_value(&inbox).as_reference().expect("alias");
     inbox
         .send(&Dest::Alias(alias2), Term::atom("via_alias"))
         .expect("send to alias");
@@ -150,8 +137,7 @@ fn sends_to_a_pid_and_to_an_alias() {
 
 #[test]
 fn a_closed_mailbox_sends_nothing() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     peer.eval_ok("erldp_test:collect(sink).");
     let sender = node.mailbox(None).expect("mailbox");
     let sink = Dest::name("sink", peer.node());
@@ -176,8 +162,7 @@ fn a_closed_mailbox_sends_nothing() {
 
 #[test]
 fn pre_encoded_messages_arrive_as_terms() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     peer.eval_ok("erldp_test:collect(sink).");
     let sink = Dest::name("sink", peer.node());
@@ -227,7 +212,7 @@ fn pre_encoded_messages_arrive_as_terms() {
     inbox
         .send_encoded(&Dest::name("inbox", us.as_str()), &plain)
         .expect("send locally");
-    assert!(matches!(recv(&inbox), Term::Tuple(fields) if fields[0].is_atom("hello")));
+    assert!(matches!(next(&inbox), Term::Tuple(fields) if fields[0].is_atom("hello")));
 }
 
 /// Above 64 KiB, ETF handed to `send_encoded` is checked without being
@@ -236,8 +221,7 @@ fn pre_encoded_messages_arrive_as_terms() {
 /// that are malformed anywhere are refused as small ones are.
 #[test]
 fn large_pre_encoded_messages_arrive_as_given_and_bad_ones_do_not() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     let terms = corpus();
     let pad = 100_000;
@@ -248,30 +232,22 @@ fn large_pre_encoded_messages_arrive_as_given_and_bad_ones_do_not() {
     ]);
     let etf = erldp::term::encode(&message).expect("encodes");
     assert!(etf.len() > 64 << 10, "large enough to be framed as given");
+    let file = corpus_file();
     peer.eval_ok(&format!(
-        "{{ok, C}} = file:consult(\"{CORPUS}\"), \
+        "{{ok, C}} = file:consult({file}), \
          Want = {{corpus, C, binary:copy(<<7>>, {pad})}}, \
          erldp_test:collect(sink), ok."
     ));
     let sink = Dest::name("sink", peer.node());
     inbox.send_encoded(&sink, &etf).expect("to a name");
     peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink, whereis(sink)}}, ok."));
-    let pid = match recv(&inbox) {
-        Term::Tuple(fields) => match fields[1] {
-            Term::Pid(pid) => pid,
-            ref other => panic!("unexpected {other}"),
-        },
-        other => panic!("unexpected {other}"),
-    };
+    let pid = next_value(&inbox).as_pid().expect("pid");
     node.send_encoded(&Dest::Pid(pid), &etf).expect("to a pid");
     peer.eval_ok(&format!(
         "spawn(fun() -> Al = alias(), {{inbox, '{us}'}} ! {{alias, Al}}, \
          receive M -> sink ! M end end), ok."
     ));
-    let alias = match recv(&inbox) {
-        Term::Tuple(fields) => fields[1].as_reference().expect("alias"),
-        other => panic!("unexpected {other}"),
-    };
+    let alias = next_value(&inbox).as_reference().expect("alias");
     inbox
         .send_encoded(&Dest::Alias(alias), &etf)
         .expect("to an alias");
@@ -330,8 +306,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_64_mib_binary_travels_both_ways() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     const SIZE: usize = 64 << 20;
 
@@ -342,18 +317,9 @@ fn a_64_mib_binary_travels_both_ways() {
          binary:encode_hex(erlang:md5(B)).",
         SIZE / 65536
     ));
-    let big = match recv(&inbox) {
-        Term::Tuple(fields) => match &fields[1] {
-            Term::Binary(bytes) => bytes.clone(),
-            other => panic!(
-                "not a binary: {}",
-                other.to_string().chars().take(80).collect::<String>()
-            ),
-        },
-        other => panic!(
-            "unexpected {}",
-            other.to_string().chars().take(80).collect::<String>()
-        ),
+    let big = match next_value(&inbox) {
+        Term::Binary(bytes) => bytes,
+        other => panic!("not a binary: {}", start_of(&other)),
     };
     assert_eq!(big.len(), SIZE);
     assert_eq!(
@@ -376,18 +342,14 @@ fn a_64_mib_binary_travels_both_ways() {
 
 #[test]
 fn many_messages_arrive_in_order() {
-    let mut peer = BeamPeer::start();
-    let (node, inbox) = setup(&peer);
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     const N: usize = 20_000;
     peer.eval_ok(&format!(
         "[{{inbox, '{us}'}} ! {{seq, I, <<0:128>>}} || I <- lists:seq(1, {N})], ok."
     ));
     for i in 1..=N {
-        match recv(&inbox) {
-            Term::Tuple(fields) => assert_eq!(fields[1], Term::from(i as i64)),
-            other => panic!("unexpected {other}"),
-        }
+        assert_eq!(next_value(&inbox), Term::from(i as i64));
     }
     peer.eval_ok("erldp_test:collect(count).");
     let dest = Dest::name("count", peer.node());

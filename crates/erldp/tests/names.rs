@@ -10,29 +10,36 @@ fn short_and_long_named_nodes_refuse_each_other_as_beam_does() {
     let long_peer = BeamPeer::builder().long_names(true).start();
     let short_peer = BeamPeer::builder().cookie(long_peer.cookie()).start();
 
-    let short = Node::builder(random_name("rs"))
-        .cookie(long_peer.cookie())
-        .start()
-        .expect("node");
-    let err = short
-        .connect(long_peer.node())
-        .expect_err("a long-named peer");
-    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
-    assert!(err.to_string().contains("long name"), "{err}");
-    assert!(!short.ping(long_peer.node()));
-    short
-        .connect(short_peer.node())
-        .expect("a short-named peer");
-
-    let long = Node::builder(format!("{}@127.0.0.1", random_name("rs")))
-        .cookie(long_peer.cookie())
-        .start()
-        .expect("node");
-    let err = long
-        .connect(short_peer.node())
-        .expect_err("a short-named peer");
-    assert!(err.to_string().contains("short name"), "{err}");
-    long.connect(long_peer.node()).expect("a long-named peer");
+    let cases = [
+        (
+            "short",
+            random_name("rs"),
+            &short_peer,
+            &long_peer,
+            "long name",
+        ),
+        (
+            "long",
+            format!("{}@127.0.0.1", random_name("rs")),
+            &long_peer,
+            &short_peer,
+            "short name",
+        ),
+    ];
+    for (kind, name, same, other, refusal) in cases {
+        let node = Node::builder(name)
+            .cookie(long_peer.cookie())
+            .start()
+            .expect("node");
+        let err = node
+            .connect(other.node())
+            .expect_err("a peer with the other kind of name");
+        assert_eq!(err.kind(), ErrorKind::Connection, "{kind}: {err}");
+        assert!(err.to_string().contains(refusal), "{kind}: {err}");
+        assert!(!node.ping(other.node()), "{kind}");
+        node.connect(same.node())
+            .unwrap_or_else(|err| panic!("{kind}: a peer with a {kind} name: {err}"));
+    }
 }
 
 #[test]

@@ -339,28 +339,26 @@ fn random_and_mutated_text_never_panics() {
     assert!(parsed > 1000, "only {parsed} texts parsed");
 }
 
+/// Asserts that `error` is a decode error at `offset` whose reason mentions `words`.
+fn assert_decode_error(error: Option<Error>, offset: usize, words: &str) {
+    let Some(Error::Decode { offset: at, reason }) = error else {
+        panic!("not a decode error: {error:?}")
+    };
+    assert_eq!(at, offset, "{reason}");
+    assert!(reason.contains(words), "{reason}");
+}
+
 #[test]
 fn lying_lengths_fail_before_allocating() {
     // LIST_EXT claiming 2^32-1 elements: the five bytes of tag and length,
     // as a term body and as a whole encoding with one more byte.
     let body = [108, 255, 255, 255, 255];
     let (error, bytes) = allocated_by(|| Decoder::new(&body).term().err());
-    let Some(Error::Decode { offset, reason }) = error else {
-        panic!("unexpected {error:?}")
-    };
-    assert_eq!(offset, 5);
-    assert!(
-        reason.contains("4294967295 elements but only 0 bytes are left"),
-        "{reason}"
-    );
+    assert_decode_error(error, 5, "4294967295 elements but only 0 bytes are left");
     assert!(bytes < 1024, "allocated {bytes} bytes for a 5-byte input");
     let input = [131, 108, 255, 255, 255, 255, 106];
     let (error, bytes) = allocated_by(|| decode(&input).err());
-    let Some(Error::Decode { offset, reason }) = error else {
-        panic!("unexpected {error:?}")
-    };
-    assert_eq!(offset, 6);
-    assert!(reason.contains("4294967295 elements"), "{reason}");
+    assert_decode_error(error, 6, "4294967295 elements");
     assert!(bytes < 1024, "allocated {bytes} bytes for a 7-byte input");
 
     for input in [
@@ -393,14 +391,7 @@ fn nested_counts_cannot_reserve_more_than_the_input_holds() {
     }
     input.resize(len, 106);
     let (error, bytes) = allocated_by(|| decode(&input).err());
-    let Some(Error::Decode { offset, reason }) = error else {
-        panic!("unexpected {error:?}")
-    };
-    assert_eq!(offset, 11);
-    assert!(
-        reason.contains("the containers around it still expect"),
-        "{reason}"
-    );
+    assert_decode_error(error, 11, "the containers around it still expect");
     let term = std::mem::size_of::<Term>();
     assert!(
         bytes <= term * len + 4096,

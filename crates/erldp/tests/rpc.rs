@@ -7,17 +7,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::{Dest, Error, Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp::{Dest, Error, Term};
+use erldp_testkit::{eventually, random_name};
+
+mod common;
+use common::{assert_rpc_answers, peer_and_node};
 
 const T: Duration = Duration::from_secs(10);
-
-fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node")
-}
 
 fn args(text: &str) -> Vec<Term> {
     match text.parse::<Term>().expect("args") {
@@ -28,8 +24,7 @@ fn args(text: &str) -> Vec<Term> {
 
 #[test]
 fn rpc_returns_the_value() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     assert_eq!(
         node.rpc(peer.node(), "erlang", "node", vec![], T)
             .expect("rpc"),
@@ -66,8 +61,7 @@ fn rpc_error(result: erldp::Result<Term>) -> (String, Term, Term) {
 
 #[test]
 fn remote_exceptions_carry_class_reason_and_stacktrace() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
 
     let (class, reason, stack) =
         rpc_error(node.rpc(peer.node(), "erlang", "error", args("[boom]"), T));
@@ -112,40 +106,25 @@ fn remote_exceptions_carry_class_reason_and_stacktrace() {
 
 #[test]
 fn rpc_of_code_that_prints_does_not_hang() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
-    let result = node.rpc(
-        peer.node(),
-        "io",
-        "format",
-        args("[\"printed by rpc ~p~n\", [42]]"),
-        T,
-    );
-    assert_eq!(result.expect("rpc"), Term::atom("ok"));
-    // The output went to the peer's standard output, through its `user`.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !peer.output().contains("printed by rpc 42") {
-        assert!(
-            Instant::now() < deadline,
-            "the peer did not print the rpc's output:\n{}",
-            peer.output()
-        );
-        thread::sleep(Duration::from_millis(20));
+    let (peer, node) = peer_and_node();
+    // The output goes to the peer's standard output, through its `user`.
+    for (function, rpc_args, printed) in [
+        (
+            "format",
+            "[\"printed by rpc ~p~n\", [42]]",
+            "printed by rpc 42",
+        ),
+        ("put_chars", "[<<\"bytes out\\n\">>]", "bytes out"),
+    ] {
+        let result = node.rpc(peer.node(), "io", function, args(rpc_args), T);
+        assert_eq!(result.expect("rpc"), Term::atom("ok"), "io:{function}");
+        peer.await_output(printed);
     }
-    let result = node.rpc(
-        peer.node(),
-        "io",
-        "put_chars",
-        args("[<<\"bytes out\\n\">>]"),
-        T,
-    );
-    assert_eq!(result.expect("rpc"), Term::atom("ok"));
 }
 
 #[test]
 fn a_timed_out_rpc_leaves_nothing_behind() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let started = Instant::now();
     let err = node
         .rpc(
@@ -163,23 +142,15 @@ fn a_timed_out_rpc_leaves_nothing_behind() {
     // The worker on the BEAM side was killed.
     let sleepers = "length([P || P <- processes(), \
                     process_info(P, current_function) =:= {current_function, {timer, sleep, 1}}]).";
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while peer.eval_ok(sleepers) != "0" {
-        assert!(Instant::now() < deadline, "the rpc worker is still running");
-        thread::sleep(Duration::from_millis(20));
-    }
-    // And the connection is fine for the next call.
-    assert_eq!(
-        node.rpc(peer.node(), "erlang", "node", vec![], T)
-            .expect("rpc"),
-        Term::atom(peer.node())
-    );
+    eventually("the rpc worker to be killed", || {
+        peer.eval_ok(sleepers) == "0"
+    });
+    assert_rpc_answers(&node, peer.node(), "after the timed-out one");
 }
 
 #[test]
 fn sixteen_threads_share_one_connection() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     node.connect(peer.node()).expect("connect");
     let peer_name: Arc<str> = peer.node().into();
     let threads: Vec<_> = (0..16i64)
@@ -211,8 +182,7 @@ fn sixteen_threads_share_one_connection() {
 
 #[test]
 fn async_rpc_and_call_complete_through_callbacks() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     let (tx, rx) = std::sync::mpsc::channel();
     for i in 0..50i64 {
         let tx = tx.clone();
@@ -240,8 +210,7 @@ fn async_rpc_and_call_complete_through_callbacks() {
 
 #[test]
 fn gen_server_call_and_cast() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     peer.eval_ok("{ok, _} = erldp_test_server:start(counter, 10).");
     let server = Dest::name("counter", peer.node());
     assert_eq!(
@@ -331,8 +300,7 @@ fn gen_server_call_and_cast() {
 
 #[test]
 fn beam_calls_a_mailbox_and_gets_our_reply() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let server = node.mailbox(Some("rust_server")).expect("mailbox");
     let us = node.name();
     let answering = {
@@ -360,8 +328,7 @@ fn beam_calls_a_mailbox_and_gets_our_reply() {
 /// (`serve.rs` has the rest).
 #[test]
 fn spawn_requests_and_rpc_from_beam_get_undef() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let reply = peer.eval_ok(&format!(
         "R = spawn_request('{us}', erlang, node, [], [monitor]), \
@@ -376,8 +343,7 @@ fn spawn_requests_and_rpc_from_beam_get_undef() {
 
 #[test]
 fn ping_and_nodes() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     assert!(node.ping(peer.node()));
     assert!(node.ping(node.name().as_str()));
     let missing = format!("{}@{}", random_name("gone"), erldp::short_hostname());
@@ -388,8 +354,7 @@ fn ping_and_nodes() {
 
 #[test]
 fn closing_the_node_fails_pending_calls() {
-    let peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (peer, node) = peer_and_node();
     let pending = node
         .rpc_start(peer.node(), "timer", "sleep", args("[60000]"))
         .expect("start");

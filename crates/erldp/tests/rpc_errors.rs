@@ -5,39 +5,23 @@
 //! exists under its Elixir name says so; a failed `gen_server` call names
 //! its server. The error's terms stay as the node sent them.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use erldp::{Client, Dest, Error, Node, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp::{Client, Dest, Error, Term};
+use erldp_testkit::BeamPeer;
+
+mod common;
+use common::node_for;
 
 const T: Duration = Duration::from_secs(10);
 
 /// A BEAM node with Elixir's modules in its code path and Elixir started,
 /// as an Elixir release has them.
 fn elixir_peer() -> BeamPeer {
-    let lib = Command::new("elixir")
-        .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
-        .output()
-        .expect("running elixir (make setup installs it)");
-    assert!(
-        lib.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lib.stderr)
-    );
-    let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
-    let mut peer = BeamPeer::builder().arg("-pa").arg(ebin).start();
+    let mut peer = BeamPeer::builder().elixir().start();
     peer.eval_ok("{ok, _} = application:ensure_all_started(elixir).");
     peer
-}
-
-fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node")
 }
 
 fn term(text: &str) -> Term {

@@ -6,8 +6,6 @@
 //! `every_otp_release_calls_into_our_node`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,30 +15,10 @@ use erldp::serve::{Exception, Frame, Invocation, Reply, Request, RequestKind};
 use erldp::{Dest, Error, Node, ServeOptions, Term};
 use erldp_testkit::{random_name, BeamPeer, Otp};
 
+mod common;
+use common::{gate, node_for, peer_and_node};
+
 const T: Duration = Duration::from_secs(10);
-
-fn node_for(peer: &BeamPeer) -> Node {
-    Node::builder(random_name("srv"))
-        .cookie(peer.cookie())
-        .start()
-        .expect("node")
-}
-
-/// A BEAM node with Elixir's modules in its code path (OTP 25's Elixir
-/// 1.14), on which `elixir` evaluates Elixir code.
-fn elixir_peer() -> BeamPeer {
-    let lib = Command::new("elixir")
-        .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
-        .output()
-        .expect("running elixir (make setup installs it)");
-    assert!(
-        lib.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lib.stderr)
-    );
-    let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
-    BeamPeer::builder().arg("-pa").arg(ebin).start()
-}
 
 /// Evaluates Elixir `code` on `peer` and returns its value as Erlang prints it.
 fn elixir(peer: &mut BeamPeer, code: &str) -> String {
@@ -112,7 +90,7 @@ fn rust_math(call: Invocation) -> Result<Term, Exception> {
 
 #[test]
 fn elixir_calls_casts_and_sends_to_a_served_name() {
-    let mut peer = elixir_peer();
+    let mut peer = BeamPeer::builder().elixir().start();
     let node = node_for(&peer);
     let us = node.name();
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -166,7 +144,7 @@ fn elixir_calls_casts_and_sends_to_a_served_name() {
 
 #[test]
 fn a_raising_handler_exits_the_call_at_once_and_serving_goes_on() {
-    let mut peer = elixir_peer();
+    let mut peer = BeamPeer::builder().elixir().start();
     let node = node_for(&peer);
     let us = node.name();
     let _served = node.serve("calc", calculator).expect("serve");
@@ -213,17 +191,13 @@ fn a_raising_handler_exits_the_call_at_once_and_serving_goes_on() {
 
 #[test]
 fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let (cast_tx, casts) = mpsc::channel();
-    let cast_tx = Mutex::new(cast_tx);
     let _math = node.expose("rust_math", rust_math).expect("expose");
     let _log = node
         .expose("rust_log", move |call| {
             cast_tx
-                .lock()
-                .unwrap()
                 .send(format!("{}{}", call.function, Term::List(call.args)))
                 .expect("record");
             Ok(Term::atom("ok"))
@@ -298,7 +272,7 @@ fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
 
 #[test]
 fn two_hundred_erpc_calls_from_task_async_stream() {
-    let mut peer = elixir_peer();
+    let mut peer = BeamPeer::builder().elixir().start();
     let node = node_for(&peer);
     let us = node.name();
     let running = Arc::new(AtomicUsize::new(0));
@@ -338,8 +312,7 @@ fn two_hundred_erpc_calls_from_task_async_stream() {
 /// they bump read-modify-write without a lock ends at exactly 20.
 #[test]
 fn calls_to_one_name_run_one_at_a_time_in_order() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
     let counter = Arc::new(AtomicUsize::new(0));
@@ -383,23 +356,17 @@ fn calls_to_one_name_run_one_at_a_time_in_order() {
 
 #[test]
 fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
+    let (blocking, hold) = gate();
     let _blocked = node
         .serve("blocked", move |_| {
-            started_tx.lock().unwrap().send(()).expect("started");
-            release.lock().unwrap().recv().expect("released");
+            hold.hold();
             Ok(Reply::Value(Term::atom("released")))
         })
         .expect("serve");
     let _calc = node.serve("calc", calculator).expect("serve");
     let (wide_tx, wide) = mpsc::channel();
-    let wide_tx = Mutex::new(wide_tx);
     let gate = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
     let _wide = {
         let gate = Arc::clone(&gate);
@@ -412,7 +379,7 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
             while *inside < 3 {
                 inside = all_in.wait(inside).unwrap();
             }
-            wide_tx.lock().unwrap().send(()).expect("wide");
+            wide_tx.send(()).expect("wide");
             Ok(Reply::Value(Term::atom("together")))
         })
         .expect("serve")
@@ -420,7 +387,7 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
     peer.eval_ok(&format!(
         "Self = self(), spawn(fun() -> Self ! gen_server:call({{blocked, '{us}'}}, go, infinity) end), ok."
     ));
-    started.recv_timeout(T).expect("the blocked handler runs");
+    blocking.started("the blocked handler");
     assert_eq!(
         peer.eval_ok(&format!(
             "gen_server:call({{calc, '{us}'}}, {{add, 1, 1}})."
@@ -437,21 +404,17 @@ fn a_slow_name_holds_up_neither_another_name_nor_concurrent_requests() {
     for _ in 0..3 {
         wide.recv_timeout(T).expect("wide handler");
     }
-    release_tx.send(()).expect("release");
+    blocking.release();
 }
 
 #[test]
 fn a_deferred_reply_answers_the_call() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let (from_tx, froms) = mpsc::channel();
-    let from_tx = Mutex::new(from_tx);
     let _later = node
         .serve("later", move |request| {
             from_tx
-                .lock()
-                .unwrap()
                 .send((request.from.expect("a call"), request.message))
                 .expect("send");
             Ok(Reply::NoReply)
@@ -478,21 +441,16 @@ fn a_deferred_reply_answers_the_call() {
 /// skipped; the next call works.
 #[test]
 fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (release_tx, release) = mpsc::channel::<()>();
-    let release = Mutex::new(release);
-    let (started_tx, started) = mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
+    let (gate, hold) = gate();
     let ran = Arc::new(Mutex::new(Vec::<String>::new()));
     let _slow = {
         let ran = Arc::clone(&ran);
         node.serve("slow", move |request| {
             ran.lock().unwrap().push(request.message.to_string());
             if request.message.is_atom("first") {
-                started_tx.lock().unwrap().send(()).expect("started");
-                release.lock().unwrap().recv().expect("released");
+                hold.hold();
             }
             Ok(Reply::Value(request.message))
         })
@@ -502,7 +460,7 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
         "erldp_test:collect(firsts), \
          spawn(fun() -> firsts ! gen_server:call({{slow, '{us}'}}, first, infinity) end), ok."
     ));
-    started.recv_timeout(T).expect("the first call runs");
+    gate.started("the first call");
     let timed_out = erl(
         &mut peer,
         &format!("catch gen_server:call({{slow, '{us}'}}, second, 200)."),
@@ -510,8 +468,8 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
     assert!(timed_out.starts_with("{'EXIT',{timeout,"), "{timed_out}");
     // The caller's DEMONITOR is on the connection before anything sent
     // after its timeout: once a ping made after it is answered, we have it.
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
-    release_tx.send(()).expect("release");
+    assert!(peer.ping(us));
+    gate.release();
     assert_eq!(
         peer.eval_ok("erldp_test:collected(firsts, 1, 10000)."),
         "[first]"
@@ -548,14 +506,13 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
 
 #[test]
 fn remote_spawns_of_anything_not_exposed_exit_with_undef() {
-    let mut peer = elixir_peer();
+    let mut peer = BeamPeer::builder().elixir().start();
     let node = node_for(&peer);
     let us = node.name();
     let (ran_tx, ran) = mpsc::channel();
-    let ran_tx = Mutex::new(ran_tx);
     let _exposed = node
         .expose("rust_job", move |call| {
-            ran_tx.lock().unwrap().send(call.args).expect("ran");
+            ran_tx.send(call.args).expect("ran");
             Ok(Term::atom("ignored"))
         })
         .expect("expose");
@@ -613,8 +570,7 @@ fn remote_spawns_of_anything_not_exposed_exit_with_undef() {
 
 #[test]
 fn rex_answers_block_call_like_the_erpc_path() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let _math = node.expose("rust_math", rust_math).expect("expose");
     let eval = |peer: &mut BeamPeer, code: &str| erl(peer, &code.replace("US", us.as_str()));
@@ -662,8 +618,7 @@ fn rex_answers_block_call_like_the_erpc_path() {
 
 #[test]
 fn served_processes_can_be_linked_and_monitored() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
+    let (mut peer, node) = peer_and_node();
     let us = node.name();
     let watch = |peer: &mut BeamPeer, collector: &str, pid: erldp::Pid| {
         peer.eval_ok(&format!("erldp_test:collect({collector}_pid)."));

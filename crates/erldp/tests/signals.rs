@@ -7,16 +7,28 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term};
-use erldp_testkit::{random_name, BeamPeer};
+use erldp_testkit::BeamPeer;
+
+mod common;
+use common::{assert_rpc_answers, builder_for, next_message, peer_and_node, peer_node_inbox};
 
 const T: Duration = Duration::from_secs(10);
 
-fn node_for(peer: &BeamPeer, ticktime: Option<u64>) -> Node {
-    let mut builder = Node::builder(random_name("rs")).cookie(peer.cookie());
-    if let Some(secs) = ticktime {
-        builder = builder.net_ticktime(Duration::from_secs(secs));
-    }
-    builder.start().expect("node")
+/// A BEAM peer and our node on its cookie, both with a tick time of `secs`.
+fn ticking(secs: u32) -> (BeamPeer, Node) {
+    let peer = BeamPeer::builder().net_ticktime(secs).start();
+    let node = builder_for(&peer)
+        .net_ticktime(Duration::from_secs(secs.into()))
+        .start()
+        .expect("node");
+    (peer, node)
+}
+
+/// Asserts that no message arrives in `inbox` within `wait`; `what` says
+/// which one would be wrong.
+fn assert_nothing_within(inbox: &Mailbox, wait: Duration, what: &str) {
+    let message = inbox.recv_timeout(wait).expect("recv");
+    assert!(message.is_none(), "{what}: {message:?}");
 }
 
 /// Starts a process on the peer, registered as `name`, that waits for
@@ -44,18 +56,9 @@ fn settle(node: &Node, peer: &BeamPeer) {
     assert!(node.ping(peer.node()));
 }
 
-fn next(inbox: &Mailbox) -> erldp::Message {
-    inbox
-        .recv_timeout(T)
-        .expect("recv")
-        .expect("a message in time")
-}
-
 #[test]
 fn our_link_to_a_beam_process_delivers_its_exit() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "worker");
     inbox.link(pid).expect("link");
     settle(&node, &peer);
@@ -65,7 +68,7 @@ fn our_link_to_a_beam_process_delivers_its_exit() {
     ));
     assert_eq!(linked, "true");
     peer.eval_ok("worker ! {stop, {shutdown, tests}}.");
-    let exit = next(&inbox);
+    let exit = next_message(&inbox);
     let reason: Term = "{shutdown, tests}".parse().expect("t");
     assert_eq!(exit.kind, MessageKind::Exit);
     assert_eq!(exit.from, Some(pid));
@@ -78,8 +81,7 @@ fn our_link_to_a_beam_process_delivers_its_exit() {
 
 #[test]
 fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
+    let (mut peer, node) = peer_and_node();
     let victim = node.mailbox(Some("victim")).expect("mailbox");
     let ours = peer_pid_literal(&mut peer, &victim);
     peer.eval_ok("erldp_test:collect(signals).");
@@ -99,8 +101,7 @@ fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
 
 #[test]
 fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
+    let (mut peer, node) = peer_and_node();
     let target = node.mailbox(Some("target")).expect("mailbox");
     let us = node.name();
     let ours = peer_pid_literal(&mut peer, &target);
@@ -146,9 +147,7 @@ fn peer_pid_literal(peer: &mut BeamPeer, mailbox: &Mailbox) -> String {
 
 #[test]
 fn unlink_stops_exit_signals() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "worker2");
     inbox.link(pid).expect("link");
     inbox.unlink(pid).expect("unlink");
@@ -168,19 +167,13 @@ fn unlink_stops_exit_signals() {
         thread::sleep(Duration::from_millis(20));
     }
     peer.eval_ok("worker2 ! {stop, crashed}.");
-    assert!(
-        inbox
-            .recv_timeout(Duration::from_millis(500))
-            .expect("recv")
-            .is_none(),
-        "no exit after unlink"
-    );
+    assert_nothing_within(&inbox, Duration::from_millis(500), "no exit after unlink");
     // Linking again works after an unlink.
     let pid = remote_process(&mut peer, &inbox, "worker3");
     inbox.link(pid).expect("link");
     settle(&node, &peer);
     peer.eval_ok("worker3 ! {stop, again}.");
-    let exit = next(&inbox);
+    let exit = next_message(&inbox);
     assert_eq!(
         exit.reason,
         Some(Term::atom("again")),
@@ -190,9 +183,7 @@ fn unlink_stops_exit_signals() {
 
 #[test]
 fn monitors_by_pid_and_by_name() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let pid = remote_process(&mut peer, &inbox, "mon1");
     let by_pid = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
     let by_name = inbox
@@ -202,7 +193,7 @@ fn monitors_by_pid_and_by_name() {
     inbox.demonitor(cancelled).expect("demonitor");
     settle(&node, &peer);
     peer.eval_ok("mon1 ! {stop, done}.");
-    let mut downs = [next(&inbox), next(&inbox)];
+    let mut downs = [next_message(&inbox), next_message(&inbox)];
     downs.sort_by_key(|d| d.reference != Some(by_pid));
     assert_eq!(downs[0].kind, MessageKind::Down);
     assert_eq!(downs[0].reference, Some(by_pid));
@@ -211,19 +202,17 @@ fn monitors_by_pid_and_by_name() {
     assert_eq!(downs[1].reference, Some(by_name));
     let who: Term = format!("{{mon1, '{}'}}", peer.node()).parse().expect("t");
     assert_eq!(downs[1].term.as_tuple().expect("tuple")[3], who);
-    assert!(
-        inbox
-            .recv_timeout(Duration::from_millis(300))
-            .expect("recv")
-            .is_none(),
-        "demonitored: no third DOWN"
+    assert_nothing_within(
+        &inbox,
+        Duration::from_millis(300),
+        "demonitored: no third DOWN",
     );
 
     // Monitoring what does not exist gives noproc at once.
     let missing = inbox
         .monitor(&Dest::name("nobody_here", peer.node()))
         .expect("monitor");
-    let down = next(&inbox);
+    let down = next_message(&inbox);
     assert_eq!(
         (down.reference, down.reason),
         (Some(missing), Some(Term::atom("noproc")))
@@ -232,8 +221,7 @@ fn monitors_by_pid_and_by_name() {
 
 #[test]
 fn killing_the_beam_node_gives_noconnection_and_node_down() {
-    let mut peer = BeamPeer::builder().net_ticktime(4).start();
-    let node = node_for(&peer, Some(4));
+    let (mut peer, node) = ticking(4);
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
     let pid = remote_process(&mut peer, &inbox, "doomed");
     inbox.link(pid).expect("link");
@@ -248,7 +236,7 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
     peer.kill9();
     let mut kinds = Vec::new();
     for _ in 0..3 {
-        let message = next(&inbox);
+        let message = next_message(&inbox);
         assert_eq!(
             message.reason,
             Some(Term::atom("noconnection")),
@@ -279,8 +267,7 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
 
 #[test]
 fn a_frozen_peer_is_declared_down_by_tick_timeout() {
-    let mut peer = BeamPeer::builder().net_ticktime(2).start();
-    let node = node_for(&peer, Some(2));
+    let (mut peer, node) = ticking(2);
     let inbox = node.mailbox(None).expect("mailbox");
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.pause();
@@ -305,8 +292,7 @@ fn a_frozen_peer_is_declared_down_by_tick_timeout() {
 
 #[test]
 fn an_idle_connection_survives_twice_the_tick_time() {
-    let mut peer = BeamPeer::builder().net_ticktime(2).start();
-    let node = node_for(&peer, Some(2));
+    let (mut peer, node) = ticking(2);
     let inbox = node.mailbox(None).expect("mailbox");
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.eval_ok("erldp_test:watch_nodes(updown).");
@@ -320,35 +306,27 @@ fn an_idle_connection_survives_twice_the_tick_time() {
         "[]",
         "the BEAM side saw no nodedown"
     );
-    assert_eq!(
-        node.rpc(peer.node(), "erlang", "node", vec![], T)
-            .expect("rpc"),
-        Term::atom(peer.node())
-    );
+    assert_rpc_answers(&node, peer.node(), "after two tick times idle");
 }
 
 #[test]
 fn exit2_from_beam_arrives_as_an_exit_message() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, _node, inbox) = peer_node_inbox();
     let ours = peer_pid_literal(&mut peer, &inbox);
     peer.eval_ok(&format!("exit({ours}, {{custom, reason}})."));
-    let exit = next(&inbox);
+    let exit = next_message(&inbox);
     assert_eq!(exit.kind, MessageKind::Exit);
     assert_eq!(exit.reason, Some("{custom, reason}".parse().expect("t")));
     assert!(exit.from.is_some());
     // A mailbox traps exits: even `kill` is a message, and the box lives on.
     peer.eval_ok(&format!("exit({ours}, kill)."));
-    assert_eq!(next(&inbox).reason, Some(Term::atom("kill")));
+    assert_eq!(next_message(&inbox).reason, Some(Term::atom("kill")));
     assert!(!inbox.is_closed());
 }
 
 #[test]
 fn trace_token_variants_are_understood() {
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer, None);
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
     let ours = peer_pid_literal(&mut peer, &inbox);
     // With a sequential trace token set, the BEAM sends the _TT variants of
@@ -357,7 +335,7 @@ fn trace_token_variants_are_understood() {
         "seq_trace:set_token(label, 17), {{inbox, '{us}'}} ! traced_by_name, {ours} ! traced_by_pid, \
          exit({ours}, traced_exit), seq_trace:set_token([]), ok."
     ));
-    assert!(next(&inbox).term.is_atom("traced_by_name"));
-    assert!(next(&inbox).term.is_atom("traced_by_pid"));
-    assert_eq!(next(&inbox).reason, Some(Term::atom("traced_exit")));
+    assert!(next_message(&inbox).term.is_atom("traced_by_name"));
+    assert!(next_message(&inbox).term.is_atom("traced_by_pid"));
+    assert_eq!(next_message(&inbox).reason, Some(Term::atom("traced_exit")));
 }

@@ -18,6 +18,9 @@ use erldp::tls::{TlsConfig, TlsVersion, Verify};
 use erldp::{Dest, Error, MessageKind, Node, Term};
 use erldp_testkit::{random_name, BeamPeer, Otp, TlsFiles, KEY_PASSWORD};
 
+mod common;
+use common::builder_for;
+
 const T: Duration = Duration::from_secs(20);
 
 /// Our options: `node.pem` in both roles, peers checked against `ca.pem` (and required to
@@ -88,17 +91,18 @@ fn connect_error(otp: &Otp, files: &TlsFiles, server: &str, ours: TlsConfig) -> 
     let peer = tls_peer(otp, files, server, "[]");
     let node = tls_node(peer.cookie(), ours);
     match node.connect(peer.node()) {
-        Ok(()) => panic!("{otp}: connected to {} over TLS", peer.node()),
+        Ok(()) => panic!("{otp}: connected to {} over TLS ({server})", peer.node()),
         Err(err @ Error::Connection { .. }) => err.to_string(),
-        Err(other) => panic!("{otp}: not a connection error: {other:?}"),
+        Err(other) => panic!("{otp}: not a connection error ({server}): {other:?}"),
     }
 }
 
-fn assert_mentions(otp: &Otp, text: &str, words: &[&str]) {
+/// Asserts that `text` mentions every one of `words`; `what` names the case.
+fn assert_mentions(what: impl std::fmt::Display, text: &str, words: &[&str]) {
     for word in words {
         assert!(
             text.contains(word),
-            "{otp}: {text:?} does not mention {word:?}"
+            "{what}: {text:?} does not mention {word:?}"
         );
     }
 }
@@ -163,11 +167,7 @@ fn both_directions_on_every_otp() {
             assert!(Instant::now() < deadline, "{otp}: still connected");
             thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(
-            peer.eval_ok(&format!("net_adm:ping('{us}').")),
-            "pong",
-            "{otp}"
-        );
+        assert!(peer.ping(us), "{otp}");
         assert_eq!(carried(&mut peer, &node), "{tls,inet}", "{otp}");
         peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{hello, over, tls}}."));
         let message = inbox.recv_timeout(T).expect("recv").expect("the message");
@@ -189,8 +189,7 @@ fn ticks_keep_an_idle_connection_and_find_a_frozen_peer() {
             &opts,
             &opts,
         );
-        let node = Node::builder(random_name("rs"))
-            .cookie(peer.cookie())
+        let node = builder_for(&peer)
             .tls(our_config(&files))
             .net_ticktime(Duration::from_secs(2))
             .start()
@@ -221,50 +220,31 @@ fn server_certificates_we_refuse_are_named() {
     for otp in Otp::available() {
         let files = TlsFiles::generate(&otp);
         let host = erldp::short_hostname();
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("wrong_host", ""),
-            our_config(&files),
-        );
-        assert_mentions(
-            &otp,
-            &err,
-            &[
-                &format!("not valid for host {host}"),
-                "wrong host name",
-                "wrong.example",
-            ],
-        );
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("expired", ""),
-            our_config(&files),
-        );
-        assert_mentions(&otp, &err, &["has expired", "valid until 2001-01-01"]);
-        let err = connect_error(&otp, &files, &server_opts("future", ""), our_config(&files));
-        assert_mentions(&otp, &err, &["not valid yet", "valid from 2090-01-01"]);
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("unknown_ca", ""),
-            our_config(&files),
-        );
-        assert_mentions(
-            &otp,
-            &err,
-            &["not signed by a CA in our cacertfile", "unknown CA"],
-        );
-        // OTP 25 accepts a certificate that names the host in its common name only; so do
-        // we not (OTP 26 and later do not either).
-        let err = connect_error(
-            &otp,
-            &files,
-            &server_opts("cn_only", ""),
-            our_config(&files),
-        );
-        assert_mentions(&otp, &err, &["not valid for host", "it names no host"]);
+        // OTP 25 accepts a certificate that names the host in its common name only (cn_only);
+        // so do we not (OTP 26 and later do not either).
+        let wrong_host = format!("not valid for host {host}");
+        let refusals: [(&str, &[&str]); 5] = [
+            (
+                "wrong_host",
+                &[&wrong_host, "wrong host name", "wrong.example"],
+            ),
+            ("expired", &["has expired", "valid until 2001-01-01"]),
+            ("future", &["not valid yet", "valid from 2090-01-01"]),
+            (
+                "unknown_ca",
+                &["not signed by a CA in our cacertfile", "unknown CA"],
+            ),
+            ("cn_only", &["not valid for host", "it names no host"]),
+        ];
+        for (certificate, mentions) in refusals {
+            let err = connect_error(
+                &otp,
+                &files,
+                &server_opts(certificate, ""),
+                our_config(&files),
+            );
+            assert_mentions(format!("{otp}, {certificate}"), &err, mentions);
+        }
 
         // verify_none takes any of them.
         let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
@@ -439,10 +419,7 @@ fn plain_and_tls_nodes_tell_each_other_apart() {
 
         // Our plain node to a TLS BEAM node.
         let mut tls = verifying_peer(&otp, &files);
-        let node = Node::builder(random_name("rs"))
-            .cookie(tls.cookie())
-            .start()
-            .expect("node");
+        let node = builder_for(&tls).start().expect("node");
         let err = node.connect(tls.node()).expect_err("plain to a TLS node");
         assert!(matches!(err, Error::Connection { .. }), "{otp}: {err:?}");
         assert_mentions(&otp, &err.to_string(), &["runs TLS distribution"]);
@@ -551,9 +528,8 @@ fn options_mean_what_ssl_makes_of_them() {
         assert!(node.ping(peer.node()), "{otp}: an encrypted key");
         let node = tls_node(peer.cookie(), ours);
         let us = node.name();
-        assert_eq!(
-            peer.eval_ok(&format!("net_adm:ping('{us}').")),
-            "pong",
+        assert!(
+            peer.ping(us),
             "{otp}: BEAM with its encrypted key to our server"
         );
         drop(peer);
@@ -580,11 +556,7 @@ fn options_mean_what_ssl_makes_of_them() {
             let mut peer = tls_peer(&otp, &files, &server_opts("node", ""), anonymous);
             let node = tls_node(peer.cookie(), ours);
             let us = node.name();
-            assert_eq!(
-                peer.eval_ok(&format!("net_adm:ping('{us}').")),
-                "pong",
-                "{otp}"
-            );
+            assert!(peer.ping(us), "{otp}");
         }
     }
 }
@@ -655,8 +627,7 @@ fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
 
     let files = TlsFiles::generate(&Otp::System);
     let mut peer = verifying_peer(&Otp::System, &files);
-    let node = Node::builder(random_name("rs"))
-        .cookie(peer.cookie())
+    let node = builder_for(&peer)
         .tls(our_config(&files))
         .setup_timeout(Duration::from_secs(1))
         .max_pending_handshakes(1)
@@ -690,5 +661,5 @@ fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
         "a dribbling TLS client kept its handshake open for a minute"
     );
     let us = node.name();
-    assert_eq!(peer.eval_ok(&format!("net_adm:ping('{us}').")), "pong");
+    assert!(peer.ping(us));
 }

@@ -37,6 +37,8 @@ mod tls;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub use cluster::{erl_atom, pg_compatible, BeamCluster, BeamClusterBuilder};
 pub use netns::{Host, Network};
@@ -77,6 +79,31 @@ pub fn short_hostname() -> String {
 pub fn repo_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
+}
+
+/// How long [`eventually`] polls: far more than anything that does happen takes on a loaded
+/// machine, so that reaching it means it never would.
+pub const EVENTUALLY: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it holds; fails naming `what` after [`EVENTUALLY`].
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    eventually_some(what, || check().then_some(()))
+}
+
+/// Polls `check` until it gives a value and returns it; fails naming `what` after
+/// [`EVENTUALLY`].
+pub fn eventually_some<V>(what: &str, mut check: impl FnMut() -> Option<V>) -> V {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not within {EVENTUALLY:?}: {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn fill_random(bytes: &mut [u8]) {

@@ -108,6 +108,23 @@ impl BeamPeerBuilder {
         self
     }
 
+    /// Elixir's modules in the code path (`-pa` the `ebin` of the system `elixir`), as an Elixir
+    /// release or `iex --sname` has them; Elixir code then runs on the node. For the system OTP
+    /// only: the chroots have no Elixir.
+    pub fn elixir(self) -> Self {
+        let lib = Command::new("elixir")
+            .args(["-e", "IO.write(:code.lib_dir(:elixir))"])
+            .output()
+            .expect("running elixir (make setup installs it)");
+        assert!(
+            lib.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lib.stderr)
+        );
+        let ebin = PathBuf::from(String::from_utf8_lossy(&lib.stdout).into_owned()).join("ebin");
+        self.arg("-pa").arg(ebin)
+    }
+
     /// `-proto_dist PROTO`: `inet_tls` (TLS, see [`tls`](Self::tls)), `inet6_tcp` (IPv6),
     /// `inet6_tls` (both). Default: plain TCP over IPv4 (`inet_tcp`).
     pub fn proto_dist(mut self, proto: impl Into<String>) -> Self {
@@ -339,6 +356,31 @@ impl BeamPeer {
     pub fn output(&self) -> String {
         let lines = self.output.lock().unwrap_or_else(|e| e.into_inner());
         lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    /// Whether the node reaches `node` (`net_adm:ping/1` answers `pong`), connecting to it
+    /// first when it has no connection to it.
+    pub fn ping(&mut self, node: impl std::fmt::Display) -> bool {
+        let expr = format!("net_adm:ping('{node}').");
+        match self.eval_ok(&expr).as_str() {
+            "pong" => true,
+            "pang" => false,
+            other => self.fail(&format!("`{expr}` gave {other}")),
+        }
+    }
+
+    /// Waits until the node has printed `text` (see [`output`](Self::output)); panics with the
+    /// output when it has not within [`EVENTUALLY`](crate::EVENTUALLY).
+    pub fn await_output(&self, text: &str) {
+        let deadline = Instant::now() + crate::EVENTUALLY;
+        while !self.output().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the peer did not print {text:?}:\n{}",
+                self.output()
+            );
+            thread::sleep(POLL);
+        }
     }
 
     /// SIGKILL: the node disappears without closing anything (connections drop, EPMD forgets it).
