@@ -319,8 +319,15 @@ impl<T: Send + 'static> Pending<T> {
 
     /// Blocks until the answer arrives or `timeout` passes. On timeout the
     /// request is abandoned and [`Error::Timeout`] returned.
-    pub fn wait(mut self, timeout: Duration) -> Result<T> {
-        let deadline = Instant::now().checked_add(timeout);
+    pub fn wait(self, timeout: Duration) -> Result<T> {
+        self.wait_since(Instant::now(), timeout)
+    }
+
+    /// [`wait`](Self::wait) for what is left of `timeout` since `started`
+    /// (the caller spent the rest connecting); a timeout error names the
+    /// whole `timeout`, the one the caller gave.
+    pub(crate) fn wait_since(mut self, started: Instant, timeout: Duration) -> Result<T> {
+        let deadline = started.checked_add(timeout);
         match self.slot.wait(deadline, None) {
             Some(result) => {
                 self.abandon = None;

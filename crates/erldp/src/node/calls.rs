@@ -62,7 +62,7 @@ impl Node {
             self.inner.reach(peer, timeout)?;
         }
         self.rpc_start(node, module, function, args)?
-            .wait(timeout.saturating_sub(started.elapsed()))
+            .wait_since(started, timeout)
     }
 
     /// Starts an rpc and returns at once; the answer arrives on the
@@ -88,8 +88,7 @@ impl Node {
         if dest.node() != self.inner.name() {
             self.inner.reach(dest.node(), timeout)?;
         }
-        self.start_call(dest, request)?
-            .wait(timeout.saturating_sub(started.elapsed()))
+        self.start_call(dest, request)?.wait_since(started, timeout)
     }
 
     /// Starts a `gen_server` call and returns at once.
