@@ -183,15 +183,9 @@ fn connection_failures_and_timeouts_have_their_own_status() {
 
     // A stopped node accepts the TCP connection but never answers the handshake.
     peer.pause();
-    let started = Instant::now();
     let silent = erldp(&peer, &["--timeout", "500ms", "ping", peer.node()]);
     peer.resume();
     assert_eq!(silent.expect_stderr(6, "timeout"), "pang");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
 
     let slow = erldp(
         &peer,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use erldp::{Dest, Error, Term};
 use erldp_testkit::{eventually, random_name};
@@ -125,7 +125,6 @@ fn rpc_of_code_that_prints_does_not_hang() {
 #[test]
 fn a_timed_out_rpc_leaves_nothing_behind() {
     let (mut peer, node) = peer_and_node();
-    let started = Instant::now();
     let err = node
         .rpc(
             peer.node(),
@@ -137,7 +136,7 @@ fn a_timed_out_rpc_leaves_nothing_behind() {
         .expect_err("times out");
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("timer:sleep/1"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.to_string().contains("within 300 ms"), "{err}");
     assert_eq!(node.outstanding_requests(), 0);
     // The worker on the BEAM side was killed.
     let sleepers = "length([P || P <- processes(), \
@@ -271,12 +270,11 @@ fn gen_server_call_and_cast() {
         Term::from(12)
     );
 
-    // No such server: exits with noproc, without waiting for the timeout.
-    let started = Instant::now();
+    // No such server: exits with noproc (a wait for the timeout would end
+    // in a timeout error instead).
     let missing = Dest::name("no_such_server", peer.node());
     let (class, reason, _) = rpc_error(node.call(&missing, Term::atom("state"), T));
     assert_eq!((class.as_str(), reason), ("exit", Term::atom("noproc")));
-    assert!(started.elapsed() < Duration::from_secs(5));
 
     // The server dies during the call: the monitor ends the wait.
     peer.eval_ok("{ok, _} = erldp_test_server:start(victim).");

@@ -232,7 +232,6 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
         .expect("rpc");
     thread::sleep(Duration::from_millis(200));
 
-    let killed = Instant::now();
     peer.kill9();
     let mut kinds = Vec::new();
     for _ in 0..3 {
@@ -252,11 +251,6 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
         kinds,
         vec![MessageKind::Down, MessageKind::Exit, MessageKind::NodeDown]
     );
-    assert!(
-        killed.elapsed() < Duration::from_secs(4),
-        "within net_ticktime: {:?}",
-        killed.elapsed()
-    );
     assert!(matches!(
         pending.wait(T),
         Err(erldp::Error::Connection { .. })
@@ -272,21 +266,20 @@ fn a_frozen_peer_is_declared_down_by_tick_timeout() {
     inbox.monitor_node(peer.node()).expect("monitor node");
     peer.pause();
     let frozen = Instant::now();
+    // Paused, the peer keeps its socket open: only the tick timeout can
+    // declare it down.
     let message = inbox
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(T)
         .expect("recv")
         .expect("node_down in time");
     let waited = frozen.elapsed();
     peer.resume();
     assert_eq!(message.kind, MessageKind::NodeDown);
     assert_eq!(message.node, Some(erldp::Atom::new(peer.node())));
+    // A lower bound only: load can make it later, never earlier.
     assert!(
         waited >= Duration::from_millis(1500),
         "not before net_ticktime: {waited:?}"
-    );
-    assert!(
-        waited < Duration::from_secs(4),
-        "about net_ticktime: {waited:?}"
     );
 }
 
