@@ -75,13 +75,12 @@ test('ECONNECT: nothing listens at the address, or the connection is lost mid-ca
 });
 
 test('ETIMEDOUT: an rpc or call that does not answer in time', async () => {
-  const started = Date.now();
+  // Were the timeout not kept, the rpc would resolve when the peer answers.
   await rejectsWith(
     node.rpc(peer.node, 'timer', 'sleep', [5000], { timeout: 100 }),
     erldp.TimeoutError,
     'ETIMEDOUT',
   );
-  assert.ok(Date.now() - started < 4000, 'rejected at the timeout, not when the peer answered');
   await peer.eval('{ok, _} = erldp_test_server:start(slow_server)');
   await rejectsWith(
     node.call([sym('slow_server'), peer.node], erldp.tuple(sym('sleep'), 2000), { timeout: 100 }),

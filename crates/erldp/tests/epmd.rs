@@ -285,10 +285,8 @@ fn client_errors_name_their_cause() {
 fn client_times_out_on_a_silent_epmd() {
     // Accepts connections (the kernel does, into the backlog) but never answers.
     let (_silent, port) = listen();
-    let started = Instant::now();
     let result = epmd::port_please("127.0.0.1", port, "anyone", Duration::from_millis(300));
     assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
-    assert!(started.elapsed() < TIMEOUT);
     assert!(!epmd::alive(port, Duration::from_millis(300)));
 }
 
