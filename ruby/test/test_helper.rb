@@ -150,6 +150,16 @@ module ErlDPTest
       @process.value
     end
 
+    # Stops the node's OS process (SIGSTOP): it reads nothing until #resume.
+    def pause
+      Process.kill(:STOP, @process.pid)
+    end
+
+    # Lets a paused node run again.
+    def resume
+      Process.kill(:CONT, @process.pid)
+    end
+
     # Ends the node: EOF on stdin makes the control module halt it.
     def stop
       @stdin.close unless @stdin.closed?

@@ -39,6 +39,36 @@ class ThreadsTest < Minitest::Test
     assert_equal :wake_up, waiting.value&.term
   end
 
+  # A message holding a large binary is written from the sending thread until the socket has
+  # taken it: to a stopped peer that send waits (up to its send_timeout), and other threads run
+  # meanwhile. Were the GVL held, this thread would get it back only once the send had returned.
+  def test_other_threads_run_while_a_large_send_waits_for_the_socket
+    stopped = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    stopped.eval!("erldp_test:collect(bigsink)")
+    node = new_node(send_timeout: PATIENCE)
+    node.connect(stopped.node)
+    big = ("\x07" * (32 << 20)).b
+    stopped.pause
+    begin
+      started = Queue.new
+      sending = Thread.new do
+        started << true
+        node.send_message([:bigsink, stopped.node], big)
+      end
+      started.pop
+      # Time for the sender to reach the socket, which a stopped peer cannot empty.
+      sleep 0.5
+      assert sending.alive?, "the send returned, or held the GVL until it had"
+    ensure
+      stopped.resume
+    end
+    sending.join
+    assert_equal (32 << 20).to_s,
+                 stopped.eval!("[B] = erldp_test:collected(bigsink, 1, 30000), byte_size(B)")
+  ensure
+    stopped&.stop
+  end
+
   def test_thread_raise_interrupts_receive
     box = new_node.mailbox
     interrupt(-> { box.receive(timeout: PATIENCE) }) { |thread| thread.raise(Poke) }

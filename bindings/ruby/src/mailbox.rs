@@ -10,7 +10,7 @@ use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
 use crate::fork::Owner;
-use crate::node::reaching;
+use crate::node::{reaching, sending};
 use crate::values::{Pid, Ref};
 use crate::{args, fiber, gvl};
 
@@ -81,7 +81,7 @@ impl Mailbox {
         let mailbox = Mailbox::owned(ruby, rb_self)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        reaching(ruby, mailbox.node(), dest.node(), None, || {
+        sending(ruby, mailbox.node(), dest.node(), message, |message| {
             mailbox.send(&dest, message)
         })
     }

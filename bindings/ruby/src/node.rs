@@ -55,7 +55,34 @@ pub(crate) fn reaching<T>(
     deadline: Option<Instant>,
     op: impl FnOnce() -> erldp::Result<T>,
 ) -> Result<T, Error> {
-    if !node.send_would_wait(peer) {
+    let waits = node.send_would_wait(peer);
+    reaching_if(ruby, node, peer, deadline, waits, op)
+}
+
+/// [`reaching`] for a send of `message`: one that the core writes from the
+/// caller's memory (`Node::send_writes_in_place`: a binary of 64 KiB or
+/// more) keeps the caller until the socket has taken it, so it runs without
+/// the GVL.
+pub(crate) fn sending(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    peer: Atom,
+    message: Term,
+    send: impl FnOnce(Term) -> erldp::Result<()>,
+) -> Result<(), Error> {
+    let waits = node.send_would_wait(peer) || node.send_writes_in_place(&message);
+    reaching_if(ruby, node, peer, None, waits, move || send(message))
+}
+
+fn reaching_if<T>(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    peer: Atom,
+    deadline: Option<Instant>,
+    waits: bool,
+    op: impl FnOnce() -> erldp::Result<T>,
+) -> Result<T, Error> {
+    if !waits {
         return op().map_err(|err| raise(ruby, err));
     }
     if !peer.as_str().is_empty() {
@@ -330,7 +357,9 @@ impl Node {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
         let node = &rb_self.0;
-        reaching(ruby, node, dest.node(), None, || node.send(&dest, message))
+        sending(ruby, node, dest.node(), message, |message| {
+            node.send(&dest, message)
+        })
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {

@@ -10,7 +10,11 @@
 //! with one `write` call, so many small messages cost one syscall. A frame
 //! sent after a quiet spell (a request that waits for its answer) is written
 //! by the sender itself, without waiting: handing it to the writer would add
-//! a thread wake-up to every round trip. The reader
+//! a thread wake-up to every round trip. A message holding a large binary
+//! (or given as large ETF) is written by its sender too, with one vectored
+//! write from where its parts lie, so that its bytes are not copied into
+//! the buffer first: the sender waits until the socket has taken them (up
+//! to the send timeout). The reader
 //! thread reads in large chunks, splits frames off without copying, decodes
 //! and hands each control message to the node.
 
@@ -24,8 +28,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::handshake::Peer;
 use crate::inbox::wakeups;
-use crate::protocol::frame::{self, Incoming, READ_CHUNK, TICK};
+use crate::protocol::frame::{self, Incoming, Spread, READ_CHUNK, TICK};
 use crate::protocol::{Bounds, Control, Outbound};
+use crate::term::encode::{holds_outlined, OUTLINE_MIN};
 use crate::term::Atom;
 use crate::threads::Threads;
 use crate::transport::{Io, Transport};
@@ -207,7 +212,13 @@ impl Connection {
     /// Queues one control message (and its payload) for sending. While
     /// the peer leaves [`HIGH_WATER`] bytes untaken this waits for room, up
     /// to the send timeout.
+    ///
+    /// A message holding a binary of [`OUTLINE_MIN`] bytes or more is
+    /// written by the caller instead (see [`send_spread`](Self::send_spread)).
     pub(crate) fn send(&self, control: &Control) -> Result<()> {
+        if control.message().is_some_and(holds_outlined) && self.transport.writes_in_place() {
+            return self.send_spread(control, None);
+        }
         self.enqueue(control, None, false)
     }
 
@@ -215,7 +226,93 @@ impl Connection {
     /// [`validate`](crate::term::decode::validate) accepted: framed as it
     /// is, in place of the control message's own.
     pub(crate) fn send_etf(&self, control: &Control, etf: &[u8]) -> Result<()> {
+        if etf.len() >= OUTLINE_MIN && self.transport.writes_in_place() {
+            return self.send_spread(control, Some(etf));
+        }
         self.enqueue(control, Some(etf), false)
+    }
+
+    /// Writes a frame from the caller's thread with one vectored write from
+    /// where its large parts lie (the caller's binaries, `etf`), instead of
+    /// copying them into the buffer: their bytes are the caller's until the
+    /// socket has them. What was queued before goes first, in the same
+    /// write; nothing else is written meanwhile, so frames stay whole and
+    /// in order. The caller waits for a write under way to end and for the
+    /// socket to take the frame, both within the send timeout: what the
+    /// socket has not taken by then is copied into the buffer for the
+    /// writer thread, as any frame would have been.
+    fn send_spread(&self, control: &Control, etf: Option<&[u8]>) -> Result<()> {
+        let deadline = Instant::now() + self.send_timeout;
+        let mut queue = self.queue.lock();
+        loop {
+            if queue.closing || self.is_down() {
+                return Err(self.lost());
+            }
+            let busy = |queue: &Outgoing| queue.writing || queue.buf.len() >= HIGH_WATER;
+            if !busy(&queue) {
+                break;
+            }
+            if self.room.wait_until(&mut queue, deadline).timed_out() && busy(&queue) {
+                return Err(Error::timeout(format!(
+                    "sending to {}: the peer took nothing of earlier messages for {} s \
+                     (send_timeout)",
+                    self.peer.name,
+                    self.send_timeout.as_secs_f64()
+                )));
+            }
+        }
+        let frame = Spread::encode(&mut queue.outbound, control, etf)?;
+        log::trace!(
+            "-> {} {} ({} bytes, written by the sender)",
+            self.peer.name,
+            control.kind(),
+            frame.len()
+        );
+        queue.writing = true;
+        queue.last_queued = Instant::now();
+        let spare = std::mem::take(&mut queue.spare);
+        let earlier = std::mem::replace(&mut queue.buf, spare);
+        drop(queue);
+        let mut slices = frame.slices(0);
+        if !earlier.is_empty() {
+            slices.insert(0, std::io::IoSlice::new(&earlier));
+        }
+        let result = self.transport.write_vectored_until(&slices, deadline);
+        drop(slices);
+        let mut queue = self.queue.lock();
+        queue.writing = false;
+        let failure = match result {
+            Ok(written) => {
+                let total = earlier.len() + frame.len();
+                if written < total {
+                    // Past the deadline: the writer thread takes the rest, ahead of
+                    // what was queued meanwhile.
+                    let mut rest = Vec::with_capacity(total - written + queue.buf.len());
+                    rest.extend_from_slice(earlier.get(written..).unwrap_or_default());
+                    frame.copy_into(written.saturating_sub(earlier.len()), &mut rest);
+                    rest.extend_from_slice(&queue.buf);
+                    queue.buf = rest;
+                }
+                None
+            }
+            Err(err) => Some(err),
+        };
+        if earlier.capacity() <= KEEP_CAPACITY && queue.spare.capacity() < earlier.capacity() {
+            let mut earlier = earlier;
+            earlier.clear();
+            queue.spare = earlier;
+        }
+        let writer_needed = !queue.buf.is_empty() || queue.closing;
+        drop(queue);
+        self.room.notify_all();
+        if let Some(err) = failure {
+            self.abort(&format!("write failed: {err}"));
+            return Err(self.lost());
+        }
+        if writer_needed {
+            self.data_ready.notify_one();
+        }
+        Ok(())
     }
 
     /// [`send`](Self::send) for a frame someone waits on (the reply to a
@@ -294,6 +391,8 @@ impl Connection {
         queue.spare = frame;
         let writer_needed = !queue.buf.is_empty() || queue.closing || self.transport.unsent();
         drop(queue);
+        // A sender may wait for the socket (send_spread).
+        self.room.notify_all();
         if let Some(err) = failure {
             self.abort(&format!("write failed: {err}"));
         } else if writer_needed {
@@ -394,6 +493,7 @@ impl Connection {
                 Io(&*self.transport).write_all(&local)
             };
             self.queue.lock().writing = false;
+            self.room.notify_all();
             if let Err(err) = written {
                 self.abort(&format!("write failed: {err}"));
                 self.finish_writing();

@@ -14,7 +14,7 @@
 //! ([Distribution over TLS](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html)
 //! runs the whole distribution protocol, handshake included, inside TLS.)
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -46,6 +46,22 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// part of what it became above the socket: [`unsent`](Self::unsent)
     /// then says so until a [`flush`](Self::flush) or a later write sends it.
     fn try_write(&self, data: &[u8]) -> io::Result<usize>;
+
+    /// Whether [`write_vectored_until`](Self::write_vectored_until) writes
+    /// from the caller's memory. A transport that transforms what it writes
+    /// (TLS) copies it in any case, and says no.
+    fn writes_in_place(&self) -> bool {
+        false
+    }
+
+    /// Writes `slices` in order, waiting for the socket to take them until
+    /// `deadline`, and returns how much it wrote: all of it unless the
+    /// deadline passed. Only for a transport that
+    /// [`writes_in_place`](Self::writes_in_place); others write nothing.
+    fn write_vectored_until(&self, slices: &[IoSlice<'_>], deadline: Instant) -> io::Result<usize> {
+        let _ = (slices, deadline);
+        Ok(0)
+    }
 
     /// Whether a [`try_write`](Self::try_write) left data above the socket
     /// that only [`flush`](Self::flush) or the next write sends.
@@ -158,6 +174,34 @@ impl Tcp {
     pub(crate) fn into_socket(self) -> TcpStream {
         self.0
     }
+
+    /// Waits until the socket takes more bytes (or says why it cannot:
+    /// the write that follows reports it); false when `deadline` passed.
+    fn wait_writable(&self, deadline: Instant) -> io::Result<bool> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let mut poll = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut poll, 1, millis) } {
+                0 => {}
+                n if n > 0 => return Ok(true),
+                _ => {
+                    let err = io::Error::last_os_error();
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Connects to `addr`, giving up after `timeout`.
@@ -217,6 +261,51 @@ impl Transport for Tcp {
                 }
             }
         }
+    }
+
+    fn writes_in_place(&self) -> bool {
+        true
+    }
+
+    fn write_vectored_until(&self, slices: &[IoSlice<'_>], deadline: Instant) -> io::Result<usize> {
+        let mut rest: Vec<IoSlice<'_>> = slices.to_vec();
+        let mut rest = &mut rest[..];
+        let mut written = 0;
+        while !rest.is_empty() {
+            // SAFETY: a zeroed msghdr is valid (no name, no control data);
+            // IoSlice is ABI-compatible with iovec, and the slices live
+            // through the call. No SIGPIPE: the host program may not ignore
+            // it. Without blocking, so that the deadline holds.
+            let sent = unsafe {
+                let mut message: libc::msghdr = std::mem::zeroed();
+                message.msg_iov = rest.as_mut_ptr().cast();
+                message.msg_iovlen = rest.len().min(libc::UIO_MAXIOV as usize) as _;
+                libc::sendmsg(
+                    self.0.as_raw_fd(),
+                    &message,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            match usize::try_from(sent) {
+                Ok(sent) => {
+                    written += sent;
+                    IoSlice::advance_slices(&mut rest, sent);
+                }
+                Err(_) => {
+                    let err = io::Error::last_os_error();
+                    match err.kind() {
+                        io::ErrorKind::Interrupted => {}
+                        io::ErrorKind::WouldBlock => {
+                            if !self.wait_writable(deadline)? {
+                                break;
+                            }
+                        }
+                        _ => return Err(err),
+                    }
+                }
+            }
+        }
+        Ok(written)
     }
 
     fn flush(&self) -> io::Result<()> {

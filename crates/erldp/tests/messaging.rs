@@ -1,7 +1,8 @@
 //! Sending and receiving terms with a real BEAM node: the whole term corpus
 //! both ways (checked with `=:=` on the BEAM side), terms that only a BEAM
 //! can make (pids, refs, ports, funs), sends to pids and aliases, messages
-//! sent as ETF bytes, and a 64 MiB binary each way.
+//! sent as ETF bytes, a 64 MiB binary each way, and large messages
+//! written by their senders among other threads' messages.
 
 use erldp::{Dest, Mailbox, Term};
 use md5::{Digest, Md5};
@@ -338,6 +339,63 @@ fn a_64_mib_binary_travels_both_ways() {
         "[Got] = erldp_test:collected(bigsink, 1, 30000), {byte_size(Got), binary:encode_hex(erlang:md5(Got))}.",
     );
     assert_eq!(theirs, format!("{{{SIZE},<<\"{ours}\">>}}"));
+}
+
+/// Messages holding a large binary, or given as large ETF, are written by
+/// their sender from where their bytes lie rather than queued as a copy:
+/// sent from four threads at once between small messages, each with an atom
+/// of its own (so that the atom cache's header entries must reach the peer
+/// before the frames that use them), every message arrives whole, and each
+/// thread's in its order.
+#[test]
+fn large_and_small_messages_from_many_threads_arrive_whole_and_in_order() {
+    let mut peer = BeamPeer::start();
+    let (node, _inbox) = setup(&peer);
+    const THREADS: u8 = 4;
+    const EACH: u8 = 30;
+    peer.eval_ok("erldp_test:collect(sink).");
+    let sink = Dest::name("sink", peer.node());
+    std::thread::scope(|scope| {
+        for thread in 1..=THREADS {
+            let (node, sink) = (&node, &sink);
+            scope.spawn(move || {
+                let mailbox = node.mailbox(None).expect("mailbox");
+                for i in 1..=EACH {
+                    // Every other message is large: 256 KiB and a bit.
+                    let pairs = if i % 2 == 0 {
+                        (128 << 10) + usize::from(i)
+                    } else {
+                        8
+                    };
+                    let bytes = [thread, i].repeat(pairs);
+                    let message = Term::Tuple(vec![
+                        Term::from(i64::from(thread)),
+                        Term::from(i64::from(i)),
+                        Term::atom(&format!("a{thread}_{i}")),
+                        Term::binary(bytes),
+                    ]);
+                    // The last thread gives its messages as ETF, as C does.
+                    let sent = if thread == THREADS {
+                        let etf = erldp::term::encode(&message).expect("encodes");
+                        mailbox.send_encoded(sink, &etf)
+                    } else {
+                        mailbox.send(sink, message)
+                    };
+                    sent.expect("send");
+                }
+            });
+        }
+    });
+    let total = usize::from(THREADS) * usize::from(EACH);
+    let verdict = peer.eval_ok(&format!(
+        "Msgs = erldp_test:collected(sink, {total}, 60000), \
+         Whole = [ok || {{T, I, A, B}} <- Msgs, \
+                  A =:= list_to_atom(lists:flatten(io_lib:format(\"a~b_~b\", [T, I]))), \
+                  B =:= binary:copy(<<T, I>>, byte_size(B) div 2)], \
+         Orders = [[I || {{T2, I, _, _}} <- Msgs, T2 =:= T] || T <- lists:seq(1, {THREADS})], \
+         {{length(Msgs), length(Whole), Orders =:= [lists:seq(1, {EACH}) || _ <- Orders]}}."
+    ));
+    assert_eq!(verdict, format!("{{{total},{total},true}}"));
 }
 
 #[test]

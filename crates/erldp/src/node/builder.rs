@@ -254,6 +254,12 @@ impl NodeBuilder {
     /// queued that the peer has not taken yet (default
     /// [`DEFAULT_SEND_TIMEOUT`](crate::limits::DEFAULT_SEND_TIMEOUT), 60 s); then it fails with
     /// [`Error::Timeout`](crate::Error::Timeout) and nothing is sent.
+    ///
+    /// A message holding a binary of 64 KiB or more (or given as ETF of
+    /// 64 KiB or more) is written by the sending thread from the caller's
+    /// memory, not copied, so such a send returns once the socket has
+    /// taken it; what it has not taken when this time is up is queued as
+    /// any message would be, and the send succeeds.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self

@@ -21,7 +21,7 @@ use crate::connection::{Connection, Dispatch};
 use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
-use crate::term::{Atom, AtomBudget};
+use crate::term::{Atom, AtomBudget, Term};
 use crate::threads;
 use crate::transport::{self, Listener, Timed, Transport};
 use crate::{Error, Result};
@@ -200,6 +200,16 @@ impl Node {
         self.inner
             .live_connection(peer)
             .is_none_or(|conn| conn.is_down() || conn.is_congested())
+    }
+
+    /// Whether a send of `message` to another node would keep the caller
+    /// until the socket has taken it: a message holding a binary of 64 KiB
+    /// or more is written from the caller's memory rather than copied (see
+    /// [`NodeBuilder::send_timeout`](crate::NodeBuilder::send_timeout)).
+    /// For bindings that release a lock of their own (Ruby's GVL) for such
+    /// a send, as for one that [would wait](Self::send_would_wait).
+    pub fn send_writes_in_place(&self, message: &Term) -> bool {
+        crate::term::encode::holds_outlined(message)
     }
 
     /// The nodes we are connected to.

@@ -214,6 +214,16 @@ impl Control {
         }
     }
 
+    /// The message that a send carries.
+    pub(crate) fn message(&self) -> Option<&Term> {
+        match self {
+            Control::Send { message, .. }
+            | Control::RegSend { message, .. }
+            | Control::AliasSend { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     /// The message's name in the protocol guide, for trace logs.
     pub(crate) fn kind(&self) -> &'static str {
         match self {

@@ -8,10 +8,13 @@
 //! [`Reader::buffer`], hands out ticks and frames, and decodes frames into
 //! control messages.
 
+use std::io::IoSlice;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::control::Control;
 use super::header::{Bounds, Inbound, Outbound};
+use crate::term::encode::Outlined;
 use crate::Result;
 
 /// A tick: an empty frame, which keeps a quiet connection alive.
@@ -47,6 +50,83 @@ pub(crate) fn append_with(
         .expect("Outbound::encode keeps frames under 4 GiB");
     out[start..start + TICK.len()].copy_from_slice(&len.to_be_bytes());
     Ok(len)
+}
+
+/// One frame, length first, whose large binaries and ETF payload are not
+/// copied into it: the frame is `head` with each outlined binary put in at
+/// its offset, then `tail`. For a sender that can wait while its frame is
+/// written from where its parts lie (see [`Outbound::encode_outlined`]).
+pub(crate) struct Spread<'e> {
+    head: Vec<u8>,
+    outlined: Outlined,
+    tail: &'e [u8],
+    len: usize,
+}
+
+impl<'e> Spread<'e> {
+    /// Encodes `control` (its payload given as `etf`, if given) as one
+    /// frame. On error (a term that cannot be encoded, a frame of 4 GiB or
+    /// more) the atom cache is as before.
+    pub(crate) fn encode(
+        outbound: &mut Outbound,
+        control: &Control,
+        etf: Option<&'e [u8]>,
+    ) -> Result<Spread<'e>> {
+        let mut head = TICK.to_vec();
+        let mut outlined = Outlined::new();
+        let tail = outbound.encode_outlined(&mut head, control, etf, &mut outlined)?;
+        let body = head.len() - TICK.len()
+            + outlined.iter().map(|(_, bytes)| bytes.len()).sum::<usize>()
+            + tail.len();
+        head[..TICK.len()].copy_from_slice(&(body as u32).to_be_bytes());
+        Ok(Spread {
+            head,
+            outlined,
+            tail,
+            len: TICK.len() + body,
+        })
+    }
+
+    /// The frame's length, its 4-byte prefix included.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The frame's parts in order.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        let mut from = 0;
+        let mut parts = Vec::with_capacity(2 * self.outlined.len() + 2);
+        for (at, bytes) in &self.outlined {
+            parts.push(&self.head[from..*at]);
+            parts.push(&bytes[..]);
+            from = *at;
+        }
+        parts.push(&self.head[from..]);
+        parts.push(self.tail);
+        parts.into_iter().filter(|part| !part.is_empty())
+    }
+
+    /// The frame from byte `from` on, as slices for a vectored write.
+    pub(crate) fn slices(&self, mut from: usize) -> Vec<IoSlice<'_>> {
+        let mut slices = Vec::new();
+        for part in self.parts() {
+            if from >= part.len() {
+                from -= part.len();
+                continue;
+            }
+            slices.push(IoSlice::new(&part[from..]));
+            from = 0;
+        }
+        slices
+    }
+
+    /// Appends the frame from byte `from` on to `out`.
+    pub(crate) fn copy_into(&self, from: usize, out: &mut Vec<u8>) {
+        out.reserve(self.len.saturating_sub(from));
+        for slice in self.slices(from) {
+            out.extend_from_slice(&slice);
+        }
+    }
 }
 
 /// What a [`Reader`] found in the bytes read so far.
@@ -167,6 +247,51 @@ mod tests {
             }
         }
         assert_eq!(seen, ["tick", "0", "1", "2"]);
+    }
+
+    /// A spread frame is, byte for byte, the frame `append` copies
+    /// together, from any offset on; with and without distribution
+    /// headers, with a payload as a term and as ETF.
+    #[test]
+    fn a_spread_frame_is_the_frame_append_writes() {
+        use crate::term::encode::OUTLINE_MIN;
+        let big = |fill: u8| Term::binary(vec![fill; OUTLINE_MIN + 3]);
+        let message = Term::Tuple(vec![
+            Term::atom("spread"),
+            big(1),
+            Term::List(vec![Term::binary(vec![2; 10]), big(3)]),
+            Term::from(4),
+        ]);
+        let etf = crate::term::encode(&message).expect("encodes");
+        for negotiated in [
+            flags::SUPPORTED,
+            flags::SUPPORTED & !flags::DIST_HDR_ATOM_CACHE,
+        ] {
+            for given in [None, Some(&etf[..])] {
+                let control = Control::Send {
+                    from: None,
+                    to: pid(1),
+                    message: message.clone(),
+                };
+                let mut whole = Vec::new();
+                append_with(&mut whole, &mut Outbound::new(negotiated), &control, given)
+                    .expect("appends");
+                let spread = Spread::encode(&mut Outbound::new(negotiated), &control, given)
+                    .expect("encodes");
+                assert_eq!(spread.len(), whole.len());
+                for from in [0, 1, 100, OUTLINE_MIN, whole.len() - 1, whole.len()] {
+                    let mut copied = Vec::new();
+                    spread.copy_into(from, &mut copied);
+                    assert_eq!(copied, whole[from..], "from {from}");
+                }
+                match given {
+                    None => assert_eq!(spread.outlined.len(), 2, "the two large binaries"),
+                    Some(_) => {
+                        assert!(spread.outlined.is_empty() && spread.tail.len() > 2 * OUTLINE_MIN)
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use super::atom_cache::AtomCache;
 use super::control::{self, Control, Parts, Shape};
 use super::flags;
-use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs};
+use crate::term::encode::{encode_into_cached, tag, visit_atoms, AtomRefs, Outlined, Writer};
 use crate::term::{encode_into, Atom, AtomBudget, Limits, Term};
 use crate::{Error, Result};
 
@@ -364,6 +364,37 @@ impl Outbound {
         control: &Control,
         etf: Option<&[u8]>,
     ) -> Result<()> {
+        self.encode_parts(out, control, etf, None)
+    }
+
+    /// [`encode`](Self::encode), leaving out what a writer that
+    /// [outlines](crate::term::encode::Writer::outline) leaves out (adding
+    /// it to `outlined`) and the payload given as `etf`, which belongs after
+    /// everything: the returned slice of `etf`, the form it takes after
+    /// this frame's header.
+    pub(crate) fn encode_outlined<'e>(
+        &mut self,
+        out: &mut Vec<u8>,
+        control: &Control,
+        etf: Option<&'e [u8]>,
+        outlined: &mut Outlined,
+    ) -> Result<&'e [u8]> {
+        self.encode_parts(out, control, etf, Some(outlined))?;
+        // After a distribution header terms carry no version byte.
+        Ok(match etf {
+            Some(etf) if self.cache.is_some() => &etf[1..],
+            Some(etf) => etf,
+            None => &[],
+        })
+    }
+
+    fn encode_parts(
+        &mut self,
+        out: &mut Vec<u8>,
+        control: &Control,
+        etf: Option<&[u8]>,
+        mut outlined: Option<&mut Outlined>,
+    ) -> Result<()> {
         let start = out.len();
         let shape = Shape {
             exit_payload: self.exit_payload,
@@ -389,9 +420,10 @@ impl Outbound {
                             pass_through: false,
                             atom_refs: Some(&refs),
                             etf,
+                            outlined: outlined.as_deref_mut(),
                         },
                     )
-                    .and_then(|()| fits_frame(out.len() - start));
+                    .and_then(|()| fits_frame(out.len() - start + left_out(&outlined, etf)));
                 if written.is_ok() {
                     cache.commit();
                 }
@@ -407,15 +439,27 @@ impl Outbound {
                             pass_through: true,
                             atom_refs: None,
                             etf,
+                            outlined: outlined.as_deref_mut(),
                         },
                     )
-                    .and_then(|()| fits_frame(out.len() - start))
+                    .and_then(|()| fits_frame(out.len() - start + left_out(&outlined, etf)))
             }
         };
         if result.is_err() {
             out.truncate(start);
         }
         result
+    }
+}
+
+/// What [`Outbound::encode_outlined`] leaves out of a frame's bytes.
+fn left_out(outlined: &Option<&mut Outlined>, etf: Option<&[u8]>) -> usize {
+    match outlined {
+        Some(outlined) => {
+            outlined.iter().map(|(_, bytes)| bytes.len()).sum::<usize>()
+                + etf.map_or(0, <[u8]>::len)
+        }
+        None => 0,
     }
 }
 
@@ -463,13 +507,23 @@ struct Write<'a> {
     pass_through: bool,
     atom_refs: Option<AtomRefs<'a>>,
     etf: Option<&'a [u8]>,
+    /// Large binaries, and `etf`, are left out (see
+    /// [`Outbound::encode_outlined`]).
+    outlined: Option<&'a mut Outlined>,
 }
 
 impl Write<'_> {
     fn term(&mut self, term: &Term) -> Result<()> {
-        match self.atom_refs {
-            Some(refs) => encode_into_cached(term, self.out, refs),
-            None => encode_into(term, self.out),
+        match (self.atom_refs, self.outlined.as_deref_mut()) {
+            (Some(refs), None) => encode_into_cached(term, self.out, refs),
+            (None, None) => encode_into(term, self.out),
+            (refs, Some(outlined)) => {
+                let mut writer = Writer::new(self.out).utf8_atoms().outline(outlined);
+                if let Some(refs) = refs {
+                    writer = writer.atom_cache(refs);
+                }
+                writer.term(term)
+            }
         }
     }
 }
@@ -497,6 +551,7 @@ impl Parts for Write<'_> {
 
     fn payload(&mut self, term: &Term) -> Result<()> {
         match self.etf {
+            Some(_) if self.outlined.is_some() => {}
             // After a distribution header terms carry no version byte.
             Some(etf) if !self.pass_through => self.out.extend_from_slice(&etf[1..]),
             Some(etf) => self.out.extend_from_slice(etf),

@@ -24,6 +24,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use bytes::Bytes;
+
 use super::order::map_key_cmp;
 use super::{Atom, BigInt, Bitstring, Fun, Pid, Port, Ref, Term};
 use crate::error::{Error, Result};
@@ -114,6 +116,16 @@ const MAX_STRING_EXT_LEN: usize = 65535;
 /// larger maps are hash tries written in the trie's internal hash order.
 const FLATMAP_MAX_PAIRS: usize = 32;
 
+/// Binaries of at least this many bytes are left out of what a writer
+/// [outlining](Writer::outline) them writes: 64 KiB, from which copying a
+/// binary costs more than the system call or two that writing it from
+/// where it lies adds.
+pub(crate) const OUTLINE_MIN: usize = 64 << 10;
+
+/// The binaries a writer left out, each with the offset in its output at
+/// which its bytes belong.
+pub(crate) type Outlined = Vec<(usize, Bytes)>;
+
 /// Port numbers up to this fit in `NEW_PORT_EXT`; OTP 25 writes larger ones
 /// as `V4_PORT_EXT` (`ERTS_MAX_V3_PORT_NUMBER` in erts, 28 bits).
 const MAX_V3_PORT_ID: u64 = (1 << 28) - 1;
@@ -167,6 +179,22 @@ pub(crate) fn encode_into_cached(
         .utf8_atoms()
         .atom_cache(atom_refs)
         .term(term)
+}
+
+/// Whether `term` holds a binary that a writer
+/// [outlining](Writer::outline) binaries would leave out.
+pub(crate) fn holds_outlined(term: &Term) -> bool {
+    match term {
+        Term::Binary(bytes) => bytes.len() >= OUTLINE_MIN,
+        Term::Tuple(elements) | Term::List(elements) => elements.iter().any(holds_outlined),
+        Term::ImproperList(elements, tail) => {
+            elements.iter().any(holds_outlined) || holds_outlined(tail)
+        }
+        Term::Map(pairs) => pairs
+            .iter()
+            .any(|(key, value)| holds_outlined(key) || holds_outlined(value)),
+        _ => false,
+    }
 }
 
 /// Calls `note` with every atom [`encode_into`] writes for `term` (node
@@ -250,6 +278,9 @@ pub struct Writer<'a> {
     latin1_atoms: bool,
     /// Atoms of the distribution header's atom cache references.
     atom_refs: Option<AtomRefs<'a>>,
+    /// Where large binaries go instead of the output (see
+    /// [`Writer::outline`]).
+    outlined: Option<&'a mut Outlined>,
 }
 
 impl<'a> Writer<'a> {
@@ -260,6 +291,7 @@ impl<'a> Writer<'a> {
             out,
             latin1_atoms: true,
             atom_refs: None,
+            outlined: None,
         }
     }
 
@@ -274,6 +306,15 @@ impl<'a> Writer<'a> {
     /// the distribution header of the message being written.
     pub(crate) fn atom_cache(mut self, atom_refs: AtomRefs<'a>) -> Writer<'a> {
         self.atom_refs = Some(atom_refs);
+        self
+    }
+
+    /// Writes only the header of each [`Term::Binary`] of [`OUTLINE_MIN`]
+    /// bytes or more and adds the binary to `outlined` at the offset where
+    /// its bytes belong, so that a frame can be written from the binary's
+    /// own memory instead of a copy.
+    pub(crate) fn outline(mut self, outlined: &'a mut Outlined) -> Writer<'a> {
+        self.outlined = Some(outlined);
         self
     }
 
@@ -475,8 +516,12 @@ impl<'a> Writer<'a> {
     #[inline]
     fn whole<'t>(&mut self, write: impl FnOnce(&mut Self) -> Written<'t>) -> Result<()> {
         let start = self.out.len();
+        let outlined = self.outlined.as_ref().map_or(0, |outlined| outlined.len());
         write(self).map_err(|failure| {
             self.out.truncate(start);
+            if let Some(list) = self.outlined.as_mut() {
+                list.truncate(outlined);
+            }
             failure.into_error()
         })
     }
@@ -768,7 +813,7 @@ impl Writer<'_> {
             }
             Term::BigInt(big) => self.write_big(big.negative, &big.magnitude),
             Term::Float(value) => self.write_float(*value),
-            Term::Binary(bytes) => self.write_binary(bytes),
+            Term::Binary(bytes) => self.write_shared_binary(bytes),
             Term::Bitstring(bits) => self.write_bitstring(bits),
             Term::Pid(pid) => self.write_pid(pid),
             Term::Port(port) => self.write_port(port),
@@ -885,6 +930,20 @@ impl Writer<'_> {
     fn write_binary<'t>(&mut self, bytes: &[u8]) -> Written<'t> {
         self.write_header(tag::BINARY_EXT, bytes.len(), "binary")?;
         self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// A binary of a term: left out when [outlining](Writer::outline) and
+    /// large, written otherwise.
+    fn write_shared_binary<'t>(&mut self, bytes: &Bytes) -> Written<'t> {
+        if bytes.len() < OUTLINE_MIN || self.outlined.is_none() {
+            return self.write_binary(bytes);
+        }
+        self.write_header(tag::BINARY_EXT, bytes.len(), "binary")?;
+        let at = self.out.len();
+        if let Some(outlined) = self.outlined.as_mut() {
+            outlined.push((at, bytes.clone()));
+        }
         Ok(())
     }
 
