@@ -828,7 +828,10 @@ erldp_status erldp_mailbox_close_with_reason(erldp_mailbox *mailbox,
  * Sends the term `msg` (ETF) from this mailbox to `dest`: the ETF of a
  * pid, an alias (reference) or `{Name, Node}`. Connects to the
  * destination's node first if needed. Like Erlang's `!`, success means the
- * message was queued for the connection, not that the receiver exists.
+ * message was queued for the connection, not that the receiver exists. A
+ * message of 64 KiB or more (over TCP) is written from `msg` by this call
+ * rather than copied: it returns once the socket has taken it, or the send
+ * timeout has passed (what is left is then copied and sent later).
  */
 erldp_status erldp_send(const erldp_mailbox *mailbox,
                         const uint8_t *dest,
