@@ -349,8 +349,7 @@ fn a_64_mib_binary_travels_both_ways() {
 /// thread's in its order.
 #[test]
 fn large_and_small_messages_from_many_threads_arrive_whole_and_in_order() {
-    let mut peer = BeamPeer::start();
-    let (node, _inbox) = setup(&peer);
+    let (mut peer, node, _inbox) = peer_node_inbox();
     const THREADS: u8 = 4;
     const EACH: u8 = 30;
     peer.eval_ok("erldp_test:collect(sink).");
