@@ -50,6 +50,11 @@ pub unsafe extern "C" fn erldp_buf_free(buf: *mut erldp_buf) {
     unsafe { ffi::release(buf, drop) }
 }
 
+/// What a new buffer holds before it grows: most messages fit, so building
+/// one costs one allocation rather than a reallocation per doubling (ei's
+/// `ei_x_new` starts at 100 bytes for the same reason).
+const INITIAL_CAPACITY: usize = 128;
+
 /// A new buffer for building a term: it holds just the version byte 131.
 /// Append exactly one term with the `erldp_encode_*` functions (containers
 /// take their elements from the calls that follow their header), then pass
@@ -59,7 +64,7 @@ pub unsafe extern "C" fn erldp_buf_free(buf: *mut erldp_buf) {
 pub unsafe extern "C" fn erldp_buf_new(out: *mut *mut erldp_buf) -> erldp_status {
     guard(|| {
         let out = unsafe { ffi::out(out, "out") }?;
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(INITIAL_CAPACITY);
         Writer::new(&mut bytes).version();
         ffi::write(out, erldp_buf::boxed(bytes));
         Ok(())
