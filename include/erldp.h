@@ -350,7 +350,8 @@ typedef struct erldp_mailbox erldp_mailbox;
  * It holds the term as the connection's reader decoded it (its large
  * binaries share the frame they arrived in), for `erldp_message_decoded`;
  * the ETF of `erldp_message_term` is written from it on first asking only,
- * so that a program that reads the tree pays for no encoding.
+ * so that a program that reads the tree pays for no encoding. So are the
+ * sender, reason and reference: most programs never ask for them.
  */
 typedef struct erldp_message erldp_message;
 

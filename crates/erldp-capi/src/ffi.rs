@@ -61,7 +61,7 @@ pub(crate) unsafe fn part<T>(
     arg: &str,
     noun: &str,
     what: &str,
-    pick: impl FnOnce(&T) -> Option<&Vec<u8>>,
+    pick: impl FnOnce(&T) -> Outcome<Option<&Vec<u8>>>,
     data: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
@@ -69,7 +69,7 @@ pub(crate) unsafe fn part<T>(
         // SAFETY: arguments follow the pointer contract.
         let handle = unsafe { self::handle(handle, arg) }?;
         let out = unsafe { bytes_out(data, len) }?;
-        let bytes = pick(handle).ok_or_else(|| {
+        let bytes = pick(handle)?.ok_or_else(|| {
             not_found(format!("the {what}"), format!("this {noun} has no {what}"))
         })?;
         out.write(bytes);

@@ -37,22 +37,49 @@ pub enum erldp_msg_kind {
 /// It holds the term as the connection's reader decoded it (its large
 /// binaries share the frame they arrived in), for `erldp_message_decoded`;
 /// the ETF of `erldp_message_term` is written from it on first asking only,
-/// so that a program that reads the tree pays for no encoding.
+/// so that a program that reads the tree pays for no encoding. So are the
+/// sender, reason and reference: most programs never ask for them.
 pub struct erldp_message {
     kind: erldp_msg_kind,
     term: Term,
     etf: OnceLock<Vec<u8>>,
-    from: Option<Vec<u8>>,
-    reason: Option<Vec<u8>>,
-    reference: Option<Vec<u8>>,
+    from: Part,
+    reason: Part,
+    reference: Part,
 }
 
-/// The encoding of a part that a message may lack.
-fn encode_part(term: Option<Term>) -> Outcome<Option<Vec<u8>>> {
-    Ok(match term {
-        Some(term) => Some(encode(&term)?),
-        None => None,
+/// The ETF of `term`, written into `cell` on the first asking.
+fn lazily<'a>(cell: &'a OnceLock<Vec<u8>>, term: &Term) -> Outcome<&'a Vec<u8>> {
+    Ok(match cell.get() {
+        Some(etf) => etf,
+        // Two threads asking at once both encode; one result stays.
+        None => {
+            let encoded = encode(term)?;
+            cell.get_or_init(|| encoded)
+        }
     })
+}
+
+/// A part that a message may lack, as ETF on the first asking.
+struct Part {
+    term: Option<Term>,
+    etf: OnceLock<Vec<u8>>,
+}
+
+impl Part {
+    fn new(term: Option<Term>) -> Part {
+        Part {
+            term,
+            etf: OnceLock::new(),
+        }
+    }
+
+    fn etf(&self) -> Outcome<Option<&Vec<u8>>> {
+        self.term
+            .as_ref()
+            .map(|term| lazily(&self.etf, term))
+            .transpose()
+    }
 }
 
 impl erldp_message {
@@ -68,9 +95,9 @@ impl erldp_message {
             kind,
             term: message.term,
             etf: OnceLock::new(),
-            from: encode_part(message.from.map(Term::Pid))?,
-            reason: encode_part(message.reason)?,
-            reference: encode_part(message.reference.map(Term::Ref))?,
+            from: Part::new(message.from.map(Term::Pid)),
+            reason: Part::new(message.reason),
+            reference: Part::new(message.reference.map(Term::Ref)),
         })))
     }
 }
@@ -108,14 +135,7 @@ pub unsafe extern "C" fn erldp_message_term(
         // SAFETY: arguments follow the pointer contract.
         let msg = unsafe { ffi::handle(msg, "msg") }?;
         let out = unsafe { ffi::bytes_out(data, len) }?;
-        let etf = match msg.etf.get() {
-            Some(etf) => etf,
-            // Two threads asking at once both encode; one result stays.
-            None => {
-                let encoded = encode(&msg.term)?;
-                msg.etf.get_or_init(|| encoded)
-            }
-        };
+        let etf = lazily(&msg.etf, &msg.term)?;
         out.write(etf);
         Ok(())
     })
@@ -157,7 +177,7 @@ pub unsafe extern "C" fn erldp_message_from(
             "msg",
             "message",
             "sender",
-            |msg| msg.from.as_ref(),
+            |msg| msg.from.etf(),
             data,
             len,
         )
@@ -179,7 +199,7 @@ pub unsafe extern "C" fn erldp_message_reason(
             "msg",
             "message",
             "reason",
-            |msg| msg.reason.as_ref(),
+            |msg| msg.reason.etf(),
             data,
             len,
         )
@@ -201,7 +221,7 @@ pub unsafe extern "C" fn erldp_message_ref(
             "msg",
             "message",
             "monitor reference",
-            |msg| msg.reference.as_ref(),
+            |msg| msg.reference.etf(),
             data,
             len,
         )

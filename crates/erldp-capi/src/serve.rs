@@ -545,7 +545,7 @@ pub unsafe extern "C" fn erldp_request_term(
             "request",
             "request",
             "term",
-            |r| Some(&r.term),
+            |r| Ok(Some(&r.term)),
             data,
             len,
         )
@@ -568,7 +568,7 @@ pub unsafe extern "C" fn erldp_request_from(
             "request",
             "request",
             "caller",
-            |r| r.from.as_ref(),
+            |r| Ok(r.from.as_ref()),
             data,
             len,
         )
