@@ -12,33 +12,23 @@ use magnus::{Error, Ruby};
 
 use crate::errors;
 
-/// The process a node or mailbox handle was made in.
-#[derive(Clone, Copy)]
-pub(crate) struct Owner(u32);
+pub(crate) use erldp::fork::Owner;
 
-impl Owner {
-    pub(crate) fn current() -> Owner {
-        Owner(std::process::id())
-    }
+/// Refusing a parent's handle in a forked child, as a Ruby error.
+pub(crate) trait Refuse {
+    /// An `ErlDP::Error` when the handle (a `what`) is used in a forked
+    /// child.
+    fn check(self, ruby: &Ruby, what: &str) -> Result<(), Error>;
+}
 
-    /// Whether this is another process than the one the handle was made in.
-    pub(crate) fn forked(self) -> bool {
-        self.0 != std::process::id()
-    }
-
-    /// An `ErlDP::Error` when the handle is used in a forked child.
-    pub(crate) fn check(self, ruby: &Ruby, what: &str) -> Result<(), Error> {
+impl Refuse for Owner {
+    fn check(self, ruby: &Ruby, what: &str) -> Result<(), Error> {
         if !self.forked() {
             return Ok(());
         }
         Err(Error::new(
             ruby.get_inner(errors::classes().error),
-            format!(
-                "this {what} belongs to process {}, which forked this one ({}): its threads and \
-                 connections stayed there; start a node in this process (ErlDP::Node.new)",
-                self.0,
-                std::process::id()
-            ),
+            self.refusal(what, "ErlDP::Node.new"),
         ))
     }
 }

@@ -9,7 +9,7 @@ use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
-use crate::fork::Owner;
+use crate::fork::{Owner, Refuse};
 use crate::node::{reaching, sending};
 use crate::values::{Pid, Ref};
 use crate::{args, fiber, gvl};

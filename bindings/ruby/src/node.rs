@@ -14,7 +14,7 @@ use magnus::{
 
 use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
-use crate::fork::Owner;
+use crate::fork::{Owner, Refuse};
 use crate::mailbox::Mailbox;
 use crate::values::Pid;
 use crate::{args, fiber, gvl};

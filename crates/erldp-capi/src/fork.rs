@@ -6,41 +6,22 @@
 //! wait on a lock a parent's thread held at the fork). So each such handle
 //! remembers its process: in another, calls on it fail with
 //! `ERLDP_ERR_CLOSED` and a last error that says to start a node in the
-//! child, and its `*_close` does nothing (the handle stays the parent's). (The core's
-//! process-wide locks are kept safe across `fork` by the core itself.)
+//! child, and its `*_close` does nothing (the handle stays the parent's).
+//! (The core keeps its process-wide locks safe across `fork`.)
 
 use erldp::Error;
 
 use crate::ffi;
 use crate::status::{Context, Outcome};
 
-/// The process a handle was made in.
-#[derive(Clone, Copy)]
-pub(crate) struct Owner(u32);
+pub(crate) use erldp::fork::Owner;
 
-impl Owner {
-    pub(crate) fn current() -> Owner {
-        Owner(std::process::id())
+/// `ERLDP_ERR_CLOSED` when the handle (a `what`) is used in a forked child.
+pub(crate) fn check(owner: Owner, what: &str) -> Outcome {
+    if !owner.forked() {
+        return Ok(());
     }
-
-    /// Whether this is another process than the one the handle was made in.
-    pub(crate) fn forked(self) -> bool {
-        self.0 != std::process::id()
-    }
-
-    /// `ERLDP_ERR_CLOSED` when the handle (a `what`) is used in a forked
-    /// child.
-    pub(crate) fn check(self, what: &str) -> Outcome {
-        if !self.forked() {
-            return Ok(());
-        }
-        Err(Error::Closed).context(format!(
-            "this {what} belongs to process {}, which forked this one ({}): its threads and \
-             connections stayed there; start a node in this process (erldp_node_start)",
-            self.0,
-            std::process::id()
-        ))
-    }
+    Err(Error::Closed).context(owner.refusal(what, "erldp_node_start"))
 }
 
 /// `ffi::release` for a handle that holds a node's threads or sockets (its

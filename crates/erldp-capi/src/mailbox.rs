@@ -26,7 +26,7 @@ pub struct erldp_mailbox {
 pub(crate) unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { ffi::handle(ptr, "mailbox") }?;
-    handle.owner.check("mailbox")?;
+    fork::check(handle.owner, "mailbox")?;
     Ok(&handle.mailbox)
 }
 

@@ -158,7 +158,7 @@ pub struct erldp_node {
 pub(crate) unsafe fn node_of<'a>(ptr: *const erldp_node) -> Outcome<&'a erldp_node> {
     // SAFETY: forwarded from the caller.
     let node = unsafe { ffi::handle(ptr, "node") }?;
-    node.owner.check("node")?;
+    fork::check(node.owner, "node")?;
     Ok(node)
 }
 

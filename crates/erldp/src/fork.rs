@@ -12,7 +12,8 @@
 //!
 //! Nodes themselves are not carried over: their threads stay in the parent.
 //! A node started before the fork belongs to the parent; the child starts
-//! its own (the bindings refuse the parent's in the child).
+//! its own. The bindings refuse the parent's handles in the child, each
+//! remembering its [`Owner`].
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -51,4 +52,33 @@ extern "C" fn resume() {
     let mut guards = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
     // Given back in the reverse order of their taking.
     while guards.pop().is_some() {}
+}
+
+/// The process a handle (a node, a mailbox) was made in, for bindings that
+/// refuse to use a parent's handle in a forked child: its threads and
+/// sockets stayed in the parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner(u32);
+
+impl Owner {
+    /// The calling process.
+    pub fn current() -> Owner {
+        Owner(std::process::id())
+    }
+
+    /// Whether this is another process than the one the handle was made in.
+    pub fn forked(self) -> bool {
+        self.0 != std::process::id()
+    }
+
+    /// Why a handle (a `what`) cannot be used in this forked child, naming
+    /// how the child starts a node of its own (`start`).
+    pub fn refusal(self, what: &str, start: &str) -> String {
+        format!(
+            "this {what} belongs to process {}, which forked this one ({}): its threads and \
+             connections stayed there; start a node in this process ({start})",
+            self.0,
+            std::process::id()
+        )
+    }
 }

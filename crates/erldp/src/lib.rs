@@ -50,7 +50,7 @@ pub mod elixir;
 pub mod epmd;
 pub mod error;
 mod fast_map;
-mod fork;
+pub mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
