@@ -24,11 +24,15 @@ pub(crate) struct Exposed {
 /// `function, args`.
 impl Work for Invocation {
     fn ruby_values(&self, ruby: &Ruby) -> Result<[Value; 2], Error> {
-        let args: Result<Vec<Value>, Error> =
-            self.args.iter().map(|arg| to_ruby(ruby, arg)).collect();
+        // Each argument goes into the Array as it is made: in a Rust `Vec`
+        // the GC would not see the earlier ones while it makes the next.
+        let args = ruby.ary_new_capa(self.args.len());
+        for arg in &self.args {
+            args.push(to_ruby(ruby, arg)?)?;
+        }
         Ok([
             ruby.to_symbol(self.function.as_str()).as_value(),
-            ruby.ary_new_from_values(&args?).as_value(),
+            args.as_value(),
         ])
     }
 }
