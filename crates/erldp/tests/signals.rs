@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::{Atom, Dest, Mailbox, MessageKind, Node, Pid, Term};
+use erldp::{Atom, Dest, ErrorKind, Mailbox, MessageKind, Node, Pid, Term};
 use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer, Otp};
 
 mod common;
@@ -339,14 +339,17 @@ fn trace_token_variants_are_understood() {
 
 /// A hand-driven peer ([`raw`]) connected to a node of ours on which each
 /// peer may hold one link or monitor, so that a link left counted after
-/// it went shows as the next one costing the peer its connection. The
+/// it went shows as the next one costing the peer its connection, and a
+/// send to a peer that reads nothing fails after 200 ms. The
 /// crossings of the [link protocol] are races between BEAM nodes; here
 /// the test sends each signal when it chooses.
 ///
 /// [link protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#link_protocol
 struct HandDriven {
-    inbox: Mailbox,
+    /// Closed first, so that our node, which may have much left to write
+    /// to it, does not wait to flush it.
     stream: TcpStream,
+    inbox: Mailbox,
     /// A process of the hand-driven peer.
     peer: Pid,
 }
@@ -363,6 +366,7 @@ impl HandDriven {
         let node = Node::builder(random_name("rs"))
             .cookie(&cookie)
             .max_monitors_per_peer(1)
+            .send_timeout(Duration::from_millis(200))
             .start()
             .expect("node");
         let inbox = node.mailbox(Some("inbox")).expect("mailbox");
@@ -422,6 +426,19 @@ impl HandDriven {
         let fields = control.as_tuple().expect("a tuple").to_vec();
         assert_eq!(fields[0], Term::from(op), "{control}");
         fields[1..].to_vec()
+    }
+
+    /// Stops reading what our node writes: sends to the peer's process
+    /// until our node's queue to the peer is full and a send fails.
+    fn stop_reading(&mut self) {
+        let chunk = Term::from(vec![0u8; 60 << 10]);
+        for _ in 0..2000 {
+            if let Err(err) = self.inbox.send(&Dest::Pid(self.peer), chunk.clone()) {
+                assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+                return;
+            }
+        }
+        panic!("120 MiB went to a peer that reads nothing");
     }
 
     fn us(&self) -> Term {
@@ -622,4 +639,38 @@ fn linking_again_over_an_unacknowledged_unlink_stands_with_beam() {
 /// An expression for a pid of the peer's own node.
 fn pid_literal(pid: Pid) -> String {
     format!("c:pid(0, {}, {})", pid.id, pid.serial)
+}
+
+/// Linking again over an unacknowledged unlink when the LINK cannot go out
+/// (the peer reads nothing): the link goes, as the peer's will once it
+/// takes our UNLINK_ID, and what it held is given back here, since the
+/// late acknowledgement then finds nothing to give back.
+#[test]
+fn a_relink_that_cannot_be_sent_gives_back_what_the_link_held() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let id = raw.unlink();
+    raw.stop_reading();
+    let err = raw.inbox.link(raw.peer).expect_err("a LINK nobody reads");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    raw.acknowledge(id);
+    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
+    raw.assert_marker("after_exit");
+    raw.assert_nothing_held();
+}
+
+/// An unlink whose UNLINK_ID cannot go out (the peer reads nothing) ends
+/// the link on our side and gives back what it held: no acknowledgement
+/// will come to do it.
+#[test]
+fn an_unlink_that_cannot_be_sent_gives_back_what_the_link_held() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    raw.stop_reading();
+    let err = raw
+        .inbox
+        .unlink(raw.peer)
+        .expect_err("an UNLINK_ID nobody reads");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    raw.assert_nothing_held();
 }

@@ -363,7 +363,12 @@ impl NodeInner {
                 Ok(())
             }
             Err(err) => {
-                process.relations.lock().links.remove(&other);
+                // Nothing went out. A link we were undoing goes as well:
+                // the peer has our UNLINK_ID, and its acknowledgement will
+                // find nothing to give back, so it is given back here.
+                if process.remove_link_if(other, Link::Active) && !new {
+                    self.released(other.node);
+                }
                 Err(err)
             }
         }
@@ -397,8 +402,9 @@ impl NodeInner {
             to: other,
         };
         let sent = self.send_control(other.node, &unlink);
-        if sent.is_err() {
-            process.relations.lock().links.remove(&other);
+        // No acknowledgement will come to give the link back.
+        if sent.is_err() && process.remove_link_if(other, Link::Unlinking(id)) {
+            self.released(other.node);
         }
         sent
     }
