@@ -1,16 +1,20 @@
 //! Links, monitors and connection loss against real BEAM nodes, in both
 //! directions: remote process death, our mailbox closing, unlink and
 //! demonitor, `kill -9` and a frozen peer (tick timeout), and an idle
-//! connection outliving twice the tick time.
+//! connection outliving twice the tick time; the crossings of the link
+//! protocol's signals, driven one by one from a hand-driven peer.
 
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term};
-use erldp_testkit::BeamPeer;
+use erldp::{Atom, Dest, ErrorKind, Mailbox, MessageKind, Node, Pid, Term};
+use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer, Otp};
 
 mod common;
-use common::{assert_rpc_answers, builder_for, next_message, peer_and_node, peer_node_inbox};
+use common::{
+    assert_rpc_answers, builder_for, next, next_message, peer_and_node, peer_node_inbox, raw,
+};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -331,4 +335,342 @@ fn trace_token_variants_are_understood() {
     assert!(next_message(&inbox).term.is_atom("traced_by_name"));
     assert!(next_message(&inbox).term.is_atom("traced_by_pid"));
     assert_eq!(next_message(&inbox).reason, Some(Term::atom("traced_exit")));
+}
+
+/// A hand-driven peer ([`raw`]) connected to a node of ours on which each
+/// peer may hold one link or monitor, so that a link left counted after
+/// it went shows as the next one costing the peer its connection, and a
+/// send to a peer that reads nothing fails after 200 ms. The
+/// crossings of the [link protocol] are races between BEAM nodes; here
+/// the test sends each signal when it chooses.
+///
+/// [link protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#link_protocol
+struct HandDriven {
+    /// Closed first, so that our node, which may have much left to write
+    /// to it, does not wait to flush it.
+    stream: TcpStream,
+    inbox: Mailbox,
+    /// A process of the hand-driven peer.
+    peer: Pid,
+}
+
+const LINK: i64 = 1;
+const EXIT: i64 = 3;
+const REG_SEND: i64 = 6;
+const UNLINK_ID: i64 = 35;
+const UNLINK_ID_ACK: i64 = 36;
+
+impl HandDriven {
+    fn start() -> HandDriven {
+        let cookie = random_cookie();
+        let node = Node::builder(random_name("rs"))
+            .cookie(&cookie)
+            .max_monitors_per_peer(1)
+            .send_timeout(Duration::from_millis(200))
+            .start()
+            .expect("node");
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        // Without the atom cache our node writes pass-through frames,
+        // which the test reads as they come.
+        let (stream, name) = raw::handshake(
+            &node,
+            &cookie,
+            erldp::flags::MANDATORY | erldp::flags::MANDATORY_25_DIGEST,
+        );
+        eventually("the hand-driven peer to be up", || {
+            node.nodes().iter().any(|peer| peer.as_str() == name)
+        });
+        stream.set_read_timeout(Some(T)).expect("read timeout");
+        let peer = Pid {
+            node: Atom::new(&name),
+            id: 42,
+            serial: 0,
+            creation: raw::CREATION,
+        };
+        HandDriven {
+            inbox,
+            stream,
+            peer,
+        }
+    }
+
+    /// Another process of the hand-driven peer.
+    fn other_peer(&self) -> Pid {
+        Pid {
+            id: self.peer.id + 1,
+            ..self.peer
+        }
+    }
+
+    /// Sends the control message `op` with `fields` in a pass-through
+    /// frame, and `message` after it.
+    fn send(&mut self, op: i64, fields: Vec<Term>, message: Option<Term>) {
+        let mut control = vec![Term::from(op)];
+        control.extend(fields);
+        let mut frame = vec![112];
+        frame.extend(erldp::term::encode(&Term::tuple(control)).expect("control"));
+        if let Some(message) = message {
+            frame.extend(erldp::term::encode(&message).expect("message"));
+        }
+        raw::write_frame(&mut self.stream, &frame);
+    }
+
+    /// The fields of the next control message our node sends, which must
+    /// be `op`.
+    fn expect(&mut self, op: i64) -> Vec<Term> {
+        let frame = raw::read_frame(&mut self.stream);
+        assert_eq!(frame[0], 112, "a pass-through frame");
+        let control = erldp::term::Decoder::new(&frame[1..])
+            .versioned_term()
+            .expect("control");
+        let fields = control.as_tuple().expect("a tuple").to_vec();
+        assert_eq!(fields[0], Term::from(op), "{control}");
+        fields[1..].to_vec()
+    }
+
+    /// Stops reading what our node writes: sends to the peer's process
+    /// until our node's queue to the peer is full and a send fails.
+    fn stop_reading(&mut self) {
+        let chunk = Term::from(vec![0u8; 60 << 10]);
+        for _ in 0..2000 {
+            if let Err(err) = self.inbox.send(&Dest::Pid(self.peer), chunk.clone()) {
+                assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+                return;
+            }
+        }
+        panic!("120 MiB went to a peer that reads nothing");
+    }
+
+    fn us(&self) -> Term {
+        Term::Pid(self.inbox.pid())
+    }
+
+    /// Links our mailbox to the peer's process; the `LINK` goes out.
+    fn link(&mut self) {
+        self.inbox.link(self.peer).expect("link");
+        assert_eq!(
+            self.expect(LINK),
+            [self.us(), Term::Pid(self.peer)],
+            "our LINK"
+        );
+    }
+
+    /// Unlinks our mailbox from the peer's process; returns the id of the
+    /// `UNLINK_ID` that goes out, which the peer has not acknowledged yet.
+    fn unlink(&mut self) -> Term {
+        self.inbox.unlink(self.peer).expect("unlink");
+        let fields = self.expect(UNLINK_ID);
+        assert_eq!(
+            fields[1..],
+            [self.us(), Term::Pid(self.peer)],
+            "our UNLINK_ID"
+        );
+        fields[0].clone()
+    }
+
+    /// The peer's process acknowledges our `UNLINK_ID` `id`.
+    fn acknowledge(&mut self, id: Term) {
+        let (from, to) = (Term::Pid(self.peer), self.us());
+        self.send(UNLINK_ID_ACK, vec![id, from, to], None);
+    }
+
+    /// `from` sends the exit signal of its link to our mailbox with
+    /// `reason`, then a message `marker`: had the exit been delivered, it
+    /// would come first.
+    fn exit_then_marker(&mut self, from: Pid, reason: &str, marker: &str) {
+        let us = self.us();
+        self.send(EXIT, vec![Term::Pid(from), us, Term::atom(reason)], None);
+        self.send(
+            REG_SEND,
+            vec![Term::Pid(from), Term::atom(""), Term::atom("inbox")],
+            Some(Term::atom(marker)),
+        );
+    }
+
+    /// Asserts the next message in our mailbox is the exit signal of
+    /// `from` with `reason`.
+    fn assert_exit(&self, from: Pid, reason: &str) {
+        let exit = next_message(&self.inbox);
+        assert_eq!(exit.kind, MessageKind::Exit, "{exit:?}");
+        assert_eq!(exit.from, Some(from));
+        assert_eq!(exit.reason, Some(Term::atom(reason)));
+    }
+
+    /// Asserts the next message in our mailbox is `marker`.
+    fn assert_marker(&self, marker: &str) {
+        let message = next_message(&self.inbox);
+        assert!(message.term.is_atom(marker), "{message:?} before {marker}");
+    }
+
+    /// Asserts that no link is left counted against the peer, and that the
+    /// connection stands: another process of the peer links to our mailbox
+    /// (over the bound of one if one were still counted), and its exit
+    /// signal arrives.
+    fn assert_nothing_held(&mut self) {
+        let other = self.other_peer();
+        let us = self.us();
+        self.send(LINK, vec![Term::Pid(other), us], None);
+        self.exit_then_marker(other, "counted", "held_nothing");
+        self.assert_exit(other, "counted");
+        self.assert_marker("held_nothing");
+    }
+}
+
+/// The peer's LINK crosses our UNLINK_ID: it is ignored (the peer takes
+/// our UNLINK_ID after it and undoes the link too), the acknowledgement
+/// removes the link, and the LINK cost nothing against the bound even
+/// though the link it named was still counted.
+#[test]
+fn a_link_crossing_our_unlink_leaves_both_unlinked() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let id = raw.unlink();
+    let (from, to) = (Term::Pid(raw.peer), raw.us());
+    raw.send(LINK, vec![from, to], None);
+    raw.acknowledge(id);
+    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
+    raw.assert_marker("after_exit");
+    raw.assert_nothing_held();
+}
+
+/// An exit signal from the linked process before it acknowledged our
+/// UNLINK_ID is ignored (we unlinked first) and ends the link; the late
+/// acknowledgement finds nothing.
+#[test]
+fn an_exit_crossing_our_unlink_is_ignored() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let id = raw.unlink();
+    raw.exit_then_marker(raw.peer, "crossed", "after_exit");
+    raw.assert_marker("after_exit");
+    raw.acknowledge(id);
+    raw.assert_nothing_held();
+}
+
+/// The peer unlinks while our own unlink is unacknowledged, then links
+/// again (as a BEAM process that calls `unlink/1` and `link/1` would): we
+/// acknowledge its UNLINK_ID at once, our link stays being undone, so the
+/// LINK is ignored, and the acknowledgement of ours ends it. The peer ends
+/// unlinked too: our UNLINK_ID reaches it after its LINK.
+#[test]
+fn unlinks_crossing_each_other_both_end_the_link() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let ours = raw.unlink();
+    let theirs = Term::from(7);
+    let (from, to) = (Term::Pid(raw.peer), raw.us());
+    raw.send(
+        UNLINK_ID,
+        vec![theirs.clone(), from.clone(), to.clone()],
+        None,
+    );
+    assert_eq!(
+        raw.expect(UNLINK_ID_ACK),
+        [theirs, to.clone(), from.clone()]
+    );
+    raw.send(LINK, vec![from, to], None);
+    raw.acknowledge(ours);
+    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
+    raw.assert_marker("after_exit");
+    raw.assert_nothing_held();
+}
+
+/// Linking again before the peer acknowledged our UNLINK_ID: the LINK goes
+/// out (after the UNLINK_ID, so the peer links anew), the late
+/// acknowledgement leaves the new link alone, and the peer's exit arrives.
+#[test]
+fn linking_again_over_an_unacknowledged_unlink_stands() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let id = raw.unlink();
+    raw.link();
+    raw.acknowledge(id);
+    raw.exit_then_marker(raw.peer, "linked", "after_exit");
+    raw.assert_exit(raw.peer, "linked");
+    raw.assert_marker("after_exit");
+    raw.assert_nothing_held();
+}
+
+/// The same against a BEAM process, which takes our LINK, UNLINK_ID and
+/// second LINK only once resumed (a suspended process handles no
+/// signals): both sides end linked, and its exit reaches us, on each OTP
+/// release at hand.
+#[test]
+fn linking_again_over_an_unacknowledged_unlink_stands_with_beam() {
+    for otp in Otp::available() {
+        let mut peer = BeamPeer::builder().otp(otp.clone()).start();
+        let node = builder_for(&peer)
+            .max_monitors_per_peer(1)
+            .start()
+            .expect("node");
+        let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+        let us = node.name();
+        peer.eval_ok(&format!(
+            "register(keeper, spawn(fun() -> \
+                 P = spawn(fun() -> receive {{stop, R}} -> exit(R) end end), \
+                 erlang:suspend_process(P), {{inbox, '{us}'}} ! P, \
+                 receive resume -> erlang:resume_process(P) end end)), ok."
+        ));
+        let suspended = next(&inbox).as_pid().expect("a pid");
+        inbox.link(suspended).expect("link");
+        inbox.unlink(suspended).expect("unlink");
+        inbox.link(suspended).expect("link again");
+        peer.eval_ok("keeper ! resume, ok.");
+        let ours = peer_pid_literal(&mut peer, &inbox);
+        // Our message to the holder of our pid came after the signals.
+        let linked = peer.eval_ok(&format!(
+            "{{links, L}} = process_info({suspended_text}, links), lists:member({ours}, L).",
+            suspended_text = pid_literal(suspended)
+        ));
+        assert_eq!(linked, "true", "{otp:?}: the BEAM process is linked");
+        inbox
+            .send(
+                &Dest::Pid(suspended),
+                Term::tuple(vec![Term::atom("stop"), Term::atom("relinked")]),
+            )
+            .expect("send");
+        let exit = next_message(&inbox);
+        assert_eq!(exit.kind, MessageKind::Exit, "{otp:?}: {exit:?}");
+        assert_eq!(exit.from, Some(suspended));
+        assert_eq!(exit.reason, Some(Term::atom("relinked")));
+    }
+}
+
+/// An expression for a pid of the peer's own node.
+fn pid_literal(pid: Pid) -> String {
+    format!("c:pid(0, {}, {})", pid.id, pid.serial)
+}
+
+/// Linking again over an unacknowledged unlink when the LINK cannot go out
+/// (the peer reads nothing): the link goes, as the peer's will once it
+/// takes our UNLINK_ID, and what it held is given back here, since the
+/// late acknowledgement then finds nothing to give back.
+#[test]
+fn a_relink_that_cannot_be_sent_gives_back_what_the_link_held() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    let id = raw.unlink();
+    raw.stop_reading();
+    let err = raw.inbox.link(raw.peer).expect_err("a LINK nobody reads");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    raw.acknowledge(id);
+    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
+    raw.assert_marker("after_exit");
+    raw.assert_nothing_held();
+}
+
+/// An unlink whose UNLINK_ID cannot go out (the peer reads nothing) ends
+/// the link on our side and gives back what it held: no acknowledgement
+/// will come to do it.
+#[test]
+fn an_unlink_that_cannot_be_sent_gives_back_what_the_link_held() {
+    let mut raw = HandDriven::start();
+    raw.link();
+    raw.stop_reading();
+    let err = raw
+        .inbox
+        .unlink(raw.peer)
+        .expect_err("an UNLINK_ID nobody reads");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    raw.assert_nothing_held();
 }

@@ -24,7 +24,10 @@ use crate::protocol::{noproc, Control, ProcRef};
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
-/// The state of one link, from this side.
+/// The state of one link, from this side: the process-local information of
+/// the [link protocol](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#link_protocol),
+/// whose rules settle every crossing of `LINK`, `UNLINK_ID`, its
+/// acknowledgement and `EXIT` as erts does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
     Active,
@@ -186,8 +189,15 @@ impl Process {
         }
     }
 
+    /// Whether a link to `other` stands or is being undone.
+    fn has_link(&self, other: Pid) -> bool {
+        self.relations.lock().links.contains_key(&other)
+    }
+
     /// Records a link from `other`, unless this process has ended: `None`
-    /// then, else whether the link is a new one.
+    /// then, else whether the link is a new one. A link being undone stays
+    /// so: the `LINK` crossed our `UNLINK_ID`, which undoes it on the peer
+    /// too, so both sides end unlinked.
     fn add_link(&self, other: Pid) -> Option<bool> {
         let mut relations = self.relations.lock();
         if relations.closed {
@@ -323,6 +333,9 @@ impl NodeInner {
             if relations.links.get(&other) == Some(&Link::Active) {
                 return Ok(());
             }
+            // Over a link being undone: its acknowledgement no longer
+            // matches and is ignored, and our LINK follows the UNLINK_ID,
+            // so the peer links again after undoing it.
             relations.links.insert(other, Link::Active).is_none()
         };
         if other.node == self.name() {
@@ -350,7 +363,12 @@ impl NodeInner {
                 Ok(())
             }
             Err(err) => {
-                process.relations.lock().links.remove(&other);
+                // Nothing went out. A link we were undoing goes as well:
+                // the peer has our UNLINK_ID, and its acknowledgement will
+                // find nothing to give back, so it is given back here.
+                if process.remove_link_if(other, Link::Active) && !new {
+                    self.released(other.node);
+                }
                 Err(err)
             }
         }
@@ -384,8 +402,9 @@ impl NodeInner {
             to: other,
         };
         let sent = self.send_control(other.node, &unlink);
-        if sent.is_err() {
-            process.relations.lock().links.remove(&other);
+        // No acknowledgement will come to give the link back.
+        if sent.is_err() && process.remove_link_if(other, Link::Unlinking(id)) {
+            self.released(other.node);
         }
         sent
     }
@@ -696,6 +715,11 @@ impl NodeInner {
         let Some(process) = self.process(to) else {
             return self.refuse(conn, control);
         };
+        // A LINK on a link that stands or is being undone adds nothing to
+        // hold: at the bound it must not cost the peer its connection.
+        if process.has_link(from) {
+            return;
+        }
         if !self.may_hold(conn) {
             return;
         }
@@ -707,6 +731,8 @@ impl NodeInner {
     }
 
     pub(super) fn on_unlink_id(&self, conn: &Connection, id: u64, from: Pid, to: Pid) {
+        // A link we are undoing ourselves stays until our own UNLINK_ID is
+        // acknowledged.
         if self
             .process(to)
             .is_some_and(|process| process.remove_link_if(from, Link::Active))
