@@ -1,10 +1,11 @@
 'use strict';
-// Messages to one peer arrive in the order they were sent, whichever way each went: from the
-// JavaScript thread itself (the connection up with room, nothing for that peer left on its
-// lane) or through the peer's lane (while the connection is being made, a binary of 64 KiB or
-// more, which the core writes from the sender's memory, and whatever follows a message still on
-// the lane). A small message right after a large one, on a connection that is up, would go
-// straight out ahead of the large one still staged if the rule were broken.
+// Messages to one peer arrive in the order they were sent, from a node and its mailbox, small
+// and 64 KiB or more (which the core writes from the sender's memory), written as ETF by the
+// package or converted by the addon, while the connection is being made and once it is up,
+// with the peer's lane busy or idle. Every send takes the lane today; a send that skips it
+// (tried in a8ba264: from the JavaScript thread when the connection has room) must wait for
+// what is still on the lane: without that, a small message right after a large one went out
+// ahead of it and this test failed.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');

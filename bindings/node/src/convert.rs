@@ -321,23 +321,26 @@ fn too_large() -> erldp::Error {
     }
 }
 
-/// Calls `send` with the destination and the message that the package
-/// wrote as ETF into one buffer (lib/etf.js `withMessage`): the destination
-/// up to `split`, the message from there to `end`, read in place.
-pub(crate) fn encoded_message<R>(
+/// The destination and the message that the package wrote as ETF into one
+/// buffer (lib/etf.js `withMessage`): the destination up to `split`, the
+/// message from there to `end`.
+pub(crate) fn encoded_message(
     js: Js,
     cx: &Context,
     etf: Value,
     split: u32,
     end: u32,
-    send: impl FnOnce(Dest, &[u8]) -> Result<R>,
-) -> Result<R> {
+) -> Result<(Dest, Vec<u8>)> {
     let (split, end) = (split as usize, end as usize);
-    let sent = js.with_uint8(etf, |bytes| {
+    let parts = js.with_uint8(etf, |bytes| {
         let (dest, message) = bytes.get(..end).filter(|_| split <= end)?.split_at(split);
-        Some(known_dest(js, cx, dest).and_then(|dest| send(dest, message)))
+        let known = match &*cx.last_dest.lock() {
+            Some((last, known)) if last == dest => Ok(*known),
+            _ => Err(dest.to_vec()),
+        };
+        Some((known, message.to_vec()))
     })?;
-    let Some(Some(sent)) = sent else {
+    let Some(Some((known, message))) = parts else {
         return Err(error::throw(
             js,
             &erldp::Error::InvalidArgument(
@@ -345,21 +348,16 @@ pub(crate) fn encoded_message<R>(
             ),
         ));
     };
-    sent
-}
-
-/// The destination written as `etf`: the last one again, as a burst of
-/// sends to one destination has it, without decoding.
-fn known_dest(js: Js, cx: &Context, etf: &[u8]) -> Result<Dest> {
-    if let Some((last, known)) = &*cx.last_dest.lock() {
-        if last == etf {
-            return Ok(*known);
+    let dest = match known {
+        Ok(dest) => dest,
+        Err(etf) => {
+            let term = erldp::term::decode(&etf).map_err(|err| error::throw(js, &err))?;
+            let dest = dest_from_term(js, term)?;
+            *cx.last_dest.lock() = Some((etf, dest));
+            dest
         }
-    }
-    let term = erldp::term::decode(etf).map_err(|err| error::throw(js, &err))?;
-    let dest = dest_from_term(js, term)?;
-    *cx.last_dest.lock() = Some((etf.to_vec(), dest));
-    Ok(dest)
+    };
+    Ok((dest, message))
 }
 
 // ---------------------------------------------------------------- from JS

@@ -19,14 +19,8 @@
 //!
 //! A lane ends after a while without work and on close; the next call for
 //! that peer starts a new one.
-//!
-//! A send that cannot wait skips its lane (see `send.rs`), but only while
-//! [`Lanes::pending`] says that nothing staged or queued for that peer is
-//! still to run: it would overtake what was handed over before it. Each
-//! job is counted from when it is staged until its lane has run it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
@@ -51,18 +45,11 @@ type Batch = Vec<Job>;
 #[derive(Default)]
 pub(crate) struct Lanes {
     state: Mutex<State>,
-    /// The jobs of every lane that are staged or queued and have not run:
-    /// while none are, which is the common case of a send, [`pending`]
-    /// (Self::pending) answers without the lock.
-    unfinished: AtomicUsize,
 }
 
 #[derive(Default)]
 struct State {
     lanes: HashMap<Atom, Sender<Batch>>,
-    /// Per peer, its share of [`Lanes::unfinished`]; its lane counts it
-    /// down, and it goes once its lane ends with nothing left.
-    unfinished: HashMap<Atom, Arc<AtomicUsize>>,
     staged: Vec<(Atom, Job)>,
     closed: bool,
 }
@@ -83,40 +70,11 @@ impl Lanes {
             job();
             return;
         }
-        // Counted by the thread that later asks `pending`, so no ordering is
-        // needed here; the lane's count-down is what must be seen in order.
-        state
-            .unfinished
-            .entry(peer)
-            .or_default()
-            .fetch_add(1, Ordering::Relaxed);
-        self.unfinished.fetch_add(1, Ordering::Relaxed);
         state.staged.push((peer, job));
         if state.staged.len() >= FLUSH_AT {
             drop(state);
             self.flush();
         }
-    }
-
-    /// Whether a job for `peer` is staged or queued and has not run yet.
-    /// Once this says no, whatever the jobs before did (their messages
-    /// queued on the connection) is seen by the caller.
-    pub(crate) fn pending(&self, peer: Atom) -> bool {
-        if self.unfinished.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        self.state
-            .lock()
-            .unfinished
-            .get(&peer)
-            .is_some_and(|count| count.load(Ordering::Acquire) > 0)
-    }
-
-    /// Counts down `jobs` jobs of the lane whose count is `count`, once
-    /// they have run.
-    fn ran(&self, count: &AtomicUsize, jobs: usize) {
-        count.fetch_sub(jobs, Ordering::Release);
-        self.unfinished.fetch_sub(jobs, Ordering::Release);
     }
 
     /// Hands the staged jobs to their lanes, each lane's in the order they
@@ -133,26 +91,17 @@ impl Lanes {
         }
         let mut homeless = Vec::new();
         for (peer, batch) in batches {
-            let count = Arc::clone(state.unfinished.entry(peer).or_default());
-            if let Err(batch) = self.deliver(&mut state, peer, &count, batch) {
-                homeless.push((count, batch));
+            if let Err(batch) = self.deliver(&mut state, peer, batch) {
+                homeless.extend(batch);
             }
         }
         drop(state);
-        for (count, batch) in homeless {
-            let jobs = batch.len();
-            batch.into_iter().for_each(|job| job());
-            self.ran(&count, jobs);
+        for job in homeless {
+            job();
         }
     }
 
-    fn deliver(
-        self: &Arc<Self>,
-        state: &mut State,
-        peer: Atom,
-        count: &Arc<AtomicUsize>,
-        batch: Batch,
-    ) -> Result<(), Batch> {
+    fn deliver(self: &Arc<Self>, state: &mut State, peer: Atom, batch: Batch) -> Result<(), Batch> {
         let mut batch = batch;
         if let Some(lane) = state.lanes.get(&peer) {
             match lane.send(batch) {
@@ -161,7 +110,7 @@ impl Lanes {
                 Err(SendError(back)) => batch = back,
             }
         }
-        let Some(lane) = self.start(peer, Arc::clone(count)) else {
+        let Some(lane) = self.start(peer) else {
             return Err(batch);
         };
         match lane.send(batch) {
@@ -173,12 +122,12 @@ impl Lanes {
         }
     }
 
-    fn start(self: &Arc<Self>, peer: Atom, count: Arc<AtomicUsize>) -> Option<Sender<Batch>> {
+    fn start(self: &Arc<Self>, peer: Atom) -> Option<Sender<Batch>> {
         let (sender, receiver) = mpsc::channel();
         let lanes = Arc::clone(self);
         thread::Builder::new()
             .name("erldp-js-lane".into())
-            .spawn(move || lanes.serve(peer, &count, receiver))
+            .spawn(move || lanes.serve(peer, receiver))
             .ok()
             .map(|_| sender)
     }
@@ -192,15 +141,10 @@ impl Lanes {
         state.lanes.clear();
     }
 
-    fn serve(&self, peer: Atom, count: &AtomicUsize, batches: Receiver<Batch>) {
-        let run = |batch: Batch| {
-            let jobs = batch.len();
-            batch.into_iter().for_each(|job| job());
-            self.ran(count, jobs);
-        };
+    fn serve(&self, peer: Atom, batches: Receiver<Batch>) {
         loop {
             match batches.recv_timeout(IDLE) {
-                Ok(batch) => run(batch),
+                Ok(batch) => batch.into_iter().for_each(|job| job()),
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
                     // Batches are sent under this lock, so an empty queue seen
@@ -209,15 +153,10 @@ impl Lanes {
                     match batches.try_recv() {
                         Ok(batch) => {
                             drop(state);
-                            run(batch);
+                            batch.into_iter().for_each(|job| job());
                         }
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                             state.lanes.remove(&peer);
-                            // Jobs staged for the peer since keep the count
-                            // for the lane that the next flush starts.
-                            if count.load(Ordering::Acquire) == 0 {
-                                state.unfinished.remove(&peer);
-                            }
                             return;
                         }
                     }

@@ -212,13 +212,6 @@ impl Node {
         crate::term::encode::holds_outlined(message)
     }
 
-    /// [`send_writes_in_place`](Self::send_writes_in_place) for a message
-    /// given to [`send_encoded`](Self::send_encoded) as ETF: 64 KiB of it or
-    /// more (of a compressed term: once uncompressed).
-    pub fn send_encoded_writes_in_place(&self, etf: &[u8]) -> bool {
-        super::dispatch::encoded_writes_in_place(etf)
-    }
-
     /// The nodes we are connected to.
     pub fn nodes(&self) -> Vec<Atom> {
         let table = self.inner.conns.table.lock();

@@ -11,7 +11,7 @@ use crate::connection::{Connection, Dispatch};
 use crate::dest::Dest;
 use crate::message::{Message, MessageKind};
 use crate::protocol::{requests, Control};
-use crate::term::encode::{tag, OUTLINE_MIN};
+use crate::term::encode::tag;
 use crate::term::{Atom, Pid, Ref, Term};
 use crate::{Error, Result};
 
@@ -19,19 +19,6 @@ use crate::{Error, Result};
 /// [`send_encoded_from`](NodeInner::send_encoded_from) is framed as it is
 /// (see there).
 const VERBATIM_MIN: usize = 64 << 10;
-
-/// Whether [`send_encoded_from`](NodeInner::send_encoded_from) of `etf` to
-/// another node may write from `etf` itself and keep the caller until the
-/// socket has taken it: large ETF is framed as it is, and a compressed term
-/// is sent as the term it holds, whose binaries can be as large as its
-/// uncompressed size (which its header gives) but no larger.
-pub(super) fn encoded_writes_in_place(etf: &[u8]) -> bool {
-    if etf.get(1) == Some(&tag::COMPRESSED) {
-        let size = etf.get(2..6).and_then(|size| size.try_into().ok());
-        return size.map_or(0, u32::from_be_bytes) as usize >= OUTLINE_MIN;
-    }
-    etf.len() >= VERBATIM_MIN
-}
 
 impl Dispatch for NodeInner {
     fn deliver(&self, conn: &Arc<Connection>, control: Control) {
@@ -207,38 +194,5 @@ impl NodeInner {
         if !self.complete_alias_reply(alias, &message) {
             log::debug!(target: LOG, "message to unknown alias from {from:?} dropped");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use super::{encoded_writes_in_place, OUTLINE_MIN};
-    use crate::term::{encode, Term};
-
-    fn binary(len: usize) -> Vec<u8> {
-        encode(&Term::binary(vec![7; len])).expect("encode")
-    }
-
-    fn compress(etf: &[u8]) -> Vec<u8> {
-        let mut encoder =
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(&etf[1..]).expect("compress");
-        let mut out = vec![131, 80];
-        out.extend_from_slice(&(etf.len() as u32 - 1).to_be_bytes());
-        out.extend_from_slice(&encoder.finish().expect("compress"));
-        out
-    }
-
-    #[test]
-    fn encoded_writes_in_place_from_64_kib_whole_or_uncompressed() {
-        let below = binary(OUTLINE_MIN - 7);
-        assert!(below.len() < OUTLINE_MIN && !encoded_writes_in_place(&below));
-        assert!(encoded_writes_in_place(&binary(OUTLINE_MIN)));
-        let small = compress(&binary(OUTLINE_MIN));
-        assert!(small.len() < 1024 && encoded_writes_in_place(&small));
-        assert!(!encoded_writes_in_place(&compress(&below)));
-        assert!(!encoded_writes_in_place(&[131, 80, 0]));
     }
 }
