@@ -2,7 +2,8 @@
 %% tests/erlang/*.erl by test/support/beam.js.
 -module(erldp_js_test).
 
--export([round_trip/2, integral_float/1, gate_start/1, gate_wait/2]).
+-export([round_trip/2, integral_float/1, gate_start/1, gate_wait/2,
+         sequence_start/1, sequence_wait/3]).
 
 %% @doc Sends every term of the corpus at `Path' to `Box' as `{self(), I, Term}' and
 %% expects `{I, Term}' back. Returns `{Count, Mismatched, Lossy}': the number of
@@ -65,4 +66,46 @@ gate_wait(Name, Value) ->
     Name ! {wait, self()},
     receive
         {gate, open} -> Value
+    end.
+
+%% @doc Registers `Name' for a process that checks the order of the messages `{Tag, I, _}' it
+%% gets: for each `Tag' apart, `I' counts 1, 2, 3, ... Read with {@link sequence_wait/3}.
+-spec sequence_start(atom()) -> pid().
+sequence_start(Name) ->
+    Pid = spawn(fun() -> sequence(#{}, 0, []) end),
+    register(Name, Pid),
+    Pid.
+
+sequence(Next, Count, Wrong) ->
+    receive
+        {'$erldp_sequence', From} ->
+            From ! {sequence, Count, lists:reverse(Wrong)},
+            sequence(Next, Count, Wrong);
+        {Tag, I, _} when is_integer(I) ->
+            Expected = maps:get(Tag, Next, 1),
+            Noted = case I =:= Expected orelse length(Wrong) >= 10 of
+                        true -> Wrong;
+                        false -> [{Tag, Expected, I} | Wrong]
+                    end,
+            sequence(Next#{Tag => I + 1}, Count + 1, Noted)
+    end.
+
+%% @doc Waits up to `Timeout' ms for the sequence process `Name' to have got `Count' messages.
+%% Returns `{Got, Wrong}': how many it got, and (the first 10 of) those out of order as
+%% `{Tag, Expected, Got}'.
+-spec sequence_wait(atom(), non_neg_integer(), timeout()) ->
+          {non_neg_integer(), [{term(), pos_integer(), integer()}]}.
+sequence_wait(Name, Count, Timeout) ->
+    Now = fun() ->
+                  Name ! {'$erldp_sequence', self()},
+                  receive {sequence, Got, Wrong} -> {Got, Wrong} end
+          end,
+    try
+        erldp_test:wait_for(fun() -> case Now() of
+                                         {Got, _} = Seen when Got >= Count -> Seen;
+                                         _ -> false
+                                     end
+                            end, Timeout)
+    catch
+        error:{wait_for_timeout, _} -> Now()
     end.
