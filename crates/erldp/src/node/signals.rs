@@ -61,6 +61,17 @@ struct Relations {
     closed: bool,
 }
 
+impl Relations {
+    /// Whether this process may link to `other` now: not when it has ended
+    /// (an error), nor when the link stands already (`false`).
+    fn may_link(&self, other: Pid) -> Result<bool> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(self.links.get(&other) != Some(&Link::Active))
+    }
+}
+
 /// Told that a monitor on the process went away without firing (a
 /// demonitor, a lost connection), with the monitor's reference.
 pub(crate) type Unwatched = Box<dyn Fn(&Process, Ref) + Send + Sync>;
@@ -194,6 +205,15 @@ impl Process {
         self.relations.lock().links.contains_key(&other)
     }
 
+    fn has_active_link(&self, other: Pid) -> bool {
+        self.relations.lock().links.get(&other) == Some(&Link::Active)
+    }
+
+    /// See [`Relations::may_link`].
+    fn may_link(&self, other: Pid) -> Result<bool> {
+        self.relations.lock().may_link(other)
+    }
+
     /// Records a link from `other`, unless this process has ended: `None`
     /// then, else whether the link is a new one. A link being undone stays
     /// so: the `LINK` crossed our `UNLINK_ID`, which undoes it on the peer
@@ -325,88 +345,104 @@ impl NodeInner {
         if other == process.pid {
             return Ok(());
         }
-        let new = {
+        if other.node == self.name() {
+            return self.link_local(process, other);
+        }
+        if !process.may_link(other)? {
+            return Ok(());
+        }
+        // Connecting may take the setup time: not under the lock below.
+        let conn = self.connection(other.node)?;
+        let link = Control::Link {
+            from: process.pid,
+            to: other,
+        };
+        let (new, sent) = {
             let mut relations = process.relations.lock();
-            if relations.closed {
-                return Err(Error::Closed);
-            }
-            if relations.links.get(&other) == Some(&Link::Active) {
+            if !relations.may_link(other)? {
                 return Ok(());
             }
             // Over a link being undone: its acknowledgement no longer
             // matches and is ignored, and our LINK follows the UNLINK_ID,
             // so the peer links again after undoing it.
-            relations.links.insert(other, Link::Active).is_none()
+            let new = relations.links.insert(other, Link::Active).is_none();
+            // Sent under the lock, as every link signal of a process is:
+            // the peer reads them in the order their states changed here,
+            // which the link protocol needs (a LINK after the
+            // UNLINK_ID_ACK we owe, never before it).
+            let sent = conn.send(&link);
+            if sent.is_err() {
+                relations.links.remove(&other);
+            }
+            (new, sent)
         };
+        match sent {
+            Ok(()) if new => self.held(&conn),
+            Ok(()) => {}
+            // Nothing went out. A link we were undoing goes as well: the
+            // peer has our UNLINK_ID, and its acknowledgement will find
+            // nothing to give back, so it is given back here.
+            Err(_) if !new => self.released(other.node),
+            Err(_) => {}
+        }
+        sent
+    }
+
+    fn link_local(&self, process: &Arc<Process>, other: Pid) -> Result<()> {
+        {
+            let mut relations = process.relations.lock();
+            if !relations.may_link(other)? {
+                return Ok(());
+            }
+            relations.links.insert(other, Link::Active);
+        }
+        let linked = self
+            .process(other)
+            .and_then(|peer| peer.add_link(process.pid))
+            .is_some();
+        if !linked {
+            process.exit_from_link(other, Term::atom("noproc"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn unlink(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
+        if !process.has_active_link(other) {
+            return Ok(());
+        }
         if other.node == self.name() {
-            let linked = self
-                .process(other)
-                .and_then(|peer| peer.add_link(process.pid))
-                .is_some();
-            if !linked {
-                process.exit_from_link(other, Term::atom("noproc"));
+            process.remove_link_if(other, Link::Active);
+            if let Some(peer) = self.process(other) {
+                peer.relations.lock().links.remove(&process.pid);
             }
             return Ok(());
         }
-        let link = Control::Link {
-            from: process.pid,
-            to: other,
-        };
-        match self.connection(other.node).and_then(|conn| {
-            conn.send(&link)?;
-            Ok(conn)
-        }) {
-            Ok(conn) => {
-                if new {
-                    self.held(&conn);
-                }
-                Ok(())
+        let sent = self.connection(other.node).and_then(|conn| {
+            let mut relations = process.relations.lock();
+            if relations.links.get(&other) != Some(&Link::Active) {
+                return Ok(false);
             }
+            relations.next_unlink_id += 1;
+            let id = relations.next_unlink_id;
+            // Under the lock, as in `link`.
+            conn.send(&Control::UnlinkId {
+                id,
+                from: process.pid,
+                to: other,
+            })?;
+            relations.links.insert(other, Link::Unlinking(id));
+            Ok(true)
+        });
+        match sent {
+            Ok(_) => Ok(()),
+            // No acknowledgement will come to give the link back.
             Err(err) => {
-                // Nothing went out. A link we were undoing goes as well:
-                // the peer has our UNLINK_ID, and its acknowledgement will
-                // find nothing to give back, so it is given back here.
-                if process.remove_link_if(other, Link::Active) && !new {
+                if process.remove_link_if(other, Link::Active) {
                     self.released(other.node);
                 }
                 Err(err)
             }
         }
-    }
-
-    pub(super) fn unlink(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
-        let id = {
-            let mut relations = process.relations.lock();
-            if relations.links.get(&other) != Some(&Link::Active) {
-                return Ok(());
-            }
-            if other.node == self.name() {
-                relations.links.remove(&other);
-                None
-            } else {
-                relations.next_unlink_id += 1;
-                let id = relations.next_unlink_id;
-                relations.links.insert(other, Link::Unlinking(id));
-                Some(id)
-            }
-        };
-        let Some(id) = id else {
-            if let Some(peer) = self.process(other) {
-                peer.relations.lock().links.remove(&process.pid);
-            }
-            return Ok(());
-        };
-        let unlink = Control::UnlinkId {
-            id,
-            from: process.pid,
-            to: other,
-        };
-        let sent = self.send_control(other.node, &unlink);
-        // No acknowledgement will come to give the link back.
-        if sent.is_err() && process.remove_link_if(other, Link::Unlinking(id)) {
-            self.released(other.node);
-        }
-        sent
     }
 
     pub(super) fn monitor(self: &Arc<Self>, process: &Arc<Process>, target: &Dest) -> Result<Ref> {
@@ -731,15 +767,28 @@ impl NodeInner {
     }
 
     pub(super) fn on_unlink_id(&self, conn: &Connection, id: u64, from: Pid, to: Pid) {
-        // A link we are undoing ourselves stays until our own UNLINK_ID is
-        // acknowledged.
-        if self
-            .process(to)
-            .is_some_and(|process| process.remove_link_if(from, Link::Active))
-        {
+        let ack = noproc::unlink_ack(id, from, to);
+        let Some(process) = self.process(to) else {
+            let _ = conn.send(&ack);
+            return;
+        };
+        let removed = {
+            let mut relations = process.relations.lock();
+            // A link we are undoing ourselves stays until our own UNLINK_ID
+            // is acknowledged.
+            let removed = relations.links.get(&from) == Some(&Link::Active);
+            if removed {
+                relations.links.remove(&from);
+                trim(&mut relations.links);
+            }
+            // Under the lock: a LINK this process sends once the link is
+            // gone goes out after the acknowledgement (see `link`).
+            let _ = conn.send(&ack);
+            removed
+        };
+        if removed {
             self.released(from.node);
         }
-        let _ = conn.send(&noproc::unlink_ack(id, from, to));
     }
 
     pub(super) fn on_unlink_id_ack(&self, id: u64, from: Pid, to: Pid) {
