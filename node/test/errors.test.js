@@ -69,6 +69,12 @@ test('ECONNECT: nothing listens at the address, or the connection is lost mid-ca
   await node.connect(doomed.node);
   const call = node.rpc(doomed.node, 'timer', 'sleep', [30000], { timeout: 60000 });
   const failed = rejectsWith(call, erldp.ConnectionError, 'ECONNECT');
+  // Killed once the call runs there: killed before its request went out, the rpc would
+  // connect anew and find no node (ENOTFOUND) rather than lose its connection.
+  const sleeping = 'length([P || P <- processes(), process_info(P, current_function) =:= {current_function, {timer, sleep, 1}}])';
+  while ((await doomed.eval(sleeping)) === '0') {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   await doomed.kill();
   const err = await failed;
   assert.equal(err.node, doomed.node);
