@@ -863,3 +863,129 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
         );
     }
 }
+
+/// What a peer sends global and pg waits for the one thread that handles
+/// them, which the peer can outrun. Past `max_queued_per_peer` messages not
+/// handled yet it loses its connection; the node and its pg go on. The
+/// driver is kept from handling them for certain: the raw peer discovers our
+/// pg scope, whose answer (the sync of 48 groups named by 1 MiB binaries)
+/// cannot be written to a peer that reads nothing, so the discover and the
+/// two joins behind it in the same write stay queued: three, over two.
+#[test]
+fn messages_a_peer_queues_for_global_and_pg_are_bounded() {
+    let limits = erldp::ClusterLimits {
+        max_queued_per_peer: 2,
+        ..erldp::ClusterLimits::default()
+    };
+    let (beam, node) = peer_and_node_with(|node| {
+        node.cluster_limits(limits)
+            .net_ticktime(Duration::from_secs(600))
+            .send_timeout(Duration::from_secs(600))
+    });
+    let member = node.mailbox(None).expect("mailbox");
+    for i in 0..48u8 {
+        member
+            .join("pg", Term::binary(vec![i; 1 << 20]))
+            .expect("join");
+    }
+    let (mut stream, name) = raw::handshake(&node, beam.cookie(), erldp::flags::SUPPORTED);
+    eventually(&format!("{name} is up"), || {
+        node.nodes().iter().any(|peer| peer.as_str() == name)
+    });
+    let peer_scope: Term = erldp::Pid {
+        node: Atom::new(&name),
+        id: 40,
+        serial: 0,
+        creation: raw::CREATION,
+    }
+    .into();
+    let joiner: Term = erldp::Pid {
+        node: Atom::new(&name),
+        id: 41,
+        serial: 0,
+        creation: raw::CREATION,
+    }
+    .into();
+    let reg_send = Term::tuple(vec![
+        6.into(),
+        peer_scope.clone(),
+        Term::atom(""),
+        Term::atom("pg"),
+    ]);
+    let messages = [
+        Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]),
+        Term::tuple(vec![
+            Term::atom("join"),
+            peer_scope.clone(),
+            Term::atom("g1"),
+            Term::list(vec![joiner.clone()]),
+        ]),
+        Term::tuple(vec![
+            Term::atom("join"),
+            peer_scope.clone(),
+            Term::atom("g2"),
+            Term::list(vec![joiner]),
+        ]),
+    ];
+    let mut bytes = Vec::new();
+    for message in &messages {
+        let mut frame = vec![131, 68, 0];
+        frame.extend_from_slice(&erldp::term::encode(&reg_send).expect("control")[1..]);
+        frame.extend_from_slice(&erldp::term::encode(message).expect("message")[1..]);
+        bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&frame);
+    }
+    stream.write_all(&bytes).expect("one write");
+    // Nothing is read before the node drops the peer: reading would let
+    // the sync through and the discover be handled.
+    eventually(&format!("{name} cut off"), || {
+        !node.nodes().iter().any(|peer| peer.as_str() == name)
+    });
+    assert!(raw::closed_by_node(&mut stream, T), "the socket closed");
+    assert_eq!(
+        node.members("pg", &Term::binary(vec![0; 1 << 20]))
+            .expect("pg answers"),
+        vec![member.pid()],
+        "the driver went on"
+    );
+    assert!(node.ping(beam.node()), "another peer is served");
+}
+
+/// A real pg that joins one process to 80,000 groups, one message each, as
+/// fast as it can, stays connected under the default bound (65,536 not
+/// handled yet): the driver keeps up, and each message is uncounted once
+/// handled (were they not, the 65,537th would cut the peer off).
+#[test]
+fn a_busy_beam_pg_stays_within_the_default_bound() {
+    for otp in erldp_testkit::Otp::available() {
+        let mut beam = BeamPeer::builder().otp(otp.clone()).start();
+        let node = common::builder_for(&beam).start().expect("node");
+        let label = format!("{otp}");
+        beam.eval_ok(
+            "case pg:start(pg) of {ok, _} -> ok; {error, {already_started, _}} -> ok end.",
+        );
+        let ready = node.mailbox(None).expect("mailbox");
+        ready.join("pg", Term::atom("ready")).expect("join");
+        assert!(node.ping(beam.node()), "{label}: ping");
+        // Our member reaches the BEAM's pg once each scope knows the other:
+        // from then on its joins come to us one message each.
+        beam.eval_ok(
+            "W = fun W() -> case pg:get_members(pg, ready) of \
+                 [] -> timer:sleep(10), W(); _ -> ok end end, W().",
+        );
+        beam.eval_ok(
+            "Self = self(), \
+             spawn(fun() -> \
+                 [pg:join(pg, {g, I}, self()) || I <- lists:seq(1, 80000)], \
+                 Self ! joined, receive stop -> ok end end), \
+             receive joined -> ok end.",
+        );
+        eventually(&format!("{label}: 80,000 groups here"), || {
+            node.groups("pg").expect("groups").len() == 80_001
+        });
+        assert!(
+            node.nodes().iter().any(|peer| peer.as_str() == beam.node()),
+            "{label}: still connected"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{ClusterLimits, Event, Target};
+use super::{Backlog, ClusterLimits, Event, Target};
 use crate::cluster::global::{self, Global, Proc};
 use crate::cluster::pg::{self, Left, Scope};
 use crate::dest::Dest;
@@ -78,6 +78,8 @@ pub(super) struct Driver {
     inner: Arc<NodeInner>,
     /// For connect and rpc outcomes, which come back as events.
     events: Sender<Event>,
+    /// What peers queued for us, for the scopes started later.
+    backlog: Arc<Backlog>,
     global: Option<GlobalProcs>,
     scopes: HashMap<Atom, ScopeProc>,
     limits: ClusterLimits,
@@ -91,6 +93,7 @@ impl Driver {
     pub(super) fn new(
         inner: Arc<NodeInner>,
         events: Sender<Event>,
+        backlog: Arc<Backlog>,
         global: Option<(Global, [Arc<Process>; 3])>,
         limits: ClusterLimits,
     ) -> Driver {
@@ -105,6 +108,7 @@ impl Driver {
         Driver {
             inner,
             events,
+            backlog,
             global,
             scopes: HashMap::new(),
             limits,
@@ -146,7 +150,13 @@ impl Driver {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Received { to, message, via } => match to {
+            // `_queued` uncounts the message once it has been handled.
+            Event::Received {
+                to,
+                message,
+                via,
+                queued: _queued,
+            } => match to {
                 Target::Global(proc) => self.global_received(proc, message, via),
                 Target::Scope(scope) => self.scope_received(scope, message, via),
             },
@@ -201,6 +211,7 @@ impl Driver {
     }
 
     fn node_down(&mut self, node: Atom) {
+        self.backlog.forget(node);
         let visible = self.connected.remove(&node).unwrap_or(false);
         if visible {
             if let Some(global) = &mut self.global {
@@ -554,7 +565,11 @@ impl Driver {
                 .inner
                 .spawn_cluster_process(
                     Some(name),
-                    super::forward(self.events.clone(), Target::Scope(name)),
+                    super::forward(
+                        self.events.clone(),
+                        Arc::clone(&self.backlog),
+                        Target::Scope(name),
+                    ),
                 )
                 .map_err(|err| match err {
                     Error::InvalidArgument(why) => {

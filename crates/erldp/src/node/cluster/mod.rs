@@ -22,11 +22,13 @@
 
 mod driver;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use self::driver::Driver;
 use super::signals::Process;
@@ -52,6 +54,15 @@ fn server_name() -> Atom {
 /// global answers at once unless a registration holds its lock.
 const WHEREIS_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The default of [`ClusterLimits::max_queued_per_peer`]. What a BEAM node
+/// sends at nodeup is one message per scope and a few for global (its
+/// names and pg's groups travel in one message each); after that a busy pg
+/// sends one message per join or leave, which the driver handles about as
+/// fast as the reader decodes them. 65,536 messages behind is far more than
+/// such a burst leaves, and the same bound a peer has on its links and
+/// monitors (`max_monitors_per_peer`).
+const DEFAULT_MAX_QUEUED_PER_PEER: usize = 1 << 16;
+
 /// Bounds on what peers may make our node's global and pg keep. A BEAM node
 /// trusts its peers with all of it; a peer of ours that goes past one of
 /// these loses its connection. Set with [`NodeBuilder::cluster_limits`](super::NodeBuilder::cluster_limits).
@@ -67,6 +78,11 @@ pub struct ClusterLimits {
     /// Group memberships one peer's pg scope may hold on our node, a process
     /// counted once per group it joined (default 1,048,576).
     pub max_group_members_per_peer: usize,
+    /// Messages one peer has sent to global's and pg's processes that our
+    /// node has not handled yet (default 65,536). They are handled one at a
+    /// time; a peer that sends them faster than that loses its connection
+    /// when one more would go past this, and that message is dropped.
+    pub max_queued_per_peer: usize,
 }
 
 impl Default for ClusterLimits {
@@ -77,6 +93,7 @@ impl Default for ClusterLimits {
             max_global_locks: global.max_locks,
             max_global_nodes: global.max_nodes,
             max_group_members_per_peer: crate::cluster::pg::DEFAULT_MAX_PEER_MEMBERS,
+            max_queued_per_peer: DEFAULT_MAX_QUEUED_PER_PEER,
         }
     }
 }
@@ -102,6 +119,9 @@ enum Event {
         to: Target,
         message: Message,
         via: Option<Atom>,
+        /// Counts the message against its peer's backlog until the event
+        /// is dropped, after it was handled; `None` for our own node's.
+        queued: Option<Queued>,
     },
     /// A connection came up, before any of its traffic.
     Up {
@@ -135,10 +155,77 @@ enum Target {
     Scope(Atom),
 }
 
+/// The messages each peer has sent to the cluster processes that the
+/// driver has not handled yet, bounded by
+/// [`ClusterLimits::max_queued_per_peer`]. Counted on the reader's thread:
+/// a peer's counter is found under a read lock that only a peer's first
+/// message and its nodedown write.
+struct Backlog {
+    max: usize,
+    /// Our own node, whose messages are not counted.
+    us: Atom,
+    node: Weak<NodeInner>,
+    peers: RwLock<HashMap<Atom, Arc<AtomicUsize>>>,
+}
+
+/// One message counted in its peer's backlog, until it is dropped.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Backlog {
+    /// Counts a message from `peer`; past the bound, `None`, and the peer's
+    /// connection is aborted.
+    fn admit(&self, peer: Atom) -> Option<Queued> {
+        let count = self.counter(peer);
+        if count.fetch_add(1, Ordering::AcqRel) < self.max {
+            return Some(Queued(count));
+        }
+        count.fetch_sub(1, Ordering::AcqRel);
+        if let Some(conn) = self.node.upgrade().and_then(|n| n.live_connection(peer)) {
+            conn.abort(&format!(
+                "the peer sent more than {} messages to global and pg that were \
+                 not handled yet (max_queued_per_peer)",
+                self.max
+            ));
+        }
+        None
+    }
+
+    fn counter(&self, peer: Atom) -> Arc<AtomicUsize> {
+        if let Some(count) = self.peers.read().get(&peer) {
+            return Arc::clone(count);
+        }
+        Arc::clone(self.peers.write().entry(peer).or_default())
+    }
+
+    /// The connection to `peer` went down after all of its traffic: a new
+    /// one starts from nothing (a message still queued keeps its counter).
+    fn forget(&self, peer: Atom) {
+        self.peers.write().remove(&peer);
+    }
+}
+
 /// The forwarding of a cluster process's messages to the driver.
-fn forward(events: Sender<Event>, to: Target) -> Forward {
+fn forward(events: Sender<Event>, backlog: Arc<Backlog>, to: Target) -> Forward {
     Box::new(move |message, via| {
-        let _ = events.send(Event::Received { to, message, via });
+        let queued = match via {
+            Some(peer) if peer != backlog.us => match backlog.admit(peer) {
+                Some(queued) => Some(queued),
+                None => return,
+            },
+            _ => None,
+        };
+        let _ = events.send(Event::Received {
+            to,
+            message,
+            via,
+            queued,
+        });
     })
 }
 
@@ -147,11 +234,18 @@ impl NodeInner {
     pub(super) fn start_cluster(self: &Arc<Self>, options: ClusterOptions) -> Result<()> {
         let (events, received) = mpsc::channel();
         let limits = options.limits;
+        let backlog = Arc::new(Backlog {
+            max: limits.max_queued_per_peer,
+            us: self.name(),
+            node: Arc::downgrade(self),
+            peers: RwLock::default(),
+        });
         let global = if self.hidden {
             None
         } else {
             let spawn = |name: Option<Atom>, proc| {
-                self.spawn_cluster_process(name, forward(events.clone(), Target::Global(proc)))
+                let forward = forward(events.clone(), Arc::clone(&backlog), Target::Global(proc));
+                self.spawn_cluster_process(name, forward)
             };
             let server = spawn(Some(server_name()), Proc::Server)?;
             let locker = spawn(None, Proc::Locker)?;
@@ -172,7 +266,7 @@ impl NodeInner {
             };
             Some((Global::new(config), [server, locker, registrar]))
         };
-        let driver = Driver::new(Arc::clone(self), events.clone(), global, limits);
+        let driver = Driver::new(Arc::clone(self), events.clone(), backlog, global, limits);
         self.threads
             .spawn("erldp-cluster".into(), move || driver.run(received))?;
         *self.cluster.events.lock() = Some(events);
