@@ -164,6 +164,14 @@ impl Write for Timed<'_> {
 #[derive(Debug)]
 pub(crate) struct Tcp(TcpStream);
 
+/// For the TLS handshake to read, without blocking, what a peer sent before it reset the
+/// connection.
+impl AsRawFd for Tcp {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 impl Tcp {
     pub(crate) fn new(stream: TcpStream) -> io::Result<Tcp> {
         stream.set_nodelay(true)?;

@@ -19,7 +19,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,6 +87,16 @@ struct Inbox {
     end: usize,
 }
 
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
 impl TlsStream {
     /// Runs the client side of the TLS handshake on a connected socket, by `deadline`.
     /// `host` is the host part of the peer's node name: the server's certificate must name
@@ -103,7 +113,15 @@ impl TlsStream {
             .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
         let mut timed = Timed::new(&tcp, deadline);
-        handshake(&mut conn, &mut timed, Role::Client, client.has_cert, peer)?;
+        let fd = tcp.as_raw_fd();
+        handshake(
+            &mut conn,
+            &mut timed,
+            fd,
+            Role::Client,
+            client.has_cert,
+            peer,
+        )?;
         Ok(TlsStream::new(
             tcp.into_socket(),
             conn,
@@ -124,7 +142,8 @@ impl TlsStream {
             .map_err(|err| Error::connection(peer, format!("TLS: {err}")))?;
         let mut conn = Connection::from(conn);
         let mut timed = Timed::new(&tcp, deadline);
-        handshake(&mut conn, &mut timed, Role::Server, true, peer)?;
+        let fd = tcp.as_raw_fd();
+        handshake(&mut conn, &mut timed, fd, Role::Server, true, peer)?;
         Ok(TlsStream::new(tcp.into_socket(), conn, Role::Server, true))
     }
 
@@ -139,11 +158,7 @@ impl TlsStream {
             outbox: Mutex::new(Outbox::default()),
             unsent: AtomicBool::new(false),
             stranded: AtomicBool::new(false),
-            inbox: Mutex::new(Inbox {
-                buf: vec![0; READ_CHUNK].into_boxed_slice(),
-                start: 0,
-                end: 0,
-            }),
+            inbox: Mutex::new(Inbox::new()),
         }
     }
 
@@ -172,6 +187,22 @@ impl TlsStream {
         )
     }
 
+    /// `err` from a socket call, or, when the peer reset the connection after saying why, what
+    /// it said (see [`last_words`]). A reader at work reads that itself.
+    fn gone(&self, err: io::Error) -> io::Error {
+        if !peer_gone(&err) {
+            return err;
+        }
+        let Some(mut inbox) = self.inbox.try_lock() else {
+            return err;
+        };
+        let mut session = self.session.lock();
+        match last_words(&mut session, self.socket.as_raw_fd(), &mut inbox) {
+            Some(tls) => self.failure(&tls),
+            None => err,
+        }
+    }
+
     /// Encrypts `data` into the outbox, after whatever the session has queued.
     fn encrypt(&self, outbox: &mut Outbox, data: &[u8]) -> io::Result<()> {
         let mut session = self.session.lock();
@@ -186,7 +217,9 @@ impl TlsStream {
     /// reader left in the session meanwhile.
     fn send(&self, outbox: &mut MutexGuard<'_, Outbox>) -> io::Result<()> {
         loop {
-            (&self.socket).write_all(&outbox.buf[outbox.sent..])?;
+            (&self.socket)
+                .write_all(&outbox.buf[outbox.sent..])
+                .map_err(|err| self.gone(err))?;
             outbox.clear();
             self.unsent.store(false, Ordering::Release);
             if !self.stranded.swap(false, Ordering::AcqRel) {
@@ -294,6 +327,66 @@ fn drain(session: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a socket call failed because the peer closed or reset the connection.
+fn peer_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// The failure the peer announced before it reset the connection, if it did: the TLS error
+/// the session reports once it has what is left in `inbox` and in the socket's receive queue,
+/// read without blocking (Linux keeps what arrived before a reset readable).
+///
+/// A TLS 1.3 server checks the client's certificate after the client's Finished, so the
+/// client takes the handshake for done and writes while the server sends its alert and
+/// closes; the write then fails with a reset or a broken pipe, and the alert, which names the
+/// cause, waits unread. Called only after a socket call failed, so the data path never pays
+/// for it; the receive does not block, so the session lock it runs under is still never held
+/// across a wait on the socket.
+fn last_words(session: &mut Connection, fd: RawFd, inbox: &mut Inbox) -> Option<rustls::Error> {
+    loop {
+        while inbox.start < inbox.end {
+            let read = session
+                .read_tls(&mut &inbox.buf[inbox.start..inbox.end])
+                .ok()?;
+            if read == 0 {
+                return None;
+            }
+            inbox.start += read;
+            if let Err(err) = session.process_new_packets() {
+                return Some(err);
+            }
+        }
+        // SAFETY: receives into a live buffer of `inbox.buf.len()` bytes.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                inbox.buf.as_mut_ptr().cast(),
+                inbox.buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        // Nothing more (or only the reset itself): the peer said nothing we have not seen.
+        let n = usize::try_from(n).ok().filter(|&n| n > 0)?;
+        inbox.start = 0;
+        inbox.end = n;
+    }
+}
+
+/// What the peer said before it reset the connection during the handshake, when `err` is
+/// that reset (see [`last_words`]).
+fn said_before_reset(conn: &mut Connection, fd: RawFd, err: &io::Error) -> Option<rustls::Error> {
+    if peer_gone(err) {
+        last_words(conn, fd, &mut Inbox::new())
+    } else {
+        None
+    }
+}
+
 /// Runs the TLS handshake to completion on the blocking socket. Through [`Timed`], every
 /// read and write waits only for what is left until the setup deadline: rustls reads as
 /// long as the handshake wants bytes, and a per-read timeout would let a peer that sends
@@ -301,6 +394,7 @@ fn drain(session: &mut Connection, out: &mut Vec<u8>) -> io::Result<()> {
 fn handshake(
     conn: &mut Connection,
     socket: &mut Timed<'_>,
+    fd: RawFd,
     role: Role,
     have_cert: bool,
     peer: &str,
@@ -309,10 +403,11 @@ fn handshake(
         if let Err(err) = conn.complete_io(socket) {
             // rustls reports its own failures inside io::Error; an alert for the peer may be
             // queued, which tells it why.
-            let reason = match err
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<rustls::Error>())
-            {
+            let said = said_before_reset(conn, fd, &err);
+            let reason = match said.as_ref().or_else(|| {
+                err.get_ref()
+                    .and_then(|e| e.downcast_ref::<rustls::Error>())
+            }) {
                 Some(tls) => {
                     let mut out = Vec::new();
                     if drain(conn, &mut out).is_ok() {
@@ -344,10 +439,11 @@ fn handshake(
     drain(conn, &mut out)
         .and_then(|()| socket.write_all(&out))
         .map_err(|err| {
-            Error::connection(
-                peer,
-                format!("TLS handshake: sending the last records: {err}"),
-            )
+            let reason = match said_before_reset(conn, fd, &err) {
+                Some(tls) => explain(&tls, role, have_cert),
+                None => format!("TLS handshake: sending the last records: {err}"),
+            };
+            Error::connection(peer, reason)
         })
 }
 
@@ -421,7 +517,7 @@ impl Transport for TlsStream {
                     err.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) {
-                    return Err(err);
+                    return Err(self.gone(err));
                 }
             }
         }
@@ -512,6 +608,137 @@ mod tests {
         )
         .unwrap();
         (client, accepting.join().unwrap())
+    }
+
+    /// Closes `socket` with a reset (SO_LINGER 0), which on loopback reaches the peer before
+    /// this returns.
+    fn reset(socket: TcpStream) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: sets an option of a live socket from a value of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::from_ref(&linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    }
+
+    /// A server that answers the connection with a fatal alert and resets it before reading
+    /// a byte: the client's first write (its hello) fails, and the alert that waits in its
+    /// receive queue names the cause.
+    #[test]
+    fn the_handshake_reports_the_alert_sent_before_a_reset() {
+        let files = TlsFiles::generate(&Otp::System);
+        let config = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            files.path("ca.pem"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp =
+            transport::connect(&listener.local_addr().unwrap(), Duration::from_secs(30)).unwrap();
+        let (mut socket, _) = listener.accept().unwrap();
+        // A plaintext record: alert (21), TLS 1.2 framing, 2 bytes: fatal (2), unknown_ca (48).
+        socket.write_all(&[21, 3, 3, 0, 2, 2, 48]).unwrap();
+        reset(socket);
+        let err = TlsStream::connect(
+            tcp,
+            &config.client().unwrap(),
+            "localhost",
+            "the refusing server",
+            Instant::now() + Duration::from_secs(30),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("the refusing server")
+                && err.contains("does not trust our certificate")
+                && err.contains("unknown_ca"),
+            "{err}"
+        );
+    }
+
+    /// A TLS 1.3 server refuses the client's certificate after the client's Finished, with
+    /// an alert, and resets the connection: the client took the handshake for done, so its
+    /// first write meets the reset, and reports the alert.
+    #[test]
+    fn a_write_reports_the_alert_sent_before_a_reset() {
+        let files = TlsFiles::generate(&Otp::System);
+        let config = TlsConfig::new(
+            files.path("node.pem"),
+            files.path("node.key"),
+            files.path("ca.pem"),
+        );
+        let server = config.server().unwrap();
+        let client = config
+            .clone()
+            .client_cert(files.path("unknown_ca.pem"), files.path("unknown_ca.key"))
+            .client()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, client_done) = std::sync::mpsc::channel::<()>();
+        let refusing = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut conn = ServerConnection::new(server).unwrap();
+            // The client's hello in, our flight out.
+            while !conn.wants_write() {
+                conn.read_tls(&mut socket).unwrap();
+                conn.process_new_packets().unwrap();
+            }
+            while conn.wants_write() {
+                conn.write_tls(&mut socket).unwrap();
+            }
+            // Judged only once the client has written its whole flight and returned.
+            client_done.recv().unwrap();
+            let refused = loop {
+                assert!(
+                    conn.read_tls(&mut socket).unwrap() > 0,
+                    "the client is open"
+                );
+                if let Err(err) = conn.process_new_packets() {
+                    break err;
+                }
+            };
+            while conn.wants_write() {
+                conn.write_tls(&mut socket).unwrap();
+            }
+            reset(socket);
+            refused
+        });
+        let tcp = transport::connect(&addr, Duration::from_secs(30)).unwrap();
+        let stream = TlsStream::connect(
+            tcp,
+            &client,
+            "localhost",
+            "the refusing server",
+            Instant::now() + Duration::from_secs(30),
+        )
+        .expect("in TLS 1.3 the client does not wait for the server's verdict");
+        assert_eq!(
+            stream.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        go.send(()).unwrap();
+        let refused = refusing.join().unwrap();
+        assert!(
+            matches!(refused, rustls::Error::InvalidCertificate(_)),
+            "{refused:?}"
+        );
+        let err = stream
+            .write(b"a distribution handshake message")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not trust our certificate"),
+            "{err}"
+        );
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
