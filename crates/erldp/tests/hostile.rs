@@ -873,6 +873,59 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
 /// two joins behind it in the same write stay queued: three, over two.
 #[test]
 fn messages_a_peer_queues_for_global_and_pg_are_bounded() {
+    queued_past_the_bound_cuts_the_peer_off(|peer_scope, _| {
+        ["g1", "g2"]
+            .map(|group| {
+                let join = Term::tuple(vec![
+                    Term::atom("join"),
+                    peer_scope.clone(),
+                    Term::atom(group),
+                    Term::list(vec![peer_scope.clone()]),
+                ]);
+                (reg_send_to_pg(peer_scope), Some(join))
+            })
+            .to_vec()
+    });
+}
+
+/// `exit/2` signals aimed at our pg process count as what a peer queued for
+/// it too (the driver ignores them, as BEAM's pg, trapping exits, does): a
+/// flood of them is bounded like one of messages.
+#[test]
+fn exit_signals_a_peer_queues_for_pg_are_bounded() {
+    queued_past_the_bound_cuts_the_peer_off(|peer_scope, our_pg| {
+        (0..2)
+            .map(|_| {
+                let exit2 = Term::tuple(vec![
+                    8.into(),
+                    peer_scope.clone(),
+                    our_pg.clone(),
+                    Term::atom("flood"),
+                ]);
+                (exit2, None)
+            })
+            .collect()
+    });
+}
+
+/// The control message of a `REG_SEND` from `from` to our `pg`.
+fn reg_send_to_pg(from: &Term) -> Term {
+    Term::tuple(vec![
+        6.into(),
+        from.clone(),
+        Term::atom(""),
+        Term::atom("pg"),
+    ])
+}
+
+/// Holds our pg's driver with a discover from a raw peer that reads nothing
+/// (see `messages_a_peer_queues_for_global_and_pg_are_bounded`), writes what
+/// `more` gives (control and message, given the peer's scope pid and our pg
+/// process) behind it in the same write, with a bound of 2, and checks that
+/// the peer is cut off and the rest goes on.
+fn queued_past_the_bound_cuts_the_peer_off(
+    more: impl Fn(&Term, &Term) -> Vec<(Term, Option<Term>)>,
+) {
     let limits = erldp::ClusterLimits {
         max_queued_per_peer: 2,
         ..erldp::ClusterLimits::default()
@@ -888,6 +941,7 @@ fn messages_a_peer_queues_for_global_and_pg_are_bounded() {
             .join("pg", Term::binary(vec![i; 1 << 20]))
             .expect("join");
     }
+    let our_pg: Term = node.whereis("pg").expect("our pg scope").into();
     let (mut stream, name) = raw::handshake(&node, beam.cookie(), erldp::flags::SUPPORTED);
     eventually(&format!("{name} is up"), || {
         node.nodes().iter().any(|peer| peer.as_str() == name)
@@ -899,39 +953,16 @@ fn messages_a_peer_queues_for_global_and_pg_are_bounded() {
         creation: raw::CREATION,
     }
     .into();
-    let joiner: Term = erldp::Pid {
-        node: Atom::new(&name),
-        id: 41,
-        serial: 0,
-        creation: raw::CREATION,
-    }
-    .into();
-    let reg_send = Term::tuple(vec![
-        6.into(),
-        peer_scope.clone(),
-        Term::atom(""),
-        Term::atom("pg"),
-    ]);
-    let messages = [
-        Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]),
-        Term::tuple(vec![
-            Term::atom("join"),
-            peer_scope.clone(),
-            Term::atom("g1"),
-            Term::list(vec![joiner.clone()]),
-        ]),
-        Term::tuple(vec![
-            Term::atom("join"),
-            peer_scope.clone(),
-            Term::atom("g2"),
-            Term::list(vec![joiner]),
-        ]),
-    ];
+    let discover = Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]);
+    let mut signals = vec![(reg_send_to_pg(&peer_scope), Some(discover))];
+    signals.extend(more(&peer_scope, &our_pg));
     let mut bytes = Vec::new();
-    for message in &messages {
+    for (control, message) in &signals {
         let mut frame = vec![131, 68, 0];
-        frame.extend_from_slice(&erldp::term::encode(&reg_send).expect("control")[1..]);
-        frame.extend_from_slice(&erldp::term::encode(message).expect("message")[1..]);
+        frame.extend_from_slice(&erldp::term::encode(control).expect("control")[1..]);
+        if let Some(message) = message {
+            frame.extend_from_slice(&erldp::term::encode(message).expect("message")[1..]);
+        }
         bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&frame);
     }

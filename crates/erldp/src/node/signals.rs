@@ -815,8 +815,13 @@ impl NodeInner {
         if self.builtins.owns(to) {
             return;
         }
+        // From the peer's node (dispatch refuses forged senders): counted
+        // like its messages where a cluster process is the target, whose
+        // driver ignores them, or a flood of them would queue unbounded.
         if let Some(process) = self.process(to) {
-            process.inbox.push(Message::exit(from, reason));
+            process
+                .inbox
+                .push_via(Message::exit(from, reason), from.node);
         }
     }
 
