@@ -55,7 +55,8 @@ enum Entry {
 /// meanwhile waits on it.
 struct Attempt {
     /// An incoming handshake from the same peer took this attempt over
-    /// (simultaneous connect where the peer's name is greater).
+    /// (simultaneous connect where the peer's name is greater), or an
+    /// incoming connection already settled it.
     adopted: AtomicBool,
     /// The peer answered `nok`: its own connection to us settles this
     /// attempt, if it comes.
@@ -439,9 +440,15 @@ impl NodeInner {
             }
             // An attempt of ours that began while this peer's handshake was
             // under way (its name was no atom when it was admitted) is
-            // settled by this connection.
+            // settled by this connection, and withdraws when the peer
+            // answers it `alive`: agreeing would make the peer drop this
+            // connection for that one while we keep this one and drop that
+            // one, leaving none.
             match table.insert(peer, Entry::Up(Arc::clone(&conn))) {
-                Some(Entry::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => Some(other),
+                Some(Entry::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => {
+                    other.adopted.store(true, Ordering::Release);
+                    Some(other)
+                }
                 _ => None,
             }
         };
