@@ -44,6 +44,37 @@ pub(super) struct Connections {
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
+    /// Peers whose incoming handshake was admitted `ok` while we had no
+    /// entry for them, and has not ended (see [`Arriving`]).
+    arriving: Mutex<HashMap<Atom, usize>>,
+}
+
+/// An incoming handshake from a peer we had no entry for, under way. The
+/// table gets none for it (the peer has not proved the cookie), but an
+/// attempt of ours to that peer, started meanwhile, must not agree when the
+/// peer answers it `alive`: the peer would drop this connection for that
+/// one while we keep this one and drop that one, leaving none. net_kernel
+/// has a BEAM connect wait for such a handshake; ours withdraws and waits
+/// for it likewise.
+struct Arriving(Arc<NodeInner>, Atom);
+
+impl Arriving {
+    fn new(node: &Arc<NodeInner>, peer: Atom) -> Arriving {
+        *node.conns.arriving.lock().entry(peer).or_default() += 1;
+        Arriving(Arc::clone(node), peer)
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        let mut arriving = self.0.conns.arriving.lock();
+        if let Some(count) = arriving.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                arriving.remove(&self.1);
+            }
+        }
+    }
 }
 
 enum Entry {
@@ -374,7 +405,10 @@ impl NodeInner {
     ) -> Result<(Box<dyn Transport>, Outcome)> {
         let addrs = self.peer_address(peer, deadline)?;
         let transport = self.proto.connect(peer.as_str(), &addrs, deadline)?;
-        let still_wanted = || !attempt.adopted.load(Ordering::Acquire);
+        let still_wanted = || {
+            !attempt.adopted.load(Ordering::Acquire)
+                && !self.conns.arriving.lock().contains_key(&peer)
+        };
         let outcome = handshake::initiate(
             &mut Timed::new(&*transport, deadline),
             self.proto.framing(),
@@ -506,29 +540,35 @@ impl NodeInner {
     /// atom here (anyone could fill the atom table with names), and the
     /// table gets no entry for it (see [`Connections`]). A name that is no
     /// atom yet has no connection or attempt either.
-    fn admit(&self, peer_name: &str) -> (Admission, Admitted) {
+    fn admit(self: &Arc<Self>, peer_name: &str) -> (Admission, Admitted, Option<Arriving>) {
         if self.is_closed() {
-            return (Admission::NotAllowed, None);
+            return (Admission::NotAllowed, None, None);
         }
         let Some(peer) = Atom::existing(peer_name) else {
-            return (Admission::Ok, None);
+            return (Admission::Ok, None, None);
         };
         if peer == self.name() {
-            return (Admission::NotAllowed, None);
+            return (Admission::NotAllowed, None, None);
         }
         let table = self.conns.table.lock();
         match table.get(&peer) {
-            Some(Entry::Up(conn)) if !conn.is_down() => (Admission::Alive, None),
+            Some(Entry::Up(conn)) if !conn.is_down() => (Admission::Alive, None, None),
             Some(Entry::Connecting(attempt)) if !attempt.adopted.load(Ordering::Acquire) => {
                 if peer_name > self.name().as_str() {
                     attempt.adopted.store(true, Ordering::Release);
-                    (Admission::OkSimultaneous, Some((peer, Arc::clone(attempt))))
+                    (
+                        Admission::OkSimultaneous,
+                        Some((peer, Arc::clone(attempt))),
+                        None,
+                    )
                 } else {
-                    (Admission::Nok, None)
+                    (Admission::Nok, None, None)
                 }
             }
-            Some(Entry::Connecting(_)) => (Admission::Nok, None),
-            _ => (Admission::Ok, None),
+            Some(Entry::Connecting(_)) => (Admission::Nok, None, None),
+            // Counted while the table is held: an attempt of ours to this
+            // peer starts after this, and sees it.
+            _ => (Admission::Ok, None, Some(Arriving::new(self, peer))),
         }
     }
 
@@ -577,6 +617,7 @@ impl NodeInner {
             }
         };
         let mut decision: Option<(Admission, Admitted)> = None;
+        let mut arriving = None;
         let from = transport.peer();
         let mut timed = Timed::new(&*transport, deadline);
         let result = handshake::accept(
@@ -585,8 +626,9 @@ impl NodeInner {
             &from,
             &self.local(),
             |peer| {
-                let (admission, attempt) = self.admit(peer);
+                let (admission, attempt, incoming) = self.admit(peer);
                 decision = Some((admission, attempt));
+                arriving = incoming;
                 admission
             },
         );
@@ -615,11 +657,29 @@ impl NodeInner {
                     attempt.adopted.store(false, Ordering::Release);
                     if attempt.lost.load(Ordering::Acquire) {
                         self.forget_attempt(peer, &attempt);
+                        attempt.finish(Err(err.clone()));
+                    }
+                }
+                // Likewise an attempt that withdrew for this handshake.
+                if let Some(Arriving(_, peer)) = &arriving {
+                    let peer = *peer;
+                    arriving = None;
+                    let withdrawn = match self.conns.table.lock().get(&peer) {
+                        Some(Entry::Connecting(attempt))
+                            if attempt.lost.load(Ordering::Acquire) =>
+                        {
+                            Some(Arc::clone(attempt))
+                        }
+                        _ => None,
+                    };
+                    if let Some(attempt) = withdrawn {
+                        self.forget_attempt(peer, &attempt);
                         attempt.finish(Err(err));
                     }
                 }
             }
         }
+        drop(arriving);
     }
 
     /// Makes sure a connection to `peer` is up within `timeout`, for calls
