@@ -73,6 +73,18 @@ add_ssl() {
     echo "==> $dir: erlang-ssl installed"
 }
 
+# A chroot is about 350 MB, and more while debootstrap holds the packages it unpacks. On a full
+# disk debootstrap fails with words that hide the cause ("Tried to extract package, but file
+# already exists"), so the free space is checked before and named after a failure.
+NEED_MB=1024
+
+check_space() {
+    local free_mb
+    free_mb=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')
+    [ "$free_mb" -ge "$NEED_MB" ] ||
+        die "only $free_mb MB free on the file system of $1; a chroot needs about $NEED_MB MB"
+}
+
 build() {
     local dir=$1 suite=$2 release=$3 mirror=${4:-http://deb.debian.org/debian}
     local tmp=$dir.tmp log=$dir.log start
@@ -92,10 +104,14 @@ build() {
         remove_tree "$tmp"
     fi
     mkdir -p "$(dirname "$dir")"
+    check_space "$(dirname "$dir")"
     echo "==> debootstrap $suite (OTP $release) into $dir (log: $log)"
     start=$SECONDS
     if ! debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$tmp" "$mirror" >"$log" 2>&1; then
         tail -n 30 "$log" >&2
+        if grep -q "No space left on device" "$log" "$tmp/debootstrap/debootstrap.log" 2>/dev/null; then
+            die "debootstrap $suite failed: the disk is full (full log: $log)"
+        fi
         die "debootstrap $suite failed (full log: $log)"
     fi
     cp /etc/hosts "$tmp/etc/hosts"
