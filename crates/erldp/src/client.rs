@@ -20,23 +20,18 @@ use crate::proto_dist::ProtoDist;
 use crate::protocol::explain::Question;
 use crate::protocol::frame::{self, Incoming, TICK};
 use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
-use crate::protocol::{flags, io, noproc, requests, Bounds, Control, Outbound, ProcRef};
+use crate::protocol::{io, noproc, requests, Bounds, Control, Outbound, ProcRef};
+use crate::settings::Settings;
 use crate::term::{Atom, Pid, Term};
 use crate::tls::TlsConfig;
 use crate::transport::{Io, Timed, Transport};
-use crate::{epmd, host, random, Error, Result};
+use crate::{host, random, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
     name: Option<String>,
-    cookie: Option<String>,
-    hidden: bool,
-    epmd_port: Option<u16>,
-    timeout: Duration,
-    net_ticktime: Duration,
-    tls: Option<TlsConfig>,
-    ipv6: bool,
+    settings: Settings,
 }
 
 impl ClientBuilder {
@@ -52,25 +47,25 @@ impl ClientBuilder {
 
     /// The cookie (default: `$HOME/.erlang.cookie`).
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
-        self.cookie = Some(cookie.into());
+        self.settings.cookie = Some(cookie.into());
         self
     }
 
     /// Hidden (the default) or visible to the peer's `nodes()`.
     pub fn hidden(mut self, hidden: bool) -> Self {
-        self.hidden = hidden;
+        self.settings.hidden = hidden;
         self
     }
 
     /// The EPMD port on the peer's host (default: `$ERL_EPMD_PORT`, else 4369).
     pub fn epmd_port(mut self, port: u16) -> Self {
-        self.epmd_port = Some(port);
+        self.settings.epmd_port = Some(port);
         self
     }
 
     /// How long connecting (EPMD lookup, TCP, handshake) may take (default 7 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.setup_timeout = timeout;
         self
     }
 
@@ -78,7 +73,7 @@ impl ClientBuilder {
     /// every quarter of it, and give up on a peer silent for all of it
     /// (default 60 s).
     pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
-        self.net_ticktime = ticktime;
+        self.settings.net_ticktime = ticktime;
         self
     }
 
@@ -86,27 +81,25 @@ impl ClientBuilder {
     /// the client role of `config` (see
     /// [`NodeBuilder::tls`](crate::NodeBuilder::tls)). Default: plain TCP.
     pub fn tls(mut self, config: TlsConfig) -> Self {
-        self.tls = Some(config);
+        self.settings.tls = Some(config);
         self
     }
 
     /// IPv6 distribution, to a node started with `-proto_dist inet6_tcp`
     /// (see [`NodeBuilder::ipv6`](crate::NodeBuilder::ipv6)). Default: IPv4.
     pub fn ipv6(mut self, ipv6: bool) -> Self {
-        self.ipv6 = ipv6;
+        self.settings.ipv6 = ipv6;
         self
     }
 
     /// Looks `peer` up in EPMD on its host and connects.
     pub fn connect(self, peer: &str) -> Result<Client> {
         split_node_name(peer)?;
-        let epmd_port = match self.epmd_port {
-            Some(port) => port,
-            None => epmd::port_from_env()?,
-        };
-        let deadline = Instant::now() + self.timeout;
-        let proto = ProtoDist::new(self.ipv6, self.tls.as_ref(), false)?;
-        let addrs = proto.locate(peer, epmd_port, self.timeout)?;
+        let epmd_port = self.settings.epmd_port()?;
+        let timeout = self.settings.setup_timeout;
+        let deadline = Instant::now() + timeout;
+        let proto = self.settings.proto_dist(false)?;
+        let addrs = proto.locate(peer, epmd_port, timeout)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
@@ -118,9 +111,9 @@ impl ClientBuilder {
             .map_err(|err| Error::invalid(format!("bad address for {peer}: {err}")))?
             .collect();
         // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
-        addrs.sort_by_key(|addr| addr.is_ipv4() == self.ipv6);
-        let deadline = Instant::now() + self.timeout;
-        let proto = ProtoDist::new(self.ipv6, self.tls.as_ref(), false)?;
+        addrs.sort_by_key(|addr| addr.is_ipv4() == self.settings.ipv6);
+        let deadline = Instant::now() + self.settings.setup_timeout;
+        let proto = self.settings.proto_dist(false)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
@@ -131,7 +124,7 @@ impl ClientBuilder {
         addrs: &[SocketAddr],
         deadline: Instant,
     ) -> Result<Client> {
-        let cookie = identity::cookie(self.cookie)?;
+        let cookie = self.settings.cookie()?;
         split_node_name(peer)?;
         let given = self.name.unwrap_or_else(|| {
             format!(
@@ -142,17 +135,20 @@ impl ClientBuilder {
         });
         let transport = proto.connect(peer, addrs, deadline)?;
         let name = client_name(&given, peer, &*transport)?;
-        let mut offered = flags::SUPPORTED;
-        if !self.hidden {
-            offered |= flags::PUBLISHED;
-        }
         let local = Local {
             name: &name,
-            flags: offered,
+            flags: self.settings.flags(),
             creation: random::nonzero_u32(),
             cookie: &cookie,
         };
-        Client::handshake(transport, proto, peer, &local, self.net_ticktime, deadline)
+        Client::handshake(
+            transport,
+            proto,
+            peer,
+            &local,
+            self.settings.net_ticktime,
+            deadline,
+        )
     }
 }
 
@@ -214,13 +210,7 @@ impl Client {
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             name: None,
-            cookie: None,
-            hidden: true,
-            epmd_port: None,
-            timeout: Duration::from_secs(7),
-            net_ticktime: Duration::from_secs(60),
-            tls: None,
-            ipv6: false,
+            settings: Settings::default(),
         }
     }
 

@@ -99,13 +99,7 @@ pub(crate) fn initiate(
 ) -> Result<Outcome> {
     let fail = |reason: String| Error::connection(expected, reason);
 
-    let mut name = Vec::with_capacity(15 + local.name.len());
-    name.push(b'N');
-    name.extend_from_slice(&local.flags.to_be_bytes());
-    name.extend_from_slice(&local.creation.to_be_bytes());
-    name.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
-    name.extend_from_slice(local.name.as_bytes());
-    send(stream, framing, &name, expected)?;
+    send(stream, framing, &n_message(local, None), expected)?;
 
     let status = recv(stream, framing, expected)?;
     match status.as_slice() {
@@ -199,13 +193,9 @@ pub(crate) fn accept(
     } else {
         peer_flags
     };
-    let missing = flags::missing_mandatory(known);
-    if !missing.is_empty() {
+    if let Err(err) = check_mandatory(known, &peer_name) {
         let _ = send(stream, framing, b"snot_allowed", &peer_name);
-        return Err(fail(format!(
-            "the peer lacks mandatory distribution capabilities: {}",
-            missing.join(", ")
-        )));
+        return Err(err);
     }
     if !valid_node_name(&peer_name) && peer_flags & flags::NAME_ME == 0 {
         let _ = send(stream, framing, b"snot_allowed", &peer_name);
@@ -256,21 +246,16 @@ pub(crate) fn accept(
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
     let our_challenge = random::u32();
-    let mut challenge = Vec::with_capacity(19 + local.name.len());
-    challenge.push(b'N');
-    challenge.extend_from_slice(&local.flags.to_be_bytes());
-    challenge.extend_from_slice(&our_challenge.to_be_bytes());
-    challenge.extend_from_slice(&local.creation.to_be_bytes());
-    challenge.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
-    challenge.extend_from_slice(local.name.as_bytes());
+    let challenge = n_message(local, Some(our_challenge));
     send(stream, framing, &challenge, &peer_name)?;
 
     let mut reply = recv(stream, framing, &peer_name)?;
     if hello.old {
         match reply.as_slice() {
             [b'c', rest @ ..] if rest.len() >= 8 => {
-                let high = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
-                peer_creation = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+                let mut fields = Fields(rest);
+                let high = u64::from(fields.u32());
+                peer_creation = fields.u32();
                 peer_flags |= high << 32;
             }
             _ => {
@@ -279,21 +264,15 @@ pub(crate) fn accept(
                 ))
             }
         }
-        let missing = flags::missing_mandatory(peer_flags);
-        if !missing.is_empty() {
-            return Err(fail(format!(
-                "the peer lacks mandatory distribution capabilities: {}",
-                missing.join(", ")
-            )));
-        }
+        check_mandatory(peer_flags, &peer_name)?;
         reply = recv(stream, framing, &peer_name)?;
     }
 
     let (their_challenge, their_digest) = match reply.as_slice() {
-        [b'r', rest @ ..] if rest.len() == 20 => (
-            u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
-            &rest[4..20],
-        ),
+        [b'r', rest @ ..] if rest.len() == 20 => {
+            let mut fields = Fields(rest);
+            (fields.u32(), fields.rest())
+        }
         _ => return Err(fail("malformed challenge reply".into())),
     };
     if !constant_time_eq(their_digest, &digest(our_challenge, local.cookie)) {
@@ -312,35 +291,33 @@ pub(crate) fn accept(
     })
 }
 
-struct NameMessage {
+/// A peer's send_name or challenge message.
+struct Introduction {
+    /// The version 5 form of send_name (`n`): only the low 32 flag bits,
+    /// and no creation.
     old: bool,
     flags: u64,
+    /// The challenge of a challenge message (0 in send_name).
+    challenge: u32,
     creation: u32,
     name: String,
 }
 
-fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
+fn parse_name(msg: &[u8]) -> Result<Introduction, String> {
     match msg {
-        [b'N', rest @ ..] if rest.len() >= 14 => {
-            let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
-            let creation = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
-            Ok(NameMessage {
-                old: false,
-                flags,
-                creation,
-                name: sized_name(&rest[12..], "send_name")?,
-            })
-        }
+        [b'N', rest @ ..] if rest.len() >= 14 => n_form(rest, false),
         [b'n', rest @ ..] if rest.len() >= 6 => {
-            let version = u16::from_be_bytes([rest[0], rest[1]]);
+            let mut fields = Fields(rest);
+            let version = fields.u16();
             if version != 5 {
                 return Err(format!("unsupported distribution version {version}"));
             }
-            let flags = u32::from_be_bytes(rest[2..6].try_into().expect("4 bytes")) as u64;
-            let name = node_name(&rest[6..])?;
-            Ok(NameMessage {
+            let flags = u64::from(fields.u32());
+            let name = node_name(fields.rest())?;
+            Ok(Introduction {
                 old: true,
                 flags,
+                challenge: 0,
                 creation: 0,
                 name: name.to_string(),
             })
@@ -349,14 +326,41 @@ fn parse_name(msg: &[u8]) -> Result<NameMessage, String> {
     }
 }
 
-/// The node name that ends the `N` forms of send_name and challenge: a 2-byte
-/// length (`bytes` holds at least those two), then the name.
-fn sized_name(bytes: &[u8], message: &str) -> Result<String, String> {
-    let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
-    let name = bytes
-        .get(2..2 + len)
+fn parse_challenge(msg: &[u8]) -> Result<Introduction, String> {
+    match msg {
+        [b'N', rest @ ..] if rest.len() >= 18 => n_form(rest, true),
+        [b'n', ..] => Err(
+            "the peer only speaks distribution version 5 (OTP 22 or older), which is not supported"
+                .into(),
+        ),
+        _ => Err("malformed challenge message".into()),
+    }
+}
+
+/// The `N` form of send_name, or with `challenge` of challenge, after its
+/// tag (as [`n_message`] writes it): flags, [challenge,] creation, then the
+/// node name after its 2-byte length. `rest` holds at least the fixed part.
+fn n_form(rest: &[u8], challenge: bool) -> Result<Introduction, String> {
+    let mut fields = Fields(rest);
+    let flags = fields.u64();
+    let (challenge, message) = if challenge {
+        (fields.u32(), "challenge")
+    } else {
+        (0, "send_name")
+    };
+    let creation = fields.u32();
+    let len = usize::from(fields.u16());
+    let name = fields
+        .rest()
+        .get(..len)
         .ok_or_else(|| format!("truncated name in {message}"))?;
-    Ok(node_name(name)?.to_string())
+    Ok(Introduction {
+        old: false,
+        flags,
+        challenge,
+        creation,
+        name: node_name(name)?.to_string(),
+    })
 }
 
 /// A peer's node name from a handshake message: at most [`MAX_NODE_NAME`]
@@ -371,31 +375,46 @@ fn node_name(bytes: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(bytes).map_err(|_| "node name is not UTF-8".into())
 }
 
-struct Challenge {
-    flags: u64,
-    challenge: u32,
-    creation: u32,
-    name: String,
+/// The `N` form of send_name (`challenge` none) or of challenge: flags,
+/// [challenge,] creation, then our name after its 2-byte length.
+fn n_message(local: &Local<'_>, challenge: Option<u32>) -> Vec<u8> {
+    let mut message = Vec::with_capacity(19 + local.name.len());
+    message.push(b'N');
+    message.extend_from_slice(&local.flags.to_be_bytes());
+    if let Some(challenge) = challenge {
+        message.extend_from_slice(&challenge.to_be_bytes());
+    }
+    message.extend_from_slice(&local.creation.to_be_bytes());
+    message.extend_from_slice(&(local.name.len() as u16).to_be_bytes());
+    message.extend_from_slice(local.name.as_bytes());
+    message
 }
 
-fn parse_challenge(msg: &[u8]) -> Result<Challenge, String> {
-    match msg {
-        [b'N', rest @ ..] if rest.len() >= 18 => {
-            let flags = u64::from_be_bytes(rest[0..8].try_into().expect("8 bytes"));
-            let challenge = u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
-            let creation = u32::from_be_bytes(rest[12..16].try_into().expect("4 bytes"));
-            Ok(Challenge {
-                flags,
-                challenge,
-                creation,
-                name: sized_name(&rest[16..], "challenge")?,
-            })
-        }
-        [b'n', ..] => Err(
-            "the peer only speaks distribution version 5 (OTP 22 or older), which is not supported"
-                .into(),
-        ),
-        _ => Err("malformed challenge message".into()),
+/// The fixed-size big-endian fields of a handshake message, read front to
+/// back from a slice whose length the caller has checked against them.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (field, rest) = self.0.split_first_chunk().expect("length checked");
+        self.0 = rest;
+        *field
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.take())
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.take())
+    }
+
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.take())
+    }
+
+    fn rest(self) -> &'a [u8] {
+        self.0
     }
 }
 

@@ -274,21 +274,19 @@ impl Inbox {
         let id = state.next_receiver;
         state.receivers.push_back((id, waiting));
         drop(state);
+        // The timer and the token hold the queue weakly: a dropped
+        // mailbox is not kept alive by a wait nobody can end any more.
+        let queue = Arc::downgrade(self);
+        let give_up = move || {
+            if let Some(queue) = queue.upgrade() {
+                queue.give_up(id);
+            }
+        };
         if let Some(deadline) = Instant::now().checked_add(timeout) {
-            let queue = Arc::downgrade(self);
-            timer.schedule(deadline, move || {
-                if let Some(queue) = queue.upgrade() {
-                    queue.give_up(id);
-                }
-            });
+            timer.schedule(deadline, give_up.clone());
         }
         if let Some(cancel) = cancel {
-            let queue = Arc::downgrade(self);
-            cancel.arm_async(Arc::new(move || {
-                if let Some(queue) = queue.upgrade() {
-                    queue.give_up(id);
-                }
-            }));
+            cancel.arm_async(Arc::new(give_up));
         }
     }
 

@@ -68,6 +68,7 @@ mod protocol;
 mod random;
 mod resolve;
 pub mod serve;
+mod settings;
 pub mod term;
 mod threads;
 pub mod tls;

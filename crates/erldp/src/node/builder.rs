@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::cluster::ClusterOptions;
 use super::{ClusterLimits, Node, NodeInner};
 use crate::limits;
+use crate::settings::Settings;
 use crate::tls::TlsConfig;
 use crate::Result;
 
@@ -28,20 +29,14 @@ pub enum EpmdMode {
 #[derive(Clone)]
 pub struct NodeBuilder {
     pub(super) name: String,
-    pub(super) cookie: Option<String>,
-    pub(super) hidden: bool,
+    pub(super) settings: Settings,
     pub(super) epmd: EpmdMode,
-    pub(super) epmd_port: Option<u16>,
     pub(super) listen_port: u16,
-    pub(super) net_ticktime: Duration,
-    pub(super) setup_timeout: Duration,
     pub(super) long_names: Option<bool>,
     pub(super) max_message: usize,
     pub(super) max_message_terms: usize,
     pub(super) max_atoms_per_peer: usize,
     pub(super) handler_threads: usize,
-    pub(super) tls: Option<TlsConfig>,
-    pub(super) ipv6: bool,
     pub(super) max_pending_handshakes: usize,
     pub(super) max_fragmented_messages: usize,
     pub(super) max_monitors_per_peer: usize,
@@ -54,20 +49,23 @@ impl std::fmt::Debug for NodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let NodeBuilder {
             name,
-            cookie,
-            hidden,
+            settings:
+                Settings {
+                    cookie,
+                    hidden,
+                    epmd_port,
+                    net_ticktime,
+                    setup_timeout,
+                    tls,
+                    ipv6,
+                },
             epmd,
-            epmd_port,
             listen_port,
-            net_ticktime,
-            setup_timeout,
             long_names,
             max_message,
             max_message_terms,
             max_atoms_per_peer,
             handler_threads,
-            tls,
-            ipv6,
             max_pending_handshakes,
             max_fragmented_messages,
             max_monitors_per_peer,
@@ -104,14 +102,14 @@ impl std::fmt::Debug for NodeBuilder {
 impl NodeBuilder {
     /// The cookie (default: `$HOME/.erlang.cookie`, created like `erl` does).
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
-        self.cookie = Some(cookie.into());
+        self.settings.cookie = Some(cookie.into());
         self
     }
 
     /// Hidden (the default, like a C node) or visible: a visible node
     /// appears in `nodes()` of the nodes it connects to.
     pub fn hidden(mut self, hidden: bool) -> Self {
-        self.hidden = hidden;
+        self.settings.hidden = hidden;
         self
     }
 
@@ -123,7 +121,7 @@ impl NodeBuilder {
 
     /// The EPMD port (default: `$ERL_EPMD_PORT`, else 4369).
     pub fn epmd_port(mut self, port: u16) -> Self {
-        self.epmd_port = Some(port);
+        self.settings.epmd_port = Some(port);
         self
     }
 
@@ -137,7 +135,7 @@ impl NodeBuilder {
     /// Like `-kernel net_ticktime`: a peer silent this long is considered
     /// down, and we tick every quarter of it (default 60 s).
     pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
-        self.net_ticktime = ticktime;
+        self.settings.net_ticktime = ticktime;
         self
     }
 
@@ -145,7 +143,7 @@ impl NodeBuilder {
     /// (default 7 s, like `net_setuptime`); also how long a peer connecting
     /// to us may take over its handshake before it is cut off.
     pub fn setup_timeout(mut self, timeout: Duration) -> Self {
-        self.setup_timeout = timeout;
+        self.settings.setup_timeout = timeout;
         self
     }
 
@@ -205,7 +203,7 @@ impl NodeBuilder {
     /// [`TlsConfig`]). Such a node never falls back to plain TCP; its
     /// certificate and key are read when it starts. Default: plain TCP.
     pub fn tls(mut self, config: TlsConfig) -> Self {
-        self.tls = Some(config);
+        self.settings.tls = Some(config);
         self
     }
 
@@ -216,7 +214,7 @@ impl NodeBuilder {
     /// there; this machine's own host name is `::1` when the resolver knows
     /// no IPv6 address for it, as on BEAM. Default: IPv4.
     pub fn ipv6(mut self, ipv6: bool) -> Self {
-        self.ipv6 = ipv6;
+        self.settings.ipv6 = ipv6;
         self
     }
 
@@ -304,20 +302,14 @@ impl Node {
     pub fn builder(name: impl Into<String>) -> NodeBuilder {
         NodeBuilder {
             name: name.into(),
-            cookie: None,
-            hidden: true,
+            settings: Settings::default(),
             epmd: EpmdMode::Auto,
-            epmd_port: None,
             listen_port: 0,
-            net_ticktime: Duration::from_secs(60),
-            setup_timeout: Duration::from_secs(7),
             long_names: None,
             max_message: 1 << 30,
             max_message_terms: crate::term::decode::DEFAULT_MAX_TERMS,
             max_atoms_per_peer: crate::term::DEFAULT_ATOMS_PER_PEER,
             handler_threads: crate::serve::DEFAULT_HANDLER_THREADS,
-            tls: None,
-            ipv6: false,
             max_pending_handshakes: limits::DEFAULT_MAX_PENDING_HANDSHAKES,
             max_fragmented_messages: limits::DEFAULT_FRAGMENTED_MESSAGES,
             max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER,

@@ -63,7 +63,7 @@ use crate::handshake::Local;
 use crate::pending::Timer;
 use crate::proto_dist::ProtoDist;
 use crate::protocol::identity::{self, Identity};
-use crate::protocol::{flags, requests};
+use crate::protocol::requests;
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::threads::Threads;
 use crate::transport::ListenerStop;
@@ -171,16 +171,14 @@ impl NodeInner {
         }
         let (alive, host) = full_name.split_once('@').expect("a valid node name");
         let (alive, host) = (alive.to_string(), host.to_string());
-        let cookie = identity::cookie(options.cookie)?;
-        let epmd_port = match options.epmd_port {
-            Some(port) => port,
-            None => epmd::port_from_env()?,
-        };
-        if options.net_ticktime < Duration::from_millis(400) {
+        let settings = &options.settings;
+        let cookie = settings.cookie()?;
+        let epmd_port = settings.epmd_port()?;
+        if settings.net_ticktime < Duration::from_millis(400) {
             return Err(Error::invalid("net_ticktime must be at least 0.4 s"));
         }
 
-        let proto = ProtoDist::new(options.ipv6, options.tls.as_ref(), true)?;
+        let proto = settings.proto_dist(true)?;
         let cannot_listen = |err: std::io::Error| {
             Error::io(
                 format_args!("cannot listen on port {}", options.listen_port),
@@ -193,25 +191,18 @@ impl NodeInner {
 
         let registration = match options.epmd {
             EpmdMode::None => None,
-            EpmdMode::Auto => {
-                if epmd::ensure_running(epmd_port)? {
+            mode => {
+                if mode == EpmdMode::Auto && epmd::ensure_running(epmd_port)? {
                     log::info!(target: LOG, "no EPMD answered on port {epmd_port}: started one in this process");
                 }
                 Some(epmd::register(
                     epmd_port,
                     &alive,
                     port,
-                    options.hidden,
-                    options.setup_timeout,
+                    settings.hidden,
+                    settings.setup_timeout,
                 )?)
             }
-            EpmdMode::External => Some(epmd::register(
-                epmd_port,
-                &alive,
-                port,
-                options.hidden,
-                options.setup_timeout,
-            )?),
         };
         if registration.is_some() {
             log::debug!(target: LOG, "registered {alive} (port {port}) in EPMD on port {epmd_port}");
@@ -222,10 +213,7 @@ impl NodeInner {
             .unwrap_or_else(random::nonzero_u32);
 
         let identity = Identity::new(Atom::new(&full_name), creation);
-        let mut flags = flags::SUPPORTED;
-        if !options.hidden {
-            flags |= flags::PUBLISHED;
-        }
+        let flags = settings.flags();
         let builtins = Builtins::new(&identity);
         let registry = Registry::new(&builtins.processes());
 
@@ -235,12 +223,12 @@ impl NodeInner {
             host,
             cookie,
             flags,
-            hidden: options.hidden,
+            hidden: settings.hidden,
             long_names: long,
             epmd_mode: options.epmd,
             epmd_port,
             port,
-            net_ticktime: options.net_ticktime,
+            net_ticktime: settings.net_ticktime,
             max_message: options.max_message,
             limits: Limits {
                 max_terms: options.max_message_terms,
@@ -249,7 +237,7 @@ impl NodeInner {
             max_fragmented: options.max_fragmented_messages,
             peer_atoms: Mutex::new(FastMap::default()),
             atoms_per_peer: options.max_atoms_per_peer,
-            setup_timeout: options.setup_timeout,
+            setup_timeout: settings.setup_timeout,
             proto,
             max_pending_handshakes: options.max_pending_handshakes,
             max_monitors_per_peer: options.max_monitors_per_peer,

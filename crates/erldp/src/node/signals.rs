@@ -205,15 +205,6 @@ impl Process {
         self.relations.lock().links.contains_key(&other)
     }
 
-    fn has_active_link(&self, other: Pid) -> bool {
-        self.relations.lock().links.get(&other) == Some(&Link::Active)
-    }
-
-    /// See [`Relations::may_link`].
-    fn may_link(&self, other: Pid) -> Result<bool> {
-        self.relations.lock().may_link(other)
-    }
-
     /// Records a link from `other`, unless this process has ended: `None`
     /// then, else whether the link is a new one. A link being undone stays
     /// so: the `LINK` crossed our `UNLINK_ID`, which undoes it on the peer
@@ -348,7 +339,7 @@ impl NodeInner {
         if other.node == self.name() {
             return self.link_local(process, other);
         }
-        if !process.may_link(other)? {
+        if !process.relations.lock().may_link(other)? {
             return Ok(());
         }
         // Connecting may take the setup time: not under the lock below.
@@ -407,7 +398,7 @@ impl NodeInner {
     }
 
     pub(super) fn unlink(self: &Arc<Self>, process: &Arc<Process>, other: Pid) -> Result<()> {
-        if !process.has_active_link(other) {
+        if process.relations.lock().links.get(&other) != Some(&Link::Active) {
             return Ok(());
         }
         if other.node == self.name() {

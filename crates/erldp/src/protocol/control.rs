@@ -675,29 +675,32 @@ impl Shape {
                 parts.element(&Term::Pid(*to))?;
                 self.reason(parts, reason)?;
             }
-            Control::UnlinkId { id, from, to } => {
+            Control::UnlinkId { id, from, to } | Control::UnlinkIdAck { id, from, to } => {
+                let op = if matches!(control, Control::UnlinkId { .. }) {
+                    op::UNLINK_ID
+                } else {
+                    op::UNLINK_ID_ACK
+                };
                 let ids = [Term::from(*id), Term::Pid(*from), Term::Pid(*to)];
-                signal(parts, op::UNLINK_ID, &ids)?;
-            }
-            Control::UnlinkIdAck { id, from, to } => {
-                let ids = [Term::from(*id), Term::Pid(*from), Term::Pid(*to)];
-                signal(parts, op::UNLINK_ID_ACK, &ids)?;
+                signal(parts, op, &ids)?;
             }
             Control::MonitorP {
                 from,
                 to,
                 reference,
-            } => {
-                let ids = [Term::Pid(*from), to.to_term(), Term::Ref(*reference)];
-                signal(parts, op::MONITOR_P, &ids)?;
             }
-            Control::DemonitorP {
+            | Control::DemonitorP {
                 from,
                 to,
                 reference,
             } => {
+                let op = if matches!(control, Control::MonitorP { .. }) {
+                    op::MONITOR_P
+                } else {
+                    op::DEMONITOR_P
+                };
                 let ids = [Term::Pid(*from), to.to_term(), Term::Ref(*reference)];
-                signal(parts, op::DEMONITOR_P, &ids)?;
+                signal(parts, op, &ids)?;
             }
             Control::MonitorPExit {
                 from,

@@ -857,14 +857,20 @@ mod tests {
             .to_string()
     }
 
-    #[test]
-    fn bad_key_and_certificate_files_are_named() {
-        let files = TlsFiles::generate(&Otp::System);
-        let good = TlsConfig::new(
+    /// The node's certificate, key and CA among `files`, the configuration the TLS tests
+    /// start from.
+    pub(super) fn node_config(files: &TlsFiles) -> TlsConfig {
+        TlsConfig::new(
             files.path("node.pem"),
             files.path("node.key"),
             files.path("ca.pem"),
-        );
+        )
+    }
+
+    #[test]
+    fn bad_key_and_certificate_files_are_named() {
+        let files = TlsFiles::generate(&Otp::System);
+        let good = node_config(&files);
         good.client().expect("client");
         good.server().expect("server");
 
@@ -884,57 +890,67 @@ mod tests {
         );
         assert!(client_error(&mismatched).contains("the key does not match"));
 
-        let garbage = files.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
-        let err = client_error(&TlsConfig::new(
-            &garbage,
-            files.path("node.key"),
-            files.path("ca.pem"),
-        ));
-        assert!(err.contains("garbage.pem: unreadable PEM"), "{err}");
-        let text = files.write("text.pem", "hello\n");
-        let err = client_error(&TlsConfig::new(
-            &text,
-            files.path("node.key"),
-            files.path("ca.pem"),
-        ));
-        assert!(err.contains("text.pem: no PEM certificate"), "{err}");
-        let err = client_error(&TlsConfig::new(
-            files.path("node.pem"),
-            &text,
-            files.path("ca.pem"),
-        ));
-        assert!(err.contains("text.pem: no usable PEM private key"), "{err}");
-        let err = client_error(&TlsConfig::new(
+        let (cert, key, ca) = (
             files.path("node.pem"),
             files.path("node.key"),
-            &text,
-        ));
-        assert!(
-            err.contains("cacertfile") && err.contains("text.pem"),
-            "{err}"
+            files.path("ca.pem"),
         );
+        let garbage = files.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+        let text = files.write("text.pem", "hello\n");
+        let encrypted = files.write(
+            "encrypted.key",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        for (case, cert, key, ca, expected) in [
+            (
+                "certfile of bad PEM",
+                &garbage,
+                &key,
+                &ca,
+                &["garbage.pem: unreadable PEM"][..],
+            ),
+            (
+                "certfile of text",
+                &text,
+                &key,
+                &ca,
+                &["text.pem: no PEM certificate"],
+            ),
+            (
+                "keyfile of text",
+                &cert,
+                &text,
+                &ca,
+                &["text.pem: no usable PEM private key"],
+            ),
+            (
+                "cacertfile of text",
+                &cert,
+                &key,
+                &text,
+                &["cacertfile", "text.pem"],
+            ),
+            (
+                "encrypted keyfile without a password",
+                &cert,
+                &encrypted,
+                &ca,
+                &["the key is encrypted and no password was given"],
+            ),
+        ] {
+            let err = client_error(&TlsConfig::new(cert, key, ca));
+            for part in expected {
+                assert!(err.contains(part), "{case}: {part:?} not in {err}");
+            }
+        }
 
         let missing = files.path("missing.pem");
-        let err = TlsConfig::new(&missing, files.path("node.key"), files.path("ca.pem"))
+        let err = TlsConfig::new(&missing, &key, &ca)
             .server()
             .expect_err("missing");
         assert!(matches!(err, Error::Io(_)), "{err:?}");
         assert!(
             err.to_string().contains("reading certfile") && err.to_string().contains("missing.pem")
-        );
-
-        let encrypted = files.write(
-            "encrypted.key",
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
-        );
-        let err = client_error(&TlsConfig::new(
-            files.path("node.pem"),
-            &encrypted,
-            files.path("ca.pem"),
-        ));
-        assert!(
-            err.contains("the key is encrypted and no password was given"),
-            "{err}"
         );
     }
 
@@ -989,7 +1005,7 @@ mod tests {
             .to_string();
         assert!(err.contains("a certfile and keyfile are needed"), "{err}");
 
-        let err = TlsConfig::new(path("node.pem"), path("node.key"), path("ca.pem"))
+        let err = node_config(&files)
             .ciphers(&["DES-CBC3-SHA"])
             .client()
             .expect_err("no cipher")

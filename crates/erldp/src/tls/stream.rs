@@ -579,16 +579,12 @@ mod tests {
     use erldp_testkit::{Otp, TlsFiles};
 
     use super::*;
-    use crate::tls::TlsConfig;
+    use crate::tls::tests::node_config;
     use crate::transport::{self, Io};
 
     /// Both ends of a TLS connection over loopback, both ours.
     fn pair(files: &TlsFiles) -> (TlsStream, TlsStream) {
-        let config = TlsConfig::new(
-            files.path("node.pem"),
-            files.path("node.key"),
-            files.path("ca.pem"),
-        );
+        let config = node_config(files);
         let server = config.server().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -636,11 +632,7 @@ mod tests {
     #[test]
     fn the_handshake_reports_the_alert_sent_before_a_reset() {
         let files = TlsFiles::generate(&Otp::System);
-        let config = TlsConfig::new(
-            files.path("node.pem"),
-            files.path("node.key"),
-            files.path("ca.pem"),
-        );
+        let config = node_config(&files);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let tcp =
             transport::connect(&listener.local_addr().unwrap(), Duration::from_secs(30)).unwrap();
@@ -671,11 +663,7 @@ mod tests {
     #[test]
     fn a_write_reports_the_alert_sent_before_a_reset() {
         let files = TlsFiles::generate(&Otp::System);
-        let config = TlsConfig::new(
-            files.path("node.pem"),
-            files.path("node.key"),
-            files.path("ca.pem"),
-        );
+        let config = node_config(&files);
         let server = config.server().unwrap();
         let client = config
             .clone()
