@@ -12,7 +12,8 @@ use crate::protocol::{flags, identity};
 use crate::tls::TlsConfig;
 use crate::{epmd, Result};
 
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves the cookie out, so that no builder's `Debug` prints it.
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) cookie: Option<String>,
     pub(crate) hidden: bool,
@@ -21,6 +22,29 @@ pub(crate) struct Settings {
     pub(crate) setup_timeout: Duration,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) ipv6: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Settings {
+            cookie,
+            hidden,
+            epmd_port,
+            net_ticktime,
+            setup_timeout,
+            tls,
+            ipv6,
+        } = self;
+        f.debug_struct("Settings")
+            .field("cookie", &cookie.as_ref().map(|_| "<hidden>"))
+            .field("hidden", hidden)
+            .field("epmd_port", epmd_port)
+            .field("net_ticktime", net_ticktime)
+            .field("setup_timeout", setup_timeout)
+            .field("tls", tls)
+            .field("ipv6", ipv6)
+            .finish()
+    }
 }
 
 impl Default for Settings {

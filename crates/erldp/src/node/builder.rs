@@ -26,7 +26,7 @@ pub enum EpmdMode {
 
 /// Options for starting a [`Node`]; made by [`Node::builder`]. Its `Debug`
 /// leaves the cookie out.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct NodeBuilder {
     pub(super) name: String,
     pub(super) settings: Settings,
@@ -43,60 +43,6 @@ pub struct NodeBuilder {
     pub(super) send_timeout: Duration,
     pub(super) mailbox_queue_limit: Option<usize>,
     pub(super) cluster: ClusterOptions,
-}
-
-impl std::fmt::Debug for NodeBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let NodeBuilder {
-            name,
-            settings:
-                Settings {
-                    cookie,
-                    hidden,
-                    epmd_port,
-                    net_ticktime,
-                    setup_timeout,
-                    tls,
-                    ipv6,
-                },
-            epmd,
-            listen_port,
-            long_names,
-            max_message,
-            max_message_terms,
-            max_atoms_per_peer,
-            handler_threads,
-            max_pending_handshakes,
-            max_fragmented_messages,
-            max_monitors_per_peer,
-            send_timeout,
-            mailbox_queue_limit,
-            cluster,
-        } = self;
-        f.debug_struct("NodeBuilder")
-            .field("name", name)
-            .field("cookie", &cookie.as_ref().map(|_| "<hidden>"))
-            .field("hidden", hidden)
-            .field("epmd", epmd)
-            .field("epmd_port", epmd_port)
-            .field("listen_port", listen_port)
-            .field("net_ticktime", net_ticktime)
-            .field("setup_timeout", setup_timeout)
-            .field("long_names", long_names)
-            .field("max_message", max_message)
-            .field("max_message_terms", max_message_terms)
-            .field("max_atoms_per_peer", max_atoms_per_peer)
-            .field("handler_threads", handler_threads)
-            .field("tls", &tls.is_some())
-            .field("ipv6", ipv6)
-            .field("max_pending_handshakes", max_pending_handshakes)
-            .field("max_fragmented_messages", max_fragmented_messages)
-            .field("max_monitors_per_peer", max_monitors_per_peer)
-            .field("send_timeout", send_timeout)
-            .field("mailbox_queue_limit", mailbox_queue_limit)
-            .field("cluster", cluster)
-            .finish()
-    }
 }
 
 impl NodeBuilder {

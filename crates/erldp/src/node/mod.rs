@@ -482,5 +482,10 @@ mod tests {
         assert!(!text.contains("SECRETCOOKIE"), "{text}");
         assert!(text.contains(r#"cookie: Some("<hidden>")"#), "{text}");
         assert!(text.contains(r#"name: "debug""#), "{text}");
+
+        let client = crate::Client::builder().cookie("SECRETCOOKIE");
+        let text = format!("{client:?}");
+        assert!(!text.contains("SECRETCOOKIE"), "{text}");
+        assert!(text.contains(r#"cookie: Some("<hidden>")"#), "{text}");
     }
 }
