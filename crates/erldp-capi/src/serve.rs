@@ -77,12 +77,20 @@ pub struct erldp_request {
     answer: Option<Result<Reply, Exception>>,
 }
 
+impl ffi::Handle for erldp_request {
+    const ARG: &'static str = "request";
+}
+
 /// A name served by `erldp_serve`; `erldp_served_close` stops serving and
 /// frees it.
 pub struct erldp_served {
     served: Served,
     calls: Arc<Calls>,
     owner: Owner,
+}
+
+impl ffi::Handle for erldp_served {
+    const ARG: &'static str = "served";
 }
 
 /// A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
@@ -440,7 +448,7 @@ pub unsafe extern "C" fn erldp_served_pid(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let served = unsafe { ffi::handle(served, "served") }?;
+        let served = unsafe { ffi::handle(served) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         ffi::write(out, erldp_buf::encoded(&Term::Pid(served.served.pid()))?);
         Ok(())
@@ -522,11 +530,7 @@ pub unsafe extern "C" fn erldp_unexpose(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_kind(request: *const erldp_request) -> erldp_req_kind {
     // SAFETY: NULL or the callback's request (the pointer contract).
-    unsafe {
-        ffi::get(request, "request", erldp_req_kind::ERLDP_REQ_INVALID, |r| {
-            r.kind
-        })
-    }
+    unsafe { ffi::get(request, erldp_req_kind::ERLDP_REQ_INVALID, |r| r.kind) }
 }
 
 /// The request as ETF, borrowed until the callback returns: the `Request`
@@ -539,17 +543,7 @@ pub unsafe extern "C" fn erldp_request_term(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            request,
-            "request",
-            "request",
-            "term",
-            |r| Ok(Some(&r.term)),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(request, "term", |r| Ok(Some(&r.term)), data, len) }
 }
 
 /// The caller of a `gen_server:call`, `{Pid, Tag}` as ETF, borrowed until the
@@ -562,17 +556,7 @@ pub unsafe extern "C" fn erldp_request_from(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            request,
-            "request",
-            "request",
-            "caller",
-            |r| Ok(r.from.as_ref()),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(request, "caller", |r| Ok(r.from.as_ref()), data, len) }
 }
 
 /// A borrowed C string, NULL for none.
@@ -586,7 +570,7 @@ fn c_str_or_null(text: Option<&CString>) -> *const c_char {
 pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -> *const c_char {
     // SAFETY: NULL or the callback's request (the pointer contract).
     unsafe {
-        ffi::get(request, "request", std::ptr::null(), |r| {
+        ffi::get(request, std::ptr::null(), |r| {
             c_str_or_null(r.function.as_ref())
         })
     }
@@ -598,7 +582,7 @@ pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -
 pub unsafe extern "C" fn erldp_request_module(request: *const erldp_request) -> *const c_char {
     // SAFETY: NULL or the callback's request (the pointer contract).
     unsafe {
-        ffi::get(request, "request", std::ptr::null(), |r| {
+        ffi::get(request, std::ptr::null(), |r| {
             c_str_or_null(r.module.as_ref())
         })
     }
