@@ -17,6 +17,10 @@ pub struct erldp_buf {
     bytes: Vec<u8>,
 }
 
+impl ffi::Handle for erldp_buf {
+    const ARG: &'static str = "buf";
+}
+
 impl erldp_buf {
     pub(crate) fn boxed(bytes: Vec<u8>) -> *mut erldp_buf {
         Box::into_raw(Box::new(erldp_buf { bytes }))
@@ -33,14 +37,14 @@ impl erldp_buf {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_buf_data(buf: *const erldp_buf) -> *const u8 {
     // SAFETY: NULL or a live buffer (the pointer contract).
-    unsafe { ffi::get(buf, "buf", std::ptr::null(), |buf| buf.bytes.as_ptr()) }
+    unsafe { ffi::get(buf, std::ptr::null(), |buf| buf.bytes.as_ptr()) }
 }
 
 /// The number of bytes in the buffer; 0 for a NULL buffer.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_buf_len(buf: *const erldp_buf) -> usize {
     // SAFETY: NULL or a live buffer (the pointer contract).
-    unsafe { ffi::get(buf, "buf", 0, |buf| buf.bytes.len()) }
+    unsafe { ffi::get(buf, 0, |buf| buf.bytes.len()) }
 }
 
 /// Frees a buffer. NULL is ignored.

@@ -23,11 +23,17 @@ unsafe fn global_name(name: *const c_char) -> Outcome<Term> {
     Ok(Term::atom(name))
 }
 
-/// A pg scope: NULL for `pg`, the scope BEAM starts with `-kernel start_pg
-/// true`.
-unsafe fn scope<'a>(scope: *const c_char) -> Outcome<&'a str> {
+/// The scope and group of a pg call: `scope` NULL for `pg`, the scope BEAM
+/// starts with `-kernel start_pg true`; `group` any term (ETF).
+unsafe fn pg_group<'a>(
+    scope: *const c_char,
+    group: *const u8,
+    group_len: usize,
+) -> Outcome<(&'a str, Term)> {
     // SAFETY: forwarded from the caller.
-    Ok(unsafe { ffi::opt_str(scope, "scope") }?.unwrap_or(DEFAULT_SCOPE))
+    let scope = unsafe { ffi::opt_str(scope, "scope") }?.unwrap_or(DEFAULT_SCOPE);
+    let group = unsafe { ffi::term(group, group_len, "group") }?;
+    Ok((scope, group))
 }
 
 /// `global:register_name(Name, Pid)` for `mailbox`, a mailbox of `node`:
@@ -155,8 +161,7 @@ pub unsafe extern "C" fn erldp_join(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let scope = unsafe { self::scope(scope) }?;
-        let group = unsafe { ffi::term(group, group_len, "group") }?;
+        let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         mailbox.join(scope, group)?;
         Ok(())
     })
@@ -175,8 +180,7 @@ pub unsafe extern "C" fn erldp_leave(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { mailbox_of(mailbox) }?;
-        let scope = unsafe { self::scope(scope) }?;
-        let group = unsafe { ffi::term(group, group_len, "group") }?;
+        let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         let left = unsafe { ffi::out(left, "left") }?;
         ffi::write(left, mailbox.leave(scope, &group)?);
         Ok(())
@@ -198,8 +202,7 @@ pub unsafe extern "C" fn erldp_members(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { node_of(node) }?;
-        let scope = unsafe { self::scope(scope) }?;
-        let group = unsafe { ffi::term(group, group_len, "group") }?;
+        let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let members = node.node.members(scope, &group)?;
         let list = Term::List(members.into_iter().map(Term::Pid).collect());

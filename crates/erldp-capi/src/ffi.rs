@@ -10,10 +10,17 @@ use erldp::term::{self, Term};
 use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Context, Outcome};
 use crate::ERLDP_INFINITY;
 
+/// A handle type of the header: what the entry points name its argument
+/// (a NULL one is reported under that name), and what messages call it.
+pub(crate) trait Handle {
+    const ARG: &'static str;
+    const NOUN: &'static str = Self::ARG;
+}
+
 /// A shared reference to a handle the caller passed.
-pub(crate) unsafe fn handle<'a, T>(ptr: *const T, name: &str) -> Outcome<&'a T> {
+pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T) -> Outcome<&'a T> {
     // SAFETY: the caller passes NULL or a live handle (the pointer contract).
-    unsafe { ptr.as_ref() }.ok_or_else(|| invalid(format!("{name} is NULL")))
+    unsafe { ptr.as_ref() }.ok_or_else(|| invalid(format!("{} is NULL", T::ARG)))
 }
 
 /// An out-pointer, checked before the call does any work so that a NULL one
@@ -32,34 +39,55 @@ pub(crate) fn write<T>(out: &mut T, value: T) {
     unsafe { std::ptr::write(out, value) }
 }
 
-/// A `data`/`len` pair of out-pointers through which the caller borrows bytes
-/// the library owns.
-pub(crate) struct BytesOut<'a> {
-    data: &'a mut *const u8,
-    len: &'a mut usize,
+/// The out-pointers a call writes its result through: one [`Out`], or a
+/// pair of them (pairs nest) for a result in parts.
+pub(crate) trait Outs {
+    type Value;
+    /// Fails for the first NULL pointer, before anything is written.
+    unsafe fn check(&self) -> Outcome;
+    /// Writes `value`; only after `check` succeeded.
+    unsafe fn write(self, value: Self::Value);
 }
 
-impl BytesOut<'_> {
-    pub(crate) fn write(self, bytes: &[u8]) {
-        write(self.data, bytes.as_ptr());
-        write(self.len, bytes.len());
+/// An out-pointer and its argument's name.
+pub(crate) struct Out<T>(pub(crate) *mut T, pub(crate) &'static str);
+
+impl<T> Outs for Out<T> {
+    type Value = T;
+
+    unsafe fn check(&self) -> Outcome {
+        // SAFETY: forwarded from the caller.
+        unsafe { out(self.0, self.1) }.map(drop)
+    }
+
+    unsafe fn write(self, value: T) {
+        // SAFETY: non-NULL (`check`) and valid for writing (the pointer
+        // contract).
+        write(unsafe { &mut *self.0 }, value);
     }
 }
 
-/// The out-pointers `data` and `len`, checked as [`out`] checks one.
-pub(crate) unsafe fn bytes_out<'a>(data: *mut *const u8, len: *mut usize) -> Outcome<BytesOut<'a>> {
-    // SAFETY: forwarded from the caller.
-    let data = unsafe { out(data, "data") }?;
-    let len = unsafe { out(len, "len") }?;
-    Ok(BytesOut { data, len })
+impl<A: Outs, B: Outs> Outs for (A, B) {
+    type Value = (A::Value, B::Value);
+
+    unsafe fn check(&self) -> Outcome {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.check().and_then(|()| self.1.check()) }
+    }
+
+    unsafe fn write(self, (a, b): Self::Value) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.0.write(a);
+            self.1.write(b);
+        }
+    }
 }
 
-/// Lends the caller `what`, the part `pick` finds in the handle `arg` (a
-/// `noun`), through `data`/`len`; `ERLDP_ERR_NOT_FOUND` when it has none.
-pub(crate) unsafe fn part<T>(
+/// Lends the caller `what`, the part `pick` finds in the handle, through
+/// `data`/`len`; `ERLDP_ERR_NOT_FOUND` when it has none.
+pub(crate) unsafe fn part<T: Handle>(
     handle: *const T,
-    arg: &str,
-    noun: &str,
     what: &str,
     pick: impl FnOnce(&T) -> Outcome<Option<&Vec<u8>>>,
     data: *mut *const u8,
@@ -67,12 +95,16 @@ pub(crate) unsafe fn part<T>(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let handle = unsafe { self::handle(handle, arg) }?;
-        let out = unsafe { bytes_out(data, len) }?;
+        let handle = unsafe { self::handle(handle) }?;
+        let out = (Out(data, "data"), Out(len, "len"));
+        unsafe { out.check() }?;
         let bytes = pick(handle)?.ok_or_else(|| {
-            not_found(format!("the {what}"), format!("this {noun} has no {what}"))
+            not_found(
+                format!("the {what}"),
+                format!("this {} has no {what}", T::NOUN),
+            )
         })?;
-        out.write(bytes);
+        unsafe { out.write((bytes.as_ptr(), bytes.len())) };
         Ok(())
     })
 }
@@ -80,14 +112,13 @@ pub(crate) unsafe fn part<T>(
 /// What an accessor that returns its value directly gives: `field` of the
 /// handle, or `fallback` for a NULL handle (or a panic), which sets the last
 /// error.
-pub(crate) unsafe fn get<T, V>(
+pub(crate) unsafe fn get<T: Handle, V>(
     ptr: *const T,
-    name: &str,
     fallback: V,
     field: impl FnOnce(&T) -> V,
 ) -> V {
     // SAFETY: forwarded from the caller.
-    guard_value(fallback, || Ok(field(unsafe { handle(ptr, name) }?)))
+    guard_value(fallback, || Ok(field(unsafe { handle(ptr) }?)))
 }
 
 /// Takes back a handle the library allocated, for its `*_free` or `*_close`,

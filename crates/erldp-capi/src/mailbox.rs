@@ -23,9 +23,13 @@ pub struct erldp_mailbox {
     owner: Owner,
 }
 
+impl ffi::Handle for erldp_mailbox {
+    const ARG: &'static str = "mailbox";
+}
+
 pub(crate) unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
     // SAFETY: forwarded from the caller.
-    let handle = unsafe { ffi::handle(ptr, "mailbox") }?;
+    let handle = unsafe { ffi::handle(ptr) }?;
     fork::check(handle.owner, "mailbox")?;
     Ok(&handle.mailbox)
 }
@@ -131,11 +135,7 @@ pub unsafe extern "C" fn erldp_mailbox_set_queue_limit(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    unsafe {
-        ffi::get(mailbox, "mailbox", 0, |mailbox| {
-            mailbox.mailbox.len() as u64
-        })
-    }
+    unsafe { ffi::get(mailbox, 0, |mailbox| mailbox.mailbox.len() as u64) }
 }
 
 /// How many messages arrived while the queue was at its limit, and were
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) 
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    unsafe { ffi::get(mailbox, "mailbox", 0, |mailbox| mailbox.mailbox.dropped()) }
+    unsafe { ffi::get(mailbox, 0, |mailbox| mailbox.mailbox.dropped()) }
 }
 
 /// Closes the mailbox with reason `normal` and frees it: linked processes
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn erldp_mailbox_close_with_reason(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        if unsafe { ffi::handle(mailbox, "mailbox") }?.owner.forked() {
+        if unsafe { ffi::handle(mailbox) }?.owner.forked() {
             return Ok(());
         }
         let reason = unsafe { ffi::term(reason, reason_len, "reason") }?;

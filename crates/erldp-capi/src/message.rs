@@ -48,6 +48,11 @@ pub struct erldp_message {
     reference: Part,
 }
 
+impl ffi::Handle for erldp_message {
+    const ARG: &'static str = "msg";
+    const NOUN: &'static str = "message";
+}
+
 /// The ETF of `term`, written into `cell` on the first asking.
 fn lazily<'a>(cell: &'a OnceLock<Vec<u8>>, term: &Term) -> Outcome<&'a Vec<u8>> {
     Ok(match cell.get() {
@@ -113,11 +118,7 @@ pub unsafe extern "C" fn erldp_message_free(msg: *mut erldp_message) {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_message_kind(msg: *const erldp_message) -> erldp_msg_kind {
     // SAFETY: NULL or a live message (the pointer contract).
-    unsafe {
-        ffi::get(msg, "msg", erldp_msg_kind::ERLDP_MSG_INVALID, |msg| {
-            msg.kind
-        })
-    }
+    unsafe { ffi::get(msg, erldp_msg_kind::ERLDP_MSG_INVALID, |msg| msg.kind) }
 }
 
 /// The term as an Erlang process would find it in its mailbox (ETF): the
@@ -131,14 +132,16 @@ pub unsafe extern "C" fn erldp_message_term(
     data: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let msg = unsafe { ffi::handle(msg, "msg") }?;
-        let out = unsafe { ffi::bytes_out(data, len) }?;
-        let etf = lazily(&msg.etf, &msg.term)?;
-        out.write(etf);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        ffi::part(
+            msg,
+            "term",
+            |msg| lazily(&msg.etf, &msg.term).map(Some),
+            data,
+            len,
+        )
+    }
 }
 
 /// The term of `erldp_message_term` as a tree to read with the
@@ -153,7 +156,7 @@ pub unsafe extern "C" fn erldp_message_decoded(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let msg = unsafe { ffi::handle(msg, "msg") }?;
+        let msg = unsafe { ffi::handle(msg) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         ffi::write(out, term::to_handle(&msg.term));
         Ok(())
@@ -171,17 +174,7 @@ pub unsafe extern "C" fn erldp_message_from(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            msg,
-            "msg",
-            "message",
-            "sender",
-            |msg| msg.from.etf(),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(msg, "sender", |msg| msg.from.etf(), data, len) }
 }
 
 /// The exit reason (ETF) of an exit, down or node-down signal;
@@ -193,17 +186,7 @@ pub unsafe extern "C" fn erldp_message_reason(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            msg,
-            "msg",
-            "message",
-            "reason",
-            |msg| msg.reason.etf(),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(msg, "reason", |msg| msg.reason.etf(), data, len) }
 }
 
 /// The monitor reference (ETF) of a down signal, as `erldp_monitor`
@@ -218,8 +201,6 @@ pub unsafe extern "C" fn erldp_message_ref(
     unsafe {
         ffi::part(
             msg,
-            "msg",
-            "message",
             "monitor reference",
             |msg| msg.reference.etf(),
             data,

@@ -154,10 +154,14 @@ pub struct erldp_node {
     owner: Owner,
 }
 
+impl ffi::Handle for erldp_node {
+    const ARG: &'static str = "node";
+}
+
 /// The node behind a handle, refused in a forked child.
 pub(crate) unsafe fn node_of<'a>(ptr: *const erldp_node) -> Outcome<&'a erldp_node> {
     // SAFETY: forwarded from the caller.
-    let node = unsafe { ffi::handle(ptr, "node") }?;
+    let node = unsafe { ffi::handle(ptr) }?;
     fork::check(node.owner, "node")?;
     Ok(node)
 }
@@ -357,7 +361,7 @@ pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_name(node: *const erldp_node) -> *const c_char {
     // SAFETY: NULL or a live node (the pointer contract).
-    unsafe { ffi::get(node, "node", std::ptr::null(), |node| node.name.as_ptr()) }
+    unsafe { ffi::get(node, std::ptr::null(), |node| node.name.as_ptr()) }
 }
 
 /// The TCP port the node listens on (what `erldp_connect_to` on another
@@ -365,7 +369,7 @@ pub unsafe extern "C" fn erldp_node_name(node: *const erldp_node) -> *const c_ch
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_port(node: *const erldp_node) -> u16 {
     // SAFETY: NULL or a live node (the pointer contract).
-    unsafe { ffi::get(node, "node", 0, |node| node.node.port()) }
+    unsafe { ffi::get(node, 0, |node| node.node.port()) }
 }
 
 /// Connects to `peer` (`name@host`), handshake included, if not connected

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use erldp::serve::{Exception, Invocation, Reply, Request, RequestKind};
 use erldp::term::{encode, Term};
-use erldp::{Error, Exposed, ServeOptions, Served};
+use erldp::{Error, Exposed, Node, ServeOptions, Served};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::buf::erldp_buf;
@@ -77,20 +77,37 @@ pub struct erldp_request {
     answer: Option<Result<Reply, Exception>>,
 }
 
+impl ffi::Handle for erldp_request {
+    const ARG: &'static str = "request";
+}
+
 /// A name served by `erldp_serve`; `erldp_served_close` stops serving and
 /// frees it.
-pub struct erldp_served {
-    served: Served,
-    calls: Arc<Calls>,
-    owner: Owner,
+pub struct erldp_served(Registration<Served>);
+
+impl ffi::Handle for erldp_served {
+    const ARG: &'static str = "served";
 }
 
 /// A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
 /// it and frees it.
-pub struct erldp_exposed {
-    exposed: Exposed,
+pub struct erldp_exposed(Registration<Exposed>);
+
+/// What a served name and an exposed module hold: the core's handle (`H`),
+/// the callbacks that closing waits for, and the process it belongs to.
+struct Registration<H> {
+    handle: H,
     calls: Arc<Calls>,
     owner: Owner,
+}
+
+impl<H> Registration<H> {
+    /// Stops serving or exposing: dropping the core's handle ends its
+    /// requests, then the callbacks running on other threads are waited for.
+    fn stop(self) {
+        drop(self.handle);
+        self.calls.close();
+    }
 }
 
 /// The callbacks of one handle running now, so that closing it can wait for
@@ -206,6 +223,19 @@ impl Handler {
         })
     }
 
+    /// Serves or exposes with `start`, whose requests this handler runs.
+    fn register<H>(
+        self,
+        start: impl FnOnce(Handler) -> erldp::Result<H>,
+    ) -> Outcome<Registration<H>> {
+        let calls = Arc::clone(&self.calls);
+        Ok(Registration {
+            handle: start(self)?,
+            calls,
+            owner: Owner::current(),
+        })
+    }
+
     /// Calls the program with `request` and returns its answer; fails with
     /// an exception when the request could not be made or the handle is
     /// closing (`closing` says so).
@@ -275,13 +305,6 @@ fn rpc_request(call: &Invocation) -> erldp::Result<erldp_request> {
     })
 }
 
-/// Stops a served name or exposed module: dropping `handle` ends its
-/// requests, then the callbacks running on other threads are waited for.
-fn stop<H>(handle: H, calls: Arc<Calls>) {
-    drop(handle);
-    calls.close();
-}
-
 /// An answer the library gives itself, when the program could not.
 fn failure(what: impl std::fmt::Display) -> Exception {
     Exception::new("erldp", what.to_string())
@@ -346,22 +369,15 @@ pub unsafe extern "C" fn erldp_serve_with(
         let node = unsafe { node_of(node) }?;
         let name = unsafe { ffi::str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
-        let handler = Handler::new(callback, userdata)?;
-        let calls = Arc::clone(&handler.calls);
-        let served = node
-            .node
-            .serve_with(name, self::options(options), move |request| {
-                let answer = handler.run(serve_request(&request), "the served name is closing")?;
-                answer.unwrap_or(Ok(Reply::NoReply))
-            })?;
-        ffi::write(
-            out,
-            Box::into_raw(Box::new(erldp_served {
-                served,
-                calls,
-                owner: Owner::current(),
-            })),
-        );
+        let served = Handler::new(callback, userdata)?.register(|handler| {
+            node.node
+                .serve_with(name, self::options(options), move |request| {
+                    let answer =
+                        handler.run(serve_request(&request), "the served name is closing")?;
+                    answer.unwrap_or(Ok(Reply::NoReply))
+                })
+        })?;
+        ffi::write(out, Box::into_raw(Box::new(erldp_served(served))));
         Ok(())
     })
 }
@@ -404,29 +420,21 @@ pub unsafe extern "C" fn erldp_expose_with(
         let node = unsafe { node_of(node) }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let out = unsafe { ffi::out(out, "out") }?;
-        let handler = Handler::new(callback, userdata)?;
-        let calls = Arc::clone(&handler.calls);
-        let exposed = node
-            .node
-            .expose_with(module, self::options(options), move |invocation| {
-                let request = rpc_request(&invocation);
-                match handler.run(request, "the module is no longer exposed")? {
-                    Some(Ok(Reply::Value(value))) => Ok(value),
-                    Some(Err(raised)) => Err(raised),
-                    Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
-                        "the callback of {module}:{} gave no value",
-                        invocation.function
-                    ))),
-                }
-            })?;
-        ffi::write(
-            out,
-            Box::into_raw(Box::new(erldp_exposed {
-                exposed,
-                calls,
-                owner: Owner::current(),
-            })),
-        );
+        let exposed = Handler::new(callback, userdata)?.register(|handler| {
+            node.node
+                .expose_with(module, self::options(options), move |invocation| {
+                    let request = rpc_request(&invocation);
+                    match handler.run(request, "the module is no longer exposed")? {
+                        Some(Ok(Reply::Value(value))) => Ok(value),
+                        Some(Err(raised)) => Err(raised),
+                        Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
+                            "the callback of {module}:{} gave no value",
+                            invocation.function
+                        ))),
+                    }
+                })
+        })?;
+        ffi::write(out, Box::into_raw(Box::new(erldp_exposed(exposed))));
         Ok(())
     })
 }
@@ -440,9 +448,9 @@ pub unsafe extern "C" fn erldp_served_pid(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let served = unsafe { ffi::handle(served, "served") }?;
+        let served = unsafe { ffi::handle(served) }?;
         let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, erldp_buf::encoded(&Term::Pid(served.served.pid()))?);
+        ffi::write(out, erldp_buf::encoded(&Term::Pid(served.0.handle.pid()))?);
         Ok(())
     })
 }
@@ -456,13 +464,7 @@ pub unsafe extern "C" fn erldp_served_pid(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
     // SAFETY: NULL or a handle the library allocated (the pointer contract).
-    unsafe {
-        fork::release(
-            served,
-            |served| served.owner,
-            |erldp_served { served, calls, .. }| stop(served, calls),
-        )
-    }
+    unsafe { fork::release(served, |served| served.0.owner, |served| served.0.stop()) }
 }
 
 /// Stops exposing the module (calls that wait get `undef`), waits for its
@@ -474,10 +476,32 @@ pub unsafe extern "C" fn erldp_exposed_close(exposed: *mut erldp_exposed) {
     unsafe {
         fork::release(
             exposed,
-            |exposed| exposed.owner,
-            |erldp_exposed { exposed, calls, .. }| stop(exposed, calls),
+            |exposed| exposed.0.owner,
+            |exposed| exposed.0.stop(),
         )
     }
+}
+
+/// Stops serving or exposing (`end`) what `name`, the argument `arg`,
+/// names: what `erldp_unserve` and `erldp_unexpose` share.
+/// `ERLDP_ERR_NOT_FOUND` with `missing` when `end` found none.
+unsafe fn withdraw(
+    node: *const erldp_node,
+    name: *const c_char,
+    arg: &str,
+    end: fn(&Node, &str) -> bool,
+    missing: &str,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { node_of(node) }?;
+        let name = unsafe { ffi::str(name, arg) }?;
+        if end(&node.node, name) {
+            Ok(())
+        } else {
+            Err(not_found(name, missing))
+        }
+    })
 }
 
 /// Stops serving `name` without the handle (which `erldp_served_close`
@@ -487,16 +511,8 @@ pub unsafe extern "C" fn erldp_unserve(
     node: *const erldp_node,
     name: *const c_char,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
-        let name = unsafe { ffi::str(name, "name") }?;
-        if node.node.unserve(name) {
-            Ok(())
-        } else {
-            Err(not_found(name, "no such name is served"))
-        }
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { withdraw(node, name, "name", Node::unserve, "no such name is served") }
 }
 
 /// Stops exposing `module` without the handle (which `erldp_exposed_close`
@@ -506,27 +522,23 @@ pub unsafe extern "C" fn erldp_unexpose(
     node: *const erldp_node,
     module: *const c_char,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
-        let module = unsafe { ffi::str(module, "module") }?;
-        if node.node.unexpose(module) {
-            Ok(())
-        } else {
-            Err(not_found(module, "no such module is exposed"))
-        }
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        withdraw(
+            node,
+            module,
+            "module",
+            Node::unexpose,
+            "no such module is exposed",
+        )
+    }
 }
 
 /// How the request reached the callback; `ERLDP_REQ_INVALID` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_kind(request: *const erldp_request) -> erldp_req_kind {
     // SAFETY: NULL or the callback's request (the pointer contract).
-    unsafe {
-        ffi::get(request, "request", erldp_req_kind::ERLDP_REQ_INVALID, |r| {
-            r.kind
-        })
-    }
+    unsafe { ffi::get(request, erldp_req_kind::ERLDP_REQ_INVALID, |r| r.kind) }
 }
 
 /// The request as ETF, borrowed until the callback returns: the `Request`
@@ -539,17 +551,7 @@ pub unsafe extern "C" fn erldp_request_term(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            request,
-            "request",
-            "request",
-            "term",
-            |r| Ok(Some(&r.term)),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(request, "term", |r| Ok(Some(&r.term)), data, len) }
 }
 
 /// The caller of a `gen_server:call`, `{Pid, Tag}` as ETF, borrowed until the
@@ -562,17 +564,7 @@ pub unsafe extern "C" fn erldp_request_from(
     len: *mut usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe {
-        ffi::part(
-            request,
-            "request",
-            "request",
-            "caller",
-            |r| Ok(r.from.as_ref()),
-            data,
-            len,
-        )
-    }
+    unsafe { ffi::part(request, "caller", |r| Ok(r.from.as_ref()), data, len) }
 }
 
 /// A borrowed C string, NULL for none.
@@ -586,7 +578,7 @@ fn c_str_or_null(text: Option<&CString>) -> *const c_char {
 pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -> *const c_char {
     // SAFETY: NULL or the callback's request (the pointer contract).
     unsafe {
-        ffi::get(request, "request", std::ptr::null(), |r| {
+        ffi::get(request, std::ptr::null(), |r| {
             c_str_or_null(r.function.as_ref())
         })
     }
@@ -598,7 +590,7 @@ pub unsafe extern "C" fn erldp_request_function(request: *const erldp_request) -
 pub unsafe extern "C" fn erldp_request_module(request: *const erldp_request) -> *const c_char {
     // SAFETY: NULL or the callback's request (the pointer contract).
     unsafe {
-        ffi::get(request, "request", std::ptr::null(), |r| {
+        ffi::get(request, std::ptr::null(), |r| {
             c_str_or_null(r.module.as_ref())
         })
     }

@@ -12,7 +12,7 @@ use std::ffi::{c_char, c_int, CString};
 use erldp::Term;
 
 use crate::buf::erldp_buf;
-use crate::ffi;
+use crate::ffi::{self, Out, Outs};
 use crate::status::{erldp_status, guard, guard_value, invalid, Context, Outcome};
 
 /// A decoded term (from `erldp_term_decode`), or an element of one. Only the
@@ -66,10 +66,14 @@ pub(crate) fn to_handle(term: &Term) -> *const erldp_term {
     (term as *const Term).cast()
 }
 
-unsafe fn term_of<'a>(ptr: *const erldp_term, name: &str) -> Outcome<&'a Term> {
+impl ffi::Handle for Term {
+    const ARG: &'static str = "term";
+}
+
+unsafe fn term_of<'a>(ptr: *const erldp_term) -> Outcome<&'a Term> {
     // SAFETY: NULL or a pointer from `to_handle` into a live tree (the
     // pointer contract).
-    unsafe { ffi::handle(ptr.cast::<Term>(), name) }
+    unsafe { ffi::handle(ptr.cast::<Term>()) }
 }
 
 fn wrong_type(term: &Term, wanted: &str) -> crate::status::Failure {
@@ -79,19 +83,19 @@ fn wrong_type(term: &Term, wanted: &str) -> crate::status::Failure {
     ))
 }
 
-/// What the accessors with one out-pointer share: the term is read, then
-/// `out` (called `out_name`) checked, then `value` gives what is written.
-unsafe fn read<T>(
+/// What the accessors share: the term is read, then `out` checked, then
+/// `value` gives what is written (a term of the wrong type writes nothing).
+unsafe fn read<O: Outs>(
     term: *const erldp_term,
-    out: *mut T,
-    out_name: &str,
-    value: impl FnOnce(&Term) -> Outcome<T>,
+    out: O,
+    value: impl FnOnce(&Term) -> Outcome<O::Value>,
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let out = unsafe { ffi::out(out, out_name) }?;
-        ffi::write(out, value(term)?);
+        let term = unsafe { term_of(term) }?;
+        unsafe { out.check() }?;
+        let value = value(term)?;
+        unsafe { out.write(value) };
         Ok(())
     })
 }
@@ -215,7 +219,7 @@ pub unsafe extern "C" fn erldp_term_encode(
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    unsafe { read(term, out, "out", erldp_buf::encoded) }
+    unsafe { read(term, Out(out, "out"), erldp_buf::encoded) }
 }
 
 /// The term's type; `ERLDP_TYPE_INVALID` for NULL.
@@ -223,7 +227,7 @@ pub unsafe extern "C" fn erldp_term_encode(
 pub unsafe extern "C" fn erldp_term_type(term: *const erldp_term) -> erldp_type {
     guard_value(erldp_type::ERLDP_TYPE_INVALID, || {
         // SAFETY: arguments follow the pointer contract.
-        Ok(match unsafe { term_of(term, "term") }? {
+        Ok(match unsafe { term_of(term) }? {
             Term::Atom(_) => erldp_type::ERLDP_TYPE_ATOM,
             Term::Int(_) => erldp_type::ERLDP_TYPE_INTEGER,
             Term::BigInt(_) => erldp_type::ERLDP_TYPE_BIGINT,
@@ -253,7 +257,7 @@ pub unsafe extern "C" fn erldp_term_get_atom(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
+        let term = unsafe { term_of(term) }?;
         if buf.is_null() {
             return Err(invalid("buf is NULL"));
         }
@@ -285,7 +289,7 @@ pub unsafe extern "C" fn erldp_term_get_long(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        read(term, value, "value", |term| match term {
+        read(term, Out(value, "value"), |term| match term {
             Term::Int(int) => Ok(*int),
             Term::BigInt(_) => Err(invalid(
                 "the integer does not fit in 64 bits; read it with erldp_term_get_bigint",
@@ -304,25 +308,20 @@ pub unsafe extern "C" fn erldp_term_get_bigint(
     magnitude: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let negative = unsafe { ffi::out(negative, "negative") }?;
-        let magnitude = unsafe { ffi::out(magnitude, "magnitude") }?;
-        let len = unsafe { ffi::out(len, "len") }?;
-        match term {
-            Term::BigInt(big) => {
-                ffi::write(negative, big.negative);
-                ffi::write(magnitude, big.magnitude.as_ptr());
-                ffi::write(len, big.magnitude.len());
-                Ok(())
-            }
+    let out = (
+        Out(negative, "negative"),
+        (Out(magnitude, "magnitude"), Out(len, "len")),
+    );
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, out, |term| match term {
+            Term::BigInt(big) => Ok((big.negative, (big.magnitude.as_ptr(), big.magnitude.len()))),
             Term::Int(_) => Err(invalid(
                 "the integer fits in 64 bits; read it with erldp_term_get_long",
             )),
             other => Err(wrong_type(other, "an integer")),
-        }
-    })
+        })
+    }
 }
 
 /// Reads a float.
@@ -333,7 +332,7 @@ pub unsafe extern "C" fn erldp_term_get_double(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        read(term, value, "value", |term| match term {
+        read(term, Out(value, "value"), |term| match term {
             Term::Float(float) => Ok(*float),
             other => Err(wrong_type(other, "a float")),
         })
@@ -348,16 +347,17 @@ pub unsafe extern "C" fn erldp_term_get_binary(
     data: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let out = unsafe { ffi::bytes_out(data, len) }?;
-        let Term::Binary(bytes) = term else {
-            return Err(wrong_type(term, "a binary"));
-        };
-        out.write(bytes);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(
+            term,
+            (Out(data, "data"), Out(len, "len")),
+            |term| match term {
+                Term::Binary(bytes) => Ok((bytes.as_ptr(), bytes.len())),
+                other => Err(wrong_type(other, "a binary")),
+            },
+        )
+    }
 }
 
 /// Reads a bitstring (`ERLDP_TYPE_BITSTRING`): its bytes, borrowed from the
@@ -369,21 +369,20 @@ pub unsafe extern "C" fn erldp_term_get_bitstring(
     data: *mut *const u8,
     bits: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let data = unsafe { ffi::out(data, "data") }?;
-        let bits = unsafe { ffi::out(bits, "bits") }?;
-        let Term::Bitstring(bitstring) = term else {
-            return Err(wrong_type(term, "a bitstring"));
-        };
-        ffi::write(data, bitstring.bytes.as_ptr());
-        ffi::write(
-            bits,
-            (bitstring.bytes.len() - 1) * 8 + usize::from(bitstring.bits),
-        );
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(
+            term,
+            (Out(data, "data"), Out(bits, "bits")),
+            |term| match term {
+                Term::Bitstring(bitstring) => Ok((
+                    bitstring.bytes.as_ptr(),
+                    (bitstring.bytes.len() - 1) * 8 + usize::from(bitstring.bits),
+                )),
+                other => Err(wrong_type(other, "a bitstring")),
+            },
+        )
+    }
 }
 
 /// The number of elements of a tuple or list (for an improper list: before
@@ -395,7 +394,7 @@ pub unsafe extern "C" fn erldp_term_get_size(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        read(term, size, "size", |term| match term {
+        read(term, Out(size, "size"), |term| match term {
             Term::Tuple(elements) | Term::List(elements) | Term::ImproperList(elements, _) => {
                 Ok(elements.len())
             }
@@ -414,7 +413,7 @@ pub unsafe extern "C" fn erldp_term_get_element(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        read(term, element, "element", |term| {
+        read(term, Out(element, "element"), |term| {
             let elements = match term {
                 Term::Tuple(elements) | Term::List(elements) | Term::ImproperList(elements, _) => {
                     elements
@@ -441,7 +440,7 @@ pub unsafe extern "C" fn erldp_term_get_tail(
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
     unsafe {
-        read(term, tail, "tail", |term| match term {
+        read(term, Out(tail, "tail"), |term| match term {
             Term::ImproperList(_, last) => Ok(to_handle(last)),
             other => Err(wrong_type(other, "an improper list")),
         })
@@ -457,19 +456,16 @@ pub unsafe extern "C" fn erldp_term_get_pair(
     key: *mut *const erldp_term,
     value: *mut *const erldp_term,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term, "term") }?;
-        let key = unsafe { ffi::out(key, "key") }?;
-        let value = unsafe { ffi::out(value, "value") }?;
-        let Term::Map(pairs) = term else {
-            return Err(wrong_type(term, "a map"));
-        };
-        let (k, v) = pairs
-            .get(index)
-            .ok_or_else(|| invalid(format!("index {index} is past the {} pairs", pairs.len())))?;
-        ffi::write(key, to_handle(k));
-        ffi::write(value, to_handle(v));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(term, (Out(key, "key"), Out(value, "value")), |term| {
+            let Term::Map(pairs) = term else {
+                return Err(wrong_type(term, "a map"));
+            };
+            let (k, v) = pairs.get(index).ok_or_else(|| {
+                invalid(format!("index {index} is past the {} pairs", pairs.len()))
+            })?;
+            Ok((to_handle(k), to_handle(v)))
+        })
+    }
 }

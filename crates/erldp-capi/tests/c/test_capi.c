@@ -86,15 +86,47 @@ static erldp_node *start_node(const char *prefix, const char *with_cookie) {
     return start_named_node(prefix, with_cookie, NULL);
 }
 
-static erldp_buf *rpc(erldp_node *node, const char *module, const char *function,
-                      const char *args) {
-    erldp_buf *list = parse(args);
-    erldp_buf *result = NULL;
-    OK(erldp_rpc(node, peer, module, function, erldp_buf_data(list), erldp_buf_len(list),
-                 WAIT_MS, &result));
+/* A new mailbox of `node`, registered as `name` unless it is NULL. */
+static erldp_mailbox *new_mailbox(erldp_node *node, const char *name) {
+    erldp_mailbox *box = NULL;
+    OK(erldp_mailbox_new(node, name, &box));
+    return box;
+}
+
+/* module:function called on the peer with the argument list that `format` writes (Erlang
+ * syntax). Checks that the rpc returns `expected` and, unless `value` is NULL, that its value is
+ * `value`; a failure names the call. Returns the value. */
+__attribute__((format(printf, 6, 7)))
+static erldp_buf *peer_call(erldp_node *node, const char *module, const char *function,
+                            erldp_status expected, const char *value, const char *format, ...) {
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    erldp_buf *list = parse(text), *result = NULL;
+    erldp_status got = erldp_rpc(node, peer, module, function, erldp_buf_data(list),
+                                 erldp_buf_len(list), WAIT_MS, &result);
     erldp_buf_free(list);
+    if (got != expected) {
+        failed_checks++;
+        fprintf(stderr, "%s:%s(%s) returned %s, expected %s (last error: %s)\n", module,
+                function, text, erldp_status_name((int)got), erldp_status_name((int)expected),
+                erldp_last_error());
+    } else if (value != NULL && !buf_is(result, value)) {
+        failed_checks++;
+        fprintf(stderr, "  from %s:%s(%s)\n", module, function, text);
+    }
     return result;
 }
+
+/* An rpc that must succeed: its value, for the caller to check and free. */
+#define rpc(node, module, function, ...)                                                   \
+    peer_call(node, module, function, ERLDP_OK, NULL, __VA_ARGS__)
+
+/* An rpc that must succeed with `value` (Erlang syntax). */
+#define rpc_is(node, module, function, value, ...)                                         \
+    erldp_buf_free(peer_call(node, module, function, ERLDP_OK, value, __VA_ARGS__))
 
 /* The next message's term checked against `expected`; returns the message for more checks. */
 static erldp_message *receive_term(erldp_mailbox *box, const char *expected) {
@@ -119,6 +151,27 @@ static erldp_message *receive_term(erldp_mailbox *box, const char *expected) {
     return msg;
 }
 
+/* The next message, checked to be a signal of `kind` whose reason is `reason`; returns it for
+ * more checks. */
+static erldp_message *receive_signal(erldp_mailbox *box, erldp_msg_kind kind,
+                                     const char *reason) {
+    erldp_message *msg = NULL;
+    OK(erldp_receive(box, WAIT_MS, &msg));
+    CHECK(erldp_message_kind(msg) == kind);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    OK(erldp_message_reason(msg, &data, &len));
+    CHECK(data != NULL && term_is(data, len, reason));
+    return msg;
+}
+
+/* Ends the process `pid` (ETF) with `reason` (Erlang syntax): erlang:exit/2 on the peer. */
+static void exit_process(erldp_node *node, const erldp_buf *pid, const char *reason) {
+    char *pid_text = pid ? format(erldp_buf_data(pid), erldp_buf_len(pid)) : NULL;
+    erldp_buf_free(rpc(node, "erlang", "exit", "[%s, %s]", pid_text ? pid_text : "x", reason));
+    erldp_string_free(pid_text);
+}
+
 /* ------------------------------------------------------------------ tests */
 
 static void test_version(void) {
@@ -131,8 +184,7 @@ static void test_version(void) {
 
 static void test_null_arguments(void) {
     erldp_node *node = start_node("c_null", cookie);
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, NULL, &box));
+    erldp_mailbox *box = new_mailbox(node, NULL);
     erldp_buf *term = parse("{ok, 1}");
     const uint8_t *etf = erldp_buf_data(term);
     size_t len = erldp_buf_len(term);
@@ -231,8 +283,7 @@ static void test_null_arguments(void) {
 
 static void test_garbage_arguments(void) {
     erldp_node *node = start_node("c_garbage", cookie);
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, NULL, &box));
+    erldp_mailbox *box = new_mailbox(node, NULL);
     erldp_buf *out = (erldp_buf *)&out;
     static const uint8_t junk[] = {131, 104, 9, 97};
     static const uint8_t no_version[] = {97, 1};
@@ -609,8 +660,7 @@ static void test_rpc(void) {
 
 static void test_send_receive(void) {
     erldp_node *node = start_node("c_send", cookie);
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, "c_inbox", &box));
+    erldp_mailbox *box = new_mailbox(node, "c_inbox");
     erldp_buf *pid = NULL;
     OK(erldp_mailbox_pid(box, &pid));
     CHECK(pid != NULL);
@@ -648,9 +698,8 @@ static void test_send_receive(void) {
     erldp_message_free(reply);
 
     /* Erlang sends to our registered name; REG_SEND carries the sender. */
-    char args[600];
-    snprintf(args, sizeof args, "[{c_inbox, '%s'}, {from_beam, 42}]", erldp_node_name(node));
-    erldp_buf_free(rpc(node, "erlang", "send", args));
+    erldp_buf_free(rpc(node, "erlang", "send", "[{c_inbox, '%s'}, {from_beam, 42}]",
+                       erldp_node_name(node)));
     erldp_message *from_beam = receive_term(box, "{from_beam, 42}");
     const uint8_t *sender = NULL;
     size_t sender_len = 0;
@@ -715,6 +764,16 @@ static void test_send_receive(void) {
     erldp_node_close(node);
 }
 
+/* gen_server:call to `dest` (ETF) with `request`, whose reply must be `expected`. */
+static void call_is(erldp_node *node, const erldp_buf *dest, const erldp_buf *request,
+                    const char *expected) {
+    erldp_buf *reply = NULL;
+    OK(erldp_call(node, erldp_buf_data(dest), erldp_buf_len(dest), erldp_buf_data(request),
+                  erldp_buf_len(request), WAIT_MS, &reply));
+    CHECK(buf_is(reply, expected));
+    erldp_buf_free(reply);
+}
+
 static void test_gen_server(void) {
     erldp_node *node = start_node("c_gen", cookie);
     erldp_buf *request = parse("{echo, [1, 2, 3]}"), *reply = NULL;
@@ -728,11 +787,7 @@ static void test_gen_server(void) {
     OK(erldp_cast_named(node, "srv", peer, erldp_buf_data(set), erldp_buf_len(set)));
     erldp_buf *state = parse("state");
     erldp_buf *dest = parsef("{srv, '%s'}", peer);
-    reply = NULL;
-    OK(erldp_call(node, erldp_buf_data(dest), erldp_buf_len(dest), erldp_buf_data(state),
-                  erldp_buf_len(state), WAIT_MS, &reply));
-    CHECK(buf_is(reply, "7"));
-    erldp_buf_free(reply);
+    call_is(node, dest, state, "7");
 
     EXPECT(ERLDP_ERR_RPC, erldp_call_named(node, "no_such_server", peer, erldp_buf_data(state),
                                            erldp_buf_len(state), WAIT_MS, &reply));
@@ -741,11 +796,7 @@ static void test_gen_server(void) {
 
     /* Names in a destination may be binaries (strings) as well as atoms. */
     erldp_buf *named = parsef("{<<\"srv\">>, <<\"%s\">>}", peer);
-    reply = NULL;
-    OK(erldp_call(node, erldp_buf_data(named), erldp_buf_len(named), erldp_buf_data(state),
-                  erldp_buf_len(state), WAIT_MS, &reply));
-    CHECK(buf_is(reply, "7"));
-    erldp_buf_free(reply);
+    call_is(node, named, state, "7");
     erldp_buf_free(named);
 
     erldp_buf_free(dest);
@@ -773,8 +824,7 @@ static void *call_us(void *arg) {
 
 static void test_answer_gen_server_call(void) {
     erldp_node *node = start_node("c_srv", cookie);
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, "c_server", &box));
+    erldp_mailbox *box = new_mailbox(node, "c_server");
     struct caller caller = {.node = node, .status = ERLDP_PANIC, .result = NULL};
     snprintf(caller.args, sizeof caller.args, "[{c_server, '%s'}, {add, 2, 3}, %d]",
              erldp_node_name(node), WAIT_MS);
@@ -823,82 +873,55 @@ static void test_answer_gen_server_call(void) {
 
 static void test_links_and_monitors(void) {
     erldp_node *node = start_node("c_link", cookie);
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, NULL, &box));
+    erldp_mailbox *box = new_mailbox(node, NULL);
     const char *sleeper = "[timer, sleep, [infinity]]";
 
     /* A linked Erlang process that dies sends us an exit signal. */
-    erldp_buf *linked = rpc(node, "erlang", "spawn", sleeper);
+    erldp_buf *linked = rpc(node, "erlang", "spawn", "%s", sleeper);
     OK(erldp_link(box, erldp_buf_data(linked), erldp_buf_len(linked)));
-    char *pid_text = format(erldp_buf_data(linked), erldp_buf_len(linked));
-    char args[300];
-    snprintf(args, sizeof args, "[%s, boom]", pid_text);
-    erldp_buf_free(rpc(node, "erlang", "exit", args));
-    erldp_message *exit_msg = NULL;
-    OK(erldp_receive(box, WAIT_MS, &exit_msg));
-    CHECK(erldp_message_kind(exit_msg) == ERLDP_MSG_EXIT);
+    exit_process(node, linked, "boom");
+    erldp_message *exit_msg = receive_signal(box, ERLDP_MSG_EXIT, "boom");
     const uint8_t *data = NULL;
     size_t len = 0;
-    OK(erldp_message_reason(exit_msg, &data, &len));
-    CHECK(data != NULL && term_is(data, len, "boom"));
     OK(erldp_message_from(exit_msg, &data, &len));
     int order = 2;
     OK(erldp_term_compare(data, len, erldp_buf_data(linked), erldp_buf_len(linked), &order));
     CHECK(order == 0);
     erldp_message_free(exit_msg);
-    erldp_string_free(pid_text);
 
     /* A monitored one sends DOWN with the monitor's reference. */
-    erldp_buf *watched = rpc(node, "erlang", "spawn", sleeper);
+    erldp_buf *watched = rpc(node, "erlang", "spawn", "%s", sleeper);
     erldp_buf *ref = NULL;
     OK(erldp_monitor(box, erldp_buf_data(watched), erldp_buf_len(watched), &ref));
-    pid_text = format(erldp_buf_data(watched), erldp_buf_len(watched));
-    snprintf(args, sizeof args, "[%s, bang]", pid_text);
-    erldp_buf_free(rpc(node, "erlang", "exit", args));
-    erldp_message *down = NULL;
-    OK(erldp_receive(box, WAIT_MS, &down));
-    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
+    exit_process(node, watched, "bang");
+    erldp_message *down = receive_signal(box, ERLDP_MSG_DOWN, "bang");
     OK(erldp_message_ref(down, &data, &len));
     order = 2;
     if (ref != NULL) OK(erldp_term_compare(data, len, erldp_buf_data(ref), erldp_buf_len(ref), &order));
     CHECK(order == 0);
-    OK(erldp_message_reason(down, &data, &len));
-    CHECK(data != NULL && term_is(data, len, "bang"));
     erldp_message_free(down);
-    erldp_string_free(pid_text);
     erldp_buf_free(ref);
 
     /* Monitoring a process that is gone gives DOWN with noproc at once. */
     OK(erldp_monitor(box, erldp_buf_data(watched), erldp_buf_len(watched), &ref));
-    down = NULL;
-    OK(erldp_receive(box, WAIT_MS, &down));
-    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
-    OK(erldp_message_reason(down, &data, &len));
-    CHECK(data != NULL && term_is(data, len, "noproc"));
-    erldp_message_free(down);
+    erldp_message_free(receive_signal(box, ERLDP_MSG_DOWN, "noproc"));
     OK(erldp_demonitor(box, erldp_buf_data(ref), erldp_buf_len(ref)));
     erldp_buf_free(ref);
 
     /* Unlinking before the exit: no signal; monitoring the node works. */
-    erldp_buf *unlinked = rpc(node, "erlang", "spawn", sleeper);
+    erldp_buf *unlinked = rpc(node, "erlang", "spawn", "%s", sleeper);
     OK(erldp_link(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
     OK(erldp_unlink(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
     OK(erldp_monitor_node(box, peer));
     OK(erldp_demonitor_node(box, peer));
 
     /* Closing the mailbox with a reason kills a linked Erlang process with it. */
-    erldp_mailbox *doomed = NULL;
-    OK(erldp_mailbox_new(node, NULL, &doomed));
+    erldp_mailbox *doomed = new_mailbox(node, NULL);
     OK(erldp_link(doomed, erldp_buf_data(unlinked), erldp_buf_len(unlinked)));
     OK(erldp_monitor(box, erldp_buf_data(unlinked), erldp_buf_len(unlinked), &ref));
     erldp_buf *reason = parse("{shutdown, c}");
     OK(erldp_mailbox_close_with_reason(doomed, erldp_buf_data(reason), erldp_buf_len(reason)));
-    down = NULL;
-    OK(erldp_receive(box, WAIT_MS, &down));
-    CHECK(erldp_message_kind(down) == ERLDP_MSG_DOWN);
-    OK(erldp_message_reason(down, &data, &len));
-    CHECK(data != NULL && term_is(data, len, "{shutdown, c}"));
-    erldp_message_free(down);
+    erldp_message_free(receive_signal(box, ERLDP_MSG_DOWN, "{shutdown, c}"));
 
     erldp_buf_free(reason);
     erldp_buf_free(ref);
@@ -953,11 +976,9 @@ static void test_node_options(void) {
     CHECK(erldp_node_port(b) != 0);
     if (a == NULL || b == NULL) return;
     OK(erldp_connect_to(a, erldp_node_name(b), "127.0.0.1", erldp_node_port(b)));
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(b, "box_b", &box));
+    erldp_mailbox *box = new_mailbox(b, "box_b");
     erldp_buf *hello = parse("hello_b");
-    erldp_mailbox *sender = NULL;
-    OK(erldp_mailbox_new(a, NULL, &sender));
+    erldp_mailbox *sender = new_mailbox(a, NULL);
     OK(erldp_send_named(sender, "box_b", erldp_node_name(b), erldp_buf_data(hello),
                         erldp_buf_len(hello)));
     erldp_message_free(receive_term(box, "hello_b"));
@@ -983,24 +1004,21 @@ static void test_limits_and_names(void) {
     if (node == NULL) return;
     EXPECT(ERLDP_ERR_NAME_TAKEN, erldp_node_start(name, cookie, &options, &(erldp_node *){NULL}));
     LAST_ERROR_MENTIONS("EPMD");
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, "c_limited", &box));
+    erldp_mailbox *box = new_mailbox(node, "c_limited");
     EXPECT(ERLDP_ERR_NAME_TAKEN, erldp_mailbox_new(node, "c_limited", &(erldp_mailbox *){NULL}));
     LAST_ERROR_MENTIONS("c_limited");
     if (box == NULL) return;
 
     /* Five messages from Erlang; the node's default limit keeps three. Each rpc returns after
      * its worker sent, and the worker's message comes before its end on the connection. */
-    char args[600];
     for (int i = 1; i <= 5; i++) {
-        snprintf(args, sizeof args, "[{c_limited, '%s'}, %d]", erldp_node_name(node), i);
-        erldp_buf_free(rpc(node, "erlang", "send", args));
+        erldp_buf_free(
+            rpc(node, "erlang", "send", "[{c_limited, '%s'}, %d]", erldp_node_name(node), i));
     }
     CHECK(erldp_mailbox_queue_len(box) == 3);
     CHECK(erldp_mailbox_dropped(box) == 2);
     OK(erldp_mailbox_set_queue_limit(box, 0));
-    snprintf(args, sizeof args, "[{c_limited, '%s'}, 6]", erldp_node_name(node));
-    erldp_buf_free(rpc(node, "erlang", "send", args));
+    erldp_buf_free(rpc(node, "erlang", "send", "[{c_limited, '%s'}, 6]", erldp_node_name(node)));
     CHECK(erldp_mailbox_queue_len(box) == 4);
     const char *expected[] = {"1", "2", "3", "6"};
     for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
@@ -1070,8 +1088,7 @@ static void test_threads(void) {
     }
 
     /* Closing the node wakes a thread blocked in erldp_receive; its mailbox stays valid. */
-    struct receiver receiver = {.box = NULL, .status = ERLDP_OK};
-    OK(erldp_mailbox_new(node, NULL, &receiver.box));
+    struct receiver receiver = {.box = new_mailbox(node, NULL), .status = ERLDP_OK};
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, receive_forever, &receiver) == 0);
     erldp_node_close(node);
@@ -1157,32 +1174,25 @@ static void calculator(void *userdata, erldp_request *request) {
     erldp_buf_free(answer);
 }
 
-static erldp_buf *peer_call(erldp_node *node, const char *module, const char *function,
-                            const char *args, erldp_status expected) {
-    erldp_buf *list = parse(args), *result = NULL;
-    EXPECT(expected, erldp_rpc(node, peer, module, function, erldp_buf_data(list),
-                               erldp_buf_len(list), WAIT_MS, &result));
-    erldp_buf_free(list);
-    return result;
+/* Serves `calculator` as calc, counting its callbacks in `*calls`. */
+static erldp_served *serve_calculator(erldp_node *node, int *calls) {
+    erldp_served *served = NULL;
+    OK(erldp_serve(node, "calc", calculator, calls, &served));
+    return served;
 }
 
 static void test_serve(void) {
     erldp_node *node = start_node("c_serve", cookie);
     const char *us = erldp_node_name(node);
     int calls = 0;
-    erldp_served *served = NULL;
-    OK(erldp_serve(node, "calc", calculator, &calls, &served));
-    char args[600];
+    erldp_served *served = serve_calculator(node, &calls);
 
     /* gen_server:call from the BEAM node, made through an rpc there. */
-    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
-    erldp_buf *sum = peer_call(node, "gen_server", "call", args, ERLDP_OK);
-    CHECK(buf_is(sum, "5"));
-    erldp_buf_free(sum);
+    rpc_is(node, "gen_server", "call", "5", "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
 
     /* A raise makes the call exit with {Class, Message}. */
-    snprintf(args, sizeof args, "[{calc, '%s'}, {'div', 1, 0}, %d]", us, WAIT_MS);
-    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    peer_call(node, "gen_server", "call", ERLDP_ERR_RPC, NULL,
+              "[{calc, '%s'}, {'div', 1, 0}, %d]", us, WAIT_MS);
     erldp_buf *error = NULL;
     OK(erldp_last_error_term(&error));
     char expected[600];
@@ -1194,14 +1204,9 @@ static void test_serve(void) {
     erldp_buf_free(error);
 
     /* Casts and plain messages reach the callback too, in order before the next call. */
-    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 1, 1}]", us);
-    erldp_buf_free(peer_call(node, "gen_server", "cast", args, ERLDP_OK));
-    snprintf(args, sizeof args, "[{calc, '%s'}, hello]", us);
-    erldp_buf_free(peer_call(node, "erlang", "send", args, ERLDP_OK));
-    snprintf(args, sizeof args, "[{calc, '%s'}, count, %d]", us, WAIT_MS);
-    erldp_buf *count = peer_call(node, "gen_server", "call", args, ERLDP_OK);
-    CHECK(buf_is(count, "{1, 1}"));
-    erldp_buf_free(count);
+    rpc_is(node, "gen_server", "cast", "ok", "[{calc, '%s'}, {add, 1, 1}]", us);
+    rpc_is(node, "erlang", "send", "hello", "[{calc, '%s'}, hello]", us);
+    rpc_is(node, "gen_server", "call", "{1, 1}", "[{calc, '%s'}, count, %d]", us, WAIT_MS);
     pthread_mutex_lock(&served_lock);
     CHECK(calls == 5);
     pthread_mutex_unlock(&served_lock);
@@ -1223,8 +1228,8 @@ static void test_serve(void) {
     EXPECT(ERLDP_ERR_ARG, erldp_serve(node, "rex", calculator, &calls, &again));
     OK(erldp_unserve(node, "calc"));
     EXPECT(ERLDP_ERR_NOT_FOUND, erldp_unserve(node, "calc"));
-    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
-    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    peer_call(node, "gen_server", "call", ERLDP_ERR_RPC, NULL, "[{calc, '%s'}, {add, 2, 3}, %d]",
+              us, WAIT_MS);
     LAST_ERROR_MENTIONS("noproc");
     erldp_served_close(served);
     erldp_node_close(node);
@@ -1268,40 +1273,27 @@ static void test_expose(void) {
     options.concurrency = 4;
     erldp_exposed *exposed = NULL;
     OK(erldp_expose_with(node, "c_math", &options, c_math, NULL, &exposed));
-    char args[600];
 
-    snprintf(args, sizeof args, "['%s', c_math, double, [21]]", us);
-    erldp_buf *value = peer_call(node, "erpc", "call", args, ERLDP_OK);
-    CHECK(buf_is(value, "42"));
-    erldp_buf_free(value);
-    value = peer_call(node, "rpc", "block_call", args, ERLDP_OK);
-    CHECK(buf_is(value, "42"));
-    erldp_buf_free(value);
+    rpc_is(node, "erpc", "call", "42", "['%s', c_math, double, [21]]", us);
+    rpc_is(node, "rpc", "block_call", "42", "['%s', c_math, double, [21]]", us);
 
-    snprintf(args, sizeof args, "['%s', c_math, fail, []]", us);
-    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
-    CHECK(buf_is(value,
-                 "{badrpc, {'EXIT', {{'RuntimeError', <<\"no such function\">>}, []}}}"));
-    erldp_buf_free(value);
-    snprintf(args, sizeof args, "['%s', c_math, silent, []]", us);
-    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
-    CHECK(buf_is(value, "{badrpc, {'EXIT', {{erldp, <<\"the callback of c_math:silent gave no "
-                        "value\">>}, []}}}"));
-    erldp_buf_free(value);
+    rpc_is(node, "rpc", "call",
+                 "{badrpc, {'EXIT', {{'RuntimeError', <<\"no such function\">>}, []}}}",
+                 "['%s', c_math, fail, []]", us);
+    rpc_is(node, "rpc", "call",
+                 "{badrpc, {'EXIT', {{erldp, <<\"the callback of c_math:silent gave no "
+                 "value\">>}, []}}}",
+                 "['%s', c_math, silent, []]", us);
 
     /* Other modules are undef, as on a BEAM node without them. */
-    snprintf(args, sizeof args, "['%s', c_other, f, [1]]", us);
-    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
-    CHECK(buf_is(value, "{badrpc, {'EXIT', {undef, [{c_other, f, [1], []}]}}}"));
-    erldp_buf_free(value);
+    rpc_is(node, "rpc", "call", "{badrpc, {'EXIT', {undef, [{c_other, f, [1], []}]}}}",
+                 "['%s', c_other, f, [1]]", us);
 
     EXPECT(ERLDP_ERR_ARG, erldp_expose(node, "c_math", c_math, NULL, &(erldp_exposed *){NULL}));
     OK(erldp_unexpose(node, "c_math"));
     EXPECT(ERLDP_ERR_NOT_FOUND, erldp_unexpose(node, "c_math"));
-    snprintf(args, sizeof args, "['%s', c_math, double, [1]]", us);
-    value = peer_call(node, "rpc", "call", args, ERLDP_OK);
-    CHECK(buf_is(value, "{badrpc, {'EXIT', {undef, [{c_math, double, [1], []}]}}}"));
-    erldp_buf_free(value);
+    rpc_is(node, "rpc", "call", "{badrpc, {'EXIT', {undef, [{c_math, double, [1], []}]}}}",
+                 "['%s', c_math, double, [1]]", us);
     erldp_exposed_close(exposed);
     erldp_node_close(node);
 }
@@ -1408,10 +1400,9 @@ static void test_serve_arguments(void) {
     erldp_exposed_close(NULL);
 
     OK(erldp_serve(node, "closer", close_itself, NULL, &closing_itself));
-    char args[300];
-    snprintf(args, sizeof args, "[{closer, '%s'}, go, %d]", erldp_node_name(node), WAIT_MS);
     /* The process ends (DOWN normal) before the callback's reply: the call exits normal. */
-    peer_call(node, "gen_server", "call", args, ERLDP_ERR_RPC);
+    peer_call(node, "gen_server", "call", ERLDP_ERR_RPC, NULL, "[{closer, '%s'}, go, %d]",
+              erldp_node_name(node), WAIT_MS);
     LAST_ERROR_MENTIONS("normal");
     erldp_node_close(node);
 }
@@ -1455,12 +1446,9 @@ static void test_cluster(void) {
     erldp_node *node = start_visible_node("c_cluster");
     OK(erldp_connect(node, peer));
     /* The peer's global:sync() returns once it has exchanged names with us. */
-    erldp_buf *synced = rpc(node, "global", "sync", "[]");
-    CHECK(buf_is(synced, "ok"));
-    erldp_buf_free(synced);
-    erldp_mailbox *box = NULL, *other = NULL;
-    OK(erldp_mailbox_new(node, NULL, &box));
-    OK(erldp_mailbox_new(node, NULL, &other));
+    rpc_is(node, "global", "sync", "ok", "[]");
+    erldp_mailbox *box = new_mailbox(node, NULL);
+    erldp_mailbox *other = new_mailbox(node, NULL);
     erldp_buf *pid = NULL;
     OK(erldp_mailbox_pid(box, &pid));
     char *pid_text = format(erldp_buf_data(pid), erldp_buf_len(pid));
@@ -1493,11 +1481,7 @@ static void test_cluster(void) {
     erldp_buf_free(rpc(node, "erldp_test_server", "start", "[c_global_srv]"));
     erldp_buf *srv = rpc(node, "erlang", "whereis", "[c_global_srv]");
     char *srv_text = srv ? format(erldp_buf_data(srv), erldp_buf_len(srv)) : NULL;
-    char args[400];
-    snprintf(args, sizeof args, "[c_srv, %s]", srv_text ? srv_text : "x");
-    erldp_buf *yes = rpc(node, "global", "register_name", args);
-    CHECK(buf_is(yes, "yes"));
-    erldp_buf_free(yes);
+    rpc_is(node, "global", "register_name", "yes", "[c_srv, %s]", srv_text ? srv_text : "x");
     /* register_name returns once every node of the cluster, ours included, holds the name. */
     erldp_buf *request = parse("{echo, via_global}"), *reply = NULL;
     OK(erldp_call_global(node, "c_srv", erldp_buf_data(request), erldp_buf_len(request),
@@ -1510,8 +1494,7 @@ static void test_cluster(void) {
     erldp_buf_free(request);
     erldp_buf *mon = NULL;
     OK(erldp_monitor_global(other, "c_srv", &mon));
-    snprintf(args, sizeof args, "[%s, kill]", srv_text ? srv_text : "x");
-    erldp_buf_free(rpc(node, "erlang", "exit", args));
+    exit_process(node, srv, "kill");
     erldp_string_free(srv_text);
     erldp_buf_free(srv);
     erldp_message *down = NULL;
@@ -1552,8 +1535,7 @@ static void test_cluster(void) {
     OK(erldp_receive(box, WAIT_MS, &event));
     CHECK(erldp_message_kind(event) == ERLDP_MSG_NODE_UP);
     erldp_message_free(event);
-    erldp_mailbox *hidden_box = NULL;
-    OK(erldp_mailbox_new(hidden, NULL, &hidden_box));
+    erldp_mailbox *hidden_box = new_mailbox(hidden, NULL);
     EXPECT(ERLDP_ERR_ARG, erldp_register_global(hidden, "c_hidden", hidden_box, &registered));
     LAST_ERROR_MENTIONS("hidden");
     erldp_mailbox_close(hidden_box);
@@ -1650,10 +1632,8 @@ static void test_fork(void) {
     erldp_node *node = start_node("c_fork", cookie);
     const char *us = erldp_node_name(node);
     int calls = 0;
-    erldp_served *served = NULL;
-    OK(erldp_serve(node, "calc", calculator, &calls, &served));
-    erldp_mailbox *box = NULL;
-    OK(erldp_mailbox_new(node, "c_fork_box", &box));
+    erldp_served *served = serve_calculator(node, &calls);
+    erldp_mailbox *box = new_mailbox(node, "c_fork_box");
     erldp_buf_free(rpc(node, "erlang", "node", "[]"));
 
     int verdict[2];
@@ -1698,13 +1678,8 @@ static void test_fork(void) {
     CHECK(WIFEXITED(status));
 
     /* The parent's connection, served name and mailbox went on through the child's closes. */
-    char args[600];
-    snprintf(args, sizeof args, "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
-    erldp_buf *sum = peer_call(node, "gen_server", "call", args, ERLDP_OK);
-    CHECK(buf_is(sum, "5"));
-    erldp_buf_free(sum);
-    snprintf(args, sizeof args, "[{c_fork_box, '%s'}, after_fork]", us);
-    erldp_buf_free(peer_call(node, "erlang", "send", args, ERLDP_OK));
+    rpc_is(node, "gen_server", "call", "5", "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
+    rpc_is(node, "erlang", "send", "after_fork", "[{c_fork_box, '%s'}, after_fork]", us);
     erldp_message_free(receive_term(box, "after_fork"));
     erldp_mailbox_close(box);
     erldp_served_close(served);
@@ -1715,8 +1690,7 @@ static void test_fork(void) {
  * with nothing of the library running (valgrind then finds no thread's memory in use). */
 static void test_close_waits_for_threads(void) {
     erldp_node *node = start_node("c_close", cookie);
-    erldp_buf *name = rpc(node, "erlang", "node", "[]");
-    erldp_buf_free(name);
+    erldp_buf_free(rpc(node, "erlang", "node", "[]"));
     CHECK(node_threads() >= 3); /* accept, and the connection's reader and writer */
     erldp_node_close(node);
     int left = node_threads();
