@@ -14,8 +14,8 @@ use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 
 mod common;
 use common::{
-    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with,
-    peer_node_inbox, raw,
+    assert_rpc_answers, builder_for, collector, gate, next, node_for, peer_and_node,
+    peer_and_node_with, peer_node_inbox, raw,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -416,14 +416,7 @@ fn forged_signals_cost_the_forger_its_connection() {
     let (mut beam, node) = peer_and_node();
     let cookie = beam.cookie().to_string();
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    beam.eval_ok("erldp_test:collect(victim).");
-    let real = match beam.eval_ok(&format!(
-        "{{inbox, '{}'}} ! whereis(victim), ok.",
-        node.name()
-    )) {
-        ok if ok == "ok" => next(&inbox).as_pid().expect("the victim's pid"),
-        other => panic!("{other}"),
-    };
+    let real = collector(&mut beam, "victim", &inbox);
     inbox.link(real).expect("link to the BEAM process");
     let ghost = erldp::Pid {
         node: Atom::new(&format!("ghost@{}", node.host())),
