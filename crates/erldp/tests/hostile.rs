@@ -425,25 +425,18 @@ fn forged_signals_cost_the_forger_its_connection() {
         creation: 1,
     };
     let to: Term = inbox.pid().into();
+    // EXIT (3) and EXIT2 (8) share their fields: {Op, From, To, Reason}.
+    let forged_exit = |op: i64| {
+        Term::tuple(vec![
+            op.into(),
+            real.into(),
+            to.clone(),
+            Term::atom("forged"),
+        ])
+    };
     let forgeries = [
-        (
-            "EXIT",
-            Term::tuple(vec![
-                3.into(),
-                real.into(),
-                to.clone(),
-                Term::atom("forged"),
-            ]),
-        ),
-        (
-            "EXIT2",
-            Term::tuple(vec![
-                8.into(),
-                real.into(),
-                to.clone(),
-                Term::atom("forged"),
-            ]),
-        ),
+        ("EXIT", forged_exit(3)),
+        ("EXIT2", forged_exit(8)),
         (
             "LINK",
             Term::tuple(vec![1.into(), ghost.into(), to.clone()]),
