@@ -97,10 +97,7 @@ fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
     ));
     settle(&node, &peer);
     victim.close(Term::atom("goodbye"));
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(signals, 2, 5000)."),
-        "[linked,{exit,goodbye}]"
-    );
+    assert_eq!(peer.collected("signals", 2), "[linked,{exit,goodbye}]");
 }
 
 #[test]
@@ -121,10 +118,7 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
     settle(&node, &peer);
     target.close(Term::atom("shutdown"));
     assert!(target.is_closed());
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(downs, 1, 5000)."),
-        "[{true,shutdown,shutdown}]"
-    );
+    assert_eq!(peer.collected("downs", 1), "[{true,shutdown,shutdown}]");
     assert!(target.is_closed(), "a closed mailbox stays closed");
     assert!(
         target.monitor(&Dest::name("downs", peer.node())).is_err(),
