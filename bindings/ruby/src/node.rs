@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::tls::TlsOptions;
-use erldp::{Atom, EpmdMode, Pending, Term};
+use erldp::{Atom, EpmdMode, NodeBuilder, Pending, Term};
 use magnus::{
     function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
 };
@@ -149,6 +149,19 @@ fn answer(
     }
 }
 
+/// Options that `Node.new` may leave out, whose defaults are the core's.
+trait Given: Sized {
+    /// `set` with `value` when it was given; as it is otherwise.
+    fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl Given for NodeBuilder {}
+
 fn timeout_text(timeout: Option<f64>) -> String {
     match timeout {
         Some(seconds) => format!("no answer within {seconds} s"),
@@ -203,49 +216,44 @@ impl Node {
                 ))
             }
         };
-        let mut builder = erldp::Node::builder(name)
+        let net_ticktime = args::seconds(ruby, net_ticktime, "net_ticktime")?;
+        let setup_timeout = args::seconds(ruby, setup_timeout, "setup_timeout")?;
+        let tls = match tls {
+            Some(tls) => {
+                let path = |key: &str| -> Result<Option<PathBuf>, Error> {
+                    Ok(option::<Option<String>>(ruby, tls, key)?.map(PathBuf::from))
+                };
+                let options = TlsOptions {
+                    certfile: path("certfile")?,
+                    keyfile: path("keyfile")?,
+                    cacertfile: path("cacertfile")?,
+                    verify: option(ruby, tls, "verify")?,
+                    optfile: path("optfile")?,
+                };
+                // Reads the files: short, local work.
+                Some(options.config().map_err(|err| raise(ruby, err))?)
+            }
+            None => None,
+        };
+        let send_timeout = send_timeout
+            .map(|seconds| args::seconds(ruby, seconds, "send_timeout"))
+            .transpose()?;
+        let builder = erldp::Node::builder(name)
             .hidden(hidden)
             .epmd(mode)
             .listen_port(listen_port)
-            .net_ticktime(args::seconds(ruby, net_ticktime, "net_ticktime")?)
-            .setup_timeout(args::seconds(ruby, setup_timeout, "setup_timeout")?);
-        if let Some(cookie) = cookie {
-            builder = builder.cookie(cookie);
-        }
-        if let Some(port) = epmd_port {
-            builder = builder.epmd_port(port);
-        }
-        if let Some(long) = long_names {
-            builder = builder.long_names(long);
-        }
-        builder = builder.ipv6(ipv6);
-        if let Some(tls) = tls {
-            let path = |key: &str| -> Result<Option<PathBuf>, Error> {
-                Ok(option::<Option<String>>(ruby, tls, key)?.map(PathBuf::from))
-            };
-            let options = TlsOptions {
-                certfile: path("certfile")?,
-                keyfile: path("keyfile")?,
-                cacertfile: path("cacertfile")?,
-                verify: option(ruby, tls, "verify")?,
-                optfile: path("optfile")?,
-            };
-            // Reads the files: short, local work.
-            builder = builder.tls(options.config().map_err(|err| raise(ruby, err))?);
-        }
-        if let Some(bytes) = max_message_size {
-            builder = builder.max_message_size(bytes);
-        }
-        if let Some(handshakes) = max_pending_handshakes {
-            builder = builder.max_pending_handshakes(handshakes);
-        }
-        if let Some(monitors) = max_monitors_per_peer {
-            builder = builder.max_monitors_per_peer(monitors);
-        }
-        if let Some(seconds) = send_timeout {
-            builder = builder.send_timeout(args::seconds(ruby, seconds, "send_timeout")?);
-        }
-        builder = builder.mailbox_queue_limit(mailbox_queue_limit);
+            .net_ticktime(net_ticktime)
+            .setup_timeout(setup_timeout)
+            .ipv6(ipv6)
+            .mailbox_queue_limit(mailbox_queue_limit)
+            .given(cookie, NodeBuilder::cookie)
+            .given(epmd_port, NodeBuilder::epmd_port)
+            .given(long_names, NodeBuilder::long_names)
+            .given(tls, NodeBuilder::tls)
+            .given(max_message_size, NodeBuilder::max_message_size)
+            .given(max_pending_handshakes, NodeBuilder::max_pending_handshakes)
+            .given(max_monitors_per_peer, NodeBuilder::max_monitors_per_peer)
+            .given(send_timeout, NodeBuilder::send_timeout);
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =
             gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
