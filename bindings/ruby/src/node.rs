@@ -101,10 +101,41 @@ fn connected(
     peer: Atom,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    let mut pending = started.map_err(|err| raise(ruby, err))?;
+    let pending = started.map_err(|err| raise(ruby, err))?;
     if pending.is_ready() {
         return pending.wait(Duration::ZERO).map_err(|err| raise(ruby, err));
     }
+    settled(ruby, pending, deadline, || {
+        format!("connecting to {}", peer.as_str())
+    })
+}
+
+/// Starts an rpc or call (`start`, once `peer` is reached: see
+/// [`reaching`]) and waits for its answer until `deadline`; `operation`
+/// says what timed out.
+fn answer(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    peer: Atom,
+    deadline: Option<Instant>,
+    start: impl FnOnce() -> erldp::Result<Pending<Term>>,
+    operation: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    let pending = reaching(ruby, node, peer, deadline, start)?;
+    let value = settled(ruby, pending, deadline, operation)?;
+    to_ruby(ruby, &value)
+}
+
+/// What `pending` settles with, waiting with the GVL released (or through
+/// the fiber scheduler) until `deadline`: an interrupt or the deadline ends
+/// the wait at once, and `operation` says what timed out. Dropping the
+/// pending request abandons it: the remote side stops.
+fn settled<T: Send + 'static>(
+    ruby: &Ruby,
+    mut pending: Pending<T>,
+    deadline: Option<Instant>,
+    operation: impl FnOnce() -> String,
+) -> Result<T, Error> {
     if fiber::active() {
         return fiber::pending(ruby, pending, deadline)?.map_err(|err| raise(ruby, err));
     }
@@ -112,34 +143,6 @@ fn connected(
         pending.wait_cancellable(remaining, cancel)
     })? {
         Some(done) => done.map_err(|err| raise(ruby, err)),
-        None => Err(raise(
-            ruby,
-            erldp::Error::Timeout {
-                operation: format!("connecting to {}", peer.as_str()),
-            },
-        )),
-    }
-}
-
-/// Waits for the answer to an rpc or call, until `deadline`.
-fn answer(
-    ruby: &Ruby,
-    mut pending: Pending<Term>,
-    deadline: Option<Instant>,
-    operation: impl FnOnce() -> String,
-) -> Result<Value, Error> {
-    if fiber::active() {
-        return match fiber::pending(ruby, pending, deadline)? {
-            Ok(value) => to_ruby(ruby, &value),
-            Err(err) => Err(raise(ruby, err)),
-        };
-    }
-    match gvl::wait(ruby, deadline, |remaining, cancel| {
-        pending.wait_cancellable(remaining, cancel)
-    })? {
-        Some(Ok(value)) => to_ruby(ruby, &value),
-        Some(Err(err)) => Err(raise(ruby, err)),
-        // Dropping the pending request abandons it: the remote side stops.
         None => Err(raise(
             ruby,
             erldp::Error::Timeout {
@@ -324,12 +327,14 @@ impl Node {
         let arity = arguments.len();
         let operation = format!("rpc {module}:{function}/{arity} on {peer}");
         let node = &rb_self.0;
-        let pending = reaching(ruby, node, Atom::new(&peer), deadline, || {
-            node.rpc_start(&peer, &module, &function, arguments)
-        })?;
-        answer(ruby, pending, deadline, || {
-            format!("{operation}: {}", timeout_text(timeout))
-        })
+        answer(
+            ruby,
+            node,
+            Atom::new(&peer),
+            deadline,
+            || node.rpc_start(&peer, &module, &function, arguments),
+            || format!("{operation}: {}", timeout_text(timeout)),
+        )
     }
 
     fn call(
@@ -344,12 +349,14 @@ impl Node {
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
         let node = &rb_self.0;
-        let pending = reaching(ruby, node, dest.node(), deadline, || {
-            node.call_start(&dest, request)
-        })?;
-        answer(ruby, pending, deadline, || {
-            format!("gen_server call to {dest}: {}", timeout_text(timeout))
-        })
+        answer(
+            ruby,
+            node,
+            dest.node(),
+            deadline,
+            || node.call_start(&dest, request),
+            || format!("gen_server call to {dest}: {}", timeout_text(timeout)),
+        )
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
