@@ -3,28 +3,26 @@
 // words them once, and an ERPC error's message is those words, with the remote term unchanged
 // in `reason`. Against a BEAM node running Elixir's own modules.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const erldp = require('..');
-const { BeamPeer, randomName } = require('./support/beam');
+const { startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  const lib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
-  peer = await BeamPeer.start({ args: ['-pa', path.join(lib, 'ebin')] });
-  await peer.eval('{ok, _} = application:ensure_all_started(elixir)');
-  node = await erldp.Node.start(randomName('js_err_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+const elixirLib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
+startPeerAndNode(
+  {
+    peer: { args: ['-pa', path.join(elixirLib, 'ebin')] },
+    setup: (beam) => beam.eval('{ok, _} = application:ensure_all_started(elixir)'),
+    prefix: 'js_err_',
+  },
+  (started) => ({ peer, node } = started),
+);
 
 /** The ERPC error `promise` rejects with. */
 async function rpcError(promise) {

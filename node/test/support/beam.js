@@ -236,4 +236,29 @@ class BeamPeer {
   }
 }
 
-module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, REPO };
+/**
+ * The start of most test files: a BEAM peer and a node of ours on its cookie, started by a
+ * `before` hook and closed (the node first) by an `after` hook, both registered here. `ready` is
+ * called with `{ peer, node }` once both are up, and awaited: more set-up goes there, since
+ * another top-level `before` of the file may run alongside this one. Options: `peer` (of {@link BeamPeer.start}),
+ * `setup` (awaited with the peer before the node starts), `prefix` (of the node's random name,
+ * `js_`), `node` (of `Node.start`, besides the peer's cookie).
+ */
+function startPeerAndNode({ peer: peerOptions, setup, prefix = 'js_', node: nodeOptions } = {}, ready) {
+  const { before, after } = require('node:test');
+  const erldp = require('../..');
+  let peer;
+  let node;
+  before(async () => {
+    peer = await BeamPeer.start(peerOptions);
+    if (setup) await setup(peer);
+    node = await erldp.Node.start(randomName(prefix), { cookie: peer.cookie, ...nodeOptions });
+    await ready({ peer, node });
+  });
+  after(async () => {
+    await node?.close();
+    await peer?.stop();
+  });
+}
+
+module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, startPeerAndNode, REPO };
