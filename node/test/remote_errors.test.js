@@ -5,24 +5,14 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const path = require('node:path');
 const erldp = require('..');
-const { startPeerAndNode } = require('./support/beam');
+const { startPeerAndNode, elixirPeer } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-const elixirLib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
-startPeerAndNode(
-  {
-    peer: { args: ['-pa', path.join(elixirLib, 'ebin')] },
-    setup: (beam) => beam.eval('{ok, _} = application:ensure_all_started(elixir)'),
-    prefix: 'js_err_',
-  },
-  (started) => ({ peer, node } = started),
-);
+startPeerAndNode({ ...elixirPeer(), prefix: 'js_err_' }, (started) => ({ peer, node } = started));
 
 /** The ERPC error `promise` rejects with. */
 async function rpcError(promise) {

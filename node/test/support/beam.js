@@ -261,4 +261,16 @@ function startPeerAndNode({ peer: peerOptions, setup, prefix = 'js_', node: node
   });
 }
 
-module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, startPeerAndNode, REPO };
+/**
+ * {@link startPeerAndNode} options for a peer that runs Elixir's own modules: the ebin of the
+ * system's Elixir on its path, and the elixir application started.
+ */
+function elixirPeer() {
+  const lib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
+  return {
+    peer: { args: ['-pa', path.join(lib, 'ebin')] },
+    setup: (peer) => peer.eval('{ok, _} = application:ensure_all_started(elixir)'),
+  };
+}
+
+module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, startPeerAndNode, elixirPeer, REPO };
