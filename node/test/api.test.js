@@ -2,25 +2,17 @@
 // Every line of API.md's Node.js example, and the rest of the Node.js
 // surface it lists, against a real BEAM node.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName, atom } = require('./support/beam');
+const { BeamPeer, randomName, atom, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  // const node = await erldp.Node.start("js", { cookie: "secret" });
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+// const node = await erldp.Node.start("js", { cookie: "secret" });
+startPeerAndNode({}, (started) => ({ peer, node } = started));
 
 /** Our node as an Erlang atom literal. */
 const us = () => atom(Symbol.keyFor(node.name));

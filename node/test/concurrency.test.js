@@ -6,10 +6,9 @@
 // flight; and the answers, when they all come at once, are settled in
 // batches between which the loop runs other work.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const erldp = require('..');
-const { BeamPeer, randomName } = require('./support/beam');
+const { startPeerAndNode } = require('./support/beam');
 
 const CALLS = 2000;
 const sym = Symbol.for;
@@ -19,15 +18,7 @@ const GUARD = { timeout: 120_000 };
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({}, (started) => ({ peer, node } = started));
 
 /** Runs `work` while `setImmediate` keeps noting a turn of the event loop in `events`. */
 async function turning(events, work) {

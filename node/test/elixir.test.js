@@ -2,29 +2,17 @@
 // erldp.elixir against a BEAM node running Elixir's own modules: every helper's value is
 // checked by Elixir code, and what Elixir code returns is read back, in each decoded shape.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const path = require('node:path');
 const erldp = require('..');
-const { BeamPeer, randomName } = require('./support/beam');
+const { startPeerAndNode, elixirPeer } = require('./support/beam');
 
 const { elixir, tuple } = erldp;
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  const lib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
-  peer = await BeamPeer.start({ args: ['-pa', path.join(lib, 'ebin')] });
-  await peer.eval('{ok, _} = application:ensure_all_started(elixir)');
-  node = await erldp.Node.start(randomName('js_ex_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({ ...elixirPeer(), prefix: 'js_ex_' }, (started) => ({ peer, node } = started));
 
 const call = (module, fun, args, options) => node.rpc(peer.node, elixir.module(module), fun, args, options);
 

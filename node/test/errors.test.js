@@ -1,25 +1,17 @@
 'use strict';
 // Each error code where it belongs, against real BEAM nodes.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const erldp = require('..');
-const { BeamPeer, randomName, randomCookie } = require('./support/beam');
+const { BeamPeer, randomName, randomCookie, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({}, (started) => ({ peer, node } = started));
 
 /** Asserts that `promise` rejects with an ErlDPError of `Class` and `code`; returns the error. */
 async function rejectsWith(promise, Class, code) {

@@ -2,30 +2,26 @@
 // The limits README lists, as Node.start options, and a mailbox's queue length and limit,
 // against a real BEAM node.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName, atom } = require('./support/beam');
+const { randomName, atom, startPeerAndNode } = require('./support/beam');
 
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_'), {
-    cookie: peer.cookie,
-    mailboxQueueLimit: 3,
-    maxMessageSize: 1 << 20,
-    maxPendingHandshakes: 4,
-    maxMonitorsPerPeer: 10,
-    sendTimeout: 2000,
-  });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode(
+  {
+    node: {
+      mailboxQueueLimit: 3,
+      maxMessageSize: 1 << 20,
+      maxPendingHandshakes: 4,
+      maxMonitorsPerPeer: 10,
+      sendTimeout: 2000,
+    },
+  },
+  (started) => ({ peer, node } = started),
+);
 
 const us = () => atom(Symbol.keyFor(node.name));
 

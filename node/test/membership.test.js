@@ -4,27 +4,21 @@
 // (OTP 25) started with `-kernel start_pg true`, our node visible (`hidden: false`) so that
 // it takes part in global.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName, atom, otpChroots } = require('./support/beam');
+const { BeamPeer, randomName, atom, otpChroots, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 const PG = ['-kernel', 'start_pg', 'true'];
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start({ args: PG });
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, hidden: false });
+startPeerAndNode({ peer: { args: PG }, node: { hidden: false } }, async (started) => {
+  ({ peer, node } = started);
   await node.connect(peer.node);
   await peer.eval('erldp_cluster:wait_started(30000)');
   await peer.eval(`erldp_cluster:await_mesh([node()], [${us()}], 30000)`);
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
 });
 
 /** Evaluates `expr` on `on` (default: the peer) with no variables bound by earlier commands. */

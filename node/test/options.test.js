@@ -3,24 +3,16 @@
 // AbortSignal, against a real BEAM node. An aborted rpc or receive is stopped where it runs;
 // an aborted receive loses no message.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName, atom } = require('./support/beam');
+const { randomName, atom, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_opt_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({ prefix: 'js_opt_' }, (started) => ({ peer, node } = started));
 
 const us = () => atom(Symbol.keyFor(node.name));
 

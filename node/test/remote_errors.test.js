@@ -3,28 +3,16 @@
 // words them once, and an ERPC error's message is those words, with the remote term unchanged
 // in `reason`. Against a BEAM node running Elixir's own modules.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const path = require('node:path');
 const erldp = require('..');
-const { BeamPeer, randomName } = require('./support/beam');
+const { startPeerAndNode, elixirPeer } = require('./support/beam');
 
 const sym = Symbol.for;
 let peer;
 let node;
 
-before(async () => {
-  const lib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
-  peer = await BeamPeer.start({ args: ['-pa', path.join(lib, 'ebin')] });
-  await peer.eval('{ok, _} = application:ensure_all_started(elixir)');
-  node = await erldp.Node.start(randomName('js_err_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({ ...elixirPeer(), prefix: 'js_err_' }, (started) => ({ peer, node } = started));
 
 /** The ERPC error `promise` rejects with. */
 async function rpcError(promise) {

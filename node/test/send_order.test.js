@@ -7,10 +7,10 @@
 // what is still on the lane: without that, a small message right after a large one went out
 // ahead of it and this test failed.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { BeamPeer, randomName } = require('./support/beam');
+const { startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 const ROUNDS = 40;
@@ -22,15 +22,7 @@ const GUARD = { timeout: 120_000 };
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({}, (started) => ({ peer, node } = started));
 
 /** A map with a tuple key: lib/etf.js leaves it to the addon's converter (`send`, not `sendEncoded`). */
 const converted = () => new Map([[erldp.tuple(1, 2), true]]);

@@ -4,27 +4,19 @@
 // node.reply, box.reply, handler errors as BEAM sees them — all driven by a real BEAM node
 // (OTP 25) with Elixir's modules on its path, so that GenServer.call is Elixir's own.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const erldp = require('..');
-const { BeamPeer, randomName, atom, otpChroots } = require('./support/beam');
+const { BeamPeer, randomName, atom, otpChroots, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 const ELIXIR_EBIN = '/usr/lib/elixir/lib/elixir/ebin';
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start({ args: ['-pa', ELIXIR_EBIN] });
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({ peer: { args: ['-pa', ELIXIR_EBIN] } }, (started) => ({ peer, node } = started));
 
 /** Evaluates `expr` on the peer with no variables bound by earlier commands. */
 async function beam(expr) {

@@ -3,26 +3,18 @@
 // whole corpus (tests/corpus.txt) goes BEAM -> JS -> BEAM and is compared
 // with =:= by the BEAM; single values check each row of the table.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const erldp = require('..');
-const { BeamPeer, randomName, atom, REPO } = require('./support/beam');
+const { atom, REPO, startPeerAndNode } = require('./support/beam');
 
 const sym = Symbol.for;
 const CORPUS = path.join(REPO, 'tests', 'corpus.txt');
 let peer;
 let node;
 
-before(async () => {
-  peer = await BeamPeer.start();
-  node = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
-});
-
-after(async () => {
-  await node?.close();
-  await peer?.stop();
-});
+startPeerAndNode({}, (started) => ({ peer, node } = started));
 
 const us = () => atom(Symbol.keyFor(node.name));
 

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use erldp::tls::TlsOptions;
-use erldp::{Atom, EpmdMode, Pending, Term};
+use erldp::{Atom, EpmdMode, NodeBuilder, Pending, Term};
 use magnus::{
     function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
 };
@@ -101,10 +101,41 @@ fn connected(
     peer: Atom,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    let mut pending = started.map_err(|err| raise(ruby, err))?;
+    let pending = started.map_err(|err| raise(ruby, err))?;
     if pending.is_ready() {
         return pending.wait(Duration::ZERO).map_err(|err| raise(ruby, err));
     }
+    settled(ruby, pending, deadline, || {
+        format!("connecting to {}", peer.as_str())
+    })
+}
+
+/// Starts an rpc or call (`start`, once `peer` is reached: see
+/// [`reaching`]) and waits for its answer until `deadline`; `operation`
+/// says what timed out.
+fn answer(
+    ruby: &Ruby,
+    node: &erldp::Node,
+    peer: Atom,
+    deadline: Option<Instant>,
+    start: impl FnOnce() -> erldp::Result<Pending<Term>>,
+    operation: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    let pending = reaching(ruby, node, peer, deadline, start)?;
+    let value = settled(ruby, pending, deadline, operation)?;
+    to_ruby(ruby, &value)
+}
+
+/// What `pending` settles with, waiting with the GVL released (or through
+/// the fiber scheduler) until `deadline`: an interrupt or the deadline ends
+/// the wait at once, and `operation` says what timed out. Dropping the
+/// pending request abandons it: the remote side stops.
+fn settled<T: Send + 'static>(
+    ruby: &Ruby,
+    mut pending: Pending<T>,
+    deadline: Option<Instant>,
+    operation: impl FnOnce() -> String,
+) -> Result<T, Error> {
     if fiber::active() {
         return fiber::pending(ruby, pending, deadline)?.map_err(|err| raise(ruby, err));
     }
@@ -115,39 +146,24 @@ fn connected(
         None => Err(raise(
             ruby,
             erldp::Error::Timeout {
-                operation: format!("connecting to {}", peer.as_str()),
-            },
-        )),
-    }
-}
-
-/// Waits for the answer to an rpc or call, until `deadline`.
-fn answer(
-    ruby: &Ruby,
-    mut pending: Pending<Term>,
-    deadline: Option<Instant>,
-    operation: impl FnOnce() -> String,
-) -> Result<Value, Error> {
-    if fiber::active() {
-        return match fiber::pending(ruby, pending, deadline)? {
-            Ok(value) => to_ruby(ruby, &value),
-            Err(err) => Err(raise(ruby, err)),
-        };
-    }
-    match gvl::wait(ruby, deadline, |remaining, cancel| {
-        pending.wait_cancellable(remaining, cancel)
-    })? {
-        Some(Ok(value)) => to_ruby(ruby, &value),
-        Some(Err(err)) => Err(raise(ruby, err)),
-        // Dropping the pending request abandons it: the remote side stops.
-        None => Err(raise(
-            ruby,
-            erldp::Error::Timeout {
                 operation: operation(),
             },
         )),
     }
 }
+
+/// Options that `Node.new` may leave out, whose defaults are the core's.
+trait Given: Sized {
+    /// `set` with `value` when it was given; as it is otherwise.
+    fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl Given for NodeBuilder {}
 
 fn timeout_text(timeout: Option<f64>) -> String {
     match timeout {
@@ -203,49 +219,44 @@ impl Node {
                 ))
             }
         };
-        let mut builder = erldp::Node::builder(name)
+        let net_ticktime = args::seconds(ruby, net_ticktime, "net_ticktime")?;
+        let setup_timeout = args::seconds(ruby, setup_timeout, "setup_timeout")?;
+        let tls = match tls {
+            Some(tls) => {
+                let path = |key: &str| -> Result<Option<PathBuf>, Error> {
+                    Ok(option::<Option<String>>(ruby, tls, key)?.map(PathBuf::from))
+                };
+                let options = TlsOptions {
+                    certfile: path("certfile")?,
+                    keyfile: path("keyfile")?,
+                    cacertfile: path("cacertfile")?,
+                    verify: option(ruby, tls, "verify")?,
+                    optfile: path("optfile")?,
+                };
+                // Reads the files: short, local work.
+                Some(options.config().map_err(|err| raise(ruby, err))?)
+            }
+            None => None,
+        };
+        let send_timeout = send_timeout
+            .map(|seconds| args::seconds(ruby, seconds, "send_timeout"))
+            .transpose()?;
+        let builder = erldp::Node::builder(name)
             .hidden(hidden)
             .epmd(mode)
             .listen_port(listen_port)
-            .net_ticktime(args::seconds(ruby, net_ticktime, "net_ticktime")?)
-            .setup_timeout(args::seconds(ruby, setup_timeout, "setup_timeout")?);
-        if let Some(cookie) = cookie {
-            builder = builder.cookie(cookie);
-        }
-        if let Some(port) = epmd_port {
-            builder = builder.epmd_port(port);
-        }
-        if let Some(long) = long_names {
-            builder = builder.long_names(long);
-        }
-        builder = builder.ipv6(ipv6);
-        if let Some(tls) = tls {
-            let path = |key: &str| -> Result<Option<PathBuf>, Error> {
-                Ok(option::<Option<String>>(ruby, tls, key)?.map(PathBuf::from))
-            };
-            let options = TlsOptions {
-                certfile: path("certfile")?,
-                keyfile: path("keyfile")?,
-                cacertfile: path("cacertfile")?,
-                verify: option(ruby, tls, "verify")?,
-                optfile: path("optfile")?,
-            };
-            // Reads the files: short, local work.
-            builder = builder.tls(options.config().map_err(|err| raise(ruby, err))?);
-        }
-        if let Some(bytes) = max_message_size {
-            builder = builder.max_message_size(bytes);
-        }
-        if let Some(handshakes) = max_pending_handshakes {
-            builder = builder.max_pending_handshakes(handshakes);
-        }
-        if let Some(monitors) = max_monitors_per_peer {
-            builder = builder.max_monitors_per_peer(monitors);
-        }
-        if let Some(seconds) = send_timeout {
-            builder = builder.send_timeout(args::seconds(ruby, seconds, "send_timeout")?);
-        }
-        builder = builder.mailbox_queue_limit(mailbox_queue_limit);
+            .net_ticktime(net_ticktime)
+            .setup_timeout(setup_timeout)
+            .ipv6(ipv6)
+            .mailbox_queue_limit(mailbox_queue_limit)
+            .given(cookie, NodeBuilder::cookie)
+            .given(epmd_port, NodeBuilder::epmd_port)
+            .given(long_names, NodeBuilder::long_names)
+            .given(tls, NodeBuilder::tls)
+            .given(max_message_size, NodeBuilder::max_message_size)
+            .given(max_pending_handshakes, NodeBuilder::max_pending_handshakes)
+            .given(max_monitors_per_peer, NodeBuilder::max_monitors_per_peer)
+            .given(send_timeout, NodeBuilder::send_timeout);
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =
             gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
@@ -316,12 +327,14 @@ impl Node {
         let arity = arguments.len();
         let operation = format!("rpc {module}:{function}/{arity} on {peer}");
         let node = &rb_self.0;
-        let pending = reaching(ruby, node, Atom::new(&peer), deadline, || {
-            node.rpc_start(&peer, &module, &function, arguments)
-        })?;
-        answer(ruby, pending, deadline, || {
-            format!("{operation}: {}", timeout_text(timeout))
-        })
+        answer(
+            ruby,
+            node,
+            Atom::new(&peer),
+            deadline,
+            || node.rpc_start(&peer, &module, &function, arguments),
+            || format!("{operation}: {}", timeout_text(timeout)),
+        )
     }
 
     fn call(
@@ -336,12 +349,14 @@ impl Node {
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
         let node = &rb_self.0;
-        let pending = reaching(ruby, node, dest.node(), deadline, || {
-            node.call_start(&dest, request)
-        })?;
-        answer(ruby, pending, deadline, || {
-            format!("gen_server call to {dest}: {}", timeout_text(timeout))
-        })
+        answer(
+            ruby,
+            node,
+            dest.node(),
+            deadline,
+            || node.call_start(&dest, request),
+            || format!("gen_server call to {dest}: {}", timeout_text(timeout)),
+        )
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {

@@ -55,6 +55,12 @@ impl Run {
         out
     }
 
+    /// The exit status, stdout without its final newline, and stderr.
+    fn printed(&self) -> (Option<i32>, &str, &str) {
+        let out = self.stdout.strip_suffix('\n').unwrap_or(&self.stdout);
+        (self.status, out, &self.stderr)
+    }
+
     /// Asserts success and that stderr stayed quiet.
     fn ok(&self) -> &str {
         let out = self.expect(0);
@@ -85,6 +91,17 @@ fn erldp(peer: &BeamPeer, args: &[&str]) -> Run {
 
 fn run(cmd: &mut Command) -> Run {
     Run::from(cmd.output().expect("running erldp"))
+}
+
+/// Runs `erldp <command> <case's arguments>` against `peer` for each case:
+/// each succeeds quietly and prints the case's text. The assertion names the
+/// case.
+fn assert_prints(peer: &BeamPeer, command: &[&str], cases: &[(&[&str], &str)]) {
+    for (arguments, want) in cases {
+        let args = [command, arguments].concat();
+        let run = erldp(peer, &args);
+        assert_eq!(run.printed(), (Some(0), *want, ""), "erldp {args:?}");
+    }
 }
 
 fn term_json(text: &str) -> Value {
@@ -206,19 +223,19 @@ fn connection_failures_and_timeouts_have_their_own_status() {
 fn rpc_calls_functions_in_both_spellings() {
     let peer = BeamPeer::start();
     let node = peer.node();
-    assert_eq!(erldp(&peer, &["rpc", node, "lists:sum([1,2,3])"]).ok(), "6");
-    assert_eq!(
-        erldp(&peer, &["rpc", node, "lists", "sum", "[[1,2,3]]"]).ok(),
-        "6"
+    assert_prints(
+        &peer,
+        &["rpc", node],
+        &[
+            (&["lists:sum([1,2,3])"], "6"),
+            (&["lists", "sum", "[[1,2,3]]"], "6"),
+            (&["erlang:abs(-7)."], "7"),
+            (&["erlang", "abs", "[-7]"], "7"),
+        ],
     );
     assert_eq!(
         term(erldp(&peer, &["rpc", node, "erlang", "node"]).ok()),
         Term::atom(node)
-    );
-    assert_eq!(erldp(&peer, &["rpc", node, "erlang:abs(-7)."]).ok(), "7");
-    assert_eq!(
-        erldp(&peer, &["rpc", node, "erlang", "abs", "[-7]"]).ok(),
-        "7"
     );
     let reversed = erldp(
         &peer,
@@ -369,20 +386,20 @@ fn bad_command_lines_are_usage_errors_found_before_connecting() {
 fn eval_runs_expressions_on_the_node() {
     let peer = BeamPeer::start();
     let node = peer.node();
-    assert_eq!(erldp(&peer, &["eval", node, "A = 1, A + 1"]).ok(), "2");
-    assert_eq!(
-        erldp(&peer, &["eval", node, "X = [1,2,3], lists:sum(X) * 2."]).ok(),
-        "12"
+    assert_prints(
+        &peer,
+        &["eval", node],
+        &[
+            (&["A = 1, A + 1"], "2"),
+            (&["X = [1,2,3], lists:sum(X) * 2."], "12"),
+            (&["X = 2, % the comment\nX * 21"], "42"),
+            (&["-1 + 0"], "-1"),
+        ],
     );
     assert_eq!(
         term(erldp(&peer, &["eval", node, "node()"]).ok()),
         Term::atom(node)
     );
-    assert_eq!(
-        erldp(&peer, &["eval", node, "X = 2, % the comment\nX * 21"]).ok(),
-        "42"
-    );
-    assert_eq!(erldp(&peer, &["eval", node, "-1 + 0"]).ok(), "-1");
     let value = erldp(&peer, &["--json", "eval", node, "{ok, #{n => 1}}"]);
     value.ok();
     assert_eq!(
@@ -473,14 +490,14 @@ fn send_takes_elixir_names_and_options_after_the_arguments() {
 fn rpc_takes_elixir_module_names() {
     let peer = BeamPeer::builder().elixir().start();
     let node = peer.node();
-    assert_eq!(erldp(&peer, &["rpc", node, "Enum:sum([1,2,3])"]).ok(), "6");
-    assert_eq!(
-        erldp(&peer, &["rpc", node, "Elixir.String:upcase(<<\"ab\">>)"]).ok(),
-        "<<\"AB\">>"
-    );
-    assert_eq!(
-        erldp(&peer, &["rpc", node, "String", "upcase", "[<<\"ab\">>]"]).ok(),
-        "<<\"AB\">>"
+    assert_prints(
+        &peer,
+        &["rpc", node],
+        &[
+            (&["Enum:sum([1,2,3])"], "6"),
+            (&["Elixir.String:upcase(<<\"ab\">>)"], "<<\"AB\">>"),
+            (&["String", "upcase", "[<<\"ab\">>]"], "<<\"AB\">>"),
+        ],
     );
     // An Elixir exception reads as Elixir shows it; --json keeps the term.
     let raised = erldp(&peer, &["rpc", node, "String:to_integer(<<\"x\">>)"]);
@@ -514,12 +531,18 @@ fn eval_elixir_runs_elixir_code_with_the_nodes_elixir() {
     let peer = BeamPeer::builder().elixir().start();
     let node = peer.node();
     let eval = |code: &str| erldp(&peer, &["eval", "--elixir", node, code]);
-    assert_eq!(eval("Enum.map([1, 2], &(&1 * 2))").ok(), "[2, 4]");
-    assert_eq!(
-        eval("x = 20\n%{answer: x + 22, name: \"erldp\"}").ok(),
-        "%{answer: 42, name: \"erldp\"}"
+    assert_prints(
+        &peer,
+        &["eval", "--elixir", node],
+        &[
+            (&["Enum.map([1, 2], &(&1 * 2))"], "[2, 4]"),
+            (
+                &["x = 20\n%{answer: x + 22, name: \"erldp\"}"],
+                "%{answer: 42, name: \"erldp\"}",
+            ),
+            (&["MyApp.Api"], "MyApp.Api"),
+        ],
     );
-    assert_eq!(eval("MyApp.Api").ok(), "MyApp.Api");
     let value = erldp(&peer, &["eval", node, "--elixir", "{:ok, 1.5}", "--json"]);
     assert_eq!(value.ok(), "{\"tuple\":[{\"atom\":\"ok\"},1.5]}");
 

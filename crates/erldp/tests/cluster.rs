@@ -117,15 +117,22 @@ fn cluster_of(otps: &[Otp], start_pg: bool) -> BeamCluster {
     builder.start()
 }
 
+/// Runs `test` on each cluster of [`global_clusters`], with its releases,
+/// their label, and a visible node of ours that joined it.
+fn on_global_clusters(mut test: impl FnMut(&[Otp], &str, BeamCluster, Node)) {
+    for otps in global_clusters() {
+        let (cluster, node) = joined_visible(&otps);
+        test(&otps, &label(&otps), cluster, node);
+    }
+}
+
 fn label(otps: &[Otp]) -> String {
     otps.iter().map(Otp::release).collect::<Vec<_>>().join("+")
 }
 
 #[test]
 fn a_visible_node_takes_part_in_global() {
-    for otps in global_clusters() {
-        let label = label(&otps);
-        let (mut cluster, node) = joined_visible(&otps);
+    on_global_clusters(|_, label, mut cluster, node| {
         let us = node.name().to_string();
         let nodes = all_nodes(&cluster, &node);
         let beams = cluster.node_list();
@@ -207,14 +214,12 @@ fn a_visible_node_takes_part_in_global() {
             "erldp_cluster:await_whereis(ours, {beams}, undefined, 10000)."
         ));
         cluster.assert_synced(T);
-    }
+    });
 }
 
 #[test]
 fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() {
-    for otps in global_clusters() {
-        let label = label(&otps);
-        let (mut cluster, node) = joined_visible(&otps);
+    on_global_clusters(|otps, label, mut cluster, node| {
         let us = node.name().to_string();
 
         // A BEAM node that connects to one BEAM node only is meshed with everyone, us included:
@@ -237,13 +242,13 @@ fn late_joiners_are_meshed_and_a_node_killed_mid_sync_leaves_the_rest_working() 
         drop(cluster.remove(doomed));
         cluster.await_mesh(&[&us]);
         cluster.assert_synced(T);
-        let inbox = registered(&node, "after_kill", &label);
+        let inbox = registered(&node, "after_kill", label);
         let beams = cluster.node_list();
         hand_over(cluster.peer(late), &node, "Inbox", Term::from(inbox.pid()));
         cluster.peer(late).eval_ok(&format!(
             "erldp_cluster:await_whereis(after_kill, {beams}, Inbox, 10000)."
         ));
-    }
+    });
 }
 
 /// A BEAM node named `beam_prefix...` whose process (`Theirs` on it) holds the global name
@@ -693,27 +698,25 @@ fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
 /// depends on whose report comes first, on BEAM as here; either way global goes on everywhere.
 #[test]
 fn overlapping_partitions_are_prevented_as_beam_prevents_them() {
-    for otps in global_clusters() {
-        let label = label(&otps);
+    on_global_clusters(|otps, label, mut cluster, node| {
         // Our node drops B.
-        let (mut cluster, node) = joined_visible(&otps);
         let b = cluster.nodes()[1].clone();
         assert!(node.disconnect(&b));
         eventually_some(&format!("{label}: B gone"), || {
             node.nodes().iter().all(|n| n.as_str() != b).then_some(())
         });
-        no_overlap(&mut cluster, &node, &label);
+        no_overlap(&mut cluster, &node, label);
 
         // A drops us.
-        let (mut cluster, node) = joined_visible(&otps);
+        let (mut cluster, node) = joined_visible(otps);
         let us = node.name().to_string();
         cluster.peer(0).eval_ok(&format!(
             "erlang:disconnect_node({us}), \
              erldp_test:wait_for(fun() -> not lists:member({us}, nodes()) end, 30000).",
             us = erl_atom(&us)
         ));
-        no_overlap(&mut cluster, &node, &label);
-    }
+        no_overlap(&mut cluster, &node, label);
+    });
 }
 
 /// Waits until no node, ours included, is connected to two nodes that are not connected to

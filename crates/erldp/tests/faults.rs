@@ -19,7 +19,7 @@ use erldp::{Dest, Node, Term};
 use erldp_testkit::{eventually, random_name, BeamPeer};
 
 mod common;
-use common::{assert_rpc_answers, next, peer_and_node_with, raw};
+use common::{assert_rpc_answers, collector, peer_and_node_with, raw};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -37,17 +37,11 @@ fn a_restarted_peer_gets_nothing_meant_for_its_earlier_life() {
         .start()
         .expect("node");
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    let us = node.name();
-    first.eval_ok("erldp_test:collect(collector).");
-    first.eval_ok(&format!("{{inbox, '{us}'}} ! whereis(collector), ok."));
-    let old = next(&inbox).as_pid().expect("the first collector");
+    let old = collector(&mut first, "collector", &inbox);
     inbox
         .send(&Dest::Pid(old), Term::atom("before"))
         .expect("send");
-    assert_eq!(
-        first.eval_ok("erldp_test:collected(collector, 1, 30000)."),
-        "[before]"
-    );
+    assert_eq!(first.collected("collector", 1), "[before]");
     let peer = first.node().to_string();
     first.kill9();
     eventually("the dead peer to be noticed", || node.nodes().is_empty());
@@ -57,9 +51,7 @@ fn a_restarted_peer_gets_nothing_meant_for_its_earlier_life() {
         .cookie(&cookie)
         .start()
         .expect_node(&peer);
-    second.eval_ok("erldp_test:collect(collector).");
-    second.eval_ok(&format!("{{inbox, '{us}'}} ! whereis(collector), ok."));
-    let new = next(&inbox).as_pid().expect("the second collector");
+    let new = collector(&mut second, "collector", &inbox);
     assert_ne!(new.creation, old.creation, "a new incarnation");
     for _ in 0..10 {
         inbox
@@ -69,10 +61,7 @@ fn a_restarted_peer_gets_nothing_meant_for_its_earlier_life() {
     inbox
         .send(&Dest::name("collector", &peer), Term::atom("fresh"))
         .expect("send");
-    assert_eq!(
-        second.eval_ok("erldp_test:collected(collector, 1, 30000)."),
-        "[fresh]"
-    );
+    assert_eq!(second.collected("collector", 1), "[fresh]");
 }
 
 trait ExpectNode {

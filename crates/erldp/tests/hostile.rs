@@ -14,8 +14,8 @@ use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 
 mod common;
 use common::{
-    assert_rpc_answers, builder_for, gate, next, node_for, peer_and_node, peer_and_node_with,
-    peer_node_inbox, raw,
+    assert_rpc_answers, builder_for, collector, gate, next, node_for, peer_and_node,
+    peer_and_node_with, peer_node_inbox, raw,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -416,14 +416,7 @@ fn forged_signals_cost_the_forger_its_connection() {
     let (mut beam, node) = peer_and_node();
     let cookie = beam.cookie().to_string();
     let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    beam.eval_ok("erldp_test:collect(victim).");
-    let real = match beam.eval_ok(&format!(
-        "{{inbox, '{}'}} ! whereis(victim), ok.",
-        node.name()
-    )) {
-        ok if ok == "ok" => next(&inbox).as_pid().expect("the victim's pid"),
-        other => panic!("{other}"),
-    };
+    let real = collector(&mut beam, "victim", &inbox);
     inbox.link(real).expect("link to the BEAM process");
     let ghost = erldp::Pid {
         node: Atom::new(&format!("ghost@{}", node.host())),
@@ -432,25 +425,18 @@ fn forged_signals_cost_the_forger_its_connection() {
         creation: 1,
     };
     let to: Term = inbox.pid().into();
+    // EXIT (3) and EXIT2 (8) share their fields: {Op, From, To, Reason}.
+    let forged_exit = |op: i64| {
+        Term::tuple(vec![
+            op.into(),
+            real.into(),
+            to.clone(),
+            Term::atom("forged"),
+        ])
+    };
     let forgeries = [
-        (
-            "EXIT",
-            Term::tuple(vec![
-                3.into(),
-                real.into(),
-                to.clone(),
-                Term::atom("forged"),
-            ]),
-        ),
-        (
-            "EXIT2",
-            Term::tuple(vec![
-                8.into(),
-                real.into(),
-                to.clone(),
-                Term::atom("forged"),
-            ]),
-        ),
+        ("EXIT", forged_exit(3)),
+        ("EXIT2", forged_exit(8)),
         (
             "LINK",
             Term::tuple(vec![1.into(), ghost.into(), to.clone()]),

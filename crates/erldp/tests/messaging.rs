@@ -8,7 +8,7 @@ use erldp::{Dest, Mailbox, Term};
 use md5::{Digest, Md5};
 
 mod common;
-use common::{next, peer_node_inbox};
+use common::{collector, next, peer_node_inbox};
 
 /// The corpus's terms, in order.
 fn corpus() -> Vec<Term> {
@@ -109,16 +109,11 @@ fn beam_only_terms_come_back_unchanged() {
 fn sends_to_a_pid_and_to_an_alias() {
     let (mut peer, node, inbox) = peer_node_inbox();
     let us = node.name();
-    peer.eval_ok("erldp_test:collect(sink).");
-    peer.eval_ok(&format!("{{inbox, '{us}'}} ! {{sink_pid, whereis(sink)}}."));
-    let pid = next_value(&inbox).as_pid().expect("pid");
+    let pid = collector(&mut peer, "sink", &inbox);
     inbox
         .send(&Dest::Pid(pid), Term::atom("to_the_pid"))
         .expect("send to pid");
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(sink, 1, 5000)."),
-        "[to_the_pid]"
-    );
+    assert_eq!(peer.collected("sink", 1), "[to_the_pid]");
 
     // A message to an alias reaches the process that made it.
     peer.eval_ok(&format!(
@@ -130,10 +125,7 @@ fn sends_to_a_pid_and_to_an_alias() {
     inbox
         .send(&Dest::Alias(alias2), Term::atom("via_alias"))
         .expect("send to alias");
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(got_alias, 1, 5000)."),
-        "[via_alias]"
-    );
+    assert_eq!(peer.collected("got_alias", 1), "[via_alias]");
 }
 
 #[test]
@@ -155,10 +147,7 @@ fn a_closed_mailbox_sends_nothing() {
     inbox
         .send(&sink, Term::atom("alive"))
         .expect("an open mailbox sends");
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(sink, 1, 5000)."),
-        "[alive]"
-    );
+    assert_eq!(peer.collected("sink", 1), "[alive]");
 }
 
 #[test]

@@ -470,10 +470,7 @@ fn a_caller_that_timed_out_is_skipped_and_the_next_call_works() {
     // after its timeout: once a ping made after it is answered, we have it.
     assert!(peer.ping(us));
     gate.release();
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(firsts, 1, 10000)."),
-        "[first]"
-    );
+    assert_eq!(peer.collected("firsts", 1), "[first]");
     assert_eq!(
         peer.eval_ok(&format!("gen_server:call({{slow, '{us}'}}, third, 10000).")),
         "third"

@@ -97,10 +97,7 @@ fn a_beam_process_linked_to_our_mailbox_gets_its_exit_reason() {
     ));
     settle(&node, &peer);
     victim.close(Term::atom("goodbye"));
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(signals, 2, 5000)."),
-        "[linked,{exit,goodbye}]"
-    );
+    assert_eq!(peer.collected("signals", 2), "[linked,{exit,goodbye}]");
 }
 
 #[test]
@@ -121,10 +118,7 @@ fn beam_monitors_of_our_mailbox_fire_when_it_closes() {
     settle(&node, &peer);
     target.close(Term::atom("shutdown"));
     assert!(target.is_closed());
-    assert_eq!(
-        peer.eval_ok("erldp_test:collected(downs, 1, 5000)."),
-        "[{true,shutdown,shutdown}]"
-    );
+    assert_eq!(peer.collected("downs", 1), "[{true,shutdown,shutdown}]");
     assert!(target.is_closed(), "a closed mailbox stays closed");
     assert!(
         target.monitor(&Dest::name("downs", peer.node())).is_err(),
@@ -394,6 +388,16 @@ impl HandDriven {
         }
     }
 
+    /// [`start`](Self::start), our mailbox linked to the peer's process and
+    /// then unlinked from it; also the id of our `UNLINK_ID`, which the peer
+    /// has not acknowledged yet.
+    fn unlinking() -> (HandDriven, Term) {
+        let mut raw = HandDriven::start();
+        raw.link();
+        let id = raw.unlink();
+        (raw, id)
+    }
+
     /// Another process of the hand-driven peer.
     fn other_peer(&self) -> Pid {
         Pid {
@@ -468,6 +472,12 @@ impl HandDriven {
         fields[0].clone()
     }
 
+    /// `from`, a process of the peer, links to our mailbox.
+    fn link_from(&mut self, from: Pid) {
+        let us = self.us();
+        self.send(LINK, vec![Term::Pid(from), us], None);
+    }
+
     /// The peer's process acknowledges our `UNLINK_ID` `id`.
     fn acknowledge(&mut self, id: Term) {
         let (from, to) = (Term::Pid(self.peer), self.us());
@@ -487,19 +497,28 @@ impl HandDriven {
         );
     }
 
-    /// Asserts the next message in our mailbox is the exit signal of
-    /// `from` with `reason`.
-    fn assert_exit(&self, from: Pid, reason: &str) {
-        let exit = next_message(&self.inbox);
-        assert_eq!(exit.kind, MessageKind::Exit, "{exit:?}");
-        assert_eq!(exit.from, Some(from));
-        assert_eq!(exit.reason, Some(Term::atom(reason)));
-    }
-
     /// Asserts the next message in our mailbox is `marker`.
     fn assert_marker(&self, marker: &str) {
         let message = next_message(&self.inbox);
         assert!(message.term.is_atom(marker), "{message:?} before {marker}");
+    }
+
+    /// `from` exits with `reason` while linked to our mailbox: its exit
+    /// signal arrives, before the marker sent after it.
+    fn assert_exit_arrives(&mut self, from: Pid, reason: &str) {
+        self.exit_then_marker(from, reason, "after_exit");
+        let exit = next_message(&self.inbox);
+        assert_eq!(exit.kind, MessageKind::Exit, "{exit:?}");
+        assert_eq!(exit.from, Some(from));
+        assert_eq!(exit.reason, Some(Term::atom(reason)));
+        self.assert_marker("after_exit");
+    }
+
+    /// The peer's process exits with `reason`: the exit signal is ignored
+    /// (no link of ours stands), so the marker sent after it comes first.
+    fn assert_exit_ignored(&mut self, reason: &str) {
+        self.exit_then_marker(self.peer, reason, "after_exit");
+        self.assert_marker("after_exit");
     }
 
     /// Asserts that no link is left counted against the peer, and that the
@@ -508,11 +527,8 @@ impl HandDriven {
     /// signal arrives.
     fn assert_nothing_held(&mut self) {
         let other = self.other_peer();
-        let us = self.us();
-        self.send(LINK, vec![Term::Pid(other), us], None);
-        self.exit_then_marker(other, "counted", "held_nothing");
-        self.assert_exit(other, "counted");
-        self.assert_marker("held_nothing");
+        self.link_from(other);
+        self.assert_exit_arrives(other, "counted");
     }
 }
 
@@ -522,14 +538,10 @@ impl HandDriven {
 /// though the link it named was still counted.
 #[test]
 fn a_link_crossing_our_unlink_leaves_both_unlinked() {
-    let mut raw = HandDriven::start();
-    raw.link();
-    let id = raw.unlink();
-    let (from, to) = (Term::Pid(raw.peer), raw.us());
-    raw.send(LINK, vec![from, to], None);
+    let (mut raw, id) = HandDriven::unlinking();
+    raw.link_from(raw.peer);
     raw.acknowledge(id);
-    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
-    raw.assert_marker("after_exit");
+    raw.assert_exit_ignored("unlinked");
     raw.assert_nothing_held();
 }
 
@@ -538,11 +550,8 @@ fn a_link_crossing_our_unlink_leaves_both_unlinked() {
 /// acknowledgement finds nothing.
 #[test]
 fn an_exit_crossing_our_unlink_is_ignored() {
-    let mut raw = HandDriven::start();
-    raw.link();
-    let id = raw.unlink();
-    raw.exit_then_marker(raw.peer, "crossed", "after_exit");
-    raw.assert_marker("after_exit");
+    let (mut raw, id) = HandDriven::unlinking();
+    raw.assert_exit_ignored("crossed");
     raw.acknowledge(id);
     raw.assert_nothing_held();
 }
@@ -554,9 +563,7 @@ fn an_exit_crossing_our_unlink_is_ignored() {
 /// unlinked too: our UNLINK_ID reaches it after its LINK.
 #[test]
 fn unlinks_crossing_each_other_both_end_the_link() {
-    let mut raw = HandDriven::start();
-    raw.link();
-    let ours = raw.unlink();
+    let (mut raw, ours) = HandDriven::unlinking();
     let theirs = Term::from(7);
     let (from, to) = (Term::Pid(raw.peer), raw.us());
     raw.send(
@@ -564,14 +571,10 @@ fn unlinks_crossing_each_other_both_end_the_link() {
         vec![theirs.clone(), from.clone(), to.clone()],
         None,
     );
-    assert_eq!(
-        raw.expect(UNLINK_ID_ACK),
-        [theirs, to.clone(), from.clone()]
-    );
-    raw.send(LINK, vec![from, to], None);
+    assert_eq!(raw.expect(UNLINK_ID_ACK), [theirs, to, from]);
+    raw.link_from(raw.peer);
     raw.acknowledge(ours);
-    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
-    raw.assert_marker("after_exit");
+    raw.assert_exit_ignored("unlinked");
     raw.assert_nothing_held();
 }
 
@@ -580,14 +583,10 @@ fn unlinks_crossing_each_other_both_end_the_link() {
 /// acknowledgement leaves the new link alone, and the peer's exit arrives.
 #[test]
 fn linking_again_over_an_unacknowledged_unlink_stands() {
-    let mut raw = HandDriven::start();
-    raw.link();
-    let id = raw.unlink();
+    let (mut raw, id) = HandDriven::unlinking();
     raw.link();
     raw.acknowledge(id);
-    raw.exit_then_marker(raw.peer, "linked", "after_exit");
-    raw.assert_exit(raw.peer, "linked");
-    raw.assert_marker("after_exit");
+    raw.assert_exit_arrives(raw.peer, "linked");
     raw.assert_nothing_held();
 }
 
@@ -647,15 +646,12 @@ fn pid_literal(pid: Pid) -> String {
 /// late acknowledgement then finds nothing to give back.
 #[test]
 fn a_relink_that_cannot_be_sent_gives_back_what_the_link_held() {
-    let mut raw = HandDriven::start();
-    raw.link();
-    let id = raw.unlink();
+    let (mut raw, id) = HandDriven::unlinking();
     raw.stop_reading();
     let err = raw.inbox.link(raw.peer).expect_err("a LINK nobody reads");
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     raw.acknowledge(id);
-    raw.exit_then_marker(raw.peer, "unlinked", "after_exit");
-    raw.assert_marker("after_exit");
+    raw.assert_exit_ignored("unlinked");
     raw.assert_nothing_held();
 }
 

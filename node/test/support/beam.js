@@ -236,4 +236,41 @@ class BeamPeer {
   }
 }
 
-module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, REPO };
+/**
+ * The start of most test files: a BEAM peer and a node of ours on its cookie, started by a
+ * `before` hook and closed (the node first) by an `after` hook, both registered here. `ready` is
+ * called with `{ peer, node }` once both are up, and awaited: more set-up goes there, since
+ * another top-level `before` of the file may run alongside this one. Options: `peer` (of {@link BeamPeer.start}),
+ * `setup` (awaited with the peer before the node starts), `prefix` (of the node's random name,
+ * `js_`), `node` (of `Node.start`, besides the peer's cookie).
+ */
+function startPeerAndNode({ peer: peerOptions, setup, prefix = 'js_', node: nodeOptions } = {}, ready) {
+  const { before, after } = require('node:test');
+  const erldp = require('../..');
+  let peer;
+  let node;
+  before(async () => {
+    peer = await BeamPeer.start(peerOptions);
+    if (setup) await setup(peer);
+    node = await erldp.Node.start(randomName(prefix), { cookie: peer.cookie, ...nodeOptions });
+    await ready({ peer, node });
+  });
+  after(async () => {
+    await node?.close();
+    await peer?.stop();
+  });
+}
+
+/**
+ * {@link startPeerAndNode} options for a peer that runs Elixir's own modules: the ebin of the
+ * system's Elixir on its path, and the elixir application started.
+ */
+function elixirPeer() {
+  const lib = execFileSync('elixir', ['-e', 'IO.write(:code.lib_dir(:elixir))'], { encoding: 'utf8' });
+  return {
+    peer: { args: ['-pa', path.join(lib, 'ebin')] },
+    setup: (peer) => peer.eval('{ok, _} = application:ensure_all_started(elixir)'),
+  };
+}
+
+module.exports = { BeamPeer, randomName, randomCookie, atom, otpChroots, startPeerAndNode, elixirPeer, REPO };

@@ -352,6 +352,13 @@ impl BeamPeer {
         }
     }
 
+    /// What the collector `name` (`erldp_test:collect/1`) kept, as the peer prints the list,
+    /// once it holds `count` messages; fewer when 20 s pass first, so that the caller's
+    /// assertion shows what came.
+    pub fn collected(&mut self, name: &str, count: usize) -> String {
+        self.eval_ok(&format!("erldp_test:collected({name}, {count}, 20000)."))
+    }
+
     /// The last lines the peer printed (stdout and stderr, with the commands sent as `> ...`).
     pub fn output(&self) -> String {
         let lines = self.output.lock().unwrap_or_else(|e| e.into_inner());

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use erldp::{Mailbox, Message, Node, NodeBuilder, Term};
+use erldp::{Mailbox, Message, Node, NodeBuilder, Pid, Term};
 use erldp_testkit::{random_name, BeamPeer};
 
 /// How long a message the test waits for may take to arrive.
@@ -121,6 +121,20 @@ pub fn next_message(inbox: &Mailbox) -> Message {
 /// The term of the next message in `inbox`.
 pub fn next(inbox: &Mailbox) -> Term {
     next_message(inbox).term
+}
+
+/// Starts a collector registered as `name` on `peer` (`erldp_test:collect/1`,
+/// read back with `BeamPeer::collected`) and returns its pid, which the peer
+/// sends to `inbox`, a mailbox of ours with a registered name.
+pub fn collector(peer: &mut BeamPeer, name: &str, inbox: &Mailbox) -> Pid {
+    let to = inbox.name().expect("inbox has a registered name");
+    let us = inbox.pid().node;
+    peer.eval_ok(&format!(
+        "{{'{to}', '{us}'}} ! erldp_test:collect({name}), ok."
+    ));
+    next(inbox)
+        .as_pid()
+        .unwrap_or_else(|| panic!("the pid of collector {name}"))
 }
 
 /// One term of `tests/corpus.txt`.
