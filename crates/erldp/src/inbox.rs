@@ -51,6 +51,43 @@ impl Waiting {
     }
 }
 
+/// The callbacks waiting on an empty queue, each under its id. Receivers
+/// and watchers wait apart: a message a receiver takes is never queued, so
+/// a watcher told of it would find nothing, whatever their order.
+#[derive(Default)]
+struct Waiters {
+    receivers: VecDeque<(u64, Receiver)>,
+    watchers: Vec<(u64, Watcher)>,
+    next_id: u64,
+}
+
+impl Waiters {
+    fn add(&mut self, waiting: Waiting) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        match waiting {
+            Waiting::Receive(receiver) => self.receivers.push_back((id, receiver)),
+            Waiting::Watch(watcher) => self.watchers.push((id, watcher)),
+        }
+        id
+    }
+
+    /// Takes callback `id` off, if it still waits.
+    fn remove(&mut self, id: u64) -> Option<Waiting> {
+        if let Some(at) = self.receivers.iter().position(|(r, _)| *r == id) {
+            return self.receivers.remove(at).map(|(_, r)| Waiting::Receive(r));
+        }
+        let at = self.watchers.iter().position(|(w, _)| *w == id)?;
+        Some(Waiting::Watch(self.watchers.remove(at).1))
+    }
+
+    fn drain(&mut self) -> Vec<Waiting> {
+        let receivers = self.receivers.drain(..).map(|(_, r)| Waiting::Receive(r));
+        let watchers = self.watchers.drain(..).map(|(_, w)| Waiting::Watch(w));
+        receivers.chain(watchers).collect()
+    }
+}
+
 /// Where a forwarding queue hands each message: with the node whose
 /// connection carried it (`None` for signals the node itself delivers).
 /// Called on the pushing thread; it must not block.
@@ -71,8 +108,7 @@ struct InboxState {
     /// How many were.
     dropped: u64,
     closed: bool,
-    receivers: VecDeque<(u64, Waiting)>,
-    next_receiver: u64,
+    waiters: Waiters,
 }
 
 impl Inbox {
@@ -93,8 +129,7 @@ impl Inbox {
                 limit: None,
                 dropped: 0,
                 closed: false,
-                receivers: VecDeque::new(),
-                next_receiver: 0,
+                waiters: Waiters::default(),
             }),
             arrived: Condvar::new(),
             forward,
@@ -134,21 +169,17 @@ impl Inbox {
             state.dropped += 1;
             return;
         }
-        let mut watchers = Vec::new();
-        while let Some((_, waiting)) = state.receivers.pop_front() {
-            match waiting {
-                Waiting::Receive(receiver) => {
-                    drop(state);
-                    notify(watchers);
-                    receiver(Ok(Some(message)));
-                    return;
-                }
-                Waiting::Watch(watcher) => watchers.push(watcher),
-            }
+        if let Some((_, receiver)) = state.waiters.receivers.pop_front() {
+            drop(state);
+            receiver(Ok(Some(message)));
+            return;
         }
         state.messages.push_back(message);
+        let watchers = std::mem::take(&mut state.waiters.watchers);
         drop(state);
-        notify(watchers);
+        for (_, watcher) in watchers {
+            watcher(Ok(true));
+        }
         if !wakeups::defer(self) {
             self.arrived.notify_one();
         }
@@ -162,11 +193,7 @@ impl Inbox {
         let waiting: Vec<Waiting> = {
             let mut state = self.state.lock();
             state.closed = true;
-            state
-                .receivers
-                .drain(..)
-                .map(|(_, waiting)| waiting)
-                .collect()
+            state.waiters.drain()
         };
         self.arrived.notify_all();
         for waiting in waiting {
@@ -239,6 +266,9 @@ impl Inbox {
     /// `cancel` fires; `Err(Closed)` when the queue is closed. For waiting
     /// through something other than a thread (a file descriptor an event
     /// loop watches), then taking the message where the waiting ended.
+    /// A message that a receive callback takes is not queued, and no
+    /// watcher hears of it; one that is queued, every watcher and blocked
+    /// receive hears of, and the first to take it has it.
     pub(crate) fn when_ready(
         self: &Arc<Self>,
         timeout: Duration,
@@ -270,9 +300,7 @@ impl Inbox {
             waiting.closed();
             return;
         }
-        state.next_receiver += 1;
-        let id = state.next_receiver;
-        state.receivers.push_back((id, waiting));
+        let id = state.waiters.add(waiting);
         drop(state);
         // The timer and the token hold the queue weakly: a dropped
         // mailbox is not kept alive by a wait nobody can end any more.
@@ -292,14 +320,8 @@ impl Inbox {
 
     /// Ends the wait of callback `id`, if it still waits.
     fn give_up(&self, id: u64) {
-        let mut state = self.state.lock();
-        let position = state
-            .receivers
-            .iter()
-            .position(|(waiting, _)| *waiting == id);
-        if let Some(position) = position {
-            let (_, waiting) = state.receivers.remove(position).expect("position is valid");
-            drop(state);
+        let waiting = self.state.lock().waiters.remove(id);
+        if let Some(waiting) = waiting {
             waiting.give_up();
         }
     }
@@ -318,12 +340,6 @@ impl Inbox {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.state.lock().dropped
-    }
-}
-
-fn notify(watchers: Vec<Watcher>) {
-    for watcher in watchers {
-        watcher(Ok(true));
     }
 }
 
@@ -477,8 +493,10 @@ mod tests {
         );
     }
 
+    /// Callbacks run on the pushing thread, before `push` returns: what a
+    /// push did not call has not been called.
     #[test]
-    fn a_message_goes_to_the_first_receiver_past_the_watchers() {
+    fn a_watcher_is_not_told_of_a_message_a_receiver_takes() {
         let (inbox, timer) = (Inbox::new(), Timer::new());
         let (tx, rx) = mpsc::channel();
         let watcher = tx.clone();
@@ -498,14 +516,14 @@ mod tests {
             }),
         );
         inbox.push(message(3));
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(5)).expect("first"),
-            "ready Ok(true)"
-        );
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(5)).expect("second"),
-            "got Ok(Some(Int(3)))"
-        );
+        assert_eq!(rx.try_recv().as_deref(), Ok("got Ok(Some(Int(3)))"));
         assert_eq!(inbox.len(), 0, "taken by the receiver");
+        assert!(
+            rx.try_recv().is_err(),
+            "the watcher queued first was told of a message it cannot take"
+        );
+        inbox.push(message(4));
+        assert_eq!(rx.try_recv().as_deref(), Ok("ready Ok(true)"));
+        assert_eq!(inbox.len(), 1, "left for whoever takes it");
     }
 }

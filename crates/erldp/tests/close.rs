@@ -1,17 +1,20 @@
 //! Closing a node waits for the threads it started — each connection's
-//! reader and writer, the accept loop, the timer, the cluster driver — so that a program (a C
-//! program under valgrind) can end right after: nothing of the node runs
-//! on. Closing from a callback that runs on one of those threads neither
+//! reader and writer, the accept loop, the timer, the cluster driver, the
+//! threads that connect, accept and disconnect, the handler pool once its
+//! handlers return — so that a program (a C program under valgrind) can
+//! end right after: nothing of the node runs on. Closing from a callback
+//! that runs on one of those threads (a handler among them) neither
 //! deadlocks nor waits for itself; a later close from outside waits for
 //! what is left.
 //!
-//! One test in this file: the threads are counted by name in the process,
-//! and another test's node would be counted too.
+//! The threads are counted by name in the process, and another test's
+//! node would be counted too: the tests take turns (`ONE_AT_A_TIME`).
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use erldp::Term;
+use erldp::{Reply, Term};
 use erldp_testkit::BeamPeer;
 
 mod common;
@@ -19,8 +22,11 @@ use common::node_for;
 
 const T: Duration = Duration::from_secs(30);
 
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// The names (as the kernel keeps them: 15 bytes) of the node threads
-/// alive in this process.
+/// alive in this process: every thread ErlDP names starts `erldp-`, but
+/// an EPMD started in this process (`erldp-epmd-…`) is no node's.
 fn node_threads() -> Vec<String> {
     let mut names = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
@@ -28,16 +34,7 @@ fn node_threads() -> Vec<String> {
         // A thread that ended since the listing has no comm any more.
         if let Ok(name) = std::fs::read_to_string(comm) {
             let name = name.trim_end().to_string();
-            if [
-                "erldp-r-",
-                "erldp-w-",
-                "erldp-accept",
-                "erldp-timer",
-                "erldp-cluster",
-            ]
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-            {
+            if name.starts_with("erldp-") && !name.starts_with("erldp-epmd") {
                 names.push(name);
             }
         }
@@ -47,6 +44,7 @@ fn node_threads() -> Vec<String> {
 
 #[test]
 fn closing_waits_for_the_nodes_threads() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut peer = BeamPeer::start();
 
     // Connections both ways and a timer waiting.
@@ -66,6 +64,10 @@ fn closing_waits_for_the_nodes_threads() {
         "the cluster driver runs: {:?}",
         node_threads()
     );
+    // A connect between our two nodes and a disconnect, each on a thread
+    // of its own, under way or not when the nodes close.
+    let _connecting = outgoing.connect_start(incoming.name().as_str());
+    assert!(incoming.disconnect(peer.node()));
     outgoing.close();
     incoming.close();
     assert_eq!(
@@ -107,6 +109,103 @@ fn closing_waits_for_the_nodes_threads() {
         });
     assert!(rx.recv_timeout(T).expect("the timeout closed the node"));
     node.close();
+    assert_eq!(
+        node_threads(),
+        Vec::<String>::new(),
+        "threads left after close"
+    );
+}
+
+/// A handler in the middle of a call when the node closes from outside:
+/// the close returns once the handler has returned, and nothing of the
+/// node is left. A handler that closes the node returns at once (it cannot
+/// wait for itself, nor for another handler that may wait for it); the
+/// close from outside afterwards waits for both.
+#[test]
+fn closing_waits_for_the_handlers_that_run() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut peer = BeamPeer::start();
+    let call = |peer: &mut BeamPeer, name: &str, us: &str| {
+        peer.eval_ok(&format!(
+            "spawn(fun() -> catch gen_server:call({{{name}, '{us}'}}, go, infinity) end), ok."
+        ));
+    };
+
+    let node = node_for(&peer);
+    let us = node.name().to_string();
+    let (entered_tx, entered) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let waits = node.mailbox(None).expect("mailbox");
+    let _served = {
+        let finished = Arc::clone(&finished);
+        node.serve("slow", move |_| {
+            entered_tx.send(()).expect("send");
+            // Ends when the node closes, and what follows takes a while:
+            // a close that did not wait would return before it is done.
+            let woke = waits.recv();
+            std::thread::sleep(Duration::from_millis(300));
+            finished.store(woke.is_err(), Ordering::SeqCst);
+            Ok(Reply::Value(Term::atom("late")))
+        })
+        .expect("serve")
+    };
+    call(&mut peer, "slow", &us);
+    entered.recv_timeout(T).expect("the handler runs");
+    node.close();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "close returned before the handler did"
+    );
+    assert_eq!(
+        node_threads(),
+        Vec::<String>::new(),
+        "threads left after close"
+    );
+
+    // One handler closes the node while another is held in its call.
+    let node = node_for(&peer);
+    let us = node.name().to_string();
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let finished = Arc::new(AtomicBool::new(false));
+    let _held = {
+        let finished = Arc::clone(&finished);
+        let released = std::sync::Mutex::new(released);
+        node.serve("held", move |_| {
+            entered_tx.send(()).expect("send");
+            released.lock().expect("lock").recv().expect("released");
+            finished.store(true, Ordering::SeqCst);
+            Ok(Reply::NoReply)
+        })
+        .expect("serve")
+    };
+    let (closed_tx, closed) = mpsc::channel();
+    let closing = node.clone();
+    let _closer = node
+        .serve("closer", move |_| {
+            closing.close();
+            closed_tx.send(closing.is_closed()).expect("send");
+            Ok(Reply::Value(Term::atom("closed")))
+        })
+        .expect("serve");
+    call(&mut peer, "held", &us);
+    entered.recv_timeout(T).expect("the held handler runs");
+    call(&mut peer, "closer", &us);
+    assert!(
+        closed
+            .recv_timeout(T)
+            .expect("the handler's close returned"),
+        "closed"
+    );
+    assert!(!finished.load(Ordering::SeqCst), "still held");
+    // Released only now: the close from outside must wait for it.
+    let releasing = std::thread::spawn(move || release.send(()).expect("release"));
+    node.close();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "close returned before the held handler did"
+    );
+    releasing.join().expect("released");
     assert_eq!(
         node_threads(),
         Vec::<String>::new(),

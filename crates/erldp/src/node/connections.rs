@@ -22,7 +22,6 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget, Term};
-use crate::threads;
 use crate::transport::{self, Listener, Timed, Transport};
 use crate::{Error, Result};
 
@@ -286,6 +285,11 @@ impl NodeInner {
         self.check_peer(peer)?;
         let attempt = {
             let mut table = self.conns.table.lock();
+            // Under the table's lock, which closing drains: no attempt
+            // starts once the node is closed.
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
             match table.get(&peer) {
                 Some(Entry::Up(conn)) if !conn.is_down() => return Ok(Arc::clone(conn)),
                 Some(Entry::Connecting(attempt)) => {
@@ -317,6 +321,9 @@ impl NodeInner {
             Arc::clone(&self.timer),
         );
         let mut table = self.conns.table.lock();
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         match table.get(&peer) {
             Some(Entry::Up(conn)) if !conn.is_down() => {
                 slot.complete(Ok(()));
@@ -328,7 +335,9 @@ impl NodeInner {
                 drop(table);
                 attempt.notify(slot);
                 let (inner, connecting) = (Arc::clone(self), Arc::clone(&attempt));
-                let spawned = threads::spawn("erldp-connect".into(), move || {
+                // Joined by close: the attempt's end runs the callbacks of
+                // those waiting on it, which must not outlive the node.
+                let spawned = self.threads.spawn("erldp-connect".into(), move || {
                     let _ = inner.establish(peer, &connecting);
                 });
                 if let Err(err) = spawned {
@@ -589,7 +598,9 @@ impl NodeInner {
                         );
                         continue;
                     };
-                    let spawned = threads::spawn("erldp-handshake".into(), move || {
+                    // Joined by close, which therefore waits up to the
+                    // setup timeout for a handshake under way.
+                    let spawned = self.threads.spawn("erldp-handshake".into(), move || {
                         pending.0.accept_one(tcp);
                     });
                     if let Err(err) = spawned {
@@ -749,12 +760,10 @@ impl NodeInner {
         };
         self.connection_gone(&conn);
         let (inner, closing) = (Arc::clone(self), Arc::clone(&conn));
-        let spawned = thread::Builder::new()
-            .name("erldp-disconnect".into())
-            .spawn(move || {
-                inner.cluster_caught_up();
-                closing.close("disconnected by this node", DISCONNECT_FLUSH);
-            });
+        let spawned = self.threads.spawn("erldp-disconnect".into(), move || {
+            inner.cluster_caught_up();
+            closing.close("disconnected by this node", DISCONNECT_FLUSH);
+        });
         if spawned.is_err() {
             conn.abort("disconnected by this node");
         }

@@ -149,7 +149,8 @@ pub(crate) struct NodeInner {
     registry: Registry,
     requests: Requests,
     timer: Arc<Timer>,
-    /// The accept loop and the connections' threads, waited for on close.
+    /// The accept loop, the connections' threads and the threads that
+    /// connect, accept and disconnect them, waited for on close.
     threads: Threads,
     builtins: Builtins,
     serving: Serving,
@@ -301,7 +302,9 @@ impl NodeInner {
     }
 
     /// Closes the node, then waits for its threads (see [`threads`](crate::threads)):
-    /// every call waits, the first one closes.
+    /// every call waits, the first one closes. Handlers go first: what
+    /// a handler running at the close does is over before the rest is
+    /// waited for.
     fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.stop_cluster();
@@ -316,6 +319,7 @@ impl NodeInner {
             self.timer.stop();
             log::info!(target: LOG, "node {} closed", self.name());
         }
+        self.serving.join();
         self.timer.join();
         self.threads.join_all();
     }
@@ -390,10 +394,14 @@ impl Node {
 
     /// Closes the node: unregisters from EPMD, closes every connection and
     /// mailbox, and fails pending calls with [`Error::Closed`]. Returns when
-    /// the node's threads have ended, so that nothing of it runs on —
-    /// except when called on one of those threads (from a callback), which
-    /// cannot wait for itself: then they end right after. Closing again
-    /// from another thread waits for them.
+    /// the node's threads have ended, so that nothing of it runs on: the
+    /// handlers of [`serve`](Self::serve) and [`expose`](Self::expose) that
+    /// run return first (their replies fail), and a handshake under way
+    /// ends within the [setup timeout](crate::NodeBuilder::setup_timeout).
+    /// Called on one of those threads (from a callback or a handler), it
+    /// cannot wait for itself, nor for another that may wait for it: then
+    /// they end right after. Closing again from another thread waits for
+    /// them.
     pub fn close(&self) {
         self.inner.close();
     }

@@ -83,6 +83,12 @@ impl Serving {
         }
         self.workers.close();
     }
+
+    /// Waits for the handlers running when the node closed to return (see
+    /// [`Workers::join`]).
+    pub(super) fn join(&self) {
+        self.workers.join();
+    }
 }
 
 /// A name served by [`Node::serve`]: a process BEAM calls, casts to, sends

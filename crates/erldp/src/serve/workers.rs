@@ -13,15 +13,22 @@
 //! lane; that request runs on the same thread as soon as the handler's job
 //! returns ([`completing`]), rather than waking another thread to run it
 //! while this one goes idle: a busy name stays on one warm thread.
+//!
+//! The pool's threads are ErlDP's ([`threads`](crate::threads)): closing
+//! the node [joins](Workers::join) them once their handlers return, except
+//! from one of ErlDP's threads, a handler among them, which cannot wait for
+//! itself or for another handler that may wait for it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
+
+use crate::threads;
 
 /// A thread idle this long ends.
 pub(crate) const IDLE: Duration = Duration::from_secs(10);
@@ -61,6 +68,9 @@ pub(crate) struct Workers {
 struct State {
     jobs: VecDeque<Job>,
     threads: usize,
+    /// The threads started, for [`Workers::join`]; those that ended go when
+    /// the next one starts.
+    started: Vec<JoinHandle<()>>,
     idle: usize,
     closed: bool,
 }
@@ -75,6 +85,7 @@ impl Workers {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 threads: 0,
+                started: Vec::new(),
                 idle: 0,
                 closed: false,
             }),
@@ -98,25 +109,30 @@ impl Workers {
         // An idle thread takes a job only once it has woken: while more
         // jobs wait than threads idle, another thread is needed.
         let wake = state.idle > 0;
-        let start = state.jobs.len() > state.idle && state.threads < self.max;
-        if start {
-            state.threads += 1;
+        if state.jobs.len() > state.idle && state.threads < self.max {
+            self.start_thread(&mut state);
         }
-        let id = state.threads;
         drop(state);
         if wake {
             self.work.notify_one();
         }
-        if !start {
-            return;
-        }
+    }
+
+    /// Starts a thread while the state is locked, so that the handle is
+    /// there for a [`join`](Self::join) as soon as the thread can run.
+    fn start_thread(self: &Arc<Self>, state: &mut State) {
+        state.threads += 1;
         let pool = Arc::clone(self);
-        let started = thread::Builder::new()
-            .name(format!("erldp-h-{}-{id}", self.name))
-            .spawn(move || pool.run());
-        if let Err(err) = started {
-            self.state.lock().threads -= 1;
-            log::error!(target: "erldp::node", "cannot start a handler thread: {err}");
+        let name = format!("erldp-h-{}-{}", self.name, state.threads);
+        match threads::spawn(name, move || pool.run()) {
+            Ok(thread) => {
+                state.started.retain(|thread| !thread.is_finished());
+                state.started.push(thread);
+            }
+            Err(err) => {
+                state.threads -= 1;
+                log::error!(target: "erldp::node", "cannot start a handler thread: {err}");
+            }
         }
     }
 
@@ -164,6 +180,21 @@ impl Workers {
         };
         self.work.notify_all();
         drop(dropped);
+    }
+
+    /// Waits until the threads of the [`close`](Self::close)d pool have
+    /// ended, each after the job it runs returns; on one of ErlDP's
+    /// threads, returns at once (see the module documentation).
+    pub(crate) fn join(&self) {
+        if threads::is_ours() {
+            return;
+        }
+        // A closed pool starts no thread: those taken here are all.
+        let started = std::mem::take(&mut self.state.lock().started);
+        for thread in started {
+            // A thread that panicked has ended all the same.
+            let _ = thread.join();
+        }
     }
 
     /// How many threads the pool has now.
@@ -224,6 +255,56 @@ mod tests {
         let second = rx.recv_timeout(Duration::from_secs(10)).expect("second");
         assert_eq!(first, second);
         assert_eq!(pool.threads(), 1);
+    }
+
+    #[test]
+    fn join_waits_for_the_running_job_and_the_threads_to_end() {
+        let pool = Workers::new("join", 4);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let finished = Arc::clone(&done);
+        pool.execute(Box::new(move || {
+            started_tx.send(()).expect("send");
+            release_rx.recv().expect("released");
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        }));
+        started_rx.recv().expect("the job runs");
+        pool.close();
+        // Released only once this thread is about to wait: a join that
+        // did not wait would find the job still blocked.
+        let (joining_tx, joining_rx) = mpsc::channel::<()>();
+        let releaser = std::thread::spawn(move || {
+            joining_rx.recv().expect("joining");
+            release_tx.send(()).expect("release");
+        });
+        joining_tx.send(()).expect("send");
+        pool.join();
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "join returned before the job"
+        );
+        assert_eq!(pool.threads(), 0);
+        releaser.join().expect("released");
+
+        // On a thread of ErlDP's, join does not wait.
+        let pool = Workers::new("ours", 1);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        pool.execute(Box::new(move || {
+            started_tx.send(()).expect("send");
+            release_rx.recv().expect("released");
+        }));
+        started_rx.recv().expect("the job runs");
+        pool.close();
+        let inner = Arc::clone(&pool);
+        threads::spawn("ours".into(), move || inner.join())
+            .expect("spawn")
+            .join()
+            .expect("returned while the job runs");
+        release_tx.send(()).expect("release");
+        pool.join();
+        assert_eq!(pool.threads(), 0);
     }
 
     #[test]
