@@ -133,7 +133,7 @@ impl ClientBuilder {
                 random::u32() & 0xFF_FFFF
             )
         });
-        let transport = proto.connect(peer, addrs, deadline)?;
+        let transport = proto.connect(peer, addrs, deadline, &mut |_| Ok(()))?;
         let name = client_name(&given, peer, &*transport)?;
         let local = Local {
             name: &name,

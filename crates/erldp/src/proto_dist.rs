@@ -133,12 +133,14 @@ impl ProtoDist {
     /// Connects to `peer` at the first of `addrs` that accepts, by
     /// `deadline`: TCP, then for TLS the client side of the TLS handshake.
     /// The transport's read and write timeouts are the time left, for the
-    /// distribution handshake that follows.
+    /// distribution handshake that follows. `connected` sees the TCP
+    /// connection before the TLS handshake; its error ends the connect.
     pub(crate) fn connect(
         &self,
         peer: &str,
         addrs: &[SocketAddr],
         deadline: Instant,
+        connected: &mut dyn FnMut(&Tcp) -> Result<()>,
     ) -> Result<Box<dyn Transport>> {
         let mut last_err = None;
         for addr in addrs {
@@ -148,7 +150,10 @@ impl ProtoDist {
             }
             log::debug!(target: "erldp::node", "connecting to {peer} at {addr}");
             match transport::connect(addr, left) {
-                Ok(tcp) => return self.secure(peer, addr, tcp, deadline),
+                Ok(tcp) => {
+                    connected(&tcp)?;
+                    return self.secure(peer, addr, tcp, deadline);
+                }
                 Err(err) => {
                     last_err = Some(Error::connection(
                         peer,

@@ -1,9 +1,10 @@
 //! The threads ErlDP starts, and waiting for a node's threads when it
 //! closes.
 //!
-//! A node's connections (reader and writer), its accept loop, its timer and
-//! its cluster driver (global, pg, node events) run on threads of their own. [`Node::close`](crate::Node::close) waits
-//! for them, so that a program can end (or a C program free everything)
+//! A node's connections (reader and writer), its accept loop, its timer,
+//! its cluster driver (global, pg, node events), the threads that connect,
+//! accept and disconnect, and the handler pool of `serve`/`expose` run on
+//! threads of their own. [`Node::close`](crate::Node::close) waits for them, so that a program can end (or a C program free everything)
 //! right after, with nothing of the node still running. Callbacks run on
 //! these threads, and one of them may close the node: a thread cannot wait
 //! for itself, and two such threads waiting for each other would never

@@ -178,6 +178,12 @@ impl Tcp {
         Ok(Tcp(stream))
     }
 
+    /// A handle that shuts this socket down from another thread, for as
+    /// long as it lives (a TLS session over the socket included).
+    pub(crate) fn stopper(&self) -> io::Result<StreamStop> {
+        Ok(StreamStop(self.0.try_clone()?))
+    }
+
     /// The socket, for a TLS session to take over.
     pub(crate) fn into_socket(self) -> TcpStream {
         self.0
@@ -441,6 +447,18 @@ impl ListenerStop {
         unsafe {
             libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR);
         }
+    }
+}
+
+/// Stops a [`Tcp`] (or the TLS session over it) that another thread
+/// reads or writes, holding its own descriptor as [`ListenerStop`] does.
+pub(crate) struct StreamStop(TcpStream);
+
+impl StreamStop {
+    /// Shuts both directions down: a blocked read or write returns, and so
+    /// does every later one.
+    pub(crate) fn stop(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
     }
 }
 

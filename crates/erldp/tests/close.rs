@@ -10,6 +10,7 @@
 //! The threads are counted by name in the process, and another test's
 //! node would be counted too: the tests take turns (`ONE_AT_A_TIME`).
 
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -210,5 +211,57 @@ fn closing_waits_for_the_handlers_that_run() {
         node_threads(),
         Vec::<String>::new(),
         "threads left after close"
+    );
+}
+
+/// Handshakes under way when the node closes, one a peer that connected
+/// and sends nothing, one ours to a listener that answers nothing: close
+/// joins the threads that run them, and shuts their sockets down rather
+/// than wait out a setup timeout of an hour.
+#[test]
+fn closing_cuts_silent_handshakes_short() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let node = erldp::Node::builder(format!("close_{}", std::process::id()))
+        .cookie("silent")
+        .setup_timeout(Duration::from_secs(3600))
+        .start()
+        .expect("start");
+
+    let _incoming = TcpStream::connect(("127.0.0.1", node.port())).expect("connect to the node");
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let connecting = node
+        .connect_to_start("silent@localhost", silent.local_addr().expect("address"))
+        .expect("connect_to_start");
+    let (_outgoing, _) = silent.accept().expect("our node connects");
+    // Our connect is in its handshake once the listener accepted it; the
+    // peer's is once its thread runs.
+    for _ in 0..3000 {
+        if node_threads().iter().any(|name| name == "erldp-handshake") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        node_threads().iter().any(|name| name == "erldp-handshake"),
+        "the incoming handshake runs: {:?}",
+        node_threads()
+    );
+
+    let (tx, rx) = mpsc::channel();
+    let closer = node.clone();
+    std::thread::spawn(move || {
+        closer.close();
+        tx.send(()).expect("send");
+    });
+    rx.recv_timeout(T)
+        .expect("close waited for the silent handshakes");
+    assert_eq!(
+        node_threads(),
+        Vec::<String>::new(),
+        "threads left after close"
+    );
+    assert!(
+        connecting.wait(T).is_err(),
+        "the connect under way fails when the node closes"
     );
 }

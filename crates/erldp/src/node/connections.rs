@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget, Term};
-use crate::transport::{self, Listener, Timed, Transport};
+use crate::transport::{Listener, StreamStop, Tcp, Timed, Transport};
 use crate::{Error, Result};
 
 /// How long [`NodeInner::disconnect`] lets a connection write what is
@@ -43,9 +43,51 @@ pub(super) struct Connections {
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
+    /// The sockets of handshakes under way, both ways (see [`Handshaking`]).
+    handshaking: Handshaking,
     /// Peers whose incoming handshake was admitted `ok` while we had no
     /// entry for them, and has not ended (see [`Arriving`]).
     arriving: Mutex<HashMap<Atom, usize>>,
+}
+
+/// The sockets of the handshakes under way, which close shuts down: it
+/// joins the threads that run them, and a peer that sends nothing would
+/// otherwise hold close up to the setup timeout.
+#[derive(Default)]
+struct Handshaking {
+    sockets: Mutex<HashMap<u64, StreamStop>>,
+    next: AtomicU64,
+}
+
+/// A socket in [`Handshaking`], until its handshake ends either way.
+struct Watched<'a>(&'a Handshaking, u64);
+
+impl Handshaking {
+    /// Watches `tcp` until the result is dropped; `Closed` once the node is
+    /// closed, checked under the lock that [`stop_all`](Self::stop_all)
+    /// takes, so no socket is added after close shut the others down.
+    fn watch(&self, node: &NodeInner, tcp: &Tcp) -> Result<Watched<'_>> {
+        let stop = tcp.stopper()?;
+        let mut sockets = self.sockets.lock();
+        if node.is_closed() {
+            return Err(Error::Closed);
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        sockets.insert(id, stop);
+        Ok(Watched(self, id))
+    }
+
+    fn stop_all(&self) {
+        for (_, stop) in self.sockets.lock().drain() {
+            stop.stop();
+        }
+    }
+}
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        self.0.sockets.lock().remove(&self.1);
+    }
 }
 
 /// An incoming handshake from a peer we had no entry for, under way. The
@@ -413,7 +455,13 @@ impl NodeInner {
         deadline: Instant,
     ) -> Result<(Box<dyn Transport>, Outcome)> {
         let addrs = self.peer_address(peer, deadline)?;
-        let transport = self.proto.connect(peer.as_str(), &addrs, deadline)?;
+        let mut watched = None;
+        let transport = self
+            .proto
+            .connect(peer.as_str(), &addrs, deadline, &mut |tcp| {
+                watched = Some(self.conns.handshaking.watch(self, tcp)?);
+                Ok(())
+            })?;
         let still_wanted = || {
             !attempt.adopted.load(Ordering::Acquire)
                 && !self.conns.arriving.lock().contains_key(&peer)
@@ -598,8 +646,8 @@ impl NodeInner {
                         );
                         continue;
                     };
-                    // Joined by close, which therefore waits up to the
-                    // setup timeout for a handshake under way.
+                    // Joined by close, which shuts the socket down first
+                    // (`Handshaking`).
                     let spawned = self.threads.spawn("erldp-handshake".into(), move || {
                         pending.0.accept_one(tcp);
                     });
@@ -618,8 +666,15 @@ impl NodeInner {
     /// Runs an incoming handshake (TLS included), which must end within the
     /// setup timeout (as `net_setuptime` bounds BEAM's), and installs its
     /// connection.
-    fn accept_one(self: &Arc<Self>, tcp: transport::Tcp) {
+    fn accept_one(self: &Arc<Self>, tcp: Tcp) {
         let deadline = Instant::now() + self.setup_timeout;
+        let _watched = match self.conns.handshaking.watch(self, &tcp) {
+            Ok(watched) => watched,
+            Err(err) => {
+                log::debug!(target: LOG, "incoming connection from {}: {err}", tcp.peer());
+                return;
+            }
+        };
         let transport = match self.proto.accept(tcp, deadline) {
             Ok(transport) => transport,
             Err(err) => {
@@ -773,6 +828,7 @@ impl NodeInner {
     /// Closes every connection, flushing each for a moment, and fails the
     /// attempts under way: the node is closing.
     pub(super) fn close_connections(&self) {
+        self.conns.handshaking.stop_all();
         let entries: Vec<Entry> = self
             .conns
             .table
