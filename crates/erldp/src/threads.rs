@@ -50,36 +50,50 @@ pub(crate) fn join(thread: JoinHandle<()>) {
 /// The threads a node started and has not waited for.
 #[derive(Default)]
 pub(crate) struct Threads {
-    running: Mutex<Vec<JoinHandle<()>>>,
+    running: Mutex<Running>,
     /// Held by the thread that waits, so that a second one waits for the
     /// first to be done rather than returning early.
     waiting: Mutex<()>,
 }
 
+#[derive(Default)]
+struct Running {
+    threads: Vec<JoinHandle<()>>,
+    /// Set by the first [`Threads::join_all`]: a thread started after it
+    /// (a connection a user's thread installed while the node closed) would
+    /// run on after close returned, so none starts.
+    closed: bool,
+}
+
 impl Threads {
-    /// Starts a thread that [`join_all`](Self::join_all) waits for.
+    /// Starts a thread that [`join_all`](Self::join_all) waits for; fails
+    /// once `join_all` was called.
     pub(crate) fn spawn(
         &self,
         name: String,
         work: impl FnOnce() + Send + 'static,
     ) -> io::Result<()> {
-        let thread = spawn(name, work)?;
         let mut running = self.running.lock();
+        if running.closed {
+            return Err(io::Error::other("the node is closed"));
+        }
+        let thread = spawn(name, work)?;
         // Threads that ended need no waiting for: their handles go.
-        running.retain(|thread| !thread.is_finished());
-        running.push(thread);
+        running.threads.retain(|thread| !thread.is_finished());
+        running.threads.push(thread);
         Ok(())
     }
 
     /// Waits until every thread started so far has ended; on one of our
-    /// own threads, returns at once.
+    /// own threads, returns at once. No thread starts after it was called.
     pub(crate) fn join_all(&self) {
+        self.running.lock().closed = true;
         if is_ours() {
             return;
         }
         let _waiting = self.waiting.lock();
         loop {
-            let Some(thread) = self.running.lock().pop() else {
+            let Some(thread) = self.running.lock().threads.pop() else {
                 return;
             };
             let _ = thread.join();
@@ -111,13 +125,17 @@ mod tests {
         let ours = spawn("ours".into(), move || {
             assert!(is_ours());
             inner.join_all();
-            assert_eq!(inner.running.lock().len(), 3);
+            assert_eq!(inner.running.lock().threads.len(), 3);
         })
         .expect("spawn");
         ours.join().expect("returned");
         assert!(!is_ours());
         threads.join_all();
         assert_eq!(ended.load(Ordering::SeqCst), 3);
-        assert!(threads.running.lock().is_empty());
+        assert!(threads.running.lock().threads.is_empty());
+        assert!(
+            threads.spawn("late".into(), || {}).is_err(),
+            "a thread started after join_all"
+        );
     }
 }
