@@ -1596,11 +1596,9 @@ static void test_logging(void) {
     pthread_mutex_unlock(&log_lock);
 }
 
-/* How many threads of this process are a node's: a connection's reader or writer
- * (erldp-r-PEER, erldp-w-PEER), an accept loop or a timer, by the names the kernel keeps. */
+/* How many threads of this process are a node's (a connection's reader or writer, the accept
+ * loop, the timer, a served name's handlers...), by the names the kernel keeps. */
 static int node_threads(void) {
-    static const char *const prefixes[] = {"erldp-r-", "erldp-w-", "erldp-accept", "erldp-timer",
-                                                 "erldp-cluster"};
     DIR *tasks = opendir("/proc/self/task");
     if (tasks == NULL) return -1;
     int count = 0;
@@ -1612,11 +1610,10 @@ static int node_threads(void) {
         FILE *comm = fopen(path, "r");
         /* A thread that ended since the listing has no comm any more. */
         if (comm == NULL) continue;
-        if (fgets(name, sizeof name, comm) != NULL) {
-            for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-                if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) count++;
-            }
-        }
+        /* Every thread ErlDP names starts "erldp-"; an EPMD run in this process is no node's. */
+        if (fgets(name, sizeof name, comm) != NULL && strncmp(name, "erldp-", 6) == 0 &&
+            strncmp(name, "erldp-epmd", 10) != 0)
+            count++;
         fclose(comm);
     }
     closedir(tasks);
@@ -1690,12 +1687,16 @@ static void test_fork(void) {
  * with nothing of the library running (valgrind then finds no thread's memory in use). */
 static void test_close_waits_for_threads(void) {
     erldp_node *node = start_node("c_close", cookie);
-    erldp_buf_free(rpc(node, "erlang", "node", "[]"));
-    CHECK(node_threads() >= 3); /* accept, and the connection's reader and writer */
+    int calls = 0;
+    erldp_served *served = serve_calculator(node, &calls);
+    rpc_is(node, "gen_server", "call", "5", "[{calc, '%s'}, {add, 2, 3}, %d]", erldp_node_name(node),
+           WAIT_MS);
+    CHECK(node_threads() >= 4); /* accept, the connection's reader and writer, a handler */
     erldp_node_close(node);
     int left = node_threads();
     if (left != 0) fprintf(stderr, "  %d node threads left after close\n", left);
     CHECK(left == 0);
+    erldp_served_close(served);
 }
 
 int main(int argc, char **argv) {

@@ -12,7 +12,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Backlog, ClusterLimits, Event, Target};
@@ -379,9 +378,11 @@ impl Driver {
     /// it may have to connect first.
     fn resolve_rpc(&self, id: u64, node: Atom, args: Vec<Term>) {
         let (inner, events) = (Arc::clone(&self.inner), self.events.clone());
-        let spawned = thread::Builder::new()
-            .name("erldp-global-rpc".into())
-            .spawn(move || {
+        // Joined by close, as every thread of the node is.
+        let spawned = self
+            .inner
+            .threads
+            .spawn("erldp-global-rpc".into(), move || {
                 let outcome = inner
                     .rpc_start(
                         node,
