@@ -484,16 +484,21 @@ mod tests {
     use super::Node;
 
     #[test]
-    fn a_builders_debug_leaves_the_cookie_out() {
-        let builder = Node::builder("debug").cookie("SECRETCOOKIE");
+    fn a_builders_debug_leaves_the_secrets_out() {
+        let tls = || crate::tls::TlsConfig::new("c.pem", "k.pem", "ca.pem").password("KEYPASSWORD");
+        let builder = Node::builder("debug").cookie("SECRETCOOKIE").tls(tls());
         let text = format!("{builder:?}");
         assert!(!text.contains("SECRETCOOKIE"), "{text}");
+        assert!(!text.contains("KEYPASSWORD"), "{text}");
         assert!(text.contains(r#"cookie: Some("<hidden>")"#), "{text}");
+        assert!(text.contains(r#"password: Some("<hidden>")"#), "{text}");
         assert!(text.contains(r#"name: "debug""#), "{text}");
+        assert!(text.contains(r#"keyfile: Some("k.pem")"#), "{text}");
 
-        let client = crate::Client::builder().cookie("SECRETCOOKIE");
+        let client = crate::Client::builder().cookie("SECRETCOOKIE").tls(tls());
         let text = format!("{client:?}");
         assert!(!text.contains("SECRETCOOKIE"), "{text}");
+        assert!(!text.contains("KEYPASSWORD"), "{text}");
         assert!(text.contains(r#"cookie: Some("<hidden>")"#), "{text}");
     }
 }

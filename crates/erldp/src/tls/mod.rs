@@ -179,8 +179,8 @@ impl TlsVersion {
 }
 
 /// The `ssl` options of one role, as `[{server, Opts}, {client, Opts}]` lists them; `None`
-/// is `ssl`'s default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// is `ssl`'s default. Its `Debug` leaves the key's password out.
+#[derive(Clone, Default, PartialEq, Eq)]
 struct RoleOptions {
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
@@ -193,6 +193,35 @@ struct RoleOptions {
     ciphers: Option<Vec<String>>,
     /// `Some(None)` is `disable`.
     server_name_indication: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for RoleOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let RoleOptions {
+            certfile,
+            keyfile,
+            password,
+            cacertfile,
+            verify,
+            fail_if_no_peer_cert,
+            depth,
+            versions,
+            ciphers,
+            server_name_indication,
+        } = self;
+        f.debug_struct("RoleOptions")
+            .field("certfile", certfile)
+            .field("keyfile", keyfile)
+            .field("password", &password.as_ref().map(|_| "<hidden>"))
+            .field("cacertfile", cacertfile)
+            .field("verify", verify)
+            .field("fail_if_no_peer_cert", fail_if_no_peer_cert)
+            .field("depth", depth)
+            .field("versions", versions)
+            .field("ciphers", ciphers)
+            .field("server_name_indication", server_name_indication)
+            .finish()
+    }
 }
 
 /// The TLS options of a node: its certificate and key, the CAs it trusts and how it checks its
