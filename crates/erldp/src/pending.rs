@@ -501,6 +501,9 @@ type TimerAction = Box<dyn FnOnce() + Send>;
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
     wake: Condvar,
+    /// Held by a thread in [`Timer::join`], so that a second closer waits
+    /// for the thread the first one took.
+    joining: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -518,6 +521,7 @@ impl Timer {
         Arc::new(Timer {
             state: Mutex::new(TimerState::default()),
             wake: Condvar::new(),
+            joining: Mutex::new(()),
         })
     }
 
@@ -576,6 +580,7 @@ impl Timer {
         if threads::is_ours() {
             return;
         }
+        let _joining = self.joining.lock();
         let thread = self.state.lock().thread.take();
         if let Some(thread) = thread {
             threads::join(thread);

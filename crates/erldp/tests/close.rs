@@ -175,6 +175,8 @@ fn closing_waits_for_the_handlers_that_run() {
         node.serve("held", move |_| {
             entered_tx.send(()).expect("send");
             released.lock().expect("lock").recv().expect("released");
+            // Takes a while, so that a close that did not wait returns first.
+            std::thread::sleep(Duration::from_millis(300));
             finished.store(true, Ordering::SeqCst);
             Ok(Reply::NoReply)
         })
@@ -207,6 +209,59 @@ fn closing_waits_for_the_handlers_that_run() {
         "close returned before the held handler did"
     );
     releasing.join().expect("released");
+    assert_eq!(
+        node_threads(),
+        Vec::<String>::new(),
+        "threads left after close"
+    );
+}
+
+/// Two threads close the node at once while a handler runs: neither close
+/// returns before the handler has (the second must not find the first's
+/// work done and return early).
+#[test]
+fn two_closes_at_once_both_wait_for_the_handlers() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
+    let us = node.name().to_string();
+    let (entered_tx, entered) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let waits = node.mailbox(None).expect("mailbox");
+    let _served = {
+        let finished = Arc::clone(&finished);
+        node.serve("slow", move |_| {
+            entered_tx.send(()).expect("send");
+            let woke = waits.recv();
+            std::thread::sleep(Duration::from_millis(300));
+            finished.store(woke.is_err(), Ordering::SeqCst);
+            Ok(Reply::Value(Term::atom("late")))
+        })
+        .expect("serve")
+    };
+    peer.eval_ok(&format!(
+        "spawn(fun() -> catch gen_server:call({{slow, '{us}'}}, go, infinity) end), ok."
+    ));
+    entered.recv_timeout(T).expect("the handler runs");
+    let second = {
+        let (node, finished) = (node.clone(), Arc::clone(&finished));
+        std::thread::spawn(move || {
+            while !node.is_closed() {
+                std::thread::yield_now();
+            }
+            node.close();
+            finished.load(Ordering::SeqCst)
+        })
+    };
+    node.close();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the first close returned before the handler did"
+    );
+    assert!(
+        second.join().expect("second close"),
+        "the second close returned before the handler did"
+    );
     assert_eq!(
         node_threads(),
         Vec::<String>::new(),

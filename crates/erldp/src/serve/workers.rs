@@ -63,6 +63,10 @@ pub(crate) struct Workers {
     max: usize,
     state: Mutex<State>,
     work: Condvar,
+    /// Held by a thread in [`Workers::join`], so that a second closer waits
+    /// for the first to be done rather than finding nothing left to join
+    /// and returning while a handler still runs.
+    joining: Mutex<()>,
 }
 
 struct State {
@@ -90,6 +94,7 @@ impl Workers {
                 closed: false,
             }),
             work: Condvar::new(),
+            joining: Mutex::new(()),
         })
     }
 
@@ -189,6 +194,7 @@ impl Workers {
         if threads::is_ours() {
             return;
         }
+        let _joining = self.joining.lock();
         // A closed pool starts no thread: those taken here are all.
         let started = std::mem::take(&mut self.state.lock().started);
         for thread in started {
