@@ -99,7 +99,7 @@ impl ClientBuilder {
         let timeout = self.settings.setup_timeout;
         let deadline = Instant::now() + timeout;
         let proto = self.settings.proto_dist(false)?;
-        let addrs = proto.locate(peer, epmd_port, timeout)?;
+        let addrs = proto.locate(peer, epmd_port, timeout, None)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
@@ -133,7 +133,7 @@ impl ClientBuilder {
                 random::u32() & 0xFF_FFFF
             )
         });
-        let transport = proto.connect(peer, addrs, deadline, &mut |_| Ok(()))?;
+        let transport = proto.connect(peer, addrs, deadline, None)?;
         let name = client_name(&given, peer, &*transport)?;
         let local = Local {
             name: &name,

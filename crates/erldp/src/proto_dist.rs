@@ -22,7 +22,7 @@ use crate::handshake::Framing;
 use crate::resolve::{self, Family};
 use crate::tls::stream::TlsStream;
 use crate::tls::{ClientSide, TlsConfig};
-use crate::transport::{self, Listener, Tcp, Transport};
+use crate::transport::{self, Cutoff, Listener, Tcp, Transport};
 use crate::{Error, Result};
 
 /// The address family and, for TLS, the configurations of both roles,
@@ -102,21 +102,20 @@ impl ProtoDist {
         peer: &str,
         epmd_port: u16,
         timeout: Duration,
+        cutoff: Option<&Cutoff>,
     ) -> Result<Vec<SocketAddr>> {
         let (alive, host) = peer
             .split_once('@')
             .ok_or_else(|| Error::invalid(format!("{peer} is not a node name (name@host)")))?;
         let addrs = self.addresses(peer, host, epmd_port)?;
         let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-        let info =
-            epmd::port_please_at(host, Some(&ips), epmd_port, alive, timeout).map_err(|err| {
-                match err {
-                    Error::NodeNotFound { reason, .. } => Error::NodeNotFound {
-                        node: peer.to_string(),
-                        reason,
-                    },
-                    other => other,
-                }
+        let info = epmd::port_please_at(host, Some(&ips), epmd_port, alive, timeout, cutoff)
+            .map_err(|err| match err {
+                Error::NodeNotFound { reason, .. } => Error::NodeNotFound {
+                    node: peer.to_string(),
+                    reason,
+                },
+                other => other,
             })?;
         Ok(ips
             .into_iter()
@@ -133,14 +132,14 @@ impl ProtoDist {
     /// Connects to `peer` at the first of `addrs` that accepts, by
     /// `deadline`: TCP, then for TLS the client side of the TLS handshake.
     /// The transport's read and write timeouts are the time left, for the
-    /// distribution handshake that follows. `connected` sees the TCP
-    /// connection before the TLS handshake; its error ends the connect.
+    /// distribution handshake that follows. `cutoff` gets the socket before
+    /// the connect begins.
     pub(crate) fn connect(
         &self,
         peer: &str,
         addrs: &[SocketAddr],
         deadline: Instant,
-        connected: &mut dyn FnMut(&Tcp) -> Result<()>,
+        cutoff: Option<&Cutoff>,
     ) -> Result<Box<dyn Transport>> {
         let mut last_err = None;
         for addr in addrs {
@@ -149,11 +148,8 @@ impl ProtoDist {
                 return Err(Error::timeout(format!("connecting to {peer}")));
             }
             log::debug!(target: "erldp::node", "connecting to {peer} at {addr}");
-            match transport::connect(addr, left) {
-                Ok(tcp) => {
-                    connected(&tcp)?;
-                    return self.secure(peer, addr, tcp, deadline);
-                }
+            match transport::connect(addr, left, cutoff) {
+                Ok(tcp) => return self.secure(peer, addr, tcp, deadline),
                 Err(err) => {
                     last_err = Some(Error::connection(
                         peer,

@@ -66,16 +66,16 @@ struct Running {
 }
 
 impl Threads {
-    /// Starts a thread that [`join_all`](Self::join_all) waits for; fails
-    /// once `join_all` was called.
+    /// Starts a thread that [`join_all`](Self::join_all) waits for;
+    /// `Closed` once `join_all` was called.
     pub(crate) fn spawn(
         &self,
         name: String,
         work: impl FnOnce() + Send + 'static,
-    ) -> io::Result<()> {
+    ) -> crate::Result<()> {
         let mut running = self.running.lock();
         if running.closed {
-            return Err(io::Error::other("the node is closed"));
+            return Err(crate::Error::Closed);
         }
         let thread = spawn(name, work)?;
         // Threads that ended need no waiting for: their handles go.

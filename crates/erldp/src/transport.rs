@@ -178,12 +178,6 @@ impl Tcp {
         Ok(Tcp(stream))
     }
 
-    /// A handle that shuts this socket down from another thread, for as
-    /// long as it lives (a TLS session over the socket included).
-    pub(crate) fn stopper(&self) -> io::Result<StreamStop> {
-        Ok(StreamStop(self.0.try_clone()?))
-    }
-
     /// The socket, for a TLS session to take over.
     pub(crate) fn into_socket(self) -> TcpStream {
         self.0
@@ -192,35 +186,128 @@ impl Tcp {
     /// Waits until the socket takes more bytes (or says why it cannot:
     /// the write that follows reports it); false when `deadline` passed.
     fn wait_writable(&self, deadline: Instant) -> io::Result<bool> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            let mut poll = libc::pollfd {
-                fd: self.0.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
+        wait_for(self.0.as_raw_fd(), libc::POLLOUT, deadline)
+    }
+}
+
+/// Connects to `addr`, giving up after `timeout` or when `cutoff` is cut.
+pub(crate) fn connect(
+    addr: &SocketAddr,
+    timeout: Duration,
+    cutoff: Option<&Cutoff>,
+) -> io::Result<Tcp> {
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "timeout too large"))?;
+    Tcp::new(connect_until(addr, deadline, cutoff)?)
+}
+
+/// Connects to `addr` by `deadline`, as `TcpStream::connect_timeout` does,
+/// but on a socket made first, so that `cutoff` can shut it down while the
+/// connect waits (a peer's host that drops our SYNs) and after.
+pub(crate) fn connect_until(
+    addr: &SocketAddr,
+    deadline: Instant,
+    cutoff: Option<&Cutoff>,
+) -> io::Result<TcpStream> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: socket has no memory preconditions.
+    let fd = unsafe { libc::socket(domain, kind, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket that nothing else owns.
+    let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    if let Some(cutoff) = cutoff {
+        cutoff.add(&stream)?;
+    }
+    let (address, len) = sockaddr(addr);
+    // SAFETY: address is a sockaddr of the family and length given.
+    if unsafe { libc::connect(fd, (&address as *const libc::sockaddr_storage).cast(), len) } < 0 {
+        let err = io::Error::last_os_error();
+        if !matches!(err.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) {
+            return Err(err);
+        }
+        if !wait_for(fd, libc::POLLOUT, deadline)? {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection timed out",
+            ));
+        }
+        if let Some(err) = stream.take_error()? {
+            return Err(err);
+        }
+    }
+    if cutoff.is_some_and(Cutoff::is_cut) {
+        return Err(io::Error::new(io::ErrorKind::Interrupted, "cut short"));
+    }
+    // A connect cut short may leave no error behind, and no peer.
+    stream.peer_addr()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// `addr` as the C library takes it.
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data, for which all zeros is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and aligned for it.
+            let sin = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
             };
-            let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            match unsafe { libc::poll(&mut poll, 1, millis) } {
-                0 => {}
-                n if n > 0 => return Ok(true),
-                _ => {
-                    let err = io::Error::last_os_error();
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        return Err(err);
-                    }
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and aligned for it.
+            let sin6 = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_flowinfo = v6.flowinfo();
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            sin6.sin6_scope_id = v6.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Waits until `fd` is ready for `events` (or in error, which the next
+/// call on it reports); false when `deadline` passed.
+fn wait_for(fd: std::os::fd::RawFd, events: libc::c_short, deadline: Instant) -> io::Result<bool> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut poll, 1, millis) } {
+            0 => {}
+            n if n > 0 => return Ok(true),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
                 }
             }
         }
     }
-}
-
-/// Connects to `addr`, giving up after `timeout`.
-pub(crate) fn connect(addr: &SocketAddr, timeout: Duration) -> io::Result<Tcp> {
-    Tcp::new(TcpStream::connect_timeout(addr, timeout)?)
 }
 
 impl Transport for Tcp {
@@ -450,15 +537,47 @@ impl ListenerStop {
     }
 }
 
-/// Stops a [`Tcp`] (or the TLS session over it) that another thread
-/// reads or writes, holding its own descriptor as [`ListenerStop`] does.
-pub(crate) struct StreamStop(TcpStream);
+/// The sockets one thread uses for a piece of work (an EPMD look-up, a
+/// connect, a handshake), which another thread may cut short: each is shut
+/// down, which ends a blocked connect, read or write, and so does every
+/// later one. Each holds a descriptor of its own, as [`ListenerStop`] does.
+#[derive(Default)]
+pub(crate) struct Cutoff {
+    sockets: parking_lot::Mutex<(bool, Vec<TcpStream>)>,
+}
 
-impl StreamStop {
-    /// Shuts both directions down: a blocked read or write returns, and so
-    /// does every later one.
-    pub(crate) fn stop(&self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+impl Cutoff {
+    /// Adds `socket`; one added after [`cut`](Self::cut) is shut down at
+    /// once and the work told so.
+    pub(crate) fn add(&self, socket: &TcpStream) -> io::Result<()> {
+        let own = socket.try_clone()?;
+        let mut sockets = self.sockets.lock();
+        if sockets.0 {
+            let _ = own.shutdown(Shutdown::Both);
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cut short"));
+        }
+        sockets.1.push(own);
+        Ok(())
+    }
+
+    /// Shuts down every socket added, and every one added later.
+    pub(crate) fn cut(&self) {
+        let mut sockets = self.sockets.lock();
+        sockets.0 = true;
+        for socket in sockets.1.drain(..) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.sockets.lock().0
+    }
+}
+
+impl Tcp {
+    /// The socket, for a [`Cutoff`] to hold.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.0
     }
 }
 
@@ -481,7 +600,7 @@ mod tests {
         let listener = Listener::bind(0, Family::Inet).expect("bind");
         let port = listener.port().expect("port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let client = connect(&addr, Duration::from_secs(5)).expect("connect");
+        let client = connect(&addr, Duration::from_secs(5), None).expect("connect");
         let server = listener.accept().expect("accept");
         assert_eq!(client.try_write(b"hello").expect("write"), 5);
         let mut buf = BytesMut::with_capacity(64);
@@ -495,5 +614,75 @@ mod tests {
         assert_eq!(&buf[..], b">hello");
         client.shutdown(Shutdown::Both);
         assert_eq!(server.read_into(&mut buf).expect("eof"), 0);
+    }
+
+    #[test]
+    fn connects_over_both_families_and_reports_a_refusal() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = v4.local_addr().expect("address");
+        let stream = connect_until(&addr, deadline, None).expect("connect over IPv4");
+        assert_eq!(stream.peer_addr().expect("peer"), addr);
+        let v6 = listen_ipv6(0, true).expect("listen on IPv6");
+        let addr: SocketAddr = (
+            std::net::Ipv6Addr::LOCALHOST,
+            v6.local_addr().expect("address").port(),
+        )
+            .into();
+        let stream = connect_until(&addr, deadline, None).expect("connect over IPv6");
+        assert_eq!(stream.peer_addr().expect("peer"), addr);
+        drop(v4);
+        let closed: SocketAddr = ([127, 0, 0, 1], stream.local_addr().expect("port").port()).into();
+        let refused = connect_until(&closed, deadline, None).expect_err("nobody listens");
+        assert_eq!(
+            refused.kind(),
+            io::ErrorKind::ConnectionRefused,
+            "{refused}"
+        );
+    }
+
+    /// A listener whose accept queue is full drops the SYNs of further
+    /// connects, which then wait: the cutoff ends such a connect.
+    #[test]
+    fn a_cutoff_ends_a_connect_that_waits() {
+        // SAFETY: socket has no memory preconditions.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "socket");
+        // SAFETY: fd is a new socket that nothing else owns.
+        let listener = TcpListener::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let (address, len) = sockaddr(&([127, 0, 0, 1], 0).into());
+        // SAFETY: address is a sockaddr_in of the length given; fd is a socket.
+        unsafe {
+            assert_eq!(
+                libc::bind(fd, (&address as *const libc::sockaddr_storage).cast(), len),
+                0
+            );
+            assert_eq!(libc::listen(fd, 0), 0);
+        }
+        let addr = listener.local_addr().expect("address");
+        let mut queued = Vec::new();
+        loop {
+            let deadline = Instant::now() + Duration::from_millis(300);
+            match connect_until(&addr, deadline, None) {
+                Ok(stream) => queued.push(stream),
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => break,
+                Err(err) => panic!("filling the accept queue: {err}"),
+            }
+            assert!(queued.len() < 100, "the accept queue never filled");
+        }
+        let cutoff = std::sync::Arc::new(Cutoff::default());
+        let connecting = {
+            let cutoff = std::sync::Arc::clone(&cutoff);
+            thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(3600);
+                connect_until(&addr, deadline, Some(&cutoff))
+            })
+        };
+        // Most likely cut while the connect waits; cut before it began, it
+        // ends all the same.
+        thread::sleep(Duration::from_millis(100));
+        cutoff.cut();
+        assert!(connecting.join().expect("joined").is_err(), "connected");
+        assert!(cutoff.add(&queued[0]).is_err(), "added after the cut");
     }
 }

@@ -269,10 +269,11 @@ fn two_closes_at_once_both_wait_for_the_handlers() {
     );
 }
 
-/// Handshakes under way when the node closes, one a peer that connected
-/// and sends nothing, one ours to a listener that answers nothing: close
-/// joins the threads that run them, and shuts their sockets down rather
-/// than wait out a setup timeout of an hour.
+/// Connects and handshakes under way when the node closes: a peer that
+/// connected and sends nothing, ours to a listener that answers nothing,
+/// ours to a host that drops our SYNs (a listener whose accept queue is
+/// full): close joins the threads that run them, and shuts their sockets
+/// down rather than wait out a setup timeout of an hour.
 #[test]
 fn closing_cuts_silent_handshakes_short() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -288,6 +289,16 @@ fn closing_cuts_silent_handshakes_short() {
         .connect_to_start("silent@localhost", silent.local_addr().expect("address"))
         .expect("connect_to_start");
     let (_outgoing, _) = silent.accept().expect("our node connects");
+    let full = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let full_addr = full.local_addr().expect("address");
+    let mut queued = Vec::new();
+    while let Ok(stream) = TcpStream::connect_timeout(&full_addr, Duration::from_millis(300)) {
+        queued.push(stream);
+        assert!(queued.len() < 10_000, "the accept queue never filled");
+    }
+    let dropped = node
+        .connect_to_start("dropped@localhost", full_addr)
+        .expect("connect_to_start");
     // Our connect is in its handshake once the listener accepted it; the
     // peer's is once its thread runs.
     for _ in 0..3000 {
@@ -318,5 +329,9 @@ fn closing_cuts_silent_handshakes_short() {
     assert!(
         connecting.wait(T).is_err(),
         "the connect under way fails when the node closes"
+    );
+    assert!(
+        dropped.wait(T).is_err(),
+        "the connect whose SYNs are dropped fails when the node closes"
     );
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::random;
+use crate::transport::{self, Cutoff};
 
 /// A names listing is a few dozen bytes per node; anything far beyond that
 /// is not an EPMD talking, and must not make us allocate without bound.
@@ -57,18 +58,20 @@ fn parse_port_setting(text: &str) -> Result<u16> {
 /// `timeout`; [`Error::Connection`] when EPMD answers with something that is
 /// not a `PORT2_RESP`.
 pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) -> Result<NodeInfo> {
-    port_please_at(host, None, epmd_port, name, timeout)
+    port_please_at(host, None, epmd_port, name, timeout, None)
 }
 
 /// [`port_please`] at `addrs`, the addresses of `host` already resolved
 /// the way the node resolves its peers' hosts (an IPv6 node asks EPMD over
 /// IPv6, as BEAM's `inet6_tcp` does); `host` names it in messages.
+/// `cutoff` gets the socket, so that a node closing cuts the look-up short.
 pub(crate) fn port_please_at(
     host: &str,
     addrs: Option<&[IpAddr]>,
     epmd_port: u16,
     name: &str,
     timeout: Duration,
+    cutoff: Option<&Cutoff>,
 ) -> Result<NodeInfo> {
     check_name(name)?;
     let deadline = Instant::now() + timeout;
@@ -76,6 +79,7 @@ pub(crate) fn port_please_at(
         host,
         addrs,
         port: epmd_port,
+        cutoff,
     };
     let node = format!("{name}@{host}");
     let mut request = vec![PORT_PLEASE2_REQ];
@@ -132,6 +136,7 @@ pub fn names(host: &str, epmd_port: u16, timeout: Duration) -> Result<Vec<(Strin
         host,
         addrs: None,
         port: epmd_port,
+        cutoff: None,
     };
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
         let reply = read_to_end_by(stream, MAX_NAMES_REPLY, deadline)?;
@@ -161,6 +166,7 @@ pub fn alive(epmd_port: u16, timeout: Duration) -> bool {
         host: "127.0.0.1",
         addrs: None,
         port: epmd_port,
+        cutoff: None,
     };
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
         let mut header = [0; 4];
@@ -221,6 +227,7 @@ pub fn register(
         host: "127.0.0.1",
         addrs: None,
         port: epmd_port,
+        cutoff: None,
     };
     let info = NodeInfo {
         port: listen_port,
@@ -332,6 +339,7 @@ struct Endpoint<'a> {
     /// The host's addresses, when the caller resolved it.
     addrs: Option<&'a [IpAddr]>,
     port: u16,
+    cutoff: Option<&'a Cutoff>,
 }
 
 impl fmt::Display for Endpoint<'_> {
@@ -447,7 +455,7 @@ impl Endpoint<'_> {
         let mut first_error = None;
         for addr in addrs {
             let left = time_left(deadline).map_err(|_| RequestFailure::TimedOut)?;
-            match TcpStream::connect_timeout(&addr, left) {
+            match transport::connect_until(&addr, Instant::now() + left, self.cutoff) {
                 Ok(stream) => {
                     // Requests are one small write each; do not let Nagle
                     // hold them back.
@@ -532,7 +540,8 @@ mod tests {
             Endpoint {
                 host: "::1",
                 addrs: None,
-                port: 4369
+                port: 4369,
+                cutoff: None,
             }
             .to_string(),
             "[::1]:4369"
@@ -541,7 +550,8 @@ mod tests {
             Endpoint {
                 host: "localhost",
                 addrs: None,
-                port: 1
+                port: 1,
+                cutoff: None,
             }
             .to_string(),
             "localhost:1"

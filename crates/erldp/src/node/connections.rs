@@ -22,7 +22,7 @@ use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget, Term};
-use crate::transport::{Listener, StreamStop, Tcp, Timed, Transport};
+use crate::transport::{Cutoff, Listener, Tcp, Timed, Transport};
 use crate::{Error, Result};
 
 /// How long [`NodeInner::disconnect`] lets a connection write what is
@@ -50,43 +50,53 @@ pub(super) struct Connections {
     arriving: Mutex<HashMap<Atom, usize>>,
 }
 
-/// The sockets of the handshakes under way, which close shuts down: it
-/// joins the threads that run them, and a peer that sends nothing would
-/// otherwise hold close up to the setup timeout.
+/// The sockets of the connects and handshakes under way, both ways, which
+/// close cuts short: it joins the threads that run them, and a peer that
+/// sends nothing (or a host that drops our SYNs, or an EPMD that answers
+/// nothing) would otherwise hold close up to the setup timeout.
 #[derive(Default)]
 struct Handshaking {
-    sockets: Mutex<HashMap<u64, StreamStop>>,
+    cutoffs: Mutex<HashMap<u64, Arc<Cutoff>>>,
     next: AtomicU64,
 }
 
-/// A socket in [`Handshaking`], until its handshake ends either way.
-struct Watched<'a>(&'a Handshaking, u64);
+/// The [`Cutoff`] of one connect or handshake, in [`Handshaking`] until it
+/// ends either way.
+struct Watched<'a> {
+    set: &'a Handshaking,
+    id: u64,
+    cutoff: Arc<Cutoff>,
+}
 
 impl Handshaking {
-    /// Watches `tcp` until the result is dropped; `Closed` once the node is
-    /// closed, checked under the lock that [`stop_all`](Self::stop_all)
-    /// takes, so no socket is added after close shut the others down.
-    fn watch(&self, node: &NodeInner, tcp: &Tcp) -> Result<Watched<'_>> {
-        let stop = tcp.stopper()?;
-        let mut sockets = self.sockets.lock();
+    /// A cutoff for a connect or handshake; `Closed` once the node is
+    /// closed, checked under the lock that [`cut_all`](Self::cut_all)
+    /// takes, so none is added after close cut the others.
+    fn watch(&self, node: &NodeInner) -> Result<Watched<'_>> {
+        let mut cutoffs = self.cutoffs.lock();
         if node.is_closed() {
             return Err(Error::Closed);
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        sockets.insert(id, stop);
-        Ok(Watched(self, id))
+        let cutoff = Arc::new(Cutoff::default());
+        cutoffs.insert(id, Arc::clone(&cutoff));
+        Ok(Watched {
+            set: self,
+            id,
+            cutoff,
+        })
     }
 
-    fn stop_all(&self) {
-        for (_, stop) in self.sockets.lock().drain() {
-            stop.stop();
+    fn cut_all(&self) {
+        for (_, cutoff) in self.cutoffs.lock().drain() {
+            cutoff.cut();
         }
     }
 }
 
 impl Drop for Watched<'_> {
     fn drop(&mut self) {
-        self.0.sockets.lock().remove(&self.1);
+        self.set.cutoffs.lock().remove(&self.id);
     }
 }
 
@@ -384,7 +394,7 @@ impl NodeInner {
                 });
                 if let Err(err) = spawned {
                     self.forget_attempt(peer, &attempt);
-                    attempt.finish(Err(Error::Io(err)));
+                    attempt.finish(Err(err));
                 }
             }
         }
@@ -432,7 +442,12 @@ impl NodeInner {
         }
     }
 
-    fn peer_address(&self, peer: Atom, deadline: Instant) -> Result<Vec<SocketAddr>> {
+    fn peer_address(
+        &self,
+        peer: Atom,
+        deadline: Instant,
+        cutoff: Option<&Cutoff>,
+    ) -> Result<Vec<SocketAddr>> {
         if let Some(addr) = self.conns.addresses.lock().get(&peer) {
             return Ok(vec![*addr]);
         }
@@ -443,7 +458,7 @@ impl NodeInner {
             });
         }
         self.proto
-            .locate(peer.as_str(), self.epmd_port, left(deadline, peer)?)
+            .locate(peer.as_str(), self.epmd_port, left(deadline, peer)?, cutoff)
     }
 
     /// EPMD lookup, connect (TLS included) and handshake, all before
@@ -454,14 +469,12 @@ impl NodeInner {
         attempt: &Attempt,
         deadline: Instant,
     ) -> Result<(Box<dyn Transport>, Outcome)> {
-        let addrs = self.peer_address(peer, deadline)?;
-        let mut watched = None;
+        let watched = self.conns.handshaking.watch(self)?;
+        let cutoff = Some(&*watched.cutoff);
+        let addrs = self.peer_address(peer, deadline, cutoff)?;
         let transport = self
             .proto
-            .connect(peer.as_str(), &addrs, deadline, &mut |tcp| {
-                watched = Some(self.conns.handshaking.watch(self, tcp)?);
-                Ok(())
-            })?;
+            .connect(peer.as_str(), &addrs, deadline, cutoff)?;
         let still_wanted = || {
             !attempt.adopted.load(Ordering::Acquire)
                 && !self.conns.arriving.lock().contains_key(&peer)
@@ -668,7 +681,11 @@ impl NodeInner {
     /// connection.
     fn accept_one(self: &Arc<Self>, tcp: Tcp) {
         let deadline = Instant::now() + self.setup_timeout;
-        let _watched = match self.conns.handshaking.watch(self, &tcp) {
+        let watched = self.conns.handshaking.watch(self).and_then(|watched| {
+            watched.cutoff.add(tcp.socket())?;
+            Ok(watched)
+        });
+        let _watched = match watched {
             Ok(watched) => watched,
             Err(err) => {
                 log::debug!(target: LOG, "incoming connection from {}: {err}", tcp.peer());
@@ -828,7 +845,7 @@ impl NodeInner {
     /// Closes every connection, flushing each for a moment, and fails the
     /// attempts under way: the node is closing.
     pub(super) fn close_connections(&self) {
-        self.conns.handshaking.stop_all();
+        self.conns.handshaking.cut_all();
         let entries: Vec<Entry> = self
             .conns
             .table

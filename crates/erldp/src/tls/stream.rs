@@ -594,7 +594,7 @@ mod tests {
             let tcp = Tcp::new(socket).unwrap();
             TlsStream::accept(tcp, &server, "test client", deadline()).unwrap()
         });
-        let tcp = transport::connect(&addr, Duration::from_secs(30)).unwrap();
+        let tcp = transport::connect(&addr, Duration::from_secs(30), None).unwrap();
         let client = TlsStream::connect(
             tcp,
             &config.client().unwrap(),
@@ -634,8 +634,12 @@ mod tests {
         let files = TlsFiles::generate(&Otp::System);
         let config = node_config(&files);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let tcp =
-            transport::connect(&listener.local_addr().unwrap(), Duration::from_secs(30)).unwrap();
+        let tcp = transport::connect(
+            &listener.local_addr().unwrap(),
+            Duration::from_secs(30),
+            None,
+        )
+        .unwrap();
         let (mut socket, _) = listener.accept().unwrap();
         // A plaintext record: alert (21), TLS 1.2 framing, 2 bytes: fatal (2), unknown_ca (48).
         socket.write_all(&[21, 3, 3, 0, 2, 2, 48]).unwrap();
@@ -701,7 +705,7 @@ mod tests {
             reset(socket);
             refused
         });
-        let tcp = transport::connect(&addr, Duration::from_secs(30)).unwrap();
+        let tcp = transport::connect(&addr, Duration::from_secs(30), None).unwrap();
         let stream = TlsStream::connect(
             tcp,
             &client,

@@ -394,8 +394,7 @@ impl Driver {
                 let result = outcome.unwrap_or_else(|err| badrpc(&err));
                 let _ = events.send(Event::Resolved { id, result });
             });
-        if let Err(err) = spawned {
-            let failed = Error::Io(err);
+        if let Err(failed) = spawned {
             let _ = self.events.send(Event::Resolved {
                 id,
                 result: badrpc(&failed),
