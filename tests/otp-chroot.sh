@@ -73,16 +73,17 @@ add_ssl() {
     echo "==> $dir: erlang-ssl installed"
 }
 
-# A chroot is about 350 MB, and more while debootstrap holds the packages it unpacks. On a full
-# disk debootstrap fails with words that hide the cause ("Tried to extract package, but file
-# already exists"), so the free space is checked before and named after a failure.
-NEED_MB=1024
+# A chroot is about 350 MB, and more while debootstrap holds the packages it unpacks; two are
+# built side by side while the build itself grows. On a full disk debootstrap fails with words
+# that hide the cause ("Tried to extract package, but file already exists"), so the free space
+# is checked before and named after a failure.
+NEED_MB=2048
 
 check_space() {
     local free_mb
     free_mb=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')
     [ "$free_mb" -ge "$NEED_MB" ] ||
-        die "only $free_mb MB free on the file system of $1; a chroot needs about $NEED_MB MB"
+        die "only $free_mb MB free on the file system of $1; building a chroot wants $NEED_MB MB free"
 }
 
 build() {

@@ -347,8 +347,11 @@ pub unsafe extern "C" fn erldp_node_start(
 /// connections and mailboxes (linked processes get exit signals, monitoring
 /// ones `DOWN`), and fails pending calls with `ERLDP_ERR_CLOSED`. Threads
 /// blocked in `erldp_receive` on its mailboxes return `ERLDP_ERR_CLOSED`;
-/// the mailbox handles stay valid until `erldp_mailbox_close`. No other
-/// call may use this node handle at the same time or after. NULL is
+/// the mailbox handles stay valid until `erldp_mailbox_close`. Returns once
+/// the node's threads have ended, after the callbacks of `erldp_serve` and
+/// `erldp_expose` that run have returned: do not call it holding a lock
+/// such a callback takes (from a callback itself it does not wait). No
+/// other call may use this node handle at the same time or after. NULL is
 /// ignored.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {

@@ -267,8 +267,8 @@ impl Inbox {
     /// through something other than a thread (a file descriptor an event
     /// loop watches), then taking the message where the waiting ended.
     /// A message that a receive callback takes is not queued, and no
-    /// watcher hears of it; one that is queued, every watcher and blocked
-    /// receive hears of, and the first to take it has it.
+    /// watcher hears of it; one that is queued, every watcher hears of (and
+    /// a blocked receive may take it first): the first to take it has it.
     pub(crate) fn when_ready(
         self: &Arc<Self>,
         timeout: Duration,

@@ -396,8 +396,10 @@ impl Node {
     /// mailbox, and fails pending calls with [`Error::Closed`]. Returns when
     /// the node's threads have ended, so that nothing of it runs on: the
     /// handlers of [`serve`](Self::serve) and [`expose`](Self::expose) that
-    /// run return first (their replies fail), and a handshake under way
-    /// ends within the [setup timeout](crate::NodeBuilder::setup_timeout).
+    /// run return first (their replies fail), and the sockets of connects
+    /// and handshakes under way (EPMD look-ups included) are shut down, so
+    /// they end at once rather than at the
+    /// [setup timeout](crate::NodeBuilder::setup_timeout).
     /// Called on one of those threads (from a callback or a handler), it
     /// cannot wait for itself, nor for another that may wait for it: then
     /// they end right after. Closing again from another thread waits for
