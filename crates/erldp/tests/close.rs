@@ -326,12 +326,14 @@ fn closing_cuts_silent_handshakes_short() {
         Vec::<String>::new(),
         "threads left after close"
     );
+    let connected = connecting.wait(T);
     assert!(
-        connecting.wait(T).is_err(),
-        "the connect under way fails when the node closes"
+        matches!(connected, Err(erldp::Error::Closed)),
+        "the connect under way fails as closed: {connected:?}"
     );
+    let connected = dropped.wait(T);
     assert!(
-        dropped.wait(T).is_err(),
-        "the connect whose SYNs are dropped fails when the node closes"
+        matches!(connected, Err(erldp::Error::Closed)),
+        "the connect whose SYNs are dropped fails as closed: {connected:?}"
     );
 }

@@ -424,12 +424,15 @@ impl NodeInner {
                     ),
                 }
             }
+            // Cut short by close, whatever the socket said.
+            Err(_) if self.is_closed() => Error::Closed,
             Err(err) => err,
         };
         self.forget_attempt(peer, attempt);
         let result = attempt.settle(Err(failure));
-        if let Err(err) = &result {
-            log::warn!(target: LOG, "connecting to {peer} failed: {err}");
+        match &result {
+            Err(Error::Closed) | Ok(_) => {}
+            Err(err) => log::warn!(target: LOG, "connecting to {peer} failed: {err}"),
         }
         result
     }
@@ -664,8 +667,11 @@ impl NodeInner {
                     let spawned = self.threads.spawn("erldp-handshake".into(), move || {
                         pending.0.accept_one(tcp);
                     });
-                    if let Err(err) = spawned {
-                        log::error!(target: LOG, "cannot start a handshake thread: {err}");
+                    match spawned {
+                        Ok(()) | Err(Error::Closed) => {}
+                        Err(err) => {
+                            log::error!(target: LOG, "cannot start a handshake thread: {err}")
+                        }
                     }
                 }
                 Err(err) => {
@@ -844,8 +850,10 @@ impl NodeInner {
 
     /// Closes every connection, flushing each for a moment, and fails the
     /// attempts under way: the node is closing.
+    /// Closes the connections and fails our attempts with `Closed`, then
+    /// cuts short what is still connecting: the attempts fail first, so
+    /// that their waiters hear `Closed`, not the error of a connect cut.
     pub(super) fn close_connections(&self) {
-        self.conns.handshaking.cut_all();
         let entries: Vec<Entry> = self
             .conns
             .table
@@ -859,5 +867,6 @@ impl NodeInner {
                 Entry::Connecting(attempt) => attempt.finish(Err(Error::Closed)),
             }
         }
+        self.conns.handshaking.cut_all();
     }
 }
