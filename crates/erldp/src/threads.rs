@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 
 thread_local! {
     static OURS: Cell<bool> = const { Cell::new(false) };
+    static CLOSING: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Starts a thread named `name` that counts as one of ErlDP's.
@@ -33,9 +34,28 @@ pub(crate) fn spawn(
     })
 }
 
-/// Whether the calling thread is one that ErlDP started.
+/// Whether the calling thread may not wait for a node's threads: it is one
+/// that ErlDP started, or it is stopping a node ([`Closing`]), where
+/// callbacks run (a mailbox's receive callback gets `Closed` there) and a
+/// close they make cannot wait for what the outer close has not stopped yet.
 pub(crate) fn is_ours() -> bool {
-    OURS.with(Cell::get)
+    OURS.with(Cell::get) || CLOSING.with(Cell::get) > 0
+}
+
+/// Marks the calling thread as stopping a node, until dropped.
+pub(crate) struct Closing(());
+
+impl Closing {
+    pub(crate) fn enter() -> Closing {
+        CLOSING.with(|closing| closing.set(closing.get() + 1));
+        Closing(())
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        CLOSING.with(|closing| closing.set(closing.get() - 1));
+    }
 }
 
 /// Waits for `thread` to end, unless the caller is one of ours (see the

@@ -269,6 +269,39 @@ fn two_closes_at_once_both_wait_for_the_handlers() {
     );
 }
 
+/// A receive callback that closes the node, called with `Closed` on the
+/// thread that closes it: its close cannot wait for what the outer close
+/// has not stopped yet, and does not (it waited for ever); the outer close
+/// then waits for everything.
+#[test]
+fn a_close_inside_a_close_does_not_wait_for_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let peer = BeamPeer::start();
+    let node = node_for(&peer);
+    node.connect(peer.node()).expect("connect");
+    let (tx, rx) = mpsc::channel();
+    let closer = node.clone();
+    // Kept open until the node closes it.
+    let inbox = node.mailbox(None).expect("mailbox");
+    inbox.recv_async(Duration::from_secs(3600), move |result| {
+        closer.close();
+        tx.send(matches!(result, Err(erldp::Error::Closed)))
+            .expect("send");
+    });
+    let closing = std::thread::spawn(move || node.close());
+    assert!(
+        rx.recv_timeout(T).expect("the callback's close returned"),
+        "the callback got Closed"
+    );
+    closing.join().expect("closed");
+    drop(inbox);
+    assert_eq!(
+        node_threads(),
+        Vec::<String>::new(),
+        "threads left after close"
+    );
+}
+
 /// Connects and handshakes under way when the node closes: a peer that
 /// connected and sends nothing, ours to a listener that answers nothing,
 /// ours to a host that drops our SYNs (a listener whose accept queue is

@@ -307,6 +307,7 @@ impl NodeInner {
     /// waited for.
     fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
+            let _closing = crate::threads::Closing::enter();
             self.stop_cluster();
             self.listener.stop();
             self.registration.lock().take();

@@ -67,6 +67,8 @@ pub(crate) struct Workers {
     /// for the first to be done rather than finding nothing left to join
     /// and returning while a handler still runs.
     joining: Mutex<()>,
+    /// Told when the pool closes, for a [`Workers::join`] that came first.
+    closing: Condvar,
 }
 
 struct State {
@@ -95,6 +97,7 @@ impl Workers {
             }),
             work: Condvar::new(),
             joining: Mutex::new(()),
+            closing: Condvar::new(),
         })
     }
 
@@ -184,19 +187,27 @@ impl Workers {
             std::mem::take(&mut state.jobs)
         };
         self.work.notify_all();
+        self.closing.notify_all();
         drop(dropped);
     }
 
-    /// Waits until the threads of the [`close`](Self::close)d pool have
-    /// ended, each after the job it runs returns; on one of ErlDP's
+    /// Waits until the pool is [`close`](Self::close)d (by another thread,
+    /// when a second close of the node gets here first) and its threads
+    /// have ended, each after the job it runs returns; on one of ErlDP's
     /// threads, returns at once (see the module documentation).
     pub(crate) fn join(&self) {
         if threads::is_ours() {
             return;
         }
         let _joining = self.joining.lock();
-        // A closed pool starts no thread: those taken here are all.
-        let started = std::mem::take(&mut self.state.lock().started);
+        let started = {
+            let mut state = self.state.lock();
+            while !state.closed {
+                self.closing.wait(&mut state);
+            }
+            // A closed pool starts no thread: those taken here are all.
+            std::mem::take(&mut state.started)
+        };
         for thread in started {
             // A thread that panicked has ended all the same.
             let _ = thread.join();
