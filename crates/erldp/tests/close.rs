@@ -62,6 +62,40 @@ fn assert_no_node_threads() {
     );
 }
 
+/// `gen_server:call({Name, Us}, go, infinity)` made on the peer, which
+/// does not wait for it.
+fn call_from(peer: &mut BeamPeer, name: &str, us: &str) {
+    peer.eval_ok(&format!(
+        "spawn(fun() -> catch gen_server:call({{{name}, '{us}'}}, go, infinity) end), ok."
+    ));
+}
+
+/// A served name `slow` whose handler the peer has called and which runs
+/// until the node closes, then takes a while and sets the flag last: a
+/// close that did not wait would return before it is set.
+fn slow_call_under_way(
+    peer: &mut BeamPeer,
+    node: &erldp::Node,
+) -> (erldp::Served, Arc<AtomicBool>) {
+    let (entered_tx, entered) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let waits = node.mailbox(None).expect("mailbox");
+    let served = {
+        let finished = Arc::clone(&finished);
+        node.serve("slow", move |_| {
+            entered_tx.send(()).expect("send");
+            let woke = waits.recv();
+            std::thread::sleep(Duration::from_millis(300));
+            finished.store(woke.is_err(), Ordering::SeqCst);
+            Ok(Reply::Value(Term::atom("late")))
+        })
+        .expect("serve")
+    };
+    call_from(peer, "slow", node.name().as_str());
+    entered.recv_timeout(T).expect("the handler runs");
+    (served, finished)
+}
+
 #[test]
 fn closing_waits_for_the_nodes_threads() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,32 +167,8 @@ fn closing_waits_for_the_nodes_threads() {
 fn closing_waits_for_the_handlers_that_run() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut peer = BeamPeer::start();
-    let call = |peer: &mut BeamPeer, name: &str, us: &str| {
-        peer.eval_ok(&format!(
-            "spawn(fun() -> catch gen_server:call({{{name}, '{us}'}}, go, infinity) end), ok."
-        ));
-    };
-
     let node = node_for(&peer);
-    let us = node.name().to_string();
-    let (entered_tx, entered) = mpsc::channel();
-    let finished = Arc::new(AtomicBool::new(false));
-    let waits = node.mailbox(None).expect("mailbox");
-    let _served = {
-        let finished = Arc::clone(&finished);
-        node.serve("slow", move |_| {
-            entered_tx.send(()).expect("send");
-            // Ends when the node closes, and what follows takes a while:
-            // a close that did not wait would return before it is done.
-            let woke = waits.recv();
-            std::thread::sleep(Duration::from_millis(300));
-            finished.store(woke.is_err(), Ordering::SeqCst);
-            Ok(Reply::Value(Term::atom("late")))
-        })
-        .expect("serve")
-    };
-    call(&mut peer, "slow", &us);
-    entered.recv_timeout(T).expect("the handler runs");
+    let (_served, finished) = slow_call_under_way(&mut peer, &node);
     node.close();
     assert!(
         finished.load(Ordering::SeqCst),
@@ -194,9 +204,9 @@ fn closing_waits_for_the_handlers_that_run() {
             Ok(Reply::Value(Term::atom("closed")))
         })
         .expect("serve");
-    call(&mut peer, "held", &us);
+    call_from(&mut peer, "held", &us);
     entered.recv_timeout(T).expect("the held handler runs");
-    call(&mut peer, "closer", &us);
+    call_from(&mut peer, "closer", &us);
     assert!(
         closed
             .recv_timeout(T)
@@ -223,25 +233,7 @@ fn two_closes_at_once_both_wait_for_the_handlers() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut peer = BeamPeer::start();
     let node = node_for(&peer);
-    let us = node.name().to_string();
-    let (entered_tx, entered) = mpsc::channel();
-    let finished = Arc::new(AtomicBool::new(false));
-    let waits = node.mailbox(None).expect("mailbox");
-    let _served = {
-        let finished = Arc::clone(&finished);
-        node.serve("slow", move |_| {
-            entered_tx.send(()).expect("send");
-            let woke = waits.recv();
-            std::thread::sleep(Duration::from_millis(300));
-            finished.store(woke.is_err(), Ordering::SeqCst);
-            Ok(Reply::Value(Term::atom("late")))
-        })
-        .expect("serve")
-    };
-    peer.eval_ok(&format!(
-        "spawn(fun() -> catch gen_server:call({{slow, '{us}'}}, go, infinity) end), ok."
-    ));
-    entered.recv_timeout(T).expect("the handler runs");
+    let (_served, finished) = slow_call_under_way(&mut peer, &node);
     let second = {
         let (node, finished) = (node.clone(), Arc::clone(&finished));
         std::thread::spawn(move || {
