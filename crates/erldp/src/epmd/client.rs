@@ -162,12 +162,7 @@ pub fn names(host: &str, epmd_port: u16, timeout: Duration) -> Result<Vec<(Strin
 /// program that merely accepts connections on that port does not count.
 pub fn alive(epmd_port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let epmd = Endpoint {
-        host: "127.0.0.1",
-        addrs: None,
-        port: epmd_port,
-        cutoff: None,
-    };
+    let epmd = Endpoint::local(epmd_port);
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
         let mut header = [0; 4];
         read_exact_by(stream, &mut header, deadline)?;
@@ -223,12 +218,7 @@ pub fn register(
 ) -> Result<Registration> {
     check_name(name)?;
     let deadline = Instant::now() + timeout;
-    let epmd = Endpoint {
-        host: "127.0.0.1",
-        addrs: None,
-        port: epmd_port,
-        cutoff: None,
-    };
+    let epmd = Endpoint::local(epmd_port);
     let info = NodeInfo {
         port: listen_port,
         node_type: if hidden {
@@ -412,6 +402,16 @@ impl RequestFailure {
 }
 
 impl Endpoint<'_> {
+    /// The EPMD of this host, where nodes register.
+    fn local(port: u16) -> Endpoint<'static> {
+        Endpoint {
+            host: "127.0.0.1",
+            addrs: None,
+            port,
+            cutoff: None,
+        }
+    }
+
     /// Connects, sends `request` and reads the reply with `read_reply`, all
     /// by `deadline`. The connection comes back too, for registrations.
     fn ask<T>(
