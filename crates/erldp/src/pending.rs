@@ -11,14 +11,13 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::dest::Dest;
 use crate::term::Atom;
-use crate::threads;
+use crate::threads::Threads;
 use crate::{Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -501,9 +500,8 @@ type TimerAction = Box<dyn FnOnce() + Send>;
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
     wake: Condvar,
-    /// Held by a thread in [`Timer::join`], so that a second closer waits
-    /// for the thread the first one took.
-    joining: Mutex<()>,
+    /// Its thread, for [`Timer::join`].
+    thread: Threads,
 }
 
 #[derive(Default)]
@@ -513,7 +511,6 @@ struct TimerState {
     next_id: u64,
     running: bool,
     stopped: bool,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Timer {
@@ -521,7 +518,7 @@ impl Timer {
         Arc::new(Timer {
             state: Mutex::new(TimerState::default()),
             wake: Condvar::new(),
-            joining: Mutex::new(()),
+            thread: Threads::default(),
         })
     }
 
@@ -544,9 +541,12 @@ impl Timer {
         if !state.running {
             state.running = true;
             let timer = Arc::downgrade(self);
-            match threads::spawn("erldp-timer".into(), move || Timer::run(timer)) {
-                Ok(thread) => state.thread = Some(thread),
-                Err(_) => state.running = false,
+            if self
+                .thread
+                .spawn("erldp-timer".into(), move || Timer::run(timer))
+                .is_err()
+            {
+                state.running = false;
             }
         }
         drop(state);
@@ -575,16 +575,9 @@ impl Timer {
     }
 
     /// Waits for the thread of a [`stop`](Self::stop)ped timer to end (see
-    /// [`threads::join`]).
+    /// [`Threads::join_all`]).
     pub(crate) fn join(&self) {
-        if threads::is_ours() {
-            return;
-        }
-        let _joining = self.joining.lock();
-        let thread = self.state.lock().thread.take();
-        if let Some(thread) = thread {
-            threads::join(thread);
-        }
+        self.thread.join_all();
     }
 
     fn run(timer: Weak<Timer>) {

@@ -58,15 +58,6 @@ impl Drop for Closing {
     }
 }
 
-/// Waits for `thread` to end, unless the caller is one of ours (see the
-/// module documentation).
-pub(crate) fn join(thread: JoinHandle<()>) {
-    if !is_ours() {
-        // A thread that panicked has ended all the same.
-        let _ = thread.join();
-    }
-}
-
 /// The threads a node started and has not waited for.
 #[derive(Default)]
 pub(crate) struct Threads {

@@ -23,12 +23,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::threads;
+use crate::threads::{self, Threads};
 
 /// A thread idle this long ends.
 pub(crate) const IDLE: Duration = Duration::from_secs(10);
@@ -63,10 +62,8 @@ pub(crate) struct Workers {
     max: usize,
     state: Mutex<State>,
     work: Condvar,
-    /// Held by a thread in [`Workers::join`], so that a second closer waits
-    /// for the first to be done rather than finding nothing left to join
-    /// and returning while a handler still runs.
-    joining: Mutex<()>,
+    /// The pool's threads, for [`Workers::join`].
+    threads: Threads,
     /// Told when the pool closes, for a [`Workers::join`] that came first.
     closing: Condvar,
 }
@@ -74,9 +71,6 @@ pub(crate) struct Workers {
 struct State {
     jobs: VecDeque<Job>,
     threads: usize,
-    /// The threads started, for [`Workers::join`]; those that ended go when
-    /// the next one starts.
-    started: Vec<JoinHandle<()>>,
     idle: usize,
     closed: bool,
 }
@@ -91,12 +85,11 @@ impl Workers {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 threads: 0,
-                started: Vec::new(),
                 idle: 0,
                 closed: false,
             }),
             work: Condvar::new(),
-            joining: Mutex::new(()),
+            threads: Threads::default(),
             closing: Condvar::new(),
         })
     }
@@ -132,11 +125,8 @@ impl Workers {
         state.threads += 1;
         let pool = Arc::clone(self);
         let name = format!("erldp-h-{}-{}", self.name, state.threads);
-        match threads::spawn(name, move || pool.run()) {
-            Ok(thread) => {
-                state.started.retain(|thread| !thread.is_finished());
-                state.started.push(thread);
-            }
+        match self.threads.spawn(name, move || pool.run()) {
+            Ok(()) => {}
             Err(err) => {
                 state.threads -= 1;
                 log::error!(target: "erldp::node", "cannot start a handler thread: {err}");
@@ -199,19 +189,13 @@ impl Workers {
         if threads::is_ours() {
             return;
         }
-        let _joining = self.joining.lock();
-        let started = {
-            let mut state = self.state.lock();
-            while !state.closed {
-                self.closing.wait(&mut state);
-            }
-            // A closed pool starts no thread: those taken here are all.
-            std::mem::take(&mut state.started)
-        };
-        for thread in started {
-            // A thread that panicked has ended all the same.
-            let _ = thread.join();
+        let mut state = self.state.lock();
+        while !state.closed {
+            self.closing.wait(&mut state);
         }
+        drop(state);
+        // A closed pool starts no thread: all are there to join.
+        self.threads.join_all();
     }
 
     /// How many threads the pool has now.
