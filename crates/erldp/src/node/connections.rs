@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ pub(super) struct Connections {
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
-    /// The sockets of handshakes under way, both ways (see [`Handshaking`]).
+    /// The sockets of connects and handshakes under way (see [`Handshaking`]).
     handshaking: Handshaking,
     /// Peers whose incoming handshake was admitted `ok` while we had no
     /// entry for them, and has not ended (see [`Arriving`]).
@@ -53,50 +53,33 @@ pub(super) struct Connections {
 /// The sockets of the connects and handshakes under way, both ways, which
 /// close cuts short: it joins the threads that run them, and a peer that
 /// sends nothing (or a host that drops our SYNs, or an EPMD that answers
-/// nothing) would otherwise hold close up to the setup timeout.
+/// nothing) would otherwise hold close up to the setup timeout. Each
+/// connect or handshake holds its [`Cutoff`]; those that ended are gone
+/// from here when the next one starts.
 #[derive(Default)]
-struct Handshaking {
-    cutoffs: Mutex<HashMap<u64, Arc<Cutoff>>>,
-    next: AtomicU64,
-}
-
-/// The [`Cutoff`] of one connect or handshake, in [`Handshaking`] until it
-/// ends either way.
-struct Watched<'a> {
-    set: &'a Handshaking,
-    id: u64,
-    cutoff: Arc<Cutoff>,
-}
+struct Handshaking(Mutex<Vec<Weak<Cutoff>>>);
 
 impl Handshaking {
     /// A cutoff for a connect or handshake; `Closed` once the node is
     /// closed, checked under the lock that [`cut_all`](Self::cut_all)
     /// takes, so none is added after close cut the others.
-    fn watch(&self, node: &NodeInner) -> Result<Watched<'_>> {
-        let mut cutoffs = self.cutoffs.lock();
+    fn watch(&self, node: &NodeInner) -> Result<Arc<Cutoff>> {
+        let mut cutoffs = self.0.lock();
         if node.is_closed() {
             return Err(Error::Closed);
         }
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        cutoffs.retain(|cutoff| cutoff.strong_count() > 0);
         let cutoff = Arc::new(Cutoff::default());
-        cutoffs.insert(id, Arc::clone(&cutoff));
-        Ok(Watched {
-            set: self,
-            id,
-            cutoff,
-        })
+        cutoffs.push(Arc::downgrade(&cutoff));
+        Ok(cutoff)
     }
 
     fn cut_all(&self) {
-        for (_, cutoff) in self.cutoffs.lock().drain() {
-            cutoff.cut();
+        for cutoff in self.0.lock().drain(..) {
+            if let Some(cutoff) = cutoff.upgrade() {
+                cutoff.cut();
+            }
         }
-    }
-}
-
-impl Drop for Watched<'_> {
-    fn drop(&mut self) {
-        self.set.cutoffs.lock().remove(&self.id);
     }
 }
 
@@ -472,8 +455,8 @@ impl NodeInner {
         attempt: &Attempt,
         deadline: Instant,
     ) -> Result<(Box<dyn Transport>, Outcome)> {
-        let watched = self.conns.handshaking.watch(self)?;
-        let cutoff = Some(&*watched.cutoff);
+        let cutoff = self.conns.handshaking.watch(self)?;
+        let cutoff = Some(&*cutoff);
         let addrs = self.peer_address(peer, deadline, cutoff)?;
         let transport = self
             .proto
@@ -687,12 +670,12 @@ impl NodeInner {
     /// connection.
     fn accept_one(self: &Arc<Self>, tcp: Tcp) {
         let deadline = Instant::now() + self.setup_timeout;
-        let watched = self.conns.handshaking.watch(self).and_then(|watched| {
-            watched.cutoff.add(tcp.socket())?;
-            Ok(watched)
+        let cutoff = self.conns.handshaking.watch(self).and_then(|cutoff| {
+            cutoff.add(tcp.socket())?;
+            Ok(cutoff)
         });
-        let _watched = match watched {
-            Ok(watched) => watched,
+        let _cutoff = match cutoff {
+            Ok(cutoff) => cutoff,
             Err(err) => {
                 log::debug!(target: LOG, "incoming connection from {}: {err}", tcp.peer());
                 return;
@@ -848,11 +831,10 @@ impl NodeInner {
         true
     }
 
-    /// Closes every connection, flushing each for a moment, and fails the
-    /// attempts under way: the node is closing.
-    /// Closes the connections and fails our attempts with `Closed`, then
-    /// cuts short what is still connecting: the attempts fail first, so
-    /// that their waiters hear `Closed`, not the error of a connect cut.
+    /// Closes every connection, flushing each for a moment, and fails our
+    /// attempts with `Closed`, then cuts short what is still connecting: the
+    /// attempts fail first, so that their waiters hear `Closed`, not the
+    /// error of a connect cut.
     pub(super) fn close_connections(&self) {
         let entries: Vec<Entry> = self
             .conns
