@@ -143,12 +143,11 @@ impl ProtoDist {
     ) -> Result<Box<dyn Transport>> {
         let mut last_err = None;
         for addr in addrs {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return Err(Error::timeout(format!("connecting to {peer}")));
             }
             log::debug!(target: "erldp::node", "connecting to {peer} at {addr}");
-            match transport::connect(addr, left, cutoff) {
+            match transport::connect(addr, deadline, cutoff) {
                 Ok(tcp) => return self.secure(peer, addr, tcp, deadline),
                 Err(err) => {
                     last_err = Some(Error::connection(

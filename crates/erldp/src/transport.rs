@@ -178,6 +178,11 @@ impl Tcp {
         Ok(Tcp(stream))
     }
 
+    /// The socket, for a [`Cutoff`] to hold.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.0
+    }
+
     /// The socket, for a TLS session to take over.
     pub(crate) fn into_socket(self) -> TcpStream {
         self.0
@@ -190,15 +195,12 @@ impl Tcp {
     }
 }
 
-/// Connects to `addr`, giving up after `timeout` or when `cutoff` is cut.
+/// Connects to `addr`, giving up at `deadline` or when `cutoff` is cut.
 pub(crate) fn connect(
     addr: &SocketAddr,
-    timeout: Duration,
+    deadline: Instant,
     cutoff: Option<&Cutoff>,
 ) -> io::Result<Tcp> {
-    let deadline = Instant::now()
-        .checked_add(timeout)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "timeout too large"))?;
     Tcp::new(connect_until(addr, deadline, cutoff)?)
 }
 
@@ -502,18 +504,9 @@ pub(crate) fn listen_ipv6(port: u16, v6_only: bool) -> io::Result<TcpListener> {
     // As std's TcpListener::bind: a port in TIME_WAIT can be bound again.
     set(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, true)?;
     set(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6_only)?;
-    // SAFETY: sockaddr_in6 is plain data; all zeros is the unspecified address.
-    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-    addr.sin6_port = port.to_be();
-    // SAFETY: addr is a valid sockaddr_in6 of the length given.
-    check(unsafe {
-        libc::bind(
-            fd,
-            (&addr as *const libc::sockaddr_in6).cast(),
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-        )
-    })?;
+    let (addr, len) = sockaddr(&(std::net::Ipv6Addr::UNSPECIFIED, port).into());
+    // SAFETY: addr is a sockaddr_in6 of the length given.
+    check(unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_storage).cast(), len) })?;
     // SAFETY: fd is a bound socket.
     check(unsafe { libc::listen(fd, libc::SOMAXCONN) })?;
     Ok(TcpListener::from(socket))
@@ -574,13 +567,6 @@ impl Cutoff {
     }
 }
 
-impl Tcp {
-    /// The socket, for a [`Cutoff`] to hold.
-    pub(crate) fn socket(&self) -> &TcpStream {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,7 +586,8 @@ mod tests {
         let listener = Listener::bind(0, Family::Inet).expect("bind");
         let port = listener.port().expect("port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let client = connect(&addr, Duration::from_secs(5), None).expect("connect");
+        let client =
+            connect(&addr, Instant::now() + Duration::from_secs(5), None).expect("connect");
         let server = listener.accept().expect("accept");
         assert_eq!(client.try_write(b"hello").expect("write"), 5);
         let mut buf = BytesMut::with_capacity(64);

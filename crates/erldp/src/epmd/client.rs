@@ -454,8 +454,8 @@ impl Endpoint<'_> {
         }
         let mut first_error = None;
         for addr in addrs {
-            let left = time_left(deadline).map_err(|_| RequestFailure::TimedOut)?;
-            match transport::connect_until(&addr, Instant::now() + left, self.cutoff) {
+            time_left(deadline).map_err(|_| RequestFailure::TimedOut)?;
+            match transport::connect_until(&addr, deadline, self.cutoff) {
                 Ok(stream) => {
                     // Requests are one small write each; do not let Nagle
                     // hold them back.

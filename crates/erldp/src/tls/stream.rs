@@ -594,7 +594,8 @@ mod tests {
             let tcp = Tcp::new(socket).unwrap();
             TlsStream::accept(tcp, &server, "test client", deadline()).unwrap()
         });
-        let tcp = transport::connect(&addr, Duration::from_secs(30), None).unwrap();
+        let tcp =
+            transport::connect(&addr, Instant::now() + Duration::from_secs(30), None).unwrap();
         let client = TlsStream::connect(
             tcp,
             &config.client().unwrap(),
@@ -636,7 +637,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let tcp = transport::connect(
             &listener.local_addr().unwrap(),
-            Duration::from_secs(30),
+            Instant::now() + Duration::from_secs(30),
             None,
         )
         .unwrap();
@@ -705,7 +706,8 @@ mod tests {
             reset(socket);
             refused
         });
-        let tcp = transport::connect(&addr, Duration::from_secs(30), None).unwrap();
+        let tcp =
+            transport::connect(&addr, Instant::now() + Duration::from_secs(30), None).unwrap();
         let stream = TlsStream::connect(
             tcp,
             &client,
