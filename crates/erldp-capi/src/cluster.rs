@@ -7,8 +7,8 @@ use erldp::{Dest, Term, DEFAULT_SCOPE};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::mailbox::{self, erldp_mailbox, mailbox_of};
-use crate::node::{self, erldp_node, node_of};
+use crate::mailbox::{self, erldp_mailbox};
+use crate::node::{self, erldp_node};
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
 /// A global name: an atom, given as a string.
@@ -50,9 +50,9 @@ pub unsafe extern "C" fn erldp_register_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { global_name(name) }?;
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let registered = unsafe { ffi::out(registered, "registered") }?;
         ffi::write(registered, node.node.register_global(&name, mailbox.pid())?);
         Ok(())
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn erldp_unregister_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { global_name(name) }?;
         node.node.unregister_global(&name)?;
         Ok(())
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn erldp_whereis_global(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { global_name(name) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let pid = node.node.whereis_global(&name)?.ok_or_else(|| {
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn erldp_join(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         mailbox.join(scope, group)?;
         Ok(())
@@ -179,7 +179,7 @@ pub unsafe extern "C" fn erldp_leave(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         let left = unsafe { ffi::out(left, "left") }?;
         ffi::write(left, mailbox.leave(scope, &group)?);
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn erldp_members(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let (scope, group) = unsafe { pg_group(scope, group, group_len) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let members = node.node.members(scope, &group)?;
@@ -219,7 +219,7 @@ pub unsafe extern "C" fn erldp_members(
 pub unsafe extern "C" fn erldp_monitor_nodes(mailbox: *const erldp_mailbox) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         mailbox.monitor_nodes()?;
         Ok(())
     })
@@ -230,7 +230,7 @@ pub unsafe extern "C" fn erldp_monitor_nodes(mailbox: *const erldp_mailbox) -> e
 pub unsafe extern "C" fn erldp_demonitor_nodes(mailbox: *const erldp_mailbox) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         mailbox.demonitor_nodes()?;
         Ok(())
     })

@@ -7,20 +7,38 @@ use std::time::Duration;
 
 use erldp::term::{self, Term};
 
+use crate::fork::{self, Owner};
 use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Context, Outcome};
 use crate::ERLDP_INFINITY;
 
 /// A handle type of the header: what the entry points name its argument
-/// (a NULL one is reported under that name), and what messages call it.
+/// (a NULL one is reported under that name), what messages call it, and
+/// for one that holds a node's threads or sockets, the process it was made
+/// in (see `fork`).
 pub(crate) trait Handle {
     const ARG: &'static str;
     const NOUN: &'static str = Self::ARG;
+
+    fn owner(&self) -> Option<Owner> {
+        None
+    }
 }
 
-/// A shared reference to a handle the caller passed.
-pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T) -> Outcome<&'a T> {
+/// A shared reference to a handle the caller passed, in whatever process.
+pub(crate) unsafe fn present<'a, T: Handle>(ptr: *const T) -> Outcome<&'a T> {
     // SAFETY: the caller passes NULL or a live handle (the pointer contract).
     unsafe { ptr.as_ref() }.ok_or_else(|| invalid(format!("{} is NULL", T::ARG)))
+}
+
+/// A shared reference to a handle the caller passed, refused in a forked
+/// child when it is the parent's.
+pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T) -> Outcome<&'a T> {
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { present(ptr) }?;
+    if let Some(owner) = handle.owner() {
+        fork::check(owner, T::NOUN)?;
+    }
+    Ok(handle)
 }
 
 /// An out-pointer, checked before the call does any work so that a NULL one
@@ -111,25 +129,32 @@ pub(crate) unsafe fn part<T: Handle>(
 
 /// What an accessor that returns its value directly gives: `field` of the
 /// handle, or `fallback` for a NULL handle (or a panic), which sets the last
-/// error.
+/// error. A forked child reads the parent's handle as it was left.
 pub(crate) unsafe fn get<T: Handle, V>(
     ptr: *const T,
     fallback: V,
     field: impl FnOnce(&T) -> V,
 ) -> V {
     // SAFETY: forwarded from the caller.
-    guard_value(fallback, || Ok(field(unsafe { handle(ptr) }?)))
+    guard_value(fallback, || Ok(field(unsafe { present(ptr) }?)))
 }
 
 /// Takes back a handle the library allocated, for its `*_free` or `*_close`,
-/// and ends it with `end`; NULL is ignored.
-pub(crate) unsafe fn release<T>(ptr: *mut T, end: impl FnOnce(T)) {
+/// and ends it with `end`; NULL is ignored, and so is the parent's handle in
+/// a forked child (ending it there would shut the parent's connections down,
+/// or wait on a lock a parent's thread held at the fork).
+pub(crate) unsafe fn release<T: Handle>(ptr: *mut T, end: impl FnOnce(T)) {
     guard_value((), || {
-        if !ptr.is_null() {
-            // SAFETY: a handle the library allocated, freed once (the pointer
-            // contract).
-            end(*unsafe { Box::from_raw(ptr) });
+        // SAFETY: NULL or a live handle (the pointer contract).
+        let Some(handle) = (unsafe { ptr.as_ref() }) else {
+            return Ok(());
+        };
+        if handle.owner().is_some_and(Owner::forked) {
+            return Ok(());
         }
+        // SAFETY: a handle the library allocated, freed once (the pointer
+        // contract).
+        end(*unsafe { Box::from_raw(ptr) });
         Ok(())
     })
 }

@@ -7,11 +7,11 @@
 //! remembers its process: in another, calls on it fail with
 //! `ERLDP_ERR_CLOSED` and a last error that says to start a node in the
 //! child, and its `*_close` does nothing (the handle stays the parent's).
-//! (The core keeps its process-wide locks safe across `fork`.)
+//! `ffi::handle` and `ffi::release` apply this to each handle that gives its
+//! owner. (The core keeps its process-wide locks safe across `fork`.)
 
 use erldp::Error;
 
-use crate::ffi;
 use crate::status::{Context, Outcome};
 
 pub(crate) use erldp::fork::Owner;
@@ -22,17 +22,4 @@ pub(crate) fn check(owner: Owner, what: &str) -> Outcome {
         return Ok(());
     }
     Err(Error::Closed).context(owner.refusal(what, "erldp_node_start"))
-}
-
-/// `ffi::release` for a handle that holds a node's threads or sockets (its
-/// `owner`); in a forked child the handle is the parent's and is left as
-/// it is.
-pub(crate) unsafe fn release<T>(ptr: *mut T, owner: fn(&T) -> Owner, end: impl FnOnce(T)) {
-    // SAFETY: NULL or a live handle (the pointer contract); reading its
-    // owner cannot panic.
-    if unsafe { ptr.as_ref() }.is_some_and(|handle| owner(handle).forked()) {
-        return;
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { ffi::release(ptr, end) }
 }

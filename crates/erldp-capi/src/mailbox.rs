@@ -2,15 +2,16 @@
 //! links and monitors.
 
 use std::ffi::c_char;
+use std::ops::Deref;
 use std::time::Instant;
 
 use erldp::{Dest, Error, Mailbox, Pid, Ref, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::fork::{self, Owner};
+use crate::fork::Owner;
 use crate::message::erldp_message;
-use crate::node::{self, erldp_node, node_of};
+use crate::node::{self, erldp_node};
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
@@ -25,13 +26,19 @@ pub struct erldp_mailbox {
 
 impl ffi::Handle for erldp_mailbox {
     const ARG: &'static str = "mailbox";
+
+    fn owner(&self) -> Option<Owner> {
+        Some(self.owner)
+    }
 }
 
-pub(crate) unsafe fn mailbox_of<'a>(ptr: *const erldp_mailbox) -> Outcome<&'a Mailbox> {
-    // SAFETY: forwarded from the caller.
-    let handle = unsafe { ffi::handle(ptr) }?;
-    fork::check(handle.owner, "mailbox")?;
-    Ok(&handle.mailbox)
+/// A mailbox handle is the core's mailbox, used from C.
+impl Deref for erldp_mailbox {
+    type Target = Mailbox;
+
+    fn deref(&self) -> &Mailbox {
+        &self.mailbox
+    }
 }
 
 fn pid_arg(term: Term, name: &str) -> Outcome<Pid> {
@@ -64,7 +71,7 @@ pub unsafe extern "C" fn erldp_mailbox_new(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { ffi::opt_str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let mailbox = node.node.mailbox(name)?;
@@ -88,7 +95,7 @@ pub unsafe extern "C" fn erldp_mailbox_register(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let name = unsafe { ffi::str(name, "name") }?;
         mailbox.register(name)?;
         Ok(())
@@ -104,7 +111,7 @@ pub unsafe extern "C" fn erldp_mailbox_pid(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         ffi::write(out, erldp_buf::encoded(&Term::Pid(mailbox.pid()))?);
         Ok(())
@@ -124,7 +131,7 @@ pub unsafe extern "C" fn erldp_mailbox_set_queue_limit(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         mailbox.set_queue_limit(node::queue_limit(limit));
         Ok(())
     })
@@ -152,13 +159,7 @@ pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) ->
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_close(mailbox: *mut erldp_mailbox) {
     // SAFETY: NULL or a mailbox the library allocated (the pointer contract).
-    unsafe {
-        fork::release(
-            mailbox,
-            |mailbox| mailbox.owner,
-            |owned| owned.mailbox.close(Term::atom("normal")),
-        )
-    }
+    unsafe { ffi::release(mailbox, |owned| owned.mailbox.close(Term::atom("normal"))) }
 }
 
 /// Like `erldp_mailbox_close`, with the exit reason given as ETF (linked
@@ -172,7 +173,7 @@ pub unsafe extern "C" fn erldp_mailbox_close_with_reason(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        if unsafe { ffi::handle(mailbox) }?.owner.forked() {
+        if unsafe { ffi::present(mailbox) }?.owner.forked() {
             return Ok(());
         }
         let reason = unsafe { ffi::term(reason, reason_len, "reason") }?;
@@ -214,7 +215,7 @@ pub(crate) unsafe fn send_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let dest = dest()?;
         let msg = unsafe { ffi::bytes(msg, msg_len, "msg") }?;
         // Decode errors name the `msg` argument, like those of the other
@@ -253,7 +254,7 @@ pub unsafe extern "C" fn erldp_receive(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let started = Instant::now();
         let message = mailbox
@@ -279,7 +280,7 @@ unsafe fn on_pid(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
         Ok(op(mailbox, pid)?)
     })
@@ -317,7 +318,7 @@ pub(crate) unsafe fn monitor_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let target = target()?;
         let out = unsafe { ffi::out(out, "out") }?;
         let reference = mailbox.monitor(&target)?;
@@ -352,7 +353,7 @@ pub unsafe extern "C" fn erldp_demonitor(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let reference = ref_arg(unsafe { ffi::term(reference, ref_len, "ref") }?, "ref")?;
         mailbox.demonitor(reference)?;
         Ok(())
@@ -367,7 +368,7 @@ unsafe fn on_node(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { mailbox_of(mailbox) }?;
+        let mailbox = unsafe { ffi::handle(mailbox) }?;
         let node = unsafe { ffi::str(node, "node") }?;
         Ok(op(mailbox, node)?)
     })

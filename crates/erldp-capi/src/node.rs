@@ -10,7 +10,7 @@ use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::fork::{self, Owner};
+use crate::fork::Owner;
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
 /// How a node uses EPMD, the Erlang port mapper.
@@ -156,14 +156,10 @@ pub struct erldp_node {
 
 impl ffi::Handle for erldp_node {
     const ARG: &'static str = "node";
-}
 
-/// The node behind a handle, refused in a forked child.
-pub(crate) unsafe fn node_of<'a>(ptr: *const erldp_node) -> Outcome<&'a erldp_node> {
-    // SAFETY: forwarded from the caller.
-    let node = unsafe { ffi::handle(ptr) }?;
-    fork::check(node.owner, "node")?;
-    Ok(node)
+    fn owner(&self) -> Option<Owner> {
+        Some(self.owner)
+    }
 }
 
 /// Fills `options` with the defaults: hidden, `ERLDP_EPMD_AUTO`, EPMD port
@@ -356,7 +352,7 @@ pub unsafe extern "C" fn erldp_node_start(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_node_close(node: *mut erldp_node) {
     // SAFETY: NULL or a node the library allocated (the pointer contract).
-    unsafe { fork::release(node, |node| node.owner, |owned| owned.node.close()) }
+    unsafe { ffi::release(node, |owned| owned.node.close()) }
 }
 
 /// The full node name, `name@host`: a string owned by the node handle,
@@ -386,7 +382,7 @@ pub unsafe extern "C" fn erldp_connect(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         node.node.connect(peer)?;
         Ok(())
@@ -404,7 +400,7 @@ pub unsafe extern "C" fn erldp_connect_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let host = unsafe { ffi::str(host, "host") }?;
         node.node.connect_to(peer, (host, port))?;
@@ -422,7 +418,7 @@ pub unsafe extern "C" fn erldp_ping(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let pong = unsafe { ffi::out(pong, "pong") }?;
         ffi::write(pong, node.node.ping(peer));
@@ -439,7 +435,7 @@ pub unsafe extern "C" fn erldp_nodes(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let nodes = Term::List(node.node.nodes().into_iter().map(Term::Atom).collect());
         ffi::write(out, erldp_buf::encoded(&nodes)?);
@@ -468,7 +464,7 @@ pub unsafe extern "C" fn erldp_rpc(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let function = unsafe { ffi::str(function, "function") }?;
@@ -522,7 +518,7 @@ pub(crate) unsafe fn call_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let dest = dest()?;
         let request = unsafe { ffi::term(request, request_len, "request") }?;
         let out = unsafe { ffi::out(out, "out") }?;
@@ -578,7 +574,7 @@ unsafe fn cast_to(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let dest = dest()?;
         let request = unsafe { ffi::term(request, request_len, "request") }?;
         node.node.cast(&dest, request)?;
@@ -631,7 +627,7 @@ pub unsafe extern "C" fn erldp_reply(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let from = unsafe { ffi::term(from, from_len, "from") }?;
         let reply = unsafe { ffi::term(reply, reply_len, "reply") }?;
         node.node.reply(&from, reply).context("from")

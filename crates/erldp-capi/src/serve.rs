@@ -22,8 +22,8 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
-use crate::fork::{self, Owner};
-use crate::node::{erldp_node, node_of};
+use crate::fork::Owner;
+use crate::node::erldp_node;
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
 /// How a request reached the callback.
@@ -87,11 +87,24 @@ pub struct erldp_served(Registration<Served>);
 
 impl ffi::Handle for erldp_served {
     const ARG: &'static str = "served";
+    const NOUN: &'static str = "served name";
+
+    fn owner(&self) -> Option<Owner> {
+        Some(self.0.owner)
+    }
 }
 
 /// A module exposed by `erldp_expose`; `erldp_exposed_close` stops exposing
 /// it and frees it.
 pub struct erldp_exposed(Registration<Exposed>);
+
+impl ffi::Handle for erldp_exposed {
+    const ARG: &'static str = "exposed";
+
+    fn owner(&self) -> Option<Owner> {
+        Some(self.0.owner)
+    }
+}
 
 /// What a served name and an exposed module hold: the core's handle (`H`),
 /// the callbacks that closing waits for, and the process it belongs to.
@@ -366,7 +379,7 @@ pub unsafe extern "C" fn erldp_serve_with(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { ffi::str(name, "name") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let served = Handler::new(callback, userdata)?.register(|handler| {
@@ -417,7 +430,7 @@ pub unsafe extern "C" fn erldp_expose_with(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let module = unsafe { ffi::str(module, "module") }?;
         let out = unsafe { ffi::out(out, "out") }?;
         let exposed = Handler::new(callback, userdata)?.register(|handler| {
@@ -464,7 +477,7 @@ pub unsafe extern "C" fn erldp_served_pid(
 #[no_mangle]
 pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
     // SAFETY: NULL or a handle the library allocated (the pointer contract).
-    unsafe { fork::release(served, |served| served.0.owner, |served| served.0.stop()) }
+    unsafe { ffi::release(served, |served| served.0.stop()) }
 }
 
 /// Stops exposing the module (calls that wait get `undef`), waits for its
@@ -473,13 +486,7 @@ pub unsafe extern "C" fn erldp_served_close(served: *mut erldp_served) {
 #[no_mangle]
 pub unsafe extern "C" fn erldp_exposed_close(exposed: *mut erldp_exposed) {
     // SAFETY: NULL or a handle the library allocated (the pointer contract).
-    unsafe {
-        fork::release(
-            exposed,
-            |exposed| exposed.0.owner,
-            |exposed| exposed.0.stop(),
-        )
-    }
+    unsafe { ffi::release(exposed, |exposed| exposed.0.stop()) }
 }
 
 /// Stops serving or exposing (`end`) what `name`, the argument `arg`,
@@ -494,7 +501,7 @@ unsafe fn withdraw(
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { node_of(node) }?;
+        let node = unsafe { ffi::handle(node) }?;
         let name = unsafe { ffi::str(name, arg) }?;
         if end(&node.node, name) {
             Ok(())

@@ -1650,6 +1650,9 @@ static void test_fork(void) {
         LAST_ERROR_MENTIONS("this mailbox belongs to process");
         erldp_mailbox *other = NULL;
         EXPECT(ERLDP_ERR_CLOSED, erldp_mailbox_new(node, NULL, &other));
+        erldp_buf *served_pid = NULL;
+        EXPECT(ERLDP_ERR_CLOSED, erldp_served_pid(served, &served_pid));
+        LAST_ERROR_MENTIONS("this served name belongs to process");
         erldp_served_close(served);
         erldp_mailbox_close(box);
         erldp_node_close(node);
