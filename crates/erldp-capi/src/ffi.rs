@@ -8,7 +8,9 @@ use std::time::Duration;
 use erldp::term::{self, Term};
 
 use crate::fork::{self, Owner};
-use crate::status::{erldp_status, guard, guard_value, invalid, not_found, Context, Outcome};
+use crate::status::{
+    erldp_status, guard, guard_value, invalid, not_found, Context, Failure, Outcome,
+};
 use crate::ERLDP_INFINITY;
 
 /// A handle type of the header: what the entry points name its argument
@@ -202,6 +204,20 @@ pub(crate) unsafe fn term(data: *const u8, len: usize, name: &str) -> Outcome<Te
     term::decode(bytes).context(name)
 }
 
+/// A term argument (ETF) that must be `kind` ("a pid"): what `pick`
+/// (`Term::as_pid`) finds in it.
+pub(crate) unsafe fn term_of_kind<V>(
+    data: *const u8,
+    len: usize,
+    name: &str,
+    kind: &str,
+    pick: fn(&Term) -> Option<V>,
+) -> Outcome<V> {
+    // SAFETY: forwarded from the caller.
+    let term = unsafe { term(data, len, name) }?;
+    pick(&term).ok_or_else(|| wrong_kind(name, kind, &term))
+}
+
 /// A timeout in milliseconds; `ERLDP_INFINITY` waits for ever.
 pub(crate) fn timeout(ms: u32) -> Duration {
     if ms == ERLDP_INFINITY {
@@ -209,6 +225,12 @@ pub(crate) fn timeout(ms: u32) -> Duration {
     } else {
         Duration::from_millis(u64::from(ms))
     }
+}
+
+/// `ERLDP_ERR_ARG` for the term argument `name`, which is not `kind` ("a
+/// pid").
+pub(crate) fn wrong_kind(name: &str, kind: &str, term: &Term) -> Failure {
+    invalid(format!("{name} must be {kind}, not {}", type_name(term)))
 }
 
 /// The name of a term's type, for messages about a term of the wrong kind.

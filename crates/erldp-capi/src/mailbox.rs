@@ -5,14 +5,14 @@ use std::ffi::c_char;
 use std::ops::Deref;
 use std::time::Instant;
 
-use erldp::{Dest, Error, Mailbox, Pid, Ref, Term};
+use erldp::{Dest, Error, Mailbox, Pid, Term};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::fork::Owner;
 use crate::message::erldp_message;
 use crate::node::{self, erldp_node};
-use crate::status::{erldp_status, guard, invalid, Context, Outcome};
+use crate::status::{erldp_status, guard, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
 /// queue of incoming messages, links and monitors. Exit signals never kill
@@ -38,26 +38,6 @@ impl Deref for erldp_mailbox {
 
     fn deref(&self) -> &Mailbox {
         &self.mailbox
-    }
-}
-
-fn pid_arg(term: Term, name: &str) -> Outcome<Pid> {
-    match term {
-        Term::Pid(pid) => Ok(pid),
-        other => Err(invalid(format!(
-            "{name} must be a pid, not {}",
-            ffi::type_name(&other)
-        ))),
-    }
-}
-
-fn ref_arg(term: Term, name: &str) -> Outcome<Ref> {
-    match term {
-        Term::Ref(reference) => Ok(reference),
-        other => Err(invalid(format!(
-            "{name} must be a reference, not {}",
-            ffi::type_name(&other)
-        ))),
     }
 }
 
@@ -281,7 +261,7 @@ unsafe fn on_pid(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { ffi::handle(mailbox) }?;
-        let pid = pid_arg(unsafe { ffi::term(pid, pid_len, "pid") }?, "pid")?;
+        let pid = unsafe { ffi::term_of_kind(pid, pid_len, "pid", "a pid", Term::as_pid) }?;
         Ok(op(mailbox, pid)?)
     })
 }
@@ -354,7 +334,9 @@ pub unsafe extern "C" fn erldp_demonitor(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { ffi::handle(mailbox) }?;
-        let reference = ref_arg(unsafe { ffi::term(reference, ref_len, "ref") }?, "ref")?;
+        let reference = unsafe {
+            ffi::term_of_kind(reference, ref_len, "ref", "a reference", Term::as_reference)
+        }?;
         mailbox.demonitor(reference)?;
         Ok(())
     })

@@ -471,10 +471,11 @@ pub unsafe extern "C" fn erldp_rpc(
         let args = match unsafe { ffi::term(args, args_len, "args") }? {
             Term::List(args) => args,
             other => {
-                return Err(invalid(format!(
-                    "args must be a proper list of arguments, not {}",
-                    ffi::type_name(&other)
-                )))
+                return Err(ffi::wrong_kind(
+                    "args",
+                    "a proper list of arguments",
+                    &other,
+                ))
             }
         };
         let out = unsafe { ffi::out(out, "out") }?;
