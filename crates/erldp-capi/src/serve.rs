@@ -236,19 +236,6 @@ impl Handler {
         })
     }
 
-    /// Serves or exposes with `start`, whose requests this handler runs.
-    fn register<H>(
-        self,
-        start: impl FnOnce(Handler) -> erldp::Result<H>,
-    ) -> Outcome<Registration<H>> {
-        let calls = Arc::clone(&self.calls);
-        Ok(Registration {
-            handle: start(self)?,
-            calls,
-            owner: Owner::current(),
-        })
-    }
-
     /// Calls the program with `request` and returns its answer; fails with
     /// an exception when the request could not be made or the handle is
     /// closing (`closing` says so).
@@ -318,6 +305,35 @@ fn rpc_request(call: &Invocation) -> erldp::Result<erldp_request> {
     })
 }
 
+/// Serves or exposes with `start` what `name` gives, `callback` running its
+/// requests, and writes the handle (`wrap`) to `*out`: what
+/// `erldp_serve_with` and `erldp_expose_with` share.
+unsafe fn register<'a, H, W>(
+    node: *const erldp_node,
+    name: impl FnOnce() -> Outcome<&'a str>,
+    callback: erldp_serve_callback,
+    userdata: *mut c_void,
+    out: *mut *mut W,
+    start: impl FnOnce(&Node, &'a str, Handler) -> erldp::Result<H>,
+    wrap: fn(Registration<H>) -> W,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let node = unsafe { ffi::handle(node) }?;
+        let name = name()?;
+        let out = unsafe { ffi::out(out, "out") }?;
+        let handler = Handler::new(callback, userdata)?;
+        let calls = Arc::clone(&handler.calls);
+        let registration = Registration {
+            handle: start(&node.node, name, handler)?,
+            calls,
+            owner: Owner::current(),
+        };
+        ffi::write(out, Box::into_raw(Box::new(wrap(registration))));
+        Ok(())
+    })
+}
+
 /// An answer the library gives itself, when the program could not.
 fn failure(what: impl std::fmt::Display) -> Exception {
     Exception::new("erldp", what.to_string())
@@ -377,22 +393,15 @@ pub unsafe extern "C" fn erldp_serve_with(
     userdata: *mut c_void,
     out: *mut *mut erldp_served,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node) }?;
-        let name = unsafe { ffi::str(name, "name") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let served = Handler::new(callback, userdata)?.register(|handler| {
-            node.node
-                .serve_with(name, self::options(options), move |request| {
-                    let answer =
-                        handler.run(serve_request(&request), "the served name is closing")?;
-                    answer.unwrap_or(Ok(Reply::NoReply))
-                })
-        })?;
-        ffi::write(out, Box::into_raw(Box::new(erldp_served(served))));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let name = || unsafe { ffi::str(name, "name") };
+    let serve = |node: &Node, name: &str, handler: Handler| {
+        node.serve_with(name, self::options(options), move |request| {
+            let answer = handler.run(serve_request(&request), "the served name is closing")?;
+            answer.unwrap_or(Ok(Reply::NoReply))
+        })
+    };
+    unsafe { register(node, name, callback, userdata, out, serve, erldp_served) }
 }
 
 /// Makes `rpc:call(Node, module, F, Args)`, `erpc:call`, their casts and
@@ -428,28 +437,22 @@ pub unsafe extern "C" fn erldp_expose_with(
     userdata: *mut c_void,
     out: *mut *mut erldp_exposed,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node) }?;
-        let module = unsafe { ffi::str(module, "module") }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let exposed = Handler::new(callback, userdata)?.register(|handler| {
-            node.node
-                .expose_with(module, self::options(options), move |invocation| {
-                    let request = rpc_request(&invocation);
-                    match handler.run(request, "the module is no longer exposed")? {
-                        Some(Ok(Reply::Value(value))) => Ok(value),
-                        Some(Err(raised)) => Err(raised),
-                        Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
-                            "the callback of {module}:{} gave no value",
-                            invocation.function
-                        ))),
-                    }
-                })
-        })?;
-        ffi::write(out, Box::into_raw(Box::new(erldp_exposed(exposed))));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    let module = || unsafe { ffi::str(module, "module") };
+    let expose = |node: &Node, module: &str, handler: Handler| {
+        node.expose_with(module, self::options(options), move |invocation| {
+            let request = rpc_request(&invocation);
+            match handler.run(request, "the module is no longer exposed")? {
+                Some(Ok(Reply::Value(value))) => Ok(value),
+                Some(Err(raised)) => Err(raised),
+                Some(Ok(Reply::NoReply)) | None => Err(failure(format!(
+                    "the callback of {}:{} gave no value",
+                    invocation.module, invocation.function
+                ))),
+            }
+        })
+    };
+    unsafe { register(node, module, callback, userdata, out, expose, erldp_exposed) }
 }
 
 /// The served process's pid (ETF), written to `*out`: BEAM code links to

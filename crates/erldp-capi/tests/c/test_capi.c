@@ -1272,7 +1272,10 @@ static void test_expose(void) {
     CHECK(options.concurrency == 0 && options.max_queue == 0);
     options.concurrency = 4;
     erldp_exposed *exposed = NULL;
-    OK(erldp_expose_with(node, "c_math", &options, c_math, NULL, &exposed));
+    /* The library keeps its own copy of the module's name: the caller's may change or go. */
+    char module[] = "c_math";
+    OK(erldp_expose_with(node, module, &options, c_math, NULL, &exposed));
+    strcpy(module, "gone!!");
 
     rpc_is(node, "erpc", "call", "42", "['%s', c_math, double, [21]]", us);
     rpc_is(node, "rpc", "block_call", "42", "['%s', c_math, double, [21]]", us);
