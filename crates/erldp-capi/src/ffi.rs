@@ -104,6 +104,24 @@ impl<A: Outs, B: Outs> Outs for (A, B) {
     }
 }
 
+/// What the calls that read a handle share: the handle is looked up, then
+/// `out` checked, then `value` gives what is written (a failure writes
+/// nothing).
+pub(crate) unsafe fn read<T: Handle, O: Outs>(
+    handle: *const T,
+    out: O,
+    value: impl FnOnce(&T) -> Outcome<O::Value>,
+) -> erldp_status {
+    guard(|| {
+        // SAFETY: arguments follow the pointer contract.
+        let handle = unsafe { self::handle(handle) }?;
+        unsafe { out.check() }?;
+        let value = value(handle)?;
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}
+
 /// Lends the caller `what`, the part `pick` finds in the handle, through
 /// `data`/`len`; `ERLDP_ERR_NOT_FOUND` when it has none.
 pub(crate) unsafe fn part<T: Handle>(
@@ -113,20 +131,19 @@ pub(crate) unsafe fn part<T: Handle>(
     data: *mut *const u8,
     len: *mut usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let handle = unsafe { self::handle(handle) }?;
-        let out = (Out(data, "data"), Out(len, "len"));
-        unsafe { out.check() }?;
-        let bytes = pick(handle)?.ok_or_else(|| {
-            not_found(
-                format!("the {what}"),
-                format!("this {} has no {what}", T::NOUN),
-            )
-        })?;
-        unsafe { out.write((bytes.as_ptr(), bytes.len())) };
-        Ok(())
-    })
+    let out = (Out(data, "data"), Out(len, "len"));
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        read(handle, out, |handle| {
+            let bytes = pick(handle)?.ok_or_else(|| {
+                not_found(
+                    format!("the {what}"),
+                    format!("this {} has no {what}", T::NOUN),
+                )
+            })?;
+            Ok((bytes.as_ptr(), bytes.len()))
+        })
+    }
 }
 
 /// What an accessor that returns its value directly gives: `field` of the

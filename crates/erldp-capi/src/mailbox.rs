@@ -8,7 +8,7 @@ use std::time::Instant;
 use erldp::{Dest, Error, Mailbox, Pid, Term};
 
 use crate::buf::erldp_buf;
-use crate::ffi;
+use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::message::erldp_message;
 use crate::node::{self, erldp_node};
@@ -89,13 +89,12 @@ pub unsafe extern "C" fn erldp_mailbox_pid(
     mailbox: *const erldp_mailbox,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { ffi::handle(mailbox) }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, erldp_buf::encoded(&Term::Pid(mailbox.pid()))?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        ffi::read(mailbox, Out(out, "out"), |mailbox| {
+            erldp_buf::encoded(&Term::Pid(mailbox.pid()))
+        })
+    }
 }
 
 /// Bounds the mailbox's queue: while it holds `limit` entries, a further
@@ -232,23 +231,22 @@ pub unsafe extern "C" fn erldp_receive(
     timeout_ms: u32,
     out: *mut *mut erldp_message,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let mailbox = unsafe { ffi::handle(mailbox) }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let started = Instant::now();
-        let message = mailbox
-            .recv_timeout(ffi::timeout(timeout_ms))?
-            .ok_or_else(|| Error::Timeout {
-                operation: format!(
-                    "receive on mailbox {}: no message within {} ms",
-                    mailbox.pid(),
-                    started.elapsed().as_millis()
-                ),
-            })?;
-        ffi::write(out, erldp_message::boxed(message)?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        ffi::read(mailbox, Out(out, "out"), |mailbox| {
+            let started = Instant::now();
+            let message = mailbox
+                .recv_timeout(ffi::timeout(timeout_ms))?
+                .ok_or_else(|| Error::Timeout {
+                    operation: format!(
+                        "receive on mailbox {}: no message within {} ms",
+                        mailbox.pid(),
+                        started.elapsed().as_millis()
+                    ),
+                })?;
+            erldp_message::boxed(message)
+        })
+    }
 }
 
 /// Links or unlinks (`op`) the mailbox and the process `pid` (ETF).

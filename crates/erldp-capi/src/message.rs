@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use erldp::term::encode;
 use erldp::{Message, MessageKind, Term};
 
-use crate::ffi;
-use crate::status::{erldp_status, guard, Outcome};
+use crate::ffi::{self, Out};
+use crate::status::{erldp_status, Outcome};
 use crate::term::{self, erldp_term};
 
 /// What a received message is.
@@ -154,13 +154,8 @@ pub unsafe extern "C" fn erldp_message_decoded(
     msg: *const erldp_message,
     out: *mut *const erldp_term,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let msg = unsafe { ffi::handle(msg) }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, term::to_handle(&msg.term));
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe { ffi::read(msg, Out(out, "out"), |msg| Ok(term::to_handle(&msg.term))) }
 }
 
 /// The sender's pid (ETF), when known: always for exit signals, for

@@ -9,7 +9,7 @@ use erldp::tls::TlsOptions;
 use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
-use crate::ffi;
+use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 
@@ -433,14 +433,14 @@ pub unsafe extern "C" fn erldp_nodes(
     node: *const erldp_node,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let node = unsafe { ffi::handle(node) }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        let nodes = Term::List(node.node.nodes().into_iter().map(Term::Atom).collect());
-        ffi::write(out, erldp_buf::encoded(&nodes)?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        ffi::read(node, Out(out, "out"), |node| {
+            erldp_buf::encoded(&Term::List(
+                node.node.nodes().into_iter().map(Term::Atom).collect(),
+            ))
+        })
+    }
 }
 
 /// Calls `module:function(Args...)` on `peer` like `erpc:call/5` and writes

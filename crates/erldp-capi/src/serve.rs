@@ -21,7 +21,7 @@ use erldp::{Error, Exposed, Node, ServeOptions, Served};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::buf::erldp_buf;
-use crate::ffi;
+use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::node::erldp_node;
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
@@ -462,13 +462,12 @@ pub unsafe extern "C" fn erldp_served_pid(
     served: *const erldp_served,
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let served = unsafe { ffi::handle(served) }?;
-        let out = unsafe { ffi::out(out, "out") }?;
-        ffi::write(out, erldp_buf::encoded(&Term::Pid(served.0.handle.pid()))?);
-        Ok(())
-    })
+    // SAFETY: arguments follow the pointer contract.
+    unsafe {
+        ffi::read(served, Out(out, "out"), |served| {
+            erldp_buf::encoded(&Term::Pid(served.0.handle.pid()))
+        })
+    }
 }
 
 /// Stops serving the name (monitors get `DOWN` and links the exit signal,

@@ -83,21 +83,16 @@ fn wrong_type(term: &Term, wanted: &str) -> crate::status::Failure {
     ))
 }
 
-/// What the accessors share: the term is read, then `out` checked, then
-/// `value` gives what is written (a term of the wrong type writes nothing).
+/// `ffi::read` for a term of a tree: a term of the wrong type writes
+/// nothing.
 unsafe fn read<O: Outs>(
     term: *const erldp_term,
     out: O,
     value: impl FnOnce(&Term) -> Outcome<O::Value>,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: arguments follow the pointer contract.
-        let term = unsafe { term_of(term) }?;
-        unsafe { out.check() }?;
-        let value = value(term)?;
-        unsafe { out.write(value) };
-        Ok(())
-    })
+    // SAFETY: NULL or a pointer from `to_handle` into a live tree (the
+    // pointer contract).
+    unsafe { ffi::read(term.cast::<Term>(), out, value) }
 }
 
 /// Parses Erlang term syntax into ETF, written to `*out`: atoms (quoted
