@@ -799,13 +799,15 @@ erldp_status erldp_mailbox_set_queue_limit(const erldp_mailbox *mailbox, uint64_
 
 /**
  * How many messages and signals the mailbox holds, not yet received (like
- * `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox.
+ * `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox, and in a
+ * forked child for the parent's mailbox.
  */
 uint64_t erldp_mailbox_queue_len(const erldp_mailbox *mailbox);
 
 /**
  * How many messages arrived while the queue was at its limit, and were
- * dropped; 0 for a NULL mailbox.
+ * dropped; 0 for a NULL mailbox, and in a forked child for the parent's
+ * mailbox.
  */
 uint64_t erldp_mailbox_dropped(const erldp_mailbox *mailbox);
 

@@ -12,7 +12,7 @@ use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::message::erldp_message;
 use crate::node::{self, erldp_node};
-use crate::status::{erldp_status, guard, Context, Outcome};
+use crate::status::{erldp_status, guard, guard_value, Context, Outcome};
 
 /// A process of the node: it has a pid, optionally a registered name, a
 /// queue of incoming messages, links and monitors. Exit signals never kill
@@ -117,19 +117,29 @@ pub unsafe extern "C" fn erldp_mailbox_set_queue_limit(
 }
 
 /// How many messages and signals the mailbox holds, not yet received (like
-/// `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox.
+/// `process_info(Pid, message_queue_len)`); 0 for a NULL mailbox, and in a
+/// forked child for the parent's mailbox.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_queue_len(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    unsafe { ffi::get(mailbox, 0, |mailbox| mailbox.mailbox.len() as u64) }
+    unsafe { queue_count(mailbox, Mailbox::len) as u64 }
 }
 
 /// How many messages arrived while the queue was at its limit, and were
-/// dropped; 0 for a NULL mailbox.
+/// dropped; 0 for a NULL mailbox, and in a forked child for the parent's
+/// mailbox.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_mailbox_dropped(mailbox: *const erldp_mailbox) -> u64 {
     // SAFETY: NULL or a live mailbox (the pointer contract).
-    unsafe { ffi::get(mailbox, 0, |mailbox| mailbox.mailbox.dropped()) }
+    unsafe { queue_count(mailbox, Mailbox::dropped) }
+}
+
+/// A count the queue's lock guards, refused in a forked child (`ffi::get`
+/// reads the parent's handle there, but a parent's thread may have held
+/// that lock at the fork).
+unsafe fn queue_count<T: Default>(mailbox: *const erldp_mailbox, count: fn(&Mailbox) -> T) -> T {
+    // SAFETY: forwarded from the caller.
+    guard_value(T::default(), || Ok(count(unsafe { ffi::handle(mailbox) }?)))
 }
 
 /// Closes the mailbox with reason `normal` and frees it: linked processes

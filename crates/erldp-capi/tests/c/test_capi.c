@@ -1634,7 +1634,10 @@ static void test_fork(void) {
     int calls = 0;
     erldp_served *served = serve_calculator(node, &calls);
     erldp_mailbox *box = new_mailbox(node, "c_fork_box");
-    erldp_buf_free(rpc(node, "erlang", "node", "[]"));
+    /* Queued before the fork: the child must not read the parent's queue (its lock may have been
+     * held by a parent's thread at the fork). */
+    rpc_is(node, "erlang", "send", "before_fork", "[{c_fork_box, '%s'}, before_fork]", us);
+    CHECK(erldp_mailbox_queue_len(box) == 1);
 
     int verdict[2];
     CHECK(pipe(verdict) == 0);
@@ -1650,6 +1653,12 @@ static void test_fork(void) {
         LAST_ERROR_MENTIONS("erldp_node_start");
         erldp_message *msg = NULL;
         EXPECT(ERLDP_ERR_CLOSED, erldp_receive(box, 0, &msg));
+        LAST_ERROR_MENTIONS("this mailbox belongs to process");
+        erldp_ping(node, peer, &pong);
+        CHECK(erldp_mailbox_queue_len(box) == 0);
+        LAST_ERROR_MENTIONS("this mailbox belongs to process");
+        erldp_ping(node, peer, &pong);
+        CHECK(erldp_mailbox_dropped(box) == 0);
         LAST_ERROR_MENTIONS("this mailbox belongs to process");
         erldp_mailbox *other = NULL;
         EXPECT(ERLDP_ERR_CLOSED, erldp_mailbox_new(node, NULL, &other));
@@ -1681,6 +1690,7 @@ static void test_fork(void) {
     CHECK(WIFEXITED(status));
 
     /* The parent's connection, served name and mailbox went on through the child's closes. */
+    erldp_message_free(receive_term(box, "before_fork"));
     rpc_is(node, "gen_server", "call", "5", "[{calc, '%s'}, {add, 2, 3}, %d]", us, WAIT_MS);
     rpc_is(node, "erlang", "send", "after_fork", "[{c_fork_box, '%s'}, after_fork]", us);
     erldp_message_free(receive_term(box, "after_fork"));
