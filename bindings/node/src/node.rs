@@ -572,9 +572,9 @@ impl NativeNode {
         let args = match from_js(js, args)? {
             Term::List(args) => args,
             _ => {
-                return Err(error::throw(
+                return Err(error::invalid_argument(
                     js,
-                    &erldp::Error::InvalidArgument("rpc arguments must be an array".into()),
+                    "rpc arguments must be an array",
                 ))
             }
         };
