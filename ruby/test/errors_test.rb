@@ -66,9 +66,12 @@ class ErrorsTest < Minitest::Test
   def test_timeout_for_an_rpc_and_a_call
     node = new_node
     error = assert_raises(ErlDP::Timeout) { node.rpc(peer.node, :timer, :sleep, [10_000], timeout: 0.1) }
-    assert_match(%r{rpc timer:sleep/1}, error.message)
+    assert_match(%r{rpc timer:sleep/1 on #{peer.node}: no answer within 0.1 s}, error.message)
     peer.eval!("erldp_test_server:start(slow)")
-    assert_raises(ErlDP::Timeout) { node.call([:slow, peer.node], ErlDP::Tuple[:sleep, 10_000], timeout: 0.1) }
+    error = assert_raises(ErlDP::Timeout) do
+      node.call([:slow, peer.node], ErlDP::Tuple[:sleep, 10_000], timeout: 0.1)
+    end
+    assert_match(/gen_server call to .*slow.*: no answer within 0.1 s/, error.message)
   ensure
     peer.eval!("exit(whereis(slow), kill)")
   end

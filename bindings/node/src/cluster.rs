@@ -55,10 +55,10 @@ impl NativeNode {
         let js = Js::new(env.raw());
         let name = global_name(js, name)?;
         let Term::Pid(pid) = from_js(js, pid)? else {
-            let err = erldp::Error::InvalidArgument(
-                "registerGlobal takes a mailbox or a pid of this node".into(),
-            );
-            return Err(error::throw(js, &err));
+            return Err(error::invalid_argument(
+                js,
+                "registerGlobal takes a mailbox or a pid of this node",
+            ));
         };
         let (node, reply) = (self.node.clone(), self.cx.reply.clone());
         spawn("erldp-js-global", &self.cx.reply, id, move || {

@@ -341,11 +341,9 @@ pub(crate) fn encoded_message(
         Some((known, message.to_vec()))
     })?;
     let Some(Some((known, message))) = parts else {
-        return Err(error::throw(
+        return Err(error::invalid_argument(
             js,
-            &erldp::Error::InvalidArgument(
-                "encoded messages come as a Buffer and two offsets".into(),
-            ),
+            "encoded messages come as a Buffer and two offsets",
         ));
     };
     let dest = match known {
@@ -413,9 +411,9 @@ pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
     match js.kind(value)? {
         Kind::String => js.get_string(value),
         Kind::Symbol => Encoder::new(js).symbol_text(value),
-        _ => Err(error::throw(
+        _ => Err(error::invalid_argument(
             js,
-            &erldp::Error::InvalidArgument("a name must be a string or a symbol".into()),
+            "a name must be a string or a symbol",
         )),
     }
 }

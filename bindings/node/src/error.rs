@@ -69,3 +69,9 @@ pub(crate) fn throw(js: Js, err: &erldp::Error) -> napi::Error {
         Err(failure) => failure,
     }
 }
+
+/// [`throw`] for an argument the addon cannot take (`EINVAL`), saying
+/// why in `reason`.
+pub(crate) fn invalid_argument(js: Js, reason: impl Into<String>) -> napi::Error {
+    throw(js, &erldp::Error::InvalidArgument(reason.into()))
+}

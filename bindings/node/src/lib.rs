@@ -50,9 +50,9 @@ pub fn encode(env: Env, value: Value) -> Result<Value> {
 pub fn decode(env: Env, bytes: Value, flags: u32) -> Result<Value> {
     let js = Js::new(env.raw());
     let Some(decoded) = js.with_uint8(bytes, erldp::term::decode)? else {
-        return Err(error::throw(
+        return Err(error::invalid_argument(
             js,
-            &erldp::Error::InvalidArgument("decode takes a Buffer or Uint8Array".into()),
+            "decode takes a Buffer or Uint8Array",
         ));
     };
     let term = decoded.map_err(|err| error::throw(js, &err))?;

@@ -38,10 +38,7 @@ impl NativeMailbox {
     fn pid_arg(js: Js, value: Value) -> Result<erldp::Pid> {
         match from_js(js, value)? {
             Term::Pid(pid) => Ok(pid),
-            other => Err(error::throw(
-                js,
-                &erldp::Error::InvalidArgument(format!("{other} is not a pid")),
-            )),
+            other => Err(error::invalid_argument(js, format!("{other} is not a pid"))),
         }
     }
 
@@ -71,6 +68,30 @@ impl NativeMailbox {
         let (mailbox, reply) = (self.mailbox.clone(), self.cx.reply.clone());
         self.cx.run(peer, move || {
             reply.result(id, DecodeOptions::default(), work(&mailbox))
+        });
+    }
+
+    /// [`request`](Self::request) for `link` or `unlink` of the process
+    /// `pid` names, which settles with nothing.
+    fn pid_request(
+        &self,
+        env: Env,
+        id: u32,
+        pid: Value,
+        op: fn(&Mailbox, erldp::Pid) -> erldp::Result<()>,
+    ) -> Result<()> {
+        let pid = Self::pid_arg(Js::new(env.raw()), pid)?;
+        self.request(id, pid.node, move |mailbox| {
+            op(mailbox, pid).map(|()| Outcome::Done)
+        });
+        Ok(())
+    }
+
+    /// [`request`](Self::request) for `monitor_node` or `demonitor_node`
+    /// of `node`, which settles with nothing.
+    fn node_request(&self, id: u32, node: String, op: fn(&Mailbox, &str) -> erldp::Result<()>) {
+        self.request(id, Atom::new(&node), move |mailbox| {
+            op(mailbox, &node).map(|()| Outcome::Done)
         });
     }
 }
@@ -173,20 +194,12 @@ impl NativeMailbox {
 
     #[napi(catch_unwind)]
     pub fn link(&self, env: Env, id: u32, pid: Value) -> Result<()> {
-        let pid = Self::pid_arg(Js::new(env.raw()), pid)?;
-        self.request(id, pid.node, move |mailbox| {
-            mailbox.link(pid).map(|()| Outcome::Done)
-        });
-        Ok(())
+        self.pid_request(env, id, pid, Mailbox::link)
     }
 
     #[napi(catch_unwind)]
     pub fn unlink(&self, env: Env, id: u32, pid: Value) -> Result<()> {
-        let pid = Self::pid_arg(Js::new(env.raw()), pid)?;
-        self.request(id, pid.node, move |mailbox| {
-            mailbox.unlink(pid).map(|()| Outcome::Done)
-        });
-        Ok(())
+        self.pid_request(env, id, pid, Mailbox::unlink)
     }
 
     /// Monitors a process (pid or `[name, node]`), settling with the
@@ -195,21 +208,15 @@ impl NativeMailbox {
     pub fn monitor(&self, env: Env, id: u32, target: Value) -> Result<()> {
         let js = Js::new(env.raw());
         match Self::target(js, target)? {
-            Target::Process(dest) => {
-                self.request(id, dest.node(), move |mailbox| {
-                    mailbox.monitor(&dest).map(Outcome::Monitor)
-                });
-            }
-            Target::Node(node) => {
-                self.request(id, Atom::new(&node), move |mailbox| {
-                    mailbox.monitor_node(&node).map(|()| Outcome::Done)
-                });
-            }
+            Target::Process(dest) => self.request(id, dest.node(), move |mailbox| {
+                mailbox.monitor(&dest).map(Outcome::Monitor)
+            }),
+            Target::Node(node) => self.node_request(id, node, Mailbox::monitor_node),
             Target::Monitor(_) => {
-                let err = erldp::Error::InvalidArgument(
-                    "monitor a pid, [name, node] or a node name, not a reference".into(),
-                );
-                return Err(error::throw(js, &err));
+                return Err(error::invalid_argument(
+                    js,
+                    "monitor a pid, [name, node] or a node name, not a reference",
+                ))
             }
         }
         Ok(())
@@ -221,21 +228,15 @@ impl NativeMailbox {
     pub fn demonitor(&self, env: Env, id: u32, target: Value) -> Result<()> {
         let js = Js::new(env.raw());
         match Self::target(js, target)? {
-            Target::Monitor(reference) => {
-                self.request(id, reference.node, move |mailbox| {
-                    mailbox.demonitor(reference).map(|()| Outcome::Done)
-                });
-            }
-            Target::Node(node) => {
-                self.request(id, Atom::new(&node), move |mailbox| {
-                    mailbox.demonitor_node(&node).map(|()| Outcome::Done)
-                });
-            }
+            Target::Monitor(reference) => self.request(id, reference.node, move |mailbox| {
+                mailbox.demonitor(reference).map(|()| Outcome::Done)
+            }),
+            Target::Node(node) => self.node_request(id, node, Mailbox::demonitor_node),
             Target::Process(_) => {
-                let err = erldp::Error::InvalidArgument(
-                    "demonitor takes the Ref that monitor gave, or a node name".into(),
-                );
-                return Err(error::throw(js, &err));
+                return Err(error::invalid_argument(
+                    js,
+                    "demonitor takes the Ref that monitor gave, or a node name",
+                ))
             }
         }
         Ok(())

@@ -26,7 +26,7 @@ use std::thread;
 use std::time::Duration;
 
 use erldp::tls::TlsOptions;
-use erldp::{Atom, Cancel, Dest, EpmdMode, Message, Node, Ref, Term};
+use erldp::{Atom, Cancel, Dest, EpmdMode, Message, Node, NodeBuilder, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status, Task, Unknown};
@@ -309,79 +309,96 @@ pub struct TlsStartOptions {
     pub optfile: Option<String>,
 }
 
-fn builder(name: String, options: StartOptions) -> erldp::Result<erldp::NodeBuilder> {
-    let port = |port: u32, what: &str| {
-        u16::try_from(port)
-            .map_err(|_| erldp::Error::InvalidArgument(format!("{what} {port} is not a TCP port")))
+/// Options the package may leave out, whose defaults are the core's.
+trait Given: Sized {
+    /// `set` with `value` when it was given; as it is otherwise.
+    fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl Given for NodeBuilder {}
+
+fn builder(name: String, options: StartOptions) -> erldp::Result<NodeBuilder> {
+    let port = |port: Option<u32>, what: &str| {
+        port.map(|port| {
+            u16::try_from(port).map_err(|_| {
+                erldp::Error::InvalidArgument(format!("{what} {port} is not a TCP port"))
+            })
+        })
+        .transpose()
     };
-    let mut builder = Node::builder(name);
-    if let Some(cookie) = options.cookie {
-        builder = builder.cookie(cookie);
-    }
-    if let Some(hidden) = options.hidden {
-        builder = builder.hidden(hidden);
-    }
-    if let Some(epmd) = options.epmd {
-        builder = builder.epmd(match epmd.as_str() {
-            "auto" => EpmdMode::Auto,
-            "external" => EpmdMode::External,
-            "none" => EpmdMode::None,
-            other => {
-                return Err(erldp::Error::InvalidArgument(format!(
-                    "epmd must be \"auto\", \"external\" or \"none\", not {other:?}"
-                )))
+    let count = |value: Option<f64>| value.map(|value| value as usize);
+    let epmd = options
+        .epmd
+        .map(|epmd| match epmd.as_str() {
+            "auto" => Ok(EpmdMode::Auto),
+            "external" => Ok(EpmdMode::External),
+            "none" => Ok(EpmdMode::None),
+            other => Err(erldp::Error::InvalidArgument(format!(
+                "epmd must be \"auto\", \"external\" or \"none\", not {other:?}"
+            ))),
+        })
+        .transpose()?;
+    let epmd_port = port(options.epmd_port, "epmdPort")?;
+    let listen_port = port(options.port, "port")?;
+    let tls = options
+        .tls
+        .map(|tls| {
+            TlsOptions {
+                certfile: tls.certfile.map(PathBuf::from),
+                keyfile: tls.keyfile.map(PathBuf::from),
+                cacertfile: tls.cacertfile.map(PathBuf::from),
+                verify: tls.verify,
+                optfile: tls.optfile.map(PathBuf::from),
             }
-        });
-    }
-    if let Some(epmd_port) = options.epmd_port {
-        builder = builder.epmd_port(port(epmd_port, "epmdPort")?);
-    }
-    if let Some(listen) = options.port {
-        builder = builder.listen_port(port(listen, "port")?);
-    }
-    if let Some(ticktime) = options.net_ticktime {
-        builder = builder.net_ticktime(duration(ticktime));
-    }
-    if let Some(timeout) = options.setup_timeout {
-        builder = builder.setup_timeout(duration(timeout));
-    }
-    if let Some(long) = options.long_names {
-        builder = builder.long_names(long);
-    }
-    if let Some(ipv6) = options.ipv6 {
-        builder = builder.ipv6(ipv6);
-    }
-    if let Some(bytes) = options.max_message_size {
-        builder = builder.max_message_size(bytes as usize);
-    }
-    if let Some(handshakes) = options.max_pending_handshakes {
-        builder = builder.max_pending_handshakes(handshakes as usize);
-    }
-    if let Some(monitors) = options.max_monitors_per_peer {
-        builder = builder.max_monitors_per_peer(monitors as usize);
-    }
-    if let Some(timeout) = options.send_timeout {
-        builder = builder.send_timeout(duration(timeout));
-    }
-    builder = builder.mailbox_queue_limit(options.mailbox_queue_limit.map(|limit| limit as usize));
-    if let Some(tls) = options.tls {
-        let options = TlsOptions {
-            certfile: tls.certfile.map(PathBuf::from),
-            keyfile: tls.keyfile.map(PathBuf::from),
-            cacertfile: tls.cacertfile.map(PathBuf::from),
-            verify: tls.verify,
-            optfile: tls.optfile.map(PathBuf::from),
-        };
-        builder = builder.tls(options.config()?);
-    }
-    Ok(builder)
+            .config()
+        })
+        .transpose()?;
+    Ok(Node::builder(name)
+        .given(options.cookie, NodeBuilder::cookie)
+        .given(options.hidden, NodeBuilder::hidden)
+        .given(epmd, NodeBuilder::epmd)
+        .given(epmd_port, NodeBuilder::epmd_port)
+        .given(listen_port, NodeBuilder::listen_port)
+        .given(
+            options.net_ticktime.map(duration),
+            NodeBuilder::net_ticktime,
+        )
+        .given(
+            options.setup_timeout.map(duration),
+            NodeBuilder::setup_timeout,
+        )
+        .given(options.long_names, NodeBuilder::long_names)
+        .given(options.ipv6, NodeBuilder::ipv6)
+        .given(
+            count(options.max_message_size),
+            NodeBuilder::max_message_size,
+        )
+        .given(
+            count(options.max_pending_handshakes),
+            NodeBuilder::max_pending_handshakes,
+        )
+        .given(
+            count(options.max_monitors_per_peer),
+            NodeBuilder::max_monitors_per_peer,
+        )
+        .given(
+            options.send_timeout.map(duration),
+            NodeBuilder::send_timeout,
+        )
+        .mailbox_queue_limit(count(options.mailbox_queue_limit))
+        .given(tls, NodeBuilder::tls))
 }
 
 /// Starting a node binds a port and registers with EPMD (starting an
 /// embedded one if need be): short, bounded blocking work that runs on the
 /// libuv pool like a `dns.lookup`.
 pub struct Start {
-    builder: Option<erldp::NodeBuilder>,
+    builder: Option<NodeBuilder>,
     reply: Reply,
 }
 
@@ -572,9 +589,9 @@ impl NativeNode {
         let args = match from_js(js, args)? {
             Term::List(args) => args,
             _ => {
-                return Err(error::throw(
+                return Err(error::invalid_argument(
                     js,
-                    &erldp::Error::InvalidArgument("rpc arguments must be an array".into()),
+                    "rpc arguments must be an array",
                 ))
             }
         };

@@ -17,45 +17,43 @@ pub(crate) enum Outgoing {
     Etf(Vec<u8>),
 }
 
-/// What sends: the node, from its own pid, or a mailbox.
+/// What sends: the node, from its own pid, or a mailbox. The core gives
+/// both the same three methods; an implementation names them, and
+/// [`Outgoing::send`] picks between the two sends for either.
 pub(crate) trait Sender: Clone + Send + 'static {
-    fn send_outgoing(&self, dest: &Dest, message: Outgoing) -> erldp::Result<()>;
-    fn is_closed(&self) -> bool;
+    const SEND: fn(&Self, &Dest, Term) -> erldp::Result<()>;
+    const SEND_ENCODED: fn(&Self, &Dest, &[u8]) -> erldp::Result<()>;
+    const IS_CLOSED: fn(&Self) -> bool;
 }
 
 impl Sender for Node {
-    fn send_outgoing(&self, dest: &Dest, message: Outgoing) -> erldp::Result<()> {
-        match message {
-            Outgoing::Term(term) => self.send(dest, term),
-            Outgoing::Etf(etf) => self.send_encoded(dest, &etf),
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        Node::is_closed(self)
-    }
+    const SEND: fn(&Self, &Dest, Term) -> erldp::Result<()> = Node::send;
+    const SEND_ENCODED: fn(&Self, &Dest, &[u8]) -> erldp::Result<()> = Node::send_encoded;
+    const IS_CLOSED: fn(&Self) -> bool = Node::is_closed;
 }
 
 impl Sender for Mailbox {
-    fn send_outgoing(&self, dest: &Dest, message: Outgoing) -> erldp::Result<()> {
-        match message {
-            Outgoing::Term(term) => self.send(dest, term),
-            Outgoing::Etf(etf) => self.send_encoded(dest, &etf),
-        }
-    }
+    const SEND: fn(&Self, &Dest, Term) -> erldp::Result<()> = Mailbox::send;
+    const SEND_ENCODED: fn(&Self, &Dest, &[u8]) -> erldp::Result<()> = Mailbox::send_encoded;
+    const IS_CLOSED: fn(&Self) -> bool = Mailbox::is_closed;
+}
 
-    fn is_closed(&self) -> bool {
-        Mailbox::is_closed(self)
+impl Outgoing {
+    fn send<S: Sender>(self, sender: &S, dest: &Dest) -> erldp::Result<()> {
+        match self {
+            Outgoing::Term(term) => S::SEND(sender, dest, term),
+            Outgoing::Etf(etf) => S::SEND_ENCODED(sender, dest, &etf),
+        }
     }
 }
 
 /// `send(dest, message)` of a node or a mailbox, like `!`: a closed sender
 /// throws `ECLOSED` here; a message to a node that cannot be reached is
 /// dropped on the lane.
-pub(crate) fn send(
+pub(crate) fn send<S: Sender>(
     env: Env,
     cx: &Context,
-    sender: &impl Sender,
+    sender: &S,
     dest: Value,
     message: Value,
 ) -> Result<()> {
@@ -67,10 +65,10 @@ pub(crate) fn send(
 
 /// [`send`] for a destination and message that the package wrote as ETF
 /// into `etf` (see `convert::encoded_message`).
-pub(crate) fn send_encoded(
+pub(crate) fn send_encoded<S: Sender>(
     env: Env,
     cx: &Context,
-    sender: &impl Sender,
+    sender: &S,
     etf: Value,
     split: u32,
     end: u32,
@@ -80,19 +78,19 @@ pub(crate) fn send_encoded(
     hand_over(js, cx, sender, dest, Outgoing::Etf(message))
 }
 
-fn hand_over(
+fn hand_over<S: Sender>(
     js: Js,
     cx: &Context,
-    sender: &impl Sender,
+    sender: &S,
     dest: Dest,
     message: Outgoing,
 ) -> Result<()> {
-    if sender.is_closed() {
+    if S::IS_CLOSED(sender) {
         return Err(error::throw(js, &erldp::Error::Closed));
     }
     let sender = sender.clone();
     cx.run(dest.node(), move || {
-        let _ = sender.send_outgoing(&dest, message);
+        let _ = message.send(&sender, &dest);
     });
     Ok(())
 }

@@ -288,10 +288,10 @@ impl NativeNode {
             .filter(|pair| pair.len() == 2)
             .and_then(|pair| pair[0].as_pid())
         else {
-            let err = erldp::Error::InvalidArgument(format!(
-                "reply takes the {{Pid, Tag}} a call came with, not {from:.200}"
+            return Err(error::invalid_argument(
+                js,
+                format!("reply takes the {{Pid, Tag}} a call came with, not {from:.200}"),
             ));
-            return Err(error::throw(js, &err));
         };
         let value = from_js(js, value)?;
         self.check_open(js)?;

@@ -110,20 +110,47 @@ fn connected(
     })
 }
 
-/// Starts an rpc or call (`start`, once `peer` is reached: see
-/// [`reaching`]) and waits for its answer until `deadline`; `operation`
-/// says what timed out.
-fn answer(
-    ruby: &Ruby,
-    node: &erldp::Node,
-    peer: Atom,
+/// An rpc or a call, timed from when its method was called: the node, when
+/// the wait for the answer ends, and the timeout as given, for the message
+/// should it pass.
+struct Answer<'a> {
+    node: &'a erldp::Node,
     deadline: Option<Instant>,
-    start: impl FnOnce() -> erldp::Result<Pending<Term>>,
-    operation: impl FnOnce() -> String,
-) -> Result<Value, Error> {
-    let pending = reaching(ruby, node, peer, deadline, start)?;
-    let value = settled(ruby, pending, deadline, operation)?;
-    to_ruby(ruby, &value)
+    timeout: Option<f64>,
+}
+
+impl<'a> Answer<'a> {
+    /// Errs in a forked child of the node's process (`fork.rs`) and for a
+    /// timeout that is no number of seconds.
+    fn new(ruby: &Ruby, node: &'a Node, timeout: Option<f64>) -> Result<Answer<'a>, Error> {
+        Ok(Answer {
+            node: node.core(ruby)?,
+            deadline: args::deadline(ruby, timeout)?,
+            timeout,
+        })
+    }
+
+    /// Starts the request (`start`, once `peer` is reached: see
+    /// [`reaching`]) and waits for its answer until the deadline;
+    /// `operation` says what timed out.
+    fn wait(
+        self,
+        ruby: &Ruby,
+        peer: Atom,
+        start: impl FnOnce(&erldp::Node) -> erldp::Result<Pending<Term>>,
+        operation: impl FnOnce() -> String,
+    ) -> Result<Value, Error> {
+        let node = self.node;
+        let pending = reaching(ruby, node, peer, self.deadline, || start(node))?;
+        let value = settled(ruby, pending, self.deadline, || {
+            let waited = match self.timeout {
+                Some(seconds) => format!("no answer within {seconds} s"),
+                None => "no answer".into(),
+            };
+            format!("{}: {waited}", operation())
+        })?;
+        to_ruby(ruby, &value)
+    }
 }
 
 /// What `pending` settles with, waiting with the GVL released (or through
@@ -164,13 +191,6 @@ trait Given: Sized {
 }
 
 impl Given for NodeBuilder {}
-
-fn timeout_text(timeout: Option<f64>) -> String {
-    match timeout {
-        Some(seconds) => format!("no answer within {seconds} s"),
-        None => "no answer".into(),
-    }
-}
 
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
@@ -286,7 +306,7 @@ impl Node {
         host: Option<String>,
         port: Option<u16>,
     ) -> Result<bool, Error> {
-        rb_self.1.check(ruby, "node")?;
+        let node = rb_self.core(ruby)?;
         let peer = args::name(ruby, peer, "node name")?;
         let started = match port {
             Some(port) => {
@@ -294,17 +314,16 @@ impl Node {
                     peer.split_once('@')
                         .map_or(peer.clone(), |(_, host)| host.to_string())
                 });
-                rb_self.0.connect_to_start(&peer, (host.as_str(), port))
+                node.connect_to_start(&peer, (host.as_str(), port))
             }
-            None => rb_self.0.connect_start(&peer),
+            None => node.connect_start(&peer),
         };
         connected(ruby, started, Atom::new(&peer), None).map(|()| true)
     }
 
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
-        rb_self.1.check(ruby, "node")?;
-        let peer = args::name(ruby, peer, "node name")?;
         let node = rb_self.handle(ruby)?;
+        let peer = args::name(ruby, peer, "node name")?;
         let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
         Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
     }
@@ -318,22 +337,17 @@ impl Node {
         arguments: RArray,
         timeout: Option<f64>,
     ) -> Result<Value, Error> {
-        rb_self.1.check(ruby, "node")?;
-        let deadline = args::deadline(ruby, timeout)?;
+        let answer = Answer::new(ruby, rb_self, timeout)?;
         let peer = args::name(ruby, peer, "node name")?;
         let module = args::name(ruby, module, "module")?;
         let function = args::name(ruby, function, "function")?;
         let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
         let arity = arguments.len();
-        let operation = format!("rpc {module}:{function}/{arity} on {peer}");
-        let node = &rb_self.0;
-        answer(
+        answer.wait(
             ruby,
-            node,
             Atom::new(&peer),
-            deadline,
-            || node.rpc_start(&peer, &module, &function, arguments),
-            || format!("{operation}: {}", timeout_text(timeout)),
+            |node| node.rpc_start(&peer, &module, &function, arguments),
+            || format!("rpc {module}:{function}/{arity} on {peer}"),
         )
     }
 
@@ -344,56 +358,47 @@ impl Node {
         request: Value,
         timeout: Option<f64>,
     ) -> Result<Value, Error> {
-        rb_self.1.check(ruby, "node")?;
-        let deadline = args::deadline(ruby, timeout)?;
+        let answer = Answer::new(ruby, rb_self, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = &rb_self.0;
-        answer(
+        answer.wait(
             ruby,
-            node,
             dest.node(),
-            deadline,
-            || node.call_start(&dest, request),
-            || format!("gen_server call to {dest}: {}", timeout_text(timeout)),
+            |node| node.call_start(&dest, request),
+            || format!("gen_server call to {dest}"),
         )
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
-        rb_self.1.check(ruby, "node")?;
+        let node = rb_self.core(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let node = &rb_self.0;
         reaching(ruby, node, dest.node(), None, || node.cast(&dest, request))
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
-        rb_self.1.check(ruby, "node")?;
+        let node = rb_self.core(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let node = &rb_self.0;
         sending(ruby, node, dest.node(), message, |message| {
             node.send(&dest, message)
         })
     }
 
     fn mailbox(ruby: &Ruby, rb_self: &Self, name: Option<Value>) -> Result<Mailbox, Error> {
-        rb_self.1.check(ruby, "node")?;
+        let node = rb_self.core(ruby)?;
         let name = name
             .map(|name| args::name(ruby, name, "mailbox name"))
             .transpose()?;
-        rb_self
-            .0
-            .mailbox(name.as_deref())
+        node.mailbox(name.as_deref())
             .map(Mailbox::new)
             .map_err(|err| raise(ruby, err))
     }
 
     fn nodes(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        rb_self.1.check(ruby, "node")?;
         Ok(ruby.ary_from_iter(
             rb_self
-                .0
+                .core(ruby)?
                 .nodes()
                 .into_iter()
                 .map(|node| ruby.to_symbol(node.as_str())),

@@ -219,10 +219,13 @@ fn connection_failures_and_timeouts_have_their_own_status() {
     assert_eq!(slow.json()["error"]["kind"], "timeout");
 }
 
+/// `rpc` in both spellings (`M:F(Args)`, `M F [Args]`) and `eval` print
+/// the value as Erlang writes it.
 #[test]
-fn rpc_calls_functions_in_both_spellings() {
+fn rpc_in_both_spellings_and_eval_print_the_value() {
     let peer = BeamPeer::start();
     let node = peer.node();
+    let node_atom = Term::atom(node).to_string();
     assert_prints(
         &peer,
         &["rpc", node],
@@ -231,21 +234,24 @@ fn rpc_calls_functions_in_both_spellings() {
             (&["lists", "sum", "[[1,2,3]]"], "6"),
             (&["erlang:abs(-7)."], "7"),
             (&["erlang", "abs", "[-7]"], "7"),
+            (&["erlang", "node"], &node_atom),
+            (
+                &["lists:reverse([a, <<\"b\">>, {c, 1.5}, \"de\"])"],
+                "[\"de\",{c,1.5},<<\"b\">>,a]",
+            ),
         ],
     );
-    assert_eq!(
-        term(erldp(&peer, &["rpc", node, "erlang", "node"]).ok()),
-        Term::atom(node)
-    );
-    let reversed = erldp(
+    assert_prints(
         &peer,
+        &["eval", node],
         &[
-            "rpc",
-            node,
-            "lists:reverse([a, <<\"b\">>, {c, 1.5}, \"de\"])",
+            (&["A = 1, A + 1"], "2"),
+            (&["X = [1,2,3], lists:sum(X) * 2."], "12"),
+            (&["X = 2, % the comment\nX * 21"], "42"),
+            (&["-1 + 0"], "-1"),
+            (&["node()"], &node_atom),
         ],
     );
-    assert_eq!(reversed.ok(), "[\"de\",{c,1.5},<<\"b\">>,a]");
 }
 
 #[test]
@@ -383,23 +389,9 @@ fn bad_command_lines_are_usage_errors_found_before_connecting() {
 }
 
 #[test]
-fn eval_runs_expressions_on_the_node() {
+fn eval_renders_json_and_reports_errors() {
     let peer = BeamPeer::start();
     let node = peer.node();
-    assert_prints(
-        &peer,
-        &["eval", node],
-        &[
-            (&["A = 1, A + 1"], "2"),
-            (&["X = [1,2,3], lists:sum(X) * 2."], "12"),
-            (&["X = 2, % the comment\nX * 21"], "42"),
-            (&["-1 + 0"], "-1"),
-        ],
-    );
-    assert_eq!(
-        term(erldp(&peer, &["eval", node, "node()"]).ok()),
-        Term::atom(node)
-    );
     let value = erldp(&peer, &["--json", "eval", node, "{ok, #{n => 1}}"]);
     value.ok();
     assert_eq!(

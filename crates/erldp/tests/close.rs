@@ -12,7 +12,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use erldp::{Reply, Term};
@@ -24,6 +24,12 @@ use common::node_for;
 const T: Duration = Duration::from_secs(30);
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// This test's turn, held until it ends; a test that failed while it held
+/// the turn still passes it on.
+fn take_turn() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The names (as the kernel keeps them: 15 bytes) of the node threads
 /// alive in this process: every thread ErlDP names starts `erldp-`, but
@@ -70,13 +76,30 @@ fn call_from(peer: &mut BeamPeer, name: &str, us: &str) {
     ));
 }
 
-/// A served name `slow` whose handler the peer has called and which runs
-/// until the node closes, then takes a while and sets the flag last: a
+/// A served name `slow` whose handler a peer has called and which runs
+/// until the node closes, then takes a while and sets `finished` last: a
 /// close that did not wait would return before it is set.
-fn slow_call_under_way(
-    peer: &mut BeamPeer,
-    node: &erldp::Node,
-) -> (erldp::Served, Arc<AtomicBool>) {
+struct SlowCall {
+    _served: erldp::Served,
+    finished: Arc<AtomicBool>,
+}
+
+impl SlowCall {
+    /// Asserts that the handler had returned when `close` (which close of
+    /// the node) did.
+    fn assert_returned_before(&self, close: &str) {
+        assert!(
+            self.finished.load(Ordering::SeqCst),
+            "{close} returned before the handler did"
+        );
+    }
+}
+
+/// A new peer, a node of its own, and a [`SlowCall`] from the one to the
+/// other.
+fn slow_call_under_way() -> (BeamPeer, erldp::Node, SlowCall) {
+    let mut peer = BeamPeer::start();
+    let node = node_for(&peer);
     let (entered_tx, entered) = mpsc::channel();
     let finished = Arc::new(AtomicBool::new(false));
     let waits = node.mailbox(None).expect("mailbox");
@@ -91,14 +114,18 @@ fn slow_call_under_way(
         })
         .expect("serve")
     };
-    call_from(peer, "slow", node.name().as_str());
+    call_from(&mut peer, "slow", node.name().as_str());
     entered.recv_timeout(T).expect("the handler runs");
-    (served, finished)
+    let slow = SlowCall {
+        _served: served,
+        finished,
+    };
+    (peer, node, slow)
 }
 
 #[test]
 fn closing_waits_for_the_nodes_threads() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut peer = BeamPeer::start();
 
     // Connections both ways and a timer waiting.
@@ -127,35 +154,43 @@ fn closing_waits_for_the_nodes_threads() {
     assert_no_node_threads();
     assert!(rx.recv_timeout(T).expect("the rpc failed on close"));
 
-    // Closed by a callback on the connection's reader thread: it cannot
-    // wait for itself; closing again from here waits for it.
-    let node = node_for(&peer);
+    // Closed by a callback on the connection's reader thread.
+    let answer = closed_by_rpc_callback(&peer, ("erlang", "node", vec![]), T);
+    assert!(answer.is_ok(), "the rpc's answer: {answer:?}");
+
+    // Closed by a timeout's callback, on the timer thread.
+    let sleep = ("timer", "sleep", vec![Term::from(60_000)]);
+    let answer = closed_by_rpc_callback(&peer, sleep, Duration::from_millis(50));
+    assert!(
+        matches!(answer, Err(erldp::Error::Timeout { .. })),
+        "the rpc's timeout: {answer:?}"
+    );
+}
+
+/// Makes an rpc to `peer` from a node of its own, whose callback (given
+/// the answer, or the end of `timeout`) closes the node: a close that
+/// cannot wait for the thread it runs on. Closing again from here waits
+/// for that thread too, and nothing of the node is left. What the
+/// callback was given.
+fn closed_by_rpc_callback(
+    peer: &BeamPeer,
+    (module, function, args): (&str, &str, Vec<Term>),
+    timeout: Duration,
+) -> erldp::Result<Term> {
+    let node = node_for(peer);
     let (tx, rx) = mpsc::channel();
     let closer = node.clone();
-    node.rpc_start(peer.node(), "erlang", "node", vec![])
+    node.rpc_start(peer.node(), module, function, args)
         .expect("rpc")
-        .on_complete(T, move |result| {
+        .on_complete(timeout, move |result| {
             closer.close();
-            tx.send(result.is_ok()).expect("send");
+            tx.send(result).expect("send");
         });
-    assert!(rx.recv_timeout(T).expect("the callback closed the node"));
+    let answer = rx.recv_timeout(T).expect("the callback closed the node");
     assert!(node.is_closed());
     node.close();
     assert_no_node_threads();
-
-    // Closed by a timeout's callback, on the timer thread.
-    let node = node_for(&peer);
-    let (tx, rx) = mpsc::channel();
-    let closer = node.clone();
-    node.rpc_start(peer.node(), "timer", "sleep", vec![Term::from(60_000)])
-        .expect("rpc")
-        .on_complete(Duration::from_millis(50), move |result| {
-            closer.close();
-            tx.send(result.is_err()).expect("send");
-        });
-    assert!(rx.recv_timeout(T).expect("the timeout closed the node"));
-    node.close();
-    assert_no_node_threads();
+    answer
 }
 
 /// A handler in the middle of a call when the node closes from outside:
@@ -165,15 +200,10 @@ fn closing_waits_for_the_nodes_threads() {
 /// close from outside afterwards waits for both.
 #[test]
 fn closing_waits_for_the_handlers_that_run() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
-    let (_served, finished) = slow_call_under_way(&mut peer, &node);
+    let _turn = take_turn();
+    let (mut peer, node, slow) = slow_call_under_way();
     node.close();
-    assert!(
-        finished.load(Ordering::SeqCst),
-        "close returned before the handler did"
-    );
+    slow.assert_returned_before("close");
     assert_no_node_threads();
 
     // One handler closes the node while another is held in its call.
@@ -230,12 +260,10 @@ fn closing_waits_for_the_handlers_that_run() {
 /// work done and return early).
 #[test]
 fn two_closes_at_once_both_wait_for_the_handlers() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut peer = BeamPeer::start();
-    let node = node_for(&peer);
-    let (_served, finished) = slow_call_under_way(&mut peer, &node);
+    let _turn = take_turn();
+    let (_peer, node, slow) = slow_call_under_way();
     let second = {
-        let (node, finished) = (node.clone(), Arc::clone(&finished));
+        let (node, finished) = (node.clone(), Arc::clone(&slow.finished));
         std::thread::spawn(move || {
             while !node.is_closed() {
                 std::thread::yield_now();
@@ -245,10 +273,7 @@ fn two_closes_at_once_both_wait_for_the_handlers() {
         })
     };
     node.close();
-    assert!(
-        finished.load(Ordering::SeqCst),
-        "the first close returned before the handler did"
-    );
+    slow.assert_returned_before("the first close");
     assert!(
         second.join().expect("second close"),
         "the second close returned before the handler did"
@@ -262,7 +287,7 @@ fn two_closes_at_once_both_wait_for_the_handlers() {
 /// then waits for everything.
 #[test]
 fn a_close_inside_a_close_does_not_wait_for_it() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let peer = BeamPeer::start();
     let node = node_for(&peer);
     node.connect(peer.node()).expect("connect");
@@ -292,7 +317,7 @@ fn a_close_inside_a_close_does_not_wait_for_it() {
 /// down rather than wait out a setup timeout of an hour.
 #[test]
 fn closing_cuts_silent_handshakes_short() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let node = erldp::Node::builder(format!("close_{}", std::process::id()))
         .cookie("silent")
         .setup_timeout(Duration::from_secs(3600))
