@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::cookie::Secret;
 use crate::dest::Dest;
 use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
@@ -47,7 +48,7 @@ impl ClientBuilder {
 
     /// The cookie (default: `$HOME/.erlang.cookie`).
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
-        self.settings.cookie = Some(cookie.into());
+        self.settings.cookie = Some(Secret::new(cookie));
         self
     }
 

@@ -7,44 +7,22 @@
 
 use std::time::Duration;
 
+use crate::cookie::Secret;
 use crate::proto_dist::ProtoDist;
 use crate::protocol::{flags, identity};
 use crate::tls::TlsConfig;
 use crate::{epmd, Result};
 
-/// Its `Debug` leaves the cookie out, so that no builder's `Debug` prints it.
-#[derive(Clone)]
+/// Its `Debug` leaves the cookie out (a [`Secret`]), so that no builder's `Debug` prints it.
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
-    pub(crate) cookie: Option<String>,
+    pub(crate) cookie: Option<Secret>,
     pub(crate) hidden: bool,
     pub(crate) epmd_port: Option<u16>,
     pub(crate) net_ticktime: Duration,
     pub(crate) setup_timeout: Duration,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) ipv6: bool,
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Settings {
-            cookie,
-            hidden,
-            epmd_port,
-            net_ticktime,
-            setup_timeout,
-            tls,
-            ipv6,
-        } = self;
-        f.debug_struct("Settings")
-            .field("cookie", &cookie.as_ref().map(|_| "<hidden>"))
-            .field("hidden", hidden)
-            .field("epmd_port", epmd_port)
-            .field("net_ticktime", net_ticktime)
-            .field("setup_timeout", setup_timeout)
-            .field("tls", tls)
-            .field("ipv6", ipv6)
-            .finish()
-    }
 }
 
 impl Default for Settings {
@@ -66,7 +44,7 @@ impl Default for Settings {
 impl Settings {
     /// The cookie given, else `~/.erlang.cookie`.
     pub(crate) fn cookie(&self) -> Result<String> {
-        identity::cookie(self.cookie.clone())
+        identity::cookie(self.cookie.as_ref().map(Secret::reveal))
     }
 
     /// The port given, else `$ERL_EPMD_PORT`, else EPMD's own.

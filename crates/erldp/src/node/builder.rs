@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::cluster::ClusterOptions;
 use super::{ClusterLimits, Node, NodeInner};
+use crate::cookie::Secret;
 use crate::limits;
 use crate::settings::Settings;
 use crate::tls::TlsConfig;
@@ -48,7 +49,7 @@ pub struct NodeBuilder {
 impl NodeBuilder {
     /// The cookie (default: `$HOME/.erlang.cookie`, created like `erl` does).
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
-        self.settings.cookie = Some(cookie.into());
+        self.settings.cookie = Some(Secret::new(cookie));
         self
     }
 

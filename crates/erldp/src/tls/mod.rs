@@ -48,6 +48,7 @@ use rustls::{
     ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
 
+use crate::cookie::Secret;
 use crate::{Error, Result};
 
 /// Whether to check the peer's certificate (`ssl`'s `verify` option).
@@ -180,11 +181,11 @@ impl TlsVersion {
 
 /// The `ssl` options of one role, as `[{server, Opts}, {client, Opts}]` lists them; `None`
 /// is `ssl`'s default. Its `Debug` leaves the key's password out.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct RoleOptions {
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
-    password: Option<String>,
+    password: Option<Secret>,
     cacertfile: Option<PathBuf>,
     verify: Option<Verify>,
     fail_if_no_peer_cert: Option<bool>,
@@ -193,35 +194,6 @@ struct RoleOptions {
     ciphers: Option<Vec<String>>,
     /// `Some(None)` is `disable`.
     server_name_indication: Option<Option<String>>,
-}
-
-impl std::fmt::Debug for RoleOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let RoleOptions {
-            certfile,
-            keyfile,
-            password,
-            cacertfile,
-            verify,
-            fail_if_no_peer_cert,
-            depth,
-            versions,
-            ciphers,
-            server_name_indication,
-        } = self;
-        f.debug_struct("RoleOptions")
-            .field("certfile", certfile)
-            .field("keyfile", keyfile)
-            .field("password", &password.as_ref().map(|_| "<hidden>"))
-            .field("cacertfile", cacertfile)
-            .field("verify", verify)
-            .field("fail_if_no_peer_cert", fail_if_no_peer_cert)
-            .field("depth", depth)
-            .field("versions", versions)
-            .field("ciphers", ciphers)
-            .field("server_name_indication", server_name_indication)
-            .finish()
-    }
 }
 
 /// The TLS options of a node: its certificate and key, the CAs it trusts and how it checks its
@@ -309,7 +281,7 @@ impl TlsConfig {
 
     /// The password of encrypted keyfiles, in both roles.
     pub fn password(mut self, password: impl Into<String>) -> TlsConfig {
-        let password = password.into();
+        let password = Secret::new(password);
         self.server.password = Some(password.clone());
         self.client.password = Some(password);
         self
@@ -568,7 +540,7 @@ fn key_pair(
     // ssl reads the key from the certfile when there is no keyfile.
     let keyfile = opts.keyfile.as_deref().unwrap_or(certfile);
     let pem = read_pem(keyfile, "keyfile")?;
-    let key = private_key(&pem, opts.password.as_deref()).map_err(|why| {
+    let key = private_key(&pem, opts.password.as_ref().map(Secret::reveal)).map_err(|why| {
         Error::invalid(format!(
             "TLS {role} options: keyfile {}: {why}",
             keyfile.display()
