@@ -1,7 +1,9 @@
 //! The cookie file `erl` uses when no cookie is given, `$HOME/.erlang.cookie`
 //! (see [`auth`](https://www.erlang.org/doc/apps/kernel/auth.html) and
-//! [Distributed Erlang, Security](https://www.erlang.org/doc/system/distributed.html#security)).
+//! [Distributed Erlang, Security](https://www.erlang.org/doc/system/distributed.html#security)),
+//! and [`Secret`], what a cookie given in the options is held as.
 
+use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -54,5 +56,26 @@ pub fn default_cookie() -> Result<String> {
             format_args!("cannot read the cookie file {}", path.display()),
             &err,
         )),
+    }
+}
+
+/// A cookie, or another secret among the options (a key's password): its `Debug` prints
+/// `"<hidden>"`, so that the options holding one derive a `Debug` that leaves it out.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    pub(crate) fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt("<hidden>", f)
     }
 }

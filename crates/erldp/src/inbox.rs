@@ -24,12 +24,17 @@ use crate::{Error, Result};
 type Receiver = Box<dyn FnOnce(Result<Option<Message>>) + Send>;
 type Watcher = Box<dyn FnOnce(Result<bool>) + Send>;
 
-/// A callback waiting on the queue.
-enum Waiting {
+/// A callback waiting on the queue (see [`Inbox::wait_async`]).
+pub(crate) enum Waiting {
     /// Takes the next message.
     Receive(Receiver),
     /// Learns that a message is queued, which stays queued for whoever
-    /// takes it (see [`Inbox::when_ready`]).
+    /// takes it: for waiting through something other than a thread (a file
+    /// descriptor an event loop watches), then taking the message where the
+    /// waiting ended. A message that a receive callback takes is not
+    /// queued, and no watcher hears of it; one that is queued, every
+    /// watcher hears of (and a blocked receive may take it first): the
+    /// first to take it has it.
     Watch(Watcher),
 }
 
@@ -243,58 +248,33 @@ impl Inbox {
         }
     }
 
-    /// Calls `receiver` with the next message, `Ok(None)` after `timeout`
-    /// or when `cancel` fires, or `Err(Closed)`.
-    pub(crate) fn recv_async(
+    /// Gives `waiting` what it waits for once a message is queued (at once
+    /// if one is): a receiver takes it, a watcher gets `Ok(true)` and leaves
+    /// it queued. After `timeout` or when `cancel` fires, a receiver gets
+    /// `Ok(None)` and a watcher `Ok(false)`; when the queue is closed, both
+    /// get `Err(Closed)`.
+    pub(crate) fn wait_async(
         self: &Arc<Self>,
+        waiting: Waiting,
         timeout: Duration,
         timer: &Arc<Timer>,
         cancel: Option<&Cancel>,
-        receiver: Receiver,
     ) {
         let mut state = self.state.lock();
-        if let Some(message) = state.messages.pop_front() {
-            drop(state);
-            receiver(Ok(Some(message)));
-            return;
-        }
-        self.wait_async(state, timeout, timer, cancel, Waiting::Receive(receiver));
-    }
-
-    /// Calls `watcher` with `Ok(true)` once a message is queued (at once if
-    /// one is), leaving it queued; `Ok(false)` after `timeout` or when
-    /// `cancel` fires; `Err(Closed)` when the queue is closed. For waiting
-    /// through something other than a thread (a file descriptor an event
-    /// loop watches), then taking the message where the waiting ended.
-    /// A message that a receive callback takes is not queued, and no
-    /// watcher hears of it; one that is queued, every watcher hears of (and
-    /// a blocked receive may take it first): the first to take it has it.
-    pub(crate) fn when_ready(
-        self: &Arc<Self>,
-        timeout: Duration,
-        timer: &Arc<Timer>,
-        cancel: Option<&Cancel>,
-        watcher: Watcher,
-    ) {
-        let state = self.state.lock();
         if !state.messages.is_empty() {
-            drop(state);
-            watcher(Ok(true));
+            match waiting {
+                Waiting::Receive(receiver) => {
+                    let message = state.messages.pop_front();
+                    drop(state);
+                    receiver(Ok(message));
+                }
+                Waiting::Watch(watcher) => {
+                    drop(state);
+                    watcher(Ok(true));
+                }
+            }
             return;
         }
-        self.wait_async(state, timeout, timer, cancel, Waiting::Watch(watcher));
-    }
-
-    /// Queues a callback on an empty queue, to be given up after `timeout`
-    /// or when `cancel` fires.
-    fn wait_async(
-        self: &Arc<Self>,
-        mut state: parking_lot::MutexGuard<'_, InboxState>,
-        timeout: Duration,
-        timer: &Arc<Timer>,
-        cancel: Option<&Cancel>,
-        waiting: Waiting,
-    ) {
         if state.closed {
             drop(state);
             waiting.closed();
@@ -399,22 +379,29 @@ mod tests {
         Message::plain(None, Term::from(n))
     }
 
+    /// A receiver that sends on `tx` the term it is given, or its error.
+    fn receiver(tx: &mpsc::Sender<Result<Option<Term>, String>>) -> Waiting {
+        let tx = tx.clone();
+        Waiting::Receive(Box::new(move |r| {
+            tx.send(r.map(|m| m.map(|m| m.term)).map_err(|e| e.to_string()))
+                .expect("send")
+        }))
+    }
+
+    /// A watcher that sends on `tx` what it learns, or its error.
+    fn watcher(tx: &mpsc::Sender<Result<bool, String>>) -> Waiting {
+        let tx = tx.clone();
+        Waiting::Watch(Box::new(move |r| {
+            tx.send(r.map_err(|e| e.to_string())).expect("send")
+        }))
+    }
+
     #[test]
     fn a_cancelled_receive_is_taken_off_the_queue() {
         let (inbox, timer) = (Inbox::new(), Timer::new());
         let (tx, rx) = mpsc::channel();
         let cancel = Cancel::new();
-        let sender = tx.clone();
-        inbox.recv_async(
-            Duration::MAX,
-            &timer,
-            Some(&cancel),
-            Box::new(move |r| {
-                sender
-                    .send(r.map(|m| m.map(|m| m.term)).map_err(|e| e.to_string()))
-                    .expect("send")
-            }),
-        );
+        inbox.wait_async(receiver(&tx), Duration::MAX, &timer, Some(&cancel));
         cancel.cancel();
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(5)).expect("called"),
@@ -422,15 +409,7 @@ mod tests {
         );
         inbox.push(message(1));
         assert_eq!(inbox.len(), 1, "the message stays for the next receive");
-        inbox.recv_async(
-            Duration::MAX,
-            &timer,
-            None,
-            Box::new(move |r| {
-                tx.send(r.map(|m| m.map(|m| m.term)).map_err(|e| e.to_string()))
-                    .expect("send")
-            }),
-        );
+        inbox.wait_async(receiver(&tx), Duration::MAX, &timer, None);
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(5)).expect("called"),
             Ok(Some(Term::from(1)))
@@ -442,13 +421,7 @@ mod tests {
         let (inbox, timer) = (Inbox::new(), Timer::new());
         let (tx, rx) = mpsc::channel();
         for _ in 0..2 {
-            let tx = tx.clone();
-            inbox.when_ready(
-                Duration::MAX,
-                &timer,
-                None,
-                Box::new(move |r| tx.send(r.map_err(|e| e.to_string())).expect("send")),
-            );
+            inbox.wait_async(watcher(&tx), Duration::MAX, &timer, None);
         }
         assert!(rx.try_recv().is_err(), "nothing queued yet");
         inbox.push(message(2));
@@ -456,13 +429,7 @@ mod tests {
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Ok(true)));
         assert_eq!(inbox.len(), 1);
 
-        let sender = tx.clone();
-        inbox.when_ready(
-            Duration::MAX,
-            &timer,
-            None,
-            Box::new(move |r| sender.send(r.map_err(|e| e.to_string())).expect("send")),
-        );
+        inbox.wait_async(watcher(&tx), Duration::MAX, &timer, None);
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(5)),
             Ok(Ok(true)),
@@ -471,21 +438,10 @@ mod tests {
 
         let empty = Inbox::new();
         let cancel = Cancel::new();
-        let sender = tx.clone();
-        empty.when_ready(
-            Duration::MAX,
-            &timer,
-            Some(&cancel),
-            Box::new(move |r| sender.send(r.map_err(|e| e.to_string())).expect("send")),
-        );
+        empty.wait_async(watcher(&tx), Duration::MAX, &timer, Some(&cancel));
         cancel.cancel();
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Ok(false)));
-        empty.when_ready(
-            Duration::MAX,
-            &timer,
-            None,
-            Box::new(move |r| tx.send(r.map_err(|e| e.to_string())).expect("send")),
-        );
+        empty.wait_async(watcher(&tx), Duration::MAX, &timer, None);
         empty.close();
         assert_eq!(
             rx.recv_timeout(Duration::from_secs(5)),
@@ -498,32 +454,19 @@ mod tests {
     #[test]
     fn a_watcher_is_not_told_of_a_message_a_receiver_takes() {
         let (inbox, timer) = (Inbox::new(), Timer::new());
-        let (tx, rx) = mpsc::channel();
-        let watcher = tx.clone();
-        inbox.when_ready(
-            Duration::MAX,
-            &timer,
-            None,
-            Box::new(move |r| watcher.send(format!("ready {r:?}")).expect("send")),
-        );
-        inbox.recv_async(
-            Duration::MAX,
-            &timer,
-            None,
-            Box::new(move |r| {
-                tx.send(format!("got {:?}", r.map(|m| m.map(|m| m.term))))
-                    .expect("send")
-            }),
-        );
+        let (watched, watch) = mpsc::channel();
+        let (received, receive) = mpsc::channel();
+        inbox.wait_async(watcher(&watched), Duration::MAX, &timer, None);
+        inbox.wait_async(receiver(&received), Duration::MAX, &timer, None);
         inbox.push(message(3));
-        assert_eq!(rx.try_recv().as_deref(), Ok("got Ok(Some(Int(3)))"));
+        assert_eq!(receive.try_recv(), Ok(Ok(Some(Term::from(3)))));
         assert_eq!(inbox.len(), 0, "taken by the receiver");
         assert!(
-            rx.try_recv().is_err(),
+            watch.try_recv().is_err(),
             "the watcher queued first was told of a message it cannot take"
         );
         inbox.push(message(4));
-        assert_eq!(rx.try_recv().as_deref(), Ok("ready Ok(true)"));
+        assert_eq!(watch.try_recv(), Ok(Ok(true)));
         assert_eq!(inbox.len(), 1, "left for whoever takes it");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dest::Dest;
-use crate::inbox::Inbox;
+use crate::inbox::{Inbox, Waiting};
 use crate::message::Message;
 use crate::node::{Node, Process};
 use crate::pending::Cancel;
@@ -137,8 +137,9 @@ impl Mailbox {
         timeout: Duration,
         callback: impl FnOnce(Result<Option<Message>>) + Send + 'static,
     ) {
+        let waiting = Waiting::Receive(Box::new(callback));
         self.inbox()
-            .recv_async(timeout, self.node().timer(), None, Box::new(callback));
+            .wait_async(waiting, timeout, self.node().timer(), None);
     }
 
     /// [`recv_async`](Self::recv_async) that `cancel` stops where it runs:
@@ -151,12 +152,9 @@ impl Mailbox {
         cancel: &Cancel,
         callback: impl FnOnce(Result<Option<Message>>) + Send + 'static,
     ) {
-        self.inbox().recv_async(
-            timeout,
-            self.node().timer(),
-            Some(cancel),
-            Box::new(callback),
-        );
+        let waiting = Waiting::Receive(Box::new(callback));
+        self.inbox()
+            .wait_async(waiting, timeout, self.node().timer(), Some(cancel));
     }
 
     /// Calls `callback` once a message is queued (`Ok(true)`, at once if
@@ -173,12 +171,9 @@ impl Mailbox {
         cancel: &Cancel,
         callback: impl FnOnce(Result<bool>) + Send + 'static,
     ) {
-        self.inbox().when_ready(
-            timeout,
-            self.node().timer(),
-            Some(cancel),
-            Box::new(callback),
-        );
+        let waiting = Waiting::Watch(Box::new(callback));
+        self.inbox()
+            .wait_async(waiting, timeout, self.node().timer(), Some(cancel));
     }
 
     /// Takes the next message if one is queued.

@@ -490,31 +490,23 @@ impl ServedName {
     }
 }
 
+/// Takes `entry` out of `table` unless `key` is served or exposed anew
+/// already, by a registration that must stay.
+fn unregister<T>(table: &mut FastMap<Atom, Arc<T>>, key: Atom, entry: &Arc<T>) {
+    if table.get(&key).is_some_and(|held| Arc::ptr_eq(held, entry)) {
+        table.remove(&key);
+    }
+}
+
 impl NodeInner {
     fn stop_serving(self: &Arc<Self>, served: &Arc<ServedName>) {
-        {
-            let mut names = self.serving.names.lock();
-            if names
-                .get(&served.name)
-                .is_some_and(|s| Arc::ptr_eq(s, served))
-            {
-                names.remove(&served.name);
-            }
-        }
+        unregister(&mut self.serving.names.lock(), served.name, served);
         served.lane.close();
         self.close_process(&served.process, Term::Atom(crate::atom!("normal")));
     }
 
     fn stop_exposing(&self, exposed: &Arc<ExposedModule>) {
-        {
-            let mut modules = self.serving.modules.write();
-            if modules
-                .get(&exposed.module)
-                .is_some_and(|m| Arc::ptr_eq(m, exposed))
-            {
-                modules.remove(&exposed.module);
-            }
-        }
+        unregister(&mut self.serving.modules.write(), exposed.module, exposed);
         exposed.lane.close();
     }
 

@@ -97,10 +97,10 @@ pub(crate) fn check_peer_name(long: bool, peer: &str) -> Result<()> {
 
 /// The cookie to use: the one given, else `~/.erlang.cookie` (created like
 /// `erl` does when missing).
-pub(crate) fn cookie(given: Option<String>) -> Result<String> {
+pub(crate) fn cookie(given: Option<&str>) -> Result<String> {
     match given {
-        Some(cookie) if cookie.is_empty() => Err(Error::invalid("the cookie is empty")),
-        Some(cookie) => Ok(cookie),
+        Some("") => Err(Error::invalid("the cookie is empty")),
+        Some(cookie) => Ok(cookie.to_string()),
         None => cookie::default_cookie(),
     }
 }
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn an_empty_cookie_is_refused() {
-        assert!(cookie(Some(String::new())).is_err());
-        assert_eq!(cookie(Some("c".into())).expect("given"), "c");
+        assert!(cookie(Some("")).is_err());
+        assert_eq!(cookie(Some("c")).expect("given"), "c");
     }
 }

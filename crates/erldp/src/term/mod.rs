@@ -463,35 +463,25 @@ impl Term {
     }
 }
 
-impl From<Atom> for Term {
-    fn from(atom: Atom) -> Term {
-        Term::Atom(atom)
-    }
+/// The types that a variant holds as they are.
+macro_rules! from_variant {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl From<$t> for Term {
+            fn from(value: $t) -> Term {
+                Term::$variant(value)
+            }
+        }
+    )*};
 }
-
-impl From<Pid> for Term {
-    fn from(pid: Pid) -> Term {
-        Term::Pid(pid)
-    }
-}
-
-impl From<Port> for Term {
-    fn from(port: Port) -> Term {
-        Term::Port(port)
-    }
-}
-
-impl From<Ref> for Term {
-    fn from(reference: Ref) -> Term {
-        Term::Ref(reference)
-    }
-}
-
-impl From<Fun> for Term {
-    fn from(fun: Fun) -> Term {
-        Term::Fun(fun)
-    }
-}
+from_variant!(
+    Atom => Atom,
+    Pid => Pid,
+    Port => Port,
+    Ref => Ref,
+    Fun => Fun,
+    f64 => Float,
+    Bytes => Binary
+);
 
 impl From<bool> for Term {
     fn from(value: bool) -> Term {
@@ -549,23 +539,17 @@ impl From<BigInt> for Term {
     }
 }
 
-impl From<f64> for Term {
-    fn from(value: f64) -> Term {
-        Term::Float(value)
-    }
-}
-
 impl From<&str> for Term {
     /// A string becomes a binary, as Elixir strings are.
     fn from(text: &str) -> Term {
-        Term::Binary(Bytes::copy_from_slice(text.as_bytes()))
+        Term::from(text.as_bytes())
     }
 }
 
 impl From<String> for Term {
     /// A string becomes a binary, as Elixir strings are.
     fn from(text: String) -> Term {
-        Term::Binary(Bytes::from(text.into_bytes()))
+        Term::from(text.into_bytes())
     }
 }
 
@@ -578,12 +562,6 @@ impl From<&[u8]> for Term {
 impl From<Vec<u8>> for Term {
     fn from(bytes: Vec<u8>) -> Term {
         Term::Binary(Bytes::from(bytes))
-    }
-}
-
-impl From<Bytes> for Term {
-    fn from(bytes: Bytes) -> Term {
-        Term::Binary(bytes)
     }
 }
 

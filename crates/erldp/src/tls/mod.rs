@@ -42,12 +42,14 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
     ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
 
+use crate::cookie::Secret;
 use crate::{Error, Result};
 
 /// Whether to check the peer's certificate (`ssl`'s `verify` option).
@@ -180,11 +182,11 @@ impl TlsVersion {
 
 /// The `ssl` options of one role, as `[{server, Opts}, {client, Opts}]` lists them; `None`
 /// is `ssl`'s default. Its `Debug` leaves the key's password out.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct RoleOptions {
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
-    password: Option<String>,
+    password: Option<Secret>,
     cacertfile: Option<PathBuf>,
     verify: Option<Verify>,
     fail_if_no_peer_cert: Option<bool>,
@@ -193,35 +195,6 @@ struct RoleOptions {
     ciphers: Option<Vec<String>>,
     /// `Some(None)` is `disable`.
     server_name_indication: Option<Option<String>>,
-}
-
-impl std::fmt::Debug for RoleOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let RoleOptions {
-            certfile,
-            keyfile,
-            password,
-            cacertfile,
-            verify,
-            fail_if_no_peer_cert,
-            depth,
-            versions,
-            ciphers,
-            server_name_indication,
-        } = self;
-        f.debug_struct("RoleOptions")
-            .field("certfile", certfile)
-            .field("keyfile", keyfile)
-            .field("password", &password.as_ref().map(|_| "<hidden>"))
-            .field("cacertfile", cacertfile)
-            .field("verify", verify)
-            .field("fail_if_no_peer_cert", fail_if_no_peer_cert)
-            .field("depth", depth)
-            .field("versions", versions)
-            .field("ciphers", ciphers)
-            .field("server_name_indication", server_name_indication)
-            .finish()
-    }
 }
 
 /// The TLS options of a node: its certificate and key, the CAs it trusts and how it checks its
@@ -309,7 +282,7 @@ impl TlsConfig {
 
     /// The password of encrypted keyfiles, in both roles.
     pub fn password(mut self, password: impl Into<String>) -> TlsConfig {
-        let password = password.into();
+        let password = Secret::new(password);
         self.server.password = Some(password.clone());
         self.client.password = Some(password);
         self
@@ -348,20 +321,7 @@ impl TlsConfig {
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions(opts))
             .map_err(|err| config_error("client", err))?;
-        let verifier: Arc<dyn ServerCertVerifier> = match opts.verify.unwrap_or(Verify::Peer) {
-            Verify::Peer => {
-                let roots = roots(opts, "client")?;
-                let inner =
-                    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-                        .build()
-                        .map_err(|err| Error::invalid(format!("TLS client options: {err}")))?;
-                Arc::new(DepthLimited {
-                    inner,
-                    depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
-                })
-            }
-            Verify::None => Arc::new(AcceptAny(provider.signature_verification_algorithms)),
-        };
+        let verifier = Arc::new(ServerCertCheck::new(opts, &provider)?);
         let builder = builder
             .dangerous()
             .with_custom_certificate_verifier(verifier);
@@ -387,32 +347,7 @@ impl TlsConfig {
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions(opts))
             .map_err(|err| config_error("server", err))?;
-        let verifier = match opts.verify.unwrap_or(Verify::None) {
-            Verify::None => {
-                if opts.fail_if_no_peer_cert == Some(true) {
-                    return Err(Error::invalid(
-                        "TLS server options: fail_if_no_peer_cert requires verify_peer",
-                    ));
-                }
-                WebPkiClientVerifier::no_client_auth()
-            }
-            Verify::Peer => {
-                let roots = roots(opts, "server")?;
-                let builder = WebPkiClientVerifier::builder_with_provider(roots, provider);
-                let builder = if opts.fail_if_no_peer_cert.unwrap_or(true) {
-                    builder
-                } else {
-                    builder.allow_unauthenticated()
-                };
-                let inner = builder
-                    .build()
-                    .map_err(|err| Error::invalid(format!("TLS server options: {err}")))?;
-                Arc::new(ClientDepthLimited {
-                    inner,
-                    depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
-                })
-            }
-        };
+        let verifier = client_cert_verifier(opts, provider)?;
         let Some((chain, key)) = key_pair(opts, "server")? else {
             return Err(Error::invalid(
                 "TLS server options: a certfile and keyfile are needed to accept connections",
@@ -568,7 +503,7 @@ fn key_pair(
     // ssl reads the key from the certfile when there is no keyfile.
     let keyfile = opts.keyfile.as_deref().unwrap_or(certfile);
     let pem = read_pem(keyfile, "keyfile")?;
-    let key = private_key(&pem, opts.password.as_deref()).map_err(|why| {
+    let key = private_key(&pem, opts.password.as_ref().map(Secret::reveal)).map_err(|why| {
         Error::invalid(format!(
             "TLS {role} options: keyfile {}: {why}",
             keyfile.display()
@@ -631,52 +566,59 @@ fn config_error(role: &str, err: rustls::Error) -> Error {
     Error::invalid(format!("TLS {role} options: {err}"))
 }
 
-/// `verify_none` as a client: any certificate is accepted, but the handshake signatures are
-/// still checked, so the session is with whoever holds the certificate's key.
-#[derive(Debug)]
-struct AcceptAny(WebPkiSupportedAlgorithms);
+/// The handshake-signature methods that [`ServerCertVerifier`] and [`ClientCertVerifier`] both
+/// require, checked with the provider's algorithms (the field `$algorithms`) as webpki's own
+/// verifiers check them: ours differ from webpki's only in which certificates they accept.
+macro_rules! signature_checks {
+    ($algorithms:ident) => {
+        signature_checks!($algorithms, verify_tls12_signature, verify_tls13_signature);
 
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$algorithms.supported_schemes()
+        }
+    };
+    // Each check is rustls's function of the same name, for TLS 1.2 and 1.3.
+    ($algorithms:ident, $($check:ident),+) => {$(
+        fn $check(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::$check(message, cert, dss, &self.$algorithms)
+        }
+    )+};
 }
 
-/// webpki's check plus `ssl`'s `depth`, counted on the intermediates the peer sends (webpki
-/// does not tell which of them its path used).
+/// How a client checks the server's certificate: for `verify_peer`, webpki's check (the chain
+/// and the host name) plus `ssl`'s `depth`, counted on the intermediates the peer sends (webpki
+/// does not tell which of them its path used); for `verify_none`, not at all, but the handshake
+/// signatures are still checked, so the session is with whoever holds the certificate's key.
 #[derive(Debug)]
-struct DepthLimited {
-    inner: Arc<WebPkiServerVerifier>,
-    depth: u8,
+struct ServerCertCheck {
+    /// webpki's verifier and the depth, for `verify_peer`.
+    peer: Option<(Arc<WebPkiServerVerifier>, u8)>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertCheck {
+    fn new(opts: &RoleOptions, provider: &Arc<CryptoProvider>) -> Result<ServerCertCheck> {
+        let peer = match opts.verify.unwrap_or(Verify::Peer) {
+            Verify::Peer => {
+                let roots = roots(opts, "client")?;
+                let webpki =
+                    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
+                        .build()
+                        .map_err(|err| Error::invalid(format!("TLS client options: {err}")))?;
+                Some((webpki, opts.depth.unwrap_or(DEFAULT_DEPTH)))
+            }
+            Verify::None => None,
+        };
+        Ok(ServerCertCheck {
+            peer,
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
 }
 
 fn check_depth(intermediates: &[CertificateDer<'_>], depth: u8) -> Result<(), rustls::Error> {
@@ -689,7 +631,7 @@ fn check_depth(intermediates: &[CertificateDer<'_>], depth: u8) -> Result<(), ru
     Ok(())
 }
 
-impl ServerCertVerifier for DepthLimited {
+impl ServerCertVerifier for ServerCertCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -698,43 +640,61 @@ impl ServerCertVerifier for DepthLimited {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified =
-            self.inner
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
-        check_depth(intermediates, self.depth)?;
-        Ok(verified)
+        if let Some((webpki, depth)) = &self.peer {
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
+            check_depth(intermediates, *depth)?;
+        }
+        Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    signature_checks!(algorithms);
 }
 
+/// How a server with `verify_peer` checks the client's certificate: webpki's check, then
+/// `depth` as [`ServerCertCheck`] counts it.
 #[derive(Debug)]
-struct ClientDepthLimited {
-    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+struct ClientCertCheck {
+    inner: Arc<dyn ClientCertVerifier>,
     depth: u8,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl rustls::server::danger::ClientCertVerifier for ClientDepthLimited {
+/// How a server checks the client's certificate as `verify` and `fail_if_no_peer_cert` say.
+fn client_cert_verifier(
+    opts: &RoleOptions,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>> {
+    match opts.verify.unwrap_or(Verify::None) {
+        Verify::None => {
+            if opts.fail_if_no_peer_cert == Some(true) {
+                return Err(Error::invalid(
+                    "TLS server options: fail_if_no_peer_cert requires verify_peer",
+                ));
+            }
+            Ok(WebPkiClientVerifier::no_client_auth())
+        }
+        Verify::Peer => {
+            let roots = roots(opts, "server")?;
+            let algorithms = provider.signature_verification_algorithms;
+            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let builder = if opts.fail_if_no_peer_cert.unwrap_or(true) {
+                builder
+            } else {
+                builder.allow_unauthenticated()
+            };
+            let inner = builder
+                .build()
+                .map_err(|err| Error::invalid(format!("TLS server options: {err}")))?;
+            Ok(Arc::new(ClientCertCheck {
+                inner,
+                depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
+                algorithms,
+            }))
+        }
+    }
+}
+
+impl ClientCertVerifier for ClientCertCheck {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
@@ -752,7 +712,7 @@ impl rustls::server::danger::ClientCertVerifier for ClientDepthLimited {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+    ) -> Result<ClientCertVerified, rustls::Error> {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
@@ -760,27 +720,7 @@ impl rustls::server::danger::ClientCertVerifier for ClientDepthLimited {
         Ok(verified)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    signature_checks!(algorithms);
 }
 
 /// Why a TLS handshake failed, in words that name the cause. `we_have_cert` says whether we

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{RoleOptions, TlsConfig, TlsVersion, Verify};
+use crate::cookie::Secret;
 use crate::term::Term;
 use crate::{Error, Result};
 
@@ -104,7 +105,9 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
             "cacertfile" => {
                 out.cacertfile = Some(path(value).ok_or_else(|| invalid("a file name"))?)
             }
-            "password" => out.password = Some(text(value).ok_or_else(|| invalid("a string"))?),
+            "password" => {
+                out.password = Some(Secret::new(text(value).ok_or_else(|| invalid("a string"))?))
+            }
             "verify" => {
                 out.verify = Some(match value.as_atom().as_ref().map(|a| a.as_str()) {
                     Some("verify_peer") => Verify::Peer,
@@ -245,7 +248,10 @@ mod tests {
         assert_eq!(config.server.fail_if_no_peer_cert, Some(true));
         assert_eq!(config.server.depth, Some(2));
         assert_eq!(config.server.versions, Some(vec![TlsVersion::Tls12]));
-        assert_eq!(config.client.password.as_deref(), Some("pw"));
+        assert_eq!(
+            config.client.password.as_ref().map(Secret::reveal),
+            Some("pw")
+        );
         assert_eq!(config.client.verify, Some(Verify::None));
         assert_eq!(
             config.client.ciphers,
