@@ -1558,7 +1558,12 @@ mod tests {
     #[test]
     fn identifiers() {
         let node = Atom::new("a@h");
-        let pid: Term = "#Pid<'a@h'.1.2.3>".parse().expect("pid");
+        let pid = Term::Pid(Pid {
+            node,
+            id: 1,
+            serial: 2,
+            creation: 3,
+        });
         assert_eq!(
             enc(&pid),
             [131, 88, 119, 3, b'a', b'@', b'h', 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]
