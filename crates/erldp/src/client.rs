@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::cookie::Secret;
 use crate::dest::Dest;
 use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
@@ -23,6 +24,7 @@ use crate::protocol::identity::{self, Identity, GROUP_LEADER_ID, SYSTEM_ID};
 use crate::protocol::{io, noproc, requests, Bounds, Control, Outbound, ProcRef};
 use crate::settings::Settings;
 use crate::term::{Atom, Pid, Term};
+use crate::tls::TlsConfig;
 use crate::transport::{Io, Timed, Transport};
 use crate::{host, random, Error, Result};
 
@@ -44,10 +46,52 @@ impl ClientBuilder {
         self
     }
 
-    // The setters it shares with NodeBuilder, written for both in settings.rs:
-    // cookie, hidden, epmd_port, timeout, net_ticktime, tls
-    // and ipv6.
-    crate::settings::shared_setters!(ClientBuilder);
+    /// The cookie (default: `$HOME/.erlang.cookie`).
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.settings.cookie = Some(Secret::new(cookie));
+        self
+    }
+
+    /// Hidden (the default) or visible to the peer's `nodes()`.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.settings.hidden = hidden;
+        self
+    }
+
+    /// The EPMD port on the peer's host (default: `$ERL_EPMD_PORT`, else 4369).
+    pub fn epmd_port(mut self, port: u16) -> Self {
+        self.settings.epmd_port = Some(port);
+        self
+    }
+
+    /// How long connecting (EPMD lookup, TCP, handshake) may take (default 7 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.setup_timeout = timeout;
+        self
+    }
+
+    /// Like `-kernel net_ticktime`: while waiting for an answer we tick
+    /// every quarter of it, and give up on a peer silent for all of it
+    /// (default 60 s).
+    pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
+        self.settings.net_ticktime = ticktime;
+        self
+    }
+
+    /// TLS distribution, to a node started with `-proto_dist inet_tls`:
+    /// the client role of `config` (see
+    /// [`NodeBuilder::tls`](crate::NodeBuilder::tls)). Default: plain TCP.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.settings.tls = Some(config);
+        self
+    }
+
+    /// IPv6 distribution, to a node started with `-proto_dist inet6_tcp`
+    /// (see [`NodeBuilder::ipv6`](crate::NodeBuilder::ipv6)). Default: IPv4.
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.settings.ipv6 = ipv6;
+        self
+    }
 
     /// Looks `peer` up in EPMD on its host and connects.
     pub fn connect(self, peer: &str) -> Result<Client> {

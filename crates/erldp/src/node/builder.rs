@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use super::cluster::ClusterOptions;
 use super::{ClusterLimits, Node, NodeInner};
+use crate::cookie::Secret;
 use crate::limits;
 use crate::settings::Settings;
+use crate::tls::TlsConfig;
 use crate::Result;
 
 /// How the node uses EPMD.
@@ -45,10 +47,18 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
-    // The setters it shares with ClientBuilder, written for both in settings.rs:
-    // cookie, hidden, epmd_port, net_ticktime, setup_timeout,
-    // tls and ipv6.
-    crate::settings::shared_setters!(NodeBuilder);
+    /// The cookie (default: `$HOME/.erlang.cookie`, created like `erl` does).
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.settings.cookie = Some(Secret::new(cookie));
+        self
+    }
+
+    /// Hidden (the default, like a C node) or visible: a visible node
+    /// appears in `nodes()` of the nodes it connects to.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.settings.hidden = hidden;
+        self
+    }
 
     /// How to use EPMD (default [`EpmdMode::Auto`]).
     pub fn epmd(mut self, mode: EpmdMode) -> Self {
@@ -56,10 +66,31 @@ impl NodeBuilder {
         self
     }
 
+    /// The EPMD port (default: `$ERL_EPMD_PORT`, else 4369).
+    pub fn epmd_port(mut self, port: u16) -> Self {
+        self.settings.epmd_port = Some(port);
+        self
+    }
+
     /// The port to listen on for incoming connections (0, the default,
     /// picks a free one).
     pub fn listen_port(mut self, port: u16) -> Self {
         self.listen_port = port;
+        self
+    }
+
+    /// Like `-kernel net_ticktime`: a peer silent this long is considered
+    /// down, and we tick every quarter of it (default 60 s).
+    pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
+        self.settings.net_ticktime = ticktime;
+        self
+    }
+
+    /// How long connecting (EPMD lookup, TCP, handshake) may take in all
+    /// (default 7 s, like `net_setuptime`); also how long a peer connecting
+    /// to us may take over its handshake before it is cut off.
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.setup_timeout = timeout;
         self
     }
 
@@ -110,6 +141,27 @@ impl NodeBuilder {
     /// [`concurrency`](crate::ServeOptions::concurrency) of them.
     pub fn handler_threads(mut self, threads: usize) -> Self {
         self.handler_threads = threads;
+        self
+    }
+
+    /// TLS distribution, as BEAM nodes started with `-proto_dist inet_tls`
+    /// (and `-ssl_dist_optfile`) run it: every connection, both ways, is
+    /// TLS from its first byte, checked as `config` says (see
+    /// [`TlsConfig`]). Such a node never falls back to plain TCP; its
+    /// certificate and key are read when it starts. Default: plain TCP.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.settings.tls = Some(config);
+        self
+    }
+
+    /// IPv6 distribution, as BEAM nodes started with `-proto_dist
+    /// inet6_tcp` (or `inet6_tls`, with [`tls`](Self::tls)) run it: the
+    /// node listens on every IPv6 address (IPv4 connections are taken too),
+    /// and reaches peers at the IPv6 addresses of their hosts, asking EPMD
+    /// there; this machine's own host name is `::1` when the resolver knows
+    /// no IPv6 address for it, as on BEAM. Default: IPv4.
+    pub fn ipv6(mut self, ipv6: bool) -> Self {
+        self.settings.ipv6 = ipv6;
         self
     }
 
