@@ -223,9 +223,10 @@ fn connection_failures_and_timeouts_have_their_own_status() {
 /// the value as Erlang writes it.
 #[test]
 fn rpc_in_both_spellings_and_eval_print_the_value() {
-    let peer = BeamPeer::start();
+    let mut peer = BeamPeer::start();
+    // As Erlang writes it, not as erldp does: the test checks erldp's spelling.
+    let node_atom = peer.eval_ok("node().");
     let node = peer.node();
-    let node_atom = Term::atom(node).to_string();
     assert_prints(
         &peer,
         &["rpc", node],
