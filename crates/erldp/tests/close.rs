@@ -10,12 +10,13 @@
 //! The threads are counted by name in the process, and another test's
 //! node would be counted too: the tests take turns (`ONE_AT_A_TIME`).
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use erldp::{Reply, Term};
+use erldp::{EpmdMode, Reply, Term};
 use erldp_testkit::BeamPeer;
 
 mod common;
@@ -372,5 +373,73 @@ fn closing_cuts_silent_handshakes_short() {
     assert!(
         matches!(connected, Err(erldp::Error::Closed)),
         "the connect whose SYNs are dropped fails as closed: {connected:?}"
+    );
+}
+
+/// An EPMD that registers a node and never answers a look-up: the
+/// requests it takes, by their first byte.
+fn epmd_that_answers_no_look_up() -> (u16, mpsc::Receiver<u8>) {
+    const ALIVE2_REQ: u8 = 120;
+    const ALIVE2_X_RESP: u8 = 118;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (mut stream, tx) = (stream.expect("accept"), tx.clone());
+            std::thread::spawn(move || {
+                let mut len = [0; 2];
+                stream.read_exact(&mut len).expect("request length");
+                let mut request = vec![0; usize::from(u16::from_be_bytes(len))];
+                stream.read_exact(&mut request).expect("request");
+                if request[0] == ALIVE2_REQ {
+                    stream
+                        .write_all(&[ALIVE2_X_RESP, 0, 0, 0, 0, 1])
+                        .expect("ALIVE2_X_RESP");
+                }
+                let _ = tx.send(request[0]);
+                // Held until the node closes its end: the registration
+                // lives as long as it, and the look-up waits for ever.
+                let _ = stream.read(&mut [0; 1]);
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// A connect whose EPMD look-up gets no answer when the node closes: close
+/// shuts the look-up's socket down rather than wait out a setup timeout of
+/// an hour, and the connect fails as closed.
+#[test]
+fn closing_cuts_an_epmd_look_up_short() {
+    const PORT_PLEASE2_REQ: u8 = 122;
+    let _turn = take_turn();
+    let (epmd_port, requests) = epmd_that_answers_no_look_up();
+    let node = erldp::Node::builder(format!("close_epmd_{}", std::process::id()))
+        .cookie("silent")
+        .epmd(EpmdMode::External)
+        .epmd_port(epmd_port)
+        .setup_timeout(Duration::from_secs(3600))
+        .start()
+        .expect("start, registered in the EPMD of the test");
+    let connecting = node
+        .connect_start("ghost@localhost")
+        .expect("connect_start");
+    let looked_up = requests.iter().find(|&request| request == PORT_PLEASE2_REQ);
+    assert_eq!(looked_up, Some(PORT_PLEASE2_REQ), "the node looks ghost up");
+
+    let (tx, rx) = mpsc::channel();
+    let closer = node.clone();
+    std::thread::spawn(move || {
+        closer.close();
+        tx.send(()).expect("send");
+    });
+    rx.recv_timeout(T)
+        .expect("close waited for the EPMD that does not answer");
+    assert_no_node_threads();
+    let connected = connecting.wait(T);
+    assert!(
+        matches!(connected, Err(erldp::Error::Closed)),
+        "the connect under way fails as closed: {connected:?}"
     );
 }
