@@ -355,6 +355,15 @@ fn closing_cuts_silent_handshakes_short() {
         node_threads()
     );
 
+    close_cutting_short(&node, "the silent handshakes");
+    fails_as_closed(connecting, "the connect under way");
+    fails_as_closed(dropped, "the connect whose SYNs are dropped");
+}
+
+/// Closes `node` from a thread of its own, which must return within `T`
+/// (not wait out the setup timeout for `what`), and leave nothing of the
+/// node running.
+fn close_cutting_short(node: &erldp::Node, what: &str) {
     let (tx, rx) = mpsc::channel();
     let closer = node.clone();
     std::thread::spawn(move || {
@@ -362,17 +371,16 @@ fn closing_cuts_silent_handshakes_short() {
         tx.send(()).expect("send");
     });
     rx.recv_timeout(T)
-        .expect("close waited for the silent handshakes");
+        .unwrap_or_else(|_| panic!("close waited for {what}"));
     assert_no_node_threads();
+}
+
+/// `connecting`, under way when its node closed, fails as closed.
+fn fails_as_closed(connecting: erldp::Pending<()>, what: &str) {
     let connected = connecting.wait(T);
     assert!(
         matches!(connected, Err(erldp::Error::Closed)),
-        "the connect under way fails as closed: {connected:?}"
-    );
-    let connected = dropped.wait(T);
-    assert!(
-        matches!(connected, Err(erldp::Error::Closed)),
-        "the connect whose SYNs are dropped fails as closed: {connected:?}"
+        "{what} fails as closed: {connected:?}"
     );
 }
 
@@ -428,18 +436,6 @@ fn closing_cuts_an_epmd_look_up_short() {
     let looked_up = requests.iter().find(|&request| request == PORT_PLEASE2_REQ);
     assert_eq!(looked_up, Some(PORT_PLEASE2_REQ), "the node looks ghost up");
 
-    let (tx, rx) = mpsc::channel();
-    let closer = node.clone();
-    std::thread::spawn(move || {
-        closer.close();
-        tx.send(()).expect("send");
-    });
-    rx.recv_timeout(T)
-        .expect("close waited for the EPMD that does not answer");
-    assert_no_node_threads();
-    let connected = connecting.wait(T);
-    assert!(
-        matches!(connected, Err(erldp::Error::Closed)),
-        "the connect under way fails as closed: {connected:?}"
-    );
+    close_cutting_short(&node, "the EPMD that does not answer");
+    fails_as_closed(connecting, "the connect under way");
 }
