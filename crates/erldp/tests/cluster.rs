@@ -386,12 +386,7 @@ fn a_hidden_node_registers_no_names_and_asks_its_peers_where_names_are() {
     inbox
         .send(&Dest::global("svc"), Term::atom("hi"))
         .expect("send");
-    assert_eq!(
-        cluster
-            .peer(1)
-            .eval_ok("erldp_test:collected(svc_box, 1, 10000)."),
-        "[hi]"
-    );
+    assert_eq!(cluster.peer(1).collected("svc_box", 1), "[hi]");
     assert!(inbox.send(&Dest::global("nobody"), Term::nil()).is_err());
 }
 
@@ -663,12 +658,7 @@ fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
             .parse::<Term>()
             .expect("term")
     );
-    assert_eq!(
-        cluster
-            .peer(0)
-            .eval_ok("erldp_test:collected(sub, 1, 10000)."),
-        "[{hello,from_beam}]"
-    );
+    assert_eq!(cluster.peer(0).collected("sub", 1), "[{hello,from_beam}]");
 
     // We broadcast as the adapter does: to every member of the first group on another node.
     let message: Term =
@@ -685,9 +675,7 @@ fn phoenix_pubsub_broadcasts_reach_us_and_ours_reach_beam_subscribers() {
         worker.send(&Dest::Pid(pid), message.clone()).expect("send");
     }
     for i in 0..cluster.len() {
-        let got = cluster
-            .peer(i)
-            .eval_ok("erldp_test:collected(sub, 2, 10000).");
+        let got = cluster.peer(i).collected("sub", 2);
         assert!(got.ends_with("{hello,from_rust}]"), "node {i}: {got}");
     }
 }
