@@ -97,10 +97,9 @@ impl ClientBuilder {
     pub fn connect(self, peer: &str) -> Result<Client> {
         split_node_name(peer)?;
         let epmd_port = self.settings.epmd_port()?;
-        let timeout = self.settings.setup_timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + self.settings.setup_timeout;
         let proto = self.settings.proto_dist(false)?;
-        let addrs = proto.locate(peer, epmd_port, timeout, None)?;
+        let addrs = proto.locate(peer, epmd_port, deadline, None)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 

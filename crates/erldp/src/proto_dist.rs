@@ -96,12 +96,12 @@ impl ProtoDist {
 
     /// Where `peer` (`alive@host`) listens, found as BEAM finds it: the
     /// host's addresses in our family, and the port from the EPMD at the
-    /// first of them.
+    /// first of them, by `deadline`.
     pub(crate) fn locate(
         &self,
         peer: &str,
         epmd_port: u16,
-        timeout: Duration,
+        deadline: Instant,
         cutoff: Option<&Cutoff>,
     ) -> Result<Vec<SocketAddr>> {
         let (alive, host) = peer
@@ -109,7 +109,7 @@ impl ProtoDist {
             .ok_or_else(|| Error::invalid(format!("{peer} is not a node name (name@host)")))?;
         let addrs = self.addresses(peer, host, epmd_port)?;
         let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-        let info = epmd::port_please_at(host, Some(&ips), epmd_port, alive, timeout, cutoff)
+        let info = epmd::port_please_at(host, Some(&ips), epmd_port, alive, deadline, cutoff)
             .map_err(|err| match err {
                 Error::NodeNotFound { reason, .. } => Error::NodeNotFound {
                     node: peer.to_string(),

@@ -58,23 +58,23 @@ fn parse_port_setting(text: &str) -> Result<u16> {
 /// `timeout`; [`Error::Connection`] when EPMD answers with something that is
 /// not a `PORT2_RESP`.
 pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) -> Result<NodeInfo> {
-    port_please_at(host, None, epmd_port, name, timeout, None)
+    port_please_at(host, None, epmd_port, name, Instant::now() + timeout, None)
 }
 
 /// [`port_please`] at `addrs`, the addresses of `host` already resolved
 /// the way the node resolves its peers' hosts (an IPv6 node asks EPMD over
 /// IPv6, as BEAM's `inet6_tcp` does); `host` names it in messages.
-/// `cutoff` gets the socket, so that a node closing cuts the look-up short.
+/// The exchange ends by `deadline`, the connect's. `cutoff` gets the
+/// socket, so that a node closing cuts the look-up short.
 pub(crate) fn port_please_at(
     host: &str,
     addrs: Option<&[IpAddr]>,
     epmd_port: u16,
     name: &str,
-    timeout: Duration,
+    deadline: Instant,
     cutoff: Option<&Cutoff>,
 ) -> Result<NodeInfo> {
     check_name(name)?;
-    let deadline = Instant::now() + timeout;
     let epmd = Endpoint {
         host,
         addrs,

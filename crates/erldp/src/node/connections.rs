@@ -216,15 +216,6 @@ impl Drop for PendingHandshake {
     }
 }
 
-/// What is left of the time to set up a connection to `peer`.
-fn left(deadline: Instant, peer: Atom) -> Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(Error::timeout(format!("connecting to {peer}")));
-    }
-    Ok(left)
-}
-
 impl Node {
     /// Connects to `peer` (handshake included) if not connected yet.
     /// Sending connects on its own; this surfaces connection errors early.
@@ -444,7 +435,7 @@ impl NodeInner {
             });
         }
         self.proto
-            .locate(peer.as_str(), self.epmd_port, left(deadline, peer)?, cutoff)
+            .locate(peer.as_str(), self.epmd_port, deadline, cutoff)
     }
 
     /// EPMD lookup, connect (TLS included) and handshake, all before
