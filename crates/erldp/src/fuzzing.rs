@@ -31,7 +31,15 @@ pub fn handshake_accept(stream: &mut TcpStream, choice: u8) -> Result<()> {
         3 => Admission::NotAllowed,
         _ => Admission::Alive,
     };
-    handshake::accept(stream, Framing::Tcp, "fuzzing peer", &LOCAL, |_| admission).map(drop)
+    handshake::accept(
+        stream,
+        Framing::Tcp,
+        "fuzzing peer",
+        &LOCAL,
+        |_| admission,
+        |_, _| Ok(()),
+    )
+    .map(drop)
 }
 
 /// The initiating side of a handshake on `stream`, towards `peer`;

@@ -172,13 +172,17 @@ pub(crate) fn initiate(
 }
 
 /// Runs the accepting side on a freshly accepted stream from `peer_addr`.
-/// `admit` is asked once the peer's name is known.
+/// `admit` is asked once the peer's name is known; `proved`, with the
+/// name and what `admit` answered, once the peer has proved the cookie and
+/// before it is told that we have too, which makes the connection up on its
+/// side: an error from `proved` ends the handshake there.
 pub(crate) fn accept(
     stream: &mut (impl Read + Write),
     framing: Framing,
     peer_addr: &str,
     local: &Local<'_>,
     admit: impl FnOnce(&str) -> Admission,
+    proved: impl FnOnce(&str, Admission) -> Result<()>,
 ) -> Result<Peer> {
     let first = recv(stream, framing, peer_addr)?;
     let hello = parse_name(&first).map_err(|reason| Error::connection(peer_addr, reason))?;
@@ -203,6 +207,7 @@ pub(crate) fn accept(
     }
 
     let mut assigned_name = None;
+    let admission;
     if peer_flags & flags::NAME_ME != 0 {
         let name = format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name);
         let creation = random::nonzero_u32();
@@ -216,8 +221,10 @@ pub(crate) fn accept(
         }
         send(stream, framing, &status, &name)?;
         assigned_name = Some((name, creation));
+        admission = Admission::Ok;
     } else {
-        match admit(&peer_name) {
+        admission = admit(&peer_name);
+        match admission {
             Admission::Ok => send(stream, framing, b"sok", &peer_name)?,
             Admission::OkSimultaneous => send(stream, framing, b"sok_simultaneous", &peer_name)?,
             Admission::Nok => {
@@ -278,6 +285,7 @@ pub(crate) fn accept(
     if !constant_time_eq(their_digest, &digest(our_challenge, local.cookie)) {
         return Err(Error::Auth { node: peer_name });
     }
+    proved(&peer_name, admission)?;
 
     let mut ack = Vec::with_capacity(17);
     ack.push(b'a');

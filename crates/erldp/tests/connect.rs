@@ -481,3 +481,56 @@ fn a_peer_asking_for_a_name_gets_one() {
         node.nodes() == vec![Atom::new(&name)]
     });
 }
+
+/// A BEAM node connects to us while we connect to it, round after round, with the two starts
+/// spread over a few milliseconds; whichever connection settles it, the one that comes up stays
+/// up: the peer sees no `nodedown` but those of our disconnects. (A connection that came up and
+/// dropped made global on the rest of a cluster cut us off, to prevent overlapping partitions.)
+fn connecting_both_ways_keeps_one_connection_up(peer_prefix: &str, our_prefix: &str) {
+    let mut peer = BeamPeer::builder().name_prefix(peer_prefix).start();
+    let node = Node::builder(random_name(our_prefix))
+        .cookie(peer.cookie())
+        .hidden(false)
+        .start()
+        .expect("node starts");
+    let (us, them) = (node.name(), Atom::new(peer.node()));
+    peer.eval_ok(
+        "register(erldp_downs, spawn(fun() -> ok = net_kernel:monitor_nodes(true), \
+         Count = fun Count(N) -> receive {nodedown, _} -> Count(N + 1); \
+         {count, From} -> From ! {downs, N}, Count(N); _ -> Count(N) end end, Count(0) end)), ok.",
+    );
+    for round in 0..150u32 {
+        peer.eval_ok(&format!(
+            "spawn(fun() -> net_kernel:connect_node('{us}') end), ok."
+        ));
+        thread::sleep(Duration::from_micros(u64::from(round % 40) * 100));
+        node.connect(peer.node()).expect("connect");
+        eventually("both connected", || {
+            node.nodes() == vec![them]
+                && peer.eval_ok(&format!("lists:member('{us}', nodes()).")) == "true"
+        });
+        // Long enough for a connection the peer gave up to be seen going down.
+        thread::sleep(Duration::from_millis(100));
+        let downs = peer.eval_ok(&format!(
+            "erldp_downs ! {{count, self()}}, receive {{downs, D{round}}} -> D{round} end."
+        ));
+        assert_eq!(
+            downs,
+            round.to_string(),
+            "round {round}: the peer's nodedowns"
+        );
+        assert_eq!(node.nodes(), vec![them], "round {round}");
+        peer.eval_ok(&format!("erlang:disconnect_node('{us}'), ok."));
+        eventually("disconnected", || node.nodes().is_empty());
+    }
+}
+
+#[test]
+fn a_smaller_beam_node_connecting_while_we_connect_keeps_one_connection_up() {
+    connecting_both_ways_keeps_one_connection_up("aa", "zz");
+}
+
+#[test]
+fn a_greater_beam_node_connecting_while_we_connect_keeps_one_connection_up() {
+    connecting_both_ways_keeps_one_connection_up("zz", "aa");
+}

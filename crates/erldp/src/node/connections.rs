@@ -400,6 +400,22 @@ impl NodeInner {
             }
             // Cut short by close, whatever the socket said.
             Err(_) if self.is_closed() => Error::Closed,
+            // The peer's own connection to us took this attempt over, and
+            // the peer dropped ours for it: that handshake settles the
+            // attempt, or gives it back when it fails, clearing `adopted`
+            // and then finishing it if it is `lost` (see `accept_one`).
+            Err(err) if attempt.adopted.load(Ordering::SeqCst) => {
+                attempt.lost.store(true, Ordering::SeqCst);
+                let settled = attempt
+                    .adopted
+                    .load(Ordering::SeqCst)
+                    .then(|| attempt.wait(deadline))
+                    .flatten();
+                match settled {
+                    Some(result) => return result,
+                    None => err,
+                }
+            }
             Err(err) => err,
         };
         self.forget_attempt(peer, attempt);
@@ -619,6 +635,64 @@ impl NodeInner {
         }
     }
 
+    /// Decides, once a peer connecting to us has proved the cookie and
+    /// before we prove it (which makes the connection up on the peer's
+    /// side), whether the handshake goes on, and which attempt of ours its
+    /// connection settles.
+    ///
+    /// Until our proof arrives the peer's net_kernel holds its connection
+    /// pending, and drops it for an attempt of ours that reaches it then if
+    /// our name is the greater (`ok_simultaneous`). A connection we made up
+    /// here would then go down at once, and global on the rest of a cluster
+    /// would drop us for it. So from here the table holds an attempt that
+    /// this connection settles, and our connects wait on it, as BEAM's wait
+    /// on a pending connection; and an attempt of ours that began after the
+    /// peer was admitted (its name no atom then, or no entry) goes on when
+    /// our name is the greater: this handshake waits for it to end, so that
+    /// the peer gives way to it, and stops.
+    fn reserve(
+        &self,
+        peer_name: &str,
+        admission: Admission,
+        deadline: Instant,
+    ) -> Result<Admitted> {
+        let fail = |reason: &str| Error::connection(peer_name, reason);
+        let peer = Atom::new(peer_name);
+        let mut table = self.conns.table.lock();
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let attempt = match table.get(&peer) {
+            Some(Entry::Up(_)) if admission == Admission::Alive => return Ok(None),
+            Some(Entry::Up(conn)) if !conn.is_down() => {
+                return Err(fail("a connection to this node is already up"))
+            }
+            Some(Entry::Connecting(attempt)) if attempt.adopted.load(Ordering::Acquire) => {
+                Arc::clone(attempt)
+            }
+            Some(Entry::Connecting(attempt)) if peer_name < self.name().as_str() => {
+                let attempt = Arc::clone(attempt);
+                drop(table);
+                attempt.wait(deadline);
+                return Err(fail("simultaneous connect: our own attempt goes on"));
+            }
+            Some(Entry::Connecting(attempt)) => {
+                attempt.adopted.store(true, Ordering::Release);
+                Arc::clone(attempt)
+            }
+            _ => {
+                // Lost from the start: no connect of ours runs for it, and
+                // if this handshake fails nothing else settles it.
+                let attempt = Attempt::new();
+                attempt.adopted.store(true, Ordering::Release);
+                attempt.lost.store(true, Ordering::Release);
+                table.insert(peer, Entry::Connecting(Arc::clone(&attempt)));
+                attempt
+            }
+        };
+        Ok(Some((peer, attempt)))
+    }
+
     pub(super) fn accept_loop(self: Arc<Self>, listener: Listener) {
         loop {
             let accepted = listener.accept();
@@ -681,6 +755,7 @@ impl NodeInner {
         };
         let mut decision: Option<(Admission, Admitted)> = None;
         let mut arriving = None;
+        let mut reserved = None;
         let from = transport.peer();
         let mut timed = Timed::new(&*transport, deadline);
         let result = handshake::accept(
@@ -694,8 +769,13 @@ impl NodeInner {
                 arriving = incoming;
                 admission
             },
+            |peer, admission| {
+                reserved = self.reserve(peer, admission, deadline)?;
+                Ok(())
+            },
         );
-        let (admission, attempt) = decision.unwrap_or((Admission::NotAllowed, None));
+        let (admission, admitted) = decision.unwrap_or((Admission::NotAllowed, None));
+        let attempt = reserved.or(admitted);
         match result {
             Ok(info) => {
                 let peer = info.name;
@@ -717,8 +797,8 @@ impl NodeInner {
                 // itself, unless the peer already told it to wait for this
                 // connection: then nothing else will settle it.
                 if let Some((peer, attempt)) = attempt {
-                    attempt.adopted.store(false, Ordering::Release);
-                    if attempt.lost.load(Ordering::Acquire) {
+                    attempt.adopted.store(false, Ordering::SeqCst);
+                    if attempt.lost.load(Ordering::SeqCst) {
                         self.forget_attempt(peer, &attempt);
                         attempt.finish(Err(err.clone()));
                     }
