@@ -670,7 +670,11 @@ impl NodeInner {
             Some(Entry::Connecting(attempt)) if attempt.adopted.load(Ordering::Acquire) => {
                 Arc::clone(attempt)
             }
-            Some(Entry::Connecting(attempt)) if peer_name < self.name().as_str() => {
+            // Our later attempt goes on, unless the peer answered it `nok`
+            // or `alive` already: it then waits for this connection.
+            Some(Entry::Connecting(attempt))
+                if peer_name < self.name().as_str() && !attempt.lost.load(Ordering::Acquire) =>
+            {
                 let attempt = Arc::clone(attempt);
                 drop(table);
                 attempt.wait(deadline);
