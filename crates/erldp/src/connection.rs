@@ -14,9 +14,11 @@
 //! (or given as large ETF) is written by its sender too, with one vectored
 //! write from where its parts lie, so that its bytes are not copied into
 //! the buffer first: the sender waits until the socket has taken them (up
-//! to the send timeout). The reader
-//! thread reads in large chunks, splits frames off without copying, decodes
-//! and hands each control message to the node.
+//! to the send timeout). Signals the node owes the peer never wait for
+//! room (see [`Urgency::Signal`]), so the reader thread, which answers the
+//! peer's signals, never waits on the peer. The reader thread reads in
+//! large chunks, splits frames off without copying, decodes and hands each
+//! control message to the node.
 
 use std::io::Write;
 use std::net::Shutdown;
@@ -36,10 +38,6 @@ use crate::threads::Threads;
 use crate::transport::{Io, Transport};
 use crate::{Error, Result};
 
-/// Senders wait while this much is queued and not yet written (up to the
-/// node's send timeout), so a slow peer cannot make the queue grow without
-/// bound.
-const HIGH_WATER: usize = 16 << 20;
 /// The reader wakes waiting receivers at least this often while frames keep
 /// arriving (see [`wakeups`]).
 const FLUSH_EVERY: usize = 64;
@@ -52,6 +50,35 @@ const QUIET_BEFORE_DIRECT: Duration = Duration::from_micros(50);
 /// Frames larger than this always go through the writer, so that no sender
 /// spends long in a write.
 const DIRECT_MAX: usize = 16 << 10;
+
+/// How much a connection holds for a peer that takes its bytes slowly, and
+/// how long a send waits for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Backlog {
+    /// Sends wait while this much is queued and not yet written, so that a
+    /// slow peer cannot make the queue grow without bound
+    /// ([`NodeBuilder::send_queue_limit`](crate::NodeBuilder::send_queue_limit)).
+    pub(crate) limit: usize,
+    /// How long a send waits for room below `limit`.
+    pub(crate) timeout: Duration,
+}
+
+/// How a frame is queued.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    /// Batched with what follows; waits for room.
+    Batched,
+    /// Someone waits on it: written at once when nothing is queued; waits
+    /// for room.
+    Awaited,
+    /// A signal the node owes the peer (an answer to one of its signals, an
+    /// exit or `DOWN` of ours, a link signal sent under a process's lock):
+    /// written at once, and never waits, as BEAM never suspends the runtime
+    /// on a busy connection. Past the backlog limit these may pile up only
+    /// as much again; then the connection ends, for a peer that reads
+    /// nothing while it keeps asking.
+    Signal,
+}
 
 /// Receives what a connection reads, and learns when it goes down.
 pub(crate) trait Dispatch: Send + Sync + 'static {
@@ -77,6 +104,9 @@ struct Outgoing {
     last_queued: Instant,
     /// The buffer a sender that writes itself swaps in for `buf`.
     spare: Vec<u8>,
+    /// Bytes of signals queued past the backlog limit since a batch was
+    /// last taken for writing.
+    owed: usize,
 }
 
 /// A live connection to one peer node.
@@ -89,15 +119,14 @@ pub(crate) struct Connection {
     /// What the peer's frames may hold: their size, the atoms they may
     /// add, what decoding one may build.
     bounds: Bounds,
-    /// How long a sender waits for room below [`HIGH_WATER`].
-    send_timeout: Duration,
+    backlog: Backlog,
     /// The links and monitors the peer holds on our processes, which the
     /// node counts and bounds.
     holds: AtomicUsize,
     queue: Mutex<Outgoing>,
     /// The writer waits here for data.
     data_ready: Condvar,
-    /// Senders wait here for room below [`HIGH_WATER`]; [`close`](Self::close)
+    /// Senders wait here for room below the backlog limit; [`close`](Self::close)
     /// waits here for the writer to finish.
     room: Condvar,
     transport: Box<dyn Transport>,
@@ -119,7 +148,7 @@ impl Connection {
         peer: Peer,
         net_ticktime: Duration,
         bounds: Bounds,
-        send_timeout: Duration,
+        backlog: Backlog,
     ) -> Result<Arc<Connection>> {
         let outbound = Outbound::new(peer.flags);
         transport.set_read_timeout(Some((net_ticktime / 4).max(Duration::from_millis(10))))?;
@@ -129,7 +158,7 @@ impl Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             net_ticktime,
             bounds,
-            send_timeout,
+            backlog,
             holds: AtomicUsize::new(0),
             queue: Mutex::new(Outgoing {
                 buf: Vec::with_capacity(READ_CHUNK),
@@ -139,6 +168,7 @@ impl Connection {
                 writing: false,
                 last_queued: Instant::now(),
                 spare: Vec::new(),
+                owed: 0,
             }),
             data_ready: Condvar::new(),
             room: Condvar::new(),
@@ -210,7 +240,7 @@ impl Connection {
     }
 
     /// Queues one control message (and its payload) for sending. While
-    /// the peer leaves [`HIGH_WATER`] bytes untaken this waits for room, up
+    /// the peer leaves the backlog limit untaken this waits for room, up
     /// to the send timeout.
     ///
     /// A message holding a binary of [`OUTLINE_MIN`] bytes or more is
@@ -219,7 +249,7 @@ impl Connection {
         if control.message().is_some_and(holds_outlined) && self.transport.writes_in_place() {
             return self.send_spread(control, None);
         }
-        self.enqueue(control, None, false)
+        self.enqueue(control, None, Urgency::Batched)
     }
 
     /// [`send`](Self::send) with the payload given as ETF that
@@ -229,7 +259,7 @@ impl Connection {
         if etf.len() >= OUTLINE_MIN && self.transport.writes_in_place() {
             return self.send_spread(control, Some(etf));
         }
-        self.enqueue(control, Some(etf), false)
+        self.enqueue(control, Some(etf), Urgency::Batched)
     }
 
     /// Writes a frame from the caller's thread with one vectored write from
@@ -242,13 +272,13 @@ impl Connection {
     /// socket has not taken by then is copied into the buffer for the
     /// writer thread, as any frame would have been.
     fn send_spread(&self, control: &Control, etf: Option<&[u8]>) -> Result<()> {
-        let deadline = Instant::now() + self.send_timeout;
+        let deadline = Instant::now() + self.backlog.timeout;
         let mut queue = self.queue.lock();
         loop {
             if queue.closing || self.is_down() {
                 return Err(self.lost());
             }
-            let busy = |queue: &Outgoing| queue.writing || queue.buf.len() >= HIGH_WATER;
+            let busy = |queue: &Outgoing| queue.writing || queue.buf.len() >= self.backlog.limit;
             if !busy(&queue) {
                 break;
             }
@@ -257,7 +287,7 @@ impl Connection {
                     "sending to {}: the peer took nothing of earlier messages for {} s \
                      (send_timeout)",
                     self.peer.name,
-                    self.send_timeout.as_secs_f64()
+                    self.backlog.timeout.as_secs_f64()
                 )));
             }
         }
@@ -272,6 +302,7 @@ impl Connection {
         queue.last_queued = Instant::now();
         let spare = std::mem::take(&mut queue.spare);
         let earlier = std::mem::replace(&mut queue.buf, spare);
+        queue.owed = 0;
         drop(queue);
         let mut slices = frame.slices(0);
         if !earlier.is_empty() {
@@ -321,42 +352,69 @@ impl Connection {
     /// after other frames, since batching it with later ones would only
     /// delay it.
     pub(crate) fn send_awaited(&self, control: &Control) -> Result<()> {
-        self.enqueue(control, None, true)
+        self.enqueue(control, None, Urgency::Awaited)
+    }
+
+    /// Queues a signal the node owes the peer without waiting for room (see
+    /// [`Urgency::Signal`]): the reader thread answers the peer's signals
+    /// with it, and a process sends its link signals and exits with it
+    /// under its own lock. Fails, ending the connection, when the peer
+    /// leaves the backlog limit unread and as much again of signals.
+    pub(crate) fn signal(&self, control: &Control) -> Result<()> {
+        self.enqueue(control, None, Urgency::Signal)
     }
 
     /// Whether a [`send`](Self::send) now would wait for room: the peer
-    /// leaves [`HIGH_WATER`] bytes untaken.
+    /// leaves the backlog limit untaken.
     pub(crate) fn is_congested(&self) -> bool {
-        self.queue.lock().buf.len() >= HIGH_WATER
+        self.queue.lock().buf.len() >= self.backlog.limit
     }
 
-    fn enqueue(&self, control: &Control, etf: Option<&[u8]>, awaited: bool) -> Result<()> {
+    fn enqueue(&self, control: &Control, etf: Option<&[u8]>, urgency: Urgency) -> Result<()> {
+        let limit = self.backlog.limit;
         let mut queue = self.queue.lock();
         let mut deadline = None;
         loop {
             if queue.closing || self.is_down() {
                 return Err(self.lost());
             }
-            if queue.buf.len() < HIGH_WATER {
+            if queue.buf.len() < limit {
                 break;
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.send_timeout);
-            if self.room.wait_until(&mut queue, deadline).timed_out()
-                && queue.buf.len() >= HIGH_WATER
-            {
+            if urgency == Urgency::Signal {
+                if queue.owed < limit {
+                    break;
+                }
+                let (unread, owed) = (queue.buf.len(), queue.owed);
+                drop(queue);
+                self.abort(&format!(
+                    "the peer left {} MiB unread: past the send_queue_limit of {} MiB, \
+                     {} MiB of signals we owe it",
+                    unread >> 20,
+                    limit >> 20,
+                    owed >> 20
+                ));
+                return Err(self.lost());
+            }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.backlog.timeout);
+            if self.room.wait_until(&mut queue, deadline).timed_out() && queue.buf.len() >= limit {
                 return Err(Error::timeout(format!(
                     "sending to {}: the peer left {} MiB unread for {} s (send_timeout)",
                     self.peer.name,
                     queue.buf.len() >> 20,
-                    self.send_timeout.as_secs_f64()
+                    self.backlog.timeout.as_secs_f64()
                 )));
             }
         }
         let Outgoing { buf, outbound, .. } = &mut *queue;
         let start = buf.len();
         let len = frame::append_with(buf, outbound, control, etf)?;
+        if start >= limit {
+            queue.owed += queue.buf.len() - start;
+        }
         let now = Instant::now();
-        let quiet = awaited || now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
+        let quiet = urgency != Urgency::Batched
+            || now.duration_since(queue.last_queued) >= QUIET_BEFORE_DIRECT;
         queue.last_queued = now;
         log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 && quiet && !queue.writing && queue.buf.len() <= DIRECT_MAX {
@@ -483,6 +541,7 @@ impl Connection {
                     break;
                 }
                 std::mem::swap(&mut queue.buf, &mut local);
+                queue.owed = 0;
                 queue.writing = true;
             }
             self.room.notify_all();

@@ -21,3 +21,8 @@ pub const DEFAULT_MONITORS_PER_PEER: usize = 65_536;
 /// How long a send may wait for room in a connection's queue
 /// ([`NodeBuilder::send_timeout`](crate::NodeBuilder::send_timeout)).
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How much a connection's queue may hold that the peer has not taken
+/// before sends wait, 16 MiB
+/// ([`NodeBuilder::send_queue_limit`](crate::NodeBuilder::send_queue_limit)).
+pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;

@@ -42,6 +42,7 @@ pub struct NodeBuilder {
     pub(super) max_fragmented_messages: usize,
     pub(super) max_monitors_per_peer: usize,
     pub(super) send_timeout: Duration,
+    pub(super) send_queue_limit: usize,
     pub(super) mailbox_queue_limit: Option<usize>,
     pub(super) cluster: ClusterOptions,
 }
@@ -210,6 +211,20 @@ impl NodeBuilder {
         self
     }
 
+    /// How much one connection may hold that the peer has not taken before
+    /// sends wait (default
+    /// [`DEFAULT_SEND_QUEUE_LIMIT`](crate::limits::DEFAULT_SEND_QUEUE_LIMIT),
+    /// 16 MiB; at least 1 byte). The signals the node owes a peer (answers
+    /// to its links, unlinks, monitors and spawn requests; our processes'
+    /// link signals, exits and `DOWN`s) never wait: they are queued past
+    /// it, up to as much again, and one more ends that connection, so that
+    /// a peer that keeps asking and reads nothing cannot stall the thread
+    /// that reads from it or make its queue grow without bound.
+    pub fn send_queue_limit(mut self, bytes: usize) -> Self {
+        self.send_queue_limit = bytes.max(1);
+        self
+    }
+
     /// The queue limit every new mailbox starts with (default `None`: no
     /// limit, as on BEAM); see
     /// [`Mailbox::set_queue_limit`](crate::Mailbox::set_queue_limit).
@@ -261,6 +276,7 @@ impl Node {
             max_fragmented_messages: limits::DEFAULT_FRAGMENTED_MESSAGES,
             max_monitors_per_peer: limits::DEFAULT_MONITORS_PER_PEER,
             send_timeout: limits::DEFAULT_SEND_TIMEOUT,
+            send_queue_limit: limits::DEFAULT_SEND_QUEUE_LIMIT,
             mailbox_queue_limit: None,
             cluster: ClusterOptions {
                 prevent_overlapping_partitions: true,

@@ -122,7 +122,7 @@ impl NodeInner {
     /// process of the requester's node, which answers the requester.
     fn on_io_request(self: &Arc<Self>, message: Term) {
         match io::forward(self.group_leader_pid(), self.name(), message) {
-            Ok((node, forward)) => self.send_if_connected(node, &forward),
+            Ok((node, forward)) => self.signal_if_connected(node, &forward),
             Err(message) => {
                 log::debug!(target: LOG, "group leader: unexpected message {message:.TERM_TEXT_IN_ERRORS$}")
             }

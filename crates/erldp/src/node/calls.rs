@@ -287,9 +287,9 @@ impl NodeInner {
         if let Term::Pid(orphan) = result {
             let [demonitor, kill] = requests::rpc_abandon(self.system_pid(), orphan, req_id);
             if flags & spawn_reply::MONITOR != 0 {
-                let _ = conn.send(&demonitor);
+                let _ = conn.signal(&demonitor);
             }
-            let _ = conn.send(&kill);
+            let _ = conn.signal(&kill);
         }
     }
 
@@ -380,7 +380,7 @@ impl NodeInner {
             } => {
                 if let Ok(conn) = self.connection(entry.node) {
                     for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
-                        let _ = conn.send(&undo);
+                        let _ = conn.signal(&undo);
                     }
                 }
             }
@@ -393,7 +393,7 @@ impl NodeInner {
         if node == self.name() {
             self.unwatch_local(server, reference);
         } else if let Ok(conn) = self.connection(node) {
-            let _ = conn.send(&Control::DemonitorP {
+            let _ = conn.signal(&Control::DemonitorP {
                 from: self.system_pid(),
                 to: server,
                 reference,

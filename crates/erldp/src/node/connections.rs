@@ -246,7 +246,8 @@ impl Node {
     }
 
     /// Whether a send to `peer` would have to wait now: there is no
-    /// connection up to it yet, or it leaves 16 MiB unread (see
+    /// connection up to it yet, or it leaves the
+    /// [`send_queue_limit`](crate::NodeBuilder::send_queue_limit) unread (see
     /// [`NodeBuilder::send_timeout`](crate::NodeBuilder::send_timeout)).
     /// Sends to our own node never wait. For bindings that may send without
     /// releasing a lock of their own (Ruby's GVL) only when that is cheap.
@@ -500,13 +501,7 @@ impl NodeInner {
             info.flags
         );
         let bounds = self.bounds(peer);
-        let conn = match Connection::new(
-            transport,
-            info,
-            self.net_ticktime,
-            bounds,
-            self.send_timeout,
-        ) {
+        let conn = match Connection::new(transport, info, self.net_ticktime, bounds, self.backlog) {
             Ok(conn) => conn,
             Err(err) => {
                 self.forget_attempt(peer, attempt);
@@ -850,13 +845,14 @@ impl NodeInner {
         self.connection(node)?.send(control)
     }
 
-    /// Sends a control message only if a connection is up; used for
-    /// clean-up signals that must not cause a connection attempt. Signals
-    /// (an exit, the `DOWN` that carries an rpc's result) are what the peer
-    /// waits for, so they are written at once.
-    pub(super) fn send_if_connected(&self, node: Atom, control: &Control) {
+    /// Sends a signal only if a connection is up; used for clean-up
+    /// signals that must not cause a connection attempt. Signals (an exit,
+    /// the `DOWN` that carries an rpc's result) are what the peer waits
+    /// for, so they are written at once, and never wait for room (see
+    /// [`Connection::signal`]).
+    pub(super) fn signal_if_connected(&self, node: Atom, control: &Control) {
         if let Some(conn) = self.live_connection(node) {
-            let _ = conn.send_awaited(control);
+            let _ = conn.signal(control);
         }
     }
 

@@ -56,6 +56,7 @@ use self::registry::Registry;
 use self::serving::Serving;
 pub use self::serving::{Exposed, Served};
 pub(crate) use self::signals::Process;
+use crate::connection::Backlog;
 use crate::dest::Dest;
 use crate::epmd;
 use crate::fast_map::FastMap;
@@ -140,7 +141,7 @@ pub(crate) struct NodeInner {
     proto: ProtoDist,
     max_pending_handshakes: usize,
     max_monitors_per_peer: usize,
-    send_timeout: Duration,
+    backlog: Backlog,
     mailbox_queue_limit: Option<usize>,
     listener: ListenerStop,
     registration: Mutex<Option<epmd::Registration>>,
@@ -242,7 +243,10 @@ impl NodeInner {
             proto,
             max_pending_handshakes: options.max_pending_handshakes,
             max_monitors_per_peer: options.max_monitors_per_peer,
-            send_timeout: options.send_timeout,
+            backlog: Backlog {
+                limit: options.send_queue_limit,
+                timeout: options.send_timeout,
+            },
             mailbox_queue_limit: options.mailbox_queue_limit,
             listener: stopper,
             registration: Mutex::new(registration),

@@ -585,7 +585,7 @@ impl NodeInner {
     ) {
         let Some(options) = serving::spawn_options(opts) else {
             let badopt = Term::Atom(crate::atom!("badopt"));
-            let _ = conn.send(&serving::spawn_answer(req_id, from, 0, badopt));
+            let _ = conn.signal(&serving::spawn_answer(req_id, from, 0, badopt));
             return;
         };
         // The link and monitor asked for are bounded as the peer's own
@@ -615,14 +615,14 @@ impl NodeInner {
             Ok(worker) => worker,
             Err(_) => {
                 let notsup = Term::Atom(crate::atom!("notsup"));
-                let _ = conn.send(&serving::spawn_answer(req_id, from, 0, notsup));
+                let _ = conn.signal(&serving::spawn_answer(req_id, from, 0, notsup));
                 return;
             }
         };
         self.tie_to_requester(&worker, from, req_id, options.link, options.monitor);
         let reply =
             serving::spawn_answer(req_id, from, options.reply_flags(), Term::Pid(worker.pid()));
-        if conn.send_awaited(&reply).is_err() {
+        if conn.signal(&reply).is_err() {
             self.close_process(&worker, Term::Atom(crate::atom!("noconnection")));
             return;
         }

@@ -361,7 +361,7 @@ impl NodeInner {
             // the peer reads them in the order their states changed here,
             // which the link protocol needs (a LINK after the
             // UNLINK_ID_ACK we owe, never before it).
-            let sent = conn.send(&link);
+            let sent = conn.signal(&link);
             if sent.is_err() {
                 relations.links.remove(&other);
             }
@@ -416,7 +416,7 @@ impl NodeInner {
             relations.next_unlink_id += 1;
             let id = relations.next_unlink_id;
             // Under the lock, as in `link`.
-            conn.send(&Control::UnlinkId {
+            conn.signal(&Control::UnlinkId {
                 id,
                 from: process.pid,
                 to: other,
@@ -527,7 +527,7 @@ impl NodeInner {
             self.unwatch_local(monitored.process, reference);
             return Ok(());
         }
-        self.send_if_connected(
+        self.signal_if_connected(
             monitored.node,
             &Control::DemonitorP {
                 from: process.pid,
@@ -593,7 +593,7 @@ impl NodeInner {
                     peer.exit_from_link(me, reason.clone());
                 }
             } else {
-                self.send_if_connected(
+                self.signal_if_connected(
                     other.node,
                     &Control::Exit {
                         from: me,
@@ -610,7 +610,7 @@ impl NodeInner {
             if monitored.node == self.name() {
                 self.unwatch_local(monitored.process, reference);
             } else {
-                self.send_if_connected(
+                self.signal_if_connected(
                     monitored.node,
                     &Control::DemonitorP {
                         from: me,
@@ -684,7 +684,7 @@ impl NodeInner {
             self.notify_down(watcher.pid, reference, reason);
         } else {
             self.released(watcher.pid.node);
-            self.send_if_connected(
+            self.signal_if_connected(
                 watcher.pid.node,
                 &Control::MonitorPExit {
                     from: watcher.how,
@@ -760,7 +760,7 @@ impl NodeInner {
     pub(super) fn on_unlink_id(&self, conn: &Connection, id: u64, from: Pid, to: Pid) {
         let ack = noproc::unlink_ack(id, from, to);
         let Some(process) = self.process(to) else {
-            let _ = conn.send(&ack);
+            let _ = conn.signal(&ack);
             return;
         };
         let removed = {
@@ -774,7 +774,7 @@ impl NodeInner {
             }
             // Under the lock: a LINK this process sends once the link is
             // gone goes out after the acknowledgement (see `link`).
-            let _ = conn.send(&ack);
+            let _ = conn.signal(&ack);
             removed
         };
         if removed {
@@ -858,7 +858,7 @@ impl NodeInner {
     /// Answers `control` as for a process that does not exist.
     fn refuse(&self, conn: &Connection, control: &Control) {
         if let Some(answer) = noproc::answer(control) {
-            let _ = conn.send(&answer);
+            let _ = conn.signal(&answer);
         }
     }
 }

@@ -117,10 +117,9 @@ pub fn handshake(node: &Node, cookie: &str, flags: u64) -> (TcpStream, String) {
 }
 
 /// [`handshake`] with every flag we support, once the node has taken the
-/// connection into use (until then an rpc to the peer would connect anew);
-/// what the node writes is read and dropped, so that it never waits to
-/// write. Ticks go unanswered: the tests end long before one is missed.
-pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
+/// connection into use (until then an rpc to the peer would connect anew).
+/// Nothing reads what the node writes.
+pub fn connect_unread(node: &Node, cookie: &str) -> (TcpStream, String) {
     let (stream, name) = handshake(node, cookie, erldp::flags::SUPPORTED);
     let deadline = Instant::now() + HANDSHAKE_READ;
     while !node.nodes().iter().any(|peer| peer.as_str() == name) {
@@ -128,6 +127,14 @@ pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
         thread::sleep(Duration::from_millis(10));
     }
     stream.set_read_timeout(None).expect("read timeout");
+    (stream, name)
+}
+
+/// [`connect_unread`], with what the node writes read and dropped, so
+/// that it never waits to write. Ticks go unanswered: the tests end long
+/// before one is missed.
+pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
+    let (stream, name) = connect_unread(node, cookie);
     let mut reader = stream.try_clone().expect("clone");
     thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
@@ -136,11 +143,18 @@ pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
     (stream, name)
 }
 
-/// Writes one frame (a 4-byte length, then `frame`).
-pub fn write_frame(stream: &mut TcpStream, frame: &[u8]) {
+/// `frame` with its 4-byte length in front, as it goes on the wire.
+pub fn length_prefixed(frame: &[u8]) -> Vec<u8> {
     let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
     framed.extend_from_slice(frame);
-    stream.write_all(&framed).expect("writing a frame");
+    framed
+}
+
+/// Writes one frame (a 4-byte length, then `frame`).
+pub fn write_frame(stream: &mut TcpStream, frame: &[u8]) {
+    stream
+        .write_all(&length_prefixed(frame))
+        .expect("writing a frame");
 }
 
 /// Reads the next frame that is not a tick.
@@ -158,15 +172,21 @@ pub fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-/// Sends `control`, and `message` after it when there is one, in a frame
+/// A frame holding `control`, and `message` after it when there is one,
 /// with an empty atom cache header.
-pub fn send_control(stream: &mut TcpStream, control: &Term, message: Option<&Term>) {
+pub fn control_frame(control: &Term, message: Option<&Term>) -> Vec<u8> {
     let mut frame = vec![131, 68, 0];
     frame.extend_from_slice(&erldp::term::encode(control).expect("control encodes")[1..]);
     if let Some(message) = message {
         frame.extend_from_slice(&erldp::term::encode(message).expect("message encodes")[1..]);
     }
-    write_frame(stream, &frame);
+    frame
+}
+
+/// Sends `control`, and `message` after it when there is one, in a frame
+/// with an empty atom cache header.
+pub fn send_control(stream: &mut TcpStream, control: &Term, message: Option<&Term>) {
+    write_frame(stream, &control_frame(control, message));
 }
 
 /// The first of `fragments` fragments of message `sequence`, with
