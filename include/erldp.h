@@ -497,7 +497,8 @@ typedef struct {
   uint32_t max_monitors_per_peer;
   /**
    * How long a send may wait, in milliseconds, while a peer leaves
-   * 16 MiB unread (default 60000); then it fails with `ERLDP_TIMEOUT`.
+   * `send_queue_limit` unread (default 60000); then it fails with
+   * `ERLDP_TIMEOUT`.
    */
   uint32_t send_timeout_ms;
   /**
@@ -512,6 +513,15 @@ typedef struct {
    * it, so that partitions never overlap.
    */
   bool prevent_overlapping_partitions;
+  /**
+   * How much one connection may hold that the peer has not taken before
+   * sends wait, in bytes (default 16 MiB). The signals the node owes a
+   * peer (answers to its links, unlinks, monitors and spawn requests;
+   * links, exits and `DOWN`s of this node's processes) never wait: they
+   * are queued past it up to as much again, and one more ends that
+   * connection. 0 means 1.
+   */
+  uint64_t send_queue_limit;
 } erldp_node_options;
 
 /**

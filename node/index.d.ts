@@ -168,8 +168,15 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
   maxPendingHandshakes?: number;
   /** How many links and monitors one peer may hold on our mailboxes (default 65536); past it it is disconnected. */
   maxMonitorsPerPeer?: number;
-  /** How long a send may wait while a peer leaves 16 MiB unread, in milliseconds (default 60000); then it throws `ETIMEDOUT`. */
+  /** How long a send may wait while a peer leaves `sendQueueLimit` unread, in milliseconds (default 60000); then it throws `ETIMEDOUT`. */
   sendTimeout?: number;
+  /**
+   * How many bytes one connection may hold that the peer has not taken before sends wait
+   * (default 16 MiB). The signals the node owes a peer (answers to its links, unlinks and
+   * monitors; exits and `DOWN`s of our mailboxes) never wait: as much again of them ends that
+   * peer's connection.
+   */
+  sendQueueLimit?: number;
   /** The queue limit every new mailbox starts with (see {@link Mailbox.queueLimit}); default `null`, none. */
   mailboxQueueLimit?: number | null;
 }

@@ -17,7 +17,8 @@ const DECODE_KEYS = Object.keys(DECODE);
 /** The options each call takes (API.md, Node.js section; index.d.ts). */
 const KNOWN = {
   start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal',
-    'maxMessageSize', 'maxPendingHandshakes', 'maxMonitorsPerPeer', 'sendTimeout', 'mailboxQueueLimit', ...DECODE_KEYS],
+    'maxMessageSize', 'maxPendingHandshakes', 'maxMonitorsPerPeer', 'sendTimeout', 'sendQueueLimit', 'mailboxQueueLimit',
+    ...DECODE_KEYS],
   tls: ['certfile', 'keyfile', 'cacertfile', 'verify', 'optfile'],
   request: ['timeout', 'signal', ...DECODE_KEYS],
   receive: ['timeout', 'signal', ...DECODE_KEYS],
@@ -185,6 +186,7 @@ function startOptions(options) {
     maxPendingHandshakes: check(options, 'maxPendingHandshakes', 'number', isCount),
     maxMonitorsPerPeer: check(options, 'maxMonitorsPerPeer', 'number', isCount),
     sendTimeout: check(options, 'sendTimeout', 'number', isMs),
+    sendQueueLimit: check(options, 'sendQueueLimit', 'number', isCount),
     mailboxQueueLimit: queueLimit(options.mailboxQueueLimit, 'option mailboxQueueLimit') ?? undefined,
   };
 }

@@ -18,6 +18,7 @@ startPeerAndNode(
       maxPendingHandshakes: 4,
       maxMonitorsPerPeer: 10,
       sendTimeout: 2000,
+      sendQueueLimit: 1 << 20,
     },
   },
   (started) => ({ peer, node } = started),
@@ -54,7 +55,7 @@ test('a mailbox past its queue limit drops messages and counts them; its length 
 
 test('limit options are checked before the node starts', async () => {
   for (const options of [{ maxMessageSize: -1 }, { maxPendingHandshakes: 'many' }, { sendTimeout: 0 },
-    { mailboxQueueLimit: 2.5 }]) {
+    { sendQueueLimit: -1 }, { mailboxQueueLimit: 2.5 }]) {
     await assert.rejects(erldp.Node.start(randomName('js_'), { cookie: peer.cookie, ...options }), TypeError);
   }
 });

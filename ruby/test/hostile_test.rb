@@ -51,9 +51,10 @@ class HostileTest < Minitest::Test
   # ArgumentError or TypeError, not a crash.
   def test_limits_are_node_options
     node = new_node(max_message_size: 1 << 20, max_pending_handshakes: 4, max_monitors_per_peer: 10,
-                    send_timeout: 2)
+                    send_timeout: 2, send_queue_limit: 1 << 20)
     assert_equal :pong, node.ping(peer.node)
     assert_raises(TypeError) { new_node(max_pending_handshakes: "many") }
+    assert_raises(RangeError) { new_node(send_queue_limit: -1) }
     assert_raises(ArgumentError) { new_node(send_timeout: -1) }
   end
 

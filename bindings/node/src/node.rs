@@ -295,6 +295,7 @@ pub struct StartOptions {
     pub max_pending_handshakes: Option<f64>,
     pub max_monitors_per_peer: Option<f64>,
     pub send_timeout: Option<f64>,
+    pub send_queue_limit: Option<f64>,
     pub mailbox_queue_limit: Option<f64>,
 }
 
@@ -389,6 +390,10 @@ fn builder(name: String, options: StartOptions) -> erldp::Result<NodeBuilder> {
         .given(
             options.send_timeout.map(duration),
             NodeBuilder::send_timeout,
+        )
+        .given(
+            count(options.send_queue_limit),
+            NodeBuilder::send_queue_limit,
         )
         .mailbox_queue_limit(count(options.mailbox_queue_limit))
         .given(tls, NodeBuilder::tls))

@@ -227,6 +227,7 @@ impl Node {
             option(ruby, options, "max_pending_handshakes")?;
         let max_monitors_per_peer: Option<usize> = option(ruby, options, "max_monitors_per_peer")?;
         let send_timeout: Option<f64> = option(ruby, options, "send_timeout")?;
+        let send_queue_limit: Option<usize> = option(ruby, options, "send_queue_limit")?;
         let mailbox_queue_limit: Option<usize> = option(ruby, options, "mailbox_queue_limit")?;
         let mode = match args::name(ruby, epmd, "epmd mode")?.as_str() {
             "auto" => EpmdMode::Auto,
@@ -276,7 +277,8 @@ impl Node {
             .given(max_message_size, NodeBuilder::max_message_size)
             .given(max_pending_handshakes, NodeBuilder::max_pending_handshakes)
             .given(max_monitors_per_peer, NodeBuilder::max_monitors_per_peer)
-            .given(send_timeout, NodeBuilder::send_timeout);
+            .given(send_timeout, NodeBuilder::send_timeout)
+            .given(send_queue_limit, NodeBuilder::send_queue_limit);
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =
             gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;

@@ -103,7 +103,8 @@ pub struct erldp_node_options {
     /// processes (default 65536); past it the peer loses its connection.
     pub max_monitors_per_peer: u32,
     /// How long a send may wait, in milliseconds, while a peer leaves
-    /// 16 MiB unread (default 60000); then it fails with `ERLDP_TIMEOUT`.
+    /// `send_queue_limit` unread (default 60000); then it fails with
+    /// `ERLDP_TIMEOUT`.
     pub send_timeout_ms: u32,
     /// The queue limit of every new mailbox (see
     /// `erldp_mailbox_set_queue_limit`); 0, the default, for none.
@@ -113,6 +114,13 @@ pub struct erldp_node_options {
     /// cluster tells the others, and those still connected to that node drop
     /// it, so that partitions never overlap.
     pub prevent_overlapping_partitions: bool,
+    /// How much one connection may hold that the peer has not taken before
+    /// sends wait, in bytes (default 16 MiB). The signals the node owes a
+    /// peer (answers to its links, unlinks, monitors and spawn requests;
+    /// links, exits and `DOWN`s of this node's processes) never wait: they
+    /// are queued past it up to as much again, and one more ends that
+    /// connection. 0 means 1.
+    pub send_queue_limit: u64,
 }
 
 impl Default for erldp_node_options {
@@ -138,6 +146,7 @@ impl Default for erldp_node_options {
             send_timeout_ms: limits::DEFAULT_SEND_TIMEOUT.as_millis() as u32,
             mailbox_queue_limit: 0,
             prevent_overlapping_partitions: true,
+            send_queue_limit: limits::DEFAULT_SEND_QUEUE_LIMIT as u64,
         }
     }
 }
@@ -209,6 +218,7 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
         prevent_overlapping_partitions: flag(unsafe {
             addr_of!((*options).prevent_overlapping_partitions)
         }),
+        send_queue_limit: unsafe { addr_of!((*options).send_queue_limit).read() },
     })
 }
 
@@ -307,6 +317,7 @@ pub unsafe extern "C" fn erldp_node_start(
             .max_pending_handshakes(options.max_pending_handshakes as usize)
             .max_monitors_per_peer(options.max_monitors_per_peer as usize)
             .send_timeout(Duration::from_millis(options.send_timeout_ms.into()))
+            .send_queue_limit(usize::try_from(options.send_queue_limit).unwrap_or(usize::MAX))
             .mailbox_queue_limit(queue_limit(options.mailbox_queue_limit))
             .prevent_overlapping_partitions(options.prevent_overlapping_partitions);
         if let Some(tls) = unsafe { tls_options(&options) }? {

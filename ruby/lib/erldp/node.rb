@@ -56,8 +56,12 @@ module ErlDP
       #   at once (+nil+: 64); a connection beyond them is closed at once
       # @param max_monitors_per_peer [Integer, nil] how many links and monitors one peer may hold on
       #   this node's mailboxes (+nil+: 65,536); past it the peer loses its connection
-      # @param send_timeout [Numeric, nil] seconds a send may wait while a peer leaves 16 MiB unread
-      #   (+nil+: 60); then it raises ErlDP::Timeout
+      # @param send_timeout [Numeric, nil] seconds a send may wait while a peer leaves
+      #   +send_queue_limit+ unread (+nil+: 60); then it raises ErlDP::Timeout
+      # @param send_queue_limit [Integer, nil] bytes one connection may hold that the peer has not
+      #   taken before sends wait (+nil+: 16 MiB); the signals the node owes a peer (answers to its
+      #   links, unlinks and monitors; exits and +DOWN+s of our mailboxes) never wait, and as much
+      #   again of them ends that peer's connection
       # @param mailbox_queue_limit [Integer, nil] the queue limit every new mailbox starts with (see
       #   Mailbox#queue_limit=); +nil+: none
       # @yieldparam node [Node] when a block is given, the node, closed when the block ends
@@ -68,7 +72,7 @@ module ErlDP
       def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
               epmd_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false,
               max_message_size: nil, max_pending_handshakes: nil, max_monitors_per_peer: nil,
-              send_timeout: nil, mailbox_queue_limit: nil)
+              send_timeout: nil, send_queue_limit: nil, mailbox_queue_limit: nil)
         node = start(name.to_s, { cookie: cookie&.to_s, hidden: hidden ? true : false, epmd: epmd,
                                   listen_port: listen_port, net_ticktime: net_ticktime, epmd_port: epmd_port,
                                   setup_timeout: setup_timeout, long_names: long_names,
@@ -76,7 +80,7 @@ module ErlDP
                                   max_message_size: max_message_size,
                                   max_pending_handshakes: max_pending_handshakes,
                                   max_monitors_per_peer: max_monitors_per_peer, send_timeout: send_timeout,
-                                  mailbox_queue_limit: mailbox_queue_limit })
+                                  send_queue_limit: send_queue_limit, mailbox_queue_limit: mailbox_queue_limit })
         return node unless block_given?
 
         begin

@@ -995,8 +995,9 @@ static void test_limits_and_names(void) {
     OK(erldp_node_options_init(&options));
     CHECK(options.max_message_size == 1073741824ULL && options.max_pending_handshakes == 64 &&
           options.max_monitors_per_peer == 65536 && options.send_timeout_ms == 60000 &&
-          options.mailbox_queue_limit == 0);
+          options.send_queue_limit == 16777216ULL && options.mailbox_queue_limit == 0);
     options.mailbox_queue_limit = 3;
+    options.send_queue_limit = 1 << 20;
     char name[64];
     snprintf(name, sizeof name, "c_limits_%ld", (long)getpid());
     erldp_node *node = NULL;
