@@ -21,7 +21,7 @@ use erldp::term::{decode_bytes, encode};
 use erldp::{EpmdMode, MessageKind, Node, Pid, Term};
 use erldp_testkit::{random_cookie, random_name, BeamPeer};
 
-const ITEMS: [(&str, &str); 12] = [
+const ITEMS: [(&str, &str); 13] = [
     (
         "nok",
         "1: a peer answers nok and goes; later connects to it",
@@ -52,6 +52,10 @@ const ITEMS: [(&str, &str); 12] = [
         "9: rpc with a 2 s timeout to an unreachable host",
     ),
     ("monitors", "9: 1M MONITOR_P to rex, then the peer leaves"),
+    (
+        "asks-unread",
+        "9: a peer sends UNLINK_IDs and reads nothing; a mailbox closes",
+    ),
 ];
 
 fn main() {
@@ -95,6 +99,7 @@ fn run(item: &str) {
         "bignum-display" => bignum_display(),
         "rpc-timeout" => rpc_timeout(),
         "monitors" => monitors(),
+        "asks-unread" => asks_unread(),
         _ => unreachable!("checked in main"),
     }
 }
@@ -578,6 +583,61 @@ fn monitors() {
     report("rss_after_peer_left_mib", format!("+{:.0}", after - before));
 }
 
+/// A peer sends `UNLINK_ID`s naming one of our mailboxes, each owed an `UNLINK_ID_ACK`, and
+/// reads nothing, for at most 30 s; then the mailbox closes.
+fn asks_unread() {
+    let cookie = random_cookie();
+    let node = lone_node(&cookie);
+    let mailbox = node.mailbox(None).expect("mailbox");
+    let (before, _) = rss_mib();
+    reset_peak();
+    let (stream, peer) = raw::handshake(&node, &cookie);
+    let from = Pid {
+        node: erldp::Atom::new(&peer),
+        id: 1,
+        serial: 0,
+        creation: 1,
+    };
+    let control = Term::tuple(vec![35.into(), 9.into(), from.into(), mailbox.pid().into()]);
+    let mut batch = Vec::new();
+    for _ in 0..1000 {
+        raw::frame_into(&mut batch, &control);
+    }
+    let (done, outcome) = std::sync::mpsc::channel();
+    let mut writer = stream.try_clone().expect("clone");
+    let start = Instant::now();
+    thread::spawn(move || {
+        let mut sent = 0usize;
+        while writer.write_all(&batch).is_ok() {
+            sent += batch.len();
+        }
+        let _ = done.send((sent, start.elapsed()));
+    });
+    match outcome.recv_timeout(Duration::from_secs(30)) {
+        Ok((sent, took)) => report(
+            "asker",
+            format!(
+                "cut off after sending {} MiB in {:.1} s",
+                sent >> 20,
+                took.as_secs_f64()
+            ),
+        ),
+        Err(_) => report(
+            "asker",
+            "still connected after 30 s, its writes blocked: the node stopped reading from it",
+        ),
+    }
+    let closing = Instant::now();
+    drop(mailbox);
+    report(
+        "mailbox_close_ms",
+        format!("{:.1}", closing.elapsed().as_secs_f64() * 1000.0),
+    );
+    let (_, peak) = rss_mib();
+    report("rss_peak_mib", format!("+{:.0}", peak - before));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
 fn truncate(text: &str) -> String {
     if text.len() > 200 {
         format!(
@@ -627,8 +687,8 @@ mod raw {
     }
 
     /// Connects to `node` as a new peer with the right cookie; returns the socket, after
-    /// the handshake, and the peer's name.
-    pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
+    /// the handshake, and the peer's name. Nothing reads what the node writes.
+    pub fn handshake(node: &Node, cookie: &str) -> (TcpStream, String) {
         let name = format!("{}@{}", random_name("raw"), host_of(node));
         let mut stream = TcpStream::connect(addr_of(node)).expect("connecting");
         send(&mut stream, &name_message(&name)).expect("name");
@@ -642,6 +702,12 @@ mod raw {
         send(&mut stream, &reply).expect("reply");
         let ack = recv(&mut stream).expect("ack");
         assert_eq!(ack[0], b'a', "ack");
+        (stream, name)
+    }
+
+    /// [`handshake`], with what the node writes read and dropped.
+    pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
+        let (stream, name) = handshake(node, cookie);
         // Drained, so that the node never waits to write; not answered (a
         // tick written here could land inside a frame the scenario writes):
         // scenarios end long before the node misses a tick.
