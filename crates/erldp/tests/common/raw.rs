@@ -21,11 +21,16 @@ pub const CREATION: u32 = 1;
 /// How long a handshake read may wait before the node counts as hung.
 const HANDSHAKE_READ: Duration = Duration::from_secs(30);
 
+/// `body` after its length in `width` big-endian bytes, as it goes on the
+/// wire: 2 for a handshake message, 4 for a frame.
+fn prefixed(width: usize, body: &[u8]) -> Vec<u8> {
+    let len = (body.len() as u64).to_be_bytes();
+    [&len[len.len() - width..], body].concat()
+}
+
 /// A handshake message with its 2-byte length, as it goes on the wire.
 pub fn framed(message: &[u8]) -> Vec<u8> {
-    let mut framed = (message.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(message);
-    framed
+    prefixed(2, message)
 }
 
 /// Sends one handshake message.
@@ -145,9 +150,7 @@ pub fn connect(node: &Node, cookie: &str) -> (TcpStream, String) {
 
 /// `frame` with its 4-byte length in front, as it goes on the wire.
 pub fn length_prefixed(frame: &[u8]) -> Vec<u8> {
-    let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
-    framed.extend_from_slice(frame);
-    framed
+    prefixed(4, frame)
 }
 
 /// Writes one frame (a 4-byte length, then `frame`).
