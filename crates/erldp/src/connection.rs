@@ -15,11 +15,13 @@
 //! write from where its parts lie, so that its bytes are not copied into
 //! the buffer first: the sender waits until the socket has taken them (up
 //! to the send timeout). Signals the node owes the peer never wait for
-//! room (see [`Urgency::Signal`]), so the reader thread, which answers the
-//! peer's signals, never waits on the peer. The reader thread reads in
-//! large chunks, splits frames off without copying, decodes and hands each
-//! control message to the node.
+//! room (see [`Urgency::Signal`]), and nor does anything a reader thread
+//! sends, so that no peer can stop the node reading from it or from
+//! another peer. The reader thread reads in large chunks, splits frames
+//! off without copying, decodes and hands each control message to the
+//! node.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -72,12 +74,25 @@ enum Urgency {
     /// for room.
     Awaited,
     /// A signal the node owes the peer (an answer to one of its signals, an
-    /// exit or `DOWN` of ours, a link signal sent under a process's lock):
-    /// written at once, and never waits, as BEAM never suspends the runtime
-    /// on a busy connection. Past the backlog limit these may pile up only
-    /// as much again; then the connection ends, for a peer that reads
-    /// nothing while it keeps asking.
+    /// exit or `DOWN` of ours, a link signal sent under a process's lock),
+    /// or anything a reader thread sends ([`READER`]): written at once, and
+    /// never waits, as BEAM never suspends the runtime on a busy
+    /// connection. Past the backlog limit these may pile up only as much
+    /// again; then the connection ends, for a peer that reads nothing while
+    /// it keeps asking.
     Signal,
+}
+
+thread_local! {
+    /// Whether this thread is a connection's reader. What it sends, on any
+    /// connection (the node's answers to what it read: a ping's reply,
+    /// `rex`'s `undef`), goes as a [`Urgency::Signal`]: waiting for room
+    /// would stop it reading from its peer.
+    static READER: Cell<bool> = const { Cell::new(false) };
+}
+
+fn on_reader() -> bool {
+    READER.with(Cell::get)
 }
 
 /// Receives what a connection reads, and learns when it goes down.
@@ -241,11 +256,15 @@ impl Connection {
 
     /// Queues one control message (and its payload) for sending. While
     /// the peer leaves the backlog limit untaken this waits for room, up
-    /// to the send timeout.
+    /// to the send timeout; on a reader thread it is a
+    /// [`signal`](Self::signal) instead (see [`READER`]).
     ///
     /// A message holding a binary of [`OUTLINE_MIN`] bytes or more is
     /// written by the caller instead (see [`send_spread`](Self::send_spread)).
     pub(crate) fn send(&self, control: &Control) -> Result<()> {
+        if on_reader() {
+            return self.signal(control);
+        }
         if control.message().is_some_and(holds_outlined) && self.transport.writes_in_place() {
             return self.send_spread(control, None);
         }
@@ -256,6 +275,9 @@ impl Connection {
     /// [`validate`](crate::term::decode::validate) accepted: framed as it
     /// is, in place of the control message's own.
     pub(crate) fn send_etf(&self, control: &Control, etf: &[u8]) -> Result<()> {
+        if on_reader() {
+            return self.enqueue(control, Some(etf), Urgency::Signal);
+        }
         if etf.len() >= OUTLINE_MIN && self.transport.writes_in_place() {
             return self.send_spread(control, Some(etf));
         }
@@ -352,7 +374,12 @@ impl Connection {
     /// after other frames, since batching it with later ones would only
     /// delay it.
     pub(crate) fn send_awaited(&self, control: &Control) -> Result<()> {
-        self.enqueue(control, None, Urgency::Awaited)
+        let urgency = if on_reader() {
+            Urgency::Signal
+        } else {
+            Urgency::Awaited
+        };
+        self.enqueue(control, None, urgency)
     }
 
     /// Queues a signal the node owes the peer without waiting for room (see
@@ -591,6 +618,7 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut undelivered = 0;
         wakeups::enable();
+        READER.with(|reader| reader.set(true));
         loop {
             match reader.next()? {
                 Some(Incoming::Frame(frame)) => {

@@ -609,11 +609,12 @@ fn a_send_to_a_peer_that_reads_nothing_times_out() {
     assert_eq!(count, sent.to_string(), "what was queued arrived");
 }
 
-/// Item 9: a peer that keeps asking for answers and reads nothing (here
-/// `UNLINK_ID`s, each owed an `UNLINK_ID_ACK`) is answered without the
-/// thread that reads from it waiting for room, however long sends may
-/// wait; once it leaves the send queue limit unread, and as much again of
-/// answers, it loses its connection. A real peer is served on.
+/// Item 9: a peer that keeps asking for answers and reads nothing is
+/// answered without the thread that reads from it waiting for room,
+/// however long sends may wait; once it leaves the send queue limit unread,
+/// and as much again of answers, it loses its connection. The asking is
+/// `UNLINK_ID`s (each owed an `UNLINK_ID_ACK`) or pings (`net_kernel`'s
+/// `is_auth` calls, each owed a reply). A real peer is served on.
 #[test]
 fn a_peer_that_asks_and_reads_nothing_loses_its_connection() {
     let (beam, node) = peer_and_node_with(|node| {
@@ -621,42 +622,63 @@ fn a_peer_that_asks_and_reads_nothing_loses_its_connection() {
             .send_timeout(Duration::from_secs(3600))
     });
     let inbox = node.mailbox(None).expect("mailbox");
-    let (asker, name) = raw::connect_unread(&node, beam.cookie());
-    let asking = erldp::Pid {
-        node: Atom::new(&name),
-        id: 1,
-        serial: 0,
-        creation: raw::CREATION,
-    };
-    let unlink = Term::tuple(vec![35.into(), 9.into(), asking.into(), inbox.pid().into()]);
-    let batch = raw::length_prefixed(&raw::control_frame(&unlink, None)).repeat(1000);
-    let (done, outcome) = std::sync::mpsc::channel();
-    let mut writer = asker.try_clone().expect("clone");
-    thread::spawn(move || {
-        let mut sent = 0usize;
-        let cut_off = loop {
-            if writer.write_all(&batch).is_err() {
-                break true;
-            }
-            sent += batch.len();
-            if sent >= 1 << 30 {
-                break false;
-            }
+    for asking in ["UNLINK_ID", "ping"] {
+        let (asker, name) = raw::connect_unread(&node, beam.cookie());
+        let from = erldp::Pid {
+            node: Atom::new(&name),
+            id: 1,
+            serial: 0,
+            creation: raw::CREATION,
         };
-        let _ = done.send((cut_off, sent));
-    });
-    let (cut_off, sent) = outcome
-        .recv_timeout(Duration::from_secs(300))
-        .expect("the asker was neither cut off nor took through 1 GiB of asking in 300 s");
-    assert!(
-        cut_off,
-        "the asker kept its connection through {sent} bytes"
-    );
-    eventually("the asker to be gone", || {
-        !node.nodes().contains(&Atom::new(&name))
-    });
-    assert_rpc_answers(&node, beam.node(), "after the asker was cut off");
-    drop(asker);
+        let frame = if asking == "UNLINK_ID" {
+            let unlink = Term::tuple(vec![35.into(), 9.into(), from.into(), inbox.pid().into()]);
+            raw::control_frame(&unlink, None)
+        } else {
+            let reg_send = Term::tuple(vec![
+                6.into(),
+                from.into(),
+                Term::atom(""),
+                Term::atom("net_kernel"),
+            ]);
+            let tag = erldp::Ref::new(from.node, raw::CREATION, &[1, 2, 3]).expect("ref");
+            let is_auth = Term::tuple(vec![
+                Term::atom("$gen_call"),
+                Term::tuple(vec![from.into(), tag.into()]),
+                Term::tuple(vec![Term::atom("is_auth"), Term::Atom(from.node)]),
+            ]);
+            raw::control_frame(&reg_send, Some(&is_auth))
+        };
+        let batch = raw::length_prefixed(&frame).repeat(1000);
+        let (done, outcome) = std::sync::mpsc::channel();
+        let mut writer = asker.try_clone().expect("clone");
+        thread::spawn(move || {
+            let mut sent = 0usize;
+            let cut_off = loop {
+                if writer.write_all(&batch).is_err() {
+                    break true;
+                }
+                sent += batch.len();
+                if sent >= 1 << 30 {
+                    break false;
+                }
+            };
+            let _ = done.send((cut_off, sent));
+        });
+        let (cut_off, sent) = outcome
+            .recv_timeout(Duration::from_secs(300))
+            .unwrap_or_else(|_| {
+                panic!("{asking}: the asker was neither cut off nor took 1 GiB of asking in 300 s")
+            });
+        assert!(
+            cut_off,
+            "{asking}: the asker kept its connection through {sent} bytes"
+        );
+        eventually("the asker to be gone", || {
+            !node.nodes().contains(&Atom::new(&name))
+        });
+        drop(asker);
+    }
+    assert_rpc_answers(&node, beam.node(), "after the askers were cut off");
 }
 
 /// Item 9: links and monitors one peer holds on our processes are

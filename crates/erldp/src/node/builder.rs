@@ -216,10 +216,12 @@ impl NodeBuilder {
     /// [`DEFAULT_SEND_QUEUE_LIMIT`](crate::limits::DEFAULT_SEND_QUEUE_LIMIT),
     /// 16 MiB; at least 1 byte). The signals the node owes a peer (answers
     /// to its links, unlinks, monitors and spawn requests; our processes'
-    /// link signals, exits and `DOWN`s) never wait: they are queued past
-    /// it, up to as much again, and one more ends that connection, so that
-    /// a peer that keeps asking and reads nothing cannot stall the thread
-    /// that reads from it or make its queue grow without bound.
+    /// link signals, exits and `DOWN`s), and whatever the thread reading
+    /// from a peer sends (a ping's reply, `rex`'s `undef`), never wait:
+    /// they are queued past it, up to as much again, and one more ends that
+    /// connection, so that a peer that keeps asking and reads nothing
+    /// cannot stall the thread that reads from it or make its queue grow
+    /// without bound.
     pub fn send_queue_limit(mut self, bytes: usize) -> Self {
         self.send_queue_limit = bytes.max(1);
         self
