@@ -131,7 +131,10 @@ impl Mailbox {
 
     /// Calls `callback` once with the next message, `Ok(None)` after
     /// `timeout`, or `Err(Closed)`, without blocking the caller. The callback
-    /// runs on an internal thread and must not block for long.
+    /// runs on an internal thread and must not block for long; on the
+    /// thread that read a message from a peer, a send it makes does not
+    /// wait for room (see
+    /// [`send_queue_limit`](crate::NodeBuilder::send_queue_limit)).
     pub fn recv_async(
         &self,
         timeout: Duration,
@@ -164,7 +167,7 @@ impl Mailbox {
     /// closes. For programs that wait in an event loop (a file descriptor
     /// the callback makes readable) and take the message on their own
     /// thread, so that a wait given up never holds a message. Runs on an
-    /// internal thread; must not block for long.
+    /// internal thread, as [`recv_async`](Self::recv_async)'s callback does.
     pub fn when_ready(
         &self,
         timeout: Duration,
