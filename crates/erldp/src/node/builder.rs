@@ -196,8 +196,9 @@ impl NodeBuilder {
         self
     }
 
-    /// How long a send may wait for room while a connection has 16 MiB
-    /// queued that the peer has not taken yet (default
+    /// How long a send may wait for room while a connection has the
+    /// [`send_queue_limit`](Self::send_queue_limit) queued that the peer
+    /// has not taken yet (default
     /// [`DEFAULT_SEND_TIMEOUT`](crate::limits::DEFAULT_SEND_TIMEOUT), 60 s); then it fails with
     /// [`Error::Timeout`](crate::Error::Timeout) and nothing is sent.
     ///
