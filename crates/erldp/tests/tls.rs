@@ -664,3 +664,80 @@ fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
     let us = node.name();
     eventually("the TLS peer to reach the node", || peer.ping(us));
 }
+
+/// A client that completes the TLS handshake and then sends its distribution name message a
+/// byte at a time, each well within the setup timeout, is closed once the setup timeout has
+/// passed: a record that takes many socket reads must still arrive within one read's time
+/// (what is left of the setup deadline), or the dribbler would hold one of the
+/// `max_pending_handshakes` for as long as it kept dribbling, before proving any cookie.
+#[test]
+fn a_name_message_dribbled_over_tls_ends_at_the_setup_deadline() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    let files = TlsFiles::generate(&Otp::System);
+    let mut peer = verifying_peer(&Otp::System, &files);
+    let node = builder_for(&peer)
+        .tls(our_config(&files))
+        .setup_timeout(Duration::from_secs(1))
+        .start()
+        .expect("a TLS node");
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(files.path("ca.pem")).expect("ca.pem") {
+        roots.add(cert.expect("a CA certificate")).expect("a root");
+    }
+    let chain = CertificateDer::pem_file_iter(files.path("node.pem"))
+        .expect("node.pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("node certificates");
+    let key = PrivateKeyDer::from_pem_file(files.path("node.key")).expect("node.key");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("a client config");
+    let mut tls = rustls::ClientConnection::new(
+        Arc::new(config),
+        "localhost".try_into().expect("a server name"),
+    )
+    .expect("a client session");
+    let mut socket = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
+    while tls.is_handshaking() {
+        tls.complete_io(&mut socket).expect("the TLS handshake");
+    }
+    while tls.wants_write() {
+        tls.write_tls(&mut socket).expect("the last TLS records");
+    }
+
+    let name = format!("{}@{}", "d".repeat(200), node.host());
+    tls.writer()
+        .write_all(&common::raw::framed(&common::raw::name_message(
+            erldp::flags::SUPPORTED,
+            common::raw::CREATION,
+            &name,
+        )))
+        .expect("the name message");
+    let mut record = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut record)
+            .expect("the encrypted name message");
+    }
+    // Twenty times the setup time, and the record is not whole yet.
+    let mut cut_off = false;
+    for byte in record.iter().take(100) {
+        if socket.write_all(&[*byte]).is_err()
+            || common::raw::closed_by_node(&mut socket, Duration::from_millis(200))
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(
+        cut_off,
+        "a name message dribbled over TLS for 20 s was still being read"
+    );
+    let us = node.name();
+    assert!(peer.ping(us), "the node no longer answers a TLS peer");
+}

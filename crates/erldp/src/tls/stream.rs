@@ -52,6 +52,8 @@ pub(crate) struct TlsStream {
     stranded: AtomicBool,
     /// Ciphertext read from the socket and not yet taken by the session.
     inbox: Mutex<Inbox>,
+    /// How long one read may wait in all, as [`Transport::set_read_timeout`] set it.
+    read_timeout: Mutex<Option<Duration>>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -85,6 +87,8 @@ struct Inbox {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// A read shortened the socket's timeout to what was left of its own.
+    shortened: bool,
 }
 
 impl Inbox {
@@ -93,6 +97,7 @@ impl Inbox {
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             start: 0,
             end: 0,
+            shortened: false,
         }
     }
 }
@@ -150,6 +155,7 @@ impl TlsStream {
     fn new(socket: TcpStream, mut session: Connection, role: Role, has_cert: bool) -> TlsStream {
         // Writers drain the session right after each write, so nothing accumulates in it.
         session.set_buffer_limit(None);
+        let read_timeout = socket.read_timeout().ok().flatten();
         TlsStream {
             socket,
             role,
@@ -159,6 +165,7 @@ impl TlsStream {
             unsent: AtomicBool::new(false),
             stranded: AtomicBool::new(false),
             inbox: Mutex::new(Inbox::new()),
+            read_timeout: Mutex::new(read_timeout),
         }
     }
 
@@ -252,6 +259,7 @@ impl TlsStream {
         mut take: impl FnMut(&mut rustls::Reader<'_>) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let mut inbox = self.inbox.lock();
+        let mut waiting_since = None;
         loop {
             let (taken, queued) = {
                 let mut session = self.session.lock();
@@ -285,8 +293,8 @@ impl TlsStream {
                 None => {}
                 Some(Ok(None)) => {
                     // Nothing decrypted and nothing pending: wait for the socket, unlocked.
+                    let n = self.read_socket(&mut inbox, &mut waiting_since)?;
                     let p = &mut *inbox;
-                    let n = (&self.socket).read(&mut p.buf)?;
                     p.start = 0;
                     p.end = n;
                     if n == 0 {
@@ -299,6 +307,41 @@ impl TlsStream {
                 }
             }
         }
+    }
+
+    /// Reads ciphertext from the socket into the inbox. A record can take several socket
+    /// reads, and the read timeout bounds them together: each after the first
+    /// (`waiting_since` says when that one began) waits only for what is left of it. Else a
+    /// peer sending a record a byte at a time, each within the timeout, would hold a read,
+    /// and the handshake deadline that a read timeout carries, for as long as it liked.
+    fn read_socket(
+        &self,
+        inbox: &mut Inbox,
+        waiting_since: &mut Option<Instant>,
+    ) -> io::Result<usize> {
+        match *waiting_since {
+            None => {
+                if inbox.shortened {
+                    self.socket.set_read_timeout(*self.read_timeout.lock())?;
+                    inbox.shortened = false;
+                }
+                *waiting_since = Some(Instant::now());
+            }
+            Some(since) => {
+                if let Some(timeout) = *self.read_timeout.lock() {
+                    let left = timeout.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no whole TLS record arrived within the read timeout",
+                        ));
+                    }
+                    self.socket.set_read_timeout(Some(left))?;
+                    inbox.shortened = true;
+                }
+            }
+        }
+        (&self.socket).read(&mut inbox.buf)
     }
 
     /// Sends close_notify when no writer is busy, so that the peer sees a clean end.
@@ -545,6 +588,7 @@ impl Transport for TlsStream {
     }
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *self.read_timeout.lock() = timeout;
         self.socket.set_read_timeout(timeout)
     }
 
