@@ -569,6 +569,7 @@ impl Parts for Write<'_> {
 mod tests {
     use super::*;
     use crate::protocol::tests::{pid, small};
+    use crate::term::MAX_ATOM_CHARS;
 
     fn roundtrip(mut outbound: Outbound, control: Control) -> Control {
         let mut out = Vec::new();
@@ -772,6 +773,42 @@ mod tests {
         match inbound.decode(Bytes::from(cached)).expect("cached") {
             Some(Control::RegSend { to, .. }) => assert_eq!(to, Atom::new("bar")),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// The long-atoms flag gives a cache update a 2-byte length, but an atom
+    /// is still at most 255 characters, as in a term: a longer one would sit
+    /// in the atom table for ever, charged as one atom whatever its size.
+    #[test]
+    fn a_cache_update_longer_than_an_atom_is_refused() {
+        let update = |text: &str| {
+            // One new atom in slot 5; the flags' next nibble sets long atoms.
+            let mut frame = vec![tag::VERSION, tag::DIST_HEADER, 1, 0x08 | (0x01 << 4), 5];
+            frame.extend_from_slice(&(text.len() as u16).to_be_bytes());
+            frame.extend_from_slice(text.as_bytes());
+            frame.extend_from_slice(&[104, 4, 97, 6]);
+            encode_into(&Term::Pid(pid(9)), &mut frame).expect("pid");
+            frame.extend_from_slice(&[106, 82, 0, 106]);
+            Inbound::new(small()).decode(Bytes::from(frame))
+        };
+        let longest = "ü".repeat(MAX_ATOM_CHARS);
+        match update(&longest).expect("255 characters") {
+            Some(Control::RegSend { to, .. }) => assert_eq!(to.as_str(), longest),
+            other => panic!("unexpected {other:?}"),
+        }
+        for text in ["ü".repeat(MAX_ATOM_CHARS + 1), "x".repeat(65535)] {
+            let err = update(&text).expect_err("too long").to_string();
+            let chars = text.chars().count();
+            assert!(
+                err.contains(&format!(
+                    "atom of {chars} characters exceeds the limit of 255"
+                )),
+                "{err}"
+            );
+            assert!(
+                Atom::existing(&text).is_none(),
+                "{chars} characters were interned"
+            );
         }
     }
 

@@ -146,6 +146,8 @@ pub(crate) enum Refused {
     Budget(usize),
     /// Peers together have added as many atoms as the process allows.
     TableFull(usize),
+    /// The text has more characters than an atom may have (this many).
+    TooLong(usize),
 }
 
 impl fmt::Display for Refused {
@@ -160,6 +162,10 @@ impl fmt::Display for Refused {
                 f,
                 "the atom table holds the limit of {limit} atoms added by peers \
                  (set_max_peer_atoms)"
+            ),
+            Refused::TooLong(chars) => write!(
+                f,
+                "atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"
             ),
         }
     }
@@ -185,8 +191,14 @@ impl Atom {
 
     /// The atom for `text` from a peer (or from parsed text): inline, or
     /// already in the table, or added to the table when `budget` (if any)
-    /// and [`MAX_PEER_ATOMS`] allow.
+    /// and [`MAX_PEER_ATOMS`] allow. Never longer than [`MAX_ATOM_CHARS`]
+    /// characters, as BEAM refuses: every way a peer names an atom (a term,
+    /// an atom cache update) comes through here.
     pub(crate) fn new_from_peer(text: &str, budget: Option<&AtomBudget>) -> Result<Atom, Refused> {
+        // Each character takes at least a byte, so only long texts need counting.
+        if text.len() > MAX_ATOM_CHARS && text.chars().count() > MAX_ATOM_CHARS {
+            return Err(Refused::TooLong(text.chars().count()));
+        }
         if let Some(atom) = Atom::inline(text) {
             return Ok(atom);
         }

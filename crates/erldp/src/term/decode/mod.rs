@@ -37,7 +37,7 @@ use self::fun::FunHeader;
 pub(crate) use self::fun::{fun_parts, FunParts};
 use super::atom::{AtomBudget, Refused, INLINE_BYTES};
 use super::encode::tag;
-use super::{Atom, BigInt, Pid, Port, Ref, Term, MAX_ATOM_CHARS};
+use super::{Atom, BigInt, Pid, Port, Ref, Term};
 use crate::error::{Error, Result, TERM_TEXT_IN_ERRORS};
 
 /// How many containers may enclose a term: tuples, non-empty lists (a
@@ -839,18 +839,11 @@ impl<'a> Decoder<'a> {
         };
         let bytes = self.take(len)?;
         let owned;
+        // `intern` refuses texts longer than an atom may be.
         let text = if utf8 {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|err| fail(start, format!("atom is not valid UTF-8: {err}")))?;
-            // Each character takes at least a byte, so only long texts need counting.
-            if len > MAX_ATOM_CHARS && text.chars().count() > MAX_ATOM_CHARS {
-                return Err(self.atom_too_long(start, text.chars().count()));
-            }
-            text
+            std::str::from_utf8(bytes)
+                .map_err(|err| fail(start, format!("atom is not valid UTF-8: {err}")))?
         } else {
-            if len > MAX_ATOM_CHARS {
-                return Err(self.atom_too_long(start, len));
-            }
             owned = bytes
                 .iter()
                 .map(|&byte| char::from(byte))
@@ -861,13 +854,6 @@ impl<'a> Decoder<'a> {
     }
 
     #[cold]
-    fn atom_too_long(&self, start: usize, chars: usize) -> Box<Error> {
-        fail(
-            start,
-            format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
-        )
-    }
-
     fn string(&mut self) -> Res<Term> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
