@@ -190,6 +190,20 @@ pub(crate) fn accept(
     let fail = |reason: String| Error::connection(&peer_name, reason);
 
     let mut peer_flags = flags::expand(hello.flags);
+    let asks_name = peer_flags & flags::NAME_ME != 0;
+    // With NAME_ME the peer sends its host alone, and gets a name on it.
+    let name_me = asks_name.then(|| format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name));
+    if !valid_node_name(name_me.as_deref().unwrap_or(&peer_name)) {
+        let _ = send(stream, framing, b"snot_allowed", peer_addr);
+        return Err(Error::connection(
+            peer_addr,
+            format!(
+                "the peer sent an invalid node {}: {:?}",
+                if asks_name { "host" } else { "name" },
+                hello.name
+            ),
+        ));
+    }
     // A version 5 name message carries only the low 32 flag bits; V4_NC
     // arrives later in the complement and is checked then.
     let known = if hello.old {
@@ -201,15 +215,10 @@ pub(crate) fn accept(
         let _ = send(stream, framing, b"snot_allowed", &peer_name);
         return Err(err);
     }
-    if !valid_node_name(&peer_name) && peer_flags & flags::NAME_ME == 0 {
-        let _ = send(stream, framing, b"snot_allowed", &peer_name);
-        return Err(fail("the peer sent an invalid node name".into()));
-    }
 
     let mut assigned_name = None;
     let admission;
-    if peer_flags & flags::NAME_ME != 0 {
-        let name = format!("erldp_dyn_{:08x}@{}", random::u32(), hello.name);
+    if let Some(name) = name_me {
         let creation = random::nonzero_u32();
         let mut status = b"snamed:".to_vec();
         status.extend_from_slice(&(name.len() as u16).to_be_bytes());

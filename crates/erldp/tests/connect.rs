@@ -482,6 +482,30 @@ fn a_peer_asking_for_a_name_gets_one() {
     });
 }
 
+/// A peer asking for a name gets one on the host it sends, so that host must make a node
+/// name: not empty, without `@`, white space or control characters (a forged log line), and
+/// short enough for the whole name to be an atom. Otherwise the node refuses it at once.
+#[test]
+fn a_peer_asking_for_a_name_on_a_bad_host_is_refused() {
+    let node = node_with_cookie(&random_cookie());
+    let flags = erldp::flags::SUPPORTED | erldp::flags::NAME_ME;
+    for host in [
+        String::new(),
+        "a@b".to_string(),
+        "host\nforged log line".to_string(),
+        "h".repeat(250),
+    ] {
+        let mut stream = raw::connection(&node);
+        raw::send(&mut stream, &raw::name_message(flags, 0, &host));
+        assert_eq!(raw::recv(&mut stream), b"snot_allowed", "{host:?}");
+        assert!(
+            raw::closed_by_node(&mut stream, Duration::from_secs(10)),
+            "{host:?}: the connection stayed open"
+        );
+    }
+    assert!(node.nodes().is_empty());
+}
+
 /// A BEAM node connects to us while we connect to it, round after round, with the two starts
 /// spread over a few milliseconds; whichever connection settles it, the one that comes up stays
 /// up: the peer sees no `nodedown` but those of our disconnects. (A connection that came up and

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::term::{Atom, Pid, Ref};
+use crate::term::{Atom, Pid, Ref, MAX_ATOM_CHARS};
 use crate::{cookie, host, random, Error, Result};
 
 /// The pid a node's own sends, rpcs and calls come from.
@@ -18,16 +18,22 @@ pub(crate) const SYSTEM_ID: u32 = 1;
 /// The pid of the group leader of the processes our rpcs spawn.
 pub(crate) const GROUP_LEADER_ID: u32 = 2;
 
-/// Whether `name` has the `alive@host` form with non-empty parts.
+/// Whether `name` has the `alive@host` form with non-empty parts and fits
+/// in an atom. A host has no white space or control characters: names reach
+/// logs and error messages, where a peer must not be able to write lines of
+/// its own before it has proved the cookie.
 pub(crate) fn valid_node_name(name: &str) -> bool {
     match name.split_once('@') {
         Some((alive, host)) => {
             !alive.is_empty()
                 && !host.is_empty()
-                && !host.contains('@')
                 && alive
                     .chars()
                     .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                && !host
+                    .chars()
+                    .any(|c| c == '@' || c.is_control() || c.is_whitespace())
+                && (name.len() <= MAX_ATOM_CHARS || name.chars().count() <= MAX_ATOM_CHARS)
         }
         None => false,
     }
@@ -184,6 +190,13 @@ mod tests {
         assert!(!valid_node_name("a@"));
         assert!(!valid_node_name("a@b@c"));
         assert!(valid_node_name("prøve@host"));
+        assert!(valid_node_name("a@[::1]"));
+        assert!(!valid_node_name("a@host\nforged log line"));
+        assert!(!valid_node_name("a@host\u{1b}[31m"));
+        assert!(!valid_node_name("a@ho st"));
+        let longest = format!("a@{}", "ü".repeat(MAX_ATOM_CHARS - 2));
+        assert!(valid_node_name(&longest));
+        assert!(!valid_node_name(&format!("{longest}x")));
         assert!(!valid_node_name("a.b@host"));
         assert!(node_atom("a b@c").is_err());
     }
