@@ -417,7 +417,7 @@ fn embedded_server_answers_like_epmd() {
     // A version-5 node gets the old reply with a 1..=3 creation, and the
     // connection stays open as its registration.
     let old = unique("old");
-    let (mut registration, reply) = register_raw(port, &old, 5);
+    let (registration, reply) = register_raw(port, &old, 5);
     assert_eq!(reply[..2], [121, 0]);
     assert!(
         (1..=3).contains(&u16::from_be_bytes([reply[2], reply[3]])),
@@ -451,14 +451,16 @@ fn embedded_server_answers_like_epmd() {
     assert_eq!(raw_request(port, &[107]), b"NO");
     assert!(epmd::alive(port, TIMEOUT));
 
-    assert_eq!(raw_request(port, b"snobody"), b"NOEXIST");
-    assert_eq!(raw_request(port, format!("s{old}").as_bytes()), b"STOPPED");
-    let mut rest = Vec::new();
-    registration.set_read_timeout(Some(TIMEOUT)).unwrap();
-    registration
-        .read_to_end(&mut rest)
-        .expect("STOP closes the registration connection");
-    assert!(server.names().is_empty());
+    // Nor can anyone end a registration but its own connection: as a default
+    // `epmd` (no -relaxed_command_check) does, STOP gets no answer. Else any
+    // local user could unregister a node and register its name elsewhere.
+    assert_eq!(raw_request(port, b"snobody"), b"");
+    assert_eq!(raw_request(port, format!("s{old}").as_bytes()), b"");
+    assert_eq!(server.names(), vec![(old.clone(), 0x1000)]);
+    drop(registration);
+    erldp_testkit::eventually("the closed registration to go", || {
+        server.names().is_empty()
+    });
 
     // A version-6 registration gets a 32-bit creation, never 0.
     let new = unique("new");
@@ -725,4 +727,83 @@ fn inet6_nodes_register_in_the_embedded_server_like_ipv4_ones() {
             "{otp}: {listed}"
         );
     }
+}
+
+/// Anyone who reaches an embedded EPMD may connect without a cookie, and each connection is a
+/// file descriptor of the host program: one address that is not the server's host gets at
+/// most `max_per_address` at once, and everyone together `max_connections` (registrations
+/// included); a connection past either is closed at once, and a place is free again as soon
+/// as a connection ends. Needs two hosts, since every address of the server's own host is
+/// local to it.
+#[test]
+fn connections_to_an_embedded_epmd_are_bounded_per_address_and_in_all() {
+    use erldp::epmd::ServerLimits;
+    use erldp_testkit::Network;
+
+    if !Network::available() {
+        eprintln!("skipped: network namespaces need root and ip");
+        return;
+    }
+    let net = Network::new(2);
+    let (server_host, client_host) = (net.host(0), net.host(1));
+    let limits = ServerLimits {
+        max_connections: 5,
+        max_per_address: 2,
+        request_timeout: Duration::from_secs(30),
+    };
+    let server = server_host.run(move || EpmdServer::start_with(0, limits).expect("starts"));
+    let remote = (server_host.addr(), server.port());
+    let local = ("127.0.0.1", server.port());
+
+    // Whether the server closed `stream` (rather than leaving it open and waiting).
+    fn closed(stream: &mut TcpStream) -> bool {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        match stream.read(&mut [0u8; 16]) {
+            Ok(_) => true,
+            Err(err) => !matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+    let connect = |host: &erldp_testkit::Host, to: (String, u16)| {
+        host.run(move || TcpStream::connect((to.0.as_str(), to.1)).expect("connect"))
+    };
+    let from_afar = || connect(client_host, (remote.0.to_string(), remote.1));
+    let from_here = || connect(server_host, (local.0.to_string(), local.1));
+
+    let mut afar: Vec<TcpStream> = (0..2).map(|_| from_afar()).collect();
+    let mut third = from_afar();
+    assert!(
+        closed(&mut third),
+        "a third connection from one address stayed open"
+    );
+    for stream in &mut afar {
+        assert!(
+            !closed(stream),
+            "a connection within max_per_address was closed"
+        );
+    }
+    let mut here: Vec<TcpStream> = (0..3).map(|_| from_here()).collect();
+    let mut sixth = from_here();
+    assert!(closed(&mut sixth), "a sixth connection stayed open");
+    for stream in &mut here {
+        assert!(
+            !closed(stream),
+            "a connection within max_connections was closed"
+        );
+    }
+
+    // A place is free again once a connection ends: the remote host is answered.
+    drop(afar.pop());
+    client_host.run(move || {
+        erldp_testkit::eventually("a free place for the remote host", || {
+            epmd::names(&remote.0.to_string(), remote.1, TIMEOUT).is_ok()
+        });
+    });
+    drop((afar, here));
+    let names = server_host.run(move || epmd::names(local.0, local.1, TIMEOUT));
+    assert_eq!(names.expect("names"), Vec::<(String, u16)>::new());
 }

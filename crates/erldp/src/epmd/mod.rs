@@ -49,7 +49,7 @@ mod server;
 pub(crate) use client::port_please_at;
 pub use client::{alive, names, port_from_env, port_please, register, Registration};
 pub(crate) use server::lock_for_fork;
-pub use server::{ensure_running, EpmdServer};
+pub use server::{ensure_running, ensure_running_with, EpmdServer, ServerLimits};
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

@@ -5,29 +5,33 @@
 //! It serves the requests of the [EPMD protocol] the way OTP's `epmd`
 //! does: `ALIVE2_REQ` (the connection is held; the name goes when it
 //! closes), `PORT_PLEASE2_REQ`, `NAMES_REQ`, and from the local host
-//! `DUMP_REQ`, `KILL_REQ` and `STOP_REQ`. Where it differs:
+//! `DUMP_REQ` and `KILL_REQ`. `STOP_REQ` is ignored, as a default `epmd`
+//! (without `-relaxed_command_check`) ignores it: it would let any local
+//! user unregister a node and register the name at a port of their own.
+//! Where it differs:
 //!
 //! - `KILL_REQ` is always refused with `"NO"` (what `epmd` answers while
 //!   nodes are registered): the server lives in the host program, and no
 //!   client may end it.
-//! - `STOP_REQ` from the local host is honoured, as `epmd
-//!   -relaxed_command_check` does: `"STOPPED"` after unregistering the name,
-//!   `"NOEXIST"` when it is not registered. A default `epmd` ignores it.
 //! - Creations are random non-zero 32-bit values rather than 1..=3 per
 //!   name (the old `ALIVE2_RESP` still gets 1..=3), and unregistered names
 //!   are not remembered.
 //!
 //! Each client connection has its own thread. A request must arrive whole
-//! within [`REQUEST_TIMEOUT`], so a silent client cannot hold a thread;
+//! within the request timeout, so a silent client cannot hold a thread;
 //! registration connections are then held for as long as the client keeps
 //! them open. A malformed request closes its connection and nothing else.
+//! Its clients need no cookie and it listens on every address, so what anyone
+//! who reaches the port may take (connections, which are file descriptors of
+//! the host program, and threads) is bounded by [`ServerLimits`].
 //!
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -43,9 +47,6 @@ use super::{
 use crate::error::{Error, Result};
 use crate::{random, transport};
 
-/// How long a client has to send its whole request (and to take the reply).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A name is at most 255 characters of up to 4 UTF-8 bytes each; `epmd`
 /// applies the same bound to the extra data.
 const MAX_NAME_BYTES: usize = MAX_NAME_CHARS * 4;
@@ -54,9 +55,6 @@ const MAX_EXTRA_BYTES: usize = MAX_NAME_BYTES;
 /// extra data. A length prefix beyond it is not a request.
 const MAX_REQUEST_LEN: usize = 13 + MAX_NAME_BYTES + MAX_EXTRA_BYTES;
 
-/// Connections served at once; beyond this, new ones are closed at once
-/// rather than letting a flood of clients exhaust threads.
-const MAX_CONNECTIONS: usize = 1024;
 /// Connection threads only parse small requests.
 const CONNECTION_STACK: usize = 256 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors) so that a
@@ -70,6 +68,35 @@ const RACE_WAIT: Duration = Duration::from_secs(3);
 /// `Creation` sent with a refused registration, as `epmd` does; clients
 /// ignore it.
 const REFUSED_CREATION: u32 = 99;
+
+/// Bounds on what clients may make an embedded EPMD hold, for
+/// [`EpmdServer::start_with`] and, for the server that `epmd: auto` starts,
+/// [`NodeBuilder::embedded_epmd_limits`](crate::NodeBuilder::embedded_epmd_limits).
+/// A connection past one is closed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served at once, held registrations included (default
+    /// 256). Each is a file descriptor of the host program, which most
+    /// systems allow 1024 of.
+    pub max_connections: usize,
+    /// Connections at once from one address that is not this host's
+    /// (default 8): only this host's nodes register and hold a connection,
+    /// and a client elsewhere asks one thing at a time.
+    pub max_per_address: usize,
+    /// How long a client has to send its whole request, and to take the
+    /// reply (default 10 s), like `epmd -packet_timeout`.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 256,
+            max_per_address: 8,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A running EPMD server. Dropping it stops listening and closes every
 /// registration; servers started by [`ensure_running`] are never dropped.
@@ -90,10 +117,13 @@ struct ListenerThread {
 #[derive(Debug)]
 struct Shared {
     port: u16,
+    limits: ServerLimits,
     stopping: AtomicBool,
     /// Registered nodes, oldest first.
     nodes: Mutex<Vec<Registered>>,
     connections: AtomicUsize,
+    /// Connections open from each address that is not this host's.
+    remote: Mutex<HashMap<IpAddr, usize>>,
     next_id: AtomicU64,
 }
 
@@ -102,8 +132,8 @@ struct Registered {
     /// Tells this registration apart from a later one with the same name.
     id: u64,
     info: NodeInfo,
-    /// A handle on the registration connection, to close it on `STOP_REQ`
-    /// or when the server stops; its thread then sees the end and cleans up.
+    /// A handle on the registration connection, to close it when the server
+    /// stops; its thread then sees the end and cleans up.
     stream: TcpStream,
     /// The connection's descriptor, for `DUMP_REQ`.
     fd: i64,
@@ -119,6 +149,21 @@ impl EpmdServer {
     /// Errors: [`Error::Io`] when the port cannot be bound (kind
     /// `AddrInUse` when something listens there already).
     pub fn start(port: u16) -> Result<EpmdServer> {
+        EpmdServer::start_with(port, ServerLimits::default())
+    }
+
+    /// [`start`](Self::start), with other bounds than the defaults.
+    /// [`Error::InvalidArgument`] when one of them is zero: the server
+    /// would answer nobody.
+    pub fn start_with(port: u16, limits: ServerLimits) -> Result<EpmdServer> {
+        if limits.max_connections == 0
+            || limits.max_per_address == 0
+            || limits.request_timeout.is_zero()
+        {
+            return Err(Error::invalid(format!(
+                "embedded EPMD limits must not be zero: {limits:?}"
+            )));
+        }
         let v4 = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(|err| {
             Error::Io(io::Error::new(
                 err.kind(),
@@ -135,9 +180,11 @@ impl EpmdServer {
 
         let shared = Arc::new(Shared {
             port,
+            limits,
             stopping: AtomicBool::new(false),
             nodes: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            remote: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         });
         let mut server = EpmdServer {
@@ -232,6 +279,11 @@ pub(super) fn is_embedded(stream: &TcpStream) -> bool {
 /// the port is taken by a program that does not answer as EPMD;
 /// [`Error::Io`] when it cannot be bound for another reason.
 pub fn ensure_running(port: u16) -> Result<bool> {
+    ensure_running_with(port, ServerLimits::default())
+}
+
+/// [`ensure_running`], with `limits` for a server it starts.
+pub fn ensure_running_with(port: u16, limits: ServerLimits) -> Result<bool> {
     if port == 0 {
         return Err(Error::invalid("the EPMD port must not be 0"));
     }
@@ -239,7 +291,7 @@ pub fn ensure_running(port: u16) -> Result<bool> {
     if servers.iter().any(|server| server.port() == port) || alive(port, PROBE_TIMEOUT) {
         return Ok(false);
     }
-    match EpmdServer::start(port) {
+    match EpmdServer::start_with(port, limits) {
         Ok(server) => {
             servers.push(server);
             Ok(true)
@@ -279,31 +331,73 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     }
 }
 
-/// Counts a connection thread for as long as it lives.
-struct ConnectionSlot(Arc<Shared>);
+/// Counts a connection, and the one address not of this host it comes from,
+/// for as long as its thread lives.
+struct ConnectionSlot {
+    shared: Arc<Shared>,
+    remote: Option<IpAddr>,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+        self.shared.connections.fetch_sub(1, Ordering::SeqCst);
+        if let Some(addr) = self.remote {
+            let mut remote = self.shared.remote.lock();
+            if let Some(open) = remote.get_mut(&addr) {
+                *open -= 1;
+                if *open == 0 {
+                    remote.remove(&addr);
+                }
+            }
+        }
     }
 }
 
-fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
-    if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+/// Takes a place for a new connection, or `None` when the limits leave none:
+/// the connection is then closed.
+fn take_slot(shared: &Arc<Shared>, stream: &TcpStream) -> Option<ConnectionSlot> {
+    let limits = shared.limits;
+    if shared.connections.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
         shared.connections.fetch_sub(1, Ordering::SeqCst);
         warn!(
-            "embedded EPMD on port {}: {MAX_CONNECTIONS} connections open, refusing one",
+            "embedded EPMD on port {}: {} connections open (max_connections), refusing one",
+            shared.port, limits.max_connections
+        );
+        return None;
+    }
+    let mut slot = ConnectionSlot {
+        shared: Arc::clone(shared),
+        remote: None,
+    };
+    if is_local_peer(stream) {
+        return Some(slot);
+    }
+    let addr = stream.peer_addr().ok()?.ip().to_canonical();
+    let mut remote = shared.remote.lock();
+    let open = remote.entry(addr).or_insert(0);
+    if *open >= limits.max_per_address {
+        debug!(
+            "embedded EPMD on port {}: {open} connections open from {addr} (max_per_address), \
+             refusing one",
             shared.port
         );
-        return;
+        return None;
     }
-    let slot = ConnectionSlot(Arc::clone(shared));
+    *open += 1;
+    slot.remote = Some(addr);
+    Some(slot)
+}
+
+fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
+    let Some(slot) = take_slot(shared, &stream) else {
+        return;
+    };
     // If the thread cannot be created, the closure (slot and stream with it)
-    // is dropped: the count goes back down and the client sees a close.
+    // is dropped: the counts go back down and the client sees a close.
     let spawned = thread::Builder::new()
         .name("erldp-epmd-conn".to_owned())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || serve_connection(&slot.0, stream));
+        .spawn(move || serve_connection(&slot.shared, stream));
     if let Err(err) = spawned {
         warn!(
             "embedded EPMD on port {}: cannot start a connection thread: {err}",
@@ -313,7 +407,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
 }
 
 fn serve_connection(shared: &Arc<Shared>, mut stream: TcpStream) {
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let deadline = Instant::now() + shared.limits.request_timeout;
     let request = match read_request(&mut stream, deadline) {
         Ok(request) => request,
         Err(err) => {
@@ -332,7 +426,8 @@ fn serve_connection(shared: &Arc<Shared>, mut stream: TcpStream) {
         NAMES_REQ => Some(names_reply(shared)),
         DUMP_REQ if local => Some(dump_reply(shared)),
         KILL_REQ if local => Some(b"NO".to_vec()),
-        STOP_REQ if local => stop_reply(shared, body),
+        // Ignored, as a default `epmd` ignores it (see the module docs).
+        STOP_REQ => None,
         _ => None,
     };
     match reply {
@@ -569,18 +664,6 @@ fn with_port_header(port: u16, text: &[u8]) -> Vec<u8> {
     reply.extend_from_slice(&u32::from(port).to_be_bytes());
     reply.extend_from_slice(text);
     reply
-}
-
-/// Unregisters a live name and closes its registration connection.
-fn stop_reply(shared: &Shared, body: &[u8]) -> Option<Vec<u8>> {
-    let name = valid_name(request_name(body))?;
-    let mut nodes = shared.nodes.lock();
-    let Some(at) = nodes.iter().position(|node| node.info.name == name) else {
-        return Some(b"NOEXIST".to_vec());
-    };
-    let node = nodes.remove(at);
-    let _ = node.stream.shutdown(Shutdown::Both);
-    Some(b"STOPPED".to_vec())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::cluster::ClusterOptions;
 use super::{ClusterLimits, Node, NodeInner};
 use crate::cookie::Secret;
+use crate::epmd::ServerLimits;
 use crate::limits;
 use crate::settings::Settings;
 use crate::tls::TlsConfig;
@@ -32,6 +33,7 @@ pub struct NodeBuilder {
     pub(super) name: String,
     pub(super) settings: Settings,
     pub(super) epmd: EpmdMode,
+    pub(super) embedded_epmd: ServerLimits,
     pub(super) listen_port: u16,
     pub(super) long_names: Option<bool>,
     pub(super) max_message: usize,
@@ -70,6 +72,15 @@ impl NodeBuilder {
     /// The EPMD port (default: `$ERL_EPMD_PORT`, else 4369).
     pub fn epmd_port(mut self, port: u16) -> Self {
         self.settings.epmd_port = Some(port);
+        self
+    }
+
+    /// Bounds on what clients may make the EPMD hold that
+    /// [`EpmdMode::Auto`] starts inside the program when none answers
+    /// (defaults in [`ServerLimits`]). The first node to start it sets them;
+    /// it serves the process's later nodes too.
+    pub fn embedded_epmd_limits(mut self, limits: ServerLimits) -> Self {
+        self.embedded_epmd = limits;
         self
     }
 
@@ -269,6 +280,7 @@ impl Node {
             name: name.into(),
             settings: Settings::default(),
             epmd: EpmdMode::Auto,
+            embedded_epmd: ServerLimits::default(),
             listen_port: 0,
             long_names: None,
             max_message: 1 << 30,

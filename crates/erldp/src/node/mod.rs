@@ -194,7 +194,9 @@ impl NodeInner {
         let registration = match options.epmd {
             EpmdMode::None => None,
             mode => {
-                if mode == EpmdMode::Auto && epmd::ensure_running(epmd_port)? {
+                if mode == EpmdMode::Auto
+                    && epmd::ensure_running_with(epmd_port, options.embedded_epmd)?
+                {
                     log::info!(target: LOG, "no EPMD answered on port {epmd_port}: started one in this process");
                 }
                 Some(epmd::register(
