@@ -489,6 +489,109 @@ fn forged_signals_cost_the_forger_its_connection() {
     assert!(inbox.try_recv().expect("receive").is_none());
 }
 
+/// Item 4: a peer cannot answer for another. Our references are no secret (a peer sees them
+/// in what we send it), yet a `MONITOR_P_EXIT` for a monitor of ours on another node costs the
+/// forger its connection and fires nothing, whether the monitor is a mailbox's or the one a
+/// call to that node waits on; and a `MONITOR_P` with a reference of another node's, which
+/// would take over that node's monitor of our process, costs the peer its connection too.
+#[test]
+fn a_peer_cannot_answer_for_another() {
+    let (mut beam, node) = peer_and_node();
+    let cookie = beam.cookie().to_string();
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let real = collector(&mut beam, "victim", &inbox);
+    let monitor = inbox.monitor(&erldp::Dest::Pid(real)).expect("monitor");
+    let us = node.name();
+    beam.eval_ok(&format!(
+        "register(silent, spawn(fun() -> \
+           receive {{'$gen_call', {{_, Tag}}, _}} -> {{inbox, '{us}'}} ! {{tag, Tag}} end, \
+           receive stop -> exit(stopped) end end)), ok."
+    ));
+    let call = {
+        let (node, dest) = (node.clone(), erldp::Dest::name("silent", beam.node()));
+        thread::spawn(move || node.call(&dest, Term::atom("hello"), T))
+    };
+    let tag = next(&inbox);
+    // A plain reference, or `[alias | Ref]` (OTP 24+).
+    let call_ref = match tag.as_tuple() {
+        Some([_, Term::Ref(reference)]) => *reference,
+        Some([_, Term::ImproperList(_, tail)]) => match &**tail {
+            Term::Ref(reference) => *reference,
+            other => panic!("a call tag ending in {other}"),
+        },
+        _ => panic!("a call tag of {tag}"),
+    };
+
+    let forged_down = |from: Term, to: Term, reference: erldp::Ref| {
+        // MONITOR_P_EXIT: {21, FromProc, ToProc, Ref, Reason}.
+        Term::tuple(vec![
+            21.into(),
+            from,
+            to,
+            reference.into(),
+            Term::atom("forged"),
+        ])
+    };
+    let forgeries = [
+        (
+            "a mailbox's monitor",
+            forged_down(real.into(), inbox.pid().into(), monitor),
+        ),
+        (
+            "a call's monitor",
+            forged_down(Term::atom("silent"), node.pid().into(), call_ref),
+        ),
+    ];
+    for (what, control) in forgeries {
+        let (mut forger, _) = raw::connect(&node, &cookie);
+        raw::send_control(&mut forger, &control, None);
+        assert!(
+            raw::closed_by_node(&mut forger, T),
+            "{what}: the forger kept its connection"
+        );
+    }
+    let (mut usurper, name) = raw::connect(&node, &cookie);
+    let own = erldp::Pid {
+        node: Atom::new(&name),
+        id: 9,
+        serial: 0,
+        creation: raw::CREATION,
+    };
+    let theirs = erldp::Ref::new(Atom::new(beam.node()), 1, &[1, 2, 3]).expect("ref");
+    raw::send_control(
+        &mut usurper,
+        &Term::tuple(vec![
+            19.into(),
+            own.into(),
+            inbox.pid().into(),
+            theirs.into(),
+        ]),
+        None,
+    );
+    assert!(
+        raw::closed_by_node(&mut usurper, T),
+        "MONITOR_P with another node's reference: the peer kept its connection"
+    );
+
+    assert!(
+        inbox.try_recv().expect("receive").is_none(),
+        "a forged DOWN arrived"
+    );
+    assert!(!call.is_finished(), "the call ended on a forged DOWN");
+    beam.eval_ok("exit(whereis(victim), real_reason), silent ! stop, ok.");
+    let down = inbox
+        .recv_timeout(T)
+        .expect("receive")
+        .expect("the real DOWN");
+    assert_eq!(down.kind, erldp::MessageKind::Down, "{}", down.term);
+    assert_eq!(down.reason, Some(Term::atom("real_reason")));
+    let err = call
+        .join()
+        .expect("the caller")
+        .expect_err("the server exited");
+    assert!(err.to_string().contains("stopped"), "{err}");
+}
+
 /// Item 6: messages arriving in fragments are bounded in number, and one
 /// announcing more fragments than the largest message could have is
 /// refused at once. A real peer's fragmented message still arrives.

@@ -267,14 +267,31 @@ impl NodeInner {
         flags: u32,
         result: Term,
     ) {
+        let peer = conn.peer_name();
         let mut table = self.requests.0.lock();
+        if let Some(outstanding) = table.get(&req_id).filter(|entry| entry.node != peer) {
+            let node = outstanding.node;
+            drop(table);
+            // Only the node asked may answer: see `on_monitor_exit`.
+            conn.abort(&format!(
+                "SPAWN_REPLY to a spawn request of ours to {node}, not to the peer"
+            ));
+            return;
+        }
         if let Some(Outstanding {
             kind: Kind::Rpc { worker, .. },
             ..
         }) = table.get_mut(&req_id)
         {
             match requests::rpc_spawned(result) {
-                Ok(pid) => *worker = Some(pid),
+                Ok(pid) if pid.node == peer => *worker = Some(pid),
+                Ok(pid) => {
+                    drop(table);
+                    // Abandoning the rpc would kill that process.
+                    conn.abort(&format!(
+                        "SPAWN_REPLY naming {pid}, not a process of the peer"
+                    ));
+                }
                 Err(err) => {
                     let entry = table.remove(&req_id).expect("present: just matched");
                     drop(table);
@@ -284,13 +301,25 @@ impl NodeInner {
             return;
         }
         drop(table);
-        if let Term::Pid(orphan) = result {
-            let [demonitor, kill] = requests::rpc_abandon(self.system_pid(), orphan, req_id);
-            if flags & spawn_reply::MONITOR != 0 {
-                let _ = conn.signal(&demonitor);
+        match result {
+            Term::Pid(orphan) if orphan.node == peer => {
+                let [demonitor, kill] = requests::rpc_abandon(self.system_pid(), orphan, req_id);
+                if flags & spawn_reply::MONITOR != 0 {
+                    let _ = conn.signal(&demonitor);
+                }
+                let _ = conn.signal(&kill);
             }
-            let _ = conn.signal(&kill);
+            _ => {}
         }
+    }
+
+    /// The node an outstanding call or rpc `reference` went to.
+    pub(super) fn request_node(&self, reference: Ref) -> Option<Atom> {
+        self.requests
+            .0
+            .lock()
+            .get(&reference)
+            .map(|entry| entry.node)
     }
 
     /// A `DOWN` for a monitor of ours: an rpc worker ended (its exit reason

@@ -84,7 +84,7 @@ impl NodeInner {
                 reference,
                 reason,
                 ..
-            } => self.on_monitor_exit(to, reference, reason),
+            } => self.on_monitor_exit(conn, to, reference, reason),
             Control::SpawnRequest {
                 req_id,
                 from,

@@ -248,6 +248,15 @@ impl Process {
     }
 
     /// A monitor this process holds fired: a `DOWN` message, if it stood.
+    /// The node that the monitor `reference` of this process watches.
+    fn monitored_node(&self, reference: Ref) -> Option<Atom> {
+        self.relations
+            .lock()
+            .monitors
+            .get(&reference)
+            .map(|monitored| monitored.node)
+    }
+
     fn fire_monitor(&self, reference: Ref, reason: Term) {
         let monitored = self.relations.lock().monitors.remove(&reference);
         if let Some(monitored) = monitored {
@@ -824,6 +833,15 @@ impl NodeInner {
         to: ProcRef,
         reference: Ref,
     ) {
+        // A monitor's reference is made by the monitoring node: one of
+        // another node's could take over that node's monitor of the process.
+        if reference.node != from.node {
+            conn.abort(&format!(
+                "MONITOR_P with a reference of {}, not of the monitoring node",
+                reference.node
+            ));
+            return;
+        }
         if !self.may_hold(conn) {
             return;
         }
@@ -845,12 +863,34 @@ impl NodeInner {
     }
 
     /// A monitor of ours fired on the peer: a call or rpc fails or
-    /// completes, or a process gets its `DOWN`.
-    pub(super) fn on_monitor_exit(self: &Arc<Self>, to: Pid, reference: Ref, reason: Term) {
+    /// completes, or a process gets its `DOWN`. Only the node the monitor
+    /// watches may say so: our references are no secret, and another peer
+    /// naming one would forge the result of a call or rpc to that node.
+    pub(super) fn on_monitor_exit(
+        self: &Arc<Self>,
+        conn: &Connection,
+        to: Pid,
+        reference: Ref,
+        reason: Term,
+    ) {
+        let peer = conn.peer_name();
+        let process = self.process(to);
+        let watched = self.request_node(reference).or_else(|| {
+            process
+                .as_ref()
+                .and_then(|process| process.monitored_node(reference))
+        });
+        if watched.is_some_and(|node| node != peer) {
+            conn.abort(&format!(
+                "MONITOR_P_EXIT for a monitor of ours on {}, not on the peer",
+                watched.map_or_else(String::new, |node| node.to_string())
+            ));
+            return;
+        }
         if self.complete_down(reference, reason.clone()) {
             return;
         }
-        if let Some(process) = self.process(to) {
+        if let Some(process) = process {
             process.fire_monitor(reference, reason);
         }
     }
