@@ -755,13 +755,15 @@ fn connections_to_an_embedded_epmd_are_bounded_per_address_and_in_all() {
     let remote = (server_host.addr(), server.port());
     let local = ("127.0.0.1", server.port());
 
-    // Whether the server closed `stream` (rather than leaving it open and waiting).
+    // Whether the server closed `stream`, rather than leaving it open and waiting for a
+    // request (it writes nothing before one).
     fn closed(stream: &mut TcpStream) -> bool {
         stream
             .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
         match stream.read(&mut [0u8; 16]) {
-            Ok(_) => true,
+            Ok(0) => true,
+            Ok(_) => panic!("the server wrote before any request"),
             Err(err) => !matches!(
                 err.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
