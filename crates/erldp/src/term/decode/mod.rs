@@ -506,11 +506,31 @@ impl<'a> Decoder<'a> {
                                 break;
                             }
                         }
-                        // The usual tail is NIL_EXT; skip the general path for it.
-                        if self.data.get(self.pos) != Some(&tag::NIL_EXT) {
-                            let elements = std::mem::take(elements);
-                            *top = Open::Tail { elements };
-                            break;
+                        match self.data.get(self.pos) {
+                            // The usual tail; skip the general path for it.
+                            Some(&tag::NIL_EXT) => {}
+                            // A tail that is a list goes on with this one, in the same
+                            // vector (`[a | [b, c]]` is `[a, b, c]`): a list written as
+                            // tails within tails must cost neither a copy of what follows
+                            // nor a level of nesting per tail.
+                            Some(&tag::LIST_EXT) => {
+                                self.pos += 1;
+                                let len = self.u32()? as usize;
+                                let items = len.saturating_add(1);
+                                self.expect_items(&mut owed, true, items, len, "list")?;
+                                if len > 0 {
+                                    *remaining = len;
+                                } else {
+                                    let elements = std::mem::take(elements);
+                                    *top = Open::Tail { elements };
+                                }
+                                break;
+                            }
+                            _ => {
+                                let elements = std::mem::take(elements);
+                                *top = Open::Tail { elements };
+                                break;
+                            }
                         }
                         self.pos += 1;
                         owed -= 1;
@@ -1235,6 +1255,18 @@ mod tests {
             dec(&[131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 1, 2]),
             Term::list(vec![Term::Int(1), Term::Int(2)])
         );
+        // Tails within tails, more of them than terms may nest: one list,
+        // built in one vector (a copy of the rest per tail made a list of
+        // N elements in D tails cost N * D).
+        let mut tails = vec![131];
+        for i in 0..3 * MAX_DEPTH {
+            tails.extend_from_slice(&[108, 0, 0, 0, 1, 97, (i % 256) as u8]);
+        }
+        tails.extend_from_slice(&[108, 0, 0, 0, 0, 119, 1, b'z']);
+        let elements = (0..3 * MAX_DEPTH)
+            .map(|i| Term::Int((i % 256) as i64))
+            .collect();
+        assert_eq!(dec(&tails), Term::improper_list(elements, Term::atom("z")));
     }
 
     /// Runs of integers in a list take a shorter way; the result, the
