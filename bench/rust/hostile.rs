@@ -21,7 +21,7 @@ use erldp::term::{decode_bytes, encode};
 use erldp::{EpmdMode, MessageKind, Node, Pid, Term};
 use erldp_testkit::{random_cookie, random_name, BeamPeer};
 
-const ITEMS: [(&str, &str); 13] = [
+const ITEMS: [(&str, &str); 14] = [
     (
         "nok",
         "1: a peer answers nok and goes; later connects to it",
@@ -55,6 +55,10 @@ const ITEMS: [(&str, &str); 13] = [
     (
         "asks-unread",
         "9: a peer sends UNLINK_IDs and reads nothing; a mailbox closes",
+    ),
+    (
+        "decode-shapes",
+        "5: maps keyed by maps of maps, and a list in 2000 tails",
     ),
 ];
 
@@ -100,6 +104,7 @@ fn run(item: &str) {
         "rpc-timeout" => rpc_timeout(),
         "monitors" => monitors(),
         "asks-unread" => asks_unread(),
+        "decode-shapes" => decode_shapes(),
         _ => unreachable!("checked in main"),
     }
 }
@@ -348,6 +353,54 @@ fn decode_nils() {
                 },
                 started.elapsed(),
                 peak - before
+            ),
+        );
+    }
+}
+
+/// Terms whose decoding once cost far more than their size: maps of 16 keys whose keys are
+/// such maps, differing only in their last value (each key was compared with every other, each
+/// comparison doing the same a level down), and a list of 131,072 elements wrapped in 2000
+/// one-element lists as tails (each tail was copied into the list around it).
+fn decode_shapes() {
+    fn keyed(depth: u32, last: i64) -> Term {
+        if depth == 0 {
+            return Term::Int(last);
+        }
+        Term::map(
+            (0..16)
+                .map(|j| {
+                    (
+                        keyed(depth - 1, j),
+                        Term::Int(if j == 15 { last } else { 0 }),
+                    )
+                })
+                .collect(),
+        )
+    }
+    let mut tails = vec![131];
+    for _ in 0..2000 {
+        tails.extend_from_slice(&[108, 0, 0, 0, 1, 97, 1]);
+    }
+    tails.extend_from_slice(&encode(&Term::list(vec![Term::Int(7); 1 << 17])).expect("list")[1..]);
+    let shapes = [
+        ("map_keys_depth_4", encode(&keyed(4, 0)).expect("encodes")),
+        ("map_keys_depth_5", encode(&keyed(5, 0)).expect("encodes")),
+        ("list_in_2000_tails", tails),
+    ];
+    for (label, etf) in shapes {
+        let started = Instant::now();
+        let result = decode_bytes(bytes::Bytes::from(etf.clone()));
+        report(
+            &format!("decode_{label}"),
+            format!(
+                "{} bytes: {} in {:?}",
+                etf.len(),
+                match result {
+                    Ok(_) => "decoded".to_string(),
+                    Err(err) => format!("error ({})", truncate(&err.to_string())),
+                },
+                started.elapsed()
             ),
         );
     }

@@ -109,7 +109,11 @@ fn maps_equal(a: &[(Term, Term)], b: &[(Term, Term)]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    if a.len() <= LINEAR_MAX {
+    // Not for container keys: comparing every key with every other, each
+    // comparison doing the same a level down, costs ever more per level
+    // than the term grows (keys that are maps of maps, differing only at
+    // the bottom). Hashing touches each key once per map around it.
+    if a.len() <= LINEAR_MAX && !a.iter().any(|(key, _)| is_container(key)) {
         for (key, value) in a {
             let mut found = false;
             for (k, v) in b {
@@ -322,7 +326,7 @@ fn compare_node<'t>(a: &'t Term, b: &'t Term, mode: Mode, stack: &mut Vec<Work<'
     }
 }
 
-fn is_container(term: &Term) -> bool {
+pub(super) fn is_container(term: &Term) -> bool {
     matches!(
         term,
         Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
@@ -638,6 +642,14 @@ mod tests {
         assert_eq!(big_a, big_b);
         assert_eq!(hash(&big_a), hash(&big_b));
         assert_eq!(big_a.cmp(&big_b), Ordering::Equal);
+        // Keys that are containers go by hash: order still does not count,
+        // and keys equal but for pair order are the same key.
+        let keyed = |keys: Vec<Term>| Term::map(keys.into_iter().map(|k| (k, int(0))).collect());
+        let x = keyed(vec![a.clone(), Term::tuple(vec![int(1)]), int(5)]);
+        let y = keyed(vec![int(5), b.clone(), Term::tuple(vec![int(1)])]);
+        assert_eq!(x, y);
+        assert_eq!(hash(&x), hash(&y));
+        assert_ne!(x, keyed(vec![int(5), c, Term::tuple(vec![int(1)])]));
     }
 
     #[test]

@@ -1038,7 +1038,10 @@ fn check_unique_keys(start: usize, pairs: &[(Term, Term)]) -> Res<()> {
     /// Up to this size, comparing every key with every other is cheaper
     /// than hashing them.
     const QUADRATIC_MAX: usize = 32;
-    let duplicate = if pairs.len() <= QUADRATIC_MAX {
+    // Container keys are hashed whatever their number: see `maps_equal`.
+    let duplicate = if pairs.len() <= QUADRATIC_MAX
+        && !pairs.iter().any(|(key, _)| super::order::is_container(key))
+    {
         pairs.iter().enumerate().find_map(|(i, (key, _))| {
             pairs[..i]
                 .iter()
@@ -1324,6 +1327,24 @@ mod tests {
             large.extend_from_slice(&[97, i % 39, 97, 0]);
         }
         assert!(fails(&large).1.contains("the key 0 more than once"));
+        // Keys that are maps, the same but for pair order: one key twice.
+        let key = |pairs: [(u8, u8); 2]| {
+            let mut key = vec![116, 0, 0, 0, 2];
+            for (k, v) in pairs {
+                key.extend_from_slice(&[97, k, 97, v]);
+            }
+            key
+        };
+        let mut twice = vec![131, 116, 0, 0, 0, 2];
+        twice.extend(key([(1, 2), (3, 4)]));
+        twice.extend_from_slice(&[97, 0]);
+        twice.extend(key([(3, 4), (1, 2)]));
+        twice.extend_from_slice(&[97, 0]);
+        assert!(fails(&twice).1.contains("more than once"));
+        let mut distinct = twice.clone();
+        let last_value = distinct.len() - 3;
+        distinct[last_value] = 5;
+        assert!(decode(&distinct).is_ok());
     }
 
     #[test]
