@@ -1028,10 +1028,9 @@ fn calls_and_spawn_requests_past_max_queue_are_refused() {
 /// What a peer sends global and pg waits for the one thread that handles
 /// them, which the peer can outrun. Past `max_queued_per_peer` messages not
 /// handled yet it loses its connection; the node and its pg go on. The
-/// driver is kept from handling them for certain: the raw peer discovers our
-/// pg scope, whose answer (the sync of 48 groups named by 1 MiB binaries)
-/// cannot be written to a peer that reads nothing, so the discover and the
-/// two joins behind it in the same write stay queued: three, over two.
+/// driver is kept busy for certain: the raw peer syncs 200,000 groups into
+/// our pg scope, and the two joins behind that sync in the same write are
+/// decoded long before the driver is through with it: three, over two.
 #[test]
 fn messages_a_peer_queues_for_global_and_pg_are_bounded() {
     queued_past_the_bound_cuts_the_peer_off(|peer_scope, _| {
@@ -1079,8 +1078,8 @@ fn reg_send_to_pg(from: &Term) -> Term {
     ])
 }
 
-/// Holds our pg's driver with a discover from a raw peer that reads nothing
-/// (see `messages_a_peer_queues_for_global_and_pg_are_bounded`), writes what
+/// Keeps our pg's driver busy with a large sync from a raw peer (see
+/// `messages_a_peer_queues_for_global_and_pg_are_bounded`), writes what
 /// `more` gives (control and message, given the peer's scope pid and our pg
 /// process) behind it in the same write, with a bound of 2, and checks that
 /// the peer is cut off and the rest goes on.
@@ -1097,11 +1096,7 @@ fn queued_past_the_bound_cuts_the_peer_off(
             .send_timeout(Duration::from_secs(600))
     });
     let member = node.mailbox(None).expect("mailbox");
-    for i in 0..48u8 {
-        member
-            .join("pg", Term::binary(vec![i; 1 << 20]))
-            .expect("join");
-    }
+    member.join("pg", Term::atom("ours")).expect("join");
     let our_pg: Term = node.whereis("pg").expect("our pg scope").into();
     let (mut stream, name) = raw::handshake(&node, beam.cookie(), erldp::flags::SUPPORTED);
     eventually(&format!("{name} is up"), || {
@@ -1114,8 +1109,23 @@ fn queued_past_the_bound_cuts_the_peer_off(
         creation: raw::CREATION,
     }
     .into();
-    let discover = Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]);
-    let mut signals = vec![(reg_send_to_pg(&peer_scope), Some(discover))];
+    let groups = (0..200_000)
+        .map(|i| {
+            Term::tuple(vec![
+                Term::tuple(vec![Term::atom("g"), i.into()]),
+                Term::list(vec![peer_scope.clone()]),
+            ])
+        })
+        .collect();
+    let sync = Term::tuple(vec![
+        Term::atom("$gen_cast"),
+        Term::tuple(vec![
+            Term::atom("sync"),
+            peer_scope.clone(),
+            Term::list(groups),
+        ]),
+    ]);
+    let mut signals = vec![(reg_send_to_pg(&peer_scope), Some(sync))];
     signals.extend(more(&peer_scope, &our_pg));
     let mut bytes = Vec::new();
     for (control, message) in &signals {
@@ -1128,19 +1138,63 @@ fn queued_past_the_bound_cuts_the_peer_off(
         bytes.extend_from_slice(&frame);
     }
     stream.write_all(&bytes).expect("one write");
-    // Nothing is read before the node drops the peer: reading would let
-    // the sync through and the discover be handled.
     eventually(&format!("{name} cut off"), || {
         !node.nodes().iter().any(|peer| peer.as_str() == name)
     });
     assert!(raw::closed_by_node(&mut stream, T), "the socket closed");
     assert_eq!(
-        node.members("pg", &Term::binary(vec![0; 1 << 20]))
-            .expect("pg answers"),
+        node.members("pg", &Term::atom("ours")).expect("pg answers"),
         vec![member.pid()],
         "the driver went on"
     );
     assert!(node.ping(beam.node()), "another peer is served");
+}
+
+/// global's and pg's one thread never waits to send: a peer that discovers
+/// our pg scope again and again and reads nothing loses its connection once
+/// it leaves too much unread (each answer is a sync of 48 groups named by
+/// 1 MiB binaries), and meanwhile the thread goes on serving the rest. Were
+/// the answers sends that wait for room, the thread would wait on that peer
+/// for the send timeout, 10 minutes here, at each one.
+#[test]
+fn a_peer_that_discovers_and_reads_nothing_stalls_no_one() {
+    let (mut beam, node) = peer_and_node_with(|node| {
+        node.net_ticktime(Duration::from_secs(600))
+            .send_timeout(Duration::from_secs(600))
+    });
+    let member = node.mailbox(None).expect("mailbox");
+    for i in 0..48u8 {
+        member
+            .join("pg", Term::binary(vec![i; 1 << 20]))
+            .expect("join");
+    }
+    let (mut stream, name) = raw::connect_unread(&node, beam.cookie());
+    let peer_scope: Term = erldp::Pid {
+        node: Atom::new(&name),
+        id: 40,
+        serial: 0,
+        creation: raw::CREATION,
+    }
+    .into();
+    let discover = Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]);
+    for _ in 0..4 {
+        raw::send_control(&mut stream, &reg_send_to_pg(&peer_scope), Some(&discover));
+    }
+    eventually(&format!("{name} cut off"), || {
+        !node.nodes().iter().any(|peer| peer.as_str() == name)
+    });
+    assert!(raw::closed_by_node(&mut stream, T), "the socket closed");
+
+    beam.eval_ok(
+        "case pg:start(pg) of {ok, _} -> ok; {error, {already_started, _}} -> ok end, \
+         register(joiner, spawn(fun() -> pg:join(pg, theirs, self()), receive stop -> ok end end)), \
+         ok.",
+    );
+    assert!(node.ping(beam.node()), "ping");
+    eventually("the BEAM member here", || {
+        node.members("pg", &Term::atom("theirs"))
+            .is_ok_and(|members| members.len() == 1)
+    });
 }
 
 /// A real pg that joins one process to 80,000 groups, one message each, as

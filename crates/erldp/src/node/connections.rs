@@ -865,11 +865,14 @@ impl NodeInner {
     }
 
     /// Sends a control message only if a connection is up, as Erlang sends
-    /// with `noconnect`; false when none was.
+    /// with `noconnect`; false when none was. It never waits for room (see
+    /// [`Connection::signal`]): global's and pg's one thread sends this way,
+    /// and a peer that reads nothing must not stall it for the others (it
+    /// loses its connection instead, once it owes too much).
     pub(super) fn send_noconnect(&self, node: Atom, control: &Control) -> bool {
         match self.live_connection(node) {
             Some(conn) => {
-                let _ = conn.send(control);
+                let _ = conn.signal(control);
                 true
             }
             None => false,
