@@ -471,7 +471,9 @@ impl Client {
             let ours = |pid: Pid| pid == self.me || pid == self.group_leader;
             let control = match control {
                 Control::Send { to, message, .. } if to == self.group_leader => {
-                    if let Ok((_, forward)) = io::forward(self.group_leader, self.name(), message) {
+                    if let Ok((_, forward)) =
+                        io::forward(self.group_leader, self.name(), self.peer, message)
+                    {
                         let _ = self.send_control(&forward);
                     }
                     continue;

@@ -108,20 +108,21 @@ impl NodeInner {
     /// A message to one of the built-in pids: replies to calls made with a
     /// plain (non-alias) tag come to the system process, I/O requests to
     /// the group leader.
-    pub(super) fn on_builtin_pid(self: &Arc<Self>, to: Pid, message: Term) {
+    pub(super) fn on_builtin_pid(self: &Arc<Self>, to: Pid, message: Term, via: Atom) {
         if to == self.system_pid() {
             if let Some((reference, _)) = requests::call_reply(&message) {
                 self.complete_alias_reply(reference, &message);
             }
         } else {
-            self.on_io_request(message);
+            self.on_io_request(message, via);
         }
     }
 
     /// I/O requests from processes our rpcs spawned go on to the `user`
-    /// process of the requester's node, which answers the requester.
-    fn on_io_request(self: &Arc<Self>, message: Term) {
-        match io::forward(self.group_leader_pid(), self.name(), message) {
+    /// process of the requester's node (`via`, which carried the request),
+    /// which answers the requester.
+    fn on_io_request(self: &Arc<Self>, message: Term, via: Atom) {
+        match io::forward(self.group_leader_pid(), self.name(), via, message) {
             Ok((node, forward)) => self.signal_if_connected(node, &forward),
             Err(message) => {
                 log::debug!(target: LOG, "group leader: unexpected message {message:.TERM_TEXT_IN_ERRORS$}")

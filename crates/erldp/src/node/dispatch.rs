@@ -163,7 +163,7 @@ impl NodeInner {
     fn deliver_local(self: &Arc<Self>, to: Pid, message: Message, via: Atom) {
         if self.builtins.owns(to) {
             if message.kind == MessageKind::Message {
-                self.on_builtin_pid(to, message.term);
+                self.on_builtin_pid(to, message.term, via);
             }
             return;
         }
