@@ -68,33 +68,74 @@ pub(crate) enum Left {
     NotJoined,
 }
 
+/// A peer scope's groups: each member with the number of times it joined,
+/// so that what a join or a leave costs depends on that message alone, never
+/// on how many members a group already has (a peer decides both).
 #[derive(Debug, Default)]
 struct Peer {
-    groups: BTreeMap<Term, Vec<Pid>>,
+    groups: BTreeMap<Term, HashMap<Pid, usize>>,
     members: usize,
+}
+
+/// How many times each pid leaves.
+fn counted(pids: &[Pid]) -> HashMap<Pid, usize> {
+    let mut counts = HashMap::with_capacity(pids.len());
+    for &pid in pids {
+        *counts.entry(pid).or_default() += 1;
+    }
+    counts
 }
 
 impl Peer {
     fn replace(&mut self, groups: BTreeMap<Term, Vec<Pid>>) {
         self.members = groups.values().map(Vec::len).sum();
-        self.groups = groups;
+        self.groups = groups
+            .into_iter()
+            .map(|(group, pids)| (group, counted(&pids)))
+            .collect();
     }
 
+    /// Adds the pids to the group; joining none keeps no group, as pg keeps
+    /// none without members.
     fn join(&mut self, group: Term, pids: &[Pid]) {
+        if pids.is_empty() {
+            return;
+        }
         let members = self.groups.entry(group).or_default();
-        members.splice(0..0, pids.iter().copied());
+        for &pid in pids {
+            *members.entry(pid).or_default() += 1;
+        }
         self.members += pids.len();
     }
 
-    /// Removes one occurrence of each pid from the group (where present).
-    fn leave(&mut self, group: &Term, pids: &[Pid]) {
+    /// Removes each pid from the group as many times as `leaving` counts it,
+    /// `times` over (where present), going over whichever of the two is
+    /// smaller.
+    fn leave(&mut self, group: &Term, leaving: &HashMap<Pid, usize>, times: usize) {
         let Some(members) = self.groups.get_mut(group) else {
             return;
         };
-        for pid in pids {
-            if let Some(at) = members.iter().position(|p| p == pid) {
-                members.remove(at);
-                self.members -= 1;
+        let total = &mut self.members;
+        let mut take = |pid: &Pid, joined: &mut usize| {
+            let gone = leaving
+                .get(pid)
+                .map_or(0, |&count| count.saturating_mul(times).min(*joined));
+            *joined -= gone;
+            *total -= gone;
+        };
+        if members.len() <= leaving.len() {
+            members.retain(|pid, joined| {
+                take(pid, joined);
+                *joined > 0
+            });
+        } else {
+            for pid in leaving.keys() {
+                if let Some(joined) = members.get_mut(pid) {
+                    take(pid, joined);
+                    if *joined == 0 {
+                        members.remove(pid);
+                    }
+                }
             }
         }
         if members.is_empty() {
@@ -231,7 +272,9 @@ impl Scope {
         let mut all: Vec<Pid> = self.local.get(group).cloned().unwrap_or_default();
         for peer in self.peers.values() {
             if let Some(pids) = peer.groups.get(group) {
-                all.extend_from_slice(pids);
+                for (&pid, &times) in pids {
+                    all.extend(std::iter::repeat_n(pid, times));
+                }
             }
         }
         all
@@ -281,8 +324,15 @@ impl Scope {
                     .as_list()
                     .ok_or_else(|| violation("leave", "groups are not a list"))?;
                 if let Some(state) = self.peers.get_mut(&peer) {
+                    // A group named twice loses each pid twice (a process
+                    // that joined twice leaves so); each is gone over once.
+                    let mut named: HashMap<&Term, usize> = HashMap::with_capacity(groups.len());
                     for group in groups {
-                        state.leave(group, &pids);
+                        *named.entry(group).or_default() += 1;
+                    }
+                    let leaving = counted(&pids);
+                    for (group, times) in named {
+                        state.leave(group, &leaving, times);
                     }
                 }
                 Ok(Vec::new())
@@ -414,7 +464,7 @@ impl Scope {
             return Ok(());
         };
         for (group, added, removed) in changes {
-            state.leave(group, &removed);
+            state.leave(group, &counted(&removed), 1);
             if state.members + added.len() > limit {
                 return Err(too_many(peer, state.members + added.len()));
             }
@@ -752,6 +802,41 @@ mod tests {
                 "a known peer is only synced again"
             );
         }
+    }
+
+    /// A join of no pids keeps no group (pg keeps none without members, and
+    /// the group's name would be held for nothing); a leave removes each pid
+    /// once per naming of the group, however the joins and the names mix.
+    #[test]
+    fn empty_joins_keep_nothing_and_leaves_count_each_naming() {
+        let (t, mut scope) = setup();
+        let g1 = t.term("g1");
+        for msg in [
+            "{'$gen_cast',{sync,'<a:pg>',[]}}",
+            "{join,'<a:pg>',g0,[]}",
+            "{join,'<a:pg>',g1,['<a:p1>','<a:p1>','<a:p1>','<a:p2>']}",
+        ] {
+            recv(&mut scope, &t, msg).unwrap();
+        }
+        assert_eq!(scope.which_groups(), vec![g1.clone()]);
+        recv(
+            &mut scope,
+            &t,
+            "{leave,'<a:pg>',['<a:p1>','<a:p9>'],[g1,g1,g7]}",
+        )
+        .unwrap();
+        assert_eq!(
+            sorted(scope.members(&g1)),
+            sorted(vec![t.pid("<a:p1>"), t.pid("<a:p2>")])
+        );
+        recv(
+            &mut scope,
+            &t,
+            "{leave,'<a:pg>',['<a:p1>','<a:p1>','<a:p2>'],[g1]}",
+        )
+        .unwrap();
+        assert_eq!(scope.members(&g1), vec![]);
+        assert_eq!(scope.which_groups(), Vec::<Term>::new());
     }
 
     /// Seen from OTP 25 (`a`) and OTP 29 speaking version 0 (`b`): sync, join of a pid twice,
