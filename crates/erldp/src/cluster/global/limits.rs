@@ -4,7 +4,7 @@
 
 use super::wire::violation;
 use super::{Global, Violation};
-use crate::term::{Atom, Term};
+use crate::term::{Atom, Pid, Term};
 
 /// Default for [`Limits::max_names`].
 pub(crate) const DEFAULT_MAX_NAMES: usize = 1 << 20;
@@ -19,7 +19,9 @@ pub(crate) struct Limits {
     /// Global names held here, and names one message may carry. Default
     /// [`DEFAULT_MAX_NAMES`].
     pub max_names: usize,
-    /// Locks held here (a `set_lock` of one more resource is refused). Default
+    /// Locks held here, counted by holder: a resource and a process holding
+    /// it (a `set_lock` that would add one more is refused; one process may
+    /// hold many resources, one resource many processes). Default
     /// [`DEFAULT_MAX_LOCKS`].
     pub max_locks: usize,
     /// Nodes global knows, and nodes one message may carry; also the lost connections
@@ -79,16 +81,16 @@ impl Global {
     }
 
     /// A call that would add a name or a lock finds room for it.
-    pub(super) fn room_for_call(&self, request: &Term) -> Result<(), Violation> {
+    pub(super) fn room_for_call(&self, request: &Term, caller: Pid) -> Result<(), Violation> {
         match request.as_tuple() {
             Some([tag, name, ..]) if tag.is_atom("register") || tag.is_atom("register_ext") => {
                 self.room_for_names(std::iter::once(name), "register")
             }
             Some([tag, id]) if tag.is_atom("set_lock") => {
                 let resource = id.as_tuple().and_then(|id| id.first());
-                let new = resource.is_some_and(|r| !self.table.is_locked(r));
-                if new && self.table.lock_count() >= self.config.limits.max_locks {
-                    return Err(violation("set_lock: locks beyond the limit"));
+                let adds = resource.is_some_and(|r| !self.table.holds(r, caller));
+                if adds && self.table.holdings() >= self.config.limits.max_locks {
+                    return Err(violation("set_lock: lock holders beyond the limit"));
                 }
                 Ok(())
             }

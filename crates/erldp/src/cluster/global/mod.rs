@@ -459,7 +459,7 @@ impl Global {
                 if caller.node != sent_by {
                     return Err(violation("a call from a process of another node"));
                 }
-                self.room_for_call(request)?;
+                self.room_for_call(request, caller)?;
                 if let Some(reply) = serve_call(
                     &mut self.table,
                     &mut self.ids,

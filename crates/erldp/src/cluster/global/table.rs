@@ -19,7 +19,8 @@ struct Name {
 #[derive(Clone, Debug)]
 struct Lock {
     requester: Term,
-    holders: Vec<(Pid, u64)>,
+    /// Each holder and the id of our monitor of it.
+    holders: HashMap<Pid, u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +52,8 @@ pub(super) struct Table {
     names: BTreeMap<Term, Name>,
     ext: BTreeMap<Term, (Pid, Atom)>,
     locks: BTreeMap<Term, Lock>,
+    /// Holders of all the locks together: a resource and a process holding it.
+    holdings: usize,
     watches: HashMap<u64, (Pid, Watch)>,
     /// The last `global` lock went away with its holder (a DOWN), not by `del_lock`: inserts
     /// that arrive without the lock then are stale.
@@ -68,9 +71,16 @@ impl Table {
         self.names.len()
     }
 
-    /// How many resources are locked.
-    pub(super) fn lock_count(&self) -> usize {
-        self.locks.len()
+    /// How many times a process holds a lock on a resource, all locks together.
+    pub(super) fn holdings(&self) -> usize {
+        self.holdings
+    }
+
+    /// Whether `pid` holds the lock on `resource`.
+    pub(super) fn holds(&self, resource: &Term, pid: Pid) -> bool {
+        self.locks
+            .get(resource)
+            .is_some_and(|lock| lock.holders.contains_key(&pid))
     }
 
     /// Every name, sorted.
@@ -136,11 +146,12 @@ impl Table {
         }
         let lock = self.locks.entry(resource.clone()).or_insert_with(|| Lock {
             requester: requester.clone(),
-            holders: Vec::new(),
+            holders: HashMap::new(),
         });
-        if !lock.holders.iter().any(|&(p, _)| p == pid) {
+        if let std::collections::hash_map::Entry::Vacant(holder) = lock.holders.entry(pid) {
             let monitor = ids.next();
-            lock.holders.insert(0, (pid, monitor));
+            holder.insert(monitor);
+            self.holdings += 1;
             self.watches
                 .insert(monitor, (pid, Watch::Lock(resource.clone())));
             out.push(Action::Monitor { id: monitor, pid });
@@ -169,8 +180,8 @@ impl Table {
         let Some(lock) = self.locks.get_mut(resource) else {
             return;
         };
-        if let Some(at) = lock.holders.iter().position(|&(p, _)| p == pid) {
-            let (_, monitor) = lock.holders.remove(at);
+        if let Some(monitor) = lock.holders.remove(&pid) {
+            self.holdings -= 1;
             self.watches.remove(&monitor);
             if !down {
                 out.push(Action::Demonitor { id: monitor });
@@ -223,7 +234,7 @@ impl Table {
     fn lock_still_set(&self, inserter: &Inserter) -> bool {
         match self.locks.get(&Term::atom(GLOBAL_RID)) {
             Some(lock) => match inserter {
-                Inserter::Caller(pid) => lock.holders.iter().any(|(p, _)| p == pid),
+                Inserter::Caller(pid) => lock.holders.contains_key(pid),
                 Inserter::Session(lock_id) => {
                     lock_id.as_ref().and_then(|id| match id.as_tuple() {
                         Some([rid, requester]) if rid.is_atom(GLOBAL_RID) => Some(requester),

@@ -1026,7 +1026,7 @@ fn messages_in_the_name_of_another_node_are_violations() {
 fn peers_cannot_grow_our_tables_beyond_the_limits() {
     let limits = Limits {
         max_names: 2,
-        max_locks: 1,
+        max_locks: 2,
         max_nodes: 2,
     };
     let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm")], limits);
@@ -1041,9 +1041,15 @@ fn peers_cannot_grow_our_tables_beyond_the_limits() {
         "a name held already takes no room"
     );
     assert!(send("{'$gen_call',{'<a:r>',t},{register,n3,'<a:p1>',m}}").is_err());
+    // Locks count by holder: two processes on r1 fill the room.
     assert!(send("{'$gen_call',{'<a:r>',t},{set_lock,{r1,x}}}").is_ok());
     assert!(send("{'$gen_call',{'<a:s>',t},{set_lock,{r1,x}}}").is_ok());
+    assert!(
+        send("{'$gen_call',{'<a:s>',t},{set_lock,{r1,x}}}").is_ok(),
+        "a lock held already takes no room"
+    );
     assert!(send("{'$gen_call',{'<a:r>',t},{set_lock,{r2,x}}}").is_err());
+    assert!(send("{'$gen_call',{'<a:u>',t},{set_lock,{r1,x}}}").is_err());
     assert!(send(
         "{'$gen_cast',{exchange,'a_25@vm',[{x,'<a:p>',m},{y,'<a:p>',m},{z,'<a:p>',m}],[],1}}"
     )

@@ -71,7 +71,8 @@ pub struct ClusterLimits {
     /// Global names our node holds, and names one message may carry
     /// (default 1,048,576).
     pub max_global_names: usize,
-    /// Resources locked through global on our node (default 65,536).
+    /// Locks held through global on our node, counted by holder: a resource
+    /// and a process holding it (default 65,536).
     pub max_global_locks: usize,
     /// Nodes global knows, and nodes one message may name (default 4096).
     pub max_global_nodes: usize,
