@@ -1,7 +1,7 @@
 //! The processes of our node, by pid number and by registered name, as
 //! `erlang:whereis/1` and `register/2` see them.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -18,6 +18,8 @@ pub(super) struct Registry {
     processes: RwLock<FastMap<u32, Arc<Process>>>,
     names: RwLock<FastMap<Atom, Arc<Process>>>,
     next_id: AtomicU32,
+    /// The numbers came round: 2^32 processes were made.
+    wrapped: AtomicBool,
 }
 
 impl Registry {
@@ -33,12 +35,27 @@ impl Registry {
             processes: RwLock::new(processes),
             names: RwLock::new(FastMap::default()),
             next_id: AtomicU32::new(next_id),
+            wrapped: AtomicBool::new(false),
         }
     }
 
-    /// The number of the next new process.
+    /// The number of the next new process. Once the numbers have come round
+    /// (a peer's spawn requests make processes too), those still in use,
+    /// the built-in processes' among them, are skipped, as BEAM reuses a
+    /// process number only once its process is gone: a new process must
+    /// never take a live one's place in the table.
     pub(super) fn next_id(&self) -> u32 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id == u32::MAX {
+                self.wrapped.store(true, Ordering::Relaxed);
+            }
+            if !self.wrapped.load(Ordering::Relaxed)
+                || (id != 0 && !self.processes.read().contains_key(&id))
+            {
+                return id;
+            }
+        }
     }
 
     pub(super) fn add(&self, process: &Arc<Process>) {
@@ -155,5 +172,26 @@ impl NodeInner {
                 None => self.registry.whereis(name),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_use_are_skipped_once_they_come_round() {
+        let pid = |id| Pid {
+            node: Atom::new("us@h"),
+            id,
+            serial: 0,
+            creation: 1,
+        };
+        let registry = Registry::new(&[Process::new(pid(1)), Process::new(pid(2))]);
+        assert_eq!(registry.next_id(), 3);
+        registry.add(&Process::new(pid(3)));
+        registry.next_id.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(registry.next_id(), u32::MAX);
+        assert_eq!(registry.next_id(), 4, "0 and the live 1, 2 and 3 skipped");
     }
 }
