@@ -407,16 +407,50 @@ fn a_name_squatter_without_the_cookie_blocks_nothing() {
     drop(squatter);
 }
 
+/// A BEAM peer, our node and its cookie, our mailbox `inbox`, and the pid of
+/// a BEAM process `victim`: what the forgery tests forge signals about.
+fn forgery_target() -> (BeamPeer, Node, String, erldp::Mailbox, erldp::Pid) {
+    let (mut beam, node) = peer_and_node();
+    let cookie = beam.cookie().to_string();
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let real = collector(&mut beam, "victim", &inbox);
+    (beam, node, cookie, inbox, real)
+}
+
+/// Sends `control` from a new raw peer, and checks that the node cuts that
+/// peer off for it.
+fn forge(node: &Node, cookie: &str, what: &str, control: &Term) {
+    let (mut forger, name) = raw::connect(node, cookie);
+    raw::send_control(&mut forger, control, None);
+    assert!(
+        raw::closed_by_node(&mut forger, T),
+        "{what}: the forger kept its connection"
+    );
+    assert!(
+        !node.nodes().contains(&Atom::new(&name)),
+        "{what}: still listed"
+    );
+}
+
+/// The next message of `inbox`, which must be a signal of `kind` with the
+/// reason `real_reason`: the real one, which forged ones did not stand for.
+fn the_real(inbox: &erldp::Mailbox, kind: erldp::MessageKind) -> erldp::Message {
+    let signal = inbox
+        .recv_timeout(T)
+        .expect("receive")
+        .expect("the real signal");
+    assert_eq!(signal.kind, kind, "{}", signal.term);
+    assert_eq!(signal.reason, Some(Term::atom("real_reason")));
+    signal
+}
+
 /// Item 4: signals that claim to come from a process of another node
 /// (here a real BEAM node's) cost the peer that forges them its
 /// connection, and do nothing: our link to that process stands, and its
 /// real exit arrives.
 #[test]
 fn forged_signals_cost_the_forger_its_connection() {
-    let (mut beam, node) = peer_and_node();
-    let cookie = beam.cookie().to_string();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    let real = collector(&mut beam, "victim", &inbox);
+    let (mut beam, node, cookie, inbox, real) = forgery_target();
     inbox.link(real).expect("link to the BEAM process");
     let ghost = erldp::Pid {
         node: Atom::new(&format!("ghost@{}", node.host())),
@@ -458,16 +492,7 @@ fn forged_signals_cost_the_forger_its_connection() {
         ),
     ];
     for (what, control) in forgeries {
-        let (mut forger, name) = raw::connect(&node, &cookie);
-        raw::send_control(&mut forger, &control, None);
-        assert!(
-            raw::closed_by_node(&mut forger, T),
-            "{what}: the forger kept its connection"
-        );
-        assert!(
-            !node.nodes().contains(&Atom::new(&name)),
-            "{what}: still listed"
-        );
+        forge(&node, &cookie, what, &control);
     }
     // A SEND_SENDER whose sender is the real process: not delivered.
     let (mut forger, _) = raw::connect(&node, &cookie);
@@ -479,13 +504,8 @@ fn forged_signals_cost_the_forger_its_connection() {
     );
 
     beam.eval_ok("exit(whereis(victim), real_reason).");
-    let exit = inbox
-        .recv_timeout(T)
-        .expect("receive")
-        .expect("the real exit");
-    assert_eq!(exit.kind, erldp::MessageKind::Exit, "{}", exit.term);
+    let exit = the_real(&inbox, erldp::MessageKind::Exit);
     assert_eq!(exit.from, Some(real));
-    assert_eq!(exit.reason, Some(Term::atom("real_reason")));
     assert!(inbox.try_recv().expect("receive").is_none());
 }
 
@@ -496,10 +516,7 @@ fn forged_signals_cost_the_forger_its_connection() {
 /// would take over that node's monitor of our process, costs the peer its connection too.
 #[test]
 fn a_peer_cannot_answer_for_another() {
-    let (mut beam, node) = peer_and_node();
-    let cookie = beam.cookie().to_string();
-    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
-    let real = collector(&mut beam, "victim", &inbox);
+    let (mut beam, node, cookie, inbox, real) = forgery_target();
     let monitor = inbox.monitor(&erldp::Dest::Pid(real)).expect("monitor");
     let us = node.name();
     beam.eval_ok(&format!(
@@ -543,20 +560,10 @@ fn a_peer_cannot_answer_for_another() {
         ),
     ];
     for (what, control) in forgeries {
-        let (mut forger, _) = raw::connect(&node, &cookie);
-        raw::send_control(&mut forger, &control, None);
-        assert!(
-            raw::closed_by_node(&mut forger, T),
-            "{what}: the forger kept its connection"
-        );
+        forge(&node, &cookie, what, &control);
     }
     let (mut usurper, name) = raw::connect(&node, &cookie);
-    let own = erldp::Pid {
-        node: Atom::new(&name),
-        id: 9,
-        serial: 0,
-        creation: raw::CREATION,
-    };
+    let own = raw::pid(&name, 9);
     let theirs = erldp::Ref::new(Atom::new(beam.node()), 1, &[1, 2, 3]).expect("ref");
     raw::send_control(
         &mut usurper,
@@ -579,12 +586,7 @@ fn a_peer_cannot_answer_for_another() {
     );
     assert!(!call.is_finished(), "the call ended on a forged DOWN");
     beam.eval_ok("exit(whereis(victim), real_reason), silent ! stop, ok.");
-    let down = inbox
-        .recv_timeout(T)
-        .expect("receive")
-        .expect("the real DOWN");
-    assert_eq!(down.kind, erldp::MessageKind::Down, "{}", down.term);
-    assert_eq!(down.reason, Some(Term::atom("real_reason")));
+    the_real(&inbox, erldp::MessageKind::Down);
     let err = call
         .join()
         .expect("the caller")
@@ -1068,6 +1070,22 @@ fn exit_signals_a_peer_queues_for_pg_are_bounded() {
     });
 }
 
+/// A node that neither ticks a silent peer away nor gives up a send for 10
+/// minutes: what a peer that reads nothing costs is then what its bound
+/// says, not a timeout.
+fn patient(node: erldp::NodeBuilder) -> erldp::NodeBuilder {
+    node.net_ticktime(Duration::from_secs(600))
+        .send_timeout(Duration::from_secs(600))
+}
+
+/// Checks that the node cut the raw peer `name` off and closed its socket.
+fn assert_cut_off(node: &Node, stream: &mut TcpStream, name: &str) {
+    eventually(&format!("{name} cut off"), || {
+        !node.nodes().iter().any(|peer| peer.as_str() == name)
+    });
+    assert!(raw::closed_by_node(stream, T), "the socket closed");
+}
+
 /// The control message of a `REG_SEND` from `from` to our `pg`.
 fn reg_send_to_pg(from: &Term) -> Term {
     Term::tuple(vec![
@@ -1090,11 +1108,7 @@ fn queued_past_the_bound_cuts_the_peer_off(
         max_queued_per_peer: 2,
         ..erldp::ClusterLimits::default()
     };
-    let (beam, node) = peer_and_node_with(|node| {
-        node.cluster_limits(limits)
-            .net_ticktime(Duration::from_secs(600))
-            .send_timeout(Duration::from_secs(600))
-    });
+    let (beam, node) = peer_and_node_with(|node| patient(node.cluster_limits(limits)));
     let member = node.mailbox(None).expect("mailbox");
     member.join("pg", Term::atom("ours")).expect("join");
     let our_pg: Term = node.whereis("pg").expect("our pg scope").into();
@@ -1102,13 +1116,7 @@ fn queued_past_the_bound_cuts_the_peer_off(
     eventually(&format!("{name} is up"), || {
         node.nodes().iter().any(|peer| peer.as_str() == name)
     });
-    let peer_scope: Term = erldp::Pid {
-        node: Atom::new(&name),
-        id: 40,
-        serial: 0,
-        creation: raw::CREATION,
-    }
-    .into();
+    let peer_scope: Term = raw::pid(&name, 40).into();
     let groups = (0..200_000)
         .map(|i| {
             Term::tuple(vec![
@@ -1138,10 +1146,7 @@ fn queued_past_the_bound_cuts_the_peer_off(
         bytes.extend_from_slice(&frame);
     }
     stream.write_all(&bytes).expect("one write");
-    eventually(&format!("{name} cut off"), || {
-        !node.nodes().iter().any(|peer| peer.as_str() == name)
-    });
-    assert!(raw::closed_by_node(&mut stream, T), "the socket closed");
+    assert_cut_off(&node, &mut stream, &name);
     assert_eq!(
         node.members("pg", &Term::atom("ours")).expect("pg answers"),
         vec![member.pid()],
@@ -1158,10 +1163,7 @@ fn queued_past_the_bound_cuts_the_peer_off(
 /// for the send timeout, 10 minutes here, at each one.
 #[test]
 fn a_peer_that_discovers_and_reads_nothing_stalls_no_one() {
-    let (mut beam, node) = peer_and_node_with(|node| {
-        node.net_ticktime(Duration::from_secs(600))
-            .send_timeout(Duration::from_secs(600))
-    });
+    let (mut beam, node) = peer_and_node_with(patient);
     let member = node.mailbox(None).expect("mailbox");
     for i in 0..48u8 {
         member
@@ -1169,21 +1171,12 @@ fn a_peer_that_discovers_and_reads_nothing_stalls_no_one() {
             .expect("join");
     }
     let (mut stream, name) = raw::connect_unread(&node, beam.cookie());
-    let peer_scope: Term = erldp::Pid {
-        node: Atom::new(&name),
-        id: 40,
-        serial: 0,
-        creation: raw::CREATION,
-    }
-    .into();
+    let peer_scope: Term = raw::pid(&name, 40).into();
     let discover = Term::tuple(vec![Term::atom("discover"), peer_scope.clone()]);
     for _ in 0..4 {
         raw::send_control(&mut stream, &reg_send_to_pg(&peer_scope), Some(&discover));
     }
-    eventually(&format!("{name} cut off"), || {
-        !node.nodes().iter().any(|peer| peer.as_str() == name)
-    });
-    assert!(raw::closed_by_node(&mut stream, T), "the socket closed");
+    assert_cut_off(&node, &mut stream, &name);
 
     beam.eval_ok(
         "case pg:start(pg) of {ok, _} -> ok; {error, {already_started, _}} -> ok end, \

@@ -570,6 +570,13 @@ mod tests {
     }
 
     /// `text` received over the connection of the node of the first pid it holds.
+    /// [`recv`] of each of `texts`, which must all be accepted.
+    fn recv_all(scope: &mut Scope, t: &Transcript, texts: &[&str]) {
+        for text in texts {
+            recv(scope, t, text).unwrap_or_else(|err| panic!("{text}: {err:?}"));
+        }
+    }
+
     fn recv(scope: &mut Scope, t: &Transcript, text: &str) -> Result<Vec<Action>, Violation> {
         fn first_pid(term: &Term) -> Option<Pid> {
             match term {
@@ -811,13 +818,15 @@ mod tests {
     fn empty_joins_keep_nothing_and_leaves_count_each_naming() {
         let (t, mut scope) = setup();
         let g1 = t.term("g1");
-        for msg in [
-            "{'$gen_cast',{sync,'<a:pg>',[]}}",
-            "{join,'<a:pg>',g0,[]}",
-            "{join,'<a:pg>',g1,['<a:p1>','<a:p1>','<a:p1>','<a:p2>']}",
-        ] {
-            recv(&mut scope, &t, msg).unwrap();
-        }
+        recv_all(
+            &mut scope,
+            &t,
+            &[
+                "{'$gen_cast',{sync,'<a:pg>',[]}}",
+                "{join,'<a:pg>',g0,[]}",
+                "{join,'<a:pg>',g1,['<a:p1>','<a:p1>','<a:p1>','<a:p2>']}",
+            ],
+        );
         assert_eq!(scope.which_groups(), vec![g1.clone()]);
         recv(
             &mut scope,
@@ -845,14 +854,16 @@ mod tests {
     fn version_0_members_come_and_go() {
         let (t, mut scope) = setup();
         let g1 = t.term("g1");
-        for msg in [
-            "{'$gen_cast',{sync,'<a:pg>',[{g2,['<a:p3>']},{g3,['<a:p3>']}]}}",
-            "{join,'<a:pg>',g1,'<a:p2>'}",
-            "{'$gen_cast',{sync,'<b:pg>',[]}}",
-            "{join,'<b:pg>',g1,['<b:p1>','<b:p1>']}",
-        ] {
-            recv(&mut scope, &t, msg).unwrap();
-        }
+        recv_all(
+            &mut scope,
+            &t,
+            &[
+                "{'$gen_cast',{sync,'<a:pg>',[{g2,['<a:p3>']},{g3,['<a:p3>']}]}}",
+                "{join,'<a:pg>',g1,'<a:p2>'}",
+                "{'$gen_cast',{sync,'<b:pg>',[]}}",
+                "{join,'<b:pg>',g1,['<b:p1>','<b:p1>']}",
+            ],
+        );
         assert_eq!(
             sorted(scope.members(&g1)),
             sorted(vec![t.pid("<a:p2>"), t.pid("<b:p1>"), t.pid("<b:p1>")])

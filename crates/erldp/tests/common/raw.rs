@@ -18,6 +18,16 @@ use md5::{Digest, Md5};
 /// The creation of the peers this module plays.
 pub const CREATION: u32 = 1;
 
+/// Process `id` of the raw peer `name`.
+pub fn pid(name: &str, id: u32) -> erldp::Pid {
+    erldp::Pid {
+        node: erldp::Atom::new(name),
+        id,
+        serial: 0,
+        creation: CREATION,
+    }
+}
+
 /// How long a handshake read may wait before the node counts as hung.
 const HANDSHAKE_READ: Duration = Duration::from_secs(30);
 
