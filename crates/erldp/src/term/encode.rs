@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use super::order::map_key_cmp;
+use super::order::sort_map_keys;
 use super::{Atom, BigInt, Bitstring, Fun, Pid, Port, Ref, Term};
 use crate::error::{Error, Result};
 
@@ -112,7 +112,7 @@ pub(crate) mod tag {
 const MAX_STRING_EXT_LEN: usize = 65535;
 
 /// The BEAM keeps maps of up to this many pairs as sorted "flatmaps" and
-/// writes their keys in that order ([`map_key_cmp`]);
+/// writes their keys in that order ([`map_key_cmp`](super::map_key_cmp));
 /// larger maps are hash tries written in the trie's internal hash order.
 const FLATMAP_MAX_PAIRS: usize = 32;
 
@@ -529,7 +529,7 @@ impl<'a> Writer<'a> {
 
 /// The order in which `term_to_binary/1` writes the pairs of a map: a map
 /// of up to 32 pairs (a "flatmap" in the BEAM) sorted by its keys in
-/// [`map_key_cmp`] order, a larger one in the order given (the BEAM's is
+/// [`map_key_cmp`](super::map_key_cmp) order, a larger one in the order given (the BEAM's is
 /// that of its hash trie, which a term decoded from it keeps).
 ///
 /// For writers that write a map piece by piece with
@@ -556,7 +556,7 @@ impl MapOrder {
                 *slot = index;
             }
             let order = &mut sorted[..len];
-            order.sort_unstable_by(|&a, &b| map_key_cmp(key(a.into()), key(b.into())));
+            sort_map_keys(order, &key);
             if let Some(pair) = order
                 .windows(2)
                 .find(|pair| key(pair[0].into()) == key(pair[1].into()))

@@ -22,6 +22,7 @@ use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 use super::bigint::{cmp_int_float, cmp_magnitudes, trimmed};
 use super::decode::{fun_parts, FunParts};
@@ -44,13 +45,31 @@ static NIL: Term = Term::List(Vec::new());
 /// them in the external format): term order with every integer before every
 /// float.
 pub fn map_key_cmp(a: &Term, b: &Term) -> Ordering {
+    key_cmp(a, b, &mut KeyOrders::new())
+}
+
+/// Sorts `order`, indices of the keys `key` gives, in map key order, each
+/// map met on the way sorted once for the whole sort (see [`KeyOrders`]).
+pub(super) fn sort_map_keys<'k>(order: &mut [u8], key: impl Fn(usize) -> &'k Term) {
+    let mut orders = KeyOrders::new();
+    order.sort_unstable_by(|&a, &b| key_cmp(key(a.into()), key(b.into()), &mut orders));
+}
+
+fn key_cmp(a: &Term, b: &Term, orders: &mut KeyOrders) -> Ordering {
     // The usual keys, without setting up a general comparison.
     match (a, b) {
         (Term::Atom(x), Term::Atom(y)) => x.cmp(y),
         (Term::Int(x), Term::Int(y)) => x.cmp(y),
-        _ => compare(a, b, Mode::Exact),
+        _ => compare_with(a, b, Mode::Exact, orders),
     }
 }
+
+/// The key order of each map met in one comparison, by where its pairs are:
+/// maps are compared in key order, and a map that is a key of another is
+/// compared with each of its siblings while they are sorted. Sorting it again
+/// each time cost ever more per level than the term grew (maps keyed by maps
+/// of maps).
+type KeyOrders = HashMap<*const (Term, Term), Rc<[usize]>>;
 
 impl PartialEq for Term {
     fn eq(&self, other: &Term) -> bool {
@@ -280,10 +299,14 @@ impl<'t> ListView<'t> {
 }
 
 fn compare(a: &Term, b: &Term, mode: Mode) -> Ordering {
+    compare_with(a, b, mode, &mut KeyOrders::new())
+}
+
+fn compare_with(a: &Term, b: &Term, mode: Mode, orders: &mut KeyOrders) -> Ordering {
     let mut stack = Vec::new();
     let mut next = Work::Terms(a, b, mode);
     loop {
-        let order = run(next, &mut stack);
+        let order = run(next, &mut stack, orders);
         if order.is_ne() {
             return order;
         }
@@ -297,31 +320,43 @@ fn compare(a: &Term, b: &Term, mode: Mode) -> Ordering {
 /// Makes one comparison as far as it can be made without descending into
 /// nested containers; what remains goes onto `stack`, to be compared (in
 /// order) only if this returns `Equal`.
-fn run<'t>(work: Work<'t>, stack: &mut Vec<Work<'t>>) -> Ordering {
+fn run<'t>(work: Work<'t>, stack: &mut Vec<Work<'t>>, orders: &mut KeyOrders) -> Ordering {
     match work {
-        Work::Terms(a, b, mode) => compare_node(a, b, mode, stack),
-        Work::Lists(x, y, mode) => compare_lists(x, y, mode, stack),
+        Work::Terms(a, b, mode) => compare_node(a, b, mode, stack, orders),
+        Work::Lists(x, y, mode) => compare_lists(x, y, mode, stack, orders),
     }
 }
 
-fn compare_node<'t>(a: &'t Term, b: &'t Term, mode: Mode, stack: &mut Vec<Work<'t>>) -> Ordering {
+fn compare_node<'t>(
+    a: &'t Term,
+    b: &'t Term,
+    mode: Mode,
+    stack: &mut Vec<Work<'t>>,
+    orders: &mut KeyOrders,
+) -> Ordering {
     let view = |elements, tail| ListView { elements, tail };
     match (a, b) {
         (Term::Tuple(x), Term::Tuple(y)) => match x.len().cmp(&y.len()) {
-            Ordering::Equal => compare_elements(x, y, mode, stack, None),
+            Ordering::Equal => compare_elements(x, y, mode, stack, None, orders),
             unequal => unequal,
         },
-        (Term::List(x), Term::List(y)) => compare_lists(view(x, None), view(y, None), mode, stack),
+        (Term::List(x), Term::List(y)) => {
+            compare_lists(view(x, None), view(y, None), mode, stack, orders)
+        }
         (Term::List(x), Term::ImproperList(y, y_tail)) => {
-            compare_lists(view(x, None), view(y, Some(y_tail)), mode, stack)
+            compare_lists(view(x, None), view(y, Some(y_tail)), mode, stack, orders)
         }
         (Term::ImproperList(x, x_tail), Term::List(y)) => {
-            compare_lists(view(x, Some(x_tail)), view(y, None), mode, stack)
+            compare_lists(view(x, Some(x_tail)), view(y, None), mode, stack, orders)
         }
-        (Term::ImproperList(x, x_tail), Term::ImproperList(y, y_tail)) => {
-            compare_lists(view(x, Some(x_tail)), view(y, Some(y_tail)), mode, stack)
-        }
-        (Term::Map(x), Term::Map(y)) => compare_maps(x, y, mode, stack),
+        (Term::ImproperList(x, x_tail), Term::ImproperList(y, y_tail)) => compare_lists(
+            view(x, Some(x_tail)),
+            view(y, Some(y_tail)),
+            mode,
+            stack,
+            orders,
+        ),
+        (Term::Map(x), Term::Map(y)) => compare_maps(x, y, mode, stack, orders),
         _ => compare_leaf(a, b, mode),
     }
 }
@@ -342,6 +377,7 @@ fn compare_elements<'t>(
     mode: Mode,
     stack: &mut Vec<Work<'t>>,
     then: Option<Work<'t>>,
+    orders: &mut KeyOrders,
 ) -> Ordering {
     for (index, (p, q)) in x.iter().zip(y).enumerate() {
         if is_container(p) && is_container(q) {
@@ -361,7 +397,7 @@ fn compare_elements<'t>(
         }
     }
     match then {
-        Some(work) => run(work, stack),
+        Some(work) => run(work, stack, orders),
         None => Ordering::Equal,
     }
 }
@@ -373,14 +409,19 @@ fn compare_lists<'t>(
     y: ListView<'t>,
     mode: Mode,
     stack: &mut Vec<Work<'t>>,
+    orders: &mut KeyOrders,
 ) -> Ordering {
     let (x, y) = (x.normalized(), y.normalized());
     match (x.elements.is_empty(), y.elements.is_empty()) {
         (true, true) => match (x.tail, y.tail) {
             (None, None) => Ordering::Equal,
-            (x_tail, y_tail) => {
-                compare_node(x_tail.unwrap_or(&NIL), y_tail.unwrap_or(&NIL), mode, stack)
-            }
+            (x_tail, y_tail) => compare_node(
+                x_tail.unwrap_or(&NIL),
+                y_tail.unwrap_or(&NIL),
+                mode,
+                stack,
+                orders,
+            ),
         },
         // `[]` or an improper tail against a non-empty list.
         (true, false) => type_rank(x.tail.unwrap_or(&NIL)).cmp(&NONEMPTY_LIST_RANK),
@@ -398,6 +439,7 @@ fn compare_lists<'t>(
                 mode,
                 stack,
                 Some(then),
+                orders,
             )
         }
     }
@@ -410,18 +452,19 @@ fn compare_maps<'t>(
     b: &'t [(Term, Term)],
     mode: Mode,
     stack: &mut Vec<Work<'t>>,
+    orders: &mut KeyOrders,
 ) -> Ordering {
     if a.len() != b.len() {
         return a.len().cmp(&b.len());
     }
-    let (a_order, b_order) = (key_order(a), key_order(b));
+    let (a_order, b_order) = (key_order(a, orders), key_order(b, orders));
     let keys = a_order
         .iter()
-        .zip(&b_order)
+        .zip(b_order.iter())
         .map(|(&i, &j)| (&a[i].0, &b[j].0, Mode::Exact));
     let values = a_order
         .iter()
-        .zip(&b_order)
+        .zip(b_order.iter())
         .map(|(&i, &j)| (&a[i].1, &b[j].1, mode));
     let items: Vec<(&Term, &Term, Mode)> = keys.chain(values).collect();
     for (index, &(p, q, item_mode)) in items.iter().enumerate() {
@@ -442,12 +485,18 @@ fn compare_maps<'t>(
     Ordering::Equal
 }
 
-/// Indices of the pairs, sorted by key in map key order.
-fn key_order(pairs: &[(Term, Term)]) -> Vec<usize> {
+/// Indices of the pairs, sorted by key in map key order: from `orders` when
+/// this comparison sorted them already.
+fn key_order(pairs: &[(Term, Term)], orders: &mut KeyOrders) -> Rc<[usize]> {
+    if let Some(order) = orders.get(&pairs.as_ptr()) {
+        return Rc::clone(order);
+    }
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     if pairs.len() > 1 {
-        order.sort_unstable_by(|&x, &y| map_key_cmp(&pairs[x].0, &pairs[y].0));
+        order.sort_unstable_by(|&x, &y| key_cmp(&pairs[x].0, &pairs[y].0, orders));
     }
+    let order: Rc<[usize]> = order.into();
+    orders.insert(pairs.as_ptr(), Rc::clone(&order));
     order
 }
 
