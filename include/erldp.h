@@ -800,8 +800,9 @@ erldp_status erldp_mailbox_pid(const erldp_mailbox *mailbox, erldp_buf **out);
 /**
  * Bounds the mailbox's queue: while it holds `limit` entries, a further
  * message is dropped (as one sent to a process that no longer exists) and
- * counted by `erldp_mailbox_dropped`; exit, down and node_down signals are
- * always queued. 0 removes the limit (the default, unless the node's
+ * counted by `erldp_mailbox_dropped`; exit (but those sent with `exit/2`,
+ * which count as messages), down and node_down signals are always queued.
+ * 0 removes the limit (the default, unless the node's
  * `mailbox_queue_limit` option gave one). Nothing already queued is
  * dropped.
  */

@@ -381,7 +381,8 @@ export class Mailbox implements AsyncIterable<Message> {
   /**
    * The queue limit: while `queueLength` is at it, a further message is dropped (as one to a
    * process that no longer exists) and counted in {@link Mailbox.dropped}; exit, down and
-   * nodedown signals are always queued. `null` (the default unless `mailboxQueueLimit` gave
+   * nodedown signals are always queued, but for exits sent with `exit/2`, which count as
+   * messages. `null` (the default unless `mailboxQueueLimit` gave
    * one) queues everything, as BEAM does. Lowering it drops nothing already queued.
    */
   queueLimit: number | null;

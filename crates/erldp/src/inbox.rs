@@ -156,7 +156,20 @@ impl Inbox {
         self.push_from(message, Some(via));
     }
 
+    /// [`push_via`](Self::push_via) of an exit signal sent with `exit/2`,
+    /// which the process did not ask for as it asked for those of its links
+    /// and monitors (and whose number nothing else bounds): it counts
+    /// against the queue limit as a message does.
+    pub(crate) fn push_unasked(self: &Arc<Self>, message: Message, via: Atom) {
+        self.push_bounded(message, Some(via), true);
+    }
+
     fn push_from(self: &Arc<Self>, message: Message, via: Option<Atom>) {
+        let bounded = message.kind == MessageKind::Message;
+        self.push_bounded(message, via, bounded);
+    }
+
+    fn push_bounded(self: &Arc<Self>, message: Message, via: Option<Atom>, bounded: bool) {
         let mut state = self.state.lock();
         if state.closed {
             return;
@@ -166,7 +179,7 @@ impl Inbox {
             forward(message, via);
             return;
         }
-        if message.kind == MessageKind::Message
+        if bounded
             && state
                 .limit
                 .is_some_and(|limit| state.messages.len() >= limit)

@@ -195,7 +195,8 @@ impl Mailbox {
     /// counted in [`dropped`](Self::dropped). Signals (exits, `DOWN`s,
     /// `node_down`s, [`MessageKind`](crate::MessageKind) other than
     /// `Message`) are always queued: they come from links and monitors the
-    /// mailbox made. `None` (the default, unless
+    /// mailbox made; but an exit signal sent with `exit/2`, which no link
+    /// asked for, counts as a message. `None` (the default, unless
     /// [`NodeBuilder::mailbox_queue_limit`](crate::NodeBuilder::mailbox_queue_limit)
     /// says otherwise) queues everything, as BEAM does. Lowering the limit
     /// drops nothing already queued.

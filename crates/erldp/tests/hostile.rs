@@ -960,6 +960,52 @@ fn a_mailbox_queue_limit_drops_messages_not_signals() {
     assert_eq!(inbox.dropped(), 900);
 }
 
+/// Item 13: exit signals sent with `exit/2` are not asked for, as those of
+/// links and monitors are, and nothing else bounds their number: past a
+/// mailbox's queue limit they are dropped and counted as messages are. A
+/// link's exit still arrives past it.
+#[test]
+fn exit_signals_nobody_asked_for_count_against_the_queue_limit() {
+    let (mut beam, node, inbox) = peer_node_inbox();
+    inbox.set_queue_limit(Some(100));
+    let (mut stream, name) = raw::connect(&node, beam.cookie());
+    let sender = raw::pid(&name, 5);
+    for i in 0..1000 {
+        raw::send_control(
+            &mut stream,
+            &Term::tuple(vec![
+                8.into(),
+                sender.into(),
+                inbox.pid().into(),
+                Term::tuple(vec![Term::atom("flood"), i.into()]),
+            ]),
+            None,
+        );
+    }
+    eventually("1000 exit signals handled", || {
+        inbox.len() + inbox.dropped() as usize == 1000
+    });
+    assert_eq!((inbox.len(), inbox.dropped()), (100, 900));
+    // The collector's pid comes as a message: to another mailbox than the full one.
+    let probe = node.mailbox(Some("probe")).expect("mailbox");
+    let linked = collector(&mut beam, "linked", &probe);
+    inbox.link(linked).expect("link");
+    beam.eval_ok("exit(whereis(linked), linked_reason).");
+    eventually("the link's exit queued", || inbox.len() == 101);
+    for i in 0..100 {
+        let exit = inbox.recv_timeout(T).expect("receive").expect("an exit");
+        assert_eq!(
+            exit.reason,
+            Some(Term::tuple(vec![Term::atom("flood"), i.into()]))
+        );
+    }
+    let exit = inbox
+        .recv_timeout(T)
+        .expect("receive")
+        .expect("the link's exit");
+    assert_eq!(exit.reason, Some(Term::atom("linked_reason")));
+}
+
 /// Serving: a peer flooding a served name with calls, or an exposed module
 /// with erpc calls (spawn requests), gets `ServeOptions::max_queue` of them
 /// queued behind the one running and the rest refused at once with

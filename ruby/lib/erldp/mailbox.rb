@@ -68,7 +68,8 @@ module ErlDP
     # @!method queue_limit=(limit)
     #   Bounds the queue: while it holds +limit+ entries, a further message is dropped, as one sent
     #   to a process that no longer exists is, and counted in {#dropped}. Exit, down and node_down
-    #   signals are always queued: they come from links and monitors the mailbox made. +nil+
+    #   signals are always queued: they come from links and monitors the mailbox made (an exit
+    #   sent with +exit/2+, which no link asked for, counts as a message). +nil+
     #   queues everything, as BEAM does (the default, unless Node.new's +mailbox_queue_limit:+
     #   gave one). Lowering it drops nothing already queued.
     #   @param limit [Integer, nil]

@@ -821,7 +821,7 @@ impl NodeInner {
         if let Some(process) = self.process(to) {
             process
                 .inbox
-                .push_via(Message::exit(from, reason), from.node);
+                .push_unasked(Message::exit(from, reason), from.node);
         }
     }
 
