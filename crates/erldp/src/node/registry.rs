@@ -1,7 +1,7 @@
 //! The processes of our node, by pid number and by registered name, as
 //! `erlang:whereis/1` and `register/2` see them.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -17,9 +17,9 @@ use crate::{Error, Result};
 pub(super) struct Registry {
     processes: RwLock<FastMap<u32, Arc<Process>>>,
     names: RwLock<FastMap<Atom, Arc<Process>>>,
-    next_id: AtomicU32,
-    /// The numbers came round: 2^32 processes were made.
-    wrapped: AtomicBool,
+    /// Processes made, counting from the first number: its low 32 bits are
+    /// the next number, and past 2^32 the numbers have come round.
+    next_id: AtomicU64,
 }
 
 impl Registry {
@@ -34,8 +34,7 @@ impl Registry {
         Registry {
             processes: RwLock::new(processes),
             names: RwLock::new(FastMap::default()),
-            next_id: AtomicU32::new(next_id),
-            wrapped: AtomicBool::new(false),
+            next_id: AtomicU64::new(u64::from(next_id)),
         }
     }
 
@@ -46,12 +45,9 @@ impl Registry {
     /// never take a live one's place in the table.
     pub(super) fn next_id(&self) -> u32 {
         loop {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if id == u32::MAX {
-                self.wrapped.store(true, Ordering::Relaxed);
-            }
-            if !self.wrapped.load(Ordering::Relaxed)
-                || (id != 0 && !self.processes.read().contains_key(&id))
+            let made = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = made as u32;
+            if made <= u64::from(u32::MAX) || (id != 0 && !self.processes.read().contains_key(&id))
             {
                 return id;
             }
@@ -190,7 +186,9 @@ mod tests {
         let registry = Registry::new(&[Process::new(pid(1)), Process::new(pid(2))]);
         assert_eq!(registry.next_id(), 3);
         registry.add(&Process::new(pid(3)));
-        registry.next_id.store(u32::MAX, Ordering::Relaxed);
+        registry
+            .next_id
+            .store(u64::from(u32::MAX), Ordering::Relaxed);
         assert_eq!(registry.next_id(), u32::MAX);
         assert_eq!(registry.next_id(), 4, "0 and the live 1, 2 and 3 skipped");
     }
