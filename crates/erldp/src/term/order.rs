@@ -19,10 +19,11 @@
 //! highest reference word first); local funs sort before export funs.
 
 use std::cmp::Ordering;
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use super::bigint::{cmp_int_float, cmp_magnitudes, trimmed};
 use super::decode::{fun_parts, FunParts};
@@ -128,11 +129,7 @@ fn maps_equal(a: &[(Term, Term)], b: &[(Term, Term)]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    // Not for container keys: comparing every key with every other, each
-    // comparison doing the same a level down, costs ever more per level
-    // than the term grows (keys that are maps of maps, differing only at
-    // the bottom). Hashing touches each key once per map around it.
-    if a.len() <= LINEAR_MAX && !a.iter().any(|(key, _)| is_container(key)) {
+    if pairwise(a, LINEAR_MAX) {
         for (key, value) in a {
             let mut found = false;
             for (k, v) in b {
@@ -215,10 +212,13 @@ fn hash_map<H: Hasher>(pairs: &[(Term, Term)], state: &mut H) {
     state.write_u8(7);
     state.write_usize(pairs.len());
     // Pair order does not take part in equality, so combine the pairs'
-    // hashes with an operation that ignores order.
+    // hashes with an operation that ignores order. Their keys are the
+    // process's own: with known ones a peer could make map keys whose hashes
+    // collide, and have them compared with each other one by one.
+    static PAIR_KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
     let mut combined = 0u64;
     for (key, value) in pairs {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = PAIR_KEYS.build_hasher();
         key.hash(&mut hasher);
         value.hash(&mut hasher);
         combined = combined.wrapping_add(hasher.finish());
@@ -361,7 +361,17 @@ fn compare_node<'t>(
     }
 }
 
-pub(super) fn is_container(term: &Term) -> bool {
+/// Whether matching up the keys of `pairs` with another map's (or with each
+/// other) is cheaper by comparing every key with every other than by hashing
+/// them: for up to `small` keys, none of them a container. For container keys
+/// the comparisons do the same a level down, which costs ever more per level
+/// than the term grows (keys that are maps of maps, differing only at the
+/// bottom); hashing touches each key once per map around it.
+pub(super) fn pairwise(pairs: &[(Term, Term)], small: usize) -> bool {
+    pairs.len() <= small && !pairs.iter().any(|(key, _)| is_container(key))
+}
+
+fn is_container(term: &Term) -> bool {
     matches!(
         term,
         Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
@@ -655,7 +665,7 @@ mod tests {
     use std::collections::HashSet;
 
     fn hash(term: &Term) -> u64 {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
         term.hash(&mut hasher);
         hasher.finish()
     }

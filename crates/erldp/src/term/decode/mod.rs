@@ -414,10 +414,7 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 tag::LIST_EXT => {
-                    let len = self.u32()? as usize;
-                    // The tail is one more element.
-                    let items = len.saturating_add(1);
-                    self.expect_items(&mut owed, current.is_some(), items, len, "list")?;
+                    let len = self.list_header(&mut owed, current.is_some())?;
                     let elements = Vec::with_capacity(len);
                     let list = if len == 0 {
                         Open::Tail { elements }
@@ -515,9 +512,7 @@ impl<'a> Decoder<'a> {
                             // nor a level of nesting per tail.
                             Some(&tag::LIST_EXT) => {
                                 self.pos += 1;
-                                let len = self.u32()? as usize;
-                                let items = len.saturating_add(1);
-                                self.expect_items(&mut owed, true, items, len, "list")?;
+                                let len = self.list_header(&mut owed, true)?;
                                 if len > 0 {
                                     *remaining = len;
                                 } else {
@@ -752,6 +747,16 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
+    /// The length of a `LIST_EXT` whose tag was read, its elements and its
+    /// tail accounted for (see [`expect_items`](Self::expect_items)).
+    #[inline]
+    fn list_header(&mut self, owed: &mut usize, nested: bool) -> Res<usize> {
+        let len = self.u32()? as usize;
+        // The tail is one more item.
+        self.expect_items(owed, nested, len.saturating_add(1), len, "list")?;
+        Ok(len)
+    }
+
     /// Counts `count` more elements against [`Limits::max_terms`].
     #[inline]
     fn charge_terms(&mut self, count: usize, what: &str) -> Res<()> {
@@ -873,7 +878,6 @@ impl<'a> Decoder<'a> {
         intern(text, self.atom_budget).map_err(|refused| fail(start, refused.to_string()))
     }
 
-    #[cold]
     fn string(&mut self) -> Res<Term> {
         let len = usize::from(self.u16()?);
         let bytes = self.take(len)?;
@@ -1038,10 +1042,7 @@ fn check_unique_keys(start: usize, pairs: &[(Term, Term)]) -> Res<()> {
     /// Up to this size, comparing every key with every other is cheaper
     /// than hashing them.
     const QUADRATIC_MAX: usize = 32;
-    // Container keys are hashed whatever their number: see `maps_equal`.
-    let duplicate = if pairs.len() <= QUADRATIC_MAX
-        && !pairs.iter().any(|(key, _)| super::order::is_container(key))
-    {
+    let duplicate = if super::order::pairwise(pairs, QUADRATIC_MAX) {
         pairs.iter().enumerate().find_map(|(i, (key, _))| {
             pairs[..i]
                 .iter()

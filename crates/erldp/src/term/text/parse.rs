@@ -5,7 +5,7 @@
 //! and `erl_parse:parse_term/1` do, and ErlDP's forms for pids, ports,
 //! references and local funs. Text may come from anywhere, so what it can
 //! make us build is bounded: nesting by [`MAX_DEPTH`] as in the decoder,
-//! binary literals by [`MAX_BINARY_BITS`], atoms by [`MAX_ATOM_CHARS`].
+//! binary literals by [`MAX_BINARY_BITS`], atoms by [`MAX_ATOM_CHARS`](crate::term::MAX_ATOM_CHARS).
 
 use std::str::FromStr;
 
@@ -15,7 +15,7 @@ use super::RESERVED_WORDS;
 use crate::error::{Error, Result};
 use crate::term::bigint::{magnitude_from_digits, trimmed};
 use crate::term::decode::{fun_parts, MAX_DEPTH};
-use crate::term::{Atom, BigInt, Fun, Pid, Port, Ref, Term, MAX_ATOM_CHARS};
+use crate::term::{Atom, BigInt, Fun, Pid, Port, Ref, Term};
 
 /// The largest binary literal, in bits (16 MiB): keeps a few bytes of text
 /// such as `<<0:99999999999>>` from allocating gigabytes.
@@ -410,14 +410,8 @@ impl<'s> Parser<'s> {
         self.atom(start, word)
     }
 
+    /// The atom `text`; `new_from_peer` refuses one longer than an atom may be.
     fn atom(&self, start: usize, text: &str) -> Res<Atom> {
-        let chars = text.chars().count();
-        if chars > MAX_ATOM_CHARS {
-            return Err(self.error(
-                start,
-                format!("atom of {chars} characters exceeds the limit of {MAX_ATOM_CHARS}"),
-            ));
-        }
         Atom::new_from_peer(text, None).map_err(|refused| self.error(start, refused.to_string()))
     }
 
