@@ -755,21 +755,21 @@ fn connections_to_an_embedded_epmd_are_bounded_per_address_and_in_all() {
     let remote = (server_host.addr(), server.port());
     let local = ("127.0.0.1", server.port());
 
-    // Whether the server closed `stream`, rather than leaving it open and waiting for a
-    // request (it writes nothing before one).
-    fn closed(stream: &mut TcpStream) -> bool {
-        stream
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
+    // Whether the server closes `stream` within `within`, rather than leaving it open and
+    // waiting for a request (it writes nothing before one, nor after a registration's reply).
+    fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+        stream.set_read_timeout(Some(within)).unwrap();
         match stream.read(&mut [0u8; 16]) {
             Ok(0) => true,
-            Ok(_) => panic!("the server wrote before any request"),
+            Ok(_) => panic!("the server wrote unasked"),
             Err(err) => !matches!(
                 err.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ),
         }
     }
+    let refused = |stream: &mut TcpStream| closed_within(stream, TIMEOUT);
+    let kept = |stream: &mut TcpStream| !closed_within(stream, Duration::from_millis(500));
     let connect = |host: &erldp_testkit::Host, to: (String, u16)| {
         host.run(move || TcpStream::connect((to.0.as_str(), to.1)).expect("connect"))
     };
@@ -777,35 +777,39 @@ fn connections_to_an_embedded_epmd_are_bounded_per_address_and_in_all() {
     let from_here = || connect(server_host, (local.0.to_string(), local.1));
 
     let mut afar: Vec<TcpStream> = (0..2).map(|_| from_afar()).collect();
-    let mut third = from_afar();
     assert!(
-        closed(&mut third),
+        refused(&mut from_afar()),
         "a third connection from one address stayed open"
     );
     for stream in &mut afar {
         assert!(
-            !closed(stream),
+            kept(stream),
             "a connection within max_per_address was closed"
         );
     }
-    let mut here: Vec<TcpStream> = (0..3).map(|_| from_here()).collect();
-    let mut sixth = from_here();
-    assert!(closed(&mut sixth), "a sixth connection stayed open");
+    // A registration holds its connection, and counts with the rest.
+    let port = server.port();
+    let (registration, reply) = server_host.run(move || register_raw(port, "held", 6));
+    assert_eq!(reply[..2], [118, 0], "registered");
+    let mut here = vec![registration, from_here(), from_here()];
+    assert!(refused(&mut from_here()), "a sixth connection stayed open");
     for stream in &mut here {
         assert!(
-            !closed(stream),
+            kept(stream),
             "a connection within max_connections was closed"
         );
     }
 
     // A place is free again once a connection ends: the remote host is answered.
     drop(afar.pop());
-    client_host.run(move || {
-        erldp_testkit::eventually("a free place for the remote host", || {
-            epmd::names(&remote.0.to_string(), remote.1, TIMEOUT).is_ok()
-        });
+    let names = client_host.run(move || {
+        erldp_testkit::eventually_some("a free place for the remote host", || {
+            epmd::names(&remote.0.to_string(), remote.1, TIMEOUT).ok()
+        })
     });
+    assert_eq!(names, vec![("held".to_string(), 0x1000)]);
     drop((afar, here));
-    let names = server_host.run(move || epmd::names(local.0, local.1, TIMEOUT));
-    assert_eq!(names.expect("names"), Vec::<(String, u16)>::new());
+    erldp_testkit::eventually("the registration gone with its connection", || {
+        server.names().is_empty()
+    });
 }

@@ -77,7 +77,7 @@ struct Peer {
     members: usize,
 }
 
-/// How many times each pid leaves.
+/// How many times each pid is named.
 fn counted(pids: &[Pid]) -> HashMap<Pid, usize> {
     let mut counts = HashMap::with_capacity(pids.len());
     for &pid in pids {
@@ -95,8 +95,9 @@ impl Peer {
             .collect();
     }
 
-    /// Adds the pids to the group; joining none keeps no group, as pg keeps
-    /// none without members.
+    /// Adds the pids to the group. A join of none keeps no group: BEAM's pg
+    /// would list it in `which_groups` with no members, but a group nobody
+    /// belongs to costs no bound here, and a peer could hold any number.
     fn join(&mut self, group: Term, pids: &[Pid]) {
         if pids.is_empty() {
             return;
@@ -569,7 +570,6 @@ mod tests {
         (t, scope)
     }
 
-    /// `text` received over the connection of the node of the first pid it holds.
     /// [`recv`] of each of `texts`, which must all be accepted.
     fn recv_all(scope: &mut Scope, t: &Transcript, texts: &[&str]) {
         for text in texts {
@@ -577,6 +577,7 @@ mod tests {
         }
     }
 
+    /// `text` received over the connection of the node of the first pid it holds.
     fn recv(scope: &mut Scope, t: &Transcript, text: &str) -> Result<Vec<Action>, Violation> {
         fn first_pid(term: &Term) -> Option<Pid> {
             match term {
@@ -811,9 +812,9 @@ mod tests {
         }
     }
 
-    /// A join of no pids keeps no group (pg keeps none without members, and
-    /// the group's name would be held for nothing); a leave removes each pid
-    /// once per naming of the group, however the joins and the names mix.
+    /// A join of no pids keeps no group (unlike BEAM's pg, which keeps an
+    /// empty one: see `Peer::join`); a leave removes each pid once per naming
+    /// of the group, however the joins and the names mix.
     #[test]
     fn empty_joins_keep_nothing_and_leaves_count_each_naming() {
         let (t, mut scope) = setup();

@@ -168,7 +168,8 @@ impl NodeInner {
         let full_name = identity::full_name(&options.name, long)?;
         if !identity::valid_node_name(&full_name) {
             return Err(Error::invalid(format!(
-                "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the name"
+                "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the \
+                 name, no white space or control characters in the host, 255 characters at most"
             )));
         }
         let (alive, host) = full_name.split_once('@').expect("a valid node name");

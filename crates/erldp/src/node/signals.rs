@@ -247,7 +247,6 @@ impl Process {
         removed.is_some()
     }
 
-    /// A monitor this process holds fired: a `DOWN` message, if it stood.
     /// The node that the monitor `reference` of this process watches.
     fn monitored_node(&self, reference: Ref) -> Option<Atom> {
         self.relations
@@ -257,6 +256,7 @@ impl Process {
             .map(|monitored| monitored.node)
     }
 
+    /// A monitor this process holds fired: a `DOWN` message, if it stood.
     fn fire_monitor(&self, reference: Ref, reason: Term) {
         let monitored = self.relations.lock().monitors.remove(&reference);
         if let Some(monitored) = monitored {
@@ -880,10 +880,9 @@ impl NodeInner {
                 .as_ref()
                 .and_then(|process| process.monitored_node(reference))
         });
-        if watched.is_some_and(|node| node != peer) {
+        if let Some(node) = watched.filter(|&node| node != peer) {
             conn.abort(&format!(
-                "MONITOR_P_EXIT for a monitor of ours on {}, not on the peer",
-                watched.map_or_else(String::new, |node| node.to_string())
+                "MONITOR_P_EXIT for a monitor of ours on {node}, not on the peer"
             ));
             return;
         }

@@ -45,7 +45,7 @@ pub(crate) fn node_atom(name: &str) -> Result<Atom> {
         Ok(Atom::new(name))
     } else {
         Err(Error::invalid(format!(
-            "{name:?} is not a node name (name@host)"
+            "{name:?} is not a node name (name@host, 255 characters at most)"
         )))
     }
 }
