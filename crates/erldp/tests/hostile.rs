@@ -567,12 +567,7 @@ fn a_peer_cannot_answer_for_another() {
     let theirs = erldp::Ref::new(Atom::new(beam.node()), 1, &[1, 2, 3]).expect("ref");
     raw::send_control(
         &mut usurper,
-        &Term::tuple(vec![
-            19.into(),
-            own.into(),
-            inbox.pid().into(),
-            theirs.into(),
-        ]),
+        &raw::signal(19, own, inbox.pid(), theirs.into()),
         None,
     );
     assert!(
@@ -971,14 +966,10 @@ fn exit_signals_nobody_asked_for_count_against_the_queue_limit() {
     let (mut stream, name) = raw::connect(&node, beam.cookie());
     let sender = raw::pid(&name, 5);
     for i in 0..1000 {
+        let reason = Term::tuple(vec![Term::atom("flood"), i.into()]);
         raw::send_control(
             &mut stream,
-            &Term::tuple(vec![
-                8.into(),
-                sender.into(),
-                inbox.pid().into(),
-                Term::tuple(vec![Term::atom("flood"), i.into()]),
-            ]),
+            &raw::signal(8, sender, inbox.pid(), reason),
             None,
         );
     }

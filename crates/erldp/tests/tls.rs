@@ -629,6 +629,16 @@ fn dribble_target() -> (TlsFiles, BeamPeer, Node) {
     (files, peer, node)
 }
 
+/// Writes `bytes` to `socket` one at a time, 200 ms apart (well within the setup timeout),
+/// until the node closes the socket; whether it did.
+fn dribble(socket: &mut std::net::TcpStream, bytes: impl IntoIterator<Item = u8>) -> bool {
+    use std::io::Write;
+    bytes.into_iter().any(|byte| {
+        socket.write_all(&[byte]).is_err()
+            || common::raw::closed_by_node(socket, Duration::from_millis(200))
+    })
+}
+
 /// A client that sends its TLS hello a byte at a time, each well within the setup timeout,
 /// is closed once the setup timeout has passed: the setup deadline covers the TLS handshake
 /// as it covers the distribution handshake after it, or a peer could hold one of the
@@ -637,35 +647,17 @@ fn dribble_target() -> (TlsFiles, BeamPeer, Node) {
 /// socket closed, so the peer may find it still taken at its first try.
 #[test]
 fn a_dribbled_tls_handshake_ends_at_the_setup_deadline() {
-    use std::io::{ErrorKind, Read, Write};
+    use std::io::Write;
     use std::net::TcpStream;
 
     let (_files, mut peer, node) = dribble_target();
     let mut socket = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("read timeout");
-    // The header of a 12 KiB handshake record, whose body never arrives whole.
+    // The header of a 12 KiB handshake record, whose body never arrives whole: a minute of it.
     socket
         .write_all(&[0x16, 0x03, 0x01, 0x30, 0x00])
         .expect("record header");
-    let mut closed = false;
-    // A byte every 200 ms (the read's timeout), for a minute at most.
-    for _ in 0..300 {
-        match socket.read(&mut [0u8; 64]) {
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            _ => {
-                closed = true;
-                break;
-            }
-        }
-        if socket.write_all(&[0]).is_err() {
-            closed = true;
-            break;
-        }
-    }
     assert!(
-        closed,
+        dribble(&mut socket, std::iter::repeat_n(0, 300)),
         "a dribbling TLS client kept its handshake open for a minute"
     );
     let us = node.name();
@@ -726,17 +718,8 @@ fn a_name_message_dribbled_over_tls_ends_at_the_setup_deadline() {
             .expect("the encrypted name message");
     }
     // Nearly seven times the setup time, and the record is not whole yet.
-    let mut cut_off = false;
-    for byte in record.iter().take(100) {
-        if socket.write_all(&[*byte]).is_err()
-            || common::raw::closed_by_node(&mut socket, Duration::from_millis(200))
-        {
-            cut_off = true;
-            break;
-        }
-    }
     assert!(
-        cut_off,
+        dribble(&mut socket, record.iter().copied().take(100)),
         "a name message dribbled over TLS for 20 s was still being read"
     );
     let us = node.name();

@@ -196,6 +196,12 @@ pub fn control_frame(control: &Term, message: Option<&Term>) -> Vec<u8> {
     frame
 }
 
+/// The signal `{Op, From, To, Last}` from process `from` to `to` (a
+/// `MONITOR_P` with its reference last, an `EXIT2` with its reason, ...).
+pub fn signal(op: i64, from: erldp::Pid, to: erldp::Pid, last: Term) -> Term {
+    Term::tuple(vec![op.into(), from.into(), to.into(), last])
+}
+
 /// Sends `control`, and `message` after it when there is one, in a frame
 /// with an empty atom cache header.
 pub fn send_control(stream: &mut TcpStream, control: &Term, message: Option<&Term>) {
