@@ -121,7 +121,7 @@ impl Node {
         let message = requests::call_request(system, reference, request);
         if node == inner.name() {
             if inner.watch(server, reference, system).is_none() {
-                inner.complete_down(reference, Term::atom("noproc"));
+                let _ = inner.complete_down(reference, Term::atom("noproc"), None);
             }
             inner.send_from(system, dest, message)?;
         } else {
@@ -313,21 +313,26 @@ impl NodeInner {
         }
     }
 
-    /// The node an outstanding call or rpc `reference` went to.
-    pub(super) fn request_node(&self, reference: Ref) -> Option<Atom> {
-        self.requests
-            .0
-            .lock()
-            .get(&reference)
-            .map(|entry| entry.node)
-    }
-
     /// A `DOWN` for a monitor of ours: an rpc worker ended (its exit reason
     /// carries the result) or a called server died. Returns false when the
-    /// reference is not an outstanding request.
-    pub(super) fn complete_down(self: &Arc<Self>, reference: Ref, reason: Term) -> bool {
-        let Some(entry) = self.requests.0.lock().remove(&reference) else {
-            return false;
+    /// reference is not an outstanding request. A `DOWN` a peer sent names
+    /// the node it came `from`, which must be the one the request went to;
+    /// else nothing is completed, and the error names the request's node.
+    pub(super) fn complete_down(
+        self: &Arc<Self>,
+        reference: Ref,
+        reason: Term,
+        from: Option<Atom>,
+    ) -> std::result::Result<bool, Atom> {
+        let entry = {
+            let mut table = self.requests.0.lock();
+            match table.get(&reference) {
+                None => return Ok(false),
+                Some(entry) if from.is_some_and(|from| from != entry.node) => {
+                    return Err(entry.node)
+                }
+                Some(_) => table.remove(&reference).expect("present: just looked up"),
+            }
         };
         let result = match entry.kind {
             Kind::Rpc { explain, .. } => {
@@ -335,7 +340,7 @@ impl NodeInner {
                 match result {
                     Err(err) if explain => {
                         self.explain(entry.node, err, entry.slot);
-                        return true;
+                        return Ok(true);
                     }
                     result => result,
                 }
@@ -343,7 +348,7 @@ impl NodeInner {
             Kind::Call { server } => Err(requests::call_failure(entry.node, server, reason)),
         };
         entry.slot.complete(result);
-        true
+        Ok(true)
     }
 
     /// Completes `slot` with `err` and, when the error needs them, the words

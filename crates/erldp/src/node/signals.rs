@@ -727,7 +727,7 @@ impl NodeInner {
 
     /// A local monitor fired: completes a call, or delivers a `DOWN`.
     fn notify_down(self: &Arc<Self>, watcher: Pid, reference: Ref, reason: Term) {
-        if self.complete_down(reference, reason.clone()) {
+        if self.complete_down(reference, reason.clone(), None) == Ok(true) {
             return;
         }
         if let Some(process) = self.process(watcher) {
@@ -874,23 +874,24 @@ impl NodeInner {
         reason: Term,
     ) {
         let peer = conn.peer_name();
-        let process = self.process(to);
-        let watched = self.request_node(reference).or_else(|| {
-            process
-                .as_ref()
-                .and_then(|process| process.monitored_node(reference))
-        });
-        if let Some(node) = watched.filter(|&node| node != peer) {
+        let elsewhere = match self.complete_down(reference, reason.clone(), Some(peer)) {
+            Ok(true) => return,
+            Ok(false) => {
+                self.process(to)
+                    .and_then(|process| match process.monitored_node(reference) {
+                        Some(node) if node != peer => Some(node),
+                        _ => {
+                            process.fire_monitor(reference, reason);
+                            None
+                        }
+                    })
+            }
+            Err(node) => Some(node),
+        };
+        if let Some(node) = elsewhere {
             conn.abort(&format!(
                 "MONITOR_P_EXIT for a monitor of ours on {node}, not on the peer"
             ));
-            return;
-        }
-        if self.complete_down(reference, reason.clone()) {
-            return;
-        }
-        if let Some(process) = process {
-            process.fire_monitor(reference, reason);
         }
     }
 
