@@ -452,6 +452,8 @@ fn the_real(inbox: &erldp::Mailbox, kind: erldp::MessageKind) -> erldp::Message 
 fn forged_signals_cost_the_forger_its_connection() {
     let (mut beam, node, cookie, inbox, real) = forgery_target();
     inbox.link(real).expect("link to the BEAM process");
+    // The LINK has reached the peer once a ping over the same connection is answered.
+    assert!(node.ping(beam.node()));
     let ghost = erldp::Pid {
         node: Atom::new(&format!("ghost@{}", node.host())),
         id: 77,
@@ -518,6 +520,8 @@ fn forged_signals_cost_the_forger_its_connection() {
 fn a_peer_cannot_answer_for_another() {
     let (mut beam, node, cookie, inbox, real) = forgery_target();
     let monitor = inbox.monitor(&erldp::Dest::Pid(real)).expect("monitor");
+    // The MONITOR_P has reached the peer once a ping over the same connection is answered.
+    assert!(node.ping(beam.node()));
     let us = node.name();
     beam.eval_ok(&format!(
         "register(silent, spawn(fun() -> \
@@ -981,6 +985,9 @@ fn exit_signals_nobody_asked_for_count_against_the_queue_limit() {
     let probe = node.mailbox(Some("probe")).expect("mailbox");
     let linked = collector(&mut beam, "linked", &probe);
     inbox.link(linked).expect("link");
+    // The LINK goes over the connection, the exit below over the peer's
+    // shell: a ping's answer on the connection means the LINK is there.
+    assert!(node.ping(beam.node()));
     beam.eval_ok("exit(whereis(linked), linked_reason).");
     eventually("the link's exit queued", || inbox.len() == 101);
     for i in 0..100 {
