@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::{Atom, Dest, ErrorKind, Mailbox, MessageKind, Node, Pid, Term};
+use erldp::{Dest, ErrorKind, Mailbox, MessageKind, Node, Pid, Term};
 use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer, Otp};
 
 mod common;
@@ -375,12 +375,7 @@ impl HandDriven {
             node.nodes().iter().any(|peer| peer.as_str() == name)
         });
         stream.set_read_timeout(Some(T)).expect("read timeout");
-        let peer = Pid {
-            node: Atom::new(&name),
-            id: 42,
-            serial: 0,
-            creation: raw::CREATION,
-        };
+        let peer = raw::pid(&name, 42);
         HandDriven {
             inbox,
             stream,
@@ -400,10 +395,7 @@ impl HandDriven {
 
     /// Another process of the hand-driven peer.
     fn other_peer(&self) -> Pid {
-        Pid {
-            id: self.peer.id + 1,
-            ..self.peer
-        }
+        raw::pid(self.peer.node.as_str(), self.peer.id + 1)
     }
 
     /// Sends the control message `op` with `fields` in a pass-through

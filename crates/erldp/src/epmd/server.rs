@@ -335,7 +335,16 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 /// for as long as its thread lives.
 struct ConnectionSlot {
     shared: Arc<Shared>,
+    /// `None` exactly when the peer is on this host: `take_slot` refuses a
+    /// peer that is not and whose address cannot be read.
     remote: Option<IpAddr>,
+}
+
+impl ConnectionSlot {
+    /// Whether the peer may register or use the admin requests.
+    fn is_local(&self) -> bool {
+        self.remote.is_none()
+    }
 }
 
 impl Drop for ConnectionSlot {
@@ -397,7 +406,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
     let spawned = thread::Builder::new()
         .name("erldp-epmd-conn".to_owned())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || serve_connection(&slot.shared, stream));
+        .spawn(move || serve_connection(&slot, stream));
     if let Err(err) = spawned {
         warn!(
             "embedded EPMD on port {}: cannot start a connection thread: {err}",
@@ -406,7 +415,8 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
     }
 }
 
-fn serve_connection(shared: &Arc<Shared>, mut stream: TcpStream) {
+fn serve_connection(slot: &ConnectionSlot, mut stream: TcpStream) {
+    let shared = &slot.shared;
     let deadline = Instant::now() + shared.limits.request_timeout;
     let request = match read_request(&mut stream, deadline) {
         Ok(request) => request,
@@ -415,7 +425,7 @@ fn serve_connection(shared: &Arc<Shared>, mut stream: TcpStream) {
             return;
         }
     };
-    let local = is_local_peer(&stream);
+    let local = slot.is_local();
     // `read_request` never returns an empty request.
     let Some((&tag, body)) = request.split_first() else {
         return;
