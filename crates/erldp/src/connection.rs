@@ -115,13 +115,42 @@ struct Outgoing {
     /// Someone (the writer thread or a sender) is writing to the socket
     /// outside the lock; nobody else may until it is done.
     writing: bool,
+    /// Bytes of ours that the one writing took out of `buf` and has not
+    /// finished writing: held as surely as what is still in `buf`.
+    in_flight: usize,
     /// When the last frame was queued.
     last_queued: Instant,
     /// The buffer a sender that writes itself swaps in for `buf`.
     spare: Vec<u8>,
-    /// Bytes of signals queued past the backlog limit since a batch was
-    /// last taken for writing.
+    /// Bytes of signals queued while the backlog limit was reached, since
+    /// what is unwritten last fell below it.
     owed: usize,
+}
+
+impl Outgoing {
+    /// What the peer has not taken yet: queued, or taken out for writing.
+    fn unwritten(&self) -> usize {
+        self.buf.len() + self.in_flight
+    }
+
+    /// Takes `len` bytes out for writing, outside the lock.
+    fn start_writing(&mut self, len: usize) {
+        self.writing = true;
+        self.in_flight = len;
+    }
+
+    /// The write that [`start_writing`](Self::start_writing) began is over
+    /// (what it did not write is back in `buf`). Signals owed are forgiven
+    /// only once what is unwritten is below `limit` again: forgiving them
+    /// when a batch is merely taken let a peer that reads a little now and
+    /// then make us hold the limit and as much again twice over.
+    fn done_writing(&mut self, limit: usize) {
+        self.writing = false;
+        self.in_flight = 0;
+        if self.buf.len() < limit {
+            self.owed = 0;
+        }
+    }
 }
 
 /// A live connection to one peer node.
@@ -181,6 +210,7 @@ impl Connection {
                 closing: false,
                 flushed: false,
                 writing: false,
+                in_flight: 0,
                 last_queued: Instant::now(),
                 spare: Vec::new(),
                 owed: 0,
@@ -300,7 +330,7 @@ impl Connection {
             if queue.closing || self.is_down() {
                 return Err(self.lost());
             }
-            let busy = |queue: &Outgoing| queue.writing || queue.buf.len() >= self.backlog.limit;
+            let busy = |queue: &Outgoing| queue.writing || queue.unwritten() >= self.backlog.limit;
             if !busy(&queue) {
                 break;
             }
@@ -320,11 +350,10 @@ impl Connection {
             control.kind(),
             frame.len()
         );
-        queue.writing = true;
         queue.last_queued = Instant::now();
         let spare = std::mem::take(&mut queue.spare);
         let earlier = std::mem::replace(&mut queue.buf, spare);
-        queue.owed = 0;
+        queue.start_writing(earlier.len());
         drop(queue);
         let mut slices = frame.slices(0);
         if !earlier.is_empty() {
@@ -333,7 +362,6 @@ impl Connection {
         let result = self.transport.write_vectored_until(&slices, deadline);
         drop(slices);
         let mut queue = self.queue.lock();
-        queue.writing = false;
         let failure = match result {
             Ok(written) => {
                 let total = earlier.len() + frame.len();
@@ -350,6 +378,7 @@ impl Connection {
             }
             Err(err) => Some(err),
         };
+        queue.done_writing(self.backlog.limit);
         if earlier.capacity() <= KEEP_CAPACITY && queue.spare.capacity() < earlier.capacity() {
             let mut earlier = earlier;
             earlier.clear();
@@ -394,7 +423,7 @@ impl Connection {
     /// Whether a [`send`](Self::send) now would wait for room: the peer
     /// leaves the backlog limit untaken.
     pub(crate) fn is_congested(&self) -> bool {
-        self.queue.lock().buf.len() >= self.backlog.limit
+        self.queue.lock().unwritten() >= self.backlog.limit
     }
 
     fn enqueue(&self, control: &Control, etf: Option<&[u8]>, urgency: Urgency) -> Result<()> {
@@ -405,14 +434,14 @@ impl Connection {
             if queue.closing || self.is_down() {
                 return Err(self.lost());
             }
-            if queue.buf.len() < limit {
+            if queue.unwritten() < limit {
                 break;
             }
             if urgency == Urgency::Signal {
                 if queue.owed < limit {
                     break;
                 }
-                let (unread, owed) = (queue.buf.len(), queue.owed);
+                let (unread, owed) = (queue.unwritten(), queue.owed);
                 drop(queue);
                 self.abort(&format!(
                     "the peer left {} MiB unread: past the send_queue_limit of {} MiB, \
@@ -424,19 +453,21 @@ impl Connection {
                 return Err(self.lost());
             }
             let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.backlog.timeout);
-            if self.room.wait_until(&mut queue, deadline).timed_out() && queue.buf.len() >= limit {
+            if self.room.wait_until(&mut queue, deadline).timed_out() && queue.unwritten() >= limit
+            {
                 return Err(Error::timeout(format!(
                     "sending to {}: the peer left {} MiB unread for {} s (send_timeout)",
                     self.peer.name,
-                    queue.buf.len() >> 20,
+                    queue.unwritten() >> 20,
                     self.backlog.timeout.as_secs_f64()
                 )));
             }
         }
+        let over = queue.unwritten() >= limit;
         let Outgoing { buf, outbound, .. } = &mut *queue;
         let start = buf.len();
         let len = frame::append_with(buf, outbound, control, etf)?;
-        if start >= limit {
+        if over {
             queue.owed += queue.buf.len() - start;
         }
         let now = Instant::now();
@@ -445,9 +476,9 @@ impl Connection {
         queue.last_queued = now;
         log::trace!("-> {} {} ({len} bytes)", self.peer.name, control.kind());
         if start == 0 && quiet && !queue.writing && queue.buf.len() <= DIRECT_MAX {
-            queue.writing = true;
             let spare = std::mem::take(&mut queue.spare);
             let frame = std::mem::replace(&mut queue.buf, spare);
+            queue.start_writing(frame.len());
             drop(queue);
             self.write_direct(frame);
         } else {
@@ -468,10 +499,10 @@ impl Connection {
             Err(err) => (0, Some(err)),
         };
         let mut queue = self.queue.lock();
-        queue.writing = false;
         if written < frame.len() && failure.is_none() {
             queue.buf.splice(0..0, frame.drain(written..));
         }
+        queue.done_writing(self.backlog.limit);
         frame.clear();
         queue.spare = frame;
         let writer_needed = !queue.buf.is_empty() || queue.closing || self.transport.unsent();
@@ -568,8 +599,7 @@ impl Connection {
                     break;
                 }
                 std::mem::swap(&mut queue.buf, &mut local);
-                queue.owed = 0;
-                queue.writing = true;
+                queue.start_writing(local.len());
             }
             self.room.notify_all();
             // An empty batch: a sender's direct write left data above the socket (TLS).
@@ -578,7 +608,7 @@ impl Connection {
             } else {
                 Io(&*self.transport).write_all(&local)
             };
-            self.queue.lock().writing = false;
+            self.queue.lock().done_writing(self.backlog.limit);
             self.room.notify_all();
             if let Err(err) = written {
                 self.abort(&format!("write failed: {err}"));
@@ -688,5 +718,220 @@ impl Connection {
                 _ => Err(format!("read failed: {err}")),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::protocol::Outbound;
+    use crate::term::{Pid, Term};
+
+    /// A peer that takes our bytes only as the test lets it through: what a
+    /// peer that reads a little now and then looks like from our side.
+    #[derive(Default)]
+    struct Gate {
+        state: Mutex<GateState>,
+        changed: Condvar,
+    }
+
+    #[derive(Default)]
+    struct GateState {
+        allowed: usize,
+        written: usize,
+        /// A write is blocked on the gate.
+        waiting: bool,
+        shut: bool,
+    }
+
+    impl Gate {
+        fn open(&self, bytes: usize) {
+            let mut state = self.state.lock();
+            state.allowed += bytes;
+            state.waiting = false;
+            self.changed.notify_all();
+        }
+
+        fn written(&self) -> usize {
+            self.state.lock().written
+        }
+
+        /// Waits until the writer took everything let through and waits
+        /// for more.
+        fn until_blocked(&self) {
+            let mut state = self.state.lock();
+            while !state.waiting {
+                self.changed.wait(&mut state);
+            }
+        }
+    }
+
+    struct Gated(Arc<Gate>);
+
+    impl Transport for Gated {
+        fn read_into(&self, _buf: &mut BytesMut) -> io::Result<usize> {
+            let mut state = self.0.state.lock();
+            if !state.shut {
+                self.0
+                    .changed
+                    .wait_for(&mut state, Duration::from_millis(10));
+            }
+            if state.shut {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+
+        fn read(&self, _buf: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        fn write(&self, data: &[u8]) -> io::Result<usize> {
+            let mut state = self.0.state.lock();
+            while state.allowed == state.written && !state.shut {
+                state.waiting = true;
+                self.0.changed.notify_all();
+                self.0.changed.wait(&mut state);
+            }
+            if state.shut {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let taken = data.len().min(state.allowed - state.written);
+            state.written += taken;
+            Ok(taken)
+        }
+
+        fn try_write(&self, _data: &[u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+
+        fn writes_in_place(&self) -> bool {
+            false
+        }
+
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_write_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn peer(&self) -> String {
+            "a gated peer".to_owned()
+        }
+
+        fn local_ip(&self) -> io::Result<std::net::IpAddr> {
+            Ok(std::net::Ipv4Addr::LOCALHOST.into())
+        }
+
+        fn shutdown(&self, _how: Shutdown) {
+            self.0.state.lock().shut = true;
+            self.0.changed.notify_all();
+        }
+    }
+
+    struct Ignore;
+
+    impl Dispatch for Ignore {
+        fn deliver(&self, _conn: &Arc<Connection>, _control: Control) {}
+        fn connection_down(&self, _conn: &Arc<Connection>, _reason: &str) {}
+    }
+
+    /// The attack: fill the queue to the limit, add almost as much again of
+    /// signals, let the writer finish what it holds so that it takes all of
+    /// that as its next batch, and fill again behind it. Before
+    /// `Outgoing::in_flight`, taking a batch made room for the limit and the
+    /// signals again, so we held four times the limit.
+    #[test]
+    fn a_peer_reading_a_little_now_and_then_makes_us_hold_at_most_the_limit_twice() {
+        const LIMIT: usize = 64 << 10;
+        let gate = Arc::new(Gate::default());
+        let peer = Peer {
+            name: Atom::new("peer@host"),
+            flags: 0,
+            creation: 1,
+        };
+        let backlog = Backlog {
+            limit: LIMIT,
+            timeout: Duration::from_millis(20),
+        };
+        let conn = Connection::new(
+            Box::new(Gated(Arc::clone(&gate))),
+            peer,
+            Duration::from_secs(60),
+            Bounds::default(),
+            backlog,
+        )
+        .expect("connection");
+        let threads = Threads::default();
+        conn.run(Arc::new(Ignore), &threads).expect("threads");
+
+        let control = Control::Send {
+            from: None,
+            to: Pid {
+                node: Atom::new("peer@host"),
+                id: 1,
+                serial: 0,
+                creation: 1,
+            },
+            message: Term::Binary(vec![7; 1000].into()),
+        };
+        let mut one = Vec::new();
+        frame::append_with(&mut one, &mut Outbound::new(0), &control, None).expect("frame");
+        let frame_len = one.len();
+        let bound = 2 * LIMIT + 2 * frame_len;
+        let mut accepted = 0;
+        let mut most_held = 0;
+        let mut hold = |accepted: usize| {
+            let held = accepted * frame_len - gate.written();
+            most_held = most_held.max(held);
+            assert!(held <= bound, "holding {held} bytes, more than {bound}");
+        };
+
+        conn.send(&control).expect("first send");
+        accepted += 1;
+        gate.until_blocked();
+        let mut cut = false;
+        for _ in 0..3 {
+            while conn.send(&control).is_ok() {
+                accepted += 1;
+                hold(accepted);
+            }
+            for _ in 0..LIMIT / frame_len - 1 {
+                if conn.signal(&control).is_err() {
+                    cut = true;
+                    break;
+                }
+                accepted += 1;
+                hold(accepted);
+            }
+            if cut {
+                break;
+            }
+            // Just enough for the writer to finish its batch and take the next.
+            gate.open(accepted * frame_len - gate.written() - conn.queue.lock().buf.len());
+            gate.until_blocked();
+        }
+        assert!(
+            cut,
+            "a peer that reads nothing more while it is owed signals is cut off"
+        );
+        assert!(conn.is_down());
+        assert!(
+            most_held >= 2 * LIMIT - frame_len,
+            "the queue was filled: {most_held}"
+        );
+        conn.abort("test over");
+        threads.join_all();
     }
 }
