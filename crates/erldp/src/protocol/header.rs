@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::atom_cache::AtomCache;
 use super::control::{self, Control, Parts, Shape};
@@ -65,14 +65,16 @@ pub(crate) struct Inbound {
 struct Partial {
     refs: Vec<Atom>,
     next_fragment: u64,
-    data: BytesMut,
+    /// A `Vec`, not a `BytesMut`, for `reserve_exact`: how far it grows is
+    /// counted against the limit, and it may grow only as far as that leaves.
+    data: Vec<u8>,
 }
 
 impl Partial {
     /// What a message being reassembled holds, for the bound on all of
-    /// them: its bytes, the atoms its cache references name, and its entry.
-    fn cost(refs: usize, bytes: usize) -> usize {
-        std::mem::size_of::<(u64, Partial)>() + refs * std::mem::size_of::<Atom>() + bytes
+    /// them: its buffer, the atoms its cache references name, and its entry.
+    fn cost(refs: usize, capacity: usize) -> usize {
+        std::mem::size_of::<(u64, Partial)>() + refs * std::mem::size_of::<Atom>() + capacity
     }
 }
 
@@ -246,9 +248,8 @@ impl Inbound {
                 ),
             ));
         }
-        self.reserve_fragment_space(Partial::cost(refs.len(), body.len()))?;
-        let mut data = BytesMut::with_capacity(body.len() * 2);
-        data.extend_from_slice(&body);
+        let data = body.to_vec();
+        self.reserve_fragment_space(Partial::cost(refs.len(), data.capacity()))?;
         if let Some(old) = self.partial.insert(
             sequence,
             Partial {
@@ -257,7 +258,7 @@ impl Inbound {
                 data,
             },
         ) {
-            self.partial_bytes -= Partial::cost(old.refs.len(), old.data.len());
+            self.partial_bytes -= Partial::cost(old.refs.len(), old.data.capacity());
             return Err(Error::decode(
                 2,
                 format!("fragment sequence {sequence} started twice"),
@@ -269,7 +270,6 @@ impl Inbound {
     fn next_fragment(&mut self, frame: &Bytes) -> Result<Option<Framed>> {
         let (sequence, fragment) = fragment_ids(frame)?;
         let body = &frame[18..];
-        self.reserve_fragment_space(body.len())?;
         let partial = self.partial.get_mut(&sequence).ok_or_else(|| {
             Error::decode(
                 2,
@@ -285,7 +285,21 @@ impl Inbound {
                 ),
             ));
         }
-        partial.data.extend_from_slice(body);
+        let data = &mut partial.data;
+        if data.capacity() - data.len() < body.len() {
+            // Doubling, as far as the limit leaves room: growing by each
+            // fragment alone would copy a large message over and over.
+            let needed = data.len() + body.len();
+            let room =
+                (self.bounds.max_message + data.capacity()).saturating_sub(self.partial_bytes);
+            if needed > room {
+                return Err(fragments_too_large(self.bounds.max_message));
+            }
+            let before = data.capacity();
+            data.reserve_exact(needed.max(2 * before).min(room) - data.len());
+            self.partial_bytes += data.capacity() - before;
+        }
+        data.extend_from_slice(body);
         if fragment > 1 {
             partial.next_fragment -= 1;
             return Ok(None);
@@ -294,10 +308,10 @@ impl Inbound {
             .partial
             .remove(&sequence)
             .expect("present: just looked up");
-        self.partial_bytes -= Partial::cost(done.refs.len(), done.data.len());
+        self.partial_bytes -= Partial::cost(done.refs.len(), done.data.capacity());
         Ok(Some(Framed {
             refs: done.refs,
-            body: done.data.freeze(),
+            body: done.data.into(),
             versioned: false,
         }))
     }
@@ -305,16 +319,17 @@ impl Inbound {
     fn reserve_fragment_space(&mut self, more: usize) -> Result<()> {
         self.partial_bytes += more;
         if self.partial_bytes > self.bounds.max_message {
-            return Err(Error::decode(
-                0,
-                format!(
-                    "messages arriving in fragments exceed the limit of {} bytes together",
-                    self.bounds.max_message
-                ),
-            ));
+            return Err(fragments_too_large(self.bounds.max_message));
         }
         Ok(())
     }
+}
+
+fn fragments_too_large(max_message: usize) -> Error {
+    Error::decode(
+        0,
+        format!("messages arriving in fragments exceed the limit of {max_message} bytes together"),
+    )
 }
 
 fn fragment_ids(frame: &[u8]) -> Result<(u64, u64)> {
@@ -774,6 +789,79 @@ mod tests {
             Some(Control::RegSend { to, .. }) => assert_eq!(to, Atom::new("bar")),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// What messages being reassembled may hold is their buffers, not only
+    /// their bytes: a buffer that grew by doubling held up to twice the
+    /// limit.
+    #[test]
+    fn fragment_buffers_stay_within_the_limit_and_a_message_up_to_it_arrives() {
+        const MAX: usize = 1 << 20;
+        const PIECE: usize = 100_000;
+        let fragment = |tag_byte: u8, sequence: u64, id: u64, body: &[u8]| {
+            let mut frame = vec![tag::VERSION, tag_byte];
+            frame.extend_from_slice(&sequence.to_be_bytes());
+            frame.extend_from_slice(&id.to_be_bytes());
+            if tag_byte == tag::DIST_FRAG_HEADER {
+                frame.push(0);
+            }
+            frame.extend_from_slice(body);
+            Bytes::from(frame)
+        };
+        let held = |inbound: &Inbound| -> usize {
+            inbound.partial.values().map(|p| p.data.capacity()).sum()
+        };
+        // {6, From, [], foo} and a binary filling ten fragments.
+        let mut body = vec![104, 4, 97, 6];
+        encode_into(&Term::Pid(pid(9)), &mut body).expect("pid");
+        body.extend_from_slice(&[106, 100, 0, 3, b'f', b'o', b'o', 109]);
+        let size = 10 * PIECE - body.len() - 4;
+        body.extend_from_slice(&(size as u32).to_be_bytes());
+        body.resize(10 * PIECE, 7);
+
+        let mut inbound = Inbound::new(Bounds {
+            max_message: MAX,
+            ..small()
+        });
+        let pieces: Vec<&[u8]> = body.chunks(PIECE).collect();
+        let mut last = None;
+        for (index, piece) in pieces.iter().enumerate() {
+            let (tag_byte, id) = match index {
+                0 => (tag::DIST_FRAG_HEADER, pieces.len()),
+                _ => (tag::DIST_FRAG_CONT, pieces.len() - index),
+            };
+            last = inbound
+                .decode(fragment(tag_byte, 1, id as u64, piece))
+                .expect("within the limit");
+            assert!(held(&inbound) <= MAX, "{} bytes held", held(&inbound));
+        }
+        match last {
+            Some(Control::RegSend {
+                message: Term::Binary(bytes),
+                ..
+            }) => {
+                assert_eq!(bytes.len(), size);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(inbound.partial_bytes, 0);
+
+        // Past the limit, the message is refused.
+        let mut inbound = Inbound::new(Bounds {
+            max_message: MAX,
+            ..small()
+        });
+        assert!(inbound
+            .decode(fragment(tag::DIST_FRAG_HEADER, 2, 12, &body[..PIECE]))
+            .expect("first")
+            .is_none());
+        let refused = (1..11u64).find_map(|n| {
+            inbound
+                .decode(fragment(tag::DIST_FRAG_CONT, 2, 12 - n, &body[..PIECE]))
+                .err()
+        });
+        let err = refused.expect("refused").to_string();
+        assert!(err.contains("exceed the limit"), "{err}");
     }
 
     /// The long-atoms flag gives a cache update a 2-byte length, but an atom
