@@ -10,6 +10,7 @@ use super::builtins::Builtin;
 use super::signals::Process;
 use super::NodeInner;
 use crate::fast_map::FastMap;
+use crate::protocol::identity::Identity;
 use crate::protocol::ProcRef;
 use crate::term::{Atom, Pid, MAX_ATOM_CHARS};
 use crate::{Error, Result};
@@ -18,7 +19,8 @@ pub(super) struct Registry {
     processes: RwLock<FastMap<u32, Arc<Process>>>,
     names: RwLock<FastMap<Atom, Arc<Process>>>,
     /// Processes made, counting from the first number: its low 32 bits are
-    /// the next number, and past 2^32 the numbers have come round.
+    /// the next number, and past 2^32 the numbers have come round; the high
+    /// bits, how often, are the pid's serial.
     next_id: AtomicU64,
 }
 
@@ -38,18 +40,23 @@ impl Registry {
         }
     }
 
-    /// The number of the next new process. Once the numbers have come round
-    /// (a peer's spawn requests make processes too), those still in use,
-    /// the built-in processes' among them, are skipped, as BEAM reuses a
-    /// process number only once its process is gone: a new process must
-    /// never take a live one's place in the table.
-    pub(super) fn next_id(&self) -> u32 {
+    /// The pid of the next new process. Once the numbers have come round (a
+    /// peer's spawn requests make processes too), those still in use, the
+    /// built-in processes' among them, are skipped, as BEAM reuses a process
+    /// number only once its process is gone: a new process must never take
+    /// a live one's place in the table. A reused number comes with a serial
+    /// of its own, so that what is sent to the dead process of that number
+    /// does not reach the new one.
+    pub(super) fn next_pid(&self, identity: &Identity) -> Pid {
         loop {
             let made = self.next_id.fetch_add(1, Ordering::Relaxed);
             let id = made as u32;
             if made <= u64::from(u32::MAX) || (id != 0 && !self.processes.read().contains_key(&id))
             {
-                return id;
+                return Pid {
+                    serial: (made >> 32) as u32,
+                    ..identity.pid(id)
+                };
             }
         }
     }
@@ -101,8 +108,13 @@ impl Registry {
         self.names.read().get(&name).cloned()
     }
 
-    pub(super) fn get(&self, id: u32) -> Option<Arc<Process>> {
-        self.processes.read().get(&id).cloned()
+    /// The live process `pid` names, serial and all.
+    pub(super) fn get(&self, pid: Pid) -> Option<Arc<Process>> {
+        self.processes
+            .read()
+            .get(&pid.id)
+            .filter(|process| process.pid() == pid)
+            .cloned()
     }
 
     /// Every process, for news that concerns them all (a lost connection).
@@ -137,7 +149,7 @@ impl NodeInner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let process = make(self.identity.pid(self.registry.next_id()));
+        let process = make(self.registry.next_pid(&self.identity));
         process.inbox().set_limit(self.mailbox_queue_limit);
         self.registry.add(&process);
         if let Some(name) = name {
@@ -154,7 +166,7 @@ impl NodeInner {
         if !self.identity.owns(pid) {
             return None;
         }
-        self.registry.get(pid.id)
+        self.registry.get(pid)
     }
 
     /// The process a pid or name stands for. The built-in names are
@@ -176,20 +188,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_in_use_are_skipped_once_they_come_round() {
-        let pid = |id| Pid {
-            node: Atom::new("us@h"),
-            id,
-            serial: 0,
-            creation: 1,
-        };
-        let registry = Registry::new(&[Process::new(pid(1)), Process::new(pid(2))]);
-        assert_eq!(registry.next_id(), 3);
-        registry.add(&Process::new(pid(3)));
+    fn numbers_in_use_are_skipped_once_they_come_round_and_reused_ones_differ() {
+        let identity = Identity::new(Atom::new("us@h"), 1);
+        let registry =
+            Registry::new(&[Process::new(identity.pid(1)), Process::new(identity.pid(2))]);
+        let third = registry.next_pid(&identity);
+        assert_eq!((third.id, third.serial), (3, 0));
+        registry.add(&Process::new(third));
+        let fourth = Process::new(registry.next_pid(&identity));
+        registry.add(&fourth);
+        registry.remove(&fourth);
         registry
             .next_id
             .store(u64::from(u32::MAX), Ordering::Relaxed);
-        assert_eq!(registry.next_id(), u32::MAX);
-        assert_eq!(registry.next_id(), 4, "0 and the live 1, 2 and 3 skipped");
+        assert_eq!(registry.next_pid(&identity).id, u32::MAX);
+        let reused = registry.next_pid(&identity);
+        assert_eq!(
+            (reused.id, reused.serial),
+            (4, 1),
+            "0 and the live 1, 2 and 3 skipped"
+        );
+        registry.add(&Process::new(reused));
+        assert!(registry.get(reused).is_some());
+        assert!(
+            registry.get(fourth.pid()).is_none(),
+            "the dead process of the same number is not the new one"
+        );
     }
 }

@@ -322,7 +322,7 @@ impl NodeInner {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let process = Process::forwarding(self.identity.pid(self.registry.next_id()), forward);
+        let process = Process::forwarding(self.registry.next_pid(&self.identity), forward);
         self.registry.add(&process);
         if let Some(name) = name {
             if let Err(err) = self.registry.register(&process, name.as_str()) {
