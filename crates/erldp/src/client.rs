@@ -14,6 +14,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::cookie::Secret;
+use crate::deadline;
 use crate::dest::Dest;
 use crate::handshake::{self, Local, Outcome};
 use crate::message::Message;
@@ -97,7 +98,7 @@ impl ClientBuilder {
     pub fn connect(self, peer: &str) -> Result<Client> {
         split_node_name(peer)?;
         let epmd_port = self.settings.epmd_port()?;
-        let deadline = Instant::now() + self.settings.setup_timeout;
+        let deadline = deadline::after(self.settings.setup_timeout);
         let proto = self.settings.proto_dist(false)?;
         let addrs = proto.locate(peer, epmd_port, deadline, None)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
@@ -112,7 +113,7 @@ impl ClientBuilder {
             .collect();
         // BEAM nodes listen on IPv4 unless started with -proto_dist inet6_tcp.
         addrs.sort_by_key(|addr| addr.is_ipv4() == self.settings.ipv6);
-        let deadline = Instant::now() + self.settings.setup_timeout;
+        let deadline = deadline::after(self.settings.setup_timeout);
         let proto = self.settings.proto_dist(false)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
@@ -322,7 +323,7 @@ impl Client {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let (module, function) = (Atom::new(module), Atom::new(function));
         let err = match self.rpc_until(module, function, args, deadline, timeout) {
             Err(err) => err,
@@ -394,7 +395,7 @@ impl Client {
     /// `gen_server:call(Dest, Request, Timeout)` on the peer.
     pub fn call(&mut self, dest: &Dest, request: Term, timeout: Duration) -> Result<Term> {
         let server = requests::call_server(dest)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let reference = self.identity.make_ref();
         let from = self.me;
         self.send_control(&Control::MonitorP {
@@ -442,7 +443,7 @@ impl Client {
     /// Waits up to `timeout` for a message sent to this client's pid (or to
     /// a name it does not have: a client has no registered names).
     pub fn receive(&mut self, timeout: Duration) -> Result<Option<Message>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let outcome = self.wait(deadline, |control| match control {
             Control::Send { from, message, .. } => Some(Ok(Message::plain(from, message))),
             Control::RegSend { from, message, .. } | Control::AliasSend { from, message, .. } => {

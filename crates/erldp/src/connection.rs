@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::deadline;
 use crate::handshake::Peer;
 use crate::inbox::wakeups;
 use crate::protocol::frame::{self, Incoming, Spread, READ_CHUNK, TICK};
@@ -324,7 +325,7 @@ impl Connection {
     /// socket has not taken by then is copied into the buffer for the
     /// writer thread, as any frame would have been.
     fn send_spread(&self, control: &Control, etf: Option<&[u8]>) -> Result<()> {
-        let deadline = Instant::now() + self.backlog.timeout;
+        let deadline = deadline::after(self.backlog.timeout);
         let mut queue = self.queue.lock();
         loop {
             if queue.closing || self.is_down() {
@@ -452,7 +453,7 @@ impl Connection {
                 ));
                 return Err(self.lost());
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.backlog.timeout);
+            let deadline = *deadline.get_or_insert_with(|| deadline::after(self.backlog.timeout));
             if self.room.wait_until(&mut queue, deadline).timed_out() && queue.unwritten() >= limit
             {
                 return Err(Error::timeout(format!(
@@ -554,7 +555,7 @@ impl Connection {
             self.room.notify_all();
             // Woken the moment the writer is done, so that a short-lived
             // program (one rpc, one send) does not wait out a polling period.
-            let deadline = Instant::now() + flush_timeout;
+            let deadline = deadline::after(flush_timeout);
             while writer && !queue.flushed {
                 if self.room.wait_until(&mut queue, deadline).timed_out() {
                     break;

@@ -45,6 +45,7 @@ mod client;
 mod cluster;
 mod connection;
 mod cookie;
+mod deadline;
 mod dest;
 pub mod elixir;
 pub mod epmd;

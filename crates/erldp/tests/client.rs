@@ -139,3 +139,23 @@ fn connection_errors_name_their_cause() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+/// A timeout as long as `Duration` allows means no deadline, in the
+/// client's connect, its calls and its receive, as in a node's.
+#[test]
+fn timeouts_as_long_as_duration_allows_mean_no_deadline() {
+    let peer = BeamPeer::start();
+    let mut client = Client::builder()
+        .cookie(peer.cookie())
+        .timeout(Duration::MAX)
+        .net_ticktime(Duration::MAX)
+        .connect(peer.node())
+        .expect("client connects");
+    assert_eq!(
+        client
+            .rpc("erlang", "node", vec![], Duration::MAX)
+            .expect("rpc"),
+        Term::atom(peer.node())
+    );
+    assert!(client.ping(Duration::MAX));
+}

@@ -558,3 +558,35 @@ fn a_smaller_beam_node_connecting_while_we_connect_keeps_one_connection_up() {
 fn a_greater_beam_node_connecting_while_we_connect_keeps_one_connection_up() {
     connecting_both_ways_keeps_one_connection_up("zz", "aa");
 }
+
+/// A timeout as long as `Duration` allows (what a binding makes of
+/// `Infinity`) means no deadline: making a deadline of it must not overflow
+/// the clock, in a connect either way, a send written by the sender, a call
+/// and a close.
+#[test]
+fn timeouts_as_long_as_duration_allows_mean_no_deadline() {
+    let (mut peer, node) = peer_and_node_with(|node| {
+        node.setup_timeout(Duration::MAX)
+            .send_timeout(Duration::MAX)
+            .net_ticktime(Duration::MAX)
+    });
+    node.connect(peer.node()).expect("connect");
+    let inbox = node.mailbox(Some("inbox")).expect("mailbox");
+    let us = node.name();
+    peer.eval_ok(&format!(
+        "register(sizer, spawn(fun() -> receive B -> {{inbox, '{us}'}} ! byte_size(B) end end)), ok."
+    ));
+    let big = Term::Binary(vec![7; 1 << 20].into());
+    inbox
+        .send(&("sizer", peer.node()).into(), big)
+        .expect("a send the sender writes");
+    assert_eq!(common::next(&inbox), Term::from(1 << 20));
+    let answer = node
+        .rpc(peer.node(), "erlang", "node", vec![], Duration::MAX)
+        .expect("rpc");
+    assert!(answer.is_atom(peer.node()));
+    assert!(node.disconnect(peer.node()));
+    // BEAM connects to us: our side of the handshake makes a deadline too.
+    assert!(peer.ping(us));
+    node.close();
+}

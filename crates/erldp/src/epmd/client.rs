@@ -12,6 +12,7 @@ use super::{
     ALIVE2_REQ, ALIVE2_RESP, ALIVE2_X_RESP, DEFAULT_PORT, HIGHEST_VERSION, LOWEST_VERSION,
     NAMES_REQ, NODE_TYPE_HIDDEN, NODE_TYPE_NORMAL, PORT2_RESP, PORT_PLEASE2_REQ, PROTOCOL_TCP,
 };
+use crate::deadline;
 use crate::error::{Error, Result};
 use crate::random;
 use crate::transport::{self, Cutoff};
@@ -58,7 +59,7 @@ fn parse_port_setting(text: &str) -> Result<u16> {
 /// `timeout`; [`Error::Connection`] when EPMD answers with something that is
 /// not a `PORT2_RESP`.
 pub fn port_please(host: &str, epmd_port: u16, name: &str, timeout: Duration) -> Result<NodeInfo> {
-    port_please_at(host, None, epmd_port, name, Instant::now() + timeout, None)
+    port_please_at(host, None, epmd_port, name, deadline::after(timeout), None)
 }
 
 /// [`port_please`] at `addrs`, the addresses of `host` already resolved
@@ -131,7 +132,7 @@ pub(crate) fn port_please_at(
 /// answers or the reply is malformed; [`Error::Timeout`] when the listing
 /// takes longer than `timeout`.
 pub fn names(host: &str, epmd_port: u16, timeout: Duration) -> Result<Vec<(String, u16)>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline::after(timeout);
     let epmd = Endpoint {
         host,
         addrs: None,
@@ -161,7 +162,7 @@ pub fn names(host: &str, epmd_port: u16, timeout: Duration) -> Result<Vec<(Strin
 /// It is asked for its names and must give back its own port number, so a
 /// program that merely accepts connections on that port does not count.
 pub fn alive(epmd_port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline::after(timeout);
     let epmd = Endpoint::local(epmd_port);
     let reply = epmd.ask(&[NAMES_REQ], deadline, |stream| {
         let mut header = [0; 4];
@@ -217,7 +218,7 @@ pub fn register(
     timeout: Duration,
 ) -> Result<Registration> {
     check_name(name)?;
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline::after(timeout);
     let epmd = Endpoint::local(epmd_port);
     let info = NodeInfo {
         port: listen_port,

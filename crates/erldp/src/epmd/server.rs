@@ -44,6 +44,7 @@ use super::{
     alive, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP, ALIVE2_X_RESP, DUMP_REQ,
     KILL_REQ, MAX_NAME_CHARS, NAMES_REQ, PORT2_RESP, PORT_PLEASE2_REQ, STOP_REQ,
 };
+use crate::deadline;
 use crate::error::{Error, Result};
 use crate::{random, transport};
 
@@ -417,7 +418,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
 
 fn serve_connection(slot: &ConnectionSlot, mut stream: TcpStream) {
     let shared = &slot.shared;
-    let deadline = Instant::now() + shared.limits.request_timeout;
+    let deadline = deadline::after(shared.limits.request_timeout);
     let request = match read_request(&mut stream, deadline) {
         Ok(request) => request,
         Err(err) => {

@@ -18,6 +18,7 @@ use parking_lot::{Condvar, Mutex};
 use super::LOG;
 use super::{EpmdMode, Node, NodeInner};
 use crate::connection::{Connection, Dispatch};
+use crate::deadline;
 use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
@@ -325,7 +326,7 @@ impl NodeInner {
                     // The attempt ends by its own deadline, one setup
                     // timeout after it began.
                     return attempt
-                        .wait(Instant::now() + self.setup_timeout * 2)
+                        .wait(deadline::after(self.setup_timeout.saturating_mul(2)))
                         .unwrap_or_else(|| Err(Error::timeout(format!("connecting to {peer}"))));
                 }
                 _ => {
@@ -380,7 +381,7 @@ impl NodeInner {
     /// its end: within the setup timeout, it is up or it has failed and
     /// left the table.
     fn establish(self: &Arc<Self>, peer: Atom, attempt: &Arc<Attempt>) -> Result<Arc<Connection>> {
-        let deadline = Instant::now() + self.setup_timeout;
+        let deadline = deadline::after(self.setup_timeout);
         let failure = match self.connect_out(peer, attempt, deadline) {
             Ok((transport, Outcome::Connected(info))) => {
                 return self.install(transport, info, attempt, false, false)
@@ -733,7 +734,7 @@ impl NodeInner {
     /// setup timeout (as `net_setuptime` bounds BEAM's), and installs its
     /// connection.
     fn accept_one(self: &Arc<Self>, tcp: Tcp) {
-        let deadline = Instant::now() + self.setup_timeout;
+        let deadline = deadline::after(self.setup_timeout);
         let cutoff = self.conns.handshaking.watch(self).and_then(|cutoff| {
             cutoff.add(tcp.socket())?;
             Ok(cutoff)

@@ -361,12 +361,14 @@ impl Driver {
             let _ = events.send(Event::Connected { node, ok });
         };
         match self.inner.connect_start(node) {
-            Ok(pending) => pending.on_complete(self.inner.setup_timeout * 2, move |outcome| {
-                if let Err(err) = &outcome {
-                    log::debug!(target: LOG, "global: connecting to {node} failed: {err}");
-                }
-                done(outcome.is_ok());
-            }),
+            Ok(pending) => {
+                pending.on_complete(self.inner.setup_timeout.saturating_mul(2), move |outcome| {
+                    if let Err(err) = &outcome {
+                        log::debug!(target: LOG, "global: connecting to {node} failed: {err}");
+                    }
+                    done(outcome.is_ok());
+                })
+            }
             Err(err) => {
                 log::debug!(target: LOG, "global: cannot connect to {node}: {err}");
                 done(false);
