@@ -122,3 +122,21 @@ test('Node.start with an aborted signal rejects, and the node it started is clos
   const check = `erldp_test:wait_for(fun() -> erl_epmd:port_please("${name}", "${host}") =:= noport end, 10000)`;
   assert.equal(await peer.eval(check), 'true');
 });
+
+test('timeouts of Infinity or more than a Duration holds wait for ever: nothing overflows', async () => {
+  const other = await erldp.Node.start(randomName('js_'), {
+    cookie: peer.cookie,
+    setupTimeout: Infinity,
+    sendTimeout: 1e300,
+  });
+  try {
+    assert.equal(await other.ping(peer.node), 'pong');
+    assert.equal(await other.rpc(peer.node, 'erlang', 'byte_size', [Buffer.alloc(1 << 20)], { timeout: 1e300 }), 1 << 20);
+    const box = other.mailbox();
+    box.send(box.pid, 42);
+    assert.equal((await box.receive({ timeout: 1e300 })).term, 42);
+    box.close();
+  } finally {
+    await other.close();
+  }
+});

@@ -76,6 +76,16 @@ class ErrorsTest < Minitest::Test
     peer.eval!("exit(whereis(slow), kill)")
   end
 
+  def test_timeouts_of_infinity_or_more_than_a_duration_holds_wait_for_ever
+    node = new_node(setup_timeout: Float::INFINITY, send_timeout: 1e30, net_ticktime: 1e19)
+    assert node.connect(peer.node)
+    assert_equal 1 << 20, node.rpc(peer.node, :erlang, :byte_size, ["x" * (1 << 20)], timeout: 1e300)
+    box = node.mailbox
+    box.send_message(box.pid, 42)
+    assert_equal 42, box.receive(timeout: Float::INFINITY).term
+    assert_raises(ArgumentError) { new_node(setup_timeout: Float::NAN) }
+  end
+
   def test_rpc_error_carries_the_remote_term
     node = new_node
     error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :erlang, :binary_to_atom, [42]) }

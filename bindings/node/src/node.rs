@@ -264,13 +264,11 @@ impl Context {
     }
 }
 
-/// A timeout in milliseconds from JavaScript; `Infinity` waits forever.
+/// A timeout in milliseconds from JavaScript (the package refuses what is
+/// not a number over 0); `Infinity`, or more than `Duration` holds, waits
+/// forever.
 pub(crate) fn duration(ms: f64) -> Duration {
-    if ms.is_finite() {
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
-    } else {
-        Duration::MAX
-    }
+    Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
 /// `Node.start` options, validated by the package before they get here.

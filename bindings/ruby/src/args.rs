@@ -55,14 +55,16 @@ pub(crate) fn term(ruby: &Ruby, value: Value) -> Result<Term, Error> {
     from_ruby(ruby, value).map_err(|err| raise(ruby, err))
 }
 
-/// A span given in seconds (Integer or Float).
+/// A span given in seconds (Integer or Float); `Float::INFINITY`, or more
+/// than `Duration` holds, is for ever.
 pub(crate) fn seconds(ruby: &Ruby, seconds: f64, what: &str) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(seconds).map_err(|_| {
-        Error::new(
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(Error::new(
             ruby.exception_arg_error(),
             format!("{what} must be a number of seconds >= 0, not {seconds}"),
-        )
-    })
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// When a wait of `timeout` seconds starting now ends; `None` for no end
