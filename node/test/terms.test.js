@@ -237,6 +237,10 @@ test('anything else is an EENCODE error naming its path', () => {
     [new Map([[sym('k'), NaN]]), '[k]'],
     [[Symbol('local')], '[0]'],
     [new erldp.ImproperList([1], undefined), '[|]'],
+    // Sparse: the length costs JavaScript nothing, and is no size to make room for.
+    [new Array(2 ** 32 - 1), '[0]'],
+    [erldp.tuple(...new Array(5)), '[0]'],
+    [new erldp.ImproperList(new Array(2 ** 32 - 1), []), '[0]'],
   ];
   for (const [value, path] of cases) {
     assert.throws(
@@ -253,6 +257,7 @@ test('encode/decode/format work without a node', () => {
   const bytes = erldp.encode(value);
   assert.equal(bytes[0], 131);
   assert.equal(erldp.format(value), '{ok,<<"hi">>,[1,1180591620717411303424],#{1 => 2.0}}');
+  assert.throws(() => erldp.format(new Array(2 ** 32 - 1)), { code: 'EENCODE', path: '[0]' });
   assert.deepEqual(erldp.decode(bytes, { floats: 'float' }), value);
   assert.deepEqual(erldp.decode(bytes), value, 'an integral float comes back as a Float');
   assert.throws(() => erldp.decode(Buffer.from([131, 200])), { code: 'EDECODE', offset: 1 });

@@ -27,6 +27,11 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// How many steps of a very long error path are shown at each end.
 const PATH_ENDS: usize = 8;
 
+/// The most elements room is made for before an array's elements are read:
+/// a sparse array's length costs JavaScript nothing (`new Array(2 ** 32 - 1)`),
+/// and room for that many terms is more memory than the machine has.
+const PREALLOCATED_MAX: u32 = 1 << 16;
+
 /// The choices API.md leaves to the caller when decoding. The package's
 /// `lib/options.js` sends them as bit flags.
 #[derive(Clone, Copy, Debug, Default)]
@@ -566,7 +571,7 @@ impl Encoder {
         let js = self.js;
         if js.is_array(value)? {
             let children = js.array_len(value)?;
-            let elements = Vec::with_capacity(children as usize);
+            let elements = Vec::with_capacity(children.min(PREALLOCATED_MAX) as usize);
             let container = if js.instance_of(value, registry::get(js, Item::Tuple)?)? {
                 Container::Tuple(elements)
             } else {
@@ -633,7 +638,7 @@ impl Encoder {
                 let len = js.array_len(elements)?;
                 let tail_value = js.named(value, c"tail")?;
                 let container = Container::Improper {
-                    elements: Vec::with_capacity(len as usize + 1),
+                    elements: Vec::with_capacity(len.min(PREALLOCATED_MAX) as usize + 1),
                     tail_value,
                 };
                 return Ok(Entered::Opened(Open {
