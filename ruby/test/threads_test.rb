@@ -75,6 +75,34 @@ class ThreadsTest < Minitest::Test
     assert_nil box.receive(timeout: 0), "the mailbox still works after the interrupt"
   end
 
+  # An interrupt that lands as a message arrives leaves the message queued for the next
+  # receive: the wait ends without taking it. Raced many times, as `Timeout.timeout` races a
+  # message; the receiving thread takes the interrupt only while it blocks, so that whatever
+  # the receive returned is counted.
+  def test_an_interrupted_receive_loses_no_message
+    node = new_node
+    box = node.mailbox
+    received = Queue.new
+    rounds = 300
+    rounds.times do |i|
+      waiting = Thread.new do
+        Thread.handle_interrupt(Poke => :on_blocking) do
+          received << box.receive(timeout: PATIENCE)
+        end
+      rescue Poke
+        nil
+      end
+      Thread.pass until waiting.stop?
+      node.send_message(box.pid, i)
+      waiting.raise(Poke)
+      waiting.join
+    end
+    while (message = box.receive(timeout: 0))
+      received << message
+    end
+    assert_equal (0...rounds).to_a, Array.new(received.size) { received.pop.term }.sort
+  end
+
   def test_thread_raise_interrupts_an_rpc
     node = new_node
     node.connect(peer.node)

@@ -2,6 +2,7 @@
 //! `each_message` and documentation are in `lib/erldp/mailbox.rb`.
 
 use std::mem::ManuallyDrop;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use erldp::Atom;
@@ -66,11 +67,7 @@ impl Mailbox {
             None if fiber::active() => {
                 fiber::receive(ruby, &rb_self.0, deadline)?.map_err(|err| raise(ruby, err))?
             }
-            None => gvl::wait(ruby, deadline, |remaining, cancel| {
-                mailbox.recv_cancellable(remaining, cancel).transpose()
-            })?
-            .transpose()
-            .map_err(|err| raise(ruby, err))?,
+            None => take_when_ready(ruby, mailbox, deadline)?.map_err(|err| raise(ruby, err))?,
         };
         received
             .map(|message| message_to_ruby(ruby, &message))
@@ -162,6 +159,40 @@ impl Mailbox {
         match self.0.name() {
             Some(name) => format!("#<ErlDP::Mailbox {} {}>", name.as_str(), self.0.pid()),
             None => format!("#<ErlDP::Mailbox {}>", self.0.pid()),
+        }
+    }
+}
+
+/// Waits with the GVL released until a message is queued, then takes it
+/// holding the GVL, as the fiber scheduler's receive does: an interrupt
+/// (`Thread#raise`, `Timeout.timeout`) that lands as the wait ends, which
+/// Ruby raises before giving the GVL back, finds the message still queued
+/// for the next receive. Taken without the GVL, it was dropped with the
+/// frames the exception unwound.
+fn take_when_ready(
+    ruby: &Ruby,
+    mailbox: &erldp::Mailbox,
+    deadline: Option<Instant>,
+) -> Result<erldp::Result<Option<erldp::Message>>, Error> {
+    loop {
+        let ready = gvl::wait(ruby, deadline, |remaining, cancel| {
+            let (put, ready) = mpsc::sync_channel(1);
+            mailbox.when_ready(remaining, cancel, move |outcome| {
+                let _ = put.send(outcome);
+            });
+            match ready.recv() {
+                Ok(Ok(true)) => Some(Ok(())),
+                Ok(Err(err)) => Some(Err(err)),
+                // Timed out or cancelled.
+                Ok(Ok(false)) | Err(_) => None,
+            }
+        })?;
+        let taken = mailbox.try_recv();
+        match (ready, taken) {
+            // Another thread took it first: wait on.
+            (Some(Ok(())), Ok(None)) => {}
+            (Some(Err(err)), Ok(None)) => return Ok(Err(err)),
+            (_, taken) => return Ok(taken),
         }
     }
 }
