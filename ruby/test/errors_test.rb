@@ -86,6 +86,15 @@ class ErrorsTest < Minitest::Test
     assert_raises(ArgumentError) { new_node(setup_timeout: Float::NAN) }
   end
 
+  def test_an_option_of_the_wrong_size_or_type_is_named
+    error = assert_raises(RangeError) { new_node(listen_port: 70_000) }
+    assert_match(/\Alisten_port: /, error.message)
+    error = assert_raises(RangeError) { new_node(max_message_size: -1) }
+    assert_match(/\Amax_message_size: /, error.message)
+    error = assert_raises(TypeError) { new_node(epmd_port: "4369") }
+    assert_match(/\Aepmd_port: /, error.message)
+  end
+
   def test_rpc_error_carries_the_remote_term
     node = new_node
     error = assert_raises(ErlDP::RpcError) { node.rpc(peer.node, :erlang, :binary_to_atom, [42]) }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use erldp::tls::TlsOptions;
 use erldp::{Atom, EpmdMode, NodeBuilder, Pending, Term};
 use magnus::{
-    function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol, TryConvert, Value,
+    error::ErrorType, function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Symbol,
+    TryConvert, Value,
 };
 
 use crate::convert::{args_from_ruby, to_ruby};
@@ -210,7 +211,19 @@ impl Node {
     /// of `Node.new`, with its defaults, in one Hash.
     fn start(ruby: &Ruby, name: String, options: RHash) -> Result<Node, Error> {
         fn option<T: TryConvert>(ruby: &Ruby, options: RHash, key: &str) -> Result<T, Error> {
-            options.aref(ruby.to_symbol(key))
+            // A conversion error says what did not fit ("fixnum too big to
+            // convert into `u16`"), not where: it gains the option's name.
+            options
+                .aref(ruby.to_symbol(key))
+                .map_err(|err| match err.error_type() {
+                    ErrorType::Error(class, message) => {
+                        Error::new(*class, format!("{key}: {message}"))
+                    }
+                    ErrorType::Exception(exception) => {
+                        Error::new(exception.exception_class(), format!("{key}: {exception}"))
+                    }
+                    ErrorType::Jump(_) => err,
+                })
         }
         let cookie: Option<String> = option(ruby, options, "cookie")?;
         let hidden: bool = option(ruby, options, "hidden")?;
