@@ -21,6 +21,7 @@
 //! that peer starts a new one.
 
 use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
@@ -144,7 +145,7 @@ impl Lanes {
     fn serve(&self, peer: Atom, batches: Receiver<Batch>) {
         loop {
             match batches.recv_timeout(IDLE) {
-                Ok(batch) => batch.into_iter().for_each(|job| job()),
+                Ok(batch) => run(batch),
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
                     // Batches are sent under this lock, so an empty queue seen
@@ -153,7 +154,7 @@ impl Lanes {
                     match batches.try_recv() {
                         Ok(batch) => {
                             drop(state);
-                            batch.into_iter().for_each(|job| job());
+                            run(batch);
                         }
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                             state.lanes.remove(&peer);
@@ -163,5 +164,13 @@ impl Lanes {
                 }
             }
         }
+    }
+}
+
+/// Runs a batch's jobs in order. A job that panics (the panic hook has
+/// printed why) loses its own answer, not the lane or the jobs after it.
+fn run(batch: Batch) {
+    for job in batch {
+        let _ = panic::catch_unwind(AssertUnwindSafe(job));
     }
 }

@@ -20,6 +20,7 @@
 //! ([`NativeNode::keep_alive`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
@@ -414,7 +415,16 @@ impl Task for Start {
             .builder
             .take()
             .ok_or_else(|| napi::Error::from_reason("the node was started already"))?;
-        Ok(builder.start())
+        // On the libuv pool, where napi-rs catches nothing: a panic would
+        // abort the process.
+        panic::catch_unwind(AssertUnwindSafe(|| builder.start())).map_err(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            napi::Error::from_reason(format!("starting the node panicked: {what}"))
+        })
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<NativeNode> {
