@@ -877,3 +877,165 @@ fn a_handler_that_closes_the_node_returns_and_so_does_the_close() {
         assert!(node.is_closed());
     }
 }
+
+/// A call whose `From` is a process of `caller`'s node, sent to `served` on
+/// `node` from one of our own mailboxes: a call forwarded through another
+/// node, as the served name sees it.
+fn forwarded_call(node: &Node, served: &str, caller: erldp::Pid, tag: &str, request: Term) {
+    let call = Term::Tuple(vec![
+        Term::atom("$gen_call"),
+        Term::Tuple(vec![Term::Pid(caller), Term::atom(tag)]),
+        request,
+    ]);
+    node.send(&Dest::name(served, node.name().as_str()), call)
+        .expect("send the call");
+}
+
+/// The reply to a caller on a node we are not connected to connects
+/// without holding the handler, as BEAM's send connects without holding
+/// the sender: a caller whose node takes long to reach (here one that
+/// accepts and never answers) delays no other caller of a served name that
+/// answers one request at a time.
+#[test]
+fn a_reply_to_a_caller_we_must_connect_to_holds_no_handler() {
+    let (mut peer, node) =
+        common::peer_and_node_with(|node| node.setup_timeout(Duration::from_secs(120)));
+    let _calc = node.serve("calc", calculator).expect("serve");
+    let silent = Silent::start(node.host());
+    forwarded_call(
+        &node,
+        "calc",
+        silent.process(),
+        "silent",
+        "{add, 1, 2}".parse().expect("term"),
+    );
+    let _accepted = silent
+        .listener
+        .accept()
+        .expect("our node connects to the silent caller's node");
+    let us = node.name();
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{calc, '{us}'}}, {{mul, 6, 7}}, 60000).")
+        ),
+        "42",
+        "answered while the reply to the silent node's caller waits for its connection"
+    );
+}
+
+/// A node that EPMD knows and that accepts connections and answers nothing.
+struct Silent {
+    listener: std::net::TcpListener,
+    _registered: erldp::epmd::Registration,
+    name: String,
+}
+
+impl Silent {
+    fn start(host: &str) -> Silent {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let alive = random_name("silent");
+        let registered = erldp::epmd::register(
+            erldp::epmd::DEFAULT_PORT,
+            &alive,
+            listener.local_addr().expect("address").port(),
+            true,
+            T,
+        )
+        .expect("the silent node registers with EPMD");
+        Silent {
+            listener,
+            _registered: registered,
+            name: format!("{alive}@{host}"),
+        }
+    }
+
+    fn process(&self) -> erldp::Pid {
+        common::raw::pid(&self.name, 7)
+    }
+
+    /// Whether someone connected to it (without waiting for anyone).
+    fn reached(&self) -> bool {
+        self.listener.set_nonblocking(true).expect("nonblocking");
+        let reached = self.listener.accept().is_ok();
+        self.listener.set_nonblocking(false).expect("blocking");
+        reached
+    }
+}
+
+/// The connects that replies start are bounded as incoming handshakes are
+/// (`max_pending_handshakes`): past them a reply is dropped, as a message
+/// to a node that cannot be reached is lost, and once one ends another may
+/// start.
+#[test]
+fn connects_to_reach_callers_are_bounded() {
+    let (mut peer, node) = common::peer_and_node_with(|node| {
+        node.setup_timeout(Duration::from_secs(120))
+            .max_pending_handshakes(1)
+    });
+    let _calc = node.serve("calc", calculator).expect("serve");
+    let (first, second, third) = (
+        Silent::start(node.host()),
+        Silent::start(node.host()),
+        Silent::start(node.host()),
+    );
+    let add: Term = "{add, 1, 2}".parse().expect("term");
+    forwarded_call(&node, "calc", first.process(), "first", add.clone());
+    let held = first
+        .listener
+        .accept()
+        .expect("the first caller's node is reached");
+    forwarded_call(&node, "calc", second.process(), "second", add.clone());
+    // Answered after the second call, one at a time: its reply has been
+    // dealt with.
+    let us = node.name();
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{calc, '{us}'}}, {{add, 0, 0}}).")
+        ),
+        "0"
+    );
+    // The first connect ends when its peer goes away, and leaves room for
+    // another once our node has seen it fail: until then a reply to the
+    // third caller is dropped too, so each poll asks again.
+    drop(held);
+    erldp_testkit::eventually("a reply reaches the third caller's node", || {
+        forwarded_call(&node, "calc", third.process(), "third", add.clone());
+        third.reached()
+    });
+    assert!(
+        !second.reached(),
+        "the second reply came while the first connect ran, and was dropped"
+    );
+}
+
+/// And the reply reaches the caller once connected: a process of a second
+/// BEAM node that has never talked to us.
+#[test]
+fn a_reply_reaches_a_caller_on_a_node_not_yet_connected() {
+    let mut other = BeamPeer::start();
+    let node = node_for(&other);
+    let _calc = node.serve("calc", calculator).expect("serve");
+    let pid_etf = other.eval_ok("binary:encode_hex(term_to_binary(erldp_test:collect(caller))).");
+    let pid_etf = common::from_hex(pid_etf.trim_matches(|c| c == '<' || c == '>' || c == '"'));
+    let caller = erldp::term::decode(&pid_etf)
+        .expect("a pid")
+        .as_pid()
+        .expect("a pid");
+    assert!(
+        node.nodes().is_empty(),
+        "not connected to the caller's node"
+    );
+    forwarded_call(
+        &node,
+        "calc",
+        caller,
+        "forwarded",
+        "{add, 2, 3}".parse().expect("term"),
+    );
+    assert_eq!(
+        other.eval_ok("erldp_test:collected(caller, 1, 10000)."),
+        "[{forwarded,5}]"
+    );
+}

@@ -180,7 +180,10 @@ impl NodeBuilder {
     /// How many incoming handshakes may be under way at once (default
     /// [`DEFAULT_MAX_PENDING_HANDSHAKES`](crate::limits::DEFAULT_MAX_PENDING_HANDSHAKES), 64). Each has a thread and a
     /// socket for at most the setup timeout; a connection that arrives
-    /// while this many are under way is closed at once.
+    /// while this many are under way is closed at once. As many connects
+    /// again, counted apart, may run to reach callers that a served name
+    /// answers on nodes we are not connected to (calls forwarded through
+    /// another node); a reply past them is not sent.
     pub fn max_pending_handshakes(mut self, handshakes: usize) -> Self {
         self.max_pending_handshakes = handshakes;
         self

@@ -44,6 +44,9 @@ pub(super) struct Connections {
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
+    /// Connects under way that [`send_connecting`](NodeInner::send_connecting)
+    /// started, each on a thread of its own.
+    reply_connects: AtomicUsize,
     /// The sockets of connects and handshakes under way (see [`Handshaking`]).
     handshaking: Handshaking,
     /// Peers whose incoming handshake was admitted `ok` while we had no
@@ -863,6 +866,62 @@ impl NodeInner {
             Some(Entry::Up(conn)) => Some(Arc::clone(conn)),
             _ => None,
         }
+    }
+
+    /// Sends `control` to `node`, connecting first without waiting for it
+    /// when there is no connection, as BEAM's send connects without holding
+    /// the sender: for the reply to a call whose caller is on a node we are
+    /// not connected to (a call forwarded through another node), which must
+    /// not hold a served name's handler for up to the setup time. Any peer
+    /// may name such a caller on any node, so at most
+    /// `max_pending_handshakes` of these connects run at once; a reply past
+    /// them is not sent, as a message to a node that cannot be reached is
+    /// lost.
+    pub(super) fn send_connecting(self: &Arc<Self>, node: Atom, control: Control) -> Result<()> {
+        if let Some(conn) = self.live_connection(node) {
+            return conn.send_awaited(&control);
+        }
+        let connects = &self.conns.reply_connects;
+        if connects
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                (running < self.max_pending_handshakes).then_some(running + 1)
+            })
+            .is_err()
+        {
+            return Err(Error::connection(
+                node,
+                format!(
+                    "{} connects to reach callers are under way (max_pending_handshakes)",
+                    self.max_pending_handshakes
+                ),
+            ));
+        }
+        let pending = match self.connect_start(node) {
+            Ok(pending) => pending,
+            Err(err) => {
+                connects.fetch_sub(1, Ordering::AcqRel);
+                return Err(err);
+            }
+        };
+        let inner = Arc::downgrade(self);
+        // The attempt ends by its own deadline, the setup time.
+        pending.on_complete(Duration::MAX, move |connected| {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            inner.conns.reply_connects.fetch_sub(1, Ordering::AcqRel);
+            let sent = connected.and_then(|()| {
+                if inner.send_noconnect(node, &control) {
+                    Ok(())
+                } else {
+                    Err(Error::connection(node, "the connection went down at once"))
+                }
+            });
+            if let Err(err) = sent {
+                log::debug!(target: LOG, "{} to {node} not sent: {err}", control.kind());
+            }
+        });
+        Ok(())
     }
 
     /// Sends a control message only if a connection is up, as Erlang sends

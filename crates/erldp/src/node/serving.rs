@@ -561,8 +561,7 @@ impl NodeInner {
             if dest.node() == self.name() {
                 return self.send_from(sender, &dest, message);
             }
-            let reply = requests::send(sender, &dest, message)?;
-            self.connection(dest.node())?.send_awaited(&reply)
+            self.send_connecting(dest.node(), requests::send(sender, &dest, message)?)
         });
         if let Err(err) = sent {
             log::debug!(target: LOG, "reply to {from:.TERM_TEXT_IN_ERRORS$} not sent: {err}");
