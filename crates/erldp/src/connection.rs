@@ -602,7 +602,6 @@ impl Connection {
                 std::mem::swap(&mut queue.buf, &mut local);
                 queue.start_writing(local.len());
             }
-            self.room.notify_all();
             // An empty batch: a sender's direct write left data above the socket (TLS).
             let written = if local.is_empty() {
                 self.transport.flush()
