@@ -1010,12 +1010,16 @@ fn connects_to_reach_callers_are_bounded() {
     );
 }
 
-/// And the reply reaches the caller once connected: a process of a second
+/// And the replies reach the caller once connected, in the order they
+/// were sent, however many wait for the one connect: a process of a second
 /// BEAM node that has never talked to us.
 #[test]
-fn a_reply_reaches_a_caller_on_a_node_not_yet_connected() {
+fn replies_reach_a_caller_on_a_node_not_yet_connected_in_order() {
     let mut other = BeamPeer::start();
-    let node = node_for(&other);
+    let node = common::builder_for(&other)
+        .max_pending_handshakes(1)
+        .start()
+        .expect("node");
     let _calc = node.serve("calc", calculator).expect("serve");
     let pid_etf = other.eval_ok("binary:encode_hex(term_to_binary(erldp_test:collect(caller))).");
     let pid_etf = common::from_hex(pid_etf.trim_matches(|c| c == '<' || c == '>' || c == '"'));
@@ -1027,15 +1031,17 @@ fn a_reply_reaches_a_caller_on_a_node_not_yet_connected() {
         node.nodes().is_empty(),
         "not connected to the caller's node"
     );
-    forwarded_call(
-        &node,
-        "calc",
-        caller,
-        "forwarded",
-        "{add, 2, 3}".parse().expect("term"),
-    );
+    for n in 1..=5 {
+        forwarded_call(
+            &node,
+            "calc",
+            caller,
+            &format!("call{n}"),
+            format!("{{add, {n}, 0}}").parse().expect("term"),
+        );
+    }
     assert_eq!(
-        other.eval_ok("erldp_test:collected(caller, 1, 10000)."),
-        "[{forwarded,5}]"
+        other.eval_ok("erldp_test:collected(caller, 5, 10000)."),
+        "[{call1,1},{call2,2},{call3,3},{call4,4},{call5,5}]"
     );
 }

@@ -183,7 +183,8 @@ impl NodeBuilder {
     /// while this many are under way is closed at once. As many connects
     /// again, counted apart, may run to reach callers that a served name
     /// answers on nodes we are not connected to (calls forwarded through
-    /// another node); a reply past them is not sent.
+    /// another node), each with up to 1,024 replies waiting for it; a reply
+    /// past them is not sent.
     pub fn max_pending_handshakes(mut self, handshakes: usize) -> Self {
         self.max_pending_handshakes = handshakes;
         self

@@ -29,6 +29,9 @@ use crate::{Error, Result};
 /// How long [`NodeInner::disconnect`] lets a connection write what is
 /// queued before it closes.
 const DISCONNECT_FLUSH: Duration = Duration::from_millis(500);
+/// How many replies may wait for one connect that
+/// [`send_connecting`](NodeInner::send_connecting) started.
+const MAX_WAITING_REPLIES: usize = 1024;
 
 /// The connection table and what we know of peers' addresses.
 ///
@@ -44,9 +47,10 @@ pub(super) struct Connections {
     addresses: Mutex<HashMap<Atom, SocketAddr>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
-    /// Connects under way that [`send_connecting`](NodeInner::send_connecting)
-    /// started, each on a thread of its own.
-    reply_connects: AtomicUsize,
+    /// The replies that wait, in the order they were sent, for the connect
+    /// [`send_connecting`](NodeInner::send_connecting) started to their
+    /// node: one entry per connect under way.
+    waiting_replies: Mutex<HashMap<Atom, Vec<Control>>>,
     /// The sockets of connects and handshakes under way (see [`Handshaking`]).
     handshaking: Handshaking,
     /// Peers whose incoming handshake was admitted `ok` while we had no
@@ -872,56 +876,77 @@ impl NodeInner {
     /// when there is no connection, as BEAM's send connects without holding
     /// the sender: for the reply to a call whose caller is on a node we are
     /// not connected to (a call forwarded through another node), which must
-    /// not hold a served name's handler for up to the setup time. Any peer
-    /// may name such a caller on any node, so at most
-    /// `max_pending_handshakes` of these connects run at once; a reply past
-    /// them is not sent, as a message to a node that cannot be reached is
-    /// lost.
+    /// not hold a served name's handler for up to the setup time. Replies
+    /// to a node wait for its connect in order, and go out before any sent
+    /// after them. Any peer may name such a caller on any node, so at most
+    /// `max_pending_handshakes` of these connects run at once, each with at
+    /// most [`MAX_WAITING_REPLIES`] waiting for it; a reply past them is
+    /// not sent, as a message to a node that cannot be reached is lost.
     pub(super) fn send_connecting(self: &Arc<Self>, node: Atom, control: Control) -> Result<()> {
-        if let Some(conn) = self.live_connection(node) {
-            return conn.send_awaited(&control);
-        }
-        let connects = &self.conns.reply_connects;
-        if connects
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
-                (running < self.max_pending_handshakes).then_some(running + 1)
-            })
-            .is_err()
-        {
-            return Err(Error::connection(
-                node,
-                format!(
-                    "{} connects to reach callers are under way (max_pending_handshakes)",
-                    self.max_pending_handshakes
-                ),
-            ));
-        }
+        let conn = {
+            let mut waiting = self.conns.waiting_replies.lock();
+            if let Some(replies) = waiting.get_mut(&node) {
+                return push_reply(replies, node, control);
+            }
+            // With no replies waiting, any that did have gone out.
+            match self.live_connection(node).filter(|conn| !conn.is_down()) {
+                Some(conn) => conn,
+                None => {
+                    if waiting.len() >= self.max_pending_handshakes {
+                        return Err(Error::connection(
+                            node,
+                            format!(
+                                "{} connects to reach callers are under way (max_pending_handshakes)",
+                                self.max_pending_handshakes
+                            ),
+                        ));
+                    }
+                    waiting.insert(node, vec![control]);
+                    drop(waiting);
+                    return self.connect_for_replies(node);
+                }
+            }
+        };
+        conn.send_awaited(&control)
+    }
+
+    /// Starts the connect that the replies waiting for `node` wait for.
+    fn connect_for_replies(self: &Arc<Self>, node: Atom) -> Result<()> {
         let pending = match self.connect_start(node) {
             Ok(pending) => pending,
             Err(err) => {
-                connects.fetch_sub(1, Ordering::AcqRel);
+                self.conns.waiting_replies.lock().remove(&node);
                 return Err(err);
             }
         };
         let inner = Arc::downgrade(self);
         // The attempt ends by its own deadline, the setup time.
         pending.on_complete(Duration::MAX, move |connected| {
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            inner.conns.reply_connects.fetch_sub(1, Ordering::AcqRel);
-            let sent = connected.and_then(|()| {
-                if inner.send_noconnect(node, &control) {
-                    Ok(())
-                } else {
-                    Err(Error::connection(node, "the connection went down at once"))
-                }
-            });
-            if let Err(err) = sent {
-                log::debug!(target: LOG, "{} to {node} not sent: {err}", control.kind());
+            if let Some(inner) = inner.upgrade() {
+                inner.send_waiting_replies(node, connected);
             }
         });
         Ok(())
+    }
+
+    /// Sends the replies that waited for the connect to `node`, once it
+    /// ended. Under the lock that a later reply checks first, so that none
+    /// overtakes them; sending never waits (see [`send_noconnect`](Self::send_noconnect)).
+    fn send_waiting_replies(&self, node: Atom, connected: Result<()>) {
+        let mut waiting = self.conns.waiting_replies.lock();
+        let replies = waiting.remove(&node).unwrap_or_default();
+        let sent = connected.and_then(|()| {
+            for reply in &replies {
+                if !self.send_noconnect(node, reply) {
+                    return Err(Error::connection(node, "the connection went down at once"));
+                }
+            }
+            Ok(())
+        });
+        drop(waiting);
+        if let Err(err) = sent {
+            log::debug!(target: LOG, "{} replies to {node} not sent: {err}", replies.len());
+        }
     }
 
     /// Sends a control message only if a connection is up, as Erlang sends
@@ -985,4 +1010,17 @@ impl NodeInner {
         }
         self.conns.handshaking.cut_all();
     }
+}
+
+/// Queues a reply behind others that wait for the same connect, up to
+/// [`MAX_WAITING_REPLIES`].
+fn push_reply(replies: &mut Vec<Control>, node: Atom, control: Control) -> Result<()> {
+    if replies.len() >= MAX_WAITING_REPLIES {
+        return Err(Error::connection(
+            node,
+            format!("{MAX_WAITING_REPLIES} replies wait for the connect to it already"),
+        ));
+    }
+    replies.push(control);
+    Ok(())
 }
