@@ -10,7 +10,7 @@
 //! and pg's) have a forwarding queue instead: every message goes straight
 //! to the code that runs them, with the node whose connection carried it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,10 @@ struct Waiters {
     receivers: VecDeque<(u64, Receiver)>,
     watchers: Vec<(u64, Watcher)>,
     next_id: u64,
+    /// The timer entry of each wait with a timeout, dropped when the wait
+    /// ends otherwise: a loop receiving with a timeout would leave one on
+    /// the node's timer per message, for as long as the timeout.
+    timeouts: HashMap<u64, (Arc<Timer>, u64)>,
 }
 
 impl Waiters {
@@ -75,6 +79,11 @@ impl Waiters {
             Waiting::Watch(watcher) => self.watchers.push((id, watcher)),
         }
         id
+    }
+
+    /// Whether callback `id` still waits.
+    fn waits(&self, id: u64) -> bool {
+        self.receivers.iter().any(|(r, _)| *r == id) || self.watchers.iter().any(|(w, _)| *w == id)
     }
 
     /// Takes callback `id` off, if it still waits.
@@ -90,6 +99,23 @@ impl Waiters {
         let receivers = self.receivers.drain(..).map(|(_, r)| Waiting::Receive(r));
         let watchers = self.watchers.drain(..).map(|(_, w)| Waiting::Watch(w));
         receivers.chain(watchers).collect()
+    }
+
+    /// The timer entries of the waits `ids`, which have ended: for
+    /// [`cancel_timeouts`], once the queue's lock is released.
+    fn ended(&mut self, ids: impl IntoIterator<Item = u64>) -> Vec<(Arc<Timer>, u64)> {
+        if self.timeouts.is_empty() {
+            return Vec::new();
+        }
+        ids.into_iter()
+            .filter_map(|id| self.timeouts.remove(&id))
+            .collect()
+    }
+}
+
+fn cancel_timeouts(timeouts: Vec<(Arc<Timer>, u64)>) {
+    for (timer, entry) in timeouts {
+        timer.cancel(entry);
     }
 }
 
@@ -187,14 +213,18 @@ impl Inbox {
             state.dropped += 1;
             return;
         }
-        if let Some((_, receiver)) = state.waiters.receivers.pop_front() {
+        if let Some((id, receiver)) = state.waiters.receivers.pop_front() {
+            let timeouts = state.waiters.ended([id]);
             drop(state);
+            cancel_timeouts(timeouts);
             receiver(Ok(Some(message)));
             return;
         }
         state.messages.push_back(message);
         let watchers = std::mem::take(&mut state.waiters.watchers);
+        let timeouts = state.waiters.ended(watchers.iter().map(|(id, _)| *id));
         drop(state);
+        cancel_timeouts(timeouts);
         for (_, watcher) in watchers {
             watcher(Ok(true));
         }
@@ -208,11 +238,13 @@ impl Inbox {
     }
 
     pub(crate) fn close(&self) {
-        let waiting: Vec<Waiting> = {
+        let (waiting, timeouts) = {
             let mut state = self.state.lock();
             state.closed = true;
-            state.waiters.drain()
+            let timeouts = std::mem::take(&mut state.waiters.timeouts);
+            (state.waiters.drain(), timeouts.into_values().collect())
         };
+        cancel_timeouts(timeouts);
         self.arrived.notify_all();
         for waiting in waiting {
             waiting.closed();
@@ -304,7 +336,18 @@ impl Inbox {
             }
         };
         if let Some(deadline) = Instant::now().checked_add(timeout) {
-            timer.schedule(deadline, give_up.clone());
+            let entry = timer.schedule(deadline, give_up.clone());
+            let mut state = self.state.lock();
+            if state.waiters.waits(id) {
+                state
+                    .waiters
+                    .timeouts
+                    .insert(id, (Arc::clone(timer), entry));
+            } else {
+                // Ended already, before its timeout was known.
+                drop(state);
+                timer.cancel(entry);
+            }
         }
         if let Some(cancel) = cancel {
             cancel.arm_async(Arc::new(give_up));
@@ -313,7 +356,12 @@ impl Inbox {
 
     /// Ends the wait of callback `id`, if it still waits.
     fn give_up(&self, id: u64) {
-        let waiting = self.state.lock().waiters.remove(id);
+        let (waiting, timeouts) = {
+            let mut state = self.state.lock();
+            let waiting = state.waiters.remove(id);
+            (waiting, state.waiters.ended([id]))
+        };
+        cancel_timeouts(timeouts);
         if let Some(waiting) = waiting {
             waiting.give_up();
         }
@@ -407,6 +455,28 @@ mod tests {
         Waiting::Watch(Box::new(move |r| {
             tx.send(r.map_err(|e| e.to_string())).expect("send")
         }))
+    }
+
+    /// A receive loop with a timeout leaves nothing on the node's timer for
+    /// the messages that ended its waits: before, each wait's entry stayed
+    /// for its whole timeout.
+    #[test]
+    fn waits_that_messages_end_leave_nothing_on_the_timer() {
+        let (inbox, timer) = (Inbox::new(), Timer::new());
+        let (tx, rx) = mpsc::channel();
+        let (watched, seen) = mpsc::channel();
+        for n in 0..1000 {
+            inbox.wait_async(receiver(&tx), Duration::from_secs(3600), &timer, None);
+            inbox.push(message(n));
+            assert_eq!(rx.recv().expect("received"), Ok(Some(Term::from(n))));
+            inbox.wait_async(watcher(&watched), Duration::from_secs(3600), &timer, None);
+            inbox.push(message(n));
+            assert_eq!(seen.recv().expect("told"), Ok(true));
+            inbox.recv(Some(Instant::now()), None).expect("taken");
+        }
+        let (actions, heap) = timer.held();
+        assert_eq!(actions, 0, "timeouts of waits that ended");
+        assert!(heap <= 64, "{heap} heap entries of dropped timeouts");
     }
 
     #[test]

@@ -556,7 +556,23 @@ impl Timer {
 
     /// Drops a scheduled action that has not run yet.
     pub(crate) fn cancel(&self, id: u64) {
-        self.state.lock().actions.remove(&id);
+        let mut state = self.state.lock();
+        if state.actions.remove(&id).is_some() {
+            // The heap keeps the entries of dropped actions until they are
+            // due: when they are most of it, it is rebuilt without them, so
+            // that many short waits with long timeouts do not pile up.
+            let TimerState { heap, actions, .. } = &mut *state;
+            if heap.len() > 64 && heap.len() > 2 * actions.len() {
+                heap.retain(|std::cmp::Reverse((_, id))| actions.contains_key(id));
+            }
+        }
+    }
+
+    /// How many actions wait, and how many entries the heap holds.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.actions.len(), state.heap.len())
     }
 
     /// Runs every pending action now and refuses new delays: used when the
