@@ -418,12 +418,10 @@ impl Task for Start {
         // On the libuv pool, where napi-rs catches nothing: a panic would
         // abort the process.
         panic::catch_unwind(AssertUnwindSafe(|| builder.start())).map_err(|payload| {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|text| text.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            napi::Error::from_reason(format!("starting the node panicked: {what}"))
+            napi::Error::from_reason(format!(
+                "starting the node panicked: {}",
+                panic_text(&*payload)
+            ))
         })
     }
 
@@ -747,7 +745,16 @@ impl NativeNode {
         );
         let cancel = reply.cancellable(id, cancellable);
         self.cx.run(peer, move || {
-            settle_request(start(&node), timeout, cancel, reply, id, options);
+            // A panic is caught by the lane, which would leave the promise
+            // unsettled (and a timed one holding the process open).
+            let started =
+                panic::catch_unwind(AssertUnwindSafe(|| start(&node))).unwrap_or_else(|payload| {
+                    Err(erldp::Error::Io(std::io::Error::other(format!(
+                        "the request panicked: {}",
+                        panic_text(&*payload)
+                    ))))
+                });
+            settle_request(started, timeout, cancel, reply, id, options);
         });
     }
 
@@ -758,6 +765,15 @@ impl NativeNode {
             Ok(())
         }
     }
+}
+
+/// What a caught panic said.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 /// Settles request `id` with the answer of an rpc or call once it comes (or
