@@ -687,7 +687,8 @@ erldp_status erldp_whereis_global(const erldp_node *node, const char *name, erld
 
 /**
  * Sends `msg` (ETF) from `mailbox` to the process registered globally as
- * `name` (`global:send/2`); `ERLDP_ERR_ARG` when there is none.
+ * `name` (`global:send/2`); `ERLDP_ERR_ARG` when there is none, or when
+ * `name` is not 1 to 255 characters.
  */
 erldp_status erldp_send_global(const erldp_mailbox *mailbox,
                                const char *name,
@@ -697,7 +698,8 @@ erldp_status erldp_send_global(const erldp_mailbox *mailbox,
 /**
  * `gen_server:call({global, Name}, Request, Timeout)`; otherwise as
  * `erldp_call`. No process under the name is `ERLDP_ERR_RPC` (class `exit`,
- * reason `noproc`), as for `gen_server:call`.
+ * reason `noproc`), as for `gen_server:call`; a `name` that is not 1 to 255
+ * characters is `ERLDP_ERR_ARG`.
  */
 erldp_status erldp_call_global(const erldp_node *node,
                                const char *name,
@@ -709,7 +711,8 @@ erldp_status erldp_call_global(const erldp_node *node,
 /**
  * Monitors the process registered globally as `name` (the name is
  * resolved now, as `gen_server` does): as `erldp_monitor`.
- * `ERLDP_ERR_ARG` when no process holds the name.
+ * `ERLDP_ERR_ARG` when no process holds the name, or when it is not 1 to
+ * 255 characters.
  */
 erldp_status erldp_monitor_global(const erldp_mailbox *mailbox, const char *name, erldp_buf **out);
 

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use erldp::{Dest, Term, DEFAULT_SCOPE};
+use erldp::{Atom, Dest, Term, DEFAULT_SCOPE};
 
 use crate::buf::erldp_buf;
 use crate::ffi;
@@ -11,8 +11,9 @@ use crate::mailbox::{self, erldp_mailbox};
 use crate::node::{self, erldp_node};
 use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
 
-/// A global name: an atom, given as a string.
-unsafe fn global_name(name: *const c_char) -> Outcome<Term> {
+/// A global name: an atom, given as a string, checked before it becomes
+/// one (an atom stays in the table for good).
+unsafe fn global_name(name: *const c_char) -> Outcome<Atom> {
     // SAFETY: forwarded from the caller.
     let name = unsafe { ffi::str(name, "name") }?;
     if name.is_empty() || name.chars().count() > erldp::term::MAX_ATOM_CHARS {
@@ -20,7 +21,7 @@ unsafe fn global_name(name: *const c_char) -> Outcome<Term> {
             "{name:?} is not a global name (1 to 255 characters)"
         )));
     }
-    Ok(Term::atom(name))
+    Ok(Atom::new(name))
 }
 
 /// The scope and group of a pg call: `scope` NULL for `pg`, the scope BEAM
@@ -51,7 +52,7 @@ pub unsafe extern "C" fn erldp_register_global(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { ffi::handle(node) }?;
-        let name = unsafe { global_name(name) }?;
+        let name = Term::Atom(unsafe { global_name(name) }?);
         let mailbox = unsafe { ffi::handle(mailbox) }?;
         let registered = unsafe { ffi::out(registered, "registered") }?;
         ffi::write(registered, node.node.register_global(&name, mailbox.pid())?);
@@ -69,7 +70,7 @@ pub unsafe extern "C" fn erldp_unregister_global(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { ffi::handle(node) }?;
-        let name = unsafe { global_name(name) }?;
+        let name = Term::Atom(unsafe { global_name(name) }?);
         node.node.unregister_global(&name)?;
         Ok(())
     })
@@ -88,7 +89,7 @@ pub unsafe extern "C" fn erldp_whereis_global(
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { ffi::handle(node) }?;
-        let name = unsafe { global_name(name) }?;
+        let name = Term::Atom(unsafe { global_name(name) }?);
         let out = unsafe { ffi::out(out, "out") }?;
         let pid = node.node.whereis_global(&name)?.ok_or_else(|| {
             not_found(
@@ -102,7 +103,8 @@ pub unsafe extern "C" fn erldp_whereis_global(
 }
 
 /// Sends `msg` (ETF) from `mailbox` to the process registered globally as
-/// `name` (`global:send/2`); `ERLDP_ERR_ARG` when there is none.
+/// `name` (`global:send/2`); `ERLDP_ERR_ARG` when there is none, or when
+/// `name` is not 1 to 255 characters.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_send_global(
     mailbox: *const erldp_mailbox,
@@ -111,13 +113,14 @@ pub unsafe extern "C" fn erldp_send_global(
     msg_len: usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let dest = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    let dest = || Ok(Dest::Global(unsafe { global_name(name) }?));
     unsafe { mailbox::send_to(mailbox, dest, msg, msg_len) }
 }
 
 /// `gen_server:call({global, Name}, Request, Timeout)`; otherwise as
 /// `erldp_call`. No process under the name is `ERLDP_ERR_RPC` (class `exit`,
-/// reason `noproc`), as for `gen_server:call`.
+/// reason `noproc`), as for `gen_server:call`; a `name` that is not 1 to 255
+/// characters is `ERLDP_ERR_ARG`.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_call_global(
     node: *const erldp_node,
@@ -128,13 +131,14 @@ pub unsafe extern "C" fn erldp_call_global(
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let dest = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    let dest = || Ok(Dest::Global(unsafe { global_name(name) }?));
     unsafe { node::call_to(node, dest, request, request_len, timeout_ms, out) }
 }
 
 /// Monitors the process registered globally as `name` (the name is
 /// resolved now, as `gen_server` does): as `erldp_monitor`.
-/// `ERLDP_ERR_ARG` when no process holds the name.
+/// `ERLDP_ERR_ARG` when no process holds the name, or when it is not 1 to
+/// 255 characters.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_monitor_global(
     mailbox: *const erldp_mailbox,
@@ -142,7 +146,7 @@ pub unsafe extern "C" fn erldp_monitor_global(
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let target = || Ok(Dest::global(unsafe { ffi::str(name, "name") }?));
+    let target = || Ok(Dest::Global(unsafe { global_name(name) }?));
     unsafe { mailbox::monitor_to(mailbox, target, out) }
 }
 

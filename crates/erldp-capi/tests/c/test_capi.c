@@ -1495,6 +1495,20 @@ static void test_cluster(void) {
     EXPECT(ERLDP_ERR_RPC, erldp_call_global(node, "c_nobody", erldp_buf_data(request),
                                             erldp_buf_len(request), WAIT_MS, &reply));
     LAST_ERROR_MENTIONS("noproc");
+    /* A name that cannot be an atom is refused, as erldp_register_global refuses it, before it
+       becomes one: an atom stays in the table for good. */
+    char long_name[300];
+    memset(long_name, 'g', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    EXPECT(ERLDP_ERR_ARG, erldp_call_global(node, long_name, erldp_buf_data(request),
+                                            erldp_buf_len(request), WAIT_MS, &reply));
+    LAST_ERROR_MENTIONS("1 to 255 characters");
+    EXPECT(ERLDP_ERR_ARG,
+           erldp_send_global(other, long_name, erldp_buf_data(request), erldp_buf_len(request)));
+    LAST_ERROR_MENTIONS("1 to 255 characters");
+    erldp_buf *unused = NULL;
+    EXPECT(ERLDP_ERR_ARG, erldp_monitor_global(other, long_name, &unused));
+    LAST_ERROR_MENTIONS("1 to 255 characters");
     erldp_buf_free(request);
     erldp_buf *mon = NULL;
     OK(erldp_monitor_global(other, "c_srv", &mon));
