@@ -237,7 +237,9 @@ impl NodeBuilder {
     /// they are queued past it, up to as much again, and one more ends that
     /// connection, so that a peer that keeps asking and reads nothing
     /// cannot stall the thread that reads from it or make its queue grow
-    /// without bound.
+    /// without bound. The queue counts what waits behind the batch the
+    /// connection's writer took: a peer that reads a little now and then
+    /// can make a connection hold up to four times this.
     pub fn send_queue_limit(mut self, bytes: usize) -> Self {
         self.send_queue_limit = bytes.max(1);
         self
