@@ -252,6 +252,13 @@ test('anything else is an EENCODE error naming its path', () => {
   box.close();
 });
 
+test('a name longer than an atom is refused before it becomes one', async () => {
+  const long = 'm'.repeat(300);
+  await assert.rejects(node.rpc(peer.node, long, 'f', []), { code: 'EINVAL', message: /a name has at most 255 characters, this one 300/ });
+  await assert.rejects(node.rpc(peer.node, 'erlang', Symbol.for(long), []), { code: 'EINVAL' });
+  assert.equal((await node.rpc(peer.node, 'erlang', 'atom_to_list', [Symbol.for('a'.repeat(255))])).length, 255);
+});
+
 test('encode/decode/format work without a node', () => {
   const value = erldp.tuple(sym('ok'), 'hi', [1, 2n ** 70n], new Map([[1, erldp.float(2)]]));
   const bytes = erldp.encode(value);

@@ -86,6 +86,15 @@ class ErrorsTest < Minitest::Test
     assert_raises(ArgumentError) { new_node(setup_timeout: Float::NAN) }
   end
 
+  def test_a_name_longer_than_an_atom_is_refused_naming_it
+    node = new_node
+    error = assert_raises(ArgumentError) { node.rpc(peer.node, :"#{"m" * 300}", :f, []) }
+    assert_match(/\Athe module is longer than an atom may be/, error.message)
+    error = assert_raises(ArgumentError) { ErlDP::Global["g" * 256] }
+    assert_match(/\Athe global name /, error.message)
+    assert_equal :ok, ErlDP::Global["g" * 255].then { :ok }
+  end
+
   def test_an_option_of_the_wrong_size_or_type_is_named
     error = assert_raises(RangeError) { new_node(listen_port: 70_000) }
     assert_match(/\Alisten_port: /, error.message)

@@ -413,14 +413,28 @@ pub(crate) fn dest_from_term(js: Js, term: Term) -> Result<Dest> {
 /// The text of a name given as a string or a symbol (node, module,
 /// function and registered names).
 pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
-    match js.kind(value)? {
-        Kind::String => js.get_string(value),
-        Kind::Symbol => Encoder::new(js).symbol_text(value),
-        _ => Err(error::invalid_argument(
+    let name = match js.kind(value)? {
+        Kind::String => js.get_string(value)?,
+        Kind::Symbol => Encoder::new(js).symbol_text(value)?,
+        _ => {
+            return Err(error::invalid_argument(
+                js,
+                "a name must be a string or a symbol",
+            ))
+        }
+    };
+    // Every name becomes an atom, which stays in the table for good: one
+    // BEAM could not make is refused before it is made.
+    if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
+        return Err(error::invalid_argument(
             js,
-            "a name must be a string or a symbol",
-        )),
+            format!(
+                "a name has at most {MAX_ATOM_CHARS} characters, this one {}",
+                name.chars().count()
+            ),
+        ));
     }
+    Ok(name)
 }
 
 /// One step on the way from the root value to the one that failed.

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Dest, Term};
 use magnus::{Error, RString, RTypedData, Ruby, Symbol, Value};
 
@@ -11,19 +12,32 @@ use crate::global::Global;
 
 /// A node, module, function or registered name given as a Symbol or String.
 pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Error> {
-    if let Some(symbol) = Symbol::from_value(value) {
-        return Ok(symbol.name()?.into_owned());
+    let name = if let Some(symbol) = Symbol::from_value(value) {
+        symbol.name()?.into_owned()
+    } else if let Some(string) = RString::from_value(value) {
+        string.to_string()?
+    } else {
+        return Err(not_a_name(ruby, value, what));
+    };
+    // Every name becomes an atom, which stays in the table for good: one
+    // BEAM could not make is refused before it is made.
+    if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("the {what} is longer than an atom may be ({MAX_ATOM_CHARS} characters)"),
+        ));
     }
-    if let Some(string) = RString::from_value(value) {
-        return string.to_string();
-    }
-    Err(Error::new(
+    Ok(name)
+}
+
+fn not_a_name(ruby: &Ruby, value: Value, what: &str) -> Error {
+    Error::new(
         ruby.exception_type_error(),
         format!(
             "the {what} must be a Symbol or a String, not {}",
             short_inspect(value)
         ),
-    ))
+    )
 }
 
 /// A destination: a Pid, a Ref (an alias), `[name, node]`, each of the

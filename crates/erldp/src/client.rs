@@ -324,7 +324,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<Term> {
         let deadline = deadline::after(timeout);
-        let (module, function) = (Atom::new(module), Atom::new(function));
+        let (module, function) = (
+            Atom::named(module, "module")?,
+            Atom::named(function, "function")?,
+        );
         let err = match self.rpc_until(module, function, args, deadline, timeout) {
             Err(err) => err,
             done => return done,

@@ -372,3 +372,38 @@ fn closing_the_node_fails_pending_calls() {
     ));
     assert!(matches!(node.mailbox(None), Err(Error::Closed)));
 }
+
+/// A module or function name BEAM could not make an atom of is refused
+/// before it becomes one of ours, which would stay in the table for good,
+/// and before any connect: by a node and by a client alike.
+#[test]
+fn a_name_longer_than_an_atom_is_refused_before_it_becomes_one() {
+    let (peer, node) = common::peer_and_node();
+    let module = format!("m{}", erldp_testkit::random_cookie()).repeat(20);
+    assert!(module.len() > erldp::term::MAX_ATOM_CHARS);
+    match node.rpc(peer.node(), &module, "f", vec![], Duration::from_secs(10)) {
+        Err(Error::InvalidArgument(reason)) => assert!(reason.contains("module"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(node.nodes().is_empty(), "no connect for a call refused");
+    let function = format!("{module}f");
+    match node.rpc_start(peer.node(), "erlang", &function, vec![]) {
+        Err(Error::InvalidArgument(reason)) => assert!(reason.contains("function"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let mut client = erldp::Client::builder()
+        .cookie(peer.cookie())
+        .connect(peer.node())
+        .expect("client");
+    let client_module = format!("{module}c");
+    assert!(matches!(
+        client.rpc(&client_module, "f", vec![], Duration::from_secs(10)),
+        Err(Error::InvalidArgument(_))
+    ));
+    for text in [&module, &function, &client_module] {
+        assert!(
+            !erldp::Atom::is_in_table(text),
+            "{text:.20}... in the atom table"
+        );
+    }
+}

@@ -58,10 +58,15 @@ impl Node {
     ) -> Result<Term> {
         let started = Instant::now();
         let peer = identity::node_atom(node)?;
+        let (module, function) = (
+            Atom::named(module, "module")?,
+            Atom::named(function, "function")?,
+        );
         if peer != self.inner.name() {
             self.inner.reach(peer, timeout)?;
         }
-        self.rpc_start(node, module, function, args)?
+        self.inner
+            .rpc_start(peer, module, function, args)?
             .wait_since(started, timeout)
     }
 
@@ -75,8 +80,11 @@ impl Node {
         args: Vec<Term>,
     ) -> Result<Pending<Term>> {
         let peer = identity::node_atom(node)?;
-        self.inner
-            .rpc_start(peer, Atom::new(module), Atom::new(function), args)
+        let (module, function) = (
+            Atom::named(module, "module")?,
+            Atom::named(function, "function")?,
+        );
+        self.inner.rpc_start(peer, module, function, args)
     }
 
     /// `gen_server:call(Dest, Request, Timeout)`: returns the server's reply.

@@ -189,6 +189,21 @@ impl Atom {
         }
     }
 
+    /// The atom for a name the program gives (a module, a function): as
+    /// [`new`](Self::new), but a text BEAM could not make an atom of (over
+    /// [`MAX_ATOM_CHARS`] characters) is refused before it is added to the
+    /// atom table, where it would stay for good. `what` names it in the
+    /// error.
+    pub fn named(text: &str, what: &str) -> crate::Result<Atom> {
+        if text.len() > MAX_ATOM_CHARS && text.chars().count() > MAX_ATOM_CHARS {
+            return Err(crate::Error::invalid(format!(
+                "the {what} {:.40}... is longer than an atom may be ({MAX_ATOM_CHARS} characters)",
+                text
+            )));
+        }
+        Ok(Atom::new(text))
+    }
+
     /// The atom for `text` from a peer (or from parsed text): inline, or
     /// already in the table, or added to the table when `budget` (if any)
     /// and [`MAX_PEER_ATOMS`] allow. Never longer than [`MAX_ATOM_CHARS`]
