@@ -425,7 +425,7 @@ pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
     };
     // Every name becomes an atom, which stays in the table for good: one
     // BEAM could not make is refused before it is made.
-    if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
+    if !Atom::fits(&name) {
         return Err(error::invalid_argument(
             js,
             format!(

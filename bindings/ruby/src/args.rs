@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use erldp::term::MAX_ATOM_CHARS;
-use erldp::{Dest, Term};
+use erldp::{Atom, Dest, Term};
 use magnus::{Error, RString, RTypedData, Ruby, Symbol, Value};
 
 use crate::convert::{from_ruby, short_inspect, wrapped};
@@ -21,7 +21,7 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
     };
     // Every name becomes an atom, which stays in the table for good: one
     // BEAM could not make is refused before it is made.
-    if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
+    if !Atom::fits(&name) {
         return Err(Error::new(
             ruby.exception_arg_error(),
             format!("the {what} is longer than an atom may be ({MAX_ATOM_CHARS} characters)"),

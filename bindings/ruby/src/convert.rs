@@ -510,11 +510,7 @@ impl Encoder<'_> {
         let name = RString::from_value(name).expect("a Symbol's name is a String");
         // SAFETY: as above.
         match unsafe { name.test_as_str() } {
-            Some(text)
-                if text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS =>
-            {
-                writer.atom_text(text).map_err(core_failure)
-            }
+            Some(text) if Atom::fits(text) => writer.atom_text(text).map_err(core_failure),
             // Names in other encodings, and the failures, as when building
             // the term.
             _ => writer.term(&self.atom(symbol)?).map_err(core_failure),

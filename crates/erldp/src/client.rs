@@ -324,10 +324,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Term> {
         let deadline = deadline::after(timeout);
-        let (module, function) = (
-            Atom::named(module, "module")?,
-            Atom::named(function, "function")?,
-        );
+        let (module, function) = requests::rpc_names(module, function)?;
         let err = match self.rpc_until(module, function, args, deadline, timeout) {
             Err(err) => err,
             done => return done,

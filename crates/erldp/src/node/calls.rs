@@ -58,10 +58,7 @@ impl Node {
     ) -> Result<Term> {
         let started = Instant::now();
         let peer = identity::node_atom(node)?;
-        let (module, function) = (
-            Atom::named(module, "module")?,
-            Atom::named(function, "function")?,
-        );
+        let (module, function) = requests::rpc_names(module, function)?;
         if peer != self.inner.name() {
             self.inner.reach(peer, timeout)?;
         }
@@ -80,10 +77,7 @@ impl Node {
         args: Vec<Term>,
     ) -> Result<Pending<Term>> {
         let peer = identity::node_atom(node)?;
-        let (module, function) = (
-            Atom::named(module, "module")?,
-            Atom::named(function, "function")?,
-        );
+        let (module, function) = requests::rpc_names(module, function)?;
         self.inner.rpc_start(peer, module, function, args)
     }
 

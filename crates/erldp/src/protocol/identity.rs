@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::term::{Atom, Pid, Ref, MAX_ATOM_CHARS};
+use crate::term::{Atom, Pid, Ref};
 use crate::{cookie, host, random, Error, Result};
 
 /// The pid a node's own sends, rpcs and calls come from.
@@ -33,7 +33,7 @@ pub(crate) fn valid_node_name(name: &str) -> bool {
                 && !host
                     .chars()
                     .any(|c| c == '@' || c.is_control() || c.is_whitespace())
-                && (name.len() <= MAX_ATOM_CHARS || name.chars().count() <= MAX_ATOM_CHARS)
+                && Atom::fits(name)
         }
         None => false,
     }
@@ -180,6 +180,7 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::term::MAX_ATOM_CHARS;
 
     #[test]
     fn node_names() {

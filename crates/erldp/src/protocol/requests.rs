@@ -44,6 +44,15 @@ pub(crate) fn rpc_request(
     }
 }
 
+/// The module and function of an rpc as atoms, each refused (and named)
+/// when no atom could hold it.
+pub(crate) fn rpc_names(module: &str, function: &str) -> Result<(Atom, Atom)> {
+    Ok((
+        Atom::named(module, "module")?,
+        Atom::named(function, "function")?,
+    ))
+}
+
 /// What a `SPAWN_REPLY` means for an rpc: the worker's pid, or the error
 /// the rpc fails with when the spawn failed.
 #[inline]

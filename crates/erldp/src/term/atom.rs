@@ -189,13 +189,20 @@ impl Atom {
         }
     }
 
+    /// Whether `text` is short enough for an atom: at most
+    /// [`MAX_ATOM_CHARS`] characters, as BEAM allows.
+    pub fn fits(text: &str) -> bool {
+        // Each character takes at least a byte, so only long texts need counting.
+        text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS
+    }
+
     /// The atom for a name the program gives (a module, a function): as
     /// [`new`](Self::new), but a text BEAM could not make an atom of (over
     /// [`MAX_ATOM_CHARS`] characters) is refused before it is added to the
     /// atom table, where it would stay for good. `what` names it in the
     /// error.
     pub fn named(text: &str, what: &str) -> crate::Result<Atom> {
-        if text.len() > MAX_ATOM_CHARS && text.chars().count() > MAX_ATOM_CHARS {
+        if !Atom::fits(text) {
             return Err(crate::Error::invalid(format!(
                 "the {what} {:.40}... is longer than an atom may be ({MAX_ATOM_CHARS} characters)",
                 text
@@ -210,8 +217,7 @@ impl Atom {
     /// characters, as BEAM refuses: every way a peer names an atom (a term,
     /// an atom cache update) comes through here.
     pub(crate) fn new_from_peer(text: &str, budget: Option<&AtomBudget>) -> Result<Atom, Refused> {
-        // Each character takes at least a byte, so only long texts need counting.
-        if text.len() > MAX_ATOM_CHARS && text.chars().count() > MAX_ATOM_CHARS {
+        if !Atom::fits(text) {
             return Err(Refused::TooLong(text.chars().count()));
         }
         if let Some(atom) = Atom::inline(text) {
