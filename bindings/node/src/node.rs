@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use erldp::error::panic_message;
 use erldp::tls::TlsOptions;
 use erldp::{Atom, Cancel, Dest, EpmdMode, Message, Node, NodeBuilder, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
@@ -420,7 +421,7 @@ impl Task for Start {
         panic::catch_unwind(AssertUnwindSafe(|| builder.start())).map_err(|payload| {
             napi::Error::from_reason(format!(
                 "starting the node panicked: {}",
-                panic_text(&*payload)
+                panic_message(&*payload).unwrap_or("no message")
             ))
         })
     }
@@ -751,7 +752,7 @@ impl NativeNode {
                 panic::catch_unwind(AssertUnwindSafe(|| start(&node))).unwrap_or_else(|payload| {
                     Err(erldp::Error::Io(std::io::Error::other(format!(
                         "the request panicked: {}",
-                        panic_text(&*payload)
+                        panic_message(&*payload).unwrap_or("no message")
                     ))))
                 });
             settle_request(started, timeout, cancel, reply, id, options);
@@ -765,15 +766,6 @@ impl NativeNode {
             Ok(())
         }
     }
-}
-
-/// What a caught panic said.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|text| text.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 /// Settles request `id` with the answer of an rpc or call once it comes (or

@@ -134,11 +134,7 @@ pub(crate) fn raise(ruby: &Ruby, err: erldp::Error) -> Error {
 /// ErlDP, reported as an exception the program can rescue and log instead
 /// of an abort.
 pub(crate) fn panicked(ruby: &Ruby, payload: Box<dyn Any + Send>) -> Error {
-    let detail = payload
-        .downcast_ref::<&str>()
-        .map(|text| text.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_string());
+    let detail = erldp::error::panic_message(&*payload).unwrap_or("no message");
     Error::new(
         ruby.get_inner(classes().error),
         format!("internal error in ErlDP (please report it): {detail}"),

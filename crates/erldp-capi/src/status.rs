@@ -160,11 +160,7 @@ fn record(failure: Failure) -> erldp_status {
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let detail = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message");
+    let detail = erldp::error::panic_message(payload).unwrap_or("no message");
     format!("internal error in ErlDP (please report it): {detail}")
 }
 

@@ -310,6 +310,16 @@ impl std::error::Error for Error {
     }
 }
 
+/// What a caught panic said: the text `panic!` was given, when it was given
+/// one (a literal or a formatted message). The core's served names and every
+/// binding's boundary turn caught panics into errors with it.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 impl Clone for Error {
     /// I/O errors are cloned by kind and message (`io::Error` is not `Clone`).
     fn clone(&self) -> Error {
@@ -363,5 +373,24 @@ impl Clone for Error {
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
         Error::Io(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_says_what_it_was_given() {
+        let caught = |body: fn()| std::panic::catch_unwind(body).unwrap_err();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let literal = caught(|| panic!("a literal"));
+        let formatted = caught(|| panic!("formatted {}", 42));
+        let other = caught(|| std::panic::panic_any(7_u8));
+        std::panic::set_hook(hook);
+        assert_eq!(panic_message(&*literal), Some("a literal"));
+        assert_eq!(panic_message(&*formatted), Some("formatted 42"));
+        assert_eq!(panic_message(&*other), None);
     }
 }

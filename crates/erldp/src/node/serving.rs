@@ -436,11 +436,7 @@ fn guarded(
     handler: impl FnOnce() -> std::result::Result<Reply, Exception>,
 ) -> std::result::Result<Reply, Exception> {
     panic::catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|payload| {
-        let text = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "the handler panicked".to_string());
+        let text = crate::error::panic_message(&*payload).unwrap_or("the handler panicked");
         Err(Exception::new("panic", text))
     })
 }
