@@ -9,19 +9,14 @@ use crate::buf::erldp_buf;
 use crate::ffi;
 use crate::mailbox::{self, erldp_mailbox};
 use crate::node::{self, erldp_node};
-use crate::status::{erldp_status, guard, invalid, not_found, Outcome};
+use crate::status::{erldp_status, guard, not_found, Outcome};
 
 /// A global name: an atom, given as a string, checked before it becomes
 /// one (an atom stays in the table for good).
 unsafe fn global_name(name: *const c_char) -> Outcome<Atom> {
     // SAFETY: forwarded from the caller.
     let name = unsafe { ffi::str(name, "name") }?;
-    if name.is_empty() || name.chars().count() > erldp::term::MAX_ATOM_CHARS {
-        return Err(invalid(format!(
-            "{name:?} is not a global name (1 to 255 characters)"
-        )));
-    }
-    Ok(Atom::new(name))
+    Ok(Atom::named(name, "global name")?)
 }
 
 /// The scope and group of a pg call: `scope` NULL for `pg`, the scope BEAM

@@ -510,12 +510,10 @@ pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<
     // SAFETY: forwarded from the caller.
     let name = unsafe { ffi::str(name, "name") }?;
     let node = unsafe { ffi::str(node, "node") }?;
-    if name.is_empty() || name.chars().count() > erldp::term::MAX_ATOM_CHARS {
-        return Err(invalid(format!(
-            "{name:?} is not a registered name (1 to 255 characters)"
-        )));
-    }
-    Ok(Dest::name(name, node))
+    Ok(Dest::Name {
+        name: erldp::Atom::named(name, "registered name")?,
+        node: erldp::Atom::named(node, "node name")?,
+    })
 }
 
 /// `gen_server:call` to the destination `dest` gives, the reply written as

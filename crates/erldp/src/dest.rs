@@ -119,8 +119,7 @@ fn name(term: &Term) -> Option<Atom> {
         Term::Atom(atom) => Some(*atom),
         Term::Binary(bytes) => std::str::from_utf8(bytes)
             .ok()
-            .filter(|text| (1..=MAX_ATOM_CHARS).contains(&text.chars().count()))
-            .map(Atom::new),
+            .and_then(|text| Atom::named(text, "name").ok()),
         _ => None,
     }
 }

@@ -778,6 +778,44 @@ fn serving_works_from_inside_handlers_and_in_our_own_node() {
     assert!(matches!(node.expose("m", rust_math), Err(Error::Closed)));
 }
 
+/// A name that is empty or too long for an atom is refused before it becomes
+/// one, the same way wherever a program names something, and the error
+/// names what it was without repeating a megabyte of it.
+#[test]
+fn names_that_cannot_be_atoms_are_refused_alike_and_briefly() {
+    let node = Node::builder(random_name("names") + "@localhost")
+        .cookie("secret")
+        .epmd(erldp::EpmdMode::None)
+        .start()
+        .expect("node");
+    let huge = "n".repeat(1 << 20);
+    let refusals: [(&str, &dyn Fn(&str) -> erldp::Result<()>); 4] = [
+        ("module", &|name| node.expose(name, rust_math).map(drop)),
+        ("registered name", &|name| {
+            node.serve(name, calculator).map(drop)
+        }),
+        ("registered name", &|name| {
+            node.mailbox(Some(name)).map(drop)
+        }),
+        ("pg scope name", &|name| {
+            node.mailbox(None)?.join(name, Term::atom("group"))
+        }),
+    ];
+    for (what, refused) in refusals {
+        for (name, says) in [
+            ("", "is empty"),
+            (&huge[..], "is longer than an atom may be"),
+        ] {
+            let err = refused(name).expect_err("refused");
+            assert_eq!(err.kind(), erldp::ErrorKind::InvalidArgument, "{err}");
+            let text = err.to_string();
+            assert!(text.contains(what) && text.contains(says), "{text}");
+            assert!(text.len() < 200, "{} bytes of error text", text.len());
+        }
+    }
+    assert_eq!(node.whereis(""), None);
+}
+
 /// The same calls against every OTP release the tests have.
 #[test]
 fn every_otp_release_calls_into_our_node() {

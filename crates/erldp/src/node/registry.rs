@@ -12,7 +12,7 @@ use super::NodeInner;
 use crate::fast_map::FastMap;
 use crate::protocol::identity::Identity;
 use crate::protocol::ProcRef;
-use crate::term::{Atom, Pid, MAX_ATOM_CHARS};
+use crate::term::{Atom, Pid};
 use crate::{Error, Result};
 
 pub(super) struct Registry {
@@ -81,12 +81,7 @@ impl Registry {
     /// Registers `name` for `process`, which may have one name, like an
     /// Erlang process. The names of the built-in processes are taken.
     pub(super) fn register(&self, process: &Arc<Process>, name: &str) -> Result<()> {
-        if name.is_empty() || name.chars().count() > MAX_ATOM_CHARS {
-            return Err(Error::invalid(format!(
-                "{name:?} is not a valid registered name"
-            )));
-        }
-        let atom = Atom::new(name);
+        let atom = Atom::named(name, "registered name")?;
         if Builtin::named(atom).is_some() {
             return Err(Error::invalid(format!(
                 "the name {name} is reserved by the node"

@@ -377,15 +377,10 @@ impl Node {
     where
         D: Fn(Invocation, Responder) + Send + Sync + 'static,
     {
-        if module.is_empty() || module.chars().count() > crate::term::MAX_ATOM_CHARS {
-            return Err(Error::invalid(format!(
-                "{module:?} is not a module name (1 to 255 characters)"
-            )));
-        }
+        let atom = Atom::named(module, "module")?;
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let atom = Atom::new(module);
         let exposed = Arc::new(ExposedModule {
             module: atom,
             lane: Lane::new(

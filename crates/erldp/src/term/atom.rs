@@ -196,12 +196,16 @@ impl Atom {
         text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS
     }
 
-    /// The atom for a name the program gives (a module, a function): as
-    /// [`new`](Self::new), but a text BEAM could not make an atom of (over
-    /// [`MAX_ATOM_CHARS`] characters) is refused before it is added to the
-    /// atom table, where it would stay for good. `what` names it in the
-    /// error.
+    /// The atom for a name the program gives (a module, a function, a
+    /// registered, global or served name, a pg scope): as [`new`](Self::new),
+    /// but a text BEAM could not make an atom of (over [`MAX_ATOM_CHARS`]
+    /// characters) is refused before it is added to the atom table, where it
+    /// would stay for good; so is an empty one, which names nothing. `what`
+    /// names it in the error, which shows at most 40 characters of `text`.
     pub fn named(text: &str, what: &str) -> crate::Result<Atom> {
+        if text.is_empty() {
+            return Err(crate::Error::invalid(format!("the {what} is empty")));
+        }
         if !Atom::fits(text) {
             return Err(crate::Error::invalid(format!(
                 "the {what} {:.40}... is longer than an atom may be ({MAX_ATOM_CHARS} characters)",

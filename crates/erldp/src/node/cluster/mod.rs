@@ -560,8 +560,5 @@ impl Node {
 
 /// A scope name: an atom, as pg's.
 fn scope_atom(scope: &str) -> Result<Atom> {
-    if scope.is_empty() || scope.chars().count() > crate::term::MAX_ATOM_CHARS {
-        return Err(Error::invalid(format!("{scope:?} is not a pg scope name")));
-    }
-    Ok(Atom::new(scope))
+    Atom::named(scope, "pg scope name")
 }
