@@ -789,7 +789,8 @@ fn names_that_cannot_be_atoms_are_refused_alike_and_briefly() {
         .start()
         .expect("node");
     let huge = "n".repeat(1 << 20);
-    let refusals: [(&str, &dyn Fn(&str) -> erldp::Result<()>); 4] = [
+    type Naming<'a> = &'a dyn Fn(&str) -> erldp::Result<()>;
+    let refusals: [(&str, Naming); 4] = [
         ("module", &|name| node.expose(name, rust_math).map(drop)),
         ("registered name", &|name| {
             node.serve(name, calculator).map(drop)
