@@ -2,7 +2,8 @@
 //! wait for, beside those of decoding ([`term::Limits`](crate::term::Limits),
 //! [`DEFAULT_ATOMS_PER_PEER`](crate::term::DEFAULT_ATOMS_PER_PEER)). Each is
 //! changed with the [`NodeBuilder`](crate::NodeBuilder) option of the same
-//! name; README's "Limits" lists them all, with what happens past each.
+//! name, but [`MAX_HOST_LOOKUPS`], the program's; README's "Limits" lists
+//! them all, with what happens past each.
 
 use std::time::Duration;
 
@@ -26,3 +27,9 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// before sends wait, 16 MiB
 /// ([`NodeBuilder::send_queue_limit`](crate::NodeBuilder::send_queue_limit)).
 pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
+
+/// How many host-name look-ups may wait on the system resolver at once in the
+/// whole program, a thread each (a resolver whose DNS server does not answer
+/// holds one for its own retries, past the connect's deadline). Fixed: a
+/// look-up past it fails at once, as the host could not be resolved.
+pub const MAX_HOST_LOOKUPS: usize = 64;

@@ -107,7 +107,7 @@ impl ProtoDist {
         let (alive, host) = peer
             .split_once('@')
             .ok_or_else(|| Error::invalid(format!("{peer} is not a node name (name@host)")))?;
-        let addrs = self.addresses(peer, host, epmd_port)?;
+        let addrs = self.addresses(peer, host, epmd_port, deadline)?;
         let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
         let info = epmd::port_please_at(host, Some(&ips), epmd_port, alive, deadline, cutoff)
             .map_err(|err| match err {
@@ -123,10 +123,16 @@ impl ProtoDist {
             .collect())
     }
 
-    /// The addresses of `host` in our family, with `port`; `node` is the
-    /// node looked for, for the error.
-    pub(crate) fn addresses(&self, node: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-        resolve::socket_addresses(node, host, port, self.family)
+    /// The addresses of `host` in our family, with `port`, by `deadline`;
+    /// `node` is the node looked for, for the error.
+    pub(crate) fn addresses(
+        &self,
+        node: &str,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>> {
+        resolve::socket_addresses(node, host, port, self.family, deadline)
     }
 
     /// Connects to `peer` at the first of `addrs` that accepts, by

@@ -17,8 +17,16 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
 
+use crate::limits::MAX_HOST_LOOKUPS;
 use crate::{host, Error, Result};
+
+/// Look-ups under way: each holds a thread until the resolver answers.
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
 /// The address family of a distribution protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +53,55 @@ impl Family {
     }
 }
 
-/// The addresses of `host` in `family`, in the resolver's order.
+/// What the system resolver answers for `host` (with `port`), by `deadline`.
+///
+/// `getaddrinfo` takes no timeout and cannot be interrupted, and a resolver whose DNS server
+/// does not answer makes it wait for its own retries (10 s and more), past any setup timeout.
+/// So it runs on a thread of its own; when `deadline` comes first, the wait ends with a
+/// `TimedOut` error and the thread finishes alone. At most [`MAX_HOST_LOOKUPS`] such threads run
+/// at once: past that a look-up fails at once (`WouldBlock`), so a stalled resolver costs a
+/// bounded number of threads however many connects are tried.
+pub(crate) fn lookup(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+    if LOOKUPS.fetch_add(1, Ordering::AcqRel) >= MAX_HOST_LOOKUPS {
+        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{MAX_HOST_LOOKUPS} host name look-ups wait for the resolver already"),
+        ));
+    }
+    let (answer, answered) = mpsc::sync_channel(1);
+    let name = host.to_string();
+    let spawned = thread::Builder::new()
+        .name("erldp-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>);
+            LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+            let _ = answer.send(found);
+        });
+    if let Err(err) = spawned {
+        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+        return Err(err);
+    }
+    match answered.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(found) => found,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the resolver did not answer for {host} in time"),
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other(format!(
+            "the look-up of {host} ended without an answer"
+        ))),
+    }
+}
+
+/// The addresses of `host` in `family`, in the resolver's order, by `deadline`.
 ///
 /// Errors: `NotFound` when the host has no address of the family and is not this machine;
-/// `InvalidInput` for an IPv6 literal asked for as IPv4; the resolver's own failures.
-pub(crate) fn addresses(host: &str, family: Family) -> io::Result<Vec<IpAddr>> {
+/// `InvalidInput` for an IPv6 literal asked for as IPv4; `TimedOut` and `WouldBlock` from
+/// [`lookup`] (unless the host is this machine).
+pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Result<Vec<IpAddr>> {
     let literal = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -64,8 +116,20 @@ pub(crate) fn addresses(host: &str, family: Family) -> io::Result<Vec<IpAddr>> {
             _ => Ok(vec![addr]),
         };
     }
-    let all: Vec<IpAddr> = match (host, 0).to_socket_addrs() {
-        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+    let all: Vec<IpAddr> = match lookup(host, 0, deadline) {
+        Ok(addrs) => addrs.iter().map(SocketAddr::ip).collect(),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            return if is_this_host(host) {
+                Ok(vec![family.loopback()])
+            } else {
+                Err(err)
+            };
+        }
         Err(_) => Vec::new(),
     };
     let found: Vec<IpAddr> = all.iter().copied().filter(|ip| family.holds(ip)).collect();
@@ -90,17 +154,22 @@ pub(crate) fn addresses(host: &str, family: Family) -> io::Result<Vec<IpAddr>> {
     ))
 }
 
-/// [`addresses`] with `port`, for reaching `node` on `host`; a host that
-/// does not resolve means the node cannot be found.
+/// [`addresses`] with `port`, for reaching `node` on `host` by `deadline`; a
+/// host that does not resolve means the node cannot be found, one the
+/// resolver does not answer for in time is a timeout.
 pub(crate) fn socket_addresses(
     node: &str,
     host: &str,
     port: u16,
     family: Family,
+    deadline: Instant,
 ) -> Result<Vec<SocketAddr>> {
-    let ips = addresses(host, family).map_err(|err| Error::NodeNotFound {
-        node: node.to_string(),
-        reason: format!("cannot resolve {host}: {err}"),
+    let ips = addresses(host, family, deadline).map_err(|err| match err.kind() {
+        io::ErrorKind::TimedOut => Error::timeout(format!("resolving {host} to reach {node}")),
+        _ => Error::NodeNotFound {
+            node: node.to_string(),
+            reason: format!("cannot resolve {host}: {err}"),
+        },
     })?;
     Ok(ips
         .into_iter()
@@ -120,43 +189,48 @@ fn is_this_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
 
     #[test]
     fn this_host_resolves_to_loopback_of_either_family() {
         let host = host::short_hostname();
-        let v6 = addresses(&host, Family::Inet6).unwrap();
+        let v6 = addresses(&host, Family::Inet6, soon()).unwrap();
         assert!(v6.iter().all(|a| a.is_ipv6()), "{v6:?}");
         assert!(!v6.is_empty());
-        assert!(addresses(&host.to_ascii_uppercase(), Family::Inet6).is_ok());
-        let v4 = addresses(&host, Family::Inet).unwrap();
+        assert!(addresses(&host.to_ascii_uppercase(), Family::Inet6, soon()).is_ok());
+        let v4 = addresses(&host, Family::Inet, soon()).unwrap();
         assert!(v4.iter().all(|a| a.is_ipv4()), "{v4:?}");
     }
 
     #[test]
     fn literals_keep_or_map_their_family() {
         assert_eq!(
-            addresses("::1", Family::Inet6).unwrap(),
+            addresses("::1", Family::Inet6, soon()).unwrap(),
             vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
         );
         assert_eq!(
-            addresses("[::1]", Family::Inet6).unwrap(),
+            addresses("[::1]", Family::Inet6, soon()).unwrap(),
             vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
         );
         assert_eq!(
-            addresses("127.0.0.1", Family::Inet6).unwrap(),
+            addresses("127.0.0.1", Family::Inet6, soon()).unwrap(),
             vec!["::ffff:127.0.0.1".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(
-            addresses("127.0.0.1", Family::Inet).unwrap(),
+            addresses("127.0.0.1", Family::Inet, soon()).unwrap(),
             vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
         );
-        let err = addresses("::1", Family::Inet).unwrap_err();
+        let err = addresses("::1", Family::Inet, soon()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
     fn other_hosts_without_an_address_of_the_family_are_not_found() {
-        let err = addresses("no-such-host.invalid", Family::Inet6).unwrap_err();
+        let err = addresses("no-such-host.invalid", Family::Inet6, soon()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains("no IPv6 address"), "{err}");
     }

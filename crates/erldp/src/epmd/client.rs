@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::{
@@ -15,6 +15,7 @@ use super::{
 use crate::deadline;
 use crate::error::{Error, Result};
 use crate::random;
+use crate::resolve;
 use crate::transport::{self, Cutoff};
 
 /// A names listing is a few dozen bytes per node; anything far beyond that
@@ -438,11 +439,13 @@ impl Endpoint<'_> {
                 .iter()
                 .map(|&ip| SocketAddr::new(ip, self.port))
                 .collect(),
-            None => match (self.host, self.port).to_socket_addrs() {
-                Ok(addrs) => {
-                    let mut addrs: Vec<SocketAddr> = addrs.collect();
+            None => match resolve::lookup(self.host, self.port, deadline) {
+                Ok(mut addrs) => {
                     addrs.sort_by_key(SocketAddr::is_ipv6);
                     addrs
+                }
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                    return Err(RequestFailure::TimedOut)
                 }
                 Err(err) => return Err(RequestFailure::Unresolved(err)),
             },
