@@ -510,10 +510,7 @@ pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<
     // SAFETY: forwarded from the caller.
     let name = unsafe { ffi::str(name, "name") }?;
     let node = unsafe { ffi::str(node, "node") }?;
-    Ok(Dest::Name {
-        name: erldp::Atom::named(name, "registered name")?,
-        node: erldp::Atom::named(node, "node name")?,
-    })
+    Ok(Dest::try_name(name, node)?)
 }
 
 /// `gen_server:call` to the destination `dest` gives, the reply written as

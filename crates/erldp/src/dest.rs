@@ -50,7 +50,9 @@ pub enum Dest {
 }
 
 impl Dest {
-    /// The registered `name` on `node`.
+    /// The registered `name` on `node`. Each becomes an atom as it is, and
+    /// an atom stays in the table for good: for names that come from
+    /// outside the program, [`try_name`](Self::try_name).
     pub fn name(name: impl AsRef<str>, node: impl AsRef<str>) -> Dest {
         Dest::Name {
             name: Atom::new(name.as_ref()),
@@ -58,9 +60,36 @@ impl Dest {
         }
     }
 
-    /// A name registered with `global`.
+    /// [`name`](Self::name), refusing a name or node that is empty or
+    /// longer than an atom may be before either becomes an atom
+    /// ([`Atom::named`]).
+    ///
+    /// ```
+    /// use erldp::{Dest, ErrorKind};
+    ///
+    /// assert_eq!(Dest::try_name("logger", "a@h")?, Dest::name("logger", "a@h"));
+    /// let err = Dest::try_name("x".repeat(256), "a@h").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    /// assert!(Dest::try_name("logger", "").is_err());
+    /// # Ok::<(), erldp::Error>(())
+    /// ```
+    pub fn try_name(name: impl AsRef<str>, node: impl AsRef<str>) -> crate::Result<Dest> {
+        Ok(Dest::Name {
+            name: Atom::named(name.as_ref(), "registered name")?,
+            node: Atom::named(node.as_ref(), "node name")?,
+        })
+    }
+
+    /// A name registered with `global`; as [`name`](Self::name), an atom
+    /// made of any text: for names from outside, [`try_global`](Self::try_global).
     pub fn global(name: impl AsRef<str>) -> Dest {
         Dest::Global(Atom::new(name.as_ref()))
+    }
+
+    /// [`global`](Self::global), refusing a name that is empty or longer
+    /// than an atom may be before it becomes an atom.
+    pub fn try_global(name: impl AsRef<str>) -> crate::Result<Dest> {
+        Atom::named(name.as_ref(), "global name").map(Dest::Global)
     }
 
     /// The node this destination lives on; for a [`Dest::Global`], which
