@@ -53,7 +53,8 @@ impl Family {
     }
 }
 
-/// What the system resolver answers for `host` (with `port`), by `deadline`.
+/// What the system resolver answers for `host` (with `port`), by `deadline`; an address
+/// literal (bracketed or not) is its own answer, at once.
 ///
 /// `getaddrinfo` takes no timeout and cannot be interrupted, and a resolver whose DNS server
 /// does not answer makes it wait for its own retries (10 s and more), past any setup timeout.
@@ -62,38 +63,73 @@ impl Family {
 /// at once: past that a look-up fails at once (`WouldBlock`), so a stalled resolver costs a
 /// bounded number of threads however many connects are tried.
 pub(crate) fn lookup(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
-    if LOOKUPS.fetch_add(1, Ordering::AcqRel) >= MAX_HOST_LOOKUPS {
-        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
-        return Err(io::Error::new(
+    if let Some(addr) = literal(host) {
+        return Ok(vec![SocketAddr::new(addr, port)]);
+    }
+    if Instant::now() >= deadline {
+        return Err(timed_out(host));
+    }
+    let slot = LookupSlot::take().ok_or_else(|| {
+        io::Error::new(
             io::ErrorKind::WouldBlock,
             format!("{MAX_HOST_LOOKUPS} host name look-ups wait for the resolver already"),
-        ));
-    }
+        )
+    })?;
     let (answer, answered) = mpsc::sync_channel(1);
     let name = host.to_string();
-    let spawned = thread::Builder::new()
+    thread::Builder::new()
         .name("erldp-resolve".into())
         .spawn(move || {
             let found = (name.as_str(), port)
                 .to_socket_addrs()
                 .map(Iterator::collect::<Vec<_>>);
-            LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+            drop(slot);
             let _ = answer.send(found);
-        });
-    if let Err(err) = spawned {
-        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
-        return Err(err);
-    }
+        })?;
     match answered.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(found) => found,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("the resolver did not answer for {host} in time"),
-        )),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(timed_out(host)),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other(format!(
             "the look-up of {host} ended without an answer"
         ))),
     }
+}
+
+/// One of the [`MAX_HOST_LOOKUPS`] look-ups under way, given back when dropped (also by a
+/// look-up thread that panics, or one that could not be started).
+struct LookupSlot;
+
+impl LookupSlot {
+    fn take() -> Option<LookupSlot> {
+        LOOKUPS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken < MAX_HOST_LOOKUPS).then_some(taken + 1)
+            })
+            .ok()
+            .map(|_| LookupSlot)
+    }
+}
+
+impl Drop for LookupSlot {
+    fn drop(&mut self) {
+        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn timed_out(host: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the resolver did not answer for {host} in time"),
+    )
+}
+
+/// The address `host` is when it is an address literal, bracketed or not.
+fn literal(host: &str) -> Option<IpAddr> {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()
 }
 
 /// The addresses of `host` in `family`, in the resolver's order, by `deadline`.
@@ -102,11 +138,7 @@ pub(crate) fn lookup(host: &str, port: u16, deadline: Instant) -> io::Result<Vec
 /// `InvalidInput` for an IPv6 literal asked for as IPv4; `TimedOut` and `WouldBlock` from
 /// [`lookup`] (unless the host is this machine).
 pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Result<Vec<IpAddr>> {
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(addr) = literal.parse::<IpAddr>() {
+    if let Some(addr) = literal(host) {
         return match (family, addr) {
             (Family::Inet6, IpAddr::V4(v4)) => Ok(vec![IpAddr::V6(v4.to_ipv6_mapped())]),
             (Family::Inet, IpAddr::V6(_)) => Err(io::Error::new(
@@ -124,7 +156,8 @@ pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Re
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
             ) =>
         {
-            return if is_this_host(host) {
+            // The resolver is stuck: the fully qualified host name is not asked of it.
+            return if is_this_host(host, false) {
                 Ok(vec![family.loopback()])
             } else {
                 Err(err)
@@ -136,7 +169,7 @@ pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Re
     if !found.is_empty() {
         return Ok(found);
     }
-    if is_this_host(host) {
+    if is_this_host(host, true) {
         return Ok(vec![family.loopback()]);
     }
     if family == Family::Inet && !all.is_empty() {
@@ -178,12 +211,13 @@ pub(crate) fn socket_addresses(
 }
 
 /// Whether `host` names this machine as `inet:gethostbyname_self/2` recognises it: its host
-/// name, short or fully qualified, in any letter case.
-fn is_this_host(host: &str) -> bool {
-    let full = host::hostname();
-    [full.clone(), host::short_hostname(), host::long_hostname()]
-        .iter()
-        .any(|name| !name.is_empty() && name.eq_ignore_ascii_case(host))
+/// name, short or fully qualified, in any letter case. The fully qualified name may take a
+/// look-up of its own (`long_hostname`), made only when `ask_resolver` and `host` has a dot.
+fn is_this_host(host: &str, ask_resolver: bool) -> bool {
+    let named = |name: String| !name.is_empty() && name.eq_ignore_ascii_case(host);
+    named(host::hostname())
+        || named(host::short_hostname())
+        || (ask_resolver && host.contains('.') && named(host::long_hostname()))
 }
 
 #[cfg(test)]
