@@ -329,7 +329,10 @@ impl Node {
                     peer.split_once('@')
                         .map_or(peer.clone(), |(_, host)| host.to_string())
                 });
-                node.connect_to_start(&peer, (host.as_str(), port))
+                // Resolving `host` may wait on a DNS server as long as the resolver
+                // retries: on a thread of its own, which an interrupt does not wait for.
+                let (node, to) = (node.clone(), peer.clone());
+                gvl::off_thread(ruby, move || node.connect_to_start(&to, (host.as_str(), port)))?
             }
             None => node.connect_start(&peer),
         };
