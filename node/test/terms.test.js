@@ -254,7 +254,10 @@ test('anything else is an EENCODE error naming its path', () => {
 
 test('a name longer than an atom is refused before it becomes one', async () => {
   const long = 'm'.repeat(300);
-  await assert.rejects(node.rpc(peer.node, long, 'f', []), { code: 'EINVAL', message: /a name has at most 255 characters, this one 300/ });
+  await assert.rejects(node.rpc(peer.node, long, 'f', []), { code: 'EINVAL', message: /: the name m{40}\.\.\. is longer than an atom may be \(255 characters\)$/ });
+  // An empty name names nothing, in every language alike.
+  await assert.rejects(node.rpc(peer.node, 'erlang', '', []), { code: 'EINVAL', message: /: the name is empty$/ });
+  await assert.rejects(async () => node.whereisGlobal(''), { code: 'EINVAL', message: /: the name is empty$/ });
   await assert.rejects(node.rpc(peer.node, 'erlang', Symbol.for(long), []), { code: 'EINVAL' });
   assert.equal((await node.rpc(peer.node, 'erlang', 'atom_to_list', [Symbol.for('a'.repeat(255))])).length, 255);
 });

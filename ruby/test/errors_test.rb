@@ -89,10 +89,15 @@ class ErrorsTest < Minitest::Test
   def test_a_name_longer_than_an_atom_is_refused_naming_it
     node = new_node
     error = assert_raises(ArgumentError) { node.rpc(peer.node, :"#{"m" * 300}", :f, []) }
-    assert_match(/\Athe module is longer than an atom may be/, error.message)
+    assert_match(/\Ainvalid argument: the module m{40}\.\.\. is longer than an atom may be/, error.message)
     error = assert_raises(ArgumentError) { ErlDP::Global["g" * 256] }
-    assert_match(/\Athe global name /, error.message)
+    assert_match(/\Ainvalid argument: the global name g{40}\.\.\. is longer/, error.message)
     assert_equal :ok, ErlDP::Global["g" * 255].then { :ok }
+    # An empty name names nothing, in every language alike.
+    error = assert_raises(ArgumentError) { node.rpc(peer.node, :erlang, "", []) }
+    assert_equal "invalid argument: the function is empty", error.message
+    error = assert_raises(ArgumentError) { ErlDP::Global[""] }
+    assert_equal "invalid argument: the global name is empty", error.message
   end
 
   def test_an_option_of_the_wrong_size_or_type_is_named

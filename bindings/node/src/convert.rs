@@ -424,16 +424,9 @@ pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
         }
     };
     // Every name becomes an atom, which stays in the table for good: one
-    // BEAM could not make is refused before it is made.
-    if !Atom::fits(&name) {
-        return Err(error::invalid_argument(
-            js,
-            format!(
-                "a name has at most {MAX_ATOM_CHARS} characters, this one {}",
-                name.chars().count()
-            ),
-        ));
-    }
+    // BEAM could not make (or an empty one) is refused before it is made,
+    // by the core's rule.
+    Atom::named(&name, "name").map_err(|err| error::throw(js, &err))?;
     Ok(name)
 }
 

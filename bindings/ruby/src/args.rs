@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use erldp::term::MAX_ATOM_CHARS;
 use erldp::{Atom, Dest, Term};
 use magnus::{Error, RString, RTypedData, Ruby, Symbol, Value};
 
@@ -20,13 +19,9 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
         return Err(not_a_name(ruby, value, what));
     };
     // Every name becomes an atom, which stays in the table for good: one
-    // BEAM could not make is refused before it is made.
-    if !Atom::fits(&name) {
-        return Err(Error::new(
-            ruby.exception_arg_error(),
-            format!("the {what} is longer than an atom may be ({MAX_ATOM_CHARS} characters)"),
-        ));
-    }
+    // BEAM could not make (or an empty one) is refused before it is made,
+    // by the core's rule.
+    Atom::named(&name, what).map_err(|err| raise(ruby, err))?;
     Ok(name)
 }
 
