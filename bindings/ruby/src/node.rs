@@ -332,7 +332,9 @@ impl Node {
                 // Resolving `host` may wait on a DNS server as long as the resolver
                 // retries: on a thread of its own, which an interrupt does not wait for.
                 let (node, to) = (node.clone(), peer.clone());
-                gvl::off_thread(ruby, move || node.connect_to_start(&to, (host.as_str(), port)))?
+                gvl::off_thread(ruby, move || {
+                    node.connect_to_start(&to, (host.as_str(), port))
+                })?
             }
             None => node.connect_start(&peer),
         };

@@ -678,13 +678,18 @@ fn served_processes_can_be_linked_and_monitored() {
     assert_eq!(nodedown, "true");
 }
 
-#[test]
-fn serving_works_from_inside_handlers_and_in_our_own_node() {
-    let node = Node::builder(random_name("self") + "@localhost")
+/// A node that neither registers nor looks up: for calls into itself.
+fn local_node(prefix: &str) -> Node {
+    Node::builder(random_name(prefix) + "@localhost")
         .cookie("secret")
         .epmd(erldp::EpmdMode::None)
         .start()
-        .expect("node");
+        .expect("node")
+}
+
+#[test]
+fn serving_works_from_inside_handlers_and_in_our_own_node() {
+    let node = local_node("self");
     let us = node.name();
     let kept = Arc::new(Mutex::new(Vec::new()));
     let kept_modules = Arc::new(Mutex::new(Vec::new()));
@@ -783,11 +788,7 @@ fn serving_works_from_inside_handlers_and_in_our_own_node() {
 /// names what it was without repeating a megabyte of it.
 #[test]
 fn names_that_cannot_be_atoms_are_refused_alike_and_briefly() {
-    let node = Node::builder(random_name("names") + "@localhost")
-        .cookie("secret")
-        .epmd(erldp::EpmdMode::None)
-        .start()
-        .expect("node");
+    let node = local_node("names");
     let huge = "n".repeat(1 << 20);
     type Naming<'a> = &'a dyn Fn(&str) -> erldp::Result<()>;
     let refusals: [(&str, Naming); 4] = [
