@@ -310,19 +310,6 @@ pub struct TlsStartOptions {
     pub optfile: Option<String>,
 }
 
-/// Options the package may leave out, whose defaults are the core's.
-trait Given: Sized {
-    /// `set` with `value` when it was given; as it is otherwise.
-    fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
-        match value {
-            Some(value) => set(self, value),
-            None => self,
-        }
-    }
-}
-
-impl Given for NodeBuilder {}
-
 fn builder(name: String, options: StartOptions) -> erldp::Result<NodeBuilder> {
     let port = |port: Option<u32>, what: &str| {
         port.map(|port| {

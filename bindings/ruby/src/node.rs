@@ -180,19 +180,6 @@ fn settled<T: Send + 'static>(
     }
 }
 
-/// Options that `Node.new` may leave out, whose defaults are the core's.
-trait Given: Sized {
-    /// `set` with `value` when it was given; as it is otherwise.
-    fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
-        match value {
-            Some(value) => set(self, value),
-            None => self,
-        }
-    }
-}
-
-impl Given for NodeBuilder {}
-
 impl Node {
     /// Another handle to the node, for work that outlives the borrow.
     /// (`self.0.clone()` would clone the `ManuallyDrop` and leak it.)

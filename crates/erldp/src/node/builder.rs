@@ -50,6 +50,26 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
+    /// `set` with `value` when there is one; the builder as it is (the
+    /// option's default) otherwise: for options read from configuration
+    /// that may leave them out.
+    ///
+    /// ```
+    /// use erldp::NodeBuilder;
+    ///
+    /// let port: Option<u16> = None; // not configured
+    /// let builder = erldp::Node::builder("app@localhost")
+    ///     .given(port, NodeBuilder::listen_port)
+    ///     .given(Some("secret"), NodeBuilder::cookie);
+    /// # drop(builder);
+    /// ```
+    pub fn given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+
     /// The cookie (default: `$HOME/.erlang.cookie`, created like `erl` does).
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
         self.settings.cookie = Some(Secret::new(cookie));
