@@ -162,6 +162,7 @@ class ApiTest < Minitest::Test
     assert_raises(ErlDP::ClosedError) { waiting.value }
     assert_raises(ErlDP::ClosedError) { node.rpc(peer.node, :erlang, :node, []) }
     assert_raises(ErlDP::ClosedError) { node.mailbox }
+    assert_raises(ErlDP::ClosedError) { node.ping(peer.node) }
     node.close
   end
 

@@ -331,6 +331,10 @@ impl Node {
     fn ping(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<Symbol, Error> {
         let node = rb_self.handle(ruby)?;
         let peer = args::name(ruby, peer, "node name")?;
+        // The core's ping of a closed node is a pang; every other call raises.
+        if node.is_closed() {
+            return Err(raise(ruby, erldp::Error::Closed));
+        }
         let pong = gvl::off_thread(ruby, move || node.ping(&peer))?;
         Ok(ruby.to_symbol(if pong { "pong" } else { "pang" }))
     }

@@ -449,7 +449,7 @@ impl Driver {
         self.global.as_mut().ok_or_else(|| {
             Error::invalid(
                 "this node is hidden: global names are registered by visible nodes \
-                 (start it with hidden(false)), as hidden BEAM nodes take no part in global",
+                 (start it with hidden false), as hidden BEAM nodes take no part in global",
             )
         })
     }
