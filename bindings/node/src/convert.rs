@@ -426,7 +426,7 @@ pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
     // Every name becomes an atom, which stays in the table for good: one
     // BEAM could not make (or an empty one) is refused before it is made,
     // by the core's rule.
-    Atom::named(&name, "name").map_err(|err| error::throw(js, &err))?;
+    Atom::check_name(&name, "name").map_err(|err| error::throw(js, &err))?;
     Ok(name)
 }
 

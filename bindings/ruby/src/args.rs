@@ -21,7 +21,7 @@ pub(crate) fn name(ruby: &Ruby, value: Value, what: &str) -> Result<String, Erro
     // Every name becomes an atom, which stays in the table for good: one
     // BEAM could not make (or an empty one) is refused before it is made,
     // by the core's rule.
-    Atom::named(&name, what).map_err(|err| raise(ruby, err))?;
+    Atom::check_name(&name, what).map_err(|err| raise(ruby, err))?;
     Ok(name)
 }
 

@@ -203,6 +203,14 @@ impl Atom {
     /// would stay for good; so is an empty one, which names nothing. `what`
     /// names it in the error, which shows at most 40 characters of `text`.
     pub fn named(text: &str, what: &str) -> crate::Result<Atom> {
+        Atom::check_name(text, what)?;
+        Ok(Atom::new(text))
+    }
+
+    /// The check of [`named`](Self::named) without making the atom: for
+    /// code that hands the text on to a call that makes it (the bindings'
+    /// readers of names).
+    pub fn check_name(text: &str, what: &str) -> crate::Result<()> {
         if text.is_empty() {
             return Err(crate::Error::invalid(format!("the {what} is empty")));
         }
@@ -212,7 +220,7 @@ impl Atom {
                 text
             )));
         }
-        Ok(Atom::new(text))
+        Ok(())
     }
 
     /// The atom for `text` from a peer (or from parsed text): inline, or
