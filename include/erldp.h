@@ -1027,8 +1027,11 @@ uint16_t erldp_node_port(const erldp_node *node);
 erldp_status erldp_connect(const erldp_node *node, const char *peer);
 
 /**
- * Connects to `peer` at `host:port` without asking EPMD (for
- * `ERLDP_EPMD_NONE`); the address is remembered for reconnects.
+ * Connects to `peer` on `port` of `host` (a name or an address) without
+ * asking EPMD (for `ERLDP_EPMD_NONE`); remembered for reconnects. The host
+ * is resolved as a node name's host is, anew for each connect, within the
+ * node's setup timeout: `ERLDP_TIMEOUT` when the resolver does not
+ * answer in it, `ERLDP_ERR_NOT_FOUND` when the host has no address.
  */
 erldp_status erldp_connect_to(const erldp_node *node,
                               const char *peer,

@@ -633,9 +633,8 @@ impl NativeNode {
     }
 
     /// Connects to `peer`, through EPMD or, given a port, at `host:port`.
-    /// The core makes the connection on a thread of its own and settles
-    /// `id` when it is up or failed; a host name to resolve first gets a
-    /// short-lived thread, since resolving blocks.
+    /// The core makes the connection (resolving the host included) on a
+    /// thread of its own and settles `id` when it is up or failed.
     #[napi(catch_unwind)]
     pub fn connect(
         &self,
@@ -662,20 +661,11 @@ impl NativeNode {
                 .map_or("", |(_, host)| host)
                 .to_string()
         });
-        match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => settle_connect(self.node.connect_to_start(&peer, (ip, port)), reply, id),
-            Err(_) => {
-                let node = self.node.clone();
-                let (settle, failed) = (reply.clone(), reply);
-                spawn("erldp-js-resolve", &failed, id, move || {
-                    settle_connect(
-                        node.connect_to_start(&peer, (host.as_str(), port)),
-                        settle,
-                        id,
-                    )
-                });
-            }
-        }
+        settle_connect(
+            self.node.connect_to_host_start(&peer, &host, port),
+            reply,
+            id,
+        );
         Ok(())
     }
 

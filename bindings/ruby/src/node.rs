@@ -316,12 +316,7 @@ impl Node {
                     peer.split_once('@')
                         .map_or(peer.clone(), |(_, host)| host.to_string())
                 });
-                // Resolving `host` may wait on a DNS server as long as the resolver
-                // retries: on a thread of its own, which an interrupt does not wait for.
-                let (node, to) = (node.clone(), peer.clone());
-                gvl::off_thread(ruby, move || {
-                    node.connect_to_start(&to, (host.as_str(), port))
-                })?
+                node.connect_to_host_start(&peer, &host, port)
             }
             None => node.connect_start(&peer),
         };

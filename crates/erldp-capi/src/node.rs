@@ -400,8 +400,11 @@ pub unsafe extern "C" fn erldp_connect(
     })
 }
 
-/// Connects to `peer` at `host:port` without asking EPMD (for
-/// `ERLDP_EPMD_NONE`); the address is remembered for reconnects.
+/// Connects to `peer` on `port` of `host` (a name or an address) without
+/// asking EPMD (for `ERLDP_EPMD_NONE`); remembered for reconnects. The host
+/// is resolved as a node name's host is, anew for each connect, within the
+/// node's setup timeout: `ERLDP_TIMEOUT` when the resolver does not
+/// answer in it, `ERLDP_ERR_NOT_FOUND` when the host has no address.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_connect_to(
     node: *const erldp_node,
@@ -414,7 +417,7 @@ pub unsafe extern "C" fn erldp_connect_to(
         let node = unsafe { ffi::handle(node) }?;
         let peer = unsafe { ffi::str(peer, "peer") }?;
         let host = unsafe { ffi::str(host, "host") }?;
-        node.node.connect_to(peer, (host, port))?;
+        node.node.connect_to_host(peer, host, port)?;
         Ok(())
     })
 }

@@ -27,7 +27,7 @@ use crate::settings::Settings;
 use crate::term::{Atom, Pid, Term};
 use crate::tls::TlsConfig;
 use crate::transport::{Io, Timed, Transport};
-use crate::{host, random, Error, Result};
+use crate::{host, random, resolve, Error, Result};
 
 /// Options for a [`Client`]; made by [`Client::builder`].
 #[derive(Clone, Debug)]
@@ -104,7 +104,9 @@ impl ClientBuilder {
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
-    /// Connects to `peer` at a known address, without EPMD.
+    /// Connects to `peer` at a known address, without EPMD. A host name in
+    /// `addr` is resolved in the caller's thread for as long as the resolver
+    /// takes; [`connect_to_host`](Self::connect_to_host) bounds it.
     pub fn connect_to(self, peer: &str, addr: impl ToSocketAddrs) -> Result<Client> {
         split_node_name(peer)?;
         let mut addrs: Vec<SocketAddr> = addr
@@ -115,6 +117,17 @@ impl ClientBuilder {
         addrs.sort_by_key(|addr| addr.is_ipv4() == self.settings.ipv6);
         let deadline = deadline::after(self.settings.setup_timeout);
         let proto = self.settings.proto_dist(false)?;
+        self.connect_to_addrs(&proto, peer, &addrs, deadline)
+    }
+
+    /// Connects to `peer` on `port` of `host` (a name or an address), without
+    /// EPMD: the host is resolved as a node name's host is, for the client's
+    /// address family, within the [timeout](Self::timeout).
+    pub fn connect_to_host(self, peer: &str, host: &str, port: u16) -> Result<Client> {
+        split_node_name(peer)?;
+        let deadline = deadline::after(self.settings.setup_timeout);
+        let proto = self.settings.proto_dist(false)?;
+        let addrs = proto.addresses(peer, host, port, deadline)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 
@@ -135,7 +148,7 @@ impl ClientBuilder {
             )
         });
         let transport = proto.connect(peer, addrs, deadline, None)?;
-        let name = client_name(&given, peer, &*transport)?;
+        let name = client_name(&given, peer, &*transport, deadline)?;
         let local = Local {
             name: &name,
             flags: self.settings.flags(),
@@ -158,18 +171,24 @@ impl ClientBuilder {
 /// on this host's short name, or its fully qualified name for a long-named
 /// peer, or when it has none the address we reach the peer from (a client is
 /// never connected back to, so any name the peer accepts will do).
-fn client_name(given: &str, peer: &str, transport: &dyn Transport) -> Result<String> {
+fn client_name(
+    given: &str,
+    peer: &str,
+    transport: &dyn Transport,
+    deadline: Instant,
+) -> Result<String> {
     let name = if given.contains('@') {
         given.to_string()
     } else if identity::is_long_name(peer) {
-        match host::fully_qualified_hostname() {
-            Some(host) => format!("{given}@{host}"),
-            None => {
+        match resolve::fully_qualified_hostname(deadline) {
+            Ok(Some(host)) => format!("{given}@{host}"),
+            Ok(None) => {
                 let ip = transport
                     .local_ip()
                     .map_err(|err| Error::io("reading our address", &err))?;
                 format!("{given}@{ip}")
             }
+            Err(err) => return Err(identity::unknown_fully_qualified_hostname(given, &err)),
         }
     } else {
         format!("{given}@{}", host::short_hostname())

@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+/// How long connecting may take unless a builder says otherwise: kernel's
+/// `net_setuptime` default.
+pub(crate) const DEFAULT_SETUP: Duration = Duration::from_secs(7);
+
 /// Farther than any wait lasts, near enough to add to the clock.
 const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 

@@ -23,7 +23,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::limits::MAX_HOST_LOOKUPS;
-use crate::{host, Error, Result};
+use crate::{deadline, host, Error, Result};
 
 /// Look-ups under way: each holds a thread until the resolver answers.
 static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
@@ -66,6 +66,21 @@ pub(crate) fn lookup(host: &str, port: u16, deadline: Instant) -> io::Result<Vec
     if let Some(addr) = literal(host) {
         return Ok(vec![SocketAddr::new(addr, port)]);
     }
+    let name = host.to_string();
+    on_resolver_thread(host, deadline, move || {
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+    })
+}
+
+/// `ask` (a call into the system resolver) on a thread of its own, waited for until
+/// `deadline`: see [`lookup`]. `host` is what is asked about, for the errors.
+fn on_resolver_thread<T: Send + 'static>(
+    host: &str,
+    deadline: Instant,
+    ask: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     if Instant::now() >= deadline {
         return Err(timed_out(host));
     }
@@ -76,13 +91,10 @@ pub(crate) fn lookup(host: &str, port: u16, deadline: Instant) -> io::Result<Vec
         )
     })?;
     let (answer, answered) = mpsc::sync_channel(1);
-    let name = host.to_string();
     thread::Builder::new()
         .name("erldp-resolve".into())
         .spawn(move || {
-            let found = (name.as_str(), port)
-                .to_socket_addrs()
-                .map(Iterator::collect::<Vec<_>>);
+            let found = ask();
             drop(slot);
             let _ = answer.send(found);
         })?;
@@ -157,7 +169,7 @@ pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Re
             ) =>
         {
             // The resolver is stuck: the fully qualified host name is not asked of it.
-            return if is_this_host(host, false) {
+            return if is_this_host(host, None) {
                 Ok(vec![family.loopback()])
             } else {
                 Err(err)
@@ -169,7 +181,7 @@ pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Re
     if !found.is_empty() {
         return Ok(found);
     }
-    if is_this_host(host, true) {
+    if is_this_host(host, Some(deadline)) {
         return Ok(vec![family.loopback()]);
     }
     if family == Family::Inet && !all.is_empty() {
@@ -197,6 +209,9 @@ pub(crate) fn socket_addresses(
     family: Family,
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>> {
+    if host.is_empty() {
+        return Err(Error::invalid(format!("no host given to reach {node}")));
+    }
     let ips = addresses(host, family, deadline).map_err(|err| match err.kind() {
         io::ErrorKind::TimedOut => Error::timeout(format!("resolving {host} to reach {node}")),
         _ => Error::NodeNotFound {
@@ -211,13 +226,72 @@ pub(crate) fn socket_addresses(
 }
 
 /// Whether `host` names this machine as `inet:gethostbyname_self/2` recognises it: its host
-/// name, short or fully qualified, in any letter case. The fully qualified name may take a
-/// look-up of its own (`long_hostname`), made only when `ask_resolver` and `host` has a dot.
-fn is_this_host(host: &str, ask_resolver: bool) -> bool {
-    let named = |name: String| !name.is_empty() && name.eq_ignore_ascii_case(host);
-    named(host::hostname())
-        || named(host::short_hostname())
-        || (ask_resolver && host.contains('.') && named(host::long_hostname()))
+/// name, short or fully qualified, in any letter case. The fully qualified name takes a
+/// look-up of its own, made only when there is a `resolver_deadline` and `host` has a dot.
+fn is_this_host(host: &str, resolver_deadline: Option<Instant>) -> bool {
+    let named = |name: &str| !name.is_empty() && name.eq_ignore_ascii_case(host);
+    let full = host::hostname();
+    named(&full)
+        || named(host::short(&full))
+        || resolver_deadline.is_some_and(|deadline| {
+            host.contains('.')
+                && fully_qualified_hostname(deadline)
+                    .is_ok_and(|name| name.is_some_and(|name| named(&name)))
+        })
+}
+
+/// The host part of a long node name: the fully qualified host name when
+/// the resolver knows one, else the host name itself. The resolver is
+/// waited for as long as a connect's setup may take by default (7 s).
+pub fn long_hostname() -> String {
+    fully_qualified_hostname(deadline::after(deadline::DEFAULT_SETUP))
+        .ok()
+        .flatten()
+        .unwrap_or_else(host::hostname)
+}
+
+/// The fully qualified host name, when the host name has a dot or the resolver knows its
+/// canonical name with one (`None` when it knows none), by `deadline` as [`lookup`] waits.
+pub(crate) fn fully_qualified_hostname(deadline: Instant) -> io::Result<Option<String>> {
+    let full = host::hostname();
+    if full.contains('.') {
+        return Ok(Some(full));
+    }
+    let name = full.clone();
+    let canonical = on_resolver_thread(&full, deadline, move || Ok(canonical_name(&name)))?;
+    Ok(canonical.filter(|name| name.contains('.')))
+}
+
+/// The canonical name the resolver gives `host` (`getaddrinfo`'s `AI_CANONNAME`), if any.
+fn canonical_name(host: &str) -> Option<String> {
+    let node = std::ffi::CString::new(host).ok()?;
+    let hints = libc::addrinfo {
+        ai_flags: libc::AI_CANONNAME,
+        ai_family: libc::AF_UNSPEC,
+        ai_socktype: 0,
+        ai_protocol: 0,
+        ai_addrlen: 0,
+        ai_addr: std::ptr::null_mut(),
+        ai_canonname: std::ptr::null_mut(),
+        ai_next: std::ptr::null_mut(),
+    };
+    let mut result: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid C string and hints; result is freed below.
+    let rc = unsafe { libc::getaddrinfo(node.as_ptr(), std::ptr::null(), &hints, &mut result) };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: getaddrinfo succeeded, so result points to a valid list.
+    unsafe {
+        let name = (*result).ai_canonname;
+        let text = (!name.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        });
+        libc::freeaddrinfo(result);
+        text
+    }
 }
 
 #[cfg(test)]

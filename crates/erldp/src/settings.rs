@@ -34,7 +34,7 @@ impl Default for Settings {
             hidden: true,
             epmd_port: None,
             net_ticktime: Duration::from_secs(60),
-            setup_timeout: Duration::from_secs(7),
+            setup_timeout: crate::deadline::DEFAULT_SETUP,
             tls: None,
             ipv6: false,
         }

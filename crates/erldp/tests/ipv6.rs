@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use erldp::tls::TlsConfig;
-use erldp::{Dest, Error, Node, Term};
+use erldp::{epmd, Dest, EpmdMode, Error, Node, Term};
 use erldp_testkit::{random_name, BeamPeer, BeamPeerBuilder, Otp, TlsFiles};
 
 const T: Duration = Duration::from_secs(20);
@@ -174,4 +174,29 @@ fn our_ipv6_node_never_falls_back_to_ipv4() {
     let text = err.to_string();
     assert!(text.contains("cannot connect to [::1]:"), "{text}");
     assert!(node.nodes().is_empty());
+}
+
+/// Without EPMD, at a host name and port: the host is resolved for our family as a node name's
+/// host is, so this host's name (which has an IPv4 address only in /etc/hosts here) is `::1`
+/// to an IPv6 node. (A name given to `connect_to` is resolved by std, whose first address,
+/// IPv4, the peer's dual-stack listener takes as an IPv4-mapped one.)
+#[test]
+fn connect_to_host_resolves_for_our_family() {
+    let mut peer = BeamPeer::builder().proto_dist("inet6_tcp").start();
+    let alive = peer
+        .node()
+        .split_once('@')
+        .expect("a node name")
+        .0
+        .to_string();
+    let port = epmd::port_please("::1", 4369, &alive, T)
+        .expect("the peer's port")
+        .port;
+    let node = ipv6_node(peer.cookie())
+        .epmd(EpmdMode::None)
+        .start()
+        .expect("node");
+    node.connect_to_host(peer.node(), &erldp::short_hostname(), port)
+        .expect("connect");
+    assert_eq!(carried(&mut peer, &node), "{tcp,inet6,{0,0,0,0,0,0,0,1}}");
 }

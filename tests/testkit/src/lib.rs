@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Fault tests put peers and ErlDP nodes on hosts of a virtual [`Network`] (network namespaces
-//! on a bridge, links that go down and up).
+//! on a bridge, links that go down and up); [`with_silent_name_server`] runs a test on such a
+//! host whose DNS server takes queries and answers none.
 //!
 //! Variable bindings persist between [`BeamPeer::eval`] calls (`f().` / `f(X).` forget them),
 //! but each command runs in a fresh process, so `self()` differs between commands; the helpers
@@ -32,6 +33,7 @@ mod cluster;
 mod netns;
 mod otp;
 mod peer;
+mod resolver;
 mod tls;
 
 use std::fs::File;
@@ -44,6 +46,7 @@ pub use cluster::{erl_atom, pg_compatible, BeamCluster, BeamClusterBuilder};
 pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
+pub use resolver::{unknown_host, with_silent_name_server};
 pub use tls::{TlsFiles, KEY_PASSWORD};
 
 /// A random cookie of 20 upper-case letters.

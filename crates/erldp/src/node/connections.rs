@@ -40,11 +40,20 @@ const MAX_WAITING_REPLIES: usize = 1024;
 /// cookie: anyone can send a name, and an entry under it would make our
 /// connects to that node wait on a stranger (and its connects to us be
 /// refused) for as long as the stranger kept the handshake going.
+/// Where a peer was said to be.
+#[derive(Clone)]
+enum Address {
+    Socket(SocketAddr),
+    /// Resolved at each connect, as a node name's host is.
+    Host(String, u16),
+}
+
 #[derive(Default)]
 pub(super) struct Connections {
     table: Mutex<HashMap<Atom, Entry>>,
-    /// Addresses given with `connect_to`, used instead of EPMD.
-    addresses: Mutex<HashMap<Atom, SocketAddr>>,
+    /// Where `connect_to` and `connect_to_host` said peers are, used
+    /// instead of EPMD.
+    addresses: Mutex<HashMap<Atom, Address>>,
     /// Incoming handshakes under way, each on a thread of its own.
     handshakes: AtomicUsize,
     /// The replies that wait, in the order they were sent, for the connect
@@ -232,9 +241,22 @@ impl Node {
     }
 
     /// Connects to `peer` at a known address, without EPMD; the address is
-    /// remembered for reconnects.
+    /// remembered for reconnects. A host name in `addr` is resolved here, in
+    /// the caller's thread and for as long as the resolver takes:
+    /// [`connect_to_host`](Self::connect_to_host) resolves it within the
+    /// connect's setup time.
     pub fn connect_to(&self, peer: &str, addr: impl ToSocketAddrs) -> Result<()> {
         let peer = self.inner.remember_address(peer, addr)?;
+        self.inner.connection(peer).map(drop)
+    }
+
+    /// Connects to `peer` on `port` of `host` (a name or an address), without
+    /// EPMD. The host is resolved as a node name's host is, for this node's
+    /// address family, and anew for each reconnect; a resolver that does not
+    /// answer in the [setup time](crate::NodeBuilder::setup_timeout) fails the
+    /// connect with a timeout.
+    pub fn connect_to_host(&self, peer: &str, host: &str, port: u16) -> Result<()> {
+        let peer = self.inner.remember_host(peer, host, port)?;
         self.inner.connection(peer).map(drop)
     }
 
@@ -250,6 +272,14 @@ impl Node {
     /// without EPMD, as [`connect_to`](Self::connect_to) does.
     pub fn connect_to_start(&self, peer: &str, addr: impl ToSocketAddrs) -> Result<Pending<()>> {
         let peer = self.inner.remember_address(peer, addr)?;
+        self.inner.connect_start(peer)
+    }
+
+    /// [`connect_start`](Self::connect_start) to `peer` on `port` of `host`,
+    /// without EPMD, as [`connect_to_host`](Self::connect_to_host) does: the
+    /// host is resolved by the attempt, not here.
+    pub fn connect_to_host_start(&self, peer: &str, host: &str, port: u16) -> Result<Pending<()>> {
+        let peer = self.inner.remember_host(peer, host, port)?;
         self.inner.connect_start(peer)
     }
 
@@ -301,7 +331,19 @@ impl NodeInner {
             .map_err(|err| Error::invalid(format!("bad address for {peer}: {err}")))?
             .next()
             .ok_or_else(|| Error::invalid(format!("no address for {peer}")))?;
-        self.conns.addresses.lock().insert(peer, addr);
+        self.conns
+            .addresses
+            .lock()
+            .insert(peer, Address::Socket(addr));
+        Ok(peer)
+    }
+
+    fn remember_host(&self, peer: &str, host: &str, port: u16) -> Result<Atom> {
+        let peer = identity::node_atom(peer)?;
+        self.conns
+            .addresses
+            .lock()
+            .insert(peer, Address::Host(host.to_string(), port));
         Ok(peer)
     }
 
@@ -450,8 +492,13 @@ impl NodeInner {
         deadline: Instant,
         cutoff: Option<&Cutoff>,
     ) -> Result<Vec<SocketAddr>> {
-        if let Some(addr) = self.conns.addresses.lock().get(&peer) {
-            return Ok(vec![*addr]);
+        let given = self.conns.addresses.lock().get(&peer).cloned();
+        match given {
+            Some(Address::Socket(addr)) => return Ok(vec![addr]),
+            Some(Address::Host(host, port)) => {
+                return self.proto.addresses(peer.as_str(), &host, port, deadline)
+            }
+            None => {}
         }
         if self.epmd_mode == EpmdMode::None {
             return Err(Error::NodeNotFound {

@@ -68,7 +68,7 @@ use crate::protocol::requests;
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
 use crate::threads::Threads;
 use crate::transport::ListenerStop;
-use crate::{random, Error, Result};
+use crate::{deadline, random, Error, Result};
 
 /// A running node. Cloning gives another handle to the same node; the node
 /// closes when the last handle (and the last [`Mailbox`](crate::Mailbox)) is dropped, or
@@ -165,7 +165,11 @@ impl NodeInner {
         let long = options
             .long_names
             .unwrap_or_else(|| options.name.contains('@') && identity::is_long_name(&options.name));
-        let full_name = identity::full_name(&options.name, long)?;
+        let full_name = identity::full_name(
+            &options.name,
+            long,
+            deadline::after(options.settings.setup_timeout),
+        )?;
         if !identity::valid_node_name(&full_name) {
             return Err(Error::invalid(format!(
                 "node name {full_name:?} must be name@host with letters, digits, '_' or '-' in the \

@@ -9,9 +9,10 @@
 //! write them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::term::{Atom, Pid, Ref};
-use crate::{cookie, host, random, Error, Result};
+use crate::{cookie, host, random, resolve, Error, Result};
 
 /// The pid a node's own sends, rpcs and calls come from.
 pub(crate) const SYSTEM_ID: u32 = 1;
@@ -54,24 +55,38 @@ pub(crate) fn node_atom(name: &str) -> Result<Atom> {
 /// (`create_hostpart/2`): a host given with the name is kept, but a short
 /// name's host may have no dot; without a host, a short name gets this host's
 /// short name and a long one its fully qualified name, which must then be
-/// known (BEAM: "Can't set long node name!").
-pub(crate) fn full_name(name: &str, long: bool) -> Result<String> {
+/// known (BEAM: "Can't set long node name!") by `deadline`.
+pub(crate) fn full_name(name: &str, long: bool, deadline: Instant) -> Result<String> {
     match name.split_once('@') {
         Some((_, host)) if !long && host.contains('.') => Err(Error::invalid(format!(
             "{name:?} cannot be a short node name: its host has dots (use long names, \
              as BEAM refuses -sname with a fully qualified host)"
         ))),
         Some(_) => Ok(name.to_string()),
-        None if long => match host::fully_qualified_hostname() {
-            Some(host) => Ok(format!("{name}@{host}")),
-            None => Err(Error::invalid(format!(
+        None if long => match resolve::fully_qualified_hostname(deadline) {
+            Ok(Some(host)) => Ok(format!("{name}@{host}")),
+            Ok(None) => Err(Error::invalid(format!(
                 "cannot give {name:?} a long node name: this host's name has no domain and \
                  the resolver knows no fully qualified one (BEAM: \"Can't set long node \
                  name!\"); give the host with the name (name@host.domain or name@address) \
                  or use short names"
             ))),
+            Err(err) => Err(unknown_fully_qualified_hostname(name, &err)),
         },
         None => Ok(format!("{name}@{}", host::short_hostname())),
+    }
+}
+
+/// The error for a name that needs this host's fully qualified name when the resolver did
+/// not give it: a timeout when it did not answer in time.
+pub(crate) fn unknown_fully_qualified_hostname(name: &str, err: &std::io::Error) -> Error {
+    let what = format!(
+        "finding this host's fully qualified name for {name:?} (give the name with its host, \
+         name@host.domain or name@address)"
+    );
+    match err.kind() {
+        std::io::ErrorKind::TimedOut => Error::timeout(what),
+        _ => Error::io(what, err),
     }
 }
 
@@ -204,14 +219,18 @@ mod tests {
 
     #[test]
     fn long_and_short_names_follow_net_kernel() {
-        assert_eq!(full_name("x@y", true).expect("long"), "x@y");
-        assert_eq!(full_name("x@y.z", true).expect("long"), "x@y.z");
-        assert_eq!(full_name("x@y", false).expect("short"), "x@y");
-        assert!(full_name("x@y.z", false).is_err());
-        assert!(full_name("x@127.0.0.1", false).is_err());
-        let short = full_name("x", false).expect("short");
+        let soon = crate::deadline::after(crate::deadline::DEFAULT_SETUP);
+        assert_eq!(full_name("x@y", true, soon).expect("long"), "x@y");
+        assert_eq!(full_name("x@y.z", true, soon).expect("long"), "x@y.z");
+        assert_eq!(full_name("x@y", false, soon).expect("short"), "x@y");
+        assert!(full_name("x@y.z", false, soon).is_err());
+        assert!(full_name("x@127.0.0.1", false, soon).is_err());
+        let short = full_name("x", false, soon).expect("short");
         assert!(!short.contains('.'), "{short}");
-        match (full_name("x", true), host::fully_qualified_hostname()) {
+        match (
+            full_name("x", true, soon),
+            resolve::fully_qualified_hostname(soon).expect("answered"),
+        ) {
             (Ok(long), Some(host)) => assert_eq!(long, format!("x@{host}")),
             (Err(err), None) => assert!(err.to_string().contains("long node name"), "{err}"),
             (got, fqdn) => panic!("{got:?} with a fully qualified host name {fqdn:?}"),
