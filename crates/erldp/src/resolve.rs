@@ -14,6 +14,10 @@
 //! addresses only (and is not this machine) resolves to those, since a peer
 //! there can only be an IPv6 one. A node with IPv6 distribution never falls
 //! back to IPv4.
+//!
+//! Every question to the system resolver is asked here, on a thread of its own and for no
+//! longer than the asker's deadline ([`lookup`]): addresses, and this host's fully qualified
+//! name ([`fully_qualified_hostname`]) that long node names without a host take.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
