@@ -1028,10 +1028,14 @@ erldp_status erldp_connect(const erldp_node *node, const char *peer);
 
 /**
  * Connects to `peer` on `port` of `host` (a name or an address) without
- * asking EPMD (for `ERLDP_EPMD_NONE`); remembered for reconnects. The host
- * is resolved as a node name's host is, anew for each connect, within the
- * node's setup timeout: `ERLDP_TIMEOUT` when the resolver does not
- * answer in it, `ERLDP_ERR_NOT_FOUND` when the host has no address.
+ * asking EPMD (for `ERLDP_EPMD_NONE`). The host is resolved as a node
+ * name's host is, for the node's address family, anew for each connect,
+ * within the node's setup timeout: `ERLDP_TIMEOUT` when the resolver does
+ * not answer in it, `ERLDP_ERR_NOT_FOUND` when the host has no address of
+ * the family; `ERLDP_ERR_ARG` for an empty host, one with a port in it, or
+ * an IPv6 address on an IPv4 node. The host is remembered for `peer` even
+ * when the connect fails: later connects and sends to it go there, not
+ * through EPMD, until another `erldp_connect_to` names another.
  */
 erldp_status erldp_connect_to(const erldp_node *node,
                               const char *peer,

@@ -276,7 +276,12 @@ export class Node {
   /**
    * Connects to `peer` now (sending connects by itself; this surfaces
    * connection errors early). With `port`, connects to `host:port` (default
-   * host: the one in the peer's name) without asking EPMD.
+   * host: the one in the peer's name) without asking EPMD. The host is
+   * resolved for the node's address family within its `setupTimeout`, anew
+   * for each reconnect (`ENOTFOUND` when it has no address, `ETIMEDOUT` when
+   * the resolver does not answer), and remembered for `peer` even when this
+   * connect fails: later connects and sends go there, not through EPMD,
+   * until another `connect` names another.
    */
   connect(peer: Name, options?: { host?: string; port?: number } & WaitOptions): Promise<true>;
 
@@ -757,7 +762,10 @@ export class AuthError extends ErlDPError {
   readonly code: 'EAUTH';
 }
 
-/** `ENOTFOUND`: the node is not registered in EPMD on its host. */
+/**
+ * `ENOTFOUND`: the node is not registered in EPMD on its host, or its host
+ * has no address.
+ */
 export class NodeNotFoundError extends ErlDPError {
   /** Always `'ENOTFOUND'`. */
   readonly code: 'ENOTFOUND';

@@ -152,7 +152,8 @@ class Node {
 
   /**
    * Connects to `peer` now (sending connects by itself). `{ port, host }`
-   * connects to a known address without asking EPMD.
+   * connects to a known address without asking EPMD, resolving the host at
+   * each connect (see index.d.ts).
    */
   async connect(peer, options) {
     opts.name(peer, 'the peer');

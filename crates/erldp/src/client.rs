@@ -147,8 +147,9 @@ impl ClientBuilder {
                 random::u32() & 0xFF_FFFF
             )
         });
+        let qualified = qualified_host(&given, peer, deadline)?;
         let transport = proto.connect(peer, addrs, deadline, None)?;
-        let name = client_name(&given, peer, &*transport, deadline)?;
+        let name = client_name(&given, peer, qualified, &*transport)?;
         let local = Local {
             name: &name,
             flags: self.settings.flags(),
@@ -166,29 +167,46 @@ impl ClientBuilder {
     }
 }
 
-/// Our full name for a connection to `peer` over `tcp`: `given` when it has
-/// a host, else one of the peer's kind (long names talk only to long names),
-/// on this host's short name, or its fully qualified name for a long-named
-/// peer, or when it has none the address we reach the peer from (a client is
-/// never connected back to, so any name the peer accepts will do).
+/// This host's fully qualified name when our name needs it (given without a host, to a
+/// long-named peer), asked before connecting so that the peer's handshake time is not spent
+/// on it. `None` when it is not needed, the resolver knows none, or it cannot take the
+/// question now (`client_name` then takes the address we reach the peer from); a resolver
+/// that does not answer by `deadline` is a timeout, since the connect's time is gone.
+fn qualified_host(given: &str, peer: &str, deadline: Instant) -> Result<Option<String>> {
+    if given.contains('@') || !identity::is_long_name(peer) {
+        return Ok(None);
+    }
+    match resolve::fully_qualified_hostname(deadline) {
+        Ok(host) => Ok(host),
+        Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+            Err(identity::unknown_fully_qualified_hostname(given, &err))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Our full name for a connection to `peer` over `transport`: `given` when it has a host,
+/// else one of the peer's kind (long names talk only to long names), on this host's short
+/// name, or for a long-named peer its `qualified` name, or when it has none the address we
+/// reach the peer from (a client is never connected back to, so any name the peer accepts
+/// will do).
 fn client_name(
     given: &str,
     peer: &str,
+    qualified: Option<String>,
     transport: &dyn Transport,
-    deadline: Instant,
 ) -> Result<String> {
     let name = if given.contains('@') {
         given.to_string()
     } else if identity::is_long_name(peer) {
-        match resolve::fully_qualified_hostname(deadline) {
-            Ok(Some(host)) => format!("{given}@{host}"),
-            Ok(None) => {
+        match qualified {
+            Some(host) => format!("{given}@{host}"),
+            None => {
                 let ip = transport
                     .local_ip()
                     .map_err(|err| Error::io("reading our address", &err))?;
                 format!("{given}@{ip}")
             }
-            Err(err) => return Err(identity::unknown_fully_qualified_hostname(given, &err)),
         }
     } else {
         format!("{given}@{}", host::short_hostname())

@@ -141,31 +141,60 @@ fn timed_out(host: &str) -> io::Error {
 
 /// The address `host` is when it is an address literal, bracketed or not.
 fn literal(host: &str) -> Option<IpAddr> {
+    unbracketed(host).parse().ok()
+}
+
+/// `host` without the brackets an IPv6 address may be given in.
+fn unbracketed(host: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
-        .parse()
-        .ok()
 }
 
-/// The addresses of `host` in `family`, in the resolver's order, by `deadline`.
-///
-/// Errors: `NotFound` when the host has no address of the family and is not this machine;
-/// `InvalidInput` for an IPv6 literal asked for as IPv4; `TimedOut` and `WouldBlock` from
-/// [`lookup`] (unless the host is this machine).
-pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Result<Vec<IpAddr>> {
-    if let Some(addr) = literal(host) {
-        return match (family, addr) {
-            (Family::Inet6, IpAddr::V4(v4)) => Ok(vec![IpAddr::V6(v4.to_ipv6_mapped())]),
-            (Family::Inet, IpAddr::V6(_)) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{host} is an IPv6 address, and this node uses IPv4 (ipv6: false)"),
-            )),
-            _ => Ok(vec![addr]),
-        };
+/// Refuses what cannot be a host to resolve: nothing, or a host with a port in it (only an
+/// IPv6 address, bare or in brackets, with or without a `%zone`, has colons).
+pub(crate) fn check_host(host: &str) -> Result<()> {
+    if host.is_empty() {
+        return Err(Error::invalid("no host given"));
     }
-    let all: Vec<IpAddr> = match lookup(host, 0, deadline) {
-        Ok(addrs) => addrs.iter().map(SocketAddr::ip).collect(),
+    let address = unbracketed(host).split('%').next().unwrap_or_default();
+    if host.contains(':') && address.parse::<Ipv6Addr>().is_err() {
+        return Err(Error::invalid(format!(
+            "{host:?} is not a host name or address (give the port apart)"
+        )));
+    }
+    Ok(())
+}
+
+/// The addresses of `host` in `family`, in the resolver's order, with `port`, by `deadline`.
+/// An IPv6 address keeps the scope the resolver gives it (`fe80::1%eth0`).
+///
+/// Errors: `NotFound` when the host has no address of the family and is not this machine
+/// (with the resolver's reason when it knows none at all); `InvalidInput` for an IPv6
+/// literal asked for as IPv4; `TimedOut` and `WouldBlock` from [`lookup`] (unless the host is
+/// this machine).
+pub(crate) fn addresses(
+    host: &str,
+    port: u16,
+    family: Family,
+    deadline: Instant,
+) -> io::Result<Vec<SocketAddr>> {
+    if let Some(addr) = literal(host) {
+        let addr = match (family, addr) {
+            (Family::Inet6, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+            (Family::Inet, IpAddr::V6(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{host} is an IPv6 address, and this node uses IPv4 (ipv6: false)"),
+                ))
+            }
+            _ => addr,
+        };
+        return Ok(vec![SocketAddr::new(addr, port)]);
+    }
+    let this_host = || vec![SocketAddr::new(family.loopback(), port)];
+    let (all, failed) = match lookup(unbracketed(host), port, deadline) {
+        Ok(addrs) => (addrs, None),
         Err(err)
             if matches!(
                 err.kind(),
@@ -174,38 +203,44 @@ pub(crate) fn addresses(host: &str, family: Family, deadline: Instant) -> io::Re
         {
             // The resolver is stuck: the fully qualified host name is not asked of it.
             return if is_this_host(host, None) {
-                Ok(vec![family.loopback()])
+                Ok(this_host())
             } else {
                 Err(err)
             };
         }
-        Err(_) => Vec::new(),
+        Err(err) => (Vec::new(), Some(err)),
     };
-    let found: Vec<IpAddr> = all.iter().copied().filter(|ip| family.holds(ip)).collect();
+    let found: Vec<SocketAddr> = all
+        .iter()
+        .copied()
+        .filter(|addr| family.holds(&addr.ip()))
+        .collect();
     if !found.is_empty() {
         return Ok(found);
     }
     if is_this_host(host, Some(deadline)) {
-        return Ok(vec![family.loopback()]);
+        return Ok(this_host());
     }
     if family == Family::Inet && !all.is_empty() {
         return Ok(all);
     }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!(
+    let reason = match failed {
+        Some(err) => err.to_string(),
+        None => format!(
             "host {host} has no {} address",
             match family {
                 Family::Inet => "IPv4",
                 Family::Inet6 => "IPv6",
             }
         ),
-    ))
+    };
+    Err(io::Error::new(io::ErrorKind::NotFound, reason))
 }
 
-/// [`addresses`] with `port`, for reaching `node` on `host` by `deadline`; a
-/// host that does not resolve means the node cannot be found, one the
-/// resolver does not answer for in time is a timeout.
+/// [`addresses`] for reaching `node` on `host` by `deadline`: a host that does not resolve
+/// means the node cannot be found, one the resolver does not answer for in time is a
+/// timeout, and one that cannot be a host (see [`check_host`]) or is an address of the other
+/// family an invalid argument.
 pub(crate) fn socket_addresses(
     node: &str,
     host: &str,
@@ -213,20 +248,15 @@ pub(crate) fn socket_addresses(
     family: Family,
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>> {
-    if host.is_empty() {
-        return Err(Error::invalid(format!("no host given to reach {node}")));
-    }
-    let ips = addresses(host, family, deadline).map_err(|err| match err.kind() {
+    check_host(host)?;
+    addresses(host, port, family, deadline).map_err(|err| match err.kind() {
         io::ErrorKind::TimedOut => Error::timeout(format!("resolving {host} to reach {node}")),
+        io::ErrorKind::InvalidInput => Error::invalid(format!("cannot reach {node}: {err}")),
         _ => Error::NodeNotFound {
             node: node.to_string(),
             reason: format!("cannot resolve {host}: {err}"),
         },
-    })?;
-    Ok(ips
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect())
+    })
 }
 
 /// Whether `host` names this machine as `inet:gethostbyname_self/2` recognises it: its host
@@ -307,43 +337,71 @@ mod tests {
         Instant::now() + Duration::from_secs(30)
     }
 
+    fn ips(addrs: io::Result<Vec<SocketAddr>>) -> Vec<IpAddr> {
+        addrs.unwrap().iter().map(SocketAddr::ip).collect()
+    }
+
     #[test]
     fn this_host_resolves_to_loopback_of_either_family() {
         let host = host::short_hostname();
-        let v6 = addresses(&host, Family::Inet6, soon()).unwrap();
-        assert!(v6.iter().all(|a| a.is_ipv6()), "{v6:?}");
+        let v6 = ips(addresses(&host, 9, Family::Inet6, soon()));
+        assert!(v6.iter().all(IpAddr::is_ipv6), "{v6:?}");
         assert!(!v6.is_empty());
-        assert!(addresses(&host.to_ascii_uppercase(), Family::Inet6, soon()).is_ok());
-        let v4 = addresses(&host, Family::Inet, soon()).unwrap();
-        assert!(v4.iter().all(|a| a.is_ipv4()), "{v4:?}");
+        assert!(addresses(&host.to_ascii_uppercase(), 9, Family::Inet6, soon()).is_ok());
+        let v4 = ips(addresses(&host, 9, Family::Inet, soon()));
+        assert!(v4.iter().all(IpAddr::is_ipv4), "{v4:?}");
     }
 
     #[test]
     fn literals_keep_or_map_their_family() {
+        let loopback6 = vec![IpAddr::V6(Ipv6Addr::LOCALHOST)];
+        assert_eq!(ips(addresses("::1", 9, Family::Inet6, soon())), loopback6);
+        assert_eq!(ips(addresses("[::1]", 9, Family::Inet6, soon())), loopback6);
         assert_eq!(
-            addresses("::1", Family::Inet6, soon()).unwrap(),
-            vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
-        );
-        assert_eq!(
-            addresses("[::1]", Family::Inet6, soon()).unwrap(),
-            vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]
-        );
-        assert_eq!(
-            addresses("127.0.0.1", Family::Inet6, soon()).unwrap(),
+            ips(addresses("127.0.0.1", 9, Family::Inet6, soon())),
             vec!["::ffff:127.0.0.1".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(
-            addresses("127.0.0.1", Family::Inet, soon()).unwrap(),
-            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+            addresses("127.0.0.1", 9, Family::Inet, soon()).unwrap(),
+            vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 9))]
         );
-        let err = addresses("::1", Family::Inet, soon()).unwrap_err();
+        let err = addresses("::1", 9, Family::Inet, soon()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
+    /// A link-local address keeps its zone, which the kernel needs to reach it.
     #[test]
-    fn other_hosts_without_an_address_of_the_family_are_not_found() {
-        let err = addresses("no-such-host.invalid", Family::Inet6, soon()).unwrap_err();
+    fn a_zone_is_kept() {
+        for host in ["fe80::1%lo", "[fe80::1%lo]"] {
+            let addrs = addresses(host, 9, Family::Inet6, soon()).unwrap();
+            match addrs.as_slice() {
+                [SocketAddr::V6(addr)] => assert_ne!(addr.scope_id(), 0, "{host}"),
+                other => panic!("{host}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_ipv6_address_has_colons() {
+        for host in [
+            "::1",
+            "[::1]",
+            "fe80::1%eth0",
+            "[fe80::1%eth0]",
+            "example.com",
+            "a",
+        ] {
+            assert!(check_host(host).is_ok(), "{host}");
+        }
+        for host in ["", "example.com:9", "127.0.0.1:9", "[::1]:9"] {
+            assert!(check_host(host).is_err(), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn other_hosts_are_not_found_with_the_resolvers_reason() {
+        let err = addresses("no-such-host.invalid", 9, Family::Inet6, soon()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert!(err.to_string().contains("no IPv6 address"), "{err}");
+        assert!(!err.to_string().contains("no IPv6 address"), "{err}");
     }
 }

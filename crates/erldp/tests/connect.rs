@@ -213,6 +213,23 @@ fn epmd_none_connects_by_address() {
         .expect("connect by address");
     assert!(a.ping(b.name().as_str()));
     assert_eq!(b.nodes(), vec![a.name()]);
+
+    // By host name, resolved by the connect; what cannot be a host is refused at once.
+    let c = Node::builder(random_name("rs"))
+        .cookie(&cookie)
+        .epmd(EpmdMode::None)
+        .start()
+        .expect("c");
+    let c_name = c.name();
+    for host in ["", "localhost:9", "[::1]:9"] {
+        let err = a
+            .connect_to_host(c_name.as_str(), host, c.port())
+            .expect_err("not a host");
+        assert!(matches!(err, Error::InvalidArgument(_)), "{host:?}: {err}");
+    }
+    a.connect_to_host(c_name.as_str(), &erldp::short_hostname(), c.port())
+        .expect("connect by host name");
+    assert!(a.ping(c_name.as_str()));
 }
 
 /// `connect_start` returns at once; its `Pending` completes when the

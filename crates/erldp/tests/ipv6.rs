@@ -177,9 +177,10 @@ fn our_ipv6_node_never_falls_back_to_ipv4() {
 }
 
 /// Without EPMD, at a host name and port: the host is resolved for our family as a node name's
-/// host is, so this host's name (which has an IPv4 address only in /etc/hosts here) is `::1`
-/// to an IPv6 node. (A name given to `connect_to` is resolved by std, whose first address,
-/// IPv4, the peer's dual-stack listener takes as an IPv4-mapped one.)
+/// host is, so this host's name is an IPv6 address to an IPv6 node (`::1` when the resolver
+/// knows only IPv4 ones for it, as /etc/hosts here). A name given to `connect_to` is
+/// resolved by std, whose first address here, IPv4, the peer's dual-stack listener takes as
+/// an IPv4-mapped one.
 #[test]
 fn connect_to_host_resolves_for_our_family() {
     let mut peer = BeamPeer::builder().proto_dist("inet6_tcp").start();
@@ -198,5 +199,7 @@ fn connect_to_host_resolves_for_our_family() {
         .expect("node");
     node.connect_to_host(peer.node(), &erldp::short_hostname(), port)
         .expect("connect");
-    assert_eq!(carried(&mut peer, &node), "{tcp,inet6,{0,0,0,0,0,0,0,1}}");
+    let seen = carried(&mut peer, &node);
+    assert!(seen.starts_with("{tcp,inet6,{"), "{seen}");
+    assert!(!seen.contains("{0,0,0,0,0,65535,"), "IPv4-mapped: {seen}");
 }

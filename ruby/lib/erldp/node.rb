@@ -156,12 +156,17 @@ module ErlDP
     #
     # @param peer [Symbol, String] a node name, +:"name@host"+
     # @param host [String, nil] with +port:+, where the peer listens (default: the host of its
-    #   name); this skips EPMD, as needed with +epmd: :none+
+    #   name), a name or an address; this skips EPMD, as needed with +epmd: :none+. The host is
+    #   resolved for the node's address family within its +setup_timeout+, anew for each
+    #   reconnect, and remembered for +peer+ even when this connect fails: later connects and
+    #   sends go there, not through EPMD, until another +connect+ names another
     # @param port [Integer, nil] the peer's distribution port
     # @return [true]
-    # @raise [ErlDP::NodeNotFound] when EPMD does not know the node
+    # @raise [ErlDP::NodeNotFound] when EPMD does not know the node, or +host+ has no address
+    # @raise [ErlDP::Timeout] when the resolver or the peer does not answer in time
     # @raise [ErlDP::AuthError] when the cookies differ
     # @raise [ErlDP::ConnectionError] when the node cannot be reached
+    # @raise [ArgumentError] for a host with a port in it, or an IPv6 address on an IPv4 node
     def connect(peer, host: nil, port: nil)
       native_connect(peer, host, port)
     end

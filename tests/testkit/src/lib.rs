@@ -46,7 +46,7 @@ pub use cluster::{erl_atom, pg_compatible, BeamCluster, BeamClusterBuilder};
 pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
-pub use resolver::{unknown_host, with_silent_name_server};
+pub use resolver::{resolver_knows_this_host, unknown_host, with_silent_name_server};
 pub use tls::{TlsFiles, KEY_PASSWORD};
 
 /// A random cookie of 20 upper-case letters.

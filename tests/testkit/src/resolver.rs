@@ -58,9 +58,26 @@ fn name_server() -> IpAddr {
 /// Whether host names are looked up through a daemon (systemd-resolved) rather than by
 /// asking the name server from this process.
 fn resolved_by_a_daemon() -> bool {
+    host_sources().iter().any(|source| source == "resolve")
+}
+
+/// Whether the resolver answers for the machine's own host name, whatever it is, without
+/// asking a name server (`myhostname` in /etc/nsswitch.conf).
+pub fn resolver_knows_this_host() -> bool {
+    host_sources().iter().any(|source| source == "myhostname")
+}
+
+/// The sources of the `hosts:` line of /etc/nsswitch.conf.
+fn host_sources() -> Vec<String> {
     std::fs::read_to_string("/etc/nsswitch.conf")
         .unwrap_or_default()
         .lines()
         .filter_map(|line| line.trim().strip_prefix("hosts:"))
-        .any(|sources| sources.split_whitespace().any(|source| source == "resolve"))
+        .flat_map(|sources| {
+            sources
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

@@ -24,7 +24,7 @@ use crate::pending::{Operation, Pending, Slot};
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget, Term};
 use crate::transport::{Cutoff, Listener, Tcp, Timed, Transport};
-use crate::{Error, Result};
+use crate::{resolve, Error, Result};
 
 /// How long [`NodeInner::disconnect`] lets a connection write what is
 /// queued before it closes.
@@ -33,13 +33,6 @@ const DISCONNECT_FLUSH: Duration = Duration::from_millis(500);
 /// [`send_connecting`](NodeInner::send_connecting) started.
 const MAX_WAITING_REPLIES: usize = 1024;
 
-/// The connection table and what we know of peers' addresses.
-///
-/// The table holds connections that are up and our own attempts to
-/// connect. A peer connecting to us gets no entry until it has proved the
-/// cookie: anyone can send a name, and an entry under it would make our
-/// connects to that node wait on a stranger (and its connects to us be
-/// refused) for as long as the stranger kept the handshake going.
 /// Where a peer was said to be.
 #[derive(Clone)]
 enum Address {
@@ -48,6 +41,13 @@ enum Address {
     Host(String, u16),
 }
 
+/// The connection table and what we know of peers' addresses.
+///
+/// The table holds connections that are up and our own attempts to
+/// connect. A peer connecting to us gets no entry until it has proved the
+/// cookie: anyone can send a name, and an entry under it would make our
+/// connects to that node wait on a stranger (and its connects to us be
+/// refused) for as long as the stranger kept the handshake going.
 #[derive(Default)]
 pub(super) struct Connections {
     table: Mutex<HashMap<Atom, Entry>>,
@@ -254,7 +254,11 @@ impl Node {
     /// EPMD. The host is resolved as a node name's host is, for this node's
     /// address family, and anew for each reconnect; a resolver that does not
     /// answer in the [setup time](crate::NodeBuilder::setup_timeout) fails the
-    /// connect with a timeout.
+    /// connect with a timeout, a host without an address of the family with
+    /// [`Error::NodeNotFound`]. As with [`connect_to`](Self::connect_to), the
+    /// host is remembered for `peer` even when the connect fails: connects
+    /// and sends to it go there, not through EPMD, until another address is
+    /// given. An empty host, or one with a port in it, is an invalid argument.
     pub fn connect_to_host(&self, peer: &str, host: &str, port: u16) -> Result<()> {
         let peer = self.inner.remember_host(peer, host, port)?;
         self.inner.connection(peer).map(drop)
@@ -325,25 +329,29 @@ impl Node {
 
 impl NodeInner {
     fn remember_address(&self, peer: &str, addr: impl ToSocketAddrs) -> Result<Atom> {
-        let peer = identity::node_atom(peer)?;
-        let addr = addr
-            .to_socket_addrs()
-            .map_err(|err| Error::invalid(format!("bad address for {peer}: {err}")))?
-            .next()
-            .ok_or_else(|| Error::invalid(format!("no address for {peer}")))?;
-        self.conns
-            .addresses
-            .lock()
-            .insert(peer, Address::Socket(addr));
-        Ok(peer)
+        self.remember(peer, || {
+            let addr = addr
+                .to_socket_addrs()
+                .map_err(|err| Error::invalid(format!("bad address for {peer}: {err}")))?
+                .next()
+                .ok_or_else(|| Error::invalid(format!("no address for {peer}")))?;
+            Ok(Address::Socket(addr))
+        })
     }
 
     fn remember_host(&self, peer: &str, host: &str, port: u16) -> Result<Atom> {
+        self.remember(peer, || {
+            resolve::check_host(host)?;
+            Ok(Address::Host(host.to_string(), port))
+        })
+    }
+
+    /// Where connects to `peer` go from now on, instead of through EPMD:
+    /// also after a connect there fails, until another address is given.
+    fn remember(&self, peer: &str, address: impl FnOnce() -> Result<Address>) -> Result<Atom> {
         let peer = identity::node_atom(peer)?;
-        self.conns
-            .addresses
-            .lock()
-            .insert(peer, Address::Host(host.to_string(), port));
+        let address = address()?;
+        self.conns.addresses.lock().insert(peer, address);
         Ok(peer)
     }
 
