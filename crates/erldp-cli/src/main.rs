@@ -96,6 +96,32 @@ struct Options {
     /// [{server, Opts}, {client, Opts}]
     #[arg(long, global = true, value_name = "FILE")]
     ssl_dist_optfile: Option<PathBuf>,
+
+    /// Reach NODE at this port instead of asking EPMD, as erl_call's -address (for nodes
+    /// started with -erl_epmd_port, or with no EPMD): [HOST:]PORT, HOST by default NODE's
+    /// host, an IPv6 address in brackets ([::1]:9100)
+    #[arg(long, global = true, value_name = "[HOST:]PORT", value_parser = parse_address)]
+    address: Option<Address>,
+}
+
+/// Where `--address` says the target listens.
+#[derive(Clone, Debug)]
+struct Address {
+    host: Option<String>,
+    port: u16,
+}
+
+fn parse_address(text: &str) -> Result<Address, String> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (Some(host.to_string()), port),
+        _ => (None, text),
+    };
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(Address { host, port }),
+        _ => Err(format!(
+            "{text:?} is not [HOST:]PORT (a port from 1 to 65535, an IPv6 host in brackets)"
+        )),
+    }
 }
 
 impl Options {
@@ -220,6 +246,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if !matches!(cli.command, Command::Names { .. }) {
         // Before connecting, so that ping says nothing (no pang) about a usage error.
         options.transport()?;
+    }
+    if options.address.is_some()
+        && matches!(cli.command, Command::Names { .. } | Command::Listen { .. })
+    {
+        return Err(Failure::usage(
+            "--address is for the commands that reach a NODE: ping, rpc, eval and send",
+        ));
     }
     match cli.command {
         Command::Names { host } => names(options, &host),
@@ -476,7 +509,8 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Looks `peer` up in its host's EPMD and connects, handshake included.
+    /// Looks `peer` up in its host's EPMD (or takes `--address`) and connects, handshake
+    /// included.
     fn open(options: &Options, peer: &'a str) -> Result<Session<'a>, Failure> {
         let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let name = match (&options.sname, &options.name) {
@@ -499,7 +533,13 @@ impl<'a> Session<'a> {
         if let Some(cookie) = &options.cookie {
             builder = builder.cookie(cookie.clone());
         }
-        let client = builder.connect(peer)?;
+        let client = match &options.address {
+            Some(Address { host, port }) => {
+                let name_host = peer.split_once('@').map_or("", |(_, host)| host);
+                builder.connect_to_host(peer, host.as_deref().unwrap_or(name_host), *port)?
+            }
+            None => builder.connect(peer)?,
+        };
         Ok(Session {
             client: RefCell::new(client),
             peer,

@@ -219,6 +219,42 @@ fn connection_failures_and_timeouts_have_their_own_status() {
     assert_eq!(slow.json()["error"]["kind"], "timeout");
 }
 
+/// `--address` reaches a node without asking EPMD, as erl_call's -address does: by port
+/// alone (the host of the node's name) and with a host, while no EPMD answers where
+/// `ERL_EPMD_PORT` points. Not for the commands that reach no node.
+#[test]
+fn address_reaches_a_node_without_epmd() {
+    let peer = BeamPeer::start();
+    let alive = peer.node().split_once('@').expect("a node name").0;
+    let epmd_port = erldp::epmd::port_from_env().expect("EPMD port");
+    let port = erldp::epmd::port_please("127.0.0.1", epmd_port, alive, Duration::from_secs(10))
+        .expect("the peer's port")
+        .port;
+    let no_epmd = free_port().to_string();
+    let ping = |extra: &[&str]| {
+        let mut cmd = command();
+        cmd.env("ERL_EPMD_PORT", &no_epmd)
+            .args(["--cookie", peer.cookie(), "ping", peer.node()])
+            .args(extra);
+        run(&mut cmd)
+    };
+    ping(&[]).expect_stderr(3, "EPMD");
+    for address in [
+        port.to_string(),
+        format!("127.0.0.1:{port}"),
+        format!("{}:{port}", short_hostname()),
+    ] {
+        assert_eq!(
+            ping(&["--address", &address]).expect(0),
+            "pong",
+            "{address}"
+        );
+    }
+    ping(&["--address", &format!("localhost:9:{port}")]).expect_stderr(2, "not a host");
+    ping(&["--address", "0"]).expect_stderr(2, "[HOST:]PORT");
+    erldp(&peer, &["--address", "9", "listen", "x"]).expect_stderr(2, "--address is for");
+}
+
 /// `rpc` in both spellings (`M:F(Args)`, `M F [Args]`) and `eval` print
 /// the value as Erlang writes it.
 #[test]
