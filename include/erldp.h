@@ -522,6 +522,15 @@ typedef struct {
    * connection. 0 means 1.
    */
   uint64_t send_queue_limit;
+  /**
+   * The one port every node of the cluster listens on, as BEAM's
+   * `-erl_epmd_port` has it (clusters without EPMD); 0 (the default) for
+   * none. The node listens on it (`listen_port` must then be 0 or the
+   * same) and reaches each peer at it on the peer's host without asking
+   * EPMD, unless `erldp_connect_to` gave another address. Registering
+   * follows `epmd_mode`; `ERLDP_EPMD_NONE` registers nowhere.
+   */
+  uint16_t dist_port;
 } erldp_node_options;
 
 /**

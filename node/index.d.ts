@@ -142,6 +142,14 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
   epmd?: 'auto' | 'external' | 'none';
   /** The EPMD port (default `$ERL_EPMD_PORT`, else 4369). */
   epmdPort?: number;
+  /**
+   * The one port every node of the cluster listens on, as BEAM's
+   * `-erl_epmd_port` has it (clusters without EPMD): the node listens on it
+   * and reaches each peer at it on the peer's host without asking EPMD
+   * (`port` must then be 0 or the same). Registering follows `epmd`;
+   * `"none"` registers nowhere.
+   */
+  distPort?: number;
   /** The port to listen on; 0 (default) picks a free one. */
   port?: number;
   /** Like `-kernel net_ticktime`, in milliseconds (default 60000). */

@@ -16,7 +16,7 @@ const DECODE_KEYS = Object.keys(DECODE);
 
 /** The options each call takes (API.md, Node.js section; index.d.ts). */
 const KNOWN = {
-  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal',
+  start: ['cookie', 'hidden', 'epmd', 'epmdPort', 'distPort', 'port', 'netTicktime', 'setupTimeout', 'longNames', 'tls', 'ipv6', 'signal',
     'maxMessageSize', 'maxPendingHandshakes', 'maxMonitorsPerPeer', 'sendTimeout', 'sendQueueLimit', 'mailboxQueueLimit',
     ...DECODE_KEYS],
   tls: ['certfile', 'keyfile', 'cacertfile', 'verify', 'optfile'],
@@ -178,6 +178,7 @@ function startOptions(options) {
     hidden: check(options, 'hidden', 'boolean'),
     epmd,
     epmdPort: check(options, 'epmdPort', 'number', isPort),
+    distPort: check(options, 'distPort', 'number', isPort),
     port: check(options, 'port', 'number', isPort),
     netTicktime: check(options, 'netTicktime', 'number', isMs),
     setupTimeout: check(options, 'setupTimeout', 'number', isMs),

@@ -134,6 +134,22 @@ test('epmd: "none" and node.connect(peer, { port }) reach a peer without EPMD', 
   }
 });
 
+test('distPort (clusters without EPMD, as -erl_epmd_port) is the port the node listens on', async () => {
+  const first = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none' });
+  const { port } = first;
+  await first.close();
+  await assert.rejects(
+    erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none', distPort: port, port: port + 1 }),
+    (err) => err.code === 'EINVAL' && /dist_port/.test(err.message),
+  );
+  const node2 = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none', distPort: port });
+  try {
+    assert.equal(node2.port, port);
+  } finally {
+    await node2.close();
+  }
+});
+
 test('node.call and node.cast reach a gen_server', async () => {
   await peer.eval('{ok, _} = erldp_test_server:start(js_server)');
   const server = [sym('js_server'), peer.node];

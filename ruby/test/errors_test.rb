@@ -148,6 +148,17 @@ class ErrorsTest < Minitest::Test
     assert_raises(ErlDP::ClosedError) { node.call([:x, peer.node], :late) }
   end
 
+  # dist_port (clusters without EPMD, as -erl_epmd_port): the node listens on that port, and a
+  # listen_port other than it is a bad argument.
+  def test_dist_port_is_the_port_the_node_listens_on
+    first = new_node(epmd: :none)
+    port = first.port
+    first.close
+    error = assert_raises(ArgumentError) { new_node(epmd: :none, dist_port: port, listen_port: port + 1) }
+    assert_match(/dist_port/, error.message)
+    assert_equal port, new_node(epmd: :none, dist_port: port).port
+  end
+
   # An operating-system error outside any connection has no subclass of its own.
   def test_io_error_for_a_listen_port_in_use
     TCPServer.open("0.0.0.0", 0) do |taken|

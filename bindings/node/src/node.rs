@@ -281,6 +281,8 @@ pub struct StartOptions {
     /// `"auto"`, `"external"` or `"none"`.
     pub epmd: Option<String>,
     pub epmd_port: Option<u32>,
+    /// `-erl_epmd_port`: the one port of every node.
+    pub dist_port: Option<u32>,
     /// The port to listen on; 0 picks a free one.
     pub port: Option<u32>,
     /// Milliseconds.
@@ -332,6 +334,7 @@ fn builder(name: String, options: StartOptions) -> erldp::Result<NodeBuilder> {
         })
         .transpose()?;
     let epmd_port = port(options.epmd_port, "epmdPort")?;
+    let dist_port = port(options.dist_port, "distPort")?;
     let listen_port = port(options.port, "port")?;
     let tls = options
         .tls
@@ -351,6 +354,7 @@ fn builder(name: String, options: StartOptions) -> erldp::Result<NodeBuilder> {
         .given(options.hidden, NodeBuilder::hidden)
         .given(epmd, NodeBuilder::epmd)
         .given(epmd_port, NodeBuilder::epmd_port)
+        .given(dist_port, NodeBuilder::dist_port)
         .given(listen_port, NodeBuilder::listen_port)
         .given(
             options.net_ticktime.map(duration),

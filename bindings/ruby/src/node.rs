@@ -218,6 +218,7 @@ impl Node {
         let listen_port: u16 = option(ruby, options, "listen_port")?;
         let net_ticktime: f64 = option(ruby, options, "net_ticktime")?;
         let epmd_port: Option<u16> = option(ruby, options, "epmd_port")?;
+        let dist_port: Option<u16> = option(ruby, options, "dist_port")?;
         let setup_timeout: f64 = option(ruby, options, "setup_timeout")?;
         let long_names: Option<bool> = option(ruby, options, "long_names")?;
         let tls: Option<RHash> = option(ruby, options, "tls")?;
@@ -272,6 +273,7 @@ impl Node {
             .mailbox_queue_limit(mailbox_queue_limit)
             .given(cookie, NodeBuilder::cookie)
             .given(epmd_port, NodeBuilder::epmd_port)
+            .given(dist_port, NodeBuilder::dist_port)
             .given(long_names, NodeBuilder::long_names)
             .given(tls, NodeBuilder::tls)
             .given(max_message_size, NodeBuilder::max_message_size)

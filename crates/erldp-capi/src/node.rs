@@ -121,6 +121,13 @@ pub struct erldp_node_options {
     /// are queued past it up to as much again, and one more ends that
     /// connection. 0 means 1.
     pub send_queue_limit: u64,
+    /// The one port every node of the cluster listens on, as BEAM's
+    /// `-erl_epmd_port` has it (clusters without EPMD); 0 (the default) for
+    /// none. The node listens on it (`listen_port` must then be 0 or the
+    /// same) and reaches each peer at it on the peer's host without asking
+    /// EPMD, unless `erldp_connect_to` gave another address. Registering
+    /// follows `epmd_mode`; `ERLDP_EPMD_NONE` registers nowhere.
+    pub dist_port: u16,
 }
 
 impl Default for erldp_node_options {
@@ -147,6 +154,7 @@ impl Default for erldp_node_options {
             mailbox_queue_limit: 0,
             prevent_overlapping_partitions: true,
             send_queue_limit: limits::DEFAULT_SEND_QUEUE_LIMIT as u64,
+            dist_port: 0,
         }
     }
 }
@@ -219,6 +227,7 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
             addr_of!((*options).prevent_overlapping_partitions)
         }),
         send_queue_limit: unsafe { addr_of!((*options).send_queue_limit).read() },
+        dist_port: unsafe { addr_of!((*options).dist_port).read() },
     })
 }
 
@@ -331,6 +340,9 @@ pub unsafe extern "C" fn erldp_node_start(
         }
         if options.epmd_port != 0 {
             builder = builder.epmd_port(options.epmd_port);
+        }
+        if options.dist_port != 0 {
+            builder = builder.dist_port(options.dist_port);
         }
         if options.handler_threads != 0 {
             builder = builder.handler_threads(options.handler_threads as usize);

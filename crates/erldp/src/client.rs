@@ -53,6 +53,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Reach the peer at this port of its host without asking EPMD, as
+    /// BEAM's `-erl_epmd_port` has it (see
+    /// [`NodeBuilder::dist_port`](crate::NodeBuilder::dist_port)); 0, the
+    /// default, asks EPMD.
+    pub fn dist_port(mut self, port: u16) -> Self {
+        self.settings.dist_port = (port != 0).then_some(port);
+        self
+    }
+
     /// Hidden (the default) or visible to the peer's `nodes()`.
     pub fn hidden(mut self, hidden: bool) -> Self {
         self.settings.hidden = hidden;
@@ -97,10 +106,10 @@ impl ClientBuilder {
     /// Looks `peer` up in EPMD on its host and connects.
     pub fn connect(self, peer: &str) -> Result<Client> {
         split_node_name(peer)?;
-        let epmd_port = self.settings.epmd_port()?;
+        let ports = self.settings.peer_ports()?;
         let deadline = deadline::after(self.settings.setup_timeout);
         let proto = self.settings.proto_dist(false)?;
-        let addrs = proto.locate(peer, epmd_port, deadline, None)?;
+        let addrs = proto.locate(peer, ports, deadline, None)?;
         self.connect_to_addrs(&proto, peer, &addrs, deadline)
     }
 

@@ -25,6 +25,15 @@ use crate::tls::{ClientSide, TlsConfig};
 use crate::transport::{self, Cutoff, Listener, Tcp, Transport};
 use crate::{Error, Result};
 
+/// Where peers listen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerPorts {
+    /// On the port the EPMD of their host (at this EPMD port) gives.
+    Epmd(u16),
+    /// On this port of every host, asking no EPMD, as BEAM's `-erl_epmd_port` has it.
+    Fixed(u16),
+}
+
 /// The address family and, for TLS, the configurations of both roles,
 /// made once when the node (or client) starts.
 #[derive(Clone, Debug)]
@@ -96,18 +105,22 @@ impl ProtoDist {
 
     /// Where `peer` (`alive@host`) listens, found as BEAM finds it: the
     /// host's addresses in our family, and the port from the EPMD at the
-    /// first of them, by `deadline`.
+    /// first of them (or the one port of `ports`), by `deadline`.
     pub(crate) fn locate(
         &self,
         peer: &str,
-        epmd_port: u16,
+        ports: PeerPorts,
         deadline: Instant,
         cutoff: Option<&Cutoff>,
     ) -> Result<Vec<SocketAddr>> {
         let (alive, host) = peer
             .split_once('@')
             .ok_or_else(|| Error::invalid(format!("{peer} is not a node name (name@host)")))?;
-        let addrs = self.addresses(peer, host, epmd_port, deadline)?;
+        let epmd_port = match ports {
+            PeerPorts::Fixed(port) => return self.addresses(peer, host, port, deadline),
+            PeerPorts::Epmd(port) => port,
+        };
+        let mut addrs = self.addresses(peer, host, epmd_port, deadline)?;
         let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
         let info = epmd::port_please_at(host, Some(&ips), epmd_port, alive, deadline, cutoff)
             .map_err(|err| match err {
@@ -117,10 +130,10 @@ impl ProtoDist {
                 },
                 other => other,
             })?;
-        Ok(ips
-            .into_iter()
-            .map(|ip| SocketAddr::new(ip, info.port))
-            .collect())
+        for addr in &mut addrs {
+            addr.set_port(info.port);
+        }
+        Ok(addrs)
     }
 
     /// The addresses of `host` in our family, with `port`, by `deadline`;

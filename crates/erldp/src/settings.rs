@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::cookie::Secret;
-use crate::proto_dist::ProtoDist;
+use crate::proto_dist::{PeerPorts, ProtoDist};
 use crate::protocol::{flags, identity};
 use crate::tls::TlsConfig;
 use crate::{epmd, Result};
@@ -23,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) setup_timeout: Duration,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) ipv6: bool,
+    /// The one port every peer listens on, when EPMD is not asked.
+    pub(crate) dist_port: Option<u16>,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             setup_timeout: crate::deadline::DEFAULT_SETUP,
             tls: None,
             ipv6: false,
+            dist_port: None,
         }
     }
 }
@@ -52,6 +55,15 @@ impl Settings {
         match self.epmd_port {
             Some(port) => Ok(port),
             None => epmd::port_from_env(),
+        }
+    }
+
+    /// Where peers listen: on the `dist_port` given, else where the EPMD of
+    /// their host says.
+    pub(crate) fn peer_ports(&self) -> Result<PeerPorts> {
+        match self.dist_port {
+            Some(port) => Ok(PeerPorts::Fixed(port)),
+            None => Ok(PeerPorts::Epmd(self.epmd_port()?)),
         }
     }
 

@@ -38,6 +38,10 @@ module ErlDP
       # @param net_ticktime [Numeric] seconds, like +-kernel net_ticktime+: a peer silent this
       #   long is considered down
       # @param epmd_port [Integer, nil] the EPMD port; +nil+ means +$ERL_EPMD_PORT+, else 4369
+      # @param dist_port [Integer, nil] the one port every node of the cluster listens on, as
+      #   BEAM's +-erl_epmd_port+ has it (clusters without EPMD): the node listens on it and reaches
+      #   each peer at it on the peer's host without asking EPMD (+listen_port+ must then be 0 or
+      #   the same); registering follows +epmd:+, and +:none+ registers nowhere
       # @param setup_timeout [Numeric] seconds that connecting to a node (EPMD lookup, TCP,
       #   handshake) may take
       # @param long_names [Boolean, nil] +true+ for +name@host.domain+ names; +nil+ decides from
@@ -70,11 +74,12 @@ module ErlDP
       # @raise [ErlDP::Error] when the port cannot be used
       # @raise [ArgumentError] for a malformed name or option, or TLS files that cannot serve
       def new(name, cookie: nil, hidden: true, epmd: :auto, listen_port: 0, net_ticktime: 60,
-              epmd_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false,
+              epmd_port: nil, dist_port: nil, setup_timeout: 7, long_names: nil, tls: nil, ipv6: false,
               max_message_size: nil, max_pending_handshakes: nil, max_monitors_per_peer: nil,
               send_timeout: nil, send_queue_limit: nil, mailbox_queue_limit: nil)
         node = start(name.to_s, { cookie: cookie&.to_s, hidden: hidden ? true : false, epmd: epmd,
                                   listen_port: listen_port, net_ticktime: net_ticktime, epmd_port: epmd_port,
+                                  dist_port: dist_port,
                                   setup_timeout: setup_timeout, long_names: long_names,
                                   tls: tls_options(tls), ipv6: ipv6 ? true : false,
                                   max_message_size: max_message_size,

@@ -960,7 +960,7 @@ static void test_node_options(void) {
           options.net_ticktime_ms == 60000);
     /* The other defaults (the limits: test_limits_and_names). */
     CHECK(options.epmd_port == 0 && options.setup_timeout_ms == 7000 && !options.long_names &&
-          options.handler_threads == 0 && !options.ipv6);
+          options.handler_threads == 0 && !options.ipv6 && options.dist_port == 0);
     CHECK(options.tls_certfile == NULL && options.tls_keyfile == NULL &&
           options.tls_cacertfile == NULL && options.tls_optfile == NULL &&
           options.tls_verify == ERLDP_VERIFY_PEER);
@@ -985,8 +985,21 @@ static void test_node_options(void) {
     erldp_buf_free(hello);
     erldp_mailbox_close(sender);
     erldp_mailbox_close(box);
+    uint16_t port = erldp_node_port(b);
     erldp_node_close(a);
     erldp_node_close(b);
+    /* One port for every node (dist_port, as -erl_epmd_port): the node listens on it, and a
+     * listen_port that differs is refused. The port is b's, given back. */
+    erldp_node *d = NULL;
+    snprintf(name, sizeof name, "c_dist_%ld@127.0.0.1", (long)getpid());
+    options.dist_port = port;
+    options.listen_port = (uint16_t)(port + 1);
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start(name, cookie, &options, &d));
+    LAST_ERROR_MENTIONS("dist_port");
+    options.listen_port = 0;
+    OK(erldp_node_start(name, cookie, &options, &d));
+    CHECK(d != NULL && erldp_node_port(d) == port);
+    if (d != NULL) erldp_node_close(d);
 }
 
 /* The limits of the node options, names in use, and a mailbox's queue limit and length. */

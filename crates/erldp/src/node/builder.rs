@@ -104,8 +104,21 @@ impl NodeBuilder {
         self
     }
 
+    /// The one port every node of the cluster listens on, as BEAM's
+    /// `-erl_epmd_port` has it (clusters without EPMD): this node listens on
+    /// it, and reaches each peer at it on the peer's host, asking no EPMD
+    /// (unless [`connect_to`](crate::Node::connect_to) or
+    /// [`connect_to_host`](crate::Node::connect_to_host) gave another
+    /// address). Registering with EPMD still follows [`epmd`](Self::epmd);
+    /// [`EpmdMode::None`] registers nowhere, as `-start_epmd false` with no
+    /// EPMD running. Default (and 0): none, ports come from EPMD.
+    pub fn dist_port(mut self, port: u16) -> Self {
+        self.settings.dist_port = (port != 0).then_some(port);
+        self
+    }
+
     /// The port to listen on for incoming connections (0, the default,
-    /// picks a free one).
+    /// picks a free one; with [`dist_port`](Self::dist_port), that port).
     pub fn listen_port(mut self, port: u16) -> Self {
         self.listen_port = port;
         self

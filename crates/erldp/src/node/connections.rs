@@ -21,6 +21,7 @@ use crate::connection::{Connection, Dispatch};
 use crate::deadline;
 use crate::handshake::{self, Admission, Outcome, Peer};
 use crate::pending::{Operation, Pending, Slot};
+use crate::proto_dist::PeerPorts;
 use crate::protocol::{identity, Bounds, Control};
 use crate::term::{Atom, AtomBudget, Term};
 use crate::transport::{Cutoff, Listener, Tcp, Timed, Transport};
@@ -508,14 +509,14 @@ impl NodeInner {
             }
             None => {}
         }
-        if self.epmd_mode == EpmdMode::None {
+        if self.epmd_mode == EpmdMode::None && matches!(self.peer_ports, PeerPorts::Epmd(_)) {
             return Err(Error::NodeNotFound {
                 node: peer.to_string(),
                 reason: "EPMD is off (epmd: none) and no address is known; use connect_to".into(),
             });
         }
         self.proto
-            .locate(peer.as_str(), self.epmd_port, deadline, cutoff)
+            .locate(peer.as_str(), self.peer_ports, deadline, cutoff)
     }
 
     /// EPMD lookup, connect (TLS included) and handshake, all before

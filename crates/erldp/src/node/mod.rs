@@ -62,7 +62,7 @@ use crate::epmd;
 use crate::fast_map::FastMap;
 use crate::handshake::Local;
 use crate::pending::Timer;
-use crate::proto_dist::ProtoDist;
+use crate::proto_dist::{PeerPorts, ProtoDist};
 use crate::protocol::identity::{self, Identity};
 use crate::protocol::requests;
 use crate::term::{Atom, AtomBudget, Limits, Pid, Ref, Term};
@@ -122,7 +122,7 @@ pub(crate) struct NodeInner {
     /// Long names (`name@host.domain`): peers must have them too.
     long_names: bool,
     epmd_mode: EpmdMode,
-    epmd_port: u16,
+    peer_ports: PeerPorts,
     port: u16,
     /// A peer silent this long is down; we tick every quarter of it.
     net_ticktime: Duration,
@@ -181,18 +181,26 @@ impl NodeInner {
         let settings = &options.settings;
         let cookie = settings.cookie()?;
         let epmd_port = settings.epmd_port()?;
+        let peer_ports = settings.peer_ports()?;
+        let listen_port = match (settings.dist_port, options.listen_port) {
+            (Some(port), 0) => port,
+            (Some(port), listen) if listen != port => {
+                return Err(Error::invalid(format!(
+                    "dist_port {port} is the port this node listens on too: listen_port {listen} \
+                     contradicts it"
+                )))
+            }
+            (_, listen) => listen,
+        };
         if settings.net_ticktime < Duration::from_millis(400) {
             return Err(Error::invalid("net_ticktime must be at least 0.4 s"));
         }
 
         let proto = settings.proto_dist(true)?;
         let cannot_listen = |err: std::io::Error| {
-            Error::io(
-                format_args!("cannot listen on port {}", options.listen_port),
-                &err,
-            )
+            Error::io(format_args!("cannot listen on port {listen_port}"), &err)
         };
-        let listener = proto.listen(options.listen_port).map_err(cannot_listen)?;
+        let listener = proto.listen(listen_port).map_err(cannot_listen)?;
         let port = listener.port()?;
         let stopper = listener.stopper()?;
 
@@ -235,7 +243,7 @@ impl NodeInner {
             hidden: settings.hidden,
             long_names: long,
             epmd_mode: options.epmd,
-            epmd_port,
+            peer_ports,
             port,
             net_ticktime: settings.net_ticktime,
             max_message: options.max_message,
