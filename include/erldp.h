@@ -290,7 +290,8 @@ typedef enum {
 typedef enum {
   /**
    * Use the EPMD on the EPMD port when one answers; otherwise run one
-   * inside this program, which BEAM nodes started later register with.
+   * inside this program, which BEAM nodes started later register with
+   * (with a `dist_port`, run none).
    */
   ERLDP_EPMD_AUTO = 0,
   /**
@@ -298,7 +299,8 @@ typedef enum {
    */
   ERLDP_EPMD_EXTERNAL = 1,
   /**
-   * Neither register nor look up: reach peers with `erldp_connect_to`.
+   * Neither register nor look up: reach peers with `erldp_connect_to` or
+   * at the `dist_port` of the node options.
    */
   ERLDP_EPMD_NONE = 2,
 } erldp_epmd_mode;
@@ -527,8 +529,9 @@ typedef struct {
    * `-erl_epmd_port` has it (clusters without EPMD); 0 (the default) for
    * none. The node listens on it (`listen_port` must then be 0 or the
    * same) and reaches each peer at it on the peer's host without asking
-   * EPMD, unless `erldp_connect_to` gave another address. Registering
-   * follows `epmd_mode`; `ERLDP_EPMD_NONE` registers nowhere.
+   * EPMD, unless `erldp_connect_to` gave another address. As BEAM then
+   * does, `ERLDP_EPMD_AUTO` registers with the EPMD that answers, if one
+   * does, and starts none; `ERLDP_EPMD_NONE` registers nowhere.
    */
   uint16_t dist_port;
 } erldp_node_options;
@@ -1031,7 +1034,9 @@ uint16_t erldp_node_port(const erldp_node *node);
  * Connects to `peer` (`name@host`), handshake included, if not connected
  * yet. Sending connects on its own; this reports connection problems
  * early: `ERLDP_ERR_AUTH` for a wrong cookie, `ERLDP_ERR_NOT_FOUND` when
- * EPMD does not know the node, `ERLDP_ERR_CONNECT` otherwise.
+ * EPMD does not know the node (or its host has no address),
+ * `ERLDP_ERR_CONNECT` otherwise (also when nothing listens at the
+ * `dist_port`).
  */
 erldp_status erldp_connect(const erldp_node *node, const char *peer);
 

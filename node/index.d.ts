@@ -136,8 +136,9 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
   /** Hidden like a C node (default `true`); `false` appears in the peers' `nodes()`. */
   hidden?: boolean;
   /**
-   * `"auto"` (default): use the EPMD on its port, or start one inside this process.
-   * `"external"`: require a running EPMD. `"none"`: neither register nor look up.
+   * `"auto"` (default): use the EPMD on its port, or start one inside this process
+   * (with `distPort`, none). `"external"`: require a running EPMD. `"none"`:
+   * neither register nor look up (reach peers with `connect`'s `port`, or `distPort`).
    */
   epmd?: 'auto' | 'external' | 'none';
   /** The EPMD port (default `$ERL_EPMD_PORT`, else 4369). */
@@ -146,7 +147,8 @@ export interface StartOptions extends DecodeOptions, WaitOptions {
    * The one port every node of the cluster listens on, as BEAM's
    * `-erl_epmd_port` has it (clusters without EPMD): the node listens on it
    * and reaches each peer at it on the peer's host without asking EPMD
-   * (`port` must then be 0 or the same). Registering follows `epmd`;
+   * (`port` must then be 0 or the same). As BEAM then does, `epmd: "auto"`
+   * registers with the EPMD that answers, if one does, and starts none;
    * `"none"` registers nowhere.
    */
   distPort?: number;

@@ -178,7 +178,7 @@ function startOptions(options) {
     hidden: check(options, 'hidden', 'boolean'),
     epmd,
     epmdPort: check(options, 'epmdPort', 'number', isPort),
-    distPort: check(options, 'distPort', 'number', isPort),
+    distPort: distPort(options),
     port: check(options, 'port', 'number', isPort),
     netTicktime: check(options, 'netTicktime', 'number', isMs),
     setupTimeout: check(options, 'setupTimeout', 'number', isMs),
@@ -190,6 +190,15 @@ function startOptions(options) {
     sendQueueLimit: check(options, 'sendQueueLimit', 'number', isCount),
     mailboxQueueLimit: queueLimit(options.mailboxQueueLimit, 'option mailboxQueueLimit') ?? undefined,
   };
+}
+
+/** `distPort`, which is also the port the node listens on: `port` may only repeat it. */
+function distPort(options) {
+  const port = check(options, 'distPort', 'number', isPort);
+  if (port && options.port && options.port !== port) {
+    throw new TypeError(`option port ${options.port} contradicts distPort ${port}, the port the node listens on`);
+  }
+  return port;
 }
 
 /** A mailbox queue limit: a whole number, or null (or undefined) for none. */

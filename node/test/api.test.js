@@ -138,9 +138,10 @@ test('distPort (clusters without EPMD, as -erl_epmd_port) is the port the node l
   const first = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none' });
   const { port } = first;
   await first.close();
+  const other = port === 65535 ? port - 1 : port + 1;
   await assert.rejects(
-    erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none', distPort: port, port: port + 1 }),
-    (err) => err.code === 'EINVAL' && /dist_port/.test(err.message),
+    erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none', distPort: port, port: other }),
+    (err) => err instanceof TypeError && /distPort/.test(err.message),
   );
   const node2 = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie, epmd: 'none', distPort: port });
   try {

@@ -18,11 +18,13 @@ use crate::status::{erldp_status, guard, invalid, Context, Outcome};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum erldp_epmd_mode {
     /// Use the EPMD on the EPMD port when one answers; otherwise run one
-    /// inside this program, which BEAM nodes started later register with.
+    /// inside this program, which BEAM nodes started later register with
+    /// (with a `dist_port`, run none).
     ERLDP_EPMD_AUTO = 0,
     /// Require a running EPMD.
     ERLDP_EPMD_EXTERNAL = 1,
-    /// Neither register nor look up: reach peers with `erldp_connect_to`.
+    /// Neither register nor look up: reach peers with `erldp_connect_to` or
+    /// at the `dist_port` of the node options.
     ERLDP_EPMD_NONE = 2,
 }
 
@@ -125,8 +127,9 @@ pub struct erldp_node_options {
     /// `-erl_epmd_port` has it (clusters without EPMD); 0 (the default) for
     /// none. The node listens on it (`listen_port` must then be 0 or the
     /// same) and reaches each peer at it on the peer's host without asking
-    /// EPMD, unless `erldp_connect_to` gave another address. Registering
-    /// follows `epmd_mode`; `ERLDP_EPMD_NONE` registers nowhere.
+    /// EPMD, unless `erldp_connect_to` gave another address. As BEAM then
+    /// does, `ERLDP_EPMD_AUTO` registers with the EPMD that answers, if one
+    /// does, and starts none; `ERLDP_EPMD_NONE` registers nowhere.
     pub dist_port: u16,
 }
 
@@ -397,7 +400,9 @@ pub unsafe extern "C" fn erldp_node_port(node: *const erldp_node) -> u16 {
 /// Connects to `peer` (`name@host`), handshake included, if not connected
 /// yet. Sending connects on its own; this reports connection problems
 /// early: `ERLDP_ERR_AUTH` for a wrong cookie, `ERLDP_ERR_NOT_FOUND` when
-/// EPMD does not know the node, `ERLDP_ERR_CONNECT` otherwise.
+/// EPMD does not know the node (or its host has no address),
+/// `ERLDP_ERR_CONNECT` otherwise (also when nothing listens at the
+/// `dist_port`).
 #[no_mangle]
 pub unsafe extern "C" fn erldp_connect(
     node: *const erldp_node,

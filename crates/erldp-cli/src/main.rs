@@ -97,9 +97,10 @@ struct Options {
     #[arg(long, global = true, value_name = "FILE")]
     ssl_dist_optfile: Option<PathBuf>,
 
-    /// Reach NODE at this port instead of asking EPMD, as erl_call's -address (for nodes
-    /// started with -erl_epmd_port, or with no EPMD): [HOST:]PORT, HOST by default NODE's
-    /// host, an IPv6 address in brackets ([::1]:9100)
+    /// Reach NODE at this port instead of asking EPMD, like erl_call's -address (for nodes
+    /// started with -erl_epmd_port, or with no EPMD), though NODE is still named (the
+    /// handshake checks it): [HOST:]PORT, HOST by default NODE's host, an IPv6 address in
+    /// brackets ([::1]:9100)
     #[arg(long, global = true, value_name = "[HOST:]PORT", value_parser = parse_address)]
     address: Option<Address>,
 }
@@ -112,16 +113,36 @@ struct Address {
 }
 
 fn parse_address(text: &str) -> Result<Address, String> {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => (Some(host.to_string()), port),
-        _ => (None, text),
+    let bad = || {
+        format!(
+            "{text:?} is not [HOST:]PORT (a port from 1 to 65535; an IPv6 host in brackets, \
+             [::1]:9100)"
+        )
     };
-    match port.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(Address { host, port }),
-        _ => Err(format!(
-            "{text:?} is not [HOST:]PORT (a port from 1 to 65535, an IPv6 host in brackets)"
-        )),
+    let port = |digits: &str| {
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse::<u16>().ok())
+            .flatten()
+            .filter(|&port| port > 0)
+    };
+    if let Some(port) = port(text) {
+        return Ok(Address { host: None, port });
     }
+    let (host, digits) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port = port(digits).ok_or_else(bad)?;
+    let well_formed = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => !inner.is_empty() && !inner.contains(['[', ']']),
+        None => !host.is_empty() && !host.contains([':', '[', ']']),
+    };
+    if !well_formed {
+        return Err(bad());
+    }
+    Ok(Address {
+        host: Some(host.to_string()),
+        port,
+    })
 }
 
 impl Options {

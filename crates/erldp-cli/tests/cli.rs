@@ -250,8 +250,19 @@ fn address_reaches_a_node_without_epmd() {
             "{address}"
         );
     }
-    ping(&["--address", &format!("localhost:9:{port}")]).expect_stderr(2, "not a host");
-    ping(&["--address", "0"]).expect_stderr(2, "[HOST:]PORT");
+    // Usage errors, found before connecting: no pang.
+    for address in [
+        "0",
+        "::1",
+        "2001:db8::1",
+        "[]:9100",
+        ":9100",
+        "+9100",
+        "h:[::1]",
+    ] {
+        let run = ping(&["--address", address]);
+        assert_eq!(run.expect_stderr(2, "[HOST:]PORT"), "", "{address}");
+    }
     erldp(&peer, &["--address", "9", "listen", "x"]).expect_stderr(2, "--address is for");
 }
 

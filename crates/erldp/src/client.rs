@@ -103,7 +103,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Looks `peer` up in EPMD on its host and connects.
+    /// Looks `peer` up in EPMD on its host (or takes the
+    /// [`dist_port`](Self::dist_port)) and connects.
     pub fn connect(self, peer: &str) -> Result<Client> {
         split_node_name(peer)?;
         let ports = self.settings.peer_ports()?;

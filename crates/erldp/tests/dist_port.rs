@@ -2,10 +2,13 @@
 //! every node listens on one port and reaches the others at that port of their host
 //! (`NodeBuilder::dist_port`, `ClientBuilder::dist_port`). An ErlDP node on host 0 and a BEAM
 //! node on host 1 of the test kit's `Network` (only nodes on different hosts can share a port),
-//! with no EPMD on either host: both directions, and a `Client`, on every OTP available.
+//! with no EPMD on either host: both directions, and a `Client`, on every OTP available. Our
+//! node runs with the default `epmd: auto`, which then (as BEAM does) registers only with an
+//! EPMD that answers and starts none.
 //!
 //! Needs root, as `make test` runs: the hosts are network namespaces.
 
+use std::net::TcpStream;
 use std::time::Duration;
 
 use erldp::{Client, EpmdMode, Error, Node, Term};
@@ -37,13 +40,15 @@ fn nodes_without_epmd_reach_each_other_at_one_port() {
             ours.run(move || {
                 Node::builder(name)
                     .cookie(cookie)
-                    .epmd(EpmdMode::None)
+                    .epmd(EpmdMode::Auto)
                     .dist_port(PORT)
                     .start()
             })
         }
         .unwrap_or_else(|e| panic!("{otp}: {e}"));
         assert_eq!(node.port(), PORT, "{otp}: we listen on the one port");
+        let epmd_here = ours.run(|| TcpStream::connect(("127.0.0.1", 4369)).is_ok());
+        assert!(!epmd_here, "{otp}: an EPMD was started on our host");
 
         // We connect, at the port on the peer's host.
         let called = {
@@ -104,4 +109,5 @@ fn a_listen_port_other_than_the_dist_port_is_refused() {
         .start()
         .expect_err("two ports");
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(err.to_string().contains("dist_port"), "{err}");
 }

@@ -32,8 +32,9 @@ module ErlDP
       # @param hidden [Boolean] a hidden node (like a C node) does not appear in +nodes()+ of the
       #   nodes it connects to; +false+ publishes it
       # @param epmd [Symbol] +:auto+ uses the EPMD on the EPMD port when one answers and otherwise
-      #   runs one inside this program; +:external+ requires a running one; +:none+ neither
-      #   registers nor looks up (connect with {#connect}'s +port:+)
+      #   runs one inside this program (with +dist_port:+, none); +:external+ requires a running
+      #   one; +:none+ neither registers nor looks up (connect with {#connect}'s +port:+, or give
+      #   +dist_port:+)
       # @param listen_port [Integer] the port to accept connections on; 0 picks a free one
       # @param net_ticktime [Numeric] seconds, like +-kernel net_ticktime+: a peer silent this
       #   long is considered down
@@ -41,7 +42,8 @@ module ErlDP
       # @param dist_port [Integer, nil] the one port every node of the cluster listens on, as
       #   BEAM's +-erl_epmd_port+ has it (clusters without EPMD): the node listens on it and reaches
       #   each peer at it on the peer's host without asking EPMD (+listen_port+ must then be 0 or
-      #   the same); registering follows +epmd:+, and +:none+ registers nowhere
+      #   the same); as BEAM then does, +epmd: :auto+ registers with the EPMD that answers, if one
+      #   does, and starts none; +:none+ registers nowhere
       # @param setup_timeout [Numeric] seconds that connecting to a node (EPMD lookup, TCP,
       #   handshake) may take
       # @param long_names [Boolean, nil] +true+ for +name@host.domain+ names; +nil+ decides from

@@ -16,13 +16,15 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EpmdMode {
     /// Use the EPMD on the EPMD port when one answers; otherwise run one
-    /// inside this program, which BEAM nodes started later register with.
+    /// inside this program, which BEAM nodes started later register with
+    /// (with a [`dist_port`](NodeBuilder::dist_port), run none).
     #[default]
     Auto,
     /// Require a running EPMD.
     External,
-    /// Neither register nor look up: peers are reached with
-    /// [`Node::connect_to`] at a known address, and find us only by ours.
+    /// Neither register nor look up: peers are reached at an address given
+    /// ([`Node::connect_to`], [`Node::connect_to_host`]) or at the
+    /// [`dist_port`](NodeBuilder::dist_port), and find us only by ours.
     None,
 }
 
@@ -109,9 +111,11 @@ impl NodeBuilder {
     /// it, and reaches each peer at it on the peer's host, asking no EPMD
     /// (unless [`connect_to`](crate::Node::connect_to) or
     /// [`connect_to_host`](crate::Node::connect_to_host) gave another
-    /// address). Registering with EPMD still follows [`epmd`](Self::epmd);
-    /// [`EpmdMode::None`] registers nowhere, as `-start_epmd false` with no
-    /// EPMD running. Default (and 0): none, ports come from EPMD.
+    /// address). As BEAM then does, [`EpmdMode::Auto`] registers with the
+    /// EPMD that answers, if one does, and starts none (a failure to
+    /// register is logged, not an error); [`EpmdMode::External`] requires
+    /// one; [`EpmdMode::None`] registers nowhere. Default (and 0): none,
+    /// ports come from EPMD.
     pub fn dist_port(mut self, port: u16) -> Self {
         self.settings.dist_port = (port != 0).then_some(port);
         self

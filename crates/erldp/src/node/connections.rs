@@ -512,7 +512,9 @@ impl NodeInner {
         if self.epmd_mode == EpmdMode::None && matches!(self.peer_ports, PeerPorts::Epmd(_)) {
             return Err(Error::NodeNotFound {
                 node: peer.to_string(),
-                reason: "EPMD is off (epmd: none) and no address is known; use connect_to".into(),
+                reason: "EPMD is off (epmd: none) and no address is known: use connect_to, \
+                         connect_to_host or dist_port"
+                    .into(),
             });
         }
         self.proto

@@ -204,21 +204,32 @@ impl NodeInner {
         let port = listener.port()?;
         let stopper = listener.stopper()?;
 
+        let register = || {
+            epmd::register(
+                epmd_port,
+                &alive,
+                port,
+                settings.hidden,
+                settings.setup_timeout,
+            )
+        };
         let registration = match options.epmd {
             EpmdMode::None => None,
+            // As BEAM with -erl_epmd_port: peers find us at the one port, so registering is
+            // for the EPMD that answers, if any; none is started, and a failure is no reason
+            // not to run.
+            EpmdMode::Auto if settings.dist_port.is_some() => register()
+                .inspect_err(|err| {
+                    log::info!(target: LOG, "not registered in EPMD, which dist_port does without: {err}");
+                })
+                .ok(),
             mode => {
                 if mode == EpmdMode::Auto
                     && epmd::ensure_running_with(epmd_port, options.embedded_epmd)?
                 {
                     log::info!(target: LOG, "no EPMD answered on port {epmd_port}: started one in this process");
                 }
-                Some(epmd::register(
-                    epmd_port,
-                    &alive,
-                    port,
-                    settings.hidden,
-                    settings.setup_timeout,
-                )?)
+                Some(register()?)
             }
         };
         if registration.is_some() {
