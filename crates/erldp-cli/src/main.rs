@@ -100,7 +100,8 @@ struct Options {
     /// Reach NODE at this port instead of asking EPMD, like erl_call's -address (for nodes
     /// started with -erl_epmd_port, or with no EPMD), though NODE is still named (the
     /// handshake checks it): [HOST:]PORT, HOST by default NODE's host, an IPv6 address in
-    /// brackets ([::1]:9100)
+    /// brackets ([::1]:9100). listen: the PORT to listen on, as -erl_epmd_port nodes do
+    /// (registered only with an EPMD that answers)
     #[arg(long, global = true, value_name = "[HOST:]PORT", value_parser = parse_address)]
     address: Option<Address>,
 }
@@ -268,12 +269,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         // Before connecting, so that ping says nothing (no pang) about a usage error.
         options.transport()?;
     }
-    if options.address.is_some()
-        && matches!(cli.command, Command::Names { .. } | Command::Listen { .. })
-    {
-        return Err(Failure::usage(
-            "--address is for the commands that reach a NODE: ping, rpc, eval and send",
-        ));
+    match (&options.address, &cli.command) {
+        (Some(_), Command::Names { .. }) => {
+            return Err(Failure::usage(
+                "--address is for the commands that reach a NODE (ping, rpc, eval, send) and \
+                 for listen",
+            ))
+        }
+        (Some(Address { host: Some(_), .. }), Command::Listen { .. }) => {
+            return Err(Failure::usage(
+                "listen takes --address PORT, the port to listen on, without a host",
+            ))
+        }
+        _ => {}
     }
     match cli.command {
         Command::Names { host } => names(options, &host),
@@ -487,7 +495,9 @@ fn listen(options: &Options, name: &str, count: Option<u64>) -> Result<(), Failu
 // ---- our node ---------------------------------------------------------
 
 /// Starts our node for `listen`: registered in EPMD so that Erlang code can
-/// send to it by name.
+/// send to it by name; with `--address PORT`, listening on that port as the
+/// nodes of a cluster without EPMD do (`-erl_epmd_port`), registered with
+/// an EPMD only if one answers.
 fn start_node(options: &Options) -> Result<Node, Failure> {
     let (name, long_names) = match (&options.sname, &options.name) {
         (Some(name), _) => (name.clone(), false),
@@ -498,9 +508,12 @@ fn start_node(options: &Options) -> Result<Node, Failure> {
     let mut builder = Node::builder(name)
         .long_names(long_names)
         .hidden(!options.visible)
-        .epmd(EpmdMode::External)
         .setup_timeout(options.timeout.unwrap_or(DEFAULT_TIMEOUT))
         .ipv6(ipv6);
+    builder = match &options.address {
+        Some(Address { port, .. }) => builder.dist_port(*port).epmd(EpmdMode::Auto),
+        None => builder.epmd(EpmdMode::External),
+    };
     if let Some(tls) = tls {
         builder = builder.tls(tls);
     }

@@ -263,7 +263,47 @@ fn address_reaches_a_node_without_epmd() {
         let run = ping(&["--address", address]);
         assert_eq!(run.expect_stderr(2, "[HOST:]PORT"), "", "{address}");
     }
-    erldp(&peer, &["--address", "9", "listen", "x"]).expect_stderr(2, "--address is for");
+    erldp(&peer, &["--address", "9", "names"]).expect_stderr(2, "--address is for");
+    erldp(&peer, &["--address", "localhost:9", "listen", "x"]).expect_stderr(2, "without a host");
+}
+
+/// `listen --address PORT` listens on that port, as the nodes of a cluster without EPMD do
+/// (`-erl_epmd_port`): a BEAM node finds it there through the EPMD that answers, with which it
+/// registers, and `send --address` reaches it at the port with no EPMD to ask.
+#[test]
+fn listen_with_an_address_listens_on_that_port() {
+    let mut peer = BeamPeer::start();
+    let port = free_port();
+    let listener = Listener::start(
+        &peer,
+        "portbox",
+        &["--address", &port.to_string(), "-n", "2"],
+    );
+    let (alive, host) = listener.node.split_once('@').expect("a node name");
+    assert_eq!(
+        peer.eval_ok(&format!(
+            "{{port, P, _}} = erl_epmd:port_please(\"{alive}\", \"{host}\"), P."
+        )),
+        port.to_string()
+    );
+    peer.eval_ok(&format!("{{portbox, '{}'}} ! hello, ok.", listener.node));
+    let mut send = command();
+    send.env("ERL_EPMD_PORT", free_port().to_string()).args([
+        "--cookie",
+        peer.cookie(),
+        "--address",
+        &port.to_string(),
+        "send",
+        &listener.node,
+        "portbox",
+        "world",
+    ]);
+    run(&mut send).expect(0);
+    let (status, _, stdout) = listener.finish();
+    // Two senders: BEAM's `!` connects in the background, so either may come first.
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!((status, lines), (Some(0), vec!["hello", "world"]));
 }
 
 /// `rpc` in both spellings (`M:F(Args)`, `M F [Args]`) and `eval` print
