@@ -1,5 +1,6 @@
 //! A resolver that does not answer: connects end by their deadline, and the look-ups left
-//! waiting on it are bounded.
+//! waiting on it are bounded (and a client that cannot ask for this host's name while they
+//! are names itself by its address).
 //!
 //! The system resolver (`getaddrinfo`) takes no timeout; a DNS server that does not answer
 //! holds it for its own retries. The test runs with the test kit's silent name server
@@ -7,6 +8,8 @@
 //! process's bound until the resolver gives up (the other waits on the resolver are in
 //! `resolver_setup.rs`, a process of their own).
 
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
@@ -22,6 +25,17 @@ fn connect(host: &str) -> erldp::Result<Client> {
         .cookie("unused")
         .timeout(SETUP)
         .connect(&format!("peer@{host}"))
+}
+
+/// The name in the handshake's first message (`send_name`, `N`: flags, creation, name length,
+/// name), or `None` when the connection ends before one comes.
+fn sent_name(socket: &mut TcpStream) -> Option<String> {
+    let mut length = [0u8; 2];
+    socket.read_exact(&mut length).ok()?;
+    let mut message = vec![0u8; u16::from_be_bytes(length).into()];
+    socket.read_exact(&mut message).ok()?;
+    let name = message.strip_prefix(b"N")?.get(14..)?;
+    String::from_utf8(name.to_vec()).ok()
 }
 
 #[test]
@@ -57,6 +71,26 @@ fn a_silent_name_server_holds_no_connect_past_its_deadline_and_few_threads() {
                 .contains("look-ups wait for the resolver already"),
             "{err}"
         );
+        // A client named without a host, to a long-named peer, names itself by the address it
+        // reaches the peer from when this host's fully qualified name cannot be asked now.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        let introduced = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().expect("the client connects");
+            // The socket stays open, unanswered, until the test has the client's error.
+            (sent_name(&mut socket), socket)
+        });
+        let err = Client::builder()
+            .cookie("unused")
+            .name("client")
+            .timeout(SETUP)
+            .connect_to("peer@elsewhere.example", ("127.0.0.1", port))
+            .expect_err("nobody answers the handshake");
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // Should the client not have connected, this one ends the accept (with no name).
+        drop(TcpStream::connect(("127.0.0.1", port)));
+        let (name, _socket) = introduced.join().expect("joined");
+        assert_eq!(name.as_deref(), Some("client@127.0.0.1"));
         // Addresses need no look-up, and are reached as ever: no EPMD listens on this host
         // (a node's EPMD registration asks 127.0.0.1 so).
         let err = connect("127.0.0.1").expect_err("no EPMD");
