@@ -38,6 +38,13 @@
 /** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`. */
 #define ERLDP_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
 
+/** Fills `*options` with the defaults: `erldp_node_options_init_size` with this header's struct size. */
+#define erldp_node_options_init(options) \
+  erldp_node_options_init_size((options), sizeof(erldp_node_options))
+/** Fills `*options` with the defaults: `erldp_serve_options_init_size` with this header's struct size. */
+#define erldp_serve_options_init(options) \
+  erldp_serve_options_init_size((options), sizeof(erldp_serve_options))
+
 /**
  * Waits without a time limit, where a timeout in milliseconds is asked for.
  */
@@ -406,6 +413,15 @@ typedef void (*erldp_log_callback)(void *userdata,
  */
 typedef struct {
   /**
+   * The struct's size as the program was compiled, so that fields can be
+   * appended in later versions: set by `erldp_node_options_init`, not by
+   * hand. A library older than the header takes the struct only while
+   * the fields it does not know are left at their default (0 for every
+   * field added later); a newer one gives the fields the program's
+   * header lacked their defaults.
+   */
+  size_t struct_size;
+  /**
    * A hidden node (the default, like a C node) does not appear in
    * `nodes()` of the nodes it connects to; set false to publish it.
    */
@@ -541,6 +557,11 @@ typedef struct {
  * `erldp_serve_options_init`; NULL instead uses the defaults.
  */
 typedef struct {
+  /**
+   * The struct's size as the program was compiled: set by
+   * `erldp_serve_options_init` (see `erldp_node_options.struct_size`).
+   */
+  size_t struct_size;
   /**
    * How many requests run at once; 0 (the default) means 1 for a served
    * name (one at a time, in arrival order, like a `gen_server`) and 64
@@ -982,9 +1003,11 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
  * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
  * limits of README's "Limits": messages up to 1 GiB, 64 pending
  * handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
- * mailbox queue limit; overlapping partitions prevented.
+ * mailbox queue limit; overlapping partitions prevented. `struct_size`
+ * is the size of the caller's struct: call it through the header's
+ * `erldp_node_options_init(options)`, which passes `sizeof`.
  */
-erldp_status erldp_node_options_init(erldp_node_options *options);
+erldp_status erldp_node_options_init_size(erldp_node_options *options, size_t struct_size);
 
 /**
  * Starts a node named `name`: `"c"` becomes `c@<short host name>`,
@@ -1148,9 +1171,11 @@ erldp_status erldp_reply(const erldp_node *node,
 
 /**
  * Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
- * defaults their fields describe).
+ * defaults their fields describe). Called through the header's
+ * `erldp_serve_options_init(options)`, which passes `sizeof` as
+ * `struct_size`.
  */
-erldp_status erldp_serve_options_init(erldp_serve_options *options);
+erldp_status erldp_serve_options_init_size(erldp_serve_options *options, size_t struct_size);
 
 /**
  * Registers `name` as a process that answers `gen_server:call` with

@@ -23,6 +23,7 @@
 #![allow(clippy::missing_safety_doc)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+mod extensible;
 mod ffi;
 mod fork;
 

@@ -2,6 +2,7 @@
 //! replies, the list of connected nodes.
 
 use std::ffi::{c_char, c_int, CString};
+use std::mem::size_of;
 use std::ptr::addr_of;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use erldp::tls::TlsOptions;
 use erldp::{limits, Dest, EpmdMode, Node, Term};
 
 use crate::buf::erldp_buf;
+use crate::extensible::{self, Extensible};
 use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::status::{erldp_status, guard, invalid, Context, Outcome};
@@ -46,6 +48,13 @@ pub enum erldp_tls_verify {
 /// defaults.
 #[repr(C)]
 pub struct erldp_node_options {
+    /// The struct's size as the program was compiled, so that fields can be
+    /// appended in later versions: set by `erldp_node_options_init`, not by
+    /// hand. A library older than the header takes the struct only while
+    /// the fields it does not know are left at their default (0 for every
+    /// field added later); a newer one gives the fields the program's
+    /// header lacked their defaults.
+    pub struct_size: usize,
     /// A hidden node (the default, like a C node) does not appear in
     /// `nodes()` of the nodes it connects to; set false to publish it.
     pub hidden: bool,
@@ -136,6 +145,7 @@ pub struct erldp_node_options {
 impl Default for erldp_node_options {
     fn default() -> Self {
         erldp_node_options {
+            struct_size: size_of::<erldp_node_options>(),
             hidden: true,
             epmd_mode: erldp_epmd_mode::ERLDP_EPMD_AUTO as c_int,
             epmd_port: 0,
@@ -187,15 +197,22 @@ impl ffi::Handle for erldp_node {
 /// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
 /// limits of README's "Limits": messages up to 1 GiB, 64 pending
 /// handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
-/// mailbox queue limit; overlapping partitions prevented.
+/// mailbox queue limit; overlapping partitions prevented. `struct_size`
+/// is the size of the caller's struct: call it through the header's
+/// `erldp_node_options_init(options)`, which passes `sizeof`.
 #[no_mangle]
-pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_options) -> erldp_status {
-    guard(|| {
-        // SAFETY: NULL or valid for writing (the pointer contract).
-        let options = unsafe { ffi::out(options, "options") }?;
-        ffi::write(options, erldp_node_options::default());
-        Ok(())
-    })
+pub unsafe extern "C" fn erldp_node_options_init_size(
+    options: *mut erldp_node_options,
+    struct_size: usize,
+) -> erldp_status {
+    // SAFETY: NULL or valid for writing `struct_size` bytes (the pointer
+    // contract).
+    guard(|| unsafe { extensible::init(options, struct_size) })
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first.
+unsafe impl Extensible for erldp_node_options {
+    const NAME: &'static str = "erldp_node_options";
 }
 
 /// Reads the caller's options field by field through the raw pointer: a
@@ -204,9 +221,11 @@ pub unsafe extern "C" fn erldp_node_options_init(options: *mut erldp_node_option
 unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node_options> {
     // SAFETY (whole function): `options` is non-NULL and valid for reading
     // (checked by the caller and the pointer contract).
+    unsafe { extensible::check(options) }?;
     let flag = |field: *const bool| unsafe { field.cast::<u8>().read() } != 0;
     let epmd_mode = unsafe { addr_of!((*options).epmd_mode).read() };
     Ok(erldp_node_options {
+        struct_size: size_of::<erldp_node_options>(),
         hidden: flag(unsafe { addr_of!((*options).hidden) }),
         epmd_mode,
         epmd_port: unsafe { addr_of!((*options).epmd_port).read() },

@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
+use std::mem::size_of;
 use std::ptr::addr_of;
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use erldp::{Error, Exposed, Node, ServeOptions, Served};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::buf::erldp_buf;
+use crate::extensible::{self, Extensible};
 use crate::ffi::{self, Out};
 use crate::fork::Owner;
 use crate::node::erldp_node;
@@ -55,6 +57,9 @@ pub type erldp_serve_callback =
 /// `erldp_serve_options_init`; NULL instead uses the defaults.
 #[repr(C)]
 pub struct erldp_serve_options {
+    /// The struct's size as the program was compiled: set by
+    /// `erldp_serve_options_init` (see `erldp_node_options.struct_size`).
+    pub struct_size: usize,
     /// How many requests run at once; 0 (the default) means 1 for a served
     /// name (one at a time, in arrival order, like a `gen_server`) and 64
     /// for an exposed module.
@@ -253,14 +258,19 @@ impl Handler {
     }
 }
 
-fn options(options: *const erldp_serve_options) -> ServeOptions {
+/// The caller's options; NULL for the defaults.
+///
+/// # Safety
+/// `options` is NULL or valid for reading (the pointer contract).
+unsafe fn options(options: *const erldp_serve_options) -> Outcome<ServeOptions> {
     let mut serve = ServeOptions::new();
     if options.is_null() {
-        return serve;
+        return Ok(serve);
     }
     // SAFETY: non-NULL options are valid for reading (the pointer contract);
     // both fields are plain integers.
     let (concurrency, max_queue) = unsafe {
+        extensible::check(options)?;
         (
             addr_of!((*options).concurrency).read(),
             addr_of!((*options).max_queue).read(),
@@ -272,7 +282,7 @@ fn options(options: *const erldp_serve_options) -> ServeOptions {
     if max_queue != 0 {
         serve = serve.max_queue(max_queue as usize);
     }
-    serve
+    Ok(serve)
 }
 
 fn serve_request(request: &Request) -> erldp::Result<erldp_request> {
@@ -305,27 +315,27 @@ fn rpc_request(call: &Invocation) -> erldp::Result<erldp_request> {
     })
 }
 
-/// Serves or exposes with `start` what `name` gives, `callback` running its
-/// requests, and writes the handle (`wrap`) to `*out`: what
+/// Serves or exposes with `start` the name and options `args` gives,
+/// `callback` running its requests, and writes the handle (`wrap`) to `*out`: what
 /// `erldp_serve_with` and `erldp_expose_with` share.
 unsafe fn register<'a, H, W>(
     node: *const erldp_node,
-    name: impl FnOnce() -> Outcome<&'a str>,
+    args: impl FnOnce() -> Outcome<(&'a str, ServeOptions)>,
     callback: erldp_serve_callback,
     userdata: *mut c_void,
     out: *mut *mut W,
-    start: impl FnOnce(&Node, &'a str, Handler) -> erldp::Result<H>,
+    start: impl FnOnce(&Node, &'a str, ServeOptions, Handler) -> erldp::Result<H>,
     wrap: fn(Registration<H>) -> W,
 ) -> erldp_status {
     guard(|| {
         // SAFETY: arguments follow the pointer contract.
         let node = unsafe { ffi::handle(node) }?;
-        let name = name()?;
+        let (name, options) = args()?;
         let out = unsafe { ffi::out(out, "out") }?;
         let handler = Handler::new(callback, userdata)?;
         let calls = Arc::clone(&handler.calls);
         let registration = Registration {
-            handle: start(&node.node, name, handler)?,
+            handle: start(&node.node, name, options, handler)?,
             calls,
             owner: Owner::current(),
         };
@@ -340,23 +350,32 @@ fn failure(what: impl std::fmt::Display) -> Exception {
 }
 
 /// Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
-/// defaults their fields describe).
+/// defaults their fields describe). Called through the header's
+/// `erldp_serve_options_init(options)`, which passes `sizeof` as
+/// `struct_size`.
 #[no_mangle]
-pub unsafe extern "C" fn erldp_serve_options_init(
+pub unsafe extern "C" fn erldp_serve_options_init_size(
     options: *mut erldp_serve_options,
+    struct_size: usize,
 ) -> erldp_status {
-    guard(|| {
-        // SAFETY: NULL or valid for writing (the pointer contract).
-        let options = unsafe { ffi::out(options, "options") }?;
-        ffi::write(
-            options,
-            erldp_serve_options {
-                concurrency: 0,
-                max_queue: 0,
-            },
-        );
-        Ok(())
-    })
+    // SAFETY: NULL or valid for writing `struct_size` bytes (the pointer
+    // contract).
+    guard(|| unsafe { extensible::init(options, struct_size) })
+}
+
+impl Default for erldp_serve_options {
+    fn default() -> Self {
+        erldp_serve_options {
+            struct_size: size_of::<erldp_serve_options>(),
+            concurrency: 0,
+            max_queue: 0,
+        }
+    }
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first.
+unsafe impl Extensible for erldp_serve_options {
+    const NAME: &'static str = "erldp_serve_options";
 }
 
 /// Registers `name` as a process that answers `gen_server:call` with
@@ -394,14 +413,14 @@ pub unsafe extern "C" fn erldp_serve_with(
     out: *mut *mut erldp_served,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let name = || unsafe { ffi::str(name, "name") };
-    let serve = |node: &Node, name: &str, handler: Handler| {
-        node.serve_with(name, self::options(options), move |request| {
+    let args = || unsafe { Ok((ffi::str(name, "name")?, self::options(options)?)) };
+    let serve = |node: &Node, name: &str, options, handler: Handler| {
+        node.serve_with(name, options, move |request| {
             let answer = handler.run(serve_request(&request), "the served name is closing")?;
             answer.unwrap_or(Ok(Reply::NoReply))
         })
     };
-    unsafe { register(node, name, callback, userdata, out, serve, erldp_served) }
+    unsafe { register(node, args, callback, userdata, out, serve, erldp_served) }
 }
 
 /// Makes `rpc:call(Node, module, F, Args)`, `erpc:call`, their casts and
@@ -438,9 +457,9 @@ pub unsafe extern "C" fn erldp_expose_with(
     out: *mut *mut erldp_exposed,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let module = || unsafe { ffi::str(module, "module") };
-    let expose = |node: &Node, module: &str, handler: Handler| {
-        node.expose_with(module, self::options(options), move |invocation| {
+    let args = || unsafe { Ok((ffi::str(module, "module")?, self::options(options)?)) };
+    let expose = |node: &Node, module: &str, options, handler: Handler| {
+        node.expose_with(module, options, move |invocation| {
             let request = rpc_request(&invocation);
             match handler.run(request, "the module is no longer exposed")? {
                 Some(Ok(Reply::Value(value))) => Ok(value),
@@ -452,7 +471,7 @@ pub unsafe extern "C" fn erldp_expose_with(
             }
         })
     };
-    unsafe { register(node, module, callback, userdata, out, expose, erldp_exposed) }
+    unsafe { register(node, args, callback, userdata, out, expose, erldp_exposed) }
 }
 
 /// The served process's pid (ETF), written to `*out`: BEAM code links to

@@ -10,6 +10,7 @@ fn generate() -> String {
         .expect("reading cbindgen.toml");
     // The version macros come from Cargo.toml, so a version bump makes the
     // committed header stale until it is regenerated.
+    let macros = config.after_includes.take().unwrap_or_default();
     config.after_includes = Some(format!(
         "\n/** The version of this header, \"MAJOR.MINOR.PATCH\"; compare with erldp_version(). */\n\
          #define ERLDP_VERSION \"{}\"\n\
@@ -20,7 +21,7 @@ fn generate() -> String {
          /** The patch part of ERLDP_VERSION. */\n\
          #define ERLDP_VERSION_PATCH {}\n\
          /** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`. */\n\
-         #define ERLDP_VERSION_NUMBER ({} * 10000 + {} * 100 + {})",
+         #define ERLDP_VERSION_NUMBER ({} * 10000 + {} * 100 + {})\n{macros}",
         env!("CARGO_PKG_VERSION"),
         env!("CARGO_PKG_VERSION_MAJOR"),
         env!("CARGO_PKG_VERSION_MINOR"),
