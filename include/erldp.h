@@ -38,12 +38,12 @@
 /** The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for `#if`. */
 #define ERLDP_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
 
-/** Fills `*options` with the defaults: `erldp_node_options_init_size` with this header's struct size. */
+/** Fills `*options` with the defaults: `erldp_node_options_init_version` with this header's version. */
 #define erldp_node_options_init(options) \
-  erldp_node_options_init_size((options), sizeof(erldp_node_options))
-/** Fills `*options` with the defaults: `erldp_serve_options_init_size` with this header's struct size. */
+  erldp_node_options_init_version((options), ERLDP_NODE_OPTIONS_VERSION)
+/** Fills `*options` with the defaults: `erldp_serve_options_init_version` with this header's version. */
 #define erldp_serve_options_init(options) \
-  erldp_serve_options_init_size((options), sizeof(erldp_serve_options))
+  erldp_serve_options_init_version((options), ERLDP_SERVE_OPTIONS_VERSION)
 
 /**
  * Waits without a time limit, where a timeout in milliseconds is asked for.
@@ -56,6 +56,18 @@
  * `erldp_term_get_atom` can return.
  */
 #define ERLDP_MAXATOMLEN ((255 * 4) + 1)
+
+/**
+ * The version of `erldp_node_options` in this header; raised when fields
+ * are appended.
+ */
+#define ERLDP_NODE_OPTIONS_VERSION 1
+
+/**
+ * The version of `erldp_serve_options` in this header; raised when fields
+ * are appended.
+ */
+#define ERLDP_SERVE_OPTIONS_VERSION 1
 
 /**
  * What a call that can fail returns. `ERLDP_OK` is 0; on any other value
@@ -413,14 +425,12 @@ typedef void (*erldp_log_callback)(void *userdata,
  */
 typedef struct {
   /**
-   * The struct's size as the program was compiled, so that fields can be
-   * appended in later versions: set by `erldp_node_options_init`, not by
-   * hand. A library older than the header takes the struct only while
-   * the fields it does not know are left at their default (0 for every
-   * field added later); a newer one gives the fields the program's
-   * header lacked their defaults.
+   * The struct's version as the program was compiled,
+   * `ERLDP_NODE_OPTIONS_VERSION`: set by `erldp_node_options_init`, not
+   * by hand. A newer library gives the fields the program's header
+   * lacked their defaults; an older one refuses the struct.
    */
-  size_t struct_size;
+  unsigned int version;
   /**
    * A hidden node (the default, like a C node) does not appear in
    * `nodes()` of the nodes it connects to; set false to publish it.
@@ -558,10 +568,11 @@ typedef struct {
  */
 typedef struct {
   /**
-   * The struct's size as the program was compiled: set by
-   * `erldp_serve_options_init` (see `erldp_node_options.struct_size`).
+   * The struct's version as the program was compiled,
+   * `ERLDP_SERVE_OPTIONS_VERSION`: set by `erldp_serve_options_init` (see
+   * `erldp_node_options.version`).
    */
-  size_t struct_size;
+  unsigned int version;
   /**
    * How many requests run at once; 0 (the default) means 1 for a served
    * name (one at a time, in arrival order, like a `gen_server`) and 64
@@ -1003,11 +1014,12 @@ erldp_status erldp_message_ref(const erldp_message *msg, const uint8_t **data, s
  * 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
  * limits of README's "Limits": messages up to 1 GiB, 64 pending
  * handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
- * mailbox queue limit; overlapping partitions prevented. `struct_size`
- * is the size of the caller's struct: call it through the header's
- * `erldp_node_options_init(options)`, which passes `sizeof`.
+ * mailbox queue limit; overlapping partitions prevented. `version` is
+ * that of the caller's struct: call it through the header's
+ * `erldp_node_options_init(options)`, which passes
+ * `ERLDP_NODE_OPTIONS_VERSION`.
  */
-erldp_status erldp_node_options_init_size(erldp_node_options *options, size_t struct_size);
+erldp_status erldp_node_options_init_version(erldp_node_options *options, unsigned int version);
 
 /**
  * Starts a node named `name`: `"c"` becomes `c@<short host name>`,
@@ -1172,10 +1184,10 @@ erldp_status erldp_reply(const erldp_node *node,
 /**
  * Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
  * defaults their fields describe). Called through the header's
- * `erldp_serve_options_init(options)`, which passes `sizeof` as
- * `struct_size`.
+ * `erldp_serve_options_init(options)`, which passes
+ * `ERLDP_SERVE_OPTIONS_VERSION`.
  */
-erldp_status erldp_serve_options_init_size(erldp_serve_options *options, size_t struct_size);
+erldp_status erldp_serve_options_init_version(erldp_serve_options *options, unsigned int version);
 
 /**
  * Registers `name` as a process that answers `gen_server:call` with

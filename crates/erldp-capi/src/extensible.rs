@@ -1,95 +1,111 @@
 //! Options structs that can grow without breaking programs built against
-//! an older or newer header, the way Linux's extensible syscall structs
-//! (`openat2`'s `open_how`, `clone3`'s `clone_args`) do: the struct's first
-//! field, `struct_size`, is its size as the program was compiled. The
-//! header's `*_init` macros pass `sizeof` to the library's `*_init_size`,
-//! which writes that many bytes. A library reading a struct larger than
-//! its own takes the bytes past its fields only when they are zero, so
-//! every field appended after the first layout must have 0 as its default;
-//! a library reading a smaller (older) struct leaves the fields it lacks at
-//! their defaults.
+//! an older header, as libgit2's options structs do: the first field,
+//! `version`, is the struct's version as the program was compiled (the
+//! header's `*_init` macros pass `ERLDP_*_OPTIONS_VERSION` to the
+//! library's `*_init_version`). A version names a layout, where a size
+//! could not: a field a newer header appends may sit in what was the older
+//! struct's tail padding and leave its size as it was.
+//!
+//! Adding a field: append it, raise the struct's `VERSION`, and make
+//! `*_init_version` write it and `erldp_node_start` (or `erldp_serve_with`)
+//! read it only for programs of that version or later, giving older ones
+//! its default: their structs end before it.
 
-use std::mem::size_of;
+use std::ffi::c_uint;
 
 use crate::ffi;
 use crate::status::{invalid, Outcome};
 
-/// How much larger than ours a struct from a newer header may be; more is
-/// taken for a `struct_size` that is not a size at all.
-const MAX_GROWTH: usize = 4096;
-
-/// A `#[repr(C)]` options struct whose first field is `struct_size: usize`.
+/// A `#[repr(C)]` options struct whose first field is `version: c_uint`.
 ///
 /// # Safety
 /// `Self` is `#[repr(C)]` and begins with that field.
 pub(crate) unsafe trait Extensible: Default {
     /// Its name in the header, for messages.
     const NAME: &'static str;
-    /// The size of its first layout. Today's layout is the first; when a
-    /// field is appended, this stays today's size, and the new field is
-    /// read only from structs whose `struct_size` covers it.
-    const FIRST_SIZE: usize = size_of::<Self>();
+    /// The version of its layout in this library: `ERLDP_*_OPTIONS_VERSION`.
+    const VERSION: c_uint;
 }
 
-/// Checks a size a program gives for `T`, the `struct_size` of its struct
-/// or the argument of `*_init_size`.
-fn check_size<T: Extensible>(size: usize) -> Outcome {
-    if size < T::FIRST_SIZE || size > size_of::<T>() + MAX_GROWTH {
+/// Checks the version a program gives for `T`: the `version` of its struct
+/// or the argument of `*_init_version`.
+fn check_version<T: Extensible>(version: c_uint) -> Outcome {
+    if version == 0 {
         return Err(invalid(format!(
-            "struct_size {size} is not the size of an {} ({} bytes): fill it with {}_init",
+            "{} has version 0: fill it with {}_init",
             T::NAME,
-            size_of::<T>(),
+            T::NAME
+        )));
+    }
+    if version > T::VERSION {
+        return Err(invalid(format!(
+            "{} version {version} is not one this libErlDP {} knows (up to {}): fill it with \
+             {}_init, and run the program with the library of the erldp.h it was built with",
+            T::NAME,
+            env!("CARGO_PKG_VERSION"),
+            T::VERSION,
             T::NAME
         )));
     }
     Ok(())
 }
 
-/// `*_init_size`: the defaults for a struct of `size` bytes, the fields a
-/// newer header added past ours zeroed (their default).
+/// `*_init_version`: the defaults, in a struct of `version`.
 ///
 /// # Safety
-/// `ptr` is NULL or valid for writing `size` bytes.
-pub(crate) unsafe fn init<T: Extensible>(ptr: *mut T, size: usize) -> Outcome {
-    // SAFETY: forwarded from the caller.
-    let out = unsafe { ffi::out(ptr, "options") }?;
-    check_size::<T>(size)?;
-    ffi::write(out, T::default());
-    // SAFETY: the struct is `size` bytes (the caller's contract) and the
-    // first field is `struct_size`.
-    unsafe {
-        if let Some(newer) = size.checked_sub(size_of::<T>()) {
-            ptr.cast::<u8>().add(size_of::<T>()).write_bytes(0, newer);
-        }
-        ptr.cast::<usize>().write(size);
+/// `ptr` is NULL or valid for writing a struct of `version`.
+pub(crate) unsafe fn init<T: Extensible>(ptr: *mut T, version: c_uint) -> Outcome {
+    if ptr.is_null() {
+        return Err(invalid("options is NULL"));
     }
+    check_version::<T>(version)?;
+    // Every field is in version 1, the only version so far, so the whole
+    // struct is written (see the module documentation for the next one).
+    // SAFETY: non-NULL, and valid for writing a struct of `version`, which
+    // is this library's whole struct (the caller's contract).
+    ffi::write(unsafe { &mut *ptr }, T::default());
     Ok(())
 }
 
-/// Checks a struct a program passed before its fields are read: its
-/// `struct_size` is a size of `T`, and the fields a newer header added past
-/// ours, which this library cannot honour, are at their default.
+/// Checks the version of a struct a program passed, before its fields are
+/// read. Every field is in version 1, the only one so far.
 ///
 /// # Safety
-/// `ptr` is non-NULL and valid for reading its `struct_size` bytes.
+/// `ptr` is non-NULL and valid for reading a struct of its `version`.
 pub(crate) unsafe fn check<T: Extensible>(ptr: *const T) -> Outcome {
-    // SAFETY: the first field is `struct_size`.
-    let size = unsafe { ptr.cast::<usize>().read() };
-    check_size::<T>(size)?;
-    let ours = size_of::<T>();
-    if size <= ours {
-        return Ok(());
+    // SAFETY: the first field is `version`.
+    check_version::<T>(unsafe { ptr.cast::<c_uint>().read() })
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use std::mem::{offset_of, size_of};
+
+    use crate::node::{erldp_node_options, ERLDP_NODE_OPTIONS_VERSION};
+    use crate::serve::{erldp_serve_options, ERLDP_SERVE_OPTIONS_VERSION};
+
+    /// Where each struct's last field ends, and its size, in its version:
+    /// a struct that changes must change its version too (see the module
+    /// documentation), and this test with it.
+    #[test]
+    fn each_layout_is_that_of_its_version() {
+        assert_eq!(
+            (
+                ERLDP_NODE_OPTIONS_VERSION,
+                offset_of!(erldp_node_options, dist_port) + size_of::<u16>(),
+                size_of::<erldp_node_options>()
+            ),
+            (1, 130, 136),
+            "erldp_node_options changed: raise ERLDP_NODE_OPTIONS_VERSION (extensible.rs)"
+        );
+        assert_eq!(
+            (
+                ERLDP_SERVE_OPTIONS_VERSION,
+                offset_of!(erldp_serve_options, max_queue) + size_of::<u32>(),
+                size_of::<erldp_serve_options>()
+            ),
+            (1, 12, 12),
+            "erldp_serve_options changed: raise ERLDP_SERVE_OPTIONS_VERSION (extensible.rs)"
+        );
     }
-    // SAFETY: the struct is `size` bytes (the caller's contract).
-    let newer = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>().add(ours), size - ours) };
-    if let Some(at) = newer.iter().position(|&byte| byte != 0) {
-        return Err(invalid(format!(
-            "{} sets a field at byte {} that this libErlDP {} does not know: the program was \
-             built with a newer erldp.h than the library it runs with",
-            T::NAME,
-            ours + at,
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
-    Ok(())
 }

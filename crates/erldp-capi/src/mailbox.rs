@@ -228,7 +228,7 @@ pub unsafe extern "C" fn erldp_send_named(
     msg_len: usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let dest = || unsafe { node::named(name, node) };
+    let dest = || unsafe { node::named(name, node, "node") };
     unsafe { send_to(mailbox, dest, msg, msg_len) }
 }
 
@@ -344,7 +344,13 @@ pub unsafe extern "C" fn erldp_demonitor(
         // SAFETY: arguments follow the pointer contract.
         let mailbox = unsafe { ffi::handle(mailbox) }?;
         let reference = unsafe {
-            ffi::term_of_kind(reference, ref_len, "ref", "a reference", Term::as_reference)
+            ffi::term_of_kind(
+                reference,
+                ref_len,
+                "reference",
+                "a reference",
+                Term::as_reference,
+            )
         }?;
         mailbox.demonitor(reference)?;
         Ok(())

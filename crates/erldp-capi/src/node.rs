@@ -1,8 +1,7 @@
 //! Nodes: start and close, connect, ping, rpc, `gen_server` call/cast and
 //! replies, the list of connected nodes.
 
-use std::ffi::{c_char, c_int, CString};
-use std::mem::size_of;
+use std::ffi::{c_char, c_int, c_uint, CString};
 use std::ptr::addr_of;
 use std::time::Duration;
 
@@ -48,13 +47,11 @@ pub enum erldp_tls_verify {
 /// defaults.
 #[repr(C)]
 pub struct erldp_node_options {
-    /// The struct's size as the program was compiled, so that fields can be
-    /// appended in later versions: set by `erldp_node_options_init`, not by
-    /// hand. A library older than the header takes the struct only while
-    /// the fields it does not know are left at their default (0 for every
-    /// field added later); a newer one gives the fields the program's
-    /// header lacked their defaults.
-    pub struct_size: usize,
+    /// The struct's version as the program was compiled,
+    /// `ERLDP_NODE_OPTIONS_VERSION`: set by `erldp_node_options_init`, not
+    /// by hand. A newer library gives the fields the program's header
+    /// lacked their defaults; an older one refuses the struct.
+    pub version: c_uint,
     /// A hidden node (the default, like a C node) does not appear in
     /// `nodes()` of the nodes it connects to; set false to publish it.
     pub hidden: bool,
@@ -145,7 +142,7 @@ pub struct erldp_node_options {
 impl Default for erldp_node_options {
     fn default() -> Self {
         erldp_node_options {
-            struct_size: size_of::<erldp_node_options>(),
+            version: ERLDP_NODE_OPTIONS_VERSION,
             hidden: true,
             epmd_mode: erldp_epmd_mode::ERLDP_EPMD_AUTO as c_int,
             epmd_port: 0,
@@ -197,22 +194,28 @@ impl ffi::Handle for erldp_node {
 /// 7 s, short names, 256 handler threads, IPv4, plain TCP (no TLS), and the
 /// limits of README's "Limits": messages up to 1 GiB, 64 pending
 /// handshakes, 65536 links and monitors per peer, a send timeout of 60 s, no
-/// mailbox queue limit; overlapping partitions prevented. `struct_size`
-/// is the size of the caller's struct: call it through the header's
-/// `erldp_node_options_init(options)`, which passes `sizeof`.
+/// mailbox queue limit; overlapping partitions prevented. `version` is
+/// that of the caller's struct: call it through the header's
+/// `erldp_node_options_init(options)`, which passes
+/// `ERLDP_NODE_OPTIONS_VERSION`.
 #[no_mangle]
-pub unsafe extern "C" fn erldp_node_options_init_size(
+pub unsafe extern "C" fn erldp_node_options_init_version(
     options: *mut erldp_node_options,
-    struct_size: usize,
+    version: c_uint,
 ) -> erldp_status {
-    // SAFETY: NULL or valid for writing `struct_size` bytes (the pointer
+    // SAFETY: NULL or valid for writing a struct of `version` (the pointer
     // contract).
-    guard(|| unsafe { extensible::init(options, struct_size) })
+    guard(|| unsafe { extensible::init(options, version) })
 }
 
-// SAFETY: `#[repr(C)]`, `struct_size` first.
+/// The version of `erldp_node_options` in this header; raised when fields
+/// are appended.
+pub const ERLDP_NODE_OPTIONS_VERSION: c_uint = 1;
+
+// SAFETY: `#[repr(C)]`, `version` first.
 unsafe impl Extensible for erldp_node_options {
     const NAME: &'static str = "erldp_node_options";
+    const VERSION: c_uint = ERLDP_NODE_OPTIONS_VERSION;
 }
 
 /// Reads the caller's options field by field through the raw pointer: a
@@ -225,7 +228,7 @@ unsafe fn read_options(options: *const erldp_node_options) -> Outcome<erldp_node
     let flag = |field: *const bool| unsafe { field.cast::<u8>().read() } != 0;
     let epmd_mode = unsafe { addr_of!((*options).epmd_mode).read() };
     Ok(erldp_node_options {
-        struct_size: size_of::<erldp_node_options>(),
+        version: ERLDP_NODE_OPTIONS_VERSION,
         hidden: flag(unsafe { addr_of!((*options).hidden) }),
         epmd_mode,
         epmd_port: unsafe { addr_of!((*options).epmd_port).read() },
@@ -548,11 +551,16 @@ pub(crate) unsafe fn dest(data: *const u8, len: usize, name: &str) -> Outcome<De
     Dest::from_term(&term).context(name)
 }
 
-/// A destination given as registered name and node.
-pub(crate) unsafe fn named(name: *const c_char, node: *const c_char) -> Outcome<Dest> {
+/// A destination given as registered name and node, the node's argument
+/// called `node_arg` in the header.
+pub(crate) unsafe fn named(
+    name: *const c_char,
+    node: *const c_char,
+    node_arg: &str,
+) -> Outcome<Dest> {
     // SAFETY: forwarded from the caller.
     let name = unsafe { ffi::str(name, "name") }?;
-    let node = unsafe { ffi::str(node, "node") }?;
+    let node = unsafe { ffi::str(node, node_arg) }?;
     Ok(Dest::try_name(name, node)?)
 }
 
@@ -610,7 +618,7 @@ pub unsafe extern "C" fn erldp_call_named(
     out: *mut *mut erldp_buf,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let dest = || unsafe { named(name, peer) };
+    let dest = || unsafe { named(name, peer, "peer") };
     unsafe { call_to(node, dest, request, request_len, timeout_ms, out) }
 }
 
@@ -658,7 +666,7 @@ pub unsafe extern "C" fn erldp_cast_named(
     request_len: usize,
 ) -> erldp_status {
     // SAFETY: arguments follow the pointer contract.
-    let dest = || unsafe { named(name, peer) };
+    let dest = || unsafe { named(name, peer, "peer") };
     unsafe { cast_to(node, dest, request, request_len) }
 }
 

@@ -11,8 +11,7 @@
 //! `erldp_request_noreply`) and may call any other function of the library.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CString};
-use std::mem::size_of;
+use std::ffi::{c_char, c_uint, c_void, CString};
 use std::ptr::addr_of;
 use std::sync::Arc;
 
@@ -57,9 +56,10 @@ pub type erldp_serve_callback =
 /// `erldp_serve_options_init`; NULL instead uses the defaults.
 #[repr(C)]
 pub struct erldp_serve_options {
-    /// The struct's size as the program was compiled: set by
-    /// `erldp_serve_options_init` (see `erldp_node_options.struct_size`).
-    pub struct_size: usize,
+    /// The struct's version as the program was compiled,
+    /// `ERLDP_SERVE_OPTIONS_VERSION`: set by `erldp_serve_options_init` (see
+    /// `erldp_node_options.version`).
+    pub version: c_uint,
     /// How many requests run at once; 0 (the default) means 1 for a served
     /// name (one at a time, in arrival order, like a `gen_server`) and 64
     /// for an exposed module.
@@ -351,31 +351,36 @@ fn failure(what: impl std::fmt::Display) -> Exception {
 
 /// Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
 /// defaults their fields describe). Called through the header's
-/// `erldp_serve_options_init(options)`, which passes `sizeof` as
-/// `struct_size`.
+/// `erldp_serve_options_init(options)`, which passes
+/// `ERLDP_SERVE_OPTIONS_VERSION`.
 #[no_mangle]
-pub unsafe extern "C" fn erldp_serve_options_init_size(
+pub unsafe extern "C" fn erldp_serve_options_init_version(
     options: *mut erldp_serve_options,
-    struct_size: usize,
+    version: c_uint,
 ) -> erldp_status {
-    // SAFETY: NULL or valid for writing `struct_size` bytes (the pointer
+    // SAFETY: NULL or valid for writing a struct of `version` (the pointer
     // contract).
-    guard(|| unsafe { extensible::init(options, struct_size) })
+    guard(|| unsafe { extensible::init(options, version) })
 }
+
+/// The version of `erldp_serve_options` in this header; raised when fields
+/// are appended.
+pub const ERLDP_SERVE_OPTIONS_VERSION: c_uint = 1;
 
 impl Default for erldp_serve_options {
     fn default() -> Self {
         erldp_serve_options {
-            struct_size: size_of::<erldp_serve_options>(),
+            version: ERLDP_SERVE_OPTIONS_VERSION,
             concurrency: 0,
             max_queue: 0,
         }
     }
 }
 
-// SAFETY: `#[repr(C)]`, `struct_size` first.
+// SAFETY: `#[repr(C)]`, `version` first.
 unsafe impl Extensible for erldp_serve_options {
     const NAME: &'static str = "erldp_serve_options";
+    const VERSION: c_uint = ERLDP_SERVE_OPTIONS_VERSION;
 }
 
 /// Registers `name` as a process that answers `gen_server:call` with

@@ -214,8 +214,12 @@ static void test_null_arguments(void) {
     LAST_ERROR_MENTIONS("args is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_call(node, NULL, 0, etf, len, 100, &buf_out));
     EXPECT(ERLDP_ERR_ARG, erldp_call_named(node, "srv", peer, etf, len, 100, NULL));
+    EXPECT(ERLDP_ERR_ARG, erldp_call_named(node, "srv", NULL, etf, len, 100, &buf_out));
+    LAST_ERROR_MENTIONS("peer is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_cast(node, etf, len, NULL, 0));
     EXPECT(ERLDP_ERR_ARG, erldp_cast_named(node, NULL, peer, etf, len));
+    EXPECT(ERLDP_ERR_ARG, erldp_cast_named(node, "srv", NULL, etf, len));
+    LAST_ERROR_MENTIONS("peer is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_reply(NULL, etf, len, etf, len));
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_new(NULL, NULL, &(erldp_mailbox *){NULL}));
     EXPECT(ERLDP_ERR_ARG, erldp_mailbox_new(node, NULL, NULL));
@@ -228,12 +232,14 @@ static void test_null_arguments(void) {
     LAST_ERROR_MENTIONS("mailbox is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_send(box, etf, len, NULL, len));
     EXPECT(ERLDP_ERR_ARG, erldp_send_named(box, "echo", NULL, etf, len));
+    LAST_ERROR_MENTIONS("node is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_receive(NULL, 0, &msg_out));
     EXPECT(ERLDP_ERR_ARG, erldp_receive(box, 0, NULL));
     EXPECT(ERLDP_ERR_ARG, erldp_link(box, NULL, 0));
     EXPECT(ERLDP_ERR_ARG, erldp_unlink(NULL, etf, len));
     EXPECT(ERLDP_ERR_ARG, erldp_monitor(box, etf, len, NULL));
     EXPECT(ERLDP_ERR_ARG, erldp_demonitor(box, NULL, 0));
+    LAST_ERROR_MENTIONS("reference is NULL");
     EXPECT(ERLDP_ERR_ARG, erldp_monitor_node(box, NULL));
     EXPECT(ERLDP_ERR_ARG, erldp_demonitor_node(NULL, peer));
     EXPECT(ERLDP_ERR_ARG, erldp_term_parse(NULL, &buf_out));
@@ -323,13 +329,13 @@ static void test_garbage_arguments(void) {
                                            erldp_buf_len(ok_term)));
     CHECK(out == (erldp_buf *)&out);
 
-    /* Options filled with garbage: every byte 0xff is no struct_size; with the size right, it
+    /* Options filled with garbage: every byte 0xff is no version; with the version right, it
      * makes an epmd_mode of -1. */
     erldp_node_options options;
     memset(&options, 0xff, sizeof options);
     EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_opts", cookie, &options, &(erldp_node *){NULL}));
-    LAST_ERROR_MENTIONS("is not the size of an erldp_node_options");
-    options.struct_size = sizeof options;
+    LAST_ERROR_MENTIONS("version 4294967295 is not one");
+    options.version = ERLDP_NODE_OPTIONS_VERSION;
     EXPECT(ERLDP_ERR_ARG, erldp_node_start("c_opts", cookie, &options, &(erldp_node *){NULL}));
     LAST_ERROR_MENTIONS("epmd_mode");
     OK(erldp_node_options_init(&options));
@@ -1428,68 +1434,60 @@ static void test_serve_arguments(void) {
     erldp_node_close(node);
 }
 
-/* The options structs carry their size, so that a program and a library built from different
- * headers agree on them: a newer program's larger struct is taken while the fields this library
- * does not know stay 0; a struct that init did not fill is refused. */
-static void test_options_struct_size(void) {
+/* The options structs carry their version, so that a program built against an older header
+ * keeps working when fields are appended: a struct init did not fill, or one of a version this
+ * library does not know (the program's header is newer), is refused. */
+static void test_options_version(void) {
     erldp_node_options options;
     OK(erldp_node_options_init(&options));
-    CHECK(options.struct_size == sizeof options);
-    EXPECT(ERLDP_ERR_ARG, erldp_node_options_init_size(&options, sizeof options - 8));
-    LAST_ERROR_MENTIONS("erldp_node_options_init");
+    CHECK(options.version == ERLDP_NODE_OPTIONS_VERSION && ERLDP_NODE_OPTIONS_VERSION == 1);
+    erldp_node_options untouched;
+    memset(&untouched, 0x5a, sizeof untouched);
+    EXPECT(ERLDP_ERR_ARG, erldp_node_options_init_version(&untouched, 0));
+    LAST_ERROR_MENTIONS("erldp_node_options has version 0");
+    EXPECT(ERLDP_ERR_ARG,
+           erldp_node_options_init_version(&untouched, ERLDP_NODE_OPTIONS_VERSION + 1));
+    LAST_ERROR_MENTIONS("erldp_node_options version 2 is not one this libErlDP");
+    CHECK(untouched.version == 0x5a5a5a5a && untouched.dist_port == 0x5a5a);
+
     erldp_node *node = NULL;
     char name[64];
-    snprintf(name, sizeof name, "c_size_%ld", (long)getpid());
+    snprintf(name, sizeof name, "c_version_%ld", (long)getpid());
     erldp_node_options by_hand;
     memset(&by_hand, 0, sizeof by_hand);
     by_hand.net_ticktime_ms = 60000;
     by_hand.setup_timeout_ms = 7000;
     EXPECT(ERLDP_ERR_ARG, erldp_node_start(name, cookie, &by_hand, &node));
-    LAST_ERROR_MENTIONS("struct_size 0 is not the size of an erldp_node_options");
+    LAST_ERROR_MENTIONS("fill it with erldp_node_options_init");
+    options.version = ERLDP_NODE_OPTIONS_VERSION + 1;
+    EXPECT(ERLDP_ERR_ARG, erldp_node_start(name, cookie, &options, &node));
+    LAST_ERROR_MENTIONS("the library of the erldp.h it was built with");
     CHECK(node == NULL);
-
-    /* A program built with a header whose struct has two more fields. */
-    struct {
-        erldp_node_options known;
-        uint64_t added[2];
-    } newer;
-    memset(&newer, 0xAB, sizeof newer);
-    OK(erldp_node_options_init_size(&newer.known, sizeof newer));
-    CHECK(newer.known.struct_size == sizeof newer && newer.added[0] == 0 && newer.added[1] == 0);
-    CHECK(newer.known.hidden && newer.known.net_ticktime_ms == 60000);
-    OK(erldp_node_start(name, cookie, &newer.known, &node));
-    CHECK(node != NULL);
-    newer.added[1] = 1;
-    erldp_node *refused = NULL;
-    snprintf(name, sizeof name, "c_size_newer_%ld", (long)getpid());
-    EXPECT(ERLDP_ERR_ARG, erldp_node_start(name, cookie, &newer.known, &refused));
-    LAST_ERROR_MENTIONS("newer erldp.h");
-    CHECK(refused == NULL);
+    options.version = ERLDP_NODE_OPTIONS_VERSION;
+    OK(erldp_node_start(name, cookie, &options, &node));
     if (node == NULL) return;
 
-    struct {
-        erldp_serve_options known;
-        uint32_t added[4];
-    } serve;
-    OK(erldp_serve_options_init_size(&serve.known, sizeof serve));
-    CHECK(serve.known.struct_size == sizeof serve && serve.known.concurrency == 0);
-    serve.known.concurrency = 2;
+    erldp_serve_options serve;
+    OK(erldp_serve_options_init(&serve));
+    CHECK(serve.version == ERLDP_SERVE_OPTIONS_VERSION && serve.concurrency == 0);
+    serve.concurrency = 2;
     erldp_served *served = NULL;
     int calls = 0;
-    OK(erldp_serve_with(node, "c_size_served", &serve.known, calculator, &calls, &served));
-    rpc_is(node, "gen_server", "call", "5", "[{c_size_served, '%s'}, {add, 2, 3}]",
+    OK(erldp_serve_with(node, "c_version_served", &serve, calculator, &calls, &served));
+    rpc_is(node, "gen_server", "call", "5", "[{c_version_served, '%s'}, {add, 2, 3}]",
            erldp_node_name(node));
     CHECK(calls == 1);
     erldp_served_close(served);
-    serve.added[3] = 7;
+    serve.version = ERLDP_SERVE_OPTIONS_VERSION + 1;
     served = NULL;
-    EXPECT(ERLDP_ERR_ARG, erldp_serve_with(node, "c_size_served", &serve.known, calculator,
-                                           &calls, &served));
-    LAST_ERROR_MENTIONS("erldp_serve_options sets a field at byte");
+    EXPECT(ERLDP_ERR_ARG, erldp_serve_with(node, "c_version_served", &serve, calculator, &calls,
+                                           &served));
+    LAST_ERROR_MENTIONS("erldp_serve_options version 2");
     erldp_serve_options zeroed = {0};
     erldp_exposed *exposed = NULL;
-    EXPECT(ERLDP_ERR_ARG, erldp_expose_with(node, "c_size_math", &zeroed, c_math, NULL, &exposed));
-    LAST_ERROR_MENTIONS("struct_size 0");
+    EXPECT(ERLDP_ERR_ARG, erldp_expose_with(node, "c_version_math", &zeroed, c_math, NULL,
+                                            &exposed));
+    LAST_ERROR_MENTIONS("erldp_serve_options has version 0");
     CHECK(served == NULL && exposed == NULL);
     erldp_node_close(node);
 }
@@ -1841,7 +1839,7 @@ int main(int argc, char **argv) {
         {"expose", test_expose},
         {"deferred_reply_and_closing", test_deferred_reply_and_closing},
         {"serve_arguments", test_serve_arguments},
-        {"options_struct_size", test_options_struct_size},
+        {"options_version", test_options_version},
         {"links_and_monitors", test_links_and_monitors},
         {"wrong_cookie_and_unknown_node", test_wrong_cookie_and_unknown_node},
         {"node_options", test_node_options},
