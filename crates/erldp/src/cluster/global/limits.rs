@@ -25,8 +25,8 @@ pub(crate) struct Limits {
     /// [`DEFAULT_MAX_LOCKS`].
     pub max_locks: usize,
     /// Nodes global knows, and nodes one message may carry; also the lost connections
-    /// remembered (the oldest report is forgotten first) and the `lock_set`s waiting for a
-    /// busy locker. Default [`DEFAULT_MAX_NODES`].
+    /// remembered (the oldest report is forgotten first) and the `lock_set`s one node's
+    /// locker has waiting for our busy locker. Default [`DEFAULT_MAX_NODES`].
     pub max_nodes: usize,
 }
 
@@ -98,9 +98,9 @@ impl Global {
         }
     }
 
-    /// One more `lock_set` may wait for our locker.
-    pub(super) fn room_for_lock_set(&self) -> Result<(), Violation> {
-        if self.locker.waiting_lock_sets() >= self.config.limits.max_nodes {
+    /// One more `lock_set` from `node`'s locker may wait for ours.
+    pub(super) fn room_for_lock_set(&self, node: Atom) -> Result<(), Violation> {
+        if self.locker.waiting_lock_sets(node) >= self.config.limits.max_nodes {
             return Err(violation("lock_set: too many waiting for our locker"));
         }
         Ok(())

@@ -163,18 +163,95 @@ impl Locker {
         }
     }
 
-    /// The `lock_set`s of other lockers waiting until ours is free to take them.
-    pub(super) fn waiting_lock_sets(&self) -> usize {
+    /// The `lock_set`s of `node`'s locker waiting until ours is free to take them.
+    pub(super) fn waiting_lock_sets(&self, node: Atom) -> usize {
         self.queue
             .iter()
-            .filter(|msg| matches!(msg, Msg::LockSet { .. }))
+            .filter(|msg| matches!(msg, Msg::LockSet { from, .. } if from.node == node))
             .count()
+    }
+
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// A message from the server.
     pub(super) fn post(&mut self, msg: Msg, cx: &mut Cx) {
-        self.queue.push_back(msg);
+        if !self.is_moot(&msg) {
+            self.queue.push_back(msg);
+        }
         self.run(cx);
+    }
+
+    /// Whether `msg` would change nothing when its turn came. Such messages are not queued:
+    /// while the locker waits (for a call's reply, for the other side), a peer can make the
+    /// server post them as fast as it sends (`new_nodes` naming no new node, `exchange` with
+    /// a tag of no session), and each would stay queued and make every later message scan
+    /// past it.
+    fn is_moot(&mut self, msg: &Msg) -> bool {
+        match msg {
+            Msg::Add(nodes) => nodes.is_empty(),
+            Msg::Cancel {
+                node,
+                tag,
+                then: None,
+            } => {
+                let again = self.queue.iter().any(|queued| {
+                    matches!(queued, Msg::Cancel { node: n, tag: t, then: None } if n == node && t == tag)
+                });
+                again
+                    || match self.take_back(*node, *tag) {
+                        Some(taken) => taken,
+                        None => !tag.is_some_and(|tag| self.has_session(*node, tag)),
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    /// For a cancel of a session still queued: true when it is taken back (nothing queued
+    /// after it used it, so neither would have left a trace), false when it is kept. `None`:
+    /// no such session is queued.
+    fn take_back(&mut self, node: Atom, tag: Option<i64>) -> Option<bool> {
+        let at = self.queue.iter().position(
+            |msg| matches!(msg, Msg::His(him) if him.node == node && Some(him.my_tag) == tag),
+        )?;
+        let used = self
+            .queue
+            .iter()
+            .skip(at)
+            .any(|msg| matches!(msg, Msg::LockSet { from, .. } if from.node == node));
+        if !used {
+            self.queue.remove(at);
+        }
+        Some(!used)
+    }
+
+    /// Whether the session `tag` with `node` is known to the locker or in the hands of its
+    /// current step: only then can a cancel of it change anything.
+    fn has_session(&self, node: Atom, tag: i64) -> bool {
+        let is = |him: &Him| him.node == node && him.my_tag == tag;
+        let after_has = |after: &After| match after {
+            After::Loop {
+                remove, drop_him, ..
+            } => *remove == Some((node, tag)) || drop_him.as_ref().is_some_and(is),
+        };
+        self.local.iter().chain(&self.remote).any(is)
+            || match &self.state {
+                State::Idle => false,
+                State::Locking(job) => match &job.purpose {
+                    Purpose::Initiate(him) | Purpose::Respond { him, .. } => is(him),
+                },
+                State::WaitLockSet { him, .. } => is(him),
+                State::WaitCancel {
+                    node: n,
+                    my_tag,
+                    after,
+                    ..
+                } => (*n, *my_tag) == (node, tag) || after_has(after),
+                State::Releasing { after, .. } => after_has(after),
+            }
     }
 
     /// The reply to (or the failure of) a call the locker made. `None`: the server there is
@@ -235,7 +312,7 @@ impl Locker {
     /// `loop_the_locker/1`'s wait: none without sessions; 0 right after a success; 200 ms
     /// with no known node; else 1 s plus 100 ms per known node, at most 3 s.
     fn arm(&mut self, cx: &mut Cx) {
-        self.timer = None;
+        self.disarm(cx);
         if self.local.is_empty() && self.remote.is_empty() {
             return;
         }
@@ -251,6 +328,14 @@ impl Locker {
         let id = cx.ids.next();
         self.timer = Some(id);
         cx.out.push(Action::Timer { id, after: wait });
+    }
+
+    /// Drops the wait: each message run while idle arms a new one, and the old ones would
+    /// pile up in the driver until they ran out.
+    fn disarm(&mut self, cx: &mut Cx) {
+        if let Some(id) = self.timer.take() {
+            cx.out.push(Action::CancelTimer { id });
+        }
     }
 
     fn boss(&self) -> Atom {
@@ -351,7 +436,7 @@ impl Locker {
     }
 
     fn start_locking(&mut self, lock_id: Term, extra: Vec<Atom>, purpose: Purpose, cx: &mut Cx) {
-        self.timer = None;
+        self.disarm(cx);
         let boss = self.boss();
         let (resource, requester) = split(&lock_id);
         if boss != self.me && !cx.table.can_set_lock(&resource, &requester) {

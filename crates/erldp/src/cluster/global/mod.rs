@@ -133,6 +133,10 @@ pub(crate) enum Action {
         id: u64,
         after: Duration,
     },
+    /// The timer `id` is not wanted any more: forget it.
+    CancelTimer {
+        id: u64,
+    },
     /// An exit signal from our server to `pid` (a name clash loser is killed).
     Exit {
         pid: Pid,
@@ -435,7 +439,7 @@ impl Global {
         if tag.is_some_and(|tag| !self.is_my_tag(from.node, tag)) {
             return Ok(());
         }
-        self.room_for_lock_set()?;
+        self.room_for_lock_set(from.node)?;
         self.post(Msg::LockSet {
             from,
             set: set.is_atom("true"),

@@ -86,6 +86,12 @@ impl Global {
         }
     }
 
+    fn forget_lost(&mut self, key: (Atom, Atom)) {
+        if let Some((_, _, timer)) = self.lost.remove(&key) {
+            self.out.push(Action::CancelTimer { id: timer });
+        }
+    }
+
     pub(super) fn lost_connection(&mut self, msg: &Term, a: Atom, xcre: &Term, op: &Term, b: Atom) {
         let key = (a, b);
         if let Some((seen_cre, seen_op, _)) = self.lost.get(&key) {
@@ -108,10 +114,14 @@ impl Global {
                 .min_by_key(|(_, &(_, _, timer))| timer)
                 .map(|(&k, _)| k);
             if let Some(oldest) = oldest {
-                self.lost.remove(&oldest);
+                self.forget_lost(oldest);
             }
         }
-        self.lost.insert(key, (xcre.clone(), op.clone(), timer));
+        // As `save_lost_connection_info/4` cancels the timer of the report it replaces: a
+        // timer per report would let peers grow the timers without end.
+        if let Some((_, _, replaced)) = self.lost.insert(key, (xcre.clone(), op.clone(), timer)) {
+            self.out.push(Action::CancelTimer { id: replaced });
+        }
         let remove = if b == self.config.node { a } else { b };
         if !self.potentially_known(remove) {
             return;

@@ -262,6 +262,10 @@ impl Sim {
                         self.timers.push_back((at, id));
                     }
                 }
+                Action::CancelTimer { id } => {
+                    self.timers
+                        .retain(|&(node, timer)| (node, timer) != (at, id));
+                }
                 Action::Disconnect { node } => {
                     if let Some(other) = self.index(node) {
                         self.disconnect(at, other);

@@ -1,7 +1,7 @@
 //! global's tables on our node: registered names and locks, each entry watched by a monitor of
 //! the process it belongs to, as `global.erl` keeps them in its ETS tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Action, Ids};
 use crate::term::{Atom, Pid, Term};
@@ -54,7 +54,7 @@ pub(super) struct Table {
     locks: BTreeMap<Term, Lock>,
     /// Holders of all the locks together: a resource and a process holding it.
     holdings: usize,
-    watches: HashMap<u64, (Pid, Watch)>,
+    watches: Watches,
     /// The last `global` lock went away with its holder (a DOWN), not by `del_lock`: inserts
     /// that arrive without the lock then are stale.
     global_lock_down: bool,
@@ -182,7 +182,7 @@ impl Table {
         };
         if let Some(monitor) = lock.holders.remove(&pid) {
             self.holdings -= 1;
-            self.watches.remove(&monitor);
+            self.watches.remove(monitor);
             if !down {
                 out.push(Action::Demonitor { id: monitor });
             }
@@ -249,7 +249,7 @@ impl Table {
     /// Removes `name` and its monitor.
     pub(super) fn delete(&mut self, name: &Term, out: &mut Vec<Action>) {
         if let Some(entry) = self.names.remove(name) {
-            self.watches.remove(&entry.monitor);
+            self.watches.remove(entry.monitor);
             out.push(Action::Demonitor { id: entry.monitor });
             self.ext.remove(name);
         }
@@ -257,7 +257,7 @@ impl Table {
 
     /// A monitor set by the table fired: the name or lock of that process goes.
     pub(super) fn down(&mut self, monitor: u64, out: &mut Vec<Action>) {
-        match self.watches.remove(&monitor) {
+        match self.watches.remove(monitor) {
             Some((_, Watch::Name(name)))
                 if self.names.get(&name).is_some_and(|n| n.monitor == monitor) =>
             {
@@ -272,7 +272,7 @@ impl Table {
 
     /// The connection to `node` went down: its processes' monitors fire (`noconnection`).
     pub(super) fn node_down(&mut self, node: Atom, out: &mut Vec<Action>) {
-        for monitor in self.watching(node) {
+        for monitor in self.watches.of_node(node) {
             self.down(monitor, out);
         }
     }
@@ -280,20 +280,46 @@ impl Table {
     /// `delete_node_resources/2` (OTP 27 and later, when a connect session restarts): the
     /// names and locks of `node`'s processes go, their monitors too, the connection stays.
     pub(super) fn drop_node(&mut self, node: Atom, out: &mut Vec<Action>) {
-        for monitor in self.watching(node) {
+        for monitor in self.watches.of_node(node) {
             out.push(Action::Demonitor { id: monitor });
             self.down(monitor, out);
         }
     }
+}
 
-    fn watching(&self, node: Atom) -> Vec<u64> {
-        let mut monitors: Vec<u64> = self
-            .watches
-            .iter()
-            .filter(|(_, (pid, _))| pid.node == node)
-            .map(|(&id, _)| id)
-            .collect();
-        monitors.sort_unstable();
-        monitors
+/// The monitors the table set, each with its process and what it holds, also by the node of
+/// the process: a node's resources are found without a scan of everyone's
+/// (`global_node_resources` in `global.erl`).
+#[derive(Debug, Default)]
+struct Watches {
+    all: HashMap<u64, (Pid, Watch)>,
+    by_node: HashMap<Atom, BTreeSet<u64>>,
+}
+
+impl Watches {
+    fn insert(&mut self, monitor: u64, watched: (Pid, Watch)) {
+        self.by_node
+            .entry(watched.0.node)
+            .or_default()
+            .insert(monitor);
+        self.all.insert(monitor, watched);
+    }
+
+    fn remove(&mut self, monitor: u64) -> Option<(Pid, Watch)> {
+        let watched = self.all.remove(&monitor)?;
+        if let Some(monitors) = self.by_node.get_mut(&watched.0.node) {
+            monitors.remove(&monitor);
+            if monitors.is_empty() {
+                self.by_node.remove(&watched.0.node);
+            }
+        }
+        Some(watched)
+    }
+
+    /// The monitors of `node`'s processes, oldest first.
+    fn of_node(&self, node: Atom) -> Vec<u64> {
+        self.by_node
+            .get(&node)
+            .map_or_else(Vec::new, |monitors| monitors.iter().copied().collect())
     }
 }

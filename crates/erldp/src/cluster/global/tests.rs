@@ -1081,6 +1081,88 @@ fn peers_cannot_grow_our_tables_beyond_the_limits() {
     assert!(global.message(Proc::Locker, a, &old_form).is_err());
 }
 
+/// Timers a peer's messages arm are cancelled when they are replaced: a `lost_connection`
+/// report's by the next report of the same pair or by its eviction, the locker's wait by the
+/// next one. Without it, a peer repeating reports grew the driver's timers without end.
+#[test]
+fn replaced_timers_are_cancelled() {
+    let limits = Limits {
+        max_nodes: 2,
+        ..Limits::default()
+    };
+    let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm")], limits);
+    let a = t.node("a");
+    let mut live = HashSet::new();
+    let mut count = |actions: Vec<Action>| {
+        for action in actions {
+            match action {
+                Action::Timer { id, .. } => assert!(live.insert(id)),
+                Action::CancelTimer { id } => assert!(live.remove(&id), "{id} is live"),
+                _ => {}
+            }
+        }
+    };
+    global.node_up(a);
+    let init = "{'$gen_cast',{init_connect,{8,-5},'a_25@vm',{locker,x,#{},'<a:locker>'}}}";
+    count(global.message(Proc::Server, a, &t.term(init)).unwrap());
+    for op in 1..=50 {
+        let lost = ["x@vm", "y@vm", "z@vm"][op % 3];
+        let report = format!("{{lost_connection,'{lost}',1,{op},'q@vm'}}");
+        count(global.message(Proc::Server, a, &t.term(&report)).unwrap());
+        let nothing_new = "{'$gen_cast',{new_nodes,'a_25@vm',[],[],[],[]}}";
+        count(
+            global
+                .message(Proc::Server, a, &t.term(nothing_new))
+                .unwrap(),
+        );
+    }
+    assert_eq!(global.lost.len(), 2);
+    assert_eq!(
+        live.len(),
+        3,
+        "one timer per remembered report and the locker's wait: {live:?}"
+    );
+}
+
+/// While our locker waits for a call's reply, messages that would change nothing when their
+/// turn came are not queued, and each node's `lock_set`s are bounded apart. Before, a peer
+/// sending `new_nodes` of no new node and `exchange`s of no session's tag grew the queue
+/// without end, each message scanning all before it, and one node's `lock_set`s filled the
+/// room of every node's.
+#[test]
+fn a_busy_locker_queues_nothing_moot_and_bounds_each_nodes_lock_sets() {
+    let limits = Limits {
+        max_nodes: 3,
+        ..Limits::default()
+    };
+    let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm"), ("b", "b_25@vm")], limits);
+    let (a, b) = (t.node("a"), t.node("b"));
+    global.node_up(a);
+    let init = "{'$gen_cast',{init_connect,{8,-5},'a_25@vm',{locker,x,#{},'<a:locker>'}}}";
+    let actions = global.message(Proc::Server, a, &t.term(init)).unwrap();
+    let timer = timers_of(&actions)[0];
+    assert_eq!(calls_of(&global.timer(timer)).len(), 1, "the locker waits");
+    for tag in 0..1000 {
+        let nothing_new = "{'$gen_cast',{new_nodes,'a_25@vm',[],[],[],[]}}";
+        global
+            .message(Proc::Server, a, &t.term(nothing_new))
+            .unwrap();
+        let no_session = format!("{{'$gen_cast',{{exchange,'a_25@vm',[],[],{tag}}}}}");
+        global
+            .message(Proc::Server, a, &t.term(&no_session))
+            .unwrap();
+    }
+    assert_eq!(global.locker.queued(), 0);
+
+    let lock_set = |node: &str| t.term(&format!("{{lock_set,'<{node}:other>',true,[]}}"));
+    for _ in 0..3 {
+        global.message(Proc::Locker, a, &lock_set("a")).unwrap();
+    }
+    assert!(global.message(Proc::Locker, a, &lock_set("a")).is_err());
+    assert!(global.message(Proc::Locker, b, &lock_set("b")).is_ok());
+    assert_eq!(global.locker.queued(), 4);
+}
+
 /// What we pass on to our partition in `new_nodes` is checked as BEAM reads it: external
 /// names must be a proper list (a list comprehension over anything else crashes global).
 #[test]

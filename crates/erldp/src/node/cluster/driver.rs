@@ -9,7 +9,7 @@
 //! one slow peer never holds up global or pg for the others.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,6 +86,9 @@ pub(super) struct Driver {
     connected: HashMap<Atom, bool>,
     watches: HashMap<Ref, Watch>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Timers in `timers` that global cancelled: skipped when they run out, and swept out
+    /// once they are half the heap, so that the heap stays within twice the live timers.
+    cancelled: HashSet<u64>,
 }
 
 impl Driver {
@@ -114,6 +117,7 @@ impl Driver {
             connected: HashMap::new(),
             watches: HashMap::new(),
             timers: BinaryHeap::new(),
+            cancelled: HashSet::new(),
         }
     }
 
@@ -185,6 +189,9 @@ impl Driver {
                 break;
             }
             self.timers.pop();
+            if self.cancelled.remove(&id) {
+                continue;
+            }
             if let Some(global) = &mut self.global {
                 let actions = global.machine.timer(id);
                 self.run_global(actions);
@@ -340,6 +347,14 @@ impl Driver {
             }
             global::Action::Timer { id, after } => {
                 self.timers.push(Reverse((Instant::now() + after, id)));
+            }
+            global::Action::CancelTimer { id } => {
+                self.cancelled.insert(id);
+                if self.cancelled.len() * 2 > self.timers.len() {
+                    let cancelled = std::mem::take(&mut self.cancelled);
+                    self.timers
+                        .retain(|Reverse((_, id))| !cancelled.contains(id));
+                }
             }
             global::Action::Exit { pid, reason } => {
                 let from = global.server.pid();
