@@ -30,6 +30,10 @@ use crate::Dest;
 /// Default for [`Limits::max_peer_members`].
 pub(crate) const DEFAULT_MAX_PEER_MEMBERS: usize = 1 << 20;
 
+/// How many memberships a `leave` naming several pids in several groups may make us look
+/// at, per pid and group it names (see `Peer::check_leave`).
+pub(crate) const LEAVE_LOOKUPS_PER_NAME: usize = 8;
+
 /// Bounds on what peers may make us store.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -107,6 +111,33 @@ impl Peer {
             *members.entry(pid).or_default() += 1;
         }
         self.members += pids.len();
+    }
+
+    /// A leave of `pids` distinct pids from `groups` is done over `min(members, pids)` per
+    /// group: as BEAM's pg sends it (one pid from its groups, or pids from one group), no more
+    /// than the message's length. One that names several of both could make a short message
+    /// cost as much as every membership the peer holds, again and again; past
+    /// [`LEAVE_LOOKUPS_PER_NAME`] look-ups per pid and group it names, it is a violation.
+    fn check_leave<'g>(
+        &self,
+        groups: impl ExactSizeIterator<Item = &'g Term>,
+        pids: usize,
+    ) -> Result<(), Violation> {
+        let count = groups.len();
+        if count <= 1 || pids <= 1 {
+            return Ok(());
+        }
+        let lookups: usize = groups
+            .filter_map(|group| self.groups.get(group))
+            .map(|members| members.len().min(pids))
+            .sum();
+        if lookups > LEAVE_LOOKUPS_PER_NAME * (count + pids) {
+            return Err(violation(
+                "leave",
+                &format!("{pids} pids in {count} groups, {lookups} memberships to look at"),
+            ));
+        }
+        Ok(())
     }
 
     /// Removes each pid from the group as many times as `leaving` counts it,
@@ -332,6 +363,7 @@ impl Scope {
                         *named.entry(group).or_default() += 1;
                     }
                     let leaving = counted(&pids);
+                    state.check_leave(named.keys().copied(), leaving.len())?;
                     for (group, times) in named {
                         state.leave(group, &leaving, times);
                     }
@@ -810,6 +842,40 @@ mod tests {
                 "a known peer is only synced again"
             );
         }
+    }
+
+    /// A leave naming several pids in several groups may look at no more memberships than its
+    /// length allows: before, 40 pids in 40 groups of 40 members cost 1,600 look-ups however
+    /// often it came, and nothing changed. BEAM's forms (one pid, or one group) always pass.
+    #[test]
+    fn a_leave_of_many_pids_from_many_groups_is_bounded_by_its_length() {
+        let (t, mut scope) = setup();
+        recv(&mut scope, &t, "{'$gen_cast',{sync,'<a:pg>',[]}}").unwrap();
+        let pids = |prefix: &str| -> String {
+            let pids: Vec<String> = (0..40).map(|i| format!("'<a:{prefix}{i}>'")).collect();
+            format!("[{}]", pids.join(","))
+        };
+        for g in 0..40 {
+            let join = format!("{{join,'<a:pg>',g{g},{}}}", pids("m"));
+            recv(&mut scope, &t, &join).unwrap();
+        }
+        let groups: Vec<String> = (0..40).map(|g| format!("g{g}")).collect();
+        let groups = format!("[{}]", groups.join(","));
+        let err = recv(
+            &mut scope,
+            &t,
+            &format!("{{leave,'<a:pg>',{},{groups}}}", pids("x")),
+        );
+        assert_eq!(
+            err.unwrap_err().0,
+            "pg leave message: 40 pids in 40 groups, 1600 memberships to look at"
+        );
+        let one_pid = format!("{{leave,'<a:pg>','<a:m1>',{groups}}}");
+        recv(&mut scope, &t, &one_pid).unwrap();
+        let one_group = format!("{{leave,'<a:pg>',{},[g0]}}", pids("m"));
+        recv(&mut scope, &t, &one_group).unwrap();
+        assert_eq!(scope.members(&t.term("g0")), vec![]);
+        assert_eq!(scope.members(&t.term("g1")).len(), 39);
     }
 
     /// A join of no pids keeps no group (unlike BEAM's pg, which keeps an
