@@ -89,23 +89,28 @@ mod tests {
     /// documentation), and this test with it.
     #[test]
     fn each_layout_is_that_of_its_version() {
-        assert_eq!(
+        let layouts = [
             (
+                "erldp_node_options",
                 ERLDP_NODE_OPTIONS_VERSION,
                 offset_of!(erldp_node_options, dist_port) + size_of::<u16>(),
-                size_of::<erldp_node_options>()
+                size_of::<erldp_node_options>(),
+                (1, 130, 136),
             ),
-            (1, 130, 136),
-            "erldp_node_options changed: raise ERLDP_NODE_OPTIONS_VERSION (extensible.rs)"
-        );
-        assert_eq!(
             (
+                "erldp_serve_options",
                 ERLDP_SERVE_OPTIONS_VERSION,
                 offset_of!(erldp_serve_options, max_queue) + size_of::<u32>(),
-                size_of::<erldp_serve_options>()
+                size_of::<erldp_serve_options>(),
+                (1, 12, 12),
             ),
-            (1, 12, 12),
-            "erldp_serve_options changed: raise ERLDP_SERVE_OPTIONS_VERSION (extensible.rs)"
-        );
+        ];
+        for (name, version, end, size, expected) in layouts {
+            assert_eq!(
+                (version, end, size),
+                expected,
+                "{name} changed: raise its version (extensible.rs)"
+            );
+        }
     }
 }
