@@ -3,7 +3,7 @@
 //! (a [`Violation`]: its connection is closed).
 
 use super::wire::violation;
-use super::{Global, Violation};
+use super::{Action, Global, Violation};
 use crate::term::{Atom, Pid, Term};
 
 /// Default for [`Limits::max_names`].
@@ -57,11 +57,15 @@ impl Global {
         names: impl Iterator<Item = &'a Term>,
         what: &str,
     ) -> Result<(), Violation> {
-        let new = names.filter(|n| self.table.whereis(n).is_none()).count();
-        if self.table.len() + new > self.config.limits.max_names {
+        if !self.names_fit_in_table(names) {
             return Err(violation(&format!("{what}: names beyond the limit")));
         }
         Ok(())
+    }
+
+    fn names_fit_in_table<'a>(&self, names: impl Iterator<Item = &'a Term>) -> bool {
+        let new = names.filter(|n| self.table.whereis(n).is_none()).count();
+        self.table.len() + new <= self.config.limits.max_names
     }
 
     /// Global may learn of the nodes among `nodes` it does not know yet.
@@ -81,21 +85,54 @@ impl Global {
     }
 
     /// A call that would add a name or a lock finds room for it.
-    pub(super) fn room_for_call(&self, request: &Term, caller: Pid) -> Result<(), Violation> {
+    pub(super) fn room_for_call(&mut self, request: &Term, caller: Pid) -> Result<(), Violation> {
         match request.as_tuple() {
             Some([tag, name, ..]) if tag.is_atom("register") || tag.is_atom("register_ext") => {
-                self.room_for_names(std::iter::once(name), "register")
+                let fits = |global: &Global| global.names_fit_in_table(std::iter::once(name));
+                self.make_room(caller.node, fits, "register: names beyond the limit")
             }
             Some([tag, id]) if tag.is_atom("set_lock") => {
                 let resource = id.as_tuple().and_then(|id| id.first());
-                let adds = resource.is_some_and(|r| !self.table.holds(r, caller));
-                if adds && self.table.holdings() >= self.config.limits.max_locks {
-                    return Err(violation("set_lock: lock holders beyond the limit"));
-                }
-                Ok(())
+                let fits = |global: &Global| {
+                    let adds = resource.is_some_and(|r| !global.table.holds(r, caller));
+                    !adds || global.table.holdings() < global.config.limits.max_locks
+                };
+                self.make_room(caller.node, fits, "set_lock: lock holders beyond the limit")
             }
             _ => Ok(()),
         }
+    }
+
+    /// Until the name or lock `sender`'s call adds `fits`, the node whose processes hold the
+    /// most of our table (names and locks) loses its connection, and what they hold goes as
+    /// when a node goes down; when that node is the sender, its call is the [`Violation`].
+    /// Before, the caller always was: a node that filled the table made the next one to
+    /// register a name or take a lock (every joining node takes global's lock) lose its
+    /// connection. A sync (`exchange`, `resolved`, `new_nodes`) brings names of many nodes'
+    /// processes at once, so one that does not fit stays its sender's violation: making room
+    /// for it could cut off everyone.
+    fn make_room(
+        &mut self,
+        sender: Atom,
+        fits: impl Fn(&Global) -> bool,
+        problem: &str,
+    ) -> Result<(), Violation> {
+        while !fits(self) {
+            let holder = self.table.largest_holder(self.config.node);
+            let Some((holder, held)) =
+                holder.filter(|&(node, held)| node != sender && held > self.table.held_by(sender))
+            else {
+                return Err(violation(problem));
+            };
+            log::warn!(
+                "'global' at node {}: {problem}; the processes of {holder} hold the most \
+                 ({held}): disconnecting it",
+                self.config.node
+            );
+            self.out.push(Action::Disconnect { node: holder });
+            self.table.node_down(holder, &mut self.out);
+        }
+        Ok(())
     }
 
     /// One more `lock_set` from `node`'s locker may wait for ours.

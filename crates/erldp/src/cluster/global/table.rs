@@ -76,6 +76,22 @@ impl Table {
         self.holdings
     }
 
+    /// The node other than `except` whose processes hold the most names and locks, and how
+    /// many.
+    pub(super) fn largest_holder(&self, except: Atom) -> Option<(Atom, usize)> {
+        self.watches
+            .by_node
+            .iter()
+            .filter(|&(&node, _)| node != except)
+            .map(|(&node, monitors)| (node, monitors.len()))
+            .max_by_key(|&(node, held)| (held, node))
+    }
+
+    /// How many names and locks `node`'s processes hold.
+    pub(super) fn held_by(&self, node: Atom) -> usize {
+        self.watches.by_node.get(&node).map_or(0, BTreeSet::len)
+    }
+
     /// Whether `pid` holds the lock on `resource`.
     pub(super) fn holds(&self, resource: &Term, pid: Pid) -> bool {
         self.locks

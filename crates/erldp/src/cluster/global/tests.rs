@@ -1163,6 +1163,42 @@ fn a_busy_locker_queues_nothing_moot_and_bounds_each_nodes_lock_sets() {
     assert_eq!(global.locker.queued(), 4);
 }
 
+/// A call that finds the table full costs the node whose processes hold the most of it its
+/// connection, and what they hold, rather than the caller's: before, a node that filled the
+/// table made the next node to register a name or take a lock lose its connection.
+#[test]
+fn a_full_table_costs_its_largest_holder_its_connection_not_the_next_callers() {
+    let limits = Limits {
+        max_names: 3,
+        max_locks: 3,
+        ..Limits::default()
+    };
+    let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm"), ("b", "b_25@vm")], limits);
+    let (a, b) = (t.node("a"), t.node("b"));
+    let mut call = |node: Atom, text: &str| global.message(Proc::Server, node, &t.term(text));
+    for name in ["n1", "n2", "n3"] {
+        let register = format!("{{'$gen_call',{{'<a:r>',t}},{{register,{name},'<a:{name}>',m}}}}");
+        call(a, &register).unwrap();
+    }
+    let actions = call(b, "{'$gen_call',{'<b:r>',t},{register,nb,'<b:p>',m}}").unwrap();
+    assert!(actions
+        .iter()
+        .any(|action| matches!(action, Action::Disconnect { node } if *node == a)));
+    for r in ["r1", "r2", "r3"] {
+        call(
+            b,
+            &format!("{{'$gen_call',{{'<b:{r}>',t}},{{set_lock,{{{r},x}}}}}}"),
+        )
+        .unwrap();
+    }
+    assert!(
+        call(b, "{'$gen_call',{'<b:r4>',t},{set_lock,{r4,x}}}").is_err(),
+        "b holds the most: its own call is the violation"
+    );
+    assert_eq!(global.registered_names(), vec![t.term("nb")]);
+    assert_eq!(global.table.holdings(), 3);
+}
+
 /// What we pass on to our partition in `new_nodes` is checked as BEAM reads it: external
 /// names must be a proper list (a list comprehension over anything else crashes global).
 #[test]

@@ -65,7 +65,10 @@ const DEFAULT_MAX_QUEUED_PER_PEER: usize = 1 << 16;
 
 /// Bounds on what peers may make our node's global and pg keep. A BEAM node
 /// trusts its peers with all of it; a peer of ours that goes past one of
-/// these loses its connection. Set with [`NodeBuilder::cluster_limits`](super::NodeBuilder::cluster_limits).
+/// these loses its connection (past the global names or locks, a call to
+/// register or lock costs the node whose processes hold the most of them
+/// its connection instead, when that is not the caller's). Set with
+/// [`NodeBuilder::cluster_limits`](super::NodeBuilder::cluster_limits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClusterLimits {
     /// Global names our node holds, and names one message may carry
