@@ -221,7 +221,8 @@ impl NodeBuilder {
     /// again, counted apart, may run to reach callers that a served name
     /// answers on nodes we are not connected to (calls forwarded through
     /// another node), each with up to 1,024 replies waiting for it; a reply
-    /// past them is not sent.
+    /// past them is not sent. And as many again for the nodes global learns
+    /// of and connects to (`sync_other`): the rest wait their turn.
     pub fn max_pending_handshakes(mut self, handshakes: usize) -> Self {
         self.max_pending_handshakes = handshakes;
         self

@@ -9,7 +9,7 @@
 //! one slow peer never holds up global or pg for the others.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,6 +89,11 @@ pub(super) struct Driver {
     /// Timers in `timers` that global cancelled: skipped when they run out, and swept out
     /// once they are half the heap, so that the heap stays within twice the live timers.
     cancelled: HashSet<u64>,
+    /// global's connects under way, and those waiting for one of them to end: a peer's
+    /// `new_nodes` may name thousands of nodes, and each connect takes a thread for up to
+    /// the setup time, so at most `max_pending_handshakes` run at once.
+    connects_under_way: usize,
+    connects_waiting: VecDeque<Atom>,
 }
 
 impl Driver {
@@ -118,6 +123,8 @@ impl Driver {
             watches: HashMap::new(),
             timers: BinaryHeap::new(),
             cancelled: HashSet::new(),
+            connects_under_way: 0,
+            connects_waiting: VecDeque::new(),
         }
     }
 
@@ -166,6 +173,10 @@ impl Driver {
             Event::Up { node, visible } => self.node_up(node, visible),
             Event::Down { node } => self.node_down(node),
             Event::Connected { node, ok } => {
+                self.connects_under_way -= 1;
+                if let Some(next) = self.connects_waiting.pop_front() {
+                    self.connect(next);
+                }
                 if let Some(global) = &mut self.global {
                     let actions = global.machine.connect_done(node, ok);
                     self.run_global(actions);
@@ -370,7 +381,12 @@ impl Driver {
     }
 
     /// `sync_other/2`'s connect: the outcome comes back as an event.
-    fn connect(&self, node: Atom) {
+    fn connect(&mut self, node: Atom) {
+        if self.connects_under_way >= self.inner.max_pending_handshakes.max(1) {
+            self.connects_waiting.push_back(node);
+            return;
+        }
+        self.connects_under_way += 1;
         let events = self.events.clone();
         let done = move |ok| {
             let _ = events.send(Event::Connected { node, ok });
