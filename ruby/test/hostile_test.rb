@@ -128,6 +128,50 @@ class HostileTest < Minitest::Test
     flood_peer&.stop
   end
 
+  # In a forked child the parent's served names and exposed modules are the parent's too: before,
+  # the child's exit (its objects freed), served.close, node.close and node.unserve there each
+  # stopped the parent's serving, and every BEAM process monitoring the served pid got a DOWN.
+  def test_a_forked_child_leaves_the_parents_served_names_alone
+    skip "no fork here" unless Process.respond_to?(:fork)
+
+    node = new_node
+    node.serve(:forked_svc) { |request, _from| request }
+    exposed = node.expose(:forked_mod) { |_fun, args| args.sum }
+    n = atom(node.name)
+    peer.eval!("P = spawn(fun() -> Ref = erlang:monitor(process, {forked_svc, #{n}}), " \
+               "receive {'DOWN', Ref, process, _, Why} -> receive {get, F} -> F ! {down, Why} end end end)")
+    peer.eval!("erldp_test:wait_for(fun() -> element(2, erlang:process_info(P, monitors)) =/= [] end, 10000)")
+
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      report =
+        begin
+          error = assert_raises(ErlDP::Error) { node.unserve(:forked_svc) }
+          error.message.include?("forked") ? "ok" : "unserve: #{error.message}"
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          "child failed: #{e.class}: #{e.message}"
+        end
+      exposed.close
+      node.close
+      writer.write(report)
+      writer.close
+      # A plain exit frees the child's objects (minitest's at_exit runs nothing after a failure
+      # status), as a worker's exit does.
+      exit 3
+    end
+    writer.close
+    waiter = Thread.new { Process.wait2(pid).last }
+    flunk "the forked child hung (pid #{pid})" unless waiter.join(CHILD_HANG_GUARD)
+    assert_equal 3, waiter.value.exitstatus
+    assert_equal "ok", reader.read
+    reader.close
+
+    assert_equal "{ok,x}", peer.eval!("gen_server:call({forked_svc, #{n}}, {ok, x})")
+    assert_equal "6", peer.eval!("rpc:call(#{n}, forked_mod, sum, [1, 2, 3])")
+    assert_equal "none", peer.eval!("P ! {get, self()}, receive R -> R after 500 -> none end")
+  end
+
   private
 
   def child_run(parent, sink, log, round)

@@ -22,6 +22,7 @@ use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, TryConvert, Typed
 use parking_lot::{Condvar, Mutex};
 
 use crate::exposed::Exposed;
+use crate::fork::Owner;
 use crate::gvl::{self, Wake};
 use crate::served::Served;
 
@@ -31,6 +32,11 @@ pub(crate) struct Handle<H, W> {
     /// Taken (and so dropped, which stops serving or exposing) by `close`.
     core: Mutex<Option<H>>,
     queue: Arc<Queue<W>>,
+    /// In a forked child the core's handle is the parent's, as its node is
+    /// (`fork.rs`): neither `close` nor the GC (nor the child's exit) may
+    /// stop the parent's serving, which would send `DOWN`s and exits to
+    /// every BEAM process watching the served pid.
+    owner: Owner,
 }
 
 impl<H, W> Handle<H, W> {
@@ -39,6 +45,15 @@ impl<H, W> Handle<H, W> {
         Handle {
             core: Mutex::new(Some(core)),
             queue,
+            owner: Owner::current(),
+        }
+    }
+}
+
+impl<H, W> Drop for Handle<H, W> {
+    fn drop(&mut self) {
+        if self.owner.forked() {
+            std::mem::forget(self.core.get_mut().take());
         }
     }
 }
@@ -119,6 +134,9 @@ impl<H: CoreHandle, W: Work> Handoff for Handle<H, W> {
     }
 
     fn close(&self) {
+        if self.owner.forked() {
+            return;
+        }
         drop(self.core.lock().take());
         self.queue.close();
     }

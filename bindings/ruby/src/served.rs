@@ -85,6 +85,12 @@ fn serve(
     })
 }
 
+/// Raises in a forked child of the node's process (`fork.rs`), before
+/// `unserve` and `unexpose` look at the handles the Ruby half keeps.
+fn check_owned(ruby: &Ruby, rb_self: &Node) -> Result<(), Error> {
+    rb_self.core(ruby).map(drop)
+}
+
 /// Stops serving a name that no `ErlDP::Served` of this program holds.
 fn unserve(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<bool, Error> {
     let name = args::name(ruby, name, "served name")?;
@@ -132,6 +138,7 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     let node = Node::class(ruby);
     node.define_private_method("native_serve", method!(serve, 3))?;
     node.define_private_method("native_unserve", method!(unserve, 1))?;
+    node.define_private_method("native_check_owned", method!(check_owned, 0))?;
     node.define_method("reply", method!(reply, 2))?;
     Mailbox::class(ruby).define_method("reply", method!(mailbox_reply, 2))?;
     Ok(())

@@ -323,6 +323,7 @@ module ErlDP
     end
 
     def stop_handle(kind, name)
+      native_check_owned
       handle = serving_handles.delete([kind, name.to_s.to_sym])
       return false if handle.nil? || handle.closed?
 
