@@ -332,11 +332,12 @@ export class Node {
    * Makes `rpc:call(node, module, fun, args)` and `erpc:call` run `handler(fun, args)`; its
    * value (or its Promise's) is the result. Calls may overlap (`concurrency` bounds them, 64
    * by default); a throw comes back as `error:{exception, {Class, Message}, Stack}`.
-   * Modules not exposed are `undef`, as on BEAM. Returns at once.
+   * Modules not exposed are `undef`, as on BEAM. Returns at once. `fun` is a symbol, or a
+   * string when atoms are decoded as strings (`atoms: 'string'`, of the node or these options).
    */
   expose<A extends Term[] = Term[]>(
     module: Name,
-    handler: (fun: symbol, args: A) => Term | void | PromiseLike<Term | void>,
+    handler: (fun: symbol | string, args: A) => Term | void | PromiseLike<Term | void>,
     options?: ServeOptions,
   ): Exposed;
 
@@ -364,7 +365,11 @@ export class Node {
   /** `pg:get_members(scope, group)` (scope `pg` unless given): ours and the peers'. */
   members(group: Term, options?: ScopeOptions & DecodeOptions): Promise<Pid[]>;
 
-  /** Lets the process exit while the node is open; requests with a timeout still hold it. Returns the node. */
+  /**
+   * Lets the process exit while the node is open; requests with a finite timeout still hold it
+   * (one with `timeout: Infinity` waits like a listener, as a `receive` without one does).
+   * Returns the node.
+   */
   unref(): this;
 
   /** Undoes {@link Node.unref}. */

@@ -179,7 +179,7 @@ class Node {
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
     const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined);
-    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
+    return this.#request(Number.isFinite(timeout), call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
@@ -189,7 +189,7 @@ class Node {
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
     const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined);
-    return this.#request(true, call, (bytes) => etf.decodeValue(bytes, flags), signal);
+    return this.#request(Number.isFinite(timeout), call, (bytes) => etf.decodeValue(bytes, flags), signal);
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -310,8 +310,9 @@ class Node {
 
   /**
    * `decode` turns the ETF bytes of an answer into its value. With `signal`,
-   * aborting rejects at once; the answer that comes later goes to `late`
-   * (`(error, value)`), if given, else nowhere.
+   * aborting rejects at once; the answer that comes later goes to `late`, if
+   * given (`late.aborted()` then, `late.settled(error, value)` when it comes),
+   * else nowhere.
    */
   #request(held, call, decode, signal, late) {
     if (signal?.aborted) return Promise.reject(opts.abortReason(signal));
@@ -334,6 +335,7 @@ class Node {
           request.reject = () => {};
           request.decode = undefined;
           request.late = late;
+          late?.aborted();
           // Stopped where it runs, when the addon can; a receive still
           // settles (with the message that came first, if one did).
           this.#native.abort(id);
@@ -361,7 +363,7 @@ class Node {
     if (request.held) this.#hold(-1);
     request.done?.();
     if (request.late) {
-      request.late(error, value);
+      request.late.settled(error, value);
     } else if (error) {
       request.reject(error);
     } else if (request.decode && value) {
@@ -396,6 +398,11 @@ class Mailbox {
   #pid;
   /** Receives waiting in the addon: while there are any, a message is theirs first. */
   #waiting = 0;
+  /**
+   * Aborted receives whose answer has not come yet: each may have taken a message the
+   * addon's queue no longer holds, which must reach the stash before a later one is taken.
+   */
+  #owed = 0;
   /** Messages taken without waiting since the last receive that went through the event loop. */
   #inARow = 0;
   /**
@@ -469,7 +476,7 @@ class Mailbox {
     // A queued message is taken at once, but now and then a receive waits
     // its turn in the event loop, so that a flood of messages does not
     // hold up timers and I/O.
-    if (this.#waiting === 0 && this.#inARow < BATCH) {
+    if (this.#waiting === 0 && this.#owed === 0 && this.#inARow < BATCH) {
       const bytes = this.#native.tryReceive();
       if (bytes !== undefined) {
         this.#inARow++;
@@ -488,8 +495,14 @@ class Mailbox {
       this.#stash.push(bytes);
       return this.#stash.shift();
     };
-    const late = (error, bytes) => {
-      if (!error && bytes) this.#stash.push(bytes);
+    const late = {
+      aborted: () => {
+        this.#owed++;
+      },
+      settled: (error, bytes) => {
+        this.#owed--;
+        if (!error && bytes) this.#stash.push(bytes);
+      },
     };
     this.#waiting++;
     let message;

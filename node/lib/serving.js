@@ -176,7 +176,14 @@ class Serving {
       this.#raise(token, err);
       return;
     }
-    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    let thenable;
+    try {
+      thenable = result !== null && typeof result === 'object' && typeof result.then === 'function';
+    } catch (err) {
+      this.#raise(token, err);
+      return;
+    }
+    if (thenable) {
       Promise.resolve(result).then(
         (value) => this.#answer(token, entry, value),
         (err) => this.#raise(token, err),
@@ -214,11 +221,28 @@ class Serving {
  */
 function exception(err) {
   if (!(err instanceof Error)) {
-    return { name: 'Error', message: typeof err === 'string' ? err : util.inspect(err), frames: [] };
+    return { name: 'Error', message: typeof err === 'string' ? err : shown(() => util.inspect(err)), frames: [] };
   }
-  let name = typeof err.name === 'string' && err.name !== '' ? err.name : '';
-  if (name === '' || name === 'Error') name = err.constructor?.name || 'Error';
-  return { name, message: String(err.message), frames: frames(err.stack) };
+  // Each part is read on its own: a getter that throws, or a Symbol message, costs that part,
+  // never the answer (this runs where nothing would catch what it threw).
+  let name = read(() => (typeof err.name === 'string' ? err.name : ''), '');
+  if (name === '' || name === 'Error') name = read(() => err.constructor?.name || 'Error', 'Error');
+  const stack = read(() => err.stack, undefined);
+  return { name, message: shown(() => String(err.message)), frames: frames(stack) };
+}
+
+/** What `get` gives, or `fallback` when it throws. */
+function read(get, fallback) {
+  try {
+    return get();
+  } catch {
+    return fallback;
+  }
+}
+
+/** What `get` gives as text, or a placeholder when getting or printing it throws. */
+function shown(get) {
+  return read(() => String(get()), '(unprintable)');
 }
 
 /** `    at Class.method (file:line:column)` and its variants, as V8 writes them. */

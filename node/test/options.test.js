@@ -112,6 +112,27 @@ test('an aborted receive keeps its message for the next receive, in order', asyn
   box.close();
 });
 
+test('messages sent as a receive is aborted come out in order', async () => {
+  // The aborted receive's native side takes 1 after the abort; 2 must not overtake it. Before,
+  // the next receive took 2 from the queue while 1 was still on its way to the stash.
+  const box = node.mailbox();
+  const got = [];
+  for (let round = 0; round < 20; round++) {
+    const controller = new AbortController();
+    const waiting = box.receive({ signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    box.send(box.pid, [round, 1]);
+    box.send(box.pid, [round, 2]);
+    controller.abort();
+    await assert.rejects(waiting, { name: 'AbortError' });
+    got.push((await box.receive({ timeout: 5000 })).term, (await box.receive({ timeout: 5000 })).term);
+  }
+  const expected = [];
+  for (let round = 0; round < 20; round++) expected.push([round, 1], [round, 2]);
+  assert.deepEqual(got, expected);
+  box.close();
+});
+
 test('Node.start with an aborted signal rejects, and the node it started is closed', async () => {
   const name = randomName('js_abort_');
   await assert.rejects(erldp.Node.start(name, { cookie: peer.cookie, signal: AbortSignal.abort() }), {

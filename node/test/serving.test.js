@@ -100,6 +100,14 @@ test('a throwing handler makes that call exit at once with {Class, Message}; ser
     if (request === sym('plain')) throw new Error('plain failure');
     if (request === sym('reject')) return Promise.reject(new RangeError('rejected'));
     if (request === sym('string')) throw 'a string'; // eslint-disable-line no-throw-literal
+    // What cannot be read without throwing: before, each killed the process.
+    if (request === sym('symbol')) throw Object.assign(new Error(), { message: Symbol('m') });
+    if (request === sym('stack')) {
+      const err = new TypeError('no stack');
+      Object.defineProperty(err, 'stack', { get: () => { throw new Error('stack getter'); } });
+      throw err;
+    }
+    if (request === sym('then')) return { get then() { throw new RangeError('then getter'); } };
     return sym('fine');
   });
   try {
@@ -109,6 +117,9 @@ test('a throwing handler makes that call exit at once with {Class, Message}; ser
     assert.equal(await exit('plain'), `{'Error',<<"plain failure">>}`);
     assert.equal(await exit('reject'), `{'RangeError',<<"rejected">>}`);
     assert.equal(await exit('string'), `{'Error',<<"a string">>}`);
+    assert.equal(await exit('symbol'), `{'Error',<<"Symbol(m)">>}`);
+    assert.equal(await exit('stack'), `{'TypeError',<<"no stack">>}`);
+    assert.equal(await exit('then'), `{'RangeError',<<"then getter">>}`);
     // The exit comes through the call's monitor: a caller that traps exits sees the same.
     assert.equal(
       await beam(

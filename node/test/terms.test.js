@@ -259,6 +259,10 @@ test('a name longer than an atom is refused before it becomes one', async () => 
   await assert.rejects(node.rpc(peer.node, 'erlang', '', []), { code: 'EINVAL', message: /: the name is empty$/ });
   await assert.rejects(async () => node.whereisGlobal(''), { code: 'EINVAL', message: /: the name is empty$/ });
   await assert.rejects(node.rpc(peer.node, 'erlang', Symbol.for(long), []), { code: 'EINVAL' });
+  // A destination's names too, as Symbols (before: EENCODE, as for a value).
+  assert.throws(() => node.send([Symbol.for(long), peer.node], 1), { code: 'EINVAL', message: /registered name m{40}\.\.\./ });
+  assert.throws(() => node.cast([Symbol.for(long), peer.node], 1), { code: 'EINVAL' });
+  await assert.rejects(node.call([Symbol.for(long), peer.node], 1), { code: 'EINVAL' });
   assert.equal((await node.rpc(peer.node, 'erlang', 'atom_to_list', [Symbol.for('a'.repeat(255))])).length, 255);
 });
 

@@ -70,7 +70,8 @@ async function serving(node: erldp.Node): Promise<void> {
   node.serve('pool', () => Symbol.for('ok'), { concurrency: 8, maxQueue: 100, binaries: 'buffer' });
   const exposed: erldp.Exposed = node.expose('js_math', (fun, args) => {
     if (fun === Symbol.for('double')) return 2 * (args[0] as number);
-    throw new TypeError(`no ${Symbol.keyFor(fun)}/${args.length}`);
+    const name: string | undefined = typeof fun === 'symbol' ? Symbol.keyFor(fun) : fun;
+    throw new TypeError(`no ${name}/${args.length}`);
   });
   const module: symbol = exposed.module;
   for (const from of waiting) node.reply(from, 42);

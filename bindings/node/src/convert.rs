@@ -386,10 +386,19 @@ pub(crate) fn from_js(js: Js, value: Value) -> Result<Term> {
 /// A destination: a `Pid`, a `Ref` (an alias), `[name, node]` (also as
 /// a tuple) with each part a string or a symbol, or an `erldp.Global`.
 pub(crate) fn dest_from_js(js: Js, value: Value) -> Result<Dest> {
-    match global_dest(js, value)? {
-        Some(dest) => Ok(dest),
-        None => dest_from_term(js, from_js(js, value)?),
+    if let Some(dest) = global_dest(js, value)? {
+        return Ok(dest);
     }
+    // `[name, node]` of symbols is read as names, so that one that cannot
+    // be an atom is an invalid argument as it is given as a string, not a
+    // value that cannot be encoded.
+    if js.is_array(value)? && js.array_len(value)? == 2 {
+        let [name, node] = [js.element(value, 0)?, js.element(value, 1)?];
+        if let (Some(name), Some(node)) = (name_text(js, name)?, name_text(js, node)?) {
+            return Dest::try_name(&name, &node).map_err(|err| error::throw(js, &err));
+        }
+    }
+    dest_from_term(js, from_js(js, value)?)
 }
 
 /// The destination of an `erldp.Global` (`erldp.global(name)`), whose
@@ -408,6 +417,15 @@ pub(crate) fn global_dest(js: Js, value: Value) -> Result<Option<Dest>> {
 /// or strings (the core's rule, [`Dest::from_term`]).
 pub(crate) fn dest_from_term(js: Js, term: Term) -> Result<Dest> {
     Dest::from_term(&term).map_err(|err| error::throw(js, &err))
+}
+
+/// The text of a string or a `Symbol.for()` symbol; `None` for other values.
+fn name_text(js: Js, value: Value) -> Result<Option<String>> {
+    match js.kind(value)? {
+        Kind::String => js.get_string(value).map(Some),
+        Kind::Symbol => Encoder::new(js).symbol_text(value).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The text of a name given as a string or a symbol (node, module,
