@@ -445,6 +445,12 @@ impl Js {
         ))
     }
 
+    /// Lets go of a reference made by [`keep`](Self::keep).
+    pub(crate) fn release(self, reference: sys::napi_ref) -> Result<()> {
+        // SAFETY: a reference this environment made and nothing uses again.
+        check(unsafe { sys::napi_delete_reference(self.0, reference) })
+    }
+
     pub(crate) fn kept(self, reference: sys::napi_ref) -> Result<Value> {
         out!(ptr::null_mut(), |result| sys::napi_get_reference_value(
             self.0,

@@ -5,9 +5,12 @@
 //! which live in JavaScript so that users can construct, subclass and
 //! inspect them like any other class. The references are kept per thread:
 //! a Node-API environment belongs to one thread, and each worker thread
-//! that loads the package registers its own.
+//! that loads the package registers its own. The addon is loaded once per
+//! thread, but its package may be loaded again (Jest's registry per test
+//! file, a cleared `require.cache`): the copy loaded last registers its
+//! classes, so that the code that loaded it gets instances of its own.
 
-use std::cell::OnceCell;
+use std::cell::Cell;
 use std::ffi::CStr;
 
 use napi::{sys, Error, Result, Status};
@@ -66,22 +69,21 @@ const _: () = {
 };
 
 thread_local! {
-    static REFERENCES: OnceCell<[sys::napi_ref; ITEMS.len()]> = const { OnceCell::new() };
+    static REFERENCES: Cell<Option<[sys::napi_ref; ITEMS.len()]>> = const { Cell::new(None) };
 }
 
-/// Registers the items, read as properties of `items`. A second call on the
-/// same thread (the package loaded twice) keeps the first registration.
+/// Registers the items, read as properties of `items`, in place of those a
+/// copy of the package loaded before on this thread registered.
 pub(crate) fn register(js: Js, items: Value) -> Result<()> {
-    if REFERENCES.with(|cell| cell.get().is_some()) {
-        return Ok(());
-    }
     let mut references = [std::ptr::null_mut(); ITEMS.len()];
     for (slot, (_, name)) in references.iter_mut().zip(ITEMS) {
         *slot = js.keep(js.named(items, name)?)?;
     }
-    REFERENCES.with(|cell| {
-        let _ = cell.set(references);
-    });
+    if let Some(replaced) = REFERENCES.with(|cell| cell.replace(Some(references))) {
+        for reference in replaced {
+            js.release(reference)?;
+        }
+    }
     Ok(())
 }
 
