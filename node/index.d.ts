@@ -218,7 +218,9 @@ export interface CallOptions extends DecodeOptions, WaitOptions {
    * How long to wait for the answer once the request is sent, in
    * milliseconds (default 5000); `Infinity` waits as long as it takes.
    * Connecting first, when the peer is not connected yet, is bounded by the
-   * node's `setupTimeout`.
+   * node's `setupTimeout`. A request that waits behind sends to a peer that
+   * reads nothing (each up to `sendTimeout`) fails at most a second after
+   * its timeout all the same.
    */
   timeout?: number;
 }

@@ -23,8 +23,31 @@
 // keeps it for the next receive, ahead of later messages. (Connecting, ping
 // and links run on to their end; their answers are dropped.)
 
+const util = require('node:util');
 const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
+
+/**
+ * How long after its timeout an rpc or call fails on the JavaScript side if the addon has not
+ * settled it. The addon times it from when it is sent; a request queued behind sends to a
+ * peer that reads nothing (each waiting up to `sendTimeout`) is sent late, and would keep its
+ * caller (and the process) waiting far past its timeout.
+ */
+const BACKSTOP_MS = 1000;
+
+/** The longest delay `setTimeout` takes: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The backstop of a request with `timeout` ms, or none for one too long for a timer. */
+function backstop(timeout, what) {
+  const after = timeout + BACKSTOP_MS;
+  return after <= MAX_TIMER_MS ? { timeout, after, what } : undefined;
+}
+
+/** A name as text: a symbol's key, else the string. */
+function text(name) {
+  return typeof name === 'symbol' ? Symbol.keyFor(name) : String(name);
+}
 const opts = require('./options');
 const etf = require('./etf');
 const { Serving } = require('./serving');
@@ -179,7 +202,9 @@ class Node {
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
     const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined);
-    return this.#request(Number.isFinite(timeout), call, (bytes) => etf.decodeValue(bytes, flags), signal);
+    const what = () => `rpc ${text(module)}:${text(fun)}/${args.length} on ${text(peer)}`;
+    const decode = (bytes) => etf.decodeValue(bytes, flags);
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, what));
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
@@ -189,7 +214,9 @@ class Node {
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
     const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined);
-    return this.#request(Number.isFinite(timeout), call, (bytes) => etf.decodeValue(bytes, flags), signal);
+    const what = () => `gen_server call to ${util.inspect(dest, { breakLength: Infinity })}`;
+    const decode = (bytes) => etf.decodeValue(bytes, flags);
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, what));
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -312,9 +339,10 @@ class Node {
    * `decode` turns the ETF bytes of an answer into its value. With `signal`,
    * aborting rejects at once; the answer that comes later goes to `late`, if
    * given (`late.aborted()` then, `late.settled(error, value)` when it comes),
-   * else nowhere.
+   * else nowhere. With `backstop` (`{ after, what }`), a request the addon
+   * has not settled `after` ms from now fails as timed out (see `backstop`).
    */
-  #request(held, call, decode, signal, late) {
+  #request(held, call, decode, signal, late, backstop) {
     if (signal?.aborted) return Promise.reject(opts.abortReason(signal));
     const id = (this.#nextId = (this.#nextId + 1) >>> 0);
     return new Promise((resolve, reject) => {
@@ -344,6 +372,19 @@ class Node {
         };
         signal.addEventListener('abort', onAbort, { once: true });
         request.done = () => signal.removeEventListener('abort', onAbort);
+      }
+      if (backstop) {
+        const timer = setTimeout(() => {
+          const error = makeError('ETIMEDOUT', `timeout: ${backstop.what()}: no answer within ${backstop.timeout} ms`);
+          this.#settleOne(id, error, undefined);
+        }, backstop.after);
+        // The request holds the process, as `held` says; the timer does not add to it.
+        timer.unref();
+        const done = request.done;
+        request.done = () => {
+          clearTimeout(timer);
+          done?.();
+        };
       }
     });
   }

@@ -5,7 +5,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const erldp = require('..');
-const { randomName, atom, startPeerAndNode } = require('./support/beam');
+const { BeamPeer, randomName, atom, startPeerAndNode } = require('./support/beam');
 
 let peer;
 let node;
@@ -57,5 +57,30 @@ test('limit options are checked before the node starts', async () => {
   for (const options of [{ maxMessageSize: -1 }, { maxPendingHandshakes: 'many' }, { sendTimeout: 0 },
     { sendQueueLimit: -1 }, { mailboxQueueLimit: 2.5 }]) {
     await assert.rejects(erldp.Node.start(randomName('js_'), { cookie: peer.cookie, ...options }), TypeError);
+  }
+});
+
+test('an rpc behind sends to a peer that reads nothing fails soon after its timeout', { timeout: 120_000 }, async () => {
+  // Past the unread queue's limit (1 MiB), each send waits up to sendTimeout (2 s) for it to
+  // drain, and they go out in order: 400 of 60 kB (more than the sockets take) hold the way to
+  // the peer for minutes. Before, the rpc's timeout ran only once its turn came, and it stayed
+  // pending all that time.
+  const stalled = await BeamPeer.start({ cookie: peer.cookie });
+  try {
+    await node.connect(stalled.node);
+    stalled.pause();
+    const text = 'y'.repeat(60_000);
+    for (let i = 0; i < 400; i++) node.send([Symbol.for('nobody'), stalled.node], text);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await assert.rejects(node.rpc(stalled.node, 'erlang', 'node', [], { timeout: 1000 }), {
+      code: 'ETIMEDOUT',
+      message: `timeout: rpc erlang:node/0 on ${stalled.node}: no answer within 1000 ms`,
+    });
+    await assert.rejects(node.call([Symbol.for('nobody'), stalled.node], Symbol.for('x'), { timeout: 1000 }), {
+      code: 'ETIMEDOUT',
+    });
+  } finally {
+    stalled.resume();
+    await stalled.stop();
   }
 });

@@ -178,6 +178,16 @@ class BeamPeer {
     await this.#exited;
   }
 
+  /** SIGSTOP: the node reads nothing and answers nothing until {@link resume}. */
+  pause() {
+    this.#child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after {@link pause}. */
+  resume() {
+    this.#child.kill('SIGCONT');
+  }
+
   /** Ends the node cleanly (EOF on stdin halts it), killing it after 10 s. */
   async stop() {
     this.#child.stdin.end();
