@@ -138,9 +138,10 @@ class HostileTest < Minitest::Test
     node.serve(:forked_svc) { |request, _from| request }
     exposed = node.expose(:forked_mod) { |_fun, args| args.sum }
     n = atom(node.name)
-    peer.eval!("P = spawn(fun() -> Ref = erlang:monitor(process, {forked_svc, #{n}}), " \
-               "receive {'DOWN', Ref, process, _, Why} -> receive {get, F} -> F ! {down, Why} end end end)")
-    peer.eval!("erldp_test:wait_for(fun() -> element(2, erlang:process_info(P, monitors)) =/= [] end, 10000)")
+    peer.eval!("register(fork_watcher, spawn(fun() -> Ref = erlang:monitor(process, {forked_svc, #{n}}), " \
+               "receive {'DOWN', Ref, process, _, Why} -> receive {get, F} -> F ! {down, Why} end end end))")
+    peer.eval!("erldp_test:wait_for(fun() -> " \
+               "element(2, erlang:process_info(whereis(fork_watcher), monitors)) =/= [] end, 10000)")
 
     reader, writer = IO.pipe
     pid = fork do
@@ -169,7 +170,36 @@ class HostileTest < Minitest::Test
 
     assert_equal "{ok,x}", peer.eval!("gen_server:call({forked_svc, #{n}}, {ok, x})")
     assert_equal "6", peer.eval!("rpc:call(#{n}, forked_mod, sum, [1, 2, 3])")
-    assert_equal "none", peer.eval!("P ! {get, self()}, receive R -> R after 500 -> none end")
+    assert_equal "none", peer.eval!("fork_watcher ! {get, self()}, receive R -> R after 500 -> none end")
+  end
+
+  # Past the unread queue's limit a send to a peer that reads nothing waits up to send_timeout;
+  # it waits on a thread of its own, so that an interrupt (Timeout.timeout, Thread#raise) and an
+  # rpc's own timeout end the wait. Before, the wait ignored both for the whole send timeout.
+  def test_a_send_to_a_peer_that_reads_nothing_can_be_interrupted
+    stalled = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    node = new_node(send_timeout: 30, send_queue_limit: 1 << 20)
+    node.connect(stalled.node)
+    stalled.pause
+    dest = ErlDP::Tuple[:nobody, stalled.node]
+    big = "y" * 60_000
+    assert_raises(Timeout::Error) { Timeout.timeout(3) { loop { node.send_message(dest, big) } } }
+
+    error = assert_raises(ErlDP::Timeout) { node.rpc(stalled.node, :erlang, :node, [], timeout: 1) }
+    assert_match(/sending to #{stalled.node}, which leaves what it was sent unread/, error.message)
+
+    sender = Thread.new do
+      node.send_message(dest, big)
+    rescue RuntimeError => e
+      e
+    end
+    sleep 0.2
+    sender.raise(RuntimeError, "stop sending")
+    assert sender.join(CHILD_HANG_GUARD / 4), "the send ignored Thread#raise"
+    assert_equal "stop sending", sender.value.message
+  ensure
+    stalled&.resume
+    stalled&.stop
   end
 
   private

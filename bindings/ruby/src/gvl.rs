@@ -110,18 +110,53 @@ pub(crate) fn off_thread<T: Send + 'static>(
     if crate::fiber::active() {
         return crate::fiber::off_thread(ruby, work);
     }
+    let handoff = spawned(ruby, work)?;
+    loop {
+        if let Some(outcome) = without_gvl(ruby, &*handoff, || handoff.take(None))? {
+            return outcome.map_err(|payload| errors::panicked(ruby, payload));
+        }
+        ruby.thread_check_ints()?;
+    }
+}
+
+/// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
+/// work running on. Under a fiber scheduler the deadline is not watched:
+/// the scheduler's own timeouts are.
+pub(crate) fn off_thread_until<T: Send + 'static>(
+    ruby: &Ruby,
+    deadline: Option<Instant>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, Error> {
+    if deadline.is_none() || crate::fiber::active() {
+        return off_thread(ruby, work).map(Some);
+    }
+    let handoff = spawned(ruby, work)?;
+    loop {
+        if let Some(outcome) = without_gvl(ruby, &*handoff, || handoff.take(deadline))? {
+            return outcome
+                .map(Some)
+                .map_err(|payload| errors::panicked(ruby, payload));
+        }
+        ruby.thread_check_ints()?;
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Ok(None);
+        }
+    }
+}
+
+/// `work` started on a thread of its own, its outcome to come through the
+/// handoff.
+fn spawned<T: Send + 'static>(
+    ruby: &Ruby,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Arc<Handoff<thread::Result<T>>>, Error> {
     let handoff = Arc::new(Handoff::new());
     let producer = Arc::clone(&handoff);
     thread::Builder::new()
         .name("erldp-ruby-call".into())
         .spawn(move || producer.put(panic::catch_unwind(AssertUnwindSafe(work))))
         .map_err(|err| errors::raise(ruby, erldp::Error::Io(err)))?;
-    loop {
-        if let Some(outcome) = without_gvl(ruby, &*handoff, || handoff.take())? {
-            return outcome.map_err(|payload| errors::panicked(ruby, payload));
-        }
-        ruby.thread_check_ints()?;
-    }
+    Ok(handoff)
 }
 
 /// Hands one value from a helper thread to a waiting Ruby thread.
@@ -151,8 +186,8 @@ impl<T> Handoff<T> {
         self.changed.notify_all();
     }
 
-    /// The value once it is there; `None` when woken first.
-    fn take(&self) -> Option<T> {
+    /// The value once it is there; `None` when woken first or at `deadline`.
+    fn take(&self, deadline: Option<Instant>) -> Option<T> {
         let mut state = self.state.lock();
         loop {
             if let Some(value) = state.value.take() {
@@ -161,7 +196,14 @@ impl<T> Handoff<T> {
             if std::mem::take(&mut state.woken) {
                 return None;
             }
-            self.changed.wait(&mut state);
+            match deadline {
+                Some(deadline) => {
+                    if self.changed.wait_until(&mut state, deadline).timed_out() {
+                        return state.value.take();
+                    }
+                }
+                None => self.changed.wait(&mut state),
+            }
         }
     }
 }

@@ -78,19 +78,26 @@ impl Mailbox {
         let mailbox = Mailbox::owned(ruby, rb_self)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        sending(ruby, mailbox.node(), dest.node(), message, |message| {
-            mailbox.send(&dest, message)
+        let sender = mailbox.clone();
+        sending(ruby, mailbox.node(), dest.node(), message, move |message| {
+            sender.send(&dest, message)
         })
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
-        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.link(pid))
+        let linker = mailbox.clone();
+        reaching(ruby, mailbox.node(), pid.node, None, move || {
+            linker.link(pid)
+        })
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
-        reaching(ruby, mailbox.node(), pid.node, None, || mailbox.unlink(pid))
+        let linker = mailbox.clone();
+        reaching(ruby, mailbox.node(), pid.node, None, move || {
+            linker.unlink(pid)
+        })
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
@@ -101,14 +108,16 @@ impl Mailbox {
         if Symbol::from_value(target).is_some() || RString::from_value(target).is_some() {
             let name = args::name(ruby, target, "node name")?;
             let node = ruby.to_symbol(&name);
-            reaching(ruby, mailbox.node(), Atom::new(&name), None, || {
-                mailbox.monitor_node(&name)
+            let monitor = mailbox.clone();
+            reaching(ruby, mailbox.node(), Atom::new(&name), None, move || {
+                monitor.monitor_node(&name)
             })?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;
-        let reference = reaching(ruby, mailbox.node(), dest.node(), None, || {
-            mailbox.monitor(&dest)
+        let monitor = mailbox.clone();
+        let reference = reaching(ruby, mailbox.node(), dest.node(), None, move || {
+            monitor.monitor(&dest)
         })?;
         Ok(Ref::wrap(ruby, reference))
     }

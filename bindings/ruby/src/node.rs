@@ -47,14 +47,17 @@ impl Drop for Node {
 /// node) runs at once with the GVL held: releasing and taking it again
 /// costs more than the send (20k against 90k+ one-way sends a second on 2
 /// cores), and so would a `connect_start` per message. Otherwise the
-/// connection is made first ([`connected`]) and `op` runs without the GVL;
-/// a global name's node (`''`) is known only once `op` resolves it.
-pub(crate) fn reaching<T>(
+/// connection is made first ([`connected`]) and `op` runs on a thread of
+/// its own ([`gvl::off_thread_until`]): a send to a peer that reads nothing
+/// may wait up to the node's send timeout, and an interrupt or `deadline`
+/// must not (the send goes on, or times out, by itself). A global name's
+/// node (`''`) is known only once `op` resolves it.
+pub(crate) fn reaching<T: Send + 'static>(
     ruby: &Ruby,
     node: &erldp::Node,
     peer: Atom,
     deadline: Option<Instant>,
-    op: impl FnOnce() -> erldp::Result<T>,
+    op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     let waits = node.send_would_wait(peer);
     reaching_if(ruby, node, peer, deadline, waits, op)
@@ -69,19 +72,19 @@ pub(crate) fn sending(
     node: &erldp::Node,
     peer: Atom,
     message: Term,
-    send: impl FnOnce(Term) -> erldp::Result<()>,
+    send: impl FnOnce(Term) -> erldp::Result<()> + Send + 'static,
 ) -> Result<(), Error> {
     let waits = node.send_would_wait(peer) || node.send_writes_in_place(&message);
     reaching_if(ruby, node, peer, None, waits, move || send(message))
 }
 
-fn reaching_if<T>(
+fn reaching_if<T: Send + 'static>(
     ruby: &Ruby,
     node: &erldp::Node,
     peer: Atom,
     deadline: Option<Instant>,
     waits: bool,
-    op: impl FnOnce() -> erldp::Result<T>,
+    op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     if !waits {
         return op().map_err(|err| raise(ruby, err));
@@ -89,7 +92,18 @@ fn reaching_if<T>(
     if !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
-    gvl::without_gvl_uninterruptible(ruby, op)?.map_err(|err| raise(ruby, err))
+    match gvl::off_thread_until(ruby, deadline, op)? {
+        Some(done) => done.map_err(|err| raise(ruby, err)),
+        None => Err(raise(
+            ruby,
+            erldp::Error::Timeout {
+                operation: format!(
+                    "sending to {}, which leaves what it was sent unread",
+                    peer.as_str()
+                ),
+            },
+        )),
+    }
 }
 
 /// Waits for a connection the core is making (`connect_start`), with the
@@ -138,11 +152,12 @@ impl<'a> Answer<'a> {
         self,
         ruby: &Ruby,
         peer: Atom,
-        start: impl FnOnce(&erldp::Node) -> erldp::Result<Pending<Term>>,
+        start: impl FnOnce(&erldp::Node) -> erldp::Result<Pending<Term>> + Send + 'static,
         operation: impl FnOnce() -> String,
     ) -> Result<Value, Error> {
         let node = self.node;
-        let pending = reaching(ruby, node, peer, self.deadline, || start(node))?;
+        let starter = node.clone();
+        let pending = reaching(ruby, node, peer, self.deadline, move || start(&starter))?;
         let value = settled(ruby, pending, self.deadline, || {
             let waited = match self.timeout {
                 Some(seconds) => format!("no answer within {seconds} s"),
@@ -351,11 +366,12 @@ impl Node {
         let function = args::name(ruby, function, "function")?;
         let arguments = args_from_ruby(ruby, arguments).map_err(|err| raise(ruby, err))?;
         let arity = arguments.len();
+        let operation = format!("rpc {module}:{function}/{arity} on {peer}");
         answer.wait(
             ruby,
             Atom::new(&peer),
-            |node| node.rpc_start(&peer, &module, &function, arguments),
-            || format!("rpc {module}:{function}/{arity} on {peer}"),
+            move |node| node.rpc_start(&peer, &module, &function, arguments),
+            || operation,
         )
     }
 
@@ -369,11 +385,12 @@ impl Node {
         let answer = Answer::new(ruby, rb_self, timeout)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
+        let operation = format!("gen_server call to {dest}");
         answer.wait(
             ruby,
             dest.node(),
-            |node| node.call_start(&dest, request),
-            || format!("gen_server call to {dest}"),
+            move |node| node.call_start(&dest, request),
+            || operation,
         )
     }
 
@@ -381,15 +398,19 @@ impl Node {
         let node = rb_self.core(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        reaching(ruby, node, dest.node(), None, || node.cast(&dest, request))
+        let caster = node.clone();
+        reaching(ruby, node, dest.node(), None, move || {
+            caster.cast(&dest, request)
+        })
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
         let node = rb_self.core(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        sending(ruby, node, dest.node(), message, |message| {
-            node.send(&dest, message)
+        let sender = node.clone();
+        sending(ruby, node, dest.node(), message, move |message| {
+            sender.send(&dest, message)
         })
     }
 

@@ -125,7 +125,10 @@ pub(crate) fn reply_to(
         Some([Term::Pid(pid), _]) => pid.node,
         _ => node.name(),
     };
-    reaching(ruby, node, caller, None, || node.reply(from, value))
+    let (replier, from) = (node.clone(), from.clone());
+    reaching(ruby, node, caller, None, move || {
+        replier.reply(&from, value)
+    })
 }
 
 pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
