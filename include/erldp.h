@@ -18,6 +18,9 @@
  *   be valid, strings NUL-terminated UTF-8, and handles not yet freed.
  * - Nodes and mailboxes may be used from several threads at once.
  * - Timeouts are milliseconds; `ERLDP_INFINITY` waits for ever.
+ * - Options structs begin with their version: fill one with its `*_init` macro
+ *   (`erldp_node_options_init`), then set fields; a program built against an
+ *   older header keeps working with a newer library.
  */
 
 #ifndef ERLDP_H
