@@ -2,6 +2,7 @@
 //! bound every table a message can grow, and a peer that goes beyond a bound is misbehaving
 //! (a [`Violation`]: its connection is closed).
 
+use super::table::Kind;
 use super::wire::violation;
 use super::{Action, Global, Violation};
 use crate::term::{Atom, Pid, Term};
@@ -89,7 +90,12 @@ impl Global {
         match request.as_tuple() {
             Some([tag, name, ..]) if tag.is_atom("register") || tag.is_atom("register_ext") => {
                 let fits = |global: &Global| global.names_fit_in_table(std::iter::once(name));
-                self.make_room(caller.node, fits, "register: names beyond the limit")
+                self.make_room(
+                    caller.node,
+                    Kind::Names,
+                    fits,
+                    "register: names beyond the limit",
+                )
             }
             Some([tag, id]) if tag.is_atom("set_lock") => {
                 let resource = id.as_tuple().and_then(|id| id.first());
@@ -97,30 +103,38 @@ impl Global {
                     let adds = resource.is_some_and(|r| !global.table.holds(r, caller));
                     !adds || global.table.holdings() < global.config.limits.max_locks
                 };
-                self.make_room(caller.node, fits, "set_lock: lock holders beyond the limit")
+                self.make_room(
+                    caller.node,
+                    Kind::Locks,
+                    fits,
+                    "set_lock: lock holders beyond the limit",
+                )
             }
             _ => Ok(()),
         }
     }
 
-    /// Until the name or lock `sender`'s call adds `fits`, the node whose processes hold the
-    /// most of our table (names and locks) loses its connection, and what they hold goes as
-    /// when a node goes down; when that node is the sender, its call is the [`Violation`].
-    /// Before, the caller always was: a node that filled the table made the next one to
-    /// register a name or take a lock (every joining node takes global's lock) lose its
-    /// connection. A sync (`exchange`, `resolved`, `new_nodes`) brings names of many nodes'
-    /// processes at once, so one that does not fit stays its sender's violation: making room
-    /// for it could cut off everyone.
+    /// Until the name or lock (`kind`) `sender`'s call adds `fits`, the node whose processes
+    /// hold the most of that kind here loses its connection, and what they hold goes as when
+    /// a node goes down (and with `prevent_overlapping_partitions` the rest of the cluster
+    /// drops it too, as for any lost connection); when that node is the sender, its call is
+    /// the [`Violation`]. Before, the caller always was: a node that filled the table made the
+    /// next one to register a name or take a lock (every joining node takes global's lock)
+    /// lose its connection. A sync (`exchange`, `resolved`, `new_nodes`) brings names of many
+    /// nodes' processes at once, so one that does not fit stays its sender's violation: making
+    /// room for it could cut off everyone.
     fn make_room(
         &mut self,
         sender: Atom,
+        kind: Kind,
         fits: impl Fn(&Global) -> bool,
         problem: &str,
     ) -> Result<(), Violation> {
         while !fits(self) {
-            let holder = self.table.largest_holder(self.config.node);
+            let holder = self.table.largest_holder(kind, self.config.node);
+            let sender_holds = self.table.held_by(kind, sender);
             let Some((holder, held)) =
-                holder.filter(|&(node, held)| node != sender && held > self.table.held_by(sender))
+                holder.filter(|&(node, held)| node != sender && held > sender_holds)
             else {
                 return Err(violation(problem));
             };

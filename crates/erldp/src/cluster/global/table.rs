@@ -76,20 +76,24 @@ impl Table {
         self.holdings
     }
 
-    /// The node other than `except` whose processes hold the most names and locks, and how
-    /// many.
-    pub(super) fn largest_holder(&self, except: Atom) -> Option<(Atom, usize)> {
+    /// The node other than `except` whose processes hold the most of `kind` here, and how
+    /// many; none when no other node's hold any.
+    pub(super) fn largest_holder(&self, kind: Kind, except: Atom) -> Option<(Atom, usize)> {
         self.watches
-            .by_node
+            .held
             .iter()
             .filter(|&(&node, _)| node != except)
-            .map(|(&node, monitors)| (node, monitors.len()))
+            .map(|(&node, held)| (node, held[kind as usize]))
+            .filter(|&(_, held)| held > 0)
             .max_by_key(|&(node, held)| (held, node))
     }
 
-    /// How many names and locks `node`'s processes hold.
-    pub(super) fn held_by(&self, node: Atom) -> usize {
-        self.watches.by_node.get(&node).map_or(0, BTreeSet::len)
+    /// How many of `kind` `node`'s processes hold here.
+    pub(super) fn held_by(&self, kind: Kind, node: Atom) -> usize {
+        self.watches
+            .held
+            .get(&node)
+            .map_or(0, |held| held[kind as usize])
     }
 
     /// Whether `pid` holds the lock on `resource`.
@@ -310,23 +314,44 @@ impl Table {
 struct Watches {
     all: HashMap<u64, (Pid, Watch)>,
     by_node: HashMap<Atom, BTreeSet<u64>>,
+    /// How many names and how many lock holdings each node's processes have, by [`Kind`].
+    held: HashMap<Atom, [usize; 2]>,
+}
+
+/// What a node's processes hold in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Names,
+    Locks,
+}
+
+impl Watch {
+    fn kind(&self) -> Kind {
+        match self {
+            Watch::Name(_) => Kind::Names,
+            Watch::Lock(_) => Kind::Locks,
+        }
+    }
 }
 
 impl Watches {
     fn insert(&mut self, monitor: u64, watched: (Pid, Watch)) {
-        self.by_node
-            .entry(watched.0.node)
-            .or_default()
-            .insert(monitor);
+        let node = watched.0.node;
+        self.by_node.entry(node).or_default().insert(monitor);
+        self.held.entry(node).or_default()[watched.1.kind() as usize] += 1;
         self.all.insert(monitor, watched);
     }
 
     fn remove(&mut self, monitor: u64) -> Option<(Pid, Watch)> {
         let watched = self.all.remove(&monitor)?;
-        if let Some(monitors) = self.by_node.get_mut(&watched.0.node) {
+        let node = watched.0.node;
+        if let Some(monitors) = self.by_node.get_mut(&node) {
             monitors.remove(&monitor);
             if monitors.is_empty() {
-                self.by_node.remove(&watched.0.node);
+                self.by_node.remove(&node);
+                self.held.remove(&node);
+            } else if let Some(held) = self.held.get_mut(&node) {
+                held[watched.1.kind() as usize] -= 1;
             }
         }
         Some(watched)

@@ -1199,6 +1199,43 @@ fn a_full_table_costs_its_largest_holder_its_connection_not_the_next_callers() {
     assert_eq!(global.table.holdings(), 3);
 }
 
+/// Only what is full counts: with the locks full of b's, a lock c takes costs b its
+/// connection, not a, whose processes hold more names than b's hold locks.
+#[test]
+fn a_full_lock_table_costs_a_holder_of_locks_not_of_names() {
+    let limits = Limits {
+        max_names: 5,
+        max_locks: 2,
+        ..Limits::default()
+    };
+    let nodes = [("a", "a_25@vm"), ("b", "b_25@vm"), ("c", "c_25@vm")];
+    let (t, mut global) = setup_with("us@vm", &nodes, limits);
+    let (a, b, c) = (t.node("a"), t.node("b"), t.node("c"));
+    let mut call = |node: Atom, text: &str| global.message(Proc::Server, node, &t.term(text));
+    for name in ["n1", "n2", "n3", "n4", "n5"] {
+        let register = format!("{{'$gen_call',{{'<a:r>',t}},{{register,{name},'<a:{name}>',m}}}}");
+        call(a, &register).unwrap();
+    }
+    for r in ["r1", "r2"] {
+        call(
+            b,
+            &format!("{{'$gen_call',{{'<b:{r}>',t}},{{set_lock,{{{r},x}}}}}}"),
+        )
+        .unwrap();
+    }
+    let actions = call(c, "{'$gen_call',{'<c:r>',t},{set_lock,{r3,x}}}").unwrap();
+    let disconnected: Vec<Atom> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Disconnect { node } => Some(*node),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(disconnected, vec![b]);
+    assert_eq!(global.registered_names().len(), 5);
+    assert_eq!(global.table.holdings(), 1);
+}
+
 /// What we pass on to our partition in `new_nodes` is checked as BEAM reads it: external
 /// names must be a proper list (a list comprehension over anything else crashes global).
 #[test]
