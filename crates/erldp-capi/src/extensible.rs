@@ -9,7 +9,8 @@
 //! Adding a field: append it, raise the struct's `VERSION`, and make
 //! `*_init_version` write it and `erldp_node_start` (or `erldp_serve_with`)
 //! read it only for programs of that version or later, giving older ones
-//! its default: their structs end before it.
+//! its default: their structs end before it (`init` writes the whole struct
+//! today, which is right only while there is one version).
 
 use std::ffi::c_uint;
 
@@ -60,10 +61,15 @@ pub(crate) unsafe fn init<T: Extensible>(ptr: *mut T, version: c_uint) -> Outcom
     }
     check_version::<T>(version)?;
     // Every field is in version 1, the only version so far, so the whole
-    // struct is written (see the module documentation for the next one).
+    // struct is written (see the module documentation for the next one),
+    // then the caller's version, which `check` and the reads go by.
     // SAFETY: non-NULL, and valid for writing a struct of `version`, which
-    // is this library's whole struct (the caller's contract).
-    ffi::write(unsafe { &mut *ptr }, T::default());
+    // is this library's whole struct (the caller's contract); `version` is
+    // the first field.
+    unsafe {
+        ffi::write(&mut *ptr, T::default());
+        ptr.cast::<c_uint>().write(version);
+    }
     Ok(())
 }
 
