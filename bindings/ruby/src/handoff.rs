@@ -54,6 +54,8 @@ impl<H, W> Drop for Handle<H, W> {
     fn drop(&mut self) {
         if self.owner.forked() {
             std::mem::forget(self.core.get_mut().take());
+            // Nor may the queue's requests be dropped (and so answered) here.
+            std::mem::forget(Arc::clone(&self.queue));
         }
     }
 }
@@ -126,6 +128,11 @@ impl<H: CoreHandle, W: Work> Handoff for Handle<H, W> {
     }
 
     fn stop(&self) {
+        // In a forked child the queued requests are the parent's: closing
+        // the queue would answer their callers from the child.
+        if self.owner.forked() {
+            return;
+        }
         self.queue.close();
     }
 

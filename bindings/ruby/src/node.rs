@@ -97,10 +97,14 @@ fn reaching_if<T: Send + 'static>(
         None => Err(raise(
             ruby,
             erldp::Error::Timeout {
-                operation: format!(
-                    "sending to {}, which leaves what it was sent unread",
-                    peer.as_str()
-                ),
+                operation: if peer.as_str().is_empty() {
+                    "sending to a global name".to_string()
+                } else {
+                    format!(
+                        "sending to {}, which leaves what it was sent unread",
+                        peer.as_str()
+                    )
+                },
             },
         )),
     }
