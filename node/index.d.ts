@@ -219,8 +219,8 @@ export interface CallOptions extends DecodeOptions, WaitOptions {
    * milliseconds (default 5000); `Infinity` waits as long as it takes.
    * Connecting first, when the peer is not connected yet, is bounded by the
    * node's `setupTimeout`. A request that waits behind sends to a peer that
-   * reads nothing (each up to `sendTimeout`) fails at most a second after
-   * its timeout all the same.
+   * reads nothing (each up to `sendTimeout`) fails all the same, at most
+   * `setupTimeout` and a second after its timeout.
    */
   timeout?: number;
 }

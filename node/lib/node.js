@@ -28,19 +28,26 @@ const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
 
 /**
- * How long after its timeout an rpc or call fails on the JavaScript side if the addon has not
- * settled it. The addon times it from when it is sent; a request queued behind sends to a
- * peer that reads nothing (each waiting up to `sendTimeout`) is sent late, and would keep its
- * caller (and the process) waiting far past its timeout.
+ * How long after its timeout (and the connect before it, up to `setupTimeout`) an rpc or call
+ * fails on the JavaScript side if the addon has not settled it. The addon times it from when
+ * it is sent; a request queued behind sends to a peer that reads nothing (each waiting up to
+ * `sendTimeout`) is sent late, and would keep its caller (and the process) waiting far past
+ * its timeout.
  */
 const BACKSTOP_MS = 1000;
+
+/** The core's default setup timeout (`setupTimeout`). */
+const DEFAULT_SETUP_MS = 7000;
 
 /** The longest delay `setTimeout` takes: a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The backstop of a request with `timeout` ms, or none for one too long for a timer. */
-function backstop(timeout, what) {
-  const after = timeout + BACKSTOP_MS;
+/**
+ * The backstop of a request with `timeout` ms on a node whose connects take up to `setup` ms,
+ * or none for one too long for a timer.
+ */
+function backstop(timeout, setup, what) {
+  const after = timeout + setup + BACKSTOP_MS;
   return after <= MAX_TIMER_MS ? { timeout, after, what } : undefined;
 }
 
@@ -67,6 +74,8 @@ class Node {
   #closed = false;
   #referenced = true;
   #closing;
+  /** The node's `setupTimeout`, which a request's connect may take before its timeout runs. */
+  #setupTimeout = DEFAULT_SETUP_MS;
   #mailboxes = new Set();
   #settle = (id, error, value) => this.#settleOne(id, error, value);
   #serving;
@@ -97,6 +106,7 @@ class Node {
     options = opts.optionsObject(options, 'Node.start options', 'start');
     const signal = opts.signal(options);
     const node = new Node(internal, opts.decodeFlags(options));
+    node.#setupTimeout = options.setupTimeout ?? DEFAULT_SETUP_MS;
     const text = typeof name === 'symbol' ? Symbol.keyFor(name) : name;
     const starting = NativeNode.start(text, opts.startOptions(options), node.#drain);
     if (signal === undefined) {
@@ -204,7 +214,7 @@ class Node {
     const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined);
     const what = () => `rpc ${text(module)}:${text(fun)}/${args.length} on ${text(peer)}`;
     const decode = (bytes) => etf.decodeValue(bytes, flags);
-    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, what));
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, this.#setupTimeout, what));
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
@@ -216,7 +226,7 @@ class Node {
     const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined);
     const what = () => `gen_server call to ${util.inspect(dest, { breakLength: Infinity })}`;
     const decode = (bytes) => etf.decodeValue(bytes, flags);
-    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, what));
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, this.#setupTimeout, what));
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -351,11 +361,20 @@ class Node {
       // records nothing and rejects.
       call(id);
       this.#staged();
-      const request = { resolve, reject, held, decode, done: undefined };
+      const request = { resolve, reject, held, decode, done: undefined, backstop: undefined };
       this.#requests.set(id, request);
       if (held) this.#hold(1);
+      if (backstop) {
+        request.backstop = setTimeout(() => {
+          const error = makeError('ETIMEDOUT', `timeout: ${backstop.what()}: no answer within ${backstop.timeout} ms`);
+          this.#settleOne(id, error, undefined);
+        }, backstop.after);
+        // The request holds the process, as `held` says; the timer does not add to it.
+        request.backstop.unref();
+      }
       if (signal) {
         const onAbort = () => {
+          clearTimeout(request.backstop);
           if (request.held) this.#hold(-1);
           request.held = false;
           request.done = undefined;
@@ -373,19 +392,6 @@ class Node {
         signal.addEventListener('abort', onAbort, { once: true });
         request.done = () => signal.removeEventListener('abort', onAbort);
       }
-      if (backstop) {
-        const timer = setTimeout(() => {
-          const error = makeError('ETIMEDOUT', `timeout: ${backstop.what()}: no answer within ${backstop.timeout} ms`);
-          this.#settleOne(id, error, undefined);
-        }, backstop.after);
-        // The request holds the process, as `held` says; the timer does not add to it.
-        timer.unref();
-        const done = request.done;
-        request.done = () => {
-          clearTimeout(timer);
-          done?.();
-        };
-      }
     });
   }
 
@@ -402,6 +408,7 @@ class Node {
     if (!request) return;
     this.#requests.delete(id);
     if (request.held) this.#hold(-1);
+    clearTimeout(request.backstop);
     request.done?.();
     if (request.late) {
       request.late.settled(error, value);

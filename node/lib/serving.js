@@ -184,7 +184,14 @@ class Serving {
       return;
     }
     if (thenable) {
-      Promise.resolve(result).then(
+      let settled;
+      try {
+        settled = Promise.resolve(result);
+      } catch (err) {
+        // A promise whose `constructor` getter throws: its answer is that exception.
+        settled = Promise.reject(err);
+      }
+      settled.then(
         (value) => this.#answer(token, entry, value),
         (err) => this.#raise(token, err),
       );
@@ -220,6 +227,11 @@ class Serving {
  * Error is an `Error` whose message is the value as `util.inspect` prints it.
  */
 function exception(err) {
+  // Whatever is thrown, reading it must not throw: this runs where nothing would catch it.
+  return read(() => described(err), { name: 'Error', message: '(unprintable)', frames: [] });
+}
+
+function described(err) {
   if (!(err instanceof Error)) {
     return { name: 'Error', message: typeof err === 'string' ? err : shown(() => util.inspect(err)), frames: [] };
   }
@@ -228,7 +240,7 @@ function exception(err) {
   let name = read(() => (typeof err.name === 'string' ? err.name : ''), '');
   if (name === '' || name === 'Error') name = read(() => err.constructor?.name || 'Error', 'Error');
   const stack = read(() => err.stack, undefined);
-  return { name, message: shown(() => String(err.message)), frames: frames(stack) };
+  return { name, message: shown(() => String(err.message)), frames: read(() => frames(stack), []) };
 }
 
 /** What `get` gives, or `fallback` when it throws. */

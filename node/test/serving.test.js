@@ -108,6 +108,12 @@ test('a throwing handler makes that call exit at once with {Class, Message}; ser
       throw err;
     }
     if (request === sym('then')) return { get then() { throw new RangeError('then getter'); } };
+    if (request === sym('proxy')) throw new Proxy(new Error('p'), { getPrototypeOf() { throw new Error('trap'); } });
+    if (request === sym('uri')) {
+      const err = new Error('bad uri');
+      err.stack = 'Error: bad uri\n    at f (file:///x%E0.js:1:1)';
+      throw err;
+    }
     return sym('fine');
   });
   try {
@@ -120,6 +126,8 @@ test('a throwing handler makes that call exit at once with {Class, Message}; ser
     assert.equal(await exit('symbol'), `{'Error',<<"Symbol(m)">>}`);
     assert.equal(await exit('stack'), `{'TypeError',<<"no stack">>}`);
     assert.equal(await exit('then'), `{'RangeError',<<"then getter">>}`);
+    assert.equal(await exit('proxy'), `{'Error',<<"(unprintable)">>}`);
+    assert.equal(await exit('uri'), `{'Error',<<"bad uri">>}`);
     // The exit comes through the call's monitor: a caller that traps exits sees the same.
     assert.equal(
       await beam(
