@@ -32,7 +32,8 @@ const { ClosedError, makeError } = require('./errors');
  * fails on the JavaScript side if the addon has not settled it. The addon times it from when
  * it is sent; a request queued behind sends to a peer that reads nothing (each waiting up to
  * `sendTimeout`) is sent late, and would keep its caller (and the process) waiting far past
- * its timeout.
+ * its timeout. The backstop aborts it in the addon too, so a request failed that way is not
+ * sent when its turn comes.
  */
 const BACKSTOP_MS = 1000;
 
@@ -211,10 +212,11 @@ class Node {
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
-    const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined);
     const what = () => `rpc ${text(module)}:${text(fun)}/${args.length} on ${text(peer)}`;
+    const stop = backstop(timeout, this.#setupTimeout, what);
+    const call = (id) => this.#native.rpc(id, peer, module, fun, args, timeout, flags, signal !== undefined || stop !== undefined);
     const decode = (bytes) => etf.decodeValue(bytes, flags);
-    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, this.#setupTimeout, what));
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, stop);
   }
 
   /** `gen_server:call(dest, request, timeout)`. */
@@ -223,10 +225,11 @@ class Node {
     const timeout = opts.timeout(options, DEFAULT_TIMEOUT);
     const flags = opts.decodeFlags(options, this.#decode);
     const signal = opts.signal(options);
-    const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined);
     const what = () => `gen_server call to ${util.inspect(dest, { breakLength: Infinity })}`;
+    const stop = backstop(timeout, this.#setupTimeout, what);
+    const call = (id) => this.#native.call(id, dest, request, timeout, flags, signal !== undefined || stop !== undefined);
     const decode = (bytes) => etf.decodeValue(bytes, flags);
-    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, backstop(timeout, this.#setupTimeout, what));
+    return this.#request(Number.isFinite(timeout), call, decode, signal, undefined, stop);
   }
 
   /** `gen_server:cast(dest, request)`. */
@@ -367,6 +370,8 @@ class Node {
       if (backstop) {
         request.backstop = setTimeout(() => {
           const error = makeError('ETIMEDOUT', `timeout: ${backstop.what()}: no answer within ${backstop.timeout} ms`);
+          // Still waiting for its lane, it is never sent; sent, it is abandoned (as on a timeout).
+          this.#native.abort(id);
           this.#settleOne(id, error, undefined);
         }, backstop.after);
         // The request holds the process, as `held` says; the timer does not add to it.

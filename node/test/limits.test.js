@@ -60,7 +60,7 @@ test('limit options are checked before the node starts', async () => {
   }
 });
 
-test('an rpc behind sends to a peer that reads nothing fails soon after its timeout', { timeout: 120_000 }, async () => {
+test('an rpc behind sends to a peer that reads nothing fails soon after its timeout, and is never sent', { timeout: 120_000 }, async () => {
   // Past the unread queue's limit (1 MiB), each send waits up to sendTimeout (2 s) for it to
   // drain, and they go out in order: 400 of 60 kB (more than the sockets take) hold the way to
   // the peer for minutes. Before, the rpc's timeout ran only once its turn came, and it stayed
@@ -72,13 +72,19 @@ test('an rpc behind sends to a peer that reads nothing fails soon after its time
     const text = 'y'.repeat(60_000);
     for (let i = 0; i < 400; i++) node.send([Symbol.for('nobody'), stalled.node], text);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    await assert.rejects(node.rpc(stalled.node, 'erlang', 'node', [], { timeout: 1000 }), {
+    const ran = Symbol.for('erldp_late_rpc_ran');
+    await assert.rejects(node.rpc(stalled.node, 'persistent_term', 'put', [ran, true], { timeout: 1000 }), {
       code: 'ETIMEDOUT',
-      message: `timeout: rpc erlang:node/0 on ${stalled.node}: no answer within 1000 ms`,
+      message: `timeout: rpc persistent_term:put/2 on ${stalled.node}: no answer within 1000 ms`,
     });
     await assert.rejects(node.call([Symbol.for('nobody'), stalled.node], Symbol.for('x'), { timeout: 1000 }), {
       code: 'ETIMEDOUT',
     });
+    // Once the peer reads again, the lane reaches the failed rpc: it must not run it late (it
+    // did before, after its caller had been told it timed out). This rpc is sent after it.
+    stalled.resume();
+    assert.equal(await node.rpc(stalled.node, 'erlang', 'node', [], { timeout: 120_000 }), Symbol.for(stalled.node));
+    assert.equal(await stalled.eval('persistent_term:get(erldp_late_rpc_ran, false)'), 'false');
   } finally {
     stalled.resume();
     await stalled.stop();

@@ -727,6 +727,14 @@ impl NativeNode {
         );
         let cancel = reply.cancellable(id, cancellable);
         self.cx.run(peer, move || {
+            // Aborted, or failed by the package's backstop, while the jobs
+            // ahead of it in the lane waited on the peer: it never goes out.
+            if cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                let err = erldp::Error::Timeout {
+                    operation: format!("a request to {peer}: cancelled before it was sent"),
+                };
+                return settle_request(Err(err), timeout, cancel, reply, id, options);
+            }
             // A panic is caught by the lane, which would leave the promise
             // unsettled (and a timed one holding the process open).
             let started =
