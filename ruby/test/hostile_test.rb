@@ -202,7 +202,37 @@ class HostileTest < Minitest::Test
     stalled&.stop
   end
 
+  # An interrupted send goes on by itself until the send timeout; the sender's next send waits
+  # for it (Erlang's order from one process to another) rather than starting another thread
+  # beside it. Before, each interrupted send held a thread of its own for up to 30 s.
+  def test_sends_interrupted_over_and_over_hold_no_more_threads
+    stalled = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    node = new_node(send_timeout: 30, send_queue_limit: 1 << 20)
+    node.connect(stalled.node)
+    stalled.pause
+    dest = ErlDP::Tuple[:nobody, stalled.node]
+    big = "y" * 60_000
+    assert_raises(Timeout::Error) { Timeout.timeout(3) { loop { node.send_message(dest, big) } } }
+    before = call_threads
+    5.times do
+      assert_raises(Timeout::Error) { Timeout.timeout(0.3) { node.send_message(dest, :later) } }
+    end
+    assert_operator call_threads - before, :<=, 0, "threads left sending after interrupts"
+  ensure
+    stalled&.resume
+    stalled&.stop
+  end
+
   private
+
+  # The threads running sends whose callers stopped waiting for them.
+  def call_threads
+    Dir["/proc/self/task/*/comm"].count do |comm|
+      File.read(comm).strip == "erldp-ruby-call"
+    rescue SystemCallError
+      false
+    end
+  end
 
   def child_run(parent, sink, log, round)
     error = assert_raises(ErlDP::Error) { parent.rpc(peer.node, :erlang, :node, []) }

@@ -15,6 +15,7 @@
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -122,7 +123,34 @@ pub(crate) fn off_thread<T: Send + 'static>(
 /// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
 /// work running on. Under a fiber scheduler the deadline is not watched:
 /// the scheduler's own timeouts are.
+///
+/// The work is one sender's (see [`Trail`]): it starts once the work that
+/// sender left running before is over (`Ok(None)` when that is not before
+/// `deadline`), and if this wait ends before the work does, the sender's
+/// next work waits for it in turn.
 pub(crate) fn off_thread_until<T: Send + 'static>(
+    ruby: &Ruby,
+    deadline: Option<Instant>,
+    trail: &Trail,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, Error> {
+    if !trail.follow(ruby, deadline)? {
+        return Ok(None);
+    }
+    let finished = Arc::new(Finished::default());
+    let done = Finishing(Arc::clone(&finished));
+    let work = move || {
+        let _done = done;
+        work()
+    };
+    let waited = wait_off_thread(ruby, deadline, work);
+    if !finished.is_done() {
+        trail.leave(finished);
+    }
+    waited
+}
+
+fn wait_off_thread<T: Send + 'static>(
     ruby: &Ruby,
     deadline: Option<Instant>,
     work: impl FnOnce() -> T + Send + 'static,
@@ -141,6 +169,111 @@ pub(crate) fn off_thread_until<T: Send + 'static>(
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return Ok(None);
         }
+    }
+}
+
+/// What one sender (a node's or a mailbox's Ruby object) left running on a
+/// thread of its own when an interrupt or a deadline ended the wait for it
+/// (a send to a peer that reads nothing goes on until the send timeout).
+/// The sender's next operation that goes off thread waits for it first:
+/// Erlang keeps the messages from one process to another in order, so a
+/// later send must not overtake it; and a loop that interrupts its sends
+/// over and over holds one such thread, not one per send.
+#[derive(Default)]
+pub(crate) struct Trail {
+    left: Mutex<Option<Arc<Finished>>>,
+    /// Whether `left` may hold something: every send reads this, and only a
+    /// send after an interrupt needs the lock.
+    any: AtomicBool,
+}
+
+impl Trail {
+    /// Whether work left behind is still running: the sender's next
+    /// operation must then go through [`off_thread_until`], even one that
+    /// would not wait by itself.
+    pub(crate) fn busy(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+            && self
+                .left
+                .lock()
+                .as_ref()
+                .is_some_and(|left| !left.is_done())
+    }
+
+    /// Waits, with the GVL released and interruptibly, for the work left
+    /// behind to end; false when `deadline` passed first (under a fiber
+    /// scheduler, whose timeouts apply instead, it is not watched).
+    fn follow(&self, ruby: &Ruby, deadline: Option<Instant>) -> Result<bool, Error> {
+        if !self.any.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let Some(left) = self.left.lock().clone() else {
+            return Ok(true);
+        };
+        let done = if crate::fiber::active() {
+            let waiting = Arc::clone(&left);
+            off_thread(ruby, move || waiting.wait_done(None, None))?.is_some()
+        } else {
+            wait(ruby, deadline, |remaining, cancel| {
+                left.wait_done(Instant::now().checked_add(remaining), Some(cancel))
+            })?
+            .is_some()
+        };
+        let mut slot = self.left.lock();
+        if done && slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &left)) {
+            *slot = None;
+            self.any.store(false, Ordering::Release);
+        }
+        Ok(done)
+    }
+
+    fn leave(&self, running: Arc<Finished>) {
+        *self.left.lock() = Some(running);
+        self.any.store(true, Ordering::Release);
+    }
+}
+
+/// Set when work left behind is over.
+#[derive(Default)]
+pub(crate) struct Finished {
+    done: Mutex<bool>,
+    changed: Condvar,
+}
+
+/// How often a wait for work left behind looks at its cancel token: such
+/// waits are rare (a sender that was interrupted while a peer read
+/// nothing), so they poll rather than register a waker.
+const FOLLOW_POLL: Duration = Duration::from_millis(50);
+
+impl Finished {
+    fn is_done(&self) -> bool {
+        *self.done.lock()
+    }
+
+    /// `Some` once done; `None` when `cancel` fired or `deadline` passed
+    /// first.
+    fn wait_done(&self, deadline: Option<Instant>, cancel: Option<&Cancel>) -> Option<()> {
+        let mut done = self.done.lock();
+        while !*done {
+            let now = Instant::now();
+            if cancel.is_some_and(Cancel::is_cancelled) || deadline.is_some_and(|end| now >= end) {
+                return None;
+            }
+            let poll = now + FOLLOW_POLL;
+            let until = deadline.map_or(poll, |end| end.min(poll));
+            self.changed.wait_until(&mut done, until);
+        }
+        Some(())
+    }
+}
+
+/// Marks its work finished when dropped: when the work returns or panics.
+struct Finishing(Arc<Finished>);
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        *self.0.done.lock() = true;
+        self.0.changed.notify_all();
     }
 }
 

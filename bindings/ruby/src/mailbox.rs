@@ -11,6 +11,7 @@ use magnus::{method, prelude::*, Error, RModule, RString, Ruby, Symbol, Value};
 use crate::convert::message_to_ruby;
 use crate::errors::raise;
 use crate::fork::{Owner, Refuse};
+use crate::gvl::Trail;
 use crate::node::{reaching, sending};
 use crate::values::{Pid, Ref};
 use crate::{args, fiber, gvl};
@@ -20,7 +21,7 @@ use crate::{args, fiber, gvl};
 /// child, where it is the parent's and is left alone. (A registered one is
 /// kept alive by its node until closed: `lib/erldp/node.rb`.)
 #[magnus::wrap(class = "ErlDP::Mailbox", size)]
-pub(crate) struct Mailbox(ManuallyDrop<erldp::Mailbox>, Owner);
+pub(crate) struct Mailbox(ManuallyDrop<erldp::Mailbox>, Owner, Trail);
 
 impl Drop for Mailbox {
     fn drop(&mut self) {
@@ -33,7 +34,11 @@ impl Drop for Mailbox {
 
 impl Mailbox {
     pub(crate) fn new(mailbox: erldp::Mailbox) -> Mailbox {
-        Mailbox(ManuallyDrop::new(mailbox), Owner::current())
+        Mailbox(
+            ManuallyDrop::new(mailbox),
+            Owner::current(),
+            Trail::default(),
+        )
     }
 
     /// The mailbox, unless this is a forked child of its process.
@@ -45,6 +50,12 @@ impl Mailbox {
     /// The mailbox, unless this is a forked child of its process.
     pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Mailbox, Error> {
         Mailbox::owned(ruby, self)
+    }
+
+    /// The mailbox's node, and what the mailbox's sends left running (see
+    /// [`Trail`]).
+    pub(crate) fn sender(&self, ruby: &Ruby) -> Result<(&erldp::Node, &Trail), Error> {
+        Ok((self.core(ruby)?.node(), &self.2))
     }
 
     fn pid(ruby: &Ruby, rb_self: &Self) -> Value {
@@ -79,25 +90,37 @@ impl Mailbox {
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
         let sender = mailbox.clone();
-        sending(ruby, mailbox.node(), dest.node(), message, move |message| {
-            sender.send(&dest, message)
-        })
+        sending(
+            ruby,
+            (mailbox.node(), &rb_self.2),
+            dest.node(),
+            message,
+            move |message| sender.send(&dest, message),
+        )
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
         let linker = mailbox.clone();
-        reaching(ruby, mailbox.node(), pid.node, None, move || {
-            linker.link(pid)
-        })
+        reaching(
+            ruby,
+            (mailbox.node(), &rb_self.2),
+            pid.node,
+            None,
+            move || linker.link(pid),
+        )
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
         let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
         let linker = mailbox.clone();
-        reaching(ruby, mailbox.node(), pid.node, None, move || {
-            linker.unlink(pid)
-        })
+        reaching(
+            ruby,
+            (mailbox.node(), &rb_self.2),
+            pid.node,
+            None,
+            move || linker.unlink(pid),
+        )
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
@@ -109,16 +132,24 @@ impl Mailbox {
             let name = args::name(ruby, target, "node name")?;
             let node = ruby.to_symbol(&name);
             let monitor = mailbox.clone();
-            reaching(ruby, mailbox.node(), Atom::new(&name), None, move || {
-                monitor.monitor_node(&name)
-            })?;
+            reaching(
+                ruby,
+                (mailbox.node(), &rb_self.2),
+                Atom::new(&name),
+                None,
+                move || monitor.monitor_node(&name),
+            )?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;
         let monitor = mailbox.clone();
-        let reference = reaching(ruby, mailbox.node(), dest.node(), None, move || {
-            monitor.monitor(&dest)
-        })?;
+        let reference = reaching(
+            ruby,
+            (mailbox.node(), &rb_self.2),
+            dest.node(),
+            None,
+            move || monitor.monitor(&dest),
+        )?;
         Ok(Ref::wrap(ruby, reference))
     }
 

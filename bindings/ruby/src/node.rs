@@ -16,12 +16,13 @@ use magnus::{
 use crate::convert::{args_from_ruby, to_ruby};
 use crate::errors::raise;
 use crate::fork::{Owner, Refuse};
+use crate::gvl::Trail;
 use crate::mailbox::Mailbox;
 use crate::values::Pid;
 use crate::{args, fiber, gvl};
 
 #[magnus::wrap(class = "ErlDP::Node", size)]
-pub(crate) struct Node(ManuallyDrop<erldp::Node>, Owner);
+pub(crate) struct Node(ManuallyDrop<erldp::Node>, Owner, Trail);
 
 impl Drop for Node {
     /// A node the GC frees without `close` closes when its last handle goes,
@@ -50,17 +51,19 @@ impl Drop for Node {
 /// connection is made first ([`connected`]) and `op` runs on a thread of
 /// its own ([`gvl::off_thread_until`]): a send to a peer that reads nothing
 /// may wait up to the node's send timeout, and an interrupt or `deadline`
-/// must not (the send goes on, or times out, by itself). A global name's
-/// node (`''`) is known only once `op` resolves it.
+/// must not (the send goes on, or times out, by itself; the sender's next
+/// operation waits for it, even one that would not wait itself: see
+/// [`Trail`]). A global name's node (`''`) is known only once `op`
+/// resolves it. `sender` is the node or mailbox the operation is from.
 pub(crate) fn reaching<T: Send + 'static>(
     ruby: &Ruby,
-    node: &erldp::Node,
+    sender: (&erldp::Node, &Trail),
     peer: Atom,
     deadline: Option<Instant>,
     op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
-    let waits = node.send_would_wait(peer);
-    reaching_if(ruby, node, peer, deadline, waits, op)
+    let waits = sender.0.send_would_wait(peer);
+    reaching_if(ruby, sender, peer, deadline, waits, op)
 }
 
 /// [`reaching`] for a send of `message`: one that the core writes from the
@@ -69,30 +72,32 @@ pub(crate) fn reaching<T: Send + 'static>(
 /// the GVL.
 pub(crate) fn sending(
     ruby: &Ruby,
-    node: &erldp::Node,
+    (node, trail): (&erldp::Node, &Trail),
     peer: Atom,
     message: Term,
     send: impl FnOnce(Term) -> erldp::Result<()> + Send + 'static,
 ) -> Result<(), Error> {
     let waits = node.send_would_wait(peer) || node.send_writes_in_place(&message);
-    reaching_if(ruby, node, peer, None, waits, move || send(message))
+    reaching_if(ruby, (node, trail), peer, None, waits, move || {
+        send(message)
+    })
 }
 
 fn reaching_if<T: Send + 'static>(
     ruby: &Ruby,
-    node: &erldp::Node,
+    (node, trail): (&erldp::Node, &Trail),
     peer: Atom,
     deadline: Option<Instant>,
     waits: bool,
     op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
-    if !waits {
+    if !waits && !trail.busy() {
         return op().map_err(|err| raise(ruby, err));
     }
     if !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
-    match gvl::off_thread_until(ruby, deadline, op)? {
+    match gvl::off_thread_until(ruby, deadline, trail, op)? {
         Some(done) => done.map_err(|err| raise(ruby, err)),
         None => Err(raise(
             ruby,
@@ -133,7 +138,7 @@ fn connected(
 /// the wait for the answer ends, and the timeout as given, for the message
 /// should it pass.
 struct Answer<'a> {
-    node: &'a erldp::Node,
+    sender: (&'a erldp::Node, &'a Trail),
     deadline: Option<Instant>,
     timeout: Option<f64>,
 }
@@ -143,7 +148,7 @@ impl<'a> Answer<'a> {
     /// timeout that is no number of seconds.
     fn new(ruby: &Ruby, node: &'a Node, timeout: Option<f64>) -> Result<Answer<'a>, Error> {
         Ok(Answer {
-            node: node.core(ruby)?,
+            sender: node.sender(ruby)?,
             deadline: args::deadline(ruby, timeout)?,
             timeout,
         })
@@ -159,9 +164,10 @@ impl<'a> Answer<'a> {
         start: impl FnOnce(&erldp::Node) -> erldp::Result<Pending<Term>> + Send + 'static,
         operation: impl FnOnce() -> String,
     ) -> Result<Value, Error> {
-        let node = self.node;
-        let starter = node.clone();
-        let pending = reaching(ruby, node, peer, self.deadline, move || start(&starter))?;
+        let starter = self.sender.0.clone();
+        let pending = reaching(ruby, self.sender, peer, self.deadline, move || {
+            start(&starter)
+        })?;
         let value = settled(ruby, pending, self.deadline, || {
             let waited = match self.timeout {
                 Some(seconds) => format!("no answer within {seconds} s"),
@@ -211,6 +217,11 @@ impl Node {
     pub(crate) fn core(&self, ruby: &Ruby) -> Result<&erldp::Node, Error> {
         self.1.check(ruby, "node")?;
         Ok(&self.0)
+    }
+
+    /// The node, and what its own sends left running (see [`Trail`]).
+    pub(crate) fn sender(&self, ruby: &Ruby) -> Result<(&erldp::Node, &Trail), Error> {
+        Ok((self.core(ruby)?, &self.2))
     }
 
     /// `Node.start(name, options)`: `lib/erldp/node.rb` passes every option
@@ -303,7 +314,11 @@ impl Node {
         // Registering with EPMD is network I/O the core cannot cancel.
         let node =
             gvl::off_thread(ruby, move || builder.start())?.map_err(|err| raise(ruby, err))?;
-        Ok(Node(ManuallyDrop::new(node), Owner::current()))
+        Ok(Node(
+            ManuallyDrop::new(node),
+            Owner::current(),
+            Trail::default(),
+        ))
     }
 
     fn name(ruby: &Ruby, rb_self: &Self) -> Symbol {
@@ -399,22 +414,22 @@ impl Node {
     }
 
     fn cast(ruby: &Ruby, rb_self: &Self, dest: Value, request: Value) -> Result<(), Error> {
-        let node = rb_self.core(ruby)?;
+        let sender = rb_self.sender(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let request = args::term(ruby, request)?;
-        let caster = node.clone();
-        reaching(ruby, node, dest.node(), None, move || {
+        let caster = sender.0.clone();
+        reaching(ruby, sender, dest.node(), None, move || {
             caster.cast(&dest, request)
         })
     }
 
     fn send_message(ruby: &Ruby, rb_self: &Self, dest: Value, message: Value) -> Result<(), Error> {
-        let node = rb_self.core(ruby)?;
+        let sender = rb_self.sender(ruby)?;
         let dest = args::dest(ruby, dest)?;
         let message = args::term(ruby, message)?;
-        let sender = node.clone();
-        sending(ruby, node, dest.node(), message, move |message| {
-            sender.send(&dest, message)
+        let node = sender.0.clone();
+        sending(ruby, sender, dest.node(), message, move |message| {
+            node.send(&dest, message)
         })
     }
 

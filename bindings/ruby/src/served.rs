@@ -11,6 +11,7 @@ use magnus::{method, prelude::*, Error, RModule, Ruby, Symbol, TypedData, Value}
 use crate::args;
 use crate::convert::to_ruby;
 use crate::errors::raise;
+use crate::gvl::Trail;
 use crate::handoff::{Handle, Handoff, Queue, Work};
 use crate::mailbox::Mailbox;
 use crate::node::{reaching, Node};
@@ -102,7 +103,7 @@ fn unserve(ruby: &Ruby, rb_self: &Node, name: Value) -> Result<bool, Error> {
 fn reply(ruby: &Ruby, rb_self: &Node, from: Value, value: Value) -> Result<(), Error> {
     let from = args::term(ruby, from)?;
     let value = args::term(ruby, value)?;
-    reply_to(ruby, rb_self.core(ruby)?, &from, value)
+    reply_to(ruby, rb_self.sender(ruby)?, &from, value)
 }
 
 /// `box.reply(from, value)`: `gen:reply/2` for a `{'$gen_call', From,
@@ -110,23 +111,23 @@ fn reply(ruby: &Ruby, rb_self: &Node, from: Value, value: Value) -> Result<(), E
 fn mailbox_reply(ruby: &Ruby, rb_self: &Mailbox, from: Value, value: Value) -> Result<(), Error> {
     let from = args::term(ruby, from)?;
     let value = args::term(ruby, value)?;
-    reply_to(ruby, rb_self.core(ruby)?.node(), &from, value)
+    reply_to(ruby, rb_self.sender(ruby)?, &from, value)
 }
 
 /// Sends the reply to `from` (`{Pid, Tag}`), connecting to the caller's
 /// node first if its connection went.
 pub(crate) fn reply_to(
     ruby: &Ruby,
-    node: &erldp::Node,
+    sender: (&erldp::Node, &Trail),
     from: &Term,
     value: Term,
 ) -> Result<(), Error> {
     let caller = match from.as_tuple() {
         Some([Term::Pid(pid), _]) => pid.node,
-        _ => node.name(),
+        _ => sender.0.name(),
     };
-    let (replier, from) = (node.clone(), from.clone());
-    reaching(ruby, node, caller, None, move || {
+    let (replier, from) = (sender.0.clone(), from.clone());
+    reaching(ruby, sender, caller, None, move || {
         replier.reply(&from, value)
     })
 }
