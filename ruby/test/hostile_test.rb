@@ -177,35 +177,41 @@ class HostileTest < Minitest::Test
   # it waits on a thread of its own, so that an interrupt (Timeout.timeout, Thread#raise) and an
   # rpc's own timeout end the wait. Before, the wait ignored both for the whole send timeout.
   def test_a_send_to_a_peer_that_reads_nothing_can_be_interrupted
-    stalled = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
-    node = new_node(send_timeout: 30, send_queue_limit: 1 << 20)
-    node.connect(stalled.node)
-    stalled.pause
-    dest = ErlDP::Tuple[:nobody, stalled.node]
-    big = "y" * 60_000
-    assert_raises(Timeout::Error) { Timeout.timeout(3) { loop { node.send_message(dest, big) } } }
+    with_stalled_peer do |node, stalled, dest|
+      error = assert_raises(ErlDP::Timeout) { node.rpc(stalled.node, :erlang, :node, [], timeout: 1) }
+      assert_match(/sending to #{stalled.node}, which leaves what it was sent unread/, error.message)
 
-    error = assert_raises(ErlDP::Timeout) { node.rpc(stalled.node, :erlang, :node, [], timeout: 1) }
-    assert_match(/sending to #{stalled.node}, which leaves what it was sent unread/, error.message)
-
-    sender = Thread.new do
-      node.send_message(dest, big)
-    rescue RuntimeError => e
-      e
+      sender = Thread.new do
+        node.send_message(dest, :more)
+      rescue RuntimeError => e
+        e
+      end
+      sleep 0.2
+      sender.raise(RuntimeError, "stop sending")
+      assert sender.join(CHILD_HANG_GUARD / 4), "the send ignored Thread#raise"
+      assert_equal "stop sending", sender.value.message
     end
-    sleep 0.2
-    sender.raise(RuntimeError, "stop sending")
-    assert sender.join(CHILD_HANG_GUARD / 4), "the send ignored Thread#raise"
-    assert_equal "stop sending", sender.value.message
-  ensure
-    stalled&.resume
-    stalled&.stop
   end
 
   # An interrupted send goes on by itself until the send timeout; the sender's next send waits
   # for it (Erlang's order from one process to another) rather than starting another thread
   # beside it. Before, each interrupted send held a thread of its own for up to 30 s.
   def test_sends_interrupted_over_and_over_hold_no_more_threads
+    with_stalled_peer do |node, _stalled, dest|
+      before = call_threads
+      5.times do
+        assert_raises(Timeout::Error) { Timeout.timeout(0.3) { node.send_message(dest, :later) } }
+      end
+      assert_operator call_threads - before, :<=, 0, "threads left sending after interrupts"
+    end
+  end
+
+  private
+
+  # A node whose sends to a paused BEAM peer have filled the unread queue's limit: the send that
+  # found it full was interrupted and goes on by itself. Yields the node, the peer and a
+  # destination on it.
+  def with_stalled_peer
     stalled = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
     node = new_node(send_timeout: 30, send_queue_limit: 1 << 20)
     node.connect(stalled.node)
@@ -213,17 +219,11 @@ class HostileTest < Minitest::Test
     dest = ErlDP::Tuple[:nobody, stalled.node]
     big = "y" * 60_000
     assert_raises(Timeout::Error) { Timeout.timeout(3) { loop { node.send_message(dest, big) } } }
-    before = call_threads
-    5.times do
-      assert_raises(Timeout::Error) { Timeout.timeout(0.3) { node.send_message(dest, :later) } }
-    end
-    assert_operator call_threads - before, :<=, 0, "threads left sending after interrupts"
+    yield node, stalled, dest
   ensure
     stalled&.resume
     stalled&.stop
   end
-
-  private
 
   # The threads running sends whose callers stopped waiting for them.
   def call_threads
