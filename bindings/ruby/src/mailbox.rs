@@ -92,7 +92,7 @@ impl Mailbox {
         let sender = mailbox.clone();
         sending(
             ruby,
-            (mailbox.node(), &rb_self.2),
+            rb_self.sender(ruby)?,
             dest.node(),
             message,
             move |message| sender.send(&dest, message),
@@ -100,27 +100,26 @@ impl Mailbox {
     }
 
     fn link(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
-        let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
-        let linker = mailbox.clone();
-        reaching(
-            ruby,
-            (mailbox.node(), &rb_self.2),
-            pid.node,
-            None,
-            move || linker.link(pid),
-        )
+        Mailbox::linking(ruby, rb_self, pid, erldp::Mailbox::link)
     }
 
     fn unlink(ruby: &Ruby, rb_self: &Self, pid: &Pid) -> Result<(), Error> {
+        Mailbox::linking(ruby, rb_self, pid, erldp::Mailbox::unlink)
+    }
+
+    /// `link` or `unlink` (`op`) of the process `pid`, once its node is
+    /// reached.
+    fn linking(
+        ruby: &Ruby,
+        rb_self: &Self,
+        pid: &Pid,
+        op: fn(&erldp::Mailbox, erldp::Pid) -> erldp::Result<()>,
+    ) -> Result<(), Error> {
         let (mailbox, pid) = (Mailbox::owned(ruby, rb_self)?, pid.0);
         let linker = mailbox.clone();
-        reaching(
-            ruby,
-            (mailbox.node(), &rb_self.2),
-            pid.node,
-            None,
-            move || linker.unlink(pid),
-        )
+        reaching(ruby, rb_self.sender(ruby)?, pid.node, None, move || {
+            op(&linker, pid)
+        })
     }
 
     /// A process (Pid or `[name, node]`) gives a monitor Ref; a node name
@@ -134,7 +133,7 @@ impl Mailbox {
             let monitor = mailbox.clone();
             reaching(
                 ruby,
-                (mailbox.node(), &rb_self.2),
+                rb_self.sender(ruby)?,
                 Atom::new(&name),
                 None,
                 move || monitor.monitor_node(&name),
@@ -143,13 +142,9 @@ impl Mailbox {
         }
         let dest = args::dest(ruby, target)?;
         let monitor = mailbox.clone();
-        let reference = reaching(
-            ruby,
-            (mailbox.node(), &rb_self.2),
-            dest.node(),
-            None,
-            move || monitor.monitor(&dest),
-        )?;
+        let reference = reaching(ruby, rb_self.sender(ruby)?, dest.node(), None, move || {
+            monitor.monitor(&dest)
+        })?;
         Ok(Ref::wrap(ruby, reference))
     }
 
