@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "test_scheduler"
 require "logger"
 require "stringio"
 require "weakref"
@@ -203,6 +204,23 @@ class HostileTest < Minitest::Test
         assert_raises(Timeout::Error) { Timeout.timeout(0.3) { node.send_message(dest, :later) } }
       end
       assert_operator call_threads - before, :<=, 0, "threads left sending after interrupts"
+    end
+  end
+
+  # Under a Fiber scheduler as on a thread, an rpc's timeout bounds its wait behind sends to a
+  # peer that reads nothing. Before, a fiber waited out the send timeout (30 s) and got its error.
+  def test_an_rpc_in_a_fiber_keeps_its_timeout_behind_a_stalled_send
+    with_stalled_peer do |node, stalled, _dest|
+      error = nil
+      Thread.new do
+        Fiber.set_scheduler(TestScheduler.new)
+        Fiber.schedule do
+          node.rpc(stalled.node, :erlang, :node, [], timeout: 1)
+        rescue ErlDP::Timeout => e
+          error = e
+        end
+      end.join
+      assert_match(/sending to #{stalled.node}, which leaves what it was sent unread/, error&.message)
     end
   end
 

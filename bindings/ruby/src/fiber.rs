@@ -97,13 +97,25 @@ pub(crate) fn off_thread<T: Send + 'static>(
     ruby: &Ruby,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Error> {
-    let outcome = wait(ruby, |_, put| {
+    off_thread_until(ruby, None, work).map(|done| done.expect("no deadline to pass"))
+}
+
+/// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
+/// work running on.
+pub(crate) fn off_thread_until<T: Send + 'static>(
+    ruby: &Ruby,
+    deadline: Option<Instant>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, Error> {
+    let outcome = wait_until(ruby, deadline, |_, put| {
         std::thread::Builder::new()
             .name("erldp-ruby-call".into())
             .spawn(move || put(panic::catch_unwind(AssertUnwindSafe(work))))
             .map(drop)
     })?;
-    outcome.map_err(|payload| errors::panicked(ruby, payload))
+    outcome
+        .transpose()
+        .map_err(|payload| errors::panicked(ruby, payload))
 }
 
 /// Starts a wait with `start`, which hands the core a cancel token and the
@@ -114,12 +126,21 @@ fn wait<T: Send + 'static>(
     ruby: &Ruby,
     start: impl FnOnce(&Cancel, Box<dyn FnOnce(T) + Send>) -> std::io::Result<()>,
 ) -> Result<T, Error> {
+    wait_until(ruby, None, start).map(|done| done.expect("no deadline to pass"))
+}
+
+/// [`wait`] that gives up at `deadline` (`Ok(None)`), cancelling the token.
+fn wait_until<T: Send + 'static>(
+    ruby: &Ruby,
+    deadline: Option<Instant>,
+    start: impl FnOnce(&Cancel, Box<dyn FnOnce(T) + Send>) -> std::io::Result<()>,
+) -> Result<Option<T>, Error> {
     let io_error = |err| errors::raise(ruby, erldp::Error::Io(err));
     let handoff = Handoff::new().map_err(io_error)?;
     let cancel = Cancel::new();
     let delivery = Arc::clone(&handoff);
     start(&cancel, Box::new(move |value| delivery.put(value))).map_err(io_error)?;
-    let waited = handoff.wait(ruby);
+    let waited = handoff.wait(ruby, deadline);
     // Done or given up: either way nothing waits any more (a completed wait
     // ignores it).
     cancel.cancel();
@@ -155,8 +176,9 @@ impl<T: Send + 'static> Handoff<T> {
         let _ = (&self.writer).write(&[1]);
     }
 
-    /// Waits for the value through the scheduler's `io_wait`.
-    fn wait(&self, ruby: &Ruby) -> Result<T, Error> {
+    /// Waits for the value through the scheduler's `io_wait`, until
+    /// `deadline` (`Ok(None)` then).
+    fn wait(&self, ruby: &Ruby, deadline: Option<Instant>) -> Result<Option<T>, Error> {
         // The descriptor stays ours: Ruby must not close it when the IO
         // object goes, since a late `put` may still write to the pair.
         let io: Value = ruby.class_io().funcall(
@@ -165,9 +187,19 @@ impl<T: Send + 'static> Handoff<T> {
         )?;
         let waited = loop {
             if let Some(value) = self.value.lock().take() {
-                break Ok(value);
+                break Ok(Some(value));
             }
-            if let Err(err) = io.funcall::<_, _, Value>("wait_readable", ()) {
+            let waited = match deadline {
+                None => io.funcall::<_, _, Value>("wait_readable", ()),
+                Some(_) => {
+                    let left = remaining(deadline);
+                    if left.is_zero() {
+                        break Ok(None);
+                    }
+                    io.funcall("wait_readable", (left.as_secs_f64(),))
+                }
+            };
+            if let Err(err) = waited {
                 break Err(err);
             }
             let mut drained = [0; 16];

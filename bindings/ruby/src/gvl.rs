@@ -121,8 +121,7 @@ pub(crate) fn off_thread<T: Send + 'static>(
 }
 
 /// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
-/// work running on. Under a fiber scheduler the deadline is not watched:
-/// the scheduler's own timeouts are.
+/// work running on.
 ///
 /// The work is one sender's (see [`Trail`]): it starts once the work that
 /// sender left running before is over (`Ok(None)` when that is not before
@@ -155,7 +154,10 @@ fn wait_off_thread<T: Send + 'static>(
     deadline: Option<Instant>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<Option<T>, Error> {
-    if deadline.is_none() || crate::fiber::active() {
+    if crate::fiber::active() {
+        return crate::fiber::off_thread_until(ruby, deadline, work);
+    }
+    if deadline.is_none() {
         return off_thread(ruby, work).map(Some);
     }
     let handoff = spawned(ruby, work)?;
@@ -200,9 +202,9 @@ impl Trail {
                 .is_some_and(|left| !left.is_done())
     }
 
-    /// Waits, with the GVL released and interruptibly, for the work left
-    /// behind to end; false when `deadline` passed first (under a fiber
-    /// scheduler, whose timeouts apply instead, it is not watched).
+    /// Waits, with the GVL released (or through the fiber scheduler) and
+    /// interruptibly, for the work left behind to end; false when
+    /// `deadline` passed first.
     fn follow(&self, ruby: &Ruby, deadline: Option<Instant>) -> Result<bool, Error> {
         if !self.any.load(Ordering::Acquire) {
             return Ok(true);
@@ -212,7 +214,8 @@ impl Trail {
         };
         let done = if crate::fiber::active() {
             let waiting = Arc::clone(&left);
-            off_thread(ruby, move || waiting.wait_done(None, None))?.is_some()
+            crate::fiber::off_thread_until(ruby, deadline, move || waiting.wait_done(None, None))?
+                .is_some()
         } else {
             wait(ruby, deadline, |remaining, cancel| {
                 left.wait_done(Instant::now().checked_add(remaining), Some(cancel))
