@@ -678,6 +678,65 @@ fn served_processes_can_be_linked_and_monitored() {
     assert_eq!(nodedown, "true");
 }
 
+/// Stopping a served name lets the call its handler is running answer
+/// before the process ends, as a gen_server stops after the call it is
+/// handling; a call still waiting is refused (its caller exits `normal`,
+/// and its handler never runs). Before, the running call's caller also got
+/// `exit {normal, ...}` while its handler went on and did its work.
+#[test]
+fn unserving_lets_the_running_call_answer_before_the_process_ends() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (started_tx, started) = mpsc::channel();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let served = node
+        .serve("slow", move |request: Request| {
+            started_tx.send(request.message.clone()).ok();
+            gate.lock().unwrap().recv().ok();
+            Ok(Reply::Value(Term::atom("done")))
+        })
+        .expect("serve");
+    let sync = node.mailbox(Some("sync")).expect("mailbox");
+    peer.eval_ok("erldp_test:collect(answers).");
+    erl(
+        &mut peer,
+        &format!(
+            "Self = self(), \
+         spawn(fun() -> M = monitor(process, {{slow, '{us}'}}), Self ! go, \
+               receive {{'DOWN', M, _, _, R}} -> answers ! {{down, R}} end end), \
+         receive go -> ok end, \
+         spawn(fun() -> R = (catch gen_server:call({{slow, '{us}'}}, first, 20000)), \
+               answers ! {{first, R}} end)."
+        ),
+    );
+    assert_eq!(
+        started.recv_timeout(T).expect("the handler runs"),
+        Term::atom("first")
+    );
+    // Sent after the second request on the same connection: once it is here,
+    // so is that request, waiting behind the first.
+    erl(&mut peer, &format!(
+        "spawn(fun() -> Req = gen_server:send_request({{slow, '{us}'}}, second), \
+               {{sync, '{us}'}} ! queued, \
+               answers ! {{second, case gen_server:receive_response(Req, 20000) of \
+                                     {{error, {{Why, _}}}} -> {{exit, Why}}; Other -> Other end}} end)."
+    ));
+    assert!(sync.recv_timeout(T).expect("receive").is_some());
+    assert!(node.unserve("slow"));
+    assert!(
+        served.is_closed(),
+        "the name is no longer served once unserved"
+    );
+    release.send(()).expect("release the handler");
+    let got = erl(
+        &mut peer,
+        "lists:sort(erldp_test:collected(answers, 3, 10000)).",
+    );
+    assert_eq!(got, "[{down,normal},{first,done},{second,{exit,normal}}]");
+    assert!(started.try_recv().is_err(), "the waiting call never ran");
+}
+
 /// A node that neither registers nor looks up: for calls into itself.
 fn local_node(prefix: &str) -> Node {
     Node::builder(random_name(prefix) + "@localhost")

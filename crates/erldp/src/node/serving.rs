@@ -93,8 +93,9 @@ impl Serving {
 
 /// A name served by [`Node::serve`]: a process BEAM calls, casts to, sends
 /// to, links to and monitors. Dropping the handle (or [`close`](Self::close),
-/// or [`Node::unserve`]) stops serving: monitors get `DOWN` and links the
-/// exit signal, reason `normal`.
+/// or [`Node::unserve`]) stops serving: the name goes and waiting requests
+/// are refused at once; once the running ones have answered, monitors get
+/// `DOWN` and links the exit signal, reason `normal`.
 pub struct Served {
     node: Node,
     served: Weak<ServedName>,
@@ -117,7 +118,7 @@ impl Served {
     pub fn is_closed(&self) -> bool {
         self.served
             .upgrade()
-            .is_none_or(|served| served.process.is_closed())
+            .is_none_or(|served| served.lane.is_closed() || served.process.is_closed())
     }
 
     /// Stops serving.
@@ -490,10 +491,18 @@ fn unregister<T>(table: &mut FastMap<Atom, Arc<T>>, key: Atom, entry: &Arc<T>) {
 }
 
 impl NodeInner {
+    /// The name goes at once and what waits is refused; the process ends
+    /// (`DOWN` and exit signals `normal`) once the requests that run have
+    /// answered, as a gen_server stops after the call it is handling: a
+    /// caller is not told its call failed while its handler goes on.
     fn stop_serving(self: &Arc<Self>, served: &Arc<ServedName>) {
         unregister(&mut self.serving.names.lock(), served.name, served);
-        served.lane.close();
-        self.close_process(&served.process, Term::Atom(crate::atom!("normal")));
+        let (node, process) = (Arc::downgrade(self), Arc::clone(&served.process));
+        served.lane.close_then(Box::new(move || {
+            if let Some(node) = node.upgrade() {
+                node.close_process(&process, Term::Atom(crate::atom!("normal")));
+            }
+        }));
     }
 
     fn stop_exposing(&self, exposed: &Arc<ExposedModule>) {

@@ -99,6 +99,8 @@ struct State<W> {
     keyed: FastMap<Ref, Arc<Ticket>>,
     running: usize,
     closed: bool,
+    /// What runs once the lane is closed and nothing runs any more.
+    when_idle: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl<W: Send + 'static> Lane<W> {
@@ -118,6 +120,7 @@ impl<W: Send + 'static> Lane<W> {
                 keyed: FastMap::default(),
                 running: 0,
                 closed: false,
+                when_idle: None,
             }),
             dispatch,
         })
@@ -164,17 +167,37 @@ impl<W: Send + 'static> Lane<W> {
         }
     }
 
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
     /// Refuses what waits and whatever comes later; running requests
     /// finish.
     pub(crate) fn close(&self) {
-        let waiting = {
+        self.close_then(Box::new(|| {}));
+    }
+
+    /// [`close`](Self::close), then `idle` once the running requests have
+    /// finished (their answers given): at once when none runs.
+    pub(crate) fn close_then(&self, idle: Box<dyn FnOnce() + Send>) {
+        let (waiting, idle) = {
             let mut state = self.state.lock();
             state.closed = true;
             state.keyed.clear();
-            std::mem::take(&mut state.queue)
+            let waiting = std::mem::take(&mut state.queue);
+            if state.running == 0 {
+                (waiting, Some(idle))
+            } else {
+                state.when_idle = Some(idle);
+                (waiting, None)
+            }
         };
         for job in waiting {
             (job.finish)(Answer::Refused(Refusal::Closed));
+        }
+        if let Some(idle) = idle {
+            idle();
         }
     }
 
@@ -195,12 +218,16 @@ impl<W: Send + 'static> Lane<W> {
 impl<W: Send + 'static> Done for Lane<W> {
     fn done(&self, ticket: &Ticket) {
         let mut skipped = Vec::new();
+        let mut idle = None;
         let next = {
             let mut state = self.state.lock();
             if let Some(key) = ticket.key {
                 state.keyed.remove(&key);
             }
             state.running = state.running.saturating_sub(1);
+            if state.running == 0 {
+                idle = state.when_idle.take();
+            }
             loop {
                 match state.queue.pop_front() {
                     Some(job) if job.ticket.is_cancelled() => skipped.push(job),
@@ -217,6 +244,9 @@ impl<W: Send + 'static> Done for Lane<W> {
         }
         if let Some(job) = next {
             self.start(job);
+        }
+        if let Some(idle) = idle {
+            idle();
         }
     }
 }
@@ -332,6 +362,31 @@ mod tests {
                 "5 refused Closed"
             ]
         );
+    }
+
+    #[test]
+    fn a_closed_lane_is_idle_once_its_running_requests_have_answered() {
+        let (busy, started) = lane(2, 4);
+        let log: Log = Arc::default();
+        let idle = |log: &Log| {
+            let log = Arc::clone(log);
+            Box::new(move || log.lock().push("idle".to_string())) as Box<dyn FnOnce() + Send>
+        };
+        for work in 1..=3 {
+            busy.submit(job(work, None, &log));
+        }
+        let (_, first) = started.try_recv().expect("the first started");
+        let (_, second) = started.try_recv().expect("the second started");
+        busy.close_then(idle(&log));
+        assert_eq!(*log.lock(), ["3 refused Closed"]);
+        first.reply(Term::from(1));
+        second.reply(Term::from(2));
+        assert_eq!(*log.lock(), ["3 refused Closed", "1=1", "2=2", "idle"]);
+
+        let (quiet, _) = lane(1, 1);
+        let log: Log = Arc::default();
+        quiet.close_then(idle(&log));
+        assert_eq!(*log.lock(), ["idle"], "with nothing running, at once");
     }
 
     #[test]
