@@ -737,6 +737,64 @@ fn unserving_lets_the_running_call_answer_before_the_process_ends() {
     assert!(started.try_recv().is_err(), "the waiting call never ran");
 }
 
+/// `exit(Pid, kill)` ends a served name's process as it ends a gen_server
+/// (`kill` cannot be trapped): watchers see `killed`, the name is gone, the
+/// handle reads closed. Any other exit signal is a message to the handler,
+/// and a mailbox, which is no gen_server, gets even `kill` as a message.
+/// Before, the served name went on answering calls after the kill.
+#[test]
+fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (heard_tx, heard) = mpsc::channel();
+    let served = node
+        .serve("victim", move |request: Request| {
+            heard_tx.send(request.message.clone()).ok();
+            Ok(Reply::Value(Term::atom("alive")))
+        })
+        .expect("serve");
+    let mailbox = node.mailbox(None).expect("mailbox");
+    peer.eval_ok("erldp_test:collect(pids).");
+    for pid in [served.pid(), mailbox.pid()] {
+        node.send(&Dest::name("pids", peer.node()), Term::Pid(pid))
+            .expect("send a pid");
+    }
+    let got = erl(
+        &mut peer,
+        &format!(
+            "[Pid, Box] = erldp_test:collected(pids, 2, 5000), \
+         exit(Pid, shutdown), \
+         alive = gen_server:call({{victim, '{us}'}}, ping), \
+         erldp_test:collect(victim), Self = self(), \
+         spawn(fun() -> process_flag(trap_exit, true), link(Pid), \
+               monitor(process, {{victim, '{us}'}}), Self ! go, \
+               [receive X -> victim ! X end || _ <- [1, 2]] end), \
+         receive go -> ok end, \
+         exit(Pid, kill), exit(Box, kill), \
+         Seen = lists:sort([case X of {{'EXIT', _, R}} -> {{exit, R}}; \
+                                      {{'DOWN', _, _, _, R}} -> {{down, R}} end \
+                            || X <- erldp_test:collected(victim, 2, 5000)]), \
+         {{'EXIT', {{Later, _}}}} = (catch gen_server:call({{victim, '{us}'}}, ping, 5000)), \
+         {{Seen, Later}}."
+        ),
+    );
+    assert_eq!(got, "{[{down,killed},{exit,killed}],noproc}");
+    assert!(served.is_closed());
+    let first = heard
+        .recv_timeout(T)
+        .expect("the handler heard the exit signal");
+    assert!(
+        matches!(first.as_tuple(), Some([tag, _, reason]) if tag.is_atom("EXIT") && reason.is_atom("shutdown")),
+        "{first}"
+    );
+    let boxed = mailbox
+        .recv_timeout(T)
+        .expect("receive")
+        .expect("the mailbox's exit signal");
+    assert_eq!(boxed.reason, Some(Term::atom("kill")));
+    assert!(!mailbox.is_closed());
+}
+
 /// A node that neither registers nor looks up: for calls into itself.
 fn local_node(prefix: &str) -> Node {
     Node::builder(random_name(prefix) + "@localhost")

@@ -505,6 +505,31 @@ impl NodeInner {
         }));
     }
 
+    /// `exit(to, kill)` from `from`: when `to` is a served name's process,
+    /// it ends at once with reason `killed`, as a gen_server does (`kill`
+    /// cannot be trapped), and the name is no longer served: what waits is
+    /// refused, and the answers of handlers still running go nowhere.
+    /// False when `to` is not a served process.
+    pub(super) fn kill_served(self: &Arc<Self>, from: Pid, to: Pid) -> bool {
+        let served = {
+            let mut names = self.serving.names.lock();
+            let Some(name) = names
+                .iter()
+                .find(|(_, served)| served.process.pid() == to)
+                .map(|(name, _)| *name)
+            else {
+                return false;
+            };
+            names.remove(&name)
+        };
+        if let Some(served) = served {
+            log::info!(target: LOG, "{}: killed by {from}", served.name);
+            served.lane.close();
+            self.close_process(&served.process, Term::Atom(crate::atom!("killed")));
+        }
+        true
+    }
+
     fn stop_exposing(&self, exposed: &Arc<ExposedModule>) {
         unregister(&mut self.serving.modules.write(), exposed.module, exposed);
         exposed.lane.close();

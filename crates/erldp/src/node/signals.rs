@@ -7,7 +7,8 @@
 //! of [Protocol between Connected
 //! Nodes](https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#protocol-between-connected-nodes).
 //! Exit signals never end a process of ours: they arrive as messages, as
-//! for an Erlang process that traps exits.
+//! for an Erlang process that traps exits; only `exit(Pid, kill)` ends a
+//! served name's process, as it ends a gen_server (`serving.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -811,8 +812,11 @@ impl NodeInner {
     }
 
     /// `exit/2` aimed at a process of ours; the built-in ones ignore it.
-    pub(super) fn on_exit2(&self, from: Pid, to: Pid, reason: Term) {
+    pub(super) fn on_exit2(self: &Arc<Self>, from: Pid, to: Pid, reason: Term) {
         if self.builtins.owns(to) {
+            return;
+        }
+        if reason.is_atom("kill") && self.kill_served(from, to) {
             return;
         }
         // From the peer's node (dispatch refuses forged senders): counted
