@@ -1427,10 +1427,13 @@ static void test_serve_arguments(void) {
     erldp_exposed_close(NULL);
 
     OK(erldp_serve(node, "closer", close_itself, NULL, &closing_itself));
-    /* The process ends (DOWN normal) before the callback's reply: the call exits normal. */
-    peer_call(node, "gen_server", "call", ERLDP_ERR_RPC, NULL, "[{closer, '%s'}, go, %d]",
-              erldp_node_name(node), WAIT_MS);
-    LAST_ERROR_MENTIONS("normal");
+    /* The process ends (DOWN normal) once the running callback has replied, as a gen_server
+     * that stops after answering: the call gets the reply. */
+    rpc_is(node, "gen_server", "call", "closed", "[{closer, '%s'}, go, %d]",
+           erldp_node_name(node), WAIT_MS);
+    peer_call(node, "gen_server", "call", ERLDP_ERR_RPC, NULL, "[{closer, '%s'}, go]",
+              erldp_node_name(node));
+    LAST_ERROR_MENTIONS("noproc");
     erldp_node_close(node);
 }
 
