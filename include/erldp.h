@@ -1327,7 +1327,10 @@ erldp_status erldp_request_reply(erldp_request *request, const uint8_t *reply, s
 /**
  * Answers with an exception of `class` (e.g. `"ArgumentError"`) and
  * `message`: a call exits with `{Class, Message}` (an atom and a binary),
- * an rpc raises `{exception, {Class, Message}, []}`.
+ * an rpc raises `{exception, {Class, Message}, []}`. Class `"undef"` is
+ * an exposed module's answer for a function it does not have: the rpc's
+ * caller gets BEAM's `undef` for that call, `{undef, [{M, F, Args, []}]}`,
+ * whatever the message.
  */
 erldp_status erldp_request_raise(erldp_request *request, const char *class_, const char *message);
 

@@ -486,6 +486,16 @@ export interface ScopeOptions extends WaitOptions {
 /** What a serve handler returns to answer later, with {@link Node.reply}. */
 export const NOREPLY: unique symbol;
 
+/**
+ * Thrown by an expose handler for a function it does not have (or an arity it does not take):
+ * the caller gets what BEAM gives for a call to a function that does not exist, `undef` with the
+ * call as its stack (`{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}` from `rpc:call`,
+ * `error:{exception, undef, [...]}` from `erpc`). Any error whose `name` is `undef` counts.
+ */
+export class Undef extends Error {
+  constructor(message?: string);
+}
+
 /** A served name ({@link Node.serve}). */
 export class Served {
   private constructor();

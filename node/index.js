@@ -106,6 +106,7 @@ exports.setLogger = setLogger;
 exports.setLogLevel = setLogLevel;
 exports.elixir = elixir;
 exports.NOREPLY = serving.NOREPLY;
+exports.Undef = serving.Undef;
 exports.Served = serving.Served;
 exports.Exposed = serving.Exposed;
 exports.Global = cluster.Global;

@@ -21,6 +21,20 @@ const etf = require('./etf');
 /** What a serve handler returns to answer later, with `node.reply(from, value)`. */
 const NOREPLY = Symbol('erldp.NOREPLY');
 
+/**
+ * Thrown by an expose handler for a function it does not have (or an arity it does not take):
+ * the caller gets what BEAM gives for a call to a function that does not exist, `undef` with the
+ * call as its stack (`{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}` from `rpc:call`,
+ * `error:{exception, undef, [...]}` from `erpc`, Elixir's `UndefinedFunctionError`). Any error
+ * whose `name` is `undef` counts as this.
+ */
+class Undef extends Error {
+  constructor(message = 'undef') {
+    super(message);
+  }
+}
+Object.defineProperty(Undef.prototype, 'name', { value: 'undef', writable: true, configurable: true });
+
 /** Frames of a JavaScript stack sent along with an exception, at most. */
 const MAX_FRAMES = 32;
 /** The package's own frames (the drain that called the handler) are no part of its stack. */
@@ -293,4 +307,4 @@ function frames(stack) {
   return out;
 }
 
-module.exports = { Serving, Served, Exposed, NOREPLY };
+module.exports = { Serving, Served, Exposed, NOREPLY, Undef };

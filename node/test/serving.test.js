@@ -284,8 +284,10 @@ test('rpc:call and erpc:call into an exposed module; an unexposed one is undef',
         return args[0] * 2;
       case sym('boom'):
         return undefinedFunction(args); // eslint-disable-line no-undef
-      default:
+      case sym('nothing'):
         throw new TypeError(`no function ${Symbol.keyFor(fun)}/${args.length}`);
+      default:
+        throw new erldp.Undef();
     }
   });
   try {
@@ -307,6 +309,15 @@ test('rpc:call and erpc:call into an exposed module; an unexposed one is undef',
     assert.equal(
       await beam(`rpc:call(${us()}, not_exposed, f, [1])`),
       `{badrpc,{'EXIT',{undef,[{not_exposed,f,[1],[]}]}}}`,
+    );
+    // A function the handler does not have: what BEAM answers for a function its module lacks.
+    assert.equal(
+      await beam(`rpc:call(${us()}, js_math, nofun, [1])`),
+      `{badrpc,{'EXIT',{undef,[{js_math,nofun,[1],[]}]}}}`,
+    );
+    assert.equal(
+      await beam(`try erpc:call(${us()}, js_math, nofun, []) catch UC:UR -> {UC, UR} end`),
+      `{error,{exception,undef,[{js_math,nofun,[],[]}]}}`,
     );
     assert.equal(await beam(`try erpc:call(${us()}, not_exposed, f, []) catch error:{exception, R, _} -> R end`), 'undef');
   } finally {

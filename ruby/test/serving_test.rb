@@ -163,9 +163,15 @@ class ServingTest < Minitest::Test
       case [fun, args]
       in [:add, [Integer => a, Integer => b]] then a + b
       in [:fail, _] then raise ArgumentError, "bad x"
+      else raise ErlDP::Undef
       end
     end
     n = atom(node.name)
+    # A function the block does not have: what BEAM answers for a function its module lacks.
+    assert_equal "{badrpc,{'EXIT',{undef,[{ruby_math,nofun,[1],[]}]}}}",
+                 peer.eval!("rpc:call(#{n}, ruby_math, nofun, [1])")
+    assert_equal "{error,{exception,undef,[{ruby_math,add,[1],[]}]}}",
+                 peer.eval!("try erpc:call(#{n}, ruby_math, add, [1]) catch UC:UR -> {UC, UR} end")
     assert_equal "3", peer.eval!("rpc:call(#{n}, ruby_math, add, [1, 2])")
     assert_equal "7", peer.eval!("erpc:call(#{n}, ruby_math, add, [3, 4])")
     # Over our node and a BEAM node, which lacks the module.

@@ -666,7 +666,10 @@ pub unsafe extern "C" fn erldp_request_reply(
 
 /// Answers with an exception of `class` (e.g. `"ArgumentError"`) and
 /// `message`: a call exits with `{Class, Message}` (an atom and a binary),
-/// an rpc raises `{exception, {Class, Message}, []}`.
+/// an rpc raises `{exception, {Class, Message}, []}`. Class `"undef"` is
+/// an exposed module's answer for a function it does not have: the rpc's
+/// caller gets BEAM's `undef` for that call, `{undef, [{M, F, Args, []}]}`,
+/// whatever the message.
 #[no_mangle]
 pub unsafe extern "C" fn erldp_request_raise(
     request: *mut erldp_request,

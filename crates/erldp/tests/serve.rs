@@ -81,10 +81,7 @@ fn rust_math(call: Invocation) -> Result<Term, Exception> {
             String::from_utf8_lossy(message.as_binary().unwrap_or(b"?")),
         )
         .with_frame(Frame::new("RustMath", "fail", 1).at("math.rs", 7))),
-        (other, args) => Err(Exception::new(
-            "NoMethodError",
-            format!("undefined function {other}/{}", args.len()),
-        )),
+        _ => Err(Exception::undef()),
     }
 }
 
@@ -237,6 +234,23 @@ fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
             "[try erpc:call(N, nomod, f, [1]) catch C:R -> {C, R} end || N <- ['US', node()]]."
         ),
         "[{error,{exception,undef,[{nomod,f,[1],[]}]}},{error,{exception,undef,[{nomod,f,[1],[]}]}}]"
+    );
+    // A function the handler does not have, or an arity it does not take:
+    // what BEAM answers for a function its module lacks.
+    assert_eq!(
+        eval(
+            &mut peer,
+            "[rpc:call(N, M, nofun, [1]) || {N, M} <- [{'US', rust_math}, {node(), lists}]]."
+        ),
+        "[{badrpc,{'EXIT',{undef,[{rust_math,nofun,[1],[]}]}}},{badrpc,{'EXIT',{undef,[{lists,nofun,[1],[]}]}}}]"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "[try erpc:call(N, M, F, A) catch C:R -> {C, R} end \
+              || {N, M, F, A} <- [{'US', rust_math, double, [1, 2]}, {node(), lists, reverse, [1, 2, 3]}]]."
+        ),
+        "[{error,{exception,undef,[{rust_math,double,[1,2],[]}]}},{error,{exception,undef,[{lists,reverse,[1,2,3],[]}]}}]"
     );
     // Multicalls over our node and the BEAM node, which lacks rust_math.
     assert_eq!(

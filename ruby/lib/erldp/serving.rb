@@ -1,6 +1,23 @@
 # frozen_string_literal: true
 
 module ErlDP
+  # Raised by a {Node#expose} block for a function it does not have (or an arity it does not
+  # take): the caller gets what BEAM gives for a call to a function that does not exist,
+  # +undef+ with the call as its stack (+{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}+ from
+  # +rpc:call+, +error:{exception, undef, [...]}+ from +erpc+, Elixir's UndefinedFunctionError).
+  # @example
+  #   node.expose(:ruby_math) do |fun, args|
+  #     case [fun, args]
+  #     in [:add, [a, b]] then a + b
+  #     else raise ErlDP::Undef
+  #     end
+  #   end
+  class Undef < StandardError
+    def initialize(message = "undef")
+      super
+    end
+  end
+
   # What a {Node#serve} block returns to answer a +gen_server:call+ later: someone then calls
   # {Node#reply} (or Mailbox#reply) with the request's +from+, from any thread. Like a
   # gen_server returning +{noreply, State}+, the name's next request may start meanwhile.
@@ -142,6 +159,8 @@ module ErlDP
     # did_you_mean add for a terminal.
     # @param exception [Exception]
     def fail(exception)
+      return native_raise("undef", "", []) if exception.is_a?(Undef)
+
       message = exception.respond_to?(:original_message) ? exception.original_message : exception.message
       native_raise(Responder.text(exception.class.name || exception.class.inspect), Responder.text(message),
                    Handling.frames(exception))

@@ -1281,9 +1281,11 @@ static void c_math(void *userdata, erldp_request *request) {
         erldp_encode_long(answer, 2 * value);
         OK(erldp_request_reply(request, erldp_buf_data(answer), erldp_buf_len(answer)));
         erldp_buf_free(answer);
-    } else if (strcmp(function, "silent") != 0) {
+    } else if (strcmp(function, "fail") == 0) {
         EXPECT(ERLDP_ERR_ARG, erldp_request_noreply(request)); /* an rpc needs a value */
         OK(erldp_request_raise(request, "RuntimeError", "no such function"));
+    } else if (strcmp(function, "silent") != 0) {
+        OK(erldp_request_raise(request, "undef", ""));
     }
     erldp_term_free(args);
 }
@@ -1312,6 +1314,10 @@ static void test_expose(void) {
                  "value\">>}, []}}}",
                  "['%s', c_math, silent, []]", us);
 
+    /* A function the callback does not have: undef, as BEAM answers for a function its module
+     * lacks. */
+    rpc_is(node, "rpc", "call", "{badrpc, {'EXIT', {undef, [{c_math, nofun, [1], []}]}}}",
+                 "['%s', c_math, nofun, [1]]", us);
     /* Other modules are undef, as on a BEAM node without them. */
     rpc_is(node, "rpc", "call", "{badrpc, {'EXIT', {undef, [{c_other, f, [1], []}]}}}",
                  "['%s', c_other, f, [1]]", us);

@@ -453,6 +453,7 @@ fn outcome(answer: Answer, what: &str) -> Outcome {
             "erldp",
             "an exposed function must return a value, not NoReply",
         )),
+        Answer::Done(Err(raised)) if raised.is_undef() => Outcome::Undef,
         Answer::Done(Err(raised)) => Outcome::Raised(raised),
         Answer::Refused(Refusal::Closed) => Outcome::Undef,
         Answer::Refused(Refusal::Full { limit }) => Outcome::Raised(overload(what, limit)),

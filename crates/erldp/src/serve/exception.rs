@@ -13,6 +13,9 @@ use std::fmt;
 
 use crate::term::{Atom, Term, MAX_ATOM_CHARS};
 
+/// The class of [`Exception::undef`].
+const UNDEF: &str = "undef";
+
 /// An exception raised by a handler: its class (`"ArgumentError"`), message
 /// and backtrace, innermost frame first.
 ///
@@ -72,6 +75,30 @@ impl Exception {
             message: message.into(),
             frames: Vec::new(),
         }
+    }
+
+    /// What an exposed module's handler raises for a function it does not
+    /// have (or an arity it does not take): the caller gets what BEAM gives
+    /// for a call to a function that does not exist, `undef` with the call
+    /// as its stack (`{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}` from
+    /// `rpc:call`, `error:{exception, undef, [...]}` from `erpc`, Elixir's
+    /// `UndefinedFunctionError`). Any exception of class `undef` counts as
+    /// this, whatever its message (C: `erldp_request_raise(request, "undef",
+    /// "")`).
+    ///
+    /// ```
+    /// use erldp::serve::Exception;
+    ///
+    /// assert!(Exception::undef().is_undef());
+    /// assert!(!Exception::new("ArgumentError", "undef").is_undef());
+    /// ```
+    pub fn undef() -> Exception {
+        Exception::new(UNDEF, "")
+    }
+
+    /// Whether this is [`undef`](Self::undef): its class is `undef`.
+    pub fn is_undef(&self) -> bool {
+        self.class == UNDEF
     }
 
     /// Adds `frame` below the frames already there.
