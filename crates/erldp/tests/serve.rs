@@ -809,6 +809,37 @@ fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
     assert!(!mailbox.is_closed());
 }
 
+/// `sys` requests reach a served name's handler as `{system, From,
+/// Request}` messages, and `Node::reply` answers them as a gen_server's
+/// `sys` code would (API.md says so).
+#[test]
+fn sys_requests_reach_the_handler_and_can_be_answered() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (system_tx, system) = mpsc::channel();
+    let _served = node
+        .serve("sysd", move |request: Request| {
+            if let Some([tag, from, what]) = request.message.as_tuple() {
+                if tag.is_atom("system") {
+                    system_tx.send((from.clone(), what.clone())).ok();
+                }
+            }
+            Ok(Reply::NoReply)
+        })
+        .expect("serve");
+    peer.eval_ok("erldp_test:collect(sys_answers).");
+    peer.eval_ok(&format!(
+        "spawn(fun() -> sys_answers ! sys:get_state({{sysd, '{us}'}}, 10000) end)."
+    ));
+    let (from, what) = system.recv_timeout(T).expect("the system message");
+    assert_eq!(what, Term::atom("get_state"));
+    node.reply(&from, Term::atom("my_state")).expect("reply");
+    assert_eq!(
+        erl(&mut peer, "erldp_test:collected(sys_answers, 1, 10000)."),
+        "[my_state]"
+    );
+}
+
 /// A node that neither registers nor looks up: for calls into itself.
 fn local_node(prefix: &str) -> Node {
     Node::builder(random_name(prefix) + "@localhost")
