@@ -319,8 +319,10 @@ FUZZ := $(CARGO) +nightly fuzz
 # A slower input than this is a hang (the socket targets wait at most 15 s for a peer).
 FUZZ_FLAGS := -timeout=30
 # The embedded EPMD serves each client on a thread of its own; LeakSanitizer flags the
-# thread-local bookkeeping of threads still exiting (now and then, and never on replay).
+# thread-local bookkeeping of threads still exiting (now and then, and never on replay):
+# libFuzzer's flag stops its check after each input, ASan's option the one at exit.
 FUZZ_FLAGS_epmd_request := -detect_leaks=0
+FUZZ_ENV_epmd_request := ASAN_OPTIONS=detect_leaks=0
 
 setup-fuzz:
 	@$(CARGO) +nightly --version >/dev/null 2>&1 || { \
@@ -334,14 +336,14 @@ fuzz: setup-fuzz
 	@$(foreach t,$(FUZZ_TARGETS), \
 	  echo "==> fuzz $(t) for $(FUZZ_SECONDS) s"; \
 	  mkdir -p target/fuzz-corpus/$(t); \
-	  $(FUZZ) run $(t) target/fuzz-corpus/$(t) fuzz/corpus/$(t) -- \
+	  $(FUZZ_ENV_$(t)) $(FUZZ) run $(t) target/fuzz-corpus/$(t) fuzz/corpus/$(t) -- \
 	    $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -max_total_time=$(FUZZ_SECONDS);)
 
 test-fuzz: setup-fuzz
 	@echo "==> fuzz targets: each replays its seed corpus"
 	$(FUZZ) build
 	@$(foreach t,$(FUZZ_TARGETS), \
-	  $(FUZZ) run $(t) fuzz/corpus/$(t) -- $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -runs=0 2>&1 | tail -1;)
+	  $(FUZZ_ENV_$(t)) $(FUZZ) run $(t) fuzz/corpus/$(t) -- $(FUZZ_FLAGS) $(FUZZ_FLAGS_$(t)) -runs=0 2>&1 | tail -1;)
 
 clean:
 	$(CARGO) clean

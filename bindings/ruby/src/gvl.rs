@@ -194,12 +194,16 @@ impl Trail {
     /// operation must then go through [`off_thread_until`], even one that
     /// would not wait by itself.
     pub(crate) fn busy(&self) -> bool {
-        self.any.load(Ordering::Acquire)
-            && self
-                .left
-                .lock()
-                .as_ref()
-                .is_some_and(|left| !left.is_done())
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut left = self.left.lock();
+        if left.as_ref().is_some_and(|left| !left.is_done()) {
+            return true;
+        }
+        *left = None;
+        self.any.store(false, Ordering::Release);
+        false
     }
 
     /// Waits, with the GVL released (or through the fiber scheduler) and
@@ -238,7 +242,7 @@ impl Trail {
 
 /// Set when work left behind is over.
 #[derive(Default)]
-pub(crate) struct Finished {
+struct Finished {
     done: Mutex<bool>,
     changed: Condvar,
 }
