@@ -8,8 +8,9 @@
 //! One-shot commands start a hidden node that is not registered in EPMD
 //! (as `erl_call` does): they look the target up in EPMD themselves and
 //! connect out, which saves a registration and never starts an embedded
-//! EPMD for a process that lives a few milliseconds. `listen` and
-//! `--visible` register, since then BEAM nodes must find us.
+//! EPMD for a process that lives a few milliseconds. `listen` registers,
+//! since then BEAM nodes must find us; `--visible` only makes us appear in
+//! the peer's `nodes()`.
 
 mod call;
 mod failure;
@@ -74,7 +75,7 @@ struct Options {
     #[arg(long, global = true, value_name = "NAME")]
     name: Option<String>,
 
-    /// Be a visible node (in the peer's nodes()) and register in EPMD; hidden by default
+    /// Be a visible node (in the peer's nodes()); hidden by default
     #[arg(long, global = true)]
     visible: bool,
 
@@ -547,17 +548,15 @@ impl<'a> Session<'a> {
     /// included.
     fn open(options: &Options, peer: &'a str) -> Result<Session<'a>, Failure> {
         let deadline = Instant::now() + options.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let name = match (&options.sname, &options.name) {
-            (Some(name), _) if name.contains('@') => name.clone(),
-            (Some(name), _) => format!("{name}@{}", erldp::short_hostname()),
-            (None, Some(name)) if name.contains('@') => name.clone(),
-            (None, Some(name)) => format!("{name}@{}", erldp::long_hostname()),
-            // The client gives it a host of the target's kind.
-            (None, None) => unique_name(),
-        };
         let (ipv6, tls) = options.transport()?;
-        let mut builder = Client::builder()
-            .name(name)
+        // Named, it is completed and checked as `listen`'s node is (and BEAM's -sname, -name);
+        // unnamed, the client gives it a host of the target's kind.
+        let mut builder = match (&options.sname, &options.name) {
+            (Some(name), _) => Client::builder().name(name).long_names(false),
+            (None, Some(name)) => Client::builder().name(name).long_names(true),
+            (None, None) => Client::builder().name(unique_name()),
+        };
+        builder = builder
             .hidden(!options.visible)
             .timeout(deadline.saturating_duration_since(Instant::now()))
             .ipv6(ipv6);

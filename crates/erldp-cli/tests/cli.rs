@@ -948,6 +948,26 @@ fn long_names_are_used_for_long_named_nodes() {
     assert_eq!(term(seen.ok()), term(&format!("['{ours}']")));
 }
 
+/// `--sname` and `--name` are checked for every command as `listen`'s node
+/// is, and as BEAM checks `-sname` and `-name`: before, one-shot commands
+/// took a short name with a dotted host as a long one and answered `pang`
+/// (a connection error), where `listen` refused it.
+#[test]
+fn sname_and_name_are_checked_alike_for_every_command() {
+    let peer = BeamPeer::start();
+    let dotted = format!("{}@host.example", random_name("dotted"));
+    for args in [
+        vec!["ping", peer.node()],
+        vec!["rpc", peer.node(), "erlang:node()"],
+        vec!["listen", "box"],
+    ] {
+        let refused = run(command()
+            .args(["--cookie", peer.cookie(), "--sname", &dotted])
+            .args(&args));
+        refused.expect_stderr(2, "cannot be a short node name: its host has dots");
+    }
+}
+
 #[test]
 fn erldp_log_shows_connections_and_frames() {
     let peer = BeamPeer::start();

@@ -33,6 +33,7 @@ use crate::{host, random, resolve, Error, Result};
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
     name: Option<String>,
+    long_names: Option<bool>,
     settings: Settings,
 }
 
@@ -44,6 +45,18 @@ impl ClientBuilder {
     /// than the peer's is refused, as BEAM refuses it.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Long names (`name@host.domain`) or short ones, as BEAM's `-name` and
+    /// `-sname`: the [name](Self::name) gets this host's fully qualified or
+    /// short name when it has no host, and is refused as
+    /// [`NodeBuilder::long_names`](crate::NodeBuilder::long_names) refuses
+    /// it (a short name whose host has dots; a long one on a host whose
+    /// name has no domain); a peer of the other kind is refused too.
+    /// Default: the peer's kind.
+    pub fn long_names(mut self, long: bool) -> Self {
+        self.long_names = Some(long);
         self
     }
 
@@ -157,6 +170,10 @@ impl ClientBuilder {
                 random::u32() & 0xFF_FFFF
             )
         });
+        let given = match self.long_names {
+            Some(long) => identity::full_name(&given, long, deadline)?,
+            None => given,
+        };
         let qualified = qualified_host(&given, peer, deadline)?;
         let transport = proto.connect(peer, addrs, deadline, None)?;
         let name = client_name(&given, peer, qualified, &*transport)?;
@@ -258,6 +275,7 @@ impl Client {
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             name: None,
+            long_names: None,
             settings: Settings::default(),
         }
     }
