@@ -2,7 +2,7 @@
  * ErlDP for Node.js: join an Erlang/Elixir cluster as a named node.
  *
  * ```js
- * const erldp = require("erldp");
+ * import erldp from "erldp"; // an ES module; from CommonJS, require("erldp") in an async function
  * const node = await erldp.Node.start("js", { cookie: "secret" });
  * await node.rpc("peer@host", "lists", "sum", [[1, 2, 3]]);   // 6
  * await node.close();

@@ -179,7 +179,8 @@ module ErlDP
   #
   # Closing it (or {Node#unserve}, or closing the node) stops serving: monitors get +DOWN+ and
   # links an exit signal with reason +normal+. The handle keeps the node's serving threads
-  # running until then.
+  # running until then, but not the program: Ruby ends them when the main thread ends, so a
+  # script that only serves must wait itself (+sleep+, or on a Queue).
   class Served
     include Handling
 
