@@ -8,7 +8,7 @@
  *   gen_server:call({calculator, 'c_calc@host'}, {add, 2, 3})   % 5
  *   gen_server:call({calculator, 'c_calc@host'}, {'div', 1, 0}) % exits {'ArgumentError', <<"division by zero">>}
  *   rpc:call('c_calc@host', c_math, square, [12])               % 144
- *   rpc:call('c_calc@host', c_math, cube, [2])                  % {badrpc, {'EXIT', {{'UndefinedFunctionError', ...}, []}}}
+ *   rpc:call('c_calc@host', c_math, cube, [2])                  % {badrpc, {'EXIT', {undef, [{c_math, cube, [2], []}]}}}
  *   gen_server:cast({calculator, 'c_calc@host'}, stop)          % ends the program
  *
  * The callbacks run on the library's handler threads; the calculator's one at a time. */
@@ -99,9 +99,8 @@ static void c_math(void *userdata, erldp_request *request) {
         erldp_term_get_long(n, &value) == ERLDP_OK) {
         reply_long(request, value * value);
     } else {
-        char message[ERLDP_MAXATOMLEN + 64];
-        snprintf(message, sizeof message, "c_math:%s/%zu is not defined", function, count);
-        erldp_request_raise(request, "UndefinedFunctionError", message);
+        /* What BEAM answers for a function its module lacks: {undef, [{c_math, F, Args, []}]}. */
+        erldp_request_raise(request, "undef", "");
     }
     erldp_term_free(args);
 }

@@ -48,7 +48,8 @@ async function jsMath(fun, args) {
       await new Promise((resolve) => setTimeout(resolve, 10));
       return erldp.tuple(atom('fetched'), args[0]);
     default:
-      throw new TypeError(`js_math.${Symbol.keyFor(fun)}/${args.length} is not defined`);
+      // What BEAM answers for a function its module lacks (Elixir: UndefinedFunctionError).
+      throw new erldp.Undef();
   }
 }
 

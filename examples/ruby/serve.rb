@@ -22,7 +22,8 @@ abort "usage: serve.rb NODE_NAME COOKIE" unless name && cookie
 
 OPERATIONS = { add: :+, sub: :-, mul: :*, div: :/ }.freeze
 
-# The functions of `ruby_math`; anything else is UndefinedFunctionError, as in Elixir.
+# The functions of `ruby_math`; anything else is `undef`, as BEAM answers for a function its module
+# lacks (Elixir: UndefinedFunctionError).
 MATH = {
   sqrt: ->(x) { Math.sqrt(x) },
   log: ->(x) { Math.log(x) },
@@ -40,7 +41,7 @@ ErlDP::Node.new(name, cookie: cookie) do |node|
   end
 
   node.expose(:ruby_math) do |fun, args|
-    function = MATH.fetch(fun) { raise NameError, "ruby_math.#{fun}/#{args.size} is not defined" }
+    function = MATH.fetch(fun) { raise ErlDP::Undef }
     # Math.log(-1) raises Math::DomainError, whose backtrace Elixir prints.
     function.call(*args)
   end

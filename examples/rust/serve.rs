@@ -68,10 +68,8 @@ fn rust_math(call: Invocation) -> Result<Term, Exception> {
                     .with_frame(Frame::new("rust_math", "sqrt", 1).at("serve.rs", line!())),
             ),
         },
-        (function, args) => Err(Exception::new(
-            "UndefinedFunctionError",
-            format!("rust_math.{function}/{} is not defined", args.len()),
-        )),
+        // What BEAM answers for a function its module lacks (Elixir: UndefinedFunctionError).
+        _ => Err(Exception::undef()),
     }
 }
 
