@@ -39,8 +39,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
-# Where cargo leaves its builds; `install` copies from here.
-TARGET_DIR ?= target
+# Where cargo leaves its builds (CARGO_TARGET_DIR when set); the Ruby build and `install`
+# copy from here.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # Rust tests run in the dev profile: overflow checks and debug assertions catch codec bugs on
 # hostile input that release builds would let through. `make test TEST_PROFILE=release` to change.
 TEST_PROFILE ?= dev
@@ -168,7 +169,7 @@ build: setup build-ruby build-node
 build-ruby: setup-ruby
 	@echo "==> cargo build --release -p erldp-ruby"
 	$(CARGO) build --release -p erldp-ruby
-	cp target/release/liberldp_ruby.so $(RUBY_EXT)
+	cp $(TARGET_DIR)/release/liberldp_ruby.so $(RUBY_EXT)
 
 build-node: setup-node-alone
 	@echo "==> Node addon (npm run build: napi build --platform --release)"
@@ -254,13 +255,13 @@ install: install-lib install-cli
 install-lib:
 	$(CARGO) build --release -p erldp-capi
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(DATADIR)
-	soname=$$(readelf -d target/release/libErlDP.so | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
-	[ -n "$$soname" ] || { echo "error: target/release/libErlDP.so has no SONAME" >&2; exit 1; }; \
-	install -m 755 target/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so.$(ERLDP_VERSION); \
+	soname=$$(readelf -d $(TARGET_DIR)/release/libErlDP.so | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p'); \
+	[ -n "$$soname" ] || { echo "error: $(TARGET_DIR)/release/libErlDP.so has no SONAME" >&2; exit 1; }; \
+	install -m 755 $(TARGET_DIR)/release/libErlDP.so $(DESTDIR)$(LIBDIR)/libErlDP.so.$(ERLDP_VERSION); \
 	strip --strip-debug $(DESTDIR)$(LIBDIR)/libErlDP.so.$(ERLDP_VERSION); \
 	ln -sfn libErlDP.so.$(ERLDP_VERSION) $(DESTDIR)$(LIBDIR)/$$soname; \
 	ln -sfn $$soname $(DESTDIR)$(LIBDIR)/libErlDP.so
-	install -m 644 target/release/libErlDP.a $(DESTDIR)$(LIBDIR)/libErlDP.a
+	install -m 644 $(TARGET_DIR)/release/libErlDP.a $(DESTDIR)$(LIBDIR)/libErlDP.a
 	strip --strip-debug $(DESTDIR)$(LIBDIR)/libErlDP.a
 	install -m 644 include/erldp.h $(DESTDIR)$(INCLUDEDIR)/erldp.h
 	install -m 644 crates/erldp-capi/erldp.supp $(DESTDIR)$(DATADIR)/erldp.supp
