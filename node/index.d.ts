@@ -334,7 +334,8 @@ export class Node {
    * Makes `rpc:call(node, module, fun, args)` and `erpc:call` run `handler(fun, args)`; its
    * value (or its Promise's) is the result. Calls may overlap (`concurrency` bounds them, 64
    * by default); a throw comes back as `error:{exception, {Class, Message}, Stack}`.
-   * Modules not exposed are `undef`, as on BEAM. Returns at once. `fun` is a symbol, or a
+   * Modules not exposed are `undef`, as on BEAM, and so is a function the handler lacks when
+   * it throws {@link Undef}. Returns at once. `fun` is a symbol, or a
    * string when atoms are decoded as strings (`atoms: 'string'`, of the node or these options).
    */
   expose<A extends Term[] = Term[]>(

@@ -74,6 +74,12 @@ async function serving(node: erldp.Node): Promise<void> {
     throw new TypeError(`no ${name}/${args.length}`);
   });
   const module: symbol = exposed.module;
+  // README's typed handlers: a request's tuple elements, an rpc's arguments; Undef for the rest.
+  node.serve<[symbol, number, number]>('adder', async ([op, a, b]) => (op === Symbol.for('add') ? a + b : 0));
+  node.expose<[number]>('typed_math', async (fun, args) => {
+    if (fun === Symbol.for('double')) return 2 * args[0];
+    throw new erldp.Undef();
+  });
   for (const from of waiting) node.reply(from, 42);
   const box = node.mailbox();
   box.reply(waiting[0], 'also');
