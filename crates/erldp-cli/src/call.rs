@@ -107,15 +107,21 @@ fn take_atom(text: &str) -> Option<(String, &str)> {
 }
 
 /// A registered name as typed: as it is (`Elixir.MyApp.Counter`, `inbox`),
-/// or quoted as an Erlang atom (`'Elixir.MyApp.Counter'`), as Erlang code
-/// would write it.
+/// quoted as an Erlang atom (`'Elixir.MyApp.Counter'`), as Erlang code
+/// would write it, or as an Elixir alias (`MyApp.Counter`, which Erlang
+/// would read as a variable) for the Elixir module's atom, as Elixir's
+/// `send(MyApp.Counter, msg)` and `rpc`'s modules read it.
 pub fn registered_name(text: &str) -> Result<String, String> {
     if !text.starts_with('\'') {
-        return if text.is_empty() {
-            Err("the registered name must not be empty".into())
+        if text.is_empty() {
+            return Err("the registered name must not be empty".into());
+        }
+        let module = erldp::elixir::module(text);
+        return Ok(if erldp::elixir::alias(&module).is_some() {
+            module
         } else {
-            Ok(text.to_string())
-        };
+            text.to_string()
+        });
     }
     match text.parse::<Term>() {
         Ok(Term::Atom(atom)) if !atom.as_str().is_empty() => Ok(atom.as_str().to_string()),
@@ -270,10 +276,14 @@ mod tests {
     }
 
     #[test]
-    fn registered_names_are_taken_as_they_are_or_as_quoted_atoms() {
+    fn registered_names_are_taken_as_they_are_as_quoted_atoms_or_as_elixir_aliases() {
         for (typed, name) in [
             ("inbox", "inbox"),
             ("Elixir.MyApp.Counter", "Elixir.MyApp.Counter"),
+            ("MyApp.Counter", "Elixir.MyApp.Counter"),
+            ("Counter", "Elixir.Counter"),
+            ("'Counter'", "Counter"),
+            ("my_proc@x", "my_proc@x"),
             ("'Elixir.MyApp.Counter'", "Elixir.MyApp.Counter"),
             ("'it\\'s'", "it's"),
         ] {

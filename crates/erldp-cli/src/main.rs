@@ -218,13 +218,14 @@ enum Command {
     },
     /// Send a term to the process registered as NAME on NODE
     #[command(
-        after_help = "Examples:\n  erldp send demo logger_proxy '{hello, <<\"world\">>}'\n  erldp send demo Elixir.MyApp.Counter '{add, 1}'"
+        after_help = "Examples:\n  erldp send demo logger_proxy '{hello, <<\"world\">>}'\n  erldp send demo MyApp.Counter '{add, 1}'"
     )]
     Send {
         /// The node, name@host or name
         node: String,
-        /// The registered name of the receiving process, as it is (Elixir.MyApp.Counter) or
-        /// as a quoted Erlang atom ('Elixir.MyApp.Counter')
+        /// The registered name of the receiving process, as it is (inbox,
+        /// Elixir.MyApp.Counter), as a quoted Erlang atom ('Elixir.MyApp.Counter'), or as an
+        /// Elixir alias (MyApp.Counter)
         // Not `name`: that is the id of the global --name option, which clap would set too.
         #[arg(id = "registered_name", value_name = "NAME")]
         name: String,

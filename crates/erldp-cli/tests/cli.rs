@@ -522,7 +522,8 @@ fn send_delivers_to_a_registered_process() {
 }
 
 /// Registered names with dots (every Elixir module-named process) go as they
-/// are or quoted as atoms, and options may follow the positional arguments.
+/// are, quoted as atoms or as Elixir aliases, and options may follow the
+/// positional arguments.
 #[test]
 fn send_takes_elixir_names_and_options_after_the_arguments() {
     let mut peer = BeamPeer::start();
@@ -544,15 +545,16 @@ fn send_takes_elixir_names_and_options_after_the_arguments() {
             &node,
             "Elixir.MyApp.Counter",
             "{add,4}",
-            "--name",
-            "sender_y",
+            "--timeout",
+            "5s",
         ],
+        vec!["send", &node, "MyApp.Counter", "{add,5}"],
     ] {
         assert_eq!(erldp(&peer, &args).ok(), "", "{args:?}");
     }
     assert_eq!(
-        peer.eval_ok("erldp_test:collected('Elixir.MyApp.Counter', 4, 5000)."),
-        "[{add,1},{add,2},{add,3},{add,4}]"
+        peer.eval_ok("erldp_test:collected('Elixir.MyApp.Counter', 5, 5000)."),
+        "[{add,1},{add,2},{add,3},{add,4},{add,5}]"
     );
     let bad = erldp(&peer, &["send", &node, "'open", "hi"]);
     bad.expect_stderr(2, "not a registered name");
