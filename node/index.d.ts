@@ -302,7 +302,7 @@ export class Node {
    * its value. Rejects with an {@link RpcError} whose `reason` is
    * `Tuple[class, reason, stacktrace]` when it raised.
    */
-  rpc<T = Term>(peer: Name, module: Name, fun: Name, args: Term[], options?: CallOptions): Promise<T>;
+  rpc<T = Term>(peer: Name, module: Name, fun: Name, args?: Term[], options?: CallOptions): Promise<T>;
 
   /** `gen_server:call(dest, request, timeout)`; resolves with the reply. */
   call<T = Term>(dest: Dest, request: Term, options?: CallOptions): Promise<T>;

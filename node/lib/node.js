@@ -202,8 +202,8 @@ class Node {
     return true;
   }
 
-  /** Calls `module:fun(...args)` on `peer` (like `erpc:call`) and resolves with its value. */
-  async rpc(peer, module, fun, args, options) {
+  /** Calls `module:fun(...args)` on `peer` (like `erpc:call`) and resolves with its value; `args` defaults to `[]`. */
+  async rpc(peer, module, fun, args = [], options) {
     opts.name(peer, 'the peer');
     opts.name(module, 'the module');
     opts.name(fun, 'the function');

@@ -44,6 +44,7 @@ test('await node.ping("peer@host") is pong; an unknown node is pang', async () =
 
 test('await node.rpc(peer, "erlang", "node", []) is the peer atom', async () => {
   assert.equal(await node.rpc(peer.node, 'erlang', 'node', []), sym(peer.node));
+  assert.equal(await node.rpc(peer.node, 'erlang', 'node'), sym(peer.node), 'args default to []');
 });
 
 test('node.rpc(node, mod, fun, args, { timeout }) passes arguments and returns the value', async () => {

@@ -201,6 +201,7 @@ class ServingTest < Minitest::Test
     n = atom(node.name)
     assert_equal "6", peer.eval!("rpc:call(#{n}, ruby_math, sum, [1, 2, 3])")
     refute exposed.closed?
+    assert_equal [:ruby_math, :ruby_math], [exposed.name, exposed.module]
     refute served.closed?
     peer.eval!("P = spawn(fun() -> Ref = erlang:monitor(process, {calc, #{n}}), " \
                "receive {'DOWN', Ref, process, _, Why} -> receive {get, F} -> F ! {down, Why} end end end)")

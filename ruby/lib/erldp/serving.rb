@@ -217,6 +217,12 @@ module ErlDP
     # @!method closed?
     #   @return [Boolean] whether the module is no longer exposed
 
+    # The exposed module, as JS's +exposed.module+ and Rust's +Exposed::module()+ name it.
+    # @return [Symbol]
+    def module
+      name
+    end
+
     private
 
     def answer(responder, value, _args)
