@@ -26,6 +26,8 @@ pub enum Kind {
     Timeout,
     /// Anything else on this side (I/O, a name already taken, ...).
     Local,
+    /// Ctrl-C ended the command (`interrupt.rs`).
+    Interrupted,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Auth => 5,
             Kind::Timeout => 6,
             Kind::Local => 7,
+            Kind::Interrupted => 130,
         }
     }
 
@@ -52,6 +55,7 @@ impl Kind {
             Kind::Auth => "auth",
             Kind::Timeout => "timeout",
             Kind::Local => "local",
+            Kind::Interrupted => "interrupted",
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod call;
 mod failure;
+mod interrupt;
 mod json;
 
 use std::cell::RefCell;
@@ -256,6 +257,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
+            let failure = if interrupt::happened() {
+                let cause = failure.message.trim_start_matches("timeout: ");
+                Failure::new(Kind::Interrupted, format!("Ctrl-C: {cause}"))
+            } else {
+                failure
+            };
             if json {
                 let _ = print_line(&failure.to_json());
             }
@@ -574,6 +581,7 @@ impl<'a> Session<'a> {
             }
             None => builder.connect(peer)?,
         };
+        interrupt::arm(client.interrupter());
         Ok(Session {
             client: RefCell::new(client),
             peer,

@@ -739,6 +739,42 @@ fn listen_prints_what_arrives() {
     );
 }
 
+/// Ctrl-C during an rpc kills its remote worker, as the rpc's timeout does,
+/// and the command exits 130. Before, the process died at once and the call
+/// ran on on the node.
+#[test]
+fn ctrl_c_during_an_rpc_stops_it_on_the_node() {
+    let mut peer = BeamPeer::start();
+    let sleeping = "lists:any(fun(P) -> process_info(P, current_function) =:= \
+                    {current_function, {timer, sleep, 1}} end, processes())";
+    let child = command()
+        .args([
+            "--cookie",
+            peer.cookie(),
+            "rpc",
+            peer.node(),
+            "timer",
+            "sleep",
+            "[60000]",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running");
+    peer.eval_ok(&format!(
+        "erldp_test:wait_for(fun() -> {sleeping} end, 10000)."
+    ));
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("the command ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Ctrl-C: rpc timer:sleep/1"), "{stderr}");
+    peer.eval_ok(&format!(
+        "erldp_test:wait_for(fun() -> not ({sleeping}) end, 10000)."
+    ));
+}
+
 #[test]
 fn listen_ends_on_ctrl_c_or_when_idle_for_the_timeout() {
     let peer = BeamPeer::start();

@@ -11,6 +11,8 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cookie::Secret;
@@ -268,6 +270,25 @@ pub struct Client {
     net_ticktime: Duration,
     last_sent: Instant,
     last_heard: Instant,
+    interrupted: Arc<AtomicBool>,
+}
+
+/// Ends a [`Client`]'s waits from elsewhere: from another thread, or from
+/// a signal handler (see [`Client::interrupter`]).
+#[derive(Clone, Debug)]
+pub struct Interrupter(Arc<AtomicBool>);
+
+impl Interrupter {
+    /// Ends the client's wait under way and every later one, as their
+    /// deadlines would: an rpc's remote worker is killed, and the call
+    /// fails with [`Error::Timeout`] saying it was interrupted. One atomic
+    /// store, so a signal handler may call it; a wait blocked reading the
+    /// socket sees it when the read returns, which a signal's interruption
+    /// of the read (`EINTR`, a handler installed without `SA_RESTART`)
+    /// makes at once, and otherwise within a quarter of the tick time.
+    pub fn interrupt(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Client {
@@ -327,6 +348,7 @@ impl Client {
             net_ticktime,
             last_sent: Instant::now(),
             last_heard: Instant::now(),
+            interrupted: Arc::default(),
         })
     }
 
@@ -344,6 +366,18 @@ impl Client {
     /// what [`receive`](Self::receive) returns.
     pub fn pid(&self) -> Pid {
         self.me
+    }
+
+    /// What ends this client's waits from elsewhere, e.g. on Ctrl-C: a
+    /// command-line tool that stores it where its `SIGINT` handler finds it
+    /// gets a clean stop, the remote worker of an rpc under way killed (as
+    /// on timeout) instead of left running.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(Arc::clone(&self.interrupted))
+    }
+
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     fn send_control(&mut self, control: &Control) -> Result<()> {
@@ -451,10 +485,14 @@ impl Client {
                 let _ = self.send_control(&undo);
             }
         }
-        Err(Error::timeout(format!(
-            "{operation}: no answer within {} ms",
-            timeout.as_millis()
-        )))
+        Err(if self.is_interrupted() {
+            Error::timeout(format!("{operation}: interrupted"))
+        } else {
+            Error::timeout(format!(
+                "{operation}: no answer within {} ms",
+                timeout.as_millis()
+            ))
+        })
     }
 
     /// `gen_server:call(Dest, Request, Timeout)` on the peer.
@@ -593,7 +631,7 @@ impl Client {
                 None => {}
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.is_interrupted() {
                 return Ok(None);
             }
             let tick = self.net_ticktime / 4;

@@ -75,7 +75,7 @@ mod threads;
 pub mod tls;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Interrupter};
 pub use cookie::{cookie_path, default_cookie};
 pub use dest::Dest;
 pub use error::{Error, ErrorKind, Result};
