@@ -303,6 +303,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let call = match function {
                 None => parse_call(&call),
+                // A whole call takes nothing after it; as a module name it would be undef.
+                Some(extra) if call.contains(['(', ':']) => Err(format!(
+                    "{call:?} is a whole call (Module:Function(Args...)), so {extra:?} after it \
+                     is one word too many; or give MODULE FUNCTION [ARGS]"
+                )),
                 Some(function) => parse_args(args.as_deref().unwrap_or("[]")).map(|args| Call {
                     module: erldp::elixir::module(&call),
                     function,

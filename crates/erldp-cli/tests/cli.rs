@@ -581,6 +581,9 @@ fn rpc_takes_elixir_module_names() {
             (&["String", "upcase", "[<<\"ab\">>]"], "<<\"AB\">>"),
         ],
     );
+    // A word after a whole call is a usage error, not a call of a module named by the call.
+    erldp(&peer, &["rpc", node, "Enum:sum([1,2,3])", "extra"])
+        .expect_stderr(2, "one word too many");
     // An Elixir exception reads as Elixir shows it; --json keeps the term.
     let raised = erldp(&peer, &["rpc", node, "String:to_integer(<<\"x\">>)"]);
     raised.expect(1);
