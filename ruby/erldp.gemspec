@@ -50,7 +50,7 @@ Gem::Specification.new do |spec|
   spec.homepage = "https://github.com/erldp/erldp"
   spec.required_ruby_version = ">= 3.1"
   spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "ext/erldp/extconf.rb", "ext/erldp/rust/**/*"].select { |path| File.file?(path) }
+    Dir["README.md", "lib/**/*.rb", "ext/erldp/extconf.rb", "ext/erldp/rust/**/*"].select { |path| File.file?(path) }
   end
   spec.extensions = ["ext/erldp/extconf.rb"]
   spec.require_paths = ["lib"]
