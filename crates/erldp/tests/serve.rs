@@ -694,9 +694,10 @@ fn served_processes_can_be_linked_and_monitored() {
 
 /// Stopping a served name lets the call its handler is running answer
 /// before the process ends, as a gen_server stops after the call it is
-/// handling; a call still waiting is refused (its caller exits `normal`,
-/// and its handler never runs). Before, the running call's caller also got
-/// `exit {normal, ...}` while its handler went on and did its work.
+/// handling; the name goes at once, and a call still waiting is refused at
+/// once (its caller exits `normal`, its handler never runs). Before, the
+/// running call's caller also got `exit {normal, ...}` while its handler
+/// went on and did its work.
 #[test]
 fn unserving_lets_the_running_call_answer_before_the_process_ends() {
     let (mut peer, node) = peer_and_node();
@@ -742,13 +743,35 @@ fn unserving_lets_the_running_call_answer_before_the_process_ends() {
         served.is_closed(),
         "the name is no longer served once unserved"
     );
-    release.send(()).expect("release the handler");
-    let got = erl(
-        &mut peer,
-        "lists:sort(erldp_test:collected(answers, 3, 10000)).",
+    // At once, while the first call's handler still runs: the waiting call
+    // exits `normal`, a new call by name finds nobody, and the name may be
+    // served again.
+    assert_eq!(
+        erl(&mut peer, "erldp_test:collected(answers, 1, 10000)."),
+        "[{second,{exit,normal}}]"
     );
-    assert_eq!(got, "[{down,normal},{first,done},{second,{exit,normal}}]");
+    let late = erl(
+        &mut peer,
+        &format!(
+            "{{'EXIT', {{Why, _}}}} = (catch gen_server:call({{slow, '{us}'}}, third, 5000)), Why."
+        ),
+    );
+    assert_eq!(late, "noproc");
+    let again = node
+        .serve("slow", |_: Request| Ok(Reply::Value(Term::atom("again"))))
+        .expect("the name is free while the old handler runs");
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{slow, '{us}'}}, hello).")
+        ),
+        "again"
+    );
+    release.send(()).expect("release the handler");
+    let got = erl(&mut peer, "erldp_test:collected(answers, 3, 10000).");
+    assert_eq!(got, "[{second,{exit,normal}},{first,done},{down,normal}]");
     assert!(started.try_recv().is_err(), "the waiting call never ran");
+    drop(again);
 }
 
 /// `exit(Pid, kill)` ends a served name's process as it ends a gen_server
@@ -807,6 +830,50 @@ fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
         .expect("the mailbox's exit signal");
     assert_eq!(boxed.reason, Some(Term::atom("kill")));
     assert!(!mailbox.is_closed());
+}
+
+/// A served name stopped while its handler runs can still be killed, as a
+/// gen_server stuck in a call can: watchers see `killed`, and the handler's
+/// late answer goes to nobody. Before, the kill found no served name (it had
+/// been unregistered) and the process lived until the handler returned.
+#[test]
+fn a_stopped_name_still_running_a_call_can_be_killed() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (started_tx, started) = mpsc::channel();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let served = node
+        .serve("stuck", move |_: Request| {
+            started_tx.send(()).ok();
+            gate.lock().unwrap().recv().ok();
+            Ok(Reply::Value(Term::atom("late")))
+        })
+        .expect("serve");
+    peer.eval_ok("erldp_test:collect(pids).");
+    node.send(&Dest::name("pids", peer.node()), Term::Pid(served.pid()))
+        .expect("send the pid");
+    peer.eval_ok("erldp_test:collect(stuck).");
+    erl(
+        &mut peer,
+        &format!(
+            "[Pid] = erldp_test:collected(pids, 1, 5000), Self = self(), \
+         spawn(fun() -> M = monitor(process, Pid), Self ! go, \
+               receive {{'DOWN', M, _, _, R}} -> stuck ! {{down, R}} end end), \
+         receive go -> ok end, \
+         spawn(fun() -> stuck ! {{call, catch gen_server:call(Pid, go, 20000)}} end)."
+        ),
+    );
+    started.recv_timeout(T).expect("the handler runs");
+    drop(served);
+    let got = erl(
+        &mut peer,
+        "[Pid] = erldp_test:collected(pids, 1, 5000), exit(Pid, kill), \
+         lists:sort([case X of {call, {'EXIT', {R, _}}} -> {call, R}; Y -> Y end \
+                     || X <- erldp_test:collected(stuck, 2, 10000)]).",
+    );
+    assert_eq!(got, "[{call,killed},{down,killed}]");
+    release.send(()).expect("release the handler");
 }
 
 /// `sys` requests reach a served name's handler as `{system, From,

@@ -69,13 +69,19 @@ impl Registry {
 
     /// Takes `process` out of both tables.
     pub(super) fn remove(&self, process: &Arc<Process>) {
+        self.unregister(process);
+        self.processes.write().remove(&process.pid().id);
+    }
+
+    /// Takes `process`'s registered name away; its pid stays (a served name
+    /// that stops lives on, nameless, until its running requests answer).
+    pub(super) fn unregister(&self, process: &Arc<Process>) {
         if let Some(name) = process.take_name() {
             let mut names = self.names.write();
             if names.get(&name).is_some_and(|p| Arc::ptr_eq(p, process)) {
                 names.remove(&name);
             }
         }
-        self.processes.write().remove(&process.pid().id);
     }
 
     /// Registers `name` for `process`, which may have one name, like an

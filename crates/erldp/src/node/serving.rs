@@ -39,6 +39,9 @@ use crate::{Error, Result};
 /// their closures.
 pub(super) struct Serving {
     names: Mutex<FastMap<Atom, Arc<ServedName>>>,
+    /// Served names stopped while requests ran, by pid: nameless, their
+    /// processes end when those have answered (or are killed).
+    stopping: Mutex<FastMap<Pid, Arc<ServedName>>>,
     modules: RwLock<FastMap<Atom, Arc<ExposedModule>>>,
     workers: Arc<Workers>,
 }
@@ -61,6 +64,7 @@ impl Serving {
     pub(super) fn new(alive: &str, handler_threads: usize) -> Serving {
         Serving {
             names: Mutex::new(FastMap::default()),
+            stopping: Mutex::new(FastMap::default()),
             modules: RwLock::new(FastMap::default()),
             workers: Workers::new(alive, handler_threads),
         }
@@ -74,6 +78,7 @@ impl Serving {
     /// are dropped, and the handlers (with what they hold) go.
     pub(super) fn close(&self) {
         let names: Vec<_> = self.names.lock().drain().map(|(_, s)| s).collect();
+        self.stopping.lock().clear();
         let modules: Vec<_> = self.modules.write().drain().map(|(_, m)| m).collect();
         for served in names {
             served.lane.close();
@@ -492,42 +497,51 @@ fn unregister<T>(table: &mut FastMap<Atom, Arc<T>>, key: Atom, entry: &Arc<T>) {
 }
 
 impl NodeInner {
-    /// The name goes at once and what waits is refused; the process ends
-    /// (`DOWN` and exit signals `normal`) once the requests that run have
-    /// answered, as a gen_server stops after the call it is handling: a
-    /// caller is not told its call failed while its handler goes on.
+    /// The name goes at once (a new call by name gets `noproc`, and the name
+    /// may be served again) and the calls that wait exit `normal`; the
+    /// process ends (`DOWN` and exit signals `normal`) once the requests
+    /// that run have answered, as a gen_server stops after the call it is
+    /// handling: a caller is not told its call failed while its handler
+    /// goes on.
     fn stop_serving(self: &Arc<Self>, served: &Arc<ServedName>) {
         unregister(&mut self.serving.names.lock(), served.name, served);
-        let (node, process) = (Arc::downgrade(self), Arc::clone(&served.process));
+        self.registry.unregister(&served.process);
+        let pid = served.process.pid();
+        self.serving.stopping.lock().insert(pid, Arc::clone(served));
+        let node = Arc::downgrade(self);
         served.lane.close_then(Box::new(move || {
-            if let Some(node) = node.upgrade() {
-                node.close_process(&process, Term::Atom(crate::atom!("normal")));
+            let Some(node) = node.upgrade() else { return };
+            let stopped = node.serving.stopping.lock().remove(&pid);
+            if let Some(served) = stopped {
+                node.close_process(&served.process, Term::Atom(crate::atom!("normal")));
             }
         }));
     }
 
-    /// `exit(to, kill)` from `from`: when `to` is a served name's process,
-    /// it ends at once with reason `killed`, as a gen_server does (`kill`
-    /// cannot be trapped), and the name is no longer served: what waits is
-    /// refused, and the answers of handlers still running go nowhere.
-    /// False when `to` is not a served process.
+    /// `exit(to, kill)` from `from`: when `to` is a served name's process
+    /// (served, or stopped and finishing its requests), it ends at once with
+    /// reason `killed`, as a gen_server does (`kill` cannot be trapped), and
+    /// the name is no longer served: waiting calls exit `normal`, and the
+    /// handlers still running answer nobody. False when `to` is not a
+    /// served process.
     pub(super) fn kill_served(self: &Arc<Self>, from: Pid, to: Pid) -> bool {
         let served = {
             let mut names = self.serving.names.lock();
-            let Some(name) = names
+            let name = names
                 .iter()
                 .find(|(_, served)| served.process.pid() == to)
-                .map(|(name, _)| *name)
-            else {
-                return false;
-            };
-            names.remove(&name)
+                .map(|(name, _)| *name);
+            match name {
+                Some(name) => names.remove(&name),
+                None => self.serving.stopping.lock().remove(&to),
+            }
         };
-        if let Some(served) = served {
-            log::info!(target: LOG, "{}: killed by {from}", served.name);
-            served.lane.close();
-            self.close_process(&served.process, Term::Atom(crate::atom!("killed")));
-        }
+        let Some(served) = served else {
+            return false;
+        };
+        log::info!(target: LOG, "{}: killed by {from}", served.name);
+        self.close_process(&served.process, Term::Atom(crate::atom!("killed")));
+        served.lane.close();
         true
     }
 
@@ -554,13 +568,22 @@ impl NodeInner {
             let Some(node) = node.upgrade() else { return };
             let failure = match answer {
                 Answer::Done(Ok(Reply::Value(value))) => {
-                    if let Some(from) = &from {
+                    // A killed process answers nothing, as on BEAM.
+                    if let (Some(from), false) = (&from, process.is_closed()) {
                         node.answer_call(process.pid(), from, value);
                     }
                     return;
                 }
                 Answer::Done(Ok(Reply::NoReply)) | Answer::Refused(Refusal::Cancelled) => return,
-                Answer::Refused(Refusal::Closed) => return,
+                Answer::Refused(Refusal::Closed) => {
+                    // The name stopped before this request ran: a call exits
+                    // `normal` at once, as a call to a gen_server that stops
+                    // does; casts and messages are dropped.
+                    if let (RequestKind::Call, Some(monitor)) = (kind, monitor) {
+                        node.fire_watcher(&process, monitor, Term::Atom(crate::atom!("normal")));
+                    }
+                    return;
+                }
                 Answer::Done(Err(raised)) => raised,
                 Answer::Refused(Refusal::Full { limit }) => overload(&what, limit),
             };

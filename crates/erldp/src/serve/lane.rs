@@ -100,7 +100,7 @@ struct State<W> {
     running: usize,
     closed: bool,
     /// What runs once the lane is closed and nothing runs any more.
-    when_idle: Option<Box<dyn FnOnce() + Send>>,
+    when_idle: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl<W: Send + 'static> Lane<W> {
@@ -120,7 +120,7 @@ impl<W: Send + 'static> Lane<W> {
                 keyed: FastMap::default(),
                 running: 0,
                 closed: false,
-                when_idle: None,
+                when_idle: Vec::new(),
             }),
             dispatch,
         })
@@ -179,7 +179,8 @@ impl<W: Send + 'static> Lane<W> {
     }
 
     /// [`close`](Self::close), then `idle` once the running requests have
-    /// finished (their answers given): at once when none runs.
+    /// finished (their answers given): at once when none runs. Each such
+    /// closure runs once, in the order given.
     pub(crate) fn close_then(&self, idle: Box<dyn FnOnce() + Send>) {
         let (waiting, idle) = {
             let mut state = self.state.lock();
@@ -189,7 +190,7 @@ impl<W: Send + 'static> Lane<W> {
             if state.running == 0 {
                 (waiting, Some(idle))
             } else {
-                state.when_idle = Some(idle);
+                state.when_idle.push(idle);
                 (waiting, None)
             }
         };
@@ -218,7 +219,7 @@ impl<W: Send + 'static> Lane<W> {
 impl<W: Send + 'static> Done for Lane<W> {
     fn done(&self, ticket: &Ticket) {
         let mut skipped = Vec::new();
-        let mut idle = None;
+        let mut idle = Vec::new();
         let next = {
             let mut state = self.state.lock();
             if let Some(key) = ticket.key {
@@ -226,7 +227,7 @@ impl<W: Send + 'static> Done for Lane<W> {
             }
             state.running = state.running.saturating_sub(1);
             if state.running == 0 {
-                idle = state.when_idle.take();
+                idle = std::mem::take(&mut state.when_idle);
             }
             loop {
                 match state.queue.pop_front() {
@@ -245,7 +246,7 @@ impl<W: Send + 'static> Done for Lane<W> {
         if let Some(job) = next {
             self.start(job);
         }
-        if let Some(idle) = idle {
+        for idle in idle {
             idle();
         }
     }
