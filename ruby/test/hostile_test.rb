@@ -204,6 +204,11 @@ class HostileTest < Minitest::Test
         assert_raises(Timeout::Error) { Timeout.timeout(0.3) { node.send_message(dest, :later) } }
       end
       assert_operator call_threads - before, :<=, 0, "threads left sending after interrupts"
+      # Only that peer's operations wait for what was left running: another peer is not held up.
+      assert_equal peer.node, node.rpc(peer.node, :erlang, :node, [], timeout: 5)
+      box = node.mailbox
+      node.send_message(box.pid, :local)
+      assert_equal :local, box.receive(timeout: 5)&.term
     end
   end
 

@@ -12,6 +12,7 @@
 //! No Ruby object is touched while the lock is released: the work closures
 //! only see Rust values.
 
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use erldp::Cancel;
+use erldp::{Atom, Cancel};
 use magnus::{Error, Ruby};
 use parking_lot::{Condvar, Mutex};
 
@@ -123,17 +124,17 @@ pub(crate) fn off_thread<T: Send + 'static>(
 /// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
 /// work running on.
 ///
-/// The work is one sender's (see [`Trail`]): it starts once the work that
-/// sender left running before is over (`Ok(None)` when that is not before
-/// `deadline`), and if this wait ends before the work does, the sender's
-/// next work waits for it in turn.
+/// The work is one sender's, towards `peer` (see [`Trail`]): it starts once
+/// the work that sender left running towards that peer is over (`Ok(None)`
+/// when that is not before `deadline`), and if this wait ends before the
+/// work does, the sender's next work towards the peer waits for it in turn.
 pub(crate) fn off_thread_until<T: Send + 'static>(
     ruby: &Ruby,
     deadline: Option<Instant>,
-    trail: &Trail,
+    (trail, peer): (&Trail, Atom),
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<Option<T>, Error> {
-    if !trail.follow(ruby, deadline)? {
+    if !trail.follow(ruby, peer, deadline)? {
         return Ok(None);
     }
     let finished = Arc::new(Finished::default());
@@ -144,7 +145,7 @@ pub(crate) fn off_thread_until<T: Send + 'static>(
     };
     let waited = wait_off_thread(ruby, deadline, work);
     if !finished.is_done() {
-        trail.leave(finished);
+        trail.leave(peer, finished);
     }
     waited
 }
@@ -174,68 +175,75 @@ fn wait_off_thread<T: Send + 'static>(
     }
 }
 
-/// What one sender (a node's or a mailbox's Ruby object) left running on a
-/// thread of its own when an interrupt or a deadline ended the wait for it
-/// (a send to a peer that reads nothing goes on until the send timeout).
-/// The sender's next operation that goes off thread waits for it first:
-/// Erlang keeps the messages from one process to another in order, so a
-/// later send must not overtake it; and a loop that interrupts its sends
-/// over and over holds one such thread, not one per send.
+/// What one sender (a node's or a mailbox's Ruby object) left running on
+/// threads of their own when an interrupt or a deadline ended the wait for
+/// it (a send to a peer that reads nothing goes on until the send timeout),
+/// by the peer it was for. The sender's next operation towards that peer
+/// waits for it first: Erlang keeps the messages from one process to
+/// another in order, so a later send must not overtake it; and a loop that
+/// interrupts its sends to a stalled peer over and over holds one thread,
+/// not one per send. Operations towards other peers, or our own node, do
+/// not wait for it.
 #[derive(Default)]
 pub(crate) struct Trail {
-    left: Mutex<Option<Arc<Finished>>>,
+    /// By peer, what still runs, oldest first (several when threads sharing
+    /// the sender were interrupted at once).
+    left: Mutex<HashMap<Atom, Vec<Arc<Finished>>>>,
     /// Whether `left` may hold something: every send reads this, and only a
     /// send after an interrupt needs the lock.
     any: AtomicBool,
 }
 
 impl Trail {
-    /// Whether work left behind is still running: the sender's next
-    /// operation must then go through [`off_thread_until`], even one that
-    /// would not wait by itself.
-    pub(crate) fn busy(&self) -> bool {
+    /// Whether work left behind towards `peer` is still running: the
+    /// sender's next operation there must then go through
+    /// [`off_thread_until`], even one that would not wait by itself.
+    pub(crate) fn busy(&self, peer: Atom) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
         let mut left = self.left.lock();
-        if left.as_ref().is_some_and(|left| !left.is_done()) {
-            return true;
+        left.retain(|_, running| {
+            running.retain(|work| !work.is_done());
+            !running.is_empty()
+        });
+        if left.is_empty() {
+            self.any.store(false, Ordering::Release);
         }
-        *left = None;
-        self.any.store(false, Ordering::Release);
-        false
+        left.contains_key(&peer)
     }
 
     /// Waits, with the GVL released (or through the fiber scheduler) and
-    /// interruptibly, for the work left behind to end; false when
-    /// `deadline` passed first.
-    fn follow(&self, ruby: &Ruby, deadline: Option<Instant>) -> Result<bool, Error> {
-        if !self.any.load(Ordering::Acquire) {
+    /// interruptibly, for the work left behind towards `peer` to end; false
+    /// when `deadline` passed first.
+    fn follow(&self, ruby: &Ruby, peer: Atom, deadline: Option<Instant>) -> Result<bool, Error> {
+        if !self.busy(peer) {
             return Ok(true);
         }
-        let Some(left) = self.left.lock().clone() else {
-            return Ok(true);
-        };
-        let done = if crate::fiber::active() {
-            let waiting = Arc::clone(&left);
-            crate::fiber::off_thread_until(ruby, deadline, move || waiting.wait_done(None, None))?
+        let running = self.left.lock().get(&peer).cloned().unwrap_or_default();
+        for work in running {
+            let done = if crate::fiber::active() {
+                let waiting = Arc::clone(&work);
+                crate::fiber::off_thread_until(ruby, deadline, move || {
+                    waiting.wait_done(deadline, None)
+                })?
+                .flatten()
                 .is_some()
-        } else {
-            wait(ruby, deadline, |remaining, cancel| {
-                left.wait_done(Instant::now().checked_add(remaining), Some(cancel))
-            })?
-            .is_some()
-        };
-        let mut slot = self.left.lock();
-        if done && slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &left)) {
-            *slot = None;
-            self.any.store(false, Ordering::Release);
+            } else {
+                wait(ruby, deadline, |remaining, cancel| {
+                    work.wait_done(Instant::now().checked_add(remaining), Some(cancel))
+                })?
+                .is_some()
+            };
+            if !done {
+                return Ok(false);
+            }
         }
-        Ok(done)
+        Ok(true)
     }
 
-    fn leave(&self, running: Arc<Finished>) {
-        *self.left.lock() = Some(running);
+    fn leave(&self, peer: Atom, running: Arc<Finished>) {
+        self.left.lock().entry(peer).or_default().push(running);
         self.any.store(true, Ordering::Release);
     }
 }

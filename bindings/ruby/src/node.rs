@@ -52,8 +52,8 @@ impl Drop for Node {
 /// its own ([`gvl::off_thread_until`]): a send to a peer that reads nothing
 /// may wait up to the node's send timeout, and an interrupt or `deadline`
 /// must not (the send goes on, or times out, by itself; the sender's next
-/// operation waits for it, even one that would not wait itself: see
-/// [`Trail`]). A global name's node (`''`) is known only once `op`
+/// operation towards that peer waits for it, even one that would not wait
+/// itself: see [`Trail`]). A global name's node (`''`) is known only once `op`
 /// resolves it. `sender` is the node or mailbox the operation is from.
 pub(crate) fn reaching<T: Send + 'static>(
     ruby: &Ruby,
@@ -91,13 +91,13 @@ fn reaching_if<T: Send + 'static>(
     waits: bool,
     op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
-    if !waits && !trail.busy() {
+    if !waits && !trail.busy(peer) {
         return op().map_err(|err| raise(ruby, err));
     }
     if !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
-    match gvl::off_thread_until(ruby, deadline, trail, op)? {
+    match gvl::off_thread_until(ruby, deadline, (trail, peer), op)? {
         Some(done) => done.map_err(|err| raise(ruby, err)),
         None => Err(raise(
             ruby,
