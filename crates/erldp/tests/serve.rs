@@ -839,7 +839,6 @@ fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
 #[test]
 fn a_stopped_name_still_running_a_call_can_be_killed() {
     let (mut peer, node) = peer_and_node();
-    let us = node.name();
     let (started_tx, started) = mpsc::channel();
     let (release, gate) = mpsc::channel::<()>();
     let gate = Mutex::new(gate);
@@ -856,13 +855,11 @@ fn a_stopped_name_still_running_a_call_can_be_killed() {
     peer.eval_ok("erldp_test:collect(stuck).");
     erl(
         &mut peer,
-        &format!(
-            "[Pid] = erldp_test:collected(pids, 1, 5000), Self = self(), \
+        "[Pid] = erldp_test:collected(pids, 1, 5000), Self = self(), \
          spawn(fun() -> M = monitor(process, Pid), Self ! go, \
-               receive {{'DOWN', M, _, _, R}} -> stuck ! {{down, R}} end end), \
+               receive {'DOWN', M, _, _, R} -> stuck ! {down, R} end end), \
          receive go -> ok end, \
-         spawn(fun() -> stuck ! {{call, catch gen_server:call(Pid, go, 20000)}} end)."
-        ),
+         spawn(fun() -> stuck ! {call, catch gen_server:call(Pid, go, 20000)} end).",
     );
     started.recv_timeout(T).expect("the handler runs");
     drop(served);
