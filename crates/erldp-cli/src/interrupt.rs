@@ -1,8 +1,8 @@
 //! Ctrl-C during a one-shot command. The first `SIGINT` ends the client's
 //! wait under way, as its deadline would (the remote worker of an rpc or
-//! `eval` is killed, not left running), and the command exits 130; the
-//! handler is then the default again, so a second Ctrl-C ends the command
-//! at once. Before the connection is up, Ctrl-C is the default: nothing
+//! `eval` is killed, not left running), and the command then ends by
+//! `SIGINT` (status 130 in the shell); the handler is the default again
+//! from the first, so a second Ctrl-C ends the command at once. Before the connection is up, Ctrl-C is the default: nothing
 //! runs on the peer yet.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,4 +41,15 @@ pub fn arm(interrupter: Interrupter) {
 /// Whether Ctrl-C came since [`arm`].
 pub fn happened() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Ends the process by `SIGINT` with its default action, once the command
+/// has cleaned up, so that a shell loop running it stops too.
+pub fn die() {
+    // SAFETY: restoring the default action and raising a signal at
+    // ourselves; nothing is borrowed.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
+    }
 }

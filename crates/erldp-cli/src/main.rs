@@ -267,6 +267,11 @@ fn main() -> ExitCode {
                 let _ = print_line(&failure.to_json());
             }
             let _ = writeln!(io::stderr(), "erldp: {}", failure.message);
+            if failure.kind == Kind::Interrupted {
+                // As the shell expects of a command Ctrl-C stopped (a loop of
+                // them ends): by the signal.
+                interrupt::die();
+            }
             failure.exit_code()
         }
     }
@@ -579,7 +584,7 @@ impl<'a> Session<'a> {
         if let Some(cookie) = &options.cookie {
             builder = builder.cookie(cookie.clone());
         }
-        let client = match &options.address {
+        let mut client = match &options.address {
             Some(Address { host, port }) => {
                 let name_host = peer.split_once('@').map_or("", |(_, host)| host);
                 builder.connect_to_host(peer, host.as_deref().unwrap_or(name_host), *port)?

@@ -178,7 +178,7 @@ impl ClientBuilder {
         };
         let qualified = qualified_host(&given, peer, deadline)?;
         let transport = proto.connect(peer, addrs, deadline, None)?;
-        let name = client_name(&given, peer, qualified, &*transport)?;
+        let name = client_name(&given, self.long_names, peer, qualified, &*transport)?;
         let local = Local {
             name: &name,
             flags: self.settings.flags(),
@@ -221,6 +221,7 @@ fn qualified_host(given: &str, peer: &str, deadline: Instant) -> Result<Option<S
 /// will do).
 fn client_name(
     given: &str,
+    long_names: Option<bool>,
     peer: &str,
     qualified: Option<String>,
     transport: &dyn Transport,
@@ -245,7 +246,8 @@ fn client_name(
             "node name {name:?} must be name@host"
         )));
     }
-    identity::check_peer_name(identity::is_long_name(&name), peer)?;
+    let long = long_names.unwrap_or_else(|| identity::is_long_name(&name));
+    identity::check_peer_name(long, peer)?;
     Ok(name)
 }
 
@@ -271,7 +273,15 @@ pub struct Client {
     last_sent: Instant,
     last_heard: Instant,
     interrupted: Arc<AtomicBool>,
+    /// Whether an [`Interrupter`] was handed out: reads then wake often
+    /// enough to see it, should its signal not interrupt them.
+    interruptible: bool,
 }
+
+/// How long a read blocks at most once an [`Interrupter`] is out: a signal
+/// that lands between the check and the read, or on another thread, leaves
+/// the read to end by itself.
+const INTERRUPT_POLL: Duration = Duration::from_millis(200);
 
 /// Ends a [`Client`]'s waits from elsewhere: from another thread, or from
 /// a signal handler (see [`Client::interrupter`]).
@@ -283,9 +293,9 @@ impl Interrupter {
     /// deadlines would: an rpc's remote worker is killed, and the call
     /// fails with [`Error::Timeout`] saying it was interrupted. One atomic
     /// store, so a signal handler may call it; a wait blocked reading the
-    /// socket sees it when the read returns, which a signal's interruption
-    /// of the read (`EINTR`, a handler installed without `SA_RESTART`)
-    /// makes at once, and otherwise within a quarter of the tick time.
+    /// socket sees it when the read returns: at once when the signal
+    /// interrupts the read (`EINTR`, a handler installed without
+    /// `SA_RESTART`), else within a fifth of a second.
     pub fn interrupt(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -349,6 +359,7 @@ impl Client {
             last_sent: Instant::now(),
             last_heard: Instant::now(),
             interrupted: Arc::default(),
+            interruptible: false,
         })
     }
 
@@ -372,7 +383,8 @@ impl Client {
     /// command-line tool that stores it where its `SIGINT` handler finds it
     /// gets a clean stop, the remote worker of an rpc under way killed (as
     /// on timeout) instead of left running.
-    pub fn interrupter(&self) -> Interrupter {
+    pub fn interrupter(&mut self) -> Interrupter {
+        self.interruptible = true;
         Interrupter(Arc::clone(&self.interrupted))
     }
 
@@ -645,10 +657,11 @@ impl Client {
             if now.duration_since(self.last_heard) >= self.net_ticktime {
                 return Err(self.lost("nothing heard from the peer for net_ticktime"));
             }
-            let wait = deadline
-                .duration_since(now)
-                .min(tick)
-                .max(Duration::from_millis(1));
+            let mut wait = deadline.duration_since(now).min(tick);
+            if self.interruptible {
+                wait = wait.min(INTERRUPT_POLL);
+            }
+            let wait = wait.max(Duration::from_millis(1));
             self.transport.set_read_timeout(Some(wait))?;
             match self.transport.read_into(self.reader.buffer()) {
                 Ok(0) => return Err(self.lost("the peer closed the connection")),
