@@ -1258,8 +1258,9 @@ erldp_status erldp_expose_with(const erldp_node *node,
 erldp_status erldp_served_pid(const erldp_served *served, erldp_buf **out);
 
 /**
- * Stops serving the name (monitors get `DOWN` and links the exit signal,
- * reason `normal`; waiting requests are dropped), waits for callbacks of
+ * Stops serving the name (it is unregistered and waiting calls exit
+ * `normal` at once; once the running callbacks have answered, monitors get
+ * `DOWN` and links the exit signal, reason `normal`), waits for callbacks of
  * this handle running on other threads to return, and frees the handle:
  * afterwards the callback is not called again and `userdata` may be freed.
  * May be called from the handle's own callback (it does not wait for

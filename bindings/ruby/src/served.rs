@@ -19,7 +19,8 @@ use crate::values::Pid;
 
 #[magnus::wrap(class = "ErlDP::Served", size)]
 pub(crate) struct Served {
-    /// Its `close` stops serving: the name is unregistered, monitors get
+    /// Dropping it stops serving: the name is unregistered and waiting
+    /// calls exit `normal`; once running blocks have answered, monitors get
     /// `DOWN` and links an exit signal (reason `normal`).
     handle: Handle<erldp::Served, Request>,
     name: Atom,

@@ -177,8 +177,10 @@ module ErlDP
   # A name served by {Node#serve}: a process of our node that BEAM calls (+GenServer.call+,
   # +gen_server:call+), casts to and sends to, and may link to and monitor.
   #
-  # Closing it (or {Node#unserve}, or closing the node) stops serving: monitors get +DOWN+ and
-  # links an exit signal with reason +normal+. The handle keeps the node's serving threads
+  # Closing it (or {Node#unserve}) stops taking requests and lets running blocks answer (up to
+  # 5 s), then unregisters the name: calls still waiting exit +normal+, and
+  # once no block runs, monitors get +DOWN+ and links an exit signal with reason +normal+
+  # (closing the node: +noconnection+). The handle keeps the node's serving threads
   # running until then, but not the program: Ruby ends them when the main thread ends, so a
   # script that only serves must wait itself (+sleep+, or on a Queue).
   class Served
