@@ -692,6 +692,28 @@ fn served_processes_can_be_linked_and_monitored() {
     assert_eq!(nodedown, "true");
 }
 
+/// Serves `name` with a handler that hands each request's message over on
+/// the receiver, then waits for a `()` on the sender before answering
+/// `answer`: a handler the test holds running.
+fn gated(
+    node: &Node,
+    name: &str,
+    answer: &str,
+) -> (erldp::Served, mpsc::Receiver<Term>, mpsc::Sender<()>) {
+    let (started_tx, started) = mpsc::channel();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let answer = Term::atom(answer);
+    let served = node
+        .serve(name, move |request: Request| {
+            started_tx.send(request.message.clone()).ok();
+            gate.lock().unwrap().recv().ok();
+            Ok(Reply::Value(answer.clone()))
+        })
+        .expect("serve");
+    (served, started, release)
+}
+
 /// Stopping a served name lets the call its handler is running answer
 /// before the process ends, as a gen_server stops after the call it is
 /// handling; the name goes at once, and a call still waiting is refused at
@@ -702,16 +724,7 @@ fn served_processes_can_be_linked_and_monitored() {
 fn unserving_lets_the_running_call_answer_before_the_process_ends() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (started_tx, started) = mpsc::channel();
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate);
-    let served = node
-        .serve("slow", move |request: Request| {
-            started_tx.send(request.message.clone()).ok();
-            gate.lock().unwrap().recv().ok();
-            Ok(Reply::Value(Term::atom("done")))
-        })
-        .expect("serve");
+    let (served, started, release) = gated(&node, "slow", "done");
     let sync = node.mailbox(Some("sync")).expect("mailbox");
     peer.eval_ok("erldp_test:collect(answers).");
     erl(
@@ -843,16 +856,7 @@ fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
 #[test]
 fn a_stopped_name_still_running_a_call_can_be_killed() {
     let (mut peer, node) = peer_and_node();
-    let (started_tx, started) = mpsc::channel();
-    let (release, gate) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate);
-    let served = node
-        .serve("stuck", move |_: Request| {
-            started_tx.send(()).ok();
-            gate.lock().unwrap().recv().ok();
-            Ok(Reply::Value(Term::atom("late")))
-        })
-        .expect("serve");
+    let (served, started, release) = gated(&node, "stuck", "late");
     peer.eval_ok("erldp_test:collect(pids).");
     node.send(&Dest::name("pids", peer.node()), Term::Pid(served.pid()))
         .expect("send the pid");
