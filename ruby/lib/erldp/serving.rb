@@ -13,6 +13,8 @@ module ErlDP
   #     end
   #   end
   class Undef < StandardError
+    # The message stays on the Ruby side: BEAM gets +undef+ and the call.
+    # @param message [String]
     def initialize(message = "undef")
       super
     end
