@@ -521,9 +521,9 @@ impl NodeInner {
     /// `exit(to, kill)` from `from`: when `to` is a served name's process
     /// (served, or stopped and finishing its requests), it ends at once with
     /// reason `killed`, as a gen_server does (`kill` cannot be trapped), and
-    /// the name is no longer served: waiting calls exit `normal`, and the
-    /// handlers still running answer nobody. False when `to` is not a
-    /// served process.
+    /// the name is no longer served: its watchers, the callers still waiting
+    /// among them, see `killed`, and the handlers still running answer
+    /// nobody. False when `to` is not a served process.
     pub(super) fn kill_served(self: &Arc<Self>, from: Pid, to: Pid) -> bool {
         let served = {
             let mut names = self.serving.names.lock();
