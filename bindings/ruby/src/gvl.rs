@@ -109,16 +109,7 @@ pub(crate) fn off_thread<T: Send + 'static>(
     ruby: &Ruby,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Error> {
-    if crate::fiber::active() {
-        return crate::fiber::off_thread(ruby, work);
-    }
-    let handoff = spawned(ruby, work)?;
-    loop {
-        if let Some(outcome) = without_gvl(ruby, &*handoff, || handoff.take(None))? {
-            return outcome.map_err(|payload| errors::panicked(ruby, payload));
-        }
-        ruby.thread_check_ints()?;
-    }
+    wait_off_thread(ruby, None, work).map(|done| done.expect("no deadline to pass"))
 }
 
 /// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
@@ -150,6 +141,8 @@ pub(crate) fn off_thread_until<T: Send + 'static>(
     waited
 }
 
+/// `work` on a thread of its own, waited for with the GVL released (or
+/// through the fiber scheduler) until `deadline` (`Ok(None)` then).
 fn wait_off_thread<T: Send + 'static>(
     ruby: &Ruby,
     deadline: Option<Instant>,
@@ -157,9 +150,6 @@ fn wait_off_thread<T: Send + 'static>(
 ) -> Result<Option<T>, Error> {
     if crate::fiber::active() {
         return crate::fiber::off_thread_until(ruby, deadline, work);
-    }
-    if deadline.is_none() {
-        return off_thread(ruby, work).map(Some);
     }
     let handoff = spawned(ruby, work)?;
     loop {
