@@ -26,6 +26,9 @@
 const util = require('node:util');
 const { NativeNode } = require('./native');
 const { ClosedError, makeError } = require('./errors');
+const opts = require('./options');
+const etf = require('./etf');
+const { Serving } = require('./serving');
 
 /**
  * How long after its timeout (and the connect before it, up to `setupTimeout`) an rpc or call
@@ -56,9 +59,6 @@ function backstop(timeout, setup, what) {
 function text(name) {
   return typeof name === 'symbol' ? Symbol.keyFor(name) : String(name);
 }
-const opts = require('./options');
-const etf = require('./etf');
-const { Serving } = require('./serving');
 
 const DEFAULT_TIMEOUT = 5000;
 /** Answers settled per turn of the event loop: a few milliseconds of work. */
@@ -108,8 +108,7 @@ class Node {
     const signal = opts.signal(options);
     const node = new Node(internal, opts.decodeFlags(options));
     node.#setupTimeout = options.setupTimeout ?? DEFAULT_SETUP_MS;
-    const text = typeof name === 'symbol' ? Symbol.keyFor(name) : name;
-    const starting = NativeNode.start(text, opts.startOptions(options), node.#drain);
+    const starting = NativeNode.start(text(name), opts.startOptions(options), node.#drain);
     if (signal === undefined) {
       node.#native = await starting;
       return node;
