@@ -693,6 +693,21 @@ fn served_processes_can_be_linked_and_monitored() {
 }
 
 /// Serves `name` with a handler that hands each request's message over on
+/// the receiver and answers a call with `answer` (a cast's or a message's
+/// answer goes nowhere).
+fn recording(node: &Node, name: &str, answer: &str) -> (erldp::Served, mpsc::Receiver<Term>) {
+    let (heard_tx, heard) = mpsc::channel();
+    let answer = Term::atom(answer);
+    let served = node
+        .serve(name, move |request: Request| {
+            heard_tx.send(request.message.clone()).ok();
+            Ok(Reply::Value(answer.clone()))
+        })
+        .expect("serve");
+    (served, heard)
+}
+
+/// Serves `name` with a handler that hands each request's message over on
 /// the receiver, then waits for a `()` on the sender before answering
 /// `answer`: a handler the test holds running.
 fn gated(
@@ -800,13 +815,7 @@ fn unserving_lets_the_running_call_answer_before_the_process_ends() {
 fn exit_kill_ends_a_served_name_as_it_ends_a_gen_server() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (heard_tx, heard) = mpsc::channel();
-    let served = node
-        .serve("victim", move |request: Request| {
-            heard_tx.send(request.message.clone()).ok();
-            Ok(Reply::Value(Term::atom("alive")))
-        })
-        .expect("serve");
+    let (served, heard) = recording(&node, "victim", "alive");
     let mailbox = node.mailbox(None).expect("mailbox");
     peer.eval_ok("erldp_test:collect(pids).");
     for pid in [served.pid(), mailbox.pid()] {
@@ -888,24 +897,20 @@ fn a_stopped_name_still_running_a_call_can_be_killed() {
 fn sys_requests_reach_the_handler_and_can_be_answered() {
     let (mut peer, node) = peer_and_node();
     let us = node.name();
-    let (system_tx, system) = mpsc::channel();
-    let _served = node
-        .serve("sysd", move |request: Request| {
-            if let Some([tag, from, what]) = request.message.as_tuple() {
-                if tag.is_atom("system") {
-                    system_tx.send((from.clone(), what.clone())).ok();
-                }
-            }
-            Ok(Reply::NoReply)
-        })
-        .expect("serve");
+    let (_served, heard) = recording(&node, "sysd", "ignored");
     peer.eval_ok("erldp_test:collect(sys_answers).");
     peer.eval_ok(&format!(
         "spawn(fun() -> sys_answers ! sys:get_state({{sysd, '{us}'}}, 10000) end)."
     ));
-    let (from, what) = system.recv_timeout(T).expect("the system message");
-    assert_eq!(what, Term::atom("get_state"));
-    node.reply(&from, Term::atom("my_state")).expect("reply");
+    let system = heard.recv_timeout(T).expect("the system message");
+    let Some([tag, from, what]) = system.as_tuple() else {
+        panic!("not {{system, From, Request}}: {system}");
+    };
+    assert_eq!(
+        (tag, what),
+        (&Term::atom("system"), &Term::atom("get_state"))
+    );
+    node.reply(from, Term::atom("my_state")).expect("reply");
     assert_eq!(
         erl(&mut peer, "erldp_test:collected(sys_answers, 1, 10000)."),
         "[my_state]"

@@ -1178,60 +1178,60 @@ fn a_busy_locker_queues_nothing_moot_and_bounds_each_nodes_lock_sets() {
 /// table made the next node to register a name or take a lock lose its connection.
 #[test]
 fn a_full_table_costs_its_largest_holder_its_connection_not_the_next_callers() {
-    let limits = Limits {
-        max_names: 3,
-        max_locks: 3,
-        ..Limits::default()
-    };
-    let (t, mut global) = setup_with("us@vm", &[("a", "a_25@vm"), ("b", "b_25@vm")], limits);
+    let nodes = [("a", "a_25@vm"), ("b", "b_25@vm")];
+    let (t, mut global) = setup_with("us@vm", &nodes, tables(3, 3));
     let (a, b) = (t.node("a"), t.node("b"));
     let mut call = |node: Atom, text: &str| global.message(Proc::Server, node, &t.term(text));
     for name in ["n1", "n2", "n3"] {
-        let register = format!("{{'$gen_call',{{'<a:r>',t}},{{register,{name},'<a:{name}>',m}}}}");
-        call(a, &register).unwrap();
+        call(a, &register_call("a", name)).unwrap();
     }
-    let actions = call(b, "{'$gen_call',{'<b:r>',t},{register,nb,'<b:p>',m}}").unwrap();
+    let actions = call(b, &register_call("b", "nb")).unwrap();
     assert_eq!(disconnects_of(&actions), vec![a]);
     for r in ["r1", "r2", "r3"] {
-        call(
-            b,
-            &format!("{{'$gen_call',{{'<b:{r}>',t}},{{set_lock,{{{r},x}}}}}}"),
-        )
-        .unwrap();
+        call(b, &set_lock_call("b", r)).unwrap();
     }
     assert!(
-        call(b, "{'$gen_call',{'<b:r4>',t},{set_lock,{r4,x}}}").is_err(),
+        call(b, &set_lock_call("b", "r4")).is_err(),
         "b holds the most: its own call is the violation"
     );
     assert_eq!(global.registered_names(), vec![t.term("nb")]);
     assert_eq!(global.table.holdings(), 3);
 }
 
+/// Room for `names` global names and `locks` locks; the other limits their defaults.
+fn tables(names: usize, locks: usize) -> Limits {
+    Limits {
+        max_names: names,
+        max_locks: locks,
+        ..Limits::default()
+    }
+}
+
+/// A process of `node` registers `name` for a pid of `node` named after it.
+fn register_call(node: &str, name: &str) -> String {
+    format!("{{'$gen_call',{{'<{node}:r>',t}},{{register,{name},'<{node}:{name}>',m}}}}")
+}
+
+/// A process of `node` named after `resource` takes a lock on it.
+fn set_lock_call(node: &str, resource: &str) -> String {
+    format!("{{'$gen_call',{{'<{node}:{resource}>',t}},{{set_lock,{{{resource},x}}}}}}")
+}
+
 /// Only what is full counts: with the locks full of b's, a lock c takes costs b its
 /// connection, not a, whose processes hold more names than b's hold locks.
 #[test]
 fn a_full_lock_table_costs_a_holder_of_locks_not_of_names() {
-    let limits = Limits {
-        max_names: 5,
-        max_locks: 2,
-        ..Limits::default()
-    };
     let nodes = [("a", "a_25@vm"), ("b", "b_25@vm"), ("c", "c_25@vm")];
-    let (t, mut global) = setup_with("us@vm", &nodes, limits);
+    let (t, mut global) = setup_with("us@vm", &nodes, tables(5, 2));
     let (a, b, c) = (t.node("a"), t.node("b"), t.node("c"));
     let mut call = |node: Atom, text: &str| global.message(Proc::Server, node, &t.term(text));
     for name in ["n1", "n2", "n3", "n4", "n5"] {
-        let register = format!("{{'$gen_call',{{'<a:r>',t}},{{register,{name},'<a:{name}>',m}}}}");
-        call(a, &register).unwrap();
+        call(a, &register_call("a", name)).unwrap();
     }
     for r in ["r1", "r2"] {
-        call(
-            b,
-            &format!("{{'$gen_call',{{'<b:{r}>',t}},{{set_lock,{{{r},x}}}}}}"),
-        )
-        .unwrap();
+        call(b, &set_lock_call("b", r)).unwrap();
     }
-    let actions = call(c, "{'$gen_call',{'<c:r>',t},{set_lock,{r3,x}}}").unwrap();
+    let actions = call(c, &set_lock_call("c", "r3")).unwrap();
     assert_eq!(disconnects_of(&actions), vec![b]);
     assert_eq!(global.registered_names().len(), 5);
     assert_eq!(global.table.holdings(), 1);
