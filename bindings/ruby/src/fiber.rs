@@ -90,18 +90,9 @@ pub(crate) fn receive(
 }
 
 /// Runs `work` on a thread of its own and waits for it through the
-/// scheduler: for what the core cannot call back about (starting a node,
-/// ping, closing). An exception in the fiber ends the wait; the work runs
-/// on and its result is dropped.
-pub(crate) fn off_thread<T: Send + 'static>(
-    ruby: &Ruby,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    off_thread_until(ruby, None, work).map(|done| done.expect("no deadline to pass"))
-}
-
-/// [`off_thread`] that also stops waiting at `deadline` (`Ok(None)`), the
-/// work running on.
+/// scheduler until `deadline` (`Ok(None)` then): for what the core cannot
+/// call back about (starting a node, ping, closing). An exception in the
+/// fiber ends the wait; the work runs on and its result is dropped.
 pub(crate) fn off_thread_until<T: Send + 'static>(
     ruby: &Ruby,
     deadline: Option<Instant>,

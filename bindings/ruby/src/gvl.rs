@@ -101,7 +101,7 @@ pub(crate) fn wait<T>(
 }
 
 /// Runs `work` on a thread of its own and waits for it with the GVL
-/// released. For the few operations the core cannot cancel (starting a
+/// released (or through the fiber scheduler). For the few operations the core cannot cancel (starting a
 /// node, setting up a connection): an interrupt ends the wait at once, while
 /// the work runs on to its own timeout and its result is dropped — for a
 /// started node or a pending rpc, dropping closes or abandons it.

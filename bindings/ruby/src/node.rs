@@ -461,7 +461,7 @@ impl Node {
         // for the node's threads.
         let node = rb_self.handle(ruby)?;
         if fiber::active() {
-            return fiber::off_thread(ruby, move || node.close());
+            return gvl::off_thread(ruby, move || node.close());
         }
         gvl::without_gvl_uninterruptible(ruby, move || node.close())
     }
