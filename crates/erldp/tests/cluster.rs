@@ -186,6 +186,14 @@ fn a_visible_node_takes_part_in_global() {
         assert_eq!(next_message(&inbox).term, Term::atom("via_global"));
         let reference = other.monitor(&Dest::global("svc")).expect("monitor");
         assert!(other.send(&Dest::global("nobody"), Term::nil()).is_err());
+        let unknown = node
+            .call(&Dest::global("nobody"), Term::nil(), T)
+            .expect_err("nobody holds the name");
+        assert_eq!(
+            unknown.to_string(),
+            "remote exit: noproc (no process {global,nobody} to call)",
+            "{label}"
+        );
 
         // global:trans takes its lock on our node too.
         assert_eq!(

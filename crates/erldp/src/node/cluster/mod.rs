@@ -370,8 +370,10 @@ impl NodeInner {
     /// is none, the call exits `noproc` as `gen_server:call({global, Name},
     /// ...)` does.
     pub(super) fn global_call_pid(self: &Arc<Self>, name: Atom) -> Result<Pid> {
-        self.whereis_global_atom(name)?
-            .ok_or_else(|| Error::rpc(crate::atom!("exit"), Term::atom("noproc"), Term::nil()))
+        self.whereis_global_atom(name)?.ok_or_else(|| {
+            Error::rpc(crate::atom!("exit"), Term::atom("noproc"), Term::nil())
+                .with_detail(format!("no process {} to call", Dest::Global(name)))
+        })
     }
 
     pub(super) fn whereis_global_atom(self: &Arc<Self>, name: Atom) -> Result<Option<Pid>> {
