@@ -219,6 +219,22 @@ class ServingTest < Minitest::Test
     assert_equal "noproc", peer.eval!("{'EXIT', {noproc, _}} = catch #{call(node, :calc, '{add, 1, 2}')}, noproc")
   end
 
+  # exit(Pid, kill) ends a served name as it ends a gen_server; the handle's threads go with it,
+  # not when the handle is closed.
+  def test_a_name_killed_from_beam_leaves_no_threads
+    node = new_node
+    served = node.serve(:doomed, concurrency: 2) { |request, _from| request == :pid ? served.pid : request }
+    n = atom(node.name)
+    assert_equal "killed", peer.eval!("P = gen_server:call({doomed, #{n}}, pid, #{CALL_MS}), " \
+                                      "R = erlang:monitor(process, P), exit(P, kill), " \
+                                      "receive {'DOWN', R, process, P, Why} -> Why after #{CALL_MS} -> timeout end")
+    assert served.closed?
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + (CALL_MS / 1000)
+    sleep 0.01 while Thread.list.any? { |t| t.name == "erldp serve doomed" } && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    assert_empty Thread.list.select { |t| t.name == "erldp serve doomed" }
+    served.close
+  end
+
   def test_blocks_may_serve_unserve_expose_and_reply
     node = new_node
     node.serve(:boss) do |request, from|

@@ -212,13 +212,16 @@ impl<W: Send> Queue<W> {
     }
 
     /// The dispatch to start the core's handle with: [`push`](Self::push)
-    /// into this queue.
+    /// into this queue. The core drops it once no request can come any more
+    /// (the name was killed from BEAM, say, and its requests have answered):
+    /// the queue closes then, so the handle's threads end without waiting
+    /// for `close`.
     pub(crate) fn dispatch(self: &Arc<Self>) -> impl Fn(W, Responder) + Send + Sync + 'static
     where
         W: 'static,
     {
-        let queue = Arc::clone(self);
-        move |work, responder| queue.push(work, responder)
+        let producer = Producer(Arc::clone(self));
+        move |work, responder| producer.0.push(work, responder)
     }
 
     /// The core's dispatch: queues the request and returns. A request that
@@ -300,6 +303,15 @@ impl<W: Send> Queue<W> {
         };
         state.idle -= 1;
         taken
+    }
+}
+
+/// The core's end of a [`Queue`], held by its dispatch.
+struct Producer<W: Send>(Arc<Queue<W>>);
+
+impl<W: Send> Drop for Producer<W> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

@@ -182,8 +182,9 @@ module ErlDP
   # Closing it (or {Node#unserve}) stops taking requests and lets running blocks answer (up to
   # 5 s), then unregisters the name: calls still waiting exit +normal+, and
   # once no block runs, monitors get +DOWN+ and links an exit signal with reason +normal+
-  # (closing the node: +noconnection+). The handle keeps the node's serving threads
-  # running until then, but not the program: Ruby ends them when the main thread ends, so a
+  # (closing the node: +noconnection+). Killed from BEAM (+exit(Pid, kill)+), the name ends at
+  # once with +killed+, and its threads once no block runs. The handle keeps the node's serving
+  # threads running until then, but not the program: Ruby ends them when the main thread ends, so a
   # script that only serves must wait itself (+sleep+, or on a Queue).
   class Served
     include Handling
