@@ -240,7 +240,10 @@ impl Node {
     ///
     /// `dispatch` runs on the node's threads (a connection's reader, or the
     /// thread that completed the previous request) and must return at once:
-    /// queue the request for the binding's own threads and return.
+    /// queue the request for the binding's own threads and return. It is
+    /// dropped once no request can come any more: the name stopped or was
+    /// killed and the requests handed over have answered, or the node
+    /// closed.
     pub fn serve_handoff<D>(&self, name: &str, options: ServeOptions, dispatch: D) -> Result<Served>
     where
         D: Fn(Request, Responder) + Send + Sync + 'static,
