@@ -465,7 +465,10 @@ export class Mailbox implements AsyncIterable<Message> {
 
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
-   * (default `normal`), monitoring ones a `DOWN`.
+   * (default `normal`), monitoring ones a `DOWN`, after what the mailbox
+   * sent, replied, linked or monitored before (as a process's exit comes
+   * after its messages). It reads `closed` at once, and later calls throw
+   * or reject with `ECLOSED`.
    */
   close(reason?: Term): void;
 }

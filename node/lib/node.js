@@ -309,7 +309,6 @@ class Node {
       request: (held, call, decode, signal, late) => this.#request(held, call, decode, signal, late),
       staged: () => this.#staged(),
       forget: (box) => this.#mailboxes.delete(box),
-      reply: (from, value) => this.reply(from, value),
     });
     // Held until closed, like an Erlang process that lives until it exits:
     // a registered mailbox must not vanish with garbage collection.
@@ -611,7 +610,8 @@ class Mailbox {
 
   /** Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`. */
   reply(from, value) {
-    this.#ops.reply(from, value);
+    this.#native.reply(from, value);
+    this.#ops.staged();
   }
 
   /** `pg:join(scope, group, pid)`: joins `group` of `{ scope }` (default `pg`). */
@@ -642,7 +642,9 @@ class Mailbox {
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
    * (default `normal`), monitoring ones a `DOWN`; a pending receive
-   * rejects, and `for await` over the mailbox ends.
+   * rejects, and `for await` over the mailbox ends. That happens after what
+   * the mailbox sent, replied, linked or monitored before has gone out, as
+   * a process's exit comes after its messages; later calls fail at once.
    */
   close(reason = Symbol.for('normal')) {
     this.#native.close(reason);

@@ -64,3 +64,40 @@ test('messages from a node and its mailbox to one peer keep their order, direct 
   box.close();
   assert.throws(() => box.send(sink, erldp.tuple(sym('box'), 0, 0)), { code: 'ECLOSED' });
 });
+
+// A mailbox's sends, replies and links run on its peer's lane after the call returned; its
+// close must still come after them, as a process's exit signal comes after what it sent. Before,
+// close ran at once: the lane then found the mailbox closed and dropped every message.
+test('what a mailbox sent or replied before close reaches the peer before its exit signal', GUARD, async () => {
+  // Records messages until the exit signal of a linked process, then gives them up.
+  await peer.eval(
+    'register(close_sink, spawn(fun() -> process_flag(trap_exit, true), ' +
+      'L = fun L(A) -> receive {n, _} = M -> L([M | A]); {\'EXIT\', _, _} = E -> ' +
+      'receive {dump, P} -> P ! lists:reverse([E | A]) end end end, L([]) end))',
+  );
+  const sink = await node.rpc(peer.node, 'erlang', 'whereis', [sym('close_sink')]);
+  const box = node.mailbox();
+  const linked = box.link(sink);
+  for (let i = 1; i <= 100; i++) box.send(sink, erldp.tuple(sym('n'), i));
+  box.close(sym('bye'));
+  await linked;
+  assert.equal(box.closed, true);
+  assert.throws(() => box.send(sink, erldp.tuple(sym('n'), 101)), { code: 'ECLOSED' });
+  await assert.rejects(box.monitor(sink), { code: 'ECLOSED' });
+  assert.equal(
+    await peer.eval(
+      'close_sink ! {dump, self()}, receive R -> ' +
+        '{length(R), [I || {n, I} <- R] =:= lists:seq(1, 100), element(3, lists:last(R))} ' +
+        'after 60000 -> timeout end',
+    ),
+    '{101,true,bye}',
+  );
+
+  const server = node.mailbox('closing_server');
+  const call = peer.eval(`gen_server:call({closing_server, '${Symbol.keyFor(node.name)}'}, hi, 60000)`);
+  const [, from] = (await server.receive({ timeout: 60_000 })).term;
+  server.reply(from, sym('answer'));
+  server.close(sym('bye'));
+  assert.equal(await call, 'answer');
+  assert.throws(() => server.reply(from, 1), { code: 'ECLOSED' });
+});

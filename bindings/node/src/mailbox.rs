@@ -6,9 +6,12 @@
 //! may have to connect, so they run on the peer's lane, in order with the
 //! messages sent to it.
 
+use std::sync::Arc;
+
 use erldp::{Atom, Dest, Mailbox, Term};
 use napi::{Env, Result};
 use napi_derive::napi;
+use parking_lot::Mutex;
 
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
@@ -20,6 +23,53 @@ use crate::send;
 pub struct NativeMailbox {
     pub(crate) mailbox: Mailbox,
     pub(crate) cx: Context,
+    outstanding: Arc<Outstanding>,
+}
+
+/// The mailbox's calls that wait on their peers' lanes, and a `close` that
+/// waits for them.
+///
+/// Sends, replies, links and monitors run on the lane of their peer
+/// (`lanes.rs`) after the JavaScript call returned, while `close` would
+/// send its exit signals at once: a message sent just before `close` was
+/// then refused (the mailbox was closed when its lane got to it) or went
+/// after the `EXIT`, where BEAM keeps one process's signals in order. So a
+/// closed mailbox refuses new calls at once, and the core closes it when
+/// the last call handed over before has run.
+#[derive(Default)]
+struct Outstanding {
+    state: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    calls: usize,
+    closing: bool,
+    /// The reason of a `close` that waits for calls.
+    reason: Option<Term>,
+}
+
+/// Held by a call of the mailbox until its lane has run it.
+pub(crate) struct Ticket {
+    outstanding: Arc<Outstanding>,
+    mailbox: Mailbox,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let reason = {
+            let mut pending = self.outstanding.state.lock();
+            pending.calls -= 1;
+            if pending.calls == 0 {
+                pending.reason.take()
+            } else {
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            self.mailbox.close(reason);
+        }
+    }
 }
 
 /// What `monitor` and `demonitor` act on.
@@ -31,7 +81,30 @@ enum Target {
 
 impl NativeMailbox {
     pub(crate) fn new(mailbox: Mailbox, cx: Context) -> NativeMailbox {
-        NativeMailbox { mailbox, cx }
+        NativeMailbox {
+            mailbox,
+            cx,
+            outstanding: Arc::default(),
+        }
+    }
+
+    /// A ticket for a call to hand over, or `Closed` once `close` was
+    /// called (whether or not the core has closed the mailbox yet).
+    fn ticket(&self) -> erldp::Result<Ticket> {
+        let mut pending = self.outstanding.state.lock();
+        if pending.closing || self.mailbox.is_closed() {
+            return Err(erldp::Error::Closed);
+        }
+        pending.calls += 1;
+        Ok(Ticket {
+            outstanding: Arc::clone(&self.outstanding),
+            mailbox: self.mailbox.clone(),
+        })
+    }
+
+    /// [`ticket`](Self::ticket), or the `ECLOSED` error to throw.
+    fn open_ticket(&self, js: Js) -> Result<Ticket> {
+        self.ticket().map_err(|err| error::throw(js, &err))
     }
 
     /// A pid for `link`/`unlink`.
@@ -65,9 +138,15 @@ impl NativeMailbox {
         peer: Atom,
         work: impl FnOnce(&Mailbox) -> erldp::Result<Outcome> + Send + 'static,
     ) {
-        let (mailbox, reply) = (self.mailbox.clone(), self.cx.reply.clone());
+        let reply = self.cx.reply.clone();
+        let ticket = match self.ticket() {
+            Ok(ticket) => ticket,
+            Err(closed) => return reply.result(id, DecodeOptions::default(), Err(closed)),
+        };
         self.cx.run(peer, move || {
-            reply.result(id, DecodeOptions::default(), work(&mailbox))
+            let result = work(&ticket.mailbox);
+            drop(ticket);
+            reply.result(id, DecodeOptions::default(), result)
         });
     }
 
@@ -115,7 +194,7 @@ impl NativeMailbox {
 
     #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
-        self.mailbox.is_closed()
+        self.outstanding.state.lock().closing || self.mailbox.is_closed()
     }
 
     /// Messages and signals waiting in the core's queue.
@@ -147,14 +226,25 @@ impl NativeMailbox {
     /// be reached is dropped.
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
-        send::send(env, &self.cx, &self.mailbox, dest, message)
+        let ticket = self.open_ticket(Js::new(env.raw()))?;
+        send::send(env, &self.cx, &self.mailbox, dest, message, Some(ticket))
     }
 
     /// [`NativeMailbox::send`] for a destination and message that the
     /// package wrote as ETF into `etf` (see `convert::encoded_message`).
     #[napi(catch_unwind)]
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
-        send::send_encoded(env, &self.cx, &self.mailbox, etf, split, end)
+        let ticket = self.open_ticket(Js::new(env.raw()))?;
+        send::send_encoded(env, &self.cx, &self.mailbox, etf, split, end, Some(ticket))
+    }
+
+    /// `gen:reply(From, Value)` for a call this mailbox received, in order
+    /// with what the mailbox sent before (see [`Outstanding`]).
+    #[napi(catch_unwind)]
+    pub fn reply(&self, env: Env, from: Value, value: Value) -> Result<()> {
+        let ticket = self.open_ticket(Js::new(env.raw()))?;
+        let node = self.mailbox.node().clone();
+        crate::serving::reply(env, &self.cx, &node, from, value, Some(ticket))
     }
 
     /// The next message if one is queued, as a Buffer for the package's
@@ -244,11 +334,27 @@ impl NativeMailbox {
 
     /// Closes the mailbox: linked processes get an exit signal with
     /// `reason`, monitoring ones a `DOWN`; pending receives fail with
-    /// `ECLOSED`.
+    /// `ECLOSED`. Once the calls handed over before have run (see
+    /// [`Outstanding`]); new ones fail at once.
     #[napi(catch_unwind)]
     pub fn close(&self, env: Env, reason: Value) -> Result<()> {
         let reason = from_js(Js::new(env.raw()), reason)?;
-        self.mailbox.close(reason);
+        let now = {
+            let mut pending = self.outstanding.state.lock();
+            if pending.closing {
+                return Ok(());
+            }
+            pending.closing = true;
+            if pending.calls == 0 {
+                Some(reason)
+            } else {
+                pending.reason = Some(reason);
+                None
+            }
+        };
+        if let Some(reason) = now {
+            self.mailbox.close(reason);
+        }
         Ok(())
     }
 }

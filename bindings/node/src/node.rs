@@ -547,14 +547,14 @@ impl NativeNode {
     /// cannot be reached is dropped.
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, dest: Value, message: Value) -> Result<()> {
-        send::send(env, &self.cx, &self.node, dest, message)
+        send::send(env, &self.cx, &self.node, dest, message, None)
     }
 
     /// [`NativeNode::send`] for a destination and message that the package
     /// wrote as ETF into `etf` (see `convert::encoded_message`).
     #[napi(catch_unwind)]
     pub fn send_encoded(&self, env: Env, etf: Value, split: u32, end: u32) -> Result<()> {
-        send::send_encoded(env, &self.cx, &self.node, etf, split, end)
+        send::send_encoded(env, &self.cx, &self.node, etf, split, end, None)
     }
 
     /// `gen_server:cast`.

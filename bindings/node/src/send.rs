@@ -8,6 +8,7 @@ use napi::{Env, Result};
 use crate::convert::{self, from_js};
 use crate::error;
 use crate::js::{Js, Value};
+use crate::mailbox::Ticket;
 use crate::node::Context;
 
 /// A message to send: converted by the addon, or ETF that the package
@@ -49,18 +50,20 @@ impl Outgoing {
 
 /// `send(dest, message)` of a node or a mailbox, like `!`: a closed sender
 /// throws `ECLOSED` here; a message to a node that cannot be reached is
-/// dropped on the lane.
+/// dropped on the lane. A mailbox's `ticket` is held until the lane has
+/// sent the message.
 pub(crate) fn send<S: Sender>(
     env: Env,
     cx: &Context,
     sender: &S,
     dest: Value,
     message: Value,
+    ticket: Option<Ticket>,
 ) -> Result<()> {
     let js = Js::new(env.raw());
     let dest = convert::dest_from_js(js, dest)?;
     let message = Outgoing::Term(from_js(js, message)?);
-    hand_over(js, cx, sender, dest, message)
+    hand_over(js, cx, sender, dest, message, ticket)
 }
 
 /// [`send`] for a destination and message that the package wrote as ETF
@@ -72,10 +75,11 @@ pub(crate) fn send_encoded<S: Sender>(
     etf: Value,
     split: u32,
     end: u32,
+    ticket: Option<Ticket>,
 ) -> Result<()> {
     let js = Js::new(env.raw());
     let (dest, message) = convert::encoded_message(js, cx, etf, split, end)?;
-    hand_over(js, cx, sender, dest, Outgoing::Etf(message))
+    hand_over(js, cx, sender, dest, Outgoing::Etf(message), ticket)
 }
 
 fn hand_over<S: Sender>(
@@ -84,6 +88,7 @@ fn hand_over<S: Sender>(
     sender: &S,
     dest: Dest,
     message: Outgoing,
+    ticket: Option<Ticket>,
 ) -> Result<()> {
     if S::IS_CLOSED(sender) {
         return Err(error::throw(js, &erldp::Error::Closed));
@@ -91,6 +96,7 @@ fn hand_over<S: Sender>(
     let sender = sender.clone();
     cx.run(dest.node(), move || {
         let _ = message.send(&sender, &dest);
+        drop(ticket);
     });
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use erldp::serve::{Exception, Frame, Invocation, Request, RequestKind, Responder};
-use erldp::{Atom, Exposed, ServeOptions, Served, Term};
+use erldp::{Atom, Exposed, Node, ServeOptions, Served, Term};
 use napi::{Env, Result};
 use napi_derive::napi;
 use parking_lot::Mutex;
@@ -29,6 +29,7 @@ use parking_lot::Mutex;
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;
 use crate::js::{Js, Value};
+use crate::mailbox::Ticket;
 use crate::node::{Context, NativeNode, Outcome};
 
 /// A request on its way to its handler: the token that answers it, and
@@ -277,28 +278,42 @@ impl NativeNode {
     }
 
     /// `gen:reply(From, Value)`: answers a call whose handler returned
-    /// `NOREPLY`, or one a mailbox received. `from` must be the `{Pid, Tag}`
-    /// that came with it; the reply goes out on the caller's lane.
+    /// `NOREPLY`, or one a mailbox received.
     #[napi(catch_unwind)]
     pub fn reply(&self, env: Env, from: Value, value: Value) -> Result<()> {
-        let js = Js::new(env.raw());
-        let from = from_js(js, from)?;
-        let Some(caller) = from
-            .as_tuple()
-            .filter(|pair| pair.len() == 2)
-            .and_then(|pair| pair[0].as_pid())
-        else {
-            return Err(error::invalid_argument(
-                js,
-                format!("reply takes the {{Pid, Tag}} a call came with, not {from:.200}"),
-            ));
-        };
-        let value = from_js(js, value)?;
-        self.check_open(js)?;
-        let node = self.node.clone();
-        self.cx.run(caller.node, move || {
-            let _ = node.reply(&from, value);
-        });
-        Ok(())
+        self.check_open(Js::new(env.raw()))?;
+        reply(env, &self.cx, &self.node, from, value, None)
     }
+}
+
+/// `gen:reply(From, Value)` from `node`: `from` must be the `{Pid, Tag}`
+/// that came with the call; the reply goes out on the caller's lane (a
+/// mailbox's `ticket` held until it has).
+pub(crate) fn reply(
+    env: Env,
+    cx: &Context,
+    node: &Node,
+    from: Value,
+    value: Value,
+    ticket: Option<Ticket>,
+) -> Result<()> {
+    let js = Js::new(env.raw());
+    let from = from_js(js, from)?;
+    let Some(caller) = from
+        .as_tuple()
+        .filter(|pair| pair.len() == 2)
+        .and_then(|pair| pair[0].as_pid())
+    else {
+        return Err(error::invalid_argument(
+            js,
+            format!("reply takes the {{Pid, Tag}} a call came with, not {from:.200}"),
+        ));
+    };
+    let value = from_js(js, value)?;
+    let node = node.clone();
+    cx.run(caller.node, move || {
+        let _ = node.reply(&from, value);
+        drop(ticket);
+    });
+    Ok(())
 }
