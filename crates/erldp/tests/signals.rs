@@ -224,7 +224,11 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
     let pid = remote_process(&mut peer, &inbox, "doomed");
     inbox.link(pid).expect("link");
     let reference = inbox.monitor(&Dest::Pid(pid)).expect("monitor");
-    inbox.monitor_node(peer.node()).expect("monitor node");
+    // As on BEAM, a nodedown for each monitor_node that stands.
+    for _ in 0..3 {
+        inbox.monitor_node(peer.node()).expect("monitor node");
+    }
+    inbox.demonitor_node(peer.node()).expect("demonitor node");
     let pending = node
         .rpc_start(peer.node(), "timer", "sleep", vec![Term::from(60_000)])
         .expect("rpc");
@@ -232,7 +236,7 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
 
     peer.kill9();
     let mut kinds = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let message = next_message(&inbox);
         assert_eq!(
             message.reason,
@@ -247,8 +251,14 @@ fn killing_the_beam_node_gives_noconnection_and_node_down() {
     kinds.sort_by_key(|k| k.as_str());
     assert_eq!(
         kinds,
-        vec![MessageKind::Down, MessageKind::Exit, MessageKind::NodeDown]
+        vec![
+            MessageKind::Down,
+            MessageKind::Exit,
+            MessageKind::NodeDown,
+            MessageKind::NodeDown
+        ]
     );
+    assert!(inbox.try_recv().expect("recv").is_none(), "two nodedowns");
     assert!(matches!(
         pending.wait(T),
         Err(erldp::Error::Connection { .. })

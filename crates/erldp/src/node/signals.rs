@@ -327,9 +327,9 @@ impl Process {
             trim(&mut relations.links);
             trim(&mut relations.monitors);
             trim(&mut relations.watchers);
-            if relations.node_monitors.remove(&node).is_some() {
-                messages.push(Message::node_down(node));
-            }
+            // One per `monitor_node` that stood, as on BEAM.
+            let node_monitors = relations.node_monitors.remove(&node).unwrap_or(0);
+            messages.extend((0..node_monitors).map(|_| Message::node_down(node)));
         }
         for reference in unwatched {
             self.note_unwatched(reference);
