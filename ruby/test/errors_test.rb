@@ -63,6 +63,17 @@ class ErrorsTest < Minitest::Test
     assert_raises(ErlDP::NodeNotFound) { new_node.connect(:"nobody_#{SecureRandom.alphanumeric(6).downcase}@#{host}") }
   end
 
+  # As monitor_node/2 (and the other languages): a node that cannot be reached is no error, but
+  # a nodedown message.
+  def test_monitoring_a_node_that_cannot_be_reached_gives_nodedown
+    host = peer.node.to_s.split("@").last
+    nobody = :"nobody_#{SecureRandom.alphanumeric(6).downcase}@#{host}"
+    box = new_node.mailbox
+    assert_equal nobody, box.monitor(nobody)
+    message = box.receive(timeout: 30)
+    assert_equal [:node_down, nobody], [message.kind, message.node]
+  end
+
   def test_timeout_for_an_rpc_and_a_call
     node = new_node
     error = assert_raises(ErlDP::Timeout) { node.rpc(peer.node, :timer, :sleep, [10_000], timeout: 0.1) }

@@ -12,7 +12,7 @@ use crate::convert::message_to_ruby;
 use crate::errors::raise;
 use crate::fork::{Owner, Refuse};
 use crate::gvl::Trail;
-use crate::node::{reaching, sending};
+use crate::node::{reaching, reaching_node, sending};
 use crate::values::{Pid, Ref};
 use crate::{args, fiber, gvl};
 
@@ -131,13 +131,9 @@ impl Mailbox {
             let name = args::name(ruby, target, "node name")?;
             let node = ruby.to_symbol(&name);
             let monitor = mailbox.clone();
-            reaching(
-                ruby,
-                rb_self.sender(ruby)?,
-                Atom::new(&name),
-                None,
-                move || monitor.monitor_node(&name),
-            )?;
+            reaching_node(ruby, rb_self.sender(ruby)?, Atom::new(&name), move || {
+                monitor.monitor_node(&name)
+            })?;
             return Ok(node.as_value());
         }
         let dest = args::dest(ruby, target)?;

@@ -63,7 +63,20 @@ pub(crate) fn reaching<T: Send + 'static>(
     op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     let waits = sender.0.send_would_wait(peer);
-    reaching_if(ruby, sender, peer, deadline, waits, op)
+    reaching_if(ruby, sender, peer, deadline, waits, true, op)
+}
+
+/// [`reaching`] for `monitor_node`, which connects itself and, as
+/// `monitor_node/2` does, answers a node it cannot reach with a `nodedown`
+/// message rather than an error: no connection is made first.
+pub(crate) fn reaching_node(
+    ruby: &Ruby,
+    sender: (&erldp::Node, &Trail),
+    peer: Atom,
+    op: impl FnOnce() -> erldp::Result<()> + Send + 'static,
+) -> Result<(), Error> {
+    let waits = sender.0.send_would_wait(peer);
+    reaching_if(ruby, sender, peer, None, waits, false, op)
 }
 
 /// [`reaching`] for a send of `message`: one that the core writes from the
@@ -78,7 +91,7 @@ pub(crate) fn sending(
     send: impl FnOnce(Term) -> erldp::Result<()> + Send + 'static,
 ) -> Result<(), Error> {
     let waits = node.send_would_wait(peer) || node.send_writes_in_place(&message);
-    reaching_if(ruby, (node, trail), peer, None, waits, move || {
+    reaching_if(ruby, (node, trail), peer, None, waits, true, move || {
         send(message)
     })
 }
@@ -89,12 +102,13 @@ fn reaching_if<T: Send + 'static>(
     peer: Atom,
     deadline: Option<Instant>,
     waits: bool,
+    connect: bool,
     op: impl FnOnce() -> erldp::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     if !waits && !trail.busy(peer) {
         return op().map_err(|err| raise(ruby, err));
     }
-    if !peer.as_str().is_empty() {
+    if connect && !peer.as_str().is_empty() {
         connected(ruby, node.connect_start(peer.as_str()), peer, deadline)?;
     }
     match gvl::off_thread_until(ruby, deadline, (trail, peer), op)? {

@@ -41,7 +41,9 @@ module ErlDP
     #   Monitors a process or a node. For a process, a Message of kind +:down+ with the
     #   returned Ref arrives when it ends (at once, with reason +:noproc+, if it does not
     #   exist). For a node, a Message of kind +:node_down+ arrives when the connection to it
-    #   goes down.
+    #   goes down (at once if it cannot be reached, as with +monitor_node/2+). A process on a
+    #   node that cannot be reached raises ErlDP::NodeNotFound or ErlDP::ConnectionError, where
+    #   BEAM would signal +noconnection+.
     #   @param target [ErlDP::Pid, Array(Symbol|String, Symbol|String), Symbol, String] a pid,
     #     +[name, node]+, or a node name
     #   @return [ErlDP::Ref, Symbol] the monitor's Ref; for a node, the node name as a Symbol
