@@ -212,6 +212,34 @@ class HostileTest < Minitest::Test
     end
   end
 
+  # A mailbox's exit signal comes after its messages, even one an interrupt left sending: close
+  # waits for it. Before, the EXIT went ahead of it (exit signals never wait for room).
+  def test_close_comes_after_a_send_an_interrupt_left_running
+    stalled = ErlDPTest::BeamPeer.new(cookie: peer.cookie)
+    stalled.eval!("register(recorder, spawn(fun() -> process_flag(trap_exit, true), " \
+                  "L = fun L(A) -> receive {seq, _, _} = M -> L([M | A]); {'EXIT', _, _} = E -> " \
+                  "receive {dump, P} -> P ! lists:reverse([E | A]) end end end, L([]) end)), ok")
+    node = new_node(send_timeout: 30, send_queue_limit: 1 << 20)
+    box = node.mailbox
+    box.link(node.rpc(stalled.node, :erlang, :whereis, [:recorder]))
+    stalled.pause
+    sent = 0
+    big = "y" * 60_000
+    assert_raises(Timeout::Error) do
+      Timeout.timeout(3) { loop { box.send_message(ErlDP::Tuple[:recorder, stalled.node], ErlDP::Tuple[:seq, sent += 1, big]) } }
+    end
+    resuming = Thread.new { sleep 1; stalled.resume }
+    box.close(:bye)
+    resuming.join
+    assert_equal "{#{sent + 1},true,bye}",
+                 stalled.eval!("recorder ! {dump, self()}, receive R -> {length(R), " \
+                               "[I || {seq, I, _} <- R] =:= lists:seq(1, #{sent}), element(3, lists:last(R))} " \
+                               "after 60000 -> timeout end")
+  ensure
+    stalled&.resume
+    stalled&.stop
+  end
+
   # Under a Fiber scheduler as on a thread, an rpc's timeout bounds its wait behind sends to a
   # peer that reads nothing. Before, a fiber waited out the send timeout (30 s) and got its error.
   def test_an_rpc_in_a_fiber_keeps_its_timeout_behind_a_stalled_send

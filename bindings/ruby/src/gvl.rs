@@ -232,6 +232,20 @@ impl Trail {
         Ok(true)
     }
 
+    /// [`follow`](Self::follow) for every peer: what the sender left
+    /// running anywhere is over (or, without a deadline, a Ruby interrupt
+    /// raised).
+    pub(crate) fn follow_all(&self, ruby: &Ruby) -> Result<(), Error> {
+        if !self.any.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let peers: Vec<Atom> = self.left.lock().keys().copied().collect();
+        for peer in peers {
+            self.follow(ruby, peer, None)?;
+        }
+        Ok(())
+    }
+
     fn leave(&self, peer: Atom, running: Arc<Finished>) {
         self.left.lock().entry(peer).or_default().push(running);
         self.any.store(true, Ordering::Release);

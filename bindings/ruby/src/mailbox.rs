@@ -161,6 +161,9 @@ impl Mailbox {
             return Ok(());
         }
         let reason = args::term(ruby, reason)?;
+        // A send an interrupt left running goes first: a process's exit
+        // signal comes after its messages.
+        rb_self.2.follow_all(ruby)?;
         rb_self.0.close(reason);
         Ok(())
     }

@@ -115,7 +115,9 @@ module ErlDP
 
     # Closes the mailbox: its name is unregistered, linked processes get an exit signal and
     # monitoring ones a +DOWN+, both with +reason+; a thread waiting in {#receive} gets
-    # ErlDP::ClosedError. Closing twice is fine.
+    # ErlDP::ClosedError. Closing twice is fine. A send that an interrupt or a timeout left
+    # running (to a peer that reads nothing) is waited for first, as a process's exit signal comes
+    # after its messages: up to the node's +send_timeout+, or until this thread is interrupted.
     #
     # @param reason [Object] the exit reason, any term
     # @return [nil]
