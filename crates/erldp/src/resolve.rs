@@ -6,14 +6,14 @@
 //! name is this machine's own host name, it answers with the loopback address of the family
 //! (`inet:gethostbyname_self/2`, "as if /etc/hosts had a line for it"). That is why an
 //! `-sname x -proto_dist inet6_tcp` node is reached at `::1` on a machine whose host name has
-//! only an IPv4 address: its EPMD registration and its listener are found there. An IPv4
-//! literal asked for as IPv6 becomes the IPv4-mapped address (`::ffff:a.b.c.d`), as
-//! `inet:getaddr/2` gives it.
+//! only an IPv4 address: its EPMD registration and its listener are found there.
 //!
-//! For IPv4 we are more lenient than BEAM in one way: a host that has IPv6
-//! addresses only (and is not this machine) resolves to those, since a peer
-//! there can only be an IPv6 one. A node with IPv6 distribution never falls
-//! back to IPv4.
+//! We are more lenient than BEAM in two ways. For IPv4, a host that has IPv6 addresses only
+//! (and is not this machine) resolves to those, since a peer there can only be an IPv6 one.
+//! For IPv6, an IPv4 literal (`x@127.0.0.1`) becomes the IPv4-mapped address
+//! (`::ffff:a.b.c.d`), which a dual-stack listener answers, where `inet:getaddr("127.0.0.1",
+//! inet6)` says `nxdomain` and BEAM's `inet6_tcp` answers `pang`. A node with IPv6
+//! distribution never falls back to IPv4 otherwise.
 //!
 //! Every question to the system resolver is asked here, on a thread of its own and for no
 //! longer than the asker's deadline ([`lookup`]): addresses, and this host's fully qualified
