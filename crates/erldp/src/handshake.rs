@@ -114,7 +114,13 @@ pub(crate) fn initiate(
                 send(stream, framing, b"strue", expected)?
             }
             b"not_allowed" => {
-                return Err(fail("the peer refused the connection (not_allowed)".into()))
+                return Err(fail(format!(
+                    "the peer refused the connection (not_allowed): it lets no node named {} \
+                     in. A node refuses its own name, so the address may be this node's own \
+                     (with dist_port, one host holds one node); or the peer runs another node \
+                     of this name, or leaves it out of net_kernel:allow/1",
+                    local.name
+                )))
             }
             other => {
                 return Err(fail(format!(

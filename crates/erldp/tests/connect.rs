@@ -13,6 +13,25 @@ use erldp_testkit::{eventually, random_cookie, random_name, BeamPeer};
 mod common;
 use common::{peer_and_node_with, raw};
 
+/// Reaching our own listener under another name (a cluster without EPMD
+/// where two names share a host and its one port) is refused, as BEAM
+/// refuses its own name: the error says that the address may be ours.
+#[test]
+fn connecting_to_our_own_address_says_so() {
+    let node = node_with_cookie(&random_cookie());
+    let other = format!("{}@{}", random_name("other"), erldp::short_hostname());
+    let err = node
+        .connect_to(&other, ("127.0.0.1", node.port()))
+        .expect_err("our own listener refuses our name");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+    assert!(
+        text.contains(&format!("it lets no node named {} in", node.name()))
+            && text.contains("this node's own"),
+        "{text}"
+    );
+}
+
 fn node_with_cookie(cookie: &str) -> Node {
     Node::builder(random_name("rs"))
         .cookie(cookie)
