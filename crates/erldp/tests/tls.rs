@@ -175,6 +175,29 @@ fn both_directions_on_every_otp() {
     }
 }
 
+/// A certfile that holds only our certificate, its intermediate CA in our cacertfile: we send
+/// the chain up to the root, as BEAM does, and a BEAM node that trusts only the root accepts
+/// it in both roles.
+#[test]
+fn our_chain_is_completed_from_cacertfile() {
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let mut peer = verifying_peer(&otp, &files);
+        let ours = TlsConfig::new(
+            files.path("chained_leaf.pem"),
+            files.path("chained.key"),
+            files.path("ca_chain.pem"),
+        );
+        let node = tls_node(peer.cookie(), ours);
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: our client chain: {e}"));
+        let us = node.name();
+        peer.eval_ok(&format!("erlang:disconnect_node('{us}')."));
+        eventually("the peer disconnected", || node.nodes().is_empty());
+        assert!(peer.ping(us), "{otp}: our server chain");
+    }
+}
+
 /// Ticks go through TLS like any frame: an idle connection outlives twice the tick time,
 /// and a peer that stops answering is declared down.
 #[test]

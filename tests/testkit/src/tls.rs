@@ -22,6 +22,8 @@
 //! | `unknown_ca.pem`, `unknown_ca.key` | the right hosts, signed by `other_ca.pem` |
 //! | `cn_only.pem`, `cn_only.key` | the short host name as common name, no subjectAltName |
 //! | `chained.pem`, `chained.key` | a node certificate signed by an intermediate CA, followed by that CA's certificate |
+//! | `chained_leaf.pem` | the node certificate of `chained.pem` alone |
+//! | `ca_chain.pem` | the intermediate CA of `chained.pem`, then `ca.pem`'s CA |
 //! | `node_encrypted.key` | `node.key` encrypted with [`KEY_PASSWORD`] (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC) |
 
 use std::fs;
@@ -85,7 +87,9 @@ impl TlsFiles {
         let (intermediate, intermediate_pem) = new_intermediate(&ca);
         files.leaf("chained", &intermediate, "chained", &hosts, valid);
         let leaf = std::fs::read_to_string(files.path("chained.pem")).expect("chained.pem");
+        files.write("chained_leaf.pem", &leaf);
         files.write("chained.pem", &format!("{leaf}{intermediate_pem}"));
+        files.write("ca_chain.pem", &format!("{intermediate_pem}{ca_pem}"));
         files
     }
 

@@ -21,6 +21,9 @@
 //!   27 offer 1.2 alone, which we meet).
 //! - Host names are matched against the certificate's subjectAltName entries only; OTP 25
 //!   also fell back to the subject's common name, OTP 26 and later do not.
+//! - Our chain is `certfile`'s certificates followed by the CAs of `cacertfile` that issued
+//!   the last of them, its issuer and so on, up to the root, as `ssl` sends it: `certfile`
+//!   may hold our certificate alone, its intermediate CAs being in `cacertfile`.
 //! - `keyfile` may hold a PKCS#8 key encrypted with `password` (PBES2, what `openssl genpkey
 //!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
 //!   (`Proc-Type: 4,ENCRYPTED`) is refused with the command that converts it.
@@ -30,6 +33,7 @@
 //! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
 //!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
 
+mod cert;
 mod optfile;
 pub(crate) mod stream;
 
@@ -98,7 +102,8 @@ impl std::str::FromStr for Verify {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsOptions {
-    /// Our certificate (PEM), presented in both roles; it may be followed by its chain.
+    /// Our certificate (PEM), presented in both roles; it may be followed by its chain, which
+    /// is completed from `cacertfile` as `ssl` completes it.
     pub certfile: Option<PathBuf>,
     /// Its private key (PEM); default: read from `certfile`, as `ssl` does.
     pub keyfile: Option<PathBuf>,
@@ -499,7 +504,10 @@ fn key_pair(
     let Some(certfile) = &opts.certfile else {
         return Ok(None);
     };
-    let chain = certificates(certfile, "certfile")?;
+    let mut chain = certificates(certfile, "certfile")?;
+    if let Some(cacertfile) = &opts.cacertfile {
+        complete_chain(&mut chain, &certificates(cacertfile, "cacertfile")?);
+    }
     // ssl reads the key from the certfile when there is no keyfile.
     let keyfile = opts.keyfile.as_deref().unwrap_or(certfile);
     let pem = read_pem(keyfile, "keyfile")?;
@@ -510,6 +518,28 @@ fn key_pair(
         ))
     })?;
     Ok(Some((chain, key)))
+}
+
+/// Appends to `chain` the CAs of `cas` that issued its last certificate, that one's issuer and
+/// so on, up to a self-issued root, as `ssl` sends its own chain: a peer that trusts only the
+/// root then accepts a certfile that holds only our certificate, its intermediate CAs being in
+/// our cacertfile. Each CA is taken once, so a loop of issuers ends.
+fn complete_chain(chain: &mut Vec<CertificateDer<'static>>, cas: &[CertificateDer<'static>]) {
+    let mut unused: Vec<&CertificateDer<'static>> =
+        cas.iter().filter(|ca| !chain.contains(ca)).collect();
+    while let Some(last) = chain.last().and_then(|c| cert::fields(c)) {
+        if last.self_issued() {
+            return;
+        }
+        let issuer = last.issuer.to_vec();
+        let Some(at) = unused
+            .iter()
+            .position(|ca| cert::fields(ca).is_some_and(|ca| ca.subject == issuer))
+        else {
+            return;
+        };
+        chain.push(unused.swap_remove(at).clone());
+    }
 }
 
 /// The private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or PKCS#8 encrypted
