@@ -520,6 +520,18 @@ fn options_mean_what_ssl_makes_of_them() {
         let err = shallow.connect(peer.node()).expect_err("depth 0");
         assert_mentions(&otp, &err.to_string(), &["more than depth 0 allows"]);
         drop(peer);
+        // The root BEAM sends after a certificate it signed itself (node.pem) is no
+        // intermediate: depth 0 takes it, as BEAM does, in both roles.
+        let mut peer = verifying_peer(&otp, &files);
+        let shallow = tls_node(peer.cookie(), our_config(&files).depth(0));
+        shallow
+            .connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: depth 0, the server's root: {e}"));
+        let us = shallow.name();
+        peer.eval_ok(&format!("erlang:disconnect_node('{us}')."));
+        eventually("the peer disconnected", || shallow.nodes().is_empty());
+        assert!(peer.ping(us), "{otp}: depth 0, the client's root");
+        drop(peer);
 
         // A client certificate of its own, to a BEAM server that demands one, and an
         // encrypted key read by both with the same password.

@@ -27,9 +27,9 @@
 //! - `keyfile` may hold a PKCS#8 key encrypted with `password` (PBES2, what `openssl genpkey
 //!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
 //!   (`Proc-Type: 4,ENCRYPTED`) is refused with the command that converts it.
-//! - `depth` bounds the intermediate certificates the peer sends, where `ssl` bounds those of
-//!   the path it builds; the two differ only for a peer that sends certificates its path
-//!   does not use.
+//! - `depth` bounds the intermediate certificates the peer sends (a self-issued root it sends
+//!   is not one, as for `ssl`), where `ssl` bounds those of the path it builds; the two differ
+//!   only for a peer that sends certificates its path does not use.
 //! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
 //!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
 
@@ -310,8 +310,8 @@ impl TlsConfig {
         self
     }
 
-    /// The most intermediate certificates a peer may send with its own, in both roles
-    /// (`ssl`'s `depth`, default 10).
+    /// The most intermediate certificates a peer may send with its own, not counting a root
+    /// it sends, in both roles (`ssl`'s `depth`, default 10).
     pub fn depth(mut self, depth: u8) -> TlsConfig {
         self.server.depth = Some(depth);
         self.client.depth = Some(depth);
@@ -651,11 +651,17 @@ impl ServerCertCheck {
     }
 }
 
+/// `ssl`'s `depth` on the certificates the peer sent after its own. A self-issued one is a
+/// root, the anchor of the path and not one of its intermediates: BEAM sends its root whenever
+/// its certfile holds only its certificate.
 fn check_depth(intermediates: &[CertificateDer<'_>], depth: u8) -> Result<(), rustls::Error> {
-    if intermediates.len() > usize::from(depth) {
+    let count = intermediates
+        .iter()
+        .filter(|c| !cert::fields(c).is_some_and(|c| c.self_issued()))
+        .count();
+    if count > usize::from(depth) {
         return Err(rustls::Error::General(format!(
-            "the peer's chain has {} intermediate certificates, more than depth {depth} allows",
-            intermediates.len()
+            "the peer's chain has {count} intermediate certificates, more than depth {depth} allows"
         )));
     }
     Ok(())
