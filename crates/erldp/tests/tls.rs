@@ -273,6 +273,23 @@ fn server_certificates_we_refuse_are_named() {
         let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
         let node = tls_node(peer.cookie(), our_config(&files).verify(Verify::None));
         assert!(node.ping(peer.node()), "{otp}: verify_none");
+
+        // {server_name_indication, disable} skips the host name, as on BEAM, not the chain.
+        let no_sni = TlsConfig::parse_optfile(&format!(
+            "[{{client, [{{certfile, {cert:?}}}, {{keyfile, {key:?}}}, {{cacertfile, {ca:?}}}, \
+                         {{verify, verify_peer}}, {{server_name_indication, disable}}]}}, \
+              {{server, [{{certfile, {cert:?}}}, {{keyfile, {key:?}}}]}}].",
+            cert = files.path("node.pem").display().to_string(),
+            key = files.path("node.key").display().to_string(),
+            ca = files.path("ca.pem").display().to_string(),
+        ))
+        .expect("option file");
+        let peer = tls_peer(&otp, &files, &server_opts("wrong_host", ""), "[]");
+        let node = tls_node(peer.cookie(), no_sni.clone());
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: no SNI, another host: {e}"));
+        let err = connect_error(&otp, &files, &server_opts("unknown_ca", ""), no_sni);
+        assert_mentions(&otp, &err, &["unknown CA"]);
     }
 }
 

@@ -13,7 +13,9 @@
 //!
 //! - `verify` defaults to `verify_peer` for the client and `verify_none` for the server. A
 //!   verifying client checks the server's chain against `cacertfile` and its name against the
-//!   host part of the node name, which it also sends as SNI. A verifying server asks for the
+//!   host part of the node name, which it also sends as SNI; `{server_name_indication, Host}`
+//!   puts another name in both places, and `{server_name_indication, disable}` sends no SNI
+//!   and, as `ssl` does then, checks no host name (the chain still). A verifying server asks for the
 //!   client's certificate and checks its chain; it requires one when `fail_if_no_peer_cert`
 //!   is true, the default with `verify_peer` (OTP 25 defaulted the client to `verify_none`
 //!   and `fail_if_no_peer_cert` to false).
@@ -42,12 +44,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
     ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
@@ -389,7 +391,8 @@ impl fmt::Debug for ClientSide {
 }
 
 impl ClientSide {
-    /// The name the server's certificate must carry: the SNI option's, else `host`.
+    /// The name the server's certificate must carry, unless SNI is disabled: the SNI option's,
+    /// else `host`.
     pub(crate) fn server_name(&self, host: &str) -> Result<ServerName<'static>> {
         let name = self.sni.as_deref().unwrap_or(host);
         ServerName::try_from(name.to_string()).map_err(|_| {
@@ -620,28 +623,35 @@ macro_rules! signature_checks {
     )+};
 }
 
-/// How a client checks the server's certificate: for `verify_peer`, webpki's check (the chain
-/// and the host name) plus `ssl`'s `depth`, counted on the intermediates the peer sends (webpki
-/// does not tell which of them its path used); for `verify_none`, not at all, but the handshake
-/// signatures are still checked, so the session is with whoever holds the certificate's key.
+/// How a client checks the server's certificate: for `verify_peer`, webpki's checks (the chain,
+/// and the host name unless SNI is disabled) plus `ssl`'s `depth`, counted on the
+/// intermediates the peer sends (webpki does not tell which of them its path used); for
+/// `verify_none`, not at all, but the handshake signatures are still checked, so the session is
+/// with whoever holds the certificate's key.
 #[derive(Debug)]
 struct ServerCertCheck {
-    /// webpki's verifier and the depth, for `verify_peer`.
-    peer: Option<(Arc<WebPkiServerVerifier>, u8)>,
+    peer: Option<PeerCheck>,
     algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// What `verify_peer` checks of the server's certificate.
+#[derive(Debug)]
+struct PeerCheck {
+    roots: Arc<RootCertStore>,
+    depth: u8,
+    /// `ssl` checks the host name against the SNI it sends; `{server_name_indication,
+    /// disable}` sends none, and so leaves the chain alone to be checked.
+    check_host: bool,
 }
 
 impl ServerCertCheck {
     fn new(opts: &RoleOptions, provider: &Arc<CryptoProvider>) -> Result<ServerCertCheck> {
         let peer = match opts.verify.unwrap_or(Verify::Peer) {
-            Verify::Peer => {
-                let roots = roots(opts, "client")?;
-                let webpki =
-                    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(provider))
-                        .build()
-                        .map_err(|err| Error::invalid(format!("TLS client options: {err}")))?;
-                Some((webpki, opts.depth.unwrap_or(DEFAULT_DEPTH)))
-            }
+            Verify::Peer => Some(PeerCheck {
+                roots: roots(opts, "client")?,
+                depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
+                check_host: !matches!(opts.server_name_indication, Some(None)),
+            }),
             Verify::None => None,
         };
         Ok(ServerCertCheck {
@@ -673,12 +683,22 @@ impl ServerCertVerifier for ServerCertCheck {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp: &[u8],
+        _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some((webpki, depth)) = &self.peer {
-            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
-            check_depth(intermediates, *depth)?;
+        if let Some(peer) = &self.peer {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                &peer.roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+            if peer.check_host {
+                verify_server_name(&cert, server_name)?;
+            }
+            check_depth(intermediates, peer.depth)?;
         }
         Ok(ServerCertVerified::assertion())
     }
