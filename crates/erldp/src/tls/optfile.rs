@@ -7,10 +7,11 @@
 //! guide](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html) and `ssl:tls_option()`.
 //!
 //! The options read are those of [`RoleOptions`]; options that only tune BEAM's own
-//! implementation (`reuse_sessions`, `secure_renegotiate`, `hibernate_after`, `log_level`,
-//! `ktls`, ...) are accepted and ignored. Options that change what is trusted and that this
-//! implementation cannot honour (`verify_fun`, `crl_check`, `partial_chain`, `cacerts` given
-//! as DER terms, ...) are errors, so that a file never silently means less than it says.
+//! implementation or what it logs (`reuse_sessions`, `secure_renegotiate`, `hibernate_after`,
+//! `log_level`, `log_alert`, `ktls`, ...) are accepted and ignored. Options that change what is
+//! trusted and that this implementation cannot honour (`verify_fun`, `crl_check`,
+//! `partial_chain`, `cacerts` given as DER terms, ...) are errors, so that a file never
+//! silently means less than it says, and so is an option of the other role, as for `ssl`.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,8 @@ use crate::cookie::Secret;
 use crate::term::Term;
 use crate::{Error, Result};
 
-/// Options that only tune BEAM's implementation of TLS, without changing what is accepted.
+/// Options that only tune BEAM's implementation of TLS or what it logs, without changing what
+/// is accepted.
 const IGNORED: &[&str] = &[
     "reuse_sessions",
     "reuse_session",
@@ -36,6 +38,11 @@ const IGNORED: &[&str] = &[
     "padding_check",
     "beast_mitigation",
     "dhfile",
+    "log_alert",
+    "max_handshake_size",
+    "sender_spawn_opts",
+    "honor_ecc_order",
+    "renegotiate_at",
 ];
 
 /// Reads an option file from disk. Relative paths inside it are kept as they are (BEAM
@@ -155,6 +162,16 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
                 })
             }
             name if IGNORED.contains(&name) => {}
+            "fail_if_no_peer_cert" => {
+                return Err(bad(format!(
+                    "{key} is a server option (in {{server, Options}}), not a client one"
+                )))
+            }
+            "server_name_indication" => {
+                return Err(bad(format!(
+                    "{key} is a client option (in {{client, Options}}), not a server one"
+                )))
+            }
             name => {
                 return Err(bad(format!(
                     "{name} is not supported by ErlDP's TLS distribution"
@@ -237,6 +254,9 @@ mod tests {
             [{server, [{certfile, "/etc/ssl/node.pem"}, {keyfile, <<"/etc/ssl/node.key">>},
                        {cacertfile, "/etc/ssl/ca.pem"}, {verify, verify_peer},
                        {fail_if_no_peer_cert, true}, {secure_renegotiate, true},
+                       {log_alert, false}, {max_handshake_size, 262144},
+                       {sender_spawn_opts, [{priority, high}]}, {honor_ecc_order, true},
+                       {renegotiate_at, 1000},
                        {depth, 2}, {versions, ['tlsv1.2']}]},
              {client, [{certfile, "client.pem"}, {keyfile, "client.key"}, {password, "pw"},
                        {verify, verify_none}, {ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"}]}]."#,
@@ -293,7 +313,11 @@ mod tests {
             ),
             (
                 "[{client, [{fail_if_no_peer_cert, true}]}]",
-                "fail_if_no_peer_cert is not supported",
+                "client options: fail_if_no_peer_cert is a server option",
+            ),
+            (
+                "[{server, [{server_name_indication, disable}]}]",
+                "server options: server_name_indication is a client option",
             ),
             (
                 "[{client, [{versions, ['tlsv1.1']}]}]",
