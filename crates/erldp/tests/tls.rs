@@ -331,6 +331,11 @@ fn client_certificates_beam_refuses_are_named() {
             our_config(&files).client_cert(files.path("expired.pem"), files.path("expired.key"));
         let err = connect_error(&otp, &files, &demanding, expired);
         assert_mentions(&otp, &err, &["refused our certificate as expired"]);
+
+        let server_only = our_config(&files)
+            .client_cert(files.path("server_only.pem"), files.path("server_only.key"));
+        let err = connect_error(&otp, &files, &demanding, server_only);
+        assert_mentions(&otp, &err, &["extendedKeyUsage", "(clientAuth)"]);
     }
 }
 

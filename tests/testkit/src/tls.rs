@@ -22,6 +22,7 @@
 //! | `unknown_ca.pem`, `unknown_ca.key` | the right hosts, signed by `other_ca.pem` |
 //! | `cn_only.pem`, `cn_only.key` | the short host name as common name, no subjectAltName |
 //! | `chained.pem`, `chained.key` | a node certificate signed by an intermediate CA, followed by that CA's certificate |
+//! | `server_only.pem`, `server_only.key` | a node certificate whose extendedKeyUsage is serverAuth alone |
 //! | `chained_leaf.pem` | the node certificate of `chained.pem` alone |
 //! | `ca_chain.pem` | the intermediate CA of `chained.pem`, then `ca.pem`'s CA |
 //! | `node_encrypted.key` | `node.key` encrypted with [`KEY_PASSWORD`] (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC) |
@@ -84,6 +85,8 @@ impl TlsFiles {
         files.leaf("wrong_host", &ca, "wrong", &["wrong.example".into()], valid);
         files.leaf("unknown_ca", &other_ca, "unknown", &hosts, valid);
         files.leaf("cn_only", &ca, &short_hostname(), &[], valid);
+        let server_auth = [ExtendedKeyUsagePurpose::ServerAuth];
+        files.leaf_for("server_only", &ca, "server", &hosts, valid, &server_auth);
         let (intermediate, intermediate_pem) = new_intermediate(&ca);
         files.leaf("chained", &intermediate, "chained", &hosts, valid);
         let leaf = std::fs::read_to_string(files.path("chained.pem")).expect("chained.pem");
@@ -149,13 +152,30 @@ impl TlsFiles {
         out
     }
 
+    /// A certificate for both server and client use.
     fn leaf(
         &self,
         file: &str,
         issuer: &Issuer<'static, KeyPair>,
         common_name: &str,
         hosts: &[String],
+        valid: (i32, i32),
+    ) -> KeyPair {
+        let both = [
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.leaf_for(file, issuer, common_name, hosts, valid, &both)
+    }
+
+    fn leaf_for(
+        &self,
+        file: &str,
+        issuer: &Issuer<'static, KeyPair>,
+        common_name: &str,
+        hosts: &[String],
         (from_year, until_year): (i32, i32),
+        purposes: &[ExtendedKeyUsagePurpose],
     ) -> KeyPair {
         let key = KeyPair::generate().expect("generating a key");
         let mut params = CertificateParams::new(hosts.to_vec()).expect("certificate names");
@@ -176,10 +196,7 @@ impl TlsFiles {
         params.not_after = date_time_ymd(until_year, 1, 1);
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = purposes.to_vec();
         let cert = params
             .signed_by(&key, issuer)
             .expect("signing a certificate");

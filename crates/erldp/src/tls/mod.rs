@@ -822,11 +822,13 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
             AlertDescription::HandshakeFailure if role == Role::Client && !we_have_cert => {
                 "the peer refused the handshake (alert handshake_failure); it demands a client certificate (fail_if_no_peer_cert) and we have none for the client role".into()
             }
-            AlertDescription::HandshakeFailure => {
-                "the peer refused the handshake (alert handshake_failure): it may not accept our certificate (its host names, validity or CA), or share no cipher suite with us".into()
-            }
+            AlertDescription::HandshakeFailure => format!(
+                "the peer refused the handshake (alert handshake_failure): it may not accept our certificate (its key usage or extendedKeyUsage, which must allow {}, its host names, validity or CA), or share no cipher suite with us",
+                our_use(role)
+            ),
             AlertDescription::BadCertificate | AlertDescription::UnsupportedCertificate => format!(
-                "the peer refused our certificate (alert {alert:?}): its host names or validity do not satisfy the peer"
+                "the peer refused our certificate (alert {alert:?}): most likely its key usage or extendedKeyUsage does not allow {}, else its host names or validity do not satisfy the peer",
+                our_use(role)
             ),
             AlertDescription::InsufficientSecurity => {
                 "no cipher suite in common with the peer (alert insufficient_security)".into()
@@ -841,6 +843,14 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
             "the peer does not speak TLS: is it a TLS node (-proto_dist inet_tls)?".into()
         }
         other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// What our certificate's extendedKeyUsage must allow in `role`, as the peer checks it.
+fn our_use(role: Role) -> &'static str {
+    match role {
+        Role::Client => "a TLS client (clientAuth)",
+        Role::Server => "a TLS server (serverAuth)",
     }
 }
 
