@@ -28,7 +28,8 @@
 //!   may hold our certificate alone, its intermediate CAs being in `cacertfile`.
 //! - `keyfile` may hold a PKCS#8 key encrypted with `password` (PBES2, what `openssl genpkey
 //!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
-//!   (`Proc-Type: 4,ENCRYPTED`) is refused with the command that converts it.
+//!   (`Proc-Type: 4,ENCRYPTED`), and PBES2 with 3DES or with hmacWithSHA1 as PRF (which BEAM
+//!   reads), are refused with the command that converts them.
 //! - `depth` bounds the intermediate certificates the peer sends (a self-issued root it sends
 //!   is not one, as for `ssl`), where `ssl` bounds those of the path it builds; the two differ
 //!   only for a peer that sends certificates its path does not use.
@@ -555,10 +556,25 @@ fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'stat
         };
         let (_, der) = pkcs8::der::pem::decode_vec(&pem[start..])
             .map_err(|err| format!("unreadable encrypted key: {err}"))?;
-        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
-            .map_err(|err| format!("unreadable encrypted key: {err}"))?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|err| {
+            match unknown_scheme(&der) {
+                Some(oid) => unsupported_encryption(oid),
+                None => format!("unreadable encrypted key: {err}"),
+            }
+        })?;
         let plain = info.decrypt(password).map_err(|err| {
-            format!("cannot decrypt the key with the password given (a wrong password?): {err}")
+            use pkcs8::pkcs5::Error as E;
+            match err {
+                pkcs8::Error::EncryptedPrivateKey(E::UnsupportedAlgorithm { oid }) => {
+                    unsupported_encryption(oid)
+                }
+                pkcs8::Error::EncryptedPrivateKey(E::NoPbes1CryptSupport) => {
+                    unsupported_encryption(info.encryption_algorithm.oid())
+                }
+                err => format!(
+                    "cannot decrypt the key with the password given (a wrong password?): {err}"
+                ),
+            }
         })?;
         return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
     }
@@ -571,6 +587,31 @@ fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'stat
         ),
         Err(err) => Err(format!("no usable PEM private key in it ({err})")),
     }
+}
+
+fn unsupported_encryption(oid: pkcs8::ObjectIdentifier) -> String {
+    format!(
+        "unsupported key encryption (OID {oid}); convert the key with \
+         `openssl pkcs8 -topk8 -v2 aes256`"
+    )
+}
+
+/// The algorithm that keeps an encrypted key pkcs5 cannot parse from being read: PBES2's
+/// cipher when it is one pkcs5 does not build in (3DES), else the scheme itself.
+fn unknown_scheme(der: &[u8]) -> Option<pkcs8::ObjectIdentifier> {
+    use pkcs8::der::asn1::AnyRef;
+    use pkcs8::der::{Decode, Reader, SliceReader};
+    use pkcs8::spki::AlgorithmIdentifierRef;
+    let info = AnyRef::from_der(der).ok()?;
+    let scheme: AlgorithmIdentifierRef = SliceReader::new(info.value()).ok()?.decode().ok()?;
+    if scheme.oid != pkcs8::pkcs5::pbes2::PBES2_OID {
+        return Some(scheme.oid);
+    }
+    let params = scheme.parameters?;
+    let mut params = SliceReader::new(params.value()).ok()?;
+    let _kdf: AlgorithmIdentifierRef = params.decode().ok()?;
+    let cipher: AlgorithmIdentifierRef = params.decode().ok()?;
+    Some(cipher.oid)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1016,6 +1057,79 @@ mod tests {
         );
         let err = client_error(&config(&legacy).password("pw"));
         assert!(err.contains("traditional OpenSSL way"), "{err}");
+
+        // What `openssl pkcs8 -topk8 -v2 des3` and `-v2prf hmacWithSHA1` write: PBES2 with a
+        // cipher or a PRF that pkcs5 leaves out, named, with no blame on the password.
+        let pem = std::fs::read_to_string(&encrypted).expect("encrypted key");
+        let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).expect("PEM");
+        let hmac_sha256 = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
+        let at = find(&der, &hmac_sha256).expect("PBKDF2 with hmacWithSHA256");
+        let mut sha1 = der.clone();
+        sha1[at + 7] = 0x07;
+        let aes256 = [
+            0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a,
+        ];
+        let at = find(&der, &aes256).expect("AES-256-CBC");
+        let iv = &der[at + aes256.len()..][..18];
+        assert_eq!(iv[..2], [0x04, 16], "a 16-byte IV follows");
+        let des3_with_iv = [
+            0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07, 0x04, 8, 0, 0, 0, 0, 0, 0,
+            0, 0,
+        ];
+        // 3DES's algorithm identifier with its 8-byte IV is 9 bytes shorter than AES's: the
+        // lengths of the three sequences around it shrink by as much.
+        let mut des3 = der[..at].to_vec();
+        des3.extend_from_slice(&des3_with_iv);
+        des3.extend_from_slice(&der[at + aes256.len() + 18..]);
+        shrink_enclosing(&mut des3, at, 9);
+        for (case, der, oid) in [
+            ("hmacWithSHA1", sha1, "1.2.840.113549.2.7"),
+            ("3DES", des3, "1.2.840.113549.3.7"),
+        ] {
+            let pem = pkcs8::der::pem::encode_string(
+                "ENCRYPTED PRIVATE KEY",
+                pkcs8::der::pem::LineEnding::LF,
+                &der,
+            )
+            .expect("PEM");
+            let key = files.write(&format!("{case}.key"), &pem);
+            let err = client_error(&config(&key).password(erldp_testkit::KEY_PASSWORD));
+            assert!(
+                err.contains(&format!("unsupported key encryption (OID {oid})"))
+                    && err.contains("openssl pkcs8 -topk8 -v2 aes256")
+                    && !err.contains("password"),
+                "{case}: {err}"
+            );
+        }
+    }
+
+    /// Lowers by `by` the short-form lengths of the DER sequences that enclose byte `at`.
+    fn shrink_enclosing(der: &mut [u8], at: usize, by: u8) {
+        let mut pos = 0;
+        while pos < at {
+            let (tag, len) = (der[pos], der[pos + 1]);
+            let (header, content) = match len {
+                0x81 => (3, usize::from(der[pos + 2])),
+                0x82 => (
+                    4,
+                    usize::from(der[pos + 2]) << 8 | usize::from(der[pos + 3]),
+                ),
+                len => (2, usize::from(len)),
+            };
+            if tag == 0x30 && pos + header + content > at {
+                match header {
+                    2 => der[pos + 1] -= by,
+                    3 => der[pos + 2] -= by,
+                    _ => {
+                        let len = (content - usize::from(by)) as u16;
+                        der[pos + 2..pos + 4].copy_from_slice(&len.to_be_bytes());
+                    }
+                }
+                pos += header;
+            } else {
+                pos += header + content;
+            }
+        }
     }
 
     #[test]
