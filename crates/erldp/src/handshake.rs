@@ -487,6 +487,15 @@ fn send(stream: &mut (impl Read + Write), framing: Framing, msg: &[u8], node: &s
         .map_err(|err| io_failure(node, "sending a handshake message", err))
 }
 
+/// Why a plain node's handshake with a TLS node failed.
+const TLS_PEER: &str = "it runs TLS distribution (-proto_dist inet_tls), this node plain TCP";
+
+/// Whether `err` is a plain node's handshake meeting a TLS node: worth a warning where other
+/// failed handshakes of peers connecting to us are not (a peer that goes away, a port scan).
+pub(crate) fn met_tls(err: &Error) -> bool {
+    matches!(err, Error::Connection { reason, .. } if reason.ends_with(TLS_PEER))
+}
+
 fn recv(stream: &mut (impl Read + Write), framing: Framing, node: &str) -> Result<Vec<u8>> {
     let mut prefix = [0u8; 4];
     let prefix = match framing {
@@ -507,10 +516,7 @@ fn recv(stream: &mut (impl Read + Write), framing: Framing, node: &str) -> Resul
         };
         return Err(Error::connection(
             node,
-            format!(
-                "the peer {what}: it runs TLS distribution (-proto_dist inet_tls), this node \
-                 plain TCP"
-            ),
+            format!("the peer {what}: {TLS_PEER}"),
         ));
     }
     let len = prefix

@@ -381,7 +381,8 @@ fn refused_incoming(otp: &Otp, peer: &mut BeamPeer, node: &Node) -> String {
 }
 
 /// Each way we refuse a BEAM node that connects to us, and each way BEAM refuses us as a
-/// server, as our log tells them; and a plain BEAM node connecting to a TLS node of ours.
+/// server, as our log tells them; and a plain BEAM node connecting to a TLS node of ours, or a
+/// TLS one to a plain node of ours.
 #[test]
 fn incoming_refusals_are_logged_with_their_cause() {
     log_records();
@@ -441,6 +442,12 @@ fn incoming_refusals_are_logged_with_their_cause() {
             .start();
         let logged = refused_incoming(&otp, &mut plain, &node);
         assert_mentions(&otp, &logged, &["does not speak TLS"]);
+
+        // And the mirror: a TLS BEAM node connecting to a plain node of ours.
+        let mut tls = verifying_peer(&otp, &files);
+        let plain_node = builder_for(&tls).start().expect("node");
+        let logged = refused_incoming(&otp, &mut tls, &plain_node);
+        assert_mentions(&otp, &logged, &["began a TLS handshake"]);
     }
 }
 

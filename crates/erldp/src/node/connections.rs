@@ -856,6 +856,9 @@ impl NodeInner {
                         log::warn!(target: LOG, "connection attempt from {node} rejected: the cookie did not match"
                         )
                     }
+                    _ if handshake::met_tls(&err) => {
+                        log::warn!(target: LOG, "incoming connection: {err}")
+                    }
                     _ => log::debug!(target: LOG, "incoming handshake failed: {err}"),
                 }
                 // The attempt of ours this handshake took over goes on by
