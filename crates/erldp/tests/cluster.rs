@@ -366,6 +366,61 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
          erldp_cluster:await_whereis(clash, {both}, Theirs, 10000), true = is_process_alive(Theirs).",
         erl_atom(node.name().as_str())
     ));
+    drop((small, large, node));
+
+    // A BEAM node of our partition decides, against a node larger than both, over the name our
+    // process holds: it runs global:resolve_it/4 on our node (rpc:call to the holder's node),
+    // which keeps ours, of the smaller node, and kills theirs. Before our node answered that
+    // call, it was undef: the BEAM node took the other pid, and our node kept no entry.
+    let cookie = erldp_testkit::random_cookie();
+    let mut small = BeamCluster::builder()
+        .cookie(cookie.clone())
+        .name_prefix("aa_")
+        .node(Otp::System)
+        .start();
+    let mut large = BeamCluster::builder()
+        .cookie(cookie.clone())
+        .name_prefix("zz_")
+        .node(Otp::System)
+        .start();
+    let node = Node::builder(random_name("mm_"))
+        .cookie(cookie)
+        .hidden(false)
+        .start()
+        .expect("node");
+    node.connect(&small.nodes()[0]).expect("connect");
+    small.await_mesh(&[node.name().as_str()]);
+    let ours = node.mailbox(None).expect("mailbox");
+    assert!(node
+        .register_global(&Term::atom("clash"), ours.pid())
+        .expect("register"));
+    hand_over(small.peer(0), &node, "Ours", Term::from(ours.pid()));
+    let smaller = small.node_list();
+    small.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_whereis(clash, {smaller}, Ours, 10000)."
+    ));
+    large
+        .peer(0)
+        .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
+    let large_node = large.nodes()[0].clone();
+    small.connect(0, &large_node);
+    let all = format!(
+        "[{}, {}]",
+        erl_atom(&small.nodes()[0]),
+        erl_atom(&large_node)
+    );
+    small.peer(0).eval_ok(&format!(
+        "erldp_cluster:await_mesh({all}, [{}], 30000), \
+         erldp_cluster:await_whereis(clash, {all}, Ours, 10000).",
+        erl_atom(node.name().as_str())
+    ));
+    large
+        .peer(0)
+        .eval_ok("erldp_test:wait_for(fun() -> not is_process_alive(Theirs) end, 10000).");
+    assert_eq!(
+        node.whereis_global(&Term::atom("clash")).expect("whereis"),
+        Some(ours.pid())
+    );
 }
 
 #[test]

@@ -677,6 +677,15 @@ impl NodeInner {
             self.close_process(&worker, Term::Atom(crate::atom!("noconnection")));
             return;
         }
+        if let Some(args) = serving::global_resolve_it(spawned.mfa()) {
+            let node = Arc::downgrade(self);
+            self.global_resolve_it(args, move |result| {
+                let Some(node) = node.upgrade() else { return };
+                let outcome = result.map_or(Outcome::Undef, Outcome::Value);
+                node.close_process(&worker, serving::exit_reason(&spawned, outcome));
+            });
+            return;
+        }
         let exposed = self.serving.module(spawned.mfa().module);
         let (Some(exposed), Some(args)) = (exposed, spawned.mfa().args()) else {
             self.close_process(&worker, serving::exit_reason(&spawned, Outcome::Undef));

@@ -86,6 +86,17 @@ impl Spawned {
     }
 }
 
+/// The arguments of `global:resolve_it/4`, the one function of OTP's own that BEAM nodes call
+/// on ours (a clash over a global name held by one of our processes), which the node answers
+/// whatever it exposes.
+pub(crate) fn global_resolve_it(mfa: &Mfa) -> Option<Vec<Term>> {
+    let args = mfa.args()?;
+    (mfa.module == crate::atom!("global")
+        && mfa.function == crate::atom!("resolve_it")
+        && args.len() == 4)
+        .then_some(args)
+}
+
 /// Reads what the spawn request of `module:function(args...)` asks for.
 pub(crate) fn spawned(module: Atom, function: Atom, args: Term) -> Spawned {
     if module == crate::atom!("erpc") {

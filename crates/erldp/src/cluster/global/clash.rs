@@ -47,13 +47,6 @@ impl Global {
 
     /// `global:resolve_it/4` called on our node by a BEAM node resolving a clash over a name
     /// whose holder is one of our processes: the result for the caller, and what to do here.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "served once the node serves spawn requests (issue 11)"
-        )
-    )]
     pub(crate) fn resolve_it(&mut self, args: &[Term]) -> (Term, Vec<Action>) {
         let result = match args {
             [method, name, pid1, pid2] => match (pid1.as_pid(), pid2.as_pid()) {

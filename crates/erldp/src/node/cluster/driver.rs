@@ -441,14 +441,17 @@ impl Driver {
     fn exit(&self, from: Pid, pid: Pid, reason: Term) {
         let inner = &self.inner;
         if pid.node != inner.name() {
-            inner.send_noconnect(
-                pid.node,
-                &Control::Exit2 {
-                    from,
-                    to: pid,
-                    reason,
-                },
-            );
+            let exit = Control::Exit2 {
+                from,
+                to: pid,
+                reason,
+            };
+            // exit/2 connects, and a clash resolved for another node (its
+            // global:resolve_it/4) may end a process on a node we have not
+            // met yet: the connect runs on a thread of its own.
+            if !inner.send_noconnect(pid.node, &exit) {
+                let _ = inner.send_connecting(pid.node, exit);
+            }
             return;
         }
         if self.owns(pid) || inner.builtins.owns(pid) {
@@ -508,6 +511,16 @@ impl Driver {
 
     /// `global:whereis_name/1` from our own table; `None` from a hidden
     /// node, which has none.
+    /// `global:resolve_it/4`, which a BEAM node resolving a clash calls on the node of its
+    /// entry's holder, one of our processes: the value for the caller. `None` where global
+    /// does not run (a hidden node), which the caller takes for `undef`.
+    pub(super) fn resolve_it(&mut self, args: &[Term]) -> Option<Term> {
+        let global = self.global.as_mut()?;
+        let (result, actions) = global.machine.resolve_it(args);
+        self.run_global(actions);
+        Some(result)
+    }
+
     pub(super) fn whereis(&self, name: &Term) -> Option<Option<Pid>> {
         let global = self.global.as_ref()?;
         // As `global:whereis_name/1` does, a local process that has ended is

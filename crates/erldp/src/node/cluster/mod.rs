@@ -319,6 +319,30 @@ impl NodeInner {
         answer.recv().map_err(|_| Error::Closed)
     }
 
+    /// Runs `global:resolve_it(Args)` on the cluster's thread, which owns global's state, and
+    /// gives `done` its value (`None`: global does not run here, or the node closed).
+    pub(super) fn global_resolve_it(
+        &self,
+        args: Vec<Term>,
+        done: impl FnOnce(Option<Term>) + Send + 'static,
+    ) {
+        let (done, failed) = {
+            let shared = Arc::new(Mutex::new(Some(done)));
+            (Arc::clone(&shared), shared)
+        };
+        let asked = self.tell_cluster(Event::Run(Box::new(move |driver| {
+            let result = driver.resolve_it(&args);
+            if let Some(done) = done.lock().take() {
+                done(result);
+            }
+        })));
+        if asked.is_err() {
+            if let Some(done) = failed.lock().take() {
+                done(None);
+            }
+        }
+    }
+
     /// A new process whose messages go to the driver, registered under
     /// `name` if given.
     fn spawn_cluster_process(&self, name: Option<Atom>, forward: Forward) -> Result<Arc<Process>> {
