@@ -365,7 +365,11 @@ export class Node {
   /** `global:unregister_name(name)`. */
   unregisterGlobal(name: Name | Term): Promise<void>;
 
-  /** `pg:get_members(scope, group)` (scope `pg` unless given): ours and the peers'. */
+  /**
+   * `pg:get_members(scope, group)` (scope `pg` unless given): ours and the peers'. The first
+   * use of a scope on this node starts it, and the peers' members arrive as they answer: that
+   * first call may lack them (call it once at start when that matters).
+   */
   members(group: Term, options?: ScopeOptions & DecodeOptions): Promise<Pid[]>;
 
   /**

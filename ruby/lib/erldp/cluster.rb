@@ -47,7 +47,8 @@ module ErlDP
     #   @return [nil]
 
     # +pg:get_members(Scope, Group)+: the members of +group+, ours and our peers', a pid once
-    # per join.
+    # per join. The first use of a scope on this node starts it, and the peers' members arrive
+    # as they answer: that first call may lack them (call it once at start when that matters).
     #
     # @param group [Object] any term (+:room+ is the atom, +"room"+ a binary)
     # @param scope [Symbol, String] the pg scope; BEAM runs +pg+ with +-kernel start_pg true+
