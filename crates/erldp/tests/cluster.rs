@@ -280,6 +280,26 @@ fn clash(beam_prefix: &str, our_prefix: &str) -> (BeamCluster, Node, Mailbox) {
     (cluster, node, ours)
 }
 
+/// Three nodes that share a cookie and are not connected: a BEAM node of a smaller name than
+/// ours, our visible node, a BEAM node of a larger one.
+fn apart() -> (BeamCluster, BeamCluster, Node) {
+    let cookie = erldp_testkit::random_cookie();
+    let beam = |prefix: &str| {
+        BeamCluster::builder()
+            .cookie(cookie.clone())
+            .name_prefix(prefix)
+            .node(Otp::System)
+            .start()
+    };
+    let (small, large) = (beam("aa_"), beam("zz_"));
+    let node = Node::builder(random_name("mm_"))
+        .cookie(cookie)
+        .hidden(false)
+        .start()
+        .expect("node");
+    (small, large, node)
+}
+
 /// Two partitions holding the same name meet: the node with the smaller name decides with the
 /// method of its own entry; `random_exit_name/3`, global's default, keeps the process of the
 /// node with the smaller name and kills the other.
@@ -317,17 +337,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
 
     // We decide, and our process loses to one of a third node smaller than both: it is closed
     // as `killed`.
-    let cookie = erldp_testkit::random_cookie();
-    let mut small = BeamCluster::builder()
-        .cookie(cookie.clone())
-        .name_prefix("aa_")
-        .node(Otp::System)
-        .start();
-    let large = BeamCluster::builder()
-        .cookie(cookie.clone())
-        .name_prefix("zz_")
-        .node(Otp::System)
-        .start();
+    let (mut small, large, node) = apart();
     let (small_node, large_node) = (small.nodes()[0].clone(), large.nodes()[0].clone());
     small.connect(0, &large_node);
     small.peer(0).eval_ok(&format!(
@@ -338,11 +348,6 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     small
         .peer(0)
         .eval_ok("{yes, Theirs} = erldp_cluster:register_name(clash).");
-    let node = Node::builder(random_name("mm_"))
-        .cookie(cookie)
-        .hidden(false)
-        .start()
-        .expect("node");
     let ours = node.mailbox(None).expect("mailbox");
     assert!(node
         .register_global(&Term::atom("clash"), ours.pid())
@@ -372,22 +377,7 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     // process holds: it runs global:resolve_it/4 on our node (rpc:call to the holder's node),
     // which keeps ours, of the smaller node, and kills theirs. Before our node answered that
     // call, it was undef: the BEAM node took the other pid, and our node kept no entry.
-    let cookie = erldp_testkit::random_cookie();
-    let mut small = BeamCluster::builder()
-        .cookie(cookie.clone())
-        .name_prefix("aa_")
-        .node(Otp::System)
-        .start();
-    let mut large = BeamCluster::builder()
-        .cookie(cookie.clone())
-        .name_prefix("zz_")
-        .node(Otp::System)
-        .start();
-    let node = Node::builder(random_name("mm_"))
-        .cookie(cookie)
-        .hidden(false)
-        .start()
-        .expect("node");
+    let (mut small, mut large, node) = apart();
     node.connect(&small.nodes()[0]).expect("connect");
     small.await_mesh(&[node.name().as_str()]);
     let ours = node.mailbox(None).expect("mailbox");
