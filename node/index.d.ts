@@ -449,7 +449,10 @@ export class Mailbox implements AsyncIterable<Message> {
   /** Removes a monitor (by its Ref) or a node monitor (by the node's name). */
   demonitor(target: Ref | Name, options?: WaitOptions): Promise<void>;
 
-  /** Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`. */
+  /**
+   * Answers the call that came with `from` (`{Pid, Tag}`) with `value`, as `gen:reply/2`, in
+   * order with what the mailbox sent; `ECLOSED` once the mailbox is closed.
+   */
   reply(from: Term, value: Term): void;
 
   /** `pg:join(scope, group, pid)` (scope `pg` unless given). */
@@ -471,8 +474,9 @@ export class Mailbox implements AsyncIterable<Message> {
    * Closes the mailbox: linked processes get an exit signal with `reason`
    * (default `normal`), monitoring ones a `DOWN`, after what the mailbox
    * sent, replied, linked or monitored before (as a process's exit comes
-   * after its messages). It reads `closed` at once, and later calls throw
-   * or reject with `ECLOSED`.
+   * after its messages). At once it reads `closed`, its registered name is
+   * free, later calls throw or reject with `ECLOSED`, and `receive` rejects
+   * once the messages it holds are taken.
    */
   close(reason?: Term): void;
 }

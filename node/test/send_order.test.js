@@ -93,6 +93,16 @@ test('what a mailbox sent or replied before close reaches the peer before its ex
     '{101,true,bye}',
   );
 
+  // Its name is free at once, a receive with nothing queued rejects, and it takes no new calls,
+  // while its close still waits for what it handed over.
+  const named = node.mailbox('closing_named');
+  named.send(sink, erldp.tuple(sym('n'), 0));
+  named.close();
+  const again = node.mailbox('closing_named');
+  await assert.rejects(named.receive(), { code: 'ECLOSED' });
+  assert.throws(() => named.monitorNodes(), { code: 'ECLOSED' });
+  again.close();
+
   const server = node.mailbox('closing_server');
   const call = peer.eval(`gen_server:call({closing_server, '${Symbol.keyFor(node.name)}'}, hi, 60000)`);
   const [, from] = (await server.receive({ timeout: 60_000 })).term;

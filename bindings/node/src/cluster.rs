@@ -145,16 +145,20 @@ impl NativeMailbox {
     /// `net_kernel:monitor_nodes(true)`: `node_up` and `node_down` messages.
     #[napi(catch_unwind)]
     pub fn monitor_nodes(&self, env: Env) -> Result<()> {
+        let js = Js::new(env.raw());
+        self.check_open(js)?;
         self.mailbox
             .monitor_nodes()
-            .map_err(|err| error::throw(Js::new(env.raw()), &err))
+            .map_err(|err| error::throw(js, &err))
     }
 
     /// Undoes one `monitorNodes`.
     #[napi(catch_unwind)]
     pub fn demonitor_nodes(&self, env: Env) -> Result<()> {
+        let js = Js::new(env.raw());
+        self.check_open(js)?;
         self.mailbox
             .demonitor_nodes()
-            .map_err(|err| error::throw(Js::new(env.raw()), &err))
+            .map_err(|err| error::throw(js, &err))
     }
 }

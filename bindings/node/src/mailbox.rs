@@ -102,6 +102,20 @@ impl NativeMailbox {
         })
     }
 
+    /// Whether `close` was called, the core having closed the mailbox yet
+    /// or not.
+    fn is_closing(&self) -> bool {
+        self.outstanding.state.lock().closing
+    }
+
+    /// `ECLOSED` once `close` was called.
+    pub(crate) fn check_open(&self, js: Js) -> Result<()> {
+        if self.is_closing() || self.mailbox.is_closed() {
+            return Err(error::throw(js, &erldp::Error::Closed));
+        }
+        Ok(())
+    }
+
     /// [`ticket`](Self::ticket), or the `ECLOSED` error to throw.
     fn open_ticket(&self, js: Js) -> Result<Ticket> {
         self.ticket().map_err(|err| error::throw(js, &err))
@@ -194,7 +208,7 @@ impl NativeMailbox {
 
     #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
-        self.outstanding.state.lock().closing || self.mailbox.is_closed()
+        self.is_closing() || self.mailbox.is_closed()
     }
 
     /// Messages and signals waiting in the core's queue.
@@ -273,6 +287,11 @@ impl NativeMailbox {
         let settle = move |received: erldp::Result<Option<erldp::Message>>| {
             reply.settle_cancellable(id, cancellable, options, received.map(Outcome::Received));
         };
+        // Closed, with its close waiting for its calls: what it holds is still
+        // its to take, but it waits for nothing more.
+        if self.is_closing() && self.mailbox.is_empty() {
+            return settle(Err(erldp::Error::Closed));
+        }
         match cancel {
             Some(cancel) => {
                 self.mailbox
@@ -352,6 +371,10 @@ impl NativeMailbox {
                 None
             }
         };
+        // The name is free at once, so that it can be registered again (a
+        // process's name goes when it exits, and this one has, for
+        // JavaScript); only the signals wait.
+        self.mailbox.unregister();
         if let Some(reason) = now {
             self.mailbox.close(reason);
         }

@@ -82,6 +82,12 @@ impl Mailbox {
         self.node().register(self.process(), name)
     }
 
+    /// `erlang:unregister/1` for this mailbox's name, if it has one: the
+    /// name may be registered again at once, the mailbox lives on.
+    pub fn unregister(&self) {
+        self.node().unregister(self.process());
+    }
+
     /// Sends `message` from this mailbox. Connects to the destination's node
     /// first if needed. Like Erlang's `!`, succeeding means the message was
     /// queued for the connection, not that the receiver exists.

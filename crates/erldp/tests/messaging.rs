@@ -128,6 +128,23 @@ fn sends_to_a_pid_and_to_an_alias() {
     assert_eq!(peer.collected("got_alias", 1), "[via_alias]");
 }
 
+/// `erlang:unregister/1`: BEAM's sends to the name are dropped, the mailbox lives on, and the
+/// name may be taken again.
+#[test]
+fn an_unregistered_name_is_free_and_its_mailbox_lives_on() {
+    let (mut peer, node, _inbox) = peer_node_inbox();
+    let us = node.name();
+    let first = node.mailbox(Some("svc")).expect("mailbox");
+    first.unregister();
+    assert_eq!(first.name(), None);
+    let second = node.mailbox(Some("svc")).expect("the name is free");
+    peer.eval_ok(&format!("{{svc, '{us}'}} ! to_the_second, ok."));
+    assert_eq!(next(&second), Term::atom("to_the_second"));
+    assert!(!first.is_closed());
+    assert!(first.try_recv().expect("recv").is_none());
+    first.unregister();
+}
+
 #[test]
 fn a_closed_mailbox_sends_nothing() {
     let (mut peer, node, inbox) = peer_node_inbox();

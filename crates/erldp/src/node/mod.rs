@@ -458,6 +458,11 @@ impl Node {
         self.inner.registry.register(process, name)
     }
 
+    /// Takes `process`'s registered name away, if it has one.
+    pub(crate) fn unregister(&self, process: &Arc<Process>) {
+        self.inner.registry.unregister(process);
+    }
+
     /// Sends from one of our processes.
     pub(crate) fn send_from(&self, from: Pid, dest: &Dest, message: Term) -> Result<()> {
         self.inner.send_from(from, dest, message)
