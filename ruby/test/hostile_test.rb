@@ -228,6 +228,11 @@ class HostileTest < Minitest::Test
     assert_raises(Timeout::Error) do
       Timeout.timeout(3) { loop { box.send_message(ErlDP::Tuple[:recorder, stalled.node], ErlDP::Tuple[:seq, sent += 1, big]) } }
     end
+    # Interrupted in that wait, close closes all the same.
+    other = node.mailbox
+    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { other.send_message(ErlDP::Tuple[:recorder, stalled.node], big) } }
+    assert_raises(Timeout::Error) { Timeout.timeout(0.2) { other.close } }
+    assert other.closed?
     resuming = Thread.new { sleep 1; stalled.resume }
     box.close(:bye)
     resuming.join

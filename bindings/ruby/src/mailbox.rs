@@ -162,10 +162,15 @@ impl Mailbox {
         }
         let reason = args::term(ruby, reason)?;
         // A send an interrupt left running goes first: a process's exit
-        // signal comes after its messages.
-        rb_self.2.follow_all(ruby)?;
+        // signal comes after its messages. Interrupted in that wait, the
+        // mailbox closes all the same before the interrupt is raised.
+        let waited = if rb_self.0.is_closed() {
+            Ok(())
+        } else {
+            rb_self.2.follow_all(ruby)
+        };
         rb_self.0.close(reason);
-        Ok(())
+        waited
     }
 
     fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {

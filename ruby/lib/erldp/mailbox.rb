@@ -117,14 +117,16 @@ module ErlDP
     # monitoring ones a +DOWN+, both with +reason+; a thread waiting in {#receive} gets
     # ErlDP::ClosedError. Closing twice is fine. A send that an interrupt or a timeout left
     # running (to a peer that reads nothing) is waited for first, as a process's exit signal comes
-    # after its messages: up to the node's +send_timeout+, or until this thread is interrupted.
+    # after its messages: up to the node's +send_timeout+, or until this thread is interrupted
+    # (the mailbox then closes at once, and the interrupt is raised).
     #
     # @param reason [Object] the exit reason, any term
     # @return [nil]
     def close(reason = :normal)
       native_close(reason)
-      @node&.send(:release, self)
       nil
+    ensure
+      @node&.send(:release, self)
     end
   end
 end
