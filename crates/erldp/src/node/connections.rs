@@ -943,7 +943,15 @@ impl NodeInner {
     /// `max_pending_handshakes` of these connects run at once, each with at
     /// most [`MAX_WAITING_REPLIES`] waiting for it; a reply past them is
     /// not sent, as a message to a node that cannot be reached is lost.
-    pub(super) fn send_connecting(self: &Arc<Self>, node: Atom, control: Control) -> Result<()> {
+    ///
+    /// `waits`: whether a connection that is up may make the caller wait
+    /// for room; global's one thread must not (see [`Connection::signal`]).
+    pub(super) fn send_connecting(
+        self: &Arc<Self>,
+        node: Atom,
+        control: Control,
+        waits: bool,
+    ) -> Result<()> {
         let conn = {
             let mut waiting = self.conns.waiting_replies.lock();
             if let Some(replies) = waiting.get_mut(&node) {
@@ -968,7 +976,11 @@ impl NodeInner {
                 }
             }
         };
-        conn.send_awaited(&control)
+        if waits {
+            conn.send_awaited(&control)
+        } else {
+            conn.signal(&control)
+        }
     }
 
     /// Starts the connect that the replies waiting for `node` wait for.

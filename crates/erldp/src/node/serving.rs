@@ -613,7 +613,7 @@ impl NodeInner {
             if dest.node() == self.name() {
                 return self.send_from(sender, &dest, message);
             }
-            self.send_connecting(dest.node(), requests::send(sender, &dest, message)?)
+            self.send_connecting(dest.node(), requests::send(sender, &dest, message)?, true)
         });
         if let Err(err) = sent {
             log::debug!(target: LOG, "reply to {from:.TERM_TEXT_IN_ERRORS$} not sent: {err}");

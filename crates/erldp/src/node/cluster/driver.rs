@@ -450,7 +450,9 @@ impl Driver {
             // global:resolve_it/4) may end a process on a node we have not
             // met yet: the connect runs on a thread of its own.
             if !inner.send_noconnect(pid.node, &exit) {
-                let _ = inner.send_connecting(pid.node, exit);
+                if let Err(err) = inner.send_connecting(pid.node, exit, false) {
+                    log::debug!(target: LOG, "global: exit signal to {pid:?} not sent: {err}");
+                }
             }
             return;
         }
@@ -509,8 +511,6 @@ impl Driver {
         Ok(answer)
     }
 
-    /// `global:whereis_name/1` from our own table; `None` from a hidden
-    /// node, which has none.
     /// `global:resolve_it/4`, which a BEAM node resolving a clash calls on the node of its
     /// entry's holder, one of our processes: the value for the caller. `None` where global
     /// does not run (a hidden node), which the caller takes for `undef`.
@@ -521,6 +521,8 @@ impl Driver {
         Some(result)
     }
 
+    /// `global:whereis_name/1` from our own table; `None` from a hidden
+    /// node, which has none.
     pub(super) fn whereis(&self, name: &Term) -> Option<Option<Pid>> {
         let global = self.global.as_ref()?;
         // As `global:whereis_name/1` does, a local process that has ended is
