@@ -3,7 +3,9 @@
 //!
 //! The file holds one Erlang term, `[{server, Opts}, {client, Opts}]`, where each `Opts` is a
 //! list of `ssl` options (`ssl_dist_sup:consult/1` evaluates one expression; literal terms
-//! are what people write there, and all this parser reads). See the [SSL distribution
+//! are what people mostly write there, and all this parser reads: a function call or a fun,
+//! such as `{cacerts, public_key:cacerts_get()}` or `{password, fun() -> ... end}`, is an error
+//! that names the option it is in and what to write instead). See the [SSL distribution
 //! guide](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html) and `ssl:tls_option()`.
 //!
 //! The options read are those of [`RoleOptions`]; options that only tune BEAM's own
@@ -64,7 +66,10 @@ pub(super) fn read(path: &Path) -> Result<TlsConfig> {
 
 /// Parses the text of an option file.
 pub(super) fn parse(text: &str) -> Result<TlsConfig> {
-    let term: Term = text.parse()?;
+    let term: Term = text.parse().map_err(|err| match err {
+        Error::Parse { offset, .. } => expression_error(text, offset).unwrap_or(err),
+        other => other,
+    })?;
     let Some(entries) = term.as_list() else {
         return Err(Error::invalid(
             "expected a list [{server, Options}, {client, Options}]",
@@ -180,6 +185,100 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
         }
     }
     Ok(out)
+}
+
+/// The error for a function call or a fun where the term parser stopped at byte `offset`
+/// (BEAM evaluates the file, so people write `public_key:cacerts_get()` or `fun() -> ... end`
+/// there), naming the option it is in; `None` when the parser stopped at something else.
+fn expression_error(text: &str, offset: usize) -> Option<Error> {
+    let before = text.get(..offset)?.trim_end();
+    let word_start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !identifier(c))
+        .map_or(0, |(at, c)| at + c.len_utf8());
+    let word = &before[word_start..];
+    let what = if word == "fun" {
+        "a fun"
+    } else if !word.is_empty() && matches!(text[offset..].chars().next(), Some(':' | '(')) {
+        "a function call"
+    } else {
+        return None;
+    };
+    let reads = format!(
+        "ErlDP reads literal Erlang terms only, not function calls or funs ({what} at byte {offset})"
+    );
+    Some(Error::invalid(match enclosing_option(text, offset) {
+        Some(name) => {
+            let instead = match name {
+                "password" => "; give the password as a string, {password, \"...\"}",
+                "cacerts" => "; name a PEM file of the CAs with {cacertfile, File} instead",
+                _ => "",
+            };
+            format!("option {name}: {reads}{instead}")
+        }
+        None => reads,
+    }))
+}
+
+/// The name of the innermost `{name, ...` that byte `offset` is in, outside strings, quoted
+/// atoms, character literals and comments.
+fn enclosing_option(text: &str, offset: usize) -> Option<&str> {
+    let code = code_mask(text.as_bytes());
+    let mut open = Vec::new();
+    for (at, byte) in text.bytes().enumerate().take(offset) {
+        match byte {
+            b'{' if code[at] => open.push(at),
+            b'}' if code[at] => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.iter().rev().find_map(|&at| {
+        let rest = text[at + 1..].trim_start();
+        let end = rest.find(|c: char| !identifier(c))?;
+        let name = &rest[..end];
+        let starts_lower = name.starts_with(|c: char| c.is_ascii_lowercase());
+        (starts_lower && rest[end..].trim_start().starts_with(',')).then_some(name)
+    })
+}
+
+/// Whether each byte of `text` is code: not in a string, a quoted atom, a character literal
+/// (`$c`, `$\c`) or a comment.
+fn code_mask(text: &[u8]) -> Vec<bool> {
+    let mut code = vec![true; text.len()];
+    let mut at = 0;
+    while at < text.len() {
+        let end = match text[at] {
+            b'%' => text[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |n| at + n),
+            quote @ (b'"' | b'\'') => {
+                let mut end = at + 1;
+                while end < text.len() && text[end] != quote {
+                    end += if text[end] == b'\\' { 2 } else { 1 };
+                }
+                end + 1
+            }
+            b'$' if text.get(at + 1) == Some(&b'\\') => at + 3,
+            b'$' => at + 2,
+            _ => {
+                at += 1;
+                continue;
+            }
+        };
+        let end = end.min(text.len());
+        code[at..end].fill(false);
+        at = end;
+    }
+    code
+}
+
+/// Whether `c` may continue an unquoted atom or a variable.
+fn identifier(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '@'
 }
 
 /// A string as ssl takes one: a charlist or a binary.
@@ -336,5 +435,49 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
         }
         assert!(matches!(parse("[{server,"), Err(Error::Parse { .. })));
+    }
+
+    #[test]
+    fn function_calls_and_funs_are_named_with_their_option() {
+        for (text, expected) in [
+            (
+                "[{client, [{cacertfile, \"ca.pem\"}, {cacerts, public_key:cacerts_get()}]}]",
+                &[
+                    "option cacerts:",
+                    "a function call at byte 55",
+                    "{cacertfile, File}",
+                ][..],
+            ),
+            (
+                "[{client, [{password, fun() -> \"pw\" end}]}]",
+                &["option password:", "a fun at byte 25", "as a string"],
+            ),
+            (
+                "%% {x, {y, \"}\"}}\n[{client, [{password, \"p{w\"}, {customize_hostname_check, \
+                 [{match_fun, public_key:pkix_verify_hostname_match_fun(http)}]}]}]",
+                &["option match_fun:", "function call"],
+            ),
+            (
+                "[{server, [{depth, $}}, {keyfile, \"a{b\"}, {'ver}', x}, \
+                 {verify_fun, {fun(_, _, S) -> {valid, S} end, []}}]}]",
+                &["option verify_fun:", "a fun"],
+            ),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert!(matches!(err, Error::InvalidArgument(_)), "{text}: {err:?}");
+            let err = err.to_string();
+            assert_mentions(text, &err, expected);
+            assert!(err.contains("literal Erlang terms only"), "{err}");
+        }
+        assert!(matches!(
+            parse("[{client, [{verify verify_peer}]}]"),
+            Err(Error::Parse { .. })
+        ));
+    }
+
+    fn assert_mentions(what: &str, text: &str, words: &[&str]) {
+        for word in words {
+            assert!(text.contains(word), "{what}: {text:?} lacks {word:?}");
+        }
     }
 }
