@@ -789,3 +789,75 @@ fn a_name_message_dribbled_over_tls_ends_at_the_setup_deadline() {
     let us = node.name();
     eventually("the TLS peer to reach the node", || peer.ping(us));
 }
+
+/// The option BEAM's client needs to accept a server certificate that names its host through
+/// a wildcard only.
+const HTTPS_MATCH: &str = "{customize_hostname_check, \
+     [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}";
+
+/// A certificate that names the host through a wildcard only (`*.example.com` for
+/// `a.example.com`, the SNI the client sets): `ssl`'s default host check matches names exactly
+/// and refuses it, and matches wildcards with `HTTPS_MATCH`; so do we, from the same option file.
+/// OTP 25's `inet_tls_dist` puts the node's host in its SNI whatever the file says, so that
+/// BEAM clients are tried from OTP 26 on (OTP 25's `ssl` refuses and accepts the same).
+#[test]
+fn wildcard_names_match_only_where_the_option_file_asks_as_on_beam() {
+    let sni = r#", {server_name_indication, "a.example.com"}"#;
+    for otp in Otp::available() {
+        let files = TlsFiles::generate(&otp);
+        let release: u32 = otp.release().parse().unwrap();
+
+        // BEAM as the client of our node presenting the wildcard certificate.
+        let node = tls_node(
+            "cookie",
+            TlsConfig::new(
+                files.path("wildcard.pem"),
+                files.path("wildcard.key"),
+                files.path("ca.pem"),
+            ),
+        );
+        let us = node.name();
+        let beam_clients = [("", "pang"), (&format!(", {HTTPS_MATCH}") as &str, "pong")];
+        for (extra, answer) in beam_clients.into_iter().filter(|_| release >= 26) {
+            let mut peer = tls_peer_with(
+                BeamPeer::builder().cookie("cookie"),
+                &otp,
+                &files,
+                &server_opts("node", ""),
+                &server_opts("node", &format!(", {{verify, verify_peer}}{sni}{extra}")),
+            );
+            assert_eq!(
+                peer.eval_ok(&format!("net_adm:ping('{us}').")),
+                answer,
+                "{otp}: BEAM client, {extra:?}"
+            );
+        }
+
+        // Our node as the client of a BEAM node presenting it.
+        let ours = |extra: &str| {
+            TlsConfig::parse_optfile(&format!(
+                "[{{client, [{{certfile, {cert:?}}}, {{keyfile, {key:?}}}, \
+                             {{cacertfile, {ca:?}}}, {{verify, verify_peer}}{sni}{extra}]}}, \
+                  {{server, [{{certfile, {cert:?}}}, {{keyfile, {key:?}}}]}}].",
+                cert = files.path("node.pem").display().to_string(),
+                key = files.path("node.key").display().to_string(),
+                ca = files.path("ca.pem").display().to_string(),
+            ))
+            .expect("option file")
+        };
+        let err = connect_error(&otp, &files, &server_opts("wildcard", ""), ours(""));
+        assert_mentions(
+            &otp,
+            &err,
+            &[
+                "a.example.com",
+                "only through the wildcard *.example.com",
+                "match_fun",
+            ],
+        );
+        let peer = tls_peer(&otp, &files, &server_opts("wildcard", ""), "[]");
+        let node = tls_node(peer.cookie(), ours(&format!(", {HTTPS_MATCH}")));
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: the wildcard with match_fun: {e}"));
+    }
+}

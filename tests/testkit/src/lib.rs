@@ -47,7 +47,7 @@ pub use netns::{Host, Network};
 pub use otp::{compile_helpers, Otp};
 pub use peer::{BeamPeer, BeamPeerBuilder};
 pub use resolver::{resolver_knows_this_host, unknown_host, with_silent_name_server};
-pub use tls::{TlsFiles, KEY_PASSWORD};
+pub use tls::{TlsFiles, KEY_PASSWORD, WILDCARD};
 
 /// A random cookie of 20 upper-case letters.
 pub fn random_cookie() -> String {

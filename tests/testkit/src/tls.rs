@@ -23,6 +23,7 @@
 //! | `cn_only.pem`, `cn_only.key` | the short host name as common name, no subjectAltName |
 //! | `chained.pem`, `chained.key` | a node certificate signed by an intermediate CA, followed by that CA's certificate |
 //! | `server_only.pem`, `server_only.key` | a node certificate whose extendedKeyUsage is serverAuth alone |
+//! | `wildcard.pem`, `wildcard.key` | for [`WILDCARD`] only (so for host `a.example.com` through the wildcard alone) |
 //! | `chained_leaf.pem` | the node certificate of `chained.pem` alone |
 //! | `ca_chain.pem` | the intermediate CA of `chained.pem`, then `ca.pem`'s CA |
 //! | `node_encrypted.key` | `node.key` encrypted with [`KEY_PASSWORD`] (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC) |
@@ -40,6 +41,9 @@ use crate::{random_name, short_hostname};
 
 /// The password of `node_encrypted.key`.
 pub const KEY_PASSWORD: &str = "erldp secret";
+
+/// The one name of `wildcard.pem`.
+pub const WILDCARD: &str = "*.example.com";
 
 /// A directory of certificates and keys for one test, deleted when dropped.
 pub struct TlsFiles {
@@ -83,6 +87,7 @@ impl TlsFiles {
         files.leaf("expired", &ca, "expired", &hosts, (2000, 2001));
         files.leaf("future", &ca, "future", &hosts, (2090, 2100));
         files.leaf("wrong_host", &ca, "wrong", &["wrong.example".into()], valid);
+        files.leaf("wildcard", &ca, "wildcard", &[WILDCARD.into()], valid);
         files.leaf("unknown_ca", &other_ca, "unknown", &hosts, valid);
         files.leaf("cn_only", &ca, &short_hostname(), &[], valid);
         let server_auth = [ExtendedKeyUsagePurpose::ServerAuth];

@@ -1,7 +1,8 @@
 //! The fields of an X.509 certificate that rustls and webpki do not tell us, and that `ssl`
 //! relies on: who issued it (to complete our chain from `cacertfile` and to tell a peer's root
-//! from its intermediates) and its version (webpki refuses all but v3, with an error that
-//! names neither the file nor the remedy).
+//! from its intermediates), its version (webpki refuses all but v3, with an error that
+//! names neither the file nor the remedy) and the host names of its subjectAltName (`ssl`
+//! matches a wildcard among them only when asked to, webpki always).
 
 use pkcs8::der::asn1::AnyRef;
 use pkcs8::der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
@@ -27,15 +28,8 @@ impl Fields<'_> {
 
 /// The fields of a DER certificate; `None` when it is not one (rustls then says why).
 pub(super) fn fields(der: &[u8]) -> Option<Fields<'_>> {
-    let cert = AnyRef::from_der(der).ok()?;
-    let tbs: AnyRef = SliceReader::new(cert.value()).ok()?.decode().ok()?;
-    let mut tbs = SliceReader::new(tbs.value()).ok()?;
-    // `version [0] EXPLICIT Version DEFAULT v1`: absent from a v1 certificate.
-    let explicit = Tag::ContextSpecific {
-        constructed: true,
-        number: TagNumber(0),
-    };
-    let version = if Tag::peek(&tbs).ok()? == explicit {
+    let mut tbs = tbs(der)?;
+    let version = if Tag::peek(&tbs).ok()? == explicit(0) {
         let field: AnyRef = tbs.decode().ok()?;
         let number: u8 = AnyRef::from_der(field.value()).ok()?.decode_as().ok()?;
         number.checked_add(1)?
@@ -52,6 +46,84 @@ pub(super) fn fields(der: &[u8]) -> Option<Fields<'_>> {
         issuer: issuer.value(),
         subject: subject.value(),
     })
+}
+
+/// The dNSName entries of a DER certificate's subjectAltName, as written (wildcards
+/// included); `None` when the certificate is malformed.
+pub(super) fn dns_names(der: &[u8]) -> Option<Vec<&str>> {
+    let mut tbs = tbs(der)?;
+    // `extensions [3] EXPLICIT` comes last, after fields that are all read past alike.
+    let mut extensions = None;
+    while !tbs.is_finished() {
+        let field: AnyRef = tbs.decode().ok()?;
+        if field.tag() == explicit(3) {
+            extensions = Some(field);
+        }
+    }
+    let Some(extensions) = extensions else {
+        return Some(Vec::new());
+    };
+    let list: AnyRef = SliceReader::new(extensions.value()).ok()?.decode().ok()?;
+    let mut list = SliceReader::new(list.value()).ok()?;
+    while !list.is_finished() {
+        let extension: AnyRef = list.decode().ok()?;
+        let mut extension = SliceReader::new(extension.value()).ok()?;
+        let id: AnyRef = extension.decode().ok()?;
+        if id.tag() != Tag::ObjectIdentifier || id.value() != SUBJECT_ALT_NAME {
+            continue;
+        }
+        // `critical BOOLEAN DEFAULT FALSE`, then `extnValue OCTET STRING`.
+        let mut value: AnyRef = extension.decode().ok()?;
+        if value.tag() == Tag::Boolean {
+            value = extension.decode().ok()?;
+        }
+        if value.tag() != Tag::OctetString {
+            return None;
+        }
+        let names: AnyRef = AnyRef::from_der(value.value()).ok()?;
+        if names.tag() != Tag::Sequence {
+            return None;
+        }
+        let mut names = SliceReader::new(names.value()).ok()?;
+        let mut dns = Vec::new();
+        while !names.is_finished() {
+            let name: AnyRef = names.decode().ok()?;
+            // `dNSName [2] IA5String`, implicitly tagged.
+            if name.tag() == implicit(2) {
+                dns.push(
+                    std::str::from_utf8(name.value())
+                        .ok()
+                        .filter(|n| n.is_ascii())?,
+                );
+            }
+        }
+        return Some(dns);
+    }
+    Some(Vec::new())
+}
+
+/// The OID of subjectAltName, 2.5.29.17, as encoded.
+const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+
+/// The contents of `tbsCertificate`, to read its fields in order.
+fn tbs(der: &[u8]) -> Option<SliceReader<'_>> {
+    let cert = AnyRef::from_der(der).ok()?;
+    let tbs: AnyRef = SliceReader::new(cert.value()).ok()?.decode().ok()?;
+    SliceReader::new(tbs.value()).ok()
+}
+
+fn explicit(number: u32) -> Tag {
+    Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(number),
+    }
+}
+
+fn implicit(number: u32) -> Tag {
+    Tag::ContextSpecific {
+        constructed: false,
+        number: TagNumber(number),
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +158,21 @@ mod tests {
         assert_eq!((leaf.version, ca.version), (3, 3));
         assert_eq!(fields(b"\x30\x00"), None);
         assert_eq!(fields(b"not DER"), None);
+    }
+
+    #[test]
+    fn dns_names_are_those_of_the_subject_alt_name() {
+        let files = erldp_testkit::TlsFiles::generate(&erldp_testkit::Otp::System);
+        let wildcard = &der(&files, "wildcard.pem")[0];
+        assert_eq!(dns_names(wildcard), Some(vec![erldp_testkit::WILDCARD]));
+        let node = &der(&files, "node.pem")[0];
+        let names = dns_names(node).expect("node.pem");
+        assert!(names.contains(&"localhost") && names.contains(&"127.0.0.1"));
+        // A CA's extensions have no subjectAltName.
+        assert_eq!(dns_names(&der(&files, "ca.pem")[0]), Some(vec![]));
+        // Any byte cut from the end breaks the DER, and breaks it into None.
+        for len in 0..wildcard.len() {
+            assert_eq!(dns_names(&wildcard[..len]), None, "cut at {len}");
+        }
     }
 }

@@ -22,7 +22,10 @@
 //! - `versions` defaults to TLS 1.3 and 1.2, as OTP 29's `inet_tls_dist` offers (OTP 25 and
 //!   27 offer 1.2 alone, which we meet).
 //! - Host names are matched against the certificate's subjectAltName entries only; OTP 25
-//!   also fell back to the subject's common name, OTP 26 and later do not.
+//!   also fell back to the subject's common name, OTP 26 and later do not. They match exactly
+//!   (whatever the case): a wildcard (`*.example.com` for `a.example.com`) matches only with
+//!   `{customize_hostname_check, [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}`
+//!   in the client options, as for `ssl` (that one function call is read from the file).
 //! - Our chain is `certfile`'s certificates followed by the CAs of `cacertfile` that issued
 //!   the last of them, its issuer and so on, up to the root, as `ssl` sends it: `certfile`
 //!   may hold our certificate alone, its intermediate CAs being in `cacertfile`.
@@ -203,6 +206,9 @@ struct RoleOptions {
     ciphers: Option<Vec<String>>,
     /// `Some(None)` is `disable`.
     server_name_indication: Option<Option<String>>,
+    /// `{customize_hostname_check, [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}`:
+    /// a wildcard in the server's certificate may match its host name.
+    match_wildcards: bool,
 }
 
 /// The TLS options of a node: its certificate and key, the CAs it trusts and how it checks its
@@ -683,6 +689,9 @@ struct PeerCheck {
     /// `ssl` checks the host name against the SNI it sends; `{server_name_indication,
     /// disable}` sends none, and so leaves the chain alone to be checked.
     check_host: bool,
+    /// Whether the host name may match through a wildcard, as webpki always lets it; `ssl`'s
+    /// default check matches names exactly.
+    match_wildcards: bool,
 }
 
 impl ServerCertCheck {
@@ -692,6 +701,7 @@ impl ServerCertCheck {
                 roots: roots(opts, "client")?,
                 depth: opts.depth.unwrap_or(DEFAULT_DEPTH),
                 check_host: !matches!(opts.server_name_indication, Some(None)),
+                match_wildcards: opts.match_wildcards,
             }),
             Verify::None => None,
         };
@@ -738,6 +748,9 @@ impl ServerCertVerifier for ServerCertCheck {
             )?;
             if peer.check_host {
                 verify_server_name(&cert, server_name)?;
+                if !peer.match_wildcards {
+                    exact_name(end_entity, server_name)?;
+                }
             }
             check_depth(intermediates, peer.depth)?;
         }
@@ -745,6 +758,56 @@ impl ServerCertVerifier for ServerCertCheck {
     }
 
     signature_checks!(algorithms);
+}
+
+/// Refuses a certificate that webpki found valid for `server_name` if no dNSName of it is that
+/// name exactly, as `ssl`'s default host check refuses one that names it only through a
+/// wildcard. Addresses match exactly in webpki already.
+fn exact_name(end_entity: &[u8], server_name: &ServerName<'_>) -> Result<(), rustls::Error> {
+    let ServerName::DnsName(host) = server_name else {
+        return Ok(());
+    };
+    let host = host.as_ref().trim_end_matches('.');
+    let names = cert::dns_names(end_entity).unwrap_or_default();
+    if names
+        .iter()
+        .any(|name| name.trim_end_matches('.').eq_ignore_ascii_case(host))
+    {
+        return Ok(());
+    }
+    let wildcards: Vec<&str> = names.into_iter().filter(|n| n.contains('*')).collect();
+    Err(refused(Refusal::WildcardOnly {
+        host: host.to_string(),
+        wildcards: wildcards.join(", "),
+    }))
+}
+
+/// Why we refuse a peer's certificate where rustls has no variant that says it.
+#[derive(Debug)]
+enum Refusal {
+    /// It names the host only through a wildcard, and the option that allows that is absent.
+    WildcardOnly { host: String, wildcards: String },
+}
+
+impl fmt::Display for Refusal {
+    /// What follows "the server's certificate" or "the client's certificate".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::WildcardOnly { host, wildcards } => write!(
+                f,
+                "names host {host} only through the wildcard {wildcards}, which ssl matches only \
+                 with {{customize_hostname_check, [{{match_fun, \
+                 public_key:pkix_verify_hostname_match_fun(https)}}]}} in the client options \
+                 (its default check, and so ours, matches names exactly)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+fn refused(why: Refusal) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(why))))
 }
 
 /// How a server with `verify_peer` checks the client's certificate: webpki's check, then
@@ -845,6 +908,10 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
                 expected.to_str(),
                 if presented.is_empty() { "no host".to_string() } else { presented.join(", ") }
             ),
+            CertificateError::Other(other) => match other.0.downcast_ref::<Refusal>() {
+                Some(why) => format!("{peers} {why}"),
+                None => format!("{peers} was rejected: {other:?}"),
+            },
             other => format!("{peers} was rejected: {other:?}"),
         },
         E::NoCertificatesPresented => {

@@ -5,7 +5,9 @@
 //! list of `ssl` options (`ssl_dist_sup:consult/1` evaluates one expression; literal terms
 //! are what people mostly write there, and all this parser reads: a function call or a fun,
 //! such as `{cacerts, public_key:cacerts_get()}` or `{password, fun() -> ... end}`, is an error
-//! that names the option it is in and what to write instead). See the [SSL distribution
+//! that names the option it is in and what to write instead, except for
+//! `public_key:pkix_verify_hostname_match_fun(https)` as `customize_hostname_check`'s
+//! `match_fun`, which lets host names match wildcards). See the [SSL distribution
 //! guide](https://www.erlang.org/doc/apps/ssl/ssl_distribution.html) and `ssl:tls_option()`.
 //!
 //! The options read are those of [`RoleOptions`]; options that only tune BEAM's own
@@ -64,8 +66,23 @@ pub(super) fn read(path: &Path) -> Result<TlsConfig> {
     })
 }
 
+/// The one function call read: `customize_hostname_check`'s `match_fun` that lets a host
+/// name match a certificate's wildcard (what BEAM's documentation gives for that).
+const HTTPS_MATCH_FUN: [&str; 6] = [
+    "public_key",
+    ":",
+    "pkix_verify_hostname_match_fun",
+    "(",
+    "https",
+    ")",
+];
+
+/// The atom [`HTTPS_MATCH_FUN`] is read as, since the term parser reads no calls.
+const HTTPS_MATCH_ATOM: &str = "$https_match_fun";
+
 /// Parses the text of an option file.
 pub(super) fn parse(text: &str) -> Result<TlsConfig> {
+    let text = &with_https_match_atoms(text);
     let term: Term = text.parse().map_err(|err| match err {
         Error::Parse { offset, .. } => expression_error(text, offset).unwrap_or(err),
         other => other,
@@ -166,13 +183,27 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
                     v => Some(text(v).ok_or_else(|| invalid("a host name or disable"))?),
                 })
             }
+            "customize_hostname_check" if role == "client" => {
+                let https = value.as_list().is_some_and(|list| match list {
+                    [only] => matches!(only.as_tuple(),
+                        Some([key, fun]) if key.is_atom("match_fun") && fun.is_atom(HTTPS_MATCH_ATOM)),
+                    _ => false,
+                });
+                if !https {
+                    return Err(invalid(
+                        "[{match_fun, public_key:pkix_verify_hostname_match_fun(https)}], the \
+                         one host check besides the default that ErlDP implements",
+                    ));
+                }
+                out.match_wildcards = true;
+            }
             name if IGNORED.contains(&name) => {}
             "fail_if_no_peer_cert" => {
                 return Err(bad(format!(
                     "{key} is a server option (in {{server, Options}}), not a client one"
                 )))
             }
-            "server_name_indication" => {
+            "server_name_indication" | "customize_hostname_check" => {
                 return Err(bad(format!(
                     "{key} is a client option (in {{client, Options}}), not a server one"
                 )))
@@ -185,6 +216,45 @@ fn role_options(opts: &Term, role: &str) -> Result<RoleOptions> {
         }
     }
     Ok(out)
+}
+
+/// `text` with each [`HTTPS_MATCH_FUN`] call in its code (whitespace allowed between the
+/// tokens) replaced by the quoted [`HTTPS_MATCH_ATOM`], padded with spaces to the call's
+/// length so that later errors keep their byte offsets.
+fn with_https_match_atoms(text: &str) -> String {
+    let code = code_mask(text.as_bytes());
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = text[at..].find(HTTPS_MATCH_FUN[0]) {
+        let start = at + found;
+        let after_word = !text[..start].ends_with(identifier);
+        match https_match_fun_end(text, start).filter(|_| code[start] && after_word) {
+            Some(end) => {
+                let atom = format!("'{HTTPS_MATCH_ATOM}'");
+                out.push_str(&text[copied..start]);
+                out.push_str(&format!("{atom:<width$}", width = end - start));
+                copied = end;
+                at = end;
+            }
+            None => at = start + 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Where the [`HTTPS_MATCH_FUN`] call that begins at `start` ends.
+fn https_match_fun_end(text: &str, start: usize) -> Option<usize> {
+    let mut at = start;
+    for token in HTTPS_MATCH_FUN {
+        let rest = text[at..].trim_start();
+        if !rest.starts_with(token) {
+            return None;
+        }
+        at = text.len() - rest.len() + token.len();
+    }
+    Some(at)
 }
 
 /// The error for a function call or a fun where the term parser stopped at byte `offset`
@@ -213,6 +283,10 @@ fn expression_error(text: &str, offset: usize) -> Option<Error> {
             let instead = match name {
                 "password" => "; give the password as a string, {password, \"...\"}",
                 "cacerts" => "; name a PEM file of the CAs with {cacertfile, File} instead",
+                "customize_hostname_check" | "match_fun" => {
+                    "; the one read is {customize_hostname_check, [{match_fun, \
+                     public_key:pkix_verify_hostname_match_fun(https)}]}"
+                }
                 _ => "",
             };
             format!("option {name}: {reads}{instead}")
@@ -435,6 +509,53 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
         }
         assert!(matches!(parse("[{server,"), Err(Error::Parse { .. })));
+    }
+
+    #[test]
+    fn the_https_match_fun_is_the_one_call_read() {
+        let config = parse(
+            "[{client, [{customize_hostname_check, [{match_fun,\n \
+             public_key : pkix_verify_hostname_match_fun( https )}]}]}]",
+        )
+        .expect("the https match fun");
+        assert!(config.client.match_wildcards);
+        assert!(!parse("[{client, []}]").unwrap().client.match_wildcards);
+        // Not in a string, and later errors keep their offsets.
+        let text = "[{client, [{password, \"public_key:pkix_verify_hostname_match_fun(https)\"}]}]";
+        assert_eq!(
+            parse(text)
+                .unwrap()
+                .client
+                .password
+                .as_ref()
+                .map(Secret::reveal),
+            Some("public_key:pkix_verify_hostname_match_fun(https)")
+        );
+        let text = "[{client, [{customize_hostname_check, [{match_fun, \
+                    public_key:pkix_verify_hostname_match_fun(https)}]}, {cacerts, x:y()}]}]";
+        let offset = text.find(":y").unwrap();
+        let err = parse(text).expect_err(text).to_string();
+        assert!(err.contains(&format!("at byte {offset}")), "{err}");
+        for (text, expected) in [
+            (
+                "[{server, [{customize_hostname_check, [{match_fun, \
+                 public_key:pkix_verify_hostname_match_fun(https)}]}]}]",
+                "customize_hostname_check is a client option",
+            ),
+            (
+                "[{client, [{customize_hostname_check, [{fqdn_fun, \
+                 public_key:pkix_verify_hostname_match_fun(https)}]}]}]",
+                "customize_hostname_check: expected [{match_fun,",
+            ),
+            (
+                "[{client, [{customize_hostname_check, [{match_fun, \
+                 my_public_key:pkix_verify_hostname_match_fun(https)}]}]}]",
+                "a function call",
+            ),
+        ] {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]
