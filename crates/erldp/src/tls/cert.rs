@@ -127,8 +127,9 @@ fn implicit(number: u32) -> Tag {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use pkcs8::der::Encode;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
 
@@ -158,6 +159,51 @@ mod tests {
         assert_eq!((leaf.version, ca.version), (3, 3));
         assert_eq!(fields(b"\x30\x00"), None);
         assert_eq!(fields(b"not DER"), None);
+    }
+
+    /// A v3 certificate made v1: its version and extensions left out (its signature no
+    /// longer matches, which reading its fields does not check).
+    pub(in crate::tls) fn as_v1(v3: &[u8]) -> Vec<u8> {
+        let cert = AnyRef::from_der(v3).expect("DER");
+        let mut parts = SliceReader::new(cert.value()).expect("certificate");
+        let tbs: AnyRef = parts.decode().expect("tbsCertificate");
+        let mut fields = SliceReader::new(tbs.value()).expect("fields");
+        let mut kept = Vec::new();
+        while !fields.is_finished() {
+            let field: AnyRef = fields.decode().expect("a field");
+            if field.tag() != explicit(0) && field.tag() != explicit(3) {
+                kept.extend(field.to_der().expect("DER"));
+            }
+        }
+        let mut rest = sequence(&kept);
+        while !parts.is_finished() {
+            let part: AnyRef = parts.decode().expect("a part");
+            rest.extend(part.to_der().expect("DER"));
+        }
+        sequence(&rest)
+    }
+
+    /// A DER SEQUENCE of `contents` (shorter than 64 KiB).
+    fn sequence(contents: &[u8]) -> Vec<u8> {
+        let len = contents.len();
+        let mut der = match len {
+            0..=127 => vec![0x30, len as u8],
+            128..=255 => vec![0x30, 0x81, len as u8],
+            _ => vec![0x30, 0x82, (len >> 8) as u8, len as u8],
+        };
+        der.extend_from_slice(contents);
+        der
+    }
+
+    #[test]
+    fn a_v1_certificate_has_no_version_field() {
+        let files = erldp_testkit::TlsFiles::generate(&erldp_testkit::Otp::System);
+        let v3 = &der(&files, "node.pem")[0];
+        let v1 = as_v1(v3);
+        let (old, new) = (fields(v3).expect("v3"), fields(&v1).expect("v1"));
+        assert_eq!((old.version, new.version), (3, 1));
+        assert_eq!((old.issuer, old.subject), (new.issuer, new.subject));
+        assert_eq!(dns_names(&v1), Some(vec![]));
     }
 
     #[test]

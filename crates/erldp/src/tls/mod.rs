@@ -26,6 +26,9 @@
 //!   (whatever the case): a wildcard (`*.example.com` for `a.example.com`) matches only with
 //!   `{customize_hostname_check, [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}`
 //!   in the client options, as for `ssl` (that one function call is read from the file).
+//! - Certificates are X.509 v3, the only version webpki reads: a v1 certificate of ours stops
+//!   the node from starting, and a peer's is refused, both named as v1 (BEAM accepts v1
+//!   client certificates).
 //! - Our chain is `certfile`'s certificates followed by the CAs of `cacertfile` that issued
 //!   the last of them, its issuer and so on, up to the root, as `ssl` sends it: `certfile`
 //!   may hold our certificate alone, its intermediate CAs being in `cacertfile`.
@@ -515,6 +518,13 @@ fn key_pair(
         return Ok(None);
     };
     let mut chain = certificates(certfile, "certfile")?;
+    if let Some(version) = old_version(&chain[0]) {
+        return Err(Error::invalid(format!(
+            "TLS {role} options: X.509 v{version} certificate ({}): re-issue it as v3 with a \
+             subjectAltName (ErlDP, through webpki, uses v3 certificates only)",
+            certfile.display()
+        )));
+    }
     if let Some(cacertfile) = &opts.cacertfile {
         complete_chain(&mut chain, &certificates(cacertfile, "cacertfile")?);
     }
@@ -738,6 +748,7 @@ impl ServerCertVerifier for ServerCertCheck {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if let Some(peer) = &self.peer {
+            check_version(end_entity)?;
             let cert = ParsedCertificate::try_from(end_entity)?;
             verify_server_cert_signed_by_trust_anchor(
                 &cert,
@@ -782,11 +793,30 @@ fn exact_name(end_entity: &[u8], server_name: &ServerName<'_>) -> Result<(), rus
     }))
 }
 
+/// The version of a certificate older than v3, which webpki refuses with an error that
+/// names neither the version nor the remedy.
+fn old_version(der: &[u8]) -> Option<u8> {
+    cert::fields(der)
+        .map(|fields| fields.version)
+        .filter(|&version| version < 3)
+}
+
+/// Refuses a peer's certificate older than v3 before webpki does, to say so in words (BEAM
+/// accepts v1 client certificates).
+fn check_version(end_entity: &[u8]) -> Result<(), rustls::Error> {
+    match old_version(end_entity) {
+        Some(version) => Err(refused(Refusal::Version(version))),
+        None => Ok(()),
+    }
+}
+
 /// Why we refuse a peer's certificate where rustls has no variant that says it.
 #[derive(Debug)]
 enum Refusal {
     /// It names the host only through a wildcard, and the option that allows that is absent.
     WildcardOnly { host: String, wildcards: String },
+    /// Its X.509 version, older than v3.
+    Version(u8),
 }
 
 impl fmt::Display for Refusal {
@@ -799,6 +829,12 @@ impl fmt::Display for Refusal {
                  with {{customize_hostname_check, [{{match_fun, \
                  public_key:pkix_verify_hostname_match_fun(https)}}]}} in the client options \
                  (its default check, and so ours, matches names exactly)"
+            ),
+            Refusal::Version(version) => write!(
+                f,
+                "is an X.509 v{version} certificate, which ErlDP cannot check (webpki reads v3 \
+                 only, where BEAM takes v1 too): the peer's certificate must be re-issued as v3 \
+                 with a subjectAltName"
             ),
         }
     }
@@ -873,6 +909,7 @@ impl ClientCertVerifier for ClientCertCheck {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        check_version(end_entity)?;
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
@@ -1227,6 +1264,57 @@ mod tests {
             .expect_err("no cipher")
             .to_string();
         assert!(err.contains("none of the ciphers"), "{err}");
+    }
+
+    /// `name` among `files` as the DER of its first certificate.
+    fn first_der(files: &TlsFiles, name: &str) -> CertificateDer<'static> {
+        certificates(&files.path(name), "certfile").expect(name)[0].clone()
+    }
+
+    #[test]
+    fn v1_certificates_are_named_ours_at_startup_and_a_peers_when_refused() {
+        let files = TlsFiles::generate(&Otp::System);
+        let v1 = cert::tests::as_v1(&first_der(&files, "node.pem"));
+        let pem =
+            pkcs8::der::pem::encode_string("CERTIFICATE", pkcs8::der::pem::LineEnding::LF, &v1)
+                .expect("PEM");
+        let v1_file = files.write("v1.pem", &pem);
+        let ours = TlsConfig::new(&v1_file, files.path("node.key"), files.path("ca.pem"));
+        let expected = format!(
+            "X.509 v1 certificate ({}): re-issue it as v3 with a subjectAltName",
+            v1_file.display()
+        );
+        for err in [
+            ours.server().expect_err("v1"),
+            ours.client().expect_err("v1"),
+        ] {
+            assert!(err.to_string().contains(&expected), "{err}");
+        }
+
+        let config = node_config(&files);
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let server_check = ServerCertCheck::new(&config.client, &Arc::new(provider.clone()))
+            .expect("client verifier");
+        let host = ServerName::try_from("localhost").expect("a name");
+        let now = UnixTime::now();
+        let err = server_check
+            .verify_server_cert(&CertificateDer::from(v1.clone()), &[], &host, &[], now)
+            .expect_err("v1");
+        let said = explain(&err, Role::Client, true);
+        assert!(
+            said.contains("the server's certificate is an X.509 v1 certificate"),
+            "{said}"
+        );
+        let client_check =
+            client_cert_verifier(&config.server, Arc::new(provider)).expect("server verifier");
+        let err = client_check
+            .verify_client_cert(&CertificateDer::from(v1), &[], now)
+            .expect_err("v1");
+        let said = explain(&err, Role::Server, true);
+        assert!(
+            said.contains("the client's certificate is an X.509 v1 certificate"),
+            "{said}"
+        );
     }
 
     #[test]
