@@ -945,6 +945,18 @@ pub(crate) fn explain(err: &rustls::Error, role: Role, we_have_cert: bool) -> St
                 expected.to_str(),
                 if presented.is_empty() { "no host".to_string() } else { presented.join(", ") }
             ),
+            CertificateError::InvalidPurposeContext { required, presented } => format!(
+                "{peers} is refused for its purpose: its extendedKeyUsage allows {} only, a {} \
+                 certificate needs {}",
+                presented.iter().map(purpose).collect::<Vec<_>>().join(" and "),
+                peer_role(role),
+                purpose(required)
+            ),
+            CertificateError::InvalidPurpose => format!(
+                "{peers} is refused for its purpose: its extendedKeyUsage does not allow a {} \
+                 certificate",
+                peer_role(role)
+            ),
             CertificateError::Other(other) => match other.0.downcast_ref::<Refusal>() {
                 Some(why) => format!("{peers} {why}"),
                 None => format!("{peers} was rejected: {other:?}"),
@@ -996,6 +1008,27 @@ fn our_use(role: Role) -> &'static str {
     match role {
         Role::Client => "a TLS client (clientAuth)",
         Role::Server => "a TLS server (serverAuth)",
+    }
+}
+
+/// What the peer is, as our side of the handshake makes it.
+fn peer_role(role: Role) -> &'static str {
+    match role {
+        Role::Client => "server",
+        Role::Server => "client",
+    }
+}
+
+/// An extendedKeyUsage purpose as X.509 names it, or its OID.
+fn purpose(purpose: &rustls::ExtendedKeyPurpose) -> String {
+    match purpose {
+        rustls::ExtendedKeyPurpose::ServerAuth => "serverAuth".into(),
+        rustls::ExtendedKeyPurpose::ClientAuth => "clientAuth".into(),
+        rustls::ExtendedKeyPurpose::Other(arcs) => arcs
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
     }
 }
 
@@ -1313,6 +1346,23 @@ mod tests {
         let said = explain(&err, Role::Server, true);
         assert!(
             said.contains("the client's certificate is an X.509 v1 certificate"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_for_servers_only_is_named_for_its_purpose() {
+        let files = TlsFiles::generate(&Otp::System);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let check = client_cert_verifier(&node_config(&files).server, provider).expect("verifier");
+        let err = check
+            .verify_client_cert(&first_der(&files, "server_only.pem"), &[], UnixTime::now())
+            .expect_err("serverAuth only");
+        let said = explain(&err, Role::Server, true);
+        assert!(
+            said.contains(
+                "its extendedKeyUsage allows serverAuth only, a client certificate needs clientAuth"
+            ),
             "{said}"
         );
     }
