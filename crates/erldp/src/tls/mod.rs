@@ -36,8 +36,8 @@
 //!   -aes256` writes, which BEAM reads too); the traditional OpenSSL encryption
 //!   (`Proc-Type: 4,ENCRYPTED`), and PBES2 with 3DES or with hmacWithSHA1 as PRF (which BEAM
 //!   reads), are refused with the command that converts them.
-//! - `depth` bounds the intermediate certificates the peer sends (a self-issued root it sends
-//!   is not one, as for `ssl`), where `ssl` bounds those of the path it builds; the two differ
+//! - `depth` bounds the intermediate certificates the peer sends (a self-issued one, such as
+//!   the root, does not count, as `ssl` counts non-self-issued intermediates), where `ssl` bounds those of the path it builds; the two differ
 //!   only for a peer that sends certificates its path does not use.
 //! - `ciphers` keeps the suites rustls implements (TLS 1.3's three, and ECDHE with AES-GCM or
 //!   ChaCha20-Poly1305 for TLS 1.2); none of them left is an error.
@@ -322,8 +322,8 @@ impl TlsConfig {
         self
     }
 
-    /// The most intermediate certificates a peer may send with its own, not counting a root
-    /// it sends, in both roles (`ssl`'s `depth`, default 10).
+    /// The most intermediate certificates a peer may send with its own, not counting
+    /// self-issued ones (its root), in both roles (`ssl`'s `depth`, default 10).
     pub fn depth(mut self, depth: u8) -> TlsConfig {
         self.server.depth = Some(depth);
         self.client.depth = Some(depth);
@@ -612,22 +612,47 @@ fn unsupported_encryption(oid: pkcs8::ObjectIdentifier) -> String {
     )
 }
 
-/// The algorithm that keeps an encrypted key pkcs5 cannot parse from being read: PBES2's
-/// cipher when it is one pkcs5 does not build in (3DES), else the scheme itself.
+/// The algorithm that keeps an encrypted key pkcs5 cannot parse from being read: the scheme
+/// when it is not PBES2; PBES2's cipher when it is not an AES one (3DES); else PBKDF2's PRF
+/// (its `prf` field, after salt, iteration count and an optional key length). `None` when none
+/// of those is to blame: the key is then unreadable for another reason.
 fn unknown_scheme(der: &[u8]) -> Option<pkcs8::ObjectIdentifier> {
     use pkcs8::der::asn1::AnyRef;
-    use pkcs8::der::{Decode, Reader, SliceReader};
+    use pkcs8::der::{Decode, Reader, SliceReader, Tag, Tagged};
+    use pkcs8::pkcs5::pbes2;
     use pkcs8::spki::AlgorithmIdentifierRef;
     let info = AnyRef::from_der(der).ok()?;
     let scheme: AlgorithmIdentifierRef = SliceReader::new(info.value()).ok()?.decode().ok()?;
-    if scheme.oid != pkcs8::pkcs5::pbes2::PBES2_OID {
+    if scheme.oid != pbes2::PBES2_OID {
         return Some(scheme.oid);
     }
     let params = scheme.parameters?;
     let mut params = SliceReader::new(params.value()).ok()?;
-    let _kdf: AlgorithmIdentifierRef = params.decode().ok()?;
+    let kdf: AlgorithmIdentifierRef = params.decode().ok()?;
     let cipher: AlgorithmIdentifierRef = params.decode().ok()?;
-    Some(cipher.oid)
+    let aes = [
+        pbes2::AES_128_CBC_OID,
+        pbes2::AES_192_CBC_OID,
+        pbes2::AES_256_CBC_OID,
+        pbes2::AES_128_GCM_OID,
+        pbes2::AES_256_GCM_OID,
+    ];
+    if !aes.contains(&cipher.oid) {
+        return Some(cipher.oid);
+    }
+    if kdf.oid != pbes2::PBKDF2_OID {
+        return None;
+    }
+    let mut fields = SliceReader::new(kdf.parameters?.value()).ok()?;
+    let (_salt, _iterations): (AnyRef, AnyRef) = (fields.decode().ok()?, fields.decode().ok()?);
+    while !fields.is_finished() {
+        let field: AnyRef = fields.decode().ok()?;
+        if field.tag() == Tag::Sequence {
+            // An AlgorithmIdentifier's contents begin with its OID.
+            return SliceReader::new(field.value()).ok()?.decode().ok();
+        }
+    }
+    None
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1203,6 +1228,9 @@ mod tests {
         let at = find(&der, &hmac_sha256).expect("PBKDF2 with hmacWithSHA256");
         let mut sha1 = der.clone();
         sha1[at + 7] = 0x07;
+        // hmacWithSHA512-256, which pkcs5 cannot even parse: the PRF is named, not the cipher.
+        let mut sha512_256 = der.clone();
+        sha512_256[at + 7] = 0x0d;
         let aes256 = [
             0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a,
         ];
@@ -1221,6 +1249,7 @@ mod tests {
         shrink_enclosing(&mut des3, at, 9);
         for (case, der, oid) in [
             ("hmacWithSHA1", sha1, "1.2.840.113549.2.7"),
+            ("hmacWithSHA512-256", sha512_256, "1.2.840.113549.2.13"),
             ("3DES", des3, "1.2.840.113549.3.7"),
         ] {
             let pem = pkcs8::der::pem::encode_string(
