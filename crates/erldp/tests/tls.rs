@@ -859,5 +859,8 @@ fn wildcard_names_match_only_where_the_option_file_asks_as_on_beam() {
         let node = tls_node(peer.cookie(), ours(&format!(", {HTTPS_MATCH}")));
         node.connect(peer.node())
             .unwrap_or_else(|e| panic!("{otp}: the wildcard with match_fun: {e}"));
+        let node = tls_node(peer.cookie(), ours("").match_wildcards(true));
+        node.connect(peer.node())
+            .unwrap_or_else(|e| panic!("{otp}: the wildcard with match_wildcards: {e}"));
     }
 }

@@ -89,12 +89,15 @@ pub(super) fn dns_names(der: &[u8]) -> Option<Vec<&str>> {
         while !names.is_finished() {
             let name: AnyRef = names.decode().ok()?;
             // `dNSName [2] IA5String`, implicitly tagged.
+            // One that is not ASCII is skipped, as webpki skips a malformed one and
+            // matches the others.
             if name.tag() == implicit(2) {
-                dns.push(
-                    std::str::from_utf8(name.value())
-                        .ok()
-                        .filter(|n| n.is_ascii())?,
-                );
+                if let Some(dns_name) = std::str::from_utf8(name.value())
+                    .ok()
+                    .filter(|n| n.is_ascii())
+                {
+                    dns.push(dns_name);
+                }
             }
         }
         return Some(dns);

@@ -330,6 +330,15 @@ impl TlsConfig {
         self
     }
 
+    /// Whether a server's certificate may name its host through a wildcard (`*.example.com`
+    /// for `a.example.com`), as the client option `{customize_hostname_check, [{match_fun,
+    /// public_key:pkix_verify_hostname_match_fun(https)}]}` lets `ssl`; off by default, as
+    /// `ssl`'s check matches names exactly. The other languages give it in an option file.
+    pub fn match_wildcards(mut self, on: bool) -> TlsConfig {
+        self.client.match_wildcards = on;
+        self
+    }
+
     /// The rustls configuration for connecting to `host` (the host part of the peer's node
     /// name), which the server's certificate must name and which is sent as SNI.
     pub(crate) fn client(&self) -> Result<ClientSide> {
@@ -648,8 +657,14 @@ fn unknown_scheme(der: &[u8]) -> Option<pkcs8::ObjectIdentifier> {
     while !fields.is_finished() {
         let field: AnyRef = fields.decode().ok()?;
         if field.tag() == Tag::Sequence {
-            // An AlgorithmIdentifier's contents begin with its OID.
-            return SliceReader::new(field.value()).ok()?.decode().ok();
+            // An AlgorithmIdentifier's contents begin with its OID; a PRF pkcs5 knows is not
+            // what failed.
+            let oid = SliceReader::new(field.value()).ok()?.decode().ok()?;
+            let prf = AlgorithmIdentifierRef {
+                oid,
+                parameters: None,
+            };
+            return pbes2::Pbkdf2Prf::try_from(prf).is_err().then_some(oid);
         }
     }
     None
@@ -804,7 +819,10 @@ fn exact_name(end_entity: &[u8], server_name: &ServerName<'_>) -> Result<(), rus
         return Ok(());
     };
     let host = host.as_ref().trim_end_matches('.');
-    let names = cert::dns_names(end_entity).unwrap_or_default();
+    // What webpki accepted and this reader cannot read stands as webpki judged it.
+    let Some(names) = cert::dns_names(end_entity) else {
+        return Ok(());
+    };
     if names
         .iter()
         .any(|name| name.trim_end_matches('.').eq_ignore_ascii_case(host))
@@ -853,7 +871,8 @@ impl fmt::Display for Refusal {
                 "names host {host} only through the wildcard {wildcards}, which ssl matches only \
                  with {{customize_hostname_check, [{{match_fun, \
                  public_key:pkix_verify_hostname_match_fun(https)}}]}} in the client options \
-                 (its default check, and so ours, matches names exactly)"
+                 (its default check, and so ours, matches names exactly); ErlDP reads that from \
+                 an option file (tls optfile), or takes TlsConfig::match_wildcards(true)"
             ),
             Refusal::Version(version) => write!(
                 f,
@@ -1224,6 +1243,9 @@ mod tests {
         // cipher or a PRF that pkcs5 leaves out, named, with no blame on the password.
         let pem = std::fs::read_to_string(&encrypted).expect("encrypted key");
         let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).expect("PEM");
+        // AES with hmacWithSHA256, both of which pkcs5 reads: neither is blamed should the key
+        // fail to parse for another reason (a salt longer than pkcs5 takes, say).
+        assert_eq!(unknown_scheme(&der), None);
         let hmac_sha256 = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
         let at = find(&der, &hmac_sha256).expect("PBKDF2 with hmacWithSHA256");
         let mut sha1 = der.clone();
