@@ -175,6 +175,18 @@ class ApiTest < Minitest::Test
     assert_equal "[{down,{shutdown,<<\"done\">>}}]", peer.eval!("erldp_test:collected(downs, 1, 5000)")
   end
 
+  # A reason with no Erlang form fails the close before anything closes: the mailbox, registered,
+  # stays open and kept by its node (which would otherwise let the GC close a name BEAM reaches).
+  def test_a_close_that_fails_keeps_a_registered_mailbox
+    node = new_node
+    box = node.mailbox(:kept_box)
+    assert_raises(ErlDP::EncodeError) { box.close(Object.new) }
+    refute box.closed?
+    assert node.instance_variable_get(:@kept).key?(box)
+    box.close
+    refute node.instance_variable_get(:@kept).key?(box)
+  end
+
   def test_link_both_ways
     node = new_node
     box = node.mailbox

@@ -173,6 +173,14 @@ impl Mailbox {
         waited
     }
 
+    /// Whether the node may let go of the mailbox after `close`: it closed
+    /// (an interrupt may have ended the wait before it, not the close), or
+    /// it is the parent's, in a forked child. Not `closed?`, which raises
+    /// in a forked child.
+    fn is_released(rb_self: &Self) -> bool {
+        rb_self.1.forked() || rb_self.0.is_closed()
+    }
+
     fn is_closed(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
         Ok(Mailbox::owned(ruby, rb_self)?.is_closed())
     }
@@ -248,6 +256,7 @@ pub(crate) fn define(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("monitor", method!(Mailbox::monitor, 1))?;
     class.define_method("demonitor", method!(Mailbox::demonitor, 1))?;
     class.define_private_method("native_close", method!(Mailbox::close, 1))?;
+    class.define_private_method("native_released?", method!(Mailbox::is_released, 0))?;
     class.define_method("closed?", method!(Mailbox::is_closed, 0))?;
     class.define_method("queue_length", method!(Mailbox::queue_length, 0))?;
     class.define_method("queue_limit", method!(Mailbox::queue_limit, 0))?;

@@ -126,7 +126,7 @@ module ErlDP
       native_close(reason)
       nil
     ensure
-      @node&.send(:release, self)
+      @node&.send(:release, self) if native_released?
     end
   end
 end
