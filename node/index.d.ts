@@ -475,8 +475,10 @@ export class Mailbox implements AsyncIterable<Message> {
    * (default `normal`), monitoring ones a `DOWN`, after what the mailbox
    * sent, replied, linked or monitored before (as a process's exit comes
    * after its messages). At once it reads `closed`, its registered name is
-   * free, later calls throw or reject with `ECLOSED`, and `receive` rejects
-   * once the messages it holds are taken.
+   * free, later calls throw or reject with `ECLOSED`, and a later `receive`
+   * rejects once the messages it holds are taken; a `receive` already
+   * waiting settles when those calls have run (with a message that came
+   * meanwhile, or `ECLOSED`).
    */
   close(reason?: Term): void;
 }

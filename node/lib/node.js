@@ -642,10 +642,10 @@ class Mailbox {
   /**
    * Closes the mailbox: linked processes get an exit signal with `reason`
    * (default `normal`), monitoring ones a `DOWN`; a pending receive
-   * rejects, and `for await` over the mailbox ends. The signals go after
-   * what the mailbox sent, replied, linked or monitored before, as a
-   * process's exit comes after its messages; at once the name is free and
-   * later calls fail.
+   * rejects, and `for await` over the mailbox ends. That happens after what
+   * the mailbox sent, replied, linked or monitored before has gone out, as
+   * a process's exit comes after its messages; at once the name is free and
+   * later calls fail (a later receive once nothing is queued).
    */
   close(reason = Symbol.for('normal')) {
     this.#native.close(reason);
