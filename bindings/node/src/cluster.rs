@@ -10,7 +10,7 @@
 //! destinations are sent through, keyed by the empty atom that
 //! `Dest::Global` names as its node.
 
-use erldp::{Atom, Term, DEFAULT_SCOPE};
+use erldp::{Atom, Mailbox, Term, DEFAULT_SCOPE};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -145,20 +145,22 @@ impl NativeMailbox {
     /// `net_kernel:monitor_nodes(true)`: `node_up` and `node_down` messages.
     #[napi(catch_unwind)]
     pub fn monitor_nodes(&self, env: Env) -> Result<()> {
-        let js = Js::new(env.raw());
-        self.check_open(js)?;
-        self.mailbox
-            .monitor_nodes()
-            .map_err(|err| error::throw(js, &err))
+        self.node_events(env, Mailbox::monitor_nodes)
     }
 
     /// Undoes one `monitorNodes`.
     #[napi(catch_unwind)]
     pub fn demonitor_nodes(&self, env: Env) -> Result<()> {
+        self.node_events(env, Mailbox::demonitor_nodes)
+    }
+}
+
+impl NativeMailbox {
+    /// `monitorNodes` or `demonitorNodes`, refused once the mailbox is
+    /// closed.
+    fn node_events(&self, env: Env, op: fn(&Mailbox) -> erldp::Result<()>) -> Result<()> {
         let js = Js::new(env.raw());
         self.check_open(js)?;
-        self.mailbox
-            .demonitor_nodes()
-            .map_err(|err| error::throw(js, &err))
+        op(&self.mailbox).map_err(|err| error::throw(js, &err))
     }
 }
