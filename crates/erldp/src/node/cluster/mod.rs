@@ -320,27 +320,16 @@ impl NodeInner {
     }
 
     /// Runs `global:resolve_it(Args)` on the cluster's thread, which owns global's state, and
-    /// gives `done` its value (`None`: global does not run here, or the node closed).
+    /// gives `done` its value (`None`: global does not run here). Once the node is closing
+    /// `done` never runs: closing ends every process, the caller's worker among them.
     pub(super) fn global_resolve_it(
         &self,
         args: Vec<Term>,
         done: impl FnOnce(Option<Term>) + Send + 'static,
     ) {
-        let (done, failed) = {
-            let shared = Arc::new(Mutex::new(Some(done)));
-            (Arc::clone(&shared), shared)
-        };
-        let asked = self.tell_cluster(Event::Run(Box::new(move |driver| {
-            let result = driver.resolve_it(&args);
-            if let Some(done) = done.lock().take() {
-                done(result);
-            }
+        let _ = self.tell_cluster(Event::Run(Box::new(move |driver| {
+            done(driver.resolve_it(&args))
         })));
-        if asked.is_err() {
-            if let Some(done) = failed.lock().take() {
-                done(None);
-            }
-        }
     }
 
     /// A new process whose messages go to the driver, registered under
