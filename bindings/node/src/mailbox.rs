@@ -36,8 +36,9 @@ pub struct NativeMailbox {
 /// after the `EXIT`, where BEAM keeps one process's signals in order. So a
 /// closed mailbox refuses new calls at once, and the core closes it when
 /// the last call handed over before has run.
-#[derive(Default)]
 struct Outstanding {
+    /// What the tickets close.
+    mailbox: Mailbox,
     state: Mutex<Pending>,
 }
 
@@ -50,15 +51,12 @@ struct Pending {
 }
 
 /// Held by a call of the mailbox until its lane has run it.
-pub(crate) struct Ticket {
-    outstanding: Arc<Outstanding>,
-    mailbox: Mailbox,
-}
+pub(crate) struct Ticket(Arc<Outstanding>);
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         let reason = {
-            let mut pending = self.outstanding.state.lock();
+            let mut pending = self.0.state.lock();
             pending.calls -= 1;
             if pending.calls == 0 {
                 pending.reason.take()
@@ -67,7 +65,7 @@ impl Drop for Ticket {
             }
         };
         if let Some(reason) = reason {
-            self.mailbox.close(reason);
+            self.0.mailbox.close(reason);
         }
     }
 }
@@ -81,10 +79,14 @@ enum Target {
 
 impl NativeMailbox {
     pub(crate) fn new(mailbox: Mailbox, cx: Context) -> NativeMailbox {
+        let outstanding = Arc::new(Outstanding {
+            mailbox: mailbox.clone(),
+            state: Mutex::default(),
+        });
         NativeMailbox {
             mailbox,
             cx,
-            outstanding: Arc::default(),
+            outstanding,
         }
     }
 
@@ -96,10 +98,7 @@ impl NativeMailbox {
             return Err(erldp::Error::Closed);
         }
         pending.calls += 1;
-        Ok(Ticket {
-            outstanding: Arc::clone(&self.outstanding),
-            mailbox: self.mailbox.clone(),
-        })
+        Ok(Ticket(Arc::clone(&self.outstanding)))
     }
 
     /// Whether `close` was called, the core having closed the mailbox yet
@@ -110,7 +109,7 @@ impl NativeMailbox {
 
     /// `ECLOSED` once `close` was called.
     pub(crate) fn check_open(&self, js: Js) -> Result<()> {
-        if self.is_closing() || self.mailbox.is_closed() {
+        if self.closed() {
             return Err(error::throw(js, &erldp::Error::Closed));
         }
         Ok(())
@@ -158,7 +157,7 @@ impl NativeMailbox {
             Err(closed) => return reply.result(id, DecodeOptions::default(), Err(closed)),
         };
         self.cx.run(peer, move || {
-            let result = work(&ticket.mailbox);
+            let result = work(&ticket.0.mailbox);
             drop(ticket);
             reply.result(id, DecodeOptions::default(), result)
         });
@@ -257,8 +256,8 @@ impl NativeMailbox {
     #[napi(catch_unwind)]
     pub fn reply(&self, env: Env, from: Value, value: Value) -> Result<()> {
         let ticket = self.open_ticket(Js::new(env.raw()))?;
-        let node = self.mailbox.node().clone();
-        crate::serving::reply(env, &self.cx, &node, from, value, Some(ticket))
+        let node = self.mailbox.node();
+        crate::serving::reply(env, &self.cx, node, from, value, Some(ticket))
     }
 
     /// The next message if one is queued, as a Buffer for the package's
