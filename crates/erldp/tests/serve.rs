@@ -186,6 +186,92 @@ fn a_raising_handler_exits_the_call_at_once_and_serving_goes_on() {
     );
 }
 
+/// The name of the thread a handler runs on.
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("?").to_string()
+}
+
+#[test]
+fn handlers_on_the_reader_answer_calls_and_rpcs_from_the_peers_reader_thread() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let on_reader = ServeOptions::new().on_reader(true);
+    let _calc = {
+        let threads = Arc::clone(&threads);
+        node.serve_with("quick_calc", on_reader, move |request| {
+            threads.lock().expect("threads").push(thread_name());
+            if request.message.is_atom("boom") {
+                panic!("boom");
+            }
+            calculator(request)
+        })
+        .expect("serve")
+    };
+    let _math = {
+        let threads = Arc::clone(&threads);
+        node.expose_with("quick_math", on_reader, move |call| {
+            threads.lock().expect("threads").push(thread_name());
+            rust_math(call)
+        })
+        .expect("expose")
+    };
+    let eval = |peer: &mut BeamPeer, code: &str| erl(peer, &code.replace("US", us.as_str()));
+    assert_eq!(
+        eval(
+            &mut peer,
+            "gen_server:call({quick_calc, 'US'}, {add, 2, 3})."
+        ),
+        "5"
+    );
+    assert_eq!(
+        eval(&mut peer, "erpc:call('US', quick_math, double, [21])."),
+        "42"
+    );
+    // A panic is the caller's exception; the reader and its connection live on.
+    assert_eq!(
+        eval(
+            &mut peer,
+            "try gen_server:call({quick_calc, 'US'}, boom) catch exit:{R, _} -> R end."
+        ),
+        "{panic,<<\"boom\">>}"
+    );
+    assert_eq!(
+        eval(
+            &mut peer,
+            "gen_server:call({quick_calc, 'US'}, {mul, 6, 7})."
+        ),
+        "42"
+    );
+    let reader = format!("erldp-r-{}", peer.node());
+    let threads = threads.lock().expect("threads").clone();
+    assert_eq!(threads.len(), 4, "{threads:?}");
+    assert!(
+        threads.iter().all(|t| *t == reader),
+        "{threads:?} (reader {reader})"
+    );
+
+    // Without the option, the same handler runs on the pool.
+    let pooled = Arc::new(Mutex::new(String::new()));
+    let _pooled = {
+        let pooled = Arc::clone(&pooled);
+        node.serve("pooled_calc", move |request| {
+            *pooled.lock().expect("pooled") = thread_name();
+            calculator(request)
+        })
+        .expect("serve")
+    };
+    assert_eq!(
+        eval(
+            &mut peer,
+            "gen_server:call({pooled_calc, 'US'}, {add, 1, 1})."
+        ),
+        "2"
+    );
+    let pooled = pooled.lock().expect("pooled").clone();
+    assert!(pooled.starts_with("erldp-h-"), "{pooled}");
+}
+
 #[test]
 fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
     let (mut peer, node) = peer_and_node();

@@ -224,12 +224,18 @@ impl Node {
     }
 
     /// [`serve`](Self::serve) with options: how many requests run at once
-    /// ([`ServeOptions::concurrency`]) and how many may wait.
+    /// ([`ServeOptions::concurrency`]), how many may wait, and whether the
+    /// handler runs on the thread that reads the request
+    /// ([`ServeOptions::on_reader`]).
     pub fn serve_with<F>(&self, name: &str, options: ServeOptions, handler: F) -> Result<Served>
     where
         F: Fn(Request) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
     {
-        self.serve_handoff(name, options, self.on_handler_threads(handler))
+        if options.runs_on_reader() {
+            self.serve_handoff(name, options, on_delivering_thread(handler))
+        } else {
+            self.serve_handoff(name, options, self.on_handler_threads(handler))
+        }
     }
 
     /// [`serve_with`](Self::serve_with) for bindings that run handlers on
@@ -346,13 +352,18 @@ impl Node {
     }
 
     /// [`expose`](Self::expose) with options ([`ServeOptions::concurrency`]
-    /// bounds how many calls run at once).
+    /// bounds how many calls run at once; [`ServeOptions::on_reader`] runs
+    /// the handler on the thread that reads the call).
     pub fn expose_with<F>(&self, module: &str, options: ServeOptions, handler: F) -> Result<Exposed>
     where
         F: Fn(Invocation) -> std::result::Result<Term, Exception> + Send + Sync + 'static,
     {
         let handler = move |invocation| handler(invocation).map(Reply::Value);
-        self.expose_handoff(module, options, self.on_handler_threads(handler))
+        if options.runs_on_reader() {
+            self.expose_handoff(module, options, on_delivering_thread(handler))
+        } else {
+            self.expose_handoff(module, options, self.on_handler_threads(handler))
+        }
     }
 
     /// The dispatch of [`serve_with`](Self::serve_with) and
@@ -436,6 +447,14 @@ impl Node {
 
 /// Runs a handler closure; a panic becomes the exception `panic`, so that
 /// the caller gets an answer and the thread lives on.
+/// The dispatch of [`ServeOptions::on_reader`]: `handler` runs at once, on
+/// the thread that hands the request over, its panic made an [`Exception`].
+fn on_delivering_thread<R>(
+    handler: impl Fn(R) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
+) -> impl Fn(R, Responder) + Send + Sync + 'static {
+    move |request, responder| responder.complete(guarded(|| handler(request)))
+}
+
 fn guarded(
     handler: impl FnOnce() -> std::result::Result<Reply, Exception>,
 ) -> std::result::Result<Reply, Exception> {

@@ -129,6 +129,7 @@ pub struct Invocation {
 pub struct ServeOptions {
     concurrency: Option<usize>,
     max_queue: Option<usize>,
+    on_reader: bool,
 }
 
 impl ServeOptions {
@@ -153,6 +154,29 @@ impl ServeOptions {
     pub fn max_queue(mut self, requests: usize) -> ServeOptions {
         self.max_queue = Some(requests);
         self
+    }
+
+    /// Runs the handler of [`serve_with`](crate::Node::serve_with) or
+    /// [`expose_with`](crate::Node::expose_with) on the node thread that
+    /// delivers the request, in most cases the reader of the caller's
+    /// connection, instead of handing it to the handler pool (default
+    /// false). That saves the hand-off, a thread wake-up a request, which
+    /// is a large part of a quick handler's time: BENCHMARKS.md measures
+    /// it. For handlers that only compute and return: while one runs, its
+    /// connection reads nothing, so a handler that waits (a call or rpc of
+    /// its own, I/O, a lock another handler holds) stalls every process of
+    /// that peer, and a call or rpc to that same peer cannot get its
+    /// answer until it times out. A panic is caught as it is on the pool.
+    /// Requests of one name still start in order, at most
+    /// [`concurrency`](Self::concurrency) at a time; one that waited for
+    /// its turn runs on the thread that finished the one before.
+    pub fn on_reader(mut self, on: bool) -> ServeOptions {
+        self.on_reader = on;
+        self
+    }
+
+    pub(crate) fn runs_on_reader(&self) -> bool {
+        self.on_reader
     }
 
     pub(crate) fn concurrency_or(&self, default: usize) -> usize {
