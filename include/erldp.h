@@ -70,7 +70,7 @@
  * The version of `erldp_serve_options` in this header; raised when fields
  * are appended.
  */
-#define ERLDP_SERVE_OPTIONS_VERSION 1
+#define ERLDP_SERVE_OPTIONS_VERSION 2
 
 /**
  * What a call that can fail returns. `ERLDP_OK` is 0; on any other value
@@ -588,12 +588,26 @@ typedef struct {
    * `{overload, Text}`, an rpc raises it.
    */
   uint32_t max_queue;
+  /**
+   * Since version 2. Run the callback on the node thread that delivers
+   * the request, in most cases the reader of the caller's connection,
+   * instead of handing it to a handler thread (default false). That
+   * saves a thread wake-up a request, a large part of a quick
+   * callback's time (BENCHMARKS.md). For callbacks that only compute and
+   * answer: while one runs, its connection reads nothing, so a callback
+   * that waits (a call or rpc of its own, I/O, a lock) stalls every
+   * process of that peer, and a call or rpc to that same peer cannot
+   * get its answer until it times out.
+   */
+  bool on_reader;
 } erldp_serve_options;
 
 /**
  * The callback of `erldp_serve` and `erldp_expose`: `userdata` as given
  * there, and the request, valid until the callback returns. Called on the
- * node's handler threads; several at once when the options allow it.
+ * node's handler threads (or, with `erldp_serve_options.on_reader`, on the
+ * thread that delivers the request); several at once when the options
+ * allow it.
  */
 typedef void (*erldp_serve_callback)(void *userdata, erldp_request *request);
 
@@ -1185,8 +1199,9 @@ erldp_status erldp_reply(const erldp_node *node,
                          size_t reply_len);
 
 /**
- * Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
- * defaults their fields describe). Called through the header's
+ * Fills `options` with the defaults: concurrency 0, max_queue 0 and
+ * on_reader false (the defaults their fields describe), as far as a
+ * struct of `version` has fields. Called through the header's
  * `erldp_serve_options_init(options)`, which passes
  * `ERLDP_SERVE_OPTIONS_VERSION`.
  */

@@ -6,15 +6,14 @@
 //! could not: a field a newer header appends may sit in what was the older
 //! struct's tail padding and leave its size as it was.
 //!
-//! Adding a field: append it, raise the struct's `VERSION`, and make
-//! `*_init_version` write it and `erldp_node_start` (or `erldp_serve_with`)
-//! read it only for programs of that version or later, giving older ones
-//! its default: their structs end before it (`init` writes the whole struct
-//! today, which is right only while there is one version).
+//! Adding a field: append it, raise the struct's `VERSION`, make its
+//! [`Extensible::end_of`] say where each version ends, and make
+//! `erldp_node_start` (or `erldp_serve_with`) read it only for programs of
+//! that version or later, giving older ones its default: their structs end
+//! before it. `*_init_version` writes a version's bytes and no more.
 
 use std::ffi::c_uint;
 
-use crate::ffi;
 use crate::status::{invalid, Outcome};
 
 /// A `#[repr(C)]` options struct whose first field is `version: c_uint`.
@@ -26,6 +25,9 @@ pub(crate) unsafe trait Extensible: Default {
     const NAME: &'static str;
     /// The version of its layout in this library: `ERLDP_*_OPTIONS_VERSION`.
     const VERSION: c_uint;
+    /// How many bytes a struct of `version` (1 to `VERSION`) has: where
+    /// its last field ends.
+    fn end_of(version: c_uint) -> usize;
 }
 
 /// Checks the version a program gives for `T`: the `version` of its struct
@@ -60,21 +62,32 @@ pub(crate) unsafe fn init<T: Extensible>(ptr: *mut T, version: c_uint) -> Outcom
         return Err(invalid("options is NULL"));
     }
     check_version::<T>(version)?;
-    // Every field is in version 1, the only version so far, so the whole
-    // struct is written (see the module documentation for the next one),
-    // then the caller's version, which `check` and the reads go by.
-    // SAFETY: non-NULL, and valid for writing a struct of `version`, which
-    // is this library's whole struct (the caller's contract); `version` is
-    // the first field.
+    // The defaults of the fields `version` has, then the caller's version,
+    // which `check` and the reads go by: an older program's struct ends
+    // before the fields appended since.
+    let defaults = T::default();
+    let len = T::end_of(version).min(std::mem::size_of::<T>());
+    // SAFETY: non-NULL, and valid for writing the `len` bytes of a struct
+    // of `version` (the caller's contract); `defaults` is a whole `T`, and
+    // `version` its first field.
     unsafe {
-        ffi::write(&mut *ptr, T::default());
+        std::ptr::copy_nonoverlapping((&defaults as *const T).cast::<u8>(), ptr.cast::<u8>(), len);
         ptr.cast::<c_uint>().write(version);
     }
     Ok(())
 }
 
+/// The version of a struct that [`check`] accepted.
+///
+/// # Safety
+/// As for [`check`].
+pub(crate) unsafe fn version<T: Extensible>(ptr: *const T) -> c_uint {
+    // SAFETY: the first field is `version`.
+    unsafe { ptr.cast::<c_uint>().read() }
+}
+
 /// Checks the version of a struct a program passed, before its fields are
-/// read. Every field is in version 1, the only one so far.
+/// read: those of a later version than its own are not there.
 ///
 /// # Safety
 /// `ptr` is non-NULL and valid for reading a struct of its `version`.
@@ -106,11 +119,16 @@ mod tests {
             (
                 "erldp_serve_options",
                 ERLDP_SERVE_OPTIONS_VERSION,
-                offset_of!(erldp_serve_options, max_queue) + size_of::<u32>(),
+                offset_of!(erldp_serve_options, on_reader) + size_of::<bool>(),
                 size_of::<erldp_serve_options>(),
-                (1, 12, 12),
+                (2, 13, 16),
             ),
         ];
+        // Version 1 of erldp_serve_options ended after max_queue.
+        assert_eq!(
+            <erldp_serve_options as super::Extensible>::end_of(1),
+            offset_of!(erldp_serve_options, max_queue) + size_of::<u32>()
+        );
         for (name, version, end, size, expected) in layouts {
             assert_eq!(
                 (version, end, size),

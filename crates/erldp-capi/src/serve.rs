@@ -48,7 +48,9 @@ pub enum erldp_req_kind {
 
 /// The callback of `erldp_serve` and `erldp_expose`: `userdata` as given
 /// there, and the request, valid until the callback returns. Called on the
-/// node's handler threads; several at once when the options allow it.
+/// node's handler threads (or, with `erldp_serve_options.on_reader`, on the
+/// thread that delivers the request); several at once when the options
+/// allow it.
 pub type erldp_serve_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, request: *mut erldp_request)>;
 
@@ -68,6 +70,16 @@ pub struct erldp_serve_options {
     /// means 65536. Past it, a request is refused at once: a call exits with
     /// `{overload, Text}`, an rpc raises it.
     pub max_queue: u32,
+    /// Since version 2. Run the callback on the node thread that delivers
+    /// the request, in most cases the reader of the caller's connection,
+    /// instead of handing it to a handler thread (default false). That
+    /// saves a thread wake-up a request, a large part of a quick
+    /// callback's time (BENCHMARKS.md). For callbacks that only compute and
+    /// answer: while one runs, its connection reads nothing, so a callback
+    /// that waits (a call or rpc of its own, I/O, a lock) stalls every
+    /// process of that peer, and a call or rpc to that same peer cannot
+    /// get its answer until it times out.
+    pub on_reader: bool,
 }
 
 /// What a served name or exposed module was asked. Valid only during the
@@ -267,13 +279,17 @@ unsafe fn options(options: *const erldp_serve_options) -> Outcome<ServeOptions> 
     if options.is_null() {
         return Ok(serve);
     }
-    // SAFETY: non-NULL options are valid for reading (the pointer contract);
-    // both fields are plain integers.
-    let (concurrency, max_queue) = unsafe {
+    // SAFETY: non-NULL options are valid for reading a struct of their
+    // version (the pointer contract); `on_reader` is read only from a struct
+    // of version 2 or later, which has it. A C `bool` is one byte, read as
+    // such so that a byte other than 0 or 1 is not an invalid Rust `bool`.
+    let (concurrency, max_queue, on_reader) = unsafe {
         extensible::check(options)?;
         (
             addr_of!((*options).concurrency).read(),
             addr_of!((*options).max_queue).read(),
+            extensible::version(options) >= 2
+                && addr_of!((*options).on_reader).cast::<u8>().read() != 0,
         )
     };
     if concurrency != 0 {
@@ -282,7 +298,7 @@ unsafe fn options(options: *const erldp_serve_options) -> Outcome<ServeOptions> 
     if max_queue != 0 {
         serve = serve.max_queue(max_queue as usize);
     }
-    Ok(serve)
+    Ok(serve.on_reader(on_reader))
 }
 
 fn serve_request(request: &Request) -> erldp::Result<erldp_request> {
@@ -349,8 +365,9 @@ fn failure(what: impl std::fmt::Display) -> Exception {
     Exception::new("erldp", what.to_string())
 }
 
-/// Fills `options` with the defaults: concurrency 0 and max_queue 0 (the
-/// defaults their fields describe). Called through the header's
+/// Fills `options` with the defaults: concurrency 0, max_queue 0 and
+/// on_reader false (the defaults their fields describe), as far as a
+/// struct of `version` has fields. Called through the header's
 /// `erldp_serve_options_init(options)`, which passes
 /// `ERLDP_SERVE_OPTIONS_VERSION`.
 #[no_mangle]
@@ -365,7 +382,7 @@ pub unsafe extern "C" fn erldp_serve_options_init_version(
 
 /// The version of `erldp_serve_options` in this header; raised when fields
 /// are appended.
-pub const ERLDP_SERVE_OPTIONS_VERSION: c_uint = 1;
+pub const ERLDP_SERVE_OPTIONS_VERSION: c_uint = 2;
 
 impl Default for erldp_serve_options {
     fn default() -> Self {
@@ -373,6 +390,7 @@ impl Default for erldp_serve_options {
             version: ERLDP_SERVE_OPTIONS_VERSION,
             concurrency: 0,
             max_queue: 0,
+            on_reader: false,
         }
     }
 }
@@ -381,6 +399,14 @@ impl Default for erldp_serve_options {
 unsafe impl Extensible for erldp_serve_options {
     const NAME: &'static str = "erldp_serve_options";
     const VERSION: c_uint = ERLDP_SERVE_OPTIONS_VERSION;
+
+    fn end_of(version: c_uint) -> usize {
+        if version < 2 {
+            std::mem::offset_of!(erldp_serve_options, max_queue) + std::mem::size_of::<u32>()
+        } else {
+            std::mem::size_of::<Self>()
+        }
+    }
 }
 
 /// Registers `name` as a process that answers `gen_server:call` with

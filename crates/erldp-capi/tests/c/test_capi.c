@@ -1443,6 +1443,33 @@ static void test_serve_arguments(void) {
     erldp_node_close(node);
 }
 
+/* The name of the thread the last named_calculator callback ran on. */
+static char callback_thread[16];
+
+/* calculator, noting the thread it runs on. */
+static void named_calculator(void *userdata, erldp_request *request) {
+    pthread_mutex_lock(&served_lock);
+    pthread_getname_np(pthread_self(), callback_thread, sizeof callback_thread);
+    pthread_mutex_unlock(&served_lock);
+    calculator(userdata, request);
+}
+
+/* Serves named_calculator as `name` with `options` and calls it once from the peer: the name
+ * of the thread the callback ran on starts with `thread`. */
+static void served_on(erldp_node *node, const char *name, const erldp_serve_options *options,
+                      const char *thread) {
+    int calls = 0;
+    erldp_served *served = NULL;
+    OK(erldp_serve_with(node, name, options, named_calculator, &calls, &served));
+    memset(callback_thread, 0, sizeof callback_thread);
+    rpc_is(node, "gen_server", "call", "5", "[{%s, '%s'}, {add, 2, 3}]", name,
+           erldp_node_name(node));
+    pthread_mutex_lock(&served_lock);
+    CHECK(calls == 1 && strncmp(callback_thread, thread, strlen(thread)) == 0);
+    pthread_mutex_unlock(&served_lock);
+    erldp_served_close(served);
+}
+
 /* The options structs carry their version, so that a program built against an older header
  * keeps working when fields are appended: a struct init did not fill, or one of a version this
  * library does not know (the program's header is newer), is refused. */
@@ -1491,13 +1518,31 @@ static void test_options_version(void) {
     served = NULL;
     EXPECT(ERLDP_ERR_ARG, erldp_serve_with(node, "c_version_served", &serve, calculator, &calls,
                                            &served));
-    LAST_ERROR_MENTIONS("erldp_serve_options version 2");
+    LAST_ERROR_MENTIONS("erldp_serve_options version 3");
     erldp_serve_options zeroed = {0};
     erldp_exposed *exposed = NULL;
     EXPECT(ERLDP_ERR_ARG, erldp_expose_with(node, "c_version_math", &zeroed, c_math, NULL,
                                             &exposed));
     LAST_ERROR_MENTIONS("erldp_serve_options has version 0");
     CHECK(served == NULL && exposed == NULL);
+
+    /* Version 2 added on_reader: the callback runs on the thread that read the request, the
+     * reader of the peer's connection, not on a handler thread. */
+    OK(erldp_serve_options_init(&serve));
+    CHECK(ERLDP_SERVE_OPTIONS_VERSION == 2 && !serve.on_reader);
+    served_on(node, "c_pooled", &serve, "erldp-h-");
+    serve.on_reader = true;
+    served_on(node, "c_on_reader", &serve, "erldp-r-");
+    /* A program built against version 1 has a struct that ends after max_queue: init writes
+     * no further, and whatever lies past it is not read as on_reader. */
+    erldp_serve_options v1;
+    unsigned char *bytes = (unsigned char *)&v1;
+    memset(&v1, 0x5a, sizeof v1);
+    OK(erldp_serve_options_init_version(&v1, 1));
+    size_t v1_end = offsetof(erldp_serve_options, max_queue) + sizeof v1.max_queue;
+    CHECK(v1.version == 1 && v1.concurrency == 0 && v1.max_queue == 0);
+    for (size_t i = v1_end; i < sizeof v1; i++) CHECK(bytes[i] == 0x5a);
+    served_on(node, "c_version_1", &v1, "erldp-h-");
     erldp_node_close(node);
 }
 
