@@ -238,13 +238,16 @@ static void add(void *userdata, erldp_request *request) {
 
 /* BEAM calls in: the peer's serve_driver has `callers` processes make `calls` calls each, of
  * `kind` call (gen_server:call to bench_calc) or erpc (bench_math:add/2), and sends the result
- * to our bench_result mailbox. */
-static void serve(const char *kind, long calls, long callers) {
+ * to our bench_result mailbox; the callbacks run on the reader when `on_reader`. */
+static void serve(const char *kind, long calls, long callers, bool on_reader) {
     erldp_served *calc;
     erldp_exposed *math;
     erldp_mailbox *result;
-    CHECK(erldp_serve(node, "bench_calc", add, NULL, &calc));
-    CHECK(erldp_expose(node, "bench_math", add, NULL, &math));
+    erldp_serve_options options;
+    CHECK(erldp_serve_options_init(&options));
+    options.on_reader = on_reader;
+    CHECK(erldp_serve_with(node, "bench_calc", &options, add, NULL, &calc));
+    CHECK(erldp_expose_with(node, "bench_math", &options, add, NULL, &math));
     CHECK(erldp_mailbox_new(node, "bench_result", &result));
     const char *us = erldp_node_name(node);
     char text[512];
@@ -354,9 +357,11 @@ int main(int argc, char **argv) {
     else if (strcmp(scenario, "concurrent") == 0) concurrent(16, n);
     else if (strcmp(scenario, "big_out") == 0) big_out(n);
     else if (strcmp(scenario, "big_in") == 0) big_in(n);
-    else if (strcmp(scenario, "serve_call") == 0) serve("call", n, 1);
-    else if (strcmp(scenario, "serve_concurrent") == 0) serve("call", n, 16);
-    else if (strcmp(scenario, "serve_erpc") == 0) serve("erpc", n, 1);
+    else if (strcmp(scenario, "serve_call") == 0) serve("call", n, 1, false);
+    else if (strcmp(scenario, "serve_concurrent") == 0) serve("call", n, 16, false);
+    else if (strcmp(scenario, "serve_erpc") == 0) serve("erpc", n, 1, false);
+    else if (strcmp(scenario, "serve_call_on_reader") == 0) serve("call", n, 1, true);
+    else if (strcmp(scenario, "serve_concurrent_on_reader") == 0) serve("call", n, 16, true);
     else {
         fprintf(stderr, "erldp_client: unknown scenario %s\n", scenario);
         return 2;

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use erldp::term::{decode, encode};
 use erldp::tls::TlsConfig;
-use erldp::{Dest, Exception, Node, Reply, Term};
+use erldp::{Dest, Exception, Node, Reply, ServeOptions, Term};
 use erldp_testkit::{random_name, repo_root, BeamPeer, Otp, TlsFiles};
 
 /// Five, not three: on a 2-core VM one round in three can be off by half (the BEAM peer and the
@@ -143,6 +143,11 @@ enum Scenario {
     ServeConcurrent,
     /// `SERVE_CALLS` sequential `erpc:call`s into the client's exposed `bench_math:add/2`.
     ServeErpc,
+    /// [`ServeCall`](Self::ServeCall) with the handler on the reader
+    /// ([`ServeOptions::on_reader`](erldp::ServeOptions::on_reader)).
+    ServeCallOnReader,
+    /// [`ServeConcurrent`](Self::ServeConcurrent) with the handler on the reader.
+    ServeConcurrentOnReader,
     /// [`Send`](Self::Send) over TLS, against the TLS peer.
     TlsSend,
     /// [`Receive`](Self::Receive) over TLS.
@@ -151,7 +156,7 @@ enum Scenario {
     TlsRpc,
 }
 
-const SCENARIOS: [Scenario; 13] = [
+const SCENARIOS: [Scenario; 15] = [
     Scenario::Send,
     Scenario::Receive,
     Scenario::Rpc,
@@ -162,6 +167,8 @@ const SCENARIOS: [Scenario; 13] = [
     Scenario::ServeCall,
     Scenario::ServeConcurrent,
     Scenario::ServeErpc,
+    Scenario::ServeCallOnReader,
+    Scenario::ServeConcurrentOnReader,
     Scenario::TlsSend,
     Scenario::TlsReceive,
     Scenario::TlsRpc,
@@ -181,6 +188,8 @@ impl Scenario {
             Scenario::ServeCall => "serve_call",
             Scenario::ServeConcurrent => "serve_concurrent",
             Scenario::ServeErpc => "serve_erpc",
+            Scenario::ServeCallOnReader => "serve_call_on_reader",
+            Scenario::ServeConcurrentOnReader => "serve_concurrent_on_reader",
         }
     }
 
@@ -188,7 +197,11 @@ impl Scenario {
     fn serves(self) -> bool {
         matches!(
             self,
-            Scenario::ServeCall | Scenario::ServeConcurrent | Scenario::ServeErpc
+            Scenario::ServeCall
+                | Scenario::ServeConcurrent
+                | Scenario::ServeErpc
+                | Scenario::ServeCallOnReader
+                | Scenario::ServeConcurrentOnReader
         )
     }
 
@@ -268,15 +281,23 @@ impl Impl {
     /// answer spawn requests (no erpc into it). The Node client gets the serve scenarios
     /// (`serve_call`, `serve_concurrent`, `serve_erpc`, printing `median_us`, `p99_us` and
     /// `calls_per_s` as bench/c/erldp_client.c and bench/ruby/client.rb do) with its serve
-    /// layer; add it here then. Over TLS: the Rust core and BEAM. A baseline runs the scenarios
-    /// that every version of the clients has had.
+    /// layer; add it here then. Over TLS: the Rust core and BEAM. Handlers on the reader: the
+    /// Rust core and C, the two that have `on_reader`. A baseline runs the scenarios that
+    /// every version of the clients since serving has had (one from before fails the serve
+    /// rows, which come after the others).
     fn runs(self, scenario: Scenario) -> bool {
         if scenario.tls() {
             return matches!(self, Impl::Core | Impl::Beam);
         }
+        if matches!(
+            scenario,
+            Scenario::ServeCallOnReader | Scenario::ServeConcurrentOnReader
+        ) {
+            return matches!(self, Impl::Core | Impl::C);
+        }
         match self {
             Impl::Core | Impl::C | Impl::Beam | Impl::Ruby => true,
-            Impl::BaselineCore | Impl::BaselineC => scenario <= Scenario::Codec,
+            Impl::BaselineCore | Impl::BaselineC => scenario <= Scenario::ServeErpc,
             Impl::Ei => !matches!(scenario, Scenario::Codec | Scenario::ServeErpc),
             Impl::Node => !scenario.serves(),
         }
@@ -589,10 +610,16 @@ fn run_beam(
             )?;
             sample(&[("encode_ns", v[0]), ("decode_ns", v[1])])
         }
-        Scenario::ServeCall | Scenario::ServeConcurrent | Scenario::ServeErpc => {
+        Scenario::ServeCall
+        | Scenario::ServeConcurrent
+        | Scenario::ServeErpc
+        | Scenario::ServeCallOnReader
+        | Scenario::ServeConcurrentOnReader => {
             let (kind, calls, callers) = match scenario {
-                Scenario::ServeCall => ("call", SERVE_CALLS, 1),
-                Scenario::ServeConcurrent => ("call", SERVE_CALLS_PER_CALLER, CALLERS),
+                Scenario::ServeCall | Scenario::ServeCallOnReader => ("call", SERVE_CALLS, 1),
+                Scenario::ServeConcurrent | Scenario::ServeConcurrentOnReader => {
+                    ("call", SERVE_CALLS_PER_CALLER, CALLERS)
+                }
                 _ => ("erpc", SERVE_CALLS, 1),
             };
             let v = eval(
@@ -613,8 +640,12 @@ fn arg_for(scenario: Scenario, corpus: &Path) -> String {
         Scenario::Concurrent => CALLS_PER_CALLER.to_string(),
         Scenario::BigOut | Scenario::BigIn => BIG.to_string(),
         Scenario::Codec => corpus.to_string_lossy().into_owned(),
-        Scenario::ServeCall | Scenario::ServeErpc => SERVE_CALLS.to_string(),
-        Scenario::ServeConcurrent => SERVE_CALLS_PER_CALLER.to_string(),
+        Scenario::ServeCall | Scenario::ServeErpc | Scenario::ServeCallOnReader => {
+            SERVE_CALLS.to_string()
+        }
+        Scenario::ServeConcurrent | Scenario::ServeConcurrentOnReader => {
+            SERVE_CALLS_PER_CALLER.to_string()
+        }
     }
 }
 
@@ -889,6 +920,21 @@ const ROWS: &[Row] = &[
         scenario: Scenario::ServeErpc,
         key: "calls_per_s",
     },
+    Row {
+        title: "BEAM calls us, handler on the reader: gen_server:call median, µs",
+        scenario: Scenario::ServeCallOnReader,
+        key: "median_us",
+    },
+    Row {
+        title: "BEAM calls us, handler on the reader: gen_server:call, 1 caller, calls/s",
+        scenario: Scenario::ServeCallOnReader,
+        key: "calls_per_s",
+    },
+    Row {
+        title: "BEAM calls us, handler on the reader: gen_server:call, 16 callers, calls/s",
+        scenario: Scenario::ServeConcurrentOnReader,
+        key: "calls_per_s",
+    },
 ];
 
 fn values(
@@ -1115,6 +1161,25 @@ fn report(
         1.0,
         true,
     );
+    // ei's C node answers on the thread that reads, as on_reader does.
+    target(
+        "core served gen_server:call on the reader, median ÷ ei C node's ≤ 1",
+        ratio(
+            &get(ServeCallOnReader, Core, "median_us"),
+            &get(ServeCall, Ei, "median_us"),
+        ),
+        1.0,
+        false,
+    );
+    target(
+        "core served gen_server:call on the reader, 16 callers ÷ ei C node's ≥ 1",
+        ratio(
+            &get(ServeConcurrentOnReader, Core, "calls_per_s"),
+            &get(ServeConcurrent, Ei, "calls_per_s"),
+        ),
+        1.0,
+        true,
+    );
     for binding in [Ruby, Node] {
         for scenario in [ServeCall, ServeErpc] {
             target(
@@ -1237,9 +1302,11 @@ mod client {
             "concurrent" => concurrent(&node, peer, n),
             "big_out" => big_out(&node, peer, n),
             "big_in" => big_in(&node, peer, n),
-            "serve_call" => serve(&node, peer, "call", n, 1),
-            "serve_concurrent" => serve(&node, peer, "call", n, CALLERS),
-            "serve_erpc" => serve(&node, peer, "erpc", n, 1),
+            "serve_call" => serve(&node, peer, "call", n, 1, false),
+            "serve_concurrent" => serve(&node, peer, "call", n, CALLERS, false),
+            "serve_erpc" => serve(&node, peer, "erpc", n, 1, false),
+            "serve_call_on_reader" => serve(&node, peer, "call", n, 1, true),
+            "serve_concurrent_on_reader" => serve(&node, peer, "call", n, CALLERS, true),
             other => panic!("unknown scenario {other}"),
         }
         node.close();
@@ -1257,16 +1324,20 @@ mod client {
     }
 
     /// Serves `bench_calc` and exposes `bench_math`, and has the peer's `serve_driver` call
-    /// in: `callers` processes, `calls` calls each, of `kind` `call` or `erpc`.
-    fn serve(node: &Node, peer: &str, kind: &str, calls: usize, callers: usize) {
+    /// in: `callers` processes, `calls` calls each, of `kind` `call` or `erpc`; the handlers
+    /// run on the reader when `on_reader`.
+    fn serve(node: &Node, peer: &str, kind: &str, calls: usize, callers: usize, on_reader: bool) {
+        let options = ServeOptions::new().on_reader(on_reader);
         let _calc = node
-            .serve("bench_calc", |request| match request.message.as_tuple() {
-                Some([_, rest @ ..]) => add(rest).map(Reply::Value),
-                _ => Err(Exception::new("ArgumentError", "not {add, A, B}")),
+            .serve_with("bench_calc", options, |request| {
+                match request.message.as_tuple() {
+                    Some([_, rest @ ..]) => add(rest).map(Reply::Value),
+                    _ => Err(Exception::new("ArgumentError", "not {add, A, B}")),
+                }
             })
             .expect("serve");
         let _math = node
-            .expose("bench_math", |call| add(&call.args))
+            .expose_with("bench_math", options, |call| add(&call.args))
             .expect("expose");
         let result = node.mailbox(Some("bench_result")).expect("mailbox");
         let us = Term::Atom(node.name());
