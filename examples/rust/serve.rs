@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 
 use erldp::serve::{Frame, RequestKind};
-use erldp::{Exception, Invocation, Node, Reply, Request, Term};
+use erldp::{Exception, Invocation, Node, Reply, Request, ServeOptions, Term};
 
 /// `{add | sub | mul | div, A, B}` on integers.
 fn calculate(request: &Term) -> Result<Term, Exception> {
@@ -91,7 +91,9 @@ fn main() -> erldp::Result<()> {
         }
         _ => Ok(Reply::NoReply),
     })?;
-    let _math = node.expose("rust_math", rust_math)?;
+    // rust_math only computes: it may run on the thread that reads the call, which saves a
+    // hand-off to the handler pool (a handler that waits must not: see ServeOptions::on_reader).
+    let _math = node.expose_with("rust_math", ServeOptions::new().on_reader(true), rust_math)?;
     // Known to every node of the global cluster this node joins when they connect.
     node.register_global(&Term::atom("rust_calculator"), calculator.pid())?;
 
