@@ -589,15 +589,17 @@ typedef struct {
    */
   uint32_t max_queue;
   /**
-   * Since version 2. Run the callback on the node thread that delivers
-   * the request, in most cases the reader of the caller's connection,
-   * instead of handing it to a handler thread (default false). That
-   * saves a thread wake-up a request, a large part of a quick
-   * callback's time (BENCHMARKS.md). For callbacks that only compute and
-   * answer: while one runs, its connection reads nothing, so a callback
-   * that waits (a call or rpc of its own, I/O, a lock) stalls every
-   * process of that peer, and a call or rpc to that same peer cannot
-   * get its answer until it times out.
+   * Since version 2. Run the callback on the reader of the caller's
+   * connection, the thread that reads the request, instead of handing
+   * it to a handler thread (default false). That saves a thread wake-up
+   * a request, a large part of a quick callback's time (BENCHMARKS.md).
+   * For callbacks that only compute and answer: while one runs, its
+   * connection reads nothing, so a callback that waits (I/O, a lock, a
+   * call or rpc of its own) stalls every process of that peer, and a
+   * call or rpc to that same peer cannot get its answer until it times
+   * out. Requests from our own node, and those that waited for their
+   * turn, still run on the handler threads (as Rust's
+   * `ServeOptions::on_reader` says).
    */
   bool on_reader;
 } erldp_serve_options;

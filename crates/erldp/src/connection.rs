@@ -92,7 +92,8 @@ thread_local! {
     static READER: Cell<bool> = const { Cell::new(false) };
 }
 
-fn on_reader() -> bool {
+/// Whether this thread is a connection's reader.
+pub(crate) fn on_reader() -> bool {
     READER.with(Cell::get)
 }
 

@@ -427,6 +427,21 @@ pub(crate) mod wakeups {
             queue.wake();
         }
     }
+
+    /// Runs `f` with deferral off, after a flush: code that may wait for
+    /// a thread it sent to (a handler run on the reader) must wake it.
+    pub(crate) fn suspended<R>(f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Vec<Arc<Inbox>>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let noted = self.0.take();
+                DEFERRED.with(|deferred| *deferred.borrow_mut() = noted);
+            }
+        }
+        flush();
+        let _restore = Restore(DEFERRED.with(|deferred| deferred.borrow_mut().take()));
+        f()
+    }
 }
 
 #[cfg(test)]

@@ -272,6 +272,120 @@ fn handlers_on_the_reader_answer_calls_and_rpcs_from_the_peers_reader_thread() {
     assert!(pooled.starts_with("erldp-h-"), "{pooled}");
 }
 
+/// A handler on the reader may wait for its own node: a call to a name
+/// served on the pool, a call to its own name (with room for two), and a
+/// thread it sends work to. Before, the reader held back the dispatches the
+/// handler started until it returned, and the wake-ups of the threads it sent
+/// to: each wait ran into its timeout.
+#[test]
+fn a_handler_on_the_reader_may_wait_for_its_own_node() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let _echo = node
+        .serve("echo", |request| Ok(Reply::Value(request.message)))
+        .expect("serve");
+    let worker = node.mailbox(Some("worker")).expect("mailbox");
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok(Some(_)) = worker.recv_timeout(T) {
+            if done_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let done = Mutex::new(done);
+    let _relay = {
+        let node = node.clone();
+        let options = ServeOptions::new().on_reader(true).concurrency(2);
+        node.clone()
+            .serve_with("relay", options, move |request| {
+                if request.message.is_atom("inner") {
+                    return Ok(Reply::Value(Term::atom("inner")));
+                }
+                let here = |name: &str| Dest::name(name, us.as_str());
+                let wait = Duration::from_secs(5);
+                let answered = |result: erldp::Result<Term>| {
+                    Term::atom(if result.is_ok() { "ok" } else { "timeout" })
+                };
+                let echo = answered(node.call(&here("echo"), Term::atom("ping"), wait));
+                let own = answered(node.call(&here("relay"), Term::atom("inner"), wait));
+                node.send(&here("worker"), Term::atom("job")).expect("send");
+                let worked = Term::atom(match done.lock().expect("done").recv_timeout(wait) {
+                    Ok(()) => "ok",
+                    Err(_) => "timeout",
+                });
+                Ok(Reply::Value(Term::Tuple(vec![echo, own, worked])))
+            })
+            .expect("serve")
+    };
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{relay, '{us}'}}, go, 60000).")
+        ),
+        "{ok,ok,ok}"
+    );
+}
+
+/// Only a request a reader brings while the name has room runs on that
+/// reader: one sent from our own node, or one that waited behind another,
+/// runs on the pool. Before, a local send ran the handler in the sender's
+/// thread, and the requests queued behind a held call ran on the reader of
+/// that call's peer, which read nothing from its peer meanwhile.
+#[test]
+fn requests_a_reader_did_not_bring_run_on_the_pool() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (gate, hold) = gate();
+    let (ran_tx, ran) = mpsc::channel();
+    let ran_tx = Mutex::new(ran_tx);
+    let _slow = node
+        .serve_with(
+            "slow",
+            ServeOptions::new().on_reader(true),
+            move |request| {
+                let what = request.message.to_string();
+                ran_tx.lock().expect("ran").send((what, thread_name())).ok();
+                if request.message.is_atom("hold") {
+                    hold.hold();
+                }
+                Ok(Reply::Value(Term::atom("ok")))
+            },
+        )
+        .expect("serve");
+    let here = Dest::name("slow", us.as_str());
+    let next = || ran.recv_timeout(T).expect("a request ran");
+    node.cast(&here, Term::atom("first")).expect("cast");
+    let first = next();
+    erl(
+        &mut peer,
+        &format!("spawn(fun() -> gen_server:call({{slow, '{us}'}}, hold, 60000) end), ok."),
+    );
+    let held = next();
+    gate.started("hold");
+    for n in 1..=3 {
+        node.cast(&here, Term::from(n)).expect("cast");
+    }
+    gate.release();
+    let queued: Vec<(String, String)> = (0..3).map(|_| next()).collect();
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("gen_server:call({{slow, '{us}'}}, last).")
+        ),
+        "ok"
+    );
+    let last = next();
+    let reader = format!("erldp-r-{}", peer.node());
+    assert!(first.1.starts_with("erldp-h-"), "{first:?}");
+    assert_eq!(held, ("hold".to_string(), reader.clone()));
+    for (n, (what, thread)) in queued.iter().enumerate() {
+        assert_eq!(*what, (n + 1).to_string());
+        assert!(thread.starts_with("erldp-h-"), "{queued:?}");
+    }
+    assert_eq!(last, ("last".to_string(), reader));
+}
+
 #[test]
 fn rpc_and_erpc_reach_exposed_modules_and_only_them() {
     let (mut peer, node) = peer_and_node();

@@ -18,15 +18,15 @@ use parking_lot::{Mutex, RwLock};
 
 use super::signals::Process;
 use super::{Node, NodeInner, LOG};
-use crate::connection::Connection;
+use crate::connection::{self, Connection};
 use crate::dest::Dest;
 use crate::error::TERM_TEXT_IN_ERRORS;
 use crate::fast_map::FastMap;
-use crate::inbox::Inbox;
+use crate::inbox::{wakeups, Inbox};
 use crate::message::{Message, MessageKind};
 use crate::protocol::requests;
 use crate::protocol::serving::{self, Mfa, Outcome, RexRequest};
-use crate::serve::lane::{Answer, Job, Lane, Refusal, Ticket};
+use crate::serve::lane::{self, Answer, Job, Lane, Refusal, Ticket};
 use crate::serve::workers::Workers;
 use crate::serve::{
     Exception, Invocation, Reply, Request, RequestKind, Responder, ServeOptions,
@@ -231,11 +231,7 @@ impl Node {
     where
         F: Fn(Request) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
     {
-        if options.runs_on_reader() {
-            self.serve_handoff(name, options, on_delivering_thread(handler))
-        } else {
-            self.serve_handoff(name, options, self.on_handler_threads(handler))
-        }
+        self.serve_handoff(name, options, self.handler_dispatch(&options, handler))
     }
 
     /// [`serve_with`](Self::serve_with) for bindings that run handlers on
@@ -359,23 +355,35 @@ impl Node {
         F: Fn(Invocation) -> std::result::Result<Term, Exception> + Send + Sync + 'static,
     {
         let handler = move |invocation| handler(invocation).map(Reply::Value);
-        if options.runs_on_reader() {
-            self.expose_handoff(module, options, on_delivering_thread(handler))
-        } else {
-            self.expose_handoff(module, options, self.on_handler_threads(handler))
-        }
+        self.expose_handoff(module, options, self.handler_dispatch(&options, handler))
     }
 
     /// The dispatch of [`serve_with`](Self::serve_with) and
     /// [`expose_with`](Self::expose_with): `handler` runs on a thread of the
-    /// node's handler pool, its panic made an [`Exception`].
-    fn on_handler_threads<R: Send + 'static>(
+    /// node's handler pool, its panic made an [`Exception`]. With
+    /// [`ServeOptions::on_reader`] it runs at once instead when a
+    /// connection's reader brings the request and finds the lane free; a
+    /// request from our own node, or one that waited for its turn (which
+    /// the thread that finished the one before would start), still goes to
+    /// the pool, so that no thread runs requests it did not bring. While it
+    /// runs, what it starts is dispatched at once and the receivers it sends
+    /// to are woken at once (the reader otherwise batches both), since it
+    /// may wait for them.
+    fn handler_dispatch<R: Send + 'static>(
         &self,
+        options: &ServeOptions,
         handler: impl Fn(R) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
     ) -> impl Fn(R, Responder) + Send + Sync + 'static {
+        let on_reader = options.runs_on_reader();
         let handler = Arc::new(handler);
         let workers = Arc::clone(&self.inner.serving.workers);
         move |request, responder| {
+            if on_reader && connection::on_reader() && !lane::waited() {
+                let answer =
+                    lane::outside_dispatch(|| wakeups::suspended(|| guarded(|| handler(request))));
+                responder.complete(answer);
+                return;
+            }
             let handler = Arc::clone(&handler);
             workers.execute(Box::new(move || {
                 responder.complete(guarded(|| handler(request)));
@@ -447,14 +455,6 @@ impl Node {
 
 /// Runs a handler closure; a panic becomes the exception `panic`, so that
 /// the caller gets an answer and the thread lives on.
-/// The dispatch of [`ServeOptions::on_reader`]: `handler` runs at once, on
-/// the thread that hands the request over, its panic made an [`Exception`].
-fn on_delivering_thread<R>(
-    handler: impl Fn(R) -> std::result::Result<Reply, Exception> + Send + Sync + 'static,
-) -> impl Fn(R, Responder) + Send + Sync + 'static {
-    move |request, responder| responder.complete(guarded(|| handler(request)))
-}
-
 fn guarded(
     handler: impl FnOnce() -> std::result::Result<Reply, Exception>,
 ) -> std::result::Result<Reply, Exception> {

@@ -10,7 +10,7 @@
 //! Requests beyond `concurrency` wait, up to `max_queue`; one whose caller
 //! gave up while it waited is skipped.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -142,7 +142,7 @@ impl<W: Send + 'static> Lane<W> {
                 state.keyed.insert(key, Arc::clone(&job.ticket));
             }
             drop(state);
-            self.start(job);
+            self.start(job, false);
             return;
         } else if state.queue.len() >= self.max_queue {
             Refusal::Full {
@@ -202,7 +202,9 @@ impl<W: Send + 'static> Lane<W> {
         }
     }
 
-    fn start(&self, job: Job<W>) {
+    /// Dispatches `job`; `waited` when it was queued, so that the thread
+    /// starting it is not the one that brought it (see [`waited`]).
+    fn start(&self, job: Job<W>, waited: bool) {
         let Some(lane) = self.me.upgrade() else {
             return;
         };
@@ -212,7 +214,11 @@ impl<W: Send + 'static> Lane<W> {
             ticket,
         } = job;
         let responder = Responder::new(finish, lane.clone(), ticket);
-        trampoline(Box::new(move || (lane.dispatch)(work, responder)));
+        trampoline(Box::new(move || {
+            let before = WAITED.with(|flag| flag.replace(waited));
+            (lane.dispatch)(work, responder);
+            WAITED.with(|flag| flag.set(before));
+        }));
     }
 }
 
@@ -244,7 +250,7 @@ impl<W: Send + 'static> Done for Lane<W> {
             (job.finish)(Answer::Refused(Refusal::Cancelled));
         }
         if let Some(job) = next {
-            self.start(job);
+            self.start(job, true);
         }
         for idle in idle {
             idle();
@@ -258,6 +264,31 @@ type Deferred = Box<dyn FnOnce()>;
 thread_local! {
     /// Dispatches asked for while this thread is already dispatching.
     static PENDING: RefCell<Option<VecDeque<Deferred>>> = const { RefCell::new(None) };
+    /// Set while a dispatch runs for a request that waited for its turn.
+    static WAITED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the request being dispatched on this thread waited in its
+/// lane's queue: then the thread is the one that finished the request
+/// before it, not the one that brought it.
+pub(crate) fn waited() -> bool {
+    WAITED.with(Cell::get)
+}
+
+/// Runs `f`, a handler run inside a dispatch, as if no dispatch were under
+/// way on this thread: what it starts (a request to another name, or to
+/// its own with room) is dispatched at once rather than after it returns,
+/// which it may be waiting for.
+pub(crate) fn outside_dispatch<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<VecDeque<Deferred>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let pending = self.0.take();
+            PENDING.with(|slot| *slot.borrow_mut() = pending);
+        }
+    }
+    let _restore = Restore(PENDING.with(|slot| slot.borrow_mut().take()));
+    f()
 }
 
 /// Runs `dispatch`, unless this thread is inside a dispatch already: then

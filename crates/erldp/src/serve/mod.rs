@@ -157,19 +157,21 @@ impl ServeOptions {
     }
 
     /// Runs the handler of [`serve_with`](crate::Node::serve_with) or
-    /// [`expose_with`](crate::Node::expose_with) on the node thread that
-    /// delivers the request, in most cases the reader of the caller's
-    /// connection, instead of handing it to the handler pool (default
-    /// false). That saves the hand-off, a thread wake-up a request, which
-    /// is a large part of a quick handler's time: BENCHMARKS.md measures
-    /// it. For handlers that only compute and return: while one runs, its
-    /// connection reads nothing, so a handler that waits (a call or rpc of
-    /// its own, I/O, a lock another handler holds) stalls every process of
-    /// that peer, and a call or rpc to that same peer cannot get its
-    /// answer until it times out. A panic is caught as it is on the pool.
-    /// Requests of one name still start in order, at most
-    /// [`concurrency`](Self::concurrency) at a time; one that waited for
-    /// its turn runs on the thread that finished the one before.
+    /// [`expose_with`](crate::Node::expose_with) on the reader of the
+    /// caller's connection, the thread that reads the request, instead of
+    /// handing it to the handler pool (default false). That saves the
+    /// hand-off, a thread wake-up a request, which is a large part of a
+    /// quick handler's time: BENCHMARKS.md measures it. For handlers that
+    /// only compute and return: while one runs, its connection reads
+    /// nothing, so a handler that waits (I/O, a lock another thread holds,
+    /// a call or rpc of its own) stalls every process of that peer, a call
+    /// or rpc to that same peer cannot get its answer until it times out,
+    /// and what that peer sends meanwhile (an `exit(Pid, kill)`, the
+    /// caller giving up) is read only after it returns. A panic is caught as
+    /// on the pool. Only a request that a reader brings while the name has
+    /// room runs there: one from our own node, or one that waited for its
+    /// turn behind [`concurrency`](Self::concurrency) others, runs on the
+    /// pool, so that no thread runs requests it did not bring.
     pub fn on_reader(mut self, on: bool) -> ServeOptions {
         self.on_reader = on;
         self
