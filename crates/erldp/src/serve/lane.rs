@@ -307,7 +307,11 @@ fn trampoline(dispatch: Deferred) {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            PENDING.with(|pending| *pending.borrow_mut() = None);
+            // Left over only when a dispatch panicked: dropped once the
+            // slot is free, since their responders answer, and an answer
+            // may start the next request through here.
+            let left = PENDING.with(|pending| pending.borrow_mut().take());
+            drop(left);
         }
     }
     PENDING.with(|pending| *pending.borrow_mut() = Some(VecDeque::new()));
@@ -324,6 +328,7 @@ fn trampoline(dispatch: Deferred) {
 mod tests {
     use super::*;
     use crate::term::{Atom, Term};
+    use std::panic::AssertUnwindSafe;
     use std::sync::mpsc;
 
     type Log = Arc<Mutex<Vec<String>>>;
@@ -363,6 +368,43 @@ mod tests {
 
     fn reference(n: u32) -> Ref {
         Ref::new(Atom::new("a@b"), 1, &[n, 0, 0]).expect("ref")
+    }
+
+    /// A dispatch that panics with requests waiting behind it: they are
+    /// answered, and the one its answer starts is dispatched. Before, the
+    /// waiting responders were dropped while the trampoline's queue was
+    /// still borrowed, and the dispatch their answer started panicked again
+    /// during the unwind, which aborts the process.
+    #[test]
+    fn a_panicking_dispatch_leaves_the_requests_behind_it_answered() {
+        let me: Arc<std::sync::OnceLock<Weak<Lane<u32>>>> = Arc::default();
+        let log: Log = Arc::default();
+        let lane = {
+            let (me, log) = (Arc::clone(&me), Arc::clone(&log));
+            Lane::new(
+                "panicky".into(),
+                1,
+                8,
+                Box::new(move |work, responder: Responder| {
+                    if work == 1 {
+                        let lane = me.get().and_then(Weak::upgrade).expect("the lane");
+                        lane.submit(job(2, None, &log));
+                        lane.submit(job(3, None, &log));
+                        panic!("the dispatch of 1 panics");
+                    }
+                    drop(responder);
+                }),
+            )
+        };
+        me.set(Arc::downgrade(&lane)).expect("set once");
+        let submitted = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            lane.submit(job(1, None, &log));
+        }));
+        assert!(submitted.is_err());
+        assert_eq!(
+            *log.lock(),
+            ["1 raised erldp", "2 raised erldp", "3 raised erldp"]
+        );
     }
 
     #[test]
