@@ -363,12 +363,13 @@ impl Node {
     /// node's handler pool, its panic made an [`Exception`]. With
     /// [`ServeOptions::on_reader`] it runs at once instead when a
     /// connection's reader brings the request and finds the lane free; a
-    /// request from our own node, or one that waited for its turn (which
-    /// the thread that finished the one before would start), still goes to
-    /// the pool, so that no thread runs requests it did not bring. While it
-    /// runs, what it starts is dispatched at once and the receivers it sends
-    /// to are woken at once (the reader otherwise batches both), since it
-    /// may wait for them.
+    /// request from our own node (a handler running on the reader
+    /// included), or one that waited for its turn (which the thread that
+    /// finished the one before would start), still goes to the pool, so
+    /// that no thread runs requests it did not bring. While it runs, what it
+    /// starts is dispatched at once and the receivers it sends to are woken
+    /// at once (the reader otherwise batches both), since it may wait for
+    /// them.
     fn handler_dispatch<R: Send + 'static>(
         &self,
         options: &ServeOptions,
@@ -378,10 +379,10 @@ impl Node {
         let handler = Arc::new(handler);
         let workers = Arc::clone(&self.inner.serving.workers);
         move |request, responder| {
-            if on_reader && connection::on_reader() && !lane::waited() {
-                let answer =
-                    lane::outside_dispatch(|| wakeups::suspended(|| guarded(|| handler(request))));
-                responder.complete(answer);
+            if on_reader && connection::on_reader() && !lane::handed_on() {
+                lane::inline(|| {
+                    wakeups::suspended(|| responder.complete(guarded(|| handler(request))))
+                });
                 return;
             }
             let handler = Arc::clone(&handler);

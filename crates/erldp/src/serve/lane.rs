@@ -203,7 +203,7 @@ impl<W: Send + 'static> Lane<W> {
     }
 
     /// Dispatches `job`; `waited` when it was queued, so that the thread
-    /// starting it is not the one that brought it (see [`waited`]).
+    /// starting it is not the one that brought it (see [`handed_on`]).
     fn start(&self, job: Job<W>, waited: bool) {
         let Some(lane) = self.me.upgrade() else {
             return;
@@ -214,10 +214,11 @@ impl<W: Send + 'static> Lane<W> {
             ticket,
         } = job;
         let responder = Responder::new(finish, lane.clone(), ticket);
+        let handed_on = waited || INLINE.with(Cell::get);
         trampoline(Box::new(move || {
-            let before = WAITED.with(|flag| flag.replace(waited));
+            let before = HANDED_ON.with(|flag| flag.replace(handed_on));
             (lane.dispatch)(work, responder);
-            WAITED.with(|flag| flag.set(before));
+            HANDED_ON.with(|flag| flag.set(before));
         }));
     }
 }
@@ -264,30 +265,39 @@ type Deferred = Box<dyn FnOnce()>;
 thread_local! {
     /// Dispatches asked for while this thread is already dispatching.
     static PENDING: RefCell<Option<VecDeque<Deferred>>> = const { RefCell::new(None) };
-    /// Set while a dispatch runs for a request that waited for its turn.
-    static WAITED: Cell<bool> = const { Cell::new(false) };
+    /// Set while a dispatch runs for a request that was handed on (see
+    /// [`handed_on`]).
+    static HANDED_ON: Cell<bool> = const { Cell::new(false) };
+    /// Set while a handler runs inside a dispatch ([`inline`]).
+    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether the request being dispatched on this thread waited in its
-/// lane's queue: then the thread is the one that finished the request
-/// before it, not the one that brought it.
-pub(crate) fn waited() -> bool {
-    WAITED.with(Cell::get)
+/// Whether the request being dispatched on this thread was handed on to
+/// it rather than brought by it: it waited in its lane's queue (the thread
+/// is the one that finished the request before it), or a handler running
+/// [`inline`] on this thread sent it.
+pub(crate) fn handed_on() -> bool {
+    HANDED_ON.with(Cell::get)
 }
 
-/// Runs `f`, a handler run inside a dispatch, as if no dispatch were under
-/// way on this thread: what it starts (a request to another name, or to
-/// its own with room) is dispatched at once rather than after it returns,
-/// which it may be waiting for.
-pub(crate) fn outside_dispatch<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<VecDeque<Deferred>>);
+/// Runs `f`, a handler run inside a dispatch and its answer, as if no
+/// dispatch were under way on this thread: what it starts (a request to
+/// another name, or to its own with room) is dispatched at once rather
+/// than after it returns, which it may be waiting for, and counts as
+/// [`handed_on`].
+pub(crate) fn inline<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<VecDeque<Deferred>>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             let pending = self.0.take();
             PENDING.with(|slot| *slot.borrow_mut() = pending);
+            INLINE.with(|flag| flag.set(self.1));
         }
     }
-    let _restore = Restore(PENDING.with(|slot| slot.borrow_mut().take()));
+    let _restore = Restore(
+        PENDING.with(|slot| slot.borrow_mut().take()),
+        INLINE.with(|flag| flag.replace(true)),
+    );
     f()
 }
 
@@ -307,11 +317,26 @@ fn trampoline(dispatch: Deferred) {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            // Left over only when a dispatch panicked: dropped once the
-            // slot is free, since their responders answer, and an answer
-            // may start the next request through here.
-            let left = PENDING.with(|pending| pending.borrow_mut().take());
-            drop(left);
+            // Dispatches are left over only when one panicked. They are
+            // dropped, not run, while the thread unwinds: their responders
+            // answer with the exception `erldp`, and an answer may start its
+            // lane's next request, which queues here in turn (the slot is
+            // kept until none is left) rather than running, or panicking
+            // again, during the unwind.
+            loop {
+                let left = PENDING.with(|pending| {
+                    let mut pending = pending.borrow_mut();
+                    let left = pending.as_mut().map(std::mem::take).unwrap_or_default();
+                    if left.is_empty() {
+                        *pending = None;
+                    }
+                    left
+                });
+                if left.is_empty() {
+                    break;
+                }
+                drop(left);
+            }
         }
     }
     PENDING.with(|pending| *pending.borrow_mut() = Some(VecDeque::new()));
@@ -371,10 +396,12 @@ mod tests {
     }
 
     /// A dispatch that panics with requests waiting behind it: they are
-    /// answered, and the one its answer starts is dispatched. Before, the
-    /// waiting responders were dropped while the trampoline's queue was
+    /// answered, and none is dispatched while the thread unwinds. Before,
+    /// the waiting responders were dropped while the trampoline's queue was
     /// still borrowed, and the dispatch their answer started panicked again
-    /// during the unwind, which aborts the process.
+    /// during the unwind, which aborts the process; a first mend still
+    /// dispatched the next request during the unwind, and a dispatch that
+    /// panicked there aborted too.
     #[test]
     fn a_panicking_dispatch_leaves_the_requests_behind_it_answered() {
         let me: Arc<std::sync::OnceLock<Weak<Lane<u32>>>> = Arc::default();
@@ -385,14 +412,14 @@ mod tests {
                 "panicky".into(),
                 1,
                 8,
-                Box::new(move |work, responder: Responder| {
+                Box::new(move |work, _responder: Responder| {
+                    log.lock().push(format!("dispatch {work}"));
                     if work == 1 {
                         let lane = me.get().and_then(Weak::upgrade).expect("the lane");
                         lane.submit(job(2, None, &log));
                         lane.submit(job(3, None, &log));
-                        panic!("the dispatch of 1 panics");
                     }
-                    drop(responder);
+                    panic!("the dispatch of {work} panics");
                 }),
             )
         };
@@ -403,7 +430,12 @@ mod tests {
         assert!(submitted.is_err());
         assert_eq!(
             *log.lock(),
-            ["1 raised erldp", "2 raised erldp", "3 raised erldp"]
+            [
+                "dispatch 1",
+                "1 raised erldp",
+                "2 raised erldp",
+                "3 raised erldp"
+            ]
         );
     }
 
