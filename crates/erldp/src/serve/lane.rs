@@ -6,12 +6,14 @@
 //! thread completes it: a pool thread for Rust and C handlers, a Ruby
 //! thread, Node's event loop. Handing a request over is the lane's
 //! `dispatch`, which must return quickly: it runs on the thread that
-//! brought the request (a connection's reader) or finished the one before.
+//! brought the request (a connection's reader, or the thread of ours that
+//! sent it) or finished the one before.
 //! Requests beyond `concurrency` wait, up to `max_queue`; one whose caller
 //! gave up while it waited is skipped.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -305,6 +307,11 @@ pub(crate) fn inline<R>(f: impl FnOnce() -> R) -> R {
 /// it runs when that one returns. A handler that answers within its
 /// dispatch starts the next request from inside it; the trampoline keeps
 /// a long queue of such requests from growing the stack.
+///
+/// A dispatch that panics fails its own request alone: its responder,
+/// dropped as the panic unwinds, answers with the exception `erldp`, and
+/// the trampoline goes on with the dispatches behind it (a panic escaping
+/// here would have them dropped unanswered, or run during the unwind).
 fn trampoline(dispatch: Deferred) {
     let first = PENDING.with(|pending| match pending.borrow_mut().as_mut() {
         Some(queue) => {
@@ -317,35 +324,19 @@ fn trampoline(dispatch: Deferred) {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            // Dispatches are left over only when one panicked. They are
-            // dropped, not run, while the thread unwinds: their responders
-            // answer with the exception `erldp`, and an answer may start its
-            // lane's next request, which queues here in turn (the slot is
-            // kept until none is left) rather than running, or panicking
-            // again, during the unwind.
-            loop {
-                let left = PENDING.with(|pending| {
-                    let mut pending = pending.borrow_mut();
-                    let left = pending.as_mut().map(std::mem::take).unwrap_or_default();
-                    if left.is_empty() {
-                        *pending = None;
-                    }
-                    left
-                });
-                if left.is_empty() {
-                    break;
-                }
-                drop(left);
-            }
+            let left = PENDING.with(|pending| pending.borrow_mut().take());
+            debug_assert!(left.is_none_or(|left| left.is_empty()));
         }
     }
     PENDING.with(|pending| *pending.borrow_mut() = Some(VecDeque::new()));
     let _reset = Reset;
-    first();
-    while let Some(next) =
-        PENDING.with(|pending| pending.borrow_mut().as_mut().and_then(VecDeque::pop_front))
-    {
-        next();
+    let mut next = Some(first);
+    while let Some(dispatch) = next {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(dispatch)) {
+            let text = crate::error::panic_message(&*payload).unwrap_or("a panic");
+            log::error!("a request's dispatch panicked: {text}");
+        }
+        next = PENDING.with(|pending| pending.borrow_mut().as_mut().and_then(VecDeque::pop_front));
     }
 }
 
@@ -353,7 +344,6 @@ fn trampoline(dispatch: Deferred) {
 mod tests {
     use super::*;
     use crate::term::{Atom, Term};
-    use std::panic::AssertUnwindSafe;
     use std::sync::mpsc;
 
     type Log = Arc<Mutex<Vec<String>>>;
@@ -395,15 +385,13 @@ mod tests {
         Ref::new(Atom::new("a@b"), 1, &[n, 0, 0]).expect("ref")
     }
 
-    /// A dispatch that panics with requests waiting behind it: they are
-    /// answered, and none is dispatched while the thread unwinds. Before,
-    /// the waiting responders were dropped while the trampoline's queue was
-    /// still borrowed, and the dispatch their answer started panicked again
-    /// during the unwind, which aborts the process; a first mend still
-    /// dispatched the next request during the unwind, and a dispatch that
-    /// panicked there aborted too.
+    /// A dispatch that panics with requests waiting behind it fails its
+    /// own request alone: the requests behind it are dispatched in turn.
+    /// Before, the waiting responders were dropped while the trampoline's
+    /// queue was still borrowed, and the dispatch their answer started
+    /// panicked again during the unwind, which aborts the process.
     #[test]
-    fn a_panicking_dispatch_leaves_the_requests_behind_it_answered() {
+    fn a_panicking_dispatch_fails_its_request_alone() {
         let me: Arc<std::sync::OnceLock<Weak<Lane<u32>>>> = Arc::default();
         let log: Log = Arc::default();
         let lane = {
@@ -412,29 +400,31 @@ mod tests {
                 "panicky".into(),
                 1,
                 8,
-                Box::new(move |work, _responder: Responder| {
+                Box::new(move |work, responder: Responder| {
                     log.lock().push(format!("dispatch {work}"));
                     if work == 1 {
                         let lane = me.get().and_then(Weak::upgrade).expect("the lane");
                         lane.submit(job(2, None, &log));
                         lane.submit(job(3, None, &log));
                     }
-                    panic!("the dispatch of {work} panics");
+                    if work < 3 {
+                        panic!("the dispatch of {work} panics");
+                    }
+                    responder.reply(Term::from(work));
                 }),
             )
         };
         me.set(Arc::downgrade(&lane)).expect("set once");
-        let submitted = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            lane.submit(job(1, None, &log));
-        }));
-        assert!(submitted.is_err());
+        lane.submit(job(1, None, &log));
         assert_eq!(
             *log.lock(),
             [
                 "dispatch 1",
                 "1 raised erldp",
+                "dispatch 2",
                 "2 raised erldp",
-                "3 raised erldp"
+                "dispatch 3",
+                "3=3"
             ]
         );
     }

@@ -1,8 +1,9 @@
 //! The threads that run Rust and C handlers: a pool that grows on demand up
 //! to a bound and shrinks when idle.
 //!
-//! Handlers never run on a connection's reader thread: a slow handler would
-//! stop every signal from that peer, ticks included. Threads are started
+//! Handlers do not run on a connection's reader thread (unless
+//! [`ServeOptions::on_reader`](crate::ServeOptions::on_reader) asks for it):
+//! a slow handler would stop every signal from that peer, ticks included. Threads are started
 //! when work arrives and none is idle, up to the node's
 //! [`handler_threads`](crate::NodeBuilder::handler_threads); a thread idle
 //! for [`IDLE`] ends, so a node that served a burst does not keep its
