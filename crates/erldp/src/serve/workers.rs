@@ -3,8 +3,8 @@
 //!
 //! Handlers do not run on a connection's reader thread (unless
 //! [`ServeOptions::on_reader`](crate::ServeOptions::on_reader) asks for it):
-//! a slow handler would stop every signal from that peer, ticks included. Threads are started
-//! when work arrives and none is idle, up to the node's
+//! a slow handler would stop every signal from that peer, ticks included.
+//! Threads are started when work arrives and none is idle, up to the node's
 //! [`handler_threads`](crate::NodeBuilder::handler_threads); a thread idle
 //! for [`IDLE`] ends, so a node that served a burst does not keep its
 //! threads for ever. How many handlers of one name run at once is the
