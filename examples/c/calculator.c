@@ -11,7 +11,9 @@
  *   rpc:call('c_calc@host', c_math, cube, [2])                  % {badrpc, {'EXIT', {undef, [{c_math, cube, [2], []}]}}}
  *   gen_server:cast({calculator, 'c_calc@host'}, stop)          % ends the program
  *
- * The callbacks run on the library's handler threads; the calculator's one at a time. */
+ * The calculator's callback runs on the library's handler threads, one call at a time; c_math's,
+ * which only computes, on the thread that reads the call (erldp_serve_options.on_reader), which
+ * saves handing it over (a callback that waits for anything must not run there). */
 #include <erldp.h>
 
 #include <pthread.h>
@@ -115,7 +117,10 @@ int main(int argc, char **argv) {
     erldp_served *served = NULL;
     erldp_exposed *exposed = NULL;
     check(erldp_serve(node, "calculator", calculator, NULL, &served), "serving the calculator");
-    check(erldp_expose(node, "c_math", c_math, NULL, &exposed), "exposing c_math");
+    erldp_serve_options on_reader;
+    check(erldp_serve_options_init(&on_reader), "filling the serve options");
+    on_reader.on_reader = true;
+    check(erldp_expose_with(node, "c_math", &on_reader, c_math, NULL, &exposed), "exposing c_math");
     printf("calculator: ready as %s\n", erldp_node_name(node));
     fflush(stdout);
 
