@@ -172,6 +172,26 @@ impl ServeOptions {
     /// room runs there: one from our own node, or one that waited for its
     /// turn behind [`concurrency`](Self::concurrency) others, runs on the
     /// pool, so that no thread runs requests it did not bring.
+    ///
+    /// ```no_run
+    /// use erldp::{Exception, Node, ServeOptions, Term};
+    ///
+    /// # fn main() -> erldp::Result<()> {
+    /// let node = Node::builder("math").cookie("secret").start()?;
+    /// // Erlang: erpc:call('math@host', fast_math, square, [12]) -> 144
+    /// let quick = ServeOptions::new().on_reader(true);
+    /// let _math = node.expose_with("fast_math", quick, |call| {
+    ///     match (call.function.as_str(), call.args.as_slice()) {
+    ///         ("square", [n]) => n
+    ///             .as_i64()
+    ///             .map(|n| Term::from(n * n))
+    ///             .ok_or_else(|| Exception::new("ArgumentError", "not an integer")),
+    ///         _ => Err(Exception::undef()),
+    ///     }
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn on_reader(mut self, on: bool) -> ServeOptions {
         self.on_reader = on;
         self
