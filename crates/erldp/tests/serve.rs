@@ -1280,6 +1280,13 @@ fn every_otp_release_calls_into_our_node() {
         let us = node.name().to_string();
         let _calc = node.serve("calc", calculator).expect("serve");
         let _math = node.expose("rust_math", rust_math).expect("expose");
+        let on_reader = ServeOptions::new().on_reader(true);
+        let _quick_calc = node
+            .serve_with("quick_calc", on_reader, calculator)
+            .expect("serve");
+        let _quick_math = node
+            .expose_with("quick_math", on_reader, rust_math)
+            .expect("expose");
         let mut got = Vec::new();
         for code in [
             "gen_server:call({calc, 'US'}, {add, 2, 3}).",
@@ -1291,6 +1298,11 @@ fn every_otp_release_calls_into_our_node() {
             "rpc:block_call('US', rust_math, double, [4]).",
             "rpc:call('US', nomod, f, [1]).",
             "{P, M} = spawn_monitor('US', nomod, f, []), receive {'DOWN', M, process, P, R} -> R end.",
+            // Handlers on the reader answer as those on the pool do.
+            "gen_server:call({quick_calc, 'US'}, {add, 2, 3}).",
+            "catch gen_server:call({quick_calc, 'US'}, {'div', 1, 0}, 60000).",
+            "rpc:call('US', quick_math, double, [21]).",
+            "try erpc:call('US', quick_math, fail, [<<\"x\">>]) catch C:R -> {C, R} end.",
         ] {
             let code = code.replace("US", &us);
             let answer = erl(&mut peer, &code);
@@ -1308,6 +1320,15 @@ fn every_otp_release_calls_into_our_node() {
     assert_eq!(expected[2], "{[1200],[]}");
     assert_eq!(expected[7], "{badrpc,{'EXIT',{undef,[{nomod,f,[1],[]}]}}}");
     assert_eq!(expected[8], "{undef,[{nomod,f,[],[]}]}");
+    for (otp, got) in &answers {
+        for (quick, pooled) in [(9, 0), (10, 1), (11, 3), (12, 4)] {
+            assert_eq!(
+                got[quick].replace("quick_calc", "calc"),
+                got[pooled],
+                "{otp}"
+            );
+        }
+    }
     for (otp, got) in releases {
         assert_eq!(got, expected, "{otp} answers differ from {first}'s");
     }
