@@ -608,7 +608,7 @@ typedef struct {
  * The callback of `erldp_serve` and `erldp_expose`: `userdata` as given
  * there, and the request, valid until the callback returns. Called on the
  * node's handler threads (or, with `erldp_serve_options.on_reader`, on the
- * thread that delivers the request); several at once when the options
+ * reader of the caller's connection); several at once when the options
  * allow it.
  */
 typedef void (*erldp_serve_callback)(void *userdata, erldp_request *request);
