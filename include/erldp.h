@@ -595,9 +595,10 @@ typedef struct {
    * a request, a large part of a quick callback's time (BENCHMARKS.md).
    * For callbacks that only compute and answer: while one runs, its
    * connection reads nothing, so a callback that waits (I/O, a lock, a
-   * call or rpc of its own) stalls every process of that peer, and a
-   * call or rpc to that same peer cannot get its answer until it times
-   * out. Requests from our own node, and those that waited for their
+   * call or rpc of its own) stalls every process of that peer, and
+   * `erldp_rpc` or `erldp_call` to that same peer fails at once with
+   * `ERLDP_ERR_ARG` (only this thread could read its answer). Requests
+   * from our own node, and those that waited for their
    * turn, still run on the handler threads (as Rust's
    * `ServeOptions::on_reader` says).
    */

@@ -340,6 +340,42 @@ fn a_handler_on_the_reader_may_wait_for_its_own_node() {
     );
 }
 
+/// A handler on the reader that calls the peer whose connection it reads
+/// is refused at once, saying why: only its own thread could read the
+/// answer. Before, each call waited its whole timeout.
+#[test]
+fn a_handler_on_the_reader_cannot_wait_for_its_own_peer() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let them = peer.node().to_string();
+    let _asker = {
+        let node = node.clone();
+        node.clone()
+            .serve_with("asker", ServeOptions::new().on_reader(true), move |_| {
+                let wait = Duration::from_secs(3);
+                let rpc = node.rpc(&them, "erlang", "node", vec![], wait);
+                let call = node.call(&Dest::name("nobody", &them), Term::atom("x"), wait);
+                let said = |result: erldp::Result<Term>| match result {
+                    Ok(term) => term,
+                    Err(err) => Term::binary(err.to_string()),
+                };
+                Ok(Reply::Value(Term::Tuple(vec![said(rpc), said(call)])))
+            })
+            .expect("serve")
+    };
+    let answer = erl(
+        &mut peer,
+        &format!("gen_server:call({{asker, '{us}'}}, go, 60000)."),
+    );
+    assert_eq!(
+        answer
+            .matches("cannot wait on the thread that reads")
+            .count(),
+        2,
+        "{answer}"
+    );
+}
+
 /// Only a request a reader brings while the name has room runs on that
 /// reader: one sent from our own node, or one that waited behind another,
 /// runs on the pool. Before, a local send ran the handler in the sender's

@@ -1454,6 +1454,27 @@ static void named_calculator(void *userdata, erldp_request *request) {
     calculator(userdata, request);
 }
 
+/* On the reader of the peer's connection, an rpc back to that peer: refused at once. */
+static erldp_status rpc_back_status;
+static void rpc_back(void *userdata, erldp_request *request) {
+    erldp_buf *args = NULL;
+    erldp_buf_new(&args);
+    erldp_encode_nil(args);
+    erldp_buf *out = NULL;
+    erldp_status status = erldp_rpc(userdata, peer, "erlang", "node", erldp_buf_data(args),
+                                    erldp_buf_len(args), 3000, &out);
+    pthread_mutex_lock(&served_lock);
+    rpc_back_status = status;
+    pthread_mutex_unlock(&served_lock);
+    if (status == ERLDP_OK) erldp_buf_free(out);
+    erldp_buf_free(args);
+    erldp_buf *answer = NULL;
+    erldp_buf_new(&answer);
+    erldp_encode_atom(answer, "asked");
+    erldp_request_reply(request, erldp_buf_data(answer), erldp_buf_len(answer));
+    erldp_buf_free(answer);
+}
+
 /* Serves named_calculator as `name` with `options` and calls it once from the peer: the name
  * of the thread the callback ran on starts with `thread`. */
 static void served_on(erldp_node *node, const char *name, const erldp_serve_options *options,
@@ -1533,6 +1554,15 @@ static void test_options_version(void) {
     served_on(node, "c_pooled", &serve, "erldp-h-");
     serve.on_reader = true;
     served_on(node, "c_on_reader", &serve, "erldp-r-");
+    /* Such a callback cannot wait for the peer whose connection it reads. */
+    erldp_served *asker = NULL;
+    OK(erldp_serve_with(node, "c_rpc_back", &serve, rpc_back, node, &asker));
+    rpc_is(node, "gen_server", "call", "asked", "[{c_rpc_back, '%s'}, go, %d]",
+           erldp_node_name(node), WAIT_MS);
+    pthread_mutex_lock(&served_lock);
+    CHECK(rpc_back_status == ERLDP_ERR_ARG);
+    pthread_mutex_unlock(&served_lock);
+    erldp_served_close(asker);
     /* A program built against version 1 has a struct that ends after max_queue: init writes
      * no further, and whatever lies past it is not read as on_reader. */
     erldp_serve_options v1;

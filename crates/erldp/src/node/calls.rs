@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::{Node, NodeInner};
-use crate::connection::Connection;
+use crate::connection::{self, Connection};
 use crate::dest::Dest;
 use crate::fast_map::FastMap;
 use crate::pending::{Operation, Pending, Slot};
@@ -60,6 +60,7 @@ impl Node {
         let peer = identity::node_atom(node)?;
         let (module, function) = requests::rpc_names(module, function)?;
         if peer != self.inner.name() {
+            connection::not_from_its_reader(peer)?;
             self.inner.reach(peer, timeout)?;
         }
         self.inner
@@ -88,6 +89,7 @@ impl Node {
         let started = Instant::now();
         let dest = &self.call_dest(dest)?;
         if dest.node() != self.inner.name() {
+            connection::not_from_its_reader(dest.node())?;
             self.inner.reach(dest.node(), timeout)?;
         }
         self.start_call(dest, request)?.wait_since(started, timeout)

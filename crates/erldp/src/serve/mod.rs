@@ -164,10 +164,12 @@ impl ServeOptions {
     /// quick handler's time: BENCHMARKS.md measures it. For handlers that
     /// only compute and return: while one runs, its connection reads
     /// nothing, so a handler that waits (I/O, a lock another thread holds,
-    /// a call or rpc of its own) stalls every process of that peer, a call
-    /// or rpc to that same peer cannot get its answer until it times out,
-    /// and what that peer sends meanwhile (an `exit(Pid, kill)`, the
-    /// caller giving up) is read only after it returns. A panic is caught as
+    /// a call or rpc of its own) stalls every process of that peer, a
+    /// [`call`](crate::Node::call) or [`rpc`](crate::Node::rpc) to that
+    /// same peer is refused at once ([`Error::InvalidArgument`](crate::Error::InvalidArgument):
+    /// only this thread could read its answer), and what that peer sends
+    /// meanwhile (an `exit(Pid, kill)`, the caller giving up) is read only
+    /// after it returns. A panic is caught as
     /// on the pool. Only a request that a reader brings while the name has
     /// room runs there: one from our own node, or one that waited for its
     /// turn behind [`concurrency`](Self::concurrency) others, runs on the
