@@ -37,7 +37,7 @@ use crate::protocol::frame::{self, Incoming, Spread, READ_CHUNK, TICK};
 use crate::protocol::{Bounds, Control, Outbound};
 use crate::term::encode::{holds_outlined, OUTLINE_MIN};
 use crate::term::Atom;
-use crate::threads::Threads;
+use crate::threads::{self, Threads};
 use crate::transport::{Io, Transport};
 use crate::{Error, Result};
 
@@ -85,29 +85,16 @@ enum Urgency {
 }
 
 thread_local! {
-    /// The peer whose connection this thread reads, if it is a reader. What
-    /// it sends, on any connection (the node's answers to what it read: a
-    /// ping's reply, `rex`'s `undef`), goes as a [`Urgency::Signal`]:
-    /// waiting for room would stop it reading from its peer.
-    static READER: Cell<Option<Atom>> = const { Cell::new(None) };
+    /// Whether this thread is a connection's reader. What it sends, on any
+    /// connection (the node's answers to what it read: a ping's reply,
+    /// `rex`'s `undef`), goes as a [`Urgency::Signal`]: waiting for room
+    /// would stop it reading from its peer.
+    static READER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Whether this thread is a connection's reader.
 pub(crate) fn on_reader() -> bool {
-    READER.with(Cell::get).is_some()
-}
-
-/// Refuses a call to `peer` that would wait for its answer on the thread
-/// that reads `peer`'s connection (a handler run on the reader): only this
-/// thread could read the answer, so the call could only time out.
-pub(crate) fn not_from_its_reader(peer: Atom) -> Result<()> {
-    if READER.with(Cell::get) == Some(peer) {
-        return Err(Error::invalid(format!(
-            "a call to {peer} cannot wait on the thread that reads {peer}'s connection (a \
-             handler run on the reader, ServeOptions::on_reader): its answer could never be read"
-        )));
-    }
-    Ok(())
+    READER.with(Cell::get)
 }
 
 /// Receives what a connection reads, and learns when it goes down.
@@ -621,6 +608,9 @@ impl Connection {
             Ok(()) => "closed".to_string(),
             Err(reason) => reason,
         };
+        // What runs now (DOWNs, failed requests' callbacks) may reach the
+        // peer again, over a new connection with a reader of its own.
+        threads::set_reading(None);
         wakeups::flush();
         self.abort(&reason);
         let reason = self.down_reason.lock().clone().unwrap_or(reason);
@@ -633,7 +623,8 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut undelivered = 0;
         wakeups::enable();
-        READER.with(|reader| reader.set(Some(self.peer.name)));
+        READER.with(|reader| reader.set(true));
+        threads::set_reading(Some(self.peer.name));
         loop {
             match reader.next()? {
                 Some(Incoming::Frame(frame)) => {

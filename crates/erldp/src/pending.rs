@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::dest::Dest;
 use crate::term::Atom;
-use crate::threads::Threads;
+use crate::threads::{self, Threads};
 use crate::{Error, Result};
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -265,6 +265,17 @@ pub(crate) enum Operation {
     Connect(Atom),
 }
 
+impl Operation {
+    /// The node whose answer completes the operation.
+    fn node(&self) -> Option<Atom> {
+        match self {
+            Operation::Rpc { node, .. } => Some(*node),
+            Operation::Call(dest) => Some(dest.node()),
+            Operation::Connect(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -317,7 +328,11 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     /// Blocks until the answer arrives or `timeout` passes. On timeout the
-    /// request is abandoned and [`Error::Timeout`] returned.
+    /// request is abandoned and [`Error::Timeout`] returned. On the thread
+    /// that reads the connection the answer must come through (a handler
+    /// run there, see [`ServeOptions::on_reader`](crate::ServeOptions::on_reader)),
+    /// it fails at once with [`Error::InvalidArgument`]: it could only time
+    /// out.
     pub fn wait(self, timeout: Duration) -> Result<T> {
         self.wait_since(Instant::now(), timeout)
     }
@@ -326,6 +341,7 @@ impl<T: Send + 'static> Pending<T> {
     /// (the caller spent the rest connecting); a timeout error names the
     /// whole `timeout`, the one the caller gave.
     pub(crate) fn wait_since(mut self, started: Instant, timeout: Duration) -> Result<T> {
+        self.answer_can_come()?;
         let deadline = started.checked_add(timeout);
         match self.slot.wait(deadline, None) {
             Some(result) => {
@@ -342,12 +358,25 @@ impl<T: Send + 'static> Pending<T> {
     /// is known but still being completed (an rpc error whose message its
     /// node is asked for) is returned as it stands when `timeout` passes.
     pub fn wait_cancellable(&mut self, timeout: Duration, cancel: &Cancel) -> Option<Result<T>> {
+        if let Err(err) = self.answer_can_come() {
+            return Some(Err(err));
+        }
         let deadline = Instant::now().checked_add(timeout);
         let result = self.slot.wait(deadline, Some(cancel));
         if result.is_some() {
             self.abandon = None;
         }
         result
+    }
+
+    /// Fails when the answer could only come through this thread: it reads
+    /// the connection to the node asked (see
+    /// [`ServeOptions::on_reader`](crate::ServeOptions::on_reader)).
+    fn answer_can_come(&self) -> Result<()> {
+        match self.operation.node() {
+            Some(node) if !self.slot.is_settled() => threads::not_from_its_reader(node),
+            _ => Ok(()),
+        }
     }
 
     /// Calls `callback` exactly once: with the answer, or with

@@ -18,9 +18,15 @@ use std::thread::{self, JoinHandle};
 
 use parking_lot::Mutex;
 
+use crate::term::Atom;
+use crate::{Error, Result};
+
 thread_local! {
     static OURS: Cell<bool> = const { Cell::new(false) };
     static CLOSING: Cell<usize> = const { Cell::new(0) };
+    /// The peer whose connection this thread reads, while it does: a
+    /// connection's reader until its connection is down.
+    static READING: Cell<Option<Atom>> = const { Cell::new(None) };
 }
 
 /// Starts a thread named `name` that counts as one of ErlDP's.
@@ -110,6 +116,24 @@ impl Threads {
             let _ = thread.join();
         }
     }
+}
+
+/// Notes the peer whose connection this thread reads (`None`: none now).
+pub(crate) fn set_reading(peer: Option<Atom>) {
+    READING.with(|reading| reading.set(peer));
+}
+
+/// Refuses to wait for an answer from `peer` on the thread that reads
+/// `peer`'s connection (a handler run on the reader, a callback run there):
+/// only this thread could read the answer, so the wait could only time out.
+pub(crate) fn not_from_its_reader(peer: Atom) -> Result<()> {
+    if READING.with(Cell::get) == Some(peer) {
+        return Err(Error::invalid(format!(
+            "a call to {peer} cannot wait on the thread that reads {peer}'s connection (a \
+             handler run on the reader, ServeOptions::on_reader): its answer could never be read"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

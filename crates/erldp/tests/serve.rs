@@ -355,11 +355,18 @@ fn a_handler_on_the_reader_cannot_wait_for_its_own_peer() {
                 let wait = Duration::from_secs(3);
                 let rpc = node.rpc(&them, "erlang", "node", vec![], wait);
                 let call = node.call(&Dest::name("nobody", &them), Term::atom("x"), wait);
+                let started = node
+                    .rpc_start(&them, "erlang", "node", vec![])
+                    .and_then(|pending| pending.wait(wait));
                 let said = |result: erldp::Result<Term>| match result {
                     Ok(term) => term,
                     Err(err) => Term::binary(err.to_string()),
                 };
-                Ok(Reply::Value(Term::Tuple(vec![said(rpc), said(call)])))
+                Ok(Reply::Value(Term::Tuple(vec![
+                    said(rpc),
+                    said(call),
+                    said(started),
+                ])))
             })
             .expect("serve")
     };
@@ -371,9 +378,37 @@ fn a_handler_on_the_reader_cannot_wait_for_its_own_peer() {
         answer
             .matches("cannot wait on the thread that reads")
             .count(),
-        2,
+        3,
         "{answer}"
     );
+}
+
+/// A callback that runs as its connection goes down, on the thread that
+/// read it, may call that peer again: over a new connection, which has a
+/// reader of its own. (A first version of the check above refused it.)
+#[test]
+fn a_callback_run_as_its_connection_goes_down_may_call_that_peer_again() {
+    let (mut peer, node) = peer_and_node();
+    let them = peer.node().to_string();
+    let (tx, rx) = mpsc::channel();
+    let pending = node
+        .rpc_start(&them, "timer", "sleep", vec![Term::from(60_000)])
+        .expect("rpc");
+    {
+        let (node, them) = (node.clone(), them.clone());
+        pending.on_complete(T, move |first| {
+            let again = node.rpc(&them, "erlang", "node", vec![], T);
+            tx.send((first.map(|t| t.to_string()), again.map(|t| t.to_string())))
+                .ok();
+        });
+    }
+    erl(
+        &mut peer,
+        &format!("erlang:disconnect_node('{}').", node.name()),
+    );
+    let (first, again) = rx.recv_timeout(T * 2).expect("the callback ran");
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(again.expect("called again").trim_matches('\''), them);
 }
 
 /// Only a request a reader brings while the name has room runs on that

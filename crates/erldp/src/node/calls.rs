@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::{Node, NodeInner};
-use crate::connection::{self, Connection};
+use crate::connection::Connection;
 use crate::dest::Dest;
 use crate::fast_map::FastMap;
 use crate::pending::{Operation, Pending, Slot};
@@ -21,6 +21,7 @@ use crate::protocol::control::spawn_reply;
 use crate::protocol::explain::{self, Question};
 use crate::protocol::{flags, identity, requests, Control, ProcRef};
 use crate::term::{Atom, Pid, Ref, Term};
+use crate::threads;
 use crate::{Error, Result};
 
 /// The requests waiting for their answers, by reference.
@@ -60,7 +61,7 @@ impl Node {
         let peer = identity::node_atom(node)?;
         let (module, function) = requests::rpc_names(module, function)?;
         if peer != self.inner.name() {
-            connection::not_from_its_reader(peer)?;
+            threads::not_from_its_reader(peer)?;
             self.inner.reach(peer, timeout)?;
         }
         self.inner
@@ -89,7 +90,7 @@ impl Node {
         let started = Instant::now();
         let dest = &self.call_dest(dest)?;
         if dest.node() != self.inner.name() {
-            connection::not_from_its_reader(dest.node())?;
+            threads::not_from_its_reader(dest.node())?;
             self.inner.reach(dest.node(), timeout)?;
         }
         self.start_call(dest, request)?.wait_since(started, timeout)

@@ -166,8 +166,9 @@ impl ServeOptions {
     /// nothing, so a handler that waits (I/O, a lock another thread holds,
     /// a call or rpc of its own) stalls every process of that peer, a
     /// [`call`](crate::Node::call) or [`rpc`](crate::Node::rpc) to that
-    /// same peer is refused at once ([`Error::InvalidArgument`](crate::Error::InvalidArgument):
-    /// only this thread could read its answer), and what that peer sends
+    /// same peer, or a wait on a [`Pending`](crate::Pending) for its answer,
+    /// fails at once ([`Error::InvalidArgument`](crate::Error::InvalidArgument):
+    /// only this thread could read the answer; a ping says `false`), and what that peer sends
     /// meanwhile (an `exit(Pid, kill)`, the caller giving up) is read only
     /// after it returns. A panic is caught as
     /// on the pool. Only a request that a reader brings while the name has
