@@ -26,8 +26,10 @@ pub(crate) unsafe trait Extensible: Default {
     /// The version of its layout in this library: `ERLDP_*_OPTIONS_VERSION`.
     const VERSION: c_uint;
     /// How many bytes a struct of `version` (1 to `VERSION`) has: where
-    /// its last field ends.
-    fn end_of(version: c_uint) -> usize;
+    /// its last field ends; the whole struct while it has one version.
+    fn end_of(_version: c_uint) -> usize {
+        std::mem::size_of::<Self>()
+    }
 }
 
 /// Checks the version a program gives for `T`: the `version` of its struct
@@ -77,23 +79,16 @@ pub(crate) unsafe fn init<T: Extensible>(ptr: *mut T, version: c_uint) -> Outcom
     Ok(())
 }
 
-/// The version of a struct that [`check`] accepted.
-///
-/// # Safety
-/// As for [`check`].
-pub(crate) unsafe fn version<T: Extensible>(ptr: *const T) -> c_uint {
-    // SAFETY: the first field is `version`.
-    unsafe { ptr.cast::<c_uint>().read() }
-}
-
 /// Checks the version of a struct a program passed, before its fields are
-/// read: those of a later version than its own are not there.
+/// read, and returns it: the fields of a later version are not there.
 ///
 /// # Safety
 /// `ptr` is non-NULL and valid for reading a struct of its `version`.
-pub(crate) unsafe fn check<T: Extensible>(ptr: *const T) -> Outcome {
+pub(crate) unsafe fn check<T: Extensible>(ptr: *const T) -> Outcome<c_uint> {
     // SAFETY: the first field is `version`.
-    check_version::<T>(unsafe { ptr.cast::<c_uint>().read() })
+    let version = unsafe { ptr.cast::<c_uint>().read() };
+    check_version::<T>(version)?;
+    Ok(version)
 }
 
 #[cfg(all(test, target_pointer_width = "64"))]

@@ -216,10 +216,6 @@ pub const ERLDP_NODE_OPTIONS_VERSION: c_uint = 1;
 unsafe impl Extensible for erldp_node_options {
     const NAME: &'static str = "erldp_node_options";
     const VERSION: c_uint = ERLDP_NODE_OPTIONS_VERSION;
-
-    fn end_of(_version: c_uint) -> usize {
-        std::mem::size_of::<Self>()
-    }
 }
 
 /// Reads the caller's options field by field through the raw pointer: a

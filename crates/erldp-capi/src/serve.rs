@@ -287,12 +287,11 @@ unsafe fn options(options: *const erldp_serve_options) -> Outcome<ServeOptions> 
     // of version 2 or later, which has it. A C `bool` is one byte, read as
     // such so that a byte other than 0 or 1 is not an invalid Rust `bool`.
     let (concurrency, max_queue, on_reader) = unsafe {
-        extensible::check(options)?;
+        let version = extensible::check(options)?;
         (
             addr_of!((*options).concurrency).read(),
             addr_of!((*options).max_queue).read(),
-            extensible::version(options) >= 2
-                && addr_of!((*options).on_reader).cast::<u8>().read() != 0,
+            version >= 2 && addr_of!((*options).on_reader).cast::<u8>().read() != 0,
         )
     };
     if concurrency != 0 {

@@ -373,8 +373,9 @@ impl<T: Send + 'static> Pending<T> {
     /// the connection to the node asked (see
     /// [`ServeOptions::on_reader`](crate::ServeOptions::on_reader)).
     fn answer_can_come(&self) -> Result<()> {
-        match self.operation.node() {
-            Some(node) if !self.slot.is_settled() => threads::not_from_its_reader(node),
+        // The thread-local first: the slot's lock only in the rare case.
+        match self.operation.node().map(threads::not_from_its_reader) {
+            Some(Err(err)) if !self.slot.is_settled() => Err(err),
             _ => Ok(()),
         }
     }
