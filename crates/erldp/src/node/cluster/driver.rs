@@ -449,10 +449,8 @@ impl Driver {
             // exit/2 connects, and a clash resolved for another node (its
             // global:resolve_it/4) may end a process on a node we have not
             // met yet: the connect runs on a thread of its own.
-            if !inner.send_noconnect(pid.node, &exit) {
-                if let Err(err) = inner.send_connecting(pid.node, exit, false) {
-                    log::debug!(target: LOG, "global: exit signal to {pid:?} not sent: {err}");
-                }
+            if let Err(err) = inner.send_connecting(pid.node, exit, false) {
+                log::debug!(target: LOG, "global: exit signal to {pid:?} not sent: {err}");
             }
             return;
         }
