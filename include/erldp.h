@@ -597,7 +597,9 @@ typedef struct {
    * connection reads nothing, so a callback that waits (I/O, a lock, a
    * call or rpc of its own) stalls every process of that peer, and
    * `erldp_rpc` or `erldp_call` to that same peer fails at once with
-   * `ERLDP_ERR_ARG` (only this thread could read its answer). Requests
+   * `ERLDP_ERR_ARG` (only this thread could read its answer), as does
+   * `erldp_register_global` or `erldp_unregister_global` when that peer
+   * is visible (global's locks wait for it). Requests
    * from our own node, and those that waited for their
    * turn, still run on the handler threads (as Rust's
    * `ServeOptions::on_reader` says).

@@ -123,17 +123,28 @@ pub(crate) fn set_reading(peer: Option<Atom>) {
     READING.with(|reading| reading.set(peer));
 }
 
+/// The peer whose connection the calling thread reads, if it is a reader.
+pub(crate) fn reading() -> Option<Atom> {
+    READING.with(Cell::get)
+}
+
 /// Refuses to wait for an answer from `peer` on the thread that reads
 /// `peer`'s connection (a handler run on the reader, a callback run there):
 /// only this thread could read the answer, so the wait could only time out.
 pub(crate) fn not_from_its_reader(peer: Atom) -> Result<()> {
-    if READING.with(Cell::get) == Some(peer) {
-        return Err(Error::invalid(format!(
-            "a call to {peer} cannot wait on the thread that reads {peer}'s connection (a \
-             handler run on the reader, ServeOptions::on_reader): its answer could never be read"
-        )));
+    match reading() {
+        Some(read) if read == peer => Err(waits_for_its_reader(&format!("a call to {peer}"), peer)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Why `what`, which waits for `peer`, cannot run on the thread that reads
+/// `peer`'s connection.
+pub(crate) fn waits_for_its_reader(what: &str, peer: Atom) -> Error {
+    Error::invalid(format!(
+        "{what} cannot wait on the thread that reads {peer}'s connection (a handler run on \
+         the reader, ServeOptions::on_reader): {peer}'s answer could never be read"
+    ))
 }
 
 #[cfg(test)]

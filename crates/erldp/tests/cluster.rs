@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Term, DEFAULT_SCOPE};
+use erldp::{Dest, Mailbox, MessageKind, Node, Pid, Reply, ServeOptions, Term, DEFAULT_SCOPE};
 use erldp_testkit::{
     erl_atom, eventually_some, pg_compatible, random_name, BeamCluster, BeamPeer, Otp,
 };
@@ -775,4 +775,60 @@ fn no_overlap(cluster: &mut BeamCluster, node: &Node, label: &str) {
     });
     cluster.assert_synced(T);
     let _inbox = registered(node, "after_partition", label);
+}
+
+/// A handler run on the reader of a visible peer's connection cannot take
+/// global's locks, which that peer must answer: registering or
+/// unregistering a name there fails at once, where before it waited for
+/// ever and the peer's connection read nothing meanwhile. Unregistering a
+/// name nobody holds takes no lock and succeeds; from the pool, the same
+/// registration succeeds.
+#[test]
+fn a_handler_on_the_reader_cannot_take_globals_locks_through_its_peer() {
+    let (mut cluster, node) = joined_visible(&[Otp::System]);
+    let us = node.name();
+    let held = registered(&node, "erldp_reader_held", "system");
+    let _asker = {
+        let node = node.clone();
+        node.clone()
+            .serve_with("asker", ServeOptions::new().on_reader(true), move |_| {
+                let inbox = node.mailbox(None).expect("mailbox");
+                let said = |result: erldp::Result<String>| match result {
+                    Ok(fine) => Term::atom(&fine),
+                    Err(err) => Term::binary(err.to_string()),
+                };
+                Ok(Reply::Value(Term::Tuple(vec![
+                    said(
+                        node.register_global(&Term::atom("erldp_reader_new"), inbox.pid())
+                            .map(|yes| yes.to_string()),
+                    ),
+                    said(
+                        node.unregister_global(&Term::atom("erldp_reader_held"))
+                            .map(|()| "ok".into()),
+                    ),
+                    said(
+                        node.unregister_global(&Term::atom("erldp_reader_nobody"))
+                            .map(|()| "ok".into()),
+                    ),
+                ])))
+            })
+            .expect("serve")
+    };
+    let answer = cluster
+        .peer(0)
+        .eval_ok(&format!("gen_server:call({{asker, '{us}'}}, go, 60000)."));
+    assert_eq!(
+        answer
+            .matches("cannot wait on the thread that reads")
+            .count(),
+        2,
+        "{answer}"
+    );
+    assert!(answer.ends_with(",ok}"), "{answer}");
+    assert_eq!(
+        node.whereis_global(&Term::atom("erldp_reader_held"))
+            .expect("whereis"),
+        Some(held.pid())
+    );
+    registered(&node, "erldp_reader_new", "system");
 }

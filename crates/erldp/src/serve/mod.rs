@@ -168,7 +168,11 @@ impl ServeOptions {
     /// [`call`](crate::Node::call) or [`rpc`](crate::Node::rpc) to that
     /// same peer, or a wait on a [`Pending`](crate::Pending) for its answer,
     /// fails at once ([`Error::InvalidArgument`](crate::Error::InvalidArgument):
-    /// only this thread could read the answer; a ping says `false`), and what that peer sends
+    /// only this thread could read the answer; a ping says `false`), as do
+    /// [`register_global`](crate::Node::register_global) and
+    /// [`unregister_global`](crate::Node::unregister_global) when that peer
+    /// is visible (global's locks wait for it) and, on a hidden node, the
+    /// lookup of a global name that no other peer answers; what that peer sends
     /// meanwhile (an `exit(Pid, kill)`, the caller giving up) is read only
     /// after it returns. A panic is caught as
     /// on the pool. Only a request that a reader brings while the name has

@@ -23,6 +23,7 @@ use crate::node::signals::Process;
 use crate::node::{NodeInner, LOG};
 use crate::protocol::{requests, Control};
 use crate::term::{Atom, Pid, Ref, Term};
+use crate::threads;
 use crate::{Error, Result};
 
 /// How long `rpc:call(Node, global, resolve_it, ...)` may take; global's own
@@ -488,10 +489,27 @@ impl Driver {
         })
     }
 
+    /// The global machinery for a request that takes global's locks on every
+    /// visible peer, asked for on the thread that reads `reading`'s
+    /// connection, if it is a reader: refused when that peer is visible, as
+    /// its answers could then never be read.
+    fn global_round(&mut self, what: &str, reading: Option<Atom>) -> Result<&mut GlobalProcs> {
+        if let Some(peer) = reading.filter(|peer| self.connected.get(peer) == Some(&true)) {
+            self.global()?;
+            return Err(threads::waits_for_its_reader(what, peer));
+        }
+        self.global()
+    }
+
     /// `global:register_name/2` for `pid`: `yes` or `no` arrives on the
     /// returned channel once the registrar is done.
-    pub(super) fn register(&mut self, name: Term, pid: Pid) -> Result<Receiver<Term>> {
-        let global = self.global()?;
+    pub(super) fn register(
+        &mut self,
+        name: Term,
+        pid: Pid,
+        reading: Option<Atom>,
+    ) -> Result<Receiver<Term>> {
+        let global = self.global_round(&format!("registering the global name {name}"), reading)?;
         let (request, actions) = global.machine.register(name, pid);
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         global.requests.insert(request, reply);
@@ -500,8 +518,17 @@ impl Driver {
     }
 
     /// `global:unregister_name/1`: `ok` arrives on the returned channel.
-    pub(super) fn unregister(&mut self, name: Term) -> Result<Receiver<Term>> {
-        let global = self.global()?;
+    pub(super) fn unregister(
+        &mut self,
+        name: Term,
+        reading: Option<Atom>,
+    ) -> Result<Receiver<Term>> {
+        // A name that is not registered is unregistered without locks.
+        let global = if self.global()?.machine.whereis(&name).is_some() {
+            self.global_round(&format!("unregistering the global name {name}"), reading)?
+        } else {
+            self.global()?
+        };
         let (request, actions) = global.machine.unregister(name);
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         global.requests.insert(request, reply);

@@ -39,6 +39,7 @@ use crate::inbox::Forward;
 use crate::message::{Message, MessageKind};
 use crate::protocol::requests;
 use crate::term::{Atom, Pid, Term};
+use crate::threads;
 use crate::{random, Error, Result};
 
 /// The pg scope that BEAM runs with `-kernel start_pg true`, and that
@@ -405,10 +406,13 @@ impl NodeInner {
 
     /// Asks the global servers of our peers, one after the other, where
     /// `name` is (`{whereis, Name, From}`, which global answers on every
-    /// release); the first that runs global answers for the cluster.
+    /// release); the first that runs global answers for the cluster. On the
+    /// reader of a peer's connection that peer is not asked (only this thread
+    /// could read its answer); when no other peer runs global, that fails.
     fn whereis_on_peers(self: &Arc<Self>, name: &Term) -> Result<Option<Pid>> {
+        let reading = threads::reading();
         let peers = self.ask(|driver| driver.connected_nodes())?;
-        for peer in peers {
+        for peer in peers.iter().copied().filter(|&peer| Some(peer) != reading) {
             let process = self.spawn_process(None)?;
             let answer = self.ask_whereis(&process, peer, name);
             self.close_process(&process, Term::atom("normal"));
@@ -416,7 +420,13 @@ impl NodeInner {
                 return Ok(found);
             }
         }
-        Ok(None)
+        match reading.filter(|peer| peers.contains(peer)) {
+            Some(peer) => Err(threads::waits_for_its_reader(
+                &format!("asking {peer} where the global name {name} is"),
+                peer,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// `Some(answer)` from `peer`'s global server, `None` when it runs none.
@@ -476,8 +486,10 @@ impl Node {
                 )))
             }
         }
-        let name = name.clone();
-        let answer = self.inner.ask(move |driver| driver.register(name, pid))??;
+        let (name, reading) = (name.clone(), threads::reading());
+        let answer = self
+            .inner
+            .ask(move |driver| driver.register(name, pid, reading))??;
         let reply = answer.recv().map_err(|_| Error::Closed)?;
         Ok(reply.is_atom("yes"))
     }
@@ -485,8 +497,10 @@ impl Node {
     /// `global:unregister_name(Name)` on every node of the cluster (a name
     /// not registered is no error). Needs a visible node.
     pub fn unregister_global(&self, name: &Term) -> Result<()> {
-        let name = name.clone();
-        let answer = self.inner.ask(move |driver| driver.unregister(name))??;
+        let (name, reading) = (name.clone(), threads::reading());
+        let answer = self
+            .inner
+            .ask(move |driver| driver.unregister(name, reading))??;
         answer.recv().map_err(|_| Error::Closed)?;
         Ok(())
     }
