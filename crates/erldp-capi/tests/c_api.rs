@@ -35,6 +35,30 @@ fn lib_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A source file of the library (the core's or the C ABI's) changed after
+/// `built`, if there is one.
+fn source_newer_than(built: std::time::SystemTime) -> Option<PathBuf> {
+    let mut dirs = vec![
+        repo_root().join("crates/erldp/src"),
+        repo_root().join("crates/erldp-capi/src"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("reading the sources")
+            .flatten()
+        {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.modified().is_ok_and(|changed| changed > built) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
 /// Compiles C sources into a program linked to the library as asked, with
 /// warnings as errors.
 fn compile(sources: &[PathBuf], program: &str, link: Link) -> PathBuf {
@@ -43,12 +67,24 @@ fn compile(sources: &[PathBuf], program: &str, link: Link) -> PathBuf {
         Link::Shared | Link::Installed => "libErlDP.so",
         Link::Static => "libErlDP.a",
     });
-    assert!(
-        library.exists(),
-        "{} is missing: `cargo test` builds only the rlib; run `cargo build -p erldp-capi` \
-         with the same profile first (make test-c does)",
-        library.display()
-    );
+    let built = std::fs::metadata(&library)
+        .and_then(|meta| meta.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: `cargo test` builds only the rlib; run `cargo build -p \
+                 erldp-capi` with the same profile first (make test-c does)",
+                library.display()
+            )
+        });
+    if let Some(newer) = source_newer_than(built) {
+        panic!(
+            "{} is older than {}: `cargo test` rebuilds only the rlib, so the C programs would \
+             test the library as it was; run `cargo build -p erldp-capi` with the same profile \
+             first (make test-c does)",
+            library.display(),
+            newer.display()
+        );
+    }
     let out_dir = lib_dir.join("capi-c");
     std::fs::create_dir_all(&out_dir).expect("creating the output directory");
     let exe = out_dir.join(format!("{program}-{}", format!("{link:?}").to_lowercase()));
