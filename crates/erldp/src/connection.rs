@@ -97,6 +97,21 @@ pub(crate) fn on_reader() -> bool {
     READER.with(Cell::get)
 }
 
+/// Runs `work`, a handler that a reader runs for a request it read, as any
+/// other thread: what it sends waits for room up to the send timeout, and
+/// then fails, instead of going as a signal, which past the backlog limit
+/// ends the connection (a handler streaming to its caller would cut it).
+pub(crate) fn as_handler<T>(work: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            READER.with(|reader| reader.set(self.0));
+        }
+    }
+    let _restore = Restore(READER.with(|reader| reader.replace(false)));
+    work()
+}
+
 /// Receives what a connection reads, and learns when it goes down.
 pub(crate) trait Dispatch: Send + Sync + 'static {
     /// A control message (with its payload) arrived.

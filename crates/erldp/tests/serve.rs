@@ -387,6 +387,48 @@ fn a_handler_on_the_reader_cannot_wait_for_its_own_peer() {
     );
 }
 
+/// A handler on the reader sends as any thread does, waiting for room while
+/// the peer has the send queue limit unread, not as the reader's own answers
+/// go, which never wait and past twice the limit end the connection. Before,
+/// a handler streaming 64 MiB to its caller with a limit of 1 MiB cut the
+/// connection: the call exited `nodedown` and the sink got a part.
+#[test]
+fn a_handler_on_the_reader_streams_as_any_thread_does() {
+    let (mut peer, node) = common::peer_and_node_with(|node| node.send_queue_limit(1 << 20));
+    let us = node.name();
+    let _streamer = {
+        let node = node.clone();
+        node.clone()
+            .serve_with(
+                "streamer",
+                ServeOptions::new().on_reader(true),
+                move |request| {
+                    let sink = Dest::Pid(request.message.as_pid().expect("a pid"));
+                    let chunk = Term::binary(vec![7u8; 1 << 20]);
+                    for _ in 0..64 {
+                        let message = Term::Tuple(vec![Term::atom("chunk"), chunk.clone()]);
+                        node.send(&sink, message)
+                            .map_err(|err| Exception::new("send", err.to_string()))?;
+                    }
+                    Ok(Reply::Value(Term::atom("ok")))
+                },
+            )
+            .expect("serve")
+    };
+    let answer = erl(
+        &mut peer,
+        &format!(
+            "Count = fun Count(N) -> receive {{chunk, _}} -> Count(N + 1); \
+               {{count, From}} -> From ! {{count, N}} end end, \
+             Sink = spawn(fun() -> Count(0) end), \
+             R = (catch gen_server:call({{streamer, '{us}'}}, Sink, 60000)), \
+             Sink ! {{count, self()}}, \
+             receive {{count, C}} -> {{R, C}} after 10000 -> {{R, no_count}} end."
+        ),
+    );
+    assert_eq!(answer, "{ok,64}");
+}
+
 /// A callback that runs as its connection goes down, on the thread that
 /// read it, may call that peer again: over a new connection, which has a
 /// reader of its own. (A first version of the check above refused it.)

@@ -271,7 +271,10 @@ impl NodeBuilder {
     /// 16 MiB; at least 1 byte). The signals the node owes a peer (answers
     /// to its links, unlinks, monitors and spawn requests; our processes'
     /// link signals, exits and `DOWN`s), and whatever the thread reading
-    /// from a peer sends (a ping's reply, `rex`'s `undef`), never wait:
+    /// from a peer sends of its own (a ping's reply, `rex`'s `undef`; a
+    /// handler run there with
+    /// [`ServeOptions::on_reader`](crate::ServeOptions::on_reader) sends as
+    /// any thread does), never wait:
     /// they are queued past it, up to as much again, and one more ends that
     /// connection, so that a peer that keeps asking and reads nothing
     /// cannot stall the thread that reads from it or make its queue grow

@@ -381,7 +381,10 @@ impl Node {
         move |request, responder| {
             if on_reader && connection::on_reader() && !lane::handed_on() {
                 lane::inline(|| {
-                    wakeups::suspended(|| responder.complete(guarded(|| handler(request))))
+                    wakeups::suspended(|| {
+                        let reply = guarded(|| connection::as_handler(|| handler(request)));
+                        responder.complete(reply)
+                    })
                 });
                 return;
             }
