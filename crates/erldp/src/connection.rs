@@ -164,12 +164,24 @@ pub(crate) struct Connection {
     transport: Box<dyn Transport>,
     down: AtomicBool,
     down_reason: Mutex<Option<String>>,
+    /// The node took in the connection's end (see [`end`](Self::end)).
+    ended: AtomicBool,
     /// The writer thread was started and [`close`](Self::close) has not
     /// waited for it to flush yet.
     writer: AtomicBool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl threads::Reading for Connection {
+    fn peer(&self) -> Atom {
+        self.peer.name
+    }
+
+    fn is_current(&self) -> bool {
+        !self.is_down() && !self.is_ended()
+    }
+}
 
 impl Connection {
     /// Takes over a transport on which the handshake has completed.
@@ -206,6 +218,7 @@ impl Connection {
             room: Condvar::new(),
             transport,
             down: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             down_reason: Mutex::new(None),
             writer: AtomicBool::new(false),
         }))
@@ -259,15 +272,33 @@ impl Connection {
         self.down.load(Ordering::Acquire)
     }
 
-    fn lost(&self) -> Error {
-        let reason = self
-            .down_reason
+    /// Records that the node takes in the end of this connection (its
+    /// links, monitors and requests fail), for `reason`: true the first
+    /// time only. That may be before its reader notices, which dispatches
+    /// nothing more from then on: another connection may already carry the
+    /// peer's traffic.
+    pub(crate) fn end(&self, reason: &str) -> bool {
+        self.note_reason(reason);
+        !self.ended.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether [`end`](Self::end) was called.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Why the connection went down (the first reason given).
+    pub(crate) fn down_reason(&self) -> String {
+        self.down_reason
             .lock()
             .clone()
-            .unwrap_or_else(|| "closed".to_string());
+            .unwrap_or_else(|| "closed".to_string())
+    }
+
+    fn lost(&self) -> Error {
         Error::connection(
             self.peer.name.as_str(),
-            format!("connection lost: {reason}"),
+            format!("connection lost: {}", self.down_reason()),
         )
     }
 
@@ -639,12 +670,15 @@ impl Connection {
         let mut undelivered = 0;
         wakeups::enable();
         READER.with(|reader| reader.set(true));
-        threads::set_reading(Some(self.peer.name));
+        threads::set_reading(Some(Arc::clone(self) as Arc<dyn threads::Reading>));
         loop {
             match reader.next()? {
                 Some(Incoming::Frame(frame)) => {
                     let len = frame.len();
                     match reader.decode(frame)? {
+                        Some(control) if self.is_ended() => {
+                            log::trace!("<- {} {} after the end", self.peer.name, control.kind());
+                        }
                         Some(control) => {
                             log::trace!("<- {} {} ({len} bytes)", self.peer.name, control.kind());
                             dispatch.deliver(self, control);
@@ -679,11 +713,7 @@ impl Connection {
     /// how long the peer has been silent.
     fn fill(&self, buf: &mut bytes::BytesMut, last_heard: &mut Instant) -> Result<(), String> {
         if self.is_down() {
-            return Err(self
-                .down_reason
-                .lock()
-                .clone()
-                .unwrap_or_else(|| "closed".to_string()));
+            return Err(self.down_reason());
         }
         match self.transport.read_into(buf) {
             Ok(0) => Err("the peer closed the connection".to_string()),

@@ -12,8 +12,9 @@
 //! stops everything and returns, and the threads end on their own (a
 //! later close from outside still waits for them).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use parking_lot::Mutex;
@@ -24,9 +25,19 @@ use crate::{Error, Result};
 thread_local! {
     static OURS: Cell<bool> = const { Cell::new(false) };
     static CLOSING: Cell<usize> = const { Cell::new(0) };
-    /// The peer whose connection this thread reads, while it does: a
-    /// connection's reader until its connection is down.
-    static READING: Cell<Option<Atom>> = const { Cell::new(None) };
+    /// The connection this thread reads, while it does: a connection's
+    /// reader until its connection is down.
+    static READING: RefCell<Option<Arc<dyn Reading>>> = const { RefCell::new(None) };
+}
+
+/// What a reader thread reads: a peer's connection, which another thread may
+/// replace or end while the reader runs a handler.
+pub(crate) trait Reading {
+    fn peer(&self) -> Atom;
+    /// Whether answers from the peer still come over this connection only
+    /// (it has not ended, nor been replaced by a connection with a reader
+    /// of its own).
+    fn is_current(&self) -> bool;
 }
 
 /// Starts a thread named `name` that counts as one of ErlDP's.
@@ -118,14 +129,21 @@ impl Threads {
     }
 }
 
-/// Notes the peer whose connection this thread reads (`None`: none now).
-pub(crate) fn set_reading(peer: Option<Atom>) {
-    READING.with(|reading| reading.set(peer));
+/// Notes the connection this thread reads (`None`: none now).
+pub(crate) fn set_reading(connection: Option<Arc<dyn Reading>>) {
+    READING.with(|reading| *reading.borrow_mut() = connection);
 }
 
-/// The peer whose connection the calling thread reads, if it is a reader.
+/// The peer whose answers only the calling thread could read: the peer of
+/// the connection it reads, while that connection is the peer's.
 pub(crate) fn reading() -> Option<Atom> {
-    READING.with(Cell::get)
+    READING.with(|reading| {
+        reading
+            .borrow()
+            .as_ref()
+            .filter(|connection| connection.is_current())
+            .map(|connection| connection.peer())
+    })
 }
 
 /// Refuses to wait for an answer from `peer` on the thread that reads
@@ -151,7 +169,6 @@ pub(crate) fn waits_for_its_reader(what: &str, peer: Atom) -> Error {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     #[test]
     fn join_all_waits_for_every_thread_but_not_on_ours() {

@@ -429,6 +429,80 @@ fn a_handler_on_the_reader_streams_as_any_thread_does() {
     assert_eq!(answer, "{ok,64}");
 }
 
+/// A peer that replaces its connection while a handler holds the old one's
+/// reader: what goes over the new connection lives on when the old reader
+/// notices its end (the old connection's end is taken in as it is
+/// replaced), and a call from the held handler to that peer goes over the
+/// new connection. Before, the rpc over the new connection failed with
+/// "replaced by a new connection", the monitor got `noconnection` once the
+/// handler returned, and the handler's call was refused.
+#[test]
+fn a_connection_replaced_under_a_handler_on_its_reader_leaves_the_new_one_alone() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let them = peer.node().to_string();
+    let (gate, hold) = gate();
+    let (called_tx, called) = mpsc::channel();
+    let called_tx = Mutex::new(called_tx);
+    let _held = {
+        let node = node.clone();
+        let them = them.clone();
+        node.clone()
+            .serve_with("held", ServeOptions::new().on_reader(true), move |_| {
+                hold.hold();
+                let again = node.rpc(&them, "erlang", "node", vec![], Duration::from_secs(10));
+                called_tx.lock().unwrap().send(again).ok();
+                Ok(Reply::Value(Term::atom("ok")))
+            })
+            .expect("serve")
+    };
+    let events = node.mailbox(None).expect("mailbox");
+    events.monitor_nodes().expect("monitor_nodes");
+    erl(
+        &mut peer,
+        &format!("spawn(fun() -> catch gen_server:call({{held, '{us}'}}, go, 60000) end), ok."),
+    );
+    gate.started("the handler");
+    erl(
+        &mut peer,
+        &format!(
+            "register(keeper, spawn(fun() -> receive stop -> ok end end)), \
+             true = erlang:disconnect_node('{us}'), true = net_kernel:connect_node('{us}')."
+        ),
+    );
+    // The new connection is ours once it is reported up after the old one
+    // down (the first up is the old one's).
+    let mut went_down = false;
+    loop {
+        match common::next_message(&events).kind {
+            erldp::MessageKind::NodeDown => went_down = true,
+            erldp::MessageKind::NodeUp if went_down => break,
+            _ => {}
+        }
+    }
+    let watcher = node.mailbox(None).expect("mailbox");
+    let monitor = watcher
+        .monitor(&Dest::name("keeper", &them))
+        .expect("monitor");
+    let sleeping = node
+        .rpc_start(&them, "timer", "sleep", vec![Term::from(1000)])
+        .expect("rpc");
+    gate.release();
+    let again = called
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the handler went on");
+    let again = again.expect("the held handler's call");
+    assert!(again.is_atom(&them), "{again}");
+    let slept = sleeping
+        .wait(Duration::from_secs(30))
+        .expect("the rpc over the new connection");
+    assert!(slept.is_atom("ok"), "{slept}");
+    erl(&mut peer, "keeper ! stop, ok.");
+    let down = common::next_message(&watcher);
+    assert_eq!(down.reference, Some(monitor), "{}", down.term);
+    assert!(down.term.to_string().ends_with(",normal}"), "{}", down.term);
+}
+
 /// A callback that runs as its connection goes down, on the thread that
 /// read it, may call that peer again: over a new connection, which has a
 /// reader of its own. (A first version of the check above refused it.)

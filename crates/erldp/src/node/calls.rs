@@ -417,10 +417,11 @@ impl NodeInner {
                 worker: Some(worker),
                 ..
             } => {
-                if let Ok(conn) = self.connection(entry.node) {
-                    for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
-                        let _ = conn.signal(&undo);
-                    }
+                // Only over a connection that is up: abandoning must not
+                // wait for a connect (a lost connection fails the request
+                // before it can be abandoned, but its reader may notice late).
+                for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
+                    self.signal_if_connected(entry.node, &undo);
                 }
             }
             Kind::Rpc { worker: None, .. } => {}
@@ -431,12 +432,15 @@ impl NodeInner {
     fn unwatch(self: &Arc<Self>, node: Atom, server: ProcRef, reference: Ref) {
         if node == self.name() {
             self.unwatch_local(server, reference);
-        } else if let Ok(conn) = self.connection(node) {
-            let _ = conn.signal(&Control::DemonitorP {
-                from: self.system_pid(),
-                to: server,
-                reference,
-            });
+        } else {
+            self.signal_if_connected(
+                node,
+                &Control::DemonitorP {
+                    from: self.system_pid(),
+                    to: server,
+                    reference,
+                },
+            );
         }
     }
 

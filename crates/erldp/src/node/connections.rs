@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::LOG;
 use super::{EpmdMode, Node, NodeInner};
@@ -370,7 +370,7 @@ impl NodeInner {
     pub(super) fn connection(self: &Arc<Self>, peer: Atom) -> Result<Arc<Connection>> {
         self.check_peer(peer)?;
         let attempt = {
-            let mut table = self.conns.table.lock();
+            let mut table = self.table_for(peer);
             // Under the table's lock, which closing drains: no attempt
             // starts once the node is closed.
             if self.is_closed() {
@@ -406,7 +406,7 @@ impl NodeInner {
             Operation::Connect(peer),
             Arc::clone(&self.timer),
         );
-        let mut table = self.conns.table.lock();
+        let mut table = self.table_for(peer);
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -575,8 +575,8 @@ impl NodeInner {
                 return Err(err);
             }
         };
-        let displaced = {
-            let mut table = self.conns.table.lock();
+        let displaced = loop {
+            let mut table = self.table_for(peer);
             if self.is_closed() {
                 drop(table);
                 conn.abort("the node is closing");
@@ -584,9 +584,7 @@ impl NodeInner {
                 return Err(Error::Closed);
             }
             if let Some(Entry::Up(old)) = table.get(&peer) {
-                if replace {
-                    old.abort("replaced by a new connection from the same node");
-                } else if !old.is_down() {
+                if !replace && !old.is_down() {
                     // Both ends' handshakes succeeded, which a peer that
                     // settles simultaneous connects as `dist_util` does
                     // never lets happen: the first connection stays.
@@ -594,6 +592,12 @@ impl NodeInner {
                     drop(table);
                     conn.abort("a connection to this node is already up");
                     return attempt.settle(Ok(old));
+                }
+                if !old.is_down() {
+                    // Down now, and then taken in as ended by `table_for`
+                    // before the new connection carries anything.
+                    old.abort("replaced by a new connection from the same node");
+                    continue;
                 }
             }
             // An attempt of ours that began while this peer's handshake was
@@ -605,9 +609,9 @@ impl NodeInner {
             match table.insert(peer, Entry::Up(Arc::clone(&conn))) {
                 Some(Entry::Connecting(other)) if !Arc::ptr_eq(&other, attempt) => {
                     other.adopted.store(true, Ordering::Release);
-                    Some(other)
+                    break Some(other);
                 }
-                _ => None,
+                _ => break None,
             }
         };
         // Before its reader starts: the node is up before any of its traffic.
@@ -645,6 +649,24 @@ impl NodeInner {
             max_fragmented: self.max_fragmented,
             atoms,
             limits: self.limits,
+        }
+    }
+
+    /// The table, locked, once a connection to `peer` that went down before
+    /// its reader noticed (the reader may be running a handler) has been
+    /// taken in as ended: a connection that takes its place must not fail
+    /// with it when the reader does notice.
+    fn table_for(self: &Arc<Self>, peer: Atom) -> MutexGuard<'_, HashMap<Atom, Entry>> {
+        loop {
+            let table = self.conns.table.lock();
+            match table.get(&peer) {
+                Some(Entry::Up(old)) if old.is_down() && !old.is_ended() => {
+                    let old = Arc::clone(old);
+                    drop(table);
+                    self.connection_ended(&old, &old.down_reason());
+                }
+                _ => return table,
+            }
         }
     }
 
@@ -712,14 +734,14 @@ impl NodeInner {
     /// our name is the greater: this handshake waits for it to end, so that
     /// the peer gives way to it, and stops.
     fn reserve(
-        &self,
+        self: &Arc<Self>,
         peer_name: &str,
         admission: Admission,
         deadline: Instant,
     ) -> Result<Admitted> {
         let fail = |reason: &str| Error::connection(peer_name, reason);
         let peer = Atom::new(peer_name);
-        let mut table = self.conns.table.lock();
+        let mut table = self.table_for(peer);
         if self.is_closed() {
             return Err(Error::Closed);
         }

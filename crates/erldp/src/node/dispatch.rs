@@ -33,13 +33,24 @@ impl Dispatch for NodeInner {
         self.forget_connection(peer, conn);
         log::info!(target: LOG, "connection to {peer} down: {reason}");
         if let Some(this) = self.this() {
-            this.node_down(peer, reason);
+            this.connection_ended(conn, reason);
             this.connection_gone(conn);
         }
     }
 }
 
 impl NodeInner {
+    /// Takes in the end of `conn`, once: the links, monitors and requests of
+    /// its peer fail. When a new connection replaces it that is at once, not
+    /// when its reader notices, which may be running a handler
+    /// (`ServeOptions::on_reader`) while the new connection already carries
+    /// the peer's traffic, whose requests must not fail with it.
+    pub(super) fn connection_ended(self: &Arc<Self>, conn: &Connection, reason: &str) {
+        if conn.end(reason) {
+            self.node_down(conn.peer_name(), reason);
+        }
+    }
+
     fn dispatch(self: &Arc<Self>, conn: &Arc<Connection>, control: Control) {
         if let Some(forged) = control
             .sender()

@@ -174,7 +174,13 @@ impl ServeOptions {
     /// is visible (global's locks wait for it) and, on a hidden node, the
     /// lookup of a global name that no other peer answers; what that peer sends
     /// meanwhile (an `exit(Pid, kill)`, the caller giving up) is read only
-    /// after it returns. A panic is caught as
+    /// after it returns, and so is the end of its connection when the
+    /// program [`disconnect`](crate::Node::disconnect)s it (a connection
+    /// that the peer replaces meanwhile ends at once, and calls to the peer
+    /// then go over the new one). The check knows only its own reader: two
+    /// handlers on the readers of two peers that each call the other's peer
+    /// wait for each other until one gives up. A handler's own sends wait
+    /// for room as any thread's do. A panic is caught as
     /// on the pool. Only a request that a reader brings while the name has
     /// room runs there: one from our own node, or one that waited for its
     /// turn behind [`concurrency`](Self::concurrency) others, runs on the
