@@ -503,6 +503,44 @@ fn a_connection_replaced_under_a_handler_on_its_reader_leaves_the_new_one_alone(
     assert!(down.term.to_string().ends_with(",normal}"), "{}", down.term);
 }
 
+/// A call abandoned after the program disconnected its peer, whose reader
+/// a handler holds, undoes its monitor only over a connection that is up:
+/// before, the abandon connected to the peer anew to send the demonitor,
+/// and the node was connected to the peer it had just disconnected.
+#[test]
+fn a_call_abandoned_after_a_disconnect_does_not_connect_again() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let them = peer.node().to_string();
+    let (gate, hold) = gate();
+    let _held = node
+        .serve_with("held", ServeOptions::new().on_reader(true), move |_| {
+            hold.hold();
+            Ok(Reply::Value(Term::atom("ok")))
+        })
+        .expect("serve");
+    erl(
+        &mut peer,
+        &format!(
+            "register(silent, spawn(fun() -> receive never -> ok end end)), \
+             spawn(fun() -> catch gen_server:call({{held, '{us}'}}, go, 60000) end), ok."
+        ),
+    );
+    gate.started("the handler");
+    let waiting = node
+        .call_start(&Dest::name("silent", &them), Term::atom("hello"))
+        .expect("call");
+    assert!(node.disconnect(&them));
+    let waited = waiting.wait(Duration::from_secs(2));
+    assert!(matches!(waited, Err(Error::Timeout { .. })), "{waited:?}");
+    assert!(
+        !node.nodes().iter().any(|n| n.as_str() == them),
+        "{:?}",
+        node.nodes()
+    );
+    gate.release();
+}
+
 /// A callback that runs as its connection goes down, on the thread that
 /// read it, may call that peer again: over a new connection, which has a
 /// reader of its own. (A first version of the check above refused it.)
