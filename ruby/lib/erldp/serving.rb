@@ -303,8 +303,14 @@ module ErlDP
     # Message}, Stack}+ (+rpc:call+: +{badrpc, {'EXIT', {{Class, Message}, Stack}}}+), the stack
     # being the Ruby backtrace in BEAM's shape. Modules not exposed are +undef+ as on BEAM.
     #
+    # Any caller with the cookie may name any function: check +fun+ against the ones meant to be
+    # called, never +public_send+ it as it comes (+instance_eval+, +send+ and +system+ would run).
+    #
     # @example Elixir: :rpc.call(:"ruby@host", :ruby_math, :sqrt, [16.0]) # => 4.0
-    #   node.expose(:ruby_math) { |fun, args| Math.public_send(fun, *args) }
+    #   node.expose(:ruby_math) do |fun, args|
+    #     raise ErlDP::Undef unless %i[sqrt cbrt].include?(fun)
+    #     Math.public_send(fun, *args)
+    #   end
     # @param mod [Symbol, String] the module name
     # @param concurrency [Integer] how many calls run at once
     # @param max_queue [Integer, nil] how many calls may wait (default 65536)
