@@ -75,12 +75,21 @@ static void calculator(void *userdata, erldp_request *request) {
               erldp_term_get_element(term, 1, &ta) == ERLDP_OK &&
               erldp_term_get_element(term, 2, &tb) == ERLDP_OK && erldp_term_get_long(ta, &a) == ERLDP_OK &&
               erldp_term_get_long(tb, &b) == ERLDP_OK;
-    if (ok && is_atom(op, "add")) reply_long(request, a + b);
-    else if (ok && is_atom(op, "sub")) reply_long(request, a - b);
-    else if (ok && is_atom(op, "mul")) reply_long(request, a * b);
-    else if (ok && is_atom(op, "div") && b != 0) reply_long(request, a / b);
-    else if (ok && is_atom(op, "div")) erldp_request_raise(request, "ArgumentError", "division by zero");
-    else erldp_request_raise(request, "ArgumentError", "not a calculation");
+    /* Any caller may send any integers: a result that int64_t cannot hold is refused, never
+     * computed (signed overflow is undefined, and INT64_MIN / -1 traps). */
+    int64_t result = 0;
+    const char *refused = "not a calculation";
+    if (ok && is_atom(op, "add")) refused = __builtin_add_overflow(a, b, &result) ? "overflow" : NULL;
+    else if (ok && is_atom(op, "sub")) refused = __builtin_sub_overflow(a, b, &result) ? "overflow" : NULL;
+    else if (ok && is_atom(op, "mul")) refused = __builtin_mul_overflow(a, b, &result) ? "overflow" : NULL;
+    else if (ok && is_atom(op, "div") && b == 0) refused = "division by zero";
+    else if (ok && is_atom(op, "div") && a == INT64_MIN && b == -1) refused = "overflow";
+    else if (ok && is_atom(op, "div")) {
+        result = a / b;
+        refused = NULL;
+    }
+    if (refused) erldp_request_raise(request, "ArgumentError", refused);
+    else reply_long(request, result);
     erldp_term_free(term);
 }
 
@@ -95,11 +104,12 @@ static void c_math(void *userdata, erldp_request *request) {
     check(erldp_term_decode(data, len, &args), "decoding the arguments");
     size_t count = 0;
     const erldp_term *n = NULL;
-    int64_t value = 0;
+    int64_t value = 0, square = 0;
     erldp_term_get_size(args, &count);
     if (strcmp(function, "square") == 0 && count == 1 && erldp_term_get_element(args, 0, &n) == ERLDP_OK &&
         erldp_term_get_long(n, &value) == ERLDP_OK) {
-        reply_long(request, value * value);
+        if (__builtin_mul_overflow(value, value, &square)) erldp_request_raise(request, "ArgumentError", "overflow");
+        else reply_long(request, square);
     } else {
         /* What BEAM answers for a function its module lacks: {undef, [{c_math, F, Args, []}]}. */
         erldp_request_raise(request, "undef", "");

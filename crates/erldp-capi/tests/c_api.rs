@@ -555,7 +555,9 @@ fn the_c_examples_work_with_a_beam_node() {
     );
 }
 
-/// examples/c/calculator.c serves a calculator and exposes c_math; a BEAM
+/// examples/c/calculator.c serves a calculator and exposes c_math (results
+/// that do not fit in 64 bits refused, where the first version crashed on
+/// `{'div', -1 bsl 63, -1}` and wrapped others); a BEAM
 /// node calls both, sees a raise as the call's exit and an unexposed module
 /// as undef, and stops it with a cast. Plainly and under valgrind.
 #[test]
@@ -585,8 +587,24 @@ fn the_c_calculator_serves_a_beam_node() {
                 ),
             ),
             (
+                "catch gen_server:call({calculator, 'NODE'}, {'div', -1 bsl 63, -1}, 20000).",
+                format!(
+                    "{{'EXIT',{{{{'ArgumentError',<<\"overflow\">>}},{{gen_server,call,[{{calculator,{node}}},{{'div',-9223372036854775808,-1}},20000]}}}}}}"
+                ),
+            ),
+            (
+                "catch gen_server:call({calculator, 'NODE'}, {add, 1 bsl 62, 1 bsl 62}, 20000).",
+                format!(
+                    "{{'EXIT',{{{{'ArgumentError',<<\"overflow\">>}},{{gen_server,call,[{{calculator,{node}}},{{add,4611686018427387904,4611686018427387904}},20000]}}}}}}"
+                ),
+            ),
+            (
                 "rpc:call('NODE', c_math, square, [12], 20000).",
                 "144".to_string(),
+            ),
+            (
+                "rpc:call('NODE', c_math, square, [1 bsl 32], 20000).",
+                "{badrpc,{'EXIT',{{'ArgumentError',<<\"overflow\">>},[]}}}".to_string(),
             ),
             (
                 "rpc:call('NODE', c_other, f, [], 20000).",
