@@ -407,3 +407,24 @@ fn a_name_longer_than_an_atom_is_refused_before_it_becomes_one() {
         );
     }
 }
+
+/// An integer larger than the BEAM holds is refused as we encode it, naming
+/// its size, where it went out and the BEAM dropped the connection as
+/// garbage, failing every call in flight on it with "the peer closed the
+/// connection". The largest it holds goes through.
+#[test]
+fn an_integer_larger_than_the_beam_holds_is_refused_before_it_is_sent() {
+    let (peer, node) = peer_and_node();
+    let largest = Term::BigInt(erldp::BigInt::from_magnitude(false, &[0xff; (1 << 22) - 8]));
+    let answer = node
+        .rpc(peer.node(), "erlang", "is_integer", vec![largest], T)
+        .expect("the largest");
+    assert!(answer.is_atom("true"), "{answer}");
+    let larger = Term::BigInt(erldp::BigInt::from_magnitude(false, &[0xff; 1 << 22]));
+    let err = node
+        .rpc(peer.node(), "erlang", "is_integer", vec![larger], T)
+        .expect_err("too large");
+    assert!(matches!(err, Error::Encode { .. }), "{err:?}");
+    assert!(err.to_string().contains("at most 33554368 bits"), "{err}");
+    assert_rpc_answers(&node, peer.node(), "after the refusal");
+}

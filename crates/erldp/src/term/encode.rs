@@ -666,6 +666,10 @@ fn int_size(value: i64) -> usize {
     }
 }
 
+/// The largest magnitude, in bytes, of an integer a 64-bit BEAM decodes:
+/// `BIG_ARITY_MAX` (2^19 - 1) words of 8 bytes (erts' `external.c`).
+const BEAM_BIG_BYTES_MAX: usize = ((1 << 19) - 1) * 8;
+
 fn big_size(big: &BigInt) -> usize {
     let magnitude = super::bigint::trimmed(&big.magnitude);
     match small_value(big.negative, magnitude) {
@@ -908,6 +912,14 @@ impl Writer<'_> {
         if magnitude.len() <= 255 {
             self.out.push(tag::SMALL_BIG_EXT);
             self.out.push(magnitude.len() as u8);
+        } else if magnitude.len() > BEAM_BIG_BYTES_MAX {
+            // The BEAM takes such a term for garbage and drops the connection
+            // it came over, with every call in flight on it.
+            return Err(Failure::new(format!(
+                "an integer of {} bits: the BEAM holds integers of at most {} bits",
+                magnitude.len() * 8,
+                BEAM_BIG_BYTES_MAX * 8
+            )));
         } else {
             self.write_header(tag::LARGE_BIG_EXT, magnitude.len(), "integer")?;
         }
@@ -1477,6 +1489,14 @@ mod tests {
         let bytes = enc(&huge);
         assert_eq!(&bytes[..7], &[131, 111, 0, 0, 1, 0, 0]);
         assert_eq!(bytes.len(), 7 + 256);
+        // The BEAM drops a connection that brings a larger one.
+        let largest = Term::BigInt(BigInt::from_magnitude(true, &[1; BEAM_BIG_BYTES_MAX]));
+        assert_eq!(enc(&largest).len(), 7 + BEAM_BIG_BYTES_MAX);
+        let larger = Term::BigInt(BigInt::from_magnitude(true, &[1; BEAM_BIG_BYTES_MAX + 1]));
+        let err = encode(&larger)
+            .expect_err("past the BEAM's largest")
+            .to_string();
+        assert!(err.contains("an integer of 33554376 bits"), "{err}");
     }
 
     #[test]
