@@ -668,7 +668,16 @@ fn int_size(value: i64) -> usize {
 
 /// The largest magnitude, in bytes, of an integer a 64-bit BEAM decodes:
 /// `BIG_ARITY_MAX` (2^19 - 1) words of 8 bytes (erts' `external.c`).
-const BEAM_BIG_BYTES_MAX: usize = ((1 << 19) - 1) * 8;
+pub(crate) const BEAM_BIG_BYTES_MAX: usize = ((1 << 19) - 1) * 8;
+
+/// Why an integer whose magnitude takes `bytes` bytes is refused.
+pub(crate) fn too_big(bytes: usize) -> String {
+    format!(
+        "an integer of {} bits: the BEAM holds integers of at most {} bits",
+        bytes * 8,
+        BEAM_BIG_BYTES_MAX * 8
+    )
+}
 
 fn big_size(big: &BigInt) -> usize {
     let magnitude = super::bigint::trimmed(&big.magnitude);
@@ -915,11 +924,7 @@ impl Writer<'_> {
         } else if magnitude.len() > BEAM_BIG_BYTES_MAX {
             // The BEAM takes such a term for garbage and drops the connection
             // it came over, with every call in flight on it.
-            return Err(Failure::new(format!(
-                "an integer of {} bits: the BEAM holds integers of at most {} bits",
-                magnitude.len() * 8,
-                BEAM_BIG_BYTES_MAX * 8
-            )));
+            return Err(Failure::new(too_big(magnitude.len())));
         } else {
             self.write_header(tag::LARGE_BIG_EXT, magnitude.len(), "integer")?;
         }

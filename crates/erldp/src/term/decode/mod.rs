@@ -36,7 +36,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 use self::fun::FunHeader;
 pub(crate) use self::fun::{fun_parts, FunParts};
 use super::atom::{AtomBudget, Refused, INLINE_BYTES};
-use super::encode::tag;
+use super::encode::{tag, too_big, BEAM_BIG_BYTES_MAX};
 use super::{Atom, BigInt, Pid, Port, Ref, Term};
 use crate::error::{Error, Result, TERM_TEXT_IN_ERRORS};
 
@@ -628,6 +628,10 @@ impl<'a> Decoder<'a> {
             }
             tag::LARGE_BIG_EXT => {
                 let len = self.u32()? as usize;
+                // As erts decodes: what no BEAM can hold, no BEAM sent.
+                if len > BEAM_BIG_BYTES_MAX {
+                    return Err(fail(start, too_big(len)));
+                }
                 self.big(len)?
             }
             tag::PID_EXT | tag::NEW_PID_EXT => Term::Pid(self.pid_body(tag)?),
@@ -1150,6 +1154,24 @@ mod tests {
             dec(&[131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 128]),
             Term::from(1u128 << 63)
         );
+    }
+
+    #[test]
+    fn integers_larger_than_the_beam_holds_are_refused() {
+        let big = |bytes: usize| {
+            let mut etf = vec![tag::VERSION, tag::LARGE_BIG_EXT];
+            etf.extend_from_slice(&(bytes as u32).to_be_bytes());
+            etf.push(0);
+            etf.resize(etf.len() + bytes, 0xff);
+            etf
+        };
+        let largest = big(BEAM_BIG_BYTES_MAX);
+        assert!(decode(&largest).is_ok());
+        assert!(validate(&largest).is_ok());
+        let larger = big(BEAM_BIG_BYTES_MAX + 1);
+        let err = decode(&larger).expect_err("larger").to_string();
+        assert!(err.contains("at most 33554368 bits"), "{err}");
+        assert!(validate(&larger).is_err());
     }
 
     #[test]
