@@ -73,6 +73,19 @@ class ServingTest < Minitest::Test
     assert_equal "3", peer.eval!(call(node, :calc, "{add, 1, 2}"))
   end
 
+  # A block that raises an Interrupt ends its thread, as it ends any Ruby thread, after failing
+  # the call; another thread takes its place. Before, the name stayed registered with no thread
+  # to run it, and every later call timed out. (A block that calls exit ends the program, as
+  # exit does in any thread.)
+  def test_a_block_that_ends_its_thread_leaves_the_name_served
+    node = new_node
+    node.serve(:fragile) { |request, _from| request == :interrupt ? raise(Interrupt) : request }
+    2.times do
+      assert_match(/\A\{'EXIT',\{\{'Interrupt'/, peer.eval!("catch #{call(node, :fragile, 'interrupt')}"))
+      assert_equal "fine", peer.eval!(call(node, :fragile, "fine"))
+    end
+  end
+
   def test_what_elixir_prints_for_a_raising_block
     elixir = ErlDPTest.elixir_peer
     node = new_node(cookie: elixir.cookie)

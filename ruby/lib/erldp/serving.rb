@@ -126,6 +126,11 @@ module ErlDP
         add_thread if @threads.size < @concurrency && native_idle.zero?
         run(*job)
       end
+    ensure
+      # A thread that a handler ended (an Interrupt or exit it raised, Thread#kill) makes way for
+      # another while requests may come: none would start past a dead one.
+      @threads_lock.synchronize { @threads.delete(Thread.current) }
+      add_thread if job
     end
 
     def run(responder, first, second)
