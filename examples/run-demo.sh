@@ -24,6 +24,8 @@ trap 'exit 130' INT TERM
 host=$(hostname -s)
 peer="demo_$RANDOM@$host"
 cookie="demo_cookie_$RANDOM$RANDOM"
+# Where cargo leaves its builds, as the Makefile has it.
+release="${CARGO_TARGET_DIR:-target}/release"
 
 echo "==> building the examples"
 cargo build --release -q -p erldp --example demo --example serve -p erldp-cli
@@ -51,7 +53,7 @@ grep -q ready "$work/erl.log" || { echo "the Erlang node did not start"; cat "$w
 
 echo
 echo "==> Rust (examples/rust/demo.rs)"
-target/release/examples/demo "$peer" "$cookie"
+"$release"/examples/demo "$peer" "$cookie"
 
 echo
 echo "==> C (examples/c/rpc_client.c)"
@@ -104,7 +106,7 @@ if command -v elixir >/dev/null; then
     sleep 0.1
   done
   grep -q ready "$work/elixir.log" || { echo "the Elixir node did not start"; cat "$work/elixir.log"; exit 1; }
-  erldp=(target/release/erldp --cookie "$cookie")
+  erldp=("$release"/erldp --cookie "$cookie")
   echo "\$ erldp ping $elixir_node"
   "${erldp[@]}" ping "$elixir_node"
   echo "\$ erldp rpc $elixir_node 'Elixir.String':upcase(<<\"from the erldp command\">>)"
@@ -154,7 +156,7 @@ if command -v elixir >/dev/null; then
   echo "==> Rust (examples/rust/serve.rs), C (examples/c/calculator.c) and Node.js (examples/node/serve.js) serve a calculator; Elixir calls them"
   echo "    (the Rust node is visible: it joins Elixir's global cluster, its calculator a global name)"
   start_server "the Rust calculator" "$work/serve.log" \
-    target/release/examples/serve "rust_calc_$RANDOM" "$cookie"
+    "$release"/examples/serve "rust_calc_$RANDOM" "$cookie"
   rust_node=$started
   start_server "the C calculator" "$work/calculator.log" "$work/calculator" "c_calc_$RANDOM" "$cookie"
   c_node=$started

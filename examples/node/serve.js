@@ -18,22 +18,26 @@ const erldp = require('../../node'); // require('erldp') in a project that insta
 
 const atom = Symbol.for;
 
-/** `{add | sub | mul | div, A, B}` on integers. */
+const isInteger = (x) => Number.isInteger(x) || typeof x === 'bigint';
+
+/** `{add | sub | mul | div, A, B}` on integers of any size, as BEAM's. */
 function calculate(request) {
   const [op, a, b] = Array.isArray(request) ? request : [];
-  if (!Number.isInteger(a) || !Number.isInteger(b)) {
+  if (!isInteger(a) || !isInteger(b)) {
     throw new TypeError(`not a calculation: ${erldp.format(request)}`);
   }
+  // Integers from 2^53 up arrive as BigInt; in BigInt every result is exact.
+  const [x, y] = [BigInt(a), BigInt(b)];
   switch (op) {
     case atom('add'):
-      return a + b;
+      return x + y;
     case atom('sub'):
-      return a - b;
+      return x - y;
     case atom('mul'):
-      return a * b;
+      return x * y;
     case atom('div'):
-      if (b === 0) throw new RangeError('division by zero');
-      return Math.trunc(a / b);
+      if (y === 0n) throw new RangeError('division by zero');
+      return x / y;
     default:
       throw new TypeError(`not a calculation: ${erldp.format(request)}`);
   }

@@ -27,14 +27,15 @@ OPERATIONS = { add: :+, sub: :-, mul: :*, div: :/ }.freeze
 MATH = {
   sqrt: ->(x) { Math.sqrt(x) },
   log: ->(x) { Math.log(x) },
-  factorial: ->(n) { (1..n).reduce(1, :*) }
+  # Bounded: any caller may ask, and a factorial of millions would hold a thread for minutes.
+  factorial: ->(n) { n <= 10_000 ? (1..n).reduce(1, :*) : raise(ArgumentError, "#{n} is too large") }
 }.freeze
 
 stop = Queue.new
 ErlDP::Node.new(name, cookie: cookie) do |node|
   node.serve(:calculator) do |request, _from|
     case request
-    in :stop then stop << true
+    in :stop then (stop << true; :ok)
     in [op, Integer => a, Integer => b] if OPERATIONS.key?(op) then a.public_send(OPERATIONS[op], b)
     else raise ArgumentError, "not a calculation: #{request.inspect}"
     end
