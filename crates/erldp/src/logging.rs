@@ -111,18 +111,24 @@ pub fn set_sink(sink: Option<Sink>) {
 /// Reads a level name as `ERLDP_LOG` takes it: `off`, `error`, `warn`,
 /// `info`, `debug` or `trace`, in any case.
 pub fn parse_level(text: &str) -> Result<LevelFilter> {
-    text.trim().parse().map_err(|_| {
-        Error::InvalidArgument(format!(
-            "{ENV_VAR}={text:?} is not a log level: use off, error, warn, info, debug or trace"
-        ))
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| not_a_level(format!("{text:?}")))
+}
+
+fn not_a_level(what: String) -> Error {
+    Error::InvalidArgument(format!(
+        "{what} is not a log level: use off, error, warn, info, debug or trace"
+    ))
 }
 
 /// The level `ERLDP_LOG` asks for; `None` when it is unset or empty.
 pub fn level_from_env() -> Result<Option<LevelFilter>> {
     match std::env::var(ENV_VAR) {
         Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => parse_level(&text).map(Some),
+        Ok(text) => parse_level(&text)
+            .map(Some)
+            .map_err(|_| not_a_level(format!("{ENV_VAR}={text:?}"))),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::InvalidArgument(format!(
             "{ENV_VAR} is not valid Unicode"
@@ -251,6 +257,13 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_level_that_is_none_names_where_it_came_from() {
+        let err = parse_level("loud").expect_err("not a level").to_string();
+        assert!(err.contains("\"loud\" is not a log level"), "{err}");
+        assert!(!err.contains(ENV_VAR), "{err}");
+    }
 
     #[test]
     fn timestamps_are_utc_rfc3339() {
