@@ -254,10 +254,10 @@ test('anything else is an EENCODE error naming its path', () => {
 
 test('a name longer than an atom is refused before it becomes one', async () => {
   const long = 'm'.repeat(300);
-  await assert.rejects(node.rpc(peer.node, long, 'f', []), { code: 'EINVAL', message: /: the name m{40}\.\.\. is longer than an atom may be \(255 characters\)$/ });
-  // An empty name names nothing, in every language alike.
-  await assert.rejects(node.rpc(peer.node, 'erlang', '', []), { code: 'EINVAL', message: /: the name is empty$/ });
-  await assert.rejects(async () => node.whereisGlobal(''), { code: 'EINVAL', message: /: the name is empty$/ });
+  await assert.rejects(node.rpc(peer.node, long, 'f', []), { code: 'EINVAL', message: /: the module m{40}\.\.\. is longer than an atom may be \(255 characters\)$/ });
+  // An empty name names nothing, in every language alike; the error says which name it is.
+  await assert.rejects(node.rpc(peer.node, 'erlang', '', []), { code: 'EINVAL', message: /: the function is empty$/ });
+  await assert.rejects(async () => node.whereisGlobal(''), { code: 'EINVAL', message: /: the global name is empty$/ });
   await assert.rejects(node.rpc(peer.node, 'erlang', Symbol.for(long), []), { code: 'EINVAL' });
   // A destination's names too, as Symbols (before: EENCODE, as for a value).
   assert.throws(() => node.send([Symbol.for(long), peer.node], 1), { code: 'EINVAL', message: /registered name m{40}\.\.\./ });

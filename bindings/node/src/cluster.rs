@@ -29,9 +29,11 @@ fn cluster_lane() -> Atom {
 /// the term it converts to.
 fn global_name(js: Js, value: Value) -> Result<Term> {
     match js.kind(value)? {
-        Kind::String | Kind::Symbol => {
-            Ok(Term::Atom(Atom::new(&convert::name_from_js(js, value)?)))
-        }
+        Kind::String | Kind::Symbol => Ok(Term::Atom(Atom::new(&convert::name_from_js(
+            js,
+            value,
+            "global name",
+        )?))),
         _ => from_js(js, value),
     }
 }
@@ -40,7 +42,7 @@ fn global_name(js: Js, value: Value) -> Result<Term> {
 fn scope_name(js: Js, scope: Option<Value>) -> Result<String> {
     match scope {
         Some(scope) if !matches!(js.kind(scope)?, Kind::Undefined | Kind::Null) => {
-            convert::name_from_js(js, scope)
+            convert::name_from_js(js, scope, "scope")
         }
         _ => Ok(DEFAULT_SCOPE.to_string()),
     }

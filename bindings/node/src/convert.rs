@@ -409,7 +409,7 @@ pub(crate) fn global_dest(js: Js, value: Value) -> Result<Option<Dest>> {
     {
         return Ok(None);
     }
-    let name = name_from_js(js, js.named(value, c"name")?)?;
+    let name = name_from_js(js, js.named(value, c"name")?, "global name")?;
     Ok(Some(Dest::global(name)))
 }
 
@@ -430,21 +430,21 @@ fn name_text(js: Js, value: Value) -> Result<Option<String>> {
 
 /// The text of a name given as a string or a symbol (node, module,
 /// function and registered names).
-pub(crate) fn name_from_js(js: Js, value: Value) -> Result<String> {
+pub(crate) fn name_from_js(js: Js, value: Value, what: &str) -> Result<String> {
     let name = match js.kind(value)? {
         Kind::String => js.get_string(value)?,
         Kind::Symbol => Encoder::new(js).symbol_text(value)?,
         _ => {
             return Err(error::invalid_argument(
                 js,
-                "a name must be a string or a symbol",
+                format!("a {what} must be a string or a symbol"),
             ))
         }
     };
     // Every name becomes an atom, which stays in the table for good: one
     // BEAM could not make (or an empty one) is refused before it is made,
     // by the core's rule.
-    Atom::check_name(&name, "name").map_err(|err| error::throw(js, &err))?;
+    Atom::check_name(&name, what).map_err(|err| error::throw(js, &err))?;
     Ok(name)
 }
 

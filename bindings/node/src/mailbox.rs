@@ -132,7 +132,7 @@ impl NativeMailbox {
     /// (pid or `[name, node]`) or, for `demonitor`, a monitor reference.
     fn target(js: Js, value: Value) -> Result<Target> {
         if matches!(js.kind(value)?, Kind::String | Kind::Symbol) {
-            return Ok(Target::Node(convert::name_from_js(js, value)?));
+            return Ok(Target::Node(convert::name_from_js(js, value, "node name")?));
         }
         if let Some(global) = convert::global_dest(js, value)? {
             return Ok(Target::Process(global));

@@ -534,7 +534,7 @@ impl NativeNode {
     pub fn mailbox(&self, env: Env, name: Option<Value>) -> Result<NativeMailbox> {
         let js = Js::new(env.raw());
         let name = name
-            .map(|name| convert::name_from_js(js, name))
+            .map(|name| convert::name_from_js(js, name, "registered name"))
             .transpose()?;
         let mailbox = self
             .node
@@ -586,9 +586,9 @@ impl NativeNode {
         cancellable: bool,
     ) -> Result<()> {
         let js = Js::new(env.raw());
-        let peer = convert::name_from_js(js, peer)?;
-        let module = convert::name_from_js(js, module)?;
-        let fun = convert::name_from_js(js, fun)?;
+        let peer = convert::name_from_js(js, peer, "node name")?;
+        let module = convert::name_from_js(js, module, "module")?;
+        let fun = convert::name_from_js(js, fun, "function")?;
         let args = match from_js(js, args)? {
             Term::List(args) => args,
             _ => {
@@ -649,7 +649,7 @@ impl NativeNode {
         port: Option<u32>,
     ) -> Result<()> {
         let js = Js::new(env.raw());
-        let peer = convert::name_from_js(js, peer)?;
+        let peer = convert::name_from_js(js, peer, "node name")?;
         let reply = self.cx.reply.clone();
         let Some(port) = port else {
             settle_connect(self.node.connect_start(&peer), reply, id);
@@ -677,7 +677,7 @@ impl NativeNode {
     /// short-lived thread of its own rather than holding up the peer's lane.
     #[napi(catch_unwind)]
     pub fn ping(&self, env: Env, id: u32, peer: Value) -> Result<()> {
-        let peer = convert::name_from_js(Js::new(env.raw()), peer)?;
+        let peer = convert::name_from_js(Js::new(env.raw()), peer, "node name")?;
         let (node, reply) = (self.node.clone(), self.cx.reply.clone());
         spawn("erldp-js-ping", &self.cx.reply, id, move || {
             reply.send(

@@ -188,7 +188,7 @@ impl NativeNode {
         max_queue: Option<u32>,
     ) -> Result<NativeServed> {
         let js = Js::new(env.raw());
-        let name = convert::name_from_js(js, name)?;
+        let name = convert::name_from_js(js, name, "registered name")?;
         let dispatch = dispatch(&self.cx, handler, serve_etf);
         let served = self
             .node
@@ -212,7 +212,7 @@ impl NativeNode {
         max_queue: Option<u32>,
     ) -> Result<NativeExposed> {
         let js = Js::new(env.raw());
-        let module = convert::name_from_js(js, module)?;
+        let module = convert::name_from_js(js, module, "module")?;
         let dispatch = dispatch(&self.cx, handler, expose_etf);
         let exposed = self
             .node
@@ -226,14 +226,14 @@ impl NativeNode {
     /// Stops serving `name`; false when it was not served.
     #[napi(catch_unwind)]
     pub fn unserve(&self, env: Env, name: Value) -> Result<bool> {
-        let name = convert::name_from_js(Js::new(env.raw()), name)?;
+        let name = convert::name_from_js(Js::new(env.raw()), name, "registered name")?;
         Ok(self.node.unserve(&name))
     }
 
     /// Stops exposing `module`; false when it was not exposed.
     #[napi(catch_unwind)]
     pub fn unexpose(&self, env: Env, module: Value) -> Result<bool> {
-        let module = convert::name_from_js(Js::new(env.raw()), module)?;
+        let module = convert::name_from_js(Js::new(env.raw()), module, "module")?;
         Ok(self.node.unexpose(&module))
     }
 
