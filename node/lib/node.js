@@ -309,6 +309,7 @@ class Node {
       request: (held, call, decode, signal, late) => this.#request(held, call, decode, signal, late),
       staged: () => this.#staged(),
       forget: (box) => this.#mailboxes.delete(box),
+      hold: (delta) => this.#hold(delta),
     });
     // Held until closed, like an Erlang process that lives until it exits:
     // a registered mailbox must not vanish with garbage collection.
@@ -449,6 +450,8 @@ class Mailbox {
   #pid;
   /** Receives waiting in the addon: while there are any, a message is theirs first. */
   #waiting = 0;
+  /** `close` holds the process until the receives it ends have settled (see `close`). */
+  #closeHeld = false;
   /**
    * Aborted receives whose answer has not come yet: each may have taken a message the
    * addon's queue no longer holds, which must reach the stash before a later one is taken.
@@ -561,6 +564,10 @@ class Mailbox {
       message = await this.#ops.request(held, call, (bytes) => etf.decodeMessage(next(bytes), flags), signal, late);
     } finally {
       this.#waiting--;
+      if (this.#waiting === 0 && this.#closeHeld) {
+        this.#closeHeld = false;
+        this.#ops.hold(-1);
+      }
     }
     if (message === null && this.#stash.length > 0) return etf.decodeMessage(this.#stash.shift(), flags);
     return message;
@@ -650,6 +657,12 @@ class Mailbox {
   close(reason = Symbol.for('normal')) {
     this.#native.close(reason);
     this.#ops.forget(this);
+    // The receives it ends settle later, through the addon: until they have, the process stays,
+    // so that what follows a `for await` over the mailbox runs even on an unref()ed node.
+    if (this.#waiting > 0 && !this.#closeHeld) {
+      this.#closeHeld = true;
+      this.#ops.hold(1);
+    }
   }
 }
 

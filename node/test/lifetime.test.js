@@ -68,6 +68,13 @@ test('an unref()ed node lets the script exit once its requests are answered', as
   assert.ok(Date.now() - started >= 1000, 'it waited for the rpc');
 });
 
+test('closing a mailbox of an unrefed node ends its loop before the process exits', async () => {
+  const result = await run('unref-close.js', EXIT_TIMEOUT);
+  assert.equal(result.running, false, `still running:\n${result.output}`);
+  assert.equal(result.code, 0, result.output);
+  assert.match(result.output, /loop ended\n/);
+});
+
 test('an unrefed node that serves a name and exposes a module lets the process exit', async () => {
   const result = await run('serves-unref.js', EXIT_TIMEOUT);
   assert.equal(result.running, false, `still running:\n${result.output}`);
