@@ -46,6 +46,7 @@ require "io/wait"
 
 require_relative "erldp/version"
 require_relative "erldp/errors"
+require_relative "erldp/arguments"
 require_relative "erldp/terms"
 require_relative "erldp/message"
 # The native extension looks up the classes above when it loads. It sits next to this file in

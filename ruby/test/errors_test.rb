@@ -208,4 +208,17 @@ class ErrorsTest < Minitest::Test
     assert_raises(ArgumentError) { ErlDP::Bitstring.new("", 9) }
     assert_raises(ArgumentError) { ErlDP::ImproperList.new([1], [2]) }
   end
+
+  # Before, "no implicit conversion to float from string" and "fixnum too big to convert into
+  # `u16`": the conversion's words, naming neither the keyword nor what it takes.
+  def test_a_timeout_or_port_of_the_wrong_kind_is_named
+    node = new_node
+    [-> { node.rpc(:"p@h", :erlang, :node, [], timeout: "5") },
+     -> { node.call([:x, :"p@h"], :hi, timeout: "5") },
+     -> { node.mailbox.receive(timeout: "1") }].each do |wrong|
+      assert_match(/\Atimeout: must be a number of seconds or nil, not "\d"\z/, assert_raises(TypeError, &wrong).message)
+    end
+    error = assert_raises(ArgumentError) { node.connect(:"p@h", port: 70_000) }
+    assert_match(/\Aport: must be an Integer from 0 to 65535 or nil, not 70000\z/, error.message)
+  end
 end

@@ -87,7 +87,7 @@ module ErlDP
     # @return [ErlDP::Message, nil] the message, or +nil+ when none came in time
     # @raise [ErlDP::ClosedError] when the mailbox is closed and empty
     def receive(timeout: nil)
-      native_receive(timeout)
+      native_receive(Arguments.seconds(timeout, "timeout"))
     end
 
     # Yields each message as it arrives, until the mailbox (or its node) is closed; the loop

@@ -175,7 +175,7 @@ module ErlDP
     # @raise [ErlDP::ConnectionError] when the node cannot be reached
     # @raise [ArgumentError] for a host with a port in it, or an IPv6 address on an IPv4 node
     def connect(peer, host: nil, port: nil)
-      native_connect(peer, host, port)
+      native_connect(peer, host, Arguments.port(port))
     end
 
     # Calls +mod:fun(*args)+ on +node+ and returns its value, like +erpc:call/5+.
@@ -193,7 +193,7 @@ module ErlDP
     # @raise [ErlDP::Timeout] when no answer came in time (the remote call is then stopped)
     # @raise [ErlDP::EncodeError] when an argument has no Erlang form
     def rpc(node, mod, fun, args = [], timeout: DEFAULT_TIMEOUT)
-      native_rpc(node, mod, fun, args, timeout)
+      native_rpc(node, mod, fun, args, Arguments.seconds(timeout, "timeout"))
     end
 
     # +gen_server:call(Dest, Request, Timeout)+.
@@ -208,7 +208,7 @@ module ErlDP
     #   +ErlDP::Tuple[:exit, reason, []]+, as +gen_server:call+ exits
     # @raise [ErlDP::Timeout] when no reply came in time
     def call(dest, request, timeout: DEFAULT_TIMEOUT)
-      native_call(dest, request, timeout)
+      native_call(dest, request, Arguments.seconds(timeout, "timeout"))
     end
 
     # A new mailbox: a process of this node that Erlang code can send to, link to and monitor.
