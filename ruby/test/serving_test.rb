@@ -326,6 +326,30 @@ class ServingTest < Minitest::Test
     end
   end
 
+  # A program that served a call and ends without closing its node ends quietly: its idle
+  # threads, ended by the exit, start no others (each printed "can't alloc thread").
+  def test_a_program_that_serves_ends_quietly
+    script = <<~RUBY
+      require "erldp"
+      node = ErlDP::Node.new(ARGV[0], cookie: ARGV[1])
+      node.serve(:calc) { |request, _from| request }
+      puts node.name
+      $stdout.flush
+      $stdin.gets
+    RUBY
+    lib = File.expand_path("../lib", __dir__)
+    name = "ruby_end_#{SecureRandom.alphanumeric(8).downcase}"
+    IO.popen([RbConfig.ruby, "-I", lib, "-e", script, name, peer.cookie], "r+", err: %i[child out]) do |child|
+      served = Timeout.timeout(CALL_MS / 1000) { child.gets }.to_s.strip
+      assert_equal "hi", peer.eval!("gen_server:call({calc, '#{served}'}, hi, #{CALL_MS})")
+      child.puts
+      _, status = Timeout.timeout(CALL_MS / 1000) { Process.wait2(child.pid) }
+      output = child.read
+      assert status.success?, output
+      refute_match(/ThreadError/, output)
+    end
+  end
+
   def test_serve_without_a_block_or_twice
     node = new_node
     assert_raises(ArgumentError) { node.serve(:x) }

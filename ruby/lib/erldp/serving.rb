@@ -125,10 +125,12 @@ module ErlDP
       while (job = native_take)
         add_thread if @threads.size < @concurrency && native_idle.zero?
         run(*job)
+        job = nil
       end
     ensure
-      # A thread that a handler ended (an Interrupt or exit it raised, Thread#kill) makes way for
-      # another while requests may come: none would start past a dead one.
+      # A thread that a handler ended (an Interrupt it raised, Thread#kill) makes way for another
+      # while requests may come: none would start past a dead one. An idle thread ended (the
+      # program exiting) leaves no job behind, and none is started.
       @threads_lock.synchronize { @threads.delete(Thread.current) }
       add_thread if job
     end
