@@ -417,11 +417,12 @@ impl NodeInner {
                 worker: Some(worker),
                 ..
             } => {
-                // Only over a connection that is up: abandoning must not
-                // wait for a connect (a lost connection fails the request
-                // before it can be abandoned, but its reader may notice late).
-                for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
-                    self.signal_if_connected(entry.node, &undo);
+                // The worker is killed even over a new connection, as BEAM's
+                // exit/2 connects: it would run on otherwise.
+                if let Ok(conn) = self.connection(entry.node) {
+                    for undo in requests::rpc_abandon(self.system_pid(), worker, reference) {
+                        let _ = conn.signal(&undo);
+                    }
                 }
             }
             Kind::Rpc { worker: None, .. } => {}
@@ -433,6 +434,7 @@ impl NodeInner {
         if node == self.name() {
             self.unwatch_local(server, reference);
         } else {
+            // A monitor goes with its connection: a new one has none to undo.
             self.signal_if_connected(
                 node,
                 &Control::DemonitorP {

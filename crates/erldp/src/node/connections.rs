@@ -370,7 +370,7 @@ impl NodeInner {
     pub(super) fn connection(self: &Arc<Self>, peer: Atom) -> Result<Arc<Connection>> {
         self.check_peer(peer)?;
         let attempt = {
-            let mut table = self.table_for(peer);
+            let mut table = self.conns.table.lock();
             // Under the table's lock, which closing drains: no attempt
             // starts once the node is closed.
             if self.is_closed() {
@@ -406,7 +406,7 @@ impl NodeInner {
             Operation::Connect(peer),
             Arc::clone(&self.timer),
         );
-        let mut table = self.table_for(peer);
+        let mut table = self.conns.table.lock();
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -576,7 +576,15 @@ impl NodeInner {
             }
         };
         let displaced = loop {
-            let mut table = self.table_for(peer);
+            // Only a handshake thread takes in an old connection's end here:
+            // the thread that connects may be the program's or the cluster
+            // driver's, where the callbacks of the requests it fails must not
+            // run.
+            let mut table = if incoming {
+                self.table_for(peer)
+            } else {
+                self.conns.table.lock()
+            };
             if self.is_closed() {
                 drop(table);
                 conn.abort("the node is closing");
@@ -595,7 +603,8 @@ impl NodeInner {
                 }
                 if !old.is_down() {
                     // Down now, and then taken in as ended by `table_for`
-                    // before the new connection carries anything.
+                    // before the new connection carries anything (only an
+                    // incoming connection replaces another).
                     old.abort("replaced by a new connection from the same node");
                     continue;
                 }
@@ -655,7 +664,9 @@ impl NodeInner {
     /// The table, locked, once a connection to `peer` that went down before
     /// its reader noticed (the reader may be running a handler) has been
     /// taken in as ended: a connection that takes its place must not fail
-    /// with it when the reader does notice.
+    /// with it when the reader does notice. For a peer connecting to us, on
+    /// its handshake thread; a connection of ours that takes the place of
+    /// one whose reader has not noticed its end can still fail with it.
     fn table_for(self: &Arc<Self>, peer: Atom) -> MutexGuard<'_, HashMap<Atom, Entry>> {
         loop {
             let table = self.conns.table.lock();
