@@ -135,17 +135,20 @@ function name(value, what) {
   return value;
 }
 
-function check(options, key, type, test = () => true) {
+/** Option `key` of `options`, undefined or a `type` that passes `kind`'s test; the error says what it takes. */
+function check(options, key, type, kind = { test: () => true, what: `a ${type}` }) {
   const value = options[key];
-  if (value !== undefined && (typeof value !== type || !test(value))) {
-    throw new TypeError(`option ${key} has an invalid value: ${String(value)}`);
+  if (value !== undefined && (typeof value !== type || !kind.test(value))) {
+    const given = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    throw new TypeError(`option ${key} must be ${kind.what}, not ${given}`);
   }
   return value;
 }
 
-const isPort = (n) => Number.isInteger(n) && n >= 0 && n <= 65535;
-const isMs = (n) => n > 0;
-const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+const isPort = { test: (n) => Number.isInteger(n) && n >= 0 && n <= 65535, what: 'a port from 0 to 65535' };
+const isMs = { test: (n) => n > 0, what: 'a number of milliseconds above 0' };
+const isCount = { test: (n) => Number.isSafeInteger(n) && n >= 0, what: 'a whole number from 0' };
+const isText = { test: (text) => text.length > 0, what: 'a non-empty string' };
 
 /** The `tls` option of Node.start: paths as strings, `verify` one of ssl's two names. */
 function tlsOptions(tls) {
@@ -155,7 +158,7 @@ function tlsOptions(tls) {
   if (verify !== undefined && !['verify_peer', 'verify_none'].includes(verify)) {
     throw new TypeError('option tls.verify must be "verify_peer" or "verify_none"');
   }
-  const path = (key) => check(tls, key, 'string', (p) => p.length > 0);
+  const path = (key) => check(tls, key, 'string', isText);
   return {
     certfile: path('certfile'),
     keyfile: path('keyfile'),
@@ -174,7 +177,7 @@ function startOptions(options) {
   return {
     tls: tlsOptions(options.tls),
     ipv6: check(options, 'ipv6', 'boolean'),
-    cookie: check(options, 'cookie', 'string', (c) => c.length > 0),
+    cookie: check(options, 'cookie', 'string', isText),
     hidden: check(options, 'hidden', 'boolean'),
     epmd,
     epmdPort: check(options, 'epmdPort', 'number', isPort),
@@ -204,7 +207,7 @@ function distPort(options) {
 /** A mailbox queue limit: a whole number, or null (or undefined) for none. */
 function queueLimit(limit, what) {
   if (limit === undefined || limit === null) return null;
-  if (typeof limit !== 'number' || !isCount(limit)) {
+  if (typeof limit !== 'number' || !isCount.test(limit)) {
     throw new TypeError(`${what} must be a whole number >= 0 or null, not ${String(limit)}`);
   }
   return limit;

@@ -34,6 +34,20 @@ test('unknown options are TypeErrors naming the option, with the one probably me
   box.close();
 });
 
+// Before, each said only "option netTicktime has an invalid value: 0" (and for an empty
+// cookie, "...: " with nothing after it).
+test('an option of the wrong value says what it takes and what it was given', async () => {
+  const start = (options) => erldp.Node.start(randomName('js_'), { cookie: 'c', ...options });
+  await assert.rejects(start({ netTicktime: 0 }), {
+    name: 'TypeError',
+    message: 'option netTicktime must be a number of milliseconds above 0, not 0',
+  });
+  await assert.rejects(start({ cookie: '' }), { message: 'option cookie must be a non-empty string, not ""' });
+  await assert.rejects(start({ port: 70000 }), { message: 'option port must be a port from 0 to 65535, not 70000' });
+  await assert.rejects(start({ hidden: 'yes' }), { message: 'option hidden must be a boolean, not "yes"' });
+  await assert.rejects(start({ maxMessageSize: 1.5 }), { message: 'option maxMessageSize must be a whole number from 0, not 1.5' });
+});
+
 test('an aborted rpc or call rejects with the signal reason at once', async () => {
   const controller = new AbortController();
   const slow = node.rpc(peer.node, 'timer', 'sleep', [60_000], { timeout: Infinity, signal: controller.signal });
