@@ -216,9 +216,8 @@ impl<W: Send + 'static> Lane<W> {
             ticket,
         } = job;
         let responder = Responder::new(finish, lane.clone(), ticket);
-        let handed_on = waited || INLINE.with(Cell::get);
         trampoline(Box::new(move || {
-            let before = HANDED_ON.with(|flag| flag.replace(handed_on));
+            let before = HANDED_ON.with(|flag| flag.replace(waited));
             (lane.dispatch)(work, responder);
             HANDED_ON.with(|flag| flag.set(before));
         }));
@@ -270,14 +269,13 @@ thread_local! {
     /// Set while a dispatch runs for a request that was handed on (see
     /// [`handed_on`]).
     static HANDED_ON: Cell<bool> = const { Cell::new(false) };
-    /// Set while a handler runs inside a dispatch ([`inline`]).
-    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Whether the request being dispatched on this thread was handed on to
 /// it rather than brought by it: it waited in its lane's queue (the thread
-/// is the one that finished the request before it), or a handler running
-/// [`inline`] on this thread sent it.
+/// is the one that finished the request before it). (A request that a
+/// handler running [`inline`] sends is told apart by the reader flag, which
+/// the handler runs without: `connection::as_handler`.)
 pub(crate) fn handed_on() -> bool {
     HANDED_ON.with(Cell::get)
 }
@@ -285,21 +283,16 @@ pub(crate) fn handed_on() -> bool {
 /// Runs `f`, a handler run inside a dispatch and its answer, as if no
 /// dispatch were under way on this thread: what it starts (a request to
 /// another name, or to its own with room) is dispatched at once rather
-/// than after it returns, which it may be waiting for, and counts as
-/// [`handed_on`].
+/// than after it returns, which it may be waiting for.
 pub(crate) fn inline<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<VecDeque<Deferred>>, bool);
+    struct Restore(Option<VecDeque<Deferred>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let pending = self.0.take();
             PENDING.with(|slot| *slot.borrow_mut() = pending);
-            INLINE.with(|flag| flag.set(self.1));
         }
     }
-    let _restore = Restore(
-        PENDING.with(|slot| slot.borrow_mut().take()),
-        INLINE.with(|flag| flag.replace(true)),
-    );
+    let _restore = Restore(PENDING.with(|slot| slot.borrow_mut().take()));
     f()
 }
 
