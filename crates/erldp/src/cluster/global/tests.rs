@@ -42,14 +42,16 @@ fn to_gns(t: &Transcript, label: &str, msg: &str) -> Action {
     }
 }
 
+/// What `pick` takes from each of `actions` it matches, in order.
+fn picked<T>(actions: &[Action], pick: impl FnMut(&Action) -> Option<T>) -> Vec<T> {
+    actions.iter().filter_map(pick).collect()
+}
+
 fn sends_of(actions: &[Action]) -> Vec<(Dest, Term)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send { to, msg, .. } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::Send { to, msg, .. } => Some((*to, msg.clone())),
+        _ => None,
+    })
 }
 
 /// Answers the first call among `actions` with the atom `reply`.
@@ -90,35 +92,26 @@ fn assert_violations(global: &mut Global, t: &Transcript, texts: &[&str]) {
 }
 
 fn calls_of(actions: &[Action]) -> Vec<(u64, Atom, Term)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Call {
-                id, node, request, ..
-            } => Some((*id, *node, request.clone())),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::Call {
+            id, node, request, ..
+        } => Some((*id, *node, request.clone())),
+        _ => None,
+    })
 }
 
 fn timers_of(actions: &[Action]) -> Vec<u64> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Timer { id, .. } => Some(*id),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::Timer { id, .. } => Some(*id),
+        _ => None,
+    })
 }
 
 fn disconnects_of(actions: &[Action]) -> Vec<Atom> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Disconnect { node } => Some(*node),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::Disconnect { node } => Some(*node),
+        _ => None,
+    })
 }
 
 fn lock_id(t: &Transcript, a: &str, b: &str) -> Term {
