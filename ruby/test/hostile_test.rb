@@ -110,11 +110,12 @@ class HostileTest < Minitest::Test
       reader, writer = IO.pipe
       pid = fork do
         reader.close
-        writer.write(child_run(parent, sink, log, round))
+        writer.sync = true
+        writer.puts("result: #{child_run(parent, sink, log, round, ->(done) { writer.puts("step: #{done}") })}")
         writer.close
         exit!(0)
       rescue Exception => e # rubocop:disable Lint/RescueException
-        writer.write("child failed: #{e.class}: #{e.message}")
+        writer.puts("result: child failed: #{e.class}: #{e.message}")
         exit!(1)
       end
       writer.close
@@ -290,7 +291,8 @@ class HostileTest < Minitest::Test
     end
   end
 
-  def child_run(parent, sink, log, round)
+  # Tells the parent how far it got through +step+, so that a child that hangs says where.
+  def child_run(parent, sink, log, round, step)
     error = assert_raises(ErlDP::Error) { parent.rpc(peer.node, :erlang, :node, []) }
     return "the parent's node in the child: #{error.message}" unless error.message.include?("forked")
 
@@ -305,31 +307,50 @@ class HostileTest < Minitest::Test
     nodes_error = assert_raises(ErlDP::Error) { sink.monitor_nodes }
     return "monitor_nodes: #{nodes_error.message}" unless nodes_error.message.include?("forked")
 
+    step.call("the parent's handles refused")
     ErlDP::Node.new("ruby_forked_child_#{round}_#{SecureRandom.alphanumeric(8).downcase}",
                     cookie: peer.cookie) do |child|
+      step.call("the child's node started")
       answer = child.rpc(peer.node, :erlang, :node, [], timeout: 30)
       return "rpc answered #{answer.inspect}" unless answer == peer.node
-      # The parent's logger, in the child: it hears of the child's node.
+
+      step.call("the child's rpc answered")
+      # The parent's logger, in the child: it hears of the child's node. (Within less than the
+      # parent's guard, so that a record that never comes is told apart from a hang.)
       started = "node #{child.name} started"
-      deadline = now + CHILD_HANG_GUARD
+      deadline = now + (CHILD_HANG_GUARD / 4)
       sleep 0.01 until log.string.include?(started) || now > deadline
       return "the logger heard nothing of the child's node" unless log.string.include?(started)
+
+      step.call("the logger heard of the child's node")
     end
     "ok"
   end
 
+  # The result a child of the fork test wrote, once it has exited. One that hangs is killed and
+  # fails the test with the last step it reported and its native threads' stacks.
   def wait_child(pid, reader)
     waiter = Thread.new { Process.wait2(pid).last }
     unless waiter.join(CHILD_HANG_GUARD)
+      stacks = native_stacks(pid)
       Process.kill(:KILL, pid)
       waiter.join
-      flunk "the forked child hung (pid #{pid})"
+      steps = reader.read.lines.grep(/\Astep: /)
+      flunk "the forked child hung (pid #{pid}) after #{steps.last&.chomp || "no step"}\n#{stacks}"
     end
     report = reader.read
-    status = waiter.value
-    flunk "the child exited with #{status.inspect}: #{report}" unless status.success? || !report.empty?
-    report
+    result = report.lines.grep(/\Aresult: /).last&.delete_prefix("result: ")&.chomp
+    flunk "the child exited with #{waiter.value.inspect} and no result: #{report}" unless result
+    result
   ensure
     reader.close
+  end
+
+  # Every thread's native stack in process +pid+, by gdb (in the fresh image); what a hang needs.
+  def native_stacks(pid)
+    out, = Open3.capture2e("timeout", "60", "gdb", "-p", pid.to_s, "-batch", "-ex", "thread apply all bt 12")
+    out.lines.grep(/\A(Thread |#\d)/).map { |line| "#{line.chomp[0, 200]}\n" }.join
+  rescue SystemCallError => e
+    "(no stacks: #{e.message})"
   end
 end
