@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use erldp::sync::Mutex;
 use erldp::Atom;
-use parking_lot::Mutex;
 
 /// How long a lane waits for more work before its thread ends.
 const IDLE: Duration = Duration::from_secs(30);

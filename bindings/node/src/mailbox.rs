@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use erldp::sync::Mutex;
 use erldp::{Atom, Dest, Mailbox, Term};
 use napi::{Env, Result};
 use napi_derive::napi;
-use parking_lot::Mutex;
 
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;

@@ -27,13 +27,13 @@ use std::thread;
 use std::time::Duration;
 
 use erldp::error::panic_message;
+use erldp::sync::Mutex;
 use erldp::tls::TlsOptions;
 use erldp::{Atom, Cancel, Dest, EpmdMode, Message, Node, NodeBuilder, Ref, Term};
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status, Task, Unknown};
 use napi_derive::napi;
-use parking_lot::Mutex;
 
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;

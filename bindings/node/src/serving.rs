@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use erldp::serve::{Exception, Frame, Invocation, Request, RequestKind, Responder};
+use erldp::sync::Mutex;
 use erldp::{Atom, Exposed, Node, ServeOptions, Served, Term};
 use napi::{Env, Result};
 use napi_derive::napi;
-use parking_lot::Mutex;
 
 use crate::convert::{self, from_js, DecodeOptions};
 use crate::error;

@@ -21,9 +21,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use erldp::sync::Mutex;
 use erldp::{Cancel, Mailbox, Message, Pending};
 use magnus::{kwargs, prelude::*, Error, Ruby, Value};
-use parking_lot::Mutex;
 
 use crate::errors;
 

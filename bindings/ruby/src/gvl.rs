@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use erldp::sync::{Condvar, Mutex};
 use erldp::{Atom, Cancel};
 use magnus::{Error, Ruby};
-use parking_lot::{Condvar, Mutex};
 
 use crate::errors;
 

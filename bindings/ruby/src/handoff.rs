@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use erldp::serve::{Exception, Responder};
+use erldp::sync::{Condvar, Mutex};
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, TryConvert, TypedData, Value};
-use parking_lot::{Condvar, Mutex};
 
 use crate::exposed::Exposed;
 use crate::fork::Owner;

@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
 use erldp::logging::{self, Level, Record};
+use erldp::sync::{Condvar, Mutex};
 use magnus::{function, Error, RArray, RModule, Ruby};
-use parking_lot::{Condvar, Mutex};
 
 use crate::errors::raise;
 use crate::gvl::{self, Wake};

@@ -3,8 +3,8 @@
 //! answer: its value, `NOREPLY`, or the exception it raised.
 
 use erldp::serve::{Arity, Exception, Frame, Reply};
+use erldp::sync::Mutex;
 use magnus::{method, prelude::*, Error, RModule, Ruby, Value};
-use parking_lot::Mutex;
 
 use crate::{args, gvl};
 

@@ -70,6 +70,7 @@ mod random;
 mod resolve;
 pub mod serve;
 mod settings;
+pub mod sync;
 pub mod term;
 mod threads;
 pub mod tls;

@@ -47,11 +47,11 @@ use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use log::{Level, LevelFilter};
 
+use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::{Error, Result};
 
 /// The environment variable [`init_from_env`] reads.
@@ -63,13 +63,12 @@ static LOGGER: StderrLogger = StderrLogger;
 /// Where [`LOGGER`] sends records instead of standard error.
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
-// A standard library lock, for `fork`: see the atom table's.
 fn sink() -> RwLockReadGuard<'static, Option<Sink>> {
-    SINK.read().unwrap_or_else(PoisonError::into_inner)
+    SINK.read()
 }
 
 fn sink_mut() -> RwLockWriteGuard<'static, Option<Sink>> {
-    SINK.write().unwrap_or_else(PoisonError::into_inner)
+    SINK.write()
 }
 
 /// Takes the sink for a `fork`, so that no other thread is in it then

@@ -17,7 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use crate::term::Atom;
 use crate::{Error, Result};

@@ -536,7 +536,7 @@ impl ListenerStop {
 /// later one. Each holds a descriptor of its own, as [`ListenerStop`] does.
 #[derive(Default)]
 pub(crate) struct Cutoff {
-    sockets: parking_lot::Mutex<(bool, Vec<TcpStream>)>,
+    sockets: crate::sync::Mutex<(bool, Vec<TcpStream>)>,
 }
 
 impl Cutoff {

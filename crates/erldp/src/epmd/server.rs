@@ -33,12 +33,11 @@ use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use parking_lot::Mutex;
 
 use super::{
     alive, read_exact_by, write_all_by, NodeInfo, ALIVE2_REQ, ALIVE2_RESP, ALIVE2_X_RESP, DUMP_REQ,
@@ -46,6 +45,7 @@ use super::{
 };
 use crate::deadline;
 use crate::error::{Error, Result};
+use crate::sync::{Mutex, MutexGuard};
 use crate::{random, transport};
 
 /// A name is at most 255 characters of up to 4 UTF-8 bytes each; `epmd`
@@ -246,10 +246,10 @@ impl Drop for EpmdServer {
 
 /// The servers [`ensure_running`] started. A standard library lock, for
 /// `fork` ([`crate::fork`]): a child's first node takes it.
-static EMBEDDED: std::sync::Mutex<Vec<EpmdServer>> = std::sync::Mutex::new(Vec::new());
+static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
 
 fn embedded() -> MutexGuard<'static, Vec<EpmdServer>> {
-    EMBEDDED.lock().unwrap_or_else(PoisonError::into_inner)
+    EMBEDDED.lock()
 }
 
 /// Takes the embedded servers' list for a `fork`, so that no other thread

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use super::NodeInner;
 use crate::connection::Connection;

@@ -44,7 +44,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::LazyLock;
+
+use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The longest atom Erlang accepts, in characters.
 pub const MAX_ATOM_CHARS: usize = 255;
@@ -121,15 +123,12 @@ static HASH_KEY: LazyLock<u64> = LazyLock::new(|| {
     u64::from_ne_bytes(seed) | 1
 });
 
-// The table's lock is the standard library's: its waiters wait on the lock
-// itself, where parking_lot's queue in a process-wide table, so a child of
-// `fork` can unlock it with waiters of the parent's recorded and go on.
 fn read_table() -> RwLockReadGuard<'static, Table> {
-    TABLE.read().unwrap_or_else(PoisonError::into_inner)
+    TABLE.read()
 }
 
 fn write_table() -> RwLockWriteGuard<'static, Table> {
-    TABLE.write().unwrap_or_else(PoisonError::into_inner)
+    TABLE.write()
 }
 
 /// Takes the table (and the hash key) for a `fork`, so that no other thread

@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use parking_lot::{Mutex, MutexGuard};
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use super::{explain, ClientSide, Role};
+use crate::sync::{Mutex, MutexGuard};
 use crate::transport::{Tcp, Timed, Transport};
 use crate::{Error, Result};
 
