@@ -6,7 +6,10 @@
 //! the core's sink (`erldp::logging::set_sink`) queues them here, and one
 //! Ruby thread takes them (`native_log_next`, waiting without the GVL) and
 //! hands them to the Logger. A Logger that falls behind loses records rather
-//! than holding up the node; it is told how many.
+//! than holding up the node; it is told how many. The queue's lock is held
+//! across `fork` after the sink's ([`erldp::fork::lock_also`]): the Ruby
+//! thread takes records without the GVL, so a fork could otherwise leave it
+//! held, and a child's first record wait on it for ever.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -133,6 +136,7 @@ fn next(ruby: &Ruby) -> Result<Option<RArray>, Error> {
 }
 
 pub(crate) fn define(module: RModule) -> Result<(), Error> {
+    erldp::fork::lock_also(|| Box::new(queue().state.lock()));
     module.define_module_function("native_log_init_from_env", function!(init_from_env, 0))?;
     module.define_module_function("native_log_level", function!(set_level, 1))?;
     module.define_module_function("native_log_forward", function!(forward, 1))?;

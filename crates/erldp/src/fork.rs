@@ -7,8 +7,11 @@
 //! on it for ever. So the process-wide state that node threads lock — the
 //! atom table, the log sink, the list of embedded EPMD servers — is locked
 //! by `pthread_atfork` handlers before the fork, while no other thread holds
-//! it, and unlocked after it in parent and child. A log sink must not call
-//! `fork`: the handlers take the lock it runs under.
+//! it, and unlocked after it in parent and child; so is one lock of a
+//! binding's own that node threads reach ([`lock_also`]). A log sink must not
+//! call `fork`: the handlers take the lock it runs under. The other locks are
+//! each a node's, which the child never touches, and none of them keeps its
+//! waiters in a table that the child's own locks share ([`crate::sync`]).
 //!
 //! Nodes themselves are not carried over: their threads stay in the parent.
 //! A node started before the fork belongs to the parent; the child starts
@@ -17,11 +20,26 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+
+/// A binding's lock, taken after the core's (see [`lock_also`]).
+static ALSO: OnceLock<fn() -> Box<dyn Any>> = OnceLock::new();
 
 thread_local! {
     /// The guards `prepare` took, held by the thread that calls `fork` across it.
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Has `lock` called before every `fork`, once the core's own locks are
+/// held, and what it returns dropped after the fork, before them, in parent
+/// and child: for state of a binding's that its own threads lock and that
+/// node threads reach while they hold one of the core's, as a log sink's
+/// queue, which the sink fills under the sink's lock (taking the binding's
+/// first could wait for a node thread that waits for the fork's). One per
+/// process: `false`, and `lock` unused, when one is set already.
+pub fn lock_also(lock: fn() -> Box<dyn Any>) -> bool {
+    guard_forks();
+    ALSO.set(lock).is_ok()
 }
 
 /// Installs the handlers, once per process: before the first node starts.
@@ -43,7 +61,8 @@ extern "C" fn prepare() {
         Box::new(crate::term::atom::lock_for_fork()),
         Box::new(crate::logging::lock_for_fork()),
     ];
-    HELD.with(|held| held.borrow_mut().extend(guards));
+    let also = ALSO.get().map(|lock| lock());
+    HELD.with(|held| held.borrow_mut().extend(guards.into_iter().chain(also)));
 }
 
 /// After the fork, in the parent and in the child, by the thread that
@@ -80,5 +99,50 @@ impl Owner {
             self.0,
             std::process::id()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Mutex;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    /// A binding's lock that another thread holds when `fork` is called is
+    /// free in the child: the fork waited for it. Without the handler the
+    /// child would wait for it for ever (the alarm ends it).
+    #[test]
+    fn a_bindings_lock_held_by_another_thread_at_the_fork_is_free_in_the_child() {
+        static QUEUE: Mutex<u32> = Mutex::new(0);
+        assert!(lock_also(|| Box::new(QUEUE.lock())));
+        assert!(!lock_also(|| Box::new(())), "one per process");
+        let (taken, was_taken) = mpsc::channel();
+        let holder = thread::spawn(move || {
+            let mut queue = QUEUE.lock();
+            *queue += 1;
+            taken.send(()).expect("the test waits");
+            thread::sleep(Duration::from_millis(300));
+        });
+        was_taken.recv().expect("the holder took the lock");
+        // SAFETY: the child only takes a lock and exits, without unwinding.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: ends the child, unwinding nothing, after 10 s at the most.
+            unsafe {
+                libc::alarm(10);
+                libc::_exit(if *QUEUE.lock() == 1 { 0 } else { 1 });
+            }
+        }
+        assert!(pid > 0, "fork failed");
+        holder.join().expect("holder");
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child could not take the lock (wait status {status})"
+        );
     }
 }
