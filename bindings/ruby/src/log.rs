@@ -136,7 +136,12 @@ fn next(ruby: &Ruby) -> Result<Option<RArray>, Error> {
 }
 
 pub(crate) fn define(module: RModule) -> Result<(), Error> {
-    erldp::fork::lock_also(|| Box::new(queue().state.lock()));
+    // The only binding in the process, loaded once: the one lock.
+    let held = erldp::fork::lock_also(|| Box::new(queue().state.lock()));
+    debug_assert!(
+        held,
+        "another lock is held across fork: the log queue's is not"
+    );
     module.define_module_function("native_log_init_from_env", function!(init_from_env, 0))?;
     module.define_module_function("native_log_level", function!(set_level, 1))?;
     module.define_module_function("native_log_forward", function!(forward, 1))?;

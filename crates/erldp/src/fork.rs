@@ -36,7 +36,8 @@ thread_local! {
 /// node threads reach while they hold one of the core's, as a log sink's
 /// queue, which the sink fills under the sink's lock (taking the binding's
 /// first could wait for a node thread that waits for the fork's). One per
-/// process: `false`, and `lock` unused, when one is set already.
+/// process: `false`, and `lock` unused, when one is set already. The fork
+/// handlers are installed from then on (else at the first node's start).
 pub fn lock_also(lock: fn() -> Box<dyn Any>) -> bool {
     guard_forks();
     ALSO.set(lock).is_ok()

@@ -91,6 +91,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// A held [`Mutex`]; dropping it unlocks.
 // Always `Some` outside `Condvar`'s waits, which take the standard guard
 // out and put it back.
+#[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized>(Option<std_sync::MutexGuard<'a, T>>);
 
 impl<T: ?Sized> MutexGuard<'_, T> {
