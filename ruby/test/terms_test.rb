@@ -165,6 +165,30 @@ class TermsTest < Minitest::Test
     ERLANG
   end
 
+  # A value is its own copy (ActiveSupport's deep_dup dups every value of a Hash) and goes
+  # through Marshal as its ETF. Before, dup and clone raised TypeError (allocator undefined),
+  # and so did Marshal.dump (no _dump_data).
+  def test_values_dup_clone_and_marshal_as_themselves
+    node = new_node
+    box = node.mailbox(:marshaled)
+    peer.eval!("{marshaled, #{atom(node.name)}} ! {self(), make_ref(), hd(erlang:ports()), fun lists:sum/1}.")
+    values = box.receive(timeout: 5).term
+    assert_equal [ErlDP::Pid, ErlDP::Ref, ErlDP::Port, ErlDP::Opaque], values.map(&:class)
+    values.each do |value|
+      assert_same value, value.dup
+      assert_same value, value.clone
+      assert_same value, value.clone(freeze: true)
+      assert_raises(ArgumentError) { value.clone(freeze: false) }
+      back = Marshal.load(Marshal.dump(value))
+      assert_equal value, back
+      assert_predicate back, :frozen?
+    end
+    held = { owner: values[0], refs: [values[1]] }
+    assert_equal held, Marshal.load(Marshal.dump(held))
+    error = assert_raises(TypeError) { ErlDP::Pid._load(ErlDP.term_to_binary(values[1])) }
+    assert_match(/marshaled ErlDP::Pid holds ErlDP::Ref/, error.message)
+  end
+
   def test_pids_and_refs_are_hash_keys
     node = new_node
     box = node.mailbox(:keys)
