@@ -43,7 +43,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Waits for the lock and takes it.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // A node's locks are held for a few instructions: trying again a
-        // little, then letting the holder run (this machine may have fewer
+        // little, then letting the holder run (a machine may have fewer
         // cores than busy threads), takes most of them without the system
         // call the standard lock makes once it sleeps, and the one its
         // holder then makes to wake it (as parking_lot's spinning does).
