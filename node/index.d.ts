@@ -611,6 +611,8 @@ export class Pid {
   equals(other: unknown): boolean;
   /** `#Pid<'node@host'.Id.Serial.Creation>`. */
   toString(): string;
+  /** The text form, as `toString()`: `JSON.stringify` keeps the node. */
+  toJSON(): string;
 }
 
 /** A reference; also a process alias. */
@@ -626,6 +628,8 @@ export class Ref {
   equals(other: unknown): boolean;
   /** `#Ref<'node@host'.Id1.Id2.Id3.Creation>`. */
   toString(): string;
+  /** The text form, as `toString()`: `JSON.stringify` keeps the node. */
+  toJSON(): string;
 }
 
 /** A port identifier. */
@@ -641,6 +645,8 @@ export class Port {
   equals(other: unknown): boolean;
   /** `#Port<'node@host'.Id.Creation>`. */
   toString(): string;
+  /** The text form, as `toString()`: `JSON.stringify` keeps the node. */
+  toJSON(): string;
 }
 
 /** A bitstring: the top `bits` (1 to 7) of the last of `bytes` belong to it. */

@@ -101,6 +101,11 @@ class Pid {
     return native.format(this);
   }
 
+  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
+  toJSON() {
+    return this.toString();
+  }
+
   [inspect.custom]() {
     return this.toString();
   }
@@ -132,6 +137,11 @@ class Ref {
     return native.format(this);
   }
 
+  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
+  toJSON() {
+    return this.toString();
+  }
+
   [inspect.custom]() {
     return this.toString();
   }
@@ -161,6 +171,11 @@ class Port {
   /** `#Port<'node@host'.Id.Creation>`, the core's text form. */
   toString() {
     return native.format(this);
+  }
+
+  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
+  toJSON() {
+    return this.toString();
   }
 
   [inspect.custom]() {

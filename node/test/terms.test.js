@@ -201,6 +201,8 @@ test('pids, references and ports are erldp.Pid, Ref and Port with equals() and t
   assert.match(String(pid), /^#Pid<'erldp_js_\w+@[\w.-]+'\.\d+\.\d+\.\d+>$/);
   assert.match(String(ref), /^#Ref<'erldp_js_\w+@[\w.-]+'(\.\d+)+>$/);
   assert.match(String(port), /^#Port<'erldp_js_\w+@[\w.-]+'\.\d+\.\d+>$/);
+  // JSON keeps the node, a symbol JSON.stringify would drop: before, a pid became {"id":..,"serial":..,"creation":..}.
+  assert.equal(JSON.stringify({ from: pid, refs: [ref], port }), JSON.stringify({ from: String(pid), refs: [String(ref)], port: String(port) }));
   await peer.eval('erldp_test:collect(ids)');
   node.send([sym('ids'), peer.node], erldp.tuple(pid, ref, port));
   const check =
