@@ -51,7 +51,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use log::{Level, LevelFilter};
 
-use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::RwLock;
 use crate::{Error, Result};
 
 /// The environment variable [`init_from_env`] reads.
@@ -63,18 +63,10 @@ static LOGGER: StderrLogger = StderrLogger;
 /// Where [`LOGGER`] sends records instead of standard error.
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 
-fn sink() -> RwLockReadGuard<'static, Option<Sink>> {
-    SINK.read()
-}
-
-fn sink_mut() -> RwLockWriteGuard<'static, Option<Sink>> {
-    SINK.write()
-}
-
 /// Takes the sink for a `fork`, so that no other thread is in it then
 /// ([`crate::fork`]); dropping the guard gives it back.
 pub(crate) fn lock_for_fork() -> impl Any {
-    sink_mut()
+    SINK.write()
 }
 
 /// One of ErlDP's log records, as [`set_sink`] hands it over.
@@ -104,7 +96,7 @@ pub type Sink = Box<dyn Fn(Record) + Send + Sync>;
 /// The sink receives records only while ErlDP's logger is the process's
 /// logger and up to its level: call [`init`] (or [`init_from_env`]) too.
 pub fn set_sink(sink: Option<Sink>) {
-    *sink_mut() = sink;
+    *SINK.write() = sink;
 }
 
 /// Reads a level name as `ERLDP_LOG` takes it: `off`, `error`, `warn`,
@@ -181,7 +173,7 @@ impl log::Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        if let Some(sink) = &*sink() {
+        if let Some(sink) = &*SINK.read() {
             sink(Record {
                 level: record.level(),
                 target: record.target().to_string(),

@@ -45,7 +45,7 @@ use super::{
 };
 use crate::deadline;
 use crate::error::{Error, Result};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::Mutex;
 use crate::{random, transport};
 
 /// A name is at most 255 characters of up to 4 UTF-8 bytes each; `epmd`
@@ -248,14 +248,10 @@ impl Drop for EpmdServer {
 /// `fork` ([`crate::fork`]): a child's first node takes it.
 static EMBEDDED: Mutex<Vec<EpmdServer>> = Mutex::new(Vec::new());
 
-fn embedded() -> MutexGuard<'static, Vec<EpmdServer>> {
-    EMBEDDED.lock()
-}
-
 /// Takes the embedded servers' list for a `fork`, so that no other thread
 /// holds it then ([`crate::fork`]); dropping the guard gives it back.
 pub(crate) fn lock_for_fork() -> impl Any {
-    embedded()
+    EMBEDDED.lock()
 }
 
 /// Whether `stream` is connected to an EPMD that [`ensure_running`] started
@@ -266,7 +262,10 @@ pub(super) fn is_embedded(stream: &TcpStream) -> bool {
         return false;
     };
     (peer.ip().is_loopback() || peer.ip() == local.ip())
-        && embedded().iter().any(|server| server.port() == peer.port())
+        && EMBEDDED
+            .lock()
+            .iter()
+            .any(|server| server.port() == peer.port())
 }
 
 /// Makes sure an EPMD answers on `127.0.0.1:port`, starting an embedded
@@ -288,7 +287,7 @@ pub fn ensure_running_with(port: u16, limits: ServerLimits) -> Result<bool> {
     if port == 0 {
         return Err(Error::invalid("the EPMD port must not be 0"));
     }
-    let mut servers = embedded();
+    let mut servers = EMBEDDED.lock();
     if servers.iter().any(|server| server.port() == port) || alive(port, PROBE_TIMEOUT) {
         return Ok(false);
     }

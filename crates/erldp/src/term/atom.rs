@@ -46,7 +46,7 @@ use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
-use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::RwLock;
 
 /// The longest atom Erlang accepts, in characters.
 pub const MAX_ATOM_CHARS: usize = 255;
@@ -123,19 +123,11 @@ static HASH_KEY: LazyLock<u64> = LazyLock::new(|| {
     u64::from_ne_bytes(seed) | 1
 });
 
-fn read_table() -> RwLockReadGuard<'static, Table> {
-    TABLE.read()
-}
-
-fn write_table() -> RwLockWriteGuard<'static, Table> {
-    TABLE.write()
-}
-
 /// Takes the table (and the hash key) for a `fork`, so that no other thread
 /// holds them then ([`crate::fork`]); dropping the guard gives the table back.
 pub(crate) fn lock_for_fork() -> impl Any {
     LazyLock::force(&HASH_KEY);
-    write_table()
+    TABLE.write()
 }
 
 /// Why an atom from a peer was not made.
@@ -181,7 +173,7 @@ impl Atom {
         if let Some(atom) = Atom::interned(text) {
             return atom;
         }
-        let mut table = write_table();
+        let mut table = TABLE.write();
         match table.entries.get(text) {
             Some(entry) => Atom::from_entry(entry),
             None => insert(&mut table, text),
@@ -237,7 +229,7 @@ impl Atom {
         if let Some(atom) = Atom::interned(text) {
             return Ok(atom);
         }
-        let mut table = write_table();
+        let mut table = TABLE.write();
         if let Some(entry) = table.entries.get(text) {
             return Ok(Atom::from_entry(entry));
         }
@@ -277,7 +269,8 @@ impl Atom {
     }
 
     fn interned(text: &str) -> Option<Atom> {
-        read_table()
+        TABLE
+            .read()
             .entries
             .get(text)
             .map(|entry| Atom::from_entry(entry))
@@ -364,14 +357,14 @@ impl Atom {
     /// Whether `text` has an entry in the atom table.
     #[doc(hidden)]
     pub fn is_in_table(text: &str) -> bool {
-        read_table().entries.contains_key(text)
+        TABLE.read().entries.contains_key(text)
     }
 
     /// How many atoms the table holds, and how many of them peers (or
     /// parsed text) added.
     #[doc(hidden)]
     pub fn table_size() -> (usize, usize) {
-        let table = read_table();
+        let table = TABLE.read();
         (table.entries.len(), table.from_peers)
     }
 }
