@@ -467,7 +467,8 @@ impl Listener {
 
     /// What stops [`accept`](Self::accept) from another thread.
     pub(crate) fn stopper(&self) -> io::Result<ListenerStop> {
-        self.0.try_clone().map(ListenerStop)
+        let own = self.0.try_clone()?;
+        Ok(ListenerStop(crate::sync::Mutex::new(Some(own))))
     }
 }
 
@@ -517,15 +518,19 @@ pub(crate) fn listen_ipv6(port: u16, v6_only: bool) -> io::Result<TcpListener> {
 /// It holds a descriptor of its own for the listening socket: shutting
 /// down the accepting thread's descriptor instead would race with that
 /// thread closing it, after which the number may name another file.
-pub(crate) struct ListenerStop(TcpListener);
+/// Stopping closes that descriptor too: a closed node that the program
+/// (or a binding's garbage collector) still holds keeps no socket open.
+pub(crate) struct ListenerStop(crate::sync::Mutex<Option<TcpListener>>);
 
 impl ListenerStop {
     /// Shuts the socket down: a blocked `accept` returns with an error,
     /// and so does every later one.
     pub(crate) fn stop(&self) {
-        // SAFETY: the descriptor is ours and open for as long as `self`.
-        unsafe {
-            libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR);
+        if let Some(own) = self.0.lock().take() {
+            // SAFETY: the descriptor is ours, open until `own` drops below.
+            unsafe {
+                libc::shutdown(own.as_raw_fd(), libc::SHUT_RDWR);
+            }
         }
     }
 }

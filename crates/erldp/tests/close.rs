@@ -439,3 +439,55 @@ fn closing_cuts_an_epmd_look_up_short() {
     close_cutting_short(&node, "the EPMD that does not answer");
     fails_as_closed(connecting, "the connect under way");
 }
+
+/// The inode of the socket listening on `port` (`/proc/net/tcp` and
+/// `tcp6`, state 0A), if one does.
+fn listening_socket(port: u16) -> Option<String> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields.get(1)?.rsplit(':').next()?;
+                let listening = u16::from_str_radix(local_port, 16).ok() == Some(port)
+                    && fields.get(3) == Some(&"0A");
+                listening.then(|| fields.get(9).map(|inode| inode.to_string()))?
+            })
+        })
+}
+
+/// Whether one of this process's descriptors is socket `inode`.
+fn holds_socket(inode: &str) -> bool {
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .any(|target| target.to_string_lossy() == wanted)
+}
+
+/// A closed node that the program still holds (as a binding's object that
+/// its garbage collector has not taken yet) keeps no descriptor of its
+/// listening socket: it used to keep the one that stops the accept loop
+/// until the last handle dropped, one socket for every node a program
+/// started and closed.
+#[test]
+fn a_closed_node_still_held_keeps_no_listening_socket() {
+    let _turn = take_turn();
+    let node = erldp::Node::builder(format!("close_fd_{}", std::process::id()))
+        .cookie("fd")
+        .epmd(EpmdMode::None)
+        .start()
+        .expect("start");
+    let inode = listening_socket(node.port()).expect("the node's listening socket");
+    assert!(
+        holds_socket(&inode),
+        "an open node holds its listening socket"
+    );
+    node.close();
+    assert!(
+        !holds_socket(&inode),
+        "the closed node still holds its listening socket (inode {inode})"
+    );
+    drop(node);
+}
