@@ -175,7 +175,9 @@ class Serving {
   dispatch(id, token, bytes) {
     const entry = this.#handlers.get(id);
     if (!entry) {
-      this.#raise(token, new Error('the name is served no more'));
+      // Unserved after the addon handed the request over: answered as the requests still
+      // waiting then are (a call exits `normal`, an rpc gets `undef`).
+      this.#native().answerRefused(token);
       return;
     }
     let result;

@@ -274,6 +274,32 @@ test('serve, unserve, expose and reply from inside a handler; unserve sends DOWN
   watched.close();
 });
 
+test('a call handed over just before unserve exits normal, as one still waiting does', async () => {
+  // The addon queues a request for the event loop; unserving while the loop is busy leaves it
+  // queued with its handler gone. It used to be answered as an exception the program never
+  // threw, {'Error', <<"the name is served no more">>}. When the call comes only after the
+  // unserve it gets noproc instead: a few tries make sure the race itself is seen.
+  const outcomes = [];
+  const refused = (outcome) => outcome.startsWith("{'EXIT',{normal,");
+  for (let attempt = 0; attempt < 5 && !outcomes.some(refused); attempt++) {
+    const served = node.serve('late', () => 'answered');
+    assert.equal(await beam(`gen_server:call({late, ${us()}}, warm)`), '<<"answered">>');
+    await beam(
+      `catch unregister(late_call), register(late_call, spawn(fun() -> timer:sleep(100), ` +
+        `R = (catch gen_server:call({late, ${us()}}, x, 10000)), receive {get, P} -> P ! R end end)), ok`,
+    );
+    const until = Date.now() + 1500;
+    while (Date.now() < until); // the call reaches the addon while the event loop is held
+    assert.equal(node.unserve('late'), true);
+    outcomes.push(await beam('late_call ! {get, self()}, receive X -> X after 15000 -> timeout end'));
+    served.close();
+  }
+  for (const outcome of outcomes) {
+    assert.match(outcome, /^\{'EXIT',\{(normal|noproc),\{gen_server,call,/, outcome);
+  }
+  assert.ok(outcomes.some(refused), outcomes.join('\n'));
+});
+
 test('rpc:call and erpc:call into an exposed module; an unexposed one is undef', async () => {
   const exposed = node.expose('js_math', async (fun, args) => {
     switch (fun) {

@@ -258,6 +258,16 @@ impl NativeNode {
         }
     }
 
+    /// Answers request `token` as one that never ran because its name or
+    /// module stopped being served: the package unserved it after the core
+    /// had handed the request over (see `Responder::refuse`).
+    #[napi(catch_unwind)]
+    pub fn answer_refused(&self, token: u32) {
+        if let Some(responder) = self.cx.desk.take(token) {
+            responder.refuse();
+        }
+    }
+
     /// Answers request `token` with an exception: `{Name, Message}` (the
     /// error's class) and the stack in BEAM's shape.
     #[napi(catch_unwind)]

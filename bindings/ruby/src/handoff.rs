@@ -93,7 +93,8 @@ pub(crate) trait Handoff {
     fn take(&self, ruby: &Ruby) -> Result<Option<RArray>, Error>;
 
     /// Takes no more requests: the threads' waits end, and requests
-    /// handed over meanwhile are answered with the exception `erldp`.
+    /// handed over that no thread took are refused as the core's waiting
+    /// ones are (a call exits `normal`, an rpc gets `undef`).
     /// Running ones finish before [`close`](Self::close).
     fn stop(&self);
 
@@ -225,13 +226,13 @@ impl<W: Send> Queue<W> {
     }
 
     /// The core's dispatch: queues the request and returns. A request that
-    /// comes after [`close`](Self::close) is dropped with its responder,
-    /// which answers the caller with the exception `erldp`.
+    /// comes after [`close`](Self::close) is refused, as the core refuses
+    /// those still waiting when a name stops.
     fn push(&self, work: W, responder: Responder) {
         let mut state = self.state.lock();
         if state.closed {
             drop(state);
-            drop(responder);
+            responder.refuse();
             return;
         }
         state.jobs.push_back((work, responder));
@@ -240,15 +241,18 @@ impl<W: Send> Queue<W> {
     }
 
     /// No more requests: waiting threads return `None`, and requests not
-    /// taken yet are answered with the exception `erldp`.
+    /// taken yet are refused (they never ran, as those the core still
+    /// holds: a call exits `normal`, an rpc gets `undef`).
     pub(crate) fn close(&self) {
-        let dropped = {
+        let untaken = {
             let mut state = self.state.lock();
             state.closed = true;
             std::mem::take(&mut state.jobs)
         };
         self.ready.notify_all();
-        drop(dropped);
+        for (_, responder) in untaken {
+            responder.refuse();
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -186,6 +186,59 @@ fn a_raising_handler_exits_the_call_at_once_and_serving_goes_on() {
     );
 }
 
+/// A binding takes requests over into a queue of its own and may find the
+/// name unserved before it runs one (Node.js unserved it on the event loop
+/// meanwhile): `Responder::refuse` answers as the requests still waiting
+/// when a name stops are answered. Before it, such a request could only be
+/// raised, and its caller exited with an exception the program never raised.
+#[test]
+fn a_request_taken_over_and_refused_answers_as_if_its_name_had_stopped() {
+    let (mut peer, node) = peer_and_node();
+    let us = node.name();
+    let (taken, refusing) = mpsc::channel::<erldp::serve::Responder>();
+    let to_serve = Mutex::new(taken.clone());
+    let _served = node
+        .serve_handoff("refusing", ServeOptions::new(), move |_, responder| {
+            let _ = to_serve.lock().unwrap().send(responder);
+        })
+        .expect("serve_handoff");
+    let to_expose = Mutex::new(taken);
+    let _exposed = node
+        .expose_handoff("refusing_mod", ServeOptions::new(), move |_, responder| {
+            let _ = to_expose.lock().unwrap().send(responder);
+        })
+        .expect("expose_handoff");
+    let refuser = std::thread::spawn(move || {
+        for _ in 0..3 {
+            refusing.recv_timeout(T).expect("a request").refuse();
+        }
+    });
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!(
+                "try gen_server:call({{refusing, '{us}'}}, ping, 60000) catch exit:R -> R end."
+            )
+        ),
+        format!("{{normal,{{gen_server,call,[{{refusing,{us}}},ping,60000]}}}}")
+    );
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("try erpc:call('{us}', refusing_mod, f, [1]) catch error:E -> E end.")
+        ),
+        "{exception,undef,[{refusing_mod,f,[1],[]}]}"
+    );
+    assert_eq!(
+        erl(
+            &mut peer,
+            &format!("rpc:call('{us}', refusing_mod, f, [])."),
+        ),
+        "{badrpc,{'EXIT',{undef,[{refusing_mod,f,[],[]}]}}}"
+    );
+    refuser.join().expect("refuser");
+}
+
 /// The name of the thread a handler runs on.
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or("?").to_string()

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use exception::{Arity, Exception, Frame};
 
-use self::lane::{Answer, Done, Finish, Ticket};
+use self::lane::{Answer, Done, Finish, Refusal, Ticket};
 use crate::term::{Atom, Term};
 
 /// How many handlers of one served name run at once by default: one, like
@@ -225,9 +225,10 @@ impl ServeOptions {
 
 /// The one-shot answer to a request handed to a handler. Complete it once,
 /// from any thread, with [`reply`](Self::reply), [`raise`](Self::raise),
-/// [`no_reply`](Self::no_reply) or [`complete`](Self::complete); the next
-/// request of the name may start then. Dropping it unanswered answers with
-/// the exception `erldp: the handler ended without an answer`.
+/// [`no_reply`](Self::no_reply), [`complete`](Self::complete) or
+/// [`refuse`](Self::refuse); the next request of the name may start then.
+/// Dropping it unanswered answers with the exception `erldp: the handler
+/// ended without an answer`.
 pub struct Responder {
     finish: Option<Finish>,
     lane: Arc<dyn Done>,
@@ -264,6 +265,17 @@ impl Responder {
         self.complete(Err(exception));
     }
 
+    /// Answers as a request that never ran because its name or module
+    /// stopped being served, as the requests still waiting then are: a
+    /// `gen_server:call` exits `normal` (as a call to a gen_server that
+    /// stops does), a cast or message is dropped, and an rpc into an
+    /// exposed module fails with `undef`. For a handler that took the
+    /// request over and then found its name unserved before running it
+    /// (a binding's queue of requests for another thread).
+    pub fn refuse(mut self) {
+        self.finish_with(Answer::Refused(Refusal::Closed));
+    }
+
     /// Whether the caller gave up (its timeout passed, it died, its node
     /// went): an answer is dropped. A long handler may stop early.
     pub fn is_cancelled(&self) -> bool {
@@ -271,8 +283,12 @@ impl Responder {
     }
 
     fn answer(&mut self, answer: Result<Reply, Exception>) {
+        self.finish_with(Answer::Done(answer));
+    }
+
+    fn finish_with(&mut self, answer: Answer) {
         if let Some(finish) = self.finish.take() {
-            finish(Answer::Done(answer));
+            finish(answer);
             workers::completing(|| self.lane.done(&self.ticket));
         }
     }
