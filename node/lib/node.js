@@ -84,6 +84,17 @@ class Node {
   #drain = () => {
     if (this.#native.drain(this.#settle, this.#dispatch, BATCH)) setImmediate(this.#drain);
   };
+  /**
+   * What the addon's thread-safe function wakes. That function is a root for the garbage
+   * collector, so it holds the node weakly once the node has closed: a strong hold kept every
+   * closed node, its native node and its listening socket alive for good. An open node stays
+   * held, as its answers must find it whoever else holds it.
+   */
+  #link = { strong: this, weak: new WeakRef(this) };
+
+  static #waker(link) {
+    return () => (link.strong ?? link.weak.deref())?.#drain();
+  }
   #flushScheduled = false;
   #flush = () => {
     this.#flushScheduled = false;
@@ -108,7 +119,7 @@ class Node {
     const signal = opts.signal(options);
     const node = new Node(internal, opts.decodeFlags(options));
     node.#setupTimeout = options.setupTimeout ?? DEFAULT_SETUP_MS;
-    const starting = NativeNode.start(text(name), opts.startOptions(options), node.#drain);
+    const starting = NativeNode.start(text(name), opts.startOptions(options), Node.#waker(node.#link));
     if (signal === undefined) {
       node.#native = await starting;
       return node;
@@ -250,11 +261,13 @@ class Node {
    * at a time unless `{ concurrency }`. Returns the Served handle (`pid`, `name`, `close()`).
    */
   serve(name, handler, options) {
+    this.#checkOpen();
     return this.#serving.serve(name, handler, options);
   }
 
   /** Makes `rpc:call`/`erpc:call` of `module` run `handler(fun, args)`; returns the Exposed handle. */
   expose(module, handler, options) {
+    this.#checkOpen();
     return this.#serving.expose(module, handler, options);
   }
 
@@ -305,6 +318,7 @@ class Node {
     if (name !== undefined && name !== null) opts.name(name, 'the mailbox name');
     options = opts.optionsObject(options, 'mailbox options', 'mailbox');
     const decode = opts.decodeFlags(options, this.#decode);
+    this.#checkOpen();
     const mailbox = new Mailbox(internal, this.#native.mailbox(name ?? undefined), decode, {
       request: (held, call, decode, signal, late) => this.#request(held, call, decode, signal, late),
       staged: () => this.#staged(),
@@ -341,6 +355,8 @@ class Node {
       this.#closing = this.#request(true, (id) => this.#native.close(id)).then(() => {
         this.#mailboxes.clear();
         this.#serving.clear();
+        // Every request of the node has settled before its close did.
+        this.#link.strong = undefined;
       });
       this.#updateRef();
     }
@@ -405,6 +421,14 @@ class Node {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
     }
+  }
+
+  /**
+   * Throws ECLOSED once `close()` was called: the addon closes the node on a thread of its own,
+   * so until that is done it would still take a new name or mailbox.
+   */
+  #checkOpen() {
+    if (this.#closed) throw makeError('ECLOSED', 'closed');
   }
 
   #settleOne(id, error, value) {

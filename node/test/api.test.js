@@ -297,3 +297,16 @@ test('await node.close() closes the node, its mailboxes and its requests', async
   assert.equal(await peer.eval(`erldp_test:wait_for(fun() -> not lists:member(${name}, nodes(hidden)) end, 5000)`), 'true');
   assert.equal(await peer.eval(`erl_epmd:port_please(${atom(alive)}, ${atom(host)})`), 'noport');
 });
+
+test('in the turn that calls close(), serve, expose and mailbox already throw ECLOSED', async () => {
+  // The addon closes on a thread of its own (here it has a connection to close too); they used
+  // to succeed until it had.
+  const other = await erldp.Node.start(randomName('js_'), { cookie: peer.cookie });
+  await other.connect(peer.node);
+  const closing = other.close();
+  assert.equal(other.closed, true);
+  assert.throws(() => other.serve('late', () => 1), erldp.ClosedError);
+  assert.throws(() => other.expose('late_mod', () => 1), erldp.ClosedError);
+  assert.throws(() => other.mailbox(), erldp.ClosedError);
+  await closing;
+});

@@ -6,6 +6,9 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
+const v8 = require('node:v8');
+const vm = require('node:vm');
+const erldp = require('..');
 const { BeamPeer, randomName } = require('./support/beam');
 
 /** How long a script that should exit may take. */
@@ -80,4 +83,45 @@ test('an unrefed node that serves a name and exposes a module lets the process e
   assert.equal(result.running, false, `still running:\n${result.output}`);
   assert.equal(result.code, 0, result.output);
   assert.match(result.output, /pong\? pong\n/);
+});
+
+/** Collects garbage a few times, letting finished jobs drop what they held in between. */
+async function collectGarbage() {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+}
+
+test('a closed node nobody holds is collected; an open one goes on answering', async () => {
+  // The addon's thread-safe function held every node strongly: closed nodes (and each one's
+  // listening socket) stayed for good, one more for each start and close of a long program.
+  // Started and closed in functions of their own: a suspended async function keeps what its
+  // registers held, the last node of a loop among them.
+  const startAndClose = async () => {
+    const node = await erldp.Node.start(randomName('js_gc_'), { cookie: peer.cookie, epmd: 'none' });
+    await node.close();
+    return new WeakRef(node);
+  };
+  const closed = [];
+  for (let i = 0; i < 5; i++) closed.push(await startAndClose());
+  const pingFromAnOpenNode = async () => {
+    const node = await erldp.Node.start(randomName('js_gc_'), { cookie: peer.cookie });
+    return { openRef: new WeakRef(node), pong: node.ping(peer.node) };
+  };
+  const { openRef, pong } = await pingFromAnOpenNode();
+  try {
+    await collectGarbage();
+    assert.deepEqual(
+      closed.map((ref) => ref.deref() === undefined),
+      [true, true, true, true, true],
+      'every closed node is collected',
+    );
+    assert.equal(await pong, 'pong');
+    assert.ok(openRef.deref(), 'an open node is held while it may answer');
+  } finally {
+    await openRef.deref()?.close();
+  }
 });
