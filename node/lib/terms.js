@@ -76,9 +76,29 @@ function float(value) {
   return new Float(value);
 }
 
+/**
+ * What pids, references and ports share: their text form is the core's (`#Pid<...>`,
+ * `#Ref<...>`, `#Port<...>`), shown by `util.inspect` and written by `JSON.stringify` (which
+ * would drop the node, a symbol).
+ */
+class Identifier {
+  toString() {
+    return native.format(this);
+  }
+
+  toJSON() {
+    return this.toString();
+  }
+
+  [inspect.custom]() {
+    return this.toString();
+  }
+}
+
 /** A process identifier. */
-class Pid {
+class Pid extends Identifier {
   constructor(node, id, serial, creation) {
+    super();
     this.node = atomOf(node, 'node');
     this.id = u32(id, 'id');
     this.serial = u32(serial, 'serial');
@@ -95,25 +115,12 @@ class Pid {
       other.creation === this.creation
     );
   }
-
-  /** `#Pid<'node@host'.Id.Serial.Creation>`, the core's text form. */
-  toString() {
-    return native.format(this);
-  }
-
-  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
-  toJSON() {
-    return this.toString();
-  }
-
-  [inspect.custom]() {
-    return this.toString();
-  }
 }
 
 /** A reference (also a process alias). */
-class Ref {
+class Ref extends Identifier {
   constructor(node, creation, ids) {
+    super();
     if (!Array.isArray(ids) || ids.length < 1 || ids.length > 5) {
       throw new TypeError('ids must be an array of one to five integers');
     }
@@ -131,25 +138,12 @@ class Ref {
     }
     return true;
   }
-
-  /** `#Ref<'node@host'.Id1.Id2.Id3.Creation>`, the core's text form. */
-  toString() {
-    return native.format(this);
-  }
-
-  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
-  toJSON() {
-    return this.toString();
-  }
-
-  [inspect.custom]() {
-    return this.toString();
-  }
 }
 
 /** A port identifier; `id` is a number, or a BigInt beyond 2^53. */
-class Port {
+class Port extends Identifier {
   constructor(node, id, creation) {
+    super();
     const validId =
       (typeof id === 'bigint' && id >= 0n && id < 2n ** 64n) || (Number.isSafeInteger(id) && id >= 0);
     if (!validId) throw new RangeError('a Port id must be a non-negative integer below 2^64');
@@ -166,20 +160,6 @@ class Port {
       BigInt(other.id) === BigInt(this.id) &&
       other.creation === this.creation
     );
-  }
-
-  /** `#Port<'node@host'.Id.Creation>`, the core's text form. */
-  toString() {
-    return native.format(this);
-  }
-
-  /** The text form, so that `JSON.stringify` keeps the node (a symbol it would drop). */
-  toJSON() {
-    return this.toString();
-  }
-
-  [inspect.custom]() {
-    return this.toString();
   }
 }
 
