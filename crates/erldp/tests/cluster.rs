@@ -413,6 +413,34 @@ fn name_clashes_are_resolved_by_globals_default_rule() {
     );
 }
 
+/// A BEAM node of our partition meets another partition: its `new_nodes` tells us the other
+/// side's nodes and names, mostly before those nodes have connected to us. The names stay here
+/// as on every BEAM node: a monitor of their processes waits for the connect, as
+/// `erlang:monitor/2` does, where it fired `noconnection` at once and dropped them.
+#[test]
+fn names_a_peer_brings_from_nodes_we_have_not_met_yet_stay() {
+    for round in 0..3 {
+        let (mut near, mut far, node) = apart();
+        let us = node.name().to_string();
+        node.connect(&near.nodes()[0]).expect("connect");
+        near.await_mesh(&[&us]);
+        let far_node = far.nodes()[0].clone();
+        far.peer(0)
+            .eval_ok("{yes, Far} = erldp_cluster:register_name(far_name).");
+        near.connect(0, &far_node);
+        near.await_mesh(&[&far_node, &us]);
+        let inbox = node.mailbox(Some("far_pid")).expect("mailbox");
+        far.peer(0)
+            .eval_ok(&format!("{{far_pid, {}}} ! Far, ok.", erl_atom(&us)));
+        let far_pid = next_message(&inbox).term.as_pid().expect("a pid");
+        eventually_some(&format!("round {round}: far_name here"), || {
+            node.whereis_global(&Term::atom("far_name"))
+                .expect("whereis")
+                .filter(|&pid| pid == far_pid)
+        });
+    }
+}
+
 #[test]
 fn a_hidden_node_registers_no_names_and_asks_its_peers_where_names_are() {
     let mut cluster = BeamCluster::builder().nodes(2, Otp::System).start();

@@ -2,11 +2,11 @@
 //! [`Global`] and every pg [`Scope`], feeds them what their processes
 //! receive and what connections do, and carries out what they ask for.
 //!
-//! Nothing here waits for the network: sends and monitors go out only on
-//! connections that are up (as Erlang's `noconnect`), a monitor of a process
-//! on a node that is not connected fires at once with `noconnection`, and
-//! connecting or calling `rpc` runs elsewhere and comes back as an event. So
-//! one slow peer never holds up global or pg for the others.
+//! Nothing here waits for the network: sends go out only on connections that
+//! are up (as Erlang's `noconnect`), connecting or calling `rpc` runs
+//! elsewhere and comes back as an event, and so does the connect that
+//! global's calls and monitors of a node not connected yet wait for. So one
+//! slow peer never holds up global or pg for the others.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -38,6 +38,15 @@ struct GlobalProcs {
     registrar: Arc<Process>,
     /// The monitor of each of the server's `Action::Monitor`s, by its id.
     monitors: HashMap<u64, Ref>,
+    /// The server's calls and monitors of nodes not connected, by node. As
+    /// `gen_server:call` and `erlang:monitor/2` connect first, each waits for
+    /// a connect to its node, goes out once the node is up, and fails with
+    /// `noconnection` only if the connect fails: a peer's `new_nodes` names
+    /// processes of nodes we meet in the same breath, and failing at once
+    /// dropped their names here while every BEAM node kept them.
+    awaiting: HashMap<Atom, Vec<global::Action>>,
+    /// The ids of the monitors in `awaiting` not demonitored since.
+    awaiting_monitors: HashSet<u64>,
     /// Requests made through the API, answered by `Action::Done`.
     requests: HashMap<u64, SyncSender<Term>>,
 }
@@ -111,6 +120,8 @@ impl Driver {
             locker,
             registrar,
             monitors: HashMap::new(),
+            awaiting: HashMap::new(),
+            awaiting_monitors: HashSet::new(),
             requests: HashMap::new(),
         });
         Driver {
@@ -178,6 +189,7 @@ impl Driver {
                 if let Some(next) = self.connects_waiting.pop_front() {
                     self.connect(next);
                 }
+                self.settle_awaiting(node, ok);
                 if let Some(global) = &mut self.global {
                     let actions = global.machine.connect_done(node, ok);
                     self.run_global(actions);
@@ -213,6 +225,7 @@ impl Driver {
 
     fn node_up(&mut self, node: Atom, visible: bool) {
         self.connected.insert(node, visible);
+        self.settle_awaiting(node, true);
         if visible {
             if let Some(global) = &mut self.global {
                 let actions = global.machine.node_up(node);
@@ -309,6 +322,20 @@ impl Driver {
     }
 
     fn global_action(&mut self, action: global::Action) {
+        let target = match &action {
+            global::Action::Call { node, .. } => Some(*node),
+            global::Action::Monitor { pid, .. } => Some(pid.node),
+            _ => None,
+        };
+        match target {
+            Some(node) if node != self.inner.name() && !self.connected.contains_key(&node) => {
+                self.await_connect(node, action);
+            }
+            _ => self.global_action_now(action),
+        }
+    }
+
+    fn global_action_now(&mut self, action: global::Action) {
         let Some(global) = &mut self.global else {
             return;
         };
@@ -328,8 +355,8 @@ impl Driver {
                     name: super::server_name(),
                     node,
                 };
-                // A server on a node we are not connected to is gone at
-                // once: the monitor fires `noconnection`, the call ends.
+                // A server on a node that went down again is gone at once:
+                // the monitor fires `noconnection`, the call ends.
                 let Ok(tag) = inner.monitor_noconnect(process, &server) else {
                     return;
                 };
@@ -348,6 +375,7 @@ impl Driver {
                 }
             }
             global::Action::Demonitor { id } => {
+                global.awaiting_monitors.remove(&id);
                 if let Some(reference) = global.monitors.remove(&id) {
                     self.watches.remove(&reference);
                     let _ = inner.demonitor(&global.server, reference);
@@ -378,6 +406,51 @@ impl Driver {
                     let _ = reply.send(result);
                 }
             }
+        }
+    }
+
+    /// Queues a call or monitor of `node`, not connected, until a connect to
+    /// it ends; the first one queued starts the connect.
+    fn await_connect(&mut self, node: Atom, action: global::Action) {
+        let Some(global) = &mut self.global else {
+            return;
+        };
+        if let global::Action::Monitor { id, .. } = action {
+            global.awaiting_monitors.insert(id);
+        }
+        let queue = global.awaiting.entry(node).or_default();
+        queue.push(action);
+        if queue.len() == 1 {
+            self.connect(node);
+        }
+    }
+
+    /// A connect to `node` ended, or its connection came up: what waited for
+    /// it goes out (failing with `noconnection` if the node is down again), or
+    /// fails with `noconnection` when the connect failed.
+    fn settle_awaiting(&mut self, node: Atom, connected: bool) {
+        let Some(actions) = self.global.as_mut().and_then(|g| g.awaiting.remove(&node)) else {
+            return;
+        };
+        for action in actions {
+            let Some(global) = &mut self.global else {
+                return;
+            };
+            if let global::Action::Monitor { id, .. } = action {
+                if !global.awaiting_monitors.remove(&id) {
+                    continue;
+                }
+            }
+            if connected {
+                self.global_action_now(action);
+                continue;
+            }
+            let actions = match action {
+                global::Action::Monitor { id, .. } => global.machine.down(id),
+                global::Action::Call { id, .. } => global.machine.call_done(id, None),
+                _ => Vec::new(),
+            };
+            self.run_global(actions);
         }
     }
 
