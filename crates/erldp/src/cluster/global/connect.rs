@@ -217,14 +217,22 @@ impl Global {
         self.send(Proc::Server, server_of(node), msg);
     }
 
-    /// `restart_connect/3`: drop the session and what the node's processes hold here (OTP 27
-    /// and later) and, if the node is up for us, start a new session.
+    /// `restart_connect/3`: drop the session and, if the node is up for us, start a new one.
+    ///
+    /// OTP 27 and later also drop what the node's processes hold here, for the new session's
+    /// exchange to bring back what they still hold. We do so only when a new session does
+    /// start: an `init_connect_ack` that comes after the node's `in_sync` ended the session
+    /// restarts nothing (the node is in sync), and dropping then would lose its names here
+    /// for good while every other node keeps them.
     pub(super) fn restart_connect(&mut self, node: Atom, my_tag: Option<i64>) {
         self.cancel_locker(node, my_tag, None);
         self.sessions.remove(&node);
         self.pending.remove(&node);
-        self.table.drop_node(node, &mut self.out);
-        if my_tag.is_some() {
+        let resync = my_tag.is_some()
+            && !self.known.contains_key(&node)
+            && !self.resolvers.contains_key(&node);
+        if resync {
+            self.table.drop_node(node, &mut self.out);
             self.handle_nodeup(node);
         }
     }

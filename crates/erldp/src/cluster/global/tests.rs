@@ -847,6 +847,45 @@ fn an_early_init_connect_waits_for_nodeup() {
     );
 }
 
+/// The node's `in_sync` ends our session with it, and its `init_connect_ack` of that session
+/// comes after (the two are sent by different processes of the node): the ack is out of sync,
+/// so the node hears `cancel_connect`, but no session follows, so the names of its processes
+/// stay (OTP 27 drops them and loses them for good here, while every other node keeps them).
+#[test]
+fn a_late_ack_of_an_ended_session_keeps_the_nodes_names() {
+    let (t, mut global) = setup("us@vm", &[("a", "a_25@vm")]);
+    let his_tag = greet(&mut global, &t, "a");
+    cast_from(&mut global, &t, "a", "{in_sync,'a_25@vm',true}");
+    msg(
+        &mut global,
+        &t,
+        "a",
+        "{'$gen_call',{'<a:registrar>',{'#Ref11@a','us@vm'}},{set_lock,{global,'<a:registrar>'}}}",
+    );
+    msg(
+        &mut global,
+        &t,
+        "a",
+        "{'$gen_call',{'<a:registrar>',{'#Ref14@a','us@vm'}},{register,ga,'<a:p1>',method}}",
+    );
+    msg(
+        &mut global,
+        &t,
+        "a",
+        "{'$gen_call',{'<a:registrar>',{'#Ref16@a','us@vm'}},{del_lock,{global,'<a:registrar>'}}}",
+    );
+    let late = format!("{{init_connect_ack,'a_25@vm',{FIRST_TAG},{his_tag}}}");
+    let actions = msg(&mut global, &t, "a", &late);
+    assert_eq!(
+        sends_of(&actions),
+        vec![(
+            gns(&t, "a"),
+            t.term(&format!("{{cancel_connect,'us@vm',{his_tag}}}"))
+        )]
+    );
+    assert_eq!(global.whereis(&Term::atom("ga")), Some(t.pid("<a:p1>")));
+}
+
 /// Two, three and four of our nodes meet in every order the network allows: each run ends
 /// with every node knowing every other and no lock left.
 #[test]
