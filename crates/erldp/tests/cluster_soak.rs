@@ -1,7 +1,8 @@
 //! A minute of a BEAM cluster with our visible node in it, while BEAM nodes are killed and
 //! restarted under the same name (new incarnations) and names come and go: afterwards
 //! `global:sync()` returns on every node, and every node, ours included, agrees on the names
-//! and the group members.
+//! and the group members. And rounds of BEAM nodes dropping their connection to us while they
+//! register names, after each of which every node agrees on the names again.
 //!
 //! Each round waits for the cluster to mesh again with a deadline; the minute is how long the
 //! rounds go on, not a bound on anything's speed.
@@ -110,5 +111,99 @@ fn check_names(cluster: &mut BeamCluster, i: usize, node: &Node, restarted: &str
             "{restarted} never saw our name and membership"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rounds in which BEAM nodes register and unregister names in a loop while one or two of them
+/// drop their connection to us. Each drop cascades through `prevent_overlapping_partitions` (the
+/// others ask us to disconnect them too) and heals through `new_nodes`, `in_sync` and fresh
+/// connect sessions; after each round every node, ours included, holds the same names. This
+/// is where our node once lost names for good: those a peer's `new_nodes` brought from nodes
+/// not connected to us yet, and those of a node whose late `init_connect_ack` came after its
+/// `in_sync`.
+#[test]
+fn global_names_agree_after_beam_nodes_drop_us_while_registering() {
+    const ROUNDS: usize = 8;
+    let mut cluster = BeamCluster::builder().nodes(3, Otp::System).start();
+    let node = Node::builder(random_name("rs_drop"))
+        .cookie(cluster.cookie())
+        .hidden(false)
+        .start()
+        .expect("node");
+    let us = node.name().to_string();
+    node.connect(&cluster.nodes()[0]).expect("connect");
+    cluster.await_mesh(&[&us]);
+
+    for round in 0..ROUNDS {
+        for i in 0..cluster.len() {
+            cluster.peer(i).eval_ok(&churn(i));
+        }
+        let disconnect = format!("net_kernel:disconnect({}).", erl_atom(&us));
+        cluster.peer(round % 3).eval_ok(&disconnect);
+        std::thread::sleep(Duration::from_millis(300 + (round as u64 * 137) % 700));
+        if round % 2 == 0 {
+            cluster.peer((round + 1) % 3).eval_ok(&disconnect);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for i in 0..cluster.len() {
+            cluster
+                .peer(i)
+                .eval_ok("churn ! {stop, self()}, receive stopped -> ok end.");
+        }
+        for i in 0..cluster.len() {
+            cluster.peer(i).ping(&us);
+        }
+        cluster.await_mesh(&[&us]);
+        names_agree(&mut cluster, &node, round);
+    }
+}
+
+/// Starts `churn` on a BEAM node: it registers and unregisters the names `g<i>_1` to `g<i>_3`
+/// until sent `{stop, From}` (in a fun, as the shell keeps its bindings from one round to the
+/// next).
+fn churn(i: usize) -> String {
+    format!(
+        "(fun() -> Names = [list_to_atom(lists:concat([g, {i}, '_', K])) || K <- [1, 2, 3]], \
+         Loop = fun Loop() -> \
+           N = lists:nth(rand:uniform(3), Names), \
+           case global:whereis_name(N) of \
+             undefined -> catch global:register_name(N, erldp_cluster:spawn_idle()); \
+             P -> catch global:unregister_name(N), exit(P, kill) \
+           end, \
+           receive {{stop, From}} -> From ! stopped after rand:uniform(30) -> Loop() end \
+         end, \
+         register(churn, spawn(Loop)), ok end)()."
+    )
+}
+
+/// Waits until every BEAM node's names are ours; panics with both after [`T`].
+fn names_agree(cluster: &mut BeamCluster, node: &Node, round: usize) {
+    let deadline = Instant::now() + T;
+    loop {
+        let ours: Vec<String> = node
+            .global_names()
+            .expect("names")
+            .iter()
+            .map(|name| name.to_string())
+            .collect();
+        let ours = format!("[{}]", ours.join(", "));
+        let check = format!("lists:sort(global:registered_names()) =:= lists:sort({ours}).");
+        let mut apart = Vec::new();
+        for i in 0..cluster.len() {
+            if cluster.peer(i).eval(&check).as_deref() != Ok("true") {
+                let theirs = cluster
+                    .peer(i)
+                    .eval("lists:sort(global:registered_names()).");
+                apart.push(format!("{}: {theirs:?}", cluster.nodes()[i]));
+            }
+        }
+        if apart.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: ours {ours}, theirs {apart:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
