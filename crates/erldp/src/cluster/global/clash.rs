@@ -26,6 +26,15 @@ pub(super) struct Resolving {
 }
 
 impl Global {
+    /// `Pid ! {global_name_conflict, ...}` from our server, which connects first as `!` does.
+    fn notify(&mut self, to: Dest, msg: Term) {
+        self.out.push(Action::Cast {
+            from: Proc::Server,
+            to,
+            msg,
+        });
+    }
+
     /// The answer to an [`Action::ResolveRpc`] (`{badrpc, Reason}` when it failed).
     pub(crate) fn rpc_done(&mut self, id: u64, result: Term) -> Vec<Action> {
         let node = self
@@ -178,8 +187,7 @@ impl Global {
                 min.into()
             }
             Method::RandomNotify => {
-                self.send(
-                    Proc::Server,
+                self.notify(
                     Dest::Pid(max),
                     Term::tuple(vec![Term::atom("global_name_conflict"), name.clone()]),
                 );
@@ -187,8 +195,7 @@ impl Global {
             }
             Method::NotifyAll => {
                 for (to, other) in [(pid1, pid2), (pid2, pid1)] {
-                    self.send(
-                        Proc::Server,
+                    self.notify(
                         Dest::Pid(to),
                         Term::tuple(vec![
                             Term::atom("global_name_conflict"),

@@ -6,7 +6,7 @@
 use super::clash::{Resolver, Resolving};
 use super::locker::{Him, LockIsSet, Msg, NewNodes};
 use super::table::{Inserter, NewName};
-use super::wire::{cast, entry_node, extra_lock, server_of, violation};
+use super::wire::{entry_node, extra_lock, server_of, violation};
 use super::{Action, Global, Proc, Violation, VSN};
 use crate::term::{Atom, Pid, Term};
 
@@ -83,7 +83,7 @@ impl Global {
                 self.config.locker.into(),
             ]),
         ]);
-        self.send(Proc::Server, server_of(node), cast(init));
+        self.cast_to(node, init);
         self.resolvers.insert(node, Resolver { tag, work: None });
         if let Some((vsn, init, his_tag)) = pre {
             self.init_connect_parsed(node, vsn, vsn, his_tag, &init);
@@ -288,7 +288,7 @@ impl Global {
                 Term::nil(),
                 his_tag,
             ]);
-            self.send(Proc::Server, server_of(node), cast(exchange));
+            self.cast_to(node, exchange);
             let session = self.session_mut(node);
             session.lock_id = Some(lock_id);
             match session.wait_lock.take() {
@@ -335,7 +335,7 @@ impl Global {
             self.table.ext_list(),
             his_tag,
         ]);
-        self.send(Proc::Server, server_of(node), cast(resolved));
+        self.cast_to(node, resolved);
         match self.session_mut(node).save_ops.take() {
             Some(SaveOps::His {
                 his_known,

@@ -649,7 +649,7 @@ impl Locker {
         } else {
             (server_of(his_locker.node), cast(msg))
         };
-        cx.out.push(Action::Send {
+        cx.out.push(Action::Cast {
             from: Proc::Locker,
             to,
             msg,
@@ -776,7 +776,7 @@ impl Locker {
         };
         for (node, vsn) in then.nodes {
             let msg = if vsn >= 7 { &then.msg } else { &then.old_msg };
-            cx.out.push(Action::Send {
+            cx.out.push(Action::Cast {
                 from: Proc::Locker,
                 to: server_of(node),
                 msg: cast(msg.clone()),

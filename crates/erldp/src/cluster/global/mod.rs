@@ -92,8 +92,16 @@ pub(crate) struct Config {
 /// What the state machine asks the node to do.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Action {
-    /// Send `msg` from our process `from` to `to`, without setting up a connection.
+    /// Send `msg` from our process `from` to `to`, without setting up a connection
+    /// (`gns_volatile_send/2`).
     Send {
+        from: Proc,
+        to: Dest,
+        msg: Term,
+    },
+    /// Send `msg` from our process `from` to `to` as `gen_server:cast` and `!` do: to a node
+    /// not connected once a connect to it succeeds (lost if it fails).
+    Cast {
         from: Proc,
         to: Dest,
         msg: Term,
@@ -322,12 +330,12 @@ impl Global {
         if let Some(at) = self.connecting.iter().position(|&n| n == node) {
             self.connecting.remove(at);
             if ok {
-                let msg = cast(Term::tuple(vec![
+                let msg = Term::tuple(vec![
                     Term::atom("in_sync"),
                     self.config.node.into(),
                     true.into(),
-                ]));
-                self.send(Proc::Server, server_of(node), msg);
+                ]);
+                self.cast_to(node, msg);
             } else {
                 log::warn!(
                     "'global' at {} failed to connect to {}",
@@ -404,6 +412,15 @@ impl Global {
 
     fn send(&mut self, from: Proc, to: Dest, msg: Term) {
         self.out.push(Action::Send { from, to, msg });
+    }
+
+    /// `gen_server:cast({global_name_server, Node}, Request)` from our server.
+    fn cast_to(&mut self, node: Atom, request: Term) {
+        self.out.push(Action::Cast {
+            from: Proc::Server,
+            to: server_of(node),
+            msg: cast(request),
+        });
     }
 
     fn post(&mut self, msg: Msg) {

@@ -206,7 +206,9 @@ impl Sim {
             self.trace(|| format!("{} {action:?}", self.node(at)));
             self.log.push((at, action.clone()));
             match action {
-                Action::Send { from, to, msg } => {
+                // Nodes are connected by the simulation alone: a cast to a node not
+                // connected is lost as a send is.
+                Action::Send { from, to, msg } | Action::Cast { from, to, msg } => {
                     let to = match to {
                         Dest::Name { node, .. } => self.index(node).map(|n| (n, Proc::Server)),
                         Dest::Pid(pid) => self.pid_end(pid),

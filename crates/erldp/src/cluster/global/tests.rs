@@ -42,6 +42,15 @@ fn to_gns(t: &Transcript, label: &str, msg: &str) -> Action {
     }
 }
 
+/// What our server casts to the server of `label` (`request` without its `$gen_cast`).
+fn cast_to_gns(t: &Transcript, label: &str, request: &str) -> Action {
+    Action::Cast {
+        from: Proc::Server,
+        to: gns(t, label),
+        msg: t.term(&format!("{{'$gen_cast',{request}}}")),
+    }
+}
+
 /// What `pick` takes from each of `actions` it matches, in order.
 fn picked<T>(actions: &[Action], pick: impl FnMut(&Action) -> Option<T>) -> Vec<T> {
     actions.iter().filter_map(pick).collect()
@@ -49,7 +58,7 @@ fn picked<T>(actions: &[Action], pick: impl FnMut(&Action) -> Option<T>) -> Vec<
 
 fn sends_of(actions: &[Action]) -> Vec<(Dest, Term)> {
     picked(actions, |a| match a {
-        Action::Send { to, msg, .. } => Some((*to, msg.clone())),
+        Action::Send { to, msg, .. } | Action::Cast { to, msg, .. } => Some((*to, msg.clone())),
         _ => None,
     })
 }
@@ -139,11 +148,11 @@ fn greet(global: &mut Global, t: &Transcript, peer: &str) -> i64 {
     let our_tag = FIRST_TAG;
     assert_eq!(
         actions,
-        vec![to_gns(
+        vec![cast_to_gns(
             t,
             peer,
             &format!(
-                "{{'$gen_cast',{{init_connect,{{8,{our_tag}}},'{}',{{locker,no_longer_a_pid,#{{}},'<u:locker>'}}}}}}",
+                "{{init_connect,{{8,{our_tag}}},'{}',{{locker,no_longer_a_pid,#{{}},'<u:locker>'}}}}",
                 t.node("u").as_str()
             )
         )]
@@ -616,7 +625,7 @@ fn new_nodes_are_met() {
     let actions = global.connect_done(t.node("c"), true);
     assert_eq!(
         actions,
-        vec![to_gns(&t, "c", "{'$gen_cast',{in_sync,'us@vm',true}}")]
+        vec![cast_to_gns(&t, "c", "{in_sync,'us@vm',true}")]
     );
     assert_eq!(global.known_nodes(), vec![t.node("a"), t.node("c")]);
     assert_eq!(
@@ -809,7 +818,7 @@ fn lock_sets_without_a_session_are_refused() {
         .unwrap();
     assert_eq!(
         actions,
-        vec![Action::Send {
+        vec![Action::Cast {
             from: Proc::Locker,
             to: Dest::Pid(t.pid("<a:locker>")),
             msg: t.term("{lock_set,'<u:locker>',false,[]}"),

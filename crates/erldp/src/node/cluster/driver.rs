@@ -5,7 +5,8 @@
 //! Nothing here waits for the network: sends go out only on connections that
 //! are up (as Erlang's `noconnect`), connecting or calling `rpc` runs
 //! elsewhere and comes back as an event, and so does the connect that
-//! global's calls and monitors of a node not connected yet wait for. So one
+//! global's casts, calls and monitors of a node not connected yet wait for
+//! (its volatile sends are `noconnect`, as in `global.erl`). So one
 //! slow peer never holds up global or pg for the others.
 
 use std::cmp::Reverse;
@@ -38,12 +39,13 @@ struct GlobalProcs {
     registrar: Arc<Process>,
     /// The monitor of each of the server's `Action::Monitor`s, by its id.
     monitors: HashMap<u64, Ref>,
-    /// The server's calls and monitors of nodes not connected, by node. As
-    /// `gen_server:call` and `erlang:monitor/2` connect first, each waits for
-    /// a connect to its node, goes out once the node is up, and fails with
-    /// `noconnection` only if the connect fails: a peer's `new_nodes` names
-    /// processes of nodes we meet in the same breath, and failing at once
-    /// dropped their names here while every BEAM node kept them.
+    /// global's casts, calls and monitors of nodes not connected, by node. As
+    /// `gen_server:cast`, `gen_server:call` and `erlang:monitor/2` connect
+    /// first, each waits for a connect to its node, goes out once the node is
+    /// up, and fails with `noconnection` (or is lost) only if the connect
+    /// fails: a peer's `new_nodes` names processes of nodes we meet in the
+    /// same breath, and failing at once dropped their names here while every
+    /// BEAM node kept them.
     awaiting: HashMap<Atom, Vec<global::Action>>,
     /// The ids of the monitors in `awaiting` not demonitored since.
     awaiting_monitors: HashSet<u64>,
@@ -325,6 +327,7 @@ impl Driver {
         let target = match &action {
             global::Action::Call { node, .. } => Some(*node),
             global::Action::Monitor { pid, .. } => Some(pid.node),
+            global::Action::Cast { to, .. } => Some(to.node()),
             _ => None,
         };
         match target {
@@ -341,7 +344,7 @@ impl Driver {
         };
         let inner = &self.inner;
         match action {
-            global::Action::Send { from, to, msg } => {
+            global::Action::Send { from, to, msg } | global::Action::Cast { from, to, msg } => {
                 inner.send_noconnect_from(global.process(from).pid(), &to, msg);
             }
             global::Action::Call {
@@ -409,8 +412,8 @@ impl Driver {
         }
     }
 
-    /// Queues a call or monitor of `node`, not connected, until a connect to
-    /// it ends; the first one queued starts the connect.
+    /// Queues a cast, call or monitor of `node`, not connected, until a
+    /// connect to it ends; the first one queued starts the connect.
     fn await_connect(&mut self, node: Atom, action: global::Action) {
         let Some(global) = &mut self.global else {
             return;
@@ -427,7 +430,7 @@ impl Driver {
 
     /// A connect to `node` ended, or its connection came up: what waited for
     /// it goes out (failing with `noconnection` if the node is down again), or
-    /// fails with `noconnection` when the connect failed.
+    /// fails with `noconnection` (a cast is lost) when the connect failed.
     fn settle_awaiting(&mut self, node: Atom, connected: bool) {
         let Some(actions) = self.global.as_mut().and_then(|g| g.awaiting.remove(&node)) else {
             return;
