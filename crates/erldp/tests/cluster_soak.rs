@@ -15,17 +15,23 @@ use erldp_testkit::{erl_atom, random_name, BeamCluster, Otp};
 const RUN: Duration = Duration::from_secs(60);
 const T: Duration = Duration::from_secs(30);
 
-#[test]
-fn global_and_pg_survive_a_minute_of_nodes_killed_and_restarted() {
+/// Three BEAM nodes with our visible node joined through the first, meshed and synced.
+fn joined(prefix: &str) -> (BeamCluster, Node) {
     let mut cluster = BeamCluster::builder().nodes(3, Otp::System).start();
-    let node = Node::builder(random_name("rs_soak"))
+    let node = Node::builder(random_name(prefix))
         .cookie(cluster.cookie())
         .hidden(false)
         .start()
         .expect("node");
-    let us = node.name().to_string();
     node.connect(&cluster.nodes()[0]).expect("connect");
-    cluster.await_mesh(&[&us]);
+    cluster.await_mesh(&[node.name().as_str()]);
+    (cluster, node)
+}
+
+#[test]
+fn global_and_pg_survive_a_minute_of_nodes_killed_and_restarted() {
+    let (mut cluster, node) = joined("rs_soak");
+    let us = node.name().to_string();
 
     let keeper = node.mailbox(None).expect("mailbox");
     assert!(node
@@ -124,15 +130,8 @@ fn check_names(cluster: &mut BeamCluster, i: usize, node: &Node, restarted: &str
 #[test]
 fn global_names_agree_after_beam_nodes_drop_us_while_registering() {
     const ROUNDS: usize = 8;
-    let mut cluster = BeamCluster::builder().nodes(3, Otp::System).start();
-    let node = Node::builder(random_name("rs_drop"))
-        .cookie(cluster.cookie())
-        .hidden(false)
-        .start()
-        .expect("node");
+    let (mut cluster, node) = joined("rs_drop");
     let us = node.name().to_string();
-    node.connect(&cluster.nodes()[0]).expect("connect");
-    cluster.await_mesh(&[&us]);
 
     for round in 0..ROUNDS {
         for i in 0..cluster.len() {
