@@ -3,6 +3,7 @@
 //! three methods of `global.erl`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::wire::{insert_op, is_badrpc};
 use super::{Action, Global, Proc};
@@ -31,7 +32,7 @@ impl Global {
         self.out.push(Action::Cast {
             from: Proc::Server,
             to,
-            msg,
+            msg: Arc::new(msg),
         });
     }
 

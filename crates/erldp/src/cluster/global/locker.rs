@@ -7,6 +7,7 @@
 //! mailbox keeps the messages a blocking step does not take, in order, for later.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::table::GLOBAL_RID;
@@ -652,7 +653,7 @@ impl Locker {
         cx.out.push(Action::Cast {
             from: Proc::Locker,
             to,
-            msg,
+            msg: Arc::new(msg),
         });
     }
 
@@ -774,12 +775,13 @@ impl Locker {
         let Some(then) = then else {
             return;
         };
+        let (msg, old_msg) = (Arc::new(cast(then.msg)), Arc::new(cast(then.old_msg)));
         for (node, vsn) in then.nodes {
-            let msg = if vsn >= 7 { &then.msg } else { &then.old_msg };
+            let msg = if vsn >= 7 { &msg } else { &old_msg };
             cx.out.push(Action::Cast {
                 from: Proc::Locker,
                 to: server_of(node),
-                msg: cast(msg.clone()),
+                msg: Arc::clone(msg),
             });
         }
     }

@@ -37,6 +37,7 @@ mod tests;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use self::calls::{serve_call, MultiCall};
@@ -100,11 +101,12 @@ pub(crate) enum Action {
         msg: Term,
     },
     /// Send `msg` from our process `from` to `to` as `gen_server:cast` and `!` do: to a node
-    /// not connected once a connect to it succeeds (lost if it fails).
+    /// not connected once a connect to it succeeds (lost if it fails). One message cast to
+    /// every known node is shared by its casts, not copied for each.
     Cast {
         from: Proc,
         to: Dest,
-        msg: Term,
+        msg: Arc<Term>,
     },
     /// `gen_server:call({global_name_server, node}, request, infinity)` from our process `from`,
     /// watching the server with a monitor: the reply goes to [`Global::call_done`] with
@@ -419,7 +421,7 @@ impl Global {
         self.out.push(Action::Cast {
             from: Proc::Server,
             to: server_of(node),
-            msg: cast(request),
+            msg: Arc::new(cast(request)),
         });
     }
 

@@ -200,23 +200,28 @@ impl Sim {
         self.channels.entry((from, to)).or_default().push_back(msg);
     }
 
+    fn send(&mut self, at: usize, from: Proc, to: Dest, msg: Term) {
+        let to = match to {
+            Dest::Name { node, .. } => self.index(node).map(|n| (n, Proc::Server)),
+            Dest::Pid(pid) => self.pid_end(pid),
+            Dest::Alias(_) | Dest::Global(_) => None,
+        };
+        if let Some(to) = to {
+            self.enqueue((at, from), to, msg);
+        }
+    }
+
     /// Carries out what node `at` asks for.
     pub fn handle(&mut self, at: usize, actions: Vec<Action>) {
         for action in actions {
             self.trace(|| format!("{} {action:?}", self.node(at)));
             self.log.push((at, action.clone()));
             match action {
+                Action::Send { from, to, msg } => self.send(at, from, to, msg),
                 // Nodes are connected by the simulation alone: a cast to a node not
                 // connected is lost as a send is.
-                Action::Send { from, to, msg } | Action::Cast { from, to, msg } => {
-                    let to = match to {
-                        Dest::Name { node, .. } => self.index(node).map(|n| (n, Proc::Server)),
-                        Dest::Pid(pid) => self.pid_end(pid),
-                        Dest::Alias(_) | Dest::Global(_) => None,
-                    };
-                    if let Some(to) = to {
-                        self.enqueue((at, from), to, msg);
-                    }
+                Action::Cast { from, to, msg } => {
+                    self.send(at, from, to, Arc::unwrap_or_clone(msg));
                 }
                 Action::Call {
                     id,

@@ -47,7 +47,7 @@ fn cast_to_gns(t: &Transcript, label: &str, request: &str) -> Action {
     Action::Cast {
         from: Proc::Server,
         to: gns(t, label),
-        msg: t.term(&format!("{{'$gen_cast',{request}}}")),
+        msg: t.term(&format!("{{'$gen_cast',{request}}}")).into(),
     }
 }
 
@@ -58,7 +58,8 @@ fn picked<T>(actions: &[Action], pick: impl FnMut(&Action) -> Option<T>) -> Vec<
 
 fn sends_of(actions: &[Action]) -> Vec<(Dest, Term)> {
     picked(actions, |a| match a {
-        Action::Send { to, msg, .. } | Action::Cast { to, msg, .. } => Some((*to, msg.clone())),
+        Action::Send { to, msg, .. } => Some((*to, msg.clone())),
+        Action::Cast { to, msg, .. } => Some((*to, Term::clone(msg))),
         _ => None,
     })
 }
@@ -821,7 +822,7 @@ fn lock_sets_without_a_session_are_refused() {
         vec![Action::Cast {
             from: Proc::Locker,
             to: Dest::Pid(t.pid("<a:locker>")),
-            msg: t.term("{lock_set,'<u:locker>',false,[]}"),
+            msg: t.term("{lock_set,'<u:locker>',false,[]}").into(),
         }]
     );
     global.node_up(t.node("a"));
@@ -1008,6 +1009,38 @@ fn names_of_two_partitions_merge() {
             "the other holder is killed"
         );
     }
+}
+
+/// A `new_nodes` goes to every known node as one message shared by its casts, not a copy
+/// each: its ops may carry a million names and global may know thousands of nodes.
+#[test]
+fn one_new_nodes_message_is_shared_by_its_casts() {
+    let mut sim = sim::Sim::new(&["a", "b", "c", "d"], 1);
+    sim.connect(0, 1);
+    sim.run(100_000);
+    sim.connect(0, 2);
+    sim.run(100_000);
+    sim.connect(3, 0);
+    sim.run(100_000);
+    sim.assert_meshed();
+    let casts: Vec<&std::sync::Arc<Term>> = sim
+        .log
+        .iter()
+        .filter_map(|(at, action)| match action {
+            Action::Cast { msg, .. } if *at == 0 && format!("{msg}").contains("new_nodes") => {
+                Some(msg)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut pairs = 0;
+    for (i, a) in casts.iter().enumerate() {
+        for b in casts[i + 1..].iter().filter(|b| a == *b) {
+            assert!(std::sync::Arc::ptr_eq(a, b), "a copy of {a}");
+            pairs += 1;
+        }
+    }
+    assert!(pairs > 0, "a's new_nodes went to b and c: {casts:?}");
 }
 
 /// Ops apply as `do_ops/5` does whatever their order: external inserts, other inserts, then

@@ -49,6 +49,11 @@ struct GlobalProcs {
     awaiting: HashMap<Atom, Vec<global::Action>>,
     /// The ids of the monitors in `awaiting` not demonitored since.
     awaiting_monitors: HashSet<u64>,
+    /// The casts in `awaiting`: at most four for each node global may know
+    /// ([`ClusterLimits::max_global_nodes`]); one more is lost, as a cast
+    /// was before a connect was waited for. Calls and monitors are bounded
+    /// by global's tables.
+    awaiting_casts: usize,
     /// Requests made through the API, answered by `Action::Done`.
     requests: HashMap<u64, SyncSender<Term>>,
 }
@@ -124,6 +129,7 @@ impl Driver {
             monitors: HashMap::new(),
             awaiting: HashMap::new(),
             awaiting_monitors: HashSet::new(),
+            awaiting_casts: 0,
             requests: HashMap::new(),
         });
         Driver {
@@ -344,7 +350,11 @@ impl Driver {
         };
         let inner = &self.inner;
         match action {
-            global::Action::Send { from, to, msg } | global::Action::Cast { from, to, msg } => {
+            global::Action::Send { from, to, msg } => {
+                inner.send_noconnect_from(global.process(from).pid(), &to, msg);
+            }
+            global::Action::Cast { from, to, msg } => {
+                let msg = Arc::unwrap_or_clone(msg);
                 inner.send_noconnect_from(global.process(from).pid(), &to, msg);
             }
             global::Action::Call {
@@ -418,8 +428,17 @@ impl Driver {
         let Some(global) = &mut self.global else {
             return;
         };
-        if let global::Action::Monitor { id, .. } = action {
-            global.awaiting_monitors.insert(id);
+        match action {
+            global::Action::Monitor { id, .. } => {
+                global.awaiting_monitors.insert(id);
+            }
+            global::Action::Cast { .. } => {
+                if global.awaiting_casts >= self.limits.max_global_nodes.saturating_mul(4) {
+                    return;
+                }
+                global.awaiting_casts += 1;
+            }
+            _ => {}
         }
         let queue = global.awaiting.entry(node).or_default();
         queue.push(action);
@@ -439,10 +458,16 @@ impl Driver {
             let Some(global) = &mut self.global else {
                 return;
             };
-            if let global::Action::Monitor { id, .. } = action {
-                if !global.awaiting_monitors.remove(&id) {
-                    continue;
+            let wanted = match action {
+                global::Action::Monitor { id, .. } => global.awaiting_monitors.remove(&id),
+                global::Action::Cast { .. } => {
+                    global.awaiting_casts -= 1;
+                    true
                 }
+                _ => true,
+            };
+            if !wanted {
+                continue;
             }
             if connected {
                 self.global_action_now(action);
