@@ -144,7 +144,9 @@ impl Global {
                 self.config.node
             );
             self.out.push(Action::Disconnect { node: holder });
-            self.table.node_down(holder, &mut self.out);
+            // Demonitored, not left to the nodedown: monitors still waiting for a connect to
+            // the holder see no nodedown.
+            self.table.drop_node(holder, &mut self.out);
         }
         Ok(())
     }

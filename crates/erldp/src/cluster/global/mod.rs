@@ -311,6 +311,14 @@ impl Global {
         (request, self.take())
     }
 
+    /// Whether global knows `node` or is in a connect session with it: what it casts, calls
+    /// and monitors there connects first.
+    pub(crate) fn meets(&self, node: Atom) -> bool {
+        self.known.contains_key(&node)
+            || self.pending.contains_key(&node)
+            || self.resolvers.contains_key(&node)
+    }
+
     /// A visible node connected (`{nodeup, Node, _}`).
     pub(crate) fn node_up(&mut self, node: Atom) -> Vec<Action> {
         if node != self.config.node {

@@ -297,8 +297,9 @@ impl Table {
         }
     }
 
-    /// `delete_node_resources/2` (OTP 27 and later, when a connect session restarts): the
-    /// names and locks of `node`'s processes go, their monitors too, the connection stays.
+    /// `delete_node_resources/2` (OTP 27 and later, when a connect session restarts; we also
+    /// when a full table costs `node` its connection): the names and locks of `node`'s
+    /// processes go, their monitors too.
     pub(super) fn drop_node(&mut self, node: Atom, out: &mut Vec<Action>) {
         for monitor in self.watches.of_node(node) {
             out.push(Action::Demonitor { id: monitor });

@@ -5,12 +5,12 @@
 //! Nothing here waits for the network: sends go out only on connections that
 //! are up (as Erlang's `noconnect`), connecting or calling `rpc` runs
 //! elsewhere and comes back as an event, and so does the connect that
-//! global's casts, calls and monitors of a node not connected yet wait for
-//! (its volatile sends are `noconnect`, as in `global.erl`). So one
+//! global's casts, calls and monitors of a node it meets, not connected yet,
+//! wait for (its volatile sends are `noconnect`, as in `global.erl`). So one
 //! slow peer never holds up global or pg for the others.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,24 +39,38 @@ struct GlobalProcs {
     registrar: Arc<Process>,
     /// The monitor of each of the server's `Action::Monitor`s, by its id.
     monitors: HashMap<u64, Ref>,
-    /// global's casts, calls and monitors of nodes not connected, by node. As
-    /// `gen_server:cast`, `gen_server:call` and `erlang:monitor/2` connect
-    /// first, each waits for a connect to its node, goes out once the node is
-    /// up, and fails with `noconnection` (or is lost) only if the connect
-    /// fails: a peer's `new_nodes` names processes of nodes we meet in the
-    /// same breath, and failing at once dropped their names here while every
-    /// BEAM node kept them.
-    awaiting: HashMap<Atom, Vec<global::Action>>,
-    /// The ids of the monitors in `awaiting` not demonitored since.
-    awaiting_monitors: HashSet<u64>,
-    /// The casts in `awaiting`: at most four for each node global may know
-    /// ([`ClusterLimits::max_global_nodes`]); one more is lost, as a cast
-    /// was before a connect was waited for. Calls and monitors are bounded
-    /// by global's tables.
-    awaiting_casts: usize,
+    /// What global's casts, calls and monitors wait for, by node: see
+    /// [`Waiting`].
+    awaiting: HashMap<Atom, Waiting>,
+    /// The node and place in its queue of each waiting monitor, by id, so
+    /// that a demonitor takes it out.
+    awaiting_monitors: HashMap<u64, (Atom, u64)>,
+    /// The place of the next action queued.
+    next_waiting: u64,
     /// Requests made through the API, answered by `Action::Done`.
     requests: HashMap<u64, SyncSender<Term>>,
 }
+
+/// global's casts, calls and monitors of a node it knows or is meeting, not
+/// connected yet. As `gen_server:cast`, `gen_server:call` and
+/// `erlang:monitor/2` connect first, each waits for a connect to its node,
+/// goes out in order once the node is up, and fails with `noconnection` (a
+/// cast is lost) only if the connect fails: a peer's `new_nodes` names
+/// processes of nodes we meet in the same breath, and failing at once
+/// dropped their names here while every BEAM node kept them. Of other nodes
+/// (a pid a peer named, of a node global does not know) they fail at once,
+/// so that no peer chooses what we connect to.
+#[derive(Default)]
+struct Waiting {
+    actions: BTreeMap<u64, global::Action>,
+    /// Casts in `actions`: at most [`CASTS_WAITING_PER_NODE`]; one more is
+    /// lost. Calls wait one at a time, and monitors only for the names the
+    /// table holds.
+    casts: usize,
+}
+
+/// See [`Waiting::casts`].
+const CASTS_WAITING_PER_NODE: usize = 256;
 
 impl GlobalProcs {
     fn process(&self, proc: Proc) -> &Arc<Process> {
@@ -128,8 +142,8 @@ impl Driver {
             registrar,
             monitors: HashMap::new(),
             awaiting: HashMap::new(),
-            awaiting_monitors: HashSet::new(),
-            awaiting_casts: 0,
+            awaiting_monitors: HashMap::new(),
+            next_waiting: 0,
             requests: HashMap::new(),
         });
         Driver {
@@ -388,7 +402,11 @@ impl Driver {
                 }
             }
             global::Action::Demonitor { id } => {
-                global.awaiting_monitors.remove(&id);
+                if let Some((node, place)) = global.awaiting_monitors.remove(&id) {
+                    if let Some(waiting) = global.awaiting.get_mut(&node) {
+                        waiting.actions.remove(&place);
+                    }
+                }
                 if let Some(reference) = global.monitors.remove(&id) {
                     self.watches.remove(&reference);
                     let _ = inner.demonitor(&global.server, reference);
@@ -423,51 +441,47 @@ impl Driver {
     }
 
     /// Queues a cast, call or monitor of `node`, not connected, until a
-    /// connect to it ends; the first one queued starts the connect.
+    /// connect to it ends (see [`Waiting`]); the first starts the connect.
     fn await_connect(&mut self, node: Atom, action: global::Action) {
         let Some(global) = &mut self.global else {
             return;
         };
+        if !global.machine.meets(node) {
+            return self.global_action_now(action);
+        }
+        let new = !global.awaiting.contains_key(&node);
+        let waiting = global.awaiting.entry(node).or_default();
+        let place = global.next_waiting;
         match action {
+            global::Action::Cast { .. } if waiting.casts >= CASTS_WAITING_PER_NODE => return,
+            global::Action::Cast { .. } => waiting.casts += 1,
             global::Action::Monitor { id, .. } => {
-                global.awaiting_monitors.insert(id);
-            }
-            global::Action::Cast { .. } => {
-                if global.awaiting_casts >= self.limits.max_global_nodes.saturating_mul(4) {
-                    return;
-                }
-                global.awaiting_casts += 1;
+                global.awaiting_monitors.insert(id, (node, place));
             }
             _ => {}
         }
-        let queue = global.awaiting.entry(node).or_default();
-        queue.push(action);
-        if queue.len() == 1 {
+        global.next_waiting += 1;
+        waiting.actions.insert(place, action);
+        if new {
             self.connect(node);
         }
     }
 
     /// A connect to `node` ended, or its connection came up: what waited for
-    /// it goes out (failing with `noconnection` if the node is down again), or
-    /// fails with `noconnection` (a cast is lost) when the connect failed.
+    /// it goes out, or fails with `noconnection` (a cast is lost) when the
+    /// connect failed. A connect that succeeded for a connection already gone
+    /// again fails them too (`global_action_now` sends `noconnect`), as if
+    /// that connection had dropped just after they went out.
     fn settle_awaiting(&mut self, node: Atom, connected: bool) {
-        let Some(actions) = self.global.as_mut().and_then(|g| g.awaiting.remove(&node)) else {
+        let Some(waiting) = self.global.as_mut().and_then(|g| g.awaiting.remove(&node)) else {
             return;
         };
-        for action in actions {
+        for action in waiting.actions.into_values() {
             let Some(global) = &mut self.global else {
                 return;
             };
-            let wanted = match action {
-                global::Action::Monitor { id, .. } => global.awaiting_monitors.remove(&id),
-                global::Action::Cast { .. } => {
-                    global.awaiting_casts -= 1;
-                    true
-                }
-                _ => true,
-            };
-            if !wanted {
-                continue;
+            if let global::Action::Monitor { id, .. } = action {
+                global.awaiting_monitors.remove(&id);
             }
             if connected {
                 self.global_action_now(action);

@@ -79,8 +79,6 @@ pub struct ClusterLimits {
     /// and a process holding it (default 65,536).
     pub max_global_locks: usize,
     /// Nodes global knows, and nodes one message may name (default 4096).
-    /// Four times as many of global's casts may wait for connects to nodes
-    /// not connected yet; one more is lost.
     pub max_global_nodes: usize,
     /// Group memberships one peer's pg scope may hold on our node, a process
     /// counted once per group it joined (default 1,048,576).
