@@ -40,7 +40,7 @@ fn most_connect_threads(window: Duration) -> usize {
 fn beside_a_silent_host() -> (TcpListener, BeamPeer, Node) {
     let silent = TcpListener::bind("127.0.0.2:0").expect("a listener on 127.0.0.2");
     let epmd_port = silent.local_addr().expect("address").port();
-    let beam = BeamPeer::builder()
+    let mut beam = BeamPeer::builder()
         .long_names(true)
         .env("ERL_EPMD_PORT", epmd_port.to_string())
         .env("ERL_EPMD_ADDRESS", "127.0.0.1")
@@ -55,7 +55,6 @@ fn beside_a_silent_host() -> (TcpListener, BeamPeer, Node) {
         .expect("node");
     assert!(node.ping(beam.node()), "ping");
     let us = node.name();
-    let mut beam = beam;
     eventually("a visible connection", || {
         beam.eval_ok("nodes().").contains(us.as_str())
     });

@@ -63,9 +63,15 @@ impl Global {
         }
     }
 
+    /// Whether `node` is in sync with us or a connect session with it runs: `handle_nodeup/2`
+    /// starts none then.
+    pub(super) fn synced_or_syncing(&self, node: Atom) -> bool {
+        self.known.contains_key(&node) || self.resolvers.contains_key(&node)
+    }
+
     /// `handle_nodeup/2`.
     pub(super) fn handle_nodeup(&mut self, node: Atom) {
-        if self.known.contains_key(&node) || self.resolvers.contains_key(&node) {
+        if self.synced_or_syncing(node) {
             return;
         }
         let pre = self.session_mut(node).pre_connect.take();
@@ -228,10 +234,7 @@ impl Global {
         self.cancel_locker(node, my_tag, None);
         self.sessions.remove(&node);
         self.pending.remove(&node);
-        let resync = my_tag.is_some()
-            && !self.known.contains_key(&node)
-            && !self.resolvers.contains_key(&node);
-        if resync {
+        if my_tag.is_some() && !self.synced_or_syncing(node) {
             self.table.drop_node(node, &mut self.out);
             self.handle_nodeup(node);
         }

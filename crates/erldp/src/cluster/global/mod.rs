@@ -314,9 +314,7 @@ impl Global {
     /// Whether global knows `node` or is in a connect session with it: what it casts, calls
     /// and monitors there connects first.
     pub(crate) fn meets(&self, node: Atom) -> bool {
-        self.known.contains_key(&node)
-            || self.pending.contains_key(&node)
-            || self.resolvers.contains_key(&node)
+        self.synced_or_syncing(node) || self.pending.contains_key(&node)
     }
 
     /// A visible node connected (`{nodeup, Node, _}`).
