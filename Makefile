@@ -4,6 +4,8 @@
 #   make build      cargo build --release --workspace (libErlDP.so and libErlDP.a included);
 #                   puts the Ruby extension in ruby/lib; builds the Node addon (napi build)
 #   make test       setup, lint, build, then every test suite (test-rust, test-c, test-ruby, test-node)
+#   make test-rust  cargo test of the workspace's Rust crates (the C ABI's and the Node addon's apart)
+#                   against real BEAM nodes, OTP 27 and 29 in their chroots included
 #   make lint       cargo fmt --check (rustfmt.toml) and cargo clippy over every target of the
 #                   workspace, warnings as errors
 #   make test-c     the C ABI: header check, C tests with both libraries plainly and under
